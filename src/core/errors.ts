@@ -1,0 +1,125 @@
+/**
+ * One error hierarchy for everything that can go wrong while serving. Each error has a stable
+ * `code` (append-only; match on it rather than on messages) and the HTTP `status` adapters reply with.
+ */
+
+const BRAND = Symbol.for('servable.error');
+
+/** The stable codes of {@link ServableError}. */
+export type ErrorCode =
+  | 'ERR_SERVABLE_INVALID_INPUT'
+  | 'ERR_SERVABLE_MODEL_NOT_FOUND'
+  | 'ERR_SERVABLE_QUEUE_FULL'
+  | 'ERR_SERVABLE_DEADLINE_EXCEEDED'
+  | 'ERR_SERVABLE_CANCELLED'
+  | 'ERR_SERVABLE_MODEL_NOT_READY'
+  | 'ERR_SERVABLE_BACKEND'
+  | 'ERR_SERVABLE_BACKEND_UNAVAILABLE'
+  | 'ERR_SERVABLE_CLOSED';
+
+/** The base class of every operational error servable throws. */
+export class ServableError extends Error {
+  /** A stable identifier: match on this, not on the message. */
+  readonly code: ErrorCode;
+  /** The HTTP status an adapter replies with. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, status: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** Recognises servable errors across copies of the package (undici's brand idiom). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== ServableError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** A request that does not fit the model: wrong name, datatype, shape or data (HTTP 400). */
+export class InvalidInputError extends ServableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SERVABLE_INVALID_INPUT', 400, message, options);
+  }
+}
+
+/** No such model or version (HTTP 404). */
+export class ModelNotFoundError extends ServableError {
+  constructor(message: string) {
+    super('ERR_SERVABLE_MODEL_NOT_FOUND', 404, message);
+  }
+}
+
+/** The queue is full; try again after `retryAfterMs` (HTTP 503 with Retry-After). */
+export class QueueFullError extends ServableError {
+  /** When capacity is expected to free up, in milliseconds from now. */
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number) {
+    super('ERR_SERVABLE_QUEUE_FULL', 503, message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The request's deadline passed before it could be answered (HTTP 504). */
+export class DeadlineExceededError extends ServableError {
+  constructor(message: string) {
+    super('ERR_SERVABLE_DEADLINE_EXCEEDED', 504, message);
+  }
+}
+
+/** The caller gave up (AbortSignal); nothing is written back (HTTP 499). */
+export class CancelledError extends ServableError {
+  constructor(message = 'The request was cancelled by the caller', options?: ErrorOptions) {
+    super('ERR_SERVABLE_CANCELLED', 499, message, options);
+  }
+}
+
+/** The model version exists but cannot take requests yet, or any more (HTTP 503). */
+export class ModelNotReadyError extends ServableError {
+  constructor(message: string) {
+    super('ERR_SERVABLE_MODEL_NOT_READY', 503, message);
+  }
+}
+
+/** The backend failed while running the model (HTTP 500, original error in `cause`). */
+export class BackendError extends ServableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SERVABLE_BACKEND', 500, message, options);
+  }
+}
+
+/** One device or backend that was tried and failed, with why. */
+export interface AttemptFailure {
+  readonly device: string;
+  readonly reason: string;
+}
+
+/** No backend or device in the preference list could load the model (HTTP 500). */
+export class BackendUnavailableError extends ServableError {
+  /** Every candidate that was tried, in order, with its reason. */
+  readonly failures: readonly AttemptFailure[];
+
+  constructor(message: string, failures: readonly AttemptFailure[]) {
+    const reasons = failures.map((f) => `[${f.device}] ${f.reason}`).join('; ');
+    super('ERR_SERVABLE_BACKEND_UNAVAILABLE', 500, reasons ? `${message}: ${reasons}` : message);
+    this.failures = failures;
+  }
+}
+
+/** The component was closed and takes no more work (HTTP 503). */
+export class ClosedError extends ServableError {
+  constructor(message: string) {
+    super('ERR_SERVABLE_CLOSED', 503, message);
+  }
+}
+
+/** Turns anything thrown into a ServableError, wrapping unknown errors as backend failures. */
+export function toServableError(error: unknown): ServableError {
+  if (error instanceof ServableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new BackendError(message, { cause: error });
+}

@@ -1,0 +1,18 @@
+/**
+ * The core: tensors, errors, option checks, abort helpers and the clock.
+ * @module
+ */
+export * from './tensor.js';
+export * from './errors.js';
+export * from './clock.js';
+export { abortError, onAbort } from './abort.js';
+export {
+  describe,
+  assertInteger,
+  assertNumber,
+  assertOneOf,
+  assertFunction,
+  assertString,
+  assertObject,
+  assertSignal,
+} from './options.js';

@@ -1,0 +1,190 @@
+/**
+ * Tensors as they travel through servable: a datatype from the Open Inference Protocol v2,
+ * a row-major shape, and a flat typed array (or strings for BYTES).
+ */
+
+/** The Open Inference Protocol v2 datatypes. */
+export type DataType =
+  | 'BOOL'
+  | 'UINT8'
+  | 'UINT16'
+  | 'UINT32'
+  | 'UINT64'
+  | 'INT8'
+  | 'INT16'
+  | 'INT32'
+  | 'INT64'
+  | 'FP16'
+  | 'FP32'
+  | 'FP64'
+  | 'BYTES';
+
+/** Every datatype, in protocol order. */
+export const DATA_TYPES: readonly DataType[] = [
+  'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES',
+];
+
+/** The JavaScript storage of each datatype. BOOL is one byte per element; FP16 holds raw IEEE half bits. */
+export interface DataTypeStorage {
+  BOOL: Uint8Array;
+  UINT8: Uint8Array;
+  UINT16: Uint16Array;
+  UINT32: Uint32Array;
+  UINT64: BigUint64Array;
+  INT8: Int8Array;
+  INT16: Int16Array;
+  INT32: Int32Array;
+  INT64: BigInt64Array;
+  FP16: Uint16Array;
+  FP32: Float32Array;
+  FP64: Float64Array;
+  BYTES: string[];
+}
+
+/** Any numeric storage. */
+export type NumericArray = DataTypeStorage[Exclude<DataType, 'BYTES'>];
+
+/** The data of a tensor of any datatype. */
+export type TensorData = DataTypeStorage[DataType];
+
+/** A tensor: datatype, shape and flat row-major data whose length is the product of the shape. */
+export interface Tensor<T extends DataType = DataType> {
+  readonly datatype: T;
+  readonly shape: readonly number[];
+  readonly data: DataTypeStorage[T];
+}
+
+/** Named tensors: a model's feeds or its outputs. */
+export type TensorMap = Record<string, Tensor>;
+
+type NumericConstructor = {
+  new (length: number): NumericArray;
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): NumericArray;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+const CONSTRUCTORS: Record<Exclude<DataType, 'BYTES'>, NumericConstructor> = {
+  BOOL: Uint8Array,
+  UINT8: Uint8Array,
+  UINT16: Uint16Array,
+  UINT32: Uint32Array,
+  UINT64: BigUint64Array as unknown as NumericConstructor,
+  INT8: Int8Array,
+  INT16: Int16Array,
+  INT32: Int32Array,
+  INT64: BigInt64Array as unknown as NumericConstructor,
+  FP16: Uint16Array,
+  FP32: Float32Array,
+  FP64: Float64Array,
+};
+
+/** True when `value` names a datatype. */
+export function isDataType(value: unknown): value is DataType {
+  return typeof value === 'string' && (DATA_TYPES as readonly string[]).includes(value);
+}
+
+/** Bytes per element of a numeric datatype, or undefined for BYTES. */
+export function bytesPerElement(datatype: DataType): number | undefined {
+  return datatype === 'BYTES' ? undefined : CONSTRUCTORS[datatype].BYTES_PER_ELEMENT;
+}
+
+/** The number of elements a shape holds (1 for a scalar). */
+export function elementCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** A zero-filled array of `length` elements for `datatype`. */
+export function allocate<T extends DataType>(datatype: T, length: number): DataTypeStorage[T] {
+  if (datatype === 'BYTES') return new Array<string>(length).fill('') as DataTypeStorage[T];
+  return new CONSTRUCTORS[datatype as Exclude<DataType, 'BYTES'>](length) as DataTypeStorage[T];
+}
+
+/** Views raw little-endian bytes as a datatype's array, copying only when `bytes` is unaligned. */
+export function fromBytes(datatype: Exclude<DataType, 'BYTES'>, bytes: Uint8Array): NumericArray {
+  const Ctor = CONSTRUCTORS[datatype];
+  const size = Ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteLength % size !== 0) {
+    throw new RangeError(`Expected a byte length that is a multiple of ${size} for ${datatype}, got ${bytes.byteLength}`);
+  }
+  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  return new Ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / size);
+}
+
+/** True when `data` is the storage `datatype` expects. */
+export function matchesStorage(datatype: DataType, data: unknown): boolean {
+  if (datatype === 'BYTES') return Array.isArray(data) && data.every((s) => typeof s === 'string');
+  return data instanceof CONSTRUCTORS[datatype];
+}
+
+/**
+ * Builds a tensor after checking that the data fits the shape and the datatype.
+ * @throws TypeError or RangeError naming what is wrong.
+ */
+export function tensor<T extends DataType>(datatype: T, data: DataTypeStorage[T], shape: readonly number[]): Tensor<T> {
+  if (!isDataType(datatype)) throw new TypeError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${JSON.stringify(datatype)}`);
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`Expected shape dimensions to be integers >= 0, got [${shape.join(', ')}]`);
+  }
+  if (!matchesStorage(datatype, data)) throw new TypeError(`Expected ${storageName(datatype)} data for ${datatype}`);
+  const n = elementCount(shape);
+  if (data.length !== n) throw new RangeError(`Expected ${n} elements for shape [${shape.join(', ')}], got ${data.length}`);
+  return { datatype, data, shape: [...shape] };
+}
+
+/** The name of the array type a datatype is stored in, for messages. */
+export function storageName(datatype: DataType): string {
+  return datatype === 'BYTES' ? 'string[]' : CONSTRUCTORS[datatype].name;
+}
+
+/** The number of elements of one row (everything after the batch dimension). */
+function rowSize(t: Tensor): number {
+  return elementCount(t.shape.slice(1));
+}
+
+/**
+ * Concatenates tensors along the first (batch) dimension. All must share the datatype and the
+ * dimensions after the first.
+ */
+export function concatBatch(tensors: readonly Tensor[]): Tensor {
+  const first = tensors[0];
+  if (!first) throw new RangeError('Expected at least one tensor to concatenate');
+  if (tensors.length === 1) return first;
+  let rows = 0;
+  for (const t of tensors) {
+    if (t.datatype !== first.datatype || !sameDims(t.shape.slice(1), first.shape.slice(1))) {
+      throw new RangeError(
+        `Cannot batch ${t.datatype}[${t.shape.join(', ')}] with ${first.datatype}[${first.shape.join(', ')}]`,
+      );
+    }
+    rows += t.shape[0] ?? 1;
+  }
+  const length = rows * rowSize(first);
+  if (first.datatype === 'BYTES') {
+    const out: string[] = [];
+    for (const t of tensors) out.push(...(t.data as string[]));
+    return { datatype: 'BYTES', shape: [rows, ...first.shape.slice(1)], data: out };
+  }
+  const out = allocate(first.datatype, length) as NumericArray;
+  let offset = 0;
+  for (const t of tensors) {
+    (out as Float32Array).set(t.data as Float32Array, offset);
+    offset += t.data.length;
+  }
+  return { datatype: first.datatype, shape: [rows, ...first.shape.slice(1)], data: out };
+}
+
+/** Rows `[start, end)` of a tensor along the batch dimension, as a view where the storage allows. */
+export function sliceBatch(t: Tensor, start: number, end: number): Tensor {
+  const row = rowSize(t);
+  const data = t.datatype === 'BYTES'
+    ? (t.data as string[]).slice(start * row, end * row)
+    : (t.data as Float32Array).subarray(start * row, end * row);
+  return { datatype: t.datatype, shape: [end - start, ...t.shape.slice(1)], data } as Tensor;
+}
+
+/** True when two dimension lists are equal. */
+export function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
