@@ -1,0 +1,51 @@
+import { InvalidInputError, matchesStorage, storageName, elementCount, type TensorMap } from '../core/index.js';
+import type { TensorSpec } from './types.js';
+
+/**
+ * Checks feeds against a model's input specs: every input present, no unknown names, datatype
+ * and storage as declared, fixed dimensions matched, data length equal to the shape's size.
+ * @throws InvalidInputError naming the input and what was wrong.
+ */
+export function checkFeeds(specs: readonly TensorSpec[], feeds: TensorMap): void {
+  const known = new Set(specs.map((s) => s.name));
+  for (const name of Object.keys(feeds)) {
+    if (!known.has(name)) {
+      throw new InvalidInputError(`Unknown input '${name}'; the model takes ${[...known].map((n) => `'${n}'`).join(', ')}`);
+    }
+  }
+  for (const spec of specs) {
+    const feed = feeds[spec.name];
+    if (!feed) throw new InvalidInputError(`Missing input '${spec.name}'`);
+    checkTensor(spec, feed, 'input');
+  }
+}
+
+/** Checks one tensor against its spec; `what` is `input` or `output` for messages. */
+export function checkTensor(spec: TensorSpec, t: TensorMap[string], what = 'input'): void {
+  if (t.datatype !== spec.datatype) {
+    throw new InvalidInputError(`${capital(what)} '${spec.name}': expected datatype ${spec.datatype}, got ${t.datatype}`);
+  }
+  if (!matchesStorage(t.datatype, t.data)) {
+    throw new InvalidInputError(`${capital(what)} '${spec.name}': expected ${storageName(t.datatype)} data for ${t.datatype}`);
+  }
+  if (!shapeFits(spec.shape, t.shape)) {
+    throw new InvalidInputError(
+      `${capital(what)} '${spec.name}': expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`,
+    );
+  }
+  const n = elementCount(t.shape);
+  if (t.data.length !== n) {
+    throw new InvalidInputError(
+      `${capital(what)} '${spec.name}': shape [${t.shape.join(', ')}] holds ${n} elements, got ${t.data.length}`,
+    );
+  }
+}
+
+/** True when `shape` has the spec's rank and matches every fixed (non -1) dimension. */
+export function shapeFits(spec: readonly number[], shape: readonly number[]): boolean {
+  return spec.length === shape.length && spec.every((d, i) => d < 0 || d === shape[i]);
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

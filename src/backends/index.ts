@@ -1,0 +1,7 @@
+/**
+ * The Backend and ModelSession contracts, and the memory backend.
+ * @module
+ */
+export type { Backend, ModelSession, ModelSource, LoadOptions, RunOptions, TensorSpec } from './types.js';
+export { checkFeeds, checkTensor, shapeFits } from './check-feeds.js';
+export { memoryBackend, type MemoryBackend, type MemoryBackendOptions, type MemoryModel, type MemoryCall } from './memory.js';

@@ -1,0 +1,59 @@
+import type { AttemptFailure, DataType, TensorMap } from '../core/index.js';
+
+/** The name, datatype and dimensions of a model input or output; -1 marks a dynamic dimension. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly datatype: DataType;
+  readonly shape: readonly number[];
+}
+
+/** Options for one {@link ModelSession.run}. */
+export interface RunOptions {
+  /** Aborts a run that has not started yet; a run already executing finishes (ONNX Runtime cannot stop it). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A loaded model, ready to run. Implementations check feeds against {@link ModelSession.inputs}
+ * (names, datatypes, fixed dimensions) and reject with InvalidInputError on a mismatch.
+ */
+export interface ModelSession {
+  /** The model's inputs. */
+  readonly inputs: readonly TensorSpec[];
+  /** The model's outputs. */
+  readonly outputs: readonly TensorSpec[];
+  /** The device the session actually runs on, e.g. `cpu` after a `cuda` fallback. */
+  readonly device: string;
+  /** Devices that were tried before {@link ModelSession.device} and why each failed. */
+  readonly fallbacks: readonly AttemptFailure[];
+  /** How many runs may execute at once (worker instances); a batcher keeps at most this many batches in flight. */
+  readonly concurrency: number;
+  /** Runs the model on a batch of feeds. */
+  run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /** Releases the session's resources; runs in flight finish first. */
+  dispose(): Promise<void>;
+}
+
+/** What a backend loads: a file path, the model's bytes, or a backend-specific definition. */
+export type ModelSource = string | Uint8Array | object;
+
+/** Options a backend receives when loading one model version. */
+export interface LoadOptions {
+  /** A label for messages and events: `name:version`. */
+  readonly label?: string;
+  /** Aborts a load in progress. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Something that turns a model source into sessions: onnx-node, onnx-web, memory, or your own.
+ * Backends are values passed to a registry; nothing is registered globally.
+ */
+export interface Backend {
+  /** A short name, e.g. `onnx-node` or `memory`. */
+  readonly name: string;
+  /** True when this backend can load `source` (used to pick a backend when none is named). */
+  accepts(source: ModelSource): boolean;
+  /** Loads one model version. */
+  load(source: ModelSource, options?: LoadOptions): Promise<ModelSession>;
+}
