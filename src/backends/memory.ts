@@ -1,4 +1,4 @@
-import { abortError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, describe } from '../core/index.js';
+import { abortError, BackendError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, describe } from '../core/index.js';
 import { checkFeeds, checkTensor } from './check-feeds.js';
 import type { Backend, LoadOptions, ModelSession, ModelSource, RunOptions, TensorSpec } from './types.js';
 
@@ -98,8 +98,12 @@ class MemorySession implements ModelSession {
     const outputs = await this.#model.run(feeds);
     for (const spec of this.outputs) {
       const out = outputs[spec.name];
-      if (!out) throw new Error(`Memory model ${this.#label} did not return output '${spec.name}'`);
-      checkTensor(spec, out, 'output');
+      if (!out) throw new BackendError(`Memory model ${this.#label} did not return output '${spec.name}'`);
+      try {
+        checkTensor(spec, out, 'output');
+      } catch (error) {
+        throw new BackendError(`Memory model ${this.#label}: ${(error as Error).message}`, { cause: error });
+      }
     }
     return outputs;
   }
