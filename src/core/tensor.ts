@@ -144,13 +144,13 @@ function rowSize(t: Tensor): number {
 }
 
 /**
- * Concatenates tensors along the first (batch) dimension. All must share the datatype and the
- * dimensions after the first.
+ * Concatenates tensors along the first (batch) dimension into new storage, even for one tensor:
+ * a backend may then transfer the batch to a worker without detaching a caller's arrays. All
+ * must share the datatype and the dimensions after the first.
  */
 export function concatBatch(tensors: readonly Tensor[]): Tensor {
   const first = tensors[0];
   if (!first) throw new RangeError('Expected at least one tensor to concatenate');
-  if (tensors.length === 1) return first;
   let rows = 0;
   for (const t of tensors) {
     if (t.datatype !== first.datatype || !sameDims(t.shape.slice(1), first.shape.slice(1))) {

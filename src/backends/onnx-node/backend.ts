@@ -1,0 +1,72 @@
+import { basename, resolve } from 'node:path';
+import { abortError, describe, type TensorMap } from '../../core/index.js';
+import type { Backend, LoadOptions, ModelSource } from '../index.js';
+import { resolveOptions, type OnnxNodeOptions, type ResolvedOnnxNodeOptions } from './options.js';
+import { WorkerPool } from './pool.js';
+import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
+import { importOrt } from './runtime.js';
+import { OnnxNodeSession } from './session.js';
+
+/** Under tsx the sources run as .ts and workers inherit `--import tsx`; from dist, the .js. */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+/** The onnx-node backend. */
+export interface OnnxNodeBackend extends Backend {
+  readonly name: 'onnx-node';
+  /** The options with their defaults filled in. */
+  readonly options: ResolvedOnnxNodeOptions;
+  /** True for a path ending in `.onnx` and for a Uint8Array (the model's bytes). */
+  accepts(source: ModelSource): boolean;
+  /**
+   * Starts `instances` worker threads, each with its own ONNX Runtime session. The first worker
+   * tries the devices in order; the others open the device it settled on.
+   * @throws TypeError for a source it does not accept; BackendUnavailableError listing every
+   * device's failure when none can load the model (or the first cannot, with `strict`), or when
+   * onnxruntime-node is not installed; the abort error when `signal` aborts.
+   */
+  load(source: ModelSource, options?: LoadOptions): Promise<OnnxNodeSession>;
+}
+
+/**
+ * A backend that runs ONNX models with onnxruntime-node in worker threads, on the first device
+ * in `devices` that works. Options are checked here; onnxruntime-node is imported at the first load.
+ * @throws TypeError or RangeError for a bad option, quoting it.
+ */
+export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
+  const resolved = resolveOptions(options);
+  return {
+    name: 'onnx-node',
+    options: resolved,
+    accepts: isOnnxSource,
+    async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<OnnxNodeSession> {
+      if (!isOnnxSource(source)) {
+        throw new TypeError(`Expected a path to an .onnx file or the model's bytes (Uint8Array), got ${describe(source)}`);
+      }
+      const { signal } = loadOptions;
+      const label = loadOptions.label ?? (typeof source === 'string' ? basename(source) : 'model');
+      if (signal?.aborted) throw abortError(signal);
+      await importOrt();
+      const init: OrtWorkerInit = {
+        model: typeof source === 'string' ? resolve(source) : source,
+        label,
+        devices: resolved.devices,
+        strict: resolved.strict,
+        intraOpNumThreads: resolved.intraOpNumThreads,
+        interOpNumThreads: resolved.interOpNumThreads,
+        graphOptimizationLevel: resolved.graphOptimizationLevel,
+      };
+      const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, TensorMap>({
+        url: WORKER_URL,
+        size: resolved.instances,
+        label: `onnx-node ${label}`,
+        signal,
+        workerData: (first) => (first ? { ...init, devices: init.devices.slice(first.deviceIndex, first.deviceIndex + 1), strict: true } : init),
+      });
+      return new OnnxNodeSession(pool, label, resolved.transferFeeds);
+    },
+  };
+}
+
+function isOnnxSource(source: ModelSource): source is string | Uint8Array {
+  return (typeof source === 'string' && source.toLowerCase().endsWith('.onnx')) || source instanceof Uint8Array;
+}

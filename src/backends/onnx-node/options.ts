@@ -1,0 +1,92 @@
+import { availableParallelism } from 'node:os';
+import { assertInteger, assertOneOf, describe } from '../../core/index.js';
+import { assertDevice, type Device } from './devices.js';
+
+/** How far ONNX Runtime rewrites the graph when it loads a model. */
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+/** Options of {@link onnxNode}. */
+export interface OnnxNodeOptions {
+  /**
+   * Devices in order of preference. Each model version loads on the first that works; the
+   * failures before it are reported in `session.fallbacks`.
+   * @default ['cpu']
+   */
+  readonly devices?: readonly Device[];
+  /**
+   * Worker threads per model version, each with its own ONNX Runtime session (Triton's
+   * `instance_group` count). The session's `concurrency` is this number.
+   * @default Math.min(2, os.availableParallelism())
+   */
+  readonly instances?: number;
+  /**
+   * Threads ONNX Runtime uses inside one operator, per instance.
+   * @default Math.max(1, Math.floor(os.availableParallelism() / instances))
+   */
+  readonly intraOpNumThreads?: number;
+  /** Threads running independent operators in parallel, per instance. @default ONNX Runtime's */
+  readonly interOpNumThreads?: number;
+  /** Graph optimizations applied at load. @default 'all' */
+  readonly graphOptimizationLevel?: GraphOptimizationLevel;
+  /** Fail when the first device cannot load the model instead of falling back to the next. @default false */
+  readonly strict?: boolean;
+  /**
+   * Move the feeds' ArrayBuffers to the worker instead of copying them: `run()` then leaves the
+   * caller's feed arrays detached (length 0). Set `false` to keep them usable at the cost of one copy.
+   * @default true
+   */
+  readonly transferFeeds?: boolean;
+}
+
+/** {@link OnnxNodeOptions} with every default filled in. */
+export interface ResolvedOnnxNodeOptions {
+  readonly devices: readonly Device[];
+  readonly instances: number;
+  readonly intraOpNumThreads: number;
+  readonly interOpNumThreads: number | undefined;
+  readonly graphOptimizationLevel: GraphOptimizationLevel;
+  readonly strict: boolean;
+  readonly transferFeeds: boolean;
+}
+
+const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'graphOptimizationLevel', 'strict', 'transferFeeds'];
+
+/**
+ * Validates the options and fills in the defaults.
+ * @throws TypeError or RangeError naming the option and quoting the bad value.
+ */
+export function resolveOptions(options: OnnxNodeOptions, cores = availableParallelism()): ResolvedOnnxNodeOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!KEYS.includes(key)) throw new TypeError(`Unknown option \`${key}\`; onnxNode takes ${KEYS.join(', ')}`);
+  }
+  const devices = options.devices ?? ['cpu'];
+  if (!Array.isArray(devices) || devices.length === 0) {
+    throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
+  }
+  devices.forEach((d, i) => assertDevice(`devices[${i}]`, d));
+  const instances = options.instances ?? Math.min(2, cores);
+  assertInteger('instances', instances, 1, 256);
+  const intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(cores / instances));
+  assertInteger('intraOpNumThreads', intraOpNumThreads, 1, 1024);
+  if (options.interOpNumThreads !== undefined) assertInteger('interOpNumThreads', options.interOpNumThreads, 1, 1024);
+  const graphOptimizationLevel = options.graphOptimizationLevel ?? 'all';
+  assertOneOf('graphOptimizationLevel', graphOptimizationLevel, ['disabled', 'basic', 'extended', 'all']);
+  const strict = options.strict ?? false;
+  assertBoolean('strict', strict);
+  const transferFeeds = options.transferFeeds ?? true;
+  assertBoolean('transferFeeds', transferFeeds);
+  return {
+    devices: devices.map((d) => (typeof d === 'string' ? d : { ...d })),
+    instances,
+    intraOpNumThreads,
+    interOpNumThreads: options.interOpNumThreads,
+    graphOptimizationLevel,
+    strict,
+    transferFeeds,
+  };
+}
+
+function assertBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+}

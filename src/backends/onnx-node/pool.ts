@@ -1,0 +1,316 @@
+import type { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { abortError, onAbort, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
+import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
+import { spawnWorker } from './spawn.js';
+
+/** Options of {@link WorkerPool.start}. */
+export interface WorkerPoolOptions<Info> {
+  /** The worker script; it speaks {@link FromWorker} / {@link ToWorker}. */
+  readonly url: URL;
+  /** How many workers. */
+  readonly size: number;
+  /** Prefixes every error message, e.g. `onnx-node textdir:1`. */
+  readonly label: string;
+  /**
+   * The `workerData` of an instance: called with `undefined` for the first instance, then with the
+   * info the first one reported, for the others and for replacements.
+   */
+  readonly workerData: (first: Info | undefined) => unknown;
+  /** Aborts the start: workers already spawned are terminated. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+interface Job<In, Out> {
+  readonly value: In;
+  readonly transfer: readonly ArrayBuffer[];
+  readonly resolve: (out: Out) => void;
+  readonly reject: (error: unknown) => void;
+  /** Stops listening for the caller's abort; called when the job reaches a worker. */
+  release: () => void;
+}
+
+interface Instance<In, Out> {
+  readonly worker: Worker;
+  job: Job<In, Out> | undefined;
+  /** The uncaught error the worker died of, reported by its 'error' event before 'exit'. */
+  crash: Error | undefined;
+}
+
+/**
+ * A fixed group of worker threads running one job each at a time (Triton's instance group).
+ * Jobs go to an idle worker or wait in FIFO order; a job whose signal aborts while it waits is
+ * dropped. A worker that dies fails its job with a BackendError and is replaced. Idle workers do
+ * not hold the process open.
+ */
+export class WorkerPool<Info, In, Out> {
+  /** What the first worker reported when it was ready. */
+  readonly info: Info;
+  /** How many workers the pool keeps. */
+  readonly size: number;
+  readonly #url: URL;
+  readonly #label: string;
+  readonly #data: unknown;
+  readonly #instances = new Set<Instance<In, Out>>();
+  readonly #idle: Instance<In, Out>[] = [];
+  readonly #queue: Job<In, Out>[] = [];
+  #starting = 0;
+  #failure: Error | undefined;
+  #closing: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+  /** Set once every worker has been told to stop: exits from then on are expected. */
+  #stopping = false;
+
+  private constructor(options: WorkerPoolOptions<Info>, info: Info, workers: readonly Started<Info>[]) {
+    this.info = info;
+    this.size = options.size;
+    this.#url = options.url;
+    this.#label = options.label;
+    this.#data = options.workerData(info);
+    for (const started of workers) this.#adopt(started);
+  }
+
+  /**
+   * Starts the first worker, then the others with what it reported.
+   * @throws BackendUnavailableError when a worker reports that it cannot start, BackendError when
+   * one dies before it is ready, the abort error when `signal` aborts.
+   */
+  static async start<Info, In, Out>(options: WorkerPoolOptions<Info>): Promise<WorkerPool<Info, In, Out>> {
+    const { url, size, label, signal } = options;
+    const first = await startWorker<Info>(url, options.workerData(undefined), label, signal);
+    const data = options.workerData(first.info);
+    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, () => startWorker<Info>(url, data, label, signal)));
+    const workers = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
+    const failed = rest.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(
+        workers.map((w) => {
+          w.handOver();
+          return w.worker.terminate();
+        }),
+      );
+      throw failed.reason;
+    }
+    return new WorkerPool<Info, In, Out>(options, first.info, workers);
+  }
+
+  /** Workers alive now (less than {@link size} while a crashed one is being replaced). */
+  get alive(): number {
+    return this.#instances.size;
+  }
+
+  /**
+   * Runs one job on the next idle worker, moving `transfer` to it when the job is sent.
+   * @throws the abort error when `signal` aborts before the job reaches a worker; BackendError
+   * when the worker fails or dies; ClosedError after {@link close}.
+   */
+  run(value: In, transfer: readonly ArrayBuffer[], signal?: AbortSignal): Promise<Out> {
+    if (this.#closing) return Promise.reject(new ClosedError(`${this.#label} is closed`));
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<Out>((resolve, reject) => {
+      const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {} };
+      job.release = onAbort(signal, () => {
+        const at = this.#queue.indexOf(job);
+        if (at < 0) return;
+        this.#queue.splice(at, 1);
+        reject(abortError(signal as AbortSignal));
+        this.#checkDrained();
+      });
+      this.#queue.push(job);
+      this.#dispatch();
+    });
+  }
+
+  /** Lets queued and running jobs finish, then stops every worker. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      this.#checkDrained();
+    });
+    this.#stopping = true;
+    await Promise.all(
+      [...this.#instances].map((instance) => {
+        const exited = once(instance.worker, 'exit');
+        instance.worker.ref();
+        instance.worker.postMessage({ type: 'close' } satisfies ToWorker<In>);
+        return exited;
+      }),
+    );
+  }
+
+  #adopt(started: Started<Info>): void {
+    const { worker } = started;
+    const early = started.handOver();
+    const instance: Instance<In, Out> = { worker, job: undefined, crash: early.crash };
+    worker.on('message', (message: FromWorker<Info, Out>) => this.#onMessage(instance, message));
+    worker.on('messageerror', (error: Error) => {
+      this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error));
+    });
+    worker.on('error', (error: Error) => {
+      instance.crash = error;
+    });
+    worker.on('exit', (code: number) => this.#onExit(instance, code));
+    worker.unref();
+    this.#instances.add(instance);
+    this.#idle.push(instance);
+    if (early.code !== undefined) this.#onExit(instance, early.code);
+  }
+
+  #dispatch(): void {
+    while (this.#queue.length > 0 && this.#idle.length > 0) {
+      const job = this.#queue.shift() as Job<In, Out>;
+      const instance = this.#idle.pop() as Instance<In, Out>;
+      job.release();
+      instance.job = job;
+      instance.worker.ref();
+      try {
+        instance.worker.postMessage({ type: 'run', value: job.value } satisfies ToWorker<In>, [...job.transfer]);
+      } catch (error) {
+        this.#finish(instance, undefined, this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
+      }
+    }
+    this.#checkDrained();
+  }
+
+  #onMessage(instance: Instance<In, Out>, message: FromWorker<Info, Out>): void {
+    if (message.type === 'done') this.#finish(instance, message.value, undefined);
+    else if (message.type === 'error') {
+      this.#finish(instance, undefined, this.#error(message.error.message, fromWireError(message.error)));
+    }
+  }
+
+  /** Settles the instance's job and puts the instance back to work. */
+  #finish(instance: Instance<In, Out>, value: Out | undefined, error: Error | undefined): void {
+    const job = instance.job;
+    if (!job) return;
+    instance.job = undefined;
+    instance.worker.unref();
+    this.#idle.push(instance);
+    if (error) job.reject(error);
+    else job.resolve(value as Out);
+    this.#dispatch();
+  }
+
+  #onExit(instance: Instance<In, Out>, code: number): void {
+    this.#instances.delete(instance);
+    const at = this.#idle.indexOf(instance);
+    if (at >= 0) this.#idle.splice(at, 1);
+    const job = instance.job;
+    instance.job = undefined;
+    if (!this.#stopping) {
+      const why = instance.crash ? `: ${instance.crash.message}` : '';
+      job?.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
+      this.#replace();
+    }
+    this.#checkDrained();
+  }
+
+  /** Starts a worker in place of one that died; when none is left and none can start, fails what waits. */
+  #replace(): void {
+    this.#starting += 1;
+    startWorker<Info>(this.#url, this.#data, this.#label, undefined).then(
+      (started) => {
+        this.#starting -= 1;
+        this.#adopt(started);
+        this.#dispatch();
+      },
+      (error: unknown) => {
+        this.#starting -= 1;
+        if (this.#instances.size > 0 || this.#starting > 0) return;
+        this.#failure = this.#error(`no worker is left: replacing a crashed worker failed: ${messageOf(error)}`, error);
+        for (const job of this.#queue.splice(0)) {
+          job.release();
+          job.reject(this.#failure);
+        }
+        this.#checkDrained();
+      },
+    );
+  }
+
+  #checkDrained(): void {
+    if (!this.#drained || this.#queue.length > 0 || this.#starting > 0) return;
+    for (const instance of this.#instances) if (instance.job) return;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained();
+  }
+
+  #error(message: string, cause: unknown): BackendError {
+    return new BackendError(`${this.#label}: ${message}`, { cause });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A worker that reported `ready`, and what became of it until the pool took it over. */
+interface Started<Info> {
+  readonly worker: Worker;
+  readonly info: Info;
+  /** Stops watching the worker; tells whether it already died (exit code, uncaught error). */
+  handOver(): { code: number | undefined; crash: Error | undefined };
+}
+
+/** Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). */
+function startWorker<Info>(url: URL, workerData: unknown, label: string, signal: AbortSignal | undefined): Promise<Started<Info>> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const worker = spawnWorker(url, workerData);
+  return new Promise<Started<Info>>((resolve, reject) => {
+    let crash: Error | undefined;
+    let ready = false;
+    let exitCode: number | undefined;
+    let stopAbort = (): void => {};
+    const settle = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      stopAbort();
+    };
+    const onMessage = (message: FromWorker<Info, unknown>): void => {
+      if (message.type === 'ready') {
+        ready = true;
+        worker.off('message', onMessage);
+        stopAbort();
+        resolve({
+          worker,
+          info: message.info,
+          handOver: () => {
+            settle();
+            return { code: exitCode, crash };
+          },
+        });
+      } else if (message.type === 'failed') {
+        settle();
+        const error = new BackendUnavailableError(`${label}: ${message.message}`, message.failures);
+        void worker.terminate().then(() => reject(error));
+      }
+    };
+    const onError = (error: Error): void => {
+      crash = error;
+    };
+    const onExit = (code: number): void => {
+      if (ready) {
+        exitCode = code;
+        return;
+      }
+      settle();
+      const why = crash ? `: ${crash.message}` : '';
+      reject(new BackendError(`${label}: the worker exited with code ${code} before it was ready${why}`, { cause: crash }));
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    stopAbort = onAbort(signal, () => {
+      settle();
+      const error = abortError(signal as AbortSignal);
+      void worker.terminate().then(() => reject(error));
+    });
+  });
+}

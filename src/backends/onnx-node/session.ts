@@ -1,0 +1,58 @@
+import { abortError, ClosedError, type AttemptFailure, type TensorMap } from '../../core/index.js';
+import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
+import type { DeviceName } from './devices.js';
+import type { WorkerPool } from './pool.js';
+import type { OrtWorkerInfo } from './protocol.js';
+import { forTransfer } from './transfer.js';
+
+/** A model version loaded by the onnx-node backend: an ONNX Runtime session in each of its worker threads. */
+export class OnnxNodeSession implements ModelSession {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly device: DeviceName;
+  readonly fallbacks: readonly AttemptFailure[];
+  /** The number of worker instances: runs beyond it wait for a free worker. */
+  readonly concurrency: number;
+  readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, TensorMap>;
+  readonly #label: string;
+  readonly #feeds: 'move' | 'copy';
+  #disposed: Promise<void> | undefined;
+
+  /** @internal Sessions come from `onnxNode().load()`. */
+  constructor(pool: WorkerPool<OrtWorkerInfo, TensorMap, TensorMap>, label: string, transferFeeds: boolean) {
+    this.inputs = pool.info.inputs;
+    this.outputs = pool.info.outputs;
+    this.device = pool.info.device;
+    this.fallbacks = pool.info.fallbacks;
+    this.concurrency = pool.size;
+    this.#pool = pool;
+    this.#label = label;
+    this.#feeds = transferFeeds ? 'move' : 'copy';
+  }
+
+  /** Worker threads alive now; below {@link concurrency} only while a crashed worker is being replaced. */
+  get instances(): number {
+    return this.#pool.alive;
+  }
+
+  /**
+   * Runs the model in the next free worker. With `transferFeeds` (the default) the feeds'
+   * ArrayBuffers move to the worker and the caller's arrays are left detached.
+   * @throws InvalidInputError when the feeds do not fit the inputs; the abort error when `signal`
+   * aborts before a worker takes the run; BackendError when ONNX Runtime fails or the worker dies;
+   * ClosedError after {@link dispose}.
+   */
+  async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    if (this.#disposed) throw new ClosedError(`onnx-node ${this.#label} is disposed`);
+    if (options.signal?.aborted) throw abortError(options.signal);
+    checkFeeds(this.inputs, feeds);
+    const { tensors, transfer } = forTransfer(feeds, this.#feeds);
+    return this.#pool.run(tensors, transfer, options.signal);
+  }
+
+  /** Lets accepted runs finish, then releases each worker's session and stops the workers. */
+  dispose(): Promise<void> {
+    this.#disposed ??= this.#pool.close();
+    return this.#disposed;
+  }
+}

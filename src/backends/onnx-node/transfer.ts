@@ -1,0 +1,39 @@
+import type { NumericArray, Tensor, TensorMap } from '../../core/index.js';
+
+/** Tensors ready for `postMessage`, and the buffers to move with them. */
+export interface Transferable {
+  readonly tensors: TensorMap;
+  readonly transfer: ArrayBuffer[];
+}
+
+/**
+ * Prepares tensors to cross a thread boundary without a structured-clone copy. A numeric array
+ * that owns its whole ArrayBuffer moves as is (`move`) or as a copy (`copy`); a view into a larger
+ * buffer is always copied, since moving the buffer would detach data the view does not cover,
+ * and cloning would copy all of it. SharedArrayBuffers are shared, strings cloned.
+ */
+export function forTransfer(tensors: TensorMap, mode: 'move' | 'copy'): Transferable {
+  const transfer: ArrayBuffer[] = [];
+  const moved = new Set<ArrayBufferLike>();
+  const out: TensorMap = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    out[name] = prepare(t, mode, moved, transfer);
+  }
+  return { tensors: out, transfer };
+}
+
+function prepare(t: Tensor, mode: 'move' | 'copy', moved: Set<ArrayBufferLike>, transfer: ArrayBuffer[]): Tensor {
+  if (Array.isArray(t.data)) return t;
+  const data = t.data as NumericArray;
+  const buffer = data.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return t;
+  const whole = data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+  if (mode === 'move' && whole && !moved.has(buffer)) {
+    moved.add(buffer);
+    transfer.push(buffer);
+    return t;
+  }
+  const copy = data.slice();
+  transfer.push(copy.buffer as ArrayBuffer);
+  return { datatype: t.datatype, shape: t.shape, data: copy } as Tensor;
+}

@@ -1,0 +1,135 @@
+/**
+ * One instance of the onnx-node backend: a worker thread holding one ONNX Runtime session. It
+ * opens the session on the first device that works, then runs one batch per message, so
+ * ONNX Runtime's synchronous `run()` blocks this thread and never the application's event loop.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
+import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from './datatypes.js';
+import { deviceName } from './devices.js';
+import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker } from './protocol.js';
+import { importOrt, type Ort } from './runtime.js';
+import { forTransfer } from './transfer.js';
+
+type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
+type OrtTensor = InstanceType<Ort['Tensor']>;
+type TensorConstructor = new (type: string, data: TensorData, dims: readonly number[]) => OrtTensor;
+type Reply = FromWorker<OrtWorkerInfo, TensorMap>;
+
+if (!parentPort) throw new Error('worker.ts runs as a worker thread of the onnx-node backend');
+void start(parentPort, workerData as OrtWorkerInit);
+
+async function start(port: MessagePort, init: OrtWorkerInit): Promise<void> {
+  let ort: Ort;
+  try {
+    ort = await importOrt();
+  } catch (error) {
+    const failures = (error as { failures?: readonly AttemptFailure[] }).failures ?? [];
+    port.postMessage({ type: 'failed', message: messageOf(error), failures } satisfies Reply);
+    return;
+  }
+  const opened = await open(ort, init);
+  if (!('session' in opened)) {
+    port.postMessage({ type: 'failed', ...opened } satisfies Reply);
+    return;
+  }
+  const { session, info } = opened;
+  port.on('message', (message: ToWorker<TensorMap>) => {
+    if (message.type === 'run') void run(ort, session, message.value, port);
+    else void close(session);
+  });
+  port.postMessage({ type: 'ready', info } satisfies Reply);
+}
+
+/** Tries each device in turn (only the first with `strict`), remembering why each failed. */
+async function open(
+  ort: Ort,
+  init: OrtWorkerInit,
+): Promise<{ session: Session; info: OrtWorkerInfo } | { message: string; failures: AttemptFailure[] }> {
+  const failures: AttemptFailure[] = [];
+  const threads = {
+    intraOpNumThreads: init.intraOpNumThreads,
+    ...(init.interOpNumThreads === undefined ? {} : { interOpNumThreads: init.interOpNumThreads }),
+  };
+  for (const [index, device] of init.devices.entries()) {
+    let session: Session;
+    try {
+      const options = { ...threads, executionProviders: [device], graphOptimizationLevel: init.graphOptimizationLevel, logId: init.label };
+      session = typeof init.model === 'string'
+        ? await ort.InferenceSession.create(init.model, options)
+        : await ort.InferenceSession.create(init.model, options);
+    } catch (error) {
+      failures.push({ device: deviceName(device), reason: messageOf(error) });
+      if (init.strict) break;
+      continue;
+    }
+    try {
+      const info: OrtWorkerInfo = {
+        device: deviceName(device),
+        deviceIndex: index,
+        fallbacks: failures,
+        inputs: metadata(session, 'input').map((m) => tensorSpec(m, 'input')),
+        outputs: metadata(session, 'output').map((m) => tensorSpec(m, 'output')),
+      };
+      return { session, info };
+    } catch (error) {
+      await session.release();
+      return { message: `cannot serve ${init.label}`, failures: [...failures, { device: deviceName(device), reason: messageOf(error) }] };
+    }
+  }
+  const tried = failures.map((f) => f.device);
+  const rest = init.devices.slice(tried.length).map(deviceName);
+  const message = rest.length > 0
+    ? `could not load ${init.label} on ${tried.join(', ')}, and with strict set it does not fall back to ${rest.join(', ')}`
+    : `could not load ${init.label} on ${tried.join(', ')}`;
+  return { message, failures };
+}
+
+function metadata(session: Session, what: 'input' | 'output'): readonly ValueMetadata[] {
+  const list = (session as { inputMetadata?: readonly ValueMetadata[]; outputMetadata?: readonly ValueMetadata[] })[`${what}Metadata`];
+  if (!list) throw new Error('onnxruntime-node >= 1.22 is needed: older versions do not report input and output metadata');
+  return list;
+}
+
+async function run(ort: Ort, session: Session, feeds: TensorMap, port: MessagePort): Promise<void> {
+  let reply: Reply;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const Tensor = ort.Tensor as unknown as TensorConstructor;
+    const inputs: Record<string, OrtTensor> = {};
+    for (const [name, t] of Object.entries(feeds)) inputs[name] = new Tensor(ortType(t.datatype), t.data, t.shape);
+    const results = await session.run(inputs);
+    const outputs: TensorMap = {};
+    for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(name, value);
+    const prepared = forTransfer(outputs, 'move');
+    reply = { type: 'done', value: prepared.tensors };
+    transfer = prepared.transfer;
+  } catch (error) {
+    reply = { type: 'error', error: toWireError(error) };
+  }
+  port.postMessage(reply, transfer);
+}
+
+function fromOrt(name: string, value: OrtTensor): Tensor {
+  const datatype = dataTypeOf(value.type);
+  if (!datatype) throw new Error(`Output '${name}' is a ${value.type} tensor, which servable does not carry`);
+  let data = value.data as TensorData;
+  // Where Float16Array exists ONNX Runtime may return one; servable keeps FP16 as raw bits.
+  if (datatype === 'FP16' && !(data instanceof Uint16Array)) {
+    const view = data as unknown as ArrayBufferView & { length: number };
+    data = new Uint16Array(view.buffer, view.byteOffset, view.length);
+  }
+  return { datatype, shape: [...value.dims], data } as Tensor;
+}
+
+async function close(session: Session): Promise<void> {
+  try {
+    await session.release();
+  } finally {
+    process.exit(0);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

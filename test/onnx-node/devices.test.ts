@@ -1,0 +1,150 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { onnxNode, supportedDevices, type OnnxNodeOptions } from '../../src/backends/onnx-node/index.js';
+import { BackendUnavailableError, type TensorMap } from '../../src/core/index.js';
+import { linearModel } from '../fixtures/onnx-models.js';
+import { clsModelPath, pseudoRandom } from '../fixtures/ocr-models.js';
+
+const run = promisify(execFile);
+const model = linearModel([[1], [2]], [0.5]);
+
+test('supportedDevices lists what the installed onnxruntime-node was built for', async () => {
+  const devices = await supportedDevices();
+  assert.deepEqual(devices.find((d) => d.name === 'cpu'), { name: 'cpu', bundled: true });
+  for (const d of devices) assert.ok(['cpu', 'cuda', 'tensorrt', 'webgpu'].includes(d.name), d.name);
+});
+
+test('cuda then cpu: falls back to cpu and reports why cuda failed', async (t) => {
+  const session = await onnxNode({ devices: [{ name: 'cuda', deviceId: 0 }, 'cpu'], instances: 2 }).load(model, { label: 'm:1' });
+  try {
+    if (session.device === 'cuda') return t.skip('CUDA loads on this machine, so there is no fallback to observe');
+    assert.equal(session.device, 'cpu');
+    assert.equal(session.fallbacks.length, 1);
+    assert.equal(session.fallbacks[0]!.device, 'cuda');
+    assert.match(session.fallbacks[0]!.reason, /Failed to load shared library/);
+    const out = await session.run({ X: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([1, 1]) } });
+    assert.deepEqual(Array.from(out['Y']!.data as Float32Array), [3.5], 'both instances run on cpu');
+    const again = await session.run({ X: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([2, 0]) } });
+    assert.deepEqual(Array.from(again['Y']!.data as Float32Array), [2.5]);
+  } finally {
+    await session.dispose();
+  }
+});
+
+test('strict: the first device failing fails the load, listing its reason, without trying the rest', async (t) => {
+  const error = await onnxNode({ devices: ['cuda', 'cpu'], strict: true, instances: 1 })
+    .load(model, { label: 'm:1' })
+    .then(async (s) => {
+      await s.dispose();
+      return s.device;
+    }, (e: unknown) => e);
+  if (error === 'cuda') return t.skip('CUDA loads on this machine, so strict has nothing to refuse');
+  assert.ok(error instanceof BackendUnavailableError, String(error));
+  assert.equal(error.code, 'ERR_SERVABLE_BACKEND_UNAVAILABLE');
+  assert.deepEqual(error.failures.map((f) => f.device), ['cuda']);
+  assert.match(error.failures[0]!.reason, /Failed to load shared library/);
+  assert.match(error.message, /^onnx-node m:1: could not load m:1 on cuda, and with strict set it does not fall back to cpu: \[cuda\] .*Failed to load shared library/);
+});
+
+test('no device working fails the load with every reason', async (t) => {
+  const error = await onnxNode({ devices: ['tensorrt', 'cuda'], instances: 1 })
+    .load(model, { label: 'm:1' })
+    .then(async (s) => {
+      await s.dispose();
+      return s.device;
+    }, (e: unknown) => e);
+  if (typeof error === 'string') return t.skip(`${error} loads on this machine`);
+  assert.ok(error instanceof BackendUnavailableError, String(error));
+  assert.deepEqual(error.failures.map((f) => f.device), ['tensorrt', 'cuda']);
+  assert.match(error.message, /could not load m:1 on tensorrt, cuda: \[tensorrt\] .+; \[cuda\] .+/);
+});
+
+test('a model that does not parse fails with the reason on each device tried', async () => {
+  const error = await onnxNode({ instances: 1 }).load(new Uint8Array([1, 2, 3]), { label: 'junk:1' }).catch((e: unknown) => e);
+  assert.ok(error instanceof BackendUnavailableError);
+  assert.equal(error.failures[0]!.device, 'cpu');
+  assert.match(error.failures[0]!.reason, /protobuf parsing failed/);
+});
+
+test('options are checked when the backend is made, quoting the bad value', () => {
+  const bad: [OnnxNodeOptions, RegExp, ErrorConstructor][] = [
+    [{ devices: [] }, /Expected `devices` to be a non-empty array, got \[\] \(array\)/, TypeError],
+    [{ devices: ['gpu' as 'cpu'] }, /Expected `devices\[0\]` to be one of "cpu", "cuda", "tensorrt", "webgpu", got "gpu" \(string\)/, TypeError],
+    [{ devices: [{ name: 'cuda', gpuMemLimit: 1 } as never] }, /Unknown key `gpuMemLimit` in `devices\[0\]` \(cuda takes name, deviceId/, TypeError],
+    [{ devices: [{ name: 'cuda', deviceId: -1 }] }, /Expected `devices\[0\].deviceId` to be an integer >= 0, got -1 \(number\)/, RangeError],
+    [{ devices: [{ name: 'webgpu', preferredLayout: 'NWHC' as 'NHWC' }] }, /`devices\[0\].preferredLayout` to be one of "NCHW", "NHWC", got "NWHC"/, TypeError],
+    [{ instances: 0 }, /Expected `instances` to be an integer between 1 and 256, got 0 \(number\)/, RangeError],
+    [{ instances: 1.5 }, /Expected `instances` to be an integer, got 1.5 \(number\)/, TypeError],
+    [{ intraOpNumThreads: 0 }, /`intraOpNumThreads` to be an integer between 1 and 1024, got 0/, RangeError],
+    [{ interOpNumThreads: '2' as unknown as number }, /`interOpNumThreads` to be an integer, got "2" \(string\)/, TypeError],
+    [{ graphOptimizationLevel: 'max' as 'all' }, /`graphOptimizationLevel` to be one of "disabled", "basic", "extended", "all", got "max"/, TypeError],
+    [{ strict: 'yes' as unknown as boolean }, /Expected `strict` to be a boolean, got "yes" \(string\)/, TypeError],
+    [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
+  ];
+  for (const [options, message, type] of bad) {
+    assert.throws(() => onnxNode(options), (e: unknown) => e instanceof type && message.test((e as Error).message), JSON.stringify(options));
+  }
+});
+
+test('defaults: instances min(2, cores), intra-op threads split the cores between them', () => {
+  const { options } = onnxNode();
+  assert.deepEqual(options.devices, ['cpu']);
+  assert.equal(options.instances, Math.min(2, availableParallelism()));
+  assert.equal(options.intraOpNumThreads, Math.max(1, Math.floor(availableParallelism() / options.instances)));
+  assert.equal(options.graphOptimizationLevel, 'all');
+  assert.equal(options.strict, false);
+  assert.equal(options.transferFeeds, true);
+  assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
+});
+
+test('without onnxruntime-node, the import succeeds and load fails with an install hint', async () => {
+  // A resolve hook that hides onnxruntime-node, as if it were not installed.
+  const hook = `data:text/javascript,${encodeURIComponent(
+    `export async function resolve(s, c, next) { if (s === 'onnxruntime-node') { const e = new Error("Cannot find package 'onnxruntime-node'"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; } return next(s, c); }`,
+  )}`;
+  const register = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(hook)});`)}`;
+  const script = `
+    const { onnxNode } = await import('./src/backends/onnx-node/index.ts');
+    const backend = onnxNode();
+    try { await backend.load('model.onnx'); } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message, failures: e.failures })); }
+  `;
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--import', register, '--input-type=module', '-e', script], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+  });
+  const error = JSON.parse(stdout) as { name: string; code: string; message: string; failures: { device: string; reason: string }[] };
+  assert.equal(error.name, 'BackendUnavailableError');
+  assert.equal(error.code, 'ERR_SERVABLE_BACKEND_UNAVAILABLE');
+  assert.match(error.message, /^onnx-node needs the onnxruntime-node package, which is not installed: \[onnx-node\] Cannot find package 'onnxruntime-node'; install it with `npm i onnxruntime-node`/);
+  assert.equal(error.failures[0]!.device, 'onnx-node');
+});
+
+let cudaError: string | undefined;
+
+before(async () => {
+  try {
+    const probe = await onnxNode({ devices: ['cuda'], instances: 1 }).load(model);
+    await probe.dispose();
+  } catch (e) {
+    cudaError = (e as Error).message;
+  }
+});
+
+test('on CUDA, the cls model gives the CPU answers', async (t) => {
+  if (cudaError !== undefined) return t.skip(`SKIPPED: no CUDA provider loads on this machine (${cudaError.slice(0, 160)})`);
+  const feeds = (): TensorMap => ({ x: { datatype: 'FP32', shape: [8, 3, 48, 192], data: pseudoRandom(8 * 3 * 48 * 192, 3) } });
+  const gpu = await onnxNode({ devices: ['cuda'], instances: 1, strict: true }).load(clsModelPath, { label: 'cls:gpu' });
+  const cpu = await onnxNode({ devices: ['cpu'], instances: 1 }).load(clsModelPath, { label: 'cls:cpu' });
+  try {
+    assert.equal(gpu.device, 'cuda');
+    const [a, b] = await Promise.all([gpu.run(feeds()), cpu.run(feeds())]);
+    const x = a['softmax_0.tmp_0']!.data as Float32Array;
+    const y = b['softmax_0.tmp_0']!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) <= 1e-3, `element ${i}: ${x[i]} vs ${y[i]}`);
+  } finally {
+    await Promise.all([gpu.dispose(), cpu.dispose()]);
+  }
+});

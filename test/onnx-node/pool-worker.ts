@@ -1,0 +1,50 @@
+/**
+ * A worker speaking the onnx-node pool protocol without ONNX Runtime, so the pool's dispatch,
+ * abort, crash and close paths can be driven exactly. Jobs: echo, gate (blocks until the test
+ * opens the gate), fail (replies with an error), crash (dies of an uncaught error), length
+ * (reports the length of a transferred array). `crashAfterReady` dies right after reporting ready.
+ */
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+
+export type Job =
+  | { op: 'echo'; x: number }
+  | { op: 'gate'; x: number; gate: SharedArrayBuffer }
+  | { op: 'fail' }
+  | { op: 'crash' }
+  | { op: 'length'; data: Float32Array };
+
+export interface Result {
+  threadId: number;
+  /** How many jobs this worker has run, this one included. */
+  count: number;
+  x?: number;
+  length?: number;
+}
+
+const port = parentPort!;
+const init = workerData as { fail?: string; exit?: number; crashAfterReady?: boolean };
+let count = 0;
+
+if (init.fail !== undefined) {
+  port.postMessage({ type: 'failed', message: 'cannot start', failures: [{ device: 'test', reason: init.fail }] });
+} else if (init.exit !== undefined) {
+  process.exit(init.exit);
+} else {
+  port.on('message', (message: { type: 'run'; value: Job } | { type: 'close' }) => {
+    if (message.type === 'close') process.exit(0);
+    const job = message.value;
+    count += 1;
+    const done = (extra: Partial<Result>) => port.postMessage({ type: 'done', value: { threadId, count, ...extra } });
+    if (job.op === 'echo') done({ x: job.x });
+    else if (job.op === 'gate') {
+      const gate = new Int32Array(job.gate);
+      Atomics.add(gate, 0, 1);
+      Atomics.wait(gate, 1, 0);
+      done({ x: job.x });
+    } else if (job.op === 'fail') port.postMessage({ type: 'error', error: { name: 'OrtError', message: 'bad feed' } });
+    else if (job.op === 'crash') setImmediate(() => { throw new Error('boom'); });
+    else done({ length: job.data.length });
+  });
+  port.postMessage({ type: 'ready', info: { threadId } });
+  if (init.crashAfterReady) setImmediate(() => { throw new Error('boom after ready'); });
+}

@@ -1,0 +1,185 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkerPool } from '../../src/backends/onnx-node/pool.js';
+import { BackendError, BackendUnavailableError, CancelledError, ClosedError } from '../../src/core/index.js';
+import { liveWorkers } from './models.js';
+import type { Job, Result } from './pool-worker.js';
+
+const url = new URL('./pool-worker.ts', import.meta.url);
+
+function start(size: number, data: (first: { threadId: number } | undefined) => unknown = () => ({})) {
+  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data });
+}
+
+/** A gate the worker blocks on: [0] counts jobs that reached it, [1] opens it. */
+function gate() {
+  const buffer = new SharedArrayBuffer(8);
+  const view = new Int32Array(buffer);
+  return {
+    buffer,
+    async reached(n: number) {
+      while (Atomics.load(view, 0) < n) await new Promise((r) => setTimeout(r, 1));
+    },
+    open() {
+      Atomics.store(view, 1, 1);
+      Atomics.notify(view, 1);
+    },
+  };
+}
+
+test('runs go to idle workers; the rest wait', async () => {
+  const pool = await start(2);
+  try {
+    assert.equal(pool.size, 2);
+    assert.equal(pool.alive, 2);
+    const g = gate();
+    let finished = 0;
+    const runs = [1, 2, 3].map((x) =>
+      pool.run(x <= 2 ? { op: 'gate', x, gate: g.buffer } : { op: 'echo', x }, []).finally(() => {
+        finished += 1;
+      }),
+    );
+    await g.reached(2);
+    assert.equal(finished, 0, 'run 3 waits while both workers are held');
+    g.open();
+    const results = await Promise.all(runs);
+    assert.deepEqual(results.map((r) => r.x), [1, 2, 3]);
+    assert.notEqual(results[0]!.threadId, results[1]!.threadId, 'the two gated runs ran on different workers');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('waiting runs are sent in FIFO order', async () => {
+  const pool = await start(1);
+  try {
+    const g = gate();
+    const first = pool.run({ op: 'gate', x: 0, gate: g.buffer }, []);
+    await g.reached(1);
+    const queued = [1, 2, 3, 4, 5].map((x) => pool.run({ op: 'echo', x }, []));
+    g.open();
+    await first;
+    const results = await Promise.all(queued);
+    assert.deepEqual(results.map((r) => [r.x, r.count]), [[1, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a run aborted while it waits is dropped and rejects with the abort error', async () => {
+  const pool = await start(1);
+  try {
+    const g = gate();
+    const first = pool.run({ op: 'gate', x: 1, gate: g.buffer }, []);
+    await g.reached(1);
+    const cancelled = new AbortController();
+    const byReason = new AbortController();
+    const dropped = pool.run({ op: 'echo', x: 2 }, [], cancelled.signal);
+    const dropped2 = pool.run({ op: 'echo', x: 3 }, [], byReason.signal);
+    const last = pool.run({ op: 'echo', x: 4 }, []);
+    cancelled.abort();
+    byReason.abort(new Error('deadline'));
+    await assert.rejects(dropped, CancelledError);
+    await assert.rejects(dropped2, { message: 'deadline' });
+    g.open();
+    assert.equal((await first).count, 1);
+    assert.deepEqual({ x: (await last).x, count: (await last).count }, { x: 4, count: 2 }, 'the aborted runs never reached the worker');
+    await assert.rejects(pool.run({ op: 'echo', x: 5 }, [], AbortSignal.abort()), CancelledError);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('an error reply rejects with a BackendError carrying it; the worker keeps serving', async () => {
+  const pool = await start(1);
+  try {
+    const error = await pool.run({ op: 'fail' }, []).catch((e: unknown) => e);
+    assert.ok(error instanceof BackendError);
+    assert.equal(error.code, 'ERR_SERVABLE_BACKEND');
+    assert.equal(error.message, 'pool test: bad feed');
+    assert.equal((error.cause as Error).name, 'OrtError');
+    assert.equal((await pool.run({ op: 'echo', x: 1 }, [])).count, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that dies fails its run with a BackendError and is replaced', async () => {
+  const pool = await start(1);
+  try {
+    const before = (await pool.run({ op: 'echo', x: 0 }, [])).threadId;
+    const crashed = pool.run({ op: 'crash' }, []).catch((e: unknown) => e);
+    const queued = pool.run({ op: 'echo', x: 1 }, []);
+    const error = await crashed;
+    assert.ok(error instanceof BackendError, String(error));
+    assert.equal(error.message, 'pool test: the worker running this model exited unexpectedly with code 1: boom');
+    assert.equal((error.cause as Error).message, 'boom');
+    const after = await queued;
+    assert.notEqual(after.threadId, before, 'a new worker took over the queued run');
+    assert.deepEqual({ x: after.x, count: after.count }, { x: 1, count: 1 });
+    assert.equal(pool.alive, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that dies right after reporting ready is replaced, never handed a run', { timeout: 20_000 }, async () => {
+  const pool = await start(2, (first) => (first ? {} : { crashAfterReady: true }));
+  try {
+    const results = await Promise.all([1, 2, 3, 4].map((x) => pool.run({ op: 'echo', x }, [])));
+    assert.deepEqual(results.map((r) => r.x), [1, 2, 3, 4]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that cannot start fails the start with its reasons and leaves no worker behind', async () => {
+  const baseline = liveWorkers();
+  const unavailable = await start(1, () => ({ fail: 'no device' })).catch((e: unknown) => e);
+  assert.ok(unavailable instanceof BackendUnavailableError);
+  assert.deepEqual(unavailable.failures, [{ device: 'test', reason: 'no device' }]);
+  assert.equal(unavailable.message, 'pool test: cannot start: [test] no device');
+
+  await assert.rejects(start(1, () => ({ exit: 5 })), (e: unknown) => {
+    assert.ok(e instanceof BackendError);
+    assert.equal(e.message, 'pool test: the worker exited with code 5 before it was ready');
+    return true;
+  });
+
+  // The first starts, the second fails: the first is stopped too.
+  await assert.rejects(start(2, (first) => (first ? { fail: 'second' } : {})), BackendUnavailableError);
+  assert.equal(liveWorkers(), baseline);
+
+  await assert.rejects(WorkerPool.start({ url, size: 1, label: 'x', workerData: () => ({}), signal: AbortSignal.abort() }), CancelledError);
+});
+
+test('transferred buffers move to the worker', async () => {
+  const pool = await start(1);
+  try {
+    const data = new Float32Array(1000);
+    const result = await pool.run({ op: 'length', data }, [data.buffer]);
+    assert.equal(result.length, 1000);
+    assert.equal(data.length, 0, 'the caller no longer holds the buffer');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('close lets running and queued runs finish, then stops every worker', async () => {
+  const baseline = liveWorkers();
+  const pool = await start(1);
+  assert.equal(liveWorkers(), baseline + 1);
+  const g = gate();
+  const running = pool.run({ op: 'gate', x: 1, gate: g.buffer }, []);
+  const queued = pool.run({ op: 'echo', x: 2 }, []);
+  await g.reached(1);
+  const closing = pool.close();
+  assert.equal(pool.close(), closing, 'close is idempotent');
+  await assert.rejects(pool.run({ op: 'echo', x: 3 }, []), ClosedError);
+  g.open();
+  assert.equal((await running).x, 1);
+  assert.equal((await queued).x, 2, 'the run queued before close still ran');
+  await closing;
+  assert.equal(pool.alive, 0);
+  assert.equal(liveWorkers(), baseline);
+});
