@@ -1,0 +1,61 @@
+import { concatBatch, InvalidInputError, sliceBatch, type Tensor, type TensorMap } from '../core/index.js';
+import { checkFeeds } from '../backends/index.js';
+import { Handler } from './handler.js';
+import type { InferenceRequest, InferenceResponse } from './types.js';
+
+/**
+ * The default handler: requests are tensors whose first dimension is the batch, batched by
+ * concatenation and answered with the matching rows of each output.
+ */
+export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> {
+  override validate(request: InferenceRequest): void {
+    checkFeeds(this.context.inputs, request.inputs);
+    let rows: number | undefined;
+    for (const [name, t] of Object.entries(request.inputs)) {
+      const n = t.shape[0];
+      if (n === undefined) throw new InvalidInputError(`Input '${name}' has no batch dimension`);
+      if (rows !== undefined && n !== rows) {
+        throw new InvalidInputError(`Input '${name}' has batch size ${n}, other inputs have ${rows}`);
+      }
+      rows = n;
+    }
+    if (rows === 0) throw new InvalidInputError('The request holds no items (batch dimension 0)');
+    if (request.outputs) {
+      const known = new Set(this.context.outputs.map((o) => o.name));
+      for (const name of request.outputs) {
+        if (!known.has(name)) throw new InvalidInputError(`Unknown output '${name}'; the model has ${[...known].map((n) => `'${n}'`).join(', ')}`);
+      }
+    }
+  }
+
+  override sizeOf(request: InferenceRequest): number {
+    return Object.values(request.inputs)[0]?.shape[0] ?? 1;
+  }
+
+  override batchKey(request: InferenceRequest): string {
+    return Object.entries(request.inputs).map(([name, t]) => `${name}:${t.shape.slice(1).join('x')}`).join(';');
+  }
+
+  override preprocess(requests: readonly InferenceRequest[]): TensorMap {
+    const feeds: TensorMap = {};
+    for (const { name } of this.context.inputs) {
+      feeds[name] = concatBatch(requests.map((r) => r.inputs[name] as Tensor));
+    }
+    return feeds;
+  }
+
+  override postprocess(outputs: TensorMap, requests: readonly InferenceRequest[]): InferenceResponse[] {
+    let row = 0;
+    return requests.map((request) => {
+      const rows = this.sizeOf(request);
+      const wanted = request.outputs ?? Object.keys(outputs);
+      const mine: TensorMap = {};
+      for (const name of wanted) {
+        const out = outputs[name];
+        if (out) mine[name] = requests.length === 1 ? out : sliceBatch(out, row, row + rows);
+      }
+      row += rows;
+      return { outputs: mine };
+    });
+  }
+}
