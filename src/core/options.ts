@@ -7,7 +7,7 @@
 export function describe(value: unknown): string {
   let shown: string;
   try {
-    shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'function' ? '[function]' : JSON.stringify(value) ?? String(value);
+    shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'number' ? String(value) : typeof value === 'function' ? '[function]' : JSON.stringify(value) ?? String(value);
   } catch {
     shown = String(value);
   }

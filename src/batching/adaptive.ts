@@ -1,0 +1,192 @@
+/**
+ * What the batcher learns about itself: batch run time as a linear function of its items, fitted
+ * by least squares over recent batches, and the arrival rate of requests. Adaptive mode decides
+ * from these when a batch should go.
+ */
+
+/** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
+export interface RunTimeModel {
+  /** Milliseconds each item adds to a batch (a in a·n + b); 0 until fitted. */
+  readonly perItemMs: number;
+  /** Fixed milliseconds of every batch (b in a·n + b); 0 until fitted. */
+  readonly overheadMs: number;
+  /** Mean run time of the recent batches, or undefined before the first. */
+  readonly meanRunMs: number | undefined;
+  /** Batches the fit is drawn from. */
+  readonly samples: number;
+  /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed. */
+  readonly fitted: boolean;
+}
+
+/** Batch run time = a·items + b, fitted by least squares over a window of recent batches. */
+export class LatencyModel {
+  readonly #items: number[] = [];
+  readonly #ms: number[] = [];
+  readonly #window: number;
+  #next = 0;
+  #a = 0;
+  #b = 0;
+  #mean: number | undefined;
+  #fitted = false;
+  /** A batch was recorded since the last fit; fitting waits until something reads the model. */
+  #stale = false;
+
+  /** @param window How many recent batches the fit is drawn from. */
+  constructor(window = 50) {
+    this.#window = window;
+  }
+
+  /** Records one successful batch. */
+  record(items: number, ms: number): void {
+    this.#items[this.#next] = items;
+    this.#ms[this.#next] = ms;
+    this.#next = (this.#next + 1) % this.#window;
+    this.#stale = true;
+  }
+
+  /** Predicted run time of a batch of `items`; the mean run time until a slope can be fitted, 0 before any batch. */
+  estimate(items: number): number {
+    this.#fit();
+    if (this.#fitted) return this.#a * items + this.#b;
+    return this.#mean ?? 0;
+  }
+
+  /** Mean run time of the recent batches, or undefined before the first. */
+  get meanRunMs(): number | undefined {
+    this.#fit();
+    return this.#mean;
+  }
+
+  /** The cost of each item (a); 0 until fitted. */
+  get perItemMs(): number {
+    this.#fit();
+    return this.#a;
+  }
+
+  /** The fixed cost of a batch (b); 0 until fitted. */
+  get overheadMs(): number {
+    this.#fit();
+    return this.#b;
+  }
+
+  /** True once the window holds batches of at least two sizes. */
+  get fitted(): boolean {
+    this.#fit();
+    return this.#fitted;
+  }
+
+  /** The model as plain data. */
+  snapshot(): RunTimeModel {
+    this.#fit();
+    return { perItemMs: this.#a, overheadMs: this.#b, meanRunMs: this.#mean, samples: this.#items.length, fitted: this.#fitted };
+  }
+
+  #fit(): void {
+    if (!this.#stale) return;
+    this.#stale = false;
+    const xs = this.#items;
+    const ys = this.#ms;
+    const n = xs.length;
+    let sx = 0;
+    let sy = 0;
+    for (let i = 0; i < n; i++) {
+      sx += xs[i]!;
+      sy += ys[i]!;
+    }
+    const mx = sx / n;
+    const my = sy / n;
+    let sxx = 0;
+    let sxy = 0;
+    for (let i = 0; i < n; i++) {
+      const dx = xs[i]! - mx;
+      sxx += dx * dx;
+      sxy += dx * (ys[i]! - my);
+    }
+    this.#mean = my;
+    if (sxx === 0) {
+      this.#fitted = false;
+      this.#a = 0;
+      this.#b = 0;
+      return;
+    }
+    this.#fitted = true;
+    this.#a = sxy / sxx;
+    this.#b = my - this.#a * mx;
+    // Noise can tilt the line below zero; keep both terms non-negative.
+    if (this.#a < 0) {
+      this.#a = 0;
+      this.#b = my;
+    } else if (this.#b < 0) {
+      let sxxo = 0;
+      let sxyo = 0;
+      for (let i = 0; i < n; i++) {
+        sxxo += xs[i]! * xs[i]!;
+        sxyo += xs[i]! * ys[i]!;
+      }
+      this.#a = sxyo / sxxo;
+      this.#b = 0;
+    }
+  }
+}
+
+/** The arrival rate of requests as an exponentially weighted mean gap between arrivals. */
+export class ArrivalRate {
+  #last: number | undefined;
+  #gap: number | undefined;
+
+  /** Records an arrival at `now`. */
+  record(now: number): void {
+    if (this.#last !== undefined) {
+      const gap = now - this.#last;
+      this.#gap = this.#gap === undefined ? gap : this.#gap + 0.2 * (gap - this.#gap);
+    }
+    this.#last = now;
+  }
+
+  /** The last arrival, or undefined before the first. */
+  get last(): number | undefined {
+    return this.#last;
+  }
+
+  /** The mean gap between arrivals in milliseconds, or undefined before the second arrival. */
+  get meanGapMs(): number | undefined {
+    return this.#gap;
+  }
+}
+
+/** What {@link adaptiveDispatchAt} decides from. */
+export interface AdaptiveState {
+  readonly now: number;
+  /** Items of the batch that could go now. */
+  readonly items: number;
+  readonly maxBatchSize: number;
+  /** When the longest-waiting request of that batch was queued. */
+  readonly oldestAt: number;
+  readonly maxLatencyMs: number;
+  /** An explicit cap on the wait (`maxQueueDelayMs`). */
+  readonly maxWaitMs: number | undefined;
+  readonly model: LatencyModel;
+  readonly arrivals: ArrivalRate;
+}
+
+/**
+ * When a batch of `items` should go; at or before `now` means now.
+ *
+ * Waiting for k more requests (k / λ ms at arrival rate λ) raises throughput when
+ * (n + k) / (k/λ + a(n + k) + b) > n / (an + b), which reduces to n < λ·b for every k: wait while
+ * fewer requests are queued than arrive during one batch's fixed cost. The wait ends when the
+ * oldest request could no longer finish within the objective with one more item, or, should
+ * arrivals stop, once the gap since the last one makes λ·b fall to n.
+ */
+export function adaptiveDispatchAt(state: AdaptiveState): number {
+  const { now, items, model, arrivals } = state;
+  let latest = state.oldestAt + state.maxLatencyMs - model.estimate(Math.min(items + 1, state.maxBatchSize));
+  if (state.maxWaitMs !== undefined) latest = Math.min(latest, state.oldestAt + state.maxWaitMs);
+  const b = model.overheadMs;
+  const last = arrivals.last;
+  const meanGap = arrivals.meanGapMs;
+  if (latest <= now || b <= 0 || last === undefined || meanGap === undefined) return now;
+  const gap = Math.max(meanGap, now - last);
+  if (items * gap >= b) return now;
+  return Math.min(latest, last + b / items);
+}

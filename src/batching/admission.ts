@@ -1,0 +1,112 @@
+/**
+ * What `submit` checks before a request joins the queue, and the errors it answers with: pure
+ * functions of the options and the request.
+ */
+import { DeadlineExceededError, InvalidInputError, QueueFullError, describe } from '../core/index.js';
+import type { LevelPolicy, ResolvedOptions } from './options.js';
+import type { SubmitOptions } from './types.js';
+
+/** Longer timeouts cannot be armed (timers overflow) and count as none: about 24.8 days. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The run time assumed for a batch before one has run, for `retryAfterMs`. */
+const DEFAULT_RUN_MS = 100;
+
+/** A request's checked place in the queue. */
+export interface Admission {
+  readonly level: number;
+  readonly policy: LevelPolicy;
+  /** Infinity when it has no timeout. */
+  readonly timeoutMs: number;
+  /** Items. */
+  readonly size: number;
+}
+
+/** Checks a request's priority, timeout and size; throws InvalidInputError saying what was wrong. */
+export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, options: SubmitOptions): Admission {
+  const level = levelOf(o, options.priority);
+  const policy = o.policies[level - 1]!;
+  const timeoutMs = timeoutOf(options.timeoutMs, policy);
+  let size = 1;
+  if (o.sizeOf) {
+    size = o.sizeOf(request);
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InvalidInputError(`Expected sizeOf(request) to be a positive integer number of items, got ${describe(size)}`);
+    }
+  }
+  if (size > o.maxBatchSize && !o.split) {
+    throw new InvalidInputError(`The request holds ${size} items, more than maxBatchSize (${o.maxBatchSize})`);
+  }
+  return { level, policy, timeoutMs, size };
+}
+
+function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): number {
+  if (priority === undefined) return o.defaultPriority;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > o.priorityLevels) {
+    throw new InvalidInputError(`Expected \`priority\` to be an integer between 1 and ${o.priorityLevels}, got ${describe(priority)}`);
+  }
+  return priority;
+}
+
+/** The timeout of a request: its own within its level's policy, else the level's default. */
+function timeoutOf(requested: unknown, policy: LevelPolicy): number {
+  let timeoutMs = policy.defaultTimeoutMs ?? Infinity;
+  if (requested !== undefined) {
+    if (typeof requested !== 'number' || Number.isNaN(requested) || requested <= 0) {
+      throw new InvalidInputError(`Expected \`timeoutMs\` to be a number > 0, got ${describe(requested)}`);
+    }
+    timeoutMs = policy.allowTimeoutOverride ? requested : Math.min(timeoutMs, requested);
+  }
+  return timeoutMs > MAX_TIMER_MS ? Infinity : timeoutMs;
+}
+
+/** Splits a request larger than `maxBatchSize` into full parts and a remainder, in order. */
+export function splitRequest<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, size: number): { requests: readonly Req[]; sizes: number[] } {
+  const sizes: number[] = [];
+  for (let left = size; left > 0; left -= o.maxBatchSize) sizes.push(Math.min(left, o.maxBatchSize));
+  const requests = o.split!(request, sizes);
+  if (!Array.isArray(requests) || requests.length !== sizes.length) {
+    throw new TypeError(`Expected split() to return ${sizes.length} parts for sizes [${sizes.join(', ')}], got ${describe(requests)}`);
+  }
+  return { requests, sizes };
+}
+
+/** What the queue holds when a request is turned away, for {@link queueFullError}. */
+export interface Backlog {
+  readonly level: number;
+  readonly waiting: number;
+  readonly items: number;
+  readonly concurrency: number;
+  readonly meanRunMs: number | undefined;
+}
+
+/**
+ * The error for a full queue. `retryAfterMs` estimates when the backlog will have run: the mean
+ * recent batch time (100 ms before any batch ran) times the rounds of batches the queued items
+ * need on `concurrency` slots.
+ */
+export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
+  const batches = Math.max(1, Math.ceil(backlog.items / o.maxBatchSize));
+  const retryAfterMs = Math.max(1, Math.ceil((backlog.meanRunMs ?? DEFAULT_RUN_MS) * Math.ceil(batches / backlog.concurrency)));
+  const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
+  const limit = o.policies[backlog.level - 1]!.maxQueueSize;
+  return new QueueFullError(
+    `The queue is full: ${backlog.waiting} requests wait${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
+    retryAfterMs,
+  );
+}
+
+/** Adaptive mode: a request that alone takes longer than the objective. */
+export function tooSlowError(size: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
+  return new DeadlineExceededError(`A batch of ${size} items takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`);
+}
+
+/** Adaptive mode: a queued request that can no longer finish within the objective. */
+export function shedError(waitedMs: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
+  return new DeadlineExceededError(
+    `The request cannot be answered within maxLatencyMs (${maxLatencyMs} ms): it waited ${round(waitedMs)} ms and its batch would take about ${round(runMs)} ms`,
+  );
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

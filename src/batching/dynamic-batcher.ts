@@ -1,0 +1,398 @@
+import { EventEmitter } from 'eventemitter3';
+import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
+import { ArrivalRate, LatencyModel, type RunTimeModel } from './adaptive.js';
+import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { runExecution, type Outcome } from './execution.js';
+import { Entry, RunningBatch, createJob, type Job } from './job.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import { plan, type PlanContext } from './planner.js';
+import { BatchQueue } from './queue.js';
+import type { BatcherEvents, BatcherOptions, DispatchReason, DropReason, SubmitOptions } from './types.js';
+
+/**
+ * Groups requests into batches for a batch-friendly function such as a model run, with Triton's
+ * dynamic-batcher semantics: a size cap counted in items, a delay bounded by the oldest request's
+ * wait, preferred sizes, priority levels with queue policies, a bounded queue, per-request
+ * deadlines and cancellation, several batches in flight, and per-request errors. An optional
+ * adaptive mode learns batch run time and waits only while that pays within a latency objective.
+ *
+ * @example
+ * ```ts
+ * const batcher = new DynamicBatcher<number[], number>({
+ *   maxBatchSize: 32,
+ *   maxQueueDelayMs: 2,
+ *   execute: async (rows) => model.predict(rows),
+ * });
+ * const score = await batcher.submit([0.1, 0.7], { timeoutMs: 500, signal });
+ * ```
+ */
+export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
+  readonly #o: ResolvedOptions<Req, Res>;
+  readonly #clock: Clock;
+  readonly #queue: BatchQueue<Entry<Req, Res>>;
+  /** Queued requests by level (index level - 1). */
+  readonly #waiting: number[];
+  #waitingTotal = 0;
+  readonly #running = new Set<RunningBatch<Req, Res>>();
+  readonly #model = new LatencyModel();
+  readonly #arrivals = new ArrivalRate();
+  readonly #idle: (() => void)[] = [];
+  readonly #plan: PlanContext<Req, Res>;
+  #concurrency: number;
+  #inFlight = 0;
+  #seq = 0;
+  #scheduled = false;
+  #wakeAt = Infinity;
+  #wakeHandle: unknown;
+  #draining = false;
+  #closed = false;
+
+  /** @throws TypeError or RangeError naming the first bad option and quoting its value. */
+  constructor(options: BatcherOptions<Req, Res>) {
+    super();
+    this.#o = resolveOptions(options);
+    this.#clock = this.#o.clock;
+    this.#concurrency = this.#o.concurrency;
+    this.#queue = new BatchQueue(this.#o.priorityLevels, this.#o.agingMs);
+    this.#waiting = new Array<number>(this.#o.priorityLevels).fill(0);
+    this.#plan = {
+      now: 0,
+      options: this.#o,
+      queue: this.#queue,
+      model: this.#model,
+      arrivals: this.#arrivals,
+      draining: false,
+      shed: (entry) => this.#shed(entry),
+    };
+  }
+
+  /**
+   * Queues a request and resolves with its result. Rejects with InvalidInputError (bad size,
+   * priority or timeout), QueueFullError (its level's queue is full), DeadlineExceededError (its
+   * timeout passed, or adaptive mode found it cannot meet `maxLatencyMs`), the signal's abort
+   * error, ClosedError after {@link DynamicBatcher.close}, or the error `execute` gave it.
+   */
+  submit(request: Req, options: SubmitOptions = {}): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => this.#enqueue(request, options, resolve, reject));
+  }
+
+  /** Requests waiting in the queue. */
+  get queued(): number {
+    return this.#waitingTotal;
+  }
+
+  /** Items waiting in the queue. */
+  get queuedItems(): number {
+    return this.#queue.items;
+  }
+
+  /** Batches executing now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** The largest batch, in items. */
+  get maxBatchSize(): number {
+    return this.#o.maxBatchSize;
+  }
+
+  /** Batches that may execute at once; raising it dispatches waiting work at once. */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  set concurrency(value: number) {
+    this.setConcurrency(value);
+  }
+
+  /** Sets {@link DynamicBatcher.concurrency}; running batches above a lowered limit finish. */
+  setConcurrency(value: number): void {
+    assertInteger('concurrency', value, 1);
+    this.#concurrency = value;
+    this.#schedule();
+  }
+
+  /** True once {@link DynamicBatcher.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The learned batch run-time model (a·items + b) over recent batches. */
+  get runTime(): RunTimeModel {
+    return this.#model.snapshot();
+  }
+
+  /**
+   * Dispatches everything queued without waiting (reason `drain`), concurrency permitting, and
+   * resolves when nothing is queued or running. Requests submitted meanwhile are flushed too.
+   */
+  drain(): Promise<void> {
+    if (this.#waitingTotal === 0 && this.#inFlight === 0) return Promise.resolve();
+    this.#draining = true;
+    this.#schedule();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Refuses new requests (ClosedError), then drains. */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.drain();
+  }
+
+  #enqueue(request: Req, options: SubmitOptions, resolve: (value: Res) => void, reject: (error: unknown) => void): void {
+    const o = this.#o;
+    if (this.#closed) return this.#refuse(reject, new ClosedError('The batcher is closed and takes no more requests'), 'closed');
+    const signal = options.signal;
+    assertSignal('signal', signal);
+    if (signal?.aborted) return this.#refuse(reject, abortError(signal), 'cancelled');
+    const { level, policy, timeoutMs, size } = admit(o, request, options);
+    if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
+      const backlog = { level, waiting: this.#waiting[level - 1]!, items: this.#queue.items, concurrency: this.#concurrency, meanRunMs: this.#model.meanRunMs };
+      return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
+    }
+    if (o.maxLatencyMs !== undefined && this.#model.fitted) {
+      const runMs = this.#model.estimate(Math.min(size, o.maxBatchSize));
+      if (runMs > o.maxLatencyMs) return this.#refuse(reject, tooSlowError(size, runMs, o.maxLatencyMs), 'shed');
+    }
+    const key = o.batchKey ? o.batchKey(request) : undefined;
+    const parts = size > o.maxBatchSize ? splitRequest(o, request, size) : undefined;
+
+    const now = this.#clock.now();
+    const job = createJob<Req, Res>(request, resolve, reject, now, timeoutMs, policy.timeoutAction, level);
+    if (parts) {
+      job.results = new Array<Res>(parts.requests.length);
+      parts.requests.forEach((part, i) => job.entries.push(new Entry(job, part, parts.sizes[i]!, i, key, this.#seq++)));
+    } else {
+      job.entries.push(new Entry(job, request, size, 0, key, this.#seq++));
+    }
+    for (const entry of job.entries) this.#queue.push(entry);
+    job.queued = job.entries.length;
+    this.#waiting[level - 1]!++;
+    this.#waitingTotal++;
+    if (timeoutMs !== Infinity) job.timer = this.#clock.setTimeout(() => this.#onDeadline(job), timeoutMs);
+    if (signal) job.unlisten = onAbort(signal, () => this.#onAbort(job, signal));
+    if (o.maxLatencyMs !== undefined) this.#arrivals.record(now);
+    this.#schedule();
+  }
+
+  #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {
+    this.#emit('drop', { reason, queueMs: 0, stage: 'queued' });
+    reject(error);
+  }
+
+  #onDeadline(job: Job<Req, Res>): void {
+    job.timer = undefined;
+    if (job.settled) return;
+    if (job.timeoutAction === 'delay') {
+      for (const entry of job.entries) this.#queue.demote(entry);
+      this.#schedule();
+      return;
+    }
+    const stage = this.#stage(job);
+    this.#drop(job, new DeadlineExceededError(`The request timed out after ${job.timeoutMs} ms while ${stage}`), 'timeout', stage);
+  }
+
+  #onAbort(job: Job<Req, Res>, signal: AbortSignal): void {
+    if (!job.settled) this.#drop(job, abortError(signal), 'cancelled', this.#stage(job));
+  }
+
+  #shed(entry: Entry<Req, Res>): void {
+    const error = shedError(this.#plan.now - entry.enqueuedAt, this.#model.estimate(entry.size), this.#o.maxLatencyMs!);
+    this.#drop(entry.job, error, 'shed', 'queued');
+  }
+
+  #stage(job: Job<Req, Res>): 'queued' | 'running' {
+    return job.queued === job.entries.length ? 'queued' : 'running';
+  }
+
+  #drop(job: Job<Req, Res>, error: Error, reason: DropReason, stage: 'queued' | 'running'): void {
+    this.#settle(job);
+    this.#emit('drop', { reason, queueMs: this.#clock.now() - job.enqueuedAt, stage });
+    job.reject(error);
+    if (stage === 'running') this.#abandon();
+    this.#schedule();
+  }
+
+  /** Marks a job answered: stops its timer and abort listener and takes its parts off the queue. */
+  #settle(job: Job<Req, Res>): void {
+    job.settled = true;
+    if (job.timer !== undefined) this.#clock.clearTimeout(job.timer);
+    job.timer = undefined;
+    job.unlisten?.();
+    job.unlisten = undefined;
+    if (job.queued > 0) {
+      for (const entry of job.entries) this.#queue.remove(entry);
+      job.queued = 0;
+      this.#waiting[job.level - 1]!--;
+      this.#waitingTotal--;
+    }
+  }
+
+  /** Aborts the signal of every running batch none of whose requests is still waited for. */
+  #abandon(): void {
+    for (const batch of this.#running) {
+      if (!batch.abandoned && batch.entries.every((entry) => entry.job.settled)) {
+        batch.abandon(new CancelledError('Every request of the batch was cancelled or timed out'));
+      }
+    }
+  }
+
+  #succeed(entry: Entry<Req, Res>, value: Res): void {
+    const job = entry.job;
+    if (job.settled) return;
+    if (job.results === undefined) {
+      this.#settle(job);
+      job.resolve(value);
+      return;
+    }
+    job.results[entry.part] = value;
+    if (++job.done < job.entries.length) return;
+    this.#settle(job);
+    try {
+      job.resolve(this.#o.merge!(job.results, job.request));
+    } catch (error) {
+      job.reject(error);
+    }
+  }
+
+  #fail(entry: Entry<Req, Res>, error: unknown): void {
+    const job = entry.job;
+    if (job.settled) return;
+    this.#settle(job);
+    job.reject(error);
+    if (job.entries.length > 1) this.#abandon();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(this.#pump);
+  }
+
+  readonly #onWake = (): void => {
+    const at = this.#wakeAt;
+    this.#wakeHandle = undefined;
+    this.#wakeAt = Infinity;
+    // Timers may fire a little before the time asked for; the wait is over all the same.
+    this.#pump(Math.max(this.#clock.now(), at));
+  };
+
+  /** Dispatches every batch that should go now, then arms the timer for the next decision. */
+  readonly #pump = (now = this.#clock.now()): void => {
+    this.#scheduled = false;
+    const ctx = this.#plan;
+    ctx.now = now;
+    ctx.draining = this.#draining;
+    let wakeAt = Infinity;
+    while (this.#inFlight < this.#concurrency && this.#queue.size > 0) {
+      const next = plan(ctx);
+      if (typeof next === 'number') {
+        wakeAt = next;
+        break;
+      }
+      this.#dispatch(next.entries, next.reason, now);
+    }
+    this.#arm(wakeAt, now);
+    if (this.#waitingTotal === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
+      this.#draining = this.#closed;
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  };
+
+  #arm(at: number, now: number): void {
+    if (at === this.#wakeAt) return;
+    if (this.#wakeHandle !== undefined) this.#clock.clearTimeout(this.#wakeHandle);
+    this.#wakeHandle = undefined;
+    this.#wakeAt = at;
+    if (at !== Infinity) this.#wakeHandle = this.#clock.setTimeout(this.#onWake, at - now);
+  }
+
+  #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, now: number): void {
+    for (const entry of entries) {
+      this.#queue.remove(entry);
+      const job = entry.job;
+      if (--job.queued > 0) continue;
+      this.#waiting[job.level - 1]!--;
+      this.#waitingTotal--;
+      // A delayed request is never rejected for time, so its timer has nothing left to do.
+      if (job.timeoutAction === 'delay' && job.timer !== undefined) {
+        this.#clock.clearTimeout(job.timer);
+        job.timer = undefined;
+      }
+    }
+    this.#inFlight++;
+    void this.#execute(new RunningBatch(entries), reason, now);
+  }
+
+  async #execute(batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
+    const { entries } = batch;
+    try {
+      const outcome = await this.#call(batch, reason);
+      const retry = outcome.error !== undefined && this.#o.splitOnFailure && entries.length > 1;
+      let failed = 0;
+      if (outcome.results) {
+        outcome.results.forEach((result, i) => {
+          if (result instanceof Error) {
+            failed++;
+            this.#fail(entries[i]!, result);
+          } else {
+            this.#succeed(entries[i]!, result);
+          }
+        });
+      } else if (!retry) {
+        failed = entries.length;
+        for (const entry of entries) this.#fail(entry, outcome.error);
+      }
+      const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
+      this.#emitBatch(entries, startedAt, outcome, reason, failed, again.length);
+      for (const entry of again) if (!entry.job.settled) await this.#retry(entry);
+    } finally {
+      this.#inFlight--;
+      this.#schedule();
+    }
+  }
+
+  async #retry(entry: Entry<Req, Res>): Promise<void> {
+    const startedAt = this.#clock.now();
+    const outcome = await this.#call(new RunningBatch([entry]), 'retry');
+    const result = outcome.results?.[0];
+    const ok = outcome.results !== undefined && !(result instanceof Error);
+    if (ok) this.#succeed(entry, result as Res);
+    else this.#fail(entry, outcome.results ? result : outcome.error);
+    this.#emitBatch([entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
+  }
+
+  /** Runs one execution while the batch counts as running, and learns from its run time. */
+  async #call(batch: RunningBatch<Req, Res>, reason: DispatchReason): Promise<Outcome<Res>> {
+    this.#running.add(batch);
+    const outcome = await runExecution(this.#o.execute, batch, reason, this.#clock);
+    this.#running.delete(batch);
+    if (outcome.results) this.#model.record(batch.entries.reduce((items, entry) => items + entry.size, 0), outcome.runMs);
+    return outcome;
+  }
+
+  #emitBatch(entries: readonly Entry<Req, Res>[], startedAt: number, outcome: Outcome<Res>, reason: DispatchReason, failed: number, retried: number): void {
+    if (this.listenerCount('batch') === 0) return;
+    this.#emit('batch', {
+      size: entries.reduce((items, entry) => items + entry.size, 0),
+      requests: entries.length,
+      queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
+      runMs: outcome.runMs,
+      reason,
+      failed,
+      retried,
+      ...(outcome.error !== undefined && { error: outcome.error }),
+    });
+  }
+
+  /** Emits an event; a listener that throws cannot leave the batcher half-way, so its error is rethrown later. */
+  #emit<K extends keyof BatcherEvents>(event: K, ...args: BatcherEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: BatcherEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}

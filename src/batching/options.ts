@@ -1,0 +1,152 @@
+import {
+  assertFunction,
+  assertInteger,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+  describe,
+  systemClock,
+  type Clock,
+} from '../core/index.js';
+import type { BatcherOptions, ExecuteBatch, QueuePolicy, TimeoutAction } from './types.js';
+
+/** The queue policy of one level with every field settled. */
+export interface LevelPolicy {
+  readonly maxQueueSize: number;
+  readonly defaultTimeoutMs: number | undefined;
+  readonly timeoutAction: TimeoutAction;
+  readonly allowTimeoutOverride: boolean;
+}
+
+/** Batcher options validated, with defaults applied. */
+export interface ResolvedOptions<Req, Res> {
+  readonly execute: ExecuteBatch<Req, Res>;
+  readonly maxBatchSize: number;
+  /** undefined when not given: 0 in delay mode, no cap in adaptive mode. */
+  readonly maxQueueDelayMs: number | undefined;
+  readonly concurrency: number;
+  readonly sizeOf: ((request: Req) => number) | undefined;
+  readonly splitOnFailure: boolean;
+  readonly clock: Clock;
+  readonly priorityLevels: number;
+  readonly defaultPriority: number;
+  /** Index level - 1. */
+  readonly policies: readonly LevelPolicy[];
+  readonly agingMs: number | undefined;
+  /** Indexed by size: true for a preferred size. */
+  readonly preferred: readonly boolean[] | undefined;
+  readonly maxLatencyMs: number | undefined;
+  readonly batchKey: ((request: Req) => unknown) | undefined;
+  readonly split: ((request: Req, sizes: readonly number[]) => readonly Req[]) | undefined;
+  readonly merge: ((results: readonly Res[], request: Req) => Res) | undefined;
+}
+
+/** The most priority levels a batcher accepts. */
+const MAX_PRIORITY_LEVELS = 256;
+
+const TIMEOUT_ACTIONS: readonly TimeoutAction[] = ['reject', 'delay'];
+
+/** Validates the options of a DynamicBatcher; throws TypeError/RangeError quoting the bad value. */
+export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): ResolvedOptions<Req, Res> {
+  assertObject('options', options);
+  const o = options;
+  assertFunction('execute', o.execute);
+  assertInteger('maxBatchSize', o.maxBatchSize, 1);
+  if (o.maxQueueDelayMs !== undefined) assertNumber('maxQueueDelayMs', o.maxQueueDelayMs, 0);
+  const concurrency = o.concurrency ?? 1;
+  assertInteger('concurrency', concurrency, 1);
+  if (o.sizeOf !== undefined) assertFunction('sizeOf', o.sizeOf);
+  const splitOnFailure = o.splitOnFailure ?? true;
+  assertBoolean('splitOnFailure', splitOnFailure);
+  const clock = o.clock ?? systemClock;
+  assertClock(clock);
+
+  const priorityLevels = o.priorityLevels ?? 1;
+  assertInteger('priorityLevels', priorityLevels, 1, MAX_PRIORITY_LEVELS);
+  const defaultPriority = o.defaultPriority ?? Math.ceil((priorityLevels + 1) / 2);
+  assertInteger('defaultPriority', defaultPriority, 1, priorityLevels);
+  const base = resolvePolicy('', o, {
+    maxQueueSize: 1024,
+    defaultTimeoutMs: undefined,
+    timeoutAction: 'reject',
+    allowTimeoutOverride: false,
+  });
+  const policies: LevelPolicy[] = Array.from({ length: priorityLevels }, () => base);
+  if (o.queuePolicies !== undefined) {
+    assertObject('queuePolicies', o.queuePolicies);
+    for (const [key, policy] of Object.entries(o.queuePolicies)) {
+      const level = Number(key);
+      if (!Number.isInteger(level) || level < 1 || level > priorityLevels) {
+        throw new RangeError(`Expected \`queuePolicies\` keys to be priority levels between 1 and ${priorityLevels}, got ${describe(key)}`);
+      }
+      assertObject(`queuePolicies[${level}]`, policy);
+      policies[level - 1] = resolvePolicy(`queuePolicies[${level}].`, policy as QueuePolicy, base);
+    }
+  }
+
+  if (o.agingMs !== undefined) assertPositive('agingMs', o.agingMs);
+  let preferred: boolean[] | undefined;
+  if (o.preferredBatchSizes !== undefined) {
+    if (!Array.isArray(o.preferredBatchSizes)) {
+      throw new TypeError(`Expected \`preferredBatchSizes\` to be an array of integers, got ${describe(o.preferredBatchSizes)}`);
+    }
+    preferred = new Array<boolean>(o.maxBatchSize + 1).fill(false);
+    o.preferredBatchSizes.forEach((size: unknown, i) => assertInteger(`preferredBatchSizes[${i}]`, size, 1, o.maxBatchSize));
+    for (const size of o.preferredBatchSizes) preferred[size] = true;
+  }
+  if (o.maxLatencyMs !== undefined) assertPositive('maxLatencyMs', o.maxLatencyMs);
+  if (o.batchKey !== undefined) assertFunction('batchKey', o.batchKey);
+  if (o.split !== undefined) assertFunction('split', o.split);
+  if (o.merge !== undefined) assertFunction('merge', o.merge);
+  if ((o.split === undefined) !== (o.merge === undefined)) {
+    throw new TypeError(`Expected \`split\` and \`merge\` to be given together, got only \`${o.split === undefined ? 'merge' : 'split'}\``);
+  }
+
+  return {
+    execute: o.execute,
+    maxBatchSize: o.maxBatchSize,
+    maxQueueDelayMs: o.maxQueueDelayMs,
+    concurrency,
+    sizeOf: o.sizeOf,
+    splitOnFailure,
+    clock,
+    priorityLevels,
+    defaultPriority,
+    policies,
+    agingMs: o.agingMs,
+    preferred,
+    maxLatencyMs: o.maxLatencyMs,
+    batchKey: o.batchKey,
+    split: o.split,
+    merge: o.merge,
+  };
+}
+
+function resolvePolicy(prefix: string, policy: QueuePolicy, fallback: LevelPolicy): LevelPolicy {
+  const maxQueueSize = policy.maxQueueSize ?? fallback.maxQueueSize;
+  if (maxQueueSize !== Infinity) assertInteger(`${prefix}maxQueueSize`, maxQueueSize, 1);
+  const defaultTimeoutMs = policy.defaultTimeoutMs ?? fallback.defaultTimeoutMs;
+  if (defaultTimeoutMs !== undefined) assertPositive(`${prefix}defaultTimeoutMs`, defaultTimeoutMs);
+  const timeoutAction = policy.timeoutAction ?? fallback.timeoutAction;
+  assertOneOf(`${prefix}timeoutAction`, timeoutAction, TIMEOUT_ACTIONS);
+  const allowTimeoutOverride = policy.allowTimeoutOverride ?? fallback.allowTimeoutOverride;
+  assertBoolean(`${prefix}allowTimeoutOverride`, allowTimeoutOverride);
+  return { maxQueueSize, defaultTimeoutMs, timeoutAction, allowTimeoutOverride };
+}
+
+/** Asserts a finite number > 0. */
+export function assertPositive(name: string, value: unknown): asserts value is number {
+  assertNumber(name, value, 0);
+  if (value === 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
+}
+
+function assertBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+}
+
+function assertClock(clock: unknown): asserts clock is Clock {
+  const c = clock as Partial<Clock> | null;
+  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
+    throw new TypeError(`Expected \`clock\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(clock)}`);
+  }
+}

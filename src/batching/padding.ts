@@ -1,0 +1,98 @@
+/**
+ * Tensor-level batch shaping that the generic batcher leaves to the code around it: padding a
+ * batch up to an allowed size (TF Serving's `allowed_batch_sizes`), so a backend sees a few fixed
+ * shapes, and padding variable-length dimensions so tensors of different lengths can share a
+ * batch (TF Serving's `pad_variable_length_inputs`). Padding is zeros, or `''` for BYTES.
+ */
+import { allocate, describe, elementCount, sameDims, type NumericArray, type Tensor } from '../core/index.js';
+
+/**
+ * Checks a list of allowed batch sizes as TF Serving does: positive integers, strictly
+ * ascending, the last equal to `maxBatchSize`.
+ * @throws TypeError or RangeError quoting the list.
+ */
+export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize: number): void {
+  if (!Array.isArray(allowed) || allowed.length === 0) {
+    throw new TypeError(`Expected \`allowedBatchSizes\` to be a non-empty array of integers, got ${describe(allowed)}`);
+  }
+  allowed.forEach((size: unknown, i) => {
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
+      throw new TypeError(`Expected \`allowedBatchSizes[${i}]\` to be an integer >= 1, got ${describe(size)}`);
+    }
+    if (i > 0 && size <= allowed[i - 1]!) {
+      throw new RangeError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`);
+    }
+  });
+  if (allowed.at(-1) !== maxBatchSize) {
+    throw new RangeError(`Expected the last of \`allowedBatchSizes\` to equal maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
+  }
+}
+
+/** The smallest allowed size that holds `items` (sizes ascending). @throws RangeError when none does. */
+export function paddedBatchSize(items: number, allowed: readonly number[]): number {
+  for (const size of allowed) if (size >= items) return size;
+  throw new RangeError(`No allowed batch size holds ${items} items (allowed: ${allowed.join(', ')})`);
+}
+
+/**
+ * Pads a tensor with zeros at the end of each dimension up to `shape` (same rank, no dimension
+ * smaller); returns `t` itself when nothing needs padding.
+ * @throws RangeError when `shape` cannot hold `t`.
+ */
+export function padTo(t: Tensor, shape: readonly number[]): Tensor {
+  const rank = t.shape.length;
+  if (shape.length !== rank || shape.some((d, i) => !Number.isInteger(d) || d < t.shape[i]!)) {
+    throw new RangeError(`Cannot pad ${t.datatype}[${t.shape.join(', ')}] to [${shape.join(', ')}]`);
+  }
+  if (sameDims(shape, t.shape)) return t;
+  const out = allocate(t.datatype, elementCount(shape));
+  const run = t.shape[rank - 1]!;
+  const runs = elementCount(t.shape.slice(0, -1));
+  // Strides of the padded layout; the source is copied one innermost run at a time.
+  const strides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1]! * shape[i + 1]!;
+  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  for (let r = 0; r < runs; r++) {
+    let at = 0;
+    for (let i = 0; i < rank - 1; i++) at += index[i]! * strides[i]!;
+    copy(t.data, r * run, out, at, run);
+    for (let i = rank - 2; i >= 0; i--) {
+      if (++index[i]! < t.shape[i]!) break;
+      index[i] = 0;
+    }
+  }
+  return { datatype: t.datatype, shape: [...shape], data: out } as Tensor;
+}
+
+/** Pads the batch (first) dimension of `t` with zero rows up to `rows`. */
+export function padBatch(t: Tensor, rows: number): Tensor {
+  return padTo(t, [rows, ...t.shape.slice(1)]);
+}
+
+/**
+ * Pads each tensor's dimensions after the batch one to the largest among them, so they can be
+ * concatenated into one batch (e.g. token sequences of different lengths).
+ * @throws RangeError when the tensors differ in datatype or rank.
+ */
+export function padToCommonShape(tensors: readonly Tensor[]): Tensor[] {
+  const first = tensors[0];
+  if (!first) return [];
+  const dims = first.shape.slice(1);
+  for (const t of tensors) {
+    if (t.datatype !== first.datatype || t.shape.length !== first.shape.length) {
+      throw new RangeError(`Cannot pad ${t.datatype}[${t.shape.join(', ')}] to the shape of ${first.datatype}[${first.shape.join(', ')}]`);
+    }
+    t.shape.forEach((d, i) => {
+      if (i > 0 && d > dims[i - 1]!) dims[i - 1] = d;
+    });
+  }
+  return tensors.map((t) => padTo(t, [t.shape[0]!, ...dims]));
+}
+
+function copy(from: Tensor['data'], start: number, to: Tensor['data'], at: number, length: number): void {
+  if (Array.isArray(from)) {
+    for (let i = 0; i < length; i++) (to as string[])[at + i] = from[start + i]!;
+  } else {
+    (to as Float64Array).set((from as NumericArray as Float64Array).subarray(start, start + length), at);
+  }
+}

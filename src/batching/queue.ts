@@ -1,0 +1,209 @@
+/**
+ * The batcher's queue: one group per batch key, each group one FIFO list per priority level plus
+ * a list for requests delayed by their timeout. Lists are intrusive and doubly linked, so push,
+ * remove and demote are O(1); dispatch order merges the list heads.
+ */
+
+/** What the queue needs of an entry; the links are the queue's to manage. */
+export interface QueueEntry<E extends QueueEntry<E>> {
+  /** Requests with different keys never share a batch. */
+  readonly key: unknown;
+  /** Priority level, 1 = highest. */
+  readonly level: number;
+  /** Submission order, for FIFO ties. */
+  readonly seq: number;
+  readonly enqueuedAt: number;
+  /** Items. */
+  readonly size: number;
+  /** True when the entry's deadline may end a wait early. */
+  readonly timed: boolean;
+  prev: E | undefined;
+  next: E | undefined;
+  list: EntryList<E> | undefined;
+}
+
+/** An intrusive doubly linked list. */
+export class EntryList<E extends QueueEntry<E>> {
+  /** True for the list of entries delayed by their timeout. */
+  readonly delayed: boolean;
+  head: E | undefined;
+  tail: E | undefined;
+
+  constructor(delayed = false) {
+    this.delayed = delayed;
+  }
+
+  push(entry: E): void {
+    entry.prev = this.tail;
+    entry.next = undefined;
+    entry.list = this;
+    if (this.tail) this.tail.next = entry;
+    else this.head = entry;
+    this.tail = entry;
+  }
+
+  remove(entry: E): void {
+    if (entry.prev) entry.prev.next = entry.next;
+    else this.head = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    else this.tail = entry.prev;
+    entry.prev = entry.next = entry.list = undefined;
+  }
+}
+
+/** The queued requests that may share a batch. */
+export class Group<E extends QueueEntry<E>> {
+  key: unknown;
+  /** One list per level (index level - 1), then the delayed list. */
+  readonly lists: EntryList<E>[];
+  /** Queued items. */
+  items = 0;
+  /** Queued entries. */
+  size = 0;
+  /** Queued entries that are `timed`. */
+  timed = 0;
+
+  constructor(key: unknown, levels: number) {
+    this.key = key;
+    this.lists = Array.from({ length: levels + 1 }, (_, i) => new EntryList<E>(i === levels));
+  }
+}
+
+const MAX_SPARE_GROUPS = 8;
+
+/** The queue of a DynamicBatcher. */
+export class BatchQueue<E extends QueueEntry<E>> {
+  readonly #levels: number;
+  readonly #agingMs: number | undefined;
+  readonly #groups = new Map<unknown, Group<E>>();
+  /** Emptied groups kept for reuse: a group empties after every batch when traffic is light. */
+  readonly #spare: Group<E>[] = [];
+  #size = 0;
+  #items = 0;
+
+  constructor(levels: number, agingMs: number | undefined) {
+    this.#levels = levels;
+    this.#agingMs = agingMs;
+  }
+
+  /** Queued entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Queued items. */
+  get items(): number {
+    return this.#items;
+  }
+
+  /** The non-empty groups. */
+  groups(): IterableIterator<Group<E>> {
+    return this.#groups.values();
+  }
+
+  /** Appends an entry at the tail of its level. */
+  push(entry: E): void {
+    let group = this.#groups.get(entry.key);
+    if (!group) {
+      group = this.#spare.pop() ?? new Group<E>(entry.key, this.#levels);
+      group.key = entry.key;
+      this.#groups.set(entry.key, group);
+    }
+    group.lists[entry.level - 1]!.push(entry);
+    group.items += entry.size;
+    group.size++;
+    if (entry.timed) group.timed++;
+    this.#items += entry.size;
+    this.#size++;
+  }
+
+  /** Removes a queued entry; ignores one that is not queued. */
+  remove(entry: E): void {
+    const list = entry.list;
+    if (!list) return;
+    const group = this.#groups.get(entry.key)!;
+    list.remove(entry);
+    group.items -= entry.size;
+    group.size--;
+    if (entry.timed) group.timed--;
+    this.#items -= entry.size;
+    this.#size--;
+    if (group.size === 0) {
+      this.#groups.delete(entry.key);
+      if (this.#spare.length < MAX_SPARE_GROUPS) this.#spare.push(group);
+    }
+  }
+
+  /** Moves a queued entry behind every entry that is not delayed (timeout action `delay`). */
+  demote(entry: E): void {
+    const list = entry.list;
+    if (!list) return;
+    if (list.delayed) return;
+    const delayed = this.#groups.get(entry.key)!.lists[this.#levels]!;
+    list.remove(entry);
+    delayed.push(entry);
+  }
+
+  /** The level an entry competes at now: aging lifts it one level per `agingMs` waited. */
+  rank(entry: E, now: number): number {
+    if (entry.list?.delayed) return this.#levels + 1;
+    if (this.#agingMs === undefined || entry.level === 1) return entry.level;
+    return Math.max(1, entry.level - Math.floor((now - entry.enqueuedAt) / this.#agingMs));
+  }
+
+  /** True when `a` goes before `b`. */
+  precedes(a: E, b: E, now: number): boolean {
+    const ra = this.rank(a, now);
+    const rb = this.rank(b, now);
+    return ra < rb || (ra === rb && a.seq < b.seq);
+  }
+
+  /** The entry of `group` that goes first. */
+  first(group: Group<E>, now: number): E | undefined {
+    let best: E | undefined;
+    for (const list of group.lists) {
+      const head = list.head;
+      if (head && (!best || this.precedes(head, best, now))) best = head;
+    }
+    return best;
+  }
+
+  /** When the longest-waiting entry of `group` was queued. */
+  oldest(group: Group<E>): number {
+    let oldest = Infinity;
+    for (const list of group.lists) if (list.head && list.head.enqueuedAt < oldest) oldest = list.head.enqueuedAt;
+    return oldest;
+  }
+
+  /**
+   * The entries of `group` in dispatch order, as many as fit in `maxItems`: stops before the
+   * first entry that does not fit, so order is never skipped.
+   */
+  take(group: Group<E>, now: number, maxItems: number): E[] {
+    const out: E[] = [];
+    let items = 0;
+    const cursors: E[] = [];
+    for (const list of group.lists) if (list.head) cursors.push(list.head);
+    if (cursors.length === 1) {
+      for (let entry = cursors[0]; entry && items + entry.size <= maxItems; entry = entry.next) {
+        out.push(entry);
+        items += entry.size;
+      }
+      return out;
+    }
+    for (;;) {
+      let pick = -1;
+      for (let i = 0; i < cursors.length; i++) {
+        if (pick < 0 || this.precedes(cursors[i]!, cursors[pick]!, now)) pick = i;
+      }
+      if (pick < 0) return out;
+      const entry = cursors[pick]!;
+      if (items + entry.size > maxItems) return out;
+      out.push(entry);
+      items += entry.size;
+      if (entry.next) cursors[pick] = entry.next;
+      else cursors.splice(pick, 1);
+    }
+  }
+
+}

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { ArrivalRate, LatencyModel, adaptiveDispatchAt } from '../../src/batching/adaptive.js';
+import { DeadlineExceededError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track, type Tracked } from './helpers.js';
+
+test('the latency model fits batch time = a·n + b by least squares over a window', () => {
+  const model = new LatencyModel(3);
+  assert.equal(model.estimate(4), 0);
+  model.record(2, 14);
+  assert.equal(model.fitted, false);
+  assert.equal(model.estimate(8), 14, 'one size seen: the mean run time');
+  model.record(4, 18);
+  model.record(1, 12);
+  const fit = model.snapshot();
+  assert.deepEqual([fit.samples, fit.fitted, fit.meanRunMs], [3, true, 44 / 3]);
+  near(fit.perItemMs, 2);
+  near(fit.overheadMs, 10);
+  near(model.estimate(10), 30);
+  // The window keeps the last 3 batches. Noise that tilts the line below zero is clamped to a flat one.
+  model.record(8, 12);
+  model.record(9, 11);
+  model.record(10, 10);
+  assert.deepEqual([model.perItemMs, model.overheadMs, model.estimate(1)], [0, 11, 11]);
+  // One size in the window: no slope to fit, the mean run time is the estimate.
+  model.record(5, 9);
+  model.record(5, 9);
+  model.record(5, 9);
+  assert.deepEqual([model.fitted, model.estimate(50)], [false, 9]);
+});
+
+test('adaptiveDispatchAt waits while fewer requests are queued than arrive during one fixed cost', () => {
+  const model = new LatencyModel();
+  model.record(1, 22);
+  model.record(10, 31); // a = 1 ms per item, b = 21 ms
+  const arrivals = new ArrivalRate();
+  for (let t = 0; t <= 20; t += 2) arrivals.record(t); // one every 2 ms: λ·b = 10.5
+  const at = (items: number, now = 20) =>
+    adaptiveDispatchAt({ now, items, maxBatchSize: 32, oldestAt: 0, maxLatencyMs: 200, maxWaitMs: undefined, model, arrivals });
+  assert.equal(at(11), 20, 'n = 11 ≥ 10.5: go now');
+  assert.equal(at(10), 20 + 21 / 10, 'n = 10: wait, at most until λ·b would fall to n');
+  assert.equal(at(10, 23), 23, 'no arrival for 3 ms: λ·b = 7 < 10, go');
+  // The objective bounds the wait: the oldest (waited 190 ms) could not finish with one more item.
+  assert.equal(adaptiveDispatchAt({ now: 20, items: 2, maxBatchSize: 32, oldestAt: -170, maxLatencyMs: 200, maxWaitMs: undefined, model, arrivals }), 20);
+  assert.equal(adaptiveDispatchAt({ now: 20, items: 2, maxBatchSize: 32, oldestAt: 0, maxLatencyMs: 200, maxWaitMs: 1, model, arrivals }), 20);
+});
+
+function near(actual: number, expected: number): void {
+  assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected}`);
+}
+
+/** Runs a batch of 1, then one of 3, so the run-time model is fitted. */
+async function warmUp(batcher: DynamicBatcher<number, number>, clock: FakeClock): Promise<void> {
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(100);
+  await Promise.all([first, ...rest]);
+  assert.equal(batcher.runTime.fitted, true);
+  near(batcher.runTime.perItemMs, 1);
+  near(batcher.runTime.overheadMs, 21);
+}
+
+/** A model whose batches take n + 21 ms on the fake clock. */
+function simulated(options: { maxLatencyMs: number; concurrency: number; maxBatchSize?: number }) {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 21);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: options.maxBatchSize ?? 32, execute, ...options });
+  return { clock, calls, batcher, ...events(batcher) };
+}
+
+test('adaptive mode learns the run time and forms batches of the size that pays (λ·b)', async () => {
+  const { clock, calls, batcher, batches } = simulated({ maxLatencyMs: 200, concurrency: 4 });
+  const answers: Promise<number>[] = [];
+  for (let i = 0; i < 150; i++) {
+    answers.push(batcher.submit(i));
+    await clock.advanceAsync(2);
+  }
+  await clock.advanceAsync(100);
+  assert.equal((await Promise.all(answers)).length, 150);
+  near(batcher.runTime.perItemMs, 1);
+  near(batcher.runTime.overheadMs, 21);
+  // Before the fit every request went alone at once; then batches of 11 (11 × 2 ms ≥ 21 ms).
+  assert.deepEqual(calls.slice(0, 4).map((c) => c.requests.length), [1, 1, 1, 1]);
+  const steady = batches.slice(12, -1);
+  assert.ok(steady.length >= 8);
+  for (const b of steady) assert.deepEqual([b.size, b.reason], [11, 'adaptive']);
+  // The oldest of each waited 20 ms (10 gaps of 2 ms), well within the objective.
+  for (const b of steady) assert.equal(Math.max(...b.queueMs), 20);
+});
+
+test('adaptive mode does not wait when arrivals are too slow to fill a batch in time', async () => {
+  const { clock, calls, batcher } = simulated({ maxLatencyMs: 200, concurrency: 4 });
+  await warmUp(batcher, clock);
+  const start = calls.length;
+  for (let i = 0; i < 6; i++) {
+    void batcher.submit(i);
+    await clock.advanceAsync(50);
+  }
+  const slow = calls.slice(start).map((c) => [c.at % 50, c.requests.length, c.context.reason]);
+  // The warm-up burst left a fast rate estimate: the first slow arrival waits b / n = 21 ms while
+  // no second one comes, then the estimate has caught up and every request goes at once.
+  assert.deepEqual(slow, [[21, 1, 'adaptive'], ...Array(5).fill([0, 1, 'adaptive'])]);
+});
+
+test('adaptive mode caps a batch to the objective and sheds requests that cannot meet it', async () => {
+  const { clock, batcher, batches, drops } = simulated({ maxLatencyMs: 50, concurrency: 1 });
+  await warmUp(batcher, clock);
+  batches.length = 0;
+
+  const burst: Tracked<number>[] = Array.from({ length: 100 }, (_, i) => track(batcher.submit(i)));
+  await clock.advanceAsync(200);
+  // 29 items: the oldest finishes at 0 + 29 + 21 = 50 ms. The rest have waited 50 ms by then.
+  assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[29, 'adaptive']]);
+  assert.equal(burst.filter((r) => r.state === 'resolved').length, 29);
+  const shed = burst.filter((r) => r.state === 'rejected');
+  assert.equal(shed.length, 71);
+  assert.ok(shed[0]!.error instanceof DeadlineExceededError);
+  assert.match((shed[0]!.error as Error).message, /cannot be answered within maxLatencyMs \(50 ms\): it waited 50 ms and its batch would take about 22 ms/);
+  assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
+});
+
+test('adaptive mode refuses at once a request that alone would take longer than the objective', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (n: number) => n, (ns) => ns.reduce((a, b) => a + b, 0) + 21);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 64, maxLatencyMs: 50, sizeOf: (n) => n, execute });
+  const { drops } = events(batcher);
+  const first = batcher.submit(1);
+  await clock.flush();
+  const second = batcher.submit(3);
+  await clock.advanceAsync(100);
+  await Promise.all([first, second]);
+  const before = calls.length;
+  await assert.rejects(batcher.submit(30), /A batch of 30 items takes about 51 ms, more than maxLatencyMs \(50 ms\)/);
+  assert.deepEqual(drops, [{ reason: 'shed', queueMs: 0, stage: 'queued' }]);
+  const fits = track(batcher.submit(29));
+  await clock.advanceAsync(50);
+  assert.equal(fits.value, 29);
+  assert.equal(calls.length, before + 1);
+});

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+test('10 concurrent requests with maxBatchSize 4 and a delay form batches of [4, 4, 2]', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x * 10, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, maxQueueDelayMs: 10, execute });
+  const { batches } = events(batcher);
+  const answers = Array.from({ length: 10 }, (_, i) => batcher.submit(i));
+
+  await clock.advanceAsync(0);
+  assert.deepEqual(calls.map((c) => c.requests), [[0, 1, 2, 3]]);
+  assert.equal(batcher.inFlight, 1);
+  assert.equal(batcher.queued, 6);
+  await clock.advanceAsync(100);
+  assert.deepEqual(await Promise.all(answers), [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests.length, c.context.reason]), [
+    [0, 4, 'full'],
+    [5, 4, 'full'],
+    [10, 2, 'delay'],
+  ]);
+  assert.deepEqual(batches.map((b) => [b.size, b.requests, b.reason, b.runMs, b.failed]), [
+    [4, 4, 'full', 5, 0],
+    [4, 4, 'full', 5, 0],
+    [2, 2, 'delay', 5, 0],
+  ]);
+  assert.deepEqual(batches[1]!.queueMs, [5, 5, 5, 5]);
+  assert.deepEqual(batches[2]!.queueMs, [10, 10]);
+});
+
+test('batch size is counted in items, not requests', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: { n: number }) => r.n, 1);
+  const batcher = new DynamicBatcher<{ n: number }, number>({ clock, maxBatchSize: 4, maxQueueDelayMs: 10, sizeOf: (r) => r.n, execute });
+  const answers = [3, 1, 2, 2, 1, 3].map((n) => batcher.submit({ n }));
+  await clock.advanceAsync(50);
+  await Promise.all(answers);
+  // [3, 1] fills 4; [2, 2] fills 4; [1] then [3] would be 4 too: the order is kept, never skipped.
+  assert.deepEqual(calls.map((c) => c.requests.map((r) => r.n)), [[3, 1], [2, 2], [1, 3]]);
+  assert.deepEqual(calls.map((c) => c.context.reason), ['full', 'full', 'full']);
+  assert.equal(batcher.queuedItems, 0);
+});
+
+test('delay 0 never waits: a lone request goes at once and queued work goes as soon as a slot frees', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, execute });
+  const lone = track(batcher.submit(1));
+  await clock.flush();
+  assert.deepEqual(calls.map((c) => [c.at, c.requests]), [[0, [1]]]);
+  assert.equal(clock.pending, 1, 'only the execution sleeps: the batcher armed no timer');
+  await clock.advanceAsync(5);
+  assert.equal(lone.state, 'resolved');
+
+  // A burst in one tick coalesces; what arrives while the slot is busy goes when it frees.
+  const burst = Array.from({ length: 6 }, (_, i) => batcher.submit(10 + i));
+  await clock.flush();
+  await clock.advanceAsync(2);
+  const late = batcher.submit(99);
+  await clock.advanceAsync(20);
+  await Promise.all([...burst, late]);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at, c.requests, c.context.reason]), [
+    [5, [10, 11, 12, 13], 'full'],
+    [10, [14, 15, 99], 'delay'],
+  ]);
+});
+
+test('the delay is capped by the oldest request: a batch goes when it has waited maxQueueDelayMs', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 1);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 8, maxQueueDelayMs: 10, execute });
+  const { batches } = events(batcher);
+  const all = [batcher.submit('a')];
+  await clock.advanceAsync(6);
+  all.push(batcher.submit('b'));
+  await clock.advanceAsync(3);
+  all.push(batcher.submit('c'));
+  await clock.advanceAsync(0.5);
+  assert.equal(calls.length, 0, 'the oldest has waited 9.5 ms of 10');
+  await clock.advanceAsync(0.5);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests]), [[10, ['a', 'b', 'c']]]);
+  await clock.advanceAsync(1);
+  assert.deepEqual(batches[0]!.queueMs, [10, 4, 1]);
+
+  all.push(batcher.submit('d'));
+  await clock.advanceAsync(9.9);
+  assert.equal(calls.length, 1);
+  await clock.advanceAsync(0.1);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests]), [[10, ['a', 'b', 'c']], [21, ['d']]]);
+  await clock.advanceAsync(1);
+  assert.deepEqual(await Promise.all(all), ['a', 'b', 'c', 'd']);
+});
+
+test('a full batch goes at once however long the delay', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 1);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 3, maxQueueDelayMs: 60_000, execute });
+  const answers = [1, 2, 3, 4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(1);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[0, [1, 2, 3], 'full']]);
+  assert.equal(batcher.queued, 1);
+  await clock.advanceAsync(60_000);
+  assert.deepEqual(await Promise.all(answers), [1, 2, 3, 4]);
+});
+
+test('at most `concurrency` batches run at once; raising it dispatches waiting work', async () => {
+  const clock = new FakeClock();
+  let running = 0;
+  let peak = 0;
+  const starts: number[] = [];
+  const batcher = new DynamicBatcher<number, number>({
+    clock,
+    maxBatchSize: 2,
+    concurrency: 2,
+    execute: async (xs) => {
+      starts.push(clock.now());
+      peak = Math.max(peak, ++running);
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
+      running--;
+      return xs;
+    },
+  });
+  const answers = Array.from({ length: 10 }, (_, i) => batcher.submit(i));
+  await clock.flush();
+  assert.equal(batcher.inFlight, 2);
+  assert.equal(batcher.queued, 6);
+  assert.equal(batcher.queuedItems, 6);
+  await clock.advanceAsync(10);
+  assert.deepEqual(starts, [0, 0, 10, 10]);
+  batcher.concurrency = 3;
+  await clock.flush();
+  assert.deepEqual(starts, [0, 0, 10, 10, 10]);
+  assert.equal(batcher.inFlight, 3);
+  await clock.advanceAsync(20);
+  assert.deepEqual(await Promise.all(answers), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.equal(peak, 3);
+  assert.throws(() => batcher.setConcurrency(0), /Expected `concurrency` to be an integer >= 1, got 0 \(number\)/);
+  assert.equal(batcher.concurrency, 3);
+});

@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { BackendError, InvalidInputError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+test('an Error in one slot fails that request alone', async () => {
+  const clock = new FakeClock();
+  const bad = new InvalidInputError('negative input');
+  const { execute } = recorder(clock, (x: number) => (x < 0 ? bad : Math.sqrt(x)));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 3, execute });
+  const { batches } = events(batcher);
+  const [a, b, c] = [4, -1, 9].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(0);
+  assert.equal(a!.value, 2);
+  assert.equal(b!.error, bad);
+  assert.equal(c!.value, 3);
+  assert.deepEqual(batches.map((e) => [e.requests, e.failed, e.retried]), [[3, 1, 0]]);
+});
+
+test('a rejected batch is re-run request by request, so only a request that fails alone fails', async () => {
+  const clock = new FakeClock();
+  const runs: string[][] = [];
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 4,
+    execute: async (words) => {
+      runs.push([...words]);
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 2));
+      if (words.includes('poison')) throw new Error('cannot concatenate poison');
+      return words.map((w) => w.toUpperCase());
+    },
+  });
+  const { batches } = events(batcher);
+  const results = ['a', 'poison', 'b'].map((w) => track(batcher.submit(w)));
+  await clock.advanceAsync(20);
+  assert.deepEqual(runs, [['a', 'poison', 'b'], ['a'], ['poison'], ['b']]);
+  assert.deepEqual(results.map((r) => r.value), ['A', undefined, 'B']);
+  assert.match((results[1]!.error as Error).message, /cannot concatenate poison/);
+  assert.deepEqual(batches.map((e) => [e.reason, e.requests, e.failed, e.retried, e.runMs]), [
+    ['delay', 3, 0, 3, 2],
+    ['retry', 1, 0, 0, 2],
+    ['retry', 1, 1, 0, 2],
+    ['retry', 1, 0, 0, 2],
+  ]);
+  assert.match(String(batches[0]!.error), /poison/);
+  assert.equal(batcher.inFlight, 0);
+});
+
+test('with splitOnFailure false every request of a rejected batch gets its error', async () => {
+  const clock = new FakeClock();
+  const failure = new Error('backend down');
+  let runs = 0;
+  const batcher = new DynamicBatcher<number, number>({
+    clock,
+    maxBatchSize: 4,
+    splitOnFailure: false,
+    execute: () => {
+      runs++;
+      throw failure; // a synchronous throw is caught like a rejection
+    },
+  });
+  const { batches } = events(batcher);
+  const results = [1, 2, 3].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(0);
+  assert.deepEqual(results.map((r) => r.error), [failure, failure, failure]);
+  assert.equal(runs, 1);
+  assert.deepEqual(batches.map((e) => [e.failed, e.retried]), [[3, 0]]);
+});
+
+test('a wrong number of results rejects with a clear error and never hangs', async () => {
+  const clock = new FakeClock();
+  const seen: number[] = [];
+  const batcher = new DynamicBatcher<number, number>({
+    clock,
+    maxBatchSize: 4,
+    // Drops the last result of every batch: wrong for a batch of 3, and for each re-run alone.
+    execute: async (xs) => {
+      seen.push(xs.length);
+      return xs.slice(0, -1);
+    },
+  });
+  const results = [1, 2, 3].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(0);
+  assert.deepEqual(seen, [3, 1, 1, 1]);
+  for (const r of results) {
+    assert.ok(r.error instanceof BackendError);
+    assert.match((r.error as Error).message, /execute\(\) must return one result per request: got 0 results for a batch of 1 requests/);
+  }
+
+  const notArray = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, execute: async () => 'oops' as never });
+  const lone = track(notArray.submit(1));
+  await clock.advanceAsync(0);
+  assert.match((lone.error as Error).message, /got "oops" \(string\) for a batch of 1 requests/);
+
+  // Only the bad case is retried: a batch whose results come back right is answered in one run.
+  const fixed: number[] = [];
+  const sometimes = new DynamicBatcher<number, number>({
+    clock,
+    maxBatchSize: 4,
+    execute: async (xs) => {
+      fixed.push(xs.length);
+      return xs.length > 1 ? [] : xs;
+    },
+  });
+  const retried = [7, 8].map((x) => sometimes.submit(x));
+  await clock.advanceAsync(0);
+  assert.deepEqual(await Promise.all(retried), [7, 8]);
+  assert.deepEqual(fixed, [2, 1, 1]);
+});

@@ -1,0 +1,62 @@
+import { FakeClock } from '../../src/testing/fake-clock.js';
+import type { BatchContext, BatchEvent, DropEvent, DynamicBatcher } from '../../src/batching/index.js';
+
+/** A promise whose outcome can be read synchronously. */
+export interface Tracked<T> {
+  readonly promise: Promise<T>;
+  readonly state: 'pending' | 'resolved' | 'rejected';
+  readonly value: T | undefined;
+  readonly error: unknown;
+}
+
+/** Follows a promise's outcome without awaiting it (and marks its rejection handled). */
+export function track<T>(promise: Promise<T>): Tracked<T> {
+  const t = { promise, state: 'pending' as Tracked<T>['state'], value: undefined as T | undefined, error: undefined as unknown };
+  promise.then(
+    (value) => Object.assign(t, { state: 'resolved', value }),
+    (error: unknown) => Object.assign(t, { state: 'rejected', error }),
+  );
+  return t;
+}
+
+/** Resolves after `ms` on the fake clock. */
+export function sleep(clock: FakeClock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+/** One call of a recorded execute function. */
+export interface Call<Req> {
+  readonly requests: readonly Req[];
+  readonly context: BatchContext;
+  readonly at: number;
+}
+
+/**
+ * An execute function that records its calls, waits `latencyMs(batch)` on the clock, then maps
+ * each request through `fn` (an Error return fails that request alone).
+ */
+export function recorder<Req, Res>(
+  clock: FakeClock,
+  fn: (request: Req) => Res | Error,
+  latencyMs: number | ((requests: readonly Req[]) => number) = 0,
+) {
+  const calls: Call<Req>[] = [];
+  const execute = async (requests: readonly Req[], context: BatchContext): Promise<(Res | Error)[]> => {
+    calls.push({ requests: [...requests], context, at: clock.now() });
+    const ms = typeof latencyMs === 'function' ? latencyMs(requests) : latencyMs;
+    if (ms > 0) await sleep(clock, ms);
+    return requests.map(fn);
+  };
+  return { calls, execute };
+}
+
+/** Collects a batcher's events. */
+export function events(batcher: DynamicBatcher<any, any>): { batches: BatchEvent[]; drops: DropEvent[] } {
+  const batches: BatchEvent[] = [];
+  const drops: DropEvent[] = [];
+  batcher.on('batch', (e) => batches.push(e));
+  batcher.on('drop', (e) => drops.push(e));
+  return { batches, drops };
+}
+
+export { FakeClock };

@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher, type BatcherOptions } from '../../src/batching/index.js';
+import { InvalidInputError } from '../../src/core/index.js';
+import { FakeClock, track } from './helpers.js';
+
+const execute = async (xs: readonly number[]) => xs;
+const make = (extra: Record<string, unknown>) => () =>
+  new DynamicBatcher<number, number>({ execute, maxBatchSize: 8, ...extra } as BatcherOptions<number, number>);
+
+test('every option is validated at construction, quoting the bad value', () => {
+  const cases: [Record<string, unknown>, ErrorConstructor, string][] = [
+    [{ execute: undefined }, TypeError, 'Expected `execute` to be a function, got undefined (undefined)'],
+    [{ maxBatchSize: 0 }, RangeError, 'Expected `maxBatchSize` to be an integer >= 1, got 0 (number)'],
+    [{ maxBatchSize: '8' }, TypeError, 'Expected `maxBatchSize` to be an integer, got "8" (string)'],
+    [{ maxQueueDelayMs: -1 }, RangeError, 'Expected `maxQueueDelayMs` to be a number >= 0, got -1 (number)'],
+    [{ maxQueueSize: 0 }, RangeError, 'Expected `maxQueueSize` to be an integer >= 1, got 0 (number)'],
+    [{ concurrency: 1.5 }, TypeError, 'Expected `concurrency` to be an integer, got 1.5 (number)'],
+    [{ sizeOf: 3 }, TypeError, 'Expected `sizeOf` to be a function, got 3 (number)'],
+    [{ defaultTimeoutMs: 0 }, RangeError, 'Expected `defaultTimeoutMs` to be a number > 0, got 0 (number)'],
+    [{ splitOnFailure: 'yes' }, TypeError, 'Expected `splitOnFailure` to be a boolean, got "yes" (string)'],
+    [{ clock: {} }, TypeError, 'Expected `clock` to be a Clock ({now, setTimeout, clearTimeout}), got {} (object)'],
+    [{ timeoutAction: 'drop' }, TypeError, 'Expected `timeoutAction` to be one of "reject", "delay", got "drop" (string)'],
+    [{ allowTimeoutOverride: 1 }, TypeError, 'Expected `allowTimeoutOverride` to be a boolean, got 1 (number)'],
+    [{ priorityLevels: 0 }, RangeError, 'Expected `priorityLevels` to be an integer between 1 and 256, got 0 (number)'],
+    [{ priorityLevels: 2, defaultPriority: 3 }, RangeError, 'Expected `defaultPriority` to be an integer between 1 and 2, got 3 (number)'],
+    [{ priorityLevels: 2, queuePolicies: { 3: {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got "3" (string)'],
+    [{ priorityLevels: 2, queuePolicies: { 2: { maxQueueSize: -4 } } }, RangeError, 'Expected `queuePolicies[2].maxQueueSize` to be an integer >= 1, got -4 (number)'],
+    [{ priorityLevels: 2, queuePolicies: { 1: null } }, TypeError, 'Expected `queuePolicies[1]` to be an object, got null (null)'],
+    [{ agingMs: 0 }, RangeError, 'Expected `agingMs` to be a number > 0, got 0 (number)'],
+    [{ preferredBatchSizes: 4 }, TypeError, 'Expected `preferredBatchSizes` to be an array of integers, got 4 (number)'],
+    [{ preferredBatchSizes: [2, 9] }, RangeError, 'Expected `preferredBatchSizes[1]` to be an integer between 1 and 8, got 9 (number)'],
+    [{ maxLatencyMs: Number.NaN }, TypeError, 'Expected `maxLatencyMs` to be a finite number, got NaN (number)'],
+    [{ batchKey: 'width' }, TypeError, 'Expected `batchKey` to be a function, got "width" (string)'],
+    [{ split: (r: number) => [r] }, TypeError, 'Expected `split` and `merge` to be given together, got only `split`'],
+  ];
+  for (const [extra, type, message] of cases) {
+    assert.throws(make(extra), (error: Error) => {
+      assert.equal(error.constructor, type, `${JSON.stringify(extra)} threw ${error.name}: ${error.message}`);
+      assert.equal(error.message, message);
+      return true;
+    });
+  }
+  assert.throws(() => new DynamicBatcher(null as never), /Expected `options` to be an object, got null \(null\)/);
+  // Valid edge values construct.
+  make({ maxQueueSize: Infinity, maxQueueDelayMs: 0, priorityLevels: 256 })();
+});
+
+test('bad per-request values reject with InvalidInputError (400) saying what was wrong', async () => {
+  const clock = new FakeClock();
+  const batcher = new DynamicBatcher<number[], number>({ clock, maxBatchSize: 4, sizeOf: (r) => r.length, priorityLevels: 3, execute: async (rs) => rs.map((r) => r.length) });
+  const cases: [Promise<number>, RegExp][] = [
+    [batcher.submit([1, 2, 3, 4, 5]), /The request holds 5 items, more than maxBatchSize \(4\)/],
+    [batcher.submit([]), /Expected sizeOf\(request\) to be a positive integer number of items, got 0 \(number\)/],
+    [batcher.submit([1], { priority: 0 }), /Expected `priority` to be an integer between 1 and 3, got 0 \(number\)/],
+    [batcher.submit([1], { priority: 1.5 }), /got 1.5 \(number\)/],
+    [batcher.submit([1], { timeoutMs: -5 }), /Expected `timeoutMs` to be a number > 0, got -5 \(number\)/],
+    [batcher.submit([1], { timeoutMs: Number.NaN }), /Expected `timeoutMs` to be a number > 0/],
+  ];
+  for (const [promise, message] of cases) {
+    await assert.rejects(promise, (error: Error) => {
+      assert.ok(error instanceof InvalidInputError, error.message);
+      assert.equal(error.status, 400);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+  await assert.rejects(batcher.submit([1], { signal: 'stop' as never }), TypeError);
+  const fine = track(batcher.submit([1, 2], { priority: 3, timeoutMs: Infinity }));
+  await clock.advanceAsync(0);
+  assert.equal(fine.value, 2);
+  assert.equal(batcher.queued, 0);
+});

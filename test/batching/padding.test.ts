@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkAllowedBatchSizes, padBatch, padTo, padToCommonShape, paddedBatchSize } from '../../src/batching/index.js';
+import type { Tensor } from '../../src/core/index.js';
+
+test('allowed batch sizes: checked like TF Serving, and the next one that holds a batch', () => {
+  checkAllowedBatchSizes([1, 2, 4, 8], 8);
+  assert.throws(() => checkAllowedBatchSizes([2, 4], 8), /Expected the last of `allowedBatchSizes` to equal maxBatchSize \(8\), got \[2,4\] \(array\)/);
+  assert.throws(() => checkAllowedBatchSizes([4, 2, 8], 8), /strictly ascending, got \[4,2,8\] \(array\)/);
+  assert.throws(() => checkAllowedBatchSizes([0, 8], 8), /Expected `allowedBatchSizes\[0\]` to be an integer >= 1, got 0 \(number\)/);
+  assert.throws(() => checkAllowedBatchSizes([], 8), TypeError);
+  assert.deepEqual([1, 2, 3, 5, 8].map((n) => paddedBatchSize(n, [1, 2, 4, 8])), [1, 2, 4, 8, 8]);
+  assert.throws(() => paddedBatchSize(9, [1, 2, 4, 8]), /No allowed batch size holds 9 items \(allowed: 1, 2, 4, 8\)/);
+});
+
+test('padBatch appends zero rows; padTo pads every dimension at its end', () => {
+  const x: Tensor = { datatype: 'FP32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) };
+  const rows = padBatch(x, 4);
+  assert.deepEqual(rows.shape, [4, 3]);
+  assert.deepEqual(Array.from(rows.data as Float32Array), [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0]);
+  assert.equal(padBatch(x, 2), x, 'nothing to pad: the same tensor');
+
+  const cube: Tensor = { datatype: 'INT64', shape: [1, 2, 2], data: new BigInt64Array([1n, 2n, 3n, 4n]) };
+  const wide = padTo(cube, [2, 3, 3]);
+  assert.deepEqual(Array.from(wide.data as BigInt64Array), [1n, 2n, 0n, 3n, 4n, 0n, 0n, 0n, 0n, ...Array(9).fill(0n)]);
+  assert.throws(() => padTo(cube, [1, 1, 2]), /Cannot pad INT64\[1, 2, 2\] to \[1, 1, 2\]/);
+  assert.throws(() => padTo(cube, [1, 2]), RangeError);
+});
+
+test('padToCommonShape lets sequences of different lengths share a batch', () => {
+  const a: Tensor = { datatype: 'INT32', shape: [1, 3], data: new Int32Array([101, 7, 102]) };
+  const b: Tensor = { datatype: 'INT32', shape: [2, 5], data: new Int32Array([101, 8, 9, 10, 102, 101, 11, 12, 13, 102]) };
+  const [pa, pb] = padToCommonShape([a, b]);
+  assert.deepEqual(pa!.shape, [1, 5]);
+  assert.deepEqual(Array.from(pa!.data as Int32Array), [101, 7, 102, 0, 0]);
+  assert.equal(pb, b);
+  const words: Tensor = { datatype: 'BYTES', shape: [1, 1], data: ['hi'] };
+  const more: Tensor = { datatype: 'BYTES', shape: [1, 3], data: ['a', 'b', 'c'] };
+  assert.deepEqual(padToCommonShape([words, more])[0]!.data, ['hi', '', '']);
+  assert.throws(() => padToCommonShape([a, words]), /Cannot pad BYTES\[1, 1\] to the shape of INT32\[1, 3\]/);
+  assert.deepEqual(padToCommonShape([]), []);
+});

@@ -1,0 +1,222 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { CancelledError, ClosedError, DeadlineExceededError, QueueFullError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn from measured batch times', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 20);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 2, maxQueueSize: 3, execute });
+  const { drops } = events(batcher);
+  const first = [batcher.submit(0), batcher.submit(1)];
+  await clock.flush(); // [0, 1] runs
+  const queued = [2, 3, 4].map((x) => batcher.submit(x));
+  const refused = track(batcher.submit(5));
+  await clock.flush();
+  assert.equal(refused.state, 'rejected');
+  const error = refused.error as QueueFullError;
+  assert.ok(error instanceof QueueFullError);
+  assert.equal(error.code, 'ERR_SERVABLE_QUEUE_FULL');
+  assert.equal(error.status, 503);
+  // No batch has finished yet: 100 ms assumed per batch, 3 queued items = 2 batches on 1 slot.
+  assert.equal(error.retryAfterMs, 200);
+  assert.match(error.message, /3 requests wait \(maxQueueSize 3\); retry in about 200 ms/);
+  assert.deepEqual(drops, [{ reason: 'queue-full', queueMs: 0, stage: 'queued' }]);
+
+  await clock.advanceAsync(20); // the first batch took 20 ms; [2, 3] runs, [4] waits
+  const more = [6, 7].map((x) => batcher.submit(x));
+  const again = track(batcher.submit(8));
+  await clock.flush();
+  assert.equal((again.error as QueueFullError).retryAfterMs, 40);
+  await clock.advanceAsync(100);
+  assert.deepEqual(await Promise.all([...first, ...queued, ...more]), [0, 1, 2, 3, 4, 6, 7]);
+  assert.deepEqual(calls.flatMap((c) => c.requests), [0, 1, 2, 3, 4, 6, 7]);
+});
+
+test('a queued request times out on time while a long batch runs, and never runs', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 1000);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, execute });
+  const { drops } = events(batcher);
+  const long = track(batcher.submit('long'));
+  await clock.flush();
+  const waiting = track(batcher.submit('waiting', { timeoutMs: 50 }));
+  await clock.advanceAsync(49);
+  assert.equal(waiting.state, 'pending');
+  assert.equal(batcher.queued, 1);
+  await clock.advanceAsync(1);
+  assert.equal(waiting.state, 'rejected');
+  assert.ok(waiting.error instanceof DeadlineExceededError);
+  assert.equal((waiting.error as DeadlineExceededError).status, 504);
+  assert.match((waiting.error as Error).message, /timed out after 50 ms while queued/);
+  assert.equal(batcher.queued, 0);
+  assert.deepEqual(drops, [{ reason: 'timeout', queueMs: 50, stage: 'queued' }]);
+  assert.equal(long.state, 'pending', 'the long batch is still running');
+  await clock.advanceAsync(2000);
+  assert.equal(long.value, 'long');
+  assert.deepEqual(calls.map((c) => c.requests), [['long']]);
+});
+
+test('defaultTimeoutMs covers queue and execution: a running request is rejected at its deadline', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 2, maxQueueDelayMs: 10, defaultTimeoutMs: 30, execute });
+  const { drops } = events(batcher);
+  const a = track(batcher.submit('a'));
+  const b = track(batcher.submit('b', { timeoutMs: 200 })); // may only shorten the default: 30 ms
+  await clock.advanceAsync(29);
+  assert.equal(calls.length, 1);
+  assert.equal(a.state, 'pending');
+  await clock.advanceAsync(1);
+  assert.equal(a.state, 'rejected');
+  assert.match((a.error as Error).message, /timed out after 30 ms while running/);
+  assert.equal(b.state, 'rejected');
+  assert.deepEqual(drops.map((d) => [d.reason, d.queueMs, d.stage]), [['timeout', 30, 'running'], ['timeout', 30, 'running']]);
+  assert.equal(calls[0]!.context.signal.aborted, true, 'nobody waits for the batch any more');
+  await clock.advanceAsync(100);
+  assert.equal(batcher.inFlight, 0);
+});
+
+test("one request timing out while running does not abort its batch's signal or fail the others", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x.toUpperCase(), 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 2, execute });
+  const short = track(batcher.submit('short', { timeoutMs: 40 }));
+  const patient = track(batcher.submit('patient'));
+  await clock.advanceAsync(40);
+  assert.equal(short.state, 'rejected');
+  assert.equal(calls[0]!.context.signal.aborted, false);
+  await clock.advanceAsync(60);
+  assert.equal(patient.value, 'PATIENT');
+  assert.equal(short.value, undefined, 'its result is discarded');
+});
+
+test('an aborted queued request leaves the queue at once, never runs, and keeps no listener', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, execute });
+  const { drops } = events(batcher);
+  void batcher.submit('blocker');
+  await clock.flush();
+
+  const plain = new AbortController();
+  const withReason = new AbortController();
+  const a = track(batcher.submit('a', { signal: plain.signal }));
+  const b = track(batcher.submit('b', { signal: withReason.signal }));
+  assert.equal(getEventListeners(plain.signal, 'abort').length, 1);
+  await clock.advanceAsync(10);
+  plain.abort();
+  const reason = new Error('client went away');
+  withReason.abort(reason);
+  await clock.flush();
+  assert.ok(a.error instanceof CancelledError);
+  assert.equal((a.error as CancelledError).status, 499);
+  assert.equal(b.error, reason, "the signal's own Error reason is kept");
+  assert.equal(batcher.queued, 0);
+  assert.deepEqual(drops, [
+    { reason: 'cancelled', queueMs: 10, stage: 'queued' },
+    { reason: 'cancelled', queueMs: 10, stage: 'queued' },
+  ]);
+  assert.equal(getEventListeners(plain.signal, 'abort').length, 0);
+
+  // Listeners go when a request succeeds or times out too.
+  const ok = new AbortController();
+  const late = new AbortController();
+  const done = batcher.submit('ok', { signal: ok.signal });
+  const timedOut = track(batcher.submit('late', { signal: late.signal, timeoutMs: 50 }));
+  await clock.advanceAsync(300);
+  assert.equal(await done, 'ok');
+  assert.ok(timedOut.error instanceof DeadlineExceededError);
+  assert.equal(getEventListeners(ok.signal, 'abort').length, 0);
+  assert.equal(getEventListeners(late.signal, 'abort').length, 0);
+
+  // An already aborted signal is refused before queueing.
+  const gone = AbortSignal.abort();
+  await assert.rejects(batcher.submit('gone', { signal: gone }), CancelledError);
+  assert.deepEqual(calls.map((c) => c.requests), [['blocker'], ['ok']]);
+});
+
+test("a batch's signal aborts only once every one of its requests was cancelled", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 2, execute });
+  const first = new AbortController();
+  const second = new AbortController();
+  const a = track(batcher.submit('a', { signal: first.signal }));
+  const b = track(batcher.submit('b', { signal: second.signal }));
+  await clock.advanceAsync(10);
+  const { signal } = calls[0]!.context;
+  first.abort();
+  await clock.flush();
+  assert.ok(a.error instanceof CancelledError);
+  assert.equal(signal.aborted, false);
+  second.abort();
+  await clock.flush();
+  assert.ok(b.error instanceof CancelledError);
+  assert.equal(signal.aborted, true);
+  assert.ok(signal.reason instanceof CancelledError);
+});
+
+test('drain() flushes the queue at once (reason drain) and resolves when nothing is queued or running', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 2, maxQueueDelayMs: 1000, execute });
+  await batcher.drain(); // idle: resolves at once
+  const answers = [1, 2, 3].map((x) => track(batcher.submit(x)));
+  await clock.flush();
+  assert.deepEqual(calls.map((c) => c.requests), [[1, 2]]);
+  const drained = track(batcher.drain());
+  await clock.advanceAsync(5);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[0, [1, 2], 'full'], [5, [3], 'drain']]);
+  assert.equal(drained.state, 'pending');
+  await clock.advanceAsync(5);
+  assert.equal(drained.state, 'resolved');
+  assert.deepEqual(answers.map((a) => a.value), [1, 2, 3]);
+
+  // After the drain, the delay applies again.
+  void batcher.submit(4);
+  await clock.advanceAsync(999);
+  assert.equal(calls.length, 2);
+  await clock.advanceAsync(1);
+  assert.equal(calls.length, 3);
+});
+
+test('close() refuses new requests with ClosedError and drains what is queued', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, maxQueueDelayMs: 1000, execute });
+  const { drops } = events(batcher);
+  const queued = track(batcher.submit(1));
+  const closed = track(batcher.close());
+  assert.equal(batcher.closed, true);
+  const refused = track(batcher.submit(2));
+  await clock.advanceAsync(5);
+  assert.equal(queued.value, 1);
+  assert.equal(closed.state, 'resolved');
+  assert.ok(refused.error instanceof ClosedError);
+  assert.equal((refused.error as ClosedError).code, 'ERR_SERVABLE_CLOSED');
+  assert.deepEqual(drops, [{ reason: 'closed', queueMs: 0, stage: 'queued' }]);
+  assert.deepEqual(calls.map((c) => [c.requests, c.context.reason]), [[[1], 'drain']]);
+});
+
+test('when the oldest request leaves, the delay follows the oldest one still queued', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 1);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 8, maxQueueDelayMs: 10, execute });
+  const controller = new AbortController();
+  const first = track(batcher.submit('first', { signal: controller.signal }));
+  await clock.advanceAsync(5);
+  const second = track(batcher.submit('second'));
+  await clock.advanceAsync(1);
+  controller.abort();
+  await clock.advanceAsync(8.5); // t = 14.5: 'second' has waited 9.5 ms
+  assert.equal(calls.length, 0);
+  await clock.advanceAsync(0.5);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests]), [[15, ['second']]]);
+  await clock.advanceAsync(1);
+  assert.ok(first.error instanceof CancelledError);
+  assert.equal(second.value, 'second');
+  assert.equal(clock.pending, 0, 'no timer is left behind');
+});

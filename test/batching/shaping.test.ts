@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { FakeClock, recorder, track } from './helpers.js';
+
+/** Requests are arrays of numbers, one item each; results double them. */
+function arrays(clock: FakeClock, extra: Record<string, unknown> = {}) {
+  const { calls, execute } = recorder(clock, (r: number[]) => r.map((x) => 2 * x), 5);
+  const splits: number[][] = [];
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxQueueDelayMs: 10,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => {
+      splits.push([...sizes]);
+      let start = 0;
+      return sizes.map((n) => r.slice(start, (start += n)));
+    },
+    merge: (parts) => parts.flat(),
+    execute,
+    ...extra,
+  });
+  return { batcher, calls, splits };
+}
+
+test('a request larger than maxBatchSize is split across batches and reassembled in order', async () => {
+  const clock = new FakeClock();
+  const { batcher, calls, splits } = arrays(clock);
+  const big = track(batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+  const small = track(batcher.submit([100]));
+  assert.equal(batcher.queued, 2, 'a split request still counts as one');
+  await clock.advanceAsync(30);
+  assert.deepEqual(splits, [[4, 4, 2]]);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [
+    [0, [[1, 2, 3, 4]], 'full'],
+    [5, [[5, 6, 7, 8]], 'full'],
+    [10, [[9, 10], [100]], 'delay'],
+  ]);
+  assert.deepEqual(big.value, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  assert.deepEqual(small.value, [200]);
+});
+
+test('a failing part fails the whole request and its queued parts never run', async () => {
+  const clock = new FakeClock();
+  const bad = new Error('row 5 is bad');
+  const { calls, execute } = recorder(clock, (r: number[]) => (r.includes(5) ? bad : r), 5);
+  const { batcher } = arrays(clock, { execute });
+  const big = track(batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+  await clock.advanceAsync(10);
+  assert.equal(big.error, bad);
+  assert.equal(batcher.queued, 0);
+  await clock.advanceAsync(50);
+  assert.deepEqual(calls.map((c) => c.requests), [[[1, 2, 3, 4]], [[5, 6, 7, 8]]]);
+});
+
+test('split() must return one part per size', async () => {
+  const clock = new FakeClock();
+  const { batcher } = arrays(clock, { split: (r: number[]) => [r] });
+  await assert.rejects(batcher.submit([1, 2, 3, 4, 5]), /Expected split\(\) to return 2 parts for sizes \[4, 1\], got \[\[1,2,3,4,5\]\] \(array\)/);
+});
+
+test('a preferred batch size dispatches as soon as it can be formed (reason preferred)', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 1);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 50, preferredBatchSizes: [2, 4], execute });
+  const one = batcher.submit(1);
+  await clock.advanceAsync(3);
+  assert.equal(calls.length, 0, 'one request is not a preferred size');
+  const two = batcher.submit(2);
+  await clock.advanceAsync(0);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[3, [1, 2], 'preferred']]);
+
+  // Five queued at once: the largest preferred prefix (4) goes, the fifth waits for the delay.
+  await clock.advanceAsync(1);
+  const five = [3, 4, 5, 6, 7].map((x) => batcher.submit(x));
+  await clock.advanceAsync(1);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at, c.requests, c.context.reason]), [[4, [3, 4, 5, 6], 'preferred']]);
+  await clock.advanceAsync(60);
+  assert.deepEqual(calls.slice(2).map((c) => [c.at, c.requests, c.context.reason]), [[54, [7], 'delay']]);
+  assert.deepEqual(await Promise.all([one, two, ...five]), [1, 2, 3, 4, 5, 6, 7]);
+});
+
+test('batchKey: only requests with the same key share a batch', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: { w: number; id: string }) => r.id, 5);
+  const batcher = new DynamicBatcher<{ w: number; id: string }, string>({
+    clock,
+    maxBatchSize: 3,
+    maxQueueDelayMs: 10,
+    concurrency: 2,
+    batchKey: (r) => r.w,
+    execute,
+  });
+  const submit = (w: number, id: string) => batcher.submit({ w, id });
+  const answers = [submit(48, 'a'), submit(96, 'b'), submit(48, 'c'), submit(96, 'd'), submit(48, 'e')];
+  await clock.advanceAsync(0);
+  // Width 48 is full at once; width 96 waits for its delay.
+  assert.deepEqual(calls.map((c) => [c.at, c.requests.map((r) => r.id), c.context.reason]), [[0, ['a', 'c', 'e'], 'full']]);
+  await clock.advanceAsync(10);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests.map((r) => r.id)]), [[0, ['a', 'c', 'e']], [10, ['b', 'd']]]);
+  await clock.advanceAsync(5);
+  assert.deepEqual(await Promise.all(answers), ['a', 'b', 'c', 'd', 'e']);
+});
+
+test('batchKey: among groups ready at once, the one holding the highest priority goes first', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: string) => r, (rs) => (rs[0] === 'blocker' ? 50 : 1));
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 4, priorityLevels: 2, defaultPriority: 2, batchKey: (r) => r[0], execute });
+  void batcher.submit('blocker');
+  await clock.flush();
+  const answers = [batcher.submit('a1'), batcher.submit('a2'), batcher.submit('c1'), batcher.submit('c2', { priority: 1 })];
+  await clock.advanceAsync(60);
+  await Promise.all(answers);
+  assert.deepEqual(calls.map((c) => c.requests), [['blocker'], ['c2', 'c1'], ['a1', 'a2']]);
+});
+
+test('cancelling a split request while a part runs drops its queued parts and aborts the running one', async () => {
+  const clock = new FakeClock();
+  const { batcher, calls } = arrays(clock, { maxQueueDelayMs: 0 });
+  const controller = new AbortController();
+  const big = track(batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9], { signal: controller.signal }));
+  await clock.advanceAsync(2);
+  assert.equal(calls.length, 1);
+  controller.abort();
+  await clock.advanceAsync(0);
+  assert.equal(big.state, 'rejected');
+  assert.equal(batcher.queued, 0);
+  assert.equal(calls[0]!.context.signal.aborted, true);
+  await clock.advanceAsync(50);
+  assert.equal(calls.length, 1);
+});

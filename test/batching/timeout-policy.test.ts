@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { DeadlineExceededError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+test("timeoutAction 'delay' keeps a timed-out request queued, behind every request that has not timed out", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, (rs) => (rs[0] === 'blocker' ? 100 : 10));
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, timeoutAction: 'delay', execute });
+  const { drops } = events(batcher);
+  void batcher.submit('blocker');
+  await clock.flush();
+  const late = track(batcher.submit('late', { timeoutMs: 30 }));
+  const b = batcher.submit('b');
+  const c = batcher.submit('c', { timeoutMs: 500 });
+  await clock.advanceAsync(30);
+  assert.equal(late.state, 'pending', 'not rejected');
+  assert.equal(batcher.queued, 3);
+  await clock.advanceAsync(200);
+  assert.deepEqual(await Promise.all([late.promise, b, c]), ['late', 'b', 'c']);
+  assert.deepEqual(calls.map((x) => x.requests[0]), ['blocker', 'b', 'c', 'late']);
+  assert.deepEqual(drops, []);
+});
+
+test("'delay' never rejects a running request for time", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, timeoutAction: 'delay', defaultTimeoutMs: 10, execute });
+  const slow = track(batcher.submit('slow'));
+  await clock.advanceAsync(100);
+  assert.equal(slow.value, 'slow');
+  assert.equal(clock.pending, 0, 'no timer is left behind');
+});
+
+test('by default a request may shorten the default timeout but not lengthen it; allowTimeoutOverride lets it', async () => {
+  const timesOut = async (allowTimeoutOverride: boolean, timeoutMs: number | undefined) => {
+    const clock = new FakeClock();
+    const { execute } = recorder(clock, (x: string) => x, 10_000);
+    const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, defaultTimeoutMs: 100, allowTimeoutOverride, execute });
+    const request = track(batcher.submit('x', { timeoutMs }));
+    await clock.runAll();
+    assert.ok(request.error instanceof DeadlineExceededError);
+    return Number(/after (\d+) ms/.exec((request.error as Error).message)![1]);
+  };
+  assert.equal(await timesOut(false, undefined), 100);
+  assert.equal(await timesOut(false, 40), 40);
+  assert.equal(await timesOut(false, 500), 100);
+  assert.equal(await timesOut(true, 500), 500);
+  assert.equal(await timesOut(true, 40), 40);
+});
+
+test('a request whose deadline would pass while waiting for the delay goes early (reason deadline)', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 10);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 8, maxQueueDelayMs: 100, execute });
+  const warm = batcher.submit('warm'); // teaches the batcher that a batch takes 10 ms
+  await clock.advanceAsync(110);
+  await warm;
+  calls.length = 0;
+
+  const hurried = track(batcher.submit('hurried', { timeoutMs: 30 }));
+  const other = track(batcher.submit('other'));
+  await clock.advanceAsync(14);
+  assert.equal(calls.length, 0);
+  await clock.advanceAsync(1); // 30 ms deadline - 1.5 × 10 ms run time
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[125, ['hurried', 'other'], 'deadline']]);
+  await clock.advanceAsync(10);
+  assert.equal(hurried.value, 'hurried');
+  assert.equal(other.value, 'other');
+});
