@@ -1,0 +1,58 @@
+import { describe } from '../core/index.js';
+import { counting, timing, tracking, wrap, type AnyFunction, type Hooks, type Incrementer, type InstrumentOptions, type Observer, type UpDown } from './instrument.js';
+
+/**
+ * A method decorator that works in both of TypeScript's modes: standard (TC39) decorators, the
+ * default since TypeScript 5.0, and `experimentalDecorators`, which NestJS projects use.
+ */
+export interface MetricDecorator {
+  /** Standard decorators: `(method, context)`. */
+  <F extends AnyFunction>(method: F, context: ClassMethodDecoratorContext): F;
+  /** `experimentalDecorators`: `(prototype or class, name, descriptor)`. */
+  <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
+}
+
+/**
+ * Times every call of the method into `histogram`, in seconds (see {@link timed}). The metric is
+ * yours: decorators never create metrics, so nothing lands on prom-client's global registry.
+ *
+ * @example
+ * ```ts
+ * const seconds = new Histogram({ name: 'embed_seconds', help: 'Embedding time', labelNames: ['method'], registers: [promRegistry] });
+ * class Embedder {
+ *   @Timed(seconds, { methodLabel: 'method' })
+ *   async embed(text: string) { ... }
+ * }
+ * ```
+ */
+export function Timed(histogram: Observer, options: InstrumentOptions = {}): MetricDecorator {
+  return decorator('Timed', options, timing(histogram, options));
+}
+
+/** Counts every call of the method into `counter` once it has returned, thrown or settled (see {@link counted}). */
+export function Counted(counter: Incrementer, options: InstrumentOptions = {}): MetricDecorator {
+  return decorator('Counted', options, counting(counter, options));
+}
+
+/** Keeps `gauge` at the number of calls of the method running now (see {@link inFlight}). */
+export function InFlight(gauge: UpDown, options: InstrumentOptions = {}): MetricDecorator {
+  return decorator('InFlight', options, tracking(gauge, options));
+}
+
+function decorator(name: string, options: InstrumentOptions, hooks: Hooks): MetricDecorator {
+  function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
+    if (isStandardContext(context)) {
+      if (context.kind !== 'method') throw new TypeError(`@${name} decorates methods, got a ${context.kind} (${String(context.name)})`);
+      return wrap(target as AnyFunction, String(context.name), options, hooks);
+    }
+    if (typeof descriptor?.value !== 'function') {
+      throw new TypeError(`@${name} decorates methods, got ${describe(descriptor?.value)} at ${String(context)}`);
+    }
+    return { ...descriptor, value: wrap(descriptor.value as AnyFunction, String(context), options, hooks) };
+  }
+  return decorate as MetricDecorator;
+}
+
+function isStandardContext(value: unknown): value is { kind: string; name: string | symbol } {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}

@@ -1,0 +1,40 @@
+import { Registry } from 'prom-client';
+import { checkPromRegistry } from './validate.js';
+
+/** A transport-agnostic HTTP reply, as the adapters send it. */
+export interface MetricsResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/**
+ * A handler for `GET /metrics`: renders the registries in the Prometheus text format (or
+ * OpenMetrics, when the registry is set to it) with the matching content type. Several
+ * registries are merged into one page; a collector that throws gives a 500 with its message.
+ *
+ * @example
+ * ```ts
+ * const scrape = metricsHandler(promRegistry);
+ * app.get('/metrics', async (_req, reply) => {
+ *   const { status, headers, body } = await scrape();
+ *   return reply.code(status).headers(headers).send(body);
+ * });
+ * ```
+ */
+export function metricsHandler(registries: Registry | readonly Registry[]): () => Promise<MetricsResponse> {
+  const list = Array.isArray(registries) ? [...(registries as readonly Registry[])] : [registries as Registry];
+  if (list.length === 0) throw new TypeError('Expected `registries` to hold at least one prom-client Registry, got [] (array)');
+  list.forEach((r, i) => checkPromRegistry(Array.isArray(registries) ? `registries[${i}]` : 'registries', r));
+  return async () => {
+    try {
+      // Merged on each scrape, so metrics registered later are included.
+      const registry = list.length === 1 ? list[0]! : Registry.merge(list);
+      const body = await registry.metrics();
+      return { status: 200, headers: { 'content-type': registry.contentType }, body };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `Collecting metrics failed: ${message}\n` };
+    }
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Prometheus metrics on prom-client, with the registry injected: {@link ServingMetrics} listens to
+ * a ModelRegistry, an InferenceService, batchers and caches; {@link metricsHandler} serves
+ * `GET /metrics`; {@link timed}, {@link counted}, {@link inFlight} and their decorators
+ * ({@link Timed}, {@link Counted}, {@link InFlight}) instrument your own code.
+ * @module
+ */
+export { ServingMetrics } from './serving-metrics.js';
+export { DEFAULT_SECONDS_BUCKETS, DEFAULT_BATCH_SIZE_BUCKETS } from './metric-set.js';
+export { metricsHandler, type MetricsResponse } from './handler.js';
+export { timed, counted, inFlight, type InstrumentOptions, type Labels, type Observer, type Incrementer, type UpDown, type AnyFunction } from './instrument.js';
+export { Timed, Counted, InFlight, type MetricDecorator } from './decorators.js';
+export type {
+  ServingMetricsOptions,
+  MetricBuckets,
+  ServiceSource,
+  RegistrySource,
+  BatcherSource,
+  CacheSource,
+  CacheEventFields,
+  QueueState,
+} from './types.js';

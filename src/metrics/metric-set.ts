@@ -1,0 +1,227 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { describe } from '../core/index.js';
+import type { MetricBuckets, QueueState, VersionMetadata } from './types.js';
+
+/** The default upper bounds of the duration histograms, in seconds: 0.5 ms to 10 s. */
+export const DEFAULT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The default upper bounds of the batch size histogram, in items. */
+export const DEFAULT_BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/** The upper bounds of the semantic-hit similarity histogram: fine steps where thresholds are set. */
+const SIMILARITY_BUCKETS = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1];
+
+/** A queue as one source sees it at scrape time. */
+export interface QueueSample extends QueueState {
+  readonly model: string;
+  readonly version: string;
+}
+
+/** One attached source of scrape-time values (a ServingMetrics instance). */
+export interface ScrapeSource {
+  queues(): Iterable<QueueSample>;
+  versions(): Iterable<VersionMetadata>;
+}
+
+/** Every metric ServingMetrics writes, created once per prom registry and prefix. */
+export interface MetricSet {
+  readonly requests: Counter<'model' | 'version' | 'outcome'>;
+  readonly requestDuration: Histogram<'model' | 'version'>;
+  readonly items: Counter<'model' | 'version'>;
+  readonly executions: Counter<'model' | 'version' | 'reason'>;
+  readonly failedInBatch: Counter<'model' | 'version'>;
+  readonly drops: Counter<'model' | 'version' | 'reason' | 'stage'>;
+  readonly queueDuration: Histogram<'model' | 'version'>;
+  readonly computeDuration: Histogram<'model' | 'version'>;
+  readonly batchSize: Histogram<'model' | 'version'>;
+  readonly loads: Counter<'model' | 'outcome'>;
+  readonly cacheLookups: Counter<'cache' | 'model' | 'result'>;
+  readonly cacheLookupDuration: Histogram<'cache' | 'result'>;
+  readonly cacheErrors: Counter<'cache' | 'operation'>;
+  readonly cacheSimilarity: Histogram<'cache'>;
+  /** The sources the scrape-time gauges read; shared by every ServingMetrics on this set. */
+  readonly sources: Set<ScrapeSource>;
+}
+
+interface Entry {
+  readonly set: MetricSet;
+  readonly buckets: string;
+}
+
+const sets = new WeakMap<Registry, Map<string, Entry>>();
+
+/**
+ * The metrics of `prefix` on `registry`, created on first use. Two ServingMetrics on one prom
+ * registry share them instead of failing with "already registered"; they must agree on buckets.
+ */
+export function metricSet(registry: Registry, prefix: string, buckets: Required<MetricBuckets>): MetricSet {
+  const key = JSON.stringify(buckets);
+  let byPrefix = sets.get(registry);
+  if (!byPrefix) sets.set(registry, (byPrefix = new Map()));
+  const existing = byPrefix.get(prefix);
+  if (existing) {
+    if (existing.buckets !== key) {
+      throw new TypeError(
+        `Expected \`buckets\` to match those of the metrics with prefix '${prefix}' already on this registry (${existing.buckets}), got ${describe(buckets)}`,
+      );
+    }
+    return existing.set;
+  }
+  const set = create(registry, prefix, buckets);
+  byPrefix.set(prefix, { set, buckets: key });
+  return set;
+}
+
+function create(registry: Registry, prefix: string, buckets: Required<MetricBuckets>): MetricSet {
+  const registers = [registry];
+  const seconds = [...buckets.seconds];
+  const sources = new Set<ScrapeSource>();
+  const mv = ['model', 'version'] as const;
+
+  new Gauge({
+    name: `${prefix}queue_requests`,
+    help: 'Requests waiting in the queue of a model version.',
+    labelNames: mv,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) for (const q of s.queues()) this.inc({ model: q.model, version: q.version }, q.queued);
+    },
+  });
+  new Gauge({
+    name: `${prefix}queue_items`,
+    help: 'Items (batch rows) held by the requests waiting in the queue of a model version.',
+    labelNames: mv,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) for (const q of s.queues()) this.inc({ model: q.model, version: q.version }, q.queuedItems);
+    },
+  });
+  new Gauge({
+    name: `${prefix}batches_in_flight`,
+    help: 'Batches of a model version running now.',
+    labelNames: mv,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) for (const q of s.queues()) this.inc({ model: q.model, version: q.version }, q.inFlight);
+    },
+  });
+  new Gauge({
+    name: `${prefix}model_versions`,
+    help: 'Model versions held by the registry, by lifecycle state.',
+    labelNames: ['model', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) for (const v of s.versions()) this.inc({ model: v.name, state: v.state });
+    },
+  });
+  new Gauge({
+    name: `${prefix}model_version_info`,
+    help: 'Always 1: the backend and device each model version runs on, and its state.',
+    labelNames: ['model', 'version', 'backend', 'device', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) {
+        for (const v of s.versions()) this.set({ model: v.name, version: v.version, backend: v.backend, device: v.device, state: v.state }, 1);
+      }
+    },
+  });
+
+  return {
+    sources,
+    requests: new Counter({
+      name: `${prefix}requests_total`,
+      help: 'Requests answered by the InferenceService, by outcome: success, invalid, rejected, timeout, cancelled, backend, not-found, not-ready.',
+      labelNames: ['model', 'version', 'outcome'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: `${prefix}request_duration_seconds`,
+      help: 'End-to-end time of successful requests through the InferenceService, queue and compute included.',
+      labelNames: mv,
+      buckets: seconds,
+      registers,
+    }),
+    items: new Counter({
+      name: `${prefix}inference_items_total`,
+      help: 'Items (batch rows) executed by a model version (Triton nv_inference_count).',
+      labelNames: mv,
+      registers,
+    }),
+    executions: new Counter({
+      name: `${prefix}inference_executions_total`,
+      help: 'Batches executed by a model version, by dispatch reason (Triton nv_inference_exec_count).',
+      labelNames: ['model', 'version', 'reason'] as const,
+      registers,
+    }),
+    failedInBatch: new Counter({
+      name: `${prefix}inference_failed_requests_total`,
+      help: 'Requests of executed batches whose result was an error.',
+      labelNames: mv,
+      registers,
+    }),
+    drops: new Counter({
+      name: `${prefix}queue_drops_total`,
+      help: 'Requests the batcher answered with an error itself, by reason (queue-full, timeout, cancelled, closed, shed) and stage (queued, running).',
+      labelNames: ['model', 'version', 'reason', 'stage'] as const,
+      registers,
+    }),
+    queueDuration: new Histogram({
+      name: `${prefix}queue_duration_seconds`,
+      help: 'Time each executed request waited in the queue.',
+      labelNames: mv,
+      buckets: seconds,
+      registers,
+    }),
+    computeDuration: new Histogram({
+      name: `${prefix}compute_duration_seconds`,
+      help: 'Time each batch took to execute: preprocess, inference and postprocess.',
+      labelNames: mv,
+      buckets: seconds,
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: `${prefix}batch_size_items`,
+      help: 'Items (batch rows) in each executed batch.',
+      labelNames: mv,
+      buckets: [...buckets.batchSize],
+      registers,
+    }),
+    loads: new Counter({
+      name: `${prefix}model_loads_total`,
+      help: 'Model version loads, by outcome: success or failure.',
+      labelNames: ['model', 'outcome'] as const,
+      registers,
+    }),
+    cacheLookups: new Counter({
+      name: `${prefix}cache_lookups_total`,
+      help: 'Requests that went through a cache, by result: hit, miss, bypass (asked not to read) or coalesced (joined an identical request in flight).',
+      labelNames: ['cache', 'model', 'result'] as const,
+      registers,
+    }),
+    cacheLookupDuration: new Histogram({
+      name: `${prefix}cache_lookup_duration_seconds`,
+      help: 'Time a cache lookup took, by result: hit or miss.',
+      labelNames: ['cache', 'result'] as const,
+      buckets: seconds,
+      registers,
+    }),
+    cacheSimilarity: new Histogram({
+      name: `${prefix}cache_hit_similarity`,
+      help: 'Similarity of the entry each semantic (non-exact) cache hit returned.',
+      labelNames: ['cache'] as const,
+      buckets: SIMILARITY_BUCKETS,
+      registers,
+    }),
+    cacheErrors: new Counter({
+      name: `${prefix}cache_errors_total`,
+      help: 'Cache failures absorbed by failing open (the request ran uncached), by operation.',
+      labelNames: ['cache', 'operation'] as const,
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,208 @@
+import { assertObject, describe } from '../core/index.js';
+import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, metricSet, type MetricSet, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
+import type {
+  BatchEvent,
+  BatcherSource,
+  CacheEventFields,
+  CacheSource,
+  DropEvent,
+  MetricBuckets,
+  QueueState,
+  RegistrySource,
+  RequestEvent,
+  ServiceSource,
+  ServingMetricsOptions,
+  VersionMetadata,
+  VersionRef,
+} from './types.js';
+
+const MS = 1000;
+
+/**
+ * Prometheus metrics of a serving stack on a prom-client registry you pass in: requests by
+ * outcome, queue/compute/end-to-end time, batch sizes, items vs executions, queue depth, loaded
+ * versions and their devices, cache hits. It only listens: it subscribes to the events of the
+ * ModelRegistry, InferenceService, batchers and caches it is given, and reads queue depths when
+ * Prometheus scrapes. Nothing in the request path imports it.
+ *
+ * Metrics are created once per prom registry and prefix, so several ServingMetrics (one per
+ * ModelRegistry, say) may share one registry; their values add up.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from 'prom-client';
+ * import { ServingMetrics, metricsHandler } from 'servable/metrics';
+ *
+ * const promRegistry = new Registry();
+ * const metrics = new ServingMetrics({ promRegistry, service, caches: { results: resultCache } });
+ * const scrape = metricsHandler(promRegistry); // mount on GET /metrics
+ * ```
+ */
+export class ServingMetrics {
+  readonly #set: MetricSet;
+  readonly #registry: RegistrySource | undefined;
+  readonly #batchers: ReadonlyMap<string, BatcherSource>;
+  readonly #scrape: ScrapeSource;
+  readonly #unsubscribe: (() => void)[] = [];
+  #closed = false;
+
+  constructor(options: ServingMetricsOptions) {
+    assertObject('options', options);
+    checkPromRegistry('promRegistry', options.promRegistry);
+    const prefix = options.prefix ?? 'servable_';
+    checkPrefix(prefix);
+    const given: MetricBuckets = options.buckets ?? {};
+    assertObject('buckets', given as unknown);
+    const buckets: Required<MetricBuckets> = {
+      seconds: given.seconds ?? DEFAULT_SECONDS_BUCKETS,
+      batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE_BUCKETS,
+    };
+    checkBuckets('buckets.seconds', buckets.seconds);
+    checkBuckets('buckets.batchSize', buckets.batchSize);
+    if (options.service !== undefined) checkSource('service', options.service);
+    const registry = options.registry ?? options.service?.registry;
+    if (registry !== undefined) checkSource('registry', registry, ['list', 'get']);
+    const batchers = new Map(Object.entries(checkRecord('batchers', options.batchers)));
+    for (const [name, b] of batchers) checkSource(`batchers.${name}`, b);
+    const caches = Object.entries(checkRecord('caches', options.caches));
+    for (const [name, c] of caches) checkSource(`caches.${name}`, c);
+    if (registry === undefined && options.service === undefined && batchers.size === 0 && caches.length === 0) {
+      throw new TypeError(`Expected at least one of \`registry\`, \`service\`, \`batchers\` or \`caches\`, got ${describe(options)}`);
+    }
+
+    this.#set = metricSet(options.promRegistry, prefix, buckets);
+    this.#registry = registry;
+    this.#batchers = batchers;
+    this.#scrape = { queues: () => this.#queues(), versions: () => this.#versions() };
+    this.#set.sources.add(this.#scrape);
+    if (registry) this.#watchRegistry(registry);
+    if (options.service) this.#watchService(options.service, registry);
+    for (const [name, batcher] of batchers) this.#watchBatcher(name, batcher);
+    for (const [name, cache] of caches) this.#watchCache(name, cache);
+  }
+
+  /** Stops listening to every source and leaves the scrape-time gauges; recorded values stay. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#unsubscribe) off();
+    this.#set.sources.delete(this.#scrape);
+  }
+
+  #watchRegistry(registry: RegistrySource): void {
+    const m = this.#set;
+    const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e.name, e.version, e);
+    const onDrop = (e: VersionRef & DropEvent) => this.#drop(e.name, e.version, e);
+    const onReady = (e: VersionMetadata) => m.loads.inc({ model: e.name, outcome: 'success' });
+    const onFailure = (e: VersionRef) => m.loads.inc({ model: e.name, outcome: 'failure' });
+    registry.on('batch', onBatch);
+    registry.on('drop', onDrop);
+    registry.on('ready', onReady);
+    registry.on('failure', onFailure);
+    this.#unsubscribe.push(() => {
+      registry.off('batch', onBatch);
+      registry.off('drop', onDrop);
+      registry.off('ready', onReady);
+      registry.off('failure', onFailure);
+    });
+  }
+
+  #watchService(service: ServiceSource, registry: RegistrySource | undefined): void {
+    const m = this.#set;
+    const onRequest = (e: RequestEvent) => {
+      // A client choosing the name of a model that does not exist must not mint new series.
+      const known = e.outcome !== 'not-found' || (registry !== undefined && knows(registry, e.model));
+      const model = known ? e.model : '';
+      const version = e.outcome === 'not-found' ? '' : e.version;
+      m.requests.inc({ model, version, outcome: e.outcome });
+      if (e.outcome === 'success') m.requestDuration.observe({ model, version }, e.durationMs / MS);
+    };
+    service.on('request', onRequest);
+    this.#unsubscribe.push(() => service.off('request', onRequest));
+  }
+
+  #watchBatcher(model: string, batcher: BatcherSource): void {
+    const onBatch = (e: BatchEvent) => this.#batch(model, '', e);
+    const onDrop = (e: DropEvent) => this.#drop(model, '', e);
+    batcher.on('batch', onBatch);
+    batcher.on('drop', onDrop);
+    this.#unsubscribe.push(() => {
+      batcher.off('batch', onBatch);
+      batcher.off('drop', onDrop);
+    });
+  }
+
+  #watchCache(name: string, cache: CacheSource): void {
+    const m = this.#set;
+    const lookup = (result: string, e: CacheEventFields) => {
+      m.cacheLookups.inc({ cache: name, model: e.model ?? '', result });
+      if (typeof e.durationMs === 'number' && (result === 'hit' || result === 'miss')) {
+        m.cacheLookupDuration.observe({ cache: name, result }, e.durationMs / MS);
+      }
+    };
+    const listeners: Record<string, (e: CacheEventFields) => void> = {
+      hit: (e) => {
+        lookup('hit', e);
+        if (typeof e.similarity === 'number' && e.exact !== true) m.cacheSimilarity.observe({ cache: name }, e.similarity);
+      },
+      miss: (e) => lookup(e.reason === 'bypass' ? 'bypass' : 'miss', e),
+      coalesce: (e) => lookup('coalesced', e),
+      error: (e) => m.cacheErrors.inc({ cache: name, operation: e.operation ?? '' }),
+    };
+    const emitter = cache as unknown as Emitter<CacheEventFields>;
+    for (const [event, fn] of Object.entries(listeners)) emitter.on(event, fn);
+    this.#unsubscribe.push(() => {
+      for (const [event, fn] of Object.entries(listeners)) emitter.off(event, fn);
+    });
+  }
+
+  #batch(model: string, version: string, e: BatchEvent): void {
+    const m = this.#set;
+    const labels = { model, version };
+    m.items.inc(labels, e.size);
+    m.executions.inc({ model, version, reason: e.reason });
+    if (e.failed > 0) m.failedInBatch.inc(labels, e.failed);
+    m.batchSize.observe(labels, e.size);
+    m.computeDuration.observe(labels, e.runMs / MS);
+    for (const q of e.queueMs) m.queueDuration.observe(labels, q / MS);
+  }
+
+  #drop(model: string, version: string, e: DropEvent): void {
+    this.#set.drops.inc({ model, version, reason: e.reason, stage: e.stage });
+  }
+
+  *#queues(): Iterable<QueueSample> {
+    for (const [model, b] of this.#batchers) yield { model, version: '', queued: b.queued, queuedItems: b.queuedItems, inFlight: b.inFlight };
+    if (!this.#registry) return;
+    for (const v of this.#registry.list()) {
+      if (v.state !== 'ready') continue;
+      let batcher: QueueState;
+      try {
+        ({ batcher } = this.#registry.get(v.name, v.version));
+      } catch {
+        continue; // it stopped being ready since list(): a scrape must not fail for it
+      }
+      yield { model: v.name, version: v.version, queued: batcher.queued, queuedItems: batcher.queuedItems, inFlight: batcher.inFlight };
+    }
+  }
+
+  #versions(): Iterable<VersionMetadata> {
+    return this.#registry?.list() ?? [];
+  }
+}
+
+function knows(registry: RegistrySource, model: string): boolean {
+  return registry.names ? registry.names().includes(model) : registry.list().some((v) => v.name === model);
+}
+
+interface Emitter<E> {
+  on(event: string, fn: (event: E) => void): unknown;
+  off(event: string, fn: (event: E) => void): unknown;
+}
+
+function checkRecord<T>(name: string, value: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
+  if (value === undefined) return {};
+  assertObject(name, value);
+  return value;
+}

@@ -1,0 +1,38 @@
+import { describe } from '../core/index.js';
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** Asserts a prom-client Registry (checked by shape, so a second copy of prom-client works too). */
+export function checkPromRegistry(name: string, value: unknown): void {
+  const r = value as { registerMetric?: unknown; metrics?: unknown } | null | undefined;
+  if (typeof r?.registerMetric !== 'function' || typeof r.metrics !== 'function') {
+    throw new TypeError(
+      `Expected \`${name}\` to be a prom-client Registry (pass \`register\` from prom-client for its global one), got ${describe(value)}`,
+    );
+  }
+}
+
+/** Asserts a metric name prefix: empty, or the start of a valid Prometheus metric name. */
+export function checkPrefix(value: unknown): asserts value is string {
+  if (typeof value !== 'string' || (value !== '' && !METRIC_NAME.test(value))) {
+    throw new TypeError(`Expected \`prefix\` to be '' or match ${METRIC_NAME}, got ${describe(value)}`);
+  }
+}
+
+/** Asserts histogram buckets: a non-empty array of finite, strictly increasing numbers. */
+export function checkBuckets(name: string, value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0 || value.some((b) => typeof b !== 'number' || !Number.isFinite(b))) {
+    throw new TypeError(`Expected \`${name}\` to be a non-empty array of finite numbers, got ${describe(value)}`);
+  }
+  for (let i = 1; i < value.length; i++) {
+    if (value[i] <= value[i - 1]) throw new RangeError(`Expected \`${name}\` to be strictly increasing, got ${describe(value)}`);
+  }
+}
+
+/** Asserts an event emitter with `on`/`off`, and any other methods a source needs. */
+export function checkSource(name: string, value: unknown, methods: readonly string[] = []): void {
+  const missing = ['on', 'off', ...methods].filter((m) => typeof (value as Record<string, unknown> | null | undefined)?.[m] !== 'function');
+  if (missing.length > 0) {
+    throw new TypeError(`Expected \`${name}\` to have ${['on', 'off', ...methods].map((m) => `${m}()`).join(', ')}, got ${describe(value)}`);
+  }
+}

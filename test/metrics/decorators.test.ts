@@ -1,0 +1,98 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const fixtures = path.join(import.meta.dirname, 'fixtures');
+const out = path.join(import.meta.dirname, '.out');
+
+after(() => rm(out, { recursive: true, force: true }));
+
+/** Type-checks `file` (and what it imports) in one decorator mode, emits JS, and imports it. */
+async function compile(file: string, mode: string, extra: ts.CompilerOptions): Promise<{ run(): Promise<unknown> }> {
+  const outDir = path.join(out, mode);
+  const fixture = path.basename(file);
+  const program = ts.createProgram([file], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: true,
+    types: ['node'],
+    rootDir: root,
+    outDir,
+    noEmitOnError: true,
+    ...extra,
+  });
+  const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  assert.deepEqual(diagnostics, [], `${fixture} does not type-check with ${mode} decorators`);
+  const emitted = program.emit();
+  assert.equal(emitted.emitSkipped, false);
+  const js = path.join(outDir, path.relative(root, path.dirname(file)), fixture.replace(/\.ts$/, '.js'));
+  return import(pathToFileURL(js).href);
+}
+
+interface Sample {
+  name: string;
+  values: { labels: Record<string, string>; value: number; metricName?: string }[];
+}
+
+function value(metrics: Sample[], name: string, labels: Record<string, string>): number | undefined {
+  for (const m of metrics) {
+    for (const v of m.values) {
+      const metricName = v.metricName ?? m.name;
+      if (metricName === name && Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l)) return v.value;
+    }
+  }
+  return undefined;
+}
+
+for (const [mode, options] of [
+  ['standard', { experimentalDecorators: false }],
+  ['legacy', { experimentalDecorators: true }],
+] as const) {
+  test(`@Timed, @Counted and @InFlight record exact values with ${mode} decorators`, async () => {
+    const fixture = await compile(path.join(fixtures, 'decorated.ts'), mode, options);
+    const r = (await fixture.run()) as { results: unknown[]; runningWhileGated: unknown[]; names: string[]; metrics: Sample[]; globalMetrics: number };
+
+    assert.deepEqual(r.results, [6, 'negative: -1', 4, 'negative: -2']);
+    assert.deepEqual(r.runningWhileGated, [['scale', 2]]);
+    assert.deepEqual(r.names, ['scale', 'shift', 'create']);
+    const m = r.metrics;
+    // scale: two calls gated together, each sees the clock move 50 ms per call settled before it: 0.05 and 0.1 s.
+    assert.equal(value(m, 'work_seconds_count', { method: 'scale', outcome: 'success' }), 1);
+    assert.equal(value(m, 'work_seconds_count', { method: 'scale', outcome: 'failure' }), 1);
+    assert.equal(value(m, 'work_seconds_sum', { method: 'scale', outcome: 'success' }), 0.05);
+    assert.equal(value(m, 'work_seconds_sum', { method: 'scale', outcome: 'failure' }), 0.1);
+    assert.equal(value(m, 'work_seconds_sum', { method: 'shift', outcome: 'success' }), 0.2);
+    assert.equal(value(m, 'work_seconds_sum', { method: 'shift', outcome: 'failure' }), 0.2);
+    assert.equal(value(m, 'work_seconds_bucket', { method: 'shift', outcome: 'success', le: '0.1' }), 0);
+    assert.equal(value(m, 'work_seconds_bucket', { method: 'shift', outcome: 'success', le: '1' }), 1);
+    assert.equal(value(m, 'work_calls_total', { method: 'scale', outcome: 'success' }), 1);
+    assert.equal(value(m, 'work_calls_total', { method: 'scale', outcome: 'failure' }), 1);
+    assert.equal(value(m, 'work_calls_total', { method: 'create', outcome: 'success' }), 1);
+    assert.equal(value(m, 'work_running', { method: 'scale' }), 0);
+    assert.equal(r.globalMetrics, 0, 'nothing may be registered on prom-client\'s global registry');
+  });
+}
+
+test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route metadata survives either decorator order', async () => {
+  const source = path.join(out, 'nest-src', 'nest-decorated.ts');
+  await mkdir(path.dirname(source), { recursive: true });
+  await copyFile(path.join(fixtures, 'nest-decorated.legacy-ts'), source);
+  const fixture = await compile(source, 'nest', { experimentalDecorators: true, emitDecoratorMetadata: true });
+  const r = (await fixture.run()) as { answers: string[]; paths: string[]; calls: Sample['values'] };
+
+  assert.deepEqual(r.answers, ['outer', 'inner', 'inner']);
+  assert.deepEqual(r.paths, ['outer', 'inner']);
+  assert.deepEqual(
+    r.calls.map((v) => [v.labels.method, v.value]),
+    [
+      ['outer', 1],
+      ['inner', 2],
+    ],
+  );
+});

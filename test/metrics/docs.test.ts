@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import { Registry } from 'prom-client';
+import { ServingMetrics } from '../../src/metrics/index.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const promtool = spawnSync('promtool', ['--version']).status === 0;
+
+/** Every metric ServingMetrics registers, with its type. */
+async function registered(): Promise<Map<string, string>> {
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, caches: { c: new EventEmitter() } });
+  return new Map((await promRegistry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
+}
+
+interface Panel {
+  id: number;
+  type: string;
+  gridPos: { x: number; w: number };
+  targets?: { expr: string }[];
+}
+
+async function dashboard(): Promise<{ panels: Panel[] }> {
+  return JSON.parse(await readFile(path.join(root, 'docs/grafana-dashboard.json'), 'utf8'));
+}
+
+/** The PromQL of the "What to alert on" table of docs/metrics.md, with the table's `\|` unescaped. */
+function alertQueries(doc: string): string[] {
+  const section = doc.slice(doc.indexOf('## What to alert on'), doc.indexOf('## Mounting'));
+  return [...section.matchAll(/^\| [^|]+ \| `((?:[^`])+)`/gm)].map((m) => m[1]!.replaceAll('\\|', '|'));
+}
+
+test('docs/metrics.md documents every metric with its type', async () => {
+  const doc = await readFile(path.join(root, 'docs/metrics.md'), 'utf8');
+  for (const [name, type] of await registered()) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+    assert.ok(row, `docs/metrics.md has no row for ${name}`);
+    assert.ok(row.includes(`| ${type}`), `docs/metrics.md gives ${name} another type than ${type}`);
+  }
+});
+
+test('the Grafana dashboard queries only metrics that exist, in a valid layout', async () => {
+  const metrics = await registered();
+  const { panels } = await dashboard();
+  assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, 'panel ids are unique');
+  const used = new Set<string>();
+  for (const panel of panels) {
+    assert.ok(panel.gridPos.x + panel.gridPos.w <= 24, `panel ${panel.id} fits the 24-column grid`);
+    for (const { expr } of panel.targets ?? []) {
+      for (const [name] of expr.matchAll(/servable_[a-z_]+/g)) {
+        const base = name.replace(/_(bucket|sum|count)$/, '');
+        const known = metrics.has(name) || (metrics.get(base) === 'histogram' && name !== base);
+        assert.ok(known, `panel ${panel.id} queries unknown metric ${name}`);
+        used.add(metrics.has(name) ? name : base);
+      }
+    }
+  }
+  const unused = [...metrics.keys()].filter((m) => !used.has(m)).sort();
+  assert.deepEqual(unused, ['servable_cache_hit_similarity', 'servable_inference_failed_requests_total', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
+});
+
+test('the dashboard and alert queries are valid PromQL (promtool check rules)', { skip: promtool ? false : 'promtool is not installed' }, async () => {
+  const doc = await readFile(path.join(root, 'docs/metrics.md'), 'utf8');
+  const alerts = alertQueries(doc);
+  assert.equal(alerts.length, 10);
+  const panelQueries = (await dashboard()).panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr.replaceAll('$__rate_interval', '5m').replaceAll('$model', '.*')));
+  const rules = [
+    ...alerts.map((expr, i) => `      - alert: Doc${i}\n        expr: ${JSON.stringify(expr)}`),
+    ...panelQueries.map((expr, i) => `      - record: servable:panel_${i}\n        expr: ${JSON.stringify(expr)}`),
+  ];
+  const dir = await mkdtemp(path.join(tmpdir(), 'servable-promql-'));
+  try {
+    const file = path.join(dir, 'rules.yml');
+    await writeFile(file, `groups:\n  - name: servable\n    rules:\n${rules.join('\n')}\n`);
+    const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, Gauge, Histogram, Registry, register } from 'prom-client';
+import { counted, inFlight, timed } from '../../src/metrics/index.js';
+
+function setup() {
+  const promRegistry = new Registry();
+  const registers = [promRegistry];
+  return {
+    promRegistry,
+    seconds: new Histogram({ name: 'op_seconds', help: 'op', labelNames: ['op', 'outcome', 'fn'], buckets: [0.01, 0.1], registers }),
+    calls: new Counter({ name: 'op_total', help: 'op', labelNames: ['op', 'outcome'], registers }),
+    running: new Gauge({ name: 'op_running', help: 'op', labelNames: ['op'], registers }),
+    clock: { ms: 0, now(): number { return this.ms; } },
+  };
+}
+
+async function samples(metric: Histogram | Counter | Gauge): Promise<string[]> {
+  const values: { metricName?: string; labels: object; value: number }[] = (await metric.get()).values;
+  return values.map((v) => `${v.metricName ?? ''}${JSON.stringify(v.labels)} ${v.value}`);
+}
+
+test('timed records seconds for returns, throws, resolutions and rejections, keeping this and arguments', async () => {
+  const { seconds, clock } = setup();
+  const target = {
+    base: 10,
+    add(x: number, y: number): number {
+      clock.ms += 5;
+      if (x < 0) throw new RangeError('negative');
+      return this.base + x + y;
+    },
+    async later(x: number): Promise<number> {
+      await null;
+      clock.ms += 50;
+      if (x < 0) throw new RangeError('negative');
+      return x;
+    },
+  };
+  target.add = timed(target.add, seconds, { clock, labels: { op: 'add' }, outcomeLabel: 'outcome', methodLabel: 'fn' });
+  target.later = timed(target.later, seconds, { clock, labels: { op: 'later' }, outcomeLabel: 'outcome' });
+
+  assert.equal(target.add(1, 2), 13);
+  assert.throws(() => target.add(-1, 0), RangeError);
+  assert.equal(await target.later(7), 7);
+  await assert.rejects(target.later(-1), RangeError);
+
+  const all = await samples(seconds);
+  assert.ok(all.includes('op_seconds_sum{"op":"add","fn":"add","outcome":"success"} 0.005'), all.join('\n'));
+  assert.ok(all.includes('op_seconds_sum{"op":"add","fn":"add","outcome":"failure"} 0.005'));
+  assert.ok(all.includes('op_seconds_sum{"op":"later","outcome":"success"} 0.05'));
+  assert.ok(all.includes('op_seconds_bucket{"le":0.01,"op":"later","outcome":"failure"} 0'));
+  assert.ok(all.includes('op_seconds_bucket{"le":0.1,"op":"later","outcome":"failure"} 1'));
+  assert.equal(target.add.name, 'add');
+  assert.equal(target.add.length, 2);
+});
+
+test('counted counts once per call after it ends; inFlight holds the running calls', async () => {
+  const { calls, running } = setup();
+  const releases: (() => void)[] = [];
+  const work = (fail: boolean) =>
+    new Promise<string>((resolve, reject) => releases.push(() => (fail ? reject(new Error('no')) : resolve('yes'))));
+  const wrapped = counted(inFlight(work, running, { labels: { op: 'w' } }), calls, { labels: { op: 'w' }, outcomeLabel: 'outcome' });
+
+  const a = wrapped(false);
+  const b = wrapped(true);
+  assert.deepEqual(await samples(running), ['{"op":"w"} 2']);
+  assert.deepEqual(await samples(calls), []);
+  releases[0]!();
+  assert.equal(await a, 'yes');
+  assert.deepEqual(await samples(running), ['{"op":"w"} 1']);
+  releases[1]!();
+  await assert.rejects(b, /no/);
+  assert.deepEqual(await samples(running), ['{"op":"w"} 0']);
+  assert.deepEqual(await samples(calls), ['{"op":"w","outcome":"success"} 1', '{"op":"w","outcome":"failure"} 1']);
+});
+
+test('a synchronous throw still brings inFlight back down', async () => {
+  const { running } = setup();
+  const boom = inFlight(() => {
+    throw new Error('boom');
+  }, running, { labels: { op: 'x' } });
+  assert.throws(boom, /boom/);
+  assert.deepEqual(await samples(running), ['{"op":"x"} 0']);
+});
+
+test('bad arguments fail at wrap time with the value quoted, and nothing touches the global registry', () => {
+  const { seconds } = setup();
+  assert.throws(() => timed(() => 1, {} as Histogram), { name: 'TypeError', message: 'Expected `histogram` to be a prom-client metric with observe(), got {} (object)' });
+  assert.throws(() => inFlight(() => 1, { inc() {} } as unknown as Gauge), /Expected `gauge` to be a prom-client metric with inc\(\) and dec\(\)/);
+  assert.throws(() => timed(42 as unknown as () => void, seconds), { message: 'Expected `fn` to be a function, got 42 (number)' });
+  assert.throws(() => timed(() => 1, seconds, { clock: {} as never }), { message: 'Expected `clock` to have now(), got {} (object)' });
+  assert.throws(() => counted(() => 1, new Counter({ name: 'c', help: 'c', registers: [] }), { outcomeLabel: '' }), {
+    message: 'Expected `outcomeLabel` to be a non-empty string, got "" (string)',
+  });
+  assert.throws(() => timed(() => 1, seconds, { labels: [] as never }), {
+    message: 'Expected `labels` to be an object, got [] (array)',
+  });
+  assert.equal(register.getMetricsAsArray().length, 0);
+});

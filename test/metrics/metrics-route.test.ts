@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { InferenceService, InvalidInputError, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { FakeClock, memoryBackend } from '../../src/testing/index.js';
+import { ServingMetrics, metricsHandler } from '../../src/metrics/index.js';
+import { sample } from './exposition.js';
+
+const promtool = spawnSync('promtool', ['--version']).status === 0;
+const skipPromtool = promtool ? false : 'promtool is not installed (Debian/Ubuntu: apt-get install prometheus; or put the binary from prometheus.io on PATH)';
+
+/** Lints an exposition with `promtool check metrics`: its exit code and what it printed. */
+function check(text: string): { status: number | null; output: string } {
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
+}
+
+const identity: MemoryModel = {
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+  outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+  latencyMs: 2,
+  run: ({ x }) => ({ y: x! }),
+};
+
+function rows(n: number) {
+  return { inputs: { x: { datatype: 'FP32', shape: [n, 2], data: new Float32Array(2 * n) } as Tensor } };
+}
+
+test('GET /metrics serves real serving metrics that promtool accepts', { skip: skipPromtool }, async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'cls', version: '2', source: identity, batching: { maxBatchSize: 2, maxQueueDelayMs: 1 }, warmup: [] });
+
+  const answers = [service.infer('cls', rows(1)), service.infer('cls', rows(1)), service.infer('cls', rows(1))];
+  await assert.rejects(service.infer('cls', rows(3)), InvalidInputError);
+  await clock.advanceAsync(2); // the first two run as a full batch
+  await clock.advanceAsync(3); // the third waited 1 ms, then ran alone
+  await Promise.all(answers);
+
+  const response = await metricsHandler(promRegistry)();
+  assert.equal(response.status, 200);
+  assert.deepEqual(response.headers, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  const v = { model: 'cls', version: '2' };
+  assert.equal(sample(response.body, 'servable_requests_total', { ...v, outcome: 'success' }), 3);
+  assert.equal(sample(response.body, 'servable_requests_total', { ...v, outcome: 'invalid' }), 1);
+  assert.equal(sample(response.body, 'servable_batch_size_items_count', v), 2);
+  assert.equal(sample(response.body, 'servable_batch_size_items_sum', v), 3);
+  assert.equal(sample(response.body, 'servable_inference_executions_total', { ...v, reason: 'full' }), 1);
+  assert.equal(sample(response.body, 'servable_inference_executions_total', { ...v, reason: 'delay' }), 1);
+
+  assert.deepEqual(check(response.body), { status: 0, output: '' });
+  assert.equal(check('# TYPE broken counter\nbroken 1\n').status, 3, 'promtool does flag a bad exposition');
+  await registry.close();
+});
+
+test('several registries are merged into one page; a failing collector gives a 500', { skip: skipPromtool }, async () => {
+  const serving = new Registry();
+  const app = new Registry();
+  new Counter({ name: 'app_logins_total', help: 'Logins.', registers: [app] }).inc(7);
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  new ServingMetrics({ promRegistry: serving, registry });
+  await registry.load({ name: 'cls', source: identity, warmup: [] });
+
+  const merged = await metricsHandler([serving, app])();
+  assert.equal(merged.status, 200);
+  assert.equal(sample(merged.body, 'app_logins_total'), 7);
+  assert.equal(sample(merged.body, 'servable_model_version_info', { model: 'cls', version: '1', backend: 'memory', device: 'cpu', state: 'ready' }), 1);
+  assert.deepEqual(check(merged.body), { status: 0, output: '' });
+
+  new Gauge({
+    name: 'app_broken',
+    help: 'Throws when collected.',
+    registers: [app],
+    collect() {
+      throw new Error('sensor offline');
+    },
+  });
+  assert.deepEqual(await metricsHandler(app)(), {
+    status: 500,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    body: 'Collecting metrics failed: sensor offline\n',
+  });
+  await registry.close();
+});
+
+test('metricsHandler checks its argument', () => {
+  assert.throws(() => metricsHandler([]), { message: 'Expected `registries` to hold at least one prom-client Registry, got [] (array)' });
+  assert.throws(() => metricsHandler([new Registry(), {} as Registry]), {
+    message: 'Expected `registries[1]` to be a prom-client Registry (pass `register` from prom-client for its global one), got {} (object)',
+  });
+});

@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'eventemitter3';
+import { Registry, register } from 'prom-client';
+import { DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { FakeClock, memoryBackend } from '../../src/testing/index.js';
+import { LruStore } from '../../src/cache/lru-store.js';
+import { ResultCache } from '../../src/cache/result-cache.js';
+import { ServingMetrics } from '../../src/metrics/index.js';
+import { sample } from './exposition.js';
+
+/** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
+function doubler(latencyMs: number): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    latencyMs,
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v) } }),
+  };
+}
+
+function rows(n: number) {
+  return { inputs: { x: { datatype: 'FP32', shape: [n, 2], data: new Float32Array(2 * n).fill(1) } as Tensor } };
+}
+
+async function stack() {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  await registry.load({ name: 'm', source: doubler(5), batching: { maxBatchSize: 4, maxQueueDelayMs: 10 }, warmup: [] });
+  return { clock, registry, service };
+}
+
+test('counts requests by outcome and times queue, compute and end-to-end on a real registry', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  const metrics = new ServingMetrics({ promRegistry, service });
+
+  // t=0: three requests fill a batch of 4 items (runs 5 ms); two more wait; one is invalid; one is cancelled.
+  const first = [service.infer('m', rows(1)), service.infer('m', rows(2)), service.infer('m', rows(1))];
+  await clock.advanceAsync(0);
+  const cancel = new AbortController();
+  const cancelled = service.infer('m', rows(1), { signal: cancel.signal });
+  const waiting = service.infer('m', rows(2));
+  await clock.advanceAsync(0);
+  await assert.rejects(service.infer('m', rows(5)), InvalidInputError);
+  await assert.rejects(service.infer('nope', rows(1)), ModelNotFoundError);
+  await assert.rejects(service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
+
+  const during = await promRegistry.metrics();
+  assert.equal(sample(during, 'servable_queue_requests', { model: 'm', version: '1' }), 2);
+  assert.equal(sample(during, 'servable_queue_items', { model: 'm', version: '1' }), 3);
+  assert.equal(sample(during, 'servable_batches_in_flight', { model: 'm', version: '1' }), 1);
+
+  cancel.abort();
+  await assert.rejects(cancelled, { code: 'ERR_SERVABLE_CANCELLED' });
+  await clock.advanceAsync(5); // the first batch ends; the waiting request's 10 ms delay runs from t=0
+  await Promise.all(first);
+  await clock.advanceAsync(5); // t=10: it runs alone
+  await clock.advanceAsync(5); // t=15: done
+  await waiting;
+
+  const text = await promRegistry.metrics();
+  const m1 = { model: 'm', version: '1' };
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'success' }), 4);
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'invalid' }), 1);
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'cancelled' }), 1);
+  // Unknown names and versions are not echoed into labels: a client cannot mint series.
+  assert.equal(sample(text, 'servable_requests_total', { model: '', version: '', outcome: 'not-found' }), 1);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '', outcome: 'not-found' }), 1);
+
+  // End to end: 5, 5, 5 ms for the first batch, 15 ms for the one that waited.
+  assert.equal(sample(text, 'servable_request_duration_seconds_count', m1), 4);
+  assert.equal(sample(text, 'servable_request_duration_seconds_bucket', { ...m1, le: '0.005' }), 3);
+  assert.equal(sample(text, 'servable_request_duration_seconds_bucket', { ...m1, le: '0.01' }), 3);
+  assert.equal(sample(text, 'servable_request_duration_seconds_bucket', { ...m1, le: '0.025' }), 4);
+
+  assert.equal(sample(text, 'servable_inference_items_total', m1), 6);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...m1, reason: 'full' }), 1);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...m1, reason: 'delay' }), 1);
+  assert.equal(sample(text, 'servable_batch_size_items_count', m1), 2);
+  assert.equal(sample(text, 'servable_batch_size_items_sum', m1), 6);
+  assert.equal(sample(text, 'servable_batch_size_items_bucket', { ...m1, le: '2' }), 1);
+  assert.equal(sample(text, 'servable_batch_size_items_bucket', { ...m1, le: '4' }), 2);
+  assert.equal(sample(text, 'servable_compute_duration_seconds_count', m1), 2);
+  assert.equal(sample(text, 'servable_compute_duration_seconds_sum', m1), 0.01);
+  assert.equal(sample(text, 'servable_queue_duration_seconds_count', m1), 4);
+  assert.equal(sample(text, 'servable_queue_duration_seconds_sum', m1), 0.01);
+  assert.equal(sample(text, 'servable_queue_drops_total', { ...m1, reason: 'cancelled', stage: 'queued' }), 1);
+  assert.equal(sample(text, 'servable_queue_requests', m1), 0);
+  assert.equal(sample(text, 'servable_batches_in_flight', m1), 0);
+  assert.equal(sample(text, 'servable_model_versions', { model: 'm', state: 'ready' }), 1);
+  assert.equal(sample(text, 'servable_model_version_info', { ...m1, backend: 'memory', device: 'cpu', state: 'ready' }), 1);
+
+  metrics.close();
+  const after = service.infer('m', rows(1));
+  await clock.advanceAsync(20);
+  await after;
+  const closed = await promRegistry.metrics();
+  assert.equal(sample(closed, 'servable_requests_total', { ...m1, outcome: 'success' }), 4, 'a closed ServingMetrics stops counting');
+  assert.equal(sample(closed, 'servable_model_version_info', { ...m1, backend: 'memory', device: 'cpu', state: 'ready' }), undefined);
+  assert.equal(register.getMetricsAsArray().length, 0, 'nothing lands on the global registry');
+  await registry.close();
+});
+
+test('a load failure is counted and unloaded versions leave the scrape-time gauges', async () => {
+  const { clock, registry } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  const broken: MemoryModel = { ...doubler(0), run: () => ({}) };
+  await assert.rejects(registry.load({ name: 'm', version: '2', source: broken }));
+  await registry.load({ name: 'm', version: '3', source: doubler(0) });
+  let text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 1);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 1);
+  assert.equal(sample(text, 'servable_model_versions', { model: 'm', state: 'ready' }), 2);
+  await registry.unload('m', '1');
+  text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_versions', { model: 'm', state: 'ready' }), 1);
+  assert.equal(sample(text, 'servable_model_version_info', { model: 'm', version: '1', backend: 'memory', device: 'cpu', state: 'ready' }), undefined);
+  assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '3' }), 0);
+  assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '1' }), undefined);
+  void clock;
+  await registry.close();
+});
+
+test('two ServingMetrics on one prom registry share the metrics and add up; buckets must agree', async () => {
+  const a = await stack();
+  const b = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service: a.service });
+  new ServingMetrics({ promRegistry, service: b.service });
+  const answers = [a.service.infer('m', rows(1)), b.service.infer('m', rows(3))];
+  await a.clock.advanceAsync(15); // a lone request waits the 10 ms delay, then runs 5 ms
+  await b.clock.advanceAsync(15);
+  await Promise.all(answers);
+  const text = await promRegistry.metrics();
+  const m1 = { model: 'm', version: '1' };
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'success' }), 2);
+  assert.equal(sample(text, 'servable_inference_items_total', m1), 4);
+  assert.equal(sample(text, 'servable_model_versions', { model: 'm', state: 'ready' }), 2);
+
+  assert.throws(() => new ServingMetrics({ promRegistry, service: a.service, buckets: { batchSize: [1, 8] } }), {
+    name: 'TypeError',
+    message: /^Expected `buckets` to match those of the metrics with prefix 'servable_' already on this registry/,
+  });
+  const other = new ServingMetrics({ promRegistry, service: a.service, prefix: 'edge_', buckets: { batchSize: [1, 8] } });
+  assert.match(await promRegistry.metrics(), /^# TYPE edge_batch_size_items histogram$/m);
+  other.close();
+  await a.registry.close();
+  await b.registry.close();
+});
+
+test('a bare DynamicBatcher and caches are measured too', async () => {
+  const clock = new FakeClock();
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const execute = async (xs: readonly number[]) => {
+    await gate;
+    return xs.map((x) => x + 1);
+  };
+  const batcher = new DynamicBatcher<number, number>({ maxBatchSize: 2, maxQueueSize: 2, clock, execute });
+  const cache = new EventEmitter();
+  const semantic = new EventEmitter();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, batchers: { tokenizer: batcher }, caches: { results: cache, semantic } });
+
+  const answers = [batcher.submit(1), batcher.submit(2)];
+  await assert.rejects(batcher.submit(3), { code: 'ERR_SERVABLE_QUEUE_FULL' });
+  answers.push(batcher.submit(4)); // waits: the first batch is still running
+  const during = await promRegistry.metrics();
+  assert.equal(sample(during, 'servable_queue_requests', { model: 'tokenizer', version: '' }), 1);
+  assert.equal(sample(during, 'servable_batches_in_flight', { model: 'tokenizer', version: '' }), 1);
+  open();
+  await clock.advanceAsync(0);
+  assert.deepEqual(await Promise.all(answers), [2, 3, 5]);
+
+  cache.emit('hit', { model: 'm', version: '1', durationMs: 2 });
+  semantic.emit('hit', { partition: 'tenant-7', exact: false, similarity: 0.93, durationMs: 1 });
+  semantic.emit('hit', { partition: 'tenant-7', exact: true, similarity: 1, durationMs: 1 });
+  semantic.emit('miss', { partition: 'tenant-7', reason: 'rejected', durationMs: 1 });
+  cache.emit('miss', { model: 'm', version: '1', reason: 'absent', durationMs: 4 });
+  cache.emit('miss', { model: 'm', version: '1', reason: 'bypass', durationMs: 0 });
+  cache.emit('coalesce', { model: 'm', version: '1' });
+  cache.emit('error', { operation: 'get', model: 'm', namespace: 'n', error: new Error('down') });
+
+  const text = await promRegistry.metrics();
+  const t = { model: 'tokenizer', version: '' };
+  assert.equal(sample(text, 'servable_inference_items_total', t), 3);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...t, reason: 'full' }), 1);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...t, reason: 'delay' }), 1);
+  assert.equal(sample(text, 'servable_queue_drops_total', { ...t, reason: 'queue-full', stage: 'queued' }), 1);
+  for (const result of ['hit', 'miss', 'bypass', 'coalesced']) {
+    assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'results', model: 'm', result }), 1, result);
+  }
+  assert.equal(sample(text, 'servable_cache_lookup_duration_seconds_sum', { cache: 'results', result: 'hit' }), 0.002);
+  assert.equal(sample(text, 'servable_cache_lookup_duration_seconds_count', { cache: 'results', result: 'miss' }), 1);
+  assert.equal(sample(text, 'servable_cache_errors_total', { cache: 'results', operation: 'get' }), 1);
+  // A SemanticCache's partition is not a label; only non-exact hits record a similarity.
+  assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'semantic', model: '', result: 'hit' }), 2);
+  assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'semantic', model: '', result: 'miss' }), 1);
+  assert.equal(sample(text, 'servable_cache_hit_similarity_count', { cache: 'semantic' }), 1);
+  assert.equal(sample(text, 'servable_cache_hit_similarity_bucket', { cache: 'semantic', le: '0.925' }), 0);
+  assert.equal(sample(text, 'servable_cache_hit_similarity_bucket', { cache: 'semantic', le: '0.95' }), 1);
+});
+
+test('a real ResultCache: a miss, then a hit, then a coalesced request', async () => {
+  const cache = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, caches: { results: cache } });
+  const request = { model: 'm', version: '1', inputs: rows(1).inputs };
+  let runs = 0;
+  const compute = async () => {
+    runs++;
+    await null;
+    return { y: rows(1).inputs.x };
+  };
+  assert.equal((await cache.run(request, compute)).hit, false);
+  assert.equal((await cache.run(request, compute)).hit, true);
+  const other = { ...request, version: '2' };
+  await Promise.all([cache.run(other, compute), cache.run(other, compute)]);
+  assert.equal(runs, 2);
+
+  const text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'results', model: 'm', result: 'miss' }), 2);
+  assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'results', model: 'm', result: 'hit' }), 1);
+  assert.equal(sample(text, 'servable_cache_lookups_total', { cache: 'results', model: 'm', result: 'coalesced' }), 1);
+  assert.equal(sample(text, 'servable_cache_lookup_duration_seconds_count', { cache: 'results', result: 'miss' }), 2);
+});
+
+test('options are checked at construction, quoting the bad value', async () => {
+  const { service, registry } = await stack();
+  const promRegistry = new Registry();
+  assert.throws(() => new ServingMetrics({ service } as never), {
+    message: 'Expected `promRegistry` to be a prom-client Registry (pass `register` from prom-client for its global one), got undefined (undefined)',
+  });
+  assert.throws(() => new ServingMetrics({ promRegistry }), /^TypeError: Expected at least one of `registry`, `service`, `batchers` or `caches`/);
+  assert.throws(() => new ServingMetrics({ promRegistry, service, prefix: '9x' }), { message: "Expected `prefix` to be '' or match /^[a-zA-Z_:][a-zA-Z0-9_:]*$/, got \"9x\" (string)" });
+  assert.throws(() => new ServingMetrics({ promRegistry, service, buckets: { seconds: [0.1, 0.1] } }), {
+    name: 'RangeError',
+    message: 'Expected `buckets.seconds` to be strictly increasing, got [0.1,0.1] (array)',
+  });
+  assert.throws(() => new ServingMetrics({ promRegistry, service, buckets: { batchSize: [] } }), { message: 'Expected `buckets.batchSize` to be a non-empty array of finite numbers, got [] (array)' });
+  assert.throws(() => new ServingMetrics({ promRegistry, caches: { results: {} as never } }), { message: 'Expected `caches.results` to have on(), off(), got {} (object)' });
+  assert.equal(promRegistry.getMetricsAsArray().length, 0, 'a rejected configuration registers nothing');
+  await registry.close();
+});
