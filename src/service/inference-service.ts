@@ -1,0 +1,129 @@
+import { EventEmitter } from 'eventemitter3';
+import { assertObject, describe, systemClock, type Clock } from '../core/index.js';
+import type { TensorSpec } from '../backends/index.js';
+import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import { outcomeOf, type RequestOutcome } from './outcome.js';
+import { Router } from './router.js';
+import type { ShadowEvent } from './shadow.js';
+
+/** Per-request options of {@link InferenceService.infer}. */
+export interface ServiceInferOptions {
+  /** A version to use; when absent, the label's version, else the model's traffic split, else its default version. */
+  readonly version?: string | undefined;
+  /** A label to use (`stable`, `canary`, ...) when no version is given. */
+  readonly label?: string | undefined;
+  /** Keeps requests with the same key on the same version of a weighted split (a user or session id). */
+  readonly routingKey?: string | undefined;
+  /** Cancels the request: a queued request leaves the queue and never runs. */
+  readonly signal?: AbortSignal | undefined;
+  /** Rejects with DeadlineExceededError (504) after this many milliseconds, queue time included. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** Options of {@link InferenceService}. */
+export interface ServiceOptions {
+  /** Where models are loaded. */
+  readonly registry: ModelRegistry;
+  /** The clock request durations are measured on. @default systemClock */
+  readonly clock?: Clock;
+  /** Uniform numbers in [0, 1) for unkeyed traffic splits and shadow sampling. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** The payload of the `request` event: one request that finished, well or not. */
+export interface RequestEvent {
+  readonly model: string;
+  /** The version that served it; the version asked for (or '') when none could be resolved. */
+  readonly version: string;
+  readonly outcome: RequestOutcome;
+  /** From the call to its settlement, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** The events an InferenceService emits. */
+export interface ServiceEvents {
+  request: [RequestEvent];
+  /** A request mirrored to a shadow version was compared (or skipped). */
+  shadow: [ShadowEvent];
+}
+
+/** Model metadata as the protocols report it. */
+export interface ModelMetadata {
+  readonly name: string;
+  /** Every loaded version, newest first. */
+  readonly versions: readonly string[];
+  /** The backend of the reported version. */
+  readonly platform: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** The reported version's full metadata. */
+  readonly version: VersionMetadata;
+}
+
+/**
+ * The entry point of a request: resolves the model version and hands the request to it. The
+ * protocols and HTTP adapters sit on top of this; use it directly to serve in-process.
+ */
+export class InferenceService extends EventEmitter<ServiceEvents> {
+  /** The registry this service routes to. */
+  readonly registry: ModelRegistry;
+  readonly #clock: Clock;
+  readonly #router: Router;
+
+  constructor(options: ServiceOptions) {
+    super();
+    assertObject('options', options);
+    if (typeof options.registry?.get !== 'function') {
+      throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
+    }
+    this.registry = options.registry;
+    this.#clock = options.clock ?? systemClock;
+    this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
+  }
+
+  /** Runs one request through the model's queue, batcher and handler. */
+  async infer<Req = InferenceRequest, Res = InferenceResponse>(model: string, request: Req, options: ServiceInferOptions = {}): Promise<Res> {
+    const start = this.#clock.now();
+    let version = options.version ?? '';
+    try {
+      const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
+        version = mv.version;
+        return mv.infer(request, inferOptions) as Promise<Res>;
+      });
+      this.#finished(model, version, 'success', start);
+      return response;
+    } catch (error) {
+      this.#finished(model, version, outcomeOf(error), start);
+      throw error;
+    }
+  }
+
+  /** The ready version a request naming `selector` (or nothing) would get, without loading or splitting. */
+  resolve(model: string, selector: VersionSelector = {}): ModelVersion {
+    return this.registry.resolve(model, selector);
+  }
+
+  /** The metadata of a model at a version, or at its newest ready version. */
+  metadata(model: string, version?: string): ModelMetadata {
+    const chosen = this.registry.get(model, version).metadata();
+    return {
+      name: model,
+      versions: this.registry.list(model).map((v) => v.version),
+      platform: chosen.backend,
+      inputs: chosen.inputs,
+      outputs: chosen.outputs,
+      version: chosen,
+    };
+  }
+
+  /** True when the model (at the version, or any version) can take requests. */
+  isReady(model: string, version?: string): boolean {
+    return this.registry.isReady(model, version);
+  }
+
+  #finished(model: string, version: string, outcome: RequestOutcome, start: number): void {
+    if (this.listenerCount('request') === 0) return;
+    this.emit('request', { model, version, outcome, durationMs: this.#clock.now() - start });
+  }
+}
