@@ -4,6 +4,7 @@
  */
 const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   serving: () => import('./serving.js'),
+  backends: () => import('./backends.js'),
 };
 
 const names = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { abortError, BackendError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, describe } from '../core/index.js';
+import { abortError, BackendError, ClosedError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, describe } from '../core/index.js';
 import { checkFeeds, checkTensor } from './check-feeds.js';
 import type { Backend, LoadOptions, ModelSession, ModelSource, RunOptions, TensorSpec } from './types.js';
 
@@ -88,7 +88,7 @@ class MemorySession implements ModelSession {
   }
 
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
-    if (this.#disposed) throw new Error(`Session ${this.#label} is disposed`);
+    if (this.#disposed) throw new ClosedError(`Session ${this.#label} is disposed`);
     if (options.signal?.aborted) throw abortError(options.signal);
     checkFeeds(this.inputs, feeds);
     const batchSize = Object.values(feeds)[0]?.shape[0] ?? 1;

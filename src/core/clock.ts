@@ -8,13 +8,12 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** The real clock: `performance.now()` and unref'd timers, so pending timers never hold a process open. */
+/**
+ * The real clock: `performance.now()` and ordinary timers. Timers are only armed while requests
+ * wait on them, so they keep a process alive exactly as long as a pending request needs.
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    (handle as { unref?: () => void }).unref?.();
-    return handle;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

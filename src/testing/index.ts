@@ -8,4 +8,4 @@ export { FakeClock } from './fake-clock.js';
 export { memoryBackend, type MemoryBackend, type MemoryBackendOptions, type MemoryModel, type MemoryCall } from '../backends/index.js';
 export { handlerHarness, expectOk, expectError, type HandlerHarness, type HarnessOptions, type ItemResult } from './handler-harness.js';
 export { backendContract, type BackendContractSubject, type BackendContractOptions } from './backend-contract.js';
-export { cacheStoreContract, type ContractSubject } from './cache-store-contract.js';
+export { cacheStoreContract, type ContractSubject, type ContractTest } from './cache-store-contract.js';
