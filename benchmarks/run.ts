@@ -4,7 +4,9 @@
  */
 const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   serving: () => import('./serving.js'),
+  batching: () => import('./batching.js'),
   backends: () => import('./backends.js'),
+  cache: () => import('./cache.js'),
 };
 
 const names = process.argv.slice(2);

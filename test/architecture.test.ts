@@ -17,6 +17,7 @@ const allowed: Record<string, string[]> = {
   handler: ['core', 'backends'],
   registry: ['core', 'backends', 'batching', 'cache', 'handler'],
   service: ['core', 'backends', 'batching', 'cache', 'handler', 'registry'],
+  repository: ['core', 'backends', 'backends/onnx-node', 'batching', 'cache', 'handler', 'registry'],
   protocol: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],
   adapters: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service', 'protocol'],
   metrics: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],

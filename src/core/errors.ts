@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'ERR_SERVABLE_MODEL_NOT_READY'
   | 'ERR_SERVABLE_BACKEND'
   | 'ERR_SERVABLE_BACKEND_UNAVAILABLE'
-  | 'ERR_SERVABLE_CLOSED';
+  | 'ERR_SERVABLE_CLOSED'
+  | 'ERR_SERVABLE_CACHE';
 
 /** The base class of every operational error servable throws. */
 export class ServableError extends Error {
@@ -114,6 +115,16 @@ export class BackendUnavailableError extends ServableError {
 export class ClosedError extends ServableError {
   constructor(message: string) {
     super('ERR_SERVABLE_CLOSED', 503, message);
+  }
+}
+
+/**
+ * A cache store or embedder failed or was too slow (HTTP 500). Caches fail open: requests never
+ * see this error, it reaches `error` events; only explicit invalidation rejects with it.
+ */
+export class CacheError extends ServableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SERVABLE_CACHE', 500, message, options);
   }
 }
 

@@ -1,0 +1,42 @@
+/**
+ * Caches: the CacheStore contract and its in-process LRU store, the exact ResultCache (key
+ * hashing, single-flight, fail-open), and the SemanticCache with its flat vector index and
+ * embedders. Redis stores live in `servable/redis`.
+ * @module
+ */
+export { isPromiseLike, type CacheStore, type MaybePromise } from './store.js';
+export { LruStore, type LruStoreOptions } from './lru-store.js';
+export { tensorMapBytes, tensorBytes } from './size.js';
+export { tensorCodec, type Codec } from './codec.js';
+export { canonicalJson, canonicalParts, fastHasher, inputsKey, sha256Hasher, type KeyHasher } from './key.js';
+export { SingleFlight } from './single-flight.js';
+export {
+  ResultCache,
+  type CacheCoalesceEvent,
+  type CacheErrorEvent,
+  type CacheEventBase,
+  type CacheHitEvent,
+  type CacheMissEvent,
+  type CacheRequest,
+  type CacheRunOptions,
+  type CacheRunResult,
+  type CacheStoreEvent,
+  type ResultCacheEvents,
+  type ResultCacheOptions,
+} from './result-cache.js';
+export { SemanticCache } from './semantic/semantic-cache.js';
+export {
+  partitionKey,
+  type Embedder,
+  type Partition,
+  type SemanticCacheEvents,
+  type SemanticCacheOptions,
+  type SemanticQuery,
+  type SemanticRunOptions,
+  type SemanticRunResult,
+  type Verifier,
+} from './semantic/types.js';
+export { FlatIndex, type FlatIndexOptions, type IndexMatch } from './semantic/flat-index.js';
+export { ngramEmbedder, onnxEmbedder, type NgramEmbedderOptions, type OnnxEmbedderOptions } from './semantic/embedders.js';
+export { normalized } from './semantic/vector.js';
+export { decodeRecord, encodeRecord, type LoggedRecord, type SemanticLog, type SemanticRecord } from './semantic/record.js';

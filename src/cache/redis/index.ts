@@ -1,0 +1,8 @@
+/**
+ * `servable/redis`: Redis-backed caches over a client you pass in (ioredis `Redis` or `Cluster`).
+ * Nothing here imports ioredis.
+ * @module
+ */
+export { RedisStore, type RedisStoreOptions } from './redis-store.js';
+export type { RedisClientLike, RedisCommands, RedisStreamCommands } from './client.js';
+export { RedisSemanticLog, type RedisSemanticLogOptions } from './semantic-log.js';

@@ -1,0 +1,383 @@
+import { EventEmitter } from 'eventemitter3';
+import {
+  abortError,
+  assertFunction,
+  assertObject,
+  assertSignal,
+  assertString,
+  CacheError,
+  describe,
+  systemClock,
+  type Clock,
+  type TensorMap,
+} from '../core/index.js';
+import { assertPositive } from './checks.js';
+import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
+import { SingleFlight } from './single-flight.js';
+import { isPromiseLike, type CacheStore, type MaybePromise } from './store.js';
+import { boundedBy } from './timeout.js';
+
+/** Options of {@link ResultCache}. */
+export interface ResultCacheOptions {
+  /** Where results are kept: an LruStore, a RedisStore, or any {@link CacheStore}. */
+  readonly store: CacheStore<TensorMap>;
+  /** The namespace prefix; each model gets `<namespace>/<model>`. @default 'result' */
+  readonly namespace?: string;
+  /** How long a result stays, in milliseconds. @default none: until the store evicts it */
+  readonly ttlMs?: number;
+  /**
+   * The longest a store read or write may take, in milliseconds; a slower one counts as a miss
+   * (or an unwritten result) and is reported as an `error` event. Synchronous stores are never timed.
+   * @default 50
+   */
+  readonly timeoutMs?: number;
+  /** Hashes the canonical request bytes. @default fastHasher (MurmurHash3 x86_128) */
+  readonly hasher?: KeyHasher;
+  /** The clock timeouts and durations run on. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** What identifies a result: the model version and everything that changes the output. */
+export interface CacheRequest {
+  readonly model: string;
+  readonly version: string | number;
+  readonly inputs: TensorMap;
+  /** Request parameters that change the output (requested outputs, thresholds...); JSON data. */
+  readonly parameters?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** Per-request options of {@link ResultCache.run}. */
+export interface CacheRunOptions {
+  /** Skip reading the cache (HTTP `Cache-Control: no-cache`); the fresh result may still be stored. */
+  readonly noCache?: boolean | undefined;
+  /** Skip writing the result (HTTP `Cache-Control: no-store`). */
+  readonly noStore?: boolean | undefined;
+  /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The answer of {@link ResultCache.run}. */
+export interface CacheRunResult {
+  readonly value: TensorMap;
+  /** True when the value came from the store. */
+  readonly hit: boolean;
+  /** True when this caller joined an identical request already in flight. */
+  readonly shared: boolean;
+}
+
+/** Identifies the request an event is about. */
+export interface CacheEventBase {
+  readonly model: string;
+  readonly version: string;
+  /** The store namespace (`<namespace>/<model>`). */
+  readonly namespace: string;
+  /** The key within the namespace: `<version>:<hash>`. */
+  readonly key: string;
+}
+
+/** A request answered from the store. */
+export interface CacheHitEvent extends CacheEventBase {
+  /** How long the lookup took, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** A request that will be computed. */
+export interface CacheMissEvent extends CacheEventBase {
+  /** `absent`: not stored; `bypass`: the request asked not to read; `error`: the store failed or timed out. */
+  readonly reason: 'absent' | 'bypass' | 'error';
+  /** How long the lookup took, in milliseconds (0 for a bypass). */
+  readonly durationMs: number;
+}
+
+/** A request that joined an identical one in flight instead of running its own. */
+export type CacheCoalesceEvent = CacheEventBase;
+
+/** A result written to the store. */
+export interface CacheStoreEvent extends CacheEventBase {
+  /** How long the write took, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** A store or key failure that the cache absorbed (fail open). */
+export interface CacheErrorEvent {
+  readonly operation: 'key' | 'get' | 'set' | 'clear';
+  readonly model: string;
+  readonly namespace: string;
+  readonly key?: string;
+  readonly error: CacheError;
+}
+
+/** The events of {@link ResultCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`. */
+export interface ResultCacheEvents {
+  hit: [event: CacheHitEvent];
+  miss: [event: CacheMissEvent];
+  coalesce: [event: CacheCoalesceEvent];
+  store: [event: CacheStoreEvent];
+  error: [event: CacheErrorEvent];
+}
+
+interface FlightState {
+  readonly namespace: string;
+  readonly generation: number;
+  /** The flight is still reading the store: a no-cache caller must not join it. */
+  readsStore: boolean;
+  /** Some caller allows writing the result. */
+  store: boolean;
+}
+
+interface Outcome {
+  readonly value: TensorMap;
+  readonly hit: boolean;
+}
+
+/**
+ * An exact result cache in front of any computation: the key is the model, its version and a
+ * canonical hash of the inputs (names, datatypes, shapes, bytes) and of the parameters that
+ * change the output. Only successful results are stored; a new version never sees an old
+ * version's entries; identical requests in flight run once (single-flight); a store that fails
+ * or is slower than `timeoutMs` turns into a miss and an `error` event, never a failed request.
+ *
+ * @example
+ * const cache = new ResultCache({ store: new LruStore({ maxBytes: 64 << 20 }), ttlMs: 60_000 });
+ * const { value, hit } = await cache.run({ model: 'cls', version: 1, inputs }, (signal) => session.run(inputs, { signal }));
+ */
+export class ResultCache extends EventEmitter<ResultCacheEvents> {
+  readonly #store: CacheStore<TensorMap>;
+  readonly #namespace: string;
+  readonly #ttlMs: number | undefined;
+  readonly #timeoutMs: number;
+  readonly #hasher: KeyHasher;
+  readonly #clock: Clock;
+  readonly #flights = new SingleFlight<Outcome, FlightState>();
+  readonly #generations = new Map<string, number>();
+  readonly #writes = new Set<Promise<void>>();
+  #unkeyedCount = 0;
+
+  constructor(options: ResultCacheOptions) {
+    super();
+    assertObject('options', options);
+    const { store, namespace = 'result', ttlMs, timeoutMs = 50, hasher = fastHasher, clock = systemClock } = options;
+    assertObject('store', store);
+    for (const method of ['get', 'set', 'delete', 'clear'] as const) assertFunction(`store.${method}`, store[method]);
+    assertString('namespace', namespace);
+    if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
+    assertPositive('timeoutMs', timeoutMs);
+    assertFunction('hasher', hasher);
+    this.#store = store;
+    this.#namespace = namespace;
+    this.#ttlMs = ttlMs;
+    this.#timeoutMs = timeoutMs;
+    this.#hasher = hasher;
+    this.#clock = clock;
+  }
+
+  /** Identical requests running right now. */
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
+  /**
+   * Answers `request` from the store, or by joining an identical request in flight, or by running
+   * `compute` (and storing its result unless `noStore`). `compute` receives a signal that aborts
+   * when every caller waiting for it has gone.
+   */
+  run(
+    request: CacheRequest,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    options: CacheRunOptions = {},
+  ): Promise<CacheRunResult> {
+    assertObject('request', request);
+    assertString('request.model', request.model);
+    if (typeof request.version !== 'string' && typeof request.version !== 'number') {
+      throw new TypeError(`Expected \`request.version\` to be a string or a number, got ${describe(request.version)}`);
+    }
+    assertFunction('compute', compute);
+    assertSignal('signal', options.signal);
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    const namespace = this.#namespaceOf(request.model);
+    let digest: MaybePromise<string>;
+    try {
+      digest = this.#hasher(canonicalParts(request.inputs, request.parameters));
+    } catch (error) {
+      return this.#unkeyed(request.model, namespace, error, compute, options.signal);
+    }
+    if (isPromiseLike(digest)) {
+      return digest.then(
+        (d) => this.#keyed(request, namespace, d, compute, options),
+        (error: unknown) => this.#unkeyed(request.model, namespace, error, compute, options.signal),
+      );
+    }
+    return this.#keyed(request, namespace, digest, compute, options);
+  }
+
+  /**
+   * Removes every stored result of `model` (all versions) and detaches its requests in flight so
+   * later ones recompute. Writes already started finish first, so none lands after the clear.
+   * @throws CacheError when the store cannot clear.
+   */
+  async invalidate(model: string): Promise<void> {
+    assertString('model', model);
+    const namespace = this.#namespaceOf(model);
+    this.#generations.set(namespace, (this.#generations.get(namespace) ?? 0) + 1);
+    this.#flights.forget((state) => state.namespace === namespace);
+    await this.idle();
+    try {
+      await this.#store.clear(namespace);
+    } catch (cause) {
+      const error = new CacheError(`Could not clear the cached results of model "${model}": ${messageOf(cause)}`, { cause });
+      this.emit('error', { operation: 'clear', model, namespace, error });
+      throw error;
+    }
+  }
+
+  /** Resolves when every store write started so far has finished (or timed out). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#writes]);
+  }
+
+  #namespaceOf(model: string): string {
+    return `${this.#namespace}/${encodeURIComponent(model)}`;
+  }
+
+  #keyed(
+    request: CacheRequest,
+    namespace: string,
+    digest: string,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    options: CacheRunOptions,
+  ): Promise<CacheRunResult> {
+    const { noCache = false, noStore = false, signal } = options;
+    const version = String(request.version);
+    const key = `${version}:${digest}`;
+    const base: CacheEventBase = { model: request.model, version, namespace, key };
+    const flightKey = `${namespace.length}:${namespace}${key}`;
+    const running = this.#flights.meta(flightKey);
+    if (running && !(noCache && running.readsStore)) {
+      if (!noStore) running.store = true;
+      this.emit('coalesce', base);
+      return this.#flights.join(flightKey, signal).then((o) => ({ value: o.value, hit: o.hit, shared: true }));
+    }
+    const state: FlightState = {
+      namespace,
+      generation: this.#generations.get(namespace) ?? 0,
+      readsStore: !noCache,
+      store: !noStore,
+    };
+    if (noCache) {
+      this.emit('miss', { ...base, reason: 'bypass', durationMs: 0 });
+      return this.#fly(flightKey, state, base, compute, signal);
+    }
+    const started = this.#clock.now();
+    const found = this.#get(base);
+    if (!isPromiseLike(found)) {
+      state.readsStore = false;
+      if (found.value !== undefined) {
+        this.emit('hit', { ...base, durationMs: this.#clock.now() - started });
+        return Promise.resolve({ value: found.value, hit: true, shared: false });
+      }
+      this.emit('miss', { ...base, reason: found.reason, durationMs: this.#clock.now() - started });
+      return this.#fly(flightKey, state, base, compute, signal);
+    }
+    const work = async (flightSignal: AbortSignal): Promise<Outcome> => {
+      const looked = await found;
+      state.readsStore = false;
+      if (looked.value !== undefined) {
+        this.emit('hit', { ...base, durationMs: this.#clock.now() - started });
+        return { value: looked.value, hit: true };
+      }
+      this.emit('miss', { ...base, reason: looked.reason, durationMs: this.#clock.now() - started });
+      return this.#compute(state, base, compute, flightSignal);
+    };
+    return this.#flights.start(flightKey, state, work, signal).then((o) => ({ value: o.value, hit: o.hit, shared: false }));
+  }
+
+  #fly(
+    flightKey: string,
+    state: FlightState,
+    base: CacheEventBase,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    signal: AbortSignal | undefined,
+  ): Promise<CacheRunResult> {
+    const work = (flightSignal: AbortSignal): Promise<Outcome> => this.#compute(state, base, compute, flightSignal);
+    return this.#flights.start(flightKey, state, work, signal).then((o) => ({ value: o.value, hit: false, shared: false }));
+  }
+
+  async #compute(
+    state: FlightState,
+    base: CacheEventBase,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
+    const value = await compute(signal);
+    if (state.store && (this.#generations.get(state.namespace) ?? 0) === state.generation) this.#write(base, value);
+    return { value, hit: false };
+  }
+
+  /** A store read that never throws: absent, failed and timed-out reads are all misses. */
+  #get(base: CacheEventBase): MaybePromise<{ value: TensorMap | undefined; reason: 'absent' | 'error' }> {
+    let result: MaybePromise<TensorMap | undefined>;
+    try {
+      result = this.#store.get(base.namespace, base.key);
+    } catch (cause) {
+      this.#fail('get', base, cause);
+      return { value: undefined, reason: 'error' };
+    }
+    if (!isPromiseLike(result)) return { value: result, reason: 'absent' };
+    return boundedBy(result, this.#timeoutMs, this.#clock, 'get').then(
+      (value) => ({ value, reason: 'absent' as const }),
+      (cause: unknown) => {
+        this.#fail('get', base, cause);
+        return { value: undefined, reason: 'error' as const };
+      },
+    );
+  }
+
+  #write(base: CacheEventBase, value: TensorMap): void {
+    const started = this.#clock.now();
+    let result: MaybePromise<void>;
+    try {
+      result = this.#store.set(base.namespace, base.key, value, this.#ttlMs);
+    } catch (cause) {
+      this.#fail('set', base, cause);
+      return;
+    }
+    if (!isPromiseLike(result)) {
+      this.emit('store', { ...base, durationMs: this.#clock.now() - started });
+      return;
+    }
+    const write: Promise<void> = boundedBy(result, this.#timeoutMs, this.#clock, 'set').then(
+      () => {
+        this.emit('store', { ...base, durationMs: this.#clock.now() - started });
+      },
+      (cause: unknown) => this.#fail('set', base, cause),
+    ).finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
+  }
+
+  /** Runs `compute` without the cache when the request cannot be keyed (its inputs will fail in the model anyway). */
+  #unkeyed(
+    model: string,
+    namespace: string,
+    cause: unknown,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    signal: AbortSignal | undefined,
+  ): Promise<CacheRunResult> {
+    this.emit('error', { operation: 'key', model, namespace, error: asCacheError('key', cause) });
+    const state: FlightState = { namespace, generation: 0, readsStore: false, store: false };
+    const work = async (flightSignal: AbortSignal): Promise<Outcome> => ({ value: await compute(flightSignal), hit: false });
+    return this.#flights.start(`!${this.#unkeyedCount++}`, state, work, signal).then((o) => ({ value: o.value, hit: false, shared: false }));
+  }
+
+  #fail(operation: 'get' | 'set', base: CacheEventBase, cause: unknown): void {
+    this.emit('error', { operation, model: base.model, namespace: base.namespace, key: base.key, error: asCacheError(operation, cause) });
+  }
+}
+
+function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function asCacheError(operation: string, cause: unknown): CacheError {
+  if (cause instanceof CacheError) return cause;
+  return new CacheError(`Cache ${operation} failed: ${messageOf(cause)}`, { cause });
+}

@@ -1,0 +1,140 @@
+import type { Clock, TensorMap } from '../../core/index.js';
+import { FlatIndex } from './flat-index.js';
+
+/** One cached answer. */
+export interface SemanticEntry<Q> {
+  readonly partition: string;
+  readonly exactKey: string;
+  readonly query: Q;
+  readonly value: TensorMap;
+  readonly vector: Float32Array;
+  /** On the cache's clock; Infinity for no TTL. */
+  readonly expiresAt: number;
+}
+
+interface Slot<Q> extends SemanticEntry<Q> {
+  slot: number;
+}
+
+interface Partition<Q> {
+  readonly index: FlatIndex;
+  readonly slots: Slot<Q>[];
+}
+
+/** Options of {@link SemanticEntries}. */
+export interface SemanticEntriesOptions {
+  readonly dimensions: number;
+  readonly maxEntries: number;
+  readonly clock: Clock;
+  readonly accelerate: boolean;
+}
+
+/**
+ * The entries of a semantic cache: one flat index per partition (so a lookup never sees another
+ * partition's vectors), an exact-key map, one least-recently-used order across all partitions
+ * bounding the total, and TTLs checked when an entry is found.
+ */
+export class SemanticEntries<Q> {
+  readonly #options: SemanticEntriesOptions;
+  readonly #partitions = new Map<string, Partition<Q>>();
+  readonly #exact = new Map<string, Slot<Q>>();
+  /** Insertion order is recency order: touching an entry re-inserts it. */
+  readonly #recency = new Set<Slot<Q>>();
+
+  constructor(options: SemanticEntriesOptions) {
+    this.#options = options;
+  }
+
+  /** Entries held, expired ones included until they are found or evicted. */
+  get size(): number {
+    return this.#recency.size;
+  }
+
+  /** The live entry with this exact key in `partition`. */
+  exact(partition: string, exactKey: string): SemanticEntry<Q> | undefined {
+    const slot = this.#exact.get(exactId(partition, exactKey));
+    if (!slot) return undefined;
+    if (slot.expiresAt <= this.#options.clock.now()) {
+      this.#remove(slot);
+      return undefined;
+    }
+    this.#touch(slot);
+    return slot;
+  }
+
+  /** The live entry of `partition` most similar to `vector` with a similarity of at least `threshold`. */
+  nearest(partition: string, vector: Float32Array, threshold: number): { entry: SemanticEntry<Q>; similarity: number } | undefined {
+    const p = this.#partitions.get(partition);
+    if (!p) return undefined;
+    const now = this.#options.clock.now();
+    const expired: Slot<Q>[] = [];
+    const match = p.index.search(vector, threshold, (slot) => {
+      const s = p.slots[slot]!;
+      if (s.expiresAt > now) return true;
+      expired.push(s);
+      return false;
+    });
+    const entry = match && p.slots[match.slot]!;
+    for (const s of expired) this.#remove(s);
+    if (!entry || !match) return undefined;
+    this.#touch(entry);
+    return { entry, similarity: match.score };
+  }
+
+  /** Adds an entry, replacing any with the same exact key in its partition, then evicts down to `maxEntries`. */
+  insert(entry: SemanticEntry<Q>): void {
+    const id = exactId(entry.partition, entry.exactKey);
+    const old = this.#exact.get(id);
+    if (old) this.#remove(old);
+    let p = this.#partitions.get(entry.partition);
+    if (!p) {
+      p = { index: new FlatIndex(this.#options.dimensions, { accelerate: this.#options.accelerate }), slots: [] };
+      this.#partitions.set(entry.partition, p);
+    }
+    const slot: Slot<Q> = { ...entry, slot: p.index.add(entry.vector) };
+    p.slots.push(slot);
+    this.#exact.set(id, slot);
+    this.#recency.add(slot);
+    while (this.#recency.size > this.#options.maxEntries) this.#remove(this.#recency.values().next().value!);
+  }
+
+  /** Removes every entry of `partition`, or of all partitions. */
+  clear(partition?: string): void {
+    if (partition === undefined) {
+      this.#partitions.clear();
+      this.#exact.clear();
+      this.#recency.clear();
+      return;
+    }
+    const p = this.#partitions.get(partition);
+    if (!p) return;
+    for (const s of p.slots) {
+      this.#exact.delete(exactId(s.partition, s.exactKey));
+      this.#recency.delete(s);
+    }
+    this.#partitions.delete(partition);
+  }
+
+  #touch(slot: Slot<Q>): void {
+    this.#recency.delete(slot);
+    this.#recency.add(slot);
+  }
+
+  #remove(slot: Slot<Q>): void {
+    const p = this.#partitions.get(slot.partition);
+    if (!p || p.slots[slot.slot] !== slot) return;
+    const moved = p.index.remove(slot.slot);
+    const last = p.slots.pop()!;
+    if (moved >= 0) {
+      last.slot = slot.slot;
+      p.slots[slot.slot] = last;
+    }
+    this.#exact.delete(exactId(slot.partition, slot.exactKey));
+    this.#recency.delete(slot);
+    if (p.slots.length === 0) this.#partitions.delete(slot.partition);
+  }
+}
+
+function exactId(partition: string, exactKey: string): string {
+  return `${partition.length}:${partition}${exactKey}`;
+}

@@ -1,0 +1,322 @@
+import { EventEmitter } from 'eventemitter3';
+import {
+  abortError,
+  assertFunction,
+  assertInteger,
+  assertNumber,
+  assertObject,
+  assertSignal,
+  CacheError,
+  hash128,
+  systemClock,
+  type Clock,
+  type TensorMap,
+} from '../../core/index.js';
+import { assertPositive } from '../checks.js';
+import { canonicalParts } from '../key.js';
+import { SingleFlight } from '../single-flight.js';
+import type { MaybePromise } from '../store.js';
+import { boundedBy } from '../timeout.js';
+import { SemanticEntries, type SemanticEntry } from './entries.js';
+import type { SemanticLog, SemanticRecord } from './record.js';
+import {
+  partitionKey,
+  type Embedder,
+  type Partition,
+  type SemanticCacheEvents,
+  type SemanticCacheOptions,
+  type SemanticQuery,
+  type SemanticRunOptions,
+  type SemanticRunResult,
+  type Verifier,
+} from './types.js';
+import { normalized } from './vector.js';
+
+interface FlightState {
+  readonly partition: string;
+  readonly generation: number;
+  readsCache: boolean;
+  store: boolean;
+}
+
+type Outcome = Omit<SemanticRunResult, 'shared'>;
+
+/**
+ * A semantic cache: answers a query with the stored result of a *similar* earlier query. An exact
+ * tier (same query) is checked before anything is embedded; then the query's embedding is
+ * compared by cosine similarity with the entries of its partition only, and the best one at or
+ * above `threshold` is a hit. Identical queries in flight run once; embedder failures turn into
+ * misses and `error` events. With a `log`, replicas share entries.
+ *
+ * @example
+ * const cache = new SemanticCache({ embed: ngramEmbedder(), dimensions: 384, threshold: 0.9, maxEntries: 10_000 });
+ * const { value, hit } = await cache.run(prompt, () => llm(prompt), { partition: ['chat', 'v3', tenantId] });
+ */
+export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitter<SemanticCacheEvents> {
+  readonly #embed: Embedder<Q>;
+  readonly #dimensions: number;
+  readonly #threshold: number;
+  readonly #ttlMs: number | undefined;
+  readonly #exactKey: (query: Q) => MaybePromise<string>;
+  readonly #verify: Verifier<Q> | undefined;
+  readonly #log: SemanticLog | undefined;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+  readonly #entries: SemanticEntries<Q>;
+  readonly #flights = new SingleFlight<Outcome, FlightState>();
+  readonly #writes = new Set<Promise<void>>();
+  #generation = 0;
+  #cursor: string | undefined;
+  #syncing: Promise<void> | undefined;
+  #timer: unknown;
+  #closed = false;
+  #unkeyed = 0;
+
+  constructor(options: SemanticCacheOptions<Q>) {
+    super();
+    assertObject('options', options);
+    const { embed, dimensions, threshold, maxEntries, ttlMs, verify, log, syncIntervalMs = 1000, timeoutMs = 1000 } = options;
+    assertFunction('embed', embed);
+    assertInteger('dimensions', dimensions, 1, 65536);
+    assertNumber('threshold', threshold, -1, 1);
+    assertInteger('maxEntries', maxEntries, 1);
+    if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
+    if (options.exactKey !== undefined) assertFunction('exactKey', options.exactKey);
+    if (verify !== undefined) assertFunction('verify', verify);
+    if (log !== undefined) {
+      assertObject('log', log);
+      assertFunction('log.append', log.append);
+      assertFunction('log.read', log.read);
+    }
+    assertNumber('syncIntervalMs', syncIntervalMs, 0);
+    assertPositive('timeoutMs', timeoutMs);
+    this.#embed = embed;
+    this.#dimensions = dimensions;
+    this.#threshold = threshold;
+    this.#ttlMs = ttlMs;
+    this.#exactKey = options.exactKey ?? defaultExactKey;
+    this.#verify = verify;
+    this.#log = log;
+    this.#timeoutMs = timeoutMs;
+    this.#clock = options.clock ?? systemClock;
+    this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate: options.accelerate ?? true });
+    if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
+  }
+
+  /** Entries held (expired ones count until found or evicted). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Answers `query` from an exact or near entry of its partition, or by joining an identical query
+   * in flight, or by running `compute` (and storing its result unless `noStore`).
+   */
+  async run(query: Q, compute: (signal: AbortSignal) => Promise<TensorMap>, options: SemanticRunOptions = {}): Promise<SemanticRunResult> {
+    assertFunction('compute', compute);
+    assertSignal('signal', options.signal);
+    const { noCache = false, noStore = false, signal } = options;
+    if (signal?.aborted) throw abortError(signal);
+    const partition = partitionKey(options.partition);
+    const started = this.#clock.now();
+    let exactKey: string;
+    try {
+      exactKey = await this.#exactKey(query);
+    } catch (cause) {
+      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
+      const state: FlightState = { partition, generation: -1, readsCache: false, store: false };
+      const work = async (s: AbortSignal): Promise<Outcome> => missed(await compute(s));
+      return { ...(await this.#flights.start(`!${this.#unkeyed++}`, state, work, signal)), shared: false };
+    }
+    if (!noCache) {
+      const entry = this.#entries.exact(partition, exactKey);
+      if (entry) {
+        this.emit('hit', { partition, exact: true, similarity: 1, durationMs: this.#clock.now() - started });
+        return { value: entry.value, hit: true, exact: true, similarity: 1, shared: false };
+      }
+    }
+    const flightKey = `${partition.length}:${partition}${exactKey}`;
+    const running = this.#flights.meta(flightKey);
+    if (running && !(noCache && running.readsCache)) {
+      if (!noStore) running.store = true;
+      this.emit('coalesce', { partition });
+      return { ...(await this.#flights.join(flightKey, signal)), shared: true };
+    }
+    const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore };
+    const work = (s: AbortSignal): Promise<Outcome> => this.#lookupOrCompute(query, exactKey, state, compute, s, started);
+    return { ...(await this.#flights.start(flightKey, state, work, signal)), shared: false };
+  }
+
+  /** The exact or near entry for `query` in its partition, without computing anything on a miss. */
+  async lookup(query: Q, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<Omit<SemanticRunResult, 'shared'> | undefined> {
+    const partition = partitionKey(options.partition);
+    const exact = this.#entries.exact(partition, await this.#exactKey(query));
+    if (exact) return { value: exact.value, hit: true, exact: true, similarity: 1 };
+    const near = await this.#near(query, partition, normalized(await this.#embed(query, options.signal), this.#dimensions));
+    return near ? { value: near.entry.value, hit: true, exact: false, similarity: near.similarity } : undefined;
+  }
+
+  /** Stores `value` as the answer to `query` in its partition (and in the log). */
+  async store(query: Q, value: TensorMap, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<void> {
+    const partition = partitionKey(options.partition);
+    const vector = normalized(await this.#embed(query, options.signal), this.#dimensions);
+    this.#insert(partition, await this.#exactKey(query), query, vector, value);
+  }
+
+  /**
+   * Removes the entries of one partition, or of all, here and (through the log) on every replica;
+   * queries in flight are detached and their results not stored.
+   * @throws CacheError when the log cannot record the clear.
+   */
+  async invalidate(partition?: Partition): Promise<void> {
+    const key = partition === undefined ? undefined : partitionKey(partition);
+    this.#generation++;
+    this.#flights.forget((state) => key === undefined || state.partition === key);
+    this.#entries.clear(key);
+    if (!this.#log) return;
+    await this.idle();
+    try {
+      await boundedBy(Promise.resolve(this.#log.append({ kind: 'clear', partition: key })), this.#timeoutMs, this.#clock, 'clear');
+    } catch (cause) {
+      const error = asCacheError('clear', cause);
+      this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
+      throw error;
+    }
+  }
+
+  /** Replays the log records written since the last sync (by any replica, this one included). */
+  sync(): Promise<void> {
+    if (!this.#log) return Promise.resolve();
+    this.#syncing ??= this.#replay(this.#log).finally(() => {
+      this.#syncing = undefined;
+    });
+    return this.#syncing;
+  }
+
+  /** Resolves when every log write started so far has finished (or timed out). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#writes]);
+  }
+
+  /** Stops the periodic sync and waits for pending log writes. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    await this.idle();
+    await this.#syncing;
+  }
+
+  async #lookupOrCompute(
+    query: Q,
+    exactKey: string,
+    state: FlightState,
+    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    signal: AbortSignal,
+    started: number,
+  ): Promise<Outcome> {
+    const { partition } = state;
+    let vector: Float32Array | undefined;
+    const embedded = state.readsCache;
+    if (state.readsCache) {
+      vector = await this.#embedOrReport(query, partition, signal);
+      const near = vector && (await this.#near(query, partition, vector));
+      state.readsCache = false;
+      const durationMs = this.#clock.now() - started;
+      if (near) {
+        this.emit('hit', { partition, exact: false, similarity: near.similarity, durationMs });
+        return { value: near.entry.value, hit: true, exact: false, similarity: near.similarity };
+      }
+      this.emit('miss', { partition, reason: !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
+    } else {
+      this.emit('miss', { partition, reason: 'bypass', durationMs: 0 });
+    }
+    const value = await compute(signal);
+    if (state.store && state.generation === this.#generation) {
+      if (!embedded) vector = await this.#embedOrReport(query, partition, signal);
+      if (vector && state.generation === this.#generation) this.#insert(partition, exactKey, query, vector, value);
+    }
+    return missed(value);
+  }
+
+  /** The best near entry; null when `verify` rejected it. */
+  async #near(query: Q, partition: string, vector: Float32Array): Promise<{ entry: SemanticEntry<Q>; similarity: number } | null | undefined> {
+    const near = this.#entries.nearest(partition, vector, this.#threshold);
+    if (!near || !this.#verify) return near;
+    try {
+      return (await this.#verify(query, { query: near.entry.query, value: near.entry.value, similarity: near.similarity })) ? near : null;
+    } catch (cause) {
+      this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause) });
+      return null;
+    }
+  }
+
+  async #embedOrReport(query: Q, partition: string, signal: AbortSignal): Promise<Float32Array | undefined> {
+    try {
+      return normalized(await this.#embed(query, signal), this.#dimensions);
+    } catch (cause) {
+      if (signal.aborted) throw cause;
+      this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
+      return undefined;
+    }
+  }
+
+  #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {
+    const expiresAt = this.#ttlMs === undefined ? Infinity : this.#clock.now() + this.#ttlMs;
+    this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt });
+    this.emit('store', { partition });
+    if (this.#log) this.#append({ kind: 'add', partition, exactKey, query, vector, value, ttlMs: this.#ttlMs });
+  }
+
+  #append(record: SemanticRecord): void {
+    const write: Promise<void> = boundedBy(Promise.resolve().then(() => this.#log!.append(record)), this.#timeoutMs, this.#clock, 'append')
+      .catch((cause: unknown) => {
+        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: asCacheError('append', cause) });
+      })
+      .finally(() => this.#writes.delete(write));
+    this.#writes.add(write);
+  }
+
+  async #replay(log: SemanticLog): Promise<void> {
+    try {
+      const { records, cursor, errors = [] } = await log.read(this.#cursor);
+      for (const error of errors) this.emit('error', { operation: 'sync', error });
+      for (const { record, ageMs } of records) {
+        if (record.kind === 'clear') {
+          this.#entries.clear(record.partition);
+          continue;
+        }
+        const remaining = record.ttlMs === undefined ? Infinity : record.ttlMs - ageMs;
+        if (remaining <= 0) continue;
+        const vector = normalized(record.vector, this.#dimensions);
+        const { partition, exactKey, value } = record;
+        const query = record.query as Q;
+        this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt: this.#clock.now() + remaining });
+      }
+      this.#cursor = cursor;
+    } catch (cause) {
+      this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
+    }
+  }
+
+  #schedule(intervalMs: number): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      if (this.#closed) return;
+      void this.sync().finally(() => {
+        if (!this.#closed) this.#schedule(intervalMs);
+      });
+    }, intervalMs);
+  }
+}
+
+function missed(value: TensorMap): Outcome {
+  return { value, hit: false, exact: false, similarity: undefined };
+}
+
+function defaultExactKey(query: SemanticQuery): string {
+  return typeof query === 'string' ? `s:${query}` : `t:${hash128(canonicalParts(query))}`;
+}
+
+function asCacheError(operation: string, cause: unknown): CacheError {
+  if (cause instanceof CacheError) return cause;
+  return new CacheError(`Semantic cache ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+}

@@ -1,0 +1,89 @@
+import { describe, type CacheError, type Clock, type TensorMap } from '../../core/index.js';
+import type { MaybePromise } from '../store.js';
+import type { SemanticLog } from './record.js';
+
+/** What a semantic cache is asked with: text, or the tensors of a request. */
+export type SemanticQuery = string | TensorMap;
+
+/** Maps a query to a vector (any scale: the cache normalises it). */
+export type Embedder<Q extends SemanticQuery> = (query: Q, signal?: AbortSignal) => MaybePromise<ArrayLike<number>>;
+
+/** A second opinion on a near match: return false to treat it as a miss. */
+export type Verifier<Q extends SemanticQuery> = (query: Q, match: { readonly query: Q; readonly value: TensorMap; readonly similarity: number }) => MaybePromise<boolean>;
+
+/** Options of {@link SemanticCache}. */
+export interface SemanticCacheOptions<Q extends SemanticQuery = string> {
+  /** Maps a query to its embedding: a function, or a model run through `onnxEmbedder`. */
+  readonly embed: Embedder<Q>;
+  /** The length of every embedding. */
+  readonly dimensions: number;
+  /**
+   * The least cosine similarity, in [-1, 1], for a near match to count as a hit. Higher is
+   * stricter: fewer hits and fewer false hits. Choose it from a measurement on your own queries
+   * (docs/caching.md shows how); there is no safe default.
+   */
+  readonly threshold: number;
+  /** The most entries kept, across all partitions; the least recently used leave first. */
+  readonly maxEntries: number;
+  /** How long an entry stays, in milliseconds. @default none */
+  readonly ttlMs?: number;
+  /** The exact-tier key of a query. @default the text itself, or a hash of the tensors */
+  readonly exactKey?: (query: Q) => MaybePromise<string>;
+  /** An extra check a near match must pass (an exact match never asks). @default none */
+  readonly verify?: Verifier<Q>;
+  /** Shares entries with other replicas through a log (see `RedisSemanticLog`). @default none */
+  readonly log?: SemanticLog;
+  /** How often to replay the log, in milliseconds; 0: only when {@link SemanticCache.sync} is called. @default 1000 */
+  readonly syncIntervalMs?: number;
+  /** The longest a log write may take before it is reported as failed, in milliseconds. @default 1000 */
+  readonly timeoutMs?: number;
+  /** Screen large partitions with an int8 WebAssembly SIMD pass (same answers, faster). @default true */
+  readonly accelerate?: boolean;
+  /** The clock TTLs, timers and durations run on. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** Where an entry lives: a string, or parts (`[model, version, tenant]`) joined unambiguously. */
+export type Partition = string | readonly (string | number)[];
+
+/** Per-request options of {@link SemanticCache.run}. */
+export interface SemanticRunOptions {
+  /** Entries are only ever matched within one partition: put the model version and the tenant in it. @default '' */
+  readonly partition?: Partition | undefined;
+  /** Skip reading the cache; the fresh result may still be stored. */
+  readonly noCache?: boolean | undefined;
+  /** Skip storing the result. */
+  readonly noStore?: boolean | undefined;
+  /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The answer of {@link SemanticCache.run}. */
+export interface SemanticRunResult {
+  readonly value: TensorMap;
+  readonly hit: boolean;
+  /** True for a hit of the exact tier (same query). */
+  readonly exact: boolean;
+  /** The cosine similarity of the matched entry (1 for an exact hit); undefined on a miss. */
+  readonly similarity: number | undefined;
+  /** True when this caller joined an identical query in flight. */
+  readonly shared: boolean;
+}
+
+/** Events of {@link SemanticCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`. */
+export interface SemanticCacheEvents {
+  hit: [event: { readonly partition: string; readonly exact: boolean; readonly similarity: number; readonly durationMs: number }];
+  miss: [event: { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error'; readonly durationMs: number }];
+  coalesce: [event: { readonly partition: string }];
+  store: [event: { readonly partition: string }];
+  error: [event: { readonly operation: 'key' | 'embed' | 'verify' | 'append' | 'sync' | 'clear'; readonly partition?: string; readonly error: CacheError }];
+}
+
+/** The partition as one string; parts are JSON-encoded so no two part lists collide. */
+export function partitionKey(partition: Partition | undefined): string {
+  if (partition === undefined) return '';
+  if (typeof partition === 'string') return partition;
+  if (Array.isArray(partition)) return JSON.stringify(partition);
+  throw new TypeError(`Expected \`partition\` to be a string or an array of strings and numbers, got ${describe(partition)}`);
+}
+

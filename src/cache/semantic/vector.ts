@@ -1,0 +1,22 @@
+import { CacheError } from '../../core/index.js';
+
+/**
+ * A unit-length Float32Array copy of `vector`, so that cosine similarity is a plain dot product.
+ * @throws CacheError when the length is not `dimensions`, a value is not finite, or every value is 0.
+ */
+export function normalized(vector: ArrayLike<number>, dimensions: number): Float32Array {
+  if (vector?.length !== dimensions) {
+    throw new CacheError(`Expected an embedding of ${dimensions} dimensions, got ${vector?.length ?? String(vector)}`);
+  }
+  let sum = 0;
+  for (let i = 0; i < dimensions; i++) {
+    const v = vector[i]!;
+    if (!Number.isFinite(v)) throw new CacheError(`Expected finite embedding values, got ${v} at index ${i}`);
+    sum += v * v;
+  }
+  if (sum === 0) throw new CacheError('Cannot normalise an embedding whose values are all 0');
+  const scale = 1 / Math.sqrt(sum);
+  const out = new Float32Array(dimensions);
+  for (let i = 0; i < dimensions; i++) out[i] = vector[i]! * scale;
+  return out;
+}

@@ -1,0 +1,91 @@
+import { abortError, CancelledError, onAbort } from '../core/index.js';
+
+interface Flight<T, M> {
+  readonly promise: Promise<T>;
+  readonly controller: AbortController;
+  readonly meta: M;
+  waiters: number;
+  settled: boolean;
+}
+
+/**
+ * Runs identical work once while it is in flight: callers with the same key share one promise.
+ * Each caller may leave with its own AbortSignal; the work's signal aborts only when every caller
+ * has left. `meta` is per-flight state the owner may read and update while it runs.
+ */
+export class SingleFlight<T, M> {
+  readonly #flights = new Map<string, Flight<T, M>>();
+
+  /** How many flights are running. */
+  get size(): number {
+    return this.#flights.size;
+  }
+
+  /** The state of the flight running for `key`, if any. */
+  meta(key: string): M | undefined {
+    return this.#flights.get(key)?.meta;
+  }
+
+  /** Waits for the flight running for `key`; call only when {@link SingleFlight.meta} found one. */
+  join(key: string, signal: AbortSignal | undefined): Promise<T> {
+    const flight = this.#flights.get(key);
+    if (!flight) return Promise.reject(new RangeError(`No flight is running for key ${JSON.stringify(key)}`));
+    return this.#wait(key, flight, signal);
+  }
+
+  /** Starts the work for `key` (none may be running) and waits for it. */
+  start(key: string, meta: M, work: (signal: AbortSignal, meta: M) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    const controller = new AbortController();
+    const flight: Flight<T, M> = {
+      promise: Promise.resolve().then(() => work(controller.signal, meta)),
+      controller,
+      meta,
+      waiters: 0,
+      settled: false,
+    };
+    const done = (): void => {
+      flight.settled = true;
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    };
+    flight.promise.then(done, done);
+    this.#flights.set(key, flight);
+    return this.#wait(key, flight, signal);
+  }
+
+  /** Detaches running flights whose state matches: later callers start afresh; current ones still get their result. */
+  forget(matches: (meta: M) => boolean): void {
+    for (const [key, flight] of this.#flights) if (matches(flight.meta)) this.#flights.delete(key);
+  }
+
+  #wait(key: string, flight: Flight<T, M>, signal: AbortSignal | undefined): Promise<T> {
+    flight.waiters++;
+    if (!signal) return flight.promise;
+    if (signal.aborted) {
+      this.#leave(key, flight);
+      return Promise.reject(abortError(signal));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const off = onAbort(signal, () => {
+        this.#leave(key, flight);
+        reject(abortError(signal));
+      });
+      flight.promise.then(
+        (value) => {
+          off();
+          resolve(value);
+        },
+        (error: unknown) => {
+          off();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #leave(key: string, flight: Flight<T, M>): void {
+    flight.waiters--;
+    if (flight.waiters > 0 || flight.settled) return;
+    if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    flight.controller.abort(new CancelledError('Every caller of this request gave up'));
+  }
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { tensorCodec } from '../../src/cache/codec.js';
+import { decodeRecord, encodeRecord } from '../../src/cache/semantic/record.js';
+import type { TensorMap } from '../../src/core/index.js';
+
+const value: TensorMap = {
+  y: { datatype: 'FP32', shape: [2, 2], data: Float32Array.from([1.5, -0, NaN, 3]) },
+  ids: { datatype: 'INT64', shape: [2], data: BigInt64Array.from([-1n, 2n ** 62n]) },
+  label: { datatype: 'BYTES', shape: [2], data: ['ok', 'ünïcode 🎉'] },
+};
+
+test('tensorCodec decodes from a Buffer at an odd offset into aligned tensors that own their memory', () => {
+  const bytes = tensorCodec.encode(value);
+  const pool = Buffer.alloc(bytes.byteLength + 7);
+  pool.set(bytes, 3);
+  const view = pool.subarray(3, 3 + bytes.byteLength);
+  const decoded = tensorCodec.decode(view);
+  assert.deepEqual(decoded, value);
+  const y = decoded.y!.data as Float32Array;
+  assert.equal(y.byteOffset % 4, 0);
+  assert.notEqual(y.buffer, pool.buffer, 'a copy, not a view of the reply buffer');
+  pool.fill(0);
+  assert.equal(y[0], 1.5);
+});
+
+test('tensorCodec refuses bytes it did not write, with a CacheError saying why', () => {
+  const bytes = tensorCodec.encode(value);
+  const cases: [Uint8Array, RegExp][] = [
+    [new TextEncoder().encode('{"y":[1]}'), /does not start with the servable tensor header/],
+    [bytes.subarray(0, bytes.byteLength - 1), /it ends after/],
+    [Uint8Array.from([...bytes, 0]), /1 bytes follow the last tensor/],
+    [Uint8Array.from(bytes, (b, i) => (i === 4 ? 2 : b)), /written on a machine of the other byte order/],
+  ];
+  for (const [input, message] of cases) assert.throws(() => tensorCodec.decode(input), (e: Error & { code?: string }) => e.code === 'ERR_SERVABLE_CACHE' && message.test(e.message));
+  const wrongType = tensorCodec.encode({ y: { datatype: 'FP32', shape: [1], data: Float32Array.from([1]) } });
+  wrongType[12 + 4 + 1] = 99;
+  assert.throws(() => tensorCodec.decode(wrongType), /tensor "y" has an unknown datatype/);
+});
+
+test('semantic-cache records survive the round trip, with a text or a tensor query', () => {
+  const vector = Float32Array.from([0.6, 0.8]);
+  for (const query of ['what is 2+2?', { x: { datatype: 'FP32', shape: [1], data: Float32Array.from([4]) } } as TensorMap]) {
+    const record = { kind: 'add', partition: '["m",1,"t"]', exactKey: 's:q', query, vector, value, ttlMs: 1500 } as const;
+    assert.deepEqual(decodeRecord(encodeRecord(record)), record);
+  }
+  const forever = decodeRecord(encodeRecord({ kind: 'add', partition: '', exactKey: 'k', query: 'q', vector, value: {}, ttlMs: undefined }));
+  assert.equal(forever.kind === 'add' && forever.ttlMs, undefined);
+  assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: undefined })), { kind: 'clear', partition: undefined });
+  assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: 'p' })), { kind: 'clear', partition: 'p' });
+  assert.throws(() => decodeRecord(tensorCodec.encode({})), /field #kind is missing/);
+});

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { canonicalJson, canonicalParts, inputsKey } from '../../src/cache/key.js';
+import { Hash128, hash128 } from '../../src/core/index.js';
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+test('hash128 is MurmurHash3 x86_128 (published vectors) and gives the same digest however the bytes are split', () => {
+  assert.equal(hash128([text('')], 2538058380), 'a1d5bef71c6a575b1c6a575b1c6a575b');
+  assert.equal(hash128([text('The quick brown fox jumps over the lazy dog')], 2538058380), '5ed5d48a7161b84c9c3aa78e3e79b6cd');
+  const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff);
+  const whole = hash128([bytes]);
+  for (const cuts of [[1], [15, 16, 17], [3, 500, 999], [16, 32, 48]]) {
+    const h = new Hash128();
+    let at = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      h.update(bytes.subarray(at, cut));
+      at = cut;
+    }
+    assert.equal(h.digest(), whole, `cut at ${cuts.join(', ')}`);
+  }
+  assert.notEqual(hash128([bytes.subarray(1)]), whole);
+});
+
+test('canonicalJson sorts keys at every level and drops undefined members; it refuses what JSON cannot hold', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null }, u: undefined }), '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}');
+  assert.throws(() => canonicalJson({ n: Number.NaN }), /finite number in parameters, got NaN/);
+  assert.throws(() => canonicalJson({ f: () => 1 }), /JSON data in parameters, got \[function\]/);
+  assert.throws(() => canonicalJson({ b: 1n }), /JSON data in parameters, got 1n \(bigint\)/);
+});
+
+test('canonicalParts frames names, datatypes, shapes and byte lengths before the data', () => {
+  const parts = canonicalParts({ b: { datatype: 'UINT8', shape: [2], data: Uint8Array.from([1, 2]) }, a: { datatype: 'BYTES', shape: [1], data: ['hé'] } }, { k: 1 });
+  assert.equal(new TextDecoder().decode(parts[0]), '[["a","BYTES",[1],7],["b","UINT8",[2],2]]|{"k":1}');
+  assert.deepEqual([...parts[1]!], [3, 0, 0, 0, 0x68, 0xc3, 0xa9]);
+  assert.deepEqual([...parts[2]!], [1, 2]);
+  assert.throws(() => canonicalParts({ x: { datatype: 'FP99', shape: [1], data: [] } } as never), /Expected input "x" to be a tensor/);
+});
+
+test('inputsKey views typed arrays in place: a subarray keys by its own bytes', async () => {
+  const backing = Float32Array.from([9, 1, 2, 9]);
+  const view = { x: { datatype: 'FP32' as const, shape: [2], data: backing.subarray(1, 3) } };
+  const copy = { x: { datatype: 'FP32' as const, shape: [2], data: Float32Array.from([1, 2]) } };
+  assert.equal(await inputsKey(view), await inputsKey(copy));
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { LruStore } from '../../src/cache/lru-store.js';
+import { tensorMapBytes } from '../../src/cache/size.js';
+import type { TensorMap } from '../../src/core/index.js';
+import { cacheStoreContract } from '../../src/testing/cache-store-contract.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
+
+cacheStoreContract(
+  test,
+  () => {
+    const clock = new FakeClock();
+    return { store: new LruStore({ maxBytes: 1 << 20, clock }), advance: (ms: number) => clock.advance(ms) };
+  },
+  'LruStore',
+);
+
+const row = (n: number, fill = 1): TensorMap => ({ y: { datatype: 'FP32', shape: [n], data: new Float32Array(n).fill(fill) } });
+
+test('LruStore counts tensor bytes and evicts the least recently used entries to stay under maxBytes', () => {
+  const entry = tensorMapBytes(row(1000)) + 2 * '2:ns'.length + 2 * 'k0'.length;
+  const store = new LruStore({ maxBytes: entry * 3 });
+  store.set('ns', 'k0', row(1000, 0));
+  store.set('ns', 'k1', row(1000, 1));
+  store.set('ns', 'k2', row(1000, 2));
+  assert.equal(store.size, 3);
+  assert.equal(store.bytes, entry * 3);
+  assert.ok(store.bytes > 12_000, 'the 4,000 bytes of each FP32 buffer are counted');
+  assert.equal(store.get('ns', 'k0')?.y?.data[0], 0); // k0 is now the most recent
+  store.set('ns', 'k3', row(1000, 3));
+  assert.equal(store.get('ns', 'k1'), undefined, 'k1 was the least recently used');
+  assert.deepEqual(['k0', 'k2', 'k3'].map((k) => store.get('ns', k)?.y?.data[0]), [0, 2, 3]);
+});
+
+test('LruStore refuses an entry larger than maxBytes and drops the old value under that key', () => {
+  const store = new LruStore({ maxBytes: 2000 });
+  store.set('ns', 'k', row(10));
+  store.set('ns', 'k', row(1000));
+  assert.equal(store.get('ns', 'k'), undefined);
+  assert.equal(store.size, 0);
+});
+
+test('LruStore applies its default TTL and a per-entry TTL on the injected clock', () => {
+  const clock = new FakeClock();
+  const store = new LruStore({ maxBytes: 1 << 20, ttlMs: 100, clock });
+  store.set('ns', 'default', row(1));
+  store.set('ns', 'long', row(1), 1000);
+  clock.advance(101);
+  assert.equal(store.get('ns', 'default'), undefined);
+  assert.ok(store.get('ns', 'long'));
+  clock.advance(900);
+  assert.equal(store.get('ns', 'long'), undefined);
+});
+
+test('LruStore bounds the entry count with maxEntries and keeps its namespace index in step with evictions', () => {
+  const store = new LruStore({ maxBytes: 1 << 20, maxEntries: 2 });
+  store.set('a', 'k1', row(1));
+  store.set('b', 'k2', row(1));
+  store.set('a', 'k3', row(1));
+  assert.equal(store.get('a', 'k1'), undefined);
+  store.clear('a');
+  assert.equal(store.get('a', 'k3'), undefined);
+  assert.ok(store.get('b', 'k2'));
+  assert.equal(store.size, 1);
+});
+
+test('LruStore validates its options, quoting the bad value', () => {
+  assert.throws(() => new LruStore({ maxBytes: 0 }), /`maxBytes` to be an integer >= 1, got 0 \(number\)/);
+  assert.throws(() => new LruStore({ maxBytes: 1.5 }), /`maxBytes` to be an integer, got 1.5/);
+  assert.throws(() => new LruStore({ maxBytes: 10, ttlMs: 0 }), /`ttlMs` to be a number > 0, got 0/);
+  assert.throws(() => new LruStore({ maxBytes: 10, maxEntries: -1 }), /`maxEntries`/);
+  assert.throws(() => new LruStore({ maxBytes: 10, sizeOf: 3 as never }), /`sizeOf` to be a function, got 3/);
+  const store = new LruStore({ maxBytes: 10 });
+  assert.throws(() => store.set('ns', 'k', row(1), -5), /`ttlMs` to be a number >= 0, got -5/);
+  assert.throws(() => store.set('ns', 'k', { y: 'nope' } as never), /Expected tensor "y" to be \{datatype, shape, data\}/);
+});

@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { LruStore } from '../../src/cache/lru-store.js';
+import { inputsKey, sha256Hasher } from '../../src/cache/key.js';
+import { ResultCache, type CacheRequest } from '../../src/cache/result-cache.js';
+import type { CacheStore } from '../../src/cache/store.js';
+import type { TensorMap } from '../../src/core/index.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
+
+const fp32 = (values: number[], shape = [1, values.length]): TensorMap[string] => ({ datatype: 'FP32', shape, data: Float32Array.from(values) });
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A cache on an LruStore, a compute that doubles `x` and counts its runs, and a log of every event. */
+function setup(options: { store?: CacheStore; clock?: FakeClock } = {}) {
+  const clock = options.clock ?? new FakeClock();
+  const store = options.store ?? new LruStore({ maxBytes: 1 << 20, clock });
+  const cache = new ResultCache({ store, clock, ttlMs: 60_000 });
+  const events: string[] = [];
+  const record = (name: string) => (event: object) => {
+    const e = event as { reason?: string; operation?: string; error?: Error };
+    events.push(e.reason ? `${name}:${e.reason}` : e.operation ? `${name}:${e.operation}:${e.error?.message}` : name);
+  };
+  cache.on('hit', record('hit')).on('miss', record('miss')).on('coalesce', record('coalesce'));
+  cache.on('store', record('store')).on('error', record('error'));
+  let runs = 0;
+  const compute = async (request: CacheRequest): Promise<TensorMap> => {
+    runs++;
+    const x = request.inputs.x!.data as Float32Array;
+    return { y: fp32(Array.from(x, (v) => v * 2)) };
+  };
+  return { cache, store, clock, events, compute, runs: () => runs };
+}
+
+const request = (x: number[], extra: Partial<CacheRequest> = {}): CacheRequest => ({ model: 'double', version: 1, inputs: { x: fp32(x) }, ...extra });
+
+test('a miss computes and stores; the same request then hits without computing', async () => {
+  const { cache, compute, events, runs } = setup();
+  const r = request([1, 2]);
+  const first = await cache.run(r, () => compute(r));
+  const second = await cache.run(request([1, 2]), () => compute(r));
+  assert.deepEqual([first.hit, second.hit, runs()], [false, true, 1]);
+  assert.deepEqual(Array.from(second.value.y!.data as Float32Array), [2, 4]);
+  assert.deepEqual(events, ['miss:absent', 'store', 'hit']);
+});
+
+test('the key covers input names, datatypes, shapes, bytes and parameters, and ignores their order', async () => {
+  const { cache, runs } = setup();
+  const y = async () => ({ y: fp32([0]) });
+  const base: CacheRequest = { model: 'm', version: 1, inputs: { a: fp32([1, 2, 3, 4]), b: fp32([5]) }, parameters: { k: 1, j: [1, 2] } };
+  await cache.run(base, y);
+  const variants: CacheRequest[] = [
+    { ...base, inputs: { ...base.inputs, a: fp32([1, 2, 3, 4], [2, 2]) } },
+    { ...base, inputs: { ...base.inputs, a: { datatype: 'INT32', shape: [1, 4], data: new Int32Array(Float32Array.from([1, 2, 3, 4]).buffer) } } },
+    { ...base, inputs: { c: base.inputs.a!, b: base.inputs.b! } },
+    { ...base, inputs: { ...base.inputs, a: fp32([1, 2, 3, 5]) } },
+    { ...base, parameters: { k: 2, j: [1, 2] } },
+    { ...base, parameters: { k: 1, j: [2, 1] } },
+    { ...base, parameters: undefined },
+    { ...base, model: 'other' },
+  ];
+  for (const v of variants) assert.equal((await cache.run(v, y)).hit, false, JSON.stringify({ ...v, inputs: Object.keys(v.inputs) }));
+  assert.equal(runs(), 0);
+  const reordered: CacheRequest = { model: 'm', version: 1, inputs: { b: fp32([5]), a: fp32([1, 2, 3, 4]) }, parameters: { j: [1, 2], k: 1, unset: undefined } };
+  assert.equal((await cache.run(reordered, y)).hit, true);
+});
+
+test('BYTES inputs are keyed by their strings, so a boundary shift between strings is a different request', async () => {
+  const k1 = await inputsKey({ t: { datatype: 'BYTES', shape: [2], data: ['ab', 'c'] } });
+  const k2 = await inputsKey({ t: { datatype: 'BYTES', shape: [2], data: ['a', 'bc'] } });
+  const k3 = await inputsKey({ t: { datatype: 'BYTES', shape: [2], data: ['ab', 'c'] } });
+  assert.notEqual(k1, k2);
+  assert.equal(k1, k3);
+  assert.match(k1, /^[0-9a-f]{32}$/);
+});
+
+test('a new version never serves an old version\'s entries', async () => {
+  const { cache, compute, runs } = setup();
+  const v1 = request([3]);
+  const v2 = request([3], { version: 2 });
+  await cache.run(v1, () => compute(v1));
+  assert.equal((await cache.run(v2, () => compute(v2))).hit, false);
+  assert.equal((await cache.run(v1, () => compute(v1))).hit, true);
+  assert.equal(runs(), 2);
+});
+
+test('only successful results are stored', async () => {
+  const { cache, compute, runs, events } = setup();
+  const r = request([1]);
+  await assert.rejects(cache.run(r, () => Promise.reject(new Error('model failed'))), /model failed/);
+  const after = await cache.run(r, () => compute(r));
+  assert.deepEqual([after.hit, runs()], [false, 1]);
+  assert.deepEqual(events, ['miss:absent', 'miss:absent', 'store']);
+});
+
+test('invalidate(model) removes every version of that model and no other model', async () => {
+  const { cache, compute, runs } = setup();
+  const reqs = [request([1]), request([1], { version: 2 }), request([1], { model: 'keep' })];
+  for (const r of reqs) await cache.run(r, () => compute(r));
+  await cache.invalidate('double');
+  const hits = [];
+  for (const r of reqs) hits.push((await cache.run(r, () => compute(r))).hit);
+  assert.deepEqual(hits, [false, false, true]);
+  assert.equal(runs(), 5);
+});
+
+test('a computation that started before invalidate() does not store its (old) result', async () => {
+  const { cache, store } = setup();
+  const gate = deferred<TensorMap>();
+  const pending = cache.run(request([1]), () => gate.promise);
+  await Promise.resolve();
+  await cache.invalidate('double');
+  gate.resolve({ y: fp32([99]) });
+  assert.equal((await pending).value.y!.data[0], 99);
+  await cache.idle();
+  assert.equal((await cache.run(request([1]), async () => ({ y: fp32([2]) }))).hit, false);
+  assert.ok(store instanceof LruStore && store.size === 1);
+});
+
+test('no-cache skips reading but stores the fresh result; no-store reads but never writes', async () => {
+  const { cache, compute, runs, events } = setup();
+  const r = request([1]);
+  await cache.run(r, () => compute(r));
+  const fresh = await cache.run(r, async () => ({ y: fp32([7]) }), { noCache: true });
+  assert.equal(fresh.hit, false);
+  assert.equal((await cache.run(r, () => compute(r))).value.y!.data[0], 7, 'the no-cache result replaced the entry');
+  const other = request([5]);
+  await cache.run(other, () => compute(other), { noStore: true });
+  assert.equal((await cache.run(other, () => compute(other), { noStore: true })).hit, false);
+  assert.equal(runs(), 3);
+  assert.deepEqual(events, ['miss:absent', 'store', 'miss:bypass', 'store', 'hit', 'miss:absent', 'miss:absent']);
+});
+
+test('identical requests in flight run one computation; different ones run their own', async () => {
+  const { cache, events } = setup();
+  const gate = deferred<TensorMap>();
+  let runs = 0;
+  const slow = () => {
+    runs++;
+    return gate.promise;
+  };
+  const all = [cache.run(request([1]), slow), cache.run(request([1]), slow), cache.run(request([1]), slow), cache.run(request([2]), slow)];
+  assert.equal(cache.inFlight, 2);
+  gate.resolve({ y: fp32([42]) });
+  const results = await Promise.all(all);
+  assert.equal(runs, 2);
+  assert.deepEqual(results.map((r) => [r.hit, r.shared, r.value.y!.data[0]]), [[false, false, 42], [false, true, 42], [false, true, 42], [false, false, 42]]);
+  assert.deepEqual(events.slice(0, 4), ['miss:absent', 'coalesce', 'coalesce', 'miss:absent']);
+  assert.equal(cache.inFlight, 0);
+});
+
+test('a caller that aborts leaves alone; the shared computation is aborted only when every caller has left', async () => {
+  const { cache } = setup();
+  const gate = deferred<TensorMap>();
+  let seen: AbortSignal | undefined;
+  const slow = (signal: AbortSignal) => {
+    seen = signal;
+    return gate.promise;
+  };
+  const a = new AbortController();
+  const b = new AbortController();
+  const first = cache.run(request([1]), slow, { signal: a.signal });
+  const second = cache.run(request([1]), slow, { signal: b.signal });
+  await Promise.resolve();
+  a.abort();
+  await assert.rejects(first, { code: 'ERR_SERVABLE_CANCELLED' });
+  assert.equal(seen?.aborted, false);
+  gate.resolve({ y: fp32([1]) });
+  assert.equal((await second).value.y!.data[0], 1);
+
+  const never = deferred<TensorMap>();
+  const c = new AbortController();
+  const d = new AbortController();
+  const third = cache.run(request([9]), slow, { signal: c.signal });
+  const fourth = cache.run(request([9]), slow, { signal: d.signal });
+  await Promise.resolve();
+  c.abort();
+  d.abort(new Error('client went away'));
+  await assert.rejects(third, { code: 'ERR_SERVABLE_CANCELLED' });
+  await assert.rejects(fourth, /client went away/);
+  assert.equal(seen?.aborted, true);
+  assert.equal(cache.inFlight, 0);
+  never.resolve({});
+  await assert.rejects(cache.run(request([3]), slow, { signal: AbortSignal.abort() }), { code: 'ERR_SERVABLE_CANCELLED' });
+});
+
+/** A store whose operations wait for the test to settle them. */
+function manualStore() {
+  const gets: { key: string; answer: ReturnType<typeof deferred<TensorMap | undefined>> }[] = [];
+  const store: CacheStore = {
+    get(_ns, key) {
+      const answer = deferred<TensorMap | undefined>();
+      gets.push({ key, answer });
+      return answer.promise;
+    },
+    set: () => new Promise<void>(() => {}),
+    delete: () => undefined,
+    clear: () => Promise.reject(new Error('clear refused')),
+  };
+  return { store, gets };
+}
+
+test('a no-cache request does not join a flight that is still reading the store', async () => {
+  const { store, gets } = manualStore();
+  const { cache } = setup({ store });
+  let runs = 0;
+  const compute = async () => ({ y: fp32([++runs]) });
+  const reading = cache.run(request([1]), compute);
+  const fresh = cache.run(request([1]), compute, { noCache: true });
+  const joiner = cache.run(request([1]), compute);
+  assert.equal((await fresh).shared, false);
+  gets[0]!.answer.resolve({ y: fp32([-1]) });
+  const [r, j] = await Promise.all([reading, joiner]);
+  assert.deepEqual([r.hit, r.value.y!.data[0]], [true, -1]);
+  assert.deepEqual([j.shared, j.hit, j.value.y!.data[0]], [true, false, 1], 'a later caller joins the newest flight, the fresh one');
+  assert.equal(runs, 1);
+});
+
+test('fail open: a store that throws, rejects or hangs turns into a miss and an error event', async () => {
+  const clock = new FakeClock();
+  const { store, gets } = manualStore();
+  const { cache, events, compute } = setup({ store, clock });
+  const r = request([1]);
+  const hung = cache.run(r, () => compute(r));
+  assert.equal(gets.length, 1);
+  clock.advance(49);
+  gets.length = 0;
+  clock.advance(1);
+  assert.equal((await hung).value.y!.data[0], 2);
+  clock.advance(50); // the write hangs too
+  await cache.idle();
+  assert.deepEqual(events, [
+    'error:get:Cache get took longer than 50 ms',
+    'miss:error',
+    'error:set:Cache set took longer than 50 ms',
+  ]);
+  assert.equal(clock.pending, 0);
+
+  const throwing: CacheStore = {
+    get: () => {
+      throw new Error('boom');
+    },
+    set: () => Promise.reject(new Error('read-only')),
+    delete: () => undefined,
+    clear: () => undefined,
+  };
+  const broken = setup({ store: throwing });
+  const result = await broken.cache.run(r, () => broken.compute(r));
+  await broken.cache.idle();
+  assert.equal(result.value.y!.data[0], 2);
+  assert.deepEqual(broken.events, ['error:get:Cache get failed: boom', 'miss:error', 'error:set:Cache set failed: read-only']);
+
+  await assert.rejects(cache.invalidate('double'), { code: 'ERR_SERVABLE_CACHE', message: 'Could not clear the cached results of model "double": clear refused' });
+  assert.equal(events.at(-1), 'error:clear:Could not clear the cached results of model "double": clear refused');
+});
+
+test('a request that cannot be keyed is computed without the cache and reported', async () => {
+  const { cache, events } = setup();
+  const bad = { model: 'm', version: 1, inputs: { x: { datatype: 'FP32', shape: [1], data: [1] } } } as unknown as CacheRequest;
+  const result = await cache.run(bad, async () => ({ y: fp32([5]) }));
+  assert.deepEqual([result.hit, result.value.y!.data[0]], [false, 5]);
+  assert.deepEqual(events, ['error:key:Cache key failed: Expected input "x" to hold FP32 data, got [1] (array)']);
+});
+
+test('sha256Hasher keys requests asynchronously and collision-resistantly', async () => {
+  const store = new LruStore({ maxBytes: 1 << 20 });
+  const cache = new ResultCache({ store, hasher: sha256Hasher });
+  const r = request([4]);
+  assert.equal((await cache.run(r, async () => ({ y: fp32([8]) }))).hit, false);
+  assert.equal((await cache.run(r, () => Promise.reject(new Error('no')))).hit, true);
+  assert.match(await sha256Hasher([new TextEncoder().encode('abc')]), /^ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad$/);
+});
+
+test('ResultCache validates its options and requests, quoting the bad value', () => {
+  const store = new LruStore({ maxBytes: 100 });
+  assert.throws(() => new ResultCache({ store: {} as never }), /`store.get` to be a function, got undefined/);
+  assert.throws(() => new ResultCache({ store, timeoutMs: 0 }), /`timeoutMs` to be a number > 0, got 0/);
+  assert.throws(() => new ResultCache({ store, ttlMs: Number.NaN }), /`ttlMs` to be a finite number, got NaN|`ttlMs` to be a finite number, got null/);
+  assert.throws(() => new ResultCache({ store, namespace: '' }), /`namespace` to be a non-empty string, got "" \(string\)/);
+  const cache = new ResultCache({ store });
+  assert.throws(() => cache.run({ ...request([1]), version: null as never }, async () => ({})), /`request.version` to be a string or a number, got null/);
+  assert.throws(() => cache.run({ ...request([1]), model: '' }, async () => ({})), /`request.model`/);
+});

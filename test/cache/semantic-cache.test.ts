@@ -1,0 +1,247 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import type { LoggedRecord, SemanticLog, SemanticRecord } from '../../src/cache/semantic/record.js';
+import { decodeRecord, encodeRecord } from '../../src/cache/semantic/record.js';
+import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
+import type { SemanticCacheEvents, SemanticCacheOptions } from '../../src/cache/semantic/types.js';
+import type { TensorMap } from '../../src/core/index.js';
+import { FakeClock } from '../../src/testing/fake-clock.js';
+
+/** Embeddings chosen so the cosine similarities are known: a·a2 = 0.98, a·a8 = 0.8, a·b = 0. */
+const VECTORS: Record<string, number[]> = {
+  a: [1, 0, 0],
+  a2: [0.98, Math.sqrt(1 - 0.98 ** 2), 0],
+  a8: [0.8, 0.6, 0],
+  b: [0, 0, 5],
+  zero: [0, 0, 0],
+};
+
+const answer = (v: number): TensorMap => ({ y: { datatype: 'FP32', shape: [1], data: Float32Array.from([v]) } });
+const y = (value: TensorMap): number => value.y!.data[0] as number;
+
+function setup(options: Partial<SemanticCacheOptions<string>> = {}) {
+  const clock = new FakeClock();
+  const embedded: string[] = [];
+  const cache = new SemanticCache<string>({
+    embed: (text) => {
+      embedded.push(text);
+      const v = VECTORS[text];
+      if (!v) throw new Error(`no vector for ${text}`);
+      return v;
+    },
+    dimensions: 3,
+    threshold: 0.9,
+    maxEntries: 100,
+    clock,
+    ...options,
+  });
+  const events: string[] = [];
+  const log = (name: keyof SemanticCacheEvents) => (event: object) => {
+    const e = event as Record<string, unknown>;
+    const detail = e.reason ?? e.operation ?? (e.exact === undefined ? '' : e.exact ? 'exact' : `near ${Number(e.similarity).toFixed(2)}`);
+    events.push(detail ? `${name}:${String(detail)}` : name);
+  };
+  cache.on('hit', log('hit')).on('miss', log('miss')).on('coalesce', log('coalesce')).on('store', log('store')).on('error', log('error'));
+  let runs = 0;
+  const compute = (v: number) => async () => {
+    runs++;
+    return answer(v);
+  };
+  return { cache, clock, embedded, events, compute, runs: () => runs };
+}
+
+test('an exact repeat hits without embedding; a similar query hits at its similarity; a dissimilar one misses', async () => {
+  const { cache, embedded, events, compute, runs } = setup();
+  assert.equal((await cache.run('a', compute(1))).hit, false);
+  const exact = await cache.run('a', compute(2));
+  assert.deepEqual([exact.hit, exact.exact, exact.similarity, y(exact.value)], [true, true, 1, 1]);
+  const near = await cache.run('a2', compute(3));
+  assert.deepEqual([near.hit, near.exact, y(near.value)], [true, false, 1]);
+  assert.ok(Math.abs(near.similarity! - 0.98) < 1e-6);
+  assert.equal((await cache.run('b', compute(4))).hit, false);
+  assert.equal(runs(), 2);
+  assert.deepEqual(embedded, ['a', 'a2', 'b'], 'the exact repeat is not embedded; a stored miss reuses its embedding');
+  assert.deepEqual(events, ['miss:absent', 'store', 'hit:exact', 'hit:near 0.98', 'miss:absent', 'store']);
+});
+
+test('the threshold is a minimum similarity: higher is stricter', async () => {
+  for (const [threshold, hit] of [[0.79, true], [0.8, true], [0.81, false]] as const) {
+    const { cache, compute } = setup({ threshold });
+    await cache.run('a', compute(1));
+    assert.equal((await cache.run('a8', compute(2))).hit, hit, `threshold ${threshold} vs similarity 0.8`);
+  }
+  assert.throws(() => setup({ threshold: 1.5 }), /`threshold` to be a number between -1 and 1, got 1.5/);
+});
+
+test('partitions never share entries: another tenant or version misses, exact or near', async () => {
+  const { cache, compute, runs } = setup();
+  await cache.run('a', compute(1), { partition: ['m', 1, 'tenant-1'] });
+  for (const partition of [['m', 1, 'tenant-2'], ['m', 2, 'tenant-1'], 'm1tenant-1', '["m",1]', undefined]) {
+    assert.equal((await cache.run('a', compute(2), { partition, noStore: true })).hit, false, JSON.stringify(partition));
+    assert.equal((await cache.run('a2', compute(2), { partition, noStore: true })).hit, false, JSON.stringify(partition));
+  }
+  assert.equal((await cache.run('a2', compute(3), { partition: ['m', 1, 'tenant-1'] })).hit, true);
+  assert.equal(runs(), 11);
+});
+
+test('maxEntries bounds all partitions together, evicting the least recently used', async () => {
+  const { cache, compute } = setup({ maxEntries: 2 });
+  await cache.run('a', compute(1), { partition: 'p1' });
+  await cache.run('b', compute(2), { partition: 'p2' });
+  await cache.run('a', compute(3), { partition: 'p1' }); // touch: b is now the oldest
+  await cache.run('a', compute(4), { partition: 'p3' });
+  assert.equal(cache.size, 2);
+  assert.equal((await cache.run('b', compute(5), { partition: 'p2', noStore: true })).hit, false);
+  assert.equal((await cache.run('a2', compute(6), { partition: 'p1', noStore: true })).hit, true);
+});
+
+test('entries expire after ttlMs on the injected clock', async () => {
+  const { cache, clock, compute } = setup({ ttlMs: 1000 });
+  await cache.run('a', compute(1));
+  clock.advance(999);
+  assert.equal((await cache.run('a2', compute(2), { noStore: true })).hit, true);
+  clock.advance(2);
+  assert.equal((await cache.run('a2', compute(3), { noStore: true })).hit, false);
+  assert.equal((await cache.run('a', compute(4), { noStore: true })).hit, false);
+  assert.equal(cache.size, 0);
+});
+
+test('no-cache recomputes and replaces the entry; no-store never writes', async () => {
+  const { cache, compute, events } = setup();
+  await cache.run('a', compute(1));
+  const fresh = await cache.run('a', compute(2), { noCache: true });
+  assert.deepEqual([fresh.hit, y(fresh.value)], [false, 2]);
+  assert.equal(y((await cache.run('a', compute(3))).value), 2);
+  await cache.run('b', compute(4), { noStore: true });
+  assert.equal((await cache.run('b', compute(5), { noStore: true })).hit, false);
+  assert.deepEqual(events, ['miss:absent', 'store', 'miss:bypass', 'store', 'hit:exact', 'miss:absent', 'miss:absent']);
+});
+
+test('identical queries in flight run once', async () => {
+  const { cache, events } = setup();
+  const releases: (() => void)[] = [];
+  const slow = () => new Promise<TensorMap>((resolve) => releases.push(() => resolve(answer(9))));
+  const all = [cache.run('a', slow), cache.run('a', slow), cache.run('b', slow)];
+  await new Promise((r) => setImmediate(r));
+  assert.equal(releases.length, 2);
+  for (const release of releases) release();
+  const results = await Promise.all(all);
+  assert.deepEqual(results.map((r) => r.shared), [false, true, false]);
+  assert.ok(events.includes('coalesce'));
+});
+
+test('fail open: an embedder that throws, returns the wrong length or a zero vector gives a miss and an error event', async () => {
+  const { cache, compute, events } = setup({ dimensions: 3 });
+  const result = await cache.run('unknown', compute(1));
+  assert.deepEqual([result.hit, y(result.value)], [false, 1]);
+  await cache.run('zero', compute(2));
+  assert.deepEqual(events, ['error:embed', 'miss:error', 'error:embed', 'miss:error']);
+  const wrong = setup({ dimensions: 4 });
+  await wrong.cache.run('a', wrong.compute(1));
+  const errors: string[] = [];
+  wrong.cache.on('error', (e) => errors.push(e.error.message));
+  await wrong.cache.run('a2', wrong.compute(1));
+  assert.deepEqual(errors, ['Expected an embedding of 4 dimensions, got 3']);
+});
+
+test('a verifier can veto a near match (never an exact one)', async () => {
+  const seen: string[] = [];
+  const { cache, compute, events } = setup({
+    verify: (query, match) => {
+      seen.push(`${query}~${match.query}@${match.similarity.toFixed(2)}`);
+      return false;
+    },
+  });
+  await cache.run('a', compute(1));
+  assert.equal((await cache.run('a', compute(2))).hit, true);
+  assert.equal((await cache.run('a2', compute(3))).hit, false);
+  assert.deepEqual(seen, ['a2~a@0.98']);
+  assert.ok(events.includes('miss:rejected'));
+});
+
+test('invalidate() clears one partition or all, and results in flight are not stored', async () => {
+  const { cache, compute } = setup();
+  await cache.run('a', compute(1), { partition: 'x' });
+  await cache.run('a', compute(1), { partition: 'y' });
+  await cache.invalidate('x');
+  assert.equal(cache.size, 1);
+  let release!: () => void;
+  const pending = cache.run('b', () => new Promise<TensorMap>((r) => (release = () => r(answer(7)))), { partition: 'y' });
+  await new Promise((r) => setImmediate(r));
+  await cache.invalidate();
+  release();
+  assert.equal(y((await pending).value), 7);
+  assert.equal(cache.size, 0);
+});
+
+test('lookup() and store() work without a computation', async () => {
+  const { cache } = setup();
+  assert.equal(await cache.lookup('a'), undefined);
+  await cache.store('a', answer(5), { partition: 'p' });
+  const found = await cache.lookup('a8', { partition: 'p' });
+  assert.equal(found, undefined, 'similarity 0.8 is under the 0.9 threshold');
+  const near = await cache.lookup('a2', { partition: 'p' });
+  assert.deepEqual([near?.exact, y(near!.value)], [false, 5]);
+});
+
+/** A log kept in memory, with ages on a manual clock: what a Redis stream does, minus Redis. */
+function memoryLog(clock: FakeClock): SemanticLog & { records: Uint8Array[] } {
+  const records: { bytes: Uint8Array; at: number }[] = [];
+  return {
+    get records() {
+      return records.map((r) => r.bytes);
+    },
+    append(record: SemanticRecord) {
+      records.push({ bytes: encodeRecord(record), at: clock.now() });
+    },
+    read(cursor: string | undefined) {
+      const from = cursor === undefined ? 0 : Number(cursor) + 1;
+      const out: LoggedRecord[] = records.slice(from).map((r) => ({ record: decodeRecord(r.bytes), ageMs: clock.now() - r.at }));
+      return { records: out, cursor: records.length === 0 ? cursor : String(records.length - 1) };
+    },
+  };
+}
+
+test('replicas sharing a log see each other\'s entries, clears, and remaining TTLs', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const one = setup({ log, syncIntervalMs: 0, ttlMs: 1000 });
+  const two = setup({ log, syncIntervalMs: 0, ttlMs: 1000 });
+  await one.cache.run('a', one.compute(11), { partition: 't1' });
+  await one.cache.idle();
+  clock.advance(400);
+  await two.cache.sync();
+  const seen = await two.cache.run('a2', two.compute(0), { partition: 't1', noStore: true });
+  assert.deepEqual([seen.hit, y(seen.value)], [true, 11]);
+  assert.equal(two.runs(), 0);
+  two.clock.advance(601);
+  assert.equal((await two.cache.run('a', two.compute(0), { partition: 't1', noStore: true })).hit, false, 'the TTL left at sync time (600 ms) ran out');
+  await two.cache.invalidate('t1');
+  await one.cache.sync();
+  assert.equal(one.cache.size, 0, 'the clear reached the other replica');
+  assert.equal(log.records.length, 2);
+});
+
+test('a replica syncs on its interval until closed', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const writer = setup({ log, syncIntervalMs: 0 });
+  const reader = setup({ log, syncIntervalMs: 500, clock });
+  await writer.cache.run('a', writer.compute(3));
+  await writer.cache.idle();
+  assert.equal(reader.cache.size, 0);
+  clock.advance(500);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(reader.cache.size, 1);
+  await reader.cache.close();
+  assert.equal(clock.pending, 0);
+});
+
+test('SemanticCache validates its options and partitions, quoting the bad value', () => {
+  assert.throws(() => setup({ dimensions: 0 }), /`dimensions` to be an integer between 1 and 65536, got 0/);
+  assert.throws(() => setup({ maxEntries: 0 }), /`maxEntries` to be an integer >= 1, got 0/);
+  assert.throws(() => setup({ embed: 'no' as never }), /`embed` to be a function, got "no"/);
+  assert.throws(() => setup({ log: { append: () => undefined } as never }), /`log.read` to be a function/);
+  const { cache, compute } = setup();
+  return assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
+});
