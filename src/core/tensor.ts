@@ -108,7 +108,8 @@ export function fromBytes(datatype: Exclude<DataType, 'BYTES'>, bytes: Uint8Arra
   if (bytes.byteLength % size !== 0) {
     throw new RangeError(`Expected a byte length that is a multiple of ${size} for ${datatype}, got ${bytes.byteLength}`);
   }
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  // Uint8Array's slice copies; a Node Buffer's slice would not.
+  const aligned = bytes.byteOffset % size === 0 ? bytes : Uint8Array.prototype.slice.call(bytes);
   return new Ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / size);
 }
 

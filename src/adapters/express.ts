@@ -1,0 +1,43 @@
+/**
+ * The Express adapter: an Express router serving the Open Inference Protocol v2 (`/v2`) and
+ * TF-Serving's REST API (`/v1/models`) over an InferenceService. It reads request bodies itself (so malformed JSON gets the protocol's 400 and
+ * binary tensor bodies pass through), enforces the body limit, and cancels a queued inference
+ * when its client disconnects. Express 4.18+ and 5.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { servableExpress } from 'servable/express';
+ *
+ * const app = express();
+ * app.use(servableExpress({ service }));          // or app.use('/api', servableExpress({ service }))
+ * app.listen(8000);
+ * ```
+ * @module
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { createHttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
+import { serveNode } from './node-http.js';
+
+export type { HttpHandlerOptions } from '../protocol/index.js';
+
+/** Options of {@link servableExpress}: those of the protocol handler. */
+export type ServableExpressOptions = HttpHandlerOptions;
+
+/**
+ * An Express router answering `/v2/...` and `/v1/models/...` (relative to where it is mounted)
+ * and passing every other path on to the next handler. Mount it before any body parser, or on a
+ * path none covers: a body another parser already consumed is used as that parser left it.
+ */
+export function servableExpress(options: ServableExpressOptions): Router {
+  const http = createHttpHandler(options);
+  const router = express.Router();
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (!http.owns(req.url)) {
+      next();
+      return;
+    }
+    serveNode(http, req, res, req.url).catch(next);
+  });
+  return router;
+}

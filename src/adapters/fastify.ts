@@ -1,0 +1,71 @@
+/**
+ * The Fastify adapter: a plugin serving the Open Inference Protocol v2 (`/v2`) and TF-Serving's
+ * REST API (`/v1/models`) over an InferenceService.
+ * Its routes live in their own encapsulated context, where bodies are taken raw (so malformed JSON
+ * gets the protocol's 400 and binary tensor bodies pass through) up to `bodyLimit`, and a client
+ * that disconnects cancels its queued inference. Fastify 5.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { servableFastify } from 'servable/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(servableFastify, { service, prefix: '/api' });
+ * await app.listen({ port: 8000 });
+ * ```
+ * @module
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { createHttpHandler, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
+import { BodyTooLargeError, disconnectSignal } from './node-http.js';
+
+export type { HttpHandlerOptions } from '../protocol/index.js';
+
+/** Options of {@link servableFastify}. */
+export interface ServableFastifyOptions extends HttpHandlerOptions {
+  /** A path prefix for every route, e.g. `/api` for `/api/v2/health/ready`. @default '' */
+  readonly prefix?: string;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
+
+async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
+  const http = createHttpHandler(options);
+  await app.register(
+    async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: http.bodyLimit }, (_req, body, done) => done(null, body));
+      // Errors raised by Fastify itself (body too large, bad Content-Length) in the protocol's own words.
+      scope.setErrorHandler((error: FastifyError, _request, reply) => {
+        const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+        const reason = status === 413 ? new BodyTooLargeError(http.bodyLimit) : status < 500 ? error : undefined;
+        if (status === 413) reply.header('connection', 'close');
+        return reply.code(status).type('application/json').send(JSON.stringify({ error: reason?.message ?? 'Internal server error' }));
+      });
+      const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
+      for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
+        scope.route({ method: METHODS, url, exposeHeadRoute: false, bodyLimit: http.bodyLimit, handler });
+      }
+    },
+    { prefix: options.prefix ?? '' },
+  );
+}
+
+async function serve(http: HttpHandler, prefix: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  // Fastify's request.signal listens to the request's `close`, which Node 20 fires once the body is read.
+  const signal = disconnectSignal(reply.raw);
+  const path = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : request.url;
+  const body = request.body as Uint8Array | undefined;
+  const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
+  if (reply.raw.destroyed) return reply.hijack();
+  const payload = typeof response.body === 'string' ? response.body : Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+  return reply.code(response.status).headers(response.headers).send(payload);
+}
+
+/**
+ * The Fastify plugin. Register it with `{ service }` and any {@link HttpHandlerOptions}; `prefix`
+ * mounts the routes under a path.
+ */
+export const servableFastify = fp(servable, { fastify: '5.x', name: 'servable' });

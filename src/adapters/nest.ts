@@ -1,0 +1,164 @@
+/**
+ * The NestJS adapter: `ServableModule` makes an InferenceService injectable and, unless told not
+ * to, adds a controller serving the Open Inference Protocol v2 (`/v2`) and TF-Serving's REST API
+ * (`/v1/models`) through the same protocol handler as the other adapters. The controller is an
+ * ordinary Nest controller, so global prefixes, guards and interceptors apply to it. It is built
+ * without decorator syntax, so it needs neither `experimentalDecorators` nor
+ * `emitDecoratorMetadata` in the package, and works in Nest projects that use them. Tested on
+ * `@nestjs/platform-express`.
+ *
+ * Create the app with `bodyParser: false` (or `rawBody: true`): Nest's JSON body parser refuses
+ * bodies over 100 kB and answers malformed JSON itself, before the protocol can.
+ *
+ * @example
+ * ```ts
+ * import { Module } from '@nestjs/common';
+ * import { NestFactory } from '@nestjs/core';
+ * import { ServableModule } from 'servable/nest';
+ *
+ * @Module({ imports: [ServableModule.forRoot({ service })] })
+ * class AppModule {}
+ *
+ * const app = await NestFactory.create(AppModule, { bodyParser: false });
+ * await app.listen(8000);
+ * ```
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  All,
+  Controller,
+  Inject,
+  Module,
+  Req,
+  Res,
+  type DynamicModule,
+  type InjectionToken,
+  type ModuleMetadata,
+  type OptionalFactoryDependency,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
+import { assertFunction, assertObject, describe } from '../core/index.js';
+import { InferenceService } from '../service/index.js';
+import { createHttpHandler, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
+import { serveNode } from './node-http.js';
+
+export type { HttpHandlerOptions } from '../protocol/index.js';
+
+/** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
+export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
+
+const OPTIONS = Symbol('servable.nest.options');
+
+/** How the module exposes itself; fixed when the module is declared. */
+export interface ServableRouting {
+  /** Add the controller serving `/v2` and `/v1/models`; `false` only provides the service and the handler. @default true */
+  readonly controller?: boolean;
+  /** The controller's path, below any global prefix: `'inference'` serves `/inference/v2/...`. @default '' */
+  readonly path?: string;
+  /** Register the module globally, so every module can inject the InferenceService. @default true */
+  readonly global?: boolean;
+}
+
+/** Options of {@link ServableModule.forRoot}: the protocol handler's options and the routing. */
+export interface ServableModuleOptions extends HttpHandlerOptions, ServableRouting {}
+
+/** Options of {@link ServableModule.forRootAsync}: a factory for the handler's options, and the routing. */
+export interface ServableModuleAsyncOptions extends ServableRouting, Pick<ModuleMetadata, 'imports'> {
+  /** Builds the options, e.g. from a config service or after the models are loaded. */
+  readonly useFactory: (...args: never[]) => HttpHandlerOptions | Promise<HttpHandlerOptions>;
+  /** Providers passed to `useFactory`. */
+  readonly inject?: readonly (InjectionToken | OptionalFactoryDependency)[];
+}
+
+/**
+ * The Nest module: provides `InferenceService` (inject it by class) and the protocol handler
+ * (`SERVABLE_HTTP_HANDLER`), and serves the protocols unless `controller: false`.
+ */
+export class ServableModule {
+  /** Declares the module with a service already built. */
+  static forRoot(options: ServableModuleOptions): DynamicModule {
+    checkRouting(options);
+    return declare({ provide: OPTIONS, useValue: options }, options, []);
+  }
+
+  /** Declares the module with options built by a factory, which may wait for models to load. */
+  static forRootAsync(options: ServableModuleAsyncOptions): DynamicModule {
+    checkRouting(options);
+    assertFunction('useFactory', options.useFactory);
+    const provider: Provider = { provide: OPTIONS, useFactory: options.useFactory, inject: [...(options.inject ?? [])] };
+    return declare(provider, options, options.imports ?? []);
+  }
+}
+Module({})(ServableModule);
+
+function checkRouting(options: ServableRouting): void {
+  assertObject('options', options);
+  for (const key of ['controller', 'global'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') {
+      throw new TypeError(`Expected \`${key}\` to be a boolean, got ${describe(options[key])}`);
+    }
+  }
+  if (options.path !== undefined && typeof options.path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${describe(options.path)}`);
+}
+
+function declare(optionsProvider: Provider, routing: ServableRouting, imports: NonNullable<ModuleMetadata['imports']>): DynamicModule {
+  return {
+    module: ServableModule,
+    global: routing.global ?? true,
+    imports,
+    providers: [
+      optionsProvider,
+      { provide: SERVABLE_HTTP_HANDLER, useFactory: (o: HttpHandlerOptions) => createHttpHandler(o), inject: [OPTIONS] },
+      { provide: InferenceService, useFactory: (o: HttpHandlerOptions) => o.service, inject: [OPTIONS] },
+    ],
+    controllers: routing.controller === false ? [] : [servableController(routing.path ?? '')],
+    exports: [InferenceService, SERVABLE_HTTP_HANDLER],
+  };
+}
+
+/** Platform requests and replies: Express's are Node's own, Fastify's wrap them in `raw`. */
+type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly params?: Record<string, unknown> };
+type PlatformResponse = ServerResponse & { readonly raw?: ServerResponse };
+
+/** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it. */
+function servableController(path: string): Type {
+  class ServableController {
+    readonly #http: HttpHandler;
+
+    constructor(http: HttpHandler) {
+      this.#http = http;
+    }
+
+    oip(req: PlatformRequest, res: PlatformResponse): Promise<void> {
+      return serve(this.#http, '/v2', req, res);
+    }
+
+    tfServing(req: PlatformRequest, res: PlatformResponse): Promise<void> {
+      return serve(this.#http, '/v1/models', req, res);
+    }
+  }
+  Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
+  route(ServableController, 'oip', ['v2', 'v2/*path']);
+  route(ServableController, 'tfServing', ['v1/models/*path']);
+  Controller(path)(ServableController);
+  return ServableController;
+}
+
+function route(target: Type, method: string, paths: string[]): void {
+  const descriptor = Object.getOwnPropertyDescriptor(target.prototype, method)!;
+  All(paths)(target.prototype, method, descriptor);
+  Req()(target.prototype, method, 0);
+  Res()(target.prototype, method, 1);
+}
+
+/** Rebuilds the path below the controller from the wildcard's segments, which the router has decoded. */
+function serve(http: HttpHandler, base: string, req: PlatformRequest, res: PlatformResponse): Promise<void> {
+  const captured = req.params?.path;
+  const rest = Array.isArray(captured) ? captured.map((s) => encodeURIComponent(String(s))).join('/') : typeof captured === 'string' ? captured : '';
+  const raw = req.raw ?? req;
+  const url = raw.url ?? '';
+  const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
+  return serveNode(http, raw, res.raw ?? res, `${rest ? `${base}/${rest}` : base}${query}`);
+}

@@ -1,0 +1,130 @@
+/**
+ * The binary tensor data extension (Triton's `binary_tensor_data`): a body is a JSON header of
+ * `Inference-Header-Content-Length` bytes followed by raw little-endian tensor data, each tensor
+ * `binary_data_size` bytes, in the order the JSON lists them. BOOL is one byte per element; BYTES
+ * elements are a 4-byte little-endian length followed by that many bytes.
+ */
+import { bytesPerElement, describe, fromBytes, InvalidInputError, type DataType, type Tensor, type TensorData } from '../core/index.js';
+
+/** The request header naming the length of the JSON part of a body. */
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** A body split into its JSON header and the binary data after it. */
+export interface SplitBody {
+  readonly json: Uint8Array | string;
+  readonly binary: Uint8Array | undefined;
+}
+
+/**
+ * Splits a body at `Inference-Header-Content-Length`; without the header the whole body is JSON.
+ * @throws InvalidInputError when the header is not a length within the body.
+ */
+export function splitBody(body: Uint8Array | string, header: string | readonly string[] | undefined): SplitBody {
+  if (header === undefined) return { json: body, binary: undefined };
+  const value = typeof header === 'string' ? header : header[0];
+  // A plain Uint8Array view: a Node Buffer's slice() does not copy, which core's fromBytes relies on to realign.
+  const bytes = typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  const length = value !== undefined && /^\d{1,15}$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(length <= bytes.byteLength)) {
+    throw new InvalidInputError(`Expected the Inference-Header-Content-Length header to be a byte count within the body's ${bytes.byteLength} bytes, got ${describe(value)}`);
+  }
+  return { json: bytes.subarray(0, length), binary: bytes.subarray(length) };
+}
+
+/** Hands out consecutive slices of the binary part of a body, one per input that has `binary_data_size`. */
+export class BinaryReader {
+  readonly #bytes: Uint8Array;
+  #offset = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  /** The next `size` bytes; refused when fewer are left. */
+  take(size: number, where: string): Uint8Array {
+    const left = this.#bytes.byteLength - this.#offset;
+    if (size > left) throw new InvalidInputError(`${where}: binary_data_size ${size} runs past the end of the binary data (${left} bytes left)`);
+    const slice = this.#bytes.subarray(this.#offset, this.#offset + size);
+    this.#offset += size;
+    return slice;
+  }
+
+  /** Refuses bytes that no input claimed. */
+  finish(): void {
+    const left = this.#bytes.byteLength - this.#offset;
+    if (left > 0) throw new InvalidInputError(`The body holds ${left} bytes of binary data after the last input's binary_data_size`);
+  }
+}
+
+/**
+ * Decodes one input's binary data: its size must be exactly what the shape needs, checked before
+ * anything is allocated; BYTES elements must be valid UTF-8 (servable's BYTES tensors hold strings).
+ * @throws InvalidInputError naming the input.
+ */
+export function decodeBinaryData(datatype: DataType, bytes: Uint8Array, count: number, where: string): TensorData {
+  if (datatype === 'BYTES') return decodeBinaryStrings(bytes, count, where);
+  const size = bytesPerElement(datatype)!;
+  if (bytes.byteLength !== count * size) {
+    throw new InvalidInputError(`${where}: ${count} ${datatype} elements take ${count * size} bytes, but binary_data_size is ${bytes.byteLength}`);
+  }
+  return fromBytes(datatype, bytes);
+}
+
+function decodeBinaryStrings(bytes: Uint8Array, count: number, where: string): string[] {
+  if (count * 4 > bytes.byteLength) {
+    throw new InvalidInputError(`${where}: ${count} BYTES elements take at least ${count * 4} bytes, but binary_data_size is ${bytes.byteLength}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Array<string>(count);
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > bytes.byteLength) throw new InvalidInputError(`${where}: the binary data ends before BYTES element ${i}`);
+    const length = view.getUint32(offset, true);
+    offset += 4;
+    if (offset + length > bytes.byteLength) throw new InvalidInputError(`${where}: BYTES element ${i} claims ${length} bytes, past the end of its binary data`);
+    try {
+      out[i] = decoder.decode(bytes.subarray(offset, offset + length));
+    } catch {
+      throw new InvalidInputError(`${where}: BYTES element ${i} is not valid UTF-8`);
+    }
+    offset += length;
+  }
+  if (offset !== bytes.byteLength) {
+    throw new InvalidInputError(`${where}: ${count} BYTES elements take ${offset} bytes, but binary_data_size is ${bytes.byteLength}`);
+  }
+  return out;
+}
+
+/** A tensor's data as little-endian bytes; BYTES elements length-prefixed. */
+export function tensorBytes(t: Tensor): Uint8Array {
+  if (t.datatype !== 'BYTES') {
+    const data = t.data as Float32Array;
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const encoded = (t.data as string[]).map((s) => encoder.encode(s));
+  const out = new Uint8Array(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const e of encoded) {
+    view.setUint32(offset, e.byteLength, true);
+    out.set(e, offset + 4);
+    offset += 4 + e.byteLength;
+  }
+  return out;
+}
+
+/** A JSON header followed by binary chunks, and the header length to announce. */
+export function joinBody(json: string, chunks: readonly Uint8Array[]): { body: Uint8Array; headerLength: number } {
+  const header = encoder.encode(json);
+  const body = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, header.byteLength));
+  body.set(header, 0);
+  let offset = header.byteLength;
+  for (const c of chunks) {
+    body.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { body, headerLength: header.byteLength };
+}

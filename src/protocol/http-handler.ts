@@ -1,0 +1,90 @@
+import { assertFunction, assertInteger, assertObject, assertString, describe } from '../core/index.js';
+import { oipRoutes } from './oip-routes.js';
+import { errorBody, errorResponse } from './responses.js';
+import type { RouteContext, RouteHandler } from './route-context.js';
+import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
+import { repositoryRoutes } from './repository-routes.js';
+import { tfRoutes } from './tf-routes.js';
+import type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from './types.js';
+
+/** servable's version, reported by `GET /v2`. */
+export const SERVABLE_VERSION = '0.1.0';
+
+const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
+
+/**
+ * Creates the transport-agnostic HTTP handler every adapter wraps. It speaks the Open Inference
+ * Protocol v2 REST API (`/v2/...`: health, server and model metadata, model readiness, inference,
+ * with the binary tensor data extension) and TF-Serving's v1 REST API (`/v1/models/...`: status,
+ * metadata, `:predict`). Bad requests get a 400 naming the input and what was wrong; no request
+ * can make it throw, allocate more than its body justifies, or disturb the others.
+ *
+ * @example
+ * ```ts
+ * const http = createHttpHandler({ service });
+ * const reply = await http.handle({ method: 'GET', path: '/v2/health/ready', headers: {} });
+ * ```
+ */
+export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
+  assertObject('options', options);
+  const { service } = options;
+  if (typeof service?.infer !== 'function' || typeof service.metadata !== 'function') {
+    throw new TypeError(`Expected \`service\` to be an InferenceService, got ${describe(service)}`);
+  }
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  assertInteger('bodyLimit', bodyLimit, 1);
+  const maxElements = options.maxElements ?? DEFAULT_MAX_ELEMENTS;
+  assertInteger('maxElements', maxElements, 1);
+  const serverName = options.serverName ?? 'servable';
+  assertString('serverName', serverName);
+  const serverVersion = options.serverVersion ?? SERVABLE_VERSION;
+  assertString('serverVersion', serverVersion);
+  const { requiredModels, onError } = options;
+  if (requiredModels !== undefined && (!Array.isArray(requiredModels) || !requiredModels.every((m) => typeof m === 'string' && m !== ''))) {
+    throw new TypeError(`Expected \`requiredModels\` to be an array of model names, got ${describe(requiredModels)}`);
+  }
+  if (onError !== undefined) assertFunction('onError', onError);
+  const tfServing = options.tfServing ?? true;
+  if (typeof tfServing !== 'boolean') throw new TypeError(`Expected \`tfServing\` to be a boolean, got ${describe(tfServing)}`);
+  const { repository } = options;
+  if (repository !== undefined && (typeof repository?.index !== 'function' || typeof repository.load !== 'function' || typeof repository.unload !== 'function')) {
+    throw new TypeError(`Expected \`repository\` to be a RepositoryControl ({index, load, unload}), got ${describe(repository)}`);
+  }
+
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository };
+  const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
+  const families = { tfServing, repository: repository !== undefined };
+  const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
+
+  return {
+    bodyLimit,
+    prefixes,
+    owns: (path) => prefixes.some((prefix) => under(prefix, path)),
+    async handle(request: HttpRequest): Promise<HttpResponse> {
+      try {
+        const match = matchRoute(request.method, request.path, families);
+        if ('notFound' in match) return errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`);
+        if ('allow' in match) {
+          return errorBody(405, `${request.method} is not allowed here; use ${match.allow.join(' or ')}`, undefined, {
+            allow: match.allow.join(', '),
+          });
+        }
+        if (request.body !== undefined && tooLarge(request.body, bodyLimit)) {
+          return errorBody(413, `The request body is larger than the limit of ${bodyLimit} bytes`);
+        }
+        return await (routes[match.route.kind] as RouteHandler<Route>)(match.route, request);
+      } catch (error) {
+        return errorResponse(error, (e) => onError?.(e, request));
+      }
+    },
+  };
+}
+
+function tooLarge(body: Uint8Array | string, limit: number): boolean {
+  if (typeof body !== 'string') return body.byteLength > limit;
+  // A UTF-16 code unit takes 1 to 3 bytes in UTF-8: encode only when the length alone cannot tell.
+  if (body.length > limit) return true;
+  if (body.length * 3 <= limit) return false;
+  return new TextEncoder().encode(body).byteLength > limit;
+}

@@ -1,0 +1,17 @@
+/**
+ * The HTTP protocols, free of any transport: the Open Inference Protocol v2 REST API (with the
+ * binary tensor data, schedule policy and model repository extensions) and TF-Serving's v1 REST
+ * API, decoded into tensors, validated, answered through an InferenceService, and encoded back.
+ * The adapters (`servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
+ * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
+ * @module
+ */
+export { createHttpHandler, SERVABLE_VERSION } from './http-handler.js';
+export { EXTENSIONS } from './oip-routes.js';
+export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders } from './types.js';
+export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits } from './oip-request.js';
+export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
+export { decodeJsonData, encodeJsonData } from './tensor-json.js';
+export { toHalfBits, fromHalfBits } from './fp16.js';
+export { decodePredict, type DecodedPredict, type PredictFormat } from './tf-request.js';
+export { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';

@@ -1,0 +1,36 @@
+import { describe, InvalidInputError } from '../core/index.js';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as text; bytes must be valid UTF-8. */
+export function bodyText(body: Uint8Array | string): string {
+  if (typeof body === 'string') return body;
+  try {
+    return decoder.decode(body);
+  } catch {
+    throw new InvalidInputError('The request body is not valid UTF-8');
+  }
+}
+
+/**
+ * Parses a JSON request body that must be an object.
+ * @throws InvalidInputError saying why the body was refused.
+ */
+export function parseJsonObject(text: string, what = 'The request body'): Record<string, unknown> {
+  if (text.trim() === '') throw new InvalidInputError(`${what} is empty; expected a JSON object`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(`${what} must be a JSON object, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** True for a plain JSON object. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,160 @@
+import {
+  DATA_TYPES,
+  describe,
+  InvalidInputError,
+  isDataType,
+  type Tensor,
+  type TensorMap,
+} from '../core/index.js';
+import type { InferenceRequest } from '../handler/index.js';
+import { decodeBinaryData, type BinaryReader } from './binary.js';
+import { isObject } from './json-body.js';
+import { decodeJsonData, forEachLeaf } from './tensor-json.js';
+
+/** The most dimensions a tensor may have (NumPy's limit). */
+export const MAX_RANK = 32;
+
+/** An OIP inference request decoded into tensors, with its scheduling parameters. */
+export interface DecodedInferRequest {
+  readonly request: InferenceRequest;
+  /** From `parameters.timeout` (microseconds, as Triton's schedule policy), in milliseconds; absent for 0 or none. */
+  readonly timeoutMs?: number | undefined;
+  /** From `parameters.priority` (1 is the highest, 0 the model's default); absent for 0 or none. */
+  readonly priority?: number | undefined;
+  /** True when an output is to be returned as binary data (`binary_data`, else `binary_data_output`). */
+  binaryOutput(name: string): boolean;
+}
+
+/** Limits a decoded request must keep, and where binary input data comes from. */
+export interface DecodeLimits {
+  /** The most elements one input may claim. */
+  readonly maxElements: number;
+  /** The binary part of the body, for inputs with `parameters.binary_data_size`. */
+  readonly binary?: BinaryReader | undefined;
+}
+
+/**
+ * Decodes an OIP v2 inference request body: `{id?, parameters?, inputs: [{name, datatype, shape,
+ * parameters?, data}], outputs?: [{name, parameters?}]}`. Every check that depends on the shape's
+ * claimed size runs against the data actually sent before anything of that size is allocated.
+ * @throws InvalidInputError saying which input is wrong and how.
+ */
+export function decodeInferRequest(body: Record<string, unknown>, limits: DecodeLimits): DecodedInferRequest {
+  const { id, parameters, inputs, outputs } = body;
+  if (id !== undefined && typeof id !== 'string') throw new InvalidInputError(`Expected \`id\` to be a string, got ${describe(id)}`);
+  if (parameters !== undefined && !isObject(parameters)) {
+    throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describe(parameters)}`);
+  }
+  if (!Array.isArray(inputs)) throw new InvalidInputError(`Expected \`inputs\` to be an array, got ${describe(inputs)}`);
+  // Names come from the client: no prototype, so an input named `__proto__` is just a name.
+  const tensors: TensorMap = Object.create(null) as TensorMap;
+  for (const [i, raw] of inputs.entries()) {
+    const [name, t] = decodeInput(raw, i, limits);
+    if (Object.hasOwn(tensors, name)) throw new InvalidInputError(`Input '${name}' is given more than once`);
+    tensors[name] = t;
+  }
+  limits.binary?.finish();
+  const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
+  const all = booleanParameter(parameters, 'binary_data_output') ?? false;
+  return {
+    request: { id, inputs: tensors, outputs: wanted?.map((o) => o.name), parameters },
+    timeoutMs: timeoutOf(parameters),
+    priority: priorityOf(parameters),
+    binaryOutput: (name) => wanted?.find((o) => o.name === name)?.binary ?? all,
+  };
+}
+
+function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string, Tensor] {
+  if (!isObject(raw)) throw new InvalidInputError(`Expected \`inputs[${index}]\` to be an object, got ${describe(raw)}`);
+  const { name, datatype, shape, parameters, data } = raw;
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidInputError(`Expected \`inputs[${index}].name\` to be a non-empty string, got ${describe(name)}`);
+  }
+  const where = `Input '${name}'`;
+  if (!isDataType(datatype)) {
+    throw new InvalidInputError(`${where}: unknown datatype ${describe(datatype)}; expected one of ${DATA_TYPES.join(', ')}`);
+  }
+  const dims = checkShape(shape, where);
+  if (parameters !== undefined && !isObject(parameters)) {
+    throw new InvalidInputError(`${where}: expected \`parameters\` to be an object, got ${describe(parameters)}`);
+  }
+  const count = claimedElements(dims, where, limits.maxElements);
+  const binarySize = parameters?.binary_data_size;
+  if (binarySize !== undefined) {
+    if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
+      throw new InvalidInputError(`${where}: expected \`parameters.binary_data_size\` to be an integer >= 0, got ${describe(binarySize)}`);
+    }
+    if (data !== undefined) throw new InvalidInputError(`${where}: has both \`data\` and \`parameters.binary_data_size\`; send one`);
+    if (!limits.binary) throw new InvalidInputError(`${where}: has binary_data_size but the request has no Inference-Header-Content-Length header`);
+    const bytes = limits.binary.take(binarySize as number, where);
+    return [name, { datatype, shape: dims, data: decodeBinaryData(datatype, bytes, count, where) } as Tensor];
+  }
+  if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describe(data)}`);
+  const depth = Math.max(dims.length, 1);
+  const sent = forEachLeaf(data, depth, where);
+  if (sent !== count) {
+    throw new InvalidInputError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, but \`data\` has ${sent}`);
+  }
+  return [name, { datatype, shape: dims, data: decodeJsonData(datatype, data, count, depth, where) } as Tensor];
+}
+
+/** Checks a shape: an array of at most {@link MAX_RANK} integers >= 0. */
+export function checkShape(shape: unknown, where: string): number[] {
+  if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new InvalidInputError(`${where}: expected \`shape\` to be an array of at most ${MAX_RANK} integers >= 0, got ${describe(shape)}`);
+  }
+  return shape as number[];
+}
+
+/** The element count a shape claims, refused above `maxElements` before anything is allocated. */
+export function claimedElements(dims: readonly number[], where: string, maxElements: number): number {
+  let count = 1;
+  for (const d of dims) count *= d;
+  // `!(<=)` also refuses NaN, from Infinity * 0 on absurd shapes.
+  if (!(count <= maxElements)) {
+    throw new InvalidInputError(
+      `${where}: shape [${dims.join(', ')}] claims ${Number.isFinite(count) ? count : 'too many'} elements, more than the limit of ${maxElements}`,
+    );
+  }
+  return count;
+}
+
+function decodeOutputs(outputs: unknown): { name: string; binary: boolean | undefined }[] {
+  if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describe(outputs)}`);
+  return outputs.map((o, i) => {
+    if (!isObject(o) || typeof o.name !== 'string' || o.name === '') {
+      throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describe(o)}`);
+    }
+    if (o.parameters !== undefined && !isObject(o.parameters)) {
+      throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describe(o.parameters)}`);
+    }
+    return { name: o.name, binary: booleanParameter(o.parameters, 'binary_data', `Output '${o.name}'`) };
+  });
+}
+
+function booleanParameter(parameters: Record<string, unknown> | undefined, key: string, where?: string): boolean | undefined {
+  const value = parameters?.[key];
+  if (value !== undefined && typeof value !== 'boolean') {
+    const what = `\`parameters.${key}\` to be true or false, got ${describe(value)}`;
+    throw new InvalidInputError(where === undefined ? `Expected ${what}` : `${where}: expected ${what}`);
+  }
+  return value;
+}
+
+function timeoutOf(parameters: Record<string, unknown> | undefined): number | undefined {
+  const timeout = parameters?.timeout;
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+    throw new InvalidInputError(`Expected \`parameters.timeout\` to be a number of microseconds >= 0, got ${describe(timeout)}`);
+  }
+  return timeout === 0 ? undefined : timeout / 1000;
+}
+
+function priorityOf(parameters: Record<string, unknown> | undefined): number | undefined {
+  const priority = parameters?.priority;
+  if (priority === undefined) return undefined;
+  if (!Number.isSafeInteger(priority) || (priority as number) < 0) {
+    throw new InvalidInputError(`Expected \`parameters.priority\` to be an integer >= 0, got ${describe(priority)}`);
+  }
+  return priority === 0 ? undefined : (priority as number);
+}

@@ -1,0 +1,77 @@
+import type { InferenceResponse } from '../handler/index.js';
+import type { ModelMetadata } from '../service/index.js';
+import { tensorBytes } from './binary.js';
+import { encodeJsonData } from './tensor-json.js';
+
+/** One output tensor of an OIP inference response: its data in JSON, or its size in the binary part of the body. */
+export interface OipOutput {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  readonly data?: unknown[];
+  readonly parameters?: { readonly binary_data_size: number };
+}
+
+/** The OIP v2 inference response body. */
+export interface OipInferResponse {
+  readonly model_name: string;
+  /** The version that answered; absent when the request named none (the service chose). */
+  readonly model_version?: string;
+  readonly id?: string;
+  readonly outputs: readonly OipOutput[];
+}
+
+/** An encoded inference response: the JSON object, and the binary data of outputs sent as binary, in order. */
+export interface EncodedInferResponse {
+  readonly json: OipInferResponse;
+  readonly binary: readonly Uint8Array[];
+}
+
+/**
+ * Encodes a response as OIP JSON: outputs in the order asked for, or the model's order, data flat
+ * and row-major; outputs for which `binaryOutput` is true go as raw bytes after the JSON.
+ */
+export function encodeInferResponse(
+  model: string,
+  version: string | undefined,
+  id: string | undefined,
+  response: InferenceResponse,
+  binaryOutput: (name: string) => boolean = () => false,
+): EncodedInferResponse {
+  const binary: Uint8Array[] = [];
+  const outputs = Object.entries(response.outputs).map(([name, t]): OipOutput => {
+    const head = { name, datatype: t.datatype, shape: [...t.shape] };
+    if (!binaryOutput(name)) return { ...head, data: encodeJsonData(t) };
+    const bytes = tensorBytes(t);
+    binary.push(bytes);
+    return { ...head, parameters: { binary_data_size: bytes.byteLength } };
+  });
+  const json = {
+    model_name: model,
+    ...(version === undefined ? {} : { model_version: version }),
+    ...(id === undefined ? {} : { id }),
+    outputs,
+  };
+  return { json, binary };
+}
+
+/** The OIP v2 model metadata body. */
+export interface OipModelMetadata {
+  readonly name: string;
+  readonly versions: readonly string[];
+  readonly platform: string;
+  readonly inputs: readonly { name: string; datatype: string; shape: readonly number[] }[];
+  readonly outputs: readonly { name: string; datatype: string; shape: readonly number[] }[];
+}
+
+/** Encodes model metadata as OIP JSON; -1 marks a dynamic dimension. */
+export function encodeModelMetadata(meta: ModelMetadata): OipModelMetadata {
+  const spec = ({ name, datatype, shape }: { name: string; datatype: string; shape: readonly number[] }) => ({ name, datatype, shape: [...shape] });
+  return {
+    name: meta.name,
+    versions: [...meta.versions],
+    platform: meta.platform,
+    inputs: meta.inputs.map(spec),
+    outputs: meta.outputs.map(spec),
+  };
+}

@@ -1,0 +1,63 @@
+import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
+import { bodyText, parseJsonObject } from './json-body.js';
+import { decodeInferRequest } from './oip-request.js';
+import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
+import { jsonResponse } from './responses.js';
+import type { ModelRef } from './routes.js';
+import type { RouteContext, RouteHandlers } from './route-context.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+
+/** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
+export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'schedule_policy'];
+
+/** The Open Inference Protocol v2 routes. */
+export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'server-ready' | 'server-metadata' | 'model-metadata' | 'model-ready' | 'infer'> {
+  const { service } = ctx;
+  const extensions = ctx.repository ? [...EXTENSIONS, 'model_repository'].sort() : EXTENSIONS;
+  return {
+    'server-live': () => jsonResponse(200, { live: true }),
+    'server-ready': () => {
+      const names = ctx.requiredModels ?? [...new Set(service.registry.list().map((v) => v.name))];
+      const ready = names.every((name) => service.isReady(name));
+      return jsonResponse(ready ? 200 : 503, { ready });
+    },
+    'server-metadata': () => jsonResponse(200, { name: ctx.serverName, version: ctx.serverVersion, extensions }),
+    'model-metadata': (route) => jsonResponse(200, encodeModelMetadata(service.metadata(route.model, route.version))),
+    'model-ready': (route) => modelReady(ctx, route),
+    infer: (route, request) => infer(ctx, route, request),
+  };
+}
+
+function modelReady({ service }: RouteContext, { model, version }: ModelRef): HttpResponse {
+  const known = service.registry.versions(model);
+  if (version !== undefined && !known.some((v) => v.version === version)) {
+    throw new ModelNotFoundError(`Model '${model}' has no version '${version}'`);
+  }
+  const ready = service.isReady(model, version);
+  const body = version === undefined ? { name: model, ready } : { name: model, version, ready };
+  return jsonResponse(ready ? 200 : 503, body);
+}
+
+async function infer({ service, maxElements }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+  // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
+  if (!service.registry.names().includes(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+  if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
+  const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
+  const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);
+  const decoded = decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
+  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
+    version,
+    signal: request.signal,
+    timeoutMs: decoded.timeoutMs,
+  });
+  const encoded = encodeInferResponse(model, version, decoded.request.id, response, decoded.binaryOutput);
+  if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);
+  const joined = joinBody(JSON.stringify(encoded.json), encoded.binary);
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(joined.headerLength) },
+    body: joined.body,
+  };
+}

@@ -1,0 +1,30 @@
+import { ServableError } from '../core/index.js';
+import { bodyText, parseJsonObject } from './json-body.js';
+import { errorBody, jsonResponse } from './responses.js';
+import type { RouteContext, RouteHandlers } from './route-context.js';
+import type { HttpResponse } from './types.js';
+
+/** The model repository extension's routes; only matched when the handler has a repository. */
+export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-index' | 'repository-load' | 'repository-unload'> {
+  const repository = () => ctx.repository!;
+  return {
+    'repository-index': async (_route, request) => {
+      const readyOnly = request.body !== undefined && bodyText(request.body).trim() !== '' && parseJsonObject(bodyText(request.body)).ready === true;
+      const entries = await repository().index();
+      return jsonResponse(200, readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
+    },
+    'repository-load': ({ model }) => control(() => repository().load(model), model, 'load'),
+    'repository-unload': ({ model }) => control(() => repository().unload(model), model, 'unload'),
+  };
+}
+
+/** Runs a load or unload; a failure that is not a ServableError is the operator's to read, as a 400 (Triton's answer). */
+async function control(action: () => Promise<void>, model: string, what: string): Promise<HttpResponse> {
+  try {
+    await action();
+  } catch (error) {
+    if (error instanceof ServableError) throw error;
+    return errorBody(400, `Model '${model}' failed to ${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return jsonResponse(200, {});
+}

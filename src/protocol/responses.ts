@@ -1,0 +1,40 @@
+import { QueueFullError, ServableError } from '../core/index.js';
+import type { HttpResponse } from './types.js';
+
+const JSON_TYPE = 'application/json';
+
+/** A JSON reply. */
+export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) };
+}
+
+/** An `{"error": message}` reply, with the error's stable code when it has one. */
+export function errorBody(status: number, message: string, code?: string, headers: Record<string, string> = {}): HttpResponse {
+  return jsonResponse(status, code === undefined ? { error: message } : { error: message, code }, headers);
+}
+
+/**
+ * The reply for anything thrown while answering: a ServableError's status and message (503 with
+ * `Retry-After` in whole seconds for a full queue), 499 with no body for a cancelled request, and a
+ * bare 500 for everything else, whose details stay on the server (`internal` is told of it).
+ */
+export function errorResponse(error: unknown, internal: (error: unknown) => void): HttpResponse {
+  if (error instanceof ServableError && error.status < 500) {
+    if (error.status === 499) return { status: 499, headers: {}, body: '' };
+    return errorBody(error.status, error.message, error.code);
+  }
+  if (error instanceof ServableError && error.status !== 500) {
+    const headers: Record<string, string> =
+      error instanceof QueueFullError ? { 'retry-after': String(retryAfterSeconds(error.retryAfterMs)) } : {};
+    return errorBody(error.status, error.message, error.code, headers);
+  }
+  internal(error);
+  return error instanceof ServableError
+    ? errorBody(500, 'The model failed to answer this request', error.code)
+    : errorBody(500, 'Internal server error');
+}
+
+/** Whole seconds for `Retry-After`, rounded up; 1 when the wait is unknown. */
+function retryAfterSeconds(ms: number): number {
+  return Number.isFinite(ms) ? Math.max(0, Math.ceil(ms / 1000)) : 1;
+}

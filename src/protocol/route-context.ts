@@ -1,0 +1,20 @@
+import type { RepositoryControl } from '../registry/index.js';
+import type { InferenceService } from '../service/index.js';
+import type { Route } from './routes.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+
+/** What route handlers share: the service and the handler's resolved options. */
+export interface RouteContext {
+  readonly service: InferenceService;
+  readonly maxElements: number;
+  readonly serverName: string;
+  readonly serverVersion: string;
+  readonly requiredModels: readonly string[] | undefined;
+  readonly repository: RepositoryControl | undefined;
+}
+
+/** Answers one kind of route. */
+export type RouteHandler<R extends Route> = (route: R, request: HttpRequest) => HttpResponse | Promise<HttpResponse>;
+
+/** A handler for each route kind in `K`. */
+export type RouteHandlers<K extends Route['kind']> = { [P in K]: RouteHandler<Extract<Route, { kind: P }>> };

@@ -1,0 +1,146 @@
+/** A model, with an optional explicit version or (TF-Serving) label, as named in a URL. */
+export interface ModelRef {
+  readonly model: string;
+  readonly version?: string | undefined;
+  readonly label?: string | undefined;
+}
+
+/** What a request asks for, once its method and path are matched. */
+export type Route =
+  | { readonly kind: 'server-live' }
+  | { readonly kind: 'server-ready' }
+  | { readonly kind: 'server-metadata' }
+  | ({ readonly kind: 'model-metadata' } & ModelRef)
+  | ({ readonly kind: 'model-ready' } & ModelRef)
+  | ({ readonly kind: 'infer' } & ModelRef)
+  | ({ readonly kind: 'tf-status' } & ModelRef)
+  | ({ readonly kind: 'tf-metadata' } & ModelRef)
+  | ({ readonly kind: 'tf-predict' } & ModelRef)
+  | { readonly kind: 'repository-index' }
+  | { readonly kind: 'repository-load'; readonly model: string }
+  | { readonly kind: 'repository-unload'; readonly model: string };
+
+/** Which optional route families are served. */
+export interface RouteFamilies {
+  /** TF-Serving's `/v1/models`. */
+  readonly tfServing: boolean;
+  /** The model repository extension's `/v2/repository`. */
+  readonly repository: boolean;
+}
+
+/** The outcome of matching: a route, a path that exists under other methods, or nothing. */
+export type RouteMatch =
+  | { readonly route: Route }
+  | { readonly allow: readonly string[] }
+  | { readonly notFound: true };
+
+type Methods = Partial<Record<'GET' | 'POST', Route>>;
+
+/** The path prefixes of the Open Inference Protocol and of TF-Serving's REST API. */
+export const OIP_PREFIX = '/v2';
+export const TF_PREFIX = '/v1/models';
+
+/** True when `path` is `prefix` or lies below it. */
+export function under(prefix: string, path: string): boolean {
+  const p = pathOnly(path);
+  return p === prefix || p.startsWith(`${prefix}/`);
+}
+
+/** Matches a method and a path (query string ignored) to a route. HEAD is answered as GET. */
+export function matchRoute(method: string, path: string, families: RouteFamilies): RouteMatch {
+  const segments = splitPath(path);
+  const methods = segments && routesIn(segments, families);
+  if (!methods) return { notFound: true };
+  const wanted = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  const route = methods[wanted as keyof Methods];
+  if (route) return { route };
+  const allow = Object.keys(methods).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]));
+  return { allow };
+}
+
+function routesIn(s: readonly string[], families: RouteFamilies): Methods | undefined {
+  if (s[0] === 'v1') return families.tfServing ? tfRoutesOf(s) : undefined;
+  if (s[0] === 'v2' && s[1] === 'repository') return families.repository ? repositoryRoutesOf(s) : undefined;
+  return routesOf(s);
+}
+
+/** `/v2/repository/index`, `/v2/repository/models/{m}/load`, `/v2/repository/models/{m}/unload`. */
+function repositoryRoutesOf(s: readonly string[]): Methods | undefined {
+  if (s.length === 3 && s[2] === 'index') return { POST: { kind: 'repository-index' } };
+  if (s.length !== 5 || s[2] !== 'models') return undefined;
+  if (s[4] === 'load') return { POST: { kind: 'repository-load', model: s[3]! } };
+  if (s[4] === 'unload') return { POST: { kind: 'repository-unload', model: s[3]! } };
+  return undefined;
+}
+
+function routesOf(s: readonly string[]): Methods | undefined {
+  if (s[0] !== 'v2') return undefined;
+  if (s.length === 1) return { GET: { kind: 'server-metadata' } };
+  if (s[1] === 'health' && s.length === 3) {
+    if (s[2] === 'live') return { GET: { kind: 'server-live' } };
+    if (s[2] === 'ready') return { GET: { kind: 'server-ready' } };
+    return undefined;
+  }
+  if (s[1] !== 'models' || s.length < 3) return undefined;
+  const model = s[2]!;
+  let rest = s.slice(3);
+  let version: string | undefined;
+  if (rest[0] === 'versions') {
+    if (rest.length < 2) return undefined;
+    version = rest[1];
+    rest = rest.slice(2);
+  }
+  const ref = { model, version };
+  if (rest.length === 0) return { GET: { kind: 'model-metadata', ...ref } };
+  if (rest.length > 1) return undefined;
+  if (rest[0] === 'ready') return { GET: { kind: 'model-ready', ...ref } };
+  if (rest[0] === 'infer') return { POST: { kind: 'infer', ...ref } };
+  return undefined;
+}
+
+const VERBS = ['predict', 'classify', 'regress'];
+
+/** `/v1/models/{m}[/versions/{v} | /labels/{l}][/metadata | :predict]`; `:classify` and `:regress` are not served. */
+function tfRoutesOf(s: readonly string[]): Methods | undefined {
+  if (s[1] !== 'models' || s.length < 3) return undefined;
+  const rest = [...s.slice(2)];
+  let last = rest[rest.length - 1]!;
+  const colon = last.lastIndexOf(':');
+  const verb = colon > 0 && VERBS.includes(last.slice(colon + 1)) ? last.slice(colon + 1) : undefined;
+  if (verb !== undefined) {
+    last = last.slice(0, colon);
+    rest[rest.length - 1] = last;
+  }
+  const metadata = verb === undefined && rest.length > 1 && rest[rest.length - 1] === 'metadata';
+  if (metadata) rest.pop();
+  let ref: ModelRef;
+  if (rest.length === 1) ref = { model: rest[0]! };
+  else if (rest.length === 3 && rest[1] === 'versions') ref = { model: rest[0]!, version: rest[2] };
+  else if (rest.length === 3 && rest[1] === 'labels') ref = { model: rest[0]!, label: rest[2] };
+  else return undefined;
+  if (verb === 'predict') return { POST: { kind: 'tf-predict', ...ref } };
+  if (verb !== undefined) return undefined;
+  return { GET: metadata ? { kind: 'tf-metadata', ...ref } : { kind: 'tf-status', ...ref } };
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  const p = q === -1 ? path : path.slice(0, q);
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+/** The decoded, non-empty segments of a path, or undefined when one is malformed or empty. */
+function splitPath(path: string): string[] | undefined {
+  const p = pathOnly(path);
+  if (!p.startsWith('/')) return undefined;
+  const segments: string[] = [];
+  for (const raw of p.slice(1).split('/')) {
+    if (raw === '') return undefined;
+    try {
+      segments.push(decodeURIComponent(raw));
+    } catch {
+      return undefined;
+    }
+  }
+  return segments;
+}

@@ -1,0 +1,176 @@
+/**
+ * TF-Serving v1 REST requests: `:predict` in the row (`instances`) and columnar (`inputs`)
+ * formats. Datatypes and input names come from the model; shapes from the nesting of the JSON
+ * values, which must be rectangular. BYTES values may be `{"b64": "..."}`.
+ */
+import { describe, InvalidInputError, type DataType, type Tensor, type TensorMap } from '../core/index.js';
+import type { TensorSpec } from '../backends/index.js';
+import type { InferenceRequest } from '../handler/index.js';
+import { isObject } from './json-body.js';
+import { claimedElements, MAX_RANK } from './oip-request.js';
+import { decodeJsonData } from './tensor-json.js';
+
+/** The only signature servable models have. */
+export const SIGNATURE = 'serving_default';
+
+/** Which format a predict request used; the reply answers in the same one. */
+export type PredictFormat = 'row' | 'columnar';
+
+/** A decoded `:predict` request. */
+export interface DecodedPredict {
+  readonly request: InferenceRequest;
+  readonly format: PredictFormat;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes a `:predict` body against the model's inputs.
+ * @throws InvalidInputError naming the input (and the instance) that is wrong.
+ */
+export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
+  const signature = body.signature_name;
+  if (signature !== undefined && signature !== SIGNATURE) {
+    throw new InvalidInputError(`Unknown signature_name ${describe(signature)}; servable models have one signature, '${SIGNATURE}'`);
+  }
+  const hasInstances = body.instances !== undefined;
+  if (hasInstances === (body.inputs !== undefined)) {
+    throw new InvalidInputError('Expected exactly one of `instances` (row format) or `inputs` (columnar format)');
+  }
+  const tensors = hasInstances ? decodeRows(body.instances, inputs, maxElements) : decodeColumns(body.inputs, inputs, maxElements);
+  return { request: { inputs: tensors }, format: hasInstances ? 'row' : 'columnar' };
+}
+
+function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElements: number): TensorMap {
+  if (!Array.isArray(instances) || instances.length === 0) {
+    throw new InvalidInputError(`Expected \`instances\` to be a non-empty array, got ${describe(instances)}`);
+  }
+  const named = instances.every((i) => isObject(i) && !isB64(i));
+  if (!named && inputs.length !== 1) {
+    throw new InvalidInputError(`The model takes ${inputs.length} inputs (${names(inputs)}): each instance must be an object naming them`);
+  }
+  const columns = new Map<string, unknown[]>();
+  for (const spec of inputs) columns.set(spec.name, []);
+  for (const [i, instance] of instances.entries()) {
+    if (!named) {
+      columns.get(inputs[0]!.name)!.push(instance);
+      continue;
+    }
+    for (const [name, value] of Object.entries(instance as Record<string, unknown>)) {
+      const column = columns.get(name);
+      if (!column) throw new InvalidInputError(`Unknown input '${name}' in instance ${i}; the model takes ${names(inputs)}`);
+      column.push(value);
+    }
+    for (const spec of inputs) {
+      if (columns.get(spec.name)!.length !== i + 1) throw new InvalidInputError(`Input '${spec.name}' is missing from instance ${i}`);
+    }
+  }
+  const tensors: TensorMap = {};
+  for (const spec of inputs) {
+    const where = `Input '${spec.name}'`;
+    const rows = columns.get(spec.name)!;
+    const inner = shapeOf(rows[0], where);
+    const leaves: unknown[] = [];
+    for (const [i, row] of rows.entries()) {
+      const shape = shapeOf(row, where);
+      if (shape.length !== inner.length || shape.some((d, k) => d !== inner[k])) {
+        throw new InvalidInputError(`${where}: instance ${i} has shape [${shape.join(', ')}], instance 0 has [${inner.join(', ')}]`);
+      }
+      flattenInto(row, shape, leaves, where);
+    }
+    tensors[spec.name] = toTensor(spec.datatype, [rows.length, ...inner], leaves, where, maxElements);
+  }
+  return tensors;
+}
+
+function decodeColumns(columns: unknown, inputs: readonly TensorSpec[], maxElements: number): TensorMap {
+  const byName = isObject(columns) && !isB64(columns) ? columns : undefined;
+  if (!byName && inputs.length !== 1) {
+    throw new InvalidInputError(`The model takes ${inputs.length} inputs (${names(inputs)}): \`inputs\` must be an object naming them`);
+  }
+  const values = byName ?? { [inputs[0]!.name]: columns };
+  const tensors: TensorMap = {};
+  for (const name of Object.keys(values)) {
+    if (!inputs.some((s) => s.name === name)) throw new InvalidInputError(`Unknown input '${name}'; the model takes ${names(inputs)}`);
+  }
+  for (const spec of inputs) {
+    const where = `Input '${spec.name}'`;
+    if (!Object.hasOwn(values, spec.name)) throw new InvalidInputError(`Missing input '${spec.name}'`);
+    const value = values[spec.name];
+    const shape = shapeOf(value, where);
+    const leaves: unknown[] = [];
+    flattenInto(value, shape, leaves, where);
+    tensors[spec.name] = toTensor(spec.datatype, shape, leaves, where, maxElements);
+  }
+  return tensors;
+}
+
+function toTensor(datatype: DataType, shape: number[], leaves: unknown[], where: string, maxElements: number): Tensor {
+  claimedElements(shape, where, maxElements);
+  const values = datatype === 'BYTES' ? leaves.map((v, i) => fromB64(v, i, where)) : leaves;
+  return { datatype, shape, data: decodeJsonData(datatype, values, leaves.length, 1, where) } as Tensor;
+}
+
+/** The dimensions the nesting of `value` implies, following first elements; checked by {@link flattenInto}. */
+function shapeOf(value: unknown, where: string): number[] {
+  const dims: number[] = [];
+  let v = value;
+  while (Array.isArray(v)) {
+    if (dims.length === MAX_RANK) throw new InvalidInputError(`${where}: values are nested deeper than ${MAX_RANK} dimensions`);
+    dims.push(v.length);
+    v = v[0];
+  }
+  return dims;
+}
+
+/** Appends the leaves of `value` in row-major order, refusing nesting that is not rectangular with `shape`. */
+function flattenInto(value: unknown, shape: readonly number[], out: unknown[], where: string): void {
+  const stack: { items: readonly unknown[]; next: number }[] = [];
+  if (shape.length === 0) {
+    if (Array.isArray(value)) throw new InvalidInputError(`${where}: values are not rectangular`);
+    out.push(value);
+    return;
+  }
+  stack.push({ items: value as unknown[], next: 0 });
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const depth = stack.length - 1;
+    if (top.next === 0 && top.items.length !== shape[depth]) {
+      throw new InvalidInputError(`${where}: values are not rectangular (a list of ${top.items.length} where ${shape[depth]} were expected)`);
+    }
+    if (top.next >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.items[top.next++];
+    const leaf = depth === shape.length - 1;
+    if (leaf === Array.isArray(v)) throw new InvalidInputError(`${where}: values are not rectangular`);
+    if (leaf) out.push(v);
+    else stack.push({ items: v as unknown[], next: 0 });
+  }
+}
+
+function isB64(value: unknown): value is { b64: unknown } {
+  return isObject(value) && Object.keys(value).length === 1 && 'b64' in value;
+}
+
+/** A BYTES value: a string, or `{"b64": ...}` whose bytes must be UTF-8 (BYTES tensors hold strings). */
+function fromB64(value: unknown, index: number, where: string): unknown {
+  if (!isB64(value)) return value;
+  if (typeof value.b64 !== 'string') throw new InvalidInputError(`${where}: expected a base64 string in {"b64": ...} at element ${index}, got ${describe(value.b64)}`);
+  let binary: string;
+  try {
+    binary = atob(value.b64);
+  } catch {
+    throw new InvalidInputError(`${where}: element ${index} is not valid base64`);
+  }
+  try {
+    return decoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  } catch {
+    throw new InvalidInputError(`${where}: element ${index} is not valid UTF-8 once base64-decoded`);
+  }
+}
+
+function names(inputs: readonly TensorSpec[]): string {
+  return inputs.map((s) => `'${s.name}'`).join(', ');
+}

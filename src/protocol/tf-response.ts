@@ -1,0 +1,99 @@
+/**
+ * TF-Serving v1 REST replies: `{predictions}` or `{outputs}` in the request's format, model status
+ * and metadata. Outputs whose name ends in `_bytes` are returned as `{"b64": "..."}`, as TF-Serving does.
+ */
+import { elementCount, type DataType, type Tensor } from '../core/index.js';
+import type { TensorSpec } from '../backends/index.js';
+import type { InferenceResponse } from '../handler/index.js';
+import type { VersionMetadata } from '../registry/index.js';
+import { encodeJsonData } from './tensor-json.js';
+import { SIGNATURE, type PredictFormat } from './tf-request.js';
+
+const encoder = new TextEncoder();
+
+/** Encodes a response in the request's format: `{predictions}` per instance, or `{outputs}` whole. */
+export function encodePredict(response: InferenceResponse, format: PredictFormat): Record<string, unknown> {
+  const outputs = Object.entries(response.outputs);
+  if (format === 'columnar') {
+    const [only] = outputs;
+    if (outputs.length === 1 && only) return { outputs: nested(only[0], only[1]) };
+    return { outputs: Object.fromEntries(outputs.map(([name, t]) => [name, nested(name, t)])) };
+  }
+  const rows = outputs.map(([name, t]) => [name, nested(name, t)] as const);
+  const count = (outputs[0]?.[1].shape[0]) ?? 0;
+  const predictions = Array.from({ length: count }, (_, i) =>
+    rows.length === 1 ? (rows[0]![1] as unknown[])[i] : Object.fromEntries(rows.map(([name, values]) => [name, (values as unknown[])[i]])),
+  );
+  return { predictions };
+}
+
+/** A tensor as nested JSON lists; `_bytes` outputs as `{"b64": ...}`. */
+function nested(name: string, t: Tensor): unknown {
+  let flat = encodeJsonData(t);
+  if (t.datatype === 'BYTES' && name.endsWith('_bytes')) flat = flat.map((s) => ({ b64: toB64(s as string) }));
+  if (t.shape.length === 0) return flat[0];
+  const build = (dim: number, offset: number): unknown[] => {
+    const size = t.shape[dim]!;
+    if (dim === t.shape.length - 1) return flat.slice(offset, offset + size);
+    const stride = elementCount(t.shape.slice(dim + 1));
+    return Array.from({ length: size }, (_, i) => build(dim + 1, offset + i * stride));
+  };
+  return build(0, 0);
+}
+
+function toB64(s: string): string {
+  let binary = '';
+  for (const byte of encoder.encode(s)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** TF-Serving's names of the datatypes. */
+const TF_DTYPES: Record<DataType, string> = {
+  BOOL: 'DT_BOOL',
+  UINT8: 'DT_UINT8',
+  UINT16: 'DT_UINT16',
+  UINT32: 'DT_UINT32',
+  UINT64: 'DT_UINT64',
+  INT8: 'DT_INT8',
+  INT16: 'DT_INT16',
+  INT32: 'DT_INT32',
+  INT64: 'DT_INT64',
+  FP16: 'DT_HALF',
+  FP32: 'DT_FLOAT',
+  FP64: 'DT_DOUBLE',
+  BYTES: 'DT_STRING',
+};
+
+/** `GET /v1/models/{m}/metadata`: the model's one signature in TF-Serving's shape. */
+export function encodeTfMetadata(meta: VersionMetadata): Record<string, unknown> {
+  const tensorInfo = (specs: readonly TensorSpec[]) =>
+    Object.fromEntries(
+      specs.map((s) => [
+        s.name,
+        { dtype: TF_DTYPES[s.datatype], tensor_shape: { dim: s.shape.map((d) => ({ size: String(d), name: '' })), unknown_rank: false }, name: s.name },
+      ]),
+    );
+  return {
+    model_spec: { name: meta.name, signature_name: '', version: meta.version },
+    metadata: {
+      signature_def: {
+        signature_def: {
+          [SIGNATURE]: { inputs: tensorInfo(meta.inputs), outputs: tensorInfo(meta.outputs), method_name: 'tensorflow/serving/predict' },
+        },
+      },
+    },
+  };
+}
+
+const TF_STATES: Record<string, string> = { loading: 'LOADING', ready: 'AVAILABLE', draining: 'UNLOADING', unloaded: 'END', failed: 'END' };
+
+/** `GET /v1/models/{m}`: the state of each version in TF-Serving's shape. */
+export function encodeTfStatus(versions: readonly { version: string; state: string }[]): Record<string, unknown> {
+  return {
+    model_version_status: versions.map(({ version, state }) => ({
+      version,
+      state: TF_STATES[state] ?? 'UNKNOWN',
+      status: state === 'failed' ? { error_code: 'UNKNOWN', error_message: 'The version failed to load' } : { error_code: 'OK', error_message: '' },
+    })),
+  };
+}

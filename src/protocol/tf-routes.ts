@@ -1,0 +1,36 @@
+import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import { bodyText, parseJsonObject } from './json-body.js';
+import { jsonResponse } from './responses.js';
+import type { ModelRef } from './routes.js';
+import type { RouteContext, RouteHandlers } from './route-context.js';
+import { decodePredict } from './tf-request.js';
+import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
+import type { HttpRequest, HttpResponse } from './types.js';
+
+/** TF-Serving's v1 REST routes. */
+export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-metadata' | 'tf-predict'> {
+  const { service } = ctx;
+  return {
+    'tf-status': ({ model, version, label }) => {
+      const all = service.registry.versions(model);
+      const wanted = label !== undefined ? service.resolve(model, { label }).version : version;
+      const versions = wanted === undefined ? all : all.filter((v) => v.version === wanted);
+      if (versions.length === 0) throw new ModelNotFoundError(`Model '${model}' has no version '${wanted}'`);
+      return jsonResponse(200, encodeTfStatus(versions));
+    },
+    'tf-metadata': ({ model, version, label }) => jsonResponse(200, encodeTfMetadata(service.resolve(model, { version, label }).metadata())),
+    'tf-predict': (route, request) => predict(ctx, route, request),
+  };
+}
+
+async function predict({ service, maxElements }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+  if (!service.registry.names().includes(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+  if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
+  const body = parseJsonObject(bodyText(request.body));
+  // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
+  const target = await service.registry.acquire(model, { version, label, signal: request.signal });
+  const decoded = decodePredict(body, target.metadata().inputs, maxElements);
+  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, { version, label, signal: request.signal });
+  return jsonResponse(200, encodePredict(response, decoded.format));
+}

@@ -1,0 +1,80 @@
+import type { RepositoryControl } from '../registry/index.js';
+import type { InferenceService } from '../service/index.js';
+
+/** Request headers with lower-case names, as Node's `IncomingHttpHeaders` holds them. */
+export type HttpHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** One HTTP request as any transport hands it over: the adapters build it from Node, Fetch or framework requests. */
+export interface HttpRequest {
+  /** The method, e.g. `GET` or `POST`. */
+  readonly method: string;
+  /** The path below the mount point, with or without a query string, still URL-encoded: `/v2/models/cls/infer`. */
+  readonly path: string;
+  /** The request headers, names in lower case. */
+  readonly headers: HttpHeaders;
+  /** The raw body, or undefined when there is none. */
+  readonly body?: Uint8Array | string | undefined;
+  /** Aborted when the client goes away: a queued inference leaves the queue and never runs. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The reply to write back. A 499 status means the client is gone: write nothing. */
+export interface HttpResponse {
+  readonly status: number;
+  /** Response headers, names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** A JSON text, raw bytes (binary tensor data), or empty. */
+  readonly body: string | Uint8Array;
+}
+
+/** Options of {@link createHttpHandler}. */
+export interface HttpHandlerOptions {
+  /** The service requests are answered by. */
+  readonly service: InferenceService;
+  /**
+   * The most bytes a request body may hold; larger ones get 413. Adapters stop reading at this size.
+   * @default 67108864 (64 MiB, Triton's `--http-max-input-size`)
+   */
+  readonly bodyLimit?: number;
+  /**
+   * The most elements one input tensor may claim in its shape; larger claims get 400 before anything
+   * is allocated.
+   * @default 67108864
+   */
+  readonly maxElements?: number;
+  /** Serve TF-Serving's REST API under `/v1/models` beside the Open Inference Protocol under `/v2`. @default true */
+  readonly tfServing?: boolean;
+  /**
+   * Serve the model repository extension (`POST /v2/repository/index`, `.../models/{m}/load`,
+   * `.../models/{m}/unload`) over this repository, e.g. a `ModelRepository` from
+   * `servable/repository`. These routes load and unload models: expose them only to operators.
+   * @default none: the routes answer 404
+   */
+  readonly repository?: RepositoryControl;
+  /** The server name `GET /v2` reports. @default 'servable' */
+  readonly serverName?: string;
+  /** The server version `GET /v2` reports. @default servable's version */
+  readonly serverVersion?: string;
+  /**
+   * Models that must be ready for `GET /v2/health/ready` to answer 200. When absent, the server is
+   * ready when every model in the registry has a ready version.
+   */
+  readonly requiredModels?: readonly string[];
+  /**
+   * Called with every error answered with 500, whose message the client does not see: log it here.
+   * @default none
+   */
+  readonly onError?: (error: unknown, request: HttpRequest) => void;
+}
+
+/** A transport-agnostic HTTP handler speaking the Open Inference Protocol v2 and TF-Serving v1 REST. */
+export interface HttpHandler {
+  /** Answers one request; never rejects, whatever the request holds. */
+  handle(request: HttpRequest): Promise<HttpResponse>;
+  /** True when `path` (below the mount point) belongs to this handler: it lies under one of {@link HttpHandler.prefixes}. */
+  owns(path: string): boolean;
+  /** The path prefixes served: `/v2`, and `/v1/models` unless `tfServing` is false. */
+  readonly prefixes: readonly string[];
+  /** The body limit in bytes adapters enforce while reading. */
+  readonly bodyLimit: number;
+}

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableExpress } from 'servable/express';
+import { memoryBackend } from 'servable/testing';
+import { httpContract, linearBackend, linearMemory, type StartServer } from './http-contract.js';
+
+const start: StartServer = async (options, prefix = '') => {
+  const app = express();
+  app.get('/app/hello', (_req, res) => void res.send('app'));
+  app.use(prefix || '/', servableExpress(options));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${prefix}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+};
+
+httpContract('express', start, linearBackend);
+
+test('express: a body an earlier express.json() parsed is used as it left it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = express();
+  app.use(express.json());
+  app.use(servableExpress({ service: new InferenceService({ registry }) }));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
+  } finally {
+    server.close();
+    server.closeAllConnections();
+    await registry.close();
+  }
+});

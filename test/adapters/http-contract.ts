@@ -1,0 +1,463 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InferenceService,
+  ModelRegistry,
+  TensorHandler,
+  type Backend,
+  type InferenceRequest,
+  type MemoryModel,
+  type Tensor,
+} from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+import type { ServableExpressOptions as HttpHandlerOptions } from 'servable/express';
+import { onnxNode } from 'servable/onnx-node';
+import { linearModel, linearReference } from '../fixtures/onnx-models.js';
+
+/** A running server with the adapter mounted. */
+export interface TestServer {
+  /** The base URL, prefix included: `http://127.0.0.1:port/prefix`. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the adapter on 127.0.0.1, port 0, with these options and an optional path prefix. */
+export type StartServer = (options: HttpHandlerOptions, prefix?: string) => Promise<TestServer>;
+
+export const W = [
+  [1, 2],
+  [3, 4],
+  [5, 6],
+];
+export const B = [10, 20];
+
+/** Y = X·W + B as a memory model: X FP32 [n, 3], Y FP32 [n, 2]; `gate` holds every run until it resolves. */
+export function linearMemory(gate?: () => Promise<void>): MemoryModel {
+  return {
+    inputs: [{ name: 'X', datatype: 'FP32', shape: [-1, 3] }],
+    outputs: [{ name: 'Y', datatype: 'FP32', shape: [-1, 2] }],
+    async run({ X }) {
+      await gate?.();
+      const x = X!.data as Float32Array;
+      const rows = X!.shape[0]!;
+      const y = new Float32Array(rows * 2);
+      for (let r = 0; r < rows; r++) y.set(linearReference(W, B, Array.from(x.subarray(r * 3, r * 3 + 3))), r * 2);
+      return { Y: { datatype: 'FP32', shape: [rows, 2], data: y } as Tensor };
+    },
+  };
+}
+
+/** A TensorHandler that records the id of each request it validated: it is queued on the next tick. */
+class RecordingHandler extends TensorHandler {
+  readonly seen: string[] = [];
+  override validate(request: InferenceRequest): void {
+    super.validate(request);
+    if (request.id) this.seen.push(request.id);
+  }
+}
+
+/** A gate that holds model runs until opened. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { wait: () => opened, open };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 5000; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+function inferBody(rows: number[][], extra: Record<string, unknown> = {}) {
+  return JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [rows.length, 3], data: rows }], ...extra });
+}
+
+function expectedY(rows: number[][]): number[] {
+  return rows.flatMap((r) => linearReference(W, B, r));
+}
+
+async function post(url: string, body: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, ...init });
+}
+
+/** A gated memory model behind a fresh service: runs wait for `open()`. */
+async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
+  const g = gate();
+  const backend = memoryBackend(clock ? { clock } : {});
+  const registry = new ModelRegistry({ backends: [backend], ...(clock ? { clock } : {}) });
+  const handler = new RecordingHandler();
+  await registry.load({ name: 'linear', source: linearMemory(g.wait), handler, batching, warmup: [] });
+  return { service: new InferenceService({ registry }), registry, backend, handler, open: g.open };
+}
+
+/** The rows each recorded run received. */
+function runs(backend: ReturnType<typeof memoryBackend>): number[][] {
+  return backend.calls.map((c) => Array.from(c.feeds.X!.data as Float32Array));
+}
+
+/**
+ * The shared table every adapter must pass, over real HTTP: routes, status codes and bodies.
+ * `backend` serves the exact-answer model on the shared server; the queueing tests use gated memory models.
+ */
+export function httpContract(adapter: string, start: StartServer, backend: () => Promise<{ backend: Backend; source: unknown }>): void {
+  describe(`${adapter}: one server, the exact-answer model`, () => {
+    let registry: ModelRegistry;
+    let server: TestServer;
+
+    before(async () => {
+      const { backend: b, source } = await backend();
+      registry = new ModelRegistry({ backends: [b] });
+      await registry.load({ name: 'linear', source: source as object, batching: { maxBatchSize: 16, maxQueueDelayMs: 2 } });
+      server = await start({ service: new InferenceService({ registry }), maxElements: 1_000_000, bodyLimit: 1 << 20 });
+    });
+
+    after(async () => {
+      await server.close();
+      await registry.close();
+    });
+
+    test(`health, server metadata and model metadata`, async () => {
+      const live = await fetch(`${server.url}/v2/health/live`);
+      assert.equal(live.status, 200);
+      assert.match(live.headers.get('content-type') ?? '', /^application\/json/);
+      assert.deepEqual(await live.json(), { live: true });
+      assert.deepEqual(await (await fetch(`${server.url}/v2/health/ready`)).json(), { ready: true });
+      assert.deepEqual(await (await fetch(`${server.url}/v2`)).json(), { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'schedule_policy'] });
+      const meta = await fetch(`${server.url}/v2/models/linear`);
+      assert.equal(meta.status, 200);
+      const body = (await meta.json()) as Record<string, unknown>;
+      assert.deepEqual(
+        body,
+        {
+          name: 'linear',
+          versions: ['1'],
+          platform: 'onnx-node',
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [-1, 3] }],
+          outputs: [{ name: 'Y', datatype: 'FP32', shape: [-1, 2] }],
+        },
+      );
+      assert.deepEqual(await (await fetch(`${server.url}/v2/models/linear/versions/1`)).json(), body);
+      const ready = await fetch(`${server.url}/v2/models/linear/ready`);
+      assert.deepEqual([ready.status, await ready.json()], [200, { name: 'linear', ready: true }]);
+      const versionReady = await fetch(`${server.url}/v2/models/linear/versions/1/ready?verbose=1`);
+      assert.deepEqual([versionReady.status, await versionReady.json()], [200, { name: 'linear', version: '1', ready: true }]);
+      const head = await fetch(`${server.url}/v2/health/ready`, { method: 'HEAD' });
+      assert.deepEqual([head.status, await head.text()], [200, '']);
+    });
+
+    test(`infer answers Y = X·W + B exactly, flat or nested, and echoes the id`, async () => {
+      const rows = [
+        [1, 2, 3],
+        [-4, 0.5, 6],
+      ];
+      const res = await post(`${server.url}/v2/models/linear/infer`, inferBody(rows, { id: 'req-7', outputs: [{ name: 'Y' }] }));
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), {
+        model_name: 'linear',
+        id: 'req-7',
+        outputs: [{ name: 'Y', datatype: 'FP32', shape: [2, 2], data: expectedY(rows) }],
+      });
+      const flat = await post(
+        `${server.url}/v2/models/linear/versions/1/infer`,
+        JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [7, 8, 9] }] }),
+        { headers: {} },
+      );
+      assert.deepEqual(await flat.json(), {
+        model_name: 'linear',
+        model_version: '1',
+        outputs: [{ name: 'Y', datatype: 'FP32', shape: [1, 2], data: expectedY([[7, 8, 9]]) }],
+      });
+    });
+
+    test(`binary tensor data: raw FP32 in, raw FP32 out, sizes checked against the JSON header`, async () => {
+      const rows = [
+        [1, 2, 3],
+        [0.25, -8, 100],
+      ];
+      const x = new Float32Array(rows.flat());
+      const header = new TextEncoder().encode(
+        JSON.stringify({
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: x.byteLength } }],
+          outputs: [{ name: 'Y', parameters: { binary_data: true } }],
+        }),
+      );
+      const body = new Uint8Array(header.byteLength + x.byteLength);
+      body.set(header);
+      body.set(new Uint8Array(x.buffer), header.byteLength);
+      const send = (b: Uint8Array, headerLength: number) =>
+        fetch(`${server.url}/v2/models/linear/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) },
+          body: b,
+        });
+      const res = await send(body, header.byteLength);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+      const jsonLength = Number(res.headers.get('inference-header-content-length'));
+      const reply = new Uint8Array(await res.arrayBuffer());
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(reply.subarray(0, jsonLength))), {
+        model_name: 'linear',
+        outputs: [{ name: 'Y', datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } }],
+      });
+      assert.deepEqual(new Float32Array(reply.slice(jsonLength).buffer), new Float32Array(expectedY(rows)));
+
+      const short = await send(body.subarray(0, body.byteLength - 4), header.byteLength);
+      assert.equal(short.status, 400);
+      assert.match(((await short.json()) as { error: string }).error, /Input 'X': binary_data_size 24 runs past the end of the binary data \(20 bytes left\)/);
+      const badHeader = await send(body, body.byteLength + 1);
+      assert.equal(badHeader.status, 400);
+      assert.match(((await badHeader.json()) as { error: string }).error, /Inference-Header-Content-Length/);
+    });
+
+    test(`TF-Serving REST: row and columnar :predict, status, metadata, errors as {"error"}`, async () => {
+      const rows = [
+        [1, 2, 3],
+        [4, -5, 0.5],
+      ];
+      const y = expectedY(rows);
+      const predict = async (path: string, body: unknown) => {
+        const res = await post(`${server.url}/v1/models/${path}`, JSON.stringify(body));
+        return [res.status, await res.json()];
+      };
+      assert.deepEqual(await predict('linear:predict', { instances: rows }), [200, { predictions: [y.slice(0, 2), y.slice(2)] }]);
+      assert.deepEqual(await predict('linear/versions/1:predict', { inputs: rows }), [200, { outputs: [y.slice(0, 2), y.slice(2)] }]);
+      assert.deepEqual(await predict('linear:predict', { instances: [{ X: rows[0] }] }), [200, { predictions: [y.slice(0, 2)] }]);
+      const [status, ragged] = await predict('linear:predict', { instances: [[1, 2, 3], [1, 2]] });
+      assert.equal(status, 400);
+      assert.match((ragged as { error: string }).error, /Input 'X': instance 1 has shape \[2\], instance 0 has \[3\]/);
+      assert.equal((await predict('nope:predict', { instances: rows }))[0], 404);
+      const versions = await fetch(`${server.url}/v1/models/linear`);
+      assert.deepEqual(await versions.json(), {
+        model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }],
+      });
+      const meta = (await (await fetch(`${server.url}/v1/models/linear/metadata`)).json()) as { model_spec: unknown };
+      assert.deepEqual(meta.model_spec, { name: 'linear', signature_name: '', version: '1' });
+    });
+
+    test(`concurrent requests each get exactly their own rows`, async () => {
+      const sizes: number[] = [];
+      const onBatch = (e: { size: number }) => sizes.push(e.size);
+      registry.on('batch', onBatch);
+      const requests = Array.from({ length: 24 }, (_, i) => Array.from({ length: 1 + (i % 3) }, (_, r) => [i, r, i * r - 5]));
+      const replies = await Promise.all(requests.map((rows) => post(`${server.url}/v2/models/linear/infer`, inferBody(rows))));
+      registry.off('batch', onBatch);
+      for (const [i, res] of replies.entries()) {
+        const body = (await res.json()) as { outputs: { data: number[]; shape: number[] }[] };
+        assert.deepEqual(body.outputs[0]!.shape, [requests[i]!.length, 2]);
+        assert.deepEqual(body.outputs[0]!.data, expectedY(requests[i]!), `request ${i}`);
+      }
+      assert.equal(sizes.reduce((a, b) => a + b, 0), requests.reduce((a, r) => a + r.length, 0));
+    });
+
+    test(`every malformed request gets a 400 naming what was wrong, and others are unaffected`, async () => {
+      const X = (extra: Record<string, unknown>) => JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3], ...extra }] });
+      const cases: [string, string, RegExp][] = [
+        ['wrong datatype', X({ datatype: 'INT32' }), /Input 'X': expected datatype FP32, got INT32/],
+        ['unknown datatype', X({ datatype: 'FLOAT' }), /Input 'X': unknown datatype "FLOAT"/],
+        ['wrong shape', X({ shape: [1, 4], data: [1, 2, 3, 4] }), /Input 'X': expected shape \[-1, 3\], got \[1, 4\]/],
+        ['data length', X({ data: [1, 2] }), /Input 'X': shape \[1, 3\] holds 3 elements, but `data` has 2/],
+        ['bad value', X({ data: [1, 'two', 3] }), /Input 'X': expected a number .* got "two" \(string\) at element 1/],
+        ['huge shape', X({ shape: [1000000000, 3, 48, 192] }), /Input 'X': shape \[1000000000, 3, 48, 192\] claims 27648000000000 elements, more than the limit of 1000000/],
+        ['claims more than sent', X({ shape: [300000, 3] }), /Input 'X': shape \[300000, 3\] holds 900000 elements, but `data` has 3/],
+        ['unknown input', JSON.stringify({ inputs: [{ name: 'Z', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), /Unknown input 'Z'/],
+        ['missing input', JSON.stringify({ inputs: [] }), /Missing input 'X'/],
+        ['input named __proto__', JSON.stringify({ inputs: [{ name: '__proto__', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), /Unknown input '__proto__'/],
+        ['unknown output', JSON.stringify({ ...JSON.parse(X({})), outputs: [{ name: 'Q' }] }), /Unknown output 'Q'/],
+        ['not JSON', '{"inputs": [', /not valid JSON/],
+        ['empty body', '', /empty/],
+        ['not an object', '[1, 2]', /must be a JSON object, got \[1,2\]/],
+        ['inputs not an array', '{"inputs": {"X": [1, 2, 3]}}', /Expected `inputs` to be an array/],
+        ['bad timeout', JSON.stringify({ ...JSON.parse(X({})), parameters: { timeout: 'soon' } }), /parameters.timeout/],
+      ];
+      const good = post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 1, 1]]));
+      const replies = await Promise.all(cases.map(([, body]) => post(`${server.url}/v2/models/linear/infer`, body)));
+      for (const [i, res] of replies.entries()) {
+        const [what, , message] = cases[i]!;
+        const body = (await res.json()) as { error: string; code: string };
+        assert.equal(res.status, 400, `${what}: ${body.error}`);
+        assert.match(body.error, message, what);
+        assert.equal(body.code, 'ERR_SERVABLE_INVALID_INPUT', what);
+      }
+      assert.deepEqual(((await (await good).json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 1, 1]]));
+    });
+
+    test(`unknown models, versions and routes are 404; wrong methods 405; big bodies 413`, async () => {
+      const notFound = [
+        fetch(`${server.url}/v2/models/nope`),
+        fetch(`${server.url}/v2/models/nope/ready`),
+        fetch(`${server.url}/v2/models/linear/versions/9`),
+        fetch(`${server.url}/v2/models/linear/versions/9/ready`),
+        post(`${server.url}/v2/models/nope/infer`, inferBody([[1, 2, 3]])),
+        post(`${server.url}/v2/models/linear/versions/9/infer`, inferBody([[1, 2, 3]])),
+        fetch(`${server.url}/v2/models/linear/explain`),
+        fetch(`${server.url}/v2/health/sick`),
+      ];
+      for (const res of await Promise.all(notFound)) {
+        assert.equal(res.status, 404, res.url);
+        assert.equal(typeof ((await res.json()) as { error: unknown }).error, 'string');
+      }
+      const unknown = (await (await post(`${server.url}/v2/models/nope/infer`, '{')).json()) as { error: string };
+      assert.equal(unknown.error, "Model 'nope' not found");
+      const get = await fetch(`${server.url}/v2/models/linear/infer`);
+      assert.equal(get.status, 405);
+      assert.equal(get.headers.get('allow'), 'POST');
+      const put = await fetch(`${server.url}/v2/health/live`, { method: 'PUT', body: '{}' });
+      assert.deepEqual([put.status, put.headers.get('allow')], [405, 'GET, HEAD']);
+      const big = await post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20));
+      assert.equal(big.status, 413);
+      assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
+    });
+  });
+
+  describe(`${adapter}: queueing, cancellation, timeouts and failures`, () => {
+    test(`requests that queue while a batch runs go together in the next batch, each answered with its own rows`, async () => {
+      const s = await gatedService({ maxBatchSize: 16 });
+      const srv = await start({ service: s.service });
+      try {
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const first = post(url, inferBody([[1, 0, 0]], { id: 'first' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        const requests = Array.from({ length: 7 }, (_, i) => Array.from({ length: 1 + (i % 2) }, (_, r) => [i, r, -i]));
+        const replies = requests.map((rows, i) => post(url, inferBody(rows, { id: `r${i}` })));
+        await until(() => s.handler.seen.length === 8, 'every request to queue');
+        await tick();
+        s.open();
+        assert.equal((await first).status, 200);
+        for (const [i, res] of (await Promise.all(replies)).entries()) {
+          const body = (await res.json()) as { id: string; outputs: { data: number[] }[] };
+          assert.equal(body.id, `r${i}`);
+          assert.deepEqual(body.outputs[0]!.data, expectedY(requests[i]!));
+        }
+        assert.deepEqual(s.backend.calls.map((c) => c.batchSize), [1, 10]);
+      } finally {
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
+    test(`a full queue answers 503 with Retry-After, and the queued request still runs`, async () => {
+      const s = await gatedService({ maxBatchSize: 1, maxQueueSize: 1 });
+      const srv = await start({ service: s.service });
+      try {
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        const queued = post(url, inferBody([[0, 1, 0]], { id: 'b' }));
+        await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+        await tick();
+        const rejected = await post(url, inferBody([[0, 0, 1]], { id: 'c' }));
+        assert.equal(rejected.status, 503);
+        assert.match(rejected.headers.get('retry-after') ?? '', /^\d+$/);
+        assert.equal(((await rejected.json()) as { code: string }).code, 'ERR_SERVABLE_QUEUE_FULL');
+        s.open();
+        assert.equal((await running).status, 200);
+        assert.equal((await queued).status, 200);
+        assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 1, 0]]);
+      } finally {
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
+    test(`a client that disconnects takes its queued request out; the model never runs it`, async () => {
+      const s = await gatedService({ maxBatchSize: 4 });
+      const drops: string[] = [];
+      s.registry.on('drop', (e) => drops.push(e.reason));
+      const srv = await start({ service: s.service });
+      try {
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        const controller = new AbortController();
+        const leaving = post(url, inferBody([[0, 1, 0]], { id: 'b' }), { signal: controller.signal });
+        await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+        await tick();
+        controller.abort();
+        await assert.rejects(leaving, { name: 'AbortError' });
+        await until(() => drops.length === 1, 'the drop');
+        assert.deepEqual(drops, ['cancelled']);
+        s.open();
+        assert.equal((await running).status, 200);
+        const after = await post(url, inferBody([[0, 0, 1]]));
+        assert.equal(after.status, 200);
+        assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 0, 1]]);
+      } finally {
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
+    test(`a request past its timeout (parameters.timeout, microseconds) gets 504`, async () => {
+      const clock = new FakeClock();
+      const s = await gatedService({ maxBatchSize: 4 }, clock);
+      const srv = await start({ service: s.service });
+      try {
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        const late = post(url, inferBody([[0, 1, 0]], { id: 'b', parameters: { timeout: 50_000 } }));
+        await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+        await tick();
+        await clock.advanceAsync(50);
+        const res = await late;
+        assert.equal(res.status, 504);
+        assert.equal(((await res.json()) as { code: string }).code, 'ERR_SERVABLE_DEADLINE_EXCEEDED');
+        s.open();
+        assert.equal((await running).status, 200);
+        assert.deepEqual(runs(s.backend), [[1, 0, 0]]);
+      } finally {
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
+    test(`an internal failure is a bare 500 that leaks nothing, reported to onError`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({
+        name: 'broken',
+        source: { ...linearMemory(), run: () => Promise.reject(new Error('secret /etc/path exploded')) },
+        warmup: [],
+      });
+      const seen: unknown[] = [];
+      const srv = await start({ service: new InferenceService({ registry }), onError: (e) => seen.push(e) });
+      try {
+        const res = await post(`${srv.url}/v2/models/broken/infer`, inferBody([[1, 2, 3]]));
+        assert.equal(res.status, 500);
+        const text = await res.text();
+        assert.doesNotMatch(text, /secret|etc/);
+        assert.deepEqual(JSON.parse(text), { error: 'Internal server error' });
+        assert.equal(seen.length, 1);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
+    test(`mounted under a prefix; other paths are left to the app`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+      const srv = await start({ service: new InferenceService({ registry }) }, '/api');
+      try {
+        assert.deepEqual(await (await fetch(`${srv.url}/v2/health/live`)).json(), { live: true });
+        const res = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
+        assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]));
+        const other = await fetch(`${srv.url.replace(/\/api$/, '')}/app/hello`);
+        assert.deepEqual([other.status, await other.text()], [200, 'app']);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+  });
+}
+
+/** The exact-answer model, Y = X·W + B built with onnx-proto, on the real onnx-node backend (two worker instances). */
+export async function linearBackend(): Promise<{ backend: Backend; source: unknown }> {
+  return { backend: onnxNode({ instances: 2, intraOpNumThreads: 1 }), source: linearModel(W, B) };
+}
+

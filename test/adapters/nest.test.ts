@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Controller, Get, Inject, Module, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { InferenceService, ModelRegistry } from 'servable';
+import { memoryBackend } from 'servable/testing';
+import { SERVABLE_HTTP_HANDLER, ServableModule, type ServableModuleOptions } from 'servable/nest';
+import { httpContract, linearBackend, linearMemory, type StartServer } from './http-contract.js';
+
+/** An app route beside the module's, built without decorator syntax like the module itself. */
+class AppController {
+  hello(): string {
+    return 'app';
+  }
+}
+Get('hello')(AppController.prototype, 'hello', Object.getOwnPropertyDescriptor(AppController.prototype, 'hello')!);
+Controller('app')(AppController);
+
+async function listen(app: INestApplication): Promise<string> {
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as { port: number };
+  return `http://127.0.0.1:${port}`;
+}
+
+const start: StartServer = async (options, prefix = '') => {
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot(options as unknown as ServableModuleOptions)],
+    controllers: [AppController],
+  }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+  if (prefix) app.setGlobalPrefix(prefix.slice(1), { exclude: ['app/hello'] });
+  const url = await listen(app);
+  return { url: `${url}${prefix}`, close: () => app.close() };
+};
+
+httpContract('nest', start, linearBackend);
+
+test('nest: forRootAsync builds the options in a factory; providers inject InferenceService and the handler', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+
+  class Consumer {
+    readonly service: InferenceService;
+    readonly http: unknown;
+    constructor(service: InferenceService, http: unknown) {
+      this.service = service;
+      this.http = http;
+    }
+  }
+  Inject(InferenceService)(Consumer, undefined, 0);
+  Inject(SERVABLE_HTTP_HANDLER)(Consumer, undefined, 1);
+
+  const CONFIG = 'config';
+  class ConfigModule {}
+  Module({ providers: [{ provide: CONFIG, useValue: { name: 'from-config' } }], exports: [CONFIG] })(ConfigModule);
+
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ServableModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: [CONFIG],
+        useFactory: (async (config: { name: string }) => ({ service: new InferenceService({ registry }), serverName: config.name })) as never,
+        path: 'inference',
+      }),
+    ],
+    providers: [Consumer],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  const url = await listen(app);
+  try {
+    const consumer = app.get(Consumer);
+    assert.ok(consumer.service instanceof InferenceService);
+    assert.equal(consumer.service.registry, registry);
+    assert.equal(typeof (consumer.http as { handle: unknown }).handle, 'function');
+    assert.equal(((await (await fetch(`${url}/inference/v2`)).json()) as { name: string }).name, 'from-config');
+    // With Nest's JSON body parser left on, a parsed body is re-serialized and still answered.
+    const res = await fetch(`${url}/inference/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }),
+    });
+    assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test('nest: controller: false provides the service without routes', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), controller: false } as unknown as ServableModuleOptions)],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  const url = await listen(app);
+  try {
+    assert.equal(app.get(InferenceService).registry, registry);
+    assert.equal((await fetch(`${url}/v2/health/live`)).status, 404);
+  } finally {
+    await app.close();
+  }
+});
+
+test('nest: module options are checked when the module is declared, quoting the bad value', () => {
+  assert.throws(() => ServableModule.forRoot(undefined as never), /Expected `options` to be an object, got undefined/);
+  assert.throws(() => ServableModule.forRoot({ controller: 'yes' } as never), /Expected `controller` to be a boolean, got "yes"/);
+  assert.throws(() => ServableModule.forRootAsync({ path: 1 } as never), /Expected `path` to be a string, got 1/);
+  assert.throws(() => ServableModule.forRootAsync({} as never), /Expected `useFactory` to be a function, got undefined/);
+});

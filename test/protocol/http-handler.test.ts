@@ -1,0 +1,156 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import {
+  InferenceService,
+  ModelRegistry,
+  QueueFullError,
+  memoryBackend,
+  type MemoryModel,
+  type Tensor,
+} from '../../src/index.js';
+import { createHttpHandler, SERVABLE_VERSION, type HttpRequest, type HttpResponse } from '../../src/protocol/index.js';
+
+function echo(): MemoryModel {
+  return {
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [-1, 2] },
+      { name: 'flag', datatype: 'BOOL', shape: [-1] },
+    ],
+    outputs: [
+      { name: 'a', datatype: 'INT64', shape: [-1, 2] },
+      { name: 'half', datatype: 'FP16', shape: [-1] },
+      { name: 'flag', datatype: 'BOOL', shape: [-1] },
+    ],
+    run: ({ a, flag }) => ({
+      a: a as Tensor,
+      half: { datatype: 'FP16', shape: flag!.shape, data: new Uint16Array(flag!.shape[0]!).fill(0x3800) },
+      flag: { datatype: 'BOOL', shape: flag!.shape, data: (flag!.data as Uint8Array).map((b) => 1 - b) },
+    }),
+  };
+}
+
+async function setup(options: { requiredModels?: string[] } = {}) {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'echo', source: echo(), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), ...options });
+  return { registry, http };
+}
+
+function get(path: string, method = 'GET'): HttpRequest {
+  return { method, path, headers: {} };
+}
+
+function json(reply: HttpResponse): unknown {
+  return JSON.parse(reply.body as string);
+}
+
+test('INT64 and BOOL inputs round-trip; FP16 outputs come back as numbers; bytes and strings bodies both work', async () => {
+  const { registry, http } = await setup();
+  const body = JSON.stringify({
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [2, 2], data: [[1, '9223372036854775807'], [-3, 4]] },
+      { name: 'flag', datatype: 'BOOL', shape: [2], data: [true, false] },
+    ],
+  });
+  for (const b of [body, new TextEncoder().encode(body)]) {
+    const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: b });
+    assert.equal(reply.status, 200, String(reply.body));
+    assert.deepEqual(json(reply), {
+      model_name: 'echo',
+      outputs: [
+        { name: 'a', datatype: 'INT64', shape: [2, 2], data: [1, '9223372036854775807', -3, 4] },
+        { name: 'half', datatype: 'FP16', shape: [2], data: [0.5, 0.5] },
+        { name: 'flag', datatype: 'BOOL', shape: [2], data: [false, true] },
+      ],
+    });
+  }
+  await registry.close();
+});
+
+test('server readiness follows the registry, or the required models', async () => {
+  const { registry, http } = await setup({ requiredModels: ['echo', 'later'] });
+  assert.deepEqual([(await http.handle(get('/v2/health/ready'))).status, json(await http.handle(get('/v2/health/ready')))], [503, { ready: false }]);
+  await registry.load({ name: 'later', source: echo(), warmup: [] });
+  assert.equal((await http.handle(get('/v2/health/ready'))).status, 200);
+  const all = createHttpHandler({ service: new InferenceService({ registry }) });
+  assert.equal((await all.handle(get('/v2/health/ready'))).status, 200);
+  await registry.unload('later');
+  assert.equal((await http.handle(get('/v2/health/ready'))).status, 503);
+  assert.equal((await all.handle(get('/v2/health/ready'))).status, 200);
+  await registry.close();
+});
+
+test('paths: query strings and a trailing slash are ignored, names are percent-decoded, malformed ones are 404', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'a b/c', source: echo(), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  assert.equal((await http.handle(get('/v2/models/a%20b%2Fc/ready?x=1'))).status, 200);
+  assert.equal((await http.handle(get('/v2/health/live/'))).status, 200);
+  assert.equal((await http.handle(get('/v2/models/%E0%A4%A/ready'))).status, 404);
+  assert.equal((await http.handle(get('/v2//health/live'))).status, 404);
+  assert.equal((await http.handle(get('/v2/models/a%20b%2Fc/versions/1/ready', 'HEAD'))).status, 200);
+  assert.equal(http.owns('/v2'), true);
+  assert.equal(http.owns('/v2/anything?x'), true);
+  assert.equal(http.owns('/v20'), false);
+  assert.equal(http.owns('/metrics'), false);
+  await registry.close();
+});
+
+test('a body over bodyLimit is 413 whether it arrives as bytes or as a string', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), bodyLimit: 10 });
+  for (const body of ['x'.repeat(11), 'é'.repeat(6), new Uint8Array(11)]) {
+    const reply = await http.handle({ method: 'POST', path: '/v2/models/m/infer', headers: {}, body });
+    assert.equal(reply.status, 413);
+  }
+  assert.equal((await http.handle({ method: 'POST', path: '/v2/models/m/infer', headers: {}, body: 'é'.repeat(5) })).status, 404);
+});
+
+test('a model known but not loaded is not ready (503) until a request loads it', async () => {
+  const { registry, http } = await setup();
+  registry.register({ name: 'lazy', source: echo(), warmup: [] });
+  const before = await http.handle(get('/v2/models/lazy/ready'));
+  assert.deepEqual([before.status, json(before)], [503, { name: 'lazy', ready: false }]);
+  assert.equal((await http.handle(get('/v2/models/lazy'))).status, 503);
+  const body = JSON.stringify({
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] },
+      { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] },
+    ],
+    outputs: [{ name: 'flag' }],
+  });
+  const infer = await http.handle({ method: 'POST', path: '/v2/models/lazy/infer', headers: {}, body });
+  assert.deepEqual([infer.status, json(infer)], [200, { model_name: 'lazy', outputs: [{ name: 'flag', datatype: 'BOOL', shape: [1], data: [false] }] }]);
+  assert.equal((await http.handle(get('/v2/models/lazy/ready'))).status, 200);
+  assert.equal((await http.handle(get('/v2/models/lazy/versions/2/ready'))).status, 404);
+  await registry.close();
+});
+
+test('a QueueFullError becomes 503 with Retry-After rounded up to whole seconds', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const http = createHttpHandler({ service });
+  for (const [ms, header] of [[1, '1'], [1000, '1'], [1001, '2'], [0, '0'], [Number.NaN, '1']] as const) {
+    service.infer = () => Promise.reject(new QueueFullError('full', ms));
+    await registry.load({ name: `m${header}${ms}`, source: echo(), warmup: [] });
+    const reply = await http.handle({ method: 'POST', path: `/v2/models/m${header}${ms}/infer`, headers: {}, body: '{"inputs": []}' });
+    assert.deepEqual([reply.status, reply.headers['retry-after']], [503, header], `${ms} ms`);
+  }
+  await registry.close();
+});
+
+test('options are checked at construction, quoting the bad value', () => {
+  const service = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
+  assert.throws(() => createHttpHandler({ service: {} as InferenceService }), /Expected `service` to be an InferenceService, got \{\}/);
+  assert.throws(() => createHttpHandler({ service, bodyLimit: 0 }), /`bodyLimit` to be an integer >= 1, got 0/);
+  assert.throws(() => createHttpHandler({ service, maxElements: 1.5 }), /`maxElements` to be an integer, got 1.5/);
+  assert.throws(() => createHttpHandler({ service, serverName: '' }), /`serverName` to be a non-empty string/);
+  assert.throws(() => createHttpHandler({ service, requiredModels: 'm' as unknown as string[] }), /`requiredModels` to be an array of model names, got "m"/);
+  assert.throws(() => createHttpHandler({ service, onError: 1 as unknown as () => void }), /`onError` to be a function, got 1/);
+});
+
+test('SERVABLE_VERSION is the package version', async () => {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(SERVABLE_VERSION, pkg.version);
+});

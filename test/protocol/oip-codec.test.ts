@@ -1,0 +1,243 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidInputError } from '../../src/core/index.js';
+import { BinaryReader } from '../../src/protocol/binary.js';
+import { decodeInferRequest, encodeInferResponse, encodeJsonData } from '../../src/protocol/index.js';
+
+const limits = { maxElements: 1024 };
+
+function decode(body: Record<string, unknown>) {
+  return decodeInferRequest(body, limits);
+}
+
+function input(extra: Record<string, unknown>) {
+  return { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2], data: [1, 2, 3, 4], ...extra }] };
+}
+
+function rejects(body: Record<string, unknown>, message: RegExp) {
+  assert.throws(() => decode(body), (e: unknown) => e instanceof InvalidInputError && message.test(e.message), String(message));
+}
+
+test('flat and nested row-major data decode to the same typed array', () => {
+  const flat = decode(input({})).request.inputs.x!;
+  const nested = decode(input({ data: [[1, 2], [3, 4]] })).request.inputs.x!;
+  assert.deepEqual(flat, { datatype: 'FP32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) });
+  assert.deepEqual(nested, flat);
+  const ragged = decode(input({ shape: [1, 2, 2], data: [[1, 2], 3, [4]] })).request.inputs.x!;
+  assert.deepEqual(ragged.data, new Float32Array([1, 2, 3, 4]));
+});
+
+test('every datatype decodes into its storage', () => {
+  const cases: [string, unknown[], unknown][] = [
+    ['BOOL', [true, false], new Uint8Array([1, 0])],
+    ['UINT8', [0, 255], new Uint8Array([0, 255])],
+    ['INT8', [-128, 127], new Int8Array([-128, 127])],
+    ['UINT16', [0, 65535], new Uint16Array([0, 65535])],
+    ['INT16', [-32768, 32767], new Int16Array([-32768, 32767])],
+    ['UINT32', [0, 4294967295], new Uint32Array([0, 4294967295])],
+    ['INT32', [-2147483648, 2147483647], new Int32Array([-2147483648, 2147483647])],
+    ['INT64', [-9007199254740991, '-9223372036854775808'], new BigInt64Array([-9007199254740991n, -9223372036854775808n])],
+    ['UINT64', [9007199254740991, '18446744073709551615'], new BigUint64Array([9007199254740991n, 18446744073709551615n])],
+    ['FP16', [1, -2], new Uint16Array([0x3c00, 0xc000])],
+    ['FP32', [0.5, 'NaN'], new Float32Array([0.5, Number.NaN])],
+    ['FP64', [0.1, '-Infinity'], new Float64Array([0.1, -Infinity])],
+    ['BYTES', ['a', 'bc'], ['a', 'bc']],
+  ];
+  for (const [datatype, data, expected] of cases) {
+    const t = decode({ inputs: [{ name: 'x', datatype, shape: [2], data }] }).request.inputs.x!;
+    assert.deepEqual(t.data, expected, datatype);
+  }
+});
+
+test('values that do not fit the datatype are refused, naming the input and the element', () => {
+  const cases: [string, unknown[], RegExp][] = [
+    ['BOOL', [1, 0], /Input 'x': expected true or false for BOOL, got 1 \(number\) at element 0/],
+    ['UINT8', [0, 256], /Input 'x': expected an integer from 0 to 255 for UINT8, got 256 \(number\) at element 1/],
+    ['INT32', [1.5, 0], /Input 'x': expected an integer .* for INT32, got 1.5/],
+    ['INT64', [2 ** 60, 0], /Input 'x': expected an integer .* for INT64/],
+    ['INT64', ['9223372036854775808', 0], /Input 'x': expected an integer .* for INT64/],
+    ['FP32', ['1', 2], /Input 'x': expected a number .* for FP32, got "1" \(string\) at element 0/],
+    ['FP32', [null, 2], /Input 'x': expected a number .* got null/],
+    ['BYTES', ['a', 1], /Input 'x': expected a string for BYTES, got 1 \(number\) at element 1/],
+  ];
+  for (const [datatype, data, message] of cases) rejects({ inputs: [{ name: 'x', datatype, shape: [2], data }] }, message);
+});
+
+test('request structure errors say what was wrong', () => {
+  rejects({ inputs: {} }, /Expected `inputs` to be an array, got \{\} \(object\)/);
+  rejects({}, /Expected `inputs` to be an array, got undefined/);
+  rejects({ inputs: [5] }, /Expected `inputs\[0\]` to be an object, got 5/);
+  rejects({ inputs: [{ datatype: 'FP32', shape: [1], data: [1] }] }, /Expected `inputs\[0\].name` to be a non-empty string/);
+  rejects(input({ datatype: 'FLOAT32' }), /Input 'x': unknown datatype "FLOAT32" \(string\); expected one of BOOL,/);
+  rejects(input({ shape: [2, -1] }), /Input 'x': expected `shape` to be an array of at most 32 integers >= 0, got \[2,-1\]/);
+  rejects(input({ shape: '2x2' }), /Input 'x': expected `shape` to be an array/);
+  rejects(input({ data: 'abc' }), /Input 'x': expected `data` to be an array, got "abc"/);
+  rejects(input({ data: [1, 2, 3] }), /Input 'x': shape \[2, 2\] holds 4 elements, but `data` has 3/);
+  rejects(input({ data: [[[1, 2]], [[3, 4]]] }), /Input 'x': `data` is nested deeper than the shape's 2 dimensions/);
+  rejects(input({ parameters: [] }), /Input 'x': expected `parameters` to be an object/);
+  rejects({ ...input({}), id: 5 }, /Expected `id` to be a string, got 5/);
+  rejects({ ...input({}), parameters: 'x' }, /Expected `parameters` to be an object/);
+  rejects({ ...input({}), outputs: [{}] }, /Expected `outputs\[0\]` to be an object with a non-empty `name`/);
+  rejects({ inputs: [input({}).inputs[0], input({}).inputs[0]] }, /Input 'x' is given more than once/);
+});
+
+test('a shape claiming more than maxElements is refused before its data is looked at', () => {
+  rejects(input({ shape: [1000000000, 3, 48, 192], data: [1] }), /Input 'x': shape \[1000000000, 3, 48, 192\] claims 27648000000000 elements, more than the limit of 1024/);
+  const absurd = Array.from({ length: 32 }, () => Number.MAX_SAFE_INTEGER);
+  absurd[31] = 0;
+  rejects(input({ shape: absurd }), /Input 'x': shape .* claims too many elements/);
+  // A 0 dimension holds nothing, whatever the others say.
+  assert.deepEqual(decode(input({ shape: [0, 5], data: [] })).request.inputs.x!.data, new Float32Array(0));
+});
+
+test('timeout is read in microseconds and priority passed through; 0 means the default', () => {
+  const d = decode({ ...input({}), id: 'r1', parameters: { timeout: 250000, priority: 2, custom: 'kept' }, outputs: [{ name: 'y' }] });
+  assert.equal(d.timeoutMs, 250);
+  assert.equal(d.priority, 2);
+  assert.equal(d.request.id, 'r1');
+  assert.deepEqual(d.request.outputs, ['y']);
+  assert.deepEqual(d.request.parameters, { timeout: 250000, priority: 2, custom: 'kept' });
+  const defaults = decode({ ...input({}), parameters: { timeout: 0, priority: 0 } });
+  assert.equal(defaults.timeoutMs, undefined);
+  assert.equal(defaults.priority, undefined);
+  rejects({ ...input({}), parameters: { timeout: -1 } }, /`parameters.timeout` to be a number of microseconds >= 0, got -1/);
+  rejects({ ...input({}), parameters: { priority: 1.5 } }, /`parameters.priority` to be an integer >= 0, got 1.5/);
+});
+
+test('outputs encode as flat JSON: BigInt as numbers when safe, non-finite floats as strings, FP16 as numbers', () => {
+  assert.deepEqual(encodeJsonData({ datatype: 'INT64', shape: [3], data: new BigInt64Array([1n, -(2n ** 53n) + 1n, 2n ** 62n]) }), [
+    1,
+    -9007199254740991,
+    '4611686018427387904',
+  ]);
+  assert.deepEqual(encodeJsonData({ datatype: 'FP32', shape: [3], data: new Float32Array([0.5, Infinity, Number.NaN]) }), [0.5, 'Infinity', 'NaN']);
+  assert.deepEqual(encodeJsonData({ datatype: 'FP16', shape: [2], data: new Uint16Array([0x3c00, 0x2e66]) }), [1, 0.0999755859375]);
+  assert.deepEqual(encodeJsonData({ datatype: 'BOOL', shape: [2], data: new Uint8Array([1, 0]) }), [true, false]);
+  assert.deepEqual(encodeJsonData({ datatype: 'UINT8', shape: [2], data: new Uint8Array([7, 255]) }), [7, 255]);
+  assert.deepEqual(encodeJsonData({ datatype: 'BYTES', shape: [1], data: ['é'] }), ['é']);
+  const body = encodeInferResponse('m', '2', 'req-1', {
+    outputs: { y: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([1.5, 2]) } },
+  });
+  assert.deepEqual(body, {
+    json: { model_name: 'm', model_version: '2', id: 'req-1', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [1.5, 2] }] },
+    binary: [],
+  });
+  assert.deepEqual(encodeInferResponse('m', undefined, undefined, { outputs: {} }).json, { model_name: 'm', outputs: [] });
+});
+
+/** A binary-extension body: the JSON header, then the chunks. */
+function binaryBody(header: unknown, ...chunks: Uint8Array[]) {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const body = new Uint8Array(json.byteLength + chunks.reduce((n, c) => n + c.byteLength, 0));
+  body.set(json);
+  let offset = json.byteLength;
+  for (const c of chunks) {
+    body.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { body, headerLength: json.byteLength };
+}
+
+function bytesOf(...arrays: ArrayBufferView[]): Uint8Array[] {
+  return arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+}
+
+function lengthPrefixed(...strings: string[]): Uint8Array {
+  const parts = strings.map((s) => new TextEncoder().encode(s));
+  const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    new DataView(out.buffer).setUint32(offset, p.byteLength, true);
+    out.set(p, offset + 4);
+    offset += 4 + p.byteLength;
+  }
+  return out;
+}
+
+function decodeBinary(header: Record<string, unknown>, ...chunks: Uint8Array[]) {
+  const { body, headerLength } = binaryBody(header, ...chunks);
+  const reader = new BinaryReader(body.subarray(headerLength));
+  return decodeInferRequest(header, { maxElements: 1024, binary: reader });
+}
+
+test('binary inputs decode from little-endian bytes in the order the JSON lists them; BYTES are length-prefixed', () => {
+  const header = {
+    inputs: [
+      { name: 'u', datatype: 'UINT32', shape: [2, 2], parameters: { binary_data_size: 16 } },
+      { name: 'j', datatype: 'INT8', shape: [2], data: [-1, 1] },
+      { name: 'b', datatype: 'BOOL', shape: [3], parameters: { binary_data_size: 3 } },
+      { name: 's', datatype: 'BYTES', shape: [2], parameters: { binary_data_size: 4 + 3 + 4 + 0 } },
+      { name: 'i', datatype: 'INT64', shape: [1], parameters: { binary_data_size: 8 } },
+    ],
+  };
+  const [u, b, i] = bytesOf(new Uint32Array([1, 2, 3, 4294967295]), new Uint8Array([1, 0, 1]), new BigInt64Array([-(2n ** 62n)]));
+  const d = decodeBinary(header, u!, b!, lengthPrefixed('hé', ''), i!);
+  assert.deepEqual(d.request.inputs.u, { datatype: 'UINT32', shape: [2, 2], data: new Uint32Array([1, 2, 3, 4294967295]) });
+  assert.deepEqual(d.request.inputs.j!.data, new Int8Array([-1, 1]));
+  assert.deepEqual(d.request.inputs.b!.data, new Uint8Array([1, 0, 1]));
+  assert.deepEqual(d.request.inputs.s!.data, ['hé', '']);
+  assert.deepEqual(d.request.inputs.i!.data, new BigInt64Array([-(2n ** 62n)]));
+});
+
+test('binary sizes are checked against the shape and the body before anything is allocated', () => {
+  const input = (extra: Record<string, unknown>) => ({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2], ...extra }] });
+  const two = new Uint8Array(8);
+  const cases: [Record<string, unknown>, Uint8Array, RegExp][] = [
+    [input({ parameters: { binary_data_size: 4 } }), new Uint8Array(4), /Input 'x': 2 FP32 elements take 8 bytes, but binary_data_size is 4/],
+    [input({ parameters: { binary_data_size: 8 } }), new Uint8Array(4), /Input 'x': binary_data_size 8 runs past the end of the binary data \(4 bytes left\)/],
+    [input({ parameters: { binary_data_size: 8 } }), new Uint8Array(12), /holds 4 bytes of binary data after the last input/],
+    [input({ parameters: { binary_data_size: -1 } }), two, /Input 'x': expected `parameters.binary_data_size` to be an integer >= 0, got -1/],
+    [input({ parameters: { binary_data_size: 8 }, data: [1, 2] }), two, /Input 'x': has both `data` and `parameters.binary_data_size`/],
+    [input({ shape: [1000000000, 3, 48, 192], parameters: { binary_data_size: 8 } }), two, /Input 'x': shape \[1000000000, 3, 48, 192\] claims 27648000000000 elements/],
+    [{ inputs: [{ name: 's', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: 8 } }] }, two, /Input 's': 3 BYTES elements take at least 12 bytes, but binary_data_size is 8/],
+    [{ inputs: [{ name: 's', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 6 } }] }, lengthPrefixed('abcdef').subarray(0, 6), /Input 's': BYTES element 0 claims 6 bytes, past the end/],
+  ];
+  for (const [header, chunk, message] of cases) {
+    assert.throws(() => decodeBinary(header, chunk), (e: unknown) => e instanceof InvalidInputError && message.test(e.message), String(message));
+  }
+  const invalid = lengthPrefixed('ab');
+  invalid.set([0xff, 0xfe], 4);
+  assert.throws(
+    () => decodeBinary({ inputs: [{ name: 's', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 6 } }] }, invalid),
+    /Input 's': BYTES element 0 is not valid UTF-8/,
+  );
+  assert.throws(
+    () => decodeInferRequest(input({ parameters: { binary_data_size: 8 } }), { maxElements: 1024 }),
+    /Input 'x': has binary_data_size but the request has no Inference-Header-Content-Length header/,
+  );
+});
+
+test('outputs asked for as binary are encoded as raw bytes after the JSON; the rest stay JSON', () => {
+  const header = {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }],
+    parameters: { binary_data_output: true },
+    outputs: [{ name: 'y' }, { name: 's' }, { name: 'z', parameters: { binary_data: false } }],
+  };
+  const d = decodeInferRequest(header, { maxElements: 8 });
+  assert.deepEqual(['y', 's', 'z', 'other'].map((n) => d.binaryOutput(n)), [true, true, false, true]);
+  const encoded = encodeInferResponse('m', '1', undefined, {
+    outputs: {
+      y: { datatype: 'FP32', shape: [2], data: new Float32Array([1.5, -2]) },
+      s: { datatype: 'BYTES', shape: [2], data: ['hé', ''] },
+      z: { datatype: 'INT32', shape: [1], data: new Int32Array([7]) },
+    },
+  }, d.binaryOutput);
+  assert.deepEqual(encoded.json.outputs, [
+    { name: 'y', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+    { name: 's', datatype: 'BYTES', shape: [2], parameters: { binary_data_size: 11 } },
+    { name: 'z', datatype: 'INT32', shape: [1], data: [7] },
+  ]);
+  assert.deepEqual(encoded.binary, [bytesOf(new Float32Array([1.5, -2]))[0], lengthPrefixed('hé', '')]);
+  assert.throws(() => decodeInferRequest({ ...header, parameters: { binary_data_output: 1 } }, limits), /Expected `parameters.binary_data_output` to be true or false, got 1/);
+  assert.throws(
+    () => decodeInferRequest({ ...header, outputs: [{ name: 'y', parameters: { binary_data: 'yes' } }] }, limits),
+    /Output 'y': expected `parameters.binary_data` to be true or false, got "yes"/,
+  );
+});
+
+test('an input named __proto__ is an ordinary (unknown) name, not a prototype', () => {
+  const d = decode({ inputs: [{ name: '__proto__', datatype: 'FP32', shape: [1], data: [1] }, { name: 'shape', datatype: 'FP32', shape: [1], data: [2] }] });
+  assert.deepEqual(Object.keys(d.request.inputs), ['__proto__', 'shape']);
+  assert.deepEqual(d.request.inputs.shape!.data, new Float32Array([2]));
+  assert.equal(Object.getPrototypeOf(d.request.inputs), null);
+});

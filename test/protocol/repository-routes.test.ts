@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InferenceService,
+  ModelNotFoundError,
+  ModelRegistry,
+  memoryBackend,
+  type MemoryModel,
+  type RepositoryControl,
+  type RepositoryIndexEntry,
+  type Tensor,
+} from '../../src/index.js';
+import { createHttpHandler, type HttpResponse } from '../../src/protocol/index.js';
+
+const identity: MemoryModel = {
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+  outputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+  run: ({ x }) => ({ x: x as Tensor }),
+};
+
+/** A repository of memory models: `good` loads, `broken` fails to. */
+function memoryRepository(registry: ModelRegistry): RepositoryControl {
+  return {
+    async index(): Promise<RepositoryIndexEntry[]> {
+      return ['broken', 'good'].map((name) =>
+        registry.isReady(name) ? { name, version: '1', state: 'READY' } : { name, state: 'UNAVAILABLE', reason: 'not loaded' },
+      );
+    },
+    async load(name) {
+      if (name !== 'good') throw new Error(`cannot parse /models/${name}/config.json`);
+      await registry.load({ name, source: identity, warmup: [] });
+    },
+    async unload(name) {
+      if (!registry.isReady(name)) throw new ModelNotFoundError(`Model '${name}' is not loaded from the repository`);
+      await registry.unload(name);
+    },
+  };
+}
+
+function json(reply: HttpResponse): unknown {
+  return JSON.parse(reply.body as string);
+}
+
+test('repository routes: index (all or ready only), load, unload, failures; extension reported', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry) });
+  const post = (path: string, body?: string) => http.handle({ method: 'POST', path, headers: {}, body });
+
+  assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, [
+    'binary_tensor_data',
+    'model_repository',
+    'schedule_policy',
+  ]);
+  assert.deepEqual(json(await post('/v2/repository/index')), [
+    { name: 'broken', state: 'UNAVAILABLE', reason: 'not loaded' },
+    { name: 'good', state: 'UNAVAILABLE', reason: 'not loaded' },
+  ]);
+  const load = await post('/v2/repository/models/good/load', '{}');
+  assert.deepEqual([load.status, json(load)], [200, {}]);
+  assert.deepEqual(json(await post('/v2/repository/index', '{"ready": true}')), [{ name: 'good', version: '1', state: 'READY' }]);
+  assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 200);
+
+  const broken = await post('/v2/repository/models/broken/load');
+  assert.deepEqual([broken.status, json(broken)], [400, { error: "Model 'broken' failed to load: cannot parse /models/broken/config.json" }]);
+  assert.equal((await post('/v2/repository/models/good/unload')).status, 200);
+  assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 404);
+  const again = await post('/v2/repository/models/good/unload');
+  assert.deepEqual([again.status, (json(again) as { code: string }).code], [404, 'ERR_SERVABLE_MODEL_NOT_FOUND']);
+  assert.equal((await http.handle({ method: 'GET', path: '/v2/repository/index', headers: {} })).status, 405);
+  await registry.close();
+});
+
+test('without a repository the routes do not exist, and a bad one is refused at construction', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const http = createHttpHandler({ service });
+  assert.equal((await http.handle({ method: 'POST', path: '/v2/repository/index', headers: {} })).status, 404);
+  assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, ['binary_tensor_data', 'schedule_policy']);
+  assert.throws(() => createHttpHandler({ service, repository: {} as RepositoryControl }), /Expected `repository` to be a RepositoryControl \(\{index, load, unload\}\), got \{\}/);
+});

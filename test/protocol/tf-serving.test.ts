@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor } from '../../src/index.js';
+import { createHttpHandler, type HttpResponse } from '../../src/protocol/index.js';
+
+/** Two inputs, three outputs: a (INT64 [n, 2]) passes through, s (BYTES [n]) is echoed as text and as s_bytes, n counts rows. */
+function twoInputs(): MemoryModel {
+  return {
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [-1, 2] },
+      { name: 's', datatype: 'BYTES', shape: [-1] },
+    ],
+    outputs: [
+      { name: 'a', datatype: 'INT64', shape: [-1, 2] },
+      { name: 's', datatype: 'BYTES', shape: [-1] },
+      { name: 's_bytes', datatype: 'BYTES', shape: [-1] },
+    ],
+    run: ({ a, s }) => ({ a: a as Tensor, s: s as Tensor, s_bytes: s as Tensor }),
+  };
+}
+
+async function setup() {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'two', source: twoInputs(), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  const predict = (body: unknown, path = '/v1/models/two:predict') =>
+    http.handle({ method: 'POST', path, headers: {}, body: JSON.stringify(body) });
+  return { registry, http, predict };
+}
+
+function json(reply: HttpResponse): unknown {
+  return JSON.parse(reply.body as string);
+}
+
+test('row format: one object per instance in, one object per instance out; b64 in, _bytes outputs as b64', async () => {
+  const { registry, predict } = await setup();
+  const reply = await predict({
+    instances: [
+      { a: [1, 2], s: 'héllo' },
+      { a: [3, '9223372036854775807'], s: { b64: btoa('hi') } },
+    ],
+  });
+  assert.equal(reply.status, 200, String(reply.body));
+  assert.deepEqual(json(reply), {
+    predictions: [
+      { a: [1, 2], s: 'héllo', s_bytes: { b64: 'aMOpbGxv' } },
+      { a: [3, '9223372036854775807'], s: 'hi', s_bytes: { b64: 'aGk=' } },
+    ],
+  });
+  await registry.close();
+});
+
+test('columnar format: named inputs in, named outputs out, batch dimension included', async () => {
+  const { registry, predict } = await setup();
+  const reply = await predict({ signature_name: 'serving_default', inputs: { a: [[5, 6]], s: ['x'] } });
+  assert.deepEqual(json(reply), { outputs: { a: [[5, 6]], s: ['x'], s_bytes: [{ b64: 'eA==' }] } });
+  await registry.close();
+});
+
+test('predict requests that do not fit get a 400 naming the input and the instance', async () => {
+  const { registry, predict } = await setup();
+  const cases: [unknown, RegExp][] = [
+    [{ instances: [{ a: [1, 2], s: 'x' }], inputs: {} }, /exactly one of `instances` \(row format\) or `inputs` \(columnar format\)/],
+    [{}, /exactly one of `instances`/],
+    [{ instances: [] }, /Expected `instances` to be a non-empty array/],
+    [{ instances: [[1, 2]] }, /The model takes 2 inputs \('a', 's'\): each instance must be an object naming them/],
+    [{ instances: [{ a: [1, 2] }] }, /Input 's' is missing from instance 0/],
+    [{ instances: [{ a: [1, 2], s: 'x', z: 1 }] }, /Unknown input 'z' in instance 0/],
+    [{ instances: [{ a: [1, 2], s: 'x' }, { a: [1, 2, 3], s: 'y' }] }, /Input 'a': instance 1 has shape \[3\], instance 0 has \[2\]/],
+    [{ inputs: { a: [[1, 2], [3]], s: ['x', 'y'] } }, /Input 'a': values are not rectangular/],
+    [{ inputs: { a: [[1, 2]] } }, /Missing input 's'/],
+    [{ inputs: { a: [[1.5, 2]], s: ['x'] } }, /Input 'a': expected an integer .* for INT64, got 1.5/],
+    [{ inputs: { a: [[1, 2]], s: [{ b64: '@@' }] } }, /Input 's': element 0 is not valid base64/],
+    [{ inputs: { a: [[1, 2]], s: [{ b64: btoa('\xff') }] } }, /Input 's': element 0 is not valid UTF-8 once base64-decoded/],
+    [{ signature_name: 'classify', inputs: {} }, /Unknown signature_name "classify"/],
+    [{ inputs: { a: [[1, 2]], s: ['x', 'y'] } }, /Input 's' has batch size 2, other inputs have 1/],
+  ];
+  for (const [body, message] of cases) {
+    const reply = await predict(body);
+    assert.equal(reply.status, 400, `${JSON.stringify(body)}: ${String(reply.body)}`);
+    assert.match((json(reply) as { error: string }).error, message);
+  }
+  await registry.close();
+});
+
+test('status, metadata and predict by version and by label; unknown names are 404', async () => {
+  const { registry, http, predict } = await setup();
+  await registry.load({ name: 'two', version: '2', source: twoInputs(), warmup: [] });
+  registry.setLabel('two', 'stable', '1');
+  const get = async (path: string) => {
+    const reply = await http.handle({ method: 'GET', path, headers: {} });
+    return [reply.status, json(reply)];
+  };
+  const status = (version: string) => ({ version, state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } });
+  assert.deepEqual(await get('/v1/models/two'), [200, { model_version_status: [status('2'), status('1')] }]);
+  assert.deepEqual(await get('/v1/models/two/versions/2'), [200, { model_version_status: [status('2')] }]);
+  assert.deepEqual(await get('/v1/models/two/labels/stable'), [200, { model_version_status: [status('1')] }]);
+  const [code, meta] = await get('/v1/models/two/labels/stable/metadata');
+  assert.equal(code, 200);
+  assert.deepEqual((meta as { model_spec: unknown }).model_spec, { name: 'two', signature_name: '', version: '1' });
+  assert.deepEqual((meta as any).metadata.signature_def.signature_def.serving_default.inputs.a, {
+    dtype: 'DT_INT64',
+    tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '2', name: '' }], unknown_rank: false },
+    name: 'a',
+  });
+  const body = { inputs: { a: [[1, 2]], s: ['x'] } };
+  assert.equal((await predict(body, '/v1/models/two/versions/2:predict')).status, 200);
+  assert.equal((await predict(body, '/v1/models/two/labels/stable:predict')).status, 200);
+  assert.equal((await predict(body, '/v1/models/nope:predict')).status, 404);
+  assert.equal((await predict(body, '/v1/models/two/versions/7:predict')).status, 404);
+  assert.equal((await get('/v1/models/two/versions/7'))[0], 404);
+  assert.equal((await get('/v1/models/nope/metadata'))[0], 404);
+  assert.equal((await predict(body, '/v1/models/two:classify')).status, 404);
+  const wrongMethod = await http.handle({ method: 'GET', path: '/v1/models/two:predict', headers: {} });
+  assert.deepEqual([wrongMethod.status, wrongMethod.headers.allow], [405, 'POST']);
+  await registry.close();
+});
+
+test('a model known but not loaded is loaded by its first :predict', async () => {
+  const { registry, predict } = await setup();
+  registry.register({ name: 'lazy', source: twoInputs(), warmup: [] });
+  assert.equal(registry.isReady('lazy'), false);
+  const reply = await predict({ inputs: { a: [[1, 2]], s: ['x'] } }, '/v1/models/lazy:predict');
+  assert.deepEqual([reply.status, json(reply)], [200, { outputs: { a: [[1, 2]], s: ['x'], s_bytes: [{ b64: 'eA==' }] } }]);
+  assert.equal(registry.isReady('lazy'), true);
+  await registry.close();
+});
+
+test('tfServing: false leaves /v1 to the app', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), tfServing: false });
+  assert.deepEqual(http.prefixes, ['/v2']);
+  assert.equal(http.owns('/v1/models/m:predict'), false);
+  assert.equal((await http.handle({ method: 'GET', path: '/v1/models/m', headers: {} })).status, 404);
+  assert.deepEqual(createHttpHandler({ service: new InferenceService({ registry }) }).prefixes, ['/v2', '/v1/models']);
+});
