@@ -1,0 +1,102 @@
+import { assertNumber, assertObject, assertString, describe } from '../core/index.js';
+import { DynamicBatcher } from '../batching/index.js';
+import type { Backend, TensorSpec } from '../backends/index.js';
+import type { Handler } from '../handler/index.js';
+import { checkVersionPolicy } from './version-policy.js';
+import type { BatchingConfig } from './types.js';
+
+/** The fields of {@link BatchingConfig}. */
+const BATCHING_KEYS = [
+  'maxBatchSize', 'maxQueueDelayMs', 'maxQueueSize', 'defaultTimeoutMs', 'timeoutAction', 'allowTimeoutOverride', 'priorityLevels',
+  'defaultPriority', 'queuePolicies', 'agingMs', 'preferredBatchSizes', 'maxLatencyMs', 'splitOnFailure',
+];
+
+/**
+ * Checks the batching options of a model config as the DynamicBatcher will, before anything is
+ * loaded; messages name the field as `batching.<option>`.
+ */
+export function checkBatching(batching: BatchingConfig | undefined): void {
+  if (batching === undefined) return;
+  assertObject('batching', batching);
+  for (const key of Object.keys(batching)) {
+    if (!BATCHING_KEYS.includes(key)) throw new TypeError(`Unknown field \`batching.${key}\`; batching takes ${BATCHING_KEYS.join(', ')}`);
+  }
+  try {
+    void new DynamicBatcher({ ...batching, execute: async () => [] }).close();
+  } catch (error) {
+    if (error instanceof Error) error.message = error.message.replace(/`(\w)/, '`batching.$1');
+    throw error;
+  }
+}
+
+/**
+ * The model's inputs with the dimensions pinned by the config: each pinned spec must name a model
+ * input with the same datatype and rank, and may only fix dimensions the model leaves dynamic.
+ */
+export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorSpec[] | undefined): readonly TensorSpec[] {
+  if (!pinned) return model;
+  for (const p of pinned) {
+    if (!model.some((m) => m.name === p.name)) {
+      throw new TypeError(`Expected \`inputs\` to name model inputs (${model.map((m) => `'${m.name}'`).join(', ')}), got ${describe(p.name)}`);
+    }
+  }
+  return model.map((spec) => {
+    const pin = pinned.find((p) => p.name === spec.name);
+    if (!pin) return spec;
+    if (pin.datatype !== spec.datatype || pin.shape.length !== spec.shape.length) {
+      throw new TypeError(
+        `Expected \`inputs\` entry '${spec.name}' to match the model's ${spec.datatype}[${spec.shape.join(', ')}], got ${describe(pin)}`,
+      );
+    }
+    const shape = spec.shape.map((d, i) => {
+      const p = pin.shape[i] ?? -1;
+      if (d >= 0 && p >= 0 && p !== d) {
+        throw new TypeError(`Expected \`inputs\` entry '${spec.name}' dimension ${i} to be ${d} as in the model, got ${p}`);
+      }
+      return d >= 0 ? d : p;
+    });
+    return { ...spec, shape };
+  });
+}
+
+/**
+ * Checks the fields of a model config that do not need the backend.
+ * @throws TypeError or RangeError naming the field and quoting the bad value.
+ */
+export function checkModelConfig(config: unknown): void {
+  assertObject('config', config);
+  assertString('name', config.name);
+  if (config.version !== undefined) assertString('version', config.version);
+  checkBatching(config.batching as BatchingConfig | undefined);
+  if (config.versionPolicy !== undefined) checkVersionPolicy('versionPolicy', config.versionPolicy);
+  if (config.labels !== undefined) {
+    if (!Array.isArray(config.labels)) throw new TypeError(`Expected \`labels\` to be an array of label names, got ${describe(config.labels)}`);
+    config.labels.forEach((l, i) => assertString(`labels[${i}]`, l));
+  }
+  if (config.sizeBytes !== undefined) assertNumber('sizeBytes', config.sizeBytes, 0);
+  if (config.warmup !== undefined && !Array.isArray(config.warmup)) {
+    throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
+  }
+  const h = config.handler;
+  if (h !== undefined && typeof h !== 'function' && !isHandler(h)) {
+    throw new TypeError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);
+  }
+}
+
+/** True for anything shaped like a Handler (checked by shape, so copies of the package work). */
+export function isHandler(value: unknown): value is Handler<unknown, unknown> {
+  const h = value as Record<string, unknown> | null;
+  return typeof h === 'object' && h !== null && ['initialize', 'preprocess', 'postprocess', 'validate'].every((k) => typeof h[k] === 'function');
+}
+
+/** Checks a registry's `backends` option: a non-empty array of Backends. */
+export function checkBackends(backends: unknown): asserts backends is readonly Backend[] {
+  if (!Array.isArray(backends) || backends.length === 0) {
+    throw new TypeError(`Expected \`backends\` to be a non-empty array of backends, got ${describe(backends)}`);
+  }
+  for (const [i, b] of backends.entries()) {
+    if (typeof b?.load !== 'function' || typeof b.accepts !== 'function' || typeof b.name !== 'string') {
+      throw new TypeError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+import { assertFunction, assertInteger, assertObject, assertString, BackendError, describe, ServableError, type TensorMap } from '../core/index.js';
+import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import type { AcquireOptions } from './types.js';
+import type { ModelVersion } from './model-version.js';
+
+/** Maps names: `{stepName: ensembleTensorName}` (Triton's `input_map` / `output_map`). */
+export type NameMap = Readonly<Record<string, string>>;
+
+/** A step that sends its inputs, as one request, to another model of the registry; batched by that model's batcher. */
+export interface ModelStep {
+  /** The model to call. */
+  readonly model: string;
+  /** A fixed version of it. @default its default version */
+  readonly version?: string;
+  /** A label of it, e.g. `stable`; ignored when `version` is given. */
+  readonly label?: string;
+  /** The step model's input names → the ensemble tensors fed to them. */
+  readonly inputMap: NameMap;
+  /** The step model's output names → the ensemble tensors they become. */
+  readonly outputMap: NameMap;
+}
+
+/** A step that runs a function over tensors in-process: the glue between models (rotate, decode, threshold). */
+export interface TransformStep {
+  /** A name for messages. */
+  readonly name: string;
+  /** Computes the step's outputs from its inputs; every row of the batch at once. */
+  readonly transform: (inputs: TensorMap) => TensorMap | Promise<TensorMap>;
+  /** The function's input names → the ensemble tensors fed to them. */
+  readonly inputMap: NameMap;
+  /** The function's output names → the ensemble tensors they become. */
+  readonly outputMap: NameMap;
+}
+
+/** One step of an ensemble. */
+export type EnsembleStep = ModelStep | TransformStep;
+
+/** A model defined as a pipeline of steps over other models (Triton's `ensemble_scheduling`). */
+export interface EnsembleDefinition {
+  /** The ensemble's inputs, as requests must send them. */
+  readonly inputs: readonly TensorSpec[];
+  /** The ensemble's outputs: tensors produced by the steps (or inputs passed through). */
+  readonly outputs: readonly TensorSpec[];
+  /** The steps, run in order; each may use any tensor an earlier step produced. */
+  readonly steps: readonly EnsembleStep[];
+  /** Requests that may be inside the pipeline at once. @default 64 */
+  readonly maxInFlight?: number;
+}
+
+/** A checked ensemble definition, ready to be a model's `source`. */
+export interface Ensemble extends EnsembleDefinition {
+  readonly kind: 'ensemble';
+}
+
+const checked = new WeakSet<object>();
+
+/**
+ * Checks an ensemble definition and returns it as a model source for `registry.load({name, source})`.
+ * Step models must be loaded (or registered) before the ensemble.
+ * @throws TypeError naming the step and the tensor that is wrong.
+ */
+export function ensemble(definition: EnsembleDefinition): Ensemble {
+  assertObject('ensemble', definition);
+  const specs = (field: string, list: unknown): readonly TensorSpec[] => {
+    if (!Array.isArray(list) || list.length === 0) throw new TypeError(`Expected \`${field}\` to be a non-empty array of tensor specs, got ${describe(list)}`);
+    return list as TensorSpec[];
+  };
+  const inputs = specs('inputs', definition.inputs);
+  const outputs = specs('outputs', definition.outputs);
+  if (!Array.isArray(definition.steps) || definition.steps.length === 0) {
+    throw new TypeError(`Expected \`steps\` to be a non-empty array of steps, got ${describe(definition.steps)}`);
+  }
+  if (definition.maxInFlight !== undefined) assertInteger('maxInFlight', definition.maxInFlight, 1);
+  const available = new Set(inputs.map((s) => s.name));
+  definition.steps.forEach((step: EnsembleStep, i) => {
+    const field = `steps[${i}]`;
+    assertObject(field, step as unknown);
+    if ('transform' in step) {
+      assertString(`${field}.name`, step.name);
+      assertFunction(`${field}.transform`, step.transform);
+    } else {
+      assertString(`${field}.model`, step.model);
+    }
+    assertObject(`${field}.inputMap`, step.inputMap);
+    assertObject(`${field}.outputMap`, step.outputMap);
+    for (const [name, tensor] of Object.entries(step.inputMap)) {
+      if (!available.has(tensor)) {
+        throw new TypeError(`Expected \`${field}.inputMap.${name}\` to name an ensemble input or an earlier step's output, got ${describe(tensor)}`);
+      }
+    }
+    for (const [name, tensor] of Object.entries(step.outputMap)) {
+      assertString(`${field}.outputMap.${name}`, tensor);
+      if (available.has(tensor)) throw new TypeError(`Expected \`${field}.outputMap.${name}\` to name a new tensor, got ${describe(tensor)}, which exists already`);
+      available.add(tensor);
+    }
+  });
+  for (const spec of outputs) {
+    if (!available.has(spec.name)) throw new TypeError(`Expected ensemble output '${spec.name}' to be produced by a step; none has it in its outputMap`);
+  }
+  const result: Ensemble = Object.freeze({ ...definition, kind: 'ensemble' as const });
+  checked.add(result);
+  return result;
+}
+
+/** True when a model source is an {@link ensemble}. */
+export function isEnsemble(source: unknown): source is Ensemble {
+  return typeof source === 'object' && source !== null && checked.has(source);
+}
+
+/** Finds a ready version of a step model, loading it when needed. */
+export type StepResolver = (model: string, options: AcquireOptions) => Promise<ModelVersion>;
+
+/**
+ * The session of an ensemble: runs each step in turn, sending model steps through the step
+ * model's own queue and batcher, so steps of concurrent ensemble requests batch together.
+ */
+export class EnsembleSession implements ModelSession {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly device = 'ensemble';
+  readonly fallbacks = [];
+  readonly concurrency: number;
+  readonly #definition: Ensemble;
+  readonly #resolve: StepResolver;
+
+  constructor(definition: Ensemble, resolve: StepResolver) {
+    this.inputs = definition.inputs;
+    this.outputs = definition.outputs;
+    this.concurrency = definition.maxInFlight ?? 64;
+    this.#definition = definition;
+    this.#resolve = resolve;
+  }
+
+  async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    checkFeeds(this.inputs, feeds);
+    const tensors: TensorMap = { ...feeds };
+    for (const [i, step] of this.#definition.steps.entries()) {
+      const stepInputs: TensorMap = {};
+      for (const [name, tensor] of Object.entries(step.inputMap)) stepInputs[name] = tensors[tensor]!;
+      const what = 'transform' in step ? `transform '${step.name}'` : `model '${step.model}'`;
+      let outputs: TensorMap;
+      try {
+        outputs = 'transform' in step ? await step.transform(stepInputs) : await this.#callModel(step, stepInputs, options.signal);
+      } catch (error) {
+        if (error instanceof ServableError) throw error;
+        throw new BackendError(`Ensemble step ${i} (${what}) failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      }
+      for (const [name, tensor] of Object.entries(step.outputMap)) {
+        const out = outputs[name];
+        if (!out) throw new BackendError(`Ensemble step ${i} (${what}) returned no output '${name}'`);
+        tensors[tensor] = out;
+      }
+    }
+    const result: TensorMap = {};
+    for (const spec of this.outputs) result[spec.name] = tensors[spec.name]!;
+    return result;
+  }
+
+  async dispose(): Promise<void> {}
+
+  async #callModel(step: ModelStep, inputs: TensorMap, signal: AbortSignal | undefined): Promise<TensorMap> {
+    const version = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
+    const response = (await version.infer({ inputs } satisfies InferenceRequest, { signal })) as InferenceResponse;
+    return response.outputs;
+  }
+}

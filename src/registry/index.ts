@@ -1,0 +1,31 @@
+/**
+ * The ModelRegistry: versions, labels, version policies, zero-downtime swaps, capacity limits with
+ * least-recently-used unloading, and ensembles.
+ * @module
+ */
+export { ModelRegistry, type RegistryOptions } from './model-registry.js';
+export { ModelVersion, type InferOptions } from './model-version.js';
+export type { VersionStatus } from './model-entry.js';
+export type { CapacityLimits } from './capacity.js';
+export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
+export { checkTraffic } from './traffic.js';
+export { checkBatching } from './config.js';
+export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
+export type {
+  ModelConfig,
+  BatchingConfig,
+  VersionMetadata,
+  VersionState,
+  VersionRef,
+  VersionPolicy,
+  VersionSelector,
+  AcquireOptions,
+  SplitTarget,
+  ShadowPolicy,
+  TrafficPolicy,
+  UnloadReason,
+  RegistryEvents,
+  RepositoryControl,
+  RepositoryIndexEntry,
+  RepositoryState,
+} from './types.js';

@@ -1,0 +1,111 @@
+import { ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
+import type { ModelVersion } from './model-version.js';
+import { compareVersions, newest, wantedVersions } from './version-policy.js';
+import type { ModelConfig, TrafficPolicy, VersionPolicy, VersionSelector, VersionState } from './types.js';
+
+/** The label requests without a version go to, when it is set. */
+export const STABLE = 'stable';
+
+/** A version's state as {@link ModelRegistry.versions} reports it; `unloaded` = known, loaded on demand. */
+export interface VersionStatus {
+  readonly version: string;
+  readonly state: VersionState;
+}
+
+/**
+ * Everything the registry holds about one model name: the configs of its known versions, the
+ * versions that are ready, loading or draining, its labels, version policy and traffic policy.
+ * Resolution here is pure: no loading, no events.
+ */
+export class ModelEntry {
+  readonly name: string;
+  /** Known versions: how to load (or load again) each one. */
+  readonly configs = new Map<string, ModelConfig<unknown, unknown>>();
+  /** Ready versions, the only ones requests are routed to. */
+  readonly live = new Map<string, ModelVersion>();
+  /** Loads in progress, shared by every caller waiting for the version. */
+  readonly loading = new Map<string, Promise<ModelVersion>>();
+  /** Versions finishing their queued work before they are disposed. */
+  readonly retiring = new Set<ModelVersion>();
+  /** Label → version. */
+  readonly labels = new Map<string, string>();
+  policy: VersionPolicy = 'all';
+  traffic: TrafficPolicy | undefined;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /** True when nothing is known, loading or draining any more. */
+  get empty(): boolean {
+    return this.configs.size === 0 && this.live.size === 0 && this.loading.size === 0 && this.retiring.size === 0;
+  }
+
+  /** The labels pointing at `version`, sorted. */
+  labelsOf(version: string): string[] {
+    return [...this.labels].filter(([, v]) => v === version).map(([l]) => l).sort();
+  }
+
+  /** The version requests without a version go to: the `stable` label's when it is ready, else the newest ready one. */
+  defaultVersion(): ModelVersion | undefined {
+    const stable = this.labels.get(STABLE);
+    const labelled = stable === undefined ? undefined : this.live.get(stable);
+    return labelled ?? this.live.get(newest(this.live.keys()) ?? '');
+  }
+
+  /**
+   * The version a selector names, whether or not it is loaded: the version itself, the label's
+   * version, or for neither the `stable` label's version, else the newest ready version, else the
+   * newest known version the policy keeps.
+   * @throws ModelNotFoundError when the version or label is unknown, or no version is known.
+   */
+  target(selector: VersionSelector = {}): string {
+    if (selector.version !== undefined) {
+      if (!this.knows(selector.version)) throw new ModelNotFoundError(`Model '${this.name}' has no version '${selector.version}'`);
+      return selector.version;
+    }
+    if (selector.label !== undefined) {
+      const version = this.labels.get(selector.label);
+      if (version === undefined) throw new ModelNotFoundError(`Model '${this.name}' has no label '${selector.label}'`);
+      return version;
+    }
+    const stable = this.labels.get(STABLE);
+    if (stable !== undefined) return stable;
+    const chosen = newest(this.live.keys()) ?? newest(wantedVersions(this.policy, this.configs.keys()));
+    if (chosen === undefined) throw new ModelNotFoundError(`Model '${this.name}' has no version`);
+    return chosen;
+  }
+
+  /**
+   * The ready version a selector names, without loading anything.
+   * @throws ModelNotFoundError when it is unknown; ModelNotReadyError when it is not ready.
+   */
+  resolve(selector: VersionSelector = {}): ModelVersion {
+    if (selector.version === undefined && selector.label === undefined) {
+      const chosen = this.defaultVersion();
+      if (chosen) return chosen;
+    }
+    const version = this.target(selector);
+    const mv = this.live.get(version);
+    if (mv) return mv;
+    const state = this.loading.has(version) ? 'loading' : 'not loaded';
+    throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is ${state}`);
+  }
+
+  /** True when `version` is known, loading, ready or draining. */
+  knows(version: string): boolean {
+    return this.configs.has(version) || this.live.has(version) || this.loading.has(version);
+  }
+
+  /** Every known version with its state, newest first. */
+  statuses(): VersionStatus[] {
+    const versions = new Set([...this.configs.keys(), ...this.live.keys(), ...this.loading.keys(), ...[...this.retiring].map((v) => v.version)]);
+    return [...versions].sort((a, b) => compareVersions(b, a)).map((version) => {
+      const live = this.live.get(version);
+      if (live) return { version, state: live.state };
+      if (this.loading.has(version)) return { version, state: 'loading' as const };
+      if (this.configs.has(version)) return { version, state: 'unloaded' as const };
+      return { version, state: 'draining' as const };
+    });
+  }
+}

@@ -1,0 +1,382 @@
+import { EventEmitter } from 'eventemitter3';
+import { assertObject, assertString, ClosedError, describe, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import type { Backend } from '../backends/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import { Capacity, type CapacityLimits, type Release } from './capacity.js';
+import { checkBackends, checkModelConfig } from './config.js';
+import { isEnsemble } from './ensemble.js';
+import { ModelEntry, type VersionStatus } from './model-entry.js';
+import type { ModelVersion } from './model-version.js';
+import { checkTraffic } from './traffic.js';
+import { handlerFree, loadVersion, pickBackend, sizeOf } from './version-loader.js';
+import { checkVersionPolicy, compareVersions, policyText, wantedVersions } from './version-policy.js';
+import { SwapTracker } from './swap-tracker.js';
+import { waitFor } from './wait.js';
+import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionSelector } from './types.js';
+
+/** Options of {@link ModelRegistry}. */
+export interface RegistryOptions extends CapacityLimits {
+  /** The backends models may be loaded with, in order of preference. */
+  readonly backends: readonly Backend[];
+  /** The clock batchers and timings use. @default systemClock */
+  readonly clock?: Clock;
+}
+
+type AnyConfig = ModelConfig<unknown, unknown>;
+
+/**
+ * Holds the versions of every model: loads them through a backend, warms them up before they take
+ * traffic, routes names, versions and labels to ready versions, swaps versions without dropping a
+ * request, and unloads them after their queued work is done.
+ */
+export class ModelRegistry extends EventEmitter<RegistryEvents> {
+  readonly #backends: readonly Backend[];
+  readonly #clock: Clock;
+  readonly #capacity: Capacity;
+  readonly #models = new Map<string, ModelEntry>();
+  readonly #releases = new WeakMap<ModelVersion, Release>();
+  readonly #swaps = new SwapTracker((name, from, to) => this.emit('swap', { name, from, to }));
+  #closed = false;
+
+  constructor(options: RegistryOptions) {
+    super();
+    assertObject('options', options);
+    checkBackends(options.backends);
+    this.#backends = options.backends;
+    this.#clock = options.clock ?? systemClock;
+    this.#capacity = new Capacity(options);
+  }
+
+  /**
+   * Loads a model version, warms it up, and makes it ready for traffic. Other versions keep
+   * serving while it loads, and keep serving if it fails. Loading a version that is already ready
+   * replaces it the same way: the new instance takes traffic once warm, the old one drains.
+   */
+  async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): Promise<ModelVersion<Req, Res>> {
+    const { entry, version } = this.#admit(config as AnyConfig);
+    if (entry.loading.has(version)) throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`);
+    const previous = entry.configs.get(version);
+    entry.configs.set(version, config as AnyConfig);
+    try {
+      return (await this.#startLoad(entry, version)) as unknown as ModelVersion<Req, Res>;
+    } catch (error) {
+      if (entry.configs.get(version) === config) {
+        if (previous) entry.configs.set(version, previous);
+        else entry.configs.delete(version);
+      }
+      this.#cleanup(entry);
+      throw error;
+    }
+  }
+
+  /**
+   * Makes a version known without loading it: the first request for it loads it (and waits), and
+   * under `maxLoadedVersions` / `maxLoadedBytes` it may be unloaded when idle and loaded again.
+   */
+  register<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): void {
+    const { entry, version } = this.#admit(config as AnyConfig);
+    entry.configs.set(version, config as AnyConfig);
+    this.#applyPolicy(entry);
+  }
+
+  /**
+   * The ready version a selector names (the `stable` label's, else the newest ready one, when it
+   * names none), without loading anything.
+   * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready.
+   */
+  resolve(name: string, selector: VersionSelector = {}): ModelVersion {
+    return this.#entry(name).resolve(selector);
+  }
+
+  /** {@link ModelRegistry.resolve} by version only. */
+  get(name: string, version?: string): ModelVersion {
+    return this.resolve(name, { version });
+  }
+
+  /**
+   * The ready version a selector names, loading it first when it is known but not loaded;
+   * concurrent callers share one load.
+   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs` and the load's own error.
+   */
+  async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
+    if (this.#closed) throw new ClosedError('The registry is closed');
+    const entry = this.#entry(name);
+    const version = entry.target(options);
+    const live = entry.live.get(version);
+    if (live) return live;
+    return waitFor(this.#startLoad(entry, version), `Model '${name}' version '${version}'`, options, this.#clock);
+  }
+
+  /**
+   * The version {@link ModelRegistry.acquire} would give at once, or undefined when it would have
+   * to load it first; lets a caller queue a request in the same tick when no load is needed.
+   * @throws ModelNotFoundError as {@link ModelRegistry.acquire}.
+   */
+  peek(name: string, selector: VersionSelector = {}): ModelVersion | undefined {
+    const entry = this.#entry(name);
+    return entry.live.get(entry.target(selector));
+  }
+
+  /** True when `name` (at `version`, or any version) can take requests. */
+  isReady(name: string, version?: string): boolean {
+    const entry = this.#models.get(name);
+    if (!entry) return false;
+    return version === undefined ? entry.live.size > 0 : entry.live.has(version);
+  }
+
+  /** The names of every model the registry knows. */
+  names(): string[] {
+    return [...this.#models.keys()];
+  }
+
+  /** Every known version of `name` with its state (`unloaded` = known, loaded on demand), newest first. */
+  versions(name: string): VersionStatus[] {
+    return this.#entry(name).statuses();
+  }
+
+  /** The metadata of every ready or draining version of `name`, newest first; all models when no name is given. */
+  list(name?: string): VersionMetadata[] {
+    const names = name === undefined ? [...this.#models.keys()] : [name];
+    return names.flatMap((n) => {
+      const entry = this.#models.get(n);
+      if (!entry) return [];
+      return [...entry.live.values(), ...entry.retiring].sort((a, b) => compareVersions(b.version, a.version)).map((v) => v.metadata());
+    });
+  }
+
+  /** Points a label (`stable`, `canary`, any name) at a known version; requests naming the label follow it at once. */
+  setLabel(name: string, label: string, version: string): void {
+    assertString('label', label);
+    assertString('version', version);
+    const entry = this.#entry(name);
+    if (!entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
+    this.#swaps.change(entry, () => this.#point(entry, label, version));
+  }
+
+  /** Removes a label; returns false when it was not set. */
+  removeLabel(name: string, label: string): boolean {
+    const entry = this.#entry(name);
+    if (!entry.labels.has(label)) return false;
+    this.#swaps.change(entry, () => {
+      entry.labels.delete(label);
+      this.emit('label', { name, label, version: undefined });
+    });
+    return true;
+  }
+
+  /** The labels of a model: label → version. */
+  labels(name: string): Record<string, string> {
+    return Object.fromEntries(this.#entry(name).labels);
+  }
+
+  /** Sets which versions of a model are kept; versions it drops are unloaded once a version it keeps is ready. */
+  setVersionPolicy(name: string, policy: VersionPolicy): void {
+    checkVersionPolicy('versionPolicy', policy);
+    const entry = this.#entry(name);
+    entry.policy = policy;
+    this.#applyPolicy(entry);
+  }
+
+  /** Sets how requests that name no version are split and mirrored; `undefined` sends them to the default version. */
+  setTraffic(name: string, policy: TrafficPolicy | undefined): void {
+    if (policy !== undefined) checkTraffic('traffic', policy);
+    this.#entry(name).traffic = policy;
+  }
+
+  /** The traffic policy of a model, if it has one. */
+  traffic(name: string): TrafficPolicy | undefined {
+    return this.#entry(name).traffic;
+  }
+
+  /**
+   * Stops routing to a version (all versions when none is given), lets its queued work finish,
+   * then disposes it; the version is forgotten, labels pointing at it removed.
+   */
+  async unload(name: string, version?: string): Promise<void> {
+    const entry = this.#models.get(name);
+    if (!entry) throw new ModelNotFoundError(`Model '${name}' not found`);
+    if (version !== undefined && !entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
+    const versions = version === undefined ? [...new Set([...entry.configs.keys(), ...entry.live.keys(), ...entry.loading.keys()])] : [version];
+    await Promise.all(versions.map((v) => this.#unloadOne(entry, v, 'explicit')));
+    this.#cleanup(entry);
+  }
+
+  /** Refuses new loads and unloads every version of every model. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const waits: Promise<void>[] = [];
+    for (const entry of this.#models.values()) {
+      const versions = new Set([...entry.configs.keys(), ...entry.live.keys(), ...entry.loading.keys()]);
+      for (const v of versions) waits.push(this.#unloadOne(entry, v, 'close'));
+      for (const mv of entry.retiring) waits.push(mv.unload().catch(() => {}));
+    }
+    await Promise.all(waits);
+  }
+
+  /** Retires the ready instance of a version and forgets it; a load of it in flight is disposed when it ends. */
+  async #unloadOne(entry: ModelEntry, version: string, reason: UnloadReason): Promise<void> {
+    const live = entry.live.get(version);
+    const loading = entry.loading.get(version);
+    const retired = live ? this.#retire(entry, live, reason, true) : this.#swaps.change(entry, () => this.#forget(entry, version));
+    await Promise.all([retired, loading?.catch(() => {})]);
+  }
+
+  /** Validates a config and finds (or creates) its model's entry. */
+  #admit(config: AnyConfig): { entry: ModelEntry; version: string } {
+    if (this.#closed) throw new ClosedError('The registry is closed');
+    checkModelConfig(config);
+    pickBackend(this.#backends, config);
+    const version = config.version ?? '1';
+    const entry = this.#models.get(config.name) ?? new ModelEntry(config.name);
+    const policy = config.versionPolicy ?? entry.policy;
+    if (!wantedVersions(policy, [...entry.configs.keys(), version]).has(version)) {
+      throw new RangeError(`Expected \`version\` to be kept by the version policy (${policyText(policy)}), got ${describe(version)}`);
+    }
+    if (isEnsemble(config.source)) {
+      config.source.steps.forEach((step, i) => {
+        if ('model' in step && !this.#models.has(step.model)) {
+          throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
+        }
+      });
+    }
+    this.#models.set(config.name, entry);
+    if (config.versionPolicy) entry.policy = config.versionPolicy;
+    return { entry, version };
+  }
+
+  #entry(name: string): ModelEntry {
+    const entry = this.#models.get(name);
+    if (!entry) throw new ModelNotFoundError(`Model '${name}' not found`);
+    return entry;
+  }
+
+  #startLoad(entry: ModelEntry, version: string): Promise<ModelVersion> {
+    const existing = entry.loading.get(version);
+    if (existing) return existing;
+    const promise = this.#loadNow(entry, version).finally(() => {
+      entry.loading.delete(version);
+      this.#cleanup(entry);
+    });
+    promise.catch(() => {});
+    entry.loading.set(version, promise);
+    return promise;
+  }
+
+  async #loadNow(entry: ModelEntry, version: string): Promise<ModelVersion> {
+    const config = entry.configs.get(version);
+    if (!config) throw new ModelNotFoundError(`Model '${entry.name}' has no version '${version}'`);
+    const ref = { name: entry.name, version };
+    this.emit('loading', ref);
+    let release: Release | undefined;
+    try {
+      const backend = pickBackend(this.#backends, config);
+      await handlerFree(config, this.#models.values());
+      if (backend) {
+        release = await this.#capacity.reserve(`'${entry.name}' version '${version}'`, sizeOf(config), () => this.#evictable(), (victim) => this.#evict(victim));
+      }
+      const mv = await loadVersion(config, {
+        version,
+        backend,
+        clock: this.#clock,
+        resolveStep: (model, options) => this.acquire(model, options),
+        labels: () => entry.labelsOf(version),
+      });
+      if (this.#closed || entry.configs.get(version) !== config) {
+        await mv.unload();
+        throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' was unloaded while it loaded`);
+      }
+      if (release) this.#releases.set(mv, release);
+      mv.batcher.on('batch', (event) => this.emit('batch', { ...ref, ...event }));
+      mv.batcher.on('drop', (event) => this.emit('drop', { ...ref, ...event }));
+      this.#commit(entry, mv, config);
+      return mv;
+    } catch (error) {
+      release?.();
+      const err = error instanceof Error ? error : new Error(String(error));
+      this.emit('failure', { ...ref, error: err });
+      throw err;
+    }
+  }
+
+  /** Makes a loaded version take traffic: labels move to it, a replaced instance and versions outside the policy drain. */
+  #commit(entry: ModelEntry, mv: ModelVersion, config: AnyConfig): void {
+    this.#swaps.change(entry, () => {
+      const previous = entry.live.get(mv.version);
+      entry.live.set(mv.version, mv);
+      mv.markReady();
+      for (const label of config.labels ?? []) this.#point(entry, label, mv.version);
+      this.emit('ready', mv.metadata());
+      if (previous) void this.#retire(entry, previous, 'replaced', false);
+      this.#applyPolicy(entry);
+    });
+  }
+
+  /**
+   * Drops versions outside the policy: known-only ones at once, ready ones only when a version
+   * the policy keeps is ready. Loads in progress are left alone.
+   */
+  #applyPolicy(entry: ModelEntry): void {
+    const settled = [...entry.configs.keys()].filter((v) => entry.live.has(v) || !entry.loading.has(v));
+    const wanted = wantedVersions(entry.policy, settled);
+    const wantedReady = [...wanted].some((v) => entry.live.has(v));
+    this.#swaps.change(entry, () => {
+      for (const version of settled) {
+        if (wanted.has(version)) continue;
+        const live = entry.live.get(version);
+        if (!live) this.#forget(entry, version);
+        else if (wantedReady) void this.#retire(entry, live, 'policy', true);
+      }
+    });
+  }
+
+  /** Takes a version out of routing at once, then drains and disposes it. */
+  #retire(entry: ModelEntry, mv: ModelVersion, reason: UnloadReason, forget: boolean): Promise<void> {
+    this.#swaps.change(entry, () => {
+      if (entry.live.get(mv.version) === mv) entry.live.delete(mv.version);
+      entry.retiring.add(mv);
+      if (forget) this.#forget(entry, mv.version);
+    });
+    const event = { name: entry.name, version: mv.version, reason };
+    this.#swaps.afterSwap(() => this.emit('draining', event));
+    return mv
+      .unload()
+      .catch((error: unknown) => {
+        this.emit('failure', { name: entry.name, version: mv.version, error: error instanceof Error ? error : new Error(String(error)) });
+      })
+      .finally(() => {
+        this.#releases.get(mv)?.();
+        entry.retiring.delete(mv);
+        this.emit('unload', event);
+        this.#cleanup(entry);
+      });
+  }
+
+  #evict(victim: ModelVersion): Promise<void> {
+    const entry = this.#models.get(victim.name);
+    return entry ? this.#retire(entry, victim, 'evicted', false) : victim.unload();
+  }
+
+  /** Versions that count against the capacity limits. */
+  #evictable(): ModelVersion[] {
+    return [...this.#models.values()].flatMap((e) => [...e.live.values()]).filter((mv) => this.#releases.has(mv));
+  }
+
+  /** Forgets a version's config and the labels pointing at it. */
+  #forget(entry: ModelEntry, version: string): void {
+    entry.configs.delete(version);
+    for (const label of entry.labelsOf(version)) {
+      entry.labels.delete(label);
+      this.emit('label', { name: entry.name, label, version: undefined });
+    }
+  }
+
+  #point(entry: ModelEntry, label: string, version: string): void {
+    if (entry.labels.get(label) === version) return;
+    entry.labels.set(label, version);
+    this.emit('label', { name: entry.name, label, version });
+  }
+
+  #cleanup(entry: ModelEntry): void {
+    if (entry.empty && this.#models.get(entry.name) === entry) this.#models.delete(entry.name);
+  }
+}

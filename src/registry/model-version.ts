@@ -1,0 +1,174 @@
+import { ModelNotReadyError, type Clock } from '../core/index.js';
+import type { ModelSession, TensorSpec } from '../backends/index.js';
+import { DynamicBatcher, type SubmitOptions } from '../batching/index.js';
+import type { Handler } from '../handler/index.js';
+import type { BatchingConfig, VersionMetadata, VersionState } from './types.js';
+
+/** Per-request options of {@link ModelVersion.infer}. */
+export type InferOptions = SubmitOptions;
+
+/** What a ModelVersion is built from. */
+export interface ModelVersionInit<Req, Res> {
+  readonly name: string;
+  readonly version: string;
+  readonly backend: string;
+  readonly session: ModelSession;
+  readonly handler: Handler<Req, Res>;
+  readonly inputs: readonly TensorSpec[];
+  readonly batching: BatchingConfig | undefined;
+  readonly clock: Clock;
+  readonly loadMs: number;
+  /** The estimated memory the version occupies. @default 0 */
+  readonly sizeBytes?: number;
+  /** The labels pointing at this version, as the registry knows them. @default none */
+  readonly labels?: () => readonly string[];
+}
+
+/**
+ * One loaded model version: its session, handler and batcher. Requests are validated by the
+ * handler, queued by the batcher, and run as batches through preprocess → inference → postprocess.
+ */
+export class ModelVersion<Req = unknown, Res = unknown> {
+  readonly name: string;
+  readonly version: string;
+  readonly session: ModelSession;
+  readonly handler: Handler<Req, Res>;
+  readonly batcher: DynamicBatcher<Req, Res>;
+  readonly #init: ModelVersionInit<Req, Res>;
+  #state: VersionState = 'loading';
+  #warmupMs = 0;
+  #inFlight = 0;
+  #lastUsed: number;
+  #unloading: Promise<void> | undefined;
+  /** Validations in progress: their requests were accepted before a drain began, so the drain waits for them to queue. */
+  readonly #admitting = new Set<Promise<unknown>>();
+
+  constructor(init: ModelVersionInit<Req, Res>) {
+    this.#init = init;
+    this.name = init.name;
+    this.version = init.version;
+    this.session = init.session;
+    this.handler = init.handler;
+    this.#lastUsed = init.clock.now();
+    const { handler } = init;
+    this.batcher = new DynamicBatcher<Req, Res>({
+      ...init.batching,
+      maxBatchSize: init.batching?.maxBatchSize ?? 1,
+      sizeOf: init.batching ? (r) => handler.sizeOf(r) : () => 1,
+      batchKey: (r) => handler.batchKey(r),
+      concurrency: init.session.concurrency,
+      clock: init.clock,
+      execute: (requests, { signal }) => this.#runBatch(requests, signal),
+    });
+  }
+
+  /** Where the version is in its lifecycle. */
+  get state(): VersionState {
+    return this.#state;
+  }
+
+  /** Requests accepted and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** When the version last took a request (or was loaded), on the registry's clock. */
+  get lastUsed(): number {
+    return this.#lastUsed;
+  }
+
+  /** The estimated memory the version occupies. */
+  get sizeBytes(): number {
+    return this.#init.sizeBytes ?? 0;
+  }
+
+  /** Validates a request, queues it and resolves with its response. */
+  async infer(request: Req, options: InferOptions = {}): Promise<Res> {
+    if (this.#state !== 'ready') throw this.#notReady();
+    this.#inFlight++;
+    this.#lastUsed = this.#init.clock.now();
+    try {
+      const validated = this.handler.validate(request);
+      if (validated !== undefined) {
+        const admitting = Promise.resolve(validated);
+        this.#admitting.add(admitting);
+        try {
+          await admitting;
+        } finally {
+          this.#admitting.delete(admitting);
+        }
+      }
+      return await this.batcher.submit(request, options);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  /** Runs requests straight through the handler, bypassing the queue; used for warm-up. */
+  async warmup(requests: readonly Req[]): Promise<void> {
+    const start = this.#init.clock.now();
+    for (const request of requests) {
+      await this.handler.validate(request);
+      const [result] = await this.#runBatch([request]);
+      if (result instanceof Error) throw result;
+    }
+    this.#warmupMs = this.#init.clock.now() - start;
+  }
+
+  /** Marks the version ready for traffic. */
+  markReady(): void {
+    this.#state = 'ready';
+  }
+
+  /** Marks the version failed. */
+  markFailed(): void {
+    this.#state = 'failed';
+  }
+
+  /** Stops taking requests, finishes queued and running work, then disposes handler and session. */
+  unload(): Promise<void> {
+    this.#unloading ??= this.#drainAndDispose();
+    return this.#unloading;
+  }
+
+  /** What the registry reports of this version. */
+  metadata(): VersionMetadata {
+    return {
+      name: this.name,
+      version: this.version,
+      state: this.#state,
+      backend: this.#init.backend,
+      device: this.session.device,
+      fallbacks: this.session.fallbacks,
+      inputs: this.#init.inputs,
+      outputs: this.session.outputs,
+      maxBatchSize: this.#init.batching?.maxBatchSize ?? 0,
+      loadMs: this.#init.loadMs,
+      warmupMs: this.#warmupMs,
+      labels: this.#init.labels?.() ?? [],
+      sizeBytes: this.sizeBytes,
+    };
+  }
+
+  async #drainAndDispose(): Promise<void> {
+    this.#state = 'draining';
+    await Promise.allSettled([...this.#admitting]);
+    await this.batcher.close();
+    try {
+      await this.handler.dispose();
+    } finally {
+      await this.session.dispose();
+      this.#state = 'unloaded';
+    }
+  }
+
+  #notReady(): ModelNotReadyError {
+    return new ModelNotReadyError(`Model '${this.name}' version '${this.version}' is ${this.#state}`);
+  }
+
+  async #runBatch(requests: readonly Req[], signal?: AbortSignal): Promise<readonly (Res | Error)[]> {
+    const feeds = await this.handler.preprocess(requests);
+    const outputs = await this.handler.inference(feeds, signal);
+    return this.handler.postprocess(outputs, requests);
+  }
+}

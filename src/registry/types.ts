@@ -1,0 +1,197 @@
+import type { AttemptFailure } from '../core/index.js';
+import type { Backend, ModelSource, TensorSpec } from '../backends/index.js';
+import type { BatchEvent, BatcherOptions, DropEvent } from '../batching/index.js';
+import type { Handler } from '../handler/index.js';
+
+/**
+ * Dynamic batching of one model version: every option of the DynamicBatcher except those the
+ * registry sets from the handler and the session (`execute`, `sizeOf`, `batchKey`, `split`,
+ * `merge`, `concurrency`, `clock`).
+ */
+export interface BatchingConfig
+  extends Omit<BatcherOptions<unknown, unknown>, 'execute' | 'sizeOf' | 'batchKey' | 'split' | 'merge' | 'concurrency' | 'clock'> {}
+
+/**
+ * Which versions of a model are served (Triton's `version_policy`): the `latest` n by version
+ * number, `all` of them, or a `specific` list. A version outside the policy is unloaded once a
+ * version inside it is ready, never before.
+ */
+export type VersionPolicy = 'all' | { readonly latest: number } | { readonly specific: readonly string[] };
+
+/** How to load one model version. */
+export interface ModelConfig<Req, Res> {
+  /** The model's name, as used in URLs. */
+  readonly name: string;
+  /** The version, a string of digits or any label-free name. @default '1' */
+  readonly version?: string;
+  /** What the backend loads: a path, bytes, an {@link ensemble}, or a backend-specific model. */
+  readonly source: ModelSource;
+  /** A registry backend by name, or a backend of its own. @default the first registry backend that accepts the source */
+  readonly backend?: string | Backend;
+  /**
+   * The handler: an instance, or a function that makes one (needed when the version may be
+   * unloaded and loaded again, e.g. under `maxLoadedVersions`). @default new TensorHandler()
+   */
+  readonly handler?: Handler<Req, Res> | (() => Handler<Req, Res>);
+  /**
+   * Input specs that pin dimensions the model leaves dynamic (Triton's `dims` in config.pbtxt),
+   * so requests are checked before they are queued: e.g. `[{name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192]}]`.
+   */
+  readonly inputs?: readonly TensorSpec[];
+  /** Dynamic batching; without it each request runs alone (still queued, bounded and timed). */
+  readonly batching?: BatchingConfig;
+  /**
+   * Requests run once before the version takes traffic. A TensorHandler version whose inputs are
+   * fixed apart from the batch dimension warms up on zeros by default (not an ensemble, whose
+   * steps are warm already); `[]` turns warm-up off.
+   */
+  readonly warmup?: readonly NoInfer<Req>[];
+  /** Sets the model's version policy (it applies to every version of the model). @default 'all' */
+  readonly versionPolicy?: VersionPolicy;
+  /** Labels moved to this version the moment it is ready, e.g. `['stable']` for a zero-downtime flip. */
+  readonly labels?: readonly string[];
+  /**
+   * What the version is estimated to occupy in memory, counted against `maxLoadedBytes`.
+   * @default the source's byte length when it is bytes, else 0
+   */
+  readonly sizeBytes?: number;
+}
+
+/** The lifecycle of a model version. */
+export type VersionState = 'loading' | 'ready' | 'draining' | 'unloaded' | 'failed';
+
+/** What the registry reports of one model version. */
+export interface VersionMetadata {
+  readonly name: string;
+  readonly version: string;
+  readonly state: VersionState;
+  /** The backend that loaded it. */
+  readonly backend: string;
+  /** The device it runs on. */
+  readonly device: string;
+  /** Devices tried before `device`, with why each failed. */
+  readonly fallbacks: readonly AttemptFailure[];
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** The largest batch in items, or 0 without batching (Triton's `max_batch_size`). */
+  readonly maxBatchSize: number;
+  /** Milliseconds spent loading the session. */
+  readonly loadMs: number;
+  /** Milliseconds spent warming up. */
+  readonly warmupMs: number;
+  /** The labels that point at this version. */
+  readonly labels: readonly string[];
+  /** The estimated memory it occupies (see {@link ModelConfig.sizeBytes}). */
+  readonly sizeBytes: number;
+}
+
+/** Picks a version by number or by label; neither means the default version. */
+export interface VersionSelector {
+  /** An explicit version. */
+  readonly version?: string | undefined;
+  /** A label such as `stable` or `canary`; ignored when `version` is given. */
+  readonly label?: string | undefined;
+}
+
+/** Options of {@link ModelRegistry.acquire}. */
+export interface AcquireOptions extends VersionSelector {
+  /** Stops waiting for a load (the load itself goes on for other callers). */
+  readonly signal?: AbortSignal | undefined;
+  /** Rejects with DeadlineExceededError when the version is not ready within this many milliseconds. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** One target of a weighted split. */
+export interface SplitTarget extends VersionSelector {
+  /** A relative weight, e.g. 90 and 10 for a 10% canary; 0 takes no traffic. */
+  readonly weight: number;
+}
+
+/** Mirrors a fraction of requests to another version after the primary has answered. */
+export interface ShadowPolicy extends VersionSelector {
+  /** The share of requests mirrored, between 0 and 1. */
+  readonly fraction: number;
+  /** The largest absolute difference between numeric outputs that still counts as agreement. @default 0 */
+  readonly tolerance?: number;
+  /** The most mirrored requests in flight; more are skipped. @default 16 */
+  readonly maxInFlight?: number;
+}
+
+/**
+ * How requests that name no version or label are routed: a weighted split between versions
+ * (sticky by the request's routing key when it has one), and an optional shadow copy.
+ */
+export interface TrafficPolicy {
+  /** Weighted targets; without it requests go to the default version. */
+  readonly split?: readonly SplitTarget[];
+  /** Mirroring to another version. */
+  readonly shadow?: ShadowPolicy;
+}
+
+/** Identifies a model version in events. */
+export interface VersionRef {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** Why a version stopped serving. */
+export type UnloadReason =
+  /** `unload()` was called. */
+  | 'explicit'
+  /** A newer version made it fall outside the version policy. */
+  | 'policy'
+  /** It was least recently used when room was needed (`maxLoadedVersions`, `maxLoadedBytes`). */
+  | 'evicted'
+  /** A new load of the same version replaced it. */
+  | 'replaced'
+  /** The registry was closed. */
+  | 'close';
+
+/** The events a ModelRegistry emits. */
+export interface RegistryEvents {
+  /** A version started loading. */
+  loading: [VersionRef];
+  /** A version is loaded, warmed and takes traffic. */
+  ready: [VersionMetadata];
+  /** A version failed to load or warm up; any older version keeps serving. */
+  failure: [VersionRef & { readonly error: Error }];
+  /** The version that requests without a version go to changed from `from` to `to`. */
+  swap: [{ readonly name: string; readonly from: string; readonly to: string }];
+  /** A label now points at `version`, or was removed (`version` undefined). */
+  label: [{ readonly name: string; readonly label: string; readonly version: string | undefined }];
+  /** A version stopped taking requests and is finishing its queued work. */
+  draining: [VersionRef & { readonly reason: UnloadReason }];
+  /** A version was disposed. */
+  unload: [VersionRef & { readonly reason: UnloadReason }];
+  /** A batch ran on a version. */
+  batch: [VersionRef & BatchEvent];
+  /** A request left a version's queue without running. */
+  drop: [VersionRef & DropEvent];
+}
+
+/** The state of a model version in a repository index (Open Inference Protocol repository extension). */
+export type RepositoryState = 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING';
+
+/** One entry of a repository index. */
+export interface RepositoryIndexEntry {
+  readonly name: string;
+  /** The version; absent for a model none of whose versions is known to the registry. */
+  readonly version?: string;
+  readonly state: RepositoryState;
+  /** Why the version is unavailable, when it is. */
+  readonly reason?: string;
+}
+
+/**
+ * What the protocol layer calls for the repository endpoints (`POST /v2/repository/index`,
+ * `/v2/repository/models/{m}/load`, `/unload`). Implemented by `ModelRepository` from
+ * `servable/repository`.
+ */
+export interface RepositoryControl {
+  /** Every model on disk, with the state of each version the registry knows. */
+  index(): Promise<RepositoryIndexEntry[]>;
+  /** Loads (or reloads) a model from disk; rejects with why it failed. */
+  load(name: string): Promise<void>;
+  /** Unloads every version of a model. */
+  unload(name: string): Promise<void>;
+}

@@ -1,0 +1,132 @@
+import { allocate, describe, elementCount, type Clock, type TensorMap } from '../core/index.js';
+import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
+import { TensorHandler, type Handler } from '../handler/index.js';
+import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
+import type { ModelEntry } from './model-entry.js';
+import { ModelVersion } from './model-version.js';
+import { pinInputs } from './config.js';
+import type { ModelConfig } from './types.js';
+
+/** The backend name ensembles report. */
+export const ENSEMBLE_BACKEND = 'ensemble';
+
+/** What {@link loadVersion} needs besides the config. */
+export interface LoadContext {
+  readonly version: string;
+  /** The backend; ignored for ensembles. */
+  readonly backend: Backend | undefined;
+  readonly clock: Clock;
+  /** Finds step models of an ensemble. */
+  readonly resolveStep: StepResolver;
+  /** The labels pointing at the version, for its metadata. */
+  readonly labels: () => readonly string[];
+}
+
+/**
+ * Picks the backend of a config: the one it names (or gives), else the first that accepts its
+ * source; undefined for an ensemble.
+ * @throws TypeError when none fits.
+ */
+export function pickBackend(backends: readonly Backend[], config: ModelConfig<unknown, unknown>): Backend | undefined {
+  if (isEnsemble(config.source)) return undefined;
+  if (typeof config.backend === 'object' && config.backend !== null) {
+    if (typeof config.backend.load !== 'function' || typeof config.backend.name !== 'string') {
+      throw new TypeError(`Expected \`backend\` to be a backend name or a Backend ({name, accepts, load}), got ${describe(config.backend)}`);
+    }
+    return config.backend;
+  }
+  if (config.backend !== undefined) {
+    const named = backends.find((b) => b.name === config.backend);
+    if (!named) {
+      throw new TypeError(`Expected \`backend\` to be one of ${backends.map((b) => `'${b.name}'`).join(', ')}, got ${describe(config.backend)}`);
+    }
+    return named;
+  }
+  const accepting = backends.find((b) => b.accepts(config.source));
+  if (!accepting) {
+    throw new TypeError(`No backend (${backends.map((b) => b.name).join(', ')}) accepts the source ${describe(config.source)}`);
+  }
+  return accepting;
+}
+
+/** The estimated size of a config's version: `sizeBytes`, else the source's byte length when it is bytes. */
+export function sizeOf(config: ModelConfig<unknown, unknown>): number {
+  if (config.sizeBytes !== undefined) return config.sizeBytes;
+  return config.source instanceof Uint8Array ? config.source.byteLength : 0;
+}
+
+/**
+ * Loads one version: opens the session, initializes the handler and warms it up. The version is
+ * returned still `loading`; the caller marks it ready. On failure everything opened is disposed.
+ */
+export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext): Promise<ModelVersion<Req, Res>> {
+  const { version, clock } = context;
+  const ref = { name: config.name, version };
+  const started = clock.now();
+  let session: ModelSession | undefined;
+  let handler: Handler<Req, Res> | undefined;
+  let mv: ModelVersion<Req, Res> | undefined;
+  try {
+    session = isEnsemble(config.source)
+      ? new EnsembleSession(config.source, context.resolveStep)
+      : await context.backend!.load(config.source, { label: `${config.name}:${version}` });
+    const inputs = pinInputs(session.inputs, config.inputs);
+    handler = makeHandler(config.handler);
+    mv = new ModelVersion<Req, Res>({
+      ...ref,
+      backend: context.backend?.name ?? ENSEMBLE_BACKEND,
+      session,
+      handler,
+      inputs,
+      batching: config.batching,
+      clock,
+      loadMs: clock.now() - started,
+      sizeBytes: sizeOf(config as ModelConfig<unknown, unknown>),
+      labels: context.labels,
+    });
+    await handler.initialize({ ...ref, session, inputs, outputs: session.outputs });
+    // An ensemble's steps are warm already: its own default is no warm-up.
+    const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
+    await mv.warmup(warmup);
+    return mv;
+  } catch (error) {
+    await mv?.batcher.close().catch(() => {});
+    await Promise.resolve(handler?.dispose()).catch(() => {});
+    await session?.dispose().catch(() => {});
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
+ * A handler instance serves one version at a time: waits for a draining version that still holds
+ * `config`'s handler; refuses one that is serving.
+ * @throws TypeError when a ready version uses the same handler instance.
+ */
+export async function handlerFree(config: ModelConfig<unknown, unknown>, entries: Iterable<ModelEntry>): Promise<void> {
+  if (config.handler === undefined || typeof config.handler === 'function') return;
+  for (const entry of entries) {
+    for (const mv of entry.live.values()) {
+      if (mv.handler === config.handler) {
+        throw new TypeError(`The handler of '${config.name}' serves '${mv.name}' version '${mv.version}' already; pass a function that makes a new one`);
+      }
+    }
+    for (const mv of entry.retiring) if (mv.handler === config.handler) await mv.unload().catch(() => {});
+  }
+}
+
+function makeHandler<Req, Res>(handler: ModelConfig<Req, Res>['handler']): Handler<Req, Res> {
+  if (handler === undefined) return new TensorHandler() as unknown as Handler<Req, Res>;
+  return typeof handler === 'function' ? handler() : handler;
+}
+
+/** A batch-1 request of zeros when every input dimension but the batch is fixed; none otherwise. */
+function zeroRequests<Req>(inputs: readonly TensorSpec[]): Req[] {
+  const feeds: TensorMap = {};
+  for (const spec of inputs) {
+    const dims = spec.shape.slice(1);
+    if (spec.shape.length === 0 || dims.some((d) => d < 0)) return [];
+    const shape = [1, ...dims];
+    feeds[spec.name] = { datatype: spec.datatype, shape, data: allocate(spec.datatype, elementCount(shape)) };
+  }
+  return [{ inputs: feeds } as Req];
+}

@@ -1,0 +1,31 @@
+import { abortError, assertNumber, DeadlineExceededError, onAbort, type Clock } from '../core/index.js';
+
+/**
+ * Waits for `promise`, giving up when `signal` aborts or after `timeoutMs` on `clock`; the
+ * promise itself goes on (other callers may be waiting for it too).
+ */
+export function waitFor<T>(
+  promise: Promise<T>,
+  what: string,
+  options: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined },
+  clock: Clock,
+): Promise<T> {
+  const { signal, timeoutMs } = options;
+  if (!signal && timeoutMs === undefined) return promise;
+  if (timeoutMs !== undefined) assertNumber('timeoutMs', timeoutMs, 0);
+  return new Promise<T>((resolve, reject) => {
+    const timer = timeoutMs === undefined
+      ? undefined
+      : clock.setTimeout(() => finish(() => reject(new DeadlineExceededError(`${what} was not ready within ${timeoutMs} ms`))), timeoutMs);
+    const stop = onAbort(signal, () => finish(() => reject(abortError(signal!))));
+    function finish(settle: () => void): void {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      stop();
+      settle();
+    }
+    promise.then(
+      (value) => finish(() => resolve(value)),
+      (error: unknown) => finish(() => reject(error)),
+    );
+  });
+}

@@ -1,0 +1,135 @@
+import { assertNumber, assertObject, assertString, describe, isDataType, DATA_TYPES } from '../core/index.js';
+import type { TensorSpec } from '../backends/index.js';
+import { checkBatching, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
+import { requestFromJson } from './json-tensor.js';
+import { VERSION_NAME } from './paths.js';
+
+/** Which backend loads a model's versions, and the options it is made with. */
+export interface BackendSpec {
+  /** A key of the repository's `backends`. */
+  readonly name: string;
+  /** Everything else in the config's `backend` object, e.g. `devices` and `instances` for onnx-node. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** A handler module: a file in the model's directory exporting a Handler subclass. */
+export interface HandlerSpec {
+  /** The file, relative to the model's directory. */
+  readonly module: string;
+  /** The export holding the class. @default 'default' */
+  readonly export: string;
+  /** Passed to the class's constructor. */
+  readonly options: unknown;
+}
+
+/** A model's `config.json`, checked, with defaults filled in. */
+export interface RepositoryModelConfig {
+  readonly backend: BackendSpec;
+  readonly modelFile: string;
+  readonly inputs: readonly TensorSpec[] | undefined;
+  readonly batching: BatchingConfig | undefined;
+  readonly versionPolicy: VersionPolicy;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly traffic: TrafficPolicy | undefined;
+  /** Tensor requests, or with a handler the handler's own requests as parsed JSON. */
+  readonly warmup: readonly unknown[] | undefined;
+  readonly handler: HandlerSpec | undefined;
+  readonly sizeBytes: number | undefined;
+}
+
+const FIELDS = ['backend', 'modelFile', 'inputs', 'batching', 'versionPolicy', 'labels', 'traffic', 'warmup', 'handler', 'sizeBytes'];
+
+/** The backend of a config that names none. */
+export const DEFAULT_BACKEND = 'onnx-node';
+
+/**
+ * Parses and checks the text of a model's `config.json`.
+ * @throws TypeError or RangeError whose message starts with the file, then names the field and quotes the bad value.
+ */
+export function parseConfig(file: string, text: string): RepositoryModelConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`${file}: not valid JSON: ${(error as Error).message}`);
+  }
+  try {
+    return checkConfig(json);
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) error.message = `${file}: ${error.message}`;
+    throw error;
+  }
+}
+
+function checkConfig(c: unknown): RepositoryModelConfig {
+  assertObject('config', c);
+  for (const key of Object.keys(c)) {
+    if (!FIELDS.includes(key)) throw new TypeError(`Unknown field \`${key}\`; a model config has ${FIELDS.join(', ')}`);
+  }
+  const modelFile = c.modelFile ?? 'model.onnx';
+  assertString('modelFile', modelFile);
+  if (/[/\\]/.test(modelFile) || modelFile === '.' || modelFile === '..') {
+    throw new TypeError(`Expected \`modelFile\` to be a file name in the version directory, got ${describe(modelFile)}`);
+  }
+  const inputs = c.inputs === undefined ? undefined : checkInputs(c.inputs);
+  checkBatching(c.batching as BatchingConfig | undefined);
+  const versionPolicy = c.versionPolicy ?? { latest: 1 };
+  checkVersionPolicy('versionPolicy', versionPolicy);
+  const labels = c.labels ?? {};
+  assertObject('labels', labels);
+  for (const [label, version] of Object.entries(labels)) {
+    if (typeof version !== 'string' || !VERSION_NAME.test(version)) {
+      throw new TypeError(`Expected \`labels.${label}\` to be a version directory name (digits), got ${describe(version)}`);
+    }
+  }
+  if (c.traffic !== undefined) checkTraffic('traffic', c.traffic);
+  const handler = c.handler === undefined ? undefined : checkHandler(c.handler);
+  if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
+  const warmup = c.warmup === undefined || handler ? (c.warmup as unknown[] | undefined) : c.warmup.map((r, i) => requestFromJson(`warmup[${i}]`, r));
+  if (c.sizeBytes !== undefined) assertNumber('sizeBytes', c.sizeBytes, 0);
+  return {
+    backend: checkBackend(c.backend ?? DEFAULT_BACKEND),
+    modelFile,
+    inputs,
+    batching: c.batching as BatchingConfig | undefined,
+    versionPolicy,
+    labels: labels as Record<string, string>,
+    traffic: c.traffic,
+    warmup,
+    handler,
+    sizeBytes: c.sizeBytes,
+  };
+}
+
+function checkBackend(value: unknown): BackendSpec {
+  if (typeof value === 'string') return { name: value, options: {} };
+  assertObject('backend', value);
+  const { name = DEFAULT_BACKEND, ...options } = value;
+  assertString('backend.name', name);
+  return { name, options };
+}
+
+function checkHandler(value: unknown): HandlerSpec {
+  if (typeof value === 'string') return { module: value, export: 'default', options: undefined };
+  assertObject('handler', value);
+  for (const key of Object.keys(value)) {
+    if (!['module', 'export', 'options'].includes(key)) throw new TypeError(`Unknown field \`handler.${key}\`; a handler has module, export, options`);
+  }
+  assertString('handler.module', value.module);
+  const exported = value.export ?? 'default';
+  assertString('handler.export', exported);
+  return { module: value.module, export: exported, options: value.options };
+}
+
+function checkInputs(value: unknown): TensorSpec[] {
+  if (!Array.isArray(value)) throw new TypeError(`Expected \`inputs\` to be an array of {name, datatype, shape}, got ${describe(value)}`);
+  return value.map((spec: unknown, i) => {
+    assertObject(`inputs[${i}]`, spec);
+    assertString(`inputs[${i}].name`, spec.name);
+    if (!isDataType(spec.datatype)) throw new TypeError(`Expected \`inputs[${i}].datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(spec.datatype)}`);
+    if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= -1)) {
+      throw new TypeError(`Expected \`inputs[${i}].shape\` to be an array of integers >= -1, got ${describe(spec.shape)}`);
+    }
+    return { name: spec.name, datatype: spec.datatype, shape: spec.shape as number[] };
+  });
+}

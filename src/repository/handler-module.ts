@@ -1,0 +1,35 @@
+import { stat } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { describe } from '../core/index.js';
+import type { Handler } from '../handler/index.js';
+import type { HandlerSpec } from './config-file.js';
+import { fileWithin } from './paths.js';
+
+type HandlerClass = new (options?: unknown) => Handler<unknown, unknown>;
+
+/**
+ * Imports a model's handler module and returns a factory of its Handler subclass. The module must
+ * lie in the model's directory; a changed file is imported afresh.
+ * @throws TypeError starting with the config file, naming the field.
+ */
+export async function loadHandler(dir: string, spec: HandlerSpec, configFile: string): Promise<() => Handler<unknown, unknown>> {
+  const file = await fileWithin(dir, spec.module, `${configFile}: Expected \`handler.module\``);
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new TypeError(`${configFile}: Expected \`handler.module\` to name a file, got ${describe(spec.module)}, which does not exist`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(`${pathToFileURL(file).href}?mtime=${info.mtimeMs}`)) as Record<string, unknown>;
+  } catch (error) {
+    throw new TypeError(`${configFile}: Cannot import \`handler.module\` ${describe(spec.module)}: ${(error as Error).message}`, { cause: error });
+  }
+  const exported = mod[spec.export];
+  if (!isHandlerClass(exported)) {
+    throw new TypeError(`${configFile}: Expected \`handler.export\` ${describe(spec.export)} of ${spec.module} to be a Handler subclass, got ${describe(exported)}`);
+  }
+  return () => new exported(spec.options);
+}
+
+function isHandlerClass(value: unknown): value is HandlerClass {
+  const proto = (value as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+  return typeof value === 'function' && typeof proto?.preprocess === 'function' && typeof proto.postprocess === 'function';
+}

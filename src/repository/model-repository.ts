@@ -1,0 +1,221 @@
+import { realpath, stat } from 'node:fs/promises';
+import { EventEmitter } from 'eventemitter3';
+import { assertInteger, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, systemClock, type Clock } from '../core/index.js';
+import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
+import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
+import { parseConfig } from './config-file.js';
+import { isModelName } from './paths.js';
+import { listModels, listVersions, readModel } from './scan.js';
+import { ModelSync } from './sync.js';
+
+/**
+ * How the repository's models are loaded (Triton's `--model-control-mode`):
+ * - `none`: every model (or those in `models`) at {@link ModelRepository.start}, nothing after;
+ * - `explicit`: those in `models` at start, the rest through {@link ModelRepository.load} and
+ *   {@link ModelRepository.unload} (and the protocol's repository endpoints);
+ * - `poll`: every model at start, then the root is watched: new versions are loaded once their
+ *   files stop changing, removed ones unloaded, changed ones reloaded.
+ */
+export type ControlMode = 'none' | 'explicit' | 'poll';
+
+/** Options of {@link ModelRepository}. */
+export interface RepositoryOptions {
+  /** The repository's root: `<root>/<model>/config.json` and `<root>/<model>/<version>/model.onnx`. */
+  readonly root: string;
+  /** Where the models are loaded. */
+  readonly registry: ModelRegistry;
+  /** @default 'none' */
+  readonly mode?: ControlMode;
+  /** The models to load at start; in `none` and `poll` modes, the only ones managed. @default every model in `none` and `poll`, none in `explicit` */
+  readonly models?: readonly string[];
+  /** How often `poll` mode looks at the root, in milliseconds. @default 5000 */
+  readonly pollIntervalMs?: number;
+  /** Backends by the name a config's `backend` gives, made with the config's options. @default {'onnx-node': onnxNode} */
+  readonly backends?: Readonly<Record<string, BackendFactory>>;
+  /** The clock poll timers run on. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** The events a ModelRepository emits. */
+export interface RepositoryEvents {
+  /**
+   * A model's config is invalid, or a version failed to load (the registry's `failure` event has
+   * the load failures too). Reported once for the same files: fixing them retries.
+   */
+  failure: [{ readonly name: string; readonly version: string | undefined; readonly error: Error }];
+}
+
+const STATE: Record<VersionState, RepositoryState> = {
+  loading: 'LOADING',
+  ready: 'READY',
+  draining: 'UNLOADING',
+  unloaded: 'UNAVAILABLE',
+  failed: 'UNAVAILABLE',
+};
+
+/**
+ * A model repository on disk (Node only): reads each model's `config.json` and version
+ * directories and keeps a registry in line with them, under one of three control modes. A model
+ * name (from a request or a directory listing) never leads outside the root.
+ */
+export class ModelRepository extends EventEmitter<RepositoryEvents> implements RepositoryControl {
+  /** The control mode. */
+  readonly mode: ControlMode;
+  readonly #options: RepositoryOptions;
+  readonly #clock: Clock;
+  readonly #interval: number;
+  #root: string | undefined;
+  #sync: ModelSync | undefined;
+  #turn: Promise<unknown> = Promise.resolve();
+  #timer: unknown;
+  #closed = false;
+
+  constructor(options: RepositoryOptions) {
+    super();
+    assertObject('options', options);
+    assertString('root', options.root);
+    if (typeof options.registry?.load !== 'function') throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
+    this.mode = options.mode ?? 'none';
+    assertOneOf('mode', this.mode, ['none', 'explicit', 'poll']);
+    if (options.models !== undefined) {
+      if (!Array.isArray(options.models)) throw new TypeError(`Expected \`models\` to be an array of model names, got ${describe(options.models)}`);
+      options.models.forEach((m, i) => {
+        if (!isModelName(m)) throw new TypeError(`Expected \`models[${i}]\` to be a model directory name, got ${describe(m)}`);
+      });
+    }
+    this.#interval = options.pollIntervalMs ?? 5000;
+    assertInteger('pollIntervalMs', this.#interval, 1);
+    if (options.backends !== undefined) assertObject('backends', options.backends);
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /**
+   * Loads the models the mode loads at start, and in `poll` mode starts watching.
+   * @throws when the root is not a directory; model failures are reported as `failure` events.
+   */
+  async start(): Promise<void> {
+    if (this.#sync) throw new InvalidInputError('The repository was started already');
+    const root = await realpath(this.#options.root).catch(() => this.#options.root);
+    if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+    this.#root = root;
+    const backends = new BackendCache(this.#options.backends ?? defaultBackends);
+    this.#sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }));
+    const names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
+    await this.#serial(() => this.#syncAll(names, { stable: false, retryFailed: true }));
+    if (this.mode === 'poll') this.#schedule();
+  }
+
+  /**
+   * Every model directory with each version's state: READY, LOADING, UNLOADING, or UNAVAILABLE
+   * with the reason (a failed load, an invalid config, not loaded).
+   */
+  async index(): Promise<RepositoryIndexEntry[]> {
+    const { root, sync } = this.#started();
+    const registry = this.#options.registry;
+    const entries: RepositoryIndexEntry[] = [];
+    for (const name of await listModels(root)) {
+      let modelFile: string;
+      let dir: string;
+      try {
+        const disk = await readModel(root, name);
+        dir = disk.dir;
+        modelFile = parseConfig(disk.configFile, disk.configText).modelFile;
+      } catch (error) {
+        entries.push({ name, state: 'UNAVAILABLE', reason: (error as Error).message });
+        continue;
+      }
+      const known = registry.names().includes(name) ? registry.versions(name) : [];
+      const versions = await listVersions(dir, modelFile, root);
+      if (versions.length === 0) entries.push({ name, state: 'UNAVAILABLE', reason: sync.failure(name) ?? 'no version directories' });
+      for (const v of versions) {
+        const state = known.find((k) => k.version === v.version)?.state;
+        const mapped: RepositoryState = state === undefined ? 'UNAVAILABLE' : STATE[state];
+        if (mapped !== 'UNAVAILABLE') entries.push({ name, version: v.version, state: mapped });
+        else entries.push({ name, version: v.version, state: mapped, reason: sync.failure(name, v.version) ?? sync.failure(name) ?? (v.hasModel ? 'not loaded' : `no ${modelFile}`) });
+      }
+    }
+    return entries;
+  }
+
+  /**
+   * Loads a model from disk, or reloads what changed (`explicit` mode only): the versions its
+   * policy wants are loaded and warmed before the ones it no longer wants are unloaded.
+   * @throws ModelNotFoundError for a name that is not a model directory under the root; the config's or the load's error, saying why.
+   */
+  async load(name: string): Promise<void> {
+    this.#explicitOnly('load');
+    const { sync } = this.#started();
+    return this.#serial(() => sync.sync(name, { stable: false, retryFailed: true }));
+  }
+
+  /**
+   * Unloads every version of a model (`explicit` mode only), each after its queued work.
+   * @throws ModelNotFoundError when the repository has not loaded it.
+   */
+  async unload(name: string): Promise<void> {
+    this.#explicitOnly('unload');
+    const { sync } = this.#started();
+    return this.#serial(async () => {
+      if (!(await sync.unload(name))) throw new ModelNotFoundError(`Model ${JSON.stringify(String(name).slice(0, 100))} is not loaded from the repository`);
+    });
+  }
+
+  /**
+   * Looks at the root once (`poll` mode; the timer calls it too): loads new and changed versions
+   * whose files did not change since the previous look, unloads removed ones and removed models.
+   */
+  async poll(): Promise<void> {
+    if (this.mode !== 'poll') throw new InvalidInputError(`The repository's control mode is '${this.mode}'; poll needs 'poll'`);
+    const { root, sync } = this.#started();
+    return this.#serial(async () => {
+      const names = await this.#managed(root);
+      await this.#syncAll(names, { stable: true, retryFailed: false });
+      for (const name of sync.names()) if (!names.includes(name)) await sync.unload(name);
+    });
+  }
+
+  /** Stops watching; loaded models stay in the registry (close the registry to unload them). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    await this.#turn.catch(() => {});
+  }
+
+  async #syncAll(names: readonly string[], options: { stable: boolean; retryFailed: boolean }): Promise<void> {
+    const { sync } = this.#started();
+    for (const name of names) await sync.sync(name, options).catch(() => {});
+  }
+
+  /** The model directories this repository manages in `none` and `poll` modes. */
+  async #managed(root: string): Promise<string[]> {
+    const all = await listModels(root);
+    const only = this.#options.models;
+    return only ? all.filter((n) => only.includes(n)) : all;
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.poll().catch(() => {}).finally(() => this.#schedule());
+    }, this.#interval);
+  }
+
+  /** Runs repository changes one at a time, so polls and explicit loads never interleave. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#turn.then(work, work);
+    this.#turn = run.catch(() => {});
+    return run;
+  }
+
+  #explicitOnly(what: string): void {
+    if (this.mode !== 'explicit') {
+      throw new InvalidInputError(`The repository's control mode is '${this.mode}'; ${what} needs 'explicit'`);
+    }
+  }
+
+  #started(): { root: string; sync: ModelSync } {
+    if (!this.#root || !this.#sync) throw new InvalidInputError('The repository is not started: call start() first');
+    return { root: this.#root, sync: this.#sync };
+  }
+}

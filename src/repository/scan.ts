@@ -1,0 +1,82 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileWithin, isModelName, isWithin, modelDir, VERSION_NAME } from './paths.js';
+
+/** One version directory as found on disk. */
+export interface VersionOnDisk {
+  readonly version: string;
+  /** The model file's path (it may not exist yet). */
+  readonly modelPath: string;
+  /** True when the model file exists. */
+  readonly hasModel: boolean;
+  /** Sizes and modification times of every file in the directory: changes when any file does. */
+  readonly fingerprint: string;
+  /** The model file's size in bytes (0 when missing). */
+  readonly sizeBytes: number;
+}
+
+/** A model directory as found on disk. */
+export interface ModelOnDisk {
+  readonly name: string;
+  readonly dir: string;
+  readonly configFile: string;
+  readonly configText: string;
+}
+
+/** The names of the model directories under `root` that hold a `config.json`, sorted. */
+export async function listModels(root: string): Promise<string[]> {
+  const entries = await readdir(root, { withFileTypes: true });
+  const names: string[] = [];
+  for (const entry of entries) {
+    if (!isModelName(entry.name) || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
+    try {
+      const dir = await modelDir(root, entry.name);
+      if ((await stat(path.join(dir, 'config.json'))).isFile()) names.push(entry.name);
+    } catch {
+      // Not a model directory (no config.json, a link outside the root): not listed.
+    }
+  }
+  return names.sort();
+}
+
+/**
+ * Reads a model's directory and its `config.json`.
+ * @throws ModelNotFoundError for a name that is not a model directory inside the root; the file system's error when config.json cannot be read.
+ */
+export async function readModel(root: string, name: string): Promise<ModelOnDisk> {
+  const dir = await modelDir(root, name);
+  const configFile = path.join(dir, 'config.json');
+  return { name, dir, configFile, configText: await readFile(configFile, 'utf8') };
+}
+
+/** The version directories of a model (named by digits), each with its model file's state. */
+export async function listVersions(dir: string, modelFile: string, root: string): Promise<VersionOnDisk[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const versions: VersionOnDisk[] = [];
+  for (const entry of entries) {
+    if (!VERSION_NAME.test(entry.name) || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
+    const versionDir = path.join(dir, entry.name);
+    let modelPath: string;
+    try {
+      modelPath = await fileWithin(versionDir, modelFile, `Expected \`modelFile\``);
+      if (!isWithin(root, modelPath)) continue;
+    } catch {
+      continue;
+    }
+    const files = await readdir(versionDir, { withFileTypes: true }).catch(() => []);
+    const parts: string[] = [];
+    let sizeBytes = 0;
+    let hasModel = false;
+    for (const file of files.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const info = await stat(path.join(versionDir, file.name)).catch(() => undefined);
+      if (!info) continue;
+      parts.push(`${file.name}:${info.size}:${info.mtimeMs}`);
+      if (file.name === modelFile) {
+        hasModel = info.isFile();
+        sizeBytes = info.size;
+      }
+    }
+    versions.push({ version: entry.name, modelPath, hasModel, fingerprint: parts.join('|'), sizeBytes });
+  }
+  return versions;
+}

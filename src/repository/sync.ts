@@ -1,0 +1,196 @@
+import { stat } from 'node:fs/promises';
+import { ModelNotFoundError } from '../core/index.js';
+import { compareVersions, wantedVersions, type ModelConfig, type ModelRegistry } from '../registry/index.js';
+import type { BackendCache } from './backends.js';
+import { parseConfig, type RepositoryModelConfig } from './config-file.js';
+import { loadHandler } from './handler-module.js';
+import { fileWithin } from './paths.js';
+import { listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
+
+/** What the repository has loaded of one model. */
+interface Loaded {
+  /** The config's text plus its handler module's modification time: a change reloads every version. */
+  readonly configKey: string;
+  readonly config: RepositoryModelConfig;
+  /** Version → the fingerprint of its directory when it was loaded. */
+  readonly versions: Map<string, string>;
+}
+
+/** How one reconciliation runs. */
+export interface SyncOptions {
+  /** Load only versions whose files did not change since the previous look (poll mode: skips half-written versions). */
+  readonly stable: boolean;
+  /** Try again versions that failed before with the same files. */
+  readonly retryFailed: boolean;
+}
+
+/** Reports a failure to load a model or a version, or a bad config. */
+export type FailureSink = (name: string, version: string | undefined, error: Error) => void;
+
+/**
+ * Brings the registry in line with one model's directory: loads the versions the config's policy
+ * wants (new ones, changed ones, and all of them when the config changed), then unloads the ones
+ * it no longer wants. Old versions keep serving until a wanted one is ready; a failed load leaves
+ * them serving.
+ */
+export class ModelSync {
+  readonly #root: string;
+  readonly #registry: ModelRegistry;
+  readonly #backends: BackendCache;
+  readonly #fail: FailureSink;
+  readonly #loaded = new Map<string, Loaded>();
+  /** `name/version` → fingerprint at the previous look. */
+  readonly #seen = new Map<string, string>();
+  /** `name` or `name/version` → the key of the files that failed, and why. */
+  readonly #failed = new Map<string, { readonly key: string; readonly reason: string }>();
+
+  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink) {
+    this.#root = root;
+    this.#registry = registry;
+    this.#backends = backends;
+    this.#fail = fail;
+  }
+
+  /** The models this repository has loaded. */
+  names(): string[] {
+    return [...this.#loaded.keys()];
+  }
+
+  /** Why a model (or one of its versions) is unavailable, when a load or its config failed. */
+  failure(name: string, version?: string): string | undefined {
+    return this.#failed.get(version === undefined ? name : `${name}/${version}`)?.reason;
+  }
+
+  /**
+   * Reconciles one model with its directory.
+   * @throws the config's error, or the first version's load error, after doing all it could.
+   */
+  async sync(name: string, options: SyncOptions): Promise<void> {
+    let disk: ModelOnDisk | undefined;
+    let config: RepositoryModelConfig;
+    let configKey: string;
+    try {
+      disk = await readModel(this.#root, name);
+      config = parseConfig(disk.configFile, disk.configText);
+      configKey = `${disk.configText}#${await this.#handlerTime(disk, config)}`;
+    } catch (error) {
+      throw this.#failure(name, undefined, disk?.configText ?? '', error);
+    }
+    this.#failed.delete(name);
+    const previous = this.#loaded.get(name);
+    const onDisk = (await listVersions(disk.dir, config.modelFile, this.#root)).filter((v) => v.hasModel);
+    const stable = new Set<string>();
+    const usable = onDisk.filter((v) => {
+      const key = `${name}/${v.version}`;
+      if (!options.stable || this.#seen.get(key) === v.fingerprint) stable.add(v.version);
+      this.#seen.set(key, v.fingerprint);
+      return stable.has(v.version) || previous?.versions.has(v.version);
+    });
+    const wanted = wantedVersions(config.versionPolicy, usable.map((v) => v.version));
+    if (wanted.size === 0) {
+      await this.unload(name);
+      throw this.#failure(name, undefined, `${configKey}#none`, new ModelNotFoundError(`Model '${name}' has no version directory holding ${config.modelFile}`));
+    }
+    const next: Loaded = { configKey, config, versions: new Map() };
+    const errors: Error[] = [];
+    let handler: ModelConfig<unknown, unknown>['handler'];
+    for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
+      const had = previous?.versions.get(v.version);
+      const current = had !== undefined && this.#registry.isReady(name, v.version);
+      const unchanged = previous?.configKey === configKey && had === v.fingerprint;
+      if (current && (unchanged || !stable.has(v.version))) {
+        next.versions.set(v.version, had);
+        continue;
+      }
+      const failKey = `${configKey}#${v.fingerprint}`;
+      if (!options.retryFailed && this.#failed.get(`${name}/${v.version}`)?.key === failKey) {
+        if (current) next.versions.set(v.version, had);
+        continue;
+      }
+      try {
+        handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
+        await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
+        next.versions.set(v.version, v.fingerprint);
+        this.#failed.delete(`${name}/${v.version}`);
+      } catch (error) {
+        errors.push(this.#failure(name, v.version, failKey, error));
+        if (current) next.versions.set(v.version, had);
+      }
+    }
+    if (next.versions.size > 0) {
+      this.#loaded.set(name, next);
+      await this.#retireUnwanted(name, previous, next);
+      this.#applyRouting(name, previous, next);
+    }
+    if (errors[0]) throw errors[0];
+  }
+
+  /** Unloads every version this repository loaded of a model; false when it had loaded none. */
+  async unload(name: string): Promise<boolean> {
+    const loaded = this.#loaded.get(name);
+    this.#loaded.delete(name);
+    for (const key of this.#failed.keys()) if (key === name || key.startsWith(`${name}/`)) this.#failed.delete(key);
+    if (!loaded) return false;
+    if (this.#registry.names().includes(name)) await this.#registry.unload(name);
+    return true;
+  }
+
+  #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {
+    return {
+      name,
+      version: v.version,
+      source: v.modelPath,
+      backend: this.#backends.get(config.backend, configFile),
+      handler,
+      inputs: config.inputs,
+      batching: config.batching,
+      warmup: config.warmup,
+      versionPolicy: 'all',
+      labels: Object.entries(config.labels).filter(([, version]) => version === v.version).map(([label]) => label),
+      sizeBytes: config.sizeBytes ?? v.sizeBytes,
+    };
+  }
+
+  /** Unloads the versions loaded before and not wanted now (called once a wanted version serves). */
+  async #retireUnwanted(name: string, previous: Loaded | undefined, next: Loaded): Promise<void> {
+    for (const version of previous?.versions.keys() ?? []) {
+      if (next.versions.has(version)) continue;
+      if (this.#registry.names().includes(name) && this.#registry.versions(name).some((s) => s.version === version)) {
+        await this.#registry.unload(name, version);
+      }
+    }
+  }
+
+  /** Points the config's labels at its versions, removes labels the config dropped, and sets its traffic policy. */
+  #applyRouting(name: string, previous: Loaded | undefined, next: Loaded): void {
+    if (!this.#registry.names().includes(name)) return;
+    const current = this.#registry.labels(name);
+    for (const [label, version] of Object.entries(next.config.labels)) {
+      if (current[label] === version) continue;
+      if (next.versions.has(version)) this.#registry.setLabel(name, label, version);
+      else if (previous?.configKey !== next.configKey) {
+        this.#fail(name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
+      }
+    }
+    for (const label of Object.keys(previous?.config.labels ?? {})) {
+      if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);
+    }
+    this.#registry.setTraffic(name, next.config.traffic);
+  }
+
+  async #handlerTime(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<number> {
+    if (!config.handler) return 0;
+    const file = await fileWithin(disk.dir, config.handler.module, `${disk.configFile}: Expected \`handler.module\``);
+    return (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
+  }
+
+  /** Records a failure; reports it unless the same files failed the same way before. */
+  #failure(name: string, version: string | undefined, key: string, error: unknown): Error {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const id = version === undefined ? name : `${name}/${version}`;
+    const before = this.#failed.get(id);
+    this.#failed.set(id, { key, reason: err.message });
+    if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
+    return err;
+  }
+}

@@ -1,0 +1,145 @@
+import { assertFunction, DeadlineExceededError, ModelNotReadyError, type Clock } from '../core/index.js';
+import type { InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
+import { ShadowMirror, type ShadowEvent } from './shadow.js';
+
+/** How a request asks to be routed. */
+export interface RouteOptions extends VersionSelector {
+  /**
+   * Makes the weighted split sticky: requests with the same key go to the same version while the
+   * split is unchanged (a user or session id, say). @default none (each request drawn at random)
+   */
+  readonly routingKey?: string | undefined;
+  /** Stops waiting for a version that has to be loaded first. */
+  readonly signal?: AbortSignal | undefined;
+  /** The request's whole budget in milliseconds: a load it waits for counts against it. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/** Options of {@link Router}. */
+export interface RouterOptions {
+  readonly registry: ModelRegistry;
+  /** The clock budgets are measured on. */
+  readonly clock: Clock;
+  /** Where shadow results go. */
+  readonly onShadow: (event: ShadowEvent) => void;
+  /** Uniform numbers in [0, 1) for unkeyed splits and shadow sampling. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Calls a chosen version: the part of a request after routing (caches, then `version.infer`). */
+export type VersionCall<Res> = (version: ModelVersion, options: InferOptions) => Promise<Res>;
+
+/** How many times a request is routed again when its version left service between routing and queuing. */
+const ROUTE_ATTEMPTS = 3;
+
+/**
+ * Routes requests to model versions: an explicit version, a label, the model's weighted split
+ * (sticky by routing key), or its default version; waits for a version that has to be loaded
+ * first; and mirrors sampled requests to a shadow version after the primary answered.
+ */
+export class Router {
+  readonly #registry: ModelRegistry;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #shadow: ShadowMirror;
+
+  constructor(options: RouterOptions) {
+    this.#registry = options.registry;
+    this.#clock = options.clock;
+    if (options.random !== undefined) assertFunction('random', options.random);
+    this.#random = options.random ?? Math.random;
+    this.#shadow = new ShadowMirror(options.registry, options.clock, this.#random, options.onShadow);
+  }
+
+  /** The version a request goes to, loaded first when it is known but not loaded. */
+  async route(model: string, options: RouteOptions = {}): Promise<ModelVersion> {
+    return this.#route(model, options);
+  }
+
+  /** {@link Router.route}, synchronous when no load is needed so the request is queued in the caller's tick. */
+  #route(model: string, options: RouteOptions): ModelVersion | Promise<ModelVersion> {
+    let selector: VersionSelector = { version: options.version, label: options.label };
+    if (options.version === undefined && options.label === undefined) {
+      const split = this.#registry.traffic(model)?.split;
+      if (split) selector = this.#pick(model, split, options.routingKey);
+    }
+    return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { ...selector, signal: options.signal, timeoutMs: options.timeoutMs });
+  }
+
+  /**
+   * Routes a request and runs `call` on the chosen version. A version that stopped taking
+   * requests between routing and queuing (a swap or an eviction at that instant) is routed
+   * around, so a swap never fails a request. Sampled requests are then mirrored to the shadow.
+   */
+  async run<Req, Res>(model: string, request: Req, options: RouteOptions, call: VersionCall<Res>): Promise<Res> {
+    const start = this.#clock.now();
+    const budget = (): number | undefined => {
+      if (options.timeoutMs === undefined) return undefined;
+      const left = options.timeoutMs - (this.#clock.now() - start);
+      if (left <= 0) throw new DeadlineExceededError(`Model '${model}' did not answer within ${options.timeoutMs} ms`);
+      return left;
+    };
+    for (let attempt = 1; ; attempt++) {
+      const routed = this.#route(model, { ...options, timeoutMs: budget() });
+      const version = routed instanceof Promise ? await routed : routed;
+      const remaining = budget();
+      const pending = this.#shadow.sample(model, version, request, this.#registry.traffic(model)?.shadow);
+      let response: Res;
+      try {
+        response = await call(version, { signal: options.signal, timeoutMs: remaining });
+      } catch (error) {
+        if (attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && version.state !== 'ready') continue;
+        throw error;
+      }
+      pending?.mirror(response);
+      return response;
+    }
+  }
+
+  /** The split target for a request: drawn by weight, at a point fixed by its routing key when it has one. */
+  #pick(model: string, split: readonly SplitTarget[], key: string | undefined): VersionSelector {
+    const point = key === undefined ? this.#random() : hashUnit(key);
+    const chosen = draw(split, point);
+    if (this.#ready(model, chosen)) return selectorOf(chosen);
+    const ready = split.filter((t) => t.weight > 0 && this.#ready(model, t));
+    return selectorOf(ready.length > 0 ? draw(ready, point) : chosen);
+  }
+
+  #ready(model: string, target: VersionSelector): boolean {
+    try {
+      return this.#registry.peek(model, target) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function selectorOf(target: SplitTarget): VersionSelector {
+  return { version: target.version, label: target.label };
+}
+
+/** The target whose share of the total weight covers `point` in [0, 1). */
+function draw(targets: readonly SplitTarget[], point: number): SplitTarget {
+  const total = targets.reduce((sum, t) => sum + t.weight, 0);
+  let at = point * total;
+  for (const t of targets) {
+    if (t.weight > 0 && at < t.weight) return t;
+    at -= t.weight;
+  }
+  return targets.findLast((t) => t.weight > 0) ?? targets[0]!;
+}
+
+/** FNV-1a of a string with MurmurHash3's final mix, mapped to [0, 1): the same key always lands on the same point. */
+function hashUnit(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 0x100000000;
+}

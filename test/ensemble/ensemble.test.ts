@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ensemble, InferenceService, ModelNotFoundError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor } from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+
+/** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
+function affine(k: number, b: number, latencyMs = 0): MemoryModel {
+  return {
+    inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
+    latencyMs,
+    run: (feeds) => ({ out: { datatype: 'FP32', shape: feeds.in!.shape, data: (feeds.in!.data as Float32Array).map((v) => v * k + b) } }),
+  };
+}
+
+const pipeline = (scaleVersion?: string) =>
+  ensemble({
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'z', datatype: 'FP32', shape: [-1, 2] }, { name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    steps: [
+      { model: 'scale', version: scaleVersion, inputMap: { in: 'x' }, outputMap: { out: 'y' } },
+      {
+        name: 'negate',
+        transform: ({ v }) => ({ w: { ...v!, data: (v!.data as Float32Array).map((a) => -a) } as Tensor }),
+        inputMap: { v: 'y' },
+        outputMap: { w: 'minus_y' },
+      },
+      { model: 'shift', inputMap: { in: 'minus_y' }, outputMap: { out: 'z' } },
+    ],
+  });
+
+const x = (...rows: number[][]) => ({ inputs: { x: { datatype: 'FP32', shape: [rows.length, 2], data: new Float32Array(rows.flat()) } as Tensor } });
+const data = (r: InferenceResponse, name: string) => Array.from(r.outputs[name]!.data as Float32Array);
+
+test('an ensemble runs its steps in order with input and output name maps, each model step batched by its own batcher', async () => {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
+  await registry.load({ name: 'scale', source: affine(2, 0, 5), batching: { maxBatchSize: 8, maxQueueDelayMs: 2 }, warmup: [] });
+  await registry.load({ name: 'shift', source: affine(1, 100, 5), batching: { maxBatchSize: 8, maxQueueDelayMs: 2 }, warmup: [] });
+  const mv = await registry.load({ name: 'pipe', source: pipeline() });
+  assert.deepEqual([mv.metadata().backend, mv.metadata().device], ['ensemble', 'ensemble']);
+  const service = new InferenceService({ registry, clock });
+
+  const answers = Promise.all([x([1, 2]), x([3, 4], [5, 6]), x([7, 8])].map((r) => service.infer('pipe', r)));
+  // Each step's queue waits 2 ms for a fuller batch, then runs one batch of 4 items for 5 ms.
+  for (let ms = 0; ms < 14; ms++) await clock.advanceAsync(1);
+  const [a, b, c] = await answers;
+  assert.equal(clock.now(), 14);
+  assert.deepEqual([data(a!, 'y'), data(a!, 'z')], [[2, 4], [98, 96]]);
+  assert.deepEqual([data(b!, 'y'), data(b!, 'z')], [[6, 8, 10, 12], [94, 92, 90, 88]]);
+  assert.deepEqual(data(c!, 'z'), [86, 84]);
+  assert.deepEqual(backend.calls.map((call) => `${call.label}x${call.batchSize}`), ['scale:1x4', 'shift:1x4']);
+  await registry.close();
+});
+
+test('model steps follow the step model’s routing: a new version of a step takes over the ensemble at once', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', version: '1', source: affine(2, 0) });
+  await registry.load({ name: 'shift', source: affine(1, 100) });
+  await registry.load({ name: 'pipe', source: pipeline() });
+  await registry.load({ name: 'pinned', source: pipeline('1') });
+  const service = new InferenceService({ registry });
+  assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'y'), [2, 2]);
+  await registry.load({ name: 'scale', version: '2', source: affine(3, 0) });
+  assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'y'), [3, 3]);
+  assert.deepEqual(data(await service.infer('pinned', x([1, 1])), 'y'), [2, 2]);
+
+  // A step model that is registered but not loaded is loaded by the first ensemble request.
+  await registry.unload('shift');
+  await assert.rejects(service.infer('pipe', x([1, 1])), ModelNotFoundError);
+  registry.register({ name: 'shift', source: affine(1, 1000) });
+  assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'z'), [997, 997]);
+  await registry.close();
+});
+
+test('an ensemble definition is checked when it is made and when it is loaded', async () => {
+  const base = { inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }] };
+  assert.throws(
+    () => ensemble({ ...base, steps: [{ model: 'a', inputMap: { in: 'nope' }, outputMap: { out: 'y' } }] }),
+    /Expected `steps\[0\].inputMap.in` to name an ensemble input or an earlier step's output, got "nope" \(string\)/,
+  );
+  assert.throws(
+    () => ensemble({ ...base, steps: [{ model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'other' } }] }),
+    /Expected ensemble output 'y' to be produced by a step; none has it in its outputMap/,
+  );
+  assert.throws(
+    () => ensemble({ ...base, steps: [{ model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'x' } }] }),
+    /Expected `steps\[0\].outputMap.out` to name a new tensor, got "x" \(string\), which exists already/,
+  );
+  assert.throws(() => ensemble({ ...base, steps: [] }), /Expected `steps` to be a non-empty array of steps, got \[\] \(array\)/);
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await assert.rejects(
+    registry.load({ name: 'e', source: ensemble({ ...base, steps: [{ model: 'missing', inputMap: { in: 'x' }, outputMap: { out: 'y' } }] }) }),
+    /Expected `source.steps\[0\].model` to name a loaded or registered model, got "missing" \(string\)/,
+  );
+});

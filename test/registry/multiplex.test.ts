@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeadlineExceededError, InferenceService, ModelNotReadyError, ModelRegistry, type Backend, type Clock } from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+import { doubler, flush, offsetOf, record, request } from './helpers.js';
+
+/** A memory backend whose loads take `loadMs` on the clock, counting them by model label. */
+function slowBackend(clock: Clock, loadMs = 0) {
+  const inner = memoryBackend({ clock, concurrency: 4 });
+  const loads: string[] = [];
+  const backend: Backend = {
+    name: 'memory',
+    accepts: (source) => inner.accepts(source),
+    async load(source, options) {
+      loads.push(options?.label ?? '?');
+      if (loadMs > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, loadMs));
+      return inner.load(source, options);
+    },
+  };
+  return { backend, loads };
+}
+
+function setup(options: { maxLoadedVersions?: number; maxLoadedBytes?: number; loadMs?: number }) {
+  const clock = new FakeClock();
+  const { backend, loads } = slowBackend(clock, options.loadMs);
+  const registry = new ModelRegistry({ backends: [backend], clock, ...options });
+  const service = new InferenceService({ registry, clock });
+  const unloads = record(registry, ['unload'], (_, p) => `${p.name}:${p.version} (${p.reason})`);
+  return { clock, registry, service, loads, unloads };
+}
+
+test('at most maxLoadedVersions stay loaded: the least recently used idle one is unloaded, and loads again on demand', async () => {
+  const { clock, registry, service, loads, unloads } = setup({ maxLoadedVersions: 2 });
+  for (const [name, offset] of [['a', 1], ['b', 2], ['c', 3]] as const) registry.register({ name, source: doubler(offset) });
+  const ask = async (name: string) => {
+    clock.advance(1);
+    return offsetOf(await service.infer(name, request([0, 0])));
+  };
+  assert.equal(await ask('a'), 1);
+  assert.equal(await ask('b'), 2);
+  assert.equal(await ask('a'), 1); // a is now more recent than b
+  assert.equal(await ask('c'), 3);
+  await flush();
+  assert.deepEqual(unloads, ['b:1 (evicted)']);
+  assert.deepEqual(registry.versions('b'), [{ version: '1', state: 'unloaded' }]);
+  assert.equal(await ask('b'), 2);
+  await flush();
+  assert.deepEqual(unloads, ['b:1 (evicted)', 'a:1 (evicted)']);
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1', 'b:1']);
+  assert.equal(registry.list().length, 2);
+  await registry.close();
+});
+
+test('an idle version is unloaded before a busy one, even a more recently used one', async () => {
+  const { clock, registry, service, unloads } = setup({ maxLoadedVersions: 2 });
+  registry.register({ name: 'busy', source: doubler(1, 30), warmup: [] });
+  registry.register({ name: 'idle', source: doubler(2) });
+  registry.register({ name: 'new', source: doubler(3) });
+  const slow = service.infer('busy', request([0, 0]));
+  await flush();
+  clock.advance(1);
+  assert.equal(offsetOf(await service.infer('idle', request([0, 0]))), 2);
+  assert.equal(offsetOf(await service.infer('new', request([0, 0]))), 3);
+  await flush();
+  assert.deepEqual(unloads, ['idle:1 (evicted)']);
+  await clock.advanceAsync(30);
+  assert.equal(offsetOf(await slow), 1);
+  await registry.close();
+});
+
+test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than the bound is refused', async () => {
+  const { registry, service, unloads } = setup({ maxLoadedBytes: 100 });
+  registry.register({ name: 'a', source: doubler(1), sizeBytes: 60 });
+  registry.register({ name: 'b', source: doubler(2), sizeBytes: 30 });
+  registry.register({ name: 'c', source: doubler(3), sizeBytes: 50 });
+  registry.register({ name: 'huge', source: doubler(4), sizeBytes: 101 });
+  await service.infer('a', request([0, 0]));
+  await service.infer('b', request([0, 0]));
+  assert.deepEqual(unloads, []);
+  await service.infer('c', request([0, 0]));
+  await flush();
+  assert.deepEqual(unloads, ['a:1 (evicted)']);
+  assert.deepEqual(registry.list().map((v) => v.sizeBytes).sort(), [30, 50]);
+  await assert.rejects(service.infer('huge', request([0, 0])), /Model 'huge' version '1' is estimated at 101 bytes, more than `maxLoadedBytes` \(100\)/);
+  await registry.close();
+});
+
+test('a request for an unloaded model waits for one shared load, bounded by its timeout', async () => {
+  const { clock, registry, service, loads } = setup({ loadMs: 100 });
+  registry.register({ name: 'm', source: doubler(7) });
+  const impatient = assert.rejects(
+    service.infer('m', request([0, 0]), { timeoutMs: 20 }),
+    (e: Error) => e instanceof DeadlineExceededError && /Model 'm' version '1' was not ready within 20 ms/.test(e.message),
+  );
+  const patient = [1, 2, 3].map(() => service.infer('m', request([0, 0]), { timeoutMs: 500 }));
+  await clock.advanceAsync(20);
+  await impatient;
+  await clock.advanceAsync(80);
+  assert.deepEqual((await Promise.all(patient)).map(offsetOf), [7, 7, 7]);
+  assert.deepEqual(loads, ['m:1']);
+
+  // The time spent waiting for the load counts against the request's whole budget.
+  registry.register({ name: 'n', source: doubler(8, 50), warmup: [] });
+  const tight = assert.rejects(service.infer('n', request([0, 0]), { timeoutMs: 120 }), DeadlineExceededError);
+  await clock.advanceAsync(100);
+  await flush();
+  await clock.advanceAsync(20);
+  await tight;
+  const closing = registry.close(); // waits for the batch still running (its result discarded)
+  await clock.advanceAsync(50);
+  await closing;
+});
+
+test('loads beyond the bound while nothing can be unloaded get a 503, not an overshoot', async () => {
+  const { clock, registry, service } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  registry.register({ name: 'a', source: doubler(1) });
+  registry.register({ name: 'b', source: doubler(2) });
+  const a = service.infer('a', request([0, 0]));
+  const b = service.infer('b', request([0, 0]));
+  await assert.rejects(b, (e: Error) => e instanceof ModelNotReadyError && /Cannot load 'b' version '1': 1 versions \(0 bytes\) are loaded or loading/.test(e.message));
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await a), 1);
+  const again = service.infer('b', request([0, 0]));
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await again), 2);
+  await registry.close();
+});

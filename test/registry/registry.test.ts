@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InferenceService,
+  InvalidInputError,
+  ModelNotFoundError,
+  ModelNotReadyError,
+  ModelRegistry,
+  type InferenceResponse,
+  type MemoryModel,
+  type Tensor,
+} from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+
+/** y = 2x + version, row by row: the answer tells which version ran. */
+function doubler(offset: number, latencyMs = 0): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    latencyMs,
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v + offset) } }),
+  };
+}
+
+function request(...rows: number[][]) {
+  return { inputs: { x: { datatype: 'FP32', shape: [rows.length, 2], data: new Float32Array(rows.flat()) } as Tensor } };
+}
+
+function values(response: InferenceResponse): number[] {
+  return Array.from(response.outputs.y!.data as Float32Array);
+}
+
+async function settle(clock: FakeClock, ms: number): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  clock.advance(ms);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+test('loads, warms up on zeros, reports metadata, and serves exact answers', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  const ready: string[] = [];
+  registry.on('ready', (m) => ready.push(`${m.name}:${m.version}:${m.state}`));
+  const mv = await registry.load({ name: 'm', version: '3', source: doubler(0), batching: { maxBatchSize: 4 } });
+
+  assert.deepEqual(ready, ['m:3:ready']);
+  assert.deepEqual(backend.calls.map((c) => [c.batchSize, Array.from(c.feeds.x!.data as Float32Array)]), [[1, [0, 0]]]);
+  const meta = mv.metadata();
+  assert.equal(meta.device, 'cpu');
+  assert.equal(meta.backend, 'memory');
+  assert.equal(meta.maxBatchSize, 4);
+  assert.deepEqual(meta.inputs, [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }]);
+
+  const service = new InferenceService({ registry });
+  assert.deepEqual(values(await service.infer('m', request([1, 2], [3, 4]))), [2, 4, 6, 8]);
+  await registry.close();
+});
+
+test('batches concurrent requests by items and answers each with its own rows', async () => {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
+  await registry.load({ name: 'm', source: doubler(0, 5), batching: { maxBatchSize: 4, maxQueueDelayMs: 10 }, warmup: [] });
+  const service = new InferenceService({ registry });
+
+  const pending = [request([1, 1]), request([2, 2], [3, 3]), request([4, 4]), request([5, 5])].map((r) => service.infer('m', r));
+  await settle(clock, 5); // first batch of 4 items runs (full): 5 ms
+  await settle(clock, 10); // the fifth request waited 10 ms, then ran alone
+  await settle(clock, 5);
+  const results = await Promise.all(pending);
+
+  assert.deepEqual(results.map(values), [[2, 2], [4, 4, 6, 6], [8, 8], [10, 10]]);
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [4, 1]);
+  await registry.close();
+});
+
+test('a bad request fails alone with a 400 before it is queued', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  const bad = { inputs: { x: { datatype: 'FP64', shape: [1, 2], data: new Float64Array(2) } as Tensor } };
+  const wrongShape = { inputs: { x: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor } };
+  const [ok, e1, e2] = await Promise.allSettled([
+    service.infer('m', request([1, 2])),
+    service.infer('m', bad),
+    service.infer('m', wrongShape),
+  ]);
+  assert.equal(ok.status, 'fulfilled');
+  assert.ok(e1.status === 'rejected' && e1.reason instanceof InvalidInputError);
+  assert.match((e1 as PromiseRejectedResult).reason.message, /Input 'x': expected datatype FP32, got FP64/);
+  assert.match((e2 as PromiseRejectedResult).reason.message, /Input 'x': expected shape \[-1, 2\], got \[1, 3\]/);
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [1]);
+  await registry.close();
+});
+
+test('routes to the newest ready version, or the one asked for; 404 and 503 otherwise', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '2', source: doubler(200) });
+  await registry.load({ name: 'm', version: '10', source: doubler(1000) });
+  const service = new InferenceService({ registry });
+
+  assert.deepEqual(values(await service.infer('m', request([0, 1]))), [1000, 1002]);
+  assert.deepEqual(values(await service.infer('m', request([0, 1]), { version: '2' })), [200, 202]);
+  assert.deepEqual(registry.list('m').map((v) => v.version), ['10', '2']);
+  assert.throws(() => registry.get('nope'), ModelNotFoundError);
+  assert.throws(() => registry.get('m', '7'), ModelNotFoundError);
+
+  await registry.unload('m', '10');
+  assert.deepEqual(values(await service.infer('m', request([0, 1]))), [200, 202]);
+  await registry.unload('m');
+  assert.throws(() => registry.get('m'), ModelNotFoundError);
+  assert.equal(registry.isReady('m'), false);
+});
+
+test('a version that fails to load or warm up leaves the old one serving and reports why', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(1) });
+  const failures: string[] = [];
+  registry.on('failure', (f) => failures.push(`${f.version}: ${f.error.message}`));
+  const broken: MemoryModel = { ...doubler(2), run: () => { throw new Error('weights corrupt'); } };
+
+  await assert.rejects(registry.load({ name: 'm', version: '2', source: broken }), /weights corrupt/);
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!, /^2: .*weights corrupt/);
+  assert.equal(registry.get('m').version, '1');
+  assert.throws(() => registry.get('m', '2'), ModelNotFoundError);
+  await registry.close();
+});
+
+test('unload lets queued requests finish, then refuses new ones', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const mv = await registry.load({ name: 'm', source: doubler(0, 3), batching: { maxBatchSize: 1 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  const queued = [service.infer('m', request([1, 1])), service.infer('m', request([2, 2]))];
+  const unloading = registry.unload('m');
+  await assert.rejects(mv.infer(request([3, 3])), ModelNotReadyError);
+  await settle(clock, 3);
+  await settle(clock, 3);
+  assert.deepEqual((await Promise.all(queued)).map(values), [[2, 2], [4, 4]]);
+  await unloading;
+  assert.equal(mv.state, 'unloaded');
+});
+
+test('options are checked when given, quoting the bad value', async () => {
+  assert.throws(() => new ModelRegistry({ backends: [] }), /Expected `backends` to be a non-empty array of backends, got \[\] \(array\)/);
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await assert.rejects(
+    registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 0 } }),
+    /Expected `batching.maxBatchSize` to be an integer >= 1, got 0 \(number\)/,
+  );
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), backend: 'gpu' }), /Expected `backend` to be one of 'memory', got "gpu"/);
+  await assert.rejects(
+    registry.load({ name: 'm', source: doubler(0), inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }] }),
+    /dimension 1 to be 2 as in the model, got 3/,
+  );
+  await assert.rejects(
+    registry.load({ name: 'm', source: doubler(0), inputs: [{ name: 'z', datatype: 'FP32', shape: [-1, 2] }] }),
+    /Expected `inputs` to name model inputs \('x'\), got "z"/,
+  );
+});

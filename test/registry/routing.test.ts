@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InferenceService, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+import { doubler, flush, offsetOf, request } from './helpers.js';
+
+async function threeVersions(clock?: FakeClock) {
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(100), labels: ['stable'] });
+  await registry.load({ name: 'm', version: '2', source: doubler(200), labels: ['canary'] });
+  await registry.load({ name: 'm', version: '3', source: doubler(300) });
+  return registry;
+}
+
+test('a weighted split sends about its share to each version, the same key always to the same one', async () => {
+  const registry = await threeVersions();
+  const service = new InferenceService({ registry });
+  registry.setTraffic('m', { split: [{ label: 'stable', weight: 90 }, { label: 'canary', weight: 10 }] });
+
+  const firstPass = new Map<string, number>();
+  for (let i = 0; i < 1000; i++) {
+    const key = `user-${i}`;
+    firstPass.set(key, offsetOf(await service.infer('m', request([0, 0]), { routingKey: key })));
+  }
+  const canary = [...firstPass.values()].filter((o) => o === 200).length;
+  assert.ok(canary >= 70 && canary <= 130, `the canary got ${canary} of 1000 keys`);
+  assert.equal([...firstPass.values()].filter((o) => o !== 100 && o !== 200).length, 0);
+  for (const [key, offset] of firstPass) {
+    assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: key })), offset, `key ${key} moved`);
+  }
+
+  // An explicit version or label bypasses the split; moving the canary label moves its share.
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { version: '3' })), 300);
+  registry.setLabel('m', 'canary', '3');
+  const moved = [...firstPass].filter(([, o]) => o === 200).map(([key]) => key);
+  for (const key of moved) assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: key })), 300);
+  await registry.close();
+});
+
+test('without a key the split draws at random; a target that is not ready gives its share to the others', async () => {
+  const registry = await threeVersions();
+  let draw = 0.95;
+  const service = new InferenceService({ registry, random: () => draw });
+  registry.setTraffic('m', { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] });
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 200);
+  draw = 0.2;
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 100);
+  await registry.unload('m', '1');
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 200);
+  registry.setTraffic('m', undefined);
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 300);
+  await registry.close();
+});
+
+test('traffic policies are checked, quoting the bad value', async () => {
+  const registry = await threeVersions();
+  assert.throws(() => registry.setTraffic('m', { split: [] }), /Expected `traffic.split` to be a non-empty array of \{version \| label, weight\}, got \[\] \(array\)/);
+  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: -1 }] }), /Expected `traffic.split\[0\].weight` to be a number >= 0, got -1 \(number\)/);
+  assert.throws(() => registry.setTraffic('m', { split: [{ weight: 1 }] }), /Expected `traffic.split\[0\]` to name a version or a label \(one of them\)/);
+  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: 0 }] }), /add up to more than 0, got 0/);
+  assert.throws(() => registry.setTraffic('m', { shadow: { version: '2', fraction: 2 } }), /Expected `traffic.shadow.fraction` to be a number between 0 and 1, got 2 \(number\)/);
+  assert.throws(() => registry.setTraffic('m', { mirror: {} } as never), /Unknown field `traffic.mirror`/);
+  assert.throws(() => new InferenceService({ registry, random: 0.5 as never }), /Expected `random` to be a function, got 0.5 \(number\)/);
+  await registry.close();
+});
+
+test('shadow traffic is compared after the client has its answer, and counted', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(0) });
+  await registry.load({ name: 'm', version: '2', source: doubler(0, 50), labels: ['same'], warmup: [] });
+  await registry.load({ name: 'm', version: '3', source: doubler(0.5, 50), labels: ['close'], warmup: [] });
+  const failing: MemoryModel = { ...doubler(0), run: () => { throw new Error('shadow broke'); } };
+  await registry.load({ name: 'm', version: '4', source: failing, labels: ['broken'], warmup: [] });
+  registry.setLabel('m', 'stable', '1');
+  const service = new InferenceService({ registry, clock });
+  const events: ShadowEvent[] = [];
+  service.on('shadow', (e) => events.push(e));
+
+  const ask = async (shadow: object) => {
+    registry.setTraffic('m', { shadow: { fraction: 1, ...shadow } });
+    const before = events.length;
+    const answer = await service.infer('m', request([1, 2]));
+    assert.deepEqual(Array.from(answer.outputs.y!.data as Float32Array), [2, 4], 'the client always gets the primary answer');
+    assert.ok(events.slice(before).every((e) => e.result === 'skipped'), 'nothing is compared before the client has its answer');
+    await clock.advanceAsync(50);
+    await flush();
+    return events.slice(before);
+  };
+  // The client's answer came before the shadow (50 ms on the fake clock) had run.
+  assert.deepEqual((await ask({ label: 'same' })).map((e) => [e.primary, e.shadow, e.result, e.durationMs]), [['1', '2', 'agree', 50]]);
+  assert.deepEqual((await ask({ label: 'close' })).map((e) => [e.shadow, e.result]), [['3', 'disagree']]);
+  assert.deepEqual((await ask({ label: 'close', tolerance: 0.5 })).map((e) => [e.shadow, e.result]), [['3', 'agree']]);
+  assert.deepEqual((await ask({ label: 'broken' })).map((e) => [e.shadow, e.result, e.reason]), [['4', 'error', 'ERR_SERVABLE_BACKEND']]);
+  assert.deepEqual((await ask({ label: 'nope' })).map((e) => [e.shadow, e.result, e.reason]), [["label 'nope'", 'skipped', 'ERR_SERVABLE_MODEL_NOT_FOUND']]);
+  assert.deepEqual(await ask({ version: '1' }), [], 'no shadow when it is the primary itself');
+  assert.deepEqual(await ask({ label: 'same', fraction: 0 }), []);
+  await registry.close();
+});
+
+test('shadow copies in flight are bounded; the excess is skipped as busy', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock, concurrency: 4 })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), labels: ['stable'] });
+  await registry.load({ name: 'm', version: '2', source: doubler(0, 100), warmup: [] });
+  registry.setTraffic('m', { shadow: { version: '2', fraction: 1, maxInFlight: 2 } });
+  const service = new InferenceService({ registry, clock });
+  const events: ShadowEvent[] = [];
+  service.on('shadow', (e) => events.push(e));
+  for (let i = 0; i < 4; i++) await service.infer('m', request([i, i]));
+  assert.deepEqual(events.map((e) => `${e.result}:${e.reason ?? ''}`), ['skipped:busy', 'skipped:busy']);
+  await clock.advanceAsync(100);
+  await flush();
+  assert.deepEqual(events.map((e) => e.result), ['skipped', 'skipped', 'agree', 'agree']);
+  await registry.close();
+});
+
+test('a request whose version is swapped out between routing and queuing is routed again', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
+  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  const tried: string[] = [];
+  const answer = await router.run('m', request([0, 0]), {}, async (version, options) => {
+    tried.push(version.version);
+    // Something slow between routing and queuing (a cache lookup, say) while version 2 takes over.
+    if (tried.length === 1) await registry.load({ name: 'm', version: '2', source: doubler(200) });
+    return version.infer(request([0, 0]), options) as Promise<InferenceResponse>;
+  });
+  assert.deepEqual(tried, ['1', '2']);
+  assert.equal(offsetOf(answer), 200);
+  await registry.close();
+});

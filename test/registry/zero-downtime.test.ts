@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InferenceService, ModelRegistry, type Backend, type MemoryModel } from 'servable';
+import { memoryBackend } from 'servable/testing';
+import { doubler, offsetOf, request } from './helpers.js';
+
+const CLIENTS = 32;
+const RUN_MS = 3000;
+const SWAP_EVERY_MS = 120;
+
+/** A memory backend on real timers whose loads take a few milliseconds, like opening a real session. */
+function realisticBackend(): Backend {
+  const inner = memoryBackend({ concurrency: 2 });
+  return {
+    name: 'memory',
+    accepts: (source) => inner.accepts(source),
+    async load(source, options) {
+      await sleep(15);
+      return inner.load(source, options);
+    },
+  };
+}
+
+test('versions swapped repeatedly under continuous load: no request fails, each is answered by a version live at the time', async (t) => {
+  const registry = new ModelRegistry({ backends: [realisticBackend()] });
+  const service = new InferenceService({ registry });
+  const readyAt = new Map<number, number>();
+  const retiredAt = new Map<number, number>();
+  registry.on('ready', (m) => readyAt.set(Number(m.version), performance.now()));
+  registry.on('draining', (m) => retiredAt.set(Number(m.version), performance.now()));
+  const swaps: string[] = [];
+  registry.on('swap', (s) => swaps.push(`${s.from}->${s.to}`));
+  const failedLoads: string[] = [];
+  registry.on('failure', (f) => failedLoads.push(f.version));
+
+  const config = (version: number, source: MemoryModel = doubler(version * 100, 1)) => ({
+    name: 'm',
+    version: String(version),
+    source,
+    batching: { maxBatchSize: 8, maxQueueDelayMs: 1 },
+    versionPolicy: { latest: 1 } as const,
+  });
+  await registry.load(config(1));
+
+  const answers: { start: number; end: number; version: number }[] = [];
+  const failures: unknown[] = [];
+  const stopAt = performance.now() + RUN_MS;
+  const client = async () => {
+    while (performance.now() < stopAt) {
+      const start = performance.now();
+      try {
+        const response = await service.infer('m', request([0, 0]), { timeoutMs: 2000 });
+        answers.push({ start, end: performance.now(), version: offsetOf(response) / 100 });
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  const swapper = async () => {
+    let version = 1;
+    while (performance.now() < stopAt - SWAP_EVERY_MS) {
+      await sleep(SWAP_EVERY_MS);
+      version++;
+      if (version % 5 === 0) {
+        // A version whose warm-up fails leaves the current one serving.
+        const broken: MemoryModel = { ...doubler(0), run: () => { throw new Error(`version ${version} is broken`); } };
+        await assert.rejects(registry.load(config(version, broken)), /is broken/);
+      } else {
+        await registry.load(config(version));
+      }
+    }
+    return version;
+  };
+  const [last] = await Promise.all([swapper(), ...Array.from({ length: CLIENTS }, client)]);
+
+  t.diagnostic(`${answers.length} requests from ${CLIENTS} clients, ${swaps.length} swaps, ${failedLoads.length} failed loads, ${failures.length} failed requests`);
+  assert.deepEqual(failures, []);
+  assert.ok(answers.length > 1000, `only ${answers.length} requests ran`);
+  assert.ok(swaps.length >= 15, `only ${swaps.length} swaps: ${swaps.join(' ')}`);
+  assert.ok(failedLoads.length >= 3);
+  for (const v of failedLoads) assert.equal(readyAt.has(Number(v)), false);
+  let late = 0;
+  for (const { start, end, version } of answers) {
+    const ready = readyAt.get(version);
+    assert.ok(ready !== undefined && ready <= end, `version ${version} answered before it was ready`);
+    if ((retiredAt.get(version) ?? Infinity) < start) late++;
+  }
+  assert.equal(late, 0, 'a request that started after its version stopped taking traffic was answered by it');
+  const current = registry.get('m').version;
+  assert.equal(current, String(last % 5 === 0 ? last - 1 : last));
+  assert.deepEqual(registry.versions('m'), [{ version: current, state: 'ready' }]);
+  await registry.close();
+});

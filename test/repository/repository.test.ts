@@ -1,0 +1,230 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type InferenceResponse, type Tensor } from 'servable';
+import { FakeClock } from 'servable/testing';
+import { ModelRepository, type ControlMode, type RepositoryEvents } from 'servable/repository';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
+
+const x = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
+const offset = (r: InferenceResponse) => (r.outputs.y!.data as Float32Array)[0]!;
+
+async function setup(mode: ControlMode, models?: string[]) {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends, memory } = jsonBackends(loads);
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const repository = new ModelRepository({ root, registry, mode, models, backends });
+  const failures: string[] = [];
+  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}${f.version ? `:${f.version}` : ''}: ${f.error.message}`));
+  const ask = async (model: string, options = {}) => offset(await service.infer(model, x(0, 0), options));
+  const done = async () => {
+    await repository.close();
+    await registry.close();
+    await remove();
+  };
+  return { root, registry, service, repository, failures, loads, memory, ask, done };
+}
+
+test("'none' loads every model at start under its version policy, with its labels and traffic, and refuses changes", async () => {
+  const s = await setup('none');
+  await writeConfig(s.root, 'a', jsonConfig());
+  for (const v of ['1', '2', '10']) await writeVersion(s.root, 'a', v, { offset: Number(v) });
+  await writeConfig(s.root, 'b', jsonConfig({ versionPolicy: 'all', labels: { stable: '1', canary: '2' }, traffic: { split: [{ label: 'canary', weight: 1 }] } }));
+  await writeVersion(s.root, 'b', '1', { offset: 100 });
+  await writeVersion(s.root, 'b', '2', { offset: 200 });
+  await mkdir(path.join(s.root, 'not-a-model'));
+  await s.repository.start();
+
+  assert.deepEqual(s.registry.versions('a'), [{ version: '10', state: 'ready' }], 'latest 1 by number, not by name');
+  assert.equal(await s.ask('a'), 10);
+  assert.deepEqual(s.registry.labels('b'), { stable: '1', canary: '2' });
+  assert.equal(await s.ask('b'), 200, 'the traffic split sends everything to the canary');
+  assert.equal(await s.ask('b', { label: 'stable' }), 100);
+  assert.deepEqual(s.loads.sort(), ['a:10', 'b:1', 'b:2']);
+  await assert.rejects(s.repository.load('a'), (e: Error) => e instanceof InvalidInputError && /control mode is 'none'; load needs 'explicit'/.test(e.message));
+  await assert.rejects(s.repository.unload('a'), InvalidInputError);
+  await s.done();
+});
+
+test("'explicit' loads on request, reloads what changed, unloads, and reports why a load failed", async () => {
+  const s = await setup('explicit', ['a']);
+  await writeConfig(s.root, 'a', jsonConfig());
+  await writeVersion(s.root, 'a', '1', { offset: 1 });
+  await writeConfig(s.root, 'b', jsonConfig({ warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [7, 8] } } }] }));
+  await writeVersion(s.root, 'b', '1', { offset: 2 });
+  await s.repository.start();
+  assert.deepEqual(s.registry.names(), ['a']);
+  assert.deepEqual(await s.repository.index(), [
+    { name: 'a', version: '1', state: 'READY' },
+    { name: 'b', version: '1', state: 'UNAVAILABLE', reason: 'not loaded' },
+  ]);
+
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 2);
+  assert.deepEqual(Array.from(s.memory.calls.find((c) => c.label === 'b:1')!.feeds.x!.data as Float32Array), [7, 8], 'warmed up on the config\'s request');
+
+  // A new version that fails leaves the old one serving; the index says why.
+  await writeVersion(s.root, 'b', '2', { offset: 3, fail: true });
+  await assert.rejects(s.repository.load('b'), /the weights are corrupt/);
+  assert.equal(await s.ask('b'), 2);
+  assert.deepEqual((await s.repository.index()).filter((e) => e.name === 'b'), [
+    { name: 'b', version: '1', state: 'READY' },
+    { name: 'b', version: '2', state: 'UNAVAILABLE', reason: 'the weights are corrupt' },
+  ]);
+  await writeVersion(s.root, 'b', '2', { offset: 3 });
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 3);
+  assert.deepEqual(s.registry.versions('b'), [{ version: '2', state: 'ready' }]);
+
+  // A config change reloads the versions in place.
+  await writeConfig(s.root, 'b', jsonConfig({ backend: { name: 'json', scale: 10 } }));
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 30);
+
+  await s.repository.unload('b');
+  assert.deepEqual(s.registry.names(), ['a']);
+  await assert.rejects(s.repository.unload('b'), ModelNotFoundError);
+  await assert.rejects(s.repository.load('nope'), (e: Error) => e instanceof ModelNotFoundError && /Model 'nope' not found in the repository/.test(e.message));
+  assert.ok(s.failures.some((f) => f.startsWith('b:2: ') && f.includes('the weights are corrupt')), s.failures.join('\n'));
+  await s.done();
+});
+
+test('names from requests never reach outside the root', async () => {
+  const s = await setup('explicit');
+  const outside = await tempRoot();
+  await writeConfig(outside.root, 'secret', jsonConfig());
+  await writeVersion(outside.root, 'secret', '1', { offset: 666 });
+  await symlink(path.join(outside.root, 'secret'), path.join(s.root, 'evil'));
+  await writeConfig(s.root, 'a', jsonConfig({ handler: '../../../escape.mjs' }));
+  await writeVersion(s.root, 'a', '1', { offset: 1 });
+  await s.repository.start();
+
+  for (const name of ['../secret', '..', '.', 'a/../a', `${outside.root}/secret`, '%2e%2e', '.hidden', '']) {
+    await assert.rejects(s.repository.load(name), (e: Error) => e instanceof ModelNotFoundError && /is not a valid model name/.test(e.message), name);
+  }
+  await assert.rejects(s.repository.load('evil'), /Model 'evil' lies outside the repository/);
+  assert.deepEqual((await s.repository.index()).map((e) => e.name), ['a'], 'a link leading outside is not listed');
+  await assert.rejects(s.repository.load('a'), /config.json: Expected `handler.module` to name a file inside .*, got "..\/..\/..\/escape.mjs"/);
+  assert.deepEqual(s.registry.names(), []);
+  await outside.remove();
+  await s.done();
+});
+
+test("'poll' loads a new version once its files stop changing, swaps it in, and unloads removed versions and models", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  assert.equal(await s.ask('m'), 1);
+
+  // Half-written: the directory exists before its model file, then the file changes once more.
+  await mkdir(path.join(s.root, 'm', '2'));
+  await s.repository.poll();
+  await writeFile(path.join(s.root, 'm', '2', 'model.json'), '{"offset": 2,');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1);
+  await writeFile(path.join(s.root, 'm', '2', 'model.json'), '{"offset": 2, "padding": ".........."}');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1, 'changed since the previous look: not loaded yet');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 2);
+  assert.deepEqual(s.registry.versions('m'), [{ version: '2', state: 'ready' }]);
+
+  // An invalid config is reported once and changes nothing; fixing it reloads.
+  await writeConfig(s.root, 'm', '{"backend": "json", "modelFile": "model.json", "batching": {"maxBatchSize": -1}}');
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 2);
+  assert.equal(s.failures.filter((f) => f.includes('`batching.maxBatchSize`')).length, 1, s.failures.join('\n'));
+  await writeConfig(s.root, 'm', jsonConfig({ batching: { maxBatchSize: 4 } }));
+  await s.repository.poll();
+  assert.equal(s.registry.get('m').metadata().maxBatchSize, 4);
+
+  // Removing the newest version brings the previous one back before the newest is unloaded.
+  await rm(path.join(s.root, 'm', '2'), { recursive: true });
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1);
+  assert.deepEqual(s.registry.versions('m'), [{ version: '1', state: 'ready' }]);
+
+  await rm(path.join(s.root, 'm'), { recursive: true });
+  await s.repository.poll();
+  assert.deepEqual(s.registry.names(), []);
+  await assert.rejects(s.repository.load('m'), InvalidInputError);
+  await s.done();
+});
+
+test('a handler module in the model directory is imported and used', async () => {
+  const s = await setup('none');
+  const servable = pathToFileURL(path.resolve('src/index.ts')).href;
+  await writeConfig(s.root, 'h', jsonConfig({ handler: { module: 'handler.mjs', export: 'Plus', options: { add: 1000 } }, warmup: [] }));
+  await writeVersion(s.root, 'h', '1', { offset: 1 });
+  const source = `import { TensorHandler } from ${JSON.stringify(servable)};
+export class Plus extends TensorHandler {
+  constructor(options) { super(); this.add = options.add; }
+  postprocess(outputs, requests) {
+    return super.postprocess(outputs, requests).map((r) => ({ outputs: { y: { ...r.outputs.y, data: r.outputs.y.data.map((v) => v + this.add) } } }));
+  }
+}
+export const notAHandler = 42;
+`;
+  await writeFile(path.join(s.root, 'h', 'handler.mjs'), source);
+  await writeConfig(s.root, 'bad', jsonConfig({ handler: { module: 'handler.mjs', export: 'notAHandler' } }));
+  await writeVersion(s.root, 'bad', '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'bad', 'handler.mjs'), source);
+  await writeConfig(s.root, 'linked', jsonConfig({ handler: 'handler.mjs' }));
+  await writeVersion(s.root, 'linked', '1', { offset: 1 });
+  await symlink(path.join(s.root, 'h', 'handler.mjs'), path.join(s.root, 'linked', 'handler.mjs'));
+  await s.repository.start();
+  assert.equal(await s.ask('h'), 1001);
+  assert.deepEqual(s.registry.names(), ['h']);
+  assert.ok(s.failures.some((f) => /^bad:1: .*config.json: Expected `handler.export` "notAHandler" \(string\) of handler.mjs to be a Handler subclass, got 42 \(number\)/.test(f)), s.failures.join('\n'));
+  assert.ok(s.failures.some((f) => /^linked: .*config.json: Expected `handler.module` to name a file inside .*, got "handler.mjs", which links outside it/.test(f)), s.failures.join('\n'));
+  await s.done();
+});
+
+test('repository options are checked, quoting the bad value', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'watch' as never }), /Expected `mode` to be one of "none", "explicit", "poll", got "watch" \(string\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer >= 1, got 0 \(number\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
+  assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
+  await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);
+  const { root, remove } = await tempRoot();
+  await writeConfig(root, 'm', { backend: { name: 'json', scael: 2 }, modelFile: 'model.json' });
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', backends: jsonBackends().backends });
+  await repository.start();
+  await assert.rejects(repository.load('m'), /m\/config.json: Unknown option `backend.scael`; json takes scale/);
+  await writeConfig(root, 'm', { backend: 'tensorflow', modelFile: 'model.json' });
+  await assert.rejects(repository.load('m'), /m\/config.json: Expected `backend.name` to be one of 'json', got "tensorflow"/);
+  await remove();
+});
+
+test("'poll' looks at the root every pollIntervalMs on the repository's clock", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, clock, backends: jsonBackends().backends });
+  await writeConfig(root, 'm', jsonConfig());
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  await repository.start();
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  let ready = false;
+  registry.on('ready', () => (ready = true));
+  let looks = 0;
+  while (!ready && looks < 20) {
+    await clock.advanceAsync(1000);
+    looks++;
+    await new Promise((r) => setTimeout(r, 20)); // the look reads the disk for real
+  }
+  assert.equal(ready, true);
+  assert.ok(looks >= 2, 'a new version is loaded at the second look that finds it unchanged');
+  assert.equal(registry.get('m').version, '2');
+  await repository.close();
+  await registry.close();
+  await remove();
+});
