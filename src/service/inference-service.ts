@@ -1,14 +1,15 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertObject, describe, systemClock, type Clock } from '../core/index.js';
+import { assertObject, describe, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
-import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
+import { cacheDirectives, checkCaching, inferCached, type CacheDirectives, type ModelCaching } from './caching.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { Router } from './router.js';
 import type { ShadowEvent } from './shadow.js';
 
 /** Per-request options of {@link InferenceService.infer}. */
-export interface ServiceInferOptions {
+export interface ServiceInferOptions extends CacheDirectives {
   /** A version to use; when absent, the label's version, else the model's traffic split, else its default version. */
   readonly version?: string | undefined;
   /** A label to use (`stable`, `canary`, ...) when no version is given. */
@@ -19,6 +20,10 @@ export interface ServiceInferOptions {
   readonly signal?: AbortSignal | undefined;
   /** Rejects with DeadlineExceededError (504) after this many milliseconds, queue time included. */
   readonly timeoutMs?: number | undefined;
+  /** The request's priority level, 1 the highest, where the model's batching has `priorityLevels`. */
+  readonly priority?: number | undefined;
+  /** Called with the version that serves the request, once it is chosen. */
+  readonly onVersion?: ((version: string) => void) | undefined;
 }
 
 /** Options of {@link InferenceService}. */
@@ -29,6 +34,8 @@ export interface ServiceOptions {
   readonly clock?: Clock;
   /** Uniform numbers in [0, 1) for unkeyed traffic splits and shadow sampling. @default Math.random */
   readonly random?: () => number;
+  /** The caches each model opts into, by model name (see {@link InferenceService.setCaching}). @default none */
+  readonly caches?: Readonly<Record<string, ModelCaching>>;
 }
 
 /** The payload of the `request` event: one request that finished, well or not. */
@@ -70,6 +77,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   readonly registry: ModelRegistry;
   readonly #clock: Clock;
   readonly #router: Router;
+  readonly #caches = new Map<string, ModelCaching>();
 
   constructor(options: ServiceOptions) {
     super();
@@ -80,6 +88,10 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     this.registry = options.registry;
     this.#clock = options.clock ?? systemClock;
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
+    if (options.caches !== undefined) {
+      assertObject('caches', options.caches);
+      for (const [model, caching] of Object.entries(options.caches)) this.setCaching(model, caching);
+    }
   }
 
   /** Runs one request through the model's queue, batcher and handler. */
@@ -89,7 +101,13 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     try {
       const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
         version = mv.version;
-        return mv.infer(request, inferOptions) as Promise<Res>;
+        options.onVersion?.(mv.version);
+        const submit = { ...inferOptions, priority: options.priority };
+        const caching = this.#caches.get(model);
+        if (caching && mv.handler instanceof TensorHandler) {
+          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options) }) as Promise<Res>;
+        }
+        return mv.infer(request, submit) as Promise<Res>;
       });
       this.#finished(model, version, 'success', start);
       return response;
@@ -97,6 +115,24 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
       this.#finished(model, version, outcomeOf(error), start);
       throw error;
     }
+  }
+
+  /**
+   * Sets the caches `model` opts into, or removes them with `undefined`. They apply to versions
+   * served by a TensorHandler (requests and responses that are tensors).
+   */
+  setCaching(model: string, caching: ModelCaching | undefined): void {
+    if (caching === undefined) this.#caches.delete(model);
+    else this.#caches.set(model, checkCaching(model, caching));
+  }
+
+  /**
+   * Runs `model` on feeds and resolves with its outputs: the shape an embedder or another model's
+   * step expects, e.g. `onnxEmbedder({ run: service.runner('embedder'), feeds })`, so embeddings
+   * are batched with everything else the model serves.
+   */
+  runner(model: string, options: Omit<ServiceInferOptions, 'signal'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
+    return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;
   }
 
   /** The ready version a request naming `selector` (or nothing) would get, without loading or splitting. */

@@ -1,0 +1,87 @@
+import { assertFunction, assertObject, describe, type TensorMap } from '../core/index.js';
+import { ResultCache, SemanticCache, type SemanticQuery } from '../cache/index.js';
+import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import type { InferOptions, ModelVersion } from '../registry/index.js';
+
+/**
+ * The caches one model opts into. They apply to tensor requests (the TensorHandler's
+ * {@link InferenceRequest}): the exact ResultCache is asked first, then the SemanticCache, then
+ * identical requests in flight share one inference, then the request is queued.
+ */
+export interface ModelCaching<Q extends SemanticQuery = SemanticQuery> {
+  /** Exact results, keyed on model, version and a hash of the inputs and output-changing parameters. */
+  readonly result?: ResultCache | undefined;
+  /** Near hits; only where the model's answers tolerate them. */
+  readonly semantic?: SemanticCache<Q> | undefined;
+  /** What the semantic cache compares. @default the request's input tensors */
+  readonly query?: ((request: InferenceRequest) => Q) | undefined;
+}
+
+/** Per-request cache directives (HTTP `Cache-Control`, and the tenant a semantic hit must share). */
+export interface CacheDirectives {
+  /** Do not answer from a cache (`Cache-Control: no-cache`); the fresh answer may still be stored. */
+  readonly noCache?: boolean | undefined;
+  /** Do not store the answer (`Cache-Control: no-store`). */
+  readonly noStore?: boolean | undefined;
+  /** Semantic entries are matched only within one tenant, so no tenant ever gets another's answer. */
+  readonly tenant?: string | undefined;
+}
+
+/** OIP request parameters that schedule or encode a request without changing its answer. */
+const SCHEDULING_PARAMETERS = new Set(['timeout', 'priority', 'binary_data_output']);
+
+/** Runs a tensor request on `version` through the model's caches. */
+export async function inferCached(
+  caching: ModelCaching,
+  version: ModelVersion,
+  request: InferenceRequest,
+  options: InferOptions & CacheDirectives,
+): Promise<InferenceResponse> {
+  const { noCache, noStore, tenant, signal, ...submit } = options;
+  const run = async (innerSignal: AbortSignal): Promise<TensorMap> =>
+    ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
+  const { result, semantic } = caching;
+  const nearOrRun = semantic
+    ? async (innerSignal: AbortSignal): Promise<TensorMap> => {
+        const query = caching.query ? caching.query(request) : request.inputs;
+        const partition = [version.name, version.version, tenant ?? ''];
+        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal });
+        return found.value;
+      }
+    : run;
+  if (!result) return { outputs: await nearOrRun(signal ?? new AbortController().signal) };
+  const found = await result.run(
+    { model: version.name, version: version.version, inputs: request.inputs, parameters: answerParameters(request) },
+    nearOrRun,
+    { noCache, noStore, signal },
+  );
+  return { outputs: found.value };
+}
+
+/** The parts of a request besides its inputs that change the answer: requested outputs and non-scheduling parameters. */
+function answerParameters(request: InferenceRequest): Record<string, unknown> | undefined {
+  const params: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request.parameters ?? {})) {
+    if (!SCHEDULING_PARAMETERS.has(key)) params[key] = value;
+  }
+  if (request.outputs) params['outputs'] = [...request.outputs].sort();
+  return Object.keys(params).length ? params : undefined;
+}
+
+/** Checks a model's caching options, naming the model in the message. */
+export function checkCaching(model: string, caching: ModelCaching): ModelCaching {
+  assertObject(`caches.${model}`, caching);
+  if (caching.result !== undefined && !(caching.result instanceof ResultCache)) {
+    throw new TypeError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);
+  }
+  if (caching.semantic !== undefined && !(caching.semantic instanceof SemanticCache)) {
+    throw new TypeError(`Expected \`caches.${model}.semantic\` to be a SemanticCache, got ${describe(caching.semantic)}`);
+  }
+  if (caching.query !== undefined) assertFunction(`caches.${model}.query`, caching.query);
+  return caching;
+}
+
+/** The cache directives of a request's options. */
+export function cacheDirectives(options: CacheDirectives): CacheDirectives {
+  return { noCache: options.noCache, noStore: options.noStore, tenant: options.tenant };
+}

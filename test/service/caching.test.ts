@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InferenceService,
+  LruStore,
+  ModelRegistry,
+  ResultCache,
+  SemanticCache,
+  onnxEmbedder,
+  type CacheStore,
+  type InferenceResponse,
+  type MemoryModel,
+  type Tensor,
+  type TensorMap,
+} from 'servable';
+import { memoryBackend } from 'servable/testing';
+
+/** y = x * factor: the answer tells which version ran. */
+function scale(factor: number): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => v * factor) } }),
+  };
+}
+
+const request = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
+const values = (r: InferenceResponse) => Array.from(r.outputs.y!.data as Float32Array);
+
+async function setup(caches: (service: InferenceService) => void) {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', version: '1', source: scale(10), batching: { maxBatchSize: 8 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  caches(service);
+  return { backend, registry, service };
+}
+
+test('the result cache answers repeated requests without running the model, per version, and obeys no-cache / no-store', async () => {
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  const events: string[] = [];
+  result.on('hit', () => events.push('hit'));
+  result.on('miss', (e) => events.push(`miss:${e.reason}`));
+  const { backend, registry, service } = await setup((s) => s.setCaching('m', { result }));
+
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  assert.equal(backend.calls.length, 1);
+
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { noCache: true })), [10, 20]);
+  assert.equal(backend.calls.length, 2);
+  await service.infer('m', request(3, 4), { noStore: true });
+  await service.infer('m', request(3, 4));
+  assert.equal(backend.calls.length, 4);
+
+  // A new version never gets the old version's entries.
+  await registry.load({ name: 'm', version: '2', source: scale(100), warmup: [] });
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200]);
+  assert.deepEqual(events, ['miss:absent', 'hit', 'miss:bypass', 'miss:absent', 'miss:absent', 'miss:absent']);
+  await registry.close();
+});
+
+test('identical requests in flight run one inference', async () => {
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  const { backend, registry, service } = await setup((s) => s.setCaching('m', { result }));
+  const answers = await Promise.all([1, 2, 3, 4].map(() => service.infer('m', request(5, 6))));
+  assert.deepEqual(answers.map(values), [[50, 60], [50, 60], [50, 60], [50, 60]]);
+  assert.equal(backend.calls.length, 1);
+  await registry.close();
+});
+
+test('a failing store turns into a miss: the request still succeeds and the failure is reported', async () => {
+  const broken: CacheStore = {
+    get: () => Promise.reject(new Error('store down')),
+    set: () => Promise.reject(new Error('store down')),
+    delete: () => undefined,
+    clear: () => undefined,
+  };
+  const result = new ResultCache({ store: broken });
+  const errors: string[] = [];
+  result.on('error', (e) => errors.push(e.operation));
+  const { registry, service } = await setup((s) => s.setCaching('m', { result }));
+  assert.deepEqual(values(await service.infer('m', request(1, 1))), [10, 10]);
+  await result.idle();
+  assert.deepEqual(errors, ['get', 'set']);
+  await registry.close();
+});
+
+test('semantic hits stay within a tenant, and the embedder can be a model served by the same registry', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', source: scale(10), warmup: [] });
+  // The embedder model: the input itself, as a vector.
+  await registry.load({ name: 'embed', source: scale(1), batching: { maxBatchSize: 8 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  // The query is the request's inputs (the default); the embedder runs them through 'embed'.
+  const semantic = new SemanticCache<TensorMap>({
+    embed: onnxEmbedder({ run: service.runner('embed'), feeds: (inputs: TensorMap) => inputs }),
+    dimensions: 2,
+    threshold: 0.99,
+    maxEntries: 100,
+  });
+  service.setCaching('m', { semantic });
+  const modelRuns = () => backend.calls.filter((c) => c.label === 'm:1').length;
+
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { tenant: 'a' })), [10, 20]);
+  await semantic.idle(); // entries are stored after the answer is returned
+  // Nearly the same direction, same tenant: the cached answer.
+  assert.deepEqual(values(await service.infer('m', request(1, 2.001), { tenant: 'a' })), [10, 20]);
+  assert.equal(modelRuns(), 1);
+  // Another tenant never receives tenant a's answer.
+  assert.deepEqual(values(await service.infer('m', request(1, 2.001), { tenant: 'b' })), [10, Math.fround(2.001) * 10].map(Math.fround));
+  assert.equal(modelRuns(), 2);
+  // A different direction is a miss.
+  assert.deepEqual(values(await service.infer('m', request(2, -1), { tenant: 'a' })), [20, -10]);
+  assert.equal(modelRuns(), 3);
+  await semantic.close();
+  await registry.close();
+});
+
+test('caching options are checked', async () => {
+  const { registry, service } = await setup(() => {});
+  assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);
+  await registry.close();
+});
