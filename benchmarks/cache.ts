@@ -9,6 +9,7 @@ import type { TensorMap } from 'servable';
 import { RedisStore } from 'servable/redis';
 import { ANCHORS, census, sweep } from '../test/cache/fixtures/semantic-pairs.js';
 import { redisMissing, startRedis } from '../test/cache/redis-server.js';
+import { servedWithCache } from './cache-served.js';
 
 /** Percentiles of per-operation times in microseconds. */
 function percentiles(samples: number[]): { p50: number; p99: number } {
@@ -145,4 +146,5 @@ export async function run(): Promise<void> {
   await exactCaches();
   await semanticLookup();
   falseHitSweep();
+  await servedWithCache();
 }
