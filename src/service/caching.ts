@@ -17,6 +17,9 @@ export interface ModelCaching<Q extends SemanticQuery = SemanticQuery> {
   readonly query?: ((request: InferenceRequest) => Q) | undefined;
 }
 
+/** The caching of a model whose semantic cache is asked with text, with tensors, or with either. */
+export type AnyModelCaching = ModelCaching<string> | ModelCaching<TensorMap> | ModelCaching<SemanticQuery>;
+
 /** Per-request cache directives (HTTP `Cache-Control`, and the tenant a semantic hit must share). */
 export interface CacheDirectives {
   /** Do not answer from a cache (`Cache-Control: no-cache`); the fresh answer may still be stored. */
@@ -32,11 +35,13 @@ const SCHEDULING_PARAMETERS = new Set(['timeout', 'priority', 'binary_data_outpu
 
 /** Runs a tensor request on `version` through the model's caches. */
 export async function inferCached(
-  caching: ModelCaching,
+  anyCaching: AnyModelCaching,
   version: ModelVersion,
   request: InferenceRequest,
   options: InferOptions & CacheDirectives,
 ): Promise<InferenceResponse> {
+  // The query function and the semantic cache of one model always agree on the query type.
+  const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, ...submit } = options;
   const run = async (innerSignal: AbortSignal): Promise<TensorMap> =>
     ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
@@ -69,7 +74,7 @@ function answerParameters(request: InferenceRequest): Record<string, unknown> | 
 }
 
 /** Checks a model's caching options, naming the model in the message. */
-export function checkCaching(model: string, caching: ModelCaching): ModelCaching {
+export function checkCaching(model: string, caching: AnyModelCaching): AnyModelCaching {
   assertObject(`caches.${model}`, caching);
   if (caching.result !== undefined && !(caching.result instanceof ResultCache)) {
     throw new TypeError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);

@@ -11,6 +11,6 @@ export {
   type ServiceEvents,
 } from './inference-service.js';
 export { outcomeOf, type RequestOutcome } from './outcome.js';
-export type { ModelCaching, CacheDirectives } from './caching.js';
+export type { ModelCaching, AnyModelCaching, CacheDirectives } from './caching.js';
 export { Router, type RouteOptions, type RouterOptions, type VersionCall } from './router.js';
 export type { ShadowEvent, ShadowResult } from './shadow.js';

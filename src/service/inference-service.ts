@@ -3,7 +3,7 @@ import { assertObject, describe, systemClock, type Clock, type TensorMap } from 
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, inferCached, type CacheDirectives, type ModelCaching } from './caching.js';
+import { cacheDirectives, checkCaching, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { Router } from './router.js';
 import type { ShadowEvent } from './shadow.js';
@@ -35,7 +35,7 @@ export interface ServiceOptions {
   /** Uniform numbers in [0, 1) for unkeyed traffic splits and shadow sampling. @default Math.random */
   readonly random?: () => number;
   /** The caches each model opts into, by model name (see {@link InferenceService.setCaching}). @default none */
-  readonly caches?: Readonly<Record<string, ModelCaching>>;
+  readonly caches?: Readonly<Record<string, AnyModelCaching>>;
 }
 
 /** The payload of the `request` event: one request that finished, well or not. */
@@ -77,7 +77,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   readonly registry: ModelRegistry;
   readonly #clock: Clock;
   readonly #router: Router;
-  readonly #caches = new Map<string, ModelCaching>();
+  readonly #caches = new Map<string, AnyModelCaching>();
 
   constructor(options: ServiceOptions) {
     super();
@@ -121,7 +121,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
    * Sets the caches `model` opts into, or removes them with `undefined`. They apply to versions
    * served by a TensorHandler (requests and responses that are tensors).
    */
-  setCaching(model: string, caching: ModelCaching | undefined): void {
+  setCaching(model: string, caching: AnyModelCaching | undefined): void {
     if (caching === undefined) this.#caches.delete(model);
     else this.#caches.set(model, checkCaching(model, caching));
   }
