@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
-import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from './datatypes.js';
+import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';

@@ -1,9 +1,9 @@
 import type { InferenceSession } from 'onnxruntime-web';
 import { abortError, BackendError, ClosedError, onAbort, type AttemptFailure, type TensorMap } from '../../core/index.js';
-import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
+import { checkFeeds, tensorSpec, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { OrtWeb } from './runtime.js';
 import { nextTask } from './next-task.js';
-import { fromOrt, tensorSpec, toOrt } from './tensors.js';
+import { fromOrt, toOrt } from './tensors.js';
 import type { WebDevice } from './options.js';
 
 /**

@@ -1,5 +1,10 @@
-import type { DataType } from '../../core/index.js';
-import type { TensorSpec } from '../index.js';
+/**
+ * The mapping between Open Inference Protocol datatypes and ONNX Runtime's tensor types, shared by
+ * the onnx-node and onnx-web backends. It imports nothing from ONNX Runtime.
+ * @internal
+ */
+import { BackendError, type DataType } from '../core/index.js';
+import type { TensorSpec } from './types.js';
 
 /** ONNX Runtime's name for each Open Inference Protocol datatype. */
 const ORT_TYPES = {
@@ -24,6 +29,7 @@ export type OrtType = (typeof ORT_TYPES)[DataType];
 const DATA_TYPES = new Map<string, DataType>(Object.entries(ORT_TYPES).map(([oip, ort]) => [ort, oip as DataType]));
 
 /** ONNX Runtime's type for a datatype. */
+/** @internal */
 export function ortType(datatype: DataType): OrtType {
   return ORT_TYPES[datatype];
 }
@@ -43,13 +49,13 @@ export interface ValueMetadata {
 
 /**
  * The TensorSpec of an input or output: symbolic dimensions become -1.
- * @throws Error when the value is not a tensor or its type has no datatype.
+ * @throws BackendError when the value is not a tensor or its type has no datatype (int4, bfloat16).
  */
 export function tensorSpec(meta: ValueMetadata, what: 'input' | 'output'): TensorSpec {
   const datatype = meta.isTensor && meta.type !== undefined ? dataTypeOf(meta.type) : undefined;
   if (!datatype || !meta.shape) {
     const kind = meta.isTensor ? `a ${meta.type} tensor` : 'not a tensor';
-    throw new Error(`The model's ${what} '${meta.name}' is ${kind}; servable carries tensors of ${Object.values(ORT_TYPES).join(', ')}`);
+    throw new BackendError(`The model's ${what} '${meta.name}' is ${kind}; servable carries tensors of ${Object.values(ORT_TYPES).join(', ')}`);
   }
   return { name: meta.name, datatype, shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
 }
