@@ -1,15 +1,18 @@
 /**
  * The demo: serves the PaddleOCR text-direction classifier over the Open Inference Protocol v2
- * with Fastify, batched, in worker threads. `npm run demo`; PORT and HOST override 127.0.0.1:8000.
+ * with Fastify, batched, in worker threads, with Prometheus metrics on `/metrics`. `npm run demo`;
+ * PORT and HOST override 127.0.0.1:8000.
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
+import { Registry } from 'prom-client';
 import { InferenceService, ModelRegistry } from 'servable';
 import { onnxNode } from 'servable/onnx-node';
 import { servableFastify } from 'servable/fastify';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 8000);
@@ -18,6 +21,10 @@ const assets = path.join(path.dirname(fileURLToPath(import.meta.resolve('@guteny
 const modelPath = path.join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
 
 const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cuda', 'cpu'], instances: 2 })] });
+const service = new InferenceService({ registry });
+// Metrics listen to the registry's events: create them before loading, so the load is counted too.
+const promRegistry = new Registry();
+new ServingMetrics({ promRegistry, service });
 const textdir = await registry.load({
   name: 'textdir',
   version: '1',
@@ -25,10 +32,9 @@ const textdir = await registry.load({
   inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
   batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 256 },
 });
-const service = new InferenceService({ registry });
 
 const app = Fastify();
-await app.register(servableFastify, { service });
+await app.register(servableFastify, { service, metrics: metricsHandler(promRegistry) });
 const url = await app.listen({ host, port });
 
 // A sample request: one 48x192 RGB "text line" (dark bars on white), normalised as PaddleOCR does.
@@ -49,7 +55,8 @@ const meta = textdir.metadata();
 console.log(`servable demo: model 'textdir' version ${meta.version} on ${meta.device}` +
   (meta.fallbacks.length ? ` (fell back from ${meta.fallbacks.map((f) => f.device).join(', ')})` : ''));
 console.log(`listening on ${url}`);
-console.log(`\nTry it:\n  curl -s ${url}/v2/models/textdir\n  curl -s -X POST ${url}/v2/models/textdir/infer -H 'content-type: application/json' -d @${requestFile}\n`);
+console.log(`metrics on ${url}/metrics`);
+console.log(`\nTry it:\n  curl -s ${url}/v2/models/textdir\n  curl -s -X POST ${url}/v2/models/textdir/infer -H 'content-type: application/json' -d @${requestFile}\n  curl -s ${url}/metrics | grep servable_requests_total\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

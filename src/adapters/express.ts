@@ -11,28 +11,38 @@
  *
  * const app = express();
  * app.use(servableExpress({ service }));          // or app.use('/api', servableExpress({ service }))
+ * // with Prometheus metrics on GET /metrics:
+ * // app.use(servableExpress({ service, metrics: metricsHandler(promRegistry) }));
  * app.listen(8000);
  * ```
  * @module
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { createHttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
-import { serveNode } from './node-http.js';
+import { createHttpHandler } from '../protocol/index.js';
+import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
+export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
 
-/** Options of {@link servableExpress}: those of the protocol handler. */
-export type ServableExpressOptions = HttpHandlerOptions;
+/** Options of {@link servableExpress}: those of the protocol handler, and `metrics`. */
+export type ServableExpressOptions = AdapterOptions;
 
 /**
- * An Express router answering `/v2/...` and `/v1/models/...` (relative to where it is mounted)
- * and passing every other path on to the next handler. Mount it before any body parser, or on a
- * path none covers: a body another parser already consumed is used as that parser left it.
+ * An Express router answering `/v2/...` and `/v1/models/...` (relative to where it is mounted),
+ * and `GET /metrics` when `metrics` is given, passing every other path on to the next handler.
+ * Mount it before any body parser, or on a path none covers: a body another parser already
+ * consumed is used as that parser left it.
  */
 export function servableExpress(options: ServableExpressOptions): Router {
   const http = createHttpHandler(options);
+  const metrics = metricsRoute(options);
   const router = express.Router();
   router.use((req: Request, res: Response, next: NextFunction) => {
+    if (metrics && isMetricsRequest(req.method, req.url)) {
+      serveMetrics(metrics, options, req, res).catch(next);
+      return;
+    }
     if (!http.owns(req.url)) {
       next();
       return;

@@ -1,6 +1,6 @@
 /**
  * The Fastify adapter: a plugin serving the Open Inference Protocol v2 (`/v2`) and TF-Serving's
- * REST API (`/v1/models`) over an InferenceService.
+ * REST API (`/v1/models`) over an InferenceService, and `GET /metrics` when given a metrics route.
  * Its routes live in their own encapsulated context, where bodies are taken raw (so malformed JSON
  * gets the protocol's 400 and binary tensor bodies pass through) up to `bodyLimit`, and a client
  * that disconnects cancels its queued inference. Fastify 5.
@@ -12,19 +12,23 @@
  *
  * const app = Fastify();
  * await app.register(servableFastify, { service, prefix: '/api' });
+ * // with Prometheus metrics on GET /api/metrics:
+ * // await app.register(servableFastify, { service, prefix: '/api', metrics: metricsHandler(promRegistry) });
  * await app.listen({ port: 8000 });
  * ```
  * @module
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { createHttpHandler, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
-import { BodyTooLargeError, disconnectSignal } from './node-http.js';
+import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
+import { METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
+import { BodyTooLargeError, disconnectSignal, readBody } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
+export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
 
 /** Options of {@link servableFastify}. */
-export interface ServableFastifyOptions extends HttpHandlerOptions {
+export interface ServableFastifyOptions extends AdapterOptions {
   /** A path prefix for every route, e.g. `/api` for `/api/v2/health/ready`. @default '' */
   readonly prefix?: string;
 }
@@ -33,11 +37,18 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   const http = createHttpHandler(options);
+  const metrics = metricsRoute(options);
   await app.register(
     async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: http.bodyLimit }, (_req, body, done) => done(null, body));
-      // Errors raised by Fastify itself (body too large, bad Content-Length) in the protocol's own words.
+      // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
+      scope.addContentTypeParser('*', (request, payload, done) => {
+        readBody(payload, request.headers, http.bodyLimit).then(
+          (body) => done(null, body),
+          (error: Error) => done(error instanceof BodyTooLargeError ? error : Object.assign(error, { statusCode: 400 }), undefined),
+        );
+      });
+      // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
       scope.setErrorHandler((error: FastifyError, _request, reply) => {
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
         const reason = status === 413 ? new BodyTooLargeError(http.bodyLimit) : status < 500 ? error : undefined;
@@ -46,7 +57,13 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
       for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
-        scope.route({ method: METHODS, url, exposeHeadRoute: false, bodyLimit: http.bodyLimit, handler });
+        scope.route({ method: METHODS, url, exposeHeadRoute: false, handler });
+      }
+      if (metrics) {
+        scope.get(METRICS_PATH, async (request, reply) => {
+          const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
+          return reply.code(status).headers(headers).send(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+        });
       }
     },
     { prefix: options.prefix ?? '' },
@@ -66,6 +83,6 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
 
 /**
  * The Fastify plugin. Register it with `{ service }` and any {@link HttpHandlerOptions}; `prefix`
- * mounts the routes under a path.
+ * mounts the routes under a path; `metrics` adds `GET /metrics`.
  */
 export const servableFastify = fp(servable, { fastify: '5.x', name: 'servable' });

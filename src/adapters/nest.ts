@@ -1,11 +1,11 @@
 /**
  * The NestJS adapter: `ServableModule` makes an InferenceService injectable and, unless told not
  * to, adds a controller serving the Open Inference Protocol v2 (`/v2`) and TF-Serving's REST API
- * (`/v1/models`) through the same protocol handler as the other adapters. The controller is an
- * ordinary Nest controller, so global prefixes, guards and interceptors apply to it. It is built
- * without decorator syntax, so it needs neither `experimentalDecorators` nor
- * `emitDecoratorMetadata` in the package, and works in Nest projects that use them. Tested on
- * `@nestjs/platform-express`.
+ * (`/v1/models`) through the same protocol handler as the other adapters, and `GET /metrics` when
+ * given a metrics route. The controller is an ordinary Nest controller, so global prefixes, guards
+ * and interceptors apply to it. It is built without decorator syntax, so it needs neither
+ * `experimentalDecorators` nor `emitDecoratorMetadata` in the package, and works in Nest projects
+ * that use them. Tested on `@nestjs/platform-express`.
  *
  * Create the app with `bodyParser: false` (or `rawBody: true`): Nest's JSON body parser refuses
  * bodies over 100 kB and answers malformed JSON itself, before the protocol can.
@@ -14,9 +14,11 @@
  * ```ts
  * import { Module } from '@nestjs/common';
  * import { NestFactory } from '@nestjs/core';
+ * import { metricsHandler } from 'servable/metrics';
  * import { ServableModule } from 'servable/nest';
  *
- * @Module({ imports: [ServableModule.forRoot({ service })] })
+ * // metrics is optional: it adds GET /metrics
+ * @Module({ imports: [ServableModule.forRoot({ service, metrics: metricsHandler(promRegistry) })] })
  * class AppModule {}
  *
  * const app = await NestFactory.create(AppModule, { bodyParser: false });
@@ -28,6 +30,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   All,
   Controller,
+  Get,
   Inject,
   Module,
   Req,
@@ -41,10 +44,12 @@ import {
 } from '@nestjs/common';
 import { assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
-import { createHttpHandler, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
-import { serveNode } from './node-http.js';
+import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
+import { metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
+export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
 
 /** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
@@ -61,15 +66,24 @@ export interface ServableRouting {
   readonly global?: boolean;
 }
 
-/** Options of {@link ServableModule.forRoot}: the protocol handler's options and the routing. */
-export interface ServableModuleOptions extends HttpHandlerOptions, ServableRouting {}
+/**
+ * Options of {@link ServableModule.forRoot}: the protocol handler's options, `metrics` (which adds
+ * `GET /metrics` beside `/v2`), and the routing.
+ */
+export interface ServableModuleOptions extends AdapterOptions, ServableRouting {}
 
 /** Options of {@link ServableModule.forRootAsync}: a factory for the handler's options, and the routing. */
 export interface ServableModuleAsyncOptions extends ServableRouting, Pick<ModuleMetadata, 'imports'> {
   /** Builds the options, e.g. from a config service or after the models are loaded. */
-  readonly useFactory: (...args: never[]) => HttpHandlerOptions | Promise<HttpHandlerOptions>;
+  readonly useFactory: (...args: never[]) => AdapterOptions | Promise<AdapterOptions>;
   /** Providers passed to `useFactory`. */
   readonly inject?: readonly (InjectionToken | OptionalFactoryDependency)[];
+  /**
+   * Serve `GET /metrics` with the `metrics` function `useFactory` returns (routes are declared
+   * before the factory runs, so the route is asked for here).
+   * @default false
+   */
+  readonly metrics?: boolean;
 }
 
 /**
@@ -80,15 +94,19 @@ export class ServableModule {
   /** Declares the module with a service already built. */
   static forRoot(options: ServableModuleOptions): DynamicModule {
     checkRouting(options);
-    return declare({ provide: OPTIONS, useValue: options }, options, []);
+    const metrics = metricsRoute(options) !== undefined;
+    return declare({ provide: OPTIONS, useValue: options }, options, metrics, []);
   }
 
   /** Declares the module with options built by a factory, which may wait for models to load. */
   static forRootAsync(options: ServableModuleAsyncOptions): DynamicModule {
     checkRouting(options);
     assertFunction('useFactory', options.useFactory);
+    if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
+      throw new TypeError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
+    }
     const provider: Provider = { provide: OPTIONS, useFactory: options.useFactory, inject: [...(options.inject ?? [])] };
-    return declare(provider, options, options.imports ?? []);
+    return declare(provider, options, options.metrics ?? false, options.imports ?? []);
   }
 }
 Module({})(ServableModule);
@@ -103,32 +121,42 @@ function checkRouting(options: ServableRouting): void {
   if (options.path !== undefined && typeof options.path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${describe(options.path)}`);
 }
 
-function declare(optionsProvider: Provider, routing: ServableRouting, imports: NonNullable<ModuleMetadata['imports']>): DynamicModule {
+function declare(optionsProvider: Provider, routing: ServableRouting, metrics: boolean, imports: NonNullable<ModuleMetadata['imports']>): DynamicModule {
   return {
     module: ServableModule,
     global: routing.global ?? true,
     imports,
     providers: [
       optionsProvider,
-      { provide: SERVABLE_HTTP_HANDLER, useFactory: (o: HttpHandlerOptions) => createHttpHandler(o), inject: [OPTIONS] },
-      { provide: InferenceService, useFactory: (o: HttpHandlerOptions) => o.service, inject: [OPTIONS] },
+      { provide: SERVABLE_HTTP_HANDLER, useFactory: (o: AdapterOptions) => handlerFor(o, metrics), inject: [OPTIONS] },
+      { provide: InferenceService, useFactory: (o: AdapterOptions) => o.service, inject: [OPTIONS] },
     ],
-    controllers: routing.controller === false ? [] : [servableController(routing.path ?? '')],
+    controllers: routing.controller === false ? [] : [servableController(routing.path ?? '', metrics)],
     exports: [InferenceService, SERVABLE_HTTP_HANDLER],
   };
+}
+
+/** The protocol handler, once the options (maybe from an async factory) are checked. */
+function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
+  if (metricsRoute(options) === undefined && metrics) {
+    throw new TypeError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
+  }
+  return createHttpHandler(options);
 }
 
 /** Platform requests and replies: Express's are Node's own, Fastify's wrap them in `raw`. */
 type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly params?: Record<string, unknown> };
 type PlatformResponse = ServerResponse & { readonly raw?: ServerResponse };
 
-/** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it. */
-function servableController(path: string): Type {
+/** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it, and `metrics` when asked to. */
+function servableController(path: string, metrics: boolean): Type {
   class ServableController {
     readonly #http: HttpHandler;
+    readonly #options: AdapterOptions;
 
-    constructor(http: HttpHandler) {
+    constructor(http: HttpHandler, options: AdapterOptions) {
       this.#http = http;
+      this.#options = options;
     }
 
     oip(req: PlatformRequest, res: PlatformResponse): Promise<void> {
@@ -138,17 +166,23 @@ function servableController(path: string): Type {
     tfServing(req: PlatformRequest, res: PlatformResponse): Promise<void> {
       return serve(this.#http, '/v1/models', req, res);
     }
+
+    metrics(req: PlatformRequest, res: PlatformResponse): Promise<void> {
+      return serveMetrics(this.#options.metrics!, this.#options, req.raw ?? req, res.raw ?? res);
+    }
   }
   Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
-  route(ServableController, 'oip', ['v2', 'v2/*path']);
-  route(ServableController, 'tfServing', ['v1/models/*path']);
+  Inject(OPTIONS)(ServableController, undefined, 1);
+  route(ServableController, 'oip', All(['v2', 'v2/*path']));
+  route(ServableController, 'tfServing', All(['v1/models/*path']));
+  if (metrics) route(ServableController, 'metrics', Get('metrics'));
   Controller(path)(ServableController);
   return ServableController;
 }
 
-function route(target: Type, method: string, paths: string[]): void {
+function route(target: Type, method: string, decorator: MethodDecorator): void {
   const descriptor = Object.getOwnPropertyDescriptor(target.prototype, method)!;
-  All(paths)(target.prototype, method, descriptor);
+  decorator(target.prototype, method, descriptor);
   Req()(target.prototype, method, 0);
   Res()(target.prototype, method, 1);
 }

@@ -1,9 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { HttpHandler, HttpResponse } from '../protocol/index.js';
+import { METRICS_PATH, scrape, type AdapterOptions, type MetricsRoute } from './metrics-route.js';
 
 /** The request body went past the adapter's limit. */
 export class BodyTooLargeError extends Error {
   readonly status = 413;
+  /** For Fastify's error handling. */
+  readonly statusCode = 413;
 
   constructor(limit: number) {
     super(`The request body is larger than the limit of ${limit} bytes`);
@@ -26,13 +30,16 @@ export function disconnectSignal(res: ServerResponse): AbortSignal {
 }
 
 /**
- * Reads a request body up to `limit` bytes; refuses a larger `Content-Length` before reading a
- * byte, and stops collecting as soon as the count passes the limit (the rest is drained unread,
- * so the client can still read the 413).
+ * Reads a request body (`req`, or the stream a framework made of it) up to `limit` bytes; refuses
+ * a larger `Content-Length` before reading a byte, and stops collecting as soon as the count
+ * passes the limit (the rest is drained unread, so the client can still read the 413).
+ *
+ * A binary tensor body (with `Inference-Header-Content-Length`) is laid out so that its binary
+ * part starts 8-byte aligned: tensors are then views of the body, not copies.
  * @throws BodyTooLargeError, or the stream's error when the client goes away mid-body.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
-  const declared = Number(req.headers['content-length']);
+export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
+  const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
     return Promise.reject(new BodyTooLargeError(limit));
@@ -58,7 +65,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      resolve(join(chunks, size, binaryOffset(headers)));
     };
     const onError = (error: Error): void => {
       cleanup();
@@ -70,6 +77,31 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     req.once('error', onError);
     req.once('close', onClose);
   });
+}
+
+/** Where the binary part of a binary tensor body starts, when the request says. */
+function binaryOffset(headers: IncomingHttpHeaders): number | undefined {
+  const value = headers['inference-header-content-length'];
+  const offset = typeof value === 'string' ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined;
+}
+
+const ALIGN = 8;
+
+/** The chunks as one body: as they are when they already are, else copied once, `alignAt` bytes in falling on an 8-byte boundary. */
+function join(chunks: readonly Buffer[], size: number, alignAt: number | undefined): Uint8Array {
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  if (alignAt === undefined || alignAt >= size) return only ?? Buffer.concat(chunks, size);
+  if (only && (only.byteOffset + alignAt) % ALIGN === 0) return only;
+  // A buffer of its own (allocUnsafeSlow never hands out a slice of the shared pool), so its offset is 0.
+  const pad = (ALIGN - (alignAt % ALIGN)) % ALIGN;
+  const body = Buffer.allocUnsafeSlow(pad + size);
+  let at = pad;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body.subarray(pad);
 }
 
 /** Writes a protocol reply, unless the client is already gone. */
@@ -98,6 +130,11 @@ export async function serveNode(http: HttpHandler, req: IncomingMessage, res: Se
   writeResponse(res, reply);
 }
 
+/** Answers `GET /metrics` on a Node request with the metrics route's reply. */
+export async function serveMetrics(route: MetricsRoute, options: AdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  writeResponse(res, await scrape(route, options, { method: req.method ?? 'GET', path: METRICS_PATH, headers: req.headers }));
+}
+
 /** What an earlier body parser left on a request: express's `body` and Nest's `rawBody`. */
 interface ParsedRequest extends IncomingMessage {
   readonly body?: unknown;
@@ -115,7 +152,7 @@ async function requestBody(req: ParsedRequest, limit: number): Promise<Uint8Arra
     if (parsed === undefined || typeof parsed === 'string' || parsed instanceof Uint8Array) return parsed;
     return JSON.stringify(parsed);
   }
-  return readBody(req, limit);
+  return readBody(req, req.headers, limit);
 }
 
 function tooLarge(error: BodyTooLargeError): HttpResponse {

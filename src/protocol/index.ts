@@ -13,5 +13,6 @@ export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimi
 export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { toHalfBits, fromHalfBits } from './fp16.js';
+export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';
 export { decodePredict, type DecodedPredict, type PredictFormat } from './tf-request.js';
 export { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';

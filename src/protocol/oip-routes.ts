@@ -4,6 +4,7 @@ import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { decodeInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
+import { headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import type { RouteContext, RouteHandlers } from './route-context.js';
@@ -47,12 +48,16 @@ async function infer({ service, maxElements }: RouteContext, { model, version }:
   const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
   const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);
   const decoded = decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
+  let served = version;
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
+    ...headerDirectives(request.headers),
     version,
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,
+    priority: decoded.priority,
+    onVersion: (v) => (served = v),
   });
-  const encoded = encodeInferResponse(model, version, decoded.request.id, response, decoded.binaryOutput);
+  const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);
   if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);
   const joined = joinBody(JSON.stringify(encoded.json), encoded.binary);
   return {

@@ -1,6 +1,7 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
+import { headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import type { RouteContext, RouteHandlers } from './route-context.js';
@@ -31,6 +32,11 @@ async function predict({ service, maxElements }: RouteContext, { model, version,
   // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
   const target = await service.registry.acquire(model, { version, label, signal: request.signal });
   const decoded = decodePredict(body, target.metadata().inputs, maxElements);
-  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, { version, label, signal: request.signal });
+  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
+    ...headerDirectives(request.headers),
+    version,
+    label,
+    signal: request.signal,
+  });
   return jsonResponse(200, encodePredict(response, decoded.format));
 }

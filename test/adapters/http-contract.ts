@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { Registry } from 'prom-client';
 import {
   InferenceService,
   ModelRegistry,
@@ -11,8 +13,10 @@ import {
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import type { ServableExpressOptions as HttpHandlerOptions } from 'servable/express';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
+import { sample } from '../metrics/exposition.js';
 
 /** A running server with the adapter mounted. */
 export interface TestServer {
@@ -73,6 +77,9 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+const promtool = spawnSync('promtool', ['--version']).status === 0;
+const skipPromtool = promtool ? false : 'promtool is not installed (Debian/Ubuntu: apt-get install prometheus; or put the binary from prometheus.io on PATH)';
+
 function inferBody(rows: number[][], extra: Record<string, unknown> = {}) {
   return JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [rows.length, 3], data: rows }], ...extra });
 }
@@ -112,8 +119,11 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
     before(async () => {
       const { backend: b, source } = await backend();
       registry = new ModelRegistry({ backends: [b] });
+      const service = new InferenceService({ registry });
+      const promRegistry = new Registry();
+      new ServingMetrics({ promRegistry, service });
       await registry.load({ name: 'linear', source: source as object, batching: { maxBatchSize: 16, maxQueueDelayMs: 2 } });
-      server = await start({ service: new InferenceService({ registry }), maxElements: 1_000_000, bodyLimit: 1 << 20 });
+      server = await start({ service, maxElements: 1_000_000, bodyLimit: 1 << 20, metrics: metricsHandler(promRegistry) });
     });
 
     after(async () => {
@@ -159,6 +169,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), {
         model_name: 'linear',
+        model_version: '1',
         id: 'req-7',
         outputs: [{ name: 'Y', datatype: 'FP32', shape: [2, 2], data: expectedY(rows) }],
       });
@@ -202,6 +213,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const reply = new Uint8Array(await res.arrayBuffer());
       assert.deepEqual(JSON.parse(new TextDecoder().decode(reply.subarray(0, jsonLength))), {
         model_name: 'linear',
+        model_version: '1',
         outputs: [{ name: 'Y', datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } }],
       });
       assert.deepEqual(new Float32Array(reply.slice(jsonLength).buffer), new Float32Array(expectedY(rows)));
@@ -284,6 +296,40 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         assert.equal(body.code, 'ERR_SERVABLE_INVALID_INPUT', what);
       }
       assert.deepEqual(((await (await good).json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 1, 1]]));
+    });
+
+    test(`GET /metrics serves the Prometheus exposition, counting the requests served over HTTP`, async () => {
+      const scrape = async () => {
+        const res = await fetch(`${server.url}/metrics`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+        return res.text();
+      };
+      const labels = { model: 'linear', version: '1' };
+      const before = await scrape();
+      const served = (text: string) => sample(text, 'servable_requests_total', { ...labels, outcome: 'success' }) ?? 0;
+      const invalid = (text: string) => sample(text, 'servable_requests_total', { ...labels, outcome: 'invalid' }) ?? 0;
+      const replies = await Promise.all([
+        post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]])),
+        post(`${server.url}/v2/models/linear/infer`, inferBody([[4, 5, 6], [7, 8, 9]])),
+        post(`${server.url}/v1/models/linear:predict`, JSON.stringify({ instances: [[1, 1, 1]] })),
+        post(`${server.url}/v2/models/linear/infer`, JSON.stringify({ inputs: [{ name: 'Z', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] })),
+      ]);
+      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 400]);
+      const after = await scrape();
+      assert.equal(served(after) - served(before), 3);
+      assert.equal(invalid(after) - invalid(before), 1);
+      assert.ok((sample(after, 'servable_batch_size_items_sum', labels) ?? 0) >= 4);
+      const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
+      assert.deepEqual([head.status, await head.text()], [200, '']);
+      assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST', body: '' })).status, 404);
+    });
+
+    test(`the /metrics exposition passes promtool check metrics`, { skip: skipPromtool }, async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      assert.match(text, /^servable_requests_total\{/m);
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.deepEqual({ status: lint.status, output: `${lint.stdout}${lint.stderr}`.trim() }, { status: 0, output: '' });
     });
 
     test(`unknown models, versions and routes are 404; wrong methods 405; big bodies 413`, async () => {
@@ -438,11 +484,31 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`a metrics route that throws is a bare 500 reported to onError; one that is no function is refused`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await assert.rejects(start({ service: new InferenceService({ registry }), metrics: 'nope' as never }), {
+        name: 'TypeError',
+        message: 'Expected `metrics` to be a function, got "nope" (string)',
+      });
+      const seen: unknown[] = [];
+      const metrics = () => Promise.reject(new Error('collector exploded'));
+      const srv = await start({ service: new InferenceService({ registry }), metrics, onError: (e) => seen.push(e) });
+      try {
+        const res = await fetch(`${srv.url}/metrics`);
+        assert.deepEqual([res.status, await res.text()], [500, 'Collecting metrics failed\n']);
+        assert.deepEqual(seen.map((e) => (e as Error).message), ['collector exploded']);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
     test(`mounted under a prefix; other paths are left to the app`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
       const srv = await start({ service: new InferenceService({ registry }) }, '/api');
       try {
+        assert.equal((await fetch(`${srv.url}/metrics`)).status, 404, 'no metrics route unless asked for');
         assert.deepEqual(await (await fetch(`${srv.url}/v2/health/live`)).json(), { live: true });
         const res = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
         assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]));

@@ -59,8 +59,13 @@ test('nest: forRootAsync builds the options in a factory; providers inject Infer
       ServableModule.forRootAsync({
         imports: [ConfigModule],
         inject: [CONFIG],
-        useFactory: (async (config: { name: string }) => ({ service: new InferenceService({ registry }), serverName: config.name })) as never,
+        useFactory: (async (config: { name: string }) => ({
+          service: new InferenceService({ registry }),
+          serverName: config.name,
+          metrics: async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'app_up 1\n' }),
+        })) as never,
         path: 'inference',
+        metrics: true,
       }),
     ],
     providers: [Consumer],
@@ -73,6 +78,8 @@ test('nest: forRootAsync builds the options in a factory; providers inject Infer
     assert.equal(consumer.service.registry, registry);
     assert.equal(typeof (consumer.http as { handle: unknown }).handle, 'function');
     assert.equal(((await (await fetch(`${url}/inference/v2`)).json()) as { name: string }).name, 'from-config');
+    const metrics = await fetch(`${url}/inference/metrics`);
+    assert.deepEqual([metrics.status, metrics.headers.get('content-type'), await metrics.text()], [200, 'text/plain', 'app_up 1\n']);
     // With Nest's JSON body parser left on, a parsed body is re-serialized and still answered.
     const res = await fetch(`${url}/inference/v2/models/linear/infer`, {
       method: 'POST',
@@ -101,9 +108,22 @@ test('nest: controller: false provides the service without routes', async () => 
   }
 });
 
+test('nest: forRootAsync with metrics: true refuses a factory that returns no metrics route', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const compiling = Test.createTestingModule({
+    imports: [ServableModule.forRootAsync({ useFactory: (() => ({ service: new InferenceService({ registry }) })) as never, metrics: true })],
+  }).compile();
+  await assert.rejects(compiling, {
+    name: 'TypeError',
+    message: 'Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined',
+  });
+});
+
 test('nest: module options are checked when the module is declared, quoting the bad value', () => {
   assert.throws(() => ServableModule.forRoot(undefined as never), /Expected `options` to be an object, got undefined/);
   assert.throws(() => ServableModule.forRoot({ controller: 'yes' } as never), /Expected `controller` to be a boolean, got "yes"/);
   assert.throws(() => ServableModule.forRootAsync({ path: 1 } as never), /Expected `path` to be a string, got 1/);
   assert.throws(() => ServableModule.forRootAsync({} as never), /Expected `useFactory` to be a function, got undefined/);
+  assert.throws(() => ServableModule.forRoot({ metrics: 'yes' } as never), /Expected `metrics` to be a function, got "yes"/);
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), metrics: 'yes' } as never), /Expected `metrics` to be a boolean .*, got "yes"/);
 });

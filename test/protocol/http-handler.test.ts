@@ -58,6 +58,7 @@ test('INT64 and BOOL inputs round-trip; FP16 outputs come back as numbers; bytes
     assert.equal(reply.status, 200, String(reply.body));
     assert.deepEqual(json(reply), {
       model_name: 'echo',
+      model_version: '1',
       outputs: [
         { name: 'a', datatype: 'INT64', shape: [2, 2], data: [1, '9223372036854775807', -3, 4] },
         { name: 'half', datatype: 'FP16', shape: [2], data: [0.5, 0.5] },
@@ -121,7 +122,7 @@ test('a model known but not loaded is not ready (503) until a request loads it',
     outputs: [{ name: 'flag' }],
   });
   const infer = await http.handle({ method: 'POST', path: '/v2/models/lazy/infer', headers: {}, body });
-  assert.deepEqual([infer.status, json(infer)], [200, { model_name: 'lazy', outputs: [{ name: 'flag', datatype: 'BOOL', shape: [1], data: [false] }] }]);
+  assert.deepEqual([infer.status, json(infer)], [200, { model_name: 'lazy', model_version: '1', outputs: [{ name: 'flag', datatype: 'BOOL', shape: [1], data: [false] }] }]);
   assert.equal((await http.handle(get('/v2/models/lazy/ready'))).status, 200);
   assert.equal((await http.handle(get('/v2/models/lazy/versions/2/ready'))).status, 404);
   await registry.close();

@@ -1,0 +1,125 @@
+/**
+ * What HTTP costs, on the PaddleOCR text-direction classifier, in one run: the same service
+ * (2 worker instances, batches of up to 8, 2 ms delay) answering N concurrent single-image
+ * requests (a) in-process through service.infer, (b) over loopback HTTP through the Fastify adapter
+ * with binary tensor data, (c) the same with JSON bodies, and (d) binary with 4 images per request
+ * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
+ * keep-alive connections and send bodies encoded once up front; they share the machine's cores
+ * with the server and its inference workers, so the CPU each side spends per image is reported too.
+ * Rounds alternate the paths; medians are reported.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { InferenceService, ModelRegistry, type Tensor } from 'servable';
+import { servableFastify } from 'servable/fastify';
+import { onnxNode } from 'servable/onnx-node';
+import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
+import type { ClientResult } from './http-client.js';
+import { median, quantile, table } from './stats.js';
+
+const IMAGE = 3 * 48 * 192;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
+
+interface Result {
+  itemsPerSec: number;
+  p50: number;
+  p99: number;
+  /** CPU the server process used per image (every thread: the event loop and the inference workers), in milliseconds. */
+  serverMs: number;
+  /** Client process CPU per image, in milliseconds. */
+  clientMs: number;
+}
+
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
+}
+
+async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
+  const cpu = process.cpuUsage();
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  let items = 0;
+  await Promise.all(
+    Array.from({ length: CALLERS }, async (_, caller) => {
+      const x: Tensor = { datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) };
+      while (performance.now() < end) {
+        const t = performance.now();
+        await service.infer('textdir', { inputs: { x } });
+        latencies.push(performance.now() - t);
+        items += 1;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const busy = cpuMs(process.cpuUsage(cpu));
+  return { itemsPerSec: items / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), serverMs: busy / items, clientMs: 0 };
+}
+
+async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {
+  const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
+  const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: process.execArgv });
+  // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
+  const result = await new Promise<{ client: ClientResult; busy: number }>((resolve, reject) => {
+    let cpu: NodeJS.CpuUsage | undefined;
+    child.on('message', (m: ClientResult | 'measuring') => {
+      if (m === 'measuring') cpu = process.cpuUsage();
+      else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)) });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
+  });
+  const { client, busy } = result;
+  if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
+  return {
+    itemsPerSec: client.items / client.seconds,
+    p50: quantile(client.latencies, 0.5),
+    p99: quantile(client.latencies, 0.99),
+    serverMs: busy / client.items,
+    clientMs: client.cpuMs / client.items,
+  };
+}
+
+export async function run(): Promise<void> {
+  console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path\n`);
+  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2 })] });
+  await registry.load({
+    name: 'textdir',
+    source: clsModelPath,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
+    batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 1024 },
+  });
+  const service = new InferenceService({ registry });
+  const app = Fastify();
+  await app.register(servableFastify, { service });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  await inProcess(service, 1);
+  const paths = {
+    'in-process service.infer': () => inProcess(service, SECONDS),
+    'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
+    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
+    'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
+  };
+  const results = new Map<string, Result[]>(Object.keys(paths).map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, measure] of Object.entries(paths)) results.get(name)!.push(await measure());
+  }
+  const inProc = results.get('in-process service.infer')!;
+  const m = (rs: Result[], key: keyof Result) => median(rs.map((r) => r[key]));
+  const ratio = (rs: Result[]) => median(rs.map((r, i) => r.itemsPerSec / inProc[i]!.itemsPerSec));
+  console.log(table(
+    ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item'],
+    [...results].map(([name, rs]) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs')]),
+  ));
+  const binary = results.get('HTTP, binary tensor data')!;
+  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${ratio(binary).toFixed(3)}   [target >= 0.8]`);
+  console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(results.get('HTTP, JSON')!, 'itemsPerSec')).toFixed(2)}`);
+  // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
+  console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}`);
+  await app.close();
+  await registry.close();
+}

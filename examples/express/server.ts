@@ -1,0 +1,47 @@
+/**
+ * Express serving the PaddleOCR text-direction classifier over the Open Inference Protocol v2
+ * (`/v2`) and TF-Serving's REST API (`/v1/models`), batched, in two worker threads, with
+ * Prometheus metrics on `/metrics`, beside a route of the app's own.
+ *
+ * Run: `node --conditions=servable-source --import tsx examples/express/server.ts` (PORT and HOST
+ * override 127.0.0.1:8000). In your own project, import from `servable` and run it as usual.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { Registry } from 'prom-client';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableExpress } from 'servable/express';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { onnxNode } from 'servable/onnx-node';
+import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+
+/** Loads the model and starts the server. */
+export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
+  const registry = new ModelRegistry({ backends: [onnxNode()] });
+  const service = new InferenceService({ registry });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+
+  const app = express();
+  // The router reads its own bodies: mount it before any body parser your app adds.
+  app.use(servableExpress({ service, metrics: metricsHandler(promRegistry) }));
+  app.use(express.json());
+  app.get('/hello', (_req, res) => void res.json({ hello: 'from the app' }));
+
+  const server = app.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      const closed = new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+      server.closeIdleConnections();
+      await closed;
+      await registry.close();
+    },
+  };
+}
+
+await runIfMain(import.meta.url, start, (url) => `curl -s ${url}/v2/models/textdir\ncurl -s ${url}/metrics`);

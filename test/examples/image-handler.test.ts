@@ -1,0 +1,84 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createCanvas, GlobalFonts } from '@napi-rs/canvas';
+import { start } from '../../examples/image-handler/server.js';
+import type { Started } from '../../examples/shared/textdir.js';
+
+const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+const skip = existsSync(FONT) ? false : `${FONT} is missing (Debian/Ubuntu: apt-get install fonts-dejavu-core)`;
+
+/** One line of 30 px black DejaVu Sans on a white line 48 px high, as a PNG; turned by 180° when `upsideDown`. */
+function renderPng(text: string, upsideDown = false): Buffer {
+  const probe = createCanvas(1, 1).getContext('2d');
+  probe.font = '30px "DejaVu Sans"';
+  const width = Math.ceil(probe.measureText(text).width) + 24;
+  const height = 48;
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, width, height);
+  if (upsideDown) {
+    ctx.translate(width, height);
+    ctx.rotate(Math.PI);
+  }
+  ctx.fillStyle = '#000';
+  ctx.font = '30px "DejaVu Sans"';
+  ctx.textBaseline = 'middle';
+  ctx.fillText(text, 12, height / 2);
+  return canvas.toBuffer('image/png');
+}
+
+let server: Started;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(GlobalFonts.registerFromPath(FONT, 'DejaVu Sans'), `cannot load ${FONT}`);
+  server = await start({ port: 0 });
+});
+
+after(() => server?.close());
+
+async function predict(body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${server.url}/predictions/textdir`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+test('examples/image-handler: an upright line is 0, the same line turned over is 180, both with probability > 0.9', { skip }, async () => {
+  const upright = renderPng('Hello World 123').toString('base64');
+  const turned = renderPng('Hello World 123', true).toString('base64');
+  // Sent together, so they may share a batch.
+  const [a, b] = await Promise.all([predict({ image: upright }), predict({ image: turned })]);
+  assert.equal(a.status, 200);
+  assert.equal(b.status, 200);
+  assert.equal(a.body.label, '0');
+  assert.equal(b.body.label, '180');
+  assert.ok((a.body.probability as number) > 0.9, `upright: ${a.body.probability}`);
+  assert.ok((b.body.probability as number) > 0.9, `turned: ${b.body.probability}`);
+  assert.deepEqual(Object.keys(a.body).sort(), ['label', 'probability']);
+});
+
+test('examples/image-handler: bad images get a 400 naming what was wrong, without disturbing good ones', { skip }, async () => {
+  const tooWide = Buffer.from(renderPng('x'));
+  tooWide.writeUInt32BE(100_000, 16); // the IHDR width
+  const cases: [unknown, RegExp][] = [
+    [{}, /Input 'image': expected a base64-encoded PNG string/],
+    [{ image: 42 }, /expected a base64-encoded PNG string/],
+    [{ image: 'not base64!' }, /not valid base64/],
+    [{ image: Buffer.from('GIF89a, not a PNG at all, really').toString('base64') }, /not a PNG/],
+    [{ image: tooWide.toString('base64') }, /expected a PNG of 1 to 4096 pixels each side, got 100000x48/],
+    [{ image: renderPng('x').subarray(0, 40).toString('base64') }, /the PNG could not be decoded/],
+  ];
+  const good = predict({ image: renderPng('Good line').toString('base64') });
+  const replies = await Promise.all(cases.map(([body]) => predict(body)));
+  for (const [i, reply] of replies.entries()) {
+    assert.equal(reply.status, 400, String(reply.body.error));
+    assert.match(String(reply.body.error), cases[i]![1]);
+    assert.equal(reply.body.code, 'ERR_SERVABLE_INVALID_INPUT');
+  }
+  assert.equal((await good).body.label, '0');
+});

@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  InferenceService,
+  LruStore,
+  ModelRegistry,
+  ResultCache,
+  memoryBackend,
+  type InferenceRequest,
+  type MemoryModel,
+  type ServiceInferOptions,
+  type Tensor,
+} from '../../src/index.js';
+import { createHttpHandler, headerDirectives, type HttpHeaders, type HttpResponse } from '../../src/protocol/index.js';
+
+/** y = 2x, FP32 [n, 2]. */
+function double(): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v) } as Tensor }),
+  };
+}
+
+/** An InferenceService that records the options of each call before serving it. */
+class RecordingService extends InferenceService {
+  readonly calls: ServiceInferOptions[] = [];
+  override infer<Req = InferenceRequest, Res = unknown>(model: string, request: Req, options: ServiceInferOptions = {}): Promise<Res> {
+    this.calls.push(options);
+    return super.infer(model, request, options);
+  }
+}
+
+function body(x: number[], parameters?: Record<string, unknown>): string {
+  return JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: x }], ...(parameters ? { parameters } : {}) });
+}
+
+function json(reply: HttpResponse): Record<string, unknown> {
+  return JSON.parse(reply.body as string) as Record<string, unknown>;
+}
+
+test('headerDirectives reads no-cache and no-store among other directives, and a trimmed X-Tenant', () => {
+  const read = (headers: HttpHeaders) => headerDirectives(headers);
+  assert.deepEqual(read({}), {});
+  assert.deepEqual(read({ 'cache-control': 'no-cache' }), { noCache: true });
+  assert.deepEqual(read({ 'cache-control': 'max-age=0, No-Store' }), { noStore: true });
+  assert.deepEqual(read({ 'cache-control': ' no-store ,NO-CACHE' }), { noCache: true, noStore: true });
+  assert.deepEqual(read({ 'cache-control': ['max-age=60', 'no-cache'] }), { noCache: true });
+  assert.deepEqual(read({ 'cache-control': 'no-cachet, xno-store' }), {});
+  assert.deepEqual(read({ 'x-tenant': '  acme  ' }), { tenant: 'acme' });
+  assert.deepEqual(read({ 'x-tenant': '   ' }), {});
+});
+
+test('OIP and TF-Serving requests pass the cache directives, the tenant and the OIP priority to the service', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'double', source: double(), batching: { maxBatchSize: 4, priorityLevels: 3 }, warmup: [] });
+  const service = new RecordingService({ registry });
+  const http = createHttpHandler({ service });
+  try {
+    const headers = { 'cache-control': 'no-cache, no-store', 'x-tenant': 'acme' };
+    const oip = await http.handle({ method: 'POST', path: '/v2/models/double/infer', headers, body: body([1, 2], { priority: 1 }) });
+    assert.equal(oip.status, 200, String(oip.body));
+    const tf = await http.handle({ method: 'POST', path: '/v1/models/double:predict', headers: { 'x-tenant': 'beta' }, body: '{"instances": [[3, 4]]}' });
+    assert.deepEqual(json(tf), { predictions: [[6, 8]] });
+    const [o, t] = service.calls;
+    assert.deepEqual(
+      { noCache: o!.noCache, noStore: o!.noStore, tenant: o!.tenant, priority: o!.priority },
+      { noCache: true, noStore: true, tenant: 'acme', priority: 1 },
+    );
+    assert.deepEqual({ noCache: t!.noCache, noStore: t!.noStore, tenant: t!.tenant }, { noCache: undefined, noStore: undefined, tenant: 'beta' });
+
+    const outOfRange = await http.handle({ method: 'POST', path: '/v2/models/double/infer', headers: {}, body: body([1, 2], { priority: 4 }) });
+    assert.equal(outOfRange.status, 400);
+    assert.match(json(outOfRange).error as string, /priority.*between 1 and 3, got 4/);
+  } finally {
+    await registry.close();
+  }
+});
+
+test('model_version names the version that served a request whose URL named none', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'double', version: '1', source: double(), warmup: [] });
+  await registry.load({ name: 'double', version: '2', source: double(), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  try {
+    const infer = async (path: string) => json(await http.handle({ method: 'POST', path, headers: {}, body: body([1, 2]) })).model_version;
+    assert.equal(await infer('/v2/models/double/infer'), '2');
+    registry.setTraffic('double', { split: [{ version: '1', weight: 1 }] });
+    assert.equal(await infer('/v2/models/double/infer'), '1');
+    assert.equal(await infer('/v2/models/double/versions/2/infer'), '2');
+  } finally {
+    await registry.close();
+  }
+});
+
+test('Cache-Control over HTTP: a repeat is answered from the ResultCache, no-cache runs the model, no-store keeps nothing', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'double', source: double(), warmup: [] });
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  const http = createHttpHandler({ service: new InferenceService({ registry, caches: { double: { result } } }) });
+  const send = async (x: number[], cacheControl?: string) => {
+    const reply = await http.handle({
+      method: 'POST',
+      path: '/v2/models/double/infer',
+      headers: cacheControl ? { 'cache-control': cacheControl } : {},
+      body: body(x),
+    });
+    assert.equal(reply.status, 200, String(reply.body));
+    return (json(reply).outputs as { data: number[] }[])[0]!.data;
+  };
+  try {
+    assert.deepEqual(await send([1, 2]), [2, 4]);
+    assert.deepEqual(await send([1, 2]), [2, 4]);
+    assert.equal(backend.calls.length, 1, 'the repeat came from the cache');
+    assert.deepEqual(await send([1, 2], 'no-cache'), [2, 4]);
+    assert.equal(backend.calls.length, 2, 'no-cache ran the model');
+    assert.deepEqual(await send([5, 6], 'no-store'), [10, 12]);
+    assert.deepEqual(await send([5, 6]), [10, 12]);
+    assert.equal(backend.calls.length, 4, 'the no-store answer was not kept');
+    assert.deepEqual(await send([5, 6]), [10, 12]);
+    assert.equal(backend.calls.length, 4);
+  } finally {
+    await registry.close();
+  }
+});
