@@ -52,7 +52,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     throw new TypeError(`Expected \`repository\` to be a RepositoryControl ({index, load, unload}), got ${describe(repository)}`);
   }
 
-  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository };
+  const { authorizeRepository } = options;
+  if (repository !== undefined && typeof authorizeRepository !== 'function') {
+    throw new TypeError(`Expected \`authorizeRepository\` to be a function deciding who may load and unload models, got ${describe(authorizeRepository)}`);
+  }
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
   const families = { tfServing, repository: repository !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];

@@ -1,20 +1,23 @@
 import { ServableError } from '../core/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { errorBody, jsonResponse } from './responses.js';
-import type { RouteContext, RouteHandlers } from './route-context.js';
+import type { RouteContext, RouteHandler, RouteHandlers } from './route-context.js';
+import type { Route } from './routes.js';
 import type { HttpResponse } from './types.js';
 
 /** The model repository extension's routes; only matched when the handler has a repository. */
 export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-index' | 'repository-load' | 'repository-unload'> {
   const repository = () => ctx.repository!;
+  const guarded = <R extends Route>(handler: RouteHandler<R>): RouteHandler<R> => async (route, request) =>
+    (await ctx.authorizeRepository!(request)) ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository');
   return {
-    'repository-index': async (_route, request) => {
+    'repository-index': guarded(async (_route, request) => {
       const readyOnly = request.body !== undefined && bodyText(request.body).trim() !== '' && parseJsonObject(bodyText(request.body)).ready === true;
       const entries = await repository().index();
       return jsonResponse(200, readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
-    },
-    'repository-load': ({ model }) => control(() => repository().load(model), model, 'load'),
-    'repository-unload': ({ model }) => control(() => repository().unload(model), model, 'unload'),
+    }),
+    'repository-load': guarded(({ model }) => control(() => repository().load(model), model, 'load')),
+    'repository-unload': guarded(({ model }) => control(() => repository().unload(model), model, 'unload')),
   };
 }
 

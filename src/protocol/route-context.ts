@@ -11,6 +11,7 @@ export interface RouteContext {
   readonly serverVersion: string;
   readonly requiredModels: readonly string[] | undefined;
   readonly repository: RepositoryControl | undefined;
+  readonly authorizeRepository: ((request: HttpRequest) => boolean | Promise<boolean>) | undefined;
 }
 
 /** Answers one kind of route. */

@@ -51,6 +51,12 @@ export interface HttpHandlerOptions {
    * @default none: the routes answer 404
    */
   readonly repository?: RepositoryControl;
+  /**
+   * Decides whether a request may use the repository routes (an API key, a role, a network check);
+   * a refused request gets 403. Required with `repository`: loading and unloading models is never
+   * open to whoever can reach the port.
+   */
+  readonly authorizeRepository?: (request: HttpRequest) => boolean | Promise<boolean>;
   /** The server name `GET /v2` reports. @default 'servable' */
   readonly serverName?: string;
   /** The server version `GET /v2` reports. @default servable's version */

@@ -43,8 +43,19 @@ function json(reply: HttpResponse): unknown {
 
 test('repository routes: index (all or ready only), load, unload, failures; extension reported', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry) });
-  const post = (path: string, body?: string) => http.handle({ method: 'POST', path, headers: {}, body });
+  const http = createHttpHandler({
+    service: new InferenceService({ registry }),
+    repository: memoryRepository(registry),
+    authorizeRepository: (request) => request.headers['authorization'] === 'Bearer operator',
+  });
+  const post = (path: string, body?: string) => http.handle({ method: 'POST', path, headers: { authorization: 'Bearer operator' }, body });
+
+  // Without the operator's credentials every repository route is refused, and nothing loads.
+  for (const path of ['/v2/repository/index', '/v2/repository/models/good/load', '/v2/repository/models/good/unload']) {
+    const denied = await http.handle({ method: 'POST', path, headers: { authorization: 'Bearer guest' } });
+    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository' }]);
+  }
+  assert.equal(registry.isReady('good'), false);
 
   assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, [
     'binary_tensor_data',
@@ -77,4 +88,8 @@ test('without a repository the routes do not exist, and a bad one is refused at 
   assert.equal((await http.handle({ method: 'POST', path: '/v2/repository/index', headers: {} })).status, 404);
   assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, ['binary_tensor_data', 'schedule_policy']);
   assert.throws(() => createHttpHandler({ service, repository: {} as RepositoryControl }), /Expected `repository` to be a RepositoryControl \(\{index, load, unload\}\), got \{\}/);
+  assert.throws(
+    () => createHttpHandler({ service, repository: memoryRepository(registry) }),
+    /Expected `authorizeRepository` to be a function deciding who may load and unload models, got undefined/,
+  );
 });
