@@ -1,4 +1,4 @@
-import { describe, hash128, isDataType, matchesStorage, type TensorMap } from '../core/index.js';
+import { describe, hash128, isDataType, lengthPrefixed, matchesStorage, type TensorMap } from '../core/index.js';
 import type { MaybePromise } from './store.js';
 
 /**
@@ -64,23 +64,10 @@ function numericBytes(name: string, t: TensorMap[string]): Uint8Array {
 /** Each string as a 4-byte little-endian UTF-8 length followed by its UTF-8 bytes. */
 function stringBytes(name: string, data: unknown): Uint8Array {
   if (!Array.isArray(data)) throw new TypeError(`Expected input "${name}" to hold string[] data, got ${describe(data)}`);
-  const encoded: Uint8Array[] = [];
-  let length = 0;
   for (const s of data) {
     if (typeof s !== 'string') throw new TypeError(`Expected input "${name}" to hold strings, got ${describe(s)}`);
-    const e = encoder.encode(s);
-    encoded.push(e);
-    length += 4 + e.byteLength;
   }
-  const out = new Uint8Array(length);
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const e of encoded) {
-    view.setUint32(offset, e.byteLength, true);
-    out.set(e, offset + 4);
-    offset += 4 + e.byteLength;
-  }
-  return out;
+  return lengthPrefixed(data as string[]);
 }
 
 /**

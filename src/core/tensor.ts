@@ -113,6 +113,25 @@ export function fromBytes(datatype: Exclude<DataType, 'BYTES'>, bytes: Uint8Arra
   return new Ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / size);
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * BYTES elements as the binary tensor protocol lays them out: each string's UTF-8 length as 4
+ * little-endian bytes, then its UTF-8 bytes.
+ */
+export function lengthPrefixed(strings: readonly string[]): Uint8Array {
+  const encoded = strings.map((s) => utf8.encode(s));
+  const out = new Uint8Array(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const e of encoded) {
+    view.setUint32(offset, e.byteLength, true);
+    out.set(e, offset + 4);
+    offset += 4 + e.byteLength;
+  }
+  return out;
+}
+
 /** True when `data` is the storage `datatype` expects. */
 export function matchesStorage(datatype: DataType, data: unknown): boolean {
   if (datatype === 'BYTES') return Array.isArray(data) && data.every((s) => typeof s === 'string');

@@ -4,7 +4,7 @@
  * `binary_data_size` bytes, in the order the JSON lists them. BOOL is one byte per element; BYTES
  * elements are a 4-byte little-endian length followed by that many bytes.
  */
-import { bytesPerElement, describe, fromBytes, InvalidInputError, type DataType, type Tensor, type TensorData } from '../core/index.js';
+import { bytesPerElement, describe, fromBytes, InvalidInputError, lengthPrefixed, type DataType, type Tensor, type TensorData } from '../core/index.js';
 
 /** The request header naming the length of the JSON part of a body. */
 export const HEADER_LENGTH = 'inference-header-content-length';
@@ -104,16 +104,7 @@ export function tensorBytes(t: Tensor): Uint8Array {
     const data = t.data as Float32Array;
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
-  const encoded = (t.data as string[]).map((s) => encoder.encode(s));
-  const out = new Uint8Array(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
-  const view = new DataView(out.buffer);
-  let offset = 0;
-  for (const e of encoded) {
-    view.setUint32(offset, e.byteLength, true);
-    out.set(e, offset + 4);
-    offset += 4 + e.byteLength;
-  }
-  return out;
+  return lengthPrefixed(t.data as string[]);
 }
 
 /** A JSON header followed by binary chunks, and the header length to announce. */

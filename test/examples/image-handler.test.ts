@@ -1,39 +1,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createCanvas, GlobalFonts } from '@napi-rs/canvas';
 import { start } from '../../examples/image-handler/server.js';
 import type { Started } from '../../examples/shared/textdir.js';
+import { drawLine, fontPath } from '../../examples/ocr/render-line.js';
 
-const FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
-const skip = existsSync(FONT) ? false : `${FONT} is missing (Debian/Ubuntu: apt-get install fonts-dejavu-core)`;
+const skip = existsSync(fontPath) ? false : `${fontPath} is missing (Debian/Ubuntu: apt-get install fonts-dejavu-core)`;
 
 /** One line of 30 px black DejaVu Sans on a white line 48 px high, as a PNG; turned by 180° when `upsideDown`. */
 function renderPng(text: string, upsideDown = false): Buffer {
-  const probe = createCanvas(1, 1).getContext('2d');
-  probe.font = '30px "DejaVu Sans"';
-  const width = Math.ceil(probe.measureText(text).width) + 24;
-  const height = 48;
-  const canvas = createCanvas(width, height);
-  const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, width, height);
-  if (upsideDown) {
-    ctx.translate(width, height);
-    ctx.rotate(Math.PI);
-  }
-  ctx.fillStyle = '#000';
-  ctx.font = '30px "DejaVu Sans"';
-  ctx.textBaseline = 'middle';
-  ctx.fillText(text, 12, height / 2);
-  return canvas.toBuffer('image/png');
+  return drawLine(text, upsideDown).toBuffer('image/png');
 }
 
 let server: Started;
 
 before(async () => {
   if (skip) return;
-  assert.ok(GlobalFonts.registerFromPath(FONT, 'DejaVu Sans'), `cannot load ${FONT}`);
   server = await start({ port: 0 });
 });
 
