@@ -6,7 +6,7 @@
 import { InferenceService, LruStore, ModelRegistry, ResultCache, type Tensor } from 'servable';
 import { onnxNode } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
-import { median, quantile, table } from './stats.js';
+import { closedLoop, median, quantile, table } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
 const CALLERS = 64;
@@ -23,24 +23,14 @@ interface Round {
 }
 
 async function round(service: InferenceService, model: string, popular: readonly Tensor[], seedBase: number): Promise<Round> {
-  const latencies: number[] = [];
   let unique = seedBase;
-  let items = 0;
   let n = 0;
-  const end = performance.now() + SECONDS * 1000;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: CALLERS }, async () => {
-      while (performance.now() < end) {
-        const x = n++ % 2 === 0 ? popular[n % popular.length]! : image(unique++);
-        const t = performance.now();
-        await service.infer(model, { inputs: { x } });
-        latencies.push(performance.now() - t);
-        items++;
-      }
-    }),
-  );
-  return { itemsPerSec: items / ((performance.now() - start) / 1000), p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), hitRate: 0 };
+  const loop = await closedLoop(CALLERS, SECONDS, async () => {
+    const x = n++ % 2 === 0 ? popular[n % popular.length]! : image(unique++);
+    await service.infer(model, { inputs: { x } });
+    return 1;
+  });
+  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), hitRate: 0 };
 }
 
 /** Prints served items/s with and without a result cache at a 50% hit rate. */

@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import { pseudoRandom } from '../test/fixtures/ocr-models.js';
+import { closedLoop } from './stats.js';
 
 /** What the child reports. */
 export interface ClientResult {
@@ -73,28 +74,14 @@ async function main(): Promise<void> {
   const bodies = Array.from({ length: callers }, (_, i) => encode(mode, i + 1, images));
   await Promise.all(bodies.map((b) => send(agent, url, b)));
 
-  const latencies: number[] = [];
-  let items = 0;
-  let errors = 0;
   process.send!('measuring');
   const cpu = process.cpuUsage();
-  const start = performance.now();
-  const end = start + Number(secondsArg) * 1000;
-  await Promise.all(
-    bodies.map(async (body) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        const status = await send(agent, url, body);
-        latencies.push(performance.now() - t);
-        if (status === 200) items += images;
-        else errors += 1;
-      }
-    }),
+  const { items, errors, seconds, latencies } = await closedLoop(callers, Number(secondsArg), async (caller) =>
+    (await send(agent, url, bodies[caller]!)) === 200 ? images : 0,
   );
-  const seconds = (performance.now() - start) / 1000;
   const used = process.cpuUsage(cpu);
   agent.destroy();
-  process.send!({ items, seconds, latencies, errors, cpuMs: (used.user + used.system) / 1000 } satisfies ClientResult);
+  process.send!({ items, seconds, latencies: [...latencies], errors, cpuMs: (used.user + used.system) / 1000 } satisfies ClientResult);
 }
 
 await main();

@@ -16,7 +16,7 @@ import { servableFastify } from 'servable/fastify';
 import { onnxNode } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import type { ClientResult } from './http-client.js';
-import { median, quantile, table } from './stats.js';
+import { closedLoop, median, quantile, table } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -38,25 +38,14 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
 }
 
 async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
+  const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
   const cpu = process.cpuUsage();
-  const latencies: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  const start = performance.now();
-  let items = 0;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      const x: Tensor = { datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) };
-      while (performance.now() < end) {
-        const t = performance.now();
-        await service.infer('textdir', { inputs: { x } });
-        latencies.push(performance.now() - t);
-        items += 1;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - start) / 1000;
+  const loop = await closedLoop(CALLERS, seconds, async (caller) => {
+    await service.infer('textdir', { inputs: { x: images[caller]! } });
+    return 1;
+  });
   const busy = cpuMs(process.cpuUsage(cpu));
-  return { itemsPerSec: items / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), serverMs: busy / items, clientMs: 0 };
+  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0 };
 }
 
 async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { InferenceService, ModelRegistry, type Tensor } from 'servable';
 import { onnxNode } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
-import { median, quantile, table, watchEventLoop } from './stats.js';
+import { closedLoop, median, quantile, table, watchEventLoop } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -43,24 +43,13 @@ async function rawAt(session: ort.InferenceSession, batch: number, seconds: numb
 }
 
 async function served(service: InferenceService, seconds: number): Promise<Result> {
-  const latencies: number[] = [];
+  const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
   const lag = watchEventLoop();
-  const end = performance.now() + seconds * 1000;
-  const start = performance.now();
-  let items = 0;
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      const x: Tensor = { datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) };
-      while (performance.now() < end) {
-        const t = performance.now();
-        await service.infer('textdir', { inputs: { x } });
-        latencies.push(performance.now() - t);
-        items += 1;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - start) / 1000;
-  return { itemsPerSec: items / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), lagP99: lag() };
+  const loop = await closedLoop(CALLERS, seconds, async (caller) => {
+    await service.infer('textdir', { inputs: { x: images[caller]! } });
+    return 1;
+  });
+  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), lagP99: lag() };
 }
 
 export async function run(): Promise<void> {

@@ -35,3 +35,39 @@ function format(n: number): string {
   if (Math.abs(n) >= 1) return n.toFixed(2);
   return n.toFixed(3);
 }
+
+/** What a closed loop measured. */
+export interface LoopResult {
+  /** Items answered. */
+  readonly items: number;
+  /** Calls that failed (the call returned 0 items). */
+  readonly errors: number;
+  /** Wall time of the whole loop, in seconds. */
+  readonly seconds: number;
+  /** Each call's latency, in milliseconds. */
+  readonly latencies: readonly number[];
+}
+
+/**
+ * Runs `callers` concurrent closed loops for `seconds`: each caller awaits `call(caller)` and calls
+ * again at once. `call` resolves with the items it answered, 0 for a failure.
+ */
+export async function closedLoop(callers: number, seconds: number, call: (caller: number) => Promise<number>): Promise<LoopResult> {
+  const latencies: number[] = [];
+  let items = 0;
+  let errors = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: callers }, async (_, caller) => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const n = await call(caller);
+        latencies.push(performance.now() - t);
+        if (n > 0) items += n;
+        else errors += 1;
+      }
+    }),
+  );
+  return { items, errors, seconds: (performance.now() - start) / 1000, latencies };
+}
