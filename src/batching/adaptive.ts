@@ -27,6 +27,7 @@ export class LatencyModel {
   #a = 0;
   #b = 0;
   #mean: number | undefined;
+  #meanItems = 1;
   #fitted = false;
   /** A batch was recorded since the last fit; fitting waits until something reads the model. */
   #stale = false;
@@ -44,11 +45,17 @@ export class LatencyModel {
     this.#stale = true;
   }
 
-  /** Predicted run time of a batch of `items`; the mean run time until a slope can be fitted, 0 before any batch. */
+  /**
+   * Predicted run time of a batch of `items`, 0 before any batch. Until batches of two sizes give
+   * a slope, the split between per-item and fixed cost is unknown, so the estimate is the lower of
+   * its two bounds: the mean run time for larger batches, a proportional share for smaller ones.
+   * The mean of full 16-item batches must not stand for the cost of one item, or a saturated
+   * batcher that only ever runs full batches would shed every request and never learn otherwise.
+   */
   estimate(items: number): number {
     this.#fit();
     if (this.#fitted) return this.#a * items + this.#b;
-    return this.#mean ?? 0;
+    return this.#mean === undefined ? 0 : this.#mean * Math.min(1, items / this.#meanItems);
   }
 
   /** Mean run time of the recent batches, or undefined before the first. */
@@ -103,6 +110,7 @@ export class LatencyModel {
       sxy += dx * (ys[i]! - my);
     }
     this.#mean = my;
+    this.#meanItems = mx;
     if (sxx === 0) {
       this.#fitted = false;
       this.#a = 0;
