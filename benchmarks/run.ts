@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   batching: () => import('./batching.js'),
   backends: () => import('./backends.js'),
   cache: () => import('./cache.js'),
+  http: () => import('./http.js'),
 };
 
 const names = process.argv.slice(2);
