@@ -12,7 +12,6 @@ export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHe
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits } from './oip-request.js';
 export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
-export { toHalfBits, fromHalfBits } from './fp16.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';
 export { decodePredict, type DecodedPredict, type PredictFormat } from './tf-request.js';
 export { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';

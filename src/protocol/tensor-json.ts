@@ -1,5 +1,4 @@
-import { allocate, describe, InvalidInputError, type DataType, type Tensor, type TensorData } from '../core/index.js';
-import { fromHalfBits, toHalfBits } from './fp16.js';
+import { allocate, describe, fromHalfBits, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
 
 const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
   INT8: [-(2 ** 7), 2 ** 7 - 1],

@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertNumber, assertObject, assertOneOf, CacheError, type Tensor, type TensorMap } from '../../core/index.js';
+import { assertFunction, assertInteger, assertNumber, assertObject, assertOneOf, CacheError, fromHalfBits, type Tensor, type TensorMap } from '../../core/index.js';
 import type { SemanticQuery } from './types.js';
 
 /** Options of {@link ngramEmbedder}. */
@@ -122,21 +122,11 @@ function numeric(t: Tensor): Float32Array {
     case 'BYTES':
       throw new CacheError('Expected a numeric embedding, got BYTES');
     case 'FP16':
-      return Float32Array.from(t.data as Uint16Array, halfToFloat);
+      return Float32Array.from(t.data as Uint16Array, fromHalfBits);
     case 'INT64':
     case 'UINT64':
       return Float32Array.from(t.data as BigInt64Array, Number);
     default:
       return Float32Array.from(t.data as Float32Array);
   }
-}
-
-/** An IEEE 754 half-precision value from its 16 bits. */
-function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }

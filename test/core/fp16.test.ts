@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromHalfBits, toHalfBits } from '../../src/protocol/index.js';
+import { fromHalfBits, toHalfBits } from 'servable';
 
 test('toHalfBits gives the IEEE half nearest to a number, ties to even', () => {
   const cases: [number, number][] = [
