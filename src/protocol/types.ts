@@ -27,7 +27,7 @@ export interface HttpResponse {
   readonly body: string | Uint8Array;
 }
 
-/** Options of {@link createHttpHandler}. */
+/** Options of `createHttpHandler` (servable/protocol), which every adapter also takes. */
 export interface HttpHandlerOptions {
   /** The service requests are answered by. */
   readonly service: InferenceService;
