@@ -95,9 +95,9 @@ export interface VersionSelector {
 
 /** Options of {@link ModelRegistry.acquire}. */
 export interface AcquireOptions extends VersionSelector {
-  /** Stops waiting for a load (the load itself goes on for other callers). */
+  /** Stops waiting: for a load (which goes on for other callers), and for a queued request, which leaves the queue and never runs. */
   readonly signal?: AbortSignal | undefined;
-  /** Rejects with DeadlineExceededError when the version is not ready within this many milliseconds. */
+  /** The whole budget in milliseconds: a load waited for, queue time and execution; past it, DeadlineExceededError (504). */
   readonly timeoutMs?: number | undefined;
 }
 

@@ -5,21 +5,14 @@ import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } fr
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
 import { cacheDirectives, checkCaching, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
-import { Router } from './router.js';
+import { Router, type RouteOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
 
-/** Per-request options of {@link InferenceService.infer}. */
-export interface ServiceInferOptions extends CacheDirectives {
-  /** A version to use; when absent, the label's version, else the model's traffic split, else its default version. */
-  readonly version?: string | undefined;
-  /** A label to use (`stable`, `canary`, ...) when no version is given. */
-  readonly label?: string | undefined;
-  /** Keeps requests with the same key on the same version of a weighted split (a user or session id). */
-  readonly routingKey?: string | undefined;
-  /** Cancels the request: a queued request leaves the queue and never runs. */
-  readonly signal?: AbortSignal | undefined;
-  /** Rejects with DeadlineExceededError (504) after this many milliseconds, queue time included. */
-  readonly timeoutMs?: number | undefined;
+/**
+ * Per-request options of {@link InferenceService.infer}: routing (a version, else a label, else the
+ * model's traffic split, else its default version), cancellation, budget, and cache directives.
+ */
+export interface ServiceInferOptions extends RouteOptions, CacheDirectives {
   /** The request's priority level, 1 the highest, where the model's batching has `priorityLevels`. */
   readonly priority?: number | undefined;
   /** Called with the version that serves the request, once it is chosen. */

@@ -1,18 +1,14 @@
 import { assertFunction, DeadlineExceededError, ModelNotReadyError, type Clock } from '../core/index.js';
-import type { InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
+import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
 /** How a request asks to be routed. */
-export interface RouteOptions extends VersionSelector {
+export interface RouteOptions extends AcquireOptions {
   /**
    * Makes the weighted split sticky: requests with the same key go to the same version while the
    * split is unchanged (a user or session id, say). @default none (each request drawn at random)
    */
   readonly routingKey?: string | undefined;
-  /** Stops waiting for a version that has to be loaded first. */
-  readonly signal?: AbortSignal | undefined;
-  /** The request's whole budget in milliseconds: a load it waits for counts against it. */
-  readonly timeoutMs?: number | undefined;
 }
 
 /** Options of {@link Router}. */
