@@ -1,4 +1,4 @@
-import { ModelNotReadyError, type Clock } from '../core/index.js';
+import { ModelNotReadyError, toServableError, type Clock } from '../core/index.js';
 import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
@@ -166,9 +166,15 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     return new ModelNotReadyError(`Model '${this.name}' version '${this.version}' is ${this.#state}`);
   }
 
+  /** One batch through the handler; whatever user code throws reaches callers as a ServableError (BackendError, cause kept). */
   async #runBatch(requests: readonly Req[], signal?: AbortSignal): Promise<readonly (Res | Error)[]> {
-    const feeds = await this.handler.preprocess(requests);
-    const outputs = await this.handler.inference(feeds, signal);
-    return this.handler.postprocess(outputs, requests);
+    try {
+      const feeds = await this.handler.preprocess(requests);
+      const outputs = await this.handler.inference(feeds, signal);
+      const results = await this.handler.postprocess(outputs, requests);
+      return results.map((r) => (r instanceof Error ? toServableError(r) : r));
+    } catch (error) {
+      throw toServableError(error);
+    }
   }
 }

@@ -476,7 +476,8 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         assert.equal(res.status, 500);
         const text = await res.text();
         assert.doesNotMatch(text, /secret|etc/);
-        assert.deepEqual(JSON.parse(text), { error: 'Internal server error' });
+        // The model's plain Error reaches the protocol as a BackendError: a stable code, and no message of its own.
+        assert.deepEqual(JSON.parse(text), { error: 'The model failed to answer this request', code: 'ERR_SERVABLE_BACKEND' });
         assert.equal(seen.length, 1);
       } finally {
         await srv.close();

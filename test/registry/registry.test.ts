@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  BackendError,
   InferenceService,
   InvalidInputError,
   ModelNotFoundError,
@@ -125,6 +126,21 @@ test('a version that fails to load or warm up leaves the old one serving and rep
   assert.match(failures[0]!, /^2: .*weights corrupt/);
   assert.equal(registry.get('m').version, '1');
   assert.throws(() => registry.get('m', '2'), ModelNotFoundError);
+  await registry.close();
+});
+
+test('a model or handler that throws a plain Error fails its request with a BackendError that keeps the cause', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const cause = new Error('kernel panic');
+  await registry.load({ name: 'm', source: { ...doubler(0), run: () => { throw cause; } }, warmup: [] });
+  const service = new InferenceService({ registry });
+  await assert.rejects(service.infer('m', request([1, 2])), (e: unknown) => {
+    assert.ok(e instanceof BackendError);
+    assert.equal(e.code, 'ERR_SERVABLE_BACKEND');
+    assert.equal(e.message, 'kernel panic');
+    assert.equal(e.cause, cause);
+    return true;
+  });
   await registry.close();
 });
 
