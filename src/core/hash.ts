@@ -146,3 +146,20 @@ export function hash128(parts: readonly Uint8Array[], seed = 0): string {
   for (const part of parts) h.update(part);
   return h.digest();
 }
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: a fast, stable hash for short keys. */
+export function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** MurmurHash3's 32-bit finalizer: spreads every input bit over the whole word. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

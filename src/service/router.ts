@@ -1,4 +1,4 @@
-import { assertFunction, DeadlineExceededError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -125,17 +125,7 @@ function draw(targets: readonly SplitTarget[], point: number): SplitTarget {
   return targets.findLast((t) => t.weight > 0) ?? targets[0]!;
 }
 
-/** FNV-1a of a string with MurmurHash3's final mix, mapped to [0, 1): the same key always lands on the same point. */
+/** A key's fixed point in [0, 1): the same key always lands on the same point. */
 function hashUnit(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 0) / 0x100000000;
+  return fmix32(fnv1a32(key)) / 0x100000000;
 }

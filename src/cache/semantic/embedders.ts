@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertNumber, assertObject, assertOneOf, CacheError, fromHalfBits, type Tensor, type TensorMap } from '../../core/index.js';
+import { assertFunction, assertInteger, assertNumber, assertObject, assertOneOf, CacheError, fnv1a32, fromHalfBits, type Tensor, type TensorMap } from '../../core/index.js';
 import type { SemanticQuery } from './types.js';
 
 /** Options of {@link ngramEmbedder}. */
@@ -45,7 +45,7 @@ export function ngramEmbedder(options: NgramEmbedderOptions = {}): (text: string
     }
     const out = new Float32Array(dimensions);
     for (const [feature, count] of features) {
-      const h = fnv1a(feature);
+      const h = fnv1a32(feature);
       const weight = 1 + Math.log(count);
       const bucket = h % dimensions;
       out[bucket] = out[bucket]! + ((mix(h) & 1) === 0 ? weight : -weight);
@@ -55,12 +55,6 @@ export function ngramEmbedder(options: NgramEmbedderOptions = {}): (text: string
     if (norm > 0) for (let i = 0; i < dimensions; i++) out[i] = out[i]! / Math.sqrt(norm);
     return out;
   };
-}
-
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 function mix(h: number): number {
