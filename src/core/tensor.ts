@@ -2,6 +2,7 @@
  * Tensors as they travel through servable: a datatype from the Open Inference Protocol v2,
  * a row-major shape, and a flat typed array (or strings for BYTES).
  */
+import { takeBuffer } from './recycle.js';
 
 /** The Open Inference Protocol v2 datatypes. */
 export type DataType =
@@ -186,7 +187,9 @@ export function concatBatch(tensors: readonly Tensor[]): Tensor {
     for (const t of tensors) out.push(...(t.data as string[]));
     return { datatype: 'BYTES', shape: [rows, ...first.shape.slice(1)], data: out };
   }
-  const out = allocate(first.datatype, length) as NumericArray;
+  const Ctor = CONSTRUCTORS[first.datatype];
+  // Every element is overwritten below, so a recycled buffer's old contents never show.
+  const out = new Ctor(takeBuffer(length * Ctor.BYTES_PER_ELEMENT)) as NumericArray;
   let offset = 0;
   for (const t of tensors) {
     (out as Float32Array).set(t.data as Float32Array, offset);

@@ -1,0 +1,33 @@
+/** Buffers kept per byte length, and in all. */
+const MAX_PER_LENGTH = 4;
+const MAX_BYTES = 64 * 1024 * 1024;
+
+const spare = new Map<number, ArrayBuffer[]>();
+let held = 0;
+
+/**
+ * Keeps a buffer nobody references any more for {@link takeBuffer} to hand out again, up to a few
+ * per length and 64 MiB in all. The onnx-node backend gives back the feed buffers it moved to a
+ * worker: reusing one skips the allocator zero-filling 100 KB or more for each batch.
+ * @internal Only for buffers no view can reach any more, such as ones moved to a worker and back.
+ */
+export function recycleBuffer(buffer: ArrayBuffer): void {
+  const length = buffer.byteLength;
+  if (length === 0 || held + length > MAX_BYTES) return;
+  const list = spare.get(length);
+  if (!list) spare.set(length, [buffer]);
+  else if (list.length < MAX_PER_LENGTH) list.push(buffer);
+  else return;
+  held += length;
+}
+
+/**
+ * A buffer of exactly `byteLength` bytes whose contents are undefined: a recycled one, or a new one.
+ * @internal
+ */
+export function takeBuffer(byteLength: number): ArrayBuffer {
+  const buffer = spare.get(byteLength)?.pop();
+  if (!buffer) return new ArrayBuffer(byteLength);
+  held -= byteLength;
+  return buffer;
+}

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { concatBatch, recycleBuffer, takeBuffer } from '../../src/core/index.js';
+
+test('takeBuffer hands back a recycled buffer of the same length, else a new one', () => {
+  const kept = new ArrayBuffer(24);
+  recycleBuffer(kept);
+  assert.equal(takeBuffer(24), kept);
+  const fresh = takeBuffer(24);
+  assert.notEqual(fresh, kept, 'a buffer is handed out once');
+  assert.equal(fresh.byteLength, 24);
+  recycleBuffer(new ArrayBuffer(32));
+  assert.equal(takeBuffer(16).byteLength, 16, 'only an exact length is reused');
+});
+
+test('a few buffers are kept per length; empty ones are not kept', () => {
+  const buffers = Array.from({ length: 6 }, () => new ArrayBuffer(40));
+  for (const b of buffers) recycleBuffer(b);
+  const taken = Array.from({ length: 6 }, () => takeBuffer(40));
+  assert.equal(taken.filter((b) => buffers.includes(b)).length, 4);
+  const empty = new ArrayBuffer(0);
+  recycleBuffer(empty);
+  assert.notEqual(takeBuffer(0), empty);
+});
+
+test('concatBatch overwrites every element of a recycled buffer', () => {
+  const dirty = new Float32Array([7, 7, 7, 7, 7, 7]);
+  recycleBuffer(dirty.buffer);
+  const out = concatBatch([
+    { datatype: 'FP32', shape: [1, 3], data: new Float32Array([1, 2, 3]) },
+    { datatype: 'FP32', shape: [1, 3], data: new Float32Array([4, 5, 6]) },
+  ]);
+  assert.equal((out.data as Float32Array).buffer, dirty.buffer, 'the recycled buffer was used');
+  assert.deepEqual(Array.from(out.data as Float32Array), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(out.shape, [2, 3]);
+});
