@@ -83,6 +83,7 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ interOpNumThreads: '2' as unknown as number }, /`interOpNumThreads` to be an integer, got "2" \(string\)/, TypeError],
     [{ graphOptimizationLevel: 'max' as 'all' }, /`graphOptimizationLevel` to be one of "disabled", "basic", "extended", "all", got "max"/, TypeError],
     [{ strict: 'yes' as unknown as boolean }, /Expected `strict` to be a boolean, got "yes" \(string\)/, TypeError],
+    [{ spinWait: 1 as unknown as boolean }, /Expected `spinWait` to be a boolean, got 1 \(number\)/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
   for (const [options, message, type] of bad) {
@@ -98,6 +99,7 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.graphOptimizationLevel, 'all');
   assert.equal(options.strict, false);
   assert.equal(options.transferFeeds, true);
+  assert.equal(options.spinWait, true);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
 });
 

@@ -5,6 +5,8 @@
  * (reports the length of a transferred array). `crashAfterReady` dies right after reporting ready.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import type { WorkerStart } from '../../src/backends/onnx-node/protocol.js';
 
 export type Job =
   | { op: 'echo'; x: number }
@@ -21,30 +23,32 @@ export interface Result {
   length?: number;
 }
 
-const port = parentPort!;
-const init = workerData as { fail?: string; exit?: number; crashAfterReady?: boolean };
-let count = 0;
+const { data, link } = workerData as WorkerStart;
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean };
 
 if (init.fail !== undefined) {
-  port.postMessage({ type: 'failed', message: 'cannot start', failures: [{ device: 'test', reason: init.fail }] });
+  parentPort!.postMessage({ type: 'failed', message: 'cannot start', failures: [{ device: 'test', reason: init.fail }] });
 } else if (init.exit !== undefined) {
   process.exit(init.exit);
 } else {
-  port.on('message', (message: { type: 'run'; value: Job } | { type: 'close' }) => {
+  parentPort!.postMessage({ type: 'ready', info: { threadId } });
+  setImmediate(init.crashAfterReady ? () => { throw new Error('boom after ready'); } : serve);
+}
+
+function serve(): void {
+  for (let count = 1; ; count++) {
+    const message = takeMessage(link, count - 1) as { type: 'run'; value: Job } | { type: 'close' };
     if (message.type === 'close') process.exit(0);
     const job = message.value;
-    count += 1;
-    const done = (extra: Partial<Result>) => port.postMessage({ type: 'done', value: { threadId, count, ...extra } });
+    const done = (extra: Partial<Result>) => link.port.postMessage({ type: 'done', value: { threadId, count, ...extra } });
     if (job.op === 'echo') done({ x: job.x });
     else if (job.op === 'gate') {
       const gate = new Int32Array(job.gate);
       Atomics.add(gate, 0, 1);
       Atomics.wait(gate, 1, 0);
       done({ x: job.x });
-    } else if (job.op === 'fail') port.postMessage({ type: 'error', error: { name: 'OrtError', message: 'bad feed' } });
-    else if (job.op === 'crash') setImmediate(() => { throw new Error('boom'); });
+    } else if (job.op === 'fail') link.port.postMessage({ type: 'error', error: { name: 'OrtError', message: 'bad feed' } });
+    else if (job.op === 'crash') throw new Error('boom');
     else done({ length: job.data.length });
-  });
-  port.postMessage({ type: 'ready', info: { threadId } });
-  if (init.crashAfterReady) setImmediate(() => { throw new Error('boom after ready'); });
+  }
 }

@@ -60,6 +60,8 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         size: resolved.instances,
         label: `onnx-node ${label}`,
         signal,
+        spin: resolved.spinWait,
+        threads: resolved.intraOpNumThreads,
         workerData: (first) => (first ? { ...init, devices: init.devices.slice(first.deviceIndex, first.deviceIndex + 1), strict: true } : init),
       });
       return new OnnxNodeSession(pool, label, resolved.transferFeeds);

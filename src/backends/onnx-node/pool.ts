@@ -1,8 +1,16 @@
 import type { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { abortError, onAbort, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
-import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
+import { abortError, onAbort, recycleBuffer, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
+import { addBusyThreads, checkPreemptions, coreFree, Link } from './link.js';
+import { fromWireError, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { spawnWorker } from './spawn.js';
+
+/**
+ * Runs expected to take longer than this are not polled for: the event loop's wake-up, tens of
+ * microseconds, is small beside them.
+ */
+const POLL_MS = 5;
+
 
 /** Options of {@link WorkerPool.start}. */
 export interface WorkerPoolOptions<Info> {
@@ -19,6 +27,13 @@ export interface WorkerPoolOptions<Info> {
   readonly workerData: (first: Info | undefined) => unknown;
   /** Aborts the start: workers already spawned are terminated. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Busy-wait instead of sleeping around short runs while a core is free: workers for their next
+   * job, the pool (by polling between event-loop turns) for results.
+   */
+  readonly spin: boolean;
+  /** Threads one job keeps busy (ONNX Runtime's intra-op threads). */
+  readonly threads: number;
 }
 
 interface Job<In, Out> {
@@ -28,10 +43,13 @@ interface Job<In, Out> {
   readonly reject: (error: unknown) => void;
   /** Stops listening for the caller's abort; called when the job reaches a worker. */
   release: () => void;
+  /** When it reached a worker (performance.now()). */
+  sentAt: number;
 }
 
 interface Instance<In, Out> {
   readonly worker: Worker;
+  readonly link: Link;
   job: Job<In, Out> | undefined;
   /** The uncaught error the worker died of, reported by its 'error' event before 'exit'. */
   crash: Error | undefined;
@@ -54,7 +72,12 @@ export class WorkerPool<Info, In, Out> {
   readonly #instances = new Set<Instance<In, Out>>();
   readonly #idle: Instance<In, Out>[] = [];
   readonly #queue: Job<In, Out>[] = [];
+  readonly #spin: boolean;
+  readonly #threads: number;
   #starting = 0;
+  /** A moving average of run times, in milliseconds. */
+  #runMs = 0;
+  #polling = false;
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
@@ -67,6 +90,8 @@ export class WorkerPool<Info, In, Out> {
     this.#url = options.url;
     this.#label = options.label;
     this.#data = options.workerData(info);
+    this.#spin = options.spin;
+    this.#threads = options.threads;
     for (const started of workers) this.#adopt(started);
   }
 
@@ -76,10 +101,10 @@ export class WorkerPool<Info, In, Out> {
    * one dies before it is ready, the abort error when `signal` aborts.
    */
   static async start<Info, In, Out>(options: WorkerPoolOptions<Info>): Promise<WorkerPool<Info, In, Out>> {
-    const { url, size, label, signal } = options;
-    const first = await startWorker<Info>(url, options.workerData(undefined), label, signal);
+    const { url, size, label, signal, spin } = options;
+    const first = await startWorker<Info>(url, options.workerData(undefined), label, spin, signal);
     const data = options.workerData(first.info);
-    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, () => startWorker<Info>(url, data, label, signal)));
+    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, () => startWorker<Info>(url, data, label, spin, signal)));
     const workers = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
     const failed = rest.find((r) => r.status === 'rejected');
     if (failed) {
@@ -109,7 +134,7 @@ export class WorkerPool<Info, In, Out> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<Out>((resolve, reject) => {
-      const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {} };
+      const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {}, sentAt: 0 };
       job.release = onAbort(signal, () => {
         const at = this.#queue.indexOf(job);
         if (at < 0) return;
@@ -138,20 +163,22 @@ export class WorkerPool<Info, In, Out> {
       [...this.#instances].map((instance) => {
         const exited = once(instance.worker, 'exit');
         instance.worker.ref();
-        instance.worker.postMessage({ type: 'close' } satisfies ToWorker<In>);
+        instance.link.send({ type: 'close' } satisfies ToWorker<In>, []);
         return exited;
       }),
     );
   }
 
   #adopt(started: Started<Info>): void {
-    const { worker } = started;
+    const { worker, link } = started;
     const early = started.handOver();
-    const instance: Instance<In, Out> = { worker, job: undefined, crash: early.crash };
-    worker.on('message', (message: FromWorker<Info, Out>) => this.#onMessage(instance, message));
-    worker.on('messageerror', (error: Error) => {
+    const instance: Instance<In, Out> = { worker, link, job: undefined, crash: early.crash };
+    link.port.on('message', (message: FromWorker<Info, Out>) => this.#onMessage(instance, message));
+    link.port.on('messageerror', (error: Error) => {
       this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error));
     });
+    // The worker, referenced while it runs a job, is what keeps the process alive.
+    link.port.unref();
     worker.on('error', (error: Error) => {
       instance.crash = error;
     });
@@ -169,16 +196,43 @@ export class WorkerPool<Info, In, Out> {
       job.release();
       instance.job = job;
       instance.worker.ref();
+      addBusyThreads(this.#threads);
+      job.sentAt = performance.now();
       try {
-        instance.worker.postMessage({ type: 'run', value: job.value } satisfies ToWorker<In>, [...job.transfer]);
+        instance.link.send({ type: 'run', value: job.value } satisfies ToWorker<In>, job.transfer);
       } catch (error) {
         this.#finish(instance, undefined, this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
       }
     }
+    this.#startPolling();
     this.#checkDrained();
   }
 
+  /** Polls for results between event-loop turns while runs are short and a core is free. */
+  #startPolling(): void {
+    if (this.#polling || !this.#spin || this.#runMs > POLL_MS || !coreFree()) return;
+    this.#polling = true;
+    setImmediate(this.#poll);
+  }
+
+  readonly #poll = (): void => {
+    this.#polling = false;
+    const now = performance.now();
+    let waiting = false;
+    for (const instance of this.#instances) {
+      if (!instance.job) continue;
+      const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+      if (message) this.#onMessage(instance, message);
+      else if (now - instance.job.sentAt < POLL_MS) waiting = true;
+    }
+    if (waiting) this.#startPolling();
+  };
+
   #onMessage(instance: Instance<In, Out>, message: FromWorker<Info, Out>): void {
+    if (message.type === 'done' || message.type === 'error') {
+      if (this.#spin) checkPreemptions();
+      for (const buffer of message.recycled ?? []) recycleBuffer(buffer);
+    }
     if (message.type === 'done') this.#finish(instance, message.value, undefined);
     else if (message.type === 'error') {
       this.#finish(instance, undefined, this.#error(message.error.message, fromWireError(message.error)));
@@ -190,6 +244,9 @@ export class WorkerPool<Info, In, Out> {
     const job = instance.job;
     if (!job) return;
     instance.job = undefined;
+    addBusyThreads(-this.#threads);
+    const runMs = performance.now() - job.sentAt;
+    this.#runMs = this.#runMs === 0 ? runMs : 0.8 * this.#runMs + 0.2 * runMs;
     instance.worker.unref();
     this.#idle.push(instance);
     if (error) job.reject(error);
@@ -203,6 +260,8 @@ export class WorkerPool<Info, In, Out> {
     if (at >= 0) this.#idle.splice(at, 1);
     const job = instance.job;
     instance.job = undefined;
+    if (job) addBusyThreads(-this.#threads);
+    instance.link.port.close();
     if (!this.#stopping) {
       const why = instance.crash ? `: ${instance.crash.message}` : '';
       job?.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
@@ -214,7 +273,7 @@ export class WorkerPool<Info, In, Out> {
   /** Starts a worker in place of one that died; when none is left and none can start, fails what waits. */
   #replace(): void {
     this.#starting += 1;
-    startWorker<Info>(this.#url, this.#data, this.#label, undefined).then(
+    startWorker<Info>(this.#url, this.#data, this.#label, this.#spin, undefined).then(
       (started) => {
         this.#starting -= 1;
         this.#adopt(started);
@@ -253,16 +312,22 @@ function messageOf(error: unknown): string {
 /** A worker that reported `ready`, and what became of it until the pool took it over. */
 interface Started<Info> {
   readonly worker: Worker;
+  readonly link: Link;
   readonly info: Info;
   /** Stops watching the worker; tells whether it already died (exit code, uncaught error). */
   handOver(): { code: number | undefined; crash: Error | undefined };
 }
 
 /** Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). */
-function startWorker<Info>(url: URL, workerData: unknown, label: string, signal: AbortSignal | undefined): Promise<Started<Info>> {
+function startWorker<Info>(url: URL, data: unknown, label: string, spin: boolean, signal: AbortSignal | undefined): Promise<Started<Info>> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
-  const worker = spawnWorker(url, workerData);
-  return new Promise<Started<Info>>((resolve, reject) => {
+  const link = new Link(spin);
+  const worker = spawnWorker(url, { data, link: link.end } satisfies WorkerStart, [link.end.port]);
+  return new Promise<Started<Info>>((resolve, fail) => {
+    const reject = (error: unknown): void => {
+      link.port.close();
+      fail(error);
+    };
     let crash: Error | undefined;
     let ready = false;
     let exitCode: number | undefined;
@@ -280,6 +345,7 @@ function startWorker<Info>(url: URL, workerData: unknown, label: string, signal:
         stopAbort();
         resolve({
           worker,
+          link,
           info: message.info,
           handOver: () => {
             settle();

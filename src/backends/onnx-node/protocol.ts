@@ -1,9 +1,16 @@
 import type { AttemptFailure } from '../../core/index.js';
 import type { TensorSpec } from '../index.js';
 import type { Device, DeviceName } from './devices.js';
+import type { LinkEnd } from './link-end.js';
 import type { GraphOptimizationLevel } from './options.js';
 
-/** A message from the pool to a worker. */
+/** A worker's `workerData`: what the pool was given for it, and its end of the job channel. */
+export interface WorkerStart {
+  readonly data: unknown;
+  readonly link: LinkEnd;
+}
+
+/** A message from the pool to a worker, over its {@link LinkEnd}. */
 export type ToWorker<In> = { readonly type: 'run'; readonly value: In } | { readonly type: 'close' };
 
 /** An error as it crosses the thread boundary. */
@@ -14,14 +21,15 @@ export interface WireError {
 }
 
 /**
- * A message from a worker to the pool: `ready` or `failed` once at start, then one `done` or
- * `error` per `run`.
+ * A message from a worker to the pool: `ready` or `failed` once at start (on `parentPort`), then
+ * one `done` or `error` per `run` (over its {@link LinkEnd}), with the buffers it was sent that can
+ * be reused.
  */
 export type FromWorker<Info, Out> =
   | { readonly type: 'ready'; readonly info: Info }
   | { readonly type: 'failed'; readonly message: string; readonly failures: readonly AttemptFailure[] }
-  | { readonly type: 'done'; readonly value: Out }
-  | { readonly type: 'error'; readonly error: WireError };
+  | { readonly type: 'done'; readonly value: Out; readonly recycled?: readonly ArrayBuffer[] }
+  | { readonly type: 'error'; readonly error: WireError; readonly recycled?: readonly ArrayBuffer[] };
 
 /** What an ONNX Runtime worker is started with (its `workerData`). */
 export interface OrtWorkerInit {

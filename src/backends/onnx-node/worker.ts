@@ -1,13 +1,15 @@
 /**
  * One instance of the onnx-node backend: a worker thread holding one ONNX Runtime session. It
- * opens the session on the first device that works, then runs one batch per message, so
- * ONNX Runtime's synchronous `run()` blocks this thread and never the application's event loop.
+ * opens the session on the first device that works, then runs the batches it takes from its link
+ * one at a time, so ONNX Runtime's synchronous `run()` blocks this thread and never the
+ * application's event loop. Between batches it waits on the link, not on its own event loop.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
-import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker } from './protocol.js';
+import { takeMessage, type LinkEnd } from './link-end.js';
+import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WireError, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { forTransfer } from './transfer.js';
 
@@ -17,9 +19,10 @@ type TensorConstructor = new (type: string, data: TensorData, dims: readonly num
 type Reply = FromWorker<OrtWorkerInfo, TensorMap>;
 
 if (!parentPort) throw new Error('worker.ts runs as a worker thread of the onnx-node backend');
-void start(parentPort, workerData as OrtWorkerInit);
+const { data, link } = workerData as WorkerStart;
+void start(parentPort, data as OrtWorkerInit, link);
 
-async function start(port: MessagePort, init: OrtWorkerInit): Promise<void> {
+async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Promise<void> {
   let ort: Ort;
   try {
     ort = await importOrt();
@@ -34,11 +37,13 @@ async function start(port: MessagePort, init: OrtWorkerInit): Promise<void> {
     return;
   }
   const { session, info } = opened;
-  port.on('message', (message: ToWorker<TensorMap>) => {
-    if (message.type === 'run') void run(ort, session, message.value, port);
-    else void close(session);
-  });
   port.postMessage({ type: 'ready', info } satisfies Reply);
+  for (let taken = 0; ; taken++) {
+    const message = takeMessage(link, taken) as ToWorker<TensorMap>;
+    if (message.type === 'close') return close(session);
+    const { reply, transfer } = await run(ort, session, message.value);
+    link.port.postMessage(reply satisfies Reply, transfer);
+  }
 }
 
 /** Tries each device in turn (only the first with `strict`), remembering why each failed. */
@@ -91,8 +96,16 @@ function metadata(session: Session, what: 'input' | 'output'): readonly ValueMet
   return list;
 }
 
-async function run(ort: Ort, session: Session, feeds: TensorMap, port: MessagePort): Promise<void> {
-  let reply: Reply;
+type Outcome =
+  | { type: 'done'; value: TensorMap; recycled: ArrayBuffer[] }
+  | { type: 'error'; error: WireError; recycled: ArrayBuffer[] };
+
+/**
+ * Runs one batch. The feed buffers go back with the reply for the pool to reuse: the main thread
+ * moved them here, so no view there can reach them any more.
+ */
+async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ reply: Outcome; transfer: ArrayBuffer[] }> {
+  let reply: Outcome;
   let transfer: ArrayBuffer[] = [];
   try {
     const Tensor = ort.Tensor as unknown as TensorConstructor;
@@ -102,12 +115,19 @@ async function run(ort: Ort, session: Session, feeds: TensorMap, port: MessagePo
     const outputs: TensorMap = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(name, value);
     const prepared = forTransfer(outputs, 'move');
-    reply = { type: 'done', value: prepared.tensors };
+    reply = { type: 'done', value: prepared.tensors, recycled: [] };
     transfer = prepared.transfer;
   } catch (error) {
-    reply = { type: 'error', error: toWireError(error) };
+    reply = { type: 'error', error: toWireError(error), recycled: [] };
   }
-  port.postMessage(reply, transfer);
+  for (const t of Object.values(feeds)) {
+    const buffer = Array.isArray(t.data) ? undefined : t.data.buffer;
+    if (buffer instanceof ArrayBuffer && !transfer.includes(buffer)) {
+      transfer.push(buffer);
+      reply.recycled.push(buffer);
+    }
+  }
+  return { reply, transfer };
 }
 
 function fromOrt(name: string, value: OrtTensor): Tensor {

@@ -1,0 +1,65 @@
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+
+/** Index of the control word counting messages posted to the worker. */
+export const POSTED = 0;
+/**
+ * Indices of the process-wide words: threads running inference, 1 while spinning is paused, and
+ * how many times a spinning worker found it had been preempted.
+ */
+export const BUSY_THREADS = 0;
+export const SPIN_PAUSED = 1;
+export const PREEMPTIONS = 2;
+
+/** How long a worker busy-waits for its next job before it sleeps. */
+const SPIN_MS = 1;
+
+/**
+ * A gap this long between two turns of the spin loop, which take well under a microsecond, means
+ * the thread was taken off its core.
+ */
+const PREEMPTED_MS = 1;
+
+/** The worker's end of a {@link Link}. */
+export interface LinkEnd {
+  readonly port: MessagePort;
+  /** `[POSTED]`: messages posted to the worker so far. */
+  readonly control: Int32Array;
+  /** Process-wide: `[BUSY_THREADS, SPIN_PAUSED, PREEMPTIONS]`. */
+  readonly shared: Int32Array;
+  readonly cores: number;
+  /** Busy-wait for a moment before sleeping, while a core is free. */
+  readonly spin: boolean;
+}
+
+/**
+ * Blocks the worker until the message after the first `taken` ones has been posted, then reads
+ * it. It busy-waits for up to a millisecond first, while the process's inference threads leave a
+ * core free and spinning is not paused, since the next job of a closed loop usually follows within
+ * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`.
+ */
+export function takeMessage(end: LinkEnd, taken: number): unknown {
+  const { control, shared, cores } = end;
+  if (end.spin) spin(control, taken, shared, cores);
+  while (Atomics.load(control, POSTED) === taken) Atomics.wait(control, POSTED, taken);
+  const received = receiveMessageOnPort(end.port);
+  if (!received) throw new Error('A job was announced but no message arrived');
+  return received.message;
+}
+
+function spin(control: Int32Array, taken: number, shared: Int32Array, cores: number): void {
+  let now = performance.now();
+  const until = now + SPIN_MS;
+  while (
+    Atomics.load(control, POSTED) === taken &&
+    Atomics.load(shared, SPIN_PAUSED) === 0 &&
+    Atomics.load(shared, BUSY_THREADS) < cores &&
+    now < until
+  ) {
+    const before = now;
+    now = performance.now();
+    if (now - before > PREEMPTED_MS) {
+      Atomics.add(shared, PREEMPTIONS, 1);
+      return;
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { BUSY_THREADS, POSTED, PREEMPTIONS, SPIN_PAUSED, type LinkEnd } from './link-end.js';
+
+/** How long busy-waiting stays off after a sign that the cores are contended. */
+const PAUSE_MS = 100;
+
+/**
+ * Preemptions of spinning workers within 100 ms that mean the cores are contended. A spinning
+ * thread on an otherwise idle 2-vCPU virtual machine was seen preempted for over a millisecond
+ * about 15 times a second (the hypervisor's doing); a thread that shares its core with another
+ * busy one is preempted every few milliseconds.
+ */
+const PREEMPTIONS_PER_WINDOW = 5;
+const WINDOW_MS = 100;
+
+/** Process-wide words shared with every worker: `[BUSY_THREADS, SPIN_PAUSED, PREEMPTIONS]`. */
+const shared = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+const cores = availableParallelism();
+let resume: ReturnType<typeof setTimeout> | undefined;
+let windowStart = 0;
+let preemptionsBefore = 0;
+
+/** Counts `threads` more (or, negative, fewer) threads running inference. */
+export function addBusyThreads(threads: number): void {
+  Atomics.add(shared, BUSY_THREADS, threads);
+}
+
+/** True while busy-waiting is allowed and the threads running inference leave a core for one more. */
+export function coreFree(): boolean {
+  return Atomics.load(shared, SPIN_PAUSED) === 0 && Atomics.load(shared, BUSY_THREADS) < cores;
+}
+
+/**
+ * Pauses busy-waiting when spinning workers have been preempted often lately: something else holds
+ * the cores, and a spinning thread takes time from the one it waits for.
+ */
+export function checkPreemptions(): void {
+  const preemptions = Atomics.load(shared, PREEMPTIONS);
+  const now = performance.now();
+  if (preemptions - preemptionsBefore >= PREEMPTIONS_PER_WINDOW) pauseSpinning();
+  else if (now - windowStart < WINDOW_MS) return;
+  windowStart = now;
+  preemptionsBefore = preemptions;
+}
+
+/**
+ * Turns busy-waiting off, in every pool and worker, for 100 ms. A lone preemption (the hypervisor
+ * taking the core for a moment) then costs little; under lasting contention every spin after a
+ * pause is soon preempted again, and spinning stays mostly off.
+ */
+export function pauseSpinning(): void {
+  Atomics.store(shared, SPIN_PAUSED, 1);
+  if (resume) return;
+  resume = setTimeout(() => {
+    resume = undefined;
+    Atomics.store(shared, SPIN_PAUSED, 0);
+  }, PAUSE_MS);
+  resume.unref();
+}
+
+/**
+ * The pool's end of the channel to one worker. Jobs go over a MessagePort that the worker reads
+ * synchronously, announced by a counter it waits on with `Atomics.wait`, or spins on for a moment
+ * after each job (`spin`). That skips the worker's event loop, whose wake-up through the kernel
+ * costs tens of microseconds per message on a virtual machine, more than a small model's run.
+ * Replies come back on the same port, read by a listener or by {@link receive} while polling.
+ */
+export class Link {
+  readonly port: MessagePort;
+  /** What the worker is started with (in its `workerData`, with `port` in the transfer list). */
+  readonly end: LinkEnd;
+  readonly #control: Int32Array;
+
+  constructor(spin: boolean) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.#control = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    this.end = { port: port2, control: this.#control, shared, cores, spin };
+  }
+
+  /** Posts a message to the worker and wakes it if it sleeps. */
+  send(message: unknown, transfer: readonly ArrayBuffer[]): void {
+    this.port.postMessage(message, transfer as ArrayBuffer[]);
+    Atomics.add(this.#control, POSTED, 1);
+    Atomics.notify(this.#control, POSTED);
+  }
+
+  /** The worker's next reply if one has arrived, without waiting for the event loop to deliver it. */
+  receive(): unknown {
+    return receiveMessageOnPort(this.port)?.message;
+  }
+}
