@@ -286,8 +286,12 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
         throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' was unloaded while it loaded`);
       }
       if (release) this.#releases.set(mv, release);
-      mv.batcher.on('batch', (event) => this.emit('batch', { ...ref, ...event }));
-      mv.batcher.on('drop', (event) => this.emit('drop', { ...ref, ...event }));
+      mv.batcher.on('batch', (event) => {
+        if (this.listenerCount('batch') > 0) this.emit('batch', { ...ref, ...event });
+      });
+      mv.batcher.on('drop', (event) => {
+        if (this.listenerCount('drop') > 0) this.emit('drop', { ...ref, ...event });
+      });
       this.#commit(entry, mv, config);
       return mv;
     } catch (error) {
