@@ -4,8 +4,10 @@
  * requests (a) in-process through service.infer, (b) over loopback HTTP through the Fastify adapter
  * with binary tensor data, (c) the same with JSON bodies, and (d) binary with 4 images per request
  * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
- * keep-alive connections and send bodies encoded once up front; they share the machine's cores
- * with the server and its inference workers, so the CPU each side spends per image is reported too.
+ * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
+ * they share the machine's cores with the server and its inference workers, so the CPU each side
+ * spends per image is reported too, and the images per batch the model ran, which sets the
+ * inference cost per image.
  * Rounds alternate the paths; medians are reported.
  */
 import { fork } from 'node:child_process';
@@ -31,6 +33,15 @@ interface Result {
   serverMs: number;
   /** Client process CPU per image, in milliseconds. */
   clientMs: number;
+  /** Images per batch the model ran, on average: inference costs less per image in fuller batches. */
+  batch: number;
+}
+
+/** Images and batches the model has run so far. */
+const batches = { images: 0, count: 0 };
+
+function batchSince(before: { images: number; count: number }): number {
+  return (batches.images - before.images) / (batches.count - before.count);
 }
 
 function cpuMs(usage: NodeJS.CpuUsage): number {
@@ -40,28 +51,32 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
 async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
   const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
   const cpu = process.cpuUsage();
+  const before = { ...batches };
   const loop = await closedLoop(CALLERS, seconds, async (caller) => {
     await service.infer('textdir', { inputs: { x: images[caller]! } });
     return 1;
   });
   const busy = cpuMs(process.cpuUsage(cpu));
-  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0 };
+  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0, batch: batchSince(before) };
 }
 
 async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {
   const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
   const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: process.execArgv });
   // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
-  const result = await new Promise<{ client: ClientResult; busy: number }>((resolve, reject) => {
+  const result = await new Promise<{ client: ClientResult; busy: number; batch: number }>((resolve, reject) => {
     let cpu: NodeJS.CpuUsage | undefined;
+    let before = { ...batches };
     child.on('message', (m: ClientResult | 'measuring') => {
-      if (m === 'measuring') cpu = process.cpuUsage();
-      else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)) });
+      if (m === 'measuring') {
+        cpu = process.cpuUsage();
+        before = { ...batches };
+      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before) });
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
   });
-  const { client, busy } = result;
+  const { client, busy, batch } = result;
   if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
   return {
     itemsPerSec: client.items / client.seconds,
@@ -69,6 +84,7 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
     p99: quantile(client.latencies, 0.99),
     serverMs: busy / client.items,
     clientMs: client.cpuMs / client.items,
+    batch,
   };
 }
 
@@ -80,6 +96,10 @@ export async function run(): Promise<void> {
     source: clsModelPath,
     inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
     batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 1024 },
+  });
+  registry.on('batch', (event) => {
+    batches.images += event.size;
+    batches.count += 1;
   });
   const service = new InferenceService({ registry });
   const app = Fastify();
@@ -101,8 +121,8 @@ export async function run(): Promise<void> {
   const m = (rs: Result[], key: keyof Result) => median(rs.map((r) => r[key]));
   const ratio = (rs: Result[]) => median(rs.map((r, i) => r.itemsPerSec / inProc[i]!.itemsPerSec));
   console.log(table(
-    ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item'],
-    [...results].map(([name, rs]) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs')]),
+    ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item', 'images/batch'],
+    [...results].map(([name, rs]) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs'), m(rs, 'batch')]),
   ));
   const binary = results.get('HTTP, binary tensor data')!;
   console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${ratio(binary).toFixed(3)}   [target >= 0.8]`);

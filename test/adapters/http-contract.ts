@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { Registry } from 'prom-client';
 import {
   InferenceService,
@@ -88,6 +89,34 @@ function expectedY(rows: number[][]): number[] {
   return rows.flatMap((r) => linearReference(W, B, r));
 }
 
+/**
+ * POSTs `body` over a raw HTTP/1.1 connection, `piece` bytes per TCP segment (each written on its
+ * own turn of the event loop, Nagle off), and reads the reply to the end of the connection.
+ */
+async function rawPost(url: string, headers: Record<string, string>, body: Buffer, piece: number): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  const { hostname, port, pathname } = new URL(url);
+  const socket = net.connect({ host: hostname, port: Number(port), noDelay: true });
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise<void>((resolve, reject) => {
+    socket.once('end', resolve);
+    socket.once('error', reject);
+  });
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const head = Object.entries({ host: `${hostname}:${port}`, connection: 'close', 'content-length': String(body.byteLength), ...headers });
+  socket.write(`POST ${pathname} HTTP/1.1\r\n${head.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  for (let at = 0; at < body.byteLength; at += piece) {
+    socket.write(body.subarray(at, at + piece));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await ended;
+  const reply = Buffer.concat(chunks);
+  const split = reply.indexOf('\r\n\r\n');
+  const [status, ...lines] = reply.subarray(0, split).toString('latin1').split('\r\n');
+  const replyHeaders = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  assert.ok(replyHeaders['transfer-encoding'] === undefined, 'the reply is framed by Content-Length');
+  return { status: Number(status!.split(' ')[1]), headers: replyHeaders, body: reply.subarray(split + 4) };
+}
 async function post(url: string, body: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, ...init });
 }
@@ -224,6 +253,32 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const badHeader = await send(body, body.byteLength + 1);
       assert.equal(badHeader.status, 400);
       assert.match(((await badHeader.json()) as { error: string }).error, /Inference-Header-Content-Length/);
+    });
+
+    test(`binary tensor data arriving in many small TCP segments, the binary part at an odd offset`, async () => {
+      const rows = [
+        [1.5, -2, 3],
+        [7, 0.125, -100],
+      ];
+      const x = new Float32Array(rows.flat());
+      // A trailing space makes the JSON header an odd number of bytes long, so the FP32 data cannot stay where it lands.
+      let json = JSON.stringify({
+        inputs: [{ name: 'X', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: x.byteLength } }],
+        outputs: [{ name: 'Y', parameters: { binary_data: true } }],
+      });
+      if (json.length % 2 === 0) json += ' ';
+      const header = Buffer.from(json);
+      const body = Buffer.concat([header, Buffer.from(x.buffer)]);
+      const reply = await rawPost(`${server.url}/v2/models/linear/infer`, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) }, body, 5);
+      assert.equal(reply.status, 200);
+      const jsonLength = Number(reply.headers['inference-header-content-length']);
+      assert.deepEqual(new Float32Array(new Uint8Array(reply.body.subarray(jsonLength)).buffer), new Float32Array(expectedY(rows)));
+
+      // Bytes after the last input's binary_data_size are refused, not ignored.
+      const longer = Buffer.concat([body, Buffer.alloc(4)]);
+      const refused = await rawPost(`${server.url}/v2/models/linear/infer`, { 'inference-header-content-length': String(header.byteLength) }, longer, 5);
+      assert.equal(refused.status, 400);
+      assert.match(JSON.parse(refused.body.toString()).error, /holds 4 bytes of binary data after the last input's binary_data_size/);
     });
 
     test(`TF-Serving REST: row and columnar :predict, status, metadata, errors as {"error"}`, async () => {
