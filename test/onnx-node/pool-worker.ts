@@ -5,7 +5,7 @@
  * (reports the length of a transferred array). `crashAfterReady` dies right after reporting ready.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
 import type { WorkerStart } from '../../src/backends/onnx-node/protocol.js';
 
 export type Job =
@@ -40,14 +40,14 @@ function serve(): void {
     const message = takeMessage(link, count - 1) as { type: 'run'; value: Job } | { type: 'close' };
     if (message.type === 'close') process.exit(0);
     const job = message.value;
-    const done = (extra: Partial<Result>) => link.port.postMessage({ type: 'done', value: { threadId, count, ...extra } });
+    const done = (extra: Partial<Result>) => postReply(link, { type: 'done', value: { threadId, count, ...extra } }, []);
     if (job.op === 'echo') done({ x: job.x });
     else if (job.op === 'gate') {
       const gate = new Int32Array(job.gate);
       Atomics.add(gate, 0, 1);
       Atomics.wait(gate, 1, 0);
       done({ x: job.x });
-    } else if (job.op === 'fail') link.port.postMessage({ type: 'error', error: { name: 'OrtError', message: 'bad feed' } });
+    } else if (job.op === 'fail') postReply(link, { type: 'error', error: { name: 'OrtError', message: 'bad feed' } }, []);
     else if (job.op === 'crash') throw new Error('boom');
     else done({ length: job.data.length });
   }

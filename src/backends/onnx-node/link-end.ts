@@ -1,7 +1,8 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 
-/** Index of the control word counting messages posted to the worker. */
+/** Indices of a link's control words: messages posted to the worker, replies posted by it. */
 export const POSTED = 0;
+export const REPLIED = 1;
 /**
  * Indices of the process-wide words: threads running inference, 1 while spinning is paused, and
  * how many times a spinning worker found it had been preempted.
@@ -22,7 +23,7 @@ const PREEMPTED_MS = 1;
 /** The worker's end of a {@link Link}. */
 export interface LinkEnd {
   readonly port: MessagePort;
-  /** `[POSTED]`: messages posted to the worker so far. */
+  /** `[POSTED, REPLIED]`: messages posted to the worker, and by it, so far. */
   readonly control: Int32Array;
   /** Process-wide: `[BUSY_THREADS, SPIN_PAUSED, PREEMPTIONS]`. */
   readonly shared: Int32Array;
@@ -62,4 +63,10 @@ function spin(control: Int32Array, taken: number, shared: Int32Array, cores: num
       return;
     }
   }
+}
+
+/** Posts a reply to the pool and counts it, so that a polling pool knows it is there. */
+export function postReply(end: LinkEnd, message: unknown, transfer: readonly ArrayBuffer[]): void {
+  end.port.postMessage(message, transfer as ArrayBuffer[]);
+  Atomics.add(end.control, REPLIED, 1);
 }

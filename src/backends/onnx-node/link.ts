@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { BUSY_THREADS, POSTED, PREEMPTIONS, SPIN_PAUSED, type LinkEnd } from './link-end.js';
+import { BUSY_THREADS, POSTED, PREEMPTIONS, REPLIED, SPIN_PAUSED, type LinkEnd } from './link-end.js';
 
 /** How long busy-waiting stays off after a sign that the cores are contended. */
 const PAUSE_MS = 100;
@@ -64,18 +64,22 @@ export function pauseSpinning(): void {
  * synchronously, announced by a counter it waits on with `Atomics.wait`, or spins on for a moment
  * after each job (`spin`). That skips the worker's event loop, whose wake-up through the kernel
  * costs tens of microseconds per message on a virtual machine, more than a small model's run.
- * Replies come back on the same port, read by a listener or by {@link receive} while polling.
+ * Replies come back on the same port, read by the listener or by {@link receive} while polling;
+ * the worker counts them in shared memory, so polling reads the port (and takes its lock, which
+ * the worker's `postMessage` needs) only when a reply is there.
  */
 export class Link {
   readonly port: MessagePort;
   /** What the worker is started with (in its `workerData`, with `port` in the transfer list). */
   readonly end: LinkEnd;
   readonly #control: Int32Array;
+  /** Replies read so far, by either path. */
+  #received = 0;
 
   constructor(spin: boolean) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.#control = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    this.#control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
     this.end = { port: port2, control: this.#control, shared, cores, spin };
   }
 
@@ -86,8 +90,20 @@ export class Link {
     Atomics.notify(this.#control, POSTED);
   }
 
+  /** Calls `listener` with each reply the event loop delivers. */
+  onReply(listener: (message: unknown) => void): void {
+    this.port.on('message', (message: unknown) => {
+      this.#received++;
+      listener(message);
+    });
+  }
+
   /** The worker's next reply if one has arrived, without waiting for the event loop to deliver it. */
   receive(): unknown {
-    return receiveMessageOnPort(this.port)?.message;
+    if (Atomics.load(this.#control, REPLIED) <= this.#received) return undefined;
+    const received = receiveMessageOnPort(this.port);
+    if (!received) return undefined;
+    this.#received++;
+    return received.message;
   }
 }

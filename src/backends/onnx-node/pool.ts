@@ -173,7 +173,7 @@ export class WorkerPool<Info, In, Out> {
     const { worker, link } = started;
     const early = started.handOver();
     const instance: Instance<In, Out> = { worker, link, job: undefined, crash: early.crash };
-    link.port.on('message', (message: FromWorker<Info, Out>) => this.#onMessage(instance, message));
+    link.onReply((message) => this.#onMessage(instance, message as FromWorker<Info, Out>));
     link.port.on('messageerror', (error: Error) => {
       this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error));
     });

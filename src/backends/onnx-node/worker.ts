@@ -8,7 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
-import { takeMessage, type LinkEnd } from './link-end.js';
+import { postReply, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WireError, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { forTransfer } from './transfer.js';
@@ -42,7 +42,7 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
     const message = takeMessage(link, taken) as ToWorker<TensorMap>;
     if (message.type === 'close') return close(session);
     const { reply, transfer } = await run(ort, session, message.value);
-    link.port.postMessage(reply satisfies Reply, transfer);
+    postReply(link, reply satisfies Reply, transfer);
   }
 }
 
