@@ -135,6 +135,9 @@ export class WorkerPool<Info, In, Out> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<Out>((resolve, reject) => {
       const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {}, sentAt: 0 };
+      this.#queue.push(job);
+      // A job that goes to a worker at once never waits, so its signal has nothing to drop.
+      if (this.#idle.length > 0 && this.#queue.length === 1) return this.#dispatch();
       job.release = onAbort(signal, () => {
         const at = this.#queue.indexOf(job);
         if (at < 0) return;
@@ -142,7 +145,6 @@ export class WorkerPool<Info, In, Out> {
         reject(abortError(signal as AbortSignal));
         this.#checkDrained();
       });
-      this.#queue.push(job);
       this.#dispatch();
     });
   }
