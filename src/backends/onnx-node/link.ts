@@ -98,9 +98,14 @@ export class Link {
     });
   }
 
+  /** True when the worker has posted a reply not read yet. */
+  hasReply(): boolean {
+    return Atomics.load(this.#control, REPLIED) > this.#received;
+  }
+
   /** The worker's next reply if one has arrived, without waiting for the event loop to deliver it. */
   receive(): unknown {
-    if (Atomics.load(this.#control, REPLIED) <= this.#received) return undefined;
+    if (!this.hasReply()) return undefined;
     const received = receiveMessageOnPort(this.port);
     if (!received) return undefined;
     this.#received++;
