@@ -14,7 +14,6 @@ const POLL_MS = 5;
 /** How long one poll spins before it lets the event loop turn. */
 const POLL_SLICE_MS = 0.02;
 
-
 /** Options of {@link WorkerPool.start}. */
 export interface WorkerPoolOptions<Info> {
   /** The worker script; it speaks {@link FromWorker} / {@link ToWorker}. */
