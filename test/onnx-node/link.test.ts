@@ -2,20 +2,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addBusyThreads, checkPreemptions, coreFree, Link, pauseSpinning } from '../../src/backends/onnx-node/link.js';
+import { addBusyThreads, checkPreemptions, spinAllowed, Link, pauseSpinning } from '../../src/backends/onnx-node/link.js';
 import { PREEMPTIONS, takeMessage } from '../../src/backends/onnx-node/link-end.js';
 
 test('a core counts as free while the inference threads leave one, and not while spinning is paused', async () => {
-  assert.equal(coreFree(), true);
+  assert.equal(spinAllowed(), true);
   addBusyThreads(availableParallelism());
-  assert.equal(coreFree(), false, 'every core runs inference');
+  assert.equal(spinAllowed(), false, 'every core runs inference');
   addBusyThreads(-availableParallelism());
-  assert.equal(coreFree(), true);
+  assert.equal(spinAllowed(), true);
   pauseSpinning();
   pauseSpinning();
-  assert.equal(coreFree(), false, 'paused');
+  assert.equal(spinAllowed(), false, 'paused');
   await sleep(150);
-  assert.equal(coreFree(), true, 'spinning resumes after 100 ms');
+  assert.equal(spinAllowed(), true, 'spinning resumes after 100 ms');
 });
 
 test('spinning pauses when workers report 5 preemptions within 100 ms, not fewer', async () => {
@@ -24,12 +24,12 @@ test('spinning pauses when workers report 5 preemptions within 100 ms, not fewer
   checkPreemptions(); // opens a new window
   Atomics.add(shared, PREEMPTIONS, 4);
   checkPreemptions();
-  assert.equal(coreFree(), true, '4 preemptions are the hypervisor at work');
+  assert.equal(spinAllowed(), true, '4 preemptions are the hypervisor at work');
   Atomics.add(shared, PREEMPTIONS, 1);
   checkPreemptions();
-  assert.equal(coreFree(), false, 'the fifth within the window pauses spinning');
+  assert.equal(spinAllowed(), false, 'the fifth within the window pauses spinning');
   await sleep(150);
-  assert.equal(coreFree(), true);
+  assert.equal(spinAllowed(), true);
 });
 
 test('takeMessage reads the messages in order, whether they were posted before it waits or not', async () => {

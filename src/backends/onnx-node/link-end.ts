@@ -39,15 +39,15 @@ export interface LinkEnd {
  * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`.
  */
 export function takeMessage(end: LinkEnd, taken: number): unknown {
-  const { control, shared, cores } = end;
-  if (end.spin) spin(control, taken, shared, cores);
+  const { control } = end;
+  if (end.spin) spin(end, taken);
   while (Atomics.load(control, POSTED) === taken) Atomics.wait(control, POSTED, taken);
   const received = receiveMessageOnPort(end.port);
   if (!received) throw new Error('A job was announced but no message arrived');
   return received.message;
 }
 
-function spin(control: Int32Array, taken: number, shared: Int32Array, cores: number): void {
+function spin({ control, shared, cores }: LinkEnd, taken: number): void {
   let now = performance.now();
   const until = now + SPIN_MS;
   while (

@@ -27,7 +27,7 @@ export function addBusyThreads(threads: number): void {
 }
 
 /** True while busy-waiting is allowed and the threads running inference leave a core for one more. */
-export function coreFree(): boolean {
+export function spinAllowed(): boolean {
   return Atomics.load(shared, SPIN_PAUSED) === 0 && Atomics.load(shared, BUSY_THREADS) < cores;
 }
 

@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { abortError, onAbort, recycleBuffer, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
-import { addBusyThreads, checkPreemptions, coreFree, Link } from './link.js';
+import { addBusyThreads, checkPreemptions, spinAllowed, Link } from './link.js';
 import { fromWireError, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { spawnWorker } from './spawn.js';
 
@@ -214,7 +214,7 @@ export class WorkerPool<Info, In, Out> {
 
   /** Polls for results between event-loop turns while runs are short and a core is free. */
   #startPolling(): void {
-    if (this.#polling || !this.#spin || this.#runMs > POLL_MS || !coreFree()) return;
+    if (this.#polling || !this.#spin || this.#runMs > POLL_MS || !spinAllowed()) return;
     this.#polling = true;
     setImmediate(this.#poll);
   }

@@ -9,7 +9,7 @@ import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/i
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
 import { postReply, takeMessage, type LinkEnd } from './link-end.js';
-import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WireError, type WorkerStart } from './protocol.js';
+import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { forTransfer } from './transfer.js';
 
@@ -96,16 +96,12 @@ function metadata(session: Session, what: 'input' | 'output'): readonly ValueMet
   return list;
 }
 
-type Outcome =
-  | { type: 'done'; value: TensorMap; recycled: ArrayBuffer[] }
-  | { type: 'error'; error: WireError; recycled: ArrayBuffer[] };
-
 /**
  * Runs one batch. The feed buffers go back with the reply for the pool to reuse: the main thread
  * moved them here, so no view there can reach them any more.
  */
-async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ reply: Outcome; transfer: ArrayBuffer[] }> {
-  let reply: Outcome;
+async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
+  let reply: Reply;
   let transfer: ArrayBuffer[] = [];
   try {
     const Tensor = ort.Tensor as unknown as TensorConstructor;
@@ -115,19 +111,17 @@ async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ repl
     const outputs: TensorMap = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(name, value);
     const prepared = forTransfer(outputs, 'move');
-    reply = { type: 'done', value: prepared.tensors, recycled: [] };
+    reply = { type: 'done', value: prepared.tensors };
     transfer = prepared.transfer;
   } catch (error) {
-    reply = { type: 'error', error: toWireError(error), recycled: [] };
+    reply = { type: 'error', error: toWireError(error) };
   }
+  const recycled: ArrayBuffer[] = [];
   for (const t of Object.values(feeds)) {
     const buffer = Array.isArray(t.data) ? undefined : t.data.buffer;
-    if (buffer instanceof ArrayBuffer && !transfer.includes(buffer)) {
-      transfer.push(buffer);
-      reply.recycled.push(buffer);
-    }
+    if (buffer instanceof ArrayBuffer && !transfer.includes(buffer) && !recycled.includes(buffer)) recycled.push(buffer);
   }
-  return { reply, transfer };
+  return { reply: { ...reply, recycled }, transfer: [...transfer, ...recycled] };
 }
 
 function fromOrt(name: string, value: OrtTensor): Tensor {
