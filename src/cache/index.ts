@@ -4,7 +4,8 @@
  * embedders. Redis stores live in `servable/redis`.
  * @module
  */
-export { isPromiseLike, type CacheStore, type MaybePromise } from './store.js';
+export { isPromiseLike } from '../core/index.js';
+export type { CacheStore, MaybePromise } from './store.js';
 export { LruStore, type LruStoreOptions } from './lru-store.js';
 export { tensorMapBytes, tensorBytes } from './size.js';
 export { tensorCodec, type Codec } from './codec.js';

@@ -7,6 +7,7 @@ import {
   assertString,
   CacheError,
   describe,
+  isPromiseLike,
   systemClock,
   type Clock,
   type TensorMap,
@@ -14,7 +15,7 @@ import {
 import { assertPositive } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { SingleFlight } from './single-flight.js';
-import { isPromiseLike, type CacheStore, type MaybePromise } from './store.js';
+import type { CacheStore, MaybePromise } from './store.js';
 import { boundedBy } from './timeout.js';
 
 /** Options of {@link ResultCache}. */

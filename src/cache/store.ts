@@ -20,8 +20,3 @@ export interface CacheStore<V = TensorMap> {
   /** Removes every key of `namespace`. */
   clear(namespace: string): MaybePromise<void>;
 }
-
-/** True when `value` is a promise-like (what a {@link MaybePromise} returns when it is asynchronous). */
-export function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
-}

@@ -8,6 +8,7 @@ export * from './clock.js';
 export { toHalfBits, fromHalfBits } from './fp16.js';
 export { Hash128, hash128, fnv1a32, fmix32 } from './hash.js';
 export { abortError, onAbort } from './abort.js';
+export { isPromiseLike } from './promise.js';
 export { recycleBuffer, takeBuffer } from './recycle.js';
 export {
   describe,

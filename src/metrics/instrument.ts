@@ -1,4 +1,4 @@
-import { assertFunction, assertObject, assertString, describe } from '../core/index.js';
+import { assertFunction, assertObject, assertString, describe, isPromiseLike } from '../core/index.js';
 
 /** Label values, as prom-client takes them. */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -117,7 +117,7 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
       end(failure);
       throw error;
     }
-    if (!isThenable(result)) {
+    if (!isPromiseLike(result)) {
       end(success);
       return result;
     }
@@ -136,10 +136,6 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
   Object.defineProperty(wrapper, 'length', { value: fn.length, configurable: true });
   copyReflectMetadata(fn, wrapper);
   return wrapper as F;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /**
