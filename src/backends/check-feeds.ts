@@ -7,10 +7,9 @@ import type { TensorSpec } from './types.js';
  * @throws InvalidInputError naming the input and what was wrong.
  */
 export function checkFeeds(specs: readonly TensorSpec[], feeds: TensorMap): void {
-  const known = new Set(specs.map((s) => s.name));
   for (const name of Object.keys(feeds)) {
-    if (!known.has(name)) {
-      throw new InvalidInputError(`Unknown input '${name}'; the model takes ${[...known].map((n) => `'${n}'`).join(', ')}`);
+    if (!specs.some((s) => s.name === name)) {
+      throw new InvalidInputError(`Unknown input '${name}'; the model takes ${specs.map((s) => `'${s.name}'`).join(', ')}`);
     }
   }
   for (const spec of specs) {

@@ -9,6 +9,8 @@ import { plan, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
 import type { BatcherEvents, BatcherOptions, DispatchReason, DropReason, SubmitOptions } from './types.js';
 
+const resolved: Promise<undefined> = Promise.resolve(undefined);
+
 /**
  * Groups requests into batches for a batch-friendly function such as a model run, with Triton's
  * dynamic-batcher semantics: a size cap counted in items, a delay bounded by the oldest request's
@@ -266,7 +268,9 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(this.#pump);
+    // A resolved promise's then() is a quarter of queueMicrotask's cost in Node, which wraps each
+    // callback in an AsyncResource.
+    resolved.then(this.#pump);
   }
 
   readonly #onWake = (): void => {

@@ -87,8 +87,36 @@ export class Entry<Req, Res> implements QueueEntry<Entry<Req, Res>> {
 }
 
 /**
- * A batch being executed. Its AbortController is made only when `execute` reads the signal:
- * constructing one costs several microseconds on Node 20, more than the rest of a dispatch.
+ * One AbortController made ahead, off the dispatch path: constructing one costs 4 µs on Node 20,
+ * over 10 µs when the thread has just woken, more than the rest of a dispatch.
+ */
+let spare: AbortController | undefined;
+let refilling = false;
+
+/** The next turn of the event loop: setImmediate in Node, a timer in browsers, which lack it. */
+const nextTurn: (fn: () => void) => void = typeof setImmediate === 'function'
+  ? (fn) => setImmediate(fn).unref()
+  : (fn) => setTimeout(fn, 0);
+
+function takeController(): AbortController {
+  const controller = spare ?? new AbortController();
+  spare = undefined;
+  if (!refilling) {
+    refilling = true;
+    // The next turn of the event loop comes while the batch runs, in a worker or on a device.
+    nextTurn(refill);
+  }
+  return controller;
+}
+
+function refill(): void {
+  refilling = false;
+  spare ??= new AbortController();
+}
+
+/**
+ * A batch being executed. Its AbortController is taken only when `execute` reads the signal, and
+ * then from one made ahead of time (`takeController`).
  */
 export class RunningBatch<Req, Res> {
   readonly entries: readonly Entry<Req, Res>[];
@@ -103,7 +131,7 @@ export class RunningBatch<Req, Res> {
   /** Aborts once every request of the batch has been answered without it. */
   get signal(): AbortSignal {
     if (!this.#controller) {
-      this.#controller = new AbortController();
+      this.#controller = takeController();
       if (this.#abandoned) this.#controller.abort(this.#reason);
     }
     return this.#controller.signal;

@@ -33,7 +33,15 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   }
 
   override batchKey(request: InferenceRequest): string {
-    return Object.entries(request.inputs).map(([name, t]) => `${name}:${t.shape.slice(1).join('x')}`).join(';');
+    // Built by concatenation: this runs for every request, and map/slice/join allocate arrays.
+    let key = '';
+    for (const name of Object.keys(request.inputs)) {
+      const shape = request.inputs[name]!.shape;
+      key += name;
+      for (let i = 1; i < shape.length; i++) key += `${i === 1 ? ':' : 'x'}${shape[i]}`;
+      key += ';';
+    }
+    return key;
   }
 
   override preprocess(requests: readonly InferenceRequest[]): TensorMap {

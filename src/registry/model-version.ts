@@ -1,4 +1,4 @@
-import { ModelNotReadyError, toServableError, type Clock } from '../core/index.js';
+import { isPromiseLike, ModelNotReadyError, toServableError, type Clock } from '../core/index.js';
 import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
@@ -169,9 +169,12 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   /** One batch through the handler; whatever user code throws reaches callers as a ServableError (BackendError, cause kept). */
   async #runBatch(requests: readonly Req[], signal?: AbortSignal): Promise<readonly (Res | Error)[]> {
     try {
-      const feeds = await this.handler.preprocess(requests);
+      // Synchronous steps are not awaited: each await is a microtask turn on the request's path.
+      const prepared = this.handler.preprocess(requests);
+      const feeds = isPromiseLike(prepared) ? await prepared : prepared;
       const outputs = await this.handler.inference(feeds, signal);
-      const results = await this.handler.postprocess(outputs, requests);
+      const answered = this.handler.postprocess(outputs, requests);
+      const results = isPromiseLike(answered) ? await answered : answered;
       return results.map((r) => (r instanceof Error ? toServableError(r) : r));
     } catch (error) {
       throw toServableError(error);

@@ -95,7 +95,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
       const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
         version = mv.version;
         options.onVersion?.(mv.version);
-        const submit = { ...inferOptions, priority: options.priority };
+        const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
           return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options) }) as Promise<Res>;

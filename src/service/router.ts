@@ -49,17 +49,17 @@ export class Router {
 
   /** The version a request goes to, loaded first when it is known but not loaded. */
   async route(model: string, options: RouteOptions = {}): Promise<ModelVersion> {
-    return this.#route(model, options);
+    return this.#route(model, options, options.timeoutMs);
   }
 
   /** {@link Router.route}, synchronous when no load is needed so the request is queued in the caller's tick. */
-  #route(model: string, options: RouteOptions): ModelVersion | Promise<ModelVersion> {
-    let selector: VersionSelector = { version: options.version, label: options.label };
+  #route(model: string, options: RouteOptions, timeoutMs: number | undefined): ModelVersion | Promise<ModelVersion> {
+    let selector: VersionSelector = options;
     if (options.version === undefined && options.label === undefined) {
       const split = this.#registry.traffic(model)?.split;
       if (split) selector = this.#pick(model, split, options.routingKey);
     }
-    return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { ...selector, signal: options.signal, timeoutMs: options.timeoutMs });
+    return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
   }
 
   /**
@@ -76,7 +76,7 @@ export class Router {
       return left;
     };
     for (let attempt = 1; ; attempt++) {
-      const routed = this.#route(model, { ...options, timeoutMs: budget() });
+      const routed = this.#route(model, options, budget());
       const version = routed instanceof Promise ? await routed : routed;
       const remaining = budget();
       const pending = this.#shadow.sample(model, version, request, this.#registry.traffic(model)?.shadow);
