@@ -2,8 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import { receiveMessageOnPort } from 'node:worker_threads';
+import { readTensors, writeTensors } from '../../src/backends/onnx-node/arena.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, Link, pauseSpinning } from '../../src/backends/onnx-node/link.js';
-import { PREEMPTIONS, takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import { giveBack, postReply, PREEMPTIONS, replyInArena, takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import { takeBuffer, type TensorMap } from '../../src/core/index.js';
 
 test('a core counts as free while the inference threads leave one, and not while spinning is paused', async () => {
   assert.equal(spinAllowed(), true);
@@ -46,4 +50,66 @@ test('takeMessage reads the messages in order, whether they were posted before i
     link.port.close();
     link.end.port.close();
   }
+});
+
+/** A link whose arena replies are `done` messages with tensor `y`, as the onnx-node pool sets it up. */
+function arenaLink(): Link {
+  const link = new Link(true);
+  link.readArena = (arena) => ({ type: 'done', value: readTensors(arena, ['y']) });
+  return link;
+}
+
+function closeLink(link: Link): void {
+  link.port.close();
+  link.end.port.close();
+}
+
+const y: TensorMap = { y: { datatype: 'FP32', shape: [2], data: new Float32Array([1.5, -2]) } };
+const write = (arena: SharedArrayBuffer) => writeTensors(arena, ['y'], y);
+
+test('while the pool polls, a reply that fits comes through the arena and no message is posted', () => {
+  const link = arenaLink();
+  assert.equal(replyInArena(link.end, write), false, 'not polled: the worker must post its reply');
+  assert.equal(link.receive(), undefined);
+  link.setPolled(true);
+  assert.equal(link.polled, true);
+  assert.equal(replyInArena(link.end, write), true);
+  assert.deepEqual(link.receive(), { type: 'done', value: y });
+  assert.equal(link.receive(), undefined, 'a reply is read once');
+  assert.equal(receiveMessageOnPort(link.port), undefined, 'nothing was posted');
+  closeLink(link);
+});
+
+test('a reply that lands in the arena as the pool stops polling wakes the event loop, and is delivered once', async () => {
+  const link = arenaLink();
+  const replies: unknown[] = [];
+  link.onReply((message) => replies.push(message));
+  link.setPolled(true);
+  // The pool stops polling while the worker writes; the worker sees it and posts a wake-up.
+  assert.equal(replyInArena(link.end, (arena) => (link.setPolled(false), write(arena))), true);
+  await once(link.port, 'message');
+  assert.deepEqual(replies, [{ type: 'done', value: y }]);
+
+  // Here the pool's last look after it stopped polling finds the reply first: the wake-up finds none.
+  link.setPolled(true);
+  replyInArena(link.end, (arena) => (link.setPolled(false), write(arena)));
+  assert.deepEqual(link.receive(), { type: 'done', value: y });
+  await once(link.port, 'message');
+  assert.equal(replies.length, 1, 'not delivered twice');
+  closeLink(link);
+});
+
+test('buffers given back are recycled, whether the event loop or a poll reads the notice', async () => {
+  const link = arenaLink();
+  link.onReply(() => assert.fail('a notice is not a reply'));
+  const pattern = (n: number) => new Float32Array(13).fill(n);
+  giveBack(link.end, [pattern(1).buffer]);
+  await once(link.port, 'message');
+  assert.deepEqual(new Float32Array(takeBuffer(13 * 4)), pattern(1), 'recycled by the listener');
+
+  giveBack(link.end, [pattern(2).buffer]);
+  postReply(link.end, { type: 'done', value: 'after the notice' }, []);
+  assert.deepEqual(link.receive(), { type: 'done', value: 'after the notice' }, 'a poll reads past the notice to the reply');
+  assert.deepEqual(new Float32Array(takeBuffer(13 * 4)), pattern(2), 'and recycles on the way');
+  closeLink(link);
 });

@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { abortError, describe, type TensorMap } from '../../core/index.js';
 import type { Backend, LoadOptions, ModelSource } from '../index.js';
+import { readTensors } from './arena.js';
 import { resolveOptions, type OnnxNodeOptions, type ResolvedOnnxNodeOptions } from './options.js';
 import { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
@@ -62,6 +63,10 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         signal,
         spin: resolved.spinWait,
         threads: resolved.intraOpNumThreads,
+        readArena: (info) => {
+          const names = info.outputs.map((o) => o.name);
+          return (arena) => readTensors(arena, names);
+        },
         workerData: (first) => (first ? { ...init, devices: init.devices.slice(first.deviceIndex, first.deviceIndex + 1), strict: true } : init),
       });
       return new OnnxNodeSession(pool, label, resolved.transferFeeds);

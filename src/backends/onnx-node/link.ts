@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { BUSY_THREADS, POSTED, PREEMPTIONS, REPLIED, SPIN_PAUSED, type LinkEnd } from './link-end.js';
+import { recycleBuffer } from '../../core/index.js';
+import { ARENA_BYTES } from './arena.js';
+import { BUSY_THREADS, CONTROL_WORDS, IN_ARENA, isNotice, POLLED, POSTED, PREEMPTIONS, REPLIED, SPIN_PAUSED, type LinkEnd, type LinkNotice } from './link-end.js';
 
 /** How long busy-waiting stays off after a sign that the cores are contended. */
 const PAUSE_MS = 100;
@@ -66,12 +68,15 @@ export function pauseSpinning(): void {
  * costs tens of microseconds per message on a virtual machine, more than a small model's run.
  * Replies come back on the same port, read by the listener or by {@link receive} while polling;
  * the worker counts them in shared memory, so polling reads the port (and takes its lock, which
- * the worker's `postMessage` needs) only when a reply is there.
+ * the worker's `postMessage` needs) only when a reply is there. While the pool polls, a reply
+ * that fits comes back in a shared arena instead, and no message is posted at all.
  */
 export class Link {
   readonly port: MessagePort;
   /** What the worker is started with (in its `workerData`, with `port` in the transfer list). */
   readonly end: LinkEnd;
+  /** Turns a reply the worker wrote into the arena into the reply message; set once the pool knows how. */
+  readArena: ((arena: SharedArrayBuffer) => unknown) | undefined;
   readonly #control: Int32Array;
   /** Replies read so far, by either path. */
   #received = 0;
@@ -79,8 +84,22 @@ export class Link {
   constructor(spin: boolean) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.#control = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-    this.end = { port: port2, control: this.#control, shared, cores, spin };
+    this.#control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT));
+    this.end = { port: port2, control: this.#control, arena: new SharedArrayBuffer(ARENA_BYTES), shared, cores, spin };
+  }
+
+  /**
+   * Tells the worker whether the pool polls for its reply, which may then come through the arena
+   * (a worker that writes there needs {@link readArena} set). After turning it off, call
+   * {@link receive} once more: a reply may have landed meanwhile.
+   */
+  setPolled(polled: boolean): void {
+    Atomics.store(this.#control, POLLED, polled ? 1 : 0);
+  }
+
+  /** True while the worker is told that the pool polls for its reply. */
+  get polled(): boolean {
+    return Atomics.load(this.#control, POLLED) === 1;
   }
 
   /** Posts a message to the worker and wakes it if it sleeps. */
@@ -93,8 +112,15 @@ export class Link {
   /** Calls `listener` with each reply the event loop delivers. */
   onReply(listener: (message: unknown) => void): void {
     this.port.on('message', (message: unknown) => {
-      this.#received++;
-      listener(message);
+      if (!isNotice(message)) {
+        this.#received++;
+        listener(message);
+      } else if (message.notice === 'wake') {
+        const reply = this.receive();
+        if (reply !== undefined) listener(reply);
+      } else {
+        this.#recycle(message);
+      }
     });
   }
 
@@ -106,9 +132,25 @@ export class Link {
   /** The worker's next reply if one has arrived, without waiting for the event loop to deliver it. */
   receive(): unknown {
     if (!this.hasReply()) return undefined;
-    const received = receiveMessageOnPort(this.port);
-    if (!received) return undefined;
-    this.#received++;
-    return received.message;
+    if (Atomics.load(this.#control, IN_ARENA) === 1) {
+      const reply = this.readArena!(this.end.arena);
+      Atomics.store(this.#control, IN_ARENA, 0);
+      this.#received++;
+      return reply;
+    }
+    for (;;) {
+      const received = receiveMessageOnPort(this.port);
+      if (!received) return undefined;
+      const message: unknown = received.message;
+      if (!isNotice(message)) {
+        this.#received++;
+        return message;
+      }
+      if (message.notice === 'recycle') this.#recycle(message);
+    }
+  }
+
+  #recycle(notice: Extract<LinkNotice, { notice: 'recycle' }>): void {
+    for (const buffer of notice.buffers) recycleBuffer(buffer);
   }
 }

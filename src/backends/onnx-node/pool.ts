@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { abortError, onAbort, recycleBuffer, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
+import { abortError, onAbort, BackendError, BackendUnavailableError, ClosedError } from '../../core/index.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, Link } from './link.js';
 import { fromWireError, type FromWorker, type ToWorker, type WorkerStart } from './protocol.js';
 import { spawnWorker } from './spawn.js';
@@ -15,7 +15,7 @@ const POLL_MS = 5;
 const POLL_SLICE_MS = 0.02;
 
 /** Options of {@link WorkerPool.start}. */
-export interface WorkerPoolOptions<Info> {
+export interface WorkerPoolOptions<Info, Out = unknown> {
   /** The worker script; it speaks {@link FromWorker} / {@link ToWorker}. */
   readonly url: URL;
   /** How many workers. */
@@ -36,6 +36,11 @@ export interface WorkerPoolOptions<Info> {
   readonly spin: boolean;
   /** Threads one job keeps busy (ONNX Runtime's intra-op threads). */
   readonly threads: number;
+  /**
+   * Given the first worker's info, reads a `done` value its workers wrote into their link's arena
+   * (see `replyInArena`). Needed when the workers reply that way.
+   */
+  readonly readArena?: ((info: Info) => (arena: SharedArrayBuffer) => Out) | undefined;
 }
 
 interface Job<In, Out> {
@@ -76,6 +81,7 @@ export class WorkerPool<Info, In, Out> {
   readonly #queue: Job<In, Out>[] = [];
   readonly #spin: boolean;
   readonly #threads: number;
+  readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
   #starting = 0;
   /** A moving average of run times, in milliseconds. */
   #runMs = 0;
@@ -86,7 +92,7 @@ export class WorkerPool<Info, In, Out> {
   /** Set once every worker has been told to stop: exits from then on are expected. */
   #stopping = false;
 
-  private constructor(options: WorkerPoolOptions<Info>, info: Info, workers: readonly Started<Info>[]) {
+  private constructor(options: WorkerPoolOptions<Info, Out>, info: Info, workers: readonly Started<Info>[]) {
     this.info = info;
     this.size = options.size;
     this.#url = options.url;
@@ -94,6 +100,8 @@ export class WorkerPool<Info, In, Out> {
     this.#data = options.workerData(info);
     this.#spin = options.spin;
     this.#threads = options.threads;
+    const read = options.readArena?.(info);
+    this.#readArena = read && ((arena) => ({ type: 'done', value: read(arena) }));
     for (const started of workers) this.#adopt(started);
   }
 
@@ -102,7 +110,7 @@ export class WorkerPool<Info, In, Out> {
    * @throws BackendUnavailableError when a worker reports that it cannot start, BackendError when
    * one dies before it is ready, the abort error when `signal` aborts.
    */
-  static async start<Info, In, Out>(options: WorkerPoolOptions<Info>): Promise<WorkerPool<Info, In, Out>> {
+  static async start<Info, In, Out>(options: WorkerPoolOptions<Info, Out>): Promise<WorkerPool<Info, In, Out>> {
     const { url, size, label, signal, spin } = options;
     const first = await startWorker<Info>(url, options.workerData(undefined), label, spin, signal);
     const data = options.workerData(first.info);
@@ -177,6 +185,7 @@ export class WorkerPool<Info, In, Out> {
     const { worker, link } = started;
     const early = started.handOver();
     const instance: Instance<In, Out> = { worker, link, job: undefined, crash: early.crash };
+    link.readArena = this.#readArena;
     link.onReply((message) => this.#onMessage(instance, message as FromWorker<Info, Out>));
     link.port.on('messageerror', (error: Error) => {
       this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error));
@@ -194,6 +203,7 @@ export class WorkerPool<Info, In, Out> {
   }
 
   #dispatch(): void {
+    let polled = false;
     while (this.#queue.length > 0 && this.#idle.length > 0) {
       const job = this.#queue.shift() as Job<In, Out>;
       const instance = this.#idle.pop() as Instance<In, Out>;
@@ -202,19 +212,30 @@ export class WorkerPool<Info, In, Out> {
       instance.worker.ref();
       addBusyThreads(this.#threads);
       job.sentAt = performance.now();
+      const pollable = this.#pollable();
+      instance.link.setPolled(pollable);
+      polled ||= pollable;
       try {
         instance.link.send({ type: 'run', value: job.value } satisfies ToWorker<In>, job.transfer);
       } catch (error) {
         this.#finish(instance, undefined, this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
       }
     }
-    this.#startPolling();
+    if (polled) this.#startPolling();
     this.#checkDrained();
   }
 
-  /** Polls for results between event-loop turns while runs are short and a core is free. */
+  /** True while runs are short and a core is free: results are then polled for. */
+  #pollable(): boolean {
+    return this.#spin && this.#runMs <= POLL_MS && spinAllowed();
+  }
+
+  /**
+   * Polls for results between event-loop turns while some worker is told so (its link's `polled`):
+   * until its reply comes, its run has taken {@link POLL_MS}, or the pool stops being pollable.
+   */
   #startPolling(): void {
-    if (this.#polling || !this.#spin || this.#runMs > POLL_MS || !spinAllowed()) return;
+    if (this.#polling) return;
     this.#polling = true;
     setImmediate(this.#poll);
   }
@@ -226,12 +247,19 @@ export class WorkerPool<Info, In, Out> {
     const until = performance.now() + POLL_SLICE_MS;
     while (!this.#anyReply() && performance.now() < until);
     const now = performance.now();
+    const pollable = this.#pollable();
     let waiting = false;
     for (const instance of this.#instances) {
-      if (!instance.job) continue;
-      const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+      const job = instance.job;
+      if (!job) continue;
+      let message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+      if (!message && (!pollable || now - job.sentAt >= POLL_MS) && instance.link.polled) {
+        // From here the reply comes by message; one may have landed in the arena meanwhile.
+        instance.link.setPolled(false);
+        message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+      }
       if (message) this.#onMessage(instance, message);
-      else if (now - instance.job.sentAt < POLL_MS) waiting = true;
+      else if (instance.link.polled) waiting = true;
     }
     if (waiting) this.#startPolling();
   };
@@ -242,10 +270,7 @@ export class WorkerPool<Info, In, Out> {
   }
 
   #onMessage(instance: Instance<In, Out>, message: FromWorker<Info, Out>): void {
-    if (message.type === 'done' || message.type === 'error') {
-      if (this.#spin) checkPreemptions();
-      for (const buffer of message.recycled ?? []) recycleBuffer(buffer);
-    }
+    if (this.#spin && (message.type === 'done' || message.type === 'error')) checkPreemptions();
     if (message.type === 'done') this.#finish(instance, message.value, undefined);
     else if (message.type === 'error') {
       this.#finish(instance, undefined, this.#error(message.error.message, fromWireError(message.error)));

@@ -22,14 +22,13 @@ export interface WireError {
 
 /**
  * A message from a worker to the pool: `ready` or `failed` once at start (on `parentPort`), then
- * one `done` or `error` per `run` (over its {@link LinkEnd}), with the buffers it was sent that can
- * be reused.
+ * one `done` or `error` per `run` (over its {@link LinkEnd}, or a `done` through its arena).
  */
 export type FromWorker<Info, Out> =
   | { readonly type: 'ready'; readonly info: Info }
   | { readonly type: 'failed'; readonly message: string; readonly failures: readonly AttemptFailure[] }
-  | { readonly type: 'done'; readonly value: Out; readonly recycled?: readonly ArrayBuffer[] }
-  | { readonly type: 'error'; readonly error: WireError; readonly recycled?: readonly ArrayBuffer[] };
+  | { readonly type: 'done'; readonly value: Out }
+  | { readonly type: 'error'; readonly error: WireError };
 
 /** What an ONNX Runtime worker is started with (its `workerData`). */
 export interface OrtWorkerInit {

@@ -8,7 +8,8 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
-import { postReply, takeMessage, type LinkEnd } from './link-end.js';
+import { writeTensors } from './arena.js';
+import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { forTransfer } from './transfer.js';
@@ -37,12 +38,16 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
     return;
   }
   const { session, info } = opened;
+  const outputNames = info.outputs.map((o) => o.name);
   port.postMessage({ type: 'ready', info } satisfies Reply);
   for (let taken = 0; ; taken++) {
     const message = takeMessage(link, taken) as ToWorker<TensorMap>;
     if (message.type === 'close') return close(session);
     const { reply, transfer } = await run(ort, session, message.value);
-    postReply(link, reply satisfies Reply, transfer);
+    const value = reply.type === 'done' ? reply.value : undefined;
+    if (!value || !replyInArena(link, (arena) => writeTensors(arena, outputNames, value))) postReply(link, reply, transfer);
+    // The feeds were moved here, so no view on the main thread can reach them: they go back for reuse.
+    giveBack(link, feedBuffers(message.value, transfer));
   }
 }
 
@@ -96,10 +101,7 @@ function metadata(session: Session, what: 'input' | 'output'): readonly ValueMet
   return list;
 }
 
-/**
- * Runs one batch. The feed buffers go back with the reply for the pool to reuse: the main thread
- * moved them here, so no view there can reach them any more.
- */
+/** Runs one batch; the reply, and the output buffers to move with it when it goes by message. */
 async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
   let reply: Reply;
   let transfer: ArrayBuffer[] = [];
@@ -116,12 +118,17 @@ async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ repl
   } catch (error) {
     reply = { type: 'error', error: toWireError(error) };
   }
-  const recycled: ArrayBuffer[] = [];
+  return { reply, transfer };
+}
+
+/** The feeds' own buffers, less any that moved with the reply (ONNX Runtime may output a feed as is). */
+function feedBuffers(feeds: TensorMap, moved: readonly ArrayBuffer[]): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
   for (const t of Object.values(feeds)) {
     const buffer = Array.isArray(t.data) ? undefined : t.data.buffer;
-    if (buffer instanceof ArrayBuffer && !transfer.includes(buffer) && !recycled.includes(buffer)) recycled.push(buffer);
+    if (buffer instanceof ArrayBuffer && buffer.byteLength > 0 && !moved.includes(buffer) && !buffers.includes(buffer)) buffers.push(buffer);
   }
-  return { reply: { ...reply, recycled }, transfer: [...transfer, ...recycled] };
+  return buffers;
 }
 
 function fromOrt(name: string, value: OrtTensor): Tensor {
