@@ -352,7 +352,8 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       for (const entry of again) if (!entry.job.settled) await this.#retry(entry);
     } finally {
       this.#inFlight--;
-      this.#schedule();
+      // A pump is due only for what waits: queued requests, or drain() callers.
+      if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
     }
   }
 

@@ -1,5 +1,5 @@
 import { BackendError, describe, type Clock } from '../core/index.js';
-import { ExecutionContext, type RunningBatch } from './job.js';
+import { ExecutionContext, stockController, type RunningBatch } from './job.js';
 import type { DispatchReason, ExecuteBatch } from './types.js';
 
 /** What one execution of a batch gave. */
@@ -24,7 +24,9 @@ export async function runExecution<Req, Res>(
   let error: unknown;
   try {
     const requests = batch.entries.map((entry) => entry.request);
-    const got: unknown = await execute(requests, new ExecutionContext(batch, reason));
+    const running = execute(requests, new ExecutionContext(batch, reason));
+    stockController();
+    const got: unknown = await running;
     if (Array.isArray(got) && got.length === n) results = got as readonly (Res | Error)[];
     else {
       const shown = Array.isArray(got) ? `${got.length} results` : describe(got);

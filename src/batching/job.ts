@@ -91,32 +91,24 @@ export class Entry<Req, Res> implements QueueEntry<Entry<Req, Res>> {
  * over 10 µs when the thread has just woken, more than the rest of a dispatch.
  */
 let spare: AbortController | undefined;
-let refilling = false;
-
-/** The next turn of the event loop: setImmediate in Node, a timer in browsers, which lack it. */
-const nextTurn: (fn: () => void) => void = typeof setImmediate === 'function'
-  ? (fn) => setImmediate(fn).unref()
-  : (fn) => setTimeout(fn, 0);
 
 function takeController(): AbortController {
   const controller = spare ?? new AbortController();
   spare = undefined;
-  if (!refilling) {
-    refilling = true;
-    // The next turn of the event loop comes while the batch runs, in a worker or on a device.
-    nextTurn(refill);
-  }
   return controller;
 }
 
-function refill(): void {
-  refilling = false;
+/**
+ * Makes the next batch's AbortController if the last one was taken. Called once an execution is
+ * under way (a worker or a device has the batch), when the thread would otherwise wait.
+ */
+export function stockController(): void {
   spare ??= new AbortController();
 }
 
 /**
  * A batch being executed. Its AbortController is taken only when `execute` reads the signal, and
- * then from one made ahead of time (`takeController`).
+ * then from one made ahead of time (see {@link stockController}).
  */
 export class RunningBatch<Req, Res> {
   readonly entries: readonly Entry<Req, Res>[];

@@ -174,7 +174,7 @@ export function concatBatch(tensors: readonly Tensor[]): Tensor {
   if (!first) throw new RangeError('Expected at least one tensor to concatenate');
   let rows = 0;
   for (const t of tensors) {
-    if (t.datatype !== first.datatype || !sameDims(t.shape.slice(1), first.shape.slice(1))) {
+    if (t.datatype !== first.datatype || !sameRows(t.shape, first.shape)) {
       throw new RangeError(
         `Cannot batch ${t.datatype}[${t.shape.join(', ')}] with ${first.datatype}[${first.shape.join(', ')}]`,
       );
@@ -205,6 +205,13 @@ export function sliceBatch(t: Tensor, start: number, end: number): Tensor {
     ? (t.data as string[]).slice(start * row, end * row)
     : (t.data as Float32Array).subarray(start * row, end * row);
   return { datatype: t.datatype, shape: [end - start, ...t.shape.slice(1)], data } as Tensor;
+}
+
+/** True when two shapes agree past the batch dimension. */
+function sameRows(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 1; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** True when two dimension lists are equal. */

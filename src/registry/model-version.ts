@@ -83,25 +83,36 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   }
 
   /** Validates a request, queues it and resolves with its response. */
-  async infer(request: Req, options: InferOptions = {}): Promise<Res> {
-    if (this.#state !== 'ready') throw this.#notReady();
+  infer(request: Req, options: InferOptions = {}): Promise<Res> {
+    if (this.#state !== 'ready') return Promise.reject(this.#notReady());
     this.#inFlight++;
     this.#lastUsed = this.#init.clock.now();
+    let validated: void | Promise<void>;
     try {
-      const validated = this.handler.validate(request);
-      if (validated !== undefined) {
-        const admitting = Promise.resolve(validated);
-        this.#admitting.add(admitting);
-        try {
-          await admitting;
-        } finally {
-          this.#admitting.delete(admitting);
-        }
-      }
-      return await this.batcher.submit(request, options);
-    } finally {
+      validated = this.handler.validate(request);
+    } catch (error) {
       this.#inFlight--;
+      return Promise.reject(error);
     }
+    // Synchronous validation (the usual case) queues the request in the caller's tick.
+    const answer = validated === undefined ? this.batcher.submit(request, options) : this.#admit(validated, request, options);
+    answer.then(this.#settled, this.#settled);
+    return answer;
+  }
+
+  readonly #settled = (): void => {
+    this.#inFlight--;
+  };
+
+  async #admit(validated: Promise<void>, request: Req, options: InferOptions): Promise<Res> {
+    const admitting = Promise.resolve(validated);
+    this.#admitting.add(admitting);
+    try {
+      await admitting;
+    } finally {
+      this.#admitting.delete(admitting);
+    }
+    return this.batcher.submit(request, options);
   }
 
   /** Runs requests straight through the handler, bypassing the queue; used for warm-up. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { DynamicBatcher } from '../../src/batching/index.js';
 import { CancelledError, ClosedError, DeadlineExceededError, QueueFullError } from '../../src/core/index.js';
-import { FakeClock, events, recorder, track } from './helpers.js';
+import { FakeClock, events, recorder, sleep, track } from './helpers.js';
 
 test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn from measured batch times', async () => {
   const clock = new FakeClock();
@@ -219,4 +219,36 @@ test('when the oldest request leaves, the delay follows the oldest one still que
   assert.ok(first.error instanceof CancelledError);
   assert.equal(second.value, 'second');
   assert.equal(clock.pending, 0, 'no timer is left behind');
+});
+
+test('every batch gets a signal of its own, though the controllers are made ahead of time', async () => {
+  const clock = new FakeClock();
+  const signals: AbortSignal[] = [];
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    concurrency: 2,
+    execute: async (requests, { signal }) => {
+      signals.push(signal);
+      await sleep(clock, 100);
+      return requests;
+    },
+  });
+  const cancel = new AbortController();
+  const gone = track(batcher.submit('gone', { signal: cancel.signal }));
+  const kept = track(batcher.submit('kept'));
+  await clock.advanceAsync(0);
+  assert.equal(signals.length, 2);
+  assert.notEqual(signals[0], signals[1]);
+  cancel.abort();
+  await clock.advanceAsync(0);
+  assert.equal(gone.state, 'rejected');
+  assert.deepEqual(signals.map((s) => s.aborted), [true, false], 'only the abandoned batch is aborted');
+  await clock.advanceAsync(100);
+  assert.equal(kept.value, 'kept');
+  const next = batcher.submit('next');
+  await clock.advanceAsync(100);
+  assert.equal(await next, 'next');
+  assert.equal(new Set(signals).size, signals.length, 'no signal is handed out twice');
+  assert.ok(signals.slice(2).every((s) => !s.aborted));
 });
