@@ -22,7 +22,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, readBody } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, readBody, releaseBodyWhenDone } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -76,6 +76,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const path = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : request.url;
   const body = request.body as Uint8Array | undefined;
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
+  releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   const payload = typeof response.body === 'string' ? response.body : Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
   return reply.code(response.status).headers(response.headers).send(payload);

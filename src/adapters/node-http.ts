@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { recycleBuffer, takeBuffer } from '../core/index.js';
 import type { HttpHandler, HttpResponse } from '../protocol/index.js';
 import { METRICS_PATH, scrape, type AdapterOptions, type MetricsRoute } from './metrics-route.js';
 
@@ -15,17 +17,34 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+const connectionSignals = new WeakMap<Socket, AbortSignal>();
+
 /**
- * Aborted when the client goes away before its response is written. In Node 20 a request's own
- * `close` fires as soon as its body has been read, so only the response's `close` tells a
- * disconnect apart from a finished exchange.
+ * Aborted when the client goes away before its response is written: one signal per connection,
+ * aborted when the connection closes, since an AbortController costs several microseconds to make
+ * and keep-alive connections carry many requests. A request that was answered has stopped
+ * listening to it by then. (In Node 20 a request's own `close` fires as soon as its body has been
+ * read, so it cannot tell a disconnect apart from a finished exchange.)
  */
 export function disconnectSignal(res: ServerResponse): AbortSignal {
+  const socket = res.socket;
+  if (!socket) return responseSignal(res);
+  let signal = connectionSignals.get(socket);
+  if (!signal) {
+    const controller = new AbortController();
+    signal = controller.signal;
+    connectionSignals.set(socket, signal);
+    socket.once('close', () => controller.abort());
+  }
+  return signal;
+}
+
+/** Aborted when a response without a socket (an injected one, say) closes unfinished. */
+function responseSignal(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
-  const onClose = (): void => {
+  res.once('close', () => {
     if (!res.writableFinished) controller.abort();
-  };
-  res.once('close', onClose);
+  });
   return controller.signal;
 }
 
@@ -35,7 +54,9 @@ export function disconnectSignal(res: ServerResponse): AbortSignal {
  * passes the limit (the rest is drained unread, so the client can still read the 413).
  *
  * A binary tensor body (with `Inference-Header-Content-Length`) is laid out so that its binary
- * part starts 8-byte aligned: tensors are then views of the body, not copies.
+ * part starts 8-byte aligned: tensors are then views of the body, not copies. A body that came in
+ * several chunks is joined into a buffer that {@link releaseBody} hands back for reuse once the
+ * request is answered.
  * @throws BodyTooLargeError, or the stream's error when the client goes away mid-body.
  */
 export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
@@ -88,20 +109,50 @@ function binaryOffset(headers: IncomingHttpHeaders): number | undefined {
 
 const ALIGN = 8;
 
-/** The chunks as one body: as they are when they already are, else copied once, `alignAt` bytes in falling on an 8-byte boundary. */
+/**
+ * Bodies are joined into buffers rounded up to this, so that bodies of nearly the same size (the
+ * same tensors under JSON headers of different lengths) reuse each other's buffers.
+ */
+const POOL_GRAIN = 16 * 1024;
+
+/** Buffers of bodies joined by {@link join}, until {@link releaseBody} gives them back. */
+const pooled = new WeakSet<ArrayBufferLike>();
+
+/**
+ * The chunks as one body: as they are when they already are, else copied once into a reused
+ * buffer, `alignAt` bytes in (when given) falling on an 8-byte boundary.
+ */
 function join(chunks: readonly Buffer[], size: number, alignAt: number | undefined): Uint8Array {
   const only = chunks.length === 1 ? chunks[0]! : undefined;
-  if (alignAt === undefined || alignAt >= size) return only ?? Buffer.concat(chunks, size);
-  if (only && (only.byteOffset + alignAt) % ALIGN === 0) return only;
-  // A buffer of its own (allocUnsafeSlow never hands out a slice of the shared pool), so its offset is 0.
-  const pad = (ALIGN - (alignAt % ALIGN)) % ALIGN;
-  const body = Buffer.allocUnsafeSlow(pad + size);
-  let at = pad;
+  const aligned = alignAt === undefined || alignAt >= size;
+  if (only && (aligned || (only.byteOffset + alignAt) % ALIGN === 0)) return only;
+  if (chunks.length === 0) return new Uint8Array(0);
+  const pad = aligned ? 0 : (ALIGN - (alignAt % ALIGN)) % ALIGN;
+  const buffer = takeBuffer(Math.ceil((pad + size) / POOL_GRAIN) * POOL_GRAIN);
+  pooled.add(buffer);
+  const body = new Uint8Array(buffer, pad, size);
+  let at = 0;
   for (const chunk of chunks) {
     body.set(chunk, at);
     at += chunk.byteLength;
   }
-  return body.subarray(pad);
+  return body;
+}
+
+/**
+ * Hands the buffer of a body read by {@link readBody} back for the next request's body once its
+ * response is done (`close`, after the framework's own `finish` listeners such as response hooks):
+ * requests then reuse buffers instead of leaving the collector 100 KB or more each to free, which
+ * it does with full collections when they lived through the queue. Nothing servable runs keeps a
+ * request's tensors after its answer (a shadow copy is made before the primary runs); a custom
+ * Handler or response hook must not either. Bodies readBody did not join are left alone.
+ */
+export function releaseBodyWhenDone(res: ServerResponse, body: unknown): void {
+  if (!(body instanceof Uint8Array) || !pooled.has(body.buffer)) return;
+  const buffer = body.buffer;
+  pooled.delete(buffer);
+  if (res.closed) recycleBuffer(buffer as ArrayBuffer);
+  else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }
 
 /** Writes a protocol reply, unless the client is already gone. */
@@ -127,6 +178,7 @@ export async function serveNode(http: HttpHandler, req: IncomingMessage, res: Se
     return;
   }
   const reply = await http.handle({ method: req.method ?? 'GET', path, headers: req.headers, body, signal });
+  releaseBodyWhenDone(res, body);
   writeResponse(res, reply);
 }
 

@@ -1,14 +1,18 @@
-/** Buffers kept per byte length, and in all. */
-const MAX_PER_LENGTH = 4;
+/**
+ * Buffers kept per byte length, and in all. HTTP request bodies need about as many as there are
+ * requests in flight; batches, a few.
+ */
+const MAX_PER_LENGTH = 64;
 const MAX_BYTES = 64 * 1024 * 1024;
 
 const spare = new Map<number, ArrayBuffer[]>();
 let held = 0;
 
 /**
- * Keeps a buffer nobody references any more for {@link takeBuffer} to hand out again, up to a few
+ * Keeps a buffer nobody references any more for {@link takeBuffer} to hand out again, up to 64
  * per length and 64 MiB in all. The onnx-node backend gives back the feed buffers it moved to a
- * worker: reusing one skips the allocator zero-filling 100 KB or more for each batch.
+ * worker, the HTTP adapters request bodies once answered: reusing one skips the allocator
+ * zero-filling 100 KB or more, and the collector freeing it.
  * @internal Only for buffers no view can reach any more, such as ones moved to a worker and back.
  */
 export function recycleBuffer(buffer: ArrayBuffer): void {

@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { Registry } from 'prom-client';
 import {
@@ -490,6 +492,63 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       } finally {
         await srv.close();
         await s.registry.close();
+      }
+    });
+
+    test(`keep-alive requests share their connection's abort signal and leave no listener on it; large bodies reuse their buffers`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), batching: { maxBatchSize: 8192 }, warmup: [] });
+      const service = new InferenceService({ registry });
+      const signals: (AbortSignal | undefined)[] = [];
+      const buffers: ArrayBufferLike[] = [];
+      const infer = service.infer.bind(service);
+      service.infer = ((model: string, request: InferenceRequest, options?: { signal?: AbortSignal }) => {
+        signals.push(options?.signal);
+        buffers.push((request.inputs['X']!.data as Float32Array).buffer);
+        return infer(model, request, options);
+      }) as typeof service.infer;
+      const srv = await start({ service, bodyLimit: 1 << 20 });
+      try {
+        // 6,000 rows of X are 72 KB: the body comes in several chunks and is joined into a reused buffer.
+        const rows = Array.from({ length: 6000 }, (_, i) => [i % 7, -(i % 5), 0.5]);
+        const x = new Float32Array(rows.flat());
+        const header = new TextEncoder().encode(JSON.stringify({
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [rows.length, 3], parameters: { binary_data_size: x.byteLength } }],
+          outputs: [{ name: 'Y', parameters: { binary_data: true } }],
+        }));
+        const body = Buffer.concat([header, Buffer.from(x.buffer)]);
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const sockets = new Set<unknown>();
+        for (let i = 0; i < 3; i++) {
+          const { status, headers, reply } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; reply: Buffer }>((resolve, reject) => {
+            const req = http.request(`${srv.url}/v2/models/linear/infer`, {
+              method: 'POST',
+              agent,
+              headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) },
+            }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, reply: Buffer.concat(chunks) }));
+            });
+            req.on('socket', (socket) => sockets.add(socket));
+            req.on('error', reject);
+            req.end(body);
+          });
+          assert.equal(status, 200);
+          const jsonLength = Number(headers['inference-header-content-length']);
+          assert.deepEqual(new Float32Array(reply.subarray(jsonLength).buffer.slice(reply.byteOffset + jsonLength, reply.byteOffset + reply.byteLength)), new Float32Array(expectedY(rows)), `request ${i}`);
+        }
+        assert.equal(sockets.size, 1, 'the client kept one connection');
+        assert.equal(signals.length, 3);
+        assert.ok(signals[0] instanceof AbortSignal);
+        assert.ok(signals.every((s) => s === signals[0]), 'one signal for the connection');
+        assert.equal(signals[0]!.aborted, false);
+        assert.equal(getEventListeners(signals[0]!, 'abort').length, 0, 'answered requests stopped listening');
+        assert.ok(buffers.slice(1).includes(buffers[0]!), 'a later body reused the first one\'s buffer');
+        agent.destroy();
+      } finally {
+        await srv.close();
+        await registry.close();
       }
     });
 

@@ -13,11 +13,11 @@ test('takeBuffer hands back a recycled buffer of the same length, else a new one
   assert.equal(takeBuffer(16).byteLength, 16, 'only an exact length is reused');
 });
 
-test('a few buffers are kept per length; empty ones are not kept', () => {
-  const buffers = Array.from({ length: 6 }, () => new ArrayBuffer(40));
+test('up to 64 buffers are kept per length; empty ones are not kept', () => {
+  const buffers = Array.from({ length: 70 }, () => new ArrayBuffer(40));
   for (const b of buffers) recycleBuffer(b);
-  const taken = Array.from({ length: 6 }, () => takeBuffer(40));
-  assert.equal(taken.filter((b) => buffers.includes(b)).length, 4);
+  const taken = Array.from({ length: 70 }, () => takeBuffer(40));
+  assert.equal(taken.filter((b) => buffers.includes(b)).length, 64);
   const empty = new ArrayBuffer(0);
   recycleBuffer(empty);
   assert.notEqual(takeBuffer(0), empty);
