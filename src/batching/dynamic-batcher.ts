@@ -64,6 +64,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       model: this.#model,
       arrivals: this.#arrivals,
       draining: false,
+      freeSlots: 0,
       shed: (entry) => this.#shed(entry),
     };
   }
@@ -289,12 +290,13 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     ctx.draining = this.#draining;
     let wakeAt = Infinity;
     while (this.#inFlight < this.#concurrency && this.#queue.size > 0) {
+      ctx.freeSlots = this.#concurrency - this.#inFlight;
       const next = plan(ctx);
       if (typeof next === 'number') {
         wakeAt = next;
         break;
       }
-      this.#dispatch(next.entries, next.reason, now);
+      for (const batch of next) this.#dispatch(batch.entries, batch.reason, now);
     }
     this.#arm(wakeAt, now);
     if (this.#waitingTotal === 0 && this.#inFlight === 0 && this.#idle.length > 0) {

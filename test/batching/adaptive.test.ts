@@ -139,3 +139,46 @@ test('adaptive mode refuses at once a request that alone would take longer than 
   assert.equal(fits.value, 29);
   assert.equal(calls.length, before + 1);
 });
+
+test('adaptive mode spreads a burst over idle instances when the time saved beats the fixed cost added', async () => {
+  // Batches take 0.5 + 0.5·n ms: a closed loop of 8 callers on 2 instances.
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 20, concurrency: 2, execute });
+  const { batches } = events(batcher);
+  // Fit the model: a batch of 1, then one of 3.
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(10);
+  await Promise.all([first, ...rest]);
+  near(batcher.runTime.perItemMs, 0.5);
+  near(batcher.runTime.overheadMs, 0.5);
+  batches.length = 0;
+  const before = calls.length;
+
+  const answers = Array.from({ length: 8 }, (_, i) => batcher.submit(i));
+  await clock.advanceAsync(10);
+  assert.deepEqual(await Promise.all(answers), [0, 1, 2, 3, 4, 5, 6, 7]);
+  // One batch of 8 would take 4.5 ms; two of 4 side by side take 2.5 ms for 0.5 ms more instance time.
+  assert.deepEqual(calls.slice(before).map((c) => [c.at - calls[before]!.at, c.requests]), [[0, [0, 1, 2, 3]], [0, [4, 5, 6, 7]]]);
+  assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[4, 'adaptive'], [4, 'adaptive']]);
+
+  // More than a batch queued: full batches go as they are, one per idle instance.
+  batches.length = 0;
+  const burst = Array.from({ length: 32 }, (_, i) => batcher.submit(i));
+  await clock.advanceAsync(50);
+  await Promise.all(burst);
+  assert.deepEqual(batches.slice(0, 2).map((b) => [b.size, b.reason]), [[16, 'full'], [16, 'full']]);
+});
+
+test('adaptive mode keeps a burst in one batch when a second batch would cost more than it saves', async () => {
+  // n + 21 ms: spreading 11 requests over 2 instances saves 5.5 ms and costs 21.
+  const { clock, calls, batcher } = simulated({ maxLatencyMs: 200, concurrency: 2 });
+  await warmUp(batcher, clock);
+  const before = calls.length;
+  const answers = Array.from({ length: 11 }, (_, i) => batcher.submit(i));
+  await clock.advanceAsync(100);
+  await Promise.all(answers);
+  assert.deepEqual(calls.slice(before).map((c) => c.requests.length), [11]);
+});
