@@ -8,9 +8,12 @@
  * they share the machine's cores with the server and its inference workers, so the CPU each side
  * spends per image is reported too, and the images per batch the model ran, which sets the
  * inference cost per image.
- * Rounds alternate the paths; medians are reported.
+ * Rounds alternate the paths; medians are reported. Last, the HTTP floor: the same binary client
+ * against a bare node:http server that reads each body and answers at once, no model, no framework.
  */
 import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry, type Tensor } from 'servable';
@@ -88,6 +91,27 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
   };
 }
 
+/** The binary client against a bare node:http server that reads each body and sends the same binary reply at once. */
+async function bareHttp(seconds: number): Promise<Result> {
+  const header = Buffer.from(JSON.stringify({ model_name: 'textdir', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }] }));
+  const reply = Buffer.concat([header, Buffer.alloc(8)]);
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      Buffer.concat(chunks);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength), 'content-length': String(reply.byteLength) });
+      res.end(reply);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await overHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'binary', seconds);
+  } finally {
+    server.close();
+  }
+}
+
 export async function run(): Promise<void> {
   console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path\n`);
   const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2 })] });
@@ -129,6 +153,12 @@ export async function run(): Promise<void> {
   console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(results.get('HTTP, JSON')!, 'itemsPerSec')).toFixed(2)}`);
   // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
   console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}`);
+  const floor = await bareHttp(SECONDS);
+  console.log(
+    `HTTP floor, the binary client against a bare node:http server that reads each body and answers at once (no model, no framework): ` +
+      `${floor.itemsPerSec.toFixed(0)} requests/s, server CPU ${floor.serverMs.toFixed(3)} ms/request, client ${floor.clientMs.toFixed(3)} ms/request; ` +
+      `servable over Fastify adds ${(m(binary, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} ms of server CPU per image to the in-process path`,
+  );
   await app.close();
   await registry.close();
 }
