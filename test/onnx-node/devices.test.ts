@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { onnxNode, supportedDevices, type OnnxNodeOptions } from '../../src/backends/onnx-node/index.js';
+import { resolveOptions } from '../../src/backends/onnx-node/options.js';
 import { BackendUnavailableError, type TensorMap } from '../../src/core/index.js';
 import { linearModel } from '../fixtures/onnx-models.js';
 import { clsModelPath, pseudoRandom } from '../fixtures/ocr-models.js';
@@ -84,6 +85,7 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ graphOptimizationLevel: 'max' as 'all' }, /`graphOptimizationLevel` to be one of "disabled", "basic", "extended", "all", got "max"/, TypeError],
     [{ strict: 'yes' as unknown as boolean }, /Expected `strict` to be a boolean, got "yes" \(string\)/, TypeError],
     [{ spinWait: 1 as unknown as boolean }, /Expected `spinWait` to be a boolean, got 1 \(number\)/, TypeError],
+    [{ intraOpSpinning: 'off' as unknown as boolean }, /Expected `intraOpSpinning` to be a boolean, got "off" \(string\)/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
   for (const [options, message, type] of bad) {
@@ -101,6 +103,15 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.transferFeeds, true);
   assert.equal(options.spinWait, true);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
+});
+
+test("ONNX Runtime's intra-op threads spin only while the instances' threads leave a core free", () => {
+  const cores = availableParallelism();
+  assert.equal(resolveOptions({ instances: 1, intraOpNumThreads: 2 }, 2).intraOpSpinning, false, '1 × 2 on 2 cores');
+  assert.equal(resolveOptions({ instances: 2, intraOpNumThreads: 4 }, 16).intraOpSpinning, true, '2 × 4 on 16 cores');
+  assert.equal(resolveOptions({ instances: 2, intraOpNumThreads: 8 }, 16).intraOpSpinning, false, '2 × 8 on 16 cores');
+  assert.equal(resolveOptions({ instances: 1, intraOpNumThreads: 2, intraOpSpinning: true }, 2).intraOpSpinning, true, 'asked for');
+  assert.equal(onnxNode().options.intraOpSpinning, onnxNode().options.instances * onnxNode().options.intraOpNumThreads < cores);
 });
 
 test('without onnxruntime-node, the import succeeds and load fails with an install hint', async () => {

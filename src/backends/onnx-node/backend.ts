@@ -53,6 +53,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         devices: resolved.devices,
         strict: resolved.strict,
         intraOpNumThreads: resolved.intraOpNumThreads,
+        intraOpSpinning: resolved.intraOpSpinning,
         interOpNumThreads: resolved.interOpNumThreads,
         graphOptimizationLevel: resolved.graphOptimizationLevel,
       };

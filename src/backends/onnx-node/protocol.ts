@@ -41,6 +41,8 @@ export interface OrtWorkerInit {
   /** Stop at the first device that fails. */
   readonly strict: boolean;
   readonly intraOpNumThreads: number;
+  /** `session.intra_op.allow_spinning`. */
+  readonly intraOpSpinning: boolean;
   readonly interOpNumThreads: number | undefined;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
 }

@@ -64,7 +64,13 @@ async function open(
   for (const [index, device] of init.devices.entries()) {
     let session: Session;
     try {
-      const options = { ...threads, executionProviders: [device], graphOptimizationLevel: init.graphOptimizationLevel, logId: init.label };
+      const options = {
+        ...threads,
+        executionProviders: [device],
+        graphOptimizationLevel: init.graphOptimizationLevel,
+        logId: init.label,
+        extra: { session: { intra_op: { allow_spinning: init.intraOpSpinning ? '1' : '0' } } },
+      };
       session = typeof init.model === 'string'
         ? await ort.InferenceSession.create(init.model, options)
         : await ort.InferenceSession.create(init.model, options);
