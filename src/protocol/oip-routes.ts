@@ -43,7 +43,7 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 
 async function infer({ service, maxElements }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
-  if (!service.registry.names().includes(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+  if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
   if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
   const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
   const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);

@@ -13,11 +13,14 @@ export interface HeaderDirectives {
   readonly tenant?: string;
 }
 
+const NONE: HeaderDirectives = Object.freeze({});
+
 /**
  * Reads `Cache-Control` (the `no-cache` and `no-store` directives, case-insensitive, in any order
  * among others) and `X-Tenant` from lower-cased request headers.
  */
 export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
+  if (headers['cache-control'] === undefined && headers[TENANT_HEADER] === undefined) return NONE;
   const directives = new Set(
     joined(headers['cache-control'])
       .split(',')

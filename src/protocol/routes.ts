@@ -137,7 +137,7 @@ function splitPath(path: string): string[] | undefined {
   for (const raw of p.slice(1).split('/')) {
     if (raw === '') return undefined;
     try {
-      segments.push(decodeURIComponent(raw));
+      segments.push(raw.includes('%') ? decodeURIComponent(raw) : raw);
     } catch {
       return undefined;
     }

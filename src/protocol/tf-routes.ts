@@ -26,7 +26,7 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
 }
 
 async function predict({ service, maxElements }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  if (!service.registry.names().includes(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+  if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
   if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
   const body = parseJsonObject(bodyText(request.body));
   // The datatypes and names come from the model, which is loaded first if it is known but not loaded.

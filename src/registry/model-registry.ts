@@ -124,6 +124,11 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     return version === undefined ? entry.live.size > 0 : entry.live.has(version);
   }
 
+  /** True when the registry knows `name`, loaded or not. */
+  has(name: string): boolean {
+    return this.#models.has(name);
+  }
+
   /** The names of every model the registry knows. */
   names(): string[] {
     return [...this.#models.keys()];

@@ -125,7 +125,7 @@ export class ModelRepository extends EventEmitter<RepositoryEvents> implements R
         entries.push({ name, state: 'UNAVAILABLE', reason: (error as Error).message });
         continue;
       }
-      const known = registry.names().includes(name) ? registry.versions(name) : [];
+      const known = registry.has(name) ? registry.versions(name) : [];
       const versions = await listVersions(dir, modelFile, root);
       if (versions.length === 0) entries.push({ name, state: 'UNAVAILABLE', reason: sync.failure(name) ?? 'no version directories' });
       for (const v of versions) {

@@ -131,7 +131,7 @@ export class ModelSync {
     this.#loaded.delete(name);
     for (const key of this.#failed.keys()) if (key === name || key.startsWith(`${name}/`)) this.#failed.delete(key);
     if (!loaded) return false;
-    if (this.#registry.names().includes(name)) await this.#registry.unload(name);
+    if (this.#registry.has(name)) await this.#registry.unload(name);
     return true;
   }
 
@@ -155,7 +155,7 @@ export class ModelSync {
   async #retireUnwanted(name: string, previous: Loaded | undefined, next: Loaded): Promise<void> {
     for (const version of previous?.versions.keys() ?? []) {
       if (next.versions.has(version)) continue;
-      if (this.#registry.names().includes(name) && this.#registry.versions(name).some((s) => s.version === version)) {
+      if (this.#registry.has(name) && this.#registry.versions(name).some((s) => s.version === version)) {
         await this.#registry.unload(name, version);
       }
     }
@@ -163,7 +163,7 @@ export class ModelSync {
 
   /** Points the config's labels at its versions, removes labels the config dropped, and sets its traffic policy. */
   #applyRouting(name: string, previous: Loaded | undefined, next: Loaded): void {
-    if (!this.#registry.names().includes(name)) return;
+    if (!this.#registry.has(name)) return;
     const current = this.#registry.labels(name);
     for (const [label, version] of Object.entries(next.config.labels)) {
       if (current[label] === version) continue;

@@ -58,6 +58,7 @@ test("'explicit' loads on request, reloads what changed, unloads, and reports wh
   await writeVersion(s.root, 'b', '1', { offset: 2 });
   await s.repository.start();
   assert.deepEqual(s.registry.names(), ['a']);
+  assert.deepEqual([s.registry.has('a'), s.registry.has('b')], [true, false], 'b is in the repository, not yet in the registry');
   assert.deepEqual(await s.repository.index(), [
     { name: 'a', version: '1', state: 'READY' },
     { name: 'b', version: '1', state: 'UNAVAILABLE', reason: 'not loaded' },
