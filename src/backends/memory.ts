@@ -94,8 +94,10 @@ class MemorySession implements ModelSession {
     const batchSize = Object.values(feeds)[0]?.shape[0] ?? 1;
     this.#calls.push({ label: this.#label, batchSize, feeds });
     const latency = typeof this.#model.latencyMs === 'function' ? this.#model.latencyMs(batchSize) : this.#model.latencyMs ?? 0;
+    const start = this.#clock.now();
     if (latency > 0) await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, latency));
     const outputs = await this.#model.run(feeds);
+    const inferMs = this.#clock.now() - start;
     for (const spec of this.outputs) {
       const out = outputs[spec.name];
       if (!out) throw new BackendError(`Memory model ${this.#label} did not return output '${spec.name}'`);
@@ -105,6 +107,7 @@ class MemorySession implements ModelSession {
         throw new BackendError(`Memory model ${this.#label}: ${(error as Error).message}`, { cause: error });
       }
     }
+    if (options.timings) options.timings.inferMs = inferMs;
     return outputs;
   }
 

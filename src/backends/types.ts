@@ -11,6 +11,17 @@ export interface TensorSpec {
 export interface RunOptions {
   /** Aborts a run that has not started yet; a run already executing finishes (ONNX Runtime cannot stop it). */
   readonly signal?: AbortSignal | undefined;
+  /** Filled in when the run succeeds, by backends that can tell (onnx-node, memory). */
+  readonly timings?: RunTimings | undefined;
+}
+
+/** How long a run took inside the runtime, as {@link RunOptions.timings} reports it. */
+export interface RunTimings {
+  /**
+   * Milliseconds the runtime itself took (ONNX Runtime's `run()` in the worker), without waiting
+   * for a worker or crossing threads: the rest of a call's time is the serving path's.
+   */
+  inferMs?: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
-import { memoryBackend, type MemoryModel } from '../../src/backends/index.js';
+import { memoryBackend, type MemoryModel, type RunTimings } from '../../src/backends/index.js';
 import { concatBatch, sliceBatch, type Tensor } from '../../src/core/index.js';
 import { FakeClock, events, track } from './helpers.js';
 
@@ -17,6 +17,7 @@ test('batches tensors through the memory backend, with its latency on the fake c
     run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v + 1) } }),
   };
   const session = await backend.load(model, { label: 'affine:1' });
+  const inferMs: number[] = [];
   const batcher = new DynamicBatcher<Tensor, Tensor>({
     clock,
     maxBatchSize: 4,
@@ -24,7 +25,9 @@ test('batches tensors through the memory backend, with its latency on the fake c
     concurrency: session.concurrency,
     sizeOf: (t) => t.shape[0]!,
     execute: async (requests, { signal }) => {
-      const { y } = await session.run({ x: concatBatch(requests) }, { signal });
+      const timings: RunTimings = {};
+      const { y } = await session.run({ x: concatBatch(requests) }, { signal, timings });
+      inferMs.push(timings.inferMs!);
       let start = 0;
       return requests.map((r) => sliceBatch(y!, start, (start += r.shape[0]!)));
     },
@@ -52,4 +55,5 @@ test('batches tensors through the memory backend, with its latency on the fake c
     [4, 3, 'full', 7, [0, 0, 0]],
     [3, 2, 'delay', 6, [7, 7]],
   ]);
+  assert.deepEqual(inferMs, [7, 6], 'the simulated run time is what the session reports');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ARENA_BYTES, readTensors, writeTensors } from '../../src/backends/onnx-node/arena.js';
+import { ARENA_BYTES, readReply, readTensors, writeReply, writeTensors } from '../../src/backends/onnx-node/arena.js';
 import type { Tensor, TensorMap } from '../../src/core/index.js';
 
 const names = ['flags', 'ids', 'scores', 'half', 'scalar', 'empty'];
@@ -51,4 +51,11 @@ test('strings, unknown names and tensors that do not fit are refused and nothing
     assert.equal(header[0], 42, `${what}: nothing written`);
   }
   assert.equal(writeTensors(arena, ['y'], { y: small }), true, 'a small one fits');
+});
+
+test('a reply carries its outputs and the time ONNX Runtime took', () => {
+  const arena = new SharedArrayBuffer(ARENA_BYTES);
+  const outputs: TensorMap = { y: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([0.25, 0.75]) } };
+  assert.equal(writeReply(arena, ['y'], { outputs, inferMs: 0.8125 }), true);
+  assert.deepEqual(readReply(arena, ['y']), { outputs, inferMs: 0.8125 });
 });

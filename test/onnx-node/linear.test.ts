@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunTimings } from '../../src/backends/index.js';
 import { onnxNode, type OnnxNodeSession } from '../../src/backends/onnx-node/index.js';
 import { CancelledError, ClosedError, InvalidInputError, takeBuffer, type DataType, type Tensor, type TensorMap } from '../../src/core/index.js';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
@@ -48,7 +49,10 @@ test('the session describes the model and where it runs', () => {
 
 test('outputs are exact', async () => {
   const xs = rows(4, 1);
-  const out = await session.run(feed(xs));
+  const timings: RunTimings = {};
+  const start = performance.now();
+  const out = await session.run(feed(xs), { timings });
+  assert.ok(timings.inferMs! > 0 && timings.inferMs! < performance.now() - start, `ONNX Runtime's own time, ${timings.inferMs} ms, is part of the call's`);
   assert.deepEqual(Object.keys(out), ['Y']);
   assert.equal(out['Y']!.datatype, 'FP32');
   assert.deepEqual(out['Y']!.shape, [4, 2]);
@@ -116,7 +120,9 @@ test('the feed buffers moved to a worker come back for reuse', async () => {
 test('outputs too large for the shared reply arena come back by message, exact', async () => {
   // 9,000 rows of Y are 72 KB, over the 64 KiB arena.
   const xs = rows(9000, 3);
-  const out = await session.run(feed(xs));
+  const timings: RunTimings = {};
+  const out = await session.run(feed(xs), { timings });
+  assert.ok(timings.inferMs! > 0, 'the time comes back by message too');
   assert.deepEqual(out['Y']!.shape, [9000, 2]);
   assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected(xs));
 });

@@ -12,14 +12,14 @@ const FIXED_WORDS = 5;
 /**
  * Writes tensors into a shared arena: Int32 header words (the count, then per tensor its name's
  * index in `names`, datatype, byte offset, byte length, rank and dimensions), then each tensor's
- * bytes at an 8-byte aligned offset. Writes nothing and returns false when a tensor holds strings,
- * is not in `names`, or they do not all fit.
+ * bytes at an 8-byte aligned offset, all from byte `at` (a multiple of 8) on. Writes nothing and
+ * returns false when a tensor holds strings, is not in `names`, or they do not all fit.
  */
-export function writeTensors(arena: SharedArrayBuffer, names: readonly string[], tensors: TensorMap): boolean {
+export function writeTensors(arena: SharedArrayBuffer, names: readonly string[], tensors: TensorMap, at = 0): boolean {
   const entries = Object.entries(tensors);
   let words = 1;
   for (const [, t] of entries) words += FIXED_WORDS + t.shape.length;
-  let end = align8(words * Int32Array.BYTES_PER_ELEMENT);
+  let end = align8(at + words * Int32Array.BYTES_PER_ELEMENT);
   const offsets: number[] = [];
   for (const [name, t] of entries) {
     if (t.datatype === 'BYTES' || !names.includes(name)) return false;
@@ -27,7 +27,7 @@ export function writeTensors(arena: SharedArrayBuffer, names: readonly string[],
     end = align8(end + (t.data as NumericArray).byteLength);
   }
   if (end > arena.byteLength) return false;
-  const header = new Int32Array(arena, 0, words);
+  const header = new Int32Array(arena, at, words);
   const bytes = new Uint8Array(arena);
   let w = 0;
   header[w++] = entries.length;
@@ -44,9 +44,9 @@ export function writeTensors(arena: SharedArrayBuffer, names: readonly string[],
   return true;
 }
 
-/** Reads what {@link writeTensors} wrote, copying the data out so that the arena can be reused. */
-export function readTensors(arena: SharedArrayBuffer, names: readonly string[]): TensorMap {
-  const header = new Int32Array(arena);
+/** Reads what {@link writeTensors} wrote from byte `at`, copying the data out so that the arena can be reused. */
+export function readTensors(arena: SharedArrayBuffer, names: readonly string[], at = 0): TensorMap {
+  const header = new Int32Array(arena, at);
   const bytes = new Uint8Array(arena);
   const tensors: TensorMap = {};
   let w = 1;
@@ -63,6 +63,24 @@ export function readTensors(arena: SharedArrayBuffer, names: readonly string[]):
     tensors[name] = { datatype, shape, data } as Tensor;
   }
   return tensors;
+}
+
+/** A run's reply in the arena: its ONNX Runtime time in the first 8 bytes, then its outputs. */
+export interface ArenaReply {
+  readonly outputs: TensorMap;
+  readonly inferMs: number;
+}
+
+/** Writes a reply (see {@link writeTensors} for when it does not fit). */
+export function writeReply(arena: SharedArrayBuffer, names: readonly string[], reply: ArenaReply): boolean {
+  if (!writeTensors(arena, names, reply.outputs, Float64Array.BYTES_PER_ELEMENT)) return false;
+  new Float64Array(arena, 0, 1)[0] = reply.inferMs;
+  return true;
+}
+
+/** Reads what {@link writeReply} wrote. */
+export function readReply(arena: SharedArrayBuffer, names: readonly string[]): ArenaReply {
+  return { outputs: readTensors(arena, names, Float64Array.BYTES_PER_ELEMENT), inferMs: new Float64Array(arena, 0, 1)[0]! };
 }
 
 function align8(n: number): number {

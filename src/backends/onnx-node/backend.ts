@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { abortError, describe, type TensorMap } from '../../core/index.js';
 import type { Backend, LoadOptions, ModelSource } from '../index.js';
-import { readTensors } from './arena.js';
+import { readReply, type ArenaReply } from './arena.js';
 import { resolveOptions, type OnnxNodeOptions, type ResolvedOnnxNodeOptions } from './options.js';
 import { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
@@ -57,7 +57,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         interOpNumThreads: resolved.interOpNumThreads,
         graphOptimizationLevel: resolved.graphOptimizationLevel,
       };
-      const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, TensorMap>({
+      const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, ArenaReply>({
         url: WORKER_URL,
         size: resolved.instances,
         label: `onnx-node ${label}`,
@@ -66,7 +66,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         threads: resolved.intraOpNumThreads,
         readArena: (info) => {
           const names = info.outputs.map((o) => o.name);
-          return (arena) => readTensors(arena, names);
+          return (arena) => readReply(arena, names);
         },
         workerData: (first) => (first ? { ...init, devices: init.devices.slice(first.deviceIndex, first.deviceIndex + 1), strict: true } : init),
       });

@@ -1,6 +1,7 @@
 import { abortError, ClosedError, type AttemptFailure, type TensorMap } from '../../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { DeviceName } from './devices.js';
+import type { ArenaReply } from './arena.js';
 import type { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo } from './protocol.js';
 import { forTransfer } from './transfer.js';
@@ -13,13 +14,13 @@ export class OnnxNodeSession implements ModelSession {
   readonly fallbacks: readonly AttemptFailure[];
   /** The number of worker instances: runs beyond it wait for a free worker. */
   readonly concurrency: number;
-  readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, TensorMap>;
+  readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, ArenaReply>;
   readonly #label: string;
   readonly #feeds: 'move' | 'copy';
   #disposed: Promise<void> | undefined;
 
   /** @internal Sessions come from `onnxNode().load()`. */
-  constructor(pool: WorkerPool<OrtWorkerInfo, TensorMap, TensorMap>, label: string, transferFeeds: boolean) {
+  constructor(pool: WorkerPool<OrtWorkerInfo, TensorMap, ArenaReply>, label: string, transferFeeds: boolean) {
     this.inputs = pool.info.inputs;
     this.outputs = pool.info.outputs;
     this.device = pool.info.device;
@@ -38,6 +39,7 @@ export class OnnxNodeSession implements ModelSession {
   /**
    * Runs the model in the next free worker. With `transferFeeds` (the default) the feeds'
    * ArrayBuffers move to the worker and the caller's arrays are left detached.
+   * `options.timings.inferMs` gets the time ONNX Runtime's `run()` took in the worker.
    * @throws InvalidInputError when the feeds do not fit the inputs; the abort error when `signal`
    * aborts before a worker takes the run; BackendError when ONNX Runtime fails or the worker dies;
    * ClosedError after {@link dispose}.
@@ -47,7 +49,9 @@ export class OnnxNodeSession implements ModelSession {
     if (options.signal?.aborted) throw abortError(options.signal);
     checkFeeds(this.inputs, feeds);
     const { tensors, transfer } = forTransfer(feeds, this.#feeds);
-    return this.#pool.run(tensors, transfer, options.signal);
+    const { outputs, inferMs } = await this.#pool.run(tensors, transfer, options.signal);
+    if (options.timings) options.timings.inferMs = inferMs;
+    return outputs;
   }
 
   /** Lets accepted runs finish, then releases each worker's session and stops the workers. */

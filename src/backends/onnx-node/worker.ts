@@ -8,7 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
-import { writeTensors } from './arena.js';
+import { writeReply, type ArenaReply } from './arena.js';
 import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
@@ -17,7 +17,7 @@ import { forTransfer } from './transfer.js';
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 type OrtTensor = InstanceType<Ort['Tensor']>;
 type TensorConstructor = new (type: string, data: TensorData, dims: readonly number[]) => OrtTensor;
-type Reply = FromWorker<OrtWorkerInfo, TensorMap>;
+type Reply = FromWorker<OrtWorkerInfo, ArenaReply>;
 
 if (!parentPort) throw new Error('worker.ts runs as a worker thread of the onnx-node backend');
 const { data, link } = workerData as WorkerStart;
@@ -45,7 +45,7 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
     if (message.type === 'close') return close(session);
     const { reply, transfer } = await run(ort, session, message.value);
     const value = reply.type === 'done' ? reply.value : undefined;
-    if (!value || !replyInArena(link, (arena) => writeTensors(arena, outputNames, value))) postReply(link, reply, transfer);
+    if (!value || !replyInArena(link, (arena) => writeReply(arena, outputNames, value))) postReply(link, reply, transfer);
     // The feeds were moved here, so no view on the main thread can reach them: they go back for reuse.
     giveBack(link, feedBuffers(message.value, transfer));
   }
@@ -107,7 +107,10 @@ function metadata(session: Session, what: 'input' | 'output'): readonly ValueMet
   return list;
 }
 
-/** Runs one batch; the reply, and the output buffers to move with it when it goes by message. */
+/**
+ * Runs one batch; the reply (the outputs and how long ONNX Runtime's `run()` took, as the caller
+ * would see it on this thread), and the output buffers to move with it when it goes by message.
+ */
 async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
   let reply: Reply;
   let transfer: ArrayBuffer[] = [];
@@ -115,11 +118,13 @@ async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ repl
     const Tensor = ort.Tensor as unknown as TensorConstructor;
     const inputs: Record<string, OrtTensor> = {};
     for (const [name, t] of Object.entries(feeds)) inputs[name] = new Tensor(ortType(t.datatype), t.data, t.shape);
+    const start = performance.now();
     const results = await session.run(inputs);
+    const inferMs = performance.now() - start;
     const outputs: TensorMap = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(name, value);
     const prepared = forTransfer(outputs, 'move');
-    reply = { type: 'done', value: prepared.tensors };
+    reply = { type: 'done', value: { outputs: prepared.tensors, inferMs } };
     transfer = prepared.transfer;
   } catch (error) {
     reply = { type: 'error', error: toWireError(error) };
