@@ -41,6 +41,12 @@ export interface ModelSession {
   readonly concurrency: number;
   /** Runs the model on a batch of feeds. */
   run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /**
+   * Told that a run is likely to follow within microseconds (a request was accepted while a slot
+   * is free), so that a backend whose threads sleep between runs can wake one ahead of it.
+   * Optional; it must be cheap and may do nothing.
+   */
+  expect?(): void;
   /** Releases the session's resources; runs in flight finish first. */
   dispose(): Promise<void>;
 }

@@ -94,6 +94,8 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       this.#inFlight--;
       return Promise.reject(error);
     }
+    // A slot is free, so a batch goes out within microseconds: the backend may wake a worker now.
+    if (this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
     // Synchronous validation (the usual case) queues the request in the caller's tick.
     const answer = validated === undefined ? this.batcher.submit(request, options) : this.#admit(validated, request, options);
     answer.then(this.#settled, this.#settled);

@@ -50,6 +50,24 @@ test('runs go to idle workers; the rest wait', async () => {
   }
 });
 
+test('a worker woken by expect() without a run goes back to waiting, and takes the run when it comes', async () => {
+  const pool = await start(1);
+  try {
+    assert.equal((await pool.run({ op: 'echo', x: -1 }, [])).x, -1);
+    for (let i = 0; i < 6; i++) {
+      // Past the worker's 1 ms spin, so that it sleeps when woken; on odd turns it falls asleep again before the run.
+      await new Promise((r) => setTimeout(r, 5));
+      pool.expect();
+      pool.expect();
+      if (i % 2 === 1) await new Promise((r) => setTimeout(r, 5));
+      const result = await pool.run({ op: 'echo', x: i }, []);
+      assert.deepEqual([result.x, result.count], [i, i + 2], `turn ${i}`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
 test('waiting runs are sent in FIFO order', async () => {
   const pool = await start(1);
   try {

@@ -2,13 +2,15 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 
 /**
  * Indices of a link's control words: messages posted to the worker, replies posted by it, 1 while
- * a reply waits in the arena, 1 while the pool polls for the reply (and so reads the arena).
+ * a reply waits in the arena, 1 while the pool polls for the reply (and so reads the arena), 1
+ * while the worker sleeps waiting for a job.
  */
 export const POSTED = 0;
 export const REPLIED = 1;
 export const IN_ARENA = 2;
 export const POLLED = 3;
-export const CONTROL_WORDS = 4;
+export const SLEEPING = 4;
+export const CONTROL_WORDS = 5;
 /**
  * Indices of the process-wide words: threads running inference, 1 while spinning is paused, and
  * how many times a spinning worker found it had been preempted.
@@ -56,12 +58,19 @@ export interface LinkEnd {
  * Blocks the worker until the message after the first `taken` ones has been posted, then reads
  * it. It busy-waits for up to a millisecond first, while the process's inference threads leave a
  * core free and spinning is not paused, since the next job of a closed loop usually follows within
- * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`.
+ * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`. Woken
+ * without a job (the pool expects one soon, see `Link.expect`), it spins again before sleeping.
  */
 export function takeMessage(end: LinkEnd, taken: number): unknown {
   const { control } = end;
-  if (end.spin) spin(end, taken);
-  while (Atomics.load(control, POSTED) === taken) Atomics.wait(control, POSTED, taken);
+  for (;;) {
+    if (end.spin) spin(end, taken);
+    if (Atomics.load(control, POSTED) !== taken) break;
+    Atomics.store(control, SLEEPING, 1);
+    Atomics.wait(control, POSTED, taken);
+    Atomics.store(control, SLEEPING, 0);
+    if (Atomics.load(control, POSTED) !== taken) break;
+  }
   const received = receiveMessageOnPort(end.port);
   if (!received) throw new Error('A job was announced but no message arrived');
   return received.message;

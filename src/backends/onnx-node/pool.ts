@@ -159,6 +159,15 @@ export class WorkerPool<Info, In, Out> {
     });
   }
 
+  /**
+   * Says a job is likely soon: the idle worker that would take it, if it sleeps, starts spinning
+   * now, so the job does not wait for its wake-up. Only while spinning is on and allowed.
+   */
+  expect(): void {
+    if (!this.#spin || this.#queue.length > 0 || !spinAllowed()) return;
+    this.#idle.at(-1)?.link.expect();
+  }
+
   /** Lets queued and running jobs finish, then stops every worker. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#close();

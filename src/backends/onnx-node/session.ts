@@ -54,6 +54,11 @@ export class OnnxNodeSession implements ModelSession {
     return outputs;
   }
 
+  /** Wakes the worker that would take the next run, if it sleeps (see {@link ModelSession.expect}). */
+  expect(): void {
+    this.#pool.expect();
+  }
+
   /** Lets accepted runs finish, then releases each worker's session and stops the workers. */
   dispose(): Promise<void> {
     this.#disposed ??= this.#pool.close();
