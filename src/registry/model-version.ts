@@ -42,6 +42,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   #unloading: Promise<void> | undefined;
   /** Validations in progress: their requests were accepted before a drain began, so the drain waits for them to queue. */
   readonly #admitting = new Set<Promise<unknown>>();
+  /**
+   * Whether a request that finds a slot free goes out at once: not with a queue delay of 1 ms or
+   * more, which would outlast a worker woken for it (it spins about 1 ms, then sleeps again).
+   */
+  readonly #dispatchesAtOnce: boolean;
 
   constructor(init: ModelVersionInit<Req, Res>) {
     this.#init = init;
@@ -50,6 +55,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     this.session = init.session;
     this.handler = init.handler;
     this.#lastUsed = init.clock.now();
+    this.#dispatchesAtOnce = (init.batching?.maxQueueDelayMs ?? 0) < 1;
     const { handler } = init;
     this.batcher = new DynamicBatcher<Req, Res>({
       ...init.batching,
@@ -95,7 +101,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       return Promise.reject(error);
     }
     // A slot is free, so a batch goes out within microseconds: the backend may wake a worker now.
-    if (this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
+    if (this.#dispatchesAtOnce && this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
     // Synchronous validation (the usual case) queues the request in the caller's tick.
     const answer = validated === undefined ? this.batcher.submit(request, options) : this.#admit(validated, request, options);
     answer.then(this.#settled, this.#settled);

@@ -173,6 +173,16 @@ test('a request accepted while a slot is free tells the session to expect a run;
   await settle(clock, 3);
   await settle(clock, 3);
   assert.deepEqual((await Promise.all([first, second])).map(values), [[2, 2], [4, 4]]);
+
+  // With a queue delay of 1 ms or more a request does not go out at once: nothing to expect.
+  const delayed = await registry.load({ name: 'd', source: doubler(0, 3), batching: { maxBatchSize: 4, maxQueueDelayMs: 2 }, warmup: [] });
+  let woken = 0;
+  (delayed.session as { expect?: () => void }).expect = () => woken++;
+  const late = delayed.infer(request([3, 3]));
+  assert.equal(woken, 0);
+  await settle(clock, 2);
+  await settle(clock, 3);
+  assert.deepEqual(values(await late), [6, 6]);
   await registry.close();
 });
 
