@@ -55,8 +55,8 @@ function responseSignal(res: ServerResponse): AbortSignal {
  *
  * A binary tensor body (with `Inference-Header-Content-Length`) is laid out so that its binary
  * part starts 8-byte aligned: tensors are then views of the body, not copies. A body that came in
- * several chunks is joined into a buffer that {@link releaseBody} hands back for reuse once the
- * request is answered.
+ * several chunks is joined into a buffer that {@link releaseBodyWhenDone} hands back for reuse once
+ * the request is answered.
  * @throws BodyTooLargeError, or the stream's error when the client goes away mid-body.
  */
 export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
@@ -115,7 +115,7 @@ const ALIGN = 8;
  */
 const POOL_GRAIN = 16 * 1024;
 
-/** Buffers of bodies joined by {@link join}, until {@link releaseBody} gives them back. */
+/** Buffers of bodies joined by {@link join}, until {@link releaseBodyWhenDone} gives them back. */
 const pooled = new WeakSet<ArrayBufferLike>();
 
 /**

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, type RunTimeModel } from './adaptive.js';
 import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
-import { runExecution, type Outcome } from './execution.js';
+import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { plan, type PlanContext } from './planner.js';
@@ -380,16 +380,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   #emitBatch(entries: readonly Entry<Req, Res>[], startedAt: number, outcome: Outcome<Res>, reason: DispatchReason, failed: number, retried: number): void {
     if (this.listenerCount('batch') === 0) return;
-    this.#emit('batch', {
-      size: entries.reduce((items, entry) => items + entry.size, 0),
-      requests: entries.length,
-      queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
-      runMs: outcome.runMs,
-      reason,
-      failed,
-      retried,
-      ...(outcome.error !== undefined && { error: outcome.error }),
-    });
+    this.#emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
   }
 
   /** Emits an event; a listener that throws cannot leave the batcher half-way, so its error is rethrown later. */

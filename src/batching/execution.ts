@@ -1,6 +1,6 @@
 import { BackendError, describe, type Clock } from '../core/index.js';
-import { ExecutionContext, stockController, type RunningBatch } from './job.js';
-import type { DispatchReason, ExecuteBatch } from './types.js';
+import { ExecutionContext, stockController, type Entry, type RunningBatch } from './job.js';
+import type { BatchEvent, DispatchReason, ExecuteBatch } from './types.js';
 
 /** What one execution of a batch gave. */
 export interface Outcome<Res> {
@@ -36,4 +36,25 @@ export async function runExecution<Req, Res>(
     error = thrown ?? new BackendError('execute() rejected without a reason');
   }
   return { results, error, runMs: clock.now() - start };
+}
+
+/** The `batch` event of one execution that started at `startedAt`. */
+export function batchEvent<Req, Res>(
+  entries: readonly Entry<Req, Res>[],
+  startedAt: number,
+  outcome: Outcome<Res>,
+  reason: DispatchReason,
+  failed: number,
+  retried: number,
+): BatchEvent {
+  return {
+    size: entries.reduce((items, entry) => items + entry.size, 0),
+    requests: entries.length,
+    queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
+    runMs: outcome.runMs,
+    reason,
+    failed,
+    retried,
+    ...(outcome.error !== undefined && { error: outcome.error }),
+  };
 }

@@ -100,10 +100,15 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       this.#inFlight--;
       return Promise.reject(error);
     }
-    // A slot is free, so a batch goes out within microseconds: the backend may wake a worker now.
-    if (this.#dispatchesAtOnce && this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
-    // Synchronous validation (the usual case) queues the request in the caller's tick.
-    const answer = validated === undefined ? this.batcher.submit(request, options) : this.#admit(validated, request, options);
+    let answer: Promise<Res>;
+    if (validated === undefined) {
+      // Validated synchronously (the usual case), the request is queued in the caller's tick; with
+      // a slot free its batch goes out within microseconds, so the backend may wake a worker now.
+      if (this.#dispatchesAtOnce && this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
+      answer = this.batcher.submit(request, options);
+    } else {
+      answer = this.#admit(validated, request, options);
+    }
     answer.then(this.#settled, this.#settled);
     return answer;
   }

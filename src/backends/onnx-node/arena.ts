@@ -65,21 +65,24 @@ export function readTensors(arena: SharedArrayBuffer, names: readonly string[], 
   return tensors;
 }
 
-/** A run's reply in the arena: its ONNX Runtime time in the first 8 bytes, then its outputs. */
-export interface ArenaReply {
+/**
+ * What a worker's run gives back, by message or through the arena; there, its ONNX Runtime time
+ * takes the first 8 bytes, its outputs the rest.
+ */
+export interface RunResult {
   readonly outputs: TensorMap;
   readonly inferMs: number;
 }
 
 /** Writes a reply (see {@link writeTensors} for when it does not fit). */
-export function writeReply(arena: SharedArrayBuffer, names: readonly string[], reply: ArenaReply): boolean {
+export function writeReply(arena: SharedArrayBuffer, names: readonly string[], reply: RunResult): boolean {
   if (!writeTensors(arena, names, reply.outputs, Float64Array.BYTES_PER_ELEMENT)) return false;
   new Float64Array(arena, 0, 1)[0] = reply.inferMs;
   return true;
 }
 
 /** Reads what {@link writeReply} wrote. */
-export function readReply(arena: SharedArrayBuffer, names: readonly string[]): ArenaReply {
+export function readReply(arena: SharedArrayBuffer, names: readonly string[]): RunResult {
   return { outputs: readTensors(arena, names, Float64Array.BYTES_PER_ELEMENT), inferMs: new Float64Array(arena, 0, 1)[0]! };
 }
 

@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { abortError, describe, type TensorMap } from '../../core/index.js';
 import type { Backend, LoadOptions, ModelSource } from '../index.js';
-import { readReply, type ArenaReply } from './arena.js';
+import { readReply, type RunResult } from './arena.js';
 import { resolveOptions, type OnnxNodeOptions, type ResolvedOnnxNodeOptions } from './options.js';
 import { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
@@ -57,7 +57,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         interOpNumThreads: resolved.interOpNumThreads,
         graphOptimizationLevel: resolved.graphOptimizationLevel,
       };
-      const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, ArenaReply>({
+      const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, RunResult>({
         url: WORKER_URL,
         size: resolved.instances,
         label: `onnx-node ${label}`,

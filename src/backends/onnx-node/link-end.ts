@@ -43,7 +43,7 @@ export function isNotice(message: unknown): message is LinkNotice {
 /** The worker's end of a {@link Link}. */
 export interface LinkEnd {
   readonly port: MessagePort;
-  /** `[POSTED, REPLIED, IN_ARENA, POLLED]` (see {@link POSTED}). */
+  /** `[POSTED, REPLIED, IN_ARENA, POLLED, SLEEPING]` (see {@link POSTED}). */
   readonly control: Int32Array;
   /** Where a reply goes when the pool polls for it and it fits (see {@link replyInArena}). */
   readonly arena: SharedArrayBuffer;

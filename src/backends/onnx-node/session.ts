@@ -1,7 +1,7 @@
 import { abortError, ClosedError, type AttemptFailure, type TensorMap } from '../../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { DeviceName } from './devices.js';
-import type { ArenaReply } from './arena.js';
+import type { RunResult } from './arena.js';
 import type { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo } from './protocol.js';
 import { forTransfer } from './transfer.js';
@@ -14,13 +14,13 @@ export class OnnxNodeSession implements ModelSession {
   readonly fallbacks: readonly AttemptFailure[];
   /** The number of worker instances: runs beyond it wait for a free worker. */
   readonly concurrency: number;
-  readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, ArenaReply>;
+  readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, RunResult>;
   readonly #label: string;
   readonly #feeds: 'move' | 'copy';
   #disposed: Promise<void> | undefined;
 
   /** @internal Sessions come from `onnxNode().load()`. */
-  constructor(pool: WorkerPool<OrtWorkerInfo, TensorMap, ArenaReply>, label: string, transferFeeds: boolean) {
+  constructor(pool: WorkerPool<OrtWorkerInfo, TensorMap, RunResult>, label: string, transferFeeds: boolean) {
     this.inputs = pool.info.inputs;
     this.outputs = pool.info.outputs;
     this.device = pool.info.device;

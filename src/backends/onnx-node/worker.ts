@@ -8,7 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
-import { writeReply, type ArenaReply } from './arena.js';
+import { writeReply, type RunResult } from './arena.js';
 import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
@@ -17,7 +17,7 @@ import { forTransfer } from './transfer.js';
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
 type OrtTensor = InstanceType<Ort['Tensor']>;
 type TensorConstructor = new (type: string, data: TensorData, dims: readonly number[]) => OrtTensor;
-type Reply = FromWorker<OrtWorkerInfo, ArenaReply>;
+type Reply = FromWorker<OrtWorkerInfo, RunResult>;
 
 if (!parentPort) throw new Error('worker.ts runs as a worker thread of the onnx-node backend');
 const { data, link } = workerData as WorkerStart;
