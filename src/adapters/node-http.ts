@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerResponse, Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { recycleBuffer, takeBuffer } from '../core/index.js';
@@ -20,13 +21,16 @@ export class BodyTooLargeError extends Error {
 const connectionSignals = new WeakMap<Socket, AbortSignal>();
 
 /**
- * Aborted when the client goes away before its response is written: one signal per connection,
- * aborted when the connection closes, since an AbortController costs several microseconds to make
- * and keep-alive connections carry many requests. A request that was answered has stopped
- * listening to it by then. (In Node 20 a request's own `close` fires as soon as its body has been
- * read, so it cannot tell a disconnect apart from a finished exchange.)
+ * Aborted when the client goes away before its response is written. Over HTTP/1.1: one signal per
+ * connection, aborted when the connection closes, since an AbortController costs several
+ * microseconds to make and keep-alive connections carry many requests. A request that was answered
+ * has stopped listening to it by then. (In Node 20 a request's own `close` fires as soon as its
+ * body has been read, so it cannot tell a disconnect apart from a finished exchange.) Over HTTP/2,
+ * where a client cancels one request by resetting its stream and keeps the connection: one signal
+ * per stream.
  */
-export function disconnectSignal(res: ServerResponse): AbortSignal {
+export function disconnectSignal(res: ServerResponse | Http2ServerResponse): AbortSignal {
+  if ('stream' in res) return streamSignal(res.stream);
   const socket = res.socket;
   if (!socket) return responseSignal(res);
   let signal = connectionSignals.get(socket);
@@ -37,6 +41,13 @@ export function disconnectSignal(res: ServerResponse): AbortSignal {
     socket.once('close', () => controller.abort());
   }
   return signal;
+}
+
+/** Aborted when the HTTP/2 stream is reset or its session closes before the response has been sent. */
+function streamSignal(stream: Http2Stream): AbortSignal {
+  const controller = new AbortController();
+  stream.once('aborted', () => controller.abort());
+  return controller.signal;
 }
 
 /** Aborted when a response without a socket (an injected one, say) closes unfinished. */
@@ -147,11 +158,11 @@ function join(chunks: readonly Buffer[], size: number, alignAt: number | undefin
  * request's tensors after its answer (a shadow copy is made before the primary runs); a custom
  * Handler or response hook must not either. Bodies readBody did not join are left alone.
  */
-export function releaseBodyWhenDone(res: ServerResponse, body: unknown): void {
+export function releaseBodyWhenDone(res: ServerResponse | Http2ServerResponse, body: unknown): void {
   if (!(body instanceof Uint8Array) || !pooled.has(body.buffer)) return;
   const buffer = body.buffer;
   pooled.delete(buffer);
-  if (res.closed) recycleBuffer(buffer as ArrayBuffer);
+  if ('stream' in res ? res.stream.closed : res.closed) recycleBuffer(buffer as ArrayBuffer);
   else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }
 

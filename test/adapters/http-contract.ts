@@ -70,7 +70,7 @@ function gate() {
   return { wait: () => opened, open };
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
+export async function until(condition: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 5000; i++) {
     if (condition()) return;
     await new Promise((r) => setTimeout(r, 1));
@@ -78,12 +78,12 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   throw new Error(`Timed out waiting for ${what}`);
 }
 
-const tick = () => new Promise((r) => setImmediate(r));
+export const tick = () => new Promise((r) => setImmediate(r));
 
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 const skipPromtool = promtool ? false : 'promtool is not installed (Debian/Ubuntu: apt-get install prometheus; or put the binary from prometheus.io on PATH)';
 
-function inferBody(rows: number[][], extra: Record<string, unknown> = {}) {
+export function inferBody(rows: number[][], extra: Record<string, unknown> = {}) {
   return JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [rows.length, 3], data: rows }], ...extra });
 }
 
@@ -124,7 +124,7 @@ async function post(url: string, body: string, init: RequestInit = {}): Promise<
 }
 
 /** A gated memory model behind a fresh service: runs wait for `open()`. */
-async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
+export async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
   const g = gate();
   const backend = memoryBackend(clock ? { clock } : {});
   const registry = new ModelRegistry({ backends: [backend], ...(clock ? { clock } : {}) });
@@ -134,7 +134,7 @@ async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load
 }
 
 /** The rows each recorded run received. */
-function runs(backend: ReturnType<typeof memoryBackend>): number[][] {
+export function runs(backend: ReturnType<typeof memoryBackend>): number[][] {
   return backend.calls.map((c) => Array.from(c.feeds.X!.data as Float32Array));
 }
 
