@@ -7,7 +7,7 @@ import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import type { RouteContext, RouteHandlers } from './route-context.js';
+import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
@@ -42,12 +42,14 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 }
 
 async function infer({ service, maxElements }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
-  if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
-  if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
-  const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
-  const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);
-  const decoded = decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
+  const decoded = beforeService(service, model, version, () => {
+    // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
+    if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+    if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
+    const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
+    const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);
+    return decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
+  });
   let served = version;
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
     ...headerDirectives(request.headers),

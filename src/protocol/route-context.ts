@@ -1,3 +1,4 @@
+import { isPromiseLike } from '../core/index.js';
 import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import type { Route } from './routes.js';
@@ -19,3 +20,20 @@ export type RouteHandler<R extends Route> = (route: R, request: HttpRequest) => 
 
 /** A handler for each route kind in `K`. */
 export type RouteHandlers<K extends Route['kind']> = { [P in K]: RouteHandler<Extract<Route, { kind: P }>> };
+
+/**
+ * Runs what an inference route does before the service takes the request (finding the model,
+ * decoding the body); a failure there is reported to the service, so it is counted as a request.
+ */
+export function beforeService<T>(service: InferenceService, model: string, version: string | undefined, step: () => T): T {
+  const report = (error: unknown): never => {
+    service.reportFailure(model, error, version);
+    throw error;
+  };
+  try {
+    const out = step();
+    return (isPromiseLike(out) ? Promise.resolve(out).catch(report) : out) as T;
+  } catch (error) {
+    return report(error);
+  }
+}

@@ -4,7 +4,7 @@ import { bodyText, parseJsonObject } from './json-body.js';
 import { headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import type { RouteContext, RouteHandlers } from './route-context.js';
+import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import { decodePredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
 import type { HttpRequest, HttpResponse } from './types.js';
@@ -26,12 +26,14 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
 }
 
 async function predict({ service, maxElements }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
-  if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-  const body = parseJsonObject(bodyText(request.body));
-  // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
-  const target = await service.registry.acquire(model, { version, label, signal: request.signal });
-  const decoded = decodePredict(body, target.metadata().inputs, maxElements);
+  const decoded = await beforeService(service, model, version, async () => {
+    if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+    if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
+    const body = parseJsonObject(bodyText(request.body));
+    // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
+    const target = await service.registry.acquire(model, { version, label, signal: request.signal });
+    return decodePredict(body, target.metadata().inputs, maxElements);
+  });
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
     ...headerDirectives(request.headers),
     version,

@@ -111,6 +111,15 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   }
 
   /**
+   * Counts a request for `model` that failed before it could be handed to {@link infer} (a body
+   * the HTTP protocol could not decode, say): `request` listeners such as ServingMetrics then see
+   * every request, with the outcome the error maps to and a duration of 0.
+   */
+  reportFailure(model: string, error: unknown, version = ''): void {
+    this.#finished(model, version, outcomeOf(error), this.#clock.now());
+  }
+
+  /**
    * Sets the caches `model` opts into, or removes them with `undefined`. They apply to versions
    * served by a TensorHandler (requests and responses that are tensors).
    */

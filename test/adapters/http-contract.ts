@@ -371,11 +371,16 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         post(`${server.url}/v2/models/linear/infer`, inferBody([[4, 5, 6], [7, 8, 9]])),
         post(`${server.url}/v1/models/linear:predict`, JSON.stringify({ instances: [[1, 1, 1]] })),
         post(`${server.url}/v2/models/linear/infer`, JSON.stringify({ inputs: [{ name: 'Z', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] })),
+        // Bodies the protocol cannot decode never reach a version, and are counted without one.
+        post(`${server.url}/v2/models/linear/infer`, '{"inputs": ['),
+        post(`${server.url}/v1/models/linear:predict`, '[1, 2]'),
       ]);
-      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 400]);
+      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 400, 400, 400]);
       const after = await scrape();
       assert.equal(served(after) - served(before), 3);
       assert.equal(invalid(after) - invalid(before), 1);
+      const undecoded = (text: string) => sample(text, 'servable_requests_total', { model: 'linear', version: '', outcome: 'invalid' }) ?? 0;
+      assert.equal(undecoded(after) - undecoded(before), 2);
       assert.ok((sample(after, 'servable_batch_size_items_sum', labels) ?? 0) >= 4);
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
