@@ -56,7 +56,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   if (repository !== undefined && typeof authorizeRepository !== 'function') {
     throw new TypeError(`Expected \`authorizeRepository\` to be a function deciding who may load and unload models, got ${describe(authorizeRepository)}`);
   }
-  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository };
+  const { tenantOf } = options;
+  if (tenantOf !== undefined) assertFunction('tenantOf', tenantOf);
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
   const families = { tfServing, repository: repository !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];

@@ -4,7 +4,7 @@ import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { decodeInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
-import { headerDirectives } from './request-headers.js';
+import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
@@ -41,7 +41,7 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
   return jsonResponse(ready ? 200 : 503, body);
 }
 
-async function infer({ service, maxElements }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+async function infer({ service, maxElements, tenantOf }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const decoded = beforeService(service, model, version, () => {
     // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
     if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
@@ -52,7 +52,7 @@ async function infer({ service, maxElements }: RouteContext, { model, version }:
   });
   let served = version;
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...headerDirectives(request.headers),
+    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),
     version,
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,

@@ -1,4 +1,5 @@
-import type { HttpHeaders } from './types.js';
+import { describe } from '../core/index.js';
+import type { HttpHeaders, HttpRequest, TenantOf } from './types.js';
 
 /** The header naming the tenant a request belongs to; semantic cache hits stay within one tenant. */
 export const TENANT_HEADER = 'x-tenant';
@@ -36,4 +37,18 @@ export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
 
 function joined(value: string | readonly string[] | undefined): string {
   return value === undefined ? '' : typeof value === 'string' ? value : value.join(',');
+}
+
+/**
+ * The directives of `request` with its tenant as `tenantOf` says (see `HttpHandlerOptions.tenantOf`);
+ * the `X-Tenant` header is then ignored.
+ * @throws TypeError when `tenantOf` answers something other than a string or undefined.
+ */
+export async function directivesWithTenant(request: HttpRequest, tenantOf: TenantOf): Promise<HeaderDirectives> {
+  const { tenant: _sent, ...cache } = headerDirectives(request.headers);
+  const tenant = await tenantOf(request);
+  if (tenant !== undefined && typeof tenant !== 'string') {
+    throw new TypeError(`Expected \`tenantOf\` to answer a string or undefined, got ${describe(tenant)}`);
+  }
+  return tenant === undefined || tenant === '' ? cache : { ...cache, tenant };
 }

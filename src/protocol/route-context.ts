@@ -2,7 +2,7 @@ import { isPromiseLike } from '../core/index.js';
 import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import type { Route } from './routes.js';
-import type { HttpRequest, HttpResponse } from './types.js';
+import type { HttpRequest, HttpResponse, TenantOf } from './types.js';
 
 /** What route handlers share: the service and the handler's resolved options. */
 export interface RouteContext {
@@ -13,6 +13,7 @@ export interface RouteContext {
   readonly requiredModels: readonly string[] | undefined;
   readonly repository: RepositoryControl | undefined;
   readonly authorizeRepository: ((request: HttpRequest) => boolean | Promise<boolean>) | undefined;
+  readonly tenantOf: TenantOf | undefined;
 }
 
 /** Answers one kind of route. */

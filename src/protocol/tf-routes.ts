@@ -1,7 +1,7 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
-import { headerDirectives } from './request-headers.js';
+import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
@@ -25,7 +25,7 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   };
 }
 
-async function predict({ service, maxElements }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+async function predict({ service, maxElements, tenantOf }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const decoded = await beforeService(service, model, version, async () => {
     if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
@@ -35,7 +35,7 @@ async function predict({ service, maxElements }: RouteContext, { model, version,
     return decodePredict(body, target.metadata().inputs, maxElements);
   });
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...headerDirectives(request.headers),
+    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),
     version,
     label,
     signal: request.signal,

@@ -18,6 +18,9 @@ export interface HttpRequest {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** Says which tenant a request belongs to (see `HttpHandlerOptions.tenantOf`). */
+export type TenantOf = (request: HttpRequest) => string | undefined | Promise<string | undefined>;
+
 /** The reply to write back. A 499 status means the client is gone: write nothing. */
 export interface HttpResponse {
   readonly status: number;
@@ -57,6 +60,15 @@ export interface HttpHandlerOptions {
    * open to whoever can reach the port.
    */
   readonly authorizeRepository?: (request: HttpRequest) => boolean | Promise<boolean>;
+  /**
+   * The tenant a request belongs to: semantic cache hits are only shared within one tenant. By
+   * default the `X-Tenant` header as sent, which is right behind a gateway that sets it from the
+   * caller's identity and drops the client's own. Where clients reach the server directly, derive
+   * it here from what you can verify (a signed token's claim, an API key); its answer replaces the
+   * header, and `undefined` means no tenant. A throw or rejection answers the request with it.
+   * @default the trimmed `X-Tenant` header
+   */
+  readonly tenantOf?: TenantOf;
   /** The server name `GET /v2` reports. @default 'servable' */
   readonly serverName?: string;
   /** The server version `GET /v2` reports. @default servable's version */

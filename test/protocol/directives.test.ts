@@ -77,6 +77,36 @@ test('OIP and TF-Serving requests pass the cache directives, the tenant and the 
   }
 });
 
+test('tenantOf decides the tenant from what the server can verify; a client\'s own X-Tenant is then ignored', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'double', source: double(), warmup: [] });
+  const service = new RecordingService({ registry });
+  const keys: Record<string, string> = { 'key-a': 'acme', 'key-b': 'beta' };
+  const errors: unknown[] = [];
+  const http = createHttpHandler({
+    service,
+    tenantOf: async ({ headers }) => {
+      const key = headers['x-api-key'];
+      if (key === 'broken') return 42 as unknown as string;
+      return typeof key === 'string' ? keys[key] : undefined;
+    },
+    onError: (error) => errors.push(error),
+  });
+  try {
+    const ask = (headers: HttpHeaders, path = '/v2/models/double/infer', text = body([1, 2])) => http.handle({ method: 'POST', path, headers, body: text });
+    assert.equal((await ask({ 'x-api-key': 'key-a', 'x-tenant': 'beta', 'cache-control': 'no-store' })).status, 200);
+    assert.equal((await ask({ 'x-tenant': 'beta' })).status, 200);
+    assert.deepEqual(json(await ask({ 'x-api-key': 'key-b' }, '/v1/models/double:predict', '{"instances": [[3, 4]]}')), { predictions: [[6, 8]] });
+    assert.deepEqual(service.calls.map((c) => [c.tenant, c.noStore]), [['acme', true], [undefined, undefined], ['beta', undefined]]);
+    const broken = await ask({ 'x-api-key': 'broken' });
+    assert.equal(broken.status, 500);
+    assert.match(String(errors[0]), /Expected `tenantOf` to answer a string or undefined, got 42/);
+    assert.throws(() => createHttpHandler({ service, tenantOf: 'x-tenant' as never }), /Expected `tenantOf` to be a function, got "x-tenant"/);
+  } finally {
+    await registry.close();
+  }
+});
+
 test('model_version names the version that served a request whose URL named none', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'double', version: '1', source: double(), warmup: [] });
