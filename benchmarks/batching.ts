@@ -145,9 +145,11 @@ async function batcherOverhead() {
  * machine's speed drifts by 20-40% over seconds, far more than the differences measured here, so
  * the figures are medians of differences within one rotation, a few milliseconds apart. (Raw with
  * default threads is left out: its intra-op threads keep spinning after a run and would slow
- * whatever ran next.)
+ * whatever ran next.) The rotation puts a raw run, about 1 ms, between two uses of the worker,
+ * as long as its default spin; so it is measured again with `spinWaitMs` 4, where the worker
+ * waits through the gap.
  */
-async function idleLatency(b: Bench, worker: ModelVersion, batcherMs: number) {
+async function idleLatency(b: Bench, model: string, worker: ModelVersion) {
   const x = new ort.Tensor('float32', images[0]!, [1, 3, 48, 192]);
   const inferMs: number[] = [];
   const paths = {
@@ -158,7 +160,7 @@ async function idleLatency(b: Bench, worker: ModelVersion, batcherMs: number) {
       await worker.session.run({ x: { datatype: 'FP32', shape: [1, 3, 48, 192], data: images[0]!.slice() } }, { timings });
       inferMs.push(timings.inferMs!);
     },
-    served: () => b.service.infer('idle', requests[0]!),
+    served: () => b.service.infer(model, requests[0]!),
   };
   const names = Object.keys(paths) as (keyof typeof paths)[];
   const runs: Record<keyof typeof paths, number[]> = { raw: [], worker: [], served: [] };
@@ -174,23 +176,29 @@ async function idleLatency(b: Bench, worker: ModelVersion, batcherMs: number) {
     }
   }
   const over = (a: keyof typeof paths, z: keyof typeof paths) => median(runs[a].map((ms, i) => ms - runs[z][i]!)) * 1000;
-  const addedUs = over('served', 'raw');
   // The worker calls recorded are the last ones made; ONNX Runtime's time in the worker pairs with each.
   const inWorker = inferMs.slice(-runs.worker.length);
   const hopUs = median(runs.worker.map((ms, i) => ms - inWorker[i]!)) * 1000;
+  return { runs, addedUs: over('served', 'raw'), workerUs: over('worker', 'raw'), ownUs: over('served', 'worker'), hopUs };
+}
+
+type IdleLatency = Awaited<ReturnType<typeof idleLatency>>;
+
+function printIdleLatency(idle: IdleLatency, spun: IdleLatency, batcherMs: number): void {
+  const { runs, addedUs, workerUs, ownUs, hopUs } = idle;
   console.log(`3. concurrency 1, idle queue, batch 1: one call on each path in rotating order, ${runs.raw.length} rotations`);
   console.log(table(['path', 'p50 ms', 'p99 ms', 'over raw µs (median of paired differences)'], [
     ['raw, main thread, 1 intra-op thread', quantile(runs.raw, 0.5), quantile(runs.raw, 0.99), 0],
-    ['onnx-node session.run (worker, 1 thread)', quantile(runs.worker, 0.5), quantile(runs.worker, 0.99), over('worker', 'raw')],
+    ['onnx-node session.run (worker, 1 thread)', quantile(runs.worker, 0.5), quantile(runs.worker, 0.99), workerUs],
     ['served: service.infer (registry, batcher, worker)', quantile(runs.served, 0.5), quantile(runs.served, 0.99), addedUs],
   ]));
   console.log(`added latency, served − raw (median of paired differences): ${addedUs.toFixed(0)} µs   [target <= 50 µs] ${verdict(addedUs <= 50)}`);
-  console.log(`  worker thread hop (worker − raw): ${over('worker', 'raw').toFixed(0)} µs`);
-  console.log(`  registry + handler + batcher (served − worker): ${over('served', 'worker').toFixed(0)} µs`);
+  console.log(`  worker thread hop (worker − raw): ${workerUs.toFixed(0)} µs`);
+  console.log(`  registry + handler + batcher (served − worker): ${ownUs.toFixed(0)} µs`);
   console.log(`  the batcher alone: ${(batcherMs * 1000).toFixed(1)} µs`);
   // Both parts compare runs on the same worker thread, so they hold whichever vCPU it and the main thread are on.
-  console.log(`servable's own time, measured on the worker's side: (served − worker) ${over('served', 'worker').toFixed(0)} µs + (worker call − ONNX Runtime's run() timed in the worker) ${hopUs.toFixed(0)} µs = ${(over('served', 'worker') + hopUs).toFixed(0)} µs\n`);
-  return { runs, addedUs, hopUs };
+  console.log(`servable's own time, measured on the worker's side: (served − worker) ${ownUs.toFixed(0)} µs + (worker call − ONNX Runtime's run() timed in the worker) ${hopUs.toFixed(0)} µs = ${(ownUs + hopUs).toFixed(0)} µs`);
+  console.log(`with spinWaitMs 4 (the worker busy-waits through the rotation's raw run): served − raw ${spun.addedUs.toFixed(0)} µs, worker − raw ${spun.workerUs.toFixed(0)} µs, ${spun.runs.raw.length} rotations\n`);
 }
 
 /** 4. Every setting at every concurrency level through the served path. */
@@ -329,8 +337,11 @@ export async function run(): Promise<void> {
   const b: Bench = { session, oneThread, registry, service: new InferenceService({ registry }) };
   const rawBest = await rawBaseline(b);
   const overhead = await batcherOverhead();
-  const idle = await idleLatency(b, await load(b, 'idle', { maxBatchSize: 16 }), overhead.overheadMs);
+  const idle = await idleLatency(b, 'idle', await load(b, 'idle', { maxBatchSize: 16 }));
   await registry.unload('idle');
+  const spun = await idleLatency(b, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }));
+  await registry.unload('idle-spin');
+  printIdleLatency(idle, spun, overhead.overheadMs);
   const cells = await sweep(b);
   const best = cells.filter((c) => c.callers === SATURATED).reduce((x, y) => (y.itemsPerSec > x.itemsPerSec ? y : x));
   const sat = await saturated(b, best, rawBest);
@@ -351,7 +362,7 @@ export async function run(): Promise<void> {
     machine,
   }));
   await writeFile(new URL('batching.json', OUT), JSON.stringify({
-    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, cells, saturated: sat, layouts: byLayout, adaptive,
+    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, cells, saturated: sat, layouts: byLayout, adaptive,
   }, null, 1));
   console.log(`wrote benchmarks/out/batching.svg and batching.json in ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage[1]!.toFixed(2)} at end`);
 }

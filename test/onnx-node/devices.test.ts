@@ -84,7 +84,8 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ interOpNumThreads: '2' as unknown as number }, /`interOpNumThreads` to be an integer, got "2" \(string\)/, TypeError],
     [{ graphOptimizationLevel: 'max' as 'all' }, /`graphOptimizationLevel` to be one of "disabled", "basic", "extended", "all", got "max"/, TypeError],
     [{ strict: 'yes' as unknown as boolean }, /Expected `strict` to be a boolean, got "yes" \(string\)/, TypeError],
-    [{ spinWait: 1 as unknown as boolean }, /Expected `spinWait` to be a boolean, got 1 \(number\)/, TypeError],
+    [{ spinWaitMs: true as unknown as number }, /Expected `spinWaitMs` to be a finite number, got true \(boolean\)/, TypeError],
+    [{ spinWaitMs: -1 }, /Expected `spinWaitMs` to be a number between 0 and 1000, got -1/, RangeError],
     [{ intraOpSpinning: 'off' as unknown as boolean }, /Expected `intraOpSpinning` to be a boolean, got "off" \(string\)/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
@@ -101,7 +102,7 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.graphOptimizationLevel, 'all');
   assert.equal(options.strict, false);
   assert.equal(options.transferFeeds, true);
-  assert.equal(options.spinWait, true);
+  assert.equal(options.spinWaitMs, 1);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
 });
 

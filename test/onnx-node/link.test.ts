@@ -23,7 +23,7 @@ test('a core counts as free while the inference threads leave one, and not while
 });
 
 test('spinning pauses when workers report 5 preemptions within 100 ms, not fewer', async () => {
-  const { shared } = new Link(true).end;
+  const { shared } = new Link(1).end;
   await sleep(150);
   checkPreemptions(); // opens a new window
   Atomics.add(shared, PREEMPTIONS, 4);
@@ -37,8 +37,8 @@ test('spinning pauses when workers report 5 preemptions within 100 ms, not fewer
 });
 
 test('takeMessage reads the messages in order, whether they were posted before it waits or not', async () => {
-  for (const spin of [true, false]) {
-    const link = new Link(spin);
+  for (const spinMs of [1, 0]) {
+    const link = new Link(spinMs);
     link.send({ n: 1 }, []);
     link.send({ n: 2 }, []);
     assert.deepEqual(takeMessage(link.end, 0), { n: 1 });
@@ -54,7 +54,7 @@ test('takeMessage reads the messages in order, whether they were posted before i
 
 /** A link whose arena replies are `done` messages with tensor `y`, as the onnx-node pool sets it up. */
 function arenaLink(): Link {
-  const link = new Link(true);
+  const link = new Link(1);
   link.readArena = (arena) => ({ type: 'done', value: readTensors(arena, ['y']) });
   return link;
 }

@@ -7,8 +7,8 @@ import type { Job, Result } from './pool-worker.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
-function start(size: number, data: (first: { threadId: number } | undefined) => unknown = () => ({}), spin = true) {
-  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data, spin, threads: 1 });
+function start(size: number, data: (first: { threadId: number } | undefined) => unknown = () => ({}), spinMs = 1) {
+  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data, spinMs, threads: 1 });
 }
 
 /** A gate the worker blocks on: [0] counts jobs that reached it, [1] opens it. */
@@ -175,11 +175,11 @@ test('a worker that cannot start fails the start with its reasons and leaves no 
   await assert.rejects(start(2, (first) => (first ? { fail: 'second' } : {})), BackendUnavailableError);
   assert.equal(liveWorkers(), baseline);
 
-  await assert.rejects(WorkerPool.start({ url, size: 1, label: 'x', workerData: () => ({}), signal: AbortSignal.abort(), spin: true, threads: 1 }), CancelledError);
+  await assert.rejects(WorkerPool.start({ url, size: 1, label: 'x', workerData: () => ({}), signal: AbortSignal.abort(), spinMs: 1, threads: 1 }), CancelledError);
 });
 
 test('without spinning, workers sleep between runs and results arrive through the event loop', async () => {
-  const pool = await start(2, () => ({}), false);
+  const pool = await start(2, () => ({}), 0);
   try {
     const results = await Promise.all([1, 2, 3, 4, 5].map((x) => pool.run({ op: 'echo', x }, [])));
     assert.deepEqual(results.map((r) => r.x), [1, 2, 3, 4, 5]);

@@ -62,7 +62,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         size: resolved.instances,
         label: `onnx-node ${label}`,
         signal,
-        spin: resolved.spinWait,
+        spinMs: resolved.spinWaitMs,
         threads: resolved.intraOpNumThreads,
         readArena: (info) => {
           const names = info.outputs.map((o) => o.name);

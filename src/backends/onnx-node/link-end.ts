@@ -19,9 +19,6 @@ export const BUSY_THREADS = 0;
 export const SPIN_PAUSED = 1;
 export const PREEMPTIONS = 2;
 
-/** How long a worker busy-waits for its next job before it sleeps. */
-const SPIN_MS = 1;
-
 /**
  * A gap this long between two turns of the spin loop, which take well under a microsecond, means
  * the thread was taken off its core.
@@ -50,13 +47,13 @@ export interface LinkEnd {
   /** Process-wide: `[BUSY_THREADS, SPIN_PAUSED, PREEMPTIONS]`. */
   readonly shared: Int32Array;
   readonly cores: number;
-  /** Busy-wait for a moment before sleeping, while a core is free. */
-  readonly spin: boolean;
+  /** How long to busy-wait for the next job before sleeping, while a core is free; 0: never. */
+  readonly spinMs: number;
 }
 
 /**
  * Blocks the worker until the message after the first `taken` ones has been posted, then reads
- * it. It busy-waits for up to a millisecond first, while the process's inference threads leave a
+ * it. It busy-waits for up to `spinMs` first, while the process's inference threads leave a
  * core free and spinning is not paused, since the next job of a closed loop usually follows within
  * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`. Woken
  * without a job (the pool expects one soon, see `Link.expect`), it spins again before sleeping.
@@ -64,7 +61,7 @@ export interface LinkEnd {
 export function takeMessage(end: LinkEnd, taken: number): unknown {
   const { control } = end;
   for (;;) {
-    if (end.spin) spin(end, taken);
+    if (end.spinMs > 0) spin(end, taken);
     if (Atomics.load(control, POSTED) !== taken) break;
     Atomics.store(control, SLEEPING, 1);
     Atomics.wait(control, POSTED, taken);
@@ -76,9 +73,9 @@ export function takeMessage(end: LinkEnd, taken: number): unknown {
   return received.message;
 }
 
-function spin({ control, shared, cores }: LinkEnd, taken: number): void {
+function spin({ control, shared, cores, spinMs }: LinkEnd, taken: number): void {
   let now = performance.now();
-  const until = now + SPIN_MS;
+  const until = now + spinMs;
   while (
     Atomics.load(control, POSTED) === taken &&
     Atomics.load(shared, SPIN_PAUSED) === 0 &&

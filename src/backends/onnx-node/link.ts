@@ -81,11 +81,11 @@ export class Link {
   /** Replies read so far, by either path. */
   #received = 0;
 
-  constructor(spin: boolean) {
+  constructor(spinMs: number) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.#control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT));
-    this.end = { port: port2, control: this.#control, arena: new SharedArrayBuffer(ARENA_BYTES), shared, cores, spin };
+    this.end = { port: port2, control: this.#control, arena: new SharedArrayBuffer(ARENA_BYTES), shared, cores, spinMs };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertInteger, assertOneOf, describe } from '../../core/index.js';
+import { assertInteger, assertNumber, assertOneOf, describe } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -46,15 +46,17 @@ export interface OnnxNodeOptions {
    */
   readonly transferFeeds?: boolean;
   /**
-   * Busy-wait instead of sleeping around short runs, while the process's inference threads leave
-   * a core free: each worker for up to 1 ms after a run for its next one, and the event loop, by
-   * polling between turns, for the results of runs expected to take under 5 ms. Waking a sleeping
-   * thread costs tens of microseconds on virtual machines, as much as a small model's inference;
-   * the price is CPU time on cores that would otherwise idle. ONNX Runtime's own thread pool
-   * spins the same way (`session.intra_op.allow_spinning`).
-   * @default true
+   * How long a worker that has answered busy-waits for its next run before it sleeps, in
+   * milliseconds, while the process's inference threads leave a core free; with it on (over 0), the
+   * event loop also polls between turns for the results of runs expected to take under 5 ms.
+   * Waking a sleeping thread costs tens of microseconds on virtual machines, as much as a small
+   * model's inference, and a core that has idled runs the next inference slower for a while; the
+   * price is CPU time on cores that would otherwise idle. Raise it to cover the usual gap between
+   * requests where latency at low load matters more than idle CPU; 0 never spins. ONNX Runtime's
+   * own thread pool spins the same way (`session.intra_op.allow_spinning`).
+   * @default 1
    */
-  readonly spinWait?: boolean;
+  readonly spinWaitMs?: number;
 }
 
 /** {@link OnnxNodeOptions} with every default filled in. */
@@ -67,10 +69,10 @@ export interface ResolvedOnnxNodeOptions {
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   readonly strict: boolean;
   readonly transferFeeds: boolean;
-  readonly spinWait: boolean;
+  readonly spinWaitMs: number;
 }
 
-const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWait'];
+const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs'];
 
 /**
  * Validates the options and fills in the defaults.
@@ -99,8 +101,8 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertBoolean('strict', strict);
   const transferFeeds = options.transferFeeds ?? true;
   assertBoolean('transferFeeds', transferFeeds);
-  const spinWait = options.spinWait ?? true;
-  assertBoolean('spinWait', spinWait);
+  const spinWaitMs = options.spinWaitMs ?? 1;
+  assertNumber('spinWaitMs', spinWaitMs, 0, 1000);
   return {
     devices: devices.map((d) => (typeof d === 'string' ? d : { ...d })),
     instances,
@@ -110,7 +112,7 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
     graphOptimizationLevel,
     strict,
     transferFeeds,
-    spinWait,
+    spinWaitMs,
   };
 }
 

@@ -30,10 +30,11 @@ export interface WorkerPoolOptions<Info, Out = unknown> {
   /** Aborts the start: workers already spawned are terminated. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * Busy-wait instead of sleeping around short runs while a core is free: workers for their next
-   * job, the pool (by polling between event-loop turns) for results.
+   * Busy-wait instead of sleeping around short runs while a core is free: workers for up to this
+   * many milliseconds for their next job, the pool (by polling between event-loop turns) for
+   * results. 0: never.
    */
-  readonly spin: boolean;
+  readonly spinMs: number;
   /** Threads one job keeps busy (ONNX Runtime's intra-op threads). */
   readonly threads: number;
   /**
@@ -80,6 +81,7 @@ export class WorkerPool<Info, In, Out> {
   readonly #idle: Instance<In, Out>[] = [];
   readonly #queue: Job<In, Out>[] = [];
   readonly #spin: boolean;
+  readonly #spinMs: number;
   readonly #threads: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
   #starting = 0;
@@ -98,7 +100,8 @@ export class WorkerPool<Info, In, Out> {
     this.#url = options.url;
     this.#label = options.label;
     this.#data = options.workerData(info);
-    this.#spin = options.spin;
+    this.#spin = options.spinMs > 0;
+    this.#spinMs = options.spinMs;
     this.#threads = options.threads;
     const read = options.readArena?.(info);
     this.#readArena = read && ((arena) => ({ type: 'done', value: read(arena) }));
@@ -111,10 +114,10 @@ export class WorkerPool<Info, In, Out> {
    * one dies before it is ready, the abort error when `signal` aborts.
    */
   static async start<Info, In, Out>(options: WorkerPoolOptions<Info, Out>): Promise<WorkerPool<Info, In, Out>> {
-    const { url, size, label, signal, spin } = options;
-    const first = await startWorker<Info>(url, options.workerData(undefined), label, spin, signal);
+    const { url, size, label, signal, spinMs } = options;
+    const first = await startWorker<Info>(url, options.workerData(undefined), label, spinMs, signal);
     const data = options.workerData(first.info);
-    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, () => startWorker<Info>(url, data, label, spin, signal)));
+    const rest = await Promise.allSettled(Array.from({ length: size - 1 }, () => startWorker<Info>(url, data, label, spinMs, signal)));
     const workers = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
     const failed = rest.find((r) => r.status === 'rejected');
     if (failed) {
@@ -320,7 +323,7 @@ export class WorkerPool<Info, In, Out> {
   /** Starts a worker in place of one that died; when none is left and none can start, fails what waits. */
   #replace(): void {
     this.#starting += 1;
-    startWorker<Info>(this.#url, this.#data, this.#label, this.#spin, undefined).then(
+    startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined).then(
       (started) => {
         this.#starting -= 1;
         this.#adopt(started);

@@ -14,9 +14,9 @@ export interface Started<Info> {
 }
 
 /** Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). */
-export function startWorker<Info>(url: URL, data: unknown, label: string, spin: boolean, signal: AbortSignal | undefined): Promise<Started<Info>> {
+export function startWorker<Info>(url: URL, data: unknown, label: string, spinMs: number, signal: AbortSignal | undefined): Promise<Started<Info>> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
-  const link = new Link(spin);
+  const link = new Link(spinMs);
   const worker = spawnWorker(url, { data, link: link.end } satisfies WorkerStart, [link.end.port]);
   return new Promise<Started<Info>>((resolve, fail) => {
     const reject = (error: unknown): void => {
