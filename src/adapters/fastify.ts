@@ -49,11 +49,13 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         );
       });
       // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
-      scope.setErrorHandler((error: FastifyError, _request, reply) => {
+      scope.setErrorHandler((error: FastifyError, request, reply) => {
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-        const reason = status === 413 ? new BodyTooLargeError(http.bodyLimit) : status < 500 ? error : undefined;
-        if (status === 413) reply.header('connection', 'close');
-        return reply.code(status).type('application/json').send(JSON.stringify({ error: reason?.message ?? 'Internal server error' }));
+        if (status === 413) {
+          const { headers, body } = http.tooLarge({ method: request.method, path: pathBelow(scope.prefix, request.url) });
+          return reply.code(413).headers(headers).send(body);
+        }
+        return reply.code(status).type('application/json').send(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' }));
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
       for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
@@ -73,13 +75,17 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
 async function serve(http: HttpHandler, prefix: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   // Fastify's request.signal listens to the request's `close`, which Node 20 fires once the body is read.
   const signal = disconnectSignal(reply.raw);
-  const path = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : request.url;
+  const path = pathBelow(prefix, request.url);
   const body = request.body as Uint8Array | undefined;
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   const payload = typeof response.body === 'string' ? response.body : Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
   return reply.code(response.status).headers(response.headers).send(payload);
+}
+
+function pathBelow(prefix: string, url: string): string {
+  return url.startsWith(prefix) ? url.slice(prefix.length) : url;
 }
 
 /**

@@ -184,7 +184,7 @@ export async function serveNode(http: HttpHandler, req: IncomingMessage, res: Se
   try {
     body = await requestBody(req, http.bodyLimit);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) writeResponse(res, tooLarge(error));
+    if (error instanceof BodyTooLargeError) writeResponse(res, http.tooLarge({ method: req.method ?? 'GET', path }));
     else res.destroy();
     return;
   }
@@ -218,10 +218,3 @@ async function requestBody(req: ParsedRequest, limit: number): Promise<Uint8Arra
   return readBody(req, req.headers, limit);
 }
 
-function tooLarge(error: BodyTooLargeError): HttpResponse {
-  return {
-    status: error.status,
-    headers: { 'content-type': 'application/json', connection: 'close' },
-    body: JSON.stringify({ error: error.message }),
-  };
-}

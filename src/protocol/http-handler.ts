@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertObject, assertString, describe } from '../core/index.js';
+import { assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
@@ -63,9 +63,19 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const families = { tfServing, repository: repository !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
 
+  const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
+  const tooLarge = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse => {
+    const match = matchRoute(request.method, request.path, families);
+    if ('route' in match && (match.route.kind === 'infer' || match.route.kind === 'tf-predict') && service.registry.has(match.route.model)) {
+      service.reportFailure(match.route.model, new InvalidInputError(tooLargeMessage), match.route.version);
+    }
+    return errorBody(413, tooLargeMessage, undefined, { connection: 'close' });
+  };
+
   return {
     bodyLimit,
     prefixes,
+    tooLarge,
     owns: (path) => prefixes.some((prefix) => under(prefix, path)),
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
@@ -76,9 +86,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             allow: match.allow.join(', '),
           });
         }
-        if (request.body !== undefined && tooLarge(request.body, bodyLimit)) {
-          return errorBody(413, `The request body is larger than the limit of ${bodyLimit} bytes`);
-        }
+        if (request.body !== undefined && pastLimit(request.body, bodyLimit)) return tooLarge(request);
         return await (routes[match.route.kind] as RouteHandler<Route>)(match.route, request);
       } catch (error) {
         return errorResponse(error, (e) => onError?.(e, request));
@@ -87,7 +95,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   };
 }
 
-function tooLarge(body: Uint8Array | string, limit: number): boolean {
+function pastLimit(body: Uint8Array | string, limit: number): boolean {
   if (typeof body !== 'string') return body.byteLength > limit;
   // A UTF-16 code unit takes 1 to 3 bytes in UTF-8: encode only when the length alone cannot tell.
   if (body.length > limit) return true;

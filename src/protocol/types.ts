@@ -95,4 +95,10 @@ export interface HttpHandler {
   readonly prefixes: readonly string[];
   /** The body limit in bytes adapters enforce while reading. */
   readonly bodyLimit: number;
+  /**
+   * The 413 reply for a request whose body went past {@link HttpHandler.bodyLimit}, which an
+   * adapter refused while reading it; an inference request for a loaded model is counted among
+   * its requests (outcome `invalid`).
+   */
+  tooLarge(request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse;
 }

@@ -374,13 +374,17 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         // Bodies the protocol cannot decode never reach a version, and are counted without one.
         post(`${server.url}/v2/models/linear/infer`, '{"inputs": ['),
         post(`${server.url}/v1/models/linear:predict`, '[1, 2]'),
+        // So are bodies refused for their size while being read; a model that does not exist gets no series.
+        post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20)),
+        post(`${server.url}/v2/models/nope/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20)),
       ]);
-      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 400, 400, 400]);
+      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 400, 400, 400, 413, 413]);
       const after = await scrape();
       assert.equal(served(after) - served(before), 3);
       assert.equal(invalid(after) - invalid(before), 1);
       const undecoded = (text: string) => sample(text, 'servable_requests_total', { model: 'linear', version: '', outcome: 'invalid' }) ?? 0;
-      assert.equal(undecoded(after) - undecoded(before), 2);
+      assert.equal(undecoded(after) - undecoded(before), 3);
+      assert.doesNotMatch(after, /model="nope"/);
       assert.ok((sample(after, 'servable_batch_size_items_sum', labels) ?? 0) >= 4);
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
