@@ -64,10 +64,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
-  const tooLarge = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse => {
-    const match = matchRoute(request.method, request.path, families);
-    if ('route' in match && (match.route.kind === 'infer' || match.route.kind === 'tf-predict') && service.registry.has(match.route.model)) {
-      service.reportFailure(match.route.model, new InvalidInputError(tooLargeMessage), match.route.version);
+  const refuseTooLarge = (route: Route | undefined): HttpResponse => {
+    if ((route?.kind === 'infer' || route?.kind === 'tf-predict') && service.registry.has(route.model)) {
+      service.reportFailure(route.model, new InvalidInputError(tooLargeMessage), route.version);
     }
     return errorBody(413, tooLargeMessage, undefined, { connection: 'close' });
   };
@@ -75,7 +74,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   return {
     bodyLimit,
     prefixes,
-    tooLarge,
+    tooLarge(request) {
+      const match = matchRoute(request.method, request.path, families);
+      return refuseTooLarge('route' in match ? match.route : undefined);
+    },
     owns: (path) => prefixes.some((prefix) => under(prefix, path)),
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
@@ -86,7 +88,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             allow: match.allow.join(', '),
           });
         }
-        if (request.body !== undefined && pastLimit(request.body, bodyLimit)) return tooLarge(request);
+        if (request.body !== undefined && pastLimit(request.body, bodyLimit)) return refuseTooLarge(match.route);
         return await (routes[match.route.kind] as RouteHandler<Route>)(match.route, request);
       } catch (error) {
         return errorResponse(error, (e) => onError?.(e, request));

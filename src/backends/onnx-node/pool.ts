@@ -80,7 +80,6 @@ export class WorkerPool<Info, In, Out> {
   readonly #instances = new Set<Instance<In, Out>>();
   readonly #idle: Instance<In, Out>[] = [];
   readonly #queue: Job<In, Out>[] = [];
-  readonly #spin: boolean;
   readonly #spinMs: number;
   readonly #threads: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
@@ -100,7 +99,6 @@ export class WorkerPool<Info, In, Out> {
     this.#url = options.url;
     this.#label = options.label;
     this.#data = options.workerData(info);
-    this.#spin = options.spinMs > 0;
     this.#spinMs = options.spinMs;
     this.#threads = options.threads;
     const read = options.readArena?.(info);
@@ -167,7 +165,7 @@ export class WorkerPool<Info, In, Out> {
    * now, so the job does not wait for its wake-up. Only while spinning is on and allowed.
    */
   expect(): void {
-    if (!this.#spin || this.#queue.length > 0 || !spinAllowed()) return;
+    if (this.#spinMs === 0 || this.#queue.length > 0 || !spinAllowed()) return;
     this.#idle.at(-1)?.link.expect();
   }
 
@@ -239,7 +237,7 @@ export class WorkerPool<Info, In, Out> {
 
   /** True while runs are short and a core is free: results are then polled for. */
   #pollable(): boolean {
-    return this.#spin && this.#runMs <= POLL_MS && spinAllowed();
+    return this.#spinMs > 0 && this.#runMs <= POLL_MS && spinAllowed();
   }
 
   /**
@@ -282,7 +280,7 @@ export class WorkerPool<Info, In, Out> {
   }
 
   #onMessage(instance: Instance<In, Out>, message: FromWorker<Info, Out>): void {
-    if (this.#spin && (message.type === 'done' || message.type === 'error')) checkPreemptions();
+    if (this.#spinMs > 0 && (message.type === 'done' || message.type === 'error')) checkPreemptions();
     if (message.type === 'done') this.#finish(instance, message.value, undefined);
     else if (message.type === 'error') {
       this.#finish(instance, undefined, this.#error(message.error.message, fromWireError(message.error)));
