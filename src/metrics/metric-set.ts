@@ -135,7 +135,7 @@ function create(registry: Registry, prefix: string, buckets: Required<MetricBuck
     sources,
     requests: new Counter({
       name: `${prefix}requests_total`,
-      help: 'Requests answered by the InferenceService, by outcome: success, invalid, rejected, timeout, cancelled, backend, not-found, not-ready.',
+      help: 'Inference requests by outcome (success, invalid, rejected, timeout, cancelled, backend, not-found, not-ready): those the InferenceService answered and those the HTTP protocols refused before it.',
       labelNames: ['model', 'version', 'outcome'] as const,
       registers,
     }),
