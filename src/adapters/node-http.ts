@@ -8,7 +8,6 @@ import { METRICS_PATH, scrape, type AdapterOptions, type MetricsRoute } from './
 
 /** The request body went past the adapter's limit. */
 export class BodyTooLargeError extends Error {
-  readonly status = 413;
   /** For Fastify's error handling. */
   readonly statusCode = 413;
 

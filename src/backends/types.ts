@@ -42,11 +42,12 @@ export interface ModelSession {
   /** Runs the model on a batch of feeds. */
   run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
   /**
-   * Told that a run is likely to follow within microseconds (a request was accepted while a slot
-   * is free), so that a backend whose threads sleep between runs can wake one ahead of it.
+   * Told that a run is likely to follow within `withinMs` milliseconds (a request was accepted
+   * while a slot is free, and its batch waits at most that long), so that a backend whose threads
+   * sleep between runs can wake one ahead of it when it would stay awake that long.
    * Optional; it must be cheap and may do nothing.
    */
-  expect?(): void;
+  expect?(withinMs: number): void;
   /** Releases the session's resources; runs in flight finish first. */
   dispose(): Promise<void>;
 }

@@ -42,11 +42,8 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   #unloading: Promise<void> | undefined;
   /** Validations in progress: their requests were accepted before a drain began, so the drain waits for them to queue. */
   readonly #admitting = new Set<Promise<unknown>>();
-  /**
-   * Whether a request that finds a slot free goes out at once: not with a queue delay of 1 ms or
-   * more, which would outlast a worker woken for it (it spins about 1 ms, then sleeps again).
-   */
-  readonly #dispatchesAtOnce: boolean;
+  /** The longest a request that finds a slot free waits for its batch to go out. */
+  readonly #queueDelayMs: number;
 
   constructor(init: ModelVersionInit<Req, Res>) {
     this.#init = init;
@@ -55,7 +52,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     this.session = init.session;
     this.handler = init.handler;
     this.#lastUsed = init.clock.now();
-    this.#dispatchesAtOnce = (init.batching?.maxQueueDelayMs ?? 0) < 1;
+    this.#queueDelayMs = init.batching?.maxQueueDelayMs ?? 0;
     const { handler } = init;
     this.batcher = new DynamicBatcher<Req, Res>({
       ...init.batching,
@@ -103,8 +100,8 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     let answer: Promise<Res>;
     if (validated === undefined) {
       // Validated synchronously (the usual case), the request is queued in the caller's tick; with
-      // a slot free its batch goes out within microseconds, so the backend may wake a worker now.
-      if (this.#dispatchesAtOnce && this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.();
+      // a slot free its batch goes out within the queue delay, so the backend may wake a worker now.
+      if (this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.(this.#queueDelayMs);
       answer = this.batcher.submit(request, options);
     } else {
       answer = this.#admit(validated, request, options);

@@ -161,11 +161,12 @@ export class WorkerPool<Info, In, Out> {
   }
 
   /**
-   * Says a job is likely soon: the idle worker that would take it, if it sleeps, starts spinning
-   * now, so the job does not wait for its wake-up. Only while spinning is on and allowed.
+   * Says a job is likely within `withinMs`: the idle worker that would take it, if it sleeps,
+   * starts spinning now, so the job does not wait for its wake-up. Only while spinning is on and
+   * allowed, and when the job would come before the worker's spin ends.
    */
-  expect(): void {
-    if (this.#spinMs === 0 || this.#queue.length > 0 || !spinAllowed()) return;
+  expect(withinMs = 0): void {
+    if (withinMs >= this.#spinMs || this.#queue.length > 0 || !spinAllowed()) return;
     this.#idle.at(-1)?.link.expect();
   }
 

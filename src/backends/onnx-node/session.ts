@@ -55,8 +55,8 @@ export class OnnxNodeSession implements ModelSession {
   }
 
   /** Wakes the worker that would take the next run, if it sleeps (see {@link ModelSession.expect}). */
-  expect(): void {
-    this.#pool.expect();
+  expect(withinMs: number): void {
+    this.#pool.expect(withinMs);
   }
 
   /** Lets accepted runs finish, then releases each worker's session and stops the workers. */
