@@ -1,164 +1,66 @@
 /**
- * What HTTP costs, on the PaddleOCR text-direction classifier, in one run: the same service
- * (2 worker instances, batches of up to 8, 2 ms delay) answering N concurrent single-image
- * requests (a) in-process through service.infer, (b) over loopback HTTP through the Fastify adapter
- * with binary tensor data, (c) the same with JSON bodies, and (d) binary with 4 images per request
- * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
- * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
- * they share the machine's cores with the server and its inference workers, so the CPU each side
- * spends per image is reported too, and the images per batch the model ran, which sets the
- * inference cost per image.
- * Rounds alternate the paths; medians are reported. Last, the HTTP floor: the same binary client
- * against a bare node:http server that reads each body and answers at once, no model, no framework.
+ * What HTTP costs, on the PaddleOCR text-direction classifier: in-process service.infer against
+ * loopback HTTP with binary tensor data, with JSON, and with 4 images a request, all measured in
+ * one server process (benchmarks/http-server.ts, which says how). That process runs twice: with
+ * Node's default heap settings, and with the old-generation floor docs/http.md recommends for
+ * serving, because V8's full collections under binary HTTP load cost more than any other part of
+ * the HTTP path. Each run prints its own ratios; rounds alternate the paths and medians are reported.
  */
 import { fork } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import Fastify from 'fastify';
-import { InferenceService, ModelRegistry, type Tensor } from 'servable';
-import { servableFastify } from 'servable/fastify';
-import { onnxNode } from 'servable/onnx-node';
-import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
-import type { ClientResult } from './http-client.js';
-import { closedLoop, median, quantile, table } from './stats.js';
+import type { Measured, PathName, Result } from './http-server.js';
+import { median, table } from './stats.js';
 
-const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
 
-interface Result {
-  itemsPerSec: number;
-  p50: number;
-  p99: number;
-  /** CPU the server process used per image (every thread: the event loop and the inference workers), in milliseconds. */
-  serverMs: number;
-  /** Client process CPU per image, in milliseconds. */
-  clientMs: number;
-  /** Images per batch the model ran, on average: inference costs less per image in fuller batches. */
-  batch: number;
-}
+/** The server process's V8 heap settings, each measured in its own process. */
+const HEAP_SETTINGS: Record<string, readonly string[]> = {
+  "Node's defaults": [],
+  'old-generation floor (recommended)': ['--initial-old-space-size=64'],
+};
 
-/** Images and batches the model has run so far. */
-const batches = { images: 0, count: 0 };
-
-function batchSince(before: { images: number; count: number }): number {
-  return (batches.images - before.images) / (batches.count - before.count);
-}
-
-function cpuMs(usage: NodeJS.CpuUsage): number {
-  return (usage.user + usage.system) / 1000;
-}
-
-async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
-  const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
-  const cpu = process.cpuUsage();
-  const before = { ...batches };
-  const loop = await closedLoop(CALLERS, seconds, async (caller) => {
-    await service.infer('textdir', { inputs: { x: images[caller]! } });
-    return 1;
-  });
-  const busy = cpuMs(process.cpuUsage(cpu));
-  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0, batch: batchSince(before) };
-}
-
-async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {
-  const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
-  const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: process.execArgv });
-  // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
-  const result = await new Promise<{ client: ClientResult; busy: number; batch: number }>((resolve, reject) => {
-    let cpu: NodeJS.CpuUsage | undefined;
-    let before = { ...batches };
-    child.on('message', (m: ClientResult | 'measuring') => {
-      if (m === 'measuring') {
-        cpu = process.cpuUsage();
-        before = { ...batches };
-      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before) });
-    });
+function measure(flags: readonly string[]): Promise<Measured> {
+  const script = fileURLToPath(new URL('./http-server.ts', import.meta.url));
+  const child = fork(script, process.execArgv, { execArgv: [...process.execArgv, ...flags] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (measured: Measured) => resolve(measured));
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
+    child.once('exit', (code) => reject(new Error(`The HTTP benchmark's server exited with code ${code} and no result`)));
   });
-  const { client, busy, batch } = result;
-  if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
-  return {
-    itemsPerSec: client.items / client.seconds,
-    p50: quantile(client.latencies, 0.5),
-    p99: quantile(client.latencies, 0.99),
-    serverMs: busy / client.items,
-    clientMs: client.cpuMs / client.items,
-    batch,
-  };
 }
 
-/** The binary client against a bare node:http server that reads each body and sends the same binary reply at once. */
-async function bareHttp(seconds: number): Promise<Result> {
-  const header = Buffer.from(JSON.stringify({ model_name: 'textdir', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }] }));
-  const reply = Buffer.concat([header, Buffer.alloc(8)]);
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      Buffer.concat(chunks);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength), 'content-length': String(reply.byteLength) });
-      res.end(reply);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    return await overHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'binary', seconds);
-  } finally {
-    server.close();
-  }
-}
-
-export async function run(): Promise<void> {
-  console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path\n`);
-  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2 })] });
-  await registry.load({
-    name: 'textdir',
-    source: clsModelPath,
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
-    batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 1024 },
-  });
-  registry.on('batch', (event) => {
-    batches.images += event.size;
-    batches.count += 1;
-  });
-  const service = new InferenceService({ registry });
-  const app = Fastify();
-  await app.register(servableFastify, { service });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-
-  await inProcess(service, 1);
-  const paths = {
-    'in-process service.infer': () => inProcess(service, SECONDS),
-    'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
-    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
-    'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
-  };
-  const results = new Map<string, Result[]>(Object.keys(paths).map((name) => [name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, measure] of Object.entries(paths)) results.get(name)!.push(await measure());
-  }
-  const inProc = results.get('in-process service.infer')!;
-  const m = (rs: Result[], key: keyof Result) => median(rs.map((r) => r[key]));
-  const ratio = (rs: Result[]) => median(rs.map((r, i) => r.itemsPerSec / inProc[i]!.itemsPerSec));
+function report({ paths, floor }: Measured): number {
+  const rounds = new Map(paths.map((path) => [path.name, path.rounds]));
+  const of = (name: PathName) => rounds.get(name)!;
+  const inProc = of('in-process service.infer');
+  const m = (rs: readonly Result[], key: keyof Result) => median(rs.map((r) => r[key]));
+  const ratio = (rs: readonly Result[]) => median(rs.map((r, i) => r.itemsPerSec / inProc[i]!.itemsPerSec));
   console.log(table(
     ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item', 'images/batch'],
-    [...results].map(([name, rs]) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs'), m(rs, 'batch')]),
+    paths.map(({ name, rounds: rs }) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs'), m(rs, 'batch')]),
   ));
-  const binary = results.get('HTTP, binary tensor data')!;
-  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${ratio(binary).toFixed(3)}   [target >= 0.8]`);
-  console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(results.get('HTTP, JSON')!, 'itemsPerSec')).toFixed(2)}`);
+  const binary = of('HTTP, binary tensor data');
+  const binaryRatio = ratio(binary);
+  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${binaryRatio.toFixed(3)}   [target >= 0.8]`);
+  console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(of('HTTP, JSON'), 'itemsPerSec')).toFixed(2)}`);
   // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
   console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}`);
-  const floor = await bareHttp(SECONDS);
   console.log(
     `HTTP floor, the binary client against a bare node:http server that reads each body and answers at once (no model, no framework): ` +
       `${floor.itemsPerSec.toFixed(0)} requests/s, server CPU ${floor.serverMs.toFixed(3)} ms/request, client ${floor.clientMs.toFixed(3)} ms/request; ` +
       `servable over Fastify adds ${(m(binary, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} ms of server CPU per image to the in-process path`,
   );
-  await app.close();
-  await registry.close();
+  return binaryRatio;
+}
+
+export async function run(): Promise<void> {
+  console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path`);
+  const ratios: string[] = [];
+  for (const [name, flags] of Object.entries(HEAP_SETTINGS)) {
+    console.log(`\n## server heap: ${name}${flags.length ? ` (node ${flags.join(' ')})` : ''}\n`);
+    ratios.push(`${name} ${report(await measure(flags)).toFixed(3)}`);
+  }
+  console.log(`\nHTTP binary ÷ in-process by heap setting: ${ratios.join(', ')}   [target >= 0.8]`);
 }

@@ -1,0 +1,163 @@
+/**
+ * The server side of the HTTP benchmark (benchmarks/http.ts forks it once per V8 heap setting):
+ * the PaddleOCR text-direction classifier served by one service (2 worker instances, batches of up
+ * to 8, 2 ms delay), measured on four paths in alternating rounds: (a) N concurrent single-image
+ * callers in-process through service.infer, (b) the same over loopback HTTP through the Fastify
+ * adapter with binary tensor data, (c) with JSON bodies, and (d) binary with 4 images per request
+ * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
+ * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
+ * they share the machine's cores with this process and its inference workers, so the CPU each side
+ * spends per image is reported too, and the images per batch the model ran, which sets the
+ * inference cost per image. Last, the HTTP floor: the same binary client against a bare node:http
+ * server that reads each body and answers at once, no model, no framework. The results go to the
+ * parent over IPC. Arguments: the node options to start the clients with.
+ */
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { InferenceService, ModelRegistry, type Tensor } from 'servable';
+import { servableFastify } from 'servable/fastify';
+import { onnxNode } from 'servable/onnx-node';
+import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
+import type { ClientResult } from './http-client.js';
+import { closedLoop, quantile } from './stats.js';
+
+const IMAGE = 3 * 48 * 192;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
+/** The clients run with the parent's node options (this process's argv), without this process's heap settings. */
+const CLIENT_EXEC_ARGV = process.argv.slice(2);
+
+/** What this process reports to its parent: each path's results by round, in the order measured, and the HTTP floor. */
+export interface Measured {
+  readonly paths: readonly { readonly name: PathName; readonly rounds: readonly Result[] }[];
+  readonly floor: Result;
+}
+
+export type PathName = 'in-process service.infer' | 'HTTP, binary tensor data' | 'HTTP, JSON' | 'HTTP, binary, 4 images a request';
+
+export interface Result {
+  itemsPerSec: number;
+  p50: number;
+  p99: number;
+  /** CPU the server process used per image (every thread: the event loop and the inference workers), in milliseconds. */
+  serverMs: number;
+  /** Client process CPU per image, in milliseconds. */
+  clientMs: number;
+  /** Images per batch the model ran, on average: inference costs less per image in fuller batches. */
+  batch: number;
+}
+
+/** Images and batches the model has run so far. */
+const batches = { images: 0, count: 0 };
+
+function batchSince(before: { images: number; count: number }): number {
+  return (batches.images - before.images) / (batches.count - before.count);
+}
+
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000;
+}
+
+async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
+  const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
+  const cpu = process.cpuUsage();
+  const before = { ...batches };
+  const loop = await closedLoop(CALLERS, seconds, async (caller) => {
+    await service.infer('textdir', { inputs: { x: images[caller]! } });
+    return 1;
+  });
+  const busy = cpuMs(process.cpuUsage(cpu));
+  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0, batch: batchSince(before) };
+}
+
+async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {
+  const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
+  const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: CLIENT_EXEC_ARGV });
+  // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
+  const result = await new Promise<{ client: ClientResult; busy: number; batch: number }>((resolve, reject) => {
+    let cpu: NodeJS.CpuUsage | undefined;
+    let before = { ...batches };
+    child.on('message', (m: ClientResult | 'measuring') => {
+      if (m === 'measuring') {
+        cpu = process.cpuUsage();
+        before = { ...batches };
+      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before) });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
+  });
+  const { client, busy, batch } = result;
+  if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
+  return {
+    itemsPerSec: client.items / client.seconds,
+    p50: quantile(client.latencies, 0.5),
+    p99: quantile(client.latencies, 0.99),
+    serverMs: busy / client.items,
+    clientMs: client.cpuMs / client.items,
+    batch,
+  };
+}
+
+/** The binary client against a bare node:http server that reads each body and sends the same binary reply at once. */
+async function bareHttp(seconds: number): Promise<Result> {
+  const header = Buffer.from(JSON.stringify({ model_name: 'textdir', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }] }));
+  const reply = Buffer.concat([header, Buffer.alloc(8)]);
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      Buffer.concat(chunks);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength), 'content-length': String(reply.byteLength) });
+      res.end(reply);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await overHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'binary', seconds);
+  } finally {
+    server.close();
+  }
+}
+
+async function measure(): Promise<Measured> {
+  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2 })] });
+  await registry.load({
+    name: 'textdir',
+    source: clsModelPath,
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
+    batching: { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 1024 },
+  });
+  registry.on('batch', (event) => {
+    batches.images += event.size;
+    batches.count += 1;
+  });
+  const service = new InferenceService({ registry });
+  const app = Fastify();
+  await app.register(servableFastify, { service });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  const measures: Record<PathName, () => Promise<Result>> = {
+    'in-process service.infer': () => inProcess(service, SECONDS),
+    'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
+    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
+    'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
+  };
+  // One second of each path first, so that no path's first round also pays for compiling its code.
+  await inProcess(service, 1);
+  await overHttp(url, 'binary', 1);
+  await overHttp(url, 'json', 1);
+  await overHttp(url, 'binary', 1, 4);
+  const paths = Object.keys(measures).map((name) => ({ name: name as PathName, rounds: [] as Result[] }));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const path of paths) path.rounds.push(await measures[path.name]());
+  }
+  await app.close();
+  await registry.close();
+  return { paths, floor: await bareHttp(SECONDS) };
+}
+
+if (process.send) process.send(await measure());
