@@ -1,7 +1,8 @@
 /**
  * The demo: serves the PaddleOCR text-direction classifier over the Open Inference Protocol v2
  * with Fastify, batched, in worker threads, with Prometheus metrics on `/metrics`. `npm run demo`;
- * PORT and HOST override 127.0.0.1:8000.
+ * PORT and HOST override 127.0.0.1:8000. The script starts node with `--initial-old-space-size=64`,
+ * the heap setting docs/http.md recommends for serving tensors over HTTP.
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
