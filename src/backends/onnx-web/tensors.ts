@@ -1,5 +1,5 @@
 import type { InferenceSession, Tensor as OrtTensor, TypedTensor } from 'onnxruntime-web';
-import { BackendError, type DataType, type Tensor, type TensorMap } from '../../core/index.js';
+import { BackendError, type Tensor, type TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType } from '../index.js';
 
 /** The constructor of onnxruntime-web's Tensor. */
