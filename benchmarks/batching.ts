@@ -4,7 +4,7 @@
  *    (the best batch and thread setting is the baseline);
  * 2. the DynamicBatcher's own overhead, with a no-op `execute`;
  * 3. latency at concurrency 1 on an idle queue: raw, one worker run, the served path, one call each
- *    in rotating order, judged on paired differences;
+ *    in rotating order and in blocks of calls (benchmarks/idle-latency.ts);
  * 4. a sweep of `maxBatchSize` × `maxQueueDelayMs` through the served path (InferenceService,
  *    registry, 2 onnx-node worker instances) at several closed-loop concurrency levels;
  * 5. the targets while saturated: served ÷ raw throughput and event-loop lag, in alternating rounds;
@@ -22,12 +22,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as ort from 'onnxruntime-node';
-import { DynamicBatcher, InferenceService, ModelRegistry, type BatchingConfig, type InferenceRequest, type ModelVersion, type RunTimings } from 'servable';
+import { DynamicBatcher, InferenceService, ModelRegistry, type BatchingConfig, type InferenceRequest, type ModelVersion } from 'servable';
 import { onnxNode, type OnnxNodeOptions } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import { batchingChart, type Cell, type Setting } from './batching-chart.js';
 import { closedLoop, meterBatches, type LoadResult } from './batching-load.js';
-import { median, quantile, table, watchEventLoop } from './stats.js';
+import { blocks, printIdleLatency, rotation, type IdleBench } from './idle-latency.js';
+import { median, table, watchEventLoop } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -137,68 +138,6 @@ async function batcherOverhead() {
   ]));
   console.log(`batcher overhead per request, idle: ${(overheadMs * 1000).toFixed(1)} µs p50\n`);
   return { call, alone, crowd, overheadMs };
-}
-
-/**
- * 3. Concurrency 1 on an idle queue: raw ONNX Runtime on one thread (the worker's setting), one
- * worker run, and the served path, one call each in rotating order, for 2 × BENCH_SECONDS. This
- * machine's speed drifts by 20-40% over seconds, far more than the differences measured here, so
- * the figures are medians of differences within one rotation, a few milliseconds apart. (Raw with
- * default threads is left out: its intra-op threads keep spinning after a run and would slow
- * whatever ran next.) The rotation puts a raw run, about 1 ms, between two uses of the worker,
- * as long as its default spin; so it is measured again with `spinWaitMs` 4, where the worker
- * waits through the gap.
- */
-async function idleLatency(b: Bench, model: string, worker: ModelVersion) {
-  const x = new ort.Tensor('float32', images[0]!, [1, 3, 48, 192]);
-  const inferMs: number[] = [];
-  const paths = {
-    raw: () => b.oneThread.run({ x }),
-    // onnx-node moves feed buffers to the worker, so each run gets its own copy, as the handler's concatenation does.
-    worker: async () => {
-      const timings: RunTimings = {};
-      await worker.session.run({ x: { datatype: 'FP32', shape: [1, 3, 48, 192], data: images[0]!.slice() } }, { timings });
-      inferMs.push(timings.inferMs!);
-    },
-    served: () => b.service.infer(model, requests[0]!),
-  };
-  const names = Object.keys(paths) as (keyof typeof paths)[];
-  const runs: Record<keyof typeof paths, number[]> = { raw: [], worker: [], served: [] };
-  const warmup = performance.now() + 200;
-  const end = warmup + 2 * SECONDS * 1000;
-  for (let turn = 0; performance.now() < end; turn++) {
-    const kept = performance.now() >= warmup;
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(turn + k) % names.length]!;
-      const t = performance.now();
-      await paths[name]();
-      if (kept) runs[name].push(performance.now() - t);
-    }
-  }
-  const over = (a: keyof typeof paths, z: keyof typeof paths) => median(runs[a].map((ms, i) => ms - runs[z][i]!)) * 1000;
-  // The worker calls recorded are the last ones made; ONNX Runtime's time in the worker pairs with each.
-  const inWorker = inferMs.slice(-runs.worker.length);
-  const hopUs = median(runs.worker.map((ms, i) => ms - inWorker[i]!)) * 1000;
-  return { runs, addedUs: over('served', 'raw'), workerUs: over('worker', 'raw'), ownUs: over('served', 'worker'), hopUs };
-}
-
-type IdleLatency = Awaited<ReturnType<typeof idleLatency>>;
-
-function printIdleLatency(idle: IdleLatency, spun: IdleLatency, batcherMs: number): void {
-  const { runs, addedUs, workerUs, ownUs, hopUs } = idle;
-  console.log(`3. concurrency 1, idle queue, batch 1: one call on each path in rotating order, ${runs.raw.length} rotations`);
-  console.log(table(['path', 'p50 ms', 'p99 ms', 'over raw µs (median of paired differences)'], [
-    ['raw, main thread, 1 intra-op thread', quantile(runs.raw, 0.5), quantile(runs.raw, 0.99), 0],
-    ['onnx-node session.run (worker, 1 thread)', quantile(runs.worker, 0.5), quantile(runs.worker, 0.99), workerUs],
-    ['served: service.infer (registry, batcher, worker)', quantile(runs.served, 0.5), quantile(runs.served, 0.99), addedUs],
-  ]));
-  console.log(`added latency, served − raw (median of paired differences): ${addedUs.toFixed(0)} µs   [target <= 50 µs] ${verdict(addedUs <= 50)}`);
-  console.log(`  worker thread hop (worker − raw): ${workerUs.toFixed(0)} µs`);
-  console.log(`  registry + handler + batcher (served − worker): ${ownUs.toFixed(0)} µs`);
-  console.log(`  the batcher alone: ${(batcherMs * 1000).toFixed(1)} µs`);
-  // Both parts compare runs on the same worker thread, so they hold whichever vCPU it and the main thread are on.
-  console.log(`servable's own time, measured on the worker's side: (served − worker) ${ownUs.toFixed(0)} µs + (worker call − ONNX Runtime's run() timed in the worker) ${hopUs.toFixed(0)} µs = ${(ownUs + hopUs).toFixed(0)} µs`);
-  console.log(`with spinWaitMs 4 (the worker busy-waits through the rotation's raw run): served − raw ${spun.addedUs.toFixed(0)} µs, worker − raw ${spun.workerUs.toFixed(0)} µs, ${spun.runs.raw.length} rotations\n`);
 }
 
 /** 4. Every setting at every concurrency level through the served path. */
@@ -337,11 +276,14 @@ export async function run(): Promise<void> {
   const b: Bench = { session, oneThread, registry, service: new InferenceService({ registry }) };
   const rawBest = await rawBaseline(b);
   const overhead = await batcherOverhead();
-  const idle = await idleLatency(b, 'idle', await load(b, 'idle', { maxBatchSize: 16 }));
+  const idleBench: IdleBench = { ...b, tensor: (data) => new ort.Tensor('float32', data, [1, 3, 48, 192]) };
+  const idleVersion = await load(b, 'idle', { maxBatchSize: 16 });
+  const idle = await rotation(idleBench, 'idle', idleVersion, images[0]!, 2 * SECONDS);
+  const steady = await blocks(idleBench, 'idle', idleVersion, images[0]!, 2 * SECONDS);
   await registry.unload('idle');
-  const spun = await idleLatency(b, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }));
+  const spun = await rotation(idleBench, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }), images[0]!, 2 * SECONDS);
   await registry.unload('idle-spin');
-  printIdleLatency(idle, spun, overhead.overheadMs);
+  printIdleLatency(idle, spun, steady, overhead.overheadMs);
   const cells = await sweep(b);
   const best = cells.filter((c) => c.callers === SATURATED).reduce((x, y) => (y.itemsPerSec > x.itemsPerSec ? y : x));
   const sat = await saturated(b, best, rawBest);
@@ -362,7 +304,7 @@ export async function run(): Promise<void> {
     machine,
   }));
   await writeFile(new URL('batching.json', OUT), JSON.stringify({
-    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, cells, saturated: sat, layouts: byLayout, adaptive,
+    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive,
   }, null, 1));
   console.log(`wrote benchmarks/out/batching.svg and batching.json in ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage[1]!.toFixed(2)} at end`);
 }
