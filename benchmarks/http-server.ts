@@ -7,8 +7,9 @@
  * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
  * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
  * they share the machine's cores with this process and its inference workers, so the CPU each side
- * spends per image is reported too, and the images per batch the model ran, which sets the
- * inference cost per image. Last, the HTTP floor: the same binary client against a bare node:http
+ * spends per image is reported too, the images per batch the model ran, which sets the inference
+ * cost per image, and V8's mark-compacts per second in this process (see docs/http.md on heap
+ * settings). Last, the HTTP floor: the same binary client against a bare node:http
  * server that reads each body and answers at once, no model, no framework. The results go to the
  * parent over IPC. Arguments: the node options to start the clients with.
  */
@@ -16,6 +17,7 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry, type Tensor } from 'servable';
 import { servableFastify } from 'servable/fastify';
@@ -49,7 +51,17 @@ export interface Result {
   clientMs: number;
   /** Images per batch the model ran, on average: inference costs less per image in fuller batches. */
   batch: number;
+  /** V8's full collections (mark-compacts) in this process per second while measuring. */
+  markCompactsPerSec: number;
 }
+
+/** Mark-compacts in this process so far. */
+let markCompacts = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if ((entry.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 /** Images and batches the model has run so far. */
 const batches = { images: 0, count: 0 };
@@ -66,31 +78,42 @@ async function inProcess(service: InferenceService, seconds: number): Promise<Re
   const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
   const cpu = process.cpuUsage();
   const before = { ...batches };
+  const collections = markCompacts;
   const loop = await closedLoop(CALLERS, seconds, async (caller) => {
     await service.infer('textdir', { inputs: { x: images[caller]! } });
     return 1;
   });
   const busy = cpuMs(process.cpuUsage(cpu));
-  return { itemsPerSec: loop.items / loop.seconds, p50: quantile(loop.latencies, 0.5), p99: quantile(loop.latencies, 0.99), serverMs: busy / loop.items, clientMs: 0, batch: batchSince(before) };
+  return {
+    itemsPerSec: loop.items / loop.seconds,
+    p50: quantile(loop.latencies, 0.5),
+    p99: quantile(loop.latencies, 0.99),
+    serverMs: busy / loop.items,
+    clientMs: 0,
+    batch: batchSince(before),
+    markCompactsPerSec: (markCompacts - collections) / loop.seconds,
+  };
 }
 
 async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, images = 1): Promise<Result> {
   const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
   const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: CLIENT_EXEC_ARGV });
   // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
-  const result = await new Promise<{ client: ClientResult; busy: number; batch: number }>((resolve, reject) => {
+  const result = await new Promise<{ client: ClientResult; busy: number; batch: number; collections: number }>((resolve, reject) => {
     let cpu: NodeJS.CpuUsage | undefined;
     let before = { ...batches };
+    let collections = markCompacts;
     child.on('message', (m: ClientResult | 'measuring') => {
       if (m === 'measuring') {
         cpu = process.cpuUsage();
         before = { ...batches };
-      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before) });
+        collections = markCompacts;
+      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before), collections: markCompacts - collections });
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
   });
-  const { client, busy, batch } = result;
+  const { client, busy, batch, collections } = result;
   if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
   return {
     itemsPerSec: client.items / client.seconds,
@@ -99,6 +122,7 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
     serverMs: busy / client.items,
     clientMs: client.cpuMs / client.items,
     batch,
+    markCompactsPerSec: collections / client.seconds,
   };
 }
 

@@ -38,8 +38,8 @@ function report({ paths, floor }: Measured): number {
   const m = (rs: readonly Result[], key: keyof Result) => median(rs.map((r) => r[key]));
   const ratio = (rs: readonly Result[]) => median(rs.map((r, i) => r.itemsPerSec / inProc[i]!.itemsPerSec));
   console.log(table(
-    ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item', 'images/batch'],
-    paths.map(({ name, rounds: rs }) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs'), m(rs, 'batch')]),
+    ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'client CPU ms/item', 'images/batch', 'mark-compacts/s'],
+    paths.map(({ name, rounds: rs }) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'clientMs'), m(rs, 'batch'), m(rs, 'markCompactsPerSec')]),
   ));
   const binary = of('HTTP, binary tensor data');
   const binaryRatio = ratio(binary);
