@@ -1,10 +1,11 @@
 /**
  * The server side of the HTTP benchmark (benchmarks/http.ts forks it once per V8 heap setting):
  * the PaddleOCR text-direction classifier served by one service (2 worker instances, batches of up
- * to 8, 2 ms delay), measured on four paths in alternating rounds: (a) N concurrent single-image
- * callers in-process through service.infer, (b) the same over loopback HTTP through the Fastify
- * adapter with binary tensor data, (c) with JSON bodies, and (d) binary with 4 images per request
- * (N/4 callers, so as many images are in flight). The HTTP clients run in a child process on
+ * to 8, 2 ms delay), measured on five paths in alternating rounds: (a) N concurrent single-image
+ * callers in-process through service.infer, each passing the same image array every time, (b) the
+ * same with a new array per request, (c) over loopback HTTP through the Fastify adapter with binary
+ * tensor data, (d) with JSON bodies, and (e) binary with 4 images per request (N/4 callers, so as
+ * many images are in flight). The HTTP clients run in a child process on
  * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
  * they share the machine's cores with this process and its inference workers, so the CPU each side
  * spends per image is reported too, the images per batch the model ran, which sets the inference
@@ -39,7 +40,12 @@ export interface Measured {
   readonly floor: Result;
 }
 
-export type PathName = 'in-process service.infer' | 'HTTP, binary tensor data' | 'HTTP, JSON' | 'HTTP, binary, 4 images a request';
+export type PathName =
+  | 'in-process service.infer'
+  | 'in-process, a new input array per request'
+  | 'HTTP, binary tensor data'
+  | 'HTTP, JSON'
+  | 'HTTP, binary, 4 images a request';
 
 export interface Result {
   itemsPerSec: number;
@@ -74,13 +80,18 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
   return (usage.user + usage.system) / 1000;
 }
 
-async function inProcess(service: InferenceService, seconds: number): Promise<Result> {
-  const images = Array.from({ length: CALLERS }, (_, caller): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: pseudoRandom(IMAGE, caller + 1) }));
+/**
+ * CALLERS callers calling service.infer, each with its own image: the same array every time, or
+ * (`fresh`) a copy made for each request, as an application that decodes its inputs makes them.
+ */
+async function inProcess(service: InferenceService, seconds: number, fresh = false): Promise<Result> {
+  const images = Array.from({ length: CALLERS }, (_, caller) => pseudoRandom(IMAGE, caller + 1));
+  const input = (caller: number): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: fresh ? images[caller]!.slice() : images[caller]! });
   const cpu = process.cpuUsage();
   const before = { ...batches };
   const collections = markCompacts;
   const loop = await closedLoop(CALLERS, seconds, async (caller) => {
-    await service.infer('textdir', { inputs: { x: images[caller]! } });
+    await service.infer('textdir', { inputs: { x: input(caller) } });
     return 1;
   });
   const busy = cpuMs(process.cpuUsage(cpu));
@@ -166,6 +177,7 @@ async function measure(): Promise<Measured> {
 
   const measures: Record<PathName, () => Promise<Result>> = {
     'in-process service.infer': () => inProcess(service, SECONDS),
+    'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
     'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
     'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
     'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
