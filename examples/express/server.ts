@@ -3,8 +3,10 @@
  * (`/v2`) and TF-Serving's REST API (`/v1/models`), batched, in two worker threads, with
  * Prometheus metrics on `/metrics`, beside a route of the app's own.
  *
- * Run: `node --conditions=servable-source --import tsx examples/express/server.ts` (PORT and HOST
- * override 127.0.0.1:8000). In your own project, import from `servable` and run it as usual.
+ * Run (PORT and HOST override 127.0.0.1:8000):
+ *   node --initial-old-space-size=64 --conditions=servable-source --import tsx examples/express/server.ts
+ * The first option is the heap setting docs/http.md recommends for serving. In your own project,
+ * import from `servable` and run it as usual.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';

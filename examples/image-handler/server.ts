@@ -18,8 +18,10 @@
  * TorchServe's inference API names it, while requests still queue, batch (up to 8 lines per run)
  * and run in worker threads like any other.
  *
- * Run: `node --conditions=servable-source --import tsx examples/image-handler/server.ts` (PORT and
- * HOST override 127.0.0.1:8000), then e.g.
+ * Run (PORT and HOST override 127.0.0.1:8000; the first option is the heap setting docs/http.md
+ * recommends for serving):
+ *   node --initial-old-space-size=64 --conditions=servable-source --import tsx examples/image-handler/server.ts
+ * then e.g.
  * `curl -s localhost:8000/predictions/textdir -H 'content-type: application/json' -d "{\"image\": \"$(base64 -w0 line.png)\"}"`.
  */
 import Fastify from 'fastify';

@@ -4,8 +4,10 @@
  * Prometheus metrics on `/metrics`, beside a controller of the app's own that injects the
  * InferenceService.
  *
- * Run: `node --conditions=servable-source --import tsx examples/nest/server.ts` (PORT and HOST
- * override 127.0.0.1:8000). In your own project, import from `servable` and run it as usual.
+ * Run (PORT and HOST override 127.0.0.1:8000):
+ *   node --initial-old-space-size=64 --conditions=servable-source --import tsx examples/nest/server.ts
+ * The first option is the heap setting docs/http.md recommends for serving. In your own project,
+ * import from `servable` and run it as usual.
  *
  * The decorators are applied as plain calls so this file needs no `experimentalDecorators`; in a
  * Nest project with it, write `@Module({...})`, `@Controller('app')`, `@Get('models')` as usual.
