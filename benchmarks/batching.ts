@@ -27,8 +27,8 @@ import { onnxNode, type OnnxNodeOptions } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import { batchingChart, type Cell, type Setting } from './batching-chart.js';
 import { closedLoop, meterBatches, type LoadResult } from './batching-load.js';
-import { blocks, printIdleLatency, rotation, type IdleBench } from './idle-latency.js';
-import { median, table, watchEventLoop } from './stats.js';
+import { blocks, printIdleLatency, rotation } from './idle-latency.js';
+import { median, table, verdict, watchEventLoop } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -51,7 +51,6 @@ const SETTINGS: readonly Setting[] = SIZES.flatMap((maxBatchSize) =>
 const images = Array.from({ length: SATURATED }, (_, caller) => pseudoRandom(IMAGE, caller + 1));
 const requests: InferenceRequest[] = images.map((data) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 3, 48, 192], data } } }));
 const label = (s: Setting) => `max ${s.maxBatchSize}, delay ${s.maxQueueDelayMs}`;
-const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
 /** Medians over rounds. */
 function summary(rs: readonly LoadResult[]) {
@@ -276,12 +275,11 @@ export async function run(): Promise<void> {
   const b: Bench = { session, oneThread, registry, service: new InferenceService({ registry }) };
   const rawBest = await rawBaseline(b);
   const overhead = await batcherOverhead();
-  const idleBench: IdleBench = { ...b, tensor: (data) => new ort.Tensor('float32', data, [1, 3, 48, 192]) };
   const idleVersion = await load(b, 'idle', { maxBatchSize: 16 });
-  const idle = await rotation(idleBench, 'idle', idleVersion, images[0]!, 2 * SECONDS);
-  const steady = await blocks(idleBench, 'idle', idleVersion, images[0]!, 2 * SECONDS);
+  const idle = await rotation(b, 'idle', idleVersion, images[0]!, 2 * SECONDS);
+  const steady = await blocks(b, 'idle', idleVersion, images[0]!, 2 * SECONDS);
   await registry.unload('idle');
-  const spun = await rotation(idleBench, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }), images[0]!, 2 * SECONDS);
+  const spun = await rotation(b, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }), images[0]!, 2 * SECONDS);
   await registry.unload('idle-spin');
   printIdleLatency(idle, spun, steady, overhead.overheadMs);
   const cells = await sweep(b);

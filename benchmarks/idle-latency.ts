@@ -14,9 +14,9 @@
  * Raw with default threads is left out: its intra-op threads keep spinning after a run and would
  * slow whatever ran next.
  */
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import type { InferenceService, ModelVersion, RunTimings } from 'servable';
-import { median, quantile, table } from './stats.js';
+import { median, quantile, table, verdict } from './stats.js';
 
 const BLOCK = 20;
 /** The first calls of a block, not kept: they pay for the switch from the other paths. */
@@ -24,9 +24,16 @@ const BLOCK_WARMUP = 2;
 
 type PathName = 'raw' | 'worker' | 'served';
 
+/** Raw ONNX Runtime with one intra-op thread, and the service whose model step 3 calls. */
+export interface IdleBench {
+  readonly oneThread: ort.InferenceSession;
+  readonly service: InferenceService;
+}
+
 /** The three paths on one image; `inferMs` collects ONNX Runtime's time of each worker call. */
-function paths(oneThread: ort.InferenceSession, service: InferenceService, model: string, worker: ModelVersion, image: Float32Array, tensor: ort.Tensor, inferMs: number[]) {
+function paths({ oneThread, service }: IdleBench, model: string, worker: ModelVersion, image: Float32Array, inferMs: number[]) {
   const request = { inputs: { x: { datatype: 'FP32', shape: [1, 3, 48, 192], data: image } } } as const;
+  const tensor = new ort.Tensor('float32', image, [1, 3, 48, 192]);
   return {
     raw: () => oneThread.run({ x: tensor }),
     // onnx-node moves feed buffers to the worker, so each run gets its own copy, as the handler's concatenation does.
@@ -39,17 +46,10 @@ function paths(oneThread: ort.InferenceSession, service: InferenceService, model
   } satisfies Record<PathName, () => Promise<unknown>>;
 }
 
-export interface IdleBench {
-  readonly oneThread: ort.InferenceSession;
-  readonly service: InferenceService;
-  /** ONNX Runtime's tensor constructor (the benchmark's own import of onnxruntime-node). */
-  readonly tensor: (data: Float32Array) => ort.Tensor;
-}
-
 /** One call on each path in rotating order for `seconds`; medians of differences within each rotation, in µs. */
 export async function rotation(b: IdleBench, model: string, worker: ModelVersion, image: Float32Array, seconds: number) {
   const inferMs: number[] = [];
-  const calls = paths(b.oneThread, b.service, model, worker, image, b.tensor(image), inferMs);
+  const calls = paths(b, model, worker, image, inferMs);
   const names = Object.keys(calls) as PathName[];
   const runs: Record<PathName, number[]> = { raw: [], worker: [], served: [] };
   const warmup = performance.now() + 200;
@@ -73,7 +73,7 @@ export async function rotation(b: IdleBench, model: string, worker: ModelVersion
 /** Blocks of {@link BLOCK} calls per path, paths taking turns, for `seconds`; medians of neighbouring blocks' differences, in µs. */
 export async function blocks(b: IdleBench, model: string, worker: ModelVersion, image: Float32Array, seconds: number) {
   const inferMs: number[] = [];
-  const calls = paths(b.oneThread, b.service, model, worker, image, b.tensor(image), inferMs);
+  const calls = paths(b, model, worker, image, inferMs);
   const names = Object.keys(calls) as PathName[];
   const medians: Record<PathName | 'model', number[]> = { raw: [], worker: [], served: [], model: [] };
   const end = performance.now() + seconds * 1000;
@@ -119,7 +119,7 @@ export function printIdleLatency(idle: Rotation, spun: Rotation, steady: Blocks,
     ['onnx-node session.run (worker, 1 thread)', quantile(runs.worker, 0.5), quantile(runs.worker, 0.99), workerUs],
     ['served: service.infer (registry, batcher, worker)', quantile(runs.served, 0.5), quantile(runs.served, 0.99), addedUs],
   ]));
-  console.log(`added latency, served − raw (median of paired differences): ${addedUs.toFixed(0)} µs   [target <= 50 µs] ${Math.round(addedUs) <= 50 ? 'PASS' : 'MISS'}`);
+  console.log(`added latency, served − raw (median of paired differences): ${addedUs.toFixed(0)} µs   [target <= 50 µs] ${verdict(Math.round(addedUs) <= 50)}`);
   console.log(`  worker thread hop (worker − raw): ${workerUs.toFixed(0)} µs`);
   console.log(`  registry + handler + batcher (served − worker): ${ownUs.toFixed(0)} µs`);
   console.log(`  the batcher alone: ${(batcherMs * 1000).toFixed(1)} µs`);

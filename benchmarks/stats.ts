@@ -22,6 +22,11 @@ export function watchEventLoop(): () => number {
   };
 }
 
+/** What a benchmark prints after a target. */
+export function verdict(ok: boolean): 'PASS' | 'MISS' {
+  return ok ? 'PASS' : 'MISS';
+}
+
 /** Formats a table of rows with aligned columns. */
 export function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? format(c) : c)))];
