@@ -15,6 +15,7 @@
  * parent over IPC. Arguments: the node options to start the clients with.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,8 @@ export interface Result {
   p99: number;
   /** CPU the server process used per image (every thread: the event loop and the inference workers), in milliseconds. */
   serverMs: number;
+  /** CPU the server's event-loop thread used per image, in milliseconds; NaN where Linux's schedstat is not available. */
+  eventLoopMs: number;
   /** Client process CPU per image, in milliseconds. */
   clientMs: number;
   /** Images per batch the model ran, on average: inference costs less per image in fuller batches. */
@@ -81,6 +84,20 @@ function cpuMs(usage: NodeJS.CpuUsage): number {
 }
 
 /**
+ * CPU time of the calling thread (this process's event loop) so far, in milliseconds, from Linux's
+ * `/proc/thread-self/schedstat` (nanoseconds on the CPU); NaN elsewhere. Node 20 has no per-thread
+ * CPU clock, and a sampling profile counts the thread's time off the CPU too, which the workers'
+ * competition for the cores makes large.
+ */
+function eventLoopCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
  * CALLERS callers calling service.infer, each with its own image: the same array every time, or
  * (`fresh`) a copy made for each request, as an application that decodes its inputs makes them.
  */
@@ -88,6 +105,7 @@ async function inProcess(service: InferenceService, seconds: number, fresh = fal
   const images = Array.from({ length: CALLERS }, (_, caller) => pseudoRandom(IMAGE, caller + 1));
   const input = (caller: number): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: fresh ? images[caller]!.slice() : images[caller]! });
   const cpu = process.cpuUsage();
+  const eventLoop = eventLoopCpuMs();
   const before = { ...batches };
   const collections = markCompacts;
   const loop = await closedLoop(CALLERS, seconds, async (caller) => {
@@ -95,11 +113,13 @@ async function inProcess(service: InferenceService, seconds: number, fresh = fal
     return 1;
   });
   const busy = cpuMs(process.cpuUsage(cpu));
+  const eventLoopMs = (eventLoopCpuMs() - eventLoop) / loop.items;
   return {
     itemsPerSec: loop.items / loop.seconds,
     p50: quantile(loop.latencies, 0.5),
     p99: quantile(loop.latencies, 0.99),
     serverMs: busy / loop.items,
+    eventLoopMs,
     clientMs: 0,
     batch: batchSince(before),
     markCompactsPerSec: (markCompacts - collections) / loop.seconds,
@@ -110,27 +130,32 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
   const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
   const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: CLIENT_EXEC_ARGV });
   // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
-  const result = await new Promise<{ client: ClientResult; busy: number; batch: number; collections: number }>((resolve, reject) => {
+  const result = await new Promise<{ client: ClientResult; busy: number; eventLoop: number; batch: number; collections: number }>((resolve, reject) => {
     let cpu: NodeJS.CpuUsage | undefined;
+    let eventLoop = 0;
     let before = { ...batches };
     let collections = markCompacts;
     child.on('message', (m: ClientResult | 'measuring') => {
       if (m === 'measuring') {
         cpu = process.cpuUsage();
+        eventLoop = eventLoopCpuMs();
         before = { ...batches };
         collections = markCompacts;
-      } else resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), batch: batchSince(before), collections: markCompacts - collections });
+      } else {
+        resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), eventLoop: eventLoopCpuMs() - eventLoop, batch: batchSince(before), collections: markCompacts - collections });
+      }
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
   });
-  const { client, busy, batch, collections } = result;
+  const { client, busy, eventLoop, batch, collections } = result;
   if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
   return {
     itemsPerSec: client.items / client.seconds,
     p50: quantile(client.latencies, 0.5),
     p99: quantile(client.latencies, 0.99),
     serverMs: busy / client.items,
+    eventLoopMs: eventLoop / client.items,
     clientMs: client.cpuMs / client.items,
     batch,
     markCompactsPerSec: collections / client.seconds,
