@@ -8,7 +8,8 @@
  * 4. a sweep of `maxBatchSize` × `maxQueueDelayMs` through the served path (InferenceService,
  *    registry, 2 onnx-node worker instances) at several closed-loop concurrency levels;
  * 5. the targets while saturated: served ÷ raw throughput and event-loop lag, in alternating rounds;
- * 6. worker instances × intra-op threads at the best setting;
+ * 6. worker instances × intra-op threads at the best setting, and the default layout with its workers at
+ *    the process's priority;
  * 7. adaptive mode (`maxLatencyMs`) against the best fixed setting that meets the same objective.
  * It writes benchmarks/out/batching.svg (p99 latency against throughput per setting) and
  * benchmarks/out/batching.json (every figure).
@@ -202,12 +203,16 @@ async function saturated(b: Bench, bestCell: Cell, rawBest: { batch: number; thr
   return { setting: best, raws, serveds, perRound, rawPeak, servedPeak, bestRounds, ratio, lagP99: s.lagP99, idleLagP99 };
 }
 
-/** 6. Worker instances against intra-op threads at the best setting, in alternating rounds. */
+/**
+ * 6. Worker instances against intra-op threads at the best setting, and the default layout with its
+ * workers at the process's priority (`workerNice: 0`), in alternating rounds.
+ */
 async function layouts(b: Bench, best: Setting) {
   const options = [
-    { instances: 2, intraOpNumThreads: 1 },
-    { instances: 1, intraOpNumThreads: 2 },
-    { instances: 1, intraOpNumThreads: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 10 },
+    { instances: 1, intraOpNumThreads: 2, workerNice: 10 },
+    { instances: 1, intraOpNumThreads: 1, workerNice: 10 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 0 },
   ] as const;
   for (const [i, layout] of options.entries()) await load(b, `layout${i}`, best, { devices: ['cpu'], ...layout });
   const runs: LoadResult[][] = options.map(() => []);
@@ -215,10 +220,10 @@ async function layouts(b: Bench, best: Setting) {
     for (const i of options.keys()) runs[i]!.push(await served(b, `layout${i}`, SATURATED));
   }
   for (const i of options.keys()) await b.registry.unload(`layout${i}`);
-  console.log(`6. instances × intra-op threads, ${label(best)}, ${SATURATED} callers (medians of ${ROUNDS} rounds)`);
-  console.log(table(['instances', 'intra-op threads', 'items/s', 'p50 ms', 'p99 ms', 'loop lag p99 ms'], options.map((l, i) => {
+  console.log(`6. instances × intra-op threads and worker niceness, ${label(best)}, ${SATURATED} callers (medians of ${ROUNDS} rounds)`);
+  console.log(table(['instances', 'intra-op threads', 'workerNice', 'items/s', 'p50 ms', 'p99 ms', 'loop lag p99 ms'], options.map((l, i) => {
     const s = summary(runs[i]!);
-    return [l.instances, l.intraOpNumThreads, s.itemsPerSec, s.p50, s.p99, s.lagP99];
+    return [l.instances, l.intraOpNumThreads, l.workerNice, s.itemsPerSec, s.p50, s.p99, s.lagP99];
   })), '\n');
   return options.map((l, i) => ({ ...l, runs: runs[i]! }));
 }

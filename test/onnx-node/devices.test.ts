@@ -87,6 +87,9 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ spinWaitMs: true as unknown as number }, /Expected `spinWaitMs` to be a finite number, got true \(boolean\)/, TypeError],
     [{ spinWaitMs: -1 }, /Expected `spinWaitMs` to be a number between 0 and 1000, got -1/, RangeError],
     [{ intraOpSpinning: 'off' as unknown as boolean }, /Expected `intraOpSpinning` to be a boolean, got "off" \(string\)/, TypeError],
+    [{ workerNice: 20 }, /Expected `workerNice` to be an integer between 0 and 19, got 20/, RangeError],
+    [{ workerNice: -5 }, /Expected `workerNice` to be an integer between 0 and 19, got -5/, RangeError],
+    [{ workerNice: 2.5 }, /Expected `workerNice` to be an integer, got 2.5/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
   for (const [options, message, type] of bad) {
@@ -103,6 +106,7 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.strict, false);
   assert.equal(options.transferFeeds, true);
   assert.equal(options.spinWaitMs, 1);
+  assert.equal(options.workerNice, 10);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
 });
 

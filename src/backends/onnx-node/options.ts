@@ -57,6 +57,17 @@ export interface OnnxNodeOptions {
    * @default 1
    */
   readonly spinWaitMs?: number;
+  /**
+   * How much lower than the process's the worker threads' scheduling priority is, as a niceness
+   * added to the process's (0-19; Linux only, where each thread can be reniced: elsewhere it does
+   * nothing). The event loop's work is short and decides when the workers get their next batch:
+   * with the workers at the same priority it waits for a core behind them, up to a scheduler slice
+   * of several milliseconds. Niced workers give way as soon as the event loop has work and take
+   * the core back when it sleeps. They give way to any other process of normal priority too; 0
+   * keeps them at the process's priority.
+   * @default 10
+   */
+  readonly workerNice?: number;
 }
 
 /** {@link OnnxNodeOptions} with every default filled in. */
@@ -70,9 +81,10 @@ export interface ResolvedOnnxNodeOptions {
   readonly strict: boolean;
   readonly transferFeeds: boolean;
   readonly spinWaitMs: number;
+  readonly workerNice: number;
 }
 
-const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs'];
+const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs', 'workerNice'];
 
 /**
  * Validates the options and fills in the defaults.
@@ -103,6 +115,8 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertBoolean('transferFeeds', transferFeeds);
   const spinWaitMs = options.spinWaitMs ?? 1;
   assertNumber('spinWaitMs', spinWaitMs, 0, 1000);
+  const workerNice = options.workerNice ?? 10;
+  assertInteger('workerNice', workerNice, 0, 19);
   return {
     devices: devices.map((d) => (typeof d === 'string' ? d : { ...d })),
     instances,
@@ -113,6 +127,7 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
     strict,
     transferFeeds,
     spinWaitMs,
+    workerNice,
   };
 }
 

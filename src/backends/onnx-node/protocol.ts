@@ -45,6 +45,8 @@ export interface OrtWorkerInit {
   readonly intraOpSpinning: boolean;
   readonly interOpNumThreads: number | undefined;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
+  /** Niceness the worker adds to its thread's (see `OnnxNodeOptions.workerNice`). */
+  readonly nice: number;
 }
 
 /** What an ONNX Runtime worker reports once its session is open. */

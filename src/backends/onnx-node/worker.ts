@@ -12,6 +12,7 @@ import { writeReply, type RunResult } from './arena.js';
 import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
+import { lowerThreadPriority } from './thread-priority.js';
 import { forTransfer } from './transfer.js';
 
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -24,6 +25,8 @@ const { data, link } = workerData as WorkerStart;
 void start(parentPort, data as OrtWorkerInit, link);
 
 async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Promise<void> {
+  // Before ONNX Runtime starts any thread of its own, so that they inherit the priority.
+  lowerThreadPriority(init.nice);
   let ort: Ort;
   try {
     ort = await importOrt();
