@@ -48,6 +48,13 @@ export interface ModelSession {
    * Optional; it must be cheap and may do nothing.
    */
   expect?(withinMs: number): void;
+  /**
+   * Told that a request arrived while every slot is busy, so that a backend whose runs finish on
+   * other threads can settle those that have finished but whose completion the event loop has not
+   * reached yet: the batcher can then send the next batch at once, rather than after the request
+   * work already queued on the event loop. Optional; it must be cheap and may do nothing.
+   */
+  collect?(): void;
   /** Releases the session's resources; runs in flight finish first. */
   dispose(): Promise<void>;
 }

@@ -101,7 +101,10 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     if (validated === undefined) {
       // Validated synchronously (the usual case), the request is queued in the caller's tick; with
       // a slot free its batch goes out within the queue delay, so the backend may wake a worker now.
+      // With every slot busy, a run may have finished unnoticed behind other requests' work on the
+      // event loop: settling it now lets this request's batch go out as soon as it is queued.
       if (this.batcher.inFlight < this.batcher.concurrency) this.session.expect?.(this.#queueDelayMs);
+      else this.session.collect?.();
       answer = this.batcher.submit(request, options);
     } else {
       answer = this.#admit(validated, request, options);

@@ -1,8 +1,9 @@
 /**
  * A worker speaking the onnx-node pool protocol without ONNX Runtime, so the pool's dispatch,
  * abort, crash and close paths can be driven exactly. Jobs: echo, gate (blocks until the test
- * opens the gate), fail (replies with an error), crash (dies of an uncaught error), length
- * (reports the length of a transferred array). `crashAfterReady` dies right after reporting ready.
+ * opens the gate), signal (echoes, then sets a shared flag once the reply is posted), fail (replies
+ * with an error), crash (dies of an uncaught error), length (reports the length of a transferred
+ * array). `crashAfterReady` dies right after reporting ready.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -11,6 +12,7 @@ import type { WorkerStart } from '../../src/backends/onnx-node/protocol.js';
 export type Job =
   | { op: 'echo'; x: number }
   | { op: 'gate'; x: number; gate: SharedArrayBuffer }
+  | { op: 'signal'; x: number; replied: SharedArrayBuffer }
   | { op: 'fail' }
   | { op: 'crash' }
   | { op: 'length'; data: Float32Array };
@@ -47,6 +49,11 @@ function serve(): void {
       Atomics.add(gate, 0, 1);
       Atomics.wait(gate, 1, 0);
       done({ x: job.x });
+    } else if (job.op === 'signal') {
+      done({ x: job.x });
+      const replied = new Int32Array(job.replied);
+      Atomics.store(replied, 0, 1);
+      Atomics.notify(replied, 0);
     } else if (job.op === 'fail') postReply(link, { type: 'error', error: { name: 'OrtError', message: 'bad feed' } }, []);
     else if (job.op === 'crash') throw new Error('boom');
     else done({ length: job.data.length });

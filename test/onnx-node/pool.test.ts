@@ -50,6 +50,35 @@ test('runs go to idle workers; the rest wait', async () => {
   }
 });
 
+test('collect() settles a run whose worker has replied before the event loop delivers the reply', async () => {
+  // No spinning, so no polling: the reply comes only as a message, which the event loop delivers on a later turn.
+  const pool = await start(1, () => ({}), 0);
+  try {
+    const microtasks = async () => {
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    };
+    const ran = async (collect: boolean) => {
+      const replied = new SharedArrayBuffer(4);
+      let settled = false;
+      const run = pool.run({ op: 'signal', x: 5, replied }, []).then((r) => {
+        settled = true;
+        return r;
+      });
+      // Holding the event loop until the worker has replied.
+      assert.equal(Atomics.wait(new Int32Array(replied), 0, 0, 10_000), 'ok');
+      if (collect) pool.collect();
+      await microtasks();
+      const early = settled;
+      assert.equal((await run).x, 5);
+      return early;
+    };
+    assert.equal(await ran(false), false, 'without collect() the reply waits for the event loop');
+    assert.equal(await ran(true), true, 'collect() settles it within the same turn');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a worker woken by expect() without a run goes back to waiting, and takes the run when it comes', async () => {
   const pool = await start(1);
   try {

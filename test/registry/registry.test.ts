@@ -159,20 +159,23 @@ test('unload lets queued requests finish, then refuses new ones', async () => {
   assert.equal(mv.state, 'unloaded');
 });
 
-test('a request accepted while a slot is free tells the session to expect a run; one that must wait does not', async () => {
+test('a request accepted while a slot is free tells the session to expect a run; one that must wait asks it to collect finished runs', async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
   const mv = await registry.load({ name: 'm', source: doubler(0, 3), batching: { maxBatchSize: 1 }, warmup: [] });
   let expected = 0;
-  (mv.session as { expect?: (withinMs: number) => void }).expect = (withinMs) => {
+  let collected = 0;
+  const session = mv.session as { expect?: (withinMs: number) => void; collect?: () => void };
+  session.expect = (withinMs) => {
     assert.equal(withinMs, 0, 'the batch goes out at once');
     expected++;
   };
+  session.collect = () => collected++;
   const first = mv.infer(request([1, 1]));
-  assert.equal(expected, 1, 'the only slot is free');
+  assert.deepEqual({ expected, collected }, { expected: 1, collected: 0 }, 'the only slot is free');
   await clock.advanceAsync(0);
   const second = mv.infer(request([2, 2]));
-  assert.equal(expected, 1, 'the slot is busy: the request will wait anyway');
+  assert.deepEqual({ expected, collected }, { expected: 1, collected: 1 }, 'the slot is busy: the request will wait, unless a run has finished unnoticed');
   await settle(clock, 3);
   await settle(clock, 3);
   assert.deepEqual((await Promise.all([first, second])).map(values), [[2, 2], [4, 4]]);

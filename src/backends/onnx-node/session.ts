@@ -59,6 +59,11 @@ export class OnnxNodeSession implements ModelSession {
     this.#pool.expect(withinMs);
   }
 
+  /** Settles runs whose workers have answered before the event loop delivers it (see {@link ModelSession.collect}). */
+  collect(): void {
+    this.#pool.collect();
+  }
+
   /** Lets accepted runs finish, then releases each worker's session and stops the workers. */
   dispose(): Promise<void> {
     this.#disposed ??= this.#pool.close();
