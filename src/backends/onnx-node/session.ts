@@ -59,7 +59,7 @@ export class OnnxNodeSession implements ModelSession {
     this.#pool.expect(withinMs);
   }
 
-  /** Settles runs whose workers have answered before the event loop delivers it (see {@link ModelSession.collect}). */
+  /** Settles runs whose workers have answered before the event loop has delivered the answers (see {@link ModelSession.collect}). */
   collect(): void {
     this.#pool.collect();
   }
