@@ -97,6 +97,20 @@ function eventLoopCpuMs(): number {
   }
 }
 
+/** What the server spent from now on: call the result with the images answered and the seconds measured. */
+function startMeasuring(): (items: number, seconds: number) => Pick<Result, 'serverMs' | 'eventLoopMs' | 'batch' | 'markCompactsPerSec'> {
+  const cpu = process.cpuUsage();
+  const eventLoop = eventLoopCpuMs();
+  const before = { ...batches };
+  const collections = markCompacts;
+  return (items, seconds) => ({
+    serverMs: cpuMs(process.cpuUsage(cpu)) / items,
+    eventLoopMs: (eventLoopCpuMs() - eventLoop) / items,
+    batch: batchSince(before),
+    markCompactsPerSec: (markCompacts - collections) / seconds,
+  });
+}
+
 /**
  * CALLERS callers calling service.infer, each with its own image: the same array every time, or
  * (`fresh`) a copy made for each request, as an application that decodes its inputs makes them.
@@ -104,25 +118,17 @@ function eventLoopCpuMs(): number {
 async function inProcess(service: InferenceService, seconds: number, fresh = false): Promise<Result> {
   const images = Array.from({ length: CALLERS }, (_, caller) => pseudoRandom(IMAGE, caller + 1));
   const input = (caller: number): Tensor => ({ datatype: 'FP32', shape: [1, 3, 48, 192], data: fresh ? images[caller]!.slice() : images[caller]! });
-  const cpu = process.cpuUsage();
-  const eventLoop = eventLoopCpuMs();
-  const before = { ...batches };
-  const collections = markCompacts;
+  const spent = startMeasuring();
   const loop = await closedLoop(CALLERS, seconds, async (caller) => {
     await service.infer('textdir', { inputs: { x: input(caller) } });
     return 1;
   });
-  const busy = cpuMs(process.cpuUsage(cpu));
-  const eventLoopMs = (eventLoopCpuMs() - eventLoop) / loop.items;
   return {
     itemsPerSec: loop.items / loop.seconds,
     p50: quantile(loop.latencies, 0.5),
     p99: quantile(loop.latencies, 0.99),
-    serverMs: busy / loop.items,
-    eventLoopMs,
     clientMs: 0,
-    batch: batchSince(before),
-    markCompactsPerSec: (markCompacts - collections) / loop.seconds,
+    ...spent(loop.items, loop.seconds),
   };
 }
 
@@ -130,35 +136,22 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
   const script = fileURLToPath(new URL('./http-client.ts', import.meta.url));
   const child = fork(script, [url, mode, String(CALLERS / images), String(seconds), String(images)], { execArgv: CLIENT_EXEC_ARGV });
   // The child loads tsx and warms up first; the server's time counts from the child's first timed request.
-  const result = await new Promise<{ client: ClientResult; busy: number; eventLoop: number; batch: number; collections: number }>((resolve, reject) => {
-    let cpu: NodeJS.CpuUsage | undefined;
-    let eventLoop = 0;
-    let before = { ...batches };
-    let collections = markCompacts;
+  const { client, server } = await new Promise<{ client: ClientResult; server: ReturnType<ReturnType<typeof startMeasuring>> }>((resolve, reject) => {
+    let spent = startMeasuring();
     child.on('message', (m: ClientResult | 'measuring') => {
-      if (m === 'measuring') {
-        cpu = process.cpuUsage();
-        eventLoop = eventLoopCpuMs();
-        before = { ...batches };
-        collections = markCompacts;
-      } else {
-        resolve({ client: m, busy: cpuMs(process.cpuUsage(cpu)), eventLoop: eventLoopCpuMs() - eventLoop, batch: batchSince(before), collections: markCompacts - collections });
-      }
+      if (m === 'measuring') spent = startMeasuring();
+      else resolve({ client: m, server: spent(m.items, m.seconds) });
     });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`The ${mode} client exited with code ${code} and no result`)));
   });
-  const { client, busy, eventLoop, batch, collections } = result;
   if (client.errors > 0) throw new Error(`The ${mode} client got ${client.errors} non-200 replies`);
   return {
     itemsPerSec: client.items / client.seconds,
     p50: quantile(client.latencies, 0.5),
     p99: quantile(client.latencies, 0.99),
-    serverMs: busy / client.items,
-    eventLoopMs: eventLoop / client.items,
     clientMs: client.cpuMs / client.items,
-    batch,
-    markCompactsPerSec: collections / client.seconds,
+    ...server,
   };
 }
 

@@ -56,7 +56,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         intraOpSpinning: resolved.intraOpSpinning,
         interOpNumThreads: resolved.interOpNumThreads,
         graphOptimizationLevel: resolved.graphOptimizationLevel,
-        nice: resolved.workerNice,
+        workerNice: resolved.workerNice,
       };
       const pool = await WorkerPool.start<OrtWorkerInfo, TensorMap, RunResult>({
         url: WORKER_URL,

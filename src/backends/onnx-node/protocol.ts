@@ -46,7 +46,7 @@ export interface OrtWorkerInit {
   readonly interOpNumThreads: number | undefined;
   readonly graphOptimizationLevel: GraphOptimizationLevel;
   /** Niceness the worker adds to its thread's (see `OnnxNodeOptions.workerNice`). */
-  readonly nice: number;
+  readonly workerNice: number;
 }
 
 /** What an ONNX Runtime worker reports once its session is open. */

@@ -26,7 +26,7 @@ void start(parentPort, data as OrtWorkerInit, link);
 
 async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Promise<void> {
   // Before ONNX Runtime starts any thread of its own, so that they inherit the priority.
-  lowerThreadPriority(init.nice);
+  lowerThreadPriority(init.workerNice);
   let ort: Ort;
   try {
     ort = await importOrt();
