@@ -90,6 +90,8 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ workerNice: 20 }, /Expected `workerNice` to be an integer between 0 and 19, got 20/, RangeError],
     [{ workerNice: -5 }, /Expected `workerNice` to be an integer between 0 and 19, got -5/, RangeError],
     [{ workerNice: 2.5 }, /Expected `workerNice` to be an integer, got 2.5/, TypeError],
+    [{ pipelineDepth: 0 }, /Expected `pipelineDepth` to be an integer between 1 and 4, got 0/, RangeError],
+    [{ pipelineDepth: 1.5 }, /Expected `pipelineDepth` to be an integer, got 1.5/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
   for (const [options, message, type] of bad) {
@@ -107,6 +109,7 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.transferFeeds, true);
   assert.equal(options.spinWaitMs, 1);
   assert.equal(options.workerNice, 10);
+  assert.equal(options.pipelineDepth, 1);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
 });
 

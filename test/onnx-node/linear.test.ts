@@ -66,6 +66,20 @@ test('concurrent runs on two workers all come back right', async () => {
   outs.forEach((out, i) => assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected(batches[i]!), `batch ${i}`));
 });
 
+test('with pipelineDepth 2 the session holds two runs per worker, and mixed runs come back exact and in order', async () => {
+  const piped = await onnxNode({ instances: 2, intraOpNumThreads: 1, pipelineDepth: 2 }).load(model, { label: 'linear:piped' });
+  try {
+    assert.equal(piped.concurrency, 4);
+    // Small outputs may come back through the shared arena, 9000 rows (72 KB) only by message: both kinds interleave on each worker.
+    const sizes = [1, 9000, 2, 3, 9000, 1, 5, 9000, 2, 1, 4, 9000];
+    const inputs = sizes.map((n, i) => rows(n, i));
+    const outs = await Promise.all(inputs.map((xs) => piped.run(feed(xs))));
+    outs.forEach((out, i) => assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected(inputs[i]!), `run ${i} of ${sizes[i]} rows`));
+  } finally {
+    await piped.dispose();
+  }
+});
+
 test('feeds that do not fit the model are rejected with InvalidInputError before they reach a worker', async () => {
   const bad: [string, TensorMap, RegExp][] = [
     ['wrong datatype', { X: { datatype: 'FP64', shape: [1, 3], data: new Float64Array(3) } }, /Input 'X': expected datatype FP32, got FP64/],

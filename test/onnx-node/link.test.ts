@@ -99,6 +99,20 @@ test('a reply that lands in the arena as the pool stops polling wakes the event 
   closeLink(link);
 });
 
+test('a reply goes through the arena only once every earlier reply is read, so replies are read in order', () => {
+  const link = arenaLink();
+  link.setPolled(true);
+  postReply(link.end, { type: 'done', value: 'first' }, []);
+  assert.equal(replyInArena(link.end, write), false, 'the first reply waits unread on the port');
+  postReply(link.end, { type: 'done', value: 'second' }, []);
+  assert.deepEqual(link.receive(), { type: 'done', value: 'first' });
+  assert.deepEqual(link.receive(), { type: 'done', value: 'second' });
+  assert.equal(replyInArena(link.end, write), true, 'every reply is read: the next may use the arena');
+  assert.deepEqual(link.receive(), { type: 'done', value: y });
+  assert.equal(link.hasReply(), false);
+  closeLink(link);
+});
+
 test('buffers given back are recycled, whether the event loop or a poll reads the notice', async () => {
   const link = arenaLink();
   link.onReply(() => assert.fail('a notice is not a reply'));

@@ -7,8 +7,8 @@ import type { Job, Result } from './pool-worker.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
-function start(size: number, data: (first: { threadId: number } | undefined) => unknown = () => ({}), spinMs = 1) {
-  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data, spinMs, threads: 1 });
+function start(size: number, data: (first: { threadId: number } | undefined) => unknown = () => ({}), spinMs = 1, depth = 1) {
+  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data, spinMs, threads: 1, depth });
 }
 
 /** A gate the worker blocks on: [0] counts jobs that reached it, [1] opens it. */
@@ -108,6 +108,72 @@ test('waiting runs are sent in FIFO order', async () => {
     await first;
     const results = await Promise.all(queued);
     assert.deepEqual(results.map((r) => [r.x, r.count]), [[1, 2], [2, 3], [3, 4], [4, 5], [5, 6]]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('with depth 2 a busy worker is handed a second run, which it starts without waiting for the event loop', async () => {
+  const pool = await start(1, () => ({}), 1, 2);
+  try {
+    assert.equal(pool.depth, 2);
+    const g = gate();
+    const replied = new SharedArrayBuffer(4);
+    const first = pool.run({ op: 'gate', x: 1, gate: g.buffer }, []);
+    await g.reached(1);
+    const handedOver = new AbortController();
+    const second = pool.run({ op: 'signal', x: 2, replied }, [], handedOver.signal);
+    const waiting = new AbortController();
+    const third = pool.run({ op: 'echo', x: 3 }, [], waiting.signal);
+    // The second run is the worker's already: aborting it drops nothing. The third waits in the pool.
+    handedOver.abort();
+    waiting.abort();
+    await assert.rejects(third, CancelledError);
+    g.open();
+    // The event loop stays blocked here, so only a run the worker already holds can reply.
+    assert.notEqual(Atomics.wait(new Int32Array(replied), 0, 0, 10_000), 'timed-out', 'the second run ran while the event loop was blocked');
+    assert.deepEqual([(await first).count, (await second).count, (await second).x], [1, 2, 2]);
+    assert.equal((await pool.run({ op: 'echo', x: 4 }, [])).count, 3, 'the aborted third run never reached the worker');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('with depth 2, runs go to idle workers first, then to the busy worker whose run started first', async () => {
+  const pool = await start(2, () => ({}), 1, 2);
+  try {
+    const early = gate();
+    const late = gate();
+    const a = pool.run({ op: 'gate', x: 1, gate: early.buffer }, []);
+    await early.reached(1);
+    const b = pool.run({ op: 'gate', x: 2, gate: late.buffer }, []);
+    await late.reached(1);
+    const c = pool.run({ op: 'echo', x: 3 }, []);
+    const d = pool.run({ op: 'echo', x: 4 }, []);
+    const e = pool.run({ op: 'echo', x: 5 }, []);
+    early.open();
+    const [ra, rc] = await Promise.all([a, c]);
+    assert.equal(rc.threadId, ra.threadId, 'the third run went behind the run that started first');
+    late.open();
+    const [rb, rd, re] = await Promise.all([b, d, e]);
+    assert.notEqual(rb.threadId, ra.threadId);
+    assert.equal(rd.threadId, rb.threadId, 'the fourth went behind the other');
+    assert.deepEqual([re.x, re.threadId], [5, ra.threadId], 'the fifth waited in the pool for the first worker to finish a run');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('with depth 2 a worker that dies fails both its runs with a BackendError, and its replacement serves', async () => {
+  const pool = await start(1, () => ({}), 1, 2);
+  try {
+    const crashed = pool.run({ op: 'crash' }, []).catch((e: unknown) => e);
+    const behind = pool.run({ op: 'echo', x: 1 }, []).catch((e: unknown) => e);
+    for (const error of [await crashed, await behind]) {
+      assert.ok(error instanceof BackendError, String(error));
+      assert.match(error.message, /exited unexpectedly with code 1: boom/);
+    }
+    assert.deepEqual(await pool.run({ op: 'echo', x: 2 }, []).then((r) => [r.x, r.count]), [2, 1]);
   } finally {
     await pool.close();
   }

@@ -65,6 +65,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         signal,
         spinMs: resolved.spinWaitMs,
         threads: resolved.intraOpNumThreads,
+        depth: resolved.pipelineDepth,
         readArena: (info) => {
           const names = info.outputs.map((o) => o.name);
           return (arena) => readReply(arena, names);

@@ -3,14 +3,15 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 /**
  * Indices of a link's control words: messages posted to the worker, replies posted by it, 1 while
  * a reply waits in the arena, 1 while the pool polls for the reply (and so reads the arena), 1
- * while the worker sleeps waiting for a job.
+ * while the worker sleeps waiting for a job, replies the pool has read.
  */
 export const POSTED = 0;
 export const REPLIED = 1;
 export const IN_ARENA = 2;
 export const POLLED = 3;
 export const SLEEPING = 4;
-export const CONTROL_WORDS = 5;
+export const READ = 5;
+export const CONTROL_WORDS = 6;
 /**
  * Indices of the process-wide words: threads running inference, 1 while spinning is paused, and
  * how many times a spinning worker found it had been preempted.
@@ -40,7 +41,7 @@ export function isNotice(message: unknown): message is LinkNotice {
 /** The worker's end of a {@link Link}. */
 export interface LinkEnd {
   readonly port: MessagePort;
-  /** `[POSTED, REPLIED, IN_ARENA, POLLED, SLEEPING]` (see {@link POSTED}). */
+  /** `[POSTED, REPLIED, IN_ARENA, POLLED, SLEEPING, READ]` (see {@link POSTED}). */
   readonly control: Int32Array;
   /** Where a reply goes when the pool polls for it and it fits (see {@link replyInArena}). */
   readonly arena: SharedArrayBuffer;
@@ -101,12 +102,13 @@ export function postReply(end: LinkEnd, message: unknown, transfer: readonly Arr
  * Replies through the arena while the pool polls for the reply, sparing both threads a
  * `postMessage` (15-30 µs each right after a run on a 2-vCPU virtual machine). `write` fills the
  * arena, or returns false when the reply does not fit it; then nothing is sent and this returns
- * false. Should the pool stop polling just as the reply lands, a `wake` notice makes its event
- * loop read it.
+ * false. Only once the pool has read every earlier reply, so that the arena always holds the
+ * oldest unread one. Should the pool stop polling just as the reply lands, a `wake` notice makes
+ * its event loop read it.
  */
 export function replyInArena(end: LinkEnd, write: (arena: SharedArrayBuffer) => boolean): boolean {
   const { control } = end;
-  if (Atomics.load(control, POLLED) === 0 || !write(end.arena)) return false;
+  if (Atomics.load(control, POLLED) === 0 || Atomics.load(control, READ) !== Atomics.load(control, REPLIED) || !write(end.arena)) return false;
   Atomics.store(control, IN_ARENA, 1);
   Atomics.add(control, REPLIED, 1);
   // The pool clears POLLED before it looks for a reply one last time, so one of the two sees the other.

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { recycleBuffer } from '../../core/index.js';
 import { ARENA_BYTES } from './arena.js';
-import { BUSY_THREADS, CONTROL_WORDS, IN_ARENA, isNotice, POLLED, POSTED, PREEMPTIONS, REPLIED, SLEEPING, SPIN_PAUSED, type LinkEnd, type LinkNotice } from './link-end.js';
+import { BUSY_THREADS, CONTROL_WORDS, IN_ARENA, isNotice, POLLED, POSTED, PREEMPTIONS, READ, REPLIED, SLEEPING, SPIN_PAUSED, type LinkEnd, type LinkNotice } from './link-end.js';
 
 /** How long busy-waiting stays off after a sign that the cores are contended. */
 const PAUSE_MS = 100;
@@ -78,8 +78,6 @@ export class Link {
   /** Turns a reply the worker wrote into the arena into the reply message; set once the pool knows how. */
   readArena: ((arena: SharedArrayBuffer) => unknown) | undefined;
   readonly #control: Int32Array;
-  /** Replies read so far, by either path. */
-  #received = 0;
 
   constructor(spinMs: number) {
     const { port1, port2 } = new MessageChannel();
@@ -122,7 +120,7 @@ export class Link {
   onReply(listener: (message: unknown) => void): void {
     this.port.on('message', (message: unknown) => {
       if (!isNotice(message)) {
-        this.#received++;
+        this.#read();
         listener(message);
       } else if (message.notice === 'wake') {
         const reply = this.receive();
@@ -135,7 +133,7 @@ export class Link {
 
   /** True when the worker has posted a reply not read yet. */
   hasReply(): boolean {
-    return Atomics.load(this.#control, REPLIED) > this.#received;
+    return Atomics.load(this.#control, REPLIED) > Atomics.load(this.#control, READ);
   }
 
   /** The worker's next reply if one has arrived, without waiting for the event loop to deliver it. */
@@ -144,7 +142,7 @@ export class Link {
     if (Atomics.load(this.#control, IN_ARENA) === 1) {
       const reply = this.readArena!(this.end.arena);
       Atomics.store(this.#control, IN_ARENA, 0);
-      this.#received++;
+      this.#read();
       return reply;
     }
     for (;;) {
@@ -152,11 +150,16 @@ export class Link {
       if (!received) return undefined;
       const message: unknown = received.message;
       if (!isNotice(message)) {
-        this.#received++;
+        this.#read();
         return message;
       }
       if (message.notice === 'recycle') this.#recycle(message);
     }
+  }
+
+  /** Counts a reply read, in shared memory: the worker uses the arena only once every earlier reply is read. */
+  #read(): void {
+    Atomics.add(this.#control, READ, 1);
   }
 
   #recycle(notice: Extract<LinkNotice, { notice: 'recycle' }>): void {

@@ -68,6 +68,17 @@ export interface OnnxNodeOptions {
    * @default 10
    */
   readonly workerNice?: number;
+  /**
+   * Runs an instance holds at once. With 2, the next batch is handed to a busy instance, which
+   * starts it the moment its current run ends instead of waiting for the event loop to take in the
+   * reply and send the next (a wait that grows with the event loop's other work, such as HTTP
+   * requests). The session's `concurrency`, the batches a batcher keeps in flight, is
+   * `instances × pipelineDepth`. The price: a batch handed over is dispatched, so it no longer
+   * waits in the batcher's queue, where a request can still be cancelled, time out, or be
+   * overtaken by a higher priority; and its compute time includes the wait behind the run ahead.
+   * @default 1
+   */
+  readonly pipelineDepth?: number;
 }
 
 /** {@link OnnxNodeOptions} with every default filled in. */
@@ -82,9 +93,10 @@ export interface ResolvedOnnxNodeOptions {
   readonly transferFeeds: boolean;
   readonly spinWaitMs: number;
   readonly workerNice: number;
+  readonly pipelineDepth: number;
 }
 
-const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs', 'workerNice'];
+const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs', 'workerNice', 'pipelineDepth'];
 
 /**
  * Validates the options and fills in the defaults.
@@ -117,6 +129,8 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertNumber('spinWaitMs', spinWaitMs, 0, 1000);
   const workerNice = options.workerNice ?? 10;
   assertInteger('workerNice', workerNice, 0, 19);
+  const pipelineDepth = options.pipelineDepth ?? 1;
+  assertInteger('pipelineDepth', pipelineDepth, 1, 4);
   return {
     devices: devices.map((d) => (typeof d === 'string' ? d : { ...d })),
     instances,
@@ -128,6 +142,7 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
     transferFeeds,
     spinWaitMs,
     workerNice,
+    pipelineDepth,
   };
 }
 

@@ -38,6 +38,12 @@ export interface WorkerPoolOptions<Info, Out = unknown> {
   /** Threads one job keeps busy (ONNX Runtime's intra-op threads). */
   readonly threads: number;
   /**
+   * Jobs a worker holds at once: with 2, a job goes to a busy worker, which starts it the moment
+   * its current one ends instead of waiting for the event loop to see the reply. 1: never.
+   * @default 1
+   */
+  readonly depth?: number | undefined;
+  /**
    * Given the first worker's info, reads a `done` value its workers wrote into their link's arena
    * (see `replyInArena`). Needed when the workers reply that way.
    */
@@ -51,14 +57,15 @@ interface Job<In, Out> {
   readonly reject: (error: unknown) => void;
   /** Stops listening for the caller's abort; called when the job reaches a worker. */
   release: () => void;
-  /** When it reached a worker (performance.now()). */
+  /** When its worker started it, or for one waiting behind another, when it was sent (performance.now()). */
   sentAt: number;
 }
 
 interface Instance<In, Out> {
   readonly worker: Worker;
   readonly link: Link;
-  job: Job<In, Out> | undefined;
+  /** The jobs sent to it and not settled, oldest (the one running) first. */
+  readonly jobs: Job<In, Out>[];
   /** The uncaught error the worker died of, reported by its 'error' event before 'exit'. */
   crash: Error | undefined;
 }
@@ -74,6 +81,8 @@ export class WorkerPool<Info, In, Out> {
   readonly info: Info;
   /** How many workers the pool keeps. */
   readonly size: number;
+  /** Jobs a worker holds at once. */
+  readonly depth: number;
   readonly #url: URL;
   readonly #label: string;
   readonly #data: unknown;
@@ -96,6 +105,7 @@ export class WorkerPool<Info, In, Out> {
   private constructor(options: WorkerPoolOptions<Info, Out>, info: Info, workers: readonly Started<Info>[]) {
     this.info = info;
     this.size = options.size;
+    this.depth = options.depth ?? 1;
     this.#url = options.url;
     this.#label = options.label;
     this.#data = options.workerData(info);
@@ -148,7 +158,7 @@ export class WorkerPool<Info, In, Out> {
       const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {}, sentAt: 0 };
       this.#queue.push(job);
       // A job that goes to a worker at once never waits, so its signal has nothing to drop.
-      if (this.#idle.length > 0 && this.#queue.length === 1) return this.#dispatch();
+      if (this.#queue.length === 1 && this.#hasRoom()) return this.#dispatch();
       job.release = onAbort(signal, () => {
         const at = this.#queue.indexOf(job);
         if (at < 0) return;
@@ -178,9 +188,11 @@ export class WorkerPool<Info, In, Out> {
    */
   collect(): void {
     for (const instance of this.#instances) {
-      if (!instance.job || !instance.link.hasReply()) continue;
-      const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
-      if (message) this.#onMessage(instance, message);
+      while (instance.jobs.length > 0 && instance.link.hasReply()) {
+        const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+        if (!message) break;
+        this.#onMessage(instance, message);
+      }
     }
   }
 
@@ -209,7 +221,7 @@ export class WorkerPool<Info, In, Out> {
   #adopt(started: Started<Info>): void {
     const { worker, link } = started;
     const early = started.handOver();
-    const instance: Instance<In, Out> = { worker, link, job: undefined, crash: early.crash };
+    const instance: Instance<In, Out> = { worker, link, jobs: [], crash: early.crash };
     link.readArena = this.#readArena;
     link.onReply((message) => this.#onMessage(instance, message as FromWorker<Info, Out>));
     link.port.on('messageerror', (error: Error) => {
@@ -229,25 +241,55 @@ export class WorkerPool<Info, In, Out> {
 
   #dispatch(): void {
     let polled = false;
-    while (this.#queue.length > 0 && this.#idle.length > 0) {
+    while (this.#queue.length > 0) {
+      const instance = this.#nextWorker();
+      if (!instance) break;
       const job = this.#queue.shift() as Job<In, Out>;
-      const instance = this.#idle.pop() as Instance<In, Out>;
       job.release();
-      instance.job = job;
-      instance.worker.ref();
-      addBusyThreads(this.#threads);
       job.sentAt = performance.now();
-      const pollable = this.#pollable();
-      instance.link.setPolled(pollable);
-      polled ||= pollable;
+      if (instance.jobs.push(job) === 1) {
+        instance.worker.ref();
+        addBusyThreads(this.#threads);
+        const pollable = this.#pollable();
+        instance.link.setPolled(pollable);
+        polled ||= pollable;
+      }
       try {
         instance.link.send({ type: 'run', value: job.value } satisfies ToWorker<In>, job.transfer);
       } catch (error) {
-        this.#finish(instance, undefined, this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
+        // Nothing was posted: the job leaves the worker without touching the one it may be running.
+        instance.jobs.pop();
+        if (instance.jobs.length === 0) this.#release(instance);
+        job.reject(this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
       }
     }
     if (polled) this.#startPolling();
     this.#checkDrained();
+  }
+
+  /** True when some worker can take a job now. */
+  #hasRoom(): boolean {
+    if (this.#idle.length > 0) return true;
+    if (this.depth === 1) return false;
+    for (const instance of this.#instances) if (instance.jobs.length < this.depth) return true;
+    return false;
+  }
+
+  /**
+   * The worker for the next job: the idle one that went idle last (its caches are warm), else,
+   * with {@link depth} over 1, the busy one holding the fewest jobs, among them the one whose
+   * running job started first (it should finish first).
+   */
+  #nextWorker(): Instance<In, Out> | undefined {
+    const idle = this.#idle.pop();
+    if (idle || this.depth === 1) return idle;
+    let next: Instance<In, Out> | undefined;
+    for (const instance of this.#instances) {
+      const held = instance.jobs.length;
+      if (held === 0 || held >= this.depth) continue;
+      if (!next || held < next.jobs.length || (held === next.jobs.length && instance.jobs[0]!.sentAt < next.jobs[0]!.sentAt)) next = instance;
+    }
+    return next;
   }
 
   /** True while runs are short and a core is free: results are then polled for. */
@@ -275,7 +317,7 @@ export class WorkerPool<Info, In, Out> {
     const pollable = this.#pollable();
     let waiting = false;
     for (const instance of this.#instances) {
-      const job = instance.job;
+      const job = instance.jobs[0];
       if (!job) continue;
       let message = instance.link.receive() as FromWorker<Info, Out> | undefined;
       if (!message && (!pollable || now - job.sentAt >= POLL_MS) && instance.link.polled) {
@@ -284,13 +326,14 @@ export class WorkerPool<Info, In, Out> {
         message = instance.link.receive() as FromWorker<Info, Out> | undefined;
       }
       if (message) this.#onMessage(instance, message);
-      else if (instance.link.polled) waiting = true;
+      // A worker holding another job keeps being polled for that one's reply.
+      if (instance.jobs.length > 0 && instance.link.polled) waiting = true;
     }
     if (waiting) this.#startPolling();
   };
 
   #anyReply(): boolean {
-    for (const instance of this.#instances) if (instance.job && instance.link.hasReply()) return true;
+    for (const instance of this.#instances) if (instance.jobs.length > 0 && instance.link.hasReply()) return true;
     return false;
   }
 
@@ -304,30 +347,37 @@ export class WorkerPool<Info, In, Out> {
 
   /** Settles the instance's job and puts the instance back to work. */
   #finish(instance: Instance<In, Out>, value: Out | undefined, error: Error | undefined): void {
-    const job = instance.job;
+    const job = instance.jobs.shift();
     if (!job) return;
-    instance.job = undefined;
-    addBusyThreads(-this.#threads);
-    const runMs = performance.now() - job.sentAt;
+    const now = performance.now();
+    const runMs = now - job.sentAt;
     this.#runMs = this.#runMs === 0 ? runMs : 0.8 * this.#runMs + 0.2 * runMs;
-    instance.worker.unref();
-    this.#idle.push(instance);
+    // The worker took the job waiting behind this one as soon as it replied.
+    const next = instance.jobs[0];
+    if (next) next.sentAt = now;
+    else this.#release(instance);
     if (error) job.reject(error);
     else job.resolve(value as Out);
     this.#dispatch();
+  }
+
+  /** Marks a worker that holds no job idle. */
+  #release(instance: Instance<In, Out>): void {
+    addBusyThreads(-this.#threads);
+    instance.worker.unref();
+    this.#idle.push(instance);
   }
 
   #onExit(instance: Instance<In, Out>, code: number): void {
     this.#instances.delete(instance);
     const at = this.#idle.indexOf(instance);
     if (at >= 0) this.#idle.splice(at, 1);
-    const job = instance.job;
-    instance.job = undefined;
-    if (job) addBusyThreads(-this.#threads);
+    const jobs = instance.jobs.splice(0);
+    if (jobs.length > 0) addBusyThreads(-this.#threads);
     instance.link.port.close();
     if (!this.#stopping) {
       const why = instance.crash ? `: ${instance.crash.message}` : '';
-      job?.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
+      for (const job of jobs) job.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
       this.#replace();
     }
     this.#checkDrained();
@@ -357,7 +407,7 @@ export class WorkerPool<Info, In, Out> {
 
   #checkDrained(): void {
     if (!this.#drained || this.#queue.length > 0 || this.#starting > 0) return;
-    for (const instance of this.#instances) if (instance.job) return;
+    for (const instance of this.#instances) if (instance.jobs.length > 0) return;
     const drained = this.#drained;
     this.#drained = undefined;
     drained();

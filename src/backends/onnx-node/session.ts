@@ -12,7 +12,7 @@ export class OnnxNodeSession implements ModelSession {
   readonly outputs: readonly TensorSpec[];
   readonly device: DeviceName;
   readonly fallbacks: readonly AttemptFailure[];
-  /** The number of worker instances: runs beyond it wait for a free worker. */
+  /** Runs the workers hold at once (instances × `pipelineDepth`): runs beyond it wait for room. */
   readonly concurrency: number;
   readonly #pool: WorkerPool<OrtWorkerInfo, TensorMap, RunResult>;
   readonly #label: string;
@@ -25,7 +25,7 @@ export class OnnxNodeSession implements ModelSession {
     this.outputs = pool.info.outputs;
     this.device = pool.info.device;
     this.fallbacks = pool.info.fallbacks;
-    this.concurrency = pool.size;
+    this.concurrency = pool.size * pool.depth;
     this.#pool = pool;
     this.#label = label;
     this.#feeds = transferFeeds ? 'move' : 'copy';
