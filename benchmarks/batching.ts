@@ -8,8 +8,8 @@
  * 4. a sweep of `maxBatchSize` × `maxQueueDelayMs` through the served path (InferenceService,
  *    registry, 2 onnx-node worker instances) at several closed-loop concurrency levels;
  * 5. the targets while saturated: served ÷ raw throughput and event-loop lag, in alternating rounds;
- * 6. worker instances × intra-op threads at the best setting, and the default layout with its workers at
- *    the process's priority;
+ * 6. worker instances × intra-op threads at the best setting, the default layout with its workers at
+ *    the process's priority, and 2 × 1 and 1 × 2 with two batches held per worker (`pipelineDepth`);
  * 7. adaptive mode (`maxLatencyMs`) against the best fixed setting that meets the same objective.
  * It writes benchmarks/out/batching.svg (p99 latency against throughput per setting) and
  * benchmarks/out/batching.json (every figure).
@@ -204,15 +204,18 @@ async function saturated(b: Bench, bestCell: Cell, rawBest: { batch: number; thr
 }
 
 /**
- * 6. Worker instances against intra-op threads at the best setting, and the default layout with its
- * workers at the process's priority (`workerNice: 0`), in alternating rounds.
+ * 6. Worker instances against intra-op threads at the best setting, the default layout with its
+ * workers at the process's priority (`workerNice: 0`), and two layouts with two batches held per
+ * worker (`pipelineDepth: 2`), in alternating rounds.
  */
 async function layouts(b: Bench, best: Setting) {
   const options = [
-    { instances: 2, intraOpNumThreads: 1, workerNice: 10 },
-    { instances: 1, intraOpNumThreads: 2, workerNice: 10 },
-    { instances: 1, intraOpNumThreads: 1, workerNice: 10 },
-    { instances: 2, intraOpNumThreads: 1, workerNice: 0 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 1 },
+    { instances: 1, intraOpNumThreads: 2, workerNice: 10, pipelineDepth: 1 },
+    { instances: 1, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 0, pipelineDepth: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 2 },
+    { instances: 1, intraOpNumThreads: 2, workerNice: 10, pipelineDepth: 2 },
   ] as const;
   for (const [i, layout] of options.entries()) await load(b, `layout${i}`, best, { devices: ['cpu'], ...layout });
   const runs: LoadResult[][] = options.map(() => []);
@@ -220,10 +223,10 @@ async function layouts(b: Bench, best: Setting) {
     for (const i of options.keys()) runs[i]!.push(await served(b, `layout${i}`, SATURATED));
   }
   for (const i of options.keys()) await b.registry.unload(`layout${i}`);
-  console.log(`6. instances × intra-op threads and worker niceness, ${label(best)}, ${SATURATED} callers (medians of ${ROUNDS} rounds)`);
-  console.log(table(['instances', 'intra-op threads', 'workerNice', 'items/s', 'p50 ms', 'p99 ms', 'loop lag p99 ms'], options.map((l, i) => {
+  console.log(`6. instances × intra-op threads, worker niceness and pipeline depth, ${label(best)}, ${SATURATED} callers (medians of ${ROUNDS} rounds)`);
+  console.log(table(['instances', 'intra-op threads', 'workerNice', 'pipelineDepth', 'items/s', 'p50 ms', 'p99 ms', 'loop lag p99 ms'], options.map((l, i) => {
     const s = summary(runs[i]!);
-    return [l.instances, l.intraOpNumThreads, l.workerNice, s.itemsPerSec, s.p50, s.p99, s.lagP99];
+    return [l.instances, l.intraOpNumThreads, l.workerNice, l.pipelineDepth, s.itemsPerSec, s.p50, s.p99, s.lagP99];
   })), '\n');
   return options.map((l, i) => ({ ...l, runs: runs[i]! }));
 }

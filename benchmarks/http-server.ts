@@ -32,6 +32,7 @@ const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
+const PIPELINE_DEPTH = Number(process.env.BENCH_PIPELINE_DEPTH ?? 1);
 /** The clients run with the parent's node options (this process's argv), without this process's heap settings. */
 const CLIENT_EXEC_ARGV = process.argv.slice(2);
 
@@ -177,7 +178,7 @@ async function bareHttp(seconds: number): Promise<Result> {
 }
 
 async function measure(): Promise<Measured> {
-  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2 })] });
+  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2, pipelineDepth: PIPELINE_DEPTH })] });
   await registry.load({
     name: 'textdir',
     source: clsModelPath,
