@@ -157,8 +157,9 @@ export class WorkerPool<Info, In, Out> {
     return new Promise<Out>((resolve, reject) => {
       const job: Job<In, Out> = { value, transfer, resolve, reject, release: () => {}, sentAt: 0 };
       this.#queue.push(job);
-      // A job that goes to a worker at once never waits, so its signal has nothing to drop.
-      if (this.#queue.length === 1 && this.#hasRoom()) return this.#dispatch();
+      this.#dispatch();
+      // A job sent to a worker at once never waits, so its signal has nothing to drop.
+      if (job.sentAt > 0) return;
       job.release = onAbort(signal, () => {
         const at = this.#queue.indexOf(job);
         if (at < 0) return;
@@ -166,7 +167,6 @@ export class WorkerPool<Info, In, Out> {
         reject(abortError(signal as AbortSignal));
         this.#checkDrained();
       });
-      this.#dispatch();
     });
   }
 
@@ -265,14 +265,6 @@ export class WorkerPool<Info, In, Out> {
     }
     if (polled) this.#startPolling();
     this.#checkDrained();
-  }
-
-  /** True when some worker can take a job now. */
-  #hasRoom(): boolean {
-    if (this.#idle.length > 0) return true;
-    if (this.depth === 1) return false;
-    for (const instance of this.#instances) if (instance.jobs.length < this.depth) return true;
-    return false;
   }
 
   /**
