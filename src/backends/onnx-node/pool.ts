@@ -71,10 +71,10 @@ interface Instance<In, Out> {
 }
 
 /**
- * A fixed group of worker threads running one job each at a time (Triton's instance group).
- * Jobs go to an idle worker or wait in FIFO order; a job whose signal aborts while it waits is
- * dropped. A worker that dies fails its job with a BackendError and is replaced. Idle workers do
- * not hold the process open.
+ * A fixed group of worker threads running one job each at a time (Triton's instance group), each
+ * holding up to {@link depth} jobs. Jobs go to a worker with room or wait in FIFO order; a job
+ * whose signal aborts while it waits is dropped. A worker that dies fails its jobs with a
+ * BackendError and is replaced. Idle workers do not hold the process open.
  */
 export class WorkerPool<Info, In, Out> {
   /** What the first worker reported when it was ready. */
@@ -146,7 +146,7 @@ export class WorkerPool<Info, In, Out> {
   }
 
   /**
-   * Runs one job on the next idle worker, moving `transfer` to it when the job is sent.
+   * Runs one job on the next worker with room, moving `transfer` to it when the job is sent.
    * @throws the abort error when `signal` aborts before the job reaches a worker; BackendError
    * when the worker fails or dies; ClosedError after {@link close}.
    */
