@@ -14,6 +14,7 @@ const ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 backendContract(test, () => ({ backend: onnxNode({ devices: ['cpu'], instances: 1 }), source: model }), { name: 'onnx-node cpu', feeds, expected, device: 'cpu' });
 backendContract(test, () => ({ backend: onnxNode({ devices: ['cpu'], instances: 2 }), source: model }), { name: 'onnx-node cpu x2', feeds, expected, device: 'cpu' });
+backendContract(test, () => ({ backend: onnxNode({ devices: ['cpu'], instances: 2, pipelineDepth: 2 }), source: model }), { name: 'onnx-node cpu x2, pipelined', feeds, expected, device: 'cpu' });
 
 // Dawn reads VK_ICD_FILENAMES and dlopens libvulkan.so.1 (shipped in /usr/lib/chromium) when the
 // process starts, so the webgpu contract runs in a child process started with that environment.
