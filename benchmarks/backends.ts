@@ -6,7 +6,7 @@
  * in a child process. Rounds alternate the four setups so all see the same machine; medians, and
  * ratios to onnx-node with 1 worker taken within each round.
  *
- * `node --conditions=servable-source --import tsx benchmarks/backends.ts`
+ * `npm run build && node --import tsx benchmarks/backends.ts`
  * (BENCH_SECONDS, BENCH_ROUNDS and BENCH_BATCH override 3, 3 and 8).
  */
 import { execFile } from 'node:child_process';

@@ -17,7 +17,7 @@
  * `npm run bench -- batching`. BENCH_SECONDS (default 1.5) is the measured time of one sweep cell,
  * BENCH_ROUNDS (default 3) the alternating rounds behind each comparison, BENCH_OBJECTIVE_MS
  * (default 20) the latency objective of the adaptive comparison. About 3 minutes on 2 cores.
- * `node --conditions=servable-source --import tsx benchmarks/run.ts batching` runs it alone.
+ * `node --import tsx benchmarks/run.ts batching` runs it alone on the last build.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
