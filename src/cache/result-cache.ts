@@ -8,6 +8,7 @@ import {
   CacheError,
   describe,
   isPromiseLike,
+  messageOf,
   systemClock,
   type Clock,
   type TensorMap,
@@ -372,10 +373,6 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   #fail(operation: 'get' | 'set', base: CacheEventBase, cause: unknown): void {
     this.emit('error', { operation, model: base.model, namespace: base.namespace, key: base.key, error: asCacheError(operation, cause) });
   }
-}
-
-function messageOf(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }
 
 function asCacheError(operation: string, cause: unknown): CacheError {

@@ -131,6 +131,13 @@ export class CacheError extends ServableError {
 /** Turns anything thrown into a ServableError, wrapping unknown errors as backend failures. */
 export function toServableError(error: unknown): ServableError {
   if (error instanceof ServableError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new BackendError(message, { cause: error });
+  return new BackendError(messageOf(error), { cause: error });
+}
+
+/**
+ * The message of anything thrown: an Error's own, else the value as a string.
+ * @internal
+ */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,5 @@
 import { Registry } from 'prom-client';
+import { messageOf } from '../core/index.js';
 import { checkPromRegistry } from './validate.js';
 
 /** A transport-agnostic HTTP reply, as the adapters send it. */
@@ -33,7 +34,7 @@ export function metricsHandler(registries: Registry | readonly Registry[]): () =
       const body = await registry.metrics();
       return { status: 200, headers: { 'content-type': registry.contentType }, body };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `Collecting metrics failed: ${message}\n` };
     }
   };

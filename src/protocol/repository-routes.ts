@@ -1,4 +1,4 @@
-import { ServableError } from '../core/index.js';
+import { messageOf, ServableError } from '../core/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { errorBody, jsonResponse } from './responses.js';
 import type { RouteContext, RouteHandler, RouteHandlers } from './route-context.js';
@@ -27,7 +27,7 @@ async function control(action: () => Promise<void>, model: string, what: string)
     await action();
   } catch (error) {
     if (error instanceof ServableError) throw error;
-    return errorBody(400, `Model '${model}' failed to ${what}: ${error instanceof Error ? error.message : String(error)}`);
+    return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`);
   }
   return jsonResponse(200, {});
 }

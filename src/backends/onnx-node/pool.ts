@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { abortError, onAbort, BackendError, ClosedError } from '../../core/index.js';
+import { abortError, onAbort, BackendError, ClosedError, messageOf } from '../../core/index.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, type Link } from './link.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
@@ -408,8 +408,4 @@ export class WorkerPool<Info, In, Out> {
   #error(message: string, cause: unknown): BackendError {
     return new BackendError(`${this.#label}: ${message}`, { cause });
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,4 @@
-import { BackendUnavailableError } from '../../core/index.js';
+import { BackendUnavailableError, messageOf } from '../../core/index.js';
 
 /** The onnxruntime-node module. */
 export type Ort = typeof import('onnxruntime-node');
@@ -16,7 +16,7 @@ export function importOrt(): Promise<Ort> {
   loading ??= import('onnxruntime-node').catch((error: unknown) => {
     loading = undefined;
     const missing = (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND';
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     throw new BackendUnavailableError(`onnx-node needs the onnxruntime-node package${missing ? ', which is not installed' : ''}`, [
       { device: 'onnx-node', reason: `${reason}; ${INSTALL}` },
     ]);

@@ -5,7 +5,7 @@
  * application's event loop. Between batches it waits on the link, not on its own event loop.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { AttemptFailure, Tensor, TensorData, TensorMap } from '../../core/index.js';
+import { messageOf, type AttemptFailure, type Tensor, type TensorData, type TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
 import { writeReply, type RunResult } from './arena.js';
@@ -163,8 +163,4 @@ async function close(session: Session): Promise<void> {
   } finally {
     process.exit(0);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-web';
-import { abortError, BackendUnavailableError, describe, type AttemptFailure } from '../../core/index.js';
+import { abortError, BackendUnavailableError, describe, messageOf, type AttemptFailure } from '../../core/index.js';
 import type { Backend, LoadOptions, ModelSession, ModelSource } from '../index.js';
 import { resolveOptions, type OnnxWebOptions, type ResolvedOnnxWebOptions, type WebDevice } from './options.js';
 import { configure, importRuntime, markStarted, type OrtWeb } from './runtime.js';
@@ -59,7 +59,7 @@ async function load(options: ResolvedOnnxWebOptions, source: ModelSource, { labe
   for (const device of options.devices) {
     if (signal?.aborted) throw abortError(signal);
     const session = await create(ort, model, device, options).catch((error: unknown) => {
-      failures.push({ device, reason: error instanceof Error ? error.message : String(error) });
+      failures.push({ device, reason: messageOf(error) });
     });
     if (!session) {
       if (options.strict) throw new BackendUnavailableError(`Cannot load ${label} on ${device}, and strict mode forbids falling back`, failures);

@@ -1,4 +1,5 @@
 import type * as Ort from 'onnxruntime-web';
+import { messageOf } from '../../core/index.js';
 import type { WasmPaths } from './options.js';
 
 /** The onnxruntime-web module. */
@@ -19,7 +20,7 @@ export async function importRuntime(runtime: (() => Promise<unknown>) | undefine
         cause: error,
       });
     }
-    throw new Error(`onnxruntime-web failed to load: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`onnxruntime-web failed to load: ${messageOf(error)}`, { cause: error });
   }
   const ort = isOrt(loaded) ? loaded : isOrt((loaded as { default?: unknown } | null)?.default) ? (loaded as { default: OrtWeb }).default : undefined;
   if (!ort) throw new Error('The `runtime` option did not resolve to onnxruntime-web (no InferenceSession, Tensor and env)');

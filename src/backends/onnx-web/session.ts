@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-web';
-import { abortError, BackendError, ClosedError, onAbort, type AttemptFailure, type TensorMap } from '../../core/index.js';
+import { abortError, BackendError, ClosedError, messageOf, onAbort, type AttemptFailure, type TensorMap } from '../../core/index.js';
 import { checkFeeds, tensorSpec, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { OrtWeb } from './runtime.js';
 import { nextTask } from './next-task.js';
@@ -63,7 +63,7 @@ export class OnnxWebSession implements ModelSession {
     try {
       outputs = await this.#session.run(toOrt(this.#ort.Tensor, feeds));
     } catch (error) {
-      throw new BackendError(`Model ${this.#label} failed on ${this.device}: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new BackendError(`Model ${this.#label} failed on ${this.device}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -8,6 +8,7 @@ import {
   assertSignal,
   CacheError,
   hash128,
+  messageOf,
   systemClock,
   type Clock,
   type TensorMap,
@@ -318,5 +319,5 @@ function defaultExactKey(query: SemanticQuery): string {
 
 function asCacheError(operation: string, cause: unknown): CacheError {
   if (cause instanceof CacheError) return cause;
-  return new CacheError(`Semantic cache ${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  return new CacheError(`Semantic cache ${operation} failed: ${messageOf(cause)}`, { cause });
 }
