@@ -194,12 +194,14 @@ async function measure(): Promise<Measured> {
   await app.register(servableFastify, { service });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 
+  // Each round measures the paths in this order, and ratios pair a path with in-process in the same
+  // round; binary HTTP, the target's path, comes right after in-process, since this machine drifts.
   const measures: Record<PathName, () => Promise<Result>> = {
     'in-process service.infer': () => inProcess(service, SECONDS),
-    'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
     'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
-    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
+    'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
     'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
+    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
   };
   // One second of each path first, so that no path's first round also pays for compiling its code.
   await inProcess(service, 1);
