@@ -43,18 +43,18 @@ export async function inferCached(
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, ...submit } = options;
-  const run = async (innerSignal: AbortSignal): Promise<TensorMap> =>
+  const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> =>
     ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
   const { result, semantic } = caching;
   const nearOrRun = semantic
-    ? async (innerSignal: AbortSignal): Promise<TensorMap> => {
+    ? async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
         const query = caching.query ? caching.query(request) : request.inputs;
         const partition = [version.name, version.version, tenant ?? ''];
         const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal });
         return found.value;
       }
     : run;
-  if (!result) return { outputs: await nearOrRun(signal ?? new AbortController().signal) };
+  if (!result) return { outputs: await nearOrRun(signal) };
   const found = await result.run(
     { model: version.name, version: version.version, inputs: request.inputs, parameters: answerParameters(request) },
     nearOrRun,
