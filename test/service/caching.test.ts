@@ -118,6 +118,40 @@ test('semantic hits stay within a tenant, and the embedder can be a model served
   await registry.close();
 });
 
+test('with only a semantic cache, a request whose signal aborts is cancelled in the queue and the rest are answered', async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const gated: MemoryModel = {
+    ...scale(10),
+    run: async (feeds) => {
+      await held;
+      return scale(10).run(feeds);
+    },
+  };
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: gated, batching: { maxBatchSize: 1 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  const semantic = new SemanticCache<TensorMap>({
+    embed: (inputs) => inputs.x!.data as Float32Array,
+    dimensions: 2,
+    threshold: 0.99,
+    maxEntries: 10,
+  });
+  service.setCaching('m', { semantic });
+
+  const running = service.infer('m', request(1, 2));
+  const controller = new AbortController();
+  const queued = service.infer('m', request(2, -1), { signal: controller.signal });
+  const after = service.infer('m', request(-1, 3));
+  controller.abort();
+  release();
+  await assert.rejects(queued, { code: 'ERR_SERVABLE_CANCELLED' });
+  assert.deepEqual(values(await running), [10, 20]);
+  assert.deepEqual(values(await after), [-10, 30]);
+  await semantic.close();
+  await registry.close();
+});
+
 test('caching options are checked', async () => {
   const { registry, service } = await setup(() => {});
   assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);
