@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { abortError, onAbort, BackendError, ClosedError, messageOf } from '../../core/index.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, type Link } from './link.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
+import type { WorkerPoolOptions } from './pool-options.js';
 import { startWorker, type Started } from './start-worker.js';
 
 /**
@@ -13,42 +14,6 @@ const POLL_MS = 5;
 
 /** How long one poll spins before it lets the event loop turn. */
 const POLL_SLICE_MS = 0.02;
-
-/** Options of {@link WorkerPool.start}. */
-export interface WorkerPoolOptions<Info, Out = unknown> {
-  /** The worker script; it speaks {@link FromWorker} / {@link ToWorker}. */
-  readonly url: URL;
-  /** How many workers. */
-  readonly size: number;
-  /** Prefixes every error message, e.g. `onnx-node textdir:1`. */
-  readonly label: string;
-  /**
-   * The `workerData` of an instance: called with `undefined` for the first instance, then with the
-   * info the first one reported, for the others and for replacements.
-   */
-  readonly workerData: (first: Info | undefined) => unknown;
-  /** Aborts the start: workers already spawned are terminated. */
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * Busy-wait instead of sleeping around short runs while a core is free: workers for up to this
-   * many milliseconds for their next job, the pool (by polling between event-loop turns) for
-   * results. 0: never.
-   */
-  readonly spinMs: number;
-  /** Threads one job keeps busy (ONNX Runtime's intra-op threads). */
-  readonly threads: number;
-  /**
-   * Jobs a worker holds at once: with 2, a job goes to a busy worker, which starts it the moment
-   * its current one ends instead of waiting for the event loop to see the reply. 1: never.
-   * @default 1
-   */
-  readonly depth?: number | undefined;
-  /**
-   * Given the first worker's info, reads a `done` value its workers wrote into their link's arena
-   * (see `replyInArena`). Needed when the workers reply that way.
-   */
-  readonly readArena?: ((info: Info) => (arena: SharedArrayBuffer) => Out) | undefined;
-}
 
 interface Job<In, Out> {
   readonly value: In;
