@@ -2,8 +2,8 @@ import type { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { abortError, onAbort, BackendError, ClosedError, messageOf } from '../../core/index.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, type Link } from './link.js';
-import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import type { WorkerPoolOptions } from './pool-options.js';
+import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
 
 /**
