@@ -2,7 +2,7 @@
  * The HTTP protocols, free of any transport: the Open Inference Protocol v2 REST API (with the
  * binary tensor data, schedule policy and model repository extensions) and TF-Serving's v1 REST
  * API, decoded into tensors, validated, answered through an InferenceService, and encoded back.
- * The adapters (`servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
+ * The adapters (`servable/node`, `servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
  * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
  * @module
  */

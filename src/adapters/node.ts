@@ -1,0 +1,82 @@
+/**
+ * The Node adapter: a request listener for `node:http` and `node:https` serving the Open Inference
+ * Protocol v2 (`/v2`) and TF-Serving's REST API (`/v1/models`) over an InferenceService, with no
+ * framework in between. It is the cheapest way to serve over HTTP (see docs/http.md for figures),
+ * and it fits anything that hands out Node's request and response: a bare server, Connect-style
+ * middleware, or a framework's raw escape hatch. It reads request bodies itself (so malformed JSON
+ * gets the protocol's 400 and binary tensor bodies pass through), enforces the body limit, and
+ * cancels a queued inference when its client disconnects.
+ *
+ * @example
+ * ```ts
+ * import http from 'node:http';
+ * import { servableNode } from 'servable/node';
+ *
+ * http.createServer(servableNode({ service })).listen(8000);
+ * // under a prefix, passing other paths on to your own code:
+ * const serve = servableNode({ service, prefix: '/api', metrics: metricsHandler(promRegistry) });
+ * http.createServer((req, res) => serve(req, res, () => myRoutes(req, res))).listen(8000);
+ * ```
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describe } from '../core/index.js';
+import { createHttpHandler } from '../protocol/index.js';
+import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { serveMetrics, serveNode } from './node-http.js';
+
+export type { HttpHandlerOptions } from '../protocol/index.js';
+export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+
+/** Options of {@link servableNode}. */
+export interface ServableNodeOptions extends AdapterOptions {
+  /** A path prefix for every route, e.g. `/api` for `/api/v2/health/ready`. @default '' */
+  readonly prefix?: string;
+}
+
+/**
+ * A request listener: pass it to `http.createServer`, or call it from your own. `next` is called
+ * for requests outside servable's routes; without it they get the protocol's JSON 404.
+ */
+export type ServableRequestListener = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+
+/**
+ * A request listener answering `/v2/...` and `/v1/models/...` below `prefix`, and `GET /metrics`
+ * when `metrics` is given. Every option is checked here, once.
+ * @throws TypeError naming the option, for a bad option.
+ */
+export function servableNode(options: ServableNodeOptions): ServableRequestListener {
+  const http = createHttpHandler(options);
+  const metrics = metricsRoute(options);
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string' || (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/')))) {
+    throw new TypeError(`Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${describe(prefix)}`);
+  }
+  // The protocol handler and the metrics route answer their own errors; what is left fails while
+  // writing the reply, when the only answer left is to drop the connection.
+  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
+    options.onError?.(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
+    res.destroy();
+  };
+  return (req, res, next) => {
+    const path = below(prefix, req.url ?? '/');
+    if (path !== undefined && metrics && isMetricsRequest(req.method, path)) {
+      serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
+    } else if (path !== undefined && http.owns(path)) {
+      serveNode(http, req, res, path).catch((error: unknown) => fail(req, res, error));
+    } else if (next) {
+      next();
+    } else {
+      const body = JSON.stringify({ error: `No route for ${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}` });
+      res.writeHead(404, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+    }
+  };
+}
+
+/** The URL below `prefix`, or undefined when it is not under it. */
+function below(prefix: string, url: string): string | undefined {
+  if (prefix === '') return url;
+  if (!url.startsWith(prefix)) return undefined;
+  const rest = url.slice(prefix.length);
+  return rest === '' || rest[0] === '/' || rest[0] === '?' ? rest : undefined;
+}

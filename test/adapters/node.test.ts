@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableNode, type ServableNodeOptions } from 'servable/node';
+import { memoryBackend } from 'servable/testing';
+import { httpContract, inferBody, linearBackend, linearMemory, type StartServer } from './http-contract.js';
+
+async function listen(listener: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer(listener);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const start: StartServer = async (options, prefix = '') => {
+  const serve = servableNode({ ...options, prefix });
+  const server = await listen((req, res) =>
+    serve(req, res, () => {
+      if (req.url === '/app/hello') res.end('app');
+      else res.writeHead(404).end();
+    }),
+  );
+  return { url: `http://127.0.0.1:${server.port}${prefix}`, close: server.close };
+};
+
+httpContract('node', start, linearBackend);
+
+async function linearService(): Promise<{ service: InferenceService; registry: ModelRegistry }> {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  return { service: new InferenceService({ registry }), registry };
+}
+
+test('node: as the whole server, paths outside the routes and the prefix get the JSON 404', async () => {
+  const { service, registry } = await linearService();
+  const server = await listen(servableNode({ service, prefix: '/api' }));
+  const base = `http://127.0.0.1:${server.port}`;
+  try {
+    const res = await fetch(`${base}/api/v2/models/linear/infer`, { method: 'POST', body: inferBody([[1, 2, 3]]) });
+    assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
+    for (const path of ['/elsewhere?x=1', '/apiv2/health/live', '/v2/health/live', '/api/metrics']) {
+      const other = await fetch(`${base}${path}`, { method: 'POST', body: 'ignored' });
+      assert.equal(other.status, 404, path);
+      assert.deepEqual(await other.json(), { error: `No route for POST ${path.split('?')[0]}` });
+    }
+    // The connection is still good after an unread body.
+    assert.deepEqual(await (await fetch(`${base}/api/v2/health/live`)).json(), { live: true });
+  } finally {
+    await server.close();
+    await registry.close();
+  }
+});
+
+test('node: a bad prefix is refused when the listener is made, quoting it', async () => {
+  const { service, registry } = await linearService();
+  try {
+    for (const prefix of ['api', '/api/', 7]) {
+      assert.throws(() => servableNode({ service, prefix } as unknown as ServableNodeOptions), {
+        name: 'TypeError',
+        message: `Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${JSON.stringify(prefix)} (${typeof prefix})`,
+      });
+    }
+    assert.throws(() => servableNode({ service: {} } as unknown as ServableNodeOptions), /Expected `service` to be an InferenceService, got \{\} \(object\)/);
+  } finally {
+    await registry.close();
+  }
+});
+
+test('node: a reply that fails to write is reported to onError and its connection dropped, not the process', async () => {
+  const { service, registry } = await linearService();
+  const seen: unknown[] = [];
+  const serve = servableNode({
+    service,
+    metrics: async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok\n' }),
+    onError: (error) => seen.push(error),
+  });
+  // A response whose writeHead throws stands in for any failure past the protocol handler.
+  const server = await listen((req, res) => {
+    res.writeHead = () => {
+      throw new Error('socket exploded');
+    };
+    serve(req, res);
+  });
+  try {
+    await assert.rejects(fetch(`http://127.0.0.1:${server.port}/metrics`));
+    assert.deepEqual(seen.map((e) => (e as Error).message), ['socket exploded']);
+  } finally {
+    await server.close();
+    await registry.close();
+  }
+});
