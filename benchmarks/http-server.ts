@@ -1,11 +1,12 @@
 /**
  * The server side of the HTTP benchmark (benchmarks/http.ts forks it once per V8 heap setting):
  * the PaddleOCR text-direction classifier served by one service (2 worker instances, batches of up
- * to 8, 2 ms delay), measured on five paths in alternating rounds: (a) N concurrent single-image
- * callers in-process through service.infer, each passing the same image array every time, (b) the
- * same with a new array per request, (c) over loopback HTTP through the Fastify adapter with binary
- * tensor data, (d) with JSON bodies, and (e) binary with 4 images per request (N/4 callers, so as
- * many images are in flight). The HTTP clients run in a child process on
+ * to 8, 2 ms delay), measured on six paths in alternating rounds, in the order of `measures` below:
+ * N concurrent single-image callers in-process through service.infer, each passing the same image
+ * array every time; the same over loopback HTTP with binary tensor data, through the Node adapter
+ * (servable/node, no framework) and through the Fastify adapter; in-process with a new array per
+ * request; binary through Fastify with 4 images per request (N/4 callers, so as many images are in
+ * flight); and JSON bodies through Fastify. The HTTP clients run in a child process on
  * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
  * they share the machine's cores with this process and its inference workers, so the CPU each side
  * spends per image is reported too, the images per batch the model ran, which sets the inference
@@ -23,6 +24,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry, type Tensor } from 'servable';
 import { servableFastify } from 'servable/fastify';
+import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import type { ClientResult } from './http-client.js';
@@ -46,6 +48,7 @@ export type PathName =
   | 'in-process service.infer'
   | 'in-process, a new input array per request'
   | 'HTTP, binary tensor data'
+  | 'HTTP, binary, servable/node (no framework)'
   | 'HTTP, JSON'
   | 'HTTP, binary, 4 images a request';
 
@@ -193,11 +196,15 @@ async function measure(): Promise<Measured> {
   const app = Fastify();
   await app.register(servableFastify, { service });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const nodeServer = http.createServer(servableNode({ service }));
+  await new Promise<void>((resolve) => nodeServer.listen(0, '127.0.0.1', resolve));
+  const nodeUrl = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}`;
 
   // Each round measures the paths in this order, and ratios pair a path with in-process in the same
   // round; binary HTTP, the target's path, comes right after in-process, since this machine drifts.
   const measures: Record<PathName, () => Promise<Result>> = {
     'in-process service.infer': () => inProcess(service, SECONDS),
+    'HTTP, binary, servable/node (no framework)': () => overHttp(nodeUrl, 'binary', SECONDS),
     'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
     'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
     'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
@@ -205,6 +212,7 @@ async function measure(): Promise<Measured> {
   };
   // One second of each path first, so that no path's first round also pays for compiling its code.
   await inProcess(service, 1);
+  await overHttp(nodeUrl, 'binary', 1);
   await overHttp(url, 'binary', 1);
   await overHttp(url, 'json', 1);
   await overHttp(url, 'binary', 1, 4);
@@ -213,6 +221,7 @@ async function measure(): Promise<Measured> {
     for (const path of paths) path.rounds.push(await measures[path.name]());
   }
   await app.close();
+  await new Promise((resolve) => nodeServer.close(resolve));
   await registry.close();
   return { paths, floor: await bareHttp(SECONDS) };
 }

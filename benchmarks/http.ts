@@ -1,6 +1,7 @@
 /**
  * What HTTP costs, on the PaddleOCR text-direction classifier: in-process service.infer against
- * loopback HTTP with binary tensor data, with JSON, and with 4 images a request, all measured in
+ * loopback HTTP with binary tensor data (through the Node adapter and through Fastify), with JSON,
+ * and with 4 images a request, all measured in
  * one server process (benchmarks/http-server.ts, which says how). That process runs twice: with
  * Node's default heap settings, and with the old-generation floor docs/http.md recommends for
  * serving, because a process that receives a new buffer per request runs V8's full collections
@@ -33,8 +34,8 @@ function measure(flags: readonly string[]): Promise<Measured> {
   });
 }
 
-/** Prints one server process's results; returns its binary and new-array ratios to in-process. */
-function report({ paths, floor }: Measured): { binary: number; fresh: number } {
+/** Prints one server process's results; returns its binary (Fastify, Node adapter) and new-array ratios to in-process. */
+function report({ paths, floor }: Measured): { binary: number; node: number; fresh: number } {
   const rounds = new Map(paths.map((path) => [path.name, path.rounds]));
   const of = (name: PathName) => rounds.get(name)!;
   const inProc = of('in-process service.infer');
@@ -46,23 +47,30 @@ function report({ paths, floor }: Measured): { binary: number; fresh: number } {
   ));
   const binary = of('HTTP, binary tensor data');
   const binaryRatio = ratio(binary);
-  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${binaryRatio.toFixed(3)}   [target >= 0.8]`);
+  const node = of('HTTP, binary, servable/node (no framework)');
+  const nodeRatio = ratio(node);
+  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): Fastify ${binaryRatio.toFixed(3)}, servable/node ${nodeRatio.toFixed(3)}   [target >= 0.8]`);
   console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(of('HTTP, JSON'), 'itemsPerSec')).toFixed(2)}`);
   // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
-  console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}`);
+  console.log(
+    `in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ` +
+      `Fastify ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}, servable/node ${(m(inProc, 'serverMs') / m(node, 'serverMs')).toFixed(3)}`,
+  );
   console.log(
     `HTTP floor, the binary client against a bare node:http server that reads each body and answers at once (no model, no framework): ` +
       `${floor.itemsPerSec.toFixed(0)} requests/s, server CPU ${floor.serverMs.toFixed(3)} ms/request (event loop ${floor.eventLoopMs.toFixed(3)}), client ${floor.clientMs.toFixed(3)} ms/request; ` +
       `servable over Fastify adds ${(m(binary, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} ms of server CPU per image to the in-process path, ` +
-      `${(m(binary, 'eventLoopMs') - m(inProc, 'eventLoopMs')).toFixed(2)} ms of it on the event loop`,
+      `${(m(binary, 'eventLoopMs') - m(inProc, 'eventLoopMs')).toFixed(2)} ms of it on the event loop; servable/node ` +
+      `${(m(node, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} and ${(m(node, 'eventLoopMs') - m(inProc, 'eventLoopMs')).toFixed(2)} ms`,
   );
   // Both paths are bound by CPU on shared cores, so their ratio follows from CPU per image, client included.
   const inProcMs = m(inProc, 'serverMs');
   console.log(
-    `ratio predicted from CPU per image: servable's binary path ${(inProcMs / (m(binary, 'serverMs') + m(binary, 'clientMs'))).toFixed(3)}; ` +
+    `ratio predicted from CPU per image: servable's binary path over Fastify ${(inProcMs / (m(binary, 'serverMs') + m(binary, 'clientMs'))).toFixed(3)}, ` +
+      `over servable/node ${(inProcMs / (m(node, 'serverMs') + m(node, 'clientMs'))).toFixed(3)}; ` +
       `an HTTP path costing only the floor's server and client CPU ${(inProcMs / (inProcMs + floor.serverMs + floor.clientMs)).toFixed(3)}`,
   );
-  return { binary: binaryRatio, fresh: ratio(of('in-process, a new input array per request')) };
+  return { binary: binaryRatio, node: nodeRatio, fresh: ratio(of('in-process, a new input array per request')) };
 }
 
 export async function run(): Promise<void> {
@@ -72,9 +80,9 @@ export async function run(): Promise<void> {
   for (const [name, flags] of Object.entries(HEAP_SETTINGS)) {
     console.log(`\n## server heap: ${name}${flags.length ? ` (node ${flags.join(' ')})` : ''}\n`);
     const ratios = report(await measure(flags));
-    binary.push(`${name} ${ratios.binary.toFixed(3)}`);
+    binary.push(`${name}: Fastify ${ratios.binary.toFixed(3)}, servable/node ${ratios.node.toFixed(3)}`);
     fresh.push(`${name} ${ratios.fresh.toFixed(3)}`);
   }
-  console.log(`\nHTTP binary ÷ in-process by heap setting: ${binary.join(', ')}   [target >= 0.8]`);
+  console.log(`\nHTTP binary ÷ in-process by heap setting: ${binary.join('; ')}   [target >= 0.8]`);
   console.log(`in-process with a new input array per request ÷ the same array, by heap setting: ${fresh.join(', ')}`);
 }
