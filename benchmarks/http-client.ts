@@ -11,7 +11,7 @@
  * It tells the parent over IPC when it starts measuring ('measuring'), then sends its result.
  */
 import net from 'node:net';
-import { pseudoRandom } from '../test/fixtures/ocr-models.js';
+import { INFER_PATH, inferRequest, OUTPUT_BYTES } from './http-request.js';
 import { closedLoop } from './stats.js';
 
 /** What the child reports. */
@@ -26,32 +26,13 @@ export interface ClientResult {
   readonly cpuMs: number;
 }
 
-const IMAGE = 3 * 48 * 192;
-/** The classifier's output per image: 2 FP32 scores. */
-const OUTPUT_BYTES = 2 * 4;
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /** One whole HTTP/1.1 request of `images` images: head and body. */
-function encode(url: URL, mode: string, seed: number, images: number): Buffer {
-  const x = pseudoRandom(images * IMAGE, seed);
-  const shape = [images, 3, 48, 192];
-  let body: Buffer;
-  const headers = [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`];
-  if (mode === 'json') {
-    body = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape, data: Array.from(x) }] }));
-    headers.push('Content-Type: application/json');
-  } else {
-    const header = Buffer.from(
-      JSON.stringify({
-        inputs: [{ name: 'x', datatype: 'FP32', shape, parameters: { binary_data_size: x.byteLength } }],
-        parameters: { binary_data_output: true },
-      }),
-    );
-    body = Buffer.concat([header, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]);
-    headers.push('Content-Type: application/octet-stream', `Inference-Header-Content-Length: ${header.byteLength}`);
-  }
-  headers.push(`Content-Length: ${body.byteLength}`, '', '');
-  return Buffer.concat([Buffer.from(headers.join('\r\n'), 'latin1'), body]);
+function encode(url: URL, mode: 'json' | 'binary', seed: number, images: number): Buffer {
+  const { headers, body } = inferRequest(mode, seed, images);
+  const head = [`POST ${url.pathname} HTTP/1.1`, `Host: ${url.host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${body.byteLength}`, '', ''];
+  return Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), body]);
 }
 
 /** What a reply's head says, once its blank line has arrived. */
@@ -156,8 +137,10 @@ class Connection {
 }
 
 async function main(): Promise<void> {
-  const [base, mode = 'binary', callersArg = '32', secondsArg = '3', imagesArg = '1'] = process.argv.slice(2);
-  const url = new URL('/v2/models/textdir/infer', base);
+  const [base, modeArg = 'binary', callersArg = '32', secondsArg = '3', imagesArg = '1'] = process.argv.slice(2);
+  if (modeArg !== 'json' && modeArg !== 'binary') throw new Error(`Expected the mode json or binary, got ${modeArg}`);
+  const mode = modeArg;
+  const url = new URL(INFER_PATH, base);
   const callers = Number(callersArg);
   const images = Number(imagesArg);
   const connections = await Promise.all(Array.from({ length: callers }, (_, i) => Connection.open(url, encode(url, mode, i + 1, images), mode, images)));

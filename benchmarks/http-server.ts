@@ -1,19 +1,20 @@
 /**
  * The server side of the HTTP benchmark (benchmarks/http.ts forks it once per V8 heap setting):
  * the PaddleOCR text-direction classifier served by one service (2 worker instances, batches of up
- * to 8, 2 ms delay), measured on six paths in alternating rounds, in the order of `measures` below:
- * N concurrent single-image callers in-process through service.infer, each passing the same image
- * array every time; the same over loopback HTTP with binary tensor data, through the Node adapter
- * (servable/node, no framework) and through the Fastify adapter; in-process with a new array per
- * request; binary through Fastify with 4 images per request (N/4 callers, so as many images are in
- * flight); and JSON bodies through Fastify. The HTTP clients run in a child process on
- * keep-alive connections (one request in flight on each) and send bodies encoded once up front;
- * they share the machine's cores with this process and its inference workers, so the CPU each side
- * spends per image is reported too, the images per batch the model ran, which sets the inference
- * cost per image, and V8's mark-compacts per second in this process (see docs/http.md on heap
- * settings). Last, the HTTP floor: the same binary client against a bare node:http
+ * to 8, 2 ms delay), measured on up to eight paths in alternating rounds, in the order of
+ * `measures` below: N concurrent single-image callers in-process through service.infer, each
+ * passing the same image array every time; the same over loopback HTTP with binary tensor data
+ * through the Fastify adapter and through the Node adapter (servable/node, no framework), driven
+ * by the Node client (http-client.ts) and, with BENCH_WRK=1, by wrk (http-wrk.ts); in-process with
+ * a new array per request; binary through Fastify with 4 images per request (N/4 callers, so as
+ * many images are in flight); and JSON bodies through Fastify. The HTTP clients run in child
+ * processes on keep-alive connections (one request in flight on each) and send bodies encoded
+ * once up front; they share the machine's cores with this process and its inference workers, so
+ * the CPU each side spends per image is reported too, the images per batch the model ran, which
+ * sets the inference cost per image, and V8's mark-compacts per second in this process (see
+ * docs/http.md on heap settings). Last, the HTTP floor: the Node client against a bare node:http
  * server that reads each body and answers at once, no model, no framework. The results go to the
- * parent over IPC. Arguments: the node options to start the clients with.
+ * parent over IPC. Arguments: the node options to start the Node clients with.
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import type { ClientResult } from './http-client.js';
+import { runWrk, wrkInstalled } from './http-wrk.js';
 import { closedLoop, quantile } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
@@ -35,6 +37,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
 const PIPELINE_DEPTH = Number(process.env.BENCH_PIPELINE_DEPTH ?? 1);
+/** Whether to measure the binary paths with wrk as well (BENCH_WRK=1). */
+const WRK = process.env.BENCH_WRK === '1';
 /** The clients run with the parent's node options (this process's argv), without this process's heap settings. */
 const CLIENT_EXEC_ARGV = process.argv.slice(2);
 
@@ -47,10 +51,12 @@ export interface Measured {
 export type PathName =
   | 'in-process service.infer'
   | 'in-process, a new input array per request'
-  | 'HTTP, binary tensor data'
-  | 'HTTP, binary, servable/node (no framework)'
-  | 'HTTP, JSON'
-  | 'HTTP, binary, 4 images a request';
+  | 'HTTP binary, Fastify'
+  | 'HTTP binary, servable/node'
+  | 'HTTP binary, Fastify, wrk'
+  | 'HTTP binary, servable/node, wrk'
+  | 'HTTP JSON, Fastify'
+  | 'HTTP binary, Fastify, 4 images a request';
 
 export interface Result {
   itemsPerSec: number;
@@ -159,6 +165,14 @@ async function overHttp(url: string, mode: 'json' | 'binary', seconds: number, i
   };
 }
 
+/** The same as {@link overHttp} with wrk as the client: binary tensor data only. */
+async function overWrk(url: string, seconds: number): Promise<Result> {
+  const spent = startMeasuring();
+  const client = await runWrk(url, CALLERS, seconds);
+  if (client.errors > 0) throw new Error(`wrk got ${client.errors} replies other than a well-formed 200`);
+  return { itemsPerSec: client.items / client.seconds, p50: client.p50, p99: client.p99, clientMs: client.cpuMs / client.items, ...spent(client.items, client.seconds) };
+}
+
 /** The binary client against a bare node:http server that reads each body and sends the same binary reply at once. */
 async function bareHttp(seconds: number): Promise<Result> {
   const header = Buffer.from(JSON.stringify({ model_name: 'textdir', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }] }));
@@ -181,6 +195,7 @@ async function bareHttp(seconds: number): Promise<Result> {
 }
 
 async function measure(): Promise<Measured> {
+  if (WRK && !wrkInstalled) throw new Error('BENCH_WRK=1 needs wrk on the PATH (Debian: apt-get install wrk)');
   const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2, pipelineDepth: PIPELINE_DEPTH })] });
   await registry.load({
     name: 'textdir',
@@ -201,24 +216,29 @@ async function measure(): Promise<Measured> {
   const nodeUrl = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}`;
 
   // Each round measures the paths in this order, and ratios pair a path with in-process in the same
-  // round; binary HTTP, the target's path, comes right after in-process, since this machine drifts.
-  const measures: Record<PathName, () => Promise<Result>> = {
+  // round; the binary HTTP paths, the target's, come right after in-process, since this machine drifts.
+  const measures: Partial<Record<PathName, () => Promise<Result>>> = {
     'in-process service.infer': () => inProcess(service, SECONDS),
-    'HTTP, binary, servable/node (no framework)': () => overHttp(nodeUrl, 'binary', SECONDS),
-    'HTTP, binary tensor data': () => overHttp(url, 'binary', SECONDS),
+    ...(WRK && {
+      'HTTP binary, Fastify, wrk': () => overWrk(url, SECONDS),
+      'HTTP binary, servable/node, wrk': () => overWrk(nodeUrl, SECONDS),
+    }),
+    'HTTP binary, Fastify': () => overHttp(url, 'binary', SECONDS),
+    'HTTP binary, servable/node': () => overHttp(nodeUrl, 'binary', SECONDS),
     'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
-    'HTTP, binary, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
-    'HTTP, JSON': () => overHttp(url, 'json', SECONDS),
+    'HTTP binary, Fastify, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
+    'HTTP JSON, Fastify': () => overHttp(url, 'json', SECONDS),
   };
   // One second of each path first, so that no path's first round also pays for compiling its code.
   await inProcess(service, 1);
   await overHttp(nodeUrl, 'binary', 1);
+  if (WRK) await overWrk(url, 1);
   await overHttp(url, 'binary', 1);
   await overHttp(url, 'json', 1);
   await overHttp(url, 'binary', 1, 4);
   const paths = Object.keys(measures).map((name) => ({ name: name as PathName, rounds: [] as Result[] }));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const path of paths) path.rounds.push(await measures[path.name]());
+    for (const path of paths) path.rounds.push(await measures[path.name]!());
   }
   await app.close();
   await new Promise((resolve) => nodeServer.close(resolve));

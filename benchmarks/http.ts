@@ -1,13 +1,13 @@
 /**
  * What HTTP costs, on the PaddleOCR text-direction classifier: in-process service.infer against
- * loopback HTTP with binary tensor data (through the Node adapter and through Fastify), with JSON,
- * and with 4 images a request, all measured in
- * one server process (benchmarks/http-server.ts, which says how). That process runs twice: with
- * Node's default heap settings, and with the old-generation floor docs/http.md recommends for
- * serving, because a process that receives a new buffer per request runs V8's full collections
- * several times a second without it. Each run prints its own ratios; rounds alternate the paths
- * and medians are reported. BENCH_SECONDS, BENCH_ROUNDS and BENCH_CALLERS set the time per path,
- * the rounds and the callers; BENCH_PIPELINE_DEPTH the backend's `pipelineDepth` (default 1).
+ * loopback HTTP with binary tensor data (through the Node adapter and through Fastify, each driven
+ * by the Node client and, with BENCH_WRK=1, by wrk), with JSON, and with 4 images a request, all
+ * measured in one server process (benchmarks/http-server.ts, which says how). That process runs
+ * twice: with Node's default heap settings, and with the old-generation floor docs/http.md
+ * recommends for serving, because a process that receives a new buffer per request runs V8's full
+ * collections several times a second without it. Each run prints its own ratios; rounds alternate
+ * the paths and medians are reported. BENCH_SECONDS, BENCH_ROUNDS and BENCH_CALLERS set the time
+ * per path, the rounds and the callers; BENCH_PIPELINE_DEPTH the backend's `pipelineDepth` (default 1).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +34,11 @@ function measure(flags: readonly string[]): Promise<Measured> {
   });
 }
 
-/** Prints one server process's results; returns its binary (Fastify, Node adapter) and new-array ratios to in-process. */
-function report({ paths, floor }: Measured): { binary: number; node: number; fresh: number } {
+/** The single-image binary paths, each with its share of in-process throughput in the summary. */
+const BINARY_PATHS: readonly PathName[] = ['HTTP binary, Fastify, wrk', 'HTTP binary, servable/node, wrk', 'HTTP binary, Fastify', 'HTTP binary, servable/node'];
+
+/** Prints one server process's results; returns the binary paths' and the new-array path's ratios to in-process. */
+function report({ paths, floor }: Measured): { binary: string; fresh: number } {
   const rounds = new Map(paths.map((path) => [path.name, path.rounds]));
   const of = (name: PathName) => rounds.get(name)!;
   const inProc = of('in-process service.infer');
@@ -45,32 +48,26 @@ function report({ paths, floor }: Measured): { binary: number; node: number; fre
     ['path', 'items/s', '÷ in-process', 'p50 ms', 'p99 ms', 'server CPU ms/item', 'of it event loop', 'client CPU ms/item', 'images/batch', 'mark-compacts/s'],
     paths.map(({ name, rounds: rs }) => [name, m(rs, 'itemsPerSec'), ratio(rs), m(rs, 'p50'), m(rs, 'p99'), m(rs, 'serverMs'), m(rs, 'eventLoopMs'), m(rs, 'clientMs'), m(rs, 'batch'), m(rs, 'markCompactsPerSec')]),
   ));
-  const binary = of('HTTP, binary tensor data');
-  const binaryRatio = ratio(binary);
-  const node = of('HTTP, binary, servable/node (no framework)');
-  const nodeRatio = ratio(node);
-  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): Fastify ${binaryRatio.toFixed(3)}, servable/node ${nodeRatio.toFixed(3)}   [target >= 0.8]`);
-  console.log(`HTTP binary ÷ HTTP JSON: ${(m(binary, 'itemsPerSec') / m(of('HTTP, JSON'), 'itemsPerSec')).toFixed(2)}`);
+  const binaryPaths = BINARY_PATHS.filter((name) => rounds.has(name));
+  const each = (f: (rs: readonly Result[]) => number) => binaryPaths.map((name) => `${name.replace('HTTP binary, ', '')} ${f(of(name)).toFixed(3)}`).join(', ');
+  const binary = each(ratio);
+  console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${binary}   [target >= 0.8]`);
+  const fastify = of('HTTP binary, Fastify');
+  console.log(`HTTP binary ÷ HTTP JSON, Fastify and the Node client: ${(m(fastify, 'itemsPerSec') / m(of('HTTP JSON, Fastify'), 'itemsPerSec')).toFixed(2)}`);
   // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
-  console.log(
-    `in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ` +
-      `Fastify ${(m(inProc, 'serverMs') / m(binary, 'serverMs')).toFixed(3)}, servable/node ${(m(inProc, 'serverMs') / m(node, 'serverMs')).toFixed(3)}`,
-  );
-  console.log(
-    `HTTP floor, the binary client against a bare node:http server that reads each body and answers at once (no model, no framework): ` +
-      `${floor.itemsPerSec.toFixed(0)} requests/s, server CPU ${floor.serverMs.toFixed(3)} ms/request (event loop ${floor.eventLoopMs.toFixed(3)}), client ${floor.clientMs.toFixed(3)} ms/request; ` +
-      `servable over Fastify adds ${(m(binary, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} ms of server CPU per image to the in-process path, ` +
-      `${(m(binary, 'eventLoopMs') - m(inProc, 'eventLoopMs')).toFixed(2)} ms of it on the event loop; servable/node ` +
-      `${(m(node, 'serverMs') - m(inProc, 'serverMs')).toFixed(2)} and ${(m(node, 'eventLoopMs') - m(inProc, 'eventLoopMs')).toFixed(2)} ms`,
-  );
-  // Both paths are bound by CPU on shared cores, so their ratio follows from CPU per image, client included.
   const inProcMs = m(inProc, 'serverMs');
+  console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${each((rs) => inProcMs / m(rs, 'serverMs'))}`);
   console.log(
-    `ratio predicted from CPU per image: servable's binary path over Fastify ${(inProcMs / (m(binary, 'serverMs') + m(binary, 'clientMs'))).toFixed(3)}, ` +
-      `over servable/node ${(inProcMs / (m(node, 'serverMs') + m(node, 'clientMs'))).toFixed(3)}; ` +
+    `HTTP floor, the Node client sending binary requests to a bare node:http server that reads each body and answers at once (no model, no framework): ` +
+      `${floor.itemsPerSec.toFixed(0)} requests/s, server CPU ${floor.serverMs.toFixed(3)} ms/request (event loop ${floor.eventLoopMs.toFixed(3)}), client ${floor.clientMs.toFixed(3)} ms/request`,
+  );
+  console.log(`server CPU per image that HTTP adds to the in-process path, ms: ${each((rs) => m(rs, 'serverMs') - inProcMs)}; of it on the event loop: ${each((rs) => m(rs, 'eventLoopMs') - m(inProc, 'eventLoopMs'))}`);
+  // Both paths are bound by CPU on shared cores, so their ratio follows from CPU per image, client included.
+  console.log(
+    `ratio predicted from CPU per image (server and client): ${each((rs) => inProcMs / (m(rs, 'serverMs') + m(rs, 'clientMs')))}; ` +
       `an HTTP path costing only the floor's server and client CPU ${(inProcMs / (inProcMs + floor.serverMs + floor.clientMs)).toFixed(3)}`,
   );
-  return { binary: binaryRatio, node: nodeRatio, fresh: ratio(of('in-process, a new input array per request')) };
+  return { binary, fresh: ratio(of('in-process, a new input array per request')) };
 }
 
 export async function run(): Promise<void> {
@@ -80,9 +77,9 @@ export async function run(): Promise<void> {
   for (const [name, flags] of Object.entries(HEAP_SETTINGS)) {
     console.log(`\n## server heap: ${name}${flags.length ? ` (node ${flags.join(' ')})` : ''}\n`);
     const ratios = report(await measure(flags));
-    binary.push(`${name}: Fastify ${ratios.binary.toFixed(3)}, servable/node ${ratios.node.toFixed(3)}`);
+    binary.push(`${name}: ${ratios.binary}`);
     fresh.push(`${name} ${ratios.fresh.toFixed(3)}`);
   }
-  console.log(`\nHTTP binary ÷ in-process by heap setting: ${binary.join('; ')}   [target >= 0.8]`);
+  console.log(`\nHTTP binary ÷ in-process by heap setting [target >= 0.8]:\n  ${binary.join('\n  ')}`);
   console.log(`in-process with a new input array per request ÷ the same array, by heap setting: ${fresh.join(', ')}`);
 }
