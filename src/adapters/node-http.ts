@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerResponse, Http2Stream } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse, Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { recycleBuffer, takeBuffer } from '../core/index.js';
@@ -28,7 +28,7 @@ const connectionSignals = new WeakMap<Socket, AbortSignal>();
  * where a client cancels one request by resetting its stream and keeps the connection: one signal
  * per stream.
  */
-export function disconnectSignal(res: ServerResponse | Http2ServerResponse): AbortSignal {
+export function disconnectSignal(res: NodeResponse): AbortSignal {
   if ('stream' in res) return streamSignal(res.stream);
   const socket = res.socket;
   if (!socket) return responseSignal(res);
@@ -157,7 +157,7 @@ function join(chunks: readonly Buffer[], size: number, alignAt: number | undefin
  * request's tensors after its answer (a shadow copy is made before the primary runs); a custom
  * Handler or response hook must not either. Bodies readBody did not join are left alone.
  */
-export function releaseBodyWhenDone(res: ServerResponse | Http2ServerResponse, body: unknown): void {
+export function releaseBodyWhenDone(res: NodeResponse, body: unknown): void {
   if (!(body instanceof Uint8Array) || !pooled.has(body.buffer)) return;
   const buffer = body.buffer;
   pooled.delete(buffer);
@@ -165,9 +165,21 @@ export function releaseBodyWhenDone(res: ServerResponse | Http2ServerResponse, b
   else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }
 
+/** A request from `node:http` or from `node:http2`'s compatibility API. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+
+/** A response of `node:http` or of `node:http2`'s compatibility API. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** Drops the response's connection (over HTTP/2, its stream). */
+export function dropResponse(res: NodeResponse): void {
+  if ('stream' in res) res.stream.destroy();
+  else res.destroy();
+}
+
 /** Writes a protocol reply, unless the client is already gone. */
-export function writeResponse(res: ServerResponse, reply: HttpResponse): void {
-  if (res.destroyed || res.writableEnded) return;
+export function writeResponse(res: NodeResponse, reply: HttpResponse): void {
+  if (('stream' in res ? res.stream.destroyed : res.destroyed) || res.writableEnded) return;
   const body = typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
   res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
@@ -177,14 +189,14 @@ export function writeResponse(res: ServerResponse, reply: HttpResponse): void {
  * Answers a Node request with the protocol handler: reads the body (or takes what a body parser
  * left), cancels on disconnect, writes the reply. `path` is the URL below the mount point.
  */
-export async function serveNode(http: HttpHandler, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeResponse, path: string): Promise<void> {
   const signal = disconnectSignal(res);
   let body: Uint8Array | string | undefined;
   try {
     body = await requestBody(req, http.bodyLimit);
   } catch (error) {
     if (error instanceof BodyTooLargeError) writeResponse(res, http.tooLarge({ method: req.method ?? 'GET', path }));
-    else res.destroy();
+    else dropResponse(res);
     return;
   }
   const reply = await http.handle({ method: req.method ?? 'GET', path, headers: req.headers, body, signal });
@@ -193,16 +205,16 @@ export async function serveNode(http: HttpHandler, req: IncomingMessage, res: Se
 }
 
 /** Answers `GET /metrics` on a Node request with the metrics route's reply. */
-export async function serveMetrics(route: MetricsRoute, options: AdapterOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function serveMetrics(route: MetricsRoute, options: AdapterOptions, req: NodeRequest, res: NodeResponse): Promise<void> {
   writeResponse(res, await scrape(route, options, { method: req.method ?? 'GET', path: METRICS_PATH, headers: req.headers }));
 }
 
 /** What an earlier body parser left on a request: express's `body` and Nest's `rawBody`. */
-interface ParsedRequest extends IncomingMessage {
+type ParsedRequest = NodeRequest & {
   readonly body?: unknown;
   readonly rawBody?: Uint8Array;
   readonly _body?: boolean;
-}
+};
 
 /** The raw body: read here, or as an earlier body parser left it (raw bytes when it kept them). */
 async function requestBody(req: ParsedRequest, limit: number): Promise<Uint8Array | string | undefined> {

@@ -1,11 +1,11 @@
 /**
- * The Node adapter: a request listener for `node:http` and `node:https` serving the Open Inference
- * Protocol v2 (`/v2`) and TF-Serving's REST API (`/v1/models`) over an InferenceService, with no
- * framework in between. It is the cheapest way to serve over HTTP (see docs/http.md for figures),
- * and it fits anything that hands out Node's request and response: a bare server, Connect-style
- * middleware, or a framework's raw escape hatch. It reads request bodies itself (so malformed JSON
- * gets the protocol's 400 and binary tensor bodies pass through), enforces the body limit, and
- * cancels a queued inference when its client disconnects.
+ * The Node adapter: a request listener for `node:http`, `node:https` and `node:http2` serving the
+ * Open Inference Protocol v2 (`/v2`) and TF-Serving's REST API (`/v1/models`) over an
+ * InferenceService, with no framework in between. It fits anything that hands out Node's request
+ * and response: a bare server, Connect-style middleware, or a framework's raw escape hatch. It
+ * reads request bodies itself (so malformed JSON gets the protocol's 400 and binary tensor bodies
+ * pass through), enforces the body limit, and cancels a queued inference when its client
+ * disconnects (over HTTP/2, when it resets the request's stream).
  *
  * @example
  * ```ts
@@ -19,11 +19,10 @@
  * ```
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe } from '../core/index.js';
 import { createHttpHandler } from '../protocol/index.js';
 import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
-import { serveMetrics, serveNode } from './node-http.js';
+import { dropResponse, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -35,10 +34,12 @@ export interface ServableNodeOptions extends AdapterOptions {
 }
 
 /**
- * A request listener: pass it to `http.createServer`, or call it from your own. `next` is called
- * for requests outside servable's routes; without it they get the protocol's JSON 404.
+ * A request listener: pass it to `http.createServer`, `https.createServer`, or `http2`'s
+ * `createServer` / `createSecureServer` (their compatibility API), or call it from your own.
+ * `next` is called for requests outside servable's routes; without it they get the protocol's
+ * JSON 404.
  */
-export type ServableRequestListener = (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+export type ServableRequestListener = (req: NodeRequest, res: NodeResponse, next?: () => void) => void;
 
 /**
  * A request listener answering `/v2/...` and `/v1/models/...` below `prefix`, and `GET /metrics`
@@ -54,9 +55,9 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
   }
   // The protocol handler and the metrics route answer their own errors; what is left fails while
   // writing the reply, when the only answer left is to drop the connection.
-  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
+  const fail = (req: NodeRequest, res: NodeResponse, error: unknown): void => {
     options.onError?.(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
-    res.destroy();
+    dropResponse(res);
   };
   return (req, res, next) => {
     const path = below(prefix, req.url ?? '/');
@@ -68,7 +69,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
       next();
     } else {
       const body = JSON.stringify({ error: `No route for ${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}` });
-      res.writeHead(404, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+      writeResponse(res, { status: 404, headers: { 'content-type': 'application/json' }, body });
     }
   };
 }
