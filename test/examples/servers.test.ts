@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { start as startExpress } from '../../examples/express/server.js';
 import { start as startFastify } from '../../examples/fastify/server.js';
 import { start as startNest } from '../../examples/nest/server.js';
+import { start as startNode } from '../../examples/node/server.js';
 import type { Started, StartOptions } from '../../examples/shared/textdir.js';
 import { clsModelPath, pseudoRandom } from '../fixtures/ocr-models.js';
 import { sample } from '../metrics/exposition.js';
@@ -64,6 +65,7 @@ const examples: [string, (options?: StartOptions) => Promise<Started>][] = [
   ['fastify', startFastify],
   ['express', startExpress],
   ['nest', startNest],
+  ['node', startNode],
 ];
 
 for (const [name, start] of examples) {
@@ -75,7 +77,7 @@ for (const [name, start] of examples) {
       await inferBoth(server.url);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       assert.equal(sample(metrics, 'servable_requests_total', { model: 'textdir', version: '1', outcome: 'success' }), 2);
-      if (name === 'express') assert.deepEqual(await (await fetch(`${server.url}/hello`)).json(), { hello: 'from the app' });
+      if (name === 'express' || name === 'node') assert.deepEqual(await (await fetch(`${server.url}/hello`)).json(), { hello: 'from the app' });
       if (name === 'nest') {
         const models = (await (await fetch(`${server.url}/app/models`)).json()) as { name: string; version: string; device: string }[];
         assert.deepEqual(models, [{ name: 'textdir', version: '1', device: 'cpu' }]);

@@ -1,0 +1,52 @@
+/**
+ * A bare `node:http` server, no framework, serving the PaddleOCR text-direction classifier over
+ * the Open Inference Protocol v2 (`/v2`) and TF-Serving's REST API (`/v1/models`), batched, in two
+ * worker threads, with Prometheus metrics on `/metrics`, beside a route of the app's own.
+ *
+ * Run (PORT and HOST override 127.0.0.1:8000):
+ *   node --initial-old-space-size=64 --conditions=servable-source --import tsx examples/node/server.ts
+ * The first option is the heap setting docs/http.md recommends for serving. In your own project,
+ * import from `servable` and run it as usual.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { InferenceService, ModelRegistry } from 'servable';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { servableNode } from 'servable/node';
+import { onnxNode } from 'servable/onnx-node';
+import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+
+/** Loads the model and starts the server. */
+export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
+  const registry = new ModelRegistry({ backends: [onnxNode()] });
+  const service = new InferenceService({ registry });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+
+  const serve = servableNode({ service, metrics: metricsHandler(promRegistry) });
+  const server = http.createServer((req, res) =>
+    serve(req, res, () => {
+      // Everything outside servable's routes comes here.
+      const hello = req.method === 'GET' && req.url === '/hello';
+      res.writeHead(hello ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(hello ? { hello: 'from the app' } : { error: 'Not found' }));
+    }),
+  );
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      const closed = new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+      server.closeIdleConnections();
+      await closed;
+      await registry.close();
+    },
+  };
+}
+
+await runIfMain(import.meta.url, start, (url) => `curl -s ${url}/v2/models/textdir\ncurl -s ${url}/metrics`);
