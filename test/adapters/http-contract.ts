@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { Registry } from 'prom-client';
 import {
@@ -123,6 +124,22 @@ async function post(url: string, body: string, init: RequestInit = {}): Promise<
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, ...init });
 }
 
+/** Sends a request on an HTTP/2 session; `stream` is the request's stream, `reply` its answer. */
+export function request2(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string) {
+  const stream = session.request(headers);
+  stream.end(body);
+  const reply = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    let status = 0;
+    let text = '';
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => (text += chunk));
+    stream.on('end', () => resolve({ status, body: text }));
+    stream.on('error', reject);
+  });
+  return { stream, reply };
+}
+
 /** A gated memory model behind a fresh service: runs wait for `open()`. */
 export async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
   const g = gate();
@@ -131,6 +148,30 @@ export async function gatedService(batching: NonNullable<Parameters<ModelRegistr
   const handler = new RecordingHandler();
   await registry.load({ name: 'linear', source: linearMemory(g.wait), handler, batching, warmup: [] });
   return { service: new InferenceService({ registry }), registry, backend, handler, open: g.open };
+}
+
+/**
+ * Over HTTP/2, on a gated service with a batch size above 1: posts request `a` (it runs and waits
+ * at the gate) and `b` (it queues), resets `b`'s stream, and checks that `b` left the queue as
+ * cancelled, that `a` is answered on the same session, and that a third request then runs.
+ */
+export async function resetStreamLeavesQueue(s: Awaited<ReturnType<typeof gatedService>>, post: (body: string) => ReturnType<typeof request2>): Promise<void> {
+  const drops: string[] = [];
+  s.registry.on('drop', (e) => drops.push(e.reason));
+  const running = post(inferBody([[1, 0, 0]], { id: 'a' }));
+  await until(() => s.backend.calls.length === 1, 'the first run');
+  const leaving = post(inferBody([[0, 1, 0]], { id: 'b' }));
+  leaving.reply.catch(() => {});
+  await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+  await tick();
+  leaving.stream.close(http2.constants.NGHTTP2_CANCEL);
+  await until(() => drops.length === 1, 'the drop');
+  assert.deepEqual(drops, ['cancelled']);
+  s.open();
+  const answered = await running.reply;
+  assert.deepEqual([answered.status, JSON.parse(answered.body).id, JSON.parse(answered.body).outputs[0].data], [200, 'a', [11, 22]]);
+  assert.equal((await post(inferBody([[0, 0, 1]])).reply).status, 200);
+  assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 0, 1]]);
 }
 
 /** The rows each recorded run received. */
