@@ -8,15 +8,13 @@
  * The first option is the heap setting docs/http.md recommends for serving. In your own project,
  * import from `servable` and run it as usual.
  */
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { InferenceService, ModelRegistry } from 'servable';
 import { metricsHandler, ServingMetrics } from 'servable/metrics';
 import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
-import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+import { clsBatching, clsInputs, clsModelPath, runIfMain, started, type Started, type StartOptions } from '../shared/textdir.js';
 
 /** Loads the model and starts the server. */
 export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
@@ -36,17 +34,7 @@ export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {})
     }),
   );
   server.listen(port, host);
-  await once(server, 'listening');
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${address.port}`,
-    async close() {
-      const closed = new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
-      server.closeIdleConnections();
-      await closed;
-      await registry.close();
-    },
-  };
+  return started(server, host, registry);
 }
 
 await runIfMain(import.meta.url, start, (url) => `curl -s ${url}/v2/models/textdir\ncurl -s ${url}/metrics`);

