@@ -26,6 +26,7 @@ import { dropResponse, serveMetrics, serveNode, writeResponse, type NodeRequest,
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+export type { NodeRequest, NodeResponse } from './node-http.js';
 
 /** Options of {@link servableNode}. */
 export interface ServableNodeOptions extends AdapterOptions {
