@@ -9,24 +9,16 @@
  * import from `servable` and run it as usual.
  */
 import express from 'express';
-import { Registry } from 'prom-client';
-import { InferenceService, ModelRegistry } from 'servable';
 import { servableExpress } from 'servable/express';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
-import { onnxNode } from 'servable/onnx-node';
-import { clsBatching, clsInputs, clsModelPath, runIfMain, started, type Started, type StartOptions } from '../shared/textdir.js';
+import { runIfMain, started, textdirService, type Started, type StartOptions } from '../shared/textdir.js';
 
 /** Loads the model and starts the server. */
 export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
-  const registry = new ModelRegistry({ backends: [onnxNode()] });
-  const service = new InferenceService({ registry });
-  const promRegistry = new Registry();
-  new ServingMetrics({ promRegistry, service });
-  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+  const { registry, service, metrics } = await textdirService();
 
   const app = express();
   // The router reads its own bodies: mount it before any body parser your app adds.
-  app.use(servableExpress({ service, metrics: metricsHandler(promRegistry) }));
+  app.use(servableExpress({ service, metrics }));
   app.use(express.json());
   app.get('/hello', (_req, res) => void res.json({ hello: 'from the app' }));
 

