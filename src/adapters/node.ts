@@ -69,8 +69,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     } else if (next) {
       next();
     } else {
-      const body = JSON.stringify({ error: `No route for ${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0]}` });
-      writeResponse(res, { status: 404, headers: { 'content-type': 'application/json' }, body });
+      writeResponse(res, http.notFound({ method: req.method ?? 'GET', path: req.url ?? '/' }));
     }
   };
 }

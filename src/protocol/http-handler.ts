@@ -71,6 +71,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     return errorBody(413, tooLargeMessage, undefined, { connection: 'close' });
   };
 
+  const notFound = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse =>
+    errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`);
+
   return {
     bodyLimit,
     prefixes,
@@ -78,11 +81,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       const match = matchRoute(request.method, request.path, families);
       return refuseTooLarge('route' in match ? match.route : undefined);
     },
+    notFound,
     owns: (path) => prefixes.some((prefix) => under(prefix, path)),
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
         const match = matchRoute(request.method, request.path, families);
-        if ('notFound' in match) return errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`);
+        if ('notFound' in match) return notFound(request);
         if ('allow' in match) {
           return errorBody(405, `${request.method} is not allowed here; use ${match.allow.join(' or ')}`, undefined, {
             allow: match.allow.join(', '),

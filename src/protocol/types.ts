@@ -101,4 +101,9 @@ export interface HttpHandler {
    * its requests (outcome `invalid`).
    */
   tooLarge(request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse;
+  /**
+   * The protocol's JSON 404 for a request no route answers, for an adapter that owns the whole
+   * server and is asked about paths outside {@link HttpHandler.prefixes} (or its mount point).
+   */
+  notFound(request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse;
 }
