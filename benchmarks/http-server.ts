@@ -175,6 +175,12 @@ async function overWrk(url: string, seconds: number): Promise<Result> {
   return { itemsPerSec: client.items / client.seconds, p50: client.p50, p99: client.p99, clientMs: client.cpuMs / client.items, ...spent(client.items, client.seconds) };
 }
 
+/** Listens on a free loopback port; the server's URL. */
+async function listenLocally(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 /** The binary client against a bare node:http server that reads each body and sends the same binary reply at once. */
 async function bareHttp(seconds: number): Promise<Result> {
   const header = Buffer.from(JSON.stringify({ model_name: 'textdir', outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 2], parameters: { binary_data_size: 8 } }] }));
@@ -188,9 +194,9 @@ async function bareHttp(seconds: number): Promise<Result> {
       res.end(reply);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = await listenLocally(server);
   try {
-    return await overHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, 'binary', seconds);
+    return await overHttp(url, 'binary', seconds);
   } finally {
     server.close();
   }
@@ -214,8 +220,7 @@ async function measure(): Promise<Measured> {
   await app.register(servableFastify, { service });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const nodeServer = http.createServer(servableNode({ service }));
-  await new Promise<void>((resolve) => nodeServer.listen(0, '127.0.0.1', resolve));
-  const nodeUrl = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}`;
+  const nodeUrl = await listenLocally(nodeServer);
 
   // Each round measures the paths in this order, and ratios pair a path with in-process in the same
   // round; the binary HTTP paths, the target's, come right after in-process, since this machine drifts.
