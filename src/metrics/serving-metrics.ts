@@ -111,10 +111,10 @@ export class ServingMetrics {
   #watchService(service: ServiceSource, registry: RegistrySource | undefined): void {
     const m = this.#set;
     const onRequest = (e: RequestEvent) => {
-      // A client choosing the name of a model that does not exist must not mint new series.
-      const known = e.outcome !== 'not-found' || (registry !== undefined && knows(registry, e.model));
+      // A client naming a model that does not exist must not mint new series, whatever the outcome.
+      const known = e.outcome === 'success' || (registry !== undefined && knows(registry, e.model));
       const model = known ? e.model : '';
-      const version = e.outcome === 'not-found' ? '' : e.version;
+      const version = known ? e.version : '';
       m.requests.inc({ model, version, outcome: e.outcome });
       if (e.outcome === 'success') m.requestDuration.observe({ model, version }, e.durationMs / MS);
     };
@@ -193,7 +193,7 @@ export class ServingMetrics {
 }
 
 function knows(registry: RegistrySource, model: string): boolean {
-  return registry.names ? registry.names().includes(model) : registry.list().some((v) => v.name === model);
+  return registry.has ? registry.has(model) : registry.list().some((v) => v.name === model);
 }
 
 interface Emitter<E> {

@@ -25,8 +25,8 @@ export interface RegistrySource {
   off<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
   list(): VersionMetadata[];
   get(name: string, version?: string): { readonly batcher: QueueState };
-  /** Every model name it knows, loaded or not; without it, the names of loaded versions count as known. */
-  names?(): string[];
+  /** True when it knows the model, loaded or not; without it, the names of loaded versions count as known. */
+  has?(name: string): boolean;
 }
 
 /** What ServingMetrics needs of a bare DynamicBatcher used without a registry. */

@@ -66,7 +66,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
   const refuseTooLarge = (route: Route | undefined): HttpResponse => {
     if ((route?.kind === 'infer' || route?.kind === 'tf-predict') && service.registry.has(route.model)) {
-      service.reportFailure(route.model, new InvalidInputError(tooLargeMessage), route.version);
+      service.reportFailure(route.model, new InvalidInputError(tooLargeMessage));
     }
     return errorBody(413, tooLargeMessage, undefined, { connection: 'close' });
   };

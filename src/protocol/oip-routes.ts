@@ -42,7 +42,7 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 }
 
 async function infer({ service, maxElements, tenantOf }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  const decoded = beforeService(service, model, version, () => {
+  const decoded = beforeService(service, model, () => {
     // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
     if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');

@@ -26,9 +26,9 @@ export type RouteHandlers<K extends Route['kind']> = { [P in K]: RouteHandler<Ex
  * Runs what an inference route does before the service takes the request (finding the model,
  * decoding the body); a failure there is reported to the service, so it is counted as a request.
  */
-export function beforeService<T>(service: InferenceService, model: string, version: string | undefined, step: () => T): T {
+export function beforeService<T>(service: InferenceService, model: string, step: () => T): T {
   const report = (error: unknown): never => {
-    service.reportFailure(model, error, version);
+    service.reportFailure(model, error);
     throw error;
   };
   try {

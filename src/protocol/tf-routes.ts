@@ -26,7 +26,7 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
 }
 
 async function predict({ service, maxElements, tenantOf }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  const decoded = await beforeService(service, model, version, async () => {
+  const decoded = await beforeService(service, model, async () => {
     if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
     const body = parseJsonObject(bodyText(request.body));

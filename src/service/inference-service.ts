@@ -34,7 +34,7 @@ export interface ServiceOptions {
 /** The payload of the `request` event: one request that finished, well or not. */
 export interface RequestEvent {
   readonly model: string;
-  /** The version that served it; the version asked for (or '') when none could be resolved. */
+  /** The version that served it; `''` when the request failed before a version was chosen. */
   readonly version: string;
   readonly outcome: RequestOutcome;
   /** From the call to its settlement, in milliseconds. */
@@ -90,7 +90,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   /** Runs one request through the model's queue, batcher and handler. */
   async infer<Req = InferenceRequest, Res = InferenceResponse>(model: string, request: Req, options: ServiceInferOptions = {}): Promise<Res> {
     const start = this.#clock.now();
-    let version = options.version ?? '';
+    let version = '';
     try {
       const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
         version = mv.version;
@@ -113,10 +113,10 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   /**
    * Counts a request for `model` that failed before it could be handed to {@link infer} (a body
    * the HTTP protocol could not decode, say): `request` listeners such as ServingMetrics then see
-   * every request, with the outcome the error maps to and a duration of 0.
+   * every request, with the outcome the error maps to, version `''` and a duration of 0.
    */
-  reportFailure(model: string, error: unknown, version = ''): void {
-    this.#finished(model, version, outcomeOf(error), this.#clock.now());
+  reportFailure(model: string, error: unknown): void {
+    this.#finished(model, '', outcomeOf(error), this.#clock.now());
   }
 
   /**

@@ -7,7 +7,8 @@ import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
 import { ServingMetrics } from '../../src/metrics/index.js';
-import { sample } from './exposition.js';
+import { createHttpHandler } from '../../src/protocol/index.js';
+import { parse, sample } from './exposition.js';
 
 /** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
 function doubler(latencyMs: number): MemoryModel {
@@ -100,6 +101,33 @@ test('counts requests by outcome and times queue, compute and end-to-end on a re
   assert.equal(sample(closed, 'servable_requests_total', { ...m1, outcome: 'success' }), 4, 'a closed ServingMetrics stops counting');
   assert.equal(sample(closed, 'servable_model_version_info', { ...m1, backend: 'memory', device: 'cpu', state: 'ready' }), undefined);
   assert.equal(register.getMetricsAsArray().length, 0, 'nothing lands on the global registry');
+  await registry.close();
+});
+
+test('names and versions chosen by clients never become label values, whatever the outcome', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const http = createHttpHandler({ service, bodyLimit: 1000 });
+
+  // Failures before a version is chosen: a deadline already past, a body the protocol refuses, one too large.
+  await assert.rejects(service.infer('m', rows(1), { version: 'asked-1', timeoutMs: 0 }), { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
+  await assert.rejects(service.infer('no-such-model', rows(1), { timeoutMs: 0 }), { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
+  const statuses = [
+    (await http.handle({ method: 'POST', path: '/v2/models/m/versions/asked-2/infer', headers: {}, body: 'not json' })).status,
+    (await http.handle({ method: 'POST', path: '/v2/models/m/versions/asked-3/infer', headers: {}, body: 'x'.repeat(2000) })).status,
+    (await http.handle({ method: 'POST', path: '/v1/models/m/versions/4:predict', headers: {}, body: '{bad' })).status,
+  ];
+  assert.deepEqual(statuses, [400, 413, 400]);
+  const served = service.infer('m', rows(1));
+  await clock.advanceAsync(15);
+  await served;
+
+  const series = parse(await promRegistry.metrics()).filter((s) => s.name === 'servable_requests_total');
+  assert.deepEqual(
+    series.map((s) => `${s.labels.model}/${s.labels.version}/${s.labels.outcome}=${s.value}`).sort(),
+    ['//timeout=1', 'm//invalid=3', 'm//timeout=1', 'm/1/success=1'],
+  );
   await registry.close();
 });
 
