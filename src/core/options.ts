@@ -3,16 +3,67 @@
  * option and quotes the value it got.
  */
 
-/** Renders a value and its type for an error message: `0 (number)`, `"x" (string)`. */
+const SHOWN = 80;
+const SHOWN_DEPTH = 8;
+
+/**
+ * Renders a value and its type for an error message: `0 (number)`, `"x" (string)`, `[1,2] (array)`.
+ * Only the first 80 characters are built, so a huge or deeply nested value from a request body
+ * costs no more to describe than a small one (JSON.stringify would walk all of it, and overflow
+ * the stack on deep nesting).
+ */
 export function describe(value: unknown): string {
-  let shown: string;
-  try {
-    shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'number' ? String(value) : typeof value === 'function' ? '[function]' : JSON.stringify(value) ?? String(value);
-  } catch {
-    shown = String(value);
-  }
-  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  const parts: string[] = [];
+  let length = 0;
+  const emit = (s: string): void => {
+    parts.push(s);
+    length += s.length;
+  };
+  const walk = (v: unknown, depth: number): void => {
+    if (length > SHOWN) return;
+    if (v === null || typeof v !== 'object') return emit(scalar(v, SHOWN + 1 - length));
+    if (depth === SHOWN_DEPTH) return emit(Array.isArray(v) ? '[...]' : '{...}');
+    if (v instanceof Date) return emit(Number.isNaN(v.getTime()) ? 'Invalid Date' : JSON.stringify(v));
+    if (Array.isArray(v)) {
+      emit('[');
+      for (let i = 0; i < v.length && length <= SHOWN; i++) {
+        if (i > 0) emit(',');
+        walk(v[i] === undefined || typeof v[i] === 'function' ? null : v[i], depth + 1);
+      }
+      return emit(']');
+    }
+    emit('{');
+    let first = true;
+    for (const key of Object.keys(v)) {
+      if (length > SHOWN) break;
+      const item = (v as Record<string, unknown>)[key];
+      if (item === undefined || typeof item === 'function') continue;
+      emit(`${first ? '' : ','}${JSON.stringify(key)}:`);
+      first = false;
+      walk(item, depth + 1);
+    }
+    emit('}');
+  };
+  walk(value, 0);
+  let shown = parts.join('');
+  if (shown.length > SHOWN) shown = `${shown.slice(0, SHOWN - 3)}...`;
   return `${shown} (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+/** A primitive as JSON shows it, a string cut to `room` characters first. */
+function scalar(v: unknown, room: number): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.length > room ? v.slice(0, room) : v);
+    case 'bigint':
+      return `${v}n`;
+    case 'function':
+      return '[function]';
+    case 'undefined':
+      return 'undefined';
+    default:
+      return String(v);
+  }
 }
 
 /** Asserts an integer within [min, max]. */

@@ -155,3 +155,19 @@ test('SERVABLE_VERSION is the package version', async () => {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   assert.equal(SERVABLE_VERSION, pkg.version);
 });
+
+test('a deeply nested value that an error message quotes is a 400, not a stack overflow', async () => {
+  const { registry, http } = await setup();
+  const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+  const bodies: [string, string][] = [
+    ['/v2/models/echo/infer', `{"id":${deep},"inputs":[]}`],
+    ['/v2/models/echo/infer', `{"inputs":[{"name":"a","datatype":"INT64","shape":${deep},"data":[]}]}`],
+    ['/v1/models/echo:predict', `{"signature_name":${deep},"instances":[]}`],
+  ];
+  for (const [path, body] of bodies) {
+    const reply = await http.handle({ method: 'POST', path, headers: {}, body });
+    assert.equal(reply.status, 400, body.slice(0, 60));
+    assert.match((json(reply) as { error: string }).error, /\[\[\[\[\[\[\[\[\[\.\.\.\]\]\]\]\]\]\]\]\] \(array\)/);
+  }
+  await registry.close();
+});

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describe } from '../../src/core/options.js';
+
+test('describe renders small values as JSON does, with their type', () => {
+  assert.equal(describe(0), '0 (number)');
+  assert.equal(describe(Number.NaN), 'NaN (number)');
+  assert.equal(describe(-Infinity), '-Infinity (number)');
+  assert.equal(describe('x'), '"x" (string)');
+  assert.equal(describe(5n), '5n (bigint)');
+  assert.equal(describe(null), 'null (null)');
+  assert.equal(describe(undefined), 'undefined (undefined)');
+  assert.equal(describe(() => 1), '[function] (function)');
+  assert.equal(describe({ a: 1, b: [1, '2'], skipped: undefined, f() {} }), '{"a":1,"b":[1,"2"]} (object)');
+  assert.equal(describe([undefined, () => 1]), '[null,null] (array)');
+  assert.equal(describe(new Date(0)), '"1970-01-01T00:00:00.000Z" (object)');
+});
+
+test('describe builds 80 characters at most, however large or deep the value', () => {
+  assert.equal(describe('y'.repeat(1e6)), `"${'y'.repeat(76)}... (string)`);
+  assert.equal(describe(new Array(1e6).fill(7)), `[${'7,'.repeat(38)}... (array)`);
+  const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+  assert.equal(describe(deep), '[[[[[[[[[...]]]]]]]]] (array)');
+});
