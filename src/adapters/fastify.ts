@@ -22,7 +22,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, readBody, releaseBodyWhenDone } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, originForm, readBody, releaseBodyWhenDone } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -84,7 +84,8 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   return reply.code(response.status).headers(response.headers).send(payload);
 }
 
-function pathBelow(prefix: string, url: string): string {
+function pathBelow(prefix: string, target: string): string {
+  const url = originForm(target);
   return url.startsWith(prefix) ? url.slice(prefix.length) : url;
 }
 

@@ -145,7 +145,7 @@ function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
 }
 
 /** Platform requests and replies: Express's are Node's own, Fastify's wrap them in `raw`. */
-type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly params?: Record<string, unknown> };
+type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly originalUrl?: string; readonly params?: Record<string, unknown> };
 type PlatformResponse = ServerResponse & { readonly raw?: ServerResponse };
 
 /** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it, and `metrics` when asked to. */
@@ -187,12 +187,19 @@ function route(target: Type, method: string, decorator: MethodDecorator): void {
   Res()(target.prototype, method, 1);
 }
 
-/** Rebuilds the path below the controller from the wildcard's segments, which the router has decoded. */
+/**
+ * Answers with the path below the controller as the client sent it: the URL's last segments, as
+ * many as the route's base and wildcard matched. Nest's router matches without regard to case and
+ * decodes the segments, so a path rebuilt from them would answer what the other adapters refuse.
+ */
 function serve(http: HttpHandler, base: string, req: PlatformRequest, res: PlatformResponse): Promise<void> {
-  const captured = req.params?.path;
-  const rest = Array.isArray(captured) ? captured.map((s) => encodeURIComponent(String(s))).join('/') : typeof captured === 'string' ? captured : '';
   const raw = req.raw ?? req;
-  const url = raw.url ?? '';
-  const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
-  return serveNode(http, raw, res.raw ?? res, `${rest ? `${base}/${rest}` : base}${query}`);
+  const url = req.originalUrl ?? raw.url ?? '';
+  const q = url.indexOf('?');
+  const segments = (q === -1 ? url : url.slice(0, q)).split('/');
+  const captured = req.params?.path;
+  const matched = base.split('/').length - 1 + (Array.isArray(captured) ? captured.length : 0);
+  const trailingSlash = segments.length > matched + 1 && segments.at(-1) === '' ? 1 : 0;
+  const below = segments.slice(-(matched + trailingSlash)).join('/');
+  return serveNode(http, raw, res.raw ?? res, `/${below}${q === -1 ? '' : url.slice(q)}`);
 }

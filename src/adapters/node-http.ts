@@ -165,6 +165,18 @@ export function releaseBodyWhenDone(res: NodeResponse, body: unknown): void {
   else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }
 
+/**
+ * The path and query of a request target. An absolute-form target (`http://host/path`, which
+ * proxies send and RFC 9112 requires servers to accept) loses its scheme and host.
+ */
+export function originForm(url: string): string {
+  if (url.startsWith('/')) return url;
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  if (!origin) return url;
+  const rest = url.slice(origin[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 /** A request from `node:http` or from `node:http2`'s compatibility API. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 

@@ -22,7 +22,7 @@
 import { describe } from '../core/index.js';
 import { createHttpHandler } from '../protocol/index.js';
 import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
-import { dropResponse, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
+import { dropResponse, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -61,7 +61,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     dropResponse(res);
   };
   return (req, res, next) => {
-    const path = below(prefix, req.url ?? '/');
+    const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsRequest(req.method, path)) {
       serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
     } else if (path !== undefined && http.owns(path)) {

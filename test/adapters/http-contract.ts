@@ -465,6 +465,13 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(big.status, 413);
       assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
     });
+
+    test(`paths are matched exactly as sent: case matters, a TF-Serving verb keeps its colon`, async () => {
+      const upper = await fetch(`${server.url}/V2/models/linear`);
+      assert.equal(upper.status, 404);
+      const verb = await post(`${server.url}/v1/models/linear:classify`, '{}');
+      assert.deepEqual([verb.status, await verb.json()], [404, { error: 'No route for POST /v1/models/linear:classify' }]);
+    });
   });
 
   describe(`${adapter}: queueing, cancellation, timeouts and failures`, () => {

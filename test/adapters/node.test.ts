@@ -62,6 +62,27 @@ test('node: as the whole server, paths outside the routes and the prefix get the
   }
 });
 
+test('node: an absolute-form request target, as proxies send it, is served like its path', async () => {
+  const { service, registry } = await linearService();
+  const server = await listen(servableNode({ service, prefix: '/api' }));
+  try {
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: `http://example.test/api/v2/models/linear/infer?x=1` });
+      req.once('error', reject);
+      req.once('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c)).once('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.end(inferBody([[1, 2, 3]]));
+    });
+    assert.equal(reply.status, 200);
+    assert.deepEqual((JSON.parse(reply.body) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
+  } finally {
+    await server.close();
+    await registry.close();
+  }
+});
+
 test('node: a bad prefix is refused when the listener is made, quoting it', async () => {
   const { service, registry } = await linearService();
   try {
