@@ -1,4 +1,5 @@
 import { assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
+import { bodyEncoding, decompressBody } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
@@ -64,11 +65,28 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
-  const refuseTooLarge = (route: Route | undefined): HttpResponse => {
+  /** A body refused before any route sees it; counted as an invalid request of the model it was for. */
+  const refuseBody = (route: Route | undefined, status: number, message: string, headers?: Record<string, string>): HttpResponse => {
     if ((route?.kind === 'infer' || route?.kind === 'tf-predict') && service.registry.has(route.model)) {
-      service.reportFailure(route.model, new InvalidInputError(tooLargeMessage));
+      service.reportFailure(route.model, new InvalidInputError(message));
     }
-    return errorBody(413, tooLargeMessage, undefined, { connection: 'close' });
+    return errorBody(status, message, undefined, headers);
+  };
+  const refuseTooLarge = (route: Route | undefined): HttpResponse => refuseBody(route, 413, tooLargeMessage, { connection: 'close' });
+
+  /** The request with its body held to the limit (and decoded: a promise then), or the reply that refuses it. */
+  const acceptBody = (route: Route, request: HttpRequest): HttpRequest | HttpResponse | Promise<HttpRequest | HttpResponse> => {
+    if (request.body === undefined) return request;
+    if (pastLimit(request.body, bodyLimit)) return refuseTooLarge(route);
+    const encoding = bodyEncoding(request.headers['content-encoding']);
+    if ('unsupported' in encoding) {
+      return refuseBody(route, 415, `Content-Encoding '${encoding.unsupported}' is not supported; send gzip, deflate or identity`);
+    }
+    if (encoding.format === undefined) return request;
+    return decompressBody(request.body, encoding.format, bodyLimit).then(
+      (body) => (body === undefined ? refuseTooLarge(route) : { ...request, body }),
+      (error: Error) => refuseBody(route, 400, error.message),
+    );
   };
 
   const notFound = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse =>
@@ -92,8 +110,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
             allow: match.allow.join(', '),
           });
         }
-        if (request.body !== undefined && pastLimit(request.body, bodyLimit)) return refuseTooLarge(match.route);
-        return await (routes[match.route.kind] as RouteHandler<Route>)(match.route, request);
+        let accepted = acceptBody(match.route, request);
+        if (accepted instanceof Promise) accepted = await accepted;
+        if ('status' in accepted) return accepted;
+        return await (routes[match.route.kind] as RouteHandler<Route>)(match.route, accepted);
       } catch (error) {
         return errorResponse(error, (e) => onError?.(e, request));
       }

@@ -5,6 +5,7 @@ import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import {
   InferenceService,
@@ -471,6 +472,23 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(upper.status, 404);
       const verb = await post(`${server.url}/v1/models/linear:classify`, '{}');
       assert.deepEqual([verb.status, await verb.json()], [404, { error: 'No route for POST /v1/models/linear:classify' }]);
+    });
+
+    test(`a gzip request body is decoded; an encoding it cannot decode is 415`, async () => {
+      const body = gzipSync(inferBody([[1, 2, 3]]));
+      const gzipped = await fetch(`${server.url}/v2/models/linear/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body,
+      });
+      assert.equal(gzipped.status, 200);
+      assert.deepEqual(((await gzipped.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]));
+      const br = await fetch(`${server.url}/v2/models/linear/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'br' },
+        body,
+      });
+      assert.deepEqual([br.status, await br.json()], [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity" }]);
     });
   });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { deflateSync, gzipSync } from 'node:zlib';
 import {
   InferenceService,
   ModelRegistry,
@@ -169,5 +170,42 @@ test('a deeply nested value that an error message quotes is a 400, not a stack o
     assert.equal(reply.status, 400, body.slice(0, 60));
     assert.match((json(reply) as { error: string }).error, /\[\[\[\[\[\[\[\[\[\.\.\.\]\]\]\]\]\]\]\]\] \(array\)/);
   }
+  await registry.close();
+});
+
+test('gzip and deflate bodies are decoded as Triton decodes them, held to bodyLimit once inflated', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'echo', source: echo(), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), bodyLimit: 4096 });
+  const header = JSON.stringify({
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [1, 2], parameters: { binary_data_size: 16 } },
+      { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] },
+    ],
+  });
+  const plain = new Uint8Array([...new TextEncoder().encode(header), ...new Uint8Array(new BigInt64Array([7n, -8n]).buffer)]);
+  const infer = (encoding: string, body: Uint8Array) =>
+    http.handle({
+      method: 'POST',
+      path: '/v2/models/echo/infer',
+      headers: { 'content-encoding': encoding, 'inference-header-content-length': String(header.length) },
+      body,
+    });
+  for (const [encoding, body] of [['gzip', gzipSync(plain)], ['deflate', deflateSync(plain)], ['identity', plain], ['GZIP, identity', gzipSync(plain)]] as const) {
+    const reply = await infer(encoding, body);
+    assert.equal(reply.status, 200, `${encoding}: ${String(reply.body)}`);
+    assert.deepEqual((json(reply) as { outputs: { data: unknown }[] }).outputs[0]!.data, [7, -8]);
+  }
+
+  const refused = async (encoding: string, body: Uint8Array) => {
+    const reply = await infer(encoding, body);
+    return [reply.status, (json(reply) as { error: string }).error];
+  };
+  assert.deepEqual(await refused('br', plain), [415, "Content-Encoding 'br' is not supported; send gzip, deflate or identity"]);
+  assert.deepEqual(await refused('gzip, gzip', gzipSync(gzipSync(plain))), [415, "Content-Encoding 'gzip, gzip' is not supported; send gzip, deflate or identity"]);
+  assert.deepEqual(await refused('gzip', plain), [400, 'The request body is not valid gzip data (Content-Encoding: gzip)']);
+  // 10 MB of zeros compress to about 10 KB: refused once 4096 bytes have been inflated.
+  const bomb = gzipSync(new Uint8Array(10 * 1024 * 1024));
+  assert.deepEqual(await refused('gzip', bomb.subarray(0, 4000)), [413, 'The request body is larger than the limit of 4096 bytes']);
   await registry.close();
 });
