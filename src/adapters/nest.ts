@@ -7,8 +7,8 @@
  * `experimentalDecorators` nor `emitDecoratorMetadata` in the package, and works in Nest projects
  * that use them. Tested on `@nestjs/platform-express`.
  *
- * Create the app with `bodyParser: false` (or `rawBody: true`): Nest's JSON body parser refuses
- * bodies over 100 kB and answers malformed JSON itself, before the protocol can.
+ * Create the app with `bodyParser: false`: Nest's JSON body parser refuses bodies over 100 kB and
+ * answers malformed JSON itself, before the protocol can (`rawBody: true` keeps that parser).
  *
  * @example
  * ```ts
