@@ -2,13 +2,13 @@ import { describe, InvalidInputError } from '../core/index.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The body as text; bytes must be valid UTF-8. */
-export function bodyText(body: Uint8Array | string): string {
+/** The body as text; bytes must be valid UTF-8, else the error names `what` and adds `hint`. */
+export function bodyText(body: Uint8Array | string, what = 'The request body', hint = ''): string {
   if (typeof body === 'string') return body;
   try {
     return decoder.decode(body);
   } catch {
-    throw new InvalidInputError('The request body is not valid UTF-8');
+    throw new InvalidInputError(`${what} is not valid UTF-8${hint}`);
   }
 }
 

@@ -15,7 +15,7 @@ export interface OipOutput {
 /** The OIP v2 inference response body. */
 export interface OipInferResponse {
   readonly model_name: string;
-  /** The version that answered; absent when the request named none (the service chose). */
+  /** The version that answered, whether the request named it or the service chose it (the inference route always knows it). */
   readonly model_version?: string;
   readonly id?: string;
   readonly outputs: readonly OipOutput[];

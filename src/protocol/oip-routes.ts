@@ -8,6 +8,8 @@ import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+
+const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
@@ -47,7 +49,8 @@ async function infer({ service, maxElements, tenantOf }: RouteContext, { model, 
     if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
-    const body = parseJsonObject(bodyText(json), binary ? 'The JSON header of the body' : undefined);
+    const what = binary ? 'The JSON header of the body' : 'The request body';
+    const body = parseJsonObject(bodyText(json, what, binary ? '' : BINARY_HINT), what);
     return decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
   });
   let served = version;

@@ -209,3 +209,13 @@ test('gzip and deflate bodies are decoded as Triton decodes them, held to bodyLi
   assert.deepEqual(await refused('gzip', bomb.subarray(0, 4000)), [413, 'The request body is larger than the limit of 4096 bytes']);
   await registry.close();
 });
+
+test('a binary body sent without Inference-Header-Content-Length is told what it lacks', async () => {
+  const { registry, http } = await setup();
+  const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) });
+  assert.deepEqual([reply.status, json(reply)], [
+    400,
+    { error: 'The request body is not valid UTF-8; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part', code: 'ERR_SERVABLE_INVALID_INPUT' },
+  ]);
+  await registry.close();
+});
