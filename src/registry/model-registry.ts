@@ -302,7 +302,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     } catch (error) {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
-      this.emit('failure', { ...ref, error: err });
+      this.emit('failure', { ...ref, error: err, stage: 'load' });
       throw err;
     }
   }
@@ -350,7 +350,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     return mv
       .unload()
       .catch((error: unknown) => {
-        this.emit('failure', { name: entry.name, version: mv.version, error: error instanceof Error ? error : new Error(String(error)) });
+        this.emit('failure', { name: entry.name, version: mv.version, error: error instanceof Error ? error : new Error(String(error)), stage: 'unload' });
       })
       .finally(() => {
         this.#releases.get(mv)?.();

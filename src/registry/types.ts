@@ -153,8 +153,11 @@ export interface RegistryEvents {
   loading: [VersionRef];
   /** A version is loaded, warmed and takes traffic. */
   ready: [VersionMetadata];
-  /** A version failed to load or warm up; any older version keeps serving. */
-  failure: [VersionRef & { readonly error: Error }];
+  /**
+   * A version failed: to load or warm up (`stage: 'load'`; any older version keeps serving), or
+   * to dispose of its session once drained (`stage: 'unload'`; it is forgotten all the same).
+   */
+  failure: [VersionRef & { readonly error: Error; readonly stage: 'load' | 'unload' }];
   /** The version that requests without a version go to changed from `from` to `to`. */
   swap: [{ readonly name: string; readonly from: string; readonly to: string }];
   /** A label now points at `version`, or was removed (`version` undefined). */

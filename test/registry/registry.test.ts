@@ -7,6 +7,7 @@ import {
   ModelNotFoundError,
   ModelNotReadyError,
   ModelRegistry,
+  type Backend,
   type InferenceResponse,
   type MemoryModel,
   type Tensor,
@@ -126,6 +127,31 @@ test('a version that fails to load or warm up leaves the old one serving and rep
   assert.match(failures[0]!, /^2: .*weights corrupt/);
   assert.equal(registry.get('m').version, '1');
   assert.throws(() => registry.get('m', '2'), ModelNotFoundError);
+  await registry.close();
+});
+
+test('the failure event tells a failed load from a session that failed to dispose (stage)', async () => {
+  const memory = memoryBackend();
+  const backend: Backend = {
+    name: 'lossy',
+    accepts: (source) => memory.accepts(source),
+    async load(source, options) {
+      const session = await memory.load(source, options);
+      session.dispose = () => Promise.reject(new Error('device lost'));
+      return session;
+    },
+  };
+  const registry = new ModelRegistry({ backends: [backend] });
+  const failures: string[] = [];
+  registry.on('failure', (f) => failures.push(`${f.stage} ${f.version}: ${f.error.message}`));
+  const broken: MemoryModel = { ...doubler(2), run: () => { throw new Error('weights corrupt'); } };
+
+  await assert.rejects(registry.load({ name: 'm', version: '2', source: broken }), /weights corrupt/);
+  await registry.load({ name: 'm', version: '1', source: doubler(1), warmup: [] });
+  await registry.unload('m', '1');
+  assert.equal(failures.length, 2);
+  assert.match(failures[0]!, /^load 2: .*weights corrupt/);
+  assert.equal(failures[1], 'unload 1: device lost');
   await registry.close();
 });
 
