@@ -1,4 +1,4 @@
-import { assertFunction, assertObject, assertString, describe, isPromiseLike } from '../core/index.js';
+import { assertFunction, assertObject, assertString, describe, messageOf } from '../core/index.js';
 
 /** Label values, as prom-client takes them. */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -46,6 +46,7 @@ export interface Hooks {
 export function timing(histogram: Observer, options: InstrumentOptions): Hooks {
   checkMetric('histogram', histogram, ['observe']);
   const clock = checkOptions(options).clock ?? performance;
+  checkLabels(histogram, options, true);
   return {
     start() {
       const begun = clock.now();
@@ -58,6 +59,7 @@ export function timing(histogram: Observer, options: InstrumentOptions): Hooks {
 export function counting(counter: Incrementer, options: InstrumentOptions): Hooks {
   checkMetric('counter', counter, ['inc']);
   checkOptions(options);
+  checkLabels(counter, options, true);
   return { start: () => (labels) => counter.inc(labels) };
 }
 
@@ -65,6 +67,7 @@ export function counting(counter: Incrementer, options: InstrumentOptions): Hook
 export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
   checkMetric('gauge', gauge, ['inc', 'dec']);
   checkOptions(options);
+  checkLabels(gauge, options, false);
   return {
     start(labels) {
       gauge.inc(labels);
@@ -77,6 +80,16 @@ export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
  * Wraps `fn` so every call is timed into `histogram`, in seconds, whether it returns, throws or
  * returns a promise (timed until it settles). `this` and the arguments pass through unchanged.
  *
+ * Only a real Promise (`instanceof Promise`, as every async function returns) is awaited: the
+ * wrapper returns a promise of the same class that settles as it does. Any other thenable, such as
+ * a lazy query builder (Knex, Prisma, Mongoose) that runs only once `then` is called, is returned
+ * untouched and timed as a synchronous value; wrap the function that awaits it to time the query.
+ *
+ * The metric's labels are checked here: a prom-client metric that does not declare a label the
+ * options set (`labels`, `outcomeLabel`, `methodLabel`) is a TypeError. Recording never changes
+ * what `fn` returns or throws; a metric that fails anyway is reported once per wrapper as a
+ * process warning (`SERVABLE_METRIC_RECORDING`).
+ *
  * @example
  * ```ts
  * const seconds = new Histogram({ name: 'tokenize_seconds', help: 'Tokenizer time', registers: [promRegistry] });
@@ -87,14 +100,15 @@ export function timed<F extends AnyFunction>(fn: F, histogram: Observer, options
   return wrap(fn, undefined, options, timing(histogram, options));
 }
 
-/** Wraps `fn` so every call increments `counter` once it has returned, thrown, or settled. */
+/** Wraps `fn` so every call increments `counter` once it has returned, thrown, or settled (see {@link timed} for promises, thenables and errors). */
 export function counted<F extends AnyFunction>(fn: F, counter: Incrementer, options: InstrumentOptions = {}): F {
   return wrap(fn, undefined, options, counting(counter, options));
 }
 
 /**
  * Wraps `fn` so `gauge` holds how many calls are running now: up when one starts, down when it
- * returns, throws or settles. `outcomeLabel` does not apply.
+ * returns, throws or settles (see {@link timed} for promises, thenables and errors).
+ * `outcomeLabel` does not apply.
  */
 export function inFlight<F extends AnyFunction>(fn: F, gauge: UpDown, options: InstrumentOptions = {}): F {
   return wrap(fn, undefined, options, tracking(gauge, options));
@@ -108,26 +122,41 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
   const { outcomeLabel } = options;
   const success: Labels = outcomeLabel === undefined ? base : { ...base, [outcomeLabel]: 'success' };
   const failure: Labels = outcomeLabel === undefined ? base : { ...base, [outcomeLabel]: 'failure' };
+  let warned = false;
+  const record = <T>(step: () => T): T | undefined => {
+    try {
+      return step();
+    } catch (error) {
+      if (!warned) {
+        warned = true;
+        process.emitWarning(`Recording a metric of ${(name ?? fn.name) || 'an anonymous function'} failed: ${messageOf(error)}`, { code: 'SERVABLE_METRIC_RECORDING' });
+      }
+      return undefined;
+    }
+  };
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
-    const end = hooks.start(base);
+    const end = record(() => hooks.start(base));
+    const finish = (labels: Labels): void => {
+      if (end) record(() => end(labels));
+    };
     let result: unknown;
     try {
       result = fn.apply(this, args);
     } catch (error) {
-      end(failure);
+      finish(failure);
       throw error;
     }
-    if (!isPromiseLike(result)) {
-      end(success);
+    if (!(result instanceof Promise)) {
+      finish(success);
       return result;
     }
     return result.then(
-      (value) => {
-        end(success);
+      (value: unknown) => {
+        finish(success);
         return value;
       },
       (error: unknown) => {
-        end(failure);
+        finish(failure);
         throw error;
       },
     );
@@ -155,6 +184,22 @@ function copyReflectMetadata(from: object, to: object): void {
 function checkMetric(name: string, metric: unknown, methods: readonly string[]): void {
   if (methods.some((m) => typeof (metric as Record<string, unknown> | null | undefined)?.[m] !== 'function')) {
     throw new TypeError(`Expected \`${name}\` to be a prom-client metric with ${methods.map((m) => `${m}()`).join(' and ')}, got ${describe(metric)}`);
+  }
+}
+
+/** Asserts that a prom-client metric declares every label the options set; other metrics are taken on trust. */
+function checkLabels(metric: unknown, options: InstrumentOptions, withOutcome: boolean): void {
+  const { name, labelNames } = metric as { name?: unknown; labelNames?: unknown };
+  if (!Array.isArray(labelNames)) return;
+  const set: [string, string | undefined][] = [
+    ...Object.keys(options.labels ?? {}).map((label): [string, string] => ['labels', label]),
+    ['methodLabel', options.methodLabel],
+    ['outcomeLabel', withOutcome ? options.outcomeLabel : undefined],
+  ];
+  for (const [option, label] of set) {
+    if (label !== undefined && !labelNames.includes(label)) {
+      throw new TypeError(`Expected the labelNames of metric \`${String(name)}\` to include '${label}' (set by \`${option}\`), got ${describe(labelNames)}`);
+    }
   }
 }
 

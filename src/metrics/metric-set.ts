@@ -1,6 +1,6 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { describe } from '../core/index.js';
-import type { MetricBuckets, QueueState, VersionMetadata } from './types.js';
+import type { MetricBuckets, QueueState, VersionMetadata, VersionState } from './types.js';
 
 /** The default upper bounds of the duration histograms, in seconds: 0.5 ms to 10 s. */
 export const DEFAULT_SECONDS_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -17,9 +17,16 @@ export interface QueueSample extends QueueState {
   readonly version: string;
 }
 
+/** The states of the versions of one model the registry knows, as one source sees them at scrape time. */
+export interface ModelSample {
+  readonly model: string;
+  readonly states: Iterable<VersionState>;
+}
+
 /** One attached source of scrape-time values (a ServingMetrics instance). */
 export interface ScrapeSource {
   queues(): Iterable<QueueSample>;
+  models(): Iterable<ModelSample>;
   versions(): Iterable<VersionMetadata>;
 }
 
@@ -43,8 +50,12 @@ export interface MetricSet {
   readonly sources: Set<ScrapeSource>;
 }
 
+/** A registered metric; prom-client's `Metric` type leaves out the `name` every metric has. */
+type Named = Metric & { readonly name: string };
+
 interface Entry {
   readonly set: MetricSet;
+  readonly metrics: readonly Named[];
   readonly buckets: string;
 }
 
@@ -53,13 +64,16 @@ const sets = new WeakMap<Registry, Map<string, Entry>>();
 /**
  * The metrics of `prefix` on `registry`, created on first use. Two ServingMetrics on one prom
  * registry share them instead of failing with "already registered"; they must agree on buckets.
+ * Once any of them is no longer registered (`registry.clear()`, `removeSingleMetric()`), the next
+ * call registers a fresh set.
+ * @throws TypeError, registering nothing, when a metric of another origin holds one of the names.
  */
 export function metricSet(registry: Registry, prefix: string, buckets: Required<MetricBuckets>): MetricSet {
   const key = JSON.stringify(buckets);
   let byPrefix = sets.get(registry);
   if (!byPrefix) sets.set(registry, (byPrefix = new Map()));
   const existing = byPrefix.get(prefix);
-  if (existing) {
+  if (existing && existing.metrics.every((m) => registry.getSingleMetric(m.name) === m)) {
     if (existing.buckets !== key) {
       throw new TypeError(
         `Expected \`buckets\` to match those of the metrics with prefix '${prefix}' already on this registry (${existing.buckets}), got ${describe(buckets)}`,
@@ -67,8 +81,21 @@ export function metricSet(registry: Registry, prefix: string, buckets: Required<
     }
     return existing.set;
   }
-  const set = create(registry, prefix, buckets);
-  byPrefix.set(prefix, { set, buckets: key });
+  const stale: readonly Named[] = existing?.metrics ?? [];
+  // Created on a registry of their own first, so that a name clash leaves `registry` untouched.
+  const staging = new Registry();
+  const set = create(staging, prefix, buckets);
+  const metrics = staging.getMetricsAsArray() as unknown as Named[];
+  const taken = metrics.find((m) => {
+    const held = registry.getSingleMetric(m.name);
+    return held !== undefined && !stale.some((old) => old === held);
+  });
+  if (taken) {
+    throw new TypeError(`Expected \`promRegistry\` to have no metric named '${taken.name}' (set another \`prefix\`), but one is registered`);
+  }
+  for (const m of stale) if (registry.getSingleMetric(m.name) === m) registry.removeSingleMetric(m.name);
+  for (const m of metrics) registry.registerMetric(m);
+  byPrefix.set(prefix, { set, metrics, buckets: key });
   return set;
 }
 
@@ -110,12 +137,17 @@ function create(registry: Registry, prefix: string, buckets: Required<MetricBuck
   });
   new Gauge({
     name: `${prefix}model_versions`,
-    help: 'Model versions held by the registry, by lifecycle state.',
+    help: 'Versions of each model the registry knows, by lifecycle state; state="ready" is reported for every known model, 0 when none is ready.',
     labelNames: ['model', 'state'] as const,
     registers,
     collect() {
       this.reset();
-      for (const s of sources) for (const v of s.versions()) this.inc({ model: v.name, state: v.state });
+      for (const s of sources) {
+        for (const { model, states } of s.models()) {
+          this.inc({ model, state: 'ready' }, 0);
+          for (const state of states) this.inc({ model, state });
+        }
+      }
     },
   });
   new Gauge({

@@ -1,6 +1,6 @@
 import { assertObject, describe } from '../core/index.js';
-import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, metricSet, type MetricSet, type QueueSample, type ScrapeSource } from './metric-set.js';
-import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
+import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { checkBuckets, checkKeys, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
   BatcherSource,
@@ -9,6 +9,7 @@ import type {
   DropEvent,
   MetricBuckets,
   QueueState,
+  RegistryEvents,
   RegistrySource,
   RequestEvent,
   ServiceSource,
@@ -18,6 +19,8 @@ import type {
 } from './types.js';
 
 const MS = 1000;
+const KEYS = ['promRegistry', 'registry', 'service', 'batchers', 'caches', 'prefix', 'buckets'];
+const BUCKET_KEYS = ['seconds', 'batchSize'];
 
 /**
  * Prometheus metrics of a serving stack on a prom-client registry you pass in: requests by
@@ -49,11 +52,13 @@ export class ServingMetrics {
 
   constructor(options: ServingMetricsOptions) {
     assertObject('options', options);
+    checkKeys('ServingMetrics', '', options, KEYS);
     checkPromRegistry('promRegistry', options.promRegistry);
     const prefix = options.prefix ?? 'servable_';
     checkPrefix(prefix);
     const given: MetricBuckets = options.buckets ?? {};
     assertObject('buckets', given as unknown);
+    checkKeys('buckets', 'buckets.', given, BUCKET_KEYS);
     const buckets: Required<MetricBuckets> = {
       seconds: given.seconds ?? DEFAULT_SECONDS_BUCKETS,
       batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE_BUCKETS,
@@ -62,7 +67,7 @@ export class ServingMetrics {
     checkBuckets('buckets.batchSize', buckets.batchSize);
     if (options.service !== undefined) checkSource('service', options.service);
     const registry = options.registry ?? options.service?.registry;
-    if (registry !== undefined) checkSource('registry', registry, ['list', 'get']);
+    if (registry !== undefined) checkSource('registry', registry, ['names', 'versions', 'list', 'get']);
     const batchers = new Map(Object.entries(checkRecord('batchers', options.batchers)));
     for (const [name, b] of batchers) checkSource(`batchers.${name}`, b);
     const caches = Object.entries(checkRecord('caches', options.caches));
@@ -74,7 +79,7 @@ export class ServingMetrics {
     this.#set = metricSet(options.promRegistry, prefix, buckets);
     this.#registry = registry;
     this.#batchers = batchers;
-    this.#scrape = { queues: () => this.#queues(), versions: () => this.#versions() };
+    this.#scrape = { queues: () => this.#queues(), models: () => this.#models(), versions: () => this.#versions() };
     this.#set.sources.add(this.#scrape);
     if (registry) this.#watchRegistry(registry);
     if (options.service) this.#watchService(options.service, registry);
@@ -95,7 +100,9 @@ export class ServingMetrics {
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e.name, e.version, e);
     const onDrop = (e: VersionRef & DropEvent) => this.#drop(e.name, e.version, e);
     const onReady = (e: VersionMetadata) => m.loads.inc({ model: e.name, outcome: 'success' });
-    const onFailure = (e: VersionRef) => m.loads.inc({ model: e.name, outcome: 'failure' });
+    const onFailure = (e: RegistryEvents['failure'][0]) => {
+      if (e.stage === 'load') m.loads.inc({ model: e.name, outcome: 'failure' });
+    };
     registry.on('batch', onBatch);
     registry.on('drop', onDrop);
     registry.on('ready', onReady);
@@ -165,7 +172,8 @@ export class ServingMetrics {
     if (e.failed > 0) m.failedInBatch.inc(labels, e.failed);
     m.batchSize.observe(labels, e.size);
     m.computeDuration.observe(labels, e.runMs / MS);
-    for (const q of e.queueMs) m.queueDuration.observe(labels, q / MS);
+    // A retry's requests were observed when their first execution ran; since then they waited for it, not in the queue.
+    if (e.reason !== 'retry') for (const q of e.queueMs) m.queueDuration.observe(labels, q / MS);
   }
 
   #drop(model: string, version: string, e: DropEvent): void {
@@ -185,6 +193,11 @@ export class ServingMetrics {
       }
       yield { model: v.name, version: v.version, queued: batcher.queued, queuedItems: batcher.queuedItems, inFlight: batcher.inFlight };
     }
+  }
+
+  *#models(): Iterable<ModelSample> {
+    if (!this.#registry) return;
+    for (const model of this.#registry.names()) yield { model, states: this.#registry.versions(model).map((v) => v.state) };
   }
 
   #versions(): Iterable<VersionMetadata> {

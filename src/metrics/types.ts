@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { BatchEvent, DropEvent } from '../batching/index.js';
-import type { RegistryEvents, VersionMetadata, VersionRef } from '../registry/index.js';
+import type { RegistryEvents, VersionMetadata, VersionRef, VersionState } from '../registry/index.js';
 import type { RequestEvent, RequestOutcome } from '../service/index.js';
 
 /** What ServingMetrics needs of an InferenceService: its `request` event. */
@@ -19,10 +19,14 @@ export interface QueueState {
   readonly inFlight: number;
 }
 
-/** What ServingMetrics needs of a ModelRegistry: its events, its versions and their batchers. */
+/** What ServingMetrics needs of a ModelRegistry: its events, its models, its versions and their batchers. */
 export interface RegistrySource {
   on<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
   off<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
+  /** Every model it knows, loaded or not. */
+  names(): string[];
+  /** Every version of a known model, with its state. */
+  versions(name: string): readonly { readonly state: VersionState }[];
   list(): VersionMetadata[];
   get(name: string, version?: string): { readonly batcher: QueueState };
   /** True when it knows the model, loaded or not; without it, the names of loaded versions count as known. */
@@ -96,4 +100,4 @@ export interface ServingMetricsOptions {
   readonly buckets?: MetricBuckets;
 }
 
-export type { BatchEvent, DropEvent, RequestEvent, RequestOutcome, VersionMetadata, VersionRef };
+export type { BatchEvent, DropEvent, RegistryEvents, RequestEvent, RequestOutcome, VersionMetadata, VersionRef, VersionState };

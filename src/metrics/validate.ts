@@ -12,18 +12,32 @@ export function checkPromRegistry(name: string, value: unknown): void {
   }
 }
 
-/** Asserts a metric name prefix: empty, or the start of a valid Prometheus metric name. */
+/** Rejects keys of `options` outside `known`, naming them as `${path}${key}`. */
+export function checkKeys(owner: string, path: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
+  }
+}
+
+/** Asserts a metric name prefix: empty, or the start of a valid Prometheus metric name not reserved by Prometheus (`__`). */
 export function checkPrefix(value: unknown): asserts value is string {
   if (typeof value !== 'string' || (value !== '' && !METRIC_NAME.test(value))) {
     throw new TypeError(`Expected \`prefix\` to be '' or match ${METRIC_NAME}, got ${describe(value)}`);
   }
+  if (value.startsWith('__')) throw new RangeError(`Expected \`prefix\` not to start with '__' (reserved by Prometheus), got ${describe(value)}`);
 }
 
-/** Asserts histogram buckets: a non-empty array of finite, strictly increasing numbers. */
+/** Asserts histogram buckets: a non-empty array of finite, non-negative, strictly increasing numbers. */
 export function checkBuckets(name: string, value: unknown): void {
-  if (!Array.isArray(value) || value.length === 0 || value.some((b) => typeof b !== 'number' || !Number.isFinite(b))) {
+  if (!Array.isArray(value) || value.length === 0) {
     throw new TypeError(`Expected \`${name}\` to be a non-empty array of finite numbers, got ${describe(value)}`);
   }
+  value.forEach((b: unknown, i) => {
+    // Shown by hand: JSON, which describe() may use, turns NaN and Infinity into null.
+    const shown = typeof b === 'number' ? `${String(b)} (number)` : describe(b);
+    if (typeof b !== 'number' || !Number.isFinite(b)) throw new TypeError(`Expected \`${name}[${i}]\` to be a finite number, got ${shown}`);
+    if (b < 0) throw new RangeError(`Expected \`${name}[${i}]\` to be >= 0, got ${shown}`);
+  });
   for (let i = 1; i < value.length; i++) {
     if (value[i] <= value[i - 1]) throw new RangeError(`Expected \`${name}\` to be strictly increasing, got ${describe(value)}`);
   }

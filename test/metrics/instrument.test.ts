@@ -97,3 +97,76 @@ test('bad arguments fail at wrap time with the value quoted, and nothing touches
   });
   assert.equal(register.getMetricsAsArray().length, 0);
 });
+
+test('a label the metric does not declare fails at wrap time, naming the metric and the label', () => {
+  const promRegistry = new Registry();
+  const bare = new Histogram({ name: 'work_seconds', help: 'h', registers: [promRegistry] });
+  const byMethod = new Gauge({ name: 'work_running', help: 'h', labelNames: ['method'], registers: [promRegistry] });
+  assert.throws(() => timed(async () => 1, bare, { outcomeLabel: 'outcome' }), {
+    name: 'TypeError',
+    message: "Expected the labelNames of metric `work_seconds` to include 'outcome' (set by `outcomeLabel`), got [] (array)",
+  });
+  assert.throws(() => counted(() => 1, new Counter({ name: 'work_total', help: 'h', labelNames: ['outcome'], registers: [] }), { methodLabel: 'method' }), {
+    message: "Expected the labelNames of metric `work_total` to include 'method' (set by `methodLabel`), got [\"outcome\"] (array)",
+  });
+  assert.throws(() => inFlight(() => 1, byMethod, { labels: { region: 'eu' } }), {
+    message: "Expected the labelNames of metric `work_running` to include 'region' (set by `labels`), got [\"method\"] (array)",
+  });
+  // inFlight ignores outcomeLabel, so its gauge need not declare it.
+  assert.equal(inFlight(() => 'ok', byMethod, { methodLabel: 'method', outcomeLabel: 'outcome' })(), 'ok');
+});
+
+test('a metric that fails when recording never changes what the function returns or throws', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const broken = { observe(): void { throw new Error('observe broke'); } };
+  const brokenGauge = { inc(): void { throw new Error('inc broke'); }, dec(): void {} };
+  let ran = 0;
+
+  const save = timed(async function save(x: number) { ran++; return `saved ${x}`; }, broken);
+  assert.equal(await save(1), 'saved 1');
+  assert.equal(await save(2), 'saved 2');
+  const fails = timed(() => { throw new RangeError('the real error'); }, broken);
+  assert.throws(fails, { name: 'RangeError', message: 'the real error' });
+  const rejects = timed(async () => { throw new RangeError('the real rejection'); }, broken);
+  await assert.rejects(rejects(), { name: 'RangeError', message: 'the real rejection' });
+  const runs = inFlight(() => ++ran, brokenGauge);
+  assert.equal(runs(), 3);
+
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.sort(), [
+    'SERVABLE_METRIC_RECORDING: Recording a metric of an anonymous function failed: observe broke',
+    'SERVABLE_METRIC_RECORDING: Recording a metric of an anonymous function failed: observe broke',
+    'SERVABLE_METRIC_RECORDING: Recording a metric of an anonymous function failed: inc broke',
+    'SERVABLE_METRIC_RECORDING: Recording a metric of save failed: observe broke',
+  ].sort(), 'once per wrapper');
+});
+
+test('only real promises are awaited; another thenable is returned untouched and timed as a value', async () => {
+  const { seconds, calls, clock } = setup();
+  let executed = 0;
+  class LazyQuery implements PromiseLike<string[]> {
+    where(): this { return this; }
+    then<A = string[], B = never>(ok?: ((v: string[]) => A | PromiseLike<A>) | null, ko?: ((e: unknown) => B | PromiseLike<B>) | null): PromiseLike<A | B> {
+      executed++;
+      return Promise.resolve(['row']).then(ok, ko);
+    }
+  }
+  const query = counted(timed(() => { clock.ms += 5; return new LazyQuery(); }, seconds, { clock, labels: { op: 'q' } }), calls, { labels: { op: 'q' } });
+  const built = query();
+  assert.ok(built instanceof LazyQuery);
+  assert.equal(executed, 0, 'the query did not run');
+  assert.deepEqual(await samples(calls), ['{"op":"q"} 1']);
+  assert.ok((await samples(seconds)).includes('op_seconds_sum{"op":"q"} 0.005'));
+  assert.deepEqual(await built.where(), ['row']);
+  assert.equal(executed, 1);
+
+  class Deferred<T> extends Promise<T> {}
+  const later = timed(() => new Deferred<number>((resolve) => setImmediate(() => { clock.ms += 50; resolve(7); })), seconds, { clock, labels: { op: 'p' } });
+  const pending = later();
+  assert.ok(pending instanceof Deferred, 'a promise of the same class');
+  assert.equal(await pending, 7);
+  assert.ok((await samples(seconds)).includes('op_seconds_sum{"op":"p"} 0.05'));
+});

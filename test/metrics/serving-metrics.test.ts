@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
-import { Registry, register } from 'prom-client';
-import { DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { Counter, Registry, register } from 'prom-client';
+import { DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type Backend, type MemoryModel, type Tensor } from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
@@ -272,4 +272,182 @@ test('options are checked at construction, quoting the bad value', async () => {
   assert.throws(() => new ServingMetrics({ promRegistry, caches: { results: {} as never } }), { message: 'Expected `caches.results` to have on(), off(), got {} (object)' });
   assert.equal(promRegistry.getMetricsAsArray().length, 0, 'a rejected configuration registers nothing');
   await registry.close();
+});
+
+test('servable_model_versions counts the versions of every known model by state, ready 0 included', async () => {
+  const clock = new FakeClock();
+  const memory = memoryBackend({ clock });
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated: Backend = { name: 'memory', accepts: (s) => memory.accepts(s), load: async (s, o) => (await gate, memory.load(s, o)) };
+  const registry = new ModelRegistry({ backends: [gated], clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  const states = async () =>
+    parse(await promRegistry.metrics())
+      .filter((s) => s.name === 'servable_model_versions')
+      .map((s) => `${s.labels.model}/${s.labels.state}=${s.value}`)
+      .sort();
+
+  const loading = registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  registry.register({ name: 'm', version: '2', source: doubler(0), warmup: [] });
+  await clock.advanceAsync(0);
+  assert.deepEqual(await states(), ['m/loading=1', 'm/ready=0', 'm/unloaded=1']);
+  open();
+  await loading;
+  assert.deepEqual(await states(), ['m/ready=1', 'm/unloaded=1']);
+  await registry.unload('m', '1');
+  assert.deepEqual(await states(), ['m/ready=0', 'm/unloaded=1'], 'a known model with no ready version reports ready 0');
+  await registry.unload('m');
+  assert.deepEqual(await states(), [], 'a model the registry forgot leaves the gauge');
+  await registry.close();
+});
+
+test('a session that fails to dispose is not counted as a failed load', async () => {
+  const memory = memoryBackend();
+  const lossy: Backend = {
+    name: 'memory',
+    accepts: (s) => memory.accepts(s),
+    async load(source, options) {
+      const session = await memory.load(source, options);
+      session.dispose = () => Promise.reject(new Error('device lost'));
+      return session;
+    },
+  };
+  const registry = new ModelRegistry({ backends: [lossy] });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  await registry.unload('m', '1');
+  const text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 1);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), undefined);
+});
+
+test("a failed batch split into retries counts each retry as an execution, but each request's queue time once", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  let runs = 0;
+  const flaky: MemoryModel = {
+    ...doubler(5),
+    run: (feeds) => {
+      if (runs++ === 0) throw new Error('flaky');
+      return doubler(5).run(feeds);
+    },
+  };
+  await registry.load({ name: 'm', source: flaky, batching: { maxBatchSize: 4, maxQueueDelayMs: 10 }, warmup: [] });
+  const service = new InferenceService({ registry, clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+
+  // t=10: the two requests run together and fail at t=15; each is retried alone (t=15-20, t=20-25).
+  const answers = [service.infer('m', rows(1)), service.infer('m', rows(1))];
+  await clock.advanceAsync(25);
+  await Promise.all(answers);
+
+  const text = await promRegistry.metrics();
+  const m1 = { model: 'm', version: '1' };
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...m1, reason: 'delay' }), 1);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...m1, reason: 'retry' }), 2);
+  assert.equal(sample(text, 'servable_inference_items_total', m1), 4);
+  assert.equal(sample(text, 'servable_batch_size_items_count', m1), 3);
+  assert.equal(sample(text, 'servable_compute_duration_seconds_sum', m1), 0.015);
+  assert.equal(sample(text, 'servable_queue_duration_seconds_count', m1), 2);
+  assert.equal(sample(text, 'servable_queue_duration_seconds_sum', m1), 0.02);
+  assert.equal(sample(text, 'servable_inference_failed_requests_total', m1), undefined);
+  await registry.close();
+});
+
+test('a request dropped while it runs, and a request split into parts, as a bare batcher reports them', async () => {
+  const clock = new FakeClock();
+  let fail = false;
+  const batcher = new DynamicBatcher<number[], number[]>({
+    maxBatchSize: 4,
+    maxQueueDelayMs: 1,
+    clock,
+    splitOnFailure: false,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(sizes.slice(0, i).reduce((a, b) => a + b, 0)).slice(0, n)),
+    merge: (parts) => parts.flat(),
+    execute: (rs, { signal }) =>
+      new Promise((resolve, reject) => {
+        signal.addEventListener('abort', () => reject(signal.reason));
+        clock.setTimeout(() => (fail ? reject(new Error('boom')) : resolve(rs.map((r) => r.map((x) => 2 * x)))), 2);
+      }),
+  });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, batchers: { b: batcher } });
+
+  // Ten items run as parts of 4, 4 and 2: three entries, each queued, executed and timed alone.
+  const split = batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  await clock.advanceAsync(10);
+  assert.equal((await split).length, 10);
+  // Cancelled while its execution runs: the batcher answers it (a drop); the abandoned execution then fails.
+  const cancel = new AbortController();
+  const cancelled = batcher.submit([1], { signal: cancel.signal });
+  await clock.advanceAsync(1.5);
+  cancel.abort();
+  await assert.rejects(cancelled, { code: 'ERR_SERVABLE_CANCELLED' });
+  await clock.advanceAsync(5);
+  // A part that fails fails its request, once; the parts not yet run never run.
+  fail = true;
+  const failing = assert.rejects(batcher.submit([1, 2, 3, 4, 5, 6]), /boom/);
+  await clock.advanceAsync(5);
+  await failing;
+
+  const text = await promRegistry.metrics();
+  const b = { model: 'b', version: '' };
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...b, reason: 'full' }), 3);
+  assert.equal(sample(text, 'servable_inference_executions_total', { ...b, reason: 'delay' }), 2);
+  assert.equal(sample(text, 'servable_inference_items_total', b), 15);
+  assert.equal(sample(text, 'servable_queue_duration_seconds_count', b), 5);
+  assert.equal(sample(text, 'servable_queue_drops_total', { ...b, reason: 'cancelled', stage: 'running' }), 1);
+  assert.equal(sample(text, 'servable_inference_failed_requests_total', b), 2);
+});
+
+test('after promRegistry.clear() a new ServingMetrics registers its metrics again', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service }).close();
+  const registered = promRegistry.getMetricsAsArray().length;
+  promRegistry.clear();
+  new ServingMetrics({ promRegistry, service });
+  assert.equal(promRegistry.getMetricsAsArray().length, registered);
+  const answer = service.infer('m', rows(1));
+  await clock.advanceAsync(15);
+  await answer;
+  assert.equal(sample(await promRegistry.metrics(), 'servable_requests_total', { model: 'm', version: '1', outcome: 'success' }), 1);
+  await registry.close();
+});
+
+test('a name taken by another metric fails the constructor without registering anything', async () => {
+  const { registry, service } = await stack();
+  const promRegistry = new Registry();
+  new Counter({ name: 'servable_queue_items', help: 'mine', registers: [promRegistry] });
+  assert.throws(() => new ServingMetrics({ promRegistry, service }), {
+    name: 'TypeError',
+    message: "Expected `promRegistry` to have no metric named 'servable_queue_items' (set another `prefix`), but one is registered",
+  });
+  assert.deepEqual(promRegistry.getMetricsAsArray().map((m) => m.name), ['servable_queue_items']);
+  promRegistry.removeSingleMetric('servable_queue_items');
+  new ServingMetrics({ promRegistry, service });
+  assert.equal(promRegistry.getMetricsAsArray().length, 19);
+  await registry.close();
+});
+
+test('unknown options, a prefix reserved by Prometheus and bad buckets are refused, naming the bad bucket', async () => {
+  const promRegistry = new Registry();
+  const caches = { results: new EventEmitter() };
+  const refused = (options: object) => () => new ServingMetrics({ promRegistry, caches, ...options } as never);
+  assert.throws(refused({ cache: {} }), {
+    name: 'TypeError',
+    message: 'Unknown option `cache`; ServingMetrics takes promRegistry, registry, service, batchers, caches, prefix, buckets',
+  });
+  assert.throws(refused({ buckets: { second: [1] } }), { name: 'TypeError', message: 'Unknown option `buckets.second`; buckets takes seconds, batchSize' });
+  assert.throws(refused({ prefix: '__app_' }), { name: 'RangeError', message: 'Expected `prefix` not to start with \'__\' (reserved by Prometheus), got "__app_" (string)' });
+  assert.throws(refused({ buckets: { seconds: [0.1, NaN] } }), { name: 'TypeError', message: 'Expected `buckets.seconds[1]` to be a finite number, got NaN (number)' });
+  assert.throws(refused({ buckets: { seconds: [0.1, Infinity] } }), { name: 'TypeError', message: 'Expected `buckets.seconds[1]` to be a finite number, got Infinity (number)' });
+  assert.throws(refused({ buckets: { seconds: ['0.1'] } }), { name: 'TypeError', message: 'Expected `buckets.seconds[0]` to be a finite number, got "0.1" (string)' });
+  assert.throws(refused({ buckets: { seconds: [-1, 0, 1] } }), { name: 'RangeError', message: 'Expected `buckets.seconds[0]` to be >= 0, got -1 (number)' });
+  assert.equal(promRegistry.getMetricsAsArray().length, 0);
 });
