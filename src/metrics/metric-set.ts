@@ -50,6 +50,25 @@ export interface MetricSet {
   readonly sources: Set<ScrapeSource>;
 }
 
+/**
+ * Removes every series of one model version from the counters and histograms that carry a
+ * version, as Triton drops an unloaded model's metrics: without it, each version ever deployed
+ * would stay on the page for the life of the process.
+ */
+export async function forgetVersion(set: MetricSet, model: string, version: string): Promise<void> {
+  const { requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize } = set;
+  for (const metric of [requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize]) {
+    const series = new Map<string, Record<string, string | number>>();
+    for (const { labels } of (await metric.get()).values) {
+      if (labels.model !== model || labels.version !== version) continue;
+      // A histogram's buckets carry `le` besides the labels of their series.
+      const { le: _bucket, ...own } = labels as Record<string, string | number>;
+      series.set(JSON.stringify(own), own);
+    }
+    for (const labels of series.values()) metric.remove(labels as never);
+  }
+}
+
 /** A registered metric; prom-client's `Metric` type leaves out the `name` every metric has. */
 type Named = Metric & { readonly name: string };
 

@@ -1,5 +1,5 @@
 import { assertObject, describe } from '../core/index.js';
-import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { checkBuckets, checkKeys, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
@@ -103,14 +103,20 @@ export class ServingMetrics {
     const onFailure = (e: RegistryEvents['failure'][0]) => {
       if (e.stage === 'load') m.loads.inc({ model: e.name, outcome: 'failure' });
     };
+    const onUnload = (e: VersionRef) => {
+      // A new load of the same version may have replaced it: its series are that version's now.
+      if (!registry.list().some((v) => v.name === e.name && v.version === e.version)) void forgetVersion(m, e.name, e.version);
+    };
     registry.on('batch', onBatch);
     registry.on('drop', onDrop);
     registry.on('ready', onReady);
     registry.on('failure', onFailure);
+    registry.on('unload', onUnload);
     this.#unsubscribe.push(() => {
       registry.off('batch', onBatch);
       registry.off('drop', onDrop);
       registry.off('ready', onReady);
+      registry.off('unload', onUnload);
       registry.off('failure', onFailure);
     });
   }

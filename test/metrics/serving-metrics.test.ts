@@ -451,3 +451,24 @@ test('unknown options, a prefix reserved by Prometheus and bad buckets are refus
   assert.throws(refused({ buckets: { seconds: [-1, 0, 1] } }), { name: 'RangeError', message: 'Expected `buckets.seconds[0]` to be >= 0, got -1 (number)' });
   assert.equal(promRegistry.getMetricsAsArray().length, 0);
 });
+
+test('an unloaded version leaves every metric, so deploying version after version does not grow the page', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  for (let v = 2; v <= 20; v++) {
+    await registry.load({ name: 'm', version: String(v), source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] });
+    const served = service.infer('m', rows(1), { version: String(v) });
+    await clock.advanceAsync(1);
+    await served;
+    await registry.unload('m', String(v - 1));
+  }
+  await clock.advanceAsync(0);
+  const samples = parse(await promRegistry.metrics());
+  const versions = new Set(samples.filter((s) => s.labels.version !== undefined).map((s) => s.labels.version));
+  assert.deepEqual([...versions].sort(), ['20']);
+  assert.equal(sample(samples, 'servable_requests_total', { model: 'm', version: '20', outcome: 'success' }), 1);
+  assert.equal(sample(samples, 'servable_queue_duration_seconds_count', { model: 'm', version: '20' }), 1);
+  assert.equal(sample(samples, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 19); // version 1 loaded before the metrics
+  await registry.close();
+});
