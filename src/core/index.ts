@@ -19,4 +19,5 @@ export {
   assertString,
   assertObject,
   assertSignal,
+  assertKnownKeys,
 } from './options.js';

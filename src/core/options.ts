@@ -66,6 +66,16 @@ function scalar(v: unknown, room: number): string {
   }
 }
 
+/**
+ * Refuses keys of `options` outside `known`, so that a misspelt option fails instead of doing
+ * nothing; `path` prefixes the key in the message (`'buckets.'`).
+ */
+export function assertKnownKeys(owner: string, options: object, known: readonly string[], path = ''): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
+  }
+}
+
 /** Asserts an integer within [min, max]. */
 export function assertInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {

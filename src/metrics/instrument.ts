@@ -1,4 +1,4 @@
-import { assertFunction, assertObject, assertString, describe, messageOf } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, assertString, describe, messageOf } from '../core/index.js';
 
 /** Label values, as prom-client takes them. */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -205,6 +205,7 @@ function checkLabels(metric: unknown, options: InstrumentOptions, withOutcome: b
 
 function checkOptions(options: InstrumentOptions): InstrumentOptions {
   assertObject('options', options);
+  assertKnownKeys('the metric wrapper', options, ['labels', 'outcomeLabel', 'methodLabel', 'clock']);
   if (options.labels !== undefined) assertObject('labels', options.labels);
   if (options.outcomeLabel !== undefined) assertString('outcomeLabel', options.outcomeLabel);
   if (options.methodLabel !== undefined) assertString('methodLabel', options.methodLabel);

@@ -1,6 +1,6 @@
-import { assertObject, describe } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
-import { checkBuckets, checkKeys, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
+import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
   BatcherSource,
@@ -52,13 +52,13 @@ export class ServingMetrics {
 
   constructor(options: ServingMetricsOptions) {
     assertObject('options', options);
-    checkKeys('ServingMetrics', '', options, KEYS);
+    assertKnownKeys('ServingMetrics', options, KEYS);
     checkPromRegistry('promRegistry', options.promRegistry);
     const prefix = options.prefix ?? 'servable_';
     checkPrefix(prefix);
     const given: MetricBuckets = options.buckets ?? {};
     assertObject('buckets', given as unknown);
-    checkKeys('buckets', 'buckets.', given, BUCKET_KEYS);
+    assertKnownKeys('buckets', given, BUCKET_KEYS, 'buckets.');
     const buckets: Required<MetricBuckets> = {
       seconds: given.seconds ?? DEFAULT_SECONDS_BUCKETS,
       batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE_BUCKETS,

@@ -12,13 +12,6 @@ export function checkPromRegistry(name: string, value: unknown): void {
   }
 }
 
-/** Rejects keys of `options` outside `known`, naming them as `${path}${key}`. */
-export function checkKeys(owner: string, path: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
-  }
-}
-
 /** Asserts a metric name prefix: empty, or the start of a valid Prometheus metric name not reserved by Prometheus (`__`). */
 export function checkPrefix(value: unknown): asserts value is string {
   if (typeof value !== 'string' || (value !== '' && !METRIC_NAME.test(value))) {

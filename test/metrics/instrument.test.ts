@@ -89,6 +89,9 @@ test('bad arguments fail at wrap time with the value quoted, and nothing touches
   assert.throws(() => inFlight(() => 1, { inc() {} } as unknown as Gauge), /Expected `gauge` to be a prom-client metric with inc\(\) and dec\(\)/);
   assert.throws(() => timed(42 as unknown as () => void, seconds), { message: 'Expected `fn` to be a function, got 42 (number)' });
   assert.throws(() => timed(() => 1, seconds, { clock: {} as never }), { message: 'Expected `clock` to have now(), got {} (object)' });
+  assert.throws(() => timed(() => 1, seconds, { outcomelabel: 'outcome' } as never), {
+    message: 'Unknown option `outcomelabel`; the metric wrapper takes labels, outcomeLabel, methodLabel, clock',
+  });
   assert.throws(() => counted(() => 1, new Counter({ name: 'c', help: 'c', registers: [] }), { outcomeLabel: '' }), {
     message: 'Expected `outcomeLabel` to be a non-empty string, got "" (string)',
   });

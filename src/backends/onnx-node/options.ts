@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertInteger, assertNumber, assertOneOf, describe } from '../../core/index.js';
+import { assertInteger, assertKnownKeys, assertNumber, assertOneOf, describe } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -104,9 +104,7 @@ const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 
  */
 export function resolveOptions(options: OnnxNodeOptions, cores = availableParallelism()): ResolvedOnnxNodeOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!KEYS.includes(key)) throw new TypeError(`Unknown option \`${key}\`; onnxNode takes ${KEYS.join(', ')}`);
-  }
+  assertKnownKeys('onnxNode', options, KEYS);
   const devices = options.devices ?? ['cpu'];
   if (!Array.isArray(devices) || devices.length === 0) {
     throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);

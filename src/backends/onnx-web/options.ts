@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertOneOf, assertString, describe } from '../../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertOneOf, assertString, describe } from '../../core/index.js';
 
 /** Where onnxruntime-web runs a model: its WebAssembly CPU kernels, or the GPU through WebGPU. */
 export type WebDevice = 'wasm' | 'webgpu';
@@ -63,9 +63,7 @@ const KEYS = ['devices', 'strict', 'numThreads', 'wasmPaths', 'graphOptimization
  */
 export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!KEYS.includes(key)) throw new TypeError(`Unknown option \`${key}\`; onnxWeb takes ${KEYS.join(', ')}`);
-  }
+  assertKnownKeys('onnxWeb', options, KEYS);
   const devices = options.devices ?? ['wasm'];
   if (!Array.isArray(devices) || devices.length === 0) {
     throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
