@@ -6,8 +6,11 @@ import { DeadlineExceededError, InvalidInputError, QueueFullError, describe } fr
 import type { LevelPolicy, ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
-/** Longer timeouts cannot be armed (timers overflow) and count as none: about 24.8 days. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The longest timer that can be armed, about 24.8 days: a longer one overflows and fires at once.
+ * A longer timeout counts as none.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The run time assumed for a batch before one has run, for `retryAfterMs`. */
 const DEFAULT_RUN_MS = 100;
 

@@ -1,15 +1,17 @@
 import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, type RunTimeModel } from './adaptive.js';
-import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { MAX_TIMER_MS, admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { plan, type PlanContext } from './planner.js';
+import { plan, shedLate, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
 import type { BatcherEvents, BatcherOptions, DispatchReason, DropReason, SubmitOptions } from './types.js';
 
 const resolved: Promise<undefined> = Promise.resolve(undefined);
+/** How early a timer may fire and still count as on time: the 1 ms grid real timers fire on. */
+const TIMER_SLACK_MS = 1;
 
 /**
  * Groups requests into batches for a batch-friendly function such as a model run, with Triton's
@@ -201,7 +203,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   #shed(entry: Entry<Req, Res>): void {
     const error = shedError(this.#plan.now - entry.enqueuedAt, this.#model.estimate(entry.size), this.#o.maxLatencyMs!);
-    this.#drop(entry.job, error, 'shed', 'queued');
+    this.#drop(entry.job, error, 'shed', this.#stage(entry.job));
   }
 
   #stage(job: Job<Req, Res>): 'queued' | 'running' {
@@ -278,11 +280,17 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     const at = this.#wakeAt;
     this.#wakeHandle = undefined;
     this.#wakeAt = Infinity;
+    const now = this.#clock.now();
+    // Woken well before the time: a wait longer than one timer holds is armed in steps.
+    if (at - now > TIMER_SLACK_MS) return this.#arm(at, now);
     // Timers may fire a little before the time asked for; the wait is over all the same.
-    this.#pump(Math.max(this.#clock.now(), at));
+    this.#pump(Math.max(now, at));
   };
 
-  /** Dispatches every batch that should go now, then arms the timer for the next decision. */
+  /**
+   * Dispatches every batch that should go now, sheds what can no longer meet `maxLatencyMs`
+   * (adaptive mode), then arms the one timer for the next decision.
+   */
   readonly #pump = (now = this.#clock.now()): void => {
     this.#scheduled = false;
     const ctx = this.#plan;
@@ -298,6 +306,10 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       }
       for (const batch of next) this.#dispatch(batch.entries, batch.reason, now);
     }
+    const maxLatencyMs = this.#o.maxLatencyMs;
+    if (maxLatencyMs !== undefined && this.#queue.size > 0 && this.#model.meanRunMs !== undefined) {
+      wakeAt = Math.min(wakeAt, shedLate(ctx, maxLatencyMs));
+    }
     this.#arm(wakeAt, now);
     if (this.#waitingTotal === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
       this.#draining = this.#closed;
@@ -310,7 +322,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     if (this.#wakeHandle !== undefined) this.#clock.clearTimeout(this.#wakeHandle);
     this.#wakeHandle = undefined;
     this.#wakeAt = at;
-    if (at !== Infinity) this.#wakeHandle = this.#clock.setTimeout(this.#onWake, at - now);
+    if (at !== Infinity) this.#wakeHandle = this.#clock.setTimeout(this.#onWake, Math.min(at - now, MAX_TIMER_MS));
   }
 
   #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, now: number): void {

@@ -1,6 +1,7 @@
 import {
   assertFunction,
   assertInteger,
+  assertKnownKeys,
   assertNumber,
   assertObject,
   assertOneOf,
@@ -33,8 +34,7 @@ export interface ResolvedOptions<Req, Res> {
   /** Index level - 1. */
   readonly policies: readonly LevelPolicy[];
   readonly agingMs: number | undefined;
-  /** Indexed by size: true for a preferred size. */
-  readonly preferred: readonly boolean[] | undefined;
+  readonly preferred: ReadonlySet<number> | undefined;
   readonly maxLatencyMs: number | undefined;
   readonly batchKey: ((request: Req) => unknown) | undefined;
   readonly split: ((request: Req, sizes: readonly number[]) => readonly Req[]) | undefined;
@@ -46,9 +46,40 @@ const MAX_PRIORITY_LEVELS = 256;
 
 const TIMEOUT_ACTIONS: readonly TimeoutAction[] = ['reject', 'delay'];
 
+/** Every option's name, so a misspelt one is refused, not ignored; `satisfies` keeps each list complete. */
+const OPTION_KEYS = Object.keys({
+  execute: true,
+  maxBatchSize: true,
+  maxQueueDelayMs: true,
+  maxQueueSize: true,
+  concurrency: true,
+  sizeOf: true,
+  defaultTimeoutMs: true,
+  timeoutAction: true,
+  allowTimeoutOverride: true,
+  priorityLevels: true,
+  defaultPriority: true,
+  queuePolicies: true,
+  agingMs: true,
+  preferredBatchSizes: true,
+  maxLatencyMs: true,
+  batchKey: true,
+  split: true,
+  merge: true,
+  splitOnFailure: true,
+  clock: true,
+} satisfies Record<keyof BatcherOptions<unknown, unknown>, true>);
+const POLICY_KEYS = Object.keys({
+  maxQueueSize: true,
+  defaultTimeoutMs: true,
+  timeoutAction: true,
+  allowTimeoutOverride: true,
+} satisfies Record<keyof QueuePolicy, true>);
+
 /** Validates the options of a DynamicBatcher; throws TypeError/RangeError quoting the bad value. */
 export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): ResolvedOptions<Req, Res> {
   assertObject('options', options);
+  assertKnownKeys('DynamicBatcher', options, OPTION_KEYS);
   const o = options;
   assertFunction('execute', o.execute);
   assertInteger('maxBatchSize', o.maxBatchSize, 1);
@@ -76,23 +107,29 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
     assertObject('queuePolicies', o.queuePolicies);
     for (const [key, policy] of Object.entries(o.queuePolicies)) {
       const level = Number(key);
-      if (!Number.isInteger(level) || level < 1 || level > priorityLevels) {
+      if (!Number.isInteger(level) || String(level) !== key || level < 1 || level > priorityLevels) {
         throw new RangeError(`Expected \`queuePolicies\` keys to be priority levels between 1 and ${priorityLevels}, got ${describe(key)}`);
       }
       assertObject(`queuePolicies[${level}]`, policy);
+      assertKnownKeys('a queue policy', policy, POLICY_KEYS, `queuePolicies[${level}].`);
       policies[level - 1] = resolvePolicy(`queuePolicies[${level}].`, policy as QueuePolicy, base);
     }
   }
 
   if (o.agingMs !== undefined) assertPositive('agingMs', o.agingMs);
-  let preferred: boolean[] | undefined;
+  let preferred: Set<number> | undefined;
   if (o.preferredBatchSizes !== undefined) {
-    if (!Array.isArray(o.preferredBatchSizes)) {
-      throw new TypeError(`Expected \`preferredBatchSizes\` to be an array of integers, got ${describe(o.preferredBatchSizes)}`);
+    const sizes: unknown = o.preferredBatchSizes;
+    if (!Array.isArray(sizes)) {
+      throw new TypeError(`Expected \`preferredBatchSizes\` to be an array of integers, got ${describe(sizes)}`);
     }
-    preferred = new Array<boolean>(o.maxBatchSize + 1).fill(false);
-    o.preferredBatchSizes.forEach((size: unknown, i) => assertInteger(`preferredBatchSizes[${i}]`, size, 1, o.maxBatchSize));
-    for (const size of o.preferredBatchSizes) preferred[size] = true;
+    preferred = new Set();
+    // By index, not forEach: a hole must be refused, not skipped.
+    for (let i = 0; i < sizes.length; i++) {
+      const size: unknown = sizes[i];
+      assertInteger(`preferredBatchSizes[${i}]`, size, 1, o.maxBatchSize);
+      preferred.add(size);
+    }
   }
   if (o.maxLatencyMs !== undefined) assertPositive('maxLatencyMs', o.maxLatencyMs);
   if (o.batchKey !== undefined) assertFunction('batchKey', o.batchKey);

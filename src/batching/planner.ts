@@ -1,6 +1,6 @@
 /**
- * When a slot is free, decides which batch goes next and why, or until when to wait. Pure apart
- * from shedding (adaptive mode), which it asks the batcher to do.
+ * When a slot is free, decides which batch goes next and why, or until when to wait; in adaptive
+ * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
 import { adaptiveDispatchAt, type ArrivalRate, type LatencyModel } from './adaptive.js';
 import type { Entry } from './job.js';
@@ -10,6 +10,12 @@ import type { DispatchReason } from './types.js';
 
 /** How many predicted run times a timed request must have left when its batch goes. */
 const DEADLINE_MARGIN = 1.5;
+/**
+ * The least time a timed request must have left when its batch goes, whatever the prediction:
+ * before any batch ran there is none, a sub-millisecond model predicts almost 0, and a real
+ * timer fires on a 1 ms grid, so a wake-up closer to the deadline could come after it.
+ */
+const MIN_DEADLINE_MARGIN_MS = 2;
 
 /** A batch to dispatch. */
 export interface Dispatch<Req, Res> {
@@ -54,6 +60,19 @@ export function plan<Req, Res>(ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[]
 }
 
 /**
+ * Adaptive mode, once a batch has been measured and this round's batches are out: sheds every
+ * queued request that could finish within `maxLatencyMs` only by starting now, since it did not,
+ * and returns when the next one reaches that point (Infinity: none queued). Runs whether or not a
+ * slot is free, so a request stuck behind a stalled batch is answered early; the batcher arms its
+ * one timer for the time returned.
+ */
+export function shedLate<Req, Res>(ctx: PlanContext<Req, Res>, maxLatencyMs: number): number {
+  let next = Infinity;
+  for (const group of ctx.queue.groups()) next = Math.min(next, shed(group, ctx, maxLatencyMs, true));
+  return next;
+}
+
+/**
  * Splits a batch that empties its group into up to `freeSlots` batches of nearly equal items, in
  * order, when that pays: k batches finish a·n·(1 - 1/k) sooner than one and cost (k - 1)·b more
  * instance time, so k grows while the time saved exceeds the time added. With a small fixed cost
@@ -66,6 +85,8 @@ export function plan<Req, Res>(ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[]
  */
 function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[] {
   const { model } = ctx;
+  // A full batch already amortises its fixed cost, and a preferred size is kept for fixed-shape engines.
+  if (batch.reason === 'full' || batch.reason === 'preferred') return [batch];
   if (ctx.freeSlots < 2 || batch.entries.length < 2 || model.meanRunMs === undefined) return [batch];
   let k = 1;
   if (!model.fitted) k = 2;
@@ -95,7 +116,7 @@ function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanCon
 function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): Dispatch<Req, Res> | number {
   const { now, options: o, queue, model } = ctx;
   if (o.maxLatencyMs !== undefined && model.meanRunMs !== undefined) {
-    shedHopeless(group, ctx, o.maxLatencyMs);
+    shed(group, ctx, o.maxLatencyMs, false);
     if (group.size === 0) return Infinity;
   }
   const cap = o.maxLatencyMs === undefined ? o.maxBatchSize : latencyCap(group, ctx, o.maxLatencyMs);
@@ -110,7 +131,7 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
     let preferred = 0;
     for (let i = 0; i < entries.length; i++) {
       items += entries[i]!.size;
-      if (o.preferred[items]) preferred = i + 1;
+      if (o.preferred.has(items)) preferred = i + 1;
     }
     if (preferred > 0) return { entries: entries.slice(0, preferred), reason: 'preferred' };
   }
@@ -134,14 +155,13 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
     reason = 'delay';
     at = oldestAt + (o.maxQueueDelayMs ?? 0);
   }
-  // Waiting must leave a timed request time to run, with a margin for run-time noise; before any
-  // batch ran there is no estimate, and its own deadline timer answers it first.
-  if (group.timed > 0 && model.meanRunMs !== undefined && at > now) {
+  // Waiting must leave a timed request time to run, with a margin for run-time noise.
+  if (group.timed > 0 && at > now) {
     entries ??= queue.take(group, now, cap);
-    const runMs = DEADLINE_MARGIN * model.estimate(group.items);
+    const marginMs = Math.max(MIN_DEADLINE_MARGIN_MS, DEADLINE_MARGIN * model.estimate(group.items));
     for (const entry of entries) {
-      if (entry.timed && entry.job.deadline - runMs < at) {
-        at = entry.job.deadline - runMs;
+      if (entry.timed && entry.job.deadline - marginMs < at) {
+        at = entry.job.deadline - marginMs;
         reason = 'deadline';
       }
     }
@@ -161,14 +181,22 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
 }
 
 /**
- * Rejects the longest-waiting requests that could not finish within the objective even if they
- * ran alone now. Each list is in arrival order, so the scan stops at the first that still can.
+ * Rejects the longest-waiting requests of a group whose latest start (the last moment they could
+ * start alone and still finish within the objective) is past, or has come when `orNow`, and
+ * returns the earliest latest start left. Each list is in arrival order, so the scan stops at
+ * the first that still has time.
  */
-function shedHopeless<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, maxLatencyMs: number): void {
+function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, maxLatencyMs: number, orNow: boolean): number {
+  let next = Infinity;
   for (const list of group.lists) {
     for (let entry = list.head; entry; entry = list.head) {
-      if (ctx.now - entry.enqueuedAt + ctx.model.estimate(entry.size) <= maxLatencyMs) break;
+      const latestStart = entry.enqueuedAt + maxLatencyMs - ctx.model.estimate(entry.size);
+      if (latestStart > ctx.now || (latestStart === ctx.now && !orNow)) {
+        next = Math.min(next, latestStart);
+        break;
+      }
       ctx.shed(entry);
     }
   }
+  return next;
 }

@@ -111,13 +111,14 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
 
   const burst: Tracked<number>[] = Array.from({ length: 100 }, (_, i) => track(batcher.submit(i)));
   await clock.advanceAsync(200);
-  // 29 items: the oldest finishes at 0 + 29 + 21 = 50 ms. The rest have waited 50 ms by then.
+  // 29 items: the oldest finishes at 0 + 29 + 21 = 50 ms. The rest, still queued at 50 - 22 = 28 ms
+  // while that batch runs, can no longer finish in time and are shed then.
   assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[29, 'adaptive']]);
   assert.equal(burst.filter((r) => r.state === 'resolved').length, 29);
   const shed = burst.filter((r) => r.state === 'rejected');
   assert.equal(shed.length, 71);
   assert.ok(shed[0]!.error instanceof DeadlineExceededError);
-  assert.match((shed[0]!.error as Error).message, /cannot be answered within maxLatencyMs \(50 ms\): it waited 50 ms and its batch would take about 22 ms/);
+  assert.match((shed[0]!.error as Error).message, /cannot be answered within maxLatencyMs \(50 ms\): it waited 28 ms and its batch would take about 22 ms/);
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
 
@@ -181,4 +182,87 @@ test('adaptive mode keeps a burst in one batch when a second batch would cost mo
   await clock.advanceAsync(100);
   await Promise.all(answers);
   assert.deepEqual(calls.slice(before).map((c) => c.requests.length), [11]);
+});
+
+test('adaptive mode never spreads a full batch or a preferred size over idle instances', async () => {
+  // Batches take 0.5 + 0.5·n ms, so spreading would pay (see above); 8 is full and 6 preferred.
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [6], maxLatencyMs: 20, concurrency: 2, execute });
+  const { batches } = events(batcher);
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(10);
+  await Promise.all([first, ...rest]);
+  assert.equal(batcher.runTime.fitted, true);
+  batches.length = 0;
+
+  const full = Array.from({ length: 8 }, (_, i) => batcher.submit(i));
+  await clock.advanceAsync(10);
+  await Promise.all(full);
+  const preferred = Array.from({ length: 6 }, (_, i) => batcher.submit(i));
+  await clock.advanceAsync(10);
+  await Promise.all(preferred);
+  assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[8, 'full'], [6, 'preferred']]);
+});
+
+test('adaptive mode sheds a request stuck behind a stalled batch at its latest start, with one timer', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => (rs[0] === 0 ? 500 : rs.length + 21));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 32, maxLatencyMs: 50, concurrency: 1, execute });
+  const { drops } = events(batcher);
+  await warmUp(batcher, clock);
+  void batcher.submit(0); // stalls the only instance for 500 ms
+  await clock.advanceAsync(30);
+  assert.deepEqual(calls.at(-1)!.requests, [0]);
+  const start = clock.now();
+  const stuck = [1, 2, 3].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(0);
+  assert.equal(clock.pending, 2, "the stalled batch's timer and the batcher's");
+  // Alone, each takes 1 + 21 ms: starting later than 50 - 22 = 28 ms after it came, it cannot make 50 ms.
+  await clock.advanceAsync(27.5);
+  assert.deepEqual(stuck.map((r) => r.state), ['pending', 'pending', 'pending']);
+  await clock.advanceAsync(0.5);
+  assert.deepEqual(stuck.map((r) => r.state), ['rejected', 'rejected', 'rejected']);
+  assert.match((stuck[0]!.error as Error).message, /it waited 28 ms and its batch would take about 22 ms/);
+  assert.deepEqual(drops, Array(3).fill({ reason: 'shed', queueMs: 28, stage: 'queued' }));
+  assert.equal(clock.pending, 1, 'only the stalled batch is left');
+});
+
+test('shedding a split request while a part of it runs reports stage running and aborts that part', async () => {
+  // Batches take items + 21 ms; a request marked `stall` holds its instance for 500 ms.
+  type Req = { n: number; stall?: boolean };
+  const clock = new FakeClock();
+  const items = (rs: readonly Req[]) => rs.reduce((a, r) => a + r.n, 0);
+  const { calls, execute } = recorder(clock, (r: Req) => r.n, (rs) => (rs[0]!.stall ? 500 : items(rs) + 21));
+  const batcher = new DynamicBatcher<Req, number>({
+    clock,
+    maxBatchSize: 4,
+    maxLatencyMs: 40,
+    concurrency: 2,
+    sizeOf: (r) => r.n,
+    split: (_, sizes) => sizes.map((n) => ({ n })),
+    merge: (results) => results.reduce((a, b) => a + b, 0),
+    execute,
+  });
+  const { drops } = events(batcher);
+  const warm = [batcher.submit({ n: 1 })];
+  await clock.flush();
+  warm.push(batcher.submit({ n: 3 }));
+  await clock.advanceAsync(100);
+  await Promise.all(warm);
+  assert.equal(batcher.runTime.fitted, true);
+  void batcher.submit({ n: 1, stall: true });
+  await clock.advanceAsync(30);
+  assert.equal(batcher.inFlight, 1);
+  const start = clock.now();
+  // 8 items: part 0 (4 items, 25 ms) takes the free instance; part 1 must start within 40 - 25 = 15 ms.
+  const big = track(batcher.submit({ n: 8 }));
+  await clock.advanceAsync(15);
+  const part0 = calls.at(-1)!;
+  assert.deepEqual([part0.at - start, part0.requests], [0, [{ n: 4 }]]);
+  assert.equal(big.state, 'rejected');
+  assert.deepEqual(drops, [{ reason: 'shed', queueMs: 15, stage: 'running' }]);
+  assert.equal(part0.context.signal.aborted, true);
 });

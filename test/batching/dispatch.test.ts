@@ -139,3 +139,23 @@ test('at most `concurrency` batches run at once; raising it dispatches waiting w
   assert.throws(() => batcher.setConcurrency(0), /Expected `concurrency` to be an integer >= 1, got 0 \(number\)/);
   assert.equal(batcher.concurrency, 3);
 });
+
+test('a delay longer than a timer can hold is waited out in steps, not cut short', async () => {
+  // Node fires a timer of more than 2^31 - 1 ms after 1 ms.
+  class NodeTimers extends FakeClock {
+    override setTimeout(fn: () => void, ms: number): number {
+      return super.setTimeout(fn, ms > 2 ** 31 - 1 ? 1 : ms);
+    }
+  }
+  const clock = new NodeTimers();
+  const { calls, execute } = recorder(clock, (x: number) => x);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 1e10, execute });
+  const { batches } = events(batcher);
+  const answer = batcher.submit(1);
+  await clock.advanceAsync(2 ** 31);
+  assert.equal(calls.length, 0);
+  await clock.advanceAsync(1e10 - 2 ** 31);
+  assert.deepEqual(calls.map((c) => [c.at, c.context.reason]), [[1e10, 'delay']]);
+  assert.deepEqual(batches[0]!.queueMs, [1e10]);
+  assert.equal(await answer, 1);
+});

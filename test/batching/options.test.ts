@@ -30,9 +30,18 @@ test('every option is validated at construction, quoting the bad value', () => {
     [{ agingMs: 0 }, RangeError, 'Expected `agingMs` to be a number > 0, got 0 (number)'],
     [{ preferredBatchSizes: 4 }, TypeError, 'Expected `preferredBatchSizes` to be an array of integers, got 4 (number)'],
     [{ preferredBatchSizes: [2, 9] }, RangeError, 'Expected `preferredBatchSizes[1]` to be an integer between 1 and 8, got 9 (number)'],
+    [{ preferredBatchSizes: Array(1) }, TypeError, 'Expected `preferredBatchSizes[0]` to be an integer, got undefined (undefined)'],
     [{ maxLatencyMs: Number.NaN }, TypeError, 'Expected `maxLatencyMs` to be a finite number, got NaN (number)'],
     [{ batchKey: 'width' }, TypeError, 'Expected `batchKey` to be a function, got "width" (string)'],
     [{ split: (r: number) => [r] }, TypeError, 'Expected `split` and `merge` to be given together, got only `split`'],
+    [{ maxQueueDelay: 5 }, TypeError,
+      'Unknown option `maxQueueDelay`; DynamicBatcher takes execute, maxBatchSize, maxQueueDelayMs, maxQueueSize, concurrency, sizeOf, ' +
+        'defaultTimeoutMs, timeoutAction, allowTimeoutOverride, priorityLevels, defaultPriority, queuePolicies, agingMs, ' +
+        'preferredBatchSizes, maxLatencyMs, batchKey, split, merge, splitOnFailure, clock'],
+    [{ priorityLevels: 2, queuePolicies: { 1: { maxQueueSise: 3 } } }, TypeError,
+      'Unknown option `queuePolicies[1].maxQueueSise`; a queue policy takes maxQueueSize, defaultTimeoutMs, timeoutAction, allowTimeoutOverride'],
+    [{ priorityLevels: 2, queuePolicies: { ' 1': {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got " 1" (string)'],
+    [{ priorityLevels: 2, queuePolicies: { '0x1': {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got "0x1" (string)'],
   ];
   for (const [extra, type, message] of cases) {
     assert.throws(make(extra), (error: Error) => {

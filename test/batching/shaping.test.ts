@@ -130,3 +130,13 @@ test('cancelling a split request while a part runs drops its queued parts and ab
   await clock.advanceAsync(50);
   assert.equal(calls.length, 1);
 });
+
+test('preferred sizes cost memory by their number, not by maxBatchSize', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 2 ** 40, maxQueueDelayMs: 50, preferredBatchSizes: [2, 2 ** 40], execute });
+  const answers = [1, 2].map((x) => batcher.submit(x));
+  await clock.advanceAsync(0);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[0, [1, 2], 'preferred']]);
+  assert.deepEqual(await Promise.all(answers), [1, 2]);
+});

@@ -69,3 +69,22 @@ test('a request whose deadline would pass while waiting for the delay goes early
   assert.equal(hurried.value, 'hurried');
   assert.equal(other.value, 'other');
 });
+
+test('a timeout shorter than the delay goes before its deadline with no run time known, or one of 0 ms (reason deadline)', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 8, maxQueueDelayMs: 100, execute });
+  const cold = track(batcher.submit('cold', { timeoutMs: 50 }));
+  await clock.advanceAsync(47);
+  assert.equal(calls.length, 0);
+  await clock.advanceAsync(1); // 50 ms deadline - the 2 ms floor: no batch has run yet
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[48, ['cold'], 'deadline']]);
+  assert.equal(cold.value, 'cold');
+
+  // Batches take 0 ms now, so 1.5 × the predicted run time leaves no margin; the floor still does.
+  calls.length = 0;
+  const warm = track(batcher.submit('warm', { timeoutMs: 50 }));
+  await clock.advanceAsync(48);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[96, ['warm'], 'deadline']]);
+  assert.equal(warm.value, 'warm');
+});
