@@ -194,7 +194,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       return;
     }
     const stage = this.#stage(job);
-    this.#drop(job, new DeadlineExceededError(`The request timed out after ${job.timeoutMs} ms while ${stage}`), 'timeout', stage);
+    this.#drop(job, new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`), 'timeout', stage);
   }
 
   #onAbort(job: Job<Req, Res>, signal: AbortSignal): void {
@@ -351,14 +351,14 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       if (outcome.results) {
         outcome.results.forEach((result, i) => {
           if (result instanceof Error) {
-            failed++;
+            if (!entries[i]!.job.settled) failed++;
             this.#fail(entries[i]!, result);
           } else {
             this.#succeed(entries[i]!, result);
           }
         });
       } else if (!retry) {
-        failed = entries.length;
+        failed = entries.filter((entry) => !entry.job.settled).length;
         for (const entry of entries) this.#fail(entry, outcome.error);
       }
       const again = retry ? entries.filter((entry) => !entry.job.settled) : [];

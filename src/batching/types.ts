@@ -160,7 +160,10 @@ export interface BatchEvent {
   readonly runMs: number;
   /** Why the batch was dispatched. */
   readonly reason: DispatchReason;
-  /** Requests whose result was an error from this execution (a retried request counts in its retry). */
+  /**
+   * Requests this execution failed: its result for them was an error (a retried request counts in
+   * its retry; one the batcher had already answered, timed out or cancelled while it ran, does not).
+   */
   readonly failed: number;
   /** Requests of this execution re-run alone because the whole execution failed (`splitOnFailure`). */
   readonly retried: number;

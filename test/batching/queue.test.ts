@@ -252,3 +252,14 @@ test('every batch gets a signal of its own, though the controllers are made ahea
   assert.equal(new Set(signals).size, signals.length, 'no signal is handed out twice');
   assert.ok(signals.slice(2).every((s) => !s.aborted));
 });
+
+test('a timeout message gives whole milliseconds, though the time left to a request is fractional', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 1000);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, execute });
+  track(batcher.submit('long'));
+  await clock.flush();
+  const waiting = track(batcher.submit('waiting', { timeoutMs: 199.971385 }));
+  await clock.advanceAsync(200);
+  assert.equal((waiting.error as Error).message, 'The request timed out after 200 ms while queued');
+});
