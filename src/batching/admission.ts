@@ -39,6 +39,9 @@ export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, opti
   if (size > o.maxBatchSize && !o.split) {
     throw new InvalidInputError(`The request holds ${size} items, more than maxBatchSize (${o.maxBatchSize})`);
   }
+  if (size > o.maxRequestItems) {
+    throw new InvalidInputError(`The request holds ${size} items, more than maxRequestItems (${o.maxRequestItems}) allows in one request`);
+  }
   return { level, policy, timeoutMs, size };
 }
 

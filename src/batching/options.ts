@@ -39,12 +39,15 @@ export interface ResolvedOptions<Req, Res> {
   readonly batchKey: ((request: Req) => unknown) | undefined;
   readonly split: ((request: Req, sizes: readonly number[]) => readonly Req[]) | undefined;
   readonly merge: ((results: readonly Res[], request: Req) => Res) | undefined;
+  readonly maxRequestItems: number;
 }
 
 /** The most priority levels a batcher accepts. */
 const MAX_PRIORITY_LEVELS = 256;
 
 const TIMEOUT_ACTIONS: readonly TimeoutAction[] = ['reject', 'delay'];
+/** How many parts a request may be split into by default: enough for any real request, few enough that the list of parts stays small. */
+const DEFAULT_PARTS_PER_REQUEST = 1024;
 
 /** Every option's name, so a misspelt one is refused, not ignored; `satisfies` keeps each list complete. */
 const OPTION_KEYS = Object.keys({
@@ -66,6 +69,7 @@ const OPTION_KEYS = Object.keys({
   batchKey: true,
   split: true,
   merge: true,
+  maxRequestItems: true,
   splitOnFailure: true,
   clock: true,
 } satisfies Record<keyof BatcherOptions<unknown, unknown>, true>);
@@ -138,6 +142,8 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   if ((o.split === undefined) !== (o.merge === undefined)) {
     throw new TypeError(`Expected \`split\` and \`merge\` to be given together, got only \`${o.split === undefined ? 'merge' : 'split'}\``);
   }
+  const maxRequestItems = o.maxRequestItems ?? o.maxBatchSize * DEFAULT_PARTS_PER_REQUEST;
+  assertInteger('maxRequestItems', maxRequestItems, o.maxBatchSize);
 
   return {
     execute: o.execute,
@@ -156,6 +162,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
     batchKey: o.batchKey,
     split: o.split,
     merge: o.merge,
+    maxRequestItems,
   };
 }
 

@@ -126,6 +126,12 @@ export interface BatcherOptions<Req, Res> {
   readonly split?: (request: Req, sizes: readonly number[]) => readonly Req[];
   /** Joins the results of the parts of a split request, in order, into its result. */
   readonly merge?: (results: readonly Res[], request: Req) => Res;
+  /**
+   * The most items one request may hold when it is split (TF Serving's `max_batch_size` beside
+   * `max_execution_batch_size`); a larger one is rejected with InvalidInputError before any part
+   * is made. @default maxBatchSize × 1024
+   */
+  readonly maxRequestItems?: number;
   /** Re-run the requests of a failed multi-request batch one by one, so only a request that fails alone fails. @default true */
   readonly splitOnFailure?: boolean;
   /** The clock timers run on. @default systemClock */

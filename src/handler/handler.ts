@@ -39,6 +39,17 @@ export abstract class Handler<Req, Res> {
     return '';
   }
 
+  /**
+   * Splits a request holding more items than the batch cap into parts of `sizes` items, in order,
+   * so that it runs over several batches and its parts' responses are {@link Handler.merge}d (TF
+   * Serving's `enable_large_batch_splitting`). Without the pair such a request is refused with a
+   * 400. {@link TensorHandler} splits along the batch dimension.
+   */
+  split?(request: Req, sizes: readonly number[]): Req[];
+
+  /** Joins the responses of a split request's parts, in order, into its response. */
+  merge?(parts: readonly Res[]): Res;
+
   /** Turns a batch of requests into the model's feeds. Throwing fails the batch, which is then re-run request by request. */
   abstract preprocess(requests: readonly Req[]): TensorMap | Promise<TensorMap>;
 

@@ -44,6 +44,24 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     return key;
   }
 
+  /** Parts of the request's rows, as views of its inputs. */
+  override split(request: InferenceRequest, sizes: readonly number[]): InferenceRequest[] {
+    let row = 0;
+    return sizes.map((rows) => {
+      const inputs: TensorMap = {};
+      for (const [name, t] of Object.entries(request.inputs)) inputs[name] = sliceBatch(t, row, row + rows);
+      row += rows;
+      return { ...request, inputs };
+    });
+  }
+
+  /** Each output's rows of every part, in order. */
+  override merge(parts: readonly InferenceResponse[]): InferenceResponse {
+    const outputs: TensorMap = {};
+    for (const name of Object.keys(parts[0]!.outputs)) outputs[name] = concatBatch(parts.map((p) => p.outputs[name]!));
+    return { outputs };
+  }
+
   override preprocess(requests: readonly InferenceRequest[]): TensorMap {
     const feeds: TensorMap = {};
     for (const { name } of this.context.inputs) {

@@ -8,7 +8,7 @@ import type { BatchingConfig } from './types.js';
 /** The fields of {@link BatchingConfig}. */
 const BATCHING_KEYS = [
   'maxBatchSize', 'maxQueueDelayMs', 'maxQueueSize', 'defaultTimeoutMs', 'timeoutAction', 'allowTimeoutOverride', 'priorityLevels',
-  'defaultPriority', 'queuePolicies', 'agingMs', 'preferredBatchSizes', 'maxLatencyMs', 'splitOnFailure',
+  'defaultPriority', 'queuePolicies', 'agingMs', 'preferredBatchSizes', 'maxLatencyMs', 'splitOnFailure', 'maxRequestItems',
 ];
 
 /**

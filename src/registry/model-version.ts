@@ -59,6 +59,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       maxBatchSize: init.batching?.maxBatchSize ?? 1,
       sizeOf: init.batching ? (r) => handler.sizeOf(r) : () => 1,
       batchKey: (r) => handler.batchKey(r),
+      ...(init.batching && handler.split && handler.merge ? { split: (r, sizes) => handler.split!(r, sizes), merge: (parts) => handler.merge!(parts) } : {}),
       concurrency: init.session.concurrency,
       clock: init.clock,
       execute: (requests, { signal }) => this.#runBatch(requests, signal),

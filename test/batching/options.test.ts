@@ -37,7 +37,8 @@ test('every option is validated at construction, quoting the bad value', () => {
     [{ maxQueueDelay: 5 }, TypeError,
       'Unknown option `maxQueueDelay`; DynamicBatcher takes execute, maxBatchSize, maxQueueDelayMs, maxQueueSize, concurrency, sizeOf, ' +
         'defaultTimeoutMs, timeoutAction, allowTimeoutOverride, priorityLevels, defaultPriority, queuePolicies, agingMs, ' +
-        'preferredBatchSizes, maxLatencyMs, batchKey, split, merge, splitOnFailure, clock'],
+        'preferredBatchSizes, maxLatencyMs, batchKey, split, merge, maxRequestItems, splitOnFailure, clock'],
+    [{ maxRequestItems: 2 }, RangeError, 'Expected `maxRequestItems` to be an integer >= 8, got 2 (number)'],
     [{ priorityLevels: 2, queuePolicies: { 1: { maxQueueSise: 3 } } }, TypeError,
       'Unknown option `queuePolicies[1].maxQueueSise`; a queue policy takes maxQueueSize, defaultTimeoutMs, timeoutAction, allowTimeoutOverride'],
     [{ priorityLevels: 2, queuePolicies: { ' 1': {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got " 1" (string)'],

@@ -36,7 +36,8 @@ test('GET /metrics serves real serving metrics that promtool accepts', { skip: s
   await registry.load({ name: 'cls', version: '2', source: identity, batching: { maxBatchSize: 2, maxQueueDelayMs: 1 }, warmup: [] });
 
   const answers = [service.infer('cls', rows(1)), service.infer('cls', rows(1)), service.infer('cls', rows(1))];
-  await assert.rejects(service.infer('cls', rows(3)), InvalidInputError);
+  const wrongShape = { inputs: { x: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor } };
+  await assert.rejects(service.infer('cls', wrongShape), InvalidInputError);
   await clock.advanceAsync(2); // the first two run as a full batch
   await clock.advanceAsync(3); // the third waited 1 ms, then ran alone
   await Promise.all(answers);

@@ -44,7 +44,8 @@ test('counts requests by outcome and times queue, compute and end-to-end on a re
   const cancelled = service.infer('m', rows(1), { signal: cancel.signal });
   const waiting = service.infer('m', rows(2));
   await clock.advanceAsync(0);
-  await assert.rejects(service.infer('m', rows(5)), InvalidInputError);
+  const wrongShape = { inputs: { x: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor } };
+  await assert.rejects(service.infer('m', wrongShape), InvalidInputError);
   await assert.rejects(service.infer('nope', rows(1)), ModelNotFoundError);
   await assert.rejects(service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
 
