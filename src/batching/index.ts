@@ -9,7 +9,7 @@
  */
 export { DynamicBatcher } from './dynamic-batcher.js';
 export type { RunTimeModel } from './adaptive.js';
-export { checkAllowedBatchSizes, paddedBatchSize, padBatch, padTo, padToCommonShape } from './padding.js';
+export { checkAllowedBatchSizes, paddedBatchSize, padBatch, padTo, padToCommonShape } from '../core/index.js';
 export type {
   BatchContext,
   BatchEvent,

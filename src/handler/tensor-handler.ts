@@ -1,13 +1,87 @@
-import { concatBatch, InvalidInputError, sliceBatch, type Tensor, type TensorMap } from '../core/index.js';
+import {
+  assertKnownKeys,
+  assertNumber,
+  describe,
+  assertObject,
+  checkAllowedBatchSizes,
+  concatBatch,
+  InvalidInputError,
+  padBatch,
+  paddedBatchSize,
+  padToCommonShape,
+  sliceBatch,
+  type Tensor,
+  type TensorMap,
+} from '../core/index.js';
 import { checkFeeds } from '../backends/index.js';
 import { Handler } from './handler.js';
-import type { InferenceRequest, InferenceResponse } from './types.js';
+import type { HandlerContext, InferenceRequest, InferenceResponse } from './types.js';
+
+/** Options of {@link TensorHandler}: how a batch is shaped before it runs. */
+export interface TensorHandlerOptions {
+  /**
+   * Batch sizes a batch is padded up to with rows of `padValue`, ascending, the last at least the
+   * model's `maxBatchSize` (TF Serving's `allowed_batch_sizes`): the backend then sees only these
+   * shapes, as fixed-shape engines (TensorRT profiles, compiled graphs) need. Padding rows are run
+   * and dropped; each caller gets its own rows. @default none (a batch holds exactly its items)
+   */
+  readonly allowedBatchSizes?: readonly number[];
+  /**
+   * Pads every input's dimensions after the batch one to the longest in the batch with
+   * `padValue` (TF Serving's `pad_variable_length_inputs`), so that requests of different lengths
+   * (token sequences, text-line images of different widths) share a batch instead of being kept
+   * apart by shape. Outputs come back at the padded length; the true lengths are each request's
+   * own input shapes, which {@link TensorHandler.postprocess} receives, so a subclass can trim
+   * them. @default false (only requests of the same shape share a batch)
+   */
+  readonly padVariableLength?: boolean;
+  /** What padding is filled with (`''` for BYTES). @default 0 */
+  readonly padValue?: number;
+}
+
+const OPTION_KEYS = ['allowedBatchSizes', 'padVariableLength', 'padValue'];
 
 /**
  * The default handler: requests are tensors whose first dimension is the batch, batched by
  * concatenation and answered with the matching rows of each output.
+ *
+ * @example
+ * ```ts
+ * // A TensorRT engine built for batches of 1, 4 and 8, fed text lines of any width.
+ * await registry.load({
+ *   name: 'rec', source: 'rec.onnx', batching: { maxBatchSize: 8 },
+ *   handler: () => new TensorHandler({ allowedBatchSizes: [1, 4, 8], padVariableLength: true }),
+ * });
+ * ```
  */
 export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> {
+  readonly #allowed: readonly number[] | undefined;
+  readonly #padLengths: boolean;
+  readonly #padValue: number;
+
+  /** @throws TypeError or RangeError naming the option and quoting the bad value. */
+  constructor(options: TensorHandlerOptions = {}) {
+    super();
+    assertObject('options', options as unknown);
+    assertKnownKeys('TensorHandler', options, OPTION_KEYS);
+    if (options.allowedBatchSizes !== undefined) checkAllowedBatchSizes(options.allowedBatchSizes, options.allowedBatchSizes.at(-1)!);
+    if (options.padVariableLength !== undefined && typeof options.padVariableLength !== 'boolean') {
+      throw new TypeError(`Expected \`padVariableLength\` to be a boolean, got ${describe(options.padVariableLength)}`);
+    }
+    if (options.padValue !== undefined) assertNumber('padValue', options.padValue, -Number.MAX_VALUE);
+    this.#allowed = options.allowedBatchSizes && [...options.allowedBatchSizes];
+    this.#padLengths = options.padVariableLength ?? false;
+    this.#padValue = options.padValue ?? 0;
+  }
+
+  override initialize(context: HandlerContext): void {
+    super.initialize(context);
+    const largest = this.#allowed?.at(-1);
+    if (largest !== undefined && largest < context.maxBatchSize) {
+      throw new RangeError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${context.maxBatchSize}), got ${describe(this.#allowed)}`);
+    }
+  }
+
   override validate(request: InferenceRequest): void {
     checkFeeds(this.context.inputs, request.inputs);
     let rows: number | undefined;
@@ -33,6 +107,8 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   }
 
   override batchKey(request: InferenceRequest): string {
+    // Padded to a common shape, requests of any lengths share a batch (their rank is the model's).
+    if (this.#padLengths) return '';
     // Built by concatenation: this runs for every request, and map/slice/join allocate arrays.
     let key = '';
     for (const name of Object.keys(request.inputs)) {
@@ -65,7 +141,10 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   override preprocess(requests: readonly InferenceRequest[]): TensorMap {
     const feeds: TensorMap = {};
     for (const { name } of this.context.inputs) {
-      feeds[name] = concatBatch(requests.map((r) => r.inputs[name] as Tensor));
+      const parts = requests.map((r) => r.inputs[name] as Tensor);
+      let batch = concatBatch(this.#padLengths ? padToCommonShape(parts, this.#padValue) : parts);
+      if (this.#allowed) batch = padBatch(batch, paddedBatchSize(batch.shape[0]!, this.#allowed), this.#padValue);
+      feeds[name] = batch;
     }
     return feeds;
   }
@@ -78,7 +157,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
       const mine: TensorMap = {};
       for (const name of wanted) {
         const out = outputs[name];
-        if (out) mine[name] = requests.length === 1 ? out : sliceBatch(out, row, row + rows);
+        if (out) mine[name] = requests.length === 1 && out.shape[0] === rows ? out : sliceBatch(out, row, row + rows);
       }
       row += rows;
       return { outputs: mine };

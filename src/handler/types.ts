@@ -29,4 +29,6 @@ export interface HandlerContext {
   readonly inputs: readonly TensorSpec[];
   /** The model's outputs. */
   readonly outputs: readonly TensorSpec[];
+  /** The most items a batch holds (the batching config's `maxBatchSize`; 1 without batching). */
+  readonly maxBatchSize: number;
 }

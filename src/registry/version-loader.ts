@@ -84,7 +84,7 @@ export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, conte
       sizeBytes: sizeOf(config as ModelConfig<unknown, unknown>),
       labels: context.labels,
     });
-    await handler.initialize({ ...ref, session, inputs, outputs: session.outputs });
+    await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
     await mv.warmup(warmup);

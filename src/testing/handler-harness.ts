@@ -13,6 +13,8 @@ export interface HarnessOptions {
   readonly version?: string;
   /** Input specs pinning dynamic dimensions, as in `ModelRegistry.load({inputs})`. @default the model's */
   readonly inputs?: readonly TensorSpec[];
+  /** The batch cap the handler is told, as the batching config's `maxBatchSize`. @default 1 */
+  readonly maxBatchSize?: number;
 }
 
 /** Drives a Handler over a memory model, batch by batch, with no timers and no native code. */
@@ -45,7 +47,7 @@ export async function handlerHarness<Req, Res>(
   const version = options.version ?? '1';
   const session = await backend.load(model, { label: `${name}:${version}` });
   const inputs = options.inputs ?? session.inputs;
-  await handler.initialize({ name, version, session, inputs, outputs: session.outputs });
+  await handler.initialize({ name, version, session, inputs, outputs: session.outputs, maxBatchSize: options.maxBatchSize ?? 1 });
 
   async function runTogether(requests: readonly Req[]): Promise<ItemResult<Res>[]> {
     const feeds: TensorMap = await handler.preprocess(requests);

@@ -40,3 +40,13 @@ test('padToCommonShape lets sequences of different lengths share a batch', () =>
   assert.throws(() => padToCommonShape([a, words]), /Cannot pad BYTES\[1, 1\] to the shape of INT32\[1, 3\]/);
   assert.deepEqual(padToCommonShape([]), []);
 });
+
+test('a pad value fills as each datatype stores it: half bits for FP16, a bigint for INT64', () => {
+  const half: Tensor = { datatype: 'FP16', shape: [1, 1], data: new Uint16Array([0x3c00]) };
+  assert.deepEqual(Array.from(padTo(half, [1, 3], -2).data as Uint16Array), [0x3c00, 0xc000, 0xc000]);
+  const ids: Tensor = { datatype: 'INT64', shape: [1, 1], data: new BigInt64Array([5n]) };
+  assert.deepEqual(Array.from(padBatch(ids, 2, -1).data as BigInt64Array), [5n, -1n]);
+  const a: Tensor = { datatype: 'FP32', shape: [1, 1], data: new Float32Array([1]) };
+  const b: Tensor = { datatype: 'FP32', shape: [1, 2], data: new Float32Array([2, 3]) };
+  assert.deepEqual(Array.from(padToCommonShape([a, b], 9)[0]!.data as Float32Array), [1, 9]);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry } from 'servable';
+import { InferenceService, ModelRegistry, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { createHttpHandler } from 'servable/protocol';
 import { doubler, request, values } from './helpers.js';
@@ -37,7 +37,7 @@ test('a request past maxRequestItems is a 400 before any part is made, however f
   // A hundred million rows of nothing: no elements for maxElements to count, so only the item cap stops it.
   await registry.load({
     name: 'any',
-    source: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }], outputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }], run: (feeds) => feeds },
+    source: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }], outputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }], run: (feeds: TensorMap) => feeds },
     batching: { maxBatchSize: 4 },
     warmup: [],
   });

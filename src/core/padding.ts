@@ -1,10 +1,12 @@
 /**
- * Tensor-level batch shaping that the generic batcher leaves to the code around it: padding a
- * batch up to an allowed size (TF Serving's `allowed_batch_sizes`), so a backend sees a few fixed
- * shapes, and padding variable-length dimensions so tensors of different lengths can share a
- * batch (TF Serving's `pad_variable_length_inputs`). Padding is zeros, or `''` for BYTES.
+ * Tensor-level batch shaping, which the generic batcher leaves to the handler: padding a batch up
+ * to an allowed size (TF Serving's `allowed_batch_sizes`), so a backend sees a few fixed shapes,
+ * and padding variable-length dimensions so tensors of different lengths can share a batch (TF
+ * Serving's `pad_variable_length_inputs`). Padding is `value` (0 unless given), `''` for BYTES.
  */
-import { allocate, describe, elementCount, sameDims, type NumericArray, type Tensor } from '../core/index.js';
+import { toHalfBits } from './fp16.js';
+import { describe } from './options.js';
+import { allocate, elementCount, sameDims, type NumericArray, type Tensor } from './tensor.js';
 
 /**
  * Checks a list of allowed batch sizes as TF Serving does: positive integers, strictly
@@ -35,17 +37,18 @@ export function paddedBatchSize(items: number, allowed: readonly number[]): numb
 }
 
 /**
- * Pads a tensor with zeros at the end of each dimension up to `shape` (same rank, no dimension
+ * Pads a tensor with `value` at the end of each dimension up to `shape` (same rank, no dimension
  * smaller); returns `t` itself when nothing needs padding.
  * @throws RangeError when `shape` cannot hold `t`.
  */
-export function padTo(t: Tensor, shape: readonly number[]): Tensor {
+export function padTo(t: Tensor, shape: readonly number[], value = 0): Tensor {
   const rank = t.shape.length;
   if (shape.length !== rank || shape.some((d, i) => !Number.isInteger(d) || d < t.shape[i]!)) {
     throw new RangeError(`Cannot pad ${t.datatype}[${t.shape.join(', ')}] to [${shape.join(', ')}]`);
   }
   if (sameDims(shape, t.shape)) return t;
   const out = allocate(t.datatype, elementCount(shape));
+  if (value !== 0) fill(out, t.datatype, value);
   const run = t.shape[rank - 1]!;
   const runs = elementCount(t.shape.slice(0, -1));
   // Strides of the padded layout; the source is copied one innermost run at a time.
@@ -64,17 +67,17 @@ export function padTo(t: Tensor, shape: readonly number[]): Tensor {
   return { datatype: t.datatype, shape: [...shape], data: out } as Tensor;
 }
 
-/** Pads the batch (first) dimension of `t` with zero rows up to `rows`. */
-export function padBatch(t: Tensor, rows: number): Tensor {
-  return padTo(t, [rows, ...t.shape.slice(1)]);
+/** Pads the batch (first) dimension of `t` with rows of `value` up to `rows`. */
+export function padBatch(t: Tensor, rows: number, value = 0): Tensor {
+  return padTo(t, [rows, ...t.shape.slice(1)], value);
 }
 
 /**
- * Pads each tensor's dimensions after the batch one to the largest among them, so they can be
- * concatenated into one batch (e.g. token sequences of different lengths).
+ * Pads each tensor's dimensions after the batch one to the largest among them with `value`, so
+ * they can be concatenated into one batch (e.g. token sequences of different lengths).
  * @throws RangeError when the tensors differ in datatype or rank.
  */
-export function padToCommonShape(tensors: readonly Tensor[]): Tensor[] {
+export function padToCommonShape(tensors: readonly Tensor[], value = 0): Tensor[] {
   const first = tensors[0];
   if (!first) return [];
   const dims = first.shape.slice(1);
@@ -86,7 +89,14 @@ export function padToCommonShape(tensors: readonly Tensor[]): Tensor[] {
       if (i > 0 && d > dims[i - 1]!) dims[i - 1] = d;
     });
   }
-  return tensors.map((t) => padTo(t, [t.shape[0]!, ...dims]));
+  return tensors.map((t) => padTo(t, [t.shape[0]!, ...dims], value));
+}
+
+/** Fills numeric storage with `value` as the datatype stores it; BYTES stays `''`. */
+function fill(out: Tensor['data'], datatype: Tensor['datatype'], value: number): void {
+  if (datatype === 'BYTES') return;
+  if (out instanceof BigInt64Array || out instanceof BigUint64Array) out.fill(BigInt(Math.trunc(value)));
+  else (out as Float64Array).fill(datatype === 'FP16' ? toHalfBits(value) : value);
 }
 
 function copy(from: Tensor['data'], start: number, to: Tensor['data'], at: number, length: number): void {

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InferenceService, ModelRegistry, TensorHandler, type InferenceRequest, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+import { doubler, request, values } from './helpers.js';
+
+/** Echoes `x` of any shape: the backend's recorded feeds show what the handler built. */
+const echo: MemoryModel = {
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }],
+  outputs: [{ name: 'x', datatype: 'FP32', shape: [-1, -1] }],
+  latencyMs: 1,
+  run: (feeds: TensorMap) => feeds,
+};
+
+function row(...values: number[]) {
+  return { inputs: { x: { datatype: 'FP32', shape: [1, values.length], data: new Float32Array(values) } as Tensor } };
+}
+
+async function serve(source: MemoryModel, handler: () => TensorHandler) {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
+  await registry.load({ name: 'm', source, batching: { maxBatchSize: 8, maxQueueDelayMs: 5 }, handler, warmup: [] });
+  return { clock, backend, registry, service: new InferenceService({ registry, clock }) };
+}
+
+test('allowedBatchSizes pads each batch up to an allowed size; the padding rows are run and dropped', async () => {
+  const { clock, backend, registry, service } = await serve(doubler(1, 1), () => new TensorHandler({ allowedBatchSizes: [2, 4, 8] }));
+  const three = [service.infer('m', request([1, 1])), service.infer('m', request([2, 2])), service.infer('m', request([3, 3]))];
+  await clock.advanceAsync(10);
+  assert.deepEqual((await Promise.all(three)).map(values), [[3, 3], [5, 5], [7, 7]]);
+  const alone = service.infer('m', request([4, 4]));
+  await clock.advanceAsync(10);
+  const reply = await alone;
+  assert.deepEqual([reply.outputs.y!.shape, values(reply)], [[1, 2], [9, 9]]);
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [4, 2]);
+  assert.deepEqual(Array.from(backend.calls[1]!.feeds.x!.data as Float32Array), [4, 4, 0, 0]);
+  await registry.close();
+});
+
+test('padVariableLength lets requests of different lengths share a batch, padded with padValue', async () => {
+  const { clock, backend, registry, service } = await serve(echo, () => new TensorHandler({ padVariableLength: true, padValue: -1 }));
+  const short = service.infer('m', row(1, 2));
+  const long = service.infer('m', row(3, 4, 5, 6));
+  await clock.advanceAsync(10);
+  assert.equal(backend.calls.length, 1);
+  assert.deepEqual(backend.calls[0]!.feeds.x!.shape, [2, 4]);
+  assert.deepEqual(Array.from(backend.calls[0]!.feeds.x!.data as Float32Array), [1, 2, -1, -1, 3, 4, 5, 6]);
+  const replies = await Promise.all([short, long]);
+  assert.deepEqual(replies.map((r) => Array.from(r.outputs.x!.data as Float32Array)), [[1, 2, -1, -1], [3, 4, 5, 6]]);
+  await registry.close();
+});
+
+test('a subclass trims padded outputs to each request true length, which its own input shape gives', async () => {
+  class Trimmed extends TensorHandler {
+    override postprocess(outputs: TensorMap, requests: readonly InferenceRequest[]): InferenceResponse[] {
+      return super.postprocess(outputs, requests).map((response, i) => {
+        const length = requests[i]!.inputs.x!.shape[1]!;
+        const x = response.outputs.x!;
+        return { outputs: { x: { datatype: 'FP32', shape: [1, length], data: (x.data as Float32Array).slice(0, length) } as Tensor } };
+      });
+    }
+  }
+  const { clock, registry, service } = await serve(echo, () => new Trimmed({ padVariableLength: true }));
+  const replies = Promise.all([service.infer('m', row(1, 2)), service.infer('m', row(3, 4, 5))]);
+  await clock.advanceAsync(10);
+  assert.deepEqual((await replies).map((r) => Array.from(r.outputs.x!.data as Float32Array)), [[1, 2], [3, 4, 5]]);
+  await registry.close();
+});
+
+test('TensorHandler options are checked when made, and allowed sizes against maxBatchSize when loaded', async () => {
+  assert.throws(() => new TensorHandler({ allowedBatchSizes: [4, 2] }), { name: 'RangeError', message: 'Expected `allowedBatchSizes` to be strictly ascending, got [4,2] (array)' });
+  assert.throws(() => new TensorHandler({ padValue: Number.NaN }), { name: 'TypeError', message: 'Expected `padValue` to be a finite number, got NaN (number)' });
+  assert.throws(() => new TensorHandler({ padVariableLength: 'yes' as never }), { message: 'Expected `padVariableLength` to be a boolean, got "yes" (string)' });
+  assert.throws(() => new TensorHandler({ padding: true } as never), { message: 'Unknown option `padding`; TensorHandler takes allowedBatchSizes, padVariableLength, padValue' });
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await assert.rejects(
+    registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, handler: new TensorHandler({ allowedBatchSizes: [1, 4] }), warmup: [] }),
+    { name: 'RangeError', message: 'Expected the last of `allowedBatchSizes` to be at least maxBatchSize (8), got [1,4] (array)' },
+  );
+  await registry.close();
+});
