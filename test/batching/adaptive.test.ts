@@ -50,16 +50,16 @@ function near(actual: number, expected: number): void {
   assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected}`);
 }
 
-/** Runs a batch of 1, then one of 3, so the run-time model is fitted. */
-async function warmUp(batcher: DynamicBatcher<number, number>, clock: FakeClock): Promise<void> {
+/** Runs a batch of 1, then one of 3, so the run-time model is fitted to `perItemMs`·n + `overheadMs`. */
+async function warmUp(batcher: DynamicBatcher<number, number>, clock: FakeClock, perItemMs = 1, overheadMs = 21): Promise<void> {
   const first = batcher.submit(-1);
   await clock.flush();
   const rest = [-2, -3, -4].map((x) => batcher.submit(x));
   await clock.advanceAsync(100);
   await Promise.all([first, ...rest]);
   assert.equal(batcher.runTime.fitted, true);
-  near(batcher.runTime.perItemMs, 1);
-  near(batcher.runTime.overheadMs, 21);
+  near(batcher.runTime.perItemMs, perItemMs);
+  near(batcher.runTime.overheadMs, overheadMs);
 }
 
 /** A model whose batches take n + 21 ms on the fake clock. */
@@ -147,14 +147,7 @@ test('adaptive mode spreads a burst over idle instances when the time saved beat
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
   const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 20, concurrency: 2, execute });
   const { batches } = events(batcher);
-  // Fit the model: a batch of 1, then one of 3.
-  const first = batcher.submit(-1);
-  await clock.flush();
-  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
-  await clock.advanceAsync(10);
-  await Promise.all([first, ...rest]);
-  near(batcher.runTime.perItemMs, 0.5);
-  near(batcher.runTime.overheadMs, 0.5);
+  await warmUp(batcher, clock, 0.5, 0.5);
   batches.length = 0;
   const before = calls.length;
 
@@ -190,12 +183,7 @@ test('adaptive mode never spreads a full batch or a preferred size over idle ins
   const { execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
   const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [6], maxLatencyMs: 20, concurrency: 2, execute });
   const { batches } = events(batcher);
-  const first = batcher.submit(-1);
-  await clock.flush();
-  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
-  await clock.advanceAsync(10);
-  await Promise.all([first, ...rest]);
-  assert.equal(batcher.runTime.fitted, true);
+  await warmUp(batcher, clock, 0.5, 0.5);
   batches.length = 0;
 
   const full = Array.from({ length: 8 }, (_, i) => batcher.submit(i));

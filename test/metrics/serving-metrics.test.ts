@@ -8,6 +8,7 @@ import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
 import { ServingMetrics } from '../../src/metrics/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
+import { disposeFailing } from '../registry/helpers.js';
 import { parse, sample } from './exposition.js';
 
 /** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
@@ -305,17 +306,7 @@ test('servable_model_versions counts the versions of every known model by state,
 });
 
 test('a session that fails to dispose is not counted as a failed load', async () => {
-  const memory = memoryBackend();
-  const lossy: Backend = {
-    name: 'memory',
-    accepts: (s) => memory.accepts(s),
-    async load(source, options) {
-      const session = await memory.load(source, options);
-      session.dispose = () => Promise.reject(new Error('device lost'));
-      return session;
-    },
-  };
-  const registry = new ModelRegistry({ backends: [lossy] });
+  const registry = new ModelRegistry({ backends: [disposeFailing()] });
   const promRegistry = new Registry();
   new ServingMetrics({ promRegistry, registry });
   await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });

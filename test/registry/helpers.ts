@@ -1,4 +1,19 @@
-import type { InferenceResponse, MemoryModel, Tensor } from 'servable';
+import type { Backend, InferenceResponse, MemoryModel, Tensor } from 'servable';
+import { memoryBackend } from 'servable/testing';
+
+/** A memory backend whose sessions fail to dispose, as a lost device does. */
+export function disposeFailing(): Backend {
+  const memory = memoryBackend();
+  return {
+    name: 'lossy',
+    accepts: (source) => memory.accepts(source),
+    async load(source, options) {
+      const session = await memory.load(source, options);
+      session.dispose = () => Promise.reject(new Error('device lost'));
+      return session;
+    },
+  };
+}
 
 /** y = 2x + offset, row by row: the answer tells which version ran. */
 export function doubler(offset: number, latencyMs = 0): MemoryModel {

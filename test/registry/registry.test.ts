@@ -7,12 +7,12 @@ import {
   ModelNotFoundError,
   ModelNotReadyError,
   ModelRegistry,
-  type Backend,
   type InferenceResponse,
   type MemoryModel,
   type Tensor,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { disposeFailing } from './helpers.js';
 
 /** y = 2x + version, row by row: the answer tells which version ran. */
 function doubler(offset: number, latencyMs = 0): MemoryModel {
@@ -131,17 +131,7 @@ test('a version that fails to load or warm up leaves the old one serving and rep
 });
 
 test('the failure event tells a failed load from a session that failed to dispose (stage)', async () => {
-  const memory = memoryBackend();
-  const backend: Backend = {
-    name: 'lossy',
-    accepts: (source) => memory.accepts(source),
-    async load(source, options) {
-      const session = await memory.load(source, options);
-      session.dispose = () => Promise.reject(new Error('device lost'));
-      return session;
-    },
-  };
-  const registry = new ModelRegistry({ backends: [backend] });
+  const registry = new ModelRegistry({ backends: [disposeFailing()] });
   const failures: string[] = [];
   registry.on('failure', (f) => failures.push(`${f.stage} ${f.version}: ${f.error.message}`));
   const broken: MemoryModel = { ...doubler(2), run: () => { throw new Error('weights corrupt'); } };
