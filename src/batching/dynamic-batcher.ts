@@ -1,17 +1,16 @@
 import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, type RunTimeModel } from './adaptive.js';
-import { MAX_TIMER_MS, admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { plan, shedLate, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
 import type { BatcherEvents, BatcherOptions, DispatchReason, DropReason, SubmitOptions } from './types.js';
+import { WakeTimer } from './wake-timer.js';
 
 const resolved: Promise<undefined> = Promise.resolve(undefined);
-/** How early a timer may fire and still count as on time: the 1 ms grid real timers fire on. */
-const TIMER_SLACK_MS = 1;
 
 /**
  * Groups requests into batches for a batch-friendly function such as a model run, with Triton's
@@ -46,8 +45,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
   #inFlight = 0;
   #seq = 0;
   #scheduled = false;
-  #wakeAt = Infinity;
-  #wakeHandle: unknown;
+  readonly #wake: WakeTimer;
   #draining = false;
   #closed = false;
 
@@ -56,6 +54,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     super();
     this.#o = resolveOptions(options);
     this.#clock = this.#o.clock;
+    this.#wake = new WakeTimer(this.#clock, this.#pump);
     this.#concurrency = this.#o.concurrency;
     this.#queue = new BatchQueue(this.#o.priorityLevels, this.#o.agingMs);
     this.#waiting = new Array<number>(this.#o.priorityLevels).fill(0);
@@ -276,17 +275,6 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     resolved.then(this.#pump);
   }
 
-  readonly #onWake = (): void => {
-    const at = this.#wakeAt;
-    this.#wakeHandle = undefined;
-    this.#wakeAt = Infinity;
-    const now = this.#clock.now();
-    // Woken well before the time: a wait longer than one timer holds is armed in steps.
-    if (at - now > TIMER_SLACK_MS) return this.#arm(at, now);
-    // Timers may fire a little before the time asked for; the wait is over all the same.
-    this.#pump(Math.max(now, at));
-  };
-
   /**
    * Dispatches every batch that should go now, sheds what can no longer meet `maxLatencyMs`
    * (adaptive mode), then arms the one timer for the next decision.
@@ -310,20 +298,12 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     if (maxLatencyMs !== undefined && this.#queue.size > 0 && this.#model.meanRunMs !== undefined) {
       wakeAt = Math.min(wakeAt, shedLate(ctx, maxLatencyMs));
     }
-    this.#arm(wakeAt, now);
+    this.#wake.arm(wakeAt, now);
     if (this.#waitingTotal === 0 && this.#inFlight === 0 && this.#idle.length > 0) {
       this.#draining = this.#closed;
       for (const resolve of this.#idle.splice(0)) resolve();
     }
   };
-
-  #arm(at: number, now: number): void {
-    if (at === this.#wakeAt) return;
-    if (this.#wakeHandle !== undefined) this.#clock.clearTimeout(this.#wakeHandle);
-    this.#wakeHandle = undefined;
-    this.#wakeAt = at;
-    if (at !== Infinity) this.#wakeHandle = this.#clock.setTimeout(this.#onWake, Math.min(at - now, MAX_TIMER_MS));
-  }
 
   #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, now: number): void {
     for (const entry of entries) {
