@@ -64,7 +64,8 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     super();
     assertObject('options', options as unknown);
     assertKnownKeys('TensorHandler', options, OPTION_KEYS);
-    if (options.allowedBatchSizes !== undefined) checkAllowedBatchSizes(options.allowedBatchSizes, options.allowedBatchSizes.at(-1)!);
+    const allowed: unknown = options.allowedBatchSizes;
+    if (allowed !== undefined) checkAllowedBatchSizes(allowed as number[], Array.isArray(allowed) ? (allowed.at(-1) as number) : 0);
     if (options.padVariableLength !== undefined && typeof options.padVariableLength !== 'boolean') {
       throw new TypeError(`Expected \`padVariableLength\` to be a boolean, got ${describe(options.padVariableLength)}`);
     }
@@ -131,10 +132,13 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     });
   }
 
-  /** Each output's rows of every part, in order. */
+  /** Each output's rows of every part, in order; padded to one length first when parts ran in batches padded to different ones. */
   override merge(parts: readonly InferenceResponse[]): InferenceResponse {
     const outputs: TensorMap = {};
-    for (const name of Object.keys(parts[0]!.outputs)) outputs[name] = concatBatch(parts.map((p) => p.outputs[name]!));
+    for (const name of Object.keys(parts[0]!.outputs)) {
+      const rows = parts.map((p) => p.outputs[name]!);
+      outputs[name] = concatBatch(this.#padLengths ? padToCommonShape(rows, this.#padValue) : rows);
+    }
     return { outputs };
   }
 
@@ -157,7 +161,8 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
       const mine: TensorMap = {};
       for (const name of wanted) {
         const out = outputs[name];
-        if (out) mine[name] = requests.length === 1 && out.shape[0] === rows ? out : sliceBatch(out, row, row + rows);
+        // Alone in an unpadded batch, a request gets every output whole, batched or not ([K, 4] boxes, a scalar).
+        if (out) mine[name] = requests.length === 1 && !this.#allowed ? out : sliceBatch(out, row, row + rows);
       }
       row += rows;
       return { outputs: mine };

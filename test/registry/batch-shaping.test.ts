@@ -72,11 +72,55 @@ test('TensorHandler options are checked when made, and allowed sizes against max
   assert.throws(() => new TensorHandler({ allowedBatchSizes: [4, 2] }), { name: 'RangeError', message: 'Expected `allowedBatchSizes` to be strictly ascending, got [4,2] (array)' });
   assert.throws(() => new TensorHandler({ padValue: Number.NaN }), { name: 'TypeError', message: 'Expected `padValue` to be a finite number, got NaN (number)' });
   assert.throws(() => new TensorHandler({ padVariableLength: 'yes' as never }), { message: 'Expected `padVariableLength` to be a boolean, got "yes" (string)' });
+  assert.throws(() => new TensorHandler({ allowedBatchSizes: 4 as never }), { name: 'TypeError', message: 'Expected `allowedBatchSizes` to be a non-empty array of integers, got 4 (number)' });
   assert.throws(() => new TensorHandler({ padding: true } as never), { message: 'Unknown option `padding`; TensorHandler takes allowedBatchSizes, padVariableLength, padValue' });
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await assert.rejects(
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, handler: new TensorHandler({ allowedBatchSizes: [1, 4] }), warmup: [] }),
     { name: 'RangeError', message: 'Expected the last of `allowedBatchSizes` to be at least maxBatchSize (8), got [1,4] (array)' },
   );
+  await registry.close();
+});
+
+test('alone in an unpadded batch, a request gets outputs that have no batch dimension whole', async () => {
+  const detector: MemoryModel = {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [
+      { name: 'boxes', datatype: 'FP32', shape: [-1, 4] },
+      { name: 'total', datatype: 'FP32', shape: [] },
+    ],
+    run: ({ x }) => ({
+      boxes: { datatype: 'FP32', shape: [3, 4], data: new Float32Array(12).fill(7) },
+      total: { datatype: 'FP32', shape: [], data: new Float32Array([(x!.data as Float32Array).reduce((a, b) => a + b, 0)]) },
+    }),
+  };
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'd', source: detector, warmup: [] });
+  const reply = await new InferenceService({ registry }).infer('d', request([1, 2]));
+  assert.deepEqual([reply.outputs.boxes!.shape, (reply.outputs.boxes!.data as Float32Array).length], [[3, 4], 12]);
+  assert.deepEqual([reply.outputs.total!.shape, Array.from(reply.outputs.total!.data as Float32Array)], [[], [3]]);
+  await registry.close();
+});
+
+test('a split request whose parts ran in batches padded to different lengths is merged at the longest', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({
+    name: 'm',
+    source: echo,
+    batching: { maxBatchSize: 2, maxQueueDelayMs: 5 },
+    handler: () => new TensorHandler({ padVariableLength: true, padValue: -1 }),
+    warmup: [],
+  });
+  const service = new InferenceService({ registry, clock });
+  const three = { inputs: { x: { datatype: 'FP32', shape: [3, 2], data: new Float32Array([1, 2, 3, 4, 5, 6]) } as Tensor } };
+  // Parts of 2 and 1 rows; the second shares its batch with the long request and is padded to 5.
+  const split = service.infer('m', three);
+  const long = service.infer('m', row(7, 7, 7, 7, 7));
+  await clock.advanceAsync(20);
+  const reply = await split;
+  assert.deepEqual(reply.outputs.x!.shape, [3, 5]);
+  assert.deepEqual(Array.from(reply.outputs.x!.data as Float32Array), [1, 2, -1, -1, -1, 3, 4, -1, -1, -1, 5, 6, -1, -1, -1]);
+  assert.deepEqual(Array.from((await long).outputs.x!.data as Float32Array), [7, 7, 7, 7, 7]);
   await registry.close();
 });
