@@ -198,8 +198,10 @@ function serve(http: HttpHandler, base: string, req: PlatformRequest, res: Platf
   const q = url.indexOf('?');
   const segments = (q === -1 ? url : url.slice(0, q)).split('/');
   const captured = req.params?.path;
-  const matched = base.split('/').length - 1 + (Array.isArray(captured) ? captured.length : 0);
-  const trailingSlash = segments.length > matched + 1 && segments.at(-1) === '' ? 1 : 0;
+  const rest: readonly unknown[] = Array.isArray(captured) ? captured : typeof captured === 'string' && captured !== '' ? captured.split('/') : [];
+  const matched = base.split('/').length - 1 + rest.length;
+  // A trailing slash is a last, empty segment, unless the wildcard already took it.
+  const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
   const below = segments.slice(-(matched + trailingSlash)).join('/');
   return serveNode(http, raw, res.raw ?? res, `/${below}${q === -1 ? '' : url.slice(q)}`);
 }

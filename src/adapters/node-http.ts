@@ -203,6 +203,8 @@ export function writeResponse(res: NodeResponse, reply: HttpResponse): void {
  */
 export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeResponse, path: string): Promise<void> {
   const signal = disconnectSignal(res);
+  // Asked before the body is read here, which ends the stream too.
+  const headers = bodyHeaders(req);
   let body: Uint8Array | string | undefined;
   try {
     body = await requestBody(req, http.bodyLimit);
@@ -211,7 +213,7 @@ export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeRe
     else dropResponse(res);
     return;
   }
-  const reply = await http.handle({ method: req.method ?? 'GET', path, headers: req.headers, body, signal });
+  const reply = await http.handle({ method: req.method ?? 'GET', path, headers, body, signal });
   releaseBodyWhenDone(res, body);
   writeResponse(res, reply);
 }
@@ -228,11 +230,26 @@ type ParsedRequest = NodeRequest & {
   readonly _body?: boolean;
 };
 
+/**
+ * The request's headers as they describe the body the protocol gets: an earlier body parser
+ * (express.json, Nest's) has already inflated a compressed body, so its `Content-Encoding` no
+ * longer applies.
+ */
+function bodyHeaders(req: ParsedRequest): IncomingHttpHeaders {
+  if (req.headers['content-encoding'] === undefined || !parsedEarlier(req)) return req.headers;
+  const { 'content-encoding': _inflated, ...headers } = req.headers;
+  return headers;
+}
+
+function parsedEarlier(req: ParsedRequest): boolean {
+  return req.readableEnded || req._body === true;
+}
+
 /** The raw body: read here, or as an earlier body parser left it (raw bytes when it kept them). */
 async function requestBody(req: ParsedRequest, limit: number): Promise<Uint8Array | string | undefined> {
   const method = req.method ?? 'GET';
   if (method === 'GET' || method === 'HEAD') return undefined;
-  if (req.readableEnded || req._body === true) {
+  if (parsedEarlier(req)) {
     if (req.rawBody instanceof Uint8Array) return req.rawBody;
     const parsed = req.body;
     if (parsed === undefined || typeof parsed === 'string' || parsed instanceof Uint8Array) return parsed;

@@ -66,11 +66,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
   /** A body refused before any route sees it; counted as an invalid request of the model it was for. */
-  const refuseBody = (route: Route | undefined, status: number, message: string, headers?: Record<string, string>): HttpResponse => {
+  const refuseBody = (route: Route | undefined, status: number, message: string, headers?: Record<string, string>, code?: string): HttpResponse => {
     if ((route?.kind === 'infer' || route?.kind === 'tf-predict') && service.registry.has(route.model)) {
       service.reportFailure(route.model, new InvalidInputError(message));
     }
-    return errorBody(status, message, undefined, headers);
+    return errorBody(status, message, code, headers);
   };
   const refuseTooLarge = (route: Route | undefined): HttpResponse => refuseBody(route, 413, tooLargeMessage, { connection: 'close' });
 
@@ -85,7 +85,10 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     if (encoding.format === undefined) return request;
     return decompressBody(request.body, encoding.format, bodyLimit).then(
       (body) => (body === undefined ? refuseTooLarge(route) : { ...request, body }),
-      (error: Error) => refuseBody(route, 400, error.message),
+      (error: unknown) => {
+        if (!(error instanceof InvalidInputError)) throw error;
+        return refuseBody(route, 400, error.message, undefined, error.code);
+      },
     );
   };
 

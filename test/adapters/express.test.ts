@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { InferenceService, ModelRegistry } from 'servable';
@@ -27,7 +28,7 @@ const start: StartServer = async (options, prefix = '') => {
 
 httpContract('express', start, linearBackend);
 
-test('express: a body an earlier express.json() parsed is used as it left it', async () => {
+test('express: a body an earlier express.json() parsed is used as it left it, inflated when it came gzip', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
   const app = express();
@@ -44,6 +45,14 @@ test('express: a body an earlier express.json() parsed is used as it left it', a
     });
     assert.equal(res.status, 200);
     assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
+    // body-parser inflates a gzip body and leaves its Content-Encoding header behind.
+    const gzipped = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] })),
+    });
+    assert.equal(gzipped.status, 200);
+    assert.deepEqual(((await gzipped.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, [32, 48]);
   } finally {
     server.close();
     server.closeAllConnections();

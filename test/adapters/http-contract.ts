@@ -700,6 +700,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       try {
         assert.equal((await fetch(`${srv.url}/metrics`)).status, 404, 'no metrics route unless asked for');
         assert.deepEqual(await (await fetch(`${srv.url}/v2/health/live`)).json(), { live: true });
+        assert.deepEqual(await (await fetch(`${srv.url}/v2/models/linear/ready/`)).json(), { name: 'linear', ready: true }, 'a trailing slash under the prefix');
         const res = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
         assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]));
         const other = await fetch(`${srv.url.replace(/\/api$/, '')}/app/hello`);

@@ -204,6 +204,7 @@ test('gzip and deflate bodies are decoded as Triton decodes them, held to bodyLi
   assert.deepEqual(await refused('br', plain), [415, "Content-Encoding 'br' is not supported; send gzip, deflate or identity"]);
   assert.deepEqual(await refused('gzip, gzip', gzipSync(gzipSync(plain))), [415, "Content-Encoding 'gzip, gzip' is not supported; send gzip, deflate or identity"]);
   assert.deepEqual(await refused('gzip', plain), [400, 'The request body is not valid gzip data (Content-Encoding: gzip)']);
+  assert.equal((json(await infer('deflate', plain)) as { code: string }).code, 'ERR_SERVABLE_INVALID_INPUT');
   // 10 MB of zeros compress to about 10 KB: refused once 4096 bytes have been inflated.
   const bomb = gzipSync(new Uint8Array(10 * 1024 * 1024));
   assert.deepEqual(await refused('gzip', bomb.subarray(0, 4000)), [413, 'The request body is larger than the limit of 4096 bytes']);
