@@ -8,11 +8,22 @@ const SHOWN_DEPTH = 8;
 
 /**
  * Renders a value and its type for an error message: `0 (number)`, `"x" (string)`, `[1,2] (array)`.
- * Only the first 80 characters are built, so a huge or deeply nested value from a request body
- * costs no more to describe than a small one (JSON.stringify would walk all of it, and overflow
- * the stack on deep nesting).
+ * It shows what JSON.stringify would, but builds 80 characters at most, 8 levels deep, so a huge,
+ * deeply nested or cyclic value from a request body costs no more to describe than a small one;
+ * a value that throws while being read (a getter, a Proxy) is shown by its tag.
  */
 export function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = preview(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > SHOWN) shown = `${shown.slice(0, SHOWN - 3)}...`;
+  return `${shown} (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+function preview(value: unknown): string {
   const parts: string[] = [];
   let length = 0;
   const emit = (s: string): void => {
@@ -23,7 +34,8 @@ export function describe(value: unknown): string {
     if (length > SHOWN) return;
     if (v === null || typeof v !== 'object') return emit(scalar(v, SHOWN + 1 - length));
     if (depth === SHOWN_DEPTH) return emit(Array.isArray(v) ? '[...]' : '{...}');
-    if (v instanceof Date) return emit(Number.isNaN(v.getTime()) ? 'Invalid Date' : JSON.stringify(v));
+    const toJSON = (v as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return walk(toJSON.call(v), depth + 1);
     if (Array.isArray(v)) {
       emit('[');
       for (let i = 0; i < v.length && length <= SHOWN; i++) {
@@ -33,9 +45,19 @@ export function describe(value: unknown): string {
       return emit(']');
     }
     emit('{');
+    // Typed arrays by index: listing the keys of 20 million elements first would take seconds.
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
+      const items = v as unknown as ArrayLike<unknown>;
+      for (let i = 0; i < items.length && length <= SHOWN; i++) {
+        emit(`${i > 0 ? ',' : ''}"${i}":`);
+        walk(items[i], depth + 1);
+      }
+      return emit('}');
+    }
     let first = true;
-    for (const key of Object.keys(v)) {
+    for (const key in v) {
       if (length > SHOWN) break;
+      if (!Object.hasOwn(v, key)) continue;
       const item = (v as Record<string, unknown>)[key];
       if (item === undefined || typeof item === 'function') continue;
       emit(`${first ? '' : ','}${JSON.stringify(key)}:`);
@@ -45,9 +67,7 @@ export function describe(value: unknown): string {
     emit('}');
   };
   walk(value, 0);
-  let shown = parts.join('');
-  if (shown.length > SHOWN) shown = `${shown.slice(0, SHOWN - 3)}...`;
-  return `${shown} (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+  return parts.join('');
 }
 
 /** A primitive as JSON shows it, a string cut to `room` characters first. */

@@ -21,4 +21,22 @@ test('describe builds 80 characters at most, however large or deep the value', (
   assert.equal(describe(new Array(1e6).fill(7)), `[${'7,'.repeat(38)}... (array)`);
   const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
   assert.equal(describe(deep), '[[[[[[[[[...]]]]]]]]] (array)');
+  // Twenty million elements: shown by index, not by listing their keys first (that took seconds).
+  assert.equal(describe(new Float32Array(2e7)), `{${Array.from({ length: 12 }, (_, i) => `"${i}":0`).join(',')},"1... (object)`);
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  assert.equal(describe(cyclic), '{"a":1,"self":{"a":1,"self":{"a":1,"self":{"a":1,"self":{"a":1,"self":{"a":1,... (object)');
+});
+
+test('describe shows what toJSON gives, and a value that throws while read by its tag', () => {
+  assert.equal(describe(Buffer.from('hi')), '{"type":"Buffer","data":[104,105]} (object)');
+  assert.equal(describe(new URL('http://x/y')), '"http://x/y" (object)');
+  assert.equal(
+    describe({
+      get boom(): never {
+        throw new Error('getter');
+      },
+    }),
+    '[object Object] (object)',
+  );
 });
