@@ -14,14 +14,17 @@ const FORMATS: Readonly<Record<string, CompressionFormat>> = { gzip: 'gzip', 'x-
 /** What a `Content-Encoding` header asks of the body. */
 export type BodyEncoding = { readonly format: CompressionFormat | undefined } | { readonly unsupported: string };
 
+/** A body sent as it is: the answer for nearly every request, made once. */
+const IDENTITY: BodyEncoding = { format: undefined };
+
 /** Reads `Content-Encoding`: no format for none or `identity`; one format; or what cannot be decoded. */
 export function bodyEncoding(header: string | readonly string[] | undefined): BodyEncoding {
-  if (header === undefined) return { format: undefined };
+  if (header === undefined) return IDENTITY;
   const codings = (typeof header === 'string' ? [header] : header)
     .flatMap((h) => h.split(','))
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== '' && c !== 'identity');
-  if (codings.length === 0) return { format: undefined };
+  if (codings.length === 0) return IDENTITY;
   const format = codings.length === 1 ? FORMATS[codings[0]!] : undefined;
   return format ? { format } : { unsupported: codings.join(', ') };
 }
