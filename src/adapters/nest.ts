@@ -42,7 +42,7 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
-import { assertFunction, assertObject, describe } from '../core/index.js';
+import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { metricsRoute, type AdapterOptions } from './metrics-route.js';
@@ -114,9 +114,7 @@ Module({})(ServableModule);
 function checkRouting(options: ServableRouting): void {
   assertObject('options', options);
   for (const key of ['controller', 'global'] as const) {
-    if (options[key] !== undefined && typeof options[key] !== 'boolean') {
-      throw new TypeError(`Expected \`${key}\` to be a boolean, got ${describe(options[key])}`);
-    }
+    if (options[key] !== undefined) assertBoolean(key, options[key]);
   }
   if (options.path !== undefined && typeof options.path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${describe(options.path)}`);
 }

@@ -1,4 +1,5 @@
 import {
+  assertBoolean,
   assertFunction,
   assertInteger,
   assertKnownKeys,
@@ -182,10 +183,6 @@ function resolvePolicy(prefix: string, policy: QueuePolicy, fallback: LevelPolic
 export function assertPositive(name: string, value: unknown): asserts value is number {
   assertNumber(name, value, 0);
   if (value === 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
-}
-
-function assertBoolean(name: string, value: unknown): asserts value is boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
 }
 
 function assertClock(clock: unknown): asserts clock is Clock {

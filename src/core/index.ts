@@ -21,4 +21,5 @@ export {
   assertObject,
   assertSignal,
   assertKnownKeys,
+  assertBoolean,
 } from './options.js';

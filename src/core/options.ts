@@ -96,6 +96,11 @@ export function assertKnownKeys(owner: string, options: object, known: readonly 
   }
 }
 
+/** Asserts a boolean. */
+export function assertBoolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+}
+
 /** Asserts an integer within [min, max]. */
 export function assertInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {

@@ -1,4 +1,5 @@
 import {
+  assertBoolean,
   assertKnownKeys,
   assertNumber,
   describe,
@@ -66,9 +67,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     assertKnownKeys('TensorHandler', options, OPTION_KEYS);
     const allowed: unknown = options.allowedBatchSizes;
     if (allowed !== undefined) checkAllowedBatchSizes(allowed as number[], Array.isArray(allowed) ? (allowed.at(-1) as number) : 0);
-    if (options.padVariableLength !== undefined && typeof options.padVariableLength !== 'boolean') {
-      throw new TypeError(`Expected \`padVariableLength\` to be a boolean, got ${describe(options.padVariableLength)}`);
-    }
+    if (options.padVariableLength !== undefined) assertBoolean('padVariableLength', options.padVariableLength);
     if (options.padValue !== undefined) assertNumber('padValue', options.padValue, -Number.MAX_VALUE);
     this.#allowed = options.allowedBatchSizes && [...options.allowedBatchSizes];
     this.#padLengths = options.padVariableLength ?? false;

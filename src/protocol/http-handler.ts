@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, decompressBody } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
@@ -47,7 +47,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   }
   if (onError !== undefined) assertFunction('onError', onError);
   const tfServing = options.tfServing ?? true;
-  if (typeof tfServing !== 'boolean') throw new TypeError(`Expected \`tfServing\` to be a boolean, got ${describe(tfServing)}`);
+  assertBoolean('tfServing', tfServing);
   const { repository } = options;
   if (repository !== undefined && (typeof repository?.index !== 'function' || typeof repository.load !== 'function' || typeof repository.unload !== 'function')) {
     throw new TypeError(`Expected \`repository\` to be a RepositoryControl ({index, load, unload}), got ${describe(repository)}`);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertInteger, assertKnownKeys, assertNumber, assertOneOf, describe } from '../../core/index.js';
+import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertOneOf, describe } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -142,8 +142,4 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
     workerNice,
     pipelineDepth,
   };
-}
-
-function assertBoolean(name: string, value: unknown): asserts value is boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
 }

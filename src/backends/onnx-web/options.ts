@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertOneOf, assertString, describe } from '../../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertOneOf, assertString, describe } from '../../core/index.js';
 
 /** Where onnxruntime-web runs a model: its WebAssembly CPU kernels, or the GPU through WebGPU. */
 export type WebDevice = 'wasm' | 'webgpu';
@@ -71,7 +71,7 @@ export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions 
   devices.forEach((d, i) => assertOneOf(`devices[${i}]`, d, WEB_DEVICES));
   if (new Set(devices).size !== devices.length) throw new TypeError(`Expected \`devices\` without repeats, got ${describe(devices)}`);
   const strict = options.strict ?? false;
-  if (typeof strict !== 'boolean') throw new TypeError(`Expected \`strict\` to be a boolean, got ${describe(strict)}`);
+  assertBoolean('strict', strict);
   if (options.numThreads !== undefined) assertInteger('numThreads', options.numThreads, 0, 1024);
   if (options.wasmPaths !== undefined) assertWasmPaths(options.wasmPaths);
   const graphOptimizationLevel = options.graphOptimizationLevel ?? 'all';
