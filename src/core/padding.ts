@@ -10,10 +10,10 @@ import { allocate, elementCount, sameDims, type NumericArray, type Tensor } from
 
 /**
  * Checks a list of allowed batch sizes as TF Serving does: positive integers, strictly
- * ascending, the last equal to `maxBatchSize`.
+ * ascending, the last equal to `maxBatchSize` when it is given.
  * @throws TypeError or RangeError quoting the list.
  */
-export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize: number): void {
+export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?: number): void {
   if (!Array.isArray(allowed) || allowed.length === 0) {
     throw new TypeError(`Expected \`allowedBatchSizes\` to be a non-empty array of integers, got ${describe(allowed)}`);
   }
@@ -25,7 +25,7 @@ export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize:
       throw new RangeError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`);
     }
   });
-  if (allowed.at(-1) !== maxBatchSize) {
+  if (maxBatchSize !== undefined && allowed.at(-1) !== maxBatchSize) {
     throw new RangeError(`Expected the last of \`allowedBatchSizes\` to equal maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
   }
 }

@@ -65,8 +65,8 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     super();
     assertObject('options', options as unknown);
     assertKnownKeys('TensorHandler', options, OPTION_KEYS);
-    const allowed: unknown = options.allowedBatchSizes;
-    if (allowed !== undefined) checkAllowedBatchSizes(allowed as number[], Array.isArray(allowed) ? (allowed.at(-1) as number) : 0);
+    // Checked against maxBatchSize when the version loads (initialize), where it is known.
+    if (options.allowedBatchSizes !== undefined) checkAllowedBatchSizes(options.allowedBatchSizes);
     if (options.padVariableLength !== undefined) assertBoolean('padVariableLength', options.padVariableLength);
     if (options.padValue !== undefined) assertNumber('padValue', options.padValue, -Number.MAX_VALUE);
     this.#allowed = options.allowedBatchSizes && [...options.allowedBatchSizes];

@@ -8,9 +8,9 @@ import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import type { HttpRequest, HttpResponse } from './types.js';
 
 const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
-import type { HttpRequest, HttpResponse } from './types.js';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
 export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'schedule_policy'];
