@@ -212,7 +212,7 @@ export class ServingMetrics {
 }
 
 function knows(registry: RegistrySource, model: string): boolean {
-  return registry.has ? registry.has(model) : registry.list().some((v) => v.name === model);
+  return registry.has ? registry.has(model) : registry.names().includes(model);
 }
 
 interface Emitter<E> {

@@ -29,7 +29,7 @@ export interface RegistrySource {
   versions(name: string): readonly { readonly state: VersionState }[];
   list(): VersionMetadata[];
   get(name: string, version?: string): { readonly batcher: QueueState };
-  /** True when it knows the model, loaded or not; without it, the names of loaded versions count as known. */
+  /** True when it knows the model, loaded or not; without it, `names()` is searched. */
   has?(name: string): boolean;
 }
 

@@ -26,10 +26,8 @@ export function checkBuckets(name: string, value: unknown): void {
     throw new TypeError(`Expected \`${name}\` to be a non-empty array of finite numbers, got ${describe(value)}`);
   }
   value.forEach((b: unknown, i) => {
-    // Shown by hand: JSON, which describe() may use, turns NaN and Infinity into null.
-    const shown = typeof b === 'number' ? `${String(b)} (number)` : describe(b);
-    if (typeof b !== 'number' || !Number.isFinite(b)) throw new TypeError(`Expected \`${name}[${i}]\` to be a finite number, got ${shown}`);
-    if (b < 0) throw new RangeError(`Expected \`${name}[${i}]\` to be >= 0, got ${shown}`);
+    if (typeof b !== 'number' || !Number.isFinite(b)) throw new TypeError(`Expected \`${name}[${i}]\` to be a finite number, got ${describe(b)}`);
+    if (b < 0) throw new RangeError(`Expected \`${name}[${i}]\` to be >= 0, got ${describe(b)}`);
   });
   for (let i = 1; i < value.length; i++) {
     if (value[i] <= value[i - 1]) throw new RangeError(`Expected \`${name}\` to be strictly increasing, got ${describe(value)}`);
