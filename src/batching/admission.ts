@@ -80,18 +80,20 @@ export function splitRequest<Req, Res>(o: ResolvedOptions<Req, Res>, request: Re
 export interface Backlog {
   readonly level: number;
   readonly waiting: number;
-  readonly items: number;
+  /** The batches that the items queued at the request's priority and above make up. */
+  readonly batches: number;
   readonly concurrency: number;
   readonly meanRunMs: number | undefined;
 }
 
 /**
- * The error for a full queue. `retryAfterMs` estimates when the backlog will have run: the mean
- * recent batch time (100 ms before any batch ran) times the rounds of batches the queued items
- * need on `concurrency` slots.
+ * The error for a full queue. `retryAfterMs` estimates when the backlog that goes before a new
+ * request at its level will have run: the mean recent batch time (100 ms before any batch ran)
+ * times the rounds of batches on `concurrency` slots that the items queued at its priority and
+ * above need, per batch key.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
-  const batches = Math.max(1, Math.ceil(backlog.items / o.maxBatchSize));
+  const batches = Math.max(1, backlog.batches);
   const retryAfterMs = Math.max(1, Math.ceil((backlog.meanRunMs ?? DEFAULT_RUN_MS) * Math.ceil(batches / backlog.concurrency)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;

@@ -151,7 +151,13 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     if (signal?.aborted) return this.#refuse(reject, abortError(signal), 'cancelled');
     const { level, policy, timeoutMs, size } = admit(o, request, options);
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
-      const backlog = { level, waiting: this.#waiting[level - 1]!, items: this.#queue.items, concurrency: this.#concurrency, meanRunMs: this.#model.meanRunMs };
+      const backlog = {
+        level,
+        waiting: this.#waiting[level - 1]!,
+        batches: this.#queue.batchesAhead(level, o.maxBatchSize),
+        concurrency: this.#concurrency,
+        meanRunMs: this.#model.meanRunMs,
+      };
       return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
     }
     if (o.maxLatencyMs !== undefined && this.#model.fitted) {

@@ -28,6 +28,8 @@ export class EntryList<E extends QueueEntry<E>> {
   readonly delayed: boolean;
   head: E | undefined;
   tail: E | undefined;
+  /** Items of the entries in the list. */
+  items = 0;
 
   constructor(delayed = false) {
     this.delayed = delayed;
@@ -40,6 +42,7 @@ export class EntryList<E extends QueueEntry<E>> {
     if (this.tail) this.tail.next = entry;
     else this.head = entry;
     this.tail = entry;
+    this.items += entry.size;
   }
 
   remove(entry: E): void {
@@ -48,6 +51,7 @@ export class EntryList<E extends QueueEntry<E>> {
     if (entry.next) entry.next.prev = entry.prev;
     else this.tail = entry.prev;
     entry.prev = entry.next = entry.list = undefined;
+    this.items -= entry.size;
   }
 }
 
@@ -142,6 +146,20 @@ export class BatchQueue<E extends QueueEntry<E>> {
     const delayed = this.#groups.get(entry.key)!.lists[this.#levels]!;
     list.remove(entry);
     delayed.push(entry);
+  }
+
+  /**
+   * The batches it takes to run what is queued at `level` and above, delayed entries aside: counted
+   * per batch key, since requests of different keys never share a batch.
+   */
+  batchesAhead(level: number, maxBatchSize: number): number {
+    let batches = 0;
+    for (const group of this.#groups.values()) {
+      let items = 0;
+      for (let i = 0; i < level; i++) items += group.lists[i]!.items;
+      batches += Math.ceil(items / maxBatchSize);
+    }
+    return batches;
   }
 
   /** The level an entry competes at now: aging lifts it one level per `agingMs` waited. */

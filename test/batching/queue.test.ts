@@ -35,6 +35,31 @@ test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn 
   assert.deepEqual(calls.flatMap((c) => c.requests), [0, 1, 2, 3, 4, 6, 7]);
 });
 
+test('retryAfterMs counts only the batches queued at the refused priority and above, per batch key', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: { key: string }) => x.key, 10);
+  const batcher = new DynamicBatcher<{ key: string }, string>({
+    clock,
+    maxBatchSize: 4,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 3 } },
+    batchKey: (r) => r.key,
+    execute,
+  });
+  const running = batcher.submit({ key: 'a' });
+  await clock.flush(); // one batch runs; the slot stays busy while the queue fills
+  const low = Array.from({ length: 40 }, () => batcher.submit({ key: 'a' }));
+  const high = [batcher.submit({ key: 'a' }, { priority: 1 }), batcher.submit({ key: 'b' }, { priority: 1 }), batcher.submit({ key: 'b' }, { priority: 1 })];
+  const refused = track(batcher.submit({ key: 'a' }, { priority: 1 }));
+  await clock.flush();
+  // 40 low-priority items (10 batches) wait behind; ahead of a priority-1 request are one batch of
+  // key a and one of key b: 2 batches of 100 ms (none has finished yet) on one slot.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 200);
+  await clock.advanceAsync(1000);
+  assert.equal((await Promise.all([running, ...low, ...high])).length, 44);
+});
+
 test('a queued request times out on time while a long batch runs, and never runs', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: string) => x, 1000);
