@@ -189,16 +189,7 @@ export class ServingMetrics {
   *#queues(): Iterable<QueueSample> {
     for (const [model, b] of this.#batchers) yield { model, version: '', queued: b.queued, queuedItems: b.queuedItems, inFlight: b.inFlight };
     if (!this.#registry) return;
-    for (const v of this.#registry.list()) {
-      if (v.state !== 'ready') continue;
-      let batcher: QueueState;
-      try {
-        ({ batcher } = this.#registry.get(v.name, v.version));
-      } catch {
-        continue; // it stopped being ready since list(): a scrape must not fail for it
-      }
-      yield { model: v.name, version: v.version, queued: batcher.queued, queuedItems: batcher.queuedItems, inFlight: batcher.inFlight };
-    }
+    for (const q of this.#registry.queues()) yield { model: q.name, version: q.version, queued: q.queued, queuedItems: q.queuedItems, inFlight: q.inFlight };
   }
 
   *#models(): Iterable<ModelSample> {

@@ -28,7 +28,8 @@ export interface RegistrySource {
   /** Every version of a known model, with its state. */
   versions(name: string): readonly { readonly state: VersionState }[];
   list(): VersionMetadata[];
-  get(name: string, version?: string): { readonly batcher: QueueState };
+  /** The queue of every ready or draining version. */
+  queues(): Iterable<QueueState & { readonly name: string; readonly version: string }>;
   /** True when it knows the model, loaded or not; without it, `names()` is searched. */
   has?(name: string): boolean;
 }

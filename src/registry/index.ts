@@ -15,6 +15,7 @@ export type {
   ModelConfig,
   BatchingConfig,
   VersionMetadata,
+  VersionQueue,
   VersionState,
   VersionRef,
   VersionPolicy,

@@ -12,7 +12,7 @@ import { handlerFree, loadVersion, pickBackend, sizeOf } from './version-loader.
 import { checkVersionPolicy, compareVersions, policyText, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import { waitFor } from './wait.js';
-import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionSelector } from './types.js';
+import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
 /** Options of {@link ModelRegistry}. */
 export interface RegistryOptions extends CapacityLimits {
@@ -147,6 +147,22 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       if (!entry) return [];
       return [...entry.live.values(), ...entry.retiring].sort((a, b) => compareVersions(b.version, a.version)).map((v) => v.metadata());
     });
+  }
+
+  /**
+   * The queue of every ready or draining version: a version replaced or unloaded drains what it
+   * had queued, and its queue counts until it is gone.
+   */
+  queues(): VersionQueue[] {
+    return [...this.#models.values()].flatMap((entry) =>
+      [...entry.live.values(), ...entry.retiring].map(({ name, version, batcher }) => ({
+        name,
+        version,
+        queued: batcher.queued,
+        queuedItems: batcher.queuedItems,
+        inFlight: batcher.inFlight,
+      })),
+    );
   }
 
   /** Points a label (`stable`, `canary`, any name) at a known version; requests naming the label follow it at once. */

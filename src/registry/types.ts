@@ -60,6 +60,18 @@ export interface ModelConfig<Req, Res> {
 /** The lifecycle of a model version. */
 export type VersionState = 'loading' | 'ready' | 'draining' | 'unloaded' | 'failed';
 
+/** How busy one ready or draining model version is, from {@link ModelRegistry.queues}. */
+export interface VersionQueue {
+  readonly name: string;
+  readonly version: string;
+  /** Requests waiting in its batcher. */
+  readonly queued: number;
+  /** Items those requests hold. */
+  readonly queuedItems: number;
+  /** Batches running now. */
+  readonly inFlight: number;
+}
+
 /** What the registry reports of one model version. */
 export interface VersionMetadata {
   readonly name: string;

@@ -154,6 +154,32 @@ test('a load failure is counted and unloaded versions leave the scrape-time gaug
   await registry.close();
 });
 
+test('a draining version keeps its queue gauges until its queued requests have run', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const answers = Array.from({ length: 6 }, () => service.infer('m', rows(1)));
+  await clock.advanceAsync(0); // 4 run, 2 wait
+  const unloaded = registry.unload('m', '1');
+  await clock.advanceAsync(0);
+  let text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_versions', { model: 'm', state: 'draining' }), 1);
+  assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '1' }), 2);
+  assert.equal(sample(text, 'servable_queue_items', { model: 'm', version: '1' }), 2);
+  assert.equal(sample(text, 'servable_batches_in_flight', { model: 'm', version: '1' }), 1);
+  await clock.advanceAsync(5);
+  text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '1' }), 0);
+  assert.equal(sample(text, 'servable_batches_in_flight', { model: 'm', version: '1' }), 1);
+  await clock.advanceAsync(5);
+  await unloaded;
+  assert.equal((await Promise.all(answers)).length, 6);
+  text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '1' }), undefined);
+  assert.equal(sample(text, 'servable_batches_in_flight', { model: 'm', version: '1' }), undefined);
+  await registry.close();
+});
+
 test('two ServingMetrics on one prom registry share the metrics and add up; buckets must agree', async () => {
   const a = await stack();
   const b = await stack();
