@@ -1,8 +1,9 @@
 /**
  * The binary tensor data extension (Triton's `binary_tensor_data`): a body is a JSON header of
  * `Inference-Header-Content-Length` bytes followed by raw little-endian tensor data, each tensor
- * `binary_data_size` bytes, in the order the JSON lists them. BOOL is one byte per element; BYTES
- * elements are a 4-byte little-endian length followed by that many bytes.
+ * `binary_data_size` bytes, in the order the JSON lists them. BOOL is one byte per element (any
+ * non-zero byte is true); BYTES elements are a 4-byte little-endian length followed by that many
+ * bytes.
  */
 import { bytesPerElement, describe, fromBytes, InvalidInputError, lengthPrefixed, type DataType, type Tensor, type TensorData } from '../core/index.js';
 
@@ -70,7 +71,17 @@ export function decodeBinaryData(datatype: DataType, bytes: Uint8Array, count: n
   if (bytes.byteLength !== count * size) {
     throw new InvalidInputError(`${where}: ${count} ${datatype} elements take ${count * size} bytes, but binary_data_size is ${bytes.byteLength}`);
   }
-  return fromBytes(datatype, bytes);
+  return fromBytes(datatype, datatype === 'BOOL' ? normalizeBools(bytes) : bytes);
+}
+
+/**
+ * Any non-zero byte is true, as in C, and becomes 1: a model's `bool` must hold 0 or 1, or the
+ * reply's JSON and the model's arithmetic disagree on what true is. Copies only when a byte is
+ * neither, leaving the caller's body as it was.
+ */
+function normalizeBools(bytes: Uint8Array): Uint8Array {
+  if (bytes.every((b) => b <= 1)) return bytes;
+  return bytes.map((b) => (b === 0 ? 0 : 1));
 }
 
 function decodeBinaryStrings(bytes: Uint8Array, count: number, where: string): string[] {

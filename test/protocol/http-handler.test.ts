@@ -211,6 +211,22 @@ test('gzip and deflate bodies are decoded as Triton decodes them, held to bodyLi
   await registry.close();
 });
 
+test('binary BOOL bytes other than 0 and 1 are true, and reach the model as 1', async () => {
+  const { registry, http } = await setup();
+  const header = JSON.stringify({
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [3, 2], data: [1, 2, 3, 4, 5, 6] },
+      { name: 'flag', datatype: 'BOOL', shape: [3], parameters: { binary_data_size: 3 } },
+    ],
+  });
+  const body = new Uint8Array([...new TextEncoder().encode(header), 0xff, 0, 2]);
+  const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: { 'inference-header-content-length': String(header.length) }, body });
+  assert.equal(reply.status, 200, String(reply.body));
+  // The model answers 1 - flag: false for every true input.
+  assert.deepEqual((json(reply) as { outputs: { name: string; data: unknown }[] }).outputs.find((o) => o.name === 'flag')!.data, [false, true, false]);
+  await registry.close();
+});
+
 test('a binary body sent without Inference-Header-Content-Length is told what it lacks', async () => {
   const { registry, http } = await setup();
   const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) });
