@@ -1,8 +1,10 @@
 /**
- * Compressed request bodies, as Triton's HTTP clients send them (`request_compression_algorithm`):
- * `Content-Encoding: gzip` or `deflate`, decoded with the web platform's DecompressionStream so the
- * protocol stays transport-agnostic. The decoded body is held to the same limit as a plain one,
- * counted as it is inflated, so a small body that inflates without end is refused early.
+ * Compressed bodies both ways, as Triton's HTTP clients use them: request bodies sent with
+ * `Content-Encoding: gzip` or `deflate` (`request_compression_algorithm`), and replies compressed
+ * when `Accept-Encoding` asks for it (`response_compression_algorithm`). Both go through the web
+ * platform's DecompressionStream and CompressionStream, so the protocol stays transport-agnostic.
+ * A decoded body is held to the same limit as a plain one, counted as it is inflated, so a small
+ * body that inflates without end is refused early.
  */
 import { InvalidInputError } from '../core/index.js';
 
@@ -53,7 +55,59 @@ export async function decompressBody(body: Uint8Array | string, format: Compress
     }
     chunks.push(next.value);
   }
-  if (chunks.length === 1) return chunks[0];
+  return join(chunks, size);
+}
+
+/** Replies shorter than this go as they are: compressing them saves next to nothing. */
+export const MIN_COMPRESSED_BYTES = 1024;
+
+/**
+ * The format an `Accept-Encoding` header prefers among those servable writes: the highest `q`,
+ * gzip on a tie (`*` stands for gzip); none when it asks for neither or refuses both with `q=0`.
+ */
+export function acceptedFormat(header: string | readonly string[] | undefined): CompressionFormat | undefined {
+  if (header === undefined) return undefined;
+  let best: CompressionFormat | undefined;
+  let bestQ = 0;
+  for (const item of (typeof header === 'string' ? [header] : header).flatMap((h) => h.split(','))) {
+    const [name = '', ...params] = item.split(';');
+    const coding = name.trim().toLowerCase();
+    const format = coding === '*' ? 'gzip' : FORMATS[coding];
+    if (!format) continue;
+    const q = qValue(params);
+    if (q > bestQ || (q === bestQ && q > 0 && format === 'gzip')) {
+      best = format;
+      bestQ = q;
+    }
+  }
+  return best;
+}
+
+/** The `q` parameter of an Accept-Encoding item: 1 when absent, 0 when not a valid weight. */
+function qValue(params: readonly string[]): number {
+  for (const param of params) {
+    const [key = '', value = ''] = param.split('=');
+    if (key.trim().toLowerCase() !== 'q') continue;
+    const weight = value.trim();
+    return /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/.test(weight) ? Number(weight) : 0;
+  }
+  return 1;
+}
+
+/** `body` compressed in `format`. */
+export async function compressBody(body: Uint8Array | string, format: CompressionFormat): Promise<Uint8Array> {
+  const reader = new Blob([body]).stream().pipeThrough(new CompressionStream(format)).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    chunks.push(next.value);
+    size += next.value.byteLength;
+  }
+  return join(chunks, size);
+}
+
+function join(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) {

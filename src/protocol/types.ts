@@ -45,6 +45,14 @@ export interface HttpHandlerOptions {
    * @default 67108864
    */
   readonly maxElements?: number;
+  /**
+   * Compress a reply of 1 KiB or more with gzip or deflate when the request's `Accept-Encoding`
+   * asks for it, as Triton does for tritonclient's `response_compression_algorithm`. It costs CPU
+   * time (off the event loop, in libuv's thread pool) to save network bytes: turn it off where a
+   * proxy compresses, or clients on the same host ask for it anyway.
+   * @default true
+   */
+  readonly compressReplies?: boolean;
   /** Serve TF-Serving's REST API under `/v1/models` beside the Open Inference Protocol under `/v2`. @default true */
   readonly tfServing?: boolean;
   /**

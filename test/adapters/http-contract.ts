@@ -5,7 +5,7 @@ import { getEventListeners } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import {
   InferenceService,
@@ -489,6 +489,27 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         body,
       });
       assert.deepEqual([br.status, await br.json()], [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity" }]);
+    });
+
+    test(`a reply of 1 KiB or more is compressed as Accept-Encoding prefers`, async () => {
+      const rows = Array.from({ length: 100 }, (_, i) => [i, -i, i / 4]);
+      const body = Buffer.from(inferBody(rows));
+      const expected = { model_name: 'linear', model_version: '1', outputs: [{ name: 'Y', datatype: 'FP32', shape: [100, 2], data: expectedY(rows) }] };
+      const infer = (acceptEncoding?: string) =>
+        rawPost(`${server.url}/v2/models/linear/infer`, { 'content-type': 'application/json', ...(acceptEncoding ? { 'accept-encoding': acceptEncoding } : {}) }, body, body.byteLength);
+      const plain = await infer();
+      assert.deepEqual([plain.status, plain.headers['content-encoding'], JSON.parse(plain.body.toString())], [200, undefined, expected]);
+      assert.ok(plain.body.byteLength >= 1024);
+      const gzip = await infer('gzip, deflate');
+      assert.deepEqual([gzip.status, gzip.headers['content-encoding'], gzip.headers.vary, JSON.parse(gunzipSync(gzip.body).toString())], [200, 'gzip', 'accept-encoding', expected]);
+      assert.equal(Number(gzip.headers['content-length']), gzip.body.byteLength);
+      assert.ok(gzip.body.byteLength < plain.body.byteLength / 2, `${gzip.body.byteLength} bytes compressed`);
+      const deflate = await infer('gzip;q=0.5, deflate');
+      assert.deepEqual([deflate.headers['content-encoding'], JSON.parse(inflateSync(deflate.body).toString())], ['deflate', expected]);
+      const refused = await infer('gzip;q=0, br');
+      assert.deepEqual([refused.headers['content-encoding'], JSON.parse(refused.body.toString())], [undefined, expected]);
+      const small = await rawPost(`${server.url}/v2/models/linear/infer`, { 'content-type': 'application/json', 'accept-encoding': 'gzip' }, Buffer.from(inferBody([[1, 2, 3]])), 1 << 20);
+      assert.deepEqual([small.headers['content-encoding'], JSON.parse(small.body.toString()).outputs[0].data], [undefined, expectedY([[1, 2, 3]])]);
     });
   });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import {
   InferenceService,
   ModelRegistry,
@@ -11,6 +11,7 @@ import {
   type Tensor,
 } from '../../src/index.js';
 import { createHttpHandler, SERVABLE_VERSION, type HttpRequest, type HttpResponse } from '../../src/protocol/index.js';
+import { acceptedFormat } from '../../src/protocol/content-encoding.js';
 
 function echo(): MemoryModel {
   return {
@@ -224,6 +225,55 @@ test('binary BOOL bytes other than 0 and 1 are true, and reach the model as 1', 
   assert.equal(reply.status, 200, String(reply.body));
   // The model answers 1 - flag: false for every true input.
   assert.deepEqual((json(reply) as { outputs: { name: string; data: unknown }[] }).outputs.find((o) => o.name === 'flag')!.data, [false, true, false]);
+  await registry.close();
+});
+
+test('Accept-Encoding picks the compression with the highest weight, gzip on a tie', () => {
+  const cases: [string | string[] | undefined, string | undefined][] = [
+    [undefined, undefined],
+    ['gzip', 'gzip'],
+    ['GZIP', 'gzip'],
+    ['x-gzip', 'gzip'],
+    ['*', 'gzip'],
+    ['deflate, gzip', 'gzip'],
+    ['deflate;q=0.9, gzip;q=0.8', 'deflate'],
+    [['br', 'deflate ; Q=0.5'], 'deflate'],
+    ['gzip;q=0, deflate;q=0', undefined],
+    ['gzip;q=1.5', undefined],
+    ['gzip;q=abc, deflate;q=0.001', 'deflate'],
+    ['identity, br, zstd', undefined],
+  ];
+  for (const [header, format] of cases) assert.equal(acceptedFormat(header), format, String(header));
+});
+
+test('compressReplies: false sends replies as they are; a value that is no boolean is refused', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'echo', source: echo(), warmup: [] });
+  const service = new InferenceService({ registry });
+  const body = JSON.stringify({
+    inputs: [
+      { name: 'a', datatype: 'INT64', shape: [200, 2], data: Array.from({ length: 400 }, (_, i) => i) },
+      { name: 'flag', datatype: 'BOOL', shape: [200], data: new Array(200).fill(true) },
+    ],
+  });
+  const infer = (http: ReturnType<typeof createHttpHandler>) => http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: { 'accept-encoding': 'gzip' }, body });
+  const compressed = await infer(createHttpHandler({ service }));
+  const plain = await infer(createHttpHandler({ service, compressReplies: false }));
+  assert.deepEqual([compressed.headers['content-encoding'], plain.headers['content-encoding'], plain.headers.vary], ['gzip', undefined, undefined]);
+  assert.equal(gunzipSync(compressed.body as Uint8Array).toString(), plain.body);
+  // Binary outputs: the header length counts the JSON before compression; the client inflates, then splits.
+  const binaryBody = body.replace('"inputs"', '"parameters":{"binary_data_output":true},"inputs"');
+  const binary = await createHttpHandler({ service }).handle({ method: 'POST', path: '/v2/models/echo/infer', headers: { 'accept-encoding': 'gzip' }, body: binaryBody });
+  const inflated = gunzipSync(binary.body as Uint8Array);
+  const headerLength = Number(binary.headers['inference-header-content-length']);
+  const header = JSON.parse(inflated.subarray(0, headerLength).toString()) as { outputs: { name: string; parameters: { binary_data_size: number } }[] };
+  assert.deepEqual(header.outputs.map((o) => [o.name, o.parameters.binary_data_size]), [['a', 3200], ['half', 400], ['flag', 200]]);
+  assert.deepEqual([...new BigInt64Array(inflated.buffer.slice(inflated.byteOffset + headerLength, inflated.byteOffset + headerLength + 32))], [0n, 1n, 2n, 3n]);
+  assert.equal(inflated.byteLength, headerLength + 3800);
+  assert.throws(() => createHttpHandler({ service, compressReplies: 'yes' as never }), {
+    name: 'TypeError',
+    message: 'Expected `compressReplies` to be a boolean, got "yes" (string)',
+  });
   await registry.close();
 });
 
