@@ -1,5 +1,5 @@
 import { assertFunction } from '../core/index.js';
-import type { HttpHandlerOptions, HttpRequest, HttpResponse } from '../protocol/index.js';
+import { compressReply, type HttpHandlerOptions, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 
 /**
  * Answers `GET /metrics`. `metricsHandler(promRegistry)` from `servable/metrics` returns one; the
@@ -35,12 +35,14 @@ export function isMetricsRequest(method: string | undefined, url: string): boole
 }
 
 /**
- * Runs the metrics route. It never rejects: a route that throws gets a bare 500, and the error
- * goes to the handler's `onError` like every other 500.
+ * Runs the metrics route, its reply compressed as the protocol's are (Prometheus asks for gzip).
+ * It never rejects: a route that throws gets a bare 500, and the error goes to the handler's
+ * `onError` like every other 500.
  */
 export async function scrape(route: MetricsRoute, options: AdapterOptions, request: HttpRequest): Promise<HttpResponse> {
   try {
-    return await route();
+    const reply = await route();
+    return options.compressReplies === false ? reply : await compressReply(request.headers['accept-encoding'], reply);
   } catch (error) {
     options.onError?.(error, request);
     return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Collecting metrics failed\n' };

@@ -7,6 +7,7 @@
  * body that inflates without end is refused early.
  */
 import { InvalidInputError } from '../core/index.js';
+import type { HttpResponse } from './types.js';
 
 /** A compression servable decodes. */
 export type CompressionFormat = 'gzip' | 'deflate';
@@ -59,7 +60,21 @@ export async function decompressBody(body: Uint8Array | string, format: Compress
 }
 
 /** Replies shorter than this go as they are: compressing them saves next to nothing. */
-export const MIN_COMPRESSED_BYTES = 1024;
+const MIN_COMPRESSED_BYTES = 1024;
+
+/**
+ * The reply compressed as `acceptEncoding` (the request's `Accept-Encoding`) prefers, when it is
+ * 1 KiB or more; marked `Vary: Accept-Encoding` either way. The handler compresses its own replies
+ * (`compressReplies`); an adapter uses this for the routes it serves itself, such as `/metrics`.
+ */
+export async function compressReply(acceptEncoding: string | readonly string[] | undefined, response: HttpResponse): Promise<HttpResponse> {
+  const length = typeof response.body === 'string' ? response.body.length : response.body.byteLength;
+  if (length < MIN_COMPRESSED_BYTES || response.headers['content-encoding'] !== undefined) return response;
+  const headers = { ...response.headers, vary: 'accept-encoding' };
+  const format = acceptedFormat(acceptEncoding);
+  if (!format) return { ...response, headers };
+  return { status: response.status, headers: { ...headers, 'content-encoding': format }, body: await compressBody(response.body, format) };
+}
 
 /**
  * The format an `Accept-Encoding` header prefers among those servable writes: the highest `q`,

@@ -1,5 +1,5 @@
 import { assertBoolean, assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
-import { acceptedFormat, bodyEncoding, compressBody, decompressBody, MIN_COMPRESSED_BYTES } from './content-encoding.js';
+import { bodyEncoding, compressReply, decompressBody } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
@@ -119,22 +119,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         if (accepted instanceof Promise) accepted = await accepted;
         if ('status' in accepted) return accepted;
         const response = await (routes[match.route.kind] as RouteHandler<Route>)(match.route, accepted);
-        return compressReplies ? await compressReply(request, response) : response;
+        return compressReplies ? await compressReply(request.headers['accept-encoding'], response) : response;
       } catch (error) {
         return errorResponse(error, (e) => onError?.(e, request));
       }
     },
   };
-}
-
-/** The reply compressed as the request's Accept-Encoding prefers, when it is long enough to gain. */
-async function compressReply(request: HttpRequest, response: HttpResponse): Promise<HttpResponse> {
-  const length = typeof response.body === 'string' ? response.body.length : response.body.byteLength;
-  if (length < MIN_COMPRESSED_BYTES || response.headers['content-encoding'] !== undefined) return response;
-  const headers = { ...response.headers, vary: 'accept-encoding' };
-  const format = acceptedFormat(request.headers['accept-encoding']);
-  if (!format) return { ...response, headers };
-  return { status: response.status, headers: { ...headers, 'content-encoding': format }, body: await compressBody(response.body, format) };
 }
 
 function pastLimit(body: Uint8Array | string, limit: number): boolean {

@@ -8,6 +8,7 @@
  */
 export { createHttpHandler, SERVABLE_VERSION } from './http-handler.js';
 export { EXTENSIONS } from './oip-routes.js';
+export { compressReply } from './content-encoding.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits } from './oip-request.js';
 export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';

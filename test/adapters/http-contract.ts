@@ -428,6 +428,15 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(undecoded(after) - undecoded(before), 3);
       assert.doesNotMatch(after, /model="nope"/);
       assert.ok((sample(after, 'servable_batch_size_items_sum', labels) ?? 0) >= 4);
+      // Prometheus asks for gzip.
+      const gzipped = await new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+        http.get(`${server.url}/metrics`, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ encoding: res.headers['content-encoding'], body: Buffer.concat(chunks) }));
+        }).on('error', reject);
+      });
+      assert.equal(gzipped.encoding, 'gzip');
+      assert.ok(served(gunzipSync(gzipped.body).toString()) >= served(after));
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
       assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST', body: '' })).status, 404);
