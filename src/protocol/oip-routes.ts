@@ -7,7 +7,7 @@ import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
@@ -46,7 +46,7 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 async function infer({ service, maxElements, tenantOf }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const decoded = beforeService(service, model, () => {
     // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
-    if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+    assertKnownModel(service, model);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     const what = binary ? 'The JSON header of the body' : 'The request body';

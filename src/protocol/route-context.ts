@@ -1,4 +1,4 @@
-import { isPromiseLike } from '../core/index.js';
+import { ClosedError, isPromiseLike, ModelNotFoundError } from '../core/index.js';
 import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import type { Route } from './routes.js';
@@ -37,4 +37,14 @@ export function beforeService<T>(service: InferenceService, model: string, step:
   } catch (error) {
     return report(error);
   }
+}
+
+/**
+ * Refuses a model the registry does not know with a 404, or every model with a 503 once the
+ * registry is closed: a server shutting down is not missing its models, and clients should retry
+ * elsewhere.
+ */
+export function assertKnownModel(service: InferenceService, model: string): void {
+  if (service.registry.closed) throw new ClosedError('The registry is closed');
+  if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
 }

@@ -4,7 +4,7 @@ import { bodyText, parseJsonObject } from './json-body.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import { beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import { decodePredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
 import type { HttpRequest, HttpResponse } from './types.js';
@@ -27,7 +27,7 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
 
 async function predict({ service, maxElements, tenantOf }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const decoded = await beforeService(service, model, async () => {
-    if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
+    assertKnownModel(service, model);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
     const body = parseJsonObject(bodyText(request.body));
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.

@@ -85,6 +85,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready.
    */
   resolve(name: string, selector: VersionSelector = {}): ModelVersion {
+    if (this.#closed) throw new ClosedError('The registry is closed');
     return this.#entry(name).resolve(selector);
   }
 
@@ -113,6 +114,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * @throws ModelNotFoundError as {@link ModelRegistry.acquire}.
    */
   peek(name: string, selector: VersionSelector = {}): ModelVersion | undefined {
+    if (this.#closed) throw new ClosedError('The registry is closed');
     const entry = this.#entry(name);
     return entry.live.get(entry.target(selector));
   }
@@ -122,6 +124,11 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const entry = this.#models.get(name);
     if (!entry) return false;
     return version === undefined ? entry.live.size > 0 : entry.live.has(version);
+  }
+
+  /** True once {@link ModelRegistry.close} has been called: nothing is served any more. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** True when the registry knows `name`, loaded or not. */

@@ -277,6 +277,25 @@ test('compressReplies: false sends replies as they are; a value that is no boole
   await registry.close();
 });
 
+test('once the registry is closing, every model route is a 503, not a 404', async () => {
+  const { registry, http } = await setup();
+  const body = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
+  const requests: HttpRequest[] = [
+    { method: 'POST', path: '/v2/models/echo/infer', headers: {}, body },
+    { method: 'GET', path: '/v2/models/echo', headers: {} },
+    { method: 'POST', path: '/v1/models/echo:predict', headers: {}, body: '{"instances": [{"a": [1, 2], "flag": true}]}' },
+  ];
+  const answers = async () => Promise.all(requests.map(async (r) => {
+    const reply = await http.handle(r);
+    return [reply.status, (json(reply) as { error: string }).error];
+  }));
+  const closing = registry.close();
+  const closed = [503, 'The registry is closed'];
+  assert.deepEqual(await answers(), [closed, closed, closed]);
+  await closing;
+  assert.deepEqual(await answers(), [closed, closed, closed]);
+});
+
 test('a binary body sent without Inference-Header-Content-Length is told what it lacks', async () => {
   const { registry, http } = await setup();
   const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) });
