@@ -142,6 +142,11 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   }
 
   override preprocess(requests: readonly InferenceRequest[]): TensorMap {
+    const largest = this.#allowed?.at(-1);
+    // With batching, no batch outgrows maxBatchSize; without it a request runs whole, and alone.
+    if (largest !== undefined && requests.length === 1 && this.sizeOf(requests[0]!) > largest) {
+      throw new InvalidInputError(`The request holds ${this.sizeOf(requests[0]!)} items, more than the largest of allowedBatchSizes (${largest})`);
+    }
     const feeds: TensorMap = {};
     for (const { name } of this.context.inputs) {
       const parts = requests.map((r) => r.inputs[name] as Tensor);

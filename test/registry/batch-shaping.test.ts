@@ -38,6 +38,21 @@ test('allowedBatchSizes pads each batch up to an allowed size; the padding rows 
   await registry.close();
 });
 
+test('without batching, a request is padded alone, and one larger than every allowed size is a 400', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', source: doubler(0), handler: () => new TensorHandler({ allowedBatchSizes: [2, 4] }), warmup: [] });
+  const service = new InferenceService({ registry });
+  assert.deepEqual(values(await service.infer('m', request([1, 1], [2, 2], [3, 3]))), [2, 2, 4, 4, 6, 6]);
+  await assert.rejects(service.infer('m', request([1, 1], [2, 2], [3, 3], [4, 4], [5, 5])), {
+    code: 'ERR_SERVABLE_INVALID_INPUT',
+    status: 400,
+    message: 'The request holds 5 items, more than the largest of allowedBatchSizes (4)',
+  });
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [4]);
+  await registry.close();
+});
+
 test('padVariableLength lets requests of different lengths share a batch, padded with padValue', async () => {
   const { clock, backend, registry, service } = await serve(echo, () => new TensorHandler({ padVariableLength: true, padValue: -1 }));
   const short = service.infer('m', row(1, 2));
