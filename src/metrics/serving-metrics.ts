@@ -67,7 +67,7 @@ export class ServingMetrics {
     checkBuckets('buckets.batchSize', buckets.batchSize);
     if (options.service !== undefined) checkSource('service', options.service);
     const registry = options.registry ?? options.service?.registry;
-    if (registry !== undefined) checkSource('registry', registry, ['names', 'versions', 'list', 'get']);
+    if (registry !== undefined) checkSource('registry', registry, ['names', 'versions', 'list', 'queues']);
     const batchers = new Map(Object.entries(checkRecord('batchers', options.batchers)));
     for (const [name, b] of batchers) checkSource(`batchers.${name}`, b);
     const caches = Object.entries(checkRecord('caches', options.caches));
