@@ -22,6 +22,9 @@ const MS = 1000;
 const KEYS = ['promRegistry', 'registry', 'service', 'batchers', 'caches', 'prefix', 'buckets'];
 const BUCKET_KEYS = ['seconds', 'batchSize'];
 
+/** Unloaded versions remembered so that late requests do not bring their series back. */
+const MAX_FORGOTTEN = 1024;
+
 /**
  * Prometheus metrics of a serving stack on a prom-client registry you pass in: requests by
  * outcome, queue/compute/end-to-end time, batch sizes, items vs executions, queue depth, loaded
@@ -48,6 +51,12 @@ export class ServingMetrics {
   readonly #batchers: ReadonlyMap<string, BatcherSource>;
   readonly #scrape: ScrapeSource;
   readonly #unsubscribe: (() => void)[] = [];
+  /**
+   * Versions unloaded and forgotten (`model\0version`): a request routed to one before it went,
+   * answered after (a slow cache lookup), is counted without its version, or its series would come
+   * back for good.
+   */
+  readonly #forgotten = new Set<string>();
   #closed = false;
 
   constructor(options: ServingMetricsOptions) {
@@ -99,13 +108,19 @@ export class ServingMetrics {
     const m = this.#set;
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e.name, e.version, e);
     const onDrop = (e: VersionRef & DropEvent) => this.#drop(e.name, e.version, e);
-    const onReady = (e: VersionMetadata) => m.loads.inc({ model: e.name, outcome: 'success' });
+    const onReady = (e: VersionMetadata) => {
+      m.loads.inc({ model: e.name, outcome: 'success' });
+      this.#forgotten.delete(`${e.name}\0${e.version}`);
+    };
     const onFailure = (e: RegistryEvents['failure'][0]) => {
       if (e.stage === 'load') m.loads.inc({ model: e.name, outcome: 'failure' });
     };
     const onUnload = (e: VersionRef) => {
       // A new load of the same version may have replaced it: its series are that version's now.
-      if (!registry.list().some((v) => v.name === e.name && v.version === e.version)) void forgetVersion(m, e.name, e.version);
+      if (registry.list().some((v) => v.name === e.name && v.version === e.version)) return;
+      this.#forgotten.add(`${e.name}\0${e.version}`);
+      if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
+      void forgetVersion(m, e.name, e.version);
     };
     registry.on('batch', onBatch);
     registry.on('drop', onDrop);
@@ -127,7 +142,7 @@ export class ServingMetrics {
       // A client naming a model that does not exist must not mint new series, whatever the outcome.
       const known = e.outcome === 'success' || (registry !== undefined && knows(registry, e.model));
       const model = known ? e.model : '';
-      const version = known ? e.version : '';
+      const version = known && !(this.#forgotten.size > 0 && this.#forgotten.has(`${e.model}\0${e.version}`)) ? e.version : '';
       m.requests.inc({ model, version, outcome: e.outcome });
       if (e.outcome === 'success') m.requestDuration.observe({ model, version }, e.durationMs / MS);
     };

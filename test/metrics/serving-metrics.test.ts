@@ -180,6 +180,41 @@ test('a draining version keeps its queue gauges until its queued requests have r
   await registry.close();
 });
 
+test('a slow cache hit answered after its version was unloaded does not bring back that version', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const lru = new LruStore({ maxBytes: 1 << 20 });
+  let lookupMs = 0; // a remote store whose lookups start taking 50 ms
+  const store = {
+    get: async (ns: string, key: string) => {
+      if (lookupMs > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, lookupMs));
+      return lru.get(ns, key);
+    },
+    set: lru.set.bind(lru),
+    delete: lru.delete.bind(lru),
+    clear: lru.clear.bind(lru),
+  };
+  const service = new InferenceService({ registry, clock, caches: { m: { result: new ResultCache({ store }) } } });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), batching: { maxBatchSize: 4 }, warmup: [] });
+  const first = service.infer('m', rows(1));
+  await clock.advanceAsync(1);
+  await first;
+  lookupMs = 50;
+  const hit = service.infer('m', rows(1));
+  await clock.advanceAsync(1);
+  const swap = registry.load({ name: 'm', version: '2', source: doubler(0), batching: { maxBatchSize: 4 }, warmup: [], versionPolicy: { latest: 1 } });
+  await clock.advanceAsync(10);
+  await swap; // version 1 has drained and gone
+  await clock.advanceAsync(100);
+  assert.deepEqual(Array.from((await hit).outputs.y!.data as Float32Array), [2, 2]);
+  const samples = parse(await promRegistry.metrics());
+  assert.deepEqual(samples.filter((s) => s.labels.version === '1').map((s) => s.name), []);
+  assert.equal(sample(samples, 'servable_requests_total', { model: 'm', version: '', outcome: 'success' }), 1);
+  await registry.close();
+});
+
 test('two ServingMetrics on one prom registry share the metrics and add up; buckets must agree', async () => {
   const a = await stack();
   const b = await stack();
