@@ -181,8 +181,8 @@ function resolvePolicy(prefix: string, policy: QueuePolicy, fallback: LevelPolic
 
 /** Asserts a finite number > 0. */
 export function assertPositive(name: string, value: unknown): asserts value is number {
-  assertNumber(name, value, 0);
-  if (value === 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
+  assertNumber(name, value, -Number.MAX_VALUE);
+  if (value <= 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
 }
 
 function assertClock(clock: unknown): asserts clock is Clock {

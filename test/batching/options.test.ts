@@ -18,6 +18,7 @@ test('every option is validated at construction, quoting the bad value', () => {
     [{ concurrency: 1.5 }, TypeError, 'Expected `concurrency` to be an integer, got 1.5 (number)'],
     [{ sizeOf: 3 }, TypeError, 'Expected `sizeOf` to be a function, got 3 (number)'],
     [{ defaultTimeoutMs: 0 }, RangeError, 'Expected `defaultTimeoutMs` to be a number > 0, got 0 (number)'],
+    [{ defaultTimeoutMs: -1 }, RangeError, 'Expected `defaultTimeoutMs` to be a number > 0, got -1 (number)'],
     [{ splitOnFailure: 'yes' }, TypeError, 'Expected `splitOnFailure` to be a boolean, got "yes" (string)'],
     [{ clock: {} }, TypeError, 'Expected `clock` to be a Clock ({now, setTimeout, clearTimeout}), got {} (object)'],
     [{ timeoutAction: 'drop' }, TypeError, 'Expected `timeoutAction` to be one of "reject", "delay", got "drop" (string)'],
