@@ -1,4 +1,4 @@
-import { assertNumber, assertObject, assertString, describe } from '../core/index.js';
+import { assertKnownKeys, assertNumber, assertObject, assertString, describe } from '../core/index.js';
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
@@ -59,12 +59,15 @@ export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorS
   });
 }
 
+const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'labels', 'sizeBytes'];
+
 /**
  * Checks the fields of a model config that do not need the backend.
  * @throws TypeError or RangeError naming the field and quoting the bad value.
  */
 export function checkModelConfig(config: unknown): void {
   assertObject('config', config);
+  assertKnownKeys('a model config', config, CONFIG_KEYS);
   assertString('name', config.name);
   if (config.version !== undefined) assertString('version', config.version);
   checkBatching(config.batching as BatchingConfig | undefined);

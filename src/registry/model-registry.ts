@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertObject, assertString, ClosedError, describe, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertObject, assertString, ClosedError, describe, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type CapacityLimits, type Release } from './capacity.js';
@@ -41,6 +41,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions) {
     super();
     assertObject('options', options);
+    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes']);
     checkBackends(options.backends);
     this.#backends = options.backends;
     this.#clock = options.clock ?? systemClock;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertObject, describe, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
@@ -75,6 +75,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   constructor(options: ServiceOptions) {
     super();
     assertObject('options', options);
+    assertKnownKeys('InferenceService', options, ['registry', 'clock', 'random', 'caches']);
     if (typeof options.registry?.get !== 'function') {
       throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     }

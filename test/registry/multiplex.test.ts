@@ -20,10 +20,10 @@ function slowBackend(clock: Clock, loadMs = 0) {
   return { backend, loads };
 }
 
-function setup(options: { maxLoadedVersions?: number; maxLoadedBytes?: number; loadMs?: number }) {
+function setup({ loadMs, ...limits }: { maxLoadedVersions?: number; maxLoadedBytes?: number; loadMs?: number }) {
   const clock = new FakeClock();
-  const { backend, loads } = slowBackend(clock, options.loadMs);
-  const registry = new ModelRegistry({ backends: [backend], clock, ...options });
+  const { backend, loads } = slowBackend(clock, loadMs);
+  const registry = new ModelRegistry({ backends: [backend], clock, ...limits });
   const service = new InferenceService({ registry, clock });
   const unloads = record(registry, ['unload'], (_, p) => `${p.name}:${p.version} (${p.reason})`);
   return { clock, registry, service, loads, unloads };

@@ -224,4 +224,15 @@ test('options are checked when given, quoting the bad value', async () => {
     registry.load({ name: 'm', source: doubler(0), inputs: [{ name: 'z', datatype: 'FP32', shape: [-1, 2] }] }),
     /Expected `inputs` to name model inputs \('x'\), got "z"/,
   );
+  // A misplaced or misspelt option is named, not silently dropped (here the model would run unbatched).
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), maxBatchSize: 4 } as never), {
+    name: 'TypeError',
+    message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, labels, sizeBytes',
+  });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
+    message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes',
+  });
+  assert.throws(() => new InferenceService({ registry, cache: {} } as never), {
+    message: 'Unknown option `cache`; InferenceService takes registry, clock, random, caches',
+  });
 });
