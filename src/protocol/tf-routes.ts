@@ -1,5 +1,6 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
@@ -15,7 +16,8 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   return {
     'tf-status': ({ model, version, label }) => {
       const all = service.registry.versions(model);
-      const wanted = label !== undefined ? service.resolve(model, { label }).version : version;
+      // A label's version is reported whatever its state, as a version's own route does.
+      const wanted = label !== undefined ? labelled(service, model, label) : version;
       const versions = wanted === undefined ? all : all.filter((v) => v.version === wanted);
       if (versions.length === 0) throw new ModelNotFoundError(`Model '${model}' has no version '${wanted}'`);
       return jsonResponse(200, encodeTfStatus(versions));
@@ -23,6 +25,12 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
     'tf-metadata': ({ model, version, label }) => jsonResponse(200, encodeTfMetadata(service.resolve(model, { version, label }).metadata())),
     'tf-predict': (route, request) => predict(ctx, route, request),
   };
+}
+
+function labelled(service: InferenceService, model: string, label: string): string {
+  const version = service.registry.labels(model)[label];
+  if (version === undefined) throw new ModelNotFoundError(`Model '${model}' has no label '${label}'`);
+  return version;
 }
 
 async function predict({ service, maxElements, tenantOf }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {

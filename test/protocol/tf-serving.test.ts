@@ -134,3 +134,18 @@ test('tfServing: false leaves /v1 to the app', async () => {
   assert.equal((await http.handle({ method: 'GET', path: '/v1/models/m', headers: {} })).status, 404);
   assert.deepEqual(createHttpHandler({ service: new InferenceService({ registry }) }).prefixes, ['/v2', '/v1/models']);
 });
+
+test('status by label reports the labelled version whatever its state, as status by version does', async () => {
+  const { registry, http } = await setup();
+  registry.register({ name: 'two', version: '2', source: twoInputs(), warmup: [] });
+  registry.setLabel('two', 'canary', '2');
+  const get = async (path: string) => {
+    const reply = await http.handle({ method: 'GET', path, headers: {} });
+    return [reply.status, json(reply)];
+  };
+  const ended = { model_version_status: [{ version: '2', state: 'END', status: { error_code: 'OK', error_message: '' } }] };
+  assert.deepEqual(await get('/v1/models/two/versions/2'), [200, ended]);
+  assert.deepEqual(await get('/v1/models/two/labels/canary'), [200, ended]);
+  assert.deepEqual(await get('/v1/models/two/labels/nope'), [404, { error: "Model 'two' has no label 'nope'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+  await registry.close();
+});
