@@ -88,12 +88,12 @@ export function encodeTfMetadata(meta: VersionMetadata): Record<string, unknown>
 const TF_STATES: Record<string, string> = { loading: 'LOADING', ready: 'AVAILABLE', draining: 'UNLOADING', unloaded: 'END', failed: 'END' };
 
 /** `GET /v1/models/{m}`: the state of each version in TF-Serving's shape. */
-export function encodeTfStatus(versions: readonly { version: string; state: string }[]): Record<string, unknown> {
+export function encodeTfStatus(versions: readonly { version: string; state: string; error?: string }[]): Record<string, unknown> {
   return {
-    model_version_status: versions.map(({ version, state }) => ({
+    model_version_status: versions.map(({ version, state, error }) => ({
       version,
       state: TF_STATES[state] ?? 'UNKNOWN',
-      status: state === 'failed' ? { error_code: 'UNKNOWN', error_message: 'The version failed to load' } : { error_code: 'OK', error_message: '' },
+      status: state === 'failed' ? { error_code: 'UNKNOWN', error_message: error ?? 'The version failed to load' } : { error_code: 'OK', error_message: '' },
     })),
   };
 }

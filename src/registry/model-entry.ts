@@ -6,10 +6,15 @@ import type { ModelConfig, TrafficPolicy, VersionPolicy, VersionSelector, Versio
 /** The label requests without a version go to, when it is set. */
 export const STABLE = 'stable';
 
-/** A version's state as {@link ModelRegistry.versions} reports it; `unloaded` = known, loaded on demand. */
+/**
+ * A version's state as {@link ModelRegistry.versions} reports it: `unloaded` = known, loaded on
+ * demand; `failed` = known, its last load failed (the next request tries again).
+ */
 export interface VersionStatus {
   readonly version: string;
   readonly state: VersionState;
+  /** Why its last load failed, when `state` is `failed`. */
+  readonly error?: string;
 }
 
 /**
@@ -27,6 +32,8 @@ export class ModelEntry {
   readonly loading = new Map<string, Promise<ModelVersion>>();
   /** Versions finishing their queued work before they are disposed. */
   readonly retiring = new Set<ModelVersion>();
+  /** Why the last load of a known version failed, until it loads or is forgotten. */
+  readonly failures = new Map<string, string>();
   /** Label → version. */
   readonly labels = new Map<string, string>();
   policy: VersionPolicy = 'all';
@@ -104,6 +111,8 @@ export class ModelEntry {
       const live = this.live.get(version);
       if (live) return { version, state: live.state };
       if (this.loading.has(version)) return { version, state: 'loading' as const };
+      const error = this.failures.get(version);
+      if (error !== undefined) return { version, state: 'failed' as const, error };
       if (this.configs.has(version)) return { version, state: 'unloaded' as const };
       return { version, state: 'draining' as const };
     });

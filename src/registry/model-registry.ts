@@ -62,6 +62,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       return (await this.#startLoad(entry, version)) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
       if (entry.configs.get(version) === config) {
+        // The caller has the error; the config it was about is gone.
+        entry.failures.delete(version);
         if (previous) entry.configs.set(version, previous);
         else entry.configs.delete(version);
       }
@@ -295,6 +297,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const config = entry.configs.get(version);
     if (!config) throw new ModelNotFoundError(`Model '${entry.name}' has no version '${version}'`);
     const ref = { name: entry.name, version };
+    entry.failures.delete(version);
     this.emit('loading', ref);
     let release: Release | undefined;
     try {
@@ -326,6 +329,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     } catch (error) {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
+      if (entry.configs.get(version) === config) entry.failures.set(version, err.message);
       this.emit('failure', { ...ref, error: err, stage: 'load' });
       throw err;
     }
@@ -397,6 +401,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   /** Forgets a version's config and the labels pointing at it. */
   #forget(entry: ModelEntry, version: string): void {
     entry.configs.delete(version);
+    entry.failures.delete(version);
     for (const label of entry.labelsOf(version)) {
       entry.labels.delete(label);
       this.emit('label', { name: entry.name, label, version: undefined });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor } from '../../src/index.js';
+import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor, type TensorMap } from '../../src/index.js';
 import { createHttpHandler, type HttpResponse } from '../../src/protocol/index.js';
 
 /** Two inputs, three outputs: a (INT64 [n, 2]) passes through, s (BYTES [n]) is echoed as text and as s_bytes, n counts rows. */
@@ -147,5 +147,28 @@ test('status by label reports the labelled version whatever its state, as status
   assert.deepEqual(await get('/v1/models/two/versions/2'), [200, ended]);
   assert.deepEqual(await get('/v1/models/two/labels/canary'), [200, ended]);
   assert.deepEqual(await get('/v1/models/two/labels/nope'), [404, { error: "Model 'two' has no label 'nope'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+  await registry.close();
+});
+
+test('a version whose load failed reports why, until a load succeeds', async () => {
+  const { registry, http, predict } = await setup();
+  let broken = true;
+  const flaky: MemoryModel = {
+    ...twoInputs(),
+    run: (feeds) => {
+      if (broken) throw new Error('weights are corrupt');
+      return twoInputs().run(feeds) as TensorMap;
+    },
+  };
+  const warmup = [{ inputs: { a: { datatype: 'INT64', shape: [1, 2], data: new BigInt64Array(2) } as Tensor, s: { datatype: 'BYTES', shape: [1], data: ['x'] } as Tensor } }];
+  registry.register({ name: 'flaky', source: flaky, warmup });
+  const body = { inputs: { a: [[1, 2]], s: ['x'] } };
+  assert.equal((await predict(body, '/v1/models/flaky:predict')).status, 500);
+  const status = async () => json(await http.handle({ method: 'GET', path: '/v1/models/flaky', headers: {} }));
+  assert.deepEqual(registry.versions('flaky'), [{ version: '1', state: 'failed', error: 'weights are corrupt' }]);
+  assert.deepEqual(await status(), { model_version_status: [{ version: '1', state: 'END', status: { error_code: 'UNKNOWN', error_message: 'weights are corrupt' } }] });
+  broken = false;
+  assert.equal((await predict(body, '/v1/models/flaky:predict')).status, 200);
+  assert.deepEqual(await status(), { model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] });
   await registry.close();
 });
