@@ -9,8 +9,10 @@ import { describe } from './options.js';
 import { allocate, elementCount, sameDims, type NumericArray, type Tensor } from './tensor.js';
 
 /**
- * Checks a list of allowed batch sizes as TF Serving does: positive integers, strictly
- * ascending, the last equal to `maxBatchSize` when it is given.
+ * Checks a list of allowed batch sizes: positive integers, strictly ascending, the last at least
+ * `maxBatchSize` when it is given, so that every batch fits one. TF Serving wants the last equal
+ * to its `max_batch_size`; a larger one lets a fixed-shape engine's largest profile exceed the
+ * batcher's cap.
  * @throws TypeError or RangeError quoting the list.
  */
 export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?: number): void {
@@ -25,8 +27,8 @@ export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?
       throw new RangeError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`);
     }
   });
-  if (maxBatchSize !== undefined && allowed.at(-1) !== maxBatchSize) {
-    throw new RangeError(`Expected the last of \`allowedBatchSizes\` to equal maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
+  if (maxBatchSize !== undefined && allowed.at(-1)! < maxBatchSize) {
+    throw new RangeError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
   }
 }
 

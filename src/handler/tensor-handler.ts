@@ -2,7 +2,6 @@ import {
   assertBoolean,
   assertKnownKeys,
   assertNumber,
-  describe,
   assertObject,
   checkAllowedBatchSizes,
   concatBatch,
@@ -76,10 +75,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
 
   override initialize(context: HandlerContext): void {
     super.initialize(context);
-    const largest = this.#allowed?.at(-1);
-    if (largest !== undefined && largest < context.maxBatchSize) {
-      throw new RangeError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${context.maxBatchSize}), got ${describe(this.#allowed)}`);
-    }
+    if (this.#allowed) checkAllowedBatchSizes(this.#allowed, context.maxBatchSize);
   }
 
   override validate(request: InferenceRequest): void {
