@@ -8,7 +8,6 @@ import type {
   CacheSource,
   DropEvent,
   MetricBuckets,
-  QueueState,
   RegistryEvents,
   RegistrySource,
   RequestEvent,

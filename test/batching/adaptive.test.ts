@@ -204,7 +204,6 @@ test('adaptive mode sheds a request stuck behind a stalled batch at its latest s
   void batcher.submit(0); // stalls the only instance for 500 ms
   await clock.advanceAsync(30);
   assert.deepEqual(calls.at(-1)!.requests, [0]);
-  const start = clock.now();
   const stuck = [1, 2, 3].map((x) => track(batcher.submit(x)));
   await clock.advanceAsync(0);
   assert.equal(clock.pending, 2, "the stalled batch's timer and the batcher's");
