@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { onnxNode, supportedDevices, type OnnxNodeOptions } from '../../src/backends/onnx-node/index.js';
 import { resolveOptions } from '../../src/backends/onnx-node/options.js';
+import { missingProviderLibrary } from '../../src/backends/onnx-node/provider-library.js';
 import { BackendUnavailableError, type TensorMap } from '../../src/core/index.js';
 import { linearModel } from '../fixtures/onnx-models.js';
 import { clsModelPath, pseudoRandom } from '../fixtures/ocr-models.js';
@@ -27,6 +28,8 @@ test('cuda then cpu: falls back to cpu and reports why cuda failed', async (t) =
     assert.equal(session.fallbacks.length, 1);
     assert.equal(session.fallbacks[0]!.device, 'cuda');
     assert.match(session.fallbacks[0]!.reason, /Failed to load shared library/);
+    // Without the provider's library, servable says so itself instead of letting ONNX Runtime log an error line.
+    if (missingProviderLibrary('cuda') !== undefined) assert.match(session.fallbacks[0]!.reason, /libonnxruntime_providers_cuda\.so: it is not installed beside onnxruntime-node's binding/);
     const out = await session.run({ X: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([1, 1]) } });
     assert.deepEqual(Array.from(out['Y']!.data as Float32Array), [3.5], 'both instances run on cpu');
     const again = await session.run({ X: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([2, 0]) } });

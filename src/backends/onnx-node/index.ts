@@ -9,7 +9,7 @@
  * const backend = onnxNode({ devices: ['cuda', 'cpu'], instances: 2 });
  * const session = await backend.load('models/textdir/1/model.onnx', { label: 'textdir:1' });
  * session.device;    // 'cpu' where CUDA is missing
- * session.fallbacks; // [{ device: 'cuda', reason: '... Failed to load shared library' }]
+ * session.fallbacks; // [{ device: 'cuda', reason: 'Failed to load shared library libonnxruntime_providers_cuda.so: ...' }]
  * ```
  * @module
  */

@@ -8,6 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { messageOf, type AttemptFailure, type Tensor, type TensorData, type TensorMap } from '../../core/index.js';
 import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js';
 import { deviceName } from './devices.js';
+import { missingProviderLibrary } from './provider-library.js';
 import { writeReply, type RunResult } from './arena.js';
 import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
@@ -65,6 +66,12 @@ async function open(
     ...(init.interOpNumThreads === undefined ? {} : { interOpNumThreads: init.interOpNumThreads }),
   };
   for (const [index, device] of init.devices.entries()) {
+    const missing = missingProviderLibrary(deviceName(device));
+    if (missing !== undefined) {
+      failures.push({ device: deviceName(device), reason: missing });
+      if (init.strict) break;
+      continue;
+    }
     let session: Session;
     try {
       const options = {
