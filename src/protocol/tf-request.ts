@@ -30,7 +30,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  */
 export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
   const signature = body.signature_name;
-  if (signature !== undefined && signature !== SIGNATURE) {
+  // TF-Serving reads an empty signature_name as the default signature.
+  if (signature !== undefined && signature !== '' && signature !== SIGNATURE) {
     throw new InvalidInputError(`Unknown signature_name ${describe(signature)}; servable models have one signature, '${SIGNATURE}'`);
   }
   const hasInstances = body.instances !== undefined;

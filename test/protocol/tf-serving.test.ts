@@ -50,10 +50,12 @@ test('row format: one object per instance in, one object per instance out; b64 i
   await registry.close();
 });
 
-test('columnar format: named inputs in, named outputs out, batch dimension included', async () => {
+test('columnar format: named inputs in, named outputs out, batch dimension included; an empty signature_name is the default', async () => {
   const { registry, predict } = await setup();
-  const reply = await predict({ signature_name: 'serving_default', inputs: { a: [[5, 6]], s: ['x'] } });
-  assert.deepEqual(json(reply), { outputs: { a: [[5, 6]], s: ['x'], s_bytes: [{ b64: 'eA==' }] } });
+  for (const signature_name of ['serving_default', '']) {
+    const reply = await predict({ signature_name, inputs: { a: [[5, 6]], s: ['x'] } });
+    assert.deepEqual([reply.status, json(reply)], [200, { outputs: { a: [[5, 6]], s: ['x'], s_bytes: [{ b64: 'eA==' }] } }], signature_name);
+  }
   await registry.close();
 });
 
