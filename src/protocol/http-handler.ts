@@ -109,7 +109,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
         const match = matchRoute(request.method, request.path, families);
-        if ('notFound' in match) return notFound(request);
+        if ('notFound' in match) return match.reason === undefined ? notFound(request) : errorBody(404, match.reason);
         if ('allow' in match) {
           return errorBody(405, `${request.method} is not allowed here; use ${match.allow.join(' or ')}`, undefined, {
             allow: match.allow.join(', '),

@@ -28,11 +28,14 @@ export interface RouteFamilies {
   readonly repository: boolean;
 }
 
+/** No route: `reason` says why when the path alone does not (an unknown TF-Serving verb). */
+export interface NotFound {
+  readonly notFound: true;
+  readonly reason?: string;
+}
+
 /** The outcome of matching: a route, a path that exists under other methods, or nothing. */
-export type RouteMatch =
-  | { readonly route: Route }
-  | { readonly allow: readonly string[] }
-  | { readonly notFound: true };
+export type RouteMatch = { readonly route: Route } | { readonly allow: readonly string[] } | NotFound;
 
 type Methods = Partial<Record<'GET' | 'POST', Route>>;
 
@@ -51,6 +54,7 @@ export function matchRoute(method: string, path: string, families: RouteFamilies
   const segments = splitPath(path);
   const methods = segments && routesIn(segments, families);
   if (!methods) return { notFound: true };
+  if ('notFound' in methods) return methods;
   const wanted = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
   const route = methods[wanted as keyof Methods];
   if (route) return { route };
@@ -58,7 +62,7 @@ export function matchRoute(method: string, path: string, families: RouteFamilies
   return { allow };
 }
 
-function routesIn(s: readonly string[], families: RouteFamilies): Methods | undefined {
+function routesIn(s: readonly string[], families: RouteFamilies): Methods | NotFound | undefined {
   if (s[0] === 'v1') return families.tfServing ? tfRoutesOf(s) : undefined;
   if (s[0] === 'v2' && s[1] === 'repository') return families.repository ? repositoryRoutesOf(s) : undefined;
   return routesOf(s);
@@ -98,18 +102,21 @@ function routesOf(s: readonly string[]): Methods | undefined {
   return undefined;
 }
 
-const VERBS = ['predict', 'classify', 'regress'];
-
-/** `/v1/models/{m}[/versions/{v} | /labels/{l}][/metadata | :predict]`; `:classify` and `:regress` are not served. */
-function tfRoutesOf(s: readonly string[]): Methods | undefined {
+/**
+ * `/v1/models/{m}[/versions/{v} | /labels/{l}][/metadata | :predict]`. As in TF-Serving, model names
+ * hold no `:`, so a last segment with one ends in a verb, matched case-insensitively; `:classify`
+ * and `:regress` are not served, and any other verb is unknown.
+ */
+function tfRoutesOf(s: readonly string[]): Methods | NotFound | undefined {
   if (s[1] !== 'models' || s.length < 3) return undefined;
   const rest = [...s.slice(2)];
-  let last = rest[rest.length - 1]!;
-  const colon = last.lastIndexOf(':');
-  const verb = colon > 0 && VERBS.includes(last.slice(colon + 1)) ? last.slice(colon + 1) : undefined;
+  const last = rest[rest.length - 1]!;
+  const colon = last.indexOf(':');
+  const verb = colon > 0 ? last.slice(colon + 1).toLowerCase() : undefined;
   if (verb !== undefined) {
-    last = last.slice(0, colon);
-    rest[rest.length - 1] = last;
+    if (verb === 'classify' || verb === 'regress') return { notFound: true, reason: `:${verb} is not served; servable models answer :predict` };
+    if (verb !== 'predict') return { notFound: true, reason: `Unknown verb ':${last.slice(colon + 1)}'; TF-Serving's verbs are :predict, :classify and :regress` };
+    rest[rest.length - 1] = last.slice(0, colon);
   }
   const metadata = verb === undefined && rest.length > 1 && rest[rest.length - 1] === 'metadata';
   if (metadata) rest.pop();
@@ -119,7 +126,6 @@ function tfRoutesOf(s: readonly string[]): Methods | undefined {
   else if (rest.length === 3 && rest[1] === 'labels') ref = { model: rest[0]!, label: rest[2] };
   else return undefined;
   if (verb === 'predict') return { POST: { kind: 'tf-predict', ...ref } };
-  if (verb !== undefined) return undefined;
   return { GET: metadata ? { kind: 'tf-metadata', ...ref } : { kind: 'tf-status', ...ref } };
 }
 

@@ -480,7 +480,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const upper = await fetch(`${server.url}/V2/models/linear`);
       assert.equal(upper.status, 404);
       const verb = await post(`${server.url}/v1/models/linear:classify`, '{}');
-      assert.deepEqual([verb.status, await verb.json()], [404, { error: 'No route for POST /v1/models/linear:classify' }]);
+      assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict' }]);
     });
 
     test(`a gzip request body is decoded; an encoding it cannot decode is 415`, async () => {

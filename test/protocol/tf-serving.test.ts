@@ -174,3 +174,23 @@ test('a version whose load failed reports why, until a load succeeds', async () 
   assert.deepEqual(await status(), { model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] });
   await registry.close();
 });
+
+test('verbs match case-insensitively, as TF-Serving matches them; any other verb is a 404 naming it', async () => {
+  const { registry, http, predict } = await setup();
+  const body = { inputs: { a: [[1, 2]], s: ['x'] } };
+  for (const verb of ['PREDICT', 'Predict']) {
+    const reply = await predict(body, `/v1/models/two:${verb}`);
+    assert.deepEqual([reply.status, json(reply)], [200, { outputs: { a: [[1, 2]], s: ['x'], s_bytes: [{ b64: 'eA==' }] } }], verb);
+  }
+  const cases: [string, string, string][] = [
+    ['POST', '/v1/models/two:foo', "Unknown verb ':foo'; TF-Serving's verbs are :predict, :classify and :regress"],
+    ['GET', '/v1/models/two:foo', "Unknown verb ':foo'; TF-Serving's verbs are :predict, :classify and :regress"],
+    ['POST', '/v1/models/two/versions/1:Classify', ':classify is not served; servable models answer :predict'],
+    ['POST', '/v1/models/two/labels/stable:regress', ':regress is not served; servable models answer :predict'],
+  ];
+  for (const [method, path, error] of cases) {
+    const reply = await http.handle({ method, path, headers: {}, body: JSON.stringify(body) });
+    assert.deepEqual([reply.status, json(reply)], [404, { error }], `${method} ${path}`);
+  }
+  await registry.close();
+});
