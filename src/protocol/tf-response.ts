@@ -2,7 +2,7 @@
  * TF-Serving v1 REST replies: `{predictions}` or `{outputs}` in the request's format, model status
  * and metadata. Outputs whose name ends in `_bytes` are returned as `{"b64": "..."}`, as TF-Serving does.
  */
-import { elementCount, type DataType, type Tensor } from '../core/index.js';
+import { elementCount, InvalidInputError, type DataType, type Tensor } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceResponse } from '../handler/index.js';
 import type { VersionMetadata } from '../registry/index.js';
@@ -11,7 +11,11 @@ import { SIGNATURE, type PredictFormat } from './tf-request.js';
 
 const encoder = new TextEncoder();
 
-/** Encodes a response in the request's format: `{predictions}` per instance, or `{outputs}` whole. */
+/**
+ * Encodes a response in the request's format: `{predictions}` per instance, or `{outputs}` whole.
+ * @throws InvalidInputError in the row format when an output is a scalar or its batch size differs
+ * from the first output's, which rows cannot hold; the columnar format can.
+ */
 export function encodePredict(response: InferenceResponse, format: PredictFormat): Record<string, unknown> {
   const outputs = Object.entries(response.outputs);
   if (format === 'columnar') {
@@ -20,11 +24,27 @@ export function encodePredict(response: InferenceResponse, format: PredictFormat
     return { outputs: Object.fromEntries(outputs.map(([name, t]) => [name, nested(name, t)])) };
   }
   const rows = outputs.map(([name, t]) => [name, nested(name, t)] as const);
-  const count = (outputs[0]?.[1].shape[0]) ?? 0;
+  const count = rowCount(outputs);
   const predictions = Array.from({ length: count }, (_, i) =>
     rows.length === 1 ? (rows[0]![1] as unknown[])[i] : Object.fromEntries(rows.map(([name, values]) => [name, (values as unknown[])[i]])),
   );
   return { predictions };
+}
+
+const USE_COLUMNS = 'the row format (`instances`) answers one prediction per batch row; ask in the columnar format (`inputs`)';
+
+/** The batch size every output shares, as TF-Serving requires of a row-format reply. */
+function rowCount(outputs: readonly (readonly [string, Tensor])[]): number {
+  let count: number | undefined;
+  for (const [name, t] of outputs) {
+    const batch = t.shape[0];
+    if (batch === undefined) throw new InvalidInputError(`Output '${name}' is a scalar, with no batch dimension: ${USE_COLUMNS}`);
+    if (count !== undefined && batch !== count) {
+      throw new InvalidInputError(`Output '${name}' has inconsistent batch size: ${batch} expecting: ${count}: ${USE_COLUMNS}`);
+    }
+    count = batch;
+  }
+  return count ?? 0;
 }
 
 /** A tensor as nested JSON lists; `_bytes` outputs as `{"b64": ...}`. */

@@ -194,3 +194,27 @@ test('verbs match case-insensitively, as TF-Serving matches them; any other verb
   }
   await registry.close();
 });
+
+test('row format: outputs that are scalars or batched unlike the first get a 400 naming them; the columnar format answers', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const total = (x: Tensor, shape: number[]): Tensor => ({ datatype: 'FP32', shape, data: new Float32Array([(x.data as Float32Array).reduce((a, b) => a + b, 0)]) });
+  const model = (shapes: Record<string, number[]>, run: (x: Tensor) => Record<string, Tensor>): MemoryModel => ({
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+    outputs: Object.entries(shapes).map(([name, shape]) => ({ name, datatype: 'FP32', shape })),
+    run: ({ x }) => run(x as Tensor),
+  });
+  await registry.load({ name: 'head', source: model({ total: [1], y: [-1] }, (x) => ({ total: total(x, [1]), y: x })), warmup: [] });
+  await registry.load({ name: 'scalar', source: model({ total: [] }, (x) => ({ total: total(x, []) })), warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  const reply = async (name: string, body: unknown) => {
+    const r = await http.handle({ method: 'POST', path: `/v1/models/${name}:predict`, headers: {}, body: JSON.stringify(body) });
+    return [r.status, json(r)];
+  };
+  const columns = 'the row format (`instances`) answers one prediction per batch row; ask in the columnar format (`inputs`)';
+  const invalid = (error: string) => [400, { error, code: 'ERR_SERVABLE_INVALID_INPUT' }];
+  assert.deepEqual(await reply('head', { instances: [1, 2, 3] }), invalid(`Output 'y' has inconsistent batch size: 3 expecting: 1: ${columns}`));
+  assert.deepEqual(await reply('scalar', { instances: [1, 2, 3] }), invalid(`Output 'total' is a scalar, with no batch dimension: ${columns}`));
+  assert.deepEqual(await reply('head', { inputs: [1, 2, 3] }), [200, { outputs: { total: [6], y: [1, 2, 3] } }]);
+  assert.deepEqual(await reply('scalar', { inputs: [1, 2, 3] }), [200, { outputs: 6 }]);
+  await registry.close();
+});
