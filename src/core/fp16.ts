@@ -1,5 +1,12 @@
 /** IEEE 754 half-precision conversions for FP16 tensors, which servable stores as raw bits in a Uint16Array. */
 
+/**
+ * The smallest magnitude that rounds to infinity in half precision: 65520 lies halfway between the
+ * largest half (65504) and 2^16, and ties go to even, which is infinity.
+ * @internal
+ */
+export const HALF_OVERFLOW = 65520;
+
 const MIN_NORMAL = 2 ** -14;
 const SUBNORMAL_STEP = 2 ** -24;
 
@@ -8,8 +15,7 @@ export function toHalfBits(value: number): number {
   if (Number.isNaN(value)) return 0x7e00;
   const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
   const a = Math.abs(value);
-  // 65520 lies halfway between the largest half (65504) and 2^16; ties go to even, which is infinity.
-  if (a >= 65520) return sign | 0x7c00;
+  if (a >= HALF_OVERFLOW) return sign | 0x7c00;
   if (a < MIN_NORMAL) return sign | roundHalfEven(a / SUBNORMAL_STEP);
   let e = Math.floor(Math.log2(a));
   if (2 ** e > a) e -= 1;

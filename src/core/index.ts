@@ -5,7 +5,7 @@
 export * from './tensor.js';
 export * from './errors.js';
 export * from './clock.js';
-export { toHalfBits, fromHalfBits } from './fp16.js';
+export { toHalfBits, fromHalfBits, HALF_OVERFLOW } from './fp16.js';
 export { Hash128, hash128, fnv1a32, fmix32 } from './hash.js';
 export { abortError, onAbort } from './abort.js';
 export { isPromiseLike } from './promise.js';

@@ -1,4 +1,4 @@
-import { allocate, describe, fromHalfBits, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
+import { allocate, describe, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
 
 const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
   INT8: [-(2 ** 7), 2 ** 7 - 1],
@@ -12,6 +12,15 @@ const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
 const BIGINT_RANGES: Partial<Record<DataType, readonly [bigint, bigint]>> = {
   INT64: [-(2n ** 63n), 2n ** 63n - 1n],
   UINT64: [0n, 2n ** 64n - 1n],
+};
+
+/**
+ * The smallest finite magnitudes that round to infinity, with the largest that do not: FP32's lies
+ * halfway between its largest float and 2^128, and ties go to even, which is infinity.
+ */
+const FLOAT_LIMITS: Partial<Record<DataType, readonly [overflow: number, max: number]>> = {
+  FP16: [HALF_OVERFLOW, 65504],
+  FP32: [2 ** 128 - 2 ** 103, (2 - 2 ** -23) * 2 ** 127],
 };
 
 const SPECIAL_FLOATS: Readonly<Record<string, number>> = { NaN: Number.NaN, Infinity: Infinity, '-Infinity': -Infinity };
@@ -44,7 +53,8 @@ export function forEachLeaf(data: readonly unknown[], maxDepth: number, where: s
 /**
  * Decodes JSON tensor data of `count` leaves into the datatype's storage, checking every value:
  * BOOL as true/false, integers in range, INT64/UINT64 as safe integers or decimal strings,
- * FP16/FP32/FP64 as numbers or "NaN"/"Infinity"/"-Infinity", BYTES as strings.
+ * FP16/FP32/FP64 as numbers or "NaN"/"Infinity"/"-Infinity" (a finite number that would round to
+ * infinity in the datatype is out of range), BYTES as strings.
  * @throws InvalidInputError naming `where`, the element and the bad value.
  */
 export function decodeJsonData(datatype: DataType, data: readonly unknown[], count: number, maxDepth: number, where: string): TensorData {
@@ -86,9 +96,11 @@ export function decodeJsonData(datatype: DataType, data: readonly unknown[], cou
   } else {
     const array = out as Float64Array;
     const half = datatype === 'FP16';
+    const [overflow, max] = FLOAT_LIMITS[datatype] ?? [Infinity, Number.MAX_VALUE];
     set = (v, i) => {
       const n = typeof v === 'number' ? v : typeof v === 'string' ? SPECIAL_FLOATS[v] : undefined;
       if (n === undefined) throw bad(v, i, 'a number (or "NaN", "Infinity", "-Infinity")');
+      if ((n >= overflow || n <= -overflow) && Number.isFinite(n)) throw bad(v, i, `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`);
       array[i] = half ? toHalfBits(n) : n;
     };
   }

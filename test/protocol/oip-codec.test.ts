@@ -63,6 +63,26 @@ test('values that do not fit the datatype are refused, naming the input and the 
   for (const [datatype, data, message] of cases) rejects({ inputs: [{ name: 'x', datatype, shape: [2], data }] }, message);
 });
 
+test('a finite float that would round to infinity in FP32 or FP16 is refused; "Infinity" is not', () => {
+  const range = (max: string) => `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`;
+  const cases: [string, unknown[], string][] = [
+    ['FP32', [1, 1e300], `Input 'x': expected ${range('3.4028234663852886e+38')} for FP32, got 1e+300 (number) at element 1`],
+    ['FP32', [-(2 ** 128 - 2 ** 103), 1], `Input 'x': expected ${range('3.4028234663852886e+38')} for FP32, got -3.4028235677973366e+38 (number) at element 0`],
+    ['FP16', [1, -65520], `Input 'x': expected ${range('65504')} for FP16, got -65520 (number) at element 1`],
+  ];
+  for (const [datatype, data, message] of cases) {
+    assert.throws(() => decode({ inputs: [{ name: 'x', datatype, shape: [2], data }] }), new InvalidInputError(message), datatype);
+  }
+  const fits: [string, unknown[], unknown][] = [
+    ['FP32', [3.4028235e38, 'Infinity'], new Float32Array([3.4028234663852886e38, Infinity])],
+    ['FP16', [65519, '-Infinity'], new Uint16Array([0x7bff, 0xfc00])],
+    ['FP64', [1e300, -1e300], new Float64Array([1e300, -1e300])],
+  ];
+  for (const [datatype, data, expected] of fits) {
+    assert.deepEqual(decode({ inputs: [{ name: 'x', datatype, shape: [2], data }] }).request.inputs.x!.data, expected, datatype);
+  }
+});
+
 test('request structure errors say what was wrong', () => {
   rejects({ inputs: {} }, /Expected `inputs` to be an array, got \{\} \(object\)/);
   rejects({}, /Expected `inputs` to be an array, got undefined/);

@@ -19,9 +19,19 @@ function twoInputs(): MemoryModel {
   };
 }
 
+/** One FP32 input echoed as its output. */
+function echo(): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+    run: ({ x }) => ({ y: x as Tensor }),
+  };
+}
+
 async function setup() {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'two', source: twoInputs(), warmup: [] });
+  await registry.load({ name: 'echo', source: echo(), warmup: [] });
   const http = createHttpHandler({ service: new InferenceService({ registry }) });
   const predict = (body: unknown, path = '/v1/models/two:predict') =>
     http.handle({ method: 'POST', path, headers: {}, body: JSON.stringify(body) });
@@ -216,5 +226,18 @@ test('row format: outputs that are scalars or batched unlike the first get a 400
   assert.deepEqual(await reply('scalar', { instances: [1, 2, 3] }), invalid(`Output 'total' is a scalar, with no batch dimension: ${columns}`));
   assert.deepEqual(await reply('head', { inputs: [1, 2, 3] }), [200, { outputs: { total: [6], y: [1, 2, 3] } }]);
   assert.deepEqual(await reply('scalar', { inputs: [1, 2, 3] }), [200, { outputs: 6 }]);
+  await registry.close();
+});
+
+test('a float out of its datatype\'s range is a 400 naming the input, the element and the value', async () => {
+  const { registry, predict } = await setup();
+  const reply = await predict({ instances: [1, -1e39] }, '/v1/models/echo:predict');
+  assert.deepEqual([reply.status, json(reply)], [
+    400,
+    {
+      error: `Input 'x': expected a number from -3.4028234663852886e+38 to 3.4028234663852886e+38 (or "NaN", "Infinity", "-Infinity") for FP32, got -1e+39 (number) at element 1`,
+      code: 'ERR_SERVABLE_INVALID_INPUT',
+    },
+  ]);
   await registry.close();
 });
