@@ -165,8 +165,10 @@ function fromB64(value: unknown, index: number, where: string): unknown {
   } catch {
     throw new InvalidInputError(`${where}: element ${index} is not valid base64`);
   }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   try {
-    return decoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    return decoder.decode(bytes);
   } catch {
     throw new InvalidInputError(`${where}: element ${index} is not valid UTF-8 once base64-decoded`);
   }

@@ -6,6 +6,7 @@ import { elementCount, InvalidInputError, type DataType, type Tensor } from '../
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceResponse } from '../handler/index.js';
 import type { VersionMetadata } from '../registry/index.js';
+import { toBase64 } from './base64.js';
 import { encodeJsonData } from './tensor-json.js';
 import { SIGNATURE, type PredictFormat } from './tf-request.js';
 
@@ -50,7 +51,7 @@ function rowCount(outputs: readonly (readonly [string, Tensor])[]): number {
 /** A tensor as nested JSON lists; `_bytes` outputs as `{"b64": ...}`. */
 function nested(name: string, t: Tensor): unknown {
   let flat = encodeJsonData(t);
-  if (t.datatype === 'BYTES' && name.endsWith('_bytes')) flat = flat.map((s) => ({ b64: toB64(s as string) }));
+  if (t.datatype === 'BYTES' && name.endsWith('_bytes')) flat = flat.map((s) => ({ b64: toBase64(encoder.encode(s as string)) }));
   if (t.shape.length === 0) return flat[0];
   const build = (dim: number, offset: number): unknown[] => {
     const size = t.shape[dim]!;
@@ -59,12 +60,6 @@ function nested(name: string, t: Tensor): unknown {
     return Array.from({ length: size }, (_, i) => build(dim + 1, offset + i * stride));
   };
   return build(0, 0);
-}
-
-function toB64(s: string): string {
-  let binary = '';
-  for (const byte of encoder.encode(s)) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 /** TF-Serving's names of the datatypes. */

@@ -241,3 +241,23 @@ test('a float out of its datatype\'s range is a 400 naming the input, the elemen
   ]);
   await registry.close();
 });
+
+test('{"b64"} values decode and _bytes outputs encode exactly at every length, large ones included', async () => {
+  const { registry, predict } = await setup();
+  const large = 'é€𝄞x'.repeat(100_000);
+  const values: [string, string][] = [
+    ['', ''],
+    ['f', 'Zg=='],
+    ['fo', 'Zm8='],
+    ['foo', 'Zm9v'],
+    ['foob', 'Zm9vYg=='],
+    ['fooba', 'Zm9vYmE='],
+    ['foobar', 'Zm9vYmFy'],
+    [large, Buffer.from(large).toString('base64')],
+  ];
+  const reply = await predict({ inputs: { a: values.map(() => [0, 0]), s: values.map(([, b64]) => ({ b64 })) } });
+  const { outputs } = json(reply) as { outputs: { s: string[]; s_bytes: { b64: string }[] } };
+  assert.deepEqual(outputs.s, values.map(([text]) => text));
+  assert.deepEqual(outputs.s_bytes, values.map(([, b64]) => ({ b64 })));
+  await registry.close();
+});
