@@ -5,7 +5,12 @@ const JSON_TYPE = 'application/json';
 
 /** A JSON reply. */
 export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) };
+  return jsonTextResponse(status, JSON.stringify(value), headers);
+}
+
+/** A JSON reply already written as text. */
+export function jsonTextResponse(status: number, text: string, headers: Record<string, string> = {}): HttpResponse {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: text };
 }
 
 /** An `{"error": message}` reply, with the error's stable code when it has one. */

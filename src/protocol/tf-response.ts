@@ -2,34 +2,50 @@
  * TF-Serving v1 REST replies: `{predictions}` or `{outputs}` in the request's format, model status
  * and metadata. Outputs whose name ends in `_bytes` are returned as `{"b64": "..."}`, as TF-Serving does.
  */
-import { elementCount, InvalidInputError, type DataType, type Tensor } from '../core/index.js';
+import { elementCount, fromHalfBits, InvalidInputError, type DataType, type Tensor } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceResponse } from '../handler/index.js';
 import type { VersionMetadata } from '../registry/index.js';
 import { toBase64 } from './base64.js';
+import { stringifyNonFinite } from './json-non-finite.js';
 import { encodeJsonData } from './tensor-json.js';
 import { SIGNATURE, type PredictFormat } from './tf-request.js';
 
 const encoder = new TextEncoder();
 
 /**
- * Encodes a response in the request's format: `{predictions}` per instance, or `{outputs}` whole.
+ * Writes a response in the request's format as the reply's JSON text: `{predictions}` per instance,
+ * or `{outputs}` whole. Non-finite floats are written bare (`NaN`, `Infinity`, `-Infinity`), as
+ * TF-Serving writes them.
  * @throws InvalidInputError in the row format when an output is a scalar or its batch size differs
  * from the first output's, which rows cannot hold; the columnar format can.
  */
-export function encodePredict(response: InferenceResponse, format: PredictFormat): Record<string, unknown> {
+export function encodePredict(response: InferenceResponse, format: PredictFormat): string {
   const outputs = Object.entries(response.outputs);
-  if (format === 'columnar') {
-    const [only] = outputs;
-    if (outputs.length === 1 && only) return { outputs: nested(only[0], only[1]) };
-    return { outputs: Object.fromEntries(outputs.map(([name, t]) => [name, nested(name, t)])) };
-  }
-  const rows = outputs.map(([name, t]) => [name, nested(name, t)] as const);
+  const reply = format === 'columnar' ? columnar(outputs) : rows(outputs);
+  // Only a reply holding a non-finite float needs the slower writer.
+  return outputs.some(([, t]) => hasNonFinite(t)) ? stringifyNonFinite(reply) : JSON.stringify(reply);
+}
+
+function columnar(outputs: readonly [string, Tensor][]): Record<string, unknown> {
+  const [only] = outputs;
+  if (outputs.length === 1 && only) return { outputs: nested(only[0], only[1]) };
+  return { outputs: Object.fromEntries(outputs.map(([name, t]) => [name, nested(name, t)])) };
+}
+
+function rows(outputs: readonly [string, Tensor][]): Record<string, unknown> {
+  const values = outputs.map(([name, t]) => [name, nested(name, t)] as const);
   const count = rowCount(outputs);
   const predictions = Array.from({ length: count }, (_, i) =>
-    rows.length === 1 ? (rows[0]![1] as unknown[])[i] : Object.fromEntries(rows.map(([name, values]) => [name, (values as unknown[])[i]])),
+    values.length === 1 ? (values[0]![1] as unknown[])[i] : Object.fromEntries(values.map(([name, v]) => [name, (v as unknown[])[i]])),
   );
   return { predictions };
+}
+
+function hasNonFinite(t: Tensor): boolean {
+  if (t.datatype === 'FP16') return (t.data as Uint16Array).some((bits) => (bits & 0x7c00) === 0x7c00);
+  if (t.datatype === 'FP32' || t.datatype === 'FP64') return (t.data as Float64Array).some((n) => !Number.isFinite(n));
+  return false;
 }
 
 const USE_COLUMNS = 'the row format (`instances`) answers one prediction per batch row; ask in the columnar format (`inputs`)';
@@ -48,9 +64,16 @@ function rowCount(outputs: readonly (readonly [string, Tensor])[]): number {
   return count ?? 0;
 }
 
+/** A tensor's values in order: as {@link encodeJsonData} has them, but floats always as numbers. */
+function flatValues(t: Tensor): unknown[] {
+  if (t.datatype === 'FP16') return Array.from(t.data as Uint16Array, fromHalfBits);
+  if (t.datatype === 'FP32' || t.datatype === 'FP64') return Array.from(t.data as Float64Array);
+  return encodeJsonData(t);
+}
+
 /** A tensor as nested JSON lists; `_bytes` outputs as `{"b64": ...}`. */
 function nested(name: string, t: Tensor): unknown {
-  let flat = encodeJsonData(t);
+  let flat = flatValues(t);
   if (t.datatype === 'BYTES' && name.endsWith('_bytes')) flat = flat.map((s) => ({ b64: toBase64(encoder.encode(s as string)) }));
   if (t.shape.length === 0) return flat[0];
   const build = (dim: number, offset: number): unknown[] => {

@@ -2,8 +2,9 @@ import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
+import { quoteNonFinite } from './json-non-finite.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
-import { jsonResponse } from './responses.js';
+import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import { decodePredict } from './tf-request.js';
@@ -37,7 +38,7 @@ async function predict({ service, maxElements, tenantOf }: RouteContext, { model
   const decoded = await beforeService(service, model, async () => {
     assertKnownModel(service, model);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-    const body = parseJsonObject(bodyText(request.body));
+    const body = parseJsonObject(bodyText(request.body), undefined, quoteNonFinite);
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
     const target = await service.registry.acquire(model, { version, label, signal: request.signal });
     return decodePredict(body, target.metadata().inputs, maxElements);
@@ -48,5 +49,5 @@ async function predict({ service, maxElements, tenantOf }: RouteContext, { model
     label,
     signal: request.signal,
   });
-  return jsonResponse(200, encodePredict(response, decoded.format));
+  return jsonTextResponse(200, encodePredict(response, decoded.format));
 }

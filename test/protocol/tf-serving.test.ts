@@ -261,3 +261,48 @@ test('{"b64"} values decode and _bytes outputs encode exactly at every length, l
   assert.deepEqual(outputs.s_bytes, values.map(([, b64]) => ({ b64 })));
   await registry.close();
 });
+
+test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; strings that spell them stay strings', async () => {
+  const { registry, http } = await setup();
+  const mixed: MemoryModel = {
+      inputs: [
+        { name: 'x', datatype: 'FP32', shape: [-1] },
+        { name: 's', datatype: 'BYTES', shape: [-1] },
+      ],
+      outputs: [
+        { name: 's', datatype: 'BYTES', shape: [-1] },
+        { name: 'x', datatype: 'FP32', shape: [-1] },
+      ],
+      run: ({ x, s }) => ({ s: s as Tensor, x: x as Tensor }),
+  };
+  await registry.load({ name: 'mixed', source: mixed, warmup: [] });
+  const post = (path: string, body: string) => http.handle({ method: 'POST', path, headers: {}, body });
+  const replies: [string, string, string][] = [
+    ['/v1/models/echo:predict', '{"instances": [NaN, Infinity,\n -Infinity, 1.5]}', '{"predictions":[NaN,Infinity,-Infinity,1.5]}'],
+    ['/v1/models/echo:predict', '{"inputs":[-Infinity]}', '{"outputs":[-Infinity]}'],
+    ['/v1/models/echo:predict', '{"inputs":["NaN", 2]}', '{"outputs":[NaN,2]}'],
+    [
+      '/v1/models/mixed:predict',
+      '{"instances": [{"x": NaN, "s": "NaN"}, {"x": 1, "s": "say \\"Infinity\\", NaN"}]}',
+      '{"predictions":[{"s":"NaN","x":NaN},{"s":"say \\"Infinity\\", NaN","x":1}]}',
+    ],
+  ];
+  for (const [path, body, expected] of replies) {
+    const reply = await post(path, body);
+    assert.deepEqual([reply.status, reply.body], [200, expected], body);
+  }
+  const invalid = ['{"instances": [NaN, nope]}', '{NaN: [1]}', '{"instances": [NaNa]}', '{"instances": [-NaN]}', '{"instances": [Infinity'];
+  for (const body of invalid) {
+    let message = '';
+    try {
+      JSON.parse(body);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const reply = await post('/v1/models/echo:predict', body);
+    assert.deepEqual([reply.status, json(reply)], [400, { error: `The request body is not valid JSON: ${message}`, code: 'ERR_SERVABLE_INVALID_INPUT' }], body);
+  }
+  const oip = await post('/v2/models/echo/infer', '{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [NaN]}]}');
+  assert.equal(oip.status, 400);
+  await registry.close();
+});
