@@ -70,10 +70,10 @@ function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElemen
   for (const spec of inputs) {
     const where = `Input '${spec.name}'`;
     const rows = columns.get(spec.name)!;
-    const inner = shapeOf(rows[0], where);
+    const inner = shapeOf(rows[0], where, MAX_RANK - 1, ' in an instance, which is one row of the batch');
     const leaves: unknown[] = [];
     for (const [i, row] of rows.entries()) {
-      const shape = shapeOf(row, where);
+      const shape = shapeOf(row, where, MAX_RANK - 1, ' in an instance, which is one row of the batch');
       if (shape.length !== inner.length || shape.some((d, k) => d !== inner[k])) {
         throw new InvalidInputError(`${where}: instance ${i} has shape [${shape.join(', ')}], instance 0 has [${inner.join(', ')}]`);
       }
@@ -98,7 +98,7 @@ function decodeColumns(columns: unknown, inputs: readonly TensorSpec[], maxEleme
     const where = `Input '${spec.name}'`;
     if (!Object.hasOwn(values, spec.name)) throw new InvalidInputError(`Missing input '${spec.name}'`);
     const value = values[spec.name];
-    const shape = shapeOf(value, where);
+    const shape = shapeOf(value, where, MAX_RANK);
     const leaves: unknown[] = [];
     flattenInto(value, shape, leaves, where);
     tensors[spec.name] = toTensor(spec.datatype, shape, leaves, where, maxElements);
@@ -113,11 +113,11 @@ function toTensor(datatype: DataType, shape: number[], leaves: unknown[], where:
 }
 
 /** The dimensions the nesting of `value` implies, following first elements; checked by {@link flattenInto}. */
-function shapeOf(value: unknown, where: string): number[] {
+function shapeOf(value: unknown, where: string, maxRank: number, within = ''): number[] {
   const dims: number[] = [];
   let v = value;
   while (Array.isArray(v)) {
-    if (dims.length === MAX_RANK) throw new InvalidInputError(`${where}: values are nested deeper than ${MAX_RANK} dimensions`);
+    if (dims.length === maxRank) throw new InvalidInputError(`${where}: values are nested deeper than ${maxRank} dimensions${within}`);
     dims.push(v.length);
     v = v[0];
   }

@@ -306,3 +306,12 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
   assert.equal(oip.status, 400);
   await registry.close();
 });
+
+test('an instance may be nested one level less than the rank limit, since the batch adds a dimension', async () => {
+  const { registry, predict } = await setup();
+  let deep: unknown = 1;
+  for (let i = 0; i < 32; i++) deep = [deep];
+  const reply = await predict({ instances: [{ a: deep, s: 'x' }] });
+  assert.deepEqual([reply.status, (json(reply) as { error: string }).error], [400, "Input 'a': values are nested deeper than 31 dimensions in an instance, which is one row of the batch"]);
+  await registry.close();
+});
