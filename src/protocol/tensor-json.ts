@@ -100,7 +100,8 @@ export function decodeJsonData(datatype: DataType, data: readonly unknown[], cou
     set = (v, i) => {
       const n = typeof v === 'number' ? v : typeof v === 'string' ? SPECIAL_FLOATS[v] : undefined;
       if (n === undefined) throw bad(v, i, 'a number (or "NaN", "Infinity", "-Infinity")');
-      if ((n >= overflow || n <= -overflow) && Number.isFinite(n)) throw bad(v, i, `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`);
+      // A number JSON.parse made infinite was a literal too large for any float (1e400).
+      if (typeof v === 'number' && (v >= overflow || v <= -overflow)) throw bad(v, i, `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`);
       array[i] = half ? toHalfBits(n) : n;
     };
   }

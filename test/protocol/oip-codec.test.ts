@@ -63,12 +63,15 @@ test('values that do not fit the datatype are refused, naming the input and the 
   for (const [datatype, data, message] of cases) rejects({ inputs: [{ name: 'x', datatype, shape: [2], data }] }, message);
 });
 
-test('a finite float that would round to infinity in FP32 or FP16 is refused; "Infinity" is not', () => {
+test('a number that would round to infinity, or that JSON.parse already made infinite, is refused; "Infinity" is not', () => {
   const range = (max: string) => `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`;
   const cases: [string, unknown[], string][] = [
     ['FP32', [1, 1e300], `Input 'x': expected ${range('3.4028234663852886e+38')} for FP32, got 1e+300 (number) at element 1`],
     ['FP32', [-(2 ** 128 - 2 ** 103), 1], `Input 'x': expected ${range('3.4028234663852886e+38')} for FP32, got -3.4028235677973366e+38 (number) at element 0`],
     ['FP16', [1, -65520], `Input 'x': expected ${range('65504')} for FP16, got -65520 (number) at element 1`],
+    // What JSON.parse makes of a literal too large for a double, 1e400.
+    ['FP64', [JSON.parse('1e400'), 1], `Input 'x': expected ${range('1.7976931348623157e+308')} for FP64, got Infinity (number) at element 0`],
+    ['FP32', [1, JSON.parse('-1e400')], `Input 'x': expected ${range('3.4028234663852886e+38')} for FP32, got -Infinity (number) at element 1`],
   ];
   for (const [datatype, data, message] of cases) {
     assert.throws(() => decode({ inputs: [{ name: 'x', datatype, shape: [2], data }] }), new InvalidInputError(message), datatype);
