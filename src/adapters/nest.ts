@@ -27,6 +27,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import {
   All,
   Controller,
@@ -146,8 +147,20 @@ function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
 type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly originalUrl?: string; readonly params?: Record<string, unknown> };
 type PlatformResponse = ServerResponse & { readonly raw?: ServerResponse };
 
+/**
+ * The router's wildcard, and the parameter it fills. Nest 11 routes with Express 5, whose
+ * path-to-regexp 8 takes only a named wildcard (Nest rewrites a bare `*`, with a warning); Nest
+ * 10's Express 4 reads `*path` as a wildcard followed by the letters "path", and fills
+ * parameter 0 from a bare `*`.
+ */
+function wildcard(): { readonly pattern: string; readonly param: string } {
+  const { version } = createRequire(import.meta.url)('@nestjs/common/package.json') as { version: string };
+  return Number.parseInt(version, 10) >= 11 ? { pattern: '*path', param: 'path' } : { pattern: '*', param: '0' };
+}
+
 /** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it, and `metrics` when asked to. */
 function servableController(path: string, metrics: boolean): Type {
+  const { pattern, param } = wildcard();
   class ServableController {
     readonly #http: HttpHandler;
     readonly #options: AdapterOptions;
@@ -158,11 +171,11 @@ function servableController(path: string, metrics: boolean): Type {
     }
 
     oip(req: PlatformRequest, res: PlatformResponse): Promise<void> {
-      return serve(this.#http, '/v2', req, res);
+      return serve(this.#http, '/v2', param, req, res);
     }
 
     tfServing(req: PlatformRequest, res: PlatformResponse): Promise<void> {
-      return serve(this.#http, '/v1/models', req, res);
+      return serve(this.#http, '/v1/models', param, req, res);
     }
 
     metrics(req: PlatformRequest, res: PlatformResponse): Promise<void> {
@@ -171,8 +184,8 @@ function servableController(path: string, metrics: boolean): Type {
   }
   Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
   Inject(OPTIONS)(ServableController, undefined, 1);
-  route(ServableController, 'oip', All(['v2', 'v2/*path']));
-  route(ServableController, 'tfServing', All(['v1/models/*path']));
+  route(ServableController, 'oip', All(['v2', `v2/${pattern}`]));
+  route(ServableController, 'tfServing', All([`v1/models/${pattern}`]));
   if (metrics) route(ServableController, 'metrics', Get('metrics'));
   Controller(path)(ServableController);
   return ServableController;
@@ -190,16 +203,30 @@ function route(target: Type, method: string, decorator: MethodDecorator): void {
  * many as the route's base and wildcard matched. Nest's router matches without regard to case and
  * decodes the segments, so a path rebuilt from them would answer what the other adapters refuse.
  */
-function serve(http: HttpHandler, base: string, req: PlatformRequest, res: PlatformResponse): Promise<void> {
+function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: PlatformResponse): Promise<void> {
   const raw = req.raw ?? req;
   const url = req.originalUrl ?? raw.url ?? '';
   const q = url.indexOf('?');
   const segments = (q === -1 ? url : url.slice(0, q)).split('/');
-  const captured = req.params?.path;
-  const rest: readonly unknown[] = Array.isArray(captured) ? captured : typeof captured === 'string' && captured !== '' ? captured.split('/') : [];
+  const rest = wildcardSegments(req.params?.[param], segments);
   const matched = base.split('/').length - 1 + rest.length;
   // A trailing slash is a last, empty segment, unless the wildcard already took it.
   const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
   const below = segments.slice(-(matched + trailingSlash)).join('/');
   return serveNode(http, raw, res.raw ?? res, `/${below}${q === -1 ? '' : url.slice(q)}`);
+}
+
+/**
+ * The segments the route's wildcard took. Express 5 hands them over one by one; Express 4 hands
+ * over the text they span, decoded, where an encoded slash (a model named `a/b`) reads as a
+ * separator: they are then the URL's last segments that decode to that text.
+ */
+function wildcardSegments(captured: unknown, segments: readonly string[]): readonly unknown[] {
+  if (Array.isArray(captured)) return captured;
+  if (typeof captured !== 'string' || captured === '') return [];
+  for (let count = 1; count < segments.length; count++) {
+    const tail = segments.slice(-count);
+    if (decodeURIComponent(tail.join('/')) === captured) return tail;
+  }
+  return captured.split('/');
 }

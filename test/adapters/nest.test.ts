@@ -93,6 +93,27 @@ test('nest: forRootAsync builds the options in a factory; providers inject Infer
   }
 });
 
+test('nest: the routes are declared in the installed Nest\'s wildcard syntax, which it takes without a warning', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const logged: string[] = [];
+  const log = (level: string) => (message: unknown) => void logged.push(`${level}: ${String(message)}`);
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry }) } as unknown as ServableModuleOptions)],
+  }).compile();
+  const logger = { log() {}, debug() {}, verbose() {}, warn: log('warn'), error: log('error'), fatal: log('fatal') };
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger });
+  const url = await listen(app);
+  try {
+    assert.deepEqual(await (await fetch(`${url}/v2/models/linear/ready`)).json(), { name: 'linear', ready: true });
+    assert.deepEqual(await (await fetch(`${url}/v1/models/linear:predict`, { method: 'POST', body: '{"instances": [[1, 2, 3]]}' })).json(), { predictions: [[32, 48]] });
+    assert.deepEqual(logged, []);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
 test('nest: controller: false provides the service without routes', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const moduleRef = await Test.createTestingModule({
