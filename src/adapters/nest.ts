@@ -5,7 +5,9 @@
  * given a metrics route. The controller is an ordinary Nest controller, so global prefixes, guards
  * and interceptors apply to it. It is built without decorator syntax, so it needs neither
  * `experimentalDecorators` nor `emitDecoratorMetadata` in the package, and works in Nest projects
- * that use them. Tested on `@nestjs/platform-express`.
+ * that use them. It runs on `@nestjs/platform-express`; on `@nestjs/platform-fastify`, declare the
+ * module with `controller: false` and register `servableFastify` (from `servable/fastify`) on
+ * Nest's Fastify instance, as the controller refuses to start there.
  *
  * Create the app with `bodyParser: false`: Nest's JSON body parser refuses bodies over 100 kB and
  * answers malformed JSON itself, before the protocol can (`rawBody: true` keeps that parser).
@@ -43,6 +45,7 @@ import {
   type Provider,
   type Type,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
@@ -56,6 +59,7 @@ export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
 
 const OPTIONS = Symbol('servable.nest.options');
+const CONTROLLER = Symbol('servable.nest.controller');
 
 /** How the module exposes itself; fixed when the module is declared. */
 export interface ServableRouting {
@@ -92,6 +96,28 @@ export interface ServableModuleAsyncOptions extends ServableRouting, Pick<Module
  * (`SERVABLE_HTTP_HANDLER`), and serves the protocols unless `controller: false`.
  */
 export class ServableModule {
+  readonly #adapterHost: HttpAdapterHost;
+  readonly #controller: boolean;
+
+  /** @internal Nest builds the module. */
+  constructor(adapterHost: HttpAdapterHost, controller: boolean) {
+    this.#adapterHost = adapterHost;
+    this.#controller = controller;
+  }
+
+  /**
+   * @internal Refuses Fastify, where the controller would fail at listen() (its router takes no
+   * wildcard inside a route, and its body parsers would take the bodies the protocol reads raw).
+   * Nest configures a module's middleware before it registers any route, so this runs first.
+   */
+  configure(): void {
+    if (!this.#controller || this.#adapterHost.httpAdapter?.getType() !== 'fastify') return;
+    throw new Error(
+      "ServableModule's controller runs on @nestjs/platform-express only. On @nestjs/platform-fastify, declare ServableModule.forRoot({ ..., controller: false }) " +
+        "and register the Fastify plugin before listening: app.getHttpAdapter().getInstance().register(servableFastify, { service: app.get(InferenceService) }), servableFastify from 'servable/fastify'",
+    );
+  }
+
   /** Declares the module with a service already built. */
   static forRoot(options: ServableModuleOptions): DynamicModule {
     checkRouting(options);
@@ -111,6 +137,8 @@ export class ServableModule {
   }
 }
 Module({})(ServableModule);
+Inject(HttpAdapterHost)(ServableModule, undefined, 0);
+Inject(CONTROLLER)(ServableModule, undefined, 1);
 
 function checkRouting(options: ServableRouting): void {
   assertObject('options', options);
@@ -127,6 +155,7 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
     imports,
     providers: [
       optionsProvider,
+      { provide: CONTROLLER, useValue: routing.controller !== false },
       { provide: SERVABLE_HTTP_HANDLER, useFactory: (o: AdapterOptions) => handlerFor(o, metrics), inject: [OPTIONS] },
       { provide: InferenceService, useFactory: (o: AdapterOptions) => o.service, inject: [OPTIONS] },
     ],
@@ -143,9 +172,8 @@ function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
   return createHttpHandler(options);
 }
 
-/** Platform requests and replies: Express's are Node's own, Fastify's wrap them in `raw`. */
-type PlatformRequest = IncomingMessage & { readonly raw?: IncomingMessage; readonly originalUrl?: string; readonly params?: Record<string, unknown> };
-type PlatformResponse = ServerResponse & { readonly raw?: ServerResponse };
+/** An Express request, as the controller reads it. */
+type PlatformRequest = IncomingMessage & { readonly originalUrl?: string; readonly params?: Record<string, unknown> };
 
 /**
  * The router's wildcard, and the parameter it fills. Nest 11 routes with Express 5, whose
@@ -170,16 +198,16 @@ function servableController(path: string, metrics: boolean): Type {
       this.#options = options;
     }
 
-    oip(req: PlatformRequest, res: PlatformResponse): Promise<void> {
+    oip(req: PlatformRequest, res: ServerResponse): Promise<void> {
       return serve(this.#http, '/v2', param, req, res);
     }
 
-    tfServing(req: PlatformRequest, res: PlatformResponse): Promise<void> {
+    tfServing(req: PlatformRequest, res: ServerResponse): Promise<void> {
       return serve(this.#http, '/v1/models', param, req, res);
     }
 
-    metrics(req: PlatformRequest, res: PlatformResponse): Promise<void> {
-      return serveMetrics(this.#options.metrics!, this.#options, req.raw ?? req, res.raw ?? res);
+    metrics(req: PlatformRequest, res: ServerResponse): Promise<void> {
+      return serveMetrics(this.#options.metrics!, this.#options, req, res);
     }
   }
   Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
@@ -203,9 +231,8 @@ function route(target: Type, method: string, decorator: MethodDecorator): void {
  * many as the route's base and wildcard matched. Nest's router matches without regard to case and
  * decodes the segments, so a path rebuilt from them would answer what the other adapters refuse.
  */
-function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: PlatformResponse): Promise<void> {
-  const raw = req.raw ?? req;
-  const url = req.originalUrl ?? raw.url ?? '';
+function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: ServerResponse): Promise<void> {
+  const url = req.originalUrl ?? req.url ?? '';
   const q = url.indexOf('?');
   const segments = (q === -1 ? url : url.slice(0, q)).split('/');
   const rest = wildcardSegments(req.params?.[param], segments);
@@ -213,7 +240,7 @@ function serve(http: HttpHandler, base: string, param: string, req: PlatformRequ
   // A trailing slash is a last, empty segment, unless the wildcard already took it.
   const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
   const below = segments.slice(-(matched + trailingSlash)).join('/');
-  return serveNode(http, raw, res.raw ?? res, `/${below}${q === -1 ? '' : url.slice(q)}`);
+  return serveNode(http, req, res, `/${below}${q === -1 ? '' : url.slice(q)}`);
 }
 
 /**

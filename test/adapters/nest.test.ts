@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Controller, Get, Inject, Module, type INestApplication } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { InferenceService, ModelRegistry } from 'servable';
 import { memoryBackend } from 'servable/testing';
@@ -112,6 +113,34 @@ test('nest: the routes are declared in the installed Nest\'s wildcard syntax, wh
     await app.close();
     await registry.close();
   }
+});
+
+test('nest: on Fastify the module refuses its controller before any route is registered, naming the setup that works; controller: false starts', async () => {
+  // Stands in for @nestjs/platform-fastify, which is not installed here: the module asks the adapter only its type.
+  class FastifyTyped extends ExpressAdapter {
+    override getType(): string {
+      return 'fastify';
+    }
+  }
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const app = async (controller: boolean) =>
+    (await Test.createTestingModule({ imports: [ServableModule.forRoot({ service, controller } as unknown as ServableModuleOptions)] }).compile()).createNestApplication(
+      new FastifyTyped(),
+      { logger: false },
+    );
+  const refused = await app(true);
+  await assert.rejects(refused.init(), {
+    name: 'Error',
+    message:
+      "ServableModule's controller runs on @nestjs/platform-express only. On @nestjs/platform-fastify, declare ServableModule.forRoot({ ..., controller: false }) " +
+      "and register the Fastify plugin before listening: app.getHttpAdapter().getInstance().register(servableFastify, { service: app.get(InferenceService) }), servableFastify from 'servable/fastify'",
+  });
+  await refused.close();
+  const started = await app(false);
+  await started.init();
+  assert.equal(started.get(InferenceService), service);
+  await started.close();
 });
 
 test('nest: controller: false provides the service without routes', async () => {
