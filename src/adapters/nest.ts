@@ -36,6 +36,7 @@ import {
   Get,
   Inject,
   Module,
+  Next,
   Req,
   Res,
   type DynamicModule,
@@ -198,12 +199,12 @@ function servableController(path: string, metrics: boolean): Type {
       this.#options = options;
     }
 
-    oip(req: PlatformRequest, res: ServerResponse): Promise<void> {
-      return serve(this.#http, '/v2', param, req, res);
+    oip(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
+      return serve(this.#http, '/v2', param, req, res, next);
     }
 
-    tfServing(req: PlatformRequest, res: ServerResponse): Promise<void> {
-      return serve(this.#http, '/v1/models', param, req, res);
+    tfServing(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
+      return serve(this.#http, '/v1/models', param, req, res, next);
     }
 
     metrics(req: PlatformRequest, res: ServerResponse): Promise<void> {
@@ -224,14 +225,17 @@ function route(target: Type, method: string, decorator: MethodDecorator): void {
   decorator(target.prototype, method, descriptor);
   Req()(target.prototype, method, 0);
   Res()(target.prototype, method, 1);
+  Next()(target.prototype, method, 2);
 }
 
 /**
  * Answers with the path below the controller as the client sent it: the URL's last segments, as
  * many as the route's base and wildcard matched. Nest's router matches without regard to case and
  * decodes the segments, so a path rebuilt from them would answer what the other adapters refuse.
+ * A path the handler does not own (`/v1/models` with `tfServing: false`, `/V2`) goes on to the
+ * app's later routes, as the other adapters pass it on.
  */
-function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: ServerResponse): Promise<void> {
+async function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
   const url = req.originalUrl ?? req.url ?? '';
   const q = url.indexOf('?');
   const segments = (q === -1 ? url : url.slice(0, q)).split('/');
@@ -239,8 +243,9 @@ function serve(http: HttpHandler, base: string, param: string, req: PlatformRequ
   const matched = base.split('/').length - 1 + rest.length;
   // A trailing slash is a last, empty segment, unless the wildcard already took it.
   const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
-  const below = segments.slice(-(matched + trailingSlash)).join('/');
-  return serveNode(http, req, res, `/${below}${q === -1 ? '' : url.slice(q)}`);
+  const below = `/${segments.slice(-(matched + trailingSlash)).join('/')}${q === -1 ? '' : url.slice(q)}`;
+  if (http.owns(below)) await serveNode(http, req, res, below);
+  else next();
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller, Get, Inject, Module, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Inject, Module, Param, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { InferenceService, ModelRegistry } from 'servable';
@@ -141,6 +141,42 @@ test('nest: on Fastify the module refuses its controller before any route is reg
   await started.init();
   assert.equal(started.get(InferenceService), service);
   await started.close();
+});
+
+test('nest: with tfServing: false, /v1/models goes on to an app controller declared after the module, with forRoot and forRootAsync', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const service = new InferenceService({ registry });
+  class MyModels {
+    one(id: string) {
+      return { mine: id };
+    }
+  }
+  Get(':id')(MyModels.prototype, 'one', Object.getOwnPropertyDescriptor(MyModels.prototype, 'one')!);
+  Param('id')(MyModels.prototype, 'one', 0);
+  Controller('v1/models')(MyModels);
+  class Feature {}
+  Module({ controllers: [MyModels] })(Feature);
+  const modules = [
+    ServableModule.forRoot({ service, tfServing: false } as unknown as ServableModuleOptions),
+    ServableModule.forRootAsync({ useFactory: (() => ({ service, tfServing: false })) as never }),
+  ];
+  try {
+    for (const servable of modules) {
+      const moduleRef = await Test.createTestingModule({ imports: [servable, Feature] }).compile();
+      const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+      const url = await listen(app);
+      try {
+        const mine = await fetch(`${url}/v1/models/42`);
+        assert.deepEqual([mine.status, await mine.json()], [200, { mine: '42' }]);
+        assert.deepEqual(await (await fetch(`${url}/v2/models/linear/ready`)).json(), { name: 'linear', ready: true });
+      } finally {
+        await app.close();
+      }
+    }
+  } finally {
+    await registry.close();
+  }
 });
 
 test('nest: controller: false provides the service without routes', async () => {
