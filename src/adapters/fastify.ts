@@ -22,14 +22,17 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, originForm, readBody, releaseBodyWhenDone } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
 
 /** Options of {@link servableFastify}. */
 export interface ServableFastifyOptions extends AdapterOptions {
-  /** A path prefix for every route, e.g. `/api` for `/api/v2/health/ready`. @default '' */
+  /**
+   * A path prefix for every route, e.g. `/api` for `/api/v2/health/ready`; it may hold parameters
+   * (`/api/:tenant`). @default ''
+   */
   readonly prefix?: string;
 }
 
@@ -38,6 +41,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   const http = createHttpHandler(options);
   const metrics = metricsRoute(options);
+  const prefix = mountPrefix(options.prefix);
   await app.register(
     async (scope) => {
       scope.removeAllContentTypeParsers();
@@ -68,7 +72,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         });
       }
     },
-    { prefix: options.prefix ?? '' },
+    { prefix },
   );
 }
 
@@ -84,9 +88,12 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   return reply.code(response.status).headers(response.headers).send(payload);
 }
 
+/** The URL below the scope's prefix, which may hold parameters (`/api/:tenant`): as many segments as it has. */
 function pathBelow(prefix: string, target: string): string {
   const url = originForm(target);
-  return url.startsWith(prefix) ? url.slice(prefix.length) : url;
+  let at = 0;
+  for (let segments = prefix.split('/').length - 1; segments > 0; segments--) at = url.indexOf('/', at + 1);
+  return url.slice(at);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Http2ServerRequest, Http2ServerResponse, Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { recycleBuffer, takeBuffer } from '../core/index.js';
+import { describe, recycleBuffer, takeBuffer } from '../core/index.js';
 import type { HttpHandler, HttpResponse } from '../protocol/index.js';
 import { METRICS_PATH, scrape, type AdapterOptions, type MetricsRoute } from './metrics-route.js';
 
@@ -175,6 +175,15 @@ export function originForm(url: string): string {
   if (!origin) return url;
   const rest = url.slice(origin[0].length);
   return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/** The `prefix` option of the Node and Fastify adapters, checked: `''` when not given. */
+export function mountPrefix(prefix: unknown): string {
+  if (prefix === undefined) return '';
+  if (typeof prefix !== 'string' || (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/')))) {
+    throw new TypeError(`Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${describe(prefix)}`);
+  }
+  return prefix;
 }
 
 /** A request from `node:http` or from `node:http2`'s compatibility API. */

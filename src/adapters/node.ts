@@ -19,10 +19,9 @@
  * ```
  * @module
  */
-import { describe } from '../core/index.js';
 import { createHttpHandler } from '../protocol/index.js';
 import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
-import { dropResponse, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
+import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -50,10 +49,7 @@ export type ServableRequestListener = (req: NodeRequest, res: NodeResponse, next
 export function servableNode(options: ServableNodeOptions): ServableRequestListener {
   const http = createHttpHandler(options);
   const metrics = metricsRoute(options);
-  const prefix = options.prefix ?? '';
-  if (typeof prefix !== 'string' || (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/')))) {
-    throw new TypeError(`Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${describe(prefix)}`);
-  }
+  const prefix = mountPrefix(options.prefix);
   // The protocol handler and the metrics route answer their own errors; what is left fails while
   // writing the reply, when the only answer left is to drop the connection.
   const fail = (req: NodeRequest, res: NodeResponse, error: unknown): void => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
-import { servableFastify } from 'servable/fastify';
+import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
 import { gatedService, httpContract, linearBackend, linearMemory, request2, resetStreamLeavesQueue, type StartServer } from './http-contract.js';
 
@@ -52,5 +52,35 @@ test('fastify over HTTP/2: a client that resets its stream takes its queued requ
     session.destroy();
     await app.close();
     await s.registry.close();
+  }
+});
+
+test('fastify: a bad prefix is refused when the plugin is registered, quoting it, as servableNode refuses it; a prefix may hold parameters', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const service = new InferenceService({ registry });
+  try {
+    for (const prefix of ['api', '/api/', 123]) {
+      const app = Fastify();
+      await assert.rejects(async () => void (await app.register(servableFastify, { service, prefix } as unknown as ServableFastifyOptions)), {
+        name: 'TypeError',
+        message: `Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${JSON.stringify(prefix)} (${typeof prefix})`,
+      });
+      await app.close();
+    }
+    const app = Fastify();
+    await app.register(servableFastify, { service, prefix: '/api/:tenant', bodyLimit: 100 });
+    try {
+      const live = await app.inject({ url: '/api/acme/v2/health/live' });
+      assert.deepEqual([live.statusCode, live.json()], [200, { live: true }]);
+      const ready = await app.inject({ url: '/api/acme/v2/models/linear/ready?verbose=1' });
+      assert.deepEqual([ready.statusCode, ready.json()], [200, { name: 'linear', ready: true }]);
+      const big = await app.inject({ method: 'POST', url: '/api/acme/v2/models/linear/infer', payload: ' '.repeat(200), headers: { 'content-type': 'application/json' } });
+      assert.deepEqual([big.statusCode, big.json()], [413, { error: 'The request body is larger than the limit of 100 bytes' }]);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await registry.close();
   }
 });
