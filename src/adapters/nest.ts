@@ -133,7 +133,16 @@ export class ServableModule {
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
       throw new TypeError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
     }
-    const provider: Provider = { provide: OPTIONS, useFactory: options.useFactory, inject: [...(options.inject ?? [])] };
+    const { useFactory } = options;
+    const provider: Provider = {
+      provide: OPTIONS,
+      useFactory: async (...args: never[]) => {
+        const built = await useFactory(...args);
+        assertObject("useFactory's result", built);
+        return built;
+      },
+      inject: [...(options.inject ?? [])],
+    };
     return declare(provider, options, options.metrics ?? false, options.imports ?? []);
   }
 }

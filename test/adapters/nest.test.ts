@@ -205,6 +205,11 @@ test('nest: forRootAsync with metrics: true refuses a factory that returns no me
   });
 });
 
+test('nest: forRootAsync refuses a factory that returns no options, saying so', async () => {
+  const compiling = Test.createTestingModule({ imports: [ServableModule.forRootAsync({ useFactory: (() => undefined) as never })] }).compile();
+  await assert.rejects(compiling, { name: 'TypeError', message: "Expected `useFactory's result` to be an object, got undefined (undefined)" });
+});
+
 test('nest: module options are checked when the module is declared, quoting the bad value', () => {
   assert.throws(() => ServableModule.forRoot(undefined as never), /Expected `options` to be an object, got undefined/);
   assert.throws(() => ServableModule.forRoot({ controller: 'yes' } as never), /Expected `controller` to be a boolean, got "yes"/);
