@@ -50,7 +50,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { isMetricsRequest, METRICS_PATH, metricsRoute, type AdapterOptions } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -209,15 +209,25 @@ function servableController(path: string, metrics: boolean): Type {
     }
 
     oip(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      return serve(this.#http, '/v2', param, req, res, next);
+      return this.#serve(pathBelow('/v2', param, req), req, res, next);
     }
 
     tfServing(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      return serve(this.#http, '/v1/models', param, req, res, next);
+      return this.#serve(pathBelow('/v1/models', param, req), req, res, next);
     }
 
-    metrics(req: PlatformRequest, res: ServerResponse): Promise<void> {
-      return serveMetrics(this.#options.metrics!, this.#options, req, res);
+    async metrics(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
+      if (isMetricsRequest(req.method, pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#options.metrics!, this.#options, req, res);
+      else next();
+    }
+
+    /**
+     * A path the handler does not own (`/v1/models` with `tfServing: false`, `/V2`) goes on to
+     * the app's later routes, as the other adapters pass it on.
+     */
+    async #serve(path: string, req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
+      if (this.#http.owns(path)) await serveNode(this.#http, req, res, path);
+      else next();
     }
   }
   Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
@@ -238,13 +248,11 @@ function route(target: Type, method: string, decorator: MethodDecorator): void {
 }
 
 /**
- * Answers with the path below the controller as the client sent it: the URL's last segments, as
- * many as the route's base and wildcard matched. Nest's router matches without regard to case and
- * decodes the segments, so a path rebuilt from them would answer what the other adapters refuse.
- * A path the handler does not own (`/v1/models` with `tfServing: false`, `/V2`) goes on to the
- * app's later routes, as the other adapters pass it on.
+ * The path below the controller as the client sent it: the URL's last segments, as many as the
+ * route's base and wildcard matched. Nest's router matches without regard to case and decodes the
+ * segments, so a path rebuilt from them would answer what the other adapters refuse.
  */
-async function serve(http: HttpHandler, base: string, param: string, req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
+function pathBelow(base: string, param: string, req: PlatformRequest): string {
   const url = req.originalUrl ?? req.url ?? '';
   const q = url.indexOf('?');
   const segments = (q === -1 ? url : url.slice(0, q)).split('/');
@@ -252,9 +260,7 @@ async function serve(http: HttpHandler, base: string, param: string, req: Platfo
   const matched = base.split('/').length - 1 + rest.length;
   // A trailing slash is a last, empty segment, unless the wildcard already took it.
   const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
-  const below = `/${segments.slice(-(matched + trailingSlash)).join('/')}${q === -1 ? '' : url.slice(q)}`;
-  if (http.owns(below)) await serveNode(http, req, res, below);
-  else next();
+  return `/${segments.slice(-(matched + trailingSlash)).join('/')}${q === -1 ? '' : url.slice(q)}`;
 }
 
 /**

@@ -440,6 +440,8 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
       assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST', body: '' })).status, 404);
+      // Matched exactly as sent, as the protocol's paths are: Nest's router alone would take these.
+      for (const path of ['/METRICS', '/metrics/']) assert.equal((await fetch(`${server.url}${path}`)).status, 404, path);
     });
 
     test(`the /metrics exposition passes promtool check metrics`, { skip: skipPromtool }, async () => {
