@@ -57,9 +57,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
         if (status === 413) {
           const { headers, body } = http.tooLarge({ method: request.method, path: pathBelow(scope.prefix, request.url) });
-          return reply.code(413).headers(headers).send(body);
+          return reply.code(413).headers(headers).send(bytes(body));
         }
-        return reply.code(status).type('application/json').send(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' }));
+        return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' })));
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
       for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
@@ -68,7 +68,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       if (metrics) {
         scope.get(METRICS_PATH, async (request, reply) => {
           const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
-          return reply.code(status).headers(headers).send(typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+          return reply.code(status).headers(headers).send(bytes(body));
         });
       }
     },
@@ -84,8 +84,12 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
-  const payload = typeof response.body === 'string' ? response.body : Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
-  return reply.code(response.status).headers(response.headers).send(payload);
+  return reply.code(response.status).headers(response.headers).send(bytes(response.body));
+}
+
+/** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */
+function bytes(body: string | Uint8Array): Buffer {
+  return typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 /** The URL below the scope's prefix, which may hold parameters (`/api/:tenant`): as many segments as it has. */

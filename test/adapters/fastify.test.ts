@@ -84,3 +84,16 @@ test('fastify: a bad prefix is refused when the plugin is registered, quoting it
     await registry.close();
   }
 });
+
+test('fastify: an error Fastify raises itself is answered as JSON with the type the other adapters send, no charset added', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const app = Fastify();
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'content-type': ';;;' }, payload: '{}' });
+    assert.deepEqual([res.statusCode, res.headers['content-type'], res.json()], [415, 'application/json', { error: 'Unsupported Media Type' }]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});

@@ -207,7 +207,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
     test(`health, server metadata and model metadata`, async () => {
       const live = await fetch(`${server.url}/v2/health/live`);
       assert.equal(live.status, 200);
-      assert.match(live.headers.get('content-type') ?? '', /^application\/json/);
+      assert.equal(live.headers.get('content-type'), 'application/json');
       assert.deepEqual(await live.json(), { live: true });
       assert.deepEqual(await (await fetch(`${server.url}/v2/health/ready`)).json(), { ready: true });
       assert.deepEqual(await (await fetch(`${server.url}/v2`)).json(), { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'schedule_policy'] });
@@ -474,7 +474,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const put = await fetch(`${server.url}/v2/health/live`, { method: 'PUT', body: '{}' });
       assert.deepEqual([put.status, put.headers.get('allow')], [405, 'GET, HEAD']);
       const big = await post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20));
-      assert.equal(big.status, 413);
+      assert.deepEqual([big.status, big.headers.get('content-type')], [413, 'application/json']);
       assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
     });
 
