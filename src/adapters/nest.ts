@@ -196,7 +196,7 @@ function wildcard(): { readonly pattern: string; readonly param: string } {
   return Number.parseInt(version, 10) >= 11 ? { pattern: '*path', param: 'path' } : { pattern: '*', param: '0' };
 }
 
-/** A controller class at `path`, answering `/v2[/...]` and `/v1/models/...` below it, and `metrics` when asked to. */
+/** A controller class at `path`, answering `/v2[/...]` and `/v1/models[/...]` below it, and `metrics` when asked to. */
 function servableController(path: string, metrics: boolean): Type {
   const { pattern, param } = wildcard();
   class ServableController {
@@ -233,7 +233,7 @@ function servableController(path: string, metrics: boolean): Type {
   Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
   Inject(OPTIONS)(ServableController, undefined, 1);
   route(ServableController, 'oip', All(['v2', `v2/${pattern}`]));
-  route(ServableController, 'tfServing', All([`v1/models/${pattern}`]));
+  route(ServableController, 'tfServing', All(['v1/models', `v1/models/${pattern}`]));
   if (metrics) route(ServableController, 'metrics', Get('metrics'));
   Controller(path)(ServableController);
   return ServableController;

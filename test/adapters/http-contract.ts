@@ -348,6 +348,11 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       });
       const meta = (await (await fetch(`${server.url}/v1/models/linear/metadata`)).json()) as { model_spec: unknown };
       assert.deepEqual(meta.model_spec, { name: 'linear', signature_name: '', version: '1' });
+      // The handler owns /v1/models itself, which names no model: the protocol's 404 on every adapter.
+      for (const path of ['/v1/models', '/v1/models/']) {
+        const bare = await fetch(`${server.url}${path}`);
+        assert.deepEqual([bare.status, await bare.json()], [404, { error: `No route for GET ${path}` }]);
+      }
     });
 
     test(`concurrent requests each get exactly their own rows`, async () => {
