@@ -19,7 +19,7 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHttpHandler } from '../protocol/index.js';
-import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -35,7 +35,7 @@ export type ServableExpressOptions = AdapterOptions;
  * consumed is used as that parser left it.
  */
 export function servableExpress(options: ServableExpressOptions): Router {
-  const http = createHttpHandler(options);
+  const http = createHttpHandler(handlerOptions('servableExpress', options, []));
   const metrics = metricsRoute(options);
   const router = express.Router();
   router.use((req: Request, res: Response, next: NextFunction) => {

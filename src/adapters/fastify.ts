@@ -21,7 +21,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -39,7 +39,8 @@ export interface ServableFastifyOptions extends AdapterOptions {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
-  const http = createHttpHandler(options);
+  // Fastify hands its own register options (prefix, logLevel, logSerializers) to the plugin too.
+  const http = createHttpHandler(handlerOptions('servableFastify', options, ['prefix', 'logLevel', 'logSerializers']));
   const metrics = metricsRoute(options);
   const prefix = mountPrefix(options.prefix);
   await app.register(

@@ -1,5 +1,5 @@
-import { assertFunction } from '../core/index.js';
-import { compressReply, type HttpHandlerOptions, type HttpRequest, type HttpResponse } from '../protocol/index.js';
+import { assertFunction, assertKnownKeys, assertObject } from '../core/index.js';
+import { compressReply, HTTP_HANDLER_OPTIONS, type HttpHandlerOptions, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 
 /**
  * Answers `GET /metrics`. `metricsHandler(promRegistry)` from `servable/metrics` returns one; the
@@ -47,4 +47,16 @@ export async function scrape(route: MetricsRoute, options: AdapterOptions, reque
     options.onError?.(error, request);
     return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Collecting metrics failed\n' };
   }
+}
+
+/**
+ * The protocol handler's share of an adapter's options, once every key is checked to be the
+ * handler's, `metrics`, or one of the adapter's own: a misspelt option is named, not ignored.
+ */
+export function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
+  assertObject('options', options);
+  assertKnownKeys(adapter, options, [...HTTP_HANDLER_OPTIONS, 'metrics', ...own]);
+  const picked: Record<string, unknown> = {};
+  for (const key of HTTP_HANDLER_OPTIONS) if (key in options) picked[key] = (options as unknown as Record<string, unknown>)[key];
+  return picked as unknown as HttpHandlerOptions;
 }

@@ -50,7 +50,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { isMetricsRequest, METRICS_PATH, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, isMetricsRequest, METRICS_PATH, metricsRoute, type AdapterOptions } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -179,7 +179,7 @@ function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
   if (metricsRoute(options) === undefined && metrics) {
     throw new TypeError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
   }
-  return createHttpHandler(options);
+  return createHttpHandler(handlerOptions('ServableModule', options, ['controller', 'path', 'global']));
 }
 
 /** An Express request, as the controller reads it. */

@@ -20,7 +20,7 @@
  * @module
  */
 import { createHttpHandler } from '../protocol/index.js';
-import { isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -47,7 +47,7 @@ export type ServableRequestListener = (req: NodeRequest, res: NodeResponse, next
  * @throws TypeError naming the option, for a bad option.
  */
 export function servableNode(options: ServableNodeOptions): ServableRequestListener {
-  const http = createHttpHandler(options);
+  const http = createHttpHandler(handlerOptions('servableNode', options, ['prefix']));
   const metrics = metricsRoute(options);
   const prefix = mountPrefix(options.prefix);
   // The protocol handler and the metrics route answer their own errors; what is left fails while

@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
@@ -10,6 +10,22 @@ import type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from 
 
 /** servable's version, reported by `GET /v2`. */
 export const SERVABLE_VERSION = '0.1.0';
+
+/** The options {@link createHttpHandler} takes; an adapter takes these and its own. */
+export const HTTP_HANDLER_OPTIONS: readonly string[] = [
+  'service',
+  'bodyLimit',
+  'maxElements',
+  'compressReplies',
+  'tfServing',
+  'repository',
+  'authorizeRepository',
+  'tenantOf',
+  'serverName',
+  'serverVersion',
+  'requiredModels',
+  'onError',
+];
 
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
@@ -29,6 +45,7 @@ const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
  */
 export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   assertObject('options', options);
+  assertKnownKeys('createHttpHandler', options, HTTP_HANDLER_OPTIONS);
   const { service } = options;
   if (typeof service?.infer !== 'function' || typeof service.metadata !== 'function') {
     throw new TypeError(`Expected \`service\` to be an InferenceService, got ${describe(service)}`);

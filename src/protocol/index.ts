@@ -6,7 +6,7 @@
  * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
  * @module
  */
-export { createHttpHandler, SERVABLE_VERSION } from './http-handler.js';
+export { createHttpHandler, HTTP_HANDLER_OPTIONS, SERVABLE_VERSION } from './http-handler.js';
 export { EXTENSIONS } from './oip-routes.js';
 export { compressReply } from './content-encoding.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';

@@ -717,6 +717,11 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         name: 'TypeError',
         message: 'Expected `metrics` to be a function, got "nope" (string)',
       });
+      // A misspelt option is named, whichever adapter it was given to.
+      await assert.rejects(start({ service: new InferenceService({ registry }), bodylimit: 10 } as never), {
+        name: 'TypeError',
+        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, serverName, serverVersion, requiredModels, onError, metrics/,
+      });
       const seen: unknown[] = [];
       const metrics = () => Promise.reject(new Error('collector exploded'));
       const srv = await start({ service: new InferenceService({ registry }), metrics, onError: (e) => seen.push(e) });

@@ -147,6 +147,7 @@ test('options are checked at construction, quoting the bad value', () => {
   const service = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
   assert.throws(() => createHttpHandler({ service: {} as InferenceService }), /Expected `service` to be an InferenceService, got \{\}/);
   assert.throws(() => createHttpHandler({ service, bodyLimit: 0 }), /`bodyLimit` to be an integer >= 1, got 0/);
+  assert.throws(() => createHttpHandler({ service, prefix: '/api' } as never), /^TypeError: Unknown option `prefix`; createHttpHandler takes service, bodyLimit/);
   assert.throws(() => createHttpHandler({ service, maxElements: 1.5 }), /`maxElements` to be an integer, got 1.5/);
   assert.throws(() => createHttpHandler({ service, serverName: '' }), /`serverName` to be a non-empty string/);
   assert.throws(() => createHttpHandler({ service, requiredModels: 'm' as unknown as string[] }), /`requiredModels` to be an array of model names, got "m"/);
