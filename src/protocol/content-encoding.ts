@@ -78,24 +78,24 @@ export async function compressReply(acceptEncoding: string | readonly string[] |
 
 /**
  * The format an `Accept-Encoding` header prefers among those servable writes: the highest `q`,
- * gzip on a tie (`*` stands for gzip); none when it asks for neither or refuses both with `q=0`.
+ * gzip on a tie; none when it asks for neither or refuses both with `q=0`. `*` weighs only the
+ * formats the header does not name (RFC 9110, 12.5.3).
  */
 export function acceptedFormat(header: string | readonly string[] | undefined): CompressionFormat | undefined {
   if (header === undefined) return undefined;
-  let best: CompressionFormat | undefined;
-  let bestQ = 0;
+  const weights = new Map<CompressionFormat, number>();
+  let any: number | undefined;
   for (const item of (typeof header === 'string' ? [header] : header).flatMap((h) => h.split(','))) {
     const [name = '', ...params] = item.split(';');
     const coding = name.trim().toLowerCase();
-    const format = coding === '*' ? 'gzip' : FORMATS[coding];
-    if (!format) continue;
-    const q = qValue(params);
-    if (q > bestQ || (q === bestQ && q > 0 && format === 'gzip')) {
-      best = format;
-      bestQ = q;
-    }
+    if (coding === '*') any = qValue(params);
+    const format = FORMATS[coding];
+    if (format && !weights.has(format)) weights.set(format, qValue(params));
   }
-  return best;
+  const gzip = weights.get('gzip') ?? any ?? 0;
+  const deflate = weights.get('deflate') ?? any ?? 0;
+  if (gzip === 0 && deflate === 0) return undefined;
+  return gzip >= deflate ? 'gzip' : 'deflate';
 }
 
 /** The `q` parameter of an Accept-Encoding item: 1 when absent, 0 when not a valid weight. */

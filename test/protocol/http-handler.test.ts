@@ -229,7 +229,7 @@ test('binary BOOL bytes other than 0 and 1 are true, and reach the model as 1', 
   await registry.close();
 });
 
-test('Accept-Encoding picks the compression with the highest weight, gzip on a tie', () => {
+test('Accept-Encoding picks the compression with the highest weight, gzip on a tie; * weighs only the codings not named', () => {
   const cases: [string | string[] | undefined, string | undefined][] = [
     [undefined, undefined],
     ['gzip', 'gzip'],
@@ -243,6 +243,11 @@ test('Accept-Encoding picks the compression with the highest weight, gzip on a t
     ['gzip;q=1.5', undefined],
     ['gzip;q=abc, deflate;q=0.001', 'deflate'],
     ['identity, br, zstd', undefined],
+    ['gzip;q=0, *', 'deflate'],
+    ['*, gzip;q=0', 'deflate'],
+    ['gzip;q=0, deflate;q=0, *', undefined],
+    ['gzip;q=0, deflate;q=0.5, *', 'deflate'],
+    ['deflate;q=0.5, *;q=0.8', 'gzip'],
   ];
   for (const [header, format] of cases) assert.equal(acceptedFormat(header), format, String(header));
 });
