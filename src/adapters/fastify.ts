@@ -22,7 +22,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, withVary } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -69,7 +69,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       if (metrics) {
         scope.get(METRICS_PATH, async (request, reply) => {
           const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
-          return reply.code(status).headers(headers).send(bytes(body));
+          return reply.code(status).headers(withVary(headers, reply.getHeader('vary'))).send(bytes(body));
         });
       }
     },
@@ -85,7 +85,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
-  return reply.code(response.status).headers(response.headers).send(bytes(response.body));
+  return reply.code(response.status).headers(withVary(response.headers, reply.getHeader('vary'))).send(bytes(response.body));
 }
 
 /** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */

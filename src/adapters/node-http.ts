@@ -202,8 +202,19 @@ export function dropResponse(res: NodeResponse): void {
 export function writeResponse(res: NodeResponse, reply: HttpResponse): void {
   if (('stream' in res ? res.stream.destroyed : res.destroyed) || res.writableEnded) return;
   const body = typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-  res.writeHead(reply.status, { ...reply.headers, 'content-length': String(Buffer.byteLength(body)) });
+  res.writeHead(reply.status, { ...withVary(reply.headers, res.getHeader('vary')), 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
+}
+
+/**
+ * A reply's headers with its `Vary` added to one set earlier on the response (CORS middleware sets
+ * `Vary: Origin`) instead of replacing it: a cache must key on both.
+ */
+export function withVary(headers: Readonly<Record<string, string>>, earlier: number | string | readonly string[] | undefined): Readonly<Record<string, string>> {
+  if (headers.vary === undefined || earlier === undefined) return headers;
+  const listed = (Array.isArray(earlier) ? earlier.join(',') : String(earlier)).split(',').map((v) => v.trim()).filter((v) => v !== '');
+  if (listed.some((v) => v === '*' || v.toLowerCase() === headers.vary!.toLowerCase())) return { ...headers, vary: listed.join(', ') };
+  return { ...headers, vary: [...listed, headers.vary].join(', ') };
 }
 
 /**

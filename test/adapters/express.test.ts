@@ -59,3 +59,26 @@ test('express: a body an earlier express.json() parsed is used as it left it, in
     await registry.close();
   }
 });
+
+test('express: a compressed reply adds Accept-Encoding to the Vary an earlier middleware set', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = express();
+  app.use((_req, res, next) => {
+    res.setHeader('vary', 'Origin'); // as the cors middleware does
+    next();
+  });
+  app.use(servableExpress({ service: new InferenceService({ registry }) }));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, { method: 'POST', headers: { 'accept-encoding': 'gzip' }, body: JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [400, 3], data: new Array(1200).fill(1) }] }) });
+    assert.deepEqual([res.status, res.headers.get('content-encoding'), res.headers.get('vary')], [200, 'gzip', 'Origin, accept-encoding']);
+    assert.equal(((await res.json()) as { outputs: { shape: number[] }[] }).outputs[0]!.shape[0], 400);
+  } finally {
+    server.close();
+    server.closeAllConnections();
+    await registry.close();
+  }
+});

@@ -97,3 +97,20 @@ test('fastify: an error Fastify raises itself is answered as JSON with the type 
     await registry.close();
   }
 });
+
+test('fastify: a compressed reply adds Accept-Encoding to the Vary an earlier hook set', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = Fastify();
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('vary', 'Origin'); // as @fastify/cors does
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'accept-encoding': 'gzip' }, payload: JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [400, 3], data: new Array(1200).fill(1) }] }) });
+    assert.deepEqual([res.statusCode, res.headers['content-encoding'], res.headers.vary], [200, 'gzip', 'Origin, accept-encoding']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
