@@ -79,6 +79,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   register<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): void {
     const { entry, version } = this.#admit(config as AnyConfig);
     entry.configs.set(version, config as AnyConfig);
+    // A failed load was the old config's; the new one has not been tried.
+    entry.failures.delete(version);
     this.#applyPolicy(entry);
   }
 
