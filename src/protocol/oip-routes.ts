@@ -22,6 +22,8 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
   return {
     'server-live': () => jsonResponse(200, { live: true }),
     'server-ready': () => {
+      // A closed registry has forgotten its models: none left to wait for would read as ready.
+      if (service.registry.closed) return jsonResponse(503, { ready: false });
       const names = ctx.requiredModels ?? [...new Set(service.registry.list().map((v) => v.name))];
       const ready = names.every((name) => service.isReady(name));
       return jsonResponse(ready ? 200 : 503, { ready });
@@ -34,6 +36,7 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
 }
 
 function modelReady({ service }: RouteContext, { model, version }: ModelRef): HttpResponse {
+  if (service.registry.closed) return jsonResponse(503, version === undefined ? { name: model, ready: false } : { name: model, version, ready: false });
   const known = service.registry.versions(model);
   if (version !== undefined && !known.some((v) => v.version === version)) {
     throw new ModelNotFoundError(`Model '${model}' has no version '${version}'`);

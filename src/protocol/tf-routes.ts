@@ -16,6 +16,7 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   const { service } = ctx;
   return {
     'tf-status': ({ model, version, label }) => {
+      assertKnownModel(service, model);
       const all = service.registry.versions(model);
       // A label's version is reported whatever its state, as a version's own route does.
       const wanted = label !== undefined ? labelled(service, model, label) : version;

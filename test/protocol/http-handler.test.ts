@@ -283,23 +283,31 @@ test('compressReplies: false sends replies as they are; a value that is no boole
   await registry.close();
 });
 
-test('once the registry is closing, every model route is a 503, not a 404', async () => {
+test('once the registry is closing, every model route is a 503, not a 404, and nothing reads as ready', async () => {
   const { registry, http } = await setup();
   const body = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
   const requests: HttpRequest[] = [
     { method: 'POST', path: '/v2/models/echo/infer', headers: {}, body },
     { method: 'GET', path: '/v2/models/echo', headers: {} },
     { method: 'POST', path: '/v1/models/echo:predict', headers: {}, body: '{"instances": [{"a": [1, 2], "flag": true}]}' },
+    { method: 'GET', path: '/v1/models/echo', headers: {} },
   ];
   const answers = async () => Promise.all(requests.map(async (r) => {
     const reply = await http.handle(r);
     return [reply.status, (json(reply) as { error: string }).error];
   }));
+  const unready = async () => Promise.all(['/v2/health/ready', '/v2/models/echo/ready', '/v2/models/echo/versions/1/ready'].map(async (path) => {
+    const reply = await http.handle(get(path));
+    return [reply.status, json(reply)];
+  }));
+  const closedReadiness = [[503, { ready: false }], [503, { name: 'echo', ready: false }], [503, { name: 'echo', version: '1', ready: false }]];
   const closing = registry.close();
   const closed = [503, 'The registry is closed'];
-  assert.deepEqual(await answers(), [closed, closed, closed]);
+  assert.deepEqual(await answers(), [closed, closed, closed, closed]);
+  assert.deepEqual(await unready(), closedReadiness);
   await closing;
-  assert.deepEqual(await answers(), [closed, closed, closed]);
+  assert.deepEqual(await answers(), [closed, closed, closed, closed]);
+  assert.deepEqual(await unready(), closedReadiness);
 });
 
 test('a binary body sent without Inference-Header-Content-Length is told what it lacks', async () => {
