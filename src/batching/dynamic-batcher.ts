@@ -154,7 +154,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       const backlog = {
         level,
         waiting: this.#waiting[level - 1]!,
-        batches: this.#queue.batchesAhead(level, o.maxBatchSize),
+        batches: this.#queue.batchesAhead(level, o.maxBatchSize, this.#clock.now()),
         concurrency: this.#concurrency,
         meanRunMs: this.#model.meanRunMs,
       };

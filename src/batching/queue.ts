@@ -149,14 +149,21 @@ export class BatchQueue<E extends QueueEntry<E>> {
   }
 
   /**
-   * The batches it takes to run what is queued at `level` and above, delayed entries aside: counted
-   * per batch key, since requests of different keys never share a batch.
+   * The batches it takes to run what competes at `level` and above now (aged entries of lower
+   * levels included, delayed entries aside): counted per batch key, since requests of different
+   * keys never share a batch.
    */
-  batchesAhead(level: number, maxBatchSize: number): number {
+  batchesAhead(level: number, maxBatchSize: number, now: number): number {
     let batches = 0;
     for (const group of this.#groups.values()) {
       let items = 0;
       for (let i = 0; i < level; i++) items += group.lists[i]!.items;
+      if (this.#agingMs !== undefined) {
+        // Oldest first in each list, so the aged entries are its head.
+        for (let i = level; i < this.#levels; i++) {
+          for (let e = group.lists[i]!.head; e && this.rank(e, now) <= level; e = e.next) items += e.size;
+        }
+      }
       batches += Math.ceil(items / maxBatchSize);
     }
     return batches;

@@ -60,6 +60,33 @@ test('retryAfterMs counts only the batches queued at the refused priority and ab
   assert.equal((await Promise.all([running, ...low, ...high])).length, 44);
 });
 
+test('with agingMs, retryAfterMs counts the lower-priority requests that have aged up to the refused one', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 1000);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 4,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    agingMs: 50,
+    queuePolicies: { 1: { maxQueueSize: 3 } },
+    execute,
+  });
+  const running = batcher.submit('first');
+  await clock.flush();
+  const aged = Array.from({ length: 20 }, () => batcher.submit('aged'));
+  await clock.advanceAsync(200); // 4 × agingMs: these compete at priority 1 now, and are older
+  const young = Array.from({ length: 20 }, () => batcher.submit('young'));
+  const high = [0, 1, 2].map(() => batcher.submit('high', { priority: 1 }));
+  const refused = track(batcher.submit('refused', { priority: 1 }));
+  await clock.flush();
+  // Ahead of it: 20 aged items (5 batches) and 3 of its own (1 batch); the young ones are not,
+  // 6 batches of 100 ms (none has finished yet) on one slot.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 600);
+  await clock.advanceAsync(60_000);
+  assert.equal((await Promise.all([running, ...aged, ...young, ...high])).length, 44);
+});
+
 test('a queued request times out on time while a long batch runs, and never runs', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: string) => x, 1000);
