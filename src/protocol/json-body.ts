@@ -13,34 +13,25 @@ export function bodyText(body: Uint8Array | string, what = 'The request body', h
 }
 
 /**
- * Parses a JSON request body that must be an object. When JSON.parse refuses it and `rewrite`
- * makes another text of it (a dialect's extensions spelled as JSON), that text is parsed instead.
- * @throws InvalidInputError saying why the body was refused.
+ * Parses a JSON request body that must be an object. When JSON.parse refuses it, `dialect` may
+ * read it instead (a dialect's extensions, such as TF-Serving's bare NaN), answering undefined
+ * when it cannot either.
+ * @throws InvalidInputError saying why the body was refused: JSON.parse's reason, which is the one
+ * the client can act on.
  */
-export function parseJsonObject(text: string, what = 'The request body', rewrite?: (text: string) => string | undefined): Record<string, unknown> {
+export function parseJsonObject(text: string, what = 'The request body', dialect?: (text: string) => unknown): Record<string, unknown> {
   if (text.trim() === '') throw new InvalidInputError(`${what} is empty; expected a JSON object`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    value = reparse(rewrite?.(text), `${what} is not valid JSON: ${(error as Error).message}`);
+    value = dialect?.(text);
+    if (value === undefined) throw new InvalidInputError(`${what} is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidInputError(`${what} must be a JSON object, got ${describe(value)}`);
   }
   return value as Record<string, unknown>;
-}
-
-/** The value of a rewritten body; when there is none, or it is no better, the error of the original. */
-function reparse(rewritten: string | undefined, message: string): unknown {
-  if (rewritten !== undefined) {
-    try {
-      return JSON.parse(rewritten);
-    } catch {
-      // Reported as the original text's error, which is the one the client can act on.
-    }
-  }
-  throw new InvalidInputError(message);
 }
 
 /** True for a plain JSON object. */

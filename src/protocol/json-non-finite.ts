@@ -1,7 +1,7 @@
 /**
  * TF-Serving's JSON dialect: bare `NaN`, `Infinity` and `-Infinity`, which its parser accepts
- * (RapidJSON's kParseNanAndInfFlag) and writer emits, and which Python's json.dumps writes by
- * default. Standard JSON has no literal for them.
+ * (RapidJSON's kParseNanAndInfFlag, which also reads `Inf` and `-NaN`) and writer emits, and which
+ * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
 
 const QUOTE = 0x22;
@@ -12,13 +12,42 @@ const N = 0x4e;
 const I = 0x49;
 const utf16 = new TextDecoder('utf-16le');
 
+/** What a bare token stands for: kept apart from JSON strings that spell the same words. */
+const BARE = { NaN: Symbol('NaN'), Infinity: Symbol('Infinity'), '-Infinity': Symbol('-Infinity') } as const;
+const BARE_VALUES = new Map<unknown, number>([[BARE.NaN, Number.NaN], [BARE.Infinity, Infinity], [BARE['-Infinity'], -Infinity]]);
+
+/** The number a value parsed by {@link parseNonFinite} from a bare token stands for; undefined for any other value. */
+export function bareNumber(value: unknown): number | undefined {
+  return typeof value === 'symbol' ? BARE_VALUES.get(value) : undefined;
+}
+
+/** RapidJSON's spellings, longest first: `Inf` is also infinity, and a minus may precede each. */
+const TOKENS = [['NaN', 'NaN'], ['Infinity', 'Infinity'], ['Inf', 'Infinity']] as const;
+
 /**
- * `text` with every bare `NaN`, `Infinity` and `-Infinity` outside strings quoted, as the strings
- * float inputs accept; undefined when there is none, or the text is not JSON even so (an `N` or an
- * `I` outside strings that starts no token, a token where an object key would be). One pass,
- * linear in the text, writing UTF-16 code units: meant for a body JSON.parse has already refused.
+ * Parses `text` with TF-Serving's bare `NaN`, `Infinity` and `Inf` (each maybe after a minus)
+ * outside strings, which come back as values {@link bareNumber} reads; undefined when there is
+ * none, or the text is not JSON even so (an `N` or an `I` outside strings that starts no token, a
+ * token where an object key would be). One pass, linear in the text: meant for a body JSON.parse
+ * has already refused. Each token becomes a string marked with a random prefix no client can
+ * guess, which a reviver swaps for its value.
  */
-export function quoteNonFinite(text: string): string | undefined {
+export function parseNonFinite(text: string): unknown {
+  const marker = `\\u0000${Math.random().toString(36).slice(2)}:`;
+  const quoted = quoteTokens(text, marker);
+  if (quoted === undefined) return undefined;
+  const prefix = JSON.parse(`"${marker}"`) as string;
+  try {
+    return JSON.parse(quoted, (_key, value: unknown) =>
+      typeof value === 'string' && value.startsWith(prefix) ? BARE[value.slice(prefix.length) as keyof typeof BARE] : value,
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** `text` with each bare token outside strings written as the string `marker` + its meaning. */
+function quoteTokens(text: string, marker: string): string | undefined {
   let out: Uint16Array = new Uint16Array(text.length + 16);
   let o = 0;
   let found = false;
@@ -35,19 +64,18 @@ export function quoteNonFinite(text: string): string | undefined {
     } else if (c === QUOTE) {
       inString = true;
     } else if (c === N || c === I) {
-      const token = c === N ? 'NaN' : 'Infinity';
-      if (!text.startsWith(token, i)) return undefined;
-      let next = i + token.length;
+      const token = TOKENS.find(([spelling]) => text.startsWith(spelling, i));
+      if (!token) return undefined;
+      let next = i + token[0].length;
       while (isSpace(text.charCodeAt(next))) next++;
       if (text.charCodeAt(next) === COLON) return undefined;
-      if (o + token.length + 3 > out.length) out = grow(out);
-      const minus = c === I && out[o - 1] === MINUS;
+      const minus = out[o - 1] === MINUS;
       if (minus) o--;
-      out[o++] = QUOTE;
-      if (minus) out[o++] = MINUS;
-      for (let k = 0; k < token.length; k++) out[o++] = token.charCodeAt(k);
-      out[o++] = QUOTE;
-      i += token.length - 1;
+      const meaning = minus && token[1] === 'Infinity' ? '-Infinity' : token[1];
+      const literal = `"${marker}${meaning}"`;
+      while (o + literal.length > out.length) out = grow(out);
+      for (let k = 0; k < literal.length; k++) out[o++] = literal.charCodeAt(k);
+      i += token[0].length - 1;
       found = true;
       continue;
     }

@@ -1,4 +1,5 @@
 import { allocate, describe, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
+import { bareNumber } from './json-non-finite.js';
 
 const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
   INT8: [-(2 ** 7), 2 ** 7 - 1],
@@ -59,8 +60,11 @@ export function forEachLeaf(data: readonly unknown[], maxDepth: number, where: s
  */
 export function decodeJsonData(datatype: DataType, data: readonly unknown[], count: number, maxDepth: number, where: string): TensorData {
   const out = allocate(datatype, count);
-  const bad = (value: unknown, index: number, expected: string): InvalidInputError =>
-    new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${describe(value)} at element ${index}`);
+  const bad = (value: unknown, index: number, expected: string): InvalidInputError => {
+    const bare = bareNumber(value);
+    const got = bare === undefined ? describe(value) : `${bare} (a bare number)`;
+    return new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${got} at element ${index}`);
+  };
   let set: (value: unknown, index: number) => void;
   const ints = INT_RANGES[datatype];
   const bigints = BIGINT_RANGES[datatype];
@@ -98,7 +102,7 @@ export function decodeJsonData(datatype: DataType, data: readonly unknown[], cou
     const half = datatype === 'FP16';
     const [overflow, max] = FLOAT_LIMITS[datatype] ?? [Infinity, Number.MAX_VALUE];
     set = (v, i) => {
-      const n = typeof v === 'number' ? v : typeof v === 'string' ? SPECIAL_FLOATS[v] : undefined;
+      const n = typeof v === 'number' ? v : typeof v === 'string' ? SPECIAL_FLOATS[v] : bareNumber(v);
       if (n === undefined) throw bad(v, i, 'a number (or "NaN", "Infinity", "-Infinity")');
       // A number JSON.parse made infinite was a literal too large for any float (1e400).
       if (typeof v === 'number' && (v >= overflow || v <= -overflow)) throw bad(v, i, `a number from -${max} to ${max} (or "NaN", "Infinity", "-Infinity")`);

@@ -2,7 +2,7 @@ import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
-import { quoteNonFinite } from './json-non-finite.js';
+import { parseNonFinite } from './json-non-finite.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
@@ -39,7 +39,7 @@ async function predict({ service, maxElements, tenantOf }: RouteContext, { model
   const decoded = await beforeService(service, model, async () => {
     assertKnownModel(service, model);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-    const body = parseJsonObject(bodyText(request.body), undefined, quoteNonFinite);
+    const body = parseJsonObject(bodyText(request.body), undefined, parseNonFinite);
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
     const target = await service.registry.acquire(model, { version, label, signal: request.signal });
     return decodePredict(body, target.metadata().inputs, maxElements);

@@ -284,6 +284,8 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
     ['/v1/models/echo:predict', '{"instances": [NaN, Infinity,\n -Infinity, 1.5]}', '{"predictions":[NaN,Infinity,-Infinity,1.5]}'],
     ['/v1/models/echo:predict', '{"inputs":[-Infinity]}', '{"outputs":[-Infinity]}'],
     ['/v1/models/echo:predict', '{"inputs":["NaN", 2]}', '{"outputs":[NaN,2]}'],
+    // RapidJSON's other spellings, which TF-Serving reads too.
+    ['/v1/models/echo:predict', '{"inputs":[-NaN, Inf, -Inf]}', '{"outputs":[NaN,Infinity,-Infinity]}'],
     [
       '/v1/models/mixed:predict',
       '{"instances": [{"x": NaN, "s": "NaN"}, {"x": 1, "s": "say \\"Infinity\\", NaN"}]}',
@@ -294,7 +296,7 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
     const reply = await post(path, body);
     assert.deepEqual([reply.status, reply.body], [200, expected], body);
   }
-  const invalid = ['{"instances": [NaN, nope]}', '{NaN: [1]}', '{"instances": [NaNa]}', '{"instances": [-NaN]}', '{"instances": [Infinity'];
+  const invalid = ['{"instances": [NaN, nope]}', '{NaN: [1]}', '{"instances": [NaNa]}', '{"instances": [In]}', '{"instances": [Infinity'];
   for (const body of invalid) {
     let message = '';
     try {
@@ -305,6 +307,9 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
     const reply = await post('/v1/models/echo:predict', body);
     assert.deepEqual([reply.status, json(reply)], [400, { error: `The request body is not valid JSON: ${message}`, code: 'ERR_SERVABLE_INVALID_INPUT' }], body);
   }
+  // A bare token is a number, never the text that spells it.
+  const bytes = await post('/v1/models/mixed:predict', '{"instances": [{"x": 1, "s": NaN}]}');
+  assert.deepEqual([bytes.status, (json(bytes) as { error: string }).error], [400, "Input 's': expected a string for BYTES, got NaN (a bare number) at element 0"]);
   const oip = await post('/v2/models/echo/infer', '{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [NaN]}]}');
   assert.equal(oip.status, 400);
   await registry.close();
