@@ -2,8 +2,9 @@ import { assertKnownKeys, assertNumber, assertObject, assertString, describe } f
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
+import { isEnsemble } from './ensemble.js';
 import { checkVersionPolicy } from './version-policy.js';
-import type { BatchingConfig } from './types.js';
+import type { BatchingConfig, ModelConfig } from './types.js';
 
 /** The fields of {@link BatchingConfig}. */
 const BATCHING_KEYS = [
@@ -102,4 +103,14 @@ export function checkBackends(backends: unknown): asserts backends is readonly B
       throw new TypeError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
     }
   }
+}
+
+/** Refuses an ensemble whose steps name a model the registry does not know. */
+export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, known: (model: string) => boolean): void {
+  if (!isEnsemble(config.source)) return;
+  config.source.steps.forEach((step, i) => {
+    if ('model' in step && !known(step.model)) {
+      throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
+    }
+  });
 }

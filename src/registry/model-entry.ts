@@ -1,7 +1,7 @@
 import { ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import { compareVersions, newest, wantedVersions } from './version-policy.js';
-import type { ModelConfig, TrafficPolicy, VersionPolicy, VersionSelector, VersionState } from './types.js';
+import type { ModelConfig, TrafficPolicy, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector, VersionState } from './types.js';
 
 /** The label requests without a version go to, when it is set. */
 export const STABLE = 'stable';
@@ -99,9 +99,34 @@ export class ModelEntry {
     throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is ${state}`);
   }
 
+  /** Every version known, loading or ready. */
+  versions(): string[] {
+    return [...new Set([...this.configs.keys(), ...this.live.keys(), ...this.loading.keys()])];
+  }
+
   /** True when `version` is known, loading, ready or draining. */
   knows(version: string): boolean {
     return this.configs.has(version) || this.live.has(version) || this.loading.has(version);
+  }
+
+  /** The metadata of every ready or draining version, newest first. */
+  metadata(): VersionMetadata[] {
+    return this.#serving().sort((a, b) => compareVersions(b.version, a.version)).map((v) => v.metadata());
+  }
+
+  /** How busy every ready or draining version is. */
+  queues(): VersionQueue[] {
+    return this.#serving().map(({ name, version, batcher }) => ({
+      name,
+      version,
+      queued: batcher.queued,
+      queuedItems: batcher.queuedItems,
+      inFlight: batcher.inFlight,
+    }));
+  }
+
+  #serving(): ModelVersion[] {
+    return [...this.live.values(), ...this.retiring];
   }
 
   /** Every known version with its state, newest first. */

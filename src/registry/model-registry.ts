@@ -1,15 +1,14 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertKnownKeys, assertObject, assertString, ClosedError, describe, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertObject, assertString, ClosedError, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type CapacityLimits, type Release } from './capacity.js';
-import { checkBackends, checkModelConfig } from './config.js';
-import { isEnsemble } from './ensemble.js';
+import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
 import { handlerFree, loadVersion, pickBackend, sizeOf } from './version-loader.js';
-import { checkVersionPolicy, compareVersions, policyText, wantedVersions } from './version-policy.js';
+import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import { waitFor } from './wait.js';
 import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
@@ -154,11 +153,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   /** The metadata of every ready or draining version of `name`, newest first; all models when no name is given. */
   list(name?: string): VersionMetadata[] {
     const names = name === undefined ? [...this.#models.keys()] : [name];
-    return names.flatMap((n) => {
-      const entry = this.#models.get(n);
-      if (!entry) return [];
-      return [...entry.live.values(), ...entry.retiring].sort((a, b) => compareVersions(b.version, a.version)).map((v) => v.metadata());
-    });
+    return names.flatMap((n) => this.#models.get(n)?.metadata() ?? []);
   }
 
   /**
@@ -166,15 +161,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * had queued, and its queue counts until it is gone.
    */
   queues(): VersionQueue[] {
-    return [...this.#models.values()].flatMap((entry) =>
-      [...entry.live.values(), ...entry.retiring].map(({ name, version, batcher }) => ({
-        name,
-        version,
-        queued: batcher.queued,
-        queuedItems: batcher.queuedItems,
-        inFlight: batcher.inFlight,
-      })),
-    );
+    return [...this.#models.values()].flatMap((entry) => entry.queues());
   }
 
   /** Points a label (`stable`, `canary`, any name) at a known version; requests naming the label follow it at once. */
@@ -226,10 +213,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * then disposes it; the version is forgotten, labels pointing at it removed.
    */
   async unload(name: string, version?: string): Promise<void> {
-    const entry = this.#models.get(name);
-    if (!entry) throw new ModelNotFoundError(`Model '${name}' not found`);
+    const entry = this.#entry(name);
     if (version !== undefined && !entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
-    const versions = version === undefined ? [...new Set([...entry.configs.keys(), ...entry.live.keys(), ...entry.loading.keys()])] : [version];
+    const versions = version === undefined ? entry.versions() : [version];
     await Promise.all(versions.map((v) => this.#unloadOne(entry, v, 'explicit')));
     this.#cleanup(entry);
   }
@@ -239,8 +225,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     this.#closed = true;
     const waits: Promise<void>[] = [];
     for (const entry of this.#models.values()) {
-      const versions = new Set([...entry.configs.keys(), ...entry.live.keys(), ...entry.loading.keys()]);
-      for (const v of versions) waits.push(this.#unloadOne(entry, v, 'close'));
+      for (const v of entry.versions()) waits.push(this.#unloadOne(entry, v, 'close'));
       for (const mv of entry.retiring) waits.push(mv.unload().catch(() => {}));
     }
     await Promise.all(waits);
@@ -262,16 +247,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const version = config.version ?? '1';
     const entry = this.#models.get(config.name) ?? new ModelEntry(config.name);
     const policy = config.versionPolicy ?? entry.policy;
-    if (!wantedVersions(policy, [...entry.configs.keys(), version]).has(version)) {
-      throw new RangeError(`Expected \`version\` to be kept by the version policy (${policyText(policy)}), got ${describe(version)}`);
-    }
-    if (isEnsemble(config.source)) {
-      config.source.steps.forEach((step, i) => {
-        if ('model' in step && !this.#models.has(step.model)) {
-          throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
-        }
-      });
-    }
+    assertKept(policy, [...entry.configs.keys(), version], version);
+    checkEnsembleSteps(config, (model) => this.#models.has(model));
     this.#models.set(config.name, entry);
     if (config.versionPolicy) entry.policy = config.versionPolicy;
     return { entry, version };

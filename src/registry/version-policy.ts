@@ -52,3 +52,10 @@ export function policyText(policy: VersionPolicy): string {
   if (policy === 'all') return 'all';
   return 'latest' in policy ? `latest ${policy.latest}` : `specific [${policy.specific.join(', ')}]`;
 }
+
+/** Refuses a new version the policy would unload at once, among the model's known `versions`. */
+export function assertKept(policy: VersionPolicy, versions: readonly string[], version: string): void {
+  if (!wantedVersions(policy, versions).has(version)) {
+    throw new RangeError(`Expected \`version\` to be kept by the version policy (${policyText(policy)}), got ${describe(version)}`);
+  }
+}
