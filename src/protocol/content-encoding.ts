@@ -110,7 +110,7 @@ function qValue(params: readonly string[]): number {
 }
 
 /** `body` compressed in `format`. */
-export async function compressBody(body: Uint8Array | string, format: CompressionFormat): Promise<Uint8Array> {
+async function compressBody(body: Uint8Array | string, format: CompressionFormat): Promise<Uint8Array> {
   const reader = new Blob([body]).stream().pipeThrough(new CompressionStream(format)).getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
