@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
@@ -34,6 +34,10 @@ export interface ServableFastifyOptions extends AdapterOptions {
    * (`/api/:tenant`). @default ''
    */
   readonly prefix?: string;
+  /** The log level of the plugin's routes, as Fastify's own register option sets it. @default the app's */
+  readonly logLevel?: RegisterOptions['logLevel'];
+  /** Log serializers for the plugin's routes, as Fastify's own register option sets them. @default the app's */
+  readonly logSerializers?: RegisterOptions['logSerializers'];
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
@@ -73,7 +77,8 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         });
       }
     },
-    { prefix },
+    // A fastify-plugin does not get Fastify's register options applied: the inner scope takes them.
+    { prefix, logLevel: options.logLevel, logSerializers: options.logSerializers },
   );
 }
 
@@ -97,7 +102,8 @@ function bytes(body: string | Uint8Array): Buffer {
 function pathBelow(prefix: string, target: string): string {
   const url = originForm(target);
   let at = 0;
-  for (let segments = prefix.split('/').length - 1; segments > 0; segments--) at = url.indexOf('/', at + 1);
+  // An outer scope's prefix may end in '/' ('/', '/api/'): only its named segments count.
+  for (let segments = prefix.split('/').filter((s) => s !== '').length; segments > 0; segments--) at = url.indexOf('/', at + 1);
   return url.slice(at);
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
@@ -111,6 +112,31 @@ test('fastify: a compressed reply adds Accept-Encoding to the Vary an earlier ho
     assert.deepEqual([res.statusCode, res.headers['content-encoding'], res.headers.vary], [200, 'gzip', 'Origin, accept-encoding']);
   } finally {
     await app.close();
+    await registry.close();
+  }
+});
+
+test('fastify: served inside a scope whose prefix ends in "/", and with Fastify\'s logLevel applied to its routes', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  try {
+    for (const [outer, url] of [['/', '/v2/health/live'], ['/api/', '/api/v2/health/live'], ['/api/:tenant/', '/api/t/v2/health/live']] as const) {
+      const app = Fastify();
+      await app.register(async (scope) => scope.register(servableFastify, { service }), { prefix: outer });
+      const res = await app.inject(url);
+      await app.close();
+      assert.deepEqual([outer, res.statusCode, res.json()], [outer, 200, { live: true }]);
+    }
+    const lines: string[] = [];
+    const stream = new Writable({ write: (chunk, _encoding, done) => done(void lines.push(String(chunk))) });
+    const app = Fastify({ logger: { level: 'info', stream } });
+    await app.register(servableFastify, { service, logLevel: 'silent' });
+    await app.ready();
+    lines.length = 0;
+    assert.equal((await app.inject('/v2/health/live')).statusCode, 200);
+    await app.close();
+    assert.deepEqual(lines, [], 'no request was logged');
+  } finally {
     await registry.close();
   }
 });
