@@ -176,8 +176,13 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
 
 /** The protocol handler, once the options (maybe from an async factory) are checked. */
 function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
-  if (metricsRoute(options) === undefined && metrics) {
+  const route = metricsRoute(options);
+  if (route === undefined && metrics) {
     throw new TypeError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
+  }
+  // Nest declares routes before the factory runs: a route it returns unannounced would never be served.
+  if (route !== undefined && !metrics) {
+    throw new TypeError('`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`');
   }
   return createHttpHandler(handlerOptions('ServableModule', options, ['controller', 'path', 'global']));
 }

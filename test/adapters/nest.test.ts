@@ -205,6 +205,18 @@ test('nest: forRootAsync with metrics: true refuses a factory that returns no me
   });
 });
 
+test('nest: forRootAsync refuses a factory that returns a metrics route it was not told of', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const metrics = async () => ({ status: 200, headers: {}, body: 'up 1\n' });
+  const compiling = Test.createTestingModule({
+    imports: [ServableModule.forRootAsync({ useFactory: () => ({ service: new InferenceService({ registry }), metrics }) })],
+  }).compile();
+  await assert.rejects(compiling, {
+    name: 'TypeError',
+    message: '`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`',
+  });
+});
+
 test('nest: forRootAsync refuses a factory that returns no options, saying so', async () => {
   const compiling = Test.createTestingModule({ imports: [ServableModule.forRootAsync({ useFactory: (() => undefined) as never })] }).compile();
   await assert.rejects(compiling, { name: 'TypeError', message: "Expected `useFactory's result` to be an object, got undefined (undefined)" });
