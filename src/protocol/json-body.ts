@@ -1,4 +1,5 @@
-import { describe, InvalidInputError } from '../core/index.js';
+import { InvalidInputError } from '../core/index.js';
+import { describeJson } from './json-non-finite.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -29,7 +30,7 @@ export function parseJsonObject(text: string, what = 'The request body', dialect
     if (value === undefined) throw new InvalidInputError(`${what} is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidInputError(`${what} must be a JSON object, got ${describe(value)}`);
+    throw new InvalidInputError(`${what} must be a JSON object, got ${describeJson(value)}`);
   }
   return value as Record<string, unknown>;
 }

@@ -3,6 +3,7 @@
  * (RapidJSON's kParseNanAndInfFlag, which also reads `Inf` and `-NaN`) and writer emits, and which
  * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
+import { describe } from '../core/index.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -19,6 +20,12 @@ const BARE_VALUES = new Map<unknown, number>([[BARE.NaN, Number.NaN], [BARE.Infi
 /** The number a value parsed by {@link parseNonFinite} from a bare token stands for; undefined for any other value. */
 export function bareNumber(value: unknown): number | undefined {
   return typeof value === 'symbol' ? BARE_VALUES.get(value) : undefined;
+}
+
+/** {@link describe} for a parsed JSON value, a bare token shown as the number the client wrote. */
+export function describeJson(value: unknown): string {
+  const bare = bareNumber(value);
+  return bare === undefined ? describe(value) : `${bare} (a bare number)`;
 }
 
 /** RapidJSON's spellings, longest first: `Inf` is also infinity, and a minus may precede each. */

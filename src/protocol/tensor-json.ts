@@ -1,5 +1,5 @@
-import { allocate, describe, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
-import { bareNumber } from './json-non-finite.js';
+import { allocate, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
+import { bareNumber, describeJson } from './json-non-finite.js';
 
 const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
   INT8: [-(2 ** 7), 2 ** 7 - 1],
@@ -61,9 +61,7 @@ export function forEachLeaf(data: readonly unknown[], maxDepth: number, where: s
 export function decodeJsonData(datatype: DataType, data: readonly unknown[], count: number, maxDepth: number, where: string): TensorData {
   const out = allocate(datatype, count);
   const bad = (value: unknown, index: number, expected: string): InvalidInputError => {
-    const bare = bareNumber(value);
-    const got = bare === undefined ? describe(value) : `${bare} (a bare number)`;
-    return new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${got} at element ${index}`);
+    return new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${describeJson(value)} at element ${index}`);
   };
   let set: (value: unknown, index: number) => void;
   const ints = INT_RANGES[datatype];

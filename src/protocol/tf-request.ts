@@ -3,10 +3,11 @@
  * formats. Datatypes and input names come from the model; shapes from the nesting of the JSON
  * values, which must be rectangular. BYTES values may be `{"b64": "..."}`.
  */
-import { describe, InvalidInputError, type DataType, type Tensor, type TensorMap } from '../core/index.js';
+import { InvalidInputError, type DataType, type Tensor, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceRequest } from '../handler/index.js';
 import { isObject } from './json-body.js';
+import { describeJson } from './json-non-finite.js';
 import { claimedElements, MAX_RANK } from './oip-request.js';
 import { decodeJsonData } from './tensor-json.js';
 
@@ -32,7 +33,7 @@ export function decodePredict(body: Record<string, unknown>, inputs: readonly Te
   const signature = body.signature_name;
   // TF-Serving reads an empty signature_name as the default signature.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE) {
-    throw new InvalidInputError(`Unknown signature_name ${describe(signature)}; servable models have one signature, '${SIGNATURE}'`);
+    throw new InvalidInputError(`Unknown signature_name ${describeJson(signature)}; servable models have one signature, '${SIGNATURE}'`);
   }
   const hasInstances = body.instances !== undefined;
   if (hasInstances === (body.inputs !== undefined)) {
@@ -44,7 +45,7 @@ export function decodePredict(body: Record<string, unknown>, inputs: readonly Te
 
 function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElements: number): TensorMap {
   if (!Array.isArray(instances) || instances.length === 0) {
-    throw new InvalidInputError(`Expected \`instances\` to be a non-empty array, got ${describe(instances)}`);
+    throw new InvalidInputError(`Expected \`instances\` to be a non-empty array, got ${describeJson(instances)}`);
   }
   const named = instances.every((i) => isObject(i) && !isB64(i));
   if (!named && inputs.length !== 1) {
@@ -158,7 +159,7 @@ function isB64(value: unknown): value is { b64: unknown } {
 /** A BYTES value: a string, or `{"b64": ...}` whose bytes must be UTF-8 (BYTES tensors hold strings). */
 function fromB64(value: unknown, index: number, where: string): unknown {
   if (!isB64(value)) return value;
-  if (typeof value.b64 !== 'string') throw new InvalidInputError(`${where}: expected a base64 string in {"b64": ...} at element ${index}, got ${describe(value.b64)}`);
+  if (typeof value.b64 !== 'string') throw new InvalidInputError(`${where}: expected a base64 string in {"b64": ...} at element ${index}, got ${describeJson(value.b64)}`);
   let binary: string;
   try {
     binary = atob(value.b64);

@@ -310,6 +310,14 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
   // A bare token is a number, never the text that spells it.
   const bytes = await post('/v1/models/mixed:predict', '{"instances": [{"x": 1, "s": NaN}]}');
   assert.deepEqual([bytes.status, (json(bytes) as { error: string }).error], [400, "Input 's': expected a string for BYTES, got NaN (a bare number) at element 0"]);
+  const misplaced: [string, string][] = [
+    ['{"signature_name": NaN, "instances": [1]}', "Unknown signature_name NaN (a bare number); servable models have one signature, 'serving_default'"],
+    ['{"instances": -Infinity}', 'Expected `instances` to be a non-empty array, got -Infinity (a bare number)'],
+  ];
+  for (const [body, error] of misplaced) {
+    const reply = await post('/v1/models/echo:predict', body);
+    assert.deepEqual([reply.status, (json(reply) as { error: string }).error], [400, error]);
+  }
   const oip = await post('/v2/models/echo/infer', '{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [NaN]}]}');
   assert.equal(oip.status, 400);
   await registry.close();
