@@ -56,13 +56,15 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const { entry, version } = this.#admit(config as AnyConfig);
     if (entry.loading.has(version)) throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`);
     const previous = entry.configs.get(version);
+    const previousFailure = entry.failures.get(version);
     entry.configs.set(version, config as AnyConfig);
     try {
       return (await this.#startLoad(entry, version)) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
       if (entry.configs.get(version) === config) {
-        // The caller has the error; the config it was about is gone.
-        entry.failures.delete(version);
+        // The caller has the error; the config it was about is gone, the one restored keeps its own.
+        if (previousFailure === undefined) entry.failures.delete(version);
+        else entry.failures.set(version, previousFailure);
         if (previous) entry.configs.set(version, previous);
         else entry.configs.delete(version);
       }
@@ -125,9 +127,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
 
   /** True when `name` (at `version`, or any version) can take requests. */
   isReady(name: string, version?: string): boolean {
-    const entry = this.#models.get(name);
-    if (!entry) return false;
-    return version === undefined ? entry.live.size > 0 : entry.live.has(version);
+    const live = this.#models.get(name)?.live;
+    return version === undefined ? (live?.size ?? 0) > 0 : live?.has(version) === true;
   }
 
   /** True once {@link ModelRegistry.close} has been called: nothing is served any more. */

@@ -179,6 +179,9 @@ test('a version whose load failed reports why, until a load succeeds', async () 
   const status = async () => json(await http.handle({ method: 'GET', path: '/v1/models/flaky', headers: {} }));
   assert.deepEqual(registry.versions('flaky'), [{ version: '1', state: 'failed', error: 'weights are corrupt' }]);
   assert.deepEqual(await status(), { model_version_status: [{ version: '1', state: 'END', status: { error_code: 'UNKNOWN', error_message: 'weights are corrupt' } }] });
+  // A replacement whose load fails leaves the restored config's own failure.
+  await assert.rejects(registry.load({ name: 'flaky', source: { ...flaky, run: () => { throw new Error('also corrupt'); } }, warmup }));
+  assert.deepEqual(registry.versions('flaky'), [{ version: '1', state: 'failed', error: 'weights are corrupt' }]);
   // A new config for the version has not failed yet.
   registry.register({ name: 'flaky', source: flaky, warmup });
   assert.deepEqual(registry.versions('flaky'), [{ version: '1', state: 'unloaded' }]);
