@@ -13,13 +13,13 @@ const N = 0x4e;
 const I = 0x49;
 const utf16 = new TextDecoder('utf-16le');
 
-/** What a bare token stands for: kept apart from JSON strings that spell the same words. */
+/** What a bare token stands for, named as `Number()` reads it: kept apart from JSON strings that spell the same words. */
 const BARE = { NaN: Symbol('NaN'), Infinity: Symbol('Infinity'), '-Infinity': Symbol('-Infinity') } as const;
-const BARE_VALUES = new Map<unknown, number>([[BARE.NaN, Number.NaN], [BARE.Infinity, Infinity], [BARE['-Infinity'], -Infinity]]);
+const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE));
 
 /** The number a value parsed by {@link parseNonFinite} from a bare token stands for; undefined for any other value. */
 export function bareNumber(value: unknown): number | undefined {
-  return typeof value === 'symbol' ? BARE_VALUES.get(value) : undefined;
+  return typeof value === 'symbol' && BARE_SYMBOLS.has(value) ? Number(value.description) : undefined;
 }
 
 /** {@link describe} for a parsed JSON value, a bare token shown as the number the client wrote. */
