@@ -7,13 +7,58 @@ export function abortError(signal: AbortSignal): Error {
   return new CancelledError(undefined, { cause: reason });
 }
 
-/** Runs `fn` once when `signal` aborts; returns a function that removes the listener. */
+/** The callbacks waiting on a signal, and the one listener that runs them. */
+interface Waiting {
+  readonly callbacks: Set<() => void>;
+  readonly listener: () => void;
+}
+
+/**
+ * What waits on each signal. One listener per signal serves every request that shares it: Node
+ * warns of a listener leak past 10 listeners on one signal, and a caller may well pass one
+ * signal to dozens of requests.
+ */
+const waiting = new WeakMap<AbortSignal, Waiting>();
+
+const noop = (): void => {};
+
+/** Runs `fn` once when `signal` aborts; returns a function that removes it. */
 export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
-  if (!signal) return () => {};
+  if (!signal) return noop;
   if (signal.aborted) {
     fn();
-    return () => {};
+    return noop;
   }
-  signal.addEventListener('abort', fn, { once: true });
-  return () => signal.removeEventListener('abort', fn);
+  let w = waiting.get(signal);
+  if (!w) {
+    const callbacks = new Set<() => void>();
+    w = { callbacks, listener: () => runAll(signal, callbacks) };
+    waiting.set(signal, w);
+    signal.addEventListener('abort', w.listener, { once: true });
+  }
+  const { callbacks, listener } = w;
+  // A wrapper of its own, so that the same function registered twice is removed once per call.
+  const entry = (): void => fn();
+  callbacks.add(entry);
+  return () => {
+    if (!callbacks.delete(entry) || callbacks.size > 0) return;
+    waiting.delete(signal);
+    signal.removeEventListener('abort', listener);
+  };
+}
+
+/** Runs every callback of an aborted signal; one that throws is rethrown later and does not stop the rest, as with listeners. */
+function runAll(signal: AbortSignal, callbacks: Set<() => void>): void {
+  waiting.delete(signal);
+  // The live set, so a callback removed by an earlier one does not run, as with listeners.
+  for (const fn of callbacks) {
+    try {
+      fn();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+  callbacks.clear();
 }

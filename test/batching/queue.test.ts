@@ -190,6 +190,37 @@ test('an aborted queued request leaves the queue at once, never runs, and keeps 
   assert.deepEqual(calls.map((c) => c.requests), [['blocker'], ['ok']]);
 });
 
+test('requests sharing one signal add one abort listener to it, so Node never warns of a listener leak', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 10);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, execute });
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    const shared = new AbortController();
+    const answers = Array.from({ length: 20 }, (_, i) => track(batcher.submit(i, { signal: shared.signal })));
+    assert.equal(getEventListeners(shared.signal, 'abort').length, 1);
+    await clock.advanceAsync(10);
+    assert.deepEqual(answers.slice(0, 4).map((a) => a.value), [0, 1, 2, 3], 'the first batch is answered');
+    shared.abort();
+    await clock.flush();
+    assert.ok(answers.slice(4).every((a) => a.error instanceof CancelledError), 'every queued request is cancelled');
+    assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
+    assert.deepEqual(calls.map((c) => c.requests), [[0, 1, 2, 3], [4, 5, 6, 7]]);
+
+    const again = new AbortController();
+    const more = Array.from({ length: 12 }, (_, i) => batcher.submit(i, { signal: again.signal }));
+    await clock.advanceAsync(100);
+    assert.deepEqual(await Promise.all(more), Array.from({ length: 12 }, (_, i) => i));
+    assert.equal(getEventListeners(again.signal, 'abort').length, 0, 'the listener goes with the last request');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.map((w) => w.name), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test("a batch's signal aborts only once every one of its requests was cancelled", async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: string) => x, 100);
