@@ -84,8 +84,9 @@ export interface BatcherOptions<Req, Res> {
   readonly timeoutAction?: TimeoutAction;
   /**
    * Whether `submit({timeoutMs})` may exceed `defaultTimeoutMs`. When false a request may only
-   * shorten it (unlike Triton, where false ignores the request's timeout: shortening is harmless,
-   * since a caller can always give up sooner with its signal).
+   * shorten it, as Triton's `allow_timeout_override: true` allows (Triton never lets a request
+   * lengthen it, and with false ignores the request's timeout: shortening is harmless, since a
+   * caller can always give up sooner with its signal).
    * @default false
    */
   readonly allowTimeoutOverride?: boolean;
