@@ -6,7 +6,7 @@
  */
 import { toHalfBits } from './fp16.js';
 import { describe } from './options.js';
-import { allocate, elementCount, sameDims, type NumericArray, type Tensor } from './tensor.js';
+import { allocate, elementCount, sameDims, type DataType, type NumericArray, type Tensor } from './tensor.js';
 
 /**
  * Checks a list of allowed batch sizes: positive integers, strictly ascending, the last at least
@@ -94,9 +94,35 @@ export function padToCommonShape(tensors: readonly Tensor[], value = 0): Tensor[
   return tensors.map((t) => padTo(t, [t.shape[0]!, ...dims], value));
 }
 
+/** The values an integer datatype holds as they are; a pad value outside them would wrap or be cut. */
+const INTEGER_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
+  BOOL: [0, 1],
+  UINT8: [0, 2 ** 8 - 1],
+  UINT16: [0, 2 ** 16 - 1],
+  UINT32: [0, 2 ** 32 - 1],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+  INT8: [-(2 ** 7), 2 ** 7 - 1],
+  INT16: [-(2 ** 15), 2 ** 15 - 1],
+  INT32: [-(2 ** 31), 2 ** 31 - 1],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+/**
+ * Checks that `datatype` holds `value` as it is, so padding never writes another number (300 as
+ * UINT8 would be 44, -1 as BOOL 255, 2.7 as INT64 2).
+ * @throws RangeError naming `what` and quoting the value.
+ */
+export function checkPadValue(datatype: DataType, value: number, what = 'the pad value'): void {
+  const range = INTEGER_RANGES[datatype];
+  if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
+    throw new RangeError(`Expected ${what} to be an integer between ${range[0]} and ${range[1]} for ${datatype}, got ${describe(value)}`);
+  }
+}
+
 /** Fills numeric storage with `value` as the datatype stores it; BYTES stays `''`. */
 function fill(out: Tensor['data'], datatype: Tensor['datatype'], value: number): void {
   if (datatype === 'BYTES') return;
+  checkPadValue(datatype, value);
   if (out instanceof BigInt64Array || out instanceof BigUint64Array) out.fill(BigInt(Math.trunc(value)));
   else (out as Float64Array).fill(datatype === 'FP16' ? toHalfBits(value) : value);
 }

@@ -4,6 +4,7 @@ import {
   assertNumber,
   assertObject,
   checkAllowedBatchSizes,
+  checkPadValue,
   concatBatch,
   InvalidInputError,
   padBatch,
@@ -35,7 +36,10 @@ export interface TensorHandlerOptions {
    * them. @default false (only requests of the same shape share a batch)
    */
   readonly padVariableLength?: boolean;
-  /** What padding is filled with (`''` for BYTES). @default 0 */
+  /**
+   * What padding is filled with (`''` for BYTES). An integer input must hold it as it is (0-255
+   * for UINT8, 0 or 1 for BOOL), checked when the version loads. @default 0
+   */
   readonly padValue?: number;
 }
 
@@ -76,6 +80,9 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   override initialize(context: HandlerContext): void {
     super.initialize(context);
     if (this.#allowed) checkAllowedBatchSizes(this.#allowed, context.maxBatchSize);
+    if (this.#allowed || this.#padLengths) {
+      for (const { name, datatype } of context.inputs) if (datatype !== 'BYTES') checkPadValue(datatype, this.#padValue, `\`padValue\` of input '${name}'`);
+    }
   }
 
   override validate(request: InferenceRequest): void {

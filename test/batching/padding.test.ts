@@ -51,3 +51,14 @@ test('a pad value fills as each datatype stores it: half bits for FP16, a bigint
   const b: Tensor = { datatype: 'FP32', shape: [1, 2], data: new Float32Array([2, 3]) };
   assert.deepEqual(Array.from(padToCommonShape([a, b], 9)[0]!.data as Float32Array), [1, 9]);
 });
+
+test('a pad value an integer datatype cannot hold as it is is refused, never wrapped or cut', () => {
+  const bytes: Tensor = { datatype: 'UINT8', shape: [1, 1], data: new Uint8Array([1]) };
+  assert.throws(() => padTo(bytes, [1, 2], 300), { name: 'RangeError', message: 'Expected the pad value to be an integer between 0 and 255 for UINT8, got 300 (number)' });
+  const flags: Tensor = { datatype: 'BOOL', shape: [1, 1], data: new Uint8Array([1]) };
+  assert.throws(() => padBatch(flags, 2, -1), { message: 'Expected the pad value to be an integer between 0 and 1 for BOOL, got -1 (number)' });
+  const ids: Tensor = { datatype: 'INT64', shape: [1, 1], data: new BigInt64Array([5n]) };
+  assert.throws(() => padBatch(ids, 2, 2.7), { message: /to be an integer between -9007199254740991 and 9007199254740991 for INT64, got 2.7/ });
+  assert.deepEqual(Array.from(padTo(bytes, [1, 2], 255).data as Uint8Array), [1, 255]);
+  assert.deepEqual(Array.from(padTo({ datatype: 'FP32', shape: [1, 1], data: new Float32Array([1]) }, [1, 2], 0.5).data as Float32Array), [1, 0.5]);
+});

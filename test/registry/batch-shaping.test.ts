@@ -94,6 +94,11 @@ test('TensorHandler options are checked when made, and allowed sizes against max
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, handler: new TensorHandler({ allowedBatchSizes: [1, 4] }), warmup: [] }),
     { name: 'RangeError', message: 'Expected the last of `allowedBatchSizes` to be at least maxBatchSize (8), got [1,4] (array)' },
   );
+  const tokens: MemoryModel = { ...echo, inputs: [{ name: 'ids', datatype: 'UINT8', shape: [-1, -1] }] };
+  await assert.rejects(
+    registry.load({ name: 't', source: tokens, batching: { maxBatchSize: 8 }, handler: new TensorHandler({ padVariableLength: true, padValue: 300 }), warmup: [] }),
+    { name: 'RangeError', message: "Expected `padValue` of input 'ids' to be an integer between 0 and 255 for UINT8, got 300 (number)" },
+  );
   await registry.close();
 });
 
