@@ -54,10 +54,11 @@ export function decodeInferRequest(body: Record<string, unknown>, limits: Decode
     tensors[name] = t;
   }
   limits.binary?.finish();
+  // An empty list asks for every output, as in Triton: no output is requested, so all are.
   const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
   const all = booleanParameter(parameters, 'binary_data_output') ?? false;
   return {
-    request: { id, inputs: tensors, outputs: wanted?.map((o) => o.name), parameters },
+    request: { id, inputs: tensors, outputs: wanted?.length ? wanted.map((o) => o.name) : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
     priority: priorityOf(parameters),
     binaryOutput: (name) => wanted?.find((o) => o.name === name)?.binary ?? all,

@@ -127,6 +127,12 @@ test('timeout is read in microseconds and priority passed through; 0 means the d
   rejects({ ...input({}), parameters: { priority: 1.5 } }, /`parameters.priority` to be an integer >= 0, got 1.5/);
 });
 
+test('an empty outputs list asks for every output, as Triton reads it', () => {
+  assert.equal(decode({ ...input({}), outputs: [] }).request.outputs, undefined);
+  const d = decode({ ...input({}), outputs: [], parameters: { binary_data_output: true } });
+  assert.equal(d.binaryOutput('y'), true);
+});
+
 test('outputs encode as flat JSON: BigInt as numbers when safe, non-finite floats as strings, FP16 as numbers', () => {
   assert.deepEqual(encodeJsonData({ datatype: 'INT64', shape: [3], data: new BigInt64Array([1n, -(2n ** 53n) + 1n, 2n ** 62n]) }), [
     1,
