@@ -79,6 +79,7 @@ function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string
   if (parameters !== undefined && !isObject(parameters)) {
     throw new InvalidInputError(`${where}: expected \`parameters\` to be an object, got ${describe(parameters)}`);
   }
+  refuseSharedMemory(parameters, where, 'send `data` or binary data in the body instead');
   const count = claimedElements(dims, where, limits.maxElements);
   const binarySize = parameters?.binary_data_size;
   if (binarySize !== undefined) {
@@ -129,8 +130,25 @@ function decodeOutputs(outputs: unknown): { name: string; binary: boolean | unde
     if (o.parameters !== undefined && !isObject(o.parameters)) {
       throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describe(o.parameters)}`);
     }
-    return { name: o.name, binary: booleanParameter(o.parameters, 'binary_data', `Output '${o.name}'`) };
+    const where = `Output '${o.name}'`;
+    refuseSharedMemory(o.parameters, where, 'leave it out to have the output in the body');
+    const classes = o.parameters?.classification;
+    if (classes !== undefined && classes !== 0) {
+      throw new InvalidInputError(
+        `${where}: the classification extension is not supported (\`parameters.classification\` is ${describe(classes)}); ask for the output itself and take its top classes`,
+      );
+    }
+    return { name: o.name, binary: booleanParameter(o.parameters, 'binary_data', where) };
   });
+}
+
+/**
+ * Triton's shared-memory extensions are not served: a request naming a region would otherwise be
+ * answered as if it had not, leaving the client to read a region nothing wrote.
+ */
+function refuseSharedMemory(parameters: Record<string, unknown> | undefined, where: string, instead: string): void {
+  const region = parameters?.shared_memory_region;
+  if (region !== undefined) throw new InvalidInputError(`${where}: shared memory is not supported (\`parameters.shared_memory_region\` is ${describe(region)}); ${instead}`);
 }
 
 function booleanParameter(parameters: Record<string, unknown> | undefined, key: string, where?: string): boolean | undefined {

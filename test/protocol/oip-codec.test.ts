@@ -133,6 +133,22 @@ test('an empty outputs list asks for every output, as Triton reads it', () => {
   assert.equal(d.binaryOutput('y'), true);
 });
 
+test("Triton's classification and shared-memory extensions are refused, never answered as if not asked for", () => {
+  const asked = (parameters: Record<string, unknown>) => ({ ...input({}), outputs: [{ name: 'y', parameters }] });
+  rejects(asked({ binary_data: true, classification: 3 }), /Output 'y': the classification extension is not supported \(`parameters.classification` is 3 \(number\)\); ask for the output itself/);
+  rejects(asked({ classification: '3' }), /Output 'y': the classification extension is not supported \(`parameters.classification` is "3" \(string\)\)/);
+  rejects(
+    asked({ binary_data: false, shared_memory_region: 'out', shared_memory_byte_size: 16 }),
+    /Output 'y': shared memory is not supported \(`parameters.shared_memory_region` is "out" \(string\)\); leave it out to have the output in the body/,
+  );
+  rejects(
+    { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 16 } }] },
+    /Input 'x': shared memory is not supported \(`parameters.shared_memory_region` is "in" \(string\)\); send `data` or binary data in the body instead/,
+  );
+  // 0 classes is no classification, as in Triton.
+  assert.deepEqual(decode(asked({ classification: 0 })).request.outputs, ['y']);
+});
+
 test('outputs encode as flat JSON: BigInt as numbers when safe, non-finite floats as strings, FP16 as numbers', () => {
   assert.deepEqual(encodeJsonData({ datatype: 'INT64', shape: [3], data: new BigInt64Array([1n, -(2n ** 53n) + 1n, 2n ** 62n]) }), [
     1,
