@@ -27,6 +27,13 @@ export const HTTP_HANDLER_OPTIONS: readonly string[] = [
   'onError',
 ];
 
+/**
+ * The routes whose replies may be compressed. Triton compresses only inference replies, and
+ * tritonclient's asyncio client, whose aiohttp asks for gzip on every request, reads the others
+ * without inflating them.
+ */
+const COMPRESSED_ROUTES: ReadonlySet<Route['kind']> = new Set(['infer', 'tf-predict']);
+
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
 
@@ -136,7 +143,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         if (accepted instanceof Promise) accepted = await accepted;
         if ('status' in accepted) return accepted;
         const response = await (routes[match.route.kind] as RouteHandler<Route>)(match.route, accepted);
-        return compressReplies ? await compressReply(request.headers['accept-encoding'], response) : response;
+        return compressReplies && COMPRESSED_ROUTES.has(match.route.kind) ? await compressReply(request.headers['accept-encoding'], response) : response;
       } catch (error) {
         return errorResponse(error, (e) => onError?.(e, request));
       }

@@ -46,8 +46,9 @@ export interface HttpHandlerOptions {
    */
   readonly maxElements?: number;
   /**
-   * Compress a reply of 1 KiB or more with gzip or deflate when the request's `Accept-Encoding`
-   * asks for it, as Triton does for tritonclient's `response_compression_algorithm`. It costs CPU
+   * Compress an inference reply (`/infer`, `:predict`) of 1 KiB or more with gzip or deflate when
+   * the request's `Accept-Encoding` asks for it, as Triton does for tritonclient's
+   * `response_compression_algorithm`; other replies go as they are, as Triton sends them. It costs CPU
    * time (off the event loop, in libuv's thread pool) to save network bytes: turn it off where a
    * proxy compresses, or clients on the same host ask for it anyway.
    * @default true

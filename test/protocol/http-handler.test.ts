@@ -283,6 +283,22 @@ test('compressReplies: false sends replies as they are; a value that is no boole
   await registry.close();
 });
 
+test("only inference replies are compressed: tritonclient's asyncio client asks for gzip on every request but inflates only those", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const names = Array.from({ length: 24 }, (_, i) => `past_key_values.${i}.key`);
+  await registry.load({ name: 'gpt2', source: { ...echo(), inputs: names.map((name) => ({ name, datatype: 'FP32', shape: [-1, 12, -1, 64] })) }, warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  // aiohttp's default Accept-Encoding; the client json.loads these bodies as they come.
+  const headers = { 'accept-encoding': 'gzip, deflate' };
+  for (const path of ['/v2/models/gpt2', '/v2/models/gpt2/versions/1', '/v1/models/gpt2/metadata']) {
+    const reply = await http.handle({ method: 'GET', path, headers });
+    assert.deepEqual([reply.status, reply.headers['content-encoding'], reply.headers.vary], [200, undefined, undefined], path);
+    assert.ok((reply.body as string).length >= 1024, path);
+    assert.equal(typeof JSON.parse(reply.body as string), 'object');
+  }
+  await registry.close();
+});
+
 test('once the registry is closing, every model route is a 503, not a 404, and nothing reads as ready', async () => {
   const { registry, http } = await setup();
   const body = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
