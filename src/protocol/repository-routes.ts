@@ -1,9 +1,9 @@
-import { messageOf, ServableError } from '../core/index.js';
-import { bodyText, parseJsonObject } from './json-body.js';
+import { InvalidInputError, messageOf, ServableError } from '../core/index.js';
+import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { errorBody, jsonResponse } from './responses.js';
 import type { RouteContext, RouteHandler, RouteHandlers } from './route-context.js';
 import type { Route } from './routes.js';
-import type { HttpResponse } from './types.js';
+import type { HttpRequest, HttpResponse } from './types.js';
 
 /** The model repository extension's routes; only matched when the handler has a repository. */
 export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-index' | 'repository-load' | 'repository-unload'> {
@@ -16,7 +16,10 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
       const entries = await repository().index();
       return jsonResponse(200, readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
     }),
-    'repository-load': guarded(({ model }) => control(() => repository().load(model), model, 'load')),
+    'repository-load': guarded(({ model }, request) => {
+      refuseOverrides(model, request.body);
+      return control(() => repository().load(model), model, 'load');
+    }),
     'repository-unload': guarded(({ model }) => control(() => repository().unload(model), model, 'unload')),
   };
 }
@@ -30,4 +33,18 @@ async function control(action: () => Promise<void>, model: string, what: string)
     return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`);
   }
   return jsonResponse(200, {});
+}
+
+/**
+ * Triton's load may override the model's configuration (`parameters.config`) or files
+ * (`parameters["file:..."]`); servable loads what its repository holds, so such a load is refused
+ * rather than answered as done with something else.
+ */
+function refuseOverrides(model: string, body: HttpRequest['body']): void {
+  if (body === undefined || bodyText(body).trim() === '') return;
+  const { parameters } = parseJsonObject(bodyText(body));
+  const override = isObject(parameters) ? Object.keys(parameters).find((k) => k === 'config' || k.startsWith('file:')) : undefined;
+  if (override !== undefined) {
+    throw new InvalidInputError(`Model '${model}': loading with \`parameters.${override}\` is not supported; the repository's own configuration and files are what loads`);
+  }
 }

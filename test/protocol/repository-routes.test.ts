@@ -81,6 +81,26 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   await registry.close();
 });
 
+test("a load asking for Triton's config or file overrides is refused, not loaded as if it had not asked", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => true });
+  const load = (body: string) => http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: {}, body });
+  // tritonclient's load_model(name, config=..., files=...) bodies.
+  const config = await load('{"parameters":{"config":"{\\"max_batch_size\\":8}"}}');
+  assert.deepEqual([config.status, (json(config) as { error: string }).error], [
+    400,
+    "Model 'good': loading with `parameters.config` is not supported; the repository's own configuration and files are what loads",
+  ]);
+  const files = await load('{"parameters":{"config":"{}","file:1/model.onnx":"AAAA"}}');
+  assert.equal(files.status, 400);
+  assert.equal(registry.isReady('good'), false);
+  const bad = await load('[1]');
+  assert.deepEqual([bad.status, (json(bad) as { error: string }).error], [400, 'The request body must be a JSON object, got [1] (array)']);
+  // Parameters that override nothing leave the load as it was.
+  assert.equal((await load('{"parameters":{}}')).status, 200);
+  await registry.close();
+});
+
 test('without a repository the routes do not exist, and a bad one is refused at construction', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const service = new InferenceService({ registry });
