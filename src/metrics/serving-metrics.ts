@@ -11,6 +11,7 @@ import type {
   RegistryEvents,
   RegistrySource,
   RequestEvent,
+  RequestOutcome,
   ServiceSource,
   ServingMetricsOptions,
   VersionMetadata,
@@ -20,6 +21,13 @@ import type {
 const MS = 1000;
 const KEYS = ['promRegistry', 'registry', 'service', 'batchers', 'caches', 'prefix', 'buckets'];
 const BUCKET_KEYS = ['seconds', 'batchSize'];
+
+/**
+ * The outcomes a request served by a version can have: created at 0 when the version is ready, as
+ * Triton creates its success and failure counters when a model loads, so the first rejection or
+ * failure is an increase Prometheus sees, not the birth of a series.
+ */
+const VERSION_OUTCOMES: readonly RequestOutcome[] = ['success', 'invalid', 'rejected', 'timeout', 'cancelled', 'backend'];
 
 /** Unloaded versions remembered so that late requests do not bring their series back. */
 const MAX_FORGOTTEN = 1024;
@@ -89,7 +97,7 @@ export class ServingMetrics {
     this.#batchers = batchers;
     this.#scrape = { queues: () => this.#queues(), models: () => this.#models(), versions: () => this.#versions() };
     this.#set.sources.add(this.#scrape);
-    if (registry) this.#watchRegistry(registry);
+    if (registry) this.#watchRegistry(registry, options.service !== undefined);
     if (options.service) this.#watchService(options.service, registry);
     for (const [name, batcher] of batchers) this.#watchBatcher(name, batcher);
     for (const [name, cache] of caches) this.#watchCache(name, cache);
@@ -103,13 +111,26 @@ export class ServingMetrics {
     this.#set.sources.delete(this.#scrape);
   }
 
-  #watchRegistry(registry: RegistrySource): void {
+  #watchRegistry(registry: RegistrySource, countsRequests: boolean): void {
     const m = this.#set;
+    // Both outcomes exist from the model's first load on, at 0: a counter whose series is born at 1
+    // never shows an increase() to Prometheus, so the first failed load would never alert.
+    const known = (model: string) => {
+      m.loads.inc({ model, outcome: 'success' }, 0);
+      m.loads.inc({ model, outcome: 'failure' }, 0);
+    };
+    const serving = (e: VersionRef) => {
+      if (countsRequests) for (const outcome of VERSION_OUTCOMES) m.requests.inc({ model: e.name, version: e.version, outcome }, 0);
+    };
+    for (const model of registry.names()) known(model);
+    for (const v of registry.list()) if (v.state === 'ready') serving(v);
+    const onLoading = (e: VersionRef) => known(e.name);
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e.name, e.version, e);
     const onDrop = (e: VersionRef & DropEvent) => this.#drop(e.name, e.version, e);
     const onReady = (e: VersionMetadata) => {
       m.loads.inc({ model: e.name, outcome: 'success' });
       this.#forgotten.delete(`${e.name}\0${e.version}`);
+      serving(e);
     };
     const onFailure = (e: RegistryEvents['failure'][0]) => {
       if (e.stage === 'load') m.loads.inc({ model: e.name, outcome: 'failure' });
@@ -121,12 +142,14 @@ export class ServingMetrics {
       if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
       void forgetVersion(m, e.name, e.version);
     };
+    registry.on('loading', onLoading);
     registry.on('batch', onBatch);
     registry.on('drop', onDrop);
     registry.on('ready', onReady);
     registry.on('failure', onFailure);
     registry.on('unload', onUnload);
     this.#unsubscribe.push(() => {
+      registry.off('loading', onLoading);
       registry.off('batch', onBatch);
       registry.off('drop', onDrop);
       registry.off('ready', onReady);

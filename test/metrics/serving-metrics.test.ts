@@ -128,7 +128,7 @@ test('names and versions chosen by clients never become label values, whatever t
   const series = parse(await promRegistry.metrics()).filter((s) => s.name === 'servable_requests_total');
   assert.deepEqual(
     series.map((s) => `${s.labels.model}/${s.labels.version}/${s.labels.outcome}=${s.value}`).sort(),
-    ['//timeout=1', 'm//invalid=3', 'm//timeout=1', 'm/1/success=1'],
+    ['//timeout=1', 'm//invalid=3', 'm//timeout=1', 'm/1/backend=0', 'm/1/cancelled=0', 'm/1/invalid=0', 'm/1/rejected=0', 'm/1/success=1', 'm/1/timeout=0'],
   );
   await registry.close();
 });
@@ -151,6 +151,29 @@ test('a load failure is counted and unloaded versions leave the scrape-time gaug
   assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '3' }), 0);
   assert.equal(sample(text, 'servable_queue_requests', { model: 'm', version: '1' }), undefined);
   void clock;
+  await registry.close();
+});
+
+test('both load outcomes exist at 0 from a model\'s first load on, so a first failed load is an increase', async () => {
+  const { clock, registry } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  let text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 0); // loaded before the metrics
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 0);
+
+  const broken: MemoryModel = { ...doubler(5), run: () => ({}) };
+  const failing = assert.rejects(registry.load({ name: 'n', source: broken }));
+  await clock.advanceAsync(0); // warming up: the scrape sees the model before its load ends
+  text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'n', outcome: 'failure' }), 0);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'n', outcome: 'success' }), 0);
+  await clock.advanceAsync(5);
+  await failing;
+  text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'n', outcome: 'failure' }), 1);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'n', outcome: 'success' }), 0);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'rejected' }), undefined, 'requests are counted only with a service');
   await registry.close();
 });
 
@@ -374,7 +397,7 @@ test('a session that fails to dispose is not counted as a failed load', async ()
   await registry.unload('m', '1');
   const text = await promRegistry.metrics();
   assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 1);
-  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), undefined);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 0);
 });
 
 test("a failed batch split into retries counts each retry as an execution, but each request's queue time once", async () => {
@@ -521,6 +544,7 @@ test('an unloaded version leaves every metric, so deploying version after versio
   const versions = new Set(samples.filter((s) => s.labels.version !== undefined).map((s) => s.labels.version));
   assert.deepEqual([...versions].sort(), ['20']);
   assert.equal(sample(samples, 'servable_requests_total', { model: 'm', version: '20', outcome: 'success' }), 1);
+  assert.equal(sample(samples, 'servable_requests_total', { model: 'm', version: '20', outcome: 'rejected' }), 0, 'created at 0 when the version became ready');
   assert.equal(sample(samples, 'servable_queue_duration_seconds_count', { model: 'm', version: '20' }), 1);
   assert.equal(sample(samples, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 19); // version 1 loaded before the metrics
   await registry.close();
