@@ -20,7 +20,7 @@ export interface UpDown extends Incrementer {
 
 /** Options of {@link timed}, {@link counted} and {@link inFlight}. */
 export interface InstrumentOptions {
-  /** Fixed label values of every sample. @default {} */
+  /** Fixed label values of every sample: strings or finite numbers. @default {} */
   readonly labels?: Labels;
   /**
    * A label set to `'success'` or `'failure'` (a throw or a rejection); ignored by {@link inFlight}.
@@ -45,7 +45,7 @@ export interface Hooks {
 /** The hooks of {@link timed}. */
 export function timing(histogram: Observer, options: InstrumentOptions): Hooks {
   checkMetric('histogram', histogram, ['observe']);
-  const clock = checkOptions(options).clock ?? performance;
+  const clock = checkOptions(options, true).clock ?? performance;
   checkLabels(histogram, options, true);
   return {
     start() {
@@ -58,7 +58,7 @@ export function timing(histogram: Observer, options: InstrumentOptions): Hooks {
 /** The hooks of {@link counted}. */
 export function counting(counter: Incrementer, options: InstrumentOptions): Hooks {
   checkMetric('counter', counter, ['inc']);
-  checkOptions(options);
+  checkOptions(options, true);
   checkLabels(counter, options, true);
   return { start: () => (labels) => counter.inc(labels) };
 }
@@ -66,7 +66,7 @@ export function counting(counter: Incrementer, options: InstrumentOptions): Hook
 /** The hooks of {@link inFlight}. */
 export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
   checkMetric('gauge', gauge, ['inc', 'dec']);
-  checkOptions(options);
+  checkOptions(options, false);
   checkLabels(gauge, options, false);
   return {
     start(labels) {
@@ -203,12 +203,25 @@ function checkLabels(metric: unknown, options: InstrumentOptions, withOutcome: b
   }
 }
 
-function checkOptions(options: InstrumentOptions): InstrumentOptions {
+/** Checks the options; `withOutcome` when `outcomeLabel` applies (not to {@link inFlight}). */
+function checkOptions(options: InstrumentOptions, withOutcome: boolean): InstrumentOptions {
   assertObject('options', options);
   assertKnownKeys('the metric wrapper', options, ['labels', 'outcomeLabel', 'methodLabel', 'clock']);
   if (options.labels !== undefined) assertObject('labels', options.labels);
+  for (const [label, value] of Object.entries(options.labels ?? {})) {
+    if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) {
+      throw new TypeError(`Expected \`labels.${label}\` to be a string or a finite number, got ${describe(value)}`);
+    }
+  }
   if (options.outcomeLabel !== undefined) assertString('outcomeLabel', options.outcomeLabel);
   if (options.methodLabel !== undefined) assertString('methodLabel', options.methodLabel);
+  // One label set twice would silently keep only the last value: the method name or a fixed label lost.
+  const taken = new Set(Object.keys(options.labels ?? {}));
+  for (const [option, label] of [['methodLabel', options.methodLabel], ['outcomeLabel', withOutcome ? options.outcomeLabel : undefined]] as const) {
+    if (label === undefined) continue;
+    if (taken.has(label)) throw new TypeError(`Expected \`${option}\` to name a label no other option sets, got ${describe(label)}`);
+    taken.add(label);
+  }
   const clock: unknown = options.clock;
   if (clock !== undefined && typeof (clock as { now?: unknown } | null)?.now !== 'function') {
     throw new TypeError(`Expected \`clock\` to have now(), got ${describe(options.clock)}`);

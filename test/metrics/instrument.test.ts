@@ -98,6 +98,23 @@ test('bad arguments fail at wrap time with the value quoted, and nothing touches
   assert.throws(() => timed(() => 1, seconds, { labels: [] as never }), {
     message: 'Expected `labels` to be an object, got [] (array)',
   });
+  assert.throws(() => timed(() => 1, seconds, { labels: { tier: {} } as never }), {
+    name: 'TypeError',
+    message: 'Expected `labels.tier` to be a string or a finite number, got {} (object)',
+  });
+  assert.throws(() => timed(() => 1, seconds, { labels: { tier: null } as never }), { message: 'Expected `labels.tier` to be a string or a finite number, got null (null)' });
+  assert.throws(() => timed(() => 1, seconds, { labels: { tier: undefined } as never }), { message: 'Expected `labels.tier` to be a string or a finite number, got undefined (undefined)' });
+  assert.throws(() => timed(() => 1, seconds, { labels: { tier: NaN } }), { message: 'Expected `labels.tier` to be a string or a finite number, got NaN (number)' });
+  assert.throws(() => timed(() => 1, seconds, { labels: { outcome: 'fixed' }, outcomeLabel: 'outcome' }), {
+    name: 'TypeError',
+    message: 'Expected `outcomeLabel` to name a label no other option sets, got "outcome" (string)',
+  });
+  assert.throws(() => counted(() => 1, new Counter({ name: 'c2', help: 'c', labelNames: ['op'], registers: [] }), { methodLabel: 'op', outcomeLabel: 'op' }), {
+    message: 'Expected `outcomeLabel` to name a label no other option sets, got "op" (string)',
+  });
+  assert.throws(() => inFlight(() => 1, new Gauge({ name: 'g2', help: 'g', labelNames: ['op'], registers: [] }), { labels: { op: 'x' }, methodLabel: 'op' }), {
+    message: 'Expected `methodLabel` to name a label no other option sets, got "op" (string)',
+  });
   assert.equal(register.getMetricsAsArray().length, 0);
 });
 
