@@ -88,7 +88,20 @@ function quoteTokens(text: string, marker: string): string | undefined {
     }
     out[o++] = c;
   }
-  return found ? utf16.decode(out.subarray(0, o)) : undefined;
+  return found ? decodeUtf16(out.subarray(0, o)) : undefined;
+}
+
+/**
+ * Node's TextDecoder refuses more than 2^27 - 1 UTF-16 code units at once, which a body of a few
+ * million bare tokens reaches once each is quoted: a long text is decoded in parts.
+ */
+const DECODE_UNITS = 1 << 26;
+
+function decodeUtf16(units: Uint16Array): string {
+  if (units.length <= DECODE_UNITS) return utf16.decode(units);
+  let text = '';
+  for (let at = 0; at < units.length; at += DECODE_UNITS) text += utf16.decode(units.subarray(at, at + DECODE_UNITS), { stream: true });
+  return text + utf16.decode();
 }
 
 function grow(out: Uint16Array): Uint16Array {

@@ -326,6 +326,15 @@ test('bare NaN, Infinity and -Infinity are read and written as TF-Serving does; 
   await registry.close();
 });
 
+test('a body of millions of bare tokens within the body limit is read, not a 500', async () => {
+  const { registry, http } = await setup();
+  // Quoted, each token takes at least 25 code units: with the padding, past Node's TextDecoder limit of 2^27.
+  const body = `{"inputs": [Inf, 1], "ignored": [${'Inf,'.repeat(3_600_000)}"${'x'.repeat(49_000_000)}"]}`;
+  const reply = await http.handle({ method: 'POST', path: '/v1/models/echo:predict', headers: {}, body });
+  assert.deepEqual([reply.status, reply.body], [200, '{"outputs":[Infinity,1]}']);
+  await registry.close();
+});
+
 test('an instance may be nested one level less than the rank limit, since the batch adds a dimension', async () => {
   const { registry, predict } = await setup();
   let deep: unknown = 1;
