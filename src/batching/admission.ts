@@ -2,15 +2,10 @@
  * What `submit` checks before a request joins the queue, and the errors it answers with: pure
  * functions of the options and the request.
  */
-import { DeadlineExceededError, InvalidInputError, QueueFullError, describe } from '../core/index.js';
+import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, describe } from '../core/index.js';
 import type { LevelPolicy, ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
-/**
- * The longest timer that can be armed, about 24.8 days: a longer one overflows and fires at once.
- * A longer timeout counts as none.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The run time assumed for a batch before one has run, for `retryAfterMs`. */
 const DEFAULT_RUN_MS = 100;
 

@@ -1,5 +1,4 @@
-import type { Clock } from '../core/index.js';
-import { MAX_TIMER_MS } from './admission.js';
+import { MAX_TIMER_MS, type Clock } from '../core/index.js';
 
 /** How early a timer may fire and still count as on time: the 1 ms grid real timers fire on. */
 const TIMER_SLACK_MS = 1;

@@ -9,6 +9,12 @@ export interface Clock {
 }
 
 /**
+ * The longest timer that can be armed, about 24.8 days: a longer one overflows and fires at once.
+ * A longer timeout counts as none.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * The real clock: `performance.now()` and ordinary timers. Timers are only armed while requests
  * wait on them, so they keep a process alive exactly as long as a pending request needs.
  */

@@ -1,8 +1,9 @@
-import { abortError, assertNumber, DeadlineExceededError, onAbort, type Clock } from '../core/index.js';
+import { abortError, assertNumber, DeadlineExceededError, MAX_TIMER_MS, onAbort, type Clock } from '../core/index.js';
 
 /**
- * Waits for `promise`, giving up when `signal` aborts or after `timeoutMs` on `clock`; the
- * promise itself goes on (other callers may be waiting for it too).
+ * Waits for `promise`, giving up when `signal` aborts or after `timeoutMs` on `clock` (a timeout
+ * longer than a timer can hold counts as none, as in the batcher); the promise itself goes on
+ * (other callers may be waiting for it too).
  */
 export function waitFor<T>(
   promise: Promise<T>,
@@ -14,7 +15,7 @@ export function waitFor<T>(
   if (!signal && timeoutMs === undefined) return promise;
   if (timeoutMs !== undefined) assertNumber('timeoutMs', timeoutMs, 0);
   return new Promise<T>((resolve, reject) => {
-    const timer = timeoutMs === undefined
+    const timer = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
       ? undefined
       : clock.setTimeout(() => finish(() => reject(new DeadlineExceededError(`${what} was not ready within ${timeoutMs} ms`))), timeoutMs);
     const stop = onAbort(signal, () => finish(() => reject(abortError(signal!))));

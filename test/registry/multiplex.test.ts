@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, ModelNotReadyError, ModelRegistry, type Backend, type Clock } from 'servable';
+import { DeadlineExceededError, InferenceService, ModelNotReadyError, ModelRegistry, systemClock, type Backend, type Clock } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -109,6 +109,16 @@ test('a request for an unloaded model waits for one shared load, bounded by its 
   const closing = registry.close(); // waits for the batch still running (its result discarded)
   await clock.advanceAsync(50);
   await closing;
+});
+
+test('a timeout longer than a timer can hold (about 24.8 days) does not cut short the wait for a load', async () => {
+  // Real timers: Node arms a longer one for 1 ms, which a fake clock would not show.
+  const { backend } = slowBackend(systemClock, 30);
+  const registry = new ModelRegistry({ backends: [backend] });
+  const service = new InferenceService({ registry });
+  registry.register({ name: 'm', source: doubler(7) });
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { timeoutMs: 2 ** 31 })), 7);
+  await registry.close();
 });
 
 test('loads beyond the bound while nothing can be unloaded get a 503, not an overshoot', async () => {
