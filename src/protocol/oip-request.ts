@@ -1,6 +1,5 @@
 import {
   DATA_TYPES,
-  describe,
   InvalidInputError,
   isDataType,
   type Tensor,
@@ -9,6 +8,7 @@ import {
 import type { InferenceRequest } from '../handler/index.js';
 import { decodeBinaryData, type BinaryReader } from './binary.js';
 import { isObject } from './json-body.js';
+import { bareNumber, describeJson } from './json-non-finite.js';
 import { decodeJsonData, forEachLeaf } from './tensor-json.js';
 
 /** The most dimensions a tensor may have (NumPy's limit). */
@@ -40,12 +40,13 @@ export interface DecodeLimits {
  * @throws InvalidInputError saying which input is wrong and how.
  */
 export function decodeInferRequest(body: Record<string, unknown>, limits: DecodeLimits): DecodedInferRequest {
-  const { id, parameters, inputs, outputs } = body;
-  if (id !== undefined && typeof id !== 'string') throw new InvalidInputError(`Expected \`id\` to be a string, got ${describe(id)}`);
-  if (parameters !== undefined && !isObject(parameters)) {
-    throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describe(parameters)}`);
+  const { id, inputs, outputs } = body;
+  if (id !== undefined && typeof id !== 'string') throw new InvalidInputError(`Expected \`id\` to be a string, got ${describeJson(id)}`);
+  if (body.parameters !== undefined && !isObject(body.parameters)) {
+    throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describeJson(body.parameters)}`);
   }
-  if (!Array.isArray(inputs)) throw new InvalidInputError(`Expected \`inputs\` to be an array, got ${describe(inputs)}`);
+  const parameters = withBareNumbers(body.parameters);
+  if (!Array.isArray(inputs)) throw new InvalidInputError(`Expected \`inputs\` to be an array, got ${describeJson(inputs)}`);
   // Names come from the client: no prototype, so an input named `__proto__` is just a name.
   const tensors: TensorMap = Object.create(null) as TensorMap;
   for (const [i, raw] of inputs.entries()) {
@@ -66,32 +67,32 @@ export function decodeInferRequest(body: Record<string, unknown>, limits: Decode
 }
 
 function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string, Tensor] {
-  if (!isObject(raw)) throw new InvalidInputError(`Expected \`inputs[${index}]\` to be an object, got ${describe(raw)}`);
+  if (!isObject(raw)) throw new InvalidInputError(`Expected \`inputs[${index}]\` to be an object, got ${describeJson(raw)}`);
   const { name, datatype, shape, parameters, data } = raw;
   if (typeof name !== 'string' || name === '') {
-    throw new InvalidInputError(`Expected \`inputs[${index}].name\` to be a non-empty string, got ${describe(name)}`);
+    throw new InvalidInputError(`Expected \`inputs[${index}].name\` to be a non-empty string, got ${describeJson(name)}`);
   }
   const where = `Input '${name}'`;
   if (!isDataType(datatype)) {
-    throw new InvalidInputError(`${where}: unknown datatype ${describe(datatype)}; expected one of ${DATA_TYPES.join(', ')}`);
+    throw new InvalidInputError(`${where}: unknown datatype ${describeJson(datatype)}; expected one of ${DATA_TYPES.join(', ')}`);
   }
   const dims = checkShape(shape, where);
   if (parameters !== undefined && !isObject(parameters)) {
-    throw new InvalidInputError(`${where}: expected \`parameters\` to be an object, got ${describe(parameters)}`);
+    throw new InvalidInputError(`${where}: expected \`parameters\` to be an object, got ${describeJson(parameters)}`);
   }
   refuseSharedMemory(parameters, where, 'send `data` or binary data in the body instead');
   const count = claimedElements(dims, where, limits.maxElements);
   const binarySize = parameters?.binary_data_size;
   if (binarySize !== undefined) {
     if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
-      throw new InvalidInputError(`${where}: expected \`parameters.binary_data_size\` to be an integer >= 0, got ${describe(binarySize)}`);
+      throw new InvalidInputError(`${where}: expected \`parameters.binary_data_size\` to be an integer >= 0, got ${describeJson(binarySize)}`);
     }
     if (data !== undefined) throw new InvalidInputError(`${where}: has both \`data\` and \`parameters.binary_data_size\`; send one`);
     if (!limits.binary) throw new InvalidInputError(`${where}: has binary_data_size but the request has no Inference-Header-Content-Length header`);
     const bytes = limits.binary.take(binarySize as number, where);
     return [name, { datatype, shape: dims, data: decodeBinaryData(datatype, bytes, count, where) } as Tensor];
   }
-  if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describe(data)}`);
+  if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describeJson(data)}`);
   const depth = Math.max(dims.length, 1);
   const sent = forEachLeaf(data, depth, where);
   if (sent !== count) {
@@ -103,7 +104,7 @@ function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string
 /** Checks a shape: an array of at most {@link MAX_RANK} integers >= 0. */
 export function checkShape(shape: unknown, where: string): number[] {
   if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new InvalidInputError(`${where}: expected \`shape\` to be an array of at most ${MAX_RANK} integers >= 0, got ${describe(shape)}`);
+    throw new InvalidInputError(`${where}: expected \`shape\` to be an array of at most ${MAX_RANK} integers >= 0, got ${describeJson(shape)}`);
   }
   return shape as number[];
 }
@@ -122,20 +123,20 @@ export function claimedElements(dims: readonly number[], where: string, maxEleme
 }
 
 function decodeOutputs(outputs: unknown): { name: string; binary: boolean | undefined }[] {
-  if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describe(outputs)}`);
+  if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describeJson(outputs)}`);
   return outputs.map((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string' || o.name === '') {
-      throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describe(o)}`);
+      throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describeJson(o)}`);
     }
     if (o.parameters !== undefined && !isObject(o.parameters)) {
-      throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describe(o.parameters)}`);
+      throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describeJson(o.parameters)}`);
     }
     const where = `Output '${o.name}'`;
     refuseSharedMemory(o.parameters, where, 'leave it out to have the output in the body');
     const classes = o.parameters?.classification;
     if (classes !== undefined && classes !== 0) {
       throw new InvalidInputError(
-        `${where}: the classification extension is not supported (\`parameters.classification\` is ${describe(classes)}); ask for the output itself and take its top classes`,
+        `${where}: the classification extension is not supported (\`parameters.classification\` is ${describeJson(classes)}); ask for the output itself and take its top classes`,
       );
     }
     return { name: o.name, binary: booleanParameter(o.parameters, 'binary_data', where) };
@@ -148,13 +149,22 @@ function decodeOutputs(outputs: unknown): { name: string; binary: boolean | unde
  */
 function refuseSharedMemory(parameters: Record<string, unknown> | undefined, where: string, instead: string): void {
   const region = parameters?.shared_memory_region;
-  if (region !== undefined) throw new InvalidInputError(`${where}: shared memory is not supported (\`parameters.shared_memory_region\` is ${describe(region)}); ${instead}`);
+  if (region !== undefined) throw new InvalidInputError(`${where}: shared memory is not supported (\`parameters.shared_memory_region\` is ${describeJson(region)}); ${instead}`);
+}
+
+/**
+ * The request's parameters, a bare `NaN` or `Infinity` among them (see parseNonFinite) as the
+ * number it stands for: handlers and caches see numbers.
+ */
+function withBareNumbers(parameters: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!parameters || !Object.values(parameters).some((v) => bareNumber(v) !== undefined)) return parameters;
+  return Object.fromEntries(Object.entries(parameters).map(([key, value]) => [key, bareNumber(value) ?? value]));
 }
 
 function booleanParameter(parameters: Record<string, unknown> | undefined, key: string, where?: string): boolean | undefined {
   const value = parameters?.[key];
   if (value !== undefined && typeof value !== 'boolean') {
-    const what = `\`parameters.${key}\` to be true or false, got ${describe(value)}`;
+    const what = `\`parameters.${key}\` to be true or false, got ${describeJson(value)}`;
     throw new InvalidInputError(where === undefined ? `Expected ${what}` : `${where}: expected ${what}`);
   }
   return value;
@@ -164,7 +174,7 @@ function timeoutOf(parameters: Record<string, unknown> | undefined): number | un
   const timeout = parameters?.timeout;
   if (timeout === undefined) return undefined;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
-    throw new InvalidInputError(`Expected \`parameters.timeout\` to be a number of microseconds >= 0, got ${describe(timeout)}`);
+    throw new InvalidInputError(`Expected \`parameters.timeout\` to be a number of microseconds >= 0, got ${describeJson(timeout)}`);
   }
   return timeout === 0 ? undefined : timeout / 1000;
 }
@@ -173,7 +183,7 @@ function priorityOf(parameters: Record<string, unknown> | undefined): number | u
   const priority = parameters?.priority;
   if (priority === undefined) return undefined;
   if (!Number.isSafeInteger(priority) || (priority as number) < 0) {
-    throw new InvalidInputError(`Expected \`parameters.priority\` to be an integer >= 0, got ${describe(priority)}`);
+    throw new InvalidInputError(`Expected \`parameters.priority\` to be an integer >= 0, got ${describeJson(priority)}`);
   }
   return priority === 0 ? undefined : (priority as number);
 }

@@ -2,6 +2,7 @@ import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
 import { bodyText, parseJsonObject } from './json-body.js';
+import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
@@ -53,7 +54,7 @@ async function infer({ service, maxElements, tenantOf }: RouteContext, { model, 
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     const what = binary ? 'The JSON header of the body' : 'The request body';
-    const body = parseJsonObject(bodyText(json, what, binary ? '' : BINARY_HINT), what);
+    const body = parseJsonObject(bodyText(json, what, binary ? '' : BINARY_HINT), what, parseNonFinite);
     return decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
   });
   let served = version;

@@ -335,3 +335,22 @@ test('a binary body sent without Inference-Header-Content-Length is told what it
   ]);
   await registry.close();
 });
+
+test('an inference body may hold bare NaN and Infinity, as Triton and Python clients write them; replies keep the quoted strings', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const identity: MemoryModel = {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+    run: ({ x }) => ({ y: x! }),
+  };
+  await registry.load({ name: 'id', source: identity, warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  const infer = (body: string) => http.handle({ method: 'POST', path: '/v2/models/id/infer', headers: {}, body });
+  const reply = await infer('{"inputs": [{"name": "x", "datatype": "FP32", "shape": [3], "data": [NaN, -Infinity, 1.5]}]}');
+  assert.equal(reply.status, 200);
+  assert.deepEqual(JSON.parse(String(reply.body)).outputs[0].data, ['NaN', '-Infinity', 1.5]);
+  const bad = await infer('{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [NaN}');
+  assert.equal(bad.status, 400);
+  assert.match(JSON.parse(String(bad.body)).error, /^The request body is not valid JSON: /);
+  await registry.close();
+});

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { InvalidInputError } from '../../src/core/index.js';
 import { BinaryReader } from '../../src/protocol/binary.js';
 import { decodeInferRequest, encodeInferResponse, encodeJsonData } from '../../src/protocol/index.js';
+import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 
 const limits = { maxElements: 1024 };
 
@@ -285,4 +286,16 @@ test('an input named __proto__ is an ordinary (unknown) name, not a prototype', 
   assert.deepEqual(Object.keys(d.request.inputs), ['__proto__', 'shape']);
   assert.deepEqual(d.request.inputs.shape!.data, new Float32Array([2]));
   assert.equal(Object.getPrototypeOf(d.request.inputs), null);
+});
+
+test("bare NaN and Infinity, as Triton's RapidJSON parser reads them, are numbers to float inputs and parameters, and refused elsewhere", () => {
+  const body = parseNonFinite(
+    '{"id": "r", "parameters": {"threshold": NaN, "limit": -Infinity, "tag": "NaN"}, "inputs": [{"name": "x", "datatype": "FP32", "shape": [3], "data": [NaN, -Inf, 1.5]}]}',
+  ) as Record<string, unknown>;
+  const { request } = decode(body);
+  assert.deepEqual(request.inputs.x!.data, new Float32Array([Number.NaN, -Infinity, 1.5]));
+  assert.deepEqual(request.parameters, { threshold: Number.NaN, limit: -Infinity, tag: 'NaN' });
+  rejects(parseNonFinite('{"inputs": [{"name": "i", "datatype": "INT64", "shape": [1], "data": [NaN]}]}') as Record<string, unknown>, /got NaN \(a bare number\) at element 0/);
+  rejects(parseNonFinite('{"id": Infinity, "inputs": []}') as Record<string, unknown>, /Expected `id` to be a string, got Infinity \(a bare number\)/);
+  rejects(parseNonFinite('{"parameters": {"timeout": Infinity}, "inputs": []}') as Record<string, unknown>, /`parameters.timeout` to be a number of microseconds >= 0, got Infinity/);
 });
