@@ -3,6 +3,7 @@
  * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
 import { adaptiveDispatchAt, type ArrivalRate, type LatencyModel } from './adaptive.js';
+import { goodputBatch } from './goodput.js';
 import type { Entry } from './job.js';
 import type { ResolvedOptions } from './options.js';
 import type { BatchQueue, Group } from './queue.js';
@@ -120,8 +121,11 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
     if (group.size === 0) return Infinity;
   }
   const cap = o.maxLatencyMs === undefined ? o.maxBatchSize : latencyCap(group, ctx, o.maxLatencyMs);
-  if (ctx.draining) return { entries: queue.take(group, now, cap), reason: 'drain' };
-  if (group.items >= cap) return { entries: queue.take(group, now, cap), reason: cap < o.maxBatchSize ? 'adaptive' : 'full' };
+  if (ctx.draining) return { entries: backlogBatch(group, ctx, cap).entries, reason: 'drain' };
+  if (group.items >= cap) {
+    const batch = backlogBatch(group, ctx, cap);
+    return { entries: batch.entries, reason: batch.cap < o.maxBatchSize ? 'adaptive' : 'full' };
+  }
 
   // Not full: the candidate batch is the whole group.
   let entries: Entry<Req, Res>[] | undefined;
@@ -178,6 +182,28 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
   if (model.perItemMs <= 0) return options.maxBatchSize;
   const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs) / model.perItemMs);
   return Math.min(options.maxBatchSize, Math.max(fits, queue.first(group, now)!.size));
+}
+
+/**
+ * The batch to run now from a group that may hold more than it: the first entries up to `cap`
+ * items, or in adaptive mode, when more items wait than that, the batch that serves the most in
+ * time (see {@link goodputBatch}).
+ */
+function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, cap: number): { entries: Entry<Req, Res>[]; cap: number } {
+  const { now, options: o, queue, model } = ctx;
+  const entries = queue.take(group, now, cap);
+  if (o.maxLatencyMs === undefined || cap >= o.maxBatchSize || group.items <= cap || model.perItemMs <= 0) return { entries, cap };
+  return goodputBatch({
+    queue,
+    group,
+    now,
+    maxLatencyMs: o.maxLatencyMs,
+    maxBatchSize: o.maxBatchSize,
+    perItemMs: model.perItemMs,
+    overheadMs: model.overheadMs,
+    entries,
+    cap,
+  });
 }
 
 /**

@@ -231,4 +231,17 @@ export class BatchQueue<E extends QueueEntry<E>> {
     }
   }
 
+  /** Every entry of `group` in dispatch order, as {@link BatchQueue.take} ranks them. */
+  *order(group: Group<E>, now: number): Generator<E> {
+    const cursors: E[] = [];
+    for (const list of group.lists) if (list.head) cursors.push(list.head);
+    while (cursors.length > 0) {
+      let pick = 0;
+      for (let i = 1; i < cursors.length; i++) if (this.precedes(cursors[i]!, cursors[pick]!, now)) pick = i;
+      const entry = cursors[pick]!;
+      yield entry;
+      if (entry.next) cursors[pick] = entry.next;
+      else cursors.splice(pick, 1);
+    }
+  }
 }

@@ -253,3 +253,70 @@ test('shedding a split request while a part of it runs reports stage running and
   assert.deepEqual(drops, [{ reason: 'shed', queueMs: 15, stage: 'running' }]);
   assert.equal(part0.context.signal.aborted, true);
 });
+
+/** A batcher whose batches take 2 + 3·n ms on the fake clock, fitted, with two priority levels. */
+async function slope3() {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => 2 + 3 * rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 50, priorityLevels: 2, execute });
+  const { batches, drops } = events(batcher);
+  await warmUp(batcher, clock, 3, 2);
+  batches.length = 0;
+  return { clock, calls, batcher, batches, drops };
+}
+
+test('adaptive mode under overload serves the batch that answers the most requests in time', async () => {
+  const { clock, calls, batcher, batches, drops } = await slope3();
+  const before = calls.length;
+  const sent: { at: number; answer: Tracked<number> }[] = [];
+  for (let i = 0; i < 300; i++) {
+    sent.push({ at: clock.now(), answer: track(batcher.submit(i)) });
+    await clock.advanceAsync(1);
+  }
+  await clock.advanceAsync(200);
+  // Capping each batch at what the oldest could afford served 78: behind, the oldest is always near
+  // its deadline, so batches of 1 went every 5 ms. Batches of 8 (26 ms) skip the oldest, which are shed.
+  assert.deepEqual(batches.map((b) => b.size), [1, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4]);
+  const served = sent.filter((s) => s.answer.state === 'resolved');
+  assert.equal(served.length, 105);
+  for (const call of calls.slice(before)) {
+    const end = call.at + 2 + 3 * call.requests.length;
+    for (const i of call.requests) assert.ok(end - sent[i]!.at <= 50, `request ${i} took ${end - sent[i]!.at} ms`);
+  }
+  const shed = sent.filter((s) => s.answer.state === 'rejected');
+  assert.equal(shed.length, 195);
+  for (const s of shed) assert.ok(s.answer.error instanceof DeadlineExceededError);
+  assert.deepEqual(new Set(drops.map((d) => d.reason)), new Set(['shed']));
+  assert.equal(drops.length, 195);
+});
+
+test('adaptive mode skips an old request for a fuller batch only within its priority level', async () => {
+  for (const level of [1, 2]) {
+    const { clock, calls, batcher, drops } = await slope3();
+    // 8 requests hold the only instance for 26 ms; one comes 1 ms in, 10 more of level 2 at 20 ms.
+    const busy = Array.from({ length: 8 }, (_, i) => batcher.submit(100 + i, { priority: 2 }));
+    await clock.advanceAsync(1);
+    const old = track(batcher.submit(0, { priority: level }));
+    await clock.advanceAsync(19);
+    const fresh = Array.from({ length: 10 }, (_, i) => track(batcher.submit(i + 1, { priority: 2 })));
+    await clock.advanceAsync(6);
+    await Promise.all(busy);
+    // At 26 ms the old request can afford floor((50 - 25 - 2) / 3) = 7 items, the fresh ones 14.
+    if (level === 1) {
+      assert.deepEqual(calls.at(-1)!.requests, [0, 1, 2, 3, 4, 5, 6], 'not passed over for lower-level requests');
+      await clock.advanceAsync(100);
+      assert.equal(old.state, 'resolved');
+    } else {
+      assert.deepEqual(calls.at(-1)!.requests, [1, 2, 3, 4, 5, 6, 7, 8], 'within its level, 8 in time beat 7');
+      // Alone it takes 5 ms, so it is shed at its latest start, 1 + 50 - 5 = 46 ms.
+      await clock.advanceAsync(19.5);
+      assert.equal(old.state, 'pending');
+      await clock.advanceAsync(0.5);
+      assert.equal(old.state, 'rejected');
+      assert.ok(old.error instanceof DeadlineExceededError);
+      assert.deepEqual(drops, [{ reason: 'shed', queueMs: 45, stage: 'queued' }]);
+    }
+    await clock.advanceAsync(100);
+    assert.equal(fresh.filter((r) => r.state === 'resolved').length, 10);
+  }
+});
