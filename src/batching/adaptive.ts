@@ -76,6 +76,12 @@ export class LatencyModel {
     return this.#b;
   }
 
+  /** Mean items of the recent batches; every batch's size while the window holds one size. */
+  get meanItems(): number {
+    this.#fit();
+    return this.#meanItems;
+  }
+
   /** True once the window holds batches of at least two sizes. */
   get fitted(): boolean {
     this.#fit();

@@ -176,9 +176,15 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
 /**
  * The most items a batch may hold so that the longest-waiting request still finishes within the
  * objective; never less than the first request, never more than `maxBatchSize`.
+ *
+ * Under sustained overload every batch is full, and once the window holds nothing else the slope
+ * is lost and with it the objective's hold on batch size; one batch an item short restores it.
  */
 function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, maxLatencyMs: number): number {
   const { model, options, queue, now } = ctx;
+  if (!model.fitted && model.meanRunMs !== undefined && model.meanItems === options.maxBatchSize && options.maxBatchSize > 1) {
+    return Math.max(options.maxBatchSize - 1, queue.first(group, now)!.size);
+  }
   if (model.perItemMs <= 0) return options.maxBatchSize;
   const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs) / model.perItemMs);
   return Math.min(options.maxBatchSize, Math.max(fits, queue.first(group, now)!.size));

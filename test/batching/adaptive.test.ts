@@ -320,3 +320,24 @@ test('adaptive mode skips an old request for a fuller batch only within its prio
     assert.equal(fresh.filter((r) => r.state === 'resolved').length, 10);
   }
 });
+
+test('adaptive mode under sustained overload runs a batch an item short when only full ones are left to learn from', async () => {
+  const { clock, calls, batcher, batches } = await slope3();
+  const before = calls.length;
+  const sentAt: number[] = [];
+  const answers: Tracked<number>[] = [];
+  for (let i = 0; i < 1500; i++) {
+    sentAt.push(clock.now());
+    answers.push(track(batcher.submit(i)));
+    await clock.advanceAsync(1);
+  }
+  await clock.advanceAsync(200);
+  // After 50 batches of 8 the window holds one size and no slope; the next full batch holds 7.
+  const sizes = batches.map((b) => b.size);
+  assert.deepEqual(sizes.slice(0, 54), [1, 4, ...Array(50).fill(8), 7, 8]);
+  assert.equal(batcher.runTime.fitted, true);
+  assert.equal(answers.filter((a) => a.state === 'resolved').length, 474);
+  // That batch went before the line was back, so its oldest requests were the only ones late.
+  const late = calls.slice(before).flatMap((c) => c.requests.filter((i) => c.at + 2 + 3 * c.requests.length - sentAt[i]! > 50));
+  assert.equal(late.length, 7);
+});
