@@ -22,7 +22,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, Regis
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, withVary } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
@@ -59,10 +59,12 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       });
       // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
       scope.setErrorHandler((error: FastifyError, request, reply) => {
+        // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.
+        if ('stream' in reply.raw) reply.removeHeader('connection');
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
         if (status === 413) {
           const { headers, body } = http.tooLarge({ method: request.method, path: pathBelow(scope.prefix, request.url) });
-          return reply.code(413).headers(headers).send(bytes(body));
+          return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
         return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' })));
       });
@@ -73,7 +75,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       if (metrics) {
         scope.get(METRICS_PATH, async (request, reply) => {
           const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
-          return reply.code(status).headers(withVary(headers, reply.getHeader('vary'))).send(bytes(body));
+          return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         });
       }
     },
@@ -90,7 +92,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
-  return reply.code(response.status).headers(withVary(response.headers, reply.getHeader('vary'))).send(bytes(response.body));
+  return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
 }
 
 /** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */

@@ -202,15 +202,31 @@ export function dropResponse(res: NodeResponse): void {
 export function writeResponse(res: NodeResponse, reply: HttpResponse): void {
   if (('stream' in res ? res.stream.destroyed : res.destroyed) || res.writableEnded) return;
   const body = typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-  res.writeHead(reply.status, { ...withVary(reply.headers, res.getHeader('vary')), 'content-length': String(Buffer.byteLength(body)) });
+  res.writeHead(reply.status, { ...replyHeaders(res, reply.headers), 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);
+}
+
+/**
+ * A reply's headers as `res` takes them: `Vary` added to the one set earlier (see {@link withVary}),
+ * and, over HTTP/2, without `Connection`, which HTTP/2 forbids (RFC 9113 §8.2.2) and Node drops
+ * with an `UnsupportedWarning` on the process.
+ */
+export function replyHeaders(
+  res: NodeResponse,
+  headers: Readonly<Record<string, string>>,
+  earlierVary: number | string | readonly string[] | undefined = res.getHeader('vary'),
+): Readonly<Record<string, string>> {
+  const varied = withVary(headers, earlierVary);
+  if (!('stream' in res) || varied.connection === undefined) return varied;
+  const { connection: _http1Only, ...rest } = varied;
+  return rest;
 }
 
 /**
  * A reply's headers with its `Vary` added to one set earlier on the response (CORS middleware sets
  * `Vary: Origin`) instead of replacing it: a cache must key on both.
  */
-export function withVary(headers: Readonly<Record<string, string>>, earlier: number | string | readonly string[] | undefined): Readonly<Record<string, string>> {
+function withVary(headers: Readonly<Record<string, string>>, earlier: number | string | readonly string[] | undefined): Readonly<Record<string, string>> {
   if (headers.vary === undefined || earlier === undefined) return headers;
   const listed = (Array.isArray(earlier) ? earlier.join(',') : String(earlier)).split(',').map((v) => v.trim()).filter((v) => v !== '');
   if (listed.some((v) => v === '*' || v.toLowerCase() === headers.vary!.toLowerCase())) return { ...headers, vary: listed.join(', ') };

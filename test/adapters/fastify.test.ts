@@ -41,14 +41,23 @@ test('fastify: the raw-body parser stays inside the plugin; two services can be 
 test('fastify over HTTP/2: a client that resets its stream takes its queued request out; the session and its other requests go on', async () => {
   const s = await gatedService({ maxBatchSize: 4 });
   const app = Fastify({ http2: true });
-  await app.register(servableFastify, { service: s.service });
+  await app.register(servableFastify, { service: s.service, bodyLimit: 1000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   const session = http2.connect(`http://127.0.0.1:${port}`);
   const post = (body: string) => request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer', 'content-type': 'application/json' }, body);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
   try {
     await resetStreamLeavesQueue(s, post);
+    // The 413 goes without HTTP/1.1's `Connection: close`, which Node would drop with a process warning.
+    const big = await post('x'.repeat(2000)).reply;
+    assert.deepEqual([big.status, JSON.parse(big.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
   } finally {
+    process.off('warning', onWarning);
     s.open();
     session.destroy();
     await app.close();
