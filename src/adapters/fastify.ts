@@ -18,6 +18,8 @@
  * ```
  * @module
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
@@ -52,9 +54,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       scope.removeAllContentTypeParsers();
       // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
       scope.addContentTypeParser('*', (request, payload, done) => {
-        readBody(payload, request.headers, http.bodyLimit).then(
+        rawBody(payload, request.headers, http.bodyLimit).then(
           (body) => done(null, body),
-          (error: Error) => done(error instanceof BodyTooLargeError ? error : Object.assign(error, { statusCode: 400 }), undefined),
+          (error: Error) => done(error, undefined),
         );
       });
       // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
@@ -88,11 +90,22 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   // Fastify's request.signal listens to the request's `close`, which Node 20 fires once the body is read.
   const signal = disconnectSignal(reply.raw);
   const path = pathBelow(prefix, request.url);
-  const body = request.body as Uint8Array | undefined;
+  // Fastify leaves unread a body that comes with neither Content-Type nor Content-Length, as one may over HTTP/2.
+  const unread = request.method === 'POST' && !request.raw.readableEnded;
+  const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);
   const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
+}
+
+/** The body read raw; an error as the scope's error handler takes it: 413 past the limit, else 400 (the client went away mid-body). */
+async function rawBody(stream: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
+  try {
+    return await readBody(stream, headers, limit);
+  } catch (error) {
+    throw error instanceof BodyTooLargeError ? error : Object.assign(error as Error, { statusCode: 400 });
+  }
 }
 
 /** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */

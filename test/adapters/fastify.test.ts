@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
-import { gatedService, httpContract, linearBackend, linearMemory, request2, resetStreamLeavesQueue, type StartServer } from './http-contract.js';
+import { gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, type StartServer } from './http-contract.js';
 
 const start: StartServer = async (options, prefix = '') => {
   const app = Fastify();
@@ -41,6 +41,11 @@ test('fastify: the raw-body parser stays inside the plugin; two services can be 
 test('fastify over HTTP/2: a client that resets its stream takes its queued request out; the session and its other requests go on', async () => {
   const s = await gatedService({ maxBatchSize: 4 });
   const app = Fastify({ http2: true });
+  app.addHook('onRequest', async (request) => {
+    if (request.headers['x-read-by-hook'] === undefined) return;
+    request.raw.resume();
+    await new Promise((resolve) => request.raw.once('end', resolve));
+  });
   await app.register(servableFastify, { service: s.service, bodyLimit: 1000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
@@ -56,6 +61,15 @@ test('fastify over HTTP/2: a client that resets its stream takes its queued requ
     assert.deepEqual([big.status, JSON.parse(big.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(warnings, []);
+    // A body with neither Content-Type nor Content-Length, which Fastify's own routes would not read, is read as the other adapters read it.
+    const bare = (body: string) => request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer' }, body).reply;
+    const untyped = await bare(inferBody([[1, 2, 3]]));
+    assert.deepEqual([untyped.status, JSON.parse(untyped.body).outputs[0].data], [200, [32, 48]]);
+    const untypedBig = await bare('x'.repeat(2000));
+    assert.deepEqual([untypedBig.status, JSON.parse(untypedBig.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
+    // One an app's hook already read is not waited for.
+    const readByHook = await request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer', 'x-read-by-hook': '1' }, inferBody([[1, 2, 3]])).reply;
+    assert.deepEqual([readByHook.status, JSON.parse(readByHook.body).error], [400, 'The request has no body; expected a JSON inference request']);
   } finally {
     process.off('warning', onWarning);
     s.open();
