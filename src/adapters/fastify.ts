@@ -75,9 +75,15 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         scope.route({ method: METHODS, url, exposeHeadRoute: false, handler });
       }
       if (metrics) {
-        scope.get(METRICS_PATH, async (request, reply) => {
-          const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
-          return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
+        // HEAD declared here, as for the protocol's routes: the app's exposeHeadRoutes may be off.
+        scope.route({
+          method: ['GET', 'HEAD'],
+          url: METRICS_PATH,
+          exposeHeadRoute: false,
+          handler: async (request, reply) => {
+            const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
+            return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
+          },
         });
       }
     },

@@ -163,3 +163,19 @@ test('fastify: served inside a scope whose prefix ends in "/", and with Fastify\
     await registry.close();
   }
 });
+
+test('fastify: HEAD /metrics is served in an app with exposeHeadRoutes off, as the protocol\'s routes are', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const app = Fastify({ exposeHeadRoutes: false });
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'app_up 1\n' });
+  await app.register(servableFastify, { service: new InferenceService({ registry }), metrics });
+  try {
+    const head = await app.inject({ method: 'HEAD', url: '/metrics' });
+    assert.deepEqual([head.statusCode, head.headers['content-type'], head.body], [200, 'text/plain', '']);
+    const live = await app.inject({ method: 'HEAD', url: '/v2/health/live' });
+    assert.equal(live.statusCode, 200);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
