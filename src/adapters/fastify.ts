@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { handlerOptions, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, isMetricsRequest, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -81,6 +81,10 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
           url: METRICS_PATH,
           exposeHeadRoute: false,
           handler: async (request, reply) => {
+            if (!isMetricsRequest(request.method, pathBelow(scope.prefix, request.url))) {
+              reply.callNotFound();
+              return reply;
+            }
             const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
             return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
           },
@@ -96,6 +100,11 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   // Fastify's request.signal listens to the request's `close`, which Node 20 fires once the body is read.
   const signal = disconnectSignal(reply.raw);
   const path = pathBelow(prefix, request.url);
+  // A router told to ignore case or doubled slashes brings paths the protocol does not own: they are the app's.
+  if (!http.owns(path)) {
+    reply.callNotFound();
+    return reply;
+  }
   // Fastify leaves unread a body that comes with neither Content-Type nor Content-Length, as one may over HTTP/2.
   const unread = request.method === 'POST' && !request.raw.readableEnded;
   const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);

@@ -179,3 +179,27 @@ test('fastify: HEAD /metrics is served in an app with exposeHeadRoutes off, as t
     await registry.close();
   }
 });
+
+test('fastify: a router that ignores case or trailing slashes still leaves /METRICS, /metrics/ and /V2 to the app, as the docs promise', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'app_up 1\n' });
+  try {
+    for (const routerOptions of [{ caseSensitive: false }, { ignoreTrailingSlash: true }]) {
+      const app = Fastify({ routerOptions });
+      app.setNotFoundHandler((request, reply) => reply.code(404).send(`app: ${request.url}`));
+      await app.register(servableFastify, { service: new InferenceService({ registry }), metrics });
+      try {
+        for (const url of ['/METRICS', '/metrics/', '/V2/health/live']) {
+          const res = await app.inject(url);
+          assert.deepEqual([res.statusCode, res.body], [404, `app: ${url}`], `${JSON.stringify(routerOptions)} ${url}`);
+        }
+        assert.equal((await app.inject('/metrics')).body, 'app_up 1\n');
+        assert.equal((await app.inject('/v2/health/live/')).statusCode, 200);
+      } finally {
+        await app.close();
+      }
+    }
+  } finally {
+    await registry.close();
+  }
+});
