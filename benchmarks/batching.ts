@@ -10,13 +10,17 @@
  * 5. the targets while saturated: served ÷ raw throughput and event-loop lag, in alternating rounds;
  * 6. worker instances × intra-op threads at the best setting, the default layout with its workers at
  *    the process's priority, and 2 × 1 and 1 × 2 with two batches held per worker (`pipelineDepth`);
- * 7. adaptive mode (`maxLatencyMs`) against the best fixed setting that meets the same objective.
+ * 7. adaptive mode (`maxLatencyMs`) against the best fixed setting that meets the same objective;
+ * 8. the same under overload: open-loop Poisson arrivals at 1.0× and 1.5× step 5's best served
+ *    items/s, adaptive against step 7's fixed setting and `max 16, delay 0`, compared on goodput
+ *    (answers within the objective per second).
  * It writes benchmarks/out/batching.svg (p99 latency against throughput per setting) and
  * benchmarks/out/batching.json (every figure).
  *
  * `npm run bench -- batching`. BENCH_SECONDS (default 1.5) is the measured time of one sweep cell,
  * BENCH_ROUNDS (default 3) the alternating rounds behind each comparison, BENCH_OBJECTIVE_MS
- * (default 20) the latency objective of the adaptive comparison. About 3 minutes on 2 cores.
+ * (default 20) the latency objective of the adaptive comparisons, BENCH_OPEN_SECONDS (default 2) the
+ * measured time of one open-loop measurement. About 3.5 minutes on 2 cores.
  * `node --import tsx benchmarks/run.ts batching` runs it alone on the last build.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -28,6 +32,7 @@ import { onnxNode, type OnnxNodeOptions } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
 import { batchingChart, type Cell, type Setting } from './batching-chart.js';
 import { closedLoop, meterBatches, type LoadResult } from './batching-load.js';
+import { openLoop } from './batching-open-loop.js';
 import { blocks, printIdleLatency, rotation } from './idle-latency.js';
 import { median, table, verdict, watchEventLoop } from './stats.js';
 
@@ -35,6 +40,10 @@ const IMAGE = 3 * 48 * 192;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const OBJECTIVE_MS = Number(process.env.BENCH_OBJECTIVE_MS ?? 20);
+const OPEN_SECONDS = Number(process.env.BENCH_OPEN_SECONDS ?? 2);
+/** Arrival rates of step 8, as multiples of the saturated capacity. */
+const OVERLOAD: readonly number[] = [1, 1.5];
+const OPEN_WARMUP_SECONDS = 0.5;
 const SATURATED = 64;
 const CONCURRENCY: readonly number[] = [1, 8, 32, SATURATED];
 const ADAPTIVE_MAX_BATCH = 16;
@@ -60,7 +69,7 @@ function summary(rs: readonly LoadResult[]) {
 }
 
 /** What the steps share. */
-interface Bench {
+export interface Bench {
   /** Raw onnxruntime-node with default threads, and with one intra-op thread. */
   readonly session: ort.InferenceSession;
   readonly oneThread: ort.InferenceSession;
@@ -269,6 +278,42 @@ async function adaptiveMode(b: Bench, cells: readonly Cell[]) {
   return { objectiveMs: OBJECTIVE_MS, fixed: { setting: fixed.setting, callers: fixed.callers, runs: fixedRuns }, runs: adaptiveRuns, levels };
 }
 
+/**
+ * 8. Open-loop arrivals at multiples of `capacity` (items/s): load does not limit itself as with
+ * closed-loop callers, so the queue grows past what the objective allows and what counts is
+ * goodput. Adaptive mode against step 7's fixed setting and `max 16, delay 0`, each on a freshly
+ * loaded version, alternating settings at each rate; every setting sees the same arrival times.
+ */
+export async function overload(b: Bench, capacity: number, fixed: Setting, seconds = OPEN_SECONDS) {
+  const adaptive = { maxBatchSize: ADAPTIVE_MAX_BATCH, maxLatencyMs: OBJECTIVE_MS };
+  const fixeds = [fixed, { maxBatchSize: 16, maxQueueDelayMs: 0 }].filter((s, i, all) => all.findIndex((t) => label(t) === label(s)) === i);
+  const settings = [
+    { name: `adaptive: max ${ADAPTIVE_MAX_BATCH}, maxLatencyMs ${OBJECTIVE_MS}`, batching: adaptive },
+    ...fixeds.map((s) => ({ name: `fixed: ${label(s)}`, batching: s })),
+  ];
+  const rows = [];
+  for (const factor of OVERLOAD) {
+    for (const { name, batching } of settings) {
+      const meter = meterBatches((await load(b, 'open', batching)).batcher);
+      const r = await openLoop({ rate: factor * capacity, seconds, warmupSeconds: OPEN_WARMUP_SECONDS, objectiveMs: OBJECTIVE_MS }, (i) => b.service.infer('open', requests[i % SATURATED]!));
+      await b.registry.unload('open');
+      rows.push({ factor, name, batching, ...r, meanBatch: meter.mean() });
+    }
+  }
+  const top = Math.max(...OVERLOAD);
+  const atTop = rows.filter((r) => r.factor === top);
+  const best = atTop.filter((r) => r.name !== settings[0]!.name).reduce((x, y) => (y.goodputPerSec > x.goodputPerSec ? y : x));
+  const goodputRatio = atTop[0]!.goodputPerSec / best.goodputPerSec;
+  console.log(`8. overload: open-loop Poisson arrivals at ${OVERLOAD.join('× and ')}× the saturated capacity (${capacity.toFixed(0)} items/s, step 5's best served),`);
+  console.log(`   objective ${OBJECTIVE_MS} ms, ${seconds} s measured after ${OPEN_WARMUP_SECONDS} s of warm-up, a freshly loaded version per measurement; rates per second`);
+  console.log(table(
+    ['load', 'batching', 'offered', 'goodput', 'over objective', 'shed', 'refused', 'p50 ms', 'p99 ms', 'mean batch', 'loop lag p99 ms', 'loop busy', 'send late p99 ms'],
+    rows.map((r) => [`${r.factor}×`, r.name, r.offeredPerSec, r.goodputPerSec, r.latePerSec, r.shedPerSec, r.refusedPerSec, r.p50, r.p99, r.meanBatch, r.lagP99, r.loopBusy, r.sendLateP99]),
+  ));
+  console.log(`goodput at ${top}× capacity: adaptive ÷ best fixed = ${goodputRatio.toFixed(2)} (${atTop[0]!.goodputPerSec.toFixed(0)}/s against ${best.goodputPerSec.toFixed(0)}/s, ${best.name})\n`);
+  return { objectiveMs: OBJECTIVE_MS, capacity, arrivals: 'poisson', seconds, rows, goodputRatio };
+}
+
 /** Runs the batching benchmark, prints its tables and writes its chart. */
 export async function run(): Promise<void> {
   const started = performance.now();
@@ -295,6 +340,7 @@ export async function run(): Promise<void> {
   const sat = await saturated(b, best, rawBest);
   const byLayout = await layouts(b, best.setting);
   const adaptive = await adaptiveMode(b, cells);
+  const open = await overload(b, sat.servedPeak, adaptive.fixed.setting);
   await registry.close();
   await Promise.all([session.release(), oneThread.release()]);
 
@@ -310,7 +356,7 @@ export async function run(): Promise<void> {
     machine,
   }));
   await writeFile(new URL('batching.json', OUT), JSON.stringify({
-    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive,
+    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive, overload: open,
   }, null, 1));
   console.log(`wrote benchmarks/out/batching.svg and batching.json in ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage[1]!.toFixed(2)} at end`);
 }
