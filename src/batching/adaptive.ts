@@ -28,6 +28,8 @@ export class LatencyModel {
   #b = 0;
   #mean: number | undefined;
   #meanItems = 1;
+  /** The smallest batch in the window. */
+  #minItems = 1;
   #fitted = false;
   /** A batch was recorded since the last fit; fitting waits until something reads the model. */
   #stale = false;
@@ -51,10 +53,17 @@ export class LatencyModel {
    * its two bounds: the mean run time for larger batches, a proportional share for smaller ones.
    * The mean of full 16-item batches must not stand for the cost of one item, or a saturated
    * batcher that only ever runs full batches would shed every request and never learn otherwise.
+   * For the same reason a fitted line is not followed below the smallest batch it was fitted on:
+   * fitted on batches of 15 and 16 alone, noise can make it flat, and its fixed cost would then be
+   * a whole batch's. Below that size the estimate is the same lower bound, the smallest batch's
+   * time shared out per item.
    */
   estimate(items: number): number {
     this.#fit();
-    if (this.#fitted) return this.#a * items + this.#b;
+    if (this.#fitted) {
+      const least = this.#minItems;
+      return items < least ? ((this.#a * least + this.#b) * items) / least : this.#a * items + this.#b;
+    }
     return this.#mean === undefined ? 0 : this.#mean * Math.min(1, items / this.#meanItems);
   }
 
@@ -102,10 +111,13 @@ export class LatencyModel {
     const n = xs.length;
     let sx = 0;
     let sy = 0;
+    let least = Infinity;
     for (let i = 0; i < n; i++) {
       sx += xs[i]!;
       sy += ys[i]!;
+      least = Math.min(least, xs[i]!);
     }
+    this.#minItems = least;
     const mx = sx / n;
     const my = sy / n;
     let sxx = 0;

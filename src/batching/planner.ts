@@ -178,12 +178,13 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
  * objective; never less than the first request, never more than `maxBatchSize`.
  *
  * Under sustained overload every batch is full, and once the window holds nothing else the slope
- * is lost and with it the objective's hold on batch size; one batch an item short restores it.
+ * is lost and with it the objective's hold on batch size; one batch of half the size restores it.
+ * Half, not an item short: a line through batches of 15 and 16 alone is mostly noise.
  */
 function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, maxLatencyMs: number): number {
   const { model, options, queue, now } = ctx;
   if (!model.fitted && model.meanRunMs !== undefined && model.meanItems === options.maxBatchSize && options.maxBatchSize > 1) {
-    return Math.max(options.maxBatchSize - 1, queue.first(group, now)!.size);
+    return Math.max(Math.ceil(options.maxBatchSize / 2), queue.first(group, now)!.size);
   }
   if (model.perItemMs <= 0) return options.maxBatchSize;
   const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs) / model.perItemMs);

@@ -18,11 +18,13 @@ test('the latency model fits batch time = a·n + b by least squares over a windo
   near(fit.perItemMs, 2);
   near(fit.overheadMs, 10);
   near(model.estimate(10), 30);
-  // The window keeps the last 3 batches. Noise that tilts the line below zero is clamped to a flat one.
+  // The window keeps the last 3 batches. Noise that tilts the line below zero is clamped to a flat one,
+  // which is followed only down to the smallest batch seen: below it, that batch's time per item.
   model.record(8, 12);
   model.record(9, 11);
   model.record(10, 10);
-  assert.deepEqual([model.perItemMs, model.overheadMs, model.estimate(1)], [0, 11, 11]);
+  assert.deepEqual([model.perItemMs, model.overheadMs, model.estimate(9), model.estimate(8)], [0, 11, 11, 11]);
+  assert.deepEqual([model.estimate(1), model.estimate(4)], [11 / 8, 11 / 2]);
   // One size in the window: no slope to fit, the mean run time is the estimate.
   model.record(5, 9);
   model.record(5, 9);
@@ -321,7 +323,7 @@ test('adaptive mode skips an old request for a fuller batch only within its prio
   }
 });
 
-test('adaptive mode under sustained overload runs a batch an item short when only full ones are left to learn from', async () => {
+test('adaptive mode under sustained overload runs a batch of half the size when only full ones are left to learn from', async () => {
   const { clock, calls, batcher, batches } = await slope3();
   const before = calls.length;
   const sentAt: number[] = [];
@@ -332,12 +334,25 @@ test('adaptive mode under sustained overload runs a batch an item short when onl
     await clock.advanceAsync(1);
   }
   await clock.advanceAsync(200);
-  // After 50 batches of 8 the window holds one size and no slope; the next full batch holds 7.
+  // After 50 batches of 8 the window holds one size and no slope; the next full batch holds 4.
   const sizes = batches.map((b) => b.size);
-  assert.deepEqual(sizes.slice(0, 54), [1, 4, ...Array(50).fill(8), 7, 8]);
+  assert.deepEqual(sizes.slice(0, 54), [1, 4, ...Array(50).fill(8), 4, 8]);
   assert.equal(batcher.runTime.fitted, true);
-  assert.equal(answers.filter((a) => a.state === 'resolved').length, 474);
-  // That batch went before the line was back, so its oldest requests were the only ones late.
   const late = calls.slice(before).flatMap((c) => c.requests.filter((i) => c.at + 2 + 3 * c.requests.length - sentAt[i]! > 50));
-  assert.equal(late.length, 7);
+  assert.equal(answers.filter((a) => a.state === 'resolved').length, 473);
+  // That batch went before the line was back, so its requests, the oldest, were the only ones late.
+  assert.deepEqual(late, calls[before + 52]!.requests);
+});
+
+test('a line fitted on nearly full batches alone is not followed down to one item', () => {
+  // Batches of 15 and 16 that took 25 and 24 ms: the slope clamps to 0 and the line is flat at
+  // 24.5 ms. Followed down to one item, every single request would seem too slow for a 20 ms
+  // objective and be refused when submitted, and no batch would run again to correct the line.
+  const model = new LatencyModel();
+  for (let i = 0; i < 10; i++) {
+    model.record(16, 24);
+    model.record(15, 25);
+  }
+  assert.deepEqual([model.fitted, model.perItemMs, model.overheadMs, model.estimate(15)], [true, 0, 24.5, 24.5]);
+  assert.deepEqual([model.estimate(1), model.estimate(3)], [24.5 / 15, 24.5 / 5]);
 });
