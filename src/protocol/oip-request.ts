@@ -8,7 +8,7 @@ import {
 import type { InferenceRequest } from '../handler/index.js';
 import { decodeBinaryData, type BinaryReader } from './binary.js';
 import { isObject } from './json-body.js';
-import { bareNumber, describeJson } from './json-non-finite.js';
+import { describeJson } from './json-non-finite.js';
 import { decodeJsonData, forEachLeaf } from './tensor-json.js';
 
 /** The most dimensions a tensor may have (NumPy's limit). */
@@ -45,7 +45,8 @@ export function decodeInferRequest(body: Record<string, unknown>, limits: Decode
   if (body.parameters !== undefined && !isObject(body.parameters)) {
     throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describeJson(body.parameters)}`);
   }
-  const parameters = withBareNumbers(body.parameters);
+  const parameters = body.parameters;
+  refuseBareTokens(parameters);
   if (!Array.isArray(inputs)) throw new InvalidInputError(`Expected \`inputs\` to be an array, got ${describeJson(inputs)}`);
   // Names come from the client: no prototype, so an input named `__proto__` is just a name.
   const tensors: TensorMap = Object.create(null) as TensorMap;
@@ -153,12 +154,23 @@ function refuseSharedMemory(parameters: Record<string, unknown> | undefined, whe
 }
 
 /**
- * The request's parameters, a bare `NaN` or `Infinity` among them (see parseNonFinite) as the
- * number it stands for: handlers and caches see numbers.
+ * Refuses a bare NaN or Infinity (read by parseNonFinite) anywhere in the request's parameters:
+ * they are numbers only in an input's `data`, and parameters reach handlers and cache keys as
+ * they are, where a bare token would be a symbol.
  */
-function withBareNumbers(parameters: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (!parameters || !Object.values(parameters).some((v) => bareNumber(v) !== undefined)) return parameters;
-  return Object.fromEntries(Object.entries(parameters).map(([key, value]) => [key, bareNumber(value) ?? value]));
+function refuseBareTokens(parameters: Record<string, unknown> | undefined): void {
+  const pending: [object, string][] = [];
+  for (let at: [object, string] | undefined = parameters && [parameters, 'parameters']; at; at = pending.pop()) {
+    const [holder, path] = at;
+    for (const key in holder) {
+      const value = (holder as Record<string, unknown>)[key];
+      const where = Array.isArray(holder) ? `${path}[${key}]` : `${path}.${key}`;
+      if (typeof value === 'symbol') {
+        throw new InvalidInputError(`Expected \`${where}\` to be standard JSON, got ${describeJson(value)}; bare NaN and Infinity are read only in an input's \`data\``);
+      }
+      if (typeof value === 'object' && value !== null) pending.push([value, where]);
+    }
+  }
 }
 
 function booleanParameter(parameters: Record<string, unknown> | undefined, key: string, where?: string): boolean | undefined {
