@@ -63,6 +63,8 @@ function uniform(seed: number): () => number {
  * other than DeadlineExceededError or QueueFullError is thrown once they have settled.
  */
 export async function openLoop(options: OpenLoopOptions, call: (i: number) => Promise<unknown>): Promise<OpenLoopResult> {
+  // A rate that is not a positive number (a capacity measured as NaN) would never schedule a call, and never end.
+  if (!(options.rate > 0 && Number.isFinite(options.rate))) throw new RangeError(`Expected a positive arrival rate, got ${options.rate}`);
   const random = uniform(options.seed ?? 1);
   const gapMs = () => (-Math.log(1 - random()) / options.rate) * 1000;
   const start = performance.now();
