@@ -1,7 +1,16 @@
-import { assertNumber, describe } from '../core/index.js';
+import { assertNumber, describe, MAX_TIMER_MS } from '../core/index.js';
 
 /** Asserts a finite number greater than zero (a duration or a size). */
 export function assertPositive(name: string, value: unknown): asserts value is number {
   assertNumber(name, value, 0);
   if (value === 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
+}
+
+/**
+ * Asserts a number of milliseconds > 0 that a timer can wait: Node fires a longer one (over
+ * 2^31 - 1 ms, about 24.8 days) after 1 ms.
+ */
+export function assertTimerMs(name: string, value: unknown): asserts value is number {
+  assertPositive(name, value);
+  if (value > MAX_TIMER_MS) throw new RangeError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms, the longest a timer can wait, got ${describe(value)}`);
 }

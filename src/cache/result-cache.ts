@@ -13,7 +13,7 @@ import {
   type Clock,
   type TensorMap,
 } from '../core/index.js';
-import { assertPositive } from './checks.js';
+import { assertPositive, assertTimerMs } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { SingleFlight } from './single-flight.js';
 import type { CacheStore, MaybePromise } from './store.js';
@@ -163,7 +163,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     for (const method of ['get', 'set', 'delete', 'clear'] as const) assertFunction(`store.${method}`, store[method]);
     assertString('namespace', namespace);
     if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
-    assertPositive('timeoutMs', timeoutMs);
+    assertTimerMs('timeoutMs', timeoutMs);
     assertFunction('hasher', hasher);
     this.#store = store;
     this.#namespace = namespace;

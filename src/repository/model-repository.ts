@@ -1,6 +1,6 @@
 import { realpath, stat } from 'node:fs/promises';
 import { EventEmitter } from 'eventemitter3';
-import { assertInteger, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, systemClock, type Clock } from '../core/index.js';
+import { assertInteger, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -84,7 +84,7 @@ export class ModelRepository extends EventEmitter<RepositoryEvents> implements R
       });
     }
     this.#interval = options.pollIntervalMs ?? 5000;
-    assertInteger('pollIntervalMs', this.#interval, 1);
+    assertInteger('pollIntervalMs', this.#interval, 1, MAX_TIMER_MS);
     if (options.backends !== undefined) assertObject('backends', options.backends);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;

@@ -283,6 +283,8 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   const store = new LruStore({ maxBytes: 100 });
   assert.throws(() => new ResultCache({ store: {} as never }), /`store.get` to be a function, got undefined/);
   assert.throws(() => new ResultCache({ store, timeoutMs: 0 }), /`timeoutMs` to be a number > 0, got 0/);
+  // Node fires a timer longer than 2^31 - 1 ms after 1 ms: every store call would time out.
+  assert.throws(() => new ResultCache({ store, timeoutMs: 2 ** 31 }), /^RangeError: Expected `timeoutMs` to be at most 2147483647 ms, the longest a timer can wait, got 2147483648 \(number\)$/);
   assert.throws(() => new ResultCache({ store, ttlMs: Number.NaN }), /`ttlMs` to be a finite number, got NaN|`ttlMs` to be a finite number, got null/);
   assert.throws(() => new ResultCache({ store, namespace: '' }), /`namespace` to be a non-empty string, got "" \(string\)/);
   const cache = new ResultCache({ store });

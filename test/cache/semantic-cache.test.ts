@@ -240,6 +240,8 @@ test('a replica syncs on its interval until closed', async () => {
 test('SemanticCache validates its options and partitions, quoting the bad value', () => {
   assert.throws(() => setup({ dimensions: 0 }), /`dimensions` to be an integer between 1 and 65536, got 0/);
   assert.throws(() => setup({ maxEntries: 0 }), /`maxEntries` to be an integer >= 1, got 0/);
+  assert.throws(() => setup({ timeoutMs: 2 ** 31 }), /`timeoutMs` to be at most 2147483647 ms, the longest a timer can wait, got 2147483648/);
+  assert.throws(() => setup({ syncIntervalMs: 2 ** 31 }), /`syncIntervalMs` to be a number between 0 and 2147483647, got 2147483648/);
   assert.throws(() => setup({ embed: 'no' as never }), /`embed` to be a function, got "no"/);
   assert.throws(() => setup({ log: { append: () => undefined } as never }), /`log.read` to be a function/);
   const { cache, compute } = setup();

@@ -190,7 +190,8 @@ export const notAHandler = 42;
 test('repository options are checked, quoting the bad value', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'watch' as never }), /Expected `mode` to be one of "none", "explicit", "poll", got "watch" \(string\)/);
-  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer >= 1, got 0 \(number\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 0 \(number\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 2 ** 31 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 2147483648 \(number\)/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
   assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
   await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);

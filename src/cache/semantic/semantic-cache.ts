@@ -8,12 +8,13 @@ import {
   assertSignal,
   CacheError,
   hash128,
+  MAX_TIMER_MS,
   messageOf,
   systemClock,
   type Clock,
   type TensorMap,
 } from '../../core/index.js';
-import { assertPositive } from '../checks.js';
+import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
 import { SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
@@ -89,8 +90,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       assertFunction('log.append', log.append);
       assertFunction('log.read', log.read);
     }
-    assertNumber('syncIntervalMs', syncIntervalMs, 0);
-    assertPositive('timeoutMs', timeoutMs);
+    assertNumber('syncIntervalMs', syncIntervalMs, 0, MAX_TIMER_MS);
+    assertTimerMs('timeoutMs', timeoutMs);
     this.#embed = embed;
     this.#dimensions = dimensions;
     this.#threshold = threshold;
