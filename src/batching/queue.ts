@@ -207,28 +207,19 @@ export class BatchQueue<E extends QueueEntry<E>> {
   take(group: Group<E>, now: number, maxItems: number): E[] {
     const out: E[] = [];
     let items = 0;
-    const cursors: E[] = [];
-    for (const list of group.lists) if (list.head) cursors.push(list.head);
-    if (cursors.length === 1) {
-      for (let entry = cursors[0]; entry && items + entry.size <= maxItems; entry = entry.next) {
-        out.push(entry);
-        items += entry.size;
-      }
-      return out;
-    }
-    for (;;) {
-      let pick = -1;
-      for (let i = 0; i < cursors.length; i++) {
-        if (pick < 0 || this.precedes(cursors[i]!, cursors[pick]!, now)) pick = i;
-      }
-      if (pick < 0) return out;
-      const entry = cursors[pick]!;
-      if (items + entry.size > maxItems) return out;
+    // Entries in one list only (one priority level, nothing delayed: the usual case) are in order already.
+    const only = onlyHead(group.lists);
+    for (let entry = only; entry && items + entry.size <= maxItems; entry = entry.next) {
       out.push(entry);
       items += entry.size;
-      if (entry.next) cursors[pick] = entry.next;
-      else cursors.splice(pick, 1);
     }
+    if (only) return out;
+    for (const entry of this.order(group, now)) {
+      if (items + entry.size > maxItems) break;
+      out.push(entry);
+      items += entry.size;
+    }
+    return out;
   }
 
   /** Every entry of `group` in dispatch order, as {@link BatchQueue.take} ranks them. */
@@ -244,4 +235,15 @@ export class BatchQueue<E extends QueueEntry<E>> {
       else cursors.splice(pick, 1);
     }
   }
+}
+
+/** The head of the one list that holds entries, or undefined when none or several do. */
+function onlyHead<E extends QueueEntry<E>>(lists: readonly EntryList<E>[]): E | undefined {
+  let head: E | undefined;
+  for (const list of lists) {
+    if (!list.head) continue;
+    if (head) return undefined;
+    head = list.head;
+  }
+  return head;
 }
