@@ -16,6 +16,29 @@ export interface RunTimeModel {
   readonly samples: number;
   /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed. */
   readonly fitted: boolean;
+  /** Standard deviation of the recent batches' run times around the fit (the mean before one); 0 before the first. */
+  readonly spreadMs: number;
+}
+
+/**
+ * How many standard deviations of run time adaptive mode keeps in hand when it plans against the
+ * objective: planning with the fit alone, about half the batches run longer than planned, and
+ * requests at the edge of the objective are answered late instead of shed.
+ */
+const SPREAD_MARGIN = 2;
+
+/** The time adaptive mode keeps in hand against `maxLatencyMs` for run-time noise. */
+export function noiseMarginMs(model: LatencyModel): number {
+  return SPREAD_MARGIN * model.spreadMs;
+}
+
+/**
+ * True when the model says not even one item, started at once, finishes within the objective.
+ * The model is then the likelier fault (drawn from a few slow first batches, say), and an idle
+ * batcher runs requests rather than refuse them: refusing all would leave no batch to correct it.
+ */
+export function nothingFits(model: LatencyModel, maxLatencyMs: number): boolean {
+  return model.estimate(1) + noiseMarginMs(model) >= maxLatencyMs;
 }
 
 /** Batch run time = a·items + b, fitted by least squares over a window of recent batches. */
@@ -30,6 +53,7 @@ export class LatencyModel {
   #meanItems = 1;
   /** The smallest batch in the window. */
   #minItems = 1;
+  #spread = 0;
   #fitted = false;
   /** A batch was recorded since the last fit; fitting waits until something reads the model. */
   #stale = false;
@@ -91,6 +115,12 @@ export class LatencyModel {
     return this.#meanItems;
   }
 
+  /** Standard deviation of the recent run times around the fit, or around the mean before one. */
+  get spreadMs(): number {
+    this.#fit();
+    return this.#spread;
+  }
+
   /** True once the window holds batches of at least two sizes. */
   get fitted(): boolean {
     this.#fit();
@@ -100,12 +130,25 @@ export class LatencyModel {
   /** The model as plain data. */
   snapshot(): RunTimeModel {
     this.#fit();
-    return { perItemMs: this.#a, overheadMs: this.#b, meanRunMs: this.#mean, samples: this.#items.length, fitted: this.#fitted };
+    return { perItemMs: this.#a, overheadMs: this.#b, meanRunMs: this.#mean, samples: this.#items.length, fitted: this.#fitted, spreadMs: this.#spread };
   }
 
   #fit(): void {
     if (!this.#stale) return;
     this.#stale = false;
+    this.#fitLine();
+    // Around the line, or around the mean while there is none.
+    let squares = 0;
+    for (let i = 0; i < this.#items.length; i++) {
+      const residual = this.#ms[i]! - (this.#fitted ? this.#a * this.#items[i]! + this.#b : this.#mean!);
+      squares += residual * residual;
+    }
+    const spread = Math.sqrt(squares / this.#items.length);
+    // Rounding leaves a trace on exact data; it must not move a cap computed with it.
+    this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
+  }
+
+  #fitLine(): void {
     const xs = this.#items;
     const ys = this.#ms;
     const n = xs.length;
@@ -206,7 +249,7 @@ export interface AdaptiveState {
  */
 export function adaptiveDispatchAt(state: AdaptiveState): number {
   const { now, items, model, arrivals } = state;
-  let latest = state.oldestAt + state.maxLatencyMs - model.estimate(Math.min(items + 1, state.maxBatchSize));
+  let latest = state.oldestAt + state.maxLatencyMs - model.estimate(Math.min(items + 1, state.maxBatchSize)) - noiseMarginMs(model);
   if (state.maxWaitMs !== undefined) latest = Math.min(latest, state.oldestAt + state.maxWaitMs);
   const b = model.overheadMs;
   const last = arrivals.last;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
-import { ArrivalRate, LatencyModel, type RunTimeModel } from './adaptive.js';
+import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
@@ -66,6 +66,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       arrivals: this.#arrivals,
       draining: false,
       freeSlots: 0,
+      running: 0,
       shed: (entry) => this.#shed(entry),
     };
   }
@@ -160,7 +161,8 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       };
       return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
     }
-    if (o.maxLatencyMs !== undefined && this.#model.fitted) {
+    const idle = this.#inFlight + this.#waitingTotal === 0;
+    if (o.maxLatencyMs !== undefined && this.#model.fitted && !(idle && nothingFits(this.#model, o.maxLatencyMs))) {
       const runMs = this.#model.estimate(Math.min(size, o.maxBatchSize));
       if (runMs > o.maxLatencyMs) return this.#refuse(reject, tooSlowError(size, runMs, o.maxLatencyMs), 'shed');
     }
@@ -293,6 +295,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     let wakeAt = Infinity;
     while (this.#inFlight < this.#concurrency && this.#queue.size > 0) {
       ctx.freeSlots = this.#concurrency - this.#inFlight;
+      ctx.running = this.#inFlight;
       const next = plan(ctx);
       if (typeof next === 'number') {
         wakeAt = next;
@@ -302,6 +305,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     }
     const maxLatencyMs = this.#o.maxLatencyMs;
     if (maxLatencyMs !== undefined && this.#queue.size > 0 && this.#model.meanRunMs !== undefined) {
+      ctx.running = this.#inFlight;
       wakeAt = Math.min(wakeAt, shedLate(ctx, maxLatencyMs));
     }
     this.#wake.arm(wakeAt, now);

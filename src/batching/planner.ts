@@ -2,7 +2,7 @@
  * When a slot is free, decides which batch goes next and why, or until when to wait; in adaptive
  * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
-import { adaptiveDispatchAt, type ArrivalRate, type LatencyModel } from './adaptive.js';
+import { adaptiveDispatchAt, noiseMarginMs, nothingFits, type ArrivalRate, type LatencyModel } from './adaptive.js';
 import { goodputBatch } from './goodput.js';
 import type { Entry } from './job.js';
 import type { ResolvedOptions } from './options.js';
@@ -35,6 +35,8 @@ export interface PlanContext<Req, Res> {
   draining: boolean;
   /** Batches that could start now (concurrency less those in flight). */
   freeSlots: number;
+  /** Batches in flight. */
+  running: number;
   /** Rejects a queued entry that cannot finish within `maxLatencyMs` (adaptive mode). */
   readonly shed: (entry: Entry<Req, Res>) => void;
 }
@@ -187,7 +189,7 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
     return Math.max(Math.ceil(options.maxBatchSize / 2), queue.first(group, now)!.size);
   }
   if (model.perItemMs <= 0) return options.maxBatchSize;
-  const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs) / model.perItemMs);
+  const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs - noiseMarginMs(model)) / model.perItemMs);
   return Math.min(options.maxBatchSize, Math.max(fits, queue.first(group, now)!.size));
 }
 
@@ -207,7 +209,7 @@ function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<
     maxLatencyMs: o.maxLatencyMs,
     maxBatchSize: o.maxBatchSize,
     perItemMs: model.perItemMs,
-    overheadMs: model.overheadMs,
+    overheadMs: model.overheadMs + noiseMarginMs(model),
     entries,
     cap,
   });
@@ -223,11 +225,13 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
   let next = Infinity;
   for (const list of group.lists) {
     for (let entry = list.head; entry; entry = list.head) {
-      const latestStart = entry.enqueuedAt + maxLatencyMs - ctx.model.estimate(entry.size);
+      const runMs = ctx.model.estimate(entry.size) + noiseMarginMs(ctx.model);
+      const latestStart = entry.enqueuedAt + maxLatencyMs - runMs;
       if (latestStart > ctx.now || (latestStart === ctx.now && !orNow)) {
         next = Math.min(next, latestStart);
         break;
       }
+      if (ctx.running === 0 && nothingFits(ctx.model, maxLatencyMs)) break;
       ctx.shed(entry);
     }
   }

@@ -356,3 +356,47 @@ test('a line fitted on nearly full batches alone is not followed down to one ite
   assert.deepEqual([model.fitted, model.perItemMs, model.overheadMs, model.estimate(15)], [true, 0, 24.5, 24.5]);
   assert.deepEqual([model.estimate(1), model.estimate(3)], [24.5 / 15, 24.5 / 5]);
 });
+
+test('adaptive mode keeps two standard deviations of run time in hand against the objective', () => {
+  const model = new LatencyModel();
+  // Batches of 1 took 3 and 5 ms, of 2 took 6 and 8: the line is 3·n + 1, each run 1 ms off it.
+  for (const [items, ms] of [[1, 3], [1, 5], [2, 6], [2, 8]] as const) model.record(items, ms);
+  assert.deepEqual([model.perItemMs, model.overheadMs, model.spreadMs], [3, 1, 1]);
+  assert.equal(model.snapshot().spreadMs, 1);
+  const arrivals = new ArrivalRate();
+  arrivals.record(0);
+  arrivals.record(0.1);
+  // Waiting pays until 0.1 + b/n = 0.6, but the oldest came at -7.6: with one more item (3·3 + 1 =
+  // 10 ms) and 2 ms in hand it must go by 0.4, where the fit alone would have let it wait.
+  const at = (oldestAt: number) => adaptiveDispatchAt({ now: 0.1, items: 2, maxBatchSize: 8, oldestAt, maxLatencyMs: 20, maxWaitMs: undefined, model, arrivals });
+  near(at(-7.6), 0.4);
+  near(at(-5), 0.6);
+  // Exact run times leave nothing in hand.
+  const exact = new LatencyModel();
+  exact.record(1, 4);
+  exact.record(2, 7);
+  assert.equal(exact.spreadMs, 0);
+});
+
+test('a model that says nothing can meet the objective does not refuse every request: an idle batcher runs them, and they correct it', async () => {
+  // The first two batches (a fresh session's first runs) took 100 and 101 ms; every one after, 2 ms.
+  const clock = new FakeClock();
+  let runs = 0;
+  const { execute } = recorder(clock, (x: number) => x, () => (++runs <= 2 ? 99 + runs : 2));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 20, execute });
+  const first = batcher.submit(0);
+  await clock.flush();
+  const pair = [batcher.submit(1), batcher.submit(2)];
+  await clock.advanceAsync(300);
+  await Promise.all([first, ...pair]);
+  assert.deepEqual([batcher.runTime.fitted, batcher.runTime.perItemMs, batcher.runTime.overheadMs], [true, 1, 99]);
+  // Read as it is, one item takes 100 ms: every request would be refused, and no batch would run again.
+  const answers: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const answer = track(batcher.submit(i));
+    await clock.advanceAsync(5);
+    answers.push(answer.value!);
+  }
+  assert.deepEqual(answers, Array.from({ length: 60 }, (_, i) => i));
+  assert.ok(batcher.runTime.meanRunMs! < 20, 'the slow first batches have left the fit');
+});
