@@ -72,8 +72,10 @@ export async function startRedisCluster(): Promise<RedisProcess> {
   const children: ChildProcess[] = [];
   try {
     for (const port of ports) {
+      // The bus port defaults to port + 10000, which another process may hold (or which passes 65535).
+      const bus = await freePort();
       children.push(
-        await startOne(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]),
+        await startOne(port, ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]),
       );
     }
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], {
