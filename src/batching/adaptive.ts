@@ -55,8 +55,6 @@ export class LatencyModel {
   #minItems = 1;
   #spread = 0;
   #fitted = false;
-  /** A batch was recorded since the last fit; fitting waits until something reads the model. */
-  #stale = false;
 
   /** @param window How many recent batches the fit is drawn from. */
   constructor(window = 50) {
@@ -68,7 +66,7 @@ export class LatencyModel {
     this.#items[this.#next] = items;
     this.#ms[this.#next] = ms;
     this.#next = (this.#next + 1) % this.#window;
-    this.#stale = true;
+    this.#fit();
   }
 
   /**
@@ -83,7 +81,6 @@ export class LatencyModel {
    * time shared out per item.
    */
   estimate(items: number): number {
-    this.#fit();
     if (this.#fitted) {
       const least = this.#minItems;
       return items < least ? ((this.#a * least + this.#b) * items) / least : this.#a * items + this.#b;
@@ -93,49 +90,41 @@ export class LatencyModel {
 
   /** Mean run time of the recent batches, or undefined before the first. */
   get meanRunMs(): number | undefined {
-    this.#fit();
     return this.#mean;
   }
 
   /** The cost of each item (a); 0 until fitted. */
   get perItemMs(): number {
-    this.#fit();
     return this.#a;
   }
 
   /** The fixed cost of a batch (b); 0 until fitted. */
   get overheadMs(): number {
-    this.#fit();
     return this.#b;
   }
 
   /** Mean items of the recent batches; every batch's size while the window holds one size. */
   get meanItems(): number {
-    this.#fit();
     return this.#meanItems;
   }
 
   /** Standard deviation of the recent run times around the fit, or around the mean before one. */
   get spreadMs(): number {
-    this.#fit();
     return this.#spread;
   }
 
   /** True once the window holds batches of at least two sizes. */
   get fitted(): boolean {
-    this.#fit();
     return this.#fitted;
   }
 
   /** The model as plain data. */
   snapshot(): RunTimeModel {
-    this.#fit();
     return { perItemMs: this.#a, overheadMs: this.#b, meanRunMs: this.#mean, samples: this.#items.length, fitted: this.#fitted, spreadMs: this.#spread };
   }
 
+  /** Refits the line and its spread to the window: once per batch, so every read is a field. */
   #fit(): void {
-    if (!this.#stale) return;
-    this.#stale = false;
     this.#fitLine();
     // Around the line, or around the mean while there is none.
     let squares = 0;
