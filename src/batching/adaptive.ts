@@ -33,6 +33,15 @@ export function noiseMarginMs(model: LatencyModel): number {
 }
 
 /**
+ * The most items a request that has waited `waitedMs` may share a batch with and still finish
+ * within the objective, noise margin kept: (maxLatencyMs - waited - b - margin) / a, rounded down.
+ * Only for a fitted model with a per-item cost above 0.
+ */
+export function allowance(model: LatencyModel, maxLatencyMs: number, waitedMs: number): number {
+  return Math.floor((maxLatencyMs - waitedMs - model.overheadMs - noiseMarginMs(model)) / model.perItemMs);
+}
+
+/**
  * True when the model says not even one item, started at once, finishes within the objective.
  * The model is then the likelier fault (drawn from a few slow first batches, say), and an idle
  * batcher runs requests rather than refuse them: refusing all would leave no batch to correct it.

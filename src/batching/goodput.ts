@@ -9,11 +9,9 @@ export interface GoodputState<E extends QueueEntry<E>> {
   readonly queue: BatchQueue<E>;
   readonly group: Group<E>;
   readonly now: number;
-  readonly maxLatencyMs: number;
   readonly maxBatchSize: number;
-  /** The fitted run time a·n + b; `perItemMs` is above 0. */
-  readonly perItemMs: number;
-  readonly overheadMs: number;
+  /** The most items a request that has waited this long may share a batch with (see `allowance`). */
+  readonly allowanceOf: (waitedMs: number) => number;
   /** The batch the oldest request can afford: the group's first entries up to `cap` items. */
   readonly entries: E[];
   readonly cap: number;
@@ -21,7 +19,7 @@ export interface GoodputState<E extends QueueEntry<E>> {
 
 /**
  * The batch that serves the most items in time, and the cap it was formed under. Each entry may
- * join a batch of at most its allowance, floor((maxLatencyMs - waited - b) / a) items. A batch
+ * join a batch of at most its allowance (see `allowance` in adaptive.ts). A batch
  * under a cap above the given one holds, in dispatch order, the entries whose allowance reaches
  * that cap and skips the rest, which stay queued and are shed at their latest start unless a
  * free slot serves them first. Once it skips an entry it takes none of a lower (effective) level,
@@ -36,7 +34,7 @@ export function goodputBatch<E extends QueueEntry<E>>(state: GoodputState<E>): {
   // Entries every cap admits end the scan once they fill a batch: no cap looks past them.
   let admitted = 0;
   for (const entry of queue.order(group, now)) {
-    const allowance = Math.floor((state.maxLatencyMs - (now - entry.enqueuedAt) - state.overheadMs) / state.perItemMs);
+    const allowance = state.allowanceOf(now - entry.enqueuedAt);
     entries.push(entry);
     allowances.push(allowance);
     ranks.push(queue.rank(entry, now));

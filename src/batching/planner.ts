@@ -2,7 +2,7 @@
  * When a slot is free, decides which batch goes next and why, or until when to wait; in adaptive
  * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
-import { adaptiveDispatchAt, noiseMarginMs, nothingFits, type ArrivalRate, type LatencyModel } from './adaptive.js';
+import { adaptiveDispatchAt, allowance, noiseMarginMs, nothingFits, type ArrivalRate, type LatencyModel } from './adaptive.js';
 import { goodputBatch } from './goodput.js';
 import type { Entry } from './job.js';
 import type { ResolvedOptions } from './options.js';
@@ -189,7 +189,7 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
     return Math.max(Math.ceil(options.maxBatchSize / 2), queue.first(group, now)!.size);
   }
   if (model.perItemMs <= 0) return options.maxBatchSize;
-  const fits = Math.floor((maxLatencyMs - (now - queue.oldest(group)) - model.overheadMs - noiseMarginMs(model)) / model.perItemMs);
+  const fits = allowance(model, maxLatencyMs, now - queue.oldest(group));
   return Math.min(options.maxBatchSize, Math.max(fits, queue.first(group, now)!.size));
 }
 
@@ -200,16 +200,15 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
  */
 function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, cap: number): { entries: Entry<Req, Res>[]; cap: number } {
   const { now, options: o, queue, model } = ctx;
+  const { maxLatencyMs } = o;
   const entries = queue.take(group, now, cap);
-  if (o.maxLatencyMs === undefined || cap >= o.maxBatchSize || group.items <= cap || model.perItemMs <= 0) return { entries, cap };
+  if (maxLatencyMs === undefined || cap >= o.maxBatchSize || group.items <= cap || model.perItemMs <= 0) return { entries, cap };
   return goodputBatch({
     queue,
     group,
     now,
-    maxLatencyMs: o.maxLatencyMs,
     maxBatchSize: o.maxBatchSize,
-    perItemMs: model.perItemMs,
-    overheadMs: model.overheadMs + noiseMarginMs(model),
+    allowanceOf: (waitedMs) => allowance(model, maxLatencyMs, waitedMs),
     entries,
     cap,
   });
