@@ -84,7 +84,8 @@ export interface HttpHandlerOptions {
   readonly serverVersion?: string;
   /**
    * Models that must be ready for `GET /v2/health/ready` to answer 200. When absent, the server is
-   * ready when every model in the registry has a ready version.
+   * ready when every loaded model (one with a ready or draining version; not one only registered or
+   * still loading its first version) has a ready version.
    */
   readonly requiredModels?: readonly string[];
   /**
