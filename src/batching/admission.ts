@@ -2,7 +2,7 @@
  * What `submit` checks before a request joins the queue, and the errors it answers with: pure
  * functions of the options and the request.
  */
-import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, describe } from '../core/index.js';
+import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import type { LevelPolicy, ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
@@ -17,6 +17,15 @@ export interface Admission {
   readonly timeoutMs: number;
   /** Items. */
   readonly size: number;
+}
+
+/** Every per-request option's name, so a misspelt one (`timeoutMS`) is refused, not ignored. */
+const SUBMIT_KEYS = Object.keys({ signal: true, timeoutMs: true, priority: true } satisfies Record<keyof SubmitOptions, true>);
+
+/** Checks that `options` is an object of known per-request options; throws TypeError naming the first that is not. */
+export function checkSubmitOptions(options: SubmitOptions): void {
+  assertObject('options', options);
+  assertKnownKeys('submit()', options, SUBMIT_KEYS);
 }
 
 /** Checks a request's priority, timeout and size; throws InvalidInputError saying what was wrong. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
-import { admit, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { admit, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -72,10 +72,11 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
   }
 
   /**
-   * Queues a request and resolves with its result. Rejects with InvalidInputError (bad size,
-   * priority or timeout), QueueFullError (its level's queue is full), DeadlineExceededError (its
-   * timeout passed, or adaptive mode found it cannot meet `maxLatencyMs`), the signal's abort
-   * error, ClosedError after {@link DynamicBatcher.close}, or the error `execute` gave it.
+   * Queues a request and resolves with its result. Rejects with TypeError (`options` not an
+   * object, or holding an unknown option), InvalidInputError (bad size, priority or timeout),
+   * QueueFullError (its level's queue is full), DeadlineExceededError (its timeout passed, or
+   * adaptive mode found it cannot meet `maxLatencyMs`), the signal's abort error, ClosedError
+   * after {@link DynamicBatcher.close}, or the error `execute` gave it.
    */
   submit(request: Req, options: SubmitOptions = {}): Promise<Res> {
     return new Promise<Res>((resolve, reject) => this.#enqueue(request, options, resolve, reject));
@@ -146,6 +147,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   #enqueue(request: Req, options: SubmitOptions, resolve: (value: Res) => void, reject: (error: unknown) => void): void {
     const o = this.#o;
+    checkSubmitOptions(options);
     if (this.#closed) return this.#refuse(reject, new ClosedError('The batcher is closed and takes no more requests'), 'closed');
     const signal = options.signal;
     assertSignal('signal', signal);

@@ -77,6 +77,12 @@ test('bad per-request values reject with InvalidInputError (400) saying what was
     });
   }
   await assert.rejects(batcher.submit([1], { signal: 'stop' as never }), TypeError);
+  // A misspelt option is refused, not ignored: `timeoutMS` would have left the request without a timeout.
+  await assert.rejects(batcher.submit([1], { timeoutMS: 5 } as never), {
+    name: 'TypeError',
+    message: 'Unknown option `timeoutMS`; submit() takes signal, timeoutMs, priority',
+  });
+  await assert.rejects(batcher.submit([1], null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
   const fine = track(batcher.submit([1, 2], { priority: 3, timeoutMs: Infinity }));
   await clock.advanceAsync(0);
   assert.equal(fine.value, 2);
