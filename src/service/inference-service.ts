@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertKnownKeys, assertObject, describe, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, InvalidInputError, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
@@ -18,6 +18,20 @@ export interface ServiceInferOptions extends RouteOptions, CacheDirectives {
   /** Called with the version that serves the request, once it is chosen. */
   readonly onVersion?: ((version: string) => void) | undefined;
 }
+
+/** Every per-request option's name, so a misspelt one (`timeoutMS`, `lable`) is refused, not ignored. */
+const INFER_KEYS = Object.keys({
+  version: true,
+  label: true,
+  signal: true,
+  timeoutMs: true,
+  routingKey: true,
+  noCache: true,
+  noStore: true,
+  tenant: true,
+  priority: true,
+  onVersion: true,
+} satisfies Record<keyof ServiceInferOptions, true>);
 
 /** Options of {@link InferenceService}. */
 export interface ServiceOptions {
@@ -88,11 +102,22 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  /** Runs one request through the model's queue, batcher and handler. */
+  /**
+   * Runs one request through the model's queue, batcher and handler. Rejects with TypeError when
+   * `options` is not an object or holds an unknown option, InvalidInputError for a `timeoutMs`
+   * that is not a number, and DeadlineExceededError for one of 0 or less (a budget already spent).
+   */
   async infer<Req = InferenceRequest, Res = InferenceResponse>(model: string, request: Req, options: ServiceInferOptions = {}): Promise<Res> {
+    assertObject('options', options as unknown);
+    assertKnownKeys('infer()', options, INFER_KEYS);
     const start = this.#clock.now();
     let version = '';
     try {
+      const { timeoutMs } = options;
+      // The budget does arithmetic on it, which would take "100" for 100. A spent one (0 or less) is a 504.
+      if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
+        throw new InvalidInputError(`Expected \`timeoutMs\` to be a number, got ${describe(timeoutMs)}`);
+      }
       const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
         version = mv.version;
         options.onVersion?.(mv.version);

@@ -236,3 +236,31 @@ test('options are checked when given, quoting the bad value', async () => {
     message: 'Unknown option `cache`; InferenceService takes registry, clock, random, caches',
   });
 });
+
+test('service.infer() checks its per-request options: an unknown one is named, a timeoutMs that is not a number is a 400', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 4 }, warmup: [] });
+  const service = new InferenceService({ registry });
+  const outcomes: string[] = [];
+  service.on('request', (e) => outcomes.push(e.outcome));
+  try {
+    await assert.rejects(service.infer('m', request([1, 2]), { timeoutMS: 5 } as never), {
+      name: 'TypeError',
+      message: 'Unknown option `timeoutMS`; infer() takes version, label, signal, timeoutMs, routingKey, noCache, noStore, tenant, priority, onVersion',
+    });
+    await assert.rejects(service.infer('m', request([1, 2]), null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+    for (const [timeoutMs, shown] of [['100', '"100" (string)'], [Number.NaN, 'NaN (number)']] as const) {
+      await assert.rejects(service.infer('m', request([1, 2]), { timeoutMs: timeoutMs as number }), (error: Error) => {
+        assert.ok(error instanceof InvalidInputError, `${String(timeoutMs)}: ${error.name}: ${error.message}`);
+        assert.equal(error.message, `Expected \`timeoutMs\` to be a number, got ${shown}`);
+        return true;
+      });
+    }
+    // A budget already spent is a timeout, as a caller passing on what is left of its own expects.
+    await assert.rejects(service.infer('m', request([1, 2]), { timeoutMs: 0 }), { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
+    assert.deepEqual(outcomes, ['invalid', 'invalid', 'timeout']);
+    assert.deepEqual(values(await service.infer('m', request([1, 2]), { timeoutMs: 1000, priority: 1 })), [2, 4]);
+  } finally {
+    await registry.close();
+  }
+});
