@@ -87,24 +87,46 @@ export interface Backlog {
   /** The batches that the items queued at the request's priority and above make up. */
   readonly batches: number;
   readonly concurrency: number;
+  /** How long each batch executing now has run. */
+  readonly runningForMs: readonly number[];
   readonly meanRunMs: number | undefined;
 }
 
 /**
  * The error for a full queue. `retryAfterMs` estimates when the backlog that goes before a new
- * request at its level will have run: the mean recent batch time (100 ms before any batch ran)
- * times the rounds of batches on `concurrency` slots that the items queued at its priority and
- * above need, per batch key.
+ * request at its level will have run: its batches, per batch key, each taking the mean recent
+ * batch time (100 ms before any batch ran), on `concurrency` slots that the batches running now
+ * hold until their own mean time is up.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
-  const batches = Math.max(1, backlog.batches);
-  const retryAfterMs = Math.max(1, Math.ceil((backlog.meanRunMs ?? DEFAULT_RUN_MS) * Math.ceil(batches / backlog.concurrency)));
+  const retryAfterMs = Math.max(1, Math.ceil(backlogMs(backlog, backlog.meanRunMs ?? DEFAULT_RUN_MS)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
     `The queue is full: ${backlog.waiting} requests wait${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
     retryAfterMs,
   );
+}
+
+/**
+ * When the last of the backlog's batches ends, each taking `runMs`. A slot frees when a running
+ * batch's time is up (at once when it is overdue); with concurrency lowered below the batches
+ * running, only the last to end free one. Slots free within `runMs` of each other, so taking the
+ * earliest free slot for each batch deals them round the slots in order.
+ */
+function backlogMs(backlog: Backlog, runMs: number): number {
+  const { concurrency } = backlog;
+  const busy = backlog.runningForMs.map((ranMs) => Math.max(0, runMs - ranMs)).sort((a, b) => a - b);
+  const idle = Math.max(0, concurrency - busy.length);
+  const ended = Math.max(0, busy.length - concurrency);
+  const batches = Math.max(1, backlog.batches);
+  let end = 0;
+  for (let slot = 0; slot < concurrency && slot < batches; slot++) {
+    const freeAt = slot < idle ? 0 : busy[ended + slot - idle]!;
+    const rounds = Math.floor(batches / concurrency) + (slot < batches % concurrency ? 1 : 0);
+    end = Math.max(end, freeAt + rounds * runMs);
+  }
+  return end;
 }
 
 /** Adaptive mode: a request that alone takes longer than the objective. */

@@ -154,13 +154,11 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     if (signal?.aborted) return this.#refuse(reject, abortError(signal), 'cancelled');
     const { level, policy, timeoutMs, size } = admit(o, request, options);
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
-      const backlog = {
-        level,
-        waiting: this.#waiting[level - 1]!,
-        batches: this.#queue.batchesAhead(level, o.maxBatchSize, this.#clock.now()),
-        concurrency: this.#concurrency,
-        meanRunMs: this.#model.meanRunMs,
-      };
+      const now = this.#clock.now();
+      const batches = this.#queue.batchesAhead(level, o.maxBatchSize, now);
+      const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
+      const waiting = this.#waiting[level - 1]!;
+      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, meanRunMs: this.#model.meanRunMs };
       return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;
@@ -331,7 +329,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       }
     }
     this.#inFlight++;
-    void this.#execute(new RunningBatch(entries), reason, now);
+    void this.#execute(new RunningBatch(entries, now), reason, now);
   }
 
   async #execute(batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
@@ -365,7 +363,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   async #retry(entry: Entry<Req, Res>): Promise<void> {
     const startedAt = this.#clock.now();
-    const outcome = await this.#call(new RunningBatch([entry]), 'retry');
+    const outcome = await this.#call(new RunningBatch([entry], startedAt), 'retry');
     const result = outcome.results?.[0];
     const ok = outcome.results !== undefined && !(result instanceof Error);
     if (ok) this.#succeed(entry, result as Res);

@@ -115,12 +115,15 @@ export function stockController(): void {
  */
 export class RunningBatch<Req, Res> {
   readonly entries: readonly Entry<Req, Res>[];
+  /** When its execution started, on the batcher's clock. */
+  readonly startedAt: number;
   #controller: AbortController | undefined;
   #reason: unknown;
   #abandoned = false;
 
-  constructor(entries: readonly Entry<Req, Res>[]) {
+  constructor(entries: readonly Entry<Req, Res>[], startedAt: number) {
     this.entries = entries;
+    this.startedAt = startedAt;
   }
 
   /** Aborts once every request of the batch has been answered without it. */

@@ -20,19 +20,40 @@ test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn 
   assert.ok(error instanceof QueueFullError);
   assert.equal(error.code, 'ERR_SERVABLE_QUEUE_FULL');
   assert.equal(error.status, 503);
-  // No batch has finished yet: 100 ms assumed per batch, 3 queued items = 2 batches on 1 slot.
-  assert.equal(error.retryAfterMs, 200);
-  assert.match(error.message, /3 requests wait \(maxQueueSize 3\); retry in about 200 ms/);
+  // No batch has finished yet: 100 ms assumed per batch, 3 queued items = 2 batches on 1 slot,
+  // after the one running, which has just started.
+  assert.equal(error.retryAfterMs, 300);
+  assert.match(error.message, /3 requests wait \(maxQueueSize 3\); retry in about 300 ms/);
   assert.deepEqual(drops, [{ reason: 'queue-full', queueMs: 0, stage: 'queued' }]);
 
-  await clock.advanceAsync(20); // the first batch took 20 ms; [2, 3] runs, [4] waits
+  await clock.advanceAsync(25); // the first batch took 20 ms; [2, 3] has run 5 ms of its 20, [4] waits
   const more = [6, 7].map((x) => batcher.submit(x));
   const again = track(batcher.submit(8));
   await clock.flush();
-  assert.equal((again.error as QueueFullError).retryAfterMs, 40);
+  // [4, 6] and [7] start once [2, 3] ends, 15 ms from now: the last ends 55 ms from now.
+  assert.equal((again.error as QueueFullError).retryAfterMs, 55);
   await clock.advanceAsync(100);
   assert.deepEqual(await Promise.all([...first, ...queued, ...more]), [0, 1, 2, 3, 4, 6, 7]);
   assert.deepEqual(calls.flatMap((c) => c.requests), [0, 1, 2, 3, 4, 6, 7]);
+});
+
+test('retryAfterMs counts the time the batches running now still hold their slots', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, maxQueueSize: 3, concurrency: 2, execute });
+  await Promise.all([batcher.submit(0), clock.advanceAsync(100)]); // batches take 100 ms
+  const all = [batcher.submit(1)];
+  await clock.advanceAsync(60);
+  all.push(batcher.submit(2)); // slots free in 40 and 100 ms
+  await clock.flush();
+  all.push(...[3, 4, 5].map((x) => batcher.submit(x)));
+  const refused = track(batcher.submit(6));
+  await clock.flush();
+  // 3 and 5 go on the slot that frees in 40 ms and end at 240; 4 on the other, ending at 200.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 240);
+  await clock.advanceAsync(240);
+  assert.deepEqual(await Promise.all(all), [1, 2, 3, 4, 5]);
+  assert.equal(batcher.inFlight, 0);
 });
 
 test('retryAfterMs counts only the batches queued at the refused priority and above, per batch key', async () => {
@@ -54,8 +75,8 @@ test('retryAfterMs counts only the batches queued at the refused priority and ab
   const refused = track(batcher.submit({ key: 'a' }, { priority: 1 }));
   await clock.flush();
   // 40 low-priority items (10 batches) wait behind; ahead of a priority-1 request are one batch of
-  // key a and one of key b: 2 batches of 100 ms (none has finished yet) on one slot.
-  assert.equal((refused.error as QueueFullError).retryAfterMs, 200);
+  // key a and one of key b: 2 batches of 100 ms (none has finished yet) on one slot, after the one running.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 300);
   await clock.advanceAsync(1000);
   assert.equal((await Promise.all([running, ...low, ...high])).length, 44);
 });
@@ -81,7 +102,8 @@ test('with agingMs, retryAfterMs counts the lower-priority requests that have ag
   const refused = track(batcher.submit('refused', { priority: 1 }));
   await clock.flush();
   // Ahead of it: 20 aged items (5 batches) and 3 of its own (1 batch); the young ones are not,
-  // 6 batches of 100 ms (none has finished yet) on one slot.
+  // 6 batches of 100 ms (none has finished yet) on one slot, which the running batch, past its
+  // assumed 100 ms, is taken to free at once.
   assert.equal((refused.error as QueueFullError).retryAfterMs, 600);
   await clock.advanceAsync(60_000);
   assert.equal((await Promise.all([running, ...aged, ...young, ...high])).length, 44);
