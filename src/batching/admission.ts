@@ -3,6 +3,7 @@
  * functions of the options and the request.
  */
 import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import type { LatencyModel } from './adaptive.js';
 import type { LevelPolicy, ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
@@ -129,9 +130,19 @@ function backlogMs(backlog: Backlog, runMs: number): number {
   return end;
 }
 
+/**
+ * Adaptive mode: how long a request takes with nothing else queued. One larger than
+ * `maxBatchSize` runs as parts of that size, `concurrency` at a time.
+ */
+export function aloneRunMs(model: LatencyModel, size: number, maxBatchSize: number, concurrency: number): number {
+  if (size <= maxBatchSize) return model.estimate(size);
+  return Math.ceil(Math.ceil(size / maxBatchSize) / concurrency) * model.estimate(maxBatchSize);
+}
+
 /** Adaptive mode: a request that alone takes longer than the objective. */
-export function tooSlowError(size: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
-  return new DeadlineExceededError(`A batch of ${size} items takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`);
+export function tooSlowError(size: number, maxBatchSize: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
+  const what = size > maxBatchSize ? `A request of ${size} items, split into batches of ${maxBatchSize},` : `A batch of ${size} items`;
+  return new DeadlineExceededError(`${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`);
 }
 
 /** Adaptive mode: a queued request that can no longer finish within the objective. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
-import { admit, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -163,8 +163,8 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;
     if (o.maxLatencyMs !== undefined && this.#model.fitted && !(idle && nothingFits(this.#model, o.maxLatencyMs))) {
-      const runMs = this.#model.estimate(Math.min(size, o.maxBatchSize));
-      if (runMs > o.maxLatencyMs) return this.#refuse(reject, tooSlowError(size, runMs, o.maxLatencyMs), 'shed');
+      const runMs = aloneRunMs(this.#model, size, o.maxBatchSize, this.#concurrency);
+      if (runMs > o.maxLatencyMs) return this.#refuse(reject, tooSlowError(size, o.maxBatchSize, runMs, o.maxLatencyMs), 'shed');
     }
     const key = o.batchKey ? o.batchKey(request) : undefined;
     const parts = size > o.maxBatchSize ? splitRequest(o, request, size) : undefined;

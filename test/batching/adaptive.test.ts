@@ -124,6 +124,30 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
 
+test('adaptive mode refuses at once a request that, split into parts, would take longer than the objective, before any part runs', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxLatencyMs: 30,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
+    merge: (parts) => parts.flat(),
+    execute,
+  });
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
+  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]); // batches take items + 2 ms
+  const before = calls.length;
+  // 40 items run as 10 batches of 4, 6 ms each: 60 ms, though one part alone takes 6.
+  await assert.rejects(batcher.submit(rows(40)), /A request of 40 items, split into batches of 4, takes about 60 ms, more than maxLatencyMs \(30 ms\)/);
+  await clock.advanceAsync(100);
+  assert.equal(calls.length, before, 'no part ran');
+  const fits = track(batcher.submit(rows(16))); // 4 batches: 24 ms
+  await clock.advanceAsync(100);
+  assert.deepEqual(fits.value, rows(16));
+});
+
 test('adaptive mode refuses at once a request that alone would take longer than the objective', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (n: number) => n, (ns) => ns.reduce((a, b) => a + b, 0) + 21);
