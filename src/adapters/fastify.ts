@@ -55,7 +55,10 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
       scope.addContentTypeParser('*', (request, payload, done) => {
         rawBody(payload, request.headers, http.bodyLimit).then(
-          (body) => done(null, body),
+          (body) => {
+            if (decodedByHook(request, payload)) decoded.add(request);
+            done(null, body);
+          },
           (error: Error) => done(error, undefined),
         );
       });
@@ -108,10 +111,28 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   // Fastify leaves unread a body that comes with neither Content-Type nor Content-Length, as one may over HTTP/2.
   const unread = request.method === 'POST' && !request.raw.readableEnded;
   const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);
-  const response = await http.handle({ method: request.method, path, headers: request.headers, body, signal });
+  const headers = decoded.has(request) ? withoutContentEncoding(request.headers) : request.headers;
+  const response = await http.handle({ method: request.method, path, headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
+}
+
+/** Requests whose body a preParsing hook decoded, such as @fastify/compress's request decompression. */
+const decoded = new WeakSet<FastifyRequest>();
+
+/**
+ * Whether a preParsing hook handed over the body decoded: Fastify asks a hook that changes the
+ * body's bytes to count the bytes it read in `receivedEncodedLength`. Its Content-Encoding then no
+ * longer describes the body, which the protocol would otherwise inflate a second time.
+ */
+function decodedByHook(request: FastifyRequest, payload: Readable): boolean {
+  return payload !== request.raw && (payload as { receivedEncodedLength?: unknown }).receivedEncodedLength !== undefined;
+}
+
+function withoutContentEncoding(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { 'content-encoding': _decoded, ...rest } = headers;
+  return rest;
 }
 
 /** The body read raw; an error as the scope's error handler takes it: 413 past the limit, else 400 (the client went away mid-body). */

@@ -107,6 +107,8 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
     req.once('end', onEnd);
     req.once('error', onError);
     req.once('close', onClose);
+    // A stream a framework hook made of the body (@fastify/compress's inflater) may come paused, which a listener does not undo.
+    req.resume();
   });
 }
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable, pipeline, type Transform } from 'node:stream';
+import { createGunzip, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
@@ -133,6 +134,41 @@ test('fastify: a compressed reply adds Accept-Encoding to the Vary an earlier ho
   try {
     const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'accept-encoding': 'gzip' }, payload: JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [400, 3], data: new Array(1200).fill(1) }] }) });
     assert.deepEqual([res.statusCode, res.headers['content-encoding'], res.headers.vary], [200, 'gzip', 'Origin, accept-encoding']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test('fastify: a body a preParsing hook handed over paused, inflated as @fastify/compress does, is read once and not inflated again', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = Fastify();
+  // @fastify/compress's request decompression: a paused gunzip stream counting the bytes it read, or a paused pass-through.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    let stream: Transform = new PassThrough();
+    if (request.headers['x-hook'] === 'inflate') {
+      const gunzip = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
+      payload.on('data', (chunk: Buffer) => void (gunzip.receivedEncodedLength += chunk.byteLength));
+      stream = gunzip;
+    }
+    stream.pause();
+    pipeline(payload, stream, () => {});
+    done(null, stream);
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  try {
+    for (const hook of ['inflate', 'pass']) {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-hook': hook },
+        body: gzipSync(inferBody([[1, 2, 3]])),
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.deepEqual([res.status, ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, [32, 48]], hook);
+    }
   } finally {
     await app.close();
     await registry.close();
