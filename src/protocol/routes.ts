@@ -112,10 +112,11 @@ function tfRoutesOf(s: readonly string[]): Methods | NotFound | undefined {
   const rest = [...s.slice(2)];
   const last = rest[rest.length - 1]!;
   const colon = last.indexOf(':');
-  const verb = colon > 0 ? last.slice(colon + 1).toLowerCase() : undefined;
+  const verb = colon === -1 ? undefined : last.slice(colon + 1).toLowerCase();
   if (verb !== undefined) {
     if (verb === 'classify' || verb === 'regress') return { notFound: true, reason: `:${verb} is not served; servable models answer :predict` };
     if (verb !== 'predict') return { notFound: true, reason: `Unknown verb ':${last.slice(colon + 1)}'; TF-Serving's verbs are :predict, :classify and :regress` };
+    if (colon === 0) return { notFound: true, reason: `':${last.slice(1)}' follows no model name or version; send /v1/models/{model}[/versions/{version}]:predict` };
     rest[rest.length - 1] = last.slice(0, colon);
   }
   const metadata = verb === undefined && rest.length > 1 && rest[rest.length - 1] === 'metadata';

@@ -191,7 +191,7 @@ test('a version whose load failed reports why, until a load succeeds', async () 
   await registry.close();
 });
 
-test('verbs match case-insensitively, as TF-Serving matches them; any other verb is a 404 naming it', async () => {
+test('verbs match case-insensitively, as TF-Serving matches them; any other verb, or one after no model name, is a 404 naming it', async () => {
   const { registry, http, predict } = await setup();
   const body = { inputs: { a: [[1, 2]], s: ['x'] } };
   for (const verb of ['PREDICT', 'Predict']) {
@@ -203,6 +203,8 @@ test('verbs match case-insensitively, as TF-Serving matches them; any other verb
     ['GET', '/v1/models/two:foo', "Unknown verb ':foo'; TF-Serving's verbs are :predict, :classify and :regress"],
     ['POST', '/v1/models/two/versions/1:Classify', ':classify is not served; servable models answer :predict'],
     ['POST', '/v1/models/two/labels/stable:regress', ':regress is not served; servable models answer :predict'],
+    ['POST', '/v1/models/:predict', "':predict' follows no model name or version; send /v1/models/{model}[/versions/{version}]:predict"],
+    ['POST', '/v1/models/two/versions/:Predict', "':Predict' follows no model name or version; send /v1/models/{model}[/versions/{version}]:predict"],
   ];
   for (const [method, path, error] of cases) {
     const reply = await http.handle({ method, path, headers: {}, body: JSON.stringify(body) });
