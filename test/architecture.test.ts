@@ -5,11 +5,12 @@ import path from 'node:path';
 
 const src = path.resolve(import.meta.dirname, '../src');
 
-/** Which modules each module may import (DESIGN.md: core <- {backends, batching, cache} <- handler <- registry <- service <- protocol <- adapters). */
+/** Which modules each module may import (DESIGN.md: core <- {backends, batching, cache} <- handler <- registry <- service <- protocol <- adapters; node, Node-only helpers, for onnx-node and the adapters). */
 const allowed: Record<string, string[]> = {
   core: [],
   backends: ['core'],
-  'backends/onnx-node': ['core', 'backends'],
+  node: [],
+  'backends/onnx-node': ['core', 'backends', 'node'],
   'backends/onnx-web': ['core', 'backends'],
   batching: ['core'],
   cache: ['core'],
@@ -19,7 +20,7 @@ const allowed: Record<string, string[]> = {
   service: ['core', 'backends', 'batching', 'cache', 'handler', 'registry'],
   repository: ['core', 'backends', 'backends/onnx-node', 'batching', 'cache', 'handler', 'registry'],
   protocol: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],
-  adapters: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service', 'protocol'],
+  adapters: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service', 'protocol', 'node'],
   metrics: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],
   testing: ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],
   '.': ['core', 'backends', 'batching', 'cache', 'handler', 'registry', 'service'],

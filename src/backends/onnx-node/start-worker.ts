@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { abortError, onAbort, BackendError, BackendUnavailableError } from '../../core/index.js';
 import { Link } from './link.js';
 import type { FromWorker, WorkerStart } from './protocol.js';
-import { spawnWorker } from './spawn.js';
+import { spawnWorker } from '../../node/index.js';
 
 /** A worker that reported `ready`, and what became of it until the pool took it over. */
 export interface Started<Info> {

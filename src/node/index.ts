@@ -1,0 +1,5 @@
+/**
+ * Node-only helpers that the onnx-node backend and the HTTP adapters share.
+ * @module
+ */
+export { spawnWorker } from './spawn-worker.js';
