@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'ERR_SERVABLE_BACKEND'
   | 'ERR_SERVABLE_BACKEND_UNAVAILABLE'
   | 'ERR_SERVABLE_CLOSED'
-  | 'ERR_SERVABLE_CACHE';
+  | 'ERR_SERVABLE_CACHE'
+  | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE';
 
 /** The base class of every operational error servable throws. */
 export class ServableError extends Error {
@@ -44,6 +45,13 @@ export class ServableError extends Error {
 export class InvalidInputError extends ServableError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_SERVABLE_INVALID_INPUT', 400, message, options);
+  }
+}
+
+/** A request body too large to take: one that needs more memory to decode than allowed (HTTP 413). */
+export class PayloadTooLargeError extends ServableError {
+  constructor(message: string) {
+    super('ERR_SERVABLE_PAYLOAD_TOO_LARGE', 413, message);
   }
 }
 

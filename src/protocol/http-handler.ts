@@ -25,6 +25,7 @@ export const HTTP_HANDLER_OPTIONS: readonly string[] = [
   'serverVersion',
   'requiredModels',
   'onError',
+  'jsonDecoder',
 ];
 
 /**
@@ -85,7 +86,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   }
   const { tenantOf } = options;
   if (tenantOf !== undefined) assertFunction('tenantOf', tenantOf);
-  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf };
+  const { jsonDecoder } = options;
+  if (jsonDecoder !== undefined && (typeof jsonDecoder?.infer !== 'function' || typeof jsonDecoder.predict !== 'function' || !(jsonDecoder.minBytes >= 0))) {
+    throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict}), got ${describe(jsonDecoder)}`);
+  }
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, jsonDecoder };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
   const families = { tfServing, repository: repository !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];

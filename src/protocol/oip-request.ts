@@ -14,13 +14,24 @@ import { decodeJsonData, forEachLeaf } from './tensor-json.js';
 /** The most dimensions a tensor may have (NumPy's limit). */
 export const MAX_RANK = 32;
 
-/** An OIP inference request decoded into tensors, with its scheduling parameters. */
-export interface DecodedInferRequest {
+/**
+ * An OIP inference request decoded into tensors, with its scheduling parameters, as plain data
+ * that can be posted to another thread (see {@link JsonDecoder}).
+ */
+export interface InferRequestData {
   readonly request: InferenceRequest;
   /** From `parameters.timeout` (microseconds, as Triton's schedule policy), in milliseconds; absent for 0 or none. */
   readonly timeoutMs?: number | undefined;
   /** From `parameters.priority` (1 is the highest, 0 the model's default); absent for 0 or none. */
   readonly priority?: number | undefined;
+  /** Each requested output's `parameters.binary_data`: how to return it, undefined to follow {@link binaryAll}. */
+  readonly binaryOutputs: ReadonlyMap<string, boolean | undefined>;
+  /** `parameters.binary_data_output`: how the other outputs are returned. */
+  readonly binaryAll: boolean;
+}
+
+/** An OIP inference request decoded into tensors, with its scheduling parameters. */
+export interface DecodedInferRequest extends InferRequestData {
   /** True when an output is to be returned as binary data (`binary_data`, else `binary_data_output`). */
   binaryOutput(name: string): boolean;
 }
@@ -40,6 +51,11 @@ export interface DecodeLimits {
  * @throws InvalidInputError saying which input is wrong and how.
  */
 export function decodeInferRequest(body: Record<string, unknown>, limits: DecodeLimits): DecodedInferRequest {
+  return withBinaryOutput(decodeInferRequestData(body, limits));
+}
+
+/** {@link decodeInferRequest}'s result as plain data. */
+export function decodeInferRequestData(body: Record<string, unknown>, limits: DecodeLimits): InferRequestData {
   const { id, inputs, outputs } = body;
   if (id !== undefined && typeof id !== 'string') throw new InvalidInputError(`Expected \`id\` to be a string, got ${describeJson(id)}`);
   if (body.parameters !== undefined && !isObject(body.parameters)) {
@@ -58,13 +74,21 @@ export function decodeInferRequest(body: Record<string, unknown>, limits: Decode
   limits.binary?.finish();
   // An empty list asks for every output, as in Triton: no output is requested, so all are.
   const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
-  const all = booleanParameter(parameters, 'binary_data_output') ?? false;
+  // The first entry for a name is the one that counts.
+  const binaryOutputs = new Map<string, boolean | undefined>();
+  for (const o of (wanted ?? []).toReversed()) binaryOutputs.set(o.name, o.binary);
   return {
     request: { id, inputs: tensors, outputs: wanted?.length ? wanted.map((o) => o.name) : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
     priority: priorityOf(parameters),
-    binaryOutput: (name) => wanted?.find((o) => o.name === name)?.binary ?? all,
+    binaryOutputs,
+    binaryAll: booleanParameter(parameters, 'binary_data_output') ?? false,
   };
+}
+
+/** Adds {@link DecodedInferRequest.binaryOutput} to decoded data. */
+export function withBinaryOutput(data: InferRequestData): DecodedInferRequest {
+  return { ...data, binaryOutput: (name) => data.binaryOutputs.get(name) ?? data.binaryAll };
 }
 
 function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string, Tensor] {

@@ -1,9 +1,10 @@
-import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
+import { InvalidInputError, isPromiseLike, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
-import { decodeInferRequest } from './oip-request.js';
+import { decodeInferJson, handsOver } from './json-decoder.js';
+import { decodeInferRequest, withBinaryOutput, type DecodedInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
@@ -11,7 +12,7 @@ import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
-const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
+const BINARY_HEADER = 'The JSON header of the body';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
 export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'schedule_policy'];
@@ -47,16 +48,20 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
   return jsonResponse(ready ? 200 : 503, body);
 }
 
-async function infer({ service, maxElements, tenantOf }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  const decoded = beforeService(service, model, () => {
+async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+  const decoding = beforeService(service, model, (): DecodedInferRequest | Promise<DecodedInferRequest> => {
     // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
     assertKnownModel(service, model);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
-    const what = binary ? 'The JSON header of the body' : 'The request body';
-    const body = parseJsonObject(bodyText(json, what, binary ? '' : BINARY_HINT), what, parseNonFinite);
-    return decodeInferRequest(body, { maxElements, binary: binary && new BinaryReader(binary) });
+    if (binary) {
+      const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
+      return decodeInferRequest(header, { maxElements, binary: new BinaryReader(binary) });
+    }
+    if (handsOver(jsonDecoder, json)) return jsonDecoder.infer(json, maxElements).then(withBinaryOutput);
+    return withBinaryOutput(decodeInferJson(json, maxElements));
   });
+  const decoded = isPromiseLike(decoding) ? await decoding : decoding;
   let served = version;
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
     ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),

@@ -1,6 +1,7 @@
 import { ClosedError, isPromiseLike, ModelNotFoundError } from '../core/index.js';
 import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
+import type { JsonDecoder } from './json-decoder.js';
 import type { Route } from './routes.js';
 import type { HttpRequest, HttpResponse, TenantOf } from './types.js';
 
@@ -14,6 +15,7 @@ export interface RouteContext {
   readonly repository: RepositoryControl | undefined;
   readonly authorizeRepository: ((request: HttpRequest) => boolean | Promise<boolean>) | undefined;
   readonly tenantOf: TenantOf | undefined;
+  readonly jsonDecoder: JsonDecoder | undefined;
 }
 
 /** Answers one kind of route. */

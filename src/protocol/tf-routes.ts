@@ -1,5 +1,6 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
+import type { TensorSpec } from '../backends/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
@@ -7,6 +8,7 @@ import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import { handsOver } from './json-decoder.js';
 import { decodePredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
 import type { HttpRequest, HttpResponse } from './types.js';
@@ -35,14 +37,18 @@ function labelled(service: InferenceService, model: string, label: string): stri
   return version;
 }
 
-async function predict({ service, maxElements, tenantOf }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const decoded = await beforeService(service, model, async () => {
     assertKnownModel(service, model);
-    if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-    const body = parseJsonObject(bodyText(request.body), undefined, parseNonFinite);
+    const { body } = request;
+    if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
-    const target = await service.registry.acquire(model, { version, label, signal: request.signal });
-    return decodePredict(body, target.metadata().inputs, maxElements);
+    const acquire = async (): Promise<readonly TensorSpec[]> => (await service.registry.acquire(model, { version, label, signal: request.signal })).metadata().inputs;
+    // A body handed over is decoded in one step, so the model comes first; one decoded in place is
+    // read before the model is loaded, so malformed JSON loads nothing.
+    if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements);
+    const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
+    return decodePredict(json, await acquire(), maxElements);
   });
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
     ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),

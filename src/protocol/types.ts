@@ -1,5 +1,6 @@
 import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
+import type { JsonDecoder } from './json-decoder.js';
 
 /** Request headers with lower-case names, as Node's `IncomingHttpHeaders` holds them. */
 export type HttpHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -78,6 +79,13 @@ export interface HttpHandlerOptions {
    * @default the trimmed `X-Tenant` header
    */
   readonly tenantOf?: TenantOf;
+  /**
+   * Where JSON bodies of at least `jsonDecoder.minBytes` are decoded instead of on the event loop.
+   * servable's Node adapters make one of worker threads from their `jsonWorkers` options; set it
+   * here in an adapter of your own.
+   * @default none: every body is decoded in place
+   */
+  readonly jsonDecoder?: JsonDecoder;
   /** The server name `GET /v2` reports. @default 'servable' */
   readonly serverName?: string;
   /** The server version `GET /v2` reports. @default servable's version */

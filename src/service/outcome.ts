@@ -14,6 +14,7 @@ const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   ERR_SERVABLE_MODEL_NOT_READY: 'not-ready',
   ERR_SERVABLE_CLOSED: 'not-ready',
   ERR_SERVABLE_CACHE: 'cache',
+  ERR_SERVABLE_PAYLOAD_TOO_LARGE: 'invalid',
 };
 
 /** The outcome a failure counts as; anything that is not a ServableError is a backend failure. */

@@ -1,0 +1,53 @@
+/**
+ * Decoding whole JSON request bodies into tensors: in place, or through a {@link JsonDecoder}
+ * that does it off the event loop. `JSON.parse` of one 534 KB image takes 3-6 ms and cannot be
+ * interrupted; a body of nested empty arrays within the default body limit takes seconds and
+ * nearly a gigabyte of heap.
+ */
+import type { TensorSpec } from '../backends/index.js';
+import { bodyText, parseJsonObject } from './json-body.js';
+import { parseNonFinite } from './json-non-finite.js';
+import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
+import { decodePredict, type DecodedPredict } from './tf-request.js';
+
+/** Told to a client whose body is not UTF-8: binary data needs the header. */
+const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
+
+/**
+ * Decodes JSON request bodies somewhere other than the event loop. The protocol hands it the
+ * bodies of at least `minBytes` that are JSON alone (an OIP body with binary tensor data keeps its
+ * small JSON header in place); servable's Node adapters pass one backed by worker threads (their
+ * `jsonWorkers` options). Each method resolves with what decoding in place would return, or
+ * rejects with the error it would throw: InvalidInputError (400) for a body that does not decode,
+ * or a ServableError with status 413 for one that needs more memory than the decoder allows.
+ */
+export interface JsonDecoder {
+  /** The smallest body, in bytes, worth handing over. */
+  readonly minBytes: number;
+  /** Decodes an OIP inference request body, as {@link decodeInferJson} does. */
+  infer(body: Uint8Array | string, maxElements: number): Promise<InferRequestData>;
+  /** Decodes a TF-Serving `:predict` body against the model's inputs, as {@link decodePredictJson} does. */
+  predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number): Promise<DecodedPredict>;
+}
+
+/**
+ * Decodes an OIP inference request body that is JSON alone.
+ * @throws InvalidInputError saying what was wrong.
+ */
+export function decodeInferJson(body: Uint8Array | string, maxElements: number): InferRequestData {
+  const json = parseJsonObject(bodyText(body, undefined, BINARY_HINT), undefined, parseNonFinite);
+  return decodeInferRequestData(json, { maxElements });
+}
+
+/**
+ * Decodes a TF-Serving `:predict` body against the model's inputs.
+ * @throws InvalidInputError naming the input that is wrong.
+ */
+export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
+  return decodePredict(parseJsonObject(bodyText(body), undefined, parseNonFinite), inputs, maxElements);
+}
+
+/** True when `decoder` takes a body of this size. */
+export function handsOver(decoder: JsonDecoder | undefined, body: Uint8Array | string): decoder is JsonDecoder {
+  return decoder !== undefined && (typeof body === 'string' ? body.length : body.byteLength) >= decoder.minBytes;
+}
