@@ -19,11 +19,13 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHttpHandler } from '../protocol/index.js';
-import { handlerOptions, isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { isMetricsRequest, metricsRoute } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
-export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+export type { AdapterOptions } from './adapter-options.js';
+export type { MetricsRoute } from './metrics-route.js';
 
 /** Options of {@link servableExpress}: those of the protocol handler, and `metrics`. */
 export type ServableExpressOptions = AdapterOptions;

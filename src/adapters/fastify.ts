@@ -23,11 +23,13 @@ import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { handlerOptions, isMetricsRequest, METRICS_PATH, metricsRoute, scrape, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { isMetricsRequest, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
-export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+export type { AdapterOptions } from './adapter-options.js';
+export type { MetricsRoute } from './metrics-route.js';
 
 /** Options of {@link servableFastify}. */
 export interface ServableFastifyOptions extends AdapterOptions {

@@ -1,21 +1,12 @@
-import { assertFunction, assertKnownKeys, assertObject } from '../core/index.js';
-import { compressReply, HTTP_HANDLER_OPTIONS, type HttpHandlerOptions, type HttpRequest, type HttpResponse } from '../protocol/index.js';
+import { assertFunction } from '../core/index.js';
+import { compressReply, type HttpRequest, type HttpResponse } from '../protocol/index.js';
+import type { AdapterOptions } from './adapter-options.js';
 
 /**
  * Answers `GET /metrics`. `metricsHandler(promRegistry)` from `servable/metrics` returns one; the
  * adapters take the function rather than a prom-client registry, so they do not depend on prom-client.
  */
 export type MetricsRoute = () => Promise<HttpResponse>;
-
-/** Options every adapter takes: the protocol handler's, and an optional metrics route. */
-export interface AdapterOptions extends HttpHandlerOptions {
-  /**
-   * Serve `GET /metrics` (below the mount point, beside `/v2`) with this function's reply, e.g.
-   * `metricsHandler(promRegistry)` from `servable/metrics`.
-   * @default none: `/metrics` is left to the app
-   */
-  readonly metrics?: MetricsRoute | undefined;
-}
 
 /** The path of the metrics route, below the mount point. */
 export const METRICS_PATH = '/metrics';
@@ -47,16 +38,4 @@ export async function scrape(route: MetricsRoute, options: AdapterOptions, reque
     options.onError?.(error, request);
     return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Collecting metrics failed\n' };
   }
-}
-
-/**
- * The protocol handler's share of an adapter's options, once every key is checked to be the
- * handler's, `metrics`, or one of the adapter's own: a misspelt option is named, not ignored.
- */
-export function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
-  assertObject('options', options);
-  assertKnownKeys(adapter, options, [...HTTP_HANDLER_OPTIONS, 'metrics', ...own]);
-  const picked: Record<string, unknown> = {};
-  for (const key of HTTP_HANDLER_OPTIONS) if (key in options) picked[key] = (options as unknown as Record<string, unknown>)[key];
-  return picked as unknown as HttpHandlerOptions;
 }

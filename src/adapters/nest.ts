@@ -50,11 +50,13 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { handlerOptions, isMetricsRequest, METRICS_PATH, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { isMetricsRequest, METRICS_PATH, metricsRoute } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
-export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+export type { AdapterOptions } from './adapter-options.js';
+export type { MetricsRoute } from './metrics-route.js';
 
 /** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');

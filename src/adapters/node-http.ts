@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { describe, recycleBuffer, takeBuffer } from '../core/index.js';
 import type { HttpHandler, HttpResponse } from '../protocol/index.js';
-import { METRICS_PATH, scrape, type AdapterOptions, type MetricsRoute } from './metrics-route.js';
+import type { AdapterOptions } from './adapter-options.js';
+import { METRICS_PATH, scrape, type MetricsRoute } from './metrics-route.js';
 
 /** The request body went past the adapter's limit. */
 export class BodyTooLargeError extends Error {

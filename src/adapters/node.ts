@@ -20,11 +20,13 @@
  * @module
  */
 import { createHttpHandler } from '../protocol/index.js';
-import { handlerOptions, isMetricsRequest, metricsRoute, type AdapterOptions } from './metrics-route.js';
+import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { isMetricsRequest, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
-export type { AdapterOptions, MetricsRoute } from './metrics-route.js';
+export type { AdapterOptions } from './adapter-options.js';
+export type { MetricsRoute } from './metrics-route.js';
 export type { NodeRequest, NodeResponse } from './node-http.js';
 
 /** Options of {@link servableNode}. */

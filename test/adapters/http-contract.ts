@@ -664,6 +664,43 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`a JSON body past jsonWorkerMinBytes is decoded on a worker thread with the same answers and errors; one needing more heap than jsonWorkerHeapMb is a 413`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), batching: { maxBatchSize: 8192 }, warmup: [] });
+      const service = new InferenceService({ registry });
+      await assert.rejects(start({ service, jsonWorkers: 1.5 }), { name: 'TypeError', message: 'Expected `jsonWorkers` to be an integer, got 1.5 (number)' });
+      await assert.rejects(start({ service, jsonWorkerHeapMb: 8 }), { name: 'RangeError', message: 'Expected `jsonWorkerHeapMb` to be an integer between 16 and 1048576, got 8 (number)' });
+      const srv = await start({ service, bodyLimit: 16 << 20, jsonWorkerMinBytes: 1024, jsonWorkerHeapMb: 16 });
+      const url = `${srv.url}/v2/models/linear/infer`;
+      try {
+        const rows = Array.from({ length: 2000 }, (_, i) => [i % 7, -(i % 5), 0.25]);
+        const y = expectedY(rows);
+        const res = await post(url, inferBody(rows, { id: 'big' }));
+        assert.deepEqual([res.status, await res.json()], [200, { model_name: 'linear', model_version: '1', id: 'big', outputs: [{ name: 'Y', datatype: 'FP32', shape: [2000, 2], data: y }] }]);
+        const binary = await post(url, inferBody(rows, { outputs: [{ name: 'Y', parameters: { binary_data: true } }] }));
+        const reply = Buffer.from(await binary.arrayBuffer());
+        const jsonLength = Number(binary.headers.get('inference-header-content-length'));
+        assert.deepEqual(JSON.parse(reply.subarray(0, jsonLength).toString()).outputs, [{ name: 'Y', datatype: 'FP32', shape: [2000, 2], parameters: { binary_data_size: 16000 } }]);
+        assert.deepEqual(new Float32Array(reply.buffer.slice(reply.byteOffset + jsonLength, reply.byteOffset + reply.byteLength)), new Float32Array(y));
+        const tf = await post(`${srv.url}/v1/models/linear:predict`, JSON.stringify({ instances: rows }));
+        assert.deepEqual([tf.status, ((await tf.json()) as { predictions: number[][] }).predictions.flat()], [200, y]);
+        const short = await post(url, JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [2000, 3], data: rows.slice(1) }] }));
+        assert.deepEqual([short.status, await short.json()], [400, { error: "Input 'X': shape [2000, 3] holds 6000 elements, but `data` has 5997", code: 'ERR_SERVABLE_INVALID_INPUT' }]);
+        // 1.5 million empty arrays: 4.5 MB of JSON that takes about 45 MB of heap to parse.
+        const bomb = await post(url, JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: Array.from({ length: 1_500_000 }, () => []) }] }));
+        assert.equal(bomb.status, 413);
+        assert.deepEqual(await bomb.json(), {
+          error: 'Decoding this JSON body needs more than the 16 MB of heap a JSON worker has; send large tensors as binary data',
+          code: 'ERR_SERVABLE_PAYLOAD_TOO_LARGE',
+        });
+        const next = await post(url, inferBody(rows));
+        assert.equal(next.status, 200, 'a new worker decodes the next body');
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
     test(`a request past its timeout (parameters.timeout, microseconds) gets 504`, async () => {
       const clock = new FakeClock();
       const s = await gatedService({ maxBatchSize: 4 }, clock);

@@ -1,0 +1,58 @@
+import { assertInteger, assertKnownKeys, assertObject } from '../core/index.js';
+import { HTTP_HANDLER_OPTIONS, type HttpHandlerOptions } from '../protocol/index.js';
+import { JsonWorkerPool } from './json-workers.js';
+import type { MetricsRoute } from './metrics-route.js';
+
+/** Options every adapter takes: the protocol handler's, an optional metrics route, and where JSON bodies are decoded. */
+export interface AdapterOptions extends Omit<HttpHandlerOptions, 'jsonDecoder'> {
+  /**
+   * Serve `GET /metrics` (below the mount point, beside `/v2`) with this function's reply, e.g.
+   * `metricsHandler(promRegistry)` from `servable/metrics`.
+   * @default none: `/metrics` is left to the app
+   */
+  readonly metrics?: MetricsRoute | undefined;
+  /**
+   * Worker threads that decode JSON bodies of at least `jsonWorkerMinBytes`, so that `JSON.parse`
+   * (3-6 ms for one 534 KB image, seconds for the largest bodies) does not hold the event loop;
+   * started when a body first needs one, ended after 10 s without work. 0 decodes every body on
+   * the event loop.
+   * @default 1
+   */
+  readonly jsonWorkers?: number | undefined;
+  /**
+   * The smallest JSON body, in bytes, handed to a JSON worker; smaller ones decode in place, where
+   * handing over would cost more than it saves.
+   * @default 131072 (128 KiB)
+   */
+  readonly jsonWorkerMinBytes?: number | undefined;
+  /**
+   * The heap, in MB, of each JSON worker. A body that needs more to decode is answered 413 and ends
+   * only that worker: 64 MiB of JSON numbers decodes within 192 MB, 64 MiB of nested empty arrays
+   * needs about 1 GB. Raise it with `bodyLimit` where clients send large JSON bodies.
+   * @default 512
+   */
+  readonly jsonWorkerHeapMb?: number | undefined;
+}
+
+const JSON_WORKER_OPTIONS = ['jsonWorkers', 'jsonWorkerMinBytes', 'jsonWorkerHeapMb'];
+const DEFAULT_MIN_BYTES = 128 * 1024;
+const DEFAULT_HEAP_MB = 512;
+
+/**
+ * The protocol handler's share of an adapter's options, once every key is checked to be the
+ * handler's, `metrics`, a JSON worker option, or one of the adapter's own: a misspelt option is
+ * named, not ignored.
+ */
+export function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
+  assertObject('options', options);
+  const shared = HTTP_HANDLER_OPTIONS.filter((key) => key !== 'jsonDecoder');
+  assertKnownKeys(adapter, options, [...shared, 'metrics', ...JSON_WORKER_OPTIONS, ...own]);
+  const picked: Record<string, unknown> = {};
+  for (const key of shared) if (key in options) picked[key] = (options as unknown as Record<string, unknown>)[key];
+  const { jsonWorkers = 1, jsonWorkerMinBytes = DEFAULT_MIN_BYTES, jsonWorkerHeapMb = DEFAULT_HEAP_MB } = options;
+  assertInteger('jsonWorkers', jsonWorkers, 0, 64);
+  assertInteger('jsonWorkerMinBytes', jsonWorkerMinBytes, 0);
+  assertInteger('jsonWorkerHeapMb', jsonWorkerHeapMb, 16, 1 << 20);
+  if (jsonWorkers > 0) picked.jsonDecoder = new JsonWorkerPool(jsonWorkers, jsonWorkerMinBytes, jsonWorkerHeapMb);
+  return picked as unknown as HttpHandlerOptions;
+}

@@ -1,0 +1,33 @@
+/**
+ * The thread of a JSON worker pool (see json-workers.ts): decodes one body at a time and posts
+ * back the decoded request, its tensors' buffers moved rather than copied.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { TensorMap } from '../core/index.js';
+import { decodeInferJson, decodePredictJson } from '../protocol/index.js';
+import type { JsonJob, JsonReply } from './json-workers.js';
+
+const port = parentPort!;
+
+port.on('message', (job: JsonJob) => {
+  let reply: JsonReply;
+  try {
+    const value = job.kind === 'infer' ? decodeInferJson(job.body, job.maxElements) : decodePredictJson(job.body, job.inputs, job.maxElements);
+    reply = { id: job.id, value };
+  } catch (error) {
+    const { message, code } = error as { message?: unknown; code?: unknown };
+    port.postMessage({ id: job.id, error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
+    return;
+  }
+  port.postMessage(reply, buffersOf(reply.value.request.inputs));
+});
+
+/** The buffers under the tensors' data, each once. */
+function buffersOf(tensors: TensorMap): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const name in tensors) {
+    const { data } = tensors[name]!;
+    if (!Array.isArray(data)) buffers.add((data as Uint8Array).buffer as ArrayBuffer);
+  }
+  return [...buffers];
+}

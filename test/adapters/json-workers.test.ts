@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
+import { PayloadTooLargeError } from '../../src/core/index.js';
+import { decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
+
+const body = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+test('a JSON worker decodes an OIP body exactly as in place: every datatype, binary_data flags, names such as __proto__ kept as plain names', async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const request = body({
+    id: 'r1',
+    parameters: { priority: 2, timeout: 5000, tag: { nested: [1, 'two'] } },
+    inputs: [
+      { name: '__proto__', datatype: 'FP32', shape: [2, 2], data: [[0.1, -2.5], [3e-8, 65504]] },
+      { name: 'constructor', datatype: 'INT64', shape: [2], data: [9007199254740991, -3] },
+      { name: 'text', datatype: 'BYTES', shape: [2], data: ['héllo', ''] },
+      { name: 'half', datatype: 'FP16', shape: [1], data: [1.5] },
+      { name: 'flags', datatype: 'BOOL', shape: [3], data: [true, false, true] },
+    ],
+    outputs: [{ name: 'Y', parameters: { binary_data: true } }, { name: 'Z' }, { name: 'Y', parameters: { binary_data: false } }],
+  });
+  const got = await pool.infer(request, 1000);
+  const expected = decodeInferJson(request, 1000);
+  assert.equal(Object.getPrototypeOf(got.request.inputs), null);
+  assert.deepEqual(Object.keys(got.request.inputs), ['__proto__', 'constructor', 'text', 'half', 'flags']);
+  assert.deepEqual({ ...got, request: { ...got.request, inputs: { ...got.request.inputs } } }, { ...expected, request: { ...expected.request, inputs: { ...expected.request.inputs } } });
+  assert.deepEqual(got.binaryOutputs, new Map([['Y', true], ['Z', undefined]]));
+  assert.deepEqual([got.timeoutMs, got.priority], [5, 2]);
+});
+
+test('a JSON worker decodes a :predict body as in place, and answers a bad body with the same InvalidInputError', async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const inputs = [{ name: 'X', datatype: 'FP32' as const, shape: [-1, 3] }];
+  const rows = body({ instances: [[1, 2, 3], [4, 5, 6]] });
+  assert.deepEqual(await pool.predict(rows, inputs, 100), decodePredictJson(rows, inputs, 100));
+  const ragged = body({ instances: [[1, 2, 3], [4, 5]] });
+  const inPlace = (() => {
+    try {
+      decodePredictJson(ragged, inputs, 100);
+    } catch (error) {
+      return error as Error;
+    }
+  })();
+  await assert.rejects(pool.predict(ragged, inputs, 100), { name: 'InvalidInputError', code: 'ERR_SERVABLE_INVALID_INPUT', message: inPlace!.message });
+  await assert.rejects(pool.infer(new Uint8Array([0xff, 0xfe]), 100), { name: 'InvalidInputError', message: /^The request body is not valid UTF-8/ });
+});
+
+test('a body that needs more heap than the worker has is a 413 that ends only that worker: the body queued behind it is decoded', async () => {
+  const pool = new JsonWorkerPool(1, 0, 16);
+  const bomb = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: Array.from({ length: 1_500_000 }, () => []) }] });
+  const fine = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+  const [refused, decoded] = await Promise.allSettled([pool.infer(bomb, 100), pool.infer(fine, 100)]);
+  assert.equal(refused.status, 'rejected');
+  assert.ok(refused.reason instanceof PayloadTooLargeError);
+  assert.equal(refused.reason.status, 413);
+  assert.equal(decoded.status, 'fulfilled');
+  assert.deepEqual(decoded.value.request.inputs['X']!.data, new Float32Array([1, 2, 3]));
+});
