@@ -1,13 +1,14 @@
 /**
  * The server side of the HTTP benchmark (benchmarks/http.ts forks it once per V8 heap setting):
  * the PaddleOCR text-direction classifier served by one service (2 worker instances, batches of up
- * to 8, 2 ms delay), measured on up to eight paths in alternating rounds, in the order of
+ * to 8, 2 ms delay), measured on up to nine paths in alternating rounds, in the order of
  * `measures` below: N concurrent single-image callers in-process through service.infer, each
  * passing the same image array every time; the same over loopback HTTP with binary tensor data
  * through the Fastify adapter and through the Node adapter (servable/node, no framework), driven
  * by the Node client (http-client.ts) and, with BENCH_WRK=1, by wrk (http-wrk.ts); in-process with
  * a new array per request; binary through Fastify with 4 images per request (N/4 callers, so as
- * many images are in flight); and JSON bodies through Fastify. The HTTP clients run in child
+ * many images are in flight); and JSON bodies through Fastify, decoded on a JSON worker thread (the
+ * default) and on the event loop (`jsonWorkers: 0`). The HTTP clients run in child
  * processes on keep-alive connections (one request in flight on each) and send bodies encoded
  * once up front; they share the machine's cores with this process and its inference workers, so
  * the CPU each side spends per image is reported too, the images per batch the model ran, which
@@ -58,6 +59,7 @@ export type PathName =
   | 'HTTP binary, Fastify, wrk'
   | 'HTTP binary, servable/node, wrk'
   | 'HTTP JSON, Fastify'
+  | 'HTTP JSON, Fastify, decoded on the event loop'
   | 'HTTP binary, Fastify, 4 images a request';
 
 export interface Result {
@@ -219,6 +221,9 @@ async function measure(): Promise<Measured> {
   const app = Fastify();
   await app.register(servableFastify, { service });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const inPlace = Fastify();
+  await inPlace.register(servableFastify, { service, jsonWorkers: 0 });
+  const inPlaceUrl = await inPlace.listen({ host: '127.0.0.1', port: 0 });
   const nodeServer = http.createServer(servableNode({ service }));
   const nodeUrl = await listenLocally(nodeServer);
 
@@ -235,6 +240,7 @@ async function measure(): Promise<Measured> {
     'in-process, a new input array per request': () => inProcess(service, SECONDS, true),
     'HTTP binary, Fastify, 4 images a request': () => overHttp(url, 'binary', SECONDS, 4),
     'HTTP JSON, Fastify': () => overHttp(url, 'json', SECONDS),
+    'HTTP JSON, Fastify, decoded on the event loop': () => overHttp(inPlaceUrl, 'json', SECONDS),
   };
   // One second of each path first, so that no path's first round also pays for compiling its code.
   await inProcess(service, 1);
@@ -242,12 +248,14 @@ async function measure(): Promise<Measured> {
   if (WRK) await overWrk(url, 1);
   await overHttp(url, 'binary', 1);
   await overHttp(url, 'json', 1);
+  await overHttp(inPlaceUrl, 'json', 1);
   await overHttp(url, 'binary', 1, 4);
   const paths = Object.keys(measures).map((name) => ({ name: name as PathName, rounds: [] as Result[] }));
   for (let round = 0; round < ROUNDS; round++) {
     for (const path of paths) path.rounds.push(await measures[path.name]!());
   }
   await app.close();
+  await inPlace.close();
   await new Promise((resolve) => nodeServer.close(resolve));
   await registry.close();
   return { paths, floor: await bareHttp(SECONDS) };

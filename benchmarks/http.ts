@@ -54,6 +54,11 @@ function report({ paths, floor }: Measured): { binary: string; fresh: number } {
   console.log(`\nHTTP binary ÷ in-process (median of per-round ratios): ${binary}   [target >= 0.8]`);
   const fastify = of('HTTP binary, Fastify');
   console.log(`HTTP binary ÷ HTTP JSON, Fastify and the Node client: ${(m(fastify, 'itemsPerSec') / m(of('HTTP JSON, Fastify'), 'itemsPerSec')).toFixed(2)}`);
+  const [worker, inPlace] = [of('HTTP JSON, Fastify'), of('HTTP JSON, Fastify, decoded on the event loop')];
+  console.log(
+    `HTTP JSON, Fastify, decoded on a JSON worker ÷ on the event loop: items/s ${(m(worker, 'itemsPerSec') / m(inPlace, 'itemsPerSec')).toFixed(3)}; ` +
+      `event-loop CPU per image ${m(worker, 'eventLoopMs').toFixed(2)} ms against ${m(inPlace, 'eventLoopMs').toFixed(2)}`,
+  );
   // When the server is CPU-bound and its clients run elsewhere, throughput goes as 1 / server CPU per item.
   const inProcMs = m(inProc, 'serverMs');
   console.log(`in-process ÷ HTTP binary server CPU per item (the ratio with clients on other machines): ${each((rs) => inProcMs / m(rs, 'serverMs'))}`);

@@ -14,7 +14,7 @@ export interface AdapterOptions extends Omit<HttpHandlerOptions, 'jsonDecoder'> 
   /**
    * Worker threads that decode JSON bodies of at least `jsonWorkerMinBytes`, so that `JSON.parse`
    * (3-6 ms for one 534 KB image, seconds for the largest bodies) does not hold the event loop;
-   * started when a body first needs one, ended after 10 s without work. 0 decodes every body on
+   * started when a body first needs one, ended after a minute without work. 0 decodes every body on
    * the event loop.
    * @default 1
    */

@@ -16,8 +16,8 @@ export type JsonReply =
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './json-worker.ts' : './json-worker.js', import.meta.url);
 
-/** How long a worker with nothing to do stays up. */
-const IDLE_MS = 10_000;
+/** How long a worker with nothing to do stays up: a new one decodes slowly until its code is compiled again. */
+const IDLE_MS = 60_000;
 
 interface Pending {
   readonly job: JsonJob;
@@ -28,7 +28,7 @@ interface Pending {
 
 /**
  * A {@link JsonDecoder} of up to `threads` worker threads, started when a body first needs one and
- * ended after 10 s without work; they never keep the process alive. Each decodes one body at a
+ * ended after a minute without work; they never keep the process alive. Each decodes one body at a
  * time with a heap of at most `heapMb` MB: a body that needs more ends its worker, not the process,
  * and is answered with PayloadTooLargeError (413) while the bodies queued behind it go to a new one.
  */
