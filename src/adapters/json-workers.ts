@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../backends/index.js';
-import { InvalidInputError, PayloadTooLargeError } from '../core/index.js';
+import { abortError, InvalidInputError, PayloadTooLargeError } from '../core/index.js';
 import { spawnWorker } from '../node/index.js';
 import type { DecodedPredict, InferRequestData, JsonDecoder } from '../protocol/index.js';
 
@@ -22,6 +22,7 @@ const IDLE_MS = 60_000;
 interface Pending {
   readonly job: JsonJob;
   readonly transfer: ArrayBuffer[];
+  readonly signal: AbortSignal | undefined;
   resolve(value: InferRequestData | DecodedPredict): void;
   reject(error: unknown): void;
 }
@@ -48,29 +49,35 @@ export class JsonWorkerPool implements JsonDecoder {
     this.#heapMb = heapMb;
   }
 
-  infer(body: Uint8Array | string, maxElements: number): Promise<InferRequestData> {
+  infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
     const { copy, transfer } = detached(body);
-    return this.#run({ id: this.#nextId++, kind: 'infer', body: copy, maxElements }, transfer).then((value) => revive(value as InferRequestData));
+    return this.#run({ id: this.#nextId++, kind: 'infer', body: copy, maxElements }, transfer, signal).then((value) => revive(value as InferRequestData));
   }
 
-  predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number): Promise<DecodedPredict> {
+  predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict> {
     const { copy, transfer } = detached(body);
-    return this.#run({ id: this.#nextId++, kind: 'predict', body: copy, inputs, maxElements }, transfer) as Promise<DecodedPredict>;
+    return this.#run({ id: this.#nextId++, kind: 'predict', body: copy, inputs, maxElements }, transfer, signal) as Promise<DecodedPredict>;
   }
 
-  #run(job: JsonJob, transfer: ArrayBuffer[]): Promise<InferRequestData | DecodedPredict> {
+  #run(job: JsonJob, transfer: ArrayBuffer[], signal: AbortSignal | undefined): Promise<InferRequestData | DecodedPredict> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, transfer, resolve, reject });
+      this.#queue.push({ job, transfer, signal, resolve, reject });
       this.#pump();
     });
   }
 
   #pump(): void {
     while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#live < this.#threads)) {
+      const next = this.#queue.shift()!;
+      // The client went away while its body waited: nobody needs it decoded.
+      if (next.signal?.aborted) {
+        next.reject(abortError(next.signal));
+        continue;
+      }
       const worker = this.#idle.pop() ?? this.#spawn();
       clearTimeout(this.#timers.get(worker));
       this.#timers.delete(worker);
-      this.#dispatch(worker, this.#queue.shift()!);
+      this.#dispatch(worker, next);
     }
   }
 

@@ -24,10 +24,13 @@ const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header
 export interface JsonDecoder {
   /** The smallest body, in bytes, worth handing over. */
   readonly minBytes: number;
-  /** Decodes an OIP inference request body, as {@link decodeInferJson} does. */
-  infer(body: Uint8Array | string, maxElements: number): Promise<InferRequestData>;
-  /** Decodes a TF-Serving `:predict` body against the model's inputs, as {@link decodePredictJson} does. */
-  predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number): Promise<DecodedPredict>;
+  /**
+   * Decodes an OIP inference request body, as {@link decodeInferJson} does. A body whose `signal`
+   * aborted (the client went away) before decoding started may be dropped with the signal's error.
+   */
+  infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData>;
+  /** Decodes a TF-Serving `:predict` body against the model's inputs, as {@link decodePredictJson} does; `signal` as for `infer`. */
+  predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict>;
 }
 
 /**

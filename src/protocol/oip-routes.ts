@@ -58,7 +58,7 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
       const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
       return decodeInferRequest(header, { maxElements, binary: new BinaryReader(binary) });
     }
-    if (handsOver(jsonDecoder, json)) return jsonDecoder.infer(json, maxElements).then(withBinaryOutput);
+    if (handsOver(jsonDecoder, json)) return jsonDecoder.infer(json, maxElements, request.signal).then(withBinaryOutput);
     return withBinaryOutput(decodeInferJson(json, maxElements));
   });
   const decoded = isPromiseLike(decoding) ? await decoding : decoding;

@@ -46,7 +46,7 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
     const acquire = async (): Promise<readonly TensorSpec[]> => (await service.registry.acquire(model, { version, label, signal: request.signal })).metadata().inputs;
     // A body handed over is decoded in one step, so the model comes first; one decoded in place is
     // read before the model is loaded, so malformed JSON loads nothing.
-    if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements);
+    if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements, request.signal);
     const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
     return decodePredict(json, await acquire(), maxElements);
   });

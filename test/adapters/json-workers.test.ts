@@ -57,3 +57,14 @@ test('a body that needs more heap than the worker has is a 413 that ends only th
   assert.equal(decoded.status, 'fulfilled');
   assert.deepEqual(decoded.value.request.inputs['X']!.data, new Float32Array([1, 2, 3]));
 });
+
+test('a body whose client went away while it waited for the worker is dropped, not decoded', async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const first = pool.infer(body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), 100);
+  const gone = new AbortController();
+  // Malformed: decoded, it would be a 400.
+  const waiting = pool.infer(new TextEncoder().encode('{"inputs": 3}'), 100, gone.signal);
+  gone.abort();
+  await assert.rejects(waiting, { name: 'CancelledError', code: 'ERR_SERVABLE_CANCELLED' });
+  assert.deepEqual((await first).request.inputs['X']!.data, new Float32Array([1, 2, 3]));
+});
