@@ -305,6 +305,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     }
     const maxLatencyMs = this.#o.maxLatencyMs;
     if (maxLatencyMs !== undefined && this.#queue.size > 0 && this.#model.meanRunMs !== undefined) {
+      ctx.freeSlots = this.#concurrency - this.#inFlight;
       ctx.running = this.#inFlight;
       wakeAt = Math.min(wakeAt, shedLate(ctx, maxLatencyMs));
     }

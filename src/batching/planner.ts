@@ -216,15 +216,16 @@ function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<
 
 /**
  * Rejects the longest-waiting requests of a group whose latest start (the last moment they could
- * start alone and still finish within the objective) is past, or has come when `orNow`, and
- * returns the earliest latest start left. Each list is in arrival order, so the scan stops at
- * the first that still has time.
+ * start alone and still finish within the objective, with the parts queued behind them when
+ * split) is past, or has come when `orNow`, and returns the earliest latest start left. Each list
+ * is in arrival order, and a split request's parts in order, so the scan stops at the first that
+ * still has time.
  */
 function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, maxLatencyMs: number, orNow: boolean): number {
   let next = Infinity;
   for (const list of group.lists) {
     for (let entry = list.head; entry; entry = list.head) {
-      const runMs = ctx.model.estimate(entry.size) + noiseMarginMs(ctx.model);
+      const runMs = ctx.model.estimate(entry.size) + noiseMarginMs(ctx.model) + partsAfterMs(entry, ctx);
       const latestStart = entry.enqueuedAt + maxLatencyMs - runMs;
       if (latestStart > ctx.now || (latestStart === ctx.now && !orNow)) {
         next = Math.min(next, latestStart);
@@ -235,4 +236,16 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
     }
   }
   return next;
+}
+
+/**
+ * How long the parts of a split request after `entry` take once it has run: the rounds of full
+ * batches they need on every instance, beyond the one `entry` runs in. Shedding a part at its own
+ * latest start alone would let the first parts run, only for a later one to miss the objective.
+ */
+function partsAfterMs<Req, Res>(entry: Entry<Req, Res>, ctx: PlanContext<Req, Res>): number {
+  const left = entry.job.entries.length - entry.part;
+  if (left <= 1) return 0;
+  const instances = Math.max(1, ctx.freeSlots + ctx.running);
+  return (Math.ceil(left / instances) - 1) * ctx.model.estimate(ctx.options.maxBatchSize);
 }

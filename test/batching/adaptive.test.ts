@@ -280,6 +280,37 @@ test('shedding a split request while a part of it runs reports stage running and
   assert.equal(part0.context.signal.aborted, true);
 });
 
+test('adaptive mode sheds a split request before any part runs once its parts together can no longer finish in time', async () => {
+  // Batches take items + 2 ms on the one instance.
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxLatencyMs: 40,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
+    merge: (parts) => parts.flat(),
+    execute,
+  });
+  const { drops } = events(batcher);
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
+  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
+  assert.equal(batcher.runTime.fitted, true);
+  const before = calls.length;
+  const ahead = [1, 2, 3].map(() => track(batcher.submit(rows(4))));
+  // 16 items: 4 parts of 6 ms, 24 ms in all, so the first must start within 40 - 24 = 16 ms. The
+  // three batches ahead end at 18 ms: alone, each part could still start then, but the last would
+  // miss the objective after three had run.
+  const big = track(batcher.submit(rows(16)));
+  await clock.advanceAsync(100);
+  assert.deepEqual(ahead.map((r) => r.state), ['resolved', 'resolved', 'resolved']);
+  assert.equal(big.state, 'rejected');
+  assert.ok(big.error instanceof DeadlineExceededError);
+  assert.deepEqual(drops, [{ reason: 'shed', queueMs: 16, stage: 'queued' }]);
+  assert.equal(calls.length - before, 3, 'no part of it ran');
+});
+
 /** A batcher whose batches take 2 + 3·n ms on the fake clock, fitted, with two priority levels. */
 async function slope3() {
   const clock = new FakeClock();
