@@ -56,7 +56,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       scope.removeAllContentTypeParsers();
       // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
       scope.addContentTypeParser('*', (request, payload, done) => {
-        rawBody(payload, request.headers, http.bodyLimit).then(
+        rawBody(payload, request.headers, http.bodyLimit, request.raw).then(
           (body) => {
             if (decodedByHook(request, payload)) decoded.add(request);
             done(null, body);
@@ -138,9 +138,9 @@ function withoutContentEncoding(headers: IncomingHttpHeaders): IncomingHttpHeade
 }
 
 /** The body read raw; an error as the scope's error handler takes it: 413 past the limit, else 400 (the client went away mid-body). */
-async function rawBody(stream: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
+async function rawBody(stream: Readable, headers: IncomingHttpHeaders, limit: number, source: Readable = stream): Promise<Uint8Array> {
   try {
-    return await readBody(stream, headers, limit);
+    return await readBody(stream, headers, limit, source);
   } catch (error) {
     throw error instanceof BodyTooLargeError ? error : Object.assign(error as Error, { statusCode: 400 });
   }

@@ -60,9 +60,10 @@ function responseSignal(res: ServerResponse): AbortSignal {
 }
 
 /**
- * Reads a request body (`req`, or the stream a framework made of it) up to `limit` bytes; refuses
- * a larger `Content-Length` before reading a byte, and stops collecting as soon as the count
- * passes the limit (the rest is drained unread, so the client can still read the 413).
+ * Reads a request body (`req`, or the stream a framework made of it from the request `source`)
+ * up to `limit` bytes; refuses a larger `Content-Length` before reading a byte, and stops
+ * collecting as soon as the count passes the limit (the rest of `source` is drained unread, so
+ * the client can still read the 413).
  *
  * A binary tensor body (with `Inference-Header-Content-Length`) is laid out so that its binary
  * part starts 8-byte aligned: tensors are then views of the body, not copies. A body that came in
@@ -70,10 +71,19 @@ function responseSignal(res: ServerResponse): AbortSignal {
  * the request is answered.
  * @throws BodyTooLargeError, or the stream's error when the client goes away mid-body.
  */
-export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number): Promise<Uint8Array> {
+export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number, source: Readable = req): Promise<Uint8Array> {
+  const refuse = (): void => {
+    // A decoded stream is left paused and cut off from the request, so that a body that inflates
+    // past the limit is not inflated to its end; the request's own bytes are drained.
+    if (source !== req) {
+      req.pause();
+      source.unpipe();
+    }
+    source.resume();
+  };
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
+    refuse();
     return Promise.reject(new BodyTooLargeError(limit));
   }
   return new Promise((resolve, reject) => {
@@ -92,7 +102,7 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
         return;
       }
       cleanup();
-      req.resume();
+      refuse();
       reject(new BodyTooLargeError(limit));
     };
     const onEnd = (): void => {

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { PassThrough, Writable, pipeline, type Transform } from 'node:stream';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Transform, Writable, pipeline } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
@@ -169,6 +171,44 @@ test('fastify: a body a preParsing hook handed over paused, inflated as @fastify
       });
       assert.deepEqual([res.status, ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, [32, 48]], hook);
     }
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test('fastify: a body a preParsing hook inflates past bodyLimit is a 413, and is not inflated to its end', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = Fastify();
+  let inflated = 0;
+  const requests: IncomingMessage[] = [];
+  // As @fastify/compress: the request piped into a gunzip stream, handed over paused; here with a counter after it.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    requests.push(request.raw);
+    const counter = new Transform({ transform: (chunk: Buffer, _encoding, next) => next(null, ((inflated += chunk.byteLength), chunk)) });
+    counter.pause();
+    pipeline(payload, createGunzip(), counter, () => {});
+    done(null, Object.assign(counter, { receivedEncodedLength: 0 }));
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }), bodyLimit: 1 << 20 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  try {
+    // 64 MiB of zeros in 65 KB.
+    const bomb = gzipSync(Buffer.alloc(64 << 20));
+    const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: bomb,
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(res.status, 413);
+    await res.arrayBuffer();
+    if (!requests[0]!.destroyed) await once(requests[0]!, 'close');
+    // Inflating the rest would take well under this on any machine that runs the suite.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.ok(inflated < 8 << 20, `inflated ${inflated} bytes`);
   } finally {
     await app.close();
     await registry.close();
