@@ -10,7 +10,7 @@ import {
   type MemoryModel,
   type Tensor,
 } from '../../src/index.js';
-import { createHttpHandler, SERVABLE_VERSION, type HttpRequest, type HttpResponse } from '../../src/protocol/index.js';
+import { createHttpHandler, decodeInferJson, decodePredictJson, SERVABLE_VERSION, type HttpRequest, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { acceptedFormat } from '../../src/protocol/content-encoding.js';
 
 function echo(): MemoryModel {
@@ -152,6 +152,38 @@ test('options are checked at construction, quoting the bad value', () => {
   assert.throws(() => createHttpHandler({ service, serverName: '' }), /`serverName` to be a non-empty string/);
   assert.throws(() => createHttpHandler({ service, requiredModels: 'm' as unknown as string[] }), /`requiredModels` to be an array of model names, got "m"/);
   assert.throws(() => createHttpHandler({ service, onError: 1 as unknown as () => void }), /`onError` to be a function, got 1/);
+  assert.throws(() => createHttpHandler({ service, jsonDecoder: { minBytes: 1 } as never }), /`jsonDecoder` to be a JsonDecoder \(\{minBytes, infer, predict\}\), got \{"minBytes":1\}/);
+});
+
+test('a jsonDecoder gets the JSON bodies of its minBytes or more, with the request\'s signal; smaller ones are decoded in place', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'echo', source: echo(), warmup: [] });
+  const handed: string[] = [];
+  const signal = new AbortController().signal;
+  const jsonDecoder: JsonDecoder = {
+    minBytes: 200,
+    infer: async (body, maxElements, s) => {
+      handed.push(`infer ${typeof body === 'string' ? body.length : body.byteLength} ${maxElements} ${s === signal}`);
+      return decodeInferJson(body, maxElements);
+    },
+    predict: async (body, inputs, maxElements) => {
+      handed.push(`predict ${inputs.map((i) => i.name).join()}`);
+      return decodePredictJson(body, inputs, maxElements);
+    },
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), jsonDecoder, maxElements: 1000 });
+  const small = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
+  const large = JSON.stringify({ id: 'x'.repeat(200), inputs: JSON.parse(small).inputs });
+  const infer = (body: string) => http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body, signal });
+  for (const body of [small, large]) {
+    const reply = await infer(body);
+    assert.equal(reply.status, 200);
+    assert.deepEqual((json(reply) as { outputs: { name: string; data: unknown }[] }).outputs[0], { name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] });
+  }
+  const predict = await http.handle({ method: 'POST', path: '/v1/models/echo:predict', headers: {}, body: JSON.stringify({ instances: [{ a: [3, 4], flag: false }], pad: 'x'.repeat(200) }) });
+  assert.equal(predict.status, 200);
+  assert.deepEqual((json(predict) as { predictions: { a: number[] }[] }).predictions[0]!.a, [3, 4]);
+  assert.deepEqual(handed, [`infer ${large.length} 1000 true`, 'predict a,flag']);
 });
 
 test('SERVABLE_VERSION is the package version', async () => {
