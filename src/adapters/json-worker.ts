@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
 import { decodeInferJson, decodePredictJson } from '../protocol/index.js';
-import type { JsonJob, JsonReply } from './json-workers.js';
+import { notPassable, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
 
@@ -15,12 +15,20 @@ port.on('message', (job: JsonJob) => {
     const value = job.kind === 'infer' ? decodeInferJson(job.body, job.maxElements) : decodePredictJson(job.body, job.inputs, job.maxElements);
     reply = { id: job.id, value };
   } catch (error) {
-    const { message, code } = error as { message?: unknown; code?: unknown };
-    port.postMessage({ id: job.id, error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
+    fail(job.id, error);
     return;
   }
-  port.postMessage(reply, buffersOf(reply.value.request.inputs));
+  try {
+    port.postMessage(reply, buffersOf(reply.value.request.inputs));
+  } catch (error) {
+    fail(job.id, notPassable(error));
+  }
 });
+
+function fail(id: number, error: unknown): void {
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  port.postMessage({ id, error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
+}
 
 /** The buffers under the tensors' data, each once. */
 function buffersOf(tensors: TensorMap): ArrayBuffer[] {

@@ -14,6 +14,14 @@ export type JsonReply =
   | { readonly id: number; readonly value: InferRequestData | DecodedPredict; readonly error?: undefined }
   | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
 
+/**
+ * Why a decoded request could not cross between threads: structured cloning recurses, and a
+ * request's `parameters` may nest deeper than the stack of the thread that clones it allows.
+ */
+export function notPassable(error: unknown): InvalidInputError {
+  return new InvalidInputError(`The decoded request could not be passed back from its JSON worker (${(error as Error).message}); its \`parameters\` nest too deeply`);
+}
+
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './json-worker.ts' : './json-worker.js', import.meta.url);
 
 /** How long a worker with nothing to do stays up: a new one decodes slowly until its code is compiled again. */
@@ -90,6 +98,7 @@ export class JsonWorkerPool implements JsonDecoder {
     let crash: Error | undefined;
     const settle = (): void => {
       worker.off('message', onMessage);
+      worker.off('messageerror', onMessageError);
       worker.off('error', onError);
       worker.off('exit', onExit);
     };
@@ -97,6 +106,12 @@ export class JsonWorkerPool implements JsonDecoder {
       settle();
       if (reply.error) pending.reject(reply.error.code === 'ERR_SERVABLE_INVALID_INPUT' ? new InvalidInputError(reply.error.message) : new Error(reply.error.message));
       else pending.resolve(reply.value);
+      this.#rest(worker);
+    };
+    // This thread could not rebuild the reply: the worker is fine, and takes the next body.
+    const onMessageError = (error: Error): void => {
+      settle();
+      pending.reject(notPassable(error));
       this.#rest(worker);
     };
     const onError = (error: Error): void => {
@@ -114,6 +129,7 @@ export class JsonWorkerPool implements JsonDecoder {
       this.#pump();
     };
     worker.on('message', onMessage);
+    worker.on('messageerror', onMessageError);
     worker.on('error', onError);
     worker.on('exit', onExit);
     // Held while it decodes, so that a request being answered keeps the process alive; idle, it does not.

@@ -68,3 +68,18 @@ test('a body whose client went away while it waited for the worker is dropped, n
   await assert.rejects(waiting, { name: 'CancelledError', code: 'ERR_SERVABLE_CANCELLED' });
   assert.deepEqual((await first).request.inputs['X']!.data, new Float32Array([1, 2, 3]));
 });
+
+test('a body whose parameters nest too deeply to be passed back between threads is a 400, and the worker decodes the next body', { timeout: 20_000 }, async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const fine = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+  // 2,000 levels overflow this thread's stack rebuilding the reply; 50,000 the worker's, copying it.
+  for (const depth of [2_000, 50_000]) {
+    const tag = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    const deep = new TextEncoder().encode(`{"parameters":{"tag":${tag}},"inputs":[{"name":"X","datatype":"FP32","shape":[1,3],"data":[1,2,3]}]}`);
+    await assert.rejects(pool.infer(deep, 100), {
+      name: 'InvalidInputError',
+      message: /^The decoded request could not be passed back from its JSON worker \(Maximum call stack size exceeded\); its `parameters` nest too deeply$/,
+    });
+    assert.deepEqual((await pool.infer(fine, 100)).request.inputs['X']!.data, new Float32Array([1, 2, 3]), `after ${depth}`);
+  }
+});
