@@ -91,8 +91,9 @@ function scalar(v: unknown, room: number): string {
  * nothing; `path` prefixes the key in the message (`'buckets.'`).
  */
 export function assertKnownKeys(owner: string, options: object, known: readonly string[], path = ''): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
+  // for...in allocates nothing, where Object.keys makes an array: this runs on every request too.
+  for (const key in options) {
+    if (Object.hasOwn(options, key) && !known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
   }
 }
 

@@ -30,6 +30,8 @@ export interface InferRequestData {
   readonly binaryAll: boolean;
 }
 
+const NO_OUTPUTS: ReadonlyMap<string, boolean | undefined> = new Map();
+
 /** An OIP inference request decoded into tensors, with its scheduling parameters. */
 export interface DecodedInferRequest extends InferRequestData {
   /** True when an output is to be returned as binary data (`binary_data`, else `binary_data_output`). */
@@ -62,7 +64,7 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
     throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describeJson(body.parameters)}`);
   }
   const parameters = body.parameters;
-  refuseBareTokens(parameters);
+  checkParameters(parameters);
   if (!Array.isArray(inputs)) throw new InvalidInputError(`Expected \`inputs\` to be an array, got ${describeJson(inputs)}`);
   // Names come from the client: no prototype, so an input named `__proto__` is just a name.
   const tensors: TensorMap = Object.create(null) as TensorMap;
@@ -75,8 +77,8 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
   // An empty list asks for every output, as in Triton: no output is requested, so all are.
   const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
   // The first entry for a name is the one that counts.
-  const binaryOutputs = new Map<string, boolean | undefined>();
-  for (const o of (wanted ?? []).toReversed()) binaryOutputs.set(o.name, o.binary);
+  const binaryOutputs = wanted?.length ? new Map<string, boolean | undefined>() : NO_OUTPUTS;
+  for (let i = (wanted?.length ?? 0) - 1; i >= 0; i--) (binaryOutputs as Map<string, boolean | undefined>).set(wanted![i]!.name, wanted![i]!.binary);
   return {
     request: { id, inputs: tensors, outputs: wanted?.length ? wanted.map((o) => o.name) : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
@@ -178,21 +180,30 @@ function refuseSharedMemory(parameters: Record<string, unknown> | undefined, whe
 }
 
 /**
- * Refuses a bare NaN or Infinity (read by parseNonFinite) anywhere in the request's parameters:
- * they are numbers only in an input's `data`, and parameters reach handlers and cache keys as
- * they are, where a bare token would be a symbol.
+ * How deep a request's parameters may nest. They reach handlers, cache keys and, from a JSON
+ * worker, another thread as they are, and copying them recurses: a body of parameters nested
+ * thousands deep would exhaust the stack of whatever copies it.
  */
-function refuseBareTokens(parameters: Record<string, unknown> | undefined): void {
-  const pending: [object, string][] = [];
-  for (let at: [object, string] | undefined = parameters && [parameters, 'parameters']; at; at = pending.pop()) {
-    const [holder, path] = at;
+export const MAX_PARAMETER_DEPTH = 32;
+
+/**
+ * Refuses parameters nested deeper than {@link MAX_PARAMETER_DEPTH}, and a bare NaN or Infinity
+ * (read by parseNonFinite) anywhere in them: they are numbers only in an input's `data`, and
+ * parameters reach handlers and cache keys as they are, where a bare token would be a symbol.
+ */
+function checkParameters(parameters: Record<string, unknown> | undefined): void {
+  const pending: [object, string, number][] = [];
+  for (let at: [object, string, number] | undefined = parameters && [parameters, 'parameters', 1]; at; at = pending.pop()) {
+    const [holder, path, depth] = at;
+    const where = (key: string): string => (Array.isArray(holder) ? `${path}[${key}]` : `${path}.${key}`);
     for (const key in holder) {
       const value = (holder as Record<string, unknown>)[key];
-      const where = Array.isArray(holder) ? `${path}[${key}]` : `${path}.${key}`;
       if (typeof value === 'symbol') {
-        throw new InvalidInputError(`Expected \`${where}\` to be standard JSON, got ${describeJson(value)}; bare NaN and Infinity are read only in an input's \`data\``);
+        throw new InvalidInputError(`Expected \`${where(key)}\` to be standard JSON, got ${describeJson(value)}; bare NaN and Infinity are read only in an input's \`data\``);
       }
-      if (typeof value === 'object' && value !== null) pending.push([value, where]);
+      if (typeof value !== 'object' || value === null) continue;
+      if (depth === MAX_PARAMETER_DEPTH) throw new InvalidInputError(`Expected \`parameters\` to nest at most ${MAX_PARAMETER_DEPTH} levels deep; \`${where(key)}\` is deeper`);
+      pending.push([value, where(key), depth + 1]);
     }
   }
 }
