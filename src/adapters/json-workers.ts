@@ -4,10 +4,13 @@ import { abortError, InvalidInputError, PayloadTooLargeError } from '../core/ind
 import { spawnWorker } from '../node/index.js';
 import type { DecodedPredict, InferRequestData, JsonDecoder } from '../protocol/index.js';
 
+/** What a JSON worker is asked to do with a body. */
+type JsonJobHead =
+  | { readonly id: number; readonly kind: 'infer'; readonly maxElements: number }
+  | { readonly id: number; readonly kind: 'predict'; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
+
 /** A body for a JSON worker to decode. */
-export type JsonJob =
-  | { readonly id: number; readonly kind: 'infer'; readonly body: Uint8Array | string; readonly maxElements: number }
-  | { readonly id: number; readonly kind: 'predict'; readonly body: Uint8Array | string; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
+export type JsonJob = JsonJobHead & { readonly body: Uint8Array | string };
 
 /** A JSON worker's answer to a job: the decoded request, or the error decoding it threw. */
 export type JsonReply =
@@ -15,11 +18,12 @@ export type JsonReply =
   | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
 
 /**
- * Why a decoded request could not cross between threads: structured cloning recurses, and a
- * request's `parameters` may nest deeper than the stack of the thread that clones it allows.
+ * The error for a decoded request that could not cross between threads. Structured cloning
+ * recurses, which the protocol's cap on how deep `parameters` nest keeps within any stack; this
+ * keeps a request that fails anyway from hanging its JSON worker.
  */
 export function notPassable(error: unknown): InvalidInputError {
-  return new InvalidInputError(`The decoded request could not be passed back from its JSON worker (${(error as Error).message}); its \`parameters\` nest too deeply`);
+  return new InvalidInputError(`The decoded request could not be passed back from its JSON worker: ${(error as Error).message}`);
 }
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './json-worker.ts' : './json-worker.js', import.meta.url);
@@ -27,12 +31,21 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './json-worker.ts' 
 /** How long a worker with nothing to do stays up: a new one decodes slowly until its code is compiled again. */
 const IDLE_MS = 60_000;
 
+/** A body waiting for a worker: the job without its body, which is copied only when a worker takes it. */
 interface Pending {
-  readonly job: JsonJob;
-  readonly transfer: ArrayBuffer[];
+  readonly job: JsonJobHead;
+  readonly body: Uint8Array | string;
   readonly signal: AbortSignal | undefined;
   resolve(value: InferRequestData | DecodedPredict): void;
   reject(error: unknown): void;
+}
+
+/** One worker thread, and the body it decodes, if any. */
+interface Slot {
+  readonly worker: Worker;
+  job: Pending | undefined;
+  crash: Error | undefined;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -45,9 +58,8 @@ export class JsonWorkerPool implements JsonDecoder {
   readonly minBytes: number;
   readonly #threads: number;
   readonly #heapMb: number;
-  readonly #idle: Worker[] = [];
+  readonly #idle: Slot[] = [];
   readonly #queue: Pending[] = [];
-  readonly #timers = new Map<Worker, ReturnType<typeof setTimeout>>();
   #live = 0;
   #nextId = 0;
 
@@ -58,18 +70,16 @@ export class JsonWorkerPool implements JsonDecoder {
   }
 
   infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
-    const { copy, transfer } = detached(body);
-    return this.#run({ id: this.#nextId++, kind: 'infer', body: copy, maxElements }, transfer, signal).then((value) => revive(value as InferRequestData));
+    return this.#run({ id: this.#nextId++, kind: 'infer', maxElements }, body, signal).then((value) => revive(value as InferRequestData));
   }
 
   predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict> {
-    const { copy, transfer } = detached(body);
-    return this.#run({ id: this.#nextId++, kind: 'predict', body: copy, inputs, maxElements }, transfer, signal) as Promise<DecodedPredict>;
+    return this.#run({ id: this.#nextId++, kind: 'predict', inputs, maxElements }, body, signal) as Promise<DecodedPredict>;
   }
 
-  #run(job: JsonJob, transfer: ArrayBuffer[], signal: AbortSignal | undefined): Promise<InferRequestData | DecodedPredict> {
+  #run(job: Pending['job'], body: Uint8Array | string, signal: AbortSignal | undefined): Promise<InferRequestData | DecodedPredict> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, transfer, signal, resolve, reject });
+      this.#queue.push({ job, body, signal, resolve, reject });
       this.#pump();
     });
   }
@@ -82,74 +92,66 @@ export class JsonWorkerPool implements JsonDecoder {
         next.reject(abortError(next.signal));
         continue;
       }
-      const worker = this.#idle.pop() ?? this.#spawn();
-      clearTimeout(this.#timers.get(worker));
-      this.#timers.delete(worker);
-      this.#dispatch(worker, next);
+      let slot: Slot;
+      try {
+        slot = this.#idle.pop() ?? this.#spawn();
+      } catch (error) {
+        next.reject(error);
+        continue;
+      }
+      clearTimeout(slot.idleTimer);
+      slot.job = next;
+      // Held while it decodes, so that a request being answered keeps the process alive; idle, it does not.
+      slot.worker.ref();
+      const { copy, transfer } = detached(next.body);
+      slot.worker.postMessage({ ...next.job, body: copy } satisfies JsonJob, transfer);
     }
   }
 
-  #spawn(): Worker {
+  #spawn(): Slot {
+    const worker = spawnWorker(WORKER_URL, undefined, [], { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
     this.#live++;
-    return spawnWorker(WORKER_URL, undefined, [], { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
-  }
-
-  #dispatch(worker: Worker, pending: Pending): void {
-    let crash: Error | undefined;
-    const settle = (): void => {
-      worker.off('message', onMessage);
-      worker.off('messageerror', onMessageError);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    const onMessage = (reply: JsonReply): void => {
-      settle();
-      if (reply.error) pending.reject(reply.error.code === 'ERR_SERVABLE_INVALID_INPUT' ? new InvalidInputError(reply.error.message) : new Error(reply.error.message));
-      else pending.resolve(reply.value);
-      this.#rest(worker);
-    };
+    const slot: Slot = { worker, job: undefined, crash: undefined, idleTimer: undefined };
+    worker.on('message', (reply: JsonReply) => {
+      const job = this.#finish(slot);
+      if (reply.error) job?.reject(reply.error.code === 'ERR_SERVABLE_INVALID_INPUT' ? new InvalidInputError(reply.error.message) : new Error(reply.error.message));
+      else job?.resolve(reply.value);
+    });
     // This thread could not rebuild the reply: the worker is fine, and takes the next body.
-    const onMessageError = (error: Error): void => {
-      settle();
-      pending.reject(notPassable(error));
-      this.#rest(worker);
-    };
-    const onError = (error: Error): void => {
-      crash = error;
-    };
-    const onExit = (): void => {
-      settle();
+    worker.on('messageerror', (error: Error) => this.#finish(slot)?.reject(notPassable(error)));
+    worker.on('error', (error: Error) => {
+      slot.crash = error;
+    });
+    worker.on('exit', () => {
       this.#live--;
-      const outOfMemory = (crash as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      pending.reject(
+      clearTimeout(slot.idleTimer);
+      const idle = this.#idle.indexOf(slot);
+      if (idle !== -1) this.#idle.splice(idle, 1);
+      const outOfMemory = (slot.crash as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      slot.job?.reject(
         outOfMemory
           ? new PayloadTooLargeError(`Decoding this JSON body needs more than the ${this.#heapMb} MB of heap a JSON worker has; send large tensors as binary data`)
-          : new Error(`A JSON worker exited while decoding a body${crash ? `: ${crash.message}` : ''}`, { cause: crash }),
+          : new Error(`A JSON worker exited while decoding a body${slot.crash ? `: ${slot.crash.message}` : ''}`, { cause: slot.crash }),
       );
+      slot.job = undefined;
       this.#pump();
-    };
-    worker.on('message', onMessage);
-    worker.on('messageerror', onMessageError);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    // Held while it decodes, so that a request being answered keeps the process alive; idle, it does not.
-    worker.ref();
-    worker.postMessage(pending.job, pending.transfer);
+    });
+    return slot;
   }
 
-  /** Gives the next job to a worker that finished one, or lets it wait, for at most {@link IDLE_MS}. */
-  #rest(worker: Worker): void {
-    worker.unref();
-    this.#idle.push(worker);
-    const timer = setTimeout(() => {
-      this.#timers.delete(worker);
-      this.#idle.splice(this.#idle.indexOf(worker), 1);
-      this.#live--;
-      void worker.terminate();
-    }, IDLE_MS);
-    timer.unref();
-    this.#timers.set(worker, timer);
+  /**
+   * Takes the job a worker just answered, and lets the worker wait for the next, for at most
+   * {@link IDLE_MS}.
+   */
+  #finish(slot: Slot): Pending | undefined {
+    const { job } = slot;
+    slot.job = undefined;
+    slot.worker.unref();
+    this.#idle.push(slot);
+    slot.idleTimer = setTimeout(() => void slot.worker.terminate(), IDLE_MS);
+    slot.idleTimer.unref();
     this.#pump();
+    return job;
   }
 }
 
