@@ -124,20 +124,30 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
 
-test('adaptive mode refuses at once a request that, split into parts, would take longer than the objective, before any part runs', async () => {
+/**
+ * An adaptive batcher of rows, split into parts of 4, on one instance whose batches take items + 2
+ * ms, fitted on batches of 1 and 3.
+ */
+async function splitting(maxLatencyMs: number) {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
   const batcher = new DynamicBatcher<number[], number[]>({
     clock,
     maxBatchSize: 4,
-    maxLatencyMs: 30,
+    maxLatencyMs,
     sizeOf: (r) => r.length,
     split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
     merge: (parts) => parts.flat(),
     execute,
   });
   const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
-  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]); // batches take items + 2 ms
+  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
+  assert.equal(batcher.runTime.fitted, true);
+  return { clock, calls, batcher, rows };
+}
+
+test('adaptive mode refuses at once a request that, split into parts, would take longer than the objective, before any part runs', async () => {
+  const { clock, calls, batcher, rows } = await splitting(30);
   const before = calls.length;
   // 40 items run as 10 batches of 4, 6 ms each: 60 ms, though one part alone takes 6.
   await assert.rejects(batcher.submit(rows(40)), /A request of 40 items, split into batches of 4, takes about 60 ms, more than maxLatencyMs \(30 ms\)/);
@@ -281,22 +291,8 @@ test('shedding a split request while a part of it runs reports stage running and
 });
 
 test('adaptive mode sheds a split request before any part runs once its parts together can no longer finish in time', async () => {
-  // Batches take items + 2 ms on the one instance.
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
-  const batcher = new DynamicBatcher<number[], number[]>({
-    clock,
-    maxBatchSize: 4,
-    maxLatencyMs: 40,
-    sizeOf: (r) => r.length,
-    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
-    merge: (parts) => parts.flat(),
-    execute,
-  });
+  const { clock, calls, batcher, rows } = await splitting(40);
   const { drops } = events(batcher);
-  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
-  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
-  assert.equal(batcher.runTime.fitted, true);
   const before = calls.length;
   const ahead = [1, 2, 3].map(() => track(batcher.submit(rows(4))));
   // 16 items: 4 parts of 6 ms, 24 ms in all, so the first must start within 40 - 24 = 16 ms. The
