@@ -13,21 +13,21 @@ port.on('message', (job: JsonJob) => {
   let reply: JsonReply;
   try {
     const value = job.kind === 'infer' ? decodeInferJson(job.body, job.maxElements) : decodePredictJson(job.body, job.inputs, job.maxElements);
-    reply = { id: job.id, value };
+    reply = { value };
   } catch (error) {
-    fail(job.id, error);
+    fail(error);
     return;
   }
   try {
     port.postMessage(reply, buffersOf(reply.value.request.inputs));
   } catch (error) {
-    fail(job.id, notPassable(error));
+    fail(notPassable(error));
   }
 });
 
-function fail(id: number, error: unknown): void {
+function fail(error: unknown): void {
   const { message, code } = error as { message?: unknown; code?: unknown };
-  port.postMessage({ id, error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
+  port.postMessage({ error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
 }
 
 /** The buffers under the tensors' data, each once. */

@@ -6,16 +6,16 @@ import type { DecodedPredict, InferRequestData, JsonDecoder } from '../protocol/
 
 /** What a JSON worker is asked to do with a body. */
 type JsonJobHead =
-  | { readonly id: number; readonly kind: 'infer'; readonly maxElements: number }
-  | { readonly id: number; readonly kind: 'predict'; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
+  | { readonly kind: 'infer'; readonly maxElements: number }
+  | { readonly kind: 'predict'; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
 
 /** A body for a JSON worker to decode. */
 export type JsonJob = JsonJobHead & { readonly body: Uint8Array | string };
 
-/** A JSON worker's answer to a job: the decoded request, or the error decoding it threw. */
+/** A JSON worker's answer to the one job it holds: the decoded request, or the error decoding it threw. */
 export type JsonReply =
-  | { readonly id: number; readonly value: InferRequestData | DecodedPredict; readonly error?: undefined }
-  | { readonly id: number; readonly error: { readonly message: string; readonly code: string | undefined } };
+  | { readonly value: InferRequestData | DecodedPredict; readonly error?: undefined }
+  | { readonly error: { readonly message: string; readonly code: string | undefined } };
 
 /**
  * The error for a decoded request that could not cross between threads. Structured cloning
@@ -61,7 +61,6 @@ export class JsonWorkerPool implements JsonDecoder {
   readonly #idle: Slot[] = [];
   readonly #queue: Pending[] = [];
   #live = 0;
-  #nextId = 0;
 
   constructor(threads: number, minBytes: number, heapMb: number) {
     this.#threads = threads;
@@ -70,11 +69,11 @@ export class JsonWorkerPool implements JsonDecoder {
   }
 
   infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
-    return this.#run({ id: this.#nextId++, kind: 'infer', maxElements }, body, signal).then((value) => revive(value as InferRequestData));
+    return this.#run({ kind: 'infer', maxElements }, body, signal).then((value) => revive(value as InferRequestData));
   }
 
   predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict> {
-    return this.#run({ id: this.#nextId++, kind: 'predict', inputs, maxElements }, body, signal) as Promise<DecodedPredict>;
+    return this.#run({ kind: 'predict', inputs, maxElements }, body, signal) as Promise<DecodedPredict>;
   }
 
   #run(job: Pending['job'], body: Uint8Array | string, signal: AbortSignal | undefined): Promise<InferRequestData | DecodedPredict> {
