@@ -42,6 +42,14 @@ export function allowance(model: LatencyModel, maxLatencyMs: number, waitedMs: n
 }
 
 /**
+ * How long `parts` batches of `maxBatchSize` items take on `instances` running side by side: the
+ * rounds they need, each taking the model's estimate for a full batch.
+ */
+export function partsRunMs(model: LatencyModel, parts: number, maxBatchSize: number, instances: number): number {
+  return Math.ceil(parts / Math.max(1, instances)) * model.estimate(maxBatchSize);
+}
+
+/**
  * True when the model says not even one item, started at once, finishes within the objective.
  * The model is then the likelier fault (drawn from a few slow first batches, say), and an idle
  * batcher runs requests rather than refuse them: refusing all would leave no batch to correct it.

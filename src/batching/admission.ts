@@ -3,7 +3,7 @@
  * functions of the options and the request.
  */
 import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
-import type { LatencyModel } from './adaptive.js';
+import { partsRunMs, type LatencyModel } from './adaptive.js';
 import type { LevelPolicy, ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
@@ -135,8 +135,7 @@ function backlogMs(backlog: Backlog, runMs: number): number {
  * `maxBatchSize` runs as parts of that size, `concurrency` at a time.
  */
 export function aloneRunMs(model: LatencyModel, size: number, maxBatchSize: number, concurrency: number): number {
-  if (size <= maxBatchSize) return model.estimate(size);
-  return Math.ceil(Math.ceil(size / maxBatchSize) / concurrency) * model.estimate(maxBatchSize);
+  return size <= maxBatchSize ? model.estimate(size) : partsRunMs(model, Math.ceil(size / maxBatchSize), maxBatchSize, concurrency);
 }
 
 /** Adaptive mode: a request that alone takes longer than the objective. */

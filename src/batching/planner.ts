@@ -2,7 +2,7 @@
  * When a slot is free, decides which batch goes next and why, or until when to wait; in adaptive
  * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
-import { adaptiveDispatchAt, allowance, noiseMarginMs, nothingFits, type ArrivalRate, type LatencyModel } from './adaptive.js';
+import { adaptiveDispatchAt, allowance, noiseMarginMs, nothingFits, partsRunMs, type ArrivalRate, type LatencyModel } from './adaptive.js';
 import { goodputBatch } from './goodput.js';
 import type { Entry } from './job.js';
 import type { ResolvedOptions } from './options.js';
@@ -246,6 +246,6 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
 function partsAfterMs<Req, Res>(entry: Entry<Req, Res>, ctx: PlanContext<Req, Res>): number {
   const left = entry.job.entries.length - entry.part;
   if (left <= 1) return 0;
-  const instances = Math.max(1, ctx.freeSlots + ctx.running);
-  return (Math.ceil(left / instances) - 1) * ctx.model.estimate(ctx.options.maxBatchSize);
+  const { model, options } = ctx;
+  return partsRunMs(model, left, options.maxBatchSize, ctx.freeSlots + ctx.running) - model.estimate(options.maxBatchSize);
 }
