@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { PassThrough, Transform, Writable, pipeline } from 'node:stream';
+import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
-import Fastify from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
@@ -142,12 +142,39 @@ test('fastify: a compressed reply adds Accept-Encoding to the Vary an earlier ho
   }
 });
 
-test('fastify: a body a preParsing hook handed over paused, inflated as @fastify/compress does, is read once and not inflated again', async () => {
+type PreParsing = (request: FastifyRequest, payload: Readable) => Readable;
+
+/**
+ * Serves the linear model over HTTP from an app whose preParsing hook hands over the stream
+ * `hook` makes of each request's body, as @fastify/compress's request decompression does, and
+ * POSTs gzip bodies to its infer route.
+ */
+async function withPreParsing(hook: PreParsing, options: Partial<ServableFastifyOptions>, run: (post: (body: Buffer, headers?: Record<string, string>) => Promise<Response>) => Promise<void>): Promise<void> {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
   const app = Fastify();
+  app.addHook('preParsing', (request, _reply, payload, done) => done(null, hook(request, payload)));
+  await app.register(servableFastify, { service: new InferenceService({ registry }), ...options });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const post = (body: Buffer, headers: Record<string, string> = {}) =>
+    fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', ...headers },
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
+  try {
+    await run(post);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+}
+
+test('fastify: a body a preParsing hook handed over paused, inflated as @fastify/compress does, is read once and not inflated again', async () => {
   // @fastify/compress's request decompression: a paused gunzip stream counting the bytes it read, or a paused pass-through.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
+  const hook: PreParsing = (request, payload) => {
     let stream: Transform = new PassThrough();
     if (request.headers['x-hook'] === 'inflate') {
       const gunzip = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
@@ -156,63 +183,37 @@ test('fastify: a body a preParsing hook handed over paused, inflated as @fastify
     }
     stream.pause();
     pipeline(payload, stream, () => {});
-    done(null, stream);
-  });
-  await app.register(servableFastify, { service: new InferenceService({ registry }) });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as { port: number };
-  try {
-    for (const hook of ['inflate', 'pass']) {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-hook': hook },
-        body: gzipSync(inferBody([[1, 2, 3]])),
-        signal: AbortSignal.timeout(5000),
-      });
-      assert.deepEqual([res.status, ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, [32, 48]], hook);
+    return stream;
+  };
+  await withPreParsing(hook, {}, async (post) => {
+    for (const kind of ['inflate', 'pass']) {
+      const res = await post(gzipSync(inferBody([[1, 2, 3]])), { 'x-hook': kind });
+      assert.deepEqual([res.status, ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, [32, 48]], kind);
     }
-  } finally {
-    await app.close();
-    await registry.close();
-  }
+  });
 });
 
 test('fastify: a body a preParsing hook inflates past bodyLimit is a 413, and is not inflated to its end', async () => {
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
-  const app = Fastify();
   let inflated = 0;
   const requests: IncomingMessage[] = [];
   // As @fastify/compress: the request piped into a gunzip stream, handed over paused; here with a counter after it.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
+  const hook: PreParsing = (request, payload) => {
     requests.push(request.raw);
     const counter = new Transform({ transform: (chunk: Buffer, _encoding, next) => next(null, ((inflated += chunk.byteLength), chunk)) });
     counter.pause();
     pipeline(payload, createGunzip(), counter, () => {});
-    done(null, Object.assign(counter, { receivedEncodedLength: 0 }));
-  });
-  await app.register(servableFastify, { service: new InferenceService({ registry }), bodyLimit: 1 << 20 });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as { port: number };
-  try {
+    return Object.assign(counter, { receivedEncodedLength: 0 });
+  };
+  await withPreParsing(hook, { bodyLimit: 1 << 20 }, async (post) => {
     // 64 MiB of zeros in 65 KB.
-    const bomb = gzipSync(Buffer.alloc(64 << 20));
-    const res = await fetch(`http://127.0.0.1:${port}/v2/models/linear/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
-      body: bomb,
-      signal: AbortSignal.timeout(5000),
-    });
+    const res = await post(gzipSync(Buffer.alloc(64 << 20)));
     assert.equal(res.status, 413);
     await res.arrayBuffer();
     if (!requests[0]!.destroyed) await once(requests[0]!, 'close');
     // Inflating the rest would take well under this on any machine that runs the suite.
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.ok(inflated < 8 << 20, `inflated ${inflated} bytes`);
-  } finally {
-    await app.close();
-    await registry.close();
-  }
+  });
 });
 
 test('fastify: served inside a scope whose prefix ends in "/", and with Fastify\'s logLevel applied to its routes', async () => {
