@@ -5,7 +5,8 @@
  * nearly a gigabyte of heap.
  */
 import type { TensorSpec } from '../backends/index.js';
-import { bodyText, parseJsonObject } from './json-body.js';
+import { bodyText, isObject, parseJsonObject } from './json-body.js';
+import { parseWithDataRanges } from './json-data-ranges.js';
 import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
 import { decodePredict, type DecodedPredict } from './tf-request.js';
@@ -38,6 +39,15 @@ export interface JsonDecoder {
  * @throws InvalidInputError saying what was wrong.
  */
 export function decodeInferJson(body: Uint8Array | string, maxElements: number): InferRequestData {
+  const parsed = typeof body === 'string' ? undefined : parseWithDataRanges(body);
+  if (parsed && isObject(parsed.json)) {
+    try {
+      const decoded = decodeInferRequestData(parsed.json, { maxElements, ranges: parsed.ranges });
+      if (parsed.ranges.allClaimed) return decoded;
+    } catch {
+      // Read whole below, which gives the error a client can act on: JSON.parse's, or the decoder's.
+    }
+  }
   const json = parseJsonObject(bodyText(body, undefined, BINARY_HINT), undefined, parseNonFinite);
   return decodeInferRequestData(json, { maxElements });
 }

@@ -8,6 +8,7 @@ import {
 import type { InferenceRequest } from '../handler/index.js';
 import { decodeBinaryData, type BinaryReader } from './binary.js';
 import { isObject } from './json-body.js';
+import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
 import { decodeJsonData, forEachLeaf } from './tensor-json.js';
 
@@ -44,6 +45,8 @@ export interface DecodeLimits {
   readonly maxElements: number;
   /** The binary part of the body, for inputs with `parameters.binary_data_size`. */
   readonly binary?: BinaryReader | undefined;
+  /** @internal Inputs' `data` arrays left unparsed in the body, marked in their place. */
+  readonly ranges?: DataRanges | undefined;
 }
 
 /**
@@ -95,7 +98,8 @@ export function withBinaryOutput(data: InferRequestData): DecodedInferRequest {
 
 function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string, Tensor] {
   if (!isObject(raw)) throw new InvalidInputError(`Expected \`inputs[${index}]\` to be an object, got ${describeJson(raw)}`);
-  const { name, datatype, shape, parameters, data } = raw;
+  const { name, datatype, shape, parameters } = raw;
+  let { data } = raw;
   if (typeof name !== 'string' || name === '') {
     throw new InvalidInputError(`Expected \`inputs[${index}].name\` to be a non-empty string, got ${describeJson(name)}`);
   }
@@ -119,8 +123,14 @@ function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string
     const bytes = limits.binary.take(binarySize as number, where);
     return [name, { datatype, shape: dims, data: decodeBinaryData(datatype, bytes, count, where) } as Tensor];
   }
-  if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describeJson(data)}`);
   const depth = Math.max(dims.length, 1);
+  const range = limits.ranges?.claim(data);
+  if (range !== undefined) {
+    const floats = datatype === 'FP32' || datatype === 'FP64' ? limits.ranges!.floats(range, datatype, count, depth) : undefined;
+    if (floats) return [name, { datatype, shape: dims, data: floats } as Tensor];
+    data = limits.ranges!.json(range);
+  }
+  if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describeJson(data)}`);
   const sent = forEachLeaf(data, depth, where);
   if (sent !== count) {
     throw new InvalidInputError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, but \`data\` has ${sent}`);

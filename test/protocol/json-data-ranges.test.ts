@@ -1,0 +1,170 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeInferJson } from '../../src/protocol/index.js';
+import { bodyText, parseJsonObject } from '../../src/protocol/json-body.js';
+import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
+import { decodeInferRequestData, type InferRequestData } from '../../src/protocol/oip-request.js';
+import { parseFloatArray } from '../../src/protocol/json-floats.js';
+
+const MAX_ELEMENTS = 1 << 20;
+const utf8 = new TextEncoder();
+
+/** What decoding gave: the request, or the error's class and message. */
+function outcome(decode: () => InferRequestData): unknown {
+  try {
+    return decode().request;
+  } catch (error) {
+    return { error: (error as Error).constructor.name, message: (error as Error).message };
+  }
+}
+
+/** JSON.parse of the whole text, then the decoder: what every body was read with before data ranges. */
+function wholeBody(body: Uint8Array): unknown {
+  return outcome(() => decodeInferRequestData(parseJsonObject(bodyText(body), undefined, parseNonFinite), { maxElements: MAX_ELEMENTS }));
+}
+
+/** Asserts that a body decodes as reading it whole does: the same tensors (bit for bit) or the same error. */
+function same(body: string | Uint8Array, message?: string): void {
+  const bytes = typeof body === 'string' ? utf8.encode(body) : body;
+  const ranged = outcome(() => decodeInferJson(bytes, MAX_ELEMENTS));
+  const whole = wholeBody(bytes);
+  assert.deepStrictEqual(ranged, whole, message ?? (typeof body === 'string' ? body.slice(0, 200) : undefined));
+}
+
+function request(data: string, datatype = 'FP32', shape = '[1]', extra = ''): string {
+  return `{"inputs":[{"name":"x","datatype":"${datatype}","shape":${shape},"data":${data}${extra}}]}`;
+}
+
+/** A deterministic stream of doubles in [0, 1). */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+test('an FP32 image decodes to the floats JSON.parse gives, in every way a client writes numbers', () => {
+  const next = random(7);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  const values: string[] = [];
+  for (let i = 0; i < 4000; i++) {
+    // Any float bit pattern but NaN and infinities, written as JSON does, as float32 printing does, and with 17 and 21 digits.
+    u32[0] = (next() * 2 ** 32) >>> 0;
+    const f = f32[0]!;
+    if (!Number.isFinite(f)) continue;
+    values.push(String(f), f.toPrecision(9), f.toPrecision(17), f.toExponential(20), (-f).toPrecision(12));
+    // Decimals near the middle between two neighbouring floats, where rounding twice could differ.
+    u32[0] += 1;
+    const g = f32[0]!;
+    if (Number.isFinite(g)) {
+      const middle = (f + g) / 2;
+      values.push(middle.toPrecision(17), middle.toPrecision(21), middle.toExponential(19));
+    }
+  }
+  values.push('0', '-0', '0.0', '-0.0e5', '1E3', '1e+3', '1e-3', '123456789012345678901234567890', '0.000000000000000000000000000000000000000000001401298464324817',
+    '1e-45', '7e-46', '3.4028235e38', '3.4028235677973362e38', '3.4028234663852886e38', '1e-400', '5e-324', '0.1', '0.30000000000000004', '9007199254740993',
+    '1.00000000000000000000000000000000000001', '123.456e-2', '-1e-7', '2e38', '1' + '0'.repeat(38), '0.' + '0'.repeat(50) + '1');
+  const data = `[${values.join(',')}]`;
+  same(request(data, 'FP32', `[${values.length}]`));
+  same(request(data, 'FP64', `[${values.length}]`));
+  // Compared above on the fast path, not on a fallback to JSON.parse.
+  assert.ok(parseFloatArray(utf8.encode(data), 0, data.length, 'FP32', values.length, 1));
+  assert.ok(parseFloatArray(utf8.encode(data), 0, data.length, 'FP64', values.length, 1));
+});
+
+test('FP64 data decodes to the doubles JSON.parse gives', () => {
+  const next = random(11);
+  const values: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const x = (next() - 0.5) * 10 ** Math.floor(next() * 40 - 20);
+    values.push(String(x), x.toPrecision(15), x.toExponential(8), x.toPrecision(19));
+  }
+  values.push('1.7976931348623157e308', '2.2250738585072014e-308', '4.9e-324', '1e22', '1e23', '123456789012345.6');
+  const data = `[${values.join(',')}]`;
+  same(request(data, 'FP64', `[${values.length}]`));
+  assert.ok(parseFloatArray(utf8.encode(data), 0, data.length, 'FP64', values.length, 1));
+});
+
+test('a number the storage makes infinite is refused by name, as before', () => {
+  for (const big of ['3.4028235677973366e38', '3.4028236e38', '1e39', '-1e39', '1e400', '3.40282357e38']) same(request(`[${big}]`));
+  for (const big of ['1e309', '-1e400']) same(request(`[${big}]`, 'FP64'));
+});
+
+test('data that is not plain JSON numbers, or does not fit its shape, is refused as reading the whole body refuses it', () => {
+  const cases = [
+    '[01]', '[1.]', '[.5]', '[+1]', '[1e]', '[-]', '[--1]', '[1e+]', '[NaN]', '[Infinity]', '[-Infinity]', '["NaN"]', '["1"]', '[true]', '[null]',
+    '[1,]', '[,1]', '[1 2]', '[1,,2]', '[]', '[1,2]', '[[1]]', '[[[1]]]', '[1]]', '[[1]', '[1}', '[{}]', '[1, "]"]', '[0x1]', '[1_0]', '[ 1 ]', '[\n1\t]\r',
+    '[1e5 ]', '[-0]', '[Inf]', '[1]x', '[1] ,', '[1e-99999999999]', '[1e99999999]',
+  ];
+  for (const data of cases) same(request(data));
+  same(request('[1,2,3,4,5,6]', 'FP32', '[2,3]'));
+  same(request('[[1,2,3],[4,5,6]]', 'FP32', '[2,3]'));
+  same(request('[[1,2],[3,4,5,6]]', 'FP32', '[2,3]'));
+  same(request('[[[1,2,3],[4,5,6]]]', 'FP32', '[2,3]'));
+  same(request('[[],[1,2,3,4,5,6],[]]', 'FP32', '[2,3]'));
+  same(request('[1,2,3,4,5]', 'FP32', '[2,3]'));
+  same(request('[1,2,3,4,5,6,7]', 'FP32', '[2,3]'));
+  same(request('[]', 'FP32', '[0]'));
+  same(request('[[]]', 'FP32', '[1,0]'));
+});
+
+test('other datatypes, and bodies shaped oddly around their data, decode as the whole body does', () => {
+  for (const [datatype, data] of [['INT32', '[1,-2,3]'], ['INT64', '[1,"9007199254740993",3]'], ['BOOL', '[true,false,true]'], ['BYTES', '["a]","[b",""]'], ['FP16', '[1.5,-2,65504]'], ['UINT8', '[1,2,300]'], ['INT8', '[1.5,2,3]']]) {
+    same(request(data!, datatype, '[3]'));
+  }
+  const cases = [
+    // Keys twice: JSON.parse keeps the last.
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1,oops],"data":[2]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1],"data":[2]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}],"inputs":[{"name":"y","datatype":"FP32","shape":[1],"data":[2]}]}',
+    // Data before its datatype and shape; keys escaped; data where no input is.
+    '{"inputs":[{"data":[1.5,2.5],"shape":[2],"name":"x","datatype":"FP32"}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"d\\u0061ta":[1]}]}',
+    '{"parameters":{"data":[1,2]},"inputs":[{"name":"x","datatype":"FP32","shape":[1],"parameters":{"data":[3]},"data":[4]}]}',
+    '{"outputs":[{"name":"y","data":[1]}],"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[4]}]}',
+    // Strings that look like structure.
+    '{"id":"\\"data\\":[9]","inputs":[{"name":"x\\\\","datatype":"FP32","shape":[1],"data":[4]}]}',
+    '{"id":"]}[{","inputs":[{"name":"\\"inputs\\":[","datatype":"FP32","shape":[1],"data":[4]}]}',
+    // Two inputs, one of them binary-sized without a header; an input that is not an object; inputs not an array.
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[2],"data":[1,2]},{"name":"y","datatype":"FP64","shape":[1],"data":[3]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]},{"name":"x","datatype":"FP32","shape":[1],"data":[2]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4},"data":[1]}]}',
+    '{"inputs":[[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]]}',
+    '{"inputs":{"name":"x","datatype":"FP32","shape":[1],"data":[1]}}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]} x',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}],"parameters":{"a":NaN}}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[NaN]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":"',
+    '[{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}]',
+    '{"inputs" : [ { "name" : "x" , "datatype" : "FP32" , "shape" : [ 1 ] , "data" : [ 1 ] } ] }',
+    '\ufeff{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}\ufeff]}',
+    '{"inputs":[{"name":"é","datatype":"FP32","shape":[1],"data":[1]}]}',
+    '',
+  ];
+  for (const body of cases) same(body);
+});
+
+test('bytes that are not UTF-8, inside or outside the data, are refused as before', () => {
+  const body = utf8.encode(request('[1,2]', 'FP32', '[2]'));
+  const inData = body.indexOf(0x32);
+  const inName = body.indexOf(0x78);
+  for (const at of [inData, inName, 0]) {
+    const broken = body.slice();
+    broken[at] = 0xff;
+    assert.throws(() => decodeInferJson(broken, MAX_ELEMENTS), /^InvalidInputError: The request body is not valid UTF-8; a body with binary tensor data needs/, `0xff at ${at}`);
+  }
+});
+
+test('the reader takes only a whole, well-formed array with exactly the elements asked for', () => {
+  const bytes = utf8.encode(' [1, [2.5, -3e2], []] ');
+  assert.deepEqual(parseFloatArray(bytes, 1, 21, 'FP32', 3, 2), new Float32Array([1, 2.5, -300]));
+  assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 3, 1), undefined, 'deeper than allowed');
+  assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 2, 2), undefined, 'more elements than asked for');
+  assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 4, 2), undefined, 'fewer');
+  assert.equal(parseFloatArray(bytes, 1, 12, 'FP32', 2, 2), undefined, 'cut short');
+});
