@@ -14,6 +14,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   backends: () => import('./backends.js'),
   cache: () => import('./cache.js'),
   http: () => import('./http.js'),
+  json: () => import('./json-decode.js'),
 };
 
 const names = process.argv.slice(2);
