@@ -115,7 +115,7 @@ function findDataRanges(bytes: Uint8Array): DataRange[] | undefined {
         inInputs = true;
         depth++;
         i = value;
-      } else if (key === 'data' && depth === 3) {
+      } else if (key === 'data' && depth === 3 && startsWithNumber(bytes, value)) {
         const end = arrayEnd(bytes, value);
         if (end === -1) return undefined;
         ranges.push({ start: value, end });
@@ -169,6 +169,17 @@ function arrayEnd(bytes: Uint8Array, open: number): number {
     else if (c === CLOSE && --depth === 0) return i + 1;
   }
   return -1;
+}
+
+/**
+ * True when the array opening at `open` starts with a number (or is empty): strings (BYTES data,
+ * which may hold brackets) and other values are left to JSON.parse, read once.
+ */
+function startsWithNumber(bytes: Uint8Array, open: number): boolean {
+  let at = open;
+  while (bytes[at] === OPEN || isSpace(bytes[at])) at++;
+  const c = bytes[at];
+  return c === CLOSE || c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39);
 }
 
 function isSpace(c: number | undefined): boolean {

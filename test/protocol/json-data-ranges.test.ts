@@ -168,3 +168,12 @@ test('the reader takes only a whole, well-formed array with exactly the elements
   assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 4, 2), undefined, 'fewer');
   assert.equal(parseFloatArray(bytes, 1, 12, 'FP32', 2, 2), undefined, 'cut short');
 });
+
+test('only numeric data is read from the bytes: BYTES data is left to JSON.parse with the rest of the body', (t) => {
+  const parse = t.mock.method(JSON, 'parse');
+  decodeInferJson(utf8.encode(request('["a", "b"]', 'BYTES', '[2]')), MAX_ELEMENTS);
+  assert.equal(parse.mock.callCount(), 1);
+  decodeInferJson(utf8.encode(request('[[1.5, 2], [3, 4]]', 'FP32', '[2, 2]')), MAX_ELEMENTS);
+  assert.equal(parse.mock.callCount(), 2, 'the FP32 body: its text without the data');
+  assert.equal(parse.mock.calls[1]!.arguments[0].includes('1.5'), false);
+});
