@@ -52,10 +52,20 @@ export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, opti
 
 function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): number {
   if (priority === undefined) return o.defaultPriority;
-  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > o.priorityLevels) {
-    throw new InvalidInputError(`Expected \`priority\` to be an integer between 1 and ${o.priorityLevels}, got ${describe(priority)}`);
+  checkPriority(priority, o.priorityLevels);
+  return priority as number;
+}
+
+/**
+ * Throws the InvalidInputError `submit` answers for a `priority` that is not an integer between 1
+ * and `priorityLevels` (undefined, the default level, passes): for code that may answer a request
+ * without submitting it, such as a cache hit, and must refuse it all the same.
+ */
+export function checkPriority(priority: unknown, priorityLevels: number): void {
+  if (priority === undefined) return;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > priorityLevels) {
+    throw new InvalidInputError(`Expected \`priority\` to be an integer between 1 and ${priorityLevels}, got ${describe(priority)}`);
   }
-  return priority;
 }
 
 /** The timeout of a request: its own within its level's policy, else the level's default. */

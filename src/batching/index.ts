@@ -8,6 +8,7 @@
  * @module
  */
 export { DynamicBatcher } from './dynamic-batcher.js';
+export { checkPriority } from './admission.js';
 export type { RunTimeModel } from './adaptive.js';
 export { checkAllowedBatchSizes, paddedBatchSize, padBatch, padTo, padToCommonShape } from '../core/index.js';
 export type {

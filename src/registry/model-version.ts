@@ -1,6 +1,6 @@
 import { isPromiseLike, ModelNotReadyError, toServableError, type Clock } from '../core/index.js';
 import type { ModelSession, TensorSpec } from '../backends/index.js';
-import { DynamicBatcher, type SubmitOptions } from '../batching/index.js';
+import { checkPriority, DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
 import type { BatchingConfig, VersionMetadata, VersionState } from './types.js';
 
@@ -69,6 +69,14 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   /** Where the version is in its lifecycle. */
   get state(): VersionState {
     return this.#state;
+  }
+
+  /**
+   * Throws the InvalidInputError {@link ModelVersion.infer} answers for a `priority` outside the
+   * version's levels: for a request answered without being queued (a cache hit).
+   */
+  checkPriority(priority: unknown): void {
+    checkPriority(priority, this.#init.batching?.priorityLevels ?? 1);
   }
 
   /** Requests accepted and not yet answered. */

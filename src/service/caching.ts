@@ -43,6 +43,8 @@ export async function inferCached(
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, ...submit } = options;
+  // Refused whether or not the answer is cached, as the batcher refuses it on a miss.
+  version.checkPriority(submit.priority);
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> =>
     ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
   const { result, semantic } = caching;

@@ -69,6 +69,22 @@ test('identical requests in flight run one inference', async () => {
   await registry.close();
 });
 
+test('a priority outside the batcher\'s levels is refused on a cache hit and on a coalesced request, as on a miss', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', version: '1', source: scale(10), batching: { maxBatchSize: 8, priorityLevels: 2 }, warmup: [] });
+  const service = new InferenceService({ registry, caches: { m: { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) } } });
+  const refusal = { code: 'ERR_SERVABLE_INVALID_INPUT', message: 'Expected `priority` to be an integer between 1 and 2, got 5 (number)' };
+  await assert.rejects(service.infer('m', request(1, 2), { priority: 5 }), refusal);
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { priority: 2 })), [10, 20]);
+  await assert.rejects(service.infer('m', request(1, 2), { priority: 5 }), refusal);
+  const [running, joined] = await Promise.allSettled([service.infer('m', request(3, 4)), service.infer('m', request(3, 4), { priority: 3 })]);
+  assert.equal(running.status, 'fulfilled');
+  assert.equal(joined.status === 'rejected' && (joined.reason as Error).message, 'Expected `priority` to be an integer between 1 and 2, got 3 (number)');
+  assert.equal(backend.calls.length, 2);
+  await registry.close();
+});
+
 test('a failing store turns into a miss: the request still succeeds and the failure is reported', async () => {
   const broken: CacheStore = {
     get: () => Promise.reject(new Error('store down')),
