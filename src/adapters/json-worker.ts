@@ -2,17 +2,26 @@
  * The thread of a JSON worker pool (see json-workers.ts): decodes one body at a time and posts
  * back the decoded request, its tensors' buffers moved rather than copied.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, resourceLimits } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
 import { decodeInferJson, decodePredictJson } from '../protocol/index.js';
 import { notPassable, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
 
+/**
+ * What one body may take to decode: half the old generation's limit (`jsonWorkerHeapMb`), the rest
+ * being this thread's own and headroom. A body whose estimate is over it is refused unparsed, since
+ * parsing past the limit would abort the whole process (see json-heap.ts).
+ */
+const maxHeapBytes = ((resourceLimits.maxOldGenerationSizeMb ?? 512) * 2 ** 20) / 2;
+
 port.on('message', (job: JsonJob) => {
   let reply: JsonReply;
   try {
-    const value = job.kind === 'infer' ? decodeInferJson(job.body, job.maxElements) : decodePredictJson(job.body, job.inputs, job.maxElements);
+    const value = job.kind === 'infer'
+      ? decodeInferJson(job.body, job.maxElements, maxHeapBytes)
+      : decodePredictJson(job.body, job.inputs, job.maxElements, maxHeapBytes);
     reply = { value };
   } catch (error) {
     fail(error);

@@ -113,7 +113,7 @@ export class JsonWorkerPool implements JsonDecoder {
     const slot: Slot = { worker, job: undefined, crash: undefined, idleTimer: undefined };
     worker.on('message', (reply: JsonReply) => {
       const job = this.#finish(slot);
-      if (reply.error) job?.reject(reply.error.code === 'ERR_SERVABLE_INVALID_INPUT' ? new InvalidInputError(reply.error.message) : new Error(reply.error.message));
+      if (reply.error) job?.reject(revivedError(reply.error));
       else job?.resolve(reply.value);
     });
     // This thread could not rebuild the reply: the worker is fine, and takes the next body.
@@ -162,6 +162,13 @@ function detached(body: Uint8Array | string): { copy: Uint8Array | string; trans
   if (typeof body === 'string') return { copy: body, transfer: [] };
   const copy = new Uint8Array(body);
   return { copy, transfer: [copy.buffer] };
+}
+
+/** The error a worker reported, as the decoder would have thrown it in place. */
+function revivedError({ message, code }: { readonly message: string; readonly code: string | undefined }): Error {
+  if (code === 'ERR_SERVABLE_INVALID_INPUT') return new InvalidInputError(message);
+  if (code === 'ERR_SERVABLE_PAYLOAD_TOO_LARGE') return new PayloadTooLargeError(message);
+  return new Error(message);
 }
 
 /**

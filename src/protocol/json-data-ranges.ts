@@ -5,9 +5,9 @@
  * 534 KB of text into a string and the array of 27,648 numbers `JSON.parse` would build.
  */
 import { parseFloatArray } from './json-floats.js';
+import { checkJsonHeap, closingQuote } from './json-heap.js';
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const OPEN = 0x5b;
 const CLOSE = 0x5d;
@@ -31,11 +31,13 @@ export interface DataRange {
 export class DataRanges {
   readonly #bytes: Uint8Array;
   readonly #ranges: readonly DataRange[];
+  readonly #maxHeapBytes: number | undefined;
   #claimed = 0;
 
-  constructor(bytes: Uint8Array, ranges: readonly DataRange[]) {
+  constructor(bytes: Uint8Array, ranges: readonly DataRange[], maxHeapBytes: number | undefined) {
     this.#bytes = bytes;
     this.#ranges = ranges;
+    this.#maxHeapBytes = maxHeapBytes;
   }
 
   /** The range `value` marks, or undefined for a value that is no mark. */
@@ -58,9 +60,11 @@ export class DataRanges {
 
   /**
    * A range as JSON.parse reads it.
-   * @throws SyntaxError or TypeError when it is not one whole JSON value in UTF-8: the body is then read whole.
+   * @throws SyntaxError or TypeError when it is not one whole JSON value in UTF-8: the body is then
+   * read whole. PayloadTooLargeError when reading it could take more than the heap allowed.
    */
   json(range: DataRange): unknown {
+    checkJsonHeap(this.#bytes, this.#maxHeapBytes, [[range.start, range.end]]);
     return JSON.parse(later.decode(this.#bytes.subarray(range.start, range.end)));
   }
 }
@@ -70,19 +74,21 @@ export class DataRanges {
  * leave, or is not valid JSON or UTF-8 outside them. A body this accepts parses to the same object
  * as JSON.parse of the whole would give, but for the marks, as long as each range then proves one
  * whole JSON value and every range is claimed: the caller reads the body whole otherwise.
+ * @throws PayloadTooLargeError when reading the rest could take more than `maxHeapBytes` (see json-heap.ts).
  */
-export function parseWithDataRanges(bytes: Uint8Array): { json: unknown; ranges: DataRanges } | undefined {
+export function parseWithDataRanges(bytes: Uint8Array, maxHeapBytes?: number): { json: unknown; ranges: DataRanges } | undefined {
   const ranges = findDataRanges(bytes);
   if (ranges === undefined || ranges.length === 0) return undefined;
+  const rest = ranges.map((range, i): [number, number] => [i === 0 ? 0 : ranges[i - 1]!.end, range.start]);
+  rest.push([ranges[ranges.length - 1]!.end, bytes.byteLength]);
+  checkJsonHeap(bytes, maxHeapBytes, rest);
   const pieces: string[] = [];
-  let at = 0;
   try {
-    for (const [index, range] of ranges.entries()) {
-      pieces.push((at === 0 ? first : later).decode(bytes.subarray(at, range.start)), JSON.stringify(MARK + index));
-      at = range.end;
+    for (const [index, [from, to]] of rest.entries()) {
+      pieces.push((from === 0 ? first : later).decode(bytes.subarray(from, to)));
+      if (index < ranges.length) pieces.push(JSON.stringify(MARK + index));
     }
-    pieces.push(later.decode(bytes.subarray(at)));
-    return { json: JSON.parse(pieces.join('')), ranges: new DataRanges(bytes, ranges) };
+    return { json: JSON.parse(pieces.join('')), ranges: new DataRanges(bytes, ranges, maxHeapBytes) };
   } catch {
     return undefined;
   }
@@ -124,16 +130,6 @@ function findDataRanges(bytes: Uint8Array): DataRange[] | undefined {
     }
   }
   return ranges;
-}
-
-/** The index of the quote that closes the string opening at `open`, or -1. */
-function closingQuote(bytes: Uint8Array, open: number): number {
-  for (let at = bytes.indexOf(QUOTE, open + 1); at !== -1; at = bytes.indexOf(QUOTE, at + 1)) {
-    let backslashes = 0;
-    while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return at;
-  }
-  return -1;
 }
 
 /** The key `bytes[from, to)` spells when it is `inputs` or `data` unescaped; undefined otherwise. */

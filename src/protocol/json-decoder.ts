@@ -5,8 +5,10 @@
  * nearly a gigabyte of heap.
  */
 import type { TensorSpec } from '../backends/index.js';
+import { PayloadTooLargeError } from '../core/index.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { parseWithDataRanges } from './json-data-ranges.js';
+import { checkJsonHeap } from './json-heap.js';
 import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
 import { decodePredict, type DecodedPredict } from './tf-request.js';
@@ -35,28 +37,32 @@ export interface JsonDecoder {
 }
 
 /**
- * Decodes an OIP inference request body that is JSON alone.
- * @throws InvalidInputError saying what was wrong.
+ * Decodes an OIP inference request body that is JSON alone. With `maxHeapBytes` (a JSON worker's
+ * budget), a body whose parsing could take more memory than that is refused unparsed.
+ * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
-export function decodeInferJson(body: Uint8Array | string, maxElements: number): InferRequestData {
-  const parsed = typeof body === 'string' ? undefined : parseWithDataRanges(body);
+export function decodeInferJson(body: Uint8Array | string, maxElements: number, maxHeapBytes?: number): InferRequestData {
+  const parsed = typeof body === 'string' ? undefined : parseWithDataRanges(body, maxHeapBytes);
   if (parsed && isObject(parsed.json)) {
     try {
       const decoded = decodeInferRequestData(parsed.json, { maxElements, ranges: parsed.ranges });
       if (parsed.ranges.allClaimed) return decoded;
-    } catch {
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError) throw error;
       // Read whole below, which gives the error a client can act on: JSON.parse's, or the decoder's.
     }
   }
+  checkJsonHeap(body, maxHeapBytes);
   const json = parseJsonObject(bodyText(body, undefined, BINARY_HINT), undefined, parseNonFinite);
   return decodeInferRequestData(json, { maxElements });
 }
 
 /**
- * Decodes a TF-Serving `:predict` body against the model's inputs.
- * @throws InvalidInputError naming the input that is wrong.
+ * Decodes a TF-Serving `:predict` body against the model's inputs; `maxHeapBytes` as for {@link decodeInferJson}.
+ * @throws InvalidInputError naming the input that is wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
-export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
+export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
+  checkJsonHeap(body, maxHeapBytes);
   return decodePredict(parseJsonObject(bodyText(body), undefined, parseNonFinite), inputs, maxElements);
 }
 

@@ -46,7 +46,7 @@ test('a JSON worker decodes a :predict body as in place, and answers a bad body 
   await assert.rejects(pool.infer(new Uint8Array([0xff, 0xfe]), 100), { name: 'InvalidInputError', message: /^The request body is not valid UTF-8/ });
 });
 
-test('a body that needs more heap than the worker has is a 413 that ends only that worker: the body queued behind it is decoded', async () => {
+test('a body that needs more heap than the worker may use is a 413, and the body queued behind it is decoded', async () => {
   const pool = new JsonWorkerPool(1, 0, 16);
   const bomb = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: Array.from({ length: 1_500_000 }, () => []) }] });
   const fine = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
@@ -56,6 +56,19 @@ test('a body that needs more heap than the worker has is a 413 that ends only th
   assert.equal(refused.reason.status, 413);
   assert.equal(decoded.status, 'fulfilled');
   assert.deepEqual(decoded.value.request.inputs['X']!.data, new Float32Array([1, 2, 3]));
+});
+
+test('a body that could need more heap than a worker may use is refused unparsed: JSON.parse past the limit would abort the process, not the worker', async () => {
+  const pool = new JsonWorkerPool(1, 0, 16);
+  // Four million integers end in one 32 MB array: past a 16 MB heap, V8 aborts the process.
+  const ints = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"INT64","shape":[4000000],"data":[${'0,'.repeat(3_999_999)}0]}]}`);
+  await assert.rejects(pool.infer(ints, 1e7), { name: 'PayloadTooLargeError', status: 413, message: /^Decoding this JSON body could take \d+ MB of memory, more than the 8 MB a JSON worker takes for one body/ });
+  const tokens = new TextEncoder().encode(`{"instances":[${'Inf,'.repeat(999_999)}Inf]}`);
+  await assert.rejects(pool.predict(tokens, [{ name: 'X', datatype: 'FP32', shape: [-1] }], 1e7), { name: 'PayloadTooLargeError', status: 413 });
+  // FP32 data is read from the bytes, with no heap to speak of: as many numbers pass.
+  const floats = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"FP32","shape":[4000000],"data":[${'0.5,'.repeat(3_999_999)}0.25]}]}`);
+  const data = (await pool.infer(floats, 1e7)).request.inputs['X']!.data as Float32Array;
+  assert.deepEqual([data.length, data[0], data[3_999_999]], [4_000_000, 0.5, 0.25]);
 });
 
 test('a body whose client went away while it waited for the worker is dropped, not decoded', async () => {
