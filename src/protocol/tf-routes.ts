@@ -32,7 +32,8 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
 }
 
 function labelled(service: InferenceService, model: string, label: string): string {
-  const version = service.registry.labels(model)[label];
+  const labels = service.registry.labels(model);
+  const version = Object.hasOwn(labels, label) ? labels[label] : undefined;
   if (version === undefined) throw new ModelNotFoundError(`Model '${model}' has no label '${label}'`);
   return version;
 }

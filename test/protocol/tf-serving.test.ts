@@ -159,6 +159,8 @@ test('status by label reports the labelled version whatever its state, as status
   assert.deepEqual(await get('/v1/models/two/versions/2'), [200, ended]);
   assert.deepEqual(await get('/v1/models/two/labels/canary'), [200, ended]);
   assert.deepEqual(await get('/v1/models/two/labels/nope'), [404, { error: "Model 'two' has no label 'nope'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+  // Names of Object.prototype's members are labels like any other, not the members.
+  assert.deepEqual(await get('/v1/models/two/labels/constructor'), [404, { error: "Model 'two' has no label 'constructor'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
   await registry.close();
 });
 
