@@ -5,14 +5,8 @@
  * 534 KB of text into a string and the array of 27,648 numbers `JSON.parse` would build.
  */
 import { parseFloatArray } from './json-floats.js';
-import { checkJsonHeap, closingQuote } from './json-heap.js';
-
-const QUOTE = 0x22;
-const COLON = 0x3a;
-const OPEN = 0x5b;
-const CLOSE = 0x5d;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
+import { CLOSE, CLOSE_OBJECT, closingQuote, COLON, isSpace, MINUS, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
+import { checkJsonHeap } from './json-heap.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
 const first = new TextDecoder('utf-8', { fatal: true });
@@ -175,9 +169,5 @@ function startsWithNumber(bytes: Uint8Array, open: number): boolean {
   let at = open;
   while (bytes[at] === OPEN || isSpace(bytes[at])) at++;
   const c = bytes[at];
-  return c === CLOSE || c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39);
-}
-
-function isSpace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+  return c === CLOSE || c === MINUS || (c !== undefined && c >= ZERO && c <= NINE);
 }

@@ -6,14 +6,7 @@
  * `Number()`, and anything but plain JSON numbers makes it give up.
  */
 
-const ZERO = 0x30;
-const NINE = 0x39;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const COMMA = 0x2c;
-const OPEN = 0x5b;
-const CLOSE = 0x5d;
+import { CLOSE, COMMA, DOT, isSpace, MINUS, NINE, OPEN, PLUS, ZERO } from './json-chars.js';
 
 /** Powers of ten a double holds exactly: a mantissa of up to 15 digits times or over one is correctly rounded (Clinger's fast path). */
 const EXACT_POWERS = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -31,10 +24,6 @@ const MAX_DIGITS = 19;
  * that double rounds to it too.
  */
 const MARGIN = 2 ** -40;
-
-function isSpace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
 
 /**
  * The numbers of the JSON array `bytes[start, end)` in row-major order, nested at most `maxDepth`

@@ -5,6 +5,7 @@
  * is over its budget instead of parsing it.
  */
 import { PayloadTooLargeError } from '../core/index.js';
+import { closingQuote, COLON, COMMA, I, N, OPEN, OPEN_OBJECT, QUOTE } from './json-chars.js';
 
 /**
  * Heap per value (array, object, element or member: each `[`, `{`, `,` and `:`). Measured on Node
@@ -22,9 +23,6 @@ const PER_BARE_TOKEN = 256;
 const PER_BYTE_WITH_BARE_TOKENS = 32;
 /** The most any byte can cost, so that a text whose length times this fits is not scanned. */
 const WORST_PER_BYTE = PER_VALUE + PER_BYTE + PER_BYTE_WITH_BARE_TOKENS + PER_BARE_TOKEN / 3;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 /**
  * Refuses, before it is parsed, a JSON body (or the spans `[from, to)` of it that `JSON.parse` is
@@ -54,22 +52,12 @@ function estimate(bytes: Uint8Array, spans: readonly (readonly [number, number])
       if (c === QUOTE) {
         i = closingQuote(bytes, i);
         if (i === -1) break;
-      } else if (c === 0x2c || c === 0x5b || c === 0x7b || c === 0x3a) {
+      } else if (c === COMMA || c === OPEN || c === OPEN_OBJECT || c === COLON) {
         values++;
-      } else if (c === 0x4e || c === 0x49) {
+      } else if (c === N || c === I) {
         bare++;
       }
     }
   }
   return values * PER_VALUE + length * PER_BYTE + (bare > 0 ? bare * PER_BARE_TOKEN + length * PER_BYTE_WITH_BARE_TOKENS : 0);
-}
-
-/** The index of the quote that closes the string opening at `open`, or -1. */
-export function closingQuote(bytes: Uint8Array, open: number): number {
-  for (let at = bytes.indexOf(QUOTE, open + 1); at !== -1; at = bytes.indexOf(QUOTE, at + 1)) {
-    let backslashes = 0;
-    while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return at;
-  }
-  return -1;
 }

@@ -4,13 +4,7 @@
  * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
 import { describe } from '../core/index.js';
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
-const COLON = 0x3a;
-const N = 0x4e;
-const I = 0x49;
+import { BACKSLASH, COLON, I, isSpace, MINUS, N, QUOTE } from './json-chars.js';
 const utf16 = new TextDecoder('utf-16le');
 
 /** What a bare token stands for, named as `Number()` reads it: kept apart from JSON strings that spell the same words. */
@@ -108,11 +102,6 @@ function grow(out: Uint16Array): Uint16Array {
   const bigger = new Uint16Array(out.length * 2);
   bigger.set(out);
   return bigger;
-}
-
-/** JSON's whitespace: space, tab, line feed, carriage return (NaN past the end is none of them). */
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
 /** JSON.stringify's text for JSON values, except that non-finite numbers are written bare rather than as null. */
