@@ -6,7 +6,18 @@
  * `Number()`, and anything but plain JSON numbers makes it give up.
  */
 
-import { CLOSE, COMMA, DOT, isSpace, MINUS, NINE, OPEN, PLUS, ZERO } from './json-chars.js';
+import { isSpace } from './json-chars.js';
+
+// Not imported from json-chars.ts: in this loop, an imported binding read on every byte took up to
+// a third longer over an image.
+const ZERO = 0x30;
+const NINE = 0x39;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const COMMA = 0x2c;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
 
 /** Powers of ten a double holds exactly: a mantissa of up to 15 digits times or over one is correctly rounded (Clinger's fast path). */
 const EXACT_POWERS = Array.from({ length: 23 }, (_, i) => 10 ** i);
