@@ -25,7 +25,7 @@ import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
 import { isMetricsRequest, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -70,7 +70,10 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         if ('stream' in reply.raw) reply.removeHeader('connection');
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
         if (status === 413) {
-          const { headers, body } = http.tooLarge({ method: request.method, path: pathBelow(scope.prefix, request.url) });
+          const drained = error instanceof BodyTooLargeError && error.drained;
+          // Fastify closes the connection after a body parser's error; once the rest of the body is read, it may serve the next request (unless the client asked to close it).
+          if (drained && 'shouldKeepAlive' in reply.raw && reply.raw.shouldKeepAlive) reply.removeHeader('connection');
+          const { headers, body } = tooLargeReply(http, { method: request.method, path: pathBelow(scope.prefix, request.url) }, drained);
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
         return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' })));

@@ -3,18 +3,25 @@ import type { Http2ServerRequest, Http2ServerResponse, Http2Stream } from 'node:
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { describe, recycleBuffer, takeBuffer } from '../core/index.js';
-import type { HttpHandler, HttpResponse } from '../protocol/index.js';
+import type { HttpHandler, HttpRequest, HttpResponse } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
+import { discardCap, discardRest, resetAfterReply } from './discard-body.js';
 import { METRICS_PATH, scrape, type MetricsRoute } from './metrics-route.js';
 
 /** The request body went past the adapter's limit. */
 export class BodyTooLargeError extends Error {
   /** For Fastify's error handling. */
   readonly statusCode = 413;
+  /**
+   * Whether the rest of the body was read and discarded, so that the connection goes on to the
+   * next request; when not, the 413 closes it (over HTTP/2, only the stream is reset).
+   */
+  readonly drained: boolean;
 
-  constructor(limit: number) {
+  constructor(limit: number, drained = false) {
     super(`The request body is larger than the limit of ${limit} bytes`);
     this.name = 'BodyTooLargeError';
+    this.drained = drained;
   }
 }
 
@@ -61,9 +68,11 @@ function responseSignal(res: ServerResponse): AbortSignal {
 
 /**
  * Reads a request body (`req`, or the stream a framework made of it from the request `source`)
- * up to `limit` bytes; refuses a larger `Content-Length` before reading a byte, and stops
- * collecting as soon as the count passes the limit (the rest of `source` is drained unread, so
- * the client can still read the 413).
+ * up to `limit` bytes; refuses a larger `Content-Length` without keeping a byte, and stops
+ * collecting as soon as the count passes the limit. The rest of `source` is read and discarded
+ * before the refusal (see {@link discardRest}), so that the client reads the 413 and the
+ * connection goes on; a body declared longer than {@link discardCap} is refused at once, its
+ * connection to be closed after the 413.
  *
  * A binary tensor body (with `Inference-Header-Content-Length`) is laid out so that its binary
  * part starts 8-byte aligned: tensors are then views of the body, not copies. A body that came in
@@ -72,20 +81,23 @@ function responseSignal(res: ServerResponse): AbortSignal {
  * @throws BodyTooLargeError, or the stream's error when the client goes away mid-body.
  */
 export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number, source: Readable = req): Promise<Uint8Array> {
-  const refuse = (): void => {
+  const declared = Number(headers['content-length']);
+  const refuse = async (): Promise<never> => {
     // A decoded stream is left paused and cut off from the request, so that a body that inflates
     // past the limit is not inflated to its end; the request's own bytes are drained.
     if (source !== req) {
       req.pause();
       source.unpipe();
     }
-    source.resume();
+    const cap = discardCap(limit);
+    if (declared > cap) {
+      source.resume();
+      resetAfterReply(source);
+      throw new BodyTooLargeError(limit);
+    }
+    throw new BodyTooLargeError(limit, await discardRest(source, cap));
   };
-  const declared = Number(headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    refuse();
-    return Promise.reject(new BodyTooLargeError(limit));
-  }
+  if (Number.isFinite(declared) && declared > limit) return refuse();
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -102,8 +114,7 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
         return;
       }
       cleanup();
-      refuse();
-      reject(new BodyTooLargeError(limit));
+      refuse().catch(reject);
     };
     const onEnd = (): void => {
       cleanup();
@@ -258,13 +269,24 @@ export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeRe
   try {
     body = await requestBody(req, http.bodyLimit);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) writeResponse(res, http.tooLarge({ method: req.method ?? 'GET', path }));
+    if (error instanceof BodyTooLargeError) writeResponse(res, tooLargeReply(http, { method: req.method ?? 'GET', path }, error.drained));
     else dropResponse(res);
     return;
   }
   const reply = await http.handle({ method: req.method ?? 'GET', path, headers, body, signal });
   releaseBodyWhenDone(res, body);
   writeResponse(res, reply);
+}
+
+/**
+ * The protocol's 413 for a body {@link readBody} refused: without its `Connection: close` when the
+ * rest of the body was drained, so that the connection serves the client's next request.
+ */
+export function tooLargeReply(http: HttpHandler, request: Pick<HttpRequest, 'method' | 'path'>, drained: boolean): HttpResponse {
+  const reply = http.tooLarge(request);
+  if (!drained) return reply;
+  const { connection: _close, ...headers } = reply.headers;
+  return { ...reply, headers };
 }
 
 /** Answers `GET /metrics` on a Node request with the metrics route's reply. */

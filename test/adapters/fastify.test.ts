@@ -62,6 +62,9 @@ test('fastify over HTTP/2: a client that resets its stream takes its queued requ
     // The 413 goes without HTTP/1.1's `Connection: close`, which Node would drop with a process warning.
     const big = await post('x'.repeat(2000)).reply;
     assert.deepEqual([big.status, JSON.parse(big.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
+    // Past 1 MiB, the most a limit of 1000 drains, the stream is reset once the 413 is sent; the session goes on.
+    const huge = await post('x'.repeat(4 << 20)).reply;
+    assert.deepEqual([huge.status, JSON.parse(huge.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(warnings, []);
     // A body with neither Content-Type nor Content-Length, which Fastify's own routes would not read, is read as the other adapters read it.

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { getEventListeners } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -121,6 +121,67 @@ async function rawPost(url: string, headers: Record<string, string>, body: Buffe
   assert.ok(replyHeaders['transfer-encoding'] === undefined, 'the reply is framed by Content-Length');
   return { status: Number(status!.split(' ')[1]), headers: replyHeaders, body: reply.subarray(split + 4) };
 }
+
+/**
+ * POSTs `body` on a raw connection, as a client that blocks on its upload does: the whole request
+ * is written (`Content-Length`, or chunked in 64 KiB chunks) before a byte of the reply is read.
+ * Then reads the reply, and with `then`, sends that request on the same connection and reads its
+ * reply too. The error code instead when the connection was reset.
+ */
+async function uploadWhole(url: string, body: Buffer, options: { chunked: boolean; close: boolean; then?: string }): Promise<readonly Reply[] | string> {
+  const { hostname, port, pathname } = new URL(url);
+  const socket = net.connect({ host: hostname, port: Number(port) });
+  socket.pause();
+  const failed = new Promise<string>((resolve) => socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message)));
+  const framing = options.chunked ? 'transfer-encoding: chunked' : `content-length: ${body.byteLength}`;
+  const parts: Buffer[] = [Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\n${framing}\r\n${options.close ? 'connection: close\r\n' : ''}\r\n`)];
+  for (let at = 0; at < body.byteLength && options.chunked; at += 64 << 10) {
+    const piece = body.subarray(at, at + (64 << 10));
+    parts.push(Buffer.from(`${piece.byteLength.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
+  }
+  parts.push(options.chunked ? Buffer.from('0\r\n\r\n') : body);
+  try {
+    const written = new Promise<void>((resolve) => socket.write(Buffer.concat(parts), () => resolve()));
+    const outcome = await Promise.race([written.then(() => readReply(socket)), failed]);
+    if (typeof outcome === 'string' || options.then === undefined) return typeof outcome === 'string' ? outcome : [outcome];
+    socket.write(options.then);
+    const next = await Promise.race([readReply(socket), failed]);
+    return typeof next === 'string' ? next : [outcome, next];
+  } finally {
+    socket.destroy();
+  }
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Reads one reply framed by Content-Length off a paused socket, and pauses it again; `EOF` when the connection ends first. */
+function readReply(socket: net.Socket): Promise<Reply | 'EOF'> {
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const onEnd = (): void => resolve('EOF');
+    socket.once('end', onEnd);
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk]);
+      const split = got.indexOf('\r\n\r\n');
+      if (split === -1) return;
+      const [status, ...lines] = got.subarray(0, split).toString('latin1').split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const length = Number(headers['content-length']);
+      if (got.byteLength < split + 4 + length) return;
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      resolve({ status: Number(status!.split(' ')[1]), headers, body: got.subarray(split + 4, split + 4 + length).toString() });
+    };
+    socket.on('data', onData);
+    socket.resume();
+  });
+}
+
 async function post(url: string, body: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, ...init });
 }
@@ -481,6 +542,55 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const big = await post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20));
       assert.deepEqual([big.status, big.headers.get('content-type')], [413, 'application/json']);
       assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
+    });
+
+    test(`a body past bodyLimit gets its 413 though the client writes all of it before reading; the connection then serves the next request`, async () => {
+      const url = `${server.url}/v2/models/linear/infer`;
+      const next = `GET ${new URL(server.url).pathname.replace(/\/$/, '')}/v2/health/live HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`;
+      const outcomes: Record<string, number> = {};
+      for (let i = 0; i < 50; i++) {
+        for (const chunked of [false, true]) {
+          // From just past the limit to twice it; every other client asks for the connection to be closed.
+          const body = Buffer.alloc((1 << 20) + 1 + ((i * 40_503) % (1 << 20)), 0x20);
+          const close = i % 2 === 1;
+          const replies = await uploadWhole(url, body, close ? { chunked, close } : { chunked, close, then: next });
+          const outcome = typeof replies === 'string' ? replies : replies.map((r) => `${r.status} ${r.headers.connection === 'close' ? 'close' : 'open'} ${r.body}`).join(', then ');
+          outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+        }
+      }
+      const refused = '413 {"error":"The request body is larger than the limit of 1048576 bytes"}';
+      assert.deepEqual(outcomes, {
+        [`${refused.replace(' ', ' open ')}, then 200 open {"live":true}`]: 50,
+        [refused.replace(' ', ' close ')]: 50,
+      });
+    });
+
+    test(`a body far past bodyLimit is cut off: declared longer than 4 × the limit, refused at once; sent without end, its connection closed`, async () => {
+      const { hostname, port, pathname } = new URL(`${server.url}/v2/models/linear/infer`);
+      const head = (framing: string) => `POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\n${framing}\r\n\r\n`;
+      const declared = net.connect({ host: hostname, port: Number(port) });
+      declared.write(head(`content-length: ${64 << 20}`));
+      const ended = once(declared, 'end');
+      const reply = await readReply(declared);
+      assert.deepEqual(reply !== 'EOF' && [reply.status, reply.headers.connection], [413, 'close']);
+      await ended;
+      declared.destroy();
+      // Chunked, 64 KiB a chunk, until the server closes the connection.
+      const endless = net.connect({ host: hostname, port: Number(port) });
+      endless.on('error', () => {});
+      const closed = new Promise<void>((resolve) => endless.once('close', resolve));
+      let open = true;
+      void closed.then(() => (open = false));
+      endless.write(head('transfer-encoding: chunked'));
+      const chunk = Buffer.concat([Buffer.from('10000\r\n'), Buffer.alloc(64 << 10, 0x20), Buffer.from('\r\n')]);
+      let sent = 0;
+      while (open && sent < 256 << 20) {
+        sent += chunk.byteLength;
+        // A reset ends the wait for 'drain' with an error, and then the connection closes.
+        if (!endless.write(chunk)) await Promise.race([once(endless, 'drain').catch(() => undefined), closed]);
+      }
+      // The server reads at most 4 MiB past the limit; the rest is what the sockets' buffers took.
+      assert.ok(!open && sent < 64 << 20, `the connection closed after ${sent} bytes`);
     });
 
     test(`paths are matched exactly as sent: case matters, a TF-Serving verb keeps its colon`, async () => {

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { setImmediate as turn } from 'node:timers/promises';
 import { BodyTooLargeError, readBody } from '../../src/adapters/node-http.js';
+import { DISCARD_MS } from '../../src/adapters/discard-body.js';
 
 /** A body of `size` bytes counting up from 0, streamed in chunks of `chunk` bytes, each a slice of a larger buffer at offset 1. */
 function stream(size: number, chunk: number): Readable {
@@ -76,4 +78,48 @@ test('readBody takes a stream longer or shorter than its Content-Length whole, a
     }
   }
   await assert.rejects(readBody(stream(100, 10), { 'content-length': '50' }, 99), BodyTooLargeError);
+});
+
+test('readBody refuses a body once the rest of it is read and discarded, up to 4 × the limit (at least 1 MiB) and 10 s; one it does not read to its end is not drained', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const MiB = 1 << 20;
+  /** readBody on a stream fed `sizes` bytes, one write each; ends it when `end`. How it settled, or 'pending'. */
+  const refusal = async (headers: Record<string, string>, limit: number, sizes: number[], end: boolean) => {
+    const source = new PassThrough();
+    let outcome: unknown = 'pending';
+    readBody(source, headers, limit).then(
+      () => (outcome = 'read'),
+      (error: BodyTooLargeError) => (outcome = { drained: error.drained, message: error.message }),
+    );
+    for (const size of sizes) source.write(Buffer.alloc(size));
+    if (end) source.end();
+    await turn();
+    await turn();
+    // Nothing waits unread.
+    assert.equal(source.readableLength, 0);
+    return {
+      get outcome() {
+        return outcome;
+      },
+      source,
+    };
+  };
+  const message = (limit: number) => `The request body is larger than the limit of ${limit} bytes`;
+  // Declared or not, a body that ends within the cap is drained: the connection goes on.
+  assert.deepEqual((await refusal({ 'content-length': String(5 * MiB) }, 2 * MiB, [MiB, 2 * MiB, 2 * MiB], true)).outcome, { drained: true, message: message(2 * MiB) });
+  assert.deepEqual((await refusal({}, MiB, [MiB, MiB, 4 * MiB], true)).outcome, { drained: true, message: message(MiB) });
+  assert.deepEqual((await refusal({}, 1000, [MiB], true)).outcome, { drained: true, message: message(1000) });
+  // Past the cap it is refused without waiting for the end; so is a body declared longer than the cap, at once.
+  assert.deepEqual((await refusal({}, MiB, [MiB, MiB, 4 * MiB + 1], false)).outcome, { drained: false, message: message(MiB) });
+  assert.deepEqual((await refusal({ 'content-length': String(4 * MiB + 1) }, MiB, [], false)).outcome, { drained: false, message: message(MiB) });
+  // One that stops coming is refused after DISCARD_MS; one whose client goes away, at once.
+  const stalled = await refusal({}, MiB, [MiB + 1], false);
+  assert.equal(stalled.outcome, 'pending');
+  t.mock.timers.tick(DISCARD_MS);
+  await turn();
+  assert.deepEqual(stalled.outcome, { drained: false, message: message(MiB) });
+  const gone = await refusal({ 'content-length': String(2 * MiB) }, MiB, [MiB], false);
+  gone.source.destroy();
+  await turn();
+  assert.deepEqual(gone.outcome, { drained: false, message: message(MiB) });
 });

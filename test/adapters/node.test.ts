@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableNode, type ServableNodeOptions } from 'servable/node';
 import { memoryBackend } from 'servable/testing';
-import { gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, type StartServer } from './http-contract.js';
+import { gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
 
 async function listen(listener: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer(listener);
@@ -124,7 +124,15 @@ test('node: a reply that fails to write is reported to onError and its connectio
 
 test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream takes its queued request out', async () => {
   const s = await gatedService({ maxBatchSize: 4 });
-  const server = http2.createServer(servableNode({ service: s.service, bodyLimit: 1000 }));
+  const serve = servableNode({ service: s.service, bodyLimit: 1000 });
+  // The bytes of each request's body the server took, counted when its stream closes.
+  const received: number[] = [];
+  const server = http2.createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => (bytes += chunk.byteLength));
+    req.stream.once('close', () => received.push(bytes));
+    serve(req, res);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -139,6 +147,12 @@ test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream ta
     assert.deepEqual([big.status, JSON.parse(big.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
     await tick();
     assert.deepEqual(warnings, []);
+    // A body past 1 MiB, the most a limit of 1000 drains, has its stream reset once the 413 is sent; the session goes on.
+    const closedBefore = received.length;
+    const huge = await post('x'.repeat(4 << 20)).reply;
+    assert.deepEqual([huge.status, JSON.parse(huge.body).error], [413, 'The request body is larger than the limit of 1000 bytes']);
+    await until(() => received.length > closedBefore, 'the stream to close');
+    assert.ok(received.at(-1)! < 2 << 20, `the server took ${received.at(-1)} bytes`);
     const missing = await request2(session, { ':method': 'GET', ':path': '/elsewhere' }).reply;
     assert.deepEqual([missing.status, JSON.parse(missing.body)], [404, { error: 'No route for GET /elsewhere' }]);
   } finally {
