@@ -103,7 +103,8 @@ export function parseFloatArray(bytes: Uint8Array, start: number, end: number, d
         if (!(c >= ZERO && c <= NINE)) return undefined;
         let e = 0;
         do {
-          if (e < 100_000) e = e * 10 + (c - ZERO);
+          // Capped far past any body's digit count, so a long exponent cannot be offset by the digits' shift into range.
+          if (e < 1e15) e = e * 10 + (c - ZERO);
           c = bytes[++i]!;
         } while (c >= ZERO && c <= NINE);
         exponent += negativeExponent ? -e : e;

@@ -92,6 +92,14 @@ test('a number the storage makes infinite is refused by name, as before', () => 
   for (const big of ['1e309', '-1e400']) same(request(`[${big}]`, 'FP64'));
 });
 
+test('an exponent of seven or more digits is not shortened against a long mantissa', () => {
+  // 10^-100001 × 10^1000000 is infinite, and 10^100018 × 10^-1000000 is zero; shortened to 10^5, each exponent cancelled the digits' shift.
+  for (const datatype of ['FP32', 'FP64']) {
+    same(request(`[0.${'0'.repeat(100_000)}1e1000000]`, datatype));
+    same(request(`[1${'0'.repeat(100_018)}e-1000000]`, datatype));
+  }
+});
+
 test('data that is not plain JSON numbers, or does not fit its shape, is refused as reading the whole body refuses it', () => {
   const cases = [
     '[01]', '[1.]', '[.5]', '[+1]', '[1e]', '[-]', '[--1]', '[1e+]', '[NaN]', '[Infinity]', '[-Infinity]', '["NaN"]', '["1"]', '[true]', '[null]',
