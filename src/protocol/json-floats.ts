@@ -44,6 +44,8 @@ const MARGIN = 2 ** -40;
  * left to `JSON.parse` and the generic decoder, whose messages clients see.
  */
 export function parseFloatArray(bytes: Uint8Array, start: number, end: number, datatype: 'FP32' | 'FP64', count: number, maxDepth: number): Float32Array | Float64Array | undefined {
+  // n numbers take at least 2n + 1 bytes: a shape the range cannot hold allocates nothing (a 100-byte body may claim 2^26 elements).
+  if (count > (end - start) / 2) return undefined;
   const fp32 = datatype === 'FP32';
   const out = fp32 ? new Float32Array(count) : new Float64Array(count);
   // The smallest magnitude the storage makes infinite: halfway past FP32's largest float, ties to even.

@@ -175,6 +175,9 @@ test('the reader takes only a whole, well-formed array with exactly the elements
   assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 2, 2), undefined, 'more elements than asked for');
   assert.equal(parseFloatArray(bytes, 1, 21, 'FP32', 4, 2), undefined, 'fewer');
   assert.equal(parseFloatArray(bytes, 1, 12, 'FP32', 2, 2), undefined, 'cut short');
+  // More elements than the range has room for: refused before storage for them is allocated (which this many would fail).
+  assert.equal(parseFloatArray(bytes, 1, 21, 'FP64', 2 ** 33, 2), undefined, 'more than the bytes could hold');
+  assert.deepEqual(parseFloatArray(utf8.encode('[1,2]'), 0, 5, 'FP32', 2, 1), new Float32Array([1, 2]), 'as many as they can hold');
 });
 
 test('only numeric data is read from the bytes: BYTES data is left to JSON.parse with the rest of the body', (t) => {
