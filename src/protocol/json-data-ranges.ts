@@ -26,12 +26,15 @@ export class DataRanges {
   readonly #bytes: Uint8Array;
   readonly #ranges: readonly DataRange[];
   readonly #maxHeapBytes: number | undefined;
+  /** What the body's parsing so far was reckoned to take of `maxHeapBytes`: the ranges read with JSON.parse share it with the rest. */
+  #heapUsed: number;
   #claimed = 0;
 
-  constructor(bytes: Uint8Array, ranges: readonly DataRange[], maxHeapBytes: number | undefined) {
+  constructor(bytes: Uint8Array, ranges: readonly DataRange[], maxHeapBytes: number | undefined, heapUsed: number) {
     this.#bytes = bytes;
     this.#ranges = ranges;
     this.#maxHeapBytes = maxHeapBytes;
+    this.#heapUsed = heapUsed;
   }
 
   /** The range `value` marks, or undefined for a value that is no mark. */
@@ -58,7 +61,7 @@ export class DataRanges {
    * read whole. PayloadTooLargeError when reading it could take more than the heap allowed.
    */
   json(range: DataRange): unknown {
-    checkJsonHeap(this.#bytes, this.#maxHeapBytes, [[range.start, range.end]]);
+    this.#heapUsed += checkJsonHeap(this.#bytes, this.#maxHeapBytes, [[range.start, range.end]], this.#heapUsed);
     return JSON.parse(later.decode(this.#bytes.subarray(range.start, range.end)));
   }
 }
@@ -75,14 +78,14 @@ export function parseWithDataRanges(bytes: Uint8Array, maxHeapBytes?: number): {
   if (ranges === undefined || ranges.length === 0) return undefined;
   const rest = ranges.map((range, i): [number, number] => [i === 0 ? 0 : ranges[i - 1]!.end, range.start]);
   rest.push([ranges[ranges.length - 1]!.end, bytes.byteLength]);
-  checkJsonHeap(bytes, maxHeapBytes, rest);
+  const reckoned = checkJsonHeap(bytes, maxHeapBytes, rest);
   const pieces: string[] = [];
   try {
     for (const [index, [from, to]] of rest.entries()) {
       pieces.push((from === 0 ? first : later).decode(bytes.subarray(from, to)));
       if (index < ranges.length) pieces.push(JSON.stringify(MARK + index));
     }
-    return { json: JSON.parse(pieces.join('')), ranges: new DataRanges(bytes, ranges, maxHeapBytes) };
+    return { json: JSON.parse(pieces.join('')), ranges: new DataRanges(bytes, ranges, maxHeapBytes, reckoned) };
   } catch {
     return undefined;
   }

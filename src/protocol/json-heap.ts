@@ -28,19 +28,22 @@ const WORST_PER_BYTE = PER_VALUE + PER_BYTE + PER_BYTE_WITH_BARE_TOKENS + PER_BA
  * Refuses, before it is parsed, a JSON body (or the spans `[from, to)` of it that `JSON.parse` is
  * to read) that may need more than `maxHeapBytes` of memory to read; the estimate errs high, two to
  * four times what was measured. A string is not scanned: it is taken at its worst.
+ * @returns The memory reckoned for it (a bound, for a text too short to be worth scanning), to be
+ * counted as `used` by the parses that follow within the same body.
  * @throws PayloadTooLargeError (413).
  */
-export function checkJsonHeap(body: Uint8Array | string, maxHeapBytes: number | undefined, spans?: readonly (readonly [number, number])[]): void {
-  if (maxHeapBytes === undefined) return;
+export function checkJsonHeap(body: Uint8Array | string, maxHeapBytes: number | undefined, spans?: readonly (readonly [number, number])[], used = 0): number {
+  if (maxHeapBytes === undefined) return 0;
   const length = typeof body === 'string' ? body.length : spans ? spans.reduce((sum, [from, to]) => sum + to - from, 0) : body.byteLength;
-  if (length * WORST_PER_BYTE <= maxHeapBytes) return;
+  if (used + length * WORST_PER_BYTE <= maxHeapBytes) return length * WORST_PER_BYTE;
   const need = typeof body === 'string' ? length * WORST_PER_BYTE : estimate(body, spans ?? [[0, body.byteLength]], length);
-  if (need > maxHeapBytes) {
+  if (used + need > maxHeapBytes) {
     const mb = (bytes: number): string => `${Math.ceil(bytes / 2 ** 20)} MB`;
     throw new PayloadTooLargeError(
-      `Decoding this JSON body could take ${mb(need)} of memory, more than the ${mb(maxHeapBytes)} a JSON worker takes for one body (half its heap); send large tensors as binary data`,
+      `Decoding this JSON body could take ${mb(used + need)} of memory, more than the ${mb(maxHeapBytes)} a JSON worker takes for one body (half its heap); send large tensors as binary data`,
     );
   }
+  return need;
 }
 
 function estimate(bytes: Uint8Array, spans: readonly (readonly [number, number])[], length: number): number {

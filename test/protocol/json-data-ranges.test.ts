@@ -188,3 +188,12 @@ test('only numeric data is read from the bytes: BYTES data is left to JSON.parse
   assert.equal(parse.mock.callCount(), 2, 'the FP32 body: its text without the data');
   assert.equal(parse.mock.calls[1]!.arguments[0].includes('1.5'), false);
 });
+
+test('data read with JSON.parse shares one heap budget with the rest of the body: ranges that fit it alone may not together', () => {
+  const zeros = `[${'0,'.repeat(9_999)}0]`;
+  const input = (name: string) => `{"name":"${name}","datatype":"INT32","shape":[10000],"data":${zeros}}`;
+  const one = utf8.encode(`{"inputs":[${input('a')}]}`);
+  const two = utf8.encode(`{"inputs":[${input('a')},${input('b')}]}`);
+  assert.equal((decodeInferJson(one, MAX_ELEMENTS, 1 << 20).request.inputs['a']!.data as Int32Array).length, 10_000);
+  assert.throws(() => decodeInferJson(two, MAX_ELEMENTS, 1 << 20), { name: 'PayloadTooLargeError', message: /^Decoding this JSON body could take 2 MB of memory, more than the 1 MB a JSON worker takes for one body/ });
+});
