@@ -13,6 +13,12 @@ import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
 import { decodePredict, type DecodedPredict } from './tf-request.js';
 
+/**
+ * The smallest body whose data is read from its bytes: below about this, finding the ranges costs
+ * more than JSON.parse saves (measured: 1.4 µs more on a 126-byte body, 1.6 µs less on 1.3 KB).
+ */
+const MIN_RANGED_BYTES = 1024;
+
 /** Told to a client whose body is not UTF-8: binary data needs the header. */
 const BINARY_HINT = '; a body with binary tensor data needs the Inference-Header-Content-Length header, the byte length of its JSON part';
 
@@ -42,7 +48,7 @@ export interface JsonDecoder {
  * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
 export function decodeInferJson(body: Uint8Array | string, maxElements: number, maxHeapBytes?: number): InferRequestData {
-  const parsed = typeof body === 'string' ? undefined : parseWithDataRanges(body, maxHeapBytes);
+  const parsed = typeof body === 'string' || body.byteLength < MIN_RANGED_BYTES ? undefined : parseWithDataRanges(body, maxHeapBytes);
   if (parsed && isObject(parsed.json)) {
     try {
       const decoded = decodeInferRequestData(parsed.json, { maxElements, ranges: parsed.ranges });
