@@ -26,8 +26,9 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
     'server-ready': () => {
       // A closed registry has forgotten its models: none left to wait for would read as ready.
       if (service.registry.closed) return jsonResponse(503, { ready: false });
-      const names = ctx.requiredModels ?? [...new Set(service.registry.list().map((v) => v.name))];
-      const ready = names.every((name) => service.isReady(name));
+      // Without requiredModels, a model counts while it has a ready version: one left draining by an
+      // unload or an eviction is on its way out, and Triton's strict readiness skips it too.
+      const ready = ctx.requiredModels?.every((name) => service.isReady(name)) ?? true;
       return jsonResponse(ready ? 200 : 503, { ready });
     },
     'server-metadata': () => jsonResponse(200, { name: ctx.serverName, version: ctx.serverVersion, extensions }),

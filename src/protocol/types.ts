@@ -92,8 +92,8 @@ export interface HttpHandlerOptions {
   readonly serverVersion?: string;
   /**
    * Models that must be ready for `GET /v2/health/ready` to answer 200. When absent, the server is
-   * ready when every loaded model (one with a ready or draining version; not one only registered or
-   * still loading its first version) has a ready version.
+   * ready until the registry closes: no model holds it back, neither one still loading its first
+   * version nor one draining its queue after an unload or an eviction.
    */
   readonly requiredModels?: readonly string[];
   /**

@@ -84,6 +84,32 @@ test('server readiness follows the registry, or the required models', async () =
   await registry.close();
 });
 
+test('a model draining after an unload holds no readiness back unless it is required', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const held: MemoryModel = { ...echo(), run: async (feeds) => (await gate, echo().run(feeds)) };
+  await registry.load({ name: 'echo', source: held, warmup: [] });
+  const service = new InferenceService({ registry });
+  const all = createHttpHandler({ service });
+  const required = createHttpHandler({ service, requiredModels: ['echo'] });
+  const running = all.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] }) });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const unloading = registry.unload('echo');
+  assert.deepEqual(registry.versions('echo'), [{ version: '1', state: 'draining' }]);
+  const ready = async (http: typeof all) => {
+    const reply = await http.handle(get('/v2/health/ready'));
+    return [reply.status, json(reply)];
+  };
+  assert.deepEqual(await ready(all), [200, { ready: true }]);
+  assert.deepEqual(await ready(required), [503, { ready: false }]);
+  open();
+  assert.equal((await running).status, 200);
+  await unloading;
+  assert.deepEqual(await ready(all), [200, { ready: true }]);
+  await registry.close();
+});
+
 test('paths: query strings and a trailing slash are ignored, names are percent-decoded, malformed ones are 404', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'a b/c', source: echo(), warmup: [] });
