@@ -319,6 +319,17 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       });
     });
 
+    test(`a JSON body is read whatever media type it is sent as, or with none, as Triton reads it`, async () => {
+      const body = new TextEncoder().encode(inferBody([[1, 2, 3]]));
+      const types = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', undefined];
+      const answers = await Promise.all(types.map(async (type) => {
+        // A Uint8Array body gets no Content-Type from fetch.
+        const res = await fetch(`${server.url}/v2/models/linear/infer`, { method: 'POST', headers: type === undefined ? {} : { 'content-type': type }, body });
+        return [res.status, ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data];
+      }));
+      assert.deepEqual(answers, types.map(() => [200, expectedY([[1, 2, 3]])]));
+    });
+
     test(`binary tensor data: raw FP32 in, raw FP32 out, sizes checked against the JSON header`, async () => {
       const rows = [
         [1, 2, 3],
