@@ -12,6 +12,7 @@ export { isPromiseLike } from './promise.js';
 export { recycleBuffer, takeBuffer } from './recycle.js';
 export { checkAllowedBatchSizes, checkPadValue, paddedBatchSize, padBatch, padTo, padToCommonShape } from './padding.js';
 export {
+  BARE_NUMBERS,
   describe,
   assertInteger,
   assertNumber,

@@ -7,6 +7,14 @@ const SHOWN = 80;
 const SHOWN_DEPTH = 8;
 
 /**
+ * What a JSON reader that takes bare `NaN`, `Infinity` and `-Infinity` (TF-Serving's and Triton's
+ * dialect) parses each token to, kept apart from JSON strings that spell the same words;
+ * {@link describe} shows each, at any depth, as the number the client wrote.
+ */
+export const BARE_NUMBERS = Object.freeze({ NaN: Symbol('NaN'), Infinity: Symbol('Infinity'), '-Infinity': Symbol('-Infinity') });
+const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE_NUMBERS));
+
+/**
  * Renders a value and its type for an error message: `0 (number)`, `"x" (string)`, `[1,2] (array)`.
  * It shows what JSON.stringify would, but builds 80 characters at most, 8 levels deep, so a huge,
  * deeply nested or cyclic value from a request body costs no more to describe than a small one;
@@ -81,6 +89,8 @@ function scalar(v: unknown, room: number): string {
       return '[function]';
     case 'undefined':
       return 'undefined';
+    case 'symbol':
+      return BARE_SYMBOLS.has(v) ? v.description! : String(v);
     default:
       return String(v);
   }

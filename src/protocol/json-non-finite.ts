@@ -3,12 +3,9 @@
  * (RapidJSON's kParseNanAndInfFlag, which also reads `Inf` and `-NaN`) and writer emits, and which
  * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
-import { describe } from '../core/index.js';
+import { BARE_NUMBERS as BARE, describe } from '../core/index.js';
 import { BACKSLASH, COLON, I, isSpace, MINUS, N, QUOTE } from './json-chars.js';
 const utf16 = new TextDecoder('utf-16le');
-
-/** What a bare token stands for, named as `Number()` reads it: kept apart from JSON strings that spell the same words. */
-const BARE = { NaN: Symbol('NaN'), Infinity: Symbol('Infinity'), '-Infinity': Symbol('-Infinity') } as const;
 const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE));
 
 /** The number a value parsed by {@link parseNonFinite} from a bare token stands for; undefined for any other value. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describe } from '../../src/core/options.js';
+import { BARE_NUMBERS, describe } from '../../src/core/options.js';
 
 test('describe renders small values as JSON does, with their type', () => {
   assert.equal(describe(0), '0 (number)');
@@ -14,6 +14,12 @@ test('describe renders small values as JSON does, with their type', () => {
   assert.equal(describe({ a: 1, b: [1, '2'], skipped: undefined, f() {} }), '{"a":1,"b":[1,"2"]} (object)');
   assert.equal(describe([undefined, () => 1]), '[null,null] (array)');
   assert.equal(describe(new Date(0)), '"1970-01-01T00:00:00.000Z" (object)');
+  assert.equal(describe(Symbol('x')), 'Symbol(x) (symbol)');
+});
+
+test('describe shows the symbols standing for bare NaN and Infinity as the numbers they name, at any depth', () => {
+  assert.equal(describe([1, BARE_NUMBERS.NaN, { a: BARE_NUMBERS['-Infinity'] }]), '[1,NaN,{"a":-Infinity}] (array)');
+  assert.equal(describe(BARE_NUMBERS.Infinity), 'Infinity (symbol)');
 });
 
 test('describe builds 80 characters at most, however large or deep the value', () => {

@@ -303,4 +303,10 @@ test("bare NaN and Infinity, as Triton's RapidJSON parser reads them, are number
   rejects(parseNonFinite('{"inputs": [{"name": "i", "datatype": "INT64", "shape": [1], "data": [NaN]}]}') as Record<string, unknown>, /got NaN \(a bare number\) at element 0/);
   rejects(parseNonFinite('{"id": Infinity, "inputs": []}') as Record<string, unknown>, /Expected `id` to be a string, got Infinity \(a bare number\)/);
   rejects(parseNonFinite('{"parameters": {"timeout": Infinity}, "inputs": []}') as Record<string, unknown>, /^Expected `parameters\.timeout` to be standard JSON, got Infinity \(a bare number\)/);
+  // Nested in a quoted value, a token reads as the client wrote it, not as the symbol standing for it.
+  rejects(
+    parseNonFinite('{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, NaN], "data": [1]}]}') as Record<string, unknown>,
+    /expected `shape` to be an array of at most 32 integers >= 0, got \[1,NaN\] \(array\)$/,
+  );
+  rejects(parseNonFinite('{"inputs": [], "outputs": [{"name": -Inf}]}') as Record<string, unknown>, /got \{"name":-Infinity\} \(object\)$/);
 });
