@@ -59,12 +59,13 @@ function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): num
 /**
  * Throws the InvalidInputError `submit` answers for a `priority` that is not an integer between 1
  * and `priorityLevels` (undefined, the default level, passes): for code that may answer a request
- * without submitting it, such as a cache hit, and must refuse it all the same.
+ * without submitting it, such as a cache hit, and must refuse it all the same. `name` is the field
+ * the message names, as the caller's client wrote it (`parameters.priority`).
  */
-export function checkPriority(priority: unknown, priorityLevels: number): void {
+export function checkPriority(priority: unknown, priorityLevels: number, name = 'priority'): void {
   if (priority === undefined) return;
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > priorityLevels) {
-    throw new InvalidInputError(`Expected \`priority\` to be an integer between 1 and ${priorityLevels}, got ${describe(priority)}`);
+    throw new InvalidInputError(`Expected \`${name}\` to be an integer between 1 and ${priorityLevels}, got ${describe(priority)}`);
   }
 }
 

@@ -70,7 +70,12 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,
     priority: decoded.priority,
-    onVersion: (v) => (served = v),
+    onVersion: (v) => {
+      served = v;
+      // Checked before the batcher does so that the 400 names the field the client wrote; a version
+      // retired since it was routed is left to the router, which routes the request again.
+      if (decoded.priority !== undefined) service.registry.peek(model, { version: v })?.checkPriority(decoded.priority, 'parameters.priority');
+    },
   });
   const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);
   if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);

@@ -73,10 +73,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
 
   /**
    * Throws the InvalidInputError {@link ModelVersion.infer} answers for a `priority` outside the
-   * version's levels: for a request answered without being queued (a cache hit).
+   * version's levels: for a request answered without being queued (a cache hit), or to name the
+   * field as a protocol's client wrote it (`name`, `priority` by default).
    */
-  checkPriority(priority: unknown): void {
-    checkPriority(priority, this.#init.batching?.priorityLevels ?? 1);
+  checkPriority(priority: unknown, name?: string): void {
+    checkPriority(priority, this.#init.batching?.priorityLevels ?? 1, name);
   }
 
   /** Requests accepted and not yet answered. */

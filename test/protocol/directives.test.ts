@@ -71,7 +71,9 @@ test('OIP and TF-Serving requests pass the cache directives, the tenant and the 
 
     const outOfRange = await http.handle({ method: 'POST', path: '/v2/models/double/infer', headers: {}, body: body([1, 2], { priority: 4 }) });
     assert.equal(outOfRange.status, 400);
-    assert.match(json(outOfRange).error as string, /priority.*between 1 and 3, got 4/);
+    // Named as the client wrote it; service.infer's own option is `priority`.
+    assert.equal(json(outOfRange).error, 'Expected `parameters.priority` to be an integer between 1 and 3, got 4 (number)');
+    await assert.rejects(service.infer('double', { inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) } } }, { priority: 4 }), { message: 'Expected `priority` to be an integer between 1 and 3, got 4 (number)' });
   } finally {
     await registry.close();
   }
