@@ -3,7 +3,7 @@
  * (RapidJSON's kParseNanAndInfFlag, which also reads `Inf` and `-NaN`) and writer emits, and which
  * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
-import { BARE_NUMBERS as BARE, describe } from '../core/index.js';
+import { BARE_NUMBERS as BARE, describe, PayloadTooLargeError } from '../core/index.js';
 import { BACKSLASH, COLON, I, isSpace, MINUS, N, QUOTE } from './json-chars.js';
 const utf16 = new TextDecoder('utf-16le');
 const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE));
@@ -29,6 +29,7 @@ const TOKENS = [['NaN', 'NaN'], ['Infinity', 'Infinity'], ['Inf', 'Infinity']] a
  * token where an object key would be). One pass, linear in the text: meant for a body JSON.parse
  * has already refused. Each token becomes a string marked with a random prefix no client can
  * guess, which a reviver swaps for its value.
+ * @throws PayloadTooLargeError (413) when the text so rewritten would be longer than a string can be.
  */
 export function parseNonFinite(text: string): unknown {
   const marker = `\\u0000${Math.random().toString(36).slice(2)}:`;
@@ -95,8 +96,16 @@ function decodeUtf16(units: Uint16Array): string {
   return text + utf16.decode();
 }
 
+/** V8's longest string (String::kMaxLength on 64-bit), which the quoted text must fit in. */
+const MAX_TEXT = 2 ** 29 - 24;
+
 function grow(out: Uint16Array): Uint16Array {
-  const bigger = new Uint16Array(out.length * 2);
+  if (out.length >= MAX_TEXT) {
+    throw new PayloadTooLargeError(
+      `The request body holds too many bare NaN and Infinity tokens to read: each is rewritten as a string of about 30 characters, and the text would pass the ${MAX_TEXT} characters a JavaScript string can hold`,
+    );
+  }
+  const bigger = new Uint16Array(Math.min(out.length * 2, MAX_TEXT));
   bigger.set(out);
   return bigger;
 }

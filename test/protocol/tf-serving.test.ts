@@ -340,6 +340,19 @@ test('a body of millions of bare tokens within the body limit is read, not a 500
   await registry.close();
 });
 
+test('a body whose bare tokens, once quoted, would pass the longest string V8 can hold is a 413, not a 500', async () => {
+  const { registry } = await setup();
+  const http = createHttpHandler({ service: new InferenceService({ registry }), bodyLimit: 2 ** 30 });
+  // One token, quoted, takes the text past 2^29 - 24 code units (a body limit above 74 MB reaches it with tokens alone).
+  const body = `{"instances": [Inf], "ignored": "${'x'.repeat(2 ** 29 - 64)}"}`;
+  const reply = await http.handle({ method: 'POST', path: '/v1/models/echo:predict', headers: {}, body });
+  assert.deepEqual([reply.status, reply.body], [
+    413,
+    '{"error":"The request body holds too many bare NaN and Infinity tokens to read: each is rewritten as a string of about 30 characters, and the text would pass the 536870888 characters a JavaScript string can hold","code":"ERR_SERVABLE_PAYLOAD_TOO_LARGE"}',
+  ]);
+  await registry.close();
+});
+
 test('an instance may be nested one level less than the rank limit, since the batch adds a dimension', async () => {
   const { registry, predict } = await setup();
   let deep: unknown = 1;
