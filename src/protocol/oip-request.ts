@@ -202,19 +202,24 @@ export const MAX_PARAMETER_DEPTH = 32;
  * parameters reach handlers and cache keys as they are, where a bare token would be a symbol.
  */
 function checkParameters(parameters: Record<string, unknown> | undefined): void {
-  const pending: [object, string, number][] = [];
-  for (let at: [object, string, number] | undefined = parameters && [parameters, 'parameters', 1]; at; at = pending.pop()) {
-    const [holder, path, depth] = at;
-    const where = (key: string): string => (Array.isArray(holder) ? `${path}[${key}]` : `${path}.${key}`);
-    for (const key in holder) {
-      const value = (holder as Record<string, unknown>)[key];
-      if (typeof value === 'symbol') {
-        throw new InvalidInputError(`Expected \`${where(key)}\` to be standard JSON, got ${describeJson(value)}; bare NaN and Infinity are read only in an input's \`data\``);
-      }
-      if (typeof value !== 'object' || value === null) continue;
-      if (depth === MAX_PARAMETER_DEPTH) throw new InvalidInputError(`Expected \`parameters\` to nest at most ${MAX_PARAMETER_DEPTH} levels deep; \`${where(key)}\` is deeper`);
-      pending.push([value, where(key), depth + 1]);
+  if (parameters) checkNested(parameters, 'parameters', 1);
+}
+
+/**
+ * Recursive, at most {@link MAX_PARAMETER_DEPTH} calls deep, so that it holds only the path it is
+ * on: a path kept for each value waiting to be checked ran a 16 MB JSON worker out of heap on a
+ * body of empty objects that its heap estimate took.
+ */
+function checkNested(holder: object, path: string, depth: number): void {
+  const where = (key: string): string => (Array.isArray(holder) ? `${path}[${key}]` : `${path}.${key}`);
+  for (const key in holder) {
+    const value = (holder as Record<string, unknown>)[key];
+    if (typeof value === 'symbol') {
+      throw new InvalidInputError(`Expected \`${where(key)}\` to be standard JSON, got ${describeJson(value)}; bare NaN and Infinity are read only in an input's \`data\``);
     }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth === MAX_PARAMETER_DEPTH) throw new InvalidInputError(`Expected \`parameters\` to nest at most ${MAX_PARAMETER_DEPTH} levels deep; \`${where(key)}\` is deeper`);
+    checkNested(value, where(key), depth + 1);
   }
 }
 

@@ -71,6 +71,13 @@ test('a body that could need more heap than a worker may use is refused unparsed
   assert.deepEqual([data.length, data[0], data[3_999_999]], [4_000_000, 0.5, 0.25]);
 });
 
+test('parameters of many empty values, within the heap estimate, decode on a 16 MB worker without ending it', async () => {
+  const pool = new JsonWorkerPool(1, 0, 16);
+  // Estimated just under the 8 MB a body may take; checking them once held a path for each value at once.
+  const empties = new TextEncoder().encode(`{"parameters":{"p":[${'{},'.repeat(59_000)}[]]},"inputs":[{"name":"X","datatype":"FP32","shape":[1],"data":[1]}]}`);
+  assert.equal(((await pool.infer(empties, 10)).request.parameters!['p'] as unknown[]).length, 59_001);
+});
+
 test('a body whose client went away while it waited for the worker is dropped, not decoded', async () => {
   const pool = new JsonWorkerPool(1, 0, 64);
   const first = pool.infer(body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), 100);
