@@ -30,8 +30,11 @@ export function recycleBuffer(buffer: ArrayBuffer): void {
  * @internal
  */
 export function takeBuffer(byteLength: number): ArrayBuffer {
-  const buffer = spare.get(byteLength)?.pop();
+  const list = spare.get(byteLength);
+  const buffer = list?.pop();
   if (!buffer) return new ArrayBuffer(byteLength);
+  // Lengths come from clients' shapes: an empty list left behind for each would pile up without end.
+  if (list!.length === 0) spare.delete(byteLength);
   held -= byteLength;
   return buffer;
 }

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { concatBatch, recycleBuffer, takeBuffer } from '../../src/core/index.js';
 
 test('takeBuffer hands back a recycled buffer of the same length, else a new one', () => {
@@ -33,4 +35,22 @@ test('concatBatch overwrites every element of a recycled buffer', () => {
   assert.equal((out.data as Float32Array).buffer, dirty.buffer, 'the recycled buffer was used');
   assert.deepEqual(Array.from(out.data as Float32Array), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(out.shape, [2, 3]);
+});
+
+test('a length whose buffers were all taken is forgotten: lengths clients choose do not pile up', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heap = (): number => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const before = heap();
+  // Each length given back once and taken again, as a feed of a new shape is then reused by a batch.
+  for (let length = 1; length <= 30_000; length++) {
+    recycleBuffer(new ArrayBuffer(length));
+    takeBuffer(length);
+  }
+  const grown = heap() - before;
+  assert.ok(grown < 1_000_000, `the heap grew ${grown} bytes for 30000 lengths no longer held`);
 });
