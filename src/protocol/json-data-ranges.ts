@@ -1,11 +1,12 @@
 /**
- * An OIP inference body with its inputs' `data` arrays left unparsed: `JSON.parse` reads the rest,
- * a few hundred bytes, and each input's data is read later straight from the body's bytes, once
- * its datatype is known (see json-floats.ts). On a [1,3,48,192] FP32 image this skips decoding
- * 534 KB of text into a string and the array of 27,648 numbers `JSON.parse` would build.
+ * A JSON body with its tensors' numeric arrays left unparsed: `JSON.parse` reads the rest, a few
+ * hundred bytes, and each array is read later straight from the body's bytes, once its datatype is
+ * known (see json-floats.ts): an OIP body's inputs' `data`, a TF-Serving body's `instances` and
+ * `inputs`. On a [1,3,48,192] FP32 image this skips decoding 534 KB of text into a string and the
+ * array of 27,648 numbers `JSON.parse` would build.
  */
-import { parseFloatArray } from './json-floats.js';
-import { CLOSE, CLOSE_OBJECT, closingQuote, COLON, isSpace, MINUS, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
+import { parseFloatArray, parseFloatTensor, type FloatTensor } from './json-floats.js';
+import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, isSpace, MINUS, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
 import { checkJsonHeap } from './json-heap.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
@@ -15,13 +16,13 @@ const later = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Stands in for an input's data in the text JSON.parse reads: a string no client can guess, then the range's index. */
 const MARK = `\u0000servable-data-${Math.random().toString(36).slice(2)}-`;
 
-/** One input's `data` array, still bytes: `[start, end)` of the body. */
+/** One array of tensor data, still bytes: `[start, end)` of the body. */
 export interface DataRange {
   readonly start: number;
   readonly end: number;
 }
 
-/** The `data` arrays taken out of a body, for the inputs to claim by the marks left in their place. */
+/** The arrays taken out of a body, for the inputs to claim by the marks left in their place. */
 export class DataRanges {
   readonly #bytes: Uint8Array;
   readonly #ranges: readonly DataRange[];
@@ -55,6 +56,11 @@ export class DataRanges {
     return parseFloatArray(this.#bytes, range.start, range.end, datatype, count, maxDepth);
   }
 
+  /** Ranges' numbers as one FP32 or FP64 tensor, each range a row of it, or undefined where the generic decoder must read them (see {@link parseFloatTensor}). */
+  floatTensor(ranges: readonly DataRange[], datatype: 'FP32' | 'FP64', maxRank: number, maxElements: number): FloatTensor | undefined {
+    return parseFloatTensor(this.#bytes, ranges, datatype, maxRank, maxElements);
+  }
+
   /**
    * A range as JSON.parse reads it.
    * @throws SyntaxError or TypeError when it is not one whole JSON value in UTF-8: the body is then
@@ -67,14 +73,14 @@ export class DataRanges {
 }
 
 /**
- * The body parsed with its inputs' `data` arrays left as ranges; undefined when it has none to
+ * The body parsed with the arrays at `paths` left as ranges; undefined when it has none to
  * leave, or is not valid JSON or UTF-8 outside them. A body this accepts parses to the same object
  * as JSON.parse of the whole would give, but for the marks, as long as each range then proves one
  * whole JSON value and every range is claimed: the caller reads the body whole otherwise.
  * @throws PayloadTooLargeError when reading the rest could take more than `maxHeapBytes` (see json-heap.ts).
  */
-export function parseWithDataRanges(bytes: Uint8Array, maxHeapBytes?: number): { json: unknown; ranges: DataRanges } | undefined {
-  const ranges = findDataRanges(bytes);
+export function parseWithDataRanges(bytes: Uint8Array, paths: RangePaths, maxHeapBytes?: number): { json: unknown; ranges: DataRanges } | undefined {
+  const ranges = findDataRanges(bytes, paths);
   if (ranges === undefined || ranges.length === 0) return undefined;
   const rest = ranges.map((range, i): [number, number] => [i === 0 ? 0 : ranges[i - 1]!.end, range.start]);
   rest.push([ranges[ranges.length - 1]!.end, bytes.byteLength]);
@@ -92,49 +98,83 @@ export function parseWithDataRanges(bytes: Uint8Array, maxHeapBytes?: number): {
 }
 
 /**
- * Where the arrays that follow a `"data":` key in an object directly inside the top-level
- * `"inputs":` array lie, found by tracking strings and nesting outside them (an escaped key such as
- * `"d\u0061ta"` is not seen, and is left to JSON.parse). Undefined when the body ends inside one.
+ * Which members' values a body's ranges are taken from, by their path from the top-level object:
+ * each step a key, `*` for any key, or `[]` for any element of an array.
  */
-function findDataRanges(bytes: Uint8Array): DataRange[] | undefined {
+export type RangePaths = readonly (readonly string[])[];
+
+/** An OIP body's inputs' `data`. */
+export const OIP_DATA: RangePaths = [['inputs', '[]', 'data']];
+
+/** A TF-Serving `:predict` body's tensors: `instances` and `inputs` whole, or each instance's and each input's by name. */
+export const TF_TENSORS: RangePaths = [['instances'], ['instances', '[]', '*'], ['inputs'], ['inputs', '*']];
+
+/** The longest key read as a step of its own; a longer one can only be `*`. */
+const MAX_KEY = 16;
+
+/**
+ * Where the arrays that start with a number and are the values of members at one of `paths` lie,
+ * found by tracking strings and nesting outside them (an escaped key such as `"d\u0061ta"` is only
+ * a `*`, and is otherwise left to JSON.parse). Undefined when the body ends inside one.
+ */
+function findDataRanges(bytes: Uint8Array, paths: RangePaths): DataRange[] | undefined {
   const ranges: DataRange[] = [];
-  let depth = 0;
-  let inInputs = false;
+  // The open containers a path leads through, outermost first, each with the steps to it; then how
+  // many are open within the innermost of them that none leads through (a count: they may nest a million deep).
+  const open: { steps: string[]; isArray: boolean }[] = [];
+  let others = 0;
+  // The steps to the container a `[` or `{` opens next as a member's value, set by its key.
+  let next: string[] | undefined;
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]!;
-    if (c === OPEN || c === OPEN_OBJECT) depth++;
-    else if (c === CLOSE || c === CLOSE_OBJECT) {
-      if (depth === 2) inInputs = false;
-      depth--;
+    if (c === OPEN || c === OPEN_OBJECT) {
+      const holder = open[open.length - 1];
+      const steps = others > 0 ? undefined : holder === undefined ? (c === OPEN_OBJECT ? [] : undefined) : holder.isArray ? stepInto(paths, holder.steps, '[]') : next;
+      if (steps) open.push({ steps, isArray: c === OPEN });
+      else others++;
+      next = undefined;
+    } else if (c === CLOSE || c === CLOSE_OBJECT) {
+      if (others > 0) others--;
+      else open.pop();
     } else if (c === QUOTE) {
       const close = closingQuote(bytes, i);
       if (close === -1) return undefined;
-      const key = depth === 1 || (depth === 3 && inInputs) ? keyName(bytes, i + 1, close) : undefined;
+      const holder = others > 0 ? undefined : open[open.length - 1];
+      const from = i + 1;
       i = close;
-      if (key === undefined) continue;
+      if (holder === undefined || holder.isArray) continue;
       const value = valueAfterColon(bytes, close + 1);
-      if (value === -1 || bytes[value] !== OPEN) continue;
-      if (key === 'inputs' && depth === 1) {
-        inInputs = true;
-        depth++;
-        i = value;
-      } else if (key === 'data' && depth === 3 && startsWithNumber(bytes, value)) {
+      if (value === -1) continue;
+      const key = keyName(bytes, from, close);
+      if (bytes[value] === OPEN && taken(paths, holder.steps, key) && startsWithNumber(bytes, value)) {
         const end = arrayEnd(bytes, value);
         if (end === -1) return undefined;
         ranges.push({ start: value, end });
         i = end - 1;
+      } else {
+        next = (key === undefined ? undefined : stepInto(paths, holder.steps, key)) ?? stepInto(paths, holder.steps, '*');
       }
     }
   }
   return ranges;
 }
 
-/** The key `bytes[from, to)` spells when it is `inputs` or `data` unescaped; undefined otherwise. */
-function keyName(bytes: Uint8Array, from: number, to: number): 'inputs' | 'data' | undefined {
-  const length = to - from;
-  if (length === 6 && bytes[from] === 0x69 && String.fromCharCode(...bytes.subarray(from, to)) === 'inputs') return 'inputs';
-  if (length === 4 && bytes[from] === 0x64 && String.fromCharCode(...bytes.subarray(from, to)) === 'data') return 'data';
-  return undefined;
+/** The key `bytes[from, to)` spells when it is short and unescaped; undefined otherwise. */
+function keyName(bytes: Uint8Array, from: number, to: number): string | undefined {
+  if (to - from > MAX_KEY || bytes.subarray(from, to).indexOf(BACKSLASH) !== -1) return undefined;
+  return String.fromCharCode(...bytes.subarray(from, to));
+}
+
+/** The steps `trail` and then `step`, when a path leads on past them; undefined otherwise. */
+function stepInto(paths: RangePaths, trail: readonly string[], step: string): string[] | undefined {
+  const depth = trail.length;
+  return paths.some((path) => path.length > depth + 1 && path[depth] === step && trail.every((s, k) => path[k] === s)) ? [...trail, step] : undefined;
+}
+
+/** True when the member `key` (undefined: one whose name only `*` matches) of the object at `trail` ends a path. */
+function taken(paths: RangePaths, trail: readonly string[], key: string | undefined): boolean {
+  const depth = trail.length;
+  return paths.some((path) => path.length === depth + 1 && (path[depth] === key || path[depth] === '*') && trail.every((s, k) => path[k] === s));
 }
 
 /** Where the value after a key's colon starts, skipping whitespace; -1 when no colon follows (the string was a value). */
@@ -148,18 +188,16 @@ function valueAfterColon(bytes: Uint8Array, at: number): number {
 
 /**
  * Where the array opening at `open` ends (past its `]`), assuming it holds only numbers and arrays:
- * the first `]` for a flat one. A string or object inside may make this wrong, which the range's
- * own reading then finds. -1 when the body ends first.
+ * found by jumping from bracket to bracket, which native search does many times faster than a loop
+ * over every byte of a nested image. A string or object inside may make this wrong, which the
+ * range's own reading then finds. -1 when the body ends first.
  */
 function arrayEnd(bytes: Uint8Array, open: number): number {
-  const close = bytes.indexOf(CLOSE, open + 1);
-  if (close === -1) return -1;
-  if (bytes.subarray(open + 1, close).indexOf(OPEN) === -1) return close + 1;
-  let depth = 0;
-  for (let i = open; i < bytes.length; i++) {
-    const c = bytes[i]!;
-    if (c === OPEN) depth++;
-    else if (c === CLOSE && --depth === 0) return i + 1;
+  let depth = 1;
+  let nextOpen = bytes.indexOf(OPEN, open + 1);
+  for (let close = bytes.indexOf(CLOSE, open + 1); close !== -1; close = bytes.indexOf(CLOSE, close + 1)) {
+    for (; nextOpen !== -1 && nextOpen < close; nextOpen = bytes.indexOf(OPEN, nextOpen + 1)) depth++;
+    if (--depth === 0) return close + 1;
   }
   return -1;
 }

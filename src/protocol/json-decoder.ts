@@ -7,7 +7,7 @@
 import type { TensorSpec } from '../backends/index.js';
 import { PayloadTooLargeError } from '../core/index.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
-import { parseWithDataRanges } from './json-data-ranges.js';
+import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangePaths } from './json-data-ranges.js';
 import { checkJsonHeap } from './json-heap.js';
 import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
@@ -48,19 +48,7 @@ export interface JsonDecoder {
  * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
 export function decodeInferJson(body: Uint8Array | string, maxElements: number, maxHeapBytes?: number): InferRequestData {
-  const parsed = typeof body === 'string' || body.byteLength < MIN_RANGED_BYTES ? undefined : parseWithDataRanges(body, maxHeapBytes);
-  if (parsed && isObject(parsed.json)) {
-    try {
-      const decoded = decodeInferRequestData(parsed.json, { maxElements, ranges: parsed.ranges });
-      if (parsed.ranges.allClaimed) return decoded;
-    } catch (error) {
-      if (error instanceof PayloadTooLargeError) throw error;
-      // Read whole below, which gives the error a client can act on: JSON.parse's, or the decoder's.
-    }
-  }
-  checkJsonHeap(body, maxHeapBytes);
-  const json = parseJsonObject(bodyText(body, undefined, BINARY_HINT), undefined, parseNonFinite);
-  return decodeInferRequestData(json, { maxElements });
+  return decodeRanged(body, OIP_DATA, maxHeapBytes, (json, ranges) => decodeInferRequestData(json, { maxElements, ranges }), BINARY_HINT);
 }
 
 /**
@@ -68,8 +56,29 @@ export function decodeInferJson(body: Uint8Array | string, maxElements: number, 
  * @throws InvalidInputError naming the input that is wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
+  // Only float tensors are read from the bytes: a body with none is parsed once, whole.
+  const paths = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64') ? TF_TENSORS : [];
+  return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodePredict(json, inputs, maxElements, ranges));
+}
+
+/**
+ * `decode` of the body with the arrays at `paths` left in its bytes (see json-data-ranges.ts), or,
+ * when that fails or leaves a range unread, of the body parsed whole: errors are always the whole
+ * body's, and a body under {@link MIN_RANGED_BYTES} is read whole at once.
+ */
+function decodeRanged<T>(body: Uint8Array | string, paths: RangePaths, maxHeapBytes: number | undefined, decode: (json: Record<string, unknown>, ranges?: DataRanges) => T, hint?: string): T {
+  const parsed = typeof body === 'string' || body.byteLength < MIN_RANGED_BYTES || paths.length === 0 ? undefined : parseWithDataRanges(body, paths, maxHeapBytes);
+  if (parsed && isObject(parsed.json)) {
+    try {
+      const decoded = decode(parsed.json, parsed.ranges);
+      if (parsed.ranges.allClaimed) return decoded;
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError) throw error;
+      // Read whole below, which gives the error a client can act on: JSON.parse's, or the decoder's.
+    }
+  }
   checkJsonHeap(body, maxHeapBytes);
-  return decodePredict(parseJsonObject(bodyText(body), undefined, parseNonFinite), inputs, maxElements);
+  return decode(parseJsonObject(bodyText(body, undefined, hint), undefined, parseNonFinite));
 }
 
 /** True when `decoder` takes a body of this size. */

@@ -1,9 +1,10 @@
 /**
- * Reads a JSON array of numbers, flat or nested, straight from a body's bytes into FP32 or FP64
- * storage: no string of the body, no array of doubles, three to four times faster than
- * `JSON.parse` on an image. Each value is the one `JSON.parse` gives, stored as a Float32Array or
- * Float64Array stores it; where this reader cannot be sure of that it reads the number with
- * `Number()`, and anything but plain JSON numbers makes it give up.
+ * Reads a JSON array of numbers, flat or nested (as many as the caller says, or rectangular in the
+ * shape its nesting implies), straight from a body's bytes into FP32 or FP64 storage: no string of
+ * the body, no array of doubles, three to four times faster than `JSON.parse` on an image. Each
+ * value is the one `JSON.parse` gives, stored as a Float32Array or Float64Array stores it; where
+ * this reader cannot be sure of that it reads the number with `Number()`, and anything but plain
+ * JSON numbers makes it give up.
  */
 
 import { isSpace } from './json-chars.js';
@@ -46,25 +47,118 @@ const MARGIN = 2 ** -40;
 export function parseFloatArray(bytes: Uint8Array, start: number, end: number, datatype: 'FP32' | 'FP64', count: number, maxDepth: number): Float32Array | Float64Array | undefined {
   // n numbers take at least 2n + 1 bytes: a shape the range cannot hold allocates nothing (a 100-byte body may claim 2^26 elements).
   if (count > (end - start) / 2) return undefined;
-  const fp32 = datatype === 'FP32';
-  const out = fp32 ? new Float32Array(count) : new Float64Array(count);
+  const reading: Reading = { out: allocate(datatype, count), n: 0, cap: count, dims: undefined, rank: 0 };
+  return readArray(bytes, start, end, reading, maxDepth) && reading.n === count ? reading.out : undefined;
+}
+
+/** A tensor read by {@link parseFloatTensor}: the shape of each range's array, and every range's numbers one after another. */
+export interface FloatTensor {
+  readonly shape: number[];
+  readonly data: Float32Array | Float64Array;
+}
+
+/**
+ * The numbers of the JSON arrays `ranges` of `bytes`, each rectangular and of the same shape, in
+ * row-major order, one range after another, as values of `datatype`; the shape is the one the
+ * nesting of the first range gives, as TF-Serving's JSON implies it, at most `maxRank` deep.
+ * Undefined, as for {@link parseFloatArray}, for anything else, and for more than `maxElements`
+ * numbers in all.
+ */
+export function parseFloatTensor(bytes: Uint8Array, ranges: readonly { start: number; end: number }[], datatype: 'FP32' | 'FP64', maxRank: number, maxElements: number): FloatTensor | undefined {
+  const [first, ...rest] = ranges;
+  if (first === undefined) return undefined;
+  // The first range's count is unknown until it is read: storage grows as it fills, up to what its
+  // bytes can hold, from room for a number every 16 bytes (a float32 printed in full takes 12 to 21).
+  const length = first.end - first.start;
+  const cap = Math.min(maxElements, Math.floor(length / 2));
+  const reading: Reading = { out: allocate(datatype, Math.min(cap, Math.max(4096, length >> 4))), n: 0, cap, dims: new Array<number>(maxRank).fill(-1), rank: 0 };
+  if (!readArray(bytes, first.start, first.end, reading, maxRank)) return undefined;
+  const shape = reading.dims!.slice(0, reading.rank);
+  const each = reading.n;
+  if (each * ranges.length > maxElements) return undefined;
+  const out = allocate(datatype, each * ranges.length);
+  out.set(reading.out.subarray(0, each));
+  // The other ranges must have the first's shape, which leaves them room for exactly its count.
+  const others: Reading = { out, n: each, cap: out.length, dims: reading.dims, rank: reading.rank };
+  for (const range of rest) if (!readArray(bytes, range.start, range.end, others, maxRank)) return undefined;
+  return { shape, data: out };
+}
+
+function allocate(datatype: 'FP32' | 'FP64', count: number): Float32Array | Float64Array {
+  return datatype === 'FP32' ? new Float32Array(count) : new Float64Array(count);
+}
+
+/** Where a reader puts its numbers, and how they must nest. */
+interface Reading {
+  /** The storage, replaced by a larger copy while it is below `cap`. */
+  out: Float32Array | Float64Array;
+  /** How many numbers `out` holds. */
+  n: number;
+  readonly cap: number;
+  /**
+   * The length of the arrays at each depth, -1 until the first array there closes: every later one
+   * must match it, and numbers stand only at the deepest level (`rank`, 0 until the first number or
+   * empty array reaches it). Undefined for data of no shape of its own: numbers at any depth.
+   */
+  readonly dims: number[] | undefined;
+  rank: number;
+}
+
+/**
+ * Reads the array `bytes[start, end)` into `reading`, nested at most `maxDepth` arrays deep; false
+ * when it is anything but one well-formed array of JSON numbers (and arrays) nested as `reading`
+ * requires, holds more numbers than `reading.cap`, or holds a number the storage makes infinite.
+ */
+function readArray(bytes: Uint8Array, start: number, end: number, reading: Reading, maxDepth: number): boolean {
+  let { out, n } = reading;
+  let limit = out.length;
+  const { dims, cap } = reading;
+  const fp32 = out instanceof Float32Array;
+  // Numbers may stand from depth `leaf` to `maxDepth`: past maxDepth while a shape's rank is unknown, so that the first number sets it.
+  let leaf = 1;
+  // For a shape: how many arrays each array open at a depth holds, and how many numbers were read before it opened.
+  let arrays: Int32Array | undefined;
+  let before: Int32Array | undefined;
+  if (dims) {
+    if (reading.rank > 0) maxDepth = reading.rank;
+    leaf = reading.rank || maxDepth + 1;
+    arrays = new Int32Array(maxDepth + 1);
+    before = new Int32Array(maxDepth + 1);
+  }
   // The smallest magnitude the storage makes infinite: halfway past FP32's largest float, ties to even.
   const overflow = fp32 ? 2 ** 128 - 2 ** 103 : Infinity;
   let i = start;
   let depth = 0;
-  let n = 0;
   for (;;) {
     // A value is due: a number, or an array (`]` right after `[` closes an empty one).
     let c = bytes[i]!;
     while (isSpace(c)) c = bytes[++i]!;
     if (c === OPEN) {
-      if (depth === maxDepth) return undefined;
+      if (depth === maxDepth) return false;
       depth++;
+      if (arrays) {
+        arrays[depth - 1]!++;
+        arrays[depth] = 0;
+        before![depth] = n;
+      }
       c = bytes[++i]!;
       while (isSpace(c)) c = bytes[++i]!;
       if (c !== CLOSE) continue;
     } else {
-      if (depth === 0 || n === count) return undefined;
+      if (depth < leaf || n === limit) {
+        if (depth === 0) return false;
+        if (depth < leaf) {
+          if (leaf <= maxDepth) return false;
+          leaf = maxDepth = depth;
+        }
+        if (n === limit) {
+          if (limit === cap) return false;
+          limit = Math.min(cap, limit * 2);
+          const grown = fp32 ? new Float32Array(limit) : new Float64Array(limit);
+          grown.set(out);
+          out = grown;
+        }
+      }
       const from = i;
       const negative = c === MINUS;
       if (negative) c = bytes[++i]!;
@@ -84,11 +178,11 @@ export function parseFloatArray(bytes: Uint8Array, start: number, end: number, d
           c = bytes[++i]!;
         } while (c >= ZERO && c <= NINE);
       } else {
-        return undefined;
+        return false;
       }
       if (c === DOT) {
         c = bytes[++i]!;
-        if (!(c >= ZERO && c <= NINE)) return undefined;
+        if (!(c >= ZERO && c <= NINE)) return false;
         do {
           if (digits < MAX_DIGITS) {
             if (digits > 0 || c !== ZERO) digits++;
@@ -102,7 +196,7 @@ export function parseFloatArray(bytes: Uint8Array, start: number, end: number, d
         c = bytes[++i]!;
         const negativeExponent = c === MINUS;
         if (c === MINUS || c === PLUS) c = bytes[++i]!;
-        if (!(c >= ZERO && c <= NINE)) return undefined;
+        if (!(c >= ZERO && c <= NINE)) return false;
         let e = 0;
         do {
           // Capped far past any body's digit count, so a long exponent cannot be offset by the digits' shift into range.
@@ -125,24 +219,34 @@ export function parseFloatArray(bytes: Uint8Array, start: number, end: number, d
           : Number(text(bytes, negative ? from + 1 : from, i));
       }
       // A finite literal the storage makes infinite is refused by the generic decoder, by name.
-      if (value >= overflow) return undefined;
+      if (value >= overflow) return false;
       out[n++] = negative ? -value : value;
     }
     // A value is done: `,` or the `]` of one or more arrays.
     while (isSpace(c)) c = bytes[++i]!;
     while (c === CLOSE) {
+      if (dims) {
+        // An empty array that closes before any number sets the rank: its depth.
+        if (leaf > maxDepth) leaf = maxDepth = depth;
+        const length = depth === leaf ? n - before![depth]! : arrays![depth]!;
+        if (dims[depth - 1] === -1) dims[depth - 1] = length;
+        else if (dims[depth - 1] !== length) return false;
+      }
       depth--;
       c = bytes[++i]!;
       if (depth === 0) break;
       while (isSpace(c)) c = bytes[++i]!;
     }
     if (depth === 0) break;
-    if (c !== COMMA) return undefined;
+    if (c !== COMMA) return false;
     i++;
   }
-  if (n !== count || i > end) return undefined;
-  for (; i < end; i++) if (!isSpace(bytes[i]!)) return undefined;
-  return out;
+  if (i > end) return false;
+  for (; i < end; i++) if (!isSpace(bytes[i]!)) return false;
+  reading.out = out;
+  reading.n = n;
+  if (dims) reading.rank = leaf;
+  return true;
 }
 
 const ascii = new TextDecoder();

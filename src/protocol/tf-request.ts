@@ -7,9 +7,11 @@ import { InvalidInputError, type DataType, type Tensor, type TensorMap } from '.
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceRequest } from '../handler/index.js';
 import { isObject } from './json-body.js';
+import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
 import { claimedElements, MAX_RANK } from './oip-request.js';
 import { decodeJsonData } from './tensor-json.js';
+import { rangedTensor, type RangedValues } from './tf-ranges.js';
 
 /** The only signature servable models have. */
 export const SIGNATURE = 'serving_default';
@@ -26,10 +28,11 @@ export interface DecodedPredict {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Decodes a `:predict` body against the model's inputs.
+ * Decodes a `:predict` body against the model's inputs. `ranges` holds the tensors' arrays that
+ * `body` has marks in place of (see json-data-ranges.ts), internal to the JSON decoder.
  * @throws InvalidInputError naming the input (and the instance) that is wrong.
  */
-export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
+export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number, ranges?: DataRanges): DecodedPredict {
   const signature = body.signature_name;
   // TF-Serving reads an empty signature_name as the default signature.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE) {
@@ -39,11 +42,13 @@ export function decodePredict(body: Record<string, unknown>, inputs: readonly Te
   if (hasInstances === (body.inputs !== undefined)) {
     throw new InvalidInputError('Expected exactly one of `instances` (row format) or `inputs` (columnar format)');
   }
-  const tensors = hasInstances ? decodeRows(body.instances, inputs, maxElements) : decodeColumns(body.inputs, inputs, maxElements);
+  const tensors = hasInstances ? decodeRows(body.instances, inputs, maxElements, ranges) : decodeColumns(body.inputs, inputs, maxElements, ranges);
   return { request: { inputs: tensors }, format: hasInstances ? 'row' : 'columnar' };
 }
 
-function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElements: number): TensorMap {
+function decodeRows(batch: unknown, inputs: readonly TensorSpec[], maxElements: number, ranges: DataRanges | undefined): TensorMap {
+  const [whole, instances] = fromRanges(ranges, inputs, batch, 'instances', maxElements);
+  if (whole) return whole;
   if (!Array.isArray(instances) || instances.length === 0) {
     throw new InvalidInputError(`Expected \`instances\` to be a non-empty array, got ${describeJson(instances)}`);
   }
@@ -71,6 +76,11 @@ function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElemen
   for (const spec of inputs) {
     const where = `Input '${spec.name}'`;
     const rows = columns.get(spec.name)!;
+    const ranged = ranges && rangedTensor(ranges, spec, rows, 'rows', maxElements);
+    if (ranged) {
+      tensors[spec.name] = ranged;
+      continue;
+    }
     const inner = shapeOf(rows[0], where, MAX_RANK - 1, ' in an instance, which is one row of the batch');
     const leaves: unknown[] = [];
     for (const [i, row] of rows.entries()) {
@@ -85,7 +95,9 @@ function decodeRows(instances: unknown, inputs: readonly TensorSpec[], maxElemen
   return tensors;
 }
 
-function decodeColumns(columns: unknown, inputs: readonly TensorSpec[], maxElements: number): TensorMap {
+function decodeColumns(batch: unknown, inputs: readonly TensorSpec[], maxElements: number, ranges: DataRanges | undefined): TensorMap {
+  const [whole, columns] = fromRanges(ranges, inputs, batch, 'column', maxElements);
+  if (whole) return whole;
   const byName = isObject(columns) && !isB64(columns) ? columns : undefined;
   if (!byName && inputs.length !== 1) {
     throw new InvalidInputError(`The model takes ${inputs.length} inputs (${names(inputs)}): \`inputs\` must be an object naming them`);
@@ -98,13 +110,31 @@ function decodeColumns(columns: unknown, inputs: readonly TensorSpec[], maxEleme
   for (const spec of inputs) {
     const where = `Input '${spec.name}'`;
     if (!Object.hasOwn(values, spec.name)) throw new InvalidInputError(`Missing input '${spec.name}'`);
-    const value = values[spec.name];
+    const one = [values[spec.name]];
+    const ranged = ranges && rangedTensor(ranges, spec, one, 'column', maxElements);
+    if (ranged) {
+      tensors[spec.name] = ranged;
+      continue;
+    }
+    const value = one[0];
     const shape = shapeOf(value, where, MAX_RANK);
     const leaves: unknown[] = [];
     flattenInto(value, shape, leaves, where);
     tensors[spec.name] = toTensor(spec.datatype, shape, leaves, where, maxElements);
   }
   return tensors;
+}
+
+/** A single-input model's whole tensor when `batch` is a range of floats, else `batch` as JSON.parse reads it (see {@link rangedTensor}). */
+function fromRanges(ranges: DataRanges | undefined, inputs: readonly TensorSpec[], batch: unknown, what: RangedValues, maxElements: number): [TensorMap | undefined, unknown] {
+  if (!ranges) return [undefined, batch];
+  const values = [batch];
+  const tensor = rangedTensor(ranges, inputs.length === 1 ? inputs[0] : undefined, values, what, maxElements);
+  if (!tensor) return [undefined, values[0]];
+  // Set as the generic decoder sets its tensors, so that either gives the same map.
+  const tensors: TensorMap = {};
+  tensors[inputs[0]!.name] = tensor;
+  return [tensors, undefined];
 }
 
 function toTensor(datatype: DataType, shape: number[], leaves: unknown[], where: string, maxElements: number): Tensor {

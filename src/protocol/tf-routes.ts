@@ -1,6 +1,7 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { TensorSpec } from '../backends/index.js';
+import type { VersionSelector } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
@@ -8,7 +9,7 @@ import { directivesWithTenant, headerDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
-import { handsOver } from './json-decoder.js';
+import { decodePredictJson, handsOver } from './json-decoder.js';
 import { decodePredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
 import type { HttpRequest, HttpResponse } from './types.js';
@@ -31,6 +32,15 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   };
 }
 
+/** The inputs of the version a request names when it is loaded; undefined when it is not, or the name is wrong (acquiring it says how). */
+function loadedInputs(service: InferenceService, model: string, selector: VersionSelector): readonly TensorSpec[] | undefined {
+  try {
+    return service.registry.peek(model, selector)?.metadata().inputs;
+  } catch {
+    return undefined;
+  }
+}
+
 function labelled(service: InferenceService, model: string, label: string): string {
   const labels = service.registry.labels(model);
   const version = Object.hasOwn(labels, label) ? labels[label] : undefined;
@@ -46,8 +56,11 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
     const acquire = async (): Promise<readonly TensorSpec[]> => (await service.registry.acquire(model, { version, label, signal: request.signal })).metadata().inputs;
     // A body handed over is decoded in one step, so the model comes first; one decoded in place is
-    // read before the model is loaded, so malformed JSON loads nothing.
+    // read before the model is loaded, so malformed JSON loads nothing: only with a model already
+    // loaded are its float tensors read from the bytes, once its inputs' datatypes are known.
     if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements, request.signal);
+    const loaded = loadedInputs(service, model, { version, label });
+    if (loaded) return decodePredictJson(body, loaded, maxElements);
     const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
     return decodePredict(json, await acquire(), maxElements);
   });

@@ -69,6 +69,12 @@ test('a body that could need more heap than a worker may use is refused unparsed
   const floats = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"FP32","shape":[4000000],"data":[${'0.5,'.repeat(3_999_999)}0.25]}]}`);
   const data = (await pool.infer(floats, 1e7)).request.inputs['X']!.data as Float32Array;
   assert.deepEqual([data.length, data[0], data[3_999_999]], [4_000_000, 0.5, 0.25]);
+  // So is a TF-Serving body's, in either format.
+  const inputs = [{ name: 'X', datatype: 'FP32' as const, shape: [-1] }];
+  for (const tf of [`{"instances":[${'0.5,'.repeat(999_999)}0.25]}`, `{"inputs":{"X":[${'0.5,'.repeat(999_999)}0.25]}}`]) {
+    const tensor = (await pool.predict(new TextEncoder().encode(tf), inputs, 1e7)).request.inputs['X']!;
+    assert.deepEqual([tensor.shape, tensor.data.length, tensor.data[0], tensor.data[999_999]], [[1_000_000], 1_000_000, 0.5, 0.25]);
+  }
 });
 
 test('parameters of many empty values, within the heap estimate, decode on a 16 MB worker without ending it', async () => {

@@ -138,6 +138,21 @@ test('a model known but not loaded is loaded by its first :predict', async () =>
   await registry.close();
 });
 
+test('a loaded model\'s float tensors are read from the body\'s bytes; one not loaded is not loaded for a body whose data is not JSON', async (t) => {
+  const { registry, http } = await setup();
+  registry.register({ name: 'lazy', source: echo(), warmup: [] });
+  const post = (path: string, body: string) => http.handle({ method: 'POST', path, headers: {}, body: new TextEncoder().encode(body) });
+  const values = Array.from({ length: 300 }, (_, i) => i / 7);
+  const parse = t.mock.method(JSON, 'parse');
+  const reply = await post('/v1/models/echo:predict', JSON.stringify({ instances: values }));
+  assert.equal(parse.mock.calls.some((call) => String(call.arguments[0]).includes(String(values[5]))), false, 'JSON.parse did not read the data');
+  parse.mock.restore();
+  assert.deepEqual([reply.status, json(reply)], [200, { predictions: Array.from(new Float32Array(values)) }]);
+  const malformed = await post('/v1/models/lazy:predict', `{"instances": [${values.join(',')}, oops]}`);
+  assert.deepEqual([malformed.status, registry.isReady('lazy')], [400, false]);
+  await registry.close();
+});
+
 test('tfServing: false leaves /v1 to the app', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const http = createHttpHandler({ service: new InferenceService({ registry }), tfServing: false });
