@@ -54,3 +54,14 @@ test('a length whose buffers were all taken is forgotten: lengths clients choose
   const grown = heap() - before;
   assert.ok(grown < 1_000_000, `the heap grew ${grown} bytes for 30000 lengths no longer held`);
 });
+
+test('a full pool makes room for a length in use by dropping the lengths given back longest ago', () => {
+  // 64 MiB of lengths nobody takes again, as a burst of unusual shapes leaves.
+  const stale = Array.from({ length: 64 }, (_, i) => new ArrayBuffer(2 ** 20 - 1 - i));
+  for (const b of stale) recycleBuffer(b);
+  const inUse = new ArrayBuffer(2 ** 20);
+  recycleBuffer(inUse);
+  assert.equal(takeBuffer(2 ** 20), inUse, 'the buffer given back last was kept');
+  assert.notEqual(takeBuffer(2 ** 20 - 1), stale[0], 'the length given back first made room');
+  assert.equal(takeBuffer(2 ** 20 - 64), stale[63], 'a length given back since was kept');
+});
