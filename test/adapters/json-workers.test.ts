@@ -84,6 +84,14 @@ test('parameters of many empty values, within the heap estimate, decode on a 16 
   assert.equal(((await pool.infer(empties, 10)).request.parameters!['p'] as unknown[]).length, 59_001);
 });
 
+test('a :predict body of many short rows is refused by its heap estimate, not by running its worker out of heap', async () => {
+  const pool = new JsonWorkerPool(1, 0, 16);
+  const inputs = [{ name: 'X', datatype: 'FP32' as const, shape: [-1, 1] }];
+  // Under the estimate with each row left out, a 400 KB body of them took more than the worker's 16 MB once each was marked.
+  const rows = new TextEncoder().encode(`{"instances":[${'{"X":[1]},'.repeat(35_999)}{"X":[1]}]}`);
+  await assert.rejects(pool.predict(rows, inputs, 1e6), (error: Error) => error instanceof PayloadTooLargeError && error.message.startsWith('Decoding this JSON body could take'));
+});
+
 test('a body whose client went away while it waited for the worker is dropped, not decoded', async () => {
   const pool = new JsonWorkerPool(1, 0, 64);
   const first = pool.infer(body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), 100);

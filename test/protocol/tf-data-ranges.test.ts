@@ -126,6 +126,16 @@ test('the float tensors are read from the bytes, not by JSON.parse', (t) => {
   }
 });
 
+test('a body of many short tensors is read whole, where marking each cost more than JSON.parse saves', (t) => {
+  const values = numbers(7, 4);
+  const body = `{"instances": [${Array.from({ length: 1000 }, () => `{"x": ${nest(values, [4])}}`).join(', ')}]}`;
+  same(body, X32);
+  const parse = t.mock.method(JSON, 'parse');
+  decodePredictJson(utf8.encode(body), X32, MAX_ELEMENTS);
+  assert.equal(parse.mock.callCount(), 1);
+  assert.equal(parse.mock.calls[0]!.arguments[0], body, 'JSON.parse read the body as it was sent');
+});
+
 test('scalars, empty arrays and the deepest nesting allowed decode as before', () => {
   for (const inputs of [X32, X64, TWO]) {
     for (const body of [
