@@ -76,6 +76,9 @@ export function parseFloatTensor(bytes: Uint8Array, ranges: readonly { start: nu
   const shape = reading.dims!.slice(0, reading.rank);
   const each = reading.n;
   if (each * ranges.length > maxElements) return undefined;
+  // Each other range needs 2n + 1 bytes for the first's n numbers: one too short allocates nothing
+  // (a 2 MB body of one long row and 63 short ones took 512 MiB of FP64 storage before refusing).
+  if (rest.some((range) => range.end - range.start < 2 * each + 1)) return undefined;
   const out = allocate(datatype, each * ranges.length);
   out.set(reading.out.subarray(0, each));
   // The other ranges must have the first's shape, which leaves them room for exactly its count.

@@ -230,3 +230,24 @@ test('the tensor reader takes only rectangular arrays, all of the first one\'s s
   assert.deepEqual(parseFloatTensor(bytes, [range(46, 48)], 'FP64', 2, 100), { shape: [0], data: new Float64Array(0) });
   assert.deepEqual(parseFloatTensor(bytes, [range(49, 53), range(49, 53)], 'FP64', 2, 100), { shape: [1, 0], data: new Float64Array(0) });
 });
+
+test('the tensor reader allocates nothing for rows too short to hold the first one\'s numbers', () => {
+  const first = `[${'0,'.repeat(9999)}0]`;
+  const bytes = utf8.encode(`${first}${' [0]'.repeat(99)}`);
+  const ranges = [{ start: 0, end: first.length }, ...Array.from({ length: 99 }, (_, i) => ({ start: first.length + 4 * i + 1, end: first.length + 4 * i + 4 }))];
+  const original = globalThis.Float64Array;
+  let largest = 0;
+  globalThis.Float64Array = new Proxy(original, {
+    construct(target, args: [number]) {
+      const made = Reflect.construct(target, args) as Float64Array;
+      largest = Math.max(largest, made.length);
+      return made;
+    },
+  });
+  try {
+    assert.equal(parseFloatTensor(bytes, ranges, 'FP64', 2, MAX_ELEMENTS), undefined);
+  } finally {
+    globalThis.Float64Array = original;
+  }
+  assert.ok(largest <= 10000, `allocated ${largest} elements for rows of 10,000 and 1`);
+});
