@@ -13,6 +13,7 @@ export { recycleBuffer, takeBuffer } from './recycle.js';
 export { checkAllowedBatchSizes, checkPadValue, paddedBatchSize, padBatch, padTo, padToCommonShape } from './padding.js';
 export {
   BARE_NUMBERS,
+  bareNumber,
   describe,
   assertInteger,
   assertNumber,

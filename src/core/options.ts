@@ -14,6 +14,11 @@ const SHOWN_DEPTH = 8;
 export const BARE_NUMBERS = Object.freeze({ NaN: Symbol('NaN'), Infinity: Symbol('Infinity'), '-Infinity': Symbol('-Infinity') });
 const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE_NUMBERS));
 
+/** The number one of {@link BARE_NUMBERS} stands for; undefined for any other value. */
+export function bareNumber(value: unknown): number | undefined {
+  return typeof value === 'symbol' && BARE_SYMBOLS.has(value) ? Number(value.description) : undefined;
+}
+
 /**
  * Renders a value and its type for an error message: `0 (number)`, `"x" (string)`, `[1,2] (array)`.
  * It shows what JSON.stringify would, but builds 80 characters at most, 8 levels deep, so a huge,
@@ -90,7 +95,7 @@ function scalar(v: unknown, room: number): string {
     case 'undefined':
       return 'undefined';
     case 'symbol':
-      return BARE_SYMBOLS.has(v) ? v.description! : String(v);
+      return String(bareNumber(v) ?? v);
     default:
       return String(v);
   }

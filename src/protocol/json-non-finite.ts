@@ -3,15 +3,9 @@
  * (RapidJSON's kParseNanAndInfFlag, which also reads `Inf` and `-NaN`) and writer emits, and which
  * Python's json.dumps writes by default. Standard JSON has no literal for them.
  */
-import { BARE_NUMBERS as BARE, describe, PayloadTooLargeError } from '../core/index.js';
+import { BARE_NUMBERS as BARE, bareNumber, describe, PayloadTooLargeError } from '../core/index.js';
 import { BACKSLASH, COLON, I, isSpace, MINUS, N, QUOTE } from './json-chars.js';
 const utf16 = new TextDecoder('utf-16le');
-const BARE_SYMBOLS = new Set<unknown>(Object.values(BARE));
-
-/** The number a value parsed by {@link parseNonFinite} from a bare token stands for; undefined for any other value. */
-export function bareNumber(value: unknown): number | undefined {
-  return typeof value === 'symbol' && BARE_SYMBOLS.has(value) ? Number(value.description) : undefined;
-}
 
 /** {@link describe} for a parsed JSON value, a bare token shown as the number the client wrote. */
 export function describeJson(value: unknown): string {

@@ -1,5 +1,5 @@
-import { allocate, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
-import { bareNumber, describeJson } from './json-non-finite.js';
+import { allocate, bareNumber, fromHalfBits, HALF_OVERFLOW, InvalidInputError, toHalfBits, type DataType, type Tensor, type TensorData } from '../core/index.js';
+import { describeJson } from './json-non-finite.js';
 
 const INT_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
   INT8: [-(2 ** 7), 2 ** 7 - 1],
