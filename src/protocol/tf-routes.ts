@@ -48,9 +48,13 @@ function labelled(service: InferenceService, model: string, label: string): stri
   return version;
 }
 
-async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version, label }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+  const { model } = ref;
+  let { version, label } = ref;
   const decoded = await beforeService(service, model, async () => {
     assertKnownModel(service, model);
+    // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
+    if (version === undefined && label === undefined) ({ version, label } = service.splitTarget(model) ?? {});
     const { body } = request;
     if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
     // The datatypes and names come from the model, which is loaded first if it is known but not loaded.

@@ -163,6 +163,18 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;
   }
 
+  /**
+   * The version or label the model's traffic split sends a request that names neither to, drawn
+   * now (at the point `routingKey` fixes, when given); undefined for a model without a split. For
+   * a caller that must know the version before it builds the request, as TF-Serving's `:predict`
+   * reads its body by the version's inputs: it passes the answer as the request's `version` or
+   * `label`, so that the split is drawn once.
+   * @throws ModelNotFoundError for an unknown model.
+   */
+  splitTarget(model: string, routingKey?: string): VersionSelector | undefined {
+    return this.#router.splitTarget(model, routingKey);
+  }
+
   /** The ready version a request naming `selector` (or nothing) would get, without loading or splitting. */
   resolve(model: string, selector: VersionSelector = {}): ModelVersion {
     return this.registry.resolve(model, selector);

@@ -54,11 +54,7 @@ export class Router {
 
   /** {@link Router.route}, synchronous when no load is needed so the request is queued in the caller's tick. */
   #route(model: string, options: RouteOptions, timeoutMs: number | undefined): ModelVersion | Promise<ModelVersion> {
-    let selector: VersionSelector = options;
-    if (options.version === undefined && options.label === undefined) {
-      const split = this.#registry.traffic(model)?.split;
-      if (split) selector = this.#pick(model, split, options.routingKey);
-    }
+    const selector = (options.version === undefined && options.label === undefined && this.splitTarget(model, options.routingKey)) || options;
     return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
   }
 
@@ -90,6 +86,15 @@ export class Router {
       pending?.mirror(response);
       return response;
     }
+  }
+
+  /**
+   * The version or label the model's weighted split sends a request to, drawn now, at the point
+   * `routingKey` fixes when given; undefined for a model without a split.
+   */
+  splitTarget(model: string, routingKey?: string): VersionSelector | undefined {
+    const split = this.#registry.traffic(model)?.split;
+    return split && this.#pick(model, split, routingKey);
   }
 
   /** The split target for a request: drawn by weight, at a point fixed by its routing key when it has one. */

@@ -376,3 +376,30 @@ test('an instance may be nested one level less than the rank limit, since the ba
   assert.deepEqual([reply.status, (json(reply) as { error: string }).error], [400, "Input 'a': values are nested deeper than 31 dimensions in an instance, which is one row of the batch"]);
   await registry.close();
 });
+
+test('under a traffic split, a body is read by the inputs of the version the split sends it to', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const twice: MemoryModel = {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: [...x!.shape], data: (x!.data as Float32Array).map((v) => 2 * v) } }),
+  };
+  const plus100: MemoryModel = {
+    inputs: [{ name: 'x', datatype: 'INT64', shape: [-1] }],
+    outputs: [{ name: 'y', datatype: 'INT64', shape: [-1] }],
+    run: ({ x }) => ({ y: { datatype: 'INT64', shape: [...x!.shape], data: (x!.data as BigInt64Array).map((v) => v + 100n) } }),
+  };
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  await registry.load({ name: 'm', version: '2', source: plus100, warmup: [] });
+  registry.setLabel('m', 'canary', '2');
+  registry.setTraffic('m', { split: [{ version: '1', weight: 1 }, { label: 'canary', weight: 1 }] });
+  let draws = 0;
+  const http = createHttpHandler({ service: new InferenceService({ registry, random: () => (draws++ % 2 ? 0.75 : 0.25) }) });
+  const replies = [];
+  for (let i = 0; i < 10; i++) replies.push(await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1, 2]}' }));
+  assert.deepEqual(
+    replies.map((r) => `${r.status} ${String(r.body)}`),
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? '200 {"predictions":[101,102]}' : '200 {"predictions":[2,4]}')),
+  );
+  await registry.close();
+});
