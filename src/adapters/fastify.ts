@@ -84,19 +84,21 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       }
       if (metrics) {
         // HEAD declared here, as for the protocol's routes: the app's exposeHeadRoutes may be off.
-        scope.route({
-          method: ['GET', 'HEAD'],
-          url: METRICS_PATH,
-          exposeHeadRoute: false,
-          handler: async (request, reply) => {
-            if (!isMetricsRequest(request.method, pathBelow(scope.prefix, request.url))) {
-              reply.callNotFound();
-              return reply;
-            }
-            const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
-            return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
+        const serveMetrics = async (request: FastifyRequest, reply: FastifyReply) => {
+          if (!isMetricsRequest(request.method, pathBelow(scope.prefix, request.url))) {
+            reply.callNotFound();
+            return reply;
+          }
+          const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
+          return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
+        };
+        // Declared as '/' below a prefix, Fastify serves it with and without a trailing slash, as the router's ignoreTrailingSlash allows.
+        await scope.register(
+          async (below) => {
+            below.route({ method: ['GET', 'HEAD'], url: '/', exposeHeadRoute: false, handler: serveMetrics });
           },
-        });
+          { prefix: METRICS_PATH },
+        );
       }
     },
     // A fastify-plugin does not get Fastify's register options applied: the inner scope takes them.

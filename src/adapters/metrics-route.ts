@@ -17,12 +17,12 @@ export function metricsRoute(options: AdapterOptions): MetricsRoute | undefined 
   return options.metrics;
 }
 
-/** True for a GET or HEAD of `/metrics` (query string ignored). */
+/** True for a GET or HEAD of `/metrics`; the query string and one trailing slash are ignored, as on the protocol's routes. */
 export function isMetricsRequest(method: string | undefined, url: string): boolean {
   if (method !== 'GET' && method !== 'HEAD') return false;
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  return path === METRICS_PATH;
+  return path === METRICS_PATH || path === `${METRICS_PATH}/`;
 }
 
 /**

@@ -517,8 +517,17 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
       assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST', body: '' })).status, 404);
-      // Matched exactly as sent, as the protocol's paths are: Nest's router alone would take these.
-      for (const path of ['/METRICS', '/metrics/']) assert.equal((await fetch(`${server.url}${path}`)).status, 404, path);
+      // One trailing slash is ignored, as on the protocol's routes.
+      for (const method of ['GET', 'HEAD']) {
+        for (const path of ['/metrics/', '/metrics/?x=1']) {
+          const res = await fetch(`${server.url}${path}`, { method });
+          assert.equal(res.status, 200, `${method} ${path}`);
+          assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8', `${method} ${path}`);
+          if (method === 'GET') assert.match(await res.text(), /^servable_requests_total\{/m, path);
+        }
+      }
+      // Otherwise matched exactly as sent, as the protocol's paths are: Nest's router alone would take these.
+      for (const path of ['/METRICS', '/metrics//', '/metrics/x']) assert.equal((await fetch(`${server.url}${path}`)).status, 404, path);
     });
 
     test(`the /metrics exposition passes promtool check metrics`, { skip: skipPromtool }, async () => {
@@ -905,6 +914,25 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         assert.deepEqual(((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]));
         const other = await fetch(`${srv.url.replace(/\/api$/, '')}/app/hello`);
         assert.deepEqual([other.status, await other.text()], [200, 'app']);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
+    test(`under a prefix, GET and HEAD /metrics are served with or without one trailing slash`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'app_up 1\n' });
+      const srv = await start({ service: new InferenceService({ registry }), metrics }, '/api');
+      try {
+        for (const path of ['/metrics', '/metrics/', '/metrics/?x=1']) {
+          const get = await fetch(`${srv.url}${path}`);
+          assert.deepEqual([get.status, await get.text()], [200, 'app_up 1\n'], path);
+          const head = await fetch(`${srv.url}${path}`, { method: 'HEAD' });
+          assert.deepEqual([head.status, await head.text()], [200, ''], `HEAD ${path}`);
+        }
+        assert.equal((await fetch(`${srv.url}/metrics//`)).status, 404);
+        assert.equal((await fetch(`${srv.url.replace(/\/api$/, '')}/metrics/`)).status, 404, 'not above the prefix');
       } finally {
         await srv.close();
         await registry.close();
