@@ -46,6 +46,8 @@ export interface ServableFastifyOptions extends AdapterOptions {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
 
+type RawRequest = FastifyRequest['raw'];
+
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   // Fastify hands its own register options (prefix, logLevel, logSerializers) to the plugin too.
   const http = createHttpHandler(handlerOptions('servableFastify', options, ['prefix', 'logLevel', 'logSerializers']));
@@ -54,8 +56,13 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
   await app.register(
     async (scope) => {
       scope.removeAllContentTypeParsers();
+      scope.addHook('preParsing', (request, _reply, _payload, done) => {
+        standIn(request.raw);
+        done();
+      });
       // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
       scope.addContentTypeParser('*', (request, payload, done) => {
+        putBack(request.raw);
         rawBody(payload, request.headers, http.bodyLimit, request.raw).then(
           (body) => {
             if (decodedByHook(request, payload)) decoded.add(request);
@@ -66,6 +73,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       });
       // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
       scope.setErrorHandler((error: FastifyError, request, reply) => {
+        putBack(request.raw);
         // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.
         if ('stream' in reply.raw) reply.removeHeader('connection');
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
@@ -76,7 +84,8 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
           const { headers, body } = tooLargeReply(http, { method: request.method, path: pathBelow(scope.prefix, request.url) }, drained);
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
-        return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? error.message : 'Internal server error' })));
+        const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? notMediaType(request) : error.message;
+        return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? message : 'Internal server error' })));
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
       for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
@@ -123,6 +132,38 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
+}
+
+/** Fastify's test of a Content-Type (`type/subtype`, then parameters or nothing), which it answers 415 when it fails. */
+const MEDIA_TYPE = /^\s*[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+\s*(?:;|$)/;
+
+/** The Content-Types of requests being parsed that are no media type, stood in for. */
+const standIns = new WeakMap<RawRequest, string>();
+
+/**
+ * Fastify answers a body sent with a Content-Type that is no media type (`json`, `;;;`) 415
+ * before any parser runs, where the other adapters (and Triton) read it as any other. Its check
+ * runs after the preParsing hooks and reads the raw headers, so this scope's hook, the last to
+ * run, shows it a stand-in, which the body parser puts back before any later hook or the handler
+ * (only `request.mediaType`, which Fastify reads once, then names the stand-in).
+ */
+function standIn(raw: RawRequest): void {
+  const type = raw.headers['content-type'];
+  if (raw.method === 'GET' || raw.method === 'HEAD' || type === undefined || MEDIA_TYPE.test(type)) return;
+  standIns.set(raw, type);
+  raw.headers['content-type'] = 'application/octet-stream';
+}
+
+function putBack(raw: RawRequest): void {
+  const type = standIns.get(raw);
+  if (type === undefined) return;
+  standIns.delete(raw);
+  raw.headers['content-type'] = type;
+}
+
+/** Fastify's own 415, when a hook read `request.mediaType` before the stand-in (Fastify keeps what it read then). */
+function notMediaType(request: FastifyRequest): string {
+  return `Content-Type ${JSON.stringify(request.headers['content-type'])} is not a media type (type/subtype)`;
 }
 
 /** Requests whose body a preParsing hook decoded, such as @fastify/compress's request decompression. */

@@ -115,13 +115,37 @@ test('fastify: a bad prefix is refused when the plugin is registered, quoting it
   }
 });
 
-test('fastify: an error Fastify raises itself is answered as JSON with the type the other adapters send, no charset added', async () => {
+test('fastify: an error Fastify raises itself is answered as JSON with the type the other adapters send, no charset added; its 415 names the Content-Type', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const app = Fastify();
+  // Fastify keeps this first reading of the Content-Type, and answers 415 by it before any parser runs.
+  app.addHook('onRequest', async (request) => void request.mediaType);
   await app.register(servableFastify, { service: new InferenceService({ registry }) });
   try {
     const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'content-type': ';;;' }, payload: '{}' });
-    assert.deepEqual([res.statusCode, res.headers['content-type'], res.json()], [415, 'application/json', { error: 'Unsupported Media Type' }]);
+    assert.deepEqual([res.statusCode, res.headers['content-type'], res.json()], [415, 'application/json', { error: 'Content-Type ";;;" is not a media type (type/subtype)' }]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test('fastify: a body whose Content-Type is no media type is read inside the plugin only, and every hook and handler sees the type as sent', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = Fastify();
+  const seen: string[] = [];
+  for (const hook of ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'onResponse'] as const) {
+    app.addHook(hook, async (request: FastifyRequest) => void seen.push(`${hook} ${request.headers['content-type']}`));
+  }
+  app.post('/app/echo', async (request) => request.body);
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'content-type': 'json' }, payload: inferBody([[1, 2, 3]]) });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(seen, ['onRequest json', 'preParsing json', 'preValidation json', 'preHandler json', 'onResponse json']);
+    const other = await app.inject({ method: 'POST', url: '/app/echo', headers: { 'content-type': 'json' }, payload: '{}' });
+    assert.deepEqual([other.statusCode, other.json().code], [415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE'], "the app's own routes keep Fastify's answer");
   } finally {
     await app.close();
     await registry.close();

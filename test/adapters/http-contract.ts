@@ -319,9 +319,9 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       });
     });
 
-    test(`a JSON body is read whatever media type it is sent as, or with none, as Triton reads it`, async () => {
+    test(`a JSON body is read whatever media type it is sent as, with a Content-Type that is no media type, or with none, as Triton reads it`, async () => {
       const body = new TextEncoder().encode(inferBody([[1, 2, 3]]));
-      const types = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', undefined];
+      const types = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'json', ';;;', 'text', 'a/b/c', '', undefined];
       const answers = await Promise.all(types.map(async (type) => {
         // A Uint8Array body gets no Content-Type from fetch.
         const res = await fetch(`${server.url}/v2/models/linear/infer`, { method: 'POST', headers: type === undefined ? {} : { 'content-type': type }, body });
