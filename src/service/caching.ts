@@ -43,6 +43,9 @@ export async function inferCached(
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, ...submit } = options;
+  // A version that stopped taking requests refuses this one as it does uncached, so the router
+  // routes it around, before its priority levels or its cached answers are looked at.
+  if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal })) as InferenceResponse;
   // Refused whether or not the answer is cached, as the batcher refuses it on a miss.
   version.checkPriority(submit.priority);
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> =>

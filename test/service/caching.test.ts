@@ -85,6 +85,29 @@ test('a priority outside the batcher\'s levels is refused on a cache hit and on 
   await registry.close();
 });
 
+test('a version that stops taking requests as one reaches it is routed around with or without a cache, before its priority levels or cached answers count', async () => {
+  const answers: string[] = [];
+  for (const cached of [false, true]) {
+    const registry = new ModelRegistry({ backends: [memoryBackend()] });
+    await registry.load({ name: 'm', version: '1', source: scale(10), batching: { maxBatchSize: 8, priorityLevels: 8 }, warmup: [] });
+    await registry.load({ name: 'm', version: '2', source: scale(100), batching: { maxBatchSize: 8, priorityLevels: 2 }, warmup: [] });
+    const service = new InferenceService({ registry });
+    if (cached) service.setCaching('m', { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) });
+    await service.infer('m', request(1, 2));
+    // Version 2 starts draining the moment the request is handed to it, as a swap at that instant would.
+    let drain = true;
+    const onVersion = (v: string) => {
+      if (drain && v === '2') void registry.unload('m', '2');
+      drain = false;
+    };
+    // Priority 5 is beyond version 2's levels and within version 1's; version 2 holds a cached answer for these inputs.
+    const response = await service.infer('m', request(1, 2), { priority: 5, onVersion });
+    answers.push(`${cached ? 'cached' : 'uncached'}: ${values(response)}`);
+    await registry.close();
+  }
+  assert.deepEqual(answers, ['uncached: 10,20', 'cached: 10,20']);
+});
+
 test('a failing store turns into a miss: the request still succeeds and the failure is reported', async () => {
   const broken: CacheStore = {
     get: () => Promise.reject(new Error('store down')),
