@@ -4,7 +4,7 @@
  */
 import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { partsRunMs, type LatencyModel } from './adaptive.js';
-import type { LevelPolicy, ResolvedOptions } from './options.js';
+import { DEFAULT_PRIORITY_LEVELS, type LevelPolicy, type ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
 /** The run time assumed for a batch before one has run, for `retryAfterMs`. */
@@ -59,10 +59,11 @@ function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): num
 /**
  * Throws the InvalidInputError `submit` answers for a `priority` that is not an integer between 1
  * and `priorityLevels` (undefined, the default level, passes): for code that may answer a request
- * without submitting it, such as a cache hit, and must refuse it all the same. `name` is the field
- * the message names, as the caller's client wrote it (`parameters.priority`).
+ * without submitting it, such as a cache hit, and must refuse it all the same. `priorityLevels` is
+ * the batcher's option as given (undefined, its default); `name` is the field the message names,
+ * as the caller's client wrote it (`parameters.priority`).
  */
-export function checkPriority(priority: unknown, priorityLevels: number, name = 'priority'): void {
+export function checkPriority(priority: unknown, priorityLevels = DEFAULT_PRIORITY_LEVELS, name = 'priority'): void {
   if (priority === undefined) return;
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > priorityLevels) {
     throw new InvalidInputError(`Expected \`${name}\` to be an integer between 1 and ${priorityLevels}, got ${describe(priority)}`);

@@ -45,6 +45,8 @@ export interface ResolvedOptions<Req, Res> {
 
 /** The most priority levels a batcher accepts. */
 const MAX_PRIORITY_LEVELS = 256;
+/** Priority levels when none are configured: every request on one level. */
+export const DEFAULT_PRIORITY_LEVELS = 1;
 
 const TIMEOUT_ACTIONS: readonly TimeoutAction[] = ['reject', 'delay'];
 /** How many parts a request may be split into by default: enough for any real request, few enough that the list of parts stays small. */
@@ -97,7 +99,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   const clock = o.clock ?? systemClock;
   assertClock(clock);
 
-  const priorityLevels = o.priorityLevels ?? 1;
+  const priorityLevels = o.priorityLevels ?? DEFAULT_PRIORITY_LEVELS;
   assertInteger('priorityLevels', priorityLevels, 1, MAX_PRIORITY_LEVELS);
   const defaultPriority = o.defaultPriority ?? Math.ceil((priorityLevels + 1) / 2);
   assertInteger('defaultPriority', defaultPriority, 1, priorityLevels);

@@ -77,7 +77,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
    * field as a protocol's client wrote it (`name`, `priority` by default).
    */
   checkPriority(priority: unknown, name?: string): void {
-    checkPriority(priority, this.#init.batching?.priorityLevels ?? 1, name);
+    checkPriority(priority, this.#init.batching?.priorityLevels, name);
   }
 
   /** Requests accepted and not yet answered. */
