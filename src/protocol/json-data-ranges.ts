@@ -6,7 +6,7 @@
  * array of 27,648 numbers `JSON.parse` would build.
  */
 import { parseFloatArray, parseFloatTensor, type FloatTensor } from './json-floats.js';
-import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, isSpace, MINUS, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
+import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, I, isSpace, MINUS, N, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
 import { checkJsonHeap } from './json-heap.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
@@ -215,12 +215,12 @@ function arrayEnd(bytes: Uint8Array, open: number): number {
 }
 
 /**
- * True when the array opening at `open` starts with a number (or is empty): strings (BYTES data,
- * which may hold brackets) and other values are left to JSON.parse, read once.
+ * True when the array opening at `open` starts with a number, bare NaN or Infinity included (or is
+ * empty): strings (BYTES data, which may hold brackets) and other values are left to JSON.parse, read once.
  */
 function startsWithNumber(bytes: Uint8Array, open: number): boolean {
   let at = open;
   while (bytes[at] === OPEN || isSpace(bytes[at])) at++;
   const c = bytes[at];
-  return c === CLOSE || c === MINUS || (c !== undefined && c >= ZERO && c <= NINE);
+  return c === CLOSE || c === MINUS || c === N || c === I || (c !== undefined && c >= ZERO && c <= NINE);
 }

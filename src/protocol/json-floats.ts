@@ -3,8 +3,9 @@
  * shape its nesting implies), straight from a body's bytes into FP32 or FP64 storage: no string of
  * the body, no array of doubles, three to four times faster than `JSON.parse` on an image. Each
  * value is the one `JSON.parse` gives, stored as a Float32Array or Float64Array stores it; where
- * this reader cannot be sure of that it reads the number with `Number()`, and anything but plain
- * JSON numbers makes it give up.
+ * this reader cannot be sure of that it reads the number with `Number()`. TF-Serving's bare `NaN`,
+ * `Infinity` and `Inf` (maybe after a minus) are read as the numbers parseNonFinite gives them;
+ * anything else but plain JSON numbers makes it give up.
  */
 
 import { isSpace } from './json-chars.js';
@@ -19,6 +20,8 @@ const DOT = 0x2e;
 const COMMA = 0x2c;
 const OPEN = 0x5b;
 const CLOSE = 0x5d;
+const N = 0x4e;
+const I = 0x49;
 
 /** Powers of ten a double holds exactly: a mantissa of up to 15 digits times or over one is correctly rounded (Clinger's fast path). */
 const EXACT_POWERS = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -41,7 +44,7 @@ const MARGIN = 2 ** -40;
  * The numbers of the JSON array `bytes[start, end)` in row-major order, nested at most `maxDepth`
  * arrays deep, as `count` values of `datatype`; undefined when the array holds anything but JSON
  * numbers and arrays, is not exactly one well-formed array, holds other than `count` numbers, or
- * holds a number the datatype's storage would make infinite. Those cases, and every error, are
+ * holds a finite number the datatype's storage would make infinite. Those cases, and every error, are
  * left to `JSON.parse` and the generic decoder, whose messages clients see.
  */
 export function parseFloatArray(bytes: Uint8Array, start: number, end: number, datatype: 'FP32' | 'FP64', count: number, maxDepth: number): Float32Array | Float64Array | undefined {
@@ -109,7 +112,7 @@ interface Reading {
 
 /**
  * Reads the array `bytes[start, end)` into `reading`, nested at most `maxDepth` arrays deep; false
- * when it is anything but one well-formed array of JSON numbers (and arrays) nested as `reading`
+ * when it is anything but one well-formed array of JSON numbers or bare tokens (and arrays) nested as `reading`
  * requires, holds more numbers than `reading.cap`, or holds a number the storage makes infinite.
  */
 function readArray(bytes: Uint8Array, start: number, end: number, reading: Reading, maxDepth: number): boolean {
@@ -165,65 +168,74 @@ function readArray(bytes: Uint8Array, start: number, end: number, reading: Readi
       const from = i;
       const negative = c === MINUS;
       if (negative) c = bytes[++i]!;
-      let mantissa = 0;
-      let digits = 0;
-      let exponent = 0;
-      if (c === ZERO) {
-        c = bytes[++i]!;
-      } else if (c > ZERO && c <= NINE) {
-        do {
-          if (digits < MAX_DIGITS) {
-            mantissa = mantissa * 10 + (c - ZERO);
-            digits++;
-          } else {
-            exponent++;
-          }
-          c = bytes[++i]!;
-        } while (c >= ZERO && c <= NINE);
+      if (c === N || c === I) {
+        // TF-Serving's bare tokens (see json-non-finite.ts): NaN is the one NaN, whatever its sign.
+        const spelling = bareSpelling(bytes, i);
+        if (spelling === 0) return false;
+        out[n++] = c === N ? Number.NaN : negative ? -Infinity : Infinity;
+        i += spelling;
+        c = bytes[i]!;
       } else {
-        return false;
-      }
-      if (c === DOT) {
-        c = bytes[++i]!;
-        if (!(c >= ZERO && c <= NINE)) return false;
-        do {
-          if (digits < MAX_DIGITS) {
-            if (digits > 0 || c !== ZERO) digits++;
-            mantissa = mantissa * 10 + (c - ZERO);
-            exponent--;
-          }
+        let mantissa = 0;
+        let digits = 0;
+        let exponent = 0;
+        if (c === ZERO) {
           c = bytes[++i]!;
-        } while (c >= ZERO && c <= NINE);
-      }
-      if (c === 0x65 || c === 0x45) {
-        c = bytes[++i]!;
-        const negativeExponent = c === MINUS;
-        if (c === MINUS || c === PLUS) c = bytes[++i]!;
-        if (!(c >= ZERO && c <= NINE)) return false;
-        let e = 0;
-        do {
-          // Capped far past any body's digit count, so a long exponent cannot be offset by the digits' shift into range.
-          if (e < 1e15) e = e * 10 + (c - ZERO);
+        } else if (c > ZERO && c <= NINE) {
+          do {
+            if (digits < MAX_DIGITS) {
+              mantissa = mantissa * 10 + (c - ZERO);
+              digits++;
+            } else {
+              exponent++;
+            }
+            c = bytes[++i]!;
+          } while (c >= ZERO && c <= NINE);
+        } else {
+          return false;
+        }
+        if (c === DOT) {
           c = bytes[++i]!;
-        } while (c >= ZERO && c <= NINE);
-        exponent += negativeExponent ? -e : e;
+          if (!(c >= ZERO && c <= NINE)) return false;
+          do {
+            if (digits < MAX_DIGITS) {
+              if (digits > 0 || c !== ZERO) digits++;
+              mantissa = mantissa * 10 + (c - ZERO);
+              exponent--;
+            }
+            c = bytes[++i]!;
+          } while (c >= ZERO && c <= NINE);
+        }
+        if (c === 0x65 || c === 0x45) {
+          c = bytes[++i]!;
+          const negativeExponent = c === MINUS;
+          if (c === MINUS || c === PLUS) c = bytes[++i]!;
+          if (!(c >= ZERO && c <= NINE)) return false;
+          let e = 0;
+          do {
+            // Capped far past any body's digit count, so a long exponent cannot be offset by the digits' shift into range.
+            if (e < 1e15) e = e * 10 + (c - ZERO);
+            c = bytes[++i]!;
+          } while (c >= ZERO && c <= NINE);
+          exponent += negativeExponent ? -e : e;
+        }
+        let value: number;
+        if (mantissa === 0) {
+          value = 0;
+        } else if (digits <= 15 && exponent >= -22 && exponent <= 22) {
+          value = exponent < 0 ? mantissa / EXACT_POWERS[-exponent]! : mantissa * EXACT_POWERS[exponent]!;
+        } else {
+          const estimate = exponent >= -350 && exponent < 350 ? mantissa * POWERS[exponent + 350]! : Number.NaN;
+          const nearest = Math.fround(estimate);
+          const margin = estimate * MARGIN;
+          value = fp32 && estimate > 1e-37 && estimate < 1e38 && Math.fround(estimate + margin) === nearest && Math.fround(estimate - margin) === nearest
+            ? estimate
+            : Number(text(bytes, negative ? from + 1 : from, i));
+        }
+        // A finite literal the storage makes infinite is refused by the generic decoder, by name.
+        if (value >= overflow) return false;
+        out[n++] = negative ? -value : value;
       }
-      let value: number;
-      if (mantissa === 0) {
-        value = 0;
-      } else if (digits <= 15 && exponent >= -22 && exponent <= 22) {
-        value = exponent < 0 ? mantissa / EXACT_POWERS[-exponent]! : mantissa * EXACT_POWERS[exponent]!;
-      } else {
-        const estimate = exponent >= -350 && exponent < 350 ? mantissa * POWERS[exponent + 350]! : Number.NaN;
-        const nearest = Math.fround(estimate);
-        const margin = estimate * MARGIN;
-        value = fp32 && estimate > 1e-37 && estimate < 1e38 && Math.fround(estimate + margin) === nearest && Math.fround(estimate - margin) === nearest
-          ? estimate
-          : Number(text(bytes, negative ? from + 1 : from, i));
-      }
-      // A finite literal the storage makes infinite is refused by the generic decoder, by name.
-      if (value >= overflow) return false;
-      out[n++] = negative ? -value : value;
     }
     // A value is done: `,` or the `]` of one or more arrays.
     while (isSpace(c)) c = bytes[++i]!;
@@ -250,6 +262,13 @@ function readArray(bytes: Uint8Array, start: number, end: number, reading: Readi
   reading.n = n;
   if (dims) reading.rank = leaf;
   return true;
+}
+
+/** How many bytes the bare token at `at` spells: RapidJSON's `NaN`, `Infinity` or `Inf`, longest first; 0 for none. */
+function bareSpelling(bytes: Uint8Array, at: number): number {
+  if (bytes[at] === N) return bytes[at + 1] === 0x61 && bytes[at + 2] === N ? 3 : 0;
+  if (bytes[at + 1] !== 0x6e || bytes[at + 2] !== 0x66) return 0;
+  return bytes[at + 3] === 0x69 && bytes[at + 4] === 0x6e && bytes[at + 5] === 0x69 && bytes[at + 6] === 0x74 && bytes[at + 7] === 0x79 ? 8 : 3;
 }
 
 const ascii = new TextDecoder();

@@ -63,8 +63,11 @@ test('a body that could need more heap than a worker may use is refused unparsed
   // Four million integers end in one 32 MB array: past a 16 MB heap, V8 aborts the process.
   const ints = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"INT64","shape":[4000000],"data":[${'0,'.repeat(3_999_999)}0]}]}`);
   await assert.rejects(pool.infer(ints, 1e7), { name: 'PayloadTooLargeError', status: 413, message: /^Decoding this JSON body could take \d+ MB of memory, more than the 8 MB a JSON worker takes for one body/ });
+  // Bare tokens an INT64 input is given are parsed whole (to be refused by name); an FP32 input's are read from the bytes.
   const tokens = new TextEncoder().encode(`{"instances":[${'Inf,'.repeat(999_999)}Inf]}`);
-  await assert.rejects(pool.predict(tokens, [{ name: 'X', datatype: 'FP32', shape: [-1] }], 1e7), { name: 'PayloadTooLargeError', status: 413 });
+  await assert.rejects(pool.predict(tokens, [{ name: 'X', datatype: 'INT64', shape: [-1] }], 1e7), { name: 'PayloadTooLargeError', status: 413 });
+  const infinite = (await pool.predict(tokens, [{ name: 'X', datatype: 'FP32', shape: [-1] }], 1e7)).request.inputs['X']!.data as Float32Array;
+  assert.deepEqual([infinite.length, infinite[0], infinite[999_999]], [1_000_000, Infinity, Infinity]);
   // FP32 data is read from the bytes, with no heap to speak of: as many numbers pass.
   const floats = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"FP32","shape":[4000000],"data":[${'0.5,'.repeat(3_999_999)}0.25]}]}`);
   const data = (await pool.infer(floats, 1e7)).request.inputs['X']!.data as Float32Array;

@@ -126,6 +126,20 @@ test('the float tensors are read from the bytes, not by JSON.parse', (t) => {
   }
 });
 
+test('bare NaN and Infinity in float tensors are read from the bytes, as the numbers reading the whole body gives', () => {
+  const tokens = ['NaN', '-NaN', 'Infinity', '-Infinity', 'Inf', '-Inf'];
+  const values = numbers(7, 600).map((v, i) => (i % 7 === 3 ? tokens[i % tokens.length]! : v));
+  for (const inputs of [X32, X64]) {
+    decodes(`{"instances": ${nest(values, [2, 300])}}`, inputs);
+    decodes(`{"inputs": {"x": ${nest(values, [3, 200])}}}`, inputs);
+    decodes(`{"instances": [${values.join(', ')}]}`, inputs);
+  }
+  const data = (decodePredictJson(utf8.encode(`{"instances": [[${tokens.join(', ')}, ${'1, '.repeat(600)}1]]}`), X64, MAX_ELEMENTS).request.inputs['x']!.data as Float64Array);
+  assert.deepEqual([...data.subarray(0, 6)], [NaN, NaN, Infinity, -Infinity, Infinity, -Infinity]);
+  // Misspelt, spaced or placed where no number goes, a token leaves the body to be read whole, with its error.
+  for (const bad of ['Nan', 'NaNa', 'Infinit', 'Infinityy', '- Inf', '--Inf', '+Inf', 'NaN:', '1NaN', 'NaN1']) same(`{"instances": [[1, ${bad}, 2]]}`, X32);
+});
+
 test('a body of many short tensors is read whole, where marking each cost more than JSON.parse saves', (t) => {
   const values = numbers(7, 4);
   const body = `{"instances": [${Array.from({ length: 1000 }, () => `{"x": ${nest(values, [4])}}`).join(', ')}]}`;
