@@ -16,8 +16,9 @@ const PER_VALUE = 64;
 /** Heap per byte of text: the text itself, up to two bytes a character, and strings' contents. */
 const PER_BYTE = 4;
 /**
- * A bare NaN or Infinity, which parseNonFinite rewrites as a marked string of about 30 characters
- * and parses again; its quoted copy of the text, outside the heap, takes up to 32 bytes a byte.
+ * A bare NaN or Infinity, which parseNonFinite rewrites as a marked string (of one character, or
+ * about 30 when the body spells a mark) and parses again; the pieces of its quoted copy of the
+ * text and the copy take up to 32 bytes a byte.
  */
 const PER_BARE_TOKEN = 256;
 const PER_BYTE_WITH_BARE_TOKENS = 32;

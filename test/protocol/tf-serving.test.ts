@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor, type TensorMap } from '../../src/index.js';
 import { createHttpHandler, type HttpResponse } from '../../src/protocol/index.js';
+import { BARE_NUMBERS } from '../../src/core/index.js';
+import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 
 /** Two inputs, three outputs: a (INT64 [n, 2]) passes through, s (BYTES [n]) is echoed as text and as s_bytes, n counts rows. */
 function twoInputs(): MemoryModel {
@@ -358,8 +360,9 @@ test('a body of millions of bare tokens within the body limit is read, not a 500
 test('a body whose bare tokens, once quoted, would pass the longest string V8 can hold is a 413, not a 500', async () => {
   const { registry } = await setup();
   const http = createHttpHandler({ service: new InferenceService({ registry }), bodyLimit: 2 ** 30 });
-  // One token, quoted, takes the text past 2^29 - 24 code units (a body limit above 74 MB reaches it with tokens alone).
-  const body = `{"instances": [Inf], "ignored": "${'x'.repeat(2 ** 29 - 64)}"}`;
+  // One token, quoted, takes the text past 2^29 - 24 code units (a body limit above 74 MB reaches it with tokens alone). Tokens
+  // take as many characters quoted as bare, unless the body spells one of the characters that mark them (U+007F here).
+  const body = `{"instances": [Inf], "ignored": "\\u007f${'x'.repeat(2 ** 29 - 72)}"}`;
   const reply = await http.handle({ method: 'POST', path: '/v1/models/echo:predict', headers: {}, body });
   assert.deepEqual([reply.status, reply.body], [
     413,
@@ -402,4 +405,76 @@ test('under a traffic split, a body is read by the inputs of the version the spl
     Array.from({ length: 10 }, (_, i) => (i % 2 ? '200 {"predictions":[101,102]}' : '200 {"predictions":[2,4]}')),
   );
   await registry.close();
+});
+
+/** parseNonFinite as it was, with a reviver, for the differential test below. */
+function parseNonFiniteBefore(text: string): unknown {
+  const marker = `\\u0000${Math.random().toString(36).slice(2)}:`;
+  let out = '';
+  let found = false;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    let c = text[i]!;
+    if (inString) {
+      if (c === '\\' && i + 1 < text.length) {
+        out += c;
+        c = text[++i]!;
+      } else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === 'N' || c === 'I') {
+      const token = ([['NaN', 'NaN'], ['Infinity', 'Infinity'], ['Inf', 'Infinity']] as const).find(([spelling]) => text.startsWith(spelling, i));
+      if (!token) return undefined;
+      if (/^\s*:/.test(text.slice(i + token[0].length))) return undefined;
+      const minus = out.endsWith('-');
+      if (minus) out = out.slice(0, -1);
+      out += `"${marker}${minus && token[1] === 'Infinity' ? '-Infinity' : token[1]}"`;
+      i += token[0].length - 1;
+      found = true;
+      continue;
+    }
+    out += c;
+  }
+  if (!found) return undefined;
+  const prefix = JSON.parse(`"${marker}"`) as string;
+  try {
+    return JSON.parse(out, (_key, value: unknown) => (typeof value === 'string' && value.startsWith(prefix) ? BARE_NUMBERS[value.slice(prefix.length) as keyof typeof BARE_NUMBERS] : value));
+  } catch {
+    return undefined;
+  }
+}
+
+test('bare tokens are read as the reviver that swapped them one value at a time read them, in random bodies', () => {
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed % n;
+  };
+  const pick = <T>(items: readonly T[]): T => items[next(items.length)]!;
+  const space = (): string => pick(['', '', ' ', '\n\t ', '\r\n']);
+  const strings = ['"NaN"', '"-Inf"', '"a\\"NaN\\" b"', '"\\\\"', '"x\\\\\\"Infinity"', '"\\u007f"', '"\u0080"', '"\\u0000NaN"', '""', '"Inf:"'];
+  const keys = ['"a"', '"NaN"', '"__proto__"', '"0"', '"Infinity\\""', '"\\u0081"'];
+  const value = (depth: number): string => {
+    const kind = next(depth > 3 ? 3 : 6);
+    if (kind === 0) return pick(['NaN', 'Infinity', 'Inf', '-NaN', '-Infinity', '-Inf']);
+    if (kind === 1) return pick(['1', '-2.5e3', '0', 'true', 'null']);
+    if (kind === 2) return pick(strings);
+    const n = next(4);
+    const items = Array.from({ length: n }, () => (kind === 5 ? `${pick(keys)}${space()}:${space()}` : '') + space() + value(depth + 1) + space());
+    return kind === 5 ? `{${items.join(',')}}` : `[${items.join(',')}]`;
+  };
+  const spoil = (text: string): string => {
+    const at = next(text.length);
+    return text.slice(0, at) + pick(['N', 'Nan', 'Infinit', '- Inf', '--Inf', 'NaN:', '"', '\\', 'NaN"', '"NaN":1']) + text.slice(at);
+  };
+  let read = 0;
+  for (let i = 0; i < 4000; i++) {
+    let text = `{"instances":${space()}${value(0)}, "k": ${value(0)}}`;
+    if (i % 4 === 3) text = spoil(text);
+    const before = parseNonFiniteBefore(text);
+    assert.deepStrictEqual(parseNonFinite(text), before, text);
+    if (before !== undefined) read++;
+  }
+  assert.ok(read > 1000, `${read} bodies read`);
+  for (const text of ['NaN', '-Inf', '[NaN, "\\u007f", -Infinity]', '{"__proto__": NaN}']) assert.deepStrictEqual(parseNonFinite(text), parseNonFiniteBefore(text), text);
 });
