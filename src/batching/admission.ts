@@ -63,10 +63,12 @@ function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): num
  * the batcher's option as given (undefined, its default); `name` is the field the message names,
  * as the caller's client wrote it (`parameters.priority`).
  */
-export function checkPriority(priority: unknown, priorityLevels = DEFAULT_PRIORITY_LEVELS, name = 'priority'): void {
+export function checkPriority(priority: unknown, priorityLevels: number | undefined, name = 'priority'): void {
   if (priority === undefined) return;
-  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > priorityLevels) {
-    throw new InvalidInputError(`Expected \`${name}\` to be an integer between 1 and ${priorityLevels}, got ${describe(priority)}`);
+  // Read as the batcher reads it, so a null (as a JSON config file may give) is the default too.
+  const levels = priorityLevels ?? DEFAULT_PRIORITY_LEVELS;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > levels) {
+    throw new InvalidInputError(`Expected \`${name}\` to be an integer between 1 and ${levels}, got ${describe(priority)}`);
   }
 }
 
