@@ -103,19 +103,24 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     }
     return errorBody(status, message, code, headers);
   };
-  const refuseTooLarge = (route: Route | undefined): HttpResponse => refuseBody(route, 413, tooLargeMessage, { connection: 'close' });
+  /**
+   * The 413. `close` when the adapter stopped reading the body (see `tooLarge`); a body handed to
+   * `handle` was read whole, even one that then inflated past the limit, so its connection goes on.
+   */
+  const refuseTooLarge = (route: Route | undefined, close: boolean): HttpResponse =>
+    refuseBody(route, 413, tooLargeMessage, close ? { connection: 'close' } : undefined);
 
   /** The request with its body held to the limit (and decoded: a promise then), or the reply that refuses it. */
   const acceptBody = (route: Route, request: HttpRequest): HttpRequest | HttpResponse | Promise<HttpRequest | HttpResponse> => {
     if (request.body === undefined) return request;
-    if (pastLimit(request.body, bodyLimit)) return refuseTooLarge(route);
+    if (pastLimit(request.body, bodyLimit)) return refuseTooLarge(route, false);
     const encoding = bodyEncoding(request.headers['content-encoding']);
     if ('unsupported' in encoding) {
       return refuseBody(route, 415, `Content-Encoding '${encoding.unsupported}' is not supported; send gzip, deflate or identity`);
     }
     if (encoding.format === undefined) return request;
     return decompressBody(request.body, encoding.format, bodyLimit).then(
-      (body) => (body === undefined ? refuseTooLarge(route) : { ...request, body }),
+      (body) => (body === undefined ? refuseTooLarge(route, false) : { ...request, body }),
       (error: unknown) => {
         if (!(error instanceof InvalidInputError)) throw error;
         return refuseBody(route, 400, error.message, undefined, error.code);
@@ -131,7 +136,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     prefixes,
     tooLarge(request) {
       const match = matchRoute(request.method, request.path, families);
-      return refuseTooLarge('route' in match ? match.route : undefined);
+      return refuseTooLarge('route' in match ? match.route : undefined, true);
     },
     notFound,
     owns: (path) => prefixes.some((prefix) => under(prefix, path)),

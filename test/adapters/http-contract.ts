@@ -585,6 +585,26 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       });
     });
 
+    test(`a gzip body read whole that inflates past bodyLimit gets its 413 on a connection that serves the next request`, async () => {
+      const { hostname, port, pathname } = new URL(server.url);
+      const base = pathname.replace(/\/$/, '');
+      // 8 MiB of zeros compress to about 8 KB: well under the limit as sent, far past it inflated.
+      const bomb = gzipSync(Buffer.alloc(8 << 20));
+      const socket = net.connect({ host: hostname, port: Number(port) });
+      socket.pause();
+      try {
+        socket.write(`POST ${base}/v2/models/linear/infer HTTP/1.1\r\nhost: ${hostname}\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.byteLength}\r\n\r\n`);
+        socket.write(bomb);
+        const refused = await readReply(socket);
+        assert.deepEqual(refused !== 'EOF' && [refused.status, refused.headers.connection === 'close', refused.body], [413, false, '{"error":"The request body is larger than the limit of 1048576 bytes"}']);
+        socket.write(`GET ${base}/v2/health/live HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
+        const next = await readReply(socket);
+        assert.deepEqual(next !== 'EOF' && [next.status, next.body], [200, '{"live":true}']);
+      } finally {
+        socket.destroy();
+      }
+    });
+
     test(`a body far past bodyLimit is cut off: declared longer than 4 × the limit, refused at once; sent without end, its connection closed`, async () => {
       const { hostname, port, pathname } = new URL(`${server.url}/v2/models/linear/infer`);
       const head = (framing: string) => `POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\n${framing}\r\n\r\n`;
