@@ -44,8 +44,6 @@ export interface ServableFastifyOptions extends AdapterOptions {
   readonly logSerializers?: RegisterOptions['logSerializers'];
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'];
-
 type RawRequest = FastifyRequest['raw'];
 
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
@@ -88,8 +86,11 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? message : 'Internal server error' })));
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
+      // Every method Fastify routes (TRACE, QUERY, those the app added), so that the wrong ones get the protocol's 405 as elsewhere;
+      // OPTIONS is left to the app and @fastify/cors.
+      const methods = scope.supportedMethods.filter((method) => method !== 'OPTIONS');
       for (const url of http.prefixes.flatMap((p) => [p, `${p}/*`])) {
-        scope.route({ method: METHODS, url, exposeHeadRoute: false, handler });
+        scope.route({ method: methods, url, exposeHeadRoute: false, handler });
       }
       if (metrics) {
         // HEAD declared here, as for the protocol's routes: the app's exposeHeadRoutes may be off.

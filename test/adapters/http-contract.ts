@@ -559,6 +559,15 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(get.headers.get('allow'), 'POST');
       const put = await fetch(`${server.url}/v2/health/live`, { method: 'PUT', body: '{}' });
       assert.deepEqual([put.status, put.headers.get('allow')], [405, 'GET, HEAD']);
+      // fetch refuses to send TRACE.
+      const trace = await new Promise<unknown[]>((resolve, reject) => {
+        http.request(`${server.url}/v2/models/linear/infer`, { method: 'TRACE' }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c)).on('end', () => resolve([res.statusCode, res.headers.allow, text]));
+        }).on('error', reject).end();
+      });
+      assert.deepEqual(trace, [405, 'POST', '{"error":"TRACE is not allowed here; use POST"}']);
       const big = await post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20));
       assert.deepEqual([big.status, big.headers.get('content-type')], [413, 'application/json']);
       assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
