@@ -21,7 +21,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
 import { isMetricsRequest, metricsRoute } from './metrics-route.js';
-import { serveMetrics, serveNode } from './node-http.js';
+import { originForm, serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -41,15 +41,17 @@ export function servableExpress(options: ServableExpressOptions): Router {
   const metrics = metricsRoute(options);
   const router = express.Router();
   router.use((req: Request, res: Response, next: NextFunction) => {
-    if (metrics && isMetricsRequest(req.method, req.url)) {
+    // Express routes an absolute-form target (http://host/path) here with its scheme and host kept in req.url.
+    const path = originForm(req.url);
+    if (metrics && isMetricsRequest(req.method, path)) {
       serveMetrics(metrics, options, req, res).catch(next);
       return;
     }
-    if (!http.owns(req.url)) {
+    if (!http.owns(path)) {
       next();
       return;
     }
-    serveNode(http, req, res, req.url).catch(next);
+    serveNode(http, req, res, path).catch(next);
   });
   return router;
 }

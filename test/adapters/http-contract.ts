@@ -649,6 +649,25 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict' }]);
     });
 
+    test(`an absolute-form request target, as proxies send it (RFC 9112 §3.2.2), is served like its path`, async () => {
+      const { host, pathname } = new URL(server.url);
+      const absolute = (method: string, path: string, body?: string) =>
+        new Promise<[number, string]>((resolve, reject) => {
+          const req = http.request(server.url, { method, path: `http://${host}${pathname.replace(/\/$/, '')}${path}` });
+          req.once('error', reject);
+          req.once('response', (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c)).once('end', () => resolve([res.statusCode!, text]));
+          });
+          req.end(body);
+        });
+      const [status, body] = await absolute('POST', '/v2/models/linear/infer?x=1', inferBody([[1, 2, 3]]));
+      assert.deepEqual([status, (JSON.parse(body) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, expectedY([[1, 2, 3]])]);
+      assert.deepEqual(await absolute('GET', '/v2/health/live'), [200, '{"live":true}']);
+      const [metrics, text] = await absolute('GET', '/metrics');
+      assert.deepEqual([metrics, /^servable_requests_total\{/m.test(text)], [200, true]);
+    });
+
     test(`a gzip request body is decoded; an encoding it cannot decode is 415`, async () => {
       const body = gzipSync(inferBody([[1, 2, 3]]));
       const gzipped = await fetch(`${server.url}/v2/models/linear/infer`, {
