@@ -20,7 +20,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RegisterOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
@@ -54,9 +54,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
   await app.register(
     async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addHook('preParsing', (request, _reply, _payload, done) => {
-        standIn(request.raw);
-        done();
+      // Each route's last preParsing hook, after those the app's onRoute hooks gave it, since Fastify checks the type right after.
+      scope.addHook('onRoute', (route) => {
+        route.preParsing = [route.preParsing ?? []].flat().concat(standInHook);
       });
       // Read here rather than with parseAs: 'buffer', to lay binary tensor data out aligned (no copy per tensor).
       scope.addContentTypeParser('*', (request, payload, done) => {
@@ -144,16 +144,19 @@ const standIns = new WeakMap<RawRequest, string>();
 /**
  * Fastify answers a body sent with a Content-Type that is no media type (`json`, `;;;`) 415
  * before any parser runs, where the other adapters (and Triton) read it as any other. Its check
- * runs after the preParsing hooks and reads the raw headers, so this scope's hook, the last to
- * run, shows it a stand-in, which the body parser puts back before any later hook or the handler
- * (only `request.mediaType`, which Fastify reads once, then names the stand-in).
+ * runs after the preParsing hooks and reads the raw headers, so the last of them shows it a
+ * stand-in, which the body parser puts back before any later hook or the handler (only
+ * `request.mediaType`, which Fastify reads once, then names the stand-in).
  */
-function standIn(raw: RawRequest): void {
+const standInHook: preParsingHookHandler = (request, _reply, _payload, done) => {
+  const { raw } = request;
   const type = raw.headers['content-type'];
-  if (raw.method === 'GET' || raw.method === 'HEAD' || type === undefined || MEDIA_TYPE.test(type)) return;
-  standIns.set(raw, type);
-  raw.headers['content-type'] = 'application/octet-stream';
-}
+  if (raw.method !== 'GET' && raw.method !== 'HEAD' && type !== undefined && !MEDIA_TYPE.test(type)) {
+    standIns.set(raw, type);
+    raw.headers['content-type'] = 'application/octet-stream';
+  }
+  done();
+};
 
 function putBack(raw: RawRequest): void {
   const type = standIns.get(raw);

@@ -138,12 +138,16 @@ test('fastify: a body whose Content-Type is no media type is read inside the plu
   for (const hook of ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'onResponse'] as const) {
     app.addHook(hook, async (request: FastifyRequest) => void seen.push(`${hook} ${request.headers['content-type']}`));
   }
+  // A route's own preParsing hook, as plugins add them from onRoute (fastify-raw-body does): it runs after the app's.
+  app.addHook('onRoute', (route) => {
+    route.preParsing = [route.preParsing ?? []].flat().concat(async (request: FastifyRequest) => void seen.push(`route preParsing ${request.headers['content-type']}`));
+  });
   app.post('/app/echo', async (request) => request.body);
   await app.register(servableFastify, { service: new InferenceService({ registry }) });
   try {
     const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'content-type': 'json' }, payload: inferBody([[1, 2, 3]]) });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(seen, ['onRequest json', 'preParsing json', 'preValidation json', 'preHandler json', 'onResponse json']);
+    assert.deepEqual(seen, ['onRequest json', 'preParsing json', 'route preParsing json', 'preValidation json', 'preHandler json', 'onResponse json']);
     const other = await app.inject({ method: 'POST', url: '/app/echo', headers: { 'content-type': 'json' }, payload: '{}' });
     assert.deepEqual([other.statusCode, other.json().code], [415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE'], "the app's own routes keep Fastify's answer");
   } finally {
