@@ -108,7 +108,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
    * `handle` was read whole, even one that then inflated past the limit, so its connection goes on.
    */
   const refuseTooLarge = (route: Route | undefined, close: boolean): HttpResponse =>
-    refuseBody(route, 413, tooLargeMessage, close ? { connection: 'close' } : undefined);
+    refuseBody(route, 413, tooLargeMessage, close ? { connection: 'close' } : undefined, 'ERR_SERVABLE_PAYLOAD_TOO_LARGE');
 
   /** The request with its body held to the limit (and decoded: a promise then), or the reply that refuses it. */
   const acceptBody = (route: Route, request: HttpRequest): HttpRequest | HttpResponse | Promise<HttpRequest | HttpResponse> => {

@@ -106,7 +106,7 @@ test('fastify: a bad prefix is refused when the plugin is registered, quoting it
       const ready = await app.inject({ url: '/api/acme/v2/models/linear/ready?verbose=1' });
       assert.deepEqual([ready.statusCode, ready.json()], [200, { name: 'linear', ready: true }]);
       const big = await app.inject({ method: 'POST', url: '/api/acme/v2/models/linear/infer', payload: ' '.repeat(200), headers: { 'content-type': 'application/json' } });
-      assert.deepEqual([big.statusCode, big.json()], [413, { error: 'The request body is larger than the limit of 100 bytes' }]);
+      assert.deepEqual([big.statusCode, big.json()], [413, { error: 'The request body is larger than the limit of 100 bytes', code: 'ERR_SERVABLE_PAYLOAD_TOO_LARGE' }]);
     } finally {
       await app.close();
     }

@@ -587,7 +587,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         }
       }
-      const refused = '413 {"error":"The request body is larger than the limit of 1048576 bytes"}';
+      const refused = '413 {"error":"The request body is larger than the limit of 1048576 bytes","code":"ERR_SERVABLE_PAYLOAD_TOO_LARGE"}';
       assert.deepEqual(outcomes, {
         [`${refused.replace(' ', ' open ')}, then 200 open {"live":true}`]: 50,
         [refused.replace(' ', ' close ')]: 50,
@@ -605,7 +605,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         socket.write(`POST ${base}/v2/models/linear/infer HTTP/1.1\r\nhost: ${hostname}\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.byteLength}\r\n\r\n`);
         socket.write(bomb);
         const refused = await readReply(socket);
-        assert.deepEqual(refused !== 'EOF' && [refused.status, refused.headers.connection === 'close', refused.body], [413, false, '{"error":"The request body is larger than the limit of 1048576 bytes"}']);
+        assert.deepEqual(refused !== 'EOF' && [refused.status, refused.headers.connection === 'close', refused.body], [413, false, '{"error":"The request body is larger than the limit of 1048576 bytes","code":"ERR_SERVABLE_PAYLOAD_TOO_LARGE"}']);
         socket.write(`GET ${base}/v2/health/live HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
         const next = await readReply(socket);
         assert.deepEqual(next !== 'EOF' && [next.status, next.body], [200, '{"live":true}']);
