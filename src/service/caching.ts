@@ -1,5 +1,5 @@
 import { assertFunction, assertObject, describe, type TensorMap } from '../core/index.js';
-import { ResultCache, SemanticCache, type SemanticQuery } from '../cache/index.js';
+import { canonicalJson, ResultCache, SemanticCache, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion } from '../registry/index.js';
 
@@ -51,17 +51,19 @@ export async function inferCached(
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> =>
     ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
   const { result, semantic } = caching;
+  const parameters = answerParameters(request);
   const nearOrRun = semantic
     ? async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
+        const partition = semanticPartition(version, tenant, parameters);
+        if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;
-        const partition = [version.name, version.version, tenant ?? ''];
         const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal });
         return found.value;
       }
     : run;
   if (!result) return { outputs: await nearOrRun(signal) };
   const found = await result.run(
-    { model: version.name, version: version.version, inputs: request.inputs, parameters: answerParameters(request) },
+    { model: version.name, version: version.version, inputs: request.inputs, parameters },
     nearOrRun,
     { noCache, noStore, signal },
   );
@@ -76,6 +78,22 @@ function answerParameters(request: InferenceRequest): Record<string, unknown> | 
   }
   if (request.outputs) params['outputs'] = [...request.outputs].sort();
   return Object.keys(params).length ? params : undefined;
+}
+
+/**
+ * The semantic partition of a request: the model, the version, the tenant and, when the request
+ * names outputs or parameters that change the answer, those too, since an answer to other outputs
+ * is no answer to this request however near its inputs. Undefined when the parameters are not JSON
+ * data, which no partition can hold: such a request runs without the semantic cache.
+ */
+function semanticPartition(version: ModelVersion, tenant: string | undefined, parameters: Record<string, unknown> | undefined): string[] | undefined {
+  const partition = [version.name, version.version, tenant ?? ''];
+  if (!parameters) return partition;
+  try {
+    return [...partition, canonicalJson(parameters)];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Checks a model's caching options, naming the model in the message. */

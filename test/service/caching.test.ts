@@ -168,6 +168,33 @@ test('semantic hits stay within a tenant, and the embedder can be a model served
   await registry.close();
 });
 
+test('a semantic hit is never an answer to other requested outputs or other answer-changing parameters', async () => {
+  const twoOutputs: MemoryModel = {
+    ...scale(10),
+    outputs: [...scale(10).outputs, { name: 'z', datatype: 'FP32', shape: [-1, 2] }],
+    run: ({ x }) => ({
+      y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => v * 10) },
+      z: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => v * 100) },
+    }),
+  };
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', source: twoOutputs, warmup: [] });
+  const semantic = new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  const service = new InferenceService({ registry, caches: { m: { semantic } } });
+  const named = (r: InferenceResponse) => Object.entries(r.outputs).map(([name, t]) => `${name}=${Array.from(t.data as Float32Array)}`);
+  assert.deepEqual(named(await service.infer('m', { ...request(1, 2), outputs: ['y'] })), ['y=10,20']);
+  assert.deepEqual(named(await service.infer('m', { ...request(1, 2), outputs: ['z'] })), ['z=100,200']);
+  assert.deepEqual(named(await service.infer('m', request(1, 2))), ['y=10,20', 'z=100,200']);
+  assert.deepEqual(named(await service.infer('m', { ...request(1, 2), parameters: { top_k: 3 } })), ['y=10,20', 'z=100,200']);
+  assert.equal(backend.calls.length, 4);
+  // The same outputs, in another order, near inputs, and scheduling parameters: the stored answer.
+  assert.deepEqual(named(await service.infer('m', { ...request(1, 2.001), outputs: ['y'], parameters: { priority: 1, timeout: 5e6 } })), ['y=10,20']);
+  assert.equal(backend.calls.length, 4);
+  await semantic.close();
+  await registry.close();
+});
+
 test('with only a semantic cache, a request whose signal aborts is cancelled in the queue and the rest are answered', async () => {
   let release = () => {};
   const held = new Promise<void>((resolve) => (release = resolve));
