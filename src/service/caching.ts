@@ -63,7 +63,8 @@ export async function inferCached(
     : run;
   if (!result) return { outputs: await nearOrRun(signal) };
   const found = await result.run(
-    { model: version.name, version: version.version, inputs: request.inputs, parameters },
+    // A semantic cache behind it answers within a tenant, so its answers are stored and shared per tenant.
+    { model: version.name, version: version.version, inputs: request.inputs, parameters: semantic ? { parameters, tenant: tenant ?? '' } : parameters },
     nearOrRun,
     { noCache, noStore, signal },
   );

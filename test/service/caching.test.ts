@@ -168,6 +168,25 @@ test('semantic hits stay within a tenant, and the embedder can be a model served
   await registry.close();
 });
 
+test('with a result cache in front of a semantic cache, a near answer of one tenant never reaches another, stored or in flight', async () => {
+  const { backend, registry, service } = await setup(() => {});
+  const semantic = new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  service.setCaching('m', { result, semantic });
+  const times10 = (a: number, b: number) => [a, b].map((v) => Math.fround(Math.fround(v) * 10));
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { tenant: 'a' })), [10, 20]);
+  // Tenant a's near lookup in flight, joined by the same inputs from tenant b: b gets its own answer.
+  const [a, b] = await Promise.all([service.infer('m', request(1, 2.001), { tenant: 'a' }), service.infer('m', request(1, 2.001), { tenant: 'b' })]);
+  assert.deepEqual([values(a), values(b)], [[10, 20], times10(1, 2.001)]);
+  // Tenant a's near answer, stored, then the same inputs from tenant b: b's own answer, not a's.
+  assert.deepEqual(values(await service.infer('m', request(2, 1), { tenant: 'a' })), [20, 10]);
+  assert.deepEqual(values(await service.infer('m', request(2, 1.001), { tenant: 'a' })), [20, 10]);
+  assert.deepEqual(values(await service.infer('m', request(2, 1.001), { tenant: 'b' })), times10(2, 1.001));
+  assert.equal(backend.calls.length, 4);
+  await semantic.close();
+  await registry.close();
+});
+
 test('a semantic hit is never an answer to other requested outputs or other answer-changing parameters', async () => {
   const twoOutputs: MemoryModel = {
     ...scale(10),
