@@ -17,6 +17,13 @@ export interface VersionStatus {
   readonly error?: string;
 }
 
+/** What a load replaces, put back when it fails (see {@link ModelEntry.before}). */
+export interface LoadedBefore {
+  readonly config: ModelConfig<unknown, unknown> | undefined;
+  readonly failure: string | undefined;
+  readonly policy: VersionPolicy;
+}
+
 /**
  * Everything the registry holds about one model name: the configs of its known versions, the
  * versions that are ready, loading or draining, its labels, version policy and traffic policy.
@@ -46,6 +53,26 @@ export class ModelEntry {
   /** True when nothing is known, loading or draining any more. */
   get empty(): boolean {
     return this.configs.size === 0 && this.live.size === 0 && this.loading.size === 0 && this.retiring.size === 0;
+  }
+
+  /** What a load of `version` replaces: its config, its last failure and the model's policy. */
+  before(version: string): LoadedBefore {
+    return { config: this.configs.get(version), failure: this.failures.get(version), policy: this.policy };
+  }
+
+  /**
+   * Puts back what a failed load of `version` with `config` replaced, where nothing replaced it
+   * since: the caller has the error, and a failed load changes nothing (its policy would drop
+   * versions at the next load).
+   */
+  restore(version: string, config: ModelConfig<unknown, unknown>, before: LoadedBefore): void {
+    if (this.configs.get(version) === config) {
+      if (before.failure === undefined) this.failures.delete(version);
+      else this.failures.set(version, before.failure);
+      if (before.config) this.configs.set(version, before.config);
+      else this.configs.delete(version);
+    }
+    if (this.policy === config.versionPolicy) this.policy = before.policy;
   }
 
   /** The labels pointing at `version`, sorted. */

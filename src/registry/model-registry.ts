@@ -55,19 +55,13 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): Promise<ModelVersion<Req, Res>> {
     const { entry, version } = this.#admit(config as AnyConfig);
     if (entry.loading.has(version)) throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`);
-    const previous = entry.configs.get(version);
-    const previousFailure = entry.failures.get(version);
+    const before = entry.before(version);
     entry.configs.set(version, config as AnyConfig);
+    if (config.versionPolicy) entry.policy = config.versionPolicy;
     try {
       return (await this.#startLoad(entry, version)) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
-      if (entry.configs.get(version) === config) {
-        // The caller has the error; the config it was about is gone, the one restored keeps its own.
-        if (previousFailure === undefined) entry.failures.delete(version);
-        else entry.failures.set(version, previousFailure);
-        if (previous) entry.configs.set(version, previous);
-        else entry.configs.delete(version);
-      }
+      entry.restore(version, config as AnyConfig, before);
       this.#cleanup(entry);
       throw error;
     }
@@ -80,6 +74,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   register<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): void {
     const { entry, version } = this.#admit(config as AnyConfig);
     entry.configs.set(version, config as AnyConfig);
+    if (config.versionPolicy) entry.policy = config.versionPolicy;
     // A failed load was the old config's; the new one has not been tried.
     entry.failures.delete(version);
     this.#applyPolicy(entry);
@@ -251,7 +246,6 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     assertKept(policy, [...entry.configs.keys(), version], version);
     checkEnsembleSteps(config, (model) => this.#models.has(model));
     this.#models.set(config.name, entry);
-    if (config.versionPolicy) entry.policy = config.versionPolicy;
     return { entry, version };
   }
 

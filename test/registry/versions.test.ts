@@ -91,6 +91,21 @@ test('labels route requests, move at run time, and the stable label is the defau
   await registry.close();
 });
 
+test('a load that is refused or fails leaves the version policy as it was, so no version is dropped for it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(1) });
+  await registry.load({ name: 'm', version: '2', source: doubler(2) });
+  const loading = registry.load({ name: 'm', version: '3', source: doubler(3) });
+  await assert.rejects(registry.load({ name: 'm', version: '3', source: doubler(3), versionPolicy: { specific: ['3'] } }), /version '3' is already loading/);
+  await loading;
+  const broken: MemoryModel = { ...doubler(4), run: () => { throw new Error('weights corrupt'); } };
+  await assert.rejects(registry.load({ name: 'm', version: '4', source: broken, versionPolicy: { latest: 1 } }), /weights corrupt/);
+  await registry.load({ name: 'm', version: '5', source: doubler(5) });
+  await flush();
+  assert.deepEqual(registry.list('m').map((v) => `${v.version}:${v.state}`), ['5:ready', '3:ready', '2:ready', '1:ready']);
+  await registry.close();
+});
+
 test('loading a ready version again replaces it without a gap; a failed replacement leaves the old one', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const service = new InferenceService({ registry });
