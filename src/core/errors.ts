@@ -89,8 +89,8 @@ export class CancelledError extends ServableError {
 
 /** The model version exists but cannot take requests yet, or any more (HTTP 503). */
 export class ModelNotReadyError extends ServableError {
-  constructor(message: string) {
-    super('ERR_SERVABLE_MODEL_NOT_READY', 503, message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SERVABLE_MODEL_NOT_READY', 503, message, options);
   }
 }
 

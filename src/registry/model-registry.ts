@@ -7,7 +7,7 @@ import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
-import { handlerFree, loadVersion, pickBackend, sizeOf } from './version-loader.js';
+import { handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
 import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import { waitFor } from './wait.js';
@@ -98,7 +98,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   /**
    * The ready version a selector names, loading it first when it is known but not loaded;
    * concurrent callers share one load.
-   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs` and the load's own error.
+   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs`, and
+   * ModelNotReadyError when the load fails (its error as the `cause`).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
     if (this.#closed) throw new ClosedError('The registry is closed');
@@ -106,7 +107,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const version = entry.target(options);
     const live = entry.live.get(version);
     if (live) return live;
-    return waitFor(this.#startLoad(entry, version), `Model '${name}' version '${version}'`, options, this.#clock);
+    const loaded = this.#startLoad(entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
+    return waitFor(loaded, `Model '${name}' version '${version}'`, options, this.#clock);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { allocate, describe, elementCount, type Clock, type TensorMap } from '../core/index.js';
+import { allocate, ClosedError, describe, elementCount, ModelNotFoundError, ModelNotReadyError, type Clock, type TensorMap } from '../core/index.js';
 import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
 import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
@@ -95,6 +95,17 @@ export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, conte
     await session?.dispose().catch(() => {});
     throw error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/**
+ * What a request that had to wait for a load gets when the load fails: the version is not ready
+ * (503), whatever failed, with the load's error as the `cause`. The request was not at fault, so a
+ * warm-up's InvalidInputError must not reach it as a 400, nor a handler's plain Error as a 500; the
+ * reason (which may name files on the server) is the operator's, in the `failure` event.
+ */
+export function loadFailure(name: string, version: string, error: unknown): Error {
+  if (error instanceof ModelNotReadyError || error instanceof ModelNotFoundError || error instanceof ClosedError) return error;
+  return new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error });
 }
 
 /**

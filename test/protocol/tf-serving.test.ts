@@ -194,7 +194,9 @@ test('a version whose load failed reports why, until a load succeeds', async () 
   const warmup = [{ inputs: { a: { datatype: 'INT64', shape: [1, 2], data: new BigInt64Array(2) } as Tensor, s: { datatype: 'BYTES', shape: [1], data: ['x'] } as Tensor } }];
   registry.register({ name: 'flaky', source: flaky, warmup });
   const body = { inputs: { a: [[1, 2]], s: ['x'] } };
-  assert.equal((await predict(body, '/v1/models/flaky:predict')).status, 500);
+  // The request was fine: the version is not ready (503), not a server fault, and the reason is the operator's.
+  const failed = await predict(body, '/v1/models/flaky:predict');
+  assert.deepEqual([failed.status, json(failed)], [503, { error: "Model 'flaky' version '1' failed to load", code: 'ERR_SERVABLE_MODEL_NOT_READY' }]);
   const status = async () => json(await http.handle({ method: 'GET', path: '/v1/models/flaky', headers: {} }));
   assert.deepEqual(registry.versions('flaky'), [{ version: '1', state: 'failed', error: 'weights are corrupt' }]);
   assert.deepEqual(await status(), { model_version_status: [{ version: '1', state: 'END', status: { error_code: 'UNKNOWN', error_message: 'weights are corrupt' } }] });

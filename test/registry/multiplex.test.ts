@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, ModelNotReadyError, ModelRegistry, systemClock, type Backend, type Clock } from 'servable';
+import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, type Backend, type Clock } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -81,7 +81,8 @@ test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than th
   await flush();
   assert.deepEqual(unloads, ['a:1 (evicted)']);
   assert.deepEqual(registry.list().map((v) => v.sizeBytes).sort(), [30, 50]);
-  await assert.rejects(service.infer('huge', request([0, 0])), /Model 'huge' version '1' is estimated at 101 bytes, more than `maxLoadedBytes` \(100\)/);
+  await assert.rejects(service.infer('huge', request([0, 0])), (e: Error) =>
+    e instanceof ModelNotReadyError && /Model 'huge' version '1' is estimated at 101 bytes, more than `maxLoadedBytes` \(100\)/.test((e.cause as Error).message));
   await registry.close();
 });
 
@@ -109,6 +110,25 @@ test('a request for an unloaded model waits for one shared load, bounded by its 
   const closing = registry.close(); // waits for the batch still running (its result discarded)
   await clock.advanceAsync(50);
   await closing;
+});
+
+test('a request whose version fails to load gets a 503 with the load error as its cause, never the load\'s own 400 or plain Error', async () => {
+  const { registry, service } = setup({});
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
+  // A warm-up request that does not fit the model: the client's own request is fine.
+  registry.register({ name: 'warm', source: doubler(1), warmup: [request([0, 0, 0])] });
+  const tokenizer = new Error('tokenizer.json missing');
+  registry.register({ name: 'init', source: doubler(2), handler: () => Object.assign(new TensorHandler(), { initialize: () => Promise.reject(tokenizer) }) });
+  for (const [name, cause] of [['warm', InvalidInputError], ['init', Error]] as const) {
+    await assert.rejects(service.infer(name, request([0, 0])), (e: Error) => {
+      assert.ok(e instanceof ModelNotReadyError);
+      assert.deepEqual([e.message, e.status, (e.cause as Error).constructor], [`Model '${name}' version '1' failed to load`, 503, cause]);
+      return true;
+    });
+  }
+  assert.equal(failures[1], 'init: tokenizer.json missing');
+  assert.equal(failures[0], "warm: Input 'x': shape [1, 2] holds 2 elements, got 3");
+  await registry.close();
 });
 
 test('a timeout longer than a timer can hold (about 24.8 days) does not cut short the wait for a load', async () => {
