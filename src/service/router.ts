@@ -1,4 +1,4 @@
-import { assertFunction, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -54,6 +54,8 @@ export class Router {
 
   /** {@link Router.route}, synchronous when no load is needed so the request is queued in the caller's tick. */
   #route(model: string, options: RouteOptions, timeoutMs: number | undefined): ModelVersion | Promise<ModelVersion> {
+    // A closed registry forgets each model once it has drained: the split lookup would call it unknown (404).
+    if (this.#registry.closed) throw new ClosedError('The registry is closed');
     const selector = (options.version === undefined && options.label === undefined && this.splitTarget(model, options.routingKey)) || options;
     return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
   }

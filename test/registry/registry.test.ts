@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BackendError,
+  ClosedError,
   InferenceService,
   InvalidInputError,
   ModelNotFoundError,
@@ -173,6 +174,21 @@ test('unload lets queued requests finish, then refuses new ones', async () => {
   assert.deepEqual((await Promise.all(queued)).map(values), [[2, 2], [4, 4]]);
   await unloading;
   assert.equal(mv.state, 'unloaded');
+});
+
+test('close lets queued requests finish; later requests get ClosedError (503), also once the model is forgotten', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'm', source: doubler(0, 3), warmup: [] });
+  const service = new InferenceService({ registry });
+  const queued = service.infer('m', request([1, 1]));
+  const closing = registry.close();
+  await assert.rejects(service.infer('m', request([2, 2])), ClosedError);
+  await settle(clock, 3);
+  assert.deepEqual(values(await queued), [2, 2]);
+  await closing;
+  assert.equal(registry.has('m'), false);
+  await assert.rejects(service.infer('m', request([2, 2])), (e: Error) => e instanceof ClosedError && e.status === 503);
 });
 
 test('a request accepted while a slot is free tells the session to expect a run; one that must wait asks it to collect finished runs', async () => {
