@@ -2,7 +2,7 @@ import { assertInteger, assertNumber, assertObject, assertString, describe } fro
 import type { TrafficPolicy, VersionSelector } from './types.js';
 
 /**
- * Checks a traffic policy: split weights >= 0 with a positive sum, each target naming a version or
+ * Checks a traffic policy: split weights >= 0 with a positive, finite sum, each target naming a version or
  * a label, a shadow fraction between 0 and 1.
  * @throws TypeError or RangeError naming the field and quoting the bad value.
  */
@@ -23,7 +23,8 @@ export function checkTraffic(name: string, policy: unknown): asserts policy is T
       assertNumber(`${field}.weight`, (target as { weight: unknown }).weight, 0);
       total += (target as { weight: number }).weight;
     });
-    if (total <= 0) throw new RangeError(`Expected the weights of \`${name}.split\` to add up to more than 0, got ${total}`);
+    // Weights that overflow to an Infinity total would send every request to the last target.
+    if (!(total > 0 && total < Infinity)) throw new RangeError(`Expected the weights of \`${name}.split\` to add up to a finite number more than 0, got ${total}`);
   }
   if (shadow !== undefined) {
     checkSelector(`${name}.shadow`, shadow, ['fraction', 'tolerance', 'maxInFlight']);

@@ -57,7 +57,8 @@ test('traffic policies are checked, quoting the bad value', async () => {
   assert.throws(() => registry.setTraffic('m', { split: [] }), /Expected `traffic.split` to be a non-empty array of \{version \| label, weight\}, got \[\] \(array\)/);
   assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: -1 }] }), /Expected `traffic.split\[0\].weight` to be a number >= 0, got -1 \(number\)/);
   assert.throws(() => registry.setTraffic('m', { split: [{ weight: 1 }] }), /Expected `traffic.split\[0\]` to name a version or a label \(one of them\)/);
-  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: 0 }] }), /add up to more than 0, got 0/);
+  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: 0 }] }), /add up to a finite number more than 0, got 0/);
+  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: 1e308 }, { version: '2', weight: 1e308 }] }), /add up to a finite number more than 0, got Infinity/);
   assert.throws(() => registry.setTraffic('m', { shadow: { version: '2', fraction: 2 } }), /Expected `traffic.shadow.fraction` to be a number between 0 and 1, got 2 \(number\)/);
   assert.throws(() => registry.setTraffic('m', { mirror: {} } as never), /Unknown field `traffic.mirror`/);
   assert.throws(() => new InferenceService({ registry, random: 0.5 as never }), /Expected `random` to be a function, got 0.5 \(number\)/);
