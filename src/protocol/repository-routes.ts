@@ -9,7 +9,8 @@ import type { HttpRequest, HttpResponse } from './types.js';
 export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-index' | 'repository-load' | 'repository-unload'> {
   const repository = () => ctx.repository!;
   const guarded = <R extends Route>(handler: RouteHandler<R>): RouteHandler<R> => async (route, request) =>
-    (await ctx.authorizeRepository!(request)) ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository');
+    // Only true authorizes: a hook that returns a token, a user or a string by mistake fails closed.
+    (await ctx.authorizeRepository!(request)) === true ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository');
   return {
     'repository-index': guarded(async (_route, request) => {
       const readyOnly = request.body !== undefined && bodyText(request.body).trim() !== '' && parseJsonObject(bodyText(request.body)).ready === true;

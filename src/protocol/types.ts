@@ -66,7 +66,7 @@ export interface HttpHandlerOptions {
   readonly repository?: RepositoryControl;
   /**
    * Decides whether a request may use the repository routes (an API key, a role, a network check);
-   * a refused request gets 403. Required with `repository`: loading and unloading models is never
+   * only `true` allows it, and a request refused (any other answer) gets 403. Required with `repository`: loading and unloading models is never
    * open to whoever can reach the port.
    */
   readonly authorizeRepository?: (request: HttpRequest) => boolean | Promise<boolean>;

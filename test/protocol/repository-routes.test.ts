@@ -81,6 +81,17 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   await registry.close();
 });
 
+test('only true authorizes the repository routes: a hook answering a truthy token, string or object by mistake refuses', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  for (const answer of ['yes', 1, { ok: false }, Promise.resolve('Bearer operator')]) {
+    const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => answer as never });
+    const denied = await http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: {}, body: '{}' });
+    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository' }]);
+  }
+  assert.equal(registry.isReady('good'), false);
+  await registry.close();
+});
+
 test("a load asking for Triton's config or file overrides is refused, not loaded as if it had not asked", async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => true });
