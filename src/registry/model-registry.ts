@@ -305,7 +305,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     } catch (error) {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
-      if (entry.configs.get(version) === config) entry.failures.set(version, err.message);
+      // A load unloaded, replaced or closed while it ran was called off, not failed: no alert for it.
+      if (this.#closed || entry.configs.get(version) !== config) throw err;
+      entry.failures.set(version, err.message);
       this.emit('failure', { ...ref, error: err, stage: 'load' });
       throw err;
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, TensorHandler, type MemoryModel, type RegistryEvents } from 'servable';
+import { InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, TensorHandler, type Backend, type MemoryModel, type RegistryEvents } from 'servable';
 import { memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -191,4 +191,24 @@ test('batching is checked as the batcher will before anything loads; a handler i
   await registry.load({ name: 'm', version: '2', source: doubler(2), handler: () => new TensorHandler() });
   assert.deepEqual(registry.list('m').map((v) => v.version), ['2', '1']);
   await registry.close();
+});
+
+test('a load unloaded or closed while it runs is called off, not failed: no failure event, no failed load recorded', async () => {
+  const memory = memoryBackend();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const slow: Backend = { name: 'slow', accepts: (source) => memory.accepts(source), load: async (source, options) => (await gate, memory.load(source, options)) };
+  const registry = new ModelRegistry({ backends: [slow] });
+  const log = record(registry, lifecycle, describeEvent);
+  const unloaded = registry.load({ name: 'm', version: '1', source: doubler(100) });
+  const closed = registry.load({ name: 'n', version: '1', source: doubler(100) });
+  await flush();
+  const unloading = registry.unload('m', '1');
+  const closing = registry.close();
+  release();
+  await unloading;
+  await assert.rejects(unloaded, { name: 'ModelNotReadyError', message: "Model 'm' version '1' was unloaded while it loaded" });
+  await assert.rejects(closed, { name: 'ModelNotReadyError', message: "Model 'n' version '1' was unloaded while it loaded" });
+  await closing;
+  assert.deepEqual(log.filter((line) => line.startsWith('failure')), []);
 });
