@@ -15,7 +15,7 @@ import {
 } from '../core/index.js';
 import { assertPositive, assertTimerMs } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
-import { SingleFlight } from './single-flight.js';
+import { flightKeyOf, SingleFlight } from './single-flight.js';
 import type { CacheStore, MaybePromise } from './store.js';
 import { boundedBy } from './timeout.js';
 
@@ -56,6 +56,12 @@ export interface CacheRunOptions {
   readonly noStore?: boolean | undefined;
   /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Only calls with the same group share an in-flight computation; stored answers are shared
+   * regardless. Give calls that `compute` would run differently (another timeout or priority) a
+   * group of their own, so one caller's scheduling never applies to another. @default none
+   */
+  readonly flightGroup?: string | undefined;
 }
 
 /** The answer of {@link ResultCache.run}. */
@@ -195,6 +201,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     }
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
+    if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     const namespace = this.#namespaceOf(request.model);
     let digest: MaybePromise<string>;
@@ -248,11 +255,11 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     compute: (signal: AbortSignal) => Promise<TensorMap>,
     options: CacheRunOptions,
   ): Promise<CacheRunResult> {
-    const { noCache = false, noStore = false, signal } = options;
+    const { noCache = false, noStore = false, signal, flightGroup } = options;
     const version = String(request.version);
     const key = `${version}:${digest}`;
     const base: CacheEventBase = { model: request.model, version, namespace, key };
-    const flightKey = `${namespace.length}:${namespace}${key}`;
+    const flightKey = flightKeyOf(flightGroup, namespace, key);
     const running = this.#flights.meta(flightKey);
     if (running && !(noCache && running.readsStore)) {
       if (!noStore) running.store = true;

@@ -89,3 +89,13 @@ export class SingleFlight<T, M> {
     flight.controller.abort(new CancelledError('Every caller of this request gave up'));
   }
 }
+
+/**
+ * The flight key of `key` within `scope` (a namespace or a partition) for callers of `group`.
+ * Unambiguous: a grouped key starts with `g`, an ungrouped one with a digit (callers keep `!` for
+ * work that is never shared).
+ */
+export function flightKeyOf(group: string | undefined, scope: string, key: string): string {
+  const flight = `${scope.length}:${scope}${key}`;
+  return group === undefined ? flight : `g${group.length}:${group}${flight}`;
+}

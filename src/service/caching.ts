@@ -33,16 +33,26 @@ export interface CacheDirectives {
 /** OIP request parameters that schedule or encode a request without changing its answer. */
 const SCHEDULING_PARAMETERS = new Set(['timeout', 'priority', 'binary_data_output']);
 
+/**
+ * The flight group of a request: identical requests share an inference in flight only when the
+ * batcher would schedule them alike, so one caller's timeout or priority never applies to another.
+ * Undefined without either. Derived from the timeout the caller set, not the budget left after
+ * routing, which differs by microseconds from one caller to the next.
+ */
+export function flightGroupOf({ timeoutMs, priority }: Pick<InferOptions, 'timeoutMs' | 'priority'>): string | undefined {
+  return timeoutMs === undefined && priority === undefined ? undefined : `${timeoutMs}/${priority}`;
+}
+
 /** Runs a tensor request on `version` through the model's caches. */
 export async function inferCached(
   anyCaching: AnyModelCaching,
   version: ModelVersion,
   request: InferenceRequest,
-  options: InferOptions & CacheDirectives,
+  options: InferOptions & CacheDirectives & { readonly flightGroup?: string | undefined },
 ): Promise<InferenceResponse> {
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
-  const { noCache, noStore, tenant, signal, ...submit } = options;
+  const { noCache, noStore, tenant, signal, flightGroup, ...submit } = options;
   // A version that stopped taking requests refuses this one as it does uncached, so the router
   // routes it around, before its priority levels or its cached answers are looked at.
   if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal })) as InferenceResponse;
@@ -57,7 +67,7 @@ export async function inferCached(
         const partition = semanticPartition(version, tenant, parameters);
         if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;
-        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal });
+        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup });
         return found.value;
       }
     : run;
@@ -66,7 +76,7 @@ export async function inferCached(
     // A semantic cache behind it answers within a tenant, so its answers are stored and shared per tenant.
     { model: version.name, version: version.version, inputs: request.inputs, parameters: semantic ? { parameters, tenant: tenant ?? '' } : parameters },
     nearOrRun,
-    { noCache, noStore, signal },
+    { noCache, noStore, signal, flightGroup },
   );
   return { outputs: found.value };
 }

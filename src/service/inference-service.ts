@@ -3,7 +3,7 @@ import { assertKnownKeys, assertObject, describe, InvalidInputError, systemClock
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { cacheDirectives, checkCaching, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { Router, type RouteOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
@@ -124,7 +124,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options) }) as Promise<Res>;
+          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }) as Promise<Res>;
         }
         return mv.infer(request, submit) as Promise<Res>;
       });

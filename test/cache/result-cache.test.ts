@@ -157,6 +157,29 @@ test('identical requests in flight run one computation; different ones run their
   assert.equal(cache.inFlight, 0);
 });
 
+test('only calls with the same flightGroup share a computation in flight; a stored answer is shared by every group', async () => {
+  const { cache, events } = setup();
+  const gates: ReturnType<typeof deferred<TensorMap>>[] = [];
+  const slow = () => {
+    gates.push(deferred<TensorMap>());
+    return gates.at(-1)!.promise;
+  };
+  const all = [
+    cache.run(request([1]), slow),
+    cache.run(request([1]), slow, { flightGroup: '20/undefined' }),
+    cache.run(request([1]), slow, { flightGroup: '20/undefined' }),
+    cache.run(request([1]), slow, { flightGroup: 'undefined/2' }),
+  ];
+  assert.equal(cache.inFlight, 3);
+  await new Promise((r) => setImmediate(r));
+  gates.forEach((gate, i) => gate.resolve({ y: fp32([i]) }));
+  const results = await Promise.all(all);
+  assert.deepEqual(results.map((r) => [r.hit, r.shared, r.value.y!.data[0]]), [[false, false, 0], [false, false, 1], [false, true, 1], [false, false, 2]]);
+  assert.deepEqual(events.filter((e) => e !== 'store'), ['miss:absent', 'miss:absent', 'coalesce', 'miss:absent']);
+  const later = await cache.run(request([1]), slow, { flightGroup: 'another' });
+  assert.deepEqual([later.hit, gates.length], [true, 3]);
+});
+
 test('a caller that aborts leaves alone; the shared computation is aborted only when every caller has left', async () => {
   const { cache } = setup();
   const gate = deferred<TensorMap>();
@@ -290,4 +313,5 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   const cache = new ResultCache({ store });
   assert.throws(() => cache.run({ ...request([1]), version: null as never }, async () => ({})), /`request.version` to be a string or a number, got null/);
   assert.throws(() => cache.run({ ...request([1]), model: '' }, async () => ({})), /`request.model`/);
+  assert.throws(() => cache.run(request([1]), async () => ({}), { flightGroup: 5 as never }), /^TypeError: Expected `flightGroup` to be a non-empty string, got 5 \(number\)$/);
 });

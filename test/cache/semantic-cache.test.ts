@@ -130,6 +130,26 @@ test('identical queries in flight run once', async () => {
   assert.ok(events.includes('coalesce'));
 });
 
+test('only queries with the same flightGroup share a computation in flight; a stored answer is shared by every group', async () => {
+  const { cache, events } = setup();
+  const releases: (() => void)[] = [];
+  const slow = () => new Promise<TensorMap>((resolve) => releases.push(() => resolve(answer(releases.length))));
+  const all = [
+    cache.run('a', slow),
+    cache.run('a', slow, { flightGroup: '20/undefined' }),
+    cache.run('a', slow, { flightGroup: '20/undefined' }),
+    cache.run('a', slow, { flightGroup: 'undefined/2' }),
+  ];
+  await new Promise((r) => setImmediate(r));
+  assert.equal(releases.length, 3);
+  for (const release of releases) release();
+  const results = await Promise.all(all);
+  assert.deepEqual(results.map((r) => [r.shared, y(r.value)]), [[false, 3], [false, 3], [true, 3], [false, 3]]);
+  assert.equal(events.filter((e) => e === 'coalesce').length, 1);
+  const later = await cache.run('a', slow, { flightGroup: 'another' });
+  assert.deepEqual([later.hit, later.exact, releases.length], [true, true, 3]);
+});
+
 test('fail open: an embedder that throws, returns the wrong length or a zero vector gives a miss and an error event', async () => {
   const { cache, compute, events } = setup({ dimensions: 3 });
   const result = await cache.run('unknown', compute(1));
@@ -237,7 +257,7 @@ test('a replica syncs on its interval until closed', async () => {
   assert.equal(clock.pending, 0);
 });
 
-test('SemanticCache validates its options and partitions, quoting the bad value', () => {
+test('SemanticCache validates its options and partitions, quoting the bad value', async () => {
   assert.throws(() => setup({ dimensions: 0 }), /`dimensions` to be an integer between 1 and 65536, got 0/);
   assert.throws(() => setup({ maxEntries: 0 }), /`maxEntries` to be an integer >= 1, got 0/);
   assert.throws(() => setup({ timeoutMs: 2 ** 31 }), /`timeoutMs` to be at most 2147483647 ms, the longest a timer can wait, got 2147483648/);
@@ -245,5 +265,6 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   assert.throws(() => setup({ embed: 'no' as never }), /`embed` to be a function, got "no"/);
   assert.throws(() => setup({ log: { append: () => undefined } as never }), /`log.read` to be a function/);
   const { cache, compute } = setup();
-  return assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
+  await assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
+  await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);
 });

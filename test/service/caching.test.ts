@@ -248,6 +248,65 @@ test('with only a semantic cache, a request whose signal aborts is cancelled in 
   await registry.close();
 });
 
+/** The two caches in front of a model with `priorityLevels: 2` that logs the first input of every run and takes `latencyMs`. */
+async function scheduledSetup(kind: 'result' | 'semantic', latencyMs: number) {
+  const ran: number[] = [];
+  const logged: MemoryModel = {
+    ...scale(10),
+    latencyMs,
+    run: (feeds) => {
+      ran.push(feeds.x!.data[0] as number);
+      return scale(10).run(feeds);
+    },
+  };
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: logged, batching: { maxBatchSize: 1, priorityLevels: 2 }, warmup: [] });
+  const caching =
+    kind === 'result'
+      ? { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) }
+      : { semantic: new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 }) };
+  const service = new InferenceService({ registry, caches: { m: caching } });
+  const close = async () => {
+    await caching.semantic?.close();
+    await registry.close();
+  };
+  return { ran, service, close };
+}
+
+const outcomes = (settled: PromiseSettledResult<unknown>[]) => settled.map((s) => (s.status === 'fulfilled' ? 'ok' : (s.reason as { code: string }).code));
+
+for (const kind of ['result', 'semantic'] as const) {
+  test(`with a ${kind} cache, identical requests in flight share an inference only with the same timeout: one caller's timeout never applies to another`, async () => {
+    const { ran, service, close } = await scheduledSetup(kind, 80);
+    const late = 'ERR_SERVABLE_DEADLINE_EXCEEDED';
+    // The first caller's timeout, where the second set none.
+    assert.deepEqual(outcomes(await Promise.allSettled([service.infer('m', request(1, 2), { timeoutMs: 10 }), service.infer('m', request(1, 2))])), [late, 'ok']);
+    // The second caller's timeout, behind a first that set none.
+    assert.deepEqual(outcomes(await Promise.allSettled([service.infer('m', request(3, 4)), service.infer('m', request(3, 4), { timeoutMs: 10 })])), ['ok', late]);
+    // (The second 3 timed out in the queue, behind the first.) The same timeout shares, though the
+    // budget left after routing differs by microseconds from one caller to the next.
+    await Promise.all([service.infer('m', request(5, -6), { timeoutMs: 1000 }), service.infer('m', request(5, -6), { timeoutMs: 1000 })]);
+    assert.deepEqual(ran, [1, 1, 3, 5]);
+    await close();
+  });
+
+  test(`with a ${kind} cache, identical requests in flight share an inference only with the same priority: a joiner at a higher one is not queued at the first caller's`, async () => {
+    const { ran, service, close } = await scheduledSetup(kind, 50);
+    const busy = service.infer('m', request(1, 0));
+    await new Promise((r) => setTimeout(r, 5));
+    const queued = [
+      service.infer('m', request(0, 1), { priority: 2 }),
+      service.infer('m', request(1, -1), { priority: 2 }),
+      service.infer('m', request(1, -1), { priority: 1 }),
+    ];
+    const answers = await Promise.all([busy, ...queued]);
+    assert.deepEqual(answers.map(values), [[10, 0], [0, 10], [10, -10], [10, -10]]);
+    // The priority-1 request ran before the priority-2 one queued ahead of it.
+    assert.deepEqual(ran, [1, 1, 0, 1]);
+    await close();
+  });
+}
+
 test('caching options are checked', async () => {
   const { registry, service } = await setup(() => {});
   assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);

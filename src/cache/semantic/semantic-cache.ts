@@ -6,6 +6,7 @@ import {
   assertNumber,
   assertObject,
   assertSignal,
+  assertString,
   CacheError,
   hash128,
   MAX_TIMER_MS,
@@ -16,7 +17,7 @@ import {
 } from '../../core/index.js';
 import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
-import { SingleFlight } from '../single-flight.js';
+import { flightKeyOf, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy } from '../timeout.js';
 import { SemanticEntries, type SemanticEntry } from './entries.js';
@@ -117,7 +118,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   async run(query: Q, compute: (signal: AbortSignal) => Promise<TensorMap>, options: SemanticRunOptions = {}): Promise<SemanticRunResult> {
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
-    const { noCache = false, noStore = false, signal } = options;
+    if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
+    const { noCache = false, noStore = false, signal, flightGroup } = options;
     if (signal?.aborted) throw abortError(signal);
     const partition = partitionKey(options.partition);
     const started = this.#clock.now();
@@ -137,7 +139,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
         return { value: entry.value, hit: true, exact: true, similarity: 1, shared: false };
       }
     }
-    const flightKey = `${partition.length}:${partition}${exactKey}`;
+    const flightKey = flightKeyOf(flightGroup, partition, exactKey);
     const running = this.#flights.meta(flightKey);
     if (running && !(noCache && running.readsCache)) {
       if (!noStore) running.store = true;

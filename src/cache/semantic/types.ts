@@ -56,6 +56,12 @@ export interface SemanticRunOptions {
   readonly noStore?: boolean | undefined;
   /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Only calls with the same group share an in-flight computation; stored answers are shared
+   * regardless. Give calls that `compute` would run differently (another timeout or priority) a
+   * group of their own, so one caller's scheduling never applies to another. @default none
+   */
+  readonly flightGroup?: string | undefined;
 }
 
 /** The answer of {@link SemanticCache.run}. */
