@@ -107,6 +107,19 @@ function semanticPartition(version: ModelVersion, tenant: string | undefined, pa
   }
 }
 
+/**
+ * Clears the caches of `model` when a version of it was replaced by a load of the same version
+ * (a forced reload, or a repository's changed files), whose answers may differ under the same key.
+ * Called once the new instance takes traffic: the answers of requests still running on the old one
+ * are not stored. The ResultCache clears every version of the model (a store clears whole
+ * namespaces), shared stores included; the SemanticCache clears all its partitions, on every
+ * replica through its log. A failed clear is the cache's `error` event.
+ */
+export function clearReplaced(caching: AnyModelCaching, model: string): void {
+  caching.result?.invalidate(model).catch(() => {});
+  caching.semantic?.invalidate().catch(() => {});
+}
+
 /** Checks a model's caching options, naming the model in the message. */
 export function checkCaching(model: string, caching: AnyModelCaching): AnyModelCaching {
   assertObject(`caches.${model}`, caching);

@@ -3,7 +3,7 @@ import { assertKnownKeys, assertObject, describe, InvalidInputError, systemClock
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { cacheDirectives, checkCaching, clearReplaced, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { Router, type RouteOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
@@ -96,6 +96,10 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     this.registry = options.registry;
     this.#clock = options.clock ?? systemClock;
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
+    this.registry.on('draining', ({ name, reason }) => {
+      const caching = reason === 'replaced' ? this.#caches.get(name) : undefined;
+      if (caching) clearReplaced(caching, name);
+    });
     if (options.caches !== undefined) {
       assertObject('caches', options.caches);
       for (const [model, caching] of Object.entries(options.caches)) this.setCaching(model, caching);

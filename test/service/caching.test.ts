@@ -307,6 +307,22 @@ for (const kind of ['result', 'semantic'] as const) {
   });
 }
 
+test('a reload of a loaded version clears the caches of its model: the new weights answer, not the old ones\' entries', async () => {
+  for (const kind of ['result', 'semantic', 'both'] as const) {
+    const result = kind === 'semantic' ? undefined : new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+    const semantic = kind === 'result' ? undefined : new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+    const { backend, registry, service } = await setup((s) => s.setCaching('m', { result, semantic }));
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+    await registry.load({ name: 'm', version: '1', source: scale(100), warmup: [] });
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200], kind);
+    // The new weights' answers are cached again.
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200], kind);
+    assert.equal(backend.calls.length, 2, kind);
+    await semantic?.close();
+    await registry.close();
+  }
+});
+
 test('caching options are checked', async () => {
   const { registry, service } = await setup(() => {});
   assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);
