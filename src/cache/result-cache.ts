@@ -158,6 +158,8 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   readonly #clock: Clock;
   readonly #flights = new SingleFlight<Outcome, FlightState>();
   readonly #generations = new Map<string, number>();
+  /** Namespaces being cleared, with how many clears are running: their stored entries are stale. */
+  readonly #clearing = new Map<string, number>();
   readonly #writes = new Set<Promise<void>>();
   #unkeyedCount = 0;
 
@@ -229,13 +231,18 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     const namespace = this.#namespaceOf(model);
     this.#generations.set(namespace, (this.#generations.get(namespace) ?? 0) + 1);
     this.#flights.forget((state) => state.namespace === namespace);
-    await this.idle();
+    this.#clearing.set(namespace, (this.#clearing.get(namespace) ?? 0) + 1);
     try {
+      await this.idle();
       await this.#store.clear(namespace);
     } catch (cause) {
       const error = new CacheError(`Could not clear the cached results of model "${model}": ${messageOf(cause)}`, { cause });
       this.emit('error', { operation: 'clear', model, namespace, error });
       throw error;
+    } finally {
+      const left = this.#clearing.get(namespace)! - 1;
+      if (left === 0) this.#clearing.delete(namespace);
+      else this.#clearing.set(namespace, left);
     }
   }
 
@@ -266,14 +273,15 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
       this.emit('coalesce', base);
       return this.#flights.join(flightKey, signal).then((o) => ({ value: o.value, hit: o.hit, shared: true }));
     }
+    const clearing = this.#clearing.has(namespace);
     const state: FlightState = {
       namespace,
       generation: this.#generations.get(namespace) ?? 0,
-      readsStore: !noCache,
+      readsStore: !noCache && !clearing,
       store: !noStore,
     };
-    if (noCache) {
-      this.emit('miss', { ...base, reason: 'bypass', durationMs: 0 });
+    if (noCache || clearing) {
+      this.emit('miss', { ...base, reason: noCache ? 'bypass' : 'absent', durationMs: 0 });
       return this.#fly(flightKey, state, base, compute, signal);
     }
     const started = this.#clock.now();
@@ -290,7 +298,9 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     const work = async (flightSignal: AbortSignal): Promise<Outcome> => {
       const looked = await found;
       state.readsStore = false;
-      if (looked.value !== undefined) {
+      // An answer read from a namespace that was invalidated meanwhile may predate the clear.
+      const current = (this.#generations.get(namespace) ?? 0) === state.generation && !this.#clearing.has(namespace);
+      if (looked.value !== undefined && current) {
         this.emit('hit', { ...base, durationMs: this.#clock.now() - started });
         return { value: looked.value, hit: true };
       }

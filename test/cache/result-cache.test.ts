@@ -125,6 +125,38 @@ test('a computation that started before invalidate() does not store its (old) re
   assert.ok(store instanceof LruStore && store.size === 1);
 });
 
+test('a read while invalidate() is clearing, or that started before it, is a miss, not the entry being cleared', async () => {
+  const lru = new LruStore({ maxBytes: 1 << 20 });
+  const clearing = deferred<void>();
+  let slowGet: ReturnType<typeof deferred<void>> | undefined;
+  const store: CacheStore = {
+    get: async (ns, key) => {
+      await slowGet?.promise;
+      return lru.get(ns, key);
+    },
+    set: async (ns, key, value) => lru.set(ns, key, value),
+    delete: async (ns, key) => lru.delete(ns, key),
+    clear: async (ns) => {
+      await clearing.promise;
+      lru.clear(ns);
+    },
+  };
+  const { cache, events } = setup({ store });
+  await cache.run(request([1]), async () => ({ y: fp32([1]) }));
+  await cache.idle();
+  slowGet = deferred<void>();
+  const early = cache.run(request([1]), async () => ({ y: fp32([3]) }));
+  const invalidated = cache.invalidate('double');
+  slowGet.resolve();
+  const during = await cache.run(request([1]), async () => ({ y: fp32([2]) }));
+  assert.deepEqual([during.hit, during.value.y!.data[0]], [false, 2], 'the clear has not reached the entry yet');
+  const before = await early;
+  assert.deepEqual([before.hit, before.value.y!.data[0]], [false, 3], 'its read came back after the invalidation began');
+  clearing.resolve();
+  await invalidated;
+  assert.deepEqual(events, ['miss:absent', 'store', 'miss:absent', 'miss:absent', 'store'], "the early read's result is computed for the old generation, so not stored");
+});
+
 test('no-cache skips reading but stores the fresh result; no-store reads but never writes', async () => {
   const { cache, compute, runs, events } = setup();
   const r = request([1]);
