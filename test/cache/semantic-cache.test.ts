@@ -117,6 +117,19 @@ test('no-cache recomputes and replaces the entry; no-store never writes', async 
   assert.deepEqual(events, ['miss:absent', 'store', 'miss:bypass', 'store', 'hit:exact', 'miss:absent', 'miss:absent']);
 });
 
+test('a no-cache answer never waits for the embedding that stores it', async () => {
+  let release: (() => void) | undefined;
+  const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));
+  const { cache, compute, events } = setup({ embed });
+  const run = cache.run('a', compute(1), { noCache: true });
+  const first = await Promise.race([run, new Promise((resolve) => setTimeout(resolve, 200, 'still waiting for the embedder'))]);
+  assert.deepEqual(first, { value: answer(1), hit: false, exact: false, similarity: undefined, shared: false });
+  assert.deepEqual([cache.size, events], [0, ['miss:bypass']]);
+  release!();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([cache.size, events], [1, ['miss:bypass', 'store']], 'stored once embedded');
+});
+
 test('identical queries in flight run once', async () => {
   const { cache, events } = setup();
   const releases: (() => void)[] = [];

@@ -235,10 +235,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       this.emit('miss', { partition, reason: 'bypass', durationMs: 0 });
     }
     const value = await compute(signal);
-    if (state.store && state.generation === this.#generation) {
-      if (!embedded) vector = await this.#embedOrReport(query, partition, signal);
-      if (vector && state.generation === this.#generation) this.#insert(partition, exactKey, query, vector, value);
+    if (!state.store || state.generation !== this.#generation) return missed(value);
+    if (embedded) {
+      if (vector) this.#insert(partition, exactKey, query, vector, value);
+      return missed(value);
     }
+    // Storing a no-cache answer needs its embedding; the caller never waits for it.
+    void this.#embedOrReport(query, partition, signal).then(
+      (v) => v && state.generation === this.#generation && this.#insert(partition, exactKey, query, v, value),
+      () => {},
+    );
     return missed(value);
   }
 
