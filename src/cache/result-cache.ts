@@ -17,7 +17,7 @@ import { assertPositive, assertTimerMs } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { flightKeyOf, SingleFlight } from './single-flight.js';
 import type { CacheStore, MaybePromise } from './store.js';
-import { boundedBy } from './timeout.js';
+import { StallGuard } from './timeout.js';
 
 /** Options of {@link ResultCache}. */
 export interface ResultCacheOptions {
@@ -28,8 +28,8 @@ export interface ResultCacheOptions {
   /** How long a result stays, in milliseconds. @default none: until the store evicts it */
   readonly ttlMs?: number;
   /**
-   * The longest a store read or write may take, in milliseconds; a slower one counts as a miss
-   * (or an unwritten result) and is reported as an `error` event. Synchronous stores are never timed.
+   * The longest a store read or write may take, in milliseconds; a slower one counts as a miss (or an
+   * unwritten result) and an `error` event, and so does every call until it answers. Synchronous stores are never timed.
    * @default 50
    */
   readonly timeoutMs?: number;
@@ -153,7 +153,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   readonly #store: CacheStore<TensorMap>;
   readonly #namespace: string;
   readonly #ttlMs: number | undefined;
-  readonly #timeoutMs: number;
+  readonly #timed: StallGuard;
   readonly #hasher: KeyHasher;
   readonly #clock: Clock;
   readonly #flights = new SingleFlight<Outcome, FlightState>();
@@ -176,7 +176,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     this.#store = store;
     this.#namespace = namespace;
     this.#ttlMs = ttlMs;
-    this.#timeoutMs = timeoutMs;
+    this.#timed = new StallGuard(timeoutMs, clock);
     this.#hasher = hasher;
     this.#clock = clock;
   }
@@ -336,13 +336,14 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   #get(base: CacheEventBase): MaybePromise<{ value: TensorMap | undefined; reason: 'absent' | 'error' }> {
     let result: MaybePromise<TensorMap | undefined>;
     try {
+      if (this.#timed.stalled) throw new CacheError('Cache get skipped: the store has not answered calls that timed out');
       result = this.#store.get(base.namespace, base.key);
     } catch (cause) {
       this.#fail('get', base, cause);
       return { value: undefined, reason: 'error' };
     }
     if (!isPromiseLike(result)) return { value: result, reason: 'absent' };
-    return boundedBy(result, this.#timeoutMs, this.#clock, 'get').then(
+    return this.#timed.bound(result, 'get').then(
       (value) => ({ value, reason: 'absent' as const }),
       (cause: unknown) => {
         this.#fail('get', base, cause);
@@ -355,6 +356,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     const started = this.#clock.now();
     let result: MaybePromise<void>;
     try {
+      if (this.#timed.stalled) throw new CacheError('Cache set skipped: the store has not answered calls that timed out');
       result = this.#store.set(base.namespace, base.key, value, this.#ttlMs);
     } catch (cause) {
       this.#fail('set', base, cause);
@@ -364,7 +366,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
       this.emit('store', { ...base, durationMs: this.#clock.now() - started });
       return;
     }
-    const write: Promise<void> = boundedBy(result, this.#timeoutMs, this.#clock, 'set').then(
+    const write: Promise<void> = this.#timed.bound(result, 'set').then(
       () => {
         this.emit('store', { ...base, durationMs: this.#clock.now() - started });
       },

@@ -290,12 +290,11 @@ test('fail open: a store that throws, rejects or hangs turns into a miss and an 
   gets.length = 0;
   clock.advance(1);
   assert.equal((await hung).value.y!.data[0], 2);
-  clock.advance(50); // the write hangs too
   await cache.idle();
   assert.deepEqual(events, [
     'error:get:Cache get took longer than 50 ms',
     'miss:error',
-    'error:set:Cache set took longer than 50 ms',
+    'error:set:Cache set skipped: the store has not answered calls that timed out',
   ]);
   assert.equal(clock.pending, 0);
 
@@ -315,6 +314,50 @@ test('fail open: a store that throws, rejects or hangs turns into a miss and an 
 
   await assert.rejects(cache.invalidate('double'), { code: 'ERR_SERVABLE_CACHE', message: 'Could not clear the cached results of model "double": clear refused' });
   assert.equal(events.at(-1), 'error:clear:Could not clear the cached results of model "double": clear refused');
+});
+
+test('while a store call that timed out is pending, the store is skipped, so calls never pile up behind it', async () => {
+  const clock = new FakeClock();
+  const { store, gets } = manualStore();
+  const sets: (() => void)[] = [];
+  store.set = () => new Promise<void>((resolve) => sets.push(resolve));
+  const { cache, events } = setup({ store, clock });
+  let runs = 0;
+  const compute = async () => ({ y: fp32([++runs]) });
+  const first = cache.run(request([1]), compute);
+  clock.advance(50);
+  await first;
+  const skipped = await cache.run(request([2]), compute);
+  assert.deepEqual([skipped.hit, gets.length, sets.length], [false, 1, 0], 'no second get and no set while the first get is pending');
+  gets[0]!.answer.resolve(undefined);
+  await Promise.resolve();
+  const next = cache.run(request([3]), compute);
+  assert.equal(gets.length, 2, 'the store is read again once the late get answered');
+  gets[1]!.answer.resolve(undefined);
+  await next;
+  assert.equal(sets.length, 1);
+  clock.advance(50);
+  await cache.idle();
+  await cache.run(request([4]), compute);
+  assert.equal(gets.length, 2, 'a late set stalls the store too');
+  sets[0]!();
+  await Promise.resolve();
+  cache.run(request([5]), compute).catch(() => {});
+  assert.equal(gets.length, 3);
+  const skip = (op: string) => `error:${op}:Cache ${op} skipped: the store has not answered calls that timed out`;
+  assert.deepEqual(events, [
+    'error:get:Cache get took longer than 50 ms',
+    'miss:error',
+    skip('set'),
+    skip('get'),
+    'miss:error',
+    skip('set'),
+    'miss:absent',
+    'error:set:Cache set took longer than 50 ms',
+    skip('get'),
+    'miss:error',
+    skip('set'),
+  ]);
 });
 
 test('a request that cannot be keyed is computed without the cache and reported', async () => {
