@@ -255,6 +255,31 @@ test('replicas sharing a log see each other\'s entries, clears, and remaining TT
   assert.equal(log.records.length, 2);
 });
 
+test('while an append that timed out is still pending, later appends are skipped, not queued behind it, and reported', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const late: (() => void)[] = [];
+  let calls = 0;
+  const stalled: SemanticLog = { read: log.read, append: (record) => (calls++, new Promise<void>((resolve) => late.push(() => resolve(log.append(record))))) };
+  const { cache, compute } = setup({ log: stalled, syncIntervalMs: 0, timeoutMs: 50, clock });
+  const errors: string[] = [];
+  cache.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
+  await cache.run('a', compute(1), { partition: 'p' });
+  clock.advance(50);
+  await cache.idle();
+  await cache.run('b', compute(2), { partition: 'p' });
+  await cache.idle();
+  assert.equal(calls, 1, 'the second append was not handed to the stalled log');
+  assert.deepEqual(errors, ['append: Cache append took longer than 50 ms', 'append: Cache append skipped: the log has not answered appends that timed out']);
+  late.shift()!();
+  await new Promise((r) => setImmediate(r));
+  await cache.run('a8', compute(3), { partition: 'p' });
+  assert.equal(calls, 2, 'appends resume once the late one answered');
+  late.shift()!();
+  await cache.idle();
+  assert.equal(log.records.length, 2);
+});
+
 test('a replica syncs on its interval until closed', async () => {
   const clock = new FakeClock();
   const log = memoryLog(clock);

@@ -19,7 +19,7 @@ import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
 import { flightKeyOf, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
-import { boundedBy } from '../timeout.js';
+import { boundedBy, StallGuard } from '../timeout.js';
 import { SemanticEntries, type SemanticEntry } from './entries.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
@@ -64,6 +64,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   readonly #verify: Verifier<Q> | undefined;
   readonly #log: SemanticLog | undefined;
   readonly #timeoutMs: number;
+  /** Appends: skipped while one that timed out is still pending, rather than queued behind a log that stopped answering. */
+  readonly #appends: StallGuard;
   readonly #clock: Clock;
   readonly #entries: SemanticEntries<Q>;
   readonly #flights = new SingleFlight<Outcome, FlightState>();
@@ -102,6 +104,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     this.#log = log;
     this.#timeoutMs = timeoutMs;
     this.#clock = options.clock ?? systemClock;
+    this.#appends = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate: options.accelerate ?? true });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
   }
@@ -278,7 +281,10 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   }
 
   #append(record: SemanticRecord): void {
-    const write: Promise<void> = boundedBy(Promise.resolve().then(() => this.#log!.append(record)), this.#timeoutMs, this.#clock, 'append')
+    const appended = this.#appends.stalled
+      ? Promise.reject(new CacheError('Cache append skipped: the log has not answered appends that timed out'))
+      : this.#appends.bound(Promise.resolve().then(() => this.#log!.append(record)), 'append');
+    const write: Promise<void> = appended
       .catch((cause: unknown) => {
         this.emit('error', { operation: 'append', partition: record.partition ?? '', error: asCacheError('append', cause) });
       })
