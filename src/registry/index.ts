@@ -9,6 +9,7 @@ export type { VersionStatus } from './model-entry.js';
 export type { CapacityLimits } from './capacity.js';
 export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
 export { checkTraffic } from './traffic.js';
+export { wasCalledOff } from './version-loader.js';
 export { checkBatching } from './config.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
 export type {

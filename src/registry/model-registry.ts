@@ -7,7 +7,7 @@ import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
-import { handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
+import { callOff, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
 import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import { waitFor } from './wait.js';
@@ -306,7 +306,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
       // A load unloaded, replaced or closed while it ran was called off, not failed: no alert for it.
-      if (this.#closed || entry.configs.get(version) !== config) throw err;
+      if (this.#closed || entry.configs.get(version) !== config) throw callOff(err);
       entry.failures.set(version, err.message);
       this.emit('failure', { ...ref, error: err, stage: 'load' });
       throw err;

@@ -108,6 +108,22 @@ export function loadFailure(name: string, version: string, error: unknown): Erro
   return new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error });
 }
 
+const calledOff = new WeakSet<Error>();
+
+/** Marks the error of a load called off because its version was unloaded or replaced, or the registry closed, while it ran. */
+export function callOff(error: Error): Error {
+  calledOff.add(error);
+  return error;
+}
+
+/**
+ * True when a load failed only because its version was unloaded or replaced, or the registry
+ * closed, while it ran: the files were not at fault, and loading them again may well succeed.
+ */
+export function wasCalledOff(error: unknown): boolean {
+  return error instanceof Error && calledOff.has(error);
+}
+
 /**
  * A handler instance serves one version at a time: waits for a draining version that still holds
  * `config`'s handler; refuses one that is serving.

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { ModelNotFoundError } from '../core/index.js';
-import { compareVersions, wantedVersions, type ModelConfig, type ModelRegistry } from '../registry/index.js';
+import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
 import { loadHandler } from './handler-module.js';
@@ -113,8 +113,10 @@ export class ModelSync {
         next.versions.set(v.version, v.fingerprint);
         this.#failed.delete(`${name}/${v.version}`);
       } catch (error) {
-        errors.push(this.#failure(name, v.version, failKey, error));
         if (current) next.versions.set(v.version, had);
+        // Called off (unloaded or closed while it loaded): not the files' fault, so the next look loads them again.
+        if (wasCalledOff(error) || this.#registry.closed) continue;
+        errors.push(this.#failure(name, v.version, failKey, error));
       }
     }
     if (next.versions.size > 0) {

@@ -158,6 +158,38 @@ test("'poll' loads a new version once its files stop changing, swaps it in, and 
   await s.done();
 });
 
+test("'poll' reports no failure for a load called off by an unload or a close, and loads the version at the next look", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  await writeVersion(s.root, 'm', '2', { offset: 2 });
+  await s.repository.poll();
+  const unloading: Promise<void>[] = [];
+  const callOff = (version: string, fn: () => Promise<void>) => {
+    const listener = (e: { version: string }) => {
+      if (e.version !== version) return;
+      s.registry.off('loading', listener);
+      unloading.push(fn());
+    };
+    s.registry.on('loading', listener);
+  };
+  callOff('2', () => s.registry.unload('m', '2'));
+  await s.repository.poll();
+  await Promise.all(unloading);
+  assert.deepEqual([await s.ask('m'), s.failures], [1, []]);
+  await s.repository.poll();
+  assert.deepEqual([await s.ask('m'), s.registry.versions('m')], [2, [{ version: '2', state: 'ready' }]]);
+
+  await writeVersion(s.root, 'm', '3', { offset: 3 });
+  await s.repository.poll();
+  callOff('3', () => s.registry.close());
+  await s.repository.poll();
+  await Promise.all(unloading);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
+
 test('a handler module in the model directory is imported and used', async () => {
   const s = await setup('none');
   const servable = pathToFileURL(path.resolve('src/index.ts')).href;
