@@ -1,19 +1,34 @@
 import { CacheError, type Clock } from '../core/index.js';
 
+/** Told when a bounded call runs past its time (`start`) and when it finally settles (`end`). */
+interface LateCalls {
+  start(): void;
+  end(): void;
+}
+
 /**
  * Settles like `promise`, or rejects with a CacheError once `ms` milliseconds pass on `clock`
- * (the store call itself cannot be stopped; its late answer is ignored).
+ * (the store call itself cannot be stopped; its late answer is ignored, and `late` told of it).
  */
-export function boundedBy<T>(promise: Promise<T>, ms: number, clock: Clock, operation: string): Promise<T> {
+export function boundedBy<T>(promise: Promise<T>, ms: number, clock: Clock, operation: string, late?: LateCalls): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimeout(() => reject(new CacheError(`Cache ${operation} took longer than ${ms} ms`)), ms);
+    let timedOut = false;
+    const timer = clock.setTimeout(() => {
+      timedOut = true;
+      late?.start();
+      reject(new CacheError(`Cache ${operation} took longer than ${ms} ms`));
+    }, ms);
+    const settle = (): void => {
+      if (timedOut) late?.end();
+      else clock.clearTimeout(timer);
+    };
     promise.then(
       (value) => {
-        clock.clearTimeout(timer);
+        settle();
         resolve(value);
       },
       (error: unknown) => {
-        clock.clearTimeout(timer);
+        settle();
         reject(error);
       },
     );
@@ -25,7 +40,7 @@ export function boundedBy<T>(promise: Promise<T>, ms: number, clock: Clock, oper
  * are still pending: while there are any the store is stalled, and callers skip it rather than
  * queue more calls (and the values they carry) behind a store that stopped answering.
  */
-export class StallGuard {
+export class StallGuard implements LateCalls {
   readonly #ms: number;
   readonly #clock: Clock;
   #late = 0;
@@ -41,20 +56,16 @@ export class StallGuard {
   }
 
   bound<T>(promise: Promise<T>, operation: string): Promise<T> {
-    let settled = false;
-    const settle = (): void => {
-      settled = true;
-    };
-    promise.then(settle, settle);
-    return boundedBy(promise, this.#ms, this.#clock, operation).catch((error: unknown) => {
-      if (!settled) {
-        this.#late++;
-        const done = (): void => {
-          this.#late--;
-        };
-        promise.then(done, done);
-      }
-      throw error;
-    });
+    return boundedBy(promise, this.#ms, this.#clock, operation, this);
+  }
+
+  /** @internal */
+  start(): void {
+    this.#late++;
+  }
+
+  /** @internal */
+  end(): void {
+    this.#late--;
   }
 }
