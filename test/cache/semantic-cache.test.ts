@@ -73,6 +73,24 @@ test('the threshold is a minimum similarity: higher is stricter', async () => {
   assert.throws(() => setup({ threshold: 1.5 }), /`threshold` to be a number between -1 and 1, got 1.5/);
 });
 
+test('at threshold 1, identical and same-direction embeddings match despite float32 rounding, and the similarity never exceeds 1', async () => {
+  // Unit vectors stored as float32 have dot products with themselves a few 1e-8 either side of 1.
+  const similarities = new Set<number>();
+  for (let seed = 1; seed <= 20; seed++) {
+    let s = seed;
+    const random = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
+    const v = Array.from({ length: 384 }, random);
+    const cache = new SemanticCache<string>({ embed: (q) => (q === 'tripled' ? v.map((x) => x * 3) : v), dimensions: 384, threshold: 1, maxEntries: 10 });
+    await cache.run('stored', async () => answer(1));
+    for (const query of ['same', 'tripled']) {
+      const found = await cache.run(query, async () => answer(2));
+      assert.equal(found.hit, true, `seed ${seed}, ${query}`);
+      similarities.add(found.similarity!);
+    }
+  }
+  assert.ok([...similarities].every((s) => s <= 1 && s > 1 - 1e-6), [...similarities].join());
+});
+
 test('partitions never share entries: another tenant or version misses, exact or near', async () => {
   const { cache, compute, runs } = setup();
   await cache.run('a', compute(1), { partition: ['m', 1, 'tenant-1'] });

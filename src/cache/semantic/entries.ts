@@ -1,6 +1,13 @@
 import type { Clock, TensorMap } from '../../core/index.js';
 import { FlatIndex } from './flat-index.js';
 
+/**
+ * How far a similarity computed from float32 unit vectors may be from the true cosine: each value
+ * is rounded by at most 2^-24 of itself, which moves a dot product of unit vectors by at most
+ * 2^-23; the rest is headroom for the float64 sums.
+ */
+const SIMILARITY_ERROR = 2 ** -22;
+
 /** One cached answer. */
 export interface SemanticEntry<Q> {
   readonly partition: string;
@@ -62,13 +69,17 @@ export class SemanticEntries<Q> {
     return slot;
   }
 
-  /** The live entry of `partition` most similar to `vector` with a similarity of at least `threshold`. */
+  /**
+   * The live entry of `partition` most similar to `vector` with a similarity of at least
+   * `threshold`, give or take float32 rounding (so identical and same-direction vectors meet a
+   * threshold of 1); the similarity is clamped to [-1, 1].
+   */
   nearest(partition: string, vector: Float32Array, threshold: number): { entry: SemanticEntry<Q>; similarity: number } | undefined {
     const p = this.#partitions.get(partition);
     if (!p) return undefined;
     const now = this.#options.clock.now();
     const expired: Slot<Q>[] = [];
-    const match = p.index.search(vector, threshold, (slot) => {
+    const match = p.index.search(vector, threshold - SIMILARITY_ERROR, (slot) => {
       const s = p.slots[slot]!;
       if (s.expiresAt > now) return true;
       expired.push(s);
@@ -78,7 +89,7 @@ export class SemanticEntries<Q> {
     for (const s of expired) this.#remove(s);
     if (!entry || !match) return undefined;
     this.#touch(entry);
-    return { entry, similarity: match.score };
+    return { entry, similarity: Math.max(-1, Math.min(1, match.score)) };
   }
 
   /** Adds an entry, replacing any with the same exact key in its partition, then evicts down to `maxEntries`. */

@@ -20,7 +20,8 @@ export interface SemanticCacheOptions<Q extends SemanticQuery = string> {
   /**
    * The least cosine similarity, in [-1, 1], for a near match to count as a hit. Higher is
    * stricter: fewer hits and fewer false hits. Choose it from a measurement on your own queries
-   * (docs/caching.md shows how); there is no safe default.
+   * (docs/caching.md shows how); there is no safe default. A similarity short of it by no more
+   * than float32 rounding (2^-22) counts, so 1 matches identical and same-direction embeddings.
    */
   readonly threshold: number;
   /** The most entries kept, across all partitions; the least recently used leave first. */
