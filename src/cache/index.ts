@@ -11,20 +11,16 @@ export { tensorMapBytes, tensorBytes } from './size.js';
 export { tensorCodec, type Codec } from './codec.js';
 export { canonicalJson, canonicalParts, fastHasher, inputsKey, sha256Hasher, type KeyHasher } from './key.js';
 export { SingleFlight } from './single-flight.js';
-export {
-  ResultCache,
-  type CacheCoalesceEvent,
-  type CacheErrorEvent,
-  type CacheEventBase,
-  type CacheHitEvent,
-  type CacheMissEvent,
-  type CacheRequest,
-  type CacheRunOptions,
-  type CacheRunResult,
-  type CacheStoreEvent,
-  type ResultCacheEvents,
-  type ResultCacheOptions,
-} from './result-cache.js';
+export { ResultCache, type CacheComputeControl, type CacheRequest, type CacheRunOptions, type CacheRunResult, type ResultCacheOptions } from './result-cache.js';
+export type {
+  CacheCoalesceEvent,
+  CacheErrorEvent,
+  CacheEventBase,
+  CacheHitEvent,
+  CacheMissEvent,
+  CacheStoreEvent,
+  ResultCacheEvents,
+} from './result-events.js';
 export { SemanticCache } from './semantic/semantic-cache.js';
 export {
   partitionKey,

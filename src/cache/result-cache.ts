@@ -16,6 +16,7 @@ import {
 import { assertPositive, assertTimerMs } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { flightKeyOf, SingleFlight } from './single-flight.js';
+import type { CacheEventBase, ResultCacheEvents } from './result-events.js';
 import type { CacheStore, MaybePromise } from './store.js';
 import { StallGuard } from './timeout.js';
 
@@ -64,6 +65,16 @@ export interface CacheRunOptions {
   readonly flightGroup?: string | undefined;
 }
 
+/** What `compute` may tell {@link ResultCache.run} about the result it returns. */
+export interface CacheComputeControl {
+  /**
+   * Keeps this result out of the store; the callers sharing it still get it. For a result that is
+   * not the computation's own answer to the request, such as a semantic cache's near hit, which
+   * must go when that cache is invalidated.
+   */
+  noStore(): void;
+}
+
 /** The answer of {@link ResultCache.run}. */
 export interface CacheRunResult {
   readonly value: TensorMap;
@@ -71,57 +82,6 @@ export interface CacheRunResult {
   readonly hit: boolean;
   /** True when this caller joined an identical request already in flight. */
   readonly shared: boolean;
-}
-
-/** Identifies the request an event is about. */
-export interface CacheEventBase {
-  readonly model: string;
-  readonly version: string;
-  /** The store namespace (`<namespace>/<model>`). */
-  readonly namespace: string;
-  /** The key within the namespace: `<version>:<hash>`. */
-  readonly key: string;
-}
-
-/** A request answered from the store. */
-export interface CacheHitEvent extends CacheEventBase {
-  /** How long the lookup took, in milliseconds. */
-  readonly durationMs: number;
-}
-
-/** A request that will be computed. */
-export interface CacheMissEvent extends CacheEventBase {
-  /** `absent`: not stored; `bypass`: the request asked not to read; `error`: the store failed or timed out. */
-  readonly reason: 'absent' | 'bypass' | 'error';
-  /** How long the lookup took, in milliseconds (0 for a bypass). */
-  readonly durationMs: number;
-}
-
-/** A request that joined an identical one in flight instead of running its own. */
-export type CacheCoalesceEvent = CacheEventBase;
-
-/** A result written to the store. */
-export interface CacheStoreEvent extends CacheEventBase {
-  /** How long the write took, in milliseconds. */
-  readonly durationMs: number;
-}
-
-/** A store or key failure that the cache absorbed (fail open). */
-export interface CacheErrorEvent {
-  readonly operation: 'key' | 'get' | 'set' | 'clear';
-  readonly model: string;
-  readonly namespace: string;
-  readonly key?: string;
-  readonly error: CacheError;
-}
-
-/** The events of {@link ResultCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`. */
-export interface ResultCacheEvents {
-  hit: [event: CacheHitEvent];
-  miss: [event: CacheMissEvent];
-  coalesce: [event: CacheCoalesceEvent];
-  store: [event: CacheStoreEvent];
-  error: [event: CacheErrorEvent];
 }
 
 interface FlightState {
@@ -188,12 +148,12 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
 
   /**
    * Answers `request` from the store, or by joining an identical request in flight, or by running
-   * `compute` (and storing its result unless `noStore`). `compute` receives a signal that aborts
-   * when every caller waiting for it has gone.
+   * `compute` (and storing its result unless `noStore`, or `compute` calls `control.noStore()`).
+   * `compute` receives a signal that aborts when every caller waiting for it has gone.
    */
   run(
     request: CacheRequest,
-    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     options: CacheRunOptions = {},
   ): Promise<CacheRunResult> {
     assertObject('request', request);
@@ -259,7 +219,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     request: CacheRequest,
     namespace: string,
     digest: string,
-    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     options: CacheRunOptions,
   ): Promise<CacheRunResult> {
     const { noCache = false, noStore = false, signal, flightGroup } = options;
@@ -314,7 +274,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     flightKey: string,
     state: FlightState,
     base: CacheEventBase,
-    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     signal: AbortSignal | undefined,
   ): Promise<CacheRunResult> {
     const work = (flightSignal: AbortSignal): Promise<Outcome> => this.#compute(state, base, compute, flightSignal);
@@ -324,11 +284,16 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   async #compute(
     state: FlightState,
     base: CacheEventBase,
-    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     signal: AbortSignal,
   ): Promise<Outcome> {
-    const value = await compute(signal);
-    if (state.store && (this.#generations.get(state.namespace) ?? 0) === state.generation) this.#write(base, value);
+    let storable = true;
+    const value = await compute(signal, {
+      noStore: () => {
+        storable = false;
+      },
+    });
+    if (storable && state.store && (this.#generations.get(state.namespace) ?? 0) === state.generation) this.#write(base, value);
     return { value, hit: false };
   }
 
@@ -380,12 +345,12 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     model: string,
     namespace: string,
     cause: unknown,
-    compute: (signal: AbortSignal) => Promise<TensorMap>,
+    compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     signal: AbortSignal | undefined,
   ): Promise<CacheRunResult> {
     this.emit('error', { operation: 'key', model, namespace, error: asCacheError('key', cause) });
     const state: FlightState = { namespace, generation: 0, readsStore: false, store: false };
-    const work = async (flightSignal: AbortSignal): Promise<Outcome> => ({ value: await compute(flightSignal), hit: false });
+    const work = async (flightSignal: AbortSignal): Promise<Outcome> => ({ value: await compute(flightSignal, UNSTORED), hit: false });
     return this.#flights.start(`!${this.#unkeyedCount++}`, state, work, signal).then((o) => ({ value: o.value, hit: false, shared: false }));
   }
 
@@ -393,6 +358,9 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     this.emit('error', { operation, model: base.model, namespace: base.namespace, key: base.key, error: asCacheError(operation, cause) });
   }
 }
+
+/** The control of a computation whose result is never stored anyway. */
+const UNSTORED: CacheComputeControl = { noStore: () => {} };
 
 function asCacheError(operation: string, cause: unknown): CacheError {
   if (cause instanceof CacheError) return cause;

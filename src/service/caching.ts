@@ -1,5 +1,5 @@
 import { assertFunction, assertObject, describe, type TensorMap } from '../core/index.js';
-import { canonicalJson, ResultCache, SemanticCache, type SemanticQuery } from '../cache/index.js';
+import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion } from '../registry/index.js';
 
@@ -63,11 +63,14 @@ export async function inferCached(
   const { result, semantic } = caching;
   const parameters = answerParameters(request);
   const nearOrRun = semantic
-    ? async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
+    ? async (innerSignal: AbortSignal | undefined, control?: CacheComputeControl): Promise<TensorMap> => {
         const partition = semanticPartition(version, tenant, parameters);
         if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;
         const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup });
+        // The semantic cache's answer, not the model's: kept out of the exact store, so that
+        // invalidating the semantic cache reaches it.
+        if (found.hit) control?.noStore();
         return found.value;
       }
     : run;

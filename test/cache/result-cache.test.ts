@@ -171,6 +171,21 @@ test('no-cache skips reading but stores the fresh result; no-store reads but nev
   assert.deepEqual(events, ['miss:absent', 'store', 'miss:bypass', 'store', 'hit', 'miss:absent', 'miss:absent']);
 });
 
+test('a computation that calls control.noStore() is answered to every caller sharing it but never stored', async () => {
+  const { cache, events } = setup();
+  const r = request([1]);
+  const gate = deferred<void>();
+  const declined = (_signal: AbortSignal, control: { noStore(): void }) => {
+    control.noStore();
+    return gate.promise.then(() => ({ y: fp32([9]) }));
+  };
+  const shared = [cache.run(r, declined), cache.run(r, declined)];
+  gate.resolve();
+  assert.deepEqual((await Promise.all(shared)).map((o) => o.value.y!.data[0]), [9, 9]);
+  assert.equal((await cache.run(r, async () => ({ y: fp32([3]) }))).value.y!.data[0], 3);
+  assert.deepEqual(events, ['miss:absent', 'coalesce', 'miss:absent', 'store']);
+});
+
 test('identical requests in flight run one computation; different ones run their own', async () => {
   const { cache, events } = setup();
   const gate = deferred<TensorMap>();

@@ -187,6 +187,22 @@ test('with a result cache in front of a semantic cache, a near answer of one ten
   await registry.close();
 });
 
+test('with a result cache in front of a semantic cache, only computed answers are stored exactly, so semantic.invalidate() reaches every near answer', async () => {
+  const { backend, registry, service } = await setup(() => {});
+  const semantic = new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  service.setCaching('m', { result, semantic });
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  assert.deepEqual(values(await service.infer('m', request(1, 2.001))), [10, 20]);
+  await semantic.invalidate();
+  // The near answer is gone with the semantic entries; the model's own answer stays exact.
+  assert.deepEqual(values(await service.infer('m', request(1, 2.001))), [10, Math.fround(Math.fround(2.001) * 10)]);
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  assert.equal(backend.calls.length, 2);
+  await semantic.close();
+  await registry.close();
+});
+
 test('a semantic hit is never an answer to other requested outputs or other answer-changing parameters', async () => {
   const twoOutputs: MemoryModel = {
     ...scale(10),
