@@ -195,6 +195,40 @@ test('fail open: an embedder that throws, returns the wrong length or a zero vec
   assert.deepEqual(errors, ['Expected an embedding of 4 dimensions, got 3']);
 });
 
+test('an embedder or a verifier that never answers is bounded by timeoutMs: the query is computed as a miss, and while an embedding is late, lookups skip the embedder', async () => {
+  const clock = new FakeClock();
+  const late: (() => void)[] = [];
+  const embedded: string[] = [];
+  const embed = (text: string) => {
+    embedded.push(text);
+    return text === 'hangs' ? new Promise<number[]>((resolve) => late.push(() => resolve([1, 0, 0]))) : VECTORS[text]!;
+  };
+  const { cache, compute, events, runs } = setup({ clock, timeoutMs: 100, embed });
+  const errors: string[] = [];
+  cache.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
+  const shared = [cache.run('hangs', compute(1)), cache.run('hangs', compute(2))];
+  await new Promise((r) => setImmediate(r));
+  clock.advance(100);
+  assert.deepEqual((await Promise.all(shared)).map((r) => [r.hit, y(r.value)]), [[false, 1], [false, 1]]);
+  // Still late: the next lookup does not queue another call behind it.
+  assert.equal((await cache.run('a', compute(3))).hit, false);
+  assert.deepEqual(embedded, ['hangs']);
+  late.shift()!();
+  await new Promise((r) => setImmediate(r));
+  await cache.run('a', compute(4));
+  assert.deepEqual(embedded, ['hangs', 'a']);
+  assert.equal(runs(), 3);
+  assert.deepEqual(errors, ['embed: Cache embed took longer than 100 ms', 'embed: Cache embed skipped: the embedder has not answered calls that timed out']);
+  assert.deepEqual(events.slice(0, 4), ['coalesce', 'error:embed', 'miss:error', 'error:embed']);
+
+  const stuck = setup({ clock, timeoutMs: 100, verify: () => new Promise<boolean>(() => {}) });
+  await stuck.cache.run('a', stuck.compute(1));
+  const asked = stuck.cache.run('a2', stuck.compute(2));
+  await new Promise((r) => setImmediate(r));
+  clock.advance(100);
+  assert.deepEqual([(await asked).hit, y((await asked).value)], [false, 2]);
+});
+
 test('a verifier can veto a near match (never an exact one)', async () => {
   const seen: string[] = [];
   const { cache, compute, events } = setup({

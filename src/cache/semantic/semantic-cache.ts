@@ -9,6 +9,7 @@ import {
   assertString,
   CacheError,
   hash128,
+  isPromiseLike,
   MAX_TIMER_MS,
   messageOf,
   systemClock,
@@ -66,6 +67,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   readonly #timeoutMs: number;
   /** Appends: skipped while one that timed out is still pending, rather than queued behind a log that stopped answering. */
   readonly #appends: StallGuard;
+  /** Embeddings, likewise: a lookup never waits longer than `timeoutMs` for the embedder. */
+  readonly #embeds: StallGuard;
   readonly #clock: Clock;
   readonly #entries: SemanticEntries<Q>;
   readonly #flights = new SingleFlight<Outcome, FlightState>();
@@ -105,6 +108,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     this.#timeoutMs = timeoutMs;
     this.#clock = options.clock ?? systemClock;
     this.#appends = new StallGuard(timeoutMs, this.#clock);
+    this.#embeds = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate: options.accelerate ?? true });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
   }
@@ -256,7 +260,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     const near = this.#entries.nearest(partition, vector, this.#threshold);
     if (!near || !this.#verify) return near;
     try {
-      return (await this.#verify(query, { query: near.entry.query, value: near.entry.value, similarity: near.similarity })) ? near : null;
+      const verdict = this.#verify(query, { query: near.entry.query, value: near.entry.value, similarity: near.similarity });
+      return (isPromiseLike(verdict) ? await boundedBy(Promise.resolve(verdict), this.#timeoutMs, this.#clock, 'verify') : verdict) ? near : null;
     } catch (cause) {
       this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause) });
       return null;
@@ -265,7 +270,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
   async #embedOrReport(query: Q, partition: string, signal: AbortSignal): Promise<Float32Array | undefined> {
     try {
-      return normalized(await this.#embed(query, signal), this.#dimensions);
+      if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
+      const embedded = this.#embed(query, signal);
+      return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed') : embedded, this.#dimensions);
     } catch (cause) {
       if (signal.aborted) throw cause;
       this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });

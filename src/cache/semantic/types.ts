@@ -36,7 +36,12 @@ export interface SemanticCacheOptions<Q extends SemanticQuery = string> {
   readonly log?: SemanticLog;
   /** How often to replay the log, in milliseconds; 0: only when {@link SemanticCache.sync} is called. @default 1000 */
   readonly syncIntervalMs?: number;
-  /** The longest a log write may take before it is reported as failed, in milliseconds. @default 1000 */
+  /**
+   * The longest an embedding, a verification or a log write may take, in milliseconds. A slower
+   * embedding or verification makes a miss (the query is computed) and an `error` event, and while
+   * an embedding that timed out has not answered, lookups skip the embedder the same way.
+   * Synchronous embedders and verifiers are never timed. @default 1000
+   */
   readonly timeoutMs?: number;
   /** Screen large partitions with an int8 WebAssembly SIMD pass (same answers, faster). @default true */
   readonly accelerate?: boolean;
