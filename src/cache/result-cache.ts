@@ -15,7 +15,7 @@ import {
 } from '../core/index.js';
 import { assertPositive, assertTimerMs } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
-import { flightKeyOf, SingleFlight } from './single-flight.js';
+import { flightKeyOf, isOthersFailure, SingleFlight } from './single-flight.js';
 import type { CacheEventBase, ResultCacheEvents } from './result-events.js';
 import type { CacheStore, MaybePromise } from './store.js';
 import { StallGuard } from './timeout.js';
@@ -231,7 +231,13 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     if (running && !(noCache && running.readsStore)) {
       if (!noStore) running.store = true;
       this.emit('coalesce', base);
-      return this.#flights.join(flightKey, signal).then((o) => ({ value: o.value, hit: o.hit, shared: true }));
+      return this.#flights.join(flightKey, signal).then(
+        (o) => ({ value: o.value, hit: o.hit, shared: true }),
+        (error: unknown) => {
+          if (!isOthersFailure(error, signal)) throw error;
+          return this.#keyed(request, namespace, digest, compute, options);
+        },
+      );
     }
     const clearing = this.#clearing.has(namespace);
     const state: FlightState = {

@@ -42,7 +42,7 @@ export interface CacheErrorEvent {
   readonly error: CacheError;
 }
 
-/** The events of {@link ResultCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`. */
+/** The events of {@link ResultCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`, and again each time a joiner runs again. */
 export interface ResultCacheEvents {
   hit: [event: CacheHitEvent];
   miss: [event: CacheMissEvent];

@@ -1,4 +1,4 @@
-import { abortError, CancelledError, onAbort } from '../core/index.js';
+import { abortError, CancelledError, DeadlineExceededError, onAbort } from '../core/index.js';
 
 interface Flight<T, M> {
   readonly promise: Promise<T>;
@@ -98,4 +98,14 @@ export class SingleFlight<T, M> {
 export function flightKeyOf(group: string | undefined, scope: string, key: string): string {
   const flight = `${scope.length}:${scope}${key}`;
   return group === undefined ? flight : `g${group.length}:${group}${flight}`;
+}
+
+/**
+ * True when a caller that joined a flight should run again rather than take the flight's `error`:
+ * a deadline or a cancellation is the failure of the caller whose computation it was (its
+ * timeout, its disconnect), not of this one, whose own signal has not aborted. Running again ends:
+ * the caller either starts its own flight, whose failure is its own, or joins a later one.
+ */
+export function isOthersFailure(error: unknown, signal: AbortSignal | undefined): boolean {
+  return !signal?.aborted && (error instanceof DeadlineExceededError || error instanceof CancelledError);
 }

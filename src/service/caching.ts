@@ -1,4 +1,4 @@
-import { assertFunction, assertObject, describe, type TensorMap } from '../core/index.js';
+import { assertFunction, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion } from '../registry/index.js';
@@ -49,6 +49,7 @@ export async function inferCached(
   version: ModelVersion,
   request: InferenceRequest,
   options: InferOptions & CacheDirectives & { readonly flightGroup?: string | undefined },
+  clock: Clock,
 ): Promise<InferenceResponse> {
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
@@ -58,8 +59,14 @@ export async function inferCached(
   if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal })) as InferenceResponse;
   // Refused whether or not the answer is cached, as the batcher refuses it on a miss.
   version.checkPriority(submit.priority);
-  const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> =>
-    ((await version.infer(request, { ...submit, signal: innerSignal })) as InferenceResponse).outputs;
+  // The budget counts from here: the time spent in the caches is spent, and a caller that runs
+  // again after the flight it joined failed on another caller's deadline keeps its own.
+  const deadline = submit.timeoutMs === undefined ? undefined : clock.now() + submit.timeoutMs;
+  const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
+    const timeoutMs = deadline === undefined ? undefined : deadline - clock.now();
+    if (timeoutMs !== undefined && timeoutMs <= 0) throw new DeadlineExceededError(`Model '${version.name}' did not answer in time: its timeout ran out before it was queued`);
+    return ((await version.infer(request, { ...submit, timeoutMs, signal: innerSignal })) as InferenceResponse).outputs;
+  };
   const { result, semantic } = caching;
   const parameters = answerParameters(request);
   const nearOrRun = semantic

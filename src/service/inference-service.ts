@@ -128,7 +128,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }) as Promise<Res>;
+          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock) as Promise<Res>;
         }
         return mv.infer(request, submit) as Promise<Res>;
       });

@@ -4,7 +4,7 @@ import { LruStore } from '../../src/cache/lru-store.js';
 import { inputsKey, sha256Hasher } from '../../src/cache/key.js';
 import { ResultCache, type CacheRequest } from '../../src/cache/result-cache.js';
 import type { CacheStore } from '../../src/cache/store.js';
-import type { TensorMap } from '../../src/core/index.js';
+import { CancelledError, DeadlineExceededError, type TensorMap } from '../../src/core/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 
 const fp32 = (values: number[], shape = [1, values.length]): TensorMap[string] => ({ datatype: 'FP32', shape, data: Float32Array.from(values) });
@@ -225,6 +225,31 @@ test('only calls with the same flightGroup share a computation in flight; a stor
   assert.deepEqual(events.filter((e) => e !== 'store'), ['miss:absent', 'miss:absent', 'coalesce', 'miss:absent']);
   const later = await cache.run(request([1]), slow, { flightGroup: 'another' });
   assert.deepEqual([later.hit, gates.length], [true, 3]);
+});
+
+test('a caller whose shared flight failed on another caller\'s deadline or cancellation runs again with its own computation; any other failure is shared', async () => {
+  const { cache, events } = setup();
+  const outcomes: unknown[] = [];
+  const failures = [new DeadlineExceededError('the first caller timed out'), new CancelledError(), new Error('the model failed')];
+  for (const [i, failure] of failures.entries()) {
+    const first = deferred<TensorMap>();
+    const [a, b] = await Promise.allSettled([
+      cache.run(request([i]), () => (setImmediate(() => first.reject(failure)), first.promise)),
+      cache.run(request([i]), async () => ({ y: fp32([7]) })),
+    ]);
+    outcomes.push([a.status === 'rejected' && a.reason === failure, b.status === 'fulfilled' ? b.value.value.y!.data[0] : b.reason === failure]);
+  }
+  assert.deepEqual(outcomes, [[true, 7], [true, 7], [true, true]]);
+  assert.deepEqual(events.slice(0, 4), ['miss:absent', 'coalesce', 'miss:absent', 'store']);
+  // A caller whose own signal aborted takes its own cancellation.
+  const first = deferred<TensorMap>();
+  const controller = new AbortController();
+  const a = cache.run(request([5]), () => first.promise);
+  const b = cache.run(request([5]), async () => ({ y: fp32([7]) }), { signal: controller.signal });
+  controller.abort();
+  first.reject(new CancelledError());
+  await Promise.allSettled([a]);
+  await assert.rejects(b, { code: 'ERR_SERVABLE_CANCELLED' });
 });
 
 test('a caller that aborts leaves alone; the shared computation is aborted only when every caller has left', async () => {

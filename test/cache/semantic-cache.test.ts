@@ -4,7 +4,7 @@ import type { LoggedRecord, SemanticLog, SemanticRecord } from '../../src/cache/
 import { decodeRecord, encodeRecord } from '../../src/cache/semantic/record.js';
 import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
 import type { SemanticCacheEvents, SemanticCacheOptions } from '../../src/cache/semantic/types.js';
-import type { TensorMap } from '../../src/core/index.js';
+import { DeadlineExceededError, type TensorMap } from '../../src/core/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 
 /** Embeddings chosen so the cosine similarities are known: a·a2 = 0.98, a·a8 = 0.8, a·b = 0. */
@@ -159,6 +159,18 @@ test('identical queries in flight run once', async () => {
   const results = await Promise.all(all);
   assert.deepEqual(results.map((r) => r.shared), [false, true, false]);
   assert.ok(events.includes('coalesce'));
+});
+
+test('a query whose shared flight failed on another caller\'s deadline runs again with its own computation', async () => {
+  const { cache, compute, events } = setup();
+  const timedOut = new DeadlineExceededError('the first caller timed out');
+  const [first, joined] = await Promise.allSettled([
+    cache.run('a', () => new Promise((_, reject) => setImmediate(() => reject(timedOut)))),
+    cache.run('a', compute(2)),
+  ]);
+  assert.equal(first.status === 'rejected' && first.reason, timedOut);
+  assert.deepEqual(joined.status === 'fulfilled' && [joined.value.shared, y(joined.value.value)], [false, 2]);
+  assert.deepEqual(events, ['coalesce', 'miss:absent', 'miss:absent', 'store']);
 });
 
 test('only queries with the same flightGroup share a computation in flight; a stored answer is shared by every group', async () => {

@@ -13,7 +13,7 @@ import {
   type Tensor,
   type TensorMap,
 } from 'servable';
-import { memoryBackend } from 'servable/testing';
+import { FakeClock, memoryBackend } from 'servable/testing';
 
 /** y = x * factor: the answer tells which version ran. */
 function scale(factor: number): MemoryModel {
@@ -320,6 +320,61 @@ for (const kind of ['result', 'semantic'] as const) {
     // The priority-1 request ran before the priority-2 one queued ahead of it.
     assert.deepEqual(ran, [1, 1, 0, 1]);
     await close();
+  });
+}
+
+for (const kind of ['result', 'semantic'] as const) {
+  test(`with a ${kind} cache, a request that joined an identical one is failed neither by that one's deadline nor by its disconnect, and keeps its own deadline`, async () => {
+    const clock = new FakeClock();
+    const gates: (() => void)[] = [];
+    const gated: MemoryModel = { ...scale(10), run: (feeds) => new Promise((resolve) => gates.push(() => resolve(scale(10).run(feeds)))) };
+    const backend = memoryBackend({ clock });
+    const registry = new ModelRegistry({ backends: [backend], clock });
+    await registry.load({ name: 'm', source: gated, batching: { maxBatchSize: 1 }, warmup: [] });
+    const caching = kind === 'result'
+      ? { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock }) }
+      : { semantic: new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10, clock }) };
+    const service = new InferenceService({ registry, clock, caches: { m: caching } });
+    const flush = () => new Promise((r) => setImmediate(r));
+    const settled = (p: Promise<InferenceResponse>) => p.then((r) => `ok ${values(r)}`, (e: { code: string }) => e.code);
+    // The model is busy with another request, so the next ones wait in the queue.
+    const busy = settled(service.infer('m', request(9, 9)));
+    await flush();
+    const controller = new AbortController();
+    const first = settled(service.infer('m', request(1, 2), { timeoutMs: 100, signal: controller.signal }));
+    await flush();
+    clock.advance(50);
+    const joined = settled(service.infer('m', request(1, 2), { timeoutMs: 100, signal: new AbortController().signal }));
+    await flush();
+    controller.abort(); // the first caller disconnects: the second one still waits
+    await flush();
+    clock.advance(50);
+    await flush();
+    gates.shift()!();
+    await flush();
+    gates.shift()!();
+    assert.deepEqual(await Promise.all([busy, first, joined]), ['ok 90,90', 'ERR_SERVABLE_CANCELLED', 'ok 10,20']);
+    // Its own deadline, counted from its own start: 100 ms, not 100 ms from when it ran again.
+    const late = settled(service.infer('m', request(3, 4)));
+    await flush();
+    const timed = settled(service.infer('m', request(-5, 6), { timeoutMs: 100 }));
+    await flush();
+    clock.advance(80);
+    let joining = 'pending';
+    void settled(service.infer('m', request(-5, 6), { timeoutMs: 100 })).then((outcome) => (joining = outcome));
+    await flush();
+    clock.advance(20);
+    assert.equal(await timed, 'ERR_SERVABLE_DEADLINE_EXCEEDED');
+    clock.advance(79);
+    await flush();
+    assert.equal(joining, 'pending');
+    clock.advance(1);
+    await flush();
+    assert.equal(joining, 'ERR_SERVABLE_DEADLINE_EXCEEDED');
+    gates.shift()!();
+    assert.equal(await late, 'ok 30,40');
+    await caching.semantic?.close();
+    await registry.close();
   });
 }
 

@@ -18,7 +18,7 @@ import {
 } from '../../core/index.js';
 import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
-import { flightKeyOf, SingleFlight } from '../single-flight.js';
+import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard } from '../timeout.js';
 import { SemanticEntries, type SemanticEntry } from './entries.js';
@@ -151,7 +151,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     if (running && !(noCache && running.readsCache)) {
       if (!noStore) running.store = true;
       this.emit('coalesce', { partition });
-      return { ...(await this.#flights.join(flightKey, signal)), shared: true };
+      try {
+        return { ...(await this.#flights.join(flightKey, signal)), shared: true };
+      } catch (error) {
+        if (!isOthersFailure(error, signal)) throw error;
+      }
+      return this.run(query, compute, options);
     }
     const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore };
     const work = (s: AbortSignal): Promise<Outcome> => this.#lookupOrCompute(query, exactKey, state, compute, s, started);

@@ -82,7 +82,7 @@ export interface SemanticRunResult {
   readonly shared: boolean;
 }
 
-/** Events of {@link SemanticCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`. */
+/** Events of {@link SemanticCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`, and again each time a joiner runs again. */
 export interface SemanticCacheEvents {
   hit: [event: { readonly partition: string; readonly exact: boolean; readonly similarity: number; readonly durationMs: number }];
   miss: [event: { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error'; readonly durationMs: number }];
