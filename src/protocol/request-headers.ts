@@ -18,12 +18,12 @@ const NONE: HeaderDirectives = Object.freeze({});
 
 /**
  * Reads `Cache-Control` (the `no-cache` and `no-store` directives, case-insensitive, in any order
- * among others) and `X-Tenant` from lower-cased request headers.
+ * among others; a quoted-string's commas separate nothing) and `X-Tenant` from lower-cased request headers.
  */
 export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
   if (headers['cache-control'] === undefined && headers[TENANT_HEADER] === undefined) return NONE;
   const directives = new Set(
-    joined(headers['cache-control'])
+    unquoted(joined(headers['cache-control']))
       .split(',')
       .map((d) => d.split('=')[0]!.trim().toLowerCase()),
   );
@@ -33,6 +33,17 @@ export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
     ...(directives.has('no-store') ? { noStore: true } : {}),
     ...(tenant === '' ? {} : { tenant }),
   };
+}
+
+/** A quoted-string, its quoted-pairs (`\"`) included; one left unterminated runs to the end. */
+const QUOTED_STRING = /"(?:[^"\\]|\\[\s\S])*(?:"|$)/g;
+
+/**
+ * The header with each quoted-string emptied (RFC 9110 §5.6.4), so that the commas in a directive's
+ * value (`foo="x,no-store"`) separate nothing.
+ */
+function unquoted(value: string): string {
+  return value.includes('"') ? value.replace(QUOTED_STRING, '""') : value;
 }
 
 function joined(value: string | readonly string[] | undefined): string {

@@ -48,6 +48,12 @@ test('headerDirectives reads no-cache and no-store among other directives, and a
   assert.deepEqual(read({ 'cache-control': ['max-age=60', 'no-cache'] }), { noCache: true });
   assert.deepEqual(read({ 'cache-control': 'no-cachet, xno-store' }), {});
   assert.deepEqual(read({ 'x-tenant': '  acme  ' }), { tenant: 'acme' });
+  // A quoted-string's commas, quotes and escapes are its value's (RFC 9110 §5.6.4), not directive separators.
+  assert.deepEqual(read({ 'cache-control': 'foo="x,no-store"' }), {});
+  assert.deepEqual(read({ 'cache-control': 'foo="a\\",no-cache" , no-store' }), { noStore: true });
+  assert.deepEqual(read({ 'cache-control': ['foo="x,', 'no-store"', 'no-cache'] }), { noCache: true });
+  assert.deepEqual(read({ 'cache-control': 'private="a, b", no-cache=x' }), { noCache: true });
+  assert.deepEqual(read({ 'cache-control': 'foo="unterminated, no-store' }), {});
   assert.deepEqual(read({ 'x-tenant': '   ' }), {});
 });
 
