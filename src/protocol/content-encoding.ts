@@ -33,6 +33,20 @@ export function bodyEncoding(header: string | readonly string[] | undefined): Bo
 }
 
 /**
+ * The transfer codings of a `Transfer-Encoding` header other than `chunked`, which the HTTP/1.1
+ * parser undoes (Node's leaves the others, so a `gzip, chunked` body arrives gzipped); undefined
+ * when there are none.
+ */
+export function unsupportedTransferCodings(header: string | readonly string[] | undefined): string | undefined {
+  if (header === undefined || header === 'chunked') return undefined;
+  const codings = (typeof header === 'string' ? [header] : header)
+    .flatMap((h) => h.split(','))
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'chunked');
+  return codings.length === 0 ? undefined : codings.join(', ');
+}
+
+/**
  * The decoded body, or `undefined` once it passes `limit` bytes.
  * @throws InvalidInputError when the body is not valid data of the format.
  */

@@ -1,5 +1,5 @@
 import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
-import { bodyEncoding, compressReply, decompressBody } from './content-encoding.js';
+import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import { errorBody, errorResponse } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
@@ -114,6 +114,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const acceptBody = (route: Route, request: HttpRequest): HttpRequest | HttpResponse | Promise<HttpRequest | HttpResponse> => {
     if (request.body === undefined) return request;
     if (pastLimit(request.body, bodyLimit)) return refuseTooLarge(route, false);
+    // RFC 9112 §6.1: a transfer coding the server does not understand is a 501, as nginx and Go's net/http answer it.
+    const transfer = unsupportedTransferCodings(request.headers['transfer-encoding']);
+    if (transfer !== undefined) {
+      return refuseBody(route, 501, `Transfer-Encoding '${transfer}' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding`);
+    }
     const encoding = bodyEncoding(request.headers['content-encoding']);
     if ('unsupported' in encoding) {
       return refuseBody(route, 415, `Content-Encoding '${encoding.unsupported}' is not supported; send gzip, deflate or identity`);

@@ -685,6 +685,28 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.deepEqual([br.status, await br.json()], [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity" }]);
     });
 
+    test(`a transfer coding other than chunked is 501 naming it (RFC 9112 §6.1), on a connection that serves the next request`, async () => {
+      const { hostname, port, pathname } = new URL(server.url);
+      const base = pathname.replace(/\/$/, '');
+      const gzipped = gzipSync(inferBody([[1, 2, 3]]));
+      const socket = net.connect({ host: hostname, port: Number(port) });
+      socket.pause();
+      try {
+        const head = `POST ${base}/v2/models/linear/infer HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ntransfer-encoding: gzip, chunked\r\n\r\n`;
+        socket.write(Buffer.concat([Buffer.from(`${head}${gzipped.byteLength.toString(16)}\r\n`), gzipped, Buffer.from('\r\n0\r\n\r\n')]));
+        const refused = await readReply(socket);
+        assert.deepEqual(refused !== 'EOF' && [refused.status, refused.body], [
+          501,
+          `{"error":"Transfer-Encoding 'gzip' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding"}`,
+        ]);
+        socket.write(`GET ${base}/v2/health/live HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
+        const next = await readReply(socket);
+        assert.deepEqual(next !== 'EOF' && [next.status, next.body], [200, '{"live":true}']);
+      } finally {
+        socket.destroy();
+      }
+    });
+
     test(`a reply of 1 KiB or more is compressed as Accept-Encoding prefers`, async () => {
       const rows = Array.from({ length: 100 }, (_, i) => [i, -i, i / 4]);
       const body = Buffer.from(inferBody(rows));
