@@ -151,11 +151,17 @@ const standIns = new WeakMap<RawRequest, string>();
 const standInHook: preParsingHookHandler = (request, _reply, _payload, done) => {
   const { raw } = request;
   const type = raw.headers['content-type'];
-  if (raw.method !== 'GET' && raw.method !== 'HEAD' && type !== undefined && !MEDIA_TYPE.test(type)) {
-    standIns.set(raw, type);
-    raw.headers['content-type'] = 'application/octet-stream';
+  if (raw.method === 'GET' || raw.method === 'HEAD' || type === undefined || MEDIA_TYPE.test(type)) {
+    done();
+    return;
   }
+  standIns.set(raw, type);
+  raw.headers['content-type'] = 'application/octet-stream';
   done();
+  // Fastify checks the type within done(). A method it reads no body of (TRACE, one the app made
+  // bodyless) runs no parser to put it back: the stand-in goes once the hooks that done() ran before
+  // anything awaited have run.
+  putBack(raw);
 };
 
 function putBack(raw: RawRequest): void {

@@ -156,6 +156,29 @@ test('fastify: a body whose Content-Type is no media type is read inside the plu
   }
 });
 
+test('fastify: on a method Fastify reads no body of (TRACE, or one the app made bodyless), the handler and later hooks see the Content-Type as sent', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const app = Fastify();
+  app.addHttpMethod('DELETE', { hasBody: false });
+  const seen: string[] = [];
+  app.addHook('preValidation', async () => {});
+  for (const hook of ['preHandler', 'onSend', 'onResponse'] as const) {
+    app.addHook(hook, async (request: FastifyRequest) => void seen.push(`${hook} ${request.headers['content-type']}`));
+  }
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    for (const method of ['DELETE', 'TRACE'] as const) {
+      seen.length = 0;
+      const res = await app.inject({ method, url: '/v2/models/linear', headers: { 'content-type': 'json' } });
+      assert.deepEqual([res.statusCode, res.headers.allow], [405, 'GET, HEAD']);
+      assert.deepEqual(seen, ['preHandler json', 'onSend json', 'onResponse json'], method);
+    }
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
 test('fastify: a compressed reply adds Accept-Encoding to the Vary an earlier hook set', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
