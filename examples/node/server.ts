@@ -25,6 +25,8 @@ export async function start({ port = 0, host = '127.0.0.1' }: StartOptions = {})
       res.end(JSON.stringify(hello ? { hello: 'from the app' } : { error: 'Not found' }));
     }),
   );
+  // An upload over the body limit announced with Expect: 100-continue gets its 413 before it is sent.
+  server.on('checkContinue', serve.checkContinue);
   server.listen(port, host);
   return started(server, host, registry);
 }

@@ -19,8 +19,10 @@
  * ```
  * @module
  */
+import type { EventEmitter } from 'node:events';
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { resetAfterReply } from './discard-body.js';
 import { isMetricsRequest, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
@@ -41,7 +43,18 @@ export interface ServableNodeOptions extends AdapterOptions {
  * `next` is called for requests outside servable's routes; without it they get the protocol's
  * JSON 404.
  */
-export type ServableRequestListener = (req: NodeRequest, res: NodeResponse, next?: () => void) => void;
+export interface ServableRequestListener {
+  (req: NodeRequest, res: NodeResponse, next?: () => void): void;
+  /**
+   * A listener for the server's `checkContinue` event (`server.on('checkContinue',
+   * serve.checkContinue)`): a request with `Expect: 100-continue` to servable's routes whose
+   * `Content-Length` is over `bodyLimit` gets the 413 at once (RFC 9110 §10.1.1), before the client
+   * sends the body, where Node would tell it to send the body first. Every other request is told to
+   * go on and emitted as `request`, as Node does without the listener. Call it as a listener of
+   * the server, which it emits the request on.
+   */
+  readonly checkContinue: (this: EventEmitter, req: NodeRequest, res: NodeResponse) => void;
+}
 
 /**
  * A request listener answering `/v2/...` and `/v1/models/...` below `prefix`, and `GET /metrics`
@@ -58,7 +71,18 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     options.onError?.(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
     dropResponse(res);
   };
-  return (req, res, next) => {
+  const checkContinue = function (this: EventEmitter, req: NodeRequest, res: NodeResponse): void {
+    const path = below(prefix, originForm(req.url ?? '/'));
+    const method = req.method ?? 'GET';
+    if (path !== undefined && method !== 'GET' && method !== 'HEAD' && http.owns(path) && Number(req.headers['content-length']) > http.bodyLimit) {
+      writeResponse(res, http.tooLarge({ method, path }));
+      resetAfterReply(req);
+      return;
+    }
+    res.writeContinue();
+    this.emit('request', req, res);
+  };
+  const listener = (req: NodeRequest, res: NodeResponse, next?: () => void): void => {
     const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsRequest(req.method, path)) {
       serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
@@ -70,6 +94,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
       writeResponse(res, http.notFound({ method: req.method ?? 'GET', path: req.url ?? '/' }));
     }
   };
+  return Object.assign(listener, { checkContinue });
 }
 
 /** The URL below `prefix`, or undefined when it is not under it. */

@@ -163,3 +163,55 @@ test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream ta
     await s.registry.close();
   }
 });
+
+/** Sends a request's head with `Expect: 100-continue` and reads what the server answers before the body: the raw bytes until a pause of 200 ms. */
+async function expectContinue(port: number, path: string, length: number): Promise<{ head: string; socket: import('node:net').Socket }> {
+  const net = await import('node:net');
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: 100-continue\r\n\r\n`);
+  let head = '';
+  socket.setEncoding('latin1');
+  const onData = (chunk: string) => (head += chunk);
+  socket.on('data', onData);
+  await until(() => head.includes('\r\n\r\n'), 'an answer to the head');
+  await new Promise((r) => setTimeout(r, 200));
+  socket.off('data', onData);
+  return { head, socket };
+}
+
+test('node: checkContinue answers Expect: 100-continue with the 413 when the declared body is over bodyLimit, before the client sends it', async () => {
+  const { service, registry } = await linearService();
+  const serve = servableNode({ service, prefix: '/api', bodyLimit: 1000 });
+  const server = http.createServer((req, res) => serve(req, res, () => req.resume().once('end', () => res.end('app'))));
+  server.on('checkContinue', serve.checkContinue);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const refused = await expectContinue(port, '/api/v2/models/linear/infer', 2000);
+    const [status, ...lines] = refused.head.split('\r\n\r\n')[0]!.split('\r\n');
+    assert.equal(status, 'HTTP/1.1 413 Payload Too Large');
+    assert.ok(lines.includes('connection: close'), refused.head);
+    assert.equal(refused.head.split('\r\n\r\n')[1], '{"error":"The request body is larger than the limit of 1000 bytes","code":"ERR_SERVABLE_PAYLOAD_TOO_LARGE"}');
+    refused.socket.destroy();
+    // Within the limit, and on the app's own paths whatever the length, the client is told to go on and the request is served.
+    for (const [path, body, answer] of [
+      ['/api/v2/models/linear/infer', inferBody([[1, 2, 3]]), '{"model_name":"linear"'],
+      ['/elsewhere', 'x'.repeat(2000), 'app'],
+    ] as const) {
+      const { head, socket } = await expectContinue(port, path, body.length);
+      assert.equal(head, 'HTTP/1.1 100 Continue\r\n\r\n', path);
+      let reply = '';
+      socket.on('data', (chunk: string) => (reply += chunk));
+      socket.write(body);
+      await until(() => reply.includes(answer), `the answer to ${path}: ${reply}`);
+      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+      socket.destroy();
+    }
+  } finally {
+    server.close();
+    server.closeAllConnections();
+    await registry.close();
+  }
+});
