@@ -73,7 +73,7 @@ export class Capacity {
   }
 }
 
-/** The victim: an idle version before a busy one, then the one used longest ago. */
+/** The victim: an idle version (no request queued or routed to it) before a busy one, then the one used longest ago. */
 function leastRecentlyUsed(versions: readonly ModelVersion[]): ModelVersion | undefined {
   let best: ModelVersion | undefined;
   for (const v of versions) {
@@ -84,5 +84,5 @@ function leastRecentlyUsed(versions: readonly ModelVersion[]): ModelVersion | un
 }
 
 function rank(v: ModelVersion): number {
-  return v.inFlight === 0 ? 0 : 1;
+  return v.inFlight === 0 && v.held === 0 ? 0 : 1;
 }

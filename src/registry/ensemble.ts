@@ -2,7 +2,7 @@ import { assertFunction, assertInteger, assertObject, assertString, BackendError
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
-import type { ModelVersion } from './model-version.js';
+import type { VersionHold } from './hold.js';
 
 /** Maps names: `{stepName: ensembleTensorName}` (Triton's `input_map` / `output_map`). */
 export type NameMap = Readonly<Record<string, string>>;
@@ -108,8 +108,8 @@ export function isEnsemble(source: unknown): source is Ensemble {
   return typeof source === 'object' && source !== null && checked.has(source);
 }
 
-/** Finds a ready version of a step model, loading it when needed. */
-export type StepResolver = (model: string, options: AcquireOptions) => Promise<ModelVersion>;
+/** Finds a ready version of a step model, loading it when needed, held for the step. */
+export type StepResolver = (model: string, options: AcquireOptions) => Promise<VersionHold>;
 
 /**
  * The session of an ensemble: runs each step in turn, sending model steps through the step
@@ -160,8 +160,12 @@ export class EnsembleSession implements ModelSession {
   async dispose(): Promise<void> {}
 
   async #callModel(step: ModelStep, inputs: TensorMap, signal: AbortSignal | undefined): Promise<TensorMap> {
-    const version = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
-    const response = (await version.infer({ inputs } satisfies InferenceRequest, { signal })) as InferenceResponse;
-    return response.outputs;
+    const hold = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
+    try {
+      const response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;
+      return response.outputs;
+    } finally {
+      hold.release();
+    }
   }
 }

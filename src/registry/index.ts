@@ -7,6 +7,7 @@ export { ModelRegistry, type RegistryOptions } from './model-registry.js';
 export { ModelVersion, type InferOptions } from './model-version.js';
 export type { VersionStatus } from './model-entry.js';
 export type { CapacityLimits } from './capacity.js';
+export type { VersionHold } from './hold.js';
 export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
 export { checkTraffic } from './traffic.js';
 export { wasCalledOff } from './version-loader.js';

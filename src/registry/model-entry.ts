@@ -1,4 +1,5 @@
 import { ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
+import { LoadWaiters } from './hold.js';
 import type { ModelVersion } from './model-version.js';
 import { compareVersions, newest, wantedVersions } from './version-policy.js';
 import type { ModelConfig, TrafficPolicy, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector, VersionState } from './types.js';
@@ -37,6 +38,8 @@ export class ModelEntry {
   readonly live = new Map<string, ModelVersion>();
   /** Loads in progress, shared by every caller waiting for the version. */
   readonly loading = new Map<string, Promise<ModelVersion>>();
+  /** The callers waiting for those loads. */
+  readonly waiters = new LoadWaiters();
   /** Versions finishing their queued work before they are disposed. */
   readonly retiring = new Set<ModelVersion>();
   /** Why the last load of a known version failed, until it loads or is forgotten. */
@@ -73,6 +76,15 @@ export class ModelEntry {
       else this.configs.delete(version);
     }
     if (this.policy === config.versionPolicy) this.policy = before.policy;
+  }
+
+  /** Forgets a version's config, last failure and the labels pointing at it; returns those labels. */
+  forget(version: string): string[] {
+    this.configs.delete(version);
+    this.failures.delete(version);
+    const labels = this.labelsOf(version);
+    for (const label of labels) this.labels.delete(label);
+    return labels;
   }
 
   /** The labels pointing at `version`, sorted. */

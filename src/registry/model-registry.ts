@@ -7,10 +7,10 @@ import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
-import { callOff, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
+import { callOff, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
 import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
-import { waitFor } from './wait.js';
+import type { VersionHold } from './hold.js';
 import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
 /** Options of {@link ModelRegistry}. */
@@ -102,13 +102,25 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * ModelNotReadyError when the load fails (its error as the `cause`).
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
+    const hold = await this.acquireHeld(name, options);
+    hold.release();
+    return hold.version;
+  }
+
+  /**
+   * {@link ModelRegistry.acquire}, holding the version for one request ({@link ModelVersion.hold}):
+   * pass the hold to its `infer` (which releases it once the request is queued), or release it if
+   * the request settles first. A version loaded for waiting requests stays busy until they are
+   * queued, so it is not evicted before, and one that starts draining meanwhile still takes them.
+   */
+  async acquireHeld(name: string, options: AcquireOptions = {}): Promise<VersionHold> {
     if (this.#closed) throw new ClosedError('The registry is closed');
     const entry = this.#entry(name);
     const version = entry.target(options);
     const live = entry.live.get(version);
-    if (live) return live;
+    if (live) return live.hold();
     const loaded = this.#startLoad(entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
-    return waitFor(loaded, `Model '${name}' version '${version}'`, options, this.#clock);
+    return entry.waiters.wait(version, loaded, `Model '${name}' version '${version}'`, options, this.#clock);
   }
 
   /**
@@ -286,7 +298,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
         version,
         backend,
         clock: this.#clock,
-        resolveStep: (model, options) => this.acquire(model, options),
+        resolveStep: (model, options) => this.acquireHeld(model, options),
         labels: () => entry.labelsOf(version),
       });
       if (this.#closed || entry.configs.get(version) !== config) {
@@ -294,12 +306,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
         throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' was unloaded while it loaded`);
       }
       if (release) this.#releases.set(mv, release);
-      mv.batcher.on('batch', (event) => {
-        if (this.listenerCount('batch') > 0) this.emit('batch', { ...ref, ...event });
-      });
-      mv.batcher.on('drop', (event) => {
-        if (this.listenerCount('drop') > 0) this.emit('drop', { ...ref, ...event });
-      });
+      forwardBatcherEvents(mv, this);
       this.#commit(entry, mv, config);
       return mv;
     } catch (error) {
@@ -319,6 +326,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       const previous = entry.live.get(mv.version);
       entry.live.set(mv.version, mv);
       mv.markReady();
+      entry.waiters.loaded(mv);
       for (const label of config.labels ?? []) this.#point(entry, label, mv.version);
       this.emit('ready', mv.metadata());
       if (previous) void this.#retire(entry, previous, 'replaced', false);
@@ -378,12 +386,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
 
   /** Forgets a version's config and the labels pointing at it. */
   #forget(entry: ModelEntry, version: string): void {
-    entry.configs.delete(version);
-    entry.failures.delete(version);
-    for (const label of entry.labelsOf(version)) {
-      entry.labels.delete(label);
-      this.emit('label', { name: entry.name, label, version: undefined });
-    }
+    for (const label of entry.forget(version)) this.emit('label', { name: entry.name, label, version: undefined });
   }
 
   #point(entry: ModelEntry, label: string, version: string): void {

@@ -2,6 +2,7 @@ import { isPromiseLike, ModelNotReadyError, toServableError, type Clock } from '
 import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { checkPriority, DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
+import { VersionHold } from './hold.js';
 import type { BatchingConfig, VersionMetadata, VersionState } from './types.js';
 
 /** Per-request options of {@link ModelVersion.infer}. */
@@ -38,6 +39,9 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   #state: VersionState = 'loading';
   #warmupMs = 0;
   #inFlight = 0;
+  #held = 0;
+  /** Set while a drain waits for the held requests: lets it go on once the last hold is released. */
+  #unheld: (() => void) | undefined;
   #lastUsed: number;
   #unloading: Promise<void> | undefined;
   /** Validations in progress: their requests were accepted before a drain began, so the drain waits for them to queue. */
@@ -85,6 +89,30 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     return this.#inFlight;
   }
 
+  /** Requests routed to the version and not yet queued (see {@link ModelVersion.hold}). */
+  get held(): number {
+    return this.#held;
+  }
+
+  /**
+   * Holds the version for a request routed to it, from routing until the request is queued (pass
+   * the hold to {@link ModelVersion.infer}) or settles without reaching it: a request still on its
+   * way to the queue (awaiting a load or a cache lookup) keeps the version busy, so an idle version
+   * is evicted before it, and a drain takes it before closing the queue.
+   */
+  hold(): VersionHold {
+    this.#held++;
+    // A hold names its version untyped, as the router and the registry hand versions out.
+    return new VersionHold(this as unknown as ModelVersion, this.#unhold);
+  }
+
+  readonly #unhold = (): void => {
+    if (--this.#held > 0 || !this.#unheld) return;
+    const drain = this.#unheld;
+    this.#unheld = undefined;
+    drain();
+  };
+
   /** When the version last took a request (or was loaded), on the registry's clock. */
   get lastUsed(): number {
     return this.#lastUsed;
@@ -95,9 +123,16 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     return this.#init.sizeBytes ?? 0;
   }
 
-  /** Validates a request, queues it and resolves with its response. */
-  infer(request: Req, options: InferOptions = {}): Promise<Res> {
-    if (this.#state !== 'ready') return Promise.reject(this.#notReady());
+  /**
+   * Validates a request, queues it and resolves with its response.
+   * @param hold the request's hold on this version, taken when it was routed here
+   * ({@link ModelVersion.hold}): a draining version still takes the request while the hold is
+   * live, and releases it once the request is queued. Without one, a version that is not ready
+   * refuses the request.
+   */
+  infer(request: Req, options: InferOptions = {}, hold?: VersionHold): Promise<Res> {
+    // A draining version still takes a request routed to it before it left service, once.
+    if (this.#state !== 'ready' && (hold?.version !== this || hold.released)) return Promise.reject(this.#notReady());
     this.#inFlight++;
     this.#lastUsed = this.#init.clock.now();
     let validated: void | Promise<void>;
@@ -119,6 +154,8 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     } else {
       answer = this.#admit(validated, request, options);
     }
+    // Queued, or counted among the admitting requests a drain waits for before closing the queue.
+    hold?.release();
     answer.then(this.#settled, this.#settled);
     return answer;
   }
@@ -186,6 +223,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
 
   async #drainAndDispose(): Promise<void> {
     this.#state = 'draining';
+    if (this.#held > 0) await new Promise<void>((resolve) => (this.#unheld = resolve));
     await Promise.allSettled([...this.#admitting]);
     await this.batcher.close();
     try {

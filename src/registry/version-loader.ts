@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'eventemitter3';
 import { allocate, ClosedError, describe, elementCount, ModelNotFoundError, ModelNotReadyError, type Clock, type TensorMap } from '../core/index.js';
 import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
 import { TensorHandler, type Handler } from '../handler/index.js';
@@ -5,7 +6,7 @@ import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 import { ModelVersion } from './model-version.js';
 import { pinInputs } from './config.js';
-import type { ModelConfig } from './types.js';
+import type { ModelConfig, RegistryEvents } from './types.js';
 
 /** The backend name ensembles report. */
 export const ENSEMBLE_BACKEND = 'ensemble';
@@ -95,6 +96,17 @@ export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, conte
     await session?.dispose().catch(() => {});
     throw error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/** Re-emits a loaded version's batcher events as the registry's `batch` and `drop`, with its name and version. */
+export function forwardBatcherEvents(mv: ModelVersion, registry: EventEmitter<RegistryEvents>): void {
+  const ref = { name: mv.name, version: mv.version };
+  mv.batcher.on('batch', (event) => {
+    if (registry.listenerCount('batch') > 0) registry.emit('batch', { ...ref, ...event });
+  });
+  mv.batcher.on('drop', (event) => {
+    if (registry.listenerCount('drop') > 0) registry.emit('drop', { ...ref, ...event });
+  });
 }
 
 /**

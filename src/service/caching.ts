@@ -1,7 +1,7 @@
 import { assertFunction, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import type { InferOptions, ModelVersion } from '../registry/index.js';
+import type { InferOptions, ModelVersion, VersionHold } from '../registry/index.js';
 
 /**
  * The caches one model opts into. They apply to tensor requests (the TensorHandler's
@@ -43,20 +43,21 @@ export function flightGroupOf({ timeoutMs, priority }: Pick<InferOptions, 'timeo
   return timeoutMs === undefined && priority === undefined ? undefined : `${timeoutMs}/${priority}`;
 }
 
-/** Runs a tensor request on `version` through the model's caches. */
+/** Runs a tensor request on `version` through the model's caches; `hold` is the request's hold on it, passed to `version.infer`. */
 export async function inferCached(
   anyCaching: AnyModelCaching,
   version: ModelVersion,
   request: InferenceRequest,
   options: InferOptions & CacheDirectives & { readonly flightGroup?: string | undefined },
   clock: Clock,
+  hold?: VersionHold,
 ): Promise<InferenceResponse> {
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, flightGroup, ...submit } = options;
-  // A version that stopped taking requests refuses this one as it does uncached, so the router
-  // routes it around, before its priority levels or its cached answers are looked at.
-  if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal })) as InferenceResponse;
+  // A version that stopped taking requests answers the ones routed to it before it did uncached,
+  // as its queue drains: its cached answers may be the entries a reload is clearing.
+  if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal }, hold)) as InferenceResponse;
   // Refused whether or not the answer is cached, as the batcher refuses it on a miss.
   version.checkPriority(submit.priority);
   // The budget counts from here: the time spent in the caches is spent, and a caller that runs
@@ -65,7 +66,7 @@ export async function inferCached(
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
     const timeoutMs = deadline === undefined ? undefined : deadline - clock.now();
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new DeadlineExceededError(`Model '${version.name}' did not answer in time: its timeout ran out before it was queued`);
-    return ((await version.infer(request, { ...submit, timeoutMs, signal: innerSignal })) as InferenceResponse).outputs;
+    return ((await version.infer(request, { ...submit, timeoutMs, signal: innerSignal }, hold)) as InferenceResponse).outputs;
   };
   const { result, semantic } = caching;
   const parameters = answerParameters(request);

@@ -122,15 +122,15 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
       if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
         throw new InvalidInputError(`Expected \`timeoutMs\` to be a number, got ${describe(timeoutMs)}`);
       }
-      const response = await this.#router.run(model, request, options, (mv, inferOptions) => {
+      const response = await this.#router.run(model, request, options, (mv, inferOptions, hold) => {
         version = mv.version;
         options.onVersion?.(mv.version);
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock) as Promise<Res>;
+          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock, hold) as Promise<Res>;
         }
-        return mv.infer(request, submit) as Promise<Res>;
+        return mv.infer(request, submit, hold) as Promise<Res>;
       });
       this.#finished(model, version, 'success', start);
       return response;

@@ -1,5 +1,5 @@
-import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
-import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionSelector } from '../registry/index.js';
+import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, type Clock } from '../core/index.js';
+import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
 /** How a request asks to be routed. */
@@ -22,11 +22,8 @@ export interface RouterOptions {
   readonly random?: () => number;
 }
 
-/** Calls a chosen version: the part of a request after routing (caches, then `version.infer`). */
-export type VersionCall<Res> = (version: ModelVersion, options: InferOptions) => Promise<Res>;
-
-/** How many times a request is routed again when its version left service between routing and queuing. */
-const ROUTE_ATTEMPTS = 3;
+/** Calls a chosen version: the part of a request after routing (caches, then `version.infer`, passing it `hold`). */
+export type VersionCall<Res> = (version: ModelVersion, options: InferOptions, hold: VersionHold) => Promise<Res>;
 
 /**
  * Routes requests to model versions: an explicit version, a label, the model's weighted split
@@ -49,21 +46,29 @@ export class Router {
 
   /** The version a request goes to, loaded first when it is known but not loaded. */
   async route(model: string, options: RouteOptions = {}): Promise<ModelVersion> {
-    return this.#route(model, options, options.timeoutMs);
-  }
-
-  /** {@link Router.route}, synchronous when no load is needed so the request is queued in the caller's tick. */
-  #route(model: string, options: RouteOptions, timeoutMs: number | undefined): ModelVersion | Promise<ModelVersion> {
-    // A closed registry forgets each model once it has drained: the split lookup would call it unknown (404).
-    if (this.#registry.closed) throw new ClosedError('The registry is closed');
-    const selector = (options.version === undefined && options.label === undefined && this.splitTarget(model, options.routingKey)) || options;
-    return this.#registry.peek(model, selector) ?? this.#registry.acquire(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
+    const hold = await this.#route(model, options, options.timeoutMs);
+    hold.release();
+    return hold.version;
   }
 
   /**
-   * Routes a request and runs `call` on the chosen version. A version that stopped taking
-   * requests between routing and queuing (a swap or an eviction at that instant) is routed
-   * around, so a swap never fails a request. Sampled requests are then mirrored to the shadow.
+   * {@link Router.route}, synchronous when no load is needed so the request is queued in the
+   * caller's tick; the version is held for the request ({@link ModelVersion.hold}).
+   */
+  #route(model: string, options: RouteOptions, timeoutMs: number | undefined): VersionHold | Promise<VersionHold> {
+    // A closed registry forgets each model once it has drained: the split lookup would call it unknown (404).
+    if (this.#registry.closed) throw new ClosedError('The registry is closed');
+    const selector = (options.version === undefined && options.label === undefined && this.splitTarget(model, options.routingKey)) || options;
+    const ready = this.#registry.peek(model, selector);
+    if (ready) return ready.hold();
+    return this.#registry.acquireHeld(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
+  }
+
+  /**
+   * Routes a request and runs `call` on the chosen version, held for the request until `call`
+   * queues it (it passes the `hold` to `version.infer`) or settles: a version that leaves service
+   * meanwhile (a swap, an unload, an eviction) still answers it, so a swap never fails a request.
+   * Sampled requests are then mirrored to the shadow.
    */
   async run<Req, Res>(model: string, request: Req, options: RouteOptions, call: VersionCall<Res>): Promise<Res> {
     const start = this.#clock.now();
@@ -73,21 +78,19 @@ export class Router {
       if (left <= 0) throw new DeadlineExceededError(`Model '${model}' did not answer within ${options.timeoutMs} ms`);
       return left;
     };
-    for (let attempt = 1; ; attempt++) {
-      const routed = this.#route(model, options, budget());
-      const version = routed instanceof Promise ? await routed : routed;
-      const remaining = budget();
-      const pending = this.#shadow.sample(model, version, request, this.#registry.traffic(model)?.shadow);
-      let response: Res;
-      try {
-        response = await call(version, { signal: options.signal, timeoutMs: remaining });
-      } catch (error) {
-        if (attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && version.state !== 'ready') continue;
-        throw error;
-      }
-      pending?.mirror(response);
-      return response;
+    const routed = this.#route(model, options, budget());
+    const hold = routed instanceof Promise ? await routed : routed;
+    let response: Res;
+    let pending: ReturnType<ShadowMirror['sample']>;
+    try {
+      const timeoutMs = budget();
+      pending = this.#shadow.sample(model, hold.version, request, this.#registry.traffic(model)?.shadow);
+      response = await call(hold.version, { signal: options.signal, timeoutMs }, hold);
+    } finally {
+      hold.release();
     }
+    pending?.mirror(response);
+    return response;
   }
 
   /**

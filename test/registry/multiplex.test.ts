@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, type Backend, type Clock } from 'servable';
+import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, type Backend, type Clock, type InferenceResponse } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -153,5 +153,53 @@ test('loads beyond the bound while nothing can be unloaded get a 503, not an ove
   const again = service.infer('b', request([0, 0]));
   await clock.advanceAsync(10);
   assert.equal(offsetOf(await again), 2);
+  await registry.close();
+});
+
+test('a version loaded for waiting requests is busy until they reach its queue: clients taking turns over more models than fit are all answered', async () => {
+  const { registry, service, loads } = setup({ maxLoadedVersions: 2 });
+  for (const [offset, name] of ['a', 'b', 'c'].entries()) registry.register({ name, source: doubler(offset) });
+  const failures: string[] = [];
+  let answered = 0;
+  let turn = 0;
+  const client = async () => {
+    for (let k = 0; k < 40; k++) {
+      const i = turn++ % 3;
+      try {
+        assert.equal(offsetOf(await service.infer('abc'[i]!, request([0, 0]), { timeoutMs: 5000 })), i);
+        answered++;
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  };
+  await Promise.all([client(), client(), client()]);
+  // Only the very first 'c', asked while 'a' and 'b' were both still loading, finds no room;
+  // a version just loaded is no longer evicted before its waiting requests are queued (293 loads, 93 failures).
+  assert.deepEqual(failures, [
+    "Cannot load 'c' version '1': 2 versions (0 bytes) are loaded or loading, the limit is 2 (Infinity bytes), and none is ready to be unloaded",
+  ]);
+  assert.equal(answered, 119);
+  assert.ok(loads.length <= 120, `${loads.length} loads for 120 requests`);
+  await registry.close();
+});
+
+test('a version evicted while a request routed to it is on its way to the queue still answers it, and only it', async () => {
+  const { registry, unloads } = setup({ maxLoadedVersions: 1 });
+  registry.register({ name: 'a', source: doubler(1) });
+  registry.register({ name: 'b', source: doubler(2) });
+  const hold = await registry.acquireHeld('a');
+  const version = hold.version;
+  assert.equal(version.held, 1);
+  const b = registry.acquire('b'); // no idle version: the held one drains for b
+  await flush();
+  assert.equal(version.state, 'draining');
+  await assert.rejects(version.infer(request([0, 0])), /Model 'a' version '1' is draining/);
+  const answer = version.infer(request([0, 0]), {}, hold);
+  assert.equal(version.held, 0);
+  await assert.rejects(version.infer(request([0, 0]), {}, hold), /Model 'a' version '1' is draining/);
+  assert.equal(offsetOf((await answer) as InferenceResponse), 1);
+  assert.equal(offsetOf((await (await b).infer(request([0, 0]))) as InferenceResponse), 2);
+  assert.deepEqual(unloads, ['a:1 (evicted)']);
   await registry.close();
 });

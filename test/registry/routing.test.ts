@@ -116,18 +116,20 @@ test('shadow copies in flight are bounded; the excess is skipped as busy', async
   await registry.close();
 });
 
-test('a request whose version is swapped out between routing and queuing is routed again', async () => {
+test('a request whose version is swapped out between routing and queuing is still answered by it, which drains after', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
   const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
   const tried: string[] = [];
-  const answer = await router.run('m', request([0, 0]), {}, async (version, options) => {
+  const answer = await router.run('m', request([0, 0]), {}, async (version, options, hold) => {
     tried.push(version.version);
     // Something slow between routing and queuing (a cache lookup, say) while version 2 takes over.
     if (tried.length === 1) await registry.load({ name: 'm', version: '2', source: doubler(200) });
-    return version.infer(request([0, 0]), options) as Promise<InferenceResponse>;
+    return version.infer(request([0, 0]), options, hold) as Promise<InferenceResponse>;
   });
-  assert.deepEqual(tried, ['1', '2']);
-  assert.equal(offsetOf(answer), 200);
+  assert.deepEqual(tried, ['1']);
+  assert.equal(offsetOf(answer), 100);
+  await flush();
+  assert.deepEqual(registry.list('m').map((v) => `${v.version}:${v.state}`), ['2:ready']);
   await registry.close();
 });

@@ -1,0 +1,70 @@
+import type { Clock } from '../core/index.js';
+import type { ModelVersion } from './model-version.js';
+import { waitFor } from './wait.js';
+
+/**
+ * A request's hold on the version it was routed to (see {@link ModelVersion.hold}). Pass it to
+ * {@link ModelVersion.infer} with the request: the version takes the request even if it has
+ * started draining meanwhile, and releases the hold once the request is queued. Release it
+ * yourself when the request settles without reaching `infer` (a cache hit, an error, an abort).
+ */
+export class VersionHold {
+  readonly version: ModelVersion;
+  readonly #unhold: () => void;
+  #released = false;
+
+  /** @internal Holds are taken with {@link ModelVersion.hold}. */
+  constructor(version: ModelVersion, unhold: () => void) {
+    this.version = version;
+    this.#unhold = unhold;
+  }
+
+  /** Whether the hold was released. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Releases the hold; calling it again does nothing. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#unhold();
+  }
+}
+
+/**
+ * The callers waiting for loads of one model's versions. A version that loads while callers wait
+ * is held for them until each has taken its own hold or given up, so that between the load and
+ * their requests it never looks idle: evicting it then sent them to load it again, in a loop.
+ * Waiters are counted per version, not per load, so every instance committed while any wait is
+ * held until they all have gone on: a forced reload committing before an earlier load's waiters
+ * resume keeps the instance they resume with held, and they are answered by it.
+ */
+export class LoadWaiters {
+  readonly #waiting = new Map<string, number>();
+  readonly #holds = new Map<string, VersionHold[]>();
+
+  /** Holds a version that just became ready, when callers wait for it. */
+  loaded(mv: ModelVersion): void {
+    if (!this.#waiting.has(mv.version)) return;
+    const holds = this.#holds.get(mv.version);
+    if (holds) holds.push(mv.hold());
+    else this.#holds.set(mv.version, [mv.hold()]);
+  }
+
+  /** Waits for `loaded` within the caller's `timeoutMs` and `signal`, and holds the version for the caller. */
+  async wait(version: string, loaded: Promise<ModelVersion>, what: string, options: Parameters<typeof waitFor>[2], clock: Clock): Promise<VersionHold> {
+    this.#waiting.set(version, (this.#waiting.get(version) ?? 0) + 1);
+    try {
+      return (await waitFor(loaded, what, options, clock)).hold();
+    } finally {
+      const left = this.#waiting.get(version)! - 1;
+      if (left > 0) this.#waiting.set(version, left);
+      else {
+        this.#waiting.delete(version);
+        for (const hold of this.#holds.get(version) ?? []) hold.release();
+        this.#holds.delete(version);
+      }
+    }
+  }
+}
