@@ -1,5 +1,6 @@
 import { assertInteger, assertNumber, ModelNotReadyError } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
+import { callOff } from './version-loader.js';
 
 /** Limits on what a registry keeps loaded (Ray's `max_num_models_per_replica`, by count and by bytes). */
 export interface CapacityLimits {
@@ -40,7 +41,8 @@ export class Capacity {
    * Reserves room for one version of `bytes`.
    * @param candidates - the versions that may be unloaded to make room.
    * @param evict - unloads a version; must resolve once its reservation is released.
-   * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError when nothing can be unloaded.
+   * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
+   * (see `wasCalledOff`), when nothing can be unloaded.
    */
   reserve(label: string, bytes: number, candidates: () => readonly ModelVersion[], evict: (victim: ModelVersion) => Promise<void>): Promise<Release> {
     if (bytes > this.#maxBytes) {
@@ -50,9 +52,12 @@ export class Capacity {
       while (this.#versions + 1 > this.#maxVersions || this.#bytes + bytes > this.#maxBytes) {
         const victim = leastRecentlyUsed(candidates());
         if (!victim) {
-          throw new ModelNotReadyError(
-            `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
-              `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and none is ready to be unloaded`,
+          // No room now is not the version's fault: the load is called off, and may succeed later.
+          throw callOff(
+            new ModelNotReadyError(
+              `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
+                `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and none is ready to be unloaded`,
+            ),
           );
         }
         await evict(victim);

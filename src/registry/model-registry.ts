@@ -7,7 +7,7 @@ import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
-import { callOff, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf } from './version-loader.js';
+import { callOff, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
 import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
@@ -109,9 +109,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * {@link ModelRegistry.acquire}, holding the version for one request ({@link ModelVersion.hold}):
-   * pass the hold to its `infer` (which releases it once the request is queued), or release it if
-   * the request settles first. A version loaded for waiting requests stays busy until they are
-   * queued, so it is not evicted before, and one that starts draining meanwhile still takes them.
+   * pass the hold to its `infer`, which releases it once the request is queued, or release it if
+   * the request settles first. Until then the version is busy, and takes the request if it drains.
    */
   async acquireHeld(name: string, options: AcquireOptions = {}): Promise<VersionHold> {
     if (this.#closed) throw new ClosedError('The registry is closed');
@@ -312,8 +311,8 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     } catch (error) {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
-      // A load unloaded, replaced or closed while it ran was called off, not failed: no alert for it.
-      if (this.#closed || entry.configs.get(version) !== config) throw callOff(err);
+      // A load unloaded, replaced or closed while it ran, or refused room, was called off, not failed: no alert for it.
+      if (wasCalledOff(err) || this.#closed || entry.configs.get(version) !== config) throw callOff(err);
       entry.failures.set(version, err.message);
       this.emit('failure', { ...ref, error: err, stage: 'load' });
       throw err;

@@ -122,7 +122,10 @@ export function loadFailure(name: string, version: string, error: unknown): Erro
 
 const calledOff = new WeakSet<Error>();
 
-/** Marks the error of a load called off because its version was unloaded or replaced, or the registry closed, while it ran. */
+/**
+ * Marks the error of a load called off because its version was unloaded or replaced, or the
+ * registry closed, while it ran, or because no room could be made for it.
+ */
 export function callOff(error: Error): Error {
   calledOff.add(error);
   return error;
@@ -130,7 +133,9 @@ export function callOff(error: Error): Error {
 
 /**
  * True when a load failed only because its version was unloaded or replaced, or the registry
- * closed, while it ran: the files were not at fault, and loading them again may well succeed.
+ * closed, while it ran, or because no room could be made for it under `maxLoadedVersions` /
+ * `maxLoadedBytes` (every loaded version was still loading): the files were not at fault, and
+ * loading them again may well succeed.
  */
 export function wasCalledOff(error: unknown): boolean {
   return error instanceof Error && calledOff.has(error);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, type Backend, type Clock, type InferenceResponse } from 'servable';
+import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -201,5 +201,23 @@ test('a version evicted while a request routed to it is on its way to the queue 
   assert.equal(offsetOf((await answer) as InferenceResponse), 1);
   assert.equal(offsetOf((await (await b).infer(request([0, 0]))) as InferenceResponse), 2);
   assert.deepEqual(unloads, ['a:1 (evicted)']);
+  await registry.close();
+});
+
+test('a load refused room is called off, not failed: no failure event, and the version stays unloaded until a later load', async () => {
+  const { clock, registry, service } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
+  registry.register({ name: 'a', source: doubler(1) });
+  registry.register({ name: 'b', source: doubler(2) });
+  const a = service.infer('a', request([0, 0]));
+  await assert.rejects(registry.load({ name: 'b', source: doubler(2) }), (e: Error) => wasCalledOff(e) && /none is ready to be unloaded/.test(e.message));
+  await assert.rejects(service.infer('b', request([0, 0])), ModelNotReadyError);
+  assert.deepEqual(failures, []);
+  assert.deepEqual(registry.versions('b').map((v) => v.state), ['unloaded']);
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await a), 1);
+  const again = service.infer('b', request([0, 0]));
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await again), 2);
   await registry.close();
 });
