@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertObject, assertString, BackendError, describe, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertObject, assertString, BackendError, describe, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
@@ -141,7 +141,7 @@ export class EnsembleSession implements ModelSession {
       const what = 'transform' in step ? `transform '${step.name}'` : `model '${step.model}'`;
       let outputs: TensorMap;
       try {
-        outputs = 'transform' in step ? await step.transform(stepInputs) : await this.#callModel(step, stepInputs, options.signal);
+        outputs = 'transform' in step ? await step.transform(stepInputs) : await this.#callModel(i, step, stepInputs, options.signal);
       } catch (error) {
         if (error instanceof ServableError) throw error;
         throw new BackendError(`Ensemble step ${i} (${what}) failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
@@ -159,8 +159,15 @@ export class EnsembleSession implements ModelSession {
 
   async dispose(): Promise<void> {}
 
-  async #callModel(step: ModelStep, inputs: TensorMap, signal: AbortSignal | undefined): Promise<TensorMap> {
-    const hold = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
+  async #callModel(i: number, step: ModelStep, inputs: TensorMap, signal: AbortSignal | undefined): Promise<TensorMap> {
+    let hold: VersionHold;
+    try {
+      hold = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
+    } catch (error) {
+      // The ensemble exists; a step model unloaded since is unavailable (503), which a 404 would deny.
+      if (!(error instanceof ModelNotFoundError)) throw error;
+      throw new ModelNotReadyError(`Ensemble step ${i} (model '${step.model}') is not available: ${error.message}`, { cause: error });
+    }
     try {
       const response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;
       return response.outputs;

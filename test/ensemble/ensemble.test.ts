@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, ModelNotFoundError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor } from 'servable';
+import { ensemble, InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 
 /** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
@@ -66,9 +66,15 @@ test('model steps follow the step model’s routing: a new version of a step tak
   assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'y'), [3, 3]);
   assert.deepEqual(data(await service.infer('pinned', x([1, 1])), 'y'), [2, 2]);
 
-  // A step model that is registered but not loaded is loaded by the first ensemble request.
+  // A step model unloaded makes the ensemble unavailable (503), not unknown (404); registered again, it is loaded by the first ensemble request.
   await registry.unload('shift');
-  await assert.rejects(service.infer('pipe', x([1, 1])), ModelNotFoundError);
+  await assert.rejects(
+    service.infer('pipe', x([1, 1])),
+    (e: Error) =>
+      e instanceof ModelNotReadyError &&
+      e.message === "Ensemble step 2 (model 'shift') is not available: Model 'shift' not found" &&
+      e.cause instanceof ModelNotFoundError,
+  );
   registry.register({ name: 'shift', source: affine(1, 1000) });
   assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'z'), [997, 997]);
   await registry.close();
