@@ -221,3 +221,23 @@ test('a load refused room is called off, not failed: no failure event, and the v
   assert.equal(offsetOf(await again), 2);
   await registry.close();
 });
+
+test('an unloaded version sends what is queued at once when nothing routed to it is still on its way, and a request still on its way is answered first', async () => {
+  const { clock, registry, service } = setup({});
+  await registry.load({ name: 'a', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 1000 }, warmup: [] });
+  const answered: number[] = [];
+  const queued = service.infer('a', request([0, 0])).then((r) => answered.push(offsetOf(r)));
+  const onItsWay = registry.acquireHeld('a');
+  await flush();
+  const unloaded = registry.unload('a');
+  await clock.advanceAsync(1);
+  assert.deepEqual(answered, []); // the held request has not reached the queue yet
+  const hold = await onItsWay;
+  const late = hold.version.infer(request([0, 0]), {}, hold);
+  await clock.advanceAsync(1);
+  await queued;
+  assert.equal(offsetOf((await late) as InferenceResponse), 1);
+  assert.deepEqual(answered, [1]);
+  await unloaded;
+  await registry.close();
+});
