@@ -281,6 +281,28 @@ test('lookup() and store() work without a computation', async () => {
   assert.deepEqual([near?.exact, y(near!.value)], [false, 5]);
 });
 
+test('lookup() and store() are bounded by timeoutMs: a late embedding is a miss for lookup() and a CacheError for store(), each an error event', async () => {
+  const clock = new FakeClock();
+  const late: (() => void)[] = [];
+  const embed = (text: string) => (text === 'hangs' ? new Promise<number[]>((resolve) => late.push(() => resolve([1, 0, 0]))) : VECTORS[text]!);
+  const { cache, events } = setup({ clock, timeoutMs: 100, embed });
+  const looked = cache.lookup('hangs');
+  const stored = cache.store('hangs', answer(1));
+  await new Promise((r) => setImmediate(r));
+  clock.advance(100);
+  assert.equal(await looked, undefined);
+  await assert.rejects(stored, { code: 'ERR_SERVABLE_CACHE', message: 'Cache embed took longer than 100 ms' });
+  // Still late: neither waits on the embedder again.
+  assert.equal(await cache.lookup('a'), undefined);
+  await assert.rejects(cache.store('a', answer(2)), /Cache embed skipped: the embedder has not answered calls that timed out/);
+  assert.deepEqual([late.length, cache.size], [2, 0]);
+  for (const release of late) release();
+  await new Promise((r) => setImmediate(r));
+  await cache.store('a', answer(3));
+  assert.equal(y((await cache.lookup('a2'))!.value), 3);
+  assert.deepEqual(events, ['error:embed', 'error:embed', 'error:embed', 'error:embed', 'store']);
+});
+
 /** A log kept in memory, with ages on a manual clock: what a Redis stream does, minus Redis. */
 function memoryLog(clock: FakeClock): SemanticLog & { records: Uint8Array[] } {
   const records: { bytes: Uint8Array; at: number }[] = [];

@@ -163,19 +163,37 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     return { ...(await this.#flights.start(flightKey, state, work, signal)), shared: false };
   }
 
-  /** The exact or near entry for `query` in its partition, without computing anything on a miss. */
+  /**
+   * The exact or near entry for `query` in its partition, without computing anything on a miss.
+   * An embedding that fails, or takes longer than `timeoutMs`, is a miss and an `error` event, as in {@link SemanticCache.run}.
+   */
   async lookup(query: Q, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<Omit<SemanticRunResult, 'shared'> | undefined> {
+    assertSignal('signal', options.signal);
     const partition = partitionKey(options.partition);
     const exact = this.#entries.exact(partition, await this.#exactKey(query));
     if (exact) return { value: exact.value, hit: true, exact: true, similarity: 1 };
-    const near = await this.#near(query, partition, normalized(await this.#embed(query, options.signal), this.#dimensions));
+    const vector = await this.#embedOrReport(query, partition, options.signal);
+    const near = vector && (await this.#near(query, partition, vector));
     return near ? { value: near.entry.value, hit: true, exact: false, similarity: near.similarity } : undefined;
   }
 
-  /** Stores `value` as the answer to `query` in its partition (and in the log). */
+  /**
+   * Stores `value` as the answer to `query` in its partition (and in the log).
+   * @throws CacheError, also emitted as an `error` event, when the embedding fails or takes longer
+   * than `timeoutMs` (or an earlier one that did has not answered yet): nothing is stored.
+   */
   async store(query: Q, value: TensorMap, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<void> {
+    assertSignal('signal', options.signal);
     const partition = partitionKey(options.partition);
-    const vector = normalized(await this.#embed(query, options.signal), this.#dimensions);
+    let vector: Float32Array;
+    try {
+      vector = await this.#embedBounded(query, options.signal);
+    } catch (cause) {
+      if (options.signal?.aborted) throw cause;
+      const error = asCacheError('embed', cause);
+      this.emit('error', { operation: 'embed', partition, error });
+      throw error;
+    }
     this.#insert(partition, await this.#exactKey(query), query, vector, value);
   }
 
@@ -273,16 +291,21 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     }
   }
 
-  async #embedOrReport(query: Q, partition: string, signal: AbortSignal): Promise<Float32Array | undefined> {
+  async #embedOrReport(query: Q, partition: string, signal: AbortSignal | undefined): Promise<Float32Array | undefined> {
     try {
-      if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
-      const embedded = this.#embed(query, signal);
-      return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed') : embedded, this.#dimensions);
+      return await this.#embedBounded(query, signal);
     } catch (cause) {
-      if (signal.aborted) throw cause;
+      if (signal?.aborted) throw cause;
       this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
       return undefined;
     }
+  }
+
+  /** The normalised embedding of `query`; never waits longer than `timeoutMs`, nor on an embedder that has not answered a call that did. */
+  async #embedBounded(query: Q, signal: AbortSignal | undefined): Promise<Float32Array> {
+    if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
+    const embedded = this.#embed(query, signal);
+    return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed') : embedded, this.#dimensions);
   }
 
   #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {
