@@ -30,7 +30,7 @@ export class SingleFlight<T, M> {
   join(key: string, signal: AbortSignal | undefined): Promise<T> {
     const flight = this.#flights.get(key);
     if (!flight) return Promise.reject(new RangeError(`No flight is running for key ${JSON.stringify(key)}`));
-    return this.#wait(key, flight, signal);
+    return this.#wait(key, flight, signal, true);
   }
 
   /** Starts the work for `key` (none may be running) and waits for it. */
@@ -49,7 +49,7 @@ export class SingleFlight<T, M> {
     };
     flight.promise.then(done, done);
     this.#flights.set(key, flight);
-    return this.#wait(key, flight, signal);
+    return this.#wait(key, flight, signal, false);
   }
 
   /** Detaches running flights whose state matches: later callers start afresh; current ones still get their result. */
@@ -57,9 +57,12 @@ export class SingleFlight<T, M> {
     for (const [key, flight] of this.#flights) if (matches(flight.meta)) this.#flights.delete(key);
   }
 
-  #wait(key: string, flight: Flight<T, M>, signal: AbortSignal | undefined): Promise<T> {
+  #wait(key: string, flight: Flight<T, M>, signal: AbortSignal | undefined, joined: boolean): Promise<T> {
     flight.waiters++;
-    if (!signal) return flight.promise;
+    // A joiner without a signal is answered as late as one with (one more hop), so joiners are
+    // answered, and run again after another caller's failure, in the order they joined: the first
+    // to run again starts the next flight, and with a common timeout it has the earliest deadline.
+    if (!signal) return joined ? flight.promise.then() : flight.promise;
     if (signal.aborted) {
       this.#leave(key, flight);
       return Promise.reject(abortError(signal));

@@ -252,6 +252,21 @@ test('a caller whose shared flight failed on another caller\'s deadline or cance
   await assert.rejects(b, { code: 'ERR_SERVABLE_CANCELLED' });
 });
 
+test('joiners run again in the order they joined, with or without a signal, so the earliest starts the next flight', async () => {
+  const { cache, events } = setup();
+  const first = deferred<TensorMap>();
+  const started: string[] = [];
+  const compute = (name: string) => async () => (started.push(name), { y: fp32([started.length]) });
+  const a = cache.run(request([1]), () => first.promise);
+  const j = cache.run(request([1]), compute('j'), { signal: new AbortController().signal });
+  const k = cache.run(request([1]), compute('k'));
+  first.reject(new DeadlineExceededError('the first caller timed out'));
+  await assert.rejects(a, DeadlineExceededError);
+  const [jr, kr] = await Promise.all([j, k]);
+  assert.deepEqual([started, jr.shared, kr.shared], [['j'], false, true]);
+  assert.deepEqual(events, ['miss:absent', 'coalesce', 'coalesce', 'miss:absent', 'coalesce', 'store']);
+});
+
 test('a caller that aborts leaves alone; the shared computation is aborted only when every caller has left', async () => {
   const { cache } = setup();
   const gate = deferred<TensorMap>();
