@@ -250,7 +250,7 @@ function create(registry: Registry, prefix: string, buckets: Required<MetricBuck
     }),
     cacheLookups: new Counter({
       name: `${prefix}cache_lookups_total`,
-      help: 'Requests that went through a cache, by result: hit, miss, bypass (asked not to read) or coalesced (joined an identical request in flight).',
+      help: 'Cache lookups, by result: hit, miss, bypass (asked not to read) or coalesced (joined an identical request in flight); a request whose joined flight failed on another caller\'s deadline or disconnect looks up again and counts again.',
       labelNames: ['cache', 'model', 'result'] as const,
       registers,
     }),
