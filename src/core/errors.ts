@@ -75,8 +75,16 @@ export class QueueFullError extends ServableError {
 
 /** The request's deadline passed before it could be answered (HTTP 504). */
 export class DeadlineExceededError extends ServableError {
-  constructor(message: string) {
+  /**
+   * True when adaptive batching shed the request (it could not finish within the model's
+   * `maxLatencyMs`), a verdict on the model's load that an identical request shares, rather than
+   * the request's own timeout passing.
+   */
+  readonly shed: boolean;
+
+  constructor(message: string, options: { readonly shed?: boolean } = {}) {
     super('ERR_SERVABLE_DEADLINE_EXCEEDED', 504, message);
+    this.shed = options.shed ?? false;
   }
 }
 

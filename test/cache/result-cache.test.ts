@@ -252,6 +252,19 @@ test('a caller whose shared flight failed on another caller\'s deadline or cance
   await assert.rejects(b, { code: 'ERR_SERVABLE_CANCELLED' });
 });
 
+test('a request shed by adaptive batching fails every caller sharing it at once; none runs again to be queued anew', async () => {
+  const { cache, events } = setup();
+  const first = deferred<TensorMap>();
+  let runs = 0;
+  const compute = () => (runs++, first.promise);
+  const callers = [cache.run(request([1]), compute), cache.run(request([1]), compute), cache.run(request([1]), compute, { signal: new AbortController().signal })];
+  const shed = new DeadlineExceededError('The request cannot be answered within maxLatencyMs (50 ms)', { shed: true });
+  first.reject(shed);
+  const settled = await Promise.allSettled(callers);
+  assert.deepEqual(settled.map((s) => s.status === 'rejected' && s.reason === shed), [true, true, true]);
+  assert.deepEqual([runs, events], [1, ['miss:absent', 'coalesce', 'coalesce']]);
+});
+
 test('joiners run again in the order they joined, with or without a signal, so the earliest starts the next flight', async () => {
   const { cache, events } = setup();
   const first = deferred<TensorMap>();
