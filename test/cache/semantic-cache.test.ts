@@ -271,6 +271,18 @@ test('invalidate() clears one partition or all, and results in flight are not st
   assert.equal(cache.size, 0);
 });
 
+test('a store() still embedding when invalidate() is called stores nothing, as a result in flight', async () => {
+  let release!: () => void;
+  const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));
+  const { cache, events } = setup({ embed });
+  const stored = cache.store('a', answer(1), { partition: 'p' });
+  await new Promise((r) => setImmediate(r));
+  await cache.invalidate('p');
+  release();
+  await stored;
+  assert.deepEqual([cache.size, events], [0, []]);
+});
+
 test('lookup() and store() work without a computation', async () => {
   const { cache } = setup();
   assert.equal(await cache.lookup('a'), undefined);

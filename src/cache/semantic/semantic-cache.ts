@@ -178,13 +178,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   }
 
   /**
-   * Stores `value` as the answer to `query` in its partition (and in the log).
+   * Stores `value` as the answer to `query` in its partition (and in the log), unless
+   * {@link SemanticCache.invalidate} is called (for any partition, as for results in flight)
+   * before it is embedded: the answer predates the clear.
    * @throws CacheError, also emitted as an `error` event, when the embedding fails or takes longer
    * than `timeoutMs` (or an earlier one that did has not answered yet): nothing is stored.
    */
   async store(query: Q, value: TensorMap, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<void> {
     assertSignal('signal', options.signal);
     const partition = partitionKey(options.partition);
+    const generation = this.#generation;
     let vector: Float32Array;
     try {
       vector = await this.#embedBounded(query, options.signal);
@@ -194,7 +197,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       this.emit('error', { operation: 'embed', partition, error });
       throw error;
     }
-    this.#insert(partition, await this.#exactKey(query), query, vector, value);
+    const exactKey = await this.#exactKey(query);
+    if (generation === this.#generation) this.#insert(partition, exactKey, query, vector, value);
   }
 
   /**
