@@ -207,6 +207,16 @@ test('fail open: an embedder that throws, returns the wrong length or a zero vec
   assert.deepEqual(errors, ['Expected an embedding of 4 dimensions, got 3']);
 });
 
+test('embeddings of huge or tiny magnitude are normalised like any other, not to zero or refused', async () => {
+  const scaled: Record<string, number[]> = { huge: [1e200, 0, 0], tiny: [1e-170, 0, 0] };
+  const { cache, compute, events } = setup({ embed: (text) => scaled[text] ?? VECTORS[text]! });
+  await cache.run('huge', compute(1), { partition: 'h' });
+  await cache.run('tiny', compute(2), { partition: 't' });
+  const found = await Promise.all([cache.lookup('a', { partition: 'h' }), cache.lookup('a', { partition: 't' })]);
+  assert.deepEqual(found.map((f) => f && [f.exact, y(f.value), f.similarity]), [[false, 1, 1], [false, 2, 1]]);
+  assert.deepEqual(events, ['miss:absent', 'store', 'miss:absent', 'store']);
+});
+
 test('an embedder or a verifier that never answers is bounded by timeoutMs: the query is computed as a miss, and while an embedding is late, lookups skip the embedder', async () => {
   const clock = new FakeClock();
   const late: (() => void)[] = [];

@@ -8,15 +8,19 @@ export function normalized(vector: ArrayLike<number>, dimensions: number): Float
   if (vector?.length !== dimensions) {
     throw new CacheError(`Expected an embedding of ${dimensions} dimensions, got ${vector?.length ?? String(vector)}`);
   }
-  let sum = 0;
+  // Scaled by the largest magnitude first, so that neither huge values (whose squares overflow to
+  // Infinity, which made every value 0) nor tiny ones (whose squares underflow to 0) are lost.
+  let max = 0;
   for (let i = 0; i < dimensions; i++) {
     const v = vector[i]!;
     if (!Number.isFinite(v)) throw new CacheError(`Expected finite embedding values, got ${v} at index ${i}`);
-    sum += v * v;
+    max = Math.max(max, Math.abs(v));
   }
-  if (sum === 0) throw new CacheError('Cannot normalise an embedding whose values are all 0');
-  const scale = 1 / Math.sqrt(sum);
+  if (max === 0) throw new CacheError('Cannot normalise an embedding whose values are all 0');
+  let sum = 0;
+  for (let i = 0; i < dimensions; i++) sum += (vector[i]! / max) ** 2;
+  const norm = Math.sqrt(sum);
   const out = new Float32Array(dimensions);
-  for (let i = 0; i < dimensions; i++) out[i] = vector[i]! * scale;
+  for (let i = 0; i < dimensions; i++) out[i] = vector[i]! / max / norm;
   return out;
 }
