@@ -251,6 +251,27 @@ test('an embedder or a verifier that never answers is bounded by timeoutMs: the 
   assert.deepEqual([(await asked).hit, y((await asked).value)], [false, 2]);
 });
 
+test('while a verification that timed out has not answered, near matches skip the verifier: a miss and an error event each, at once', async () => {
+  const clock = new FakeClock();
+  const late: (() => void)[] = [];
+  const { cache, compute, events } = setup({ clock, timeoutMs: 100, verify: () => new Promise<boolean>((resolve) => late.push(() => resolve(true))) });
+  await cache.run('a', compute(1));
+  const first = cache.lookup('a2');
+  await new Promise((r) => setImmediate(r));
+  clock.advance(100);
+  assert.equal(await first, undefined);
+  // No time passes: the next near match does not wait on the verifier again, nor ask it.
+  assert.equal(await cache.lookup('a2'), undefined);
+  assert.equal(late.length, 1);
+  late.shift()!();
+  await new Promise((r) => setImmediate(r));
+  const asked = cache.lookup('a2');
+  await new Promise((r) => setImmediate(r));
+  late.shift()!();
+  assert.equal(y((await asked)!.value), 1);
+  assert.deepEqual(events.slice(2), ['error:verify', 'error:verify']);
+});
+
 test('a verifier can veto a near match (never an exact one)', async () => {
   const seen: string[] = [];
   const { cache, compute, events } = setup({

@@ -69,6 +69,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   readonly #appends: StallGuard;
   /** Embeddings, likewise: a lookup never waits longer than `timeoutMs` for the embedder. */
   readonly #embeds: StallGuard;
+  /** Verifications, likewise. */
+  readonly #verifies: StallGuard;
   readonly #clock: Clock;
   readonly #entries: SemanticEntries<Q>;
   readonly #flights = new SingleFlight<Outcome, FlightState>();
@@ -109,6 +111,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     this.#clock = options.clock ?? systemClock;
     this.#appends = new StallGuard(timeoutMs, this.#clock);
     this.#embeds = new StallGuard(timeoutMs, this.#clock);
+    this.#verifies = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate: options.accelerate ?? true });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
   }
@@ -287,8 +290,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     const near = this.#entries.nearest(partition, vector, this.#threshold);
     if (!near || !this.#verify) return near;
     try {
+      if (this.#verifies.stalled) throw new CacheError('Cache verify skipped: the verifier has not answered calls that timed out');
       const verdict = this.#verify(query, { query: near.entry.query, value: near.entry.value, similarity: near.similarity });
-      return (isPromiseLike(verdict) ? await boundedBy(Promise.resolve(verdict), this.#timeoutMs, this.#clock, 'verify') : verdict) ? near : null;
+      return (isPromiseLike(verdict) ? await this.#verifies.bound(Promise.resolve(verdict), 'verify') : verdict) ? near : null;
     } catch (cause) {
       this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause) });
       return null;

@@ -39,8 +39,9 @@ export interface SemanticCacheOptions<Q extends SemanticQuery = string> {
   /**
    * The longest an embedding, a verification or a log write may take, in milliseconds. A slower
    * embedding or verification makes a miss (the query is computed) and an `error` event, and while
-   * an embedding that timed out has not answered, lookups skip the embedder the same way; a
-   * {@link SemanticCache.store} whose embedding is late or skipped rejects with a CacheError.
+   * an embedding (or a verification) that timed out has not answered, lookups skip the embedder
+   * (or the verifier) the same way; a {@link SemanticCache.store} whose embedding is late or
+   * skipped rejects with a CacheError.
    * Synchronous embedders and verifiers are never timed. @default 1000
    */
   readonly timeoutMs?: number;
