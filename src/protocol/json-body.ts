@@ -3,9 +3,13 @@ import { describeJson } from './json-non-finite.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** The body as text; bytes must be valid UTF-8, else the error names `what` and adds `hint`. */
+/**
+ * The body as text, without a leading byte-order mark (RFC 8259 §8.1 lets a parser ignore one, and
+ * decoding bytes drops it, so text handed over as a string reads as the same bytes would); bytes
+ * must be valid UTF-8, else the error names `what` and adds `hint`.
+ */
 export function bodyText(body: Uint8Array | string, what = 'The request body', hint = ''): string {
-  if (typeof body === 'string') return body;
+  if (typeof body === 'string') return body.charCodeAt(0) === 0xfeff ? body.slice(1) : body;
   try {
     return decoder.decode(body);
   } catch {

@@ -71,6 +71,28 @@ test('INT64 and BOOL inputs round-trip; FP16 outputs come back as numbers; bytes
   await registry.close();
 });
 
+test('a byte-order mark before a JSON body is ignored whether the body comes as bytes or as a string (RFC 8259 §8.1)', async () => {
+  const { registry, http } = await setup();
+  const oip = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }], outputs: [{ name: 'a' }] });
+  const tf = '{"instances": [{"a": [1, 2], "flag": true}]}';
+  const replies = async (path: string, text: string) => {
+    const answers = [];
+    for (const body of [text, new TextEncoder().encode(text)]) {
+      const reply = await http.handle({ method: 'POST', path, headers: {}, body });
+      answers.push(reply.status === 200 ? json(reply) : reply.status);
+    }
+    return answers;
+  };
+  const oipAnswer = { model_name: 'echo', model_version: '1', outputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }] };
+  const tfAnswer = { predictions: [{ a: [1, 2], half: 0.5, flag: false }] };
+  assert.deepEqual(await replies('/v2/models/echo/infer', `\ufeff${oip}`), [oipAnswer, oipAnswer]);
+  assert.deepEqual(await replies('/v1/models/echo:predict', `\ufeff${tf}`), [tfAnswer, tfAnswer]);
+  // Only a leading one: anywhere else it is a character JSON does not allow, however the body comes.
+  assert.deepEqual(await replies('/v2/models/echo/infer', ` \ufeff${oip}`), [400, 400]);
+  assert.deepEqual(await replies('/v1/models/echo:predict', `\ufeff\ufeff${tf}`), [400, 400]);
+  await registry.close();
+});
+
 test('server readiness follows the registry, or the required models', async () => {
   const { registry, http } = await setup({ requiredModels: ['echo', 'later'] });
   assert.deepEqual([(await http.handle(get('/v2/health/ready'))).status, json(await http.handle(get('/v2/health/ready')))], [503, { ready: false }]);
