@@ -25,7 +25,7 @@ import fp from 'fastify-plugin';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
 import { isMetricsRequest, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -128,7 +128,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   // Fastify leaves unread a body that comes with neither Content-Type nor Content-Length, as one may over HTTP/2.
   const unread = request.method === 'POST' && !request.raw.readableEnded;
   const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);
-  const headers = decoded.has(request) ? withoutContentEncoding(request.headers) : request.headers;
+  const headers = withTenantLines(request.raw, decoded.has(request) ? withoutContentEncoding(request.headers) : request.headers);
   const response = await http.handle({ method: request.method, path, headers, body, signal });
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();

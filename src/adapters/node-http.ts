@@ -3,7 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse, Http2Stream } from 'node:
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { describe, recycleBuffer, takeBuffer } from '../core/index.js';
-import type { HttpHandler, HttpRequest, HttpResponse } from '../protocol/index.js';
+import { TENANT_HEADER, type HttpHandler, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 import { discardCap, discardRest, resetAfterReply } from './discard-body.js';
 import { METRICS_PATH, scrape, type MetricsRoute } from './metrics-route.js';
@@ -264,7 +264,7 @@ function withVary(headers: Readonly<Record<string, string>>, earlier: number | s
 export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeResponse, path: string): Promise<void> {
   const signal = disconnectSignal(res);
   // Asked before the body is read here, which ends the stream too.
-  const headers = bodyHeaders(req);
+  const headers = withTenantLines(req, bodyHeaders(req));
   let body: Uint8Array | string | undefined;
   try {
     body = await requestBody(req, http.bodyLimit);
@@ -292,6 +292,21 @@ export function tooLargeReply(http: HttpHandler, request: Pick<HttpRequest, 'met
 /** Answers `GET /metrics` on a Node request with the metrics route's reply. */
 export async function serveMetrics(route: MetricsRoute, options: AdapterOptions, req: NodeRequest, res: NodeResponse): Promise<void> {
   writeResponse(res, await scrape(route, options, { method: req.method ?? 'GET', path: METRICS_PATH, headers: req.headers }));
+}
+
+/**
+ * `headers` with an `X-Tenant` sent more than once as its field lines, which the protocol refuses:
+ * Node joins a repeated header it does not know into one value (`a, b`), a tenant nobody named.
+ * The raw headers are looked at only when the value has a comma.
+ */
+export function withTenantLines(req: NodeRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const tenant = headers[TENANT_HEADER];
+  if (typeof tenant !== 'string' || !tenant.includes(',')) return headers;
+  const lines: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === TENANT_HEADER) lines.push(raw[i + 1]!);
+  // A value Node did not join (one a framework hook set) is left as it is.
+  return lines.length > 1 && lines.join(', ') === tenant ? { ...headers, [TENANT_HEADER]: lines } : headers;
 }
 
 /** What an earlier body parser left on a request: express's `body` and Nest's `rawBody`. */

@@ -50,9 +50,12 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 }
 
 async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  const decoding = beforeService(service, model, (): DecodedInferRequest | Promise<DecodedInferRequest> => {
-    // An unknown model gets its 404 before the body is looked at; versions are the service's to resolve.
+  // An unknown model gets its 404 before the headers and the body are looked at; versions are the service's to resolve.
+  const sent = beforeService(service, model, () => {
     assertKnownModel(service, model);
+    return tenantOf ? undefined : headerDirectives(request.headers);
+  });
+  const decoding = beforeService(service, model, (): DecodedInferRequest | Promise<DecodedInferRequest> => {
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     if (binary) {
@@ -65,7 +68,7 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
   const decoded = isPromiseLike(decoding) ? await decoding : decoding;
   let served = version;
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),
+    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
     version,
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,

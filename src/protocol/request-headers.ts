@@ -1,4 +1,4 @@
-import { describe } from '../core/index.js';
+import { describe, InvalidInputError } from '../core/index.js';
 import type { HttpHeaders, HttpRequest, TenantOf } from './types.js';
 
 /** The header naming the tenant a request belongs to; semantic cache hits stay within one tenant. */
@@ -19,20 +19,37 @@ const NONE: HeaderDirectives = Object.freeze({});
 /**
  * Reads `Cache-Control` (the `no-cache` and `no-store` directives, case-insensitive, in any order
  * among others; a quoted-string's commas separate nothing) and `X-Tenant` from lower-cased request headers.
+ * @throws InvalidInputError when `X-Tenant` comes as more than one field line (an array of values).
  */
 export function headerDirectives(headers: HttpHeaders): HeaderDirectives {
   if (headers['cache-control'] === undefined && headers[TENANT_HEADER] === undefined) return NONE;
+  const tenant = tenantHeader(headers[TENANT_HEADER]);
+  return { ...cacheDirectives(headers), ...(tenant === '' ? {} : { tenant }) };
+}
+
+function cacheDirectives(headers: HttpHeaders): HeaderDirectives {
+  if (headers['cache-control'] === undefined) return NONE;
   const directives = new Set(
     unquoted(joined(headers['cache-control']))
       .split(',')
       .map((d) => d.split('=')[0]!.trim().toLowerCase()),
   );
-  const tenant = joined(headers[TENANT_HEADER]).trim();
   return {
     ...(directives.has('no-cache') ? { noCache: true } : {}),
     ...(directives.has('no-store') ? { noStore: true } : {}),
-    ...(tenant === '' ? {} : { tenant }),
   };
+}
+
+/**
+ * The trimmed `X-Tenant`. It names one tenant, so it may come once: sent twice (a client's own
+ * beside a gateway's, say), joining the values would name a tenant nobody meant. The adapters pass
+ * a repeated one as its field lines, where Node joins them into one value (`a, b`).
+ */
+function tenantHeader(value: string | readonly string[] | undefined): string {
+  if (typeof value !== 'string' && value !== undefined && value.length > 1) {
+    throw new InvalidInputError(`The X-Tenant header was sent ${value.length} times; send it once`);
+  }
+  return joined(value).trim();
 }
 
 /** A quoted-string, its quoted-pairs (`\"`) included; one left unterminated runs to the end. */
@@ -56,7 +73,7 @@ function joined(value: string | readonly string[] | undefined): string {
  * @throws TypeError when `tenantOf` answers something other than a string or undefined.
  */
 export async function directivesWithTenant(request: HttpRequest, tenantOf: TenantOf): Promise<HeaderDirectives> {
-  const { tenant: _sent, ...cache } = headerDirectives(request.headers);
+  const cache = cacheDirectives(request.headers);
   const tenant = await tenantOf(request);
   if (tenant !== undefined && typeof tenant !== 'string') {
     throw new TypeError(`Expected \`tenantOf\` to answer a string or undefined, got ${describe(tenant)}`);

@@ -51,8 +51,12 @@ function labelled(service: InferenceService, model: string, label: string): stri
 async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const { model } = ref;
   let { version, label } = ref;
-  const decoded = await beforeService(service, model, async () => {
+  // Before the body, so that a request refused for its headers loads no model.
+  const sent = beforeService(service, model, () => {
     assertKnownModel(service, model);
+    return tenantOf ? undefined : headerDirectives(request.headers);
+  });
+  const decoded = await beforeService(service, model, async () => {
     // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
     if (version === undefined && label === undefined) ({ version, label } = service.splitTarget(model) ?? {});
     const { body } = request;
@@ -69,7 +73,7 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
     return decodePredict(json, await acquire(), maxElements);
   });
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : headerDirectives(request.headers)),
+    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
     version,
     label,
     signal: request.signal,

@@ -76,7 +76,7 @@ export interface HttpHandlerOptions {
    * caller's identity and drops the client's own. Where clients reach the server directly, derive
    * it here from what you can verify (a signed token's claim, an API key); its answer replaces the
    * header, and `undefined` means no tenant. A throw or rejection answers the request with it.
-   * @default the trimmed `X-Tenant` header
+   * @default the trimmed `X-Tenant` header (a 400 when it comes more than once)
    */
   readonly tenantOf?: TenantOf;
   /**

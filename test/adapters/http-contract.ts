@@ -649,6 +649,25 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict' }]);
     });
 
+    test(`X-Tenant sent twice is a 400 naming it on both protocols, where Node would join the two into one tenant; sent once, a comma in it is the tenant's`, async () => {
+      const send = (path: string, tenant: string | string[], body: string) =>
+        new Promise<[number, string]>((resolve, reject) => {
+          const req = http.request(`${server.url}${path}`, { method: 'POST', headers: { 'x-tenant': tenant, 'content-type': 'application/json' } });
+          req.once('error', reject);
+          req.once('response', (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c)).once('end', () => resolve([res.statusCode!, text]));
+          });
+          req.end(body);
+        });
+      const twice = '{"error":"The X-Tenant header was sent 2 times; send it once","code":"ERR_SERVABLE_INVALID_INPUT"}';
+      assert.deepEqual(await send('/v2/models/linear/infer', ['acme', 'beta'], inferBody([[1, 2, 3]])), [400, twice]);
+      assert.deepEqual(await send('/v1/models/linear:predict', ['acme', ''], '{"instances": [[1, 2, 3]]}'), [400, twice]);
+      const [status, body] = await send('/v2/models/linear/infer', 'acme, beta', inferBody([[1, 2, 3]]));
+      assert.deepEqual([status, (JSON.parse(body) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, expectedY([[1, 2, 3]])]);
+      assert.deepEqual(await send('/v1/models/linear:predict', ['acme'], '{"instances": [[1, 2, 3]]}'), [200, JSON.stringify({ predictions: [expectedY([[1, 2, 3]])] })]);
+    });
+
     test(`an absolute-form request target, as proxies send it (RFC 9112 §3.2.2), is served like its path`, async () => {
       const { host, pathname } = new URL(server.url);
       const absolute = (method: string, path: string, body?: string) =>

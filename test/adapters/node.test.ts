@@ -155,6 +155,9 @@ test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream ta
     assert.ok(received.at(-1)! < 2 << 20, `the server took ${received.at(-1)} bytes`);
     const missing = await request2(session, { ':method': 'GET', ':path': '/elsewhere' }).reply;
     assert.deepEqual([missing.status, JSON.parse(missing.body)], [404, { error: 'No route for GET /elsewhere' }]);
+    // HTTP/2 joins a repeated X-Tenant too; the raw headers tell.
+    const tenants = await request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer', 'x-tenant': ['acme', 'beta'] }, inferBody([[1, 2, 3]])).reply;
+    assert.deepEqual([tenants.status, JSON.parse(tenants.body).error], [400, 'The X-Tenant header was sent 2 times; send it once']);
   } finally {
     process.off('warning', onWarning);
     s.open();

@@ -55,6 +55,8 @@ test('headerDirectives reads no-cache and no-store among other directives, and a
   assert.deepEqual(read({ 'cache-control': 'private="a, b", no-cache=x' }), { noCache: true });
   assert.deepEqual(read({ 'cache-control': 'foo="unterminated, no-store' }), {});
   assert.deepEqual(read({ 'x-tenant': '   ' }), {});
+  assert.deepEqual(read({ 'x-tenant': ['acme'] }), { tenant: 'acme' });
+  assert.throws(() => read({ 'x-tenant': ['acme', 'acme'] }), { name: 'InvalidInputError', message: 'The X-Tenant header was sent 2 times; send it once' });
 });
 
 test('OIP and TF-Serving requests pass the cache directives, the tenant and the OIP priority to the service', async () => {
@@ -104,8 +106,10 @@ test('tenantOf decides the tenant from what the server can verify; a client\'s o
     const ask = (headers: HttpHeaders, path = '/v2/models/double/infer', text = body([1, 2])) => http.handle({ method: 'POST', path, headers, body: text });
     assert.equal((await ask({ 'x-api-key': 'key-a', 'x-tenant': 'beta', 'cache-control': 'no-store' })).status, 200);
     assert.equal((await ask({ 'x-tenant': 'beta' })).status, 200);
+    // Ignored, the header may come twice.
+    assert.equal((await ask({ 'x-api-key': 'key-a', 'x-tenant': ['beta', 'gamma'] })).status, 200);
     assert.deepEqual(json(await ask({ 'x-api-key': 'key-b' }, '/v1/models/double:predict', '{"instances": [[3, 4]]}')), { predictions: [[6, 8]] });
-    assert.deepEqual(service.calls.map((c) => [c.tenant, c.noStore]), [['acme', true], [undefined, undefined], ['beta', undefined]]);
+    assert.deepEqual(service.calls.map((c) => [c.tenant, c.noStore]), [['acme', true], [undefined, undefined], ['acme', undefined], ['beta', undefined]]);
     const broken = await ask({ 'x-api-key': 'broken' });
     assert.equal(broken.status, 500);
     assert.match(String(errors[0]), /Expected `tenantOf` to answer a string or undefined, got 42/);
