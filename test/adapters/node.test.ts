@@ -218,3 +218,43 @@ test('node: checkContinue answers Expect: 100-continue with the 413 when the dec
     await registry.close();
   }
 });
+
+test('node over HTTP/2: checkContinue answers an over-limit body with the 413 before it is sent, and tells a body within the limit to go on', async () => {
+  const { service, registry } = await linearService();
+  const serve = servableNode({ service, bodyLimit: 1000 });
+  const server = http2.createServer(serve);
+  server.on('checkContinue', serve.checkContinue);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    // The body is withheld, as a client waiting for 100 Continue does.
+    const refused = session.request({ ':method': 'POST', ':path': '/v2/models/linear/infer', 'content-length': '2000', expect: '100-continue' });
+    let told = false;
+    refused.once('continue', () => (told = true));
+    const [head] = (await once(refused, 'response')) as [http2.IncomingHttpHeaders];
+    let text = '';
+    refused.setEncoding('utf8').on('data', (c: string) => (text += c));
+    await once(refused, 'close');
+    assert.deepEqual([told, head[':status'], head.connection, JSON.parse(text).error], [false, 413, undefined, 'The request body is larger than the limit of 1000 bytes']);
+    const body = inferBody([[1, 2, 3]]);
+    const going = session.request({ ':method': 'POST', ':path': '/v2/models/linear/infer', 'content-length': String(body.length), expect: '100-continue' });
+    await once(going, 'continue');
+    going.end(body);
+    const [answered] = (await once(going, 'response')) as [http2.IncomingHttpHeaders];
+    let reply = '';
+    going.setEncoding('utf8').on('data', (c: string) => (reply += c));
+    await once(going, 'end');
+    assert.deepEqual([answered[':status'], JSON.parse(reply).outputs[0].data], [200, [32, 48]]);
+    await tick();
+    assert.deepEqual(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+    session.destroy();
+    server.close();
+    await registry.close();
+  }
+});
