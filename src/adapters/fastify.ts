@@ -22,8 +22,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import { assertBoolean, describe } from '../core/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { checkContinueListener } from './check-continue.js';
 import { isMetricsRequest, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
@@ -38,6 +40,15 @@ export interface ServableFastifyOptions extends AdapterOptions {
    * (`/api/:tenant`). @default ''
    */
   readonly prefix?: string;
+  /**
+   * Answer `Expect: 100-continue` with the 413 when the declared body is over `bodyLimit`, before
+   * the client sends it (RFC 9110 §10.1.1), where Node tells it to send the body first: the plugin
+   * installs a `checkContinue` listener on `fastify.server`. The server may have no other (each
+   * would emit the request again), and the routes' prefix, the parents' included, no parameters.
+   * Its 413 is answered before Fastify sees the request, so no hook runs for it.
+   * @default false
+   */
+  readonly expectContinue?: boolean;
   /** The log level of the plugin's routes, as Fastify's own register option sets it. @default the app's */
   readonly logLevel?: RegisterOptions['logLevel'];
   /** Log serializers for the plugin's routes, as Fastify's own register option sets them. @default the app's */
@@ -48,9 +59,12 @@ type RawRequest = FastifyRequest['raw'];
 
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   // Fastify hands its own register options (prefix, logLevel, logSerializers) to the plugin too.
-  const http = createHttpHandler(handlerOptions('servableFastify', options, ['prefix', 'logLevel', 'logSerializers']));
+  const http = createHttpHandler(handlerOptions('servableFastify', options, ['prefix', 'expectContinue', 'logLevel', 'logSerializers']));
   const metrics = metricsRoute(options);
   const prefix = mountPrefix(options.prefix);
+  const { expectContinue = false } = options;
+  assertBoolean('expectContinue', expectContinue);
+  if (expectContinue) listenForContinue(app, http, `${app.prefix.replace(/\/$/, '')}${prefix}`);
   await app.register(
     async (scope) => {
       scope.removeAllContentTypeParsers();
@@ -133,6 +147,20 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   releaseBodyWhenDone(reply.raw, body);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
+}
+
+/** Installs the early 413 for `Expect: 100-continue` (see `expectContinue`) on the app's server, for the routes below `mount`. */
+function listenForContinue(app: FastifyInstance, http: HttpHandler, mount: string): void {
+  if (/[:*]/.test(mount)) throw new TypeError(`Expected a prefix without parameters with \`expectContinue\`, got ${describe(mount)}`);
+  if (app.server.listenerCount('checkContinue') > 0) {
+    throw new Error("`expectContinue` needs the server's only checkContinue listener, and it has one already: each would emit the request again");
+  }
+  const listener = checkContinueListener(http, mount);
+  app.server.on('checkContinue', listener);
+  app.addHook('onClose', (_app, done) => {
+    app.server.off('checkContinue', listener);
+    done();
+  });
 }
 
 /** Fastify's test of a Content-Type (`type/subtype`, then parameters or nothing), which it answers 415 when it fails. */

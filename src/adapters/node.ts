@@ -19,15 +19,15 @@
  * ```
  * @module
  */
-import type { EventEmitter } from 'node:events';
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
-import { resetAfterReply } from './discard-body.js';
+import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
 import { isMetricsRequest, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
+export type { CheckContinueListener } from './check-continue.js';
 export type { MetricsRoute } from './metrics-route.js';
 export type { NodeRequest, NodeResponse } from './node-http.js';
 
@@ -53,7 +53,7 @@ export interface ServableRequestListener {
    * go on and emitted as `request`, as Node does without the listener. Call it as a listener of
    * the server, which it emits the request on.
    */
-  readonly checkContinue: (this: EventEmitter, req: NodeRequest, res: NodeResponse) => void;
+  readonly checkContinue: CheckContinueListener;
 }
 
 /**
@@ -71,17 +71,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     options.onError?.(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
     dropResponse(res);
   };
-  const checkContinue = function (this: EventEmitter, req: NodeRequest, res: NodeResponse): void {
-    const path = below(prefix, originForm(req.url ?? '/'));
-    const method = req.method ?? 'GET';
-    if (path !== undefined && method !== 'GET' && method !== 'HEAD' && http.owns(path) && Number(req.headers['content-length']) > http.bodyLimit) {
-      writeResponse(res, http.tooLarge({ method, path }));
-      resetAfterReply(req);
-      return;
-    }
-    res.writeContinue();
-    this.emit('request', req, res);
-  };
+  const checkContinue = checkContinueListener(http, prefix);
   const listener = (req: NodeRequest, res: NodeResponse, next?: () => void): void => {
     const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsRequest(req.method, path)) {
@@ -95,12 +85,4 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     }
   };
   return Object.assign(listener, { checkContinue });
-}
-
-/** The URL below `prefix`, or undefined when it is not under it. */
-function below(prefix: string, url: string): string | undefined {
-  if (prefix === '') return url;
-  if (!url.startsWith(prefix)) return undefined;
-  const rest = url.slice(prefix.length);
-  return rest === '' || rest[0] === '/' || rest[0] === '?' ? rest : undefined;
 }

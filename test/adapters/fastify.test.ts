@@ -9,7 +9,7 @@ import Fastify, { type FastifyRequest } from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
-import { gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, type StartServer } from './http-contract.js';
+import { expectContinue, gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, until, type StartServer } from './http-contract.js';
 
 const start: StartServer = async (options, prefix = '') => {
   const app = Fastify();
@@ -333,4 +333,55 @@ test('fastify: a router that ignores case or trailing slashes still leaves /METR
   } finally {
     await registry.close();
   }
+});
+
+test('fastify: expectContinue answers Expect: 100-continue with the 413 before an over-limit body is sent; it must be the server\'s only checkContinue listener', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const service = new InferenceService({ registry });
+  const app = Fastify();
+  app.post('/elsewhere', async () => 'app');
+  await app.register(
+    async (outer) => {
+      await outer.register(servableFastify, { service, prefix: '/api', bodyLimit: 1000, expectContinue: true });
+    },
+    { prefix: '/outer' },
+  );
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  try {
+    assert.equal(app.server.listenerCount('checkContinue'), 1);
+    const refused = await expectContinue(port, '/outer/api/v2/models/linear/infer', 2000);
+    const [status, ...lines] = refused.head.split('\r\n\r\n')[0]!.split('\r\n');
+    assert.deepEqual([status, lines.includes('connection: close'), refused.head.split('\r\n\r\n')[1]], [
+      'HTTP/1.1 413 Payload Too Large',
+      true,
+      '{"error":"The request body is larger than the limit of 1000 bytes","code":"ERR_SERVABLE_PAYLOAD_TOO_LARGE"}',
+    ]);
+    refused.socket.destroy();
+    for (const [path, body, answer] of [
+      ['/outer/api/v2/models/linear/infer', inferBody([[1, 2, 3]]), '{"model_name":"linear"'],
+      ['/elsewhere', JSON.stringify('x'.repeat(1998)), 'app'],
+    ] as const) {
+      const { head, socket } = await expectContinue(port, path, body.length);
+      assert.equal(head, 'HTTP/1.1 100 Continue\r\n\r\n', path);
+      let reply = '';
+      socket.on('data', (chunk: string) => (reply += chunk));
+      socket.write(body);
+      await until(() => reply.includes(answer), `the answer to ${path}: ${reply}`);
+      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+      socket.destroy();
+    }
+    // A second listener would emit each request twice; a prefix with parameters cannot be matched before routing.
+    const again = Fastify();
+    again.server.on('checkContinue', () => {});
+    await assert.rejects(async () => void (await again.register(servableFastify, { service, expectContinue: true })), /needs the server's only checkContinue listener/);
+    const withParams = Fastify();
+    await assert.rejects(async () => void (await withParams.register(servableFastify, { service, prefix: '/:tenant', expectContinue: true })), /Expected a prefix without parameters with `expectContinue`, got "\/:tenant"/);
+    await assert.rejects(async () => void (await Fastify().register(servableFastify, { service, expectContinue: 'yes' as never })), /Expected `expectContinue` to be a boolean/);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+  assert.equal(app.server.listenerCount('checkContinue'), 0);
 });

@@ -202,6 +202,21 @@ export function request2(session: http2.ClientHttp2Session, headers: http2.Outgo
   return { stream, reply };
 }
 
+/** Sends a request's head with `Expect: 100-continue` and reads what the server answers before the body: the raw bytes until a pause of 200 ms. */
+export async function expectContinue(port: number, path: string, length: number): Promise<{ head: string; socket: net.Socket }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: 100-continue\r\n\r\n`);
+  let head = '';
+  socket.setEncoding('latin1');
+  const onData = (chunk: string) => (head += chunk);
+  socket.on('data', onData);
+  await until(() => head.includes('\r\n\r\n'), 'an answer to the head');
+  await new Promise((r) => setTimeout(r, 200));
+  socket.off('data', onData);
+  return { head, socket };
+}
+
 /** A gated memory model behind a fresh service: runs wait for `open()`. */
 export async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
   const g = gate();

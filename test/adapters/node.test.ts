@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableNode, type ServableNodeOptions } from 'servable/node';
 import { memoryBackend } from 'servable/testing';
-import { gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
+import { expectContinue, gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
 
 async function listen(listener: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer(listener);
@@ -166,22 +166,6 @@ test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream ta
     await s.registry.close();
   }
 });
-
-/** Sends a request's head with `Expect: 100-continue` and reads what the server answers before the body: the raw bytes until a pause of 200 ms. */
-async function expectContinue(port: number, path: string, length: number): Promise<{ head: string; socket: import('node:net').Socket }> {
-  const net = await import('node:net');
-  const socket = net.connect({ host: '127.0.0.1', port });
-  await once(socket, 'connect');
-  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\nexpect: 100-continue\r\n\r\n`);
-  let head = '';
-  socket.setEncoding('latin1');
-  const onData = (chunk: string) => (head += chunk);
-  socket.on('data', onData);
-  await until(() => head.includes('\r\n\r\n'), 'an answer to the head');
-  await new Promise((r) => setTimeout(r, 200));
-  socket.off('data', onData);
-  return { head, socket };
-}
 
 test('node: checkContinue answers Expect: 100-continue with the 413 when the declared body is over bodyLimit, before the client sends it', async () => {
   const { service, registry } = await linearService();
