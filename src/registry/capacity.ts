@@ -15,8 +15,10 @@ export type Release = () => void;
 
 /**
  * Keeps the loaded versions within the limits: a load first reserves room, unloading the least
- * recently used versions (idle ones first) until it fits. Reservations are made one at a time, so
- * concurrent loads never overshoot and never pick the same victim.
+ * recently used versions (idle ones first) until it fits. Reservations are made one at a time, in
+ * the order asked, so concurrent loads never overshoot and never pick the same victim; one that
+ * finds every loaded version still loading waits for one to be ready or unloaded, holding the
+ * others back (first come, first served).
  */
 export class Capacity {
   readonly #maxVersions: number;
@@ -24,8 +26,18 @@ export class Capacity {
   #versions = 0;
   #bytes = 0;
   #turn: Promise<unknown> = Promise.resolve();
+  /** Wakes the reservation waiting for room, when one waits (only the one whose turn it is can). */
+  #wake: (() => void) | undefined;
+  readonly #candidates: () => readonly ModelVersion[];
+  readonly #evict: (victim: ModelVersion) => Promise<void>;
 
-  constructor(limits: CapacityLimits) {
+  /**
+   * @param candidates - the versions that may be unloaded to make room.
+   * @param evict - unloads a version; must resolve once its reservation is released.
+   */
+  constructor(limits: CapacityLimits, candidates: () => readonly ModelVersion[], evict: (victim: ModelVersion) => Promise<void>) {
+    this.#candidates = candidates;
+    this.#evict = evict;
     this.#maxVersions = limits.maxLoadedVersions ?? Infinity;
     this.#maxBytes = limits.maxLoadedBytes ?? Infinity;
     if (this.#maxVersions !== Infinity) assertInteger('maxLoadedVersions', this.#maxVersions, 1);
@@ -38,29 +50,41 @@ export class Capacity {
   }
 
   /**
-   * Reserves room for one version of `bytes`.
-   * @param candidates - the versions that may be unloaded to make room.
-   * @param evict - unloads a version; must resolve once its reservation is released.
-   * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
-   * (see `wasCalledOff`), when nothing can be unloaded.
+   * Makes a reservation waiting for room look again: call it when a version becomes ready (it can
+   * be unloaded now) or when what `wanted` answers may have changed. Released room wakes it itself.
    */
-  reserve(label: string, bytes: number, candidates: () => readonly ModelVersion[], evict: (victim: ModelVersion) => Promise<void>): Promise<Release> {
+  changed(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Reserves room for one version of `bytes`. When every loaded version is still loading, waits
+   * for one to be ready (it is unloaded once it has answered what was routed to it) or unloaded.
+   * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
+   * unloaded): asked before unloading a version or waiting for room, and at every {@link Capacity.changed}.
+   * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
+   * (see `wasCalledOff`), when room is needed and `wanted` says no.
+   */
+  reserve(label: string, bytes: number, wanted: () => boolean): Promise<Release> {
     if (bytes > this.#maxBytes) {
       return Promise.reject(new RangeError(`Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${this.#maxBytes})`));
     }
     const run = async (): Promise<Release> => {
       while (this.#versions + 1 > this.#maxVersions || this.#bytes + bytes > this.#maxBytes) {
-        const victim = leastRecentlyUsed(candidates());
-        if (!victim) {
-          // No room now is not the version's fault: the load is called off, and may succeed later.
+        // Nobody to serve is no reason to unload a version, nor to hold back the loads queued behind.
+        if (!wanted()) {
           throw callOff(
             new ModelNotReadyError(
               `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
-                `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and none is ready to be unloaded`,
+                `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and the load was called off while it waited for room`,
             ),
           );
         }
-        await evict(victim);
+        const victim = leastRecentlyUsed(this.#candidates());
+        if (victim) await this.#evict(victim);
+        else await new Promise<void>((resolve) => (this.#wake = resolve));
       }
       this.#versions++;
       this.#bytes += bytes;
@@ -70,6 +94,7 @@ export class Capacity {
         released = true;
         this.#versions--;
         this.#bytes -= bytes;
+        this.changed();
       };
     };
     const reserved = this.#turn.then(run, run);

@@ -33,9 +33,10 @@ export class VersionHold {
 }
 
 /**
- * The callers waiting for loads of one model's versions. A version that loads while callers wait
- * is held for them until each has taken its own hold or given up, so that between the load and
- * their requests it never looks idle: evicting it then sent them to load it again, in a loop.
+ * The callers waiting for loads of one model's versions (requests, and `registry.load()` calls):
+ * a load waiting for room goes on waiting while any of them does. A version that loads while
+ * callers wait is held for them until each has taken its own hold or given up, so that between the
+ * load and their requests it never looks idle: evicting it then sent them to load it again, in a loop.
  * Waiters are counted per version, not per load, so every instance committed while any wait is
  * held until they all have gone on: a forced reload committing before an earlier load's waiters
  * resume keeps the instance they resume with held, and they are answered by it.
@@ -43,20 +44,38 @@ export class VersionHold {
 export class LoadWaiters {
   readonly #waiting = new Map<string, number>();
   readonly #holds = new Map<string, VersionHold[]>();
+  readonly #changed: () => void;
+
+  /** @param changed - called when a version loads and when the last caller waiting for a version goes. */
+  constructor(changed: () => void) {
+    this.#changed = changed;
+  }
+
+  /** Whether a caller still waits for a load of `version`. */
+  waiting(version: string): boolean {
+    return this.#waiting.has(version);
+  }
 
   /** Holds a version that just became ready, when callers wait for it. */
   loaded(mv: ModelVersion): void {
-    if (!this.#waiting.has(mv.version)) return;
-    const holds = this.#holds.get(mv.version);
-    if (holds) holds.push(mv.hold());
-    else this.#holds.set(mv.version, [mv.hold()]);
+    if (this.#waiting.has(mv.version)) {
+      const holds = this.#holds.get(mv.version);
+      if (holds) holds.push(mv.hold());
+      else this.#holds.set(mv.version, [mv.hold()]);
+    }
+    this.#changed();
   }
 
   /** Waits for `loaded` within the caller's `timeoutMs` and `signal`, and holds the version for the caller. */
-  async wait(version: string, loaded: Promise<ModelVersion>, what: string, options: Parameters<typeof waitFor>[2], clock: Clock): Promise<VersionHold> {
+  wait(version: string, loaded: Promise<ModelVersion>, what: string, options: Parameters<typeof waitFor>[2], clock: Clock): Promise<VersionHold> {
+    return this.follow(version, waitFor(loaded, what, options, clock).then((mv) => mv.hold()));
+  }
+
+  /** Counts a caller waiting for a load of `version` until `waited` settles. */
+  async follow<T>(version: string, waited: Promise<T>): Promise<T> {
     this.#waiting.set(version, (this.#waiting.get(version) ?? 0) + 1);
     try {
-      return (await waitFor(loaded, what, options, clock)).hold();
+      return await waited;
     } finally {
       const left = this.#waiting.get(version)! - 1;
       if (left > 0) this.#waiting.set(version, left);
@@ -64,6 +83,7 @@ export class LoadWaiters {
         this.#waiting.delete(version);
         for (const hold of this.#holds.get(version) ?? []) hold.release();
         this.#holds.delete(version);
+        this.#changed();
       }
     }
   }

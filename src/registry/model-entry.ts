@@ -39,7 +39,7 @@ export class ModelEntry {
   /** Loads in progress, shared by every caller waiting for the version. */
   readonly loading = new Map<string, Promise<ModelVersion>>();
   /** The callers waiting for those loads. */
-  readonly waiters = new LoadWaiters();
+  readonly waiters: LoadWaiters;
   /** Versions finishing their queued work before they are disposed. */
   readonly retiring = new Set<ModelVersion>();
   /** Why the last load of a known version failed, until it loads or is forgotten. */
@@ -49,13 +49,29 @@ export class ModelEntry {
   policy: VersionPolicy = 'all';
   traffic: TrafficPolicy | undefined;
 
-  constructor(name: string) {
+  readonly #changed: () => void;
+
+  /**
+   * @param changed - called when a version becomes ready, when the last caller waiting for a
+   * version's load goes, and when a version is forgotten: a load waiting for room looks again.
+   */
+  constructor(name: string, changed: () => void) {
     this.name = name;
+    this.#changed = changed;
+    this.waiters = new LoadWaiters(changed);
   }
 
   /** True when nothing is known, loading or draining any more. */
   get empty(): boolean {
     return this.configs.size === 0 && this.live.size === 0 && this.loading.size === 0 && this.retiring.size === 0;
+  }
+
+  /**
+   * Whether a load of `version` with `config` is still wanted: the version was not unloaded or
+   * replaced since (nor the registry closed, which unloads every version), and a caller waits for it.
+   */
+  wants(version: string, config: ModelConfig<unknown, unknown>): boolean {
+    return this.configs.get(version) === config && this.waiters.waiting(version);
   }
 
   /** What a load of `version` replaces: its config, its last failure and the model's policy. */
@@ -84,6 +100,7 @@ export class ModelEntry {
     this.failures.delete(version);
     const labels = this.labelsOf(version);
     for (const label of labels) this.labels.delete(label);
+    this.#changed();
     return labels;
   }
 

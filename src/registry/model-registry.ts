@@ -44,7 +44,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     checkBackends(options.backends);
     this.#backends = options.backends;
     this.#clock = options.clock ?? systemClock;
-    this.#capacity = new Capacity(options);
+    this.#capacity = new Capacity(options, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
   /**
@@ -59,7 +59,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     entry.configs.set(version, config as AnyConfig);
     if (config.versionPolicy) entry.policy = config.versionPolicy;
     try {
-      return (await this.#startLoad(entry, version)) as unknown as ModelVersion<Req, Res>;
+      return (await entry.waiters.follow(version, this.#startLoad(entry, version))) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
       entry.restore(version, config as AnyConfig, before);
       this.#cleanup(entry);
@@ -254,7 +254,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     checkModelConfig(config);
     pickBackend(this.#backends, config);
     const version = config.version ?? '1';
-    const entry = this.#models.get(config.name) ?? new ModelEntry(config.name);
+    const entry = this.#models.get(config.name) ?? new ModelEntry(config.name, () => this.#capacity.changed());
     const policy = config.versionPolicy ?? entry.policy;
     assertKept(policy, [...entry.configs.keys(), version], version);
     checkEnsembleSteps(config, (model) => this.#models.has(model));
@@ -291,7 +291,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       const backend = pickBackend(this.#backends, config);
       await handlerFree(config, this.#models.values());
       if (backend) {
-        release = await this.#capacity.reserve(`'${entry.name}' version '${version}'`, sizeOf(config), () => this.#evictable(), (victim) => this.#evict(victim));
+        release = await this.#capacity.reserve(`'${entry.name}' version '${version}'`, sizeOf(config), () => entry.wants(version, config));
       }
       const mv = await loadVersion(config, {
         version,
@@ -311,7 +311,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     } catch (error) {
       release?.();
       const err = error instanceof Error ? error : new Error(String(error));
-      // A load unloaded, replaced or closed while it ran, or refused room, was called off, not failed: no alert for it.
+      // A load unloaded, replaced or closed while it ran, or given up while it waited for room, was called off, not failed: no alert for it.
       if (wasCalledOff(err) || this.#closed || entry.configs.get(version) !== config) throw callOff(err);
       entry.failures.set(version, err.message);
       this.emit('failure', { ...ref, error: err, stage: 'load' });

@@ -124,7 +124,7 @@ const calledOff = new WeakSet<Error>();
 
 /**
  * Marks the error of a load called off because its version was unloaded or replaced, or the
- * registry closed, while it ran, or because no room could be made for it.
+ * registry closed, while it ran, or because no caller waited for it any more while it waited for room.
  */
 export function callOff(error: Error): Error {
   calledOff.add(error);
@@ -133,9 +133,9 @@ export function callOff(error: Error): Error {
 
 /**
  * True when a load failed only because its version was unloaded or replaced, or the registry
- * closed, while it ran, or because no room could be made for it under `maxLoadedVersions` /
- * `maxLoadedBytes` (every loaded version was still loading): the files were not at fault, and
- * loading them again may well succeed.
+ * closed, while it ran, or because every caller waiting for it gave up while it waited for room
+ * under `maxLoadedVersions` / `maxLoadedBytes`: the files were not at fault, and loading them
+ * again may well succeed.
  */
 export function wasCalledOff(error: unknown): boolean {
   return error instanceof Error && calledOff.has(error);
