@@ -58,15 +58,39 @@ export interface MetricSet {
 export async function forgetVersion(set: MetricSet, model: string, version: string): Promise<void> {
   const { requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize } = set;
   for (const metric of [requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize]) {
-    const series = new Map<string, Record<string, string | number>>();
-    for (const { labels } of (await metric.get()).values) {
-      if (labels.model !== model || labels.version !== version) continue;
-      // A histogram's buckets carry `le` besides the labels of their series.
-      const { le: _bucket, ...own } = labels as Record<string, string | number>;
-      series.set(JSON.stringify(own), own);
-    }
-    for (const labels of series.values()) metric.remove(labels as never);
+    await removeSeries(metric, (labels) => labels.model === model && labels.version === version);
   }
+}
+
+/**
+ * Removes the series a model keeps besides those of its versions (its loads, its requests refused
+ * before a version was chosen, its cache lookups) once the registry has forgotten it, unless
+ * `gone()` says it came back meanwhile: without it, each model ever served would stay on the page.
+ */
+export async function forgetModel(set: MetricSet, model: string, gone: () => boolean): Promise<void> {
+  const { requests, loads, cacheLookups } = set;
+  for (const [metric, match] of [
+    [requests, (labels: SeriesLabels) => labels.model === model && labels.version === ''],
+    [loads, (labels: SeriesLabels) => labels.model === model],
+    [cacheLookups, (labels: SeriesLabels) => labels.model === model],
+  ] as const) {
+    await removeSeries(metric, match, gone);
+  }
+}
+
+type SeriesLabels = Readonly<Record<string, string | number>>;
+
+/** Removes the series of `metric` whose labels `match`, if `still()` holds once they are read. */
+async function removeSeries(metric: Counter<string> | Histogram<string>, match: (labels: SeriesLabels) => boolean, still = () => true): Promise<void> {
+  const series = new Map<string, Record<string, string | number>>();
+  for (const { labels } of (await metric.get()).values) {
+    if (!match(labels as SeriesLabels)) continue;
+    // A histogram's buckets carry `le` besides the labels of their series.
+    const { le: _bucket, ...own } = labels as Record<string, string | number>;
+    series.set(JSON.stringify(own), own);
+  }
+  if (!still()) return;
+  for (const labels of series.values()) metric.remove(labels as never);
 }
 
 /** A registered metric; prom-client's `Metric` type leaves out the `name` every metric has. */

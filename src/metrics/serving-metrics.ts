@@ -1,5 +1,5 @@
 import { assertKnownKeys, assertObject, describe } from '../core/index.js';
-import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
@@ -141,6 +141,11 @@ export class ServingMetrics {
       this.#forgotten.add(`${e.name}\0${e.version}`);
       if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
       void forgetVersion(m, e.name, e.version);
+      // The registry forgets a model once its last version is unloaded, right after this event.
+      queueMicrotask(() => {
+        const gone = () => !knows(registry, e.name);
+        if (gone()) void forgetModel(m, e.name, gone);
+      });
     };
     registry.on('loading', onLoading);
     registry.on('batch', onBatch);

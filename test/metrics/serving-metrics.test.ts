@@ -397,9 +397,10 @@ test('a session that fails to dispose is not counted as a failed load', async ()
   const promRegistry = new Registry();
   new ServingMetrics({ promRegistry, registry });
   await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  await registry.load({ name: 'm', version: '2', source: doubler(0), warmup: [] }); // keeps the model known
   await registry.unload('m', '1');
   const text = await promRegistry.metrics();
-  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 1);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 2);
   assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 0);
 });
 
@@ -550,5 +551,42 @@ test('an unloaded version leaves every metric, so deploying version after versio
   assert.equal(sample(samples, 'servable_requests_total', { model: 'm', version: '20', outcome: 'rejected' }), 0, 'created at 0 when the version became ready');
   assert.equal(sample(samples, 'servable_queue_duration_seconds_count', { model: 'm', version: '20' }), 1);
   assert.equal(sample(samples, 'servable_model_loads_total', { model: 'm', outcome: 'success' }), 19); // version 1 loaded before the metrics
+  await registry.close();
+});
+
+test('a model the registry forgets takes its loads, its version-less requests and its cache lookups with it', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  service.setCaching('m', { result: results });
+  new ServingMetrics({ promRegistry, service, caches: { results } });
+  for (let round = 0; round < 3; round++) {
+    if (round > 0) await registry.load({ name: 'm', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] });
+    const served = service.infer('m', rows(1));
+    await clock.advanceAsync(20);
+    await served;
+    await assert.rejects(service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
+    const before = await promRegistry.metrics();
+    assert.equal(sample(before, 'servable_cache_lookups_total', { cache: 'results', model: 'm', result: round === 0 ? 'miss' : 'hit' }), 1);
+    assert.equal(sample(before, 'servable_requests_total', { model: 'm', version: '', outcome: 'not-found' }), 1);
+    await registry.unload('m');
+    await clock.advanceAsync(0);
+    assert.deepEqual(registry.names(), []);
+    const left = parse(await promRegistry.metrics()).filter((s) => s.labels.model === 'm');
+    assert.deepEqual(left, [], `round ${round}`);
+  }
+  // Loaded again as it is forgotten: the series it starts with are not removed as the forgotten model's.
+  await registry.load({ name: 'm', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] });
+  let again: Promise<unknown> | undefined;
+  registry.once('unload', () => {
+    again = Promise.resolve().then(() => registry.load({ name: 'm', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] }));
+  });
+  await registry.unload('m');
+  await clock.advanceAsync(0);
+  await again;
+  const text = await promRegistry.metrics();
+  assert.deepEqual(registry.names(), ['m']);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 0);
+  assert.ok(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' })! >= 1);
   await registry.close();
 });
