@@ -47,7 +47,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { assertBoolean, assertFunction, assertObject, describe } from '../core/index.js';
+import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
@@ -63,6 +63,7 @@ export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
 
 const OPTIONS = Symbol('servable.nest.options');
 const CONTROLLER = Symbol('servable.nest.controller');
+const ASYNC_KEYS = ['useFactory', 'inject', 'imports', 'metrics', 'controller', 'path', 'global'];
 
 /** How the module exposes itself; fixed when the module is declared. */
 export interface ServableRouting {
@@ -131,7 +132,10 @@ export class ServableModule {
   /** Declares the module with options built by a factory, which may wait for models to load. */
   static forRootAsync(options: ServableModuleAsyncOptions): DynamicModule {
     checkRouting(options);
+    assertKnownKeys('ServableModule.forRootAsync', options, ASYNC_KEYS);
     assertFunction('useFactory', options.useFactory);
+    if (options.inject !== undefined && !Array.isArray(options.inject)) throw new TypeError(`Expected \`inject\` to be an array of providers, got ${describe(options.inject)}`);
+    if (options.imports !== undefined && !Array.isArray(options.imports)) throw new TypeError(`Expected \`imports\` to be an array of modules, got ${describe(options.imports)}`);
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
       throw new TypeError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
     }

@@ -229,4 +229,9 @@ test('nest: module options are checked when the module is declared, quoting the 
   assert.throws(() => ServableModule.forRootAsync({} as never), /Expected `useFactory` to be a function, got undefined/);
   assert.throws(() => ServableModule.forRoot({ metrics: 'yes' } as never), /Expected `metrics` to be a function, got "yes"/);
   assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), metrics: 'yes' } as never), /Expected `metrics` to be a boolean .*, got "yes"/);
+  // A typo or a Nest option the module does not take (useClass) would otherwise be ignored.
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), metric: true } as never), /Unknown option `metric`; ServableModule.forRootAsync takes useFactory, inject/);
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), useClass: class {} } as never), /Unknown option `useClass`/);
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), inject: 'config' } as never), /Expected `inject` to be an array of providers, got "config"/);
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), imports: {} } as never), /Expected `imports` to be an array of modules, got/);
 });
