@@ -1,6 +1,9 @@
-import { Registry } from 'prom-client';
+import { Registry, type RegistryContentType } from 'prom-client';
 import { messageOf } from '../core/index.js';
 import { checkPromRegistry } from './validate.js';
+
+/** A prom-client Registry in either format: Prometheus text (its default) or OpenMetrics. */
+export type PromRegistry = Registry<RegistryContentType>;
 
 /** A transport-agnostic HTTP reply, as the adapters send it. */
 export interface MetricsResponse {
@@ -23,14 +26,15 @@ export interface MetricsResponse {
  * });
  * ```
  */
-export function metricsHandler(registries: Registry | readonly Registry[]): () => Promise<MetricsResponse> {
-  const list = Array.isArray(registries) ? [...(registries as readonly Registry[])] : [registries as Registry];
+export function metricsHandler(registries: PromRegistry | readonly PromRegistry[]): () => Promise<MetricsResponse> {
+  const list = Array.isArray(registries) ? [...(registries as readonly PromRegistry[])] : [registries as PromRegistry];
   if (list.length === 0) throw new TypeError('Expected `registries` to hold at least one prom-client Registry, got [] (array)');
   list.forEach((r, i) => checkPromRegistry(Array.isArray(registries) ? `registries[${i}]` : 'registries', r));
   return async () => {
     try {
       // Merged on each scrape, so metrics registered later are included.
-      const registry = list.length === 1 ? list[0]! : Registry.merge(list);
+      // prom-client types merge() for Prometheus registries only; it merges OpenMetrics ones too.
+      const registry = list.length === 1 ? list[0]! : Registry.merge(list as Registry[]);
       const body = await registry.metrics();
       return { status: 200, headers: { 'content-type': registry.contentType }, body };
     } catch (error) {

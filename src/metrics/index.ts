@@ -7,7 +7,7 @@
  */
 export { ServingMetrics } from './serving-metrics.js';
 export { DEFAULT_SECONDS_BUCKETS, DEFAULT_BATCH_SIZE_BUCKETS } from './metric-set.js';
-export { metricsHandler, type MetricsResponse } from './handler.js';
+export { metricsHandler, type MetricsResponse, type PromRegistry } from './handler.js';
 export { timed, counted, inFlight, type InstrumentOptions, type Labels, type Observer, type Incrementer, type UpDown, type AnyFunction } from './instrument.js';
 export { Timed, Counted, InFlight, type MetricDecorator } from './decorators.js';
 export type {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { PromRegistry } from './handler.js';
 import { describe } from '../core/index.js';
 import type { MetricBuckets, QueueState, VersionMetadata, VersionState } from './types.js';
 
@@ -102,7 +103,7 @@ interface Entry {
   readonly buckets: string;
 }
 
-const sets = new WeakMap<Registry, Map<string, Entry>>();
+const sets = new WeakMap<PromRegistry, Map<string, Entry>>();
 
 /**
  * The metrics of `prefix` on `registry`, created on first use. Two ServingMetrics on one prom
@@ -111,7 +112,7 @@ const sets = new WeakMap<Registry, Map<string, Entry>>();
  * call registers a fresh set.
  * @throws TypeError, registering nothing, when a metric of another origin holds one of the names.
  */
-export function metricSet(registry: Registry, prefix: string, buckets: Required<MetricBuckets>): MetricSet {
+export function metricSet(registry: PromRegistry, prefix: string, buckets: Required<MetricBuckets>): MetricSet {
   const key = JSON.stringify(buckets);
   let byPrefix = sets.get(registry);
   if (!byPrefix) sets.set(registry, (byPrefix = new Map()));

@@ -1,7 +1,7 @@
-import type { Registry } from 'prom-client';
 import type { BatchEvent, DropEvent } from '../batching/index.js';
 import type { RegistryEvents, VersionMetadata, VersionRef, VersionState } from '../registry/index.js';
 import type { RequestEvent, RequestOutcome } from '../service/index.js';
+import type { PromRegistry } from './handler.js';
 
 /** What ServingMetrics needs of an InferenceService: its `request` event. */
 export interface ServiceSource {
@@ -86,7 +86,7 @@ export interface ServingMetricsOptions {
    * The prom-client registry the metrics are registered on. Pass `register` from prom-client to
    * use its global registry; nothing is registered there otherwise.
    */
-  readonly promRegistry: Registry;
+  readonly promRegistry: PromRegistry;
   /** The ModelRegistry whose events and queues are measured. @default service.registry when a service is given */
   readonly registry?: RegistrySource;
   /** The InferenceService whose requests are counted and timed. */

@@ -89,6 +89,23 @@ test('several registries are merged into one page; a failing collector gives a 5
   await registry.close();
 });
 
+test('an OpenMetrics registry is taken, typed as prom-client types it, and served as OpenMetrics', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const promRegistry = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+  const app = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+  for (const r of [promRegistry, app]) r.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  new Counter({ name: 'app_logins', help: 'Logins.', registers: [app] }).inc(2);
+  new ServingMetrics({ promRegistry, registry });
+  for (const scrape of [metricsHandler(promRegistry), metricsHandler([promRegistry, app])]) {
+    const { status, headers, body } = await scrape();
+    assert.equal(status, 200);
+    assert.equal(headers['content-type'], Registry.OPENMETRICS_CONTENT_TYPE);
+    assert.match(body, /# EOF\n$/);
+  }
+  await registry.close();
+});
+
 test('metricsHandler checks its argument', () => {
   assert.throws(() => metricsHandler([]), { message: 'Expected `registries` to hold at least one prom-client Registry, got [] (array)' });
   assert.throws(() => metricsHandler([new Registry(), {} as Registry]), {
