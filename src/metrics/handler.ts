@@ -15,7 +15,8 @@ export interface MetricsResponse {
 /**
  * A handler for `GET /metrics`: renders the registries in the Prometheus text format (or
  * OpenMetrics, when the registry is set to it) with the matching content type. Several
- * registries are merged into one page; a collector that throws gives a 500 with its message.
+ * registries are merged into one page, so they must share one format (content type); a
+ * collector that throws gives a 500 with its message.
  *
  * @example
  * ```ts
@@ -30,6 +31,11 @@ export function metricsHandler(registries: PromRegistry | readonly PromRegistry[
   const list = Array.isArray(registries) ? [...(registries as readonly PromRegistry[])] : [registries as PromRegistry];
   if (list.length === 0) throw new TypeError('Expected `registries` to hold at least one prom-client Registry, got [] (array)');
   list.forEach((r, i) => checkPromRegistry(Array.isArray(registries) ? `registries[${i}]` : 'registries', r));
+  // prom-client merges only registries of one format: another would fail every scrape with a 500.
+  const other = list.findIndex((r) => r.contentType !== list[0]!.contentType);
+  if (other !== -1) {
+    throw new TypeError(`Expected \`registries\` to share one content type, got '${list[0]!.contentType}' (registries[0]) and '${list[other]!.contentType}' (registries[${other}])`);
+  }
   return async () => {
     try {
       // Merged on each scrape, so metrics registered later are included.

@@ -111,4 +111,10 @@ test('metricsHandler checks its argument', () => {
   assert.throws(() => metricsHandler([new Registry(), {} as Registry]), {
     message: 'Expected `registries[1]` to be a prom-client Registry (pass `register` from prom-client for its global one), got {} (object)',
   });
+  // prom-client merges only registries of one format: the handler would answer every scrape with a 500.
+  const openMetrics = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+  openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  assert.throws(() => metricsHandler([new Registry(), new Registry(), openMetrics]), {
+    message: `Expected \`registries\` to share one content type, got '${Registry.PROMETHEUS_CONTENT_TYPE}' (registries[0]) and '${Registry.OPENMETRICS_CONTENT_TYPE}' (registries[2])`,
+  });
 });
