@@ -84,6 +84,8 @@ export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
  * wrapper returns a promise of the same class that settles as it does. Any other thenable, such as
  * a lazy query builder (Knex, Prisma, Mongoose) that runs only once `then` is called, is returned
  * untouched and timed as a synchronous value; wrap the function that awaits it to time the query.
+ * Likewise a generator function returns its iterator before its body runs, so only that call is
+ * timed, not the iteration.
  *
  * The metric's labels are checked here: a prom-client metric that does not declare a label the
  * options set (`labels`, `outcomeLabel`, `methodLabel`) is a TypeError. Recording never changes
