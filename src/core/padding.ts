@@ -19,14 +19,16 @@ export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?
   if (!Array.isArray(allowed) || allowed.length === 0) {
     throw new TypeError(`Expected \`allowedBatchSizes\` to be a non-empty array of integers, got ${describe(allowed)}`);
   }
-  allowed.forEach((size: unknown, i) => {
+  // By index, not forEach: a hole ([1, , 8]) must be refused, not skipped.
+  for (let i = 0; i < allowed.length; i++) {
+    const size: unknown = allowed[i];
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
       throw new TypeError(`Expected \`allowedBatchSizes[${i}]\` to be an integer >= 1, got ${describe(size)}`);
     }
     if (i > 0 && size <= allowed[i - 1]!) {
       throw new RangeError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`);
     }
-  });
+  }
   if (maxBatchSize !== undefined && allowed.at(-1)! < maxBatchSize) {
     throw new RangeError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
   }

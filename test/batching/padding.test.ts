@@ -10,6 +10,7 @@ test('allowed batch sizes: checked like TF Serving, and the next one that holds 
   assert.throws(() => checkAllowedBatchSizes([4, 2, 8], 8), /strictly ascending, got \[4,2,8\] \(array\)/);
   assert.throws(() => checkAllowedBatchSizes([0, 8], 8), /Expected `allowedBatchSizes\[0\]` to be an integer >= 1, got 0 \(number\)/);
   assert.throws(() => checkAllowedBatchSizes([], 8), TypeError);
+  assert.throws(() => checkAllowedBatchSizes([1, , 8] as number[], 8), /Expected `allowedBatchSizes\[1\]` to be an integer >= 1, got undefined/);
   assert.deepEqual([1, 2, 3, 5, 8].map((n) => paddedBatchSize(n, [1, 2, 4, 8])), [1, 2, 4, 8, 8]);
   assert.throws(() => paddedBatchSize(9, [1, 2, 4, 8]), /No allowed batch size holds 9 items \(allowed: 1, 2, 4, 8\)/);
 });
