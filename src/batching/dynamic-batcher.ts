@@ -225,7 +225,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     this.#schedule();
   }
 
-  /** Marks a job answered: stops its timer and abort listener and takes its parts off the queue. */
+  /** Marks a job answered: stops its timer and abort listener, takes its parts off the queue and re-plans the wake timer armed for them. */
   #settle(job: Job<Req, Res>): void {
     job.settled = true;
     if (job.timer !== undefined) this.#clock.clearTimeout(job.timer);
@@ -237,6 +237,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       job.queued = 0;
       this.#waiting[job.level - 1]!--;
       this.#waitingTotal--;
+      this.#schedule();
     }
   }
 

@@ -54,6 +54,20 @@ test('a failing part fails the whole request and its queued parts never run', as
   assert.deepEqual(calls.map((c) => c.requests), [[[1, 2, 3, 4]], [[5, 6, 7, 8]]]);
 });
 
+test('a failing part leaves no wake timer armed for the queued parts it took with it', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (r: number[]) => (r.includes(1) ? new Error('bad') : r), 5);
+  // Two slots: the first part runs while the remainder waits out the delay on the wake timer.
+  const { batcher } = arrays(clock, { execute, concurrency: 2, maxQueueDelayMs: 60_000 });
+  const big = track(batcher.submit([1, 2, 3, 4, 5]));
+  await clock.advanceAsync(0);
+  assert.equal(clock.nextAt, 5);
+  await clock.advanceAsync(5);
+  assert.equal(big.state, 'rejected');
+  await batcher.close();
+  assert.equal(clock.pending, 0, 'a timer left armed keeps a process alive until it fires');
+});
+
 test('split() must return one part per size', async () => {
   const clock = new FakeClock();
   const { batcher } = arrays(clock, { split: (r: number[]) => [r] });
