@@ -3,7 +3,7 @@ import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertI
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';
-import { Entry, RunningBatch, createJob, type Job } from './job.js';
+import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { plan, shedLate, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
@@ -200,26 +200,22 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       this.#schedule();
       return;
     }
-    const stage = this.#stage(job);
+    const stage = stageOf(job);
     this.#drop(job, new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`), 'timeout', stage);
   }
 
   #onAbort(job: Job<Req, Res>, signal: AbortSignal): void {
-    if (!job.settled) this.#drop(job, abortError(signal), 'cancelled', this.#stage(job));
+    if (!job.settled) this.#drop(job, abortError(signal), 'cancelled', stageOf(job));
   }
 
   #shed(entry: Entry<Req, Res>): void {
     const error = shedError(this.#plan.now - entry.enqueuedAt, this.#model.estimate(entry.size), this.#o.maxLatencyMs!);
-    this.#drop(entry.job, error, 'shed', this.#stage(entry.job));
-  }
-
-  #stage(job: Job<Req, Res>): 'queued' | 'running' {
-    return job.queued === job.entries.length ? 'queued' : 'running';
+    this.#drop(entry.job, error, 'shed', stageOf(entry.job));
   }
 
   #drop(job: Job<Req, Res>, error: Error, reason: DropReason, stage: 'queued' | 'running'): void {
     this.#settle(job);
-    this.#emit('drop', { reason, queueMs: this.#clock.now() - job.enqueuedAt, stage });
+    this.#emit('drop', { reason, queueMs: (job.startedAt ?? this.#clock.now()) - job.enqueuedAt, stage });
     job.reject(error);
     if (stage === 'running') this.#abandon();
     this.#schedule();
@@ -321,6 +317,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     for (const entry of entries) {
       this.#queue.remove(entry);
       const job = entry.job;
+      job.startedAt ??= now;
       if (--job.queued > 0) continue;
       this.#waiting[job.level - 1]!--;
       this.#waitingTotal--;

@@ -19,6 +19,8 @@ export interface Job<Req, Res> {
   readonly entries: Entry<Req, Res>[];
   /** Parts still queued. */
   queued: number;
+  /** When its first part was dispatched; undefined while every part waits. */
+  startedAt: number | undefined;
   /** Results of the parts of a split request, by part. */
   results: Res[] | undefined;
   /** Parts answered. */
@@ -49,12 +51,18 @@ export function createJob<Req, Res>(
     level,
     entries: [],
     queued: 0,
+    startedAt: undefined,
     results: undefined,
     done: 0,
     timer: undefined,
     unlisten: undefined,
     settled: false,
   };
+}
+
+/** Where a job is: every part still queued (it never ran), or some dispatched (what runs will be discarded). */
+export function stageOf<Req, Res>(job: Job<Req, Res>): 'queued' | 'running' {
+  return job.startedAt === undefined ? 'queued' : 'running';
 }
 
 /** One part of a job in the queue, then in a batch. */

@@ -199,7 +199,10 @@ export type DropReason =
  */
 export interface DropEvent {
   readonly reason: DropReason;
-  /** How long it had waited, in milliseconds. */
+  /**
+   * How long it waited in the queue, in milliseconds: until it was dropped when `queued`, until
+   * its batch (its first part's, when split) started when `running`, as the `batch` event counts it.
+   */
   readonly queueMs: number;
   /** Where it was: still queued (it never runs), or running (its result will be discarded). */
   readonly stage: 'queued' | 'running';
