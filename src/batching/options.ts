@@ -145,7 +145,8 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   if ((o.split === undefined) !== (o.merge === undefined)) {
     throw new TypeError(`Expected \`split\` and \`merge\` to be given together, got only \`${o.split === undefined ? 'merge' : 'split'}\``);
   }
-  const maxRequestItems = o.maxRequestItems ?? o.maxBatchSize * DEFAULT_PARTS_PER_REQUEST;
+  // Bounded, so a maxBatchSize near the largest safe integer (no cap, in effect) is not refused for an option not given.
+  const maxRequestItems = o.maxRequestItems ?? Math.min(o.maxBatchSize * DEFAULT_PARTS_PER_REQUEST, Number.MAX_SAFE_INTEGER);
   assertInteger('maxRequestItems', maxRequestItems, o.maxBatchSize);
 
   return {

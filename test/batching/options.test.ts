@@ -55,6 +55,8 @@ test('every option is validated at construction, quoting the bad value', () => {
   assert.throws(() => new DynamicBatcher(null as never), /Expected `options` to be an object, got null \(null\)/);
   // Valid edge values construct.
   make({ maxQueueSize: Infinity, maxQueueDelayMs: 0, priorityLevels: 256 })();
+  // maxRequestItems' default (maxBatchSize × 1024) must not outgrow what it is checked against.
+  make({ maxBatchSize: Number.MAX_SAFE_INTEGER })();
 });
 
 test('bad per-request values reject with InvalidInputError (400) saying what was wrong', async () => {
