@@ -116,6 +116,17 @@ function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanCon
   return batches;
 }
 
+/** How many of `entries` make the largest prefix whose items are a preferred size; 0: none. */
+function preferredPrefix<Req, Res>(entries: readonly Entry<Req, Res>[], preferred: ReadonlySet<number>): number {
+  let items = 0;
+  let count = 0;
+  for (let i = 0; i < entries.length; i++) {
+    items += entries[i]!.size;
+    if (preferred.has(items)) count = i + 1;
+  }
+  return count;
+}
+
 function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): Dispatch<Req, Res> | number {
   const { now, options: o, queue, model } = ctx;
   if (o.maxLatencyMs !== undefined && model.meanRunMs !== undefined) {
@@ -126,6 +137,9 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
   if (ctx.draining) return { entries: backlogBatch(group, ctx, cap).entries, reason: 'drain' };
   if (group.items >= cap) {
     const batch = backlogBatch(group, ctx, cap);
+    // As Triton does, a full batch goes as its largest preferred prefix when it is not a preferred size itself.
+    const preferred = o.preferred ? preferredPrefix(batch.entries, o.preferred) : 0;
+    if (preferred > 0 && preferred < batch.entries.length) return { entries: batch.entries.slice(0, preferred), reason: 'preferred' };
     return { entries: batch.entries, reason: batch.cap < o.maxBatchSize ? 'adaptive' : 'full' };
   }
 
@@ -133,12 +147,7 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
   let entries: Entry<Req, Res>[] | undefined;
   if (o.preferred) {
     entries = queue.take(group, now, cap);
-    let items = 0;
-    let preferred = 0;
-    for (let i = 0; i < entries.length; i++) {
-      items += entries[i]!.size;
-      if (o.preferred.has(items)) preferred = i + 1;
-    }
+    const preferred = preferredPrefix(entries, o.preferred);
     if (preferred > 0) return { entries: entries.slice(0, preferred), reason: 'preferred' };
   }
 

@@ -103,7 +103,8 @@ export interface BatcherOptions<Req, Res> {
   readonly agingMs?: number;
   /**
    * Batch sizes, in items, to dispatch as soon as one can be formed without waiting for the
-   * delay (Triton's `preferred_batch_size`); each between 1 and `maxBatchSize`. @default none
+   * delay (Triton's `preferred_batch_size`); a full batch of another size goes as its largest
+   * preferred prefix, as Triton forms it. Each between 1 and `maxBatchSize`. @default none
    */
   readonly preferredBatchSizes?: readonly number[];
   /**

@@ -217,7 +217,7 @@ test('adaptive mode never spreads a full batch or a preferred size over idle ins
   // Batches take 0.5 + 0.5·n ms, so spreading would pay (see above); 8 is full and 6 preferred.
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
-  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [6], maxLatencyMs: 20, concurrency: 2, execute });
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [6, 8], maxLatencyMs: 20, concurrency: 2, execute });
   const { batches } = events(batcher);
   await warmUp(batcher, clock, 0.5, 0.5);
   batches.length = 0;

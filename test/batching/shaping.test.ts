@@ -95,6 +95,25 @@ test('a preferred batch size dispatches as soon as it can be formed (reason pref
   assert.deepEqual(await Promise.all([one, two, ...five]), [1, 2, 3, 4, 5, 6, 7]);
 });
 
+test('a full batch goes as its largest preferred prefix when it is not a preferred size, as Triton forms one', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 1);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 50, preferredBatchSizes: [6], execute });
+  const eight = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => batcher.submit(x));
+  await clock.advanceAsync(0);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[0, [1, 2, 3, 4, 5, 6], 'preferred']]);
+  await clock.advanceAsync(60);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at, c.requests, c.context.reason]), [[50, [7, 8], 'delay']]);
+  assert.deepEqual(await Promise.all(eight), [1, 2, 3, 4, 5, 6, 7, 8]);
+  // A full batch that is itself a preferred size goes whole.
+  const both = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 50, preferredBatchSizes: [6, 8], execute });
+  const whole = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => both.submit(x));
+  await clock.advanceAsync(0);
+  assert.deepEqual(calls.slice(2).map((c) => [c.requests.length, c.context.reason]), [[8, 'full']]);
+  await clock.advanceAsync(1);
+  assert.deepEqual(await Promise.all(whole), [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
 test('batchKey: only requests with the same key share a batch', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (r: { w: number; id: string }) => r.id, 5);
