@@ -110,6 +110,18 @@ export class LatencyModel {
     return this.#mean;
   }
 
+  /**
+   * Median run time of the recent batches, or undefined before the first: one cold or stalled
+   * batch barely moves it, where it would hold the mean up until it left the window. Sorted on
+   * each read, which only a refused request makes.
+   */
+  get medianRunMs(): number | undefined {
+    if (this.#ms.length === 0) return undefined;
+    const sorted = [...this.#ms].sort((x, y) => x - y);
+    const middle = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  }
+
   /** The cost of each item (a); 0 until fitted. */
   get perItemMs(): number {
     return this.#a;

@@ -104,17 +104,18 @@ export interface Backlog {
   readonly concurrency: number;
   /** How long each batch executing now has run. */
   readonly runningForMs: readonly number[];
-  readonly meanRunMs: number | undefined;
+  /** The median run time of the recent batches; undefined before any has run. */
+  readonly runMs: number | undefined;
 }
 
 /**
  * The error for a full queue. `retryAfterMs` estimates when the backlog that goes before a new
- * request at its level will have run: its batches, per batch key, each taking the mean recent
+ * request at its level will have run: its batches, per batch key, each taking the median recent
  * batch time (100 ms before any batch ran), on `concurrency` slots that the batches running now
- * hold until their own mean time is up.
+ * hold until their own median time is up.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
-  const retryAfterMs = Math.max(1, Math.ceil(backlogMs(backlog, backlog.meanRunMs ?? DEFAULT_RUN_MS)));
+  const retryAfterMs = Math.max(1, Math.ceil(backlogMs(backlog, backlog.runMs ?? DEFAULT_RUN_MS)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(

@@ -158,7 +158,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       const batches = this.#queue.batchesAhead(level, o.maxBatchSize, now);
       const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
       const waiting = this.#waiting[level - 1]!;
-      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, meanRunMs: this.#model.meanRunMs };
+      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, runMs: this.#model.medianRunMs };
       return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;

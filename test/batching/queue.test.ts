@@ -37,6 +37,24 @@ test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn 
   assert.deepEqual(calls.flatMap((c) => c.requests), [0, 1, 2, 3, 4, 6, 7]);
 });
 
+test('retryAfterMs draws on the median recent batch, so one cold start does not inflate it', async () => {
+  const clock = new FakeClock();
+  // The first batch (a cold start) takes 3 s, the 49 after it 5 ms each.
+  const { execute } = recorder(clock, (x: number) => x, (rs) => (rs[0] === 0 ? 3000 : 5));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueSize: 64, execute });
+  await Promise.all([batcher.submit(0), clock.advanceAsync(3000)]);
+  for (let i = 1; i < 50; i++) await Promise.all([batcher.submit(i), clock.advanceAsync(5)]);
+  const running = batcher.submit(100);
+  await clock.flush();
+  const queued = Array.from({ length: 64 }, (_, i) => batcher.submit(101 + i));
+  const refused = track(batcher.submit(200));
+  await clock.flush();
+  // 64 queued items make 8 batches of 5 ms after the one running: 45 ms, where the mean (64.9 ms a batch) gave 585.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 45);
+  await clock.advanceAsync(50);
+  assert.equal((await Promise.all([running, ...queued])).length, 65);
+});
+
 test('retryAfterMs counts the time the batches running now still hold their slots', async () => {
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: number) => x, 100);
