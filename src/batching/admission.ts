@@ -16,6 +16,8 @@ export interface Admission {
   readonly policy: LevelPolicy;
   /** Infinity when it has no timeout. */
   readonly timeoutMs: number;
+  /** Whether `timeoutMs` is the level's `defaultTimeoutMs` rather than the request's own. */
+  readonly modelTimeout: boolean;
   /** Items. */
   readonly size: number;
 }
@@ -34,6 +36,7 @@ export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, opti
   const level = levelOf(o, options.priority);
   const policy = o.policies[level - 1]!;
   const timeoutMs = timeoutOf(options.timeoutMs, policy);
+  const modelTimeout = timeoutMs !== options.timeoutMs;
   let size = 1;
   if (o.sizeOf) {
     size = o.sizeOf(request);
@@ -47,7 +50,7 @@ export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, opti
   if (size > o.maxRequestItems) {
     throw new InvalidInputError(`The request holds ${size} items, more than maxRequestItems (${o.maxRequestItems}) allows in one request`);
   }
-  return { level, policy, timeoutMs, size };
+  return { level, policy, timeoutMs, modelTimeout, size };
 }
 
 function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): number {

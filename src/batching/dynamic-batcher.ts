@@ -152,7 +152,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     const signal = options.signal;
     assertSignal('signal', signal);
     if (signal?.aborted) return this.#refuse(reject, abortError(signal), 'cancelled');
-    const { level, policy, timeoutMs, size } = admit(o, request, options);
+    const { level, policy, timeoutMs, modelTimeout, size } = admit(o, request, options);
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
       const batches = this.#queue.batchesAhead(level, o.maxBatchSize, now);
@@ -170,7 +170,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
     const parts = size > o.maxBatchSize ? splitRequest(o, request, size) : undefined;
 
     const now = this.#clock.now();
-    const job = createJob<Req, Res>(request, resolve, reject, now, timeoutMs, policy.timeoutAction, level);
+    const job = createJob<Req, Res>(request, resolve, reject, now, timeoutMs, modelTimeout, policy.timeoutAction, level);
     if (parts) {
       job.results = new Array<Res>(parts.requests.length);
       parts.requests.forEach((part, i) => job.entries.push(new Entry(job, part, parts.sizes[i]!, i, key, this.#seq++)));
@@ -201,7 +201,8 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       return;
     }
     const stage = stageOf(job);
-    this.#drop(job, new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`), 'timeout', stage);
+    const error = new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`, { shed: job.modelTimeout });
+    this.#drop(job, error, 'timeout', stage);
   }
 
   #onAbort(job: Job<Req, Res>, signal: AbortSignal): void {

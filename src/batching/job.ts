@@ -13,6 +13,8 @@ export interface Job<Req, Res> {
   /** Infinity when the request has no timeout. */
   readonly deadline: number;
   readonly timeoutMs: number;
+  /** Whether the timeout is the model's `defaultTimeoutMs`, not the request's own. */
+  readonly modelTimeout: boolean;
   readonly timeoutAction: TimeoutAction;
   readonly level: number;
   /** Its parts in order; one entry unless split. */
@@ -37,6 +39,7 @@ export function createJob<Req, Res>(
   reject: (error: unknown) => void,
   now: number,
   timeoutMs: number,
+  modelTimeout: boolean,
   timeoutAction: TimeoutAction,
   level: number,
 ): Job<Req, Res> {
@@ -47,6 +50,7 @@ export function createJob<Req, Res>(
     enqueuedAt: now,
     deadline: now + timeoutMs,
     timeoutMs,
+    modelTimeout,
     timeoutAction,
     level,
     entries: [],

@@ -76,9 +76,10 @@ export class QueueFullError extends ServableError {
 /** The request's deadline passed before it could be answered (HTTP 504). */
 export class DeadlineExceededError extends ServableError {
   /**
-   * True when adaptive batching shed the request (it could not finish within the model's
-   * `maxLatencyMs`), a verdict on the model's load that an identical request shares, rather than
-   * the request's own timeout passing.
+   * True when the model's own policy turned the request away, a verdict on its load that an
+   * identical request shares, rather than the request's own timeout passing: adaptive batching
+   * shed it (it could not finish within `maxLatencyMs`), or it waited out the queue policy's
+   * `defaultTimeoutMs` (no `timeoutMs` of its own, or a longer one the policy cut).
    */
   readonly shed: boolean;
 

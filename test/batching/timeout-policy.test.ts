@@ -88,3 +88,18 @@ test('a timeout shorter than the delay goes before its deadline with no run time
   assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [[96, ['warm'], 'deadline']]);
   assert.equal(warm.value, 'warm');
 });
+
+test("a request that waits out the model's defaultTimeoutMs is shed (a verdict identical requests share); one whose own timeout passes is not", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 10_000);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, defaultTimeoutMs: 100, execute });
+  void batcher.submit('blocker').catch(() => {});
+  const byDefault = track(batcher.submit('a'));
+  const capped = track(batcher.submit('b', { timeoutMs: 500 }));
+  const own = track(batcher.submit('c', { timeoutMs: 50 }));
+  await clock.advanceAsync(100);
+  assert.deepEqual(
+    [byDefault, capped, own].map((t) => t.error instanceof DeadlineExceededError && t.error.shed),
+    [true, true, false],
+  );
+});
