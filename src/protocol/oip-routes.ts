@@ -76,7 +76,7 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
     onVersion: (v) => {
       served = v;
       // Checked before the batcher does so that the 400 names the field the client wrote; a version
-      // retired since it was routed is left to the router, which routes the request again.
+      // retired since it was routed still answers the request, and its batcher checks it.
       if (decoded.priority !== undefined) service.registry.peek(model, { version: v })?.checkPriority(decoded.priority, 'parameters.priority');
     },
   });
