@@ -21,6 +21,13 @@ import { median, quantile, table, verdict } from './stats.js';
 const BLOCK = 20;
 /** The first calls of a block, not kept: they pay for the switch from the other paths. */
 const BLOCK_WARMUP = 2;
+/**
+ * The rotation's first rotations, not kept. The raw session has run for seconds in step 1, while
+ * the served version was loaded just before: its workers' ONNX Runtime sessions and the served
+ * path's code are still warming up. In three processes, a 2 s rotation kept from 0.2 s after the
+ * load measured served − raw at 93-146 µs, the next one 54-78 µs, and one kept from 2 s 52-62 µs.
+ */
+const ROTATION_WARMUP_MS = 2000;
 
 type PathName = 'raw' | 'worker' | 'served';
 
@@ -52,7 +59,7 @@ export async function rotation(b: IdleBench, model: string, worker: ModelVersion
   const calls = paths(b, model, worker, image, inferMs);
   const names = Object.keys(calls) as PathName[];
   const runs: Record<PathName, number[]> = { raw: [], worker: [], served: [] };
-  const warmup = performance.now() + 200;
+  const warmup = performance.now() + ROTATION_WARMUP_MS;
   const end = warmup + seconds * 1000;
   for (let turn = 0; performance.now() < end; turn++) {
     const kept = performance.now() >= warmup;
