@@ -78,6 +78,8 @@ test('options are checked when the backend is made, quoting the bad value', () =
   const bad: [OnnxNodeOptions, RegExp, ErrorConstructor][] = [
     [{ devices: [] }, /Expected `devices` to be a non-empty array, got \[\] \(array\)/, TypeError],
     [{ devices: ['gpu' as 'cpu'] }, /Expected `devices\[0\]` to be one of "cpu", "cuda", "tensorrt", "webgpu", got "gpu" \(string\)/, TypeError],
+    [{ devices: [, 'cpu'] as never }, /Expected `devices\[0\]` to be a device name \(cpu, cuda, tensorrt, webgpu\) or \{name, \.\.\.\}, got undefined/, TypeError],
+    [{ devices: [{ name: 'webgpu', forceCpuNodeNames: [, 'a'] as never }] }, /Expected `devices\[0\].forceCpuNodeNames` to be an array of strings, got \[/, TypeError],
     [{ devices: [{ name: 'cuda', gpuMemLimit: 1 } as never] }, /Unknown key `gpuMemLimit` in `devices\[0\]` \(cuda takes name, deviceId/, TypeError],
     [{ devices: [{ name: 'cuda', deviceId: -1 }] }, /Expected `devices\[0\].deviceId` to be an integer >= 0, got -1 \(number\)/, RangeError],
     [{ devices: [{ name: 'webgpu', preferredLayout: 'NWHC' as 'NHWC' }] }, /`devices\[0\].preferredLayout` to be one of "NCHW", "NHWC", got "NWHC"/, TypeError],

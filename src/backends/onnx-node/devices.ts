@@ -89,7 +89,8 @@ export function assertDevice(name: string, device: unknown): asserts device is D
     assertOneOf(`${name}.validationMode`, entry['validationMode'], ['disabled', 'wgpuOnly', 'basic', 'full']);
   }
   const cpuNodes = entry['forceCpuNodeNames'];
-  if (cpuNodes !== undefined && !(Array.isArray(cpuNodes) && cpuNodes.every((n) => typeof n === 'string'))) {
+  // Array.from, not every: a hole would be skipped and reach ONNX Runtime as undefined.
+  if (cpuNodes !== undefined && !(Array.isArray(cpuNodes) && Array.from(cpuNodes).every((n) => typeof n === 'string'))) {
     throw new TypeError(`Expected \`${name}.forceCpuNodeNames\` to be an array of strings, got ${describe(cpuNodes)}`);
   }
 }

@@ -109,7 +109,8 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   if (!Array.isArray(devices) || devices.length === 0) {
     throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
   }
-  devices.forEach((d, i) => assertDevice(`devices[${i}]`, d));
+  // By index, not forEach: a hole ([, 'cpu']) must be refused, not skipped.
+  for (let i = 0; i < devices.length; i++) assertDevice(`devices[${i}]`, devices[i]);
   const instances = options.instances ?? Math.min(2, cores);
   assertInteger('instances', instances, 1, 256);
   const intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(cores / instances));
