@@ -1,9 +1,10 @@
-import { InvalidInputError, matchesStorage, storageName, elementCount, type TensorMap } from '../core/index.js';
+import { describe, InvalidInputError, matchesStorage, storageName, elementCount, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from './types.js';
 
 /**
  * Checks feeds against a model's input specs: every input present, no unknown names, datatype
- * and storage as declared, fixed dimensions matched, data length equal to the shape's size.
+ * and storage as declared, a shape of integers >= 0 matching the fixed dimensions, data length
+ * equal to the shape's size.
  * @throws InvalidInputError naming the input and what was wrong.
  */
 export function checkFeeds(specs: readonly TensorSpec[], feeds: TensorMap): void {
@@ -27,6 +28,11 @@ export function checkTensor(spec: TensorSpec, t: TensorMap[string], what = 'inpu
   if (!matchesStorage(t.datatype, t.data)) {
     throw new InvalidInputError(`${capital(what)} '${spec.name}': expected ${storageName(t.datatype)} data for ${t.datatype}`);
   }
+  // A symbolic dimension takes any value, so a shape such as [-1, -2] for [-1, -1] would otherwise
+  // pass on its element count and fail inside the backend.
+  if (!isShape(t.shape)) {
+    throw new InvalidInputError(`${capital(what)} '${spec.name}': expected a shape of integers >= 0, got ${describe(t.shape)}`);
+  }
   if (!shapeFits(spec.shape, t.shape)) {
     throw new InvalidInputError(
       `${capital(what)} '${spec.name}': expected shape [${spec.shape.join(', ')}], got [${t.shape.join(', ')}]`,
@@ -43,6 +49,12 @@ export function checkTensor(spec: TensorSpec, t: TensorMap[string], what = 'inpu
 /** True when `shape` has the spec's rank and matches every fixed (non -1) dimension. */
 export function shapeFits(spec: readonly number[], shape: readonly number[]): boolean {
   return spec.length === shape.length && spec.every((d, i) => d < 0 || d === shape[i]);
+}
+
+function isShape(shape: unknown): boolean {
+  if (!Array.isArray(shape)) return false;
+  for (const d of shape) if (!Number.isSafeInteger(d) || d < 0) return false;
+  return true;
 }
 
 function capital(s: string): string {
