@@ -93,7 +93,7 @@ test('feeds that do not fit the model are rejected with InvalidInputError before
   }
 });
 
-test('feeds move to the worker by default; transferFeeds: false and views leave the caller\'s arrays intact', async () => {
+test('feeds move to the worker by default; transferFeeds: false, views and shared memory leave the caller\'s arrays intact', async () => {
   const moved = feed([[1, 2, 3]]);
   await session.run(moved);
   assert.equal(moved['X']!.data.length, 0, 'the feed buffer was transferred');
@@ -103,6 +103,12 @@ test('feeds move to the worker by default; transferFeeds: false and views leave 
   const out = await session.run({ X: view });
   assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected([[1, 2, 3]]));
   assert.equal(whole.length, 9, 'a view is copied, not its whole buffer moved');
+
+  const shared = new Float32Array(new SharedArrayBuffer(12));
+  shared.set([1, 2, 3]);
+  const fromShared = await session.run({ X: { datatype: 'FP32', shape: [1, 3], data: shared } });
+  assert.deepEqual(Array.from(fromShared['Y']!.data as Float32Array), expected([[1, 2, 3]]), 'shared memory is copied for ONNX Runtime');
+  assert.deepEqual(Array.from(shared), [1, 2, 3]);
 
   const copying = await onnxNode({ instances: 1, transferFeeds: false }).load(model);
   try {

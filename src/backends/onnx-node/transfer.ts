@@ -10,7 +10,8 @@ export interface Transferable {
  * Prepares tensors to cross a thread boundary without a structured-clone copy. A numeric array
  * that owns its whole ArrayBuffer moves as is (`move`) or as a copy (`copy`); a view into a larger
  * buffer is always copied, since moving the buffer would detach data the view does not cover,
- * and cloning would copy all of it. SharedArrayBuffers are shared, strings cloned.
+ * and cloning would copy all of it. A view on a SharedArrayBuffer is copied too, as
+ * onnxruntime-node refuses such data ("Invalid argument"). Strings are cloned.
  */
 export function forTransfer(tensors: TensorMap, mode: 'move' | 'copy'): Transferable {
   const transfer: ArrayBuffer[] = [];
@@ -26,8 +27,7 @@ function prepare(t: Tensor, mode: 'move' | 'copy', moved: Set<ArrayBufferLike>, 
   if (Array.isArray(t.data)) return t;
   const data = t.data as NumericArray;
   const buffer = data.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return t;
-  const whole = data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+  const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
   if (mode === 'move' && whole && !moved.has(buffer)) {
     moved.add(buffer);
     transfer.push(buffer);
