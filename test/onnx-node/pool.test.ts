@@ -253,6 +253,19 @@ test('a worker that dies right after reporting ready is replaced, and the pool k
   }
 });
 
+test('close resolves when a crashed worker cannot be replaced while another still serves', async () => {
+  const starts = new SharedArrayBuffer(4);
+  const pool = await start(2, () => ({ failFrom: { starts, n: 2 } }));
+  const error = await pool.run({ op: 'crash' }, []).catch((e: unknown) => e);
+  assert.ok(error instanceof BackendError, String(error));
+  const closed = pool.close();
+  // The replacement fails to start; the other worker is idle, so nothing is left to drain.
+  const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(r, 2000, 'still closing'))]);
+  assert.equal(outcome, 'closed');
+  assert.equal(Atomics.load(new Int32Array(starts), 0), 3, 'the replacement was tried');
+  assert.equal(pool.alive, 0);
+});
+
 test('a worker that cannot start fails the start with its reasons and leaves no worker behind', async () => {
   const baseline = liveWorkers();
   const unavailable = await start(1, () => ({ fail: 'no device' })).catch((e: unknown) => e);

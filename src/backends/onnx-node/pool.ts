@@ -351,12 +351,14 @@ export class WorkerPool<Info, In, Out> {
       },
       (error: unknown) => {
         this.#starting -= 1;
-        if (this.#instances.size > 0 || this.#starting > 0) return;
-        this.#failure = this.#error(`no worker is left: replacing a crashed worker failed: ${messageOf(error)}`, error);
-        for (const job of this.#queue.splice(0)) {
-          job.release();
-          job.reject(this.#failure);
+        if (this.#instances.size === 0 && this.#starting === 0) {
+          this.#failure = this.#error(`no worker is left: replacing a crashed worker failed: ${messageOf(error)}`, error);
+          for (const job of this.#queue.splice(0)) {
+            job.release();
+            job.reject(this.#failure);
+          }
         }
+        // A close() may have waited for this start alone.
         this.#checkDrained();
       },
     );
