@@ -184,7 +184,8 @@ export function concatBatch(tensors: readonly Tensor[]): Tensor {
   const length = rows * rowSize(first);
   if (first.datatype === 'BYTES') {
     const out: string[] = [];
-    for (const t of tensors) out.push(...(t.data as string[]));
+    // Element by element: spreading a list of 200,000 or more overflows the call stack.
+    for (const t of tensors) for (const s of t.data as string[]) out.push(s);
     return { datatype: 'BYTES', shape: [rows, ...first.shape.slice(1)], data: out };
   }
   const Ctor = CONSTRUCTORS[first.datatype];
