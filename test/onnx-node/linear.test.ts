@@ -199,6 +199,15 @@ test('load checks its source and honours its signal', async () => {
   const loading = backend.load(model, { signal: controller.signal });
   controller.abort(new Error('shutting down'));
   await assert.rejects(loading, { message: 'shutting down' });
+
+  const shared = new Uint8Array(new SharedArrayBuffer(model.length));
+  shared.set(model);
+  const fromShared = await backend.load(shared);
+  try {
+    assert.deepEqual(fromShared.inputs, session.inputs, 'bytes in shared memory load too');
+  } finally {
+    await fromShared.dispose();
+  }
 });
 
 test('dispose lets a run in flight finish, stops the workers, and later runs reject', async () => {

@@ -48,7 +48,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
       if (signal?.aborted) throw abortError(signal);
       await importOrt();
       const init: OrtWorkerInit = {
-        model: typeof source === 'string' ? resolve(source) : source,
+        model: typeof source === 'string' ? resolve(source) : ownBytes(source),
         label,
         devices: resolved.devices,
         strict: resolved.strict,
@@ -79,4 +79,9 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
 
 function isOnnxSource(source: ModelSource): source is string | Uint8Array {
   return (typeof source === 'string' && source.toLowerCase().endsWith('.onnx')) || source instanceof Uint8Array;
+}
+
+/** The model's bytes in an ArrayBuffer: onnxruntime-node refuses bytes in a SharedArrayBuffer ("Invalid argument"). */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.buffer instanceof SharedArrayBuffer ? new Uint8Array(bytes) : bytes;
 }
