@@ -135,8 +135,14 @@ export function lengthPrefixed(strings: readonly string[]): Uint8Array {
 
 /** True when `data` is the storage `datatype` expects. */
 export function matchesStorage(datatype: DataType, data: unknown): boolean {
-  if (datatype === 'BYTES') return Array.isArray(data) && data.every((s) => typeof s === 'string');
+  if (datatype === 'BYTES') return Array.isArray(data) && allStrings(data);
   return data instanceof CONSTRUCTORS[datatype];
+}
+
+/** By index, not every(): a hole (new Array(2) left unfilled) is not a string, where every() skips it. */
+function allStrings(data: readonly unknown[]): boolean {
+  for (let i = 0; i < data.length; i++) if (typeof data[i] !== 'string') return false;
+  return true;
 }
 
 /**

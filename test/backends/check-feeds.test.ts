@@ -18,3 +18,10 @@ test('a shape that is not integers >= 0 is refused quoting it, even where its el
   checkFeeds(specs, { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) } });
   checkFeeds(specs, { x: { datatype: 'FP32', shape: [0, 2], data: new Float32Array(0) } });
 });
+
+test('BYTES data with a hole is refused: every element must be a string', () => {
+  const specs = [{ name: 's', datatype: 'BYTES' as const, shape: [-1] }];
+  const feeds = { s: { datatype: 'BYTES', shape: [2], data: new Array<string>(2) } } as TensorMap;
+  assert.throws(() => checkFeeds(specs, feeds), (e: unknown) => e instanceof InvalidInputError && /Input 's': expected string\[\] data for BYTES/.test(e.message));
+  checkFeeds(specs, { s: { datatype: 'BYTES', shape: [2], data: ['a', ''] } });
+});
