@@ -165,6 +165,7 @@ test('validates options and sources, quoting the bad value', async () => {
   assert.throws(() => onnxWeb({ devices: [] }), /Expected `devices` to be a non-empty array, got \[\] \(array\)/);
   assert.throws(() => onnxWeb({ devices: ['cuda' as 'wasm'] }), /Expected `devices\[0\]` to be one of "wasm", "webgpu", got "cuda" \(string\)/);
   assert.throws(() => onnxWeb({ devices: ['wasm', 'wasm'] }), /without repeats/);
+  assert.throws(() => onnxWeb({ devices: [, 'wasm'] as never }), /Expected `devices\[0\]` to be one of "wasm", "webgpu", got undefined/);
   assert.throws(() => onnxWeb({ numThreads: -1 }), RangeError);
   assert.throws(() => onnxWeb({ numThreads: 1.5 }), /Expected `numThreads` to be an integer, got 1.5 \(number\)/);
   assert.throws(() => onnxWeb({ wasmPaths: { js: '/x' } as never }), /Unknown key `js` in `wasmPaths`/);

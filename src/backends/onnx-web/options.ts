@@ -68,7 +68,8 @@ export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions 
   if (!Array.isArray(devices) || devices.length === 0) {
     throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
   }
-  devices.forEach((d, i) => assertOneOf(`devices[${i}]`, d, WEB_DEVICES));
+  // By index, not forEach: a hole ([, 'wasm']) must be refused, not skipped.
+  for (let i = 0; i < devices.length; i++) assertOneOf(`devices[${i}]`, devices[i], WEB_DEVICES);
   if (new Set(devices).size !== devices.length) throw new TypeError(`Expected \`devices\` without repeats, got ${describe(devices)}`);
   const strict = options.strict ?? false;
   assertBoolean('strict', strict);
