@@ -7,6 +7,7 @@ import { WorkerPool } from './pool.js';
 import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
 import { importOrt } from './runtime.js';
 import { OnnxNodeSession } from './session.js';
+import { modelBytes } from './transfer.js';
 
 /** Under tsx the sources run as .ts and workers inherit `--import tsx`; from dist, the .js. */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
@@ -48,7 +49,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
       if (signal?.aborted) throw abortError(signal);
       await importOrt();
       const init: OrtWorkerInit = {
-        model: typeof source === 'string' ? resolve(source) : ownBytes(source),
+        model: typeof source === 'string' ? resolve(source) : modelBytes(source),
         label,
         devices: resolved.devices,
         strict: resolved.strict,
@@ -79,9 +80,4 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
 
 function isOnnxSource(source: ModelSource): source is string | Uint8Array {
   return (typeof source === 'string' && source.toLowerCase().endsWith('.onnx')) || source instanceof Uint8Array;
-}
-
-/** The model's bytes in an ArrayBuffer: onnxruntime-node refuses bytes in a SharedArrayBuffer ("Invalid argument"). */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.buffer instanceof SharedArrayBuffer ? new Uint8Array(bytes) : bytes;
 }

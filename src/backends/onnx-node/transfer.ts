@@ -37,3 +37,14 @@ function prepare(t: Tensor, mode: 'move' | 'copy', moved: Set<ArrayBufferLike>, 
   transfer.push(copy.buffer as ArrayBuffer);
   return { datatype: t.datatype, shape: t.shape, data: copy } as Tensor;
 }
+
+/**
+ * A model's bytes as they should go to the workers: in an ArrayBuffer of their own. Every worker
+ * is sent a clone, which for a view would hold the whole buffer under it (a model cut out of a
+ * larger file, once per instance); onnxruntime-node refuses bytes in a SharedArrayBuffer
+ * ("Invalid argument").
+ */
+export function modelBytes(bytes: Uint8Array): Uint8Array {
+  const own = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  return own ? bytes : new Uint8Array(bytes);
+}
