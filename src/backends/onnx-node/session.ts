@@ -31,7 +31,10 @@ export class OnnxNodeSession implements ModelSession {
     this.#feeds = transferFeeds ? 'move' : 'copy';
   }
 
-  /** Worker threads alive now; below {@link concurrency} only while a crashed worker is being replaced. */
+  /**
+   * Worker threads alive now: the `instances` option's count, fewer while a crashed worker is being
+   * replaced, or for good once a replacement has failed to start.
+   */
   get instances(): number {
     return this.#pool.alive;
   }
