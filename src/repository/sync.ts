@@ -20,7 +20,7 @@ interface Loaded {
 export interface SyncOptions {
   /** Load only versions whose files did not change since the previous look (poll mode: skips half-written versions). */
   readonly stable: boolean;
-  /** Try again versions that failed before with the same files. */
+  /** Try again versions that failed before with the same files, and load those unloaded to make room (start, an explicit load). */
   readonly retryFailed: boolean;
 }
 
@@ -96,7 +96,7 @@ export class ModelSync {
     let handler: ModelConfig<unknown, unknown>['handler'];
     for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
       const had = previous?.versions.get(v.version);
-      const current = had !== undefined && this.#registry.isReady(name, v.version);
+      const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
       const unchanged = previous?.configKey === configKey && had === v.fingerprint;
       if (current && (unchanged || !stable.has(v.version))) {
         next.versions.set(v.version, had);
@@ -135,6 +135,17 @@ export class ModelSync {
     if (!loaded) return false;
     if (this.#registry.has(name)) await this.#registry.unload(name);
     return true;
+  }
+
+  /**
+   * True when the registry still serves a version: ready, or known and loaded on its next request
+   * (unloaded to make room under `maxLoadedVersions` / `maxLoadedBytes`, or loading for one).
+   * A look that loaded such a version again would evict another to make room, in a loop.
+   */
+  #serves(name: string, version: string): boolean {
+    if (!this.#registry.has(name)) return false;
+    const state = this.#registry.versions(name).find((s) => s.version === version)?.state;
+    return state !== undefined && state !== 'failed';
   }
 
   #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {

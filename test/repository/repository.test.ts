@@ -262,3 +262,45 @@ test("'poll' looks at the root every pollIntervalMs on the repository's clock", 
   await registry.close();
   await remove();
 });
+
+test("'poll' leaves a version the registry unloaded to make room to load on its next request, where every look loaded it again and evicted another", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2 });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends(loads).backends });
+  for (const m of ['a', 'b', 'c']) {
+    await writeConfig(root, m, jsonConfig());
+    await writeVersion(root, m, '1', { offset: 1 });
+  }
+  await repository.start();
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1'], 'c evicted a');
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1']);
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'unloaded' }]);
+  const service = new InferenceService({ registry });
+  assert.equal(offset(await service.infer('a', x(0, 0))), 1, 'a request loads it');
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1', 'a:1']);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+test("'explicit' load loads a version the registry unloaded to make room", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
+  for (const m of ['a', 'b']) {
+    await writeConfig(root, m, jsonConfig());
+    await writeVersion(root, m, '1', { offset: 1 });
+  }
+  await repository.start();
+  assert.equal(registry.isReady('a'), false, 'b evicted a');
+  await repository.load('a');
+  assert.deepEqual([registry.isReady('a'), registry.isReady('b')], [true, false]);
+  assert.deepEqual(loads, ['a:1', 'b:1', 'a:1']);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
