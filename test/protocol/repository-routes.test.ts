@@ -92,6 +92,18 @@ test('only true authorizes the repository routes: a hook answering a truthy toke
   await registry.close();
 });
 
+test('a repository hook that throws or rejects refuses with a 500, its error passed to onError', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  for (const hook of [() => { throw new Error('token store down'); }, () => Promise.reject(new Error('token store down'))]) {
+    const errors: string[] = [];
+    const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: hook, onError: (e) => errors.push((e as Error).message) });
+    const refused = await http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: {}, body: '{}' });
+    assert.deepEqual([refused.status, json(refused), errors], [500, { error: 'Internal server error' }, ['token store down']]);
+  }
+  assert.equal(registry.isReady('good'), false);
+  await registry.close();
+});
+
 test("a load asking for Triton's config or file overrides is refused, not loaded as if it had not asked", async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => true });
