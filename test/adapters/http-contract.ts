@@ -217,6 +217,18 @@ export async function expectContinue(port: number, path: string, length: number)
   return { head, socket };
 }
 
+/** Sends a request with `Expect: 100-continue`, checks that the server says to go on, sends the body and waits for a 200 holding `answer`. */
+export async function continueAndServe(port: number, path: string, body: string, answer: string): Promise<void> {
+  const { head, socket } = await expectContinue(port, path, body.length);
+  assert.equal(head, 'HTTP/1.1 100 Continue\r\n\r\n', path);
+  let reply = '';
+  socket.on('data', (chunk: string) => (reply += chunk));
+  socket.write(body);
+  await until(() => reply.includes(answer), `the answer to ${path}: ${reply}`);
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+  socket.destroy();
+}
+
 /** A gated memory model behind a fresh service: runs wait for `open()`. */
 export async function gatedService(batching: NonNullable<Parameters<ModelRegistry['load']>[0]['batching']>, clock?: FakeClock) {
   const g = gate();

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableNode, type ServableNodeOptions } from 'servable/node';
 import { memoryBackend } from 'servable/testing';
-import { expectContinue, gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
+import { continueAndServe, expectContinue, gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
 
 async function listen(listener: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer(listener);
@@ -187,14 +187,7 @@ test('node: checkContinue answers Expect: 100-continue with the 413 when the dec
       ['/api/v2/models/linear/infer', inferBody([[1, 2, 3]]), '{"model_name":"linear"'],
       ['/elsewhere', 'x'.repeat(2000), 'app'],
     ] as const) {
-      const { head, socket } = await expectContinue(port, path, body.length);
-      assert.equal(head, 'HTTP/1.1 100 Continue\r\n\r\n', path);
-      let reply = '';
-      socket.on('data', (chunk: string) => (reply += chunk));
-      socket.write(body);
-      await until(() => reply.includes(answer), `the answer to ${path}: ${reply}`);
-      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
-      socket.destroy();
+      await continueAndServe(port, path, body, answer);
     }
   } finally {
     server.close();
