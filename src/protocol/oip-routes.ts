@@ -6,7 +6,7 @@ import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferJson, handsOver } from './json-decoder.js';
 import { decodeInferRequest, withBinaryOutput, type DecodedInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
-import { directivesWithTenant, headerDirectives } from './request-headers.js';
+import { directivesWithTenant, headerDirectives, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
@@ -50,12 +50,11 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
 }
 
 async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
-  // An unknown model gets its 404 before the headers and the body are looked at; versions are the service's to resolve.
-  const sent = beforeService(service, model, () => {
-    assertKnownModel(service, model);
-    return tenantOf ? undefined : headerDirectives(request.headers);
-  });
+  let sent: HeaderDirectives | undefined;
   const decoding = beforeService(service, model, (): DecodedInferRequest | Promise<DecodedInferRequest> => {
+    // An unknown model gets its 404 before the headers and the body are looked at; versions are the service's to resolve.
+    assertKnownModel(service, model);
+    if (!tenantOf) sent = headerDirectives(request.headers);
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     if (binary) {

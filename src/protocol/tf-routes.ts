@@ -5,7 +5,7 @@ import type { VersionSelector } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
-import { directivesWithTenant, headerDirectives } from './request-headers.js';
+import { directivesWithTenant, headerDirectives, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
@@ -51,12 +51,11 @@ function labelled(service: InferenceService, model: string, label: string): stri
 async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const { model } = ref;
   let { version, label } = ref;
-  // Before the body, so that a request refused for its headers loads no model.
-  const sent = beforeService(service, model, () => {
-    assertKnownModel(service, model);
-    return tenantOf ? undefined : headerDirectives(request.headers);
-  });
+  let sent: HeaderDirectives | undefined;
   const decoded = await beforeService(service, model, async () => {
+    assertKnownModel(service, model);
+    // Before the body, so that a request refused for its headers loads no model.
+    if (!tenantOf) sent = headerDirectives(request.headers);
     // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
     if (version === undefined && label === undefined) ({ version, label } = service.splitTarget(model) ?? {});
     const { body } = request;
