@@ -159,14 +159,14 @@ export function aloneRunMs(model: LatencyModel, size: number, maxBatchSize: numb
 /** Adaptive mode: a request that alone takes longer than the objective. */
 export function tooSlowError(size: number, maxBatchSize: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
   const what = size > maxBatchSize ? `A request of ${size} items, split into batches of ${maxBatchSize},` : `A batch of ${size} items`;
-  return new DeadlineExceededError(`${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`, { shed: true });
+  return new DeadlineExceededError(`${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`, { fromModel: true });
 }
 
 /** Adaptive mode: a queued request that can no longer finish within the objective. */
 export function shedError(waitedMs: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
   return new DeadlineExceededError(
     `The request cannot be answered within maxLatencyMs (${maxLatencyMs} ms): it waited ${round(waitedMs)} ms and its batch would take about ${round(runMs)} ms`,
-    { shed: true },
+    { fromModel: true },
   );
 }
 

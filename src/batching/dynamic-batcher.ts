@@ -201,7 +201,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
       return;
     }
     const stage = stageOf(job);
-    const error = new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`, { shed: job.modelTimeout });
+    const error = new DeadlineExceededError(`The request timed out after ${Math.round(job.timeoutMs)} ms while ${stage}`, { fromModel: job.modelTimeout });
     this.#drop(job, error, 'timeout', stage);
   }
 

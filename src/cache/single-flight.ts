@@ -108,9 +108,10 @@ export function flightKeyOf(group: string | undefined, scope: string, key: strin
  * a deadline or a cancellation is the failure of the caller whose computation it was (its
  * timeout, its disconnect), not of this one, whose own signal has not aborted. Running again ends:
  * the caller either starts its own flight, whose failure is its own, or joins a later one. A
- * request shed by adaptive batching is not one caller's failure: the model could not answer it in
- * time, and running again would queue each joiner anew, one after another, each for `maxLatencyMs`.
+ * deadline that was the model's (`fromModel`: adaptive batching shed the request, or it waited out
+ * the queue policy's default timeout) is not one caller's failure, and running again would queue
+ * each joiner anew, one after another, each for that long.
  */
 export function isOthersFailure(error: unknown, signal: AbortSignal | undefined): boolean {
-  return !signal?.aborted && ((error instanceof DeadlineExceededError && !error.shed) || error instanceof CancelledError);
+  return !signal?.aborted && ((error instanceof DeadlineExceededError && !error.fromModel) || error instanceof CancelledError);
 }

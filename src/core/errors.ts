@@ -76,16 +76,16 @@ export class QueueFullError extends ServableError {
 /** The request's deadline passed before it could be answered (HTTP 504). */
 export class DeadlineExceededError extends ServableError {
   /**
-   * True when the model's own policy turned the request away, a verdict on its load that an
-   * identical request shares, rather than the request's own timeout passing: adaptive batching
-   * shed it (it could not finish within `maxLatencyMs`), or it waited out the queue policy's
-   * `defaultTimeoutMs` (no `timeoutMs` of its own, or a longer one the policy cut).
+   * True when the deadline was the model's, a verdict on its load that an identical request
+   * shares, rather than the request's own timeout passing: adaptive batching shed it (it could not
+   * finish within `maxLatencyMs`), or it waited out the queue policy's `defaultTimeoutMs` (no
+   * `timeoutMs` of its own, or a longer one the policy cut).
    */
-  readonly shed: boolean;
+  readonly fromModel: boolean;
 
-  constructor(message: string, options: { readonly shed?: boolean } = {}) {
+  constructor(message: string, options: { readonly fromModel?: boolean } = {}) {
     super('ERR_SERVABLE_DEADLINE_EXCEEDED', 504, message);
-    this.shed = options.shed ?? false;
+    this.fromModel = options.fromModel ?? false;
   }
 }
 

@@ -119,7 +119,7 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
   assert.equal(burst.filter((r) => r.state === 'resolved').length, 29);
   const shed = burst.filter((r) => r.state === 'rejected');
   assert.equal(shed.length, 71);
-  assert.ok(shed[0]!.error instanceof DeadlineExceededError && shed[0]!.error.shed);
+  assert.ok(shed[0]!.error instanceof DeadlineExceededError && shed[0]!.error.fromModel);
   assert.match((shed[0]!.error as Error).message, /cannot be answered within maxLatencyMs \(50 ms\): it waited 28 ms and its batch would take about 22 ms/);
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
@@ -169,7 +169,7 @@ test('adaptive mode refuses at once a request that alone would take longer than 
   await clock.advanceAsync(100);
   await Promise.all([first, second]);
   const before = calls.length;
-  await assert.rejects(batcher.submit(30), { shed: true, message: /A batch of 30 items takes about 51 ms, more than maxLatencyMs \(50 ms\)/ });
+  await assert.rejects(batcher.submit(30), { fromModel: true, message: /A batch of 30 items takes about 51 ms, more than maxLatencyMs \(50 ms\)/ });
   assert.deepEqual(drops, [{ reason: 'shed', queueMs: 0, stage: 'queued' }]);
   const fits = track(batcher.submit(29));
   await clock.advanceAsync(50);

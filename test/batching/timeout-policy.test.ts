@@ -99,7 +99,7 @@ test("a request that waits out the model's defaultTimeoutMs is shed (a verdict i
   const own = track(batcher.submit('c', { timeoutMs: 50 }));
   await clock.advanceAsync(100);
   assert.deepEqual(
-    [byDefault, capped, own].map((t) => t.error instanceof DeadlineExceededError && t.error.shed),
+    [byDefault, capped, own].map((t) => t.error instanceof DeadlineExceededError && t.error.fromModel),
     [true, true, false],
   );
 });

@@ -258,7 +258,7 @@ test('a request shed by adaptive batching fails every caller sharing it at once;
   let runs = 0;
   const compute = () => (runs++, first.promise);
   const callers = [cache.run(request([1]), compute), cache.run(request([1]), compute), cache.run(request([1]), compute, { signal: new AbortController().signal })];
-  const shed = new DeadlineExceededError('The request cannot be answered within maxLatencyMs (50 ms)', { shed: true });
+  const shed = new DeadlineExceededError('The request cannot be answered within maxLatencyMs (50 ms)', { fromModel: true });
   first.reject(shed);
   const settled = await Promise.allSettled(callers);
   assert.deepEqual(settled.map((s) => s.status === 'rejected' && s.reason === shed), [true, true, true]);
