@@ -4,7 +4,7 @@
  * opens the gate), signal (echoes, then sets a shared flag once the reply is posted), fail (replies
  * with an error), crash (dies of an uncaught error), length (reports the length of a transferred
  * array). `crashAfterReady` dies right after reporting ready; `failFrom` fails to start from the
- * `n`th start on (counted in `starts`).
+ * `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -27,10 +27,10 @@ export interface Result {
 }
 
 const { data, link } = workerData as WorkerStart;
-const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number } };
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number } };
 const start = init.failFrom && Atomics.add(new Int32Array(init.failFrom.starts), 0, 1);
 
-if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n)) {
+if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && start! < (init.failFrom.until ?? Infinity))) {
   parentPort!.postMessage({ type: 'failed', message: 'cannot start', failures: [{ device: 'test', reason: init.fail ?? 'too many starts' }] });
 } else if (init.exit !== undefined) {
   process.exit(init.exit);

@@ -266,6 +266,66 @@ test('close resolves when a crashed worker cannot be replaced while another stil
   assert.equal(pool.alive, 0);
 });
 
+/** Waits until `check` holds, polling every few milliseconds, for at most `ms`. */
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
+test('a replacement that fails to start is tried again with backoff until one starts', async () => {
+  // Starts 0 and 1 are the pool's; the replacement (2) and its first retry (3) fail, the second retry (4) starts.
+  const starts = new SharedArrayBuffer(4);
+  const count = () => Atomics.load(new Int32Array(starts), 0);
+  const pool = await start(2, () => ({ failFrom: { starts, n: 2, until: 4 } }));
+  try {
+    await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+    assert.ok(await until(() => pool.alive === 2, 10_000), `the pool is back to 2 workers (alive ${pool.alive}, starts ${count()})`);
+    assert.equal(count(), 5);
+    const results = await Promise.all([1, 2].map((x) => pool.run({ op: 'echo', x }, [])));
+    assert.deepEqual(results.map((r) => r.x), [1, 2]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('with no worker left runs fail at once, until a retried start brings one back', async () => {
+  const starts = new SharedArrayBuffer(4);
+  const count = () => Atomics.load(new Int32Array(starts), 0);
+  // The replacement (1) and the first retry (2) fail: a run between them finds no worker; the second retry (3) starts.
+  const pool = await start(1, () => ({ failFrom: { starts, n: 1, until: 3 } }));
+  try {
+    await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+    assert.ok(await until(() => count() === 2, 10_000), 'the replacement was tried');
+    const error = await pool.run({ op: 'echo', x: 1 }, []).catch((e: unknown) => e);
+    assert.ok(error instanceof BackendError, String(error));
+    assert.match(error.message, /^pool test: no worker is left: replacing a crashed worker failed: /);
+    assert.ok(await until(() => pool.alive === 1, 10_000), `a retried start brought a worker back (starts ${count()})`);
+    assert.equal((await pool.run({ op: 'echo', x: 2 }, [])).x, 2);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('close cancels a pending retry and resolves promptly; no timer holds the process', async () => {
+  const starts = new SharedArrayBuffer(4);
+  const count = () => Atomics.load(new Int32Array(starts), 0);
+  const pool = await start(2, () => ({ failFrom: { starts, n: 2 } }));
+  await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+  assert.ok(await until(() => count() === 3, 10_000), 'the replacement was tried');
+  await new Promise((r) => setTimeout(r, 30));
+  const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const t0 = Date.now();
+  await pool.close();
+  assert.ok(Date.now() - t0 < 500, `close took ${Date.now() - t0} ms`);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(count(), 3, 'no retry ran after close');
+  assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timers, 'the retry timer is unref\'d');
+});
+
 test('a worker that cannot start fails the start with its reasons and leaves no worker behind', async () => {
   const baseline = liveWorkers();
   const unavailable = await start(1, () => ({ fail: 'no device' })).catch((e: unknown) => e);

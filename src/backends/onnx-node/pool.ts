@@ -5,6 +5,7 @@ import { addBusyThreads, checkPreemptions, spinAllowed, type Link } from './link
 import type { WorkerPoolOptions } from './pool-options.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
+import { Backoff } from './backoff.js';
 
 /**
  * Runs expected to take longer than this are not polled for: the event loop's wake-up, tens of
@@ -39,7 +40,8 @@ interface Instance<In, Out> {
  * A fixed group of worker threads running one job each at a time (Triton's instance group), each
  * holding up to {@link depth} jobs. Jobs go to a worker with room or wait in FIFO order; a job
  * whose signal aborts while it waits is dropped. A worker that dies fails its jobs with a
- * BackendError and is replaced. Idle workers do not hold the process open.
+ * BackendError and is replaced; a replacement that fails to start is tried again with backoff
+ * (see {@link Backoff}). Idle workers do not hold the process open.
  */
 export class WorkerPool<Info, In, Out> {
   /** What the first worker reported when it was ready. */
@@ -58,6 +60,8 @@ export class WorkerPool<Info, In, Out> {
   readonly #threads: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
   #starting = 0;
+  /** Tries again to start the workers that are missing after a replacement failed to start. */
+  readonly #retry = new Backoff();
   /** A moving average of run times, in milliseconds. */
   #runMs = 0;
   #polling = false;
@@ -105,7 +109,7 @@ export class WorkerPool<Info, In, Out> {
     return new WorkerPool<Info, In, Out>(options, first.info, workers);
   }
 
-  /** Workers alive now (less than {@link size} while a crashed one is being replaced). */
+  /** Workers alive now (less than {@link size} while a crashed one is being replaced or retried). */
   get alive(): number {
     return this.#instances.size;
   }
@@ -113,7 +117,8 @@ export class WorkerPool<Info, In, Out> {
   /**
    * Runs one job on the next worker with room, moving `transfer` to it when the job is sent.
    * @throws the abort error when `signal` aborts before the job reaches a worker; BackendError
-   * when the worker fails or dies; ClosedError after {@link close}.
+   * when the worker fails or dies, or at once while no worker is left (until a retried start
+   * brings one back); ClosedError after {@link close}.
    */
   run(value: In, transfer: readonly ArrayBuffer[], signal?: AbortSignal): Promise<Out> {
     if (this.#closing) return Promise.reject(new ClosedError(`${this.#label} is closed`));
@@ -161,9 +166,10 @@ export class WorkerPool<Info, In, Out> {
     }
   }
 
-  /** Lets queued and running jobs finish, then stops every worker. Idempotent. */
+  /** Lets queued and running jobs finish, then stops every worker; cancels a pending retry. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
+    this.#retry.cancel();
     return this.#closing;
   }
 
@@ -340,12 +346,17 @@ export class WorkerPool<Info, In, Out> {
     this.#checkDrained();
   }
 
-  /** Starts a worker in place of one that died; when none is left and none can start, fails what waits. */
+  /**
+   * Starts a worker in place of one that died; when it cannot start, tries again later, and when
+   * none is left and none is starting, fails what waits meanwhile.
+   */
   #replace(): void {
     this.#starting += 1;
     startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined).then(
       (started) => {
         this.#starting -= 1;
+        this.#retry.reset();
+        this.#failure = undefined;
         this.#adopt(started);
         this.#dispatch();
       },
@@ -358,10 +369,15 @@ export class WorkerPool<Info, In, Out> {
             job.reject(this.#failure);
           }
         }
+        if (!this.#closing) this.#retry.schedule(() => this.#replaceMissing());
         // A close() may have waited for this start alone.
         this.#checkDrained();
       },
     );
+  }
+
+  #replaceMissing(): void {
+    for (let missing = this.size - this.#instances.size - this.#starting; missing > 0; missing--) this.#replace();
   }
 
   #checkDrained(): void {

@@ -33,7 +33,7 @@ export class OnnxNodeSession implements ModelSession {
 
   /**
    * Worker threads alive now: the `instances` option's count, fewer while a crashed worker is being
-   * replaced, or for good once a replacement has failed to start.
+   * replaced, or while a replacement that failed to start waits for its retry (up to 30 s apart).
    */
   get instances(): number {
     return this.#pool.alive;
