@@ -149,6 +149,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       try {
         const match = matchRoute(request.method, request.path, families);
         if ('notFound' in match) return match.reason === undefined ? notFound(request) : errorBody(404, match.reason);
+        if ('malformed' in match) throw new InvalidInputError(`Malformed percent-encoding in the path segment '${match.malformed}'`);
         if ('allow' in match) {
           return errorBody(405, `${request.method} is not allowed here; use ${match.allow.join(' or ')}`, undefined, {
             allow: match.allow.join(', '),

@@ -34,8 +34,13 @@ export interface NotFound {
   readonly reason?: string;
 }
 
-/** The outcome of matching: a route, a path that exists under other methods, or nothing. */
-export type RouteMatch = { readonly route: Route } | { readonly allow: readonly string[] } | NotFound;
+/** A path with a segment whose percent-encoding does not decode (`%E0%A4%A`, `%ZZ`): quoted as sent. */
+export interface Malformed {
+  readonly malformed: string;
+}
+
+/** The outcome of matching: a route, a path that exists under other methods, nothing, or a path that does not decode. */
+export type RouteMatch = { readonly route: Route } | { readonly allow: readonly string[] } | NotFound | Malformed;
 
 type Methods = Partial<Record<'GET' | 'POST', Route>>;
 
@@ -52,6 +57,7 @@ export function under(prefix: string, path: string): boolean {
 /** Matches a method and a path (query string ignored) to a route. HEAD is answered as GET. */
 export function matchRoute(method: string, path: string, families: RouteFamilies): RouteMatch {
   const segments = splitPath(path);
+  if (segments && 'malformed' in segments) return segments;
   const methods = segments && routesIn(segments, families);
   if (!methods) return { notFound: true };
   if ('notFound' in methods) return methods;
@@ -136,8 +142,8 @@ function pathOnly(path: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-/** The decoded, non-empty segments of a path, or undefined when one is malformed or empty. */
-function splitPath(path: string): string[] | undefined {
+/** The decoded, non-empty segments of a path; undefined when one is empty; the first that does not decode. */
+function splitPath(path: string): string[] | Malformed | undefined {
   const p = pathOnly(path);
   if (!p.startsWith('/')) return undefined;
   const segments: string[] = [];
@@ -146,7 +152,7 @@ function splitPath(path: string): string[] | undefined {
     try {
       segments.push(raw.includes('%') ? decodeURIComponent(raw) : raw);
     } catch {
-      return undefined;
+      return { malformed: raw };
     }
   }
   return segments;

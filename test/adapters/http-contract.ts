@@ -676,6 +676,23 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict' }]);
     });
 
+    test(`a malformed percent-escape in the path is a 400 naming the segment on both protocols, not a 404; a well-formed one is decoded`, async () => {
+      // Fastify's router and Nest's (Express 5's) refuse the path before the protocol sees it, each in its own words.
+      const framework = adapter === 'fastify' || adapter === 'nest';
+      for (const [method, path] of [
+        ['POST', '/v2/models/%E0%A4%A/infer'],
+        ['GET', '/v2/models/linear/versions/%ZZ'],
+        ['POST', '/v1/models/li%near:predict'],
+      ] as const) {
+        const res = await fetch(`${server.url}${path}`, { method, ...(method === 'POST' && { body: inferBody([[1, 2, 3]]) }) });
+        const segment = path.split('/').find((s) => s.includes('%'))!;
+        const body = await res.text();
+        if (framework) assert.deepEqual([res.status, body.includes(segment)], [400, true], `${path}: ${body}`);
+        else assert.deepEqual([res.status, JSON.parse(body)], [400, { error: `Malformed percent-encoding in the path segment '${segment}'`, code: 'ERR_SERVABLE_INVALID_INPUT' }], path);
+      }
+      assert.equal((await fetch(`${server.url}/v2/models/%6Cinear`)).status, 200);
+    });
+
     test(`X-Tenant sent twice is a 400 naming it on both protocols, where Node would join the two into one tenant; sent once, a comma in it is the tenant's`, async () => {
       const send = (path: string, tenant: string | string[], body: string) =>
         new Promise<[number, string]>((resolve, reject) => {

@@ -132,13 +132,14 @@ test('a model draining after an unload holds no readiness back unless it is requ
   await registry.close();
 });
 
-test('paths: query strings and a trailing slash are ignored, names are percent-decoded, malformed ones are 404', async () => {
+test('paths: query strings and a trailing slash are ignored, names are percent-decoded, a malformed one is a 400 naming its segment', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'a b/c', source: echo(), warmup: [] });
   const http = createHttpHandler({ service: new InferenceService({ registry }) });
   assert.equal((await http.handle(get('/v2/models/a%20b%2Fc/ready?x=1'))).status, 200);
   assert.equal((await http.handle(get('/v2/health/live/'))).status, 200);
-  assert.equal((await http.handle(get('/v2/models/%E0%A4%A/ready'))).status, 404);
+  const malformed = await http.handle(get('/v2/models/%E0%A4%A/ready'));
+  assert.deepEqual([malformed.status, malformed.body], [400, JSON.stringify({ error: "Malformed percent-encoding in the path segment '%E0%A4%A'", code: 'ERR_SERVABLE_INVALID_INPUT' })]);
   assert.equal((await http.handle(get('/v2//health/live'))).status, 404);
   assert.equal((await http.handle(get('/v2/models/a%20b%2Fc/versions/1/ready', 'HEAD'))).status, 200);
   assert.equal(http.owns('/v2'), true);
