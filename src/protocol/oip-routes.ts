@@ -72,11 +72,10 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,
     priority: decoded.priority,
-    onVersion: (v) => {
+    onVersion: (v, instance) => {
       served = v;
-      // Checked before the batcher does so that the 400 names the field the client wrote; a version
-      // retired since it was routed still answers the request, and its batcher checks it.
-      if (decoded.priority !== undefined) service.registry.peek(model, { version: v })?.checkPriority(decoded.priority, 'parameters.priority');
+      // Checked before the batcher does so that the 400 names the field the client wrote.
+      if (decoded.priority !== undefined) instance.checkPriority(decoded.priority, 'parameters.priority');
     },
   });
   const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);

@@ -15,8 +15,12 @@ import type { ShadowEvent } from './shadow.js';
 export interface ServiceInferOptions extends RouteOptions, CacheDirectives {
   /** The request's priority level, 1 the highest, where the model's batching has `priorityLevels`. */
   readonly priority?: number | undefined;
-  /** Called with the version that serves the request, once it is chosen. */
-  readonly onVersion?: ((version: string) => void) | undefined;
+  /**
+   * Called with the version that serves the request, once it is chosen, and the instance that
+   * answers it: after a forced reload of the same version string, `registry.peek` finds the new
+   * instance while this one, held for the request, still answers it.
+   */
+  readonly onVersion?: ((version: string, instance: ModelVersion) => void) | undefined;
 }
 
 /** Every per-request option's name, so a misspelt one (`timeoutMS`, `lable`) is refused, not ignored. */
@@ -124,7 +128,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
       }
       const response = await this.#router.run(model, request, options, (mv, inferOptions, hold) => {
         version = mv.version;
-        options.onVersion?.(mv.version);
+        options.onVersion?.(mv.version, mv);
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {

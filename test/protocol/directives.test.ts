@@ -87,6 +87,33 @@ test('OIP and TF-Serving requests pass the cache directives, the tenant and the 
   }
 });
 
+test('the OIP priority is checked against the instance that answers, not one a forced reload of its version put in its place meanwhile', async () => {
+  /** A registry whose loaded-on-demand versions reach the request only once `arrive` is called. */
+  let arrive = (): void => {};
+  class SlowRegistry extends ModelRegistry {
+    override async acquireHeld(...args: Parameters<ModelRegistry['acquireHeld']>): ReturnType<ModelRegistry['acquireHeld']> {
+      const hold = await super.acquireHeld(...args);
+      await new Promise<void>((resolve) => (arrive = resolve));
+      return hold;
+    }
+  }
+  const registry = new SlowRegistry({ backends: [memoryBackend()] });
+  registry.register({ name: 'double', source: double(), batching: { maxBatchSize: 4, priorityLevels: 3 }, warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  try {
+    const reply = http.handle({ method: 'POST', path: '/v2/models/double/infer', headers: {}, body: body([1, 2], { priority: 3 }) });
+    await new Promise<void>((resolve) => registry.once('ready', () => setImmediate(resolve)));
+    // Routed to the instance with 3 levels and on its way, the request sees its version reloaded with 2.
+    await registry.load({ name: 'double', source: double(), batching: { maxBatchSize: 4, priorityLevels: 2 }, warmup: [] });
+    arrive();
+    const answer = await reply;
+    assert.equal(answer.status, 200, String(answer.body));
+    assert.deepEqual(json(answer).outputs, [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [2, 4] }]);
+  } finally {
+    await registry.close();
+  }
+});
+
 test('tenantOf decides the tenant from what the server can verify; a client\'s own X-Tenant is then ignored', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'double', source: double(), warmup: [] });
