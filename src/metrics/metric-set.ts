@@ -29,6 +29,8 @@ export interface ScrapeSource {
   queues(): Iterable<QueueSample>;
   models(): Iterable<ModelSample>;
   versions(): Iterable<VersionMetadata>;
+  /** Loads waiting for room under the registry's `maxLoadedVersions` / `maxLoadedBytes`. */
+  loadsWaitingForRoom(): number;
 }
 
 /** Every metric ServingMetrics writes, created once per prom registry and prefix. */
@@ -192,6 +194,16 @@ function create(registry: Registry, prefix: string, buckets: Required<MetricBuck
           for (const state of states) this.inc({ model, state });
         }
       }
+    },
+  });
+  new Gauge({
+    name: `${prefix}model_loads_waiting_for_room`,
+    help: 'Model version loads waiting for room under maxLoadedVersions / maxLoadedBytes: for a version to drain and unload, or to finish loading, or queued behind such a load.',
+    registers,
+    collect() {
+      let waiting = 0;
+      for (const s of sources) waiting += s.loadsWaitingForRoom();
+      this.set(waiting);
     },
   });
   new Gauge({

@@ -95,7 +95,12 @@ export class ServingMetrics {
     this.#set = metricSet(options.promRegistry, prefix, buckets);
     this.#registry = registry;
     this.#batchers = batchers;
-    this.#scrape = { queues: () => this.#queues(), models: () => this.#models(), versions: () => this.#versions() };
+    this.#scrape = {
+      queues: () => this.#queues(),
+      models: () => this.#models(),
+      versions: () => this.#versions(),
+      loadsWaitingForRoom: () => this.#registry?.loadsWaitingForRoom ?? 0,
+    };
     this.#set.sources.add(this.#scrape);
     if (registry) this.#watchRegistry(registry, options.service !== undefined);
     if (options.service) this.#watchService(options.service, registry);

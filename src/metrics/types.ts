@@ -32,6 +32,8 @@ export interface RegistrySource {
   queues(): Iterable<QueueState & { readonly name: string; readonly version: string }>;
   /** True when it knows the model, loaded or not; without it, `names()` is searched. */
   has?(name: string): boolean;
+  /** Loads waiting for room under `maxLoadedVersions` / `maxLoadedBytes`; without it, none are reported. */
+  readonly loadsWaitingForRoom?: number;
 }
 
 /** What ServingMetrics needs of a bare DynamicBatcher used without a registry. */

@@ -26,6 +26,7 @@ export class Capacity {
   #versions = 0;
   #bytes = 0;
   #turn: Promise<unknown> = Promise.resolve();
+  #waiting = 0;
   /** Wakes the reservation waiting for room, when one waits (only the one whose turn it is can). */
   #wake: (() => void) | undefined;
   readonly #candidates: () => readonly ModelVersion[];
@@ -50,6 +51,14 @@ export class Capacity {
   }
 
   /**
+   * Reservations asked for and neither made nor refused yet: the one whose turn it is, unloading a
+   * version (which drains first) or waiting for one to finish loading, and those queued behind it.
+   */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  /**
    * Makes a reservation waiting for room look again: call it when a version becomes ready (it can
    * be unloaded now) or when what `wanted` answers may have changed. Released room wakes it itself.
    */
@@ -71,20 +80,25 @@ export class Capacity {
     if (bytes > this.#maxBytes) {
       return Promise.reject(new RangeError(`Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${this.#maxBytes})`));
     }
+    this.#waiting++;
     const run = async (): Promise<Release> => {
-      while (this.#versions + 1 > this.#maxVersions || this.#bytes + bytes > this.#maxBytes) {
-        // Nobody to serve is no reason to unload a version, nor to hold back the loads queued behind.
-        if (!wanted()) {
-          throw callOff(
-            new ModelNotReadyError(
-              `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
-                `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and the load was called off while it waited for room`,
-            ),
-          );
+      try {
+        while (this.#versions + 1 > this.#maxVersions || this.#bytes + bytes > this.#maxBytes) {
+          // Nobody to serve is no reason to unload a version, nor to hold back the loads queued behind.
+          if (!wanted()) {
+            throw callOff(
+              new ModelNotReadyError(
+                `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
+                  `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and the load was called off while it waited for room`,
+              ),
+            );
+          }
+          const victim = leastRecentlyUsed(this.#candidates());
+          if (victim) await this.#evict(victim);
+          else await new Promise<void>((resolve) => (this.#wake = resolve));
         }
-        const victim = leastRecentlyUsed(this.#candidates());
-        if (victim) await this.#evict(victim);
-        else await new Promise<void>((resolve) => (this.#wake = resolve));
+      } finally {
+        this.#waiting--;
       }
       this.#versions++;
       this.#bytes += bytes;

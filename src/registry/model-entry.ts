@@ -74,6 +74,22 @@ export class ModelEntry {
     return this.configs.get(version) === config && this.waiters.waiting(version);
   }
 
+  /** Makes `config` the one `version` loads with, and its version policy, if any, the model's. */
+  configure(version: string, config: ModelConfig<unknown, unknown>): void {
+    this.configs.set(version, config);
+    if (config.versionPolicy) this.policy = config.versionPolicy;
+  }
+
+  /**
+   * The versions the policy drops, among those not loading (ready, or known only), and whether a
+   * version it keeps is ready: a ready one it drops is unloaded only then.
+   */
+  outsidePolicy(): { readonly dropped: string[]; readonly wantedReady: boolean } {
+    const settled = [...this.configs.keys()].filter((v) => this.live.has(v) || !this.loading.has(v));
+    const wanted = wantedVersions(this.policy, settled);
+    return { dropped: settled.filter((v) => !wanted.has(v)), wantedReady: [...wanted].some((v) => this.live.has(v)) };
+  }
+
   /** What a load of `version` replaces: its config, its last failure and the model's policy. */
   before(version: string): LoadedBefore {
     return { config: this.configs.get(version), failure: this.failures.get(version), policy: this.policy };

@@ -8,7 +8,7 @@ import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
 import { callOff, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
-import { assertKept, checkVersionPolicy, wantedVersions } from './version-policy.js';
+import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
 import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
@@ -56,8 +56,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const { entry, version } = this.#admit(config as AnyConfig);
     if (entry.loading.has(version)) throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`);
     const before = entry.before(version);
-    entry.configs.set(version, config as AnyConfig);
-    if (config.versionPolicy) entry.policy = config.versionPolicy;
+    entry.configure(version, config as AnyConfig);
     try {
       return (await entry.waiters.follow(version, this.#startLoad(entry, version))) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
@@ -73,8 +72,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    */
   register<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): void {
     const { entry, version } = this.#admit(config as AnyConfig);
-    entry.configs.set(version, config as AnyConfig);
-    if (config.versionPolicy) entry.policy = config.versionPolicy;
+    entry.configure(version, config as AnyConfig);
     // A failed load was the old config's; the new one has not been tried.
     entry.failures.delete(version);
     this.#applyPolicy(entry);
@@ -137,6 +135,11 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   isReady(name: string, version?: string): boolean {
     const live = this.#models.get(name)?.live;
     return version === undefined ? (live?.size ?? 0) > 0 : live?.has(version) === true;
+  }
+
+  /** Loads waiting for room under `maxLoadedVersions` / `maxLoadedBytes`: unloading a version (it drains first), waiting for one to finish loading, or queued behind. */
+  get loadsWaitingForRoom(): number {
+    return this.#capacity.waiting;
   }
 
   /** True once {@link ModelRegistry.close} has been called: nothing is served any more. */
@@ -338,12 +341,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
    * the policy keeps is ready. Loads in progress are left alone.
    */
   #applyPolicy(entry: ModelEntry): void {
-    const settled = [...entry.configs.keys()].filter((v) => entry.live.has(v) || !entry.loading.has(v));
-    const wanted = wantedVersions(entry.policy, settled);
-    const wantedReady = [...wanted].some((v) => entry.live.has(v));
+    const { dropped, wantedReady } = entry.outsidePolicy();
     this.#swaps.change(entry, () => {
-      for (const version of settled) {
-        if (wanted.has(version)) continue;
+      for (const version of dropped) {
         const live = entry.live.get(version);
         if (!live) this.#forget(entry, version);
         else if (wantedReady) void this.#retire(entry, live, 'policy', true);

@@ -392,6 +392,29 @@ test('servable_model_versions counts the versions of every known model by state,
   await registry.close();
 });
 
+test('servable_model_loads_waiting_for_room reports the loads waiting for room under maxLoadedVersions, summed over the registries on one prom registry', async () => {
+  const memory = memoryBackend();
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated: Backend = { name: 'memory', accepts: (s) => memory.accepts(s), load: async (s, o) => (await gate, memory.load(s, o)) };
+  const registry = new ModelRegistry({ backends: [gated], maxLoadedVersions: 1 });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  // A registry-like source without the property reports none.
+  new ServingMetrics({ promRegistry, registry: { on() {}, off() {}, names: () => [], versions: () => [], list: () => [], queues: () => [] } });
+  const waiting = async () => sample(await promRegistry.metrics(), 'servable_model_loads_waiting_for_room', {});
+  assert.equal(await waiting(), 0);
+
+  const loads = ['a', 'b', 'c'].map((name) => registry.load({ name, source: doubler(0), warmup: [] }));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(registry.loadsWaitingForRoom, 2);
+  assert.equal(await waiting(), 2, 'b waits for a to finish loading, c behind it');
+  open();
+  await Promise.all(loads);
+  assert.equal(await waiting(), 0);
+  await registry.close();
+});
+
 test('a session that fails to dispose is not counted as a failed load', async () => {
   const registry = new ModelRegistry({ backends: [disposeFailing()] });
   const promRegistry = new Registry();
@@ -511,7 +534,7 @@ test('a name taken by another metric fails the constructor without registering a
   assert.deepEqual(promRegistry.getMetricsAsArray().map((m) => m.name), ['servable_queue_items']);
   promRegistry.removeSingleMetric('servable_queue_items');
   new ServingMetrics({ promRegistry, service });
-  assert.equal(promRegistry.getMetricsAsArray().length, 19);
+  assert.equal(promRegistry.getMetricsAsArray().length, 20);
   await registry.close();
 });
 

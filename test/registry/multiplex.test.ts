@@ -178,6 +178,29 @@ test('waiting loads get room first come, first served', async () => {
   await registry.close();
 });
 
+test('registry.loadsWaitingForRoom counts the loads waiting for room, queued ones included, until each has room or is called off', async () => {
+  const { clock, registry, service } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  for (const [offset, name] of ['a', 'b', 'c', 'd'].entries()) registry.register({ name, source: doubler(offset) });
+  const ask = (name: string) => service.infer(name, request([0, 0]), { timeoutMs: 100 });
+  const asks = [ask('a'), ask('b'), ask('c')];
+  const late = assert.rejects(service.infer('d', request([0, 0]), { timeoutMs: 5 }), DeadlineExceededError);
+  const waiting: number[] = [registry.loadsWaitingForRoom];
+  await flush();
+  waiting.push(registry.loadsWaitingForRoom); // a loads; b waits for it, c and d are queued behind
+  await clock.advanceAsync(5);
+  await late;
+  waiting.push(registry.loadsWaitingForRoom); // d gave up, and is called off when its turn comes
+  await clock.advanceAsync(10);
+  waiting.push(registry.loadsWaitingForRoom); // b got a's room and loads; c waits for it, d behind c
+  await clock.advanceAsync(10);
+  waiting.push(registry.loadsWaitingForRoom); // c got b's room and loads; d's turn came and it was called off
+  await clock.advanceAsync(10);
+  await Promise.all(asks);
+  waiting.push(registry.loadsWaitingForRoom);
+  assert.deepEqual(waiting, [0, 3, 3, 2, 0, 0]);
+  await registry.close();
+});
+
 test('under maxLoadedBytes a load that would fit waits behind an earlier one that does not, and goes as soon as that one is given up', async () => {
   const { clock, registry, service, loads, unloads } = setup({ maxLoadedBytes: 100, loadMs: 10 });
   registry.register({ name: 'a', source: doubler(1), sizeBytes: 50 });
