@@ -3,7 +3,8 @@ import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
 import { isEnsemble } from './ensemble.js';
-import { checkVersionPolicy } from './version-policy.js';
+import type { ModelEntry } from './model-entry.js';
+import { checkVersionPolicy, compareVersions } from './version-policy.js';
 import type { BatchingConfig, ModelConfig } from './types.js';
 
 /** The fields of {@link BatchingConfig}. */
@@ -105,12 +106,30 @@ export function checkBackends(backends: unknown): asserts backends is readonly B
   }
 }
 
-/** Refuses an ensemble whose steps name a model the registry does not know. */
-export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, known: (model: string) => boolean): void {
+/**
+ * Refuses an ensemble whose steps name a model the registry does not know, or a version or label
+ * that model does not have (Triton's ensemble fails to load when a composing model's version is
+ * not available): a configuration error, refused at load, where every request would get a 503.
+ * A label counts when it is set or a known version's config declares it (it points when that
+ * version loads).
+ */
+export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, find: (model: string) => ModelEntry | undefined): void {
   if (!isEnsemble(config.source)) return;
   config.source.steps.forEach((step, i) => {
-    if ('model' in step && !known(step.model)) {
-      throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
+    if (!('model' in step)) return;
+    const entry = find(step.model);
+    if (!entry) throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
+    if (step.version !== undefined) {
+      if (!entry.knows(step.version)) {
+        throw new TypeError(`Expected \`source.steps[${i}].version\` to name a version of model '${step.model}' (${quoted(entry.versions())}), got ${describe(step.version)}`);
+      }
+    } else if (step.label !== undefined) {
+      const labels = new Set([...entry.labels.keys(), ...[...entry.configs.values()].flatMap((c) => c.labels ?? [])]);
+      if (!labels.has(step.label)) {
+        throw new TypeError(`Expected \`source.steps[${i}].label\` to name a label of model '${step.model}' (${quoted([...labels])}), got ${describe(step.label)}`);
+      }
     }
   });
 }
+
+const quoted = (names: readonly string[]): string => (names.length === 0 ? 'none' : [...names].sort(compareVersions).map((n) => `'${n}'`).join(', '));

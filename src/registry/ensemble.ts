@@ -11,9 +11,9 @@ export type NameMap = Readonly<Record<string, string>>;
 export interface ModelStep {
   /** The model to call. */
   readonly model: string;
-  /** A fixed version of it. @default its default version */
+  /** A fixed version of it, known (loaded or registered) when the ensemble loads. @default its default version */
   readonly version?: string;
-  /** A label of it, e.g. `stable`; ignored when `version` is given. */
+  /** A label of it, e.g. `stable`, set or declared by a known version when the ensemble loads; ignored when `version` is given. */
   readonly label?: string;
   /** The step model's input names → the ensemble tensors fed to them. */
   readonly inputMap: NameMap;
@@ -57,7 +57,7 @@ const checked = new WeakSet<object>();
 
 /**
  * Checks an ensemble definition and returns it as a model source for `registry.load({name, source})`.
- * Step models must be loaded (or registered) before the ensemble.
+ * Step models must be loaded (or registered) before the ensemble, with the version or label a step names.
  * @throws TypeError naming the step and the tensor that is wrong.
  */
 export function ensemble(definition: EnsembleDefinition): Ensemble {
@@ -81,6 +81,8 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
       assertFunction(`${field}.transform`, step.transform);
     } else {
       assertString(`${field}.model`, step.model);
+      if (step.version !== undefined) assertString(`${field}.version`, step.version);
+      if (step.label !== undefined) assertString(`${field}.label`, step.label);
     }
     assertObject(`${field}.inputMap`, step.inputMap);
     assertObject(`${field}.outputMap`, step.outputMap);
@@ -164,7 +166,7 @@ export class EnsembleSession implements ModelSession {
     try {
       hold = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
     } catch (error) {
-      // The ensemble exists; a step model unloaded since is unavailable (503), which a 404 would deny.
+      // The ensemble exists; a step model, version or label gone since is unavailable (503), which a 404 would deny.
       if (!(error instanceof ModelNotFoundError)) throw error;
       throw new ModelNotReadyError(`Ensemble step ${i} (model '${step.model}') is not available: ${error.message}`, { cause: error });
     }

@@ -101,3 +101,48 @@ test('an ensemble definition is checked when it is made and when it is loaded', 
     /Expected `source.steps\[0\].model` to name a loaded or registered model, got "missing" \(string\)/,
   );
 });
+
+test('a step naming a version or label its model does not have is refused at load; one unloaded or removed since gets a 503', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', version: '1', source: affine(2, 0) });
+  registry.register({ name: 'scale', version: '10', source: affine(5, 0), labels: ['canary'] });
+  await registry.load({ name: 'shift', source: affine(1, 100) });
+  const step = (selector: { version?: string; label?: string }) =>
+    ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [{ model: 'scale', ...selector, inputMap: { in: 'x' }, outputMap: { out: 'y' } }],
+    });
+  await assert.rejects(
+    registry.load({ name: 'e', source: step({ version: '2' }) }),
+    (e: Error) => e instanceof TypeError && e.message === "Expected `source.steps[0].version` to name a version of model 'scale' ('1', '10'), got \"2\" (string)",
+  );
+  await assert.rejects(
+    registry.load({ name: 'e', source: step({ label: 'stabel' }) }),
+    (e: Error) => e instanceof TypeError && e.message === "Expected `source.steps[0].label` to name a label of model 'scale' ('canary'), got \"stabel\" (string)",
+  );
+  assert.throws(() => step({ version: 2 as unknown as string }), /Expected `steps\[0\].version` to be a non-empty string, got 2 \(number\)/);
+  assert.throws(() => registry.versions('e'), ModelNotFoundError);
+
+  // A registered version, and a label a known version's config declares, are fine: the first request loads them.
+  registry.setLabel('scale', 'stable', '1');
+  await registry.load({ name: 'by-version', source: step({ version: '10' }) });
+  await registry.load({ name: 'by-label', source: step({ label: 'canary' }) });
+  await registry.load({ name: 'by-stable', source: step({ label: 'stable' }) });
+  const service = new InferenceService({ registry });
+  assert.deepEqual(data(await service.infer('by-version', x([1, 1])), 'y'), [5, 5]);
+  assert.deepEqual(data(await service.infer('by-label', x([1, 1])), 'y'), [5, 5]);
+
+  // The version unloaded or the label removed since: the step is not available (503), as for a step model unloaded.
+  assert.equal(registry.removeLabel('scale', 'stable'), true);
+  await assert.rejects(
+    service.infer('by-stable', x([1, 1])),
+    (e: Error) => e instanceof ModelNotReadyError && e.message === "Ensemble step 0 (model 'scale') is not available: Model 'scale' has no label 'stable'",
+  );
+  await registry.unload('scale', '10');
+  await assert.rejects(
+    service.infer('by-version', x([1, 1])),
+    (e: Error) => e instanceof ModelNotReadyError && e.message === "Ensemble step 0 (model 'scale') is not available: Model 'scale' has no version '10'",
+  );
+  await registry.close();
+});
