@@ -93,9 +93,14 @@ export class LruStore<V = TensorMap> implements CacheStore<V> {
     this.#lru.delete(slotId(namespace, key));
   }
 
-  clear(namespace: string): void {
+  clear(namespace: string, keyPrefix?: string): void {
     const ids = this.#byNamespace.get(namespace);
     if (!ids) return;
+    if (keyPrefix !== undefined) {
+      const start = slotId(namespace, keyPrefix);
+      for (const id of [...ids]) if (id.startsWith(start)) this.#lru.delete(id);
+      return;
+    }
     for (const id of [...ids]) this.#lru.delete(id);
     this.#byNamespace.delete(namespace);
   }

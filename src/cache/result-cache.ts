@@ -182,19 +182,24 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   }
 
   /**
-   * Removes every stored result of `model` (all versions) and detaches its requests in flight so
-   * later ones recompute. Writes already started finish first, so none lands after the clear.
+   * Removes every stored result of `model`, or of one of its versions when `version` is given, and
+   * detaches its requests in flight so later ones recompute. Writes already started finish first,
+   * so none lands after the clear. While it clears, reads of every version of the model are misses
+   * and answers of the model computed meanwhile are not stored, even with `version` given.
    * @throws CacheError when the store cannot clear.
    */
-  async invalidate(model: string): Promise<void> {
+  async invalidate(model: string, version?: string | number): Promise<void> {
     assertString('model', model);
+    if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') {
+      throw new TypeError(`Expected \`version\` to be a string or a number, got ${describe(version)}`);
+    }
     const namespace = this.#namespaceOf(model);
     this.#generations.set(namespace, (this.#generations.get(namespace) ?? 0) + 1);
     this.#flights.forget((state) => state.namespace === namespace);
     this.#clearing.set(namespace, (this.#clearing.get(namespace) ?? 0) + 1);
     try {
       await this.idle();
-      await this.#store.clear(namespace);
+      await (version === undefined ? this.#store.clear(namespace) : this.#store.clear(namespace, `${version}:`));
     } catch (cause) {
       const error = new CacheError(`Could not clear the cached results of model "${model}": ${messageOf(cause)}`, { cause });
       this.emit('error', { operation: 'clear', model, namespace, error });

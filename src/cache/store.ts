@@ -17,6 +17,9 @@ export interface CacheStore<V = TensorMap> {
   set(namespace: string, key: string, value: V, ttlMs?: number): MaybePromise<void>;
   /** Removes one key; removing an absent key is not an error. */
   delete(namespace: string, key: string): MaybePromise<void>;
-  /** Removes every key of `namespace`. */
-  clear(namespace: string): MaybePromise<void>;
+  /**
+   * Removes every key of `namespace`, or only those that begin with `keyPrefix` when given. A
+   * store that ignores `keyPrefix` clears the whole namespace: more than asked, never less.
+   */
+  clear(namespace: string, keyPrefix?: string): MaybePromise<void>;
 }

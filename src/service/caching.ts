@@ -1,7 +1,7 @@
 import { assertFunction, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import type { InferOptions, ModelVersion, VersionHold } from '../registry/index.js';
+import type { InferOptions, ModelVersion, VersionHold, VersionRef } from '../registry/index.js';
 
 /**
  * The caches one model opts into. They apply to tensor requests (the TensorHandler's
@@ -119,16 +119,16 @@ function semanticPartition(version: ModelVersion, tenant: string | undefined, pa
 }
 
 /**
- * Clears the caches of `model` when a version of it was replaced by a load of the same version
- * (a forced reload, or a repository's changed files), whose answers may differ under the same key.
- * Called once the new instance takes traffic: the answers of requests still running on the old one
- * are not stored. The ResultCache clears every version of the model (a store clears whole
- * namespaces), shared stores included; the SemanticCache clears all its partitions, on every
- * replica through its log. A failed clear is the cache's `error` event.
+ * Clears the cached answers of a version replaced by a load of the same version (a forced reload,
+ * or a repository's changed files), whose answers may differ under the same key. Called once the
+ * new instance takes traffic: the answers of requests still running on the old one are not
+ * stored. The ResultCache clears the version's keys, shared stores included; the SemanticCache its
+ * partitions (every tenant's; see semanticPartition), on every replica through its log. The
+ * model's other versions keep their entries. A failed clear is the cache's `error` event.
  */
-export function clearReplaced(caching: AnyModelCaching, model: string): void {
-  caching.result?.invalidate(model).catch(() => {});
-  caching.semantic?.invalidate().catch(() => {});
+export function clearReplaced(caching: AnyModelCaching, { name, version }: VersionRef): void {
+  caching.result?.invalidate(name, version).catch(() => {});
+  caching.semantic?.invalidate([name, version], { prefix: true }).catch(() => {});
 }
 
 /** Checks a model's caching options, naming the model in the message. */

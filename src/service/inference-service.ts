@@ -100,9 +100,9 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     this.registry = options.registry;
     this.#clock = options.clock ?? systemClock;
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
-    this.registry.on('draining', ({ name, reason }) => {
+    this.registry.on('draining', ({ name, version, reason }) => {
       const caching = reason === 'replaced' ? this.#caches.get(name) : undefined;
-      if (caching) clearReplaced(caching, name);
+      if (caching) clearReplaced(caching, { name, version });
     });
     if (options.caches !== undefined) {
       assertObject('caches', options.caches);

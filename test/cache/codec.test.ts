@@ -48,5 +48,6 @@ test('semantic-cache records survive the round trip, with a text or a tensor que
   assert.equal(forever.kind === 'add' && forever.ttlMs, undefined);
   assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: undefined })), { kind: 'clear', partition: undefined });
   assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: 'p' })), { kind: 'clear', partition: 'p' });
+  assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: '["m","2"]', prefix: true })), { kind: 'clear', partition: '["m","2"]', prefix: true });
   assert.throws(() => decodeRecord(tensorCodec.encode({})), /field #kind is missing/);
 });

@@ -74,3 +74,16 @@ test('LruStore validates its options, quoting the bad value', () => {
   assert.throws(() => store.set('ns', 'k', row(1), -5), /`ttlMs` to be a number >= 0, got -5/);
   assert.throws(() => store.set('ns', 'k', { y: 'nope' } as never), /Expected tensor "y" to be \{datatype, shape, data\}/);
 });
+
+test('LruStore.clear(namespace, keyPrefix) removes the keys of that namespace that begin with the prefix only', () => {
+  const store = new LruStore({ maxBytes: 1 << 20 });
+  const value = row(1);
+  for (const key of ['1:a', '1:b', '11:a', '2:a']) for (const ns of ['m', 'm2']) store.set(ns, key, value);
+  store.clear('m', '1:');
+  assert.deepEqual(['1:a', '1:b', '11:a', '2:a'].map((k) => [store.get('m', k) !== undefined, store.get('m2', k) !== undefined]), [[false, true], [false, true], [true, true], [true, true]]);
+  store.clear('m', '11:');
+  store.clear('m', '2:');
+  assert.equal(store.size, 4);
+  store.set('m', '3:a', value);
+  assert.equal(store.get('m', '3:a'), value, 'the namespace index still works once emptied by prefix');
+});

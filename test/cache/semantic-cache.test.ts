@@ -302,6 +302,26 @@ test('invalidate() clears one partition or all, and results in flight are not st
   assert.equal(cache.size, 0);
 });
 
+test('invalidate(parts, { prefix: true }) clears the partitions under those parts only, here and on a replica through the log', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const one = setup({ log, syncIntervalMs: 0 });
+  const two = setup({ log, syncIntervalMs: 0 });
+  const partitions = [['m', '2'], ['m', '2', 't'], ['m', '2', 't', '{"outputs":["y"]}'], ['m', '22', 't'], ['m', '1', 't'], ['n', '2', 't'], '["m","2"'];
+  for (const partition of partitions) await one.cache.run('a', one.compute(1), { partition });
+  await one.cache.idle();
+  await two.cache.sync();
+  await one.cache.invalidate(['m', '2'], { prefix: true });
+  await one.cache.idle();
+  await two.cache.sync();
+  for (const { cache } of [one, two]) {
+    const hits = await Promise.all(partitions.map(async (partition) => (await cache.lookup('a', { partition }))?.hit ?? false));
+    assert.deepEqual(hits, [false, false, false, true, true, true, true]);
+  }
+  await assert.rejects(one.cache.invalidate('m', { prefix: true }), /Expected `partition` to be a non-empty array of parts with `prefix`, got "m"/);
+  await assert.rejects(one.cache.invalidate([], { prefix: true }), /got \[\]/);
+});
+
 test('a store() still embedding when invalidate() is called stores nothing, as a result in flight', async () => {
   let release!: () => void;
   const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));

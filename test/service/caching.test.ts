@@ -394,6 +394,26 @@ test('a reload of a loaded version clears the caches of its model: the new weigh
   }
 });
 
+test('a reload of one version clears that version\'s entries only: the other versions\' stay cached', async () => {
+  for (const kind of ['result', 'semantic'] as const) {
+    const result = kind === 'result' ? new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) : undefined;
+    const semantic = kind === 'semantic' ? new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 }) : undefined;
+    const { backend, registry, service } = await setup((s) => s.setCaching('m', { result, semantic }));
+    await registry.load({ name: 'm', version: '2', source: scale(100), versionPolicy: 'all', warmup: [] });
+    const ask = async (version: string, tenant?: string) => values(await service.infer('m', request(1, 2), { version, tenant }));
+    // Semantic partitions are per tenant: the reload clears every tenant's.
+    const tenants = kind === 'semantic' ? [undefined, 't'] : [undefined];
+    for (const tenant of tenants) assert.deepEqual([await ask('1', tenant), await ask('2', tenant)], [[10, 20], [100, 200]]);
+    assert.equal(backend.calls.length, 2 * tenants.length, kind);
+    await registry.load({ name: 'm', version: '2', source: scale(1000), warmup: [] });
+    await result?.idle();
+    for (const tenant of tenants) assert.deepEqual([await ask('1', tenant), await ask('2', tenant)], [[10, 20], [1000, 2000]], kind);
+    assert.equal(backend.calls.length, 3 * tenants.length, `${kind}: version 1 answered from its entries, version 2 recomputed for each tenant`);
+    await semantic?.close();
+    await registry.close();
+  }
+});
+
 test('caching options are checked', async () => {
   const { registry, service } = await setup(() => {});
   assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);

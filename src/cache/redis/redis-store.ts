@@ -71,8 +71,8 @@ export class RedisStore<V = TensorMap> implements CacheStore<V> {
     await this.#client.unlink(this.#key(namespace, key));
   }
 
-  async clear(namespace: string): Promise<void> {
-    const pattern = `${escapeGlob(this.#prefix + escapeNamespace(namespace))}:*`;
+  async clear(namespace: string, keyPrefix = ''): Promise<void> {
+    const pattern = `${escapeGlob(`${this.#prefix}${escapeNamespace(namespace)}:${keyPrefix}`)}*`;
     const cluster = typeof this.#client.nodes === 'function';
     const nodes: RedisCommands[] = cluster ? this.#client.nodes!('master') : [this.#client];
     await Promise.all(nodes.map((node) => this.#clearNode(node, pattern, cluster)));

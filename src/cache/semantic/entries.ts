@@ -1,5 +1,6 @@
 import type { Clock, TensorMap } from '../../core/index.js';
 import { FlatIndex } from './flat-index.js';
+import { withinPartition } from './types.js';
 
 /**
  * How far a similarity computed from float32 unit vectors may be from the true cosine: each value
@@ -109,8 +110,12 @@ export class SemanticEntries<Q> {
     while (this.#recency.size > this.#options.maxEntries) this.#remove(this.#recency.values().next().value!);
   }
 
-  /** Removes every entry of `partition`, or of all partitions. */
-  clear(partition?: string): void {
+  /** Removes every entry of `partition` (and of those under it with `prefix`: see withinPartition), or of all partitions. */
+  clear(partition?: string, prefix = false): void {
+    if (prefix && partition !== undefined) {
+      for (const key of [...this.#partitions.keys()]) if (withinPartition(key, partition)) this.clear(key);
+      return;
+    }
     if (partition === undefined) {
       this.#partitions.clear();
       this.#exact.clear();

@@ -18,6 +18,8 @@ export type SemanticRecord =
       readonly kind: 'clear';
       /** The partition cleared; undefined: all of them. */
       readonly partition: string | undefined;
+      /** True: the partitions whose parts begin with its parts were cleared too. */
+      readonly prefix?: boolean;
     };
 
 /** A record read back, with how long ago it was written (by the log's own clock). */
@@ -44,7 +46,10 @@ const text = (values: string[]): Tensor => ({ datatype: 'BYTES', shape: [values.
 /** A record as bytes, through the binary tensor codec (names starting `#` are fields, `q:` query tensors, `r:` result tensors). */
 export function encodeRecord(record: SemanticRecord): Uint8Array {
   if (record.kind === 'clear') {
-    return tensorCodec.encode({ '#kind': text(['clear']), '#partition': text(record.partition === undefined ? [] : [record.partition]) });
+    const map: TensorMap = { '#kind': text(['clear']), '#partition': text(record.partition === undefined ? [] : [record.partition]) };
+    // A replica that predates prefixes reads this as a clear of one partition.
+    if (record.prefix) map['#prefix'] = text(['1']);
+    return tensorCodec.encode(map);
   }
   const map: TensorMap = {
     '#kind': text(['add']),
@@ -68,7 +73,7 @@ export function decodeRecord(bytes: Uint8Array): SemanticRecord {
     return t.data as string[];
   };
   const kind = field('#kind')[0];
-  if (kind === 'clear') return { kind, partition: field('#partition')[0] };
+  if (kind === 'clear') return { kind, partition: field('#partition')[0], ...(map['#prefix'] ? { prefix: true } : {}) };
   if (kind !== 'add') throw new CacheError(`Cannot decode a semantic-cache record of kind ${JSON.stringify(kind)}`);
   const vector = map['#vector'];
   const ttl = map['#ttl'];

@@ -8,6 +8,7 @@ import {
   assertSignal,
   assertString,
   CacheError,
+  describe,
   hash128,
   isPromiseLike,
   MAX_TIMER_MS,
@@ -25,6 +26,7 @@ import { SemanticEntries, type SemanticEntry } from './entries.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
   partitionKey,
+  withinPartition,
   type Embedder,
   type Partition,
   type SemanticCacheEvents,
@@ -206,18 +208,24 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
   /**
    * Removes the entries of one partition, or of all, here and (through the log) on every replica;
-   * queries in flight are detached and their results not stored.
+   * queries in flight are detached and their results not stored. With `prefix`, `partition` is a
+   * list of parts and the partitions whose parts begin with them are removed too
+   * (`invalidate(['cls', 2], { prefix: true })` removes every tenant's partition of version 2).
    * @throws CacheError when the log cannot record the clear.
    */
-  async invalidate(partition?: Partition): Promise<void> {
+  async invalidate(partition?: Partition, options: { readonly prefix?: boolean } = {}): Promise<void> {
+    const prefix = options.prefix === true;
+    if (prefix && (!Array.isArray(partition) || partition.length === 0)) {
+      throw new TypeError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
+    }
     const key = partition === undefined ? undefined : partitionKey(partition);
     this.#generation++;
-    this.#flights.forget((state) => key === undefined || state.partition === key);
-    this.#entries.clear(key);
+    this.#flights.forget((state) => key === undefined || (prefix ? withinPartition(state.partition, key) : state.partition === key));
+    this.#entries.clear(key, prefix);
     if (!this.#log) return;
     await this.idle();
     try {
-      await boundedBy(Promise.resolve(this.#log.append({ kind: 'clear', partition: key })), this.#timeoutMs, this.#clock, 'clear');
+      await boundedBy(Promise.resolve(this.#log.append({ kind: 'clear', partition: key, ...(prefix ? { prefix } : {}) })), this.#timeoutMs, this.#clock, 'clear');
     } catch (cause) {
       const error = asCacheError('clear', cause);
       this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
@@ -341,7 +349,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       for (const error of errors) this.emit('error', { operation: 'sync', error });
       for (const { record, ageMs } of records) {
         if (record.kind === 'clear') {
-          this.#entries.clear(record.partition);
+          this.#entries.clear(record.partition, record.prefix === true);
           continue;
         }
         const remaining = record.ttlMs === undefined ? Infinity : record.ttlMs - ageMs;

@@ -93,6 +93,14 @@ export interface SemanticCacheEvents {
   error: [event: { readonly operation: 'key' | 'embed' | 'verify' | 'append' | 'sync' | 'clear'; readonly partition?: string; readonly error: CacheError }];
 }
 
+/**
+ * Whether the partition keyed `key` is `scope`'s or under it: when `scope` keys a list of parts,
+ * the partitions whose parts begin with those.
+ */
+export function withinPartition(key: string, scope: string): boolean {
+  return key === scope || (scope.endsWith(']') && key.startsWith(`${scope.slice(0, -1)},`));
+}
+
 /** The partition as one string; parts are JSON-encoded so no two part lists collide. */
 export function partitionKey(partition: Partition | undefined): string {
   if (partition === undefined) return '';
