@@ -22,6 +22,7 @@ import { metricsHandler, ServingMetrics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
 import { sample } from '../metrics/exposition.js';
+import { until } from '../fixtures/until.js';
 
 /** A running server with the adapter mounted. */
 export interface TestServer {
@@ -72,13 +73,7 @@ function gate() {
   return { wait: () => opened, open };
 }
 
-export async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 5000; i++) {
-    if (condition()) return;
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+export { until };
 
 export const tick = () => new Promise((r) => setImmediate(r));
 

@@ -4,6 +4,7 @@ import { WorkerPool } from '../../src/backends/onnx-node/pool.js';
 import { BackendError, BackendUnavailableError, CancelledError, ClosedError } from '../../src/core/index.js';
 import { liveWorkers } from './models.js';
 import type { Job, Result } from './pool-worker.js';
+import { until } from '../fixtures/until.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
@@ -266,16 +267,6 @@ test('close resolves when a crashed worker cannot be replaced while another stil
   assert.equal(pool.alive, 0);
 });
 
-/** Waits until `check` holds, polling every few milliseconds, for at most `ms`. */
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
-}
-
 test('a replacement that fails to start is tried again with backoff until one starts', async () => {
   // Starts 0 and 1 are the pool's; the replacement (2) and its first retry (3) fail, the second retry (4) starts.
   const starts = new SharedArrayBuffer(4);
@@ -283,7 +274,7 @@ test('a replacement that fails to start is tried again with backoff until one st
   const pool = await start(2, () => ({ failFrom: { starts, n: 2, until: 4 } }));
   try {
     await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
-    assert.ok(await until(() => pool.alive === 2, 10_000), `the pool is back to 2 workers (alive ${pool.alive}, starts ${count()})`);
+    await until(() => pool.alive === 2, `the pool is back to 2 workers (alive ${pool.alive}, starts ${count()})`, 10_000);
     assert.equal(count(), 5);
     const results = await Promise.all([1, 2].map((x) => pool.run({ op: 'echo', x }, [])));
     assert.deepEqual(results.map((r) => r.x), [1, 2]);
@@ -299,11 +290,11 @@ test('with no worker left runs fail at once, until a retried start brings one ba
   const pool = await start(1, () => ({ failFrom: { starts, n: 1, until: 3 } }));
   try {
     await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
-    assert.ok(await until(() => count() === 2, 10_000), 'the replacement was tried');
+    await until(() => count() === 2, 'the replacement was tried', 10_000);
     const error = await pool.run({ op: 'echo', x: 1 }, []).catch((e: unknown) => e);
     assert.ok(error instanceof BackendError, String(error));
     assert.match(error.message, /^pool test: no worker is left: replacing a crashed worker failed: /);
-    assert.ok(await until(() => pool.alive === 1, 10_000), `a retried start brought a worker back (starts ${count()})`);
+    await until(() => pool.alive === 1, `a retried start brought a worker back (starts ${count()})`, 10_000);
     assert.equal((await pool.run({ op: 'echo', x: 2 }, [])).x, 2);
   } finally {
     await pool.close();
@@ -315,7 +306,7 @@ test('close cancels a pending retry and resolves promptly; no timer holds the pr
   const count = () => Atomics.load(new Int32Array(starts), 0);
   const pool = await start(2, () => ({ failFrom: { starts, n: 2 } }));
   await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
-  assert.ok(await until(() => count() === 3, 10_000), 'the replacement was tried');
+  await until(() => count() === 3, 'the replacement was tried', 10_000);
   await new Promise((r) => setTimeout(r, 30));
   const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const t0 = Date.now();

@@ -29,6 +29,28 @@ function setup({ loadMs, ...limits }: { maxLoadedVersions?: number; maxLoadedByt
   return { clock, registry, service, loads, unloads };
 }
 
+/**
+ * `clients` callers taking turns over `names` through one shared counter, `calls` requests each;
+ * model i answers with offset i. `answered()` counts the right answers, `failures` the errors.
+ */
+function takingTurns(service: InferenceService, names: readonly string[], { clients, calls, timeoutMs }: { clients: number; calls: number; timeoutMs: number }) {
+  const failures: string[] = [];
+  let answered = 0;
+  let turn = 0;
+  const client = async () => {
+    for (let k = 0; k < calls; k++) {
+      const i = turn++ % names.length;
+      try {
+        assert.equal(offsetOf(await service.infer(names[i]!, request([0, 0]), { timeoutMs })), i);
+        answered++;
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  };
+  return { failures, answered: () => answered, clients: Promise.all(Array.from({ length: clients }, client)) };
+}
+
 test('at most maxLoadedVersions stay loaded: the least recently used idle one is unloaded, and loads again on demand', async () => {
   const { clock, registry, service, loads, unloads } = setup({ maxLoadedVersions: 2 });
   for (const [name, offset] of [['a', 1], ['b', 2], ['c', 3]] as const) registry.register({ name, source: doubler(offset) });
@@ -289,54 +311,30 @@ test('registry.load() waits for room too, and is called off, not failed, by an u
 
 test('a version loaded for waiting requests is busy until they reach its queue: clients taking turns over more models than fit are all answered', async () => {
   const { registry, service, loads } = setup({ maxLoadedVersions: 2 });
-  for (const [offset, name] of ['a', 'b', 'c'].entries()) registry.register({ name, source: doubler(offset) });
-  const failures: string[] = [];
-  let answered = 0;
-  let turn = 0;
-  const client = async () => {
-    for (let k = 0; k < 40; k++) {
-      const i = turn++ % 3;
-      try {
-        assert.equal(offsetOf(await service.infer('abc'[i]!, request([0, 0]), { timeoutMs: 5000 })), i);
-        answered++;
-      } catch (error) {
-        failures.push((error as Error).message);
-      }
-    }
-  };
-  await Promise.all([client(), client(), client()]);
+  const names = ['a', 'b', 'c'];
+  for (const [offset, name] of names.entries()) registry.register({ name, source: doubler(offset) });
+  const { failures, answered, clients } = takingTurns(service, names, { clients: 3, calls: 40, timeoutMs: 5000 });
+  await clients;
   // The very first 'c', asked while 'a' and 'b' were both still loading, waits for room; a version
   // just loaded is not evicted before its waiting requests are queued (293 loads, 93 failures).
   assert.deepEqual(failures, []);
-  assert.equal(answered, 120);
+  assert.equal(answered(), 120);
   assert.ok(loads.length <= 120, `${loads.length} loads for 120 requests`);
   await registry.close();
 });
 
 test('clients taking turns over more models than fit, with loads that take time, wait for room within their timeout and are all answered', async () => {
   const { clock, registry, service, loads } = setup({ maxLoadedVersions: 2, loadMs: 10 });
-  for (let i = 0; i < 5; i++) registry.register({ name: `m${i}`, source: doubler(i) });
-  const failures: string[] = [];
-  let answered = 0;
-  let turn = 0;
-  const client = async () => {
-    for (let k = 0; k < 5; k++) {
-      const i = turn++ % 5;
-      try {
-        assert.equal(offsetOf(await service.infer(`m${i}`, request([0, 0]), { timeoutMs: 1000 })), i);
-        answered++;
-      } catch (error) {
-        failures.push((error as Error).message);
-      }
-    }
-  };
+  const names = Array.from({ length: 5 }, (_, i) => `m${i}`);
+  for (const [offset, name] of names.entries()) registry.register({ name, source: doubler(offset) });
+  const { failures, answered, clients } = takingTurns(service, names, { clients: 8, calls: 5, timeoutMs: 1000 });
   let done = false;
-  const clients = Promise.all(Array.from({ length: 8 }, client)).then(() => (done = true));
+  void clients.then(() => (done = true));
   while (!done) await clock.advanceAsync(1);
   await clients;
   // Before, 16 of the 40 were refused at once with "none is ready to be unloaded" (10 loads).
   assert.deepEqual(failures, []);
-  assert.equal(answered, 40);
+  assert.equal(answered(), 40);
   assert.equal(loads.length, 20);
   assert.equal(clock.now(), 100); // 20 loads of 10 ms, two at a time: room never stands empty
   await registry.close();
