@@ -33,6 +33,16 @@ export class VersionHold {
 }
 
 /**
+ * The TypeError for a hold passed to a version it is not on (another version, or another instance
+ * of the same one after a forced reload): that hold is left live for its own version.
+ */
+export function foreignHold(version: Pick<ModelVersion, 'name' | 'version'>, hold: VersionHold): TypeError {
+  const on = hold.version;
+  const got = on.name === version.name && on.version === version.version ? 'another instance of it' : `model '${on.name}' version '${on.version}'`;
+  return new TypeError(`Expected \`hold\` to be a hold on model '${version.name}' version '${version.version}', got a hold on ${got}`);
+}
+
+/**
  * The callers waiting for loads of one model's versions (requests, and `registry.load()` calls):
  * a load waiting for room goes on waiting while any of them does. A version that loads while
  * callers wait is held for them until each has taken its own hold or given up, so that between the

@@ -2,7 +2,7 @@ import { isPromiseLike, ModelNotReadyError, toServableError, type Clock } from '
 import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { checkPriority, DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
-import { VersionHold } from './hold.js';
+import { foreignHold, VersionHold } from './hold.js';
 import type { BatchingConfig, VersionMetadata, VersionState } from './types.js';
 
 /** Per-request options of {@link ModelVersion.infer}. */
@@ -128,11 +128,13 @@ export class ModelVersion<Req = unknown, Res = unknown> {
    * @param hold the request's hold on this version, taken when it was routed here
    * ({@link ModelVersion.hold}): a draining version still takes the request while the hold is
    * live, and releases it once the request is queued. Without one, a version that is not ready
-   * refuses the request.
+   * refuses the request. A hold on another version, or another instance of this one, is refused
+   * with a TypeError naming both, and left as it was.
    */
   infer(request: Req, options: InferOptions = {}, hold?: VersionHold): Promise<Res> {
+    if (hold !== undefined && hold.version !== this) return Promise.reject(foreignHold(this, hold));
     // A draining version still takes a request routed to it before it left service, once.
-    if (this.#state !== 'ready' && (hold?.version !== this || hold.released)) return Promise.reject(this.#notReady());
+    if (this.#state !== 'ready' && (hold === undefined || hold.released)) return Promise.reject(this.#notReady());
     this.#inFlight++;
     this.#lastUsed = this.#init.clock.now();
     let validated: void | Promise<void>;

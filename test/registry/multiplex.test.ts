@@ -360,6 +360,30 @@ test('a version evicted while a request routed to it is on its way to the queue 
   await registry.close();
 });
 
+test('a version refuses a hold on another version or instance, naming both, and leaves that hold as it was', async () => {
+  const { registry } = setup({});
+  await registry.load({ name: 'a', source: doubler(1) });
+  await registry.load({ name: 'b', source: doubler(2) });
+  const a = registry.resolve('a');
+  const onB = await registry.acquireHeld('b');
+  await assert.rejects(a.infer(request([0, 0]), {}, onB), (e: Error) => {
+    assert.ok(e instanceof TypeError);
+    assert.equal(e.message, "Expected `hold` to be a hold on model 'a' version '1', got a hold on model 'b' version '1'");
+    return true;
+  });
+  assert.deepEqual([onB.released, onB.version.held], [false, 1]);
+  const onOldA = await registry.acquireHeld('a');
+  const reloaded = await registry.load({ name: 'a', source: doubler(3) });
+  await assert.rejects(reloaded.infer(request([0, 0]), {}, onOldA), {
+    name: 'TypeError',
+    message: "Expected `hold` to be a hold on model 'a' version '1', got a hold on another instance of it",
+  });
+  assert.deepEqual([onOldA.released, a.state], [false, 'draining']);
+  assert.equal(offsetOf((await a.infer(request([0, 0]), {}, onOldA)) as InferenceResponse), 1);
+  onB.release();
+  await registry.close();
+});
+
 test('an unloaded version sends what is queued at once when nothing routed to it is still on its way, and a request still on its way is answered first', async () => {
   const { clock, registry, service } = setup({});
   await registry.load({ name: 'a', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 1000 }, warmup: [] });
