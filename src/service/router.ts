@@ -1,4 +1,4 @@
-import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, type Clock } from '../core/index.js';
+import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -22,8 +22,18 @@ export interface RouterOptions {
   readonly random?: () => number;
 }
 
-/** Calls a chosen version: the part of a request after routing (caches, then `version.infer`, passing it `hold`). */
+/**
+ * Calls a chosen version: the part of a request after routing (caches, then `version.infer`).
+ * Pass `hold` to `version.infer(request, options, hold)`: `version` then answers the request even
+ * if it starts draining (a swap, an unload, an eviction) before the call queues it. A call that
+ * does not pass it is refused by a version that started draining first (ModelNotReadyError), and
+ * {@link Router.run} routes it again. `hold` is for `version` only (another version's `infer`
+ * refuses it with a TypeError), and the router releases it when the call settles.
+ */
 export type VersionCall<Res> = (version: ModelVersion, options: InferOptions, hold: VersionHold) => Promise<Res>;
+
+/** How many times {@link Router.run} calls a request whose version left service before the call queued it. */
+const ROUTE_ATTEMPTS = 3;
 
 /**
  * Routes requests to model versions: an explicit version, a label, the model's weighted split
@@ -68,7 +78,8 @@ export class Router {
    * Routes a request and runs `call` on the chosen version, held for the request until `call`
    * queues it (it passes the `hold` to `version.infer`) or settles: a version that leaves service
    * meanwhile (a swap, an unload, an eviction) still answers it, so a swap never fails a request.
-   * Sampled requests are then mirrored to the shadow.
+   * A call that queues without the hold and is refused because its version started draining
+   * first is routed again, up to 3 tries in all. Sampled requests are then mirrored to the shadow.
    */
   async run<Req, Res>(model: string, request: Req, options: RouteOptions, call: VersionCall<Res>): Promise<Res> {
     const start = this.#clock.now();
@@ -78,19 +89,25 @@ export class Router {
       if (left <= 0) throw new DeadlineExceededError(`Model '${model}' did not answer within ${options.timeoutMs} ms`);
       return left;
     };
-    const routed = this.#route(model, options, budget());
-    const hold = routed instanceof Promise ? await routed : routed;
-    let response: Res;
-    let pending: ReturnType<ShadowMirror['sample']>;
-    try {
-      const timeoutMs = budget();
-      pending = this.#shadow.sample(model, hold.version, request, this.#registry.traffic(model)?.shadow);
-      response = await call(hold.version, { signal: options.signal, timeoutMs }, hold);
-    } finally {
-      hold.release();
+    for (let attempt = 1; ; attempt++) {
+      const routed = this.#route(model, options, budget());
+      const hold = routed instanceof Promise ? await routed : routed;
+      let response: Res;
+      let pending: ReturnType<ShadowMirror['sample']>;
+      try {
+        const timeoutMs = budget();
+        pending = this.#shadow.sample(model, hold.version, request, this.#registry.traffic(model)?.shadow);
+        response = await call(hold.version, { signal: options.signal, timeoutMs }, hold);
+      } catch (error) {
+        // A live hold was never queued with (infer releases the one it queues with): the version refused the request untouched.
+        if (attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && !hold.released && hold.version.state !== 'ready') continue;
+        throw error;
+      } finally {
+        hold.release();
+      }
+      pending?.mirror(response);
+      return response;
     }
-    pending?.mirror(response);
-    return response;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
+import { InferenceService, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, request } from './helpers.js';
 
@@ -113,6 +113,52 @@ test('shadow copies in flight are bounded; the excess is skipped as busy', async
   await clock.advanceAsync(100);
   await flush();
   assert.deepEqual(events.map((e) => e.result), ['skipped', 'skipped', 'agree', 'agree']);
+  await registry.close();
+});
+
+test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
+  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  const tried: string[] = [];
+  const answer = await router.run('m', request([0, 0]), {}, async (version, options) => {
+    tried.push(version.version);
+    if (tried.length === 1) await registry.load({ name: 'm', version: '2', source: doubler(200) });
+    return version.infer(request([0, 0]), options) as Promise<InferenceResponse>;
+  });
+  assert.deepEqual(tried, ['1', '2']);
+  assert.equal(offsetOf(answer), 200);
+  await flush();
+  assert.deepEqual(registry.list('m').map((v) => `${v.version}:${v.state}`), ['2:ready']);
+  await registry.close();
+});
+
+test('a call that queued its request is not routed again when it fails as not ready, nor is one swapped out at every try past the third', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
+  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  const queued: string[] = [];
+  await assert.rejects(
+    router.run('m', request([0, 0]), {}, async (version, options, hold) => {
+      queued.push(version.version);
+      await version.infer(request([0, 0]), options, hold);
+      await registry.unload('m', version.version);
+      throw new ModelNotReadyError('a later step is not ready');
+    }),
+    /a later step is not ready/,
+  );
+  assert.deepEqual(queued, ['1']);
+  await registry.load({ name: 'm', version: '2', source: doubler(200), versionPolicy: { latest: 1 } });
+  const tried: string[] = [];
+  await assert.rejects(
+    router.run('m', request([0, 0]), {}, async (version, options) => {
+      tried.push(version.version);
+      await registry.load({ name: 'm', version: String(Number(version.version) + 1), source: doubler(0) });
+      return version.infer(request([0, 0]), options) as Promise<InferenceResponse>;
+    }),
+    /Model 'm' version '4' is draining/,
+  );
+  assert.deepEqual(tried, ['2', '3', '4']);
   await registry.close();
 });
 
