@@ -3,10 +3,10 @@ import type { ModelVersion } from './model-version.js';
 import { waitFor } from './wait.js';
 
 /**
- * A request's hold on the version it was routed to (see {@link ModelVersion.hold}). Pass it to
- * {@link ModelVersion.infer} with the request: the version takes the request even if it has
- * started draining meanwhile, and releases the hold once the request is queued. Release it
- * yourself when the request settles without reaching `infer` (a cache hit, an error, an abort).
+ * A request's hold on the version it was routed to, as a `VersionCall` gets it from `Router.run`.
+ * Pass it to {@link ModelVersion.infer} with the request: the version takes the request even if it
+ * has started draining meanwhile, and releases the hold once the request is queued. The router
+ * releases it when the call settles without reaching `infer` (a cache hit, an error, an abort).
  */
 export class VersionHold {
   readonly version: ModelVersion;

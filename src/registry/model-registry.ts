@@ -106,9 +106,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * {@link ModelRegistry.acquire}, holding the version for one request ({@link ModelVersion.hold}):
-   * pass the hold to its `infer`, which releases it once the request is queued, or release it if
-   * the request settles first. Until then the version is busy, and takes the request if it drains.
+   * @internal {@link ModelRegistry.acquire}, held for one request ({@link ModelVersion.hold}) by the
+   * router and ensemble steps, which release the hold in every path: one never released would keep
+   * a draining version from unloading. Code that calls versions itself uses `Router.run`.
    */
   async acquireHeld(name: string, options: AcquireOptions = {}): Promise<VersionHold> {
     if (this.#closed) throw new ClosedError('The registry is closed');

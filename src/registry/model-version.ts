@@ -89,16 +89,18 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     return this.#inFlight;
   }
 
-  /** Requests routed to the version and not yet queued (see {@link ModelVersion.hold}). */
+  /** Requests routed to the version and not yet queued: the live holds on it. */
   get held(): number {
     return this.#held;
   }
 
   /**
-   * Holds the version for a request routed to it, from routing until the request is queued (pass
-   * the hold to {@link ModelVersion.infer}) or settles without reaching it: a request still on its
-   * way to the queue (awaiting a load or a cache lookup) keeps the version busy, so an idle version
-   * is evicted before it, and a drain takes it before closing the queue.
+   * @internal Holds the version for a request routed to it, from routing until the request is
+   * queued (pass the hold to {@link ModelVersion.infer}) or settles without reaching it: a request
+   * still on its way to the queue (awaiting a load or a cache lookup) keeps the version busy, so an
+   * idle version is evicted before it, and a drain takes it before closing the queue. Taken by the
+   * router, ensemble steps and waits for loads, which release it in every path: a hold never
+   * released keeps a draining version from unloading (`Router.run` hands calls a hold it releases).
    */
   hold(): VersionHold {
     this.#held++;
@@ -125,11 +127,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
 
   /**
    * Validates a request, queues it and resolves with its response.
-   * @param hold the request's hold on this version, taken when it was routed here
-   * ({@link ModelVersion.hold}): a draining version still takes the request while the hold is
-   * live, and releases it once the request is queued. Without one, a version that is not ready
-   * refuses the request. A hold on another version, or another instance of this one, is refused
-   * with a TypeError naming both, and left as it was.
+   * @param hold the request's hold on this version, taken when it was routed here (a
+   * `VersionCall`'s `hold`): a draining version still takes the request while the hold is
+   * live, and releases it once the request is queued or refused as invalid. Without one, a version
+   * that is not ready refuses the request. A hold on another version, or another instance of this
+   * one, is refused with a TypeError naming both, and left as it was.
    */
   infer(request: Req, options: InferOptions = {}, hold?: VersionHold): Promise<Res> {
     if (hold !== undefined && hold.version !== this) return Promise.reject(foreignHold(this, hold));
@@ -142,6 +144,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       validated = this.handler.validate(request);
     } catch (error) {
       this.#inFlight--;
+      hold?.release();
       return Promise.reject(error);
     }
     let answer: Promise<Res>;

@@ -384,6 +384,16 @@ test('a version refuses a hold on another version or instance, naming both, and 
   await registry.close();
 });
 
+test('a version releases the hold passed with a request it refuses as invalid, so a drain does not wait for it', async () => {
+  const { registry } = setup({});
+  await registry.load({ name: 'a', source: doubler(1) });
+  const hold = await registry.acquireHeld('a');
+  await assert.rejects(hold.version.infer(request([0, 0, 0]), {}, hold), InvalidInputError);
+  assert.deepEqual([hold.released, hold.version.held], [true, 0]);
+  await registry.unload('a');
+  await registry.close();
+});
+
 test('an unloaded version sends what is queued at once when nothing routed to it is still on its way, and a request still on its way is answered first', async () => {
   const { clock, registry, service } = setup({});
   await registry.load({ name: 'a', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 1000 }, warmup: [] });
