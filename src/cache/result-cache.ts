@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import {
   abortError,
   assertFunction,
+  assertNumber,
   assertObject,
   assertSignal,
   assertString,
@@ -55,7 +56,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   readonly #timed: StallGuard;
   readonly #hasher: KeyHasher;
   readonly #clock: Clock;
-  readonly #flights = new SingleFlight<Outcome, FlightState>();
+  readonly #flights: SingleFlight<Outcome, FlightState>;
   readonly #generations = new Map<string, number>();
   /** Namespaces being cleared, with how many clears are running: their stored entries are stale. */
   readonly #clearing = new Map<string, number>();
@@ -78,6 +79,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     this.#timed = new StallGuard(timeoutMs, clock);
     this.#hasher = hasher;
     this.#clock = clock;
+    this.#flights = new SingleFlight(clock);
   }
 
   /** Identical requests running right now. */
@@ -103,6 +105,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
     if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
+    if (options.deadline !== undefined) assertNumber('deadline', options.deadline, -Number.MAX_VALUE, Number.MAX_VALUE, true);
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     const namespace = this.#namespaceOf(request.model);
     let digest: MaybePromise<string>;
@@ -166,7 +169,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     options: CacheRunOptions,
   ): Promise<CacheRunResult> {
-    const { noCache = false, noStore = false, signal, flightGroup } = options;
+    const { noCache = false, noStore = false, signal, flightGroup, deadline } = options;
     const version = String(request.version);
     const key = `${version}:${digest}`;
     const base: CacheEventBase = { model: request.model, version, namespace, key };
@@ -175,10 +178,10 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     if (running && !(noCache && running.readsStore)) {
       if (!noStore) running.store = true;
       this.emit('coalesce', base);
-      return this.#flights.join(flightKey, signal).then(
+      return this.#flights.join(flightKey, signal, deadline).then(
         (o) => ({ value: o.value, hit: o.hit, shared: true }),
         (error: unknown) => {
-          if (!isOthersFailure(error, signal)) throw error;
+          if (!isOthersFailure(error, signal, deadline, this.#clock.now())) throw error;
           return this.#keyed(request, namespace, digest, compute, options);
         },
       );

@@ -315,6 +315,54 @@ test('a caller that aborts leaves alone; the shared computation is aborted only 
   await assert.rejects(cache.run(request([3]), slow, { signal: AbortSignal.abort() }), { code: 'ERR_SERVABLE_CANCELLED' });
 });
 
+test('a joiner with a deadline leaves at it with a DeadlineExceededError while the computation goes on for the others; it is aborted once every caller has gone', async () => {
+  const { cache, clock, events } = setup();
+  const gate = deferred<TensorMap>();
+  let runs = 0;
+  let seen: AbortSignal | undefined;
+  const slow = (signal: AbortSignal) => {
+    runs++;
+    seen = signal;
+    return gate.promise;
+  };
+  const first = cache.run(request([1]), slow, { deadline: 5000 });
+  const hasty = cache.run(request([1]), slow, { deadline: 100 });
+  const patient = cache.run(request([1]), slow);
+  assert.equal(clock.pending, 1, 'one timer: the hasty joiner\'s; the first caller\'s computation bounds its own wait, and the other set none');
+  clock.advance(99);
+  await clock.flush();
+  let hastyError: unknown;
+  hasty.catch((error: unknown) => (hastyError = error));
+  clock.advance(1);
+  await clock.flush();
+  assert.ok(hastyError instanceof DeadlineExceededError && !hastyError.fromModel, String(hastyError));
+  assert.match((hastyError as Error).message, /while it waited for an identical request in flight/);
+  assert.deepEqual([runs, seen?.aborted, cache.inFlight], [1, false, 1], 'it did not run again, and the others still share the computation');
+  gate.resolve({ y: fp32([4]) });
+  assert.deepEqual((await Promise.all([first, patient])).map((r) => [r.shared, r.value.y!.data[0]]), [[false, 4], [true, 4]]);
+  assert.deepEqual(events, ['miss:absent', 'coalesce', 'coalesce', 'store']);
+
+  // Every caller gone: the first by its signal, the joiner at its deadline.
+  const never = deferred<TensorMap>();
+  const hanging = (signal: AbortSignal) => ((seen = signal), never.promise);
+  const controller = new AbortController();
+  const left = cache.run(request([2]), hanging, { signal: controller.signal });
+  const joined = cache.run(request([2]), hanging, { deadline: clock.now() + 10 });
+  controller.abort();
+  await assert.rejects(left, { code: 'ERR_SERVABLE_CANCELLED' });
+  assert.equal(seen?.aborted, false);
+  clock.advance(10);
+  await assert.rejects(joined, { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
+  assert.deepEqual([seen?.aborted, cache.inFlight, clock.pending], [true, 0, 0]);
+  // A deadline already passed fails a joiner at once; an answer before it clears its timer.
+  const quick = deferred<TensorMap>();
+  const leader = cache.run(request([3]), () => quick.promise);
+  await assert.rejects(cache.run(request([3]), slow, { deadline: clock.now() }), DeadlineExceededError);
+  const inTime = cache.run(request([3]), slow, { deadline: clock.now() + 10 });
+  quick.resolve({ y: fp32([9]) });
+  assert.deepEqual([(await leader).value.y!.data[0], (await inTime).value.y!.data[0], clock.pending], [9, 9, 0]);
+});
+
 /** A store whose operations wait for the test to settle them. */
 function manualStore() {
   const gets: { key: string; answer: ReturnType<typeof deferred<TensorMap | undefined>> }[] = [];

@@ -251,6 +251,29 @@ test('an embedder or a verifier that never answers is bounded by timeoutMs: the 
   assert.deepEqual([(await asked).hit, y((await asked).value)], [false, 2]);
 });
 
+test('a joiner with a deadline leaves at it with a DeadlineExceededError while the computation goes on for the others', async () => {
+  const { cache, clock, compute, events, runs } = setup();
+  const flush = () => new Promise((r) => setImmediate(r));
+  const releases: (() => void)[] = [];
+  const slow = () => new Promise<TensorMap>((resolve) => releases.push(() => resolve(answer(9))));
+  const first = cache.run('a', slow, { deadline: 5000 });
+  await flush();
+  const errors: unknown[] = [];
+  cache.run('a', compute(2), { deadline: 100 }).catch((error: unknown) => errors.push(error));
+  await flush();
+  clock.advance(99);
+  await flush();
+  assert.equal(errors.length, 0);
+  clock.advance(1);
+  await flush();
+  const [error] = errors;
+  assert.ok(error instanceof DeadlineExceededError && !error.fromModel, String(error));
+  assert.equal(runs(), 0, 'it did not run again');
+  releases.shift()!();
+  assert.deepEqual([(await first).shared, y((await first).value)], [false, 9]);
+  assert.deepEqual([events, clock.pending], [['miss:absent', 'coalesce', 'store'], 0]);
+});
+
 test('while a verification that timed out has not answered, near matches skip the verifier: a miss and an error event each, at once', async () => {
   const clock = new FakeClock();
   const late: (() => void)[] = [];

@@ -75,7 +75,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   readonly #verifies: StallGuard;
   readonly #clock: Clock;
   readonly #entries: SemanticEntries<Q>;
-  readonly #flights = new SingleFlight<Outcome, FlightState>();
+  readonly #flights: SingleFlight<Outcome, FlightState>;
   readonly #writes = new Set<Promise<void>>();
   #generation = 0;
   #cursor: string | undefined;
@@ -111,6 +111,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     this.#log = log;
     this.#timeoutMs = timeoutMs;
     this.#clock = options.clock ?? systemClock;
+    this.#flights = new SingleFlight(this.#clock);
     this.#appends = new StallGuard(timeoutMs, this.#clock);
     this.#embeds = new StallGuard(timeoutMs, this.#clock);
     this.#verifies = new StallGuard(timeoutMs, this.#clock);
@@ -131,7 +132,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
     if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-    const { noCache = false, noStore = false, signal, flightGroup } = options;
+    if (options.deadline !== undefined) assertNumber('deadline', options.deadline, -Number.MAX_VALUE, Number.MAX_VALUE, true);
+    const { noCache = false, noStore = false, signal, flightGroup, deadline } = options;
     if (signal?.aborted) throw abortError(signal);
     const partition = partitionKey(options.partition);
     const started = this.#clock.now();
@@ -157,9 +159,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       if (!noStore) running.store = true;
       this.emit('coalesce', { partition });
       try {
-        return { ...(await this.#flights.join(flightKey, signal)), shared: true };
+        return { ...(await this.#flights.join(flightKey, signal, deadline)), shared: true };
       } catch (error) {
-        if (!isOthersFailure(error, signal)) throw error;
+        if (!isOthersFailure(error, signal, deadline, this.#clock.now())) throw error;
       }
       return this.run(query, compute, options);
     }
