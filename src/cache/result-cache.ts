@@ -20,7 +20,7 @@ import { flightKeyOf, isOthersFailure, SingleFlight } from './single-flight.js';
 import type { CacheEventBase, ResultCacheEvents } from './result-events.js';
 import type { CacheComputeControl, CacheRequest, CacheRunOptions, CacheRunResult, ResultCacheOptions } from './result-types.js';
 import type { CacheStore, MaybePromise } from './store.js';
-import { StallGuard } from './timeout.js';
+import { StallGuard, wasCut } from './timeout.js';
 
 export type { CacheComputeControl, CacheRequest, CacheRunOptions, CacheRunResult, ResultCacheOptions } from './result-types.js';
 
@@ -198,7 +198,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
       return this.#fly(flightKey, state, base, compute, signal);
     }
     const started = this.#clock.now();
-    const found = this.#get(base);
+    const found = this.#get(base, deadline);
     if (!isPromiseLike(found)) {
       state.readsStore = false;
       if (found.value !== undefined) {
@@ -250,8 +250,11 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     return { value, hit: false };
   }
 
-  /** A store read that never throws: absent, failed and timed-out reads are all misses. */
-  #get(base: CacheEventBase): MaybePromise<{ value: TensorMap | undefined; reason: 'absent' | 'error' }> {
+  /**
+   * A store read whose absent, failed and timed-out reads are all misses; it rejects only when the
+   * caller's `deadline` passes first, with the DeadlineExceededError that fails the caller.
+   */
+  #get(base: CacheEventBase, deadline: number | undefined): MaybePromise<{ value: TensorMap | undefined; reason: 'absent' | 'error' }> {
     let result: MaybePromise<TensorMap | undefined>;
     try {
       if (this.#timed.stalled) throw new CacheError('Cache get skipped: the store has not answered calls that timed out');
@@ -261,9 +264,10 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
       return { value: undefined, reason: 'error' };
     }
     if (!isPromiseLike(result)) return { value: result, reason: 'absent' };
-    return this.#timed.bound(result, 'get').then(
+    return this.#timed.bound(result, 'get', deadline).then(
       (value) => ({ value, reason: 'absent' as const }),
       (cause: unknown) => {
+        if (wasCut(cause)) throw cause;
         this.#fail('get', base, cause);
         return { value: undefined, reason: 'error' as const };
       },

@@ -42,8 +42,8 @@ export interface CacheRunOptions {
   readonly signal?: AbortSignal | undefined;
   /**
    * When this caller's time is up, in milliseconds on the cache's `clock` (a request's start plus
-   * its timeout): an identical request it joined that has not answered by then fails it with a
-   * DeadlineExceededError, and the others sharing the flight wait on.
+   * its timeout): a store read still pending then, or an identical request it joined that has
+   * not answered, fails it with a DeadlineExceededError, and the others sharing the flight wait on.
    * `compute` is not timed by it: bound it by the same deadline (the service's batcher does).
    * @default none
    */

@@ -1,4 +1,4 @@
-import { CacheError, type Clock } from '../core/index.js';
+import { CacheError, DeadlineExceededError, type Clock } from '../core/index.js';
 
 /** Told when a bounded call runs past its time (`start`) and when it finally settles (`end`). */
 interface LateCalls {
@@ -6,18 +6,36 @@ interface LateCalls {
   end(): void;
 }
 
+/** The errors of calls {@link boundedBy} cut at their caller's deadline. */
+const cuts = new WeakSet<object>();
+
+/** True when `error` is a call's cut at its caller's deadline, not a failure of the store (or embedder) itself. */
+export function wasCut(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && cuts.has(error);
+}
+
 /**
  * Settles like `promise`, or rejects with a CacheError once `ms` milliseconds pass on `clock`
  * (the store call itself cannot be stopped; its late answer is ignored, and `late` told of it).
+ * A caller's `deadline` (on `clock`) before then rejects with a DeadlineExceededError instead; the
+ * call is still told to `late` if it runs past `ms`.
  */
-export function boundedBy<T>(promise: Promise<T>, ms: number, clock: Clock, operation: string, late?: LateCalls): Promise<T> {
+export function boundedBy<T>(promise: Promise<T>, ms: number, clock: Clock, operation: string, late?: LateCalls, deadline?: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let timedOut = false;
-    const timer = clock.setTimeout(() => {
+    const overrun = (): void => {
       timedOut = true;
       late?.start();
       reject(new CacheError(`Cache ${operation} took longer than ${ms} ms`));
-    }, ms);
+    };
+    // One timer at a time: the deadline's, then (rarely) the rest of `ms`.
+    const cut = deadline === undefined ? Infinity : Math.max(deadline - clock.now(), 0);
+    let timer = cut >= ms ? clock.setTimeout(overrun, ms) : clock.setTimeout(() => {
+      const error = new DeadlineExceededError(`The request timed out during the cache ${operation}`);
+      cuts.add(error);
+      reject(error);
+      timer = clock.setTimeout(overrun, ms - cut);
+    }, cut);
     const settle = (): void => {
       if (timedOut) late?.end();
       else clock.clearTimeout(timer);
@@ -55,8 +73,9 @@ export class StallGuard implements LateCalls {
     return this.#late > 0;
   }
 
-  bound<T>(promise: Promise<T>, operation: string): Promise<T> {
-    return boundedBy(promise, this.#ms, this.#clock, operation, this);
+  /** Bounds `promise` by `ms`, and by the caller's `deadline` when given (see {@link boundedBy}). */
+  bound<T>(promise: Promise<T>, operation: string, deadline?: number): Promise<T> {
+    return boundedBy(promise, this.#ms, this.#clock, operation, this, deadline);
   }
 
   /** @internal */

@@ -64,7 +64,7 @@ export async function inferCached(
   version.checkPriority(submit.priority);
   // The budget counts from here: the time spent in the caches is spent, and a caller that runs
   // again after the flight it joined failed on another caller's deadline keeps its own. The
-  // caches end a joiner's wait at it (on their clocks: the service's, see ModelCaching).
+  // caches cut a lookup, and a joiner's wait, at it (on their clocks: the service's, see ModelCaching).
   const deadline = submit.timeoutMs === undefined ? undefined : clock.now() + submit.timeoutMs;
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
     const timeoutMs = deadline === undefined ? undefined : deadline - clock.now();

@@ -476,6 +476,43 @@ test('while a store call that timed out is pending, the store is skipped, so cal
   ]);
 });
 
+test('a store read still pending at the caller\'s deadline fails it then; the read still stalls the store once it runs past timeoutMs', async () => {
+  const clock = new FakeClock();
+  const { store, gets } = manualStore();
+  const { cache, events } = setup({ store, clock });
+  let runs = 0;
+  const compute = async () => ({ y: fp32([++runs]) });
+  const first = cache.run(request([1]), compute, { deadline: 20 });
+  let firstError: unknown;
+  first.catch((error: unknown) => (firstError = error));
+  assert.equal(clock.pending, 1, 'the read\'s timer, at the deadline');
+  clock.advance(10);
+  // Joined while the store is read: the first caller's deadline is not its own, so it runs again.
+  const joiner = cache.run(request([1]), compute, { deadline: 30 });
+  joiner.catch(() => {});
+  clock.advance(10);
+  await clock.flush();
+  assert.ok(firstError instanceof DeadlineExceededError && !firstError.fromModel, String(firstError));
+  assert.equal((firstError as Error).message, 'The request timed out during the cache get');
+  assert.equal(gets.length, 2, 'the joiner read the store again');
+  clock.advance(10);
+  await assert.rejects(joiner, { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
+  assert.deepEqual([runs, events], [0, ['coalesce']], 'no miss and no error: the store did not fail, the callers ran out of time');
+  clock.advance(20);
+  // The first read, still pending at 50 ms, stalls the store: the next read is skipped.
+  const later = await cache.run(request([2]), compute, { deadline: 1000 });
+  assert.deepEqual([later.hit, gets.length], [false, 2]);
+  const skip = (op: string) => `error:${op}:Cache ${op} skipped: the store has not answered calls that timed out`;
+  assert.deepEqual(events.slice(1), [skip('get'), 'miss:error', skip('set')]);
+  gets[0]!.answer.resolve(undefined);
+  gets[1]!.answer.resolve(undefined);
+  await clock.flush();
+  // A read answered before the deadline is a hit, and leaves no timer behind.
+  const hit = cache.run(request([3]), compute, { deadline: 1000 });
+  gets[2]!.answer.resolve({ y: fp32([-3]) });
+  assert.deepEqual([(await hit).hit, clock.pending], [true, 0]);
+});
+
 test('a request that cannot be keyed is computed without the cache and reported', async () => {
   const { cache, events } = setup();
   const bad = { model: 'm', version: 1, inputs: { x: { datatype: 'FP32', shape: [1], data: [1] } } } as unknown as CacheRequest;

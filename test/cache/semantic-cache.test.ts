@@ -274,6 +274,36 @@ test('a joiner with a deadline leaves at it with a DeadlineExceededError while t
   assert.deepEqual([events, clock.pending], [['miss:absent', 'coalesce', 'store'], 0]);
 });
 
+test('an embedding or a verification still pending at the caller\'s deadline fails the caller then, not the embedder: no miss, no error event', async () => {
+  const clock = new FakeClock();
+  const flush = () => new Promise((r) => setImmediate(r));
+  const late: (() => void)[] = [];
+  const embedded: string[] = [];
+  const embed = (text: string) => {
+    embedded.push(text);
+    return text === 'hangs' ? new Promise<number[]>((resolve) => late.push(() => resolve([1, 0, 0]))) : VECTORS[text]!;
+  };
+  const { cache, compute, events, runs } = setup({ clock, embed });
+  const embedding = cache.run('hangs', compute(3), { deadline: 50 });
+  await flush();
+  clock.advance(50);
+  await assert.rejects(embedding, { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED', message: 'The request timed out during the cache embed' });
+  assert.deepEqual([runs(), events], [0, []], 'the embedder has 1000 ms');
+  clock.advance(950);
+  // Late past timeoutMs: the embedder is skipped until it answers.
+  assert.equal((await cache.run('b', compute(4), { deadline: clock.now() + 50 })).hit, false);
+  assert.deepEqual([embedded, events], [['hangs'], ['error:embed', 'miss:error']]);
+  late.shift()!();
+
+  const stuck = setup({ clock, verify: () => new Promise<boolean>(() => {}) });
+  await stuck.cache.run('a', stuck.compute(1));
+  const asked = stuck.cache.run('a2', stuck.compute(2), { deadline: clock.now() + 10 });
+  await flush();
+  clock.advance(10);
+  await assert.rejects(asked, { message: 'The request timed out during the cache verify' });
+  assert.deepEqual([stuck.runs(), clock.pending], [1, 1], 'the verification\'s timer, until its timeoutMs');
+});
+
 test('while a verification that timed out has not answered, near matches skip the verifier: a miss and an error event each, at once', async () => {
   const clock = new FakeClock();
   const late: (() => void)[] = [];

@@ -378,6 +378,40 @@ for (const kind of ['result', 'semantic'] as const) {
   });
 }
 
+for (const kind of ['result', 'semantic'] as const) {
+  test(`with a ${kind} cache, a request whose timeout passes while the cache looks it up fails at its timeout, not when the lookup ends`, async () => {
+    const clock = new FakeClock();
+    const backend = memoryBackend({ clock });
+    const registry = new ModelRegistry({ backends: [backend], clock });
+    await registry.load({ name: 'm', source: scale(10), batching: { maxBatchSize: 8 }, warmup: [] });
+    // A store read, or an embedding, that takes longer than any request's timeout.
+    const hanging = () => new Promise<never>(() => {});
+    const store: CacheStore = { get: hanging, set: () => undefined, delete: () => undefined, clear: () => undefined };
+    const caching = kind === 'result'
+      ? { result: new ResultCache({ store, timeoutMs: 1000, clock }) }
+      : { semantic: new SemanticCache<TensorMap>({ embed: hanging, dimensions: 2, threshold: 0.99, maxEntries: 10, timeoutMs: 1000, clock }) };
+    const service = new InferenceService({ registry, clock, caches: { m: caching } });
+    const flush = () => new Promise((r) => setImmediate(r));
+    const outcomes: string[] = [];
+    const track = (name: string, p: Promise<InferenceResponse>) => p.then(() => outcomes.push(`${name} ok`), (e: { code: string }) => outcomes.push(`${name} ${e.code} at ${clock.now()}`));
+    void track('first', service.infer('m', request(1, 2), { timeoutMs: 100 }));
+    await flush();
+    clock.advance(50);
+    // Joins the first one's lookup, then runs again on its own when that one's deadline cuts it.
+    void track('second', service.infer('m', request(1, 2), { timeoutMs: 100 }));
+    await flush();
+    for (let t = 0; t < 100; t += 10) {
+      clock.advance(10);
+      await flush();
+    }
+    assert.deepEqual(outcomes, ['first ERR_SERVABLE_DEADLINE_EXCEEDED at 100', 'second ERR_SERVABLE_DEADLINE_EXCEEDED at 150']);
+    assert.equal(backend.calls.length, 0);
+    clock.advance(1000);
+    await caching.semantic?.close();
+    await registry.close();
+  });
+}
+
 test('a reload of a loaded version clears the caches of its model: the new weights answer, not the old ones\' entries', async () => {
   for (const kind of ['result', 'semantic', 'both'] as const) {
     const result = kind === 'semantic' ? undefined : new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });

@@ -21,7 +21,7 @@ import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
-import { boundedBy, StallGuard } from '../timeout.js';
+import { boundedBy, StallGuard, wasCut } from '../timeout.js';
 import { SemanticEntries, type SemanticEntry } from './entries.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
@@ -43,6 +43,8 @@ interface FlightState {
   readonly generation: number;
   readsCache: boolean;
   store: boolean;
+  /** The first caller's deadline, which cuts the lookup (embedding, verification) short. */
+  readonly deadline?: number | undefined;
 }
 
 type Outcome = Omit<SemanticRunResult, 'shared'>;
@@ -165,7 +167,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       }
       return this.run(query, compute, options);
     }
-    const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore };
+    const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore, deadline };
     const work = (s: AbortSignal): Promise<Outcome> => this.#lookupOrCompute(query, exactKey, state, compute, s, started);
     return { ...(await this.#flights.start(flightKey, state, work, signal)), shared: false };
   }
@@ -269,8 +271,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     let vector: Float32Array | undefined;
     const embedded = state.readsCache;
     if (state.readsCache) {
-      vector = await this.#embedOrReport(query, partition, signal);
-      const near = vector && (await this.#near(query, partition, vector));
+      vector = await this.#embedOrReport(query, partition, signal, state.deadline);
+      const near = vector && (await this.#near(query, partition, vector, state.deadline));
       state.readsCache = false;
       const durationMs = this.#clock.now() - started;
       if (near) {
@@ -296,34 +298,35 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   }
 
   /** The best near entry; null when `verify` rejected it. */
-  async #near(query: Q, partition: string, vector: Float32Array): Promise<{ entry: SemanticEntry<Q>; similarity: number } | null | undefined> {
+  async #near(query: Q, partition: string, vector: Float32Array, deadline?: number): Promise<{ entry: SemanticEntry<Q>; similarity: number } | null | undefined> {
     const near = this.#entries.nearest(partition, vector, this.#threshold);
     if (!near || !this.#verify) return near;
     try {
       if (this.#verifies.stalled) throw new CacheError('Cache verify skipped: the verifier has not answered calls that timed out');
       const verdict = this.#verify(query, { query: near.entry.query, value: near.entry.value, similarity: near.similarity });
-      return (isPromiseLike(verdict) ? await this.#verifies.bound(Promise.resolve(verdict), 'verify') : verdict) ? near : null;
+      return (isPromiseLike(verdict) ? await this.#verifies.bound(Promise.resolve(verdict), 'verify', deadline) : verdict) ? near : null;
     } catch (cause) {
+      if (wasCut(cause)) throw cause;
       this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause) });
       return null;
     }
   }
 
-  async #embedOrReport(query: Q, partition: string, signal: AbortSignal | undefined): Promise<Float32Array | undefined> {
+  async #embedOrReport(query: Q, partition: string, signal: AbortSignal | undefined, deadline?: number): Promise<Float32Array | undefined> {
     try {
-      return await this.#embedBounded(query, signal);
+      return await this.#embedBounded(query, signal, deadline);
     } catch (cause) {
-      if (signal?.aborted) throw cause;
+      if (signal?.aborted || wasCut(cause)) throw cause;
       this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
       return undefined;
     }
   }
 
-  /** The normalised embedding of `query`; never waits longer than `timeoutMs`, nor on an embedder that has not answered a call that did. */
-  async #embedBounded(query: Q, signal: AbortSignal | undefined): Promise<Float32Array> {
+  /** The normalised embedding of `query`; never waits longer than `timeoutMs` or past `deadline`, nor on an embedder that has not answered a call that did. */
+  async #embedBounded(query: Q, signal: AbortSignal | undefined, deadline?: number): Promise<Float32Array> {
     if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
     const embedded = this.#embed(query, signal);
-    return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed') : embedded, this.#dimensions);
+    return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed', deadline) : embedded, this.#dimensions);
   }
 
   #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {

@@ -65,9 +65,9 @@ export interface SemanticRunOptions {
   /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * When this caller's time is up, in milliseconds on the cache's `clock`: an identical query it
-   * joined that has not answered by then fails it with a DeadlineExceededError, and the others
-   * sharing the flight wait on. `compute` is not
+   * When this caller's time is up, in milliseconds on the cache's `clock`: an embedding or a
+   * verification still pending then, or an identical query it joined that has not answered, fails
+   * it with a DeadlineExceededError, and the others sharing the flight wait on. `compute` is not
    * timed by it: bound it by the same deadline. @default none
    */
   readonly deadline?: number | undefined;
