@@ -105,8 +105,9 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
     if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-    if (options.deadline !== undefined) assertNumber('deadline', options.deadline, -Number.MAX_VALUE, Number.MAX_VALUE, true);
+    if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+    const deadline = options.timeoutMs === undefined ? undefined : this.#clock.now() + options.timeoutMs;
     const namespace = this.#namespaceOf(request.model);
     let digest: MaybePromise<string>;
     try {
@@ -116,11 +117,11 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     }
     if (isPromiseLike(digest)) {
       return digest.then(
-        (d) => this.#keyed(request, namespace, d, compute, options),
+        (d) => this.#keyed(request, namespace, d, compute, options, deadline),
         (error: unknown) => this.#unkeyed(request.model, namespace, error, compute, options.signal),
       );
     }
-    return this.#keyed(request, namespace, digest, compute, options);
+    return this.#keyed(request, namespace, digest, compute, options, deadline);
   }
 
   /**
@@ -168,8 +169,9 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
     digest: string,
     compute: (signal: AbortSignal, control: CacheComputeControl) => Promise<TensorMap>,
     options: CacheRunOptions,
+    deadline: number | undefined,
   ): Promise<CacheRunResult> {
-    const { noCache = false, noStore = false, signal, flightGroup, deadline } = options;
+    const { noCache = false, noStore = false, signal, flightGroup } = options;
     const version = String(request.version);
     const key = `${version}:${digest}`;
     const base: CacheEventBase = { model: request.model, version, namespace, key };
@@ -182,7 +184,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
         (o) => ({ value: o.value, hit: o.hit, shared: true }),
         (error: unknown) => {
           if (!isOthersFailure(error, signal, deadline, this.#clock.now())) throw error;
-          return this.#keyed(request, namespace, digest, compute, options);
+          return this.#keyed(request, namespace, digest, compute, options, deadline);
         },
       );
     }

@@ -7,8 +7,7 @@ import type { InferOptions, ModelVersion, VersionHold, VersionRef } from '../reg
  * The caches one model opts into. They apply to tensor requests (the TensorHandler's
  * {@link InferenceRequest}): the exact ResultCache is asked first, then the SemanticCache, then
  * identical requests in flight share one inference, then the request is queued. A request's
- * `timeoutMs` bounds its time in the caches too, as a deadline on the service's clock: give the
- * caches the same `clock` (both default to systemClock).
+ * `timeoutMs` bounds its time in the caches too.
  */
 export interface ModelCaching<Q extends SemanticQuery = SemanticQuery> {
   /** Exact results, keyed on model, version and a hash of the inputs and output-changing parameters. */
@@ -64,10 +63,11 @@ export async function inferCached(
   version.checkPriority(submit.priority);
   // The budget counts from here: the time spent in the caches is spent, and a caller that runs
   // again after the flight it joined failed on another caller's deadline keeps its own. The
-  // caches cut a lookup, and a joiner's wait, at it (on their clocks: the service's, see ModelCaching).
+  // caches cut a lookup, and a joiner's wait, at it.
   const deadline = submit.timeoutMs === undefined ? undefined : clock.now() + submit.timeoutMs;
+  const left = (): number | undefined => (deadline === undefined ? undefined : Math.max(deadline - clock.now(), 0));
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
-    const timeoutMs = deadline === undefined ? undefined : deadline - clock.now();
+    const timeoutMs = left();
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new DeadlineExceededError(`Model '${version.name}' did not answer in time: its timeout ran out before it was queued`);
     return ((await version.infer(request, { ...submit, timeoutMs, signal: innerSignal }, hold)) as InferenceResponse).outputs;
   };
@@ -78,7 +78,7 @@ export async function inferCached(
         const partition = semanticPartition(version, tenant, parameters);
         if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;
-        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup, deadline });
+        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup, timeoutMs: left() });
         // The semantic cache's answer, not the model's: kept out of the exact store, so that
         // invalidating the semantic cache reaches it.
         if (found.hit) control?.noStore();
@@ -90,7 +90,7 @@ export async function inferCached(
     // A semantic cache behind it answers within a tenant, so its answers are stored and shared per tenant.
     { model: version.name, version: version.version, inputs: request.inputs, parameters: semantic ? { parameters, tenant: tenant ?? '' } : parameters },
     nearOrRun,
-    { noCache, noStore, signal, flightGroup, deadline },
+    { noCache, noStore, signal, flightGroup, timeoutMs: left() },
   );
   return { outputs: found.value };
 }

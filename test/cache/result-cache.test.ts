@@ -325,8 +325,8 @@ test('a joiner with a deadline leaves at it with a DeadlineExceededError while t
     seen = signal;
     return gate.promise;
   };
-  const first = cache.run(request([1]), slow, { deadline: 5000 });
-  const hasty = cache.run(request([1]), slow, { deadline: 100 });
+  const first = cache.run(request([1]), slow, { timeoutMs: 5000 });
+  const hasty = cache.run(request([1]), slow, { timeoutMs: 100 });
   const patient = cache.run(request([1]), slow);
   assert.equal(clock.pending, 1, 'one timer: the hasty joiner\'s; the first caller\'s computation bounds its own wait, and the other set none');
   clock.advance(99);
@@ -347,7 +347,7 @@ test('a joiner with a deadline leaves at it with a DeadlineExceededError while t
   const hanging = (signal: AbortSignal) => ((seen = signal), never.promise);
   const controller = new AbortController();
   const left = cache.run(request([2]), hanging, { signal: controller.signal });
-  const joined = cache.run(request([2]), hanging, { deadline: clock.now() + 10 });
+  const joined = cache.run(request([2]), hanging, { timeoutMs: 10 });
   controller.abort();
   await assert.rejects(left, { code: 'ERR_SERVABLE_CANCELLED' });
   assert.equal(seen?.aborted, false);
@@ -357,8 +357,8 @@ test('a joiner with a deadline leaves at it with a DeadlineExceededError while t
   // A deadline already passed fails a joiner at once; an answer before it clears its timer.
   const quick = deferred<TensorMap>();
   const leader = cache.run(request([3]), () => quick.promise);
-  await assert.rejects(cache.run(request([3]), slow, { deadline: clock.now() }), DeadlineExceededError);
-  const inTime = cache.run(request([3]), slow, { deadline: clock.now() + 10 });
+  await assert.rejects(cache.run(request([3]), slow, { timeoutMs: 0 }), DeadlineExceededError);
+  const inTime = cache.run(request([3]), slow, { timeoutMs: 10 });
   quick.resolve({ y: fp32([9]) });
   assert.deepEqual([(await leader).value.y!.data[0], (await inTime).value.y!.data[0], clock.pending], [9, 9, 0]);
 });
@@ -482,13 +482,13 @@ test('a store read still pending at the caller\'s deadline fails it then; the re
   const { cache, events } = setup({ store, clock });
   let runs = 0;
   const compute = async () => ({ y: fp32([++runs]) });
-  const first = cache.run(request([1]), compute, { deadline: 20 });
+  const first = cache.run(request([1]), compute, { timeoutMs: 20 });
   let firstError: unknown;
   first.catch((error: unknown) => (firstError = error));
   assert.equal(clock.pending, 1, 'the read\'s timer, at the deadline');
   clock.advance(10);
   // Joined while the store is read: the first caller's deadline is not its own, so it runs again.
-  const joiner = cache.run(request([1]), compute, { deadline: 30 });
+  const joiner = cache.run(request([1]), compute, { timeoutMs: 20 });
   joiner.catch(() => {});
   clock.advance(10);
   await clock.flush();
@@ -500,7 +500,7 @@ test('a store read still pending at the caller\'s deadline fails it then; the re
   assert.deepEqual([runs, events], [0, ['coalesce']], 'no miss and no error: the store did not fail, the callers ran out of time');
   clock.advance(20);
   // The first read, still pending at 50 ms, stalls the store: the next read is skipped.
-  const later = await cache.run(request([2]), compute, { deadline: 1000 });
+  const later = await cache.run(request([2]), compute, { timeoutMs: 1000 });
   assert.deepEqual([later.hit, gets.length], [false, 2]);
   const skip = (op: string) => `error:${op}:Cache ${op} skipped: the store has not answered calls that timed out`;
   assert.deepEqual(events.slice(1), [skip('get'), 'miss:error', skip('set')]);
@@ -508,7 +508,7 @@ test('a store read still pending at the caller\'s deadline fails it then; the re
   gets[1]!.answer.resolve(undefined);
   await clock.flush();
   // A read answered before the deadline is a hit, and leaves no timer behind.
-  const hit = cache.run(request([3]), compute, { deadline: 1000 });
+  const hit = cache.run(request([3]), compute, { timeoutMs: 1000 });
   gets[2]!.answer.resolve({ y: fp32([-3]) });
   assert.deepEqual([(await hit).hit, clock.pending], [true, 0]);
 });
@@ -542,4 +542,5 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   assert.throws(() => cache.run({ ...request([1]), version: null as never }, async () => ({})), /`request.version` to be a string or a number, got null/);
   assert.throws(() => cache.run({ ...request([1]), model: '' }, async () => ({})), /`request.model`/);
   assert.throws(() => cache.run(request([1]), async () => ({}), { flightGroup: 5 as never }), /^TypeError: Expected `flightGroup` to be a non-empty string, got 5 \(number\)$/);
+  assert.throws(() => cache.run(request([1]), async () => ({}), { timeoutMs: -1 }), /^RangeError: Expected `timeoutMs` to be a number >= 0, got -1 \(number\)$/);
 });

@@ -256,10 +256,10 @@ test('a joiner with a deadline leaves at it with a DeadlineExceededError while t
   const flush = () => new Promise((r) => setImmediate(r));
   const releases: (() => void)[] = [];
   const slow = () => new Promise<TensorMap>((resolve) => releases.push(() => resolve(answer(9))));
-  const first = cache.run('a', slow, { deadline: 5000 });
+  const first = cache.run('a', slow, { timeoutMs: 5000 });
   await flush();
   const errors: unknown[] = [];
-  cache.run('a', compute(2), { deadline: 100 }).catch((error: unknown) => errors.push(error));
+  cache.run('a', compute(2), { timeoutMs: 100 }).catch((error: unknown) => errors.push(error));
   await flush();
   clock.advance(99);
   await flush();
@@ -284,20 +284,20 @@ test('an embedding or a verification still pending at the caller\'s deadline fai
     return text === 'hangs' ? new Promise<number[]>((resolve) => late.push(() => resolve([1, 0, 0]))) : VECTORS[text]!;
   };
   const { cache, compute, events, runs } = setup({ clock, embed });
-  const embedding = cache.run('hangs', compute(3), { deadline: 50 });
+  const embedding = cache.run('hangs', compute(3), { timeoutMs: 50 });
   await flush();
   clock.advance(50);
   await assert.rejects(embedding, { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED', message: 'The request timed out during the cache embed' });
   assert.deepEqual([runs(), events], [0, []], 'the embedder has 1000 ms');
   clock.advance(950);
   // Late past timeoutMs: the embedder is skipped until it answers.
-  assert.equal((await cache.run('b', compute(4), { deadline: clock.now() + 50 })).hit, false);
+  assert.equal((await cache.run('b', compute(4), { timeoutMs: 50 })).hit, false);
   assert.deepEqual([embedded, events], [['hangs'], ['error:embed', 'miss:error']]);
   late.shift()!();
 
   const stuck = setup({ clock, verify: () => new Promise<boolean>(() => {}) });
   await stuck.cache.run('a', stuck.compute(1));
-  const asked = stuck.cache.run('a2', stuck.compute(2), { deadline: clock.now() + 10 });
+  const asked = stuck.cache.run('a2', stuck.compute(2), { timeoutMs: 10 });
   await flush();
   clock.advance(10);
   await assert.rejects(asked, { message: 'The request timed out during the cache verify' });
@@ -507,4 +507,5 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   const { cache, compute } = setup();
   await assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
   await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);
+  await assert.rejects(cache.run('a', compute(1), { timeoutMs: Number.NaN }), /^TypeError: Expected `timeoutMs` to be a finite number, got NaN/);
 });

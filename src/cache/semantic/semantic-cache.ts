@@ -134,11 +134,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     assertFunction('compute', compute);
     assertSignal('signal', options.signal);
     if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-    if (options.deadline !== undefined) assertNumber('deadline', options.deadline, -Number.MAX_VALUE, Number.MAX_VALUE, true);
-    const { noCache = false, noStore = false, signal, flightGroup, deadline } = options;
+    if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
+    const { noCache = false, noStore = false, signal, flightGroup, timeoutMs } = options;
     if (signal?.aborted) throw abortError(signal);
     const partition = partitionKey(options.partition);
     const started = this.#clock.now();
+    const deadline = timeoutMs === undefined ? undefined : started + timeoutMs;
     let exactKey: string;
     try {
       exactKey = await this.#exactKey(query);
@@ -165,7 +166,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       } catch (error) {
         if (!isOthersFailure(error, signal, deadline, this.#clock.now())) throw error;
       }
-      return this.run(query, compute, options);
+      // Again with what is left of this caller's time, not all of it.
+      return this.run(query, compute, deadline === undefined ? options : { ...options, timeoutMs: deadline - this.#clock.now() });
     }
     const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore, deadline };
     const work = (s: AbortSignal): Promise<Outcome> => this.#lookupOrCompute(query, exactKey, state, compute, s, started);

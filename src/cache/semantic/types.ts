@@ -65,12 +65,12 @@ export interface SemanticRunOptions {
   /** Releases this caller; the computation is aborted only when every caller sharing it has left. */
   readonly signal?: AbortSignal | undefined;
   /**
-   * When this caller's time is up, in milliseconds on the cache's `clock`: an embedding or a
-   * verification still pending then, or an identical query it joined that has not answered, fails
-   * it with a DeadlineExceededError, and the others sharing the flight wait on. `compute` is not
-   * timed by it: bound it by the same deadline. @default none
+   * This caller's time left, in milliseconds from the call (a request's remaining timeout): an
+   * embedding or a verification still pending then, or an identical query it joined that has not
+   * answered, fails it with a DeadlineExceededError, and the others sharing the flight wait on.
+   * `compute` is not timed by it: bound it by the same time. @default none
    */
-  readonly deadline?: number | undefined;
+  readonly timeoutMs?: number | undefined;
   /**
    * Only calls with the same group share an in-flight computation; stored answers are shared
    * regardless. Give calls that `compute` would run differently (another timeout or priority) a
