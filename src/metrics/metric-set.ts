@@ -31,6 +31,8 @@ export interface ScrapeSource {
   versions(): Iterable<VersionMetadata>;
   /** Loads waiting for room under the registry's `maxLoadedVersions` / `maxLoadedBytes`. */
   loadsWaitingForRoom(): number;
+  /** True when its registry knows the model, or with `version`, has that version of it. */
+  holds(model: string, version?: string): boolean;
 }
 
 /** Every metric ServingMetrics writes, created once per prom registry and prefix. */

@@ -40,7 +40,8 @@ const MAX_FORGOTTEN = 1024;
  * Prometheus scrapes. Nothing in the request path imports it.
  *
  * Metrics are created once per prom registry and prefix, so several ServingMetrics (one per
- * ModelRegistry, say) may share one registry; their values add up.
+ * ModelRegistry, say) may share one registry; their values add up, and a series leaves on unload
+ * only once no registry they watch still has its model version.
  *
  * @example
  * ```ts
@@ -100,6 +101,7 @@ export class ServingMetrics {
       models: () => this.#models(),
       versions: () => this.#versions(),
       loadsWaitingForRoom: () => this.#registry?.loadsWaitingForRoom ?? 0,
+      holds: (model, version) => this.#registry !== undefined && (version === undefined ? knows(this.#registry, model) : has(this.#registry, model, version)),
     };
     this.#set.sources.add(this.#scrape);
     if (registry) this.#watchRegistry(registry, options.service !== undefined);
@@ -142,13 +144,13 @@ export class ServingMetrics {
     };
     const onUnload = (e: VersionRef) => {
       // A new load of the same version may have replaced it: its series are that version's now.
-      if (registry.list().some((v) => v.name === e.name && v.version === e.version)) return;
+      if (has(registry, e.name, e.version)) return;
       this.#forgotten.add(`${e.name}\0${e.version}`);
       if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
-      void forgetVersion(m, e.name, e.version);
+      if (!this.#heldElsewhere(e.name, e.version)) void forgetVersion(m, e.name, e.version);
       // The registry forgets a model once its last version is unloaded, right after this event.
       queueMicrotask(() => {
-        const gone = () => !knows(registry, e.name);
+        const gone = () => !knows(registry, e.name) && !this.#heldElsewhere(e.name);
         if (gone()) void forgetModel(m, e.name, gone);
       });
     };
@@ -233,6 +235,15 @@ export class ServingMetrics {
     this.#set.drops.inc({ model, version, reason: e.reason, stage: e.stage });
   }
 
+  /**
+   * True when another ServingMetrics on these metrics watches a registry that still has the model
+   * (version): the series are one for both, and still count what that registry serves.
+   */
+  #heldElsewhere(model: string, version?: string): boolean {
+    for (const source of this.#set.sources) if (source !== this.#scrape && source.holds(model, version)) return true;
+    return false;
+  }
+
   *#queues(): Iterable<QueueSample> {
     for (const [model, b] of this.#batchers) yield { model, version: '', queued: b.queued, queuedItems: b.queuedItems, inFlight: b.inFlight };
     if (!this.#registry) return;
@@ -251,6 +262,10 @@ export class ServingMetrics {
 
 function knows(registry: RegistrySource, model: string): boolean {
   return registry.has ? registry.has(model) : registry.names().includes(model);
+}
+
+function has(registry: RegistrySource, model: string, version: string): boolean {
+  return registry.list().some((v) => v.name === model && v.version === version);
 }
 
 interface Emitter<E> {

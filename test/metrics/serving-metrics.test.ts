@@ -268,6 +268,38 @@ test('two ServingMetrics on one prom registry share the metrics and add up; buck
   await b.registry.close();
 });
 
+test('a model unloaded from one of two registries on one prom registry keeps the series the other still adds to', async () => {
+  const a = await stack();
+  const b = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service: a.service });
+  new ServingMetrics({ promRegistry, service: b.service });
+  const answers = [a.service.infer('m', rows(1)), b.service.infer('m', rows(3))];
+  await a.clock.advanceAsync(15);
+  await b.clock.advanceAsync(15);
+  await Promise.all(answers);
+  await assert.rejects(b.service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
+
+  await a.registry.unload('m');
+  await a.clock.advanceAsync(0);
+  assert.deepEqual(a.registry.names(), []);
+  const kept = await promRegistry.metrics();
+  const m1 = { model: 'm', version: '1' };
+  assert.equal(sample(kept, 'servable_requests_total', { ...m1, outcome: 'success' }), 2);
+  assert.equal(sample(kept, 'servable_requests_total', { model: 'm', version: '', outcome: 'not-found' }), 1);
+  assert.equal(sample(kept, 'servable_inference_items_total', m1), 4);
+  assert.equal(sample(kept, 'servable_batch_size_items_count', m1), 2);
+  assert.equal(sample(kept, 'servable_model_loads_total', { model: 'm', outcome: 'failure' }), 0);
+  assert.equal(sample(kept, 'servable_model_versions', { model: 'm', state: 'ready' }), 1);
+
+  // Once no registry on it has the model, its series leave.
+  await b.registry.unload('m');
+  await b.clock.advanceAsync(0);
+  assert.deepEqual(parse(await promRegistry.metrics()).filter((s) => s.labels.model === 'm'), []);
+  await a.registry.close();
+  await b.registry.close();
+});
+
 test('a bare DynamicBatcher and caches are measured too', async () => {
   const clock = new FakeClock();
   let open!: () => void;
