@@ -84,8 +84,8 @@ export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
  * wrapper returns a promise of the same class that settles as it does. Any other thenable, such as
  * a lazy query builder (Knex, Prisma, Mongoose) that runs only once `then` is called, is returned
  * untouched and timed as a synchronous value; wrap the function that awaits it to time the query.
- * Likewise a generator function returns its iterator before its body runs, so only that call is
- * timed, not the iteration.
+ * A generator function (`function*`, `async function*`) is timed over its iteration: from the
+ * first `next()` until it finishes, throws, or is returned by its consumer (a success).
  *
  * The metric's labels are checked here: a prom-client metric that does not declare a label the
  * options set (`labels`, `outcomeLabel`, `methodLabel`) is a TypeError. Recording never changes
@@ -116,7 +116,16 @@ export function inFlight<F extends AnyFunction>(fn: F, gauge: UpDown, options: I
   return wrap(fn, undefined, options, tracking(gauge, options));
 }
 
-/** The wrapper behind the functions and the decorators; `name` overrides `fn.name` for `methodLabel`. */
+/** What `function*` and `async function*` functions inherit from; their wrappers are of the same kind. */
+const GENERATOR_FUNCTION: unknown = Object.getPrototypeOf(function* () {});
+const ASYNC_GENERATOR_FUNCTION: unknown = Object.getPrototypeOf(async function* () {});
+
+/**
+ * The wrapper behind the functions and the decorators; `name` overrides `fn.name` for `methodLabel`.
+ * A generator function's wrapper is a generator function too: its body, like the one it wraps,
+ * starts at the first `next()`, and the call is recorded when the iteration ends (finished,
+ * thrown, or returned by the consumer: `break` in a `for…of` is a success).
+ */
 export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, options: InstrumentOptions, hooks: Hooks): F {
   assertFunction('fn', fn);
   const base: Record<string, string | number> = { ...options.labels };
@@ -136,11 +145,18 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
       return undefined;
     }
   };
-  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+  const begin: Begin = () => {
     const end = record(() => hooks.start(base));
-    const finish = (labels: Labels): void => {
+    return (labels) => {
       if (end) record(() => end(labels));
     };
+  };
+  const kind: unknown = Object.getPrototypeOf(fn);
+  if (kind === GENERATOR_FUNCTION || kind === ASYNC_GENERATOR_FUNCTION) {
+    return named(fn, (kind === GENERATOR_FUNCTION ? iterating : iteratingAsync)(fn, begin, success, failure));
+  }
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    const finish = begin();
     let result: unknown;
     try {
       result = fn.apply(this, args);
@@ -163,6 +179,45 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
       },
     );
   };
+  return named(fn, wrapper);
+}
+
+type Begin = () => (labels: Labels) => void;
+
+/** The wrapper of a `function*`: recorded from its first `next()` until the iteration ends. */
+function iterating(fn: AnyFunction, begin: Begin, success: Labels, failure: Labels): AnyFunction {
+  return function* (this: unknown, ...args: unknown[]): Generator<unknown, unknown, unknown> {
+    const finish = begin();
+    let failed = false;
+    try {
+      return yield* fn.apply(this, args);
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      finish(failed ? failure : success);
+    }
+  };
+}
+
+/** The wrapper of an `async function*`, as {@link iterating}. */
+function iteratingAsync(fn: AnyFunction, begin: Begin, success: Labels, failure: Labels): AnyFunction {
+  return async function* (this: unknown, ...args: unknown[]): AsyncGenerator<unknown, unknown, unknown> {
+    const finish = begin();
+    let failed = false;
+    try {
+      return yield* fn.apply(this, args);
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      finish(failed ? failure : success);
+    }
+  };
+}
+
+/** Gives `wrapper` the name, length and reflect-metadata of `fn`. */
+function named<F extends AnyFunction>(fn: F, wrapper: AnyFunction): F {
   Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
   Object.defineProperty(wrapper, 'length', { value: fn.length, configurable: true });
   copyReflectMetadata(fn, wrapper);

@@ -56,11 +56,19 @@ for (const [mode, options] of [
 ] as const) {
   test(`@Timed, @Counted and @InFlight record exact values with ${mode} decorators`, async () => {
     const fixture = await compile(path.join(fixtures, 'decorated.ts'), mode, options);
-    const r = (await fixture.run()) as { results: unknown[]; runningWhileGated: unknown[]; names: string[]; metrics: Sample[]; globalMetrics: number };
+    const r = (await fixture.run()) as {
+      results: unknown[];
+      runningWhileGated: unknown[];
+      runningWhileStreaming: number[];
+      names: string[];
+      metrics: Sample[];
+      globalMetrics: number;
+    };
 
-    assert.deepEqual(r.results, [6, 'negative: -1', 4, 'negative: -2']);
+    assert.deepEqual(r.results, [6, 'negative: -1', 4, 'negative: -2', [0, 3], [1, 3]]);
     assert.deepEqual(r.runningWhileGated, [['scale', 2]]);
-    assert.deepEqual(r.names, ['scale', 'shift', 'create']);
+    assert.deepEqual(r.runningWhileStreaming, [1], 'an async generator method is in flight while it is consumed');
+    assert.deepEqual(r.names, ['scale', 'shift', 'create', 'rows', 'stream']);
     const m = r.metrics;
     // scale: two calls gated together, each sees the clock move 50 ms per call settled before it: 0.05 and 0.1 s.
     assert.equal(value(m, 'work_seconds_count', { method: 'scale', outcome: 'success' }), 1);
@@ -75,6 +83,12 @@ for (const [mode, options] of [
     assert.equal(value(m, 'work_calls_total', { method: 'scale', outcome: 'failure' }), 1);
     assert.equal(value(m, 'work_calls_total', { method: 'create', outcome: 'success' }), 1);
     assert.equal(value(m, 'work_running', { method: 'scale' }), 0);
+    // Generator methods: timed over their iteration, not only until they return the iterator.
+    assert.equal(value(m, 'work_seconds_sum', { method: 'rows', outcome: 'success' }), 0.2);
+    assert.equal(value(m, 'work_calls_total', { method: 'rows', outcome: 'success' }), 1);
+    assert.equal(value(m, 'work_seconds_sum', { method: 'stream', outcome: 'success' }), 0.4);
+    assert.equal(value(m, 'work_running', { method: 'rows' }), 0);
+    assert.equal(value(m, 'work_running', { method: 'stream' }), 0);
     assert.equal(r.globalMetrics, 0, 'nothing may be registered on prom-client\'s global registry');
   });
 }

@@ -190,3 +190,69 @@ test('only real promises are awaited; another thenable is returned untouched and
   assert.equal(await pending, 7);
   assert.ok((await samples(seconds)).includes('op_seconds_sum{"op":"p"} 0.05'));
 });
+
+test('a generator is timed, counted and in flight from its first next() until it finishes, throws or is returned', async () => {
+  const { seconds, calls, running, clock } = setup();
+  const options = { clock, labels: { op: 'gen' }, outcomeLabel: 'outcome' };
+  function* rows(this: { step: number }, n: number) {
+    for (let i = 0; i < n; i++) {
+      clock.ms += this.step;
+      if (i === 2 && n === 9) throw new RangeError('row 2');
+      yield i;
+    }
+    return 'done';
+  }
+  const wrapped = timed(counted(inFlight(rows, running, { labels: { op: 'gen' } }), calls, options), seconds, options);
+  assert.equal(Object.getPrototypeOf(wrapped), Object.getPrototypeOf(rows), 'still a generator function');
+  const self = { step: 125 };
+
+  const unstarted = wrapped.call(self, 3);
+  assert.deepEqual(await samples(running), [], 'nothing runs before the first next()');
+  const it = wrapped.call(self, 3);
+  assert.deepEqual(it.next(), { value: 0, done: false });
+  assert.deepEqual(await samples(running), ['{"op":"gen"} 1']);
+  assert.deepEqual([...{ [Symbol.iterator]: () => it }], [1, 2]);
+  assert.deepEqual(it.next(), { value: undefined, done: true });
+  assert.deepEqual(await samples(running), ['{"op":"gen"} 0']);
+  for (const i of wrapped.call(self, 3)) if (i === 1) break; // return(): a success, ended early
+  assert.throws(() => [...wrapped.call(self, 9)], { message: 'row 2' });
+  assert.deepEqual(unstarted.next(), { value: 0, done: false });
+  assert.deepEqual(unstarted.return('early'), { value: 'early', done: true });
+
+  assert.deepEqual(await samples(running), ['{"op":"gen"} 0']);
+  assert.deepEqual(await samples(calls), ['{"op":"gen","outcome":"success"} 3', '{"op":"gen","outcome":"failure"} 1']);
+  const all = await samples(seconds);
+  assert.ok(all.includes('op_seconds_sum{"op":"gen","outcome":"success"} 0.75'), all.join('\n')); // 375 + 250 + 125 ms
+  assert.ok(all.includes('op_seconds_sum{"op":"gen","outcome":"failure"} 0.375'), all.join('\n'));
+});
+
+test('an async generator is timed and in flight while it is consumed, across its awaits', async () => {
+  const { seconds, running, clock } = setup();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  async function* stream(fail: boolean) {
+    yield 'a';
+    await gate;
+    clock.ms += 40;
+    if (fail) throw new Error('stream broke');
+    yield 'b';
+  }
+  const wrapped = timed(inFlight(stream, running, { labels: { op: 's' } }), seconds, { clock, labels: { op: 's' }, outcomeLabel: 'outcome' });
+  assert.equal(Object.getPrototypeOf(wrapped), Object.getPrototypeOf(stream), 'still an async generator function');
+
+  const ok = wrapped(false);
+  const broken = wrapped(true);
+  assert.deepEqual(await ok.next(), { value: 'a', done: false });
+  assert.deepEqual(await broken.next(), { value: 'a', done: false });
+  const pending = [ok.next(), broken.next()];
+  assert.deepEqual(await samples(running), ['{"op":"s"} 2']);
+  release();
+  assert.deepEqual(await pending[0], { value: 'b', done: false });
+  await assert.rejects(pending[1]!, { message: 'stream broke' });
+  assert.deepEqual(await samples(running), ['{"op":"s"} 1']);
+  assert.deepEqual(await ok.next(), { value: undefined, done: true });
+  assert.deepEqual(await samples(running), ['{"op":"s"} 0']);
+  const all = await samples(seconds);
+  assert.ok(all.includes('op_seconds_sum{"op":"s","outcome":"success"} 0.08'), all.join('\n'));
+  assert.ok(all.includes('op_seconds_sum{"op":"s","outcome":"failure"} 0.08'), all.join('\n'));
+});
