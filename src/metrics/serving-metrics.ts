@@ -65,6 +65,12 @@ export class ServingMetrics {
    * back for good.
    */
   readonly #forgotten = new Set<string>();
+  /**
+   * Models known to have been served, whose series leave once the registry forgets them. A model
+   * whose versions were all evicted is forgotten on unload without an `unload` event, so the
+   * scrape looks for those too.
+   */
+  readonly #served = new Set<string>();
   #closed = false;
 
   constructor(options: ServingMetricsOptions) {
@@ -129,13 +135,18 @@ export class ServingMetrics {
     const serving = (e: VersionRef) => {
       if (countsRequests) for (const outcome of VERSION_OUTCOMES) m.requests.inc({ model: e.name, version: e.version, outcome }, 0);
     };
-    for (const model of registry.names()) known(model);
+    for (const model of registry.names()) {
+      known(model);
+      // Not a model whose first load is in flight: if it fails, its failed load stays for the alert.
+      if (registry.versions(model).some((v) => v.state !== 'loading')) this.#served.add(model);
+    }
     for (const v of registry.list()) if (v.state === 'ready') serving(v);
     const onLoading = (e: VersionRef) => known(e.name);
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e.name, e.version, e);
     const onDrop = (e: VersionRef & DropEvent) => this.#drop(e.name, e.version, e);
     const onReady = (e: VersionMetadata) => {
       m.loads.inc({ model: e.name, outcome: 'success' });
+      this.#served.add(e.name);
       this.#forgotten.delete(`${e.name}\0${e.version}`);
       serving(e);
     };
@@ -149,10 +160,7 @@ export class ServingMetrics {
       if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
       if (!this.#heldElsewhere(e.name, e.version)) void forgetVersion(m, e.name, e.version);
       // The registry forgets a model once its last version is unloaded, right after this event.
-      queueMicrotask(() => {
-        const gone = () => !knows(registry, e.name) && !this.#heldElsewhere(e.name);
-        if (gone()) void forgetModel(m, e.name, gone);
-      });
+      queueMicrotask(() => this.#forgetIfGone(registry, e.name));
     };
     registry.on('loading', onLoading);
     registry.on('batch', onBatch);
@@ -235,6 +243,14 @@ export class ServingMetrics {
     this.#set.drops.inc({ model, version, reason: e.reason, stage: e.stage });
   }
 
+  /** Removes the series of a model the registry has forgotten, unless another registry watched on these metrics has it. */
+  #forgetIfGone(registry: RegistrySource, model: string): void {
+    if (knows(registry, model)) return;
+    this.#served.delete(model);
+    const gone = () => !knows(registry, model) && !this.#heldElsewhere(model);
+    if (gone()) void forgetModel(this.#set, model, gone);
+  }
+
   /**
    * True when another ServingMetrics on these metrics watches a registry that still has the model
    * (version): the series are one for both, and still count what that registry serves.
@@ -252,6 +268,7 @@ export class ServingMetrics {
 
   *#models(): Iterable<ModelSample> {
     if (!this.#registry) return;
+    for (const model of this.#served) this.#forgetIfGone(this.#registry, model);
     for (const model of this.#registry.names()) yield { model, states: this.#registry.versions(model).map((v) => v.state) };
   }
 

@@ -645,3 +645,47 @@ test('a model the registry forgets takes its loads, its version-less requests an
   assert.ok(sample(text, 'servable_model_loads_total', { model: 'm', outcome: 'success' })! >= 1);
   await registry.close();
 });
+
+test('a model unloaded while all its versions were evicted under maxLoadedVersions leaves its series by the next scrape', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, maxLoadedVersions: 1 });
+  const service = new InferenceService({ registry, clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const batching = { maxBatchSize: 4, maxQueueDelayMs: 0 };
+  await registry.load({ name: 'a', source: doubler(1), batching, warmup: [] });
+  const served = service.infer('a', rows(1));
+  await clock.advanceAsync(1);
+  await served;
+  await assert.rejects(service.infer('a', rows(1), { version: '9' }), ModelNotFoundError);
+  await registry.load({ name: 'b', source: doubler(1), batching, warmup: [] }); // evicts a's only version
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'unloaded' }]);
+  assert.equal(sample(await promRegistry.metrics(), 'servable_model_loads_total', { model: 'a', outcome: 'success' }), 1, 'still known: kept');
+
+  await registry.unload('a'); // a version that is not loaded is forgotten without an unload event
+  assert.deepEqual(registry.names(), ['b']);
+  await promRegistry.metrics();
+  await clock.advanceAsync(0);
+  const text = await promRegistry.metrics();
+  assert.deepEqual(parse(text).filter((s) => s.labels.model === 'a'), []);
+  assert.equal(sample(text, 'servable_model_loads_total', { model: 'b', outcome: 'success' }), 1);
+  await registry.close();
+});
+
+test('a ServingMetrics created while a first load is in flight keeps its failed load once the registry forgets the model', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const broken: MemoryModel = { ...doubler(5), run: () => ({}) };
+  const loading = assert.rejects(registry.load({ name: 'x', source: broken, warmup: [rows(1)] }), /did not return output 'y'/);
+  await clock.advanceAsync(0);
+  assert.deepEqual(registry.versions('x'), [{ version: '1', state: 'loading' }]);
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  await clock.advanceAsync(5);
+  await loading;
+  assert.deepEqual(registry.names(), []);
+  await promRegistry.metrics();
+  await clock.advanceAsync(0);
+  assert.equal(sample(await promRegistry.metrics(), 'servable_model_loads_total', { model: 'x', outcome: 'failure' }), 1);
+  await registry.close();
+});
