@@ -72,9 +72,10 @@ export class Capacity {
    * Reserves room for one version of `bytes`. When every loaded version is still loading, waits
    * for one to be ready (it is unloaded once it has answered what was routed to it) or unloaded.
    * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
-   * unloaded): asked before unloading a version or waiting for room, and at every {@link Capacity.changed}.
+   * unloaded): asked when its turn comes, before unloading a version or waiting for room, and at
+   * every {@link Capacity.changed}.
    * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
-   * (see `wasCalledOff`), when room is needed and `wanted` says no.
+   * (see `wasCalledOff`), when `wanted` says no.
    */
   reserve(label: string, bytes: number, wanted: () => boolean): Promise<Release> {
     if (bytes > this.#maxBytes) {
@@ -83,8 +84,8 @@ export class Capacity {
     this.#waiting++;
     const run = async (): Promise<Release> => {
       try {
-        while (this.#versions + 1 > this.#maxVersions || this.#bytes + bytes > this.#maxBytes) {
-          // Nobody to serve is no reason to unload a version, nor to hold back the loads queued behind.
+        for (;;) {
+          // Nobody to serve is no reason to load, to unload a version, nor to hold back the loads queued behind.
           if (!wanted()) {
             throw callOff(
               new ModelNotReadyError(
@@ -93,6 +94,7 @@ export class Capacity {
               ),
             );
           }
+          if (this.#versions + 1 <= this.#maxVersions && this.#bytes + bytes <= this.#maxBytes) break;
           const victim = leastRecentlyUsed(this.#candidates());
           if (victim) await this.#evict(victim);
           else await new Promise<void>((resolve) => (this.#wake = resolve));

@@ -244,6 +244,25 @@ test('under maxLoadedBytes a load that would fit waits behind an earlier one tha
   await registry.close();
 });
 
+test('a load whose callers all gave up while it was queued for room is called off at its turn, even when room is free by then', async () => {
+  const { clock, registry, service, loads, unloads } = setup({ maxLoadedBytes: 100, loadMs: 10 });
+  registry.register({ name: 'a', source: doubler(1), sizeBytes: 60 });
+  registry.register({ name: 'c', source: doubler(3), sizeBytes: 50 });
+  registry.register({ name: 'd', source: doubler(4), sizeBytes: 10 });
+  const a = service.infer('a', request([0, 0]));
+  const c = service.infer('c', request([0, 0]), { timeoutMs: 100 }); // waits for a to be ready, then unloads it
+  const d = assert.rejects(service.infer('d', request([0, 0]), { timeoutMs: 5 }), DeadlineExceededError); // queued behind c
+  await clock.advanceAsync(5);
+  await d;
+  await clock.advanceAsync(15);
+  assert.deepEqual([offsetOf(await a), offsetOf(await c)], [1, 3]);
+  await flush();
+  // d's turn came with c's 50 bytes loaded and room for its 10: it loaded for nobody before.
+  assert.deepEqual([loads, unloads], [['a:1', 'c:1'], ['a:1 (evicted)']]);
+  assert.deepEqual([registry.versions('d'), registry.loadsWaitingForRoom], [[{ version: '1', state: 'unloaded' }], 0]);
+  await registry.close();
+});
+
 test('a load waiting for room waits while any of its callers does: called off, not failed, once the last gives up', async () => {
   const { clock, registry, service, loads, unloads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
