@@ -109,7 +109,8 @@ export class ModelSync {
       }
       try {
         handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
-        await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
+        const joined = (await this.#joinLoad(name, v.version)) && unchanged;
+        if (!joined) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
         next.versions.set(v.version, v.fingerprint);
         this.#failed.delete(`${name}/${v.version}`);
       } catch (error) {
@@ -146,6 +147,15 @@ export class ModelSync {
     if (!this.#registry.has(name)) return false;
     const state = this.#registry.versions(name).find((s) => s.version === version)?.state;
     return state !== undefined && state !== 'failed';
+  }
+
+  /**
+   * Waits for a load of the version in flight, a request's (for a version unloaded to make room):
+   * the registry refuses a second load of it as already loading. True when it made the version ready.
+   */
+  async #joinLoad(name: string, version: string): Promise<boolean> {
+    if (!this.#registry.has(name) || this.#registry.versions(name).find((s) => s.version === version)?.state !== 'loading') return false;
+    return this.#registry.acquire(name, { version }).then(() => true, () => false);
   }
 
   #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {

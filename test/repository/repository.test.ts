@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type InferenceResponse, type Tensor } from 'servable';
+import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
-import { ModelRepository, type ControlMode, type RepositoryEvents } from 'servable/repository';
+import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents } from 'servable/repository';
+import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
 
 const x = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
@@ -300,6 +301,110 @@ test("'explicit' load loads a version the registry unloaded to make room", async
   await repository.load('a');
   assert.deepEqual([registry.isReady('a'), registry.isReady('b')], [true, false]);
   assert.deepEqual(loads, ['a:1', 'b:1', 'a:1']);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+/** The json backend whose loads, once they read their file, wait until `open()` while `held`. */
+function gatedJson(loads: string[]) {
+  const { backends } = jsonBackends(loads);
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const json: BackendFactory = (options) => {
+    const inner = backends.json!(options);
+    return { ...inner, load: async (source, loadOptions) => {
+      const session = await inner.load(source, loadOptions);
+      await gate;
+      return session;
+    } };
+  };
+  return { backends: { json }, hold: () => (gate = new Promise<void>((resolve) => (open = () => { gate = undefined; resolve(); }))), open: () => open() };
+}
+
+/** A registry counting the repository's calls to load and acquire (requests acquire through acquireHeld). */
+class Watched extends ModelRegistry {
+  calls = 0;
+  override load<Req, Res>(config: ModelConfig<Req, Res>) {
+    this.calls++;
+    return super.load(config);
+  }
+  override acquire(name: string, options?: AcquireOptions) {
+    this.calls++;
+    return super.acquire(name, options);
+  }
+}
+
+test("'explicit' load of a version a request is loading joins that load, and loads it again after when its files changed", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends, hold, open } = gatedJson(loads);
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const service = new InferenceService({ registry });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends });
+  const failures: string[] = [];
+  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}:${f.version}: ${f.error.message}`));
+  for (const m of ['a', 'b']) {
+    await writeConfig(root, m, jsonConfig());
+    await writeVersion(root, m, '1', { offset: 1 });
+  }
+  await repository.start(); // b evicted a
+  hold();
+  const asked = service.infer('a', x(0, 0)); // loads a again, held open
+  registry.calls = 0;
+  const loaded = repository.load('a');
+  await until(() => registry.calls > 0, 'the repository to load a');
+  open();
+  await loaded; // refused as "already loading", and reported, before
+  assert.equal(offset(await asked), 1);
+  assert.deepEqual([loads, failures, registry.isReady('a')], [['a:1', 'b:1', 'a:1'], [], true]);
+
+  // Files changed: the load in flight (it read the old ones) is joined, then the version loads again with the new ones.
+  await repository.load('b');
+  hold();
+  const old = service.infer('a', x(0, 0));
+  await until(() => loads.length === 5, 'the request to load a');
+  await writeVersion(root, 'a', '1', { offset: 5 });
+  registry.calls = 0;
+  const reloaded = repository.load('a');
+  await until(() => registry.calls > 0, 'the repository to load a');
+  open();
+  await reloaded;
+  assert.equal(offset(await old), 1);
+  assert.equal(offset(await service.infer('a', x(0, 0))), 5);
+  assert.deepEqual([loads, failures], [['a:1', 'b:1', 'a:1', 'b:1', 'a:1', 'a:1'], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+test("'poll' loads the new files of a version a request is loading once that load is done, where it was refused as already loading and reported as failed", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends, hold, open } = gatedJson(loads);
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 2 });
+  const service = new InferenceService({ registry });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends, clock: new FakeClock() }); // polls only when told
+  const failures: string[] = [];
+  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}:${f.version}: ${f.error.message}`));
+  for (const m of ['a', 'b', 'c']) {
+    await writeConfig(root, m, jsonConfig());
+    await writeVersion(root, m, '1', { offset: 1 });
+  }
+  await repository.start(); // c evicted a
+  hold();
+  const old = service.infer('a', x(0, 0)); // loads a again (old files), held open
+  await until(() => loads.length === 4, 'the request to load a');
+  await writeVersion(root, 'a', '1', { offset: 5 });
+  await repository.poll(); // the new files are seen once: not loaded before they stay the same
+  registry.calls = 0;
+  const polled = repository.poll();
+  await until(() => registry.calls > 0, 'the poll to load a');
+  open();
+  await polled;
+  assert.equal(offset(await old), 1);
+  assert.equal(offset(await service.infer('a', x(0, 0))), 5);
+  assert.deepEqual([loads.slice(3), failures], [['a:1', 'a:1'], []]);
   await repository.close();
   await registry.close();
   await remove();
