@@ -3,7 +3,7 @@
  * least-recently-used unloading, and ensembles.
  * @module
  */
-export { ModelRegistry, type RegistryOptions } from './model-registry.js';
+export { ModelRegistry } from './model-registry.js';
 export { ModelVersion, type InferOptions } from './model-version.js';
 export type { VersionStatus } from './model-entry.js';
 export type { CapacityLimits } from './capacity.js';
@@ -28,6 +28,7 @@ export type {
   TrafficPolicy,
   UnloadReason,
   RegistryEvents,
+  RegistryOptions,
   RepositoryControl,
   RepositoryIndexEntry,
   RepositoryState,

@@ -1,25 +1,17 @@
 import { EventEmitter } from 'eventemitter3';
-import { assertKnownKeys, assertObject, assertString, ClosedError, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import { Capacity, type CapacityLimits, type Release } from './capacity.js';
+import { Capacity, type Release } from './capacity.js';
 import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkTraffic } from './traffic.js';
-import { callOff, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
+import { callOff, DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
-import type { AcquireOptions, ModelConfig, RegistryEvents, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
-
-/** Options of {@link ModelRegistry}. */
-export interface RegistryOptions extends CapacityLimits {
-  /** The backends models may be loaded with, in order of preference. */
-  readonly backends: readonly Backend[];
-  /** The clock batchers and timings use. @default systemClock */
-  readonly clock?: Clock;
-}
+import type { AcquireOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
 type AnyConfig = ModelConfig<unknown, unknown>;
 
@@ -31,6 +23,7 @@ type AnyConfig = ModelConfig<unknown, unknown>;
 export class ModelRegistry extends EventEmitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
   readonly #clock: Clock;
+  readonly #loadTimeoutMs: number;
   readonly #capacity: Capacity;
   readonly #models = new Map<string, ModelEntry>();
   readonly #releases = new WeakMap<ModelVersion, Release>();
@@ -40,10 +33,12 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes']);
+    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs']);
     checkBackends(options.backends);
     this.#backends = options.backends;
     this.#clock = options.clock ?? systemClock;
+    this.#loadTimeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
+    assertNumber('loadTimeoutMs', this.#loadTimeoutMs, 1, Number.MAX_VALUE, true);
     this.#capacity = new Capacity(options, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
@@ -302,6 +297,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
         clock: this.#clock,
         resolveStep: (model, options) => this.acquireHeld(model, options),
         labels: () => entry.labelsOf(version),
+        timeoutMs: this.#loadTimeoutMs,
       });
       if (this.#closed || entry.configs.get(version) !== config) {
         await mv.unload();

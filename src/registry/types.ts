@@ -1,4 +1,5 @@
-import type { AttemptFailure } from '../core/index.js';
+import type { AttemptFailure, Clock } from '../core/index.js';
+import type { CapacityLimits } from './capacity.js';
 import type { Backend, ModelSource, TensorSpec } from '../backends/index.js';
 import type { BatchEvent, BatcherOptions, DropEvent } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
@@ -17,6 +18,21 @@ export interface BatchingConfig
  * version inside it is ready, never before.
  */
 export type VersionPolicy = 'all' | { readonly latest: number } | { readonly specific: readonly string[] };
+
+/** Options of {@link ModelRegistry}. */
+export interface RegistryOptions extends CapacityLimits {
+  /** The backends models may be loaded with, in order of preference. */
+  readonly backends: readonly Backend[];
+  /** The clock batchers and timings use. @default systemClock */
+  readonly clock?: Clock;
+  /**
+   * How long loading a version may take once it has room: opening the session, the handler's
+   * `initialize` and the warm-up (TorchServe's `startup_timeout`). A load that takes longer fails
+   * with a ModelNotReadyError (a `failure` event), gives its room back to the loads waiting for it,
+   * and aborts the backend's load; `Infinity` waits for ever. @default 120000
+   */
+  readonly loadTimeoutMs?: number;
+}
 
 /** How to load one model version. */
 export interface ModelConfig<Req, Res> {

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import { allocate, ClosedError, describe, elementCount, ModelNotFoundError, ModelNotReadyError, type Clock, type TensorMap } from '../core/index.js';
+import { allocate, ClosedError, describe, elementCount, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, type Clock, type TensorMap } from '../core/index.js';
 import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
 import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
@@ -11,6 +11,9 @@ import type { ModelConfig, RegistryEvents } from './types.js';
 /** The backend name ensembles report. */
 export const ENSEMBLE_BACKEND = 'ensemble';
 
+/** How long a load may take when `loadTimeoutMs` is not given: TorchServe's default `startup_timeout`, 120 s. */
+export const DEFAULT_LOAD_TIMEOUT_MS = 120_000;
+
 /** What {@link loadVersion} needs besides the config. */
 export interface LoadContext {
   readonly version: string;
@@ -21,6 +24,8 @@ export interface LoadContext {
   readonly resolveStep: StepResolver;
   /** The labels pointing at the version, for its metadata. */
   readonly labels: () => readonly string[];
+  /** How long the load may take (see `RegistryOptions.loadTimeoutMs`); longer than a timer can hold counts as none. */
+  readonly timeoutMs: number;
 }
 
 /**
@@ -59,8 +64,31 @@ export function sizeOf(config: ModelConfig<unknown, unknown>): number {
 /**
  * Loads one version: opens the session, initializes the handler and warms it up. The version is
  * returned still `loading`; the caller marks it ready. On failure everything opened is disposed.
+ * @throws ModelNotReadyError when it takes longer than `timeoutMs`: the backend's load is aborted,
+ * and what it opens after that is disposed.
  */
 export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext): Promise<ModelVersion<Req, Res>> {
+  const { timeoutMs, clock } = context;
+  if (timeoutMs > MAX_TIMER_MS) return openVersion(config, context, undefined);
+  const controller = new AbortController();
+  const opening = openVersion(config, context, controller.signal);
+  opening.catch(() => {});
+  let timer: unknown;
+  const expired = new Promise<never>((_, reject) => {
+    timer = clock.setTimeout(() => {
+      const error = new ModelNotReadyError(`Model '${config.name}' version '${context.version}' did not load within ${timeoutMs} ms (\`loadTimeoutMs\`)`);
+      reject(error);
+      controller.abort(error);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([opening, expired]);
+  } finally {
+    clock.clearTimeout(timer);
+  }
+}
+
+async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext, signal: AbortSignal | undefined): Promise<ModelVersion<Req, Res>> {
   const { version, clock } = context;
   const ref = { name: config.name, version };
   const started = clock.now();
@@ -70,7 +98,7 @@ export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, conte
   try {
     session = isEnsemble(config.source)
       ? new EnsembleSession(config.source, context.resolveStep)
-      : await context.backend!.load(config.source, { label: `${config.name}:${version}` });
+      : await context.backend!.load(config.source, { label: `${config.name}:${version}`, signal });
     const inputs = pinInputs(session.inputs, config.inputs);
     handler = makeHandler(config.handler);
     mv = new ModelVersion<Req, Res>({
@@ -89,6 +117,8 @@ export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, conte
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
     await mv.warmup(warmup);
+    // Timed out meanwhile: nobody takes it any more.
+    signal?.throwIfAborted();
     return mv;
   } catch (error) {
     await mv?.batcher.close().catch(() => {});

@@ -301,6 +301,41 @@ test('a load waiting for room waits while any of its callers does: called off, n
   await registry.close();
 });
 
+test('a load that never settles fails after loadTimeoutMs, aborting the backend\'s load and giving its room to the loads waiting for it', async () => {
+  const clock = new FakeClock();
+  const { backend: slow, loads } = slowBackend(clock, 10);
+  const aborted: string[] = [];
+  const backend: Backend = {
+    ...slow,
+    load: (source, options) => {
+      if (options?.label !== 'hung:1') return slow.load(source, options);
+      options.signal?.addEventListener('abort', () => aborted.push(`${options.label} at ${clock.now()}`));
+      return new Promise(() => {}); // ignores the abort, too
+    },
+  };
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 1, loadTimeoutMs: 50 });
+  const service = new InferenceService({ registry, clock });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message} at ${clock.now()}`);
+  registry.register({ name: 'hung', source: doubler(0) });
+  registry.register({ name: 'b', source: doubler(2) });
+  const hung = assert.rejects(service.infer('hung', request([0, 0])), (e: Error) =>
+    e instanceof ModelNotReadyError && e.message === "Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`)");
+  const b = service.infer('b', request([0, 0]), { timeoutMs: 1000 }); // waits for the hung load's room
+  const c = registry.load({ name: 'c', source: doubler(3) }); // no deadline: queued behind b
+  await clock.advanceAsync(50);
+  await hung;
+  assert.deepEqual([failures, aborted], [["hung: Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`) at 50"], ['hung:1 at 50']]);
+  assert.deepEqual(registry.versions('hung'), [{ version: '1', state: 'failed', error: "Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`)" }]);
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await b), 2);
+  await clock.advanceAsync(10);
+  assert.equal((await c).name, 'c');
+  assert.deepEqual(loads, ['b:1', 'c:1']);
+  assert.equal(clock.pending, 0, 'no load timer left behind');
+  await registry.unload('hung'); // returns: nothing loads it any more
+  await registry.close();
+});
+
 test('registry.load() waits for room too, and is called off, not failed, by an unload or close() meanwhile', async () => {
   const { clock, registry, service, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);

@@ -246,7 +246,15 @@ test('options are checked when given, quoting the bad value', async () => {
     message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, labels, sizeBytes',
   });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
-    message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes',
+    message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs',
+  });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 0 }), {
+    name: 'RangeError',
+    message: 'Expected `loadTimeoutMs` to be a number >= 1, got 0 (number)',
+  });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: '5000' as never }), {
+    name: 'TypeError',
+    message: 'Expected `loadTimeoutMs` to be a finite number, got "5000" (string)',
   });
   assert.throws(() => new InferenceService({ registry, cache: {} } as never), {
     message: 'Unknown option `cache`; InferenceService takes registry, clock, random, caches',
