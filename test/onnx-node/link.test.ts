@@ -83,7 +83,7 @@ test('while the pool polls, a reply that fits comes through the arena and no mes
 test('a reply that lands in the arena as the pool stops polling wakes the event loop, and is delivered once', async () => {
   const link = arenaLink();
   const replies: unknown[] = [];
-  link.onReply((message) => replies.push(message));
+  link.onReply((message) => replies.push(message), (error) => assert.fail(error));
   link.setPolled(true);
   // The pool stops polling while the worker writes; the worker sees it and posts a wake-up.
   assert.equal(replyInArena(link.end, (arena) => (link.setPolled(false), write(arena))), true);
@@ -113,9 +113,41 @@ test('a reply goes through the arena only once every earlier reply is read, so r
   closeLink(link);
 });
 
+/** An object nested deeper than this thread's stack lets it be read back, though it can be posted. */
+function tooDeep(): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < 2_000; i++) value = { a: value };
+  return value;
+}
+
+test('a reply that cannot be read is reported, whether the event loop or a poll comes to it, and the next reply may use the arena again', async () => {
+  const link = arenaLink();
+  const replies: unknown[] = [];
+  const unreadable: Error[] = [];
+  link.onReply((message) => replies.push(message), (error) => unreadable.push(error));
+  link.setPolled(true);
+
+  postReply(link.end, { type: 'done', value: tooDeep() }, []);
+  await once(link.port, 'messageerror');
+  assert.deepEqual(unreadable.map((e) => e.message), ['Maximum call stack size exceeded']);
+  assert.equal(link.hasReply(), false, 'the reply counts as read');
+  assert.equal(replyInArena(link.end, write), true, 'every reply is read: the next may use the arena');
+  assert.deepEqual(link.receive(), { type: 'done', value: y });
+
+  postReply(link.end, { type: 'done', value: tooDeep() }, []);
+  postReply(link.end, { type: 'done', value: 'after it' }, []);
+  assert.equal(link.receive(), undefined, 'a poll that finds the reply unreadable does not throw');
+  assert.equal(unreadable.length, 2);
+  assert.deepEqual(link.receive(), { type: 'done', value: 'after it' });
+  assert.equal(replyInArena(link.end, write), true);
+  assert.deepEqual(link.receive(), { type: 'done', value: y });
+  assert.deepEqual(replies, [], 'the event loop delivered nothing twice');
+  closeLink(link);
+});
+
 test('buffers given back are recycled, whether the event loop or a poll reads the notice', async () => {
   const link = arenaLink();
-  link.onReply(() => assert.fail('a notice is not a reply'));
+  link.onReply(() => assert.fail('a notice is not a reply'), (error) => assert.fail(error));
   const pattern = (n: number) => new Float32Array(13).fill(n);
   giveBack(link.end, [pattern(1).buffer]);
   await once(link.port, 'message');

@@ -3,8 +3,9 @@
  * abort, crash and close paths can be driven exactly. Jobs: echo, gate (blocks until the test
  * opens the gate), signal (echoes, then sets a shared flag once the reply is posted), fail (replies
  * with an error), crash (dies of an uncaught error), length (reports the length of a transferred
- * array). `crashAfterReady` dies right after reporting ready; `failFrom` fails to start from the
- * `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
+ * array), deep (replies with an object nested `depth` levels, too deep for the pool's thread to
+ * read back, then sets a shared flag). `crashAfterReady` dies right after reporting ready;
+ * `failFrom` fails to start from the `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -16,7 +17,8 @@ export type Job =
   | { op: 'signal'; x: number; replied: SharedArrayBuffer }
   | { op: 'fail' }
   | { op: 'crash' }
-  | { op: 'length'; data: Float32Array };
+  | { op: 'length'; data: Float32Array }
+  | { op: 'deep'; depth: number; replied: SharedArrayBuffer };
 
 export interface Result {
   threadId: number;
@@ -24,6 +26,7 @@ export interface Result {
   count: number;
   x?: number;
   length?: number;
+  deep?: unknown;
 }
 
 const { data, link } = workerData as WorkerStart;
@@ -53,11 +56,24 @@ function serve(): void {
       done({ x: job.x });
     } else if (job.op === 'signal') {
       done({ x: job.x });
-      const replied = new Int32Array(job.replied);
-      Atomics.store(replied, 0, 1);
-      Atomics.notify(replied, 0);
+      flag(job.replied);
+    } else if (job.op === 'deep') {
+      done({ deep: nested(job.depth) });
+      flag(job.replied);
     } else if (job.op === 'fail') postReply(link, { type: 'error', error: { name: 'OrtError', message: 'bad feed' } }, []);
     else if (job.op === 'crash') throw new Error('boom');
     else done({ length: job.data.length });
   }
+}
+
+function flag(buffer: SharedArrayBuffer): void {
+  const view = new Int32Array(buffer);
+  Atomics.store(view, 0, 1);
+  Atomics.notify(view, 0);
+}
+
+function nested(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
 }

@@ -80,6 +80,27 @@ test('collect() settles a run whose worker has replied before the event loop del
   }
 });
 
+test('a result that cannot be read fails its run with a BackendError, whether collect() or the event loop comes to it, and the worker serves on', async () => {
+  const pool = await start(1, () => ({}), 0);
+  try {
+    for (const collect of [true, false]) {
+      const replied = new SharedArrayBuffer(4);
+      const run = pool.run({ op: 'deep', depth: 2_000, replied }, []);
+      const next = pool.run({ op: 'echo', x: 1 }, []);
+      assert.notEqual(Atomics.wait(new Int32Array(replied), 0, 0, 10_000), 'timed-out', 'the worker replied');
+      if (collect) pool.collect();
+      await assert.rejects(run, (e: unknown) => {
+        assert.ok(e instanceof BackendError, String(e));
+        assert.equal(e.message, 'pool test: could not read the result: Maximum call stack size exceeded');
+        return true;
+      });
+      assert.equal((await next).x, 1, 'the run queued behind it is served');
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a worker woken by expect() without a run goes back to waiting, and takes the run when it comes', async () => {
   const pool = await start(1);
   try {

@@ -78,6 +78,7 @@ export class Link {
   /** Turns a reply the worker wrote into the arena into the reply message; set once the pool knows how. */
   readArena: ((arena: SharedArrayBuffer) => unknown) | undefined;
   readonly #control: Int32Array;
+  #unreadable: ((error: Error) => void) | undefined;
 
   constructor(spinMs: number) {
     const { port1, port2 } = new MessageChannel();
@@ -116,8 +117,14 @@ export class Link {
     Atomics.notify(this.#control, POSTED);
   }
 
-  /** Calls `listener` with each reply the event loop delivers. */
-  onReply(listener: (message: unknown) => void): void {
+  /**
+   * Calls `listener` with each reply the event loop delivers, and `unreadable` with the error of
+   * each reply that could not be read on this thread (its message did not deserialize), whether
+   * the event loop or {@link receive} came to it.
+   */
+  onReply(listener: (message: unknown) => void, unreadable: (error: Error) => void): void {
+    this.#unreadable = unreadable;
+    this.port.on('messageerror', (error: Error) => this.#lost(error));
     this.port.on('message', (message: unknown) => {
       if (!isNotice(message)) {
         this.#read();
@@ -146,7 +153,14 @@ export class Link {
       return reply;
     }
     for (;;) {
-      const received = receiveMessageOnPort(this.port);
+      let received: { message: unknown } | undefined;
+      try {
+        received = receiveMessageOnPort(this.port);
+      } catch (error) {
+        // The message is gone from the port, as with a messageerror, and nothing else will report it.
+        this.#lost(error as Error);
+        return undefined;
+      }
       if (!received) return undefined;
       const message: unknown = received.message;
       if (!isNotice(message)) {
@@ -155,6 +169,15 @@ export class Link {
       }
       if (message.notice === 'recycle') this.#recycle(message);
     }
+  }
+
+  /**
+   * A reply that could not be read still counts as read: otherwise the worker, which uses the arena
+   * only once every earlier reply is read, would never use it again.
+   */
+  #lost(error: Error): void {
+    this.#read();
+    this.#unreadable?.(error);
   }
 
   /** Counts a reply read, in shared memory: the worker uses the arena only once every earlier reply is read. */

@@ -194,10 +194,10 @@ export class WorkerPool<Info, In, Out> {
     const early = started.handOver();
     const instance: Instance<In, Out> = { worker, link, jobs: [], crash: early.crash };
     link.readArena = this.#readArena;
-    link.onReply((message) => this.#onMessage(instance, message as FromWorker<Info, Out>));
-    link.port.on('messageerror', (error: Error) => {
-      this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error));
-    });
+    link.onReply(
+      (message) => this.#onMessage(instance, message as FromWorker<Info, Out>),
+      (error) => this.#finish(instance, undefined, this.#error(`could not read the result: ${error.message}`, error)),
+    );
     // The worker, referenced while it runs a job, is what keeps the process alive.
     link.port.unref();
     worker.on('error', (error: Error) => {
