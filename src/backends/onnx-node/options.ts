@@ -31,7 +31,8 @@ export interface OnnxNodeOptions {
    * (`session.intra_op.allow_spinning`). It saves their wake-ups, but when the instances' threads
    * already fill every core a spinning thread takes the core from the ones doing the work and from
    * the event loop: with 1 instance × 2 threads on 2 cores, 64 callers got 565-718 items/s with
-   * spinning and 923-1076 without; one caller at a time waited about 0.5 ms longer without.
+   * spinning and 923-1076 without, side by side (docs/measurements/batching.md); one caller at a
+   * time waited about 0.5 ms longer without.
    * @default true while instances × intraOpNumThreads leave a core free, else false
    */
   readonly intraOpSpinning?: boolean;
