@@ -2,6 +2,7 @@ import { assertFunction, assertObject, DeadlineExceededError, describe, type Clo
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion, VersionHold, VersionRef } from '../registry/index.js';
+import type { LookupHolds } from './lookup-holds.js';
 
 /**
  * The caches one model opts into. They apply to tensor requests (the TensorHandler's
@@ -44,14 +45,19 @@ export function flightGroupOf({ timeoutMs, priority }: Pick<InferOptions, 'timeo
   return timeoutMs === undefined && priority === undefined ? undefined : `${timeoutMs}/${priority}`;
 }
 
-/** Runs a tensor request on `version` through the model's caches; `hold` is the request's hold on it, passed to `version.infer`. */
+/**
+ * Runs a tensor request on `version` through the model's caches; `hold` is the request's hold on
+ * it, passed to `version.infer`. With a semantic cache, the hold is tracked in `lookups` through
+ * the lookup, so an eviction can release it (see {@link LookupHolds}).
+ */
 export async function inferCached(
   anyCaching: AnyModelCaching,
   version: ModelVersion,
   request: InferenceRequest,
   options: InferOptions & CacheDirectives & { readonly flightGroup?: string | undefined },
   clock: Clock,
-  hold?: VersionHold,
+  hold: VersionHold,
+  lookups: LookupHolds,
 ): Promise<InferenceResponse> {
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
@@ -66,12 +72,13 @@ export async function inferCached(
   // caches cut a lookup, and a joiner's wait, at it.
   const deadline = submit.timeoutMs === undefined ? undefined : clock.now() + submit.timeoutMs;
   const left = (): number | undefined => (deadline === undefined ? undefined : Math.max(deadline - clock.now(), 0));
+  const { result, semantic } = caching;
   const run = async (innerSignal: AbortSignal | undefined): Promise<TensorMap> => {
     const timeoutMs = left();
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new DeadlineExceededError(`Model '${version.name}' did not answer in time: its timeout ran out before it was queued`);
-    return ((await version.infer(request, { ...submit, timeoutMs, signal: innerSignal }, hold)) as InferenceResponse).outputs;
+    const held = hold.released && semantic ? await lookups.held(hold, { signal: innerSignal, timeoutMs }) : hold;
+    return ((await held.version.infer(request, { ...submit, timeoutMs, signal: innerSignal }, held)) as InferenceResponse).outputs;
   };
-  const { result, semantic } = caching;
   const parameters = answerParameters(request);
   const nearOrRun = semantic
     ? async (innerSignal: AbortSignal | undefined, control?: CacheComputeControl): Promise<TensorMap> => {
@@ -85,14 +92,19 @@ export async function inferCached(
         return found.value;
       }
     : run;
-  if (!result) return { outputs: await nearOrRun(signal) };
-  const found = await result.run(
-    // A semantic cache behind it answers within a tenant, so its answers are stored and shared per tenant.
-    { model: version.name, version: version.version, inputs: request.inputs, parameters: semantic ? { parameters, tenant: tenant ?? '' } : parameters },
-    nearOrRun,
-    { noCache, noStore, signal, flightGroup, timeoutMs: left() },
-  );
-  return { outputs: found.value };
+  const untrack = semantic ? lookups.track(hold) : undefined;
+  try {
+    if (!result) return { outputs: await nearOrRun(signal) };
+    const found = await result.run(
+      // A semantic cache behind it answers within a tenant, so its answers are stored and shared per tenant.
+      { model: version.name, version: version.version, inputs: request.inputs, parameters: semantic ? { parameters, tenant: tenant ?? '' } : parameters },
+      nearOrRun,
+      { noCache, noStore, signal, flightGroup, timeoutMs: left() },
+    );
+    return { outputs: found.value };
+  } finally {
+    untrack?.();
+  }
 }
 
 /** The parts of a request besides its inputs that change the answer: requested outputs and non-scheduling parameters. */

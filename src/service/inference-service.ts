@@ -4,6 +4,7 @@ import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
 import { cacheDirectives, checkCaching, clearReplaced, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { Router, type RouteOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
@@ -89,6 +90,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   readonly #clock: Clock;
   readonly #router: Router;
   readonly #caches = new Map<string, AnyModelCaching>();
+  readonly #lookups: LookupHolds;
 
   constructor(options: ServiceOptions) {
     super();
@@ -100,7 +102,9 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     this.registry = options.registry;
     this.#clock = options.clock ?? systemClock;
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
+    this.#lookups = new LookupHolds(this.registry);
     this.registry.on('draining', ({ name, version, reason }) => {
+      if (reason === 'evicted') this.#lookups.evicted({ name, version });
       const caching = reason === 'replaced' ? this.#caches.get(name) : undefined;
       if (caching) clearReplaced(caching, { name, version });
     });
@@ -132,7 +136,7 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock, hold) as Promise<Res>;
+          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock, hold, this.#lookups) as Promise<Res>;
         }
         return mv.infer(request, submit, hold) as Promise<Res>;
       });
@@ -165,7 +169,9 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
   /**
    * Runs `model` on feeds and resolves with its outputs: the shape an embedder or another model's
    * step expects, e.g. `onnxEmbedder({ run: service.runner('embedder'), feeds })`, so embeddings
-   * are batched with everything else the model serves.
+   * are batched with everything else the model serves. Under `maxLoadedVersions` /
+   * `maxLoadedBytes` the embedder may evict the version of a request whose lookup it embeds for:
+   * that version unloads without waiting for the lookup, and a miss loads it again (docs/caching.md).
    */
   runner(model: string, options: Omit<ServiceInferOptions, 'signal'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
     return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;

@@ -14,6 +14,7 @@ import {
   type TensorMap,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { LookupHolds } from '../../src/service/lookup-holds.js';
 
 /** y = x * factor: the answer tells which version ran. */
 function scale(factor: number): MemoryModel {
@@ -165,6 +166,79 @@ test('semantic hits stay within a tenant, and the embedder can be a model served
   assert.deepEqual(values(await service.infer('m', request(2, -1), { tenant: 'a' })), [20, -10]);
   assert.equal(modelRuns(), 3);
   await semantic.close();
+  await registry.close();
+});
+
+/** Settles `promise`, moving `clock` 10 ms whenever nothing else can happen; resolves with the time that took on it. */
+async function waitedOn(clock: FakeClock, promise: Promise<unknown>): Promise<number> {
+  const start = clock.now();
+  let settled = false;
+  void promise.then(() => (settled = true), () => (settled = true));
+  while (!settled) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!settled) clock.advance(10);
+  }
+  await promise;
+  return clock.now() - start;
+}
+
+test('an embedder served by the same registry with no room for it: the version held by a request in its lookup is unloaded for it at once, and loaded again on a miss', async () => {
+  for (const withResult of [false, true]) {
+    const clock = new FakeClock();
+    const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, maxLoadedVersions: 1 });
+    registry.register({ name: 'm', source: scale(10), warmup: [] });
+    registry.register({ name: 'embed', source: scale(1), warmup: [] });
+    const service = new InferenceService({ registry, clock });
+    const semantic = new SemanticCache<TensorMap>({
+      embed: onnxEmbedder({ run: service.runner('embed'), feeds: (inputs: TensorMap) => inputs }),
+      dimensions: 2,
+      threshold: 0.99,
+      maxEntries: 10,
+      timeoutMs: 100,
+      clock,
+    });
+    const events: string[] = [];
+    semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
+    semantic.on('hit', () => events.push('hit'));
+    semantic.on('coalesce', () => events.push('coalesce'));
+    service.setCaching('m', { semantic, result: withResult ? new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) : undefined });
+    const ask = (a: number, b: number) => service.infer('m', request(a, b)).then(values);
+    const answers: Promise<number[]>[] = [ask(1, 2)];
+    const waited = [await waitedOn(clock, answers[0]!)];
+    answers.push(ask(3, 4), ask(3, 4));
+    waited.push(await waitedOn(clock, Promise.all(answers.slice(1))));
+    answers.push(ask(1, 2.001));
+    waited.push(await waitedOn(clock, answers[3]!));
+    assert.deepEqual(await Promise.all(answers), [[10, 20], [30, 40], [30, 40], [10, 20]]);
+    assert.deepEqual(waited, [0, 0, 0], 'no lookup waited for the embedder\'s timeout');
+    // With a result cache in front, the second identical request joins the first's flight there.
+    assert.deepEqual(events, ['miss:absent', ...(withResult ? [] : ['coalesce']), 'miss:absent', 'hit']);
+    await semantic.close();
+    await registry.close();
+  }
+});
+
+test('a hold an eviction released is taken again on the version loaded again, or refused with a 503 once the version is no longer served', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: scale(10), warmup: [], versionPolicy: { latest: 1 } });
+  const lookups = new LookupHolds(registry);
+  const first = registry.resolve('m', { version: '1' });
+  const [kept, released] = [first.hold(), first.hold()];
+  lookups.track(kept);
+  const untrack = lookups.track(released);
+  lookups.evicted({ name: 'm', version: '2' });
+  assert.equal(released.released, false, 'another version\'s eviction releases nothing');
+  lookups.evicted({ name: 'm', version: '1' });
+  assert.deepEqual([kept.released, released.released], [true, true]);
+  untrack();
+  const again = await lookups.held(released, {});
+  assert.deepEqual([again.version.version, again.released], ['1', false]);
+  again.release();
+  await registry.load({ name: 'm', version: '2', source: scale(100), warmup: [], versionPolicy: { latest: 1 } });
+  await assert.rejects(Promise.resolve(lookups.held(released, {})), { code: 'ERR_SERVABLE_MODEL_NOT_READY', message: "Model 'm' version '1' left service while the request was in its cache lookup" });
+  const live = registry.resolve('m').hold();
+  assert.equal(lookups.held(live, {}), live, 'a hold still live is the one the request is queued with');
+  live.release();
   await registry.close();
 });
 
