@@ -75,6 +75,38 @@ test('FlatIndex removes a row by moving the last one into its slot, in both repr
   assert.throws(() => index.remove(1098), /Expected a slot between 0 and 1097, got 1098/);
 });
 
+test('FlatIndex gives back the memory of rows removed: its buffer halves once a quarter is in use, and the int8 rows follow, the answers unchanged', () => {
+  const rnd = random(11);
+  const rows = Array.from({ length: 1000 }, () => unit(Array.from({ length: 8 }, rnd)));
+  const index = new FlatIndex(8, { accelerateAt: 64 });
+  const live = [...rows];
+  for (const row of rows) index.add(row);
+  const steps: string[] = [`${index.size}/${index.capacity} ${index.accelerated}`];
+  const check = () => {
+    for (let k = 0; k < 20; k++) {
+      const query = unit(Array.from({ length: 8 }, rnd));
+      for (const threshold of [-1, 0.5, 0.9]) assert.equal(index.search(query, threshold)?.slot, bruteForce(live, query, threshold)?.slot);
+    }
+  };
+  for (const size of [256, 32, 3]) {
+    while (index.size > size) {
+      const slot = Math.floor((rnd() + 0.5) * index.size);
+      index.remove(slot);
+      live[slot] = live[live.length - 1]!;
+      live.pop();
+    }
+    steps.push(`${index.size}/${index.capacity} ${index.accelerated}`);
+    check();
+  }
+  for (const row of rows.slice(0, 100)) {
+    index.add(row);
+    live.push(row);
+  }
+  steps.push(`${index.size}/${index.capacity} ${index.accelerated}`);
+  check();
+  assert.deepEqual(steps, ['1000/1024 true', '256/512 true', '32/64 false', '3/16 false', '103/128 true']);
+});
+
 test('FlatIndex asks `accept` only about rows that would improve the best, and skips refused ones', () => {
   const index = new FlatIndex(2, { accelerate: false });
   index.add(unit([1, 0]));

@@ -1,6 +1,9 @@
 import { assertInteger } from '../../core/index.js';
 import { QuantizedRows } from './quantized-rows.js';
 
+/** The fewest rows the buffer holds: it starts there and never shrinks below. */
+const MIN_ROWS = 16;
+
 /** Options of {@link FlatIndex}. */
 export interface FlatIndexOptions {
   /**
@@ -41,12 +44,17 @@ export class FlatIndex {
     this.dimensions = dimensions;
     this.#accelerate = accelerate;
     this.#accelerateAt = accelerateAt;
-    this.#vectors = new Float32Array(16 * dimensions);
+    this.#vectors = new Float32Array(MIN_ROWS * dimensions);
   }
 
   /** The number of rows. */
   get size(): number {
     return this.#size;
+  }
+
+  /** The rows the buffer holds before it grows: doubled when full, halved once a quarter is in use. */
+  get capacity(): number {
+    return this.#vectors.length / this.dimensions;
   }
 
   /** True once the int8 screening pass is in use. */
@@ -76,11 +84,13 @@ export class FlatIndex {
     const last = this.#size - 1;
     if (slot < 0 || slot > last) throw new RangeError(`Expected a slot between 0 and ${last}, got ${slot}`);
     this.#size--;
-    if (slot === last) return -1;
     const d = this.dimensions;
-    this.#vectors.copyWithin(slot * d, last * d, (last + 1) * d);
-    this.#quantized?.move(last, slot);
-    return last;
+    if (slot !== last) {
+      this.#vectors.copyWithin(slot * d, last * d, (last + 1) * d);
+      this.#quantized?.move(last, slot);
+    }
+    if (this.#size <= this.#vectors.length / d / 4 && this.#vectors.length > MIN_ROWS * d) this.#shrink();
+    return slot === last ? -1 : last;
   }
 
   /** The exact score of one row. */
@@ -109,6 +119,19 @@ export class FlatIndex {
     if (this.#quantized) this.#quantized.scan(query, this.#size, minScore, consider);
     else for (let slot = 0; slot < this.#size; slot++) consider(slot);
     return bestSlot < 0 ? undefined : { slot: bestSlot, score: best };
+  }
+
+  /**
+   * Halves the rows' buffer once a quarter of it is in use, so that an index that shrank (its
+   * partition's entries evicted by others') does not keep the memory of its peak. The int8 rows,
+   * whose WebAssembly memory cannot shrink, are built again at the new size, or dropped below
+   * `accelerateAt` until the index grows back to it.
+   */
+  #shrink(): void {
+    this.#vectors = this.#vectors.slice(0, this.#vectors.length / 2);
+    if (!this.#quantized) return;
+    this.#quantized = undefined;
+    if (this.#size >= this.#accelerateAt) this.#startScreening();
   }
 
   #startScreening(): void {
