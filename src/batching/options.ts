@@ -1,5 +1,6 @@
 import {
   assertBoolean,
+  assertClock,
   assertFunction,
   assertInteger,
   assertKnownKeys,
@@ -97,7 +98,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   const splitOnFailure = o.splitOnFailure ?? true;
   assertBoolean('splitOnFailure', splitOnFailure);
   const clock = o.clock ?? systemClock;
-  assertClock(clock);
+  assertClock('clock', clock);
 
   const priorityLevels = o.priorityLevels ?? DEFAULT_PRIORITY_LEVELS;
   assertInteger('priorityLevels', priorityLevels, 1, MAX_PRIORITY_LEVELS);
@@ -188,9 +189,3 @@ export function assertPositive(name: string, value: unknown): asserts value is n
   if (value <= 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
 }
 
-function assertClock(clock: unknown): asserts clock is Clock {
-  const c = clock as Partial<Clock> | null;
-  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
-    throw new TypeError(`Expected \`clock\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(clock)}`);
-  }
-}

@@ -1,3 +1,5 @@
+import { describe } from './options.js';
+
 /** Time as the batcher, caches and registry see it; inject a fake one in tests. */
 export interface Clock {
   /** Milliseconds on a monotonic scale. */
@@ -23,3 +25,11 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** Asserts a {@link Clock}: an object with `now`, `setTimeout` and `clearTimeout`. */
+export function assertClock(name: string, value: unknown): asserts value is Clock {
+  const c = value as Partial<Clock> | null;
+  if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
+    throw new TypeError(`Expected \`${name}\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(value)}`);
+  }
+}

@@ -504,6 +504,10 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   assert.throws(() => setup({ syncIntervalMs: 2 ** 31 }), /`syncIntervalMs` to be a number between 0 and 2147483647, got 2147483648/);
   assert.throws(() => setup({ embed: 'no' as never }), /`embed` to be a function, got "no"/);
   assert.throws(() => setup({ log: { append: () => undefined } as never }), /`log.read` to be a function/);
+  assert.throws(() => setup({ ttlMS: 1000 } as never), /^TypeError: Unknown option `ttlMS`; SemanticCache takes embed, dimensions, threshold, maxEntries, ttlMs, /);
+  assert.throws(() => setup({ accelerate: 'no' as never }), /^TypeError: Expected `accelerate` to be a boolean, got "no" \(string\)$/);
+  assert.throws(() => setup({ clock: {} as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got \{\} \(object\)$/);
+  assert.throws(() => setup({ clock: null as never }), /`clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got null/);
   const { cache, compute } = setup();
   await assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
   await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);

@@ -2,22 +2,16 @@ import { EventEmitter } from 'eventemitter3';
 import {
   abortError,
   assertFunction,
-  assertInteger,
-  assertNumber,
-  assertObject,
   assertSignal,
   assertString,
   CacheError,
   describe,
   hash128,
   isPromiseLike,
-  MAX_TIMER_MS,
   messageOf,
-  systemClock,
   type Clock,
   type TensorMap,
 } from '../../core/index.js';
-import { assertPositive, assertTimerMs } from '../checks.js';
 import { canonicalParts } from '../key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
@@ -36,6 +30,7 @@ import {
   type SemanticRunResult,
   type Verifier,
 } from './types.js';
+import { checkOptions } from './options.js';
 import { normalized } from './vector.js';
 
 interface FlightState {
@@ -88,36 +83,21 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
   constructor(options: SemanticCacheOptions<Q>) {
     super();
-    assertObject('options', options);
-    const { embed, dimensions, threshold, maxEntries, ttlMs, verify, log, syncIntervalMs = 1000, timeoutMs = 1000 } = options;
-    assertFunction('embed', embed);
-    assertInteger('dimensions', dimensions, 1, 65536);
-    assertNumber('threshold', threshold, -1, 1);
-    assertInteger('maxEntries', maxEntries, 1);
-    if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
-    if (options.exactKey !== undefined) assertFunction('exactKey', options.exactKey);
-    if (verify !== undefined) assertFunction('verify', verify);
-    if (log !== undefined) {
-      assertObject('log', log);
-      assertFunction('log.append', log.append);
-      assertFunction('log.read', log.read);
-    }
-    assertNumber('syncIntervalMs', syncIntervalMs, 0, MAX_TIMER_MS);
-    assertTimerMs('timeoutMs', timeoutMs);
+    const { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs, timeoutMs, accelerate, clock } = checkOptions(options);
     this.#embed = embed;
     this.#dimensions = dimensions;
     this.#threshold = threshold;
     this.#ttlMs = ttlMs;
-    this.#exactKey = options.exactKey ?? defaultExactKey;
+    this.#exactKey = exactKey ?? defaultExactKey;
     this.#verify = verify;
     this.#log = log;
     this.#timeoutMs = timeoutMs;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = clock;
     this.#flights = new SingleFlight(this.#clock);
     this.#appends = new StallGuard(timeoutMs, this.#clock);
     this.#embeds = new StallGuard(timeoutMs, this.#clock);
     this.#verifies = new StallGuard(timeoutMs, this.#clock);
-    this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate: options.accelerate ?? true });
+    this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
   }
 

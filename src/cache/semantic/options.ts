@@ -1,0 +1,46 @@
+import { assertBoolean, assertClock, assertFunction, assertInteger, assertKnownKeys, assertNumber, assertObject, MAX_TIMER_MS, systemClock, type Clock } from '../../core/index.js';
+import { assertPositive, assertTimerMs } from '../checks.js';
+import type { SemanticCacheOptions, SemanticQuery } from './types.js';
+
+/** Every option's name, so a misspelt one (`ttlMS`) is refused, not ignored. */
+const OPTION_KEYS = Object.keys({
+  embed: true,
+  dimensions: true,
+  threshold: true,
+  maxEntries: true,
+  ttlMs: true,
+  exactKey: true,
+  verify: true,
+  log: true,
+  syncIntervalMs: true,
+  timeoutMs: true,
+  accelerate: true,
+  clock: true,
+} satisfies Record<keyof SemanticCacheOptions, true>);
+
+/** The options of a SemanticCache with their defaults. */
+type CheckedOptions<Q extends SemanticQuery> = SemanticCacheOptions<Q> & Required<Pick<SemanticCacheOptions<Q>, 'syncIntervalMs' | 'timeoutMs' | 'accelerate'>> & { readonly clock: Clock };
+
+/** Checks a SemanticCache's options, quoting any bad value, and fills in the defaults. */
+export function checkOptions<Q extends SemanticQuery>(options: SemanticCacheOptions<Q>): CheckedOptions<Q> {
+  assertObject('options', options);
+  assertKnownKeys('SemanticCache', options, OPTION_KEYS);
+  const { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs = 1000, timeoutMs = 1000, accelerate = true, clock = systemClock } = options;
+  assertFunction('embed', embed);
+  assertInteger('dimensions', dimensions, 1, 65536);
+  assertNumber('threshold', threshold, -1, 1);
+  assertInteger('maxEntries', maxEntries, 1);
+  if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
+  if (exactKey !== undefined) assertFunction('exactKey', exactKey);
+  if (verify !== undefined) assertFunction('verify', verify);
+  if (log !== undefined) {
+    assertObject('log', log);
+    assertFunction('log.append', log.append);
+    assertFunction('log.read', log.read);
+  }
+  assertNumber('syncIntervalMs', syncIntervalMs, 0, MAX_TIMER_MS);
+  assertTimerMs('timeoutMs', timeoutMs);
+  assertBoolean('accelerate', accelerate);
+  assertClock('clock', clock);
+  return { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs, timeoutMs, accelerate, clock };
+}
