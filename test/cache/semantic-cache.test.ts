@@ -510,6 +510,14 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   assert.throws(() => setup({ clock: null as never }), /`clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got null/);
   const { cache, compute } = setup();
   await assert.rejects(cache.run('a', compute(1), { partition: 5 as never }), /`partition` to be a string or an array of strings and numbers, got 5 \(number\)/);
+  // JSON would write each as null, or leave it out: partitions that must differ would be one.
+  for (const [part, shown] of [[undefined, 'undefined (undefined)'], [null, 'null (null)'], [NaN, 'NaN (number)'], [Infinity, 'Infinity (number)'], [{}, '{} (object)']] as const) {
+    const refused = new RegExp(`^TypeError: Expected every part of \`partition\` to be a string or a finite number, got ${shown.replace(/[()]/g, '\\$&')} at index 2$`);
+    await assert.rejects(cache.run('a', compute(1), { partition: ['m', '1', part as never] }), refused);
+    await assert.rejects(cache.lookup('a', { partition: ['m', '1', part as never] }), refused);
+    await assert.rejects(cache.store('a', answer(1), { partition: ['m', '1', part as never] }), refused);
+    await assert.rejects(cache.invalidate(['m', '1', part as never]), refused);
+  }
   await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);
   await assert.rejects(cache.run('a', compute(1), { timeoutMs: Number.NaN }), /^TypeError: Expected `timeoutMs` to be a finite number, got NaN/);
 });

@@ -196,7 +196,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
    * Removes the entries of one partition, or of all, here and (through the log) on every replica;
    * queries in flight are detached and their results not stored. With `prefix`, `partition` is a
    * list of parts and the partitions whose parts begin with them are removed too
-   * (`invalidate(['cls', 2], { prefix: true })` removes every tenant's partition of version 2).
+   * (`invalidate(['cls', '2'], { prefix: true })` removes every tenant's partition of version '2';
+   * the number 2 is another part).
    * @throws CacheError when the log cannot record the clear.
    */
   async invalidate(partition?: Partition, options: { readonly prefix?: boolean } = {}): Promise<void> {

@@ -108,11 +108,24 @@ export function withinPartition(key: string, scope: string): boolean {
   return key === scope || (scope.endsWith(']') && key.startsWith(`${scope.slice(0, -1)},`));
 }
 
-/** The partition as one string; parts are JSON-encoded so no two part lists collide. */
+/**
+ * The partition as one string; parts are JSON-encoded so no two part lists collide (a number and
+ * its string are different parts).
+ * @throws TypeError for a part that is neither a string nor a finite number, which JSON would
+ * encode as another part (`undefined`, `NaN` and `Infinity` as `null`) or not at all.
+ */
 export function partitionKey(partition: Partition | undefined): string {
   if (partition === undefined) return '';
   if (typeof partition === 'string') return partition;
-  if (Array.isArray(partition)) return JSON.stringify(partition);
-  throw new TypeError(`Expected \`partition\` to be a string or an array of strings and numbers, got ${describe(partition)}`);
+  if (!Array.isArray(partition)) {
+    throw new TypeError(`Expected \`partition\` to be a string or an array of strings and numbers, got ${describe(partition)}`);
+  }
+  for (let i = 0; i < partition.length; i++) {
+    const part: unknown = partition[i];
+    if (typeof part !== 'string' && !Number.isFinite(part)) {
+      throw new TypeError(`Expected every part of \`partition\` to be a string or a finite number, got ${describe(part)} at index ${i}`);
+    }
+  }
+  return JSON.stringify(partition);
 }
 
