@@ -397,6 +397,35 @@ test('lookup() and store() work without a computation', async () => {
   assert.deepEqual([near?.exact, y(near!.value)], [false, 5]);
 });
 
+test('an exactKey that throws or answers with no string: run() computes without the cache, lookup() misses, store() rejects, each an error event', async () => {
+  for (const [exactKey, message] of [
+    [() => undefined, 'Expected `exactKey` to return a string, got undefined (undefined)'],
+    [async () => 5, 'Expected `exactKey` to return a string, got 5 (number)'],
+    [() => { throw new Error('no key'); }, 'Semantic cache key failed: no key'],
+  ] as const) {
+    const { cache, events, compute, runs } = setup({ exactKey: exactKey as never });
+    const errors: string[] = [];
+    cache.on('error', (e) => errors.push(e.error.message));
+    assert.deepEqual([(await cache.run('a', compute(1))).hit, (await cache.run('b', compute(2))).hit], [false, false]);
+    assert.equal(y((await cache.run('b', compute(3))).value), 3, 'b is never answered with a\'s result');
+    assert.equal(runs(), 3);
+    assert.equal(await cache.lookup('a'), undefined);
+    await assert.rejects(cache.store('a', answer(1)), { code: 'ERR_SERVABLE_CACHE', message });
+    assert.equal(cache.size, 0);
+    assert.deepEqual(events, Array(5).fill('error:key'));
+    assert.deepEqual(errors, Array(5).fill(message));
+  }
+});
+
+test('lookup() and store() with a signal already aborted reject with its reason, as run() does, and store nothing', async () => {
+  const { cache, embedded } = setup();
+  const controller = new AbortController();
+  controller.abort(new Error('gone'));
+  await assert.rejects(cache.lookup('a', { signal: controller.signal }), /gone/);
+  await assert.rejects(cache.store('a', answer(1), { signal: controller.signal }), /gone/);
+  assert.deepEqual([cache.size, embedded], [0, []]);
+});
+
 test('lookup() and store() are bounded by timeoutMs: a late embedding is a miss for lookup() and a CacheError for store(), each an error event', async () => {
   const clock = new FakeClock();
   const late: (() => void)[] = [];

@@ -122,7 +122,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     const deadline = timeoutMs === undefined ? undefined : started + timeoutMs;
     let exactKey: string;
     try {
-      exactKey = await this.#exactKey(query);
+      exactKey = await this.#keyOf(query);
     } catch (cause) {
       this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
       const state: FlightState = { partition, generation: -1, readsCache: false, store: false };
@@ -160,8 +160,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
    */
   async lookup(query: Q, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<Omit<SemanticRunResult, 'shared'> | undefined> {
     assertSignal('signal', options.signal);
+    if (options.signal?.aborted) throw abortError(options.signal);
     const partition = partitionKey(options.partition);
-    const exact = this.#entries.exact(partition, await this.#exactKey(query));
+    let exactKey: string;
+    try {
+      exactKey = await this.#keyOf(query);
+    } catch (cause) {
+      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
+      return undefined;
+    }
+    const exact = this.#entries.exact(partition, exactKey);
     if (exact) return { value: exact.value, hit: true, exact: true, similarity: 1 };
     const vector = await this.#embedOrReport(query, partition, options.signal);
     const near = vector && (await this.#near(query, partition, vector));
@@ -173,22 +181,26 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
    * {@link SemanticCache.invalidate} is called (for any partition, as for results in flight)
    * before it is embedded: the answer predates the clear.
    * @throws CacheError, also emitted as an `error` event, when the embedding fails or takes longer
-   * than `timeoutMs` (or an earlier one that did has not answered yet): nothing is stored.
+   * than `timeoutMs` (or an earlier one that did has not answered yet), or `exactKey` fails: nothing is stored.
    */
   async store(query: Q, value: TensorMap, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<void> {
     assertSignal('signal', options.signal);
+    if (options.signal?.aborted) throw abortError(options.signal);
     const partition = partitionKey(options.partition);
     const generation = this.#generation;
+    let exactKey: string;
     let vector: Float32Array;
+    let operation: 'key' | 'embed' = 'key';
     try {
+      exactKey = await this.#keyOf(query);
+      operation = 'embed';
       vector = await this.#embedBounded(query, options.signal);
     } catch (cause) {
       if (options.signal?.aborted) throw cause;
-      const error = asCacheError('embed', cause);
-      this.emit('error', { operation: 'embed', partition, error });
+      const error = asCacheError(operation, cause);
+      this.emit('error', { operation, partition, error });
       throw error;
     }
-    const exactKey = await this.#exactKey(query);
     if (generation === this.#generation) this.#insert(partition, exactKey, query, vector, value);
   }
 
@@ -303,6 +315,13 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
       return undefined;
     }
+  }
+
+  /** The exact-tier key of `query`; a CacheError when `exactKey` answers with anything but a string, which would key every such query alike. */
+  async #keyOf(query: Q): Promise<string> {
+    const key: unknown = await this.#exactKey(query);
+    if (typeof key !== 'string') throw new CacheError(`Expected \`exactKey\` to return a string, got ${describe(key)}`);
+    return key;
   }
 
   /** The normalised embedding of `query`; never waits longer than `timeoutMs` or past `deadline`, nor on an embedder that has not answered a call that did. */
