@@ -486,6 +486,20 @@ test('replicas sharing a log see each other\'s entries, clears, and remaining TT
   assert.equal(log.records.length, 2);
 });
 
+test('a log record a replica cannot take (another embedder\'s length) is skipped and reported once; the records after it still replay', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const reader = setup({ log, syncIntervalMs: 0 });
+  const narrower = setup({ log, syncIntervalMs: 0, dimensions: 2, embed: () => [1, 0] });
+  const writer = setup({ log, syncIntervalMs: 0 });
+  await narrower.cache.store('x', answer(1));
+  await writer.cache.store('a', answer(2));
+  await reader.cache.sync();
+  await reader.cache.sync();
+  assert.deepEqual(reader.events, ['error:sync']);
+  assert.equal(y((await reader.cache.lookup('a2'))!.value), 2);
+});
+
 test('while an append that timed out is still pending, later appends are skipped, not queued behind it, and reported', async () => {
   const clock = new FakeClock();
   const log = memoryLog(clock);

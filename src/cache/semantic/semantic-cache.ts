@@ -355,21 +355,26 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
       const { records, cursor, errors = [] } = await log.read(this.#cursor);
       for (const error of errors) this.emit('error', { operation: 'sync', error });
       for (const { record, ageMs } of records) {
-        if (record.kind === 'clear') {
-          this.#entries.clear(record.partition, record.prefix === true);
-          continue;
+        try {
+          this.#apply(record, ageMs);
+        } catch (cause) {
+          // Skipped, not read again: one record this replica cannot take (another embedder's length, say) would stop its sync for good.
+          this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
         }
-        const remaining = record.ttlMs === undefined ? Infinity : record.ttlMs - ageMs;
-        if (remaining <= 0) continue;
-        const vector = normalized(record.vector, this.#dimensions);
-        const { partition, exactKey, value } = record;
-        const query = record.query as Q;
-        this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt: this.#clock.now() + remaining });
       }
       this.#cursor = cursor;
     } catch (cause) {
       this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
     }
+  }
+
+  #apply(record: SemanticRecord, ageMs: number): void {
+    if (record.kind === 'clear') return this.#entries.clear(record.partition, record.prefix === true);
+    const remaining = record.ttlMs === undefined ? Infinity : record.ttlMs - ageMs;
+    if (remaining <= 0) return;
+    const vector = normalized(record.vector, this.#dimensions);
+    const { partition, exactKey, value } = record;
+    this.#entries.insert({ partition, exactKey, query: record.query as Q, value, vector, expiresAt: this.#clock.now() + remaining });
   }
 
   #schedule(intervalMs: number): void {
