@@ -205,6 +205,21 @@ test('fail open: an embedder that throws, returns the wrong length or a zero vec
   wrong.cache.on('error', (e) => errors.push(e.error.message));
   await wrong.cache.run('a2', wrong.compute(1));
   assert.deepEqual(errors, ['Expected an embedding of 4 dimensions, got 3']);
+  // An embedder of the wrong type: the message shows what it returned.
+  const returned: Record<string, unknown> = { number: 7, none: undefined, bigints: [1n, 0n, 0n], text: 'abc', holes: [1, , 0], nan: [NaN, 1, 0] };
+  const typed = setup({ embed: (text) => returned[text] as number[] });
+  const messages: string[] = [];
+  typed.cache.on('error', (e) => messages.push(e.error.message));
+  for (const text of Object.keys(returned)) assert.equal((await typed.cache.run(text, typed.compute(1))).hit, false);
+  assert.equal(typed.cache.size, 0);
+  assert.deepEqual(messages, [
+    'Expected an embedding (3 numbers), got 7 (number)',
+    'Expected an embedding (3 numbers), got undefined (undefined)',
+    'Expected finite embedding values, got 1n (bigint) at index 0',
+    'Expected finite embedding values, got "a" (string) at index 0',
+    'Expected finite embedding values, got undefined (undefined) at index 1',
+    'Expected finite embedding values, got NaN (number) at index 0',
+  ]);
 });
 
 test('embeddings of huge or tiny magnitude are normalised like any other, not to zero or refused', async () => {
