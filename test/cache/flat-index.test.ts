@@ -104,7 +104,16 @@ test('FlatIndex gives back the memory of rows removed: its buffer halves once a 
   }
   steps.push(`${index.size}/${index.capacity} ${index.accelerated}`);
   check();
-  assert.deepEqual(steps, ['1000/1024 true', '256/512 true', '32/64 false', '3/16 false', '103/128 true']);
+  assert.deepEqual(steps, ['1000/1024 true', '256/512 true', '32/64 false', '3/8 false', '103/128 true']);
+});
+
+test('FlatIndex starts with room for one row, as a partition of one entry (one per tenant, say) needs no more', () => {
+  const index = new FlatIndex(384);
+  assert.equal(index.capacity, 1);
+  index.add(unit(Array.from({ length: 384 }, random(3))));
+  assert.deepEqual([index.size, index.capacity], [1, 1]);
+  index.add(unit(Array.from({ length: 384 }, random(4))));
+  assert.deepEqual([index.size, index.capacity], [2, 2]);
 });
 
 test('FlatIndex asks `accept` only about rows that would improve the best, and skips refused ones', () => {

@@ -1,8 +1,11 @@
 import { assertInteger } from '../../core/index.js';
 import { QuantizedRows } from './quantized-rows.js';
 
-/** The fewest rows the buffer holds: it starts there and never shrinks below. */
-const MIN_ROWS = 16;
+/**
+ * The rows the buffer starts with, and never shrinks below: one, since every partition has an
+ * index of its own and many hold a single entry (one per tenant, say).
+ */
+const MIN_ROWS = 1;
 
 /** Options of {@link FlatIndex}. */
 export interface FlatIndexOptions {
