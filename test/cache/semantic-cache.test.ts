@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { LoggedRecord, SemanticLog, SemanticRecord } from '../../src/cache/semantic/record.js';
 import { decodeRecord, encodeRecord } from '../../src/cache/semantic/record.js';
+import { SemanticEntries } from '../../src/cache/semantic/entries.js';
 import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
 import type { SemanticCacheEvents, SemanticCacheOptions } from '../../src/cache/semantic/types.js';
 import { DeadlineExceededError, type TensorMap } from '../../src/core/index.js';
@@ -111,6 +112,15 @@ test('maxEntries bounds all partitions together, evicting the least recently use
   assert.equal(cache.size, 2);
   assert.equal((await cache.run('b', compute(5), { partition: 'p2', noStore: true })).hit, false);
   assert.equal((await cache.run('a2', compute(6), { partition: 'p1', noStore: true })).hit, true);
+});
+
+test('an entry\'s vector is held once, in its partition\'s index, not again beside its answer', () => {
+  const entries = new SemanticEntries<string>({ dimensions: 3, maxEntries: 10, clock: new FakeClock(), accelerate: false });
+  entries.insert({ partition: 'p', exactKey: 'k', query: 'a', value: answer(1), vector: Float32Array.from([1, 0, 0]), expiresAt: Infinity });
+  const exact = entries.exact('p', 'k')!;
+  const near = entries.nearest('p', Float32Array.from([1, 0, 0]), 0.9)!;
+  assert.deepEqual([exact.query, near.entry.query, near.similarity], ['a', 'a', 1]);
+  assert.equal('vector' in exact, false);
 });
 
 test('entries expire after ttlMs on the injected clock', async () => {

@@ -20,7 +20,10 @@ export interface SemanticEntry<Q> {
   readonly expiresAt: number;
 }
 
-interface Slot<Q> extends SemanticEntry<Q> {
+/** An entry as held and found: its vector lives in its partition's index only. */
+export type HeldEntry<Q> = Omit<SemanticEntry<Q>, 'vector'>;
+
+interface Slot<Q> extends HeldEntry<Q> {
   slot: number;
 }
 
@@ -59,7 +62,7 @@ export class SemanticEntries<Q> {
   }
 
   /** The live entry with this exact key in `partition`. */
-  exact(partition: string, exactKey: string): SemanticEntry<Q> | undefined {
+  exact(partition: string, exactKey: string): HeldEntry<Q> | undefined {
     const slot = this.#exact.get(exactId(partition, exactKey));
     if (!slot) return undefined;
     if (slot.expiresAt <= this.#options.clock.now()) {
@@ -75,7 +78,7 @@ export class SemanticEntries<Q> {
    * `threshold`, give or take float32 rounding (so identical and same-direction vectors meet a
    * threshold of 1); the similarity is clamped to [-1, 1].
    */
-  nearest(partition: string, vector: Float32Array, threshold: number): { entry: SemanticEntry<Q>; similarity: number } | undefined {
+  nearest(partition: string, vector: Float32Array, threshold: number): { entry: HeldEntry<Q>; similarity: number } | undefined {
     const p = this.#partitions.get(partition);
     if (!p) return undefined;
     const now = this.#options.clock.now();
@@ -103,7 +106,8 @@ export class SemanticEntries<Q> {
       p = { index: new FlatIndex(this.#options.dimensions, { accelerate: this.#options.accelerate }), slots: [] };
       this.#partitions.set(entry.partition, p);
     }
-    const slot: Slot<Q> = { ...entry, slot: p.index.add(entry.vector) };
+    const { vector, ...held } = entry;
+    const slot: Slot<Q> = { ...held, slot: p.index.add(vector) };
     p.slots.push(slot);
     this.#exact.set(id, slot);
     this.#recency.add(slot);

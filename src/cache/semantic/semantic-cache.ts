@@ -16,7 +16,7 @@ import { canonicalParts } from '../key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
-import { SemanticEntries, type SemanticEntry } from './entries.js';
+import { SemanticEntries, type HeldEntry } from './entries.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
   partitionKey,
@@ -293,7 +293,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   }
 
   /** The best near entry; null when `verify` rejected it. */
-  async #near(query: Q, partition: string, vector: Float32Array, deadline?: number): Promise<{ entry: SemanticEntry<Q>; similarity: number } | null | undefined> {
+  async #near(query: Q, partition: string, vector: Float32Array, deadline?: number): Promise<{ entry: HeldEntry<Q>; similarity: number } | null | undefined> {
     const near = this.#entries.nearest(partition, vector, this.#threshold);
     if (!near || !this.#verify) return near;
     try {
