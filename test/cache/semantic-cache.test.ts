@@ -588,4 +588,8 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   }
   await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);
   await assert.rejects(cache.run('a', compute(1), { timeoutMs: Number.NaN }), /^TypeError: Expected `timeoutMs` to be a finite number, got NaN/);
+  // A clear of one partition where all its tenants' were meant would leave their entries served.
+  await assert.rejects(cache.invalidate(['m', '1'], { prefix: 'yes' as never }), /^TypeError: Expected `prefix` to be a boolean, got "yes" \(string\)$/);
+  await assert.rejects(cache.invalidate(['m', '1'], { prefx: true } as never), /^TypeError: Unknown option `prefx`; invalidate\(\) takes prefix$/);
+  await assert.rejects(cache.invalidate(['m', '1'], null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
 });

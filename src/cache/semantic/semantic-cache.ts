@@ -1,7 +1,10 @@
 import { EventEmitter } from 'eventemitter3';
 import {
   abortError,
+  assertBoolean,
   assertFunction,
+  assertKnownKeys,
+  assertObject,
   assertSignal,
   assertString,
   CacheError,
@@ -213,6 +216,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
    * @throws CacheError when the log cannot record the clear.
    */
   async invalidate(partition?: Partition, options: { readonly prefix?: boolean } = {}): Promise<void> {
+    assertObject('options', options);
+    assertKnownKeys('invalidate()', options, ['prefix']);
+    if (options.prefix !== undefined) assertBoolean('prefix', options.prefix);
     const prefix = options.prefix === true;
     if (prefix && (!Array.isArray(partition) || partition.length === 0)) {
       throw new TypeError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
