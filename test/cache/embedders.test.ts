@@ -25,6 +25,9 @@ test('ngramEmbedder gives deterministic unit vectors that ignore case, punctuati
   assert.deepEqual(embed(''), new Float32Array(384));
   assert.equal(ngramEmbedder({ dimensions: 16 })('x').length, 16);
   assert.throws(() => ngramEmbedder({ maxN: 2 }), /`maxN` to be an integer between 3 and 16, got 2/);
+  // A misspelt option would leave the default (384) under a cache of another length: every embedding refused.
+  assert.throws(() => ngramEmbedder({ dimension: 768 } as never), /^TypeError: Unknown option `dimension`; ngramEmbedder takes dimensions, minN, maxN, wordWeight, bigramWeight$/);
+  assert.throws(() => ngramEmbedder()(5 as never), /^TypeError: Expected text to embed, got 5 \(number\)$/);
 });
 
 test('on the labelled set, ngramEmbedder has no false hit from threshold 0.925, where it hits a third of the paraphrases', () => {
@@ -111,4 +114,6 @@ test('onnxEmbedder picks the named output, decodes FP16, and says what is wrong 
   await assert.rejects(outputs({ e: { datatype: 'FP32', shape: [2, 3], data: new Float32Array(6) } })('q'), /shape \[d\], \[1, d\] or \[1, tokens, d\], got \[2, 3\]/);
   await assert.rejects(outputs({ e: { datatype: 'BYTES', shape: [1], data: ['x'] } })('q'), /numeric embedding, got BYTES/);
   assert.throws(() => onnxEmbedder({ run: async () => ({}), feeds: () => ({}), pooling: 'max' as never }), /`pooling` to be one of "mean", "first", got "max"/);
+  assert.throws(() => onnxEmbedder({ run: async () => ({}), feeds: () => ({}), output: 0 as never }), /^TypeError: Expected `output` to be a non-empty string, got 0 \(number\)$/);
+  assert.throws(() => onnxEmbedder({ run: async () => ({}), feeds: () => ({}), outputs: 'e' } as never), /^TypeError: Unknown option `outputs`; onnxEmbedder takes run, feeds, output, pooling$/);
 });

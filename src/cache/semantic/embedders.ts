@@ -1,4 +1,18 @@
-import { assertFunction, assertInteger, assertNumber, assertObject, assertOneOf, CacheError, fnv1a32, fromHalfBits, type Tensor, type TensorMap } from '../../core/index.js';
+import {
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertNumber,
+  assertObject,
+  assertOneOf,
+  assertString,
+  CacheError,
+  describe,
+  fnv1a32,
+  fromHalfBits,
+  type Tensor,
+  type TensorMap,
+} from '../../core/index.js';
 import type { SemanticQuery } from './types.js';
 
 /** Options of {@link ngramEmbedder}. */
@@ -23,6 +37,7 @@ export interface NgramEmbedderOptions {
  */
 export function ngramEmbedder(options: NgramEmbedderOptions = {}): (text: string) => Float32Array {
   assertObject('options', options);
+  assertKnownKeys('ngramEmbedder', options, ['dimensions', 'minN', 'maxN', 'wordWeight', 'bigramWeight']);
   const { dimensions = 384, minN = 3, maxN = 5, wordWeight = 2, bigramWeight = 4 } = options;
   assertInteger('dimensions', dimensions, 1, 65536);
   assertInteger('minN', minN, 1, 16);
@@ -30,7 +45,7 @@ export function ngramEmbedder(options: NgramEmbedderOptions = {}): (text: string
   assertNumber('wordWeight', wordWeight, 0);
   assertNumber('bigramWeight', bigramWeight, 0);
   return (text: string): Float32Array => {
-    if (typeof text !== 'string') throw new TypeError(`Expected text to embed, got ${typeof text}`);
+    if (typeof text !== 'string') throw new TypeError(`Expected text to embed, got ${describe(text)}`);
     const features = new Map<string, number>();
     const add = (feature: string, weight: number): void => {
       if (weight > 0) features.set(feature, (features.get(feature) ?? 0) + weight);
@@ -81,9 +96,11 @@ export interface OnnxEmbedderOptions<Q extends SemanticQuery> {
  */
 export function onnxEmbedder<Q extends SemanticQuery>(options: OnnxEmbedderOptions<Q>): (query: Q, signal?: AbortSignal) => Promise<Float32Array> {
   assertObject('options', options);
+  assertKnownKeys('onnxEmbedder', options, ['run', 'feeds', 'output', 'pooling']);
   const { run, feeds, output, pooling = 'mean' } = options;
   assertFunction('run', run);
   assertFunction('feeds', feeds);
+  if (output !== undefined) assertString('output', output);
   assertOneOf('pooling', pooling, ['mean', 'first'] as const);
   return async (query: Q, signal?: AbortSignal): Promise<Float32Array> => {
     const outputs = await run(await feeds(query), signal);
