@@ -1,4 +1,4 @@
-import { assertFunction, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion, VersionHold, VersionRef } from '../registry/index.js';
@@ -149,6 +149,7 @@ export function clearReplaced(caching: AnyModelCaching, { name, version }: Versi
 /** Checks a model's caching options, naming the model in the message. */
 export function checkCaching(model: string, caching: AnyModelCaching): AnyModelCaching {
   assertObject(`caches.${model}`, caching);
+  assertKnownKeys(`caches.${model}`, caching, ['result', 'semantic', 'query']);
   if (caching.result !== undefined && !(caching.result instanceof ResultCache)) {
     throw new TypeError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);
   }

@@ -525,5 +525,7 @@ test('a reload of one version clears that version\'s entries only: the other ver
 test('caching options are checked', async () => {
   const { registry, service } = await setup(() => {});
   assert.throws(() => service.setCaching('m', { result: {} as ResultCache }), /Expected `caches.m.result` to be a ResultCache, got \{\} \(object\)/);
+  // Misspelt, the model would run with no semantic cache at all, and nothing would say so.
+  assert.throws(() => service.setCaching('m', { semantc: {} } as never), /^TypeError: Unknown option `semantc`; caches.m takes result, semantic, query$/);
   await registry.close();
 });
