@@ -400,6 +400,33 @@ test('invalidate(parts, { prefix: true }) clears the partitions under those part
   await assert.rejects(one.cache.invalidate([], { prefix: true }), /got \[\]/);
 });
 
+test('a sync whose read was under way when invalidate() was called applies nothing it read: it reads again, in log order after the clear', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const { cache } = setup({ log, syncIntervalMs: 0 });
+  await cache.store('a', answer(1));
+  await cache.idle();
+  let release!: () => void;
+  const read = log.read.bind(log);
+  const gated: SemanticLog = { append: (r) => log.append(r), read: async (cursor) => {
+    const answered = read(cursor);
+    await new Promise<void>((resolve) => (release = resolve));
+    return answered;
+  } };
+  const reader = setup({ log: gated, syncIntervalMs: 0 });
+  await reader.cache.store('a', answer(1));
+  const syncing = reader.cache.sync();
+  await reader.cache.invalidate();
+  release();
+  await syncing;
+  assert.equal(await reader.cache.lookup('a2'), undefined, 'the entries the clear removed are not put back by a read that predates it');
+  const next = reader.cache.sync();
+  release();
+  await next;
+  assert.equal(await reader.cache.lookup('a2'), undefined);
+  assert.equal(reader.cache.size, 0);
+});
+
 test('a store() still embedding when invalidate() is called stores nothing, as a result in flight', async () => {
   let release!: () => void;
   const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));

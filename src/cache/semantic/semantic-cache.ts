@@ -9,17 +9,16 @@ import {
   assertString,
   CacheError,
   describe,
-  hash128,
   isPromiseLike,
   messageOf,
   type Clock,
   type TensorMap,
 } from '../../core/index.js';
-import { canonicalParts } from '../key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
 import { SemanticEntries, type HeldEntry } from './entries.js';
+import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
   partitionKey,
@@ -125,7 +124,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     const deadline = timeoutMs === undefined ? undefined : started + timeoutMs;
     let exactKey: string;
     try {
-      exactKey = await this.#keyOf(query);
+      exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
       this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
       const state: FlightState = { partition, generation: -1, readsCache: false, store: false };
@@ -167,7 +166,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     const partition = partitionKey(options.partition);
     let exactKey: string;
     try {
-      exactKey = await this.#keyOf(query);
+      exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
       this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
       return undefined;
@@ -195,7 +194,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     let vector: Float32Array;
     let operation: 'key' | 'embed' = 'key';
     try {
-      exactKey = await this.#keyOf(query);
+      exactKey = await exactKeyOf(this.#exactKey, query);
       operation = 'embed';
       vector = await this.#embedBounded(query, options.signal);
     } catch (cause) {
@@ -323,13 +322,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     }
   }
 
-  /** The exact-tier key of `query`; a CacheError when `exactKey` answers with anything but a string, which would key every such query alike. */
-  async #keyOf(query: Q): Promise<string> {
-    const key: unknown = await this.#exactKey(query);
-    if (typeof key !== 'string') throw new CacheError(`Expected \`exactKey\` to return a string, got ${describe(key)}`);
-    return key;
-  }
-
   /** The normalised embedding of `query`; never waits longer than `timeoutMs` or past `deadline`, nor on an embedder that has not answered a call that did. */
   async #embedBounded(query: Q, signal: AbortSignal | undefined, deadline?: number): Promise<Float32Array> {
     if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
@@ -358,7 +350,10 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
   async #replay(log: SemanticLog): Promise<void> {
     try {
+      const generation = this.#generation;
       const { records, cursor, errors = [] } = await log.read(this.#cursor);
+      // A clear since the read began: what it read may be entries the clear removed. Read again, after the clear's record.
+      if (generation !== this.#generation) return;
       for (const error of errors) this.emit('error', { operation: 'sync', error });
       for (const { record, ageMs } of records) {
         try {
@@ -395,10 +390,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
 function missed(value: TensorMap): Outcome {
   return { value, hit: false, exact: false, similarity: undefined };
-}
-
-function defaultExactKey(query: SemanticQuery): string {
-  return typeof query === 'string' ? `s:${query}` : `t:${hash128(canonicalParts(query))}`;
 }
 
 function asCacheError(operation: string, cause: unknown): CacheError {
