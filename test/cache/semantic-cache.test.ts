@@ -329,6 +329,28 @@ test('an embedding or a verification still pending at the caller\'s deadline fai
   assert.deepEqual([stuck.runs(), clock.pending], [1, 1], 'the verification\'s timer, until its timeoutMs');
 });
 
+test('an embedding given up at timeoutMs aborts the embedder\'s signal: one that stops on it (a model behind it drops the work) is not left stalled', async () => {
+  const clock = new FakeClock();
+  const reasons: string[] = [];
+  const embed = (text: string, signal?: AbortSignal) =>
+    text === 'slow'
+      ? new Promise<number[]>((_, reject) => signal!.addEventListener('abort', () => {
+          reasons.push((signal!.reason as Error).message);
+          reject(signal!.reason);
+        }))
+      : VECTORS[text]!;
+  const { cache, compute, events } = setup({ embed, clock, timeoutMs: 100 });
+  const slow = cache.run('slow', compute(1));
+  await new Promise((resolve) => setImmediate(resolve));
+  clock.advance(100);
+  assert.equal((await slow).hit, false);
+  assert.deepEqual(reasons, ['Cache embed took longer than 100 ms']);
+  await cache.run('a', compute(2));
+  assert.equal(y((await cache.run('a2', compute(3))).value), 2, 'the next lookups embed again, as the late call has answered');
+  assert.deepEqual(events, ['error:embed', 'miss:error', 'miss:absent', 'store', 'hit:near 0.98']);
+  assert.equal(clock.pending, 0);
+});
+
 test('while a verification that timed out has not answered, near matches skip the verifier: a miss and an error event each, at once', async () => {
   const clock = new FakeClock();
   const late: (() => void)[] = [];

@@ -4,6 +4,7 @@ import {
   assertBoolean,
   assertFunction,
   assertKnownKeys,
+  assertNumber,
   assertObject,
   assertSignal,
   assertString,
@@ -17,13 +18,13 @@ import {
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
+import { BoundedEmbedder } from './bounded-embedder.js';
 import { SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
   partitionKey,
   withinPartition,
-  type Embedder,
   type Partition,
   type SemanticCacheEvents,
   type SemanticCacheOptions,
@@ -58,7 +59,7 @@ type Outcome = Omit<SemanticRunResult, 'shared'>;
  * const { value, hit } = await cache.run(prompt, () => llm(prompt), { partition: ['chat', 'v3', tenantId] });
  */
 export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitter<SemanticCacheEvents> {
-  readonly #embed: Embedder<Q>;
+  readonly #embedder: BoundedEmbedder<Q>;
   readonly #dimensions: number;
   readonly #threshold: number;
   readonly #ttlMs: number | undefined;
@@ -68,8 +69,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   readonly #timeoutMs: number;
   /** Appends: skipped while one that timed out is still pending, rather than queued behind a log that stopped answering. */
   readonly #appends: StallGuard;
-  /** Embeddings, likewise: a lookup never waits longer than `timeoutMs` for the embedder. */
-  readonly #embeds: StallGuard;
   /** Verifications, likewise. */
   readonly #verifies: StallGuard;
   readonly #clock: Clock;
@@ -86,7 +85,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
   constructor(options: SemanticCacheOptions<Q>) {
     super();
     const { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs, timeoutMs, accelerate, clock } = checkOptions(options);
-    this.#embed = embed;
+    this.#embedder = new BoundedEmbedder(embed, dimensions, timeoutMs, clock);
     this.#dimensions = dimensions;
     this.#threshold = threshold;
     this.#ttlMs = ttlMs;
@@ -97,7 +96,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     this.#clock = clock;
     this.#flights = new SingleFlight(this.#clock);
     this.#appends = new StallGuard(timeoutMs, this.#clock);
-    this.#embeds = new StallGuard(timeoutMs, this.#clock);
     this.#verifies = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
@@ -196,7 +194,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     try {
       exactKey = await exactKeyOf(this.#exactKey, query);
       operation = 'embed';
-      vector = await this.#embedBounded(query, options.signal);
+      vector = await this.#embedder.embed(query, options.signal);
     } catch (cause) {
       if (options.signal?.aborted) throw cause;
       const error = asCacheError(operation, cause);
@@ -314,19 +312,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
 
   async #embedOrReport(query: Q, partition: string, signal: AbortSignal | undefined, deadline?: number): Promise<Float32Array | undefined> {
     try {
-      return await this.#embedBounded(query, signal, deadline);
+      return await this.#embedder.embed(query, signal, deadline);
     } catch (cause) {
       if (signal?.aborted || wasCut(cause)) throw cause;
       this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
       return undefined;
     }
-  }
-
-  /** The normalised embedding of `query`; never waits longer than `timeoutMs` or past `deadline`, nor on an embedder that has not answered a call that did. */
-  async #embedBounded(query: Q, signal: AbortSignal | undefined, deadline?: number): Promise<Float32Array> {
-    if (this.#embeds.stalled) throw new CacheError('Cache embed skipped: the embedder has not answered calls that timed out');
-    const embedded = this.#embed(query, signal);
-    return normalized(isPromiseLike(embedded) ? await this.#embeds.bound(Promise.resolve(embedded), 'embed', deadline) : embedded, this.#dimensions);
   }
 
   #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {

@@ -5,7 +5,10 @@ import type { SemanticLog } from './record.js';
 /** What a semantic cache is asked with: text, or the tensors of a request. */
 export type SemanticQuery = string | TensorMap;
 
-/** Maps a query to a vector (any scale: the cache normalises it). */
+/**
+ * Maps a query to a vector (any scale: the cache normalises it). `signal` aborts when the cache
+ * gives the embedding up (after `timeoutMs`) or every caller has left: stop the work then.
+ */
 export type Embedder<Q extends SemanticQuery> = (query: Q, signal?: AbortSignal) => MaybePromise<ArrayLike<number>>;
 
 /** A second opinion on a near match: return false to treat it as a miss. */
