@@ -123,6 +123,22 @@ test('data that is not plain JSON numbers, or does not fit its shape, is refused
   same(request('[[]]', 'FP32', '[1,0]'));
 });
 
+test('data refused once it was read from its range is not read whole again to refuse it', (t) => {
+  const floats = Array.from({ length: 3000 }, (_, i) => (i / 7).toFixed(6));
+  const parse = t.mock.method(JSON, 'parse');
+  for (const [data, error] of [
+    [`[${floats.join(',')},"x"]`, /^InvalidInputError: Input 'x': expected a number .* got "x" \(string\) at element 3000$/],
+    [`[[${floats.join(',')}],[1]]`, /^InvalidInputError: Input 'x': `data` is nested deeper than the shape's 1 dimensions$/],
+  ] as const) {
+    const body = request(data, 'FP32', '[3001]');
+    same(body);
+    parse.mock.resetCalls();
+    assert.throws(() => decodeInferJson(utf8.encode(body), MAX_ELEMENTS), error);
+    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+    assert.ok(parsed < body.length * 1.1, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+  }
+});
+
 test('other datatypes, and bodies shaped oddly around their data, decode as the whole body does', () => {
   for (const [datatype, data] of [['INT32', '[1,-2,3]'], ['INT64', '[1,"9007199254740993",3]'], ['BOOL', '[true,false,true]'], ['BYTES', '["a]","[b",""]'], ['FP16', '[1.5,-2,65504]'], ['UINT8', '[1,2,300]'], ['INT8', '[1.5,2,3]']]) {
     same(request(data!, datatype, '[3]'));

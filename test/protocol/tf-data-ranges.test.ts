@@ -187,6 +187,26 @@ test('ragged, mixed and malformed values are refused as reading the whole body r
   }
 });
 
+test('a body refused once its tensors were read from their ranges is not read whole again to refuse it', (t) => {
+  const values = numbers(11, 1200);
+  const ragged = `[${nest(values, [600])}, ${nest(values, [599])}]`;
+  const bodies: [string, readonly TensorSpec[], RegExp][] = [
+    [`{"instances": [${ragged}]}`, X32, /^InvalidInputError: Input 'x': values are not rectangular \(a list of 599 where 600 were expected\)$/],
+    [`{"instances": [${nest(values, [600])}, ${nest(values, [599])}]}`, X32, /^InvalidInputError: Input 'x': instance 1 has shape \[599\], instance 0 has \[600\]$/],
+    [`{"inputs": ${nest([...values.slice(0, 1199), 'null'], [2, 600])}}`, X64, /^InvalidInputError: Input 'x': expected a number .* got null \(null\) at element 1199$/],
+    [`{"inputs": {"x": ${ragged}}}`, X64, /^InvalidInputError: Input 'x': values are not rectangular/],
+    [`{"instances": [{"x": ${nest(values, [600])}}, {"x": ${nest(values, [2, 300])}}]}`, X32, /^InvalidInputError: Input 'x': instance 1 has shape \[2, 300\], instance 0 has \[600\]$/],
+  ];
+  const parse = t.mock.method(JSON, 'parse');
+  for (const [body, inputs, error] of bodies) {
+    same(body, inputs);
+    parse.mock.resetCalls();
+    assert.throws(() => decodePredictJson(utf8.encode(body), inputs, MAX_ELEMENTS), error, body.slice(0, 100));
+    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+    assert.ok(parsed < body.length * 1.1, `${body.slice(0, 100)}: JSON.parse read ${parsed} characters of a body of ${body.length}`);
+  }
+});
+
 test('bodies shaped oddly around their tensors decode as the whole body does', () => {
   const cases: [string, readonly TensorSpec[]][] = [
     // Keys twice: JSON.parse keeps the last.
