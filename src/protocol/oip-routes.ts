@@ -26,9 +26,11 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
     'server-ready': () => {
       // A closed registry has forgotten its models: none left to wait for would read as ready.
       if (service.registry.closed) return jsonResponse(503, { ready: false });
-      // Without requiredModels, a model counts while it has a ready version: one left draining by an
-      // unload or an eviction is on its way out, and Triton's strict readiness skips it too.
-      const ready = ctx.requiredModels?.every((name) => service.isReady(name)) ?? true;
+      // Without requiredModels, as in Triton's strict readiness, a model holds readiness back while
+      // registry.load() loads its first version; not one draining after an unload or an eviction
+      // (Triton skips a model being unloaded), nor one a request loads on demand.
+      const { registry } = service;
+      const ready = ctx.requiredModels?.every((name) => service.isReady(name)) ?? !registry.names().some((name) => registry.isStarting(name));
       return jsonResponse(ready ? 200 : 503, { ready });
     },
     'server-metadata': () => jsonResponse(200, { name: ctx.serverName, version: ctx.serverVersion, extensions }),

@@ -92,8 +92,9 @@ export interface HttpHandlerOptions {
   readonly serverVersion?: string;
   /**
    * Models that must be ready for `GET /v2/health/ready` to answer 200. When absent, the server is
-   * ready until the registry closes: no model holds it back, neither one still loading its first
-   * version nor one draining its queue after an unload or an eviction.
+   * ready unless a model is starting (`registry.load()` loads a version of it and none is ready, as
+   * Triton's strict readiness has it) or the registry is closed: a model draining after an unload
+   * or an eviction, whose load failed, or that a request loads on demand holds nothing back.
    */
   readonly requiredModels?: readonly string[];
   /**

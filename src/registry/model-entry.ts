@@ -49,6 +49,8 @@ export class ModelEntry {
   policy: VersionPolicy = 'all';
   traffic: TrafficPolicy | undefined;
 
+  /** Versions `registry.load()` is loading, as against loads a request started (see {@link ModelEntry.starting}). */
+  readonly #explicit = new Set<string>();
   readonly #changed: () => void;
 
   /**
@@ -59,6 +61,30 @@ export class ModelEntry {
     this.name = name;
     this.#changed = changed;
     this.waiters = new LoadWaiters(changed);
+  }
+
+  /** True when `version`, or any version when none is given, can take requests. */
+  isReady(version?: string): boolean {
+    return version === undefined ? this.live.size > 0 : this.live.has(version);
+  }
+
+  /**
+   * True while `registry.load()` loads a version and no version is ready yet: the model is
+   * starting. A load a request started (a registered version, or one evicted) is on demand and
+   * does not count, nor does a reload while another version serves.
+   */
+  get starting(): boolean {
+    return this.#explicit.size > 0 && this.live.size === 0;
+  }
+
+  /** Waits for `registry.load()`'s load of `version`, as a caller of it (see {@link LoadWaiters.follow}), the model {@link ModelEntry.starting} meanwhile. */
+  async loadExplicitly<T>(version: string, loading: Promise<T>): Promise<T> {
+    this.#explicit.add(version);
+    try {
+      return await this.waiters.follow(version, loading);
+    } finally {
+      this.#explicit.delete(version);
+    }
   }
 
   /** True when nothing is known, loading or draining any more. */
@@ -118,6 +144,13 @@ export class ModelEntry {
     for (const label of labels) this.labels.delete(label);
     this.#changed();
     return labels;
+  }
+
+  /** Points `label` at `version`; false when it points there already. */
+  point(label: string, version: string): boolean {
+    if (this.labels.get(label) === version) return false;
+    this.labels.set(label, version);
+    return true;
   }
 
   /** The labels pointing at `version`, sorted. */

@@ -53,7 +53,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const before = entry.before(version);
     entry.configure(version, config as AnyConfig);
     try {
-      return (await entry.waiters.follow(version, this.#startLoad(entry, version))) as unknown as ModelVersion<Req, Res>;
+      return (await entry.loadExplicitly(version, this.#startLoad(entry, version))) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
       entry.restore(version, config as AnyConfig, before);
       this.#cleanup(entry);
@@ -128,8 +128,12 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
 
   /** True when `name` (at `version`, or any version) can take requests. */
   isReady(name: string, version?: string): boolean {
-    const live = this.#models.get(name)?.live;
-    return version === undefined ? (live?.size ?? 0) > 0 : live?.has(version) === true;
+    return this.#models.get(name)?.isReady(version) === true;
+  }
+
+  /** True while {@link ModelRegistry.load} loads a version of `name` and none is ready yet; loads requests started do not count. */
+  isStarting(name: string): boolean {
+    return this.#models.get(name)?.starting === true;
   }
 
   /** Loads waiting for room under `maxLoadedVersions` / `maxLoadedBytes`: unloading a version (it drains first), waiting for one to finish loading, or queued behind. */
@@ -177,7 +181,9 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     assertString('version', version);
     const entry = this.#entry(name);
     if (!entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
-    this.#swaps.change(entry, () => this.#point(entry, label, version));
+    this.#swaps.change(entry, () => {
+      if (entry.point(label, version)) this.emit('label', { name, label, version });
+    });
   }
 
   /** Removes a label; returns false when it was not set. */
@@ -325,7 +331,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
       entry.live.set(mv.version, mv);
       mv.markReady();
       entry.waiters.loaded(mv);
-      for (const label of config.labels ?? []) this.#point(entry, label, mv.version);
+      for (const label of config.labels ?? []) if (entry.point(label, mv.version)) this.emit('label', { name: entry.name, label, version: mv.version });
       this.emit('ready', mv.metadata());
       if (previous) void this.#retire(entry, previous, 'replaced', false);
       this.#applyPolicy(entry);
@@ -382,12 +388,6 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
   /** Forgets a version's config and the labels pointing at it. */
   #forget(entry: ModelEntry, version: string): void {
     for (const label of entry.forget(version)) this.emit('label', { name: entry.name, label, version: undefined });
-  }
-
-  #point(entry: ModelEntry, label: string, version: string): void {
-    if (entry.labels.get(label) === version) return;
-    entry.labels.set(label, version);
-    this.emit('label', { name: entry.name, label, version });
   }
 
   #cleanup(entry: ModelEntry): void {

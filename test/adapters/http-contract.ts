@@ -316,6 +316,30 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.deepEqual([head.status, await head.text()], [200, '']);
     });
 
+    test(`server readiness is 503 while a model loads with no version ready, as in Triton, and 200 once it is`, async () => {
+      const g = gate();
+      const own = new ModelRegistry({ backends: [memoryBackend()] });
+      const srv = await start({ service: new InferenceService({ registry: own }) });
+      const ready = async () => {
+        const res = await fetch(`${srv.url}/v2/health/ready`);
+        return [res.status, await res.json()];
+      };
+      try {
+        // Its warm-up runs the model, which waits at the gate.
+        const loading = own.load({ name: 'linear', source: linearMemory(g.wait) });
+        assert.deepEqual(await ready(), [503, { ready: false }]);
+        const answer = post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
+        g.open();
+        await loading;
+        assert.deepEqual(await ready(), [200, { ready: true }]);
+        assert.equal((await answer).status, 200, 'a request sent meanwhile waits for the load');
+      } finally {
+        g.open();
+        await srv.close();
+        await own.close();
+      }
+    });
+
     test(`infer answers Y = X·W + B exactly, flat or nested, and echoes the id`, async () => {
       const rows = [
         [1, 2, 3],

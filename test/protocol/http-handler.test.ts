@@ -12,6 +12,7 @@ import {
 } from '../../src/index.js';
 import { createHttpHandler, decodeInferJson, decodePredictJson, SERVABLE_VERSION, type HttpRequest, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { acceptedFormat } from '../../src/protocol/content-encoding.js';
+import { until } from '../fixtures/until.js';
 
 function echo(): MemoryModel {
   return {
@@ -103,6 +104,50 @@ test('server readiness follows the registry, or the required models', async () =
   await registry.unload('later');
   assert.equal((await http.handle(get('/v2/health/ready'))).status, 503);
   assert.equal((await all.handle(get('/v2/health/ready'))).status, 200);
+  await registry.close();
+});
+
+test('server readiness is 503 while registry.load() loads a model with no version ready; a reload, a failed load and a load a request starts hold none back', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  const ready = async () => {
+    const reply = await http.handle(get('/v2/health/ready'));
+    return [reply.status, json(reply)];
+  };
+  const gated = () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const model: MemoryModel = { ...echo(), run: async (feeds) => (await gate, echo().run(feeds)) };
+    return { model, open };
+  };
+  assert.deepEqual(await ready(), [200, { ready: true }], 'no model to wait for');
+  // The warm-up runs the model, which waits at the gate: the load is in progress until it opens.
+  const first = gated();
+  const loading = registry.load({ name: 'echo', source: first.model });
+  assert.deepEqual(registry.versions('echo'), [{ version: '1', state: 'loading' }]);
+  assert.deepEqual(await ready(), [503, { ready: false }]);
+  first.open();
+  await loading;
+  assert.deepEqual(await ready(), [200, { ready: true }]);
+  // A second version loading while the first serves.
+  const second = gated();
+  const reloading = registry.load({ name: 'echo', version: '2', source: second.model });
+  assert.deepEqual(await ready(), [200, { ready: true }]);
+  second.open();
+  await reloading;
+  // A load that fails leaves nothing loading.
+  await assert.rejects(registry.load({ name: 'broken', source: { ...echo(), run: () => Promise.reject(new Error('no')) } }));
+  assert.deepEqual(await ready(), [200, { ready: true }]);
+  // A registered model a request loads, evicting echo to make room.
+  const lazy = gated();
+  registry.register({ name: 'lazy', source: lazy.model });
+  const body = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
+  const infer = http.handle({ method: 'POST', path: '/v2/models/lazy/infer', headers: {}, body });
+  await until(() => registry.versions('lazy')[0]?.state === 'loading', 'the on-demand load');
+  assert.deepEqual(await ready(), [200, { ready: true }]);
+  lazy.open();
+  assert.equal((await infer).status, 200);
+  assert.deepEqual(await ready(), [200, { ready: true }]);
   await registry.close();
 });
 
