@@ -4,7 +4,7 @@
  */
 import { parentPort, resourceLimits } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
-import { decodeInferJson, decodePredictJson } from '../protocol/index.js';
+import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../protocol/index.js';
 import { notPassable, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
@@ -21,7 +21,9 @@ port.on('message', (job: JsonJob) => {
   try {
     const value = job.kind === 'infer'
       ? decodeInferJson(job.body, job.maxElements, maxHeapBytes)
-      : decodePredictJson(job.body, job.inputs, job.maxElements, maxHeapBytes);
+      : job.kind === 'infer-binary'
+        ? decodeInferBinary((job.body as Uint8Array).subarray(0, job.headerLength), (job.body as Uint8Array).subarray(job.headerLength), job.maxElements, maxHeapBytes)
+        : decodePredictJson(job.body, job.inputs, job.maxElements, maxHeapBytes);
     reply = { value };
   } catch (error) {
     fail(error);

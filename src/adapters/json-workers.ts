@@ -7,6 +7,7 @@ import type { DecodedPredict, InferRequestData, JsonDecoder } from '../protocol/
 /** What a JSON worker is asked to do with a body. */
 type JsonJobHead =
   | { readonly kind: 'infer'; readonly maxElements: number }
+  | { readonly kind: 'infer-binary'; readonly headerLength: number; readonly maxElements: number }
   | { readonly kind: 'predict'; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
 
 /** A body for a JSON worker to decode. */
@@ -70,6 +71,10 @@ export class JsonWorkerPool implements JsonDecoder {
 
   infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
     return this.#run({ kind: 'infer', maxElements }, body, signal).then((value) => revive(value as InferRequestData));
+  }
+
+  inferBinary(body: Uint8Array, headerLength: number, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
+    return this.#run({ kind: 'infer-binary', headerLength, maxElements }, body, signal).then((value) => revive(value as InferRequestData));
   }
 
   predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict> {

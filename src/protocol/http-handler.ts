@@ -87,8 +87,9 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const { tenantOf } = options;
   if (tenantOf !== undefined) assertFunction('tenantOf', tenantOf);
   const { jsonDecoder } = options;
-  if (jsonDecoder !== undefined && (typeof jsonDecoder?.infer !== 'function' || typeof jsonDecoder.predict !== 'function' || !(jsonDecoder.minBytes >= 0))) {
-    throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict}), got ${describe(jsonDecoder)}`);
+  if (jsonDecoder !== undefined && (typeof jsonDecoder?.infer !== 'function' || typeof jsonDecoder.predict !== 'function' || !(jsonDecoder.minBytes >= 0)
+    || (jsonDecoder.inferBinary !== undefined && typeof jsonDecoder.inferBinary !== 'function'))) {
+    throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict, inferBinary?}), got ${describe(jsonDecoder)}`);
   }
   const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, jsonDecoder };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };

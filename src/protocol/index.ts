@@ -11,7 +11,7 @@ export { EXTENSIONS } from './oip-routes.js';
 export { compressReply } from './content-encoding.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
-export { decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
+export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
 export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';

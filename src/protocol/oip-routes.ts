@@ -1,18 +1,14 @@
 import { InvalidInputError, isPromiseLike, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import { BinaryReader, HEADER_LENGTH, joinBody, splitBody } from './binary.js';
-import { bodyText, parseJsonObject } from './json-body.js';
-import { parseNonFinite } from './json-non-finite.js';
-import { decodeInferJson, handsOver } from './json-decoder.js';
-import { decodeInferRequest, withBinaryOutput, type DecodedInferRequest } from './oip-request.js';
+import { HEADER_LENGTH, joinBody, splitBody } from './binary.js';
+import { decodeInferBinary, decodeInferJson, handsOver, type JsonDecoder } from './json-decoder.js';
+import { withBinaryOutput, type DecodedInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { directivesWithTenant, headerDirectives, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
-
-const BINARY_HEADER = 'The JSON header of the body';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
 export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'schedule_policy'];
@@ -51,6 +47,12 @@ function modelReady({ service }: RouteContext, { model, version }: ModelRef): Ht
   return jsonResponse(ready ? 200 : 503, body);
 }
 
+/** A body with binary tensor data decoded by `decoder`: the header and data splitBody cut from one buffer, as one view of it. */
+function decodeElsewhere(decoder: JsonDecoder, json: Uint8Array, binary: Uint8Array, maxElements: number, signal: AbortSignal | undefined): Promise<DecodedInferRequest> {
+  const body = new Uint8Array(json.buffer, json.byteOffset, json.byteLength + binary.byteLength);
+  return decoder.inferBinary!(body, json.byteLength, maxElements, signal).then(withBinaryOutput);
+}
+
 async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, { model, version }: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   let sent: HeaderDirectives | undefined;
   const decoding = beforeService(service, model, (): DecodedInferRequest | Promise<DecodedInferRequest> => {
@@ -60,8 +62,9 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     if (binary) {
-      const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
-      return decodeInferRequest(header, { maxElements, binary: new BinaryReader(binary) });
+      // A large header costs what a JSON body of its size does to parse (seconds, and up to a gigabyte of heap, at the body limit).
+      if (jsonDecoder?.inferBinary && handsOver(jsonDecoder, json)) return decodeElsewhere(jsonDecoder, json as Uint8Array, binary, maxElements, request.signal);
+      return withBinaryOutput(decodeInferBinary(json, binary, maxElements));
     }
     if (handsOver(jsonDecoder, json)) return jsonDecoder.infer(json, maxElements, request.signal).then(withBinaryOutput);
     return withBinaryOutput(decodeInferJson(json, maxElements));

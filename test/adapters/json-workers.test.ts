@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
 import { PayloadTooLargeError } from '../../src/core/index.js';
-import { decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
+import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
 
 const body = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -93,6 +93,30 @@ test('a :predict body of many short rows is refused by its heap estimate, not by
   // Under the estimate with each row left out, a 400 KB body of them took more than the worker's 16 MB once each was marked.
   const rows = new TextEncoder().encode(`{"instances":[${'{"X":[1]},'.repeat(35_999)}{"X":[1]}]}`);
   await assert.rejects(pool.predict(rows, inputs, 1e6), (error: Error) => error instanceof PayloadTooLargeError && error.message.startsWith('Decoding this JSON body could take'));
+});
+
+test('a body with binary tensor data decodes on a worker as in place, header and data; a header that could need more heap than the worker may use is refused unparsed', async () => {
+  const pool = new JsonWorkerPool(1, 0, 16);
+  const header = new TextEncoder().encode(JSON.stringify({
+    id: 'b1',
+    inputs: [
+      { name: 'X', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+      { name: 'n', datatype: 'INT32', shape: [3], data: [1, -2, 3] },
+      { name: 's', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 6 } },
+    ],
+    outputs: [{ name: 'Y', parameters: { binary_data: true } }],
+  }));
+  const data = new Uint8Array([...new Uint8Array(new Float32Array([1.5, -2]).buffer), 2, 0, 0, 0, 0x68, 0x69]);
+  const whole = new Uint8Array([...header, ...data]);
+  const got = await pool.inferBinary(whole, header.byteLength, 100);
+  const expected = decodeInferBinary(header, data, 100);
+  assert.deepEqual({ ...got, request: { ...got.request, inputs: { ...got.request.inputs } } }, { ...expected, request: { ...expected.request, inputs: { ...expected.request.inputs } } });
+  assert.deepEqual(got.request.inputs['X']!.data, new Float32Array([1.5, -2]));
+  assert.deepEqual(got.request.inputs['s']!.data, ['hi']);
+  // Its errors are the in-place decoder's, by name.
+  await assert.rejects(pool.inferBinary(whole.subarray(0, whole.byteLength - 1), header.byteLength, 100), { name: 'InvalidInputError', message: "Input 's': binary_data_size 6 runs past the end of the binary data (5 bytes left)" });
+  const bomb = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"FP32","shape":[1,3],"data":[${'[],'.repeat(300_000)}1,2,3]}]}`);
+  await assert.rejects(pool.inferBinary(bomb, bomb.byteLength, 100), { name: 'PayloadTooLargeError', status: 413, message: /^Decoding this JSON body could take \d+ MB of memory/ });
 });
 
 test('a body whose client went away while it waited for the worker is dropped, not decoded', async () => {

@@ -235,3 +235,29 @@ test('node over HTTP/2: checkContinue answers an over-limit body with the 413 be
     await registry.close();
   }
 });
+
+test('node: a body with binary tensor data whose JSON header is jsonWorkerMinBytes or more is decoded on a JSON worker, held to its heap as a JSON body is', async () => {
+  const { service, registry } = await linearService();
+  const server = await listen(servableNode({ service, jsonWorkerHeapMb: 16 }));
+  const post = (header: string, data: Uint8Array) =>
+    fetch(`http://127.0.0.1:${server.port}/v2/models/linear/infer`, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(Buffer.byteLength(header)) },
+      body: Buffer.concat([Buffer.from(header), data]),
+    });
+  try {
+    // A large header is served as a small one is.
+    const x = new Uint8Array(new Float32Array([1, 2, 3]).buffer);
+    const large = JSON.stringify({ parameters: { note: 'x'.repeat(200_000) }, inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: 12 } }] });
+    const served = await post(large, x);
+    assert.deepEqual([served.status, ((await served.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, [32, 48]]);
+    // Parsed on the event loop, a header of a few hundred thousand empty arrays took about 15 MB of heap; 64 MiB of them, a gigabyte and seconds.
+    const bomb = `{"inputs":[{"name":"X","datatype":"FP32","shape":[1,3],"data":[${'[],'.repeat(300_000)}1,2,3]}]}`;
+    const refused = await post(bomb, new Uint8Array(0));
+    assert.equal(refused.status, 413);
+    assert.match(((await refused.json()) as { error: string }).error, /^Decoding this JSON body could take \d+ MB of memory, more than the 8 MB a JSON worker takes/);
+  } finally {
+    await server.close();
+    await registry.close();
+  }
+});

@@ -246,7 +246,9 @@ test('options are checked at construction, quoting the bad value', () => {
   assert.throws(() => createHttpHandler({ service, serverName: '' }), /`serverName` to be a non-empty string/);
   assert.throws(() => createHttpHandler({ service, requiredModels: 'm' as unknown as string[] }), /`requiredModels` to be an array of model names, got "m"/);
   assert.throws(() => createHttpHandler({ service, onError: 1 as unknown as () => void }), /`onError` to be a function, got 1/);
-  assert.throws(() => createHttpHandler({ service, jsonDecoder: { minBytes: 1 } as never }), /`jsonDecoder` to be a JsonDecoder \(\{minBytes, infer, predict\}\), got \{"minBytes":1\}/);
+  assert.throws(() => createHttpHandler({ service, jsonDecoder: { minBytes: 1 } as never }), /`jsonDecoder` to be a JsonDecoder \(\{minBytes, infer, predict, inferBinary\?\}\), got \{"minBytes":1\}/);
+  const decoder = { minBytes: 1, infer: decodeInferJson, predict: decodePredictJson };
+  assert.throws(() => createHttpHandler({ service, jsonDecoder: { ...decoder, inferBinary: true } as never }), /`jsonDecoder` to be a JsonDecoder \(\{minBytes, infer, predict, inferBinary\?\}\)/);
 });
 
 test('a jsonDecoder gets the JSON bodies of its minBytes or more, with the request\'s signal; smaller ones are decoded in place', async () => {
