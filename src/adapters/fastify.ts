@@ -144,7 +144,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);
   const headers = withTenantLines(request.raw, decoded.has(request) ? withoutContentEncoding(request.headers) : request.headers);
   const response = await http.handle({ method: request.method, path, headers, body, signal });
-  releaseBodyWhenDone(reply.raw, body);
+  releaseBodyWhenDone(reply.raw, body, response.status);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));
 }

@@ -179,12 +179,16 @@ function join(chunks: readonly Buffer[], size: number, alignAt: number | undefin
  * requests then reuse buffers instead of leaving the collector 100 KB or more each to free, which
  * it does with full collections when they lived through the queue. Nothing servable runs keeps a
  * request's tensors after its answer (a shadow copy is made before the primary runs); a custom
- * Handler or response hook must not either. Bodies readBody did not join are left alone.
+ * Handler or response hook must not either. Bodies readBody did not join are left alone, and so
+ * are those answered 499 or 504 (`status`): their inference may still run on them, in a batch
+ * already running or for the identical requests that joined it through a model's cache, and a
+ * body reused under it changed their answers, and the answer cached for them.
  */
-export function releaseBodyWhenDone(res: NodeResponse, body: unknown): void {
+export function releaseBodyWhenDone(res: NodeResponse, body: unknown, status: number): void {
   if (!(body instanceof Uint8Array) || !pooled.has(body.buffer)) return;
   const buffer = body.buffer;
   pooled.delete(buffer);
+  if (status === 499 || status === 504) return;
   if ('stream' in res ? res.stream.closed : res.closed) recycleBuffer(buffer as ArrayBuffer);
   else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }
@@ -274,7 +278,7 @@ export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeRe
     return;
   }
   const reply = await http.handle({ method: req.method ?? 'GET', path, headers, body, signal });
-  releaseBodyWhenDone(res, body);
+  releaseBodyWhenDone(res, body, reply.status);
   writeResponse(res, reply);
 }
 

@@ -9,7 +9,9 @@ import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import {
   InferenceService,
+  LruStore,
   ModelRegistry,
+  ResultCache,
   TensorHandler,
   type Backend,
   type InferenceRequest,
@@ -834,6 +836,76 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       } finally {
         await srv.close();
         await s.registry.close();
+      }
+    });
+
+    test(`a binary body whose client went away is not reused while the inference it leads runs on for identical requests`, async () => {
+      const g = gate();
+      const width = 32768;
+      const model: MemoryModel = {
+        inputs: [{ name: 'X', datatype: 'FP32', shape: [-1, width] }],
+        outputs: [{ name: 'Y', datatype: 'FP32', shape: [-1, 1] }],
+        async run({ X }) {
+          await g.wait();
+          const rows = X!.shape[0]!;
+          const y = new Float32Array(rows);
+          for (let r = 0; r < rows; r++) y[r] = (X!.data as Float32Array)[r * width]!;
+          return { Y: { datatype: 'FP32', shape: [rows, 1], data: y } as Tensor };
+        },
+      };
+      const own = new ModelRegistry({ backends: [memoryBackend()] });
+      await own.load({ name: 'first', source: model, warmup: [], batching: { maxBatchSize: 1 } });
+      const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+      const service = new InferenceService({ registry: own, caches: { first: { result } } });
+      const outcomes: string[] = [];
+      service.on('request', (e) => outcomes.push(e.outcome));
+      let coalesced = 0;
+      result.on('coalesce', () => coalesced++);
+      const srv = await start({ service });
+      const { hostname, port, pathname } = new URL(`${srv.url}/v2/models/first/infer`);
+      // 128 KiB of one value, sent in 16 KiB writes: the server joins the chunks into a buffer it reuses.
+      const send = (value: number) => {
+        const data = Buffer.from(new Float32Array(width).fill(value).buffer);
+        const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, width], parameters: { binary_data_size: data.length } }] }));
+        const body = Buffer.concat([header, data]);
+        const req = http.request({ host: hostname, port: Number(port), path: pathname, method: 'POST', headers: { 'content-length': String(body.length), 'inference-header-content-length': String(header.length) } });
+        const reply = new Promise<unknown>((resolve, reject) => {
+          req.on('response', (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(res.statusCode === 200 ? (JSON.parse(Buffer.concat(chunks).toString()) as { outputs: { data: number[] }[] }).outputs[0]!.data : res.statusCode));
+          });
+          req.on('error', reject);
+        });
+        const write = (at: number): void => {
+          if (at >= body.length) req.end();
+          else req.write(body.subarray(at, at + 16384), () => setImmediate(() => write(at + 16384)));
+        };
+        write(0);
+        return { req, reply };
+      };
+      try {
+        const running = send(7);
+        await until(() => own.queues()[0]!.inFlight === 1, 'the first run');
+        const leader = send(1);
+        leader.reply.catch(() => {});
+        await until(() => own.queues()[0]!.queued === 1, 'the leader to queue');
+        const follower = send(1);
+        await until(() => coalesced === 1, 'the identical request to join the leader');
+        leader.req.destroy();
+        await until(() => outcomes.includes('cancelled'), 'the leader to be answered 499');
+        await tick();
+        const other = send(5);
+        await until(() => own.queues()[0]!.queued === 2, 'the other request to queue');
+        g.open();
+        assert.deepEqual(await running.reply, [7]);
+        assert.deepEqual(await follower.reply, [1], 'answered from its own values, not those of the body sent after');
+        assert.deepEqual(await other.reply, [5]);
+        assert.deepEqual(await send(1).reply, [1], 'and so is the cached answer');
+      } finally {
+        g.open();
+        await srv.close();
+        await own.close();
       }
     });
 
