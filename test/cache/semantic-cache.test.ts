@@ -387,6 +387,26 @@ test('a verifier can veto a near match (never an exact one)', async () => {
   assert.ok(events.includes('miss:rejected'));
 });
 
+test('a tensor query is kept as it was asked: a caller reusing its buffers afterwards (as the HTTP adapters reuse a body\'s) changes no stored query', async () => {
+  const seen: number[] = [];
+  const cache = new SemanticCache<TensorMap>({
+    embed: () => [1, 0],
+    dimensions: 2,
+    threshold: 0.9,
+    maxEntries: 10,
+    verify: (_query, match) => {
+      seen.push((match.query['x']!.data as Float32Array)[0]!);
+      return false;
+    },
+  });
+  const buffer = new Float32Array([1, 1]);
+  const first: TensorMap = { x: { datatype: 'FP32', shape: [2], data: buffer } };
+  await cache.run(first, async () => answer(1));
+  buffer.fill(2);
+  await cache.run({ x: { datatype: 'FP32', shape: [2], data: new Float32Array([3, 3]) } }, async () => answer(2));
+  assert.deepEqual(seen, [1]);
+});
+
 test('invalidate() clears one partition or all, and results in flight are not stored', async () => {
   const { cache, compute } = setup();
   await cache.run('a', compute(1), { partition: 'x' });

@@ -1,6 +1,6 @@
 import type { Clock, TensorMap } from '../../core/index.js';
 import { FlatIndex } from './flat-index.js';
-import { withinPartition } from './types.js';
+import { withinPartition, type SemanticQuery } from './types.js';
 
 /**
  * How far a similarity computed from float32 unit vectors may be from the true cosine: each value
@@ -157,4 +157,19 @@ export class SemanticEntries<Q> {
 
 function exactId(partition: string, exactKey: string): string {
   return `${partition.length}:${partition}${exactKey}`;
+}
+
+/**
+ * A query as the cache keeps it past the call: tensors copied, since their caller may reuse the
+ * buffers under them (servable's adapters reuse a request body's once it is answered, and a
+ * stored view of one then showed `verify` and the log the next request's values).
+ */
+export function kept<Q extends SemanticQuery>(query: Q): Q {
+  if (typeof query === 'string') return query;
+  const copy = Object.create(Object.getPrototypeOf(query) as object | null) as TensorMap;
+  for (const name of Object.keys(query)) {
+    const t = (query as TensorMap)[name]!;
+    Object.defineProperty(copy, name, { value: { ...t, shape: [...t.shape], data: t.data.slice() }, enumerable: true, writable: true, configurable: true });
+  }
+  return copy as Q;
 }

@@ -19,7 +19,7 @@ import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js'
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
 import { BoundedEmbedder } from './bounded-embedder.js';
-import { SemanticEntries, type HeldEntry } from './entries.js';
+import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import {
@@ -320,7 +320,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitte
     }
   }
 
-  #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {
+  #insert(partition: string, exactKey: string, asked: Q, vector: Float32Array, value: TensorMap): void {
+    const query = kept(asked);
     const expiresAt = this.#ttlMs === undefined ? Infinity : this.#clock.now() + this.#ttlMs;
     this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt });
     this.emit('store', { partition });
