@@ -6,15 +6,7 @@ import type { WorkerPoolOptions } from './pool-options.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
 import { Backoff } from './backoff.js';
-
-/**
- * Runs expected to take longer than this are not polled for: the event loop's wake-up, tens of
- * microseconds, is small beside them.
- */
-const POLL_MS = 5;
-
-/** How long one poll spins before it lets the event loop turn. */
-const POLL_SLICE_MS = 0.02;
+import { Poller, POLL_MS } from './poller.js';
 
 interface Job<In, Out> {
   readonly value: In;
@@ -64,7 +56,8 @@ export class WorkerPool<Info, In, Out> {
   readonly #retry = new Backoff();
   /** A moving average of run times, in milliseconds. */
   #runMs = 0;
-  #polling = false;
+  /** Reads the replies of the workers told that the pool polls for them. */
+  readonly #poller = new Poller(this.#instances, () => this.#pollable(), (instance, message) => this.#onMessage(instance, message as FromWorker<Info, Out>));
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
@@ -234,7 +227,7 @@ export class WorkerPool<Info, In, Out> {
         job.reject(this.#error(`could not send the feeds to the worker: ${messageOf(error)}`, error));
       }
     }
-    if (polled) this.#startPolling();
+    if (polled) this.#poller.start();
     this.#checkDrained();
   }
 
@@ -258,46 +251,6 @@ export class WorkerPool<Info, In, Out> {
   /** True while runs are short and a core is free: results are then polled for. */
   #pollable(): boolean {
     return this.#spinMs > 0 && this.#runMs <= POLL_MS && spinAllowed();
-  }
-
-  /**
-   * Polls for results between event-loop turns while some worker is told so (its link's `polled`):
-   * until its reply comes, its run has taken {@link POLL_MS}, or the pool stops being pollable.
-   */
-  #startPolling(): void {
-    if (this.#polling) return;
-    this.#polling = true;
-    setImmediate(this.#poll);
-  }
-
-  readonly #poll = (): void => {
-    this.#polling = false;
-    // Spin a few microseconds per turn rather than one check per turn: each turn allocates an
-    // Immediate, and a turn a microsecond would make garbage for the collector to stop for.
-    const until = performance.now() + POLL_SLICE_MS;
-    while (!this.#anyReply() && performance.now() < until);
-    const now = performance.now();
-    const pollable = this.#pollable();
-    let waiting = false;
-    for (const instance of this.#instances) {
-      const job = instance.jobs[0];
-      if (!job) continue;
-      let message = instance.link.receive() as FromWorker<Info, Out> | undefined;
-      if (!message && (!pollable || now - job.sentAt >= POLL_MS) && instance.link.polled) {
-        // From here the reply comes by message; one may have landed in the arena meanwhile.
-        instance.link.setPolled(false);
-        message = instance.link.receive() as FromWorker<Info, Out> | undefined;
-      }
-      if (message) this.#onMessage(instance, message);
-      // A worker holding another job keeps being polled for that one's reply.
-      if (instance.jobs.length > 0 && instance.link.polled) waiting = true;
-    }
-    if (waiting) this.#startPolling();
-  };
-
-  #anyReply(): boolean {
-    for (const instance of this.#instances) if (instance.jobs.length > 0 && instance.link.hasReply()) return true;
-    return false;
   }
 
   #onMessage(instance: Instance<In, Out>, message: FromWorker<Info, Out>): void {
