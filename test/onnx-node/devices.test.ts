@@ -97,6 +97,9 @@ test('options are checked when the backend is made, quoting the bad value', () =
     [{ workerNice: 2.5 }, /Expected `workerNice` to be an integer, got 2.5/, TypeError],
     [{ pipelineDepth: 0 }, /Expected `pipelineDepth` to be an integer between 1 and 4, got 0/, RangeError],
     [{ pipelineDepth: 1.5 }, /Expected `pipelineDepth` to be an integer, got 1.5/, TypeError],
+    [{ runTimeoutMs: 0 }, /Expected `runTimeoutMs` to be a number >= 1, got 0 \(number\)/, RangeError],
+    [{ runTimeoutMs: '60s' as unknown as number }, /Expected `runTimeoutMs` to be a finite number, got "60s" \(string\)/, TypeError],
+    [{ runTimeoutMs: Number.NaN }, /Expected `runTimeoutMs` to be a finite number, got NaN/, TypeError],
     [{ device: ['cuda'] } as OnnxNodeOptions, /Unknown option `device`; onnxNode takes devices, instances/, TypeError],
   ];
   for (const [options, message, type] of bad) {
@@ -115,6 +118,8 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.spinWaitMs, 1);
   assert.equal(options.workerNice, 10);
   assert.equal(options.pipelineDepth, 1);
+  assert.equal(options.runTimeoutMs, 120_000);
+  assert.equal(onnxNode({ runTimeoutMs: Infinity }).options.runTimeoutMs, Infinity);
   assert.equal(onnxNode({ instances: 1 }).options.intraOpNumThreads, availableParallelism());
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
+import { BackendError, DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -465,5 +465,24 @@ test('an unloaded version sends what is queued at once when nothing routed to it
   assert.equal(offsetOf((await late) as InferenceResponse), 1);
   assert.deepEqual(answered, [1]);
   await unloaded;
+  await registry.close();
+});
+
+test('a version evicted while its run hangs drains once the run fails (as onnx-node fails it after runTimeoutMs), and the load waiting for its room goes on', async () => {
+  const { registry, service, loads, unloads } = setup({ maxLoadedVersions: 1 });
+  let fail: (error: Error) => void = () => {};
+  registry.register({ name: 'a', source: { ...doubler(1), run: () => new Promise((_, reject) => (fail = reject)) }, warmup: [] });
+  registry.register({ name: 'b', source: doubler(2) });
+  const a = service.infer('a', request([0, 0])).catch((e: unknown) => e);
+  await flush();
+  const drains = record(registry, ['draining'], (_, p) => `${p.name}:${p.version} (${p.reason})`);
+  const b = service.infer('b', request([0, 0]));
+  await flush();
+  // a drains for b, which waits for its room: for good while the run hangs.
+  assert.deepEqual([drains, unloads, registry.loadsWaitingForRoom], [['a:1 (evicted)'], [], 1]);
+  fail(new BackendError('onnx-node a:1: a run took longer than runTimeoutMs (120000 ms): its worker was stopped and is being replaced'));
+  assert.ok((await a) instanceof BackendError);
+  assert.equal(offsetOf(await b), 2);
+  assert.deepEqual([loads, unloads, registry.loadsWaitingForRoom], [['a:1', 'b:1'], ['a:1 (evicted)'], 0]);
   await registry.close();
 });

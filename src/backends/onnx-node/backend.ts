@@ -67,6 +67,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         spinMs: resolved.spinWaitMs,
         threads: resolved.intraOpNumThreads,
         depth: resolved.pipelineDepth,
+        runTimeoutMs: resolved.runTimeoutMs,
         readArena: (info) => {
           const names = info.outputs.map((o) => o.name);
           return (arena) => readReply(arena, names);

@@ -80,6 +80,15 @@ export interface OnnxNodeOptions {
    * @default 1
    */
   readonly pipelineDepth?: number;
+  /**
+   * How long one run may take on its instance, in milliseconds (TorchServe's `responseTimeout`).
+   * A batch still running after this long fails with a BackendError, as does the one handed to
+   * its instance behind it (`pipelineDepth`), and a new worker replaces the instance at once; the
+   * other instances run on. ONNX Runtime cannot be stopped mid-run: the old worker exits once its
+   * run returns, holding its thread and memory until then. `Infinity` waits for ever.
+   * @default 120000
+   */
+  readonly runTimeoutMs?: number;
 }
 
 /** {@link OnnxNodeOptions} with every default filled in. */
@@ -95,9 +104,10 @@ export interface ResolvedOnnxNodeOptions {
   readonly spinWaitMs: number;
   readonly workerNice: number;
   readonly pipelineDepth: number;
+  readonly runTimeoutMs: number;
 }
 
-const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs', 'workerNice', 'pipelineDepth'];
+const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 'intraOpSpinning', 'graphOptimizationLevel', 'strict', 'transferFeeds', 'spinWaitMs', 'workerNice', 'pipelineDepth', 'runTimeoutMs'];
 
 /**
  * Validates the options and fills in the defaults.
@@ -131,6 +141,8 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertInteger('workerNice', workerNice, 0, 19);
   const pipelineDepth = options.pipelineDepth ?? 1;
   assertInteger('pipelineDepth', pipelineDepth, 1, 4);
+  const runTimeoutMs = options.runTimeoutMs ?? 120_000;
+  assertNumber('runTimeoutMs', runTimeoutMs, 1, Number.MAX_VALUE, true);
   return {
     devices: devices.map((d) => (typeof d === 'string' ? d : { ...d })),
     instances,
@@ -143,5 +155,6 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
     spinWaitMs,
     workerNice,
     pipelineDepth,
+    runTimeoutMs,
   };
 }

@@ -31,6 +31,13 @@ export interface WorkerPoolOptions<Info, Out = unknown> {
    */
   readonly depth?: number | undefined;
   /**
+   * How long a job may run on its worker: a worker still running one after this long is retired
+   * (told to close, which it does once the job returns), its jobs fail with a BackendError, and a
+   * new worker takes its place at once. Infinity: never.
+   * @default Infinity
+   */
+  readonly runTimeoutMs?: number | undefined;
+  /**
    * Given the first worker's info, reads a `done` value its workers wrote into their link's arena
    * (see `replyInArena`). Needed when the workers reply that way.
    */

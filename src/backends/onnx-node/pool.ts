@@ -7,6 +7,7 @@ import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
 import { Backoff } from './backoff.js';
 import { Poller, POLL_MS } from './poller.js';
+import { RunWatch } from './run-watch.js';
 
 interface Job<In, Out> {
   readonly value: In;
@@ -26,14 +27,17 @@ interface Instance<In, Out> {
   readonly jobs: Job<In, Out>[];
   /** The uncaught error the worker died of, reported by its 'error' event before 'exit'. */
   crash: Error | undefined;
+  /** Stops the worker when its run takes longer than the pool's `runTimeoutMs`. */
+  readonly watch: RunWatch;
 }
 
 /**
  * A fixed group of worker threads running one job each at a time (Triton's instance group), each
  * holding up to {@link depth} jobs. Jobs go to a worker with room or wait in FIFO order; a job
  * whose signal aborts while it waits is dropped. A worker that dies fails its jobs with a
- * BackendError and is replaced; a replacement that fails to start is tried again with backoff
- * (see {@link Backoff}). Idle workers do not hold the process open.
+ * BackendError and is replaced; so is one whose run takes longer than `runTimeoutMs`. A
+ * replacement that fails to start is tried again with backoff (see {@link Backoff}). Idle workers
+ * do not hold the process open.
  */
 export class WorkerPool<Info, In, Out> {
   /** What the first worker reported when it was ready. */
@@ -50,6 +54,7 @@ export class WorkerPool<Info, In, Out> {
   readonly #queue: Job<In, Out>[] = [];
   readonly #spinMs: number;
   readonly #threads: number;
+  readonly #runTimeoutMs: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
   #starting = 0;
   /** Tries again to start the workers that are missing after a replacement failed to start. */
@@ -73,6 +78,7 @@ export class WorkerPool<Info, In, Out> {
     this.#data = options.workerData(info);
     this.#spinMs = options.spinMs;
     this.#threads = options.threads;
+    this.#runTimeoutMs = options.runTimeoutMs ?? Infinity;
     const read = options.readArena?.(info);
     this.#readArena = read && ((arena) => ({ type: 'done', value: read(arena) }));
     for (const started of workers) this.#adopt(started);
@@ -150,12 +156,14 @@ export class WorkerPool<Info, In, Out> {
    * job. Costs one shared-memory read per busy worker when no reply has come.
    */
   collect(): void {
-    for (const instance of this.#instances) {
-      while (instance.jobs.length > 0 && instance.link.hasReply()) {
-        const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
-        if (!message) break;
-        this.#onMessage(instance, message);
-      }
+    for (const instance of this.#instances) this.#collectFrom(instance);
+  }
+
+  #collectFrom(instance: Instance<In, Out>): void {
+    while (instance.jobs.length > 0 && instance.link.hasReply()) {
+      const message = instance.link.receive() as FromWorker<Info, Out> | undefined;
+      if (!message) break;
+      this.#onMessage(instance, message);
     }
   }
 
@@ -185,7 +193,13 @@ export class WorkerPool<Info, In, Out> {
   #adopt(started: Started<Info>): void {
     const { worker, link } = started;
     const early = started.handOver();
-    const instance: Instance<In, Out> = { worker, link, jobs: [], crash: early.crash };
+    const instance: Instance<In, Out> = {
+      worker,
+      link,
+      jobs: [],
+      crash: early.crash,
+      watch: new RunWatch(this.#runTimeoutMs, () => instance.jobs[0]?.sentAt, () => this.#timedOut(instance)),
+    };
     link.readArena = this.#readArena;
     link.onReply(
       (message) => this.#onMessage(instance, message as FromWorker<Info, Out>),
@@ -213,6 +227,7 @@ export class WorkerPool<Info, In, Out> {
       job.sentAt = performance.now();
       if (instance.jobs.push(job) === 1) {
         instance.worker.ref();
+        instance.watch.arm();
         addBusyThreads(this.#threads);
         const pollable = this.#pollable();
         instance.link.setPolled(pollable);
@@ -285,7 +300,14 @@ export class WorkerPool<Info, In, Out> {
   }
 
   #onExit(instance: Instance<In, Out>, code: number): void {
-    this.#instances.delete(instance);
+    instance.watch.stop();
+    if (!this.#instances.delete(instance)) {
+      // Retired for a run that took too long: its jobs have failed and its replacement has
+      // started; its threads ran until now.
+      instance.link.port.close();
+      addBusyThreads(-this.#threads);
+      return;
+    }
     const at = this.#idle.indexOf(instance);
     if (at >= 0) this.#idle.splice(at, 1);
     const jobs = instance.jobs.splice(0);
@@ -296,6 +318,29 @@ export class WorkerPool<Info, In, Out> {
       for (const job of jobs) job.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
       this.#replace();
     }
+    this.#checkDrained();
+  }
+
+  /**
+   * Retires a worker whose run has taken `runTimeoutMs`: fails its jobs, starts its replacement at
+   * once and tells it to close, which it does once the run returns, if ever. Not
+   * `worker.terminate()`: a thread terminated inside onnxruntime-node's run aborts the whole
+   * process when the run returns (a Napi::Error thrown into C++, seen on onnxruntime-node 1.30),
+   * and JavaScript cannot stop a native call sooner anyway.
+   */
+  #timedOut(instance: Instance<In, Out>): void {
+    // A reply the event loop has not delivered yet is a run that ended in time.
+    const running = instance.jobs[0];
+    this.#collectFrom(instance);
+    if (instance.jobs[0] !== running) {
+      instance.watch.arm();
+      return;
+    }
+    this.#instances.delete(instance);
+    instance.link.send({ type: 'close' } satisfies ToWorker<In>, []);
+    const error = this.#error(`a run took longer than runTimeoutMs (${this.#runTimeoutMs} ms): its worker is being replaced`, undefined);
+    for (const job of instance.jobs.splice(0)) job.reject(error);
+    this.#replace();
     this.#checkDrained();
   }
 

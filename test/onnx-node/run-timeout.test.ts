@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkerPool } from '../../src/backends/onnx-node/pool.js';
+import { onnxNode } from '../../src/backends/onnx-node/index.js';
+import { BackendError, type TensorMap } from '../../src/core/index.js';
+import { linearModel } from '../fixtures/onnx-models.js';
+import type { Job, Result } from './pool-worker.js';
+import { until } from '../fixtures/until.js';
+import { liveWorkers } from './models.js';
+
+const url = new URL('./pool-worker.ts', import.meta.url);
+
+function start(size: number, runTimeoutMs: number, depth = 1) {
+  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: () => ({}), spinMs: 1, threads: 1, depth, runTimeoutMs });
+}
+
+/** A gate the worker blocks on until the test opens it: [0] counts jobs that reached it, [1] opens it. */
+function gate() {
+  const buffer = new SharedArrayBuffer(8);
+  const view = new Int32Array(buffer);
+  return {
+    buffer,
+    reached: (n: number) => until(() => Atomics.load(view, 0) >= n, `${n} jobs reached the gate`, 5000),
+    open() {
+      Atomics.store(view, 1, 1);
+      Atomics.notify(view, 1);
+    },
+  };
+}
+
+const timedOut = (error: unknown, ms = 50) => {
+  assert.ok(error instanceof BackendError, String(error));
+  assert.equal(error.code, 'ERR_SERVABLE_BACKEND');
+  assert.equal(error.message, `pool test: a run took longer than runTimeoutMs (${ms} ms): its worker is being replaced`);
+  return true;
+};
+
+test('a run that takes longer than runTimeoutMs fails with a BackendError, its worker is replaced and closes once the run returns, and the other worker runs on', { timeout: 20_000 }, async () => {
+  const pool = await start(2, 100);
+  const workers = liveWorkers();
+  const stuck = gate();
+  const slow = gate();
+  try {
+    const first = pool.run({ op: 'gate', x: 1, gate: stuck.buffer }, []);
+    await stuck.reached(1);
+    // Sent 60 ms after the stuck run started: well within its time when the stuck one times out.
+    await new Promise((r) => setTimeout(r, 60));
+    const other = pool.run({ op: 'gate', x: 2, gate: slow.buffer }, []);
+    await slow.reached(1);
+    await assert.rejects(first, (e) => timedOut(e, 100));
+    slow.open();
+    const answered = await other;
+    assert.equal(answered.x, 2, 'the run on the other worker went on');
+    await until(() => pool.alive === 2, `the retired worker was replaced (alive ${pool.alive})`, 10_000);
+    const next = await Promise.all([3, 4].map((x) => pool.run({ op: 'echo', x }, [])));
+    assert.deepEqual(next.map((r) => r.x), [3, 4]);
+    assert.ok(next.some((r) => r.count === 1), 'a new worker serves');
+    assert.equal(liveWorkers(), workers + 1, 'the retired worker is still in its run');
+    stuck.open();
+    await until(() => liveWorkers() === workers, 'the retired worker closed once its run returned');
+  } finally {
+    // A retired worker still in its run keeps the process alive, as any worker busy with a run does.
+    stuck.open();
+    slow.open();
+    await pool.close();
+  }
+});
+
+test('with depth 2 a timed-out worker fails the run waiting behind the stuck one too; runs still queued go to its replacement', { timeout: 20_000 }, async () => {
+  const pool = await start(1, 50, 2);
+  const stuck = gate();
+  try {
+    const first = pool.run({ op: 'gate', x: 1, gate: stuck.buffer }, []);
+    const behind = pool.run({ op: 'echo', x: 2 }, []);
+    const queued = pool.run({ op: 'echo', x: 3 }, []);
+    await assert.rejects(first, timedOut);
+    await assert.rejects(behind, timedOut);
+    assert.deepEqual(await queued.then((r) => [r.x, r.count]), [3, 1]);
+  } finally {
+    stuck.open();
+    await pool.close();
+  }
+});
+
+test('runs that each end in time never time out, however long the worker stays busy; the timer holds no process open', { timeout: 20_000 }, async () => {
+  // Each run takes about 15 ms, well within 200 ms; together they keep the worker busy longer.
+  const pool = await start(1, 200);
+  try {
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const t0 = performance.now();
+    let count = 0;
+    while (performance.now() - t0 < 500) {
+      const g = gate();
+      const run = pool.run({ op: 'gate', x: 1, gate: g.buffer }, []);
+      await g.reached(1);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timers, 'the run timer is unref\'d');
+      g.open();
+      count = (await run).count;
+    }
+    assert.ok(count > 3, `one worker ran all ${count} runs`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('close waits for a stuck run only until runTimeoutMs', { timeout: 20_000 }, async () => {
+  const pool = await start(1, 50);
+  const stuck = gate();
+  const run = pool.run({ op: 'gate', x: 1, gate: stuck.buffer }, []).catch((e: unknown) => e);
+  await stuck.reached(1);
+  try {
+    await pool.close();
+    timedOut(await run);
+  } finally {
+    stuck.open();
+  }
+});
+
+test('onnx-node: a run past runTimeoutMs fails and its instance is replaced; the retired worker, inside ONNX Runtime, closes when the run returns and the process lives on', { timeout: 60_000 }, async () => {
+  // 4096 × 1024 × 1024 multiply-adds: hundreds of milliseconds on one thread, against a 20 ms limit.
+  const k = 1024;
+  const model = linearModel(Array.from({ length: k }, () => new Array<number>(k).fill(0.001)), new Array<number>(k).fill(0));
+  const workers = liveWorkers();
+  const session = await onnxNode({ instances: 1, intraOpNumThreads: 1, runTimeoutMs: 20 }).load(model, { label: 'big:1' });
+  const feed = (n: number): TensorMap => ({ X: { datatype: 'FP32', shape: [n, k], data: new Float32Array(n * k).fill(1) } });
+  try {
+    const error = await session.run(feed(4096)).catch((e: unknown) => e);
+    assert.ok(error instanceof BackendError, String(error));
+    assert.equal(error.message, 'onnx-node big:1: a run took longer than runTimeoutMs (20 ms): its worker is being replaced');
+    const small = (await session.run(feed(1))).Y!;
+    assert.ok(Math.abs((small.data as Float32Array)[0]! - 1.024) < 1e-3, 'the replacement answers');
+    assert.equal(session.instances, 1);
+  } finally {
+    await session.dispose();
+  }
+  await until(() => liveWorkers() === workers, 'the retired worker closed once its run returned', 10_000);
+});
