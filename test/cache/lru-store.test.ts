@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { tensorMapBytes } from '../../src/cache/size.js';
 import type { TensorMap } from '../../src/core/index.js';
@@ -18,7 +20,10 @@ cacheStoreContract(
 const row = (n: number, fill = 1): TensorMap => ({ y: { datatype: 'FP32', shape: [n], data: new Float32Array(n).fill(fill) } });
 
 test('LruStore counts tensor bytes and evicts the least recently used entries to stay under maxBytes', () => {
-  const entry = tensorMapBytes(row(1000)) + 2 * '2:ns'.length + 2 * 'k0'.length;
+  const one = new LruStore({ maxBytes: 1 << 20 });
+  one.set('ns', 'k0', row(1000));
+  const entry = one.bytes;
+  assert.ok(entry > tensorMapBytes(row(1000)) + 2 * '2:ns'.length + 2 * 'k0'.length, 'the key and the bookkeeping count too');
   const store = new LruStore({ maxBytes: entry * 3 });
   store.set('ns', 'k0', row(1000, 0));
   store.set('ns', 'k1', row(1000, 1));
@@ -86,4 +91,27 @@ test('LruStore.clear(namespace, keyPrefix) removes the keys of that namespace th
   assert.equal(store.size, 4);
   store.set('m', '3:a', value);
   assert.equal(store.get('m', '3:a'), value, 'the namespace index still works once emptied by prefix');
+});
+
+test('LruStore counts what an entry of a small result really takes, its bookkeeping included, so maxBytes bounds the heap', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const used = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.external;
+  };
+  const store = new LruStore({ maxBytes: 1 << 30, ttlMs: 60_000 });
+  const n = 5000;
+  const before = used();
+  // A classifier's answer (two floats) under a ResultCache-like key: '<version>:<digest>'.
+  for (let i = 0; i < n; i++) {
+    const y = { datatype: 'FP32', shape: [1, 2], data: new Float32Array([i, 1]) } as const;
+    store.set('default', `3:${(0x1000_0000_0000 + i * 7919).toString(16)}${'0123456789abcdef'.repeat(2)}`, { 'softmax_0.tmp_0': y });
+  }
+  const taken = used() - before;
+  assert.equal(store.size, n);
+  assert.ok(store.bytes >= 0.8 * taken, `counted ${store.bytes} bytes for ${taken} taken`);
+  assert.ok(store.bytes <= 1.5 * taken, `counted ${store.bytes} bytes for ${taken} taken`);
 });
