@@ -3,5 +3,5 @@
  * @module
  */
 export { Handler } from './handler.js';
-export { TensorHandler } from './tensor-handler.js';
+export { TensorHandler, type TensorHandlerOptions } from './tensor-handler.js';
 export type { InferenceRequest, InferenceResponse, HandlerContext } from './types.js';

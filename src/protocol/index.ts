@@ -12,7 +12,7 @@ export { compressReply } from './content-encoding.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
 export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
-export { encodeInferResponse, encodeModelMetadata, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
+export { encodeInferResponse, encodeModelMetadata, type EncodedInferResponse, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';
 export { decodePredict, type DecodedPredict, type PredictFormat } from './tf-request.js';

@@ -49,6 +49,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   /** The longest a request that finds a slot free waits for its batch to go out. */
   readonly #queueDelayMs: number;
 
+  /** @internal Versions are made by the {@link ModelRegistry}, which loads them. */
   constructor(init: ModelVersionInit<Req, Res>) {
     this.#init = init;
     this.name = init.name;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError } from '../../src/core/index.js';
 import { BinaryReader } from '../../src/protocol/binary.js';
-import { decodeInferRequest, encodeInferResponse, encodeJsonData } from '../../src/protocol/index.js';
+import { decodeInferRequest, encodeInferResponse, encodeJsonData, type EncodedInferResponse } from '../../src/protocol/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 
 const limits = { maxElements: 1024 };
@@ -261,7 +261,7 @@ test('outputs asked for as binary are encoded as raw bytes after the JSON; the r
   };
   const d = decodeInferRequest(header, { maxElements: 8 });
   assert.deepEqual(['y', 's', 'z', 'other'].map((n) => d.binaryOutput(n)), [true, true, false, true]);
-  const encoded = encodeInferResponse('m', '1', undefined, {
+  const encoded: EncodedInferResponse = encodeInferResponse('m', '1', undefined, {
     outputs: {
       y: { datatype: 'FP32', shape: [2], data: new Float32Array([1.5, -2]) },
       s: { datatype: 'BYTES', shape: [2], data: ['hé', ''] },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, TensorHandler, type InferenceRequest, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { InferenceService, ModelRegistry, TensorHandler, type InferenceRequest, type InferenceResponse, type MemoryModel, type Tensor, type TensorHandlerOptions, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, request, values } from './helpers.js';
 
@@ -54,7 +54,8 @@ test('without batching, a request is padded alone, and one larger than every all
 });
 
 test('padVariableLength lets requests of different lengths share a batch, padded with padValue', async () => {
-  const { clock, backend, registry, service } = await serve(echo, () => new TensorHandler({ padVariableLength: true, padValue: -1 }));
+  const options: TensorHandlerOptions = { padVariableLength: true, padValue: -1 };
+  const { clock, backend, registry, service } = await serve(echo, () => new TensorHandler(options));
   const short = service.infer('m', row(1, 2));
   const long = service.infer('m', row(3, 4, 5, 6));
   await clock.advanceAsync(10);
