@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import {
   abortError,
   assertFunction,
+  assertKnownKeys,
   assertNumber,
   assertObject,
   assertSignal,
@@ -66,6 +67,7 @@ export class ResultCache extends EventEmitter<ResultCacheEvents> {
   constructor(options: ResultCacheOptions) {
     super();
     assertObject('options', options);
+    assertKnownKeys('ResultCache', options, ['store', 'namespace', 'ttlMs', 'timeoutMs', 'hasher', 'clock']);
     const { store, namespace = 'result', ttlMs, timeoutMs = 50, hasher = fastHasher, clock = systemClock } = options;
     assertObject('store', store);
     for (const method of ['get', 'set', 'delete', 'clear'] as const) assertFunction(`store.${method}`, store[method]);

@@ -1,6 +1,6 @@
 import { realpath, stat } from 'node:fs/promises';
 import { EventEmitter } from 'eventemitter3';
-import { assertInteger, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
+import { assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -73,6 +73,7 @@ export class ModelRepository extends EventEmitter<RepositoryEvents> implements R
   constructor(options: RepositoryOptions) {
     super();
     assertObject('options', options);
+    assertKnownKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'backends', 'clock']);
     assertString('root', options.root);
     if (typeof options.registry?.load !== 'function') throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     this.mode = options.mode ?? 'none';

@@ -1,4 +1,4 @@
-import { assertFunction, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -47,6 +47,8 @@ export class Router {
   readonly #shadow: ShadowMirror;
 
   constructor(options: RouterOptions) {
+    assertObject('options', options);
+    assertKnownKeys('Router', options, ['registry', 'clock', 'onShadow', 'random']);
     this.#registry = options.registry;
     this.#clock = options.clock;
     if (options.random !== undefined) assertFunction('random', options.random);

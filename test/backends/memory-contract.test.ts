@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import type { MemoryModel } from 'servable';
 import { backendContract, memoryBackend } from 'servable/testing';
 import { B, expected, feeds, W } from './linear-case.js';
@@ -25,4 +26,9 @@ backendContract(test, () => ({ backend: memoryBackend({ concurrency: 3 }), sourc
   name: 'memory (concurrency 3, asynchronous model)',
   feeds,
   expected,
+});
+
+test('memoryBackend refuses an unknown option by name', () => {
+  assert.throws(() => memoryBackend({ concurency: 3 } as never), /^TypeError: Unknown option `concurency`; memoryBackend takes clock, concurrency$/);
+  assert.throws(() => memoryBackend(null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
 });

@@ -75,6 +75,7 @@ test('LruStore validates its options, quoting the bad value', () => {
   assert.throws(() => new LruStore({ maxBytes: 10, ttlMs: 0 }), /`ttlMs` to be a number > 0, got 0/);
   assert.throws(() => new LruStore({ maxBytes: 10, maxEntries: -1 }), /`maxEntries`/);
   assert.throws(() => new LruStore({ maxBytes: 10, sizeOf: 3 as never }), /`sizeOf` to be a function, got 3/);
+  assert.throws(() => new LruStore({ maxBytes: 10, ttlMS: 5 } as never), /^TypeError: Unknown option `ttlMS`; LruStore takes maxBytes, maxEntries, ttlMs, sizeOf, clock$/);
   const store = new LruStore({ maxBytes: 10 });
   assert.throws(() => store.set('ns', 'k', row(1), -5), /`ttlMs` to be a number >= 0, got -5/);
   assert.throws(() => store.set('ns', 'k', { y: 'nope' } as never), /Expected tensor "y" to be \{datatype, shape, data\}/);

@@ -180,6 +180,9 @@ test('RedisStore validates its options, quoting the bad value', () => {
   assert.throws(() => new RedisStore({ client: {} as never }), /`client.getBuffer` to be a function, got undefined/);
   assert.throws(() => new RedisStore({ client: client ?? fakeClient(), ttlMs: 0.5 }), /`ttlMs` to be a number >= 1, got 0.5/);
   assert.throws(() => new RedisStore({ client: client ?? fakeClient(), scanCount: 0 }), /`scanCount` to be an integer >= 1, got 0/);
+  assert.throws(() => new RedisStore({ client: client ?? fakeClient(), ttlMS: 1000 } as never), /^TypeError: Unknown option `ttlMS`; RedisStore takes client, prefix, ttlMs, codec, scanCount$/);
+  const streams = { xadd: async () => null, xrangeBuffer: async () => [], time: async () => ['0', '0'] };
+  assert.throws(() => new RedisSemanticLog({ client: streams as never, maxLen: 10 } as never), /^TypeError: Unknown option `maxLen`; RedisSemanticLog takes client, key, maxLength, readCount$/);
 });
 
 function fakeClient(): RedisClientLike {

@@ -538,6 +538,8 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   assert.throws(() => new ResultCache({ store, timeoutMs: 2 ** 31 }), /^RangeError: Expected `timeoutMs` to be at most 2147483647 ms, the longest a timer can wait, got 2147483648 \(number\)$/);
   assert.throws(() => new ResultCache({ store, ttlMs: Number.NaN }), /`ttlMs` to be a finite number, got NaN|`ttlMs` to be a finite number, got null/);
   assert.throws(() => new ResultCache({ store, namespace: '' }), /`namespace` to be a non-empty string, got "" \(string\)/);
+  // A misspelt option is refused, where it did nothing (entries that never expire).
+  assert.throws(() => new ResultCache({ store, ttlMS: 1000 } as never), /^TypeError: Unknown option `ttlMS`; ResultCache takes store, namespace, ttlMs, timeoutMs, hasher, clock$/);
   const cache = new ResultCache({ store });
   assert.throws(() => cache.run({ ...request([1]), version: null as never }, async () => ({})), /`request.version` to be a string or a number, got null/);
   assert.throws(() => cache.run({ ...request([1]), model: '' }, async () => ({})), /`request.model`/);

@@ -116,6 +116,11 @@ test('shadow copies in flight are bounded; the excess is skipped as busy', async
   await registry.close();
 });
 
+test('Router refuses an unknown option by name', () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  assert.throws(() => new Router({ registry, clock: systemClock, onShadow: () => {}, randomness: Math.random } as never), /^TypeError: Unknown option `randomness`; Router takes registry, clock, onShadow, random$/);
+});
+
 test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
