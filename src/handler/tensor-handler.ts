@@ -37,8 +37,9 @@ export interface TensorHandlerOptions {
    */
   readonly padVariableLength?: boolean;
   /**
-   * What padding is filled with (`''` for BYTES). An integer input must hold it as it is (0-255
-   * for UINT8, 0 or 1 for BOOL), checked when the version loads. @default 0
+   * The number padding is filled with, stored as each input's datatype stores it (a value, not
+   * FP16 half bits); BYTES inputs are padded with `''` whatever it is. An integer input must hold
+   * it as it is (0-255 for UINT8, 0 or 1 for BOOL), checked when the version loads. @default 0
    */
   readonly padValue?: number;
 }
