@@ -143,7 +143,10 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
       this.#finished(model, version, 'success', start);
       return response;
     } catch (error) {
-      this.#finished(model, version, outcomeOf(error), start);
+      // A caller's signal rejects with its reason when that is an Error (AbortSignal.timeout's
+      // TimeoutError): the caller gave up, which is no backend failure.
+      const cancelled = options.signal?.aborted === true && error === options.signal.reason;
+      this.#finished(model, version, cancelled ? 'cancelled' : outcomeOf(error), start);
       throw error;
     }
   }

@@ -689,3 +689,21 @@ test('a ServingMetrics created while a first load is in flight keeps its failed 
   assert.equal(sample(await promRegistry.metrics(), 'servable_model_loads_total', { model: 'x', outcome: 'failure' }), 1);
   await registry.close();
 });
+
+test('a request whose signal aborts with a reason of its own counts as cancelled, not as a backend failure', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const timedOut = new AbortController();
+  const gaveUp = new AbortController();
+  const reasons = [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), new Error('user gave up')];
+  const calls = [service.infer('m', rows(1), { signal: timedOut.signal }), service.infer('m', rows(1), { signal: gaveUp.signal })];
+  await clock.advanceAsync(1);
+  timedOut.abort(reasons[0]);
+  gaveUp.abort(reasons[1]);
+  for (const [i, call] of calls.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+  const text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'cancelled' }), 2);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'backend' }), 0);
+  await registry.close();
+});
