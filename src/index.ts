@@ -2,7 +2,7 @@
  * servable: production model serving inside any Node application. This entry is the isomorphic
  * core (no Node built-ins): tensors, errors, backends' contract and the memory backend, the
  * DynamicBatcher, the result and semantic caches, handlers, the ModelRegistry and the InferenceService.
- * @module
+ * @module servable
  */
 export * from './core/index.js';
 export * from './backends/index.js';

@@ -18,3 +18,15 @@ for (const [doc, files] of Object.entries(embedded)) {
     }
   });
 }
+
+// The API reference names each module by its @module tag: the import a user writes, not the source path.
+test('every typedoc entry point names its module by the import specifier that loads it', async () => {
+  const { entryPoints } = JSON.parse(await readFile(new URL('typedoc.json', root), 'utf8')) as { entryPoints: string[] };
+  const { exports } = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { exports: Record<string, { 'servable-source'?: string }> };
+  const specifiers = new Map(Object.entries(exports).map(([subpath, target]) => [target['servable-source']?.replace(/^\.\//, ''), `servable${subpath.slice(1)}`]));
+  for (const entry of entryPoints) {
+    const specifier = specifiers.get(entry);
+    assert.ok(specifier, `${entry} is no export of package.json`);
+    assert.match(await readFile(new URL(entry, root), 'utf8'), new RegExp(`^ \\* @module ${specifier}$`, 'm'), `${entry} must say @module ${specifier}`);
+  }
+});

@@ -15,7 +15,7 @@
  * // app.use(servableExpress({ service, metrics: metricsHandler(promRegistry) }));
  * app.listen(8000);
  * ```
- * @module
+ * @module servable/express
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHttpHandler } from '../protocol/index.js';

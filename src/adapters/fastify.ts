@@ -16,7 +16,7 @@
  * // await app.register(servableFastify, { service, prefix: '/api', metrics: metricsHandler(promRegistry) });
  * await app.listen({ port: 8000 });
  * ```
- * @module
+ * @module servable/fastify
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';

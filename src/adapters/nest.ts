@@ -26,7 +26,7 @@
  * const app = await NestFactory.create(AppModule, { bodyParser: false });
  * await app.listen(8000);
  * ```
- * @module
+ * @module servable/nest
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';

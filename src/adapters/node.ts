@@ -17,7 +17,7 @@
  * const serve = servableNode({ service, prefix: '/api', metrics: metricsHandler(promRegistry) });
  * http.createServer((req, res) => serve(req, res, () => myRoutes(req, res))).listen(8000);
  * ```
- * @module
+ * @module servable/node
  */
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';

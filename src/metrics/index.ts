@@ -3,7 +3,7 @@
  * a ModelRegistry, an InferenceService, batchers and caches; {@link metricsHandler} serves
  * `GET /metrics`; {@link timed}, {@link counted}, {@link inFlight} and their decorators
  * ({@link Timed}, {@link Counted}, {@link InFlight}) instrument your own code.
- * @module
+ * @module servable/metrics
  */
 export { ServingMetrics } from './serving-metrics.js';
 export { DEFAULT_SECONDS_BUCKETS, DEFAULT_BATCH_SIZE_BUCKETS } from './metric-set.js';

@@ -4,7 +4,7 @@
  * API, decoded into tensors, validated, answered through an InferenceService, and encoded back.
  * The adapters (`servable/node`, `servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
  * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
- * @module
+ * @module servable/protocol
  */
 export { createHttpHandler, HTTP_HANDLER_OPTIONS, SERVABLE_VERSION } from './http-handler.js';
 export { EXTENSIONS } from './oip-routes.js';

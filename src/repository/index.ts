@@ -12,7 +12,7 @@
  * const repository = new ModelRepository({ root: './models', registry, mode: 'poll', pollIntervalMs: 2000 });
  * await repository.start();
  * ```
- * @module
+ * @module servable/repository
  */
 export { ModelRepository, type RepositoryOptions, type RepositoryEvents, type ControlMode } from './model-repository.js';
 export { defaultBackends, type BackendFactory } from './backends.js';

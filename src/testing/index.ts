@@ -2,7 +2,7 @@
  * Test helpers for users of servable: a fake clock, the memory backend, a harness that drives
  * your Handler over a JavaScript model with no timers and no native code, and conformance suites
  * for your own backends and cache stores.
- * @module
+ * @module servable/testing
  */
 export { FakeClock } from './fake-clock.js';
 export { memoryBackend, type MemoryBackend, type MemoryBackendOptions, type MemoryModel, type MemoryCall } from '../backends/index.js';

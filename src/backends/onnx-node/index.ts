@@ -11,7 +11,7 @@
  * session.device;    // 'cpu' where CUDA is missing
  * session.fallbacks; // [{ device: 'cuda', reason: 'Failed to load shared library libonnxruntime_providers_cuda.so: ...' }]
  * ```
- * @module
+ * @module servable/onnx-node
  */
 export { onnxNode, type OnnxNodeBackend } from './backend.js';
 export type { OnnxNodeSession } from './session.js';
