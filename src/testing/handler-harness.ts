@@ -1,4 +1,4 @@
-import { ServableError, type TensorMap } from '../core/index.js';
+import { assertInteger, assertKnownKeys, assertObject, assertString, ServableError, type TensorMap } from '../core/index.js';
 import { memoryBackend, type MemoryCall, type MemoryModel, type TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
 
@@ -42,9 +42,14 @@ export async function handlerHarness<Req, Res>(
   model: MemoryModel,
   options: HarnessOptions = {},
 ): Promise<HandlerHarness<Req, Res>> {
+  assertObject('options', options as unknown);
+  assertKnownKeys('handlerHarness', options, ['name', 'version', 'inputs', 'maxBatchSize']);
   const backend = memoryBackend();
   const name = options.name ?? 'model';
   const version = options.version ?? '1';
+  assertString('name', name);
+  assertString('version', version);
+  if (options.maxBatchSize !== undefined) assertInteger('maxBatchSize', options.maxBatchSize, 1);
   const session = await backend.load(model, { label: `${name}:${version}` });
   const inputs = options.inputs ?? session.inputs;
   await handler.initialize({ name, version, session, inputs, outputs: session.outputs, maxBatchSize: options.maxBatchSize ?? 1 });
