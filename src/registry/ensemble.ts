@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertObject, assertString, BackendError, describe, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
@@ -62,6 +62,7 @@ const checked = new WeakSet<object>();
  */
 export function ensemble(definition: EnsembleDefinition): Ensemble {
   assertObject('ensemble', definition);
+  assertKnownKeys('an ensemble', definition, ['inputs', 'outputs', 'steps', 'maxInFlight']);
   const specs = (field: string, list: unknown): readonly TensorSpec[] => {
     if (!Array.isArray(list) || list.length === 0) throw new TypeError(`Expected \`${field}\` to be a non-empty array of tensor specs, got ${describe(list)}`);
     return list as TensorSpec[];
@@ -77,9 +78,11 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
     const field = `steps[${i}]`;
     assertObject(field, step as unknown);
     if ('transform' in step) {
+      assertKnownKeys('a transform step', step, ['name', 'transform', 'inputMap', 'outputMap'], `${field}.`);
       assertString(`${field}.name`, step.name);
       assertFunction(`${field}.transform`, step.transform);
     } else {
+      assertKnownKeys('a model step', step, ['model', 'version', 'label', 'inputMap', 'outputMap'], `${field}.`);
       assertString(`${field}.model`, step.model);
       if (step.version !== undefined) assertString(`${field}.version`, step.version);
       if (step.label !== undefined) assertString(`${field}.label`, step.label);

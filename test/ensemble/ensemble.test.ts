@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor } from 'servable';
+import { ensemble, InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 
 /** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
@@ -95,6 +95,16 @@ test('an ensemble definition is checked when it is made and when it is loaded', 
     /Expected `steps\[0\].outputMap.out` to name a new tensor, got "x" \(string\), which exists already/,
   );
   assert.throws(() => ensemble({ ...base, steps: [] }), /Expected `steps` to be a non-empty array of steps, got \[\] \(array\)/);
+  // A misspelt key is refused: `versoin` would otherwise leave the step on its model's default version.
+  assert.throws(
+    () => ensemble({ ...base, steps: [{ model: 'a', versoin: '2', inputMap: { in: 'x' }, outputMap: { out: 'y' } } as never] }),
+    /^TypeError: Unknown option `steps\[0\].versoin`; a model step takes model, version, label, inputMap, outputMap$/,
+  );
+  assert.throws(
+    () => ensemble({ ...base, steps: [{ name: 't', transform: (t: TensorMap) => t, inputMap: { in: 'x' }, outputMap: { out: 'y' }, model: 'a' } as never] }),
+    /^TypeError: Unknown option `steps\[0\].model`; a transform step takes name, transform, inputMap, outputMap$/,
+  );
+  assert.throws(() => ensemble({ ...base, maxInflight: 4 } as never), /^TypeError: Unknown option `maxInflight`; an ensemble takes inputs, outputs, steps, maxInFlight$/);
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await assert.rejects(
     registry.load({ name: 'e', source: ensemble({ ...base, steps: [{ model: 'missing', inputMap: { in: 'x' }, outputMap: { out: 'y' } }] }) }),
