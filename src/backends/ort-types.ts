@@ -6,6 +6,9 @@
 import { BackendError, type DataType } from '../core/index.js';
 import type { TensorSpec } from './types.js';
 
+/** An ONNX Runtime tensor type servable can carry. */
+export type OrtType = 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int8' | 'int16' | 'int32' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
+
 /** ONNX Runtime's name for each Open Inference Protocol datatype. */
 const ORT_TYPES = {
   BOOL: 'bool',
@@ -21,10 +24,7 @@ const ORT_TYPES = {
   FP32: 'float32',
   FP64: 'float64',
   BYTES: 'string',
-} as const satisfies Record<DataType, string>;
-
-/** An ONNX Runtime tensor type servable can carry. */
-export type OrtType = (typeof ORT_TYPES)[DataType];
+} as const satisfies Record<DataType, OrtType>;
 
 const DATA_TYPES = new Map<string, DataType>(Object.entries(ORT_TYPES).map(([oip, ort]) => [ort, oip as DataType]));
 
