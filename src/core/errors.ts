@@ -137,7 +137,8 @@ export class ClosedError extends ServableError {
 
 /**
  * A cache store or embedder failed or was too slow (HTTP 500). Caches fail open: requests never
- * see this error, it reaches `error` events; only explicit invalidation rejects with it.
+ * see this error, it reaches `error` events; only the calls that ask for a write reject with it
+ * (`invalidate()`, and a `SemanticCache.store()` whose embedding fails).
  */
 export class CacheError extends ServableError {
   constructor(message: string, options?: ErrorOptions) {
