@@ -179,3 +179,64 @@ test('validates options and sources, quoting the bad value', async () => {
   assert.equal(backend.accepts({ inputs: [], outputs: [], run() {} }), false);
   await assert.rejects(backend.load({ weights: [] }), /Expected a model URL, path or bytes \(Uint8Array\), got \{"weights":\[\]\} \(object\)/);
 });
+
+/** A stand-in for onnxruntime-web whose sessions record how many runs overlap, across sessions. */
+function overlapRuntime() {
+  const state = { running: 0, most: 0, order: [] as string[], releaseError: undefined as Error | undefined };
+  class Tensor {
+    readonly type: string;
+    readonly data: unknown;
+    readonly dims: readonly number[];
+    constructor(type: string, data: unknown, dims: readonly number[]) {
+      this.type = type;
+      this.data = data;
+      this.dims = dims;
+    }
+  }
+  const meta = [{ name: 'X', isTensor: true, type: 'float32', shape: [-1] }];
+  const ort = {
+    env: { wasm: {} },
+    Tensor,
+    InferenceSession: {
+      create: async () => ({
+        inputMetadata: meta,
+        outputMetadata: meta,
+        async run(feeds: Record<string, Tensor>) {
+          state.running++;
+          state.most = Math.max(state.most, state.running);
+          // onnxruntime-web's WebGPU runs await the GPU: other tasks run meanwhile.
+          await new Promise((resolve) => setImmediate(resolve));
+          state.running--;
+          return { X: feeds.X };
+        },
+        async release() {
+          state.order.push(state.running > 0 ? 'release during a run' : 'release');
+          if (state.releaseError) throw state.releaseError;
+        },
+      }),
+    },
+  };
+  return { state, runtime: async () => ort };
+}
+
+test('runs of different sessions of one runtime never overlap, as onnxruntime-web serves one session at a time', async () => {
+  const { state, runtime } = overlapRuntime();
+  const backend = onnxWeb({ devices: ['webgpu'], runtime });
+  const a = await backend.load(new Uint8Array(1));
+  const b = await backend.load(new Uint8Array(1));
+  const x = (v: number): Tensor => ({ datatype: 'FP32', shape: [1], data: new Float32Array([v]) });
+  const outs = await Promise.all([a, b, a, b].map((s, i) => s.run({ X: x(i) })));
+  assert.deepEqual(outs.map((o) => (o.X!.data as Float32Array)[0]), [0, 1, 2, 3]);
+  assert.equal(state.most, 1);
+  const last = b.run({ X: x(4) });
+  await a.dispose();
+  await last;
+  assert.deepEqual(state.order, ['release']);
+  // A session whose release fails does not hold up the others.
+  const c = await backend.load(new Uint8Array(1));
+  state.releaseError = new Error('release failed');
+  await assert.rejects(c.dispose(), /release failed/);
+  assert.deepEqual(Array.from((await b.run({ X: x(5) })).X!.data as Float32Array), [5]);
+  state.releaseError = undefined;
+  await b.dispose();
+});

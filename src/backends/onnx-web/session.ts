@@ -4,11 +4,13 @@ import { checkFeeds, tensorSpec, type ModelSession, type RunOptions, type Tensor
 import type { OrtWeb } from './runtime.js';
 import { nextTask } from './next-task.js';
 import { fromOrt, toOrt } from './tensors.js';
+import { laneOf, type Lane } from './lane.js';
 import type { WebDevice } from './options.js';
 
 /**
- * One onnxruntime-web session. ONNX Runtime Web runs one inference at a time per session, so runs
- * wait their turn here (concurrency 1); a run whose signal aborts while it waits leaves at once.
+ * One onnxruntime-web session. ONNX Runtime Web runs one inference at a time, across every session
+ * of a runtime, so runs wait their turn in the runtime's {@link Lane} (concurrency 1); a run whose
+ * signal aborts while it waits leaves at once.
  * Each run starts in a fresh task of the event loop, so a stream of runs never starves timers and I/O.
  */
 export class OnnxWebSession implements ModelSession {
@@ -20,7 +22,7 @@ export class OnnxWebSession implements ModelSession {
   readonly #ort: OrtWeb;
   readonly #session: InferenceSession;
   readonly #label: string;
-  #tail: Promise<void> = Promise.resolve();
+  readonly #lane: Lane;
   #disposed: Promise<void> | undefined;
 
   /** @throws BackendError when an input or output is not a tensor servable carries. */
@@ -32,6 +34,7 @@ export class OnnxWebSession implements ModelSession {
     this.#ort = ort;
     this.#session = session;
     this.#label = label;
+    this.#lane = laneOf(ort.env.wasm);
   }
 
   run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
@@ -45,7 +48,7 @@ export class OnnxWebSession implements ModelSession {
     }
     return new Promise<TensorMap>((resolve, reject) => {
       const off = onAbort(signal, () => reject(abortError(signal!)));
-      this.#tail = this.#tail.then(async () => {
+      this.#lane.tail = this.#lane.tail.then(async () => {
         await nextTask();
         if (signal?.aborted) return;
         off();
@@ -70,9 +73,13 @@ export class OnnxWebSession implements ModelSession {
     return fromOrt(outputs);
   }
 
-  /** Lets the runs already accepted finish, then releases the ONNX Runtime session. */
+  /** Lets the runs already accepted finish, then releases the ONNX Runtime session in its turn. */
   dispose(): Promise<void> {
-    this.#disposed ??= this.#tail.then(() => this.#session.release());
+    if (!this.#disposed) {
+      this.#disposed = this.#lane.tail.then(() => this.#session.release());
+      // A release that fails must not stop the lane: the other sessions' runs wait on it.
+      this.#lane.tail = this.#disposed.catch(() => {});
+    }
     return this.#disposed;
   }
 }
