@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
 import { BackendUnavailableError, CancelledError, ClosedError, InvalidInputError, type Tensor } from 'servable';
 import { onnxWeb } from 'servable/onnx-web';
@@ -239,4 +244,32 @@ test('runs of different sessions of one runtime never overlap, as onnxruntime-we
   assert.deepEqual(Array.from((await b.run({ X: x(5) })).X!.data as Float32Array), [5]);
   state.releaseError = undefined;
   await b.dispose();
+});
+
+test('in Node, a file: URL loads the file it names and an http URL is fetched', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'servable-onnx-web-'));
+  const file = path.join(dir, 'linear model.onnx');
+  await writeFile(file, linearModel(W, B));
+  const server = createServer((request, response) => {
+    if (request.url === '/models/linear.onnx') response.end(linearModel(W, B));
+    else response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    for (const source of [pathToFileURL(file), pathToFileURL(file).href, `${origin}/models/linear.onnx`, new URL('/models/linear.onnx', origin)]) {
+      const session = await onnxWeb().load(source);
+      assert.deepEqual(Array.from((await session.run({ X: rows([1, 2]) })).Y!.data as Float32Array), linearReference(W, B, [1, 2]), String(source));
+      await session.dispose();
+    }
+    await assert.rejects(onnxWeb({ devices: ['webgpu', 'wasm'] }).load(`${origin}/models/gone.onnx`), (error) => {
+      assert.ok(error instanceof BackendUnavailableError);
+      assert.deepEqual(error.failures.map((f) => f.device), ['webgpu', 'wasm']);
+      assert.match(error.failures[0]!.reason, /GET http:\/\/127\.0\.0\.1:\d+\/models\/gone\.onnx answered 404/);
+      return true;
+    });
+  } finally {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

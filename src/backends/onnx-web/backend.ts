@@ -4,6 +4,7 @@ import type { Backend, LoadOptions, ModelSession, ModelSource } from '../index.j
 import { resolveOptions, type OnnxWebOptions, type ResolvedOnnxWebOptions, type WebDevice } from './options.js';
 import { configure, importRuntime, markStarted, type OrtWeb } from './runtime.js';
 import { OnnxWebSession } from './session.js';
+import { modelLocation } from './source.js';
 
 /** The onnx-web backend. */
 export interface OnnxWebBackend extends Backend {
@@ -16,7 +17,8 @@ export interface OnnxWebBackend extends Backend {
  * onnxruntime-web is imported when the first model loads, so a missing package is reported as a
  * BackendUnavailableError naming it, never as a crash at import time.
  *
- * Sources: a URL (or, in Node, a file path) as a string or URL, or the model's bytes.
+ * Sources: a URL or a file path as a string or URL (in Node, a `file:` URL names a file and an
+ * `http:`/`https:` one is fetched), or the model's bytes.
  *
  * @example
  * ```ts
@@ -41,11 +43,18 @@ function isWebSource(source: ModelSource): boolean {
 
 async function load(options: ResolvedOnnxWebOptions, source: ModelSource, { label, signal }: LoadOptions = {}): Promise<ModelSession> {
   if (!isWebSource(source)) throw new TypeError(`Expected a model URL, path or bytes (Uint8Array), got ${describe(source)}`);
-  const model = source instanceof Uint8Array ? source : String(source);
-  label ??= typeof model === 'string' ? fileName(model) : 'model';
+  const location = source instanceof Uint8Array ? source : String(source);
+  label ??= typeof location === 'string' ? fileName(location) : 'model';
   if (signal?.aborted) throw abortError(signal);
   const unavailable = (reason: string) =>
     new BackendUnavailableError(`Cannot load ${label} with onnx-web`, options.devices.map((device) => ({ device, reason })));
+  let model: string | Uint8Array;
+  try {
+    model = typeof location === 'string' ? await modelLocation(location, signal) : location;
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    throw unavailable(messageOf(error));
+  }
   let ort: OrtWeb;
   try {
     ort = await importRuntime(options.runtime);
