@@ -101,6 +101,7 @@ export class Router {
         pending = this.#shadow.sample(model, hold.version, request, this.#registry.traffic(model)?.shadow);
         response = await call(hold.version, { signal: options.signal, timeoutMs }, hold);
       } catch (error) {
+        pending?.cancel();
         // A live hold was never queued with (infer releases the one it queues with): the version refused the request untouched.
         if (attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && !hold.released && hold.version.state !== 'ready') continue;
         throw error;

@@ -31,6 +31,8 @@ export interface ShadowEvent {
 export interface PendingShadow {
   /** Sends the copy to the shadow version and compares its answer with `primary`; never throws. */
   mirror(primary: unknown): void;
+  /** Gives up the copy when the primary failed: its place among `maxInFlight` is free again. */
+  cancel(): void;
 }
 
 /**
@@ -59,6 +61,7 @@ export class ShadowMirror {
     const named = policy.version ?? `label '${policy.label}'`;
     const skip = (reason: string): PendingShadow => ({
       mirror: () => this.#emit({ model, primary: primary.version, shadow: named, result: 'skipped', reason, durationMs: 0 }),
+      cancel: () => {},
     });
     let shadow: ModelVersion;
     try {
@@ -67,19 +70,27 @@ export class ShadowMirror {
       return skip(toServableError(error).code);
     }
     if (shadow === primary) return undefined;
-    if ((this.#inFlight.get(model) ?? 0) >= (policy.maxInFlight ?? 16)) return skip('busy');
+    const inFlight = this.#inFlight.get(model) ?? 0;
+    if (inFlight >= (policy.maxInFlight ?? 16)) return skip('busy');
     let copy: Req;
     try {
       copy = structuredClone(request);
     } catch {
       return skip('uncloneable');
     }
-    return { mirror: (answer) => void this.#run(model, primary.version, shadow, copy, answer, policy.tolerance ?? 0) };
+    // The place is taken now, not when the primary answers: concurrent primaries would all be sampled, copied and mirrored.
+    this.#inFlight.set(model, inFlight + 1);
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      this.#inFlight.set(model, (this.#inFlight.get(model) ?? 1) - 1);
+    };
+    return { mirror: (answer) => void this.#run(model, primary.version, shadow, copy, answer, policy.tolerance ?? 0, release), cancel: release };
   }
 
-  async #run(model: string, primary: string, shadow: ModelVersion, request: unknown, answer: unknown, tolerance: number): Promise<void> {
+  async #run(model: string, primary: string, shadow: ModelVersion, request: unknown, answer: unknown, tolerance: number, release: () => void): Promise<void> {
     const start = this.#clock.now();
-    this.#inFlight.set(model, (this.#inFlight.get(model) ?? 0) + 1);
     let expected: unknown;
     try {
       expected = structuredClone(answer);
@@ -94,7 +105,7 @@ export class ShadowMirror {
     } catch (error) {
       this.#emit({ ...base, result: 'error', reason: toServableError(error).code, durationMs: this.#clock.now() - start });
     } finally {
-      this.#inFlight.set(model, (this.#inFlight.get(model) ?? 1) - 1);
+      release();
     }
   }
 }

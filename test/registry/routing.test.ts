@@ -121,6 +121,36 @@ test('Router refuses an unknown option by name', () => {
   assert.throws(() => new Router({ registry, clock: systemClock, onShadow: () => {}, randomness: Math.random } as never), /^TypeError: Unknown option `randomness`; Router takes registry, clock, onShadow, random$/);
 });
 
+test('shadow copies are bounded among concurrent requests too: a place is taken when sampled, and freed when the primary fails', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock, concurrency: 64 })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(0, 10), labels: ['stable'], batching: { maxBatchSize: 1 }, warmup: [] });
+  await registry.load({ name: 'm', version: '2', source: doubler(0, 100), batching: { maxBatchSize: 1 }, warmup: [] });
+  registry.setTraffic('m', { shadow: { version: '2', fraction: 1, maxInFlight: 2 } });
+  const service = new InferenceService({ registry, clock });
+  const events: ShadowEvent[] = [];
+  service.on('shadow', (e) => events.push(e));
+  const answers = Array.from({ length: 6 }, (_, i) => service.infer('m', request([i, i])));
+  await clock.advanceAsync(10);
+  await Promise.all(answers);
+  assert.equal(registry.queues().find((q) => q.version === '2')!.inFlight, 2, 'only maxInFlight copies reach the shadow');
+  await clock.advanceAsync(100);
+  await flush();
+  assert.deepEqual(events.map((e) => e.result).sort(), ['agree', 'agree', 'skipped', 'skipped', 'skipped', 'skipped']);
+
+  // A primary that fails gives its place back: the next requests are mirrored.
+  const cancelled = new AbortController();
+  const failed = service.infer('m', request([0, 0]), { signal: cancelled.signal });
+  cancelled.abort();
+  await assert.rejects(failed);
+  events.length = 0;
+  await Promise.all([service.infer('m', request([1, 1])), service.infer('m', request([2, 2])), clock.advanceAsync(10)]);
+  await clock.advanceAsync(100);
+  await flush();
+  assert.deepEqual(events.map((e) => e.result), ['agree', 'agree']);
+  await registry.close();
+});
+
 test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
