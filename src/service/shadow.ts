@@ -39,7 +39,8 @@ export interface PendingShadow {
  * Mirrors a fraction of requests to a shadow version after the primary answered. The client's
  * response is never delayed or changed: the copy is made before the primary runs (backends may
  * take over a request's buffers), the shadow runs after the primary's answer is returned, and
- * every failure is counted, not thrown.
+ * every failure is counted, not thrown. An `emit` that throws is rethrown later, as the batcher's
+ * listeners are, and never reaches the client.
  */
 export class ShadowMirror {
   readonly #registry: ModelRegistry;
@@ -52,7 +53,16 @@ export class ShadowMirror {
     this.#registry = registry;
     this.#clock = clock;
     this.#random = random;
-    this.#emit = emit;
+    this.#emit = (event) => {
+      // A listener's error is no shadow failure: thrown here it would fail the client's request or, from #run, be reported twice and then escape as an unhandled rejection.
+      try {
+        emit(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    };
   }
 
   /** Samples a request for mirroring; undefined when it is not mirrored. */

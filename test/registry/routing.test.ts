@@ -151,6 +151,37 @@ test('shadow copies are bounded among concurrent requests too: a place is taken 
   await registry.close();
 });
 
+test('a shadow listener that throws never fails the client\'s request, and its error is rethrown later, once', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), labels: ['stable'] });
+  await registry.load({ name: 'm', version: '2', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry, clock });
+  const seen: string[] = [];
+  service.on('shadow', (e) => {
+    seen.push(e.result);
+    throw new Error(`listener broke on ${e.result}`);
+  });
+  const uncaught: string[] = [];
+  const onUncaught = (error: Error) => uncaught.push(error.message);
+  const listeners = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', onUncaught);
+  try {
+    registry.setTraffic('m', { shadow: { label: 'nope', fraction: 1 } });
+    assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);
+    registry.setTraffic('m', { shadow: { version: '2', fraction: 1 } });
+    assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);
+    await flush();
+  } finally {
+    process.removeListener('uncaughtException', onUncaught);
+    for (const l of listeners) process.on('uncaughtException', l);
+  }
+  assert.deepEqual(seen, ['skipped', 'agree']);
+  assert.deepEqual(uncaught, ['listener broke on skipped', 'listener broke on agree']);
+  await registry.close();
+});
+
 test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
