@@ -3,6 +3,7 @@ import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
 import { isEnsemble } from './ensemble.js';
+import { ensembleCycle } from './ensemble-cycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { checkVersionPolicy, compareVersions } from './version-policy.js';
 import type { BatchingConfig, ModelConfig } from './types.js';
@@ -111,9 +112,10 @@ export function checkBackends(backends: unknown): asserts backends is readonly B
  * that model does not have (Triton's ensemble fails to load when a composing model's version is
  * not available): a configuration error, refused at load, where every request would get a 503.
  * A label counts when it is set or a known version's config declares it (it points when that
- * version loads).
+ * version loads). An ensemble whose steps lead back to it (itself, or A → B → A) is refused too:
+ * each of its requests would wait for itself.
  */
-export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, find: (model: string) => ModelEntry | undefined): void {
+export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, version: string, find: (model: string) => ModelEntry | undefined): void {
   if (!isEnsemble(config.source)) return;
   config.source.steps.forEach((step, i) => {
     if (!('model' in step)) return;
@@ -130,6 +132,10 @@ export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, find: 
       }
     }
   });
+  const cycle = ensembleCycle(config.name, version, config, find);
+  if (cycle) {
+    throw new TypeError(`Expected the steps of ensemble '${config.name}' version '${version}' not to lead back to it, got ${cycle.map((m) => `'${m}'`).join(' → ')}: each request would wait for itself`);
+  }
 }
 
 const quoted = (names: readonly string[]): string => (names.length === 0 ? 'none' : [...names].sort(compareVersions).map((n) => `'${n}'`).join(', '));

@@ -261,7 +261,7 @@ export class ModelRegistry extends EventEmitter<RegistryEvents> {
     const entry = this.#models.get(config.name) ?? new ModelEntry(config.name, () => this.#capacity.changed());
     const policy = config.versionPolicy ?? entry.policy;
     assertKept(policy, [...entry.configs.keys(), version], version);
-    checkEnsembleSteps(config, (model) => this.#models.get(model));
+    checkEnsembleSteps(config, version, (model) => this.#models.get(model));
     this.#models.set(config.name, entry);
     return { entry, version };
   }

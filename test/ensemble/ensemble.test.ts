@@ -156,3 +156,27 @@ test('a step naming a version or label its model does not have is refused at loa
   );
   await registry.close();
 });
+
+test('an ensemble whose steps lead back to it, itself or through another ensemble, is refused at load; a step pinned to another version of its own model is fine', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  // Over affine's `in` and `out`, or over another ensemble's `x` and `y`.
+  const through = (model: string, version?: string, [input, output] = ['in', 'out']) =>
+    ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [{ model, version, inputMap: { [input!]: 'x' }, outputMap: { [output!]: 'y' } }],
+    });
+  await registry.load({ name: 'a', version: '1', source: affine(2, 0) });
+  await registry.load({ name: 'b', source: through('a') });
+  await assert.rejects(
+    registry.load({ name: 'a', version: '2', source: through('b', undefined, ['x', 'y']) }),
+    (e: Error) => e instanceof TypeError && e.message === "Expected the steps of ensemble 'a' version '2' not to lead back to it, got 'a' → 'b' → 'a': each request would wait for itself",
+  );
+  assert.throws(() => registry.register({ name: 'a', version: '2', source: through('a', undefined, ['x', 'y']) }), /Expected the steps of ensemble 'a' version '2' not to lead back to it, got 'a' → 'a'/);
+  assert.deepEqual(registry.versions('a').map((v) => v.version), ['1']);
+
+  await registry.load({ name: 'a', version: '3', source: through('a', '1') });
+  const service = new InferenceService({ registry });
+  assert.deepEqual(data(await service.infer('a', x([1, 1])), 'y'), [2, 2]);
+  await registry.close();
+});
