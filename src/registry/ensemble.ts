@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
@@ -148,6 +148,8 @@ export class EnsembleSession implements ModelSession {
       try {
         outputs = 'transform' in step ? await step.transform(stepInputs) : await this.#callModel(i, step, stepInputs, options.signal);
       } catch (error) {
+        // The step's own message names its model's input ('x'), which may not be the ensemble's: say which step refused what.
+        if (error instanceof InvalidInputError) throw new InvalidInputError(`Ensemble step ${i} (${what}) refused its inputs: ${error.message}`, { cause: error });
         if (error instanceof ServableError) throw error;
         throw new BackendError(`Ensemble step ${i} (${what}) failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
       }

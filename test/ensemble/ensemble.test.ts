@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 
 /** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
@@ -178,5 +178,30 @@ test('an ensemble whose steps lead back to it, itself or through another ensembl
   await registry.load({ name: 'a', version: '3', source: through('a', '1') });
   const service = new InferenceService({ registry });
   assert.deepEqual(data(await service.infer('a', x([1, 1])), 'y'), [2, 2]);
+  await registry.close();
+});
+
+test('a step model refusing the tensors an earlier step made is a 400 naming the step, with the model\'s refusal as its cause', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', source: affine(2, 0) });
+  await registry.load({
+    name: 'e',
+    source: ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [
+        { name: 'widen', transform: ({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
+        { model: 'scale', inputMap: { in: 'wide' }, outputMap: { out: 'y' } },
+      ],
+    }),
+  });
+  const service = new InferenceService({ registry });
+  await assert.rejects(
+    service.infer('e', x([1, 1])),
+    (e: Error) =>
+      e instanceof InvalidInputError &&
+      e.message === "Ensemble step 1 (model 'scale') refused its inputs: Input 'in': expected datatype FP32, got INT64" &&
+      e.cause instanceof InvalidInputError,
+  );
   await registry.close();
 });
