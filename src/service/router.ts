@@ -122,20 +122,29 @@ export class Router {
     return split && this.#pick(model, split, routingKey);
   }
 
-  /** The split target for a request: drawn by weight, at a point fixed by its routing key when it has one. */
-  #pick(model: string, split: readonly SplitTarget[], key: string | undefined): VersionSelector {
+  /**
+   * The split target for a request: drawn by weight, at a point fixed by its routing key when it
+   * has one. A target that is not ready gives its share to the ready ones; when none is, a known
+   * one is loaded; when none is known (each unloaded, or its label removed), undefined: the
+   * default version, where a version the registry no longer has would be a 404 for a model it has.
+   */
+  #pick(model: string, split: readonly SplitTarget[], key: string | undefined): VersionSelector | undefined {
     const point = key === undefined ? this.#random() : hashUnit(key);
     const chosen = draw(split, point);
-    if (this.#ready(model, chosen)) return selectorOf(chosen);
-    const ready = split.filter((t) => t.weight > 0 && this.#ready(model, t));
-    return selectorOf(ready.length > 0 ? draw(ready, point) : chosen);
+    if (this.#state(model, chosen) === 'ready') return selectorOf(chosen);
+    const ready = split.filter((t) => t.weight > 0 && this.#state(model, t) === 'ready');
+    if (ready.length > 0) return selectorOf(draw(ready, point));
+    if (this.#state(model, chosen) === 'known') return selectorOf(chosen);
+    const known = split.filter((t) => t.weight > 0 && this.#state(model, t) === 'known');
+    return known.length > 0 ? selectorOf(draw(known, point)) : undefined;
   }
 
-  #ready(model: string, target: VersionSelector): boolean {
+  /** Whether a target is ready, known to the registry (it loads on demand), or neither. */
+  #state(model: string, target: VersionSelector): 'ready' | 'known' | 'unknown' {
     try {
-      return this.#registry.peek(model, target) !== undefined;
+      return this.#registry.peek(model, target) !== undefined ? 'ready' : 'known';
     } catch {
-      return false;
+      return 'unknown';
     }
   }
 }

@@ -52,6 +52,21 @@ test('without a key the split draws at random; a target that is not ready gives 
   await registry.close();
 });
 
+test('a split none of whose targets the registry still has sends requests to the default version, where they got a 404 for a model it serves', async () => {
+  const registry = await threeVersions();
+  const service = new InferenceService({ registry });
+  registry.setTraffic('m', { split: [{ version: '2', weight: 1 }, { label: 'gone', weight: 1 }] });
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 200);
+  await registry.unload('m', '2');
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 100, 'the stable label');
+  assert.equal(service.splitTarget('m', 'u'), undefined);
+
+  // A known target that is not loaded is still loaded for its requests.
+  registry.register({ name: 'm', version: '2', source: doubler(222) });
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 222);
+  await registry.close();
+});
+
 test('traffic policies are checked, quoting the bad value', async () => {
   const registry = await threeVersions();
   assert.throws(() => registry.setTraffic('m', { split: [] }), /Expected `traffic.split` to be a non-empty array of \{version \| label, weight\}, got \[\] \(array\)/);
