@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, DATA_TYPES, describe, InvalidInputError, isDataType, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
 import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
@@ -58,13 +58,27 @@ const checked = new WeakSet<object>();
 /**
  * Checks an ensemble definition and returns it as a model source for `registry.load({name, source})`.
  * Step models must be loaded (or registered) before the ensemble, with the version or label a step names.
- * @throws TypeError naming the step and the tensor that is wrong.
+ * @throws TypeError naming the field (an unknown one too: a misspelt `verison` would leave the step
+ * unpinned) and quoting the bad value.
  */
 export function ensemble(definition: EnsembleDefinition): Ensemble {
   assertObject('ensemble', definition);
   assertKnownKeys('an ensemble', definition, ['inputs', 'outputs', 'steps', 'maxInFlight']);
   const specs = (field: string, list: unknown): readonly TensorSpec[] => {
     if (!Array.isArray(list) || list.length === 0) throw new TypeError(`Expected \`${field}\` to be a non-empty array of tensor specs, got ${describe(list)}`);
+    const names = new Set<string>();
+    list.forEach((spec: unknown, i) => {
+      const at = `${field}[${i}]`;
+      assertObject(at, spec);
+      assertKnownKeys('a tensor spec', spec, ['name', 'datatype', 'shape'], `${at}.`);
+      assertString(`${at}.name`, spec.name);
+      if (names.has(spec.name)) throw new TypeError(`Expected \`${at}.name\` to be unique, got ${describe(spec.name)} twice`);
+      names.add(spec.name);
+      if (!isDataType(spec.datatype)) throw new TypeError(`Expected \`${at}.datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(spec.datatype)}`);
+      if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= -1)) {
+        throw new TypeError(`Expected \`${at}.shape\` to be an array of integers >= -1 (-1 for a dynamic dimension), got ${describe(spec.shape)}`);
+      }
+    });
     return list as TensorSpec[];
   };
   const inputs = specs('inputs', definition.inputs);

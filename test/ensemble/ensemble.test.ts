@@ -105,6 +105,11 @@ test('an ensemble definition is checked when it is made and when it is loaded', 
     /^TypeError: Unknown option `steps\[0\].model`; a transform step takes name, transform, inputMap, outputMap$/,
   );
   assert.throws(() => ensemble({ ...base, maxInflight: 4 } as never), /^TypeError: Unknown option `maxInflight`; an ensemble takes inputs, outputs, steps, maxInFlight$/);
+  // A bad spec would fail every request with a 500.
+  const step = { model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'y' } };
+  assert.throws(() => ensemble({ ...base, inputs: [{ name: 'x', datatype: 'FP33', shape: [-1, 2] }], steps: [step] } as never), /Expected `inputs\[0\].datatype` to be one of BOOL, .*, got "FP33" \(string\)/);
+  assert.throws(() => ensemble({ ...base, outputs: [{ name: 'y', datatype: 'FP32', shape: '-1' }], steps: [step] } as never), /Expected `outputs\[0\].shape` to be an array of integers >= -1 \(-1 for a dynamic dimension\), got "-1" \(string\)/);
+  assert.throws(() => ensemble({ ...base, inputs: [base.inputs[0]!, base.inputs[0]!], steps: [step] }), /Expected `inputs\[1\].name` to be unique, got "x" \(string\) twice/);
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await assert.rejects(
     registry.load({ name: 'e', source: ensemble({ ...base, steps: [{ model: 'missing', inputMap: { in: 'x' }, outputMap: { out: 'y' } }] }) }),
