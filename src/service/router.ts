@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, ClosedError, DeadlineExceededError, fmix32, fnv1a32, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -70,7 +70,8 @@ export class Router {
   #route(model: string, options: RouteOptions, timeoutMs: number | undefined): VersionHold | Promise<VersionHold> {
     // A closed registry forgets each model once it has drained: the split lookup would call it unknown (404).
     if (this.#registry.closed) throw new ClosedError('The registry is closed');
-    const selector = (options.version === undefined && options.label === undefined && this.splitTarget(model, options.routingKey)) || options;
+    checkRoutingKey(options.routingKey);
+    const selector = (options.version === undefined && options.label === undefined && this.#splitTarget(model, options.routingKey)) || options;
     const ready = this.#registry.peek(model, selector);
     if (ready) return ready.hold();
     return this.#registry.acquireHeld(model, { version: selector.version, label: selector.label, signal: options.signal, timeoutMs });
@@ -118,6 +119,11 @@ export class Router {
    * `routingKey` fixes when given; undefined for a model without a split.
    */
   splitTarget(model: string, routingKey?: string): VersionSelector | undefined {
+    checkRoutingKey(routingKey);
+    return this.#splitTarget(model, routingKey);
+  }
+
+  #splitTarget(model: string, routingKey: string | undefined): VersionSelector | undefined {
     const split = this.#registry.traffic(model)?.split;
     return split && this.#pick(model, split, routingKey);
   }
@@ -147,6 +153,11 @@ export class Router {
       return 'unknown';
     }
   }
+}
+
+/** Refuses a key that is not a string: the hash reads it as text, and would put every number (a user id) at one point, and fail on null. */
+function checkRoutingKey(key: unknown): void {
+  if (key !== undefined && typeof key !== 'string') throw new InvalidInputError(`Expected \`routingKey\` to be a string, got ${describe(key)}`);
 }
 
 function selectorOf(target: SplitTarget): VersionSelector {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
+import { InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, request } from './helpers.js';
 
@@ -64,6 +64,18 @@ test('a split none of whose targets the registry still has sends requests to the
   // A known target that is not loaded is still loaded for its requests.
   registry.register({ name: 'm', version: '2', source: doubler(222) });
   assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 222);
+  await registry.close();
+});
+
+test('a routing key that is not a string is a 400 quoting it, where every number landed on the same version and null failed with a 500', async () => {
+  const registry = await threeVersions();
+  const service = new InferenceService({ registry });
+  registry.setTraffic('m', { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] });
+  for (const [key, shown] of [[42, '42 (number)'], [null, 'null (null)'], [{ id: 1 }, '{"id":1} (object)']] as const) {
+    await assert.rejects(service.infer('m', request([0, 0]), { routingKey: key as never }), (e: Error) => e instanceof InvalidInputError && e.message === `Expected \`routingKey\` to be a string, got ${shown}`);
+    assert.throws(() => service.splitTarget('m', key as never), InvalidInputError);
+  }
+  assert.ok([100, 200].includes(offsetOf(await service.infer('m', request([0, 0]), { routingKey: '42' }))));
   await registry.close();
 });
 
