@@ -70,7 +70,7 @@ export class Router {
   #route(model: string, options: RouteOptions, timeoutMs: number | undefined): VersionHold | Promise<VersionHold> {
     // A closed registry forgets each model once it has drained: the split lookup would call it unknown (404).
     if (this.#registry.closed) throw new ClosedError('The registry is closed');
-    checkRoutingKey(options.routingKey);
+    checkRouteOptions(options);
     const selector = (options.version === undefined && options.label === undefined && this.#splitTarget(model, options.routingKey)) || options;
     const ready = this.#registry.peek(model, selector);
     if (ready) return ready.hold();
@@ -158,6 +158,15 @@ export class Router {
 /** Refuses a key that is not a string: the hash reads it as text, and would put every number (a user id) at one point, and fail on null. */
 function checkRoutingKey(key: unknown): void {
   if (key !== undefined && typeof key !== 'string') throw new InvalidInputError(`Expected \`routingKey\` to be a string, got ${describe(key)}`);
+}
+
+/** Refuses a version or label that is not a string, which the registry would look up as one that does not exist (a 404 for version 2 while '2' serves). */
+function checkRouteOptions(options: RouteOptions): void {
+  for (const field of ['version', 'label'] as const) {
+    const value: unknown = options[field];
+    if (value !== undefined && typeof value !== 'string') throw new InvalidInputError(`Expected \`${field}\` to be a string, got ${describe(value)}`);
+  }
+  checkRoutingKey(options.routingKey);
 }
 
 function selectorOf(target: SplitTarget): VersionSelector {

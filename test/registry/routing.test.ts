@@ -79,6 +79,15 @@ test('a routing key that is not a string is a 400 quoting it, where every number
   await registry.close();
 });
 
+test('a version or label that is not a string is a 400 quoting it, where version 2 was a 404 while version \'2\' served', async () => {
+  const registry = await threeVersions();
+  const service = new InferenceService({ registry });
+  await assert.rejects(service.infer('m', request([0, 0]), { version: 2 as never }), (e: Error) => e instanceof InvalidInputError && e.message === 'Expected `version` to be a string, got 2 (number)');
+  await assert.rejects(service.infer('m', request([0, 0]), { label: null as never }), (e: Error) => e instanceof InvalidInputError && e.message === 'Expected `label` to be a string, got null (null)');
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { version: '2' })), 200);
+  await registry.close();
+});
+
 test('traffic policies are checked, quoting the bad value', async () => {
   const registry = await threeVersions();
   assert.throws(() => registry.setTraffic('m', { split: [] }), /Expected `traffic.split` to be a non-empty array of \{version \| label, weight\}, got \[\] \(array\)/);
