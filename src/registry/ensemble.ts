@@ -1,5 +1,5 @@
 import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, DATA_TYPES, describe, InvalidInputError, isDataType, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
-import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
+import { checkFeeds, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
 import type { VersionHold } from './hold.js';
@@ -142,6 +142,8 @@ export class EnsembleSession implements ModelSession {
   readonly concurrency: number;
   readonly #definition: Ensemble;
   readonly #resolve: StepResolver;
+  /** The ensemble's outputs by name: the tensors a step must make as declared, as the metadata reports them. */
+  readonly #outputSpecs: ReadonlyMap<string, TensorSpec>;
 
   constructor(definition: Ensemble, resolve: StepResolver) {
     this.inputs = definition.inputs;
@@ -149,6 +151,7 @@ export class EnsembleSession implements ModelSession {
     this.concurrency = definition.maxInFlight ?? 64;
     this.#definition = definition;
     this.#resolve = resolve;
+    this.#outputSpecs = new Map(definition.outputs.map((spec) => [spec.name, spec]));
   }
 
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
@@ -168,8 +171,11 @@ export class EnsembleSession implements ModelSession {
         throw new BackendError(`Ensemble step ${i} (${what}) failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
       }
       for (const [name, tensor] of Object.entries(step.outputMap)) {
-        const out = outputs[name];
+        // A transform may return anything; a missing map is a missing output, not a TypeError about reading it.
+        const out = (outputs as TensorMap | undefined)?.[name];
         if (!out) throw new BackendError(`Ensemble step ${i} (${what}) returned no output '${name}'`);
+        const spec = this.#outputSpecs.get(tensor);
+        if (spec) checkOutput(spec, out, i, what);
         tensors[tensor] = out;
       }
     }
@@ -195,5 +201,14 @@ export class EnsembleSession implements ModelSession {
     } finally {
       hold.release();
     }
+  }
+}
+
+/** Checks an ensemble output against its spec when a step makes it: clients read it by the datatype and shape the metadata reports. */
+function checkOutput(spec: TensorSpec, tensor: TensorMap[string], i: number, what: string): void {
+  try {
+    checkTensor(spec, tensor, 'output');
+  } catch (error) {
+    throw new BackendError(`Ensemble step ${i} (${what}) made ensemble output '${spec.name}' other than declared: ${(error as Error).message}`, { cause: error });
   }
 }

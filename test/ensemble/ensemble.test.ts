@@ -210,3 +210,25 @@ test('a step model refusing the tensors an earlier step made is a 400 naming the
   );
   await registry.close();
 });
+
+test('a step that makes an ensemble output of another datatype or shape than declared, or returns no map, fails with a 500 naming the step', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const making = (transform: (inputs: Record<string, Tensor>) => unknown) =>
+    ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [{ name: 'make', transform: transform as never, inputMap: { v: 'x' }, outputMap: { w: 'y' } }],
+    });
+  await registry.load({ name: 'wide', source: making(({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } })) });
+  await registry.load({ name: 'flat', source: making(({ v }) => ({ w: { ...v!, shape: [v!.data.length] } })) });
+  await registry.load({ name: 'none', source: making(() => undefined) });
+  const service = new InferenceService({ registry });
+  const failure = async (model: string) => {
+    const error = await service.infer(model, x([1, 2])).then(() => undefined, (e: Error) => e);
+    return [error?.constructor.name, error?.message];
+  };
+  assert.deepEqual(await failure('wide'), ['BackendError', "Ensemble step 0 (transform 'make') made ensemble output 'y' other than declared: Output 'y': expected datatype FP32, got INT64"]);
+  assert.deepEqual(await failure('flat'), ['BackendError', "Ensemble step 0 (transform 'make') made ensemble output 'y' other than declared: Output 'y': expected shape [-1, 2], got [2]"]);
+  assert.deepEqual(await failure('none'), ['BackendError', "Ensemble step 0 (transform 'make') returned no output 'w'"]);
+  await registry.close();
+});
