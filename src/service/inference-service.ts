@@ -215,8 +215,15 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     return this.registry.isReady(model, version);
   }
 
+  /** Emits `request`; a listener that throws is rethrown later, as the batcher's are, and never fails the request. */
   #finished(model: string, version: string, outcome: RequestOutcome, start: number): void {
     if (this.listenerCount('request') === 0) return;
-    this.emit('request', { model, version, outcome, durationMs: this.#clock.now() - start });
+    try {
+      this.emit('request', { model, version, outcome, durationMs: this.#clock.now() - start });
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 }

@@ -288,3 +288,30 @@ test('service.infer() checks its per-request options: an unknown one is named, a
     await registry.close();
   }
 });
+
+test('a request listener that throws never fails the request it reports, nor reports it twice; its error is rethrown later', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  const outcomes: string[] = [];
+  service.on('request', (e) => {
+    outcomes.push(e.outcome);
+    throw new Error('a metrics listener bug');
+  });
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.prependListener('uncaughtException', onUncaught);
+  const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
+  for (const l of listeners) process.off('uncaughtException', l);
+  try {
+    assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
+    await assert.rejects(service.infer('nope', request([1, 2])), ModelNotFoundError);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(outcomes, ['success', 'not-found']);
+    assert.deepEqual(uncaught.map((e) => (e as Error).message), ['a metrics listener bug', 'a metrics listener bug']);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    for (const l of listeners) process.on('uncaughtException', l);
+    await registry.close();
+  }
+});
