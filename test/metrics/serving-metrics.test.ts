@@ -241,7 +241,8 @@ test('a slow cache hit is answered by the version it was routed to, which drains
   await registry.close();
 });
 
-test('two ServingMetrics on one prom registry share the metrics and add up; buckets must agree', async () => {
+/** Two stacks, each watched by its own ServingMetrics on one prom registry, each having answered one request of model 'm' version '1'. */
+async function twoServedOnOnePromRegistry() {
   const a = await stack();
   const b = await stack();
   const promRegistry = new Registry();
@@ -251,6 +252,11 @@ test('two ServingMetrics on one prom registry share the metrics and add up; buck
   await a.clock.advanceAsync(15); // a lone request waits the 10 ms delay, then runs 5 ms
   await b.clock.advanceAsync(15);
   await Promise.all(answers);
+  return { a, b, promRegistry };
+}
+
+test('two ServingMetrics on one prom registry share the metrics and add up; buckets must agree', async () => {
+  const { a, b, promRegistry } = await twoServedOnOnePromRegistry();
   const text = await promRegistry.metrics();
   const m1 = { model: 'm', version: '1' };
   assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'success' }), 2);
@@ -269,15 +275,7 @@ test('two ServingMetrics on one prom registry share the metrics and add up; buck
 });
 
 test('a model unloaded from one of two registries on one prom registry keeps the series the other still adds to', async () => {
-  const a = await stack();
-  const b = await stack();
-  const promRegistry = new Registry();
-  new ServingMetrics({ promRegistry, service: a.service });
-  new ServingMetrics({ promRegistry, service: b.service });
-  const answers = [a.service.infer('m', rows(1)), b.service.infer('m', rows(3))];
-  await a.clock.advanceAsync(15);
-  await b.clock.advanceAsync(15);
-  await Promise.all(answers);
+  const { a, b, promRegistry } = await twoServedOnOnePromRegistry();
   await assert.rejects(b.service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
 
   await a.registry.unload('m');
