@@ -45,7 +45,9 @@ export function disconnectSignal(res: NodeResponse): AbortSignal {
     const controller = new AbortController();
     signal = controller.signal;
     connectionSignals.set(socket, signal);
-    socket.once('close', () => controller.abort());
+    // A request the app hands on after an await (an auth hook) may come after its client left.
+    if (socket.destroyed) controller.abort();
+    else socket.once('close', () => controller.abort());
   }
   return signal;
 }
@@ -53,13 +55,18 @@ export function disconnectSignal(res: NodeResponse): AbortSignal {
 /** Aborted when the HTTP/2 stream is reset or its session closes before the response has been sent. */
 function streamSignal(stream: Http2Stream): AbortSignal {
   const controller = new AbortController();
-  stream.once('aborted', () => controller.abort());
+  if (stream.destroyed) controller.abort();
+  else stream.once('aborted', () => controller.abort());
   return controller.signal;
 }
 
 /** Aborted when a response without a socket (an injected one, say) closes unfinished. */
 function responseSignal(res: ServerResponse): AbortSignal {
   const controller = new AbortController();
+  if (res.closed) {
+    if (!res.writableFinished) controller.abort();
+    return controller.signal;
+  }
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
   });
@@ -98,6 +105,8 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
     throw new BodyTooLargeError(limit, await discardRest(source, cap));
   };
   if (Number.isFinite(declared) && declared > limit) return refuse();
+  // A request the app hands on after its client left emits no more events.
+  if (req.destroyed && !req.readableEnded) return Promise.reject(new Error(CLIENT_GONE));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -124,7 +133,7 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
       cleanup();
       reject(error);
     };
-    const onClose = (): void => onError(new Error('The client closed the connection before sending the whole body'));
+    const onClose = (): void => onError(new Error(CLIENT_GONE));
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('error', onError);
@@ -133,6 +142,8 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
     req.resume();
   });
 }
+
+const CLIENT_GONE = 'The client closed the connection before sending the whole body';
 
 /** Where the binary part of a binary tensor body starts, when the request says. */
 function binaryOffset(headers: IncomingHttpHeaders): number | undefined {

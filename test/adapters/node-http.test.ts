@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
-import { BodyTooLargeError, readBody } from '../../src/adapters/node-http.js';
+import { BodyTooLargeError, disconnectSignal, readBody, type NodeRequest, type NodeResponse } from '../../src/adapters/node-http.js';
 import { DISCARD_MS } from '../../src/adapters/discard-body.js';
 
 /** A body of `size` bytes counting up from 0, streamed in chunks of `chunk` bytes, each a slice of a larger buffer at offset 1. */
@@ -123,3 +127,50 @@ test('readBody refuses a body once the rest of it is read and discarded, up to 4
   await turn();
   assert.deepEqual(gone.outcome, { drained: false, message: message(MiB) });
 });
+
+/** A request whose client sent it whole and went away before the app handed it on (after an auth hook's await, say). */
+async function handedOnAfterDisconnect(version: 1 | 2): Promise<{ req: NodeRequest; res: NodeResponse; close: () => void }> {
+  let handed!: (pair: { req: NodeRequest; res: NodeResponse }) => void;
+  const arrived = new Promise<{ req: NodeRequest; res: NodeResponse }>((resolve) => (handed = resolve));
+  const server = version === 1 ? http.createServer((req, res) => handed({ req, res })) : http2.createServer((req, res) => handed({ req, res }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const body = '{"inputs":[]}';
+  let client: { destroy(): void };
+  if (version === 1) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    client = socket;
+  } else {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    const stream = session.request({ ':method': 'POST', ':path': '/' });
+    stream.on('error', () => {});
+    stream.end(body);
+    client = session;
+  }
+  const { req, res } = await arrived;
+  req.on('error', () => {});
+  const closed = new Promise((resolve) => req.once('close', resolve));
+  client.destroy();
+  await closed;
+  await turn();
+  return { req, res, close: () => server.close() };
+}
+
+for (const version of [1, 2] as const) {
+  test(`HTTP/${version}: a request handed on after its client went away has an aborted signal${version === 1 ? ' and a body read that fails at once' : ''}`, async () => {
+    const { req, res, close } = await handedOnAfterDisconnect(version);
+    try {
+      assert.equal(disconnectSignal(res).aborted, true);
+      // Over HTTP/2 Node ends the request's body when its stream closes.
+      if (version === 2) return;
+      const read = readBody(req, req.headers, 1000);
+      const hung = new Promise((resolve) => setTimeout(() => resolve('hung'), 500));
+      assert.equal(await Promise.race([read.then(() => 'read', (e: Error) => e.message), hung]), 'The client closed the connection before sending the whole body');
+    } finally {
+      close();
+    }
+  });
+}
