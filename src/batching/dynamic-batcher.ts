@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../core/index.js';
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
@@ -29,7 +29,7 @@ const resolved: Promise<undefined> = Promise.resolve(undefined);
  * const score = await batcher.submit([0.1, 0.7], { timeoutMs: 500, signal });
  * ```
  */
-export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
+export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   readonly #o: ResolvedOptions<Req, Res>;
   readonly #clock: Clock;
   readonly #queue: BatchQueue<Entry<Req, Res>>;
@@ -188,7 +188,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {
-    this.#emit('drop', { reason, queueMs: 0, stage: 'queued' });
+    this.emit('drop', { reason, queueMs: 0, stage: 'queued' });
     reject(error);
   }
 
@@ -216,7 +216,7 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   #drop(job: Job<Req, Res>, error: Error, reason: DropReason, stage: 'queued' | 'running'): void {
     this.#settle(job);
-    this.#emit('drop', { reason, queueMs: (job.startedAt ?? this.#clock.now()) - job.enqueuedAt, stage });
+    this.emit('drop', { reason, queueMs: (job.startedAt ?? this.#clock.now()) - job.enqueuedAt, stage });
     job.reject(error);
     if (stage === 'running') this.#abandon();
     this.#schedule();
@@ -382,17 +382,6 @@ export class DynamicBatcher<Req, Res> extends EventEmitter<BatcherEvents> {
 
   #emitBatch(entries: readonly Entry<Req, Res>[], startedAt: number, outcome: Outcome<Res>, reason: DispatchReason, failed: number, retried: number): void {
     if (this.listenerCount('batch') === 0) return;
-    this.#emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
-  }
-
-  /** Emits an event; a listener that throws cannot leave the batcher half-way, so its error is rethrown later. */
-  #emit<K extends keyof BatcherEvents>(event: K, ...args: BatcherEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...args: BatcherEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
+    this.emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
   }
 }

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../core/index.js';
 import {
   abortError,
   assertFunction,
@@ -50,7 +50,7 @@ interface Outcome {
  * const cache = new ResultCache({ store: new LruStore({ maxBytes: 64 << 20 }), ttlMs: 60_000 });
  * const { value, hit } = await cache.run({ model: 'cls', version: 1, inputs }, (signal) => session.run(inputs, { signal }));
  */
-export class ResultCache extends EventEmitter<ResultCacheEvents> {
+export class ResultCache extends Emitter<ResultCacheEvents> {
   readonly #store: CacheStore<TensorMap>;
   readonly #namespace: string;
   readonly #ttlMs: number | undefined;

@@ -9,6 +9,7 @@ export { toHalfBits, fromHalfBits, HALF_OVERFLOW } from './fp16.js';
 export { Hash128, hash128, fnv1a32, fmix32 } from './hash.js';
 export { abortError, onAbort } from './abort.js';
 export { isPromiseLike } from './promise.js';
+export { Emitter } from './emitter.js';
 export { recycleBuffer, takeBuffer } from './recycle.js';
 export { checkAllowedBatchSizes, checkPadValue, paddedBatchSize, padBatch, padTo, padToCommonShape } from './padding.js';
 export {

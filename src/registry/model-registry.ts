@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../core/index.js';
 import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
@@ -20,7 +20,7 @@ type AnyConfig = ModelConfig<unknown, unknown>;
  * traffic, routes names, versions and labels to ready versions, swaps versions without dropping a
  * request, and unloads them after their queued work is done.
  */
-export class ModelRegistry extends EventEmitter<RegistryEvents> {
+export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
   readonly #clock: Clock;
   readonly #loadTimeoutMs: number;

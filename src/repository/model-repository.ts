@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../core/index.js';
 import { assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
@@ -58,7 +58,7 @@ const STATE: Record<VersionState, RepositoryState> = {
  * directories and keeps a registry in line with them, under one of three control modes. A model
  * name (from a request or a directory listing) never leads outside the root.
  */
-export class ModelRepository extends EventEmitter<RepositoryEvents> implements RepositoryControl {
+export class ModelRepository extends Emitter<RepositoryEvents> implements RepositoryControl {
   /** The control mode. */
   readonly mode: ControlMode;
   readonly #options: RepositoryOptions;

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../core/index.js';
 import { assertKnownKeys, assertObject, describe, InvalidInputError, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
@@ -84,7 +84,7 @@ export interface ModelMetadata {
  * The entry point of a request: resolves the model version and hands the request to it. The
  * protocols and HTTP adapters sit on top of this; use it directly to serve in-process.
  */
-export class InferenceService extends EventEmitter<ServiceEvents> {
+export class InferenceService extends Emitter<ServiceEvents> {
   /** The registry this service routes to. */
   readonly registry: ModelRegistry;
   readonly #clock: Clock;
@@ -215,15 +215,8 @@ export class InferenceService extends EventEmitter<ServiceEvents> {
     return this.registry.isReady(model, version);
   }
 
-  /** Emits `request`; a listener that throws is rethrown later, as the batcher's are, and never fails the request. */
+  /** Emits `request`; a listener that throws never fails the request (see Emitter). */
   #finished(model: string, version: string, outcome: RequestOutcome, start: number): void {
-    if (this.listenerCount('request') === 0) return;
-    try {
-      this.emit('request', { model, version, outcome, durationMs: this.#clock.now() - start });
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
+    if (this.listenerCount('request') > 0) this.emit('request', { model, version, outcome, durationMs: this.#clock.now() - start });
   }
 }

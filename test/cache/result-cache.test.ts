@@ -546,3 +546,36 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   assert.throws(() => cache.run(request([1]), async () => ({}), { flightGroup: 5 as never }), /^TypeError: Expected `flightGroup` to be a non-empty string, got 5 \(number\)$/);
   assert.throws(() => cache.run(request([1]), async () => ({}), { timeoutMs: -1 }), /^RangeError: Expected `timeoutMs` to be a number >= 0, got -1 \(number\)$/);
 });
+
+/** Collects what listeners throw: the library rethrows it asynchronously, an uncaughtException. */
+async function catchingUncaught(body: (uncaught: unknown[]) => Promise<void>): Promise<void> {
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.prependListener('uncaughtException', onUncaught);
+  const others = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
+  for (const l of others) process.off('uncaughtException', l);
+  try {
+    await body(uncaught);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    for (const l of others) process.on('uncaughtException', l);
+  }
+}
+
+test('a listener that throws fails no run and leaves no flight behind; its error is rethrown later', async () => {
+  await catchingUncaught(async (uncaught) => {
+    const { cache, compute, runs } = setup();
+    for (const event of ['hit', 'miss', 'store'] as const) {
+      cache.on(event, () => {
+        throw new Error(`a ${event} listener bug`);
+      });
+    }
+    const r = request([1, 2]);
+    const first = await cache.run(r, () => compute(r));
+    const second = await cache.run(request([1, 2]), () => compute(r));
+    assert.deepEqual([first.hit, second.hit, runs()], [false, true, 1]);
+    assert.deepEqual(Array.from(second.value.y!.data as Float32Array), [2, 4]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(uncaught.map((e) => (e as Error).message), ['a miss listener bug', 'a store listener bug', 'a hit listener bug']);
+  });
+});

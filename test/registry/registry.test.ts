@@ -315,3 +315,37 @@ test('a request listener that throws never fails the request it reports, nor rep
     await registry.close();
   }
 });
+
+test('a registry listener that throws breaks no load or unload; its error is rethrown later', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const failures: string[] = [];
+  registry.on('failure', (e) => failures.push(e.error.message));
+  for (const event of ['loading', 'ready', 'draining', 'unload'] as const) {
+    registry.on(event, () => {
+      throw new Error(`a ${event} listener bug`);
+    });
+  }
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.prependListener('uncaughtException', onUncaught);
+  const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
+  for (const l of listeners) process.off('uncaughtException', l);
+  try {
+    const mv = await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+    assert.equal(mv.version, '1');
+    const service = new InferenceService({ registry });
+    assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
+    await registry.unload('m');
+    await assert.rejects(service.infer('m', request([1, 2])), ModelNotFoundError);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(failures, []);
+    assert.deepEqual(
+      uncaught.map((e) => (e as Error).message),
+      ['a loading listener bug', 'a ready listener bug', 'a draining listener bug', 'a unload listener bug'],
+    );
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    for (const l of listeners) process.on('uncaughtException', l);
+    await registry.close();
+  }
+});

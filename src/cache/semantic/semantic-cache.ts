@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { Emitter } from '../../core/index.js';
 import {
   abortError,
   assertBoolean,
@@ -58,7 +58,7 @@ type Outcome = Omit<SemanticRunResult, 'shared'>;
  * const cache = new SemanticCache({ embed: ngramEmbedder(), dimensions: 384, threshold: 0.9, maxEntries: 10_000 });
  * const { value, hit } = await cache.run(prompt, () => llm(prompt), { partition: ['chat', 'v3', tenantId] });
  */
-export class SemanticCache<Q extends SemanticQuery = string> extends EventEmitter<SemanticCacheEvents> {
+export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<SemanticCacheEvents> {
   readonly #embedder: BoundedEmbedder<Q>;
   readonly #dimensions: number;
   readonly #threshold: number;
