@@ -6,6 +6,7 @@ import { ResultCache, type CacheRequest } from '../../src/cache/result-cache.js'
 import type { CacheStore } from '../../src/cache/store.js';
 import { CancelledError, DeadlineExceededError, type TensorMap } from '../../src/core/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { catchingUncaught } from '../fixtures/uncaught.js';
 
 const fp32 = (values: number[], shape = [1, values.length]): TensorMap[string] => ({ datatype: 'FP32', shape, data: Float32Array.from(values) });
 
@@ -546,21 +547,6 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   assert.throws(() => cache.run(request([1]), async () => ({}), { flightGroup: 5 as never }), /^TypeError: Expected `flightGroup` to be a non-empty string, got 5 \(number\)$/);
   assert.throws(() => cache.run(request([1]), async () => ({}), { timeoutMs: -1 }), /^RangeError: Expected `timeoutMs` to be a number >= 0, got -1 \(number\)$/);
 });
-
-/** Collects what listeners throw: the library rethrows it asynchronously, an uncaughtException. */
-async function catchingUncaught(body: (uncaught: unknown[]) => Promise<void>): Promise<void> {
-  const uncaught: unknown[] = [];
-  const onUncaught = (error: unknown) => uncaught.push(error);
-  process.prependListener('uncaughtException', onUncaught);
-  const others = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
-  for (const l of others) process.off('uncaughtException', l);
-  try {
-    await body(uncaught);
-  } finally {
-    process.off('uncaughtException', onUncaught);
-    for (const l of others) process.on('uncaughtException', l);
-  }
-}
 
 test('a listener that throws fails no run and leaves no flight behind; its error is rethrown later', async () => {
   await catchingUncaught(async (uncaught) => {

@@ -13,6 +13,7 @@ import {
   type Tensor,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { catchingUncaught } from '../fixtures/uncaught.js';
 import { disposeFailing } from './helpers.js';
 
 /** y = 2x + version, row by row: the answer tells which version ran. */
@@ -298,20 +299,15 @@ test('a request listener that throws never fails the request it reports, nor rep
     outcomes.push(e.outcome);
     throw new Error('a metrics listener bug');
   });
-  const uncaught: unknown[] = [];
-  const onUncaught = (error: unknown) => uncaught.push(error);
-  process.prependListener('uncaughtException', onUncaught);
-  const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
-  for (const l of listeners) process.off('uncaughtException', l);
   try {
-    assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
-    await assert.rejects(service.infer('nope', request([1, 2])), ModelNotFoundError);
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(outcomes, ['success', 'not-found']);
-    assert.deepEqual(uncaught.map((e) => (e as Error).message), ['a metrics listener bug', 'a metrics listener bug']);
+    await catchingUncaught(async (uncaught) => {
+      assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
+      await assert.rejects(service.infer('nope', request([1, 2])), ModelNotFoundError);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(outcomes, ['success', 'not-found']);
+      assert.deepEqual(uncaught.map((e) => (e as Error).message), ['a metrics listener bug', 'a metrics listener bug']);
+    });
   } finally {
-    process.off('uncaughtException', onUncaught);
-    for (const l of listeners) process.on('uncaughtException', l);
     await registry.close();
   }
 });
@@ -325,27 +321,22 @@ test('a registry listener that throws breaks no load or unload; its error is ret
       throw new Error(`a ${event} listener bug`);
     });
   }
-  const uncaught: unknown[] = [];
-  const onUncaught = (error: unknown) => uncaught.push(error);
-  process.prependListener('uncaughtException', onUncaught);
-  const listeners = process.listeners('uncaughtException').filter((l) => l !== onUncaught);
-  for (const l of listeners) process.off('uncaughtException', l);
   try {
-    const mv = await registry.load({ name: 'm', source: doubler(0), warmup: [] });
-    assert.equal(mv.version, '1');
-    const service = new InferenceService({ registry });
-    assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
-    await registry.unload('m');
-    await assert.rejects(service.infer('m', request([1, 2])), ModelNotFoundError);
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(failures, []);
-    assert.deepEqual(
-      uncaught.map((e) => (e as Error).message),
-      ['a loading listener bug', 'a ready listener bug', 'a draining listener bug', 'a unload listener bug'],
-    );
+    await catchingUncaught(async (uncaught) => {
+      const mv = await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+      assert.equal(mv.version, '1');
+      const service = new InferenceService({ registry });
+      assert.deepEqual(values(await service.infer('m', request([1, 2]))), [2, 4]);
+      await registry.unload('m');
+      await assert.rejects(service.infer('m', request([1, 2])), ModelNotFoundError);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(failures, []);
+      assert.deepEqual(
+        uncaught.map((e) => (e as Error).message),
+        ['a loading listener bug', 'a ready listener bug', 'a draining listener bug', 'a unload listener bug'],
+      );
+    });
   } finally {
-    process.off('uncaughtException', onUncaught);
-    for (const l of listeners) process.on('uncaughtException', l);
     await registry.close();
   }
 });
