@@ -241,10 +241,11 @@ export class ModelEntry {
       const live = this.live.get(version);
       if (live) return { version, state: live.state };
       if (this.loading.has(version)) return { version, state: 'loading' as const };
+      // Out of service but still answering what was routed to it (evicted, replaced, unloaded).
+      if ([...this.retiring].some((v) => v.version === version)) return { version, state: 'draining' as const };
       const error = this.failures.get(version);
       if (error !== undefined) return { version, state: 'failed' as const, error };
-      if (this.configs.has(version)) return { version, state: 'unloaded' as const };
-      return { version, state: 'draining' as const };
+      return { version, state: 'unloaded' as const };
     });
   }
 }

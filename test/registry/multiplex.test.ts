@@ -480,9 +480,11 @@ test('a version evicted while its run hangs drains once the run fails (as onnx-n
   await flush();
   // a drains for b, which waits for its room: for good while the run hangs.
   assert.deepEqual([drains, unloads, registry.loadsWaitingForRoom], [['a:1 (evicted)'], [], 1]);
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'draining' }], 'still answering its run, not unloaded yet');
   fail(new BackendError('onnx-node a:1: a run took longer than runTimeoutMs (120000 ms): its worker was stopped and is being replaced'));
   assert.ok((await a) instanceof BackendError);
   assert.equal(offsetOf(await b), 2);
   assert.deepEqual([loads, unloads, registry.loadsWaitingForRoom], [['a:1', 'b:1'], ['a:1 (evicted)'], 0]);
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'unloaded' }]);
   await registry.close();
 });
