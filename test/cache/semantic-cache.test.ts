@@ -407,6 +407,42 @@ test('a tensor query is kept as it was asked: a caller reusing its buffers after
   assert.deepEqual(seen, [1]);
 });
 
+test('a no-cache answer is stored for the query as it was asked, though the caller reuses its buffers while it is embedded after the answer', async () => {
+  const embeddedFrom: number[] = [];
+  let embedded!: () => void;
+  const gate = new Promise<void>((resolve) => (embedded = resolve));
+  const stored: number[] = [];
+  const cache = new SemanticCache<TensorMap>({
+    // An embedder that reads its query later, as a model behind a batcher does.
+    embed: async (query) => {
+      await gate;
+      const value = (query['x']!.data as Float32Array)[0]!;
+      embeddedFrom.push(value);
+      return value === 1 ? [1, 0] : [0, 1];
+    },
+    dimensions: 2,
+    threshold: 0.9,
+    maxEntries: 10,
+    verify: (_query, match) => {
+      stored.push((match.query['x']!.data as Float32Array)[0]!);
+      return true;
+    },
+  });
+  const buffer = new Float32Array([1, 1]);
+  const result = await cache.run({ x: { datatype: 'FP32', shape: [2], data: buffer } }, async () => answer(1), { noCache: true });
+  assert.equal(result.hit, false);
+  // Answered: the HTTP adapters hand the body's buffer to the next request.
+  buffer.fill(2);
+  embedded();
+  await cache.idle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(embeddedFrom, [1], 'the embedding is of the query asked');
+  // Near, not exact: `verify` is shown the stored query.
+  const near = await cache.run({ x: { datatype: 'FP32', shape: [2], data: new Float32Array([1, 3]) } }, async () => answer(9));
+  assert.equal(near.hit, true);
+  assert.deepEqual(stored, [1], 'the stored query is the one asked');
+});
+
 test('invalidate() clears one partition or all, and results in flight are not stored', async () => {
   const { cache, compute } = setup();
   await cache.run('a', compute(1), { partition: 'x' });

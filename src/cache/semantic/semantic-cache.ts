@@ -201,7 +201,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       this.emit('error', { operation, partition, error });
       throw error;
     }
-    if (generation === this.#generation) this.#insert(partition, exactKey, query, vector, value);
+    if (generation === this.#generation) this.#insert(partition, exactKey, kept(query), vector, value);
   }
 
   /**
@@ -284,12 +284,14 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const value = await compute(signal);
     if (!state.store || state.generation !== this.#generation) return missed(value);
     if (embedded) {
-      if (vector) this.#insert(partition, exactKey, query, vector, value);
+      if (vector) this.#insert(partition, exactKey, kept(query), vector, value);
       return missed(value);
     }
-    // Storing a no-cache answer needs its embedding; the caller never waits for it.
-    void this.#embedOrReport(query, partition, signal).then(
-      (v) => v && state.generation === this.#generation && this.#insert(partition, exactKey, query, v, value),
+    // Storing a no-cache answer needs its embedding; the caller never waits for it, and may reuse
+    // its query's buffers once answered (an HTTP body's): the embedding is of a copy.
+    const asked = kept(query);
+    void this.#embedOrReport(asked, partition, signal).then(
+      (v) => v && state.generation === this.#generation && this.#insert(partition, exactKey, asked, v, value),
       () => {},
     );
     return missed(value);
@@ -320,8 +322,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     }
   }
 
-  #insert(partition: string, exactKey: string, asked: Q, vector: Float32Array, value: TensorMap): void {
-    const query = kept(asked);
+  /** Stores an entry; `query` is the cache's own copy of the query asked ({@link kept}). */
+  #insert(partition: string, exactKey: string, query: Q, vector: Float32Array, value: TensorMap): void {
     const expiresAt = this.#ttlMs === undefined ? Infinity : this.#clock.now() + this.#ttlMs;
     this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt });
     this.emit('store', { partition });
