@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertNumber, assertObject, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import { assertPositive } from './checks.js';
 import { tensorMapBytes } from './size.js';
 import type { CacheStore } from './store.js';
@@ -16,7 +16,7 @@ export interface LruStoreOptions<V = TensorMap> {
   readonly maxEntries?: number;
   /** The time to live of an entry set without one, in milliseconds. @default none: entries live until evicted */
   readonly ttlMs?: number;
-  /** Bytes a value takes. @default tensorMapBytes: tensor buffers plus a small overhead per tensor */
+  /** Bytes a value takes, a number >= 0 (`set` throws a TypeError or RangeError quoting another). @default tensorMapBytes: tensor buffers plus a small overhead per tensor */
   readonly sizeOf?: (value: V) => number;
   /** The clock TTLs are measured on. @default systemClock */
   readonly clock?: Clock;
@@ -86,8 +86,9 @@ export class LruStore<V = TensorMap> implements CacheStore<V> {
   set(namespace: string, key: string, value: V, ttlMs?: number): void {
     if (ttlMs !== undefined) assertPositive('ttlMs', ttlMs);
     const id = slotId(namespace, key);
-    const size = this.#sizeOf(value) + 2 * id.length + ENTRY_OVERHEAD;
-    assertInteger('sizeOf(value)', Math.ceil(size), 1);
+    const bytes = this.#sizeOf(value);
+    assertNumber('sizeOf(value)', bytes, 0);
+    const size = bytes + 2 * id.length + ENTRY_OVERHEAD;
     if (size > this.#maxBytes) {
       this.#lru.delete(id);
       return;

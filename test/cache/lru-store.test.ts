@@ -78,6 +78,9 @@ test('LruStore validates its options, quoting the bad value', () => {
   assert.throws(() => new LruStore({ maxBytes: 10, ttlMS: 5 } as never), /^TypeError: Unknown option `ttlMS`; LruStore takes maxBytes, maxEntries, ttlMs, sizeOf, clock$/);
   const store = new LruStore({ maxBytes: 10 });
   assert.throws(() => store.set('ns', 'k', row(1), -5), /`ttlMs` to be a number >= 0, got -5/);
+  // What sizeOf returned is quoted, not the entry's size with the store's own bookkeeping added.
+  assert.throws(() => new LruStore({ maxBytes: 1000, sizeOf: () => -100 }).set('ns', 'k', row(1)), /`sizeOf\(value\)` to be a number >= 0, got -100/);
+  assert.throws(() => new LruStore({ maxBytes: 1 << 20, sizeOf: () => '8' as never }).set('ns', 'k', row(1)), /`sizeOf\(value\)` to be a finite number, got "8" \(string\)/);
   assert.throws(() => store.set('ns', 'k', { y: 'nope' } as never), /Expected tensor "y" to be \{datatype, shape, data\}/);
 });
 
