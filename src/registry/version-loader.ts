@@ -99,6 +99,8 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
     session = isEnsemble(config.source)
       ? new EnsembleSession(config.source, context.resolveStep)
       : await context.backend!.load(config.source, { label: `${config.name}:${version}`, signal });
+    // Timed out meanwhile (a backend that ignored the abort): no initialize or warm-up for nobody.
+    signal?.throwIfAborted();
     const inputs = pinInputs(session.inputs, config.inputs);
     handler = makeHandler(config.handler);
     mv = new ModelVersion<Req, Res>({
@@ -114,6 +116,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       labels: context.labels,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });
+    signal?.throwIfAborted();
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
     await mv.warmup(warmup);

@@ -336,6 +336,35 @@ test('a load that never settles fails after loadTimeoutMs, aborting the backend\
   await registry.close();
 });
 
+test('a backend load that answers after loadTimeoutMs, ignoring the abort, is disposed at once: no initialize or warm-up runs on it', async () => {
+  const clock = new FakeClock();
+  const { backend: slow } = slowBackend(clock);
+  const runs: string[] = [];
+  let disposed = false;
+  const backend: Backend = {
+    ...slow,
+    load: async (source, options) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 80)); // ignores the abort at 50
+      const session = await slow.load(source, options);
+      const run = session.run.bind(session);
+      const dispose = session.dispose.bind(session);
+      Object.assign(session, {
+        run: (...args: Parameters<typeof run>) => (runs.push(`run at ${clock.now()}`), run(...args)),
+        dispose: () => ((disposed = true), dispose()),
+      });
+      return session;
+    },
+  };
+  const registry = new ModelRegistry({ backends: [backend], clock, loadTimeoutMs: 50 });
+  const loading = assert.rejects(registry.load({ name: 'late', source: doubler(0) }), /did not load within 50 ms/);
+  await clock.advanceAsync(50);
+  await loading;
+  await clock.advanceAsync(100);
+  await flush();
+  assert.deepEqual([runs, disposed], [[], true]);
+  await registry.close();
+});
+
 test('registry.load() waits for room too, and is called off, not failed, by an unload or close() meanwhile', async () => {
   const { clock, registry, service, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
