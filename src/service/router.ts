@@ -161,8 +161,11 @@ function checkRoutingKey(key: unknown): void {
 }
 
 /** Refuses a version or label that is not a string, which the registry would look up as one that does not exist (a 404 for version 2 while '2' serves). */
+const SELECTOR_FIELDS = ['version', 'label'] as const;
+
+/** Per request: loops over a constant, so that no array is made each time. */
 function checkRouteOptions(options: RouteOptions): void {
-  for (const field of ['version', 'label'] as const) {
+  for (const field of SELECTOR_FIELDS) {
     const value: unknown = options[field];
     if (value !== undefined && typeof value !== 'string') throw new InvalidInputError(`Expected \`${field}\` to be a string, got ${describe(value)}`);
   }
