@@ -160,10 +160,10 @@ function checkRoutingKey(key: unknown): void {
   if (key !== undefined && typeof key !== 'string') throw new InvalidInputError(`Expected \`routingKey\` to be a string, got ${describe(key)}`);
 }
 
-/** Refuses a version or label that is not a string, which the registry would look up as one that does not exist (a 404 for version 2 while '2' serves). */
+/** A module constant: checkRouteOptions runs per request, and a literal there would make an array each time. */
 const SELECTOR_FIELDS = ['version', 'label'] as const;
 
-/** Per request: loops over a constant, so that no array is made each time. */
+/** Refuses a version or label that is not a string, which the registry would look up as one that does not exist (a 404 for version 2 while '2' serves). */
 function checkRouteOptions(options: RouteOptions): void {
   for (const field of SELECTOR_FIELDS) {
     const value: unknown = options[field];
