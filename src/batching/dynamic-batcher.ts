@@ -1,5 +1,4 @@
-import { Emitter } from '../core/index.js';
-import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, onAbort, type Clock } from '../core/index.js';
+import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { batchEvent, runExecution, type Outcome } from './execution.js';

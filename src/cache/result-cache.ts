@@ -1,4 +1,3 @@
-import { Emitter } from '../core/index.js';
 import {
   abortError,
   assertFunction,
@@ -9,6 +8,7 @@ import {
   assertString,
   CacheError,
   describe,
+  Emitter,
   isPromiseLike,
   messageOf,
   systemClock,

@@ -1,5 +1,4 @@
-import { Emitter } from '../core/index.js';
-import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';

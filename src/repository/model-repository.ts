@@ -1,6 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { Emitter } from '../core/index.js';
-import { assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
+import { assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';

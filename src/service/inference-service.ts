@@ -1,5 +1,4 @@
-import { Emitter } from '../core/index.js';
-import { assertKnownKeys, assertObject, describe, InvalidInputError, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';

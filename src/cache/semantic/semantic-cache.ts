@@ -1,4 +1,3 @@
-import { Emitter } from '../../core/index.js';
 import {
   abortError,
   assertBoolean,
@@ -10,6 +9,7 @@ import {
   assertString,
   CacheError,
   describe,
+  Emitter,
   isPromiseLike,
   messageOf,
   type Clock,
