@@ -92,7 +92,7 @@ export async function inferCached(
         return found.value;
       }
     : run;
-  const untrack = semantic ? lookups.track(hold) : undefined;
+  if (semantic) lookups.track(hold);
   try {
     if (!result) return { outputs: await nearOrRun(signal) };
     const found = await result.run(
@@ -103,7 +103,7 @@ export async function inferCached(
     );
     return { outputs: found.value };
   } finally {
-    untrack?.();
+    if (semantic) lookups.untrack(hold);
   }
 }
 

@@ -1,5 +1,5 @@
 import { ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
-import type { AcquireOptions, ModelRegistry, VersionHold, VersionRef } from '../registry/index.js';
+import type { AcquireOptions, ModelRegistry, ModelVersion, VersionHold, VersionRef } from '../registry/index.js';
 
 /**
  * The holds of requests in a semantic cache lookup, by version. A lookup may embed with a model
@@ -11,31 +11,33 @@ import type { AcquireOptions, ModelRegistry, VersionHold, VersionRef } from '../
  */
 export class LookupHolds {
   readonly #registry: ModelRegistry;
-  readonly #holds = new Map<string, Set<VersionHold>>();
+  /** Keyed by the instance held, so that tracking a request builds no key; an eviction, rare, looks its version up by name. */
+  readonly #holds = new Map<ModelVersion, Set<VersionHold>>();
 
   constructor(registry: ModelRegistry) {
     this.#registry = registry;
   }
 
-  /** Tracks `hold` while its request is in a lookup; call the answer when the request settles. */
-  track(hold: VersionHold): () => void {
-    const key = keyOf(hold.version);
-    let holds = this.#holds.get(key);
-    if (!holds) this.#holds.set(key, (holds = new Set()));
+  /** Tracks `hold` while its request is in a lookup; {@link LookupHolds.untrack} it when the request settles. */
+  track(hold: VersionHold): void {
+    let holds = this.#holds.get(hold.version);
+    if (!holds) this.#holds.set(hold.version, (holds = new Set()));
     holds.add(hold);
-    return () => {
-      holds.delete(hold);
-      if (holds.size === 0 && this.#holds.get(key) === holds) this.#holds.delete(key);
-    };
+  }
+
+  /** Stops tracking `hold` (its request settled); one an eviction already let go of is not tracked. */
+  untrack(hold: VersionHold): void {
+    const holds = this.#holds.get(hold.version);
+    if (holds?.delete(hold) && holds.size === 0) this.#holds.delete(hold.version);
   }
 
   /** Releases the holds on a version being evicted: it unloads without waiting for their lookups. */
-  evicted(ref: VersionRef): void {
-    const key = keyOf(ref);
-    const holds = this.#holds.get(key);
-    if (!holds) return;
-    this.#holds.delete(key);
-    for (const hold of holds) hold.release();
+  evicted({ name, version }: VersionRef): void {
+    for (const [held, holds] of [...this.#holds]) {
+      if (held.name !== name || held.version !== version) continue;
+      this.#holds.delete(held);
+      for (const hold of holds) hold.release();
+    }
   }
 
   /**
@@ -52,8 +54,4 @@ export class LookupHolds {
       throw new ModelNotReadyError(`Model '${name}' version '${version}' left service while the request was in its cache lookup`, { cause: error });
     });
   }
-}
-
-function keyOf({ name, version }: VersionRef): string {
-  return JSON.stringify([name, version]);
 }

@@ -225,12 +225,12 @@ test('a hold an eviction released is taken again on the version loaded again, or
   const first = registry.resolve('m', { version: '1' });
   const [kept, released] = [first.hold(), first.hold()];
   lookups.track(kept);
-  const untrack = lookups.track(released);
+  lookups.track(released);
   lookups.evicted({ name: 'm', version: '2' });
   assert.equal(released.released, false, 'another version\'s eviction releases nothing');
   lookups.evicted({ name: 'm', version: '1' });
   assert.deepEqual([kept.released, released.released], [true, true]);
-  untrack();
+  lookups.untrack(released);
   const again = await lookups.held(released, {});
   assert.deepEqual([again.version.version, again.released], ['1', false]);
   again.release();
