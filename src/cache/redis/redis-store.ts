@@ -73,7 +73,7 @@ export class RedisStore<V = TensorMap> implements CacheStore<V> {
   }
 
   async clear(namespace: string, keyPrefix = ''): Promise<void> {
-    const pattern = `${escapeGlob(`${this.#prefix}${escapeNamespace(namespace)}:${keyPrefix}`)}*`;
+    const pattern = `${escapeGlob(this.#key(namespace, keyPrefix))}*`;
     const cluster = typeof this.#client.nodes === 'function';
     const nodes: RedisCommands[] = cluster ? this.#client.nodes!('master') : [this.#client];
     await Promise.all(nodes.map((node) => this.#clearNode(node, pattern, cluster)));
