@@ -142,7 +142,7 @@ export function flightKeyOf(group: string | undefined, scope: string, key: strin
  * the queue policy's default timeout) is not one caller's failure, and running again would queue
  * each joiner anew, one after another, each for that long.
  */
-export function isOthersFailure(error: unknown, signal: AbortSignal | undefined, deadline?: number, now = -Infinity): boolean {
+export function isOthersFailure(error: unknown, signal: AbortSignal | undefined, deadline: number | undefined, now: number): boolean {
   if (signal?.aborted || (deadline !== undefined && now >= deadline)) return false;
   return (error instanceof DeadlineExceededError && !error.fromModel) || error instanceof CancelledError;
 }
