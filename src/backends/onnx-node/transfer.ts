@@ -26,11 +26,9 @@ export function forTransfer(tensors: TensorMap, mode: 'move' | 'copy'): Transfer
 function prepare(t: Tensor, mode: 'move' | 'copy', moved: Set<ArrayBufferLike>, transfer: ArrayBuffer[]): Tensor {
   if (Array.isArray(t.data)) return t;
   const data = t.data as NumericArray;
-  const buffer = data.buffer;
-  const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
-  if (mode === 'move' && whole && !moved.has(buffer)) {
-    moved.add(buffer);
-    transfer.push(buffer);
+  if (mode === 'move' && ownsBuffer(data) && !moved.has(data.buffer)) {
+    moved.add(data.buffer);
+    transfer.push(data.buffer);
     return t;
   }
   const copy = data.slice();
@@ -45,6 +43,10 @@ function prepare(t: Tensor, mode: 'move' | 'copy', moved: Set<ArrayBufferLike>, 
  * ("Invalid argument").
  */
 export function modelBytes(bytes: Uint8Array): Uint8Array {
-  const own = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  return own ? bytes : new Uint8Array(bytes);
+  return ownsBuffer(bytes) ? bytes : new Uint8Array(bytes);
+}
+
+/** True when `view` covers the whole of an ArrayBuffer (not a SharedArrayBuffer). */
+function ownsBuffer(view: ArrayBufferView): view is ArrayBufferView & { readonly buffer: ArrayBuffer } {
+  return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }
