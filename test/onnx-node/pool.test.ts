@@ -12,6 +12,16 @@ function start(size: number, data: (first: { threadId: number } | undefined) => 
   return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: data, spinMs, threads: 1, depth });
 }
 
+/**
+ * A pool of `size` workers whose starts fail from the `n`th on (counted from 0), up to the
+ * `upTo`th (excluded) when given; `starts()` counts the starts tried so far.
+ */
+async function failingStarts(size: number, n: number, upTo?: number) {
+  const buffer = new SharedArrayBuffer(4);
+  const pool = await start(size, () => ({ failFrom: { starts: buffer, n, until: upTo } }));
+  return { pool, starts: () => Atomics.load(new Int32Array(buffer), 0) };
+}
+
 /** A gate the worker blocks on: [0] counts jobs that reached it, [1] opens it. */
 function gate() {
   const buffer = new SharedArrayBuffer(8);
@@ -276,23 +286,20 @@ test('a worker that dies right after reporting ready is replaced, and the pool k
 });
 
 test('close resolves when a crashed worker cannot be replaced while another still serves', async () => {
-  const starts = new SharedArrayBuffer(4);
-  const pool = await start(2, () => ({ failFrom: { starts, n: 2 } }));
+  const { pool, starts } = await failingStarts(2, 2);
   const error = await pool.run({ op: 'crash' }, []).catch((e: unknown) => e);
   assert.ok(error instanceof BackendError, String(error));
   const closed = pool.close();
   // The replacement fails to start; the other worker is idle, so nothing is left to drain.
   const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(r, 2000, 'still closing'))]);
   assert.equal(outcome, 'closed');
-  assert.equal(Atomics.load(new Int32Array(starts), 0), 3, 'the replacement was tried');
+  assert.equal(starts(), 3, 'the replacement was tried');
   assert.equal(pool.alive, 0);
 });
 
 test('a replacement that fails to start is tried again with backoff until one starts', async () => {
   // Starts 0 and 1 are the pool's; the replacement (2) and its first retry (3) fail, the second retry (4) starts.
-  const starts = new SharedArrayBuffer(4);
-  const count = () => Atomics.load(new Int32Array(starts), 0);
-  const pool = await start(2, () => ({ failFrom: { starts, n: 2, until: 4 } }));
+  const { pool, starts: count } = await failingStarts(2, 2, 4);
   try {
     await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
     await until(() => pool.alive === 2, `the pool is back to 2 workers (alive ${pool.alive}, starts ${count()})`, 10_000);
@@ -305,10 +312,8 @@ test('a replacement that fails to start is tried again with backoff until one st
 });
 
 test('with no worker left runs fail at once, until a retried start brings one back', async () => {
-  const starts = new SharedArrayBuffer(4);
-  const count = () => Atomics.load(new Int32Array(starts), 0);
   // The replacement (1) and the first retry (2) fail: a run between them finds no worker; the second retry (3) starts.
-  const pool = await start(1, () => ({ failFrom: { starts, n: 1, until: 3 } }));
+  const { pool, starts: count } = await failingStarts(1, 1, 3);
   try {
     await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
     await until(() => count() === 2, 'the replacement was tried', 10_000);
@@ -323,9 +328,7 @@ test('with no worker left runs fail at once, until a retried start brings one ba
 });
 
 test('close cancels a pending retry and resolves promptly; no timer holds the process', async () => {
-  const starts = new SharedArrayBuffer(4);
-  const count = () => Atomics.load(new Int32Array(starts), 0);
-  const pool = await start(2, () => ({ failFrom: { starts, n: 2 } }));
+  const { pool, starts: count } = await failingStarts(2, 2);
   await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
   await until(() => count() === 3, 'the replacement was tried', 10_000);
   await new Promise((r) => setTimeout(r, 30));
