@@ -5,6 +5,7 @@ import { BackendError, BackendUnavailableError, CancelledError, ClosedError } fr
 import { liveWorkers } from './models.js';
 import type { Job, Result } from './pool-worker.js';
 import { until } from '../fixtures/until.js';
+import { gate } from './gate.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
@@ -20,22 +21,6 @@ async function failingStarts(size: number, n: number, upTo?: number) {
   const buffer = new SharedArrayBuffer(4);
   const pool = await start(size, () => ({ failFrom: { starts: buffer, n, until: upTo } }));
   return { pool, starts: () => Atomics.load(new Int32Array(buffer), 0) };
-}
-
-/** A gate the worker blocks on: [0] counts jobs that reached it, [1] opens it. */
-function gate() {
-  const buffer = new SharedArrayBuffer(8);
-  const view = new Int32Array(buffer);
-  return {
-    buffer,
-    async reached(n: number) {
-      while (Atomics.load(view, 0) < n) await new Promise((r) => setTimeout(r, 1));
-    },
-    open() {
-      Atomics.store(view, 1, 1);
-      Atomics.notify(view, 1);
-    },
-  };
 }
 
 test('runs go to idle workers; the rest wait', async () => {

@@ -6,26 +6,13 @@ import { BackendError, type TensorMap } from '../../src/core/index.js';
 import { linearModel } from '../fixtures/onnx-models.js';
 import type { Job, Result } from './pool-worker.js';
 import { until } from '../fixtures/until.js';
+import { gate } from './gate.js';
 import { liveWorkers } from './models.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
 function start(size: number, runTimeoutMs: number, depth = 1) {
   return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: () => ({}), spinMs: 1, threads: 1, depth, runTimeoutMs });
-}
-
-/** A gate the worker blocks on until the test opens it: [0] counts jobs that reached it, [1] opens it. */
-function gate() {
-  const buffer = new SharedArrayBuffer(8);
-  const view = new Int32Array(buffer);
-  return {
-    buffer,
-    reached: (n: number) => until(() => Atomics.load(view, 0) >= n, `${n} jobs reached the gate`, 5000),
-    open() {
-      Atomics.store(view, 1, 1);
-      Atomics.notify(view, 1);
-    },
-  };
 }
 
 const timedOut = (error: unknown, ms = 50) => {
