@@ -137,10 +137,11 @@ export class Router {
   #pick(model: string, split: readonly SplitTarget[], key: string | undefined): VersionSelector | undefined {
     const point = key === undefined ? this.#random() : hashUnit(key);
     const chosen = draw(split, point);
-    if (this.#state(model, chosen) === 'ready') return selectorOf(chosen);
+    const state = this.#state(model, chosen);
+    if (state === 'ready') return selectorOf(chosen);
     const ready = split.filter((t) => t.weight > 0 && this.#state(model, t) === 'ready');
     if (ready.length > 0) return selectorOf(draw(ready, point));
-    if (this.#state(model, chosen) === 'known') return selectorOf(chosen);
+    if (state === 'known') return selectorOf(chosen);
     const known = split.filter((t) => t.weight > 0 && this.#state(model, t) === 'known');
     return known.length > 0 ? selectorOf(draw(known, point)) : undefined;
   }
