@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { ModelNotFoundError } from '../core/index.js';
-import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry } from '../registry/index.js';
+import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
 import { loadHandler } from './handler-module.js';
@@ -144,9 +144,13 @@ export class ModelSync {
    * A look that loaded such a version again would evict another to make room, in a loop.
    */
   #serves(name: string, version: string): boolean {
-    if (!this.#registry.has(name)) return false;
-    const state = this.#registry.versions(name).find((s) => s.version === version)?.state;
+    const state = this.#stateOf(name, version);
     return state !== undefined && state !== 'failed';
+  }
+
+  /** The registry's state of a version; undefined when it does not know it. */
+  #stateOf(name: string, version: string): VersionState | undefined {
+    return this.#registry.has(name) ? this.#registry.versions(name).find((s) => s.version === version)?.state : undefined;
   }
 
   /**
@@ -154,7 +158,7 @@ export class ModelSync {
    * the registry refuses a second load of it as already loading. True when it made the version ready.
    */
   async #joinLoad(name: string, version: string): Promise<boolean> {
-    if (!this.#registry.has(name) || this.#registry.versions(name).find((s) => s.version === version)?.state !== 'loading') return false;
+    if (this.#stateOf(name, version) !== 'loading') return false;
     return this.#registry.acquire(name, { version }).then(() => true, () => false);
   }
 
@@ -178,9 +182,7 @@ export class ModelSync {
   async #retireUnwanted(name: string, previous: Loaded | undefined, next: Loaded): Promise<void> {
     for (const version of previous?.versions.keys() ?? []) {
       if (next.versions.has(version)) continue;
-      if (this.#registry.has(name) && this.#registry.versions(name).some((s) => s.version === version)) {
-        await this.#registry.unload(name, version);
-      }
+      if (this.#stateOf(name, version) !== undefined) await this.#registry.unload(name, version);
     }
   }
 
