@@ -1,7 +1,8 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, DATA_TYPES, describe, InvalidInputError, isDataType, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
 import { checkFeeds, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
+import { checkSpecType } from './tensor-spec.js';
 import type { VersionHold } from './hold.js';
 
 /** Maps names: `{stepName: ensembleTensorName}` (Triton's `input_map` / `output_map`). */
@@ -74,10 +75,7 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
       assertString(`${at}.name`, spec.name);
       if (names.has(spec.name)) throw new TypeError(`Expected \`${at}.name\` to be unique, got ${describe(spec.name)} twice`);
       names.add(spec.name);
-      if (!isDataType(spec.datatype)) throw new TypeError(`Expected \`${at}.datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(spec.datatype)}`);
-      if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= -1)) {
-        throw new TypeError(`Expected \`${at}.shape\` to be an array of integers >= -1 (-1 for a dynamic dimension), got ${describe(spec.shape)}`);
-      }
+      checkSpecType(at, spec);
     });
     return list as TensorSpec[];
   };

@@ -12,6 +12,7 @@ export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type Ense
 export { checkTraffic } from './traffic.js';
 export { wasCalledOff } from './version-loader.js';
 export { checkBatching } from './config.js';
+export { checkSpecType } from './tensor-spec.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
 export type {
   ModelConfig,

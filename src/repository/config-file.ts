@@ -1,6 +1,6 @@
-import { assertNumber, assertObject, assertString, describe, isDataType, DATA_TYPES } from '../core/index.js';
+import { assertNumber, assertObject, assertString, describe } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
-import { checkBatching, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
+import { checkBatching, checkSpecType, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
 import { requestFromJson } from './json-tensor.js';
 import { VERSION_NAME } from './paths.js';
 
@@ -126,10 +126,7 @@ function checkInputs(value: unknown): TensorSpec[] {
   return value.map((spec: unknown, i) => {
     assertObject(`inputs[${i}]`, spec);
     assertString(`inputs[${i}].name`, spec.name);
-    if (!isDataType(spec.datatype)) throw new TypeError(`Expected \`inputs[${i}].datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(spec.datatype)}`);
-    if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= -1)) {
-      throw new TypeError(`Expected \`inputs[${i}].shape\` to be an array of integers >= -1, got ${describe(spec.shape)}`);
-    }
-    return { name: spec.name, datatype: spec.datatype, shape: spec.shape as number[] };
+    checkSpecType(`inputs[${i}]`, spec);
+    return { name: spec.name, datatype: spec.datatype, shape: spec.shape };
   });
 }
