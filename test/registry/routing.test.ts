@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { catchingUncaught } from '../fixtures/uncaught.js';
 import { doubler, flush, offsetOf, request } from './helpers.js';
 
 async function threeVersions(clock?: FakeClock) {
@@ -198,23 +199,15 @@ test('a shadow listener that throws never fails the client\'s request, and its e
     seen.push(e.result);
     throw new Error(`listener broke on ${e.result}`);
   });
-  const uncaught: string[] = [];
-  const onUncaught = (error: Error) => uncaught.push(error.message);
-  const listeners = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  process.on('uncaughtException', onUncaught);
-  try {
+  await catchingUncaught(async (uncaught) => {
     registry.setTraffic('m', { shadow: { label: 'nope', fraction: 1 } });
     assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);
     registry.setTraffic('m', { shadow: { version: '2', fraction: 1 } });
     assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);
     await flush();
-  } finally {
-    process.removeListener('uncaughtException', onUncaught);
-    for (const l of listeners) process.on('uncaughtException', l);
-  }
-  assert.deepEqual(seen, ['skipped', 'agree']);
-  assert.deepEqual(uncaught, ['listener broke on skipped', 'listener broke on agree']);
+    assert.deepEqual(seen, ['skipped', 'agree']);
+    assert.deepEqual(uncaught.map((e) => (e as Error).message), ['listener broke on skipped', 'listener broke on agree']);
+  });
   await registry.close();
 });
 
