@@ -211,10 +211,15 @@ test('a shadow listener that throws never fails the client\'s request, and its e
   await registry.close();
 });
 
-test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
+/** A Router on a registry serving version 1 of 'm' (offset 100) under `latest: 1`: each new version swaps it out. */
+async function routerOnVersion1() {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
-  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  return { registry, router: new Router({ registry, clock: systemClock, onShadow: () => {} }) };
+}
+
+test('a call that queues its request without the hold, on a version swapped out before it queued, is routed again to the new one', async () => {
+  const { registry, router } = await routerOnVersion1();
   const tried: string[] = [];
   const answer = await router.run('m', request([0, 0]), {}, async (version, options) => {
     tried.push(version.version);
@@ -229,9 +234,7 @@ test('a call that queues its request without the hold, on a version swapped out 
 });
 
 test('a call that queued its request is not routed again when it fails as not ready, nor is one swapped out at every try past the third', async () => {
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
-  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  const { registry, router } = await routerOnVersion1();
   const queued: string[] = [];
   await assert.rejects(
     router.run('m', request([0, 0]), {}, async (version, options, hold) => {
@@ -258,9 +261,7 @@ test('a call that queued its request is not routed again when it fails as not re
 });
 
 test('a request whose version is swapped out between routing and queuing is still answered by it, which drains after', async () => {
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  await registry.load({ name: 'm', version: '1', source: doubler(100), versionPolicy: { latest: 1 } });
-  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  const { registry, router } = await routerOnVersion1();
   const tried: string[] = [];
   const answer = await router.run('m', request([0, 0]), {}, async (version, options, hold) => {
     tried.push(version.version);
