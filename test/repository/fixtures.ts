@@ -61,3 +61,11 @@ export async function writeVersion(root: string, name: string, version: string, 
 export function jsonConfig(extra: object = {}): object {
   return { backend: 'json', modelFile: 'model.json', ...extra };
 }
+
+/** Writes json-backed models `names`, each with version 1 of offset 1. */
+export async function writeModels(root: string, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    await writeConfig(root, name, jsonConfig());
+    await writeVersion(root, name, '1', { offset: 1 });
+  }
+}

@@ -7,10 +7,17 @@ import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry,
 import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents } from 'servable/repository';
 import { until } from '../fixtures/until.js';
-import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
 
 const x = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
 const offset = (r: InferenceResponse) => (r.outputs.y!.data as Float32Array)[0]!;
+
+/** The repository's failure events, as `name[:version]: message`. */
+function failuresOf(repository: ModelRepository): string[] {
+  const failures: string[] = [];
+  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}${f.version ? `:${f.version}` : ''}: ${f.error.message}`));
+  return failures;
+}
 
 async function setup(mode: ControlMode, models?: string[]) {
   const { root, remove } = await tempRoot();
@@ -19,8 +26,7 @@ async function setup(mode: ControlMode, models?: string[]) {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode, models, backends });
-  const failures: string[] = [];
-  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}${f.version ? `:${f.version}` : ''}: ${f.error.message}`));
+  const failures = failuresOf(repository);
   const ask = async (model: string, options = {}) => offset(await service.infer(model, x(0, 0), options));
   const done = async () => {
     await repository.close();
@@ -270,10 +276,7 @@ test("'poll' leaves a version the registry unloaded to make room to load on its 
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2 });
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends(loads).backends });
-  for (const m of ['a', 'b', 'c']) {
-    await writeConfig(root, m, jsonConfig());
-    await writeVersion(root, m, '1', { offset: 1 });
-  }
+  await writeModels(root, ['a', 'b', 'c']);
   await repository.start();
   assert.deepEqual(loads, ['a:1', 'b:1', 'c:1'], 'c evicted a');
   await repository.poll();
@@ -293,10 +296,7 @@ test("'explicit' load loads a version the registry unloaded to make room", async
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
-  for (const m of ['a', 'b']) {
-    await writeConfig(root, m, jsonConfig());
-    await writeVersion(root, m, '1', { offset: 1 });
-  }
+  await writeModels(root, ['a', 'b']);
   await repository.start();
   assert.equal(registry.isReady('a'), false, 'b evicted a');
   await repository.load('a');
@@ -343,12 +343,8 @@ test("'explicit' load of a version a request is loading joins that load, and loa
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends });
-  const failures: string[] = [];
-  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}:${f.version}: ${f.error.message}`));
-  for (const m of ['a', 'b']) {
-    await writeConfig(root, m, jsonConfig());
-    await writeVersion(root, m, '1', { offset: 1 });
-  }
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   hold();
   const asked = service.infer('a', x(0, 0)); // loads a again, held open
@@ -386,12 +382,8 @@ test("'poll' loads the new files of a version a request is loading once that loa
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 2 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends, clock: new FakeClock() }); // polls only when told
-  const failures: string[] = [];
-  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}:${f.version}: ${f.error.message}`));
-  for (const m of ['a', 'b', 'c']) {
-    await writeConfig(root, m, jsonConfig());
-    await writeVersion(root, m, '1', { offset: 1 });
-  }
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b', 'c']);
   await repository.start(); // c evicted a
   hold();
   const old = service.infer('a', x(0, 0)); // loads a again (old files), held open
