@@ -8,31 +8,12 @@ import {
   ModelNotFoundError,
   ModelNotReadyError,
   ModelRegistry,
-  type InferenceResponse,
   type MemoryModel,
   type Tensor,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { catchingUncaught } from '../fixtures/uncaught.js';
-import { disposeFailing } from './helpers.js';
-
-/** y = 2x + version, row by row: the answer tells which version ran. */
-function doubler(offset: number, latencyMs = 0): MemoryModel {
-  return {
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-    latencyMs,
-    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v + offset) } }),
-  };
-}
-
-function request(...rows: number[][]) {
-  return { inputs: { x: { datatype: 'FP32', shape: [rows.length, 2], data: new Float32Array(rows.flat()) } as Tensor } };
-}
-
-function values(response: InferenceResponse): number[] {
-  return Array.from(response.outputs.y!.data as Float32Array);
-}
+import { disposeFailing, doubler, request, values } from './helpers.js';
 
 async function settle(clock: FakeClock, ms: number): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
