@@ -180,9 +180,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     assertString('version', version);
     const entry = this.#entry(name);
     if (!entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
-    this.#swaps.change(entry, () => {
-      if (entry.point(label, version)) this.emit('label', { name, label, version });
-    });
+    this.#swaps.change(entry, () => this.#point(entry, label, version));
   }
 
   /** Removes a label; returns false when it was not set. */
@@ -330,7 +328,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
       entry.live.set(mv.version, mv);
       mv.markReady();
       entry.waiters.loaded(mv);
-      for (const label of config.labels ?? []) if (entry.point(label, mv.version)) this.emit('label', { name: entry.name, label, version: mv.version });
+      for (const label of config.labels ?? []) this.#point(entry, label, mv.version);
       this.emit('ready', mv.metadata());
       if (previous) void this.#retire(entry, previous, 'replaced', false);
       this.#applyPolicy(entry);
@@ -387,6 +385,10 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /** Forgets a version's config and the labels pointing at it. */
   #forget(entry: ModelEntry, version: string): void {
     for (const label of entry.forget(version)) this.emit('label', { name: entry.name, label, version: undefined });
+  }
+
+  #point(entry: ModelEntry, label: string, version: string): void {
+    if (entry.point(label, version)) this.emit('label', { name: entry.name, label, version });
   }
 
   #cleanup(entry: ModelEntry): void {
