@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type EnsembleStep, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 
 /** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
@@ -28,6 +28,10 @@ const pipeline = (scaleVersion?: string) =>
       { model: 'shift', inputMap: { in: 'minus_y' }, outputMap: { out: 'z' } },
     ],
   });
+
+/** An ensemble of `steps` from input `x` to output `y`, both FP32 [-1, 2]. */
+const xToY = (steps: EnsembleStep[]) =>
+  ensemble({ inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }], steps });
 
 const x = (...rows: number[][]) => ({ inputs: { x: { datatype: 'FP32', shape: [rows.length, 2], data: new Float32Array(rows.flat()) } as Tensor } });
 const data = (r: InferenceResponse, name: string) => Array.from(r.outputs[name]!.data as Float32Array);
@@ -123,11 +127,7 @@ test('a step naming a version or label its model does not have is refused at loa
   registry.register({ name: 'scale', version: '10', source: affine(5, 0), labels: ['canary'] });
   await registry.load({ name: 'shift', source: affine(1, 100) });
   const step = (selector: { version?: string; label?: string }) =>
-    ensemble({
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [{ model: 'scale', ...selector, inputMap: { in: 'x' }, outputMap: { out: 'y' } }],
-    });
+    xToY([{ model: 'scale', ...selector, inputMap: { in: 'x' }, outputMap: { out: 'y' } }]);
   await assert.rejects(
     registry.load({ name: 'e', source: step({ version: '2' }) }),
     (e: Error) => e instanceof TypeError && e.message === "Expected `source.steps[0].version` to name a version of model 'scale' ('1', '10'), got \"2\" (string)",
@@ -166,11 +166,7 @@ test('an ensemble whose steps lead back to it, itself or through another ensembl
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   // Over affine's `in` and `out`, or over another ensemble's `x` and `y`.
   const through = (model: string, version?: string, [input, output] = ['in', 'out']) =>
-    ensemble({
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [{ model, version, inputMap: { [input!]: 'x' }, outputMap: { [output!]: 'y' } }],
-    });
+    xToY([{ model, version, inputMap: { [input!]: 'x' }, outputMap: { [output!]: 'y' } }]);
   await registry.load({ name: 'a', version: '1', source: affine(2, 0) });
   await registry.load({ name: 'b', source: through('a') });
   await assert.rejects(
@@ -191,14 +187,10 @@ test('a step model refusing the tensors an earlier step made is a 400 naming the
   await registry.load({ name: 'scale', source: affine(2, 0) });
   await registry.load({
     name: 'e',
-    source: ensemble({
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [
-        { name: 'widen', transform: ({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
-        { model: 'scale', inputMap: { in: 'wide' }, outputMap: { out: 'y' } },
-      ],
-    }),
+    source: xToY([
+      { name: 'widen', transform: ({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
+      { model: 'scale', inputMap: { in: 'wide' }, outputMap: { out: 'y' } },
+    ]),
   });
   const service = new InferenceService({ registry });
   await assert.rejects(
@@ -214,11 +206,7 @@ test('a step model refusing the tensors an earlier step made is a 400 naming the
 test('a step that makes an ensemble output of another datatype or shape than declared, or returns no map, fails with a 500 naming the step', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const making = (transform: (inputs: Record<string, Tensor>) => unknown) =>
-    ensemble({
-      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [{ name: 'make', transform: transform as never, inputMap: { v: 'x' }, outputMap: { w: 'y' } }],
-    });
+    xToY([{ name: 'make', transform: transform as never, inputMap: { v: 'x' }, outputMap: { w: 'y' } }]);
   await registry.load({ name: 'wide', source: making(({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } })) });
   await registry.load({ name: 'flat', source: making(({ v }) => ({ w: { ...v!, shape: [v!.data.length] } })) });
   await registry.load({ name: 'none', source: making(() => undefined) });
