@@ -138,4 +138,5 @@ export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, versio
   }
 }
 
-const quoted = (names: readonly string[]): string => (names.length === 0 ? 'none' : [...names].sort(compareVersions).map((n) => `'${n}'`).join(', '));
+/** @internal Names for a message: quoted, sorted as versions, or `none`. */
+export const quoted = (names: readonly string[]): string => (names.length === 0 ? 'none' : [...names].sort(compareVersions).map((n) => `'${n}'`).join(', '));

@@ -207,10 +207,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.#applyPolicy(entry);
   }
 
-  /** Sets how requests that name no version are split and mirrored; `undefined` sends them to the default version. */
+  /** Sets how requests that name no version are split and mirrored (`undefined`: the default version). @throws ModelNotFoundError for a target the model lacks. */
   setTraffic(name: string, policy: TrafficPolicy | undefined): void {
-    if (policy !== undefined) checkTraffic('traffic', policy);
-    this.#entry(name).traffic = policy;
+    const entry = this.#entry(name);
+    if (policy !== undefined) checkTraffic('traffic', policy, entry);
+    entry.traffic = policy;
   }
 
   /** The traffic policy of a model, if it has one. */

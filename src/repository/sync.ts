@@ -186,7 +186,10 @@ export class ModelSync {
     }
   }
 
-  /** Points the config's labels at its versions, removes labels the config dropped, and sets its traffic policy. */
+  /**
+   * Points the config's labels at its versions, removes labels the config dropped, and sets its
+   * traffic policy; a label or policy naming a version not loaded is reported once per config.
+   */
   #applyRouting(name: string, previous: Loaded | undefined, next: Loaded): void {
     if (!this.#registry.has(name)) return;
     const current = this.#registry.labels(name);
@@ -200,7 +203,13 @@ export class ModelSync {
     for (const label of Object.keys(previous?.config.labels ?? {})) {
       if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);
     }
-    this.#registry.setTraffic(name, next.config.traffic);
+    try {
+      this.#registry.setTraffic(name, next.config.traffic);
+    } catch (error) {
+      // A target naming a version not loaded (it failed, or the policy drops it) or a label not set: the policy stays as it was, as a label does.
+      if (!(error instanceof ModelNotFoundError)) throw error;
+      if (previous?.configKey !== next.configKey) this.#fail(name, undefined, error);
+    }
   }
 
   async #handlerTime(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<number> {

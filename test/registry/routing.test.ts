@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
+import { InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, Router, systemClock, type InferenceResponse, type MemoryModel, type ShadowEvent } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { catchingUncaught } from '../fixtures/uncaught.js';
 import { doubler, flush, offsetOf, request } from './helpers.js';
@@ -56,9 +56,9 @@ test('without a key the split draws at random; a target that is not ready gives 
 test('a split none of whose targets the registry still has sends requests to the default version, where they got a 404 for a model it serves', async () => {
   const registry = await threeVersions();
   const service = new InferenceService({ registry });
-  registry.setTraffic('m', { split: [{ version: '2', weight: 1 }, { label: 'gone', weight: 1 }] });
+  registry.setTraffic('m', { split: [{ version: '2', weight: 1 }, { label: 'canary', weight: 1 }] });
   assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 200);
-  await registry.unload('m', '2');
+  await registry.unload('m', '2'); // and its label 'canary' with it
   assert.equal(offsetOf(await service.infer('m', request([0, 0]), { routingKey: 'u' })), 100, 'the stable label');
   assert.equal(service.splitTarget('m', 'u'), undefined);
 
@@ -102,6 +102,26 @@ test('traffic policies are checked, quoting the bad value', async () => {
   await registry.close();
 });
 
+test('setTraffic refuses a split or shadow target naming a version or label the model does not have, quoting it, and keeps the policy it had', async () => {
+  const registry = await threeVersions();
+  registry.setTraffic('m', { split: [{ label: 'stable', weight: 1 }] });
+  const refused = (message: string) => (e: Error) => e instanceof ModelNotFoundError && e.code === 'ERR_SERVABLE_MODEL_NOT_FOUND' && e.message === message;
+  const versions = "of model 'm' ('1', '2', '3')";
+  assert.throws(() => registry.setTraffic('m', { split: [{ version: '1', weight: 9 }, { version: '9', weight: 1 }] }), refused(`Expected \`traffic.split[1].version\` to name a version ${versions}, got "9" (string)`));
+  assert.throws(() => registry.setTraffic('m', { split: [{ label: 'canry', weight: 1 }] }), refused("Expected `traffic.split[0].label` to name a label of model 'm' ('canary', 'stable'), got \"canry\" (string)"));
+  assert.throws(() => registry.setTraffic('m', { shadow: { version: '4', fraction: 0.1 } }), refused(`Expected \`traffic.shadow.version\` to name a version ${versions}, got "4" (string)`));
+  assert.throws(() => registry.setTraffic('m', { shadow: { label: 'next', fraction: 0.1 } }), refused("Expected `traffic.shadow.label` to name a label of model 'm' ('canary', 'stable'), got \"next\" (string)"));
+  assert.deepEqual(registry.traffic('m'), { split: [{ label: 'stable', weight: 1 }] });
+
+  // A registered version is known (the split loads it on demand); a label only its config declares points nowhere yet, and would send its share elsewhere.
+  registry.register({ name: 'm', version: '4', source: doubler(400), labels: ['next'] });
+  assert.throws(() => registry.setTraffic('m', { split: [{ label: 'next', weight: 1 }] }), ModelNotFoundError);
+  registry.setTraffic('m', { split: [{ version: '4', weight: 1 }], shadow: { label: 'canary', fraction: 0 } });
+  const service = new InferenceService({ registry });
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 400);
+  await registry.close();
+});
+
 test('shadow traffic is compared after the client has its answer, and counted', async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
@@ -115,8 +135,9 @@ test('shadow traffic is compared after the client has its answer, and counted', 
   const events: ShadowEvent[] = [];
   service.on('shadow', (e) => events.push(e));
 
-  const ask = async (shadow: object) => {
+  const ask = async (shadow: object, then?: () => void) => {
     registry.setTraffic('m', { shadow: { fraction: 1, ...shadow } });
+    then?.();
     const before = events.length;
     const answer = await service.infer('m', request([1, 2]));
     assert.deepEqual(Array.from(answer.outputs.y!.data as Float32Array), [2, 4], 'the client always gets the primary answer');
@@ -130,7 +151,9 @@ test('shadow traffic is compared after the client has its answer, and counted', 
   assert.deepEqual((await ask({ label: 'close' })).map((e) => [e.shadow, e.result]), [['3', 'disagree']]);
   assert.deepEqual((await ask({ label: 'close', tolerance: 0.5 })).map((e) => [e.shadow, e.result]), [['3', 'agree']]);
   assert.deepEqual((await ask({ label: 'broken' })).map((e) => [e.shadow, e.result, e.reason]), [['4', 'error', 'ERR_SERVABLE_BACKEND']]);
-  assert.deepEqual((await ask({ label: 'nope' })).map((e) => [e.shadow, e.result, e.reason]), [["label 'nope'", 'skipped', 'ERR_SERVABLE_MODEL_NOT_FOUND']]);
+  registry.setLabel('m', 'gone', '2');
+  const removed = await ask({ label: 'gone' }, () => registry.removeLabel('m', 'gone'));
+  assert.deepEqual(removed.map((e) => [e.shadow, e.result, e.reason]), [["label 'gone'", 'skipped', 'ERR_SERVABLE_MODEL_NOT_FOUND']]);
   assert.deepEqual(await ask({ version: '1' }), [], 'no shadow when it is the primary itself');
   assert.deepEqual(await ask({ label: 'same', fraction: 0 }), []);
   await registry.close();
@@ -200,7 +223,9 @@ test('a shadow listener that throws never fails the client\'s request, and its e
     throw new Error(`listener broke on ${e.result}`);
   });
   await catchingUncaught(async (uncaught) => {
-    registry.setTraffic('m', { shadow: { label: 'nope', fraction: 1 } });
+    registry.setLabel('m', 'gone', '2');
+    registry.setTraffic('m', { shadow: { label: 'gone', fraction: 1 } });
+    registry.removeLabel('m', 'gone');
     assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);
     registry.setTraffic('m', { shadow: { version: '2', fraction: 1 } });
     assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 0);

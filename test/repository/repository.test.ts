@@ -101,6 +101,24 @@ test("'explicit' loads on request, reloads what changed, unloads, and reports wh
   await s.done();
 });
 
+test('a config whose traffic names a version that failed to load is reported, not thrown over the load\'s error, and applies once the version loads', async () => {
+  const s = await setup('explicit', []);
+  await writeConfig(s.root, 'c', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' }, traffic: { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] } }));
+  await writeVersion(s.root, 'c', '1', { offset: 1 });
+  await writeVersion(s.root, 'c', '2', { offset: 2, fail: true });
+  await s.repository.start();
+  await assert.rejects(s.repository.load('c'), /the weights are corrupt/);
+  assert.deepEqual(s.failures, ['c:2: the weights are corrupt', 'c: Expected `traffic.split[1].version` to name a version of model \'c\' (\'1\'), got "2" (string)']);
+  assert.equal(s.registry.traffic('c'), undefined);
+  assert.equal(await s.ask('c'), 1);
+
+  await writeVersion(s.root, 'c', '2', { offset: 2 });
+  await s.repository.load('c');
+  assert.deepEqual(s.registry.traffic('c'), { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] });
+  assert.equal(s.failures.length, 2);
+  await s.done();
+});
+
 test('names from requests never reach outside the root', async () => {
   const s = await setup('explicit');
   const outside = await tempRoot();
