@@ -135,7 +135,7 @@ export class Router {
    * default version, where a version the registry no longer has would be a 404 for a model it has.
    */
   #pick(model: string, split: readonly SplitTarget[], key: string | undefined): VersionSelector | undefined {
-    const point = key === undefined ? this.#random() : hashUnit(key);
+    const point = key === undefined ? this.#random() : hashUnit(model, key);
     const chosen = draw(split, point);
     const state = this.#state(model, chosen);
     if (state === 'ready') return selectorOf(chosen);
@@ -188,7 +188,10 @@ function draw(targets: readonly SplitTarget[], point: number): SplitTarget {
   return targets.findLast((t) => t.weight > 0) ?? targets[0]!;
 }
 
-/** A key's fixed point in [0, 1): the same key always lands on the same point. */
-function hashUnit(key: string): number {
-  return fmix32(fnv1a32(key)) / 0x100000000;
+/**
+ * A key's fixed point in [0, 1) on one model: the same key always lands on the same point of a
+ * model, and on unrelated points of two models, so two 10% canaries do not get the same users.
+ */
+function hashUnit(model: string, key: string): number {
+  return fmix32(fnv1a32(key) ^ fnv1a32(model)) / 0x100000000;
 }

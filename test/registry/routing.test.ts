@@ -38,6 +38,25 @@ test('a weighted split sends about its share to each version, the same key alway
   await registry.close();
 });
 
+test('a routing key lands at its own point on each model, where every model put it at one point and two 10% canaries got the same users', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  for (const name of ['a', 'b']) {
+    await registry.load({ name, version: '1', source: doubler(100), labels: ['stable'] });
+    await registry.load({ name, version: '2', source: doubler(200), labels: ['canary'] });
+    registry.setTraffic(name, { split: [{ label: 'stable', weight: 90 }, { label: 'canary', weight: 10 }] });
+  }
+  const service = new InferenceService({ registry });
+  const keys = Array.from({ length: 1000 }, (_, i) => `user-${i}`);
+  const canaryOf = (model: string) => new Set(keys.filter((key) => service.splitTarget(model, key)?.label === 'canary'));
+  const [a, b] = [canaryOf('a'), canaryOf('b')];
+  for (const users of [a, b]) assert.ok(users.size >= 70 && users.size <= 130, `a canary got ${users.size} of 1000 keys`);
+  const both = [...a].filter((key) => b.has(key)).length;
+  // Independent draws share about 10% of 10%: 10 keys; one point per key shared them all.
+  assert.ok(both < 30, `${both} keys went to both canaries`);
+  assert.deepEqual(canaryOf('a'), a, 'a key stays on its version of one model');
+  await registry.close();
+});
+
 test('without a key the split draws at random; a target that is not ready gives its share to the others', async () => {
   const registry = await threeVersions();
   let draw = 0.95;
