@@ -8,7 +8,11 @@ import type { VersionHold } from './hold.js';
 /** Maps names: `{stepName: ensembleTensorName}` (Triton's `input_map` / `output_map`). */
 export type NameMap = Readonly<Record<string, string>>;
 
-/** A step that sends its inputs, as one request, to another model of the registry; batched by that model's batcher. */
+/**
+ * A step that sends its inputs, as one request, to another model of the registry; batched by that
+ * model's batcher. It goes to `version`, `label` or the model's default version: the model's
+ * traffic split and shadow apply to requests sent to the model itself, not to ensemble steps.
+ */
 export interface ModelStep {
   /** The model to call. */
   readonly model: string;

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type EnsembleStep, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type EnsembleStep, type InferenceResponse, type MemoryModel, type ShadowEvent, type Tensor, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { flush } from '../registry/helpers.js';
 
 /** y = x·k + b, element-wise, on [n, 2] tensors named `in` and `out`. */
 function affine(k: number, b: number, latencyMs = 0): MemoryModel {
@@ -81,6 +82,26 @@ test('model steps follow the step model’s routing: a new version of a step tak
   );
   registry.register({ name: 'shift', source: affine(1, 1000) });
   assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'z'), [997, 997]);
+  await registry.close();
+});
+
+test('model steps follow the step model’s version routing, not its traffic policy: its split and shadow apply to requests sent to it alone', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', version: '1', source: affine(2, 0), labels: ['stable'] });
+  await registry.load({ name: 'scale', version: '2', source: affine(3, 0), labels: ['canary'] });
+  await registry.load({ name: 'shift', source: affine(1, 100) });
+  await registry.load({ name: 'pipe', source: pipeline() });
+  registry.setTraffic('scale', { split: [{ label: 'canary', weight: 1 }], shadow: { version: '1', fraction: 1 } });
+  const service = new InferenceService({ registry });
+  const shadows: ShadowEvent[] = [];
+  service.on('shadow', (e) => shadows.push(e));
+
+  assert.deepEqual(data(await service.infer('pipe', x([1, 1])), 'y'), [2, 2], 'the step went to the stable version, not the split\'s canary');
+  await flush();
+  assert.equal(shadows.length, 0, 'nor was it mirrored');
+  assert.deepEqual(data(await service.infer('scale', { inputs: { in: x([1, 1]).inputs.x } }), 'out'), [3, 3], 'a request to the step model itself is split');
+  await flush();
+  assert.deepEqual(shadows.map((e) => [e.model, e.primary, e.shadow, e.result]), [['scale', '2', '1', 'disagree']]);
   await registry.close();
 });
 
