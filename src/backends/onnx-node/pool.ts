@@ -6,6 +6,7 @@ import type { WorkerPoolOptions } from './pool-options.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
 import { Backoff } from './backoff.js';
+import { leastBusy } from './least-busy.js';
 import { Poller, POLL_MS } from './poller.js';
 import { RunWatch } from './run-watch.js';
 
@@ -252,15 +253,7 @@ export class WorkerPool<Info, In, Out> {
    * running job started first (it should finish first).
    */
   #nextWorker(): Instance<In, Out> | undefined {
-    const idle = this.#idle.pop();
-    if (idle || this.depth === 1) return idle;
-    let next: Instance<In, Out> | undefined;
-    for (const instance of this.#instances) {
-      const held = instance.jobs.length;
-      if (held === 0 || held >= this.depth) continue;
-      if (!next || held < next.jobs.length || (held === next.jobs.length && instance.jobs[0]!.sentAt < next.jobs[0]!.sentAt)) next = instance;
-    }
-    return next;
+    return this.#idle.pop() ?? (this.depth > 1 ? leastBusy(this.#instances, this.depth) : undefined);
   }
 
   /** True while runs are short and a core is free: results are then polled for. */
