@@ -25,6 +25,11 @@ export function identityModel(datatypes: readonly DataType[]): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
+/** The thread ids of the worker threads alive in this process (tsx's loader thread included). */
+export function liveThreadIds(): number[] {
+  return (process.report.getReport() as { workers: { header: { threadId: number } }[] }).workers.map((w) => w.header.threadId);
+}
+
 /** The number of worker threads alive in this process (tsx's loader thread included). */
 export function liveWorkers(): number {
   return (process.report.getReport() as { workers: unknown[] }).workers.length;

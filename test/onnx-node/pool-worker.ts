@@ -6,6 +6,7 @@
  * array), deep (replies with an object nested `depth` levels, too deep for the pool's thread to
  * read back, then sets a shared flag). `crashAfterReady` dies right after reporting ready;
  * `failFrom` fails to start from the `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
+ * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -30,7 +31,7 @@ export interface Result {
 }
 
 const { data, link } = workerData as WorkerStart;
-const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number } };
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer };
 const start = init.failFrom && Atomics.add(new Int32Array(init.failFrom.starts), 0, 1);
 
 if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && start! < (init.failFrom.until ?? Infinity))) {
@@ -38,6 +39,7 @@ if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && st
 } else if (init.exit !== undefined) {
   process.exit(init.exit);
 } else {
+  if (init.hold) wait(init.hold);
   parentPort!.postMessage({ type: 'ready', info: { threadId } });
   setImmediate(init.crashAfterReady ? () => { throw new Error('boom after ready'); } : serve);
 }
@@ -50,9 +52,7 @@ function serve(): void {
     const done = (extra: Partial<Result>) => postReply(link, { type: 'done', value: { threadId, count, ...extra } }, []);
     if (job.op === 'echo') done({ x: job.x });
     else if (job.op === 'gate') {
-      const gate = new Int32Array(job.gate);
-      Atomics.add(gate, 0, 1);
-      Atomics.wait(gate, 1, 0);
+      wait(job.gate);
       done({ x: job.x });
     } else if (job.op === 'signal') {
       done({ x: job.x });
@@ -64,6 +64,14 @@ function serve(): void {
     else if (job.op === 'crash') throw new Error('boom');
     else done({ length: job.data.length });
   }
+}
+
+/** Blocks on a gate (see gate.ts) until the test opens it. */
+function wait(buffer: SharedArrayBuffer): void {
+  const gate = new Int32Array(buffer);
+  Atomics.store(gate, 2, threadId);
+  Atomics.add(gate, 0, 1);
+  Atomics.wait(gate, 1, 0);
 }
 
 function flag(buffer: SharedArrayBuffer): void {

@@ -7,12 +7,12 @@ import { linearModel } from '../fixtures/onnx-models.js';
 import type { Job, Result } from './pool-worker.js';
 import { until } from '../fixtures/until.js';
 import { gate } from './gate.js';
-import { liveWorkers } from './models.js';
+import { liveThreadIds, liveWorkers } from './models.js';
 
 const url = new URL('./pool-worker.ts', import.meta.url);
 
-function start(size: number, runTimeoutMs: number, depth = 1) {
-  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData: () => ({}), spinMs: 1, threads: 1, depth, runTimeoutMs });
+function start(size: number, runTimeoutMs: number, depth = 1, workerData: (first: { threadId: number } | undefined) => unknown = () => ({})) {
+  return WorkerPool.start<{ threadId: number }, Job, Result>({ url, size, label: 'pool test', workerData, spinMs: 1, threads: 1, depth, runTimeoutMs });
 }
 
 const timedOut = (error: unknown, ms = 50) => {
@@ -100,6 +100,31 @@ test('close waits for a stuck run only until runTimeoutMs', { timeout: 20_000 },
     await pool.close();
     timedOut(await run);
   } finally {
+    stuck.open();
+  }
+});
+
+test('close while a timed-out worker\'s replacement is starting resolves without waiting for it; the replacement closes once ready', { timeout: 20_000 }, async () => {
+  // The first worker starts at once; its replacement blocks before it reports ready until `held` opens.
+  const held = gate();
+  const pool = await start(1, 50, 1, (first) => (first ? { hold: held.buffer } : {}));
+  const stuck = gate();
+  try {
+    await assert.rejects(pool.run({ op: 'gate', x: 1, gate: stuck.buffer }, []), timedOut);
+    await held.reached(1);
+    const workers = [stuck.threadId(), held.threadId()];
+    let closed = false;
+    void pool.close().then(() => {
+      closed = true;
+    });
+    await until(() => closed, 'close() resolved with the replacement still starting');
+    assert.equal(pool.alive, 0);
+    assert.deepEqual(workers.filter((id) => liveThreadIds().includes(id)), workers, 'the retired worker and the replacement are still alive');
+    held.open();
+    stuck.open();
+    await until(() => !liveThreadIds().some((id) => workers.includes(id)) && pool.alive === 0, 'both workers exited: the replacement was told to close once ready');
+  } finally {
+    held.open();
     stuck.open();
   }
 });

@@ -168,7 +168,10 @@ export class WorkerPool<Info, In, Out> {
     }
   }
 
-  /** Lets queued and running jobs finish, then stops every worker; cancels a pending retry. Idempotent. */
+  /**
+   * Lets queued and running jobs finish, then stops every worker; cancels a pending retry. A
+   * replacement still starting is not waited for: it is told to close once it is ready. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     this.#retry.cancel();
@@ -181,17 +184,18 @@ export class WorkerPool<Info, In, Out> {
       this.#checkDrained();
     });
     this.#stopping = true;
-    await Promise.all(
-      [...this.#instances].map((instance) => {
-        const exited = once(instance.worker, 'exit');
-        instance.worker.ref();
-        instance.link.send({ type: 'close' } satisfies ToWorker<In>, []);
-        return exited;
-      }),
-    );
+    await Promise.all([...this.#instances].map((instance) => this.#stop(instance)));
   }
 
-  #adopt(started: Started<Info>): void {
+  /** Tells a worker to close; resolves when it has exited. */
+  #stop(instance: Instance<In, Out>): Promise<unknown> {
+    const exited = once(instance.worker, 'exit');
+    instance.worker.ref();
+    instance.link.send({ type: 'close' } satisfies ToWorker<In>, []);
+    return exited;
+  }
+
+  #adopt(started: Started<Info>): Instance<In, Out> {
     const { worker, link } = started;
     const early = started.handOver();
     const instance: Instance<In, Out> = {
@@ -216,6 +220,7 @@ export class WorkerPool<Info, In, Out> {
     this.#instances.add(instance);
     this.#idle.push(instance);
     if (early.code !== undefined) this.#onExit(instance, early.code);
+    return instance;
   }
 
   #dispatch(): void {
@@ -348,8 +353,10 @@ export class WorkerPool<Info, In, Out> {
         this.#starting -= 1;
         this.#retry.reset();
         this.#failure = undefined;
-        this.#adopt(started);
-        this.#dispatch();
+        const instance = this.#adopt(started);
+        // close() did not wait for this start: nothing is left for the worker to run.
+        if (!this.#stopping) this.#dispatch();
+        else if (this.#instances.has(instance)) void this.#stop(instance);
       },
       (error: unknown) => {
         this.#starting -= 1;
@@ -361,7 +368,7 @@ export class WorkerPool<Info, In, Out> {
           }
         }
         if (!this.#closing) this.#retry.schedule(() => this.#replaceMissing());
-        // A close() may have waited for this start alone.
+        // A close() may have waited for the queued jobs this failed.
         this.#checkDrained();
       },
     );
@@ -372,7 +379,8 @@ export class WorkerPool<Info, In, Out> {
   }
 
   #checkDrained(): void {
-    if (!this.#drained || this.#queue.length > 0 || this.#starting > 0) return;
+    // A worker still starting is waited for only through the queued jobs it would take.
+    if (!this.#drained || this.#queue.length > 0) return;
     for (const instance of this.#instances) if (instance.jobs.length > 0) return;
     const drained = this.#drained;
     this.#drained = undefined;
