@@ -76,6 +76,9 @@ test('a model that does not parse fails with the reason on each device tried', a
 
 test('options are checked when the backend is made, quoting the bad value', () => {
   const bad: [OnnxNodeOptions, RegExp, ErrorConstructor][] = [
+    [[] as never, /^Expected `options` to be an object, got \[\] \(array\)$/, TypeError],
+    [['cpu'] as never, /^Expected `options` to be an object, got \["cpu"\] \(array\)$/, TypeError],
+    [null as never, /^Expected `options` to be an object, got null \(null\)$/, TypeError],
     [{ devices: [] }, /Expected `devices` to be a non-empty array, got \[\] \(array\)/, TypeError],
     [{ devices: ['gpu' as 'cpu'] }, /Expected `devices\[0\]` to be one of "cpu", "cuda", "tensorrt", "webgpu", got "gpu" \(string\)/, TypeError],
     [{ devices: [, 'cpu'] as never }, /Expected `devices\[0\]` to be a device name \(cpu, cuda, tensorrt, webgpu\) or \{name, \.\.\.\}, got undefined/, TypeError],

@@ -167,6 +167,10 @@ test('numThreads is set once per process; a backend asking for another value is 
 });
 
 test('validates options and sources, quoting the bad value', async () => {
+  assert.throws(() => onnxWeb([] as never), { name: 'TypeError', message: 'Expected `options` to be an object, got [] (array)' });
+  assert.throws(() => onnxWeb(['webgpu'] as never), { name: 'TypeError', message: 'Expected `options` to be an object, got ["webgpu"] (array)' });
+  assert.throws(() => onnxWeb(null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+  assert.throws(() => onnxWeb({ wasmPaths: {} }), { name: 'TypeError', message: 'Expected `wasmPaths` to be a URL prefix or {wasm, mjs}, got {} (object)' });
   assert.throws(() => onnxWeb({ devices: [] }), /Expected `devices` to be a non-empty array, got \[\] \(array\)/);
   assert.throws(() => onnxWeb({ devices: ['cuda' as 'wasm'] }), /Expected `devices\[0\]` to be one of "wasm", "webgpu", got "cuda" \(string\)/);
   assert.throws(() => onnxWeb({ devices: ['wasm', 'wasm'] }), /without repeats/);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertOneOf, describe } from '../../core/index.js';
+import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertObject, assertOneOf, describe } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -114,7 +114,8 @@ const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 
  * @throws TypeError or RangeError naming the option and quoting the bad value.
  */
 export function resolveOptions(options: OnnxNodeOptions, cores = availableParallelism()): ResolvedOnnxNodeOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
+  // An array would pass as an object with no keys, and so take every default.
+  assertObject('options', options as unknown);
   assertKnownKeys('onnxNode', options, KEYS);
   const devices = options.devices ?? ['cpu'];
   if (!Array.isArray(devices) || devices.length === 0) {

@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertOneOf, assertString, describe } from '../../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe } from '../../core/index.js';
 
 /** Where onnxruntime-web runs a model: its WebAssembly CPU kernels, or the GPU through WebGPU. */
 export type WebDevice = 'wasm' | 'webgpu';
@@ -62,7 +62,8 @@ const KEYS = ['devices', 'strict', 'numThreads', 'wasmPaths', 'graphOptimization
  * @throws TypeError or RangeError naming the option and quoting the bad value.
  */
 export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
+  // An array would pass as an object with no keys, and so take every default.
+  assertObject('options', options as unknown);
   assertKnownKeys('onnxWeb', options, KEYS);
   const devices = options.devices ?? ['wasm'];
   if (!Array.isArray(devices) || devices.length === 0) {
@@ -90,7 +91,8 @@ export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions 
 
 function assertWasmPaths(value: unknown): asserts value is WasmPaths {
   if (typeof value === 'string') return assertString('wasmPaths', value);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  // {} names no file: it would set nothing, yet pin the paths for every later backend of the page.
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length === 0) {
     throw new TypeError(`Expected \`wasmPaths\` to be a URL prefix or {wasm, mjs}, got ${describe(value)}`);
   }
   for (const [key, path] of Object.entries(value)) {
