@@ -1,4 +1,5 @@
 import { CancelledError } from './errors.js';
+import { rethrowLater } from './rethrow.js';
 
 /** The error to reject with when `signal` aborts: its reason if that is an Error, else a CancelledError. */
 export function abortError(signal: AbortSignal): Error {
@@ -55,9 +56,7 @@ function runAll(signal: AbortSignal, callbacks: Set<() => void>): void {
     try {
       fn();
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      rethrowLater(error);
     }
   }
   callbacks.clear();

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { rethrowLater } from './rethrow.js';
 
 /** One listener as eventemitter3 stores it. */
 interface Stored {
@@ -39,9 +40,7 @@ export class Emitter<Events extends EventEmitter.ValidEventTypes> extends EventE
     try {
       this.#call(event, stored, args);
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      rethrowLater(error);
     }
     return true;
   }
@@ -52,9 +51,7 @@ export class Emitter<Events extends EventEmitter.ValidEventTypes> extends EventE
     try {
       for (; i < end; i++) this.#call(event, listeners[i]!, args);
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      rethrowLater(error);
       this.#runFrom(event, listeners, i + 1, end, args);
     }
   }

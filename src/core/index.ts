@@ -10,6 +10,7 @@ export { Hash128, hash128, fnv1a32, fmix32 } from './hash.js';
 export { abortError, onAbort } from './abort.js';
 export { isPromiseLike } from './promise.js';
 export { Emitter } from './emitter.js';
+export { rethrowLater } from './rethrow.js';
 export { recycleBuffer, takeBuffer } from './recycle.js';
 export { checkAllowedBatchSizes, checkPadValue, paddedBatchSize, padBatch, padTo, padToCommonShape } from './padding.js';
 export {

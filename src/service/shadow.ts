@@ -1,4 +1,4 @@
-import { toServableError, type Clock } from '../core/index.js';
+import { rethrowLater, toServableError, type Clock } from '../core/index.js';
 import type { ModelRegistry, ModelVersion, ShadowPolicy } from '../registry/index.js';
 import { sameResponse } from './compare.js';
 
@@ -58,9 +58,7 @@ export class ShadowMirror {
       try {
         emit(event);
       } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+        rethrowLater(error);
       }
     };
   }
