@@ -12,7 +12,7 @@ import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangeP
 import { checkJsonHeap } from './json-heap.js';
 import { parseNonFinite } from './json-non-finite.js';
 import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
-import { decodePredict, type DecodedPredict } from './tf-request.js';
+import { decodeRangedPredict, type DecodedPredict } from './tf-request.js';
 
 /**
  * The smallest body whose data is read from its bytes: below about this, finding the ranges costs
@@ -80,7 +80,7 @@ export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array,
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
   // Only float tensors are read from the bytes: a body with none is parsed once, whole.
   const paths = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64') ? TF_TENSORS : [];
-  return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodePredict(json, inputs, maxElements, ranges));
+  return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodeRangedPredict(json, inputs, maxElements, ranges));
 }
 
 /**

@@ -1,12 +1,14 @@
 import {
+  assertInteger,
   DATA_TYPES,
+  describe,
   InvalidInputError,
   isDataType,
   type Tensor,
   type TensorMap,
 } from '../core/index.js';
 import type { InferenceRequest } from '../handler/index.js';
-import { decodeBinaryData, type BinaryReader } from './binary.js';
+import { BinaryReader, decodeBinaryData } from './binary.js';
 import { isObject } from './json-body.js';
 import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
@@ -39,13 +41,22 @@ export interface DecodedInferRequest extends InferRequestData {
   binaryOutput(name: string): boolean;
 }
 
-/** Limits a decoded request must keep, and where binary input data comes from. */
+/** Limits a decoded request must keep, and the binary tensor data that came with it. */
 export interface DecodeLimits {
   /** The most elements one input may claim. */
   readonly maxElements: number;
-  /** The binary part of the body, for inputs with `parameters.binary_data_size`. */
+  /**
+   * The binary part of the body (what follows its JSON part), which the inputs with
+   * `parameters.binary_data_size` take in order; bytes that none of them takes are refused.
+   */
+  readonly binary?: Uint8Array | undefined;
+}
+
+/** {@link DecodeLimits} as the decoder reads them: the binary part as a reader, and the JSON decoder's ranges. */
+interface DecodeSources {
+  readonly maxElements: number;
   readonly binary?: BinaryReader | undefined;
-  /** @internal Inputs' `data` arrays left unparsed in the body, marked in their place. */
+  /** Inputs' `data` arrays left unparsed in the body, marked in their place. */
   readonly ranges?: DataRanges | undefined;
 }
 
@@ -53,14 +64,17 @@ export interface DecodeLimits {
  * Decodes an OIP v2 inference request body: `{id?, parameters?, inputs: [{name, datatype, shape,
  * parameters?, data}], outputs?: [{name, parameters?}]}`. Every check that depends on the shape's
  * claimed size runs against the data actually sent before anything of that size is allocated.
- * @throws InvalidInputError saying which input is wrong and how.
+ * @throws InvalidInputError saying which input is wrong and how; TypeError or RangeError for `limits` that are not valid, quoting them.
  */
 export function decodeInferRequest(body: Record<string, unknown>, limits: DecodeLimits): DecodedInferRequest {
-  return withBinaryOutput(decodeInferRequestData(body, limits));
+  const { maxElements, binary } = limits;
+  assertInteger('limits.maxElements', maxElements, 1);
+  if (binary !== undefined && !(binary instanceof Uint8Array)) throw new TypeError(`Expected \`limits.binary\` to be a Uint8Array, got ${describe(binary)}`);
+  return withBinaryOutput(decodeInferRequestData(body, { maxElements, binary: binary && new BinaryReader(binary) }));
 }
 
 /** {@link decodeInferRequest}'s result as plain data. */
-export function decodeInferRequestData(body: Record<string, unknown>, limits: DecodeLimits): InferRequestData {
+export function decodeInferRequestData(body: Record<string, unknown>, limits: DecodeSources): InferRequestData {
   const { id, inputs, outputs } = body;
   if (id !== undefined && typeof id !== 'string') throw new InvalidInputError(`Expected \`id\` to be a string, got ${describeJson(id)}`);
   if (body.parameters !== undefined && !isObject(body.parameters)) {
@@ -96,7 +110,7 @@ export function withBinaryOutput(data: InferRequestData): DecodedInferRequest {
   return { ...data, binaryOutput: (name) => data.binaryOutputs.get(name) ?? data.binaryAll };
 }
 
-function decodeInput(raw: unknown, index: number, limits: DecodeLimits): [string, Tensor] {
+function decodeInput(raw: unknown, index: number, limits: DecodeSources): [string, Tensor] {
   if (!isObject(raw)) throw new InvalidInputError(`Expected \`inputs[${index}]\` to be an object, got ${describeJson(raw)}`);
   const { name, datatype, shape, parameters } = raw;
   let { data } = raw;

@@ -28,11 +28,18 @@ export interface DecodedPredict {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Decodes a `:predict` body against the model's inputs. `ranges` holds the tensors' arrays that
- * `body` has marks in place of (see json-data-ranges.ts), internal to the JSON decoder.
+ * Decodes a `:predict` body against the model's inputs.
  * @throws InvalidInputError naming the input (and the instance) that is wrong.
  */
-export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number, ranges?: DataRanges): DecodedPredict {
+export function decodePredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number): DecodedPredict {
+  return decodeRangedPredict(body, inputs, maxElements, undefined);
+}
+
+/**
+ * {@link decodePredict} of a body parsed by the JSON decoder, where `ranges` holds the tensors'
+ * arrays that `body` has marks in place of (see json-data-ranges.ts).
+ */
+export function decodeRangedPredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number, ranges: DataRanges | undefined): DecodedPredict {
   const signature = body.signature_name;
   // TF-Serving reads an empty signature_name as the default signature.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE) {

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError } from '../../src/core/index.js';
-import { BinaryReader } from '../../src/protocol/binary.js';
 import { decodeInferRequest, encodeInferResponse, encodeJsonData, type EncodedInferResponse } from '../../src/protocol/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 
@@ -202,8 +201,7 @@ function lengthPrefixed(...strings: string[]): Uint8Array {
 
 function decodeBinary(header: Record<string, unknown>, ...chunks: Uint8Array[]) {
   const { body, headerLength } = binaryBody(header, ...chunks);
-  const reader = new BinaryReader(body.subarray(headerLength));
-  return decodeInferRequest(header, { maxElements: 1024, binary: reader });
+  return decodeInferRequest(header, { maxElements: 1024, binary: body.subarray(headerLength) });
 }
 
 test('binary inputs decode from little-endian bytes in the order the JSON lists them; BYTES are length-prefixed', () => {
@@ -251,6 +249,13 @@ test('binary sizes are checked against the shape and the body before anything is
     () => decodeInferRequest(input({ parameters: { binary_data_size: 8 } }), { maxElements: 1024 }),
     /Input 'x': has binary_data_size but the request has no Inference-Header-Content-Length header/,
   );
+});
+
+test('decodeInferRequest refuses limits that are not valid, quoting them', () => {
+  const body = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] };
+  assert.throws(() => decodeInferRequest(body, { maxElements: 0 }), /Expected `limits.maxElements` to be an integer >= 1, got 0/);
+  const binary = [1, 2] as unknown as Uint8Array;
+  assert.throws(() => decodeInferRequest(body, { maxElements: 8, binary }), /Expected `limits.binary` to be a Uint8Array, got \[1,2\] \(array\)/);
 });
 
 test('outputs asked for as binary are encoded as raw bytes after the JSON; the rest stay JSON', () => {
