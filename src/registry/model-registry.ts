@@ -22,7 +22,8 @@ type AnyConfig = ModelConfig<unknown, unknown>;
 export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
   readonly #clock: Clock;
-  readonly #loadTimeoutMs: number;
+  /** How long loading a version may take once it has room (`RegistryOptions.loadTimeoutMs`). */
+  readonly loadTimeoutMs: number;
   readonly #capacity: Capacity;
   readonly #models = new Map<string, ModelEntry>();
   readonly #releases = new WeakMap<ModelVersion, Release>();
@@ -36,8 +37,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     checkBackends(options.backends);
     this.#backends = options.backends;
     this.#clock = options.clock ?? systemClock;
-    this.#loadTimeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
-    assertNumber('loadTimeoutMs', this.#loadTimeoutMs, 1, Number.MAX_VALUE, true);
+    this.loadTimeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
+    assertNumber('loadTimeoutMs', this.loadTimeoutMs, 1, Number.MAX_VALUE, true);
     this.#capacity = new Capacity(options, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
@@ -301,7 +302,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
         clock: this.#clock,
         resolveStep: (model, options) => this.acquireHeld(model, options),
         labels: () => entry.labelsOf(version),
-        timeoutMs: this.#loadTimeoutMs,
+        timeoutMs: this.loadTimeoutMs,
       });
       if (this.#closed || entry.configs.get(version) !== config) {
         await mv.unload();

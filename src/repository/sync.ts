@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { ModelNotFoundError } from '../core/index.js';
+import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
@@ -109,8 +109,14 @@ export class ModelSync {
       }
       try {
         handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
-        const joined = (await this.#joinLoad(name, v.version)) && unchanged;
-        if (!joined) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
+        const joined = await this.#joinLoad(name, v.version);
+        if (joined === 'still loading') {
+          // Not the files' fault, and the version stays the repository's: the next look joins the load again.
+          if (had !== undefined) next.versions.set(v.version, had);
+          errors.push(this.#stillLoading(name, v.version));
+          continue;
+        }
+        if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
         next.versions.set(v.version, v.fingerprint);
         this.#failed.delete(`${name}/${v.version}`);
       } catch (error) {
@@ -155,11 +161,25 @@ export class ModelSync {
 
   /**
    * Waits for a load of the version in flight, a request's (for a version unloaded to make room):
-   * the registry refuses a second load of it as already loading. True when it made the version ready.
+   * the registry refuses a second load of it as already loading. 'ready' when it made the version
+   * ready; undefined when there was none, or it failed. Waits at most `loadTimeoutMs`, as long as
+   * the load itself may take once it has room: waiting for room it may never get (behind a version
+   * whose drain never ends), it would hold this look, and every look after it, for good.
    */
-  async #joinLoad(name: string, version: string): Promise<boolean> {
-    if (this.#stateOf(name, version) !== 'loading') return false;
-    return this.#registry.acquire(name, { version }).then(() => true, () => false);
+  async #joinLoad(name: string, version: string): Promise<'ready' | 'still loading' | undefined> {
+    if (this.#stateOf(name, version) !== 'loading') return undefined;
+    const { loadTimeoutMs } = this.#registry;
+    const timeoutMs = loadTimeoutMs > MAX_TIMER_MS ? undefined : loadTimeoutMs;
+    return this.#registry.acquire(name, { version, timeoutMs }).then(
+      () => 'ready',
+      (error: unknown) => (error instanceof DeadlineExceededError ? 'still loading' : undefined),
+    );
+  }
+
+  #stillLoading(name: string, version: string): ModelNotReadyError {
+    return new ModelNotReadyError(
+      `Model '${name}' version '${version}' is still loading (a request's load) after ${this.#registry.loadTimeoutMs} ms (\`loadTimeoutMs\`); the repository looks at it again on its next load or poll`,
+    );
   }
 
   #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {

@@ -420,3 +420,45 @@ test("'poll' loads the new files of a version a request is loading once that loa
   await registry.close();
   await remove();
 });
+
+test("a look waits for a request's load at most the registry's loadTimeoutMs, where one stuck waiting for room held that look, and every one after it, for good", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start(); // b evicted a
+  // As a request routed to b that never reaches its queue: b cannot finish draining, so a's load waits for room for good.
+  const stuck = registry.get('b').hold();
+  const asked = registry.acquire('a', { timeoutMs: 10 }).then(() => 'ready', (e: Error) => e.message);
+  await until(() => registry.versions('a')[0]?.state === 'loading', "the request's load of a");
+  const looks = [repository.load('a'), repository.load('a')].map((look) => look.then(() => 'loaded', (e: Error) => e.message));
+  const settled: string[] = [];
+  for (const look of looks) void look.then((outcome) => settled.push(outcome));
+  registry.calls = 0;
+  await until(() => registry.calls === 1, 'the first look to join the load');
+  await clock.advanceAsync(10);
+  assert.equal(await asked, "Model 'a' version '1' was not ready within 10 ms");
+  const stillLoading = "Model 'a' version '1' is still loading (a request's load) after 1000 ms (`loadTimeoutMs`)";
+  await clock.advanceAsync(990);
+  await until(() => settled.length === 1, 'the first look to give up');
+  await until(() => registry.calls === 2, 'the second look to join the load');
+  await clock.advanceAsync(1000);
+  await until(() => settled.length === 2, 'the second look to give up');
+  assert.deepEqual(settled.map((s) => s.startsWith(stillLoading)), [true, true], settled.join('\n'));
+  assert.deepEqual([registry.versions('a'), failures, await repository.index()], [
+    [{ version: '1', state: 'loading' }],
+    [],
+    [{ name: 'a', version: '1', state: 'LOADING' }, { name: 'b', version: '1', state: 'UNLOADING' }],
+  ]);
+
+  stuck.release(); // b drains; the load nobody waits for any more is called off when its turn comes
+  await until(() => registry.versions('a')[0]?.state === 'unloaded', "a's load to be called off");
+  await repository.load('a');
+  assert.deepEqual([registry.isReady('a'), loads, failures], [true, ['a:1', 'b:1', 'a:1'], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
