@@ -3,6 +3,7 @@
  * by least squares over recent batches, and the arrival rate of requests. Adaptive mode decides
  * from these when a batch should go.
  */
+import { loneOutliers, median } from './outliers.js';
 
 /** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
 export interface RunTimeModel {
@@ -10,10 +11,12 @@ export interface RunTimeModel {
   readonly perItemMs: number;
   /** Fixed milliseconds of every batch (b in a·n + b); 0 until fitted. */
   readonly overheadMs: number;
-  /** Mean run time of the recent batches, or undefined before the first. */
+  /** Mean run time of the recent batches the fit is drawn from, or undefined before the first. */
   readonly meanRunMs: number | undefined;
   /** Batches the fit is drawn from. */
   readonly samples: number;
+  /** Recent batches left out of the fit as lone outliers (a stall no batch next to it confirmed). */
+  readonly outliers: number;
   /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed. */
   readonly fitted: boolean;
   /** Standard deviation of the recent batches' run times around the fit (the mean before one); 0 before the first. */
@@ -68,10 +71,11 @@ export class LatencyModel {
   #b = 0;
   #mean: number | undefined;
   #meanItems = 1;
-  /** The smallest batch in the window. */
+  /** The smallest batch in the fit. */
   #minItems = 1;
   #spread = 0;
   #fitted = false;
+  #samples = 0;
 
   /** @param window How many recent batches the fit is drawn from. */
   constructor(window = 50) {
@@ -105,21 +109,18 @@ export class LatencyModel {
     return this.#mean === undefined ? 0 : this.#mean * Math.min(1, items / this.#meanItems);
   }
 
-  /** Mean run time of the recent batches, or undefined before the first. */
+  /** Mean run time of the recent batches the fit is drawn from, or undefined before the first. */
   get meanRunMs(): number | undefined {
     return this.#mean;
   }
 
   /**
-   * Median run time of the recent batches, or undefined before the first: one cold or stalled
-   * batch barely moves it, where it would hold the mean up until it left the window. Sorted on
-   * each read, which only a refused request makes.
+   * Median run time of the recent batches, or undefined before the first: a few cold or stalled
+   * batches barely move it, where they would hold the mean up until they left the window. Sorted
+   * on each read, which only a refused request makes.
    */
   get medianRunMs(): number | undefined {
-    if (this.#ms.length === 0) return undefined;
-    const sorted = [...this.#ms].sort((x, y) => x - y);
-    const middle = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2;
+    return this.#ms.length === 0 ? undefined : median(this.#ms);
   }
 
   /** The cost of each item (a); 0 until fitted. */
@@ -132,7 +133,7 @@ export class LatencyModel {
     return this.#b;
   }
 
-  /** Mean items of the recent batches; every batch's size while the window holds one size. */
+  /** Mean items of the batches the fit is drawn from; every batch's size while they hold one size. */
   get meanItems(): number {
     return this.#meanItems;
   }
@@ -142,33 +143,48 @@ export class LatencyModel {
     return this.#spread;
   }
 
-  /** True once the window holds batches of at least two sizes. */
+  /** True once the batches the fit is drawn from hold at least two sizes. */
   get fitted(): boolean {
     return this.#fitted;
   }
 
   /** The model as plain data. */
   snapshot(): RunTimeModel {
-    return { perItemMs: this.#a, overheadMs: this.#b, meanRunMs: this.#mean, samples: this.#items.length, fitted: this.#fitted, spreadMs: this.#spread };
+    const { length } = this.#items;
+    return {
+      perItemMs: this.#a,
+      overheadMs: this.#b,
+      meanRunMs: this.#mean,
+      samples: this.#samples,
+      outliers: length - this.#samples,
+      fitted: this.#fitted,
+      spreadMs: this.#spread,
+    };
   }
 
-  /** Refits the line and its spread to the window: once per batch, so every read is a field. */
+  /**
+   * Refits the line and its spread to the window, less its lone outliers: once per batch, so every
+   * read is a field. One stalled batch would otherwise tilt the line and swell the spread kept in
+   * hand, and every request would look too slow until it left the window.
+   */
   #fit(): void {
-    this.#fitLine();
+    const lone = loneOutliers(this.#items, this.#ms, this.#items.length < this.#window ? 0 : this.#next);
+    const xs = lone.length === 0 ? this.#items : this.#items.filter((_, i) => !lone.includes(i));
+    const ys = lone.length === 0 ? this.#ms : this.#ms.filter((_, i) => !lone.includes(i));
+    this.#samples = xs.length;
+    this.#fitLine(xs, ys);
     // Around the line, or around the mean while there is none.
     let squares = 0;
-    for (let i = 0; i < this.#items.length; i++) {
-      const residual = this.#ms[i]! - (this.#fitted ? this.#a * this.#items[i]! + this.#b : this.#mean!);
+    for (let i = 0; i < xs.length; i++) {
+      const residual = ys[i]! - (this.#fitted ? this.#a * xs[i]! + this.#b : this.#mean!);
       squares += residual * residual;
     }
-    const spread = Math.sqrt(squares / this.#items.length);
+    const spread = Math.sqrt(squares / xs.length);
     // Rounding leaves a trace on exact data; it must not move a cap computed with it.
     this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
   }
 
-  #fitLine(): void {
-    const xs = this.#items;
-    const ys = this.#ms;
+  #fitLine(xs: readonly number[], ys: readonly number[]): void {
     const n = xs.length;
     let sx = 0;
     let sy = 0;

@@ -1,0 +1,118 @@
+/**
+ * Which recent batches the run-time model leaves out of its fit: a lone batch far off the line the
+ * others draw (a GC pause, a scheduler hiccup), until the batch recorded next to it is far off the
+ * same way and so confirms a real change.
+ */
+
+/** Batches in the window before any is judged: with fewer, which one is off cannot be told. */
+const MIN_SAMPLES = 5;
+/** How many times the others' prediction a batch must take (or its inverse) to be off their line. */
+const FAR_RATIO = 2;
+/** How many robust standard deviations of the residuals it must lie from that line, so noise is not taken for a stall. */
+const FAR_SIGMAS = 3;
+/** The median absolute deviation times this estimates a normal spread's standard deviation. */
+const MAD_TO_SIGMA = 1.4826;
+
+/**
+ * The lone outliers of a window of batches (`items[i]` items that took `ms[i]`), held as a ring
+ * whose oldest batch is at `oldest`: the indexes of the batches to leave out of the fit.
+ *
+ * Each batch whose size lies within the others' sizes is judged against the least-squares line of
+ * the others (its deleted residual, `r / (1 - h)` with h its leverage), so an outlier cannot pull
+ * the line it is judged by. It is off the line when it took over `FAR_RATIO` times that line's
+ * prediction for its size (or under its inverse) and lies `FAR_SIGMAS` robust standard deviations
+ * of the residuals from it. The batch furthest off is set apart and the rest judged again, so that
+ * one stall, tilting the line, does not make normal batches look off it. A batch set apart is left
+ * out only while neither batch recorded next to it is off the line the same way: two slow batches
+ * in a row are a slowdown, and count at once.
+ *
+ * @internal
+ */
+export function loneOutliers(items: readonly number[], ms: readonly number[], oldest: number): number[] {
+  const n = items.length;
+  const rest: number[] = [];
+  for (let i = 0; i < n; i++) rest.push(i);
+  // Index to side: -1 far below the others' line, 1 far above.
+  const off = new Map<number, number>();
+  while (rest.length >= MIN_SAMPLES && rest.length * 2 > n) {
+    const far = furthestOff(items, ms, rest);
+    if (far === undefined) break;
+    off.set(rest[far.at]!, far.side);
+    rest.splice(far.at, 1);
+  }
+  const lone: number[] = [];
+  for (const [i, side] of off) {
+    const age = (i - oldest + n) % n;
+    const confirmed = (age > 0 && off.get((i - 1 + n) % n) === side) || (age < n - 1 && off.get((i + 1) % n) === side);
+    if (!confirmed) lone.push(i);
+  }
+  return lone;
+}
+
+/**
+ * Of the batches at `rest`, the one furthest off the line of the others, if any is off it: its
+ * place in `rest` and its side. The spread, which takes two sorts, is measured only when some
+ * batch is that many times off its prediction, as none is in most windows.
+ */
+function furthestOff(items: readonly number[], ms: readonly number[], rest: readonly number[]): { at: number; side: number } | undefined {
+  const n = rest.length;
+  let sx = 0;
+  let sy = 0;
+  for (const i of rest) {
+    sx += items[i]!;
+    sy += ms[i]!;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (const i of rest) {
+    sxx += (items[i]! - mx) ** 2;
+    sxy += (items[i]! - mx) * (ms[i]! - my);
+  }
+  const a = sxx > 0 ? sxy / sxx : 0;
+  // The smallest and largest sizes, and how many batches have each.
+  let least = Infinity;
+  let most = -Infinity;
+  let leastCount = 0;
+  let mostCount = 0;
+  for (const i of rest) {
+    const x = items[i]!;
+    if (x < least) [least, leastCount] = [x, 0];
+    if (x === least) leastCount++;
+    if (x > most) [most, mostCount] = [x, 0];
+    if (x === most) mostCount++;
+  }
+  let at = -1;
+  let side = 0;
+  let furthestMs = 0;
+  for (let k = 0; k < n; k++) {
+    const i = rest[k]!;
+    const x = items[i]!;
+    // Beyond the sizes of the others their line is a guess: a batch larger than any before may
+    // well take more than twice what it predicts.
+    if ((x === least && leastCount === 1) || (x === most && mostCount === 1)) continue;
+    const leverage = 1 / n + (sxx > 0 ? (x - mx) ** 2 / sxx : 0);
+    const off = (ms[i]! - my - a * (x - mx)) / (1 - leverage);
+    const predicted = ms[i]! - off;
+    const s = ms[i]! > FAR_RATIO * predicted ? 1 : ms[i]! * FAR_RATIO < predicted ? -1 : 0;
+    if (s !== 0 && Math.abs(off) > furthestMs) {
+      at = k;
+      side = s;
+      furthestMs = Math.abs(off);
+    }
+  }
+  if (at < 0) return undefined;
+  const residuals = rest.map((i) => ms[i]! - my - a * (items[i]! - mx));
+  const centre = median(residuals);
+  const sigma = MAD_TO_SIGMA * median(residuals.map((r) => Math.abs(r - centre)));
+  // The furthest is the likeliest to stand out of the noise: if it does not, none does.
+  return furthestMs > FAR_SIGMAS * sigma ? { at, side } : undefined;
+}
+
+/** The median of a non-empty list. @internal */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
