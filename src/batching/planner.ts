@@ -204,8 +204,8 @@ function latencyCap<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Re
 
 /**
  * The batch to run now from a group that may hold more than it: the first entries up to `cap`
- * items, or in adaptive mode, when more items wait than that, the batch that serves the most in
- * time (see {@link goodputBatch}).
+ * items, or in adaptive mode, when more items wait than that, the batch that answers the most
+ * requests in time (see {@link goodputBatch}).
  */
 function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>, cap: number): { entries: Entry<Req, Res>[]; cap: number } {
   const { now, options: o, queue, model } = ctx;
@@ -220,6 +220,7 @@ function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<
     allowanceOf: (waitedMs) => allowance(model, maxLatencyMs, waitedMs),
     entries,
     cap,
+    shareOf: (entry) => 1 / entry.job.entries.length,
   });
 }
 

@@ -111,9 +111,10 @@ export interface BatcherOptions<Req, Res> {
    * Turns on adaptive batching with this end-to-end latency objective, in milliseconds. The
    * batcher learns batch time = a·items + b online and waits for more requests only while that
    * raises throughput and every waiting request can still finish within the objective. When more
-   * wait than can finish in time, the batch that goes is the one that finishes the most items
-   * within it; requests that cannot finish in time are rejected with DeadlineExceededError before
-   * they run. `maxQueueDelayMs`, when also given, caps each wait.
+   * wait than can finish in time, the batch that goes is the one that answers the most requests
+   * within it (requests, not items: the objective is per request); requests that cannot finish
+   * in time are rejected with DeadlineExceededError before they run. `maxQueueDelayMs`, when
+   * also given, caps each wait.
    * @default none (delay-based batching)
    */
   readonly maxLatencyMs?: number;
