@@ -2,12 +2,16 @@ import { describe, InvalidInputError, matchesStorage, storageName, elementCount,
 import type { TensorSpec } from './types.js';
 
 /**
- * Checks feeds against a model's input specs: every input present, no unknown names, datatype
- * and storage as declared, a shape of integers >= 0 matching the fixed dimensions, data length
- * equal to the shape's size.
+ * Checks feeds against a model's input specs: an object of tensors by name, every input present,
+ * no unknown names, each a tensor object (not a bare number or typed array, which are never taken
+ * for a scalar or given a shape), datatype and storage as declared, a shape of integers >= 0
+ * matching the fixed dimensions, data length equal to the shape's size.
  * @throws InvalidInputError naming the input and what was wrong.
  */
 export function checkFeeds(specs: readonly TensorSpec[], feeds: TensorMap): void {
+  if (!isRecord(feeds)) {
+    throw new InvalidInputError(`Expected \`inputs\` to be an object of tensors by input name (${specs.map((s) => `'${s.name}'`).join(', ')}), got ${shown(feeds)}`);
+  }
   for (const name of Object.keys(feeds)) {
     if (!specs.some((s) => s.name === name)) {
       throw new InvalidInputError(`Unknown input '${name}'; the model takes ${specs.map((s) => `'${s.name}'`).join(', ')}`);
@@ -15,13 +19,18 @@ export function checkFeeds(specs: readonly TensorSpec[], feeds: TensorMap): void
   }
   for (const spec of specs) {
     const feed = feeds[spec.name];
-    if (!feed) throw new InvalidInputError(`Missing input '${spec.name}'`);
+    if (feed === undefined) throw new InvalidInputError(`Missing input '${spec.name}'`);
     checkTensor(spec, feed, 'input');
   }
 }
 
 /** Checks one tensor against its spec; `what` is `input` or `output` for messages. */
 export function checkTensor(spec: TensorSpec, t: TensorMap[string], what = 'input'): void {
+  if (!isRecord(t)) {
+    throw new InvalidInputError(
+      `${capital(what)} '${spec.name}': expected a tensor {datatype, shape, data} (${spec.datatype}, shape [${spec.shape.join(', ')}]), got ${shown(t)}`,
+    );
+  }
   if (t.datatype !== spec.datatype) {
     throw new InvalidInputError(`${capital(what)} '${spec.name}': expected datatype ${spec.datatype}, got ${t.datatype}`);
   }
@@ -55,6 +64,19 @@ function isShape(shape: unknown): boolean {
   if (!Array.isArray(shape)) return false;
   for (const d of shape) if (!Number.isSafeInteger(d) || d < 0) return false;
   return true;
+}
+
+/** An object that is neither an array nor a typed array: what a tensor, or a map of them, must be. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+/** A value for a message; a typed array by its type and length rather than its elements. */
+function shown(value: unknown): string {
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return `a ${value.constructor.name} of ${(value as unknown as ArrayLike<unknown>).length} elements, with no datatype or shape`;
+  }
+  return describe(value);
 }
 
 function capital(s: string): string {

@@ -6,6 +6,7 @@ import {
   checkAllowedBatchSizes,
   checkPadValue,
   concatBatch,
+  describe,
   InvalidInputError,
   padBatch,
   paddedBatchSize,
@@ -87,6 +88,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   }
 
   override validate(request: InferenceRequest): void {
+    if (typeof request !== 'object' || request === null) throw new InvalidInputError(`Expected a request {inputs, outputs?, parameters?}, got ${describe(request)}`);
     checkFeeds(this.context.inputs, request.inputs);
     let rows: number | undefined;
     for (const [name, t] of Object.entries(request.inputs)) {
