@@ -1,7 +1,7 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { TensorSpec } from '../backends/index.js';
-import type { VersionSelector } from '../registry/index.js';
+import type { ModelVersion, VersionHold, VersionSelector } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
@@ -10,7 +10,7 @@ import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import { decodePredictJson, handsOver } from './json-decoder.js';
-import { decodePredict } from './tf-request.js';
+import { decodePredict, type DecodedPredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
@@ -32,13 +32,15 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   };
 }
 
-/** The inputs of the version a request names when it is loaded; undefined when it is not, or the name is wrong (acquiring it says how). */
-function loadedInputs(service: InferenceService, model: string, selector: VersionSelector): readonly TensorSpec[] | undefined {
+/** A hold on the version a request names when it is loaded; undefined when it is not, or the name is wrong (acquiring it says how). */
+function heldIfLoaded(service: InferenceService, model: string, selector: VersionSelector): VersionHold | undefined {
+  let loaded: ModelVersion | undefined;
   try {
-    return service.registry.peek(model, selector)?.metadata().inputs;
+    loaded = service.registry.peek(model, selector);
   } catch {
     return undefined;
   }
+  return loaded?.hold();
 }
 
 function labelled(service: InferenceService, model: string, label: string): string {
@@ -50,32 +52,37 @@ function labelled(service: InferenceService, model: string, label: string): stri
 
 async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const { model } = ref;
-  let { version, label } = ref;
   let sent: HeaderDirectives | undefined;
-  const decoded = await beforeService(service, model, async () => {
-    assertKnownModel(service, model);
-    // Before the body, so that a request refused for its headers loads no model.
-    if (!tenantOf) sent = headerDirectives(request.headers);
-    // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
-    if (version === undefined && label === undefined) ({ version, label } = service.splitTarget(model) ?? {});
-    const { body } = request;
-    if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-    // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
-    const acquire = async (): Promise<readonly TensorSpec[]> => (await service.registry.acquire(model, { version, label, signal: request.signal })).metadata().inputs;
-    // A body handed over is decoded in one step, so the model comes first; one decoded in place is
-    // read before the model is loaded, so malformed JSON loads nothing: only with a model already
-    // loaded are its float tensors read from the bytes, once its inputs' datatypes are known.
-    if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements, request.signal);
-    const loaded = loadedInputs(service, model, { version, label });
-    if (loaded) return decodePredictJson(body, loaded, maxElements);
-    const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
-    return decodePredict(json, await acquire(), maxElements);
-  });
-  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
-    version,
-    label,
-    signal: request.signal,
-  });
+  // The version the body is read for, held until the service has the request, which then runs
+  // there: a label moved or a swap meanwhile would send a body read for its inputs to another's.
+  let hold: VersionHold | undefined;
+  let decoded: DecodedPredict;
+  let directives: HeaderDirectives | undefined;
+  try {
+    decoded = await beforeService(service, model, async () => {
+      assertKnownModel(service, model);
+      // Before the body, so that a request refused for its headers loads no model.
+      if (!tenantOf) sent = headerDirectives(request.headers);
+      // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
+      const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model) ?? {}) : ref;
+      const { body } = request;
+      if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
+      // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
+      const acquire = async (): Promise<readonly TensorSpec[]> => (hold = await service.registry.acquireHeld(model, { version, label, signal: request.signal })).version.metadata().inputs;
+      // A body handed over is decoded in one step, so the model comes first; one decoded in place is
+      // read before the model is loaded, so malformed JSON loads nothing: only with a model already
+      // loaded are its float tensors read from the bytes, once its inputs' datatypes are known.
+      if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements, request.signal);
+      hold = heldIfLoaded(service, model, { version, label });
+      if (hold) return decodePredictJson(body, hold.version.metadata().inputs, maxElements);
+      const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
+      return decodePredict(json, await acquire(), maxElements);
+    });
+    directives = tenantOf ? await directivesWithTenant(request, tenantOf) : sent;
+  } catch (error) {
+    hold?.release();
+    throw error;
+  }
+  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, { ...directives, hold, signal: request.signal });
   return jsonTextResponse(200, encodePredict(response, decoded.format));
 }

@@ -102,8 +102,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
 
   /**
    * @internal {@link ModelRegistry.acquire}, held for one request ({@link ModelVersion.hold}) by the
-   * router and ensemble steps, which release the hold in every path: one never released would keep
-   * a draining version from unloading. Code that calls versions itself uses `Router.run`.
+   * router, ensemble steps and TF-Serving's `:predict` (which hands it to `service.infer`), which release
+   * it in every path: one never released keeps a draining version from unloading. Code that calls versions itself uses `Router.run`.
    */
   async acquireHeld(name: string, options: AcquireOptions = {}): Promise<VersionHold> {
     if (this.#closed) throw new ClosedError('The registry is closed');

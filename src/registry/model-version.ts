@@ -96,12 +96,15 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   }
 
   /**
-   * @internal Holds the version for a request routed to it, from routing until the request is
+   * Holds the version for a request routed to it, from routing until the request is
    * queued (pass the hold to {@link ModelVersion.infer}) or settles without reaching it: a request
    * still on its way to the queue (awaiting a load or a cache lookup) keeps the version busy, so an
    * idle version is evicted before it, and a drain takes it before closing the queue. Taken by the
    * router, ensemble steps and waits for loads, which release it in every path: a hold never
    * released keeps a draining version from unloading (`Router.run` hands calls a hold it releases).
+   * Code that must know the version before it builds a request takes one and passes it to
+   * `service.infer` as the `hold` option, which releases it; it releases the hold itself if it
+   * gives up before.
    */
   hold(): VersionHold {
     this.#held++;

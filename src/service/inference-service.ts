@@ -5,14 +5,15 @@ import { TensorHandler, type InferenceRequest, type InferenceResponse } from '..
 import { cacheDirectives, checkCaching, clearReplaced, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
-import { Router, type RouteOptions } from './router.js';
+import { checkHold, Router, type RouterRunOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
 
 /**
- * Per-request options of {@link InferenceService.infer}: routing (a version, else a label, else the
- * model's traffic split, else its default version), cancellation, budget, and cache directives.
+ * Per-request options of {@link InferenceService.infer}: routing (a held version, else a version,
+ * else a label, else the model's traffic split, else its default version), cancellation, budget,
+ * and cache directives.
  */
-export interface ServiceInferOptions extends RouteOptions, CacheDirectives {
+export interface ServiceInferOptions extends RouterRunOptions, CacheDirectives {
   /** The request's priority level, 1 the highest, where the model's batching has `priorityLevels`. */
   readonly priority?: number | undefined;
   /**
@@ -30,6 +31,7 @@ const INFER_KEYS = Object.keys({
   signal: true,
   timeoutMs: true,
   routingKey: true,
+  hold: true,
   noCache: true,
   noStore: true,
   tenant: true,
@@ -115,12 +117,15 @@ export class InferenceService extends Emitter<ServiceEvents> {
 
   /**
    * Runs one request through the model's queue, batcher and handler. Rejects with TypeError when
-   * `options` is not an object or holds an unknown option, InvalidInputError for a `timeoutMs`
-   * that is not a number, and DeadlineExceededError for one of 0 or less (a budget already spent).
+   * `options` is not an object, holds an unknown option or a `hold` on no version of `model` (a
+   * `hold` is then left live), InvalidInputError for a `timeoutMs` that is not a number, and
+   * DeadlineExceededError for one of 0 or less (a budget already spent). Past those TypeErrors a
+   * `hold` is released when the call settles, whatever the outcome.
    */
   async infer<Req = InferenceRequest, Res = InferenceResponse>(model: string, request: Req, options: ServiceInferOptions = {}): Promise<Res> {
     assertObject('options', options as unknown);
     assertKnownKeys('infer()', options, INFER_KEYS);
+    if (options.hold !== undefined) checkHold(model, options.hold);
     const start = this.#clock.now();
     let version = '';
     try {
@@ -145,6 +150,8 @@ export class InferenceService extends Emitter<ServiceEvents> {
       // A caller's signal rejects with its reason when that is an Error (AbortSignal.timeout's
       // TimeoutError): the caller gave up, which is no backend failure.
       const cancelled = options.signal?.aborted === true && error === options.signal.reason;
+      // Refused before the router took it (a bad timeoutMs): the hold is the service's to release all the same.
+      options.hold?.release();
       this.#finished(model, version, cancelled ? 'cancelled' : outcomeOf(error), start);
       throw error;
     }
@@ -183,8 +190,9 @@ export class InferenceService extends Emitter<ServiceEvents> {
    * The version or label the model's traffic split sends a request that names neither to, drawn
    * now (at the point `routingKey` fixes, when given); undefined for a model without a split. For
    * a caller that must know the version before it builds the request, as TF-Serving's `:predict`
-   * reads its body by the version's inputs: it passes the answer as the request's `version` or
-   * `label`, so that the split is drawn once.
+   * reads its body by the version's inputs: it holds the version the answer names and passes the
+   * hold as the request's `hold`, so that the split is drawn once and the request runs on the
+   * version it was built for, even if a label moves or a swap retires it meanwhile.
    * @throws ModelNotFoundError for an unknown model.
    */
   splitTarget(model: string, routingKey?: string): VersionSelector | undefined {

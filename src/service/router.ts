@@ -11,6 +11,21 @@ export interface RouteOptions extends AcquireOptions {
   readonly routingKey?: string | undefined;
 }
 
+/** How {@link Router.run} is asked to route a request. */
+export interface RouterRunOptions extends RouteOptions {
+  /**
+   * The version to run the request on, held since the caller chose it ({@link ModelVersion.hold}):
+   * for a caller that must know the version before it builds the request, as TF-Serving's
+   * `:predict` reads its body by the inputs of the version it goes to. The request then goes to
+   * that version instance, not routed (so without `version`, `label` or `routingKey`), even if a
+   * label moved or the version started draining since; nor is it routed again. The hold is the
+   * router's from the call on, released when the call settles whatever the outcome, unless the
+   * call refuses it as no hold on the model's versions (a TypeError; it is then left live).
+   * @default none (the request is routed)
+   */
+  readonly hold?: VersionHold | undefined;
+}
+
 /** Options of {@link Router}. */
 export interface RouterOptions {
   readonly registry: ModelRegistry;
@@ -84,7 +99,9 @@ export class Router {
    * A call that queues without the hold and is refused because its version started draining
    * first is routed again, up to 3 tries in all. Sampled requests are then mirrored to the shadow.
    */
-  async run<Req, Res>(model: string, request: Req, options: RouteOptions, call: VersionCall<Res>): Promise<Res> {
+  async run<Req, Res>(model: string, request: Req, options: RouterRunOptions, call: VersionCall<Res>): Promise<Res> {
+    const given = options.hold;
+    if (given !== undefined) checkHold(model, given);
     const start = this.#clock.now();
     const budget = (): number | undefined => {
       if (options.timeoutMs === undefined) return undefined;
@@ -93,7 +110,7 @@ export class Router {
       return left;
     };
     for (let attempt = 1; ; attempt++) {
-      const routed = this.#route(model, options, budget());
+      const routed = given ? heldFor(options, given) : this.#route(model, options, budget());
       const hold = routed instanceof Promise ? await routed : routed;
       let response: Res;
       let pending: ReturnType<ShadowMirror['sample']>;
@@ -104,7 +121,7 @@ export class Router {
       } catch (error) {
         pending?.cancel();
         // A live hold was never queued with (infer releases the one it queues with): the version refused the request untouched.
-        if (attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && !hold.released && hold.version.state !== 'ready') continue;
+        if (!given && attempt < ROUTE_ATTEMPTS && error instanceof ModelNotReadyError && !hold.released && hold.version.state !== 'ready') continue;
         throw error;
       } finally {
         hold.release();
@@ -172,6 +189,29 @@ function checkRouteOptions(options: RouteOptions): void {
   }
   checkRoutingKey(options.routingKey);
 }
+
+/**
+ * Refuses a `hold` that is not a {@link VersionHold} on a version of `model`, leaving it live: a
+ * hold on another model is for that model's request, as a version's `infer` leaves a hold on another version.
+ */
+export function checkHold(model: string, hold: VersionHold): void {
+  const on = (hold as Partial<VersionHold> | null)?.version;
+  if (typeof hold?.release !== 'function' || typeof on?.name !== 'string') throw new TypeError(`Expected \`hold\` to be a VersionHold, got ${describe(hold)}`);
+  if (on.name !== model) throw new TypeError(`Expected \`hold\` to be a hold on model '${model}', got a hold on model '${on.name}' version '${on.version}'`);
+}
+
+/** The given hold, once no routing option contradicts it (it is released when one does): routing options beside it would be overridden unsaid. */
+function heldFor(options: RouteOptions, hold: VersionHold): VersionHold {
+  for (const field of ROUTING_FIELDS) {
+    if (options[field] === undefined) continue;
+    hold.release();
+    throw new TypeError(`Expected no \`${field}\` beside \`hold\`, which names the version, got ${describe(options[field])}`);
+  }
+  return hold;
+}
+
+/** A module constant, as SELECTOR_FIELDS. */
+const ROUTING_FIELDS = ['version', 'label', 'routingKey'] as const;
 
 function selectorOf(target: SplitTarget): VersionSelector {
   return { version: target.version, label: target.label };

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor, type TensorMap } from '../../src/index.js';
-import { createHttpHandler, type HttpResponse } from '../../src/protocol/index.js';
+import { createHttpHandler, decodePredictJson, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { BARE_NUMBERS } from '../../src/core/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
+import { flush } from '../registry/helpers.js';
 
 /** Two inputs, three outputs: a (INT64 [n, 2]) passes through, s (BYTES [n]) is echoed as text and as s_bytes, n counts rows. */
 function twoInputs(): MemoryModel {
@@ -382,18 +383,22 @@ test('an instance may be nested one level less than the rank limit, since the ba
   await registry.close();
 });
 
+/** FP32 x doubled: version 1 of the two-version tests below, whose version 2 takes INT64. */
+const twice: MemoryModel = {
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+  outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
+  run: ({ x }) => ({ y: { datatype: 'FP32', shape: [...x!.shape], data: (x!.data as Float32Array).map((v) => 2 * v) } }),
+};
+
+/** INT64 x plus 100. */
+const plus100: MemoryModel = {
+  inputs: [{ name: 'x', datatype: 'INT64', shape: [-1] }],
+  outputs: [{ name: 'y', datatype: 'INT64', shape: [-1] }],
+  run: ({ x }) => ({ y: { datatype: 'INT64', shape: [...x!.shape], data: (x!.data as BigInt64Array).map((v) => v + 100n) } }),
+};
+
 test('under a traffic split, a body is read by the inputs of the version the split sends it to', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const twice: MemoryModel = {
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
-    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1] }],
-    run: ({ x }) => ({ y: { datatype: 'FP32', shape: [...x!.shape], data: (x!.data as Float32Array).map((v) => 2 * v) } }),
-  };
-  const plus100: MemoryModel = {
-    inputs: [{ name: 'x', datatype: 'INT64', shape: [-1] }],
-    outputs: [{ name: 'y', datatype: 'INT64', shape: [-1] }],
-    run: ({ x }) => ({ y: { datatype: 'INT64', shape: [...x!.shape], data: (x!.data as BigInt64Array).map((v) => v + 100n) } }),
-  };
   await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
   await registry.load({ name: 'm', version: '2', source: plus100, warmup: [] });
   registry.setLabel('m', 'canary', '2');
@@ -406,6 +411,79 @@ test('under a traffic split, a body is read by the inputs of the version the spl
     replies.map((r) => `${r.status} ${String(r.body)}`),
     Array.from({ length: 10 }, (_, i) => (i % 2 ? '200 {"predictions":[101,102]}' : '200 {"predictions":[2,4]}')),
   );
+  await registry.close();
+});
+
+/** A JsonDecoder that decodes :predict bodies in place, so that every body takes the route's hand-over path. */
+const inPlaceDecoder: JsonDecoder = {
+  minBytes: 1,
+  infer: () => Promise.reject(new Error('not used')),
+  predict: async (body, inputs, maxElements) => decodePredictJson(body, inputs, maxElements),
+};
+
+for (const [path, how] of [
+  ['/v1/models/m/labels/canary:predict', 'named by its label'],
+  ['/v1/models/m:predict', 'drawn by the split'],
+] as const) {
+  for (const decoding of ['in place, loaded', 'in place, loaded for it', 'handed over'] as const) {
+    test(`a body read by the inputs of the version ${how} runs on that version when the label moves before it is queued (decoded ${decoding}), where it went to the other`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      if (decoding === 'in place, loaded for it') registry.register({ name: 'm', version: '1', source: twice, warmup: [] });
+      else await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+      await registry.load({ name: 'm', version: '2', source: plus100, warmup: [] });
+      registry.setLabel('m', 'stable', '2');
+      registry.setLabel('m', 'canary', '1');
+      registry.setTraffic('m', { split: [{ label: 'canary', weight: 1 }] });
+      // tenantOf runs between the body's decoding and the request's queuing.
+      const tenantOf = () => {
+        registry.setLabel('m', 'canary', '2');
+        return undefined;
+      };
+      const jsonDecoder = decoding === 'handed over' ? inPlaceDecoder : undefined;
+      const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf, jsonDecoder });
+      const reply = await http.handle({ method: 'POST', path, headers: {}, body: '{"instances": [1.5, 2]}' });
+      assert.deepEqual([reply.status, String(reply.body)], [200, '{"predictions":[3,4]}']);
+      await registry.close();
+    });
+  }
+}
+
+test('a body read by the inputs of the default version runs on it when a newer version replaces it before it is queued; the old one drains after', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [], versionPolicy: { latest: 1 } });
+  const unloaded: string[] = [];
+  registry.on('unload', (e) => unloaded.push(e.version));
+  const tenantOf = async () => {
+    await registry.load({ name: 'm', version: '2', source: plus100, warmup: [] });
+    assert.deepEqual(unloaded, [], 'version 1 drains only once the request it holds is answered');
+    return undefined;
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf });
+  const reply = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5, 2]}' });
+  assert.deepEqual([reply.status, String(reply.body)], [200, '{"predictions":[3,4]}']);
+  await registry.close();
+  assert.deepEqual(unloaded, ['1', '2']);
+});
+
+test('a version held for a body being read is let go when the request fails before it is queued', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  const http = createHttpHandler({
+    service: new InferenceService({ registry }),
+    tenantOf: () => {
+      throw new Error('no tenant');
+    },
+  });
+  const reply = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5, 2]}' });
+  assert.equal(reply.status, 500);
+  const bad = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": ["x"]}' });
+  assert.equal(bad.status, 400);
+  // A hold left live would keep the unload waiting for ever.
+  let unloaded = false;
+  const unloading = registry.unload('m', '1').then(() => (unloaded = true));
+  await flush();
+  assert.equal(unloaded, true, 'version 1 is still held');
+  await unloading;
   await registry.close();
 });
 

@@ -252,7 +252,7 @@ test('service.infer() checks its per-request options: an unknown one is named, a
   try {
     await assert.rejects(service.infer('m', request([1, 2]), { timeoutMS: 5 } as never), {
       name: 'TypeError',
-      message: 'Unknown option `timeoutMS`; infer() takes version, label, signal, timeoutMs, routingKey, noCache, noStore, tenant, priority, onVersion',
+      message: 'Unknown option `timeoutMS`; infer() takes version, label, signal, timeoutMs, routingKey, hold, noCache, noStore, tenant, priority, onVersion',
     });
     await assert.rejects(service.infer('m', request([1, 2]), null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
     for (const [timeoutMs, shown] of [['100', '"100" (string)'], [Number.NaN, 'NaN (number)']] as const) {

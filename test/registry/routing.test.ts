@@ -319,3 +319,42 @@ test('a request whose version is swapped out between routing and queuing is stil
   assert.deepEqual(registry.list('m').map((v) => `${v.version}:${v.state}`), ['2:ready']);
   await registry.close();
 });
+
+test('a request given a hold runs on the held version, though its label moved and a swap retired it, and the hold is released after', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(100), labels: ['canary'], versionPolicy: { latest: 1 } });
+  const service = new InferenceService({ registry });
+  registry.setTraffic('m', { split: [{ label: 'canary', weight: 1 }] });
+  const hold = registry.peek('m', { label: 'canary' })!.hold();
+  await registry.load({ name: 'm', version: '2', source: doubler(200), labels: ['canary'] });
+  assert.equal(registry.peek('m', { label: 'canary' })?.version, '2');
+  assert.equal(offsetOf(await service.infer('m', request([0, 0]), { hold })), 100);
+  assert.equal(hold.released, true);
+  await flush();
+  assert.deepEqual(registry.list('m').map((v) => `${v.version}:${v.state}`), ['2:ready']);
+  await registry.close();
+});
+
+test('a hold is refused with a TypeError beside a routing option (and released), or on another model (and left live); released when the request fails', async () => {
+  const registry = await threeVersions();
+  await registry.load({ name: 'other', version: '1', source: doubler(0) });
+  const service = new InferenceService({ registry });
+  const held = () => registry.peek('m', { version: '1' })!.hold();
+  for (const [option, shown] of [[{ version: '2' }, 'version'], [{ label: 'canary' }, 'label'], [{ routingKey: 'u' }, 'routingKey']] as const) {
+    const hold = held();
+    await assert.rejects(service.infer('m', request([0, 0]), { hold, ...option }), { name: 'TypeError', message: new RegExp(`Expected no \`${shown}\` beside \`hold\``) });
+    assert.equal(hold.released, true, shown);
+  }
+  const foreign = registry.peek('other')!.hold();
+  await assert.rejects(service.infer('m', request([0, 0]), { hold: foreign }), /Expected `hold` to be a hold on model 'm', got a hold on model 'other' version '1'/);
+  assert.equal(foreign.released, false);
+  foreign.release();
+  await assert.rejects(service.infer('m', request([0, 0]), { hold: 'v1' as never }), /Expected `hold` to be a VersionHold, got "v1" \(string\)/);
+  for (const options of [{ timeoutMs: '5' as never }, { timeoutMs: 0 }, {}]) {
+    const hold = held();
+    const rows = 'timeoutMs' in options ? request([0, 0]) : { inputs: {} };
+    await assert.rejects(service.infer('m', rows, { hold, ...options }));
+    assert.equal(hold.released, true, JSON.stringify(options));
+  }
+  await registry.close();
+});
