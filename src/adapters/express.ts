@@ -20,8 +20,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
-import { isMetricsRequest, metricsRoute } from './metrics-route.js';
-import { originForm, serveMetrics, serveNode } from './node-http.js';
+import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
+import { originForm, serveMetrics, serveNode, writeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -32,9 +32,9 @@ export type ServableExpressOptions = AdapterOptions;
 
 /**
  * An Express router answering `/v2/...` and `/v1/models/...` (relative to where it is mounted),
- * and `GET /metrics` when `metrics` is given, passing every other path on to the next handler.
- * Mount it before any body parser, or on a path none covers: a body another parser already
- * consumed is used as that parser left it.
+ * and `GET /metrics` when `metrics` is given (another method there is a 405), passing every other
+ * path on to the next handler. Mount it before any body parser, or on a path none covers: a body
+ * another parser already consumed is used as that parser left it.
  */
 export function servableExpress(options: ServableExpressOptions): Router {
   const http = createHttpHandler(handlerOptions('servableExpress', options, []));
@@ -43,8 +43,9 @@ export function servableExpress(options: ServableExpressOptions): Router {
   router.use((req: Request, res: Response, next: NextFunction) => {
     // Express routes an absolute-form target (http://host/path) here with its scheme and host kept in req.url.
     const path = originForm(req.url);
-    if (metrics && isMetricsRequest(req.method, path)) {
-      serveMetrics(metrics, options, req, res).catch(next);
+    if (metrics && isMetricsPath(path)) {
+      if (req.method === 'GET' || req.method === 'HEAD') serveMetrics(metrics, options, req, res).catch(next);
+      else writeResponse(res, metricsMethodNotAllowed(req.method));
       return;
     }
     if (!http.owns(path)) {

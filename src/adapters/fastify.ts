@@ -26,7 +26,7 @@ import { assertBoolean, describe } from '../core/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
-import { isMetricsRequest, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
+import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -109,17 +109,20 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       if (metrics) {
         // HEAD declared here, as for the protocol's routes: the app's exposeHeadRoutes may be off.
         const serveMetrics = async (request: FastifyRequest, reply: FastifyReply) => {
-          if (!isMetricsRequest(request.method, pathBelow(scope.prefix, request.url))) {
+          if (!isMetricsPath(pathBelow(scope.prefix, request.url))) {
             reply.callNotFound();
             return reply;
           }
-          const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
+          const { status, headers, body } = request.method === 'GET' || request.method === 'HEAD'
+            ? await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers })
+            : metricsMethodNotAllowed(request.method);
           return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         };
         // Declared as '/' below a prefix, Fastify serves it with and without a trailing slash, as the router's ignoreTrailingSlash allows.
+        // Under every method the protocol's routes take, so that the wrong ones get the same 405.
         await scope.register(
           async (below) => {
-            below.route({ method: ['GET', 'HEAD'], url: '/', exposeHeadRoute: false, handler: serveMetrics });
+            below.route({ method: methods, url: '/', exposeHeadRoute: false, handler: serveMetrics });
           },
           { prefix: METRICS_PATH },
         );

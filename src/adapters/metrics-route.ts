@@ -1,5 +1,5 @@
 import { assertFunction } from '../core/index.js';
-import { compressReply, type HttpRequest, type HttpResponse } from '../protocol/index.js';
+import { compressReply, methodNotAllowed, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 
 /**
@@ -17,12 +17,19 @@ export function metricsRoute(options: AdapterOptions): MetricsRoute | undefined 
   return options.metrics;
 }
 
-/** True for a GET or HEAD of `/metrics`; the query string and one trailing slash are ignored, as on the protocol's routes. */
-export function isMetricsRequest(method: string | undefined, url: string): boolean {
-  if (method !== 'GET' && method !== 'HEAD') return false;
+/** The methods the metrics route answers. */
+const METRICS_METHODS = ['GET', 'HEAD'];
+
+/** True for `/metrics`; the query string and one trailing slash are ignored, as on the protocol's routes. */
+export function isMetricsPath(url: string): boolean {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   return path === METRICS_PATH || path === `${METRICS_PATH}/`;
+}
+
+/** The 405 for `/metrics` asked with another method than GET or HEAD, as the protocol's routes answer one. */
+export function metricsMethodNotAllowed(method: string | undefined): HttpResponse {
+  return methodNotAllowed(method ?? 'GET', METRICS_METHODS);
 }
 
 /**

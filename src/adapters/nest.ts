@@ -33,7 +33,6 @@ import { createRequire } from 'node:module';
 import {
   All,
   Controller,
-  Get,
   Inject,
   Module,
   Next,
@@ -51,8 +50,8 @@ import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe 
 import { InferenceService } from '../service/index.js';
 import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
-import { isMetricsRequest, METRICS_PATH, metricsRoute } from './metrics-route.js';
-import { serveMetrics, serveNode } from './node-http.js';
+import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute } from './metrics-route.js';
+import { serveMetrics, serveNode, writeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -228,8 +227,9 @@ function servableController(path: string, metrics: boolean): Type {
     }
 
     async metrics(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      if (isMetricsRequest(req.method, pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#options.metrics!, this.#options, req, res);
-      else next();
+      if (!isMetricsPath(pathBelow(METRICS_PATH, param, req))) next();
+      else if (req.method === 'GET' || req.method === 'HEAD') await serveMetrics(this.#options.metrics!, this.#options, req, res);
+      else writeResponse(res, metricsMethodNotAllowed(req.method));
     }
 
     /**
@@ -245,7 +245,7 @@ function servableController(path: string, metrics: boolean): Type {
   Inject(OPTIONS)(ServableController, undefined, 1);
   route(ServableController, 'oip', All(['v2', `v2/${pattern}`]));
   route(ServableController, 'tfServing', All(['v1/models', `v1/models/${pattern}`]));
-  if (metrics) route(ServableController, 'metrics', Get('metrics'));
+  if (metrics) route(ServableController, 'metrics', All('metrics'));
   Controller(path)(ServableController);
   return ServableController;
 }

@@ -22,7 +22,7 @@
 import { createHttpHandler } from '../protocol/index.js';
 import { handlerOptions, type AdapterOptions } from './adapter-options.js';
 import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
-import { isMetricsRequest, metricsRoute } from './metrics-route.js';
+import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -58,7 +58,7 @@ export interface ServableRequestListener {
 
 /**
  * A request listener answering `/v2/...` and `/v1/models/...` below `prefix`, and `GET /metrics`
- * when `metrics` is given. Every option is checked here, once.
+ * when `metrics` is given (another method there is a 405). Every option is checked here, once.
  * @throws TypeError naming the option, for a bad option.
  */
 export function servableNode(options: ServableNodeOptions): ServableRequestListener {
@@ -74,8 +74,9 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
   const checkContinue = checkContinueListener(http, prefix);
   const listener = (req: NodeRequest, res: NodeResponse, next?: () => void): void => {
     const path = below(prefix, originForm(req.url ?? '/'));
-    if (path !== undefined && metrics && isMetricsRequest(req.method, path)) {
-      serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
+    if (path !== undefined && metrics && isMetricsPath(path)) {
+      if (req.method === 'GET' || req.method === 'HEAD') serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
+      else writeResponse(res, metricsMethodNotAllowed(req.method));
     } else if (path !== undefined && http.owns(path)) {
       serveNode(http, req, res, path).catch((error: unknown) => fail(req, res, error));
     } else if (next) {

@@ -1,7 +1,7 @@
 import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
-import { errorBody, errorResponse } from './responses.js';
+import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
 import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
 import { repositoryRoutes } from './repository-routes.js';
@@ -151,11 +151,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         const match = matchRoute(request.method, request.path, families);
         if ('notFound' in match) return match.reason === undefined ? notFound(request) : errorBody(404, match.reason);
         if ('malformed' in match) throw new InvalidInputError(`Malformed percent-encoding in the path segment '${match.malformed}'`);
-        if ('allow' in match) {
-          return errorBody(405, `${request.method} is not allowed here; use ${match.allow.join(' or ')}`, undefined, {
-            allow: match.allow.join(', '),
-          });
-        }
+        if ('allow' in match) return methodNotAllowed(request.method, match.allow);
         let accepted = acceptBody(match.route, request);
         if (accepted instanceof Promise) accepted = await accepted;
         if ('status' in accepted) return accepted;

@@ -19,6 +19,14 @@ export function errorBody(status: number, message: string, code?: string, header
 }
 
 /**
+ * The 405 for a path served under other methods: `Allow` lists them (RFC 9110 §15.5.6), and the
+ * body says which to use, in the shape of every other error reply.
+ */
+export function methodNotAllowed(method: string, allow: readonly string[]): HttpResponse {
+  return errorBody(405, `${method} is not allowed here; use ${allow.join(' or ')}`, undefined, { allow: allow.join(', ') });
+}
+
+/**
  * The reply for anything thrown while answering: a ServableError's status and message (503 with
  * `Retry-After` in whole seconds for a full queue), 499 with no body for a cancelled request, and a
  * bare 500 for everything else, whose details stay on the server (`internal` is told of it).

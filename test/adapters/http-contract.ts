@@ -564,7 +564,12 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.ok(served(gunzipSync(gzipped.body).toString()) >= served(after));
       const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' });
       assert.deepEqual([head.status, await head.text()], [200, '']);
-      assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST', body: '' })).status, 404);
+      // Another method is the protocol's 405, as on its own routes, not the framework's 404.
+      for (const [method, path] of [['POST', '/metrics'], ['PUT', '/metrics/'], ['DELETE', '/metrics?x=1'], ['PATCH', '/metrics/?x=1']]) {
+        const wrong = await fetch(`${server.url}${path}`, { method, body: method === 'DELETE' ? undefined : '{}' });
+        const expected = [405, 'GET, HEAD', 'application/json', { error: `${method} is not allowed here; use GET or HEAD` }];
+        assert.deepEqual([wrong.status, wrong.headers.get('allow'), wrong.headers.get('content-type'), await wrong.json()], expected, `${method} ${path}`);
+      }
       // One trailing slash is ignored, as on the protocol's routes.
       for (const method of ['GET', 'HEAD']) {
         for (const path of ['/metrics/', '/metrics/?x=1']) {
@@ -1132,6 +1137,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const srv = await start({ service: new InferenceService({ registry }) }, '/api');
       try {
         assert.equal((await fetch(`${srv.url}/metrics`)).status, 404, 'no metrics route unless asked for');
+        assert.equal((await fetch(`${srv.url}/metrics`, { method: 'POST', body: '' })).status, 404, 'nor a 405');
         assert.deepEqual(await (await fetch(`${srv.url}/v2/health/live`)).json(), { live: true });
         assert.deepEqual(await (await fetch(`${srv.url}/v2/models/linear/ready/`)).json(), { name: 'linear', ready: true }, 'a trailing slash under the prefix');
         const res = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
