@@ -1,5 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { assertInteger, assertKnownKeys, assertObject } from '../core/index.js';
-import { HTTP_HANDLER_OPTIONS, type HttpHandlerOptions } from '../protocol/index.js';
+import { createHttpHandler, HTTP_HANDLER_OPTIONS, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
 import { JsonWorkerPool } from './json-workers.js';
 import type { MetricsRoute } from './metrics-route.js';
 
@@ -14,8 +15,8 @@ export interface AdapterOptions extends Omit<HttpHandlerOptions, 'jsonDecoder'> 
   /**
    * Worker threads that decode JSON bodies of at least `jsonWorkerMinBytes`, so that `JSON.parse`
    * (3-6 ms for one 534 KB image, seconds for the largest bodies) does not hold the event loop;
-   * started when a body first needs one, ended after a minute without work. 0 decodes every body on
-   * the event loop.
+   * started when a body first needs one, ended after a minute without work or once the adapter is
+   * closed (its server's or app's close). 0 decodes every body on the event loop.
    * @default 1
    */
   readonly jsonWorkers?: number | undefined;
@@ -38,12 +39,41 @@ const JSON_WORKER_OPTIONS = ['jsonWorkers', 'jsonWorkerMinBytes', 'jsonWorkerHea
 const DEFAULT_MIN_BYTES = 128 * 1024;
 const DEFAULT_HEAP_MB = 512;
 
+/** An adapter's protocol handler, and the end of its JSON workers. */
+export interface AdapterHandler {
+  readonly http: HttpHandler;
+  /** Ends the JSON workers once the bodies they hold are decoded (see {@link JsonWorkerPool.close}). */
+  close(): Promise<void>;
+  /**
+   * Has the close of the server that accepted `socket` (a `node:net` server's, which `node:http`'s
+   * and `node:https`'s are) call {@link AdapterHandler.close}: for adapters that have no close of
+   * their own. Each server is hooked once.
+   */
+  closeWithServer(socket: unknown): void;
+}
+
+/** The protocol handler of an adapter's options, checked (see {@link handlerOptions}). */
+export function adapterHandler(adapter: string, options: AdapterOptions, own: readonly string[]): AdapterHandler {
+  const picked = handlerOptions(adapter, options, own);
+  const http = createHttpHandler(picked);
+  const pool = picked.jsonDecoder as JsonWorkerPool | undefined;
+  const close = (): Promise<void> => pool?.close() ?? Promise.resolve();
+  const hooked = new WeakSet<EventEmitter>();
+  const closeWithServer = (socket: unknown): void => {
+    const server = (socket as { server?: unknown } | null | undefined)?.server;
+    if (pool === undefined || !(server instanceof EventEmitter) || hooked.has(server)) return;
+    hooked.add(server);
+    server.once('close', () => void close());
+  };
+  return { http, close, closeWithServer };
+}
+
 /**
  * The protocol handler's share of an adapter's options, once every key is checked to be the
  * handler's, `metrics`, a JSON worker option, or one of the adapter's own: a misspelt option is
  * named, not ignored.
  */
-export function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
+function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
   assertObject('options', options);
   const shared = HTTP_HANDLER_OPTIONS.filter((key) => key !== 'jsonDecoder');
   assertKnownKeys(adapter, options, [...shared, 'metrics', ...JSON_WORKER_OPTIONS, ...own]);

@@ -18,8 +18,7 @@
  * @module servable/express
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { createHttpHandler } from '../protocol/index.js';
-import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
 import { originForm, serveMetrics, serveNode, writeResponse } from './node-http.js';
 
@@ -30,17 +29,28 @@ export type { MetricsRoute } from './metrics-route.js';
 /** Options of {@link servableExpress}: those of the protocol handler, and `metrics`. */
 export type ServableExpressOptions = AdapterOptions;
 
+/** The router {@link servableExpress} returns. */
+export interface ServableRouter extends Router {
+  /**
+   * Ends the JSON workers (see `jsonWorkers`) once the bodies they hold are decoded, where they would
+   * wait a minute for more. Express has no close of its own: the close of the server (`app.listen`'s)
+   * that the router served a request of calls it; call it yourself to end them earlier.
+   */
+  close(): Promise<void>;
+}
+
 /**
  * An Express router answering `/v2/...` and `/v1/models/...` (relative to where it is mounted),
  * and `GET /metrics` when `metrics` is given (another method there is a 405), passing every other
  * path on to the next handler. Mount it before any body parser, or on a path none covers: a body
  * another parser already consumed is used as that parser left it.
  */
-export function servableExpress(options: ServableExpressOptions): Router {
-  const http = createHttpHandler(handlerOptions('servableExpress', options, []));
+export function servableExpress(options: ServableExpressOptions): ServableRouter {
+  const { http, close, closeWithServer } = adapterHandler('servableExpress', options, []);
   const metrics = metricsRoute(options);
   const router = express.Router();
   router.use((req: Request, res: Response, next: NextFunction) => {
+    closeWithServer(req.socket);
     // Express routes an absolute-form target (http://host/path) here with its scheme and host kept in req.url.
     const path = originForm(req.url);
     if (metrics && isMetricsPath(path)) {
@@ -54,5 +64,5 @@ export function servableExpress(options: ServableExpressOptions): Router {
     }
     serveNode(http, req, res, path).catch(next);
   });
-  return router;
+  return Object.assign(router, { close });
 }

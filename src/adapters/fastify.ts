@@ -23,8 +23,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { assertBoolean, describe } from '../core/index.js';
-import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import type { HttpHandler } from '../protocol/index.js';
+import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
 import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
@@ -59,7 +59,9 @@ type RawRequest = FastifyRequest['raw'];
 
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   // Fastify hands its own register options (prefix, logLevel, logSerializers) to the plugin too.
-  const http = createHttpHandler(handlerOptions('servableFastify', options, ['prefix', 'expectContinue', 'logLevel', 'logSerializers']));
+  const { http, close } = adapterHandler('servableFastify', options, ['prefix', 'expectContinue', 'logLevel', 'logSerializers']);
+  // The JSON workers end with the app, once the bodies they hold are decoded.
+  app.addHook('onClose', () => close());
   const metrics = metricsRoute(options);
   const prefix = mountPrefix(options.prefix);
   const { expectContinue = false } = options;

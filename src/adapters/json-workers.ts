@@ -44,6 +44,8 @@ interface Pending {
 /** One worker thread, and the body it decodes, if any. */
 interface Slot {
   readonly worker: Worker;
+  /** Settles once the thread has exited. */
+  readonly exited: Promise<void>;
   job: Pending | undefined;
   crash: Error | undefined;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -51,7 +53,7 @@ interface Slot {
 
 /**
  * A {@link JsonDecoder} of up to `threads` worker threads, started when a body first needs one and
- * ended after a minute without work; they never keep the process alive. Each decodes one body at a
+ * ended after a minute without work, or once the pool is closed; they never keep the process alive. Each decodes one body at a
  * time with a heap of at most `heapMb` MB: a body that needs more ends its worker, not the process,
  * and is answered with PayloadTooLargeError (413) while the bodies queued behind it go to a new one.
  */
@@ -61,12 +63,30 @@ export class JsonWorkerPool implements JsonDecoder {
   readonly #heapMb: number;
   readonly #idle: Slot[] = [];
   readonly #queue: Pending[] = [];
-  #live = 0;
+  readonly #slots = new Set<Slot>();
+  #closed = false;
 
   constructor(threads: number, minBytes: number, heapMb: number) {
     this.#threads = threads;
     this.minBytes = minBytes;
     this.#heapMb = heapMb;
+  }
+
+  /** How many worker threads are running. */
+  get threads(): number {
+    return this.#slots.size;
+  }
+
+  /**
+   * Ends the workers as soon as they have nothing to decode, where they would otherwise wait a
+   * minute for more: the idle ones at once, the others once the bodies they hold and those queued
+   * are decoded. A body that comes later still gets a worker, which ends once it is done, so the
+   * adapters call this when their server or app closes. Resolves once the threads running now have exited.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const slot of [...this.#idle]) this.#end(slot);
+    return Promise.all([...this.#slots].map((slot) => slot.exited)).then(() => undefined);
   }
 
   infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
@@ -89,7 +109,7 @@ export class JsonWorkerPool implements JsonDecoder {
   }
 
   #pump(): void {
-    while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#live < this.#threads)) {
+    while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#slots.size < this.#threads)) {
       const next = this.#queue.shift()!;
       // The client went away while its body waited: nobody needs it decoded.
       if (next.signal?.aborted) {
@@ -114,8 +134,9 @@ export class JsonWorkerPool implements JsonDecoder {
 
   #spawn(): Slot {
     const worker = spawnWorker(WORKER_URL, undefined, [], { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
-    this.#live++;
-    const slot: Slot = { worker, job: undefined, crash: undefined, idleTimer: undefined };
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const slot: Slot = { worker, exited, job: undefined, crash: undefined, idleTimer: undefined };
+    this.#slots.add(slot);
     worker.on('message', (reply: JsonReply) => {
       const job = this.#finish(slot);
       if (reply.error) job?.reject(revivedError(reply.error));
@@ -127,7 +148,7 @@ export class JsonWorkerPool implements JsonDecoder {
       slot.crash = error;
     });
     worker.on('exit', () => {
-      this.#live--;
+      this.#slots.delete(slot);
       clearTimeout(slot.idleTimer);
       const idle = this.#idle.indexOf(slot);
       if (idle !== -1) this.#idle.splice(idle, 1);
@@ -145,17 +166,30 @@ export class JsonWorkerPool implements JsonDecoder {
 
   /**
    * Takes the job a worker just answered, and lets the worker wait for the next, for at most
-   * {@link IDLE_MS}.
+   * {@link IDLE_MS}; once the pool is closed, it ends unless a body is queued for it.
    */
   #finish(slot: Slot): Pending | undefined {
     const { job } = slot;
     slot.job = undefined;
     slot.worker.unref();
     this.#idle.push(slot);
-    slot.idleTimer = setTimeout(() => void slot.worker.terminate(), IDLE_MS);
-    slot.idleTimer.unref();
     this.#pump();
+    if (slot.job === undefined) {
+      if (this.#closed) {
+        this.#end(slot);
+      } else {
+        slot.idleTimer = setTimeout(() => this.#end(slot), IDLE_MS);
+        slot.idleTimer.unref();
+      }
+    }
     return job;
+  }
+
+  /** Ends an idle worker, which no body is handed to from now on. */
+  #end(slot: Slot): void {
+    clearTimeout(slot.idleTimer);
+    this.#idle.splice(this.#idle.indexOf(slot), 1);
+    void slot.worker.terminate();
   }
 }
 

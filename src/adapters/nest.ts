@@ -48,8 +48,8 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
-import { createHttpHandler, type HttpHandler } from '../protocol/index.js';
-import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import type { HttpHandler } from '../protocol/index.js';
+import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
 import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute } from './metrics-route.js';
 import { serveMetrics, serveNode, writeResponse } from './node-http.js';
 
@@ -62,6 +62,7 @@ export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
 
 const OPTIONS = Symbol('servable.nest.options');
 const CONTROLLER = Symbol('servable.nest.controller');
+const HANDLER = Symbol('servable.nest.handler');
 const ASYNC_KEYS = ['useFactory', 'inject', 'imports', 'metrics', 'controller', 'path', 'global'];
 
 /** How the module exposes itself; fixed when the module is declared. */
@@ -101,11 +102,18 @@ export interface ServableModuleAsyncOptions extends ServableRouting, Pick<Module
 export class ServableModule {
   readonly #adapterHost: HttpAdapterHost;
   readonly #controller: boolean;
+  readonly #handler: AdapterHandler;
 
   /** @internal Nest builds the module. */
-  constructor(adapterHost: HttpAdapterHost, controller: boolean) {
+  constructor(adapterHost: HttpAdapterHost, controller: boolean, handler: AdapterHandler) {
     this.#adapterHost = adapterHost;
     this.#controller = controller;
+    this.#handler = handler;
+  }
+
+  /** @internal Nest calls it on `app.close()`, after the server: the JSON workers end once the bodies they hold are decoded. */
+  onApplicationShutdown(): Promise<void> {
+    return this.#handler.close();
   }
 
   /**
@@ -154,6 +162,7 @@ export class ServableModule {
 Module({})(ServableModule);
 Inject(HttpAdapterHost)(ServableModule, undefined, 0);
 Inject(CONTROLLER)(ServableModule, undefined, 1);
+Inject(HANDLER)(ServableModule, undefined, 2);
 
 function checkRouting(options: ServableRouting): void {
   assertObject('options', options);
@@ -171,7 +180,8 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
     providers: [
       optionsProvider,
       { provide: CONTROLLER, useValue: routing.controller !== false },
-      { provide: SERVABLE_HTTP_HANDLER, useFactory: (o: AdapterOptions) => handlerFor(o, metrics), inject: [OPTIONS] },
+      { provide: HANDLER, useFactory: (o: AdapterOptions) => handlerFor(o, metrics), inject: [OPTIONS] },
+      { provide: SERVABLE_HTTP_HANDLER, useFactory: (h: AdapterHandler) => h.http, inject: [HANDLER] },
       { provide: InferenceService, useFactory: (o: AdapterOptions) => o.service, inject: [OPTIONS] },
     ],
     controllers: routing.controller === false ? [] : [servableController(routing.path ?? '', metrics)],
@@ -180,7 +190,7 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
 }
 
 /** The protocol handler, once the options (maybe from an async factory) are checked. */
-function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
+function handlerFor(options: AdapterOptions, metrics: boolean): AdapterHandler {
   const route = metricsRoute(options);
   if (route === undefined && metrics) {
     throw new TypeError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
@@ -189,7 +199,7 @@ function handlerFor(options: AdapterOptions, metrics: boolean): HttpHandler {
   if (route !== undefined && !metrics) {
     throw new TypeError('`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`');
   }
-  return createHttpHandler(handlerOptions('ServableModule', options, ['controller', 'path', 'global']));
+  return adapterHandler('ServableModule', options, ['controller', 'path', 'global']);
 }
 
 /** An Express request, as the controller reads it. */

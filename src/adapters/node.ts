@@ -19,8 +19,7 @@
  * ```
  * @module servable/node
  */
-import { createHttpHandler } from '../protocol/index.js';
-import { handlerOptions, type AdapterOptions } from './adapter-options.js';
+import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
 import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
@@ -54,6 +53,13 @@ export interface ServableRequestListener {
    * the server, which it emits the request on.
    */
   readonly checkContinue: CheckContinueListener;
+  /**
+   * Ends the JSON workers (see `jsonWorkers`) once the bodies they hold are decoded, where they would
+   * wait a minute for more. The close of a `node:http` or `node:https` server the listener served a
+   * request of calls it; call it yourself when closing an `http2` server, or to end them earlier.
+   * A body decoded later still gets a worker, which ends once it is done.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -62,7 +68,7 @@ export interface ServableRequestListener {
  * @throws TypeError naming the option, for a bad option.
  */
 export function servableNode(options: ServableNodeOptions): ServableRequestListener {
-  const http = createHttpHandler(handlerOptions('servableNode', options, ['prefix']));
+  const { http, close, closeWithServer } = adapterHandler('servableNode', options, ['prefix']);
   const metrics = metricsRoute(options);
   const prefix = mountPrefix(options.prefix);
   // The protocol handler and the metrics route answer their own errors; what is left fails while
@@ -73,6 +79,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
   };
   const checkContinue = checkContinueListener(http, prefix);
   const listener = (req: NodeRequest, res: NodeResponse, next?: () => void): void => {
+    closeWithServer(req.socket);
     const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsPath(path)) {
       if (req.method === 'GET' || req.method === 'HEAD') serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
@@ -85,5 +92,5 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
       writeResponse(res, http.notFound({ method: req.method ?? 'GET', path: req.url ?? '/' }));
     }
   };
-  return Object.assign(listener, { checkContinue });
+  return Object.assign(listener, { checkContinue, close });
 }

@@ -79,6 +79,11 @@ export { until };
 
 export const tick = () => new Promise((r) => setImmediate(r));
 
+/** The worker threads running in this process, JSON workers and the onnx-node backend's alike, as the diagnostic report lists them. */
+function workerThreads(): number {
+  return (process.report.getReport() as unknown as { workers: unknown[] }).workers.length;
+}
+
 const promtool = spawnSync('promtool', ['--version']).status === 0;
 const skipPromtool = promtool ? false : 'promtool is not installed (Debian/Ubuntu: apt-get install prometheus; or put the binary from prometheus.io on PATH)';
 
@@ -1058,6 +1063,22 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         await srv.close();
         await registry.close();
       }
+    });
+
+    test(`closing the server or app ends its JSON workers, where they waited a minute for more bodies`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+      const before = workerThreads();
+      const srv = await start({ service: new InferenceService({ registry }), jsonWorkers: 2, jsonWorkerMinBytes: 0 });
+      try {
+        const replies = await Promise.all([1, 2].map((x) => post(`${srv.url}/v2/models/linear/infer`, inferBody([[x, 0, 0]]))));
+        assert.deepEqual(await Promise.all(replies.map(async (r) => ((await r.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data)), [expectedY([[1, 0, 0]]), expectedY([[2, 0, 0]])]);
+        assert.ok(workerThreads() > before, 'the bodies were decoded on JSON workers');
+      } finally {
+        await srv.close();
+      }
+      await until(() => workerThreads() === before, 'the JSON workers to exit');
+      await registry.close();
     });
 
     test(`a request past its timeout (parameters.timeout, microseconds) gets 504`, async () => {

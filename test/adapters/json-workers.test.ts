@@ -146,3 +146,18 @@ test('parameters nested deeper than 32 levels are a 400 on a worker as in place,
   const deepest = new TextEncoder().encode(`{"parameters":{"tag":${tag}},"inputs":[{"name":"X","datatype":"FP32","shape":[1,3],"data":[1,2,3]}]}`);
   assert.deepEqual((await pool.infer(deepest, 100)).request.parameters, decodeInferJson(deepest, 100).request.parameters);
 });
+
+test('a closed pool ends its workers once the bodies they hold and those queued are decoded; a body sent later gets a worker that ends once done', async () => {
+  const pool = new JsonWorkerPool(2, 0, 64);
+  const input = (x: number) => body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [x, 2, 3] }] });
+  const decoding = [1, 2, 3].map((x) => pool.infer(input(x), 100));
+  assert.equal(pool.threads, 2);
+  const closed = pool.close();
+  const decoded = await Promise.all(decoding);
+  assert.deepEqual(decoded.map((d) => Array.from(d.request.inputs['X']!.data as Float32Array)), [[1, 2, 3], [2, 2, 3], [3, 2, 3]]);
+  await closed;
+  assert.equal(pool.threads, 0);
+  assert.deepEqual((await pool.infer(input(4), 100)).request.inputs['X']!.data, new Float32Array([4, 2, 3]));
+  await pool.close();
+  assert.equal(pool.threads, 0);
+});
