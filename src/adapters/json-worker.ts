@@ -4,7 +4,7 @@
  */
 import { parentPort, resourceLimits } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
-import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../protocol/index.js';
+import { BinaryLayout, decodeInferBinary, decodeInferJson, decodePredictJson, type BinarySpan } from '../protocol/index.js';
 import { notPassable, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
@@ -17,28 +17,30 @@ const port = parentPort!;
 const maxHeapBytes = ((resourceLimits.maxOldGenerationSizeMb ?? 512) * 2 ** 20) / 2;
 
 port.on('message', (job: JsonJob) => {
+  // A header's inputs take their binary data from bytes this thread is not sent: it records where.
+  const layout = job.kind === 'infer-binary' ? new BinaryLayout(job.binaryLength) : undefined;
   let reply: JsonReply;
   try {
     const value = job.kind === 'infer'
       ? decodeInferJson(job.body, job.maxElements, maxHeapBytes)
       : job.kind === 'infer-binary'
-        ? decodeInferBinary((job.body as Uint8Array).subarray(0, job.headerLength), (job.body as Uint8Array).subarray(job.headerLength), job.maxElements, maxHeapBytes)
+        ? decodeInferBinary(job.body, layout!, job.maxElements, maxHeapBytes)
         : decodePredictJson(job.body, job.inputs, job.maxElements, maxHeapBytes);
-    reply = { value };
+    reply = { value, spans: layout?.spans };
   } catch (error) {
-    fail(error);
+    fail(error, layout?.spans);
     return;
   }
   try {
     port.postMessage(reply, buffersOf(reply.value.request.inputs));
   } catch (error) {
-    fail(notPassable(error));
+    fail(notPassable(error), layout?.spans);
   }
 });
 
-function fail(error: unknown): void {
+function fail(error: unknown, spans: readonly BinarySpan[] | undefined): void {
   const { message, code } = error as { message?: unknown; code?: unknown };
-  port.postMessage({ error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined } } satisfies JsonReply);
+  port.postMessage({ error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined }, spans } satisfies JsonReply);
 }
 
 /** The buffers under the tensors' data, each once. */

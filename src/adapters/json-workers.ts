@@ -1,22 +1,27 @@
 import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../backends/index.js';
-import { abortError, InvalidInputError, PayloadTooLargeError } from '../core/index.js';
+import { abortError, InvalidInputError, PayloadTooLargeError, type Tensor } from '../core/index.js';
 import { spawnWorker } from '../node/index.js';
-import type { DecodedPredict, InferRequestData, JsonDecoder } from '../protocol/index.js';
+import { readBinarySpans, type BinarySpan, type DecodedPredict, type InferRequestData, type JsonDecoder } from '../protocol/index.js';
 
 /** What a JSON worker is asked to do with a body. */
 type JsonJobHead =
   | { readonly kind: 'infer'; readonly maxElements: number }
-  | { readonly kind: 'infer-binary'; readonly headerLength: number; readonly maxElements: number }
+  | { readonly kind: 'infer-binary'; readonly binaryLength: number; readonly maxElements: number }
   | { readonly kind: 'predict'; readonly inputs: readonly TensorSpec[]; readonly maxElements: number };
 
-/** A body for a JSON worker to decode. */
+/** A body for a JSON worker to decode: for `infer-binary`, only the JSON header, the binary part being `binaryLength` bytes. */
 export type JsonJob = JsonJobHead & { readonly body: Uint8Array | string };
 
-/** A JSON worker's answer to the one job it holds: the decoded request, or the error decoding it threw. */
-export type JsonReply =
+/**
+ * A JSON worker's answer to the one job it holds: the decoded request, or the error decoding it
+ * threw; for `infer-binary`, with the spans of the binary data its inputs take (see BinaryLayout),
+ * those decoded before the error included.
+ */
+export type JsonReply = (
   | { readonly value: InferRequestData | DecodedPredict; readonly error?: undefined }
-  | { readonly error: { readonly message: string; readonly code: string | undefined } };
+  | { readonly error: { readonly message: string; readonly code: string | undefined } }
+) & { readonly spans?: readonly BinarySpan[] | undefined };
 
 /**
  * The error for a decoded request that could not cross between threads. Structured cloning
@@ -37,7 +42,7 @@ interface Pending {
   readonly job: JsonJobHead;
   readonly body: Uint8Array | string;
   readonly signal: AbortSignal | undefined;
-  resolve(value: InferRequestData | DecodedPredict): void;
+  resolve(reply: JsonReply): void;
   reject(error: unknown): void;
 }
 
@@ -90,18 +95,26 @@ export class JsonWorkerPool implements JsonDecoder {
   }
 
   infer(body: Uint8Array | string, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
-    return this.#run({ kind: 'infer', maxElements }, body, signal).then((value) => revive(value as InferRequestData));
+    return this.#run({ kind: 'infer', maxElements }, body, signal).then((reply) => revive(valueOf(reply) as InferRequestData));
   }
 
+  /** Only the header goes to the worker; the inputs' binary data is read here, from `body`, as views of it where aligned. */
   inferBinary(body: Uint8Array, headerLength: number, maxElements: number, signal?: AbortSignal): Promise<InferRequestData> {
-    return this.#run({ kind: 'infer-binary', headerLength, maxElements }, body, signal).then((value) => revive(value as InferRequestData));
+    const binary = body.subarray(headerLength);
+    return this.#run({ kind: 'infer-binary', binaryLength: binary.byteLength, maxElements }, body.subarray(0, headerLength), signal).then((reply) => {
+      // Read first: the worker refused the header, if it did, after the inputs whose spans it sent.
+      const data = readBinarySpans(reply.spans ?? [], binary);
+      const value = revive(valueOf(reply) as InferRequestData);
+      for (const [i, span] of (reply.spans ?? []).entries()) value.request.inputs[span.name] = { ...value.request.inputs[span.name]!, data: data[i]! } as Tensor;
+      return value;
+    });
   }
 
   predict(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, signal?: AbortSignal): Promise<DecodedPredict> {
-    return this.#run({ kind: 'predict', inputs, maxElements }, body, signal) as Promise<DecodedPredict>;
+    return this.#run({ kind: 'predict', inputs, maxElements }, body, signal).then((reply) => valueOf(reply) as DecodedPredict);
   }
 
-  #run(job: Pending['job'], body: Uint8Array | string, signal: AbortSignal | undefined): Promise<InferRequestData | DecodedPredict> {
+  #run(job: Pending['job'], body: Uint8Array | string, signal: AbortSignal | undefined): Promise<JsonReply> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, body, signal, resolve, reject });
       this.#pump();
@@ -137,11 +150,7 @@ export class JsonWorkerPool implements JsonDecoder {
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const slot: Slot = { worker, exited, job: undefined, crash: undefined, idleTimer: undefined };
     this.#slots.add(slot);
-    worker.on('message', (reply: JsonReply) => {
-      const job = this.#finish(slot);
-      if (reply.error) job?.reject(revivedError(reply.error));
-      else job?.resolve(reply.value);
-    });
+    worker.on('message', (reply: JsonReply) => this.#finish(slot)?.resolve(reply));
     // This thread could not rebuild the reply: the worker is fine, and takes the next body.
     worker.on('messageerror', (error: Error) => this.#finish(slot)?.reject(notPassable(error)));
     worker.on('error', (error: Error) => {
@@ -201,6 +210,12 @@ function detached(body: Uint8Array | string): { copy: Uint8Array | string; trans
   if (typeof body === 'string') return { copy: body, transfer: [] };
   const copy = new Uint8Array(body);
   return { copy, transfer: [copy.buffer] };
+}
+
+/** The value a worker decoded; the error it reported, as the decoder would have thrown it in place. */
+function valueOf(reply: JsonReply): InferRequestData | DecodedPredict {
+  if (reply.error) throw revivedError(reply.error);
+  return reply.value;
 }
 
 /** The error a worker reported, as the decoder would have thrown it in place. */

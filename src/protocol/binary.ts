@@ -35,8 +35,19 @@ export function splitBody(body: Uint8Array | string, header: string | readonly s
   return { json: bytes.subarray(0, length), binary: bytes.subarray(length) };
 }
 
+/** Where the inputs that have `binary_data_size` take their data from, one after another. */
+export interface BinarySource {
+  /**
+   * The data of input `name`, `count` elements of `datatype` in the next `size` bytes.
+   * @throws InvalidInputError naming `where` when fewer are left, or they do not hold the elements.
+   */
+  tensorData(name: string, datatype: DataType, count: number, size: number, where: string): TensorData;
+  /** Refuses bytes that no input claimed. */
+  finish(): void;
+}
+
 /** Hands out consecutive slices of the binary part of a body, one per input that has `binary_data_size`. */
-export class BinaryReader {
+export class BinaryReader implements BinarySource {
   readonly #bytes: Uint8Array;
   #offset = 0;
 
@@ -53,11 +64,65 @@ export class BinaryReader {
     return slice;
   }
 
-  /** Refuses bytes that no input claimed. */
-  finish(): void {
-    const left = this.#bytes.byteLength - this.#offset;
-    if (left > 0) throw new InvalidInputError(`The body holds ${left} bytes of binary data after the last input's binary_data_size`);
+  tensorData(_name: string, datatype: DataType, count: number, size: number, where: string): TensorData {
+    return decodeBinaryData(datatype, this.take(size, where), count, where);
   }
+
+  finish(): void {
+    refuseUnclaimed(this.#bytes.byteLength - this.#offset);
+  }
+}
+
+function refuseUnclaimed(left: number): void {
+  if (left > 0) throw new InvalidInputError(`The body holds ${left} bytes of binary data after the last input's binary_data_size`);
+}
+
+/** Where an input's binary data lies: `size` bytes at `offset` of the binary part, `count` elements of `datatype`. */
+export interface BinarySpan {
+  readonly name: string;
+  readonly datatype: DataType;
+  readonly count: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly where: string;
+}
+
+/**
+ * @internal The binary part of a body known only by its length, for decoding the JSON header
+ * apart from the data (on a JSON worker): each input's data is left empty and its span recorded,
+ * for {@link readBinarySpans} to read from the bytes where they are. Lengths are checked here.
+ */
+export class BinaryLayout implements BinarySource {
+  /** The spans of the inputs decoded so far, in order. */
+  readonly spans: BinarySpan[] = [];
+  readonly #length: number;
+  #offset = 0;
+
+  constructor(length: number) {
+    this.#length = length;
+  }
+
+  tensorData(name: string, datatype: DataType, count: number, size: number, where: string): TensorData {
+    const left = this.#length - this.#offset;
+    if (size > left) throw new InvalidInputError(`${where}: binary_data_size ${size} runs past the end of the binary data (${left} bytes left)`);
+    this.spans.push({ name, datatype, count, offset: this.#offset, size, where });
+    this.#offset += size;
+    return [];
+  }
+
+  finish(): void {
+    refuseUnclaimed(this.#length - this.#offset);
+  }
+}
+
+/**
+ * @internal The data of each span (see {@link BinaryLayout}) read from `binary`, in order, as
+ * {@link BinaryReader} reads it. A header decoded apart from its data was refused, if at all, after
+ * its spans: an error here comes first, as it would have when decoding with the bytes.
+ * @throws InvalidInputError naming the input whose data does not hold its elements.
+ */
+export function readBinarySpans(spans: readonly BinarySpan[], binary: Uint8Array): TensorData[] {
+  return spans.map(({ datatype, count, offset, size, where }) => decodeBinaryData(datatype, binary.subarray(offset, offset + size), count, where));
 }
 
 /**

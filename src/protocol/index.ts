@@ -13,6 +13,7 @@ export { methodNotAllowed } from './responses.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
 export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
+export { BinaryLayout, readBinarySpans, type BinarySource, type BinarySpan } from './binary.js';
 export { encodeInferResponse, encodeModelMetadata, type EncodedInferResponse, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';

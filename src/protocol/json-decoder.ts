@@ -6,7 +6,7 @@
  */
 import type { TensorSpec } from '../backends/index.js';
 import { InvalidInputError, PayloadTooLargeError } from '../core/index.js';
-import { BinaryReader } from './binary.js';
+import { BinaryReader, type BinarySource } from './binary.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangePaths } from './json-data-ranges.js';
 import { checkJsonHeap } from './json-heap.js';
@@ -46,6 +46,8 @@ export interface JsonDecoder {
    * Decodes an OIP inference request body with binary tensor data whose JSON header, its first
    * `headerLength` bytes, is of at least `minBytes`, as {@link decodeInferBinary} does with the body
    * split there; `signal` as for `infer`. A decoder without it leaves such headers to be decoded in place.
+   * Only the header need go where it is decoded: servable's own decoder sends it alone, decodes it
+   * with a BinaryLayout, and reads the data of the spans that records from `body` in place.
    */
   inferBinary?(body: Uint8Array, headerLength: number, maxElements: number, signal?: AbortSignal): Promise<InferRequestData>;
   /** Decodes a TF-Serving `:predict` body against the model's inputs, as {@link decodePredictJson} does; `signal` as for `infer`. */
@@ -63,14 +65,14 @@ export function decodeInferJson(body: Uint8Array | string, maxElements: number, 
 
 /**
  * Decodes an OIP inference request body with binary tensor data: its JSON header `json`, and
- * `binary`, the data of the inputs that have `binary_data_size`, one after another;
- * `maxHeapBytes` as for {@link decodeInferJson}, for the header.
+ * `binary`, the data of the inputs that have `binary_data_size`, one after another (or, internally,
+ * a source of it such as a BinaryLayout); `maxHeapBytes` as for {@link decodeInferJson}, for the header.
  * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
  */
-export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array, maxElements: number, maxHeapBytes?: number): InferRequestData {
+export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array | BinarySource, maxElements: number, maxHeapBytes?: number): InferRequestData {
   checkJsonHeap(json, maxHeapBytes);
   const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
-  return decodeInferRequestData(header, { maxElements, binary: new BinaryReader(binary) });
+  return decodeInferRequestData(header, { maxElements, binary: binary instanceof Uint8Array ? new BinaryReader(binary) : binary });
 }
 
 /**

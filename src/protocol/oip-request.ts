@@ -8,7 +8,7 @@ import {
   type TensorMap,
 } from '../core/index.js';
 import type { InferenceRequest } from '../handler/index.js';
-import { BinaryReader, decodeBinaryData } from './binary.js';
+import { BinaryReader, type BinarySource } from './binary.js';
 import { isObject } from './json-body.js';
 import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
@@ -55,7 +55,7 @@ export interface DecodeLimits {
 /** {@link DecodeLimits} as the decoder reads them: the binary part as a reader, and the JSON decoder's ranges. */
 interface DecodeSources {
   readonly maxElements: number;
-  readonly binary?: BinaryReader | undefined;
+  readonly binary?: BinarySource | undefined;
   /** Inputs' `data` arrays left unparsed in the body, marked in their place. */
   readonly ranges?: DataRanges | undefined;
 }
@@ -134,8 +134,7 @@ function decodeInput(raw: unknown, index: number, limits: DecodeSources): [strin
     }
     if (data !== undefined) throw new InvalidInputError(`${where}: has both \`data\` and \`parameters.binary_data_size\`; send one`);
     if (!limits.binary) throw new InvalidInputError(`${where}: has binary_data_size but the request has no Inference-Header-Content-Length header`);
-    const bytes = limits.binary.take(binarySize as number, where);
-    return [name, { datatype, shape: dims, data: decodeBinaryData(datatype, bytes, count, where) } as Tensor];
+    return [name, { datatype, shape: dims, data: limits.binary.tensorData(name, datatype, count, binarySize as number, where) } as Tensor];
   }
   const depth = Math.max(dims.length, 1);
   const range = limits.ranges?.claim(data);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
 import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
 import { PayloadTooLargeError } from '../../src/core/index.js';
 import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
@@ -160,4 +161,65 @@ test('a closed pool ends its workers once the bodies they hold and those queued 
   assert.deepEqual((await pool.infer(input(4), 100)).request.inputs['X']!.data, new Float32Array([4, 2, 3]));
   await pool.close();
   assert.equal(pool.threads, 0);
+});
+
+test('a body with binary tensor data sends its worker only the JSON header; the data, far larger, is read in place, as views of the body', async (t) => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  // What each job posted held, read before its buffer moves to the worker (tsx, which runs the worker's TypeScript here, posts messages of its own).
+  const posted: unknown[][] = [];
+  const post = Worker.prototype.postMessage;
+  t.mock.method(Worker.prototype, 'postMessage', function (this: Worker, message: { kind?: string; binaryLength: number; body: Uint8Array }, transfer?: readonly ArrayBuffer[]) {
+    if (message.kind !== undefined) posted.push([message.kind, message.body.byteLength, message.binaryLength]);
+    post.call(this, message, transfer);
+  });
+  const x = new Float32Array(256 * 1024).map((_, i) => i / 8);
+  const header = new TextEncoder().encode(JSON.stringify({
+    inputs: [
+      { name: 'X', datatype: 'FP32', shape: [x.length], parameters: { binary_data_size: x.byteLength } },
+      { name: 'n', datatype: 'INT32', shape: [2], data: [7, -7] },
+      { name: 'b', datatype: 'BOOL', shape: [3], parameters: { binary_data_size: 3 } },
+    ],
+  }));
+  const at = Math.ceil(header.byteLength / 8) * 8;
+  const whole = new Uint8Array(at + x.byteLength + 3);
+  whole.fill(0x20, header.byteLength, at);
+  whole.set(header);
+  whole.set(new Uint8Array(x.buffer), at);
+  whole.set([0, 5, 1], at + x.byteLength);
+  const got = await pool.inferBinary(whole, at, 1 << 20);
+  assert.deepEqual(posted, [['infer-binary', at, x.byteLength + 3]]);
+  const X = got.request.inputs['X']!.data as Float32Array;
+  assert.deepEqual(X, x);
+  assert.equal(X.buffer, whole.buffer, 'a view of the body, not a copy');
+  assert.deepEqual(got.request.inputs['n']!.data, new Int32Array([7, -7]));
+  assert.deepEqual(got.request.inputs['b']!.data, new Uint8Array([0, 1, 1]));
+  assert.deepEqual(Object.keys(got.request.inputs), ['X', 'n', 'b']);
+  await pool.close();
+});
+
+test('binary data refused for what it holds comes first, as in place, before an error the worker found later in the header', async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const whole = (inputs: unknown[], data: number[]) => {
+    const header = new TextEncoder().encode(JSON.stringify({ inputs }));
+    return { header, body: new Uint8Array([...header, ...data]) };
+  };
+  const notUtf8 = { name: 's', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 5 } };
+  const cases = [
+    whole([notUtf8, { name: 'x', datatype: 'FP32', shape: [2], data: [1] }], [1, 0, 0, 0, 0xff]),
+    whole([notUtf8, notUtf8], [1, 0, 0, 0, 0xff, 1, 0, 0, 0, 0x61]),
+    whole([notUtf8], [1, 0, 0, 0, 0xff, 9]),
+    whole([{ name: 'x', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 4 } }, { name: 'y', datatype: 'INT8', shape: [1], data: [300] }], [0, 0, 0, 0]),
+  ];
+  for (const { header, body } of cases) {
+    const inPlace = (() => {
+      try {
+        decodeInferBinary(header, body.subarray(header.byteLength), 100);
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    assert.ok(inPlace);
+    await assert.rejects(pool.inferBinary(body, header.byteLength, 100), { name: inPlace.name, message: inPlace.message });
+  }
+  await pool.close();
 });
