@@ -8,6 +8,7 @@
 import { parseFloatArray, parseFloatTensor, type FloatTensor } from './json-floats.js';
 import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, I, isSpace, MINUS, N, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
 import { checkJsonHeap } from './json-heap.js';
+import { nestsDeeper } from './json-nesting.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
 const first = new TextDecoder('utf-8', { fatal: true });
@@ -20,6 +21,8 @@ const MARK = `\u0000servable-data-${Math.random().toString(36).slice(2)}-`;
 export interface DataRange {
   readonly start: number;
   readonly end: number;
+  /** How deep its brackets nest (the outermost at 1), strings inside not told apart. */
+  readonly depth: number;
 }
 
 /** The arrays taken out of a body, for the inputs to claim by the marks left in their place. */
@@ -59,6 +62,14 @@ export class DataRanges {
   /** Ranges' numbers as one FP32 or FP64 tensor, each range a row of it, or undefined where the generic decoder must read them (see {@link parseFloatTensor}). */
   floatTensor(ranges: readonly DataRange[], datatype: 'FP32' | 'FP64', maxRank: number, maxElements: number): FloatTensor | undefined {
     return parseFloatTensor(this.#bytes, ranges, datatype, maxRank, maxElements);
+  }
+
+  /**
+   * True when the range is well-formed numeric data with an array more than `maxDepth` deep, which
+   * walking it would refuse: then refused without JSON.parse (see {@link nestsDeeper}).
+   */
+  nestsDeeper(range: DataRange, maxDepth: number): boolean {
+    return range.depth > maxDepth && nestsDeeper(this.#bytes, range.start, range.end, maxDepth);
   }
 
   /**
@@ -157,12 +168,12 @@ function findDataRanges(bytes: Uint8Array, paths: RangePaths): DataRange[] | und
       if (value === -1) continue;
       const key = keyName(bytes, from, close);
       if (bytes[value] === OPEN && taken(paths, holder.steps, key) && startsWithNumber(bytes, value)) {
-        const end = arrayEnd(bytes, value);
-        if (end === -1) return undefined;
-        ranges.push({ start: value, end });
-        covered += end - value;
+        const range = arrayAt(bytes, value);
+        if (range === undefined) return undefined;
+        ranges.push(range);
+        covered += range.end - value;
         if (ranges.length > MAX_SHORT_RANGES && covered < ranges.length * MIN_AVERAGE_RANGE) return undefined;
-        i = end - 1;
+        i = range.end - 1;
       } else {
         next = (key === undefined ? undefined : stepInto(paths, holder.steps, key)) ?? stepInto(paths, holder.steps, '*');
       }
@@ -199,19 +210,27 @@ function valueAfterColon(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * Where the array opening at `open` ends (past its `]`), assuming it holds only numbers and arrays:
- * found by jumping from bracket to bracket, which native search does many times faster than a loop
- * over every byte of a nested image. A string or object inside may make this wrong, which the
- * range's own reading then finds. -1 when the body ends first.
+ * The array opening at `open`, to past its `]`, assuming it holds only numbers and arrays: found
+ * by jumping from bracket to bracket, which native search does many times faster than a loop over
+ * every byte of a nested image, and over each run of brackets (`[[[`, `]]]`) byte by byte, which
+ * is faster than searching for each. A string or object inside may make this wrong, which the
+ * range's own reading then finds. Undefined when the body ends first.
  */
-function arrayEnd(bytes: Uint8Array, open: number): number {
+function arrayAt(bytes: Uint8Array, open: number): DataRange | undefined {
   let depth = 1;
+  let deepest = 1;
   let nextOpen = bytes.indexOf(OPEN, open + 1);
   for (let close = bytes.indexOf(CLOSE, open + 1); close !== -1; close = bytes.indexOf(CLOSE, close + 1)) {
-    for (; nextOpen !== -1 && nextOpen < close; nextOpen = bytes.indexOf(OPEN, nextOpen + 1)) depth++;
-    if (--depth === 0) return close + 1;
+    while (nextOpen !== -1 && nextOpen < close) {
+      do depth++;
+      while (bytes[++nextOpen] === OPEN);
+      if (depth > deepest) deepest = depth;
+      nextOpen = bytes.indexOf(OPEN, nextOpen);
+    }
+    while (--depth > 0 && bytes[close + 1] === CLOSE) close++;
+    if (depth === 0) return { start: open, end: close + 1, depth: deepest };
   }
-  return -1;
+  return undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import { BinaryReader, type BinarySource } from './binary.js';
 import { isObject } from './json-body.js';
 import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
-import { decodeJsonData, forEachLeaf } from './tensor-json.js';
+import { decodeJsonData, forEachLeaf, nestedTooDeep } from './tensor-json.js';
 
 /** The most dimensions a tensor may have (NumPy's limit). */
 export const MAX_RANK = 32;
@@ -141,6 +141,7 @@ function decodeInput(raw: unknown, index: number, limits: DecodeSources): [strin
   if (range !== undefined) {
     const floats = datatype === 'FP32' || datatype === 'FP64' ? limits.ranges!.floats(range, datatype, count, depth) : undefined;
     if (floats) return [name, { datatype, shape: dims, data: floats } as Tensor];
+    if (limits.ranges!.nestsDeeper(range, depth)) throw nestedTooDeep(where, depth);
     data = limits.ranges!.json(range);
   }
   if (!Array.isArray(data)) throw new InvalidInputError(`${where}: expected \`data\` to be an array, got ${describeJson(data)}`);

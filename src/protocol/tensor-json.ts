@@ -41,7 +41,7 @@ export function forEachLeaf(data: readonly unknown[], maxDepth: number, where: s
     }
     const value = top.items[top.next++];
     if (Array.isArray(value)) {
-      if (stack.length >= maxDepth) throw new InvalidInputError(`${where}: \`data\` is nested deeper than the shape's ${maxDepth} dimensions`);
+      if (stack.length >= maxDepth) throw nestedTooDeep(where, maxDepth);
       stack.push({ items: value, next: 0 });
     } else {
       visit?.(value, count);
@@ -49,6 +49,11 @@ export function forEachLeaf(data: readonly unknown[], maxDepth: number, where: s
     }
   }
   return count;
+}
+
+/** The refusal of JSON tensor data with an array nested deeper than the shape's `maxDepth` dimensions. */
+export function nestedTooDeep(where: string, maxDepth: number): InvalidInputError {
+  return new InvalidInputError(`${where}: \`data\` is nested deeper than the shape's ${maxDepth} dimensions`);
 }
 
 /**

@@ -139,6 +139,32 @@ test('data refused once it was read from its range is not read whole again to re
   }
 });
 
+test('data nested deeper than its shape is refused as reading the whole body refuses it, without JSON.parse building its arrays', (t) => {
+  const deep = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+  const parse = t.mock.method(JSON, 'parse');
+  for (const [data, datatype, shape, depth] of [
+    [deep(10_000), 'FP32', '[1,3]', 2],
+    [deep(10_000), 'INT32', '[1]', 1],
+    [`[1,${deep(5_000)}, 2]`, 'FP64', '[3]', 1],
+    [`[[1,2],[${deep(5_000)}]]`, 'BOOL', '[2,2]', 2],
+    [`[ [ ${'[ '.repeat(3_000)}0.5e-3${' ]'.repeat(3_000)} ] ]`, 'FP16', '[1,1,1]', 3],
+  ] as const) {
+    const body = request(data, datatype, shape);
+    same(body);
+    parse.mock.resetCalls();
+    assert.throws(() => decodeInferJson(utf8.encode(body), MAX_ELEMENTS), { name: 'InvalidInputError', code: 'ERR_SERVABLE_INVALID_INPUT', message: `Input 'x': \`data\` is nested deeper than the shape's ${depth} dimensions` });
+    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+    assert.ok(parsed < 200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+  }
+  // Refused by JSON.parse first, as reading the whole body refuses them: a syntax error past the nesting, a string, a bare NaN.
+  for (const data of [deep(5_000, '1,]'), deep(5_000, '1 2'), deep(5_000, '01'), deep(5_000, '1.'), deep(5_000, '1e'), deep(5_000, '1,"a"'), deep(5_000, '1,NaN'), deep(5_000, '1,{}'), deep(5_000, '1,null')]) {
+    same(request(data, 'FP32', '[1]'));
+    same(request(data, 'INT8', '[1]'));
+  }
+  same(request(deep(3), 'FP32', '[1,1,1]'));
+  same(request(deep(4), 'FP32', '[1,1,1]'));
+});
+
 test('other datatypes, and bodies shaped oddly around their data, decode as the whole body does', () => {
   for (const [datatype, data] of [['INT32', '[1,-2,3]'], ['INT64', '[1,"9007199254740993",3]'], ['BOOL', '[true,false,true]'], ['BYTES', '["a]","[b",""]'], ['FP16', '[1.5,-2,65504]'], ['UINT8', '[1,2,300]'], ['INT8', '[1.5,2,3]']]) {
     same(request(data!, datatype, '[3]'));

@@ -1,0 +1,70 @@
+/**
+ * How deep a range of tensor data nests, read from its bytes without parsing it: data nested
+ * deeper than its shape is refused without `JSON.parse` building every array of it (10,000 nested
+ * arrays took a millisecond, ten times a refusal of flat data of the same size).
+ */
+import { CLOSE, COMMA, DOT, isSpace, MINUS, NINE, OPEN, PLUS, ZERO } from './json-chars.js';
+
+/**
+ * True when `bytes[start, end)` is one well-formed JSON array of numbers and arrays, and some array
+ * in it lies more than `maxDepth` arrays deep (the outermost is at depth 1): `JSON.parse` would
+ * read it, and walking it for the tensor's leaves would refuse it for its nesting. False for
+ * anything else (strings, objects, bare NaN, a syntax error), which is left to `JSON.parse`.
+ */
+export function nestsDeeper(bytes: Uint8Array, start: number, end: number, maxDepth: number): boolean {
+  let i = start;
+  let depth = 0;
+  let deepest = 0;
+  for (;;) {
+    // A value is due: an array, or a number.
+    while (isSpace(bytes[i])) i++;
+    if (bytes[i] === OPEN) {
+      i++;
+      depth++;
+      if (depth > deepest) deepest = depth;
+      while (isSpace(bytes[i])) i++;
+      if (bytes[i] !== CLOSE) continue;
+    } else {
+      if (depth === 0) return false;
+      i = numberEnd(bytes, i);
+      if (i === -1) return false;
+    }
+    // A value is done: `,`, or the `]` of one or more arrays.
+    while (isSpace(bytes[i])) i++;
+    while (bytes[i] === CLOSE) {
+      i++;
+      if (--depth === 0) break;
+      while (isSpace(bytes[i])) i++;
+    }
+    if (depth === 0) break;
+    if (bytes[i] !== COMMA) return false;
+    i++;
+  }
+  while (i < end && isSpace(bytes[i])) i++;
+  return i === end && deepest > maxDepth;
+}
+
+/** Where the JSON number at `at` ends (RFC 8259 §6), or -1 when none starts there. */
+function numberEnd(bytes: Uint8Array, at: number): number {
+  let i = at;
+  if (bytes[i] === MINUS) i++;
+  if (bytes[i] === ZERO) i++;
+  else if (isDigit(bytes[i])) while (isDigit(bytes[i])) i++;
+  else return -1;
+  if (bytes[i] === DOT) {
+    i++;
+    if (!isDigit(bytes[i])) return -1;
+    while (isDigit(bytes[i])) i++;
+  }
+  if (bytes[i] === 0x65 || bytes[i] === 0x45) {
+    i++;
+    if (bytes[i] === MINUS || bytes[i] === PLUS) i++;
+    if (!isDigit(bytes[i])) return -1;
+    while (isDigit(bytes[i])) i++;
+  }
+  return i;
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= ZERO && c <= NINE;
+}
