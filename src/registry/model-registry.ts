@@ -5,7 +5,7 @@ import { Capacity, type Release } from './capacity.js';
 import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
-import { checkTraffic } from './traffic.js';
+import { checkModelTraffic } from './traffic.js';
 import { callOff, DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
@@ -211,7 +211,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /** Sets how requests that name no version are split and mirrored (`undefined`: the default version). @throws ModelNotFoundError for a target the model lacks. */
   setTraffic(name: string, policy: TrafficPolicy | undefined): void {
     const entry = this.#entry(name);
-    if (policy !== undefined) checkTraffic('traffic', policy, entry);
+    if (policy !== undefined) checkModelTraffic('traffic', policy, entry);
     entry.traffic = policy;
   }
 

@@ -5,13 +5,22 @@ import type { TrafficPolicy, VersionSelector } from './types.js';
 
 /**
  * Checks a traffic policy: split weights >= 0 with a positive, finite sum, each target naming a version or
- * a label, a shadow fraction between 0 and 1. Given the model's entry (`setTraffic`), each target must
- * also name a version the model knows (loaded or registered) or a label set now, as TF Serving
- * refuses a label for a version it has not loaded: a typo would otherwise send its share elsewhere unseen.
+ * a label, a shadow fraction between 0 and 1.
+ * @throws TypeError or RangeError naming the field and quoting the bad value.
+ */
+export function checkTraffic(name: string, policy: unknown): asserts policy is TrafficPolicy {
+  checkModelTraffic(name, policy, undefined);
+}
+
+/**
+ * @internal Checks a traffic policy as {@link checkTraffic} does and, given the model's entry
+ * (`setTraffic`), that each target names a version the model knows (loaded or registered) or a
+ * label set now, as TF Serving refuses a label for a version it has not loaded: a typo would
+ * otherwise send its share elsewhere unseen.
  * @throws TypeError or RangeError naming the field and quoting the bad value; ModelNotFoundError
  * quoting a target the model does not have, with those it has.
  */
-export function checkTraffic(name: string, policy: unknown, model?: ModelEntry): asserts policy is TrafficPolicy {
+export function checkModelTraffic(name: string, policy: unknown, model: ModelEntry | undefined): asserts policy is TrafficPolicy {
   assertObject(name, policy);
   for (const key of Object.keys(policy)) {
     if (key !== 'split' && key !== 'shadow') throw new TypeError(`Unknown field \`${name}.${key}\`; a traffic policy has split, shadow`);
