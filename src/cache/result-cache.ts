@@ -1,5 +1,6 @@
 import {
   abortError,
+  assertBoolean,
   assertFunction,
   assertKnownKeys,
   assertNumber,
@@ -24,6 +25,9 @@ import type { CacheStore, MaybePromise } from './store.js';
 import { StallGuard, wasCut } from './timeout.js';
 
 export type { CacheComputeControl, CacheRequest, CacheRunOptions, CacheRunResult, ResultCacheOptions } from './result-types.js';
+
+/** Every per-request option's name, so a misspelt one (`timeoutMS`) is refused, not ignored. */
+const RUN_KEYS = Object.keys({ noCache: true, noStore: true, signal: true, timeoutMs: true, flightGroup: true } satisfies Record<keyof CacheRunOptions, true>);
 
 interface FlightState {
   readonly namespace: string;
@@ -93,6 +97,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
    * Answers `request` from the store, or by joining an identical request in flight, or by running
    * `compute` (and storing its result unless `noStore`, or `compute` calls `control.noStore()`).
    * `compute` receives a signal that aborts when every caller waiting for it has gone.
+   * @throws TypeError or RangeError, quoting it, for an unknown option or a bad value (a `timeoutMs` that is NaN or negative).
    */
   run(
     request: CacheRequest,
@@ -105,6 +110,10 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
       throw new TypeError(`Expected \`request.version\` to be a string or a number, got ${describe(request.version)}`);
     }
     assertFunction('compute', compute);
+    assertObject('options', options as unknown);
+    assertKnownKeys('ResultCache.run()', options, RUN_KEYS);
+    if (options.noCache !== undefined) assertBoolean('noCache', options.noCache);
+    if (options.noStore !== undefined) assertBoolean('noStore', options.noStore);
     assertSignal('signal', options.signal);
     if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
     if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);

@@ -546,6 +546,15 @@ test('ResultCache validates its options and requests, quoting the bad value', ()
   assert.throws(() => cache.run({ ...request([1]), model: '' }, async () => ({})), /`request.model`/);
   assert.throws(() => cache.run(request([1]), async () => ({}), { flightGroup: 5 as never }), /^TypeError: Expected `flightGroup` to be a non-empty string, got 5 \(number\)$/);
   assert.throws(() => cache.run(request([1]), async () => ({}), { timeoutMs: -1 }), /^RangeError: Expected `timeoutMs` to be a number >= 0, got -1 \(number\)$/);
+  assert.throws(() => cache.run(request([1]), async () => ({}), { timeoutMs: Number.NaN }), /^TypeError: Expected `timeoutMs` to be a finite number, got NaN \(number\)$/);
+  // A misspelt per-request option is refused, where it did nothing (a read with no deadline, say).
+  assert.throws(
+    () => cache.run(request([1]), async () => ({}), { timeoutMS: 5 } as never),
+    /^TypeError: Unknown option `timeoutMS`; ResultCache.run\(\) takes noCache, noStore, signal, timeoutMs, flightGroup$/,
+  );
+  assert.throws(() => cache.run(request([1]), async () => ({}), { noStore: 'yes' } as never), /^TypeError: Expected `noStore` to be a boolean, got "yes" \(string\)$/);
+  assert.throws(() => cache.run(request([1]), async () => ({}), { noCache: 1 } as never), /^TypeError: Expected `noCache` to be a boolean, got 1 \(number\)$/);
+  assert.throws(() => cache.run(request([1]), async () => ({}), null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
 });
 
 test('a listener that throws fails no run and leaves no flight behind; its error is rethrown later', async () => {
