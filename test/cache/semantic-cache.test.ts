@@ -693,6 +693,18 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   }
   await assert.rejects(cache.run('a', compute(1), { flightGroup: '' }), /^TypeError: Expected `flightGroup` to be a non-empty string, got "" \(string\)$/);
   await assert.rejects(cache.run('a', compute(1), { timeoutMs: Number.NaN }), /^TypeError: Expected `timeoutMs` to be a finite number, got NaN/);
+  await assert.rejects(cache.run('a', compute(1), { timeoutMs: -5 }), /^RangeError: Expected `timeoutMs` to be a number >= 0, got -5 \(number\)$/);
+  // A misspelt per-request option is refused, where it did nothing (a partition left out: every tenant's answers shared).
+  await assert.rejects(
+    cache.run('a', compute(1), { partiton: ['m', '1'] } as never),
+    /^TypeError: Unknown option `partiton`; SemanticCache.run\(\) takes partition, noCache, noStore, signal, timeoutMs, flightGroup$/,
+  );
+  await assert.rejects(cache.run('a', compute(1), { noStore: 'yes' } as never), /^TypeError: Expected `noStore` to be a boolean, got "yes" \(string\)$/);
+  await assert.rejects(cache.run('a', compute(1), null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
+  await assert.rejects(cache.lookup('a', { partiton: 'm' } as never), /^TypeError: Unknown option `partiton`; SemanticCache.lookup\(\) takes partition, signal$/);
+  await assert.rejects(cache.store('a', answer(1), { timeoutMs: 5 } as never), /^TypeError: Unknown option `timeoutMs`; SemanticCache.store\(\) takes partition, signal$/);
+  await assert.rejects(cache.lookup('a', null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
+  assert.equal(cache.size, 0, 'nothing refused was stored');
   // A clear of one partition where all its tenants' were meant would leave their entries served.
   await assert.rejects(cache.invalidate(['m', '1'], { prefix: 'yes' as never }), /^TypeError: Expected `prefix` to be a boolean, got "yes" \(string\)$/);
   await assert.rejects(cache.invalidate(['m', '1'], { prefx: true } as never), /^TypeError: Unknown option `prefx`; invalidate\(\) takes prefix$/);

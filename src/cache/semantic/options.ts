@@ -1,6 +1,19 @@
-import { assertBoolean, assertClock, assertFunction, assertInteger, assertKnownKeys, assertNumber, assertObject, MAX_TIMER_MS, systemClock, type Clock } from '../../core/index.js';
+import {
+  assertBoolean,
+  assertClock,
+  assertFunction,
+  assertInteger,
+  assertKnownKeys,
+  assertNumber,
+  assertObject,
+  assertSignal,
+  assertString,
+  MAX_TIMER_MS,
+  systemClock,
+  type Clock,
+} from '../../core/index.js';
 import { assertPositive, assertTimerMs } from '../checks.js';
-import type { SemanticCacheOptions, SemanticQuery } from './types.js';
+import type { SemanticCacheOptions, SemanticQuery, SemanticRunOptions } from './types.js';
 
 /** Every option's name, so a misspelt one (`ttlMS`) is refused, not ignored. */
 const OPTION_KEYS = Object.keys({
@@ -43,4 +56,35 @@ export function checkOptions<Q extends SemanticQuery>(options: SemanticCacheOpti
   assertBoolean('accelerate', accelerate);
   assertClock('clock', clock);
   return { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs, timeoutMs, accelerate, clock };
+}
+
+/** Every per-request option's name of `run`, so a misspelt one (`timeoutMS`) is refused, not ignored. */
+const RUN_KEYS = Object.keys({
+  partition: true,
+  noCache: true,
+  noStore: true,
+  signal: true,
+  timeoutMs: true,
+  flightGroup: true,
+} satisfies Record<keyof SemanticRunOptions, true>);
+
+/** The options `lookup` and `store` take. */
+const ENTRY_KEYS = ['partition', 'signal'];
+
+/** Checks the per-request options of `run`, quoting any bad value; the partition is checked as it is keyed. */
+export function checkRunOptions(options: SemanticRunOptions): void {
+  assertObject('options', options as unknown);
+  assertKnownKeys('SemanticCache.run()', options, RUN_KEYS);
+  if (options.noCache !== undefined) assertBoolean('noCache', options.noCache);
+  if (options.noStore !== undefined) assertBoolean('noStore', options.noStore);
+  assertSignal('signal', options.signal);
+  if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
+  if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
+}
+
+/** Checks the options of `lookup` or `store` (`method`), quoting any bad value. */
+export function checkEntryOptions(method: 'lookup' | 'store', options: Pick<SemanticRunOptions, 'partition' | 'signal'>): void {
+  assertObject('options', options as unknown);
+  assertKnownKeys(`SemanticCache.${method}()`, options, ENTRY_KEYS);
+  assertSignal('signal', options.signal);
 }

@@ -3,10 +3,7 @@ import {
   assertBoolean,
   assertFunction,
   assertKnownKeys,
-  assertNumber,
   assertObject,
-  assertSignal,
-  assertString,
   CacheError,
   describe,
   Emitter,
@@ -33,7 +30,7 @@ import {
   type SemanticRunResult,
   type Verifier,
 } from './types.js';
-import { checkOptions } from './options.js';
+import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
 import { normalized } from './vector.js';
 
 interface FlightState {
@@ -112,9 +109,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    */
   async run(query: Q, compute: (signal: AbortSignal) => Promise<TensorMap>, options: SemanticRunOptions = {}): Promise<SemanticRunResult> {
     assertFunction('compute', compute);
-    assertSignal('signal', options.signal);
-    if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-    if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
+    checkRunOptions(options);
     const { noCache = false, noStore = false, signal, flightGroup, timeoutMs } = options;
     if (signal?.aborted) throw abortError(signal);
     const partition = partitionKey(options.partition);
@@ -159,7 +154,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * An embedding that fails, or takes longer than `timeoutMs`, is a miss and an `error` event, as in {@link SemanticCache.run}.
    */
   async lookup(query: Q, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<Omit<SemanticRunResult, 'shared'> | undefined> {
-    assertSignal('signal', options.signal);
+    checkEntryOptions('lookup', options);
     if (options.signal?.aborted) throw abortError(options.signal);
     const partition = partitionKey(options.partition);
     let exactKey: string;
@@ -184,7 +179,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * than `timeoutMs` (or an earlier one that did has not answered yet), or `exactKey` fails: nothing is stored.
    */
   async store(query: Q, value: TensorMap, options: Pick<SemanticRunOptions, 'partition' | 'signal'> = {}): Promise<void> {
-    assertSignal('signal', options.signal);
+    checkEntryOptions('store', options);
     if (options.signal?.aborted) throw abortError(options.signal);
     const partition = partitionKey(options.partition);
     const generation = this.#generation;
