@@ -1,5 +1,6 @@
 import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
+import { checkAcquireOptions } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
 import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
@@ -91,10 +92,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /**
    * The ready version a selector names, loading it first when it is known but not loaded;
    * concurrent callers share one load.
-   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs`, and
-   * ModelNotReadyError when the load fails (its error as the `cause`).
+   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs`, ModelNotReadyError when
+   * the load fails (its error as the `cause`), and TypeError or RangeError quoting an unknown option or a bad value.
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
+    checkAcquireOptions(options);
     const hold = await this.acquireHeld(name, options);
     hold.release();
     return hold.version;

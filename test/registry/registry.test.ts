@@ -271,6 +271,32 @@ test('service.infer() checks its per-request options: an unknown one is named, a
   }
 });
 
+test('registry.acquire() checks its options as a constructor does: an unknown one is named, a bad value quoted, loaded or not', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+  registry.register({ name: 'm', version: '2', source: doubler(1), warmup: [] });
+  try {
+    for (const version of ['1', '2']) {
+      // A misspelt option was dropped: a wait for the load with no deadline, or the default version where one was named.
+      await assert.rejects(registry.acquire('m', { version, timeoutMS: 5 } as never), {
+        name: 'TypeError',
+        message: 'Unknown option `timeoutMS`; ModelRegistry.acquire() takes version, label, signal, timeoutMs',
+      });
+      await assert.rejects(registry.acquire('m', { version, timeoutMs: Number.NaN }), { name: 'TypeError', message: 'Expected `timeoutMs` to be a finite number, got NaN (number)' });
+      await assert.rejects(registry.acquire('m', { version, timeoutMs: -1 }), { name: 'RangeError', message: 'Expected `timeoutMs` to be a number >= 0, got -1 (number)' });
+    }
+    await assert.rejects(registry.acquire('m', { verison: '2' } as never), { name: 'TypeError', message: /^Unknown option `verison`/ });
+    await assert.rejects(registry.acquire('m', { version: 2 as never }), { name: 'TypeError', message: 'Expected `version` to be a non-empty string, got 2 (number)' });
+    await assert.rejects(registry.acquire('m', { label: null as never }), { name: 'TypeError', message: 'Expected `label` to be a non-empty string, got null (null)' });
+    await assert.rejects(registry.acquire('m', { signal: 'stop' as never }), { name: 'TypeError', message: 'Expected `signal` to be an AbortSignal, got "stop" (string)' });
+    await assert.rejects(registry.acquire('m', null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+    assert.equal(registry.isReady('m', '2'), false, 'nothing refused was loaded');
+    assert.equal((await registry.acquire('m', { version: '2', timeoutMs: 1000 })).version, '2');
+  } finally {
+    await registry.close();
+  }
+});
+
 test('a request listener that throws never fails the request it reports, nor reports it twice; its error is rethrown later', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', source: doubler(0), warmup: [] });

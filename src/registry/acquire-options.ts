@@ -1,0 +1,19 @@
+import { assertKnownKeys, assertNumber, assertObject, assertSignal, assertString } from '../core/index.js';
+import type { AcquireOptions } from './types.js';
+
+/** Every option's name, so a misspelt one (`timeoutMS`, `lable`) is refused, not ignored. */
+const ACQUIRE_KEYS = Object.keys({ version: true, label: true, signal: true, timeoutMs: true } satisfies Record<keyof AcquireOptions, true>);
+
+/**
+ * Checks the options of {@link ModelRegistry.acquire} as a constructor's are checked.
+ * @throws TypeError or RangeError naming the option and quoting the bad value.
+ */
+export function checkAcquireOptions(options: AcquireOptions): void {
+  assertObject('options', options as unknown);
+  assertKnownKeys('ModelRegistry.acquire()', options, ACQUIRE_KEYS);
+  if (options.version !== undefined) assertString('version', options.version);
+  if (options.label !== undefined) assertString('label', options.label);
+  assertSignal('signal', options.signal);
+  // As the wait for a load checks it, whether or not one is waited for.
+  if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0);
+}
