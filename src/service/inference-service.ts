@@ -39,6 +39,9 @@ const INFER_KEYS = Object.keys({
   onVersion: true,
 } satisfies Record<keyof ServiceInferOptions, true>);
 
+/** The options a {@link InferenceService.runner} fixes: all but the signal, which each call gives. */
+const RUNNER_KEYS = INFER_KEYS.filter((key) => key !== 'signal');
+
 /** Options of {@link InferenceService}. */
 export interface ServiceOptions {
   /** Where models are loaded. */
@@ -181,8 +184,11 @@ export class InferenceService extends Emitter<ServiceEvents> {
    * are batched with everything else the model serves. Under `maxLoadedVersions` /
    * `maxLoadedBytes` the embedder may evict the version of a request whose lookup it embeds for:
    * that version unloads without waiting for the lookup, and a miss loads it again (docs/caching.md).
+   * @throws TypeError naming an unknown option, when the runner is made rather than at each call.
    */
   runner(model: string, options: Omit<ServiceInferOptions, 'signal'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
+    assertObject('options', options as unknown);
+    assertKnownKeys('runner()', options, RUNNER_KEYS);
     return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;
   }
 

@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertNumber, assertObject, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -47,6 +47,9 @@ export interface RouterOptions {
  */
 export type VersionCall<Res> = (version: ModelVersion, options: InferOptions, hold: VersionHold) => Promise<Res>;
 
+/** Every option's name of {@link Router.route}, so a misspelt one (`timeoutMS`) is refused, not ignored. */
+const ROUTE_KEYS = Object.keys({ version: true, label: true, signal: true, timeoutMs: true, routingKey: true } satisfies Record<keyof RouteOptions, true>);
+
 /** How many times {@link Router.run} calls a request whose version left service before the call queued it. */
 const ROUTE_ATTEMPTS = 3;
 
@@ -71,8 +74,16 @@ export class Router {
     this.#shadow = new ShadowMirror(options.registry, options.clock, this.#random, options.onShadow);
   }
 
-  /** The version a request goes to, loaded first when it is known but not loaded. */
+  /**
+   * The version a request goes to, loaded first when it is known but not loaded.
+   * @throws TypeError naming an unknown option or quoting a `timeoutMs` that is not a number
+   * (RangeError: a negative one); InvalidInputError for a `version`, `label` or `routingKey` that
+   * is not a string, as for a request.
+   */
   async route(model: string, options: RouteOptions = {}): Promise<ModelVersion> {
+    assertObject('options', options as unknown);
+    assertKnownKeys('Router.route()', options, ROUTE_KEYS);
+    if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0);
     const hold = await this.#route(model, options, options.timeoutMs);
     hold.release();
     return hold.version;

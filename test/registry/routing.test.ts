@@ -200,6 +200,31 @@ test('Router refuses an unknown option by name', () => {
   assert.throws(() => new Router({ registry, clock: systemClock, onShadow: () => {}, randomness: Math.random } as never), /^TypeError: Unknown option `randomness`; Router takes registry, clock, onShadow, random$/);
 });
 
+test('Router.route() and service.runner() refuse an unknown option by name, and a bad timeoutMs quoting it', async () => {
+  const registry = await threeVersions();
+  const router = new Router({ registry, clock: systemClock, onShadow: () => {} });
+  // A misspelt option was dropped: the default version where version 2 was asked for, or no deadline.
+  await assert.rejects(router.route('m', { verison: '2' } as never), {
+    name: 'TypeError',
+    message: 'Unknown option `verison`; Router.route() takes version, label, signal, timeoutMs, routingKey',
+  });
+  await assert.rejects(router.route('m', { timeoutMs: Number.NaN }), { name: 'TypeError', message: 'Expected `timeoutMs` to be a finite number, got NaN (number)' });
+  await assert.rejects(router.route('m', { timeoutMs: -1 }), { name: 'RangeError', message: 'Expected `timeoutMs` to be a number >= 0, got -1 (number)' });
+  await assert.rejects(router.route('m', null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+  assert.equal((await router.route('m', { version: '2', timeoutMs: 100 })).version, '2');
+  const service = new InferenceService({ registry });
+  // Refused when the runner is made, not at each of its calls; the signal is each call's.
+  assert.throws(() => service.runner('m', { lable: 'canary' } as never), {
+    name: 'TypeError',
+    message: 'Unknown option `lable`; runner() takes version, label, timeoutMs, routingKey, noCache, noStore, tenant, priority, onVersion',
+  });
+  assert.throws(() => service.runner('m', { signal: AbortSignal.abort() } as never), { name: 'TypeError', message: /^Unknown option `signal`/ });
+  assert.throws(() => service.runner('m', null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+  const outputs = await service.runner('m', { label: 'canary' })(request([0, 0]).inputs);
+  assert.deepEqual(Array.from(outputs.y!.data as Float32Array), [200, 200]);
+  await registry.close();
+});
+
 test('shadow copies are bounded among concurrent requests too: a place is taken when sampled, and freed when the primary fails', async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock, concurrency: 64 })], clock });
