@@ -1,7 +1,7 @@
 import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import type { InferOptions, ModelVersion, VersionHold, VersionRef } from '../registry/index.js';
+import type { InferOptions, ModelVersion, UnloadReason, VersionHold, VersionRef } from '../registry/index.js';
 import type { LookupHolds } from './lookup-holds.js';
 
 /**
@@ -131,6 +131,21 @@ function semanticPartition(version: ModelVersion, tenant: string | undefined, pa
   } catch {
     return undefined;
   }
+}
+
+/**
+ * What a version that leaves service otherwise than by eviction (an unload, a swap, the version
+ * policy, a close) does to its model's caches. The semantic lookups of the requests routed to it
+ * end as misses (every tenant's partition), and those requests go on to it, which still answers
+ * them: a lookup may be waiting for an embedder served by the same registry that, under
+ * `maxLoadedVersions` / `maxLoadedBytes`, needs the room the version keeps until its drain ends,
+ * and the drain waits for those requests (it waited out the SemanticCache's `timeoutMs`). An
+ * eviction lets go of the requests instead (see LookupHolds). A version replaced by a load of
+ * itself has its entries cleared too ({@link clearReplaced}).
+ */
+export function leftService(caching: AnyModelCaching, ref: VersionRef, reason: UnloadReason): void {
+  caching.semantic?.endLookups([ref.name, ref.version], { prefix: true });
+  if (reason === 'replaced') clearReplaced(caching, ref);
 }
 
 /**

@@ -2,7 +2,7 @@ import { assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, sy
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, clearReplaced, flightGroupOf, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { cacheDirectives, checkCaching, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { checkHold, Router, type RouterRunOptions } from './router.js';
@@ -108,9 +108,9 @@ export class InferenceService extends Emitter<ServiceEvents> {
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
     this.#lookups = new LookupHolds(this.registry);
     this.registry.on('draining', ({ name, version, reason }) => {
-      if (reason === 'evicted') this.#lookups.evicted({ name, version });
-      const caching = reason === 'replaced' ? this.#caches.get(name) : undefined;
-      if (caching) clearReplaced(caching, { name, version });
+      if (reason === 'evicted') return this.#lookups.evicted({ name, version });
+      const caching = this.#caches.get(name);
+      if (caching) leftService(caching, { name, version }, reason);
     });
     if (options.caches !== undefined) {
       assertObject('caches', options.caches);

@@ -505,6 +505,28 @@ test('a sync whose read was under way when invalidate() was called applies nothi
   assert.equal(reader.cache.size, 0);
 });
 
+test('endLookups() ends the lookups in flight of a partition, or of those under its parts, as misses at once: run computes, lookup answers undefined', async () => {
+  const pending: { text: string; resolve: (v: number[]) => void }[] = [];
+  const { cache, events, compute } = setup({ embed: (text) => new Promise<number[]>((resolve) => pending.push({ text, resolve })) });
+  const ran = cache.run('a', compute(1), { partition: ['m', '1', 'acme'] });
+  const looked = cache.lookup('a2', { partition: ['m', '1', 'beta'] });
+  const other = cache.run('b', compute(2), { partition: ['m', '2', 'acme'] });
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.deepEqual(pending.map((p) => p.text).sort(), ['a', 'a2', 'b']);
+  cache.endLookups(['m', '1'], { prefix: true });
+  const [r, l] = await Promise.all([ran, looked]);
+  assert.deepEqual([r.hit, y(r.value), l], [false, 1, undefined]);
+  assert.deepEqual(events, ['miss:ended']);
+  // The embeddings ended go on unawaited; their answers store nothing. Version 2's lookup was not ended.
+  for (const p of pending) p.resolve(VECTORS[p.text]!);
+  assert.equal((await other).hit, false);
+  assert.deepEqual(events, ['miss:ended', 'miss:absent', 'store']);
+  assert.equal(cache.size, 1);
+  cache.endLookups(); // none in flight: nothing to end
+  assert.throws(() => cache.endLookups('m', { prefix: true }), /^TypeError: Expected `partition` to be a non-empty array of parts with `prefix`, got "m" \(string\)$/);
+  assert.throws(() => cache.endLookups(['m'], { prefx: true } as never), /^TypeError: Unknown option `prefx`; endLookups\(\) takes prefix$/);
+});
+
 test('a store() still embedding when invalidate() is called stores nothing, as a result in flight', async () => {
   let release!: () => void;
   const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));

@@ -218,6 +218,39 @@ test('an embedder served by the same registry with no room for it: the version h
   }
 });
 
+test('an embedder served by the same registry with no room for it but a version unloaded while its request is in the lookup: the lookup ends at once as a miss, and that version answers the request', async () => {
+  for (const withResult of [false, true]) {
+    const clock = new FakeClock();
+    const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, maxLoadedVersions: 1 });
+    await registry.load({ name: 'm', source: scale(10), warmup: [] });
+    registry.register({ name: 'embed', source: scale(1), warmup: [] });
+    const service = new InferenceService({ registry, clock });
+    const embed = service.runner('embed');
+    let unloaded: Promise<void> | undefined;
+    const semantic = new SemanticCache<TensorMap>({
+      // 'm' leaves service (not evicted: unloaded) as its request's lookup asks for the embedding, which needs its room.
+      embed: onnxEmbedder({ run: (feeds, signal) => ((unloaded ??= registry.unload('m', '1')), embed(feeds, signal)), feeds: (inputs: TensorMap) => inputs }),
+      dimensions: 2,
+      threshold: 0.99,
+      maxEntries: 10,
+      timeoutMs: 100,
+      clock,
+    });
+    const events: string[] = [];
+    semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
+    semantic.on('error', (e) => events.push(`error:${e.operation}`));
+    service.setCaching('m', { semantic, result: withResult ? new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) : undefined });
+    const answer = service.infer('m', request(1, 2)).then(values);
+    assert.equal(await waitedOn(clock, answer), 0, 'the lookup did not wait for the embedder\'s timeout');
+    assert.deepEqual(await answer, [10, 20], 'the version unloaded answered the request routed to it');
+    assert.deepEqual(events, ['miss:ended']);
+    await unloaded;
+    assert.equal(registry.has('m'), false);
+    await semantic.close();
+    await registry.close();
+  }
+});
+
 test('a hold an eviction released is taken again on the version loaded again, or refused with a 503 once the version is no longer served', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: scale(10), warmup: [], versionPolicy: { latest: 1 } });

@@ -1,17 +1,4 @@
-import {
-  abortError,
-  assertBoolean,
-  assertFunction,
-  assertKnownKeys,
-  assertObject,
-  CacheError,
-  describe,
-  Emitter,
-  isPromiseLike,
-  messageOf,
-  type Clock,
-  type TensorMap,
-} from '../../core/index.js';
+import { abortError, assertFunction, CacheError, Emitter, isPromiseLike, messageOf, type Clock, type TensorMap } from '../../core/index.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
@@ -19,17 +6,8 @@ import { BoundedEmbedder } from './bounded-embedder.js';
 import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
-import {
-  partitionKey,
-  withinPartition,
-  type Partition,
-  type SemanticCacheEvents,
-  type SemanticCacheOptions,
-  type SemanticQuery,
-  type SemanticRunOptions,
-  type SemanticRunResult,
-  type Verifier,
-} from './types.js';
+import { ENDED, LookupEnds } from './lookup-ends.js';
+import { inScope, partitionKey, partitionScope, type Partition, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
 import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
 import { normalized } from './vector.js';
 
@@ -43,6 +21,7 @@ interface FlightState {
 }
 
 type Outcome = Omit<SemanticRunResult, 'shared'>;
+type Near<Q extends SemanticQuery> = { entry: HeldEntry<Q>; similarity: number };
 
 /**
  * A semantic cache: answers a query with the stored result of a *similar* earlier query. An exact
@@ -72,6 +51,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   readonly #entries: SemanticEntries<Q>;
   readonly #flights: SingleFlight<Outcome, FlightState>;
   readonly #writes = new Set<Promise<void>>();
+  readonly #ends = new LookupEnds();
   #generation = 0;
   #cursor: string | undefined;
   #syncing: Promise<void> | undefined;
@@ -166,8 +146,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     }
     const exact = this.#entries.exact(partition, exactKey);
     if (exact) return { value: exact.value, hit: true, exact: true, similarity: 1 };
-    const vector = await this.#embedOrReport(query, partition, options.signal);
-    const near = vector && (await this.#near(query, partition, vector));
+    const looked = await this.#ends.race(partition, () => this.#lookUp(query, partition, options.signal));
+    const near = looked === ENDED ? undefined : looked.near;
     return near ? { value: near.entry.value, hit: true, exact: false, similarity: near.similarity } : undefined;
   }
 
@@ -208,16 +188,10 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * @throws CacheError when the log cannot record the clear.
    */
   async invalidate(partition?: Partition, options: { readonly prefix?: boolean } = {}): Promise<void> {
-    assertObject('options', options);
-    assertKnownKeys('invalidate()', options, ['prefix']);
-    if (options.prefix !== undefined) assertBoolean('prefix', options.prefix);
-    const prefix = options.prefix === true;
-    if (prefix && (!Array.isArray(partition) || partition.length === 0)) {
-      throw new TypeError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
-    }
-    const key = partition === undefined ? undefined : partitionKey(partition);
+    const scope = partitionScope('invalidate()', partition, options);
+    const { key, prefix } = scope;
     this.#generation++;
-    this.#flights.forget((state) => key === undefined || (prefix ? withinPartition(state.partition, key) : state.partition === key));
+    this.#flights.forget((state) => inScope(state.partition, scope));
     this.#entries.clear(key, prefix);
     if (!this.#log) return;
     await this.idle();
@@ -228,6 +202,18 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
       throw error;
     }
+  }
+
+  /**
+   * Ends the lookups in flight (embedding, verification) of one partition, or of all, or with
+   * `prefix` of those under its parts, as misses (reason `ended`): a `run` computes its query at
+   * once, a `lookup` answers undefined, and what they were waiting for goes on unawaited. For
+   * lookups that must not wait any more: the InferenceService ends those of a version that leaves
+   * service (an unload, a swap), which may hold the room its embedder waits for (docs/caching.md).
+   */
+  endLookups(partition?: Partition, options: { readonly prefix?: boolean } = {}): void {
+    const scope = partitionScope('endLookups()', partition, options);
+    this.#ends.end((key) => inScope(key, scope));
   }
 
   /** Replays the log records written since the last sync (by any replica, this one included). */
@@ -264,15 +250,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     let vector: Float32Array | undefined;
     const embedded = state.readsCache;
     if (state.readsCache) {
-      vector = await this.#embedOrReport(query, partition, signal, state.deadline);
-      const near = vector && (await this.#near(query, partition, vector, state.deadline));
+      const looked = await this.#ends.race(partition, () => this.#lookUp(query, partition, signal, state.deadline));
       state.readsCache = false;
       const durationMs = this.#clock.now() - started;
+      const near = looked === ENDED ? undefined : looked.near;
       if (near) {
         this.emit('hit', { partition, exact: false, similarity: near.similarity, durationMs });
         return { value: near.entry.value, hit: true, exact: false, similarity: near.similarity };
       }
-      this.emit('miss', { partition, reason: !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
+      vector = looked === ENDED ? undefined : looked.vector;
+      this.emit('miss', { partition, reason: looked === ENDED ? 'ended' : !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
     } else {
       this.emit('miss', { partition, reason: 'bypass', durationMs: 0 });
     }
@@ -292,8 +279,14 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     return missed(value);
   }
 
+  /** The query's embedding (undefined when it failed) and its best near entry (null when `verify` rejected it). */
+  async #lookUp(query: Q, partition: string, signal: AbortSignal | undefined, deadline?: number): Promise<{ vector?: Float32Array | undefined; near?: Near<Q> | null | undefined }> {
+    const vector = await this.#embedOrReport(query, partition, signal, deadline);
+    return { vector, near: vector && (await this.#near(query, partition, vector, deadline)) };
+  }
+
   /** The best near entry; null when `verify` rejected it. */
-  async #near(query: Q, partition: string, vector: Float32Array, deadline?: number): Promise<{ entry: HeldEntry<Q>; similarity: number } | null | undefined> {
+  async #near(query: Q, partition: string, vector: Float32Array, deadline?: number): Promise<Near<Q> | null | undefined> {
     const near = this.#entries.nearest(partition, vector, this.#threshold);
     if (!near || !this.#verify) return near;
     try {

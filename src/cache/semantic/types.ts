@@ -1,4 +1,4 @@
-import { describe, type CacheError, type Clock, type TensorMap } from '../../core/index.js';
+import { assertBoolean, assertKnownKeys, assertObject, describe, type CacheError, type Clock, type TensorMap } from '../../core/index.js';
 import type { MaybePromise } from '../store.js';
 import type { SemanticLog } from './record.js';
 
@@ -97,7 +97,8 @@ export interface SemanticRunResult {
 /** Events of {@link SemanticCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`, and again each time a joiner runs again. */
 export interface SemanticCacheEvents {
   hit: [event: { readonly partition: string; readonly exact: boolean; readonly similarity: number; readonly durationMs: number }];
-  miss: [event: { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error'; readonly durationMs: number }];
+  /** `ended`: the lookup was ended early by {@link SemanticCache.endLookups}. */
+  miss: [event: { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error' | 'ended'; readonly durationMs: number }];
   coalesce: [event: { readonly partition: string }];
   store: [event: { readonly partition: string }];
   error: [event: { readonly operation: 'key' | 'embed' | 'verify' | 'append' | 'sync' | 'clear'; readonly partition?: string; readonly error: CacheError }];
@@ -109,6 +110,32 @@ export interface SemanticCacheEvents {
  */
 export function withinPartition(key: string, scope: string): boolean {
   return key === scope || (scope.endsWith(']') && key.startsWith(`${scope.slice(0, -1)},`));
+}
+
+/** The partitions a clear or an end applies to: one (or all, when `key` is undefined), or with `prefix` those under its parts. */
+export interface PartitionScope {
+  readonly key: string | undefined;
+  readonly prefix: boolean;
+}
+
+/**
+ * The scope `partition` and `options` name for `method` (`invalidate()`).
+ * @throws TypeError for an unknown option, a `prefix` that is not a boolean, or one without a non-empty list of parts.
+ */
+export function partitionScope(method: string, partition: Partition | undefined, options: { readonly prefix?: boolean }): PartitionScope {
+  assertObject('options', options);
+  assertKnownKeys(method, options, ['prefix']);
+  if (options.prefix !== undefined) assertBoolean('prefix', options.prefix);
+  const prefix = options.prefix === true;
+  if (prefix && (!Array.isArray(partition) || partition.length === 0)) {
+    throw new TypeError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
+  }
+  return { key: partition === undefined ? undefined : partitionKey(partition), prefix };
+}
+
+/** Whether the partition keyed `key` is within `scope`. */
+export function inScope(key: string, scope: PartitionScope): boolean {
+  return scope.key === undefined || (scope.prefix ? withinPartition(key, scope.key) : key === scope.key);
 }
 
 /**
