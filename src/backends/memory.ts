@@ -1,4 +1,5 @@
 import { abortError, BackendError, ClosedError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { checkLoadOptions, checkRunOptions } from './call-options.js';
 import { checkFeeds, checkTensor } from './check-feeds.js';
 import type { Backend, LoadOptions, ModelSession, ModelSource, RunOptions, TensorSpec } from './types.js';
 
@@ -53,6 +54,7 @@ export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend
     calls,
     accepts: isMemoryModel,
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelSession> {
+      checkLoadOptions(loadOptions);
       if (!isMemoryModel(source)) {
         throw new TypeError(`Expected a memory model ({inputs, outputs, run}), got ${describe(source)}`);
       }
@@ -90,6 +92,7 @@ class MemorySession implements ModelSession {
   }
 
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    checkRunOptions(options);
     if (this.#disposed) throw new ClosedError(`Session ${this.#label} is disposed`);
     if (options.signal?.aborted) throw abortError(options.signal);
     checkFeeds(this.inputs, feeds);

@@ -1,5 +1,5 @@
 import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
-import { checkFeeds, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
+import { checkFeeds, checkRunOptions, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions } from './types.js';
 import { checkSpecType } from './tensor-spec.js';
@@ -157,6 +157,7 @@ export class EnsembleSession implements ModelSession {
   }
 
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    checkRunOptions(options);
     checkFeeds(this.inputs, feeds);
     const tensors: TensorMap = { ...feeds };
     for (const [i, step] of this.#definition.steps.entries()) {

@@ -59,6 +59,15 @@ test('an ensemble runs its steps in order with input and output name maps, each 
   await registry.close();
 });
 
+test('an ensemble\'s session refuses an unknown run option by name, as every backend\'s does', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', source: affine(2, 0), warmup: [] });
+  const mv = await registry.load({ name: 'pipe', source: xToY([{ model: 'scale', inputMap: { in: 'x' }, outputMap: { out: 'y' } }]), warmup: [] });
+  await assert.rejects(mv.session.run(x([1, 2]).inputs, { signl: AbortSignal.abort() } as never), { name: 'TypeError', message: 'Unknown option `signl`; run() takes signal, timings' });
+  assert.deepEqual(Array.from((await mv.session.run(x([1, 2]).inputs, {})).y!.data as Float32Array), [2, 4]);
+  await registry.close();
+});
+
 test('model steps follow the step model’s routing: a new version of a step takes over the ensemble at once', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'scale', version: '1', source: affine(2, 0) });

@@ -1,6 +1,6 @@
 import { basename, resolve } from 'node:path';
 import { abortError, describe, type TensorMap } from '../../core/index.js';
-import type { Backend, LoadOptions, ModelSource } from '../index.js';
+import { checkLoadOptions, type Backend, type LoadOptions, type ModelSource } from '../index.js';
 import { readReply, type RunResult } from './arena.js';
 import { resolveOptions, type OnnxNodeOptions, type ResolvedOnnxNodeOptions } from './options.js';
 import { WorkerPool } from './pool.js';
@@ -41,6 +41,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
     options: resolved,
     accepts: isOnnxSource,
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<OnnxNodeSession> {
+      checkLoadOptions(loadOptions);
       if (!isOnnxSource(source)) {
         throw new TypeError(`Expected a path to an .onnx file or the model's bytes (Uint8Array), got ${describe(source)}`);
       }

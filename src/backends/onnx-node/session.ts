@@ -1,5 +1,5 @@
 import { abortError, ClosedError, type AttemptFailure, type TensorMap } from '../../core/index.js';
-import { checkFeeds, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
+import { checkFeeds, checkRunOptions, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { DeviceName } from './devices.js';
 import type { RunResult } from './arena.js';
 import type { WorkerPool } from './pool.js';
@@ -48,6 +48,7 @@ export class OnnxNodeSession implements ModelSession {
    * ClosedError after {@link dispose}.
    */
   async run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    checkRunOptions(options);
     if (this.#disposed) throw new ClosedError(`onnx-node ${this.#label} is disposed`);
     if (options.signal?.aborted) throw abortError(options.signal);
     checkFeeds(this.inputs, feeds);

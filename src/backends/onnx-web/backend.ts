@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-web';
 import { abortError, BackendUnavailableError, describe, messageOf, type AttemptFailure } from '../../core/index.js';
-import type { Backend, LoadOptions, ModelSession, ModelSource } from '../index.js';
+import { checkLoadOptions, type Backend, type LoadOptions, type ModelSession, type ModelSource } from '../index.js';
 import { resolveOptions, type OnnxWebOptions, type ResolvedOnnxWebOptions, type WebDevice } from './options.js';
 import { configure, importRuntime, markStarted, type OrtWeb } from './runtime.js';
 import { OnnxWebSession } from './session.js';
@@ -41,7 +41,10 @@ function isWebSource(source: ModelSource): boolean {
   return (typeof source === 'string' && source.length > 0) || source instanceof Uint8Array || (typeof URL === 'function' && source instanceof URL);
 }
 
-async function load(options: ResolvedOnnxWebOptions, source: ModelSource, { label, signal }: LoadOptions = {}): Promise<ModelSession> {
+async function load(options: ResolvedOnnxWebOptions, source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelSession> {
+  checkLoadOptions(loadOptions);
+  let { label } = loadOptions;
+  const { signal } = loadOptions;
   if (!isWebSource(source)) throw new TypeError(`Expected a model URL, path or bytes (Uint8Array), got ${describe(source)}`);
   const location = source instanceof Uint8Array ? source : String(source);
   label ??= typeof location === 'string' ? fileName(location) : 'model';

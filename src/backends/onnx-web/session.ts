@@ -1,6 +1,6 @@
 import type { InferenceSession } from 'onnxruntime-web';
 import { abortError, BackendError, ClosedError, messageOf, onAbort, type AttemptFailure, type TensorMap } from '../../core/index.js';
-import { checkFeeds, tensorSpec, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
+import { checkFeeds, checkRunOptions, tensorSpec, type ModelSession, type RunOptions, type TensorSpec } from '../index.js';
 import type { OrtWeb } from './runtime.js';
 import { nextTask } from './next-task.js';
 import { fromOrt, toOrt } from './tensors.js';
@@ -38,6 +38,11 @@ export class OnnxWebSession implements ModelSession {
   }
 
   run(feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> {
+    try {
+      checkRunOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const { signal } = options;
     if (this.#disposed) return Promise.reject(new ClosedError(`Model ${this.#label} is disposed`));
     if (signal?.aborted) return Promise.reject(abortError(signal));
