@@ -1,6 +1,6 @@
 import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
-import { checkAcquireOptions } from './acquire-options.js';
+import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
 import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
@@ -77,11 +77,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /**
    * The ready version a selector names (the `stable` label's, else the newest ready one, when it
    * names none), without loading anything.
-   * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready.
+   * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready; TypeError for a bad selector.
    */
   resolve(name: string, selector: VersionSelector = {}): ModelVersion {
     if (this.#closed) throw new ClosedError('The registry is closed');
-    return this.#entry(name).resolve(selector);
+    return this.#entry(name).resolve(checkSelector(selector));
   }
 
   /** {@link ModelRegistry.resolve} by version only. */

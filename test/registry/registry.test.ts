@@ -297,6 +297,23 @@ test('registry.acquire() checks its options as a constructor does: an unknown on
   }
 });
 
+test('registry.resolve() checks its selector: an unknown field is named, a version or label that is not a non-empty string quoted', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  await registry.load({ name: 'm', version: '2', source: doubler(1), warmup: [] });
+  try {
+    // A misspelt field was dropped: the newest version where version 1 was asked for.
+    assert.throws(() => registry.resolve('m', { verison: '1' } as never), { name: 'TypeError', message: 'Unknown option `verison`; ModelRegistry.resolve() takes version, label' });
+    assert.throws(() => registry.resolve('m', { version: 1 as never }), { name: 'TypeError', message: 'Expected `version` to be a non-empty string, got 1 (number)' });
+    assert.throws(() => registry.get('m', 1 as never), { name: 'TypeError', message: 'Expected `version` to be a non-empty string, got 1 (number)' });
+    assert.throws(() => registry.resolve('m', null as never), { name: 'TypeError', message: 'Expected `selector` to be an object, got null (null)' });
+    assert.equal(registry.resolve('m', { version: '1' }).version, '1');
+    assert.equal(registry.resolve('m').version, '2');
+  } finally {
+    await registry.close();
+  }
+});
+
 test('a request listener that throws never fails the request it reports, nor reports it twice; its error is rethrown later', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', source: doubler(0), warmup: [] });
