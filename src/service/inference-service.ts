@@ -39,8 +39,8 @@ const INFER_KEYS = Object.keys({
   onVersion: true,
 } satisfies Record<keyof ServiceInferOptions, true>);
 
-/** The options a {@link InferenceService.runner} fixes: all but the signal, which each call gives. */
-const RUNNER_KEYS = INFER_KEYS.filter((key) => key !== 'signal');
+/** The options a {@link InferenceService.runner} fixes: all but the signal, which each call gives, and a hold, which serves one request. */
+const RUNNER_KEYS = INFER_KEYS.filter((key) => key !== 'signal' && key !== 'hold');
 
 /** Options of {@link InferenceService}. */
 export interface ServiceOptions {
@@ -186,7 +186,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
    * that version unloads without waiting for the lookup, and a miss loads it again (docs/caching.md).
    * @throws TypeError naming an unknown option, when the runner is made rather than at each call.
    */
-  runner(model: string, options: Omit<ServiceInferOptions, 'signal'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
+  runner(model: string, options: Omit<ServiceInferOptions, 'signal' | 'hold'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
     assertObject('options', options as unknown);
     assertKnownKeys('runner()', options, RUNNER_KEYS);
     return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;
