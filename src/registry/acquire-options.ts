@@ -20,10 +20,10 @@ export function checkSelector(selector: VersionSelector): VersionSelector {
 }
 
 /**
- * Checks the options of {@link ModelRegistry.acquire} as a constructor's are checked.
+ * Checks the options of {@link ModelRegistry.acquire} as a constructor's are checked, and returns them.
  * @throws TypeError or RangeError naming the option and quoting the bad value.
  */
-export function checkAcquireOptions(options: AcquireOptions): void {
+export function checkAcquireOptions(options: AcquireOptions): AcquireOptions {
   assertObject('options', options as unknown);
   assertKnownKeys('ModelRegistry.acquire()', options, ACQUIRE_KEYS);
   if (options.version !== undefined) assertString('version', options.version);
@@ -31,4 +31,5 @@ export function checkAcquireOptions(options: AcquireOptions): void {
   assertSignal('signal', options.signal);
   // As the wait for a load checks it, whether or not one is waited for.
   if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0);
+  return options;
 }

@@ -96,16 +96,14 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    * the load fails (its error as the `cause`), and TypeError or RangeError quoting an unknown option or a bad value.
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
-    checkAcquireOptions(options);
-    const hold = await this.acquireHeld(name, options);
+    const hold = await this.acquireHeld(name, checkAcquireOptions(options));
     hold.release();
     return hold.version;
   }
 
   /**
-   * @internal {@link ModelRegistry.acquire}, held for one request ({@link ModelVersion.hold}) by the
-   * router, ensemble steps and TF-Serving's `:predict` (which hands it to `service.infer`), which release
-   * it in every path: one never released keeps a draining version from unloading. Code that calls versions itself uses `Router.run`.
+   * @internal {@link ModelRegistry.acquire}, held for one request by the router, ensemble steps and
+   * TF-Serving's `:predict`, which release it in every path, as {@link ModelVersion.hold} says.
    */
   async acquireHeld(name: string, options: AcquireOptions = {}): Promise<VersionHold> {
     if (this.#closed) throw new ClosedError('The registry is closed');
