@@ -6,7 +6,8 @@
  * array), deep (replies with an object nested `depth` levels, too deep for the pool's thread to
  * read back, then sets a shared flag). `crashAfterReady` dies right after reporting ready;
  * `failFrom` fails to start from the `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
- * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready.
+ * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready. `crashOnClose` dies
+ * of an uncaught error when told to close.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -31,7 +32,7 @@ export interface Result {
 }
 
 const { data, link } = workerData as WorkerStart;
-const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer };
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer; crashOnClose?: boolean };
 const start = init.failFrom && Atomics.add(new Int32Array(init.failFrom.starts), 0, 1);
 
 if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && start! < (init.failFrom.until ?? Infinity))) {
@@ -47,7 +48,10 @@ if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && st
 function serve(): void {
   for (let count = 1; ; count++) {
     const message = takeMessage(link, count - 1) as { type: 'run'; value: Job } | { type: 'close' };
-    if (message.type === 'close') process.exit(0);
+    if (message.type === 'close') {
+      if (init.crashOnClose) throw new Error('boom on close');
+      process.exit(0);
+    }
     const job = message.value;
     const done = (extra: Partial<Result>) => postReply(link, { type: 'done', value: { threadId, count, ...extra } }, []);
     if (job.op === 'echo') done({ x: job.x });

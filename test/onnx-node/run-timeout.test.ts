@@ -129,6 +129,31 @@ test('close while a timed-out worker\'s replacement is starting resolves without
   }
 });
 
+test('a replacement told to close after close() resolved that dies of an error while closing is no unhandled rejection', { timeout: 20_000 }, async () => {
+  const held = gate();
+  const pool = await start(1, 50, 1, (first) => (first ? { hold: held.buffer, crashOnClose: true } : {}));
+  const stuck = gate();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await assert.rejects(pool.run({ op: 'gate', x: 1, gate: stuck.buffer }, []), timedOut);
+    await held.reached(1);
+    const replacement = held.threadId();
+    await pool.close();
+    held.open();
+    stuck.open();
+    await until(() => !liveThreadIds().includes(replacement), 'the replacement exited');
+    // An unhandled rejection is reported after the microtasks of the turn that rejected.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled.map(String), []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    held.open();
+    stuck.open();
+  }
+});
+
 test('onnx-node: a run past runTimeoutMs fails and its instance is replaced; the retired worker, inside ONNX Runtime, closes when the run returns and the process lives on', { timeout: 60_000 }, async () => {
   // 4096 × 1024 × 1024 multiply-adds: hundreds of milliseconds on one thread, against a 20 ms limit.
   const k = 1024;

@@ -354,9 +354,11 @@ export class WorkerPool<Info, In, Out> {
         this.#retry.reset();
         this.#failure = undefined;
         const instance = this.#adopt(started);
-        // close() did not wait for this start: nothing is left for the worker to run.
+        // close() did not wait for this start: nothing is left for the worker to run, and no one
+        // waits for it to exit, so an error it dies of while closing (kept as its crash) must not
+        // reject an unhandled promise.
         if (!this.#stopping) this.#dispatch();
-        else if (this.#instances.has(instance)) void this.#stop(instance);
+        else if (this.#instances.has(instance)) this.#stop(instance).catch(() => undefined);
       },
       (error: unknown) => {
         this.#starting -= 1;
