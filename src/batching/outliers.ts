@@ -12,6 +12,12 @@ const FAR_RATIO = 2;
 const FAR_SIGMAS = 3;
 /** The median absolute deviation times this estimates a normal spread's standard deviation. */
 const MAD_TO_SIGMA = 1.4826;
+/**
+ * The most lone outliers a window may hold: more are a slowdown that recurs (a pause every few
+ * batches), how the model runs, which the spread must keep. Where most batches take the same time,
+ * the robust spread is near 0 and every slow batch stands out of it, rare or not.
+ */
+const MAX_LONE = 2;
 
 /**
  * The lone outliers of a window of batches (`items[i]` items that took `ms[i]`), held as a ring
@@ -24,7 +30,8 @@ const MAD_TO_SIGMA = 1.4826;
  * of the residuals from it. The batch furthest off is set apart and the rest judged again, so that
  * one stall, tilting the line, does not make normal batches look off it. A batch set apart is left
  * out only while neither batch recorded next to it is off the line the same way: two slow batches
- * in a row are a slowdown, and count at once.
+ * in a row are a slowdown, and count at once. More than `MAX_LONE` lone ones are a slowdown that
+ * recurs: none is left out.
  *
  * @internal
  */
@@ -46,7 +53,7 @@ export function loneOutliers(items: readonly number[], ms: readonly number[], ol
     const confirmed = (age > 0 && off.get((i - 1 + n) % n) === side) || (age < n - 1 && off.get((i + 1) % n) === side);
     if (!confirmed) lone.push(i);
   }
-  return lone;
+  return lone.length > MAX_LONE ? [] : lone;
 }
 
 /**

@@ -120,3 +120,18 @@ test('a batch larger (or smaller) than any other is not judged: beyond their siz
   assert.equal(model.snapshot().outliers, 0);
   assert.ok(model.perItemMs > 1 && model.estimate(16) > 25, `fit ${model.perItemMs}·n + ${model.overheadMs}`);
 });
+
+test('slow batches that recur are kept in the fit: only up to two lone ones in the window are stalls', () => {
+  // Batches of 1 to 7 items taking n + 21 ms, every tenth three times that: a pause every 10
+  // batches is how the model runs, and the spread must keep it, or a tenth of the requests
+  // admitted would miss the objective.
+  const recurring = new LatencyModel();
+  for (let i = 0; i < 100; i++) recurring.record(1 + (i % 7), (i % 10 === 0 ? 3 : 1) * (1 + (i % 7) + 21));
+  const fit = recurring.snapshot();
+  assert.deepEqual([fit.samples, fit.outliers], [50, 0]);
+  assert.ok(fit.spreadMs > 10, `spread ${fit.spreadMs}`);
+  // Every 25th: two in the window, far apart, are both set aside.
+  const rare = new LatencyModel();
+  for (let i = 0; i < 100; i++) rare.record(1 + (i % 7), (i % 25 === 0 ? 3 : 1) * (1 + (i % 7) + 21));
+  assert.deepEqual([rare.snapshot().samples, rare.snapshot().outliers, rare.spreadMs], [48, 2, 0]);
+});
