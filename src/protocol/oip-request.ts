@@ -93,9 +93,7 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
   limits.binary?.finish();
   // An empty list asks for every output, as in Triton: no output is requested, so all are.
   const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
-  // The first entry for a name is the one that counts.
-  const binaryOutputs = wanted?.length ? new Map<string, boolean | undefined>() : NO_OUTPUTS;
-  for (let i = (wanted?.length ?? 0) - 1; i >= 0; i--) (binaryOutputs as Map<string, boolean | undefined>).set(wanted![i]!.name, wanted![i]!.binary);
+  const binaryOutputs = wanted?.length ? new Map(wanted.map((o) => [o.name, o.binary])) : NO_OUTPUTS;
   return {
     request: { id, inputs: tensors, outputs: wanted?.length ? wanted.map((o) => o.name) : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
@@ -175,10 +173,14 @@ export function claimedElements(dims: readonly number[], where: string, maxEleme
 
 function decodeOutputs(outputs: unknown): { name: string; binary: boolean | undefined }[] {
   if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describeJson(outputs)}`);
+  const seen = new Set<string>();
   return outputs.map((o, i) => {
     if (!isObject(o) || typeof o.name !== 'string' || o.name === '') {
       throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describeJson(o)}`);
     }
+    // As in Triton ("output already exists in request"): two entries could ask for the output in two forms.
+    if (seen.has(o.name)) throw new InvalidInputError(`Output '${o.name}' is asked for more than once`);
+    seen.add(o.name);
     if (o.parameters !== undefined && !isObject(o.parameters)) {
       throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describeJson(o.parameters)}`);
     }

@@ -19,7 +19,7 @@ test('a JSON worker decodes an OIP body exactly as in place: every datatype, bin
       { name: 'half', datatype: 'FP16', shape: [1], data: [1.5] },
       { name: 'flags', datatype: 'BOOL', shape: [3], data: [true, false, true] },
     ],
-    outputs: [{ name: 'Y', parameters: { binary_data: true } }, { name: 'Z' }, { name: 'Y', parameters: { binary_data: false } }],
+    outputs: [{ name: 'Y', parameters: { binary_data: true } }, { name: 'Z' }],
   });
   const got = await pool.infer(request, 1000);
   const expected = decodeInferJson(request, 1000);

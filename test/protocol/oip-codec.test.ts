@@ -104,6 +104,14 @@ test('request structure errors say what was wrong', () => {
   rejects({ inputs: [input({}).inputs[0], input({}).inputs[0]] }, /Input 'x' is given more than once/);
 });
 
+test("an output asked for twice is refused, as Triton refuses it, not answered once with the first entry's binary_data", () => {
+  rejects({ ...input({}), outputs: [{ name: 'y' }, { name: 'y' }] }, /Output 'y' is asked for more than once/);
+  rejects(
+    { ...input({}), outputs: [{ name: 'y', parameters: { binary_data: true } }, { name: 'z' }, { name: 'y', parameters: { binary_data: false } }] },
+    /Output 'y' is asked for more than once/,
+  );
+});
+
 test('a shape claiming more than maxElements is refused before its data is looked at', () => {
   rejects(input({ shape: [1000000000, 3, 48, 192], data: [1] }), /Input 'x': shape \[1000000000, 3, 48, 192\] claims 27648000000000 elements, more than the limit of 1024/);
   const absurd = Array.from({ length: 32 }, () => Number.MAX_SAFE_INTEGER);
