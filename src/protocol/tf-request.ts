@@ -59,9 +59,18 @@ function decodeRows(batch: unknown, inputs: readonly TensorSpec[], maxElements: 
   if (!Array.isArray(instances) || instances.length === 0) {
     throw new InvalidInputError(`Expected \`instances\` to be a non-empty array, got ${describeJson(instances)}`);
   }
-  const named = instances.every((i) => isObject(i) && !isB64(i));
+  const isNamed = (i: unknown): boolean => isObject(i) && !isB64(i);
+  const named = instances.every(isNamed);
   if (!named && inputs.length !== 1) {
     throw new InvalidInputError(`The model takes ${inputs.length} inputs (${names(inputs)}): each instance must be an object naming them`);
+  }
+  // Read as bare values, an instance naming the input would be refused as a scalar of the wrong shape or type.
+  const differs = named ? -1 : instances.findIndex((i) => isNamed(i) !== isNamed(instances[0]));
+  if (differs > 0) {
+    const form = (i: unknown) => (isNamed(i) ? 'an object naming the inputs' : 'a bare value');
+    throw new InvalidInputError(
+      `Instance ${differs} is ${form(instances[differs])}, but instance 0 is ${form(instances[0])}: send every instance in one form`,
+    );
   }
   const columns = new Map<string, unknown[]>();
   for (const spec of inputs) columns.set(spec.name, []);

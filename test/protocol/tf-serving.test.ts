@@ -98,6 +98,22 @@ test('predict requests that do not fit get a 400 naming the input and the instan
   await registry.close();
 });
 
+test("a one-input model's instances that mix the named form with bare values get a 400 naming the instance that differs", async () => {
+  const { registry, predict } = await setup();
+  const cases: [unknown, string][] = [
+    [{ instances: [{ x: [1] }, [1]] }, 'Instance 1 is a bare value, but instance 0 is an object naming the inputs: send every instance in one form'],
+    [{ instances: [[1], [2], { x: [1] }] }, 'Instance 2 is an object naming the inputs, but instance 0 is a bare value: send every instance in one form'],
+    [{ instances: [{ x: 1 }, 2] }, 'Instance 1 is a bare value, but instance 0 is an object naming the inputs: send every instance in one form'],
+  ];
+  for (const [body, message] of cases) {
+    const reply = await predict(body, '/v1/models/echo:predict');
+    assert.deepEqual([reply.status, (json(reply) as { error: string }).error], [400, message], JSON.stringify(body));
+  }
+  const named = await predict({ instances: [{ x: 1 }, { x: 2 }] }, '/v1/models/echo:predict');
+  assert.deepEqual([named.status, json(named)], [200, { predictions: [1, 2] }]);
+  await registry.close();
+});
+
 test('status, metadata and predict by version and by label; unknown names are 404', async () => {
   const { registry, http, predict } = await setup();
   await registry.load({ name: 'two', version: '2', source: twoInputs(), warmup: [] });
