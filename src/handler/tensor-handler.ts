@@ -88,7 +88,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   }
 
   override validate(request: InferenceRequest): void {
-    if (typeof request !== 'object' || request === null) throw new InvalidInputError(`Expected a request {inputs, outputs?, parameters?}, got ${describe(request)}`);
+    checkRequestForm(request);
     checkFeeds(this.context.inputs, request.inputs);
     let rows: number | undefined;
     for (const [name, t] of Object.entries(request.inputs)) {
@@ -177,5 +177,21 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
       row += rows;
       return { outputs: mine };
     });
+  }
+}
+
+/**
+ * Refuses a request that is not `{inputs: {name: tensor}, outputs?: string[]}` with a 400 quoting
+ * it: one passed in from JSON or JavaScript (`service.infer(model, body)` in an app's route) would
+ * otherwise fail on reading it, with a TypeError and no code.
+ */
+function checkRequestForm(request: unknown): void {
+  if (typeof request !== 'object' || request === null) {
+    throw new InvalidInputError(`Expected the request to be an object with \`inputs\`, got ${describe(request)}`);
+  }
+  // Its inputs are checkFeeds' to check, against the model's.
+  const { outputs } = request as Record<string, unknown>;
+  if (outputs !== undefined && (!Array.isArray(outputs) || !outputs.every((o) => typeof o === 'string'))) {
+    throw new InvalidInputError(`Expected \`outputs\` to be an array of output names, got ${describe(outputs)}`);
   }
 }

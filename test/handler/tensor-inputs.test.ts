@@ -56,7 +56,7 @@ test('a request without an inputs object, or that is no object, is a 400 saying 
   });
   await assert.rejects(service.infer('m', null as never), {
     name: 'InvalidInputError',
-    message: 'Expected a request {inputs, outputs?, parameters?}, got null (null)',
+    message: 'Expected the request to be an object with `inputs`, got null (null)',
   });
   assert.deepEqual(backend.calls, []);
   await registry.close();

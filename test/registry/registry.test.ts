@@ -79,6 +79,26 @@ test('a bad request fails alone with a 400 before it is queued', async () => {
   await registry.close();
 });
 
+test('a request that is not an object of tensors is a 400 quoting what it holds, not a TypeError from reading it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  const x = request([1, 2]).inputs.x;
+  const cases: [unknown, string | RegExp][] = [
+    [null, 'Expected the request to be an object with `inputs`, got null (null)'],
+    [{}, "Expected `inputs` to be an object of tensors by input name ('x'), got undefined (undefined)"],
+    [{ inputs: null }, "Expected `inputs` to be an object of tensors by input name ('x'), got null (null)"],
+    [{ inputs: [x] }, /^Expected `inputs` to be an object of tensors by input name \('x'\), got \[\{"datatype":"FP32",.*\(array\)$/],
+    [{ inputs: { x: 5 } }, "Input 'x': expected a tensor {datatype, shape, data} (FP32, shape [-1, 2]), got 5 (number)"],
+    [{ inputs: { x }, outputs: 'y' }, 'Expected `outputs` to be an array of output names, got "y" (string)'],
+    [{ inputs: { x }, outputs: [7] }, 'Expected `outputs` to be an array of output names, got [7] (array)'],
+  ];
+  for (const [body, message] of cases) {
+    await assert.rejects(service.infer('m', body), (e: unknown) => e instanceof InvalidInputError && (typeof message === 'string' ? e.message === message : message.test(e.message)), `${JSON.stringify(body)}`);
+  }
+  await registry.close();
+});
+
 test('routes to the newest ready version, or the one asked for; 404 and 503 otherwise', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '2', source: doubler(200) });
