@@ -1,5 +1,6 @@
 import { InvalidInputError, messageOf, ServableError } from '../core/index.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
+import { describeJson } from './json-non-finite.js';
 import { errorBody, jsonResponse } from './responses.js';
 import type { RouteContext, RouteHandler, RouteHandlers } from './route-context.js';
 import type { Route } from './routes.js';
@@ -13,15 +14,20 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
     (await ctx.authorizeRepository!(request)) === true ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository');
   return {
     'repository-index': guarded(async (_route, request) => {
-      const readyOnly = request.body !== undefined && bodyText(request.body).trim() !== '' && parseJsonObject(bodyText(request.body)).ready === true;
+      const { ready } = controlBody(request.body);
+      if (ready !== undefined && typeof ready !== 'boolean') throw new InvalidInputError(`Expected \`ready\` to be true or false, got ${describeJson(ready)}`);
+      const readyOnly = ready === true;
       const entries = await repository().index();
       return jsonResponse(200, readyOnly ? entries.filter((e) => e.state === 'READY') : entries);
     }),
     'repository-load': guarded(({ model }, request) => {
-      refuseOverrides(model, request.body);
+      refuseOverrides(model, controlBody(request.body));
       return control(() => repository().load(model), model, 'load');
     }),
-    'repository-unload': guarded(({ model }) => control(() => repository().unload(model), model, 'unload')),
+    'repository-unload': guarded(({ model }, request) => {
+      controlBody(request.body);
+      return control(() => repository().unload(model), model, 'unload');
+    }),
   };
 }
 
@@ -41,11 +47,23 @@ async function control(action: () => Promise<void>, model: string, what: string)
  * (`parameters["file:..."]`); servable loads what its repository holds, so such a load is refused
  * rather than answered as done with something else.
  */
-function refuseOverrides(model: string, body: HttpRequest['body']): void {
-  if (body === undefined || bodyText(body).trim() === '') return;
-  const { parameters } = parseJsonObject(bodyText(body));
+function refuseOverrides(model: string, { parameters }: Record<string, unknown>): void {
   const override = isObject(parameters) ? Object.keys(parameters).find((k) => k === 'config' || k.startsWith('file:')) : undefined;
   if (override !== undefined) {
     throw new InvalidInputError(`Model '${model}': loading with \`parameters.${override}\` is not supported; the repository's own configuration and files are what loads`);
   }
+}
+
+/**
+ * A repository request's body: empty (as tritonclient sends some) or a JSON object whose
+ * `parameters`, when given, is an object; anything else is refused as Triton refuses it, not read
+ * as an empty body (an unload's malformed body still unloaded).
+ */
+function controlBody(body: HttpRequest['body']): Record<string, unknown> {
+  if (body === undefined || bodyText(body).trim() === '') return {};
+  const parsed = parseJsonObject(bodyText(body));
+  if (parsed.parameters !== undefined && !isObject(parsed.parameters)) {
+    throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describeJson(parsed.parameters)}`);
+  }
+  return parsed;
 }

@@ -124,6 +124,29 @@ test("a load asking for Triton's config or file overrides is refused, not loaded
   await registry.close();
 });
 
+test('a repository body Triton would not parse is a 400 quoting it, and nothing is listed, loaded or unloaded for it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => true });
+  const post = (path: string, body: string) => http.handle({ method: 'POST', path, headers: {}, body });
+  const refused = async (path: string, body: string, error: string) => {
+    const reply = await post(path, body);
+    assert.deepEqual([reply.status, (json(reply) as { error: string }).error], [400, error], `${path} ${body}`);
+  };
+  await refused('/v2/repository/index', '{"ready":"yes"}', 'Expected `ready` to be true or false, got "yes" (string)');
+  await refused('/v2/repository/models/good/load', '{"parameters":5}', 'Expected `parameters` to be an object, got 5 (number)');
+  assert.equal(registry.isReady('good'), false);
+  assert.equal((await post('/v2/repository/models/good/load', '{}')).status, 200);
+  await refused('/v2/repository/models/good/unload', 'garbage', `The request body is not valid JSON: Unexpected token 'g', "garbage" is not valid JSON`);
+  await refused('/v2/repository/models/good/unload', '[]', 'The request body must be a JSON object, got [] (array)');
+  await refused('/v2/repository/models/good/unload', '{"parameters":[]}', 'Expected `parameters` to be an object, got [] (array)');
+  assert.equal(registry.isReady('good'), true);
+  // tritonclient's unload_model(name, unload_dependents=True) body, and bodies left empty, still work.
+  assert.equal((await post('/v2/repository/index', '{"ready":false}')).status, 200);
+  assert.equal((await post('/v2/repository/models/good/unload', '{"parameters":{"unload_dependents":true}}')).status, 200);
+  assert.equal(registry.isReady('good'), false);
+  await registry.close();
+});
+
 test('without a repository the routes do not exist, and a bad one is refused at construction', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const service = new InferenceService({ registry });
