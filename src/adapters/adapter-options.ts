@@ -46,8 +46,9 @@ export interface AdapterHandler {
   close(): Promise<void>;
   /**
    * Has the close of the server that accepted `socket` (a `node:net` server's, which `node:http`'s
-   * and `node:https`'s are) call {@link AdapterHandler.close}: for adapters that have no close of
-   * their own. Each server is hooked once.
+   * and `node:https`'s are) call {@link AdapterHandler.close} once no other server hooked here is
+   * still open (an app on http and https at once): for adapters that have no close of their own.
+   * Each server is hooked once.
    */
   closeWithServer(socket: unknown): void;
 }
@@ -59,11 +60,15 @@ export function adapterHandler(adapter: string, options: AdapterOptions, own: re
   const pool = picked.jsonDecoder as JsonWorkerPool | undefined;
   const close = (): Promise<void> => pool?.close() ?? Promise.resolve();
   const hooked = new WeakSet<EventEmitter>();
+  let open = 0;
   const closeWithServer = (socket: unknown): void => {
     const server = (socket as { server?: unknown } | null | undefined)?.server;
     if (pool === undefined || !(server instanceof EventEmitter) || hooked.has(server)) return;
     hooked.add(server);
-    server.once('close', () => void close());
+    open++;
+    server.once('close', () => {
+      if (--open === 0) void close();
+    });
   };
   return { http, close, closeWithServer };
 }

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableNode, type ServableNodeOptions } from 'servable/node';
 import { memoryBackend } from 'servable/testing';
+import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
 import { continueAndServe, expectContinue, gatedService, httpContract, inferBody, linearBackend, linearMemory, request2, resetStreamLeavesQueue, tick, until, type StartServer } from './http-contract.js';
 
 async function listen(listener: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
@@ -260,4 +261,18 @@ test('node: a body with binary tensor data whose JSON header is jsonWorkerMinByt
     await server.close();
     await registry.close();
   }
+});
+
+test('the JSON workers end with the last of the servers the listener served, where the first to close ended them for the others', async (t) => {
+  const { service, registry } = await linearService();
+  const closes = t.mock.method(JsonWorkerPool.prototype, 'close');
+  const serve = servableNode({ service, jsonWorkers: 1 });
+  // An app on http and https at once: the listener sees requests from both servers.
+  const [plain, tls] = [new EventEmitter(), new EventEmitter()];
+  for (const server of [plain, tls, plain]) serve({ url: '/app/hello', method: 'GET', socket: { server } } as never, {} as never, () => {});
+  plain.emit('close');
+  assert.equal(closes.mock.callCount(), 0, 'the https server still serves');
+  tls.emit('close');
+  assert.equal(closes.mock.callCount(), 1);
+  await registry.close();
 });
