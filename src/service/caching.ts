@@ -82,6 +82,12 @@ export async function inferCached(
   const parameters = answerParameters(request);
   const nearOrRun = semantic
     ? async (innerSignal: AbortSignal | undefined, control?: CacheComputeControl): Promise<TensorMap> => {
+        // Left service while the result cache read (leftService ended the lookups already under
+        // way, not this one): answered uncached, as above, so that its drain never waits for an embedding.
+        if (version.state !== 'ready') {
+          control?.noStore();
+          return run(innerSignal);
+        }
         const partition = semanticPartition(version, tenant, parameters);
         if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;

@@ -251,6 +251,42 @@ test('an embedder served by the same registry with no room for it but a version 
   }
 });
 
+test('a version unloaded while its request reads the result cache, before its semantic lookup starts: the request skips the lookup, and that version answers it', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, maxLoadedVersions: 1 });
+  await registry.load({ name: 'm', source: scale(10), warmup: [] });
+  registry.register({ name: 'embed', source: scale(1), warmup: [] });
+  const service = new InferenceService({ registry });
+  const semantic = new SemanticCache<TensorMap>({
+    embed: onnxEmbedder({ run: service.runner('embed'), feeds: (inputs: TensorMap) => inputs }),
+    dimensions: 2,
+    threshold: 0.99,
+    maxEntries: 10,
+    timeoutMs: 100,
+    clock,
+  });
+  const events: string[] = [];
+  semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
+  semantic.on('error', (e) => events.push(`error:${e.operation}`));
+  // The result store's read is under way (a Redis round trip, say) when 'm' is unloaded: endLookups finds no lookup yet.
+  let read!: () => void;
+  let stored = 0;
+  const store: CacheStore = { get: () => new Promise<undefined>((resolve) => (read = () => resolve(undefined))), set: () => void stored++, delete: () => undefined, clear: () => undefined };
+  service.setCaching('m', { semantic, result: new ResultCache({ store }) });
+  const answer = service.infer('m', request(1, 2)).then(values);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const unloaded = registry.unload('m', '1');
+  read();
+  assert.equal(await waitedOn(clock, answer), 0, "the lookup did not wait for the embedder's timeout");
+  assert.deepEqual(await answer, [10, 20], 'the version unloaded answered the request routed to it');
+  assert.deepEqual(events, [], 'no lookup was started for a version that had left service');
+  assert.equal(stored, 0, 'its answer was not stored, as any answer of a version that left service');
+  await unloaded;
+  assert.equal(registry.has('m'), false);
+  await semantic.close();
+  await registry.close();
+});
+
 test('a hold an eviction released is taken again on the version loaded again, or refused with a 503 once the version is no longer served', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', version: '1', source: scale(10), warmup: [], versionPolicy: { latest: 1 } });
