@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion, UnloadReason, VersionHold, VersionRef } from '../registry/index.js';
@@ -179,6 +179,18 @@ export function checkCaching(model: string, caching: AnyModelCaching): AnyModelC
   }
   if (caching.query !== undefined) assertFunction(`caches.${model}.query`, caching.query);
   return caching;
+}
+
+/**
+ * Refuses cache directives of the wrong type, cached model or not: the caches would refuse them
+ * only on a cached model, and as a TypeError (500) rather than the caller's mistake.
+ * @throws InvalidInputError quoting the bad value.
+ */
+export function checkDirectives({ noCache, noStore, tenant }: CacheDirectives): void {
+  for (const [name, value] of [['noCache', noCache], ['noStore', noStore]] as const) {
+    if (value !== undefined && typeof value !== 'boolean') throw new InvalidInputError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  }
+  if (tenant !== undefined && typeof tenant !== 'string') throw new InvalidInputError(`Expected \`tenant\` to be a string, got ${describe(tenant)}`);
 }
 
 /** The cache directives of a request's options. */

@@ -2,7 +2,7 @@ import { assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, sy
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { cacheDirectives, checkCaching, checkDirectives, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { checkHold, Router, type RouterRunOptions } from './router.js';
@@ -121,7 +121,8 @@ export class InferenceService extends Emitter<ServiceEvents> {
   /**
    * Runs one request through the model's queue, batcher and handler. Rejects with TypeError when
    * `options` is not an object, holds an unknown option or a `hold` on no version of `model` (a
-   * `hold` is then left live), InvalidInputError for a `timeoutMs` that is not a number, and
+   * `hold` is then left live), InvalidInputError for a `timeoutMs` that is not a number (or a
+   * `noCache` / `noStore` not a boolean, a `tenant` not a string), and
    * DeadlineExceededError for one of 0 or less (a budget already spent). Past those TypeErrors a
    * `hold` is released when the call settles, whatever the outcome.
    */
@@ -137,6 +138,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
       if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs))) {
         throw new InvalidInputError(`Expected \`timeoutMs\` to be a number, got ${describe(timeoutMs)}`);
       }
+      checkDirectives(options);
       const response = await this.#router.run(model, request, options, (mv, inferOptions, hold) => {
         version = mv.version;
         options.onVersion?.(mv.version, mv);

@@ -4,6 +4,7 @@ import {
   InferenceService,
   LruStore,
   ModelRegistry,
+  InvalidInputError,
   ResultCache,
   SemanticCache,
   onnxEmbedder,
@@ -285,6 +286,28 @@ test('a version unloaded while its request reads the result cache, before its se
   assert.equal(registry.has('m'), false);
   await semantic.close();
   await registry.close();
+});
+
+test('service.infer() refuses a noCache or noStore that is not a boolean and a tenant that is not a string as a 400 quoting it, whether or not the model is cached', async () => {
+  for (const cached of [false, true]) {
+    const { registry, service } = await setup((s) => cached && s.setCaching('m', { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) }));
+    const outcomes: string[] = [];
+    service.on('request', (e) => outcomes.push(e.outcome));
+    for (const [options, message] of [
+      [{ noCache: 'yes' }, 'Expected `noCache` to be a boolean, got "yes" (string)'],
+      [{ noStore: 1 }, 'Expected `noStore` to be a boolean, got 1 (number)'],
+      [{ tenant: 7 }, 'Expected `tenant` to be a string, got 7 (number)'],
+    ] as const) {
+      await assert.rejects(service.infer('m', request(1, 2), options as never), (error: Error) => {
+        assert.ok(error instanceof InvalidInputError, `cached ${cached}: ${error.name}: ${error.message}`);
+        assert.equal(error.message, message);
+        return true;
+      });
+    }
+    assert.deepEqual(outcomes, ['invalid', 'invalid', 'invalid']);
+    assert.deepEqual(values(await service.infer('m', request(1, 2), { noCache: true, noStore: false, tenant: 'acme' })), [10, 20]);
+    await registry.close();
+  }
 });
 
 test('a hold an eviction released is taken again on the version loaded again, or refused with a 503 once the version is no longer served', async () => {
