@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertNumber, assertObject, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertNumber, assertObject, assertSignal, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -77,13 +77,14 @@ export class Router {
   /**
    * The version a request goes to, loaded first when it is known but not loaded.
    * @throws TypeError naming an unknown option or quoting a `timeoutMs` that is not a number
-   * (RangeError: a negative one); InvalidInputError for a `version`, `label` or `routingKey` that
+   * (RangeError: a negative one) or a `signal` that is not an AbortSignal; InvalidInputError for a `version`, `label` or `routingKey` that
    * is not a string, as for a request.
    */
   async route(model: string, options: RouteOptions = {}): Promise<ModelVersion> {
     assertObject('options', options as unknown);
     assertKnownKeys('Router.route()', options, ROUTE_KEYS);
     if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0);
+    assertSignal('signal', options.signal);
     const hold = await this.#route(model, options, options.timeoutMs);
     hold.release();
     return hold.version;

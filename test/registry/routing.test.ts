@@ -211,6 +211,8 @@ test('Router.route() and service.runner() refuse an unknown option by name, and 
   await assert.rejects(router.route('m', { timeoutMs: Number.NaN }), { name: 'TypeError', message: 'Expected `timeoutMs` to be a finite number, got NaN (number)' });
   await assert.rejects(router.route('m', { timeoutMs: -1 }), { name: 'RangeError', message: 'Expected `timeoutMs` to be a number >= 0, got -1 (number)' });
   await assert.rejects(router.route('m', null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+  // Loaded or not, as registry.acquire checks it: a string where a signal was meant would never cancel the wait for a load.
+  await assert.rejects(router.route('m', { signal: 'stop' as never }), { name: 'TypeError', message: 'Expected `signal` to be an AbortSignal, got "stop" (string)' });
   assert.equal((await router.route('m', { version: '2', timeoutMs: 100 })).version, '2');
   const service = new InferenceService({ registry });
   // Refused when the runner is made, not at each of its calls; the signal is each call's.
