@@ -82,9 +82,10 @@ export async function inferCached(
   const parameters = answerParameters(request);
   const nearOrRun = semantic
     ? async (innerSignal: AbortSignal | undefined, control?: CacheComputeControl): Promise<TensorMap> => {
-        // Left service while the result cache read (leftService ended the lookups already under
-        // way, not this one): answered uncached, as above, so that its drain never waits for an embedding.
-        if (version.state !== 'ready') {
+        // Left service holding this request while the result cache read (leftService ended the
+        // lookups already under way, not this one): answered uncached, as above, so that its drain
+        // never waits for an embedding. An eviction let go of the hold instead: the lookup goes on.
+        if (version.state !== 'ready' && !hold.released) {
           control?.noStore();
           return run(innerSignal);
         }

@@ -288,6 +288,33 @@ test('a version unloaded while its request reads the result cache, before its se
   await registry.close();
 });
 
+test('a version evicted while its request reads the result cache still has its semantic lookup, whose hit needs no version: only a version that left service holding its requests skips it', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, maxLoadedVersions: 1 });
+  await registry.load({ name: 'm', source: scale(10), warmup: [] });
+  registry.register({ name: 'other', source: scale(1), warmup: [] });
+  const service = new InferenceService({ registry });
+  const semantic = new SemanticCache<TensorMap>({ embed: (q: TensorMap) => Array.from(q.x!.data as Float32Array), dimensions: 2, threshold: 0.99, maxEntries: 10, clock });
+  await semantic.store(request(1, 2).inputs, { y: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([7, 7]) } }, { partition: ['m', '1', ''] });
+  const events: string[] = [];
+  semantic.on('hit', () => events.push('hit'));
+  semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
+  let read!: () => void;
+  const store: CacheStore = { get: () => new Promise<undefined>((resolve) => (read = () => resolve(undefined))), set: () => undefined, delete: () => undefined, clear: () => undefined };
+  service.setCaching('m', { semantic, result: new ResultCache({ store }) });
+  const answer = service.infer('m', request(1, 2)).then(values);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // 'other' needs the room of 'm', whose request is in a lookup: the eviction lets go of its hold.
+  await registry.acquire('other');
+  assert.equal(registry.isReady('m'), false);
+  read();
+  assert.deepEqual(await answer, [7, 7], 'the semantic cache answered, with no version loaded again');
+  assert.deepEqual(events, ['hit']);
+  assert.equal(registry.isReady('m'), false);
+  await semantic.close();
+  await registry.close();
+});
+
 test('service.infer() refuses a noCache or noStore that is not a boolean and a tenant that is not a string as a 400 quoting it, whether or not the model is cached', async () => {
   for (const cached of [false, true]) {
     const { registry, service } = await setup((s) => cached && s.setCaching('m', { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) }));
