@@ -76,6 +76,8 @@ export class LatencyModel {
   #spread = 0;
   #fitted = false;
   #samples = 0;
+  /** True when a batch was recorded since the last fit. */
+  #stale = false;
 
   /** @param window How many recent batches the fit is drawn from. */
   constructor(window = 50) {
@@ -87,7 +89,7 @@ export class LatencyModel {
     this.#items[this.#next] = items;
     this.#ms[this.#next] = ms;
     this.#next = (this.#next + 1) % this.#window;
-    this.#fit();
+    this.#stale = true;
   }
 
   /**
@@ -102,6 +104,7 @@ export class LatencyModel {
    * time shared out per item.
    */
   estimate(items: number): number {
+    this.#refit();
     if (this.#fitted) {
       const least = this.#minItems;
       return items < least ? ((this.#a * least + this.#b) * items) / least : this.#a * items + this.#b;
@@ -111,6 +114,7 @@ export class LatencyModel {
 
   /** Mean run time of the recent batches the fit is drawn from, or undefined before the first. */
   get meanRunMs(): number | undefined {
+    this.#refit();
     return this.#mean;
   }
 
@@ -125,31 +129,37 @@ export class LatencyModel {
 
   /** The cost of each item (a); 0 until fitted. */
   get perItemMs(): number {
+    this.#refit();
     return this.#a;
   }
 
   /** The fixed cost of a batch (b); 0 until fitted. */
   get overheadMs(): number {
+    this.#refit();
     return this.#b;
   }
 
   /** Mean items of the batches the fit is drawn from; every batch's size while they hold one size. */
   get meanItems(): number {
+    this.#refit();
     return this.#meanItems;
   }
 
   /** Standard deviation of the recent run times around the fit, or around the mean before one. */
   get spreadMs(): number {
+    this.#refit();
     return this.#spread;
   }
 
   /** True once the batches the fit is drawn from hold at least two sizes. */
   get fitted(): boolean {
+    this.#refit();
     return this.#fitted;
   }
 
   /** The model as plain data. */
   snapshot(): RunTimeModel {
+    this.#refit();
     const { length } = this.#items;
     return {
       perItemMs: this.#a,
@@ -163,11 +173,15 @@ export class LatencyModel {
   }
 
   /**
-   * Refits the line and its spread to the window, less its lone outliers: once per batch, so every
-   * read is a field. One stalled batch would otherwise tilt the line and swell the spread kept in
+   * Refits the line and its spread to the window, less its lone outliers, at the first read after
+   * a batch was recorded: a batcher that reads none of it (no `maxLatencyMs`, no timed request
+   * waiting, no full queue) pays nothing per batch, and one that does pays once per batch, however
+   * often it reads. One stalled batch would otherwise tilt the line and swell the spread kept in
    * hand, and every request would look too slow until it left the window.
    */
-  #fit(): void {
+  #refit(): void {
+    if (!this.#stale) return;
+    this.#stale = false;
     const lone = loneOutliers(this.#items, this.#ms, this.#items.length < this.#window ? 0 : this.#next);
     const xs = lone.length === 0 ? this.#items : this.#items.filter((_, i) => !lone.includes(i));
     const ys = lone.length === 0 ? this.#ms : this.#ms.filter((_, i) => !lone.includes(i));
