@@ -1,4 +1,4 @@
-import { assertNumber, describe, MAX_TIMER_MS } from '../core/index.js';
+import { assertBoolean, assertKnownKeys, assertNumber, assertObject, assertSignal, assertString, describe, MAX_TIMER_MS } from '../core/index.js';
 
 /** Asserts a finite number greater than zero (a duration or a size). */
 export function assertPositive(name: string, value: unknown): asserts value is number {
@@ -13,4 +13,24 @@ export function assertPositive(name: string, value: unknown): asserts value is n
 export function assertTimerMs(name: string, value: unknown): asserts value is number {
   assertPositive(name, value);
   if (value > MAX_TIMER_MS) throw new RangeError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms, the longest a timer can wait, got ${describe(value)}`);
+}
+
+/** The per-request options that both caches' `run` take. */
+interface RunOptionFields {
+  readonly noCache?: unknown;
+  readonly noStore?: unknown;
+  readonly signal?: unknown;
+  readonly flightGroup?: unknown;
+  readonly timeoutMs?: unknown;
+}
+
+/** Checks the per-request options of a cache's `run` (`method`, taking `keys`), quoting any bad value. */
+export function checkCacheRunOptions(method: string, options: RunOptionFields, keys: readonly string[]): void {
+  assertObject('options', options as unknown);
+  assertKnownKeys(method, options, keys);
+  if (options.noCache !== undefined) assertBoolean('noCache', options.noCache);
+  if (options.noStore !== undefined) assertBoolean('noStore', options.noStore);
+  assertSignal('signal', options.signal);
+  if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
+  if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
 }

@@ -1,11 +1,8 @@
 import {
   abortError,
-  assertBoolean,
   assertFunction,
   assertKnownKeys,
-  assertNumber,
   assertObject,
-  assertSignal,
   assertString,
   CacheError,
   describe,
@@ -16,7 +13,7 @@ import {
   type Clock,
   type TensorMap,
 } from '../core/index.js';
-import { assertPositive, assertTimerMs } from './checks.js';
+import { assertPositive, assertTimerMs, checkCacheRunOptions } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from './single-flight.js';
 import type { CacheEventBase, ResultCacheEvents } from './result-events.js';
@@ -110,13 +107,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
       throw new TypeError(`Expected \`request.version\` to be a string or a number, got ${describe(request.version)}`);
     }
     assertFunction('compute', compute);
-    assertObject('options', options as unknown);
-    assertKnownKeys('ResultCache.run()', options, RUN_KEYS);
-    if (options.noCache !== undefined) assertBoolean('noCache', options.noCache);
-    if (options.noStore !== undefined) assertBoolean('noStore', options.noStore);
-    assertSignal('signal', options.signal);
-    if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-    if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
+    checkCacheRunOptions('ResultCache.run()', options, RUN_KEYS);
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     const deadline = options.timeoutMs === undefined ? undefined : this.#clock.now() + options.timeoutMs;
     const namespace = this.#namespaceOf(request.model);

@@ -7,12 +7,11 @@ import {
   assertNumber,
   assertObject,
   assertSignal,
-  assertString,
   MAX_TIMER_MS,
   systemClock,
   type Clock,
 } from '../../core/index.js';
-import { assertPositive, assertTimerMs } from '../checks.js';
+import { assertPositive, assertTimerMs, checkCacheRunOptions } from '../checks.js';
 import type { SemanticCacheOptions, SemanticQuery, SemanticRunOptions } from './types.js';
 
 /** Every option's name, so a misspelt one (`ttlMS`) is refused, not ignored. */
@@ -73,13 +72,7 @@ const ENTRY_KEYS = ['partition', 'signal'];
 
 /** Checks the per-request options of `run`, quoting any bad value; the partition is checked as it is keyed. */
 export function checkRunOptions(options: SemanticRunOptions): void {
-  assertObject('options', options as unknown);
-  assertKnownKeys('SemanticCache.run()', options, RUN_KEYS);
-  if (options.noCache !== undefined) assertBoolean('noCache', options.noCache);
-  if (options.noStore !== undefined) assertBoolean('noStore', options.noStore);
-  assertSignal('signal', options.signal);
-  if (options.flightGroup !== undefined) assertString('flightGroup', options.flightGroup);
-  if (options.timeoutMs !== undefined) assertNumber('timeoutMs', options.timeoutMs, 0, Number.MAX_VALUE, true);
+  checkCacheRunOptions('SemanticCache.run()', options, RUN_KEYS);
 }
 
 /** Checks the options of `lookup` or `store` (`method`), quoting any bad value. */
