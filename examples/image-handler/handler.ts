@@ -4,6 +4,7 @@
  * into a label: a client sends a PNG and gets `{label: '0' | '180', probability}` back, never a tensor.
  * @module
  */
+import { inflateSync } from 'node:zlib';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { Handler, InvalidInputError, type TensorMap } from 'servable';
 
@@ -78,8 +79,10 @@ export class TextDirectionHandler extends Handler<ImageRequest, TextDirection> {
 export async function decodeLine(base64: string): Promise<Float32Array> {
   let image;
   try {
+    const png = Buffer.from(base64, 'base64');
+    checkImageData(png);
     // Always bytes: loadImage takes a string as a path or URL to fetch.
-    image = await loadImage(Buffer.from(base64, 'base64'));
+    image = await loadImage(png);
   } catch {
     throw new InvalidInputError("Input 'image': the PNG could not be decoded");
   }
@@ -102,4 +105,42 @@ export async function decodeLine(base64: string): Promise<Float32Array> {
     }
   }
   return out;
+}
+
+/** Channels per pixel by PNG colour type: grey, RGB, palette index, grey and alpha, RGBA. */
+const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7's passes: first column, first row, column step, row step. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/**
+ * Throws unless the PNG's image data inflates to exactly the bytes its header gives. The canvas
+ * decodes lazily and draws image data that does not inflate as a blank image rather than failing,
+ * so such a PNG would be classified; inflating at most the expected size first makes it a 400,
+ * and a zlib stream that inflates without end (a zip bomb) stops at that size.
+ */
+function checkImageData(png: Buffer): void {
+  // IHDR comes first; its size is the one validate() bounded.
+  if (png.toString('latin1', 12, 16) !== 'IHDR' || png.readUInt32BE(8) !== 13) throw new Error('IHDR is not the first chunk');
+  const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+  if (width > MAX_SIDE || height > MAX_SIDE) throw new Error('too large');
+  const bitsPerPixel = png[24]! * (CHANNELS[png[25]!] ?? Number.NaN);
+  const passes = png[28] === 1 ? ADAM7 : [[0, 0, 1, 1] as const];
+  let expected = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const columns = Math.ceil((width - x0) / dx);
+    const rows = Math.ceil((height - y0) / dy);
+    // Each row of a pass is a filter-type byte and its pixels; an empty pass has no rows.
+    if (columns > 0 && rows > 0) expected += rows * (1 + Math.ceil((columns * bitsPerPixel) / 8));
+  }
+  if (!(expected > 0)) throw new Error('bad IHDR');
+  const idat: Buffer[] = [];
+  for (let at = 33; at + 8 <= png.length; ) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString('latin1', at + 4, at + 8);
+    if (type === 'IDAT') idat.push(png.subarray(at + 8, at + 8 + length));
+    if (type === 'IEND') break;
+    at += 12 + length;
+  }
+  // Past maxOutputLength inflateSync throws, so a stream holding more than the header says fails here.
+  if (inflateSync(Buffer.concat(idat), { maxOutputLength: expected }).length !== expected) throw new Error('too little image data');
 }

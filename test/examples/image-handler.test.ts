@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { start } from '../../examples/image-handler/server.js';
 import type { Started } from '../../examples/shared/textdir.js';
 import { drawLine, fontPath } from '../../examples/ocr/render-line.js';
@@ -10,6 +11,33 @@ const skip = existsSync(fontPath) ? false : `${fontPath} is missing (Debian/Ubun
 /** One line of 30 px black DejaVu Sans on a white line 48 px high, as a PNG; turned by 180° when `upsideDown`. */
 function renderPng(text: string, upsideDown = false): Buffer {
   return drawLine(text, upsideDown).toBuffer('image/png');
+}
+
+/** The CRC-32 (ISO-HDLC, as PNG chunks use) of `bytes`; node:zlib gained crc32 only after Node 20. */
+function crc32(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** `png` with its first IDAT chunk's data replaced by `data`, the chunk's length and CRC made right for it. */
+function withIdat(png: Buffer, data: Buffer): Buffer {
+  for (let at = 8; at + 8 <= png.length; ) {
+    const length = png.readUInt32BE(at);
+    if (png.toString('latin1', at + 4, at + 8) === 'IDAT') {
+      const chunk = Buffer.alloc(12 + data.length);
+      chunk.writeUInt32BE(data.length, 0);
+      chunk.write('IDAT', 4, 'latin1');
+      data.copy(chunk, 8);
+      chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + data.length)), 8 + data.length);
+      return Buffer.concat([png.subarray(0, at), chunk, png.subarray(at + 12 + length)]);
+    }
+    at += 12 + length;
+  }
+  throw new Error('no IDAT chunk');
 }
 
 let server: Started;
@@ -54,6 +82,10 @@ test('examples/image-handler: bad images get a 400 naming what was wrong, withou
     [{ image: Buffer.from('GIF89a, not a PNG at all, really').toString('base64') }, /not a PNG/],
     [{ image: tooWide.toString('base64') }, /expected a PNG of 1 to 4096 pixels each side, got 100000x48/],
     [{ image: renderPng('x').subarray(0, 40).toString('base64') }, /the PNG could not be decoded/],
+    // Header and CRCs valid, image data not a zlib stream: the decoder would draw a blank line from it.
+    [{ image: withIdat(renderPng('x'), Buffer.from('these bytes do not inflate')).toString('base64') }, /the PNG could not be decoded/],
+    // A zlib stream that inflates to more than the pixels the header gives hold (a zip bomb's shape).
+    [{ image: withIdat(renderPng('x'), deflateSync(Buffer.alloc(1 << 20))).toString('base64') }, /the PNG could not be decoded/],
   ];
   const good = predict({ image: renderPng('Good line').toString('base64') });
   const replies = await Promise.all(cases.map(([body]) => predict(body)));
