@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const root = new URL('../', import.meta.url);
 
@@ -30,3 +32,32 @@ test('every typedoc entry point names its module by the import specifier that lo
     assert.match(await readFile(new URL(entry, root), 'utf8'), new RegExp(`^ \\* @module ${specifier}$`, 'm'), `${entry} must say @module ${specifier}`);
   }
 });
+
+/** The ```ts block of `doc` that starts with `opening`. */
+async function snippet(doc: string, opening: string): Promise<string> {
+  const text = await readFile(new URL(doc, root), 'utf8');
+  const block = [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.startsWith(opening));
+  assert.ok(block, `${doc} has no ts block starting ${JSON.stringify(opening)}`);
+  return block;
+}
+
+/** The diagnostics of `source` type-checked as a file of this repository under tsconfig.json (strict). */
+function typeErrors(source: string): string[] {
+  const rootDir = fileURLToPath(root);
+  const config = ts.getParsedCommandLineOfConfigFile(`${rootDir}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  assert.ok(config, 'tsconfig.json does not parse');
+  const file = `${rootDir}docs/snippet.ts`;
+  const host = ts.createCompilerHost(config.options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, version, ...rest) => (name === file ? ts.createSourceFile(name, source, version) : getSourceFile(name, version, ...rest));
+  host.fileExists = (name) => name === file || ts.sys.fileExists(name);
+  const program = ts.createProgram([file], config.options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+// Snippets a user copies whole, imports and all, must compile as they are under strict TypeScript.
+for (const [doc, opening] of [['docs/caching.md', "import { Redis, Cluster } from 'ioredis';"]] as const) {
+  test(`${doc}: the snippet starting ${JSON.stringify(opening)} type-checks under strict`, async () => {
+    assert.deepEqual(typeErrors(await snippet(doc, opening)), []);
+  });
+}
