@@ -41,17 +41,24 @@ async function snippet(doc: string, opening: string): Promise<string> {
   return block;
 }
 
-/** The diagnostics of `source` type-checked as a file of this repository under tsconfig.json (strict). */
-function typeErrors(source: string): string[] {
-  const rootDir = fileURLToPath(root);
+const rootDir = fileURLToPath(root);
+
+/** tsconfig.json's compiler options (strict). */
+function compilerOptions(): ts.CompilerOptions {
   const config = ts.getParsedCommandLineOfConfigFile(`${rootDir}tsconfig.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
   assert.ok(config, 'tsconfig.json does not parse');
+  return config.options;
+}
+
+/** The diagnostics of `source` type-checked as a file of this repository under tsconfig.json (strict). */
+function typeErrors(source: string): string[] {
+  const options = compilerOptions();
   const file = `${rootDir}docs/snippet.ts`;
-  const host = ts.createCompilerHost(config.options);
+  const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (name, version, ...rest) => (name === file ? ts.createSourceFile(name, source, version) : getSourceFile(name, version, ...rest));
   host.fileExists = (name) => name === file || ts.sys.fileExists(name);
-  const program = ts.createProgram([file], config.options, host);
+  const program = ts.createProgram([file], options, host);
   return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
 }
 
@@ -61,3 +68,32 @@ for (const [doc, opening] of [['docs/caching.md', "import { Redis, Cluster } fro
     assert.deepEqual(typeErrors(await snippet(doc, opening)), []);
   });
 }
+
+// typedoc leaves @internal declarations out, so a documented class extending one would list the
+// members it inherits (on, off, once...) with no description and a link to no page.
+test('no class the API reference documents extends an @internal class', async () => {
+  const { entryPoints } = JSON.parse(await readFile(new URL('typedoc.json', root), 'utf8')) as { entryPoints: string[] };
+  const program = ts.createProgram(
+    entryPoints.map((entry) => rootDir + entry),
+    compilerOptions(),
+  );
+  const checker = program.getTypeChecker();
+  const internal = (node: ts.Node) => ts.getJSDocTags(node).some((tag) => tag.tagName.text === 'internal');
+  const resolve = (symbol: ts.Symbol) => (symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol);
+  const base = (node: ts.ClassLikeDeclaration) => {
+    const extended = node.heritageClauses?.find((c) => c.token === ts.SyntaxKind.ExtendsKeyword)?.types[0]?.expression;
+    const symbol = extended && checker.getSymbolAtLocation(extended);
+    const declaration = symbol && resolve(symbol).valueDeclaration;
+    return declaration && ts.isClassLike(declaration) ? declaration : undefined;
+  };
+  const found: string[] = [];
+  for (const entry of entryPoints) {
+    const module = checker.getSymbolAtLocation(program.getSourceFile(rootDir + entry)!)!;
+    for (const exported of checker.getExportsOfModule(module)) {
+      const declaration = resolve(exported).valueDeclaration;
+      if (!declaration || !ts.isClassLike(declaration) || internal(declaration)) continue;
+      for (let b = base(declaration); b; b = base(b)) if (internal(b)) found.push(`${entry}: ${exported.name} extends ${b.name?.text}`);
+    }
+  }
+  assert.deepEqual([...new Set(found)], []);
+});

@@ -17,18 +17,27 @@ interface Storage {
 const prefix = EventEmitter.prefixed;
 
 /**
- * An EventEmitter whose listeners cannot break the operation that emits, nor each other: a
- * listener that throws has its error rethrown in a microtask (an `uncaughtException` unless the
- * app handles it), the listeners after it still run, and the library carries on.
+ * The event emitter every servable class with events extends ({@link InferenceService},
+ * {@link ModelRegistry}, {@link DynamicBatcher}, {@link ResultCache}, {@link SemanticCache}, the
+ * repository's `ModelRepository`): eventemitter3's `EventEmitter` (browser-safe, so the core
+ * bundles for browsers), with `on`, `once`, `off`, `emit` and the rest of its API, whose events are
+ * typed by `Events`, a map from each event's name to the arguments its listeners receive, so
+ * `service.on('request', (event) => ...)` knows `event` is a {@link RequestEvent}.
  *
- * `emit` walks eventemitter3's own storage the way its `emit` does (a `once` listener removed
- * before it runs; listeners added by a listener wait for the next emit; those removed by one
- * still run in this one), because its `emit` stops at a throw and does not say which listener
- * threw. The walk costs one try/catch frame, as calling `super.emit` in one did; only a throw
- * takes a second frame, to go on from the listener after the one that threw.
- * @internal
+ * Its listeners cannot break the operation that emits, nor each other: a listener that throws has
+ * its error rethrown in a microtask (an `uncaughtException` unless the app handles it), the
+ * listeners after it still run, and the load, request or lookup that emitted carries on as if it
+ * had not been there. Otherwise it behaves as eventemitter3's: listeners run in the order they
+ * were added, a `once` listener is removed before it runs, a listener added during an emit waits
+ * for the next one, and one removed during an emit still runs in it.
+ *
+ * @typeParam Events - each event's name and its listeners' arguments, as `{ batch: [BatchEvent] }`.
  */
 export class Emitter<Events extends EventEmitter.ValidEventTypes> extends EventEmitter<Events> {
+  // Walks eventemitter3's own storage the way its emit does, because its emit stops at a throw
+  // and does not say which listener threw. The walk costs one try/catch frame, as calling
+  // super.emit in one did; only a throw takes a second frame, to go on from the next listener.
+  /** Calls each listener of `event` with `args`; answers whether it had any. */
   override emit<K extends EventEmitter.EventNames<Events>>(event: K, ...args: EventEmitter.EventArgs<Events, K>): boolean {
     const key = typeof prefix === 'string' && typeof event === 'string' ? prefix + event : event;
     const stored = (this as unknown as Storage)._events[key];
