@@ -55,8 +55,10 @@ export interface ServableRequestListener {
   readonly checkContinue: CheckContinueListener;
   /**
    * Ends the JSON workers (see `jsonWorkers`) once the bodies they hold are decoded, where they would
-   * wait a minute for more. The close of a `node:http` or `node:https` server the listener served a
-   * request of calls it; call it yourself when closing an `http2` server, or to end them earlier.
+   * wait a minute for more. The close of a `node:http`, `node:https` or `node:http2` server the
+   * listener served a request of calls it, the last of them to close where it served several (an
+   * `http2` server closes once its sessions have: its `close()` waits for the open ones); call it
+   * yourself to end them earlier.
    * A body decoded later still gets a worker, which ends once it is done.
    */
   close(): Promise<void>;

@@ -276,3 +276,24 @@ test('the JSON workers end with the last of the servers the listener served, whe
   assert.equal(closes.mock.callCount(), 1);
   await registry.close();
 });
+
+test('node over HTTP/2: the JSON workers end when the http2 server the listener served closes, with no close() of its own', async (t) => {
+  const { service, registry } = await linearService();
+  const closes = t.mock.method(JsonWorkerPool.prototype, 'close');
+  const serve = servableNode({ service, jsonWorkers: 1 });
+  const server = http2.createServer(serve);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  try {
+    const reply = await request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer' }, inferBody([[1, 2, 3]])).reply;
+    assert.equal(reply.status, 200);
+  } finally {
+    session.close();
+    server.close();
+    await once(server, 'close');
+    await registry.close();
+  }
+  // req.socket is the compatibility API's proxy of the session's socket, whose server is the http2 server.
+  assert.equal(closes.mock.callCount(), 1);
+});
