@@ -348,6 +348,8 @@ export class WorkerPool<Info, In, Out> {
    */
   #replace(): void {
     this.#starting += 1;
+    // Kept ref'd while it starts, after close() too: a process that exits with it inside ONNX
+    // Runtime's session create aborts (Napi::Error thrown into C++), as in #timedOut.
     startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined).then(
       (started) => {
         this.#starting -= 1;
