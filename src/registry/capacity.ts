@@ -1,4 +1,4 @@
-import { assertInteger, assertNumber, ModelNotReadyError } from '../core/index.js';
+import { assertInteger, assertNumber, MAX_TIMER_MS, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import { callOff } from './version-loader.js';
 
@@ -10,6 +10,13 @@ export interface CapacityLimits {
   readonly maxLoadedBytes?: number;
 }
 
+/** How long a reservation may wait for room, on which clock. */
+export interface RoomWait {
+  readonly clock: Clock;
+  /** From when room is asked for (`RegistryOptions.loadTimeoutMs`); longer than a timer can hold counts as none. */
+  readonly timeoutMs: number;
+}
+
 /** Gives back a reservation; calling it twice does nothing. */
 export type Release = () => void;
 
@@ -18,7 +25,8 @@ export type Release = () => void;
  * recently used versions (idle ones first) until it fits. Reservations are made one at a time, in
  * the order asked, so concurrent loads never overshoot and never pick the same victim; one that
  * finds every loaded version still loading waits for one to be ready or unloaded, holding the
- * others back (first come, first served).
+ * others back (first come, first served). Each waits at most its `timeoutMs` from when it asked:
+ * a version whose drain never ends (a run that never answers) would otherwise hold the queue for good.
  */
 export class Capacity {
   readonly #maxVersions: number;
@@ -31,12 +39,14 @@ export class Capacity {
   #wake: (() => void) | undefined;
   readonly #candidates: () => readonly ModelVersion[];
   readonly #evict: (victim: ModelVersion) => Promise<void>;
+  readonly #wait: RoomWait;
 
   /**
    * @param candidates - the versions that may be unloaded to make room.
    * @param evict - unloads a version; must resolve once its reservation is released.
    */
-  constructor(limits: CapacityLimits, candidates: () => readonly ModelVersion[], evict: (victim: ModelVersion) => Promise<void>) {
+  constructor(limits: CapacityLimits, wait: RoomWait, candidates: () => readonly ModelVersion[], evict: (victim: ModelVersion) => Promise<void>) {
+    this.#wait = wait;
     this.#candidates = candidates;
     this.#evict = evict;
     this.#maxVersions = limits.maxLoadedVersions ?? Infinity;
@@ -75,13 +85,15 @@ export class Capacity {
    * unloaded): asked when its turn comes, before unloading a version or waiting for room, and at
    * every {@link Capacity.changed}.
    * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
-   * (see `wasCalledOff`), when `wanted` says no.
+   * (see `wasCalledOff`), when `wanted` says no; ModelNotReadyError naming what it waited for
+   * when it has no room `timeoutMs` after it asked (its turn included).
    */
   reserve(label: string, bytes: number, wanted: () => boolean): Promise<Release> {
     if (bytes > this.#maxBytes) {
       return Promise.reject(new RangeError(`Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${this.#maxBytes})`));
     }
     this.#waiting++;
+    const deadline = this.#wait.clock.now() + this.#wait.timeoutMs;
     const run = async (): Promise<Release> => {
       try {
         for (;;) {
@@ -96,8 +108,15 @@ export class Capacity {
           }
           if (this.#versions + 1 <= this.#maxVersions && this.#bytes + bytes <= this.#maxBytes) break;
           const victim = leastRecentlyUsed(this.#candidates());
-          if (victim) await this.#evict(victim);
-          else await new Promise<void>((resolve) => (this.#wake = resolve));
+          if (victim) {
+            await this.#within(this.#evict(victim), deadline, label, `'${victim.name}' version '${victim.version}' to finish draining (unloaded to make room)`);
+          } else {
+            let wake: (() => void) | undefined;
+            const woken = new Promise<void>((resolve) => (this.#wake = wake = resolve));
+            await this.#within(woken, deadline, label, 'a version loading to be ready, or one draining to unload', () => {
+              if (this.#wake === wake) this.#wake = undefined;
+            });
+          }
         }
       } finally {
         this.#waiting--;
@@ -116,6 +135,28 @@ export class Capacity {
     const reserved = this.#turn.then(run, run);
     this.#turn = reserved.catch(() => {});
     return reserved;
+  }
+
+  /** Waits for `room` until `deadline`; the eviction or load waited for goes on after. */
+  #within(room: Promise<void>, deadline: number, label: string, what: string, gaveUp?: () => void): Promise<void> {
+    const { clock, timeoutMs } = this.#wait;
+    if (timeoutMs > MAX_TIMER_MS) return room;
+    return new Promise<void>((resolve, reject) => {
+      const timer = clock.setTimeout(() => {
+        gaveUp?.();
+        reject(new ModelNotReadyError(`Cannot load ${label}: no room within ${timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`));
+      }, Math.max(0, deadline - clock.now()));
+      room.then(
+        () => {
+          clock.clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clock.clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 }
 

@@ -40,7 +40,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.#clock = options.clock ?? systemClock;
     this.loadTimeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
     assertNumber('loadTimeoutMs', this.loadTimeoutMs, 1, Number.MAX_VALUE, true);
-    this.#capacity = new Capacity(options, () => this.#evictable(), (victim) => this.#evict(victim));
+    this.#capacity = new Capacity(options, { clock: this.#clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
   /**

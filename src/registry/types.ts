@@ -29,7 +29,9 @@ export interface RegistryOptions extends CapacityLimits {
    * How long loading a version may take once it has room: opening the session, the handler's
    * `initialize` and the warm-up (TorchServe's `startup_timeout`). A load that takes longer fails
    * with a ModelNotReadyError (a `failure` event), gives its room back to the loads waiting for it,
-   * and aborts the backend's load; `Infinity` waits for ever. @default 120000
+   * and aborts the backend's load. Also how long a load may wait for room under `maxLoadedVersions`
+   * / `maxLoadedBytes`: one that gets none by then fails with a ModelNotReadyError naming what it
+   * waited for. `Infinity` waits for ever. @default 120000
    */
   readonly loadTimeoutMs?: number;
 }

@@ -321,8 +321,9 @@ test('a load that never settles fails after loadTimeoutMs, aborting the backend\
   const hung = assert.rejects(service.infer('hung', request([0, 0])), (e: Error) =>
     e instanceof ModelNotReadyError && e.message === "Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`)");
   const b = service.infer('b', request([0, 0]), { timeoutMs: 1000 }); // waits for the hung load's room
-  const c = registry.load({ name: 'c', source: doubler(3) }); // no deadline: queued behind b
-  await clock.advanceAsync(50);
+  await clock.advanceAsync(20);
+  const c = registry.load({ name: 'c', source: doubler(3) }); // queued behind b, waiting for room at most loadTimeoutMs
+  await clock.advanceAsync(30);
   await hung;
   assert.deepEqual([failures, aborted], [["hung: Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`) at 50"], ['hung:1 at 50']]);
   assert.deepEqual(registry.versions('hung'), [{ version: '1', state: 'failed', error: "Model 'hung' version '1' did not load within 50 ms (`loadTimeoutMs`)" }]);
@@ -515,5 +516,44 @@ test('a version evicted while its run hangs drains once the run fails (as onnx-n
   assert.equal(offsetOf(await b), 2);
   assert.deepEqual([loads, unloads, registry.loadsWaitingForRoom], [['a:1', 'b:1'], ['a:1 (evicted)'], 0]);
   assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'unloaded' }]);
+  await registry.close();
+});
+
+test('a load waiting for room gives up after loadTimeoutMs behind a drain that never ends, naming what it waited for, and the loads queued behind it go on', async () => {
+  const clock = new FakeClock();
+  const { backend, loads } = slowBackend(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 1, loadTimeoutMs: 100 });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message} at ${clock.now()}`);
+  await registry.load({ name: 'a', source: doubler(1) });
+  // As a request routed to a that never reaches its queue (a run that never answers): a cannot finish draining.
+  const stuck = registry.get('a').hold();
+  const b = registry.load({ name: 'b', source: doubler(2) }).then((v) => v.name, (e: Error) => e);
+  await clock.advanceAsync(50);
+  const c = registry.load({ name: 'c', source: doubler(3) }).then((v) => v.name, (e: Error) => e);
+  await clock.advanceAsync(50);
+  const refused = await b;
+  assert.ok(refused instanceof ModelNotReadyError && !wasCalledOff(refused));
+  const message = "Cannot load 'b' version '1': no room within 100 ms (`loadTimeoutMs`) while it waited for 'a' version '1' to finish draining (unloaded to make room)";
+  assert.deepEqual([refused.message, failures, registry.loadsWaitingForRoom], [message, [`b: ${message} at 100`], 1]);
+  stuck.release(); // a drains: c, next in the queue, gets its room
+  assert.equal(await c, 'c');
+  assert.deepEqual([loads, registry.loadsWaitingForRoom, clock.pending], [['a:1', 'c:1'], 0, 0]);
+  await registry.close();
+});
+
+test('a load waiting for room with nothing to unload gives up after loadTimeoutMs, saying so', async () => {
+  const clock = new FakeClock();
+  const { backend } = slowBackend(clock, 1000);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 1, loadTimeoutMs: 1200 });
+  const a = registry.load({ name: 'a', source: doubler(1) });
+  const b = registry.load({ name: 'b', source: doubler(2) }).then((v) => v.name, (e: Error) => e.message);
+  await clock.advanceAsync(500);
+  const c = registry.load({ name: 'c', source: doubler(3) }).then((v) => v.name, (e: Error) => e.message);
+  await clock.advanceAsync(500); // a is ready: b unloads it and loads, c waits for b
+  assert.equal((await a).name, 'a');
+  await clock.advanceAsync(700);
+  assert.equal(await c, "Cannot load 'c' version '1': no room within 1200 ms (`loadTimeoutMs`) while it waited for a version loading to be ready, or one draining to unload");
+  await clock.advanceAsync(300);
+  assert.deepEqual([await b, registry.loadsWaitingForRoom, clock.pending], ['b', 0, 0]);
   await registry.close();
 });
