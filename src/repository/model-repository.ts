@@ -31,7 +31,7 @@ export interface RepositoryOptions {
   readonly pollIntervalMs?: number;
   /** Backends by the name a config's `backend` gives, made with the config's options. @default {'onnx-node': onnxNode} */
   readonly backends?: Readonly<Record<string, BackendFactory>>;
-  /** The clock poll timers run on. @default systemClock */
+  /** The clock poll timers, and the waits for drains (at most `registry.loadTimeoutMs`), run on. @default systemClock */
   readonly clock?: Clock;
 }
 
@@ -100,7 +100,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
     this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
-    this.#sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }));
+    this.#sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
     const names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
     await this.#serial(() => this.#syncAll(names, { stable: false, retryFailed: true }));
     if (this.mode === 'poll') this.#schedule();
@@ -150,7 +150,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   /**
-   * Unloads every version of a model (`explicit` mode only), each after its queued work.
+   * Unloads every version of a model (`explicit` mode only), each after its queued work: resolves
+   * once they have drained, or after the registry's `loadTimeoutMs` with the drains still going on.
    * @throws ModelNotFoundError when the repository has not loaded it.
    */
   async unload(name: string): Promise<void> {

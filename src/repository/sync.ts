@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
+import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
@@ -38,14 +38,16 @@ export class ModelSync {
   readonly #registry: ModelRegistry;
   readonly #backends: BackendCache;
   readonly #fail: FailureSink;
+  readonly #clock: Clock;
   readonly #loaded = new Map<string, Loaded>();
   /** `name/version` → fingerprint at the previous look. */
   readonly #seen = new Map<string, string>();
   /** `name` or `name/version` → the key of the files that failed, and why. */
   readonly #failed = new Map<string, { readonly key: string; readonly reason: string }>();
 
-  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink) {
+  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock) {
     this.#root = root;
+    this.#clock = clock;
     this.#registry = registry;
     this.#backends = backends;
     this.#fail = fail;
@@ -140,8 +142,26 @@ export class ModelSync {
     this.#loaded.delete(name);
     for (const key of this.#failed.keys()) if (key === name || key.startsWith(`${name}/`)) this.#failed.delete(key);
     if (!loaded) return false;
-    if (this.#registry.has(name)) await this.#registry.unload(name);
+    if (this.#registry.has(name)) await this.#drained(this.#registry.unload(name));
     return true;
+  }
+
+  /**
+   * Waits for an unload at most `loadTimeoutMs`: the registry takes the versions out of service at
+   * once, then waits for their drains, and one that never ends (a run that never answers) would
+   * hold this change, and every one after it, for good. The drain goes on after.
+   */
+  async #drained(unloading: Promise<void>): Promise<void> {
+    const { loadTimeoutMs } = this.#registry;
+    if (loadTimeoutMs > MAX_TIMER_MS) return unloading;
+    unloading.catch(() => {});
+    let timer: unknown;
+    const gaveUp = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, loadTimeoutMs)));
+    try {
+      await Promise.race([unloading, gaveUp]);
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
   }
 
   /**
@@ -202,7 +222,7 @@ export class ModelSync {
   async #retireUnwanted(name: string, previous: Loaded | undefined, next: Loaded): Promise<void> {
     for (const version of previous?.versions.keys() ?? []) {
       if (next.versions.has(version)) continue;
-      if (this.#stateOf(name, version) !== undefined) await this.#registry.unload(name, version);
+      if (this.#stateOf(name, version) !== undefined) await this.#drained(this.#registry.unload(name, version));
     }
   }
 

@@ -463,3 +463,44 @@ test("a look waits for room for a version at most the registry's loadTimeoutMs, 
   await registry.close();
   await remove();
 });
+
+test("a look and an unload wait for a version's drain at most the registry's loadTimeoutMs, where one that never ended held them, and every change and close() after them, for good", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends().backends, clock });
+  const failures = failuresOf(repository);
+  const drains: string[] = [];
+  registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason}) at ${clock.now()}`));
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  // As requests routed to a:1 and b:1 that never reach their queues (runs that never answer): neither can finish draining.
+  const stuck = [registry.get('a').hold(), registry.get('b').hold()];
+  await writeVersion(root, 'a', '2', { offset: 2 });
+  const settled: string[] = [];
+  const changes = { 'load a': repository.load('a'), 'unload b': repository.unload('b'), close: repository.close() };
+  for (const [what, change] of Object.entries(changes)) void change.then(() => settled.push(`${what} at ${clock.now()}`), (e: Error) => settled.push(`${what}: ${e.message}`));
+  await until(() => drains.length === 1, 'a:1 to drain');
+  await clock.advanceAsync(1000);
+  await until(() => drains.length === 2, 'b:1 to drain');
+  await clock.advanceAsync(1000);
+  await until(() => settled.length === 3, 'every change to settle');
+  assert.deepEqual([settled, drains, failures], [
+    ['load a at 1000', 'unload b at 2000', 'close at 2000'],
+    ['a:1 (explicit) at 0', 'b:1 (explicit) at 1000'],
+    [],
+  ]);
+  // Out of service, still draining; they unload once their runs answer.
+  assert.deepEqual(await repository.index(), [
+    { name: 'a', version: '1', state: 'UNLOADING' },
+    { name: 'a', version: '2', state: 'READY' },
+    { name: 'b', version: '1', state: 'UNLOADING' },
+  ]);
+  const unloads: string[] = [];
+  registry.on('unload', (e) => unloads.push(`${e.name}:${e.version}`));
+  for (const hold of stuck) hold.release();
+  await until(() => unloads.length === 2, 'a:1 and b:1 to unload');
+  await registry.close();
+  assert.equal(clock.pending, 0);
+  await remove();
+});
