@@ -464,6 +464,40 @@ test("a look waits for room for a version at most the registry's loadTimeoutMs, 
   await remove();
 });
 
+test("a look waits for a request's load at most the registry's loadTimeoutMs, which may take that long for room and as long again to load: the version stays loading and the repository's, nothing is reported", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends, hold, open } = gatedJson(loads);
+  const clock = new FakeClock();
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends, clock });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start(); // b evicted a
+  const stuck = registry.get('b').hold(); // b drains only once released
+  const asked = registry.acquire('a', { timeoutMs: 10 }).then(() => 'ready', (e: Error) => e.message);
+  await until(() => registry.versions('a')[0]?.state === 'loading', "the request's load of a");
+  registry.calls = 0;
+  const look = repository.load('a').then(() => 'loaded', (e: Error) => e.message);
+  await until(() => registry.calls === 1, 'the look to join the load');
+  await clock.advanceAsync(10);
+  assert.equal(await asked, "Model 'a' version '1' was not ready within 10 ms");
+  hold();
+  await clock.advanceAsync(490);
+  stuck.release(); // a's load gets its room at 500, and its backend load hangs on the gate
+  await until(() => loads.length === 3, "a's backend load");
+  await clock.advanceAsync(500);
+  assert.match(await look, /^Model 'a' version '1' is still loading \(a request's load\) after 1000 ms \(`loadTimeoutMs`\)/);
+  assert.deepEqual([registry.versions('a'), failures], [[{ version: '1', state: 'loading' }], []]);
+  open();
+  await until(() => registry.isReady('a'), 'a to be ready');
+  await repository.load('a'); // the files did not change: nothing to load
+  assert.deepEqual([loads, registry.calls, failures], [['a:1', 'b:1', 'a:1'], 1, []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
 test("a look and an unload wait for a version's drain at most the registry's loadTimeoutMs, where one that never ended held them, and every change and close() after them, for good", async () => {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
