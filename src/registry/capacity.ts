@@ -83,7 +83,7 @@ export class Capacity {
    * for one to be ready (it is unloaded once it has answered what was routed to it) or unloaded.
    * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
    * unloaded): asked when its turn comes, before unloading a version or waiting for room, and at
-   * every {@link Capacity.changed}.
+   * every {@link Capacity.changed} and at its deadline.
    * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
    * (see `wasCalledOff`), when `wanted` says no; ModelNotReadyError naming what it waited for
    * when it has no room `timeoutMs` after it asked (its turn included).
@@ -107,16 +107,16 @@ export class Capacity {
             );
           }
           if (this.#versions + 1 <= this.#maxVersions && this.#bytes + bytes <= this.#maxBytes) break;
+          // Its turn came too late (asked at the instant the one ahead did): no eviction it could not wait for.
+          if (this.#wait.clock.now() >= deadline) throw this.#noRoom(label, 'its turn');
           const victim = leastRecentlyUsed(this.#candidates());
-          if (victim) {
-            await this.#within(this.#evict(victim), deadline, label, `'${victim.name}' version '${victim.version}' to finish draining (unloaded to make room)`);
-          } else {
-            let wake: (() => void) | undefined;
-            const woken = new Promise<void>((resolve) => (this.#wake = wake = resolve));
-            await this.#within(woken, deadline, label, 'a version loading to be ready, or one draining to unload', () => {
-              if (this.#wake === wake) this.#wake = undefined;
-            });
-          }
+          let wake: (() => void) | undefined;
+          const room = victim ? this.#evict(victim) : new Promise<void>((resolve) => (this.#wake = wake = resolve));
+          if (await this.#within(room, deadline)) continue;
+          if (this.#wake === wake) this.#wake = undefined;
+          // Nobody waits for it any more: called off above, not failed.
+          if (!wanted()) continue;
+          throw this.#noRoom(label, victim ? `'${victim.name}' version '${victim.version}' to finish draining (unloaded to make room)` : 'a version loading to be ready, or one draining to unload');
         }
       } finally {
         this.#waiting--;
@@ -137,19 +137,20 @@ export class Capacity {
     return reserved;
   }
 
-  /** Waits for `room` until `deadline`; the eviction or load waited for goes on after. */
-  #within(room: Promise<void>, deadline: number, label: string, what: string, gaveUp?: () => void): Promise<void> {
+  #noRoom(label: string, what: string): ModelNotReadyError {
+    return new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`);
+  }
+
+  /** Waits for `room` until `deadline`: false when the deadline came first (the eviction or load waited for goes on). */
+  #within(room: Promise<void>, deadline: number): Promise<boolean> {
     const { clock, timeoutMs } = this.#wait;
-    if (timeoutMs > MAX_TIMER_MS) return room;
-    return new Promise<void>((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
-        gaveUp?.();
-        reject(new ModelNotReadyError(`Cannot load ${label}: no room within ${timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`));
-      }, Math.max(0, deadline - clock.now()));
+    if (timeoutMs > MAX_TIMER_MS) return room.then(() => true);
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()));
       room.then(
         () => {
           clock.clearTimeout(timer);
-          resolve();
+          resolve(true);
         },
         (error: unknown) => {
           clock.clearTimeout(timer);

@@ -557,3 +557,42 @@ test('a load waiting for room with nothing to unload gives up after loadTimeoutM
   assert.deepEqual([await b, registry.loadsWaitingForRoom, clock.pending], ['b', 0, 0]);
   await registry.close();
 });
+
+test('a load waiting for room whose callers have all given up is called off at loadTimeoutMs, not failed', async () => {
+  const clock = new FakeClock();
+  const { backend, loads } = slowBackend(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 1, loadTimeoutMs: 100 });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
+  await registry.load({ name: 'a', source: doubler(1) });
+  const stuck = registry.get('a').hold(); // a cannot finish draining
+  registry.register({ name: 'b', source: doubler(2) });
+  const asked = registry.acquire('b', { timeoutMs: 10 }).then(() => 'ready', (e: Error) => e.message);
+  await clock.advanceAsync(10);
+  assert.equal(await asked, "Model 'b' version '1' was not ready within 10 ms");
+  await clock.advanceAsync(90);
+  assert.deepEqual([failures, registry.versions('b'), registry.loadsWaitingForRoom, loads, clock.pending], [[], [{ version: '1', state: 'unloaded' }], 0, ['a:1'], 0]);
+  stuck.release();
+  await registry.close();
+});
+
+test('a load whose turn for room comes only at its loadTimeoutMs fails then, unloading nothing for it', async () => {
+  const clock = new FakeClock();
+  const { backend } = slowBackend(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 2, loadTimeoutMs: 100 });
+  const drains = record(registry, ['draining'], (_, p) => `${p.name}:${p.version} (${p.reason})`);
+  await registry.load({ name: 'a', source: doubler(1) });
+  await registry.load({ name: 'x', source: doubler(9) });
+  // Both busy; a, used longer ago, is unloaded for b and never finishes draining.
+  const holds = [registry.get('a').hold(), registry.get('x').hold()];
+  const b = registry.load({ name: 'b', source: doubler(2) }).then((v) => v.name, (e: Error) => e.message);
+  const c = registry.load({ name: 'c', source: doubler(3) }).then((v) => v.name, (e: Error) => e.message);
+  await clock.advanceAsync(100);
+  assert.deepEqual([await b, await c, drains, registry.isReady('x')], [
+    "Cannot load 'b' version '1': no room within 100 ms (`loadTimeoutMs`) while it waited for 'a' version '1' to finish draining (unloaded to make room)",
+    "Cannot load 'c' version '1': no room within 100 ms (`loadTimeoutMs`) while it waited for its turn",
+    ['a:1 (evicted)'],
+    true,
+  ]);
+  for (const hold of holds) hold.release();
+  await registry.close();
+});
