@@ -5,7 +5,7 @@
  * nearly a gigabyte of heap.
  */
 import type { TensorSpec } from '../backends/index.js';
-import { InvalidInputError, PayloadTooLargeError } from '../core/index.js';
+import { assertInteger, assertNumber, describe, InvalidInputError, PayloadTooLargeError } from '../core/index.js';
 import { BinaryReader, type BinarySource } from './binary.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangePaths } from './json-data-ranges.js';
@@ -57,9 +57,11 @@ export interface JsonDecoder {
 /**
  * Decodes an OIP inference request body that is JSON alone. With `maxHeapBytes` (a JSON worker's
  * budget), a body whose parsing could take more memory than that is refused unparsed.
- * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
+ * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`;
+ * TypeError or RangeError quoting an argument that is not valid (a `maxElements` not an integer >= 1, say).
  */
 export function decodeInferJson(body: Uint8Array | string, maxElements: number, maxHeapBytes?: number): InferRequestData {
+  checkArguments('body', body, maxElements, maxHeapBytes);
   return decodeRanged(body, OIP_DATA, maxHeapBytes, (json, ranges) => decodeInferRequestData(json, { maxElements, ranges }), BINARY_HINT);
 }
 
@@ -67,22 +69,42 @@ export function decodeInferJson(body: Uint8Array | string, maxElements: number, 
  * Decodes an OIP inference request body with binary tensor data: its JSON header `json`, and
  * `binary`, the data of the inputs that have `binary_data_size`, one after another (or, internally,
  * a source of it such as a BinaryLayout); `maxHeapBytes` as for {@link decodeInferJson}, for the header.
- * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`.
+ * @throws InvalidInputError saying what was wrong; PayloadTooLargeError past `maxHeapBytes`;
+ * TypeError or RangeError quoting an argument that is not valid, as {@link decodeInferJson}.
  */
 export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array | BinarySource, maxElements: number, maxHeapBytes?: number): InferRequestData {
+  checkArguments('json', json, maxElements, maxHeapBytes);
+  const source = binary instanceof Uint8Array ? new BinaryReader(binary) : binary;
+  if (typeof source?.tensorData !== 'function' || typeof source.finish !== 'function') {
+    throw new TypeError(`Expected \`binary\` to be a Uint8Array or a BinarySource ({tensorData, finish}), got ${describe(binary)}`);
+  }
   checkJsonHeap(json, maxHeapBytes);
   const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
-  return decodeInferRequestData(header, { maxElements, binary: binary instanceof Uint8Array ? new BinaryReader(binary) : binary });
+  return decodeInferRequestData(header, { maxElements, binary: source });
 }
 
 /**
  * Decodes a TF-Serving `:predict` body against the model's inputs; `maxHeapBytes` as for {@link decodeInferJson}.
- * @throws InvalidInputError naming the input that is wrong; PayloadTooLargeError past `maxHeapBytes`.
+ * @throws InvalidInputError naming the input that is wrong; PayloadTooLargeError past `maxHeapBytes`;
+ * TypeError or RangeError quoting an argument that is not valid, as {@link decodeInferJson}.
  */
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
+  checkArguments('body', body, maxElements, maxHeapBytes);
+  if (!Array.isArray(inputs)) throw new TypeError(`Expected \`inputs\` to be an array of tensor specs, got ${describe(inputs)}`);
   // Only float tensors are read from the bytes: a body with none is parsed once, whole.
   const paths = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64') ? TF_TENSORS : [];
   return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodeRangedPredict(json, inputs, maxElements, ranges));
+}
+
+/**
+ * Refuses the arguments every decoder takes, quoting them: a `maxElements` that is not an integer
+ * would let any claimed shape through (NaN compares false), and bytes in another form (an
+ * ArrayBuffer) would be read as text.
+ */
+function checkArguments(name: string, body: unknown, maxElements: unknown, maxHeapBytes: unknown): void {
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw new TypeError(`Expected \`${name}\` to be a Uint8Array or a string, got ${describe(body)}`);
+  assertInteger('maxElements', maxElements, 1);
+  if (maxHeapBytes !== undefined) assertNumber('maxHeapBytes', maxHeapBytes, 0);
 }
 
 /**
