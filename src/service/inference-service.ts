@@ -13,7 +13,7 @@ import type { ShadowEvent } from './shadow.js';
  * else a label, else the model's traffic split, else its default version), cancellation, budget,
  * and cache directives.
  */
-export interface ServiceInferOptions extends RouterRunOptions, CacheDirectives {
+export interface ServiceInferOptions extends Omit<RouterRunOptions, 'onRouted'>, CacheDirectives {
   /** The request's priority level, 1 the highest, where the model's batching has `priorityLevels`. */
   readonly priority?: number | undefined;
   /**
@@ -57,7 +57,7 @@ export interface ServiceOptions {
 /** The payload of the `request` event: one request that finished, well or not. */
 export interface RequestEvent {
   readonly model: string;
-  /** The version that served it; `''` when the request failed before a version was chosen. */
+  /** The version that served it, or was chosen to (a timeout can run out before it queues); `''` when the request failed before a version was chosen. */
   readonly version: string;
   readonly outcome: RequestOutcome;
   /** From the call to its settlement, in milliseconds. */
@@ -139,8 +139,8 @@ export class InferenceService extends Emitter<ServiceEvents> {
         throw new InvalidInputError(`Expected \`timeoutMs\` to be a number, got ${describe(timeoutMs)}`);
       }
       checkDirectives(options);
-      const response = await this.#router.run(model, request, options, (mv, inferOptions, hold) => {
-        version = mv.version;
+      const routed = { ...options, onRouted: (mv: ModelVersion) => (version = mv.version) };
+      const response = await this.#router.run(model, request, routed, (mv, inferOptions, hold) => {
         options.onVersion?.(mv.version, mv);
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);

@@ -24,6 +24,12 @@ export interface RouterRunOptions extends RouteOptions {
    * @default none (the request is routed)
    */
   readonly hold?: VersionHold | undefined;
+  /**
+   * Called with each version the request is routed to (or the `hold`'s), before the rest of its
+   * budget is checked and `call` made: a caller that counts requests by version then has it for
+   * one whose timeout ran out in between. @default none
+   */
+  readonly onRouted?: ((version: ModelVersion) => void) | undefined;
 }
 
 /** Options of {@link Router}. */
@@ -127,6 +133,7 @@ export class Router {
       let response: Res;
       let pending: ReturnType<ShadowMirror['sample']>;
       try {
+        options.onRouted?.(hold.version);
         const timeoutMs = budget();
         pending = this.#shadow.sample(model, hold.version, request, this.#registry.traffic(model)?.shadow);
         response = await call(hold.version, { signal: options.signal, timeoutMs }, hold);
