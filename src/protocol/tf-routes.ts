@@ -58,6 +58,16 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
   let hold: VersionHold | undefined;
   let decoded: DecodedPredict;
   let directives: HeaderDirectives | undefined;
+  // tenantOf, a hook that may be slow or never settle, runs before a version is held, so that it
+  // never keeps a version from draining; its error still comes after the body's, as on the OIP route.
+  let refused: { readonly error: unknown } | undefined;
+  if (tenantOf) {
+    try {
+      directives = await directivesWithTenant(request, tenantOf);
+    } catch (error) {
+      refused = { error };
+    }
+  }
   try {
     decoded = await beforeService(service, model, async () => {
       assertKnownModel(service, model);
@@ -78,7 +88,8 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
       const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
       return decodePredict(json, await acquire(), maxElements);
     });
-    directives = tenantOf ? await directivesWithTenant(request, tenantOf) : sent;
+    if (refused) throw refused.error;
+    if (!tenantOf) directives = sent;
   } catch (error) {
     hold?.release();
     throw error;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type Tensor, type TensorMap } from '../../src/index.js';
+import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type ServiceInferOptions, type ServiceOptions, type Tensor, type TensorMap } from '../../src/index.js';
 import { createHttpHandler, decodePredictJson, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { BARE_NUMBERS } from '../../src/core/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
@@ -437,6 +437,21 @@ const inPlaceDecoder: JsonDecoder = {
   predict: async (body, inputs, maxElements) => decodePredictJson(body, inputs, maxElements),
 };
 
+/** An InferenceService that runs `between` when a request is handed to it, before it routes or queues it. */
+class InferenceServiceWith extends InferenceService {
+  readonly #between: () => unknown;
+
+  constructor(options: ServiceOptions, between: () => unknown) {
+    super(options);
+    this.#between = between;
+  }
+
+  override async infer<Req, Res>(model: string, request: Req, options?: ServiceInferOptions): Promise<Res> {
+    await this.#between();
+    return super.infer<Req, Res>(model, request, options);
+  }
+}
+
 for (const [path, how] of [
   ['/v1/models/m/labels/canary:predict', 'named by its label'],
   ['/v1/models/m:predict', 'drawn by the split'],
@@ -450,13 +465,10 @@ for (const [path, how] of [
       registry.setLabel('m', 'stable', '2');
       registry.setLabel('m', 'canary', '1');
       registry.setTraffic('m', { split: [{ label: 'canary', weight: 1 }] });
-      // tenantOf runs between the body's decoding and the request's queuing.
-      const tenantOf = () => {
-        registry.setLabel('m', 'canary', '2');
-        return undefined;
-      };
+      // The label moves between the body's decoding and the request's queuing.
+      const service = new InferenceServiceWith({ registry }, () => registry.setLabel('m', 'canary', '2'));
       const jsonDecoder = decoding === 'handed over' ? inPlaceDecoder : undefined;
-      const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf, jsonDecoder });
+      const http = createHttpHandler({ service, jsonDecoder });
       const reply = await http.handle({ method: 'POST', path, headers: {}, body: '{"instances": [1.5, 2]}' });
       assert.deepEqual([reply.status, String(reply.body)], [200, '{"predictions":[3,4]}']);
       await registry.close();
@@ -469,12 +481,11 @@ test('a body read by the inputs of the default version runs on it when a newer v
   await registry.load({ name: 'm', version: '1', source: twice, warmup: [], versionPolicy: { latest: 1 } });
   const unloaded: string[] = [];
   registry.on('unload', (e) => unloaded.push(e.version));
-  const tenantOf = async () => {
+  const service = new InferenceServiceWith({ registry }, async () => {
     await registry.load({ name: 'm', version: '2', source: plus100, warmup: [] });
     assert.deepEqual(unloaded, [], 'version 1 drains only once the request it holds is answered');
-    return undefined;
-  };
-  const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf });
+  });
+  const http = createHttpHandler({ service });
   const reply = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5, 2]}' });
   assert.deepEqual([reply.status, String(reply.body)], [200, '{"predictions":[3,4]}']);
   await registry.close();
@@ -500,6 +511,44 @@ test('a version held for a body being read is let go when the request fails befo
   await flush();
   assert.equal(unloaded, true, 'version 1 is still held');
   await unloading;
+  await registry.close();
+});
+
+test("a tenantOf that never settles holds no version: the version the body would be read by unloads", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  let answer!: (tenant: string | undefined) => void;
+  const asked: string[] = [];
+  const tenantOf = () => {
+    asked.push('asked');
+    return new Promise<string | undefined>((resolve) => (answer = resolve));
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf });
+  const replying = http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5, 2]}' });
+  await flush();
+  assert.deepEqual(asked, ['asked']);
+  let unloaded = false;
+  const unloading = registry.unload('m', '1').then(() => (unloaded = true));
+  await flush();
+  assert.equal(unloaded, true, 'version 1 is held for a request waiting on tenantOf');
+  await unloading;
+  answer(undefined);
+  const reply = await replying;
+  assert.equal(reply.status, 404, String(reply.body));
+  await registry.close();
+});
+
+test("tenantOf's error comes after the body's, as on the OIP route", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  const http = createHttpHandler({
+    service: new InferenceService({ registry }),
+    tenantOf: () => Promise.reject(new TypeError('no tenant')),
+  });
+  const bad = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": ["x"]}' });
+  assert.equal(bad.status, 400);
+  const good = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5]}' });
+  assert.equal(good.status, 500);
   await registry.close();
 });
 
