@@ -8,7 +8,7 @@
 import { parseFloatArray, parseFloatTensor, type FloatTensor } from './json-floats.js';
 import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, I, isSpace, MINUS, N, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
 import { checkJsonHeap } from './json-heap.js';
-import { nestsDeeper } from './json-nesting.js';
+import { leadingDepth, nestsDeeper, numericDepth } from './json-nesting.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
 const first = new TextDecoder('utf-8', { fatal: true });
@@ -70,6 +70,17 @@ export class DataRanges {
    */
   nestsDeeper(range: DataRange, maxDepth: number): boolean {
     return range.depth > maxDepth && nestsDeeper(this.#bytes, range.start, range.end, maxDepth);
+  }
+
+  /**
+   * True when the ranges are well-formed numeric data and the first one's first elements nest more
+   * than `maxDepth` arrays deep, which reading a shape from them would refuse: then refused without
+   * JSON.parse (see {@link leadingDepth}).
+   */
+  leadsDeeper(ranges: readonly DataRange[], maxDepth: number): boolean {
+    const first = ranges[0];
+    if (first === undefined || first.depth <= maxDepth || leadingDepth(this.#bytes, first.start) <= maxDepth) return false;
+    return ranges.every((range) => numericDepth(this.#bytes, range.start, range.end) !== -1);
   }
 
   /**

@@ -12,6 +12,26 @@ import { CLOSE, COMMA, DOT, isSpace, MINUS, NINE, OPEN, PLUS, ZERO } from './jso
  * anything else (strings, objects, bare NaN, a syntax error), which is left to `JSON.parse`.
  */
 export function nestsDeeper(bytes: Uint8Array, start: number, end: number, maxDepth: number): boolean {
+  return numericDepth(bytes, start, end) > maxDepth;
+}
+
+/**
+ * How many arrays open one inside the first element of the other from `start` (`[[[1], 2]]` has 3,
+ * `[1, [[2]]]` 1): the depth that following first elements finds, as TF-Serving's shapes are read.
+ */
+export function leadingDepth(bytes: Uint8Array, start: number): number {
+  let depth = 0;
+  for (let i = start; ; i++) {
+    if (bytes[i] === OPEN) depth++;
+    else if (!isSpace(bytes[i])) return depth;
+  }
+}
+
+/**
+ * How deep the arrays of `bytes[start, end)` nest (the outermost at 1) when it is one well-formed
+ * JSON array of numbers and arrays, which `JSON.parse` would read; -1 for anything else.
+ */
+export function numericDepth(bytes: Uint8Array, start: number, end: number): number {
   let i = start;
   let depth = 0;
   let deepest = 0;
@@ -25,9 +45,9 @@ export function nestsDeeper(bytes: Uint8Array, start: number, end: number, maxDe
       while (isSpace(bytes[i])) i++;
       if (bytes[i] !== CLOSE) continue;
     } else {
-      if (depth === 0) return false;
+      if (depth === 0) return -1;
       i = numberEnd(bytes, i);
-      if (i === -1) return false;
+      if (i === -1) return -1;
     }
     // A value is done: `,`, or the `]` of one or more arrays.
     while (isSpace(bytes[i])) i++;
@@ -37,11 +57,11 @@ export function nestsDeeper(bytes: Uint8Array, start: number, end: number, maxDe
       while (isSpace(bytes[i])) i++;
     }
     if (depth === 0) break;
-    if (bytes[i] !== COMMA) return false;
+    if (bytes[i] !== COMMA) return -1;
     i++;
   }
   while (i < end && isSpace(bytes[i])) i++;
-  return i === end && deepest > maxDepth;
+  return i === end ? deepest : -1;
 }
 
 /** Where the JSON number at `at` ends (RFC 8259 §6), or -1 when none starts there. */

@@ -3,7 +3,7 @@
  * json-data-ranges.ts): read from them when its datatype is FP32 or FP64, else handed back to the
  * generic decoder as JSON.parse reads them.
  */
-import type { Tensor } from '../core/index.js';
+import { InvalidInputError, type Tensor } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { DataRange, DataRanges } from './json-data-ranges.js';
 import { MAX_RANK } from './oip-request.js';
@@ -31,6 +31,19 @@ export function rangedTensor(ranges: DataRanges, spec: TensorSpec | undefined, v
       return { datatype, shape: what === 'rows' ? [values.length, ...read.shape] : read.shape, data: read.data } as Tensor;
     }
   }
+  // Walking the values for their shape follows first elements, and refuses them first for their depth.
+  if (spec !== undefined && claimed.every((range) => range !== undefined) && ranges.leadsDeeper(claimed as DataRange[], what === 'rows' ? MAX_RANK - 1 : MAX_RANK)) {
+    const where = `Input '${spec.name}'`;
+    throw what === 'column' ? nestedTooDeep(where, MAX_RANK) : nestedTooDeep(where, MAX_RANK - 1, IN_AN_INSTANCE);
+  }
   for (const [i, range] of claimed.entries()) if (range !== undefined) values[i] = ranges.json(range);
   return undefined;
+}
+
+/** Where an instance's values lie, in the refusal of values nested too deep. */
+export const IN_AN_INSTANCE = ' in an instance, which is one row of the batch';
+
+/** The refusal of values nested deeper than `maxRank` dimensions, `where` naming the input and `within` where in it. */
+export function nestedTooDeep(where: string, maxRank: number, within = ''): InvalidInputError {
+  return new InvalidInputError(`${where}: values are nested deeper than ${maxRank} dimensions${within}`);
 }

@@ -11,7 +11,7 @@ import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
 import { claimedElements, MAX_RANK } from './oip-request.js';
 import { decodeJsonData } from './tensor-json.js';
-import { rangedTensor, type RangedValues } from './tf-ranges.js';
+import { IN_AN_INSTANCE, nestedTooDeep, rangedTensor, type RangedValues } from './tf-ranges.js';
 
 /** The only signature servable models have. */
 export const SIGNATURE = 'serving_default';
@@ -97,10 +97,10 @@ function decodeRows(batch: unknown, inputs: readonly TensorSpec[], maxElements: 
       tensors[spec.name] = ranged;
       continue;
     }
-    const inner = shapeOf(rows[0], where, MAX_RANK - 1, ' in an instance, which is one row of the batch');
+    const inner = shapeOf(rows[0], where, MAX_RANK - 1, IN_AN_INSTANCE);
     const leaves: unknown[] = [];
     for (const [i, row] of rows.entries()) {
-      const shape = shapeOf(row, where, MAX_RANK - 1, ' in an instance, which is one row of the batch');
+      const shape = shapeOf(row, where, MAX_RANK - 1, IN_AN_INSTANCE);
       if (shape.length !== inner.length || shape.some((d, k) => d !== inner[k])) {
         throw new InvalidInputError(`${where}: instance ${i} has shape [${shape.join(', ')}], instance 0 has [${inner.join(', ')}]`);
       }
@@ -164,7 +164,7 @@ function shapeOf(value: unknown, where: string, maxRank: number, within = ''): n
   const dims: number[] = [];
   let v = value;
   while (Array.isArray(v)) {
-    if (dims.length === maxRank) throw new InvalidInputError(`${where}: values are nested deeper than ${maxRank} dimensions${within}`);
+    if (dims.length === maxRank) throw nestedTooDeep(where, maxRank, within);
     dims.push(v.length);
     v = v[0];
   }

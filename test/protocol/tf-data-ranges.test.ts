@@ -285,3 +285,51 @@ test('the tensor reader allocates nothing for rows too short to hold the first o
   }
   assert.ok(largest <= 10000, `allocated ${largest} elements for rows of 10,000 and 1`);
 });
+
+test('instances and inputs nested deeper than the rank limit are refused as reading the whole body refuses them, without JSON.parse building their arrays', (t) => {
+  const deep = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+  const parse = t.mock.method(JSON, 'parse');
+  const rowDeep = "Input 'x': values are nested deeper than 31 dimensions in an instance, which is one row of the batch";
+  for (const [body, inputs, message] of [
+    [`{"instances": ${deep(10_000)}}`, X32, rowDeep],
+    [`{"instances": [{"x": [1], "n": ${deep(10_000)}, "s": "a"}]}`, MIXED, rowDeep.replace("'x'", "'n'")],
+    [`{"instances": [ ${'[ '.repeat(3_000)}0.5e-3${' ]'.repeat(3_000)} , [1] ]}`, X64, rowDeep],
+    [`{"inputs": ${deep(10_000)}}`, X32, "Input 'x': values are nested deeper than 32 dimensions"],
+    [`{"inputs": {"x": ${deep(10_000)}}}`, X32, "Input 'x': values are nested deeper than 32 dimensions"],
+    [`{"instances": [{"x": ${deep(5_000)}}, {"x": [1]}]}`, X32, rowDeep],
+  ] as const) {
+    same(body, inputs);
+    parse.mock.resetCalls();
+    assert.throws(() => decodePredictJson(utf8.encode(body + ' '.repeat(1024)), inputs, MAX_ELEMENTS), { name: 'InvalidInputError', message });
+    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+    // The rest of the body, its 1,024 spaces of padding included.
+    assert.ok(parsed < 1200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+  }
+  // Refused otherwise by reading the whole body, and so here: a syntax error or a value that is no number past the nesting, an object
+  // among the instances, an earlier row that differs, nesting that is not the first row's, two inputs whose instances are no objects.
+  for (const [body, inputs] of [
+    [`{"instances": ${deep(5_000, '1,]')}}`, X32],
+    [`{"instances": ${deep(5_000, '1,"a"')}}`, X32],
+    [`{"instances": ${deep(5_000, '1,NaN')}}`, X32],
+    [`{"instances": [${deep(5_000)}, {"x": 1}]}`, X32],
+    [`{"instances": [[1], ${deep(5_000)}]}`, X32],
+    [`{"instances": [[1, ${deep(5_000)}]]}`, X32],
+    [`{"inputs": [1, ${deep(5_000)}]}`, X32],
+    [`{"instances": ${deep(5_000)}}`, TWO],
+    // A model without float inputs has its body parsed whole, as before.
+    [`{"instances": ${deep(5_000)}}`, [spec('x', 'INT64')]],
+    [`{"instances": [{"x": [1], "y": 1}, {"x": ${deep(5_000)}, "y": 1}]}`, TWO],
+    [`{"instances": [{"x": ${deep(5_000)}, "y": 1}, {"x": [1], "y": ${deep(5_000, '1,]')}}]}`, TWO],
+    [`{"inputs": {"x": ${deep(5_000)}, "y": ${deep(5_000, '1,]')}}}`, TWO],
+    [`{"instances": ${deep(5_000, '')}}`, X32],
+    [`{"inputs": {"x": ${deep(5_000, '1e5, -0.5')}}}`, X32],
+    [`{"instances": ${deep(32)}}`, X32],
+    [`{"instances": ${deep(33)}}`, X32],
+    [`{"inputs": ${deep(32)}}`, X32],
+    [`{"inputs": ${deep(33)}}`, X32],
+    [`{"instances": [{"x": ${deep(31)}}]}`, X32],
+    [`{"instances": [{"x": ${deep(32)}}]}`, X32],
+  ] as const) {
+    same(body, inputs);
+  }
+});
