@@ -325,20 +325,26 @@ test("'explicit' load loads a version the registry unloaded to make room", async
   await remove();
 });
 
-/** The json backend whose loads, once they read their file, wait until `open()` while `held`. */
+/**
+ * The json backend whose loads, once they read their file, wait until `open()` while `held`.
+ * `read()` counts the loads that have read their file: `loads` counts them as they start reading,
+ * and a file rewritten then may be read empty (half written) or new.
+ */
 function gatedJson(loads: string[]) {
   const { backends } = jsonBackends(loads);
   let gate: Promise<void> | undefined;
   let open = () => {};
+  let read = 0;
   const json: BackendFactory = (options) => {
     const inner = backends.json!(options);
     return { ...inner, load: async (source, loadOptions) => {
       const session = await inner.load(source, loadOptions);
+      read++;
       await gate;
       return session;
     } };
   };
-  return { backends: { json }, hold: () => (gate = new Promise<void>((resolve) => (open = () => { gate = undefined; resolve(); }))), open: () => open() };
+  return { backends: { json }, hold: () => (gate = new Promise<void>((resolve) => (open = () => { gate = undefined; resolve(); }))), open: () => open(), read: () => read };
 }
 
 /** A registry counting the repository's calls to load and acquire (requests acquire through acquireHeld). */
@@ -357,7 +363,7 @@ class Watched extends ModelRegistry {
 test("'explicit' load of a version a request is loading joins that load, and loads it again after when its files changed", async () => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const { backends, hold, open } = gatedJson(loads);
+  const { backends, hold, open, read } = gatedJson(loads);
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends });
@@ -378,7 +384,7 @@ test("'explicit' load of a version a request is loading joins that load, and loa
   await repository.load('b');
   hold();
   const old = service.infer('a', x(0, 0));
-  await until(() => loads.length === 5, 'the request to load a');
+  await until(() => read() === 5, 'the request to read the old files of a');
   await writeVersion(root, 'a', '1', { offset: 5 });
   registry.calls = 0;
   const reloaded = repository.load('a');
@@ -396,7 +402,7 @@ test("'explicit' load of a version a request is loading joins that load, and loa
 test("'poll' loads the new files of a version a request is loading once that load is done, where it was refused as already loading and reported as failed", async () => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const { backends, hold, open } = gatedJson(loads);
+  const { backends, hold, open, read } = gatedJson(loads);
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 2 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends, clock: new FakeClock() }); // polls only when told
@@ -405,7 +411,7 @@ test("'poll' loads the new files of a version a request is loading once that loa
   await repository.start(); // c evicted a
   hold();
   const old = service.infer('a', x(0, 0)); // loads a again (old files), held open
-  await until(() => loads.length === 4, 'the request to load a');
+  await until(() => read() === 4, 'the request to read the old files of a');
   await writeVersion(root, 'a', '1', { offset: 5 });
   await repository.poll(); // the new files are seen once: not loaded before they stay the same
   registry.calls = 0;
