@@ -106,17 +106,31 @@ export class Capacity {
               ),
             );
           }
-          if (this.#versions + 1 <= this.#maxVersions && this.#bytes + bytes <= this.#maxBytes) break;
+          if (this.#fits(bytes)) break;
           // Its turn came too late (asked at the instant the one ahead did): no eviction it could not wait for.
           if (this.#wait.clock.now() >= deadline) throw this.#noRoom(label, 'its turn');
           const victim = leastRecentlyUsed(this.#candidates());
+          let drained = !victim;
+          let unloadFailed: { error: unknown } | undefined;
           let wake: (() => void) | undefined;
-          const room = victim ? this.#evict(victim) : new Promise<void>((resolve) => (this.#wake = wake = resolve));
-          if (await this.#within(room, deadline)) continue;
-          if (this.#wake === wake) this.#wake = undefined;
-          // Nobody waits for it any more: called off above, not failed.
-          if (!wanted()) continue;
-          throw this.#noRoom(label, victim ? `'${victim.name}' version '${victim.version}' to finish draining (unloaded to make room)` : 'a version loading to be ready, or one draining to unload');
+          // One callback on the drain, however often this wakes: a drain that never ends keeps it.
+          if (victim) {
+            void this.#evict(victim)
+              .then(() => void (drained = true), (error: unknown) => void (unloadFailed = { error }))
+              .then(() => wake?.());
+          }
+          // Woken while a victim drains too: an unload of this version calls its load off at once,
+          // and room released meanwhile is taken, where it would wait out the drain.
+          for (;;) {
+            const woken = new Promise<void>((resolve) => (this.#wake = wake = resolve));
+            const came = await this.#within(woken, deadline);
+            if (this.#wake === wake) this.#wake = undefined;
+            if (unloadFailed) throw unloadFailed.error;
+            // Not wanted any more (called off, not failed), room, or the victim drained: look again.
+            if (!wanted() || this.#fits(bytes) || (came && drained)) break;
+            if (came) continue;
+            throw this.#noRoom(label, victim ? `'${victim.name}' version '${victim.version}' to finish draining (unloaded to make room)` : 'a version loading to be ready, or one draining to unload');
+          }
         }
       } finally {
         this.#waiting--;
@@ -137,6 +151,10 @@ export class Capacity {
     return reserved;
   }
 
+  #fits(bytes: number): boolean {
+    return this.#versions + 1 <= this.#maxVersions && this.#bytes + bytes <= this.#maxBytes;
+  }
+
   #noRoom(label: string, what: string): ModelNotReadyError {
     return new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`);
   }
@@ -145,20 +163,15 @@ export class Capacity {
   #within(room: Promise<void>, deadline: number): Promise<boolean> {
     const { clock, timeoutMs } = this.#wait;
     if (timeoutMs > MAX_TIMER_MS) return room.then(() => true);
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise<boolean>((resolve) => {
       const timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()));
-      room.then(
-        () => {
-          clock.clearTimeout(timer);
-          resolve(true);
-        },
-        (error: unknown) => {
-          clock.clearTimeout(timer);
-          reject(error);
-        },
-      );
+      void room.then(() => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      });
     });
   }
+
 }
 
 /** The victim: an idle version (no request queued or routed to it) before a busy one, then the one used longest ago. */

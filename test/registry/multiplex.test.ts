@@ -596,3 +596,41 @@ test('a load whose turn for room comes only at its loadTimeoutMs fails then, unl
   for (const hold of holds) hold.release();
   await registry.close();
 });
+
+test('registry.unload() of a version whose load waits for a version unloaded to make room to finish draining calls that load off at once, unloading nothing more', async () => {
+  const clock = new FakeClock();
+  const { backend, loads } = slowBackend(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 1, loadTimeoutMs: 100 });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
+  await registry.load({ name: 'a', source: doubler(1) });
+  const stuck = registry.get('a').hold(); // a, unloaded for b, cannot finish draining
+  const b = registry.load({ name: 'b', source: doubler(2) }).then((v) => v.name, (e: Error) => `${wasCalledOff(e) ? 'called off' : 'failed'} at ${clock.now()}`);
+  await clock.advanceAsync(10);
+  const unloaded = registry.unload('b').then(() => `unloaded at ${clock.now()}`);
+  const settled: string[] = [];
+  for (const outcome of [b, unloaded]) void outcome.then((s) => settled.push(s));
+  await clock.advanceAsync(0);
+  assert.deepEqual([settled, failures, registry.loadsWaitingForRoom], [['called off at 10', 'unloaded at 10'], [], 0]);
+  stuck.release();
+  await flush();
+  assert.deepEqual([loads, registry.versions('a'), clock.pending], [['a:1'], [{ version: '1', state: 'unloaded' }], 0]);
+  await registry.close();
+});
+
+test('a load waiting for a version unloaded to make room to finish draining takes room released meanwhile by another', async () => {
+  const clock = new FakeClock();
+  const { backend, loads } = slowBackend(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedVersions: 2, loadTimeoutMs: 100 });
+  await registry.load({ name: 'a', source: doubler(1) });
+  await registry.load({ name: 'x', source: doubler(9) });
+  const [a, x] = [registry.get('a').hold(), registry.get('x').hold()]; // a, used longer ago, is unloaded for b and does not finish draining
+  const b = registry.load({ name: 'b', source: doubler(2) }).then((v) => `${v.name} at ${clock.now()}`, (e: Error) => e.message);
+  await clock.advanceAsync(10);
+  const unloaded = registry.unload('x');
+  x.release(); // x drains: its room is b's
+  await clock.advanceAsync(0);
+  assert.deepEqual([await b, loads, registry.versions('a')], ['b at 10', ['a:1', 'x:1', 'b:1'], [{ version: '1', state: 'draining' }]]);
+  await unloaded;
+  a.release();
+  await registry.close();
+});
