@@ -116,10 +116,15 @@ export class Router {
    * meanwhile (a swap, an unload, an eviction) still answers it, so a swap never fails a request.
    * A call that queues without the hold and is refused because its version started draining
    * first is routed again, up to 3 tries in all. Sampled requests are then mirrored to the shadow.
+   * @throws TypeError quoting an `onRouted` that is not a function, before routing (a `hold` is then released).
    */
   async run<Req, Res>(model: string, request: Req, options: RouterRunOptions, call: VersionCall<Res>): Promise<Res> {
     const given = options.hold;
     if (given !== undefined) checkHold(model, given);
+    if (options.onRouted !== undefined && typeof options.onRouted !== 'function') {
+      given?.release();
+      assertFunction('onRouted', options.onRouted);
+    }
     const start = this.#clock.now();
     const budget = (): number | undefined => {
       if (options.timeoutMs === undefined) return undefined;

@@ -385,3 +385,24 @@ test('a hold is refused with a TypeError beside a routing option (and released),
   }
   await registry.close();
 });
+
+test('Router.run refuses an onRouted that is not a function, quoting it, before it routes or calls (releasing a hold), where it failed after routing with "options.onRouted is not a function"', async () => {
+  const { registry, router } = await routerOnVersion1();
+  const called: string[] = [];
+  const hold = registry.peek('m')!.hold();
+  for (const options of [{ onRouted: 'log' }, { onRouted: 'log', hold }] as never[]) {
+    await assert.rejects(
+      router.run('m', request([0, 0]), options, async (version) => {
+        called.push(version.version);
+        return {} as InferenceResponse;
+      }),
+      { name: 'TypeError', message: 'Expected `onRouted` to be a function, got "log" (string)' },
+    );
+  }
+  assert.deepEqual(called, []);
+  assert.equal(hold.released, true, 'the hold is the router\'s from the call on');
+  const routed: string[] = [];
+  await router.run('m', request([0, 0]), { onRouted: (v) => routed.push(v.version) }, (version, options, held) => version.infer(request([0, 0]), options, held) as Promise<InferenceResponse>);
+  assert.deepEqual(routed, ['1']);
+  await registry.close();
+});
