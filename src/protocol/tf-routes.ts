@@ -52,27 +52,28 @@ function labelled(service: InferenceService, model: string, label: string): stri
 
 async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const { model } = ref;
-  let sent: HeaderDirectives | undefined;
   // The version the body is read for, held until the service has the request, which then runs
   // there: a label moved or a swap meanwhile would send a body read for its inputs to another's.
   let hold: VersionHold | undefined;
   let decoded: DecodedPredict;
   let directives: HeaderDirectives | undefined;
-  // tenantOf, a hook that may be slow or never settle, runs before a version is held, so that it
-  // never keeps a version from draining; its error still comes after the body's, as on the OIP route.
   let refused: { readonly error: unknown } | undefined;
-  if (tenantOf) {
-    try {
-      directives = await directivesWithTenant(request, tenantOf);
-    } catch (error) {
-      refused = { error };
-    }
-  }
   try {
     decoded = await beforeService(service, model, async () => {
+      // An unknown model gets its 404 before the headers and tenantOf, as on the OIP route.
       assertKnownModel(service, model);
-      // Before the body, so that a request refused for its headers loads no model.
-      if (!tenantOf) sent = headerDirectives(request.headers);
+      if (tenantOf) {
+        // tenantOf, a hook that may be slow or never settle, is asked before a version is held, so that
+        // it never keeps a version from draining; its error still comes after the body's, as on the OIP route.
+        try {
+          directives = await directivesWithTenant(request, tenantOf);
+        } catch (error) {
+          refused = { error };
+        }
+      } else {
+        // Before the body, so that a request refused for its headers loads no model.
+        directives = headerDirectives(request.headers);
+      }
       // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
       const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model) ?? {}) : ref;
       const { body } = request;
@@ -89,7 +90,6 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
       return decodePredict(json, await acquire(), maxElements);
     });
     if (refused) throw refused.error;
-    if (!tenantOf) directives = sent;
   } catch (error) {
     hold?.release();
     throw error;

@@ -623,3 +623,27 @@ test('bare tokens are read as the reviver that swapped them one value at a time 
   assert.ok(read > 1000, `${read} bodies read`);
   for (const text of ['NaN', '-Inf', '[NaN, "\\u007f", -Infinity]', '{"__proto__": NaN}']) assert.deepStrictEqual(parseNonFinite(text), parseNonFiniteBefore(text), text);
 });
+
+test('tenantOf is not asked for a model the registry does not know, nor once it is closed, as on the OIP route', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  const asked: string[] = [];
+  const tenantOf = ({ path }: { path: string }) => {
+    asked.push(path);
+    return 'acme';
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf });
+  const body = '{"instances": [1.5]}';
+  for (const path of ['/v1/models/nope:predict', '/v2/models/nope/infer']) {
+    const reply = await http.handle({ method: 'POST', path, headers: {}, body });
+    assert.equal(reply.status, 404, path);
+  }
+  assert.deepEqual(asked, []);
+  const served = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body });
+  assert.equal(served.status, 200);
+  assert.deepEqual(asked, ['/v1/models/m:predict']);
+  await registry.close();
+  const closed = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body });
+  assert.equal(closed.status, 503);
+  assert.deepEqual(asked, ['/v1/models/m:predict']);
+});
