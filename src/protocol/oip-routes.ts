@@ -71,8 +71,9 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
   });
   const decoded = isPromiseLike(decoding) ? await decoding : decoding;
   let served = version;
+  // The directives last: Node 20 defines each member written after a spread of objects of several
+  // shapes through its runtime (about 3 us for these five, against 0.1 us this way); their keys differ.
   const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, {
-    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
     version,
     signal: request.signal,
     timeoutMs: decoded.timeoutMs,
@@ -82,6 +83,7 @@ async function infer({ service, maxElements, tenantOf, jsonDecoder }: RouteConte
       // Checked before the batcher does so that the 400 names the field the client wrote.
       if (decoded.priority !== undefined) instance.checkPriority(decoded.priority, 'parameters.priority');
     },
+    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
   });
   const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);
   if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);

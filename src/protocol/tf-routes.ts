@@ -94,6 +94,6 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
     hold?.release();
     throw error;
   }
-  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, { ...directives, hold, signal: request.signal });
+  const response = await service.infer<InferenceRequest, InferenceResponse>(model, decoded.request, { hold, signal: request.signal, ...directives });
   return jsonTextResponse(200, encodePredict(response, decoded.format));
 }

@@ -147,7 +147,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
         const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { ...submit, ...cacheDirectives(options), flightGroup: flightGroupOf(options) }, this.#clock, hold, this.#lookups) as Promise<Res>;
+          return inferCached(caching, mv, request as InferenceRequest, { flightGroup: flightGroupOf(options), ...submit, ...cacheDirectives(options) }, this.#clock, hold, this.#lookups) as Promise<Res>;
         }
         return mv.infer(request, submit, hold) as Promise<Res>;
       });
@@ -193,7 +193,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
   runner(model: string, options: Omit<ServiceInferOptions, 'signal' | 'hold'> = {}): (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> {
     assertObject('options', options as unknown);
     assertKnownKeys('runner()', options, RUNNER_KEYS);
-    return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { ...options, signal })).outputs;
+    return async (feeds, signal) => (await this.infer<InferenceRequest, InferenceResponse>(model, { inputs: feeds }, { signal, ...options })).outputs;
   }
 
   /**
