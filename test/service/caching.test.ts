@@ -183,6 +183,11 @@ async function waitedOn(clock: FakeClock, promise: Promise<unknown>): Promise<nu
   return clock.now() - start;
 }
 
+/** A semantic cache of 2-vectors whose embedder is the model 'embed' served by `service` (or `run`), waiting at most 100 ms on `clock`. */
+function embedderCache(service: InferenceService, clock: FakeClock, run: (feeds: TensorMap, signal?: AbortSignal) => Promise<TensorMap> = service.runner('embed')): SemanticCache<TensorMap> {
+  return new SemanticCache<TensorMap>({ embed: onnxEmbedder({ run, feeds: (inputs: TensorMap) => inputs }), dimensions: 2, threshold: 0.99, maxEntries: 10, timeoutMs: 100, clock });
+}
+
 test('an embedder served by the same registry with no room for it: the version held by a request in its lookup is unloaded for it at once, and loaded again on a miss', async () => {
   for (const withResult of [false, true]) {
     const clock = new FakeClock();
@@ -190,14 +195,7 @@ test('an embedder served by the same registry with no room for it: the version h
     registry.register({ name: 'm', source: scale(10), warmup: [] });
     registry.register({ name: 'embed', source: scale(1), warmup: [] });
     const service = new InferenceService({ registry, clock });
-    const semantic = new SemanticCache<TensorMap>({
-      embed: onnxEmbedder({ run: service.runner('embed'), feeds: (inputs: TensorMap) => inputs }),
-      dimensions: 2,
-      threshold: 0.99,
-      maxEntries: 10,
-      timeoutMs: 100,
-      clock,
-    });
+    const semantic = embedderCache(service, clock);
     const events: string[] = [];
     semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
     semantic.on('hit', () => events.push('hit'));
@@ -228,15 +226,8 @@ test('an embedder served by the same registry with no room for it but a version 
     const service = new InferenceService({ registry, clock });
     const embed = service.runner('embed');
     let unloaded: Promise<void> | undefined;
-    const semantic = new SemanticCache<TensorMap>({
-      // 'm' leaves service (not evicted: unloaded) as its request's lookup asks for the embedding, which needs its room.
-      embed: onnxEmbedder({ run: (feeds, signal) => ((unloaded ??= registry.unload('m', '1')), embed(feeds, signal)), feeds: (inputs: TensorMap) => inputs }),
-      dimensions: 2,
-      threshold: 0.99,
-      maxEntries: 10,
-      timeoutMs: 100,
-      clock,
-    });
+    // 'm' leaves service (not evicted: unloaded) as its request's lookup asks for the embedding, which needs its room.
+    const semantic = embedderCache(service, clock, (feeds, signal) => ((unloaded ??= registry.unload('m', '1')), embed(feeds, signal)));
     const events: string[] = [];
     semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
     semantic.on('error', (e) => events.push(`error:${e.operation}`));
@@ -258,14 +249,7 @@ test('a version unloaded while its request reads the result cache, before its se
   await registry.load({ name: 'm', source: scale(10), warmup: [] });
   registry.register({ name: 'embed', source: scale(1), warmup: [] });
   const service = new InferenceService({ registry });
-  const semantic = new SemanticCache<TensorMap>({
-    embed: onnxEmbedder({ run: service.runner('embed'), feeds: (inputs: TensorMap) => inputs }),
-    dimensions: 2,
-    threshold: 0.99,
-    maxEntries: 10,
-    timeoutMs: 100,
-    clock,
-  });
+  const semantic = embedderCache(service, clock);
   const events: string[] = [];
   semantic.on('miss', (e) => events.push(`miss:${e.reason}`));
   semantic.on('error', (e) => events.push(`error:${e.operation}`));
