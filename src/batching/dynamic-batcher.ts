@@ -144,6 +144,18 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     return this.drain();
   }
 
+  /**
+   * Answers every request still queued or running with `error` (a `drop` event, reason `closed`)
+   * and aborts the signals of the running batches; a run that ignores its signal still counts in
+   * `inFlight`, and holds {@link DynamicBatcher.drain}, until it ends. For a drain given up.
+   */
+  fail(error: Error): void {
+    const now = this.#clock.now();
+    const queued = [...this.#queue.groups()].flatMap((group) => [...this.#queue.order(group, now)]);
+    const jobs = new Set([...this.#running].flatMap((batch) => batch.entries.map((entry) => entry.job)).concat(queued.map((entry) => entry.job)));
+    for (const job of jobs) if (!job.settled) this.#drop(job, error, 'closed', stageOf(job));
+  }
+
   #enqueue(request: Req, options: SubmitOptions, resolve: (value: Res) => void, reject: (error: unknown) => void): void {
     const o = this.#o;
     checkSubmitOptions(options);

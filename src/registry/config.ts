@@ -140,3 +140,10 @@ export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, versio
 
 /** @internal Names for a message: quoted, sorted as versions, or `none`. */
 export const quoted = (names: readonly string[]): string => (names.length === 0 ? 'none' : [...names].sort(compareVersions).map((n) => `'${n}'`).join(', '));
+
+/** A registry timeout option (`Infinity` waits for ever), or `fallback` when it is not given. @throws TypeError or RangeError quoting a bad value. */
+export function checkTimeout(name: string, value: number | undefined, fallback: number, min: number): number {
+  const ms = value ?? fallback;
+  assertNumber(name, ms, min, Number.MAX_VALUE, true);
+  return ms;
+}

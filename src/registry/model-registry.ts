@@ -1,9 +1,10 @@
-import { assertKnownKeys, assertNumber, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
-import { checkBackends, checkEnsembleSteps, checkModelConfig } from './config.js';
+import { checkBackends, checkEnsembleSteps, checkModelConfig, checkTimeout } from './config.js';
+import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkModelTraffic } from './traffic.js';
@@ -25,6 +26,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #clock: Clock;
   /** How long loading a version may take once it has room (`RegistryOptions.loadTimeoutMs`). */
   readonly loadTimeoutMs: number;
+  /** How long {@link ModelRegistry.close} waits for drains (`RegistryOptions.closeTimeoutMs`). */
+  readonly closeTimeoutMs: number;
   readonly #capacity: Capacity;
   readonly #models = new Map<string, ModelEntry>();
   readonly #releases = new WeakMap<ModelVersion, Release>();
@@ -34,12 +37,12 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   constructor(options: RegistryOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs']);
+    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs', 'closeTimeoutMs']);
     checkBackends(options.backends);
     this.#backends = options.backends;
     this.#clock = options.clock ?? systemClock;
-    this.loadTimeoutMs = options.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS;
-    assertNumber('loadTimeoutMs', this.loadTimeoutMs, 1, Number.MAX_VALUE, true);
+    this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
+    this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
     this.#capacity = new Capacity(options, { clock: this.#clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
@@ -232,15 +235,12 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.#cleanup(entry);
   }
 
-  /** Refuses new loads and unloads every version of every model. */
+  /** Refuses new loads and unloads every version of every model, waiting for their drains at most {@link RegistryOptions.closeTimeoutMs}. */
   async close(): Promise<void> {
     this.#closed = true;
-    const waits: Promise<void>[] = [];
-    for (const entry of this.#models.values()) {
-      for (const v of entry.versions()) waits.push(this.#unloadOne(entry, v, 'close'));
-      for (const mv of entry.retiring) waits.push(mv.unload().catch(() => {}));
-    }
-    await Promise.all(waits);
+    const entries = [...this.#models.values()];
+    const waits = entries.flatMap((e) => [...e.versions().map((v) => this.#unloadOne(e, v, 'close')), ...[...e.retiring].map((mv) => mv.unload().catch(() => {}))]);
+    await closeWithin(Promise.all(waits), this.closeTimeoutMs, this.#clock, () => entries.flatMap((e) => [...e.retiring]), this);
   }
 
   /** Retires the ready instance of a version and forgets it; a load of it in flight is disposed when it ends. */

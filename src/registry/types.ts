@@ -34,6 +34,14 @@ export interface RegistryOptions extends CapacityLimits {
    * waited for. `Infinity` waits for ever. @default 120000
    */
   readonly loadTimeoutMs?: number;
+  /**
+   * How long {@link ModelRegistry.close} waits for the versions to drain (Triton's
+   * `--exit-timeout-secs`). Past it, close() resolves anyway: the requests a version still has
+   * queued or running fail with a ClosedError, a `failure` event (stage `unload`, a
+   * DeadlineExceededError) reports the version, and it is disposed once its running batches end.
+   * `0` does not wait for a drain; `Infinity` waits for ever. @default 30000
+   */
+  readonly closeTimeoutMs?: number;
 }
 
 /** How to load one model version. */

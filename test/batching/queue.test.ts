@@ -325,6 +325,34 @@ test('close() refuses new requests with ClosedError and drains what is queued', 
   assert.deepEqual(calls.map((c) => [c.requests, c.context.reason]), [[[1], 'drain']]);
 });
 
+test('fail() answers every request queued or running with its error and aborts the running batch; drain() still waits for that run', async () => {
+  const clock = new FakeClock();
+  const signals: AbortSignal[] = [];
+  let answer: (() => void) | undefined;
+  const execute = (requests: readonly number[], { signal }: { signal: AbortSignal }) => {
+    signals.push(signal);
+    return new Promise<number[]>((resolve) => (answer = () => resolve([...requests])));
+  };
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, execute });
+  const { drops } = events(batcher);
+  const running = track(batcher.submit(1));
+  await clock.flush();
+  const queued = track(batcher.submit(2));
+  const closed = track(batcher.close());
+  const error = new ClosedError('given up');
+  batcher.fail(error);
+  await clock.flush();
+  assert.deepEqual([running.state, running.error, queued.state, queued.error], ['rejected', error, 'rejected', error]);
+  assert.deepEqual(drops.map((d) => [d.reason, d.stage]), [['closed', 'running'], ['closed', 'queued']]);
+  assert.deepEqual(signals.map((s) => s.aborted), [true], 'the queued request never ran');
+  assert.equal(batcher.inFlight, 1);
+  assert.equal(closed.state, 'pending', 'the run has not ended');
+  answer!();
+  await clock.flush();
+  assert.equal(closed.state, 'resolved');
+  assert.equal(running.error, error, 'a late answer changes nothing');
+});
+
 test('when the oldest request leaves, the delay follows the oldest one still queued', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: string) => x, 1);

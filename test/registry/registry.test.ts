@@ -193,6 +193,45 @@ test('close lets queued requests finish; later requests get ClosedError (503), a
   await assert.rejects(service.infer('m', request([2, 2])), (e: Error) => e instanceof ClosedError && e.status === 503);
 });
 
+test('close waits for drains at most closeTimeoutMs: then it resolves, fails the requests a stuck version still has with a ClosedError and reports it; the drain goes on', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock, closeTimeoutMs: 1000 });
+  assert.equal(registry.closeTimeoutMs, 1000);
+  let answer: (() => void) | undefined;
+  const stuck: MemoryModel = { ...doubler(0), run: (feeds) => new Promise((resolve) => (answer = () => resolve(doubler(0).run(feeds) as never))) };
+  await registry.load({ name: 'stuck', source: stuck, batching: { maxBatchSize: 1 }, warmup: [] });
+  await registry.load({ name: 'ok', source: doubler(0), warmup: [] });
+  const events: string[] = [];
+  registry.on('failure', (e) => events.push(`failure ${e.name}:${e.version} ${e.stage} ${(e.error as { code?: string }).code} ${e.error.message}`));
+  registry.on('unload', (e) => events.push(`unload ${e.name}:${e.version}`));
+  const service = new InferenceService({ registry });
+  const running = service.infer('stuck', request([1, 1]));
+  const queued = service.infer('stuck', request([2, 2]));
+  running.catch(() => {});
+  queued.catch(() => {});
+  await settle(clock, 0);
+  let closed = false;
+  const closing = registry.close().then(() => (closed = true));
+  await settle(clock, 999);
+  assert.equal(closed, false, 'within the bound close() waits');
+  assert.deepEqual(events, ['unload ok:1']);
+  await settle(clock, 1);
+  assert.equal(closed, true, 'at the bound close() resolves');
+  await closing;
+  for (const failed of [running, queued]) {
+    await assert.rejects(failed, (e: Error) => e instanceof ClosedError && e.message === "The registry closed before model 'stuck' version '1' answered: its drain did not end within 1000 ms (`closeTimeoutMs`)");
+  }
+  assert.deepEqual(events, [
+    'unload ok:1',
+    "failure stuck:1 unload ERR_SERVABLE_DEADLINE_EXCEEDED Model 'stuck' version '1' did not finish draining within 1000 ms (`closeTimeoutMs`) of close(); it is disposed when its running batches end",
+  ]);
+  // The run answers at last: the version finishes draining and is disposed.
+  answer!();
+  await settle(clock, 0);
+  assert.deepEqual(events.slice(2), ['unload stuck:1']);
+  assert.equal(registry.has('stuck'), false);
+});
+
 test('a request accepted while a slot is free tells the session to expect a run; one that must wait asks it to collect finished runs', async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
@@ -248,7 +287,7 @@ test('options are checked when given, quoting the bad value', async () => {
     message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, labels, sizeBytes',
   });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
-    message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs',
+    message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs, closeTimeoutMs',
   });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 0 }), {
     name: 'RangeError',
@@ -258,6 +297,16 @@ test('options are checked when given, quoting the bad value', async () => {
     name: 'TypeError',
     message: 'Expected `loadTimeoutMs` to be a finite number, got "5000" (string)',
   });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], closeTimeoutMs: -1 }), {
+    name: 'RangeError',
+    message: 'Expected `closeTimeoutMs` to be a number >= 0, got -1 (number)',
+  });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], closeTimeoutMs: NaN }), {
+    name: 'TypeError',
+    message: 'Expected `closeTimeoutMs` to be a finite number, got NaN (number)',
+  });
+  assert.equal(new ModelRegistry({ backends: [memoryBackend()] }).closeTimeoutMs, 30000, "Triton's --exit-timeout-secs");
+  assert.equal(new ModelRegistry({ backends: [memoryBackend()], closeTimeoutMs: Infinity }).closeTimeoutMs, Infinity);
   assert.throws(() => new InferenceService({ registry, cache: {} } as never), {
     message: 'Unknown option `cache`; InferenceService takes registry, clock, random, caches',
   });
