@@ -188,10 +188,14 @@ export function checkCaching(model: string, caching: AnyModelCaching): AnyModelC
  * @throws InvalidInputError quoting the bad value.
  */
 export function checkDirectives({ noCache, noStore, tenant }: CacheDirectives): void {
-  for (const [name, value] of [['noCache', noCache], ['noStore', noStore]] as const) {
-    if (value !== undefined && typeof value !== 'boolean') throw new InvalidInputError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
-  }
+  // Each checked by name, not looped over a list of pairs: this runs on every request, and the list would be three arrays each time.
+  checkFlag('noCache', noCache);
+  checkFlag('noStore', noStore);
   if (tenant !== undefined && typeof tenant !== 'string') throw new InvalidInputError(`Expected \`tenant\` to be a string, got ${describe(tenant)}`);
+}
+
+function checkFlag(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new InvalidInputError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
 }
 
 /** The cache directives of a request's options. */
