@@ -197,8 +197,3 @@ export function checkDirectives({ noCache, noStore, tenant }: CacheDirectives): 
 function checkFlag(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') throw new InvalidInputError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
 }
-
-/** The cache directives of a request's options. */
-export function cacheDirectives(options: CacheDirectives): CacheDirectives {
-  return { noCache: options.noCache, noStore: options.noStore, tenant: options.tenant };
-}

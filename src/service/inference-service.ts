@@ -2,7 +2,7 @@ import { assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, sy
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { cacheDirectives, checkCaching, checkDirectives, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { checkCaching, checkDirectives, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { checkHold, Router, type RouterRunOptions } from './router.js';
@@ -144,12 +144,14 @@ export class InferenceService extends Emitter<ServiceEvents> {
       const routed = { onRouted: (mv: ModelVersion) => (version = mv.version), ...options };
       const response = await this.#router.run(model, request, routed, (mv, inferOptions, hold) => {
         options.onVersion?.(mv.version, mv);
-        const submit = { signal: inferOptions.signal, timeoutMs: inferOptions.timeoutMs, priority: options.priority };
+        const { signal, timeoutMs } = inferOptions;
+        const { priority, noCache, noStore, tenant } = options;
         const caching = this.#caches.get(model);
         if (caching && mv.handler instanceof TensorHandler) {
-          return inferCached(caching, mv, request as InferenceRequest, { flightGroup: flightGroupOf(options), ...submit, ...cacheDirectives(options) }, this.#clock, hold, this.#lookups) as Promise<Res>;
+          const cached = { flightGroup: flightGroupOf(options), signal, timeoutMs, priority, noCache, noStore, tenant };
+          return inferCached(caching, mv, request as InferenceRequest, cached, this.#clock, hold, this.#lookups) as Promise<Res>;
         }
-        return mv.infer(request, submit, hold) as Promise<Res>;
+        return mv.infer(request, { signal, timeoutMs, priority }, hold) as Promise<Res>;
       });
       this.#finished(model, version, 'success', start);
       return response;
