@@ -163,7 +163,7 @@ export function leftService(caching: AnyModelCaching, ref: VersionRef, reason: U
  * partitions (every tenant's; see semanticPartition), on every replica through its log. The
  * model's other versions keep their entries. A failed clear is the cache's `error` event.
  */
-export function clearReplaced(caching: AnyModelCaching, { name, version }: VersionRef): void {
+function clearReplaced(caching: AnyModelCaching, { name, version }: VersionRef): void {
   caching.result?.invalidate(name, version).catch(() => {});
   caching.semantic?.invalidate([name, version], { prefix: true }).catch(() => {});
 }
