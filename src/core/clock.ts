@@ -17,6 +17,29 @@ export interface Clock {
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * Waits for `promise` at most `timeoutMs` on `clock` (longer than a timer can hold: for ever):
+ * true when it resolved in time, false when the time ran out first (the promise goes on); its
+ * rejection rejects. The one home of the registry's and repository's bounded waits.
+ * @internal
+ */
+export function resolvesWithin(promise: PromiseLike<unknown>, timeoutMs: number, clock: Clock): Promise<boolean> {
+  if (timeoutMs > MAX_TIMER_MS) return Promise.resolve(promise).then(() => true);
+  return new Promise<boolean>((resolve, reject) => {
+    const timer = clock.setTimeout(() => resolve(false), timeoutMs);
+    promise.then(
+      () => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * The real clock: `performance.now()` and ordinary timers. Timers are only armed while requests
  * wait on them, so they keep a process alive exactly as long as a pending request needs.
  */

@@ -1,4 +1,4 @@
-import { assertInteger, assertNumber, MAX_TIMER_MS, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertInteger, assertNumber, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import { callOff } from './version-loader.js';
 
@@ -123,7 +123,7 @@ export class Capacity {
           // and room released meanwhile is taken, where it would wait out the drain.
           for (;;) {
             const woken = new Promise<void>((resolve) => (this.#wake = wake = resolve));
-            const came = await this.#within(woken, deadline);
+            const came = await resolvesWithin(woken, Math.max(0, deadline - this.#wait.clock.now()), this.#wait.clock);
             if (this.#wake === wake) this.#wake = undefined;
             if (unloadFailed) throw unloadFailed.error;
             // Not wanted any more (called off, not failed), room, or the victim drained: look again.
@@ -158,20 +158,6 @@ export class Capacity {
   #noRoom(label: string, what: string): ModelNotReadyError {
     return new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`);
   }
-
-  /** Waits for `room` until `deadline`: false when the deadline came first (the eviction or load waited for goes on). */
-  #within(room: Promise<void>, deadline: number): Promise<boolean> {
-    const { clock, timeoutMs } = this.#wait;
-    if (timeoutMs > MAX_TIMER_MS) return room.then(() => true);
-    return new Promise<boolean>((resolve) => {
-      const timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()));
-      void room.then(() => {
-        clock.clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
-
 }
 
 /** The victim: an idle version (no request queued or routed to it) before a busy one, then the one used longest ago. */

@@ -1,4 +1,4 @@
-import { ClosedError, DeadlineExceededError, MAX_TIMER_MS, type Clock, type Emitter } from '../core/index.js';
+import { ClosedError, DeadlineExceededError, resolvesWithin, type Clock, type Emitter } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import type { RegistryEvents } from './types.js';
 
@@ -21,15 +21,7 @@ export async function closeWithin(
   draining: () => readonly ModelVersion[],
   registry: Emitter<RegistryEvents>,
 ): Promise<void> {
-  if (timeoutMs > MAX_TIMER_MS) return void (await unloads);
-  const expired = Symbol('expired');
-  let timer: unknown;
-  const deadline = new Promise<typeof expired>((resolve) => (timer = clock.setTimeout(() => resolve(expired), timeoutMs)));
-  try {
-    if ((await Promise.race([unloads, deadline])) !== expired) return;
-  } finally {
-    clock.clearTimeout(timer);
-  }
+  if (await resolvesWithin(unloads, timeoutMs, clock)) return;
   for (const mv of draining()) {
     const bound = `within ${timeoutMs} ms (\`closeTimeoutMs\`)`;
     mv.batcher.fail(new ClosedError(`The registry closed before model '${mv.name}' version '${mv.version}' answered: its drain did not end ${bound}`));

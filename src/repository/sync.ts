@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
@@ -152,16 +152,7 @@ export class ModelSync {
    * hold this change, and every one after it, for good. The drain goes on after.
    */
   async #drained(unloading: Promise<void>): Promise<void> {
-    const { loadTimeoutMs } = this.#registry;
-    if (loadTimeoutMs > MAX_TIMER_MS) return unloading;
-    unloading.catch(() => {});
-    let timer: unknown;
-    const gaveUp = new Promise<void>((resolve) => (timer = this.#clock.setTimeout(resolve, loadTimeoutMs)));
-    try {
-      await Promise.race([unloading, gaveUp]);
-    } finally {
-      this.#clock.clearTimeout(timer);
-    }
+    await resolvesWithin(unloading, this.#registry.loadTimeoutMs, this.#clock);
   }
 
   /**
