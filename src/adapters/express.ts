@@ -19,8 +19,8 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
-import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
-import { originForm, serveMetrics, serveNode, writeResponse } from './node-http.js';
+import { isMetricsPath, metricsRoute } from './metrics-route.js';
+import { originForm, serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -54,8 +54,7 @@ export function servableExpress(options: ServableExpressOptions): ServableRouter
     // Express routes an absolute-form target (http://host/path) here with its scheme and host kept in req.url.
     const path = originForm(req.url);
     if (metrics && isMetricsPath(path)) {
-      if (req.method === 'GET' || req.method === 'HEAD') serveMetrics(metrics, options, req, res).catch(next);
-      else writeResponse(res, metricsMethodNotAllowed(req.method));
+      serveMetrics(metrics, options, req, res).catch(next);
       return;
     }
     if (!http.owns(path)) {

@@ -26,7 +26,7 @@ import { assertBoolean, describe } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
-import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
+import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -115,9 +115,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
             reply.callNotFound();
             return reply;
           }
-          const { status, headers, body } = request.method === 'GET' || request.method === 'HEAD'
-            ? await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers })
-            : metricsMethodNotAllowed(request.method);
+          const { status, headers, body } = await scrape(metrics, options, { method: request.method, path: METRICS_PATH, headers: request.headers });
           return reply.code(status).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         };
         // Declared as '/' below a prefix, Fastify serves it with and without a trailing slash, as the router's ignoreTrailingSlash allows.

@@ -27,17 +27,13 @@ export function isMetricsPath(url: string): boolean {
   return path === METRICS_PATH || path === `${METRICS_PATH}/`;
 }
 
-/** The 405 for `/metrics` asked with another method than GET or HEAD, as the protocol's routes answer one. */
-export function metricsMethodNotAllowed(method: string | undefined): HttpResponse {
-  return methodNotAllowed(method ?? 'GET', METRICS_METHODS);
-}
-
 /**
- * Runs the metrics route, its reply compressed as the protocol's are (Prometheus asks for gzip).
- * It never rejects: a route that throws gets a bare 500, and the error goes to the handler's
- * `onError` like every other 500.
+ * Runs the metrics route for a GET or HEAD, its reply compressed as the protocol's are (Prometheus
+ * asks for gzip); another method is the protocol's 405, as on its own routes. It never rejects: a
+ * route that throws gets a bare 500, and the error goes to the handler's `onError` like every other 500.
  */
 export async function scrape(route: MetricsRoute, options: AdapterOptions, request: HttpRequest): Promise<HttpResponse> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(request.method, METRICS_METHODS);
   try {
     const reply = await route();
     return options.compressReplies === false ? reply : await compressReply(request.headers['accept-encoding'], reply);

@@ -50,8 +50,8 @@ import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe 
 import { InferenceService } from '../service/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
-import { isMetricsPath, metricsMethodNotAllowed, METRICS_PATH, metricsRoute } from './metrics-route.js';
-import { serveMetrics, serveNode, writeResponse } from './node-http.js';
+import { isMetricsPath, METRICS_PATH, metricsRoute } from './metrics-route.js';
+import { serveMetrics, serveNode } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -237,9 +237,8 @@ function servableController(path: string, metrics: boolean): Type {
     }
 
     async metrics(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      if (!isMetricsPath(pathBelow(METRICS_PATH, param, req))) next();
-      else if (req.method === 'GET' || req.method === 'HEAD') await serveMetrics(this.#options.metrics!, this.#options, req, res);
-      else writeResponse(res, metricsMethodNotAllowed(req.method));
+      if (isMetricsPath(pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#options.metrics!, this.#options, req, res);
+      else next();
     }
 
     /**

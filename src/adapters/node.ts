@@ -21,7 +21,7 @@
  */
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
-import { isMetricsPath, metricsMethodNotAllowed, metricsRoute } from './metrics-route.js';
+import { isMetricsPath, metricsRoute } from './metrics-route.js';
 import { dropResponse, mountPrefix, originForm, serveMetrics, serveNode, writeResponse, type NodeRequest, type NodeResponse } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
@@ -84,8 +84,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     closeWithServer(req.socket);
     const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsPath(path)) {
-      if (req.method === 'GET' || req.method === 'HEAD') serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
-      else writeResponse(res, metricsMethodNotAllowed(req.method));
+      serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
     } else if (path !== undefined && http.owns(path)) {
       serveNode(http, req, res, path).catch((error: unknown) => fail(req, res, error));
     } else if (next) {
