@@ -92,10 +92,9 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
   }
   limits.binary?.finish();
   // An empty list asks for every output, as in Triton: no output is requested, so all are.
-  const wanted = outputs === undefined ? undefined : decodeOutputs(outputs);
-  const binaryOutputs = wanted?.length ? new Map(wanted.map((o) => [o.name, o.binary])) : NO_OUTPUTS;
+  const binaryOutputs = outputs === undefined ? NO_OUTPUTS : decodeOutputs(outputs);
   return {
-    request: { id, inputs: tensors, outputs: wanted?.length ? wanted.map((o) => o.name) : undefined, parameters },
+    request: { id, inputs: tensors, outputs: binaryOutputs.size > 0 ? [...binaryOutputs.keys()] : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
     priority: priorityOf(parameters),
     binaryOutputs,
@@ -171,16 +170,17 @@ export function claimedElements(dims: readonly number[], where: string, maxEleme
   return count;
 }
 
-function decodeOutputs(outputs: unknown): { name: string; binary: boolean | undefined }[] {
+/** The outputs asked for, in order, each with its `binary_data` parameter (NO_OUTPUTS for none). */
+function decodeOutputs(outputs: unknown): ReadonlyMap<string, boolean | undefined> {
   if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describeJson(outputs)}`);
-  const seen = new Set<string>();
-  return outputs.map((o, i) => {
+  if (outputs.length === 0) return NO_OUTPUTS;
+  const wanted = new Map<string, boolean | undefined>();
+  for (const [i, o] of outputs.entries()) {
     if (!isObject(o) || typeof o.name !== 'string' || o.name === '') {
       throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describeJson(o)}`);
     }
     // As in Triton ("output already exists in request"): two entries could ask for the output in two forms.
-    if (seen.has(o.name)) throw new InvalidInputError(`Output '${o.name}' is asked for more than once`);
-    seen.add(o.name);
+    if (wanted.has(o.name)) throw new InvalidInputError(`Output '${o.name}' is asked for more than once`);
     if (o.parameters !== undefined && !isObject(o.parameters)) {
       throw new InvalidInputError(`Output '${o.name}': expected \`parameters\` to be an object, got ${describeJson(o.parameters)}`);
     }
@@ -192,8 +192,9 @@ function decodeOutputs(outputs: unknown): { name: string; binary: boolean | unde
         `${where}: the classification extension is not supported (\`parameters.classification\` is ${describeJson(classes)}); ask for the output itself and take its top classes`,
       );
     }
-    return { name: o.name, binary: booleanParameter(o.parameters, 'binary_data', where) };
-  });
+    wanted.set(o.name, booleanParameter(o.parameters, 'binary_data', where));
+  }
+  return wanted;
 }
 
 /**
