@@ -8,7 +8,7 @@
 import { parseFloatArray, parseFloatTensor, type FloatTensor } from './json-floats.js';
 import { BACKSLASH, CLOSE, CLOSE_OBJECT, closingQuote, COLON, I, isSpace, MINUS, N, NINE, OPEN, OPEN_OBJECT, QUOTE, ZERO } from './json-chars.js';
 import { checkJsonHeap } from './json-heap.js';
-import { leadingDepth, nestsDeeper, numericDepth } from './json-nesting.js';
+import { leadingDepth, numericDepth } from './json-nesting.js';
 
 /** The first piece of a body drops a byte-order mark, as decoding the whole body would; later ones keep it, as JSON.parse would see it. */
 const first = new TextDecoder('utf-8', { fatal: true });
@@ -66,10 +66,10 @@ export class DataRanges {
 
   /**
    * True when the range is well-formed numeric data with an array more than `maxDepth` deep, which
-   * walking it would refuse: then refused without JSON.parse (see {@link nestsDeeper}).
+   * walking it would refuse: then refused without JSON.parse (see {@link numericDepth}).
    */
   nestsDeeper(range: DataRange, maxDepth: number): boolean {
-    return range.depth > maxDepth && nestsDeeper(this.#bytes, range.start, range.end, maxDepth);
+    return range.depth > maxDepth && numericDepth(this.#bytes, range.start, range.end) > maxDepth;
   }
 
   /**

@@ -6,16 +6,6 @@
 import { CLOSE, COMMA, DOT, isSpace, MINUS, NINE, OPEN, PLUS, ZERO } from './json-chars.js';
 
 /**
- * True when `bytes[start, end)` is one well-formed JSON array of numbers and arrays, and some array
- * in it lies more than `maxDepth` arrays deep (the outermost is at depth 1): `JSON.parse` would
- * read it, and walking it for the tensor's leaves would refuse it for its nesting. False for
- * anything else (strings, objects, bare NaN, a syntax error), which is left to `JSON.parse`.
- */
-export function nestsDeeper(bytes: Uint8Array, start: number, end: number, maxDepth: number): boolean {
-  return numericDepth(bytes, start, end) > maxDepth;
-}
-
-/**
  * How many arrays open one inside the first element of the other from `start` (`[[[1], 2]]` has 3,
  * `[1, [[2]]]` 1): the depth that following first elements finds, as TF-Serving's shapes are read.
  */
@@ -29,7 +19,8 @@ export function leadingDepth(bytes: Uint8Array, start: number): number {
 
 /**
  * How deep the arrays of `bytes[start, end)` nest (the outermost at 1) when it is one well-formed
- * JSON array of numbers and arrays, which `JSON.parse` would read; -1 for anything else.
+ * JSON array of numbers and arrays, which `JSON.parse` would read; -1 for anything else (strings,
+ * objects, bare NaN, a syntax error), which is left to `JSON.parse`.
  */
 export function numericDepth(bytes: Uint8Array, start: number, end: number): number {
   let i = start;
