@@ -25,14 +25,16 @@ export type RangedValues = 'instances' | 'column' | 'rows';
 export function rangedTensor(ranges: DataRanges, spec: TensorSpec | undefined, values: unknown[], what: RangedValues, maxElements: number): Tensor | undefined {
   const claimed = values.map((value) => ranges.claim(value));
   const datatype = spec?.datatype;
-  if ((datatype === 'FP32' || datatype === 'FP64') && claimed.every((range) => range !== undefined) && claimed.length > 0) {
-    const read = ranges.floatTensor(claimed as DataRange[], datatype, what === 'rows' ? MAX_RANK - 1 : MAX_RANK, maxElements);
+  const all = claimed.length > 0 && claimed.every((range) => range !== undefined);
+  const maxRank = what === 'rows' ? MAX_RANK - 1 : MAX_RANK;
+  if ((datatype === 'FP32' || datatype === 'FP64') && all) {
+    const read = ranges.floatTensor(claimed as DataRange[], datatype, maxRank, maxElements);
     if (read && (what !== 'instances' || read.shape[0]! > 0)) {
       return { datatype, shape: what === 'rows' ? [values.length, ...read.shape] : read.shape, data: read.data } as Tensor;
     }
   }
   // Walking the values for their shape follows first elements, and refuses them first for their depth.
-  if (spec !== undefined && claimed.every((range) => range !== undefined) && ranges.leadsDeeper(claimed as DataRange[], what === 'rows' ? MAX_RANK - 1 : MAX_RANK)) {
+  if (spec !== undefined && all && ranges.leadsDeeper(claimed as DataRange[], maxRank)) {
     const where = `Input '${spec.name}'`;
     throw what === 'column' ? nestedTooDeep(where, MAX_RANK) : nestedTooDeep(where, MAX_RANK - 1, IN_AN_INSTANCE);
   }
