@@ -74,13 +74,13 @@ export function decodeInferJson(body: Uint8Array | string, maxElements: number, 
  */
 export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array | BinarySource, maxElements: number, maxHeapBytes?: number): InferRequestData {
   checkArguments('json', json, maxElements, maxHeapBytes);
-  const source = binary instanceof Uint8Array ? new BinaryReader(binary) : binary;
-  if (typeof source?.tensorData !== 'function' || typeof source.finish !== 'function') {
+  const bytes = binary instanceof Uint8Array;
+  if (!bytes && (typeof binary?.tensorData !== 'function' || typeof binary.finish !== 'function')) {
     throw new TypeError(`Expected \`binary\` to be a Uint8Array or a BinarySource ({tensorData, finish}), got ${describe(binary)}`);
   }
   checkJsonHeap(json, maxHeapBytes);
   const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
-  return decodeInferRequestData(header, { maxElements, binary: source });
+  return decodeInferRequestData(header, { maxElements, binary: bytes ? new BinaryReader(binary) : binary });
 }
 
 /**
