@@ -60,8 +60,9 @@ function refuseOverrides(model: string, { parameters }: Record<string, unknown>)
  * as an empty body (an unload's malformed body still unloaded).
  */
 function controlBody(body: HttpRequest['body']): Record<string, unknown> {
-  if (body === undefined || bodyText(body).trim() === '') return {};
-  const parsed = parseJsonObject(bodyText(body));
+  const text = body === undefined ? '' : bodyText(body);
+  if (text.trim() === '') return {};
+  const parsed = parseJsonObject(text);
   if (parsed.parameters !== undefined && !isObject(parsed.parameters)) {
     throw new InvalidInputError(`Expected \`parameters\` to be an object, got ${describeJson(parsed.parameters)}`);
   }
