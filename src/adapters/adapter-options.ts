@@ -62,8 +62,9 @@ export function adapterHandler(adapter: string, options: AdapterOptions, own: re
   const hooked = new WeakSet<EventEmitter>();
   let open = 0;
   const closeWithServer = (socket: unknown): void => {
+    if (pool === undefined) return;
     const server = (socket as { server?: unknown } | null | undefined)?.server;
-    if (pool === undefined || !(server instanceof EventEmitter) || hooked.has(server)) return;
+    if (!(server instanceof EventEmitter) || hooked.has(server)) return;
     hooked.add(server);
     open++;
     server.once('close', () => {
