@@ -65,7 +65,8 @@ function decodeRows(batch: unknown, inputs: readonly TensorSpec[], maxElements: 
     throw new InvalidInputError(`The model takes ${inputs.length} inputs (${names(inputs)}): each instance must be an object naming them`);
   }
   // Read as bare values, an instance naming the input would be refused as a scalar of the wrong shape or type.
-  const differs = named ? -1 : instances.findIndex((i) => isNamed(i) !== isNamed(instances[0]));
+  const firstNamed = isNamed(instances[0]);
+  const differs = named ? -1 : instances.findIndex((i) => isNamed(i) !== firstNamed);
   if (differs > 0) {
     const form = (i: unknown) => (isNamed(i) ? 'an object naming the inputs' : 'a bare value');
     throw new InvalidInputError(
