@@ -130,7 +130,7 @@ export function readBinarySpans(spans: readonly BinarySpan[], binary: Uint8Array
  * anything is allocated; BYTES elements must be valid UTF-8 (servable's BYTES tensors hold strings).
  * @throws InvalidInputError naming the input.
  */
-export function decodeBinaryData(datatype: DataType, bytes: Uint8Array, count: number, where: string): TensorData {
+function decodeBinaryData(datatype: DataType, bytes: Uint8Array, count: number, where: string): TensorData {
   if (datatype === 'BYTES') return decodeBinaryStrings(bytes, count, where);
   const size = bytesPerElement(datatype)!;
   if (bytes.byteLength !== count * size) {
