@@ -55,22 +55,21 @@ export class BinaryReader implements BinarySource {
     this.#bytes = bytes;
   }
 
-  /** The next `size` bytes; refused when fewer are left. */
-  take(size: number, where: string): Uint8Array {
-    const left = this.#bytes.byteLength - this.#offset;
-    if (size > left) throw new InvalidInputError(`${where}: binary_data_size ${size} runs past the end of the binary data (${left} bytes left)`);
-    const slice = this.#bytes.subarray(this.#offset, this.#offset + size);
-    this.#offset += size;
-    return slice;
-  }
-
   tensorData(_name: string, datatype: DataType, count: number, size: number, where: string): TensorData {
-    return decodeBinaryData(datatype, this.take(size, where), count, where);
+    refusePastEnd(size, this.#bytes.byteLength - this.#offset, where);
+    const bytes = this.#bytes.subarray(this.#offset, this.#offset + size);
+    this.#offset += size;
+    return decodeBinaryData(datatype, bytes, count, where);
   }
 
   finish(): void {
     refuseUnclaimed(this.#bytes.byteLength - this.#offset);
   }
+}
+
+/** Refuses an input's `binary_data_size` larger than the `left` bytes of binary data not yet taken. */
+function refusePastEnd(size: number, left: number, where: string): void {
+  if (size > left) throw new InvalidInputError(`${where}: binary_data_size ${size} runs past the end of the binary data (${left} bytes left)`);
 }
 
 function refuseUnclaimed(left: number): void {
@@ -103,8 +102,7 @@ export class BinaryLayout implements BinarySource {
   }
 
   tensorData(name: string, datatype: DataType, count: number, size: number, where: string): TensorData {
-    const left = this.#length - this.#offset;
-    if (size > left) throw new InvalidInputError(`${where}: binary_data_size ${size} runs past the end of the binary data (${left} bytes left)`);
+    refusePastEnd(size, this.#length - this.#offset, where);
     this.spans.push({ name, datatype, count, offset: this.#offset, size, where });
     this.#offset += size;
     return [];
