@@ -5,6 +5,7 @@ import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
 import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
 import { repositoryRoutes } from './repository-routes.js';
+import { routingKeyHeaderName } from './request-headers.js';
 import { tfRoutes } from './tf-routes.js';
 import type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from './types.js';
 
@@ -21,6 +22,7 @@ export const HTTP_HANDLER_OPTIONS: readonly string[] = [
   'repository',
   'authorizeRepository',
   'tenantOf',
+  'routingKeyHeader',
   'serverName',
   'serverVersion',
   'requiredModels',
@@ -86,12 +88,13 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   }
   const { tenantOf } = options;
   if (tenantOf !== undefined) assertFunction('tenantOf', tenantOf);
+  const routingKeyHeader = routingKeyHeaderName(options.routingKeyHeader);
   const { jsonDecoder } = options;
   if (jsonDecoder !== undefined && (typeof jsonDecoder?.infer !== 'function' || typeof jsonDecoder.predict !== 'function' || !(jsonDecoder.minBytes >= 0)
     || (jsonDecoder.inferBinary !== undefined && typeof jsonDecoder.inferBinary !== 'function'))) {
     throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict, inferBinary?}), got ${describe(jsonDecoder)}`);
   }
-  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, jsonDecoder };
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, routingKeyHeader, jsonDecoder };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
   const families = { tfServing, repository: repository !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];

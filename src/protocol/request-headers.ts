@@ -4,6 +4,9 @@ import type { HttpHeaders, HttpRequest, TenantOf } from './types.js';
 /** The header naming the tenant a request belongs to; semantic cache hits stay within one tenant. */
 export const TENANT_HEADER = 'x-tenant';
 
+/** The most characters a routing key header's value may hold (see `HttpHandlerOptions.routingKeyHeader`). */
+const MAX_ROUTING_KEY_LENGTH = 256;
+
 /** What request headers ask of the service: the cache directives of `Cache-Control` and the tenant. */
 export interface HeaderDirectives {
   /** `Cache-Control: no-cache`: do not answer from a cache. */
@@ -79,4 +82,31 @@ export async function directivesWithTenant(request: HttpRequest, tenantOf: Tenan
     throw new TypeError(`Expected \`tenantOf\` to answer a string or undefined, got ${describe(tenant)}`);
   }
   return tenant === undefined || tenant === '' ? cache : { ...cache, tenant };
+}
+
+/** A field name: an HTTP token (RFC 9110 §5.1, §5.6.2). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The `routingKeyHeader` option as request headers name it: in lower case.
+ * @throws TypeError quoting a value that is not an HTTP token.
+ */
+export function routingKeyHeaderName(name: unknown): string | undefined {
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`Expected \`routingKeyHeader\` to be a header name (an HTTP token), got ${describe(name)}`);
+  return name.toLowerCase();
+}
+
+/**
+ * The routing key the `header` (lower case) of a request carries; undefined when it is missing or
+ * empty. Field lines handed over as an array are joined as Node joins a repeated header (`a, b`).
+ * @throws InvalidInputError for a value longer than {@link MAX_ROUTING_KEY_LENGTH} characters.
+ */
+export function routingKeyOf(headers: HttpHeaders, header: string): string | undefined {
+  const value = headers[header];
+  const key = typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : '';
+  if (key.length > MAX_ROUTING_KEY_LENGTH) {
+    throw new InvalidInputError(`The routing key header '${header}' holds ${key.length} characters; it may hold at most ${MAX_ROUTING_KEY_LENGTH}`);
+  }
+  return key === '' ? undefined : key;
 }

@@ -15,6 +15,8 @@ export interface RouteContext {
   readonly repository: RepositoryControl | undefined;
   readonly authorizeRepository: ((request: HttpRequest) => boolean | Promise<boolean>) | undefined;
   readonly tenantOf: TenantOf | undefined;
+  /** The `routingKeyHeader` option, in lower case. */
+  readonly routingKeyHeader: string | undefined;
   readonly jsonDecoder: JsonDecoder | undefined;
 }
 

@@ -5,7 +5,7 @@ import type { ModelVersion, VersionHold, VersionSelector } from '../registry/ind
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
-import { directivesWithTenant, headerDirectives, type HeaderDirectives } from './request-headers.js';
+import { directivesWithTenant, headerDirectives, routingKeyOf, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
@@ -50,7 +50,7 @@ function labelled(service: InferenceService, model: string, label: string): stri
   return version;
 }
 
-async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
+async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonDecoder }: RouteContext, ref: ModelRef, request: HttpRequest): Promise<HttpResponse> {
   const { model } = ref;
   // The version the body is read for, held until the service has the request, which then runs
   // there: a label moved or a swap meanwhile would send a body read for its inputs to another's.
@@ -74,8 +74,10 @@ async function predict({ service, maxElements, tenantOf, jsonDecoder }: RouteCon
         // Before the body, so that a request refused for its headers loads no model.
         directives = headerDirectives(request.headers);
       }
-      // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn first.
-      const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model) ?? {}) : ref;
+      const routingKey = routingKeyHeader === undefined ? undefined : routingKeyOf(request.headers, routingKeyHeader);
+      // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn
+      // first (at the routing key's point), and the request then runs on it, held.
+      const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model, routingKey) ?? {}) : ref;
       const { body } = request;
       if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
       // The datatypes and names come from the model, which is loaded first if it is known but not loaded.

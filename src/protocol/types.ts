@@ -80,6 +80,18 @@ export interface HttpHandlerOptions {
    */
   readonly tenantOf?: TenantOf;
   /**
+   * The request header (matched case-insensitively) whose value is the request's `routingKey` on
+   * the inference routes (`/infer`, JSON or binary, and `:predict`): under a model's weighted
+   * traffic split (`registry.setTraffic`), requests with the same value go to the same version
+   * while the split is unchanged, where each request is drawn at random. Name the header that
+   * already identifies the user or session (one your gateway sets, say `X-User-Id`). A version or
+   * label in the URL still wins; an empty value is no key; one longer than 256 characters is a 400
+   * naming the header. A client picks its version with it no more than it can by naming the version
+   * in the URL.
+   * @default none: no header is read (a name that is not an HTTP token is refused, quoting it)
+   */
+  readonly routingKeyHeader?: string;
+  /**
    * Where JSON bodies of at least `jsonDecoder.minBytes` are decoded instead of on the event loop.
    * servable's Node adapters make one of worker threads from their `jsonWorkers` options; set it
    * here in an adapter of your own.

@@ -25,6 +25,7 @@ import { onnxNode } from 'servable/onnx-node';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
 import { sample } from '../metrics/exposition.js';
 import { until } from '../fixtures/until.js';
+import { routingKeyContract } from './routing-key-contract.js';
 
 /** A running server with the adapter mounted. */
 export interface TestServer {
@@ -1137,7 +1138,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       // A misspelt option is named, whichever adapter it was given to.
       await assert.rejects(start({ service: new InferenceService({ registry }), bodylimit: 10 } as never), {
         name: 'TypeError',
-        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, serverName, serverVersion, requiredModels, onError, metrics/,
+        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, routingKeyHeader, serverName, serverVersion, requiredModels, onError, metrics/,
       });
       const seen: unknown[] = [];
       const metrics = () => Promise.reject(new Error('collector exploded'));
@@ -1190,6 +1191,8 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
   });
+
+  routingKeyContract(adapter, start);
 }
 
 /** The exact-answer model, Y = X·W + B built with onnx-proto, on the real onnx-node backend (two worker instances). */

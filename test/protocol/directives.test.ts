@@ -193,3 +193,25 @@ test('Cache-Control over HTTP: a repeat is answered from the ResultCache, no-cac
     await registry.close();
   }
 });
+
+test('routingKeyHeader is checked at construction, quoting a name that is no HTTP token', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'double', source: double(), warmup: [] });
+  const service = new RecordingService({ registry });
+  try {
+    for (const [bad, shown] of [['', '""'], ['x user', '"x user"'], ['x-user:', '"x-user:"'], ['x-üser', '"x-üser"'], [42, '42'], [null, 'null']] as const) {
+      assert.throws(() => createHttpHandler({ service, routingKeyHeader: bad as never }), {
+        name: 'TypeError',
+        message: `Expected \`routingKeyHeader\` to be a header name (an HTTP token), got ${shown} (${bad === null ? 'null' : typeof bad})`,
+      });
+    }
+    assert.doesNotThrow(() => createHttpHandler({ service, routingKeyHeader: "x!#$%&'*+-.^_`|~09Az" }));
+    // Matched case-insensitively: request headers come in lower case.
+    const http = createHttpHandler({ service, routingKeyHeader: 'X-User-Id' });
+    const ask = (headers: HttpHeaders) => http.handle({ method: 'POST', path: '/v2/models/double/infer', headers, body: body([1, 2]) });
+    for (const headers of [{ 'x-user-id': 'u1' }, { 'x-user-id': ['u1', 'u2'] }, { 'x-user-id': '' }, {}]) assert.equal((await ask(headers)).status, 200);
+    assert.deepEqual(service.calls.map((c) => c.routingKey), ['u1', 'u1, u2', undefined, undefined]);
+  } finally {
+    await registry.close();
+  }
+});
