@@ -60,6 +60,7 @@ export function routingKeyContract(adapter: string, start: StartServer): void {
     let keyed: TestServer;
     let plain: TestServer;
     let draws = 0;
+    const outcomes: [string, string][] = [];
 
     before(async () => {
       registry = new ModelRegistry({ backends: [memoryBackend()] });
@@ -68,6 +69,7 @@ export function routingKeyContract(adapter: string, start: StartServer): void {
       registry.setTraffic('split', { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] });
       // Unkeyed requests alternate: 0.25 draws version 1, 0.75 version 2.
       const service = new InferenceService({ registry, random: () => (draws++ % 2 ? 0.75 : 0.25) });
+      service.on('request', (e) => outcomes.push([e.version, e.outcome]));
       // Named in mixed case: matched case-insensitively.
       keyed = await start({ service, routingKeyHeader: 'X-User-Id' });
       plain = await start({ service });
@@ -122,12 +124,39 @@ export function routingKeyContract(adapter: string, start: StartServer): void {
       }
     });
 
-    test(`a value longer than 256 characters is a 400 naming the header; an empty one is no key`, async () => {
+    test(`a label in a :predict URL wins over the header`, async () => {
+      const user = 'user-0';
+      const drawn = await tagOf(keyed, 'tf', { 'x-user-id': user });
+      registry.setLabel('split', 'other', drawn === 1 ? '2' : '1');
+      const res = await fetch(`${keyed.url}/v1/models/split/labels/other:predict`, { method: 'POST', headers: { 'x-user-id': user }, body: '{"instances": [[1, 2, 3]]}' });
+      assert.deepEqual([res.status, await res.json()], [200, { predictions: [[drawn === 1 ? 2 : 1]] }]);
+    });
+
+    test(`bodies decoded on a JSON worker carry the key as bodies decoded in place do`, async () => {
+      const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
+      const inPlace: unknown[] = [];
+      for (const user of users) inPlace.push(await tagOf(keyed, 'oip', { 'x-user-id': user }));
+      // jsonWorkerMinBytes 0: every body, a binary one's JSON header included, is decoded on a worker.
+      const workers = await start({ service: new InferenceService({ registry, random: () => (draws++ % 2 ? 0.75 : 0.25) }), routingKeyHeader: 'x-user-id', jsonWorkerMinBytes: 0 });
+      try {
+        for (const protocol of PROTOCOLS) {
+          const tags: unknown[] = [];
+          for (const user of users) tags.push(await tagOf(workers, protocol, { 'x-user-id': user }));
+          assert.deepEqual(tags, inPlace, protocol);
+        }
+      } finally {
+        await workers.close();
+      }
+    });
+
+    test(`a value longer than 256 characters is a 400 naming the header, counted as an invalid request; an empty one is no key`, async () => {
       for (const protocol of PROTOCOLS) {
+        outcomes.length = 0;
         assert.deepEqual(await ask(keyed, protocol, { 'x-user-id': 'u'.repeat(257) }), [
           400,
           { error: "The routing key header 'x-user-id' holds 257 characters; it may hold at most 256", code: 'ERR_SERVABLE_INVALID_INPUT' },
         ], protocol);
+        assert.deepEqual(outcomes, [['', 'invalid']], protocol);
         assert.equal(await ask(keyed, protocol, { 'x-user-id': 'u'.repeat(256) }).then(([status]) => status), 200, protocol);
         draws = 0;
         assert.deepEqual([await tagOf(keyed, protocol, { 'x-user-id': '' }), await tagOf(keyed, protocol, { 'x-user-id': '' })], [1, 2], protocol);
