@@ -120,7 +120,7 @@ export class LatencyModel {
 
   /**
    * Median run time of the recent batches, or undefined before the first: a few cold or stalled
-   * batches barely move it, where they would hold the mean up until they left the window. Sorted
+   * batches barely move it, where they would hold the mean up until they left the window. Taken
    * on each read, which only a refused request makes.
    */
   get medianRunMs(): number | undefined {
