@@ -10,8 +10,9 @@ import { BinaryReader, type BinarySource } from './binary.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangePaths } from './json-data-ranges.js';
 import { checkJsonHeap } from './json-heap.js';
+import { hasLeadingRun } from './json-nesting.js';
 import { parseNonFinite } from './json-non-finite.js';
-import { decodeInferRequestData, type InferRequestData } from './oip-request.js';
+import { decodeInferRequestData, MAX_RANK, type InferRequestData } from './oip-request.js';
 import { decodeRangedPredict, type DecodedPredict } from './tf-request.js';
 
 /**
@@ -91,8 +92,10 @@ export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array 
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
   checkArguments('body', body, maxElements, maxHeapBytes);
   if (!Array.isArray(inputs)) throw new TypeError(`Expected \`inputs\` to be an array of tensor specs, got ${describe(inputs)}`);
-  // Only float tensors are read from the bytes: a body with none is parsed once, whole.
-  const paths = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64') ? TF_TENSORS : [];
+  // Only float tensors are read from the bytes, but any tensor's first elements nested deeper than a
+  // row may be are refused from them (see DataRanges.leadsDeeper): a body with neither is parsed once, whole.
+  const floats = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64');
+  const paths = floats || (typeof body !== 'string' && hasLeadingRun(body, MAX_RANK - 1)) ? TF_TENSORS : [];
   return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodeRangedPredict(json, inputs, maxElements, ranges));
 }
 

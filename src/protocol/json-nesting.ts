@@ -18,6 +18,30 @@ export function leadingDepth(bytes: Uint8Array, start: number): number {
 }
 
 /**
+ * True when `bytes` holds more than `depth` `[` in a row, whitespace between them allowed and strings
+ * not told apart: where {@link leadingDepth} could find more than `depth`. Such a run is longer than
+ * `depth` bytes, so only one byte in `depth + 1` is read, and the runs of brackets and whitespace
+ * those fall in: 2 MB with no such run took 0.2 ms, 2-5% of a JSON.parse of it, where a native
+ * search from bracket to bracket took 0.5 ms, and 13 ms with a bracket every four bytes.
+ */
+export function hasLeadingRun(bytes: Uint8Array, depth: number): boolean {
+  for (let at = depth; at < bytes.length; at += depth + 1) {
+    if (!inRun(bytes[at])) continue;
+    let start = at;
+    while (start > 0 && inRun(bytes[start - 1])) start--;
+    let run = 0;
+    // Ends on the byte past the run, which the next run starts after: it holds a byte looked at.
+    for (at = start; inRun(bytes[at]); at++) if (bytes[at] === OPEN) run++;
+    if (run > depth) return true;
+  }
+  return false;
+}
+
+function inRun(c: number | undefined): boolean {
+  return c === OPEN || isSpace(c);
+}
+
+/**
  * How deep the arrays of `bytes[start, end)` nest (the outermost at 1) when it is one well-formed
  * JSON array of numbers and arrays, which `JSON.parse` would read; -1 for anything else (strings,
  * objects, bare NaN, a syntax error), which is left to `JSON.parse`.

@@ -5,6 +5,7 @@ import type { DataType } from '../../src/core/index.js';
 import { decodePredictJson } from '../../src/protocol/index.js';
 import { bodyText, parseJsonObject } from '../../src/protocol/json-body.js';
 import { parseFloatTensor } from '../../src/protocol/json-floats.js';
+import { hasLeadingRun } from '../../src/protocol/json-nesting.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 import { decodePredict, type DecodedPredict } from '../../src/protocol/tf-request.js';
 
@@ -316,8 +317,6 @@ test('instances and inputs nested deeper than the rank limit are refused as read
     [`{"instances": [[1, ${deep(5_000)}]]}`, X32],
     [`{"inputs": [1, ${deep(5_000)}]}`, X32],
     [`{"instances": ${deep(5_000)}}`, TWO],
-    // A model without float inputs has its body parsed whole, as before.
-    [`{"instances": ${deep(5_000)}}`, [spec('x', 'INT64')]],
     [`{"instances": [{"x": [1], "y": 1}, {"x": ${deep(5_000)}, "y": 1}]}`, TWO],
     [`{"instances": [{"x": ${deep(5_000)}, "y": 1}, {"x": [1], "y": ${deep(5_000, '1,]')}}]}`, TWO],
     [`{"inputs": {"x": ${deep(5_000)}, "y": ${deep(5_000, '1,]')}}}`, TWO],
@@ -332,4 +331,72 @@ test('instances and inputs nested deeper than the rank limit are refused as read
   ] as const) {
     same(body, inputs);
   }
+});
+
+test('a model without float inputs has instances and inputs nested deeper than the rank limit refused from their bytes too, and other bodies parsed once, whole', (t) => {
+  const deep = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+  const parse = t.mock.method(JSON, 'parse');
+  const rowDeep = "Input 'x': values are nested deeper than 31 dimensions in an instance, which is one row of the batch";
+  const columnDeep = "Input 'x': values are nested deeper than 32 dimensions";
+  const INT64 = [spec('x', 'INT64')];
+  const INTS_AND_BYTES = [spec('x', 'INT32'), spec('s', 'BYTES')];
+  for (const [body, inputs, message] of [
+    [`{"instances": ${deep(10_000)}}`, INT64, rowDeep],
+    [`{"inputs": ${deep(10_000)}}`, [spec('x', 'INT32')], columnDeep],
+    [`{"inputs": {"x": ${deep(10_000, '0')}, "s": ["a"]}}`, [spec('x', 'BOOL'), spec('s', 'BYTES')], columnDeep],
+    [`{"instances": [{"x": ${deep(5_000)}, "s": "a"}, {"x": [1], "s": {"b64": "aGk="}}]}`, INTS_AND_BYTES, rowDeep],
+    [`{"instances": [ ${'[ '.repeat(3_000)}-7${' ]'.repeat(3_000)} ]}`, [spec('x', 'BYTES')], rowDeep],
+  ] as const) {
+    same(body, inputs);
+    parse.mock.resetCalls();
+    assert.throws(() => decodePredictJson(utf8.encode(body + ' '.repeat(1024)), inputs, MAX_ELEMENTS), { name: 'InvalidInputError', message });
+    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+    assert.ok(parsed < 1200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+  }
+  // No arrays nested deeper than a tensor's may be, or only strings in them (which the float path leaves to JSON.parse too): read as before.
+  for (const [body, inputs] of [
+    [`{"instances": [${Array.from({ length: 300 }, (_, i) => `[${i}, -${i}]`).join(', ')}]}`, INT64],
+    [`{"instances": [${Array.from({ length: 100 }, (_, i) => `{"x": [[${i}]], "s": "[[["}`).join(', ')}]}`, INTS_AND_BYTES],
+    [`{"instances": ${deep(31)}}`, INT64],
+    [`{"instances": ${deep(5_000, '"a"')}}`, [spec('x', 'BYTES')]],
+  ] as const) {
+    const text = body + ' '.repeat(1024);
+    same(body, inputs);
+    parse.mock.resetCalls();
+    outcome(() => decodePredictJson(utf8.encode(text), inputs, MAX_ELEMENTS));
+    assert.deepEqual(parse.mock.calls.map((call) => call.arguments[0]), [text], body.slice(0, 100));
+  }
+  // Refused otherwise by reading the whole body, and so here, at the edges of the limit and past it.
+  for (const [body, inputs] of [
+    [`{"instances": ${deep(32)}}`, INT64],
+    [`{"instances": ${deep(33)}}`, INT64],
+    [`{"inputs": ${deep(32)}}`, INT64],
+    [`{"inputs": ${deep(33)}}`, INT64],
+    [`{"instances": [{"x": ${deep(31)}, "s": "a"}]}`, INTS_AND_BYTES],
+    [`{"instances": [{"x": ${deep(32)}, "s": "a"}]}`, INTS_AND_BYTES],
+    [`{"instances": ${deep(5_000, '1,]')}}`, INT64],
+    [`{"instances": ${deep(5_000, '1,"a"')}}`, INT64],
+    [`{"instances": ${deep(5_000, '1,true')}}`, [spec('x', 'BOOL')]],
+    [`{"instances": [[1, ${deep(5_000)}]]}`, INT64],
+    [`{"signature_name": "${deep(40)}", "instances": [[1]]}`, INT64],
+    [`{"inputs": {"x": [1], "s": ${deep(5_000)}}}`, INTS_AND_BYTES],
+  ] as const) {
+    same(body, inputs);
+  }
+});
+
+test('a run of more brackets than a depth is found wherever it starts, whitespace between them or not', () => {
+  for (const depth of [1, 2, 31]) {
+    for (const [run, found] of [[depth, false], [depth + 1, true]] as const) {
+      for (const gap of ['', ' ', ' \n\t\r ']) {
+        const brackets = Array.from({ length: run }, () => '[').join(gap);
+        for (let at = 0; at <= 2 * (depth + 1); at++) {
+          for (const text of [`${'1,'.repeat(at)}${brackets}`, `${' '.repeat(at)}${brackets}1]`, `"${'a'.repeat(at)}" ${brackets} ,[1], [2]`]) {
+            assert.equal(hasLeadingRun(utf8.encode(text), depth), found, JSON.stringify([depth, text]));
+          }
+        }
+      }
+    }
+  }
+  assert.equal(hasLeadingRun(utf8.encode(`[${'[1], '.repeat(1000)}[[2]]]`), 2), false, 'many runs, each short enough');
 });
