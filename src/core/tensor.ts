@@ -118,10 +118,10 @@ const utf8 = new TextEncoder();
 
 /**
  * BYTES elements as the binary tensor protocol lays them out: each string's UTF-8 length as 4
- * little-endian bytes, then its UTF-8 bytes.
+ * little-endian bytes, then its UTF-8 bytes; or, with `encode`, the bytes that gives each string.
  */
-export function lengthPrefixed(strings: readonly string[]): Uint8Array {
-  const encoded = strings.map((s) => utf8.encode(s));
+export function lengthPrefixed(strings: readonly string[], encode: (s: string) => Uint8Array = (s) => utf8.encode(s)): Uint8Array {
+  const encoded = strings.map(encode);
   const out = new Uint8Array(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
   const view = new DataView(out.buffer);
   let offset = 0;

@@ -83,6 +83,21 @@ test('BYTES inputs are keyed by their strings, so a boundary shift between strin
   assert.match(k1, /^[0-9a-f]{32}$/);
 });
 
+test('a BYTES string with a lone surrogate is not answered from the entry of the same string with U+FFFD', async () => {
+  const { cache } = setup();
+  let runs = 0;
+  const echo = (request: CacheRequest) => async (): Promise<TensorMap> => {
+    runs++;
+    return { t: request.inputs.t! };
+  };
+  const answers: unknown[] = [];
+  for (const s of ['a\ufffd', 'a\ud800', 'a\ud800']) {
+    const r: CacheRequest = { model: 'echo', version: 1, inputs: { t: { datatype: 'BYTES', shape: [1], data: [s] } } };
+    answers.push((await cache.run(r, echo(r))).value.t!.data);
+  }
+  assert.deepEqual([answers, runs], [[['a\ufffd'], ['a\ud800'], ['a\ud800']], 2]);
+});
+
 test('a new version never serves an old version\'s entries', async () => {
   const { cache, compute, runs } = setup();
   const v1 = request([3]);
