@@ -8,6 +8,8 @@ import {
   type NumericArray,
   type Tensor,
   type TensorMap,
+  wtf8Bytes,
+  wtf8Text,
 } from '../core/index.js';
 
 /** Turns values into bytes and back, for stores outside the process. */
@@ -21,8 +23,6 @@ const MAGIC = [0x53, 0x56, 0x54, 0x01]; // "SVT" + format version 1
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const BYTE_ORDER = LITTLE_ENDIAN ? 1 : 2;
 const HEADER = 12;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 interface Planned {
   readonly name: Uint8Array;
@@ -32,9 +32,9 @@ interface Planned {
 }
 
 /**
- * A binary codec for maps of tensors: no JSON, numeric data copied as raw bytes, BYTES as
- * length-prefixed UTF-8. Layout: "SVT\x01", byte order, 3 reserved bytes, u32 tensor count; then
- * per tensor u32 name length, name, u8 datatype index, u8 rank, 2 reserved bytes, f64 per
+ * A binary codec for maps of tensors: no JSON, numeric data copied as raw bytes, BYTES and names
+ * as length-prefixed UTF-8 (WTF-8 where a string holds a lone surrogate, so that it comes back as
+ * it was). Layout: "SVT\x01", byte order, 3 reserved bytes, u32 tensor count; then per tensor u32 name length, name, u8 datatype index, u8 rank, 2 reserved bytes, f64 per
  * dimension, f64 data length, data. Decoding copies the data, so decoded tensors own aligned
  * memory even when the input bytes sit at an odd offset inside a larger buffer (as ioredis
  * replies do). Bytes written on a machine of the other byte order are refused.
@@ -44,8 +44,8 @@ export const tensorCodec: Codec<TensorMap> = {
     const planned: Planned[] = [];
     let size = HEADER;
     for (const [name, tensor] of Object.entries(value)) {
-      const encodedName = encoder.encode(name);
-      const strings = tensor.datatype === 'BYTES' ? (tensor.data as string[]).map((s) => encoder.encode(s)) : undefined;
+      const encodedName = wtf8Bytes(name);
+      const strings = tensor.datatype === 'BYTES' ? (tensor.data as string[]).map(wtf8Bytes) : undefined;
       const dataBytes = strings ? strings.reduce((n, s) => n + 4 + s.byteLength, 0) : (tensor.data as NumericArray).byteLength;
       if (tensor.shape.length > 255) throw new RangeError(`Cannot encode tensor "${name}" of rank ${tensor.shape.length} (at most 255)`);
       planned.push({ name: encodedName, tensor, strings, dataBytes });
@@ -157,9 +157,9 @@ class Reader {
   text(n: number): string {
     const at = this.#need(n);
     try {
-      return decoder.decode(this.#bytes.subarray(at, at + n));
+      return wtf8Text(this.#bytes.subarray(at, at + n));
     } catch {
-      throw corrupt(`the ${n} bytes at offset ${at} are not UTF-8`);
+      throw corrupt(`the ${n} bytes at offset ${at} are not UTF-8 (nor WTF-8)`);
     }
   }
 

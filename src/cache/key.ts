@@ -1,4 +1,4 @@
-import { describe, hash128, isDataType, lengthPrefixed, matchesStorage, type TensorMap } from '../core/index.js';
+import { describe, hash128, isDataType, lengthPrefixed, matchesStorage, wtf8Bytes, type TensorMap } from '../core/index.js';
 import type { MaybePromise } from './store.js';
 
 /**
@@ -61,36 +61,20 @@ function numericBytes(name: string, t: TensorMap[string]): Uint8Array {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** Each string as a 4-byte little-endian byte length followed by its bytes (see {@link keyBytes}). */
+/**
+ * Each string as a 4-byte little-endian byte length followed by its WTF-8 bytes: the memory backend
+ * and onnxruntime-web see a string holding a lone surrogate as it is (a string Identity model on
+ * onnxruntime-web answers it back), so it must not share a key with the one holding U+FFFD, as
+ * UTF-8 would make it. onnxruntime-node reads both as U+FFFD.
+ */
 function stringBytes(name: string, data: unknown): Uint8Array {
   if (!Array.isArray(data)) throw new TypeError(`Expected input "${name}" to hold string[] data, got ${describe(data)}`);
   for (const s of data) {
     if (typeof s !== 'string') throw new TypeError(`Expected input "${name}" to hold strings, got ${describe(s)}`);
   }
-  return lengthPrefixed(data as string[], keyBytes);
+  return lengthPrefixed(data as string[], wtf8Bytes);
 }
 
-/** A lone surrogate: with the `u` flag a surrogate pair is one code point, of another category. */
-const LONE_SURROGATE = /\p{Cs}/u;
-
-/**
- * A string's UTF-8 bytes; for one holding lone surrogates (JSON's `"\ud800"`), its WTF-8 bytes,
- * each lone surrogate as the three bytes UTF-8's pattern gives its code point, which no
- * well-formed string has, where TextEncoder writes U+FFFD's: the memory backend and
- * onnxruntime-web see such a string as it is (a string Identity model on onnxruntime-web answers
- * it back), so it must not share a key with the string holding U+FFFD. onnxruntime-node reads
- * both as U+FFFD.
- */
-function keyBytes(s: string): Uint8Array {
-  if (!LONE_SURROGATE.test(s)) return encoder.encode(s);
-  const bytes: number[] = [];
-  for (const c of s) {
-    const code = c.charCodeAt(0);
-    if (c.length === 1 && code >= 0xd800 && code <= 0xdfff) bytes.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f));
-    else bytes.push(...encoder.encode(c));
-  }
-  return Uint8Array.from(bytes);
-}
 
 /**
  * JSON with object keys sorted at every level and `undefined` members left out, so equal data

@@ -3,6 +3,7 @@
  * @module
  */
 export * from './tensor.js';
+export { wtf8Bytes, wtf8Text } from './wtf8.js';
 export * from './errors.js';
 export * from './clock.js';
 export { toHalfBits, fromHalfBits, HALF_OVERFLOW } from './fp16.js';

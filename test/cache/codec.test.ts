@@ -51,3 +51,20 @@ test('semantic-cache records survive the round trip, with a text or a tensor que
   assert.deepEqual(decodeRecord(encodeRecord({ kind: 'clear', partition: '["m","2"]', prefix: true })), { kind: 'clear', partition: '["m","2"]', prefix: true });
   assert.throws(() => decodeRecord(tensorCodec.encode({})), /field #kind is missing/);
 });
+
+test('tensorCodec gives back strings and names holding lone surrogates as they were, not as U+FFFD', () => {
+  const strings = ['a\ud800', '\udc00b', 'a\ufffd', 'pair \ud83d\ude00', '\ud83d', 'ok'];
+  const value: TensorMap = { 'name\udfff': { datatype: 'BYTES', shape: [6], data: strings } };
+  const decoded = tensorCodec.decode(tensorCodec.encode(value));
+  assert.deepEqual(Object.keys(decoded), ['name\udfff']);
+  assert.deepEqual(decoded['name\udfff']!.data, strings);
+});
+
+test('tensorCodec still refuses string bytes that are neither UTF-8 nor a lone surrogate', () => {
+  const bytes = tensorCodec.encode({ s: { datatype: 'BYTES', shape: [1], data: ['abc'] } });
+  for (const bad of [[0xff, 0x62, 0x63], [0xed, 0xa0, 0x41]]) {
+    const copy = Uint8Array.from(bytes);
+    copy.set(bad, bytes.byteLength - 3);
+    assert.throws(() => tensorCodec.decode(copy), (e: Error & { code?: string }) => e.code === 'ERR_SERVABLE_CACHE' && /are not UTF-8 \(nor WTF-8\)/.test(e.message));
+  }
+});
