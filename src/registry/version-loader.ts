@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import { allocate, ClosedError, describe, elementCount, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, type Clock, type TensorMap } from '../core/index.js';
+import { allocate, ClosedError, describe, elementCount, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock, type TensorMap } from '../core/index.js';
 import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
 import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
@@ -68,27 +68,15 @@ export function sizeOf(config: ModelConfig<unknown, unknown>): number {
  * and what it opens after that is disposed.
  */
 export async function loadVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext): Promise<ModelVersion<Req, Res>> {
-  const { timeoutMs, clock } = context;
-  if (timeoutMs > MAX_TIMER_MS) return openVersion(config, context, undefined);
   const controller = new AbortController();
   const opening = openVersion(config, context, controller.signal);
-  opening.catch(() => {});
-  let timer: unknown;
-  const expired = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => {
-      const error = new ModelNotReadyError(`Model '${config.name}' version '${context.version}' did not load within ${timeoutMs} ms (\`loadTimeoutMs\`)`);
-      reject(error);
-      controller.abort(error);
-    }, timeoutMs);
-  });
-  try {
-    return await Promise.race([opening, expired]);
-  } finally {
-    clock.clearTimeout(timer);
-  }
+  if (await resolvesWithin(opening, context.timeoutMs, context.clock)) return opening;
+  const error = new ModelNotReadyError(`Model '${config.name}' version '${context.version}' did not load within ${context.timeoutMs} ms (\`loadTimeoutMs\`)`);
+  controller.abort(error);
+  throw error;
 }
 
-async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext, signal: AbortSignal | undefined): Promise<ModelVersion<Req, Res>> {
+async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: LoadContext, signal: AbortSignal): Promise<ModelVersion<Req, Res>> {
   const { version, clock } = context;
   const ref = { name: config.name, version };
   const started = clock.now();
@@ -100,7 +88,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       ? new EnsembleSession(config.source, context.resolveStep)
       : await context.backend!.load(config.source, { label: `${config.name}:${version}`, signal });
     // Timed out meanwhile (a backend that ignored the abort): no initialize or warm-up for nobody.
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
     const inputs = pinInputs(session.inputs, config.inputs);
     handler = makeHandler(config.handler);
     mv = new ModelVersion<Req, Res>({
@@ -116,12 +104,12 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       labels: context.labels,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
     await mv.warmup(warmup);
     // Timed out meanwhile: nobody takes it any more.
-    signal?.throwIfAborted();
+    signal.throwIfAborted();
     return mv;
   } catch (error) {
     await mv?.batcher.close().catch(() => {});
