@@ -39,7 +39,9 @@ export interface RepositoryOptions {
 export interface RepositoryEvents {
   /**
    * A model's config is invalid, or a version failed to load (the registry's `failure` event has
-   * the load failures too). Reported once for the same files: fixing them retries.
+   * the load failures too). Reported once for the same files: fixing them retries. A load that
+   * failed with a ModelNotReadyError (no room within `loadTimeoutMs`, the load's deadline) is not
+   * the files' fault: the next poll tries it again, reporting it again only when it fails otherwise.
    */
   failure: [{ readonly name: string; readonly version: string | undefined; readonly error: Error }];
 }

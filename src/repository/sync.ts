@@ -42,8 +42,8 @@ export class ModelSync {
   readonly #loaded = new Map<string, Loaded>();
   /** `name/version` → fingerprint at the previous look. */
   readonly #seen = new Map<string, string>();
-  /** `name` or `name/version` → the key of the files that failed, and why. */
-  readonly #failed = new Map<string, { readonly key: string; readonly reason: string }>();
+  /** `name` or `name/version` → the key of the files that failed, why, and whether the next look tries them again. */
+  readonly #failed = new Map<string, { readonly key: string; readonly reason: string; readonly retry: boolean }>();
 
   constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock) {
     this.#root = root;
@@ -105,7 +105,8 @@ export class ModelSync {
         continue;
       }
       const failKey = `${configKey}#${v.fingerprint}`;
-      if (!options.retryFailed && this.#failed.get(`${name}/${v.version}`)?.key === failKey) {
+      const failed = this.#failed.get(`${name}/${v.version}`);
+      if (!options.retryFailed && failed?.key === failKey && !failed.retry) {
         if (current) next.versions.set(v.version, had);
         continue;
       }
@@ -249,12 +250,16 @@ export class ModelSync {
     return (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
   }
 
-  /** Records a failure; reports it unless the same files failed the same way before. */
+  /**
+   * Records a failure; reports it unless the same files failed the same way before. A load that
+   * failed with a ModelNotReadyError (no room within `loadTimeoutMs`, the load's own deadline) says
+   * nothing of its files: a poll loads them again, where other failures wait for the files to change.
+   */
   #failure(name: string, version: string | undefined, key: string, error: unknown): Error {
     const err = error instanceof Error ? error : new Error(String(error));
     const id = version === undefined ? name : `${name}/${version}`;
     const before = this.#failed.get(id);
-    this.#failed.set(id, { key, reason: err.message });
+    this.#failed.set(id, { key, reason: err.message, retry: err instanceof ModelNotReadyError });
     if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
     return err;
   }

@@ -544,3 +544,47 @@ test("a look and an unload wait for a version's drain at most the registry's loa
   assert.equal(clock.pending, 0);
   await remove();
 });
+
+test("'poll' loads again at the next look a version whose load found no room within loadTimeoutMs, reporting each distinct failure once, and leaves a version whose files failed until they change", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends, clock });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start(); // b evicted a
+  // As a request routed to b that never reaches its queue: b cannot finish draining, so a:2 waits for room for good.
+  const stuck = registry.get('b').hold();
+  await writeVersion(root, 'a', '2', { offset: 2 });
+  await repository.poll(); // a:2 is seen once: not loaded before its files stay the same
+  const noRoom = async () => {
+    registry.calls = 0;
+    const look = repository.poll();
+    await until(() => registry.calls === 1 && clock.pending === 2, 'the look to wait for room for a:2');
+    await clock.advanceAsync(1000);
+    await look;
+  };
+  await noRoom(); // b is unloaded to make room, and never drains
+  await noRoom(); // b is draining still: nothing to unload
+  await noRoom(); // the same again: not reported again
+  const prefix = "a:2: Cannot load 'a' version '2': no room within 1000 ms (`loadTimeoutMs`) while it waited for";
+  assert.deepEqual(failures, [`${prefix} 'b' version '1' to finish draining (unloaded to make room)`, `${prefix} a version loading to be ready, or one draining to unload`]);
+
+  stuck.release(); // b drains
+  await until(() => registry.versions('b')[0]?.state === 'unloaded', 'b to unload');
+  await repository.poll();
+  assert.deepEqual([registry.get('a').version, loads, failures.length], ['2', ['a:1', 'b:1', 'a:2'], 2]);
+
+  // Files at fault: reported once, not loaded again until they change.
+  await writeVersion(root, 'a', '3', { offset: 3, fail: true });
+  for (let i = 0; i < 4; i++) await repository.poll();
+  assert.deepEqual([loads.slice(3), failures.slice(2)], [['a:3'], ['a:3: the weights are corrupt']]);
+  await writeVersion(root, 'a', '3', { offset: 3 });
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual([registry.get('a').version, loads.slice(3), failures.length], ['3', ['a:3', 'a:3'], 3]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
