@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertNumber, assertObject, assertString, describe } from '../core/index.js';
+import { assertClock, assertKnownKeys, assertNumber, assertObject, assertString, describe, systemClock, type Clock } from '../core/index.js';
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
@@ -95,8 +95,8 @@ export function isHandler(value: unknown): value is Handler<unknown, unknown> {
   return typeof h === 'object' && h !== null && ['initialize', 'preprocess', 'postprocess', 'validate'].every((k) => typeof h[k] === 'function');
 }
 
-/** Checks a registry's `backends` option: a non-empty array of Backends. */
-export function checkBackends(backends: unknown): asserts backends is readonly Backend[] {
+/** Checks a registry's `backends` option: a non-empty array of Backends. @returns them. */
+export function checkBackends(backends: unknown): readonly Backend[] {
   if (!Array.isArray(backends) || backends.length === 0) {
     throw new TypeError(`Expected \`backends\` to be a non-empty array of backends, got ${describe(backends)}`);
   }
@@ -105,6 +105,14 @@ export function checkBackends(backends: unknown): asserts backends is readonly B
       throw new TypeError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
     }
   }
+  return backends as readonly Backend[];
+}
+
+/** Checks a registry's `clock` option when given. @returns it, else the system clock. */
+export function checkClock(clock: unknown): Clock {
+  if (clock === undefined) return systemClock;
+  assertClock('clock', clock);
+  return clock;
 }
 
 /**

@@ -289,6 +289,10 @@ test('options are checked when given, quoting the bad value', async () => {
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
     message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs, closeTimeoutMs',
   });
+  assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], clock: 'fake' as never }), {
+    name: 'TypeError',
+    message: 'Expected `clock` to be a Clock ({now, setTimeout, clearTimeout}), got "fake" (string)',
+  });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 0 }), {
     name: 'RangeError',
     message: 'Expected `loadTimeoutMs` to be a number >= 1, got 0 (number)',

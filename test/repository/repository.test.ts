@@ -251,6 +251,7 @@ test('repository options are checked, quoting the bad value', async () => {
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 2 ** 31 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 2147483648 \(number\)/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
   assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, clock: 1000 as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got 1000 \(number\)$/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMS: 10 } as never), /^TypeError: Unknown option `pollIntervalMS`; ModelRepository takes root, registry, mode, models, pollIntervalMs, backends, clock$/);
   await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);
   const { root, remove } = await tempRoot();
