@@ -23,7 +23,8 @@ type AnyConfig = ModelConfig<unknown, unknown>;
  */
 export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
-  readonly #clock: Clock;
+  /** The clock its timings and bounded waits run on (`RegistryOptions.clock`); a repository's too, unless given its own. */
+  readonly clock: Clock;
   /** How long loading a version may take once it has room (`RegistryOptions.loadTimeoutMs`). */
   readonly loadTimeoutMs: number;
   /** How long {@link ModelRegistry.close} waits for drains (`RegistryOptions.closeTimeoutMs`). */
@@ -39,10 +40,10 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     assertObject('options', options);
     assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs', 'closeTimeoutMs']);
     this.#backends = checkBackends(options.backends);
-    this.#clock = checkClock(options.clock);
+    this.clock = checkClock(options.clock);
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
     this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
-    this.#capacity = new Capacity(options, { clock: this.#clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
+    this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
   }
 
   /**
@@ -114,7 +115,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     const live = entry.live.get(version);
     if (live) return live.hold();
     const loaded = this.#startLoad(entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
-    return entry.waiters.wait(version, loaded, `Model '${name}' version '${version}'`, options, this.#clock);
+    return entry.waiters.wait(version, loaded, `Model '${name}' version '${version}'`, options, this.clock);
   }
 
   /**
@@ -239,7 +240,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.#closed = true;
     const entries = [...this.#models.values()];
     const waits = entries.flatMap((e) => [...e.versions().map((v) => this.#unloadOne(e, v, 'close')), ...[...e.retiring].map((mv) => mv.unload().catch(() => {}))]);
-    await closeWithin(Promise.all(waits), this.closeTimeoutMs, this.#clock, () => entries.flatMap((e) => [...e.retiring]), this);
+    await closeWithin(Promise.all(waits), this.closeTimeoutMs, this.clock, () => entries.flatMap((e) => [...e.retiring]), this);
   }
 
   /** Retires the ready instance of a version and forgets it; a load of it in flight is disposed when it ends. */
@@ -298,7 +299,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
       const mv = await loadVersion(config, {
         version,
         backend,
-        clock: this.#clock,
+        clock: this.clock,
         resolveStep: (model, options) => this.acquireHeld(model, options),
         labels: () => entry.labelsOf(version),
         timeoutMs: this.loadTimeoutMs,

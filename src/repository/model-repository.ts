@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertClock, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, systemClock, type Clock } from '../core/index.js';
+import { assertClock, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -31,7 +31,7 @@ export interface RepositoryOptions {
   readonly pollIntervalMs?: number;
   /** Backends by the name a config's `backend` gives, made with the config's options. @default {'onnx-node': onnxNode} */
   readonly backends?: Readonly<Record<string, BackendFactory>>;
-  /** The clock poll timers, and the waits for drains (at most `registry.loadTimeoutMs`), run on. @default systemClock */
+  /** The clock poll timers, and the waits for drains (at most `registry.loadTimeoutMs`), run on. @default the registry's clock */
   readonly clock?: Clock;
 }
 
@@ -90,7 +90,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     if (options.backends !== undefined) assertObject('backends', options.backends);
     if (options.clock !== undefined) assertClock('clock', options.clock);
     this.#options = options;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock ?? options.registry.clock;
   }
 
   /**

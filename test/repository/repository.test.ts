@@ -589,3 +589,23 @@ test("'poll' loads again at the next look a version whose load found no room wit
   await registry.close();
   await remove();
 });
+
+test("the repository's waits run on the registry's clock when it is given none, where they ran on the system clock against the registry's loadTimeoutMs", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 60_000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a'], backends: jsonBackends().backends });
+  await writeModels(root, ['a']);
+  await repository.start();
+  const stuck = registry.get('a').hold(); // a cannot finish draining
+  let settled: number | undefined;
+  const unloading = repository.unload('a').then(() => (settled = clock.now()));
+  await until(() => clock.pending === 1, "the unload's wait for a's drain on the registry's clock");
+  await clock.advanceAsync(60_000);
+  await unloading;
+  assert.deepEqual([settled, await repository.index()], [60_000, [{ name: 'a', version: '1', state: 'UNLOADING' }]]);
+  stuck.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+  await remove();
+});
