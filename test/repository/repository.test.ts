@@ -609,3 +609,26 @@ test("the repository's waits run on the registry's clock when it is given none, 
   assert.equal(clock.pending, 0);
   await remove();
 });
+
+test("'poll' leaves a model whose only versions are still being written as it is, reporting nothing, where it reported it had no version directory and unloaded what served", async () => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await repository.start();
+  await writeModels(root, ['m']);
+  await repository.poll(); // m:1 is seen once: not loaded before its files stay the same
+  assert.deepEqual([registry.names(), failures, await repository.index()], [[], [], [{ name: 'm', version: '1', state: 'UNAVAILABLE', reason: 'not loaded' }]]);
+  await repository.poll();
+  assert.deepEqual([registry.isReady('m', '1'), failures], [true, []]);
+  // Version 1 removed while version 2 is being copied: version 1 serves until version 2 does.
+  await rm(path.join(root, 'm', '1'), { recursive: true });
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await repository.poll();
+  assert.deepEqual([registry.versions('m'), failures], [[{ version: '1', state: 'ready' }], []]);
+  await repository.poll();
+  assert.deepEqual([registry.versions('m'), failures], [[{ version: '2', state: 'ready' }], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
