@@ -1,6 +1,6 @@
 import { assertInteger, assertNumber, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
-import { callOff } from './version-loader.js';
+import { callOff, markTransient } from './version-loader.js';
 
 /** Limits on what a registry keeps loaded (Ray's `max_num_models_per_replica`, by count and by bytes). */
 export interface CapacityLimits {
@@ -156,7 +156,7 @@ export class Capacity {
   }
 
   #noRoom(label: string, what: string): ModelNotReadyError {
-    return new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`);
+    return markTransient(new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`));
   }
 }
 

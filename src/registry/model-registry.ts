@@ -8,7 +8,7 @@ import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkModelTraffic } from './traffic.js';
-import { callOff, DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
+import { callOff, DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, markTransient, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
@@ -53,7 +53,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    */
   async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): Promise<ModelVersion<Req, Res>> {
     const { entry, version } = this.#admit(config as AnyConfig);
-    if (entry.loading.has(version)) throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`);
+    if (entry.loading.has(version)) throw markTransient(new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`));
     const before = entry.before(version);
     entry.configure(version, config as AnyConfig);
     try {

@@ -162,6 +162,22 @@ export function wasCalledOff(error: unknown): boolean {
   return error instanceof Error && calledOff.has(error);
 }
 
+const transient = new WeakSet<Error>();
+
+/**
+ * Marks the error of a load that found no room within `loadTimeoutMs`, or another load of its
+ * version in flight: its config and files are not to blame, and the same files may load later.
+ */
+export function markTransient<E extends Error>(error: E): E {
+  transient.add(error);
+  return error;
+}
+
+/** True when a load failed only for a reason {@link markTransient} marked. */
+export function wasTransient(error: unknown): boolean {
+  return error instanceof Error && transient.has(error);
+}
+
 /**
  * A handler instance serves one version at a time: waits for a draining version that still holds
  * `config`'s handler; refuses one that is serving.

@@ -40,8 +40,8 @@ export interface RepositoryEvents {
   /**
    * A model's config is invalid, or a version failed to load (the registry's `failure` event has
    * the load failures too). Reported once for the same files: fixing them retries. A load that
-   * failed with a ModelNotReadyError (no room within `loadTimeoutMs`, the load's deadline) is not
-   * the files' fault: the next poll tries it again, reporting it again only when it fails otherwise.
+   * found no room within `loadTimeoutMs`, or another load of its version in flight, is not the
+   * files' fault: the next poll tries it again, reporting it again only when it fails otherwise.
    */
   failure: [{ readonly name: string; readonly version: string | undefined; readonly error: Error }];
 }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
-import { compareVersions, wantedVersions, wasCalledOff, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
+import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
 import { loadHandler } from './handler-module.js';
@@ -254,14 +254,15 @@ export class ModelSync {
 
   /**
    * Records a failure; reports it unless the same files failed the same way before. A load that
-   * failed with a ModelNotReadyError (no room within `loadTimeoutMs`, the load's own deadline) says
-   * nothing of its files: a poll loads them again, where other failures wait for the files to change.
+   * found no room within `loadTimeoutMs`, or another load of its version in flight, says nothing of
+   * its files: a poll loads them again. Other failures, a load past its own deadline among them (it
+   * would take as long again), wait for the files to change.
    */
   #failure(name: string, version: string | undefined, key: string, error: unknown): Error {
     const err = error instanceof Error ? error : new Error(String(error));
     const id = version === undefined ? name : `${name}/${version}`;
     const before = this.#failed.get(id);
-    this.#failed.set(id, { key, reason: err.message, retry: err instanceof ModelNotReadyError });
+    this.#failed.set(id, { key, reason: err.message, retry: wasTransient(err) });
     if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
     return err;
   }

@@ -30,7 +30,9 @@ export function jsonBackends(loads: string[] = []): { backends: Record<string, B
       accepts: (source) => typeof source === 'string' && source.endsWith('.json'),
       async load(source, loadOptions) {
         loads.push(loadOptions?.label ?? '?');
-        const { offset, fail } = JSON.parse(await readFile(source as string, 'utf8')) as { offset: number; fail?: boolean };
+        const { offset, fail, hang } = JSON.parse(await readFile(source as string, 'utf8')) as { offset: number; fail?: boolean; hang?: boolean };
+        // A load that never ends: it ends only when the registry aborts it (its loadTimeoutMs).
+        if (hang) return new Promise<never>((_, reject) => loadOptions!.signal!.addEventListener('abort', () => reject(loadOptions!.signal!.reason as Error)));
         return memory.load(doubler(offset * scale, fail), loadOptions);
       },
     };
@@ -52,7 +54,7 @@ export async function writeConfig(root: string, name: string, config: object | s
 }
 
 /** Writes `<root>/<name>/<version>/model.json`. */
-export async function writeVersion(root: string, name: string, version: string, model: { offset: number; fail?: boolean }): Promise<void> {
+export async function writeVersion(root: string, name: string, version: string, model: { offset: number; fail?: boolean; hang?: boolean }): Promise<void> {
   await mkdir(path.join(root, name, version), { recursive: true });
   await writeFile(path.join(root, name, version, 'model.json'), JSON.stringify(model));
 }

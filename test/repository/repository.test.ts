@@ -590,6 +590,34 @@ test("'poll' loads again at the next look a version whose load found no room wit
   await remove();
 });
 
+test("'poll' does not load again a version whose load took longer than loadTimeoutMs until its files change: it would take as long again", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  await repository.start();
+  await writeConfig(root, 'a', jsonConfig());
+  await writeVersion(root, 'a', '1', { offset: 1, hang: true });
+  await repository.poll(); // seen once: not loaded before its files stay the same
+  for (let look = 0; look < 4; look++) {
+    let done = false;
+    const looking = repository.poll().then(() => (done = true));
+    await until(() => done || loads.length > look, 'the look to load a:1 or end');
+    if (!done) await clock.advanceAsync(1000);
+    await looking;
+  }
+  assert.deepEqual([loads, failures], [['a:1'], ["a:1: Model 'a' version '1' did not load within 1000 ms (`loadTimeoutMs`)"]]);
+  await writeVersion(root, 'a', '1', { offset: 1 });
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual([registry.isReady('a', '1'), loads], [true, ['a:1', 'a:1']]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
 test("the repository's waits run on the registry's clock when it is given none, where they ran on the system clock against the registry's loadTimeoutMs", async () => {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
