@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertClock, assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
@@ -46,7 +46,7 @@ const RUNNER_KEYS = INFER_KEYS.filter((key) => key !== 'signal' && key !== 'hold
 export interface ServiceOptions {
   /** Where models are loaded. */
   readonly registry: ModelRegistry;
-  /** The clock request durations are measured on. @default systemClock */
+  /** The clock request durations and budgets are measured on. @default the registry's clock */
   readonly clock?: Clock;
   /** Uniform numbers in [0, 1) for unkeyed traffic splits and shadow sampling. @default Math.random */
   readonly random?: () => number;
@@ -104,7 +104,8 @@ export class InferenceService extends Emitter<ServiceEvents> {
       throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     }
     this.registry = options.registry;
-    this.#clock = options.clock ?? systemClock;
+    if (options.clock !== undefined) assertClock('clock', options.clock);
+    this.#clock = options.clock ?? this.registry.clock;
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
     this.#lookups = new LookupHolds(this.registry);
     this.registry.on('draining', ({ name, version, reason }) => {

@@ -37,3 +37,21 @@ test("a request whose timeout runs out between routing and queueing is reported 
     await registry.close();
   }
 });
+
+test("a service given no clock measures on its registry's, and refuses a clock that is not one, quoting it", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'm', version: '1', source: doubler(0, 25), warmup: [] });
+  assert.throws(() => new InferenceService({ registry, clock: Date as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got /);
+  const service = new InferenceService({ registry });
+  const events: RequestEvent[] = [];
+  service.on('request', (e) => events.push(e));
+  try {
+    const answer = service.infer('m', request([1, 2]));
+    await clock.advanceAsync(25);
+    await answer;
+    assert.deepEqual(events, [{ model: 'm', version: '1', outcome: 'success', durationMs: 25 }]);
+  } finally {
+    await registry.close();
+  }
+});
