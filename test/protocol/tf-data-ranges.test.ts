@@ -400,3 +400,43 @@ test('a run of more brackets than a depth is found wherever it starts, whitespac
   }
   assert.equal(hasLeadingRun(utf8.encode(`[${'[1], '.repeat(1000)}[[2]]]`), 2), false, 'many runs, each short enough');
 });
+
+test('a run of more brackets than a depth is found as a scan of every byte finds it, in any mix of brackets, whitespace and values', () => {
+  const scan = (bytes: Uint8Array, depth: number) => {
+    let run = 0;
+    for (const c of bytes) {
+      if (c === 0x5b) run++;
+      else if (![0x20, 0x09, 0x0a, 0x0d].includes(c)) run = 0;
+      if (run > depth) return true;
+    }
+    return false;
+  };
+  let seed = 5;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const alphabet = utf8.encode('[[[[  \n\t1,]"');
+  let found = 0;
+  for (let round = 0; round < 20_000; round++) {
+    const depth = [0, 1, 2, 5, 31][Math.floor(rand() * 5)]!;
+    const brackets = rand();
+    const bytes = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => (rand() < brackets ? 0x5b : alphabet[Math.floor(rand() * alphabet.length)]!));
+    const expected = scan(bytes, depth);
+    assert.equal(hasLeadingRun(bytes, depth), expected, JSON.stringify([depth, new TextDecoder().decode(bytes)]));
+    if (expected) found++;
+  }
+  assert.ok(found > 2_000 && found < 18_000, `${found} with a run`);
+});
+
+test('a pretty-printed body with no run of brackets has little of its indentation read', () => {
+  const rows = Array.from({ length: 40 }, (_, i) => Array.from({ length: 8 }, (_, j) => Array.from({ length: 8 }, (_, k) => (i * 64 + j * 8 + k) % 1000)));
+  const bytes = utf8.encode(JSON.stringify({ instances: rows }, null, 4));
+  let reads = 0;
+  const counted = new Proxy(bytes, {
+    get: (target, key) => {
+      if (typeof key === 'string' && /^\d+$/.test(key)) reads++;
+      return Reflect.get(target, key) as unknown;
+    },
+  });
+  assert.equal(hasLeadingRun(counted, 31), false);
+  // Every probe that lands in indentation used to read all of it, back and forth: 1.35 reads a byte.
+  assert.ok(reads < bytes.length / 2, `${reads} reads of ${bytes.length} bytes`);
+});
