@@ -1,4 +1,4 @@
-import { describe, hash128, isDataType, lengthPrefixed, matchesStorage, wtf8Bytes, type TensorMap } from '../core/index.js';
+import { describe, hash128, isDataType, matchesStorage, prefixLengths, wtf8Bytes, type TensorMap } from '../core/index.js';
 import type { MaybePromise } from './store.js';
 
 /**
@@ -72,7 +72,7 @@ function stringBytes(name: string, data: unknown): Uint8Array {
   for (const s of data) {
     if (typeof s !== 'string') throw new TypeError(`Expected input "${name}" to hold strings, got ${describe(s)}`);
   }
-  return lengthPrefixed(data as string[], wtf8Bytes);
+  return prefixLengths((data as string[]).map(wtf8Bytes));
 }
 
 

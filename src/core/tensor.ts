@@ -118,10 +118,18 @@ const utf8 = new TextEncoder();
 
 /**
  * BYTES elements as the binary tensor protocol lays them out: each string's UTF-8 length as 4
- * little-endian bytes, then its UTF-8 bytes; or, with `encode`, the bytes that gives each string.
+ * little-endian bytes, then its UTF-8 bytes.
  */
-export function lengthPrefixed(strings: readonly string[], encode: (s: string) => Uint8Array = (s) => utf8.encode(s)): Uint8Array {
-  const encoded = strings.map(encode);
+export function lengthPrefixed(strings: readonly string[]): Uint8Array {
+  return prefixLengths(strings.map((s) => utf8.encode(s)));
+}
+
+/**
+ * Each byte string after its length as 4 little-endian bytes, as {@link lengthPrefixed} lays out
+ * strings' UTF-8 (the cache keys strings by bytes of its own).
+ * @internal
+ */
+export function prefixLengths(encoded: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(encoded.reduce((n, e) => n + 4 + e.byteLength, 0));
   const view = new DataView(out.buffer);
   let offset = 0;

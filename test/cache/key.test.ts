@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { canonicalJson, canonicalParts, inputsKey } from '../../src/cache/key.js';
-import { Hash128, hash128 } from '../../src/core/index.js';
+import { Hash128, hash128, lengthPrefixed } from '../../src/core/index.js';
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -55,4 +55,20 @@ test('a BYTES string with a lone surrogate keys apart from the same string with 
   assert.notEqual(await key('a\ud800'), await key('a\ufffd'));
   assert.notEqual(await key('\ud800'), await key('\udbff'));
   assert.equal(await key('a\ud800'), await key(JSON.parse('"a\\ud800"') as string));
+});
+
+test('the binary protocol lays out BYTES as UTF-8 still: a lone surrogate there is U+FFFD, as TextEncoder writes it', () => {
+  assert.deepEqual([...lengthPrefixed(['a\ud800', 'é'])], [4, 0, 0, 0, 0x61, 0xef, 0xbf, 0xbd, 2, 0, 0, 0, 0xc3, 0xa9]);
+});
+
+test('a long BYTES string with lone surrogates is encoded a stretch at a time, not a character at a time', (t) => {
+  const s = `${'中'.repeat(10_000)}\ud800${'é'.repeat(10_000)}\udfff`;
+  const expected = [...new TextEncoder().encode('中'.repeat(10_000)), 0xed, 0xa0, 0x80, ...new TextEncoder().encode('é'.repeat(10_000)), 0xed, 0xbf, 0xbf];
+  const encode = t.mock.method(TextEncoder.prototype, 'encode');
+  const encodeInto = t.mock.method(TextEncoder.prototype, 'encodeInto');
+  const bytes = canonicalParts({ s: { datatype: 'BYTES', shape: [1], data: [s] } })[1]!;
+  assert.deepEqual([...bytes.subarray(4)], expected);
+  assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true), expected.length);
+  // The header, then each of the three stretches around the lone surrogates once, where each character was encoded apart.
+  assert.ok(encode.mock.callCount() + encodeInto.mock.callCount() <= 4, `${encode.mock.callCount()} + ${encodeInto.mock.callCount()} calls`);
 });
