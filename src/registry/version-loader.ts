@@ -173,7 +173,11 @@ export function markTransient<E extends Error>(error: E): E {
   return error;
 }
 
-/** True when a load failed only for a reason {@link markTransient} marked. */
+/**
+ * True when a load failed only because it found no room within `loadTimeoutMs` under
+ * `maxLoadedVersions` / `maxLoadedBytes`, or because another load of its version was in flight:
+ * the files were not at fault, and the same files may load later.
+ */
 export function wasTransient(error: unknown): boolean {
   return error instanceof Error && transient.has(error);
 }
