@@ -23,7 +23,7 @@ type AnyConfig = ModelConfig<unknown, unknown>;
  */
 export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
-  /** The clock its timings and bounded waits run on (`RegistryOptions.clock`); a repository's too, unless given its own. */
+  /** The clock its timings and bounded waits run on (`RegistryOptions.clock`); a repository's and a service's too, unless given their own. */
   readonly clock: Clock;
   /** How long loading a version may take once it has room (`RegistryOptions.loadTimeoutMs`). */
   readonly loadTimeoutMs: number;

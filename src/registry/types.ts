@@ -23,7 +23,7 @@ export type VersionPolicy = 'all' | { readonly latest: number } | { readonly spe
 export interface RegistryOptions extends CapacityLimits {
   /** The backends models may be loaded with, in order of preference. */
   readonly backends: readonly Backend[];
-  /** The clock batchers and timings use. @default systemClock */
+  /** The clock batchers, timings and bounded waits use; an InferenceService's and a ModelRepository's too, unless given their own. @default systemClock */
   readonly clock?: Clock;
   /**
    * How long loading a version may take once it has room: opening the session, the handler's
