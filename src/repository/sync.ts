@@ -89,8 +89,8 @@ export class ModelSync {
       return stable.has(v.version) || previous?.versions.has(v.version);
     });
     const wanted = wantedVersions(config.versionPolicy, usable.map((v) => v.version));
-    // Only versions still being written (poll mode): the next look loads them; what serves keeps serving.
-    if (wanted.size === 0 && usable.length < onDisk.length) return;
+    // Only versions still being written (poll mode) that the policy keeps: the next look loads them; what serves keeps serving.
+    if (wanted.size === 0 && usable.length < onDisk.length && wantedVersions(config.versionPolicy, onDisk.map((v) => v.version)).size > 0) return;
     if (wanted.size === 0) {
       await this.unload(name);
       throw this.#failure(name, undefined, `${configKey}#none`, new ModelNotFoundError(`Model '${name}' has no version directory holding ${config.modelFile}`));

@@ -660,3 +660,22 @@ test("'poll' leaves a model whose only versions are still being written as it is
   await registry.close();
   await remove();
 });
+
+test("'poll' unloads a model whose wanted versions were removed, a version its policy does not keep being written meanwhile", async () => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'm', jsonConfig({ versionPolicy: { specific: ['3'] } }));
+  await writeVersion(root, 'm', '3', { offset: 3 });
+  await repository.start();
+  assert.deepEqual(registry.versions('m'), [{ version: '3', state: 'ready' }]);
+  // Version 3 removed while version 2, which the policy never loads, is being copied: nothing to wait for.
+  await rm(path.join(root, 'm', '3'), { recursive: true });
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await repository.poll();
+  assert.deepEqual([registry.has('m'), failures], [false, ['m: Model \'m\' has no version directory holding model.json']]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
