@@ -9,7 +9,7 @@
 const LONE_SURROGATE = /\p{Cs}/u;
 const LONE_SURROGATES = /\p{Cs}/gu;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * True when a string holds no lone surrogate. ES2024's isWellFormed where there is one (Node 20,
@@ -47,7 +47,8 @@ export function wtf8Bytes(s: string): Uint8Array {
 
 /**
  * The string whose {@link wtf8Bytes} these are.
- * @throws TypeError when they are not: bytes that are neither UTF-8 nor a surrogate's three bytes.
+ * @throws TypeError when they are not: bytes that are neither UTF-8 nor a lone surrogate's three
+ * bytes (a pair written as two surrogates' six, CESU-8, included).
  * @internal
  */
 export function wtf8Text(bytes: Uint8Array): string {
@@ -59,7 +60,9 @@ export function wtf8Text(bytes: Uint8Array): string {
     let text = '';
     let from = 0;
     for (let i = 0; i + 2 < bytes.length; i++) {
-      if (bytes[i] !== 0xed || bytes[i + 1]! < 0xa0 || (bytes[i + 2]! & 0xc0) !== 0x80) continue;
+      if (bytes[i] !== 0xed || bytes[i + 1]! < 0xa0 || bytes[i + 1]! > 0xbf || (bytes[i + 2]! & 0xc0) !== 0x80) continue;
+      // A high surrogate's bytes right before a low one's: a pair, which wtf8Bytes writes as 4 bytes.
+      if (i > 0 && from === i && bytes[i - 2]! < 0xb0 && bytes[i + 1]! >= 0xb0) throw new TypeError(`A surrogate pair split in two at byte ${i - 3}`);
       text += decoder.decode(bytes.subarray(from, i)) + String.fromCharCode(0xd000 | ((bytes[i + 1]! & 0x3f) << 6) | (bytes[i + 2]! & 0x3f));
       from = i + 3;
       i += 2;

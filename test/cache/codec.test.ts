@@ -62,9 +62,27 @@ test('tensorCodec gives back strings and names holding lone surrogates as they w
 
 test('tensorCodec still refuses string bytes that are neither UTF-8 nor a lone surrogate', () => {
   const bytes = tensorCodec.encode({ s: { datatype: 'BYTES', shape: [1], data: ['abc'] } });
-  for (const bad of [[0xff, 0x62, 0x63], [0xed, 0xa0, 0x41]]) {
+  for (const bad of [[0xff, 0x62, 0x63], [0xed, 0xa0, 0x41], [0xed, 0xc0, 0x80], [0xed, 0xff, 0xbf]]) {
     const copy = Uint8Array.from(bytes);
     copy.set(bad, bytes.byteLength - 3);
     assert.throws(() => tensorCodec.decode(copy), (e: Error & { code?: string }) => e.code === 'ERR_SERVABLE_CACHE' && /are not UTF-8 \(nor WTF-8\)/.test(e.message));
   }
+});
+
+test('tensorCodec keeps a U+FEFF that starts a string or a name, or follows a lone surrogate, where a decoder would take it as a byte order mark', () => {
+  const strings = ['\ufeffa', '\ud800\ufeffb', '\ufeff', '\ufeff\ud800'];
+  const value: TensorMap = { '\ufeffname': { datatype: 'BYTES', shape: [4], data: strings } };
+  const decoded = tensorCodec.decode(tensorCodec.encode(value));
+  assert.deepEqual(Object.keys(decoded), ['\ufeffname']);
+  assert.deepEqual(decoded['\ufeffname']!.data, strings);
+});
+
+test("tensorCodec refuses a surrogate pair written as two surrogates' bytes (CESU-8), which no string is written as", () => {
+  const bytes = tensorCodec.encode({ s: { datatype: 'BYTES', shape: [1], data: ['abcdef'] } });
+  const copy = Uint8Array.from(bytes);
+  copy.set([0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80], bytes.byteLength - 6); // U+D83D U+DE00, written apart
+  assert.throws(() => tensorCodec.decode(copy), (e: Error & { code?: string }) => e.code === 'ERR_SERVABLE_CACHE' && /are not UTF-8 \(nor WTF-8\)/.test(e.message));
+  // Apart, with a character between, each is a lone surrogate and comes back as written.
+  const apart = { s: { datatype: 'BYTES' as const, shape: [1], data: ['\ud83dx\ude00'] } };
+  assert.deepEqual(tensorCodec.decode(tensorCodec.encode(apart)).s!.data, ['\ud83dx\ude00']);
 });
