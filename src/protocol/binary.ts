@@ -10,7 +10,8 @@ import { bytesPerElement, describe, fromBytes, InvalidInputError, lengthPrefixed
 /** The request header naming the length of the JSON part of a body. */
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a U+FEFF that starts an element is its data, not a byte order mark.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** A body split into its JSON header and the binary data after it. */

@@ -25,7 +25,8 @@ export interface DecodedPredict {
   readonly format: PredictFormat;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a U+FEFF that starts a b64 value is its data, not a byte order mark.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes a `:predict` body against the model's inputs.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError } from '../../src/core/index.js';
-import { decodeInferRequest, encodeInferResponse, encodeJsonData, type EncodedInferResponse } from '../../src/protocol/index.js';
+import { decodeInferRequest, decodePredict, encodeInferResponse, encodeJsonData, type EncodedInferResponse } from '../../src/protocol/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
 
 const limits = { maxElements: 1024 };
@@ -322,4 +322,17 @@ test("bare NaN and Infinity, as Triton's RapidJSON parser reads them, are number
     /expected `shape` to be an array of at most 32 integers >= 0, got \[1,NaN\] \(array\)$/,
   );
   rejects(parseNonFinite('{"inputs": [], "outputs": [{"name": -Inf}]}') as Record<string, unknown>, /got \{"name":-Infinity\} \(object\)$/);
+});
+
+test('a BYTES element that starts with U+FEFF keeps it, in binary data and in TF-Serving b64, where the decoders dropped it as a byte order mark', () => {
+  const header = { inputs: [{ name: 's', datatype: 'BYTES', shape: [2], parameters: { binary_data_size: 4 + 4 + 4 + 3 } }] };
+  const text = new TextEncoder();
+  const element = (s: string) => {
+    const bytes = text.encode(s);
+    return Uint8Array.from([...new Uint8Array(new Uint32Array([bytes.byteLength]).buffer), ...bytes]);
+  };
+  assert.deepEqual(decodeBinary(header, element('\ufeffa'), element('\ufeff')).request.inputs.s!.data, ['\ufeffa', '\ufeff']);
+  const b64 = btoa(String.fromCharCode(...text.encode('\ufeffb')));
+  const predicted = decodePredict({ instances: [{ b64 }] }, [{ name: 's', datatype: 'BYTES', shape: [-1] }], 1024);
+  assert.deepEqual(predicted.request.inputs.s!.data, ['\ufeffb']);
 });
