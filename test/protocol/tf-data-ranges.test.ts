@@ -287,6 +287,19 @@ test('the tensor reader allocates nothing for rows too short to hold the first o
   assert.ok(largest <= 10000, `allocated ${largest} elements for rows of 10,000 and 1`);
 });
 
+/**
+ * Asserts that `body` (padded with 1,024 spaces) is refused with `message`, as reading it whole
+ * refuses it, while `JSON.parse` (mocked as `parse`) reads no more than the rest of the body, its
+ * padding included.
+ */
+function refusedFromBytes(body: string, inputs: readonly TensorSpec[], message: string, parse: { mock: { calls: { arguments: unknown[] }[]; resetCalls(): void } }): void {
+  same(body, inputs);
+  parse.mock.resetCalls();
+  assert.throws(() => decodePredictJson(utf8.encode(body + ' '.repeat(1024)), inputs, MAX_ELEMENTS), { name: 'InvalidInputError', message });
+  const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
+  assert.ok(parsed < 1200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+}
+
 test('instances and inputs nested deeper than the rank limit are refused as reading the whole body refuses them, without JSON.parse building their arrays', (t) => {
   const deep = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
   const parse = t.mock.method(JSON, 'parse');
@@ -299,12 +312,7 @@ test('instances and inputs nested deeper than the rank limit are refused as read
     [`{"inputs": {"x": ${deep(10_000)}}}`, X32, "Input 'x': values are nested deeper than 32 dimensions"],
     [`{"instances": [{"x": ${deep(5_000)}}, {"x": [1]}]}`, X32, rowDeep],
   ] as const) {
-    same(body, inputs);
-    parse.mock.resetCalls();
-    assert.throws(() => decodePredictJson(utf8.encode(body + ' '.repeat(1024)), inputs, MAX_ELEMENTS), { name: 'InvalidInputError', message });
-    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
-    // The rest of the body, its 1,024 spaces of padding included.
-    assert.ok(parsed < 1200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+    refusedFromBytes(body, inputs, message, parse);
   }
   // Refused otherwise by reading the whole body, and so here: a syntax error or a value that is no number past the nesting, an object
   // among the instances, an earlier row that differs, nesting that is not the first row's, two inputs whose instances are no objects.
@@ -347,11 +355,7 @@ test('a model without float inputs has instances and inputs nested deeper than t
     [`{"instances": [{"x": ${deep(5_000)}, "s": "a"}, {"x": [1], "s": {"b64": "aGk="}}]}`, INTS_AND_BYTES, rowDeep],
     [`{"instances": [ ${'[ '.repeat(3_000)}-7${' ]'.repeat(3_000)} ]}`, [spec('x', 'BYTES')], rowDeep],
   ] as const) {
-    same(body, inputs);
-    parse.mock.resetCalls();
-    assert.throws(() => decodePredictJson(utf8.encode(body + ' '.repeat(1024)), inputs, MAX_ELEMENTS), { name: 'InvalidInputError', message });
-    const parsed = parse.mock.calls.reduce((sum, call) => sum + (call.arguments[0] as string).length, 0);
-    assert.ok(parsed < 1200, `JSON.parse read ${parsed} characters of a body of ${body.length}`);
+    refusedFromBytes(body, inputs, message, parse);
   }
   // No arrays nested deeper than a tensor's may be, or only strings in them (which the float path leaves to JSON.parse too): read as before.
   for (const [body, inputs] of [
