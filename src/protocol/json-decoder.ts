@@ -92,8 +92,9 @@ export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array 
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
   checkArguments('body', body, maxElements, maxHeapBytes);
   if (!Array.isArray(inputs)) throw new TypeError(`Expected \`inputs\` to be an array of tensor specs, got ${describe(inputs)}`);
-  // Only float tensors are read from the bytes, but any tensor's first elements nested deeper than a
-  // row may be are refused from them (see DataRanges.leadsDeeper): a body with neither is parsed once, whole.
+  // Only float tensors are read from the bytes; a body whose first elements nest deeper than any
+  // tensor may is refused from them whatever its datatypes (see DataRanges.leadsDeeper). Any other
+  // body is parsed once, whole.
   const floats = inputs.some((spec) => spec.datatype === 'FP32' || spec.datatype === 'FP64');
   const paths = floats || (typeof body !== 'string' && hasLeadingRun(body, MAX_RANK - 1)) ? TF_TENSORS : [];
   return decodeRanged(body, paths, maxHeapBytes, (json, ranges) => decodeRangedPredict(json, inputs, maxElements, ranges));
