@@ -56,3 +56,13 @@ export function assertClock(name: string, value: unknown): asserts value is Cloc
     throw new TypeError(`Expected \`${name}\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(value)}`);
   }
 }
+
+/**
+ * A `clock` option: `value` when given, refused (quoting it) when it is not a Clock, else `fallback`.
+ * @internal
+ */
+export function clockOption(value: unknown, fallback: Clock): Clock {
+  if (value === undefined) return fallback;
+  assertClock('clock', value);
+  return value;
+}

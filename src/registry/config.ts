@@ -1,4 +1,4 @@
-import { assertClock, assertKnownKeys, assertNumber, assertObject, assertString, describe, systemClock, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertNumber, assertObject, assertString, describe } from '../core/index.js';
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
@@ -106,13 +106,6 @@ export function checkBackends(backends: unknown): readonly Backend[] {
     }
   }
   return backends as readonly Backend[];
-}
-
-/** Checks a registry's `clock` option when given. @returns it, else the system clock. */
-export function checkClock(clock: unknown): Clock {
-  if (clock === undefined) return systemClock;
-  assertClock('clock', clock);
-  return clock;
 }
 
 /**

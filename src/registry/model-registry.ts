@@ -1,9 +1,9 @@
-import { assertKnownKeys, assertObject, assertString, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertKnownKeys, assertObject, assertString, clockOption, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
-import { checkBackends, checkClock, checkEnsembleSteps, checkModelConfig, checkTimeout } from './config.js';
+import { checkBackends, checkEnsembleSteps, checkModelConfig, checkTimeout } from './config.js';
 import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
@@ -40,7 +40,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     assertObject('options', options);
     assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs', 'closeTimeoutMs']);
     this.#backends = checkBackends(options.backends);
-    this.clock = checkClock(options.clock);
+    this.clock = clockOption(options.clock, systemClock);
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
     this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
     this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));

@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertClock, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
+import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -88,9 +88,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     this.#interval = options.pollIntervalMs ?? 5000;
     assertInteger('pollIntervalMs', this.#interval, 1, MAX_TIMER_MS);
     if (options.backends !== undefined) assertObject('backends', options.backends);
-    if (options.clock !== undefined) assertClock('clock', options.clock);
     this.#options = options;
-    this.#clock = options.clock ?? options.registry.clock;
+    this.#clock = clockOption(options.clock, options.registry.clock);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { assertClock, assertKnownKeys, assertObject, describe, Emitter, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, clockOption, assertObject, describe, Emitter, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
@@ -104,8 +104,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
       throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     }
     this.registry = options.registry;
-    if (options.clock !== undefined) assertClock('clock', options.clock);
-    this.#clock = options.clock ?? this.registry.clock;
+    this.#clock = clockOption(options.clock, this.registry.clock);
     this.#router = new Router({ registry: this.registry, clock: this.#clock, random: options.random, onShadow: (e) => this.emit('shadow', e) });
     this.#lookups = new LookupHolds(this.registry);
     this.registry.on('draining', ({ name, version, reason }) => {
