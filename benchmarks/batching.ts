@@ -34,6 +34,7 @@ import { batchingChart, type Cell, type Setting } from './batching-chart.js';
 import { closedLoop, meterBatches, type LoadResult } from './batching-load.js';
 import { openLoop } from './batching-open-loop.js';
 import { blocks, printIdleLatency, rotation } from './idle-latency.js';
+import { watchMachineNoise } from './machine-noise.js';
 import { median, table, verdict, watchEventLoop } from './stats.js';
 
 const IMAGE = 3 * 48 * 192;
@@ -332,12 +333,14 @@ export async function run(): Promise<void> {
   const rawBest = await rawBaseline(b);
   const overhead = await batcherOverhead();
   const idleVersion = await load(b, 'idle', { maxBatchSize: 16 });
+  const idleNoise = watchMachineNoise();
   const idle = await rotation(b, 'idle', idleVersion, images[0]!, 2 * SECONDS);
+  const noise = idleNoise();
   const steady = await blocks(b, 'idle', idleVersion, images[0]!, 2 * SECONDS);
   await registry.unload('idle');
   const spun = await rotation(b, 'idle-spin', await load(b, 'idle-spin', { maxBatchSize: 16 }, { devices: ['cpu'], instances: 2, spinWaitMs: 4 }), images[0]!, 2 * SECONDS);
   await registry.unload('idle-spin');
-  printIdleLatency(idle, spun, steady, overhead.overheadMs);
+  printIdleLatency(idle, spun, steady, overhead.overheadMs, noise);
   const cells = await sweep(b);
   const best = cells.filter((c) => c.callers === SATURATED).reduce((x, y) => (y.itemsPerSec > x.itemsPerSec ? y : x));
   const sat = await saturated(b, best, rawBest);
@@ -361,7 +364,7 @@ export async function run(): Promise<void> {
     machine,
   }));
   await writeFile(new URL('batching.json', OUT), JSON.stringify({
-    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive, overload: open,
+    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleNoise: noise, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive, overload: open,
   }, null, 1));
   console.log(`wrote benchmarks/out/batching.svg and batching.json in ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage[1]!.toFixed(2)} at end`);
 }

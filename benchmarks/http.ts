@@ -12,6 +12,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Measured, PathName, Result } from './http-server.js';
+import { watchMachineNoise } from './machine-noise.js';
 import { median, table } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -81,7 +82,11 @@ export async function run(): Promise<void> {
   const fresh: string[] = [];
   for (const [name, flags] of Object.entries(HEAP_SETTINGS)) {
     console.log(`\n## server heap: ${name}${flags.length ? ` (node ${flags.join(' ')})` : ''}\n`);
+    const noise = watchMachineNoise();
     const ratios = report(await measure(flags));
+    // Other processes' share would count this benchmark's own server and clients: steal alone says what the host took.
+    const stealPct = noise()?.stealPct;
+    console.log(`steal (the hypervisor running something else while this machine's vCPUs were ready) during this server's run: ${stealPct === undefined ? 'not measured (no /proc/stat)' : `${stealPct.toFixed(1)}%`}`);
     binary.push(`${name}: ${ratios.binary}`);
     fresh.push(`${name} ${ratios.fresh.toFixed(3)}`);
   }

@@ -16,6 +16,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { InferenceService, ModelVersion, RunTimings } from 'servable';
+import { describeNoise, type Noise } from './machine-noise.js';
 import { median, quantile, table, verdict } from './stats.js';
 
 const BLOCK = 20;
@@ -118,7 +119,7 @@ type Rotation = Awaited<ReturnType<typeof rotation>>;
 type Blocks = Awaited<ReturnType<typeof blocks>>;
 
 /** Prints step 3: the rotation with the defaults (the verdict), with `spinWaitMs` 4, and the blocks. */
-export function printIdleLatency(idle: Rotation, spun: Rotation, steady: Blocks, batcherMs: number): void {
+export function printIdleLatency(idle: Rotation, spun: Rotation, steady: Blocks, batcherMs: number, noise: Noise | undefined): void {
   const { runs, addedUs, workerUs, ownUs, hopUs } = idle;
   console.log(`3. concurrency 1, idle queue, batch 1: one call on each path in rotating order, ${runs.raw.length} rotations`);
   console.log(table(['path', 'p50 ms', 'p99 ms', 'over raw µs (median of paired differences)'], [
@@ -127,6 +128,7 @@ export function printIdleLatency(idle: Rotation, spun: Rotation, steady: Blocks,
     ['served: service.infer (registry, batcher, worker)', quantile(runs.served, 0.5), quantile(runs.served, 0.99), addedUs],
   ]));
   console.log(`added latency, served − raw (median of paired differences): ${addedUs.toFixed(0)} µs   [target <= 50 µs] ${verdict(Math.round(addedUs) <= 50)}`);
+  console.log(`  during the rotation: ${describeNoise(noise)}`);
   console.log(`  worker thread hop (worker − raw): ${workerUs.toFixed(0)} µs`);
   console.log(`  registry + handler + batcher (served − worker): ${ownUs.toFixed(0)} µs`);
   console.log(`  the batcher alone: ${(batcherMs * 1000).toFixed(1)} µs`);
