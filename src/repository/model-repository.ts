@@ -13,7 +13,7 @@ import { ModelSync } from './sync.js';
  * - `explicit`: those in `models` at start, the rest through {@link ModelRepository.load} and
  *   {@link ModelRepository.unload} (and the protocol's repository endpoints);
  * - `poll`: every model at start, then the root is watched: new versions are loaded once their
- *   files stop changing, removed ones unloaded, changed ones reloaded.
+ *   files stop changing, removed ones unloaded, changed ones reloaded, each model apart from the others.
  */
 export type ControlMode = 'none' | 'explicit' | 'poll';
 
@@ -68,6 +68,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   #root: string | undefined;
   #sync: ModelSync | undefined;
   #turn: Promise<unknown> = Promise.resolve();
+  /** Each model's change going on in `poll` mode. */
+  readonly #changing = new Map<string, Promise<void>>();
   #timer: unknown;
   #closed = false;
 
@@ -167,15 +169,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Looks at the root once (`poll` mode; the timer calls it too): loads new and changed versions
    * whose files did not change since the previous look, unloads removed ones and removed models.
+   * Each model changes apart from the others: a model whose change is still going on (a load
+   * waiting for room, up to the registry's `loadTimeoutMs`) is left to it, and holds back no other.
+   * Resolves once every model's change has ended, that one's included.
    */
   async poll(): Promise<void> {
     if (this.mode !== 'poll') throw new InvalidInputError(`The repository's control mode is '${this.mode}'; poll needs 'poll'`);
-    const { root, sync } = this.#started();
-    return this.#serial(async () => {
-      const names = await this.#managed(root);
-      await this.#syncAll(names, { stable: true, retryFailed: false });
-      for (const name of sync.names()) if (!names.includes(name)) await sync.unload(name);
-    });
+    await Promise.all(await this.#look());
   }
 
   /** Stops watching; loaded models stay in the registry (close the registry to unload them). */
@@ -183,6 +183,29 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     await this.#turn.catch(() => {});
+    await Promise.all(this.#changing.values());
+  }
+
+  /** Lists the models (one look at a time) and starts each one's change; resolves with the changes once started. */
+  #look(): Promise<Promise<void>[]> {
+    const { root, sync } = this.#started();
+    return this.#serial(async () => {
+      const names = await this.#managed(root);
+      const removed = sync.names().filter((name) => !names.includes(name));
+      return [
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false }))),
+        ...removed.map((name) => this.#change(name, () => sync.unload(name))),
+      ];
+    });
+  }
+
+  /** Starts a change of one model, unless one is going on already: then the model is left to that one. */
+  #change(name: string, work: () => Promise<unknown>): Promise<void> {
+    const going = this.#changing.get(name);
+    if (going) return going;
+    const change = work().then(() => {}, () => {}).finally(() => this.#changing.delete(name));
+    this.#changing.set(name, change);
+    return change;
   }
 
   async #syncAll(names: readonly string[], options: { stable: boolean; retryFailed: boolean }): Promise<void> {
@@ -200,11 +223,12 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = this.#clock.setTimeout(() => {
-      this.poll().catch(() => {}).finally(() => this.#schedule());
+      // The next look comes an interval after this one started its changes, not after they end.
+      this.#look().catch(() => {}).finally(() => this.#schedule());
     }, this.#interval);
   }
 
-  /** Runs repository changes one at a time, so polls and explicit loads never interleave. */
+  /** Runs the start, explicit loads and unloads, and polls' listings one at a time, so they never interleave. */
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#turn.then(work, work);
     this.#turn = run.catch(() => {});

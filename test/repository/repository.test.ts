@@ -679,3 +679,41 @@ test("'poll' unloads a model whose wanted versions were removed, a version its p
   await registry.close();
   await remove();
 });
+
+test("'poll' applies other models' changes while one model's load waits for room, at that look and at the next, where they waited behind it for up to loadTimeoutMs at every look", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 100, backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b', 'c', 'd', 'e']);
+  await repository.start(); // c evicted a, d evicted b, e evicted c
+  // As requests routed to d and e that never reach their queues: neither can finish draining, so nothing can be unloaded to make room.
+  const stuck = [registry.get('d').hold(), registry.get('e').hold()];
+  await writeVersion(root, 'a', '2', { offset: 2 });
+  await repository.poll(); // a:2 is seen once: not loaded before its files stay the same
+  await rm(path.join(root, 'b'), { recursive: true });
+  await clock.advanceAsync(100); // the timer's look loads a:2
+  await until(() => registry.loadsWaitingForRoom === 1, 'a:2 to wait for room');
+  await until(() => !registry.has('b'), 'b to be unloaded at the look that loads a:2');
+  await rm(path.join(root, 'c'), { recursive: true });
+  await until(() => clock.pending === 2, 'the next look to be scheduled, besides the wait for room');
+  await clock.advanceAsync(100);
+  await until(() => !registry.has('c'), 'c to be unloaded at the next look, a:2 still waiting for room');
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, failures], [200, 1, []]);
+
+  await clock.advanceAsync(900); // a:2 finds no room within loadTimeoutMs
+  const noRoom = "a:2: Cannot load 'a' version '2': no room within 1000 ms (`loadTimeoutMs`) while it waited for 'd' version '1' to finish draining (unloaded to make room)";
+  await until(() => failures.length === 1, 'the failure of a:2');
+  assert.deepEqual(failures, [noRoom]);
+  for (const hold of stuck) hold.release(); // d drains
+  await until(() => registry.versions('d')[0]?.state === 'unloaded', 'd to unload');
+  await repository.poll();
+  assert.equal(registry.get('a').version, '2');
+  assert.deepEqual([loads, failures], [['a:1', 'b:1', 'c:1', 'd:1', 'e:1', 'a:2'], [noRoom]]);
+  await repository.close();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+  await remove();
+});
