@@ -178,7 +178,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     await Promise.all(await this.#look());
   }
 
-  /** Stops watching; loaded models stay in the registry (close the registry to unload them). */
+  /**
+   * Stops watching, and waits for the changes going on: a load among them waiting for room under
+   * the registry's limits waits up to its `loadTimeoutMs`, unless the registry closes meanwhile,
+   * which calls it off. Loaded models stay in the registry (close the registry to unload them).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);

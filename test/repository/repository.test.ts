@@ -717,3 +717,26 @@ test("'poll' applies other models' changes while one model's load waits for room
   assert.equal(clock.pending, 0);
   await remove();
 });
+
+test("closing the registry calls off a look's load waiting for room, so the repository's close() does not wait loadTimeoutMs for it, and nothing is reported", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  // As requests routed to a and b that never reach their queues: nothing can be unloaded to make room.
+  const stuck = [registry.get('a').hold(), registry.get('b').hold()];
+  await writeModels(root, ['c']);
+  await repository.poll(); // c:1 is seen once: not loaded before its files stay the same
+  const look = repository.poll();
+  await until(() => registry.loadsWaitingForRoom === 1, 'c:1 to wait for room');
+  const closing = registry.close(); // a and b drain once their requests end
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, failures], [0, 0, []]);
+  for (const hold of stuck) hold.release();
+  await closing;
+  await remove();
+});
