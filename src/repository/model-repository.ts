@@ -5,6 +5,7 @@ import { BackendCache, defaultBackends, type BackendFactory } from './backends.j
 import { parseConfig } from './config-file.js';
 import { isModelName } from './paths.js';
 import { listModels, listVersions, readModel } from './scan.js';
+import { Slots } from './slots.js';
 import { ModelSync } from './sync.js';
 
 /**
@@ -29,6 +30,14 @@ export interface RepositoryOptions {
   readonly models?: readonly string[];
   /** How often `poll` mode looks at the root, in milliseconds. @default 5000 */
   readonly pollIntervalMs?: number;
+  /**
+   * How many models' changes in `poll` mode load at once (Triton's `--model-load-thread-count`);
+   * the others wait their turn, so a look that finds many changed models (a repository copied in)
+   * does not load them all together. A change that only unloads (a removed model or version)
+   * waits for none, since it frees room. `start()` loads one model at a time whatever this is.
+   * @default 4
+   */
+  readonly loadConcurrency?: number;
   /** Backends by the name a config's `backend` gives, made with the config's options. @default {'onnx-node': onnxNode} */
   readonly backends?: Readonly<Record<string, BackendFactory>>;
   /** The clock poll timers, and the waits for drains (at most `registry.loadTimeoutMs`), run on. @default the registry's clock */
@@ -65,6 +74,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   readonly #options: RepositoryOptions;
   readonly #clock: Clock;
   readonly #interval: number;
+  readonly #loadSlots: Slots;
   #root: string | undefined;
   #sync: ModelSync | undefined;
   #turn: Promise<unknown> = Promise.resolve();
@@ -76,7 +86,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   constructor(options: RepositoryOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'backends', 'clock']);
+    assertKnownKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'loadConcurrency', 'backends', 'clock']);
     assertString('root', options.root);
     if (typeof options.registry?.load !== 'function') throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     this.mode = options.mode ?? 'none';
@@ -89,6 +99,9 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     }
     this.#interval = options.pollIntervalMs ?? 5000;
     assertInteger('pollIntervalMs', this.#interval, 1, MAX_TIMER_MS);
+    const loadConcurrency = options.loadConcurrency ?? 4;
+    assertInteger('loadConcurrency', loadConcurrency, 1);
+    this.#loadSlots = new Slots(loadConcurrency);
     if (options.backends !== undefined) assertObject('backends', options.backends);
     this.#options = options;
     this.#clock = clockOption(options.clock, options.registry.clock);
@@ -171,6 +184,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * whose files did not change since the previous look, unloads removed ones and removed models.
    * Each model changes apart from the others: a model whose change is still going on (a load
    * waiting for room, up to the registry's `loadTimeoutMs`) is left to it, and holds back no other.
+   * At most `loadConcurrency` models load at once; unloads wait for none.
    * Resolves once every model's change has ended, that one's included.
    */
   async poll(): Promise<void> {
@@ -197,7 +211,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       const names = await this.#managed(root);
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take() }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });

@@ -22,6 +22,8 @@ export interface SyncOptions {
   readonly stable: boolean;
   /** Try again versions that failed before with the same files, and load those unloaded to make room (start, an explicit load). */
   readonly retryFailed: boolean;
+  /** Taken before the model's first load and freed once its loads end (poll mode: `loadConcurrency`); a change that only unloads takes none. */
+  readonly loadSlot?: () => Promise<() => void>;
 }
 
 /** Reports a failure to load a model or a version, or a bad config. */
@@ -98,38 +100,44 @@ export class ModelSync {
     const next: Loaded = { configKey, config, versions: new Map() };
     const errors: Error[] = [];
     let handler: ModelConfig<unknown, unknown>['handler'];
-    for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
-      const had = previous?.versions.get(v.version);
-      const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
-      const unchanged = previous?.configKey === configKey && had === v.fingerprint;
-      if (current && (unchanged || !stable.has(v.version))) {
-        next.versions.set(v.version, had);
-        continue;
-      }
-      const failKey = `${configKey}#${v.fingerprint}`;
-      const failed = this.#failed.get(`${name}/${v.version}`);
-      if (!options.retryFailed && failed?.key === failKey && !failed.retry) {
-        if (current) next.versions.set(v.version, had);
-        continue;
-      }
-      try {
-        handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
-        const joined = await this.#joinLoad(name, v.version);
-        if (joined === 'still loading') {
-          // Not the files' fault, and the version stays the repository's: the next look joins the load again.
-          if (had !== undefined) next.versions.set(v.version, had);
-          errors.push(this.#stillLoading(name, v.version));
+    let free: (() => void) | undefined;
+    try {
+      for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
+        const had = previous?.versions.get(v.version);
+        const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
+        const unchanged = previous?.configKey === configKey && had === v.fingerprint;
+        if (current && (unchanged || !stable.has(v.version))) {
+          next.versions.set(v.version, had);
           continue;
         }
-        if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
-        next.versions.set(v.version, v.fingerprint);
-        this.#failed.delete(`${name}/${v.version}`);
-      } catch (error) {
-        if (current) next.versions.set(v.version, had);
-        // Called off (unloaded or closed while it loaded): not the files' fault, so the next look loads them again.
-        if (wasCalledOff(error) || this.#registry.closed) continue;
-        errors.push(this.#failure(name, v.version, failKey, error));
+        const failKey = `${configKey}#${v.fingerprint}`;
+        const failed = this.#failed.get(`${name}/${v.version}`);
+        if (!options.retryFailed && failed?.key === failKey && !failed.retry) {
+          if (current) next.versions.set(v.version, had);
+          continue;
+        }
+        try {
+          free ??= await options.loadSlot?.();
+          handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
+          const joined = await this.#joinLoad(name, v.version);
+          if (joined === 'still loading') {
+            // Not the files' fault, and the version stays the repository's: the next look joins the load again.
+            if (had !== undefined) next.versions.set(v.version, had);
+            errors.push(this.#stillLoading(name, v.version));
+            continue;
+          }
+          if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
+          next.versions.set(v.version, v.fingerprint);
+          this.#failed.delete(`${name}/${v.version}`);
+        } catch (error) {
+          if (current) next.versions.set(v.version, had);
+          // Called off (unloaded or closed while it loaded): not the files' fault, so the next look loads them again.
+          if (wasCalledOff(error) || this.#registry.closed) continue;
+          errors.push(this.#failure(name, v.version, failKey, error));
+        }
       }
+    } finally {
+      free?.();
     }
     if (next.versions.size > 0) {
       this.#loaded.set(name, next);

@@ -252,7 +252,15 @@ test('repository options are checked, quoting the bad value', async () => {
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
   assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, clock: 1000 as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got 1000 \(number\)$/);
-  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMS: 10 } as never), /^TypeError: Unknown option `pollIntervalMS`; ModelRepository takes root, registry, mode, models, pollIntervalMs, backends, clock$/);
+  for (const [bad, message] of [
+    [0, /^RangeError: Expected `loadConcurrency` to be an integer >= 1, got 0 \(number\)$/],
+    [-1, /^RangeError: Expected `loadConcurrency` to be an integer >= 1, got -1 \(number\)$/],
+    [1.5, /^TypeError: Expected `loadConcurrency` to be an integer, got 1.5 \(number\)$/],
+    ['4', /^TypeError: Expected `loadConcurrency` to be an integer, got "4" \(string\)$/],
+  ] as const) {
+    assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'poll', loadConcurrency: bad as number }), message);
+  }
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMS: 10 } as never), /^TypeError: Unknown option `pollIntervalMS`; ModelRepository takes root, registry, mode, models, pollIntervalMs, loadConcurrency, backends, clock$/);
   await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);
   const { root, remove } = await tempRoot();
   await writeConfig(root, 'm', { backend: { name: 'json', scael: 2 }, modelFile: 'model.json' });
@@ -738,5 +746,60 @@ test("closing the registry calls off a look's load waiting for room, so the repo
   assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, failures], [0, 0, []]);
   for (const hold of stuck) hold.release();
   await closing;
+  await remove();
+});
+
+test("'poll' loads at most loadConcurrency models at once, the others as slots free, while removed models and versions unload at once, where a look started every changed model's load together", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
+  const json = jsonBackends(loads).backends.json!;
+  const held = new Set(['a:2', 'b:2', 'c:2', 'd:2']);
+  const gates = new Map<string, () => void>();
+  let loading = 0;
+  let peak = 0;
+  const gated: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        const label = loadOptions?.label ?? '?';
+        if (held.has(label)) {
+          peak = Math.max(peak, ++loading);
+          await new Promise<void>((resolve) => gates.set(label, resolve));
+          loading--;
+        }
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 2, backends: { json: gated } });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b', 'c', 'd', 'e']);
+  await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
+  for (const v of ['1', '3']) await writeVersion(root, 'f', v, { offset: Number(v) });
+  await repository.start();
+  for (const name of ['a', 'b', 'c', 'd']) await writeVersion(root, name, '2', { offset: 2 });
+  await repository.poll(); // the new versions are seen once: not loaded before their files stay the same
+  const look = repository.poll();
+  await until(() => gates.size >= 2, 'two loads to start');
+  // Both slots are busy: a removed model, and a removed version of another, unload all the same.
+  await rm(path.join(root, 'e'), { recursive: true });
+  await rm(path.join(root, 'f', '3'), { recursive: true });
+  const next = repository.poll();
+  await until(() => !registry.has('e') && registry.versions('f').length === 1, 'e and f:3 to unload while two loads hold both slots');
+  assert.deepEqual([gates.size, loading], [2, 2], 'the other two loads wait for a slot');
+  for (let opened = 0; opened < 4; opened++) {
+    await until(() => gates.size >= Math.min(opened + 2, 4), 'a slot to be taken as one frees');
+    [...gates.values()][opened]!(); // the loads in the order they started
+  }
+  await Promise.all([look, next]);
+  assert.equal(peak, 2);
+  assert.deepEqual(loads.slice(-4).sort(), ['a:2', 'b:2', 'c:2', 'd:2']);
+  assert.deepEqual(['a', 'b', 'c', 'd'].map((name) => registry.get(name).version), ['2', '2', '2', '2']);
+  assert.deepEqual([registry.has('e'), registry.versions('f'), failures], [false, [{ version: '1', state: 'ready' }], []]);
+  await repository.close();
+  await registry.close();
   await remove();
 });
