@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -33,14 +33,6 @@ test('every typedoc entry point names its module by the import specifier that lo
   }
 });
 
-/** The ```ts block of `doc` that starts with `opening`. */
-async function snippet(doc: string, opening: string): Promise<string> {
-  const text = await readFile(new URL(doc, root), 'utf8');
-  const block = [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.startsWith(opening));
-  assert.ok(block, `${doc} has no ts block starting ${JSON.stringify(opening)}`);
-  return block;
-}
-
 const rootDir = fileURLToPath(root);
 
 /** tsconfig.json's compiler options (strict). */
@@ -50,24 +42,161 @@ function compilerOptions(): ts.CompilerOptions {
   return config.options;
 }
 
-/** The diagnostics of `source` type-checked as a file of this repository under tsconfig.json (strict). */
-function typeErrors(source: string): string[] {
+/**
+ * The diagnostics of each source, type-checked together as files of this repository (paths
+ * relative to its root) under tsconfig.json (strict), as `line: message`, the line moved by the
+ * source's `lineOffset`.
+ */
+function typeErrors(sources: ReadonlyMap<string, { text: string; lineOffset: number }>): Map<string, string[]> {
   const options = compilerOptions();
-  const file = `${rootDir}docs/snippet.ts`;
+  const files = new Map([...sources].map(([path, source]) => [rootDir + path, source]));
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, version, ...rest) => (name === file ? ts.createSourceFile(name, source, version) : getSourceFile(name, version, ...rest));
-  host.fileExists = (name) => name === file || ts.sys.fileExists(name);
-  const program = ts.createProgram([file], options, host);
-  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  host.getSourceFile = (name, version, ...rest) => {
+    const source = files.get(name);
+    return source ? ts.createSourceFile(name, source.text, version) : getSourceFile(name, version, ...rest);
+  };
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => files.has(name) || fileExists(name);
+  const program = ts.createProgram([...files.keys()], options, host);
+  const errors = new Map<string, string[]>();
+  for (const [name, { lineOffset }] of files) {
+    const file = program.getSourceFile(name)!;
+    errors.set(
+      name.slice(rootDir.length),
+      ts.getPreEmitDiagnostics(program, file).map((d) => `${d.start === undefined ? '?' : file.getLineAndCharacterOfPosition(d.start).line + 1 + lineOffset}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`),
+    );
+  }
+  return errors;
 }
 
-// Snippets a user copies whole, imports and all, must compile as they are under strict TypeScript.
-for (const [doc, opening] of [['docs/caching.md', "import { Redis, Cluster } from 'ioredis';"]] as const) {
-  test(`${doc}: the snippet starting ${JSON.stringify(opening)} type-checks under strict`, async () => {
-    assert.deepEqual(typeErrors(await snippet(doc, opening)), []);
-  });
-}
+/**
+ * How a ```ts block of the docs is checked, by doc and the block's first line: what the prose
+ * around a fragment gives it (`service`, `app`...), declared before it; the path it is checked
+ * from, for its relative imports; or why it is not checked. A block not listed compiles as it is.
+ */
+type SnippetSetup = { readonly prelude?: string; readonly file?: string } | { readonly exempt: string };
+
+const service = "declare const service: import('servable').InferenceService;";
+const registry = "declare const registry: import('servable').ModelRegistry;";
+const request = "declare const request: import('servable').InferenceRequest;";
+const fastifyApp = "declare const app: import('fastify').FastifyInstance;";
+const expressApp = "declare const app: import('express').Express;";
+const promRegistry = "declare const promRegistry: import('prom-client').Registry;";
+
+const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
+  'README.md': {
+    "import Fastify from 'fastify';": { prelude: 'declare const data: Float32Array;' },
+  },
+  'docs/backends.md': {
+    "import { onnxNode } from 'servable/onnx-node';": { prelude: 'declare const data: Float32Array;' },
+    // The backend the next block imports as './linear-json.js'.
+    "import { readFile } from 'node:fs/promises';": { file: 'docs/linear-json.ts' },
+  },
+  'docs/batching.md': {
+    "import { DynamicBatcher } from 'servable';": {
+      prelude: 'declare const embedder: { embed(texts: readonly string[], options: { signal: AbortSignal }): Promise<number[][]> }; declare const req: { signal: AbortSignal };',
+    },
+    'new DynamicBatcher({': {
+      prelude: "import { DynamicBatcher } from 'servable'; declare const execute: import('servable').ExecuteBatch<string, number[]>;",
+    },
+    "import { TensorHandler } from 'servable';": { prelude: registry },
+    "import { FakeClock } from 'servable/testing';": { prelude: "import { DynamicBatcher } from 'servable';" },
+  },
+  'docs/caching.md': {
+    "import { InferenceService, LruStore, ResultCache, SemanticCache, ngramEmbedder, onnxEmbedder, type TensorMap } from 'servable';": { prelude: registry + request },
+    "import { ResultCache, LruStore } from 'servable';": {
+      prelude: "declare const inputs: import('servable').TensorMap; declare const session: import('servable').ModelSession; declare const req: { signal: AbortSignal };",
+    },
+    "import test from 'node:test';": { prelude: "declare const MyStore: new () => import('servable').CacheStore;" },
+    "import { SemanticCache, ngramEmbedder } from 'servable';": {
+      prelude: "declare const prompt: string; declare const generate: (prompt: string) => Promise<import('servable').TensorMap>; declare const tenantId: string;",
+    },
+  },
+  'docs/http.md': {
+    '// node:http, node:https or node:http2, no framework': {
+      prelude: service + "declare const myRoutes: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;",
+    },
+    '// Fastify 5': { prelude: service },
+    '// Express 4.18+ or 5': { prelude: service },
+    '// NestJS 10 or 11 on @nestjs/platform-express (Express 4 or 5)': { prelude: service },
+    '// NestJS on @nestjs/platform-fastify: the module provides the service, the Fastify plugin serves': {
+      exempt: '@nestjs/platform-fastify is not installed here (no dependency of servable), so its types cannot be checked',
+    },
+    "import { Registry } from 'prom-client';": { prelude: "import { servableFastify } from 'servable/fastify';" + service + fastifyApp },
+    "const tenants = new Map([[process.env.ACME_KEY, 'acme']]);": { prelude: "import { servableExpress } from 'servable/express';" + service + expressApp },
+    "registry.setTraffic('textdir', { split: [{ label: 'stable', weight: 95 }, { label: 'canary', weight: 5 }] });": {
+      prelude: "import { servableExpress } from 'servable/express';" + service + registry + expressApp,
+    },
+  },
+  'docs/metrics.md': {
+    "import { metricsHandler } from 'servable/metrics';": { prelude: promRegistry + fastifyApp },
+    'const scrape = metricsHandler(promRegistry);': { prelude: "import { metricsHandler } from 'servable/metrics';" + promRegistry + expressApp },
+    'createServer(async (req, res) => {': { prelude: "import { createServer } from 'node:http'; declare const scrape: ReturnType<typeof import('servable/metrics').metricsHandler>;" },
+    "import { Histogram } from 'prom-client';": { prelude: promRegistry + 'declare const rawTokenize: (text: string) => number[];' },
+    "import { Counter, Gauge, Histogram } from 'prom-client';": { prelude: promRegistry + 'declare const encoder: { embed(text: string): Promise<Float32Array> };' },
+  },
+  'docs/registry.md': {
+    "import { InferenceService, ModelRegistry } from 'servable';": { prelude: request },
+    "registry.setTraffic('textdir', {": { prelude: service + registry + request + 'declare const userId: string;' },
+    "import { Router, systemClock } from 'servable';": {
+      prelude:
+        registry +
+        request +
+        "declare const userId: string; declare const log: { info(event: unknown): void }; declare const myCache: { get(version: string, request: import('servable').InferenceRequest): Promise<import('servable').InferenceResponse | undefined> };",
+    },
+    'const registry = new ModelRegistry({ backends: [onnxNode()], maxLoadedVersions: 20, maxLoadedBytes: 8e9 });': {
+      prelude:
+        "import { ModelRegistry } from 'servable'; import { onnxNode } from 'servable/onnx-node';" +
+        service +
+        request +
+        "declare const tenants: string[]; declare const MyHandler: new () => import('servable').Handler<unknown, unknown>;",
+    },
+    "import { ensemble } from 'servable';": {
+      prelude:
+        registry +
+        "declare const turnUpsideDownLines: import('servable').TransformStep['transform']; declare const decode: import('servable').TransformStep['transform']; declare const OcrHandler: new () => import('servable').Handler<unknown, unknown>;",
+    },
+    "import { ModelRegistry } from 'servable';": { prelude: 'declare const log: { warn(fields: object, message: string): void };' },
+    'await app.register(servableFastify, {': {
+      prelude: "import { servableFastify } from 'servable/fastify';" + service + fastifyApp + "declare const repository: import('servable/repository').ModelRepository;",
+    },
+    '// 1. Load and warm the candidate; it takes no traffic yet (only the `canary` label points at it).': { prelude: registry },
+  },
+  'docs/testing.md': {
+    // test/examples/sentiment-handler.test.ts, embedded verbatim (see above), imports from there.
+    "import { test } from 'node:test';": { file: 'test/examples/snippet.ts' },
+  },
+};
+
+// What a user copies must compile under strict TypeScript: every ```ts block of the README and the
+// docs, with the names its prose gives it declared.
+test('every ```ts block of the README and docs type-checks under strict', async () => {
+  const sources = new Map<string, { text: string; lineOffset: number }>();
+  const where = new Map<string, string>();
+  const unused = new Set(Object.entries(snippetSetups).flatMap(([doc, setups]) => Object.keys(setups).map((opening) => `${doc}: ${opening}`)));
+  const docs = (await readdir(new URL('docs/', root))).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
+  for (const doc of ['README.md', ...docs]) {
+    const text = await readFile(new URL(doc, root), 'utf8');
+    for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+      const block = m[1]!;
+      const opening = block.slice(0, block.indexOf('\n'));
+      const line = text.slice(0, m.index).split('\n').length + 1;
+      const setup: SnippetSetup = snippetSetups[doc]?.[opening] ?? {};
+      unused.delete(`${doc}: ${opening}`);
+      if ('exempt' in setup) continue;
+      const prelude = setup.prelude === undefined ? '' : setup.prelude + '\n';
+      const file = setup.file ?? `docs/snippet-${sources.size}.ts`;
+      assert.ok(!sources.has(file), `${file} is named twice`);
+      // `export {}` makes every block a module of its own, as a file with imports is.
+      sources.set(file, { text: prelude + block + 'export {};\n', lineOffset: line - prelude.split('\n').length });
+      where.set(file, doc);
+    }
+  }
+  assert.deepEqual([...unused], [], 'setups for blocks the docs no longer have');
+  const found = [...typeErrors(sources)].flatMap(([file, errors]) => errors.map((error) => `${where.get(file)}:${error}`));
+  assert.deepEqual(found, []);
+});
 
 // typedoc leaves @internal declarations out, so a documented class extending one would list the
 // members it inherits (on, off, once...) with no description and a link to no page.
