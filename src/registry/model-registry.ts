@@ -8,7 +8,8 @@ import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkModelTraffic } from './traffic.js';
-import { callOff, DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, handlerFree, loadFailure, loadVersion, markTransient, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
+import { DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, loadFailure, markTransient, pickBackend } from './version-loader.js';
+import { startLoad, type LoadRunner } from './load-runner.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
@@ -33,6 +34,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #models = new Map<string, ModelEntry>();
   readonly #releases = new WeakMap<ModelVersion, Release>();
   readonly #swaps = new SwapTracker((name, from, to) => this.emit('swap', { name, from, to }));
+  readonly #loads: LoadRunner;
   #closed = false;
 
   constructor(options: RegistryOptions) {
@@ -44,6 +46,14 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
     this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
     this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
+    this.#loads = {
+      registry: this,
+      backends: this.#backends,
+      capacity: this.#capacity,
+      entries: () => this.#models.values(),
+      commit: (entry, mv, config, release) => this.#commit(entry, mv, config, release),
+      ended: (entry) => this.#cleanup(entry),
+    };
   }
 
   /**
@@ -57,7 +67,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     const before = entry.before(version);
     entry.configure(version, config as AnyConfig);
     try {
-      return (await entry.loadExplicitly(version, this.#startLoad(entry, version))) as unknown as ModelVersion<Req, Res>;
+      return (await entry.loadExplicitly(version, startLoad(this.#loads, entry, version))) as unknown as ModelVersion<Req, Res>;
     } catch (error) {
       entry.restore(version, config as AnyConfig, before);
       this.#cleanup(entry);
@@ -114,7 +124,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     const version = entry.target(options);
     const live = entry.live.get(version);
     if (live) return live.hold();
-    const loaded = this.#startLoad(entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
+    const loaded = startLoad(this.#loads, entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
     return entry.waiters.wait(version, loaded, `Model '${name}' version '${version}'`, options, this.clock);
   }
 
@@ -271,60 +281,10 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     return entry;
   }
 
-  #startLoad(entry: ModelEntry, version: string): Promise<ModelVersion> {
-    const existing = entry.loading.get(version);
-    if (existing) return existing;
-    const promise = this.#loadNow(entry, version).finally(() => {
-      entry.loading.delete(version);
-      this.#cleanup(entry);
-    });
-    promise.catch(() => {});
-    entry.loading.set(version, promise);
-    return promise;
-  }
-
-  async #loadNow(entry: ModelEntry, version: string): Promise<ModelVersion> {
-    const config = entry.configs.get(version);
-    if (!config) throw new ModelNotFoundError(`Model '${entry.name}' has no version '${version}'`);
-    const ref = { name: entry.name, version };
-    entry.failures.delete(version);
-    this.emit('loading', ref);
-    let release: Release | undefined;
-    try {
-      const backend = pickBackend(this.#backends, config);
-      await handlerFree(config, this.#models.values());
-      if (backend) {
-        release = await this.#capacity.reserve(`'${entry.name}' version '${version}'`, sizeOf(config), () => entry.wants(version, config));
-      }
-      const mv = await loadVersion(config, {
-        version,
-        backend,
-        clock: this.clock,
-        resolveStep: (model, options) => this.acquireHeld(model, options),
-        labels: () => entry.labelsOf(version),
-        timeoutMs: this.loadTimeoutMs,
-      });
-      if (this.#closed || entry.configs.get(version) !== config) {
-        await mv.unload();
-        throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' was unloaded while it loaded`);
-      }
-      if (release) this.#releases.set(mv, release);
-      forwardBatcherEvents(mv, this);
-      this.#commit(entry, mv, config);
-      return mv;
-    } catch (error) {
-      release?.();
-      const err = error instanceof Error ? error : new Error(String(error));
-      // A load unloaded, replaced or closed while it ran, or given up while it waited for room, was called off, not failed: no alert for it.
-      if (wasCalledOff(err) || this.#closed || entry.configs.get(version) !== config) throw callOff(err);
-      entry.failures.set(version, err.message);
-      this.emit('failure', { ...ref, error: err, stage: 'load' });
-      throw err;
-    }
-  }
-
   /** Makes a loaded version take traffic: labels move to it, a replaced instance and versions outside the policy drain. */
-  #commit(entry: ModelEntry, mv: ModelVersion, config: AnyConfig): void {
+  #commit(entry: ModelEntry, mv: ModelVersion, config: AnyConfig, release: Release | undefined): void {
+    if (release) this.#releases.set(mv, release);
+    forwardBatcherEvents(mv, this);
     this.#swaps.change(entry, () => {
       const previous = entry.live.get(mv.version);
       entry.live.set(mv.version, mv);
