@@ -25,8 +25,9 @@ export type Release = () => void;
  * recently used versions (idle ones first) until it fits. Reservations are made one at a time, in
  * the order asked, so concurrent loads never overshoot and never pick the same victim; one that
  * finds every loaded version still loading waits for one to be ready or unloaded, holding the
- * others back (first come, first served). Each waits at most its `timeoutMs` from when it asked:
- * a version whose drain never ends (a run that never answers) would otherwise hold the queue for good.
+ * others back (first come, first served); one no longer wanted leaves the queue at once. Each
+ * waits at most its `timeoutMs` from when it asked: a version whose drain never ends (a run that
+ * never answers) would otherwise hold the queue for good.
  */
 export class Capacity {
   readonly #maxVersions: number;
@@ -37,6 +38,8 @@ export class Capacity {
   #waiting = 0;
   /** Wakes the reservation waiting for room, when one waits (only the one whose turn it is can). */
   #wake: (() => void) | undefined;
+  /** The reservations queued behind it: each leaves the queue when its `wanted` says no. */
+  readonly #queued = new Set<() => void>();
   readonly #candidates: () => readonly ModelVersion[];
   readonly #evict: (victim: ModelVersion) => Promise<void>;
   readonly #wait: RoomWait;
@@ -69,13 +72,15 @@ export class Capacity {
   }
 
   /**
-   * Makes a reservation waiting for room look again: call it when a version becomes ready (it can
-   * be unloaded now) or when what `wanted` answers may have changed. Released room wakes it itself.
+   * Makes a reservation waiting for room look again, and those queued behind it ask `wanted`
+   * again: call it when a version becomes ready (it can be unloaded now) or when what `wanted`
+   * answers may have changed. Released room wakes it itself.
    */
   changed(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    for (const ask of [...this.#queued]) ask();
   }
 
   /**
@@ -83,10 +88,11 @@ export class Capacity {
    * for one to be ready (it is unloaded once it has answered what was routed to it) or unloaded.
    * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
    * unloaded): asked when its turn comes, before unloading a version or waiting for room, and at
-   * every {@link Capacity.changed} and at its deadline.
+   * every {@link Capacity.changed} and at its deadline; queued, at every {@link Capacity.changed}.
    * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
-   * (see `wasCalledOff`), when `wanted` says no; ModelNotReadyError naming what it waited for
-   * when it has no room `timeoutMs` after it asked (its turn included).
+   * (see `wasCalledOff`), when `wanted` says no: at once, leaving the queue if it is queued;
+   * ModelNotReadyError naming what it waited for when it has no room `timeoutMs` after it asked
+   * (its turn included).
    */
   reserve(label: string, bytes: number, wanted: () => boolean): Promise<Release> {
     if (bytes > this.#maxBytes) {
@@ -94,18 +100,22 @@ export class Capacity {
     }
     this.#waiting++;
     const deadline = this.#wait.clock.now() + this.#wait.timeoutMs;
+    let leave!: () => void;
+    const left = new Promise<void>((resolve) => (leave = resolve));
+    const ask = (): void => {
+      if (wanted()) return;
+      this.#queued.delete(ask);
+      this.#waiting--;
+      leave();
+    };
+    this.#queued.add(ask);
     const run = async (): Promise<Release> => {
+      // Left the queue before its turn: its promise is settled, and the turn goes on to the next.
+      if (!this.#queued.delete(ask)) throw this.#calledOff(label);
       try {
         for (;;) {
           // Nobody to serve is no reason to load, to unload a version, nor to hold back the loads queued behind.
-          if (!wanted()) {
-            throw callOff(
-              new ModelNotReadyError(
-                `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
-                  `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and the load was called off while it waited for room`,
-              ),
-            );
-          }
+          if (!wanted()) throw this.#calledOff(label);
           if (this.#fits(bytes)) break;
           // Its turn came too late (asked at the instant the one ahead did): no eviction it could not wait for.
           if (this.#wait.clock.now() >= deadline) throw this.#noRoom(label, 'its turn');
@@ -146,9 +156,20 @@ export class Capacity {
         this.changed();
       };
     };
-    const reserved = this.#turn.then(run, run);
-    this.#turn = reserved.catch(() => {});
+    // Leaving the queue runs it out of turn, to be refused at once; the next waits for the turn ahead of it still.
+    const ahead = this.#turn;
+    const reserved = Promise.race([ahead, left]).then(run, run);
+    this.#turn = Promise.all([ahead, reserved.catch(() => {})]);
     return reserved;
+  }
+
+  #calledOff(label: string): ModelNotReadyError {
+    return callOff(
+      new ModelNotReadyError(
+        `Cannot load ${label}: ${this.#versions} versions (${this.#bytes} bytes) are loaded or loading, ` +
+          `the limit is ${this.#maxVersions} (${this.#maxBytes} bytes), and the load was called off while it waited for room`,
+      ),
+    );
   }
 
   #fits(bytes: number): boolean {

@@ -66,6 +66,11 @@ export class LoadWaiters {
     return this.#waiting.has(version);
   }
 
+  /** How many callers wait for a load of `version`. */
+  callers(version: string): number {
+    return this.#waiting.get(version) ?? 0;
+  }
+
   /** Holds a version that just became ready, when callers wait for it. */
   loaded(mv: ModelVersion): void {
     if (this.#waiting.has(mv.version)) {

@@ -24,6 +24,7 @@ export type {
   VersionPolicy,
   VersionSelector,
   AcquireOptions,
+  RegistryLoadOptions,
   SplitTarget,
   ShadowPolicy,
   TrafficPolicy,

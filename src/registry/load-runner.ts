@@ -29,6 +29,7 @@ export function startLoad(runner: LoadRunner, entry: ModelEntry, version: string
   if (existing) return existing;
   const promise = loadNow(runner, entry, version).finally(() => {
     entry.loading.delete(version);
+    entry.abandoned.delete(version);
     runner.ended(entry);
   });
   promise.catch(() => {});
@@ -45,8 +46,8 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
   const config = entry.configs.get(version);
   if (!config) throw new ModelNotFoundError(`Model '${entry.name}' has no version '${version}'`);
   const ref = { name: entry.name, version };
-  // Unloaded or replaced while it ran, or the registry closed.
-  const goneOff = (): boolean => registry.closed || entry.configs.get(version) !== config;
+  // Unloaded, replaced or abandoned while it ran, or the registry closed.
+  const goneOff = (): boolean => registry.closed || entry.configs.get(version) !== config || entry.abandoned.has(version);
   entry.failures.delete(version);
   registry.emit('loading', ref);
   let release: Release | undefined;

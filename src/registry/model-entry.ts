@@ -38,6 +38,8 @@ export class ModelEntry {
   readonly live = new Map<string, ModelVersion>();
   /** Loads in progress, shared by every caller waiting for the version. */
   readonly loading = new Map<string, Promise<ModelVersion>>();
+  /** Loads `registry.load()` called off with nobody else waiting for them: disposed, not committed, once they end. */
+  readonly abandoned = new Set<string>();
   /** The callers waiting for those loads. */
   readonly waiters: LoadWaiters;
   /** Versions finishing their queued work before they are disposed. */
@@ -94,10 +96,17 @@ export class ModelEntry {
 
   /**
    * Whether a load of `version` with `config` is still wanted: the version was not unloaded or
-   * replaced since (nor the registry closed, which unloads every version), and a caller waits for it.
+   * replaced since (nor the registry closed, which unloads every version), the load was not
+   * abandoned, and a caller waits for it.
    */
   wants(version: string, config: ModelConfig<unknown, unknown>): boolean {
-    return this.configs.get(version) === config && this.waiters.waiting(version);
+    return this.configs.get(version) === config && !this.abandoned.has(version) && this.waiters.waiting(version);
+  }
+
+  /** Marks the load of `version` in flight {@link ModelEntry.abandoned}; one waiting for room looks again at once. */
+  abandon(version: string): void {
+    this.abandoned.add(version);
+    this.#changed();
   }
 
   /** Makes `config` the one `version` loads with, and its version policy, if any, the model's. */

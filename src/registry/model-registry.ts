@@ -1,19 +1,20 @@
-import { assertKnownKeys, assertObject, assertString, clockOption, ClosedError, Emitter, ModelNotFoundError, ModelNotReadyError, systemClock, type Clock } from '../core/index.js';
+import { abortError, assertKnownKeys, assertObject, assertString, clockOption, ClosedError, Emitter, ModelNotFoundError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
 import { checkBackends, checkEnsembleSteps, checkModelConfig, checkTimeout } from './config.js';
 import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
+import { checkLoadOptions, explicitLoad } from './explicit-load.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { checkModelTraffic } from './traffic.js';
-import { DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, loadFailure, markTransient, pickBackend } from './version-loader.js';
+import { DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, loadFailure, pickBackend } from './version-loader.js';
 import { startLoad, type LoadRunner } from './load-runner.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
 import type { VersionHold } from './hold.js';
-import type { AcquireOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
+import type { AcquireOptions, RegistryLoadOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
 type AnyConfig = ModelConfig<unknown, unknown>;
 
@@ -60,19 +61,16 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    * Loads a model version, warms it up, and makes it ready for traffic. Other versions keep
    * serving while it loads, and keep serving if it fails. Loading a version that is already ready
    * replaces it the same way: the new instance takes traffic once warm, the old one drains.
+   * `options.signal` calls it off, leaving the registry as before (see {@link RegistryLoadOptions.signal}).
+   * @throws ModelNotReadyError when it fails, and transient when the version is loading already;
+   * the signal's reason when it is an Error, else CancelledError; TypeError quoting a bad option.
    */
-  async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>): Promise<ModelVersion<Req, Res>> {
+  async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>, options: RegistryLoadOptions = {}): Promise<ModelVersion<Req, Res>> {
+    const { signal } = checkLoadOptions(options);
+    if (signal?.aborted) throw abortError(signal);
     const { entry, version } = this.#admit(config as AnyConfig);
-    if (entry.loading.has(version)) throw markTransient(new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`));
-    const before = entry.before(version);
-    entry.configure(version, config as AnyConfig);
-    try {
-      return (await entry.loadExplicitly(version, startLoad(this.#loads, entry, version))) as unknown as ModelVersion<Req, Res>;
-    } catch (error) {
-      entry.restore(version, config as AnyConfig, before);
-      this.#cleanup(entry);
-      throw error;
-    }
+    const loaded = explicitLoad(entry, version, config as AnyConfig, () => startLoad(this.#loads, entry, version), signal, () => this.#cleanup(entry));
+    return (await loaded) as unknown as ModelVersion<Req, Res>;
   }
 
   /**

@@ -131,6 +131,19 @@ export interface VersionSelector {
   readonly label?: string | undefined;
 }
 
+/** Options of {@link ModelRegistry.load}. */
+export interface RegistryLoadOptions {
+  /**
+   * Calls the load off, and the call rejects with the signal's reason when it is an Error, else a
+   * CancelledError: at once while the load waits for room under `maxLoadedVersions` /
+   * `maxLoadedBytes` (it leaves the queue); once the backend is loading it, when that load ends (it
+   * takes at most `loadTimeoutMs`), what it opened disposed. Either way the registry is left as it
+   * was, and the version may be loaded again. Requests waiting for the same load keep it going for
+   * them: the call then rejects at once, and the version stays known with this config.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
 /** Options of {@link ModelRegistry.acquire}. */
 export interface AcquireOptions extends VersionSelector {
   /** Stops waiting: for a load (which goes on for other callers), and for a queued request, which leaves the queue and never runs. */

@@ -147,7 +147,7 @@ const calledOff = new WeakSet<Error>();
  * Marks the error of a load called off because its version was unloaded or replaced, or the
  * registry closed, while it ran, or because no caller waited for it any more while it waited for room.
  */
-export function callOff(error: Error): Error {
+export function callOff<E extends Error>(error: E): E {
   calledOff.add(error);
   return error;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BackendError, DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
+import { BackendError, CancelledError, DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
@@ -200,7 +200,7 @@ test('waiting loads get room first come, first served', async () => {
   await registry.close();
 });
 
-test('registry.loadsWaitingForRoom counts the loads waiting for room, queued ones included, until each has room or is called off', async () => {
+test('registry.loadsWaitingForRoom counts the loads waiting for room, queued ones included, until each has room or is called off, a queued one at once', async () => {
   const { clock, registry, service } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   for (const [offset, name] of ['a', 'b', 'c', 'd'].entries()) registry.register({ name, source: doubler(offset) });
   const ask = (name: string) => service.infer(name, request([0, 0]), { timeoutMs: 100 });
@@ -211,15 +211,15 @@ test('registry.loadsWaitingForRoom counts the loads waiting for room, queued one
   waiting.push(registry.loadsWaitingForRoom); // a loads; b waits for it, c and d are queued behind
   await clock.advanceAsync(5);
   await late;
-  waiting.push(registry.loadsWaitingForRoom); // d gave up, and is called off when its turn comes
+  waiting.push(registry.loadsWaitingForRoom); // d gave up, and left the queue at once, called off
   await clock.advanceAsync(10);
-  waiting.push(registry.loadsWaitingForRoom); // b got a's room and loads; c waits for it, d behind c
+  waiting.push(registry.loadsWaitingForRoom); // b got a's room and loads; c waits for it
   await clock.advanceAsync(10);
-  waiting.push(registry.loadsWaitingForRoom); // c got b's room and loads; d's turn came and it was called off
+  waiting.push(registry.loadsWaitingForRoom); // c got b's room and loads
   await clock.advanceAsync(10);
   await Promise.all(asks);
   waiting.push(registry.loadsWaitingForRoom);
-  assert.deepEqual(waiting, [0, 3, 3, 2, 0, 0]);
+  assert.deepEqual(waiting, [0, 3, 2, 1, 0, 0]);
   await registry.close();
 });
 
@@ -244,7 +244,7 @@ test('under maxLoadedBytes a load that would fit waits behind an earlier one tha
   await registry.close();
 });
 
-test('a load whose callers all gave up while it was queued for room is called off at its turn, even when room is free by then', async () => {
+test('a load whose callers all gave up while it was queued for room leaves the queue, called off, and does not load when room is free later', async () => {
   const { clock, registry, service, loads, unloads } = setup({ maxLoadedBytes: 100, loadMs: 10 });
   registry.register({ name: 'a', source: doubler(1), sizeBytes: 60 });
   registry.register({ name: 'c', source: doubler(3), sizeBytes: 50 });
@@ -257,7 +257,7 @@ test('a load whose callers all gave up while it was queued for room is called of
   await clock.advanceAsync(15);
   assert.deepEqual([offsetOf(await a), offsetOf(await c)], [1, 3]);
   await flush();
-  // d's turn came with c's 50 bytes loaded and room for its 10: it loaded for nobody before.
+  // d would have had its turn with c's 50 bytes loaded and room for its 10: it loaded for nobody before.
   assert.deepEqual([loads, unloads], [['a:1', 'c:1'], ['a:1 (evicted)']]);
   assert.deepEqual([registry.versions('d'), registry.loadsWaitingForRoom], [[{ version: '1', state: 'unloaded' }], 0]);
   await registry.close();
@@ -391,6 +391,73 @@ test('registry.load() waits for room too, and is called off, not failed, by an u
   await Promise.all([closed, c]);
   assert.deepEqual(loads, ['a:1', 'b:1', 'c:1']);
   assert.deepEqual(failures, []);
+});
+
+test('registry.load() aborted while it waits for room rejects at once with the signal\'s reason, leaves the queue and the registry as it was, and the version loads later', async () => {
+  const { clock, registry, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
+  const a = registry.load({ name: 'a', source: doubler(1) });
+  await clock.advanceAsync(10);
+  const hold = (await a).hold(); // a request routed to a, on its way to its queue: a cannot drain
+  const [first, second] = [new AbortController(), new AbortController()];
+  const b = registry.load({ name: 'b', source: doubler(2) }, { signal: first.signal }); // its turn: unloads a, waits for the drain
+  const c = registry.load({ name: 'c', source: doubler(3) }, { signal: second.signal }); // queued behind b
+  await flush();
+  const waiting = [registry.loadsWaitingForRoom];
+  const reason = new Error('shutting down');
+  second.abort(reason);
+  await assert.rejects(c, (e) => e === reason);
+  waiting.push(registry.loadsWaitingForRoom);
+  first.abort();
+  await assert.rejects(b, (e: Error) => e instanceof CancelledError && e.code === 'ERR_SERVABLE_CANCELLED');
+  waiting.push(registry.loadsWaitingForRoom);
+  assert.deepEqual([waiting, clock.now(), registry.names(), failures, loads], [[2, 1, 0], 10, ['a'], [], ['a:1']]);
+  hold.release();
+  const again = registry.load({ name: 'c', source: doubler(3) });
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf((await (await again).infer(request([0, 0]))) as InferenceResponse), 3);
+  assert.deepEqual([loads, failures], [['a:1', 'c:1'], []]);
+  await registry.close();
+});
+
+test('registry.load() aborted while requests wait for the same load rejects alone: the load goes on for them', async () => {
+  const { clock, registry, service, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  const a = registry.load({ name: 'a', source: doubler(1) });
+  await clock.advanceAsync(10);
+  const hold = (await a).hold();
+  const controller = new AbortController();
+  const b = registry.load({ name: 'b', source: doubler(2) }, { signal: controller.signal });
+  const asked = service.infer('b', request([0, 0])); // joins b's load
+  await flush();
+  controller.abort();
+  await assert.rejects(b, CancelledError);
+  assert.equal(registry.loadsWaitingForRoom, 1);
+  hold.release();
+  await clock.advanceAsync(10);
+  assert.equal(offsetOf(await asked), 2);
+  assert.deepEqual([loads, registry.versions('b')], [['a:1', 'b:1'], [{ version: '1', state: 'ready' }]]);
+  await registry.close();
+});
+
+test('registry.load() aborted once the backend loads rejects when that load ends, disposing what it opened: the version it would replace keeps serving', async () => {
+  const { clock, registry, loads } = setup({ loadMs: 10 });
+  const events = record(registry, ['ready', 'failure'], (event, p) => `${event} ${p.name}:${p.version} at ${clock.now()}`);
+  const v1 = registry.load({ name: 'a', source: doubler(1) });
+  await clock.advanceAsync(10);
+  await v1;
+  const controller = new AbortController();
+  const settled: string[] = [];
+  const reload = registry.load({ name: 'a', source: doubler(2) }, { signal: controller.signal }).catch((e: Error) => settled.push(`${e.name} at ${clock.now()}`));
+  await clock.advanceAsync(5);
+  controller.abort();
+  await flush();
+  assert.deepEqual(settled, []);
+  await clock.advanceAsync(5);
+  await reload;
+  assert.deepEqual([settled, events, loads], [['CancelledError at 20'], ['ready a:1 at 10'], ['a:1', 'a:1']]);
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'ready' }]);
+  assert.equal(offsetOf((await registry.get('a').infer(request([0, 0]))) as InferenceResponse), 1);
+  await registry.close();
 });
 
 test('a version loaded for waiting requests is busy until they reach its queue: clients taking turns over more models than fit are all answered', async () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BackendError,
+  CancelledError,
   ClosedError,
   InferenceService,
   InvalidInputError,
@@ -365,6 +366,25 @@ test('registry.acquire() checks its options as a constructor does: an unknown on
     await assert.rejects(registry.acquire('m', null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
     assert.equal(registry.isReady('m', '2'), false, 'nothing refused was loaded');
     assert.equal((await registry.acquire('m', { version: '2', timeoutMs: 1000 })).version, '2');
+  } finally {
+    await registry.close();
+  }
+});
+
+test('registry.load() checks its options as acquire() does, and a signal aborted already rejects with its reason before anything loads', async () => {
+  const loads: string[] = [];
+  const memory = memoryBackend();
+  const registry = new ModelRegistry({ backends: [{ ...memory, load: (source, options) => (loads.push(options?.label ?? '?'), memory.load(source, options)) }] });
+  const config = { name: 'm', source: doubler(0), warmup: [] };
+  try {
+    await assert.rejects(registry.load(config, { sigal: AbortSignal.abort() } as never), { name: 'TypeError', message: 'Unknown option `sigal`; ModelRegistry.load() takes signal' });
+    await assert.rejects(registry.load(config, { signal: 'stop' as never }), { name: 'TypeError', message: 'Expected `signal` to be an AbortSignal, got "stop" (string)' });
+    await assert.rejects(registry.load(config, null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+    const reason = new Error('shutting down');
+    await assert.rejects(registry.load(config, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(registry.load(config, { signal: AbortSignal.abort('bye') }), (e: Error) => e instanceof CancelledError && e.code === 'ERR_SERVABLE_CANCELLED' && e.cause === 'bye');
+    assert.deepEqual([loads, registry.names()], [[], []]);
+    assert.equal((await registry.load(config, { signal: new AbortController().signal })).version, '1');
   } finally {
     await registry.close();
   }
