@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
+import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -80,6 +80,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   #turn: Promise<unknown> = Promise.resolve();
   /** Each model's change going on in `poll` mode. */
   readonly #changing = new Map<string, Promise<void>>();
+  /** Calls off the loads of `poll` changes at {@link ModelRepository.close}. */
+  readonly #closing = new AbortController();
   #timer: unknown;
   #closed = false;
 
@@ -193,13 +195,17 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   /**
-   * Stops watching, and waits for the changes going on: a load among them waiting for room under
-   * the registry's limits waits up to its `loadTimeoutMs`, unless the registry closes meanwhile,
-   * which calls it off. Loaded models stay in the registry (close the registry to unload them).
+   * Stops watching, calls off the loads of the `poll` changes going on, and waits for those
+   * changes to end: a load waiting for room under the registry's limits is called off at once
+   * (nothing reported, the registry as it was), one the backend is running ends first (at most
+   * `loadTimeoutMs`) and is disposed. So closing the repository, then the registry, does not wait
+   * for room. A `start()` or an explicit `load()` still going on is waited for, not called off: its
+   * caller waits for it. Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#closing.abort(new ClosedError('The repository is closed'));
     await this.#turn.catch(() => {});
     await Promise.all(this.#changing.values());
   }
@@ -211,7 +217,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       const names = await this.#managed(root);
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take() }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });

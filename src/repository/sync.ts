@@ -24,6 +24,8 @@ export interface SyncOptions {
   readonly retryFailed: boolean;
   /** Taken before the model's first load and freed once its loads end (poll mode: `loadConcurrency`); a change that only unloads takes none. */
   readonly loadSlot?: () => Promise<() => void>;
+  /** Calls its loads off (poll mode: the repository closes); a load called off is not reported. */
+  readonly signal?: AbortSignal;
 }
 
 /** Reports a failure to load a model or a version, or a bad config. */
@@ -119,20 +121,20 @@ export class ModelSync {
         try {
           free ??= await options.loadSlot?.();
           handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
-          const joined = await this.#joinLoad(name, v.version);
+          const joined = await this.#joinLoad(name, v.version, options.signal);
           if (joined === 'still loading') {
             // Not the files' fault, and the version stays the repository's: the next look joins the load again.
             if (had !== undefined) next.versions.set(v.version, had);
             errors.push(this.#stillLoading(name, v.version));
             continue;
           }
-          if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile));
+          if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
           next.versions.set(v.version, v.fingerprint);
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {
           if (current) next.versions.set(v.version, had);
-          // Called off (unloaded or closed while it loaded): not the files' fault, so the next look loads them again.
-          if (wasCalledOff(error) || this.#registry.closed) continue;
+          // Called off (unloaded or closed while it loaded, or by the signal): not the files' fault, so the next look loads them again.
+          if (wasCalledOff(error) || this.#registry.closed || options.signal?.aborted) continue;
           errors.push(this.#failure(name, v.version, failKey, error));
         }
       }
@@ -187,14 +189,18 @@ export class ModelSync {
    * ready; undefined when there was none, or it failed. Waits at most `loadTimeoutMs`, as long as
    * the load itself may take once it has room: waiting for room it may never get (behind a version
    * whose drain never ends), it would hold this look, and every look after it, for good.
+   * @throws the signal's error when `signal` aborts first: the load goes on for its requests.
    */
-  async #joinLoad(name: string, version: string): Promise<'ready' | 'still loading' | undefined> {
+  async #joinLoad(name: string, version: string, signal: AbortSignal | undefined): Promise<'ready' | 'still loading' | undefined> {
     if (this.#stateOf(name, version) !== 'loading') return undefined;
     const { loadTimeoutMs } = this.#registry;
     const timeoutMs = loadTimeoutMs > MAX_TIMER_MS ? undefined : loadTimeoutMs;
-    return this.#registry.acquire(name, { version, timeoutMs }).then(
+    return this.#registry.acquire(name, { version, timeoutMs, signal }).then(
       () => 'ready',
-      (error: unknown) => (error instanceof DeadlineExceededError ? 'still loading' : undefined),
+      (error: unknown) => {
+        if (signal?.aborted) throw error;
+        return error instanceof DeadlineExceededError ? 'still loading' : undefined;
+      },
     );
   }
 

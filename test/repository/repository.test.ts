@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type Tensor } from 'servable';
+import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents } from 'servable/repository';
 import { until } from '../fixtures/until.js';
@@ -359,9 +359,9 @@ function gatedJson(loads: string[]) {
 /** A registry counting the repository's calls to load and acquire (requests acquire through acquireHeld). */
 class Watched extends ModelRegistry {
   calls = 0;
-  override load<Req, Res>(config: ModelConfig<Req, Res>) {
+  override load<Req, Res>(config: ModelConfig<Req, Res>, options?: RegistryLoadOptions) {
     this.calls++;
-    return super.load(config);
+    return super.load(config, options);
   }
   override acquire(name: string, options?: AcquireOptions) {
     this.calls++;
@@ -726,7 +726,7 @@ test("'poll' applies other models' changes while one model's load waits for room
   await remove();
 });
 
-test("closing the registry calls off a look's load waiting for room, so the repository's close() does not wait loadTimeoutMs for it, and nothing is reported", async () => {
+test("repository.close() calls off a look's load waiting for room and returns at once, with nothing reported, before the registry closes", async () => {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2, loadTimeoutMs: 1000, clock });
@@ -740,12 +740,36 @@ test("closing the registry calls off a look's load waiting for room, so the repo
   await repository.poll(); // c:1 is seen once: not loaded before its files stay the same
   const look = repository.poll();
   await until(() => registry.loadsWaitingForRoom === 1, 'c:1 to wait for room');
-  const closing = registry.close(); // a and b drain once their requests end
   await repository.close();
   await look;
-  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, failures], [0, 0, []]);
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.has('c'), registry.names(), failures], [0, 0, false, ['a', 'b'], []]);
   for (const hold of stuck) hold.release();
-  await closing;
+  await registry.close();
+  await remove();
+});
+
+test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start(); // b evicted a
+  const stuck = registry.get('b').hold(); // b drains only once released
+  const asked = registry.acquire('a'); // a request's load of a, waiting for room
+  await until(() => registry.versions('a')[0]?.state === 'loading', "the request's load of a");
+  await writeVersion(root, 'a', '1', { offset: 22 });
+  await repository.poll(); // a's new files are seen once
+  registry.calls = 0;
+  const look = repository.poll(); // they stayed the same: the look joins the request's load
+  await until(() => registry.calls === 1, 'the look to join the load');
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.versions('a'), registry.loadsWaitingForRoom, registry.calls, failures], [0, [{ version: '1', state: 'loading' }], 1, 1, []]);
+  stuck.release();
+  assert.equal((await asked).name, 'a');
+  await registry.close();
   await remove();
 });
 
