@@ -198,8 +198,9 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Stops watching, calls off the loads of the `poll` changes going on, and waits for those
    * changes to end: a load waiting for room under the registry's limits is called off at once
    * (nothing reported, the registry as it was), one the backend is running ends first (at most
-   * `loadTimeoutMs`) and is disposed. So closing the repository, then the registry, does not wait
-   * for room. A `start()` or an explicit `load()` still going on is waited for, not called off: its
+   * `loadTimeoutMs`) and is disposed; a change still waiting for its turn to load
+   * (`loadConcurrency`) loads nothing and leaves its model as it was. So closing the repository,
+   * then the registry, does not wait for room. A `start()` or an explicit `load()` still going on is waited for, not called off: its
    * caller waits for it. Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
@@ -217,7 +218,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       const names = await this.#managed(root);
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadTurn(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });
@@ -230,6 +231,14 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const change = work().then(() => {}, () => {}).finally(() => this.#changing.delete(name));
     this.#changing.set(name, change);
     return change;
+  }
+
+  /** Waits for a turn to load (`loadConcurrency`); rejects once the repository is closed, so a change still waiting loads nothing. */
+  async #loadTurn(): Promise<() => void> {
+    const free = await this.#loadSlots.take();
+    if (!this.#closed) return free;
+    free();
+    throw new ClosedError('The repository is closed: a change waiting for its turn to load loads nothing');
   }
 
   async #syncAll(names: readonly string[], options: { stable: boolean; retryFailed: boolean }): Promise<void> {

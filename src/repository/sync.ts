@@ -22,7 +22,10 @@ export interface SyncOptions {
   readonly stable: boolean;
   /** Try again versions that failed before with the same files, and load those unloaded to make room (start, an explicit load). */
   readonly retryFailed: boolean;
-  /** Taken before the model's first load and freed once its loads end (poll mode: `loadConcurrency`); a change that only unloads takes none. */
+  /**
+   * Taken before the model's first load and freed once its loads end (poll mode: `loadConcurrency`);
+   * a change that only unloads takes none. When it rejects, the change loads nothing and leaves the model as it was.
+   */
   readonly loadSlot?: () => Promise<() => void>;
   /** Calls its loads off (poll mode: the repository closes); a load called off is not reported. */
   readonly signal?: AbortSignal;
@@ -118,8 +121,9 @@ export class ModelSync {
           if (current) next.versions.set(v.version, had);
           continue;
         }
+        // Outside the try below: a refused turn ends the change before it loads anything, the model left as it was.
+        free ??= await options.loadSlot?.();
         try {
-          free ??= await options.loadSlot?.();
           handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
           const joined = await this.#joinLoad(name, v.version, options.signal);
           if (joined === 'still loading') {

@@ -827,3 +827,40 @@ test("'poll' loads at most loadConcurrency models at once, the others as slots f
   await registry.close();
   await remove();
 });
+
+test("close() lets a model's load going on end but starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const json = jsonBackends(loads).backends.json!;
+  // The first model to take the turn loads its version 2; the others wait for theirs.
+  let first: { label: string; open: () => void } | undefined;
+  const gated: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        const label = loadOptions?.label ?? '?';
+        if (label.endsWith(':2') && !first) await new Promise<void>((resolve) => (first = { label, open: resolve }));
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 1, backends: { json: gated } });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b', 'c']);
+  await repository.start();
+  for (const name of ['a', 'b', 'c']) await writeVersion(root, name, '2', { offset: 2 });
+  await repository.poll(); // the new versions are seen once: not loaded before their files stay the same
+  const look = repository.poll();
+  await until(() => first !== undefined, 'one model to load version 2, the others waiting for their turn');
+  const closing = repository.close();
+  first!.open();
+  await Promise.all([closing, look]);
+  const loaded = first!.label.split(':')[0]!;
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1', `${loaded}:2`]);
+  assert.deepEqual(['a', 'b', 'c'].map((name) => registry.get(name).version), ['a', 'b', 'c'].map((name) => (name === loaded ? '2' : '1')), 'the others stay as they were');
+  assert.deepEqual(failures, []);
+  await registry.close();
+  await remove();
+});
