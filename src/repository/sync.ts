@@ -123,6 +123,11 @@ export class ModelSync {
         }
         // Outside the try below: a refused turn ends the change before it loads anything, the model left as it was.
         free ??= await options.loadSlot?.();
+        if (!(await stat(v.modelPath).catch(() => undefined))) {
+          // Removed since the look found it (while the change waited for its turn or loaded another version): no failure; the next look finds it gone.
+          if (current) next.versions.set(v.version, had);
+          continue;
+        }
         try {
           handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
           const joined = await this.#joinLoad(name, v.version, options.signal);

@@ -864,3 +864,39 @@ test("close() lets a model's load going on end but starts none of the loads wait
   await registry.close();
   await remove();
 });
+
+test("a look loads no version removed while its model's change loaded another (or waited for its turn), reporting nothing, where the load failed on the missing files and was reported", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const json = jsonBackends(loads).backends.json!;
+  let open: (() => void) | undefined;
+  const gated: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        if (loadOptions?.label === 'f:2') await new Promise<void>((resolve) => (open = resolve));
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: { json: gated } });
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
+  await writeVersion(root, 'f', '1', { offset: 1 });
+  await repository.start();
+  for (const v of ['2', '3']) await writeVersion(root, 'f', v, { offset: Number(v) });
+  await repository.poll(); // the new versions are seen once: not loaded before their files stay the same
+  const look = repository.poll();
+  await until(() => open !== undefined, 'f:2 to load, f:3 after it');
+  await rm(path.join(root, 'f', '3'), { recursive: true });
+  open!();
+  await look;
+  assert.deepEqual([loads, failures, registry.versions('f')], [['f:1', 'f:2'], [], [{ version: '2', state: 'ready' }, { version: '1', state: 'ready' }]]);
+  await repository.poll();
+  assert.deepEqual([loads, failures], [['f:1', 'f:2'], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
