@@ -218,7 +218,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       const names = await this.#managed(root);
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadTurn(), signal: this.#closing.signal }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });
@@ -231,14 +231,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const change = work().then(() => {}, () => {}).finally(() => this.#changing.delete(name));
     this.#changing.set(name, change);
     return change;
-  }
-
-  /** Waits for a turn to load (`loadConcurrency`); rejects once the repository is closed, so a change still waiting loads nothing. */
-  async #loadTurn(): Promise<() => void> {
-    const free = await this.#loadSlots.take();
-    if (!this.#closed) return free;
-    free();
-    throw new ClosedError('The repository is closed: a change waiting for its turn to load loads nothing');
   }
 
   async #syncAll(names: readonly string[], options: { stable: boolean; retryFailed: boolean }): Promise<void> {
