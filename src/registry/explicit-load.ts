@@ -24,7 +24,8 @@ export function checkLoadOptions(options: RegistryLoadOptions): RegistryLoadOpti
  * When `signal` aborts and requests wait for the same load, it goes on for them with `config`,
  * and this rejects at once. Otherwise the load is abandoned: called off at once while it waits for
  * room, disposed once its session is open (the backend's load is bounded by `loadTimeoutMs`), and
- * this rejects once it has ended, what `config` replaced put back. `cleanup` runs once this settles.
+ * this rejects once it has ended, what `config` replaced put back; a load that committed before the
+abort resolves this still. `cleanup` runs once this settles.
  * @throws ModelNotReadyError, transient, when a load of the version is in flight already; the
  * load's error; the signal's reason when it is an Error, else a CancelledError.
  */
@@ -57,7 +58,8 @@ export async function explicitLoad(
       if (othersWait) return reject(error);
       abandoned = true;
       entry.abandon(version);
-      void loading.then(() => reject(error), () => reject(error));
+      // A load that resolves committed before the abort (an abandoned one is disposed, and rejects): it serves, with `config`.
+      void loading.then(resolve, () => reject(error));
     });
   });
   try {

@@ -460,6 +460,26 @@ test('registry.load() aborted once the backend loads rejects when that load ends
   await registry.close();
 });
 
+test('registry.load() aborted once its version has taken traffic, before the call settles, resolves with it: the version keeps its config and serves', async () => {
+  const { clock, registry, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
+  const controller = new AbortController();
+  const abortOnReady = () => controller.abort(); // as the version commits, while the call has yet to settle
+  registry.on('ready', abortOnReady);
+  const loading = registry.load({ name: 'a', source: doubler(1) }, { signal: controller.signal }).then((mv) => mv.version, (e: Error) => e.name);
+  await clock.advanceAsync(10);
+  registry.off('ready', abortOnReady);
+  assert.deepEqual([await loading, registry.versions('a')], ['1', [{ version: '1', state: 'ready' }]]);
+  const b = registry.load({ name: 'b', source: doubler(2) }); // evicts a, which stays known and loads again on demand
+  await clock.advanceAsync(10);
+  await b;
+  await flush();
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'unloaded' }]);
+  const asked = registry.acquire('a');
+  await clock.advanceAsync(10);
+  assert.deepEqual([(await asked).version, loads], ['1', ['a:1', 'b:1', 'a:1']]);
+  await registry.close();
+});
+
 test('a version loaded for waiting requests is busy until they reach its queue: clients taking turns over more models than fit are all answered', async () => {
   const { registry, service, loads } = setup({ maxLoadedVersions: 2 });
   const names = ['a', 'b', 'c'];
