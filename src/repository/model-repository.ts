@@ -198,10 +198,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Stops watching, calls off the loads of the `poll` changes going on, and waits for those
    * changes to end: a load waiting for room under the registry's limits is called off at once
    * (nothing reported, the registry as it was), one the backend is running ends first (at most
-   * `loadTimeoutMs`) and is disposed; a change still waiting for its turn to load
-   * (`loadConcurrency`) loads nothing and leaves its model as it was. So closing the repository,
-   * then the registry, does not wait for room. A `start()` or an explicit `load()` still going on is waited for, not called off: its
-   * caller waits for it. Loaded models stay in the registry (close the registry to unload them).
+   * `loadTimeoutMs`) and is disposed; such a change applies none of its labels, traffic or
+   * unloads, and a change still waiting for its turn to load (`loadConcurrency`) loads nothing.
+   * So closing the repository, then the registry, does not wait for room. A `start()` or an
+   * explicit `load()` still going on is waited for, not called off: its caller waits for it.
+   * Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
     this.#closed = true;

@@ -27,7 +27,7 @@ export interface SyncOptions {
    * a change that only unloads takes none. When it rejects, the change loads nothing and leaves the model as it was.
    */
   readonly loadSlot?: () => Promise<() => void>;
-  /** Calls its loads off (poll mode: the repository closes); a load called off is not reported. */
+  /** Calls its loads off (poll mode: the repository closes): a load called off is not reported, and the change's labels, traffic and unloads are not applied. */
   readonly signal?: AbortSignal;
 }
 
@@ -150,7 +150,8 @@ export class ModelSync {
     } finally {
       free?.();
     }
-    if (next.versions.size > 0) {
+    // Called off (the repository closes): what loaded stays, the rest of the change is not applied, as its labels may name a version called off.
+    if (next.versions.size > 0 && !options.signal?.aborted) {
       this.#loaded.set(name, next);
       await this.#retireUnwanted(name, previous, next);
       this.#applyRouting(name, previous, next);

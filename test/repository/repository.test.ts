@@ -748,6 +748,33 @@ test("repository.close() calls off a look's load waiting for room and returns at
   await remove();
 });
 
+test("repository.close() reports nothing of a change whose load it called off: no label naming the version called off, no routing applied", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 3, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  // As requests routed to each loaded version that never reach their queues: nothing can be unloaded to make room.
+  const stuck = [registry.get('a').hold(), registry.get('b').hold()];
+  const holdNew = (mv: { name: string; version: string }) => void (mv.name === 'c' && stuck.push(registry.get('c', mv.version).hold()));
+  registry.on('ready', holdNew);
+  await writeConfig(root, 'c', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' } }));
+  await writeVersion(root, 'c', '1', { offset: 1 });
+  await writeVersion(root, 'c', '2', { offset: 2 });
+  await repository.poll(); // c is seen once: not loaded before its files stay the same
+  const look = repository.poll(); // c:1 loads in the last room, c:2 waits for room
+  await until(() => registry.loadsWaitingForRoom === 1, 'c:2 to wait for room');
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.labels('c'), failures], [0, 0, {}, []]);
+  registry.off('ready', holdNew);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  await remove();
+});
+
 test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async () => {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
