@@ -393,7 +393,7 @@ test('registry.load() waits for room too, and is called off, not failed, by an u
   assert.deepEqual(failures, []);
 });
 
-test('registry.load() aborted while it waits for room rejects at once with the signal\'s reason, leaves the queue and the registry as it was, and the version loads later', async () => {
+test('registry.load() aborted while it waits for room rejects at once with the signal\'s reason, leaves the queue and the registry as it was but for the version its turn unloads, and the version loads later', async () => {
   const { clock, registry, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   const failures = record(registry, ['failure'], (_, p) => `${p.name}: ${p.error.message}`);
   const a = registry.load({ name: 'a', source: doubler(1) });
@@ -412,6 +412,7 @@ test('registry.load() aborted while it waits for room rejects at once with the s
   await assert.rejects(b, (e: Error) => e instanceof CancelledError && e.code === 'ERR_SERVABLE_CANCELLED');
   waiting.push(registry.loadsWaitingForRoom);
   assert.deepEqual([waiting, clock.now(), registry.names(), failures, loads], [[2, 1, 0], 10, ['a'], [], ['a:1']]);
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'draining' }]); // b's turn began unloading it: it still goes
   hold.release();
   const again = registry.load({ name: 'c', source: doubler(3) });
   await clock.advanceAsync(10);
