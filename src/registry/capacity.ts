@@ -87,7 +87,7 @@ export class Capacity {
    * Reserves room for one version of `bytes`. When every loaded version is still loading, waits
    * for one to be ready (it is unloaded once it has answered what was routed to it) or unloaded.
    * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
-   * unloaded): asked when its turn comes, before unloading a version or waiting for room, and at
+   * unloaded): asked at once, when its turn comes, before unloading a version or waiting for room, and at
    * every {@link Capacity.changed} and at its deadline; queued, at every {@link Capacity.changed}.
    * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
    * (see `wasCalledOff`), when `wanted` says no: at once, leaving the queue if it is queued;
@@ -98,6 +98,8 @@ export class Capacity {
     if (bytes > this.#maxBytes) {
       return Promise.reject(new RangeError(`Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${this.#maxBytes})`));
     }
+    // Given up before it asked (while it waited for a handler): it would wait in the queue for a changed() or its turn.
+    if (!wanted()) return Promise.reject(this.#calledOff(label));
     this.#waiting++;
     const deadline = this.#wait.clock.now() + this.#wait.timeoutMs;
     let leave!: () => void;

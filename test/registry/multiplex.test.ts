@@ -461,6 +461,34 @@ test('registry.load() aborted once the backend loads rejects when that load ends
   await registry.close();
 });
 
+test('registry.load() aborted while it waits for a draining version to give back its handler never queues for room: it rejects once the handler is free', async () => {
+  const { clock, registry } = setup({ maxLoadedBytes: 100, loadMs: 10 });
+  const handler = new TensorHandler();
+  const loaded = [
+    registry.load({ name: 'a', source: doubler(1), sizeBytes: 10, handler }),
+    registry.load({ name: 'b', source: doubler(2), sizeBytes: 45 }),
+    registry.load({ name: 'e', source: doubler(3), sizeBytes: 45 }),
+  ];
+  await clock.advanceAsync(10);
+  const holds = (await Promise.all(loaded)).map((mv) => mv.hold()); // requests on their way: nothing drains
+  const unloading = registry.unload('a', '1'); // a drains, its handler and its room held until then
+  const c = registry.load({ name: 'c', source: doubler(4), sizeBytes: 50 }); // its turn: unloads b, waits for the drain
+  const controller = new AbortController();
+  const settled: string[] = [];
+  const d = registry.load({ name: 'a', version: '2', source: doubler(5), sizeBytes: 10, handler }, { signal: controller.signal }).catch((e: Error) => void settled.push(e.name));
+  await flush();
+  controller.abort(); // while d waits for a's handler
+  holds[0]!.release();
+  await unloading;
+  await flush();
+  assert.deepEqual([settled, registry.loadsWaitingForRoom], [['CancelledError'], 1]);
+  holds[1]!.release();
+  await clock.advanceAsync(10);
+  await Promise.all([c, d]);
+  holds[2]!.release();
+  await registry.close();
+});
+
 test('registry.load() aborted once its version has taken traffic, before the call settles, resolves with it: the version keeps its config and serves', async () => {
   const { clock, registry, loads } = setup({ maxLoadedVersions: 1, loadMs: 10 });
   const controller = new AbortController();
