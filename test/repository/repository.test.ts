@@ -19,6 +19,15 @@ function failuresOf(repository: ModelRepository): string[] {
   return failures;
 }
 
+/** A poll repository over a registry holding at most `maxLoadedVersions`, waiting 1000 ms for room, on a fake clock. */
+async function roomLimited(maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions, loadTimeoutMs: 1000, clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends });
+  return { root, remove, clock, registry, repository, failures: failuresOf(repository) };
+}
+
 async function setup(mode: ControlMode, models?: string[]) {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
@@ -689,12 +698,8 @@ test("'poll' unloads a model whose wanted versions were removed, a version its p
 });
 
 test("'poll' applies other models' changes while one model's load waits for room, at that look and at the next, where they waited behind it for up to loadTimeoutMs at every look", async () => {
-  const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 100, backends: jsonBackends(loads).backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(2, 100, loads);
   await writeModels(root, ['a', 'b', 'c', 'd', 'e']);
   await repository.start(); // c evicted a, d evicted b, e evicted c
   // As requests routed to d and e that never reach their queues: neither can finish draining, so nothing can be unloaded to make room.
@@ -727,11 +732,7 @@ test("'poll' applies other models' changes while one model's load waits for room
 });
 
 test("repository.close() calls off a look's load waiting for room and returns at once, with nothing reported, before the registry closes", async () => {
-  const { root, remove } = await tempRoot();
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(2);
   await writeModels(root, ['a', 'b']);
   await repository.start();
   // As requests routed to a and b that never reach their queues: nothing can be unloaded to make room.
@@ -749,11 +750,7 @@ test("repository.close() calls off a look's load waiting for room and returns at
 });
 
 test("repository.close() reports nothing of a change whose load it called off: no label naming the version called off, no routing applied", async () => {
-  const { root, remove } = await tempRoot();
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 3, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(3);
   await writeModels(root, ['a', 'b']);
   await repository.start();
   // As requests routed to each loaded version that never reach their queues: nothing can be unloaded to make room.
