@@ -160,10 +160,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Loads a model from disk, or reloads what changed (`explicit` mode only): the versions its
    * policy wants are loaded and warmed before the ones it no longer wants are unloaded.
-   * @throws ModelNotFoundError for a name that is not a model directory under the root; the config's or the load's error, saying why.
+   * @throws ModelNotFoundError for a name that is not a model directory under the root; ClosedError once the repository is closed; the config's or the load's error, saying why.
    */
   async load(name: string): Promise<void> {
     this.#explicitOnly('load');
+    this.#assertOpen();
     const { sync } = this.#started();
     return this.#serial(() => sync.sync(name, { stable: false, retryFailed: true }));
   }
@@ -171,10 +172,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Unloads every version of a model (`explicit` mode only), each after its queued work: resolves
    * once they have drained, or after the registry's `loadTimeoutMs` with the drains still going on.
-   * @throws ModelNotFoundError when the repository has not loaded it.
+   * @throws ModelNotFoundError when the repository has not loaded it; ClosedError once the repository is closed.
    */
   async unload(name: string): Promise<void> {
     this.#explicitOnly('unload');
+    this.#assertOpen();
     const { sync } = this.#started();
     return this.#serial(async () => {
       if (!(await sync.unload(name))) throw new ModelNotFoundError(`Model ${JSON.stringify(String(name).slice(0, 100))} is not loaded from the repository`);
@@ -188,9 +190,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * waiting for room, up to the registry's `loadTimeoutMs`) is left to it, and holds back no other.
    * At most `loadConcurrency` models load at once; unloads wait for none.
    * Resolves once every model's change has ended, that one's included.
+   * @throws ClosedError once the repository is closed.
    */
   async poll(): Promise<void> {
     if (this.mode !== 'poll') throw new InvalidInputError(`The repository's control mode is '${this.mode}'; poll needs 'poll'`);
+    this.#assertOpen();
     await Promise.all(await this.#look());
   }
 
@@ -265,6 +269,10 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     if (this.mode !== 'explicit') {
       throw new InvalidInputError(`The repository's control mode is '${this.mode}'; ${what} needs 'explicit'`);
     }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('The repository is closed');
   }
 
   #started(): { root: string; sync: ModelSync } {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
+import { ClosedError, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents } from 'servable/repository';
 import { until } from '../fixtures/until.js';
@@ -924,4 +924,25 @@ test("a look loads no version removed while its model's change loaded another (o
   await repository.close();
   await registry.close();
   await remove();
+});
+
+test('a closed repository refuses poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, and load() loaded', async () => {
+  const polled = await setup('poll');
+  await writeModels(polled.root, ['a']);
+  await polled.repository.start();
+  await rm(path.join(polled.root, 'a'), { recursive: true });
+  await polled.repository.close();
+  await assert.rejects(polled.repository.poll(), (error: unknown) => error instanceof ClosedError && error.code === 'ERR_SERVABLE_CLOSED' && error.status === 503);
+  assert.equal(polled.registry.has('a'), true, 'a closed repository changes nothing');
+  await polled.done();
+
+  const explicit = await setup('explicit', []);
+  await writeModels(explicit.root, ['a', 'b']);
+  await explicit.repository.start();
+  await explicit.repository.load('a');
+  await explicit.repository.close();
+  await assert.rejects(explicit.repository.load('b'), ClosedError);
+  await assert.rejects(explicit.repository.unload('a'), ClosedError);
+  assert.deepEqual([explicit.registry.has('a'), explicit.registry.has('b'), explicit.loads], [true, false, ['a:1']]);
+  await explicit.done();
 });
