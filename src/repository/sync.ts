@@ -24,7 +24,7 @@ export interface SyncOptions {
   readonly retryFailed: boolean;
   /**
    * Taken before the model's first load and freed once its loads end (poll mode: `loadConcurrency`);
-   * a change that only unloads takes none. When it rejects, the change loads nothing and leaves the model as it was.
+   * a change that only unloads takes none.
    */
   readonly loadSlot?: () => Promise<() => void>;
   /** Calls its loads off (poll mode: the repository closes): a load called off is not reported, and the change's labels, traffic and unloads are not applied. */
@@ -121,7 +121,6 @@ export class ModelSync {
           if (current) next.versions.set(v.version, had);
           continue;
         }
-        // Outside the try below: a refused turn ends the change before it loads anything, the model left as it was.
         free ??= await options.loadSlot?.();
         if (!(await stat(v.modelPath).catch(() => undefined))) {
           // Removed since the look found it (while the change waited for its turn or loaded another version): no failure; the next look finds it gone.
