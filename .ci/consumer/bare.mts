@@ -1,4 +1,5 @@
-// A TypeScript consumer of the installed package without its optional peers: type-checked, never run.
+// A TypeScript consumer of the installed package without its optional peers: type-checked (as ESM
+// and, copied to bare.ts, as CommonJS), never run.
 import { InferenceService, ModelRegistry, memoryBackend } from 'servable';
 import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
