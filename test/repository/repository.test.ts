@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ClosedError, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
+import { ClosedError, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type AcquireOptions, type RegistryOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
-import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents } from 'servable/repository';
+import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents, type RepositoryOptions } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
 
@@ -19,13 +19,25 @@ function failuresOf(repository: ModelRepository): string[] {
   return failures;
 }
 
-/** A poll repository over a registry holding at most `maxLoadedVersions`, waiting 1000 ms for room, on a fake clock. */
-async function roomLimited(maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
+/**
+ * A repository over a temp root, and a registry (of `Registry`) with the memory backend on a fake
+ * clock, which the repository's waits then run on too; with the repository's failure events.
+ */
+async function onFakeClock<R extends ModelRegistry>(
+  registryOptions: Omit<RegistryOptions, 'backends' | 'clock'>,
+  repositoryOptions: Omit<RepositoryOptions, 'root' | 'registry'>,
+  Registry: new (options: RegistryOptions) => R,
+) {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends });
+  const registry = new Registry({ backends: [memoryBackend()], clock, ...registryOptions });
+  const repository = new ModelRepository({ root, registry, ...repositoryOptions });
   return { root, remove, clock, registry, repository, failures: failuresOf(repository) };
+}
+
+/** A poll repository over a registry holding at most `maxLoadedVersions`, waiting 1000 ms for room (see {@link onFakeClock}). */
+function roomLimited(maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
+  return onFakeClock({ maxLoadedVersions, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends }, ModelRegistry);
 }
 
 async function setup(mode: ControlMode, models?: string[]) {
@@ -446,12 +458,8 @@ test("'poll' loads the new files of a version a request is loading once that loa
 });
 
 test("a look waits for room for a version at most the registry's loadTimeoutMs, where one stuck behind a drain that never ends held that look, and every one after it, for good", async () => {
-  const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const clock = new FakeClock();
-  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   // As a request routed to b that never reaches its queue: b cannot finish draining, so a's load waits for room for good.
@@ -489,13 +497,9 @@ test("a look waits for room for a version at most the registry's loadTimeoutMs, 
 });
 
 test("a look waits for a request's load at most the registry's loadTimeoutMs, which may take that long for room and as long again to load: the version stays loading and the repository's, nothing is reported", async () => {
-  const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const { backends, hold, open } = gatedJson(loads);
-  const clock = new FakeClock();
-  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends, clock });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   const stuck = registry.get('b').hold(); // b drains only once released
@@ -523,11 +527,7 @@ test("a look waits for a request's load at most the registry's loadTimeoutMs, wh
 });
 
 test("a look and an unload wait for a version's drain at most the registry's loadTimeoutMs, where one that never ended held them, and every change and close() after them, for good", async () => {
-  const { root, remove } = await tempRoot();
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends().backends, clock });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends().backends }, ModelRegistry);
   const drains: string[] = [];
   registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason}) at ${clock.now()}`));
   await writeModels(root, ['a', 'b']);
@@ -564,12 +564,8 @@ test("a look and an unload wait for a version's drain at most the registry's loa
 });
 
 test("'poll' loads again at the next look a version whose load found no room within loadTimeoutMs, reporting each distinct failure once, and leaves a version whose files failed until they change", async () => {
-  const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const clock = new FakeClock();
-  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends, clock });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   // As a request routed to b that never reaches its queue: b cannot finish draining, so a:2 waits for room for good.
@@ -608,12 +604,8 @@ test("'poll' loads again at the next look a version whose load found no room wit
 });
 
 test("'poll' does not load again a version whose load took longer than loadTimeoutMs until its files change: it would take as long again", async () => {
-  const { root, remove } = await tempRoot();
   const loads: string[] = [];
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, ModelRegistry);
   await repository.start();
   await writeConfig(root, 'a', jsonConfig());
   await writeVersion(root, 'a', '1', { offset: 1, hang: true });
@@ -636,10 +628,7 @@ test("'poll' does not load again a version whose load took longer than loadTimeo
 });
 
 test("the repository's waits run on the registry's clock when it is given none, where they ran on the system clock against the registry's loadTimeoutMs", async () => {
-  const { root, remove } = await tempRoot();
-  const clock = new FakeClock();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], loadTimeoutMs: 60_000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a'], backends: jsonBackends().backends });
+  const { root, remove, clock, registry, repository } = await onFakeClock({ loadTimeoutMs: 60_000 }, { mode: 'explicit', models: ['a'], backends: jsonBackends().backends }, ModelRegistry);
   await writeModels(root, ['a']);
   await repository.start();
   const stuck = registry.get('a').hold(); // a cannot finish draining
@@ -773,11 +762,7 @@ test("repository.close() reports nothing of a change whose load it called off: n
 });
 
 test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async () => {
-  const { root, remove } = await tempRoot();
-  const clock = new FakeClock();
-  const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1, loadTimeoutMs: 1000, clock });
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends });
-  const failures = failuresOf(repository);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   const stuck = registry.get('b').hold(); // b drains only once released
