@@ -25,7 +25,7 @@ export function checkLoadOptions(options: RegistryLoadOptions): RegistryLoadOpti
  * and this rejects at once. Otherwise the load is abandoned: called off at once while it waits for
  * room, disposed once its session is open (the backend's load is bounded by `loadTimeoutMs`), and
  * this rejects once it has ended, what `config` replaced put back; a load that committed before the
-abort resolves this still. `cleanup` runs once this settles.
+ * abort resolves this still. `cleanup` runs once this settles.
  * @throws ModelNotReadyError, transient, when a load of the version is in flight already; the
  * load's error; the signal's reason when it is an Error, else a CancelledError.
  */

@@ -139,8 +139,9 @@ export interface RegistryLoadOptions {
    * `maxLoadedBytes` (it leaves the queue); once the backend is loading it, when that load ends (it
    * takes at most `loadTimeoutMs`), what it opened disposed. Either way the registry is left as it
    * was, but for a version the load had begun unloading to make room, which still unloads (and
-   * loads again on its next request), and the version may be loaded again. Requests waiting for the same load keep it going for
-   * them: the call then rejects at once, and the version stays known with this config.
+   * loads again on its next request), and the version may be loaded again. Requests waiting for
+   * the same load keep it going for them: the call then rejects at once, and the version stays
+   * known with this config.
    */
   readonly signal?: AbortSignal | undefined;
 }

@@ -83,7 +83,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /** Calls off the loads of `poll` changes at {@link ModelRepository.close}. */
   readonly #closing = new AbortController();
   #timer: unknown;
-  #closed = false;
 
   constructor(options: RepositoryOptions) {
     super();
@@ -209,7 +208,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
-    this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#closing.abort(new ClosedError('The repository is closed'));
     await this.#turn.catch(() => {});
@@ -251,7 +249,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   #schedule(): void {
-    if (this.#closed) return;
+    if (this.#closing.signal.aborted) return;
     this.#timer = this.#clock.setTimeout(() => {
       // The next look comes an interval after this one started its changes, not after they end.
       this.#look().catch(() => {}).finally(() => this.#schedule());
@@ -272,7 +270,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('The repository is closed');
+    if (this.#closing.signal.aborted) throw new ClosedError('The repository is closed');
   }
 
   #started(): { root: string; sync: ModelSync } {
