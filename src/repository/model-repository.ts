@@ -118,9 +118,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
     this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
-    this.#sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
+    const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
+    this.#sync = sync;
     const names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
-    await this.#serial(() => this.#syncAll(names, { stable: false, retryFailed: true }));
+    // One model at a time, in the listing's order: under the registry's limits the first loaded are the first evicted.
+    await this.#serial(async () => {
+      for (const name of names) await sync.sync(name, { stable: false, retryFailed: true }).catch(() => {});
+    });
     if (this.mode === 'poll') this.#schedule();
   }
 
@@ -234,11 +238,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const change = work().then(() => {}, () => {}).finally(() => this.#changing.delete(name));
     this.#changing.set(name, change);
     return change;
-  }
-
-  async #syncAll(names: readonly string[], options: { stable: boolean; retryFailed: boolean }): Promise<void> {
-    const { sync } = this.#started();
-    for (const name of names) await sync.sync(name, options).catch(() => {});
   }
 
   /** The model directories this repository manages in `none` and `poll` modes. */
