@@ -31,6 +31,10 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly loadTimeoutMs: number;
   /** How long {@link ModelRegistry.close} waits for drains (`RegistryOptions.closeTimeoutMs`). */
   readonly closeTimeoutMs: number;
+  /** The most versions it keeps loaded (`RegistryOptions.maxLoadedVersions`); Infinity when unset. */
+  readonly maxLoadedVersions: number;
+  /** The most estimated bytes it keeps loaded (`RegistryOptions.maxLoadedBytes`); Infinity when unset. */
+  readonly maxLoadedBytes: number;
   readonly #capacity: Capacity;
   readonly #models = new Map<string, ModelEntry>();
   readonly #releases = new WeakMap<ModelVersion, Release>();
@@ -47,6 +51,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
     this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
     this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
+    this.maxLoadedVersions = options.maxLoadedVersions ?? Infinity;
+    this.maxLoadedBytes = options.maxLoadedBytes ?? Infinity;
     this.#loads = {
       registry: this,
       backends: this.#backends,

@@ -34,7 +34,10 @@ export interface RepositoryOptions {
    * How many models' changes in `poll` mode load at once (Triton's `--model-load-thread-count`);
    * the others wait their turn, so a look that finds many changed models (a repository copied in)
    * does not load them all together. A change that only unloads (a removed model or version)
-   * waits for none, since it frees room. `start()` loads one model at a time whatever this is.
+   * waits for none, since it frees room. `start()` loads this many models at once too, in every
+   * mode, taking them in the listing's order (explicit mode: `models`' order); under a registry
+   * with `maxLoadedVersions` or `maxLoadedBytes` it loads one at a time whatever this is, so the
+   * first loaded are the first evicted (loads going on together would leave that to the order they end).
    * @default 4
    */
   readonly loadConcurrency?: number;
@@ -109,7 +112,9 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   /**
-   * Loads the models the mode loads at start, and in `poll` mode starts watching.
+   * Loads the models the mode loads at start, `loadConcurrency` at once (one at a time under the
+   * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
+   * every model's load has ended.
    * @throws when the root is not a directory; model failures are reported as `failure` events.
    */
   async start(): Promise<void> {
@@ -121,10 +126,17 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
     this.#sync = sync;
     const names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
-    // One model at a time, in the listing's order: under the registry's limits the first loaded are the first evicted.
-    await this.#serial(async () => {
-      for (const name of names) await sync.sync(name, { stable: false, retryFailed: true }).catch(() => {});
-    });
+    const { registry } = this.#options;
+    // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
+    const slots = registry.maxLoadedVersions < Infinity || registry.maxLoadedBytes < Infinity ? new Slots(1) : this.#loadSlots;
+    await this.#serial(() =>
+      Promise.all(
+        [...new Set(names)].map(async (name) => {
+          const free = await slots.take();
+          await sync.sync(name, { stable: false, retryFailed: true }).catch(() => {}).finally(free);
+        }),
+      ),
+    );
     if (this.mode === 'poll') this.#schedule();
   }
 

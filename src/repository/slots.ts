@@ -1,6 +1,7 @@
 /**
  * At most `size` holders at once; the others wait their turn, first come, first served. The
- * repository's `poll` changes take one before their first load (`loadConcurrency`).
+ * repository's `poll` changes take one before their first load, and `start()` one per model
+ * (`loadConcurrency`).
  */
 export class Slots {
   readonly #size: number;

@@ -837,6 +837,66 @@ test("'poll' loads at most loadConcurrency models at once, the others as slots f
   await remove();
 });
 
+/** Json backends whose every load takes `ms` on `on.clock` (set once made), recording the loads started, those going on and the most at once. */
+function slowBackends(ms: number) {
+  const json = jsonBackends().backends.json!;
+  const on = { clock: undefined as FakeClock | undefined, started: [] as string[], loading: 0, peak: 0 };
+  const slow: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        on.started.push(loadOptions?.label ?? '?');
+        on.peak = Math.max(on.peak, ++on.loading);
+        await new Promise<void>((resolve) => on.clock!.setTimeout(resolve, ms));
+        on.loading--;
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  return { backends: { json: slow }, on };
+}
+
+test("start() loads up to loadConcurrency models at once, in both modes, where it loaded one at a time: 4 loads of 1000 ms, 2 at once, take 2000 ms (a model named twice loads once)", async () => {
+  for (const mode of ['none', 'explicit'] as const) {
+    const { backends, on } = slowBackends(1000);
+    const { root, remove, clock, registry, repository, failures } = await onFakeClock({}, { mode, models: ['a', 'a', 'b', 'c', 'd'], loadConcurrency: 2, backends }, ModelRegistry);
+    on.clock = clock;
+    await writeModels(root, ['a', 'b', 'c', 'd']);
+    await writeVersion(root, 'c', '1', { offset: 1, fail: true });
+    let started = false;
+    const starting = repository.start().then(() => (started = true));
+    await until(() => on.loading === 2, 'two loads to go on at once');
+    await clock.advanceAsync(1000);
+    await until(() => on.started.length === 4 && on.loading === 2, 'the next two loads to start as the first two end');
+    assert.equal(started, false);
+    await clock.advanceAsync(1000);
+    await starting;
+    assert.deepEqual([mode, clock.now(), on.peak, on.started.sort(), registry.names().sort(), failures], [mode, 2000, 2, ['a:1', 'b:1', 'c:1', 'd:1'], ['a', 'b', 'd'], ['c:1: the weights are corrupt']]);
+    await repository.close();
+    await registry.close();
+    await remove();
+  }
+});
+
+test("start() under the registry's limits loads one model at a time, in the listing's order, whatever loadConcurrency is: the first loaded are the first evicted", async () => {
+  const { backends, on } = slowBackends(1000);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 2 }, { loadConcurrency: 4, backends }, ModelRegistry);
+  on.clock = clock;
+  await writeModels(root, ['a', 'b', 'c', 'd']);
+  const starting = repository.start();
+  for (let i = 1; i <= 4; i++) {
+    await until(() => on.loading === 1 && on.started.length === i, `load ${i} to go on alone`);
+    await clock.advanceAsync(1000);
+  }
+  await starting;
+  const ready = registry.names().filter((n) => registry.isReady(n));
+  assert.deepEqual([clock.now(), on.peak, on.started, ready, failures], [4000, 1, ['a:1', 'b:1', 'c:1', 'd:1'], ['c', 'd'], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
 test("close() calls off the load going on and starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async () => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
