@@ -114,10 +114,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Loads the models the mode loads at start, `loadConcurrency` at once (one at a time under the
    * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
-   * every model's load has ended.
-   * @throws when the root is not a directory; model failures are reported as `failure` events.
+   * every model's load has ended, or once {@link ModelRepository.close} has called them off.
+   * @throws when the root is not a directory; ClosedError once the repository is closed; model failures are reported as `failure` events.
    */
   async start(): Promise<void> {
+    this.#assertOpen();
     if (this.#sync) throw new InvalidInputError('The repository was started already');
     const root = await realpath(this.#options.root).catch(() => this.#options.root);
     if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
@@ -129,11 +130,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const { registry } = this.#options;
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
     const slots = registry.maxLoadedVersions < Infinity || registry.maxLoadedBytes < Infinity ? new Slots(1) : this.#loadSlots;
+    const { signal } = this.#closing;
     await this.#serial(() =>
       Promise.all(
         [...new Set(names)].map(async (name) => {
           const free = await slots.take();
-          await sync.sync(name, { stable: false, retryFailed: true }).catch(() => {}).finally(free);
+          if (signal.aborted) return free();
+          await sync.sync(name, { stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
         }),
       ),
     );
@@ -214,13 +217,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   /**
-   * Stops watching, calls off the loads of the `poll` changes going on, and waits for those
-   * changes to end: a load waiting for room under the registry's limits is called off at once
+   * Stops watching, calls off the loads of `start()` and of the `poll` changes going on, and waits
+   * for them to end: a load waiting for room under the registry's limits is called off at once
    * (nothing reported, the registry as it was), one the backend is running ends first (at most
    * `loadTimeoutMs`) and is disposed; such a change applies none of its labels, traffic or
-   * unloads, and a change still waiting for its turn to load (`loadConcurrency`) loads nothing.
-   * So closing the repository, then the registry, does not wait for room. A `start()` or an
-   * explicit `load()` still going on is waited for, not called off: its caller waits for it.
+   * unloads, and a model still waiting for its turn to load (`loadConcurrency`) loads nothing.
+   * `start()` then resolves. So closing the repository, then the registry, does not wait for room.
+   * An explicit `load()` still going on is waited for, not called off: its caller waits for it.
    * Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {

@@ -27,7 +27,7 @@ export interface SyncOptions {
    * a change that only unloads takes none.
    */
   readonly loadSlot?: () => Promise<() => void>;
-  /** Calls its loads off (poll mode: the repository closes): a load called off is not reported, and the change's labels, traffic and unloads are not applied. */
+  /** Calls its loads off (start and poll mode: the repository closes): a load called off is not reported, and the change's labels, traffic and unloads are not applied. */
   readonly signal?: AbortSignal;
 }
 

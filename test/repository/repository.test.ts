@@ -897,6 +897,42 @@ test("start() under the registry's limits loads one model at a time, in the list
   await remove();
 });
 
+test("close() during start() calls off its loads: those going on end first and are disposed, those not begun never start, and start() resolves, where close() waited for every model to load", async () => {
+  const { backends, on } = slowBackends(1000);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({}, { mode: 'poll', pollIntervalMs: 100, loadConcurrency: 2, backends }, ModelRegistry);
+  on.clock = clock;
+  await writeModels(root, ['a', 'b', 'c', 'd']);
+  const starting = repository.start();
+  await until(() => on.loading === 2, 'two loads to go on');
+  const closing = repository.close();
+  await clock.advanceAsync(1000); // the two loads end, and are disposed
+  await Promise.all([closing, starting]);
+  assert.deepEqual([clock.now(), on.started, registry.names(), failures], [1000, ['a:1', 'b:1'], [], []]);
+  await clock.advanceAsync(100);
+  assert.deepEqual([on.started, registry.names()], [['a:1', 'b:1'], []], 'no look after close()');
+  await registry.close();
+  await remove();
+});
+
+test("close() during start() calls off its load waiting for room at once, with nothing reported, where it waited for that load up to loadTimeoutMs", async () => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(1);
+  await writeModels(root, ['a', 'b']);
+  // As a request routed to a that never reaches its queue: nothing can be unloaded to make room for b.
+  const stuck: { release(): void }[] = [];
+  const holdA = (mv: { name: string; version: string }) => void (mv.name === 'a' && stuck.push(registry.get('a', mv.version).hold()));
+  registry.on('ready', holdA);
+  const starting = repository.start();
+  await until(() => registry.loadsWaitingForRoom === 1, 'b:1 to wait for room');
+  await repository.close();
+  await starting;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.names(), failures], [0, 0, ['a'], []]);
+  registry.off('ready', holdA);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+  await remove();
+});
+
 test("close() calls off the load going on and starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async () => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
@@ -971,7 +1007,7 @@ test("a look loads no version removed while its model's change loaded another (o
   await remove();
 });
 
-test('a closed repository refuses poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, and load() loaded', async () => {
+test('a closed repository refuses start(), poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, load() loaded, and start() loaded every model', async () => {
   const polled = await setup('poll');
   await writeModels(polled.root, ['a']);
   await polled.repository.start();
@@ -990,4 +1026,11 @@ test('a closed repository refuses poll(), load() and unload() with ClosedError (
   await assert.rejects(explicit.repository.unload('a'), ClosedError);
   assert.deepEqual([explicit.registry.has('a'), explicit.registry.has('b'), explicit.loads], [true, false, ['a:1']]);
   await explicit.done();
+
+  const unstarted = await setup('none');
+  await writeModels(unstarted.root, ['a']);
+  await unstarted.repository.close();
+  await assert.rejects(unstarted.repository.start(), ClosedError);
+  assert.deepEqual([unstarted.registry.names(), unstarted.loads], [[], []]);
+  await unstarted.done();
 });
