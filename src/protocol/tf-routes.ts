@@ -1,7 +1,7 @@
 import { InvalidInputError, ModelNotFoundError } from '../core/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { TensorSpec } from '../backends/index.js';
-import type { ModelVersion, VersionHold, VersionSelector } from '../registry/index.js';
+import type { VersionHold, VersionSelector } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import { bodyText, parseJsonObject } from './json-body.js';
 import { parseNonFinite } from './json-non-finite.js';
@@ -32,15 +32,12 @@ export function tfRoutes(ctx: RouteContext): RouteHandlers<'tf-status' | 'tf-met
   };
 }
 
-/** A hold on the version a request names when it is loaded; undefined when it is not, or the name is wrong (acquiring it says how). */
+/**
+ * A hold on the version a request names when it is loaded; undefined when it is known but not loaded.
+ * @throws ModelNotFoundError for a version or label the model does not have, as acquiring it would.
+ */
 function heldIfLoaded(service: InferenceService, model: string, selector: VersionSelector): VersionHold | undefined {
-  let loaded: ModelVersion | undefined;
-  try {
-    loaded = service.registry.peek(model, selector);
-  } catch {
-    return undefined;
-  }
-  return loaded?.hold();
+  return service.registry.peek(model, selector)?.hold();
 }
 
 function labelled(service: InferenceService, model: string, label: string): string {
@@ -85,6 +82,7 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
       // A body handed over is decoded in one step, so the model comes first; one decoded in place is
       // read before the model is loaded, so malformed JSON loads nothing: only with a model already
       // loaded are its float tensors read from the bytes, once its inputs' datatypes are known.
+      // Either way a version or label the model does not have is a 404 before the body is read.
       if (handsOver(jsonDecoder, body)) return jsonDecoder.predict(body, await acquire(), maxElements, request.signal);
       hold = heldIfLoaded(service, model, { version, label });
       if (hold) return decodePredictJson(body, hold.version.metadata().inputs, maxElements);

@@ -172,6 +172,34 @@ test('a loaded model\'s float tensors are read from the body\'s bytes; one not l
   await registry.close();
 });
 
+test('a version or label the model does not have is a 404 before a body that does not decode, whether the body is decoded in place or handed over', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: echo(), warmup: [] });
+  registry.register({ name: 'm', version: '2', source: echo(), warmup: [] });
+  registry.setLabel('m', 'later', '2');
+  // Bodies of 1 KiB or more are handed over, smaller ones decoded in place.
+  const jsonDecoder: JsonDecoder = { ...inPlaceDecoder, minBytes: 1024 };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), jsonDecoder });
+  const small = '{"instances": [1, oops]}';
+  const large = `{"instances": [${'1, '.repeat(500)}oops]}`;
+  const answers = [];
+  for (const body of [small, large]) {
+    for (const path of ['/v1/models/m/versions/7:predict', '/v1/models/m/labels/nope:predict', '/v1/models/m/versions/1:predict']) {
+      const reply = await http.handle({ method: 'POST', path, headers: {}, body });
+      answers.push([body.length < 1024 ? 'small' : 'large', path, reply.status, (json(reply) as { code: string }).code]);
+    }
+  }
+  assert.deepEqual(answers, ['small', 'large'].flatMap((size) => [
+    [size, '/v1/models/m/versions/7:predict', 404, 'ERR_SERVABLE_MODEL_NOT_FOUND'],
+    [size, '/v1/models/m/labels/nope:predict', 404, 'ERR_SERVABLE_MODEL_NOT_FOUND'],
+    [size, '/v1/models/m/versions/1:predict', 400, 'ERR_SERVABLE_INVALID_INPUT'],
+  ]));
+  // A version known but not loaded is not loaded for a small body that does not decode.
+  const known = await http.handle({ method: 'POST', path: '/v1/models/m/labels/later:predict', headers: {}, body: small });
+  assert.deepEqual([known.status, registry.isReady('m', '2')], [400, false]);
+  await registry.close();
+});
+
 test('tfServing: false leaves /v1 to the app', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const http = createHttpHandler({ service: new InferenceService({ registry }), tfServing: false });
