@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { InferenceService, ModelRegistry, type MemoryModel, type Tensor } from 'servable';
 import { memoryBackend } from 'servable/testing';
 import type { StartServer, TestServer } from './http-contract.js';
@@ -15,30 +16,47 @@ function tagged(tag: number): MemoryModel {
 
 type Protocol = 'oip' | 'binary' | 'tf';
 
+/** The path, headers and body of a request of `protocol` for model `split` (at `version` when given). */
+function requestOf(protocol: Protocol, version: string | undefined): { path: string; headers: Record<string, string>; body: string | Uint8Array } {
+  const at = version === undefined ? '' : `/versions/${version}`;
+  if (protocol === 'tf') return { path: `/v1/models/split${at}:predict`, headers: {}, body: '{"instances": [[1, 2, 3]]}' };
+  if (protocol === 'oip') {
+    const body = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+    return { path: `/v2/models/split${at}/infer`, headers: { 'content-type': 'application/json' }, body };
+  }
+  const data = new Uint8Array(new Float32Array([1, 2, 3]).buffer);
+  const header = new TextEncoder().encode(JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: data.byteLength } }] }));
+  const body = new Uint8Array(header.byteLength + data.byteLength);
+  body.set(header);
+  body.set(data, header.byteLength);
+  return { path: `/v2/models/split${at}/infer`, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) }, body };
+}
+
+/** The status and the tag that answered (or the error body) of a reply to a request of `protocol`. */
+function tagIn(protocol: Protocol, status: number, reply: { outputs?: { data: number[] }[]; predictions?: number[][] }): [number, unknown] {
+  if (status !== 200) return [status, reply];
+  return [200, protocol === 'tf' ? reply.predictions![0]![0] : reply.outputs![0]!.data[0]];
+}
+
 /** A request of `protocol` for model `split` (at `version` when given), with `headers`; resolves with the status and the tag that answered (or the error body). */
 async function ask(server: TestServer, protocol: Protocol, headers: Record<string, string>, version?: string): Promise<[number, unknown]> {
-  const at = version === undefined ? '' : `/versions/${version}`;
-  let res: Response;
-  if (protocol === 'tf') {
-    res = await fetch(`${server.url}/v1/models/split${at}:predict`, { method: 'POST', headers, body: '{"instances": [[1, 2, 3]]}' });
-  } else if (protocol === 'oip') {
-    const body = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
-    res = await fetch(`${server.url}/v2/models/split${at}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  } else {
-    const data = new Uint8Array(new Float32Array([1, 2, 3]).buffer);
-    const header = new TextEncoder().encode(JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: data.byteLength } }] }));
-    const body = new Uint8Array(header.byteLength + data.byteLength);
-    body.set(header);
-    body.set(data, header.byteLength);
-    res = await fetch(`${server.url}/v2/models/split${at}/infer`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength), ...headers },
-      body,
+  const request = requestOf(protocol, version);
+  const res = await fetch(`${server.url}${request.path}`, { method: 'POST', headers: { ...request.headers, ...headers }, body: request.body });
+  return tagIn(protocol, res.status, (await res.json()) as never);
+}
+
+/** {@link ask} with header `name` sent as one field line per value, which fetch would join into one. */
+function askLines(server: TestServer, protocol: Protocol, name: string, values: readonly string[]): Promise<[number, unknown]> {
+  const request = requestOf(protocol, undefined);
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}${request.path}`, { method: 'POST', headers: { ...request.headers, [name]: [...values] } });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).once('end', () => resolve(tagIn(protocol, res.statusCode!, JSON.parse(text) as never)));
     });
-  }
-  const reply = (await res.json()) as { outputs?: { data: number[] }[]; predictions?: number[][] };
-  if (res.status !== 200) return [res.status, reply];
-  return [200, protocol === 'tf' ? reply.predictions![0]![0] : reply.outputs![0]!.data[0]];
+    req.end(request.body);
+  });
 }
 
 /** The tag that answered a request of `protocol`, which must succeed. */
@@ -162,6 +180,27 @@ export function routingKeyContract(adapter: string, start: StartServer): void {
         assert.deepEqual([await tagOf(keyed, protocol, { 'x-user-id': '' }), await tagOf(keyed, protocol, { 'x-user-id': '' })], [1, 2], protocol);
       }
       assert.equal(await ask(plain, 'oip', { 'x-user-id': 'u'.repeat(257) }).then(([status]) => status), 200, 'read only when asked for');
+    });
+
+    test(`sent as two field lines, the header's values are one key, the two joined as Node joins them, on every protocol`, async () => {
+      const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
+      for (const protocol of PROTOCOLS) {
+        const lines: unknown[] = [];
+        const joined: unknown[] = [];
+        const first: unknown[] = [];
+        for (const user of users) {
+          const [status, tag] = await askLines(keyed, protocol, 'X-User-Id', [user, 'gateway']);
+          assert.equal(status, 200, JSON.stringify(tag));
+          lines.push(tag);
+          joined.push(await tagOf(keyed, protocol, { 'x-user-id': `${user}, gateway` }));
+          first.push(await tagOf(keyed, protocol, { 'x-user-id': user }));
+        }
+        assert.deepEqual(lines, joined, protocol);
+        // So that the test tells the joined key from the first value alone.
+        assert.notDeepEqual(joined, first, protocol);
+      }
+      const long = await askLines(keyed, 'tf', 'x-user-id', ['u'.repeat(200), 'u'.repeat(55)]);
+      assert.deepEqual(long, [400, { error: "The routing key header 'x-user-id' holds 257 characters; it may hold at most 256", code: 'ERR_SERVABLE_INVALID_INPUT' }]);
     });
 
     test(`a header name that is no HTTP token is refused when the adapter is made, quoting it`, async () => {
