@@ -137,9 +137,12 @@ test('tenantOf decides the tenant from what the server can verify; a client\'s o
     assert.equal((await ask({ 'x-api-key': 'key-a', 'x-tenant': ['beta', 'gamma'] })).status, 200);
     assert.deepEqual(json(await ask({ 'x-api-key': 'key-b' }, '/v1/models/double:predict', '{"instances": [[3, 4]]}')), { predictions: [[6, 8]] });
     assert.deepEqual(service.calls.map((c) => [c.tenant, c.noStore]), [['acme', true], [undefined, undefined], ['acme', undefined], ['beta', undefined]]);
-    const broken = await ask({ 'x-api-key': 'broken' });
-    assert.equal(broken.status, 500);
-    assert.match(String(errors[0]), /Expected `tenantOf` to answer a string or undefined, got 42/);
+    // A hook answering another type is the server's bug: a bare 500 on both routes, its error given to onError.
+    for (const [path, text] of [['/v2/models/double/infer', body([1, 2])], ['/v1/models/double:predict', '{"instances": [[3, 4]]}']] as const) {
+      const broken = await ask({ 'x-api-key': 'broken' }, path, text);
+      assert.deepEqual([broken.status, broken.headers, broken.body], [500, { 'content-type': 'application/json' }, '{"error":"Internal server error"}'], path);
+    }
+    assert.deepEqual(errors.map(String), Array(2).fill('TypeError: Expected `tenantOf` to answer a string or undefined, got 42 (number)'));
     assert.throws(() => createHttpHandler({ service, tenantOf: 'x-tenant' as never }), /Expected `tenantOf` to be a function, got "x-tenant"/);
   } finally {
     await registry.close();
