@@ -61,6 +61,9 @@ async function infer({ service, maxElements, tenantOf, routingKeyHeader, jsonDec
     assertKnownModel(service, model);
     if (!tenantOf) sent = headerDirectives(request.headers);
     if (routingKeyHeader !== undefined) routingKey = routingKeyOf(request.headers, routingKeyHeader);
+    // But a version the model does not have is a 404 before the body, as in Triton and on :predict,
+    // whichever way the body is decoded: peek() throws it, and loads nothing.
+    if (version !== undefined) service.registry.peek(model, { version });
     if (request.body === undefined) throw new InvalidInputError('The request has no body; expected a JSON inference request');
     const { json, binary } = splitBody(request.body, request.headers[HEADER_LENGTH]);
     if (binary) {

@@ -112,15 +112,16 @@ test('names and versions chosen by clients never become label values, whatever t
   new ServingMetrics({ promRegistry, service });
   const http = createHttpHandler({ service, bodyLimit: 1000 });
 
-  // Failures before a version is chosen: a deadline already past, a body the protocol refuses, one too large, a version the model does not have.
+  // Failures before a version is chosen: a deadline already past, a version the model does not have (before its body), a body too large, one the protocol refuses.
   await assert.rejects(service.infer('m', rows(1), { version: 'asked-1', timeoutMs: 0 }), { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
   await assert.rejects(service.infer('no-such-model', rows(1), { timeoutMs: 0 }), { code: 'ERR_SERVABLE_DEADLINE_EXCEEDED' });
   const statuses = [
     (await http.handle({ method: 'POST', path: '/v2/models/m/versions/asked-2/infer', headers: {}, body: 'not json' })).status,
     (await http.handle({ method: 'POST', path: '/v2/models/m/versions/asked-3/infer', headers: {}, body: 'x'.repeat(2000) })).status,
     (await http.handle({ method: 'POST', path: '/v1/models/m/versions/4:predict', headers: {}, body: '{bad' })).status,
+    (await http.handle({ method: 'POST', path: '/v2/models/m/versions/1/infer', headers: {}, body: 'not json' })).status,
   ];
-  assert.deepEqual(statuses, [400, 413, 404]);
+  assert.deepEqual(statuses, [404, 413, 404, 400]);
   const served = service.infer('m', rows(1));
   await clock.advanceAsync(15);
   await served;
@@ -128,7 +129,7 @@ test('names and versions chosen by clients never become label values, whatever t
   const series = parse(await promRegistry.metrics()).filter((s) => s.name === 'servable_requests_total');
   assert.deepEqual(
     series.map((s) => `${s.labels.model}/${s.labels.version}/${s.labels.outcome}=${s.value}`).sort(),
-    ['//timeout=1', 'm//invalid=2', 'm//not-found=1', 'm//timeout=1', 'm/1/backend=0', 'm/1/cancelled=0', 'm/1/invalid=0', 'm/1/rejected=0', 'm/1/success=1', 'm/1/timeout=0'],
+    ['//timeout=1', 'm//invalid=2', 'm//not-found=2', 'm//timeout=1', 'm/1/backend=0', 'm/1/cancelled=0', 'm/1/invalid=0', 'm/1/rejected=0', 'm/1/success=1', 'm/1/timeout=0'],
   );
   await registry.close();
 });

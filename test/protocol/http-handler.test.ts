@@ -482,3 +482,29 @@ test('an inference body may hold bare NaN and Infinity, as Triton and Python cli
   assert.match(JSON.parse(String(bad.body)).error, /^The request body is not valid JSON: /);
   await registry.close();
 });
+
+test('a version the model does not have is a 404 before a body that does not decode, as Triton looks the version up first, in place, handed over and with binary data', async () => {
+  const { registry } = await setup();
+  registry.register({ name: 'echo', version: '2', source: echo(), warmup: [] });
+  const jsonDecoder: JsonDecoder = {
+    minBytes: 1024,
+    infer: async (body, maxElements) => decodeInferJson(body, maxElements),
+    predict: async (body, inputs, maxElements) => decodePredictJson(body, inputs, maxElements),
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), jsonDecoder });
+  const small = '{"inputs": [oops]}';
+  const large = `{"inputs": [${'1, '.repeat(500)}oops]}`;
+  const binary = { 'inference-header-content-length': String(small.length) };
+  const answers = [];
+  for (const [body, headers] of [[small, {}], [large, {}], [`${small}\u0000\u0000\u0000\u0000`, binary]] as const) {
+    for (const version of ['7', '1']) {
+      const reply = await http.handle({ method: 'POST', path: `/v2/models/echo/versions/${version}/infer`, headers, body });
+      answers.push([version, reply.status, (json(reply) as { code: string }).code]);
+    }
+  }
+  assert.deepEqual(answers, Array(3).fill([['7', 404, 'ERR_SERVABLE_MODEL_NOT_FOUND'], ['1', 400, 'ERR_SERVABLE_INVALID_INPUT']]).flat());
+  // A version known but not loaded is not loaded for a body that does not decode.
+  const known = await http.handle({ method: 'POST', path: '/v2/models/echo/versions/2/infer', headers: {}, body: small });
+  assert.deepEqual([known.status, registry.isReady('echo', '2')], [400, false]);
+  await registry.close();
+});
