@@ -5,10 +5,10 @@ import { addBusyThreads, checkPreemptions, spinAllowed, type Link } from './link
 import type { WorkerPoolOptions } from './pool-options.js';
 import { fromWireError, type FromWorker, type ToWorker } from './protocol.js';
 import { startWorker, type Started } from './start-worker.js';
-import { Backoff } from './backoff.js';
 import { leastBusy } from './least-busy.js';
 import { Poller, POLL_MS } from './poller.js';
 import { RunWatch } from './run-watch.js';
+import { Replacements } from './replacements.js';
 
 interface Job<In, Out> {
   readonly value: In;
@@ -37,7 +37,7 @@ interface Instance<In, Out> {
  * holding up to {@link depth} jobs. Jobs go to a worker with room or wait in FIFO order; a job
  * whose signal aborts while it waits is dropped. A worker that dies fails its jobs with a
  * BackendError and is replaced; so is one whose run takes longer than `runTimeoutMs`. A
- * replacement that fails to start is tried again with backoff (see {@link Backoff}). Idle workers
+ * replacement that fails to start is tried again with backoff (see {@link Replacements}). Idle workers
  * do not hold the process open.
  */
 export class WorkerPool<Info, In, Out> {
@@ -57,9 +57,17 @@ export class WorkerPool<Info, In, Out> {
   readonly #threads: number;
   readonly #runTimeoutMs: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
-  #starting = 0;
-  /** Tries again to start the workers that are missing after a replacement failed to start. */
-  readonly #retry = new Backoff();
+  /**
+   * Starts workers in place of dead ones. Kept ref'd while they start, after close() too: a process
+   * that exits with one inside ONNX Runtime's session create aborts (Napi::Error thrown into C++),
+   * as in #timedOut.
+   */
+  readonly #replacements = new Replacements<Info>({
+    start: () => startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined),
+    started: (started) => this.#replaced(started),
+    failed: (error) => this.#replaceFailed(error),
+    missing: () => this.size - this.#instances.size,
+  });
   /** A moving average of run times, in milliseconds. */
   #runMs = 0;
   /** Reads the replies of the workers told that the pool polls for them. */
@@ -174,7 +182,7 @@ export class WorkerPool<Info, In, Out> {
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
-    this.#retry.cancel();
+    this.#replacements.stopRetrying();
     return this.#closing;
   }
 
@@ -314,7 +322,7 @@ export class WorkerPool<Info, In, Out> {
     if (!this.#stopping) {
       const why = instance.crash ? `: ${instance.crash.message}` : '';
       for (const job of jobs) job.reject(this.#error(`the worker running this model exited unexpectedly with code ${code}${why}`, instance.crash));
-      this.#replace();
+      this.#replacements.start();
     }
     this.#checkDrained();
   }
@@ -338,48 +346,31 @@ export class WorkerPool<Info, In, Out> {
     instance.link.send({ type: 'close' } satisfies ToWorker<In>, []);
     const error = this.#error(`a run took longer than runTimeoutMs (${this.#runTimeoutMs} ms): its worker is being replaced`, undefined);
     for (const job of instance.jobs.splice(0)) job.reject(error);
-    this.#replace();
+    this.#replacements.start();
     this.#checkDrained();
   }
 
-  /**
-   * Starts a worker in place of one that died; when it cannot start, tries again later, and when
-   * none is left and none is starting, fails what waits meanwhile.
-   */
-  #replace(): void {
-    this.#starting += 1;
-    // Kept ref'd while it starts, after close() too: a process that exits with it inside ONNX
-    // Runtime's session create aborts (Napi::Error thrown into C++), as in #timedOut.
-    startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined).then(
-      (started) => {
-        this.#starting -= 1;
-        this.#retry.reset();
-        this.#failure = undefined;
-        const instance = this.#adopt(started);
-        // close() did not wait for this start: nothing is left for the worker to run, and no one
-        // waits for it to exit, so an error it dies of while closing (kept as its crash) must not
-        // reject an unhandled promise.
-        if (!this.#stopping) this.#dispatch();
-        else if (this.#instances.has(instance)) this.#stop(instance).catch(() => undefined);
-      },
-      (error: unknown) => {
-        this.#starting -= 1;
-        if (this.#instances.size === 0 && this.#starting === 0) {
-          this.#failure = this.#error(`no worker is left: replacing a crashed worker failed: ${messageOf(error)}`, error);
-          for (const job of this.#queue.splice(0)) {
-            job.release();
-            job.reject(this.#failure);
-          }
-        }
-        if (!this.#closing) this.#retry.schedule(() => this.#replaceMissing());
-        // A close() may have waited for the queued jobs this failed.
-        this.#checkDrained();
-      },
-    );
+  #replaced(started: Started<Info>): void {
+    this.#failure = undefined;
+    const instance = this.#adopt(started);
+    // close() did not wait for this start: nothing is left for the worker to run, and no one
+    // waits for it to exit, so an error it dies of while closing (kept as its crash) must not
+    // reject an unhandled promise.
+    if (!this.#stopping) this.#dispatch();
+    else if (this.#instances.has(instance)) this.#stop(instance).catch(() => undefined);
   }
 
-  #replaceMissing(): void {
-    for (let missing = this.size - this.#instances.size - this.#starting; missing > 0; missing--) this.#replace();
+  /** When none is left and none is starting, fails what waits meanwhile. */
+  #replaceFailed(error: unknown): void {
+    if (this.#instances.size === 0 && this.#replacements.starting === 0) {
+      this.#failure = this.#error(`no worker is left: replacing a crashed worker failed: ${messageOf(error)}`, error);
+      for (const job of this.#queue.splice(0)) {
+        job.release();
+        job.reject(this.#failure);
+      }
+    }
+    // A close() may have waited for the queued jobs this failed.
+    this.#checkDrained();
   }
 
   #checkDrained(): void {
