@@ -6,11 +6,12 @@
  * array), deep (replies with an object nested `depth` levels, too deep for the pool's thread to
  * read back, then sets a shared flag). `crashAfterReady` dies right after reporting ready;
  * `failFrom` fails to start from the `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
- * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready. `crashOnClose` dies
+ * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready; with `native`, the hold
+ * is a native start step (see enterNative), which the pool must not terminate. `crashOnClose` dies
  * of an uncaught error when told to close.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import { enterNative, leaveNative, postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
 import type { WorkerStart } from '../../src/backends/onnx-node/protocol.js';
 
 export type Job =
@@ -32,7 +33,7 @@ export interface Result {
 }
 
 const { data, link } = workerData as WorkerStart;
-const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer; crashOnClose?: boolean };
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer; native?: boolean; crashOnClose?: boolean };
 const start = init.failFrom && Atomics.add(new Int32Array(init.failFrom.starts), 0, 1);
 
 if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && start! < (init.failFrom.until ?? Infinity))) {
@@ -40,7 +41,9 @@ if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && st
 } else if (init.exit !== undefined) {
   process.exit(init.exit);
 } else {
+  if (init.native && !enterNative(link)) process.exit(0);
   if (init.hold) wait(init.hold);
+  if (init.native && !leaveNative(link)) process.exit(0);
   parentPort!.postMessage({ type: 'ready', info: { threadId } });
   setImmediate(init.crashAfterReady ? () => { throw new Error('boom after ready'); } : serve);
 }

@@ -3,7 +3,8 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 /**
  * Indices of a link's control words: messages posted to the worker, replies posted by it, 1 while
  * a reply waits in the arena, 1 while the pool polls for the reply (and so reads the arena), 1
- * while the worker sleeps waiting for a job, replies the pool has read.
+ * while the worker sleeps waiting for a job, replies the pool has read, where the worker's start
+ * is (see {@link enterNative}).
  */
 export const POSTED = 0;
 export const REPLIED = 1;
@@ -11,7 +12,12 @@ export const IN_ARENA = 2;
 export const POLLED = 3;
 export const SLEEPING = 4;
 export const READ = 5;
-export const CONTROL_WORDS = 6;
+export const START = 6;
+export const CONTROL_WORDS = 7;
+/** Values of the START word: the worker runs JavaScript, is inside a native start step, or its start was called off. */
+export const IN_JS = 0;
+export const IN_NATIVE = 1;
+export const CALLED_OFF = 2;
 /**
  * Indices of the process-wide words: threads running inference, 1 while spinning is paused, and
  * how many times a spinning worker found it had been preempted.
@@ -41,7 +47,7 @@ export function isNotice(message: unknown): message is LinkNotice {
 /** The worker's end of a {@link Link}. */
 export interface LinkEnd {
   readonly port: MessagePort;
-  /** `[POSTED, REPLIED, IN_ARENA, POLLED, SLEEPING, READ]` (see {@link POSTED}). */
+  /** `[POSTED, REPLIED, IN_ARENA, POLLED, SLEEPING, READ, START]` (see {@link POSTED}). */
   readonly control: Int32Array;
   /** Where a reply goes when the pool polls for it and it fits (see {@link replyInArena}). */
   readonly arena: SharedArrayBuffer;
@@ -90,6 +96,24 @@ function spin({ control, shared, cores, spinMs }: LinkEnd, taken: number): void 
       return;
     }
   }
+}
+
+/**
+ * Marks the worker's start as inside a native step (onnxruntime-node's import, its session
+ * create), where the pool must not terminate it: a thread terminated inside onnxruntime-node
+ * aborts the whole process when the call returns (terminate called after throwing an instance of
+ * 'Napi::Error'). False when the pool has called the start off: the worker should exit instead.
+ */
+export function enterNative(end: LinkEnd): boolean {
+  return Atomics.compareExchange(end.control, START, IN_JS, IN_NATIVE) === IN_JS;
+}
+
+/**
+ * Marks the native step done. False when the pool called the start off meanwhile: it waits for
+ * the worker to exit, which it should do now, releasing what the step opened.
+ */
+export function leaveNative(end: LinkEnd): boolean {
+  return Atomics.compareExchange(end.control, START, IN_NATIVE, IN_JS) === IN_NATIVE;
 }
 
 /** Posts a reply to the pool and counts it, so that a polling pool knows it is there. */

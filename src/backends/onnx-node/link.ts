@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { recycleBuffer } from '../../core/index.js';
 import { ARENA_BYTES } from './arena.js';
-import { BUSY_THREADS, CONTROL_WORDS, IN_ARENA, isNotice, POLLED, POSTED, PREEMPTIONS, READ, REPLIED, SLEEPING, SPIN_PAUSED, type LinkEnd, type LinkNotice } from './link-end.js';
+import { BUSY_THREADS, CALLED_OFF, CONTROL_WORDS, IN_ARENA, IN_NATIVE, isNotice, POLLED, POSTED, PREEMPTIONS, READ, REPLIED, SLEEPING, SPIN_PAUSED, START, type LinkEnd, type LinkNotice } from './link-end.js';
 
 /** How long busy-waiting stays off after a sign that the cores are contended. */
 const PAUSE_MS = 100;
@@ -108,6 +108,17 @@ export class Link {
    */
   expect(): void {
     if (Atomics.load(this.#control, SLEEPING) === 1) Atomics.notify(this.#control, POSTED);
+  }
+
+  /**
+   * Calls off the worker's start. True when it may be terminated now; false when it is inside a
+   * native start step (see `enterNative`), after which it exits by itself.
+   */
+  callOffStart(): boolean {
+    for (;;) {
+      const state = Atomics.load(this.#control, START);
+      if (Atomics.compareExchange(this.#control, START, state, CALLED_OFF) === state) return state !== IN_NATIVE;
+    }
   }
 
   /** Posts a message to the worker and wakes it if it sleeps. */

@@ -14,7 +14,10 @@ export interface WorkerPoolOptions<Info, Out = unknown> {
    * info the first one reported, for the others and for replacements.
    */
   readonly workerData: (first: Info | undefined) => unknown;
-  /** Aborts the start: workers already spawned are terminated. */
+  /**
+   * Aborts the start: workers already spawned are terminated, but one inside a native start step
+   * (see `enterNative`) is left to exit once the step returns; the start rejects once all have exited.
+   */
   readonly signal?: AbortSignal | undefined;
   /**
    * Busy-wait instead of sleeping around short runs while a core is free: workers for up to this

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import { abortError, onAbort, BackendError, BackendUnavailableError } from '../../core/index.js';
 import { Link } from './link.js';
@@ -13,7 +14,11 @@ export interface Started<Info> {
   handOver(): { code: number | undefined; crash: Error | undefined };
 }
 
-/** Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). */
+/**
+ * Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). When `signal`
+ * aborts, the worker is terminated, or, inside a native start step, left to exit once the step
+ * returns; the call then rejects with the abort error once the worker has exited.
+ */
 export function startWorker<Info>(url: URL, data: unknown, label: string, spinMs: number, signal: AbortSignal | undefined): Promise<Started<Info>> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const link = new Link(spinMs);
@@ -71,7 +76,9 @@ export function startWorker<Info>(url: URL, data: unknown, label: string, spinMs
     stopAbort = onAbort(signal, () => {
       settle();
       const error = abortError(signal as AbortSignal);
-      void worker.terminate().then(() => reject(error));
+      // A worker inside a native start step is left to exit once it returns (see Link.callOffStart).
+      const exited = link.callOffStart() ? worker.terminate() : once(worker, 'exit');
+      void exited.then(() => reject(error), () => reject(error));
     });
   });
 }

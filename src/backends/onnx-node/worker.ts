@@ -10,7 +10,7 @@ import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js
 import { deviceName } from './devices.js';
 import { missingProviderLibrary } from './provider-library.js';
 import { writeReply, type RunResult } from './arena.js';
-import { giveBack, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
+import { enterNative, giveBack, leaveNative, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { lowerThreadPriority } from './thread-priority.js';
@@ -28,20 +28,15 @@ void start(parentPort, data as OrtWorkerInit, link);
 async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Promise<void> {
   // Before ONNX Runtime starts any thread of its own, so that they inherit the priority.
   lowerThreadPriority(init.workerNice);
-  let ort: Ort;
-  try {
-    ort = await importOrt();
-  } catch (error) {
-    const failures = (error as { failures?: readonly AttemptFailure[] }).failures ?? [];
-    port.postMessage({ type: 'failed', message: messageOf(error), failures } satisfies Reply);
+  if (!enterNative(link)) process.exit(0);
+  const loaded = await load(init);
+  // The pool called the start off while it was in onnxruntime-node, and waits for this thread to exit.
+  if (!leaveNative(link)) return 'session' in loaded ? close(loaded.session) : process.exit(0);
+  if (!('session' in loaded)) {
+    port.postMessage({ type: 'failed', ...loaded } satisfies Reply);
     return;
   }
-  const opened = await open(ort, init);
-  if (!('session' in opened)) {
-    port.postMessage({ type: 'failed', ...opened } satisfies Reply);
-    return;
-  }
-  const { session, info } = opened;
+  const { ort, session, info } = loaded;
   const outputNames = info.outputs.map((o) => o.name);
   port.postMessage({ type: 'ready', info } satisfies Reply);
   for (let taken = 0; ; taken++) {
@@ -53,6 +48,18 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
     // The feeds were moved here, so no view on the main thread can reach them: they go back for reuse.
     giveBack(link, feedBuffers(message.value, transfer));
   }
+}
+
+/** Imports onnxruntime-node and opens the session: the worker's native start steps (see enterNative). */
+async function load(init: OrtWorkerInit): Promise<{ ort: Ort; session: Session; info: OrtWorkerInfo } | { message: string; failures: readonly AttemptFailure[] }> {
+  let ort: Ort;
+  try {
+    ort = await importOrt();
+  } catch (error) {
+    return { message: messageOf(error), failures: (error as { failures?: readonly AttemptFailure[] }).failures ?? [] };
+  }
+  const opened = await open(ort, init);
+  return 'session' in opened ? { ort, ...opened } : opened;
 }
 
 /** Tries each device in turn (only the first with `strict`), remembering why each failed. */
