@@ -1,7 +1,9 @@
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { WorkerPool } from '../../src/backends/onnx-node/pool.js';
-import { CancelledError } from '../../src/core/index.js';
+import { BackendError, CancelledError } from '../../src/core/index.js';
 import type { Job, Result } from './pool-worker.js';
 import { until } from '../fixtures/until.js';
 import { gate } from './gate.js';
@@ -53,4 +55,62 @@ test('a start whose signal aborts while its worker is inside a native start step
   } finally {
     held.open();
   }
+});
+
+test('close() while a crashed worker\'s replacement is starting ends the replacement: close() resolves with no worker of the pool alive', async () => {
+  const baseline = liveWorkers();
+  // The first worker starts at once; its replacement blocks before it reports ready until `held` opens.
+  const held = gate();
+  const pool = await start(1, (first) => (first ? { hold: held.buffer } : {}));
+  try {
+    await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+    await held.reached(1);
+    await pool.close();
+    assert.equal(pool.alive, 0);
+    assert.equal(liveWorkers(), baseline, 'the replacement was terminated');
+  } finally {
+    held.open();
+  }
+});
+
+test('close() while a replacement is inside a native start step waits for the step to return and the replacement to exit', async () => {
+  const baseline = liveWorkers();
+  const held = gate();
+  const pool = await start(1, (first) => (first ? { hold: held.buffer, native: true } : {}));
+  try {
+    await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+    await held.reached(1);
+    const replacement = held.threadId();
+    let closed = false;
+    const closing = pool.close().then(() => {
+      closed = true;
+    });
+    assert.equal(await happens(() => closed || !liveThreadIds().includes(replacement)), false, 'close() waits; the replacement was not terminated inside the step');
+    held.open();
+    await closing;
+    assert.equal(pool.alive, 0);
+    assert.equal(liveWorkers(), baseline, 'the replacement exited by itself');
+  } finally {
+    held.open();
+  }
+});
+
+test('a process that closes its pool while a crashed worker\'s replacement is starting exits once close() resolves', { timeout: 60_000 }, async () => {
+  // The replacement would block before it reports ready for good: only its end lets the process exit.
+  const script = `
+    import { WorkerPool } from ${JSON.stringify(new URL('../../src/backends/onnx-node/pool.ts', import.meta.url).href)};
+    const hold = new SharedArrayBuffer(12);
+    const pool = await WorkerPool.start({ url: new URL(${JSON.stringify(url.href)}), size: 1, label: 'child', workerData: (first) => (first ? { hold } : {}), spinMs: 1, threads: 1 });
+    await pool.run({ op: 'crash' }, []).catch(() => {});
+    while (Atomics.load(new Int32Array(hold), 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    await pool.close();
+    console.log('closed');
+  `;
+  const child = spawn(process.execPath, ['--conditions=servable-source', '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(killer);
+  assert.deepEqual([code, signal, out.trim()], [0, null, 'closed'], 'the child exited by itself within 30 s of starting');
 });

@@ -7,8 +7,7 @@
  * read back, then sets a shared flag). `crashAfterReady` dies right after reporting ready;
  * `failFrom` fails to start from the `n`th start on (counted in `starts`, from 0), up to the `until`th (excluded) when given.
  * `hold` is a gate (see gate.ts) the worker blocks on before it reports ready; with `native`, the hold
- * is a native start step (see enterNative), which the pool must not terminate. `crashOnClose` dies
- * of an uncaught error when told to close.
+ * is a native start step (see enterNative), which the pool must not terminate.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { enterNative, leaveNative, postReply, takeMessage } from '../../src/backends/onnx-node/link-end.js';
@@ -33,7 +32,7 @@ export interface Result {
 }
 
 const { data, link } = workerData as WorkerStart;
-const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer; native?: boolean; crashOnClose?: boolean };
+const init = data as { fail?: string; exit?: number; crashAfterReady?: boolean; failFrom?: { starts: SharedArrayBuffer; n: number; until?: number }; hold?: SharedArrayBuffer; native?: boolean };
 const start = init.failFrom && Atomics.add(new Int32Array(init.failFrom.starts), 0, 1);
 
 if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && start! < (init.failFrom.until ?? Infinity))) {
@@ -51,10 +50,7 @@ if (init.fail !== undefined || (init.failFrom && start! >= init.failFrom.n && st
 function serve(): void {
   for (let count = 1; ; count++) {
     const message = takeMessage(link, count - 1) as { type: 'run'; value: Job } | { type: 'close' };
-    if (message.type === 'close') {
-      if (init.crashOnClose) throw new Error('boom on close');
-      process.exit(0);
-    }
+    if (message.type === 'close') process.exit(0);
     const job = message.value;
     const done = (extra: Partial<Result>) => postReply(link, { type: 'done', value: { threadId, count, ...extra } }, []);
     if (job.op === 'echo') done({ x: job.x });

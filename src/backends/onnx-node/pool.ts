@@ -58,12 +58,12 @@ export class WorkerPool<Info, In, Out> {
   readonly #runTimeoutMs: number;
   readonly #readArena: ((arena: SharedArrayBuffer) => FromWorker<Info, Out>) | undefined;
   /**
-   * Starts workers in place of dead ones. Kept ref'd while they start, after close() too: a process
-   * that exits with one inside ONNX Runtime's session create aborts (Napi::Error thrown into C++),
-   * as in #timedOut.
+   * Starts workers in place of dead ones. Kept ref'd while they start: a process that exits with
+   * one inside ONNX Runtime's session create aborts (Napi::Error thrown into C++), as in #timedOut,
+   * so close() calls them off and waits for them to exit.
    */
   readonly #replacements = new Replacements<Info>({
-    start: () => startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, undefined),
+    start: (signal) => startWorker<Info>(this.#url, this.#data, this.#label, this.#spinMs, signal),
     started: (started) => this.#replaced(started),
     failed: (error) => this.#replaceFailed(error),
     missing: () => this.size - this.#instances.size,
@@ -178,7 +178,9 @@ export class WorkerPool<Info, In, Out> {
 
   /**
    * Lets queued and running jobs finish, then stops every worker; cancels a pending retry. A
-   * replacement still starting is not waited for: it is told to close once it is ready. Idempotent.
+   * replacement still starting, once no queued job waits for it, is called off: terminated, or,
+   * inside ONNX Runtime's import or session create, left to finish that call and exit. Resolves
+   * once every worker has exited, but for one retired by `runTimeoutMs` (see #timedOut). Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -192,7 +194,7 @@ export class WorkerPool<Info, In, Out> {
       this.#checkDrained();
     });
     this.#stopping = true;
-    await Promise.all([...this.#instances].map((instance) => this.#stop(instance)));
+    await Promise.all([...[...this.#instances].map((instance) => this.#stop(instance)), this.#replacements.close()]);
   }
 
   /** Tells a worker to close; resolves when it has exited. */
@@ -350,14 +352,16 @@ export class WorkerPool<Info, In, Out> {
     this.#checkDrained();
   }
 
-  #replaced(started: Started<Info>): void {
+  #replaced(started: Started<Info>): Promise<unknown> | void {
     this.#failure = undefined;
     const instance = this.#adopt(started);
-    // close() did not wait for this start: nothing is left for the worker to run, and no one
-    // waits for it to exit, so an error it dies of while closing (kept as its crash) must not
-    // reject an unhandled promise.
-    if (!this.#stopping) this.#dispatch();
-    else if (this.#instances.has(instance)) this.#stop(instance).catch(() => undefined);
+    if (!this.#stopping) {
+      this.#dispatch();
+      return;
+    }
+    // Ready just as close() called it off: nothing is left for it to run, and an error it dies of
+    // while closing (kept as its crash) does not fail close().
+    if (this.#instances.has(instance)) return this.#stop(instance).catch(() => undefined);
   }
 
   /** When none is left and none is starting, fails what waits meanwhile. */

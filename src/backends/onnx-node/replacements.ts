@@ -3,10 +3,10 @@ import type { Started } from './start-worker.js';
 
 /** How {@link Replacements} starts workers and tells its pool what became of them. */
 export interface ReplacementHooks<Info> {
-  /** Starts one worker. */
-  start(): Promise<Started<Info>>;
-  /** A replacement reported ready. */
-  started(started: Started<Info>): void;
+  /** Starts one worker; `signal` calls the start off (see startWorker). */
+  start(signal: AbortSignal): Promise<Started<Info>>;
+  /** A replacement reported ready; {@link Replacements.close} waits for what this returns. */
+  started(started: Started<Info>): Promise<unknown> | void;
   /** A replacement failed to start; {@link Replacements.starting} no longer counts it. */
   failed(error: unknown): void;
   /** How many workers the pool lacks, those starting aside. */
@@ -20,6 +20,9 @@ export interface ReplacementHooks<Info> {
 export class Replacements<Info> {
   readonly #hooks: ReplacementHooks<Info>;
   readonly #retry = new Backoff();
+  readonly #callOff = new AbortController();
+  /** Each start in flight, settled once what became of it has been handled. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   #starting = 0;
   #retrying = true;
 
@@ -35,24 +38,36 @@ export class Replacements<Info> {
   /** Starts one replacement. */
   start(): void {
     this.#starting += 1;
-    this.#hooks.start().then(
+    const settled: Promise<unknown> = this.#hooks.start(this.#callOff.signal).then(
       (started) => {
         this.#starting -= 1;
         this.#retry.reset();
-        this.#hooks.started(started);
+        return this.#hooks.started(started);
       },
       (error: unknown) => {
         this.#starting -= 1;
         if (this.#retrying) this.#retry.schedule(() => this.#startMissing());
         this.#hooks.failed(error);
       },
-    );
+    ).finally(() => this.#inFlight.delete(settled));
+    this.#inFlight.add(settled);
   }
 
   /** Cancels a pending retry and schedules none from now on (the pool is closing). */
   stopRetrying(): void {
     this.#retrying = false;
     this.#retry.cancel();
+  }
+
+  /**
+   * Stops retrying and calls off the replacements still starting: each is terminated, or, inside
+   * a native start step, left to exit once the step returns. Resolves once every start has
+   * settled, and what {@link ReplacementHooks.started} returned for those ready just before.
+   */
+  async close(): Promise<void> {
+    this.stopRetrying();
+    this.#callOff.abort();
+    await Promise.all(this.#inFlight);
   }
 
   #startMissing(): void {
