@@ -80,6 +80,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   readonly #loadSlots: Slots;
   #root: string | undefined;
   #sync: ModelSync | undefined;
+  /** Set as start() begins, before its first await, so a second start() meanwhile is refused. */
+  #starting = false;
   #turn: Promise<unknown> = Promise.resolve();
   /** Each model's change going on in `poll` mode. */
   readonly #changing = new Map<string, Promise<void>>();
@@ -115,13 +117,17 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Loads the models the mode loads at start, `loadConcurrency` at once (one at a time under the
    * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
    * every model's load has ended, or once {@link ModelRepository.close} has called them off.
-   * @throws when the root is not a directory; ClosedError once the repository is closed; model failures are reported as `failure` events.
+   * @throws when the root is not a directory; InvalidInputError when start() was called already (it may be going on still); ClosedError once the repository is closed; model failures are reported as `failure` events.
    */
   async start(): Promise<void> {
     this.#assertOpen();
-    if (this.#sync) throw new InvalidInputError('The repository was started already');
+    if (this.#starting) throw new InvalidInputError('The repository was started already');
+    this.#starting = true;
     const root = await realpath(this.#options.root).catch(() => this.#options.root);
-    if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+    if (!(await stat(root).catch(() => undefined))?.isDirectory()) {
+      this.#starting = false;
+      throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+    }
     this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
     const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);

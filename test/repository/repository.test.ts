@@ -1035,3 +1035,21 @@ test('a closed repository refuses start(), poll(), load() and unload() with Clos
   assert.deepEqual([unstarted.registry.names(), unstarted.loads], [[], []]);
   await unstarted.done();
 });
+
+test("a second start() while the first goes on is refused, where both loaded every model and each started a poll timer, one of them left running after close()", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  const [first, second] = await Promise.allSettled([repository.start(), repository.start()]);
+  assert.equal(first.status, 'fulfilled');
+  assert.ok(second.status === 'rejected' && second.reason instanceof InvalidInputError && second.reason.message === 'The repository was started already', String(second.status === 'rejected' ? second.reason : 'fulfilled'));
+  assert.deepEqual([loads.sort(), failures, clock.pending], [['a:1', 'b:1'], [], 1]);
+  await repository.close();
+  assert.equal(clock.pending, 0, 'no poll timer left after close()');
+  await registry.close();
+  await remove();
+});
