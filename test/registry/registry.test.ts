@@ -312,6 +312,9 @@ test('options are checked when given, quoting the bad value', async () => {
   });
   assert.equal(new ModelRegistry({ backends: [memoryBackend()] }).closeTimeoutMs, 30000, "Triton's --exit-timeout-secs");
   assert.equal(new ModelRegistry({ backends: [memoryBackend()], closeTimeoutMs: Infinity }).closeTimeoutMs, Infinity);
+  const limited = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 3, maxLoadedBytes: 1e9 });
+  const unlimited = new ModelRegistry({ backends: [memoryBackend()] });
+  assert.deepEqual([limited.maxLoadedVersions, limited.maxLoadedBytes, unlimited.maxLoadedVersions, unlimited.maxLoadedBytes], [3, 1e9, Infinity, Infinity]);
   assert.throws(() => new InferenceService({ registry, cache: {} } as never), {
     message: 'Unknown option `cache`; InferenceService takes registry, clock, random, caches',
   });

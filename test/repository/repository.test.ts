@@ -879,22 +879,25 @@ test("start() loads up to loadConcurrency models at once, in both modes, where i
   }
 });
 
-test("start() under the registry's limits loads one model at a time, in the listing's order, whatever loadConcurrency is: the first loaded are the first evicted", async () => {
-  const { backends, on } = slowBackends(1000);
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 2 }, { loadConcurrency: 4, backends }, ModelRegistry);
-  on.clock = clock;
-  await writeModels(root, ['a', 'b', 'c', 'd']);
-  const starting = repository.start();
-  for (let i = 1; i <= 4; i++) {
-    await until(() => on.loading === 1 && on.started.length === i, `load ${i} to go on alone`);
-    await clock.advanceAsync(1000);
+test("start() under the registry's limits (maxLoadedVersions or maxLoadedBytes) loads one model at a time, in the listing's order, whatever loadConcurrency is: the first loaded are the first evicted", async () => {
+  // Each model.json, {"offset":1}, is 12 bytes: both limits hold two of the four models.
+  for (const limits of [{ maxLoadedVersions: 2 }, { maxLoadedBytes: 24 }]) {
+    const { backends, on } = slowBackends(1000);
+    const { root, remove, clock, registry, repository, failures } = await onFakeClock(limits, { loadConcurrency: 4, backends }, ModelRegistry);
+    on.clock = clock;
+    await writeModels(root, ['a', 'b', 'c', 'd']);
+    const starting = repository.start();
+    for (let i = 1; i <= 4; i++) {
+      await until(() => on.loading === 1 && on.started.length === i, `load ${i} to go on alone`);
+      await clock.advanceAsync(1000);
+    }
+    await starting;
+    const ready = registry.names().filter((n) => registry.isReady(n));
+    assert.deepEqual([limits, clock.now(), on.peak, on.started, ready, failures], [limits, 4000, 1, ['a:1', 'b:1', 'c:1', 'd:1'], ['c', 'd'], []]);
+    await repository.close();
+    await registry.close();
+    await remove();
   }
-  await starting;
-  const ready = registry.names().filter((n) => registry.isReady(n));
-  assert.deepEqual([clock.now(), on.peak, on.started, ready, failures], [4000, 1, ['a:1', 'b:1', 'c:1', 'd:1'], ['c', 'd'], []]);
-  await repository.close();
-  await registry.close();
-  await remove();
 });
 
 test("close() during start() calls off its loads: those going on end first and are disposed, those not begun never start, and start() resolves, where close() waited for every model to load", async () => {
