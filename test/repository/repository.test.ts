@@ -1056,3 +1056,15 @@ test("a second start() while the first goes on is refused, where both loaded eve
   await registry.close();
   await remove();
 });
+
+test("'explicit' start() reports each name in models that is no model directory as a failure event, and loads the others", async () => {
+  const s = await setup('explicit', ['nope', 'a', 'b', 'gone']);
+  await writeModels(s.root, ['a', 'b', 'c']);
+  await s.repository.start();
+  assert.deepEqual([s.loads.sort(), s.registry.names().sort(), s.failures.sort()], [
+    ['a:1', 'b:1'],
+    ['a', 'b'],
+    ["gone: Model 'gone' not found in the repository", "nope: Model 'nope' not found in the repository"],
+  ]);
+  await s.done();
+});
