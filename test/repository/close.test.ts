@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ClosedError, ModelRegistry, memoryBackend } from 'servable';
+import { ModelRepository, type BackendFactory } from 'servable/repository';
+import { until } from '../fixtures/until.js';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
+import { failuresOf, onFakeClock, roomLimited, setup, Watched, slowBackends } from './harness.js';
+
+// repository.close(): the loads it calls off, what it waits for, and what a closed repository refuses.
+
+test("repository.close() calls off a look's load waiting for room and returns at once, with nothing reported, before the registry closes", async () => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(2);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  // As requests routed to a and b that never reach their queues: nothing can be unloaded to make room.
+  const stuck = [registry.get('a').hold(), registry.get('b').hold()];
+  await writeModels(root, ['c']);
+  await repository.poll(); // c:1 is seen once: not loaded before its files stay the same
+  const look = repository.poll();
+  await until(() => registry.loadsWaitingForRoom === 1, 'c:1 to wait for room');
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.has('c'), registry.names(), failures], [0, 0, false, ['a', 'b'], []]);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  await remove();
+});
+
+test("repository.close() reports nothing of a change whose load it called off: no label naming the version called off, no routing applied", async () => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(3);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  // As requests routed to each loaded version that never reach their queues: nothing can be unloaded to make room.
+  const stuck = [registry.get('a').hold(), registry.get('b').hold()];
+  const holdNew = (mv: { name: string; version: string }) => void (mv.name === 'c' && stuck.push(registry.get('c', mv.version).hold()));
+  registry.on('ready', holdNew);
+  await writeConfig(root, 'c', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' } }));
+  await writeVersion(root, 'c', '1', { offset: 1 });
+  await writeVersion(root, 'c', '2', { offset: 2 });
+  await repository.poll(); // c is seen once: not loaded before its files stay the same
+  const look = repository.poll(); // c:1 loads in the last room, c:2 waits for room
+  await until(() => registry.loadsWaitingForRoom === 1, 'c:2 to wait for room');
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.labels('c'), failures], [0, 0, {}, []]);
+  registry.off('ready', holdNew);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  await remove();
+});
+
+test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async () => {
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends }, Watched);
+  await writeModels(root, ['a', 'b']);
+  await repository.start(); // b evicted a
+  const stuck = registry.get('b').hold(); // b drains only once released
+  const asked = registry.acquire('a'); // a request's load of a, waiting for room
+  await until(() => registry.versions('a')[0]?.state === 'loading', "the request's load of a");
+  await writeVersion(root, 'a', '1', { offset: 22 });
+  await repository.poll(); // a's new files are seen once
+  registry.calls = 0;
+  const look = repository.poll(); // they stayed the same: the look joins the request's load
+  await until(() => registry.calls === 1, 'the look to join the load');
+  await repository.close();
+  await look;
+  assert.deepEqual([clock.now(), registry.versions('a'), registry.loadsWaitingForRoom, registry.calls, failures], [0, [{ version: '1', state: 'loading' }], 1, 1, []]);
+  stuck.release();
+  assert.equal((await asked).name, 'a');
+  await registry.close();
+  await remove();
+});
+
+test("close() during start() calls off its loads: those going on end first and are disposed, those not begun never start, and start() resolves, where close() waited for every model to load", async () => {
+  const { backends, on } = slowBackends(1000);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock({}, { mode: 'poll', pollIntervalMs: 100, loadConcurrency: 2, backends }, ModelRegistry);
+  on.clock = clock;
+  await writeModels(root, ['a', 'b', 'c', 'd']);
+  const starting = repository.start();
+  await until(() => on.loading === 2, 'two loads to go on');
+  const closing = repository.close();
+  await clock.advanceAsync(1000); // the two loads end, and are disposed
+  await Promise.all([closing, starting]);
+  // The two loads start together: which the backend sees first is left to the disk's reads.
+  assert.deepEqual([clock.now(), on.started.sort(), registry.names(), failures], [1000, ['a:1', 'b:1'], [], []]);
+  await clock.advanceAsync(100);
+  assert.deepEqual([on.started.sort(), registry.names()], [['a:1', 'b:1'], []], 'no look after close()');
+  await registry.close();
+  await remove();
+});
+
+test("close() during start() calls off its load waiting for room at once, with nothing reported, where it waited for that load up to loadTimeoutMs", async () => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(1);
+  await writeModels(root, ['a', 'b']);
+  // As a request routed to a that never reaches its queue: nothing can be unloaded to make room for b.
+  const stuck: { release(): void }[] = [];
+  const holdA = (mv: { name: string; version: string }) => void (mv.name === 'a' && stuck.push(registry.get('a', mv.version).hold()));
+  registry.on('ready', holdA);
+  const starting = repository.start();
+  await until(() => registry.loadsWaitingForRoom === 1, 'b:1 to wait for room');
+  await repository.close();
+  await starting;
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.names(), failures], [0, 0, ['a'], []]);
+  registry.off('ready', holdA);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+  await remove();
+});
+
+test("close() calls off the load going on and starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const json = jsonBackends(loads).backends.json!;
+  // The first model to take the turn loads its version 2; the others wait for theirs.
+  let first: { label: string; open: () => void } | undefined;
+  const gated: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        const label = loadOptions?.label ?? '?';
+        if (label.endsWith(':2') && !first) await new Promise<void>((resolve) => (first = { label, open: resolve }));
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 1, backends: { json: gated } });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b', 'c']);
+  await repository.start();
+  for (const name of ['a', 'b', 'c']) await writeVersion(root, name, '2', { offset: 2 });
+  await repository.poll(); // the new versions are seen once: not loaded before their files stay the same
+  const look = repository.poll();
+  await until(() => first !== undefined, 'one model to load version 2, the others waiting for their turn');
+  const closing = repository.close();
+  first!.open();
+  await Promise.all([closing, look]);
+  const loaded = first!.label.split(':')[0]!;
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1', `${loaded}:2`]);
+  // The backend's load ran to its end and was disposed (close() aborts its loads); the others never started.
+  assert.deepEqual(['a', 'b', 'c'].map((name) => registry.get(name).version), ['1', '1', '1'], 'every model stays as it was');
+  assert.deepEqual(failures, []);
+  await registry.close();
+  await remove();
+});
+
+test('a closed repository refuses start(), poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, load() loaded, and start() loaded every model', async () => {
+  const polled = await setup('poll');
+  await writeModels(polled.root, ['a']);
+  await polled.repository.start();
+  await rm(path.join(polled.root, 'a'), { recursive: true });
+  await polled.repository.close();
+  await assert.rejects(polled.repository.poll(), (error: unknown) => error instanceof ClosedError && error.code === 'ERR_SERVABLE_CLOSED' && error.status === 503);
+  assert.equal(polled.registry.has('a'), true, 'a closed repository changes nothing');
+  await polled.done();
+
+  const explicit = await setup('explicit', []);
+  await writeModels(explicit.root, ['a', 'b']);
+  await explicit.repository.start();
+  await explicit.repository.load('a');
+  await explicit.repository.close();
+  await assert.rejects(explicit.repository.load('b'), ClosedError);
+  await assert.rejects(explicit.repository.unload('a'), ClosedError);
+  assert.deepEqual([explicit.registry.has('a'), explicit.registry.has('b'), explicit.loads], [true, false, ['a:1']]);
+  await explicit.done();
+
+  const unstarted = await setup('none');
+  await writeModels(unstarted.root, ['a']);
+  await unstarted.repository.close();
+  await assert.rejects(unstarted.repository.start(), ClosedError);
+  assert.deepEqual([unstarted.registry.names(), unstarted.loads], [[], []]);
+  await unstarted.done();
+});

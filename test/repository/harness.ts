@@ -1,0 +1,88 @@
+import { InferenceService, ModelRegistry, memoryBackend, type AcquireOptions, type RegistryOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
+import { FakeClock } from 'servable/testing';
+import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents, type RepositoryOptions } from 'servable/repository';
+import { jsonBackends, tempRoot } from './fixtures.js';
+
+// The setups the repository tests share: repositories over temp roots, registries on fake clocks, slow backends.
+
+export const x = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
+
+export const offset = (r: InferenceResponse) => (r.outputs.y!.data as Float32Array)[0]!;
+
+/** The repository's failure events, as `name[:version]: message`. */
+export function failuresOf(repository: ModelRepository): string[] {
+  const failures: string[] = [];
+  repository.on('failure', (f: RepositoryEvents['failure'][0]) => failures.push(`${f.name}${f.version ? `:${f.version}` : ''}: ${f.error.message}`));
+  return failures;
+}
+
+/**
+ * A repository over a temp root, and a registry (of `Registry`) with the memory backend on a fake
+ * clock, which the repository's waits then run on too; with the repository's failure events.
+ */
+export async function onFakeClock<R extends ModelRegistry>(
+  registryOptions: Omit<RegistryOptions, 'backends' | 'clock'>,
+  repositoryOptions: Omit<RepositoryOptions, 'root' | 'registry'>,
+  Registry: new (options: RegistryOptions) => R,
+) {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new Registry({ backends: [memoryBackend()], clock, ...registryOptions });
+  const repository = new ModelRepository({ root, registry, ...repositoryOptions });
+  return { root, remove, clock, registry, repository, failures: failuresOf(repository) };
+}
+
+/** A poll repository over a registry holding at most `maxLoadedVersions`, waiting 1000 ms for room (see {@link onFakeClock}). */
+export function roomLimited(maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
+  return onFakeClock({ maxLoadedVersions, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends }, ModelRegistry);
+}
+
+export async function setup(mode: ControlMode, models?: string[]) {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends, memory } = jsonBackends(loads);
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const repository = new ModelRepository({ root, registry, mode, models, backends });
+  const failures = failuresOf(repository);
+  const ask = async (model: string, options = {}) => offset(await service.infer(model, x(0, 0), options));
+  const done = async () => {
+    await repository.close();
+    await registry.close();
+    await remove();
+  };
+  return { root, registry, service, repository, failures, loads, memory, ask, done };
+}
+
+/** A registry counting the repository's calls to load and acquire (requests acquire through acquireHeld). */
+export class Watched extends ModelRegistry {
+  calls = 0;
+  override load<Req, Res>(config: ModelConfig<Req, Res>, options?: RegistryLoadOptions) {
+    this.calls++;
+    return super.load(config, options);
+  }
+  override acquire(name: string, options?: AcquireOptions) {
+    this.calls++;
+    return super.acquire(name, options);
+  }
+}
+
+/** Json backends whose every load takes `ms` on `on.clock` (set once made), recording the loads started, those going on and the most at once. */
+export function slowBackends(ms: number) {
+  const json = jsonBackends().backends.json!;
+  const on = { clock: undefined as FakeClock | undefined, started: [] as string[], loading: 0, peak: 0 };
+  const slow: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        on.started.push(loadOptions?.label ?? '?');
+        on.peak = Math.max(on.peak, ++on.loading);
+        await new Promise<void>((resolve) => on.clock!.setTimeout(resolve, ms));
+        on.loading--;
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  return { backends: { json: slow }, on };
+}

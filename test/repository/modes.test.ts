@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend } from 'servable';
+import { FakeClock } from 'servable/testing';
+import { ModelRepository } from 'servable/repository';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
+import { failuresOf, setup } from './harness.js';
+
+// The control modes at start() and after, explicit loads and unloads, the index, names and options.
+
+test("'none' loads every model at start under its version policy, with its labels and traffic, and refuses changes", async () => {
+  const s = await setup('none');
+  await writeConfig(s.root, 'a', jsonConfig());
+  for (const v of ['1', '2', '10']) await writeVersion(s.root, 'a', v, { offset: Number(v) });
+  await writeConfig(s.root, 'b', jsonConfig({ versionPolicy: 'all', labels: { stable: '1', canary: '2' }, traffic: { split: [{ label: 'canary', weight: 1 }] } }));
+  await writeVersion(s.root, 'b', '1', { offset: 100 });
+  await writeVersion(s.root, 'b', '2', { offset: 200 });
+  await mkdir(path.join(s.root, 'not-a-model'));
+  await s.repository.start();
+
+  assert.deepEqual(s.registry.versions('a'), [{ version: '10', state: 'ready' }], 'latest 1 by number, not by name');
+  assert.equal(await s.ask('a'), 10);
+  assert.deepEqual(s.registry.labels('b'), { stable: '1', canary: '2' });
+  assert.equal(await s.ask('b'), 200, 'the traffic split sends everything to the canary');
+  assert.equal(await s.ask('b', { label: 'stable' }), 100);
+  assert.deepEqual(s.loads.sort(), ['a:10', 'b:1', 'b:2']);
+  await assert.rejects(s.repository.load('a'), (e: Error) => e instanceof InvalidInputError && /control mode is 'none'; load needs 'explicit'/.test(e.message));
+  await assert.rejects(s.repository.unload('a'), InvalidInputError);
+  await s.done();
+});
+
+test("'explicit' loads on request, reloads what changed, unloads, and reports why a load failed", async () => {
+  const s = await setup('explicit', ['a']);
+  await writeConfig(s.root, 'a', jsonConfig());
+  await writeVersion(s.root, 'a', '1', { offset: 1 });
+  await writeConfig(s.root, 'b', jsonConfig({ warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [7, 8] } } }] }));
+  await writeVersion(s.root, 'b', '1', { offset: 2 });
+  await s.repository.start();
+  assert.deepEqual(s.registry.names(), ['a']);
+  assert.deepEqual([s.registry.has('a'), s.registry.has('b')], [true, false], 'b is in the repository, not yet in the registry');
+  assert.deepEqual(await s.repository.index(), [
+    { name: 'a', version: '1', state: 'READY' },
+    { name: 'b', version: '1', state: 'UNAVAILABLE', reason: 'not loaded' },
+  ]);
+
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 2);
+  assert.deepEqual(Array.from(s.memory.calls.find((c) => c.label === 'b:1')!.feeds.x!.data as Float32Array), [7, 8], 'warmed up on the config\'s request');
+
+  // A new version that fails leaves the old one serving; the index says why.
+  await writeVersion(s.root, 'b', '2', { offset: 3, fail: true });
+  await assert.rejects(s.repository.load('b'), /the weights are corrupt/);
+  assert.equal(await s.ask('b'), 2);
+  assert.deepEqual((await s.repository.index()).filter((e) => e.name === 'b'), [
+    { name: 'b', version: '1', state: 'READY' },
+    { name: 'b', version: '2', state: 'UNAVAILABLE', reason: 'the weights are corrupt' },
+  ]);
+  await writeVersion(s.root, 'b', '2', { offset: 3 });
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 3);
+  assert.deepEqual(s.registry.versions('b'), [{ version: '2', state: 'ready' }]);
+
+  // A config change reloads the versions in place.
+  await writeConfig(s.root, 'b', jsonConfig({ backend: { name: 'json', scale: 10 } }));
+  await s.repository.load('b');
+  assert.equal(await s.ask('b'), 30);
+
+  await s.repository.unload('b');
+  assert.deepEqual(s.registry.names(), ['a']);
+  await assert.rejects(s.repository.unload('b'), ModelNotFoundError);
+  await assert.rejects(s.repository.load('nope'), (e: Error) => e instanceof ModelNotFoundError && /Model 'nope' not found in the repository/.test(e.message));
+  assert.ok(s.failures.some((f) => f.startsWith('b:2: ') && f.includes('the weights are corrupt')), s.failures.join('\n'));
+  await s.done();
+});
+
+test('a config whose traffic names a version that failed to load is reported, not thrown over the load\'s error, and applies once the version loads', async () => {
+  const s = await setup('explicit', []);
+  await writeConfig(s.root, 'c', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' }, traffic: { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] } }));
+  await writeVersion(s.root, 'c', '1', { offset: 1 });
+  await writeVersion(s.root, 'c', '2', { offset: 2, fail: true });
+  await s.repository.start();
+  await assert.rejects(s.repository.load('c'), /the weights are corrupt/);
+  assert.deepEqual(s.failures, ['c:2: the weights are corrupt', 'c: Expected `traffic.split[1].version` to name a version of model \'c\' (\'1\'), got "2" (string)']);
+  assert.equal(s.registry.traffic('c'), undefined);
+  assert.equal(await s.ask('c'), 1);
+
+  await writeVersion(s.root, 'c', '2', { offset: 2 });
+  await s.repository.load('c');
+  assert.deepEqual(s.registry.traffic('c'), { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] });
+  assert.equal(s.failures.length, 2);
+  await s.done();
+});
+
+test('names from requests never reach outside the root', async () => {
+  const s = await setup('explicit');
+  const outside = await tempRoot();
+  await writeConfig(outside.root, 'secret', jsonConfig());
+  await writeVersion(outside.root, 'secret', '1', { offset: 666 });
+  await symlink(path.join(outside.root, 'secret'), path.join(s.root, 'evil'));
+  await writeConfig(s.root, 'a', jsonConfig({ handler: '../../../escape.mjs' }));
+  await writeVersion(s.root, 'a', '1', { offset: 1 });
+  await s.repository.start();
+
+  for (const name of ['../secret', '..', '.', 'a/../a', `${outside.root}/secret`, '%2e%2e', '.hidden', '']) {
+    await assert.rejects(s.repository.load(name), (e: Error) => e instanceof ModelNotFoundError && /is not a valid model name/.test(e.message), name);
+  }
+  await assert.rejects(s.repository.load('evil'), /Model 'evil' lies outside the repository/);
+  assert.deepEqual((await s.repository.index()).map((e) => e.name), ['a'], 'a link leading outside is not listed');
+  await assert.rejects(s.repository.load('a'), /config.json: Expected `handler.module` to name a file inside .*, got "..\/..\/..\/escape.mjs"/);
+  assert.deepEqual(s.registry.names(), []);
+  await outside.remove();
+  await s.done();
+});
+
+test('a handler module in the model directory is imported and used', async () => {
+  const s = await setup('none');
+  const servable = pathToFileURL(path.resolve('src/index.ts')).href;
+  await writeConfig(s.root, 'h', jsonConfig({ handler: { module: 'handler.mjs', export: 'Plus', options: { add: 1000 } }, warmup: [] }));
+  await writeVersion(s.root, 'h', '1', { offset: 1 });
+  const source = `import { TensorHandler } from ${JSON.stringify(servable)};
+export class Plus extends TensorHandler {
+  constructor(options) { super(); this.add = options.add; }
+  postprocess(outputs, requests) {
+    return super.postprocess(outputs, requests).map((r) => ({ outputs: { y: { ...r.outputs.y, data: r.outputs.y.data.map((v) => v + this.add) } } }));
+  }
+}
+export const notAHandler = 42;
+`;
+  await writeFile(path.join(s.root, 'h', 'handler.mjs'), source);
+  await writeConfig(s.root, 'bad', jsonConfig({ handler: { module: 'handler.mjs', export: 'notAHandler' } }));
+  await writeVersion(s.root, 'bad', '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'bad', 'handler.mjs'), source);
+  await writeConfig(s.root, 'linked', jsonConfig({ handler: 'handler.mjs' }));
+  await writeVersion(s.root, 'linked', '1', { offset: 1 });
+  await symlink(path.join(s.root, 'h', 'handler.mjs'), path.join(s.root, 'linked', 'handler.mjs'));
+  await s.repository.start();
+  assert.equal(await s.ask('h'), 1001);
+  assert.deepEqual(s.registry.names(), ['h']);
+  assert.ok(s.failures.some((f) => /^bad:1: .*config.json: Expected `handler.export` "notAHandler" \(string\) of handler.mjs to be a Handler subclass, got 42 \(number\)/.test(f)), s.failures.join('\n'));
+  assert.ok(s.failures.some((f) => /^linked: .*config.json: Expected `handler.module` to name a file inside .*, got "handler.mjs", which links outside it/.test(f)), s.failures.join('\n'));
+  await s.done();
+});
+
+test('repository options are checked, quoting the bad value', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'watch' as never }), /Expected `mode` to be one of "none", "explicit", "poll", got "watch" \(string\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 0 \(number\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 2 ** 31 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 2147483648 \(number\)/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
+  assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, clock: 1000 as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got 1000 \(number\)$/);
+  for (const [bad, message] of [
+    [0, /^RangeError: Expected `loadConcurrency` to be an integer >= 1, got 0 \(number\)$/],
+    [-1, /^RangeError: Expected `loadConcurrency` to be an integer >= 1, got -1 \(number\)$/],
+    [1.5, /^TypeError: Expected `loadConcurrency` to be an integer, got 1.5 \(number\)$/],
+    ['4', /^TypeError: Expected `loadConcurrency` to be an integer, got "4" \(string\)$/],
+  ] as const) {
+    assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'poll', loadConcurrency: bad as number }), message);
+  }
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMS: 10 } as never), /^TypeError: Unknown option `pollIntervalMS`; ModelRepository takes root, registry, mode, models, pollIntervalMs, loadConcurrency, backends, clock$/);
+  await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);
+  const { root, remove } = await tempRoot();
+  await writeConfig(root, 'm', { backend: { name: 'json', scael: 2 }, modelFile: 'model.json' });
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', backends: jsonBackends().backends });
+  await repository.start();
+  await assert.rejects(repository.load('m'), /m\/config.json: Unknown option `backend.scael`; json takes scale/);
+  await writeConfig(root, 'm', { backend: 'tensorflow', modelFile: 'model.json' });
+  await assert.rejects(repository.load('m'), /m\/config.json: Expected `backend.name` to be one of 'json', got "tensorflow"/);
+  await remove();
+});
+
+test("a second start() while the first goes on is refused, where both loaded every model and each started a poll timer, one of them left running after close()", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  const [first, second] = await Promise.allSettled([repository.start(), repository.start()]);
+  assert.equal(first.status, 'fulfilled');
+  assert.ok(second.status === 'rejected' && second.reason instanceof InvalidInputError && second.reason.message === 'The repository was started already', String(second.status === 'rejected' ? second.reason : 'fulfilled'));
+  assert.deepEqual([loads.sort(), failures, clock.pending], [['a:1', 'b:1'], [], 1]);
+  await repository.close();
+  assert.equal(clock.pending, 0, 'no poll timer left after close()');
+  await registry.close();
+  await remove();
+});
+
+test("'explicit' start() reports each name in models that is no model directory as a failure event, and loads the others", async () => {
+  const s = await setup('explicit', ['nope', 'a', 'b', 'gone']);
+  await writeModels(s.root, ['a', 'b', 'c']);
+  await s.repository.start();
+  assert.deepEqual([s.loads.sort(), s.registry.names().sort(), s.failures.sort()], [
+    ['a:1', 'b:1'],
+    ['a', 'b'],
+    ["gone: Model 'gone' not found in the repository", "nope: Model 'nope' not found in the repository"],
+  ]);
+  await s.done();
+});

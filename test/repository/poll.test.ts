@@ -1,0 +1,190 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidInputError, ModelRegistry, memoryBackend } from 'servable';
+import { FakeClock } from 'servable/testing';
+import { ModelRepository, type BackendFactory } from 'servable/repository';
+import { until } from '../fixtures/until.js';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
+import { failuresOf, setup } from './harness.js';
+
+// 'poll' mode's looks: new, changed and removed versions and models, files still being written.
+
+test("'poll' loads a new version once its files stop changing, swaps it in, and unloads removed versions and models", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  assert.equal(await s.ask('m'), 1);
+
+  // Half-written: the directory exists before its model file, then the file changes once more.
+  await mkdir(path.join(s.root, 'm', '2'));
+  await s.repository.poll();
+  await writeFile(path.join(s.root, 'm', '2', 'model.json'), '{"offset": 2,');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1);
+  await writeFile(path.join(s.root, 'm', '2', 'model.json'), '{"offset": 2, "padding": ".........."}');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1, 'changed since the previous look: not loaded yet');
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 2);
+  assert.deepEqual(s.registry.versions('m'), [{ version: '2', state: 'ready' }]);
+
+  // An invalid config is reported once and changes nothing; fixing it reloads.
+  await writeConfig(s.root, 'm', '{"backend": "json", "modelFile": "model.json", "batching": {"maxBatchSize": -1}}');
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 2);
+  assert.equal(s.failures.filter((f) => f.includes('`batching.maxBatchSize`')).length, 1, s.failures.join('\n'));
+  await writeConfig(s.root, 'm', jsonConfig({ batching: { maxBatchSize: 4 } }));
+  await s.repository.poll();
+  assert.equal(s.registry.get('m').metadata().maxBatchSize, 4);
+
+  // Removing the newest version brings the previous one back before the newest is unloaded.
+  await rm(path.join(s.root, 'm', '2'), { recursive: true });
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 1);
+  assert.deepEqual(s.registry.versions('m'), [{ version: '1', state: 'ready' }]);
+
+  await rm(path.join(s.root, 'm'), { recursive: true });
+  await s.repository.poll();
+  assert.deepEqual(s.registry.names(), []);
+  await assert.rejects(s.repository.load('m'), InvalidInputError);
+  await s.done();
+});
+
+test("'poll' reports no failure for a load called off by an unload or a close, and loads the version at the next look", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  await writeVersion(s.root, 'm', '2', { offset: 2 });
+  await s.repository.poll();
+  const unloading: Promise<void>[] = [];
+  const callOff = (version: string, fn: () => Promise<void>) => {
+    const listener = (e: { version: string }) => {
+      if (e.version !== version) return;
+      s.registry.off('loading', listener);
+      unloading.push(fn());
+    };
+    s.registry.on('loading', listener);
+  };
+  callOff('2', () => s.registry.unload('m', '2'));
+  await s.repository.poll();
+  await Promise.all(unloading);
+  assert.deepEqual([await s.ask('m'), s.failures], [1, []]);
+  await s.repository.poll();
+  assert.deepEqual([await s.ask('m'), s.registry.versions('m')], [2, [{ version: '2', state: 'ready' }]]);
+
+  await writeVersion(s.root, 'm', '3', { offset: 3 });
+  await s.repository.poll();
+  callOff('3', () => s.registry.close());
+  await s.repository.poll();
+  await Promise.all(unloading);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
+
+test("'poll' looks at the root every pollIntervalMs on the repository's clock", async () => {
+  const { root, remove } = await tempRoot();
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, clock, backends: jsonBackends().backends });
+  await writeConfig(root, 'm', jsonConfig());
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  await repository.start();
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  let ready = false;
+  registry.on('ready', () => (ready = true));
+  let looks = 0;
+  while (!ready && looks < 20) {
+    await clock.advanceAsync(1000);
+    looks++;
+    await new Promise((r) => setTimeout(r, 20)); // the look reads the disk for real
+  }
+  assert.equal(ready, true);
+  assert.ok(looks >= 2, 'a new version is loaded at the second look that finds it unchanged');
+  assert.equal(registry.get('m').version, '2');
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+test("'poll' leaves a model whose only versions are still being written as it is, reporting nothing, where it reported it had no version directory and unloaded what served", async () => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await repository.start();
+  await writeModels(root, ['m']);
+  await repository.poll(); // m:1 is seen once: not loaded before its files stay the same
+  assert.deepEqual([registry.names(), failures, await repository.index()], [[], [], [{ name: 'm', version: '1', state: 'UNAVAILABLE', reason: 'not loaded' }]]);
+  await repository.poll();
+  assert.deepEqual([registry.isReady('m', '1'), failures], [true, []]);
+  // Version 1 removed while version 2 is being copied: version 1 serves until version 2 does.
+  await rm(path.join(root, 'm', '1'), { recursive: true });
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await repository.poll();
+  assert.deepEqual([registry.versions('m'), failures], [[{ version: '1', state: 'ready' }], []]);
+  await repository.poll();
+  assert.deepEqual([registry.versions('m'), failures], [[{ version: '2', state: 'ready' }], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+test("'poll' unloads a model whose wanted versions were removed, a version its policy does not keep being written meanwhile", async () => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'm', jsonConfig({ versionPolicy: { specific: ['3'] } }));
+  await writeVersion(root, 'm', '3', { offset: 3 });
+  await repository.start();
+  assert.deepEqual(registry.versions('m'), [{ version: '3', state: 'ready' }]);
+  // Version 3 removed while version 2, which the policy never loads, is being copied: nothing to wait for.
+  await rm(path.join(root, 'm', '3'), { recursive: true });
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await repository.poll();
+  assert.deepEqual([registry.has('m'), failures], [false, ['m: Model \'m\' has no version directory holding model.json']]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
+
+test("a look loads no version removed while its model's change loaded another (or waited for its turn), reporting nothing, where the load failed on the missing files and was reported", async () => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const json = jsonBackends(loads).backends.json!;
+  let open: (() => void) | undefined;
+  const gated: BackendFactory = (options) => {
+    const inner = json(options);
+    return {
+      ...inner,
+      async load(source, loadOptions) {
+        if (loadOptions?.label === 'f:2') await new Promise<void>((resolve) => (open = resolve));
+        return inner.load(source, loadOptions);
+      },
+    };
+  };
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: { json: gated } });
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
+  await writeVersion(root, 'f', '1', { offset: 1 });
+  await repository.start();
+  for (const v of ['2', '3']) await writeVersion(root, 'f', v, { offset: Number(v) });
+  await repository.poll(); // the new versions are seen once: not loaded before their files stay the same
+  const look = repository.poll();
+  await until(() => open !== undefined, 'f:2 to load, f:3 after it');
+  await rm(path.join(root, 'f', '3'), { recursive: true });
+  open!();
+  await look;
+  assert.deepEqual([loads, failures, registry.versions('f')], [['f:1', 'f:2'], [], [{ version: '2', state: 'ready' }, { version: '1', state: 'ready' }]]);
+  await repository.poll();
+  assert.deepEqual([loads, failures], [['f:1', 'f:2'], []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
