@@ -32,13 +32,14 @@ const connectionSignals = new WeakMap<Socket, AbortSignal>();
  * connection, aborted when the connection closes, since an AbortController costs several
  * microseconds to make and keep-alive connections carry many requests. A request that was answered
  * has stopped listening to it by then. (In Node 20 a request's own `close` fires as soon as its
- * body has been read, so it cannot tell a disconnect apart from a finished exchange.) Over HTTP/2,
- * where a client cancels one request by resetting its stream and keeps the connection: one signal
- * per stream.
+ * body has been read, so it cannot tell a disconnect apart from a finished exchange.) A pipelined
+ * request's response gets its connection only once those before it are written, while the request
+ * is handled at once: its request's connection is the one. Over HTTP/2, where a client cancels one
+ * request by resetting its stream and keeps the connection: one signal per stream.
  */
 export function disconnectSignal(res: NodeResponse): AbortSignal {
   if ('stream' in res) return streamSignal(res.stream);
-  const socket = res.socket;
+  const socket = res.socket ?? res.req.socket;
   if (!socket) return responseSignal(res);
   let signal = connectionSignals.get(socket);
   if (!signal) {

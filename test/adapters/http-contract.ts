@@ -972,6 +972,41 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`a client that disconnects takes out every request it pipelined on the connection; the model never runs them`, async () => {
+      const s = await gatedService({ maxBatchSize: 8 });
+      const drops: string[] = [];
+      s.registry.on('drop', (e) => drops.push(e.reason));
+      const srv = await start({ service: s.service });
+      try {
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        // Node begins pipelined requests at once, though their responses wait for the connection until those before are written.
+        const { hostname, port, pathname } = new URL(url);
+        const socket = net.connect({ host: hostname, port: Number(port) });
+        socket.on('error', () => {});
+        const ids = ['b', 'c', 'd'];
+        socket.write(ids.map((id, i) => {
+          const body = inferBody([[0, i + 1, 0]], { id });
+          return `POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+        }).join(''));
+        await until(() => ids.every((id) => s.handler.seen.includes(id)), 'the pipelined requests to queue');
+        await tick();
+        socket.destroy();
+        await until(() => drops.length > 0, 'a drop');
+        await tick();
+        assert.deepEqual(drops, ['cancelled', 'cancelled', 'cancelled']);
+        s.open();
+        assert.equal((await running).status, 200);
+        assert.equal((await post(url, inferBody([[0, 0, 1]]))).status, 200);
+        assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 0, 1]]);
+      } finally {
+        s.open();
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
     test(`keep-alive requests share their connection's abort signal and leave no listener on it; large bodies reuse their buffers`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       await registry.load({ name: 'linear', source: linearMemory(), batching: { maxBatchSize: 8192 }, warmup: [] });
