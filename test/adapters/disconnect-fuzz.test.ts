@@ -29,15 +29,17 @@ import { B, linearMemory, runs, tick, until, W } from './http-contract.js';
 // counts (registry, model version and metrics) go back to 0 and the metrics count each request once;
 // nothing reaches uncaughtException, unhandledRejection or onError; and the server serves on
 // afterwards. Connections of answered requests are kept alive and reused by later ones, after the
-// aborts beside them. FUZZ_SEED sets another seed.
+// aborts beside them; good requests and those dropped while queued or running are pipelined too
+// (HTTP/1.1 requests sent at once on one connection). FUZZ_SEED sets another seed.
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xd15c0);
 const ROUNDS = 6;
 /** Rows of a request dropped while its reply is written. */
 const REPLY_ROWS = 3000;
 
-type Fate = 'good-json' | 'good-binary' | 'bad' | 'head' | 'body-json' | 'body-binary' | 'queued' | 'running' | 'reply';
-const FATES: readonly Fate[] = ['good-json', 'good-binary', 'bad', 'head', 'body-json', 'body-binary', 'queued', 'running', 'reply'];
+/** What happens to a request (`pipelined`: two or three good ones sent at once on one connection; those `queued` or `running` may be pipelined too). */
+type Fate = 'good-json' | 'good-binary' | 'pipelined' | 'bad' | 'head' | 'body-json' | 'body-binary' | 'queued' | 'running' | 'reply';
+const FATES: readonly Fate[] = ['good-json', 'good-binary', 'pipelined', 'bad', 'head', 'body-json', 'body-binary', 'queued', 'running', 'reply'];
 
 type Rng = () => number;
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);
@@ -259,19 +261,33 @@ for (const [adapter, start] of Object.entries(adapters)) {
       const queue = () => registry.queues()[0]!;
       const version = () => service.resolve('linear');
 
-      /** Sends a good request and checks its exact answer; its connection goes back to the idle ones. */
-      const good = async (form: 'json' | 'binary', rows: number[][]): Promise<void> => {
-        const id = next++;
-        shouldRun.set(id, rows.length);
+      /** `count` requests of 1 to 4 rows (each row's first value is its request's id), written at once on `conn`; the rows of each. */
+      const pipeline = (conn: Connection, count: number, round: number, form: 'json' | 'binary' = 'json'): number[][][] => {
+        const sent = Array.from({ length: count }, () => {
+          const id = next++;
+          return { id, rows: Array.from({ length: 1 + int(rng, 4) }, (_, r) => [id, r + 1, round]) };
+        });
+        conn.socket.write(Buffer.concat(sent.flatMap(({ id, rows }) => {
+          const { head, body } = request(id, rows, form);
+          return [head, body];
+        })));
+        return sent.map(({ rows }) => rows);
+      };
+
+      /** Sends good requests (pipelined when more than one) and checks their exact answers, in order; the connection goes back to the idle ones. */
+      const good = async (form: 'json' | 'binary', count: number, round: number): Promise<void> => {
         const conn = take();
-        const { head, body } = request(id, rows, form);
-        conn.socket.write(Buffer.concat([head, body]));
-        const reply = await conn.reply();
-        assert.notEqual(reply, 'EOF', `request ${id} (${form}) was answered`);
-        const { status, body: text } = reply as Reply;
-        assert.equal(status, 200, `request ${id}: ${text}`);
-        assert.deepEqual((JSON.parse(text) as { outputs: { data: number[] }[] }).outputs[0]!.data, expected(rows), `request ${id}`);
-        outcomes.success++;
+        const sent = pipeline(conn, count, round, form);
+        for (const rows of sent) shouldRun.set(rows[0]![0]!, rows.length);
+        for (const rows of sent) {
+          const id = rows[0]![0]!;
+          const reply = await conn.reply();
+          assert.notEqual(reply, 'EOF', `request ${id} (${form}) was answered`);
+          const { status, body: text } = reply as Reply;
+          assert.equal(status, 200, `request ${id}: ${text}`);
+          assert.deepEqual((JSON.parse(text) as { outputs: { data: number[] }[] }).outputs[0]!.data, expected(rows), `request ${id}`);
+          outcomes.success++;
+        }
         idle.push(conn);
       };
 
@@ -280,17 +296,27 @@ for (const [adapter, start] of Object.entries(adapters)) {
           const runsBefore = holds.length;
           // The blocker's batch runs and holds: every request after it queues behind it.
           const started = flows.length;
-          flows.push(good('json', [[next, 0, round]]));
+          flows.push(good('json', 1, round));
           await until(() => holds.length === runsBefore + 1, 'the blocker to run');
           // The first round has every fate once, in a random order; the others a random mix.
           const fates = round === 0 ? shuffle(rng, FATES) : Array.from({ length: 6 + int(rng, 8) }, () => pick(rng, FATES));
-          const later = { queued: [] as Connection[], running: [] as Connection[] };
+          /** Connections to drop while their requests are queued, or running, and how many each holds. */
+          const later = { queued: [] as { conn: Connection; requests: number }[], running: [] as { conn: Connection; requests: number }[] };
           let toQueue = 0;
           flows.push(...fates.map(async (fate) => {
+            if (fate === 'queued' || fate === 'running') {
+              const conn = take();
+              const requests = 1 + int(rng, 3);
+              toQueue += requests;
+              for (const rows of pipeline(conn, requests, round)) if (fate === 'running') shouldRun.set(rows[0]![0]!, rows.length);
+              later[fate].push({ conn, requests });
+              return;
+            }
             const rows = Array.from({ length: 1 + int(rng, 4) }, (_, r) => [next, r + 1, round]);
-            if (fate === 'good-json' || fate === 'good-binary') {
-              toQueue++;
-              return good(fate === 'good-json' ? 'json' : 'binary', rows);
+            if (fate === 'good-json' || fate === 'good-binary' || fate === 'pipelined') {
+              const count = fate === 'pipelined' ? 2 + int(rng, 2) : 1;
+              toQueue += count;
+              return good(fate === 'good-binary' ? 'binary' : 'json', count, round);
             }
             const id = next++;
             if (fate === 'bad') {
@@ -334,31 +360,27 @@ for (const [adapter, start] of Object.entries(adapters)) {
               outcomes.success++;
               held.release();
               await until(() => held.socket.destroyed, `the server to drop ${id}'s connection`);
-              return;
             }
-            if (fate === 'running') shouldRun.set(id, rows.length);
-            toQueue++;
-            const { head, body } = request(id, rows, 'json');
-            conn.socket.write(Buffer.concat([head, body]));
-            later[fate].push(conn);
           }));
           await until(() => queue().queued === toQueue, `${toQueue} requests to queue in round ${round}`);
           // Dropped while queued: out of the queue at once, and never run.
-          for (const conn of later.queued) conn.socket.destroy();
-          await until(() => queue().queued === toQueue - later.queued.length, 'the queued drops');
-          dropped.queued += later.queued.length;
-          dropped.running += later.running.length;
+          const requests = (dropping: { requests: number }[]) => dropping.reduce((n, d) => n + d.requests, 0);
+          for (const { conn } of later.queued) conn.socket.destroy();
+          await until(() => queue().queued === toQueue - requests(later.queued), 'the queued drops');
+          dropped.queued += requests(later.queued);
+          dropped.running += requests(later.running);
+          const batches = toQueue > requests(later.queued) ? 2 : 1;
           holds[runsBefore]!();
-          if (toQueue > later.queued.length) {
+          if (batches === 2) {
             await until(() => holds.length === runsBefore + 2, 'the second batch to run');
             assert.equal(queue().queued, 0, 'every queued request went into the second batch');
             // Dropped while their batch runs: their rows were sent to the model, their answers are discarded.
-            for (const conn of later.running) conn.socket.destroy();
+            for (const { conn } of later.running) conn.socket.destroy();
             await until(() => cancelled.running === dropped.running, 'the running drops');
             holds[runsBefore + 1]!();
           }
           await Promise.all(flows.slice(started));
-          assert.equal(holds.length, runsBefore + (toQueue > later.queued.length ? 2 : 1), 'no batch ran but the two');
+          assert.equal(holds.length, runsBefore + batches, 'no batch ran but the two');
           await until(() => queue().inFlight === 0 && version().inFlight === 0, 'the round to settle');
           assert.deepEqual(
             { queued: queue().queued, queuedItems: queue().queuedItems, inFlight: queue().inFlight, accepted: version().inFlight, held: version().held },
@@ -377,7 +399,7 @@ for (const [adapter, start] of Object.entries(adapters)) {
 
         // And it serves on, on connections kept from the rounds and on new ones.
         free = true;
-        await Promise.all([good('json', [[1, 2, 3]]), good('binary', [[4, 5, 6], [7, 8, 9]]), good('json', [[0, 0, 1]])]);
+        await Promise.all([good('json', 1, ROUNDS), good('binary', 1, ROUNDS), good('json', 3, ROUNDS)]);
         // The metrics say the same: nothing queued or running, each request counted once by its outcome, every row run counted.
         const metrics = parse(await promRegistry.metrics());
         const mv = { model: 'linear', version: '1' };
