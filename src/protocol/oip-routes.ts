@@ -90,7 +90,7 @@ async function infer({ service, maxElements, tenantOf, routingKeyHeader, jsonDec
       // Checked before the batcher does so that the 400 names the field the client wrote.
       if (decoded.priority !== undefined) instance.checkPriority(decoded.priority, 'parameters.priority');
     },
-    ...(tenantOf ? await directivesWithTenant(request, tenantOf) : sent),
+    ...(tenantOf ? await beforeService(service, model, () => directivesWithTenant(request, tenantOf)) : sent),
   });
   const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);
   if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);

@@ -31,16 +31,19 @@ export type RouteHandlers<K extends Route['kind']> = { [P in K]: RouteHandler<Ex
  * decoding the body); a failure there is reported to the service, so it is counted as a request.
  */
 export function beforeService<T>(service: InferenceService, model: string, step: () => T): T {
-  const report = (error: unknown): never => {
-    service.reportFailure(model, error);
-    throw error;
-  };
+  const report = (error: unknown): never => refuseBeforeService(service, model, error);
   try {
     const out = step();
     return (isPromiseLike(out) ? Promise.resolve(out).catch(report) : out) as T;
   } catch (error) {
     return report(error);
   }
+}
+
+/** Reports `error` to the service as a request for `model` refused before it (see {@link beforeService}), and throws it. */
+export function refuseBeforeService(service: InferenceService, model: string, error: unknown): never {
+  service.reportFailure(model, error);
+  throw error;
 }
 
 /**

@@ -8,7 +8,7 @@ import { parseNonFinite } from './json-non-finite.js';
 import { directivesWithTenant, headerDirectives, routingKeyOf, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse, jsonTextResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import { assertKnownModel, beforeService, refuseBeforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import { decodePredictJson, handsOver } from './json-decoder.js';
 import { decodePredict, type DecodedPredict } from './tf-request.js';
 import { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';
@@ -89,7 +89,7 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
       const json = parseJsonObject(bodyText(body), undefined, parseNonFinite);
       return decodePredict(json, await acquire(), maxElements);
     });
-    if (refused) throw refused.error;
+    if (refused) refuseBeforeService(service, model, refused.error);
   } catch (error) {
     hold?.release();
     throw error;

@@ -75,7 +75,9 @@ export interface HttpHandlerOptions {
    * default the `X-Tenant` header as sent, which is right behind a gateway that sets it from the
    * caller's identity and drops the client's own. Where clients reach the server directly, derive
    * it here from what you can verify (a signed token's claim, an API key); its answer replaces the
-   * header, and `undefined` means no tenant. A throw or rejection answers the request with it.
+   * header, and `undefined` means no tenant. A throw or rejection answers the request with it (a
+   * bare 500 given to `onError` unless it is a ServableError), as does an answer of another type, and
+   * the service's `request` event counts it by that error (`backend` for a 500).
    * @default the trimmed `X-Tenant` header (a 400 when it comes more than once)
    */
   readonly tenantOf?: TenantOf;

@@ -706,3 +706,41 @@ test('a request whose signal aborts with a reason of its own counts as cancelled
   assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'backend' }), 0);
   await registry.close();
 });
+
+test('a tenantOf hook that fails counts its request once, by its error: backend for a throw, a rejection or a non-string answer; on /infer and :predict', async () => {
+  const { registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const events: string[] = [];
+  service.on('request', (e) => events.push(`${e.model}/${e.version}/${e.outcome}`));
+  const failures: Record<string, () => unknown> = {
+    throws: () => {
+      throw new Error('no tenant store');
+    },
+    rejects: () => Promise.reject(new Error('no tenant store')),
+    'answers a number': () => 42,
+    'refuses the client': () => {
+      throw new InvalidInputError('Unknown API key');
+    },
+  };
+  const errors: unknown[] = [];
+  const routes = [['/v2/models/m/infer', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] })], ['/v1/models/m:predict', '{"instances": [[1, 2]]}']] as const;
+  const statuses: number[] = [];
+  for (const hook of Object.values(failures)) {
+    const http = createHttpHandler({ service, tenantOf: hook as never, onError: (error) => errors.push(error) });
+    for (const [path, body] of routes) statuses.push((await http.handle({ method: 'POST', path, headers: {}, body })).status);
+  }
+  assert.deepEqual(statuses, [500, 500, 500, 500, 500, 500, 400, 400]);
+  assert.equal(errors.length, 6, 'each 500 reaches onError once');
+  assert.deepEqual(events, [...Array(6).fill('m//backend'), 'm//invalid', 'm//invalid']);
+  const text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '', outcome: 'backend' }), 6);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '', outcome: 'invalid' }), 2);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'backend' }), 0);
+
+  // A body refused first is the request's one count: tenantOf's error is not counted beside it.
+  const http = createHttpHandler({ service, tenantOf: failures.rejects as never });
+  for (const path of ['/v2/models/m/infer', '/v1/models/m:predict']) assert.equal((await http.handle({ method: 'POST', path, headers: {}, body: '{bad' })).status, 400);
+  assert.deepEqual(events.slice(8), ['m//invalid', 'm//invalid']);
+  await registry.close();
+});
