@@ -1,25 +1,26 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync, gzipSync, gunzipSync, inflateSync } from 'node:zlib';
 import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type TensorMap } from '../../src/index.js';
-import { createHttpHandler, decodeInferBinary, decodeInferJson, decodePredictJson, type HttpHandler, type HttpRequest, type HttpResponse, type JsonDecoder, type TenantOf } from '../../src/protocol/index.js';
+import { createHttpHandler, decodeInferBinary, decodeInferJson, decodePredictJson, type HttpHandler, type HttpRequest, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
-import { ModelRepository } from '../../src/repository/index.js';
-import { random } from '../batching/helpers.js';
-import { jsonBackends, tempRoot, writeModels, writeVersion } from '../repository/fixtures.js';
 
 // Seeded fuzzing of the whole HTTP surface: valid requests on every route, mutated at random. Whatever
 // a request holds, the handler answers (never rejects), with a 2xx or a 4xx whose body is a JSON
 // `{"error"}`, and a 200 holds what the model computes; a repository route lists, loads and unloads
 // only what a valid request asks, and a routing key header or tenantOf answer changes neither. The seed and the number of cases are fixed;
 // FUZZ_SEED and FUZZ_CASES set others for a longer hunt by hand.
+//
+// This module holds what the fuzz tests share: the models, the valid cases and their mutations, and
+// the checks of a reply. The tests are fuzz-inference.test.ts (the inference routes and the GET
+// routes beside them), fuzz-repository.test.ts (the model repository routes) and
+// fuzz-headers.test.ts (routing key headers and tenantOf answers).
 
-const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed81);
-const BODY_LIMIT = 256 * 1024;
+export const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed81);
+export const BODY_LIMIT = 256 * 1024;
 const W = [[1, -2], [0.5, 3], [-1, 0.25]] as const;
 
 /** y = x·W over rows of 3: what the FP32 models compute, and what the test recomputes. */
-function project(x: ArrayLike<number>): Float32Array {
+export function project(x: ArrayLike<number>): Float32Array {
   const rows = Math.floor(x.length / 3);
   const y = new Float32Array(rows * 2);
   for (let r = 0; r < rows; r++) {
@@ -63,7 +64,7 @@ function mixed(seen: Seen): MemoryModel {
 
 type Kind = 'oip' | 'binary' | 'tf-row' | 'tf-columnar' | 'get' | 'repository';
 
-interface Case {
+export interface Case {
   readonly kind: Kind;
   readonly model: 'lin' | 'mix' | 'blin' | 'bmix' | 'repo';
   method: string;
@@ -75,9 +76,9 @@ interface Case {
   readonly sent: { readonly x: number[]; readonly ids: bigint[]; readonly s: string[] };
 }
 
-type Rng = () => number;
-const int = (rng: Rng, n: number) => Math.floor(rng() * n);
-const pick = <T>(rng: Rng, items: readonly T[]): T => items[int(rng, items.length)]!;
+export type Rng = () => number;
+export const int = (rng: Rng, n: number) => Math.floor(rng() * n);
+export const pick = <T>(rng: Rng, items: readonly T[]): T => items[int(rng, items.length)]!;
 const encode = (text: string) => new TextEncoder().encode(text);
 
 /**
@@ -101,7 +102,7 @@ const INT64S = [0, 1, -1, 42, '9223372036854775807', '-9223372036854775808', 2 *
 const STRINGS = ['', 'a', 'héllo', '日本', 'x'.repeat(40)];
 
 /** A valid request of `kind` for `model`. */
-function validCase(rng: Rng, kind: Kind, model: Case['model']): Case {
+export function validCase(rng: Rng, kind: Kind, model: Case['model']): Case {
   // Bodies past 1 KiB are read by the protocol's own number parser rather than JSON.parse.
   const n = pick(rng, [1, 2, 3, 40, 90]);
   const lin = model === 'lin' || model === 'blin';
@@ -166,7 +167,7 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function bytesOf(body: Case['body']): Uint8Array {
+export function bytesOf(body: Case['body']): Uint8Array {
   return body === undefined ? new Uint8Array(0) : typeof body === 'string' ? encode(body) : body;
 }
 
@@ -212,7 +213,7 @@ function containers(value: unknown, out: { holder: Record<string, unknown> | unk
 const RAW = '\u0000RAW\u0000';
 /** Values that JSON.stringify cannot write, spliced in as text. */
 const RAW_TEXTS = ['NaN', 'Infinity', '-Infinity', '1e400', '-1e400', '1e-400', '123456789012345678901234567890', '0x10', '01', '+1', '.5', '"\\ud800"', '"\\u0000"'];
-const deep = (depth: number): string => '['.repeat(depth) + '1' + ']'.repeat(depth);
+export const deep = (depth: number): string => '['.repeat(depth) + '1' + ']'.repeat(depth);
 const RAW_DEEP = [deep(64), deep(1000), deep(100_000)];
 
 const VALUES: readonly unknown[] = [
@@ -232,7 +233,7 @@ const PATHS = ['/', '', 'v2', '/v2/', '/v2//models', '/v2/models', '/v2/models/'
   '/v2/models/lin\u0000/infer', '/v2/models/l%00in/ready', '/v3', '/v2/repository/index', '/v2/health/../models/lin/ready', '/v2/models/__proto__/infer',
   '/v2/models/constructor', '/v1/models/toString:predict'];
 
-type Mutation = (rng: Rng, c: Case) => string | undefined;
+export type Mutation = (rng: Rng, c: Case) => string | undefined;
 
 /** Byte-level mutations: any body, any route. */
 const BYTE_MUTATIONS: Record<string, Mutation> = {
@@ -419,7 +420,7 @@ const JSON_MUTATIONS: Record<string, (rng: Rng, json: unknown) => { json: unknow
   },
 };
 
-function mutate(rng: Rng, c: Case): Case {
+export function mutate(rng: Rng, c: Case): Case {
   const count = 1 + int(rng, 3);
   for (let i = 0; i < count; i++) {
     // A body nested deeper than JSON.stringify can write gets byte mutations only.
@@ -442,7 +443,7 @@ function mutate(rng: Rng, c: Case): Case {
 }
 
 /** A reply's JSON, which may spell non-finite numbers (NaN, Infinity) as TF-Serving does. */
-function parseReply(text: string): unknown {
+export function parseReply(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -451,7 +452,7 @@ function parseReply(text: string): unknown {
 }
 
 /** The outputs of a 200 infer reply: name → [shape, values]. */
-function outputsOf(c: Case, reply: HttpResponse): Map<string, { shape?: number[]; values: unknown[] }> {
+export function outputsOf(c: Case, reply: HttpResponse): Map<string, { shape?: number[]; values: unknown[] }> {
   const out = new Map<string, { shape?: number[]; values: unknown[] }>();
   if (c.kind === 'tf-row' || c.kind === 'tf-columnar') {
     const body = parseReply(reply.body as string) as { predictions?: unknown; outputs?: unknown };
@@ -510,7 +511,7 @@ function outputsOf(c: Case, reply: HttpResponse): Map<string, { shape?: number[]
  * A case's body as its Content-Encoding (codings in any case, `identity` and empty ones aside; no
  * body has none) says it inflates; undefined when it does not.
  */
-function inflatedBody(c: Case): Uint8Array | undefined {
+export function inflatedBody(c: Case): Uint8Array | undefined {
   const bytes = bytesOf(c.body);
   const header = c.headers['content-encoding'];
   const codings = (header === undefined || c.body === undefined ? [] : typeof header === 'string' ? [header] : header)
@@ -530,7 +531,7 @@ function inflatedBody(c: Case): Uint8Array | undefined {
  * The FP32 values a request for an FP32 model sends, where its body still reads as JSON (or a
  * binary header and its data) with the input where the protocol puts it; undefined otherwise.
  */
-function sentFloats(c: Case): unknown[] | undefined {
+export function sentFloats(c: Case): unknown[] | undefined {
   const bytes = inflatedBody(c);
   if (bytes === undefined) return undefined;
   const length = c.kind === 'binary' ? Number(c.headers['inference-header-content-length']) : bytes.length;
@@ -561,8 +562,8 @@ function sentFloats(c: Case): unknown[] | undefined {
 }
 
 /** A reply's number: TF-Serving's bare NaN and Infinity come back from parseNonFinite as BARE_NUMBERS' symbols. */
-const numberOf = (a: unknown): number => (typeof a === 'symbol' ? Number(a.description) : a === null ? NaN : Number(a));
-const sameFloat = (a: unknown, b: number) => Object.is(Math.fround(numberOf(a)) + 0, b + 0);
+export const numberOf = (a: unknown): number => (typeof a === 'symbol' ? Number(a.description) : a === null ? NaN : Number(a));
+export const sameFloat = (a: unknown, b: number) => Object.is(Math.fround(numberOf(a)) + 0, b + 0);
 
 /** A 200 infer reply holds what the model computes from what it was fed. */
 function checkOutputs(c: Case, reply: HttpResponse, feeds: TensorMap): void {
@@ -590,13 +591,13 @@ function checkOutputs(c: Case, reply: HttpResponse, feeds: TensorMap): void {
   y.values.forEach((v, i) => assert.ok(sameFloat(v, expected[i]!), `y[${i}] = ${String(v)}, expected ${expected[i]}`));
 }
 
-function describeCase(c: Case): string {
+export function describeCase(c: Case): string {
   const body = c.body === undefined ? '(none)' : typeof c.body === 'string' ? JSON.stringify(c.body.slice(0, 200)) : `bytes ${JSON.stringify(new TextDecoder().decode(c.body.subarray(0, 200)))}`;
   return `${c.kind} ${c.model} [${c.mutations.join('; ')}] ${c.method} ${c.path.slice(0, 80)} headers ${JSON.stringify(c.headers).slice(0, 200)} body ${body}`;
 }
 
 /** Asserts the reply to one case; `feeds` are what the model was fed for it, if it ran. */
-function checkReply(c: Case, reply: HttpResponse, feeds: TensorMap | undefined, batched = false): void {
+export function checkReply(c: Case, reply: HttpResponse, feeds: TensorMap | undefined, batched = false): void {
   const where = describeCase(c);
   // A request's own deadline (`parameters.timeout`) passing is a 504 (DeadlineExceededError).
   const deadline = reply.status === 504 && c.mutations.some((m) => m.includes('"timeout"'));
@@ -622,9 +623,9 @@ function checkReply(c: Case, reply: HttpResponse, feeds: TensorMap | undefined, 
   }
 }
 
-const KINDS: readonly Kind[] = ['oip', 'binary', 'tf-row', 'tf-columnar', 'get'];
+export const KINDS: readonly Kind[] = ['oip', 'binary', 'tf-row', 'tf-columnar', 'get'];
 
-async function setup(batching: boolean) {
+export async function setup(batching: boolean) {
   const seen: Seen = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'lin', source: linear(seen), warmup: [] });
@@ -647,7 +648,7 @@ async function setup(batching: boolean) {
 }
 
 /** The handler's reply to a case, its body inflated when it came compressed. */
-async function answer(http: HttpHandler, c: Case): Promise<HttpResponse> {
+export async function answer(http: HttpHandler, c: Case): Promise<HttpResponse> {
   const request: HttpRequest = { method: c.method, path: c.path, headers: c.headers, body: c.body };
   let reply: HttpResponse;
   try {
@@ -662,274 +663,3 @@ async function answer(http: HttpHandler, c: Case): Promise<HttpResponse> {
   const binary = reply.headers['inference-header-content-length'] !== undefined;
   return { ...reply, body: binary ? new Uint8Array(bytes) : bytes.toString() };
 }
-
-test('every valid base request on every route is answered 200 with what the model computes', async () => {
-  const { registry, http, seen } = await setup(false);
-  const rng = random(SEED);
-  for (let i = 0; i < 200; i++) {
-    const c = validCase(rng, pick(rng, KINDS), pick(rng, ['lin', 'mix'] as const));
-    seen.length = 0;
-    const reply = await answer(http, c);
-    assert.equal(reply.status, 200, `${String(reply.body)} for ${describeCase(c)}`);
-    checkReply(c, reply, seen.at(-1));
-    if (c.kind !== 'get') assert.equal(seen.length, 1);
-  }
-  await registry.close();
-});
-
-test('mutated requests: the handler always answers, a 2xx or a 4xx with a JSON error, a 200 with the model\'s answer, and the heap stays bounded', async () => {
-  const { registry, http, viaDecoder, seen } = await setup(false);
-  const rng = random(SEED + 1);
-  const statuses = new Map<number, number>();
-  const baseline = process.memoryUsage().heapUsed;
-  const CASES = Number(process.env.FUZZ_CASES ?? 2000);
-  for (let i = 0; i < CASES; i++) {
-    const c = mutate(rng, validCase(rng, pick(rng, KINDS), pick(rng, ['lin', 'mix'] as const)));
-    seen.length = 0;
-    const reply = await answer(http, c);
-    statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-    checkReply(c, reply, seen.at(-1));
-    const decoded = await answer(viaDecoder, c);
-    assert.deepEqual([decoded.status, decoded.body], [reply.status, reply.body], `through a JsonDecoder: ${describeCase(c)}`);
-    const grown = process.memoryUsage().heapUsed - baseline;
-    assert.ok(grown < 200 * 1024 * 1024, `heap grew by ${grown} bytes after case ${i}: ${describeCase(c)}`);
-  }
-  // The mutations reach both outcomes, and more than one kind of refusal.
-  assert.ok((statuses.get(200) ?? 0) > CASES / 20, JSON.stringify([...statuses]));
-  assert.ok((statuses.get(400) ?? 0) > CASES / 4, JSON.stringify([...statuses]));
-  assert.ok([404, 405, 413, 415].every((s) => statuses.has(s)), JSON.stringify([...statuses]));
-  await registry.close();
-});
-
-test('mutated requests batched with a valid one never change its answer, and each one accepted gets its own', async () => {
-  const { registry, http, seen } = await setup(true);
-  const rng = random(SEED + 2);
-  const INFER_KINDS = ['oip', 'binary', 'tf-row', 'tf-columnar'] as const;
-  let shared = 0;
-  for (let round = 0; round < 80; round++) {
-    const model = pick(rng, ['blin', 'bmix'] as const);
-    const valid = validCase(rng, pick(rng, INFER_KINDS), model);
-    const others = Array.from({ length: 7 }, () => {
-      const c = validCase(rng, pick(rng, INFER_KINDS), model);
-      return rng() < 0.8 ? mutate(rng, c) : c;
-    });
-    seen.length = 0;
-    const at = int(rng, others.length + 1);
-    const all = [...others.slice(0, at), valid, ...others.slice(at)];
-    const replies = await Promise.all(all.map((c) => answer(http, c)));
-    const reply = replies[at]!;
-    assert.equal(reply.status, 200, `${String(reply.body)} for ${describeCase(valid)}`);
-    const out = outputsOf(valid, reply);
-    if (model === 'blin') {
-      // JSON writes -0 as 0.
-      assert.deepEqual(out.get('y')!.values.map((v) => Math.fround(numberOf(v)) + 0), [...project(valid.sent.x.map(Math.fround))].map((v) => v + 0), describeCase(valid));
-    } else {
-      const ids = out.get('ids');
-      const s = out.get('s');
-      assert.ok(ids !== undefined || s !== undefined);
-      if (ids !== undefined) assert.deepEqual(ids.values.map((v) => BigInt(v as string)), valid.sent.ids, describeCase(valid));
-      if (s !== undefined) assert.deepEqual(s.values, valid.sent.s, describeCase(valid));
-    }
-    for (const [i, c] of all.entries()) {
-      if (i === at) continue;
-      checkReply(c, replies[i]!, replies[i]!.status === 200 ? seen[0] : undefined, true);
-      const sent = replies[i]!.status === 200 && model === 'blin' ? sentFloats(c) : undefined;
-      if (sent === undefined) continue;
-      const values = outputsOf(c, replies[i]!).get('y')!.values;
-      const expected = project(sent.map((v) => Math.fround(numberOf(v))));
-      values.forEach((v, j) => assert.ok(sameFloat(v, expected[j]!), `y[${j}] = ${String(v)}, expected ${expected[j]} for ${describeCase(c)}`));
-    }
-    // Fewer runs than requests answered: some shared a batch.
-    if (seen.length < replies.filter((r) => r.status === 200).length) shared++;
-  }
-  assert.ok(shared > 5, `only ${shared} rounds batched requests together`);
-  await registry.close();
-});
-
-// The repository routes, over a ModelRepository of a temporary directory holding `good` (y = 2x + 1)
-// and `other` (y = 2x + 5).
-const ROOT_MODELS = ['good', 'other'] as const;
-const OPERATOR = 'Bearer operator';
-
-/** A valid repository request: an index, or a load or unload of a model in the root. */
-function repositoryCase(rng: Rng): Case {
-  const verb = pick(rng, ['index', 'load', 'unload'] as const);
-  const path = verb === 'index' ? '/v2/repository/index' : `/v2/repository/models/${pick(rng, ROOT_MODELS)}/${verb}`;
-  const bodies = {
-    index: [undefined, '', '{}', '{"ready":true}', '{"ready":false}'],
-    load: [undefined, '', '{}', '{"parameters":{}}'],
-    unload: [undefined, '{}', '{"parameters":{"unload_dependents":true}}'],
-  }[verb];
-  return { kind: 'repository', model: 'repo', method: 'POST', path, headers: { authorization: OPERATOR }, body: pick(rng, bodies), mutations: [], sent: { x: [], ids: [], s: [] } };
-}
-
-const REPOSITORY_BODIES = [
-  'null', '[]', '[{}]', '5', '"x"', 'true', '{"ready":"yes"}', '{"ready":1}', '{"ready":null}', '{"ready":[]}', '{"ready":{}}', '{"ready":"true"}',
-  '{"parameters":null}', '{"parameters":"p"}', '{"parameters":[]}', '{"parameters":7}', '{"parameters":true}', '{"parameters":{"config":"{}"}}',
-  '{"parameters":{"config":null}}', '{"parameters":{"file:1/model.json":"AAAA"}}', '{"parameters":{"file:":""}}', '{"parameters":{"Config":"{}"}}',
-  '{"parameters":{"__proto__":{"config":"{}"}}}', '{"__proto__":{"parameters":5}}', '{"parameters":{"config":"{}"},"parameters":{}}',
-  '{"parameters":{},"parameters":{"config":"{}"}}', `{"parameters":${deep(1000)}}`, deep(100_000), `{"parameters":{"a":"${'x'.repeat(200_000)}"}}`,
-  `{"parameters":{"config":"${'x'.repeat(300_000)}"}}`, '{"parameters":{"unload_dependents":"yes"}}', '{"ready":true,"parameters":{"config":"{}"}}',
-];
-const REPOSITORY_NAMES = [
-  '%67ood', '..', '%2e%2e', '.', '%2E', 'good%00', 'good%2F..', '%2F', '%2Fetc', 'Good', 'good%20', '%20good', '.good', '-good', 'good.', 'good~',
-  'g'.repeat(200), 'g'.repeat(201), 'g'.repeat(5000), '%ZZ', '%E0%A4%A', '__proto__', 'constructor', '..%2F..%2Fetc', '%2e%2e%2fgood', '日本', '%F0%9F%98%80', 'good/..',
-];
-const REPOSITORY_MUTATIONS: Record<string, Mutation> = {
-  body(rng, c) {
-    c.body = pick(rng, REPOSITORY_BODIES);
-    return `body ${c.body.slice(0, 60)}`;
-  },
-  name(rng, c) {
-    const name = pick(rng, REPOSITORY_NAMES);
-    c.path = `/v2/repository/models/${name}/${pick(rng, ['load', 'unload', 'LOAD', 'load/', 'load?x=1', 'index'])}`;
-    return `path ${c.path.slice(0, 80)}`;
-  },
-  authorization(rng, c) {
-    const v = pick(rng, [undefined, '', 'bearer operator', `${OPERATOR} `, [OPERATOR, OPERATOR], [OPERATOR]]);
-    if (v === undefined) delete c.headers.authorization;
-    else c.headers.authorization = v;
-    return `authorization ${JSON.stringify(v)}`;
-  },
-};
-
-/**
- * What a repository request asks, read apart from the handler: a route of the model repository
- * extension, authorized, with a body docs/http.md says is accepted; undefined for one that must not
- * list, load or unload anything.
- */
-function repositoryIntent(c: Case): { verb: 'index' | 'load' | 'unload'; model: string; readyOnly: boolean } | undefined {
-  if (c.method.toUpperCase() !== 'POST' || c.headers.authorization !== OPERATOR) return undefined;
-  let s: string[];
-  try {
-    s = c.path.split('?')[0]!.replace(/(.)\/$/, '$1').split('/').map(decodeURIComponent);
-  } catch {
-    return undefined;
-  }
-  if (s[0] !== '' || s[1] !== 'v2' || s[2] !== 'repository') return undefined;
-  const verb = s.length === 4 && s[3] === 'index' ? 'index' : s.length === 6 && s[3] === 'models' && (s[5] === 'load' || s[5] === 'unload') ? s[5] : undefined;
-  const bytes = bytesOf(c.body).length <= BODY_LIMIT ? inflatedBody(c) : undefined;
-  if (verb === undefined || bytes === undefined || bytes.length > BODY_LIMIT) return undefined;
-  const text = new TextDecoder().decode(bytes).replace(/^\ufeff/, '');
-  let body: unknown = {};
-  try {
-    if (text.trim() !== '') body = parseReply(text);
-  } catch {
-    return undefined;
-  }
-  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (!isObject(body)) return undefined;
-  const { ready, parameters } = body;
-  if (parameters !== undefined && !isObject(parameters)) return undefined;
-  if (verb === 'index' && ready !== undefined && typeof ready !== 'boolean') return undefined;
-  if (verb === 'load' && Object.keys(parameters ?? {}).some((k) => k === 'config' || k.startsWith('file:'))) return undefined;
-  return { verb, model: s[4] ?? '', readyOnly: ready === true };
-}
-
-const readyModels = (registry: ModelRegistry) => registry.names().filter((name) => registry.isReady(name)).sort();
-
-/** The model's answer to x = [[1, 2]] over HTTP: [2 + offset, 4 + offset] for a model of the root. */
-async function rootAnswer(http: HttpHandler, model: string): Promise<unknown> {
-  const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] });
-  const reply = await http.handle({ method: 'POST', path: `/v2/models/${model}/infer`, headers: {}, body });
-  return [reply.status, (JSON.parse(reply.body as string) as { outputs?: { data: number[] }[] }).outputs?.[0]?.data];
-}
-
-test('mutated repository requests: a 2xx or a 4xx with a JSON error, and only what valid requests ask is listed, loaded or unloaded', async () => {
-  const { root, remove } = await tempRoot();
-  await writeModels(root, ROOT_MODELS);
-  await writeVersion(root, 'other', '1', { offset: 5 });
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const repository = new ModelRepository({ root, registry, mode: 'explicit', backends: jsonBackends().backends });
-  await repository.start();
-  const http = createHttpHandler({ service: new InferenceService({ registry }), bodyLimit: BODY_LIMIT, repository, authorizeRepository: (r) => r.headers.authorization === OPERATOR });
-  const rng = random(SEED + 3);
-  const loaded = new Set<string>();
-  const statuses = new Map<number, number>();
-  const send = async (closed: boolean) => {
-    const c = repositoryCase(rng);
-    const valid = rng() < 0.25;
-    if (!valid) {
-      if (rng() < 0.6) {
-        const name = pick(rng, Object.keys(REPOSITORY_MUTATIONS));
-        c.mutations.push(REPOSITORY_MUTATIONS[name]!(rng, c)!);
-      }
-      if (rng() < 0.6 || c.mutations.length === 0) mutate(rng, c);
-    }
-    const reply = await answer(http, c);
-    statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-    const intent = repositoryIntent(c);
-    const where = describeCase(c);
-    // A closed repository refuses to list, load or unload with ClosedError (docs/registry.md).
-    if (closed && reply.status === 503) {
-      assert.ok(intent !== undefined, `a 503 for ${where}`);
-      assert.equal((JSON.parse(reply.body as string) as { code: string }).code, 'ERR_SERVABLE_CLOSED', where);
-    } else {
-      checkReply(c, reply, undefined);
-    }
-    if (reply.status === 200) {
-      assert.ok(intent !== undefined, `a 200 for ${where}`);
-      if (intent.verb === 'load') {
-        assert.ok((ROOT_MODELS as readonly string[]).includes(intent.model), `loaded ${intent.model} for ${where}`);
-        loaded.add(intent.model);
-      } else if (intent.verb === 'unload') {
-        assert.ok(loaded.delete(intent.model), `unloaded ${intent.model}, which was not loaded, for ${where}`);
-      } else {
-        const entries = JSON.parse(reply.body as string) as { name: string; state: string }[];
-        const listed = entries.filter((e) => e.state === 'READY').map((e) => e.name);
-        assert.deepEqual(listed, [...loaded].sort(), where);
-        if (intent.readyOnly) assert.equal(listed.length, entries.length, where);
-      }
-    }
-    if (valid && !closed) {
-      const missing = c.path.endsWith('/unload') && reply.status === 404 && !loaded.has(intent!.model);
-      assert.ok(reply.status === 200 || missing, `status ${reply.status} ${String(reply.body)} for valid ${where}`);
-    }
-    assert.deepEqual(readyModels(registry), [...loaded].sort(), `after ${where}`);
-  };
-  for (let i = 0; i < 600; i++) await send(false);
-  assert.ok([200, 400, 403, 404, 405, 413, 415].every((s) => statuses.has(s)), JSON.stringify([...statuses]));
-  if (!loaded.has('good')) {
-    assert.equal((await http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: { authorization: OPERATOR } })).status, 200);
-    loaded.add('good');
-  }
-  assert.deepEqual(await rootAnswer(http, 'good'), [200, [3, 5]]);
-  if (loaded.has('other')) assert.deepEqual(await rootAnswer(http, 'other'), [200, [7, 9]]);
-  await repository.close();
-  statuses.clear();
-  for (const name of ROOT_MODELS) if (!registry.isReady(name)) loaded.delete(name);
-  for (let i = 0; i < 150; i++) await send(true);
-  assert.ok(statuses.has(503), JSON.stringify([...statuses]));
-  await registry.close();
-  await remove();
-});
-
-test('routing key headers and tenantOf answers, odd and over the limit: a 2xx or a 4xx, and a key past 256 characters a 400 naming the header', async () => {
-  const { registry, service, seen } = await setup(false);
-  // Every answer TenantOf's type allows, odd ones included, in turn.
-  const tenants: ReturnType<TenantOf>[] = ['', ' ', 't1', '\u0000', '\ud800', 'x'.repeat(100_000), '__proto__', 'a, b', undefined, Promise.resolve('t1'), Promise.resolve(undefined), Promise.resolve('')];
-  let turn = 0;
-  const http = createHttpHandler({ service, bodyLimit: BODY_LIMIT, routingKeyHeader: 'X-User-Id', tenantOf: () => tenants[turn++ % tenants.length] });
-  const KEYS: (string | string[])[] = [
-    '', 'u1', ' ', '\u0000', 'x'.repeat(256), 'x'.repeat(257), 'é'.repeat(256), 'é'.repeat(257), '日本'.repeat(128), '日本'.repeat(129), '\ud800'.repeat(300),
-    [], [''], ['', ''], ['a', 'b'], ['x'.repeat(127), 'y'.repeat(127)], ['x'.repeat(128), 'y'.repeat(127)], ['x'.repeat(256)], ['x'.repeat(257)],
-  ];
-  const rng = random(SEED + 4);
-  const INFER_KINDS = ['oip', 'binary', 'tf-row', 'tf-columnar'] as const;
-  for (let i = 0; i < 400; i++) {
-    const c = validCase(rng, pick(rng, INFER_KINDS), pick(rng, ['lin', 'mix'] as const));
-    const valid = rng() < 0.5;
-    if (!valid) mutate(rng, c);
-    const key = pick(rng, KEYS);
-    c.headers['x-user-id'] = key;
-    c.mutations.push(`X-User-Id ${JSON.stringify(key).slice(0, 40)}`);
-    seen.length = 0;
-    const reply = await answer(http, c);
-    checkReply(c, reply, seen.at(-1));
-    if (!valid) continue;
-    const length = typeof key === 'string' ? key.length : key.join(', ').length;
-    if (length <= 256) assert.equal(reply.status, 200, `${String(reply.body)} for ${describeCase(c)}`);
-    else assert.deepEqual([reply.status, (JSON.parse(reply.body as string) as { error: string }).error], [400, `The routing key header 'x-user-id' holds ${length} characters; it may hold at most 256`]);
-  }
-  await registry.close();
-});
