@@ -15,7 +15,7 @@ export interface RedisProcess {
 }
 
 /** A free loopback TCP port. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -50,7 +50,7 @@ async function stopAll(children: ChildProcess[]): Promise<void> {
     children.map(
       (child) =>
         new Promise<void>((resolve) => {
-          if (child.exitCode !== null) return resolve();
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
           child.once('exit', () => resolve());
           child.kill('SIGTERM');
         }),
@@ -58,11 +58,21 @@ async function stopAll(children: ChildProcess[]): Promise<void> {
   );
 }
 
-/** Starts one redis-server on a free loopback port, with extra command-line options. */
-export async function startRedis(extra: string[] = []): Promise<RedisProcess> {
-  const port = await freePort();
-  const child = await startOne(port, extra);
-  return { ports: [port], stop: () => stopAll([child]) };
+/** Starts one redis-server on a free loopback port (or on `port`), with extra command-line options. */
+export async function startRedis(extra: string[] = [], port?: number): Promise<RedisProcess & { kill(): Promise<void> }> {
+  const at = port ?? (await freePort());
+  const child = await startOne(at, extra);
+  return {
+    ports: [at],
+    stop: () => stopAll([child]),
+    /** SIGKILL: no shutdown, clients see their connections reset; resolves once it has exited. */
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
 }
 
 /** Starts a three-master Redis Cluster on free loopback ports and waits until it serves every slot. */
