@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { InferenceService, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor } from 'servable';
+import { InferenceService, ModelRegistry, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
 import { memoryBackend } from 'servable/testing';
 import { ResultCache } from '../../src/cache/result-cache.js';
 import type { CacheErrorEvent, CacheMissEvent } from '../../src/cache/result-events.js';
-import { RedisStore } from '../../src/cache/redis/index.js';
+import { RedisSemanticLog, RedisStore } from '../../src/cache/redis/index.js';
+import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
+import type { SemanticCacheEvents } from '../../src/cache/semantic/types.js';
 import { freePort, redisMissing, startRedis } from './redis-server.js';
 
 const skip = redisMissing ?? false;
@@ -135,5 +137,84 @@ test('Redis not reachable from the start: construction neither throws nor waits,
     client.disconnect();
     await s.registry.close();
     await server?.stop();
+  }
+});
+
+/** A replica: its own client, registry and service, model 'm' behind a SemanticCache logged to `key` on the server at `port` (manual sync). */
+async function replica(port: number, key: string) {
+  const client = new Redis({ port, host: '127.0.0.1' });
+  client.on('error', () => {}); // the outage is what is tested
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'm', version: '1', source: scale, warmup: [] });
+  const semantic = new SemanticCache<TensorMap>({
+    embed: (q) => Array.from(q.x!.data as Float32Array),
+    dimensions: 2,
+    threshold: 0.999,
+    maxEntries: 100,
+    syncIntervalMs: 0,
+    timeoutMs: 200,
+    log: new RedisSemanticLog({ client, key }),
+  });
+  const errors: SemanticCacheEvents['error'][0][] = [];
+  semantic.on('error', (e) => errors.push(e));
+  const service = new InferenceService({ registry, caches: { m: { semantic } } });
+  /** Infers request(a, b), asserting the model's exact answer; resolves with whether the model ran. */
+  const ran = async (a: number, b: number): Promise<boolean> => {
+    const before = backend.calls.length;
+    assert.deepEqual(values(await service.infer('m', request(a, b))), [a * 10, b * 10].map(Math.fround));
+    return backend.calls.length > before;
+  };
+  const close = async () => {
+    await semantic.close();
+    client.disconnect();
+    await registry.close();
+  };
+  return { client, semantic, errors, ran, close };
+}
+
+test('SemanticCache replicas on a RedisSemanticLog across a Redis restart that lost the stream: no replica serves an entry another cleared, none crashes, and sharing resumes', { skip }, async () => {
+  const server = await startRedis();
+  const port = server.ports[0]!;
+  const partition = ['m', '1', ''];
+  const [one, two] = await Promise.all([replica(port, 'outage:semantic'), replica(port, 'outage:semantic')]);
+  let again: Awaited<ReturnType<typeof startRedis>> | undefined;
+  try {
+    assert.equal(await one.ran(1, 2), true);
+    await one.semantic.idle();
+    await Promise.all([one.semantic.sync(), two.semantic.sync()]);
+    assert.equal(await two.ran(1, 2), false, 'two has the entry one made');
+    await two.semantic.invalidate(partition); // recorded in the stream; one has not read it yet
+
+    await server.kill();
+    assert.equal(await one.ran(3, 4), true);
+    await one.semantic.idle();
+    assert.deepEqual(one.errors.map((e) => [e.operation, e.error.code]), [['append', 'ERR_SERVABLE_CACHE']]);
+    // Documented: invalidate() rejects when the log cannot record the clear (here another tenant's).
+    await assert.rejects(two.semantic.invalidate(['m', '1', 'b']), { code: 'ERR_SERVABLE_CACHE', message: 'Cache clear took longer than 200 ms' });
+    const syncing = one.semantic.sync(); // a sync under way across the restart
+
+    again = await startRedis([], port); // --save '': the stream, and two's clear in it, are gone
+    await syncing;
+    for (const r of [one, two]) if (r.client.status !== 'ready') await once(r.client, 'ready');
+    await one.semantic.sync();
+    assert.equal(await one.ran(1, 2), true, 'one no longer serves the entry two cleared');
+    assert.deepEqual(one.errors.slice(1).map((e) => [e.operation, e.error.code]), [['sync', 'ERR_SERVABLE_CACHE']]);
+    assert.match(one.errors[1]!.error.message, /^Stream outage:semantic no longer holds \d+-\d+, the last record read: records after it may be lost \(a restart without persistence, a flush, or trimming past it\); every entry is dropped$/);
+
+    // Sharing resumes on the new stream, and a clear reaches the other replica again.
+    await one.semantic.idle();
+    assert.equal(await two.ran(5, 6), true);
+    await two.semantic.idle();
+    await one.semantic.sync();
+    assert.equal(await one.ran(5, 6), false, 'one has the entry two made after the restart');
+    await two.semantic.invalidate(partition);
+    await one.semantic.sync();
+    assert.equal(await one.ran(5, 6), true, 'and the clear two made after it');
+    assert.equal(one.errors.length, 2, 'the loss is reported once');
+  } finally {
+    await Promise.all([one.close(), two.close()]);
+    await again?.stop();
+    await server.stop();
   }
 });

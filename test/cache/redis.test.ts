@@ -159,6 +159,35 @@ test('RedisSemanticLog works on a cluster and reports ages from the server clock
   assert.deepEqual([bad.records.length, bad.errors.map((e) => e.code)], [0, ['ERR_SERVABLE_CACHE']]);
 });
 
+test('RedisSemanticLog: a stream that no longer holds the last record read (deleted, or trimmed past it) answers a clear of every partition first, and an error, once', { skip }, async () => {
+  const key = 'test:semantic:lost';
+  const log = new RedisSemanticLog({ client, key, readCount: 1 });
+  const clear = (partition: string) => ({ kind: 'clear' as const, partition });
+  await log.append(clear('a'));
+  await log.append(clear('b'));
+  const first = await log.read(undefined);
+  assert.deepEqual([first.records.map((r) => r.record), first.errors], [[clear('a'), clear('b')], []]);
+  await log.append(clear('c'));
+  const kept = await log.read(first.cursor);
+  assert.deepEqual([kept.records.map((r) => r.record), kept.errors], [[clear('c')], []], 'the cursor\'s own record is not read again');
+
+  await client.xtrim(key, 'MAXLEN', 1); // only c is left
+  await log.append(clear('d'));
+  const trimmed = await log.read(first.cursor);
+  assert.deepEqual(trimmed.records.map((r) => r.record), [{ kind: 'clear', partition: undefined }, clear('c'), clear('d')]);
+  assert.deepEqual(trimmed.errors.map((e) => [e.code, e.message]), [
+    ['ERR_SERVABLE_CACHE', `Stream ${key} no longer holds ${first.cursor}, the last record read: records after it may be lost (a restart without persistence, a flush, or trimming past it); every entry is dropped`],
+  ]);
+
+  await client.del(key); // as a restart without persistence leaves it
+  const emptied = await log.read(trimmed.cursor);
+  assert.deepEqual([emptied.records.map((r) => r.record), emptied.errors.length, emptied.cursor], [[{ kind: 'clear', partition: undefined }], 1, undefined]);
+  await log.append(clear('e'));
+  const after = await log.read(emptied.cursor);
+  assert.deepEqual([after.records.map((r) => r.record), after.errors], [[clear('e')], []]);
+  assert.deepEqual(await log.read(after.cursor), { records: [], cursor: after.cursor, errors: [] });
+});
+
 test('invalidating one version clears its keys only, on a server and a cluster, glob characters in the version escaped', { skip }, async () => {
   const versions = ['1', '2', '[2]', '2*', 'v?'];
   for (const redis of [client, clusterClient]) {

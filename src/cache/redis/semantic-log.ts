@@ -18,8 +18,9 @@ export interface RedisSemanticLogOptions {
 /**
  * A {@link SemanticLog} on a Redis stream, so replicas of a SemanticCache share their entries:
  * each change is one binary stream entry (`XADD key MAXLEN ~ n * r <bytes>`), and each replica
- * replays the stream from its last position (`XRANGE key (last + COUNT n`). Ages come from the
- * stream ids and the server's TIME, so replicas' clocks never need to agree.
+ * replays the stream from its last position (`XRANGE key last + COUNT n`, which must still hold
+ * `last`: a stream that lost it makes the replica drop every entry, see {@link RedisSemanticLog.read}).
+ * Ages come from the stream ids and the server's TIME, so replicas' clocks never need to agree.
  */
 export class RedisSemanticLog implements SemanticLog {
   readonly #client: RedisStreamCommands;
@@ -47,13 +48,33 @@ export class RedisSemanticLog implements SemanticLog {
     await this.#client.xadd(this.#key, 'MAXLEN', '~', this.#maxLength, '*', 'r', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
+  /**
+   * The records after `cursor`. When the stream no longer holds `cursor`'s own record (a Redis
+   * restart without persistence, a flush, or MAXLEN trimming past a replica that fell behind),
+   * records this replica never read may be lost, clears among them: the answer then begins with a
+   * clear of every partition, and says why in `errors`.
+   */
   async read(cursor: string | undefined): Promise<{ records: LoggedRecord[]; cursor: string | undefined; errors: CacheError[] }> {
     const [seconds, micros] = await this.#client.time();
     const now = Number(seconds) * 1000 + Number(micros) / 1000;
     const records: LoggedRecord[] = [];
     const errors: CacheError[] = [];
+    // The first range includes the cursor's record, to tell whether the stream still holds it.
+    let start = cursor ?? '-';
+    let check = cursor !== undefined;
     for (;;) {
-      const entries = await this.#client.xrangeBuffer(this.#key, cursor === undefined ? '-' : `(${cursor}`, '+', 'COUNT', this.#readCount);
+      const entries = await this.#client.xrangeBuffer(this.#key, start, '+', 'COUNT', this.#readCount);
+      const full = entries.length === this.#readCount;
+      if (check) {
+        check = false;
+        if (entries[0]?.[0].toString() === cursor) entries.shift();
+        else {
+          errors.push(new CacheError(`Stream ${this.#key} no longer holds ${cursor}, the last record read: records after it may be lost (a restart without persistence, a flush, or trimming past it); every entry is dropped`));
+          records.push({ record: { kind: 'clear', partition: undefined }, ageMs: 0 });
+          // Kept only when no record follows: an emptied stream is read from its start next time.
+          cursor = undefined;
+        }
+      }
       for (const [idBytes, fields] of entries) {
         const id = idBytes.toString();
         cursor = id;
@@ -69,7 +90,8 @@ export class RedisSemanticLog implements SemanticLog {
           errors.push(error instanceof CacheError ? error : new CacheError(`Stream entry ${id} of ${this.#key}: ${String(error)}`));
         }
       }
-      if (entries.length < this.#readCount) return { records, cursor, errors };
+      if (!full) return { records, cursor, errors };
+      start = `(${cursor}`;
     }
   }
 }

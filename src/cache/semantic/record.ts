@@ -36,7 +36,8 @@ export interface SemanticLog {
   append(record: SemanticRecord): MaybePromise<void>;
   /**
    * Every record after `cursor` (from the start when undefined), oldest first, and the cursor to
-   * pass next time; records that cannot be decoded are skipped and reported in `errors`.
+   * pass next time; records that cannot be decoded are skipped and reported in `errors`. A log
+   * that may have lost records after `cursor` answers a clear of every partition first.
    */
   read(cursor: string | undefined): MaybePromise<{ records: LoggedRecord[]; cursor: string | undefined; errors?: CacheError[] }>;
 }
