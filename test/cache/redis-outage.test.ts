@@ -218,3 +218,27 @@ test('SemanticCache replicas on a RedisSemanticLog across a Redis restart that l
     await server.stop();
   }
 });
+
+test('a SemanticCache closed while Redis is down and a sync waits on the client: close() waits for that sync at most timeoutMs, and the sync applies and reports nothing once it is closed', { skip }, async () => {
+  const server = await startRedis();
+  const port = server.ports[0]!;
+  const r = await replica(port, 'outage:semantic:close');
+  let again: Awaited<ReturnType<typeof startRedis>> | undefined;
+  try {
+    assert.equal(await r.ran(1, 2), true);
+    await r.semantic.idle();
+    await r.semantic.sync();
+    await server.kill();
+    let synced = false;
+    const syncing = r.semantic.sync().then(() => (synced = true));
+    await r.semantic.close();
+    assert.equal(synced, false, 'close() returned while the sync still waited on the client');
+    again = await startRedis([], port); // the sync's read goes on, and finds the stream lost
+    await syncing;
+    assert.deepEqual([r.errors, r.semantic.size], [[], 1]);
+  } finally {
+    await r.close();
+    await again?.stop();
+    await server.stop();
+  }
+});

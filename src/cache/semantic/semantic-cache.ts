@@ -230,12 +230,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     await Promise.all([...this.#writes]);
   }
 
-  /** Stops the periodic sync and waits for pending log writes. */
+  /**
+   * Stops the periodic sync and waits for pending log writes, and for a sync in flight at most
+   * `timeoutMs` (a log read waits as long as its client does, through a Redis outage say); a sync
+   * that ends later applies and reports nothing.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     await this.idle();
-    await this.#syncing;
+    if (this.#syncing) await boundedBy(this.#syncing, this.#timeoutMs, this.#clock, 'sync').catch(() => {});
   }
 
   async #lookupOrCompute(
@@ -335,7 +339,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       const generation = this.#generation;
       const { records, cursor, errors = [] } = await log.read(this.#cursor);
       // A clear since the read began: what it read may be entries the clear removed. Read again, after the clear's record.
-      if (generation !== this.#generation) return;
+      if (generation !== this.#generation || this.#closed) return;
       for (const error of errors) this.emit('error', { operation: 'sync', error });
       for (const { record, ageMs } of records) {
         try {
@@ -347,7 +351,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       }
       this.#cursor = cursor;
     } catch (cause) {
-      this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
+      if (!this.#closed) this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
     }
   }
 
