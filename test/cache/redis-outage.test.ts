@@ -112,33 +112,39 @@ test('Redis killed while requests flow: every request gets the exact answer in b
   }
 });
 
-test('Redis not reachable from the start: construction neither throws nor waits, requests are misses with error events, and the cache recovers once a server listens', { skip }, async () => {
-  const port = await freePort();
-  const client = new Redis({ port, host: '127.0.0.1' });
-  const clientErrors: Error[] = [];
-  client.on('error', (e: Error) => clientErrors.push(e));
-  const s = await served(client, 'absent:');
-  let server: Awaited<ReturnType<typeof startRedis>> | undefined;
-  try {
-    for (let i = 0; i < 200; i++) {
-      const took = await s.exact(i, 2);
-      assert.ok(took < 2000, `request ${i} took ${took} ms, where the store's timeout is 50 ms`);
-    }
-    assert.equal(s.backend.calls.length, 200, 'every request ran the model');
-    assert.ok(queued(client) <= 4, `ioredis holds ${queued(client)} commands for a server that never answered`);
-    assert.equal(s.misses.length, 200);
-    assert.ok(s.misses.every((r) => r === 'error'), `misses: ${[...new Set(s.misses)].join(', ')}`);
-    assert.deepEqual(s.errors[0] && [s.errors[0].operation, s.errors[0].error.code, s.errors[0].error.message], ['get', 'ERR_SERVABLE_CACHE', 'Cache get took longer than 50 ms']);
-    assert.ok(clientErrors.some((e) => /ECONNREFUSED/.test(e.message)), clientErrors.map((e) => e.message).join('; '));
+for (const [options, first] of [
+  [{}, 'Cache get took longer than 50 ms'],
+  [{ enableOfflineQueue: false }, "Cache get failed: Stream isn't writeable and enableOfflineQueue options is false"],
+] as const) {
+  test(`Redis not reachable from the start (ioredis ${JSON.stringify(options)}): construction neither throws nor waits, requests are misses with error events, and the cache recovers once a server listens`, { skip }, async () => {
+    const port = await freePort();
+    const client = new Redis({ port, host: '127.0.0.1', ...options });
+    const clientErrors: Error[] = [];
+    client.on('error', (e: Error) => clientErrors.push(e));
+    const s = await served(client, 'absent:');
+    let server: Awaited<ReturnType<typeof startRedis>> | undefined;
+    try {
+      for (let i = 0; i < 200; i++) {
+        const took = await s.exact(i, 2);
+        assert.ok(took < 2000, `request ${i} took ${took} ms, where the store's timeout is 50 ms`);
+      }
+      assert.equal(s.backend.calls.length, 200, 'every request ran the model');
+      assert.ok(queued(client) <= 4, `ioredis holds ${queued(client)} commands for a server that never answered`);
+      assert.equal(s.misses.length, 200);
+      assert.ok(s.misses.every((r) => r === 'error'), `misses: ${[...new Set(s.misses)].join(', ')}`);
+      assert.deepEqual(s.errors[0] && [s.errors[0].operation, s.errors[0].error.code, s.errors[0].error.message], ['get', 'ERR_SERVABLE_CACHE', first]);
+      if (clientErrors.length === 0) await once(client, 'error');
+      assert.match(clientErrors[0]!.message, /ECONNREFUSED/);
 
-    server = await startRedis([], port);
-    await s.recovers(1, 2);
-  } finally {
-    client.disconnect();
-    await s.registry.close();
-    await server?.stop();
-  }
-});
+      server = await startRedis([], port);
+      await s.recovers(1, 2);
+    } finally {
+      client.disconnect();
+      await s.registry.close();
+      await server?.stop();
+    }
+  });
+}
 
 /** A replica: its own client, registry and service, model 'm' behind a SemanticCache logged to `key` on the server at `port` (manual sync). */
 async function replica(port: number, key: string) {
