@@ -103,7 +103,7 @@ test('Redis killed while requests flow: every request gets the exact answer in b
     assert.ok(clientErrors.length > 0, 'the client reports the lost connection');
 
     again = await startRedis([], port);
-    await s.recovers(7, 8);
+    await s.recovers(-7, 8); // an input the traffic never sent: a write in flight when the server died may land after it is back
   } finally {
     client.disconnect();
     await s.registry.close();
@@ -137,7 +137,7 @@ for (const [options, first] of [
       assert.match(clientErrors[0]!.message, /ECONNREFUSED/);
 
       server = await startRedis([], port);
-      await s.recovers(1, 2);
+      await s.recovers(-1, 2);
     } finally {
       client.disconnect();
       await s.registry.close();
