@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { readTensors, writeTensors } from '../../src/backends/onnx-node/arena.js';
 import { addBusyThreads, checkPreemptions, spinAllowed, Link, pauseSpinning } from '../../src/backends/onnx-node/link.js';
-import { giveBack, postReply, PREEMPTIONS, replyInArena, takeMessage } from '../../src/backends/onnx-node/link-end.js';
+import { enterNative, giveBack, leaveNative, postReply, PREEMPTIONS, replyInArena, takeMessage } from '../../src/backends/onnx-node/link-end.js';
 import { takeBuffer, type TensorMap } from '../../src/core/index.js';
 
 test('a core counts as free while the inference threads leave one, and not while spinning is paused', async () => {
@@ -158,4 +158,23 @@ test('buffers given back are recycled, whether the event loop or a poll reads th
   assert.deepEqual(link.receive(), { type: 'done', value: 'after the notice' }, 'a poll reads past the notice to the reply');
   assert.deepEqual(new Float32Array(takeBuffer(13 * 4)), pattern(2), 'and recycles on the way');
   closeLink(link);
+});
+
+test('a start called off inside a native step is never to be terminated, and one called off before it never enters one, whichever comes first', () => {
+  const inside = new Link(0);
+  assert.equal(enterNative(inside.end), true, 'the worker enters its native step');
+  assert.equal(inside.callOffStart(), false, 'called off inside the step: the pool must wait for the worker to exit');
+  assert.equal(leaveNative(inside.end), false, 'leaving the step, the worker finds its start called off and exits');
+  closeLink(inside);
+
+  const before = new Link(0);
+  assert.equal(before.callOffStart(), true, 'called off in JavaScript: the pool may terminate the worker');
+  assert.equal(enterNative(before.end), false, 'the worker then never enters a native step');
+  closeLink(before);
+
+  const after = new Link(0);
+  assert.equal(enterNative(after.end), true);
+  assert.equal(leaveNative(after.end), true, 'the step ends before any call-off: the worker goes on');
+  assert.equal(after.callOffStart(), true, 'called off back in JavaScript: the pool may terminate the worker');
+  closeLink(after);
 });
