@@ -114,3 +114,31 @@ test('a process that closes its pool while a crashed worker\'s replacement is st
   clearTimeout(killer);
   assert.deepEqual([code, signal, out.trim()], [0, null, 'closed'], 'the child exited by itself within 30 s of starting');
 });
+
+// `new Worker()` throws at once when it cannot create the thread (ERR_WORKER_INIT_FAILED: threads or
+// memory short); workerData that cannot be cloned (a function) makes it throw the same way here.
+const unspawnable = (first: { threadId: number } | undefined) => (first ? { cannotClone: () => 0 } : {});
+
+test('a replacement whose thread cannot be spawned counts as a failed start: runs then reject saying no worker is left, and close() resolves', async () => {
+  const pool = await start(1, unspawnable);
+  await assert.rejects(pool.run({ op: 'crash' }, []), BackendError);
+  // The failed start is handled in the microtasks of the turn the worker exited in.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(pool.alive, 0);
+  await assert.rejects(pool.run({ op: 'echo', x: 1 }, []), (error: unknown) => {
+    assert.ok(error instanceof BackendError, String(error));
+    assert.match(error.message, /^pool test: no worker is left: replacing a crashed worker failed: pool test: could not spawn a worker thread: /);
+    return true;
+  });
+  await pool.close();
+});
+
+test('a start whose later worker cannot be spawned rejects with a BackendError once the workers already started have exited', async () => {
+  const baseline = liveWorkers();
+  await assert.rejects(start(2, unspawnable), (error: unknown) => {
+    assert.ok(error instanceof BackendError, String(error));
+    assert.match(error.message, /^pool test: could not spawn a worker thread: /);
+    return true;
+  });
+  assert.equal(liveWorkers(), baseline, 'the first worker was terminated');
+});

@@ -24,7 +24,8 @@ export interface OnnxNodeBackend extends Backend {
    * tries the devices in order; the others open the device it settled on.
    * @throws TypeError for a source it does not accept; BackendUnavailableError listing every
    * device's failure when none can load the model (or the first cannot, with `strict`), or when
-   * onnxruntime-node is not installed; the abort error when `signal` aborts.
+   * onnxruntime-node is not installed; BackendError when a worker thread cannot be spawned or dies
+   * before it is ready; the abort error when `signal` aborts.
    */
   load(source: ModelSource, options?: LoadOptions): Promise<OnnxNodeSession>;
 }

@@ -96,7 +96,7 @@ export class WorkerPool<Info, In, Out> {
   /**
    * Starts the first worker, then the others with what it reported.
    * @throws BackendUnavailableError when a worker reports that it cannot start, BackendError when
-   * one dies before it is ready, the abort error when `signal` aborts.
+   * one cannot be spawned or dies before it is ready, the abort error when `signal` aborts.
    */
   static async start<Info, In, Out>(options: WorkerPoolOptions<Info, Out>): Promise<WorkerPool<Info, In, Out>> {
     const { url, size, label, signal, spinMs } = options;

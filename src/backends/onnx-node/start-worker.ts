@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Worker } from 'node:worker_threads';
-import { abortError, onAbort, BackendError, BackendUnavailableError } from '../../core/index.js';
+import { abortError, messageOf, onAbort, BackendError, BackendUnavailableError } from '../../core/index.js';
 import { Link } from './link.js';
 import type { FromWorker, WorkerStart } from './protocol.js';
 import { spawnWorker } from '../../node/index.js';
@@ -15,14 +15,24 @@ export interface Started<Info> {
 }
 
 /**
- * Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). When `signal`
- * aborts, the worker is terminated, or, inside a native start step, left to exit once the step
- * returns; the call then rejects with the abort error once the worker has exited.
+ * Spawns one worker and waits for its `ready` (resolves) or `failed` (rejects). Never throws: a
+ * thread that cannot be spawned, or that dies before it is ready, rejects with a BackendError. When
+ * `signal` aborts, the worker is terminated, or, inside a native start step, left to exit once the
+ * step returns; the call then rejects with the abort error once the worker has exited.
  */
 export function startWorker<Info>(url: URL, data: unknown, label: string, spinMs: number, signal: AbortSignal | undefined): Promise<Started<Info>> {
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const link = new Link(spinMs);
-  const worker = spawnWorker(url, { data, link: link.end } satisfies WorkerStart, [link.end.port]);
+  let worker: Worker;
+  try {
+    worker = spawnWorker(url, { data, link: link.end } satisfies WorkerStart, [link.end.port]);
+  } catch (error) {
+    // `new Worker()` throws at once when it cannot create the thread (ERR_WORKER_INIT_FAILED: threads
+    // or memory short): a failed start like any other, which a pool retries, not an exception thrown
+    // into the worker 'exit' listener or timer that started it.
+    link.port.close();
+    return Promise.reject(new BackendError(`${label}: could not spawn a worker thread: ${messageOf(error)}`, { cause: error }));
+  }
   return new Promise<Started<Info>>((resolve, fail) => {
     const reject = (error: unknown): void => {
       link.port.close();
