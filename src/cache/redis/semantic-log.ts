@@ -51,8 +51,8 @@ export class RedisSemanticLog implements SemanticLog {
   /**
    * The records after `cursor`. When the stream no longer holds `cursor`'s own record (a Redis
    * restart without persistence, a flush, or MAXLEN trimming past a replica that fell behind),
-   * records this replica never read may be lost, clears among them: the answer then begins with a
-   * clear of every partition, and says why in `errors`.
+   * records this replica never read may be lost, clears among them: the answer then is a clear of
+   * every partition followed by every record the stream holds, and says why in `errors`.
    */
   async read(cursor: string | undefined): Promise<{ records: LoggedRecord[]; cursor: string | undefined; errors: CacheError[] }> {
     const [seconds, micros] = await this.#client.time();
@@ -71,8 +71,11 @@ export class RedisSemanticLog implements SemanticLog {
         else {
           errors.push(new CacheError(`Stream ${this.#key} no longer holds ${cursor}, the last record read: records after it may be lost (a restart without persistence, a flush, or trimming past it); every entry is dropped`));
           records.push({ record: { kind: 'clear', partition: undefined }, ageMs: 0 });
-          // Kept only when no record follows: an emptied stream is read from its start next time.
+          // Every record the stream holds is replayed, from its start: a server restarted on a clock
+          // behind the old one writes ids below the cursor. An emptied stream is read from its start next time.
           cursor = undefined;
+          start = '-';
+          continue;
         }
       }
       for (const [idBytes, fields] of entries) {
