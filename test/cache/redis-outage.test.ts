@@ -29,6 +29,11 @@ function queued(client: Redis): number {
   return offlineQueue.length + commandQueue.length;
 }
 
+/** Once `client` has connected (and answered its ready check): before then, a call's time includes the connection's. */
+async function ready(client: Redis): Promise<void> {
+  if (client.status !== 'ready') await once(client, 'ready');
+}
+
 /** A service whose model 'm' sits behind a ResultCache on `client` (timeoutMs 50), with what the cache reported. */
 async function served(client: Redis, prefix: string) {
   const backend = memoryBackend();
@@ -50,7 +55,7 @@ async function served(client: Redis, prefix: string) {
   };
   /** Once the client is connected again and has answered what it held: a miss is stored, then a hit. */
   const recovers = async (a: number, b: number): Promise<void> => {
-    if (client.status !== 'ready') await once(client, 'ready');
+    await ready(client);
     await client.ping(); // answered after every command queued before it, late reads included
     const before = hits;
     await exact(a, b);
@@ -67,6 +72,7 @@ test('Redis killed while requests flow: every request gets the exact answer in b
   const client = new Redis({ port, host: '127.0.0.1' });
   const clientErrors: Error[] = [];
   client.on('error', (e: Error) => clientErrors.push(e));
+  await ready(client); // the first request's 50 ms would otherwise include the connection
   const s = await served(client, 'killed:');
   let again: Awaited<ReturnType<typeof startRedis>> | undefined;
   try {
@@ -150,6 +156,7 @@ for (const [options, first] of [
 async function replica(port: number, key: string) {
   const client = new Redis({ port, host: '127.0.0.1' });
   client.on('error', () => {}); // the outage is what is tested
+  await ready(client);
   const backend = memoryBackend();
   const registry = new ModelRegistry({ backends: [backend] });
   await registry.load({ name: 'm', version: '1', source: scale, warmup: [] });
@@ -202,7 +209,7 @@ test('SemanticCache replicas on a RedisSemanticLog across a Redis restart that l
 
     again = await startRedis([], port); // --save '': the stream, and two's clear in it, are gone
     await syncing;
-    for (const r of [one, two]) if (r.client.status !== 'ready') await once(r.client, 'ready');
+    for (const r of [one, two]) await ready(r.client);
     await one.semantic.sync();
     assert.equal(await one.ran(1, 2), true, 'one no longer serves the entry two cleared');
     assert.deepEqual(one.errors.slice(1).map((e) => [e.operation, e.error.code]), [['sync', 'ERR_SERVABLE_CACHE']]);
