@@ -9,7 +9,11 @@ export interface RedisSemanticLogOptions {
   readonly client: RedisStreamCommands;
   /** The stream key; one per semantic cache (per model). @default 'servable:semantic' */
   readonly key?: string;
-  /** About how many records the stream keeps (`XADD MAXLEN ~`); older ones are trimmed. @default 100000 */
+  /**
+   * About how many records the stream keeps (`XADD MAXLEN ~`); older ones are trimmed. Keep it well
+   * above what every replica together writes between two syncs of one: a replica the trimming
+   * passes drops every entry it holds (see {@link RedisSemanticLog.read}). @default 100000
+   */
   readonly maxLength?: number;
   /** Records read per XRANGE call. @default 1000 */
   readonly readCount?: number;
