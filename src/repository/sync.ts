@@ -14,6 +14,8 @@ interface Loaded {
   readonly config: RepositoryModelConfig;
   /** Version → the fingerprint of its directory when it was loaded. */
   readonly versions: Map<string, string>;
+  /** The routing problems (a label or traffic target naming a version not loaded) reported under this config. */
+  readonly reported: Set<string>;
 }
 
 /** How one reconciliation runs. */
@@ -102,7 +104,7 @@ export class ModelSync {
       await this.unload(name);
       throw this.#failure(name, undefined, `${configKey}#none`, new ModelNotFoundError(`Model '${name}' has no version directory holding ${config.modelFile}`));
     }
-    const next: Loaded = { configKey, config, versions: new Map() };
+    const next: Loaded = { configKey, config, versions: new Map(), reported: previous?.configKey === configKey ? previous.reported : new Set() };
     const errors: Error[] = [];
     let handler: ModelConfig<unknown, unknown>['handler'];
     let free: (() => void) | undefined;
@@ -245,7 +247,7 @@ export class ModelSync {
 
   /**
    * Points the config's labels at its versions, removes labels the config dropped, and sets its
-   * traffic policy; a label or policy naming a version not loaded is reported once per config.
+   * traffic policy; a label or policy naming a version not loaded is reported once per config (#reportOnce).
    */
   #applyRouting(name: string, previous: Loaded | undefined, next: Loaded): void {
     if (!this.#registry.has(name)) return;
@@ -253,9 +255,7 @@ export class ModelSync {
     for (const [label, version] of Object.entries(next.config.labels)) {
       if (current[label] === version) continue;
       if (next.versions.has(version)) this.#registry.setLabel(name, label, version);
-      else if (previous?.configKey !== next.configKey) {
-        this.#fail(name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
-      }
+      else this.#reportOnce(next, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
     }
     for (const label of Object.keys(previous?.config.labels ?? {})) {
       if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);
@@ -265,8 +265,18 @@ export class ModelSync {
     } catch (error) {
       // A target naming a version not loaded (it failed, or the policy drops it) or a label not set: the policy stays as it was, as a label does.
       if (!(error instanceof ModelNotFoundError)) throw error;
-      if (previous?.configKey !== next.configKey) this.#fail(name, undefined, error);
+      this.#reportOnce(next, name, undefined, error);
     }
+  }
+
+  /**
+   * Reports a routing problem once per config, at the look that finds it: the config changed, or
+   * the version policy dropped the version it names while the config stayed the same.
+   */
+  #reportOnce(loaded: Loaded, name: string, version: string | undefined, error: Error): void {
+    if (loaded.reported.has(error.message)) return;
+    loaded.reported.add(error.message);
+    this.#fail(name, version, error);
   }
 
   async #handlerTime(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<number> {

@@ -94,6 +94,29 @@ test('a config whose traffic names a version that failed to load is reported, no
   await s.done();
 });
 
+test("'poll' reports a config's label, or traffic target, once its version policy drops the version it names, with the config unchanged, where the label went without a word", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig({ labels: { stable: '1' }, traffic: { split: [{ version: '1', weight: 1 }] } }));
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  assert.deepEqual([s.registry.labels('m'), s.failures], [{ stable: '1' }, []]);
+
+  // {latest: 1}, the default policy, keeps version 2 alone once it is seen twice.
+  await writeVersion(s.root, 'm', '2', { offset: 2 });
+  await s.repository.poll();
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.registry.versions('m'), [{ version: '2', state: 'ready' }]);
+  assert.deepEqual([s.registry.labels('m'), s.failures], [
+    {},
+    [
+      "m:1: Label 'stable' of model 'm' names version 1, which is not loaded",
+      'm: Expected `traffic.split[0].version` to name a version of model \'m\' (\'2\'), got "1" (string)',
+    ],
+  ]);
+  await s.done();
+});
+
 test('names from requests never reach outside the root', async () => {
   const s = await setup('explicit');
   const outside = await tempRoot();
