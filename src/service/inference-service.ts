@@ -50,7 +50,10 @@ export interface ServiceOptions {
   readonly clock?: Clock;
   /** Uniform numbers in [0, 1) for unkeyed traffic splits and shadow sampling. @default Math.random */
   readonly random?: () => number;
-  /** The caches each model opts into, by model name (see {@link InferenceService.setCaching}). @default none */
+  /**
+   * The caches each model opts into, by model name (see {@link InferenceService.setCaching}). They
+   * apply to versions served by a TensorHandler; one with a custom handler is served uncached. @default none
+   */
   readonly caches?: Readonly<Record<string, AnyModelCaching>>;
 }
 
@@ -177,7 +180,8 @@ export class InferenceService extends Emitter<ServiceEvents> {
 
   /**
    * Sets the caches `model` opts into, or removes them with `undefined`. They apply to versions
-   * served by a TensorHandler (requests and responses that are tensors).
+   * served by a TensorHandler (requests and responses that are tensors); a version with a custom
+   * handler is served uncached, without a word (docs/caching.md).
    */
   setCaching(model: string, caching: AnyModelCaching | undefined): void {
     if (caching === undefined) this.#caches.delete(model);
