@@ -6,7 +6,7 @@ import { callOff, markTransient } from './version-loader.js';
 export interface CapacityLimits {
   /** The most model versions loaded (or loading, or draining) at once. @default Infinity */
   readonly maxLoadedVersions?: number;
-  /** The most estimated bytes loaded at once (see `ModelConfig.sizeBytes`). @default Infinity */
+  /** The most estimated bytes loaded at once (see `ModelConfig.sizeBytes`, which a config whose source is not bytes must then give). @default Infinity */
   readonly maxLoadedBytes?: number;
 }
 

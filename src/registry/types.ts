@@ -77,7 +77,9 @@ export interface ModelConfig<Req, Res> {
   /** Labels moved to this version the moment it is ready, e.g. `['stable']` for a zero-downtime flip. */
   readonly labels?: readonly string[];
   /**
-   * What the version is estimated to occupy in memory, counted against `maxLoadedBytes`.
+   * What the version is estimated to occupy in memory, counted against `maxLoadedBytes`. Under
+   * that bound a source not given as bytes (a path) needs it: the registry refuses such a config
+   * without it (a TypeError), as it would count as 0 bytes.
    * @default the source's byte length when it is bytes, else 0
    */
   readonly sizeBytes?: number;

@@ -223,6 +223,25 @@ test('registry.loadsWaitingForRoom counts the loads waiting for room, queued one
   await registry.close();
 });
 
+test('under maxLoadedBytes a config whose size the registry cannot tell (no sizeBytes, a source not given as bytes) is refused, quoting the source, where it counted as 0 bytes and the bound held nothing back', async () => {
+  const { registry, service } = setup({ maxLoadedBytes: 100 });
+  const refused = /^Expected `sizeBytes` for model 'a' version '1': the registry has `maxLoadedBytes` \(100\) and measures only a source given as bytes, so \{"inputs":\[\{"name":"x",.* \(object\) would count as 0 bytes; give its estimated memory \(the model file's size, say\)$/;
+  assert.throws(() => registry.register({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
+  await assert.rejects(registry.load({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
+  assert.deepEqual(registry.names(), []);
+  // A size given, 0 included, is the caller's estimate.
+  registry.register({ name: 'a', source: doubler(1), sizeBytes: 0 });
+  await registry.load({ name: 'b', source: doubler(2), sizeBytes: 60 });
+  assert.equal(offsetOf(await service.infer('a', request([0, 0]))), 1);
+  await registry.close();
+
+  // Without the bound, nothing needs a size.
+  const unbounded = setup({});
+  await unbounded.registry.load({ name: 'a', source: doubler(1) });
+  assert.equal(unbounded.registry.get('a').metadata().sizeBytes, 0);
+  await unbounded.registry.close();
+});
+
 test('under maxLoadedBytes a load that would fit waits behind an earlier one that does not, and goes as soon as that one is given up', async () => {
   const { clock, registry, service, loads, unloads } = setup({ maxLoadedBytes: 100, loadMs: 10 });
   registry.register({ name: 'a', source: doubler(1), sizeBytes: 50 });
