@@ -1,4 +1,4 @@
-import { Handler, InvalidInputError, type TensorMap } from 'servable';
+import { dataOf, Handler, InvalidInputError, type TensorMap } from 'servable';
 
 /** What a client sends. */
 export interface SentimentRequest {
@@ -44,7 +44,7 @@ export class SentimentHandler extends Handler<SentimentRequest, SentimentRespons
   }
 
   override postprocess(outputs: TensorMap, requests: readonly SentimentRequest[]): SentimentResponse[] {
-    const logits = outputs.logit!.data as Float32Array;
+    const logits = dataOf(outputs.logit, 'FP32');
     return requests.map((_, row) => {
       const p = 1 / (1 + Math.exp(-logits[row]!));
       return p >= 0.5 ? { label: 'positive', score: p } : { label: 'negative', score: 1 - p };

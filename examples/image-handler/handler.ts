@@ -6,7 +6,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
-import { Handler, InvalidInputError, type TensorMap } from 'servable';
+import { dataOf, Handler, InvalidInputError, type TensorMap } from 'servable';
 
 /** What a client sends: one text-line image, a PNG, base64-encoded. */
 export interface ImageRequest {
@@ -63,7 +63,7 @@ export class TextDirectionHandler extends Handler<ImageRequest, TextDirection> {
   }
 
   override postprocess(outputs: TensorMap, requests: readonly ImageRequest[]): TextDirection[] {
-    const p = outputs[OUTPUT]!.data as Float32Array;
+    const p = dataOf(outputs[OUTPUT], 'FP32');
     return requests.map((_, i) => {
       const best = p[2 * i + 1]! > p[2 * i]! ? 1 : 0;
       return { label: LABELS[best], probability: p[2 * i + best]! };

@@ -2,6 +2,7 @@
  * Tensors as they travel through servable: a datatype from the Open Inference Protocol v2,
  * a row-major shape, and a flat typed array (or strings for BYTES).
  */
+import { describe } from './options.js';
 import { takeBuffer } from './recycle.js';
 
 /** The Open Inference Protocol v2 datatypes. */
@@ -166,6 +167,23 @@ export function tensor<T extends DataType>(datatype: T, data: DataTypeStorage[T]
   const n = elementCount(shape);
   if (data.length !== n) throw new RangeError(`Expected ${n} elements for shape [${shape.join(', ')}], got ${data.length}`);
   return { datatype, data, shape: [...shape] };
+}
+
+/**
+ * A tensor's data as its datatype's storage (a Float32Array for FP32, a string[] for BYTES, ...),
+ * so code that knows what a model returns reads it without a cast:
+ * `const p = dataOf(outputs['softmax_0.tmp_0'], 'FP32')`.
+ * @throws TypeError when the tensor is missing, is of another datatype, or holds other storage.
+ */
+export function dataOf<T extends DataType>(t: Tensor | undefined, datatype: T): DataTypeStorage[T] {
+  if (!isDataType(datatype)) throw new TypeError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${describe(datatype)}`);
+  if (typeof t !== 'object' || t === null) throw new TypeError(`Expected a ${datatype} tensor, got ${describe(t)}`);
+  if (t.datatype !== datatype) throw new TypeError(`Expected a ${datatype} tensor, got ${String(t.datatype)} [${String(t.shape?.join(', '))}]`);
+  if (!matchesStorage(datatype, t.data)) {
+    const got = (t.data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof t.data;
+    throw new TypeError(`Expected a ${datatype} tensor (${storageName(datatype)} data), got ${got} data`);
+  }
+  return t.data as DataTypeStorage[T];
 }
 
 /** The name of the array type a datatype is stored in, for messages. */
