@@ -125,6 +125,7 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
     },
     "import { Registry } from 'prom-client';": { prelude: "import { servableFastify } from 'servable/fastify';" + service + fastifyApp },
     "const tenants = new Map([[process.env.ACME_KEY, 'acme']]);": { prelude: "import { servableExpress } from 'servable/express';" + service + expressApp },
+    '// Express: a route of the app\'s own for a model behind a custom Handler.': { prelude: service + expressApp },
     "registry.setTraffic('textdir', { split: [{ label: 'stable', weight: 95 }, { label: 'canary', weight: 5 }] });": {
       prelude: "import { servableExpress } from 'servable/express';" + service + registry + expressApp,
     },
