@@ -95,7 +95,7 @@ export interface ServingMetricsOptions {
   readonly service?: ServiceSource & { readonly registry?: RegistrySource };
   /** DynamicBatchers used without a registry, by the model name their metrics carry (version `''`). */
   readonly batchers?: Readonly<Record<string, BatcherSource>>;
-  /** Caches whose lookups are counted, by the name their metrics carry. */
+  /** Caches whose lookups are counted, by the name their metrics carry. The service's own caches are not watched through `service`: pass them here too. */
   readonly caches?: Readonly<Record<string, CacheSource>>;
   /** Prepended to every metric name. @default 'servable_' */
   readonly prefix?: string;
