@@ -77,8 +77,13 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
       const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model, routingKey) ?? {}) : ref;
       const { body } = request;
       if (body === undefined) throw new InvalidInputError('The request has no body; expected a JSON predict request');
-      // The datatypes and names come from the model, which is loaded first if it is known but not loaded.
-      const acquire = async (): Promise<readonly TensorSpec[]> => (hold = await service.registry.acquireHeld(model, { version, label, signal: request.signal })).version.metadata().inputs;
+      // The datatypes and names come from the model, which is loaded first if it is known but not loaded;
+      // not for a request tenantOf refused, whose body only a version already loaded reads.
+      const acquire = async (): Promise<readonly TensorSpec[]> => {
+        if (refused && !(hold = heldIfLoaded(service, model, { version, label }))) throw refused.error;
+        hold ??= await service.registry.acquireHeld(model, { version, label, signal: request.signal });
+        return hold.version.metadata().inputs;
+      };
       // A body handed over is decoded in one step, so the model comes first; one decoded in place is
       // read before the model is loaded, so malformed JSON loads nothing: only with a model already
       // loaded are its float tensors read from the bytes, once its inputs' datatypes are known.

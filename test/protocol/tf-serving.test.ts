@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, memoryBackend, type MemoryModel, type ServiceInferOptions, type ServiceOptions, type Tensor, type TensorMap } from '../../src/index.js';
+import { InferenceService, InvalidInputError, ModelRegistry, memoryBackend, type MemoryModel, type ServiceInferOptions, type ServiceOptions, type Tensor, type TensorMap } from '../../src/index.js';
 import { createHttpHandler, decodePredictJson, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { BARE_NUMBERS } from '../../src/core/index.js';
 import { parseNonFinite } from '../../src/protocol/json-non-finite.js';
@@ -577,6 +577,46 @@ test("tenantOf's error comes after the body's, as on the OIP route", async () =>
   assert.equal(bad.status, 400);
   const good = await http.handle({ method: 'POST', path: '/v1/models/m:predict', headers: {}, body: '{"instances": [1.5]}' });
   assert.equal(good.status, 500);
+  await registry.close();
+});
+
+test('a request tenantOf refuses loads no model: its body is read only by a version already loaded, and it is counted once by the tenant\'s error', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  registry.register({ name: 'm', version: '2', source: twice, warmup: [] });
+  registry.setLabel('m', 'later', '2');
+  const service = new InferenceService({ registry });
+  const outcomes: string[] = [];
+  service.on('request', ({ outcome }) => outcomes.push(outcome));
+  const tenantOf = () => Promise.reject(new InvalidInputError('Unknown API key'));
+  const answers = [];
+  for (const [decoding, jsonDecoder] of [['in place', undefined], ['handed over', inPlaceDecoder]] as const) {
+    const http = createHttpHandler({ service, tenantOf, jsonDecoder });
+    for (const [path, body] of [
+      ['/v1/models/m/labels/later:predict', '{"instances": [1.5]}'],
+      ['/v1/models/m/labels/later:predict', '{"instances": ["x"]}'],
+      ['/v1/models/m/versions/1:predict', '{"instances": ["x"]}'],
+      ['/v1/models/m/versions/1:predict', '{"instances": [1.5]}'],
+    ] as const) {
+      const reply = await http.handle({ method: 'POST', path, headers: {}, body });
+      answers.push([decoding, path, body, reply.status, (json(reply) as { error: string }).error]);
+    }
+  }
+  const tenant = 'Unknown API key';
+  const string = 'Input \'x\': expected a number (or "NaN", "Infinity", "-Infinity") for FP32, got "x" (string) at element 0';
+  assert.deepEqual(answers, [
+    ['in place', '/v1/models/m/labels/later:predict', '{"instances": [1.5]}', 400, tenant],
+    // Read as JSON, but not by a model's inputs, which would load it.
+    ['in place', '/v1/models/m/labels/later:predict', '{"instances": ["x"]}', 400, tenant],
+    ['in place', '/v1/models/m/versions/1:predict', '{"instances": ["x"]}', 400, string],
+    ['in place', '/v1/models/m/versions/1:predict', '{"instances": [1.5]}', 400, tenant],
+    ['handed over', '/v1/models/m/labels/later:predict', '{"instances": [1.5]}', 400, tenant],
+    ['handed over', '/v1/models/m/labels/later:predict', '{"instances": ["x"]}', 400, tenant],
+    ['handed over', '/v1/models/m/versions/1:predict', '{"instances": ["x"]}', 400, string],
+    ['handed over', '/v1/models/m/versions/1:predict', '{"instances": [1.5]}', 400, tenant],
+  ]);
+  assert.equal(registry.isReady('m', '2'), false, 'version 2 was loaded for a request its tenant refused');
+  assert.deepEqual(outcomes, Array(8).fill('invalid'));
   await registry.close();
 });
 
