@@ -18,12 +18,14 @@ export function waitFor<T>(
     const timer = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
       ? undefined
       : clock.setTimeout(() => finish(() => reject(new DeadlineExceededError(`${what} was not ready within ${timeoutMs} ms`))), timeoutMs);
-    const stop = onAbort(signal, () => finish(() => reject(abortError(signal!))));
+    // onAbort calls back at once for a signal aborted already, before it has returned a stop.
+    let stop = (): void => {};
     function finish(settle: () => void): void {
       if (timer !== undefined) clock.clearTimeout(timer);
       stop();
       settle();
     }
+    stop = onAbort(signal, () => finish(() => reject(abortError(signal!))));
     promise.then(
       (value) => finish(() => resolve(value)),
       (error: unknown) => finish(() => reject(error)),
