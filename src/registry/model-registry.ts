@@ -108,8 +108,9 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
 
   /**
    * The ready version a selector names, loading it first when it is known but not loaded;
-   * concurrent callers share one load.
-   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs`, ModelNotReadyError when
+   * concurrent callers share one load. A `signal` aborted already starts no load.
+   * @throws as {@link ModelRegistry.resolve}, plus DeadlineExceededError after `timeoutMs`, the signal's reason when it is an
+   * Error and CancelledError otherwise once `signal` aborts, ModelNotReadyError when
    * the load fails (its error as the `cause`), and TypeError or RangeError quoting an unknown option or a bad value.
    */
   async acquire(name: string, options: AcquireOptions = {}): Promise<ModelVersion> {
@@ -128,6 +129,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     const version = entry.target(options);
     const live = entry.live.get(version);
     if (live) return live.hold();
+    // A caller gone already starts no load, which would only be called off.
+    if (options.signal?.aborted) throw abortError(options.signal);
     const loaded = startLoad(this.#loads, entry, version).catch((error: unknown) => Promise.reject(loadFailure(name, version, error)));
     return entry.waiters.wait(version, loaded, `Model '${name}' version '${version}'`, options, this.clock);
   }

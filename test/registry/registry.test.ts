@@ -14,7 +14,7 @@ import {
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { catchingUncaught } from '../fixtures/uncaught.js';
-import { disposeFailing, doubler, request, values } from './helpers.js';
+import { disposeFailing, doubler, flush, request, values } from './helpers.js';
 
 async function settle(clock: FakeClock, ms: number): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
@@ -389,6 +389,32 @@ test('registry.load() checks its options as acquire() does, and a signal aborted
     assert.deepEqual([loads, registry.names()], [[], []]);
     assert.equal((await registry.load(config, { signal: new AbortController().signal })).version, '1');
   } finally {
+    await registry.close();
+  }
+});
+
+test('acquire() and service.infer() with a signal aborted already reject with its reason and start no load, for a version known but not loaded; a loaded one is still held', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  registry.register({ name: 'm', version: '2', source: doubler(1), warmup: [] });
+  const loads: string[] = [];
+  registry.on('loading', ({ version }) => loads.push(version));
+  const service = new InferenceService({ registry });
+  const outcomes: string[] = [];
+  service.on('request', ({ outcome }) => outcomes.push(outcome));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const reason = new Error('client gone');
+    await assert.rejects(registry.acquire('m', { version: '2', signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(registry.acquire('m', { version: '2', signal: AbortSignal.abort() }), (e: Error) => e instanceof CancelledError && e.code === 'ERR_SERVABLE_CANCELLED');
+    await assert.rejects(service.infer('m', request([1, 2]), { version: '2', signal: AbortSignal.abort() }), CancelledError);
+    assert.equal((await registry.acquire('m', { version: '1', signal: AbortSignal.abort() })).version, '1');
+    await flush();
+    assert.deepEqual([loads, registry.isReady('m', '2'), outcomes, unhandled], [[], false, ['cancelled'], []]);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
     await registry.close();
   }
 });
