@@ -156,22 +156,25 @@ interface HeldWrites {
 
 /**
  * Holds what is written on `socket` in its write buffer until released, as a slow network does
- * (past the kernel's buffers, megabytes on loopback): `Socket#_writeGeneric` is what hands each
- * write to the system. `cork()` would not do: a response's end() uncorks its connection fully.
+ * (past the kernel's buffers, megabytes on loopback): a Writable hands each write, or each run of
+ * writes buffered meanwhile, to its `_write` or `_writev`, the stream implementer's methods that
+ * net.Socket implements, and takes the next only once the last one's callback is called.
+ * `cork()` would not do: a response's end() uncorks its connection fully.
  */
 function holdWrites(socket: net.Socket): HeldWrites {
-  const target = socket as unknown as { _writeGeneric(...args: unknown[]): void };
-  const write = target._writeGeneric;
-  const calls: unknown[][] = [];
-  target._writeGeneric = (...args: unknown[]) => void calls.push(args);
+  const calls: (() => void)[] = [];
+  socket._write = (chunk, encoding, callback) => void calls.push(() => net.Socket.prototype._write.call(socket, chunk, encoding, callback));
+  socket._writev = (chunks, callback) => void calls.push(() => net.Socket.prototype._writev!.call(socket, chunks, callback));
   return {
     socket,
     get holding() {
       return calls.length > 0;
     },
     release() {
-      target._writeGeneric = write;
-      for (const args of calls.splice(0)) write.apply(socket, args);
+      // The prototype's own again.
+      delete (socket as Partial<net.Socket>)._write;
+      delete (socket as Partial<net.Socket>)._writev;
+      for (const call of calls.splice(0)) call();
     },
   };
 }
