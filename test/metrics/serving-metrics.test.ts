@@ -8,7 +8,7 @@ import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
 import { ServingMetrics } from '../../src/metrics/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
-import { disposeFailing } from '../registry/helpers.js';
+import { disposeFailing, flush } from '../registry/helpers.js';
 import { parse, sample } from './exposition.js';
 
 /** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
@@ -742,5 +742,36 @@ test('a tenantOf hook that fails counts its request once, by its error: backend 
   const http = createHttpHandler({ service, tenantOf: failures.rejects as never });
   for (const path of ['/v2/models/m/infer', '/v1/models/m:predict']) assert.equal((await http.handle({ method: 'POST', path, headers: {}, body: '{bad' })).status, 400);
   assert.deepEqual(events.slice(8), ['m//invalid', 'm//invalid']);
+  await registry.close();
+});
+
+test('a client gone while tenantOf is pending counts its request once, as cancelled (499), for a version loaded or not, on /infer and :predict, and loads nothing', async () => {
+  const { registry, service } = await stack();
+  registry.register({ name: 'm', version: '2', source: doubler(5), warmup: [] });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const events: string[] = [];
+  service.on('request', (e) => events.push(`${e.version}/${e.outcome}`));
+  const loading: string[] = [];
+  registry.on('loading', ({ version }) => loading.push(version));
+  const answers: ((tenant: string) => void)[] = [];
+  const errors: unknown[] = [];
+  const http = createHttpHandler({ service, tenantOf: () => new Promise<string>((resolve) => answers.push(resolve)), onError: (error) => errors.push(error) });
+  const infer = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] });
+  const statuses: number[] = [];
+  for (const [path, body] of [['/v2/models/m/versions/1/infer', infer], ['/v2/models/m/versions/2/infer', infer], ['/v1/models/m/versions/1:predict', '{"instances": [[1, 2]]}'], ['/v1/models/m/versions/2:predict', '{"instances": [[1, 2]]}']]) {
+    const client = new AbortController();
+    const replying = http.handle({ method: 'POST', path: path!, headers: {}, body, signal: client.signal });
+    await flush();
+    assert.equal(answers.length, 1, `tenantOf is asked for ${path}`);
+    client.abort();
+    answers.pop()!('acme');
+    statuses.push((await replying).status);
+  }
+  await flush();
+  // Version 1 is routed to before the signal is looked at; version 2 is never reached.
+  assert.deepEqual([statuses, events, loading, errors], [[499, 499, 499, 499], ['1/cancelled', '/cancelled', '1/cancelled', '/cancelled'], [], []]);
+  const text = await promRegistry.metrics();
+  assert.deepEqual(['1', ''].map((version) => sample(text, 'servable_requests_total', { model: 'm', version, outcome: 'cancelled' })), [2, 2]);
   await registry.close();
 });
