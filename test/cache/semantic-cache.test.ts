@@ -443,12 +443,20 @@ test('a no-cache answer is stored for the query as it was asked, though the call
   assert.deepEqual(stored, [1], 'the stored query is the one asked');
 });
 
-test('invalidate() clears one partition or all, and results in flight are not stored', async () => {
+test('invalidate() clears one partition or all, and the results in flight there are not stored; those of another partition are', async () => {
   const { cache, compute } = setup();
   await cache.run('a', compute(1), { partition: 'x' });
   await cache.run('a', compute(1), { partition: 'y' });
   await cache.invalidate('x');
   assert.equal(cache.size, 1);
+  // A clear of one partition stops the results in flight there only.
+  const held: (() => void)[] = [];
+  const inFlight = ['x', 'y'].map((partition) => cache.run('a8', () => new Promise<TensorMap>((r) => held.push(() => r(answer(8)))), { partition }));
+  await new Promise((r) => setImmediate(r));
+  await cache.invalidate('x');
+  for (const r of held) r();
+  await Promise.all(inFlight);
+  assert.deepEqual(await Promise.all(['x', 'y'].map(async (partition) => (await cache.lookup('a8', { partition }))?.hit)), [undefined, true]);
   let release!: () => void;
   const pending = cache.run('b', () => new Promise<TensorMap>((r) => (release = () => r(answer(7)))), { partition: 'y' });
   await new Promise((r) => setImmediate(r));
@@ -636,6 +644,72 @@ test('replicas sharing a log see each other\'s entries, clears, and remaining TT
   await one.cache.sync();
   assert.equal(one.cache.size, 0, 'the clear reached the other replica');
   assert.equal(log.records.length, 2);
+});
+
+test('a clear replayed from the log stops the results in flight of its scope, as a local one does: computed before it was applied, they are stored neither on this replica nor in the log; the rest of the read applies, once', async () => {
+  const partitions = ['p', ['p', 't'], ['m'], ['m', '1'], 'o'];
+  const cases = [
+    { scope: "'p'", clear: (cache: SemanticCache<string>) => cache.invalidate('p'), stopped: [true, false, false, false, false] },
+    { scope: "['m'] prefix", clear: (cache: SemanticCache<string>) => cache.invalidate(['m'], { prefix: true }), stopped: [false, false, true, true, false] },
+    { scope: 'all', clear: (cache: SemanticCache<string>) => cache.invalidate(), stopped: [true, true, true, true, true] },
+  ];
+  for (const { scope, clear, stopped } of cases) {
+    const clock = new FakeClock();
+    const log = memoryLog(clock);
+    const reads: number[] = [];
+    const counted: SemanticLog = {
+      append: (record) => log.append(record),
+      read: async (cursor) => {
+        const read = await log.read(cursor);
+        reads.push(read.records.length);
+        return read;
+      },
+    };
+    const one = setup({ log: counted, syncIntervalMs: 0 });
+    const two = setup({ log, syncIntervalMs: 0 });
+    const release: (() => void)[] = [];
+    const flights = partitions.map((partition, i) => one.cache.run('a', () => new Promise<TensorMap>((resolve) => release.push(() => resolve(answer(i)))), { partition }));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(release.length, partitions.length, 'every computation started before the clear');
+    await clear(two.cache);
+    await two.cache.store('b', answer(9), { partition: 'o' });
+    await one.cache.sync();
+    for (const r of release) r();
+    assert.deepEqual((await Promise.all(flights)).map((r) => y(r.value)), [0, 1, 2, 3, 4]);
+    await one.cache.idle();
+    await two.cache.sync();
+    const kept = stopped.map((s) => !s);
+    for (const [name, { cache }] of [['the replica computing', one], ['the replica clearing', two]] as const) {
+      const held = await Promise.all(partitions.map(async (partition) => (await cache.lookup('a', { partition }))?.hit === true));
+      assert.deepEqual(held, kept, `clear of ${scope}: entries on ${name}`);
+      assert.equal(y((await cache.lookup('b', { partition: 'o' }))!.value), 9, `clear of ${scope}: the entry written after the clear, on ${name}`);
+    }
+    assert.equal(log.records.length, 2 + kept.filter(Boolean).length, `clear of ${scope}: the results stopped were not appended`);
+    await one.cache.sync();
+    await one.cache.sync();
+    assert.deepEqual(reads, [2, kept.filter(Boolean).length, 0], `clear of ${scope}: each record read once`);
+  }
+});
+
+test('a store() still embedding, and a no-cache answer still being embedded for storing, when a replayed clear of their partition is applied store nothing; in another partition they store', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const pending: { text: string; resolve: () => void }[] = [];
+  const embed = (text: string) => new Promise<number[]>((resolve) => pending.push({ text, resolve: () => resolve(VECTORS[text]!) }));
+  const one = setup({ log, syncIntervalMs: 0, embed });
+  const two = setup({ log, syncIntervalMs: 0 });
+  const stores = [one.cache.store('a', answer(1), { partition: 'p' }), one.cache.store('b', answer(2), { partition: 'o' })];
+  const answered = await one.cache.run('a8', one.compute(3), { partition: 'p', noCache: true });
+  assert.equal(y(answered.value), 3);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(pending.map((p) => p.text).sort(), ['a', 'a8', 'b']);
+  await two.cache.invalidate('p');
+  await one.cache.sync();
+  for (const p of pending) p.resolve();
+  await Promise.all(stores);
+  await new Promise((r) => setImmediate(r));
+  await one.cache.idle();
+  assert.deepEqual([one.cache.size, one.events, log.records.length], [1, ['miss:bypass', 'store'], 2]);
 });
 
 test('a log record a replica cannot take (another embedder\'s length) is skipped and reported once; the records after it still replay', async () => {

@@ -7,13 +7,13 @@ import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import { ENDED, LookupEnds } from './lookup-ends.js';
-import { inScope, partitionKey, partitionScope, type Partition, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
+import { PendingWrites, type PendingWrite } from './pending-writes.js';
+import { inScope, partitionKey, partitionScope, type Partition, type PartitionScope, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
 import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
 import { normalized } from './vector.js';
 
 interface FlightState {
   readonly partition: string;
-  readonly generation: number;
   readsCache: boolean;
   store: boolean;
   /** The first caller's deadline, which cuts the lookup (embedding, verification) short. */
@@ -52,6 +52,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   readonly #flights: SingleFlight<Outcome, FlightState>;
   readonly #writes = new Set<Promise<void>>();
   readonly #ends = new LookupEnds();
+  readonly #pending = new PendingWrites();
+  /** Local clears so far: a sync whose log read spans one applies nothing it read. */
   #generation = 0;
   #cursor: string | undefined;
   #syncing: Promise<void> | undefined;
@@ -100,7 +102,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
       this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
-      const state: FlightState = { partition, generation: -1, readsCache: false, store: false };
+      const state: FlightState = { partition, readsCache: false, store: false };
       const work = async (s: AbortSignal): Promise<Outcome> => missed(await compute(s));
       return { ...(await this.#flights.start(`!${this.#unkeyed++}`, state, work, signal)), shared: false };
     }
@@ -124,8 +126,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       // Again with what is left of this caller's time, not all of it.
       return this.run(query, compute, deadline === undefined ? options : { ...options, timeoutMs: deadline - this.#clock.now() });
     }
-    const state: FlightState = { partition, generation: this.#generation, readsCache: !noCache, store: !noStore, deadline };
-    const work = (s: AbortSignal): Promise<Outcome> => this.#lookupOrCompute(query, exactKey, state, compute, s, started);
+    const state: FlightState = { partition, readsCache: !noCache, store: !noStore, deadline };
+    const work = (s: AbortSignal): Promise<Outcome> => this.#pending.hold(partition, (pending) => this.#lookupOrCompute(query, exactKey, state, pending, compute, s, started));
     return { ...(await this.#flights.start(flightKey, state, work, signal)), shared: false };
   }
 
@@ -152,9 +154,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   }
 
   /**
-   * Stores `value` as the answer to `query` in its partition (and in the log), unless
-   * {@link SemanticCache.invalidate} is called (for any partition, as for results in flight)
-   * before it is embedded: the answer predates the clear.
+   * Stores `value` as the answer to `query` in its partition (and in the log), unless a clear of
+   * its partition ({@link SemanticCache.invalidate} here, or on a replica and replayed by a sync)
+   * comes before it is embedded: the answer predates the clear, as for results in flight.
    * @throws CacheError, also emitted as an `error` event, when the embedding fails or takes longer
    * than `timeoutMs` (or an earlier one that did has not answered yet), or `exactKey` fails: nothing is stored.
    */
@@ -162,26 +164,28 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     checkEntryOptions('store', options);
     if (options.signal?.aborted) throw abortError(options.signal);
     const partition = partitionKey(options.partition);
-    const generation = this.#generation;
-    let exactKey: string;
-    let vector: Float32Array;
-    let operation: 'key' | 'embed' = 'key';
-    try {
-      exactKey = await exactKeyOf(this.#exactKey, query);
-      operation = 'embed';
-      vector = await this.#embedder.embed(query, options.signal);
-    } catch (cause) {
-      if (options.signal?.aborted) throw cause;
-      const error = asCacheError(operation, cause);
-      this.emit('error', { operation, partition, error });
-      throw error;
-    }
-    if (generation === this.#generation) this.#insert(partition, exactKey, kept(query), vector, value);
+    await this.#pending.hold(partition, async (pending) => {
+      let exactKey: string;
+      let vector: Float32Array;
+      let operation: 'key' | 'embed' = 'key';
+      try {
+        exactKey = await exactKeyOf(this.#exactKey, query);
+        operation = 'embed';
+        vector = await this.#embedder.embed(query, options.signal);
+      } catch (cause) {
+        if (options.signal?.aborted) throw cause;
+        const error = asCacheError(operation, cause);
+        this.emit('error', { operation, partition, error });
+        throw error;
+      }
+      if (!pending.cleared) this.#insert(partition, exactKey, kept(query), vector, value);
+    });
   }
 
   /**
    * Removes the entries of one partition, or of all, here and (through the log) on every replica;
-   * queries in flight are detached and their results not stored. With `prefix`, `partition` is a
+   * the queries in flight in those partitions (on each replica, those it has when it syncs the
+   * clear) are detached and their results not stored. With `prefix`, `partition` is a
    * list of parts and the partitions whose parts begin with them are removed too
    * (`invalidate(['cls', '2'], { prefix: true })` removes every tenant's partition of version '2';
    * the number 2 is another part).
@@ -191,8 +195,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const scope = partitionScope('invalidate()', partition, options);
     const { key, prefix } = scope;
     this.#generation++;
-    this.#flights.forget((state) => inScope(state.partition, scope));
-    this.#entries.clear(key, prefix);
+    this.#clear(scope);
     if (!this.#log) return;
     await this.idle();
     try {
@@ -246,6 +249,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     query: Q,
     exactKey: string,
     state: FlightState,
+    pending: PendingWrite,
     compute: (signal: AbortSignal) => Promise<TensorMap>,
     signal: AbortSignal,
     started: number,
@@ -268,7 +272,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       this.emit('miss', { partition, reason: 'bypass', durationMs: 0 });
     }
     const value = await compute(signal);
-    if (!state.store || state.generation !== this.#generation) return missed(value);
+    if (!state.store || pending.cleared) return missed(value);
     if (embedded) {
       if (vector) this.#insert(partition, exactKey, kept(query), vector, value);
       return missed(value);
@@ -276,10 +280,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     // Storing a no-cache answer needs its embedding; the caller never waits for it, and may reuse
     // its query's buffers once answered (an HTTP body's): the embedding is of a copy.
     const asked = kept(query);
-    void this.#embedOrReport(asked, partition, signal).then(
-      (v) => v && state.generation === this.#generation && this.#insert(partition, exactKey, asked, v, value),
-      () => {},
-    );
+    void this.#pending
+      .hold(partition, async (later) => {
+        const v = await this.#embedOrReport(asked, partition, signal);
+        if (v && !later.cleared) this.#insert(partition, exactKey, asked, v, value);
+      })
+      .catch(() => {});
     return missed(value);
   }
 
@@ -355,8 +361,16 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     }
   }
 
+  /** Removes the entries within `scope`, and stops the writes in flight there: new callers start afresh, and what they compute is not stored. */
+  #clear(scope: PartitionScope): void {
+    const within = (partition: string): boolean => inScope(partition, scope);
+    this.#flights.forget((state) => within(state.partition));
+    this.#pending.clear(within);
+    this.#entries.clear(scope.key, scope.prefix);
+  }
+
   #apply(record: SemanticRecord, ageMs: number): void {
-    if (record.kind === 'clear') return this.#entries.clear(record.partition, record.prefix === true);
+    if (record.kind === 'clear') return this.#clear({ key: record.partition, prefix: record.prefix === true });
     const remaining = record.ttlMs === undefined ? Infinity : record.ttlMs - ageMs;
     if (remaining <= 0) return;
     const vector = normalized(record.vector, this.#dimensions);
