@@ -148,7 +148,7 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
     },
     'const registry = new ModelRegistry({ backends: [onnxNode()], maxLoadedVersions: 20, maxLoadedBytes: 8e9 });': {
       prelude:
-        "import { statSync } from 'node:fs'; import { ModelRegistry } from 'servable'; import { onnxNode } from 'servable/onnx-node';" +
+        "import { ModelRegistry } from 'servable'; import { onnxNode } from 'servable/onnx-node';" +
         service +
         request +
         "declare const tenants: string[]; declare const MyHandler: new () => import('servable').Handler<unknown, unknown>;",

@@ -81,4 +81,15 @@ export interface Backend {
   accepts(source: ModelSource): boolean;
   /** Loads one model version. */
   load(source: ModelSource, options?: LoadOptions): Promise<ModelSession>;
+  /**
+   * Estimates the memory `source` occupies once loaded, in bytes, as TF Serving does from a
+   * model's files' size on disk (onnx-node: the `.onnx` file's size). A registry calls it when it
+   * loads a version whose config gives no `sizeBytes` and a source not given as bytes, before it
+   * reserves room for it under `maxLoadedBytes`; it is what the version's `sizeBytes` reports.
+   * Resolve undefined for a source it cannot measure (not a regular file: a URL, a model of the
+   * backend's own); reject with the error the load would meet when the source names a file it
+   * cannot read, and with the abort error when `signal` aborts. Optional: under `maxLoadedBytes` a
+   * registry refuses such a config of a backend without it (a TypeError asking for `sizeBytes`).
+   */
+  estimateBytes?(source: ModelSource, options?: LoadOptions): Promise<number | undefined>;
 }

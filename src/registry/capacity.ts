@@ -6,7 +6,12 @@ import { callOff, markTransient } from './version-loader.js';
 export interface CapacityLimits {
   /** The most model versions loaded (or loading, or draining) at once. @default Infinity */
   readonly maxLoadedVersions?: number;
-  /** The most estimated bytes loaded at once (see `ModelConfig.sizeBytes`, which a config whose source is not bytes must then give). @default Infinity */
+  /**
+   * The most estimated bytes loaded at once (see `ModelConfig.sizeBytes`: by default the source's
+   * byte length, or its file's size as the backend measures it when the version loads). A config
+   * whose size cannot be told (the backend does not measure its source) must then give `sizeBytes`.
+   * @default Infinity
+   */
   readonly maxLoadedBytes?: number;
 }
 

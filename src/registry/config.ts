@@ -89,19 +89,6 @@ export function checkModelConfig(config: unknown): void {
   }
 }
 
-/**
- * Refuses, under a `maxLoadedBytes` bound, a config whose size the registry cannot tell: no
- * `sizeBytes` and a source not given as bytes (a path, a backend's own model). It would count as
- * 0 bytes, and the bound would hold nothing back. An ensemble holds no weights of its own.
- * @throws TypeError quoting the source.
- */
-export function checkSizeKnown(config: ModelConfig<unknown, unknown>, version: string, maxLoadedBytes: number): void {
-  if (maxLoadedBytes === Infinity || config.sizeBytes !== undefined || config.source instanceof Uint8Array || isEnsemble(config.source)) return;
-  throw new TypeError(
-    `Expected \`sizeBytes\` for model '${config.name}' version '${version}': the registry has \`maxLoadedBytes\` (${maxLoadedBytes}) and measures only a source given as bytes, so ${describe(config.source)} would count as 0 bytes; give its estimated memory (the model file's size, say)`,
-  );
-}
-
 /** True for anything shaped like a Handler (checked by shape, so copies of the package work). */
 export function isHandler(value: unknown): value is Handler<unknown, unknown> {
   const h = value as Record<string, unknown> | null;

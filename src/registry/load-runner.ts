@@ -4,7 +4,8 @@ import type { Capacity, Release } from './capacity.js';
 import type { ModelEntry } from './model-entry.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { ModelVersion } from './model-version.js';
-import { callOff, handlerFree, loadVersion, pickBackend, sizeOf, wasCalledOff } from './version-loader.js';
+import { measureVersion } from './measure.js';
+import { callOff, handlerFree, loadVersion, pickBackend, wasCalledOff } from './version-loader.js';
 import type { ModelConfig } from './types.js';
 
 /** What a load needs of its registry. */
@@ -54,12 +55,15 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
   try {
     const backend = pickBackend(runner.backends, config);
     await handlerFree(config, runner.entries());
+    // Measured before room is reserved, and reported as the version's sizeBytes: what it reserved.
+    const sizeBytes = await measureVersion(config, backend, { version, clock: registry.clock, timeoutMs: registry.loadTimeoutMs, maxLoadedBytes: registry.maxLoadedBytes });
     if (backend) {
-      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeOf(config), () => entry.wants(version, config));
+      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeBytes, () => entry.wants(version, config));
     }
     const mv = await loadVersion(config, {
       version,
       backend,
+      sizeBytes,
       clock: registry.clock,
       resolveStep: (model, options) => registry.acquireHeld(model, options),
       labels: () => entry.labelsOf(version),

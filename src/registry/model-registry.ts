@@ -3,7 +3,8 @@ import type { Backend } from '../backends/index.js';
 import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { Capacity, type Release } from './capacity.js';
-import { checkBackends, checkEnsembleSteps, checkModelConfig, checkSizeKnown, checkTimeout } from './config.js';
+import { checkBackends, checkEnsembleSteps, checkModelConfig, checkTimeout } from './config.js';
+import { checkSizeKnown } from './measure.js';
 import { closeWithin, DEFAULT_CLOSE_TIMEOUT_MS } from './close.js';
 import { checkLoadOptions, explicitLoad } from './explicit-load.js';
 import { ModelEntry, type VersionStatus } from './model-entry.js';
@@ -272,9 +273,9 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   #admit(config: AnyConfig): { entry: ModelEntry; version: string } {
     if (this.#closed) throw new ClosedError('The registry is closed');
     checkModelConfig(config);
-    pickBackend(this.#backends, config);
+    const backend = pickBackend(this.#backends, config);
     const version = config.version ?? '1';
-    checkSizeKnown(config, version, this.maxLoadedBytes);
+    checkSizeKnown(config, version, backend, this.maxLoadedBytes);
     const entry = this.#models.get(config.name) ?? new ModelEntry(config.name, () => this.#capacity.changed());
     const policy = config.versionPolicy ?? entry.policy;
     assertKept(policy, [...entry.configs.keys(), version], version);

@@ -19,6 +19,8 @@ export interface LoadContext {
   readonly version: string;
   /** The backend; ignored for ensembles. */
   readonly backend: Backend | undefined;
+  /** Its estimated size, as measured before its room was reserved (see `measureVersion`). */
+  readonly sizeBytes: number;
   readonly clock: Clock;
   /** Finds step models of an ensemble. */
   readonly resolveStep: StepResolver;
@@ -53,12 +55,6 @@ export function pickBackend(backends: readonly Backend[], config: ModelConfig<un
     throw new TypeError(`No backend (${backends.map((b) => b.name).join(', ')}) accepts the source ${describe(config.source)}`);
   }
   return accepting;
-}
-
-/** The estimated size of a config's version: `sizeBytes`, else the source's byte length when it is bytes. */
-export function sizeOf(config: ModelConfig<unknown, unknown>): number {
-  if (config.sizeBytes !== undefined) return config.sizeBytes;
-  return config.source instanceof Uint8Array ? config.source.byteLength : 0;
 }
 
 /**
@@ -100,7 +96,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       batching: config.batching,
       clock,
       loadMs: clock.now() - started,
-      sizeBytes: sizeOf(config as ModelConfig<unknown, unknown>),
+      sizeBytes: context.sizeBytes,
       labels: context.labels,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });

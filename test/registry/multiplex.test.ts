@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { BackendError, CancelledError, DeadlineExceededError, InferenceService, InvalidInputError, ModelNotReadyError, ModelRegistry, systemClock, TensorHandler, wasCalledOff, type Backend, type Clock, type InferenceResponse } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
@@ -223,9 +226,9 @@ test('registry.loadsWaitingForRoom counts the loads waiting for room, queued one
   await registry.close();
 });
 
-test('under maxLoadedBytes a config whose size the registry cannot tell (no sizeBytes, a source not given as bytes) is refused, quoting the source, where it counted as 0 bytes and the bound held nothing back', async () => {
+test('under maxLoadedBytes a config whose size the registry cannot tell (no sizeBytes, a source not given as bytes, a backend with no estimateBytes) is refused, quoting the source, where it counted as 0 bytes and the bound held nothing back', async () => {
   const { registry, service } = setup({ maxLoadedBytes: 100 });
-  const refused = /^Expected `sizeBytes` for model 'a' version '1': the registry has `maxLoadedBytes` \(100\) and measures only a source given as bytes, so \{"inputs":\[\{"name":"x",.* \(object\) would count as 0 bytes; give its estimated memory \(the model file's size, say\)$/;
+  const refused = /^Expected `sizeBytes` for model 'a' version '1': the registry has `maxLoadedBytes` \(100\) and the memory backend measures only a source given as bytes, so \{"inputs":\[\{"name":"x",.* \(object\) would count as 0 bytes; give its estimated memory \(the model file's size, say\)$/;
   assert.throws(() => registry.register({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
   await assert.rejects(registry.load({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
   assert.deepEqual(registry.names(), []);
@@ -240,6 +243,124 @@ test('under maxLoadedBytes a config whose size the registry cannot tell (no size
   await unbounded.registry.load({ name: 'a', source: doubler(1) });
   assert.equal(unbounded.registry.get('a').metadata().sizeBytes, 0);
   await unbounded.registry.close();
+});
+
+/**
+ * A backend for `.json` files holding `{"offset": n}`, that measures a source by its file's size
+ * on disk as onnx-node does (undefined for what is no file, the read's error for a missing one).
+ */
+function jsonFiles(clock: Clock, estimate?: Backend['estimateBytes']) {
+  const memory = memoryBackend({ clock });
+  const loads: string[] = [];
+  const backend: Backend = {
+    name: 'json',
+    accepts: (source) => typeof source === 'string' && source.endsWith('.json'),
+    async load(source, options) {
+      loads.push(options?.label ?? '?');
+      const { offset } = JSON.parse(await readFile(source as string, 'utf8')) as { offset: number };
+      return memory.load(doubler(offset), options);
+    },
+    estimateBytes:
+      estimate ??
+      (async (source) => {
+        const info = await stat(source as string);
+        return info.isFile() ? info.size : undefined;
+      }),
+  };
+  return { backend, loads };
+}
+
+/** Writes `<dir>/<name>.json` of `{"offset": offset}` padded with spaces to `bytes`. */
+async function jsonFile(dir: string, name: string, offset: number, bytes: number): Promise<string> {
+  const file = path.join(dir, `${name}.json`);
+  await writeFile(file, JSON.stringify({ offset }).padEnd(bytes, ' '));
+  return file;
+}
+
+test('under maxLoadedBytes a model file given by its path, with no sizeBytes, counts as its size on disk as its backend measures it: the least recently used is unloaded for a third, and versions report the files\' sizes', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'servable-sizes-'));
+  const clock = new FakeClock();
+  const { backend, loads } = jsonFiles(clock);
+  // Three cls-sized files (the cls model is 579 kB); any two fit, three do not.
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: 1_200_000 });
+  const service = new InferenceService({ registry, clock });
+  const unloads = record(registry, ['unload'], (_, p) => `${p.name}:${p.version} (${p.reason})`);
+  const sizes = { a: 570_000, b: 580_000, c: 590_000 };
+  for (const [name, offset] of [['a', 1], ['b', 2], ['c', 3]] as const) {
+    registry.register({ name, source: await jsonFile(dir, name, offset, sizes[name]) });
+  }
+  const ask = async (name: string) => {
+    clock.advance(1);
+    return offsetOf(await service.infer(name, request([0, 0])));
+  };
+  assert.equal(await ask('a'), 1);
+  assert.equal(await ask('b'), 2);
+  assert.equal(await ask('a'), 1);
+  assert.equal(await ask('c'), 3);
+  await flush();
+  assert.deepEqual(unloads, ['b:1 (evicted)']);
+  assert.deepEqual(loads, ['a:1', 'b:1', 'c:1']);
+  assert.deepEqual(registry.list().map((m) => [m.name, m.sizeBytes]).sort(), [['a', 570_000], ['c', 590_000]]);
+  await registry.close();
+
+  // Without a bound the versions report their files' sizes too.
+  const unbounded = new ModelRegistry({ backends: [jsonFiles(clock).backend], clock });
+  await unbounded.load({ name: 'a', source: path.join(dir, 'a.json') });
+  assert.equal(unbounded.get('a').metadata().sizeBytes, 570_000);
+  await unbounded.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('under maxLoadedBytes a path the backend cannot measure fails to load with a TypeError asking for sizeBytes; a missing file fails with the read\'s own error; without the bound both load on as before', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'servable-sizes-'));
+  const clock = new FakeClock();
+  const failures: string[] = [];
+  const { backend } = jsonFiles(clock, async (source) => (String(source).startsWith('https:') ? undefined : (await stat(source as string)).size));
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: 1_000_000 });
+  registry.on('failure', (e) => failures.push(`${e.name}: ${e.error.constructor.name}`));
+  await assert.rejects(
+    registry.load({ name: 'url', source: 'https://example.com/m.json' }),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message === "Expected `sizeBytes` for model 'url' version '1': the registry has `maxLoadedBytes` (1000000) and the json backend cannot measure \"https://example.com/m.json\" (string), which would count as 0 bytes; give its estimated memory (the model file's size, say)",
+  );
+  const missing = path.join(dir, 'missing.json');
+  await assert.rejects(registry.load({ name: 'missing', source: missing }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.message.endsWith(`stat '${missing}'`));
+  assert.deepEqual(failures, ['url: TypeError', 'missing: Error']);
+  assert.deepEqual(registry.list(), []);
+  await registry.close();
+
+  // A custom backend's estimate that is no number of bytes is refused, quoting it.
+  const odd = new ModelRegistry({ backends: [jsonFiles(clock, async () => -1).backend], clock, maxLoadedBytes: 1_000_000 });
+  await assert.rejects(
+    odd.load({ name: 'a', source: 'a.json' }),
+    (e: Error) => e instanceof TypeError && e.message === "Expected the json backend's estimateBytes to give a number of bytes >= 0 or undefined for model 'a' version '1', got -1 (number)",
+  );
+  await odd.close();
+
+  // Unbounded, nothing needs the size: an unmeasurable source counts as 0 bytes, and a missing file meets the backend's load.
+  const unbounded = new ModelRegistry({ backends: [jsonFiles(clock, async () => undefined).backend], clock });
+  await unbounded.load({ name: 'a', source: await jsonFile(dir, 'a', 1, 100) });
+  assert.equal(unbounded.get('a').metadata().sizeBytes, 0);
+  await unbounded.close();
+  const measuring = new ModelRegistry({ backends: [jsonFiles(clock).backend], clock });
+  await assert.rejects(measuring.load({ name: 'missing', source: missing }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.message.endsWith(`open '${missing}'`));
+  await measuring.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('measuring a model file counts against loadTimeoutMs: one that never ends fails the load, aborting the measure', async () => {
+  const clock = new FakeClock();
+  let aborted: unknown;
+  const { backend, loads } = jsonFiles(clock, (_, options) => new Promise((_resolve, reject) => options!.signal!.addEventListener('abort', () => reject((aborted = options!.signal!.reason)))));
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: 1_000, loadTimeoutMs: 500 });
+  const load = registry.load({ name: 'a', source: 'nfs/a.json' });
+  await flush();
+  clock.advance(500);
+  await assert.rejects(load, (e: Error) => e instanceof ModelNotReadyError && e.message === "Model 'a' version '1' was not measured within 500 ms (`loadTimeoutMs`)");
+  assert.equal(aborted instanceof ModelNotReadyError, true);
+  assert.deepEqual(loads, []);
+  await registry.close();
 });
 
 test('under maxLoadedBytes a load that would fit waits behind an earlier one that does not, and goes as soon as that one is given up', async () => {

@@ -8,9 +8,12 @@ import type { OrtWorkerInfo, OrtWorkerInit } from './protocol.js';
 import { importOrt } from './runtime.js';
 import { OnnxNodeSession } from './session.js';
 import { modelBytes } from './transfer.js';
+import { estimateOnnxBytes } from './estimate.js';
 
 /** Under tsx the sources run as .ts and workers inherit `--import tsx`; from dist, the .js. */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+const SOURCE_EXPECTED = "Expected a path to an .onnx file or the model's bytes (Uint8Array), got ";
 
 /** The onnx-node backend. */
 export interface OnnxNodeBackend extends Backend {
@@ -28,6 +31,14 @@ export interface OnnxNodeBackend extends Backend {
    * before it is ready; the abort error when `signal` aborts.
    */
   load(source: ModelSource, options?: LoadOptions): Promise<OnnxNodeSession>;
+  /**
+   * The model's size: its bytes' length, or the `.onnx` file's size on disk (what a registry counts
+   * against `maxLoadedBytes` when the config gives no `sizeBytes`); undefined for a path that names
+   * no regular file.
+   * @throws TypeError for a source it does not accept; BackendError naming the file when it cannot
+   * be read; the abort error when `signal` aborts.
+   */
+  estimateBytes(source: ModelSource, options?: LoadOptions): Promise<number | undefined>;
 }
 
 /**
@@ -44,7 +55,7 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<OnnxNodeSession> {
       checkLoadOptions(loadOptions);
       if (!isOnnxSource(source)) {
-        throw new TypeError(`Expected a path to an .onnx file or the model's bytes (Uint8Array), got ${describe(source)}`);
+        throw new TypeError(SOURCE_EXPECTED + describe(source));
       }
       const { signal } = loadOptions;
       const label = loadOptions.label ?? (typeof source === 'string' ? basename(source) : 'model');
@@ -77,6 +88,10 @@ export function onnxNode(options: OnnxNodeOptions = {}): OnnxNodeBackend {
         workerData: (first) => (first ? { ...init, devices: init.devices.slice(first.deviceIndex, first.deviceIndex + 1), strict: true } : init),
       });
       return new OnnxNodeSession(pool, label, resolved.transferFeeds);
+    },
+    async estimateBytes(source: ModelSource, loadOptions: LoadOptions = {}): Promise<number | undefined> {
+      if (!isOnnxSource(source)) throw new TypeError(SOURCE_EXPECTED + describe(source));
+      return estimateOnnxBytes(source, loadOptions);
     },
   };
 }

@@ -1,0 +1,74 @@
+import { describe, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
+import type { Backend } from '../backends/index.js';
+import { isEnsemble } from './ensemble.js';
+import type { ModelConfig } from './types.js';
+
+/** What {@link measureVersion} needs besides the config and its backend. */
+export interface MeasureContext {
+  readonly version: string;
+  readonly clock: Clock;
+  /** `RegistryOptions.loadTimeoutMs`: how long the backend's estimate may take. */
+  readonly timeoutMs: number;
+  /** The registry's `maxLoadedBytes`; `Infinity` when unbounded. */
+  readonly maxLoadedBytes: number;
+}
+
+/**
+ * Refuses, under a `maxLoadedBytes` bound, a config whose size the registry cannot tell: no
+ * `sizeBytes`, a source not given as bytes (a path, a backend's own model), and a backend with no
+ * `estimateBytes`. It would count as 0 bytes, and the bound would hold nothing back. An ensemble
+ * holds no weights of its own.
+ * @throws TypeError quoting the source.
+ */
+export function checkSizeKnown(config: ModelConfig<unknown, unknown>, version: string, backend: Backend | undefined, maxLoadedBytes: number): void {
+  if (maxLoadedBytes === Infinity || config.sizeBytes !== undefined || config.source instanceof Uint8Array || isEnsemble(config.source)) return;
+  if (backend?.estimateBytes) return;
+  throw sizeUnknown(config, version, maxLoadedBytes, `the ${backend?.name} backend measures only a source given as bytes, so ${describe(config.source)} would`);
+}
+
+/**
+ * The estimated size of a version, reserved under `maxLoadedBytes` and reported as its
+ * `sizeBytes`: the config's `sizeBytes`, else the source's byte length when it is bytes, else what
+ * the backend's `estimateBytes` gives (a model file's size on disk), else 0 (an ensemble, or a
+ * backend that does not measure, which {@link checkSizeKnown} refuses under the bound). Load-time
+ * only. Without the bound nothing needs it, so an estimate that fails or gives nothing counts as 0
+ * and the backend's load meets the file as before.
+ * @throws under the bound: the estimate's error (a file that cannot be read); TypeError when the
+ * backend cannot measure the source; ModelNotReadyError when the estimate takes longer than
+ * `timeoutMs` (it is aborted).
+ */
+export async function measureVersion(config: ModelConfig<unknown, unknown>, backend: Backend | undefined, context: MeasureContext): Promise<number> {
+  if (config.sizeBytes !== undefined) return config.sizeBytes;
+  if (config.source instanceof Uint8Array) return config.source.byteLength;
+  if (!backend?.estimateBytes) return 0;
+  const { version, clock, timeoutMs, maxLoadedBytes } = context;
+  const bounded = maxLoadedBytes !== Infinity;
+  let bytes: number | undefined;
+  try {
+    bytes = await estimate(backend, config, version, clock, timeoutMs);
+  } catch (error) {
+    if (bounded) throw error;
+    return 0;
+  }
+  if (bytes !== undefined && !(typeof bytes === 'number' && bytes >= 0 && bytes <= Number.MAX_VALUE)) {
+    throw new TypeError(`Expected the ${backend.name} backend's estimateBytes to give a number of bytes >= 0 or undefined for model '${config.name}' version '${version}', got ${describe(bytes)}`);
+  }
+  if (bytes !== undefined || !bounded) return bytes ?? 0;
+  throw sizeUnknown(config, version, maxLoadedBytes, `the ${backend.name} backend cannot measure ${describe(config.source)}, which would`);
+}
+
+async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>, version: string, clock: Clock, timeoutMs: number): Promise<number | undefined> {
+  const controller = new AbortController();
+  const estimating = Promise.resolve(backend.estimateBytes!(config.source, { label: `${config.name}:${version}`, signal: controller.signal }));
+  if (await resolvesWithin(estimating, timeoutMs, clock)) return estimating;
+  const error = new ModelNotReadyError(`Model '${config.name}' version '${version}' was not measured within ${timeoutMs} ms (\`loadTimeoutMs\`)`);
+  controller.abort(error);
+  throw error;
+}
+
+/** The refusal of a config whose size is unknown under the bound; `why` ends in "would", as in "… would count as 0 bytes". */
+function sizeUnknown(config: ModelConfig<unknown, unknown>, version: string, maxLoadedBytes: number, why: string): TypeError {
+  return new TypeError(
+    `Expected \`sizeBytes\` for model '${config.name}' version '${version}': the registry has \`maxLoadedBytes\` (${maxLoadedBytes}) and ${why} count as 0 bytes; give its estimated memory (the model file's size, say)`,
+  );
+}
