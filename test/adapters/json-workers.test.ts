@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Worker } from 'node:worker_threads';
+import threads, { Worker } from 'node:worker_threads';
+import { syncBuiltinESMExports } from 'node:module';
 import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
 import { PayloadTooLargeError } from '../../src/core/index.js';
 import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
@@ -221,5 +222,52 @@ test('binary data refused for what it holds comes first, as in place, before an 
     assert.ok(inPlace);
     await assert.rejects(pool.inferBinary(body, header.byteLength, 100), { name: inPlace.name, message: inPlace.message });
   }
+  await pool.close();
+});
+
+test('a worker thread that cannot be spawned fails only the body it was for, on a request or on the respawn after a worker ended mid-body, and the next body gets a worker', async (t) => {
+  // `new Worker()` throws at once when it cannot create the thread (ERR_WORKER_INIT_FAILED: threads
+  // or memory short); spawnWorker's import of Worker is made to throw so while `refuse` is set.
+  const workers: Worker[] = [];
+  let refuse = false;
+  const Real = threads.Worker;
+  threads.Worker = function (this: unknown, ...args: ConstructorParameters<typeof Worker>) {
+    if (refuse) throw Object.assign(new Error('Worker initialization failure: 11'), { code: 'ERR_WORKER_INIT_FAILED' });
+    const worker = new Real(...args);
+    workers.push(worker);
+    return worker;
+  } as unknown as typeof Worker;
+  syncBuiltinESMExports();
+  t.after(() => {
+    threads.Worker = Real;
+    syncBuiltinESMExports();
+  });
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const input = (x: number) => body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [x, 2, 3] }] });
+  const unspawned = { code: 'ERR_WORKER_INIT_FAILED', message: 'Worker initialization failure: 11' };
+
+  refuse = true;
+  await assert.rejects(pool.infer(input(1), 100), unspawned);
+  assert.equal(pool.threads, 0);
+  refuse = false;
+  assert.deepEqual((await pool.infer(input(2), 100)).request.inputs['X']!.data, new Float32Array([2, 2, 3]));
+
+  // The worker ends while it holds a body, with another queued: the respawn for that one, in the worker's 'exit' listener, throws.
+  const held = pool.infer(input(3), 100);
+  const queued = pool.infer(input(4), 100);
+  refuse = true;
+  void workers[0]!.terminate();
+  await assert.rejects(held, { message: 'A JSON worker exited while decoding a body' });
+  await assert.rejects(queued, unspawned);
+  assert.equal(pool.threads, 0);
+  refuse = false;
+  assert.deepEqual((await pool.infer(input(5), 100)).request.inputs['X']!.data, new Float32Array([5, 2, 3]));
+  assert.equal(workers.length, 2);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(uncaught, []);
   await pool.close();
 });
