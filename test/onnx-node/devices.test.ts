@@ -1,15 +1,18 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { onnxNode, supportedDevices, type OnnxNodeOptions } from '../../src/backends/onnx-node/index.js';
 import { resolveOptions } from '../../src/backends/onnx-node/options.js';
 import { missingProviderLibrary } from '../../src/backends/onnx-node/provider-library.js';
-import { BackendUnavailableError, type TensorMap } from '../../src/core/index.js';
+import { BackendUnavailableError, CancelledError, type TensorMap } from '../../src/core/index.js';
 import { linearModel } from '../fixtures/onnx-models.js';
 import { clsModelPath, pseudoRandom } from '../fixtures/ocr-models.js';
+import { until } from '../fixtures/until.js';
+import { liveWorkers } from './models.js';
 
 const run = promisify(execFile);
 const model = linearModel([[1], [2]], [0.5]);
@@ -180,5 +183,61 @@ test('on CUDA, the cls model gives the CPU answers', async (t) => {
     for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i]! - y[i]!) <= 1e-3, `element ${i}: ${x[i]} vs ${y[i]}`);
   } finally {
     await Promise.all([gpu.dispose(), cpu.dispose()]);
+  }
+});
+
+test('a load called off while a device\'s session create is under way tries no further device: its worker exits once that create returns', { timeout: 60_000 }, async () => {
+  // The model is a FIFO the test holds open to write: ONNX Runtime's session create blocks reading
+  // it until the test closes it, a gate inside the worker's native start step, where the pool must
+  // not terminate the worker. A create that opens it with no writer left blocks in opening it.
+  const dir = mkdtempSync(path.join(tmpdir(), 'servable-fifo-'));
+  const fifo = path.join(dir, 'model.onnx');
+  await run('mkfifo', [fifo]);
+  const opened = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === fifo;
+    } catch {
+      return false;
+    }
+  }).length;
+  let writer: number | undefined = openSync(fifo, constants.O_RDWR);
+  const baseline = liveWorkers();
+  const controller = new AbortController();
+  let settled = false;
+  let outcome: unknown;
+  const loading = onnxNode({ devices: ['cpu', 'cpu'] }).load(fifo, { signal: controller.signal }).then(
+    (session) => {
+      outcome = session;
+    },
+    (error: unknown) => {
+      outcome = error;
+    },
+  ).finally(() => {
+    settled = true;
+  });
+  try {
+    await until(() => opened() === 2, 'the first device\'s session create opened the model', 30_000);
+    controller.abort();
+    writeSync(writer, 'not a model');
+    closeSync(writer);
+    writer = undefined;
+    // Trying the second device, the worker would open the FIFO again and wait there for good.
+    await until(() => settled, 'the load settled: the worker exited after the first device', 10_000);
+    assert.ok(outcome instanceof CancelledError, String(outcome));
+    assert.equal(liveWorkers(), baseline);
+  } finally {
+    controller.abort();
+    if (writer !== undefined) closeSync(writer);
+    // A create still waiting to open the FIFO is let through to fail.
+    while (!settled) {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        // No create is waiting yet.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await loading;
+    rmSync(dir, { recursive: true, force: true });
   }
 });

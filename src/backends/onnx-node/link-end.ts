@@ -116,6 +116,14 @@ export function leaveNative(end: LinkEnd): boolean {
   return Atomics.compareExchange(end.control, START, IN_NATIVE, IN_JS) === IN_NATIVE;
 }
 
+/**
+ * True once the pool has called the start off (see `Link.callOffStart`): a worker inside a native
+ * start step should go no further than the step it is in.
+ */
+export function startCalledOff(end: LinkEnd): boolean {
+  return Atomics.load(end.control, START) === CALLED_OFF;
+}
+
 /** Posts a reply to the pool and counts it, so that a polling pool knows it is there. */
 export function postReply(end: LinkEnd, message: unknown, transfer: readonly ArrayBuffer[]): void {
   end.port.postMessage(message, transfer as ArrayBuffer[]);

@@ -10,7 +10,7 @@ import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js
 import { deviceName } from './devices.js';
 import { missingProviderLibrary } from './provider-library.js';
 import { writeReply, type RunResult } from './arena.js';
-import { enterNative, giveBack, leaveNative, postReply, replyInArena, takeMessage, type LinkEnd } from './link-end.js';
+import { enterNative, giveBack, leaveNative, postReply, replyInArena, startCalledOff, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { lowerThreadPriority } from './thread-priority.js';
@@ -29,7 +29,7 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
   // Before ONNX Runtime starts any thread of its own, so that they inherit the priority.
   lowerThreadPriority(init.workerNice);
   if (!enterNative(link)) process.exit(0);
-  const loaded = await load(init);
+  const loaded = await load(init, link);
   // The pool called the start off while it was in onnxruntime-node, and waits for this thread to exit.
   if (!leaveNative(link)) return 'session' in loaded ? close(loaded.session) : process.exit(0);
   if (!('session' in loaded)) {
@@ -51,21 +51,25 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
 }
 
 /** Imports onnxruntime-node and opens the session: the worker's native start steps (see enterNative). */
-async function load(init: OrtWorkerInit): Promise<{ ort: Ort; session: Session; info: OrtWorkerInfo } | { message: string; failures: readonly AttemptFailure[] }> {
+async function load(init: OrtWorkerInit, link: LinkEnd): Promise<{ ort: Ort; session: Session; info: OrtWorkerInfo } | { message: string; failures: readonly AttemptFailure[] }> {
   let ort: Ort;
   try {
     ort = await importOrt();
   } catch (error) {
     return { message: messageOf(error), failures: (error as { failures?: readonly AttemptFailure[] }).failures ?? [] };
   }
-  const opened = await open(ort, init);
+  const opened = await open(ort, init, link);
   return 'session' in opened ? { ort, ...opened } : opened;
 }
 
-/** Tries each device in turn (only the first with `strict`), remembering why each failed. */
+/**
+ * Tries each device in turn (only the first with `strict`), remembering why each failed. Tries no
+ * further once the pool has called the start off: it waits for this thread to exit.
+ */
 async function open(
   ort: Ort,
   init: OrtWorkerInit,
+  link: LinkEnd,
 ): Promise<{ session: Session; info: OrtWorkerInfo } | { message: string; failures: AttemptFailure[] }> {
   const failures: AttemptFailure[] = [];
   const threads = {
@@ -73,6 +77,7 @@ async function open(
     ...(init.interOpNumThreads === undefined ? {} : { interOpNumThreads: init.interOpNumThreads }),
   };
   for (const [index, device] of init.devices.entries()) {
+    if (startCalledOff(link)) break;
     const missing = missingProviderLibrary(deviceName(device));
     if (missing !== undefined) {
       failures.push({ device: deviceName(device), reason: missing });
