@@ -352,16 +352,15 @@ export class WorkerPool<Info, In, Out> {
     this.#checkDrained();
   }
 
-  #replaced(started: Started<Info>): Promise<unknown> | void {
+  /**
+   * Never once close() has begun stopping the workers: it calls the replacements off in the same
+   * step, and a start called off never resolves (startWorker stops listening for its ready), so
+   * close() stops this worker with the others.
+   */
+  #replaced(started: Started<Info>): void {
     this.#failure = undefined;
-    const instance = this.#adopt(started);
-    if (!this.#stopping) {
-      this.#dispatch();
-      return;
-    }
-    // Ready just as close() called it off: nothing is left for it to run, and an error it dies of
-    // while closing (kept as its crash) does not fail close().
-    if (this.#instances.has(instance)) return this.#stop(instance).catch(() => undefined);
+    this.#adopt(started);
+    this.#dispatch();
   }
 
   /** When none is left and none is starting, fails what waits meanwhile. */

@@ -5,8 +5,8 @@ import type { Started } from './start-worker.js';
 export interface ReplacementHooks<Info> {
   /** Starts one worker; `signal` calls the start off (see startWorker). */
   start(signal: AbortSignal): Promise<Started<Info>>;
-  /** A replacement reported ready; {@link Replacements.close} waits for what this returns. */
-  started(started: Started<Info>): Promise<unknown> | void;
+  /** A replacement reported ready (never once {@link Replacements.close} has called it off). */
+  started(started: Started<Info>): void;
   /** A replacement failed to start; {@link Replacements.starting} no longer counts it. */
   failed(error: unknown): void;
   /** How many workers the pool lacks, those starting aside. */
@@ -42,7 +42,7 @@ export class Replacements<Info> {
       (started) => {
         this.#starting -= 1;
         this.#retry.reset();
-        return this.#hooks.started(started);
+        this.#hooks.started(started);
       },
       (error: unknown) => {
         this.#starting -= 1;
@@ -62,7 +62,7 @@ export class Replacements<Info> {
   /**
    * Stops retrying and calls off the replacements still starting: each is terminated, or, inside
    * a native start step, left to exit once the step returns. Resolves once every start has
-   * settled, and what {@link ReplacementHooks.started} returned for those ready just before.
+   * settled.
    */
   async close(): Promise<void> {
     this.stopRetrying();
