@@ -441,8 +441,18 @@ test('with only a semantic cache, a request whose signal aborts is cancelled in 
   await registry.close();
 });
 
-/** The two caches in front of a model with `priorityLevels: 2` that logs the first input of every run and takes `latencyMs`. */
+/** A FakeClock that, while `creeping`, moves 1 µs each time it is read, as the wall clock moves between any two reads. */
+class CreepingClock extends FakeClock {
+  creeping = false;
+  override now(): number {
+    if (this.creeping) this.advance(0.001);
+    return super.now();
+  }
+}
+
+/** The two caches in front of a model with `priorityLevels: 2` that logs the first input of every run and takes `latencyMs` on a fake clock. */
 async function scheduledSetup(kind: 'result' | 'semantic', latencyMs: number) {
+  const clock = new CreepingClock();
   const ran: number[] = [];
   const logged: MemoryModel = {
     ...scale(10),
@@ -452,46 +462,68 @@ async function scheduledSetup(kind: 'result' | 'semantic', latencyMs: number) {
       return scale(10).run(feeds);
     },
   };
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
   await registry.load({ name: 'm', source: logged, batching: { maxBatchSize: 1, priorityLevels: 2 }, warmup: [] });
   const caching =
     kind === 'result'
-      ? { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) }
-      : { semantic: new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 }) };
+      ? { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock }) }
+      : { semantic: new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10, clock }) };
   const service = new InferenceService({ registry, caches: { m: caching } });
   const close = async () => {
     await caching.semantic?.close();
     await registry.close();
   };
-  return { ran, service, close };
+  return { clock, backend, ran, service, close };
 }
 
-const outcomes = (settled: PromiseSettledResult<unknown>[]) => settled.map((s) => (s.status === 'fulfilled' ? 'ok' : (s.reason as { code: string }).code));
+/**
+ * Settles `calls`, firing `clock`'s timers one time at a time: each outcome is 'ok' or the error's
+ * code, with the time it came at to the millisecond. One still pending when no timer is left stays 'pending'.
+ */
+async function settledOn(clock: FakeClock, calls: Promise<unknown>[]): Promise<string[]> {
+  const outcomes = calls.map(() => 'pending');
+  const at = () => Math.round(clock.now());
+  calls.forEach((call, i) => void call.then(() => (outcomes[i] = `ok at ${at()}`), (e: { code: string }) => (outcomes[i] = `${e.code} at ${at()}`)));
+  while (outcomes.includes('pending') && (await clock.next()));
+  return outcomes;
+}
 
 for (const kind of ['result', 'semantic'] as const) {
   test(`with a ${kind} cache, identical requests in flight share an inference only with the same timeout: one caller's timeout never applies to another`, async () => {
-    const { ran, service, close } = await scheduledSetup(kind, 80);
+    const { clock, ran, service, close } = await scheduledSetup(kind, 80);
     const late = 'ERR_SERVABLE_DEADLINE_EXCEEDED';
-    // The first caller's timeout, where the second set none.
-    assert.deepEqual(outcomes(await Promise.allSettled([service.infer('m', request(1, 2), { timeoutMs: 10 }), service.infer('m', request(1, 2))])), [late, 'ok']);
-    // The second caller's timeout, behind a first that set none.
-    assert.deepEqual(outcomes(await Promise.allSettled([service.infer('m', request(3, 4)), service.infer('m', request(3, 4), { timeoutMs: 10 })])), ['ok', late]);
-    // (The second 3 timed out in the queue, behind the first.) The same timeout shares, though the
-    // budget left after routing differs by microseconds from one caller to the next.
-    await Promise.all([service.infer('m', request(5, -6), { timeoutMs: 1000 }), service.infer('m', request(5, -6), { timeoutMs: 1000 })]);
-    assert.deepEqual(ran, [1, 1, 3, 5]);
+    // The first caller's timeout, where the second set none: the second is queued at once as a
+    // request of its own, so it runs after the first's run and before a request queued after it (a
+    // joiner would be queued again only when the first's deadline cut it, behind that request).
+    const firstTwo = [service.infer('m', request(1, 2), { timeoutMs: 10 }), service.infer('m', request(1, 2))];
+    await clock.advanceAsync(5);
+    const after = service.infer('m', request(8, -1));
+    assert.deepEqual(await settledOn(clock, [...firstTwo, after]), [`${late} at 10`, 'ok at 160', 'ok at 240']);
+    // The second caller's timeout, behind a first that set none: it times out in the queue.
+    assert.deepEqual(await settledOn(clock, [service.infer('m', request(3, 4)), service.infer('m', request(3, 4), { timeoutMs: 10 })]), ['ok at 320', `${late} at 250`]);
+    // The same timeout shares, though the budget left after routing (and the deadline) differs by
+    // a microsecond, which the second caller's routing takes.
+    const first = service.infer('m', request(5, -6), { timeoutMs: 1000 });
+    clock.creeping = true;
+    const second = service.infer('m', request(5, -6), { timeoutMs: 1000 });
+    clock.creeping = false;
+    assert.deepEqual(await settledOn(clock, [first, second]), ['ok at 400', 'ok at 400']);
+    assert.deepEqual(ran, [1, 1, 8, 3, 5]);
     await close();
   });
 
   test(`with a ${kind} cache, identical requests in flight share an inference only with the same priority: a joiner at a higher one is not queued at the first caller's`, async () => {
-    const { ran, service, close } = await scheduledSetup(kind, 50);
+    const { clock, backend, ran, service, close } = await scheduledSetup(kind, 50);
     const busy = service.infer('m', request(1, 0));
-    await new Promise((r) => setTimeout(r, 5));
+    await clock.flush();
+    assert.equal(backend.calls.length, 1, 'the first request is running');
     const queued = [
       service.infer('m', request(0, 1), { priority: 2 }),
       service.infer('m', request(1, -1), { priority: 2 }),
       service.infer('m', request(1, -1), { priority: 1 }),
     ];
+    assert.deepEqual(await settledOn(clock, [busy, ...queued]), ['ok at 50', 'ok at 150', 'ok at 200', 'ok at 100']);
     const answers = await Promise.all([busy, ...queued]);
     assert.deepEqual(answers.map(values), [[10, 0], [0, 10], [10, -10], [10, -10]]);
     // The priority-1 request ran before the priority-2 one queued ahead of it.
