@@ -148,9 +148,10 @@ test('no-cache recomputes and replaces the entry; no-store never writes', async 
 test('a no-cache answer never waits for the embedding that stores it', async () => {
   let release: (() => void) | undefined;
   const embed = (text: string) => new Promise<number[]>((resolve) => (release = () => resolve(VECTORS[text]!)));
-  const { cache, compute, events } = setup({ embed });
-  const run = cache.run('a', compute(1), { noCache: true });
-  const first = await Promise.race([run, new Promise((resolve) => setTimeout(resolve, 200, 'still waiting for the embedder'))]);
+  const { cache, clock, compute, events } = setup({ embed });
+  let first: unknown = 'still waiting for the embedder';
+  void cache.run('a', compute(1), { noCache: true }).then((result) => (first = result));
+  await clock.flush();
   assert.deepEqual(first, { value: answer(1), hit: false, exact: false, similarity: undefined, shared: false });
   assert.deepEqual([cache.size, events], [0, ['miss:bypass']]);
   release!();
