@@ -155,13 +155,15 @@ test('a model draining after an unload holds no readiness back unless it is requ
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
-  const held: MemoryModel = { ...echo(), run: async (feeds) => (await gate, echo().run(feeds)) };
+  let arrived!: () => void;
+  const inRun = new Promise<void>((resolve) => (arrived = resolve));
+  const held: MemoryModel = { ...echo(), run: async (feeds) => (arrived(), await gate, echo().run(feeds)) };
   await registry.load({ name: 'echo', source: held, warmup: [] });
   const service = new InferenceService({ registry });
   const all = createHttpHandler({ service });
   const required = createHttpHandler({ service, requiredModels: ['echo'] });
   const running = all.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] }) });
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await inRun;
   const unloading = registry.unload('echo');
   assert.deepEqual(registry.versions('echo'), [{ version: '1', state: 'draining' }]);
   const ready = async (http: typeof all) => {
