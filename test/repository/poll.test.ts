@@ -94,17 +94,19 @@ test("'poll' looks at the root every pollIntervalMs on the repository's clock", 
   await writeConfig(root, 'm', jsonConfig());
   await writeVersion(root, 'm', '1', { offset: 1 });
   await repository.start();
+  assert.deepEqual([clock.pending, clock.nextAt], [1, 1000], 'the next look is set pollIntervalMs on, on the repository\'s clock');
   await writeVersion(root, 'm', '2', { offset: 2 });
   let ready = false;
   registry.on('ready', () => (ready = true));
-  let looks = 0;
-  while (!ready && looks < 20) {
-    await clock.advanceAsync(1000);
-    looks++;
-    await new Promise((r) => setTimeout(r, 20)); // the look reads the disk for real
-  }
-  assert.equal(ready, true);
-  assert.ok(looks >= 2, 'a new version is loaded at the second look that finds it unchanged');
+  // A look of the test's own, ended with its change: version 2 is seen once, and may still be being written.
+  await repository.poll();
+  assert.equal(ready, false);
+  await clock.advanceAsync(999);
+  assert.deepEqual([clock.nextAt, ready], [1000, false]);
+  // The timer's look finds version 2 unchanged and loads it (reading the disk for real), then sets the next look.
+  await clock.advanceAsync(1);
+  await until(() => ready && clock.pending === 1, 'version 2 to be ready and the next look set');
+  assert.equal(clock.nextAt, 2000);
   assert.equal(registry.get('m').version, '2');
   await repository.close();
   await registry.close();
