@@ -88,8 +88,10 @@ export interface Backend {
    * reserves room for it under `maxLoadedBytes`; it is what the version's `sizeBytes` reports.
    * Resolve undefined for a source it cannot measure (not a regular file: a URL, a model of the
    * backend's own); reject with the error the load would meet when the source names a file it
-   * cannot read, and with the abort error when `signal` aborts. Optional: under `maxLoadedBytes` a
-   * registry refuses such a config of a backend without it (a TypeError asking for `sizeBytes`).
+   * cannot read, and with the abort error when `signal` aborts: past `loadTimeoutMs`, or once the
+   * load is called off (the registry does not wait for the estimate then). Optional: under
+   * `maxLoadedBytes` a registry refuses such a config of a backend without it (a TypeError asking
+   * for `sizeBytes`).
    */
   estimateBytes?(source: ModelSource, options?: LoadOptions): Promise<number | undefined>;
 }

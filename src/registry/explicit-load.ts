@@ -22,8 +22,8 @@ export function checkLoadOptions(options: RegistryLoadOptions): RegistryLoadOpti
  * `registry.load()`'s side of a load: puts `config` in place for `version`, starts the load and
  * waits for it as one of its callers, and puts back what `config` replaced when the load fails.
  * When `signal` aborts and requests wait for the same load, it goes on for them with `config`,
- * and this rejects at once. Otherwise the load is abandoned: called off at once while it waits for
- * room, disposed once its session is open (the backend's load is bounded by `loadTimeoutMs`), and
+ * and this rejects at once. Otherwise the load is abandoned: called off at once while it is measured
+ * or waits for room, disposed once its session is open (the backend's load is bounded by `loadTimeoutMs`), and
  * this rejects once it has ended, what `config` replaced put back; a load that committed before the
  * abort resolves this still. `cleanup` runs once this settles.
  * @throws ModelNotReadyError, transient, when a load of the version is in flight already; the

@@ -56,9 +56,17 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
     const backend = pickBackend(runner.backends, config);
     await handlerFree(config, runner.entries());
     // Measured before room is reserved, and reported as the version's sizeBytes: what it reserved.
-    const sizeBytes = await measureVersion(config, backend, { version, clock: registry.clock, timeoutMs: registry.loadTimeoutMs, maxLoadedBytes: registry.maxLoadedBytes });
+    const wanted = (): boolean => entry.wants(version, config);
+    const sizeBytes = await measureVersion(config, backend, {
+      version,
+      clock: registry.clock,
+      timeoutMs: registry.loadTimeoutMs,
+      maxLoadedBytes: registry.maxLoadedBytes,
+      wanted,
+      watch: (watcher) => entry.watch(watcher),
+    });
     if (backend) {
-      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeBytes, () => entry.wants(version, config));
+      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeBytes, wanted);
     }
     const mv = await loadVersion(config, {
       version,

@@ -1,6 +1,10 @@
 import { describe, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { isEnsemble } from './ensemble.js';
+import { callOff, wasCalledOff } from './version-loader.js';
+
+/** What measuring meets first when the load is called off before the estimate ends. */
+const GONE = Symbol('gone');
 import type { ModelConfig } from './types.js';
 
 /** What {@link measureVersion} needs besides the config and its backend. */
@@ -11,6 +15,10 @@ export interface MeasureContext {
   readonly timeoutMs: number;
   /** The registry's `maxLoadedBytes`; `Infinity` when unbounded. */
   readonly maxLoadedBytes: number;
+  /** Whether the load is still wanted (see `ModelEntry.wants`): once it is not, the estimate is aborted and not waited for. */
+  readonly wanted: () => boolean;
+  /** Calls its argument whenever `wanted` may have changed, until the returned stop is called. */
+  readonly watch: (watcher: () => void) => () => void;
 }
 
 /**
@@ -35,19 +43,20 @@ export function checkSizeKnown(config: ModelConfig<unknown, unknown>, version: s
  * and the backend's load meets the file as before.
  * @throws under the bound: the estimate's error (a file that cannot be read); TypeError when the
  * backend cannot measure the source; ModelNotReadyError when the estimate takes longer than
- * `timeoutMs` (it is aborted).
+ * `timeoutMs` (it is aborted). Bounded or not: ModelNotReadyError, called off (see `wasCalledOff`),
+ * once the load is not wanted any more (it is aborted, and not waited for).
  */
 export async function measureVersion(config: ModelConfig<unknown, unknown>, backend: Backend | undefined, context: MeasureContext): Promise<number> {
   if (config.sizeBytes !== undefined) return config.sizeBytes;
   if (config.source instanceof Uint8Array) return config.source.byteLength;
   if (!backend?.estimateBytes) return 0;
-  const { version, clock, timeoutMs, maxLoadedBytes } = context;
+  const { version, maxLoadedBytes } = context;
   const bounded = maxLoadedBytes !== Infinity;
   let bytes: number | undefined;
   try {
-    bytes = await estimate(backend, config, version, clock, timeoutMs);
+    bytes = await estimate(backend, config, context);
   } catch (error) {
-    if (bounded) throw error;
+    if (bounded || wasCalledOff(error)) throw error;
     return 0;
   }
   if (bytes !== undefined && !(typeof bytes === 'number' && bytes >= 0 && bytes <= Number.MAX_VALUE)) {
@@ -57,13 +66,29 @@ export async function measureVersion(config: ModelConfig<unknown, unknown>, back
   throw sizeUnknown(config, version, maxLoadedBytes, `the ${backend.name} backend cannot measure ${describe(config.source)}, which would`);
 }
 
-async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>, version: string, clock: Clock, timeoutMs: number): Promise<number | undefined> {
+/**
+ * The backend's estimate, aborted past `timeoutMs`, or at once when the load is not wanted any
+ * more: a backend may not stop at the abort (a `stat` on a lost network mount does not), so
+ * neither waits for it.
+ */
+async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>, context: MeasureContext): Promise<number | undefined> {
+  const { version, clock, timeoutMs, wanted, watch } = context;
+  const calledOff = (): ModelNotReadyError => callOff(new ModelNotReadyError(`Model '${config.name}' version '${version}' was called off while it was measured`));
+  if (!wanted()) throw calledOff();
   const controller = new AbortController();
-  const estimating = Promise.resolve(backend.estimateBytes!(config.source, { label: `${config.name}:${version}`, signal: controller.signal }));
-  if (await resolvesWithin(estimating, timeoutMs, clock)) return estimating;
-  const error = new ModelNotReadyError(`Model '${config.name}' version '${version}' was not measured within ${timeoutMs} ms (\`loadTimeoutMs\`)`);
-  controller.abort(error);
-  throw error;
+  let stop = (): void => {};
+  const gone = new Promise<typeof GONE>((resolve) => (stop = watch(() => wanted() || resolve(GONE))));
+  try {
+    const first = Promise.race([Promise.resolve(backend.estimateBytes!(config.source, { label: `${config.name}:${version}`, signal: controller.signal })), gone]);
+    const came = await resolvesWithin(first, timeoutMs, clock);
+    const bytes = came ? await first : undefined;
+    if (came && bytes !== GONE) return bytes;
+    const error = came ? calledOff() : new ModelNotReadyError(`Model '${config.name}' version '${version}' was not measured within ${timeoutMs} ms (\`loadTimeoutMs\`)`);
+    controller.abort(error);
+    throw error;
+  } finally {
+    stop();
+  }
 }
 
 /** The refusal of a config whose size is unknown under the bound; `why` ends in "would", as in "… would count as 0 bytes". */

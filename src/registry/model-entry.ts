@@ -54,6 +54,7 @@ export class ModelEntry {
   /** Versions `registry.load()` is loading, as against loads a request started (see {@link ModelEntry.starting}). */
   readonly #explicit = new Set<string>();
   readonly #changed: () => void;
+  readonly #watchers = new Set<() => void>();
 
   /**
    * @param changed - called when a version becomes ready, when the last caller waiting for a
@@ -61,8 +62,17 @@ export class ModelEntry {
    */
   constructor(name: string, changed: () => void) {
     this.name = name;
-    this.#changed = changed;
-    this.waiters = new LoadWaiters(changed);
+    this.#changed = () => {
+      changed();
+      for (const watcher of [...this.#watchers]) watcher();
+    };
+    this.waiters = new LoadWaiters(this.#changed);
+  }
+
+  /** Calls `watcher` whenever what {@link ModelEntry.wants} answers may have changed, until the returned stop is called. */
+  watch(watcher: () => void): () => void {
+    this.#watchers.add(watcher);
+    return () => this.#watchers.delete(watcher);
   }
 
   /** True when `version`, or any version when none is given, can take requests. */

@@ -81,7 +81,8 @@ export interface ModelConfig<Req, Res> {
    * What the version is estimated to occupy in memory, counted against `maxLoadedBytes` and
    * reported as its `sizeBytes`. Without it the backend's `Backend.estimateBytes` measures the
    * source when the version loads, before room is reserved (onnx-node: the model file's size on
-   * disk). Under that bound a source whose size cannot be told needs it: the registry refuses it
+   * disk); a load called off meanwhile (`unload()`, `close()`, its callers gone) aborts the
+   * estimate and does not wait for it. Under that bound a source whose size cannot be told needs it: the registry refuses it
    * (a TypeError) when the backend does not measure (memory, onnx-web) or cannot measure that
    * source (a path that is no regular file), as it would count as 0 bytes.
    * @default the source's byte length when it is bytes, else the backend's estimate (a model file's size), else 0
@@ -142,7 +143,8 @@ export interface RegistryLoadOptions {
   /**
    * Calls the load off, and the call rejects with the signal's reason when it is an Error, else a
    * CancelledError: at once while the load waits for room under `maxLoadedVersions` /
-   * `maxLoadedBytes` (it leaves the queue); once the backend is loading it, when that load ends (it
+   * `maxLoadedBytes` (it leaves the queue) or while its source is measured (see
+   * `ModelConfig.sizeBytes`; the estimate is aborted); once the backend is loading it, when that load ends (it
    * takes at most `loadTimeoutMs`), what it opened disposed. Either way the registry is left as it
    * was, but for a version the load had begun unloading to make room, which still unloads (and
    * loads again on its next request), and the version may be loaded again. Requests waiting for

@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CancelledError, ModelRegistry, type Backend } from 'servable';
+import { FakeClock, memoryBackend } from 'servable/testing';
+import { doubler, flush } from './helpers.js';
+
+/**
+ * A backend whose estimate never ends and ignores its signal, as a `stat` on a lost network mount
+ * does; `signals` holds the signal of each estimate, `loads` the loads that got as far as the backend.
+ */
+function hungMount(clock: FakeClock) {
+  const memory = memoryBackend({ clock });
+  const signals: AbortSignal[] = [];
+  const loads: string[] = [];
+  const backend: Backend = {
+    name: 'nfs',
+    accepts: (source) => typeof source === 'string',
+    async load(_source, options) {
+      loads.push(options?.label ?? '?');
+      return memory.load(doubler(1), options);
+    },
+    estimateBytes: (_source, options) => {
+      signals.push(options!.signal!);
+      return new Promise(() => {});
+    },
+  };
+  return { backend, signals, loads };
+}
+
+/** Whether `promise` has settled, after the pending callbacks ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await flush();
+  return done;
+}
+
+test('a load called off while its model file is measured ends at once, aborting the measure, and is no failure: registry.load()\'s signal, the one request\'s signal, unload(), close()', async () => {
+  for (const bound of [1_000, undefined]) {
+    const clock = new FakeClock();
+    const { backend, signals, loads } = hungMount(clock);
+    const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: bound, loadTimeoutMs: 500 });
+    const failures: string[] = [];
+    registry.on('failure', (e) => failures.push(e.error.message));
+
+    const controller = new AbortController();
+    const load = registry.load({ name: 'a', source: 'nfs/a.json' }, { signal: controller.signal });
+    load.catch(() => {});
+    await flush();
+    assert.equal(signals.length, 1);
+    controller.abort();
+    assert.equal(await settled(load), true, `registry.load() ended on its abort (maxLoadedBytes ${bound})`);
+    await assert.rejects(load, CancelledError);
+    assert.equal(signals[0]!.aborted, true);
+    assert.equal(clock.pending, 0, 'no loadTimeoutMs timer left armed');
+
+    registry.register({ name: 'b', source: 'nfs/b.json' });
+    const leaving = new AbortController();
+    const acquire = registry.acquire('b', { signal: leaving.signal });
+    acquire.catch(() => {});
+    await flush();
+    leaving.abort();
+    await assert.rejects(acquire, CancelledError);
+    await flush();
+    assert.equal(signals[1]!.aborted, true, 'the last request gone aborts the measure');
+    assert.deepEqual(registry.versions('b'), [{ version: '1', state: 'unloaded' }]);
+
+    const waiting = registry.acquire('b');
+    waiting.catch(() => {});
+    await flush();
+    assert.equal(await settled(registry.unload('b')), true, 'unload() ends without waiting for the measure');
+    assert.equal(signals[2]!.aborted, true);
+    assert.equal(await settled(waiting), true);
+
+    registry.register({ name: 'c', source: 'nfs/c.json' });
+    registry.acquire('c').catch(() => {});
+    await flush();
+    assert.equal(await settled(registry.close()), true, 'close() ends without waiting for the measure');
+    assert.equal(signals[3]!.aborted, true);
+
+    assert.deepEqual(failures, []);
+    assert.deepEqual(loads, []);
+  }
+});
+
+test('an estimate that ends first leaves no loadTimeoutMs timer armed, and what it gives is reserved and reported', async () => {
+  const clock = new FakeClock();
+  const memory = memoryBackend({ clock });
+  const backend: Backend = { name: 'sized', accepts: () => true, load: (_source, options) => memory.load(doubler(1), options), estimateBytes: async () => 600 };
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: 1_000, loadTimeoutMs: 500 });
+  await registry.load({ name: 'a', source: 'a.bin' });
+  assert.equal(clock.pending, 0);
+  assert.equal(registry.get('a').sizeBytes, 600);
+  // 600 reserved: 500 more do not fit, and 'a' makes room.
+  await registry.load({ name: 'b', source: 'b.bin', sizeBytes: 500 });
+  assert.deepEqual([registry.isReady('a'), registry.isReady('b')], [false, true]);
+  await registry.close();
+});
