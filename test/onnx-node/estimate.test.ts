@@ -22,6 +22,13 @@ test('estimateBytes gives an onnx model\'s size: its bytes\' length, or its file
   const controller = new AbortController();
   controller.abort();
   await assert.rejects(backend.estimateBytes(file, { signal: controller.signal }), (e: Error) => e instanceof CancelledError);
+  // Bytes are measured without reading anything, but an aborted signal is refused all the same.
+  await assert.rejects(backend.estimateBytes(new Uint8Array(77), { signal: controller.signal }), (e: Error) => e instanceof CancelledError);
+  // Aborted while it reads a file it then cannot: the abort, not the read's error.
+  const later = new AbortController();
+  const reading = backend.estimateBytes(path.join(dir, 'missing.onnx'), { signal: later.signal });
+  later.abort();
+  await assert.rejects(reading, (e: Error) => e instanceof CancelledError);
   await rm(dir, { recursive: true, force: true });
 });
 
