@@ -34,7 +34,9 @@ export interface BackendContractOptions {
  * for a fresh backend and a model source, and a batch with its expected outputs. Clauses:
  * metadata shape; correct outputs; invalid feeds rejected (never thrown) with
  * `ERR_SERVABLE_INVALID_INPUT` while the session stays usable; an already aborted signal rejected
- * with `ERR_SERVABLE_CANCELLED`; concurrent runs each getting their own answer; dispose letting
+ * with `ERR_SERVABLE_CANCELLED`; when the backend has `estimateBytes`, the source's estimate a
+ * number of bytes >= 0 or undefined, and an already aborted signal rejected with
+ * `ERR_SERVABLE_CANCELLED`; concurrent runs each getting their own answer; dispose letting
  * runs in flight finish, refusing later runs with `ERR_SERVABLE_CLOSED`, and being safe to call
  * twice. Each clause loads its own session and disposes it. Every run gets fresh copies of the
  * feeds, so backends that transfer feed buffers to a worker pass too. The suite throws plain
@@ -130,6 +132,24 @@ export function backendContract(
     results.forEach((outputs, i) => compareOutputs(`concurrent run ${i} (${cases[i]!.what})`, session, outputs, cases[i]!.expected, tolerance));
   });
 
+  test(`${name}: estimates its source's bytes when it has estimateBytes, and rejects an aborted signal with ERR_SERVABLE_CANCELLED`, async () => {
+    const { backend, source } = await makeSubject();
+    if (backend.estimateBytes === undefined) return;
+    check(typeof backend.estimateBytes === 'function', `backend.estimateBytes must be a function when present, got ${typeof backend.estimateBytes}`);
+    const label = `${name}:contract`;
+    const estimating = settle('estimateBytes(source)', () => backend.estimateBytes!(source, { label }));
+    const bytes = await estimating.catch((error: unknown) => {
+      throw new Error(`Backend contract: estimateBytes(source) must resolve for the source the backend loads, got ${describeError(error)}`, { cause: error });
+    });
+    check(bytes === undefined || (typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0), `estimateBytes(source) must resolve a number of bytes >= 0 or undefined, got ${JSON.stringify(bytes) ?? String(bytes)} (${typeof bytes})`);
+    const error = await settle('estimateBytes(source) with an aborted signal', () => backend.estimateBytes!(source, { label, signal: AbortSignal.abort() })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    check(error !== undefined, 'estimateBytes(source) with an aborted signal must reject, but it resolved');
+    check(codeOf(error) === 'ERR_SERVABLE_CANCELLED', `estimateBytes(source) with an aborted signal must reject with ERR_SERVABLE_CANCELLED, got ${describeError(error)}`);
+  });
+
   withSession('lets runs in flight finish on dispose, then refuses new runs with ERR_SERVABLE_CLOSED', async (session) => {
     const inFlight = session.run(cloneFeeds(options.feeds));
     const disposed = session.dispose();
@@ -147,6 +167,15 @@ export function backendContract(
 
 function check(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`Backend contract: ${message}`);
+}
+
+/** What `call` gives, as a promise; one that throws synchronously, where it should reject, breaks the contract. */
+function settle<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    throw new Error(`Backend contract: ${what} threw synchronously instead of rejecting: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function codeOf(error: unknown): unknown {

@@ -46,9 +46,9 @@ function session(flaw: Partial<ModelSession> & { ignoreSignal?: boolean; skipChe
 }
 
 /** Runs the whole contract against `make` and returns the names of the clauses that failed. */
-async function failures(make: () => ModelSession, expectedOutputs = expected): Promise<string[]> {
+async function failures(make: () => ModelSession, expectedOutputs = expected, estimateBytes?: Backend['estimateBytes']): Promise<string[]> {
   const clauses: [string, () => Promise<void>][] = [];
-  const backend: Backend = { name: 'flawed', accepts: () => true, load: async () => make() };
+  const backend: Backend = { name: 'flawed', accepts: () => true, load: async () => make(), ...(estimateBytes && { estimateBytes }) };
   backendContract((name, fn) => clauses.push([name, fn]), () => ({ backend, source: {} }), { name: 'flawed', feeds, expected: expectedOutputs });
   const failed: string[] = [];
   for (const [name, fn] of clauses) {
@@ -84,4 +84,27 @@ test('the contract catches a session that still runs after dispose', async () =>
     return { ...s, dispose: async () => {} };
   };
   assert.deepEqual(await failures(leaky), ['lets runs in flight finish on dispose, then refuses new runs with ERR_SERVABLE_CLOSED']);
+});
+
+/** An estimate that keeps the contract: a size, and an aborted signal rejected with ERR_SERVABLE_CANCELLED; `bytes` and `ignoreSignal` break it. */
+function estimate({ bytes = 1234 as unknown, ignoreSignal = false } = {}): NonNullable<Backend['estimateBytes']> {
+  return async (_source, options) => {
+    if (options?.signal?.aborted && !ignoreSignal) throw Object.assign(new Error('cancelled'), { code: 'ERR_SERVABLE_CANCELLED' });
+    return bytes as number;
+  };
+}
+
+test('the contract checks estimateBytes when the backend has it: a number of bytes >= 0 or undefined, and an aborted signal rejected', async () => {
+  const clause = "estimates its source's bytes when it has estimateBytes, and rejects an aborted signal with ERR_SERVABLE_CANCELLED";
+  assert.deepEqual(await failures(() => session(), expected, estimate()), []);
+  assert.deepEqual(await failures(() => session(), expected, estimate({ bytes: undefined })), []);
+  for (const bytes of [-1, Number.NaN, Infinity, '1234', null]) {
+    assert.deepEqual(await failures(() => session(), expected, estimate({ bytes })), [clause], `an estimate of ${String(bytes)}`);
+  }
+  assert.deepEqual(await failures(() => session(), expected, estimate({ ignoreSignal: true })), [clause]);
+  assert.deepEqual(await failures(() => session(), expected, async () => Promise.reject(new Error('no such file'))), [clause]);
+  const sync = (() => {
+    throw new Error('sync');
+  }) as unknown as Backend['estimateBytes'];
+  assert.deepEqual(await failures(() => session(), expected, sync), [clause]);
 });
