@@ -104,8 +104,21 @@ export function checkBackends(backends: unknown): readonly Backend[] {
     if (typeof b?.load !== 'function' || typeof b.accepts !== 'function' || typeof b.name !== 'string') {
       throw new TypeError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
     }
+    checkEstimateBytes(`backends[${i}]`, b);
   }
   return backends as readonly Backend[];
+}
+
+/**
+ * Refuses a backend whose optional `estimateBytes` is given but no function: the registry would
+ * meet it only when a version loads, and without `maxLoadedBytes` not at all.
+ * @throws TypeError quoting it.
+ */
+export function checkEstimateBytes(name: string, backend: Backend): void {
+  const { estimateBytes } = backend as { estimateBytes?: unknown };
+  if (estimateBytes !== undefined && typeof estimateBytes !== 'function') {
+    throw new TypeError(`Expected \`${name}.estimateBytes\` to be a function when given, got ${describe(estimateBytes)}`);
+  }
 }
 
 /**

@@ -5,7 +5,7 @@ import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 import { ModelVersion } from './model-version.js';
-import { pinInputs } from './config.js';
+import { checkEstimateBytes, pinInputs } from './config.js';
 import type { ModelConfig, RegistryEvents } from './types.js';
 
 /** The backend name ensembles report. */
@@ -41,6 +41,7 @@ export function pickBackend(backends: readonly Backend[], config: ModelConfig<un
     if (typeof config.backend.load !== 'function' || typeof config.backend.name !== 'string') {
       throw new TypeError(`Expected \`backend\` to be a backend name or a Backend ({name, accepts, load}), got ${describe(config.backend)}`);
     }
+    checkEstimateBytes('backend', config.backend);
     return config.backend;
   }
   if (config.backend !== undefined) {

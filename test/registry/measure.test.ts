@@ -99,3 +99,18 @@ test('an estimate that ends first leaves no loadTimeoutMs timer armed, and what 
   assert.deepEqual([registry.isReady('a'), registry.isReady('b')], [false, true]);
   await registry.close();
 });
+
+test('a backend whose estimateBytes is no function is refused when it is given, in `backends` or as a config\'s `backend`, quoting it', () => {
+  const memory = memoryBackend();
+  const odd = { name: 'odd', accepts: () => true, load: memory.load.bind(memory), estimateBytes: 5 } as unknown as Backend;
+  assert.throws(
+    () => new ModelRegistry({ backends: [memory, odd] }),
+    (e: Error) => e instanceof TypeError && e.message === 'Expected `backends[1].estimateBytes` to be a function when given, got 5 (number)',
+  );
+  const registry = new ModelRegistry({ backends: [memory] });
+  assert.throws(
+    () => registry.register({ name: 'a', source: 'a.bin', backend: odd }),
+    (e: Error) => e instanceof TypeError && e.message === 'Expected `backend.estimateBytes` to be a function when given, got 5 (number)',
+  );
+  assert.deepEqual(registry.names(), []);
+});
