@@ -52,26 +52,32 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
   entry.failures.delete(version);
   registry.emit('loading', ref);
   let release: Release | undefined;
+  const ended = new AbortController();
   try {
     const backend = pickBackend(runner.backends, config);
     await handlerFree(config, runner.entries());
-    // Measured before room is reserved, and reported as the version's sizeBytes: what it reserved.
     const wanted = (): boolean => entry.wants(version, config);
-    const sizeBytes = await measureVersion(config, backend, {
+    const bounded = registry.maxLoadedBytes !== Infinity;
+    // Under the bound, measured before room is reserved, and reported as the version's sizeBytes:
+    // what it reserved. Without it, only the metadata needs it: measured while the backend loads,
+    // within the load's own timeout, and called off as a backend's load is (see goneOff).
+    const measured = measureVersion(config, backend, {
       version,
       clock: registry.clock,
-      timeoutMs: registry.loadTimeoutMs,
+      timeoutMs: bounded ? registry.loadTimeoutMs : Infinity,
       maxLoadedBytes: registry.maxLoadedBytes,
-      wanted,
+      wanted: bounded ? wanted : () => !goneOff(),
       watch: (watcher) => entry.watch(watcher),
+      ended: ended.signal,
     });
+    measured.catch(() => {});
     if (backend) {
-      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeBytes, wanted);
+      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, bounded ? await measured : 0, wanted);
     }
     const mv = await loadVersion(config, {
       version,
       backend,
-      sizeBytes,
+      sizeBytes: measured,
       clock: registry.clock,
       resolveStep: (model, options) => registry.acquireHeld(model, options),
       labels: () => entry.labelsOf(version),
@@ -91,5 +97,7 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
     entry.failures.set(version, err.message);
     registry.emit('failure', { ...ref, error: err, stage: 'load' });
     throw err;
+  } finally {
+    ended.abort();
   }
 }

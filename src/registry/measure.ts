@@ -11,14 +11,16 @@ import type { ModelConfig } from './types.js';
 export interface MeasureContext {
   readonly version: string;
   readonly clock: Clock;
-  /** `RegistryOptions.loadTimeoutMs`: how long the backend's estimate may take. */
+  /** How long the backend's estimate may take (`RegistryOptions.loadTimeoutMs` under the bound). */
   readonly timeoutMs: number;
   /** The registry's `maxLoadedBytes`; `Infinity` when unbounded. */
   readonly maxLoadedBytes: number;
-  /** Whether the load is still wanted (see `ModelEntry.wants`): once it is not, the estimate is aborted and not waited for. */
+  /** Whether the load is still wanted (`ModelEntry.wants` under the bound): once it is not, the estimate is aborted and not waited for. */
   readonly wanted: () => boolean;
   /** Calls its argument whenever `wanted` may have changed, until the returned stop is called. */
   readonly watch: (watcher: () => void) => () => void;
+  /** Aborts once the load has ended: an estimate still going is aborted and not waited for. */
+  readonly ended: AbortSignal;
 }
 
 /**
@@ -44,7 +46,7 @@ export function checkSizeKnown(config: ModelConfig<unknown, unknown>, version: s
  * @throws under the bound: the estimate's error (a file that cannot be read); TypeError when the
  * backend cannot measure the source; ModelNotReadyError when the estimate takes longer than
  * `timeoutMs` (it is aborted). Bounded or not: ModelNotReadyError, called off (see `wasCalledOff`),
- * once the load is not wanted any more (it is aborted, and not waited for).
+ * once the load is not wanted any more or has ended (it is aborted, and not waited for).
  */
 export async function measureVersion(config: ModelConfig<unknown, unknown>, backend: Backend | undefined, context: MeasureContext): Promise<number> {
   if (config.sizeBytes !== undefined) return config.sizeBytes;
@@ -68,16 +70,24 @@ export async function measureVersion(config: ModelConfig<unknown, unknown>, back
 
 /**
  * The backend's estimate, aborted past `timeoutMs`, or at once when the load is not wanted any
- * more: a backend may not stop at the abort (a `stat` on a lost network mount does not), so
+ * more or has ended: a backend may not stop at the abort (a `stat` on a lost network mount does not), so
  * neither waits for it.
  */
 async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>, context: MeasureContext): Promise<number | undefined> {
-  const { version, clock, timeoutMs, wanted, watch } = context;
+  const { version, clock, timeoutMs, wanted, watch, ended } = context;
   const calledOff = (): ModelNotReadyError => callOff(new ModelNotReadyError(`Model '${config.name}' version '${version}' was called off while it was measured`));
-  if (!wanted()) throw calledOff();
+  if (!wanted() || ended.aborted) throw calledOff();
   const controller = new AbortController();
   let stop = (): void => {};
-  const gone = new Promise<typeof GONE>((resolve) => (stop = watch(() => wanted() || resolve(GONE))));
+  const gone = new Promise<typeof GONE>((resolve) => {
+    const unwatch = watch(() => wanted() || resolve(GONE));
+    const onEnded = (): void => resolve(GONE);
+    ended.addEventListener('abort', onEnded, { once: true });
+    stop = () => {
+      unwatch();
+      ended.removeEventListener('abort', onEnded);
+    };
+  });
   try {
     const first = Promise.race([Promise.resolve(backend.estimateBytes!(config.source, { label: `${config.name}:${version}`, signal: controller.signal })), gone]);
     const came = await resolvesWithin(first, timeoutMs, clock);
