@@ -155,3 +155,16 @@ test('without maxLoadedBytes the backend loads a version while its source is mea
   await registry.close();
   assert.equal(clock.pending, 0);
 });
+
+test('an estimate that is no number of bytes fails the load with a TypeError quoting it, with or without maxLoadedBytes', async () => {
+  for (const bound of [1_000, undefined]) {
+    const memory = memoryBackend();
+    const backend: Backend = { name: 'odd', accepts: () => true, load: (_source, options) => memory.load(doubler(1), options), estimateBytes: async () => Number.NaN };
+    const registry = new ModelRegistry({ backends: [backend], maxLoadedBytes: bound });
+    await assert.rejects(
+      registry.load({ name: 'a', source: 'a.bin' }),
+      (e: Error) => e instanceof TypeError && e.message === "Expected the odd backend's estimateBytes to give a number of bytes >= 0 or undefined for model 'a' version '1', got NaN (number)",
+    );
+    await registry.close();
+  }
+});
