@@ -2,10 +2,10 @@ import { describe, ModelNotReadyError, resolvesWithin, type Clock } from '../cor
 import type { Backend } from '../backends/index.js';
 import { isEnsemble } from './ensemble.js';
 import { callOff, wasCalledOff } from './version-loader.js';
+import type { ModelConfig } from './types.js';
 
 /** What measuring meets first when the load is called off before the estimate ends. */
 const GONE = Symbol('gone');
-import type { ModelConfig } from './types.js';
 
 /** What {@link measureVersion} needs besides the config and its backend. */
 export interface MeasureContext {
