@@ -13,6 +13,7 @@ import {
   type Clock,
   type TensorMap,
 } from '../core/index.js';
+import { asCacheError } from './cache-error.js';
 import { assertPositive, assertTimerMs, checkCacheRunOptions } from './checks.js';
 import { canonicalParts, fastHasher, type KeyHasher } from './key.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from './single-flight.js';
@@ -322,8 +323,3 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
 
 /** The control of a computation whose result is never stored anyway. */
 const UNSTORED: CacheComputeControl = { noStore: () => {} };
-
-function asCacheError(operation: string, cause: unknown): CacheError {
-  if (cause instanceof CacheError) return cause;
-  return new CacheError(`Cache ${operation} failed: ${messageOf(cause)}`, { cause });
-}

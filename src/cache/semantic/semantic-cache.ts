@@ -1,4 +1,5 @@
-import { abortError, assertFunction, CacheError, Emitter, isPromiseLike, messageOf, type Clock, type TensorMap } from '../../core/index.js';
+import { abortError, assertFunction, CacheError, Emitter, isPromiseLike, type Clock, type TensorMap } from '../../core/index.js';
+import { asCacheError } from '../cache-error.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
@@ -101,7 +102,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
-      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
+      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause, 'Semantic cache') });
       const state: FlightState = { partition, readsCache: false, store: false };
       const work = async (s: AbortSignal): Promise<Outcome> => missed(await compute(s));
       return { ...(await this.#flights.start(`!${this.#unkeyed++}`, state, work, signal)), shared: false };
@@ -143,7 +144,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
-      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause) });
+      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause, 'Semantic cache') });
       return undefined;
     }
     const exact = this.#entries.exact(partition, exactKey);
@@ -174,7 +175,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
         vector = await this.#embedder.embed(query, options.signal);
       } catch (cause) {
         if (options.signal?.aborted) throw cause;
-        const error = asCacheError(operation, cause);
+        const error = asCacheError(operation, cause, 'Semantic cache');
         this.emit('error', { operation, partition, error });
         throw error;
       }
@@ -201,7 +202,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       await boundedBy(Promise.resolve(this.#log.append({ kind: 'clear', partition: key, ...(prefix ? { prefix } : {}) })), this.#timeoutMs, this.#clock, 'clear');
     } catch (cause) {
-      const error = asCacheError('clear', cause);
+      const error = asCacheError('clear', cause, 'Semantic cache');
       this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
       throw error;
     }
@@ -305,7 +306,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       return (isPromiseLike(verdict) ? await this.#verifies.bound(Promise.resolve(verdict), 'verify', deadline) : verdict) ? near : null;
     } catch (cause) {
       if (wasCut(cause)) throw cause;
-      this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause) });
+      this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause, 'Semantic cache') });
       return null;
     }
   }
@@ -315,7 +316,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       return await this.#embedder.embed(query, signal, deadline);
     } catch (cause) {
       if (signal?.aborted || wasCut(cause)) throw cause;
-      this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause) });
+      this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause, 'Semantic cache') });
       return undefined;
     }
   }
@@ -334,7 +335,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       : this.#appends.bound(Promise.resolve().then(() => this.#log!.append(record)), 'append');
     const write: Promise<void> = appended
       .catch((cause: unknown) => {
-        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: asCacheError('append', cause) });
+        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: asCacheError('append', cause, 'Semantic cache') });
       })
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
@@ -352,12 +353,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
           this.#apply(record, ageMs);
         } catch (cause) {
           // Skipped, not read again: one record this replica cannot take (another embedder's length, say) would stop its sync for good.
-          this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
+          this.emit('error', { operation: 'sync', error: asCacheError('sync', cause, 'Semantic cache') });
         }
       }
       this.#cursor = cursor;
     } catch (cause) {
-      if (!this.#closed) this.emit('error', { operation: 'sync', error: asCacheError('sync', cause) });
+      if (!this.#closed) this.emit('error', { operation: 'sync', error: asCacheError('sync', cause, 'Semantic cache') });
     }
   }
 
@@ -390,9 +391,4 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
 
 function missed(value: TensorMap): Outcome {
   return { value, hit: false, exact: false, similarity: undefined };
-}
-
-function asCacheError(operation: string, cause: unknown): CacheError {
-  if (cause instanceof CacheError) return cause;
-  return new CacheError(`Semantic cache ${operation} failed: ${messageOf(cause)}`, { cause });
 }
