@@ -514,6 +514,32 @@ test('a sync whose read was under way when invalidate() was called applies nothi
   assert.equal(reader.cache.size, 0);
 });
 
+test('a sync that starts while invalidate() is writing its clear to the log reads the log after the clear: another replica\'s entries the clear removed are not put back', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const two = setup({ log, syncIntervalMs: 0 });
+  await two.cache.store('a', answer(1), { partition: 'p' });
+  let written!: () => void;
+  const slow: SemanticLog = {
+    append: async (record) => {
+      if (record.kind === 'clear') await new Promise<void>((resolve) => (written = resolve));
+      log.append(record);
+    },
+    read: (cursor) => log.read(cursor),
+  };
+  const one = setup({ log: slow, syncIntervalMs: 0 });
+  const clearing = one.cache.invalidate('p');
+  await new Promise((r) => setImmediate(r));
+  const syncing = one.cache.sync();
+  await new Promise((r) => setImmediate(r));
+  written();
+  await Promise.all([clearing, syncing]);
+  assert.equal(await one.cache.lookup('a', { partition: 'p' }), undefined, 'an entry stored before the clear, on another replica, is not served after it');
+  await two.cache.store('b', answer(2), { partition: 'p' });
+  await one.cache.sync();
+  assert.deepEqual([await one.cache.lookup('a', { partition: 'p' }), y((await one.cache.lookup('b', { partition: 'p' }))!.value), one.cache.size], [undefined, 2, 1], 'the entry after the clear is taken');
+});
+
 test('endLookups() ends the lookups in flight of a partition, or of those under its parts, as misses at once: run computes, lookup answers undefined', async () => {
   const pending: { text: string; resolve: (v: number[]) => void }[] = [];
   const { cache, events, compute } = setup({ embed: (text) => new Promise<number[]>((resolve) => pending.push({ text, resolve })) });

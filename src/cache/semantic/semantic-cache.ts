@@ -8,6 +8,7 @@ import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import { ENDED, LookupEnds } from './lookup-ends.js';
+import { PendingClears } from './pending-clears.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
 import { inScope, partitionKey, partitionScope, type Partition, type PartitionScope, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
 import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
@@ -56,6 +57,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   readonly #pending = new PendingWrites();
   /** Local clears so far: a sync whose log read spans one applies nothing it read. */
   #generation = 0;
+  readonly #clears = new PendingClears();
   #cursor: string | undefined;
   #syncing: Promise<void> | undefined;
   #timer: unknown;
@@ -198,9 +200,10 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#generation++;
     this.#clear(scope);
     if (!this.#log) return;
-    await this.idle();
+    const written = this.idle().then(() => boundedBy(Promise.resolve(this.#log!.append({ kind: 'clear', partition: key, ...(prefix ? { prefix } : {}) })), this.#timeoutMs, this.#clock, 'clear'));
+    this.#clears.add(written);
     try {
-      await boundedBy(Promise.resolve(this.#log.append({ kind: 'clear', partition: key, ...(prefix ? { prefix } : {}) })), this.#timeoutMs, this.#clock, 'clear');
+      await written;
     } catch (cause) {
       const error = asCacheError('clear', cause, 'Semantic cache');
       this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
@@ -220,7 +223,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#ends.end((key) => inScope(key, scope));
   }
 
-  /** Replays the log records written since the last sync (by any replica, this one included). */
+  /** Replays the log records written since the last sync (by any replica, this one included), after the clears `invalidate()` is still writing there. */
   sync(): Promise<void> {
     if (!this.#log) return Promise.resolve();
     this.#syncing ??= this.#replay(this.#log).finally(() => {
@@ -344,6 +347,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   async #replay(log: SemanticLog): Promise<void> {
     try {
       const generation = this.#generation;
+      if (this.#clears.written) await this.#clears.written;
       const { records, cursor, errors = [] } = await log.read(this.#cursor);
       // A clear since the read began: what it read may be entries the clear removed. Read again, after the clear's record.
       if (generation !== this.#generation || this.#closed) return;
