@@ -14,7 +14,7 @@ interface Loaded {
   readonly config: RepositoryModelConfig;
   /** Version → the fingerprint of its directory when it was loaded. */
   readonly versions: Map<string, string>;
-  /** The routing problems (a label or traffic target naming a version not loaded) reported under this config. */
+  /** The routings (`label <name>`, `traffic`) of this config whose problem (a version not loaded) was reported. */
   readonly reported: Set<string>;
 }
 
@@ -255,7 +255,7 @@ export class ModelSync {
     for (const [label, version] of Object.entries(next.config.labels)) {
       if (current[label] === version) continue;
       if (next.versions.has(version)) this.#registry.setLabel(name, label, version);
-      else this.#reportOnce(next, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
+      else this.#reportOnce(next, `label ${label}`, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
     }
     for (const label of Object.keys(previous?.config.labels ?? {})) {
       if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);
@@ -265,17 +265,18 @@ export class ModelSync {
     } catch (error) {
       // A target naming a version not loaded (it failed, or the policy drops it) or a label not set: the policy stays as it was, as a label does.
       if (!(error instanceof ModelNotFoundError)) throw error;
-      this.#reportOnce(next, name, undefined, error);
+      this.#reportOnce(next, 'traffic', name, undefined, error);
     }
   }
 
   /**
-   * Reports a routing problem once per config, at the look that finds it: the config changed, or
-   * the version policy dropped the version it names while the config stayed the same.
+   * Reports a problem of one of the config's routings (`routing`) once per config, at the look that
+   * finds it: the config changed, or the version policy dropped the version it names while the
+   * config stayed the same. Keyed by the routing, not the message, which names the versions loaded.
    */
-  #reportOnce(loaded: Loaded, name: string, version: string | undefined, error: Error): void {
-    if (loaded.reported.has(error.message)) return;
-    loaded.reported.add(error.message);
+  #reportOnce(loaded: Loaded, routing: string, name: string, version: string | undefined, error: Error): void {
+    if (loaded.reported.has(routing)) return;
+    loaded.reported.add(routing);
     this.#fail(name, version, error);
   }
 

@@ -117,6 +117,20 @@ test("'poll' reports a config's label, or traffic target, once its version polic
   await s.done();
 });
 
+test("'poll' reports a traffic target its version policy dropped once per config, not again at each version that loads after", async () => {
+  const s = await setup('poll');
+  await writeConfig(s.root, 'm', jsonConfig({ traffic: { split: [{ version: '1', weight: 1 }] } }));
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  for (const version of ['2', '3']) {
+    await writeVersion(s.root, 'm', version, { offset: Number(version) });
+    for (let look = 0; look < 3; look++) await s.repository.poll();
+  }
+  assert.deepEqual(s.registry.versions('m'), [{ version: '3', state: 'ready' }]);
+  assert.deepEqual(s.failures, ['m: Expected `traffic.split[0].version` to name a version of model \'m\' (\'2\'), got "1" (string)']);
+  await s.done();
+});
+
 test('names from requests never reach outside the root', async () => {
   const s = await setup('explicit');
   const outside = await tempRoot();
