@@ -85,8 +85,8 @@ export interface Backend {
    * Estimates the memory `source` occupies once loaded, in bytes, as TF Serving does from a
    * model's files' size on disk (onnx-node: the `.onnx` file's size). A registry calls it when it
    * loads a version whose config gives no `sizeBytes` and a source not given as bytes, before it
-   * reserves room for it under `maxLoadedBytes` (without that bound, while it loads the version);
-   * it is what the version's `sizeBytes` reports.
+   * reserves room for it under `maxLoadedBytes` (without that bound it measures nothing); it is
+   * what the version's `sizeBytes` reports.
    * Resolve undefined for a source it cannot measure (not a regular file: a URL, a model of the
    * backend's own); reject with the error the load would meet when the source names a file it
    * cannot read, and with the abort error when `signal` aborts: past `loadTimeoutMs`, or once the

@@ -111,7 +111,7 @@ export function checkBackends(backends: unknown): readonly Backend[] {
 
 /**
  * Refuses a backend whose optional `estimateBytes` is given but no function: the registry would
- * meet it only when a version loads, and without `maxLoadedBytes` not at all.
+ * meet it only when a version loads under `maxLoadedBytes`.
  * @throws TypeError quoting it.
  */
 export function checkEstimateBytes(name: string, backend: Backend): void {

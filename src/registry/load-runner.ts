@@ -4,7 +4,7 @@ import type { Capacity, Release } from './capacity.js';
 import type { ModelEntry } from './model-entry.js';
 import type { ModelRegistry } from './model-registry.js';
 import type { ModelVersion } from './model-version.js';
-import { measureVersion } from './measure.js';
+import { declaredSize, measureVersion } from './measure.js';
 import { callOff, handlerFree, loadVersion, pickBackend, wasCalledOff } from './version-loader.js';
 import type { ModelConfig } from './types.js';
 
@@ -52,32 +52,23 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
   entry.failures.delete(version);
   registry.emit('loading', ref);
   let release: Release | undefined;
-  const ended = new AbortController();
   try {
     const backend = pickBackend(runner.backends, config);
     await handlerFree(config, runner.entries());
     const wanted = (): boolean => entry.wants(version, config);
-    const bounded = registry.maxLoadedBytes !== Infinity;
-    // Under the bound, measured before room is reserved, and reported as the version's sizeBytes:
-    // what it reserved. Without it, only the metadata needs it: measured while the backend loads,
-    // within the load's own timeout, and called off as a backend's load is (see goneOff).
-    const measured = measureVersion(config, backend, {
-      version,
-      clock: registry.clock,
-      timeoutMs: bounded ? registry.loadTimeoutMs : Infinity,
-      maxLoadedBytes: registry.maxLoadedBytes,
-      wanted: bounded ? wanted : () => !goneOff(),
-      watch: (watcher) => entry.watch(watcher),
-      ended: ended.signal,
-    });
-    measured.catch(() => {});
+    // Under the bound, measured before room is reserved, and reported as the version's sizeBytes: what it reserved.
+    const { maxLoadedBytes } = registry;
+    const sizeBytes =
+      maxLoadedBytes === Infinity
+        ? declaredSize(config)
+        : await measureVersion(config, backend, { version, clock: registry.clock, timeoutMs: registry.loadTimeoutMs, maxLoadedBytes, wanted, watch: (watcher) => entry.watch(watcher) });
     if (backend) {
-      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, bounded ? await measured : 0, wanted);
+      release = await runner.capacity.reserve(`'${entry.name}' version '${version}'`, sizeBytes, wanted);
     }
     const mv = await loadVersion(config, {
       version,
       backend,
-      sizeBytes: measured,
+      sizeBytes,
       clock: registry.clock,
       resolveStep: (model, options) => registry.acquireHeld(model, options),
       labels: () => entry.labelsOf(version),
@@ -97,7 +88,5 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
     entry.failures.set(version, err.message);
     registry.emit('failure', { ...ref, error: err, stage: 'load' });
     throw err;
-  } finally {
-    ended.abort();
   }
 }

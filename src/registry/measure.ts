@@ -1,7 +1,7 @@
 import { describe, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { isEnsemble } from './ensemble.js';
-import { callOff, wasCalledOff } from './version-loader.js';
+import { callOff } from './version-loader.js';
 import type { ModelConfig } from './types.js';
 
 /** What measuring meets first when the load is called off before the estimate ends. */
@@ -11,16 +11,14 @@ const GONE = Symbol('gone');
 export interface MeasureContext {
   readonly version: string;
   readonly clock: Clock;
-  /** How long the backend's estimate may take (`RegistryOptions.loadTimeoutMs` under the bound). */
+  /** How long the backend's estimate may take (`RegistryOptions.loadTimeoutMs`). */
   readonly timeoutMs: number;
-  /** The registry's `maxLoadedBytes`; `Infinity` when unbounded. */
+  /** The registry's `maxLoadedBytes`, for messages. */
   readonly maxLoadedBytes: number;
-  /** Whether the load is still wanted (`ModelEntry.wants` under the bound): once it is not, the estimate is aborted and not waited for. */
+  /** Whether the load is still wanted (`ModelEntry.wants`): once it is not, the estimate is aborted and not waited for. */
   readonly wanted: () => boolean;
   /** Calls its argument whenever `wanted` may have changed, until the returned stop is called. */
   readonly watch: (watcher: () => void) => () => void;
-  /** Aborts once the load has ended: an estimate still going is aborted and not waited for. */
-  readonly ended: AbortSignal;
 }
 
 /**
@@ -36,57 +34,47 @@ export function checkSizeKnown(config: ModelConfig<unknown, unknown>, version: s
   throw sizeUnknown(config, version, maxLoadedBytes, `the ${backend?.name} backend measures only a source given as bytes, so ${describe(config.source)} would`);
 }
 
+/** A version's size as its config declares it: `sizeBytes`, else the source's byte length when it is bytes, else 0. */
+export function declaredSize(config: ModelConfig<unknown, unknown>): number {
+  if (config.sizeBytes !== undefined) return config.sizeBytes;
+  return config.source instanceof Uint8Array ? config.source.byteLength : 0;
+}
+
 /**
- * The estimated size of a version, reserved under `maxLoadedBytes` and reported as its
- * `sizeBytes`: the config's `sizeBytes`, else the source's byte length when it is bytes, else what
- * the backend's `estimateBytes` gives (a model file's size on disk), else 0 (an ensemble, or a
- * backend that does not measure, which {@link checkSizeKnown} refuses under the bound). Load-time
- * only. Without the bound nothing needs it, so an estimate that fails or gives nothing counts as 0
- * and the backend's load meets the file as before.
- * @throws under the bound: the estimate's error (a file that cannot be read); TypeError when the
- * backend cannot measure the source; ModelNotReadyError when the estimate takes longer than
- * `timeoutMs` (it is aborted). Bounded or not: ModelNotReadyError, called off (see `wasCalledOff`),
- * once the load is not wanted any more or has ended (it is aborted, and not waited for).
+ * The estimated size of a version under `maxLoadedBytes`, reserved and reported as its
+ * `sizeBytes`: {@link declaredSize} when the config declares one, else what the backend's
+ * `estimateBytes` gives (a model file's size on disk), else 0 (an ensemble; a backend that does
+ * not measure is refused by {@link checkSizeKnown}). Load-time only; without the bound nothing
+ * needs it and nothing is measured.
+ * @throws the estimate's error (a file that cannot be read); TypeError when the backend cannot
+ * measure the source or answers no number of bytes; ModelNotReadyError when the estimate takes
+ * longer than `timeoutMs`, or, called off (see `wasCalledOff`), once the load is not wanted any
+ * more (the estimate is aborted, and not waited for).
  */
 export async function measureVersion(config: ModelConfig<unknown, unknown>, backend: Backend | undefined, context: MeasureContext): Promise<number> {
-  if (config.sizeBytes !== undefined) return config.sizeBytes;
-  if (config.source instanceof Uint8Array) return config.source.byteLength;
-  if (!backend?.estimateBytes) return 0;
+  if (config.sizeBytes !== undefined || config.source instanceof Uint8Array || !backend?.estimateBytes) return declaredSize(config);
   const { version, maxLoadedBytes } = context;
-  const bounded = maxLoadedBytes !== Infinity;
-  let bytes: number | undefined;
-  try {
-    bytes = await estimate(backend, config, context);
-  } catch (error) {
-    if (bounded || wasCalledOff(error)) throw error;
-    return 0;
-  }
+  const bytes = await estimate(backend, config, context);
   if (bytes !== undefined && !(typeof bytes === 'number' && bytes >= 0 && bytes <= Number.MAX_VALUE)) {
     throw new TypeError(`Expected the ${backend.name} backend's estimateBytes to give a number of bytes >= 0 or undefined for model '${config.name}' version '${version}', got ${describe(bytes)}`);
   }
-  if (bytes !== undefined || !bounded) return bytes ?? 0;
+  if (bytes !== undefined) return bytes;
   throw sizeUnknown(config, version, maxLoadedBytes, `the ${backend.name} backend cannot measure ${describe(config.source)}, which would`);
 }
 
 /**
  * The backend's estimate, aborted past `timeoutMs`, or at once when the load is not wanted any
- * more or has ended: a backend may not stop at the abort (a `stat` on a lost network mount does not), so
+ * more: a backend may not stop at the abort (a `stat` on a lost network mount does not), so
  * neither waits for it.
  */
 async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>, context: MeasureContext): Promise<number | undefined> {
-  const { version, clock, timeoutMs, wanted, watch, ended } = context;
+  const { version, clock, timeoutMs, wanted, watch } = context;
   const calledOff = (): ModelNotReadyError => callOff(new ModelNotReadyError(`Model '${config.name}' version '${version}' was called off while it was measured`));
-  if (!wanted() || ended.aborted) throw calledOff();
+  if (!wanted()) throw calledOff();
   const controller = new AbortController();
-  let stop = (): void => {};
+  let unwatch = (): void => {};
   const gone = new Promise<typeof GONE>((resolve) => {
-    const unwatch = watch(() => wanted() || resolve(GONE));
-    const onEnded = (): void => resolve(GONE);
-    ended.addEventListener('abort', onEnded, { once: true });
-    stop = () => {
-      unwatch();
-      ended.removeEventListener('abort', onEnded);
-    };
+    unwatch = watch(() => wanted() || resolve(GONE));
   });
   try {
     const first = Promise.race([Promise.resolve(backend.estimateBytes!(config.source, { label: `${config.name}:${version}`, signal: controller.signal })), gone]);
@@ -97,7 +85,7 @@ async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>,
     controller.abort(error);
     throw error;
   } finally {
-    stop();
+    unwatch();
   }
 }
 

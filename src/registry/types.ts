@@ -32,8 +32,7 @@ export interface RegistryOptions extends CapacityLimits {
    * and aborts the backend's load. Also how long a load may wait for room under `maxLoadedVersions`
    * / `maxLoadedBytes`: one that gets none by then fails with a ModelNotReadyError naming what it
    * waited for. Under `maxLoadedBytes` the same holds for measuring a source with no `sizeBytes`
-   * before that (see `ModelConfig.sizeBytes`); without it, the measure runs alongside the load,
-   * within the load's own time. `Infinity` waits for ever. @default 120000
+   * before that (see `ModelConfig.sizeBytes`). `Infinity` waits for ever. @default 120000
    */
   readonly loadTimeoutMs?: number;
   /**
@@ -80,14 +79,14 @@ export interface ModelConfig<Req, Res> {
   readonly labels?: readonly string[];
   /**
    * What the version is estimated to occupy in memory, counted against `maxLoadedBytes` and
-   * reported as its `sizeBytes`. Without it the backend's `Backend.estimateBytes` measures the
-   * source when the version loads (onnx-node: the model file's size on disk): before room is
-   * reserved, or without `maxLoadedBytes` while the backend loads it. A load called off meanwhile
-   * (`unload()`, `close()`, and under the bound its callers gone) aborts the estimate and does not
-   * wait for it. Under that bound a source whose size cannot be told needs it: the registry
+   * reported as its `sizeBytes`. Without it, under `maxLoadedBytes`, the backend's
+   * `Backend.estimateBytes` measures the source when the version loads, before room is reserved
+   * (onnx-node: the model file's size on disk); without the bound nothing needs the size and nothing
+   * is measured. A load called off meanwhile (`unload()`, `close()`, its callers gone) aborts the
+   * estimate and does not wait for it. Under that bound a source whose size cannot be told needs it: the registry
    * refuses it (a TypeError) when the backend does not measure (memory, onnx-web) or cannot
    * measure that source (a path that is no regular file), as it would count as 0 bytes.
-   * @default the source's byte length when it is bytes, else the backend's estimate (a model file's size), else 0
+   * @default the source's byte length when it is bytes, else under `maxLoadedBytes` the backend's estimate (a model file's size), else 0
    */
   readonly sizeBytes?: number;
 }

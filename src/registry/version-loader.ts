@@ -19,8 +19,8 @@ export interface LoadContext {
   readonly version: string;
   /** The backend; ignored for ensembles. */
   readonly backend: Backend | undefined;
-  /** Its estimated size (see `measureVersion`), waited for once the session is open, within `timeoutMs`. */
-  readonly sizeBytes: Promise<number>;
+  /** Its estimated size (see `measureVersion`). */
+  readonly sizeBytes: number;
   readonly clock: Clock;
   /** Finds step models of an ensemble. */
   readonly resolveStep: StepResolver;
@@ -86,8 +86,6 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       : await context.backend!.load(config.source, { label: `${config.name}:${version}`, signal });
     // Timed out meanwhile (a backend that ignored the abort): no initialize or warm-up for nobody.
     signal.throwIfAborted();
-    const sizeBytes = await context.sizeBytes;
-    signal.throwIfAborted();
     const inputs = pinInputs(session.inputs, config.inputs);
     handler = makeHandler(config.handler);
     mv = new ModelVersion<Req, Res>({
@@ -99,7 +97,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       batching: config.batching,
       clock,
       loadMs: clock.now() - started,
-      sizeBytes,
+      sizeBytes: context.sizeBytes,
       labels: context.labels,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });

@@ -38,56 +38,50 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-test('a load called off while its model file is measured ends at once, aborting the measure, and is no failure: registry.load()\'s signal, unload(), close(), and under maxLoadedBytes its one request\'s signal', async () => {
-  for (const bound of [1_000, undefined]) {
-    const clock = new FakeClock();
-    const { backend, signals, loads } = hungMount(clock);
-    const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: bound, loadTimeoutMs: 500 });
-    const failures: string[] = [];
-    registry.on('failure', (e) => failures.push(e.error.message));
+test('under maxLoadedBytes a load called off while its model file is measured ends at once, aborting the measure, and is no failure: registry.load()\'s signal, its one request\'s signal, unload(), close()', async () => {
+  const clock = new FakeClock();
+  const { backend, signals, loads } = hungMount(clock);
+  const registry = new ModelRegistry({ backends: [backend], clock, maxLoadedBytes: 1_000, loadTimeoutMs: 500 });
+  const failures: string[] = [];
+  registry.on('failure', (e) => failures.push(e.error.message));
 
-    const controller = new AbortController();
-    const load = registry.load({ name: 'a', source: 'nfs/a.json' }, { signal: controller.signal });
-    load.catch(() => {});
-    await flush();
-    assert.equal(signals.length, 1);
-    controller.abort();
-    assert.equal(await settled(load), true, `registry.load() ended on its abort (maxLoadedBytes ${bound})`);
-    await assert.rejects(load, CancelledError);
-    assert.equal(signals.at(-1)!.aborted, true);
-    assert.equal(clock.pending, 0, 'no loadTimeoutMs timer left armed');
+  const controller = new AbortController();
+  const load = registry.load({ name: 'a', source: 'nfs/a.json' }, { signal: controller.signal });
+  load.catch(() => {});
+  await flush();
+  assert.equal(signals.length, 1);
+  controller.abort();
+  assert.equal(await settled(load), true, 'registry.load() ended on its abort');
+  await assert.rejects(load, CancelledError);
+  assert.equal(signals.at(-1)!.aborted, true);
+  assert.equal(clock.pending, 0, 'no loadTimeoutMs timer left armed');
 
-    registry.register({ name: 'b', source: 'nfs/b.json' });
-    // Without the bound a load its requests left goes on, as a backend's load does (below).
-    if (bound !== undefined) {
-      const leaving = new AbortController();
-      const acquire = registry.acquire('b', { signal: leaving.signal });
-      acquire.catch(() => {});
-      await flush();
-      leaving.abort();
-      await assert.rejects(acquire, CancelledError);
-      await flush();
-      assert.equal(signals.at(-1)!.aborted, true, 'the last request gone aborts the measure');
-      assert.deepEqual(registry.versions('b'), [{ version: '1', state: 'unloaded' }]);
-    }
+  registry.register({ name: 'b', source: 'nfs/b.json' });
+  const leaving = new AbortController();
+  const acquire = registry.acquire('b', { signal: leaving.signal });
+  acquire.catch(() => {});
+  await flush();
+  leaving.abort();
+  await assert.rejects(acquire, CancelledError);
+  await flush();
+  assert.equal(signals.at(-1)!.aborted, true, 'the last request gone aborts the measure');
+  assert.deepEqual(registry.versions('b'), [{ version: '1', state: 'unloaded' }]);
 
-    const waiting = registry.acquire('b');
-    waiting.catch(() => {});
-    await flush();
-    assert.equal(await settled(registry.unload('b')), true, 'unload() ends without waiting for the measure');
-    assert.equal(signals.at(-1)!.aborted, true);
-    assert.equal(await settled(waiting), true);
+  const waiting = registry.acquire('b');
+  waiting.catch(() => {});
+  await flush();
+  assert.equal(await settled(registry.unload('b')), true, 'unload() ends without waiting for the measure');
+  assert.equal(signals.at(-1)!.aborted, true);
+  assert.equal(await settled(waiting), true);
 
-    registry.register({ name: 'c', source: 'nfs/c.json' });
-    registry.acquire('c').catch(() => {});
-    await flush();
-    assert.equal(await settled(registry.close()), true, 'close() ends without waiting for the measure');
-    assert.equal(signals.at(-1)!.aborted, true);
+  registry.register({ name: 'c', source: 'nfs/c.json' });
+  registry.acquire('c').catch(() => {});
+  await flush();
+  assert.equal(await settled(registry.close()), true, 'close() ends without waiting for the measure');
+  assert.equal(signals.at(-1)!.aborted, true);
 
-    assert.deepEqual(failures, []);
-    // Without the bound the backend loaded each alongside its measure, and what it opened was disposed.
-    assert.deepEqual(loads, bound === undefined ? ['a:1', 'b:1', 'c:1'] : []);
-  }
+  assert.deepEqual(failures, []);
+  assert.deepEqual(loads, []);
 });
 
 test('an estimate that ends first leaves no loadTimeoutMs timer armed, and what it gives is reserved and reported', async () => {
@@ -119,52 +113,24 @@ test('a backend whose estimateBytes is no function is refused when it is given, 
   assert.deepEqual(registry.names(), []);
 });
 
-test('without maxLoadedBytes the backend loads a version while its source is measured, and the version reports the estimate once both have ended; a measure that never ends fails the load at its loadTimeoutMs, not twice that', async () => {
+test('without maxLoadedBytes nothing is measured: a version reports the size its config declares, and an estimate that would never end holds no load up', async () => {
   const clock = new FakeClock();
-  const memory = memoryBackend({ clock });
-  const loads: string[] = [];
-  let give: (bytes: number) => void = () => {};
-  const backend: Backend = {
-    name: 'slowfs',
-    accepts: () => true,
-    async load(_source, options) {
-      loads.push(options?.label ?? '?');
-      return memory.load(doubler(1), options);
-    },
-    estimateBytes: () => new Promise((resolve) => (give = resolve)),
-  };
+  const { backend, signals, loads } = hungMount(clock);
   const registry = new ModelRegistry({ backends: [backend], clock, loadTimeoutMs: 500 });
-  const failures: string[] = [];
-  registry.on('failure', (e) => failures.push(e.error.message));
-  registry.register({ name: 'a', source: 'a.bin' });
-  const acquired = registry.acquire('a');
-  await flush();
-  assert.deepEqual(loads, ['a:1'], 'the backend loads without waiting for the measure');
-  assert.equal(registry.isReady('a'), false);
-  give(321);
-  assert.equal((await acquired).sizeBytes, 321);
-
-  registry.register({ name: 'b', source: 'b.bin' });
-  const hung = registry.acquire('b');
-  hung.catch(() => {});
-  await flush();
-  assert.deepEqual(loads, ['a:1', 'b:1']);
-  clock.advance(500);
-  await assert.rejects(hung, (e: Error) => e.message === "Model 'b' version '1' did not load within 500 ms (`loadTimeoutMs`)");
-  assert.deepEqual(failures, ["Model 'b' version '1' did not load within 500 ms (`loadTimeoutMs`)"]);
+  await registry.load({ name: 'a', source: 'nfs/a.json' });
+  await registry.load({ name: 'b', source: 'nfs/b.json', sizeBytes: 321 });
+  assert.deepEqual([registry.get('a').sizeBytes, registry.get('b').sizeBytes, signals.length, loads], [0, 321, 0, ['a:1', 'b:1']]);
   await registry.close();
   assert.equal(clock.pending, 0);
 });
 
-test('an estimate that is no number of bytes fails the load with a TypeError quoting it, with or without maxLoadedBytes', async () => {
-  for (const bound of [1_000, undefined]) {
-    const memory = memoryBackend();
-    const backend: Backend = { name: 'odd', accepts: () => true, load: (_source, options) => memory.load(doubler(1), options), estimateBytes: async () => Number.NaN };
-    const registry = new ModelRegistry({ backends: [backend], maxLoadedBytes: bound });
-    await assert.rejects(
-      registry.load({ name: 'a', source: 'a.bin' }),
-      (e: Error) => e instanceof TypeError && e.message === "Expected the odd backend's estimateBytes to give a number of bytes >= 0 or undefined for model 'a' version '1', got NaN (number)",
-    );
-    await registry.close();
-  }
+test('under maxLoadedBytes an estimate that is no number of bytes fails the load with a TypeError quoting it', async () => {
+  const memory = memoryBackend();
+  const backend: Backend = { name: 'odd', accepts: () => true, load: (_source, options) => memory.load(doubler(1), options), estimateBytes: async () => Number.NaN };
+  const registry = new ModelRegistry({ backends: [backend], maxLoadedBytes: 1_000 });
+  await assert.rejects(
+    registry.load({ name: 'a', source: 'a.bin' }),
+    (e: Error) => e instanceof TypeError && e.message === "Expected the odd backend's estimateBytes to give a number of bytes >= 0 or undefined for model 'a' version '1', got NaN (number)",
+  );
+  await registry.close();
 });

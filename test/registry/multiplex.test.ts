@@ -303,10 +303,10 @@ test('under maxLoadedBytes a model file given by its path, with no sizeBytes, co
   assert.deepEqual(registry.list().map((m) => [m.name, m.sizeBytes]).sort(), [['a', 570_000], ['c', 590_000]]);
   await registry.close();
 
-  // Without a bound the versions report their files' sizes too.
+  // Without a bound nothing needs the size, and nothing is measured.
   const unbounded = new ModelRegistry({ backends: [jsonFiles(clock).backend], clock });
   await unbounded.load({ name: 'a', source: path.join(dir, 'a.json') });
-  assert.equal(unbounded.get('a').metadata().sizeBytes, 570_000);
+  assert.equal(unbounded.get('a').metadata().sizeBytes, 0);
   await unbounded.close();
   await rm(dir, { recursive: true, force: true });
 });
