@@ -10,6 +10,7 @@ import {
   abortError,
   checkFeeds,
   ClosedError,
+  dataOf,
   describe,
   InferenceService,
   ModelRegistry,
@@ -90,7 +91,7 @@ class LogisticRegressionSession implements ModelSession {
     if (this.#disposed) throw new ClosedError(`Model ${this.#label} is disposed`);
     if (options.signal?.aborted) throw abortError(options.signal);
     checkFeeds(this.inputs, feeds);
-    const x = feeds.features!.data as Float32Array;
+    const x = dataOf(feeds.features, 'FP32');
     const n = feeds.features!.shape[0]!;
     const k = this.#features;
     const rows = this.#intercept.length;
@@ -145,7 +146,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   );
   const species = ['setosa', 'versicolor', 'virginica'];
   answers.forEach((a, i) => {
-    const p = Array.from(a.outputs.probabilities!.data as Float32Array, (v) => v.toFixed(3));
+    const p = Array.from(dataOf(a.outputs.probabilities, 'FP32'), (v) => v.toFixed(3));
     console.log(`petals ${JSON.stringify(flowers[i])} -> ${species[Number(a.outputs.label!.data[0])]}, probabilities [${p.join(', ')}]`);
   });
   await registry.close();

@@ -3,7 +3,7 @@
  * backend classify six text lines through a DynamicBatcher, first on WebAssembly, then on WebGPU,
  * and publish what happened on `globalThis.servable` (a test reads it; a person reads the page).
  */
-import { concatBatch, DynamicBatcher, sliceBatch, type AttemptFailure, type ModelSession, type Tensor } from 'servable';
+import { concatBatch, dataOf, DynamicBatcher, sliceBatch, type AttemptFailure, type ModelSession, type Tensor } from 'servable';
 import { onnxWeb, type WebDevice } from 'servable/onnx-web';
 import { sampleImages } from './images.js';
 
@@ -72,7 +72,7 @@ async function classify(device: WebDevice, images: readonly Tensor[]): Promise<D
     const runStarted = performance.now();
     const outputs = await Promise.all(images.map((image) => batcher.submit(image)));
     const runMs = performance.now() - runStarted;
-    return { device, ran: session.device, outputs: outputs.map((t) => Array.from(t.data as Float32Array)), batches, loadMs, runMs };
+    return { device, ran: session.device, outputs: outputs.map((t) => Array.from(dataOf(t, 'FP32'))), batches, loadMs, runMs };
   } catch (error) {
     return { device, error: String(error) };
   } finally {

@@ -5,7 +5,7 @@
  * concurrent lines share batches.
  * @module
  */
-import { concatBatch, ensemble, Handler, InvalidInputError, type Ensemble, type Tensor, type TensorMap } from 'servable';
+import { concatBatch, dataOf, ensemble, Handler, InvalidInputError, type Ensemble, type Tensor, type TensorMap } from 'servable';
 import { ctcGreedyDecode } from './ctc.js';
 import { classifierTensor, recognizerTensor, recognizerWidth, rotate180, type RgbImage } from './image.js';
 
@@ -45,7 +45,7 @@ export function ocrEnsemble(options: OcrEnsembleOptions): Ensemble {
       {
         name: 'turn',
         transform: ({ image, direction }) => {
-          const scores = direction!.data as Float32Array;
+          const scores = dataOf(direction, 'FP32');
           return { image: rotate180(image as Tensor<'FP32'>, (row) => scores[row * 2 + 1]! >= UPSIDE_DOWN_THRESHOLD) };
         },
         inputMap: { image: 'rec_x', direction: 'direction' },
@@ -65,7 +65,7 @@ export function ocrEnsemble(options: OcrEnsembleOptions): Ensemble {
 /** Greedy CTC decoding of every line of an [n, steps, classes] score tensor. */
 function decodeLines(scores: Tensor, alphabet: readonly string[]): Tensor<'BYTES'> {
   const [n = 0, steps = 0, classes = 0] = scores.shape;
-  const data = scores.data as Float32Array;
+  const data = dataOf(scores, 'FP32');
   const lines: string[] = [];
   for (let row = 0; row < n; row++) {
     lines.push(ctcGreedyDecode(data.subarray(row * steps * classes, (row + 1) * steps * classes), steps, alphabet));
@@ -106,8 +106,8 @@ export class OcrHandler extends Handler<RgbImage, OcrResult> {
   }
 
   override postprocess(outputs: TensorMap, images: readonly RgbImage[]): OcrResult[] {
-    const text = outputs.text!.data as string[];
-    const direction = outputs.direction!.data as Float32Array;
+    const text = dataOf(outputs.text, 'BYTES');
+    const direction = dataOf(outputs.direction, 'FP32');
     return images.map((_, i) => ({ text: text[i]!, upsideDown: direction[i * 2 + 1]! >= UPSIDE_DOWN_THRESHOLD }));
   }
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { dataOf } from 'servable';
 import { handlerHarness, expectOk, expectError, type MemoryModel } from 'servable/testing';
 import { SentimentHandler, bucket, FEATURES } from '../../examples/sentiment-handler.js';
 
@@ -11,7 +12,7 @@ const model: MemoryModel = {
   inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, FEATURES] }],
   outputs: [{ name: 'logit', datatype: 'FP32', shape: [-1] }],
   run({ features }) {
-    const x = features!.data as Float32Array;
+    const x = dataOf(features, 'FP32');
     const n = features!.shape[0]!;
     const logit = new Float32Array(n);
     for (let row = 0; row < n; row++) {
