@@ -6,12 +6,12 @@ import { ClosedError, ModelRegistry, memoryBackend } from 'servable';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, roomLimited, setup, Watched, slowBackends } from './harness.js';
+import { failuresOf, onFakeClock, roomLimited, setup, Watched, slowBackends, closeAtEnd } from './harness.js';
 
 // repository.close(): the loads it calls off, what it waits for, and what a closed repository refuses.
 
-test("repository.close() calls off a look's load waiting for room and returns at once, with nothing reported, before the registry closes", async () => {
-  const { root, remove, clock, registry, repository, failures } = await roomLimited(2);
+test("repository.close() calls off a look's load waiting for room and returns at once, with nothing reported, before the registry closes", async (t) => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(t, 2);
   await writeModels(root, ['a', 'b']);
   await repository.start();
   // As requests routed to a and b that never reach their queues: nothing can be unloaded to make room.
@@ -28,8 +28,8 @@ test("repository.close() calls off a look's load waiting for room and returns at
   await remove();
 });
 
-test("repository.close() reports nothing of a change whose load it called off: no label naming the version called off, no routing applied", async () => {
-  const { root, remove, clock, registry, repository, failures } = await roomLimited(3);
+test("repository.close() reports nothing of a change whose load it called off: no label naming the version called off, no routing applied", async (t) => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(t, 3);
   await writeModels(root, ['a', 'b']);
   await repository.start();
   // As requests routed to each loaded version that never reach their queues: nothing can be unloaded to make room.
@@ -51,8 +51,8 @@ test("repository.close() reports nothing of a change whose load it called off: n
   await remove();
 });
 
-test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async () => {
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends }, Watched);
+test("repository.close() calls off a look waiting for a request's load of a changed version, and returns at once: the load goes on for the request", async (t) => {
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   const stuck = registry.get('b').hold(); // b drains only once released
@@ -72,9 +72,9 @@ test("repository.close() calls off a look waiting for a request's load of a chan
   await remove();
 });
 
-test("close() during start() calls off its loads: those going on end first and are disposed, those not begun never start, and start() resolves, where close() waited for every model to load", async () => {
+test("close() during start() calls off its loads: those going on end first and are disposed, those not begun never start, and start() resolves, where close() waited for every model to load", async (t) => {
   const { backends, on } = slowBackends(1000);
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({}, { mode: 'poll', pollIntervalMs: 100, loadConcurrency: 2, backends }, ModelRegistry);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, {}, { mode: 'poll', pollIntervalMs: 100, loadConcurrency: 2, backends }, ModelRegistry);
   on.clock = clock;
   await writeModels(root, ['a', 'b', 'c', 'd']);
   const starting = repository.start();
@@ -90,8 +90,8 @@ test("close() during start() calls off its loads: those going on end first and a
   await remove();
 });
 
-test("close() during start() calls off its load waiting for room at once, with nothing reported, where it waited for that load up to loadTimeoutMs", async () => {
-  const { root, remove, clock, registry, repository, failures } = await roomLimited(1);
+test("close() during start() calls off its load waiting for room at once, with nothing reported, where it waited for that load up to loadTimeoutMs", async (t) => {
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(t, 1);
   await writeModels(root, ['a', 'b']);
   // As a request routed to a that never reaches its queue: nothing can be unloaded to make room for b.
   const stuck: { release(): void }[] = [];
@@ -109,7 +109,7 @@ test("close() during start() calls off its load waiting for room at once, with n
   await remove();
 });
 
-test("close() calls off the load going on and starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async () => {
+test("close() calls off the load going on and starts none of the loads waiting for their turn, where it waited for every one of them to load after it", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
@@ -128,6 +128,7 @@ test("close() calls off the load going on and starts none of the loads waiting f
     };
   };
   const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 1, backends: { json: gated } });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b', 'c']);
   await repository.start();
@@ -147,8 +148,8 @@ test("close() calls off the load going on and starts none of the loads waiting f
   await remove();
 });
 
-test('a closed repository refuses start(), poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, load() loaded, and start() loaded every model', async () => {
-  const polled = await setup('poll');
+test('a closed repository refuses start(), poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, load() loaded, and start() loaded every model', async (t) => {
+  const polled = await setup(t, 'poll');
   await writeModels(polled.root, ['a']);
   await polled.repository.start();
   await rm(path.join(polled.root, 'a'), { recursive: true });
@@ -157,7 +158,7 @@ test('a closed repository refuses start(), poll(), load() and unload() with Clos
   assert.equal(polled.registry.has('a'), true, 'a closed repository changes nothing');
   await polled.done();
 
-  const explicit = await setup('explicit', []);
+  const explicit = await setup(t, 'explicit', []);
   await writeModels(explicit.root, ['a', 'b']);
   await explicit.repository.start();
   await explicit.repository.load('a');
@@ -167,7 +168,7 @@ test('a closed repository refuses start(), poll(), load() and unload() with Clos
   assert.deepEqual([explicit.registry.has('a'), explicit.registry.has('b'), explicit.loads], [true, false, ['a:1']]);
   await explicit.done();
 
-  const unstarted = await setup('none');
+  const unstarted = await setup(t, 'none');
   await writeModels(unstarted.root, ['a']);
   await unstarted.repository.close();
   await assert.rejects(unstarted.repository.start(), ClosedError);

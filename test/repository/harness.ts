@@ -1,3 +1,4 @@
+import type { TestContext } from 'node:test';
 import { InferenceService, ModelRegistry, memoryBackend, type AcquireOptions, type RegistryOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory, type ControlMode, type RepositoryEvents, type RepositoryOptions } from 'servable/repository';
@@ -17,10 +18,30 @@ export function failuresOf(repository: ModelRepository): string[] {
 }
 
 /**
+ * Closes the repository, then the registry, and removes the temp root, once however often it is
+ * called. It is registered with the test's end (`t.after`), so a test whose assertion fails before
+ * its own cleanup still closes the poll timer and loads, and the file reports the failure, where
+ * its process stayed alive on them.
+ */
+export function closeAtEnd(t: TestContext, repository: ModelRepository, registry: ModelRegistry, remove: () => Promise<void>): () => Promise<void> {
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      await repository.close();
+      await registry.close();
+      await remove();
+    })());
+  t.after(close);
+  return close;
+}
+
+/**
  * A repository over a temp root, and a registry (of `Registry`) with the memory backend on a fake
  * clock, which the repository's waits then run on too; with the repository's failure events.
+ * Both are closed, and the root removed, at the test's end (see {@link closeAtEnd}).
  */
 export async function onFakeClock<R extends ModelRegistry>(
+  t: TestContext,
   registryOptions: Omit<RegistryOptions, 'backends' | 'clock'>,
   repositoryOptions: Omit<RepositoryOptions, 'root' | 'registry'>,
   Registry: new (options: RegistryOptions) => R,
@@ -29,15 +50,17 @@ export async function onFakeClock<R extends ModelRegistry>(
   const clock = new FakeClock();
   const registry = new Registry({ backends: [memoryBackend()], clock, ...registryOptions });
   const repository = new ModelRepository({ root, registry, ...repositoryOptions });
+  closeAtEnd(t, repository, registry, remove);
   return { root, remove, clock, registry, repository, failures: failuresOf(repository) };
 }
 
 /** A poll repository over a registry holding at most `maxLoadedVersions`, waiting 1000 ms for room (see {@link onFakeClock}). */
-export function roomLimited(maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
-  return onFakeClock({ maxLoadedVersions, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends }, ModelRegistry);
+export function roomLimited(t: TestContext, maxLoadedVersions: number, pollIntervalMs = 3_600_000, loads?: string[]) {
+  return onFakeClock(t, { maxLoadedVersions, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs, backends: jsonBackends(loads).backends }, ModelRegistry);
 }
 
-export async function setup(mode: ControlMode, models?: string[]) {
+/** A repository in `mode` over a temp root, with a service over its registry; `done()` closes both and removes the root, as the test's end does if it fails first (see {@link closeAtEnd}). */
+export async function setup(t: TestContext, mode: ControlMode, models?: string[]) {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const { backends, memory } = jsonBackends(loads);
@@ -46,11 +69,7 @@ export async function setup(mode: ControlMode, models?: string[]) {
   const repository = new ModelRepository({ root, registry, mode, models, backends });
   const failures = failuresOf(repository);
   const ask = async (model: string, options = {}) => offset(await service.infer(model, x(0, 0), options));
-  const done = async () => {
-    await repository.close();
-    await registry.close();
-    await remove();
-  };
+  const done = closeAtEnd(t, repository, registry, remove);
   return { root, registry, service, repository, failures, loads, memory, ask, done };
 }
 

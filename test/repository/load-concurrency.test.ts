@@ -7,11 +7,11 @@ import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, slowBackends } from './harness.js';
+import { failuresOf, onFakeClock, slowBackends, closeAtEnd } from './harness.js';
 
 // How many models poll changes and start() load at once (loadConcurrency).
 
-test("'poll' loads at most loadConcurrency models at once, the others as slots free, while removed models and versions unload at once, where a look started every changed model's load together", async () => {
+test("'poll' loads at most loadConcurrency models at once, the others as slots free, while removed models and versions unload at once, where a look started every changed model's load together", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const clock = new FakeClock();
@@ -37,6 +37,7 @@ test("'poll' loads at most loadConcurrency models at once, the others as slots f
     };
   };
   const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 2, backends: { json: gated } });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b', 'c', 'd', 'e']);
   await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
@@ -66,10 +67,10 @@ test("'poll' loads at most loadConcurrency models at once, the others as slots f
   await remove();
 });
 
-test("start() loads up to loadConcurrency models at once, in both modes, where it loaded one at a time: 4 loads of 1000 ms, 2 at once, take 2000 ms (a model named twice loads once)", async () => {
+test("start() loads up to loadConcurrency models at once, in both modes, where it loaded one at a time: 4 loads of 1000 ms, 2 at once, take 2000 ms (a model named twice loads once)", async (t) => {
   for (const mode of ['none', 'explicit'] as const) {
     const { backends, on } = slowBackends(1000);
-    const { root, remove, clock, registry, repository, failures } = await onFakeClock({}, { mode, models: ['a', 'a', 'b', 'c', 'd'], loadConcurrency: 2, backends }, ModelRegistry);
+    const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, {}, { mode, models: ['a', 'a', 'b', 'c', 'd'], loadConcurrency: 2, backends }, ModelRegistry);
     on.clock = clock;
     await writeModels(root, ['a', 'b', 'c', 'd']);
     await writeVersion(root, 'c', '1', { offset: 1, fail: true });
@@ -88,11 +89,11 @@ test("start() loads up to loadConcurrency models at once, in both modes, where i
   }
 });
 
-test("start() under the registry's limits (maxLoadedVersions or maxLoadedBytes) loads one model at a time, in the listing's order, whatever loadConcurrency is: the first loaded are the first evicted", async () => {
+test("start() under the registry's limits (maxLoadedVersions or maxLoadedBytes) loads one model at a time, in the listing's order, whatever loadConcurrency is: the first loaded are the first evicted", async (t) => {
   // Each model.json, {"offset":1}, is 12 bytes: both limits hold two of the four models.
   for (const limits of [{ maxLoadedVersions: 2 }, { maxLoadedBytes: 24 }]) {
     const { backends, on } = slowBackends(1000);
-    const { root, remove, clock, registry, repository, failures } = await onFakeClock(limits, { loadConcurrency: 4, backends }, ModelRegistry);
+    const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, limits, { loadConcurrency: 4, backends }, ModelRegistry);
     on.clock = clock;
     await writeModels(root, ['a', 'b', 'c', 'd']);
     const starting = repository.start();

@@ -7,12 +7,12 @@ import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend } f
 import { FakeClock } from 'servable/testing';
 import { ModelRepository } from 'servable/repository';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, setup } from './harness.js';
+import { failuresOf, setup, closeAtEnd } from './harness.js';
 
 // The control modes at start() and after, explicit loads and unloads, the index, names and options.
 
-test("'none' loads every model at start under its version policy, with its labels and traffic, and refuses changes", async () => {
-  const s = await setup('none');
+test("'none' loads every model at start under its version policy, with its labels and traffic, and refuses changes", async (t) => {
+  const s = await setup(t, 'none');
   await writeConfig(s.root, 'a', jsonConfig());
   for (const v of ['1', '2', '10']) await writeVersion(s.root, 'a', v, { offset: Number(v) });
   await writeConfig(s.root, 'b', jsonConfig({ versionPolicy: 'all', labels: { stable: '1', canary: '2' }, traffic: { split: [{ label: 'canary', weight: 1 }] } }));
@@ -32,8 +32,8 @@ test("'none' loads every model at start under its version policy, with its label
   await s.done();
 });
 
-test("'explicit' loads on request, reloads what changed, unloads, and reports why a load failed", async () => {
-  const s = await setup('explicit', ['a']);
+test("'explicit' loads on request, reloads what changed, unloads, and reports why a load failed", async (t) => {
+  const s = await setup(t, 'explicit', ['a']);
   await writeConfig(s.root, 'a', jsonConfig());
   await writeVersion(s.root, 'a', '1', { offset: 1 });
   await writeConfig(s.root, 'b', jsonConfig({ warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [7, 8] } } }] }));
@@ -76,8 +76,8 @@ test("'explicit' loads on request, reloads what changed, unloads, and reports wh
   await s.done();
 });
 
-test('a config whose traffic names a version that failed to load is reported, not thrown over the load\'s error, and applies once the version loads', async () => {
-  const s = await setup('explicit', []);
+test('a config whose traffic names a version that failed to load is reported, not thrown over the load\'s error, and applies once the version loads', async (t) => {
+  const s = await setup(t, 'explicit', []);
   await writeConfig(s.root, 'c', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' }, traffic: { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }] } }));
   await writeVersion(s.root, 'c', '1', { offset: 1 });
   await writeVersion(s.root, 'c', '2', { offset: 2, fail: true });
@@ -94,8 +94,8 @@ test('a config whose traffic names a version that failed to load is reported, no
   await s.done();
 });
 
-test("'poll' reports a config's label, or traffic target, once its version policy drops the version it names, with the config unchanged, where the label went without a word", async () => {
-  const s = await setup('poll');
+test("'poll' reports a config's label, or traffic target, once its version policy drops the version it names, with the config unchanged, where the label went without a word", async (t) => {
+  const s = await setup(t, 'poll');
   await writeConfig(s.root, 'm', jsonConfig({ labels: { stable: '1' }, traffic: { split: [{ version: '1', weight: 1 }] } }));
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await s.repository.start();
@@ -117,8 +117,8 @@ test("'poll' reports a config's label, or traffic target, once its version polic
   await s.done();
 });
 
-test("'poll' reports a traffic target its version policy dropped once per config, not again at each version that loads after", async () => {
-  const s = await setup('poll');
+test("'poll' reports a traffic target its version policy dropped once per config, not again at each version that loads after", async (t) => {
+  const s = await setup(t, 'poll');
   await writeConfig(s.root, 'm', jsonConfig({ traffic: { split: [{ version: '1', weight: 1 }] } }));
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await s.repository.start();
@@ -131,8 +131,8 @@ test("'poll' reports a traffic target its version policy dropped once per config
   await s.done();
 });
 
-test('names from requests never reach outside the root', async () => {
-  const s = await setup('explicit');
+test('names from requests never reach outside the root', async (t) => {
+  const s = await setup(t, 'explicit');
   const outside = await tempRoot();
   await writeConfig(outside.root, 'secret', jsonConfig());
   await writeVersion(outside.root, 'secret', '1', { offset: 666 });
@@ -152,8 +152,8 @@ test('names from requests never reach outside the root', async () => {
   await s.done();
 });
 
-test('a handler module in the model directory is imported and used', async () => {
-  const s = await setup('none');
+test('a handler module in the model directory is imported and used', async (t) => {
+  const s = await setup(t, 'none');
   const servable = pathToFileURL(path.resolve('src/index.ts')).href;
   await writeConfig(s.root, 'h', jsonConfig({ handler: { module: 'handler.mjs', export: 'Plus', options: { add: 1000 } }, warmup: [] }));
   await writeVersion(s.root, 'h', '1', { offset: 1 });
@@ -181,7 +181,7 @@ export const notAHandler = 42;
   await s.done();
 });
 
-test('repository options are checked, quoting the bad value', async () => {
+test('repository options are checked, quoting the bad value', async (t) => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'watch' as never }), /Expected `mode` to be one of "none", "explicit", "poll", got "watch" \(string\)/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 0 \(number\)/);
@@ -203,6 +203,7 @@ test('repository options are checked, quoting the bad value', async () => {
   await writeConfig(root, 'm', { backend: { name: 'json', scael: 2 }, modelFile: 'model.json' });
   await writeVersion(root, 'm', '1', { offset: 1 });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
   await repository.start();
   await assert.rejects(repository.load('m'), /m\/config.json: Unknown option `backend.scael`; json takes scale/);
   await writeConfig(root, 'm', { backend: 'tensorflow', modelFile: 'model.json' });
@@ -210,12 +211,13 @@ test('repository options are checked, quoting the bad value', async () => {
   await remove();
 });
 
-test("a second start() while the first goes on is refused, where both loaded every model and each started a poll timer, one of them left running after close()", async () => {
+test("a second start() while the first goes on is refused, where both loaded every model and each started a poll timer, one of them left running after close()", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
   const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends(loads).backends });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b']);
   const [first, second] = await Promise.allSettled([repository.start(), repository.start()]);
@@ -228,8 +230,8 @@ test("a second start() while the first goes on is refused, where both loaded eve
   await remove();
 });
 
-test("'explicit' start() reports each name in models that is no model directory as a failure event, and loads the others", async () => {
-  const s = await setup('explicit', ['nope', 'a', 'b', 'gone']);
+test("'explicit' start() reports each name in models that is no model directory as a failure event, and loads the others", async (t) => {
+  const s = await setup(t, 'explicit', ['nope', 'a', 'b', 'gone']);
   await writeModels(s.root, ['a', 'b', 'c']);
   await s.repository.start();
   assert.deepEqual([s.loads.sort(), s.registry.names().sort(), s.failures.sort()], [

@@ -7,12 +7,12 @@ import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, setup } from './harness.js';
+import { failuresOf, setup, closeAtEnd } from './harness.js';
 
 // 'poll' mode's looks: new, changed and removed versions and models, files still being written.
 
-test("'poll' loads a new version once its files stop changing, swaps it in, and unloads removed versions and models", async () => {
-  const s = await setup('poll');
+test("'poll' loads a new version once its files stop changing, swaps it in, and unloads removed versions and models", async (t) => {
+  const s = await setup(t, 'poll');
   await writeConfig(s.root, 'm', jsonConfig());
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await s.repository.start();
@@ -54,8 +54,8 @@ test("'poll' loads a new version once its files stop changing, swaps it in, and 
   await s.done();
 });
 
-test("'poll' reports no failure for a load called off by an unload or a close, and loads the version at the next look", async () => {
-  const s = await setup('poll');
+test("'poll' reports no failure for a load called off by an unload or a close, and loads the version at the next look", async (t) => {
+  const s = await setup(t, 'poll');
   await writeConfig(s.root, 'm', jsonConfig());
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await s.repository.start();
@@ -86,11 +86,12 @@ test("'poll' reports no failure for a load called off by an unload or a close, a
   await s.done();
 });
 
-test("'poll' looks at the root every pollIntervalMs on the repository's clock", async () => {
+test("'poll' looks at the root every pollIntervalMs on the repository's clock", async (t) => {
   const { root, remove } = await tempRoot();
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 1000, clock, backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
   await writeConfig(root, 'm', jsonConfig());
   await writeVersion(root, 'm', '1', { offset: 1 });
   await repository.start();
@@ -113,10 +114,11 @@ test("'poll' looks at the root every pollIntervalMs on the repository's clock", 
   await remove();
 });
 
-test("'poll' leaves a model whose only versions are still being written as it is, reporting nothing, where it reported it had no version directory and unloaded what served", async () => {
+test("'poll' leaves a model whose only versions are still being written as it is, reporting nothing, where it reported it had no version directory and unloaded what served", async (t) => {
   const { root, remove } = await tempRoot();
   const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await repository.start();
   await writeModels(root, ['m']);
@@ -136,10 +138,11 @@ test("'poll' leaves a model whose only versions are still being written as it is
   await remove();
 });
 
-test("'poll' unloads a model whose wanted versions were removed, a version its policy does not keep being written meanwhile", async () => {
+test("'poll' unloads a model whose wanted versions were removed, a version its policy does not keep being written meanwhile", async (t) => {
   const { root, remove } = await tempRoot();
   const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeConfig(root, 'm', jsonConfig({ versionPolicy: { specific: ['3'] } }));
   await writeVersion(root, 'm', '3', { offset: 3 });
@@ -155,7 +158,7 @@ test("'poll' unloads a model whose wanted versions were removed, a version its p
   await remove();
 });
 
-test("a look loads no version removed while its model's change loaded another (or waited for its turn), reporting nothing, where the load failed on the missing files and was reported", async () => {
+test("a look loads no version removed while its model's change loaded another (or waited for its turn), reporting nothing, where the load failed on the missing files and was reported", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
@@ -172,6 +175,7 @@ test("a look loads no version removed while its model's change loaded another (o
     };
   };
   const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: { json: gated } });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
   await writeVersion(root, 'f', '1', { offset: 1 });

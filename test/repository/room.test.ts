@@ -7,15 +7,16 @@ import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { x, offset, failuresOf, onFakeClock, roomLimited, Watched } from './harness.js';
+import { x, offset, failuresOf, onFakeClock, roomLimited, Watched, closeAtEnd } from './harness.js';
 
 // Registries with maxLoadedVersions or maxLoadedBytes, requests' loads the repository joins, and its waits bounded by loadTimeoutMs.
 
-test("'poll' leaves a version the registry unloaded to make room to load on its next request, where every look loaded it again and evicted another", async () => {
+test("'poll' leaves a version the registry unloaded to make room to load on its next request, where every look loaded it again and evicted another", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 2 });
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends(loads).backends });
+  closeAtEnd(t, repository, registry, remove);
   await writeModels(root, ['a', 'b', 'c']);
   await repository.start();
   assert.deepEqual(loads, ['a:1', 'b:1', 'c:1'], 'c evicted a');
@@ -31,11 +32,12 @@ test("'poll' leaves a version the registry unloaded to make room to load on its 
   await remove();
 });
 
-test("'explicit' load loads a version the registry unloaded to make room", async () => {
+test("'explicit' load loads a version the registry unloaded to make room", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
+  closeAtEnd(t, repository, registry, remove);
   await writeModels(root, ['a', 'b']);
   await repository.start();
   assert.equal(registry.isReady('a'), false, 'b evicted a');
@@ -69,13 +71,14 @@ function gatedJson(loads: string[]) {
   return { backends: { json }, hold: () => (gate = new Promise<void>((resolve) => (open = () => { gate = undefined; resolve(); }))), open: () => open(), read: () => read };
 }
 
-test("'explicit' load of a version a request is loading joins that load, and loads it again after when its files changed", async () => {
+test("'explicit' load of a version a request is loading joins that load, and loads it again after when its files changed", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const { backends, hold, open, read } = gatedJson(loads);
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 1 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends });
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
@@ -108,13 +111,14 @@ test("'explicit' load of a version a request is loading joins that load, and loa
   await remove();
 });
 
-test("'poll' loads the new files of a version a request is loading once that load is done, where it was refused as already loading and reported as failed", async () => {
+test("'poll' loads the new files of a version a request is loading once that load is done, where it was refused as already loading and reported as failed", async (t) => {
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const { backends, hold, open, read } = gatedJson(loads);
   const registry = new Watched({ backends: [memoryBackend()], maxLoadedVersions: 2 });
   const service = new InferenceService({ registry });
   const repository = new ModelRepository({ root, registry, mode: 'poll', backends, clock: new FakeClock() }); // polls only when told
+  closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b', 'c']);
   await repository.start(); // c evicted a
@@ -136,9 +140,9 @@ test("'poll' loads the new files of a version a request is loading once that loa
   await remove();
 });
 
-test("a look waits for room for a version at most the registry's loadTimeoutMs, where one stuck behind a drain that never ends held that look, and every one after it, for good", async () => {
+test("a look waits for room for a version at most the registry's loadTimeoutMs, where one stuck behind a drain that never ends held that look, and every one after it, for good", async (t) => {
   const loads: string[] = [];
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends }, Watched);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   // As a request routed to b that never reaches its queue: b cannot finish draining, so a's load waits for room for good.
@@ -175,10 +179,10 @@ test("a look waits for room for a version at most the registry's loadTimeoutMs, 
   await remove();
 });
 
-test("a look waits for a request's load at most the registry's loadTimeoutMs, which may take that long for room and as long again to load: the version stays loading and the repository's, nothing is reported", async () => {
+test("a look waits for a request's load at most the registry's loadTimeoutMs, which may take that long for room and as long again to load: the version stays loading and the repository's, nothing is reported", async (t) => {
   const loads: string[] = [];
   const { backends, hold, open } = gatedJson(loads);
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends }, Watched);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   const stuck = registry.get('b').hold(); // b drains only once released
@@ -205,8 +209,8 @@ test("a look waits for a request's load at most the registry's loadTimeoutMs, wh
   await remove();
 });
 
-test("a look and an unload wait for a version's drain at most the registry's loadTimeoutMs, where one that never ended held them, and every change and close() after them, for good", async () => {
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends().backends }, ModelRegistry);
+test("a look and an unload wait for a version's drain at most the registry's loadTimeoutMs, where one that never ended held them, and every change and close() after them, for good", async (t) => {
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'b'], backends: jsonBackends().backends }, ModelRegistry);
   const drains: string[] = [];
   registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason}) at ${clock.now()}`));
   await writeModels(root, ['a', 'b']);
@@ -242,9 +246,9 @@ test("a look and an unload wait for a version's drain at most the registry's loa
   await remove();
 });
 
-test("'poll' loads again at the next look a version whose load found no room within loadTimeoutMs, reporting each distinct failure once, and leaves a version whose files failed until they change", async () => {
+test("'poll' loads again at the next look a version whose load found no room within loadTimeoutMs, reporting each distinct failure once, and leaves a version whose files failed until they change", async (t) => {
   const loads: string[] = [];
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, Watched);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, Watched);
   await writeModels(root, ['a', 'b']);
   await repository.start(); // b evicted a
   // As a request routed to b that never reaches its queue: b cannot finish draining, so a:2 waits for room for good.
@@ -282,9 +286,9 @@ test("'poll' loads again at the next look a version whose load found no room wit
   await remove();
 });
 
-test("'poll' does not load again a version whose load took longer than loadTimeoutMs until its files change: it would take as long again", async () => {
+test("'poll' does not load again a version whose load took longer than loadTimeoutMs until its files change: it would take as long again", async (t) => {
   const loads: string[] = [];
-  const { root, remove, clock, registry, repository, failures } = await onFakeClock({ loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, ModelRegistry);
+  const { root, remove, clock, registry, repository, failures } = await onFakeClock(t, { loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends(loads).backends }, ModelRegistry);
   await repository.start();
   await writeConfig(root, 'a', jsonConfig());
   await writeVersion(root, 'a', '1', { offset: 1, hang: true });
@@ -306,8 +310,8 @@ test("'poll' does not load again a version whose load took longer than loadTimeo
   await remove();
 });
 
-test("the repository's waits run on the registry's clock when it is given none, where they ran on the system clock against the registry's loadTimeoutMs", async () => {
-  const { root, remove, clock, registry, repository } = await onFakeClock({ loadTimeoutMs: 60_000 }, { mode: 'explicit', models: ['a'], backends: jsonBackends().backends }, ModelRegistry);
+test("the repository's waits run on the registry's clock when it is given none, where they ran on the system clock against the registry's loadTimeoutMs", async (t) => {
+  const { root, remove, clock, registry, repository } = await onFakeClock(t, { loadTimeoutMs: 60_000 }, { mode: 'explicit', models: ['a'], backends: jsonBackends().backends }, ModelRegistry);
   await writeModels(root, ['a']);
   await repository.start();
   const stuck = registry.get('a').hold(); // a cannot finish draining
@@ -323,9 +327,9 @@ test("the repository's waits run on the registry's clock when it is given none, 
   await remove();
 });
 
-test("'poll' applies other models' changes while one model's load waits for room, at that look and at the next, where they waited behind it for up to loadTimeoutMs at every look", async () => {
+test("'poll' applies other models' changes while one model's load waits for room, at that look and at the next, where they waited behind it for up to loadTimeoutMs at every look", async (t) => {
   const loads: string[] = [];
-  const { root, remove, clock, registry, repository, failures } = await roomLimited(2, 100, loads);
+  const { root, remove, clock, registry, repository, failures } = await roomLimited(t, 2, 100, loads);
   await writeModels(root, ['a', 'b', 'c', 'd', 'e']);
   await repository.start(); // c evicted a, d evicted b, e evicted c
   // As requests routed to d and e that never reach their queues: neither can finish draining, so nothing can be unloaded to make room.
