@@ -85,7 +85,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   #turn: Promise<unknown> = Promise.resolve();
   /** Each model's change going on in `poll` mode. */
   readonly #changing = new Map<string, Promise<void>>();
-  /** Calls off the loads of `poll` changes at {@link ModelRepository.close}. */
+  /** Calls off the loads of start(), `poll` changes and explicit loads at {@link ModelRepository.close}. */
   readonly #closing = new AbortController();
   #timer: unknown;
 
@@ -141,7 +141,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       Promise.all(
         [...new Set(names)].map(async (name) => {
           const free = await slots.take();
-          if (signal.aborted) return free();
           await sync.sync(name, { stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
         }),
       ),
@@ -184,13 +183,15 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Loads a model from disk, or reloads what changed (`explicit` mode only): the versions its
    * policy wants are loaded and warmed before the ones it no longer wants are unloaded.
-   * @throws ModelNotFoundError for a name that is not a model directory under the root; ClosedError once the repository is closed; the config's or the load's error, saying why.
+   * {@link ModelRepository.close} calls it off as it calls off a `poll` change: it then rejects
+   * with ClosedError, having applied none of the change's labels, traffic or unloads.
+   * @throws ModelNotFoundError for a name that is not a model directory under the root; ClosedError once the repository is closed, or when it closes before the load ends; the config's or the load's error, saying why.
    */
   async load(name: string): Promise<void> {
     this.#explicitOnly('load');
     this.#assertOpen();
     const { sync } = this.#started();
-    return this.#serial(() => sync.sync(name, { stable: false, retryFailed: true }));
+    return this.#serial(() => sync.sync(name, { stable: false, retryFailed: true, signal: this.#closing.signal }));
   }
 
   /**
@@ -223,14 +224,14 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   /**
-   * Stops watching, calls off the loads of `start()` and of the `poll` changes going on, and waits
-   * for them to end: a load waiting for room under the registry's limits is called off at once
-   * (nothing reported, the registry as it was), one the backend is running ends first (at most
-   * `loadTimeoutMs`) and is disposed; such a change applies none of its labels, traffic or
-   * unloads, and a model still waiting for its turn to load (`loadConcurrency`) loads nothing.
-   * `start()` then resolves. So closing the repository, then the registry, does not wait for room.
-   * An explicit `load()` still going on is waited for, not called off: its caller waits for it.
-   * Loaded models stay in the registry (close the registry to unload them).
+   * Stops watching, calls off the loads of `start()`, of the `poll` changes and of the explicit
+   * `load()`s going on, and waits for them to end: a load waiting for room under the registry's
+   * limits is called off at once (nothing reported, the registry as it was), one the backend is
+   * running ends first (at most `loadTimeoutMs`) and is disposed; such a change applies none of its
+   * labels, traffic or unloads, and a model still waiting for its turn to load (`loadConcurrency`,
+   * or an explicit `load()` behind another) loads nothing. `start()` then resolves, and an explicit
+   * `load()` rejects with ClosedError. So closing the repository, then the registry, does not wait
+   * for room. Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);

@@ -29,7 +29,11 @@ export interface SyncOptions {
    * a change that only unloads takes none.
    */
   readonly loadSlot?: () => Promise<() => void>;
-  /** Calls its loads off (start and poll mode: the repository closes): a load called off is not reported, and the change's labels, traffic and unloads are not applied. */
+  /**
+   * Calls its loads off (the repository closes): a load called off is not reported, the change's
+   * labels, traffic and unloads are not applied, and the sync rejects with the signal's reason;
+   * one aborted already loads nothing.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -74,9 +78,10 @@ export class ModelSync {
 
   /**
    * Reconciles one model with its directory.
-   * @throws the config's error, or the first version's load error, after doing all it could.
+   * @throws the config's error, or the first version's load error, after doing all it could; the signal's reason once it aborts.
    */
   async sync(name: string, options: SyncOptions): Promise<void> {
+    options.signal?.throwIfAborted();
     let disk: ModelOnDisk | undefined;
     let config: RepositoryModelConfig;
     let configKey: string;
@@ -152,7 +157,8 @@ export class ModelSync {
       free?.();
     }
     // Called off (the repository closes): what loaded stays, the rest of the change is not applied, as its labels may name a version called off.
-    if (next.versions.size > 0 && !options.signal?.aborted) {
+    options.signal?.throwIfAborted();
+    if (next.versions.size > 0) {
       this.#loaded.set(name, next);
       await this.#retireUnwanted(name, previous, next);
       this.#applyRouting(name, previous, next);

@@ -148,6 +148,41 @@ test("close() calls off the load going on and starts none of the loads waiting f
   await remove();
 });
 
+test("close() calls off an explicit load() waiting for room at once: the load() rejects with ClosedError (503), nothing is loaded, waiting or reported, where close() waited for that load up to loadTimeoutMs", async (t) => {
+  const loads: string[] = [];
+  const { root, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 1, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a'], backends: jsonBackends(loads).backends }, ModelRegistry);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  const stuck = registry.get('a').hold(); // as a request routed to a that never reaches its queue: nothing can be unloaded to make room for b
+  const loading = repository.load('b').then(() => 'resolved', (error: unknown) => error);
+  await until(() => registry.loadsWaitingForRoom === 1, 'b:1 to wait for room');
+  let closed = false;
+  void repository.close().then(() => (closed = true));
+  await until(() => closed, 'close() to resolve');
+  const error = await loading;
+  assert.ok(error instanceof ClosedError && error.code === 'ERR_SERVABLE_CLOSED' && error.status === 503 && error.message === 'The repository is closed', String(error));
+  assert.deepEqual([clock.now(), registry.loadsWaitingForRoom, registry.names(), registry.has('b'), loads, failures], [0, 0, ['a'], false, ['a:1'], []]);
+  stuck.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+});
+
+test("close() during an explicit load() the backend is running lets that load end, disposes it and rejects the load() with ClosedError, where it waited and left the version loaded", async (t) => {
+  const { backends, on } = slowBackends(1000);
+  const { root, clock, registry, repository, failures } = await onFakeClock(t, {}, { mode: 'explicit', backends }, ModelRegistry);
+  on.clock = clock;
+  await writeModels(root, ['a']);
+  await repository.start();
+  const loading = repository.load('a').then(() => 'resolved', (error: unknown) => error);
+  await until(() => on.loading === 1, 'the backend to load a:1');
+  const closing = repository.close();
+  await clock.advanceAsync(1000); // the load ends, and is disposed
+  await closing;
+  const error = await loading;
+  assert.ok(error instanceof ClosedError && error.message === 'The repository is closed', String(error));
+  assert.deepEqual([clock.now(), on.started, registry.names(), failures], [1000, ['a:1'], [], []]);
+});
+
 test('a closed repository refuses start(), poll(), load() and unload() with ClosedError (503), where poll() still unloaded removed models and loaded nothing, load() loaded, and start() loaded every model', async (t) => {
   const polled = await setup(t, 'poll');
   await writeModels(polled.root, ['a']);

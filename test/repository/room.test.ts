@@ -219,9 +219,11 @@ test("a look and an unload wait for a version's drain at most the registry's loa
   const stuck = [registry.get('a').hold(), registry.get('b').hold()];
   await writeVersion(root, 'a', '2', { offset: 2 });
   const settled: string[] = [];
-  const changes = { 'load a': repository.load('a'), 'unload b': repository.unload('b'), close: repository.close() };
-  for (const [what, change] of Object.entries(changes)) void change.then(() => settled.push(`${what} at ${clock.now()}`), (e: Error) => settled.push(`${what}: ${e.message}`));
+  const settle = (what: string, change: Promise<void>) => void change.then(() => settled.push(`${what} at ${clock.now()}`), (e: Error) => settled.push(`${what}: ${e.message}`));
+  settle('load a', repository.load('a'));
+  settle('unload b', repository.unload('b'));
   await until(() => drains.length === 1, 'a:1 to drain');
+  settle('close', repository.close()); // the load has applied its change, a:1 draining: close() calls off nothing, and waits for it
   await clock.advanceAsync(1000);
   await until(() => drains.length === 2, 'b:1 to drain');
   await clock.advanceAsync(1000);
