@@ -5,3 +5,8 @@ export function asCacheError(operation: string, cause: unknown, cache = 'Cache')
   if (cause instanceof CacheError) return cause;
   return new CacheError(`${cache} ${operation} failed: ${messageOf(cause)}`, { cause });
 }
+
+/** {@link asCacheError} for the SemanticCache, whose messages name it. */
+export function semanticError(operation: string, cause: unknown): CacheError {
+  return asCacheError(operation, cause, 'Semantic cache');
+}

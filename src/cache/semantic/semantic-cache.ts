@@ -1,5 +1,5 @@
 import { abortError, assertFunction, CacheError, Emitter, isPromiseLike, type Clock, type TensorMap } from '../../core/index.js';
-import { asCacheError } from '../cache-error.js';
+import { semanticError } from '../cache-error.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
@@ -104,7 +104,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
-      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause, 'Semantic cache') });
+      this.emit('error', { operation: 'key', partition, error: semanticError('key', cause) });
       const state: FlightState = { partition, readsCache: false, store: false };
       const work = async (s: AbortSignal): Promise<Outcome> => missed(await compute(s));
       return { ...(await this.#flights.start(`!${this.#unkeyed++}`, state, work, signal)), shared: false };
@@ -146,7 +146,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
-      this.emit('error', { operation: 'key', partition, error: asCacheError('key', cause, 'Semantic cache') });
+      this.emit('error', { operation: 'key', partition, error: semanticError('key', cause) });
       return undefined;
     }
     const exact = this.#entries.exact(partition, exactKey);
@@ -177,7 +177,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
         vector = await this.#embedder.embed(query, options.signal);
       } catch (cause) {
         if (options.signal?.aborted) throw cause;
-        const error = asCacheError(operation, cause, 'Semantic cache');
+        const error = semanticError(operation, cause);
         this.emit('error', { operation, partition, error });
         throw error;
       }
@@ -205,7 +205,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     try {
       await written;
     } catch (cause) {
-      const error = asCacheError('clear', cause, 'Semantic cache');
+      const error = semanticError('clear', cause);
       this.emit('error', { operation: 'clear', ...(key === undefined ? {} : { partition: key }), error });
       throw error;
     }
@@ -309,7 +309,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       return (isPromiseLike(verdict) ? await this.#verifies.bound(Promise.resolve(verdict), 'verify', deadline) : verdict) ? near : null;
     } catch (cause) {
       if (wasCut(cause)) throw cause;
-      this.emit('error', { operation: 'verify', partition, error: asCacheError('verify', cause, 'Semantic cache') });
+      this.emit('error', { operation: 'verify', partition, error: semanticError('verify', cause) });
       return null;
     }
   }
@@ -319,7 +319,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       return await this.#embedder.embed(query, signal, deadline);
     } catch (cause) {
       if (signal?.aborted || wasCut(cause)) throw cause;
-      this.emit('error', { operation: 'embed', partition, error: asCacheError('embed', cause, 'Semantic cache') });
+      this.emit('error', { operation: 'embed', partition, error: semanticError('embed', cause) });
       return undefined;
     }
   }
@@ -338,7 +338,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       : this.#appends.bound(Promise.resolve().then(() => this.#log!.append(record)), 'append');
     const write: Promise<void> = appended
       .catch((cause: unknown) => {
-        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: asCacheError('append', cause, 'Semantic cache') });
+        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: semanticError('append', cause) });
       })
       .finally(() => this.#writes.delete(write));
     this.#writes.add(write);
@@ -357,12 +357,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
           this.#apply(record, ageMs);
         } catch (cause) {
           // Skipped, not read again: one record this replica cannot take (another embedder's length, say) would stop its sync for good.
-          this.emit('error', { operation: 'sync', error: asCacheError('sync', cause, 'Semantic cache') });
+          this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
         }
       }
       this.#cursor = cursor;
     } catch (cause) {
-      if (!this.#closed) this.emit('error', { operation: 'sync', error: asCacheError('sync', cause, 'Semantic cache') });
+      if (!this.#closed) this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
     }
   }
 
