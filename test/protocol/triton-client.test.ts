@@ -1,0 +1,371 @@
+/**
+ * Replays the requests Triton's Python HTTP client (tritonclient.http) sends, byte for byte, and
+ * reads the replies the way its InferResult does, against a real servable/node server and a
+ * Fastify one serving an exact ONNX model on onnx-node.
+ *
+ * What tritonclient builds (`_get_inference_request`, `InferInput._get_tensor`,
+ * `InferRequestedOutput._get_tensor`), as python-rapidjson writes it (compact, keys in insertion
+ * order): `{"id"?, "inputs": [{"name", "shape", "datatype", "parameters"?: {"binary_data_size"},
+ * "data"?}], "outputs"?: [{"name", "parameters": {"classification"?, "binary_data"}}],
+ * "parameters"?: {"sequence_id", "sequence_start", "sequence_end", "priority", "timeout",
+ * "binary_data_output"}}`, where `binary_data_output: true` is set when no outputs are named. It
+ * sends no Content-Type, `Inference-Header-Content-Length` when an input is binary, and
+ * `Content-Encoding`/`Accept-Encoding` for `request_compression_algorithm` and
+ * `response_compression_algorithm`. InferResult inflates a reply whose `Content-Encoding` is
+ * `gzip` or `deflate` (zlib), then splits it at the reply's `Inference-Header-Content-Length`, and
+ * takes each output with `parameters.binary_data_size` from the rest, in the order of `outputs`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync, gzipSync, inflateSync, deflateSync } from 'node:zlib';
+import Fastify from 'fastify';
+import onnxProto from 'onnx-proto';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableFastify } from 'servable/fastify';
+import { servableNode } from 'servable/node';
+import { onnxNode } from 'servable/onnx-node';
+
+const { onnx } = onnxProto;
+
+const FLOAT = 1;
+const STRING = 8;
+const BOOL = 9;
+const FLOAT16 = 10;
+const INT64 = 7;
+
+/**
+ * X float [batch, 3] and S string [batch, 2] in; Y = X·W + B (float), H = Y as float16, G = Y > 40
+ * (bool), I = Y as int64 and T = S (string) out. Exact for small integer inputs.
+ */
+function tritonModel(): Uint8Array {
+  const info = (name: string, elemType: number, width: number) =>
+    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } } });
+  const graph = onnx.GraphProto.create({
+    name: 'triton',
+    node: [
+      onnx.NodeProto.create({ opType: 'MatMul', input: ['X', 'W'], output: ['XW'] }),
+      onnx.NodeProto.create({ opType: 'Add', input: ['XW', 'B'], output: ['Y'] }),
+      onnx.NodeProto.create({ opType: 'Cast', input: ['Y'], output: ['H'], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] }),
+      onnx.NodeProto.create({ opType: 'Greater', input: ['Y', 'C'], output: ['G'] }),
+      onnx.NodeProto.create({ opType: 'Cast', input: ['Y'], output: ['I'], attribute: [{ name: 'to', type: 2, i: INT64 }] }),
+      onnx.NodeProto.create({ opType: 'Identity', input: ['S'], output: ['T'] }),
+    ],
+    initializer: [
+      onnx.TensorProto.create({ name: 'W', dataType: FLOAT, dims: [3, 2], floatData: [1, 2, 3, 4, 5, 6] }),
+      onnx.TensorProto.create({ name: 'B', dataType: FLOAT, dims: [2], floatData: [10, 20] }),
+      onnx.TensorProto.create({ name: 'C', dataType: FLOAT, dims: [], floatData: [40] }),
+    ],
+    input: [info('X', FLOAT, 3), info('S', STRING, 2)],
+    output: [info('Y', FLOAT, 2), info('H', FLOAT16, 2), info('G', BOOL, 2), info('I', INT64, 2), info('T', STRING, 2)],
+  });
+  const model = onnx.ModelProto.create({ irVersion: 7, producerName: 'servable-tests', opsetImport: [{ domain: '', version: 13 }], graph });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** `serialize_byte_tensor`: each element a 4-byte little-endian length, then its UTF-8 bytes. */
+function serializeBytes(strings: readonly string[]): Buffer {
+  return Buffer.concat(strings.flatMap((s) => {
+    const bytes = Buffer.from(s, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(bytes.length);
+    return [length, bytes];
+  }));
+}
+
+/** `deserialize_bytes_tensor`. */
+function deserializeBytes(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let offset = 0; offset < bytes.length;) {
+    const length = bytes.readUInt32LE(offset);
+    out.push(bytes.subarray(offset + 4, offset + 4 + length).toString('utf8'));
+    offset += 4 + length;
+  }
+  return out;
+}
+
+/** `numpy.ndarray.tobytes()` of a float32 array. */
+function float32Bytes(values: readonly number[]): Buffer {
+  return Buffer.from(new Float32Array(values).buffer);
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One request with exactly these headers (Node adds only Host and Connection), the body as given. */
+function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method, path, headers: body === undefined ? headers : { ...headers, 'Content-Length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** An output as InferResult.as_numpy reads it: flat values, and its shape. */
+interface Output {
+  readonly datatype: string;
+  readonly shape: number[];
+  readonly values: unknown[];
+  readonly binary: boolean;
+}
+
+/** `np.frombuffer(buffer, dtype=triton_to_np_dtype(datatype))` for the datatypes of the model. */
+function fromBuffer(datatype: string, bytes: Buffer): unknown[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read: Record<string, [number, (at: number) => unknown]> = {
+    FP32: [4, (at) => view.getFloat32(at, true)],
+    FP16: [2, (at) => view.getUint16(at, true)],
+    BOOL: [1, (at) => view.getUint8(at) !== 0],
+    INT64: [8, (at) => view.getBigInt64(at, true)],
+  };
+  if (datatype === 'BYTES') return deserializeBytes(bytes);
+  const [size, at] = read[datatype]!;
+  assert.equal(bytes.length % size, 0, `${datatype} data of ${bytes.length} bytes`);
+  return Array.from({ length: bytes.length / size }, (_, i) => at(i * size));
+}
+
+/** InferResult(response): inflate per Content-Encoding, split at Inference-Header-Content-Length, take binary outputs in order. */
+function inferResult(reply: Reply): { json: Record<string, unknown>; outputs: Map<string, Output> } {
+  assert.equal(reply.status, 200, `${reply.status} ${reply.body.toString()}`);
+  const encoding = reply.headers['content-encoding'];
+  const body = encoding === 'gzip' ? gunzipSync(reply.body) : encoding === 'deflate' ? inflateSync(reply.body) : reply.body;
+  const headerLength = reply.headers['inference-header-content-length'];
+  const length = headerLength === undefined ? body.length : Number.parseInt(headerLength as string, 10);
+  const json = JSON.parse(body.subarray(0, length).toString('utf8')) as { outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[] };
+  const buffer = body.subarray(length);
+  const outputs = new Map<string, Output>();
+  let index = 0;
+  for (const o of json.outputs) {
+    const size = o.parameters?.binary_data_size;
+    if (size === undefined) {
+      outputs.set(o.name, { datatype: o.datatype, shape: o.shape, values: o.data!, binary: false });
+      continue;
+    }
+    outputs.set(o.name, { datatype: o.datatype, shape: o.shape, values: fromBuffer(o.datatype, buffer.subarray(index, index + size)), binary: true });
+    index += size;
+  }
+  assert.equal(index, buffer.length, 'the binary part holds exactly the outputs\' binary_data_size');
+  return { json, outputs };
+}
+
+/** The body tritonclient builds: the JSON text, then each binary input's raw data; and its json_size. */
+function tritonBody(json: string, ...binary: Buffer[]): { body: Buffer; headers: Record<string, string> } {
+  if (binary.length === 0) return { body: Buffer.from(json), headers: {} };
+  return { body: Buffer.concat([Buffer.from(json), ...binary]), headers: { 'Inference-Header-Content-Length': String(json.length) } };
+}
+
+const ROWS = [
+  [1, 2, 3],
+  [4, 5, 6],
+];
+// No NUL byte: ONNX Runtime's string tensors end an element at one, as Triton's ONNX Runtime backend does.
+const STRINGS = ['héllo', '', 'a b', '日本'];
+const X = float32Bytes(ROWS.flat());
+const S = serializeBytes(STRINGS);
+/** Y for ROWS, and Y as float16 bits: 32, 48, 59, 84. */
+const Y = [32, 48, 59, 84];
+const H = [0x5000, 0x5200, 0x5360, 0x5540];
+const G = [false, true, true, true];
+const I = [32n, 48n, 59n, 84n];
+
+/** The inputs as `set_data_from_numpy(x, binary_data=True)` describes them. */
+const BINARY_INPUTS = `[{"name":"X","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":${X.length}}},{"name":"S","shape":[2,2],"datatype":"BYTES","parameters":{"binary_data_size":${S.length}}}]`;
+
+type Start = (service: InferenceService) => Promise<{ url: string; close(): Promise<void> }>;
+
+const servers: Record<string, Start> = {
+  node: async (service) => {
+    const server = http.createServer(servableNode({ service }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+    };
+  },
+  fastify: async (service) => {
+    const app = Fastify();
+    await app.register(servableFastify, { service });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
+  },
+};
+
+for (const [adapter, start] of Object.entries(servers)) {
+  describe(`tritonclient.http against servable (${adapter})`, () => {
+    let registry: ModelRegistry;
+    let server: { url: string; close(): Promise<void> };
+    const post = (path: string, headers: Record<string, string>, body: Buffer) => send(server.url, 'POST', path, headers, body);
+
+    before(async () => {
+      registry = new ModelRegistry({ backends: [onnxNode({ instances: 1, intraOpNumThreads: 1 })] });
+      await registry.load({ name: 'triton', source: tritonModel() });
+      server = await start(new InferenceService({ registry }));
+    });
+    after(async () => {
+      await server.close();
+      await registry.close();
+    });
+
+    test('infer(inputs) with no outputs named: binary_data_output, every output binary in the model\'s order', async () => {
+      const { body, headers } = tritonBody(`{"inputs":${BINARY_INPUTS},"parameters":{"binary_data_output":true}}`, X, S);
+      const reply = await post('/v2/models/triton/infer', headers, body);
+      assert.equal(reply.headers['content-type'], 'application/octet-stream');
+      const { json, outputs } = inferResult(reply);
+      assert.deepEqual(json, {
+        model_name: 'triton',
+        model_version: '1',
+        outputs: [
+          { name: 'Y', datatype: 'FP32', shape: [2, 2], parameters: { binary_data_size: 16 } },
+          { name: 'H', datatype: 'FP16', shape: [2, 2], parameters: { binary_data_size: 8 } },
+          { name: 'G', datatype: 'BOOL', shape: [2, 2], parameters: { binary_data_size: 4 } },
+          { name: 'I', datatype: 'INT64', shape: [2, 2], parameters: { binary_data_size: 32 } },
+          { name: 'T', datatype: 'BYTES', shape: [2, 2], parameters: { binary_data_size: S.length } },
+        ],
+      });
+      assert.deepEqual(outputs.get('Y')!.values, Y);
+      assert.deepEqual(outputs.get('H')!.values, H);
+      assert.deepEqual(outputs.get('G')!.values, G);
+      assert.deepEqual(outputs.get('I')!.values, I);
+      assert.deepEqual(outputs.get('T')!.values, STRINGS);
+    });
+
+    test('InferRequestedOutput mixing binary_data true and false, with request_id, sequence, priority and timeout', async () => {
+      // infer(..., outputs=[Y json, G binary, T json, H binary], request_id='r1', sequence_id=7,
+      // sequence_start=True, priority=1, timeout=5000000): parameters come last, as the client adds them.
+      const json =
+        `{"id":"r1","inputs":${BINARY_INPUTS},` +
+        '"outputs":[{"name":"Y","parameters":{"binary_data":false}},{"name":"G","parameters":{"binary_data":true}},' +
+        '{"name":"T","parameters":{"binary_data":false}},{"name":"H","parameters":{"binary_data":true}}],' +
+        '"parameters":{"sequence_id":7,"sequence_start":true,"sequence_end":false,"priority":1,"timeout":5000000}}';
+      const { body, headers } = tritonBody(json, X, S);
+      const { json: head, outputs } = inferResult(await post('/v2/models/triton/versions/1/infer', headers, body));
+      assert.deepEqual(head, {
+        model_name: 'triton',
+        model_version: '1',
+        id: 'r1',
+        outputs: [
+          { name: 'Y', datatype: 'FP32', shape: [2, 2], data: Y },
+          { name: 'G', datatype: 'BOOL', shape: [2, 2], parameters: { binary_data_size: 4 } },
+          { name: 'T', datatype: 'BYTES', shape: [2, 2], data: STRINGS },
+          { name: 'H', datatype: 'FP16', shape: [2, 2], parameters: { binary_data_size: 8 } },
+        ],
+      });
+      assert.deepEqual(outputs.get('G')!.values, G);
+      assert.deepEqual(outputs.get('H')!.values, H);
+    });
+
+    test('set_data_from_numpy(binary_data=False): JSON inputs, BYTES as strings, JSON outputs, no header length either way', async () => {
+      const json =
+        '{"inputs":[{"name":"X","shape":[2,3],"datatype":"FP32","data":[1.0,2.0,3.0,4.0,5.0,6.0]},' +
+        `{"name":"S","shape":[2,2],"datatype":"BYTES","data":${JSON.stringify(STRINGS)}}],` +
+        '"outputs":[{"name":"I","parameters":{"binary_data":false}},{"name":"G","parameters":{"binary_data":false}},{"name":"H","parameters":{"binary_data":false}}]}';
+      const { body, headers } = tritonBody(json);
+      const reply = await post('/v2/models/triton/infer', headers, body);
+      assert.equal(reply.headers['inference-header-content-length'], undefined);
+      const { json: head } = inferResult(reply);
+      assert.deepEqual(head, {
+        model_name: 'triton',
+        model_version: '1',
+        outputs: [
+          { name: 'I', datatype: 'INT64', shape: [2, 2], data: Y },
+          { name: 'G', datatype: 'BOOL', shape: [2, 2], data: G },
+          { name: 'H', datatype: 'FP16', shape: [2, 2], data: Y },
+        ],
+      });
+    });
+
+    for (const [algorithm, compress] of [['gzip', gzipSync], ['deflate', deflateSync]] as const) {
+      test(`request_compression_algorithm and response_compression_algorithm '${algorithm}': the header length counts the inflated JSON`, async () => {
+        const rows = Array.from({ length: 64 }, (_, r) => [r, r + 1, r + 2]);
+        const x = float32Bytes(rows.flat());
+        const strings = Array.from({ length: 128 }, (_, i) => `s${i}`);
+        const s = serializeBytes(strings);
+        const json = `{"inputs":[{"name":"X","shape":[64,3],"datatype":"FP32","parameters":{"binary_data_size":${x.length}}},{"name":"S","shape":[64,2],"datatype":"BYTES","parameters":{"binary_data_size":${s.length}}}],"parameters":{"binary_data_output":true}}`;
+        const plain = tritonBody(json, x, s);
+        const reply = await post('/v2/models/triton/infer', { 'Content-Encoding': algorithm, 'Accept-Encoding': algorithm, ...plain.headers }, compress(plain.body));
+        assert.equal(reply.headers['content-encoding'], algorithm);
+        const { outputs } = inferResult(reply);
+        const y = rows.flatMap(([a, b, c]) => [a! + 3 * b! + 5 * c! + 10, 2 * a! + 4 * b! + 6 * c! + 20]);
+        assert.deepEqual(outputs.get('Y')!.values, y);
+        assert.deepEqual(outputs.get('I')!.values, y.map(BigInt));
+        assert.deepEqual(outputs.get('G')!.values, y.map((v) => v > 40));
+        assert.deepEqual(outputs.get('T')!.values, strings);
+      });
+    }
+
+    test('an empty batch (binary_data_size 0, as serialize_byte_tensor gives) is a 400, as Triton\'s "batch-size must be >= 1"', async () => {
+      const json = '{"inputs":[{"name":"X","shape":[0,3],"datatype":"FP32","parameters":{"binary_data_size":0}},{"name":"S","shape":[0,2],"datatype":"BYTES","parameters":{"binary_data_size":0}}],"parameters":{"binary_data_output":true}}';
+      const { body, headers } = tritonBody(json, Buffer.alloc(0), Buffer.alloc(0));
+      assert.deepEqual(headers, { 'Inference-Header-Content-Length': String(body.length) });
+      const reply = await post('/v2/models/triton/infer', headers, body);
+      assert.equal(reply.status, 400);
+      assert.equal((JSON.parse(reply.body.toString()) as { error: string }).error, 'The request holds no items (batch dimension 0)');
+    });
+
+    test('what servable refuses where Triton would answer: a priority past the levels, class_count, BF16', async () => {
+      const refused = async (json: string, binary: Buffer[], message: RegExp) => {
+        const { body, headers } = tritonBody(json, ...binary);
+        const reply = await post('/v2/models/triton/infer', headers, body);
+        assert.equal(reply.status, 400);
+        // _get_error: InferenceServerException(msg=error_response["error"]).
+        assert.match((JSON.parse(reply.body.toString()) as { error: string }).error, message);
+      };
+      // Triton runs it at the model's default level; servable's model has one level.
+      await refused(`{"inputs":${BINARY_INPUTS},"parameters":{"priority":2,"binary_data_output":true}}`, [X, S], /`parameters.priority` to be an integer between 1 and 1, got 2/);
+      await refused(`{"inputs":${BINARY_INPUTS},"outputs":[{"name":"Y","parameters":{"classification":2,"binary_data":true}}]}`, [X, S], /Output 'Y': the classification extension is not supported/);
+      await refused('{"inputs":[{"name":"X","shape":[2,3],"datatype":"BF16","parameters":{"binary_data_size":12}}],"parameters":{"binary_data_output":true}}', [Buffer.alloc(12)], /Input 'X': unknown datatype "BF16"/);
+    });
+
+    test('the health, metadata and readiness routes the client calls; the ones servable does not serve are JSON 404s', async () => {
+      const get = async (path: string) => {
+        const reply = await send(server.url, 'GET', path);
+        return { status: reply.status, json: JSON.parse(reply.body.toString()) as unknown };
+      };
+      assert.deepEqual(await get('/v2/health/live'), { status: 200, json: { live: true } });
+      assert.deepEqual(await get('/v2/health/ready'), { status: 200, json: { ready: true } });
+      const metadata = {
+        name: 'triton',
+        versions: ['1'],
+        platform: 'onnx-node',
+        inputs: [
+          { name: 'X', datatype: 'FP32', shape: [-1, 3] },
+          { name: 'S', datatype: 'BYTES', shape: [-1, 2] },
+        ],
+        outputs: [
+          { name: 'Y', datatype: 'FP32', shape: [-1, 2] },
+          { name: 'H', datatype: 'FP16', shape: [-1, 2] },
+          { name: 'G', datatype: 'BOOL', shape: [-1, 2] },
+          { name: 'I', datatype: 'INT64', shape: [-1, 2] },
+          { name: 'T', datatype: 'BYTES', shape: [-1, 2] },
+        ],
+      };
+      assert.deepEqual(await get('/v2/models/triton'), { status: 200, json: metadata });
+      assert.deepEqual(await get('/v2/models/triton/versions/1'), { status: 200, json: metadata });
+      assert.deepEqual(await get('/v2/models/triton/ready'), { status: 200, json: { name: 'triton', ready: true } });
+      assert.deepEqual(await get('/v2/models/triton/versions/1/ready'), { status: 200, json: { name: 'triton', version: '1', ready: true } });
+      assert.equal((await get('/v2')).status, 200);
+      // get_model_config, get_inference_statistics, the trace and log settings and the shared-memory
+      // status: _get_error reads their `error`, so the client raises InferenceServerException with it.
+      for (const path of ['/v2/models/triton/config', '/v2/models/triton/versions/1/config', '/v2/models/triton/stats', '/v2/trace/setting', '/v2/logging', '/v2/systemsharedmemory/status', '/v2/cudasharedmemory/status']) {
+        assert.deepEqual(await get(path), { status: 404, json: { error: `No route for GET ${path}` } }, path);
+      }
+      // get_inference_statistics() for every model asks for a model named `stats`.
+      assert.deepEqual(await get('/v2/models/stats'), { status: 404, json: { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
+    });
+  });
+}
