@@ -305,6 +305,17 @@ for (const [adapter, start] of Object.entries(servers)) {
         assert.deepEqual(outputs.get('I')!.values, y.map(BigInt));
         assert.deepEqual(outputs.get('G')!.values, y.map((v) => v > 40));
         assert.deepEqual(outputs.get('T')!.values, strings);
+        // Every output as JSON: no header length, so InferResult inflates the body and parses it whole.
+        const asJson = json.replace('"parameters":{"binary_data_output":true}', '"outputs":[{"name":"Y","parameters":{"binary_data":false}},{"name":"T","parameters":{"binary_data":false}}]');
+        const jsonBody = tritonBody(asJson, x, s);
+        const jsonReply = await post('/v2/models/triton/infer', { 'Content-Encoding': algorithm, 'Accept-Encoding': algorithm, ...jsonBody.headers }, compress(jsonBody.body));
+        assert.equal(jsonReply.headers['content-encoding'], algorithm);
+        assert.equal(jsonReply.headers['inference-header-content-length'], undefined);
+        const { json: head } = inferResult(jsonReply);
+        assert.deepEqual(head.outputs, [
+          { name: 'Y', datatype: 'FP32', shape: [64, 2], data: y },
+          { name: 'T', datatype: 'BYTES', shape: [64, 2], data: strings },
+        ]);
       });
     }
 
