@@ -6,15 +6,17 @@ import path from 'node:path';
 import { onnxNode } from '../../src/backends/onnx-node/index.js';
 import { BackendError, CancelledError } from '../../src/core/index.js';
 import { ModelRegistry } from '../../src/registry/index.js';
+import { identityModel } from './models.js';
 
-test('estimateBytes gives an onnx model\'s size: its bytes\' length, or its file\'s size on disk; undefined for a path that is no regular file; a BackendError naming a file it cannot read', async () => {
+test('estimateBytes gives an onnx model\'s size: its bytes\' length, or its file\'s size on disk (with no external data); undefined for a path that is no regular file; a BackendError naming a file it cannot read', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'servable-estimate-'));
   const backend = onnxNode();
   const file = path.join(dir, 'm.onnx');
-  await writeFile(file, new Uint8Array(1234));
+  const model = identityModel(['FP32']);
+  await writeFile(file, model);
   await mkdir(path.join(dir, 'folder.onnx'));
   assert.equal(await backend.estimateBytes(new Uint8Array(77)), 77);
-  assert.equal(await backend.estimateBytes(file), 1234);
+  assert.equal(await backend.estimateBytes(file), model.byteLength);
   assert.equal(await backend.estimateBytes(path.join(dir, 'folder.onnx')), undefined);
   const missing = path.join(dir, 'missing.onnx');
   await assert.rejects(backend.estimateBytes(missing), (e: Error) => e instanceof BackendError && e.message.startsWith(`Cannot read the model file ${missing}: ENOENT`));
