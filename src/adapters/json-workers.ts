@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../backends/index.js';
-import { abortError, InvalidInputError, PayloadTooLargeError, type Tensor } from '../core/index.js';
+import { abortError, InvalidInputError, PayloadTooLargeError, UnavailableError, type Tensor } from '../core/index.js';
 import { spawnWorker } from '../node/index.js';
 import { readBinarySpans, type BinarySpan, type DecodedPredict, type InferRequestData, type JsonDecoder } from '../protocol/index.js';
 
@@ -61,6 +61,8 @@ interface Slot {
  * ended after a minute without work, or once the pool is closed; they never keep the process alive. Each decodes one body at a
  * time with a heap of at most `heapMb` MB: a body that needs more ends its worker, not the process,
  * and is answered with PayloadTooLargeError (413) while the bodies queued behind it go to a new one.
+ * A body whose worker could not be started, or ended otherwise, is answered with UnavailableError
+ * (503), what happened in its `cause`.
  */
 export class JsonWorkerPool implements JsonDecoder {
   readonly minBytes: number;
@@ -133,7 +135,7 @@ export class JsonWorkerPool implements JsonDecoder {
       try {
         slot = this.#idle.pop() ?? this.#spawn();
       } catch (error) {
-        next.reject(error);
+        next.reject(new UnavailableError('No JSON worker could decode this body: a worker thread could not be started; try again', { cause: error }));
         continue;
       }
       clearTimeout(slot.idleTimer);
@@ -165,7 +167,7 @@ export class JsonWorkerPool implements JsonDecoder {
       slot.job?.reject(
         outOfMemory
           ? new PayloadTooLargeError(`Decoding this JSON body needs more than the ${this.#heapMb} MB of heap a JSON worker has; send large tensors as binary data`)
-          : new Error(`A JSON worker exited while decoding a body${slot.crash ? `: ${slot.crash.message}` : ''}`, { cause: slot.crash }),
+          : new UnavailableError('No JSON worker could decode this body: its worker thread ended; try again', { cause: slot.crash }),
       );
       slot.job = undefined;
       this.#pump();

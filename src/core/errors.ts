@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_SERVABLE_BACKEND'
   | 'ERR_SERVABLE_BACKEND_UNAVAILABLE'
   | 'ERR_SERVABLE_CLOSED'
+  | 'ERR_SERVABLE_UNAVAILABLE'
   | 'ERR_SERVABLE_CACHE'
   | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE';
 
@@ -132,6 +133,17 @@ export class BackendUnavailableError extends ServableError {
 export class ClosedError extends ServableError {
   constructor(message: string) {
     super('ERR_SERVABLE_CLOSED', 503, message);
+  }
+}
+
+/**
+ * A resource the server needs to answer is short for now: a JSON worker thread could not be
+ * started, or ended while it held the request's body (HTTP 503). Another try may succeed; what went
+ * wrong is in `cause`, which the client is not told.
+ */
+export class UnavailableError extends ServableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_SERVABLE_UNAVAILABLE', 503, message, options);
   }
 }
 

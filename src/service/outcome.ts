@@ -13,6 +13,7 @@ const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   ERR_SERVABLE_MODEL_NOT_FOUND: 'not-found',
   ERR_SERVABLE_MODEL_NOT_READY: 'not-ready',
   ERR_SERVABLE_CLOSED: 'not-ready',
+  ERR_SERVABLE_UNAVAILABLE: 'backend',
   ERR_SERVABLE_CACHE: 'cache',
   ERR_SERVABLE_PAYLOAD_TOO_LARGE: 'invalid',
 };

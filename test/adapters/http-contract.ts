@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
+import threads, { type Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import {
@@ -1115,6 +1117,51 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
       await until(() => workerThreads() === before, 'the JSON workers to exit');
       await registry.close();
+    });
+
+    test(`a JSON worker that cannot be started, or ends at its start, answers 503 ERR_SERVABLE_UNAVAILABLE on /infer and :predict, reported to onError; the next body gets a worker`, async (t) => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+      const seen: unknown[] = [];
+      const srv = await start({ service: new InferenceService({ registry }), jsonWorkerMinBytes: 0, onError: (e) => seen.push(e) });
+      // `new Worker()` throws when the thread cannot be created (ERR_WORKER_INIT_FAILED: threads or
+      // memory short); a worker whose code throws at its start ends before it decodes anything.
+      const Real = threads.Worker;
+      let failure: 'spawn' | 'start' | undefined;
+      threads.Worker = function (this: unknown, ...args: ConstructorParameters<typeof Worker>) {
+        if (failure === 'spawn') throw Object.assign(new Error('Worker initialization failure: 11 /secret/path'), { code: 'ERR_WORKER_INIT_FAILED' });
+        if (failure === 'start') return new Real('throw new Error("/secret/path exploded")', { eval: true });
+        return new Real(...args);
+      } as unknown as typeof Worker;
+      syncBuiltinESMExports();
+      t.after(() => {
+        threads.Worker = Real;
+        syncBuiltinESMExports();
+      });
+      try {
+        const answers = [];
+        for (const way of ['spawn', 'start'] as const) {
+          failure = way;
+          for (const [path, body] of [['/v2/models/linear/infer', inferBody([[1, 2, 3]])], ['/v1/models/linear:predict', '{"instances": [[1, 2, 3]]}']]) {
+            const res = await post(`${srv.url}${path!}`, body!);
+            answers.push([way, path, res.status, await res.json()]);
+          }
+        }
+        const unavailable = (way: string) => ({
+          error: `No JSON worker could decode this body: ${way === 'spawn' ? 'a worker thread could not be started' : 'its worker thread ended'}; try again`,
+          code: 'ERR_SERVABLE_UNAVAILABLE',
+        });
+        assert.deepEqual(answers, ['spawn', 'start'].flatMap((way) => [[way, '/v2/models/linear/infer', 503, unavailable(way)], [way, '/v1/models/linear:predict', 503, unavailable(way)]]));
+        assert.equal(seen.length, 4, 'each failure reaches onError, with what the client is not told');
+        assert.match(String((seen[0] as Error).cause), /Worker initialization failure/);
+        assert.match(String((seen[3] as Error).cause), /exploded/);
+        failure = undefined;
+        const next = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
+        assert.deepEqual([next.status, ((await next.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, expectedY([[1, 2, 3]])]);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
     });
 
     test(`a request past its timeout (parameters.timeout, microseconds) gets 504`, async () => {

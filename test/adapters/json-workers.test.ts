@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import threads, { Worker } from 'node:worker_threads';
 import { syncBuiltinESMExports } from 'node:module';
 import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
-import { PayloadTooLargeError } from '../../src/core/index.js';
+import { PayloadTooLargeError, type UnavailableError } from '../../src/core/index.js';
 import { decodeInferBinary, decodeInferJson, decodePredictJson } from '../../src/protocol/index.js';
 
 const body = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
@@ -248,7 +248,12 @@ test('a worker thread that cannot be spawned fails only the body it was for, on 
   t.after(() => process.off('uncaughtException', onUncaught));
   const pool = new JsonWorkerPool(1, 0, 64);
   const input = (x: number) => body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [x, 2, 3] }] });
-  const unspawned = { code: 'ERR_WORKER_INIT_FAILED', message: 'Worker initialization failure: 11' };
+  // A 503 the client may retry, the spawn's own error in its cause.
+  const unspawned = (error: unknown) => {
+    assert.deepEqual([(error as UnavailableError).name, (error as UnavailableError).status, (error as Error).message], ['UnavailableError', 503, 'No JSON worker could decode this body: a worker thread could not be started; try again']);
+    assert.deepEqual([((error as Error).cause as { code: string }).code, ((error as Error).cause as Error).message], ['ERR_WORKER_INIT_FAILED', 'Worker initialization failure: 11']);
+    return true;
+  };
 
   refuse = true;
   await assert.rejects(pool.infer(input(1), 100), unspawned);
@@ -261,7 +266,7 @@ test('a worker thread that cannot be spawned fails only the body it was for, on 
   const queued = pool.infer(input(4), 100);
   refuse = true;
   void workers[0]!.terminate();
-  await assert.rejects(held, { message: 'A JSON worker exited while decoding a body' });
+  await assert.rejects(held, { name: 'UnavailableError', code: 'ERR_SERVABLE_UNAVAILABLE', message: 'No JSON worker could decode this body: its worker thread ended; try again', cause: undefined });
   await assert.rejects(queued, unspawned);
   assert.equal(pool.threads, 0);
   refuse = false;
