@@ -57,8 +57,10 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
   let refused: { readonly error: unknown } | undefined;
   try {
     decoded = await beforeService(service, model, async () => {
-      // An unknown model gets its 404 before the headers and tenantOf, as on the OIP route.
+      // An unknown model, version or label gets its 404 before the headers, tenantOf and the body,
+      // as on the OIP route: peek() throws it, and loads nothing.
       assertKnownModel(service, model);
+      if (ref.version !== undefined || ref.label !== undefined) service.registry.peek(model, { version: ref.version, label: ref.label });
       if (tenantOf) {
         // tenantOf, a hook that may be slow or never settle, is asked before a version is held, so that
         // it never keeps a version from draining; its error still comes after the body's, as on the OIP route.

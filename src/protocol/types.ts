@@ -77,7 +77,8 @@ export interface HttpHandlerOptions {
    * it here from what you can verify (a signed token's claim, an API key); its answer replaces the
    * header, and `undefined` means no tenant. A throw or rejection answers the request with it (a
    * bare 500 given to `onError` unless it is a ServableError), as does an answer of another type, and
-   * the service's `request` event counts it by that error (`backend` for a 500).
+   * the service's `request` event counts it by that error (`backend` for a 500). It is not asked
+   * for a model, version or label the registry does not know: their 404 comes first, before the body is read.
    * @default the trimmed `X-Tenant` header (a 400 when it comes more than once)
    */
   readonly tenantOf?: TenantOf;

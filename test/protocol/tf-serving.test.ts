@@ -715,3 +715,28 @@ test('tenantOf is not asked for a model the registry does not know, nor once it 
   assert.equal(closed.status, 503);
   assert.deepEqual(asked, ['/v1/models/m:predict']);
 });
+
+test('tenantOf is not asked for a version or label the model does not have: the 404 comes first on :predict, as on the OIP route, for a slow hook too', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  const asked: string[] = [];
+  // A hook that never settles: asked first, it would hold the 404 back for ever.
+  const tenantOf = ({ path }: { path: string }) => {
+    asked.push(path);
+    return new Promise<string>(() => {});
+  };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), tenantOf });
+  const answers = [];
+  for (const path of ['/v1/models/m/versions/9:predict', '/v1/models/m/labels/nope:predict', '/v2/models/m/versions/9/infer']) {
+    // A body that does not decode: the 404 comes before it is read.
+    const reply = await http.handle({ method: 'POST', path, headers: {}, body: '{"instances": [' });
+    answers.push([path, reply.status, json(reply)]);
+  }
+  assert.deepEqual(answers, [
+    ['/v1/models/m/versions/9:predict', 404, { error: "Model 'm' has no version '9'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }],
+    ['/v1/models/m/labels/nope:predict', 404, { error: "Model 'm' has no label 'nope'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }],
+    ['/v2/models/m/versions/9/infer', 404, { error: "Model 'm' has no version '9'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }],
+  ]);
+  assert.deepEqual(asked, []);
+  await registry.close();
+});
