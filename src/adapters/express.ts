@@ -54,7 +54,7 @@ export function servableExpress(options: ServableExpressOptions): ServableRouter
     // Express routes an absolute-form target (http://host/path) here with its scheme and host kept in req.url.
     const path = originForm(req.url);
     if (metrics && isMetricsPath(path)) {
-      serveMetrics(metrics, options, req, res).catch(next);
+      serveMetrics(http, metrics, options, req, res).catch(next);
       return;
     }
     if (!http.owns(path)) {

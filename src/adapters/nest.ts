@@ -237,7 +237,7 @@ function servableController(path: string, metrics: boolean): Type {
     }
 
     async metrics(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      if (isMetricsPath(pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#options.metrics!, this.#options, req, res);
+      if (isMetricsPath(pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#http, this.#options.metrics!, this.#options, req, res);
       else next();
     }
 

@@ -281,17 +281,26 @@ export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeRe
   const signal = disconnectSignal(res);
   // Asked before the body is read here, which ends the stream too.
   const headers = withTenantLines(req, bodyHeaders(req));
-  let body: Uint8Array | string | undefined;
-  try {
-    body = await requestBody(req, http.bodyLimit);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) writeResponse(res, tooLargeReply(http, { method: req.method ?? 'GET', path }, error.drained));
-    else dropResponse(res);
-    return;
-  }
+  const read = await readOrRefuse(http, req, res, path);
+  if (read === undefined) return;
+  const { body } = read;
   const reply = await http.handle({ method: req.method ?? 'GET', path, headers, body, signal });
   releaseBodyWhenDone(res, body, reply.status);
   writeResponse(res, reply);
+}
+
+/**
+ * The request's body, held to `bodyLimit`; undefined once the 413 refusing it is written, or the
+ * response dropped for a client that went away.
+ */
+async function readOrRefuse(http: HttpHandler, req: NodeRequest, res: NodeResponse, path: string): Promise<{ readonly body: Uint8Array | string | undefined } | undefined> {
+  try {
+    return { body: await requestBody(req, http.bodyLimit) };
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) writeResponse(res, tooLargeReply(http, { method: req.method ?? 'GET', path }, error.drained));
+    else dropResponse(res);
+    return undefined;
+  }
 }
 
 /**
@@ -305,8 +314,12 @@ export function tooLargeReply(http: HttpHandler, request: Pick<HttpRequest, 'met
   return { ...reply, headers };
 }
 
-/** Answers `GET /metrics` on a Node request with the metrics route's reply. */
-export async function serveMetrics(route: MetricsRoute, options: AdapterOptions, req: NodeRequest, res: NodeResponse): Promise<void> {
+/**
+ * Answers `GET /metrics` on a Node request with the metrics route's reply. Another method's body is
+ * read first, as on the protocol's routes, so that one over `bodyLimit` gets their 413 before the 405.
+ */
+export async function serveMetrics(http: HttpHandler, route: MetricsRoute, options: AdapterOptions, req: NodeRequest, res: NodeResponse): Promise<void> {
+  if ((await readOrRefuse(http, req, res, METRICS_PATH)) === undefined) return;
   writeResponse(res, await scrape(route, options, { method: req.method ?? 'GET', path: METRICS_PATH, headers: req.headers }));
 }
 

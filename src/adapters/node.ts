@@ -84,7 +84,7 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     closeWithServer(req.socket);
     const path = below(prefix, originForm(req.url ?? '/'));
     if (path !== undefined && metrics && isMetricsPath(path)) {
-      serveMetrics(metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
+      serveMetrics(http, metrics, options, req, res).catch((error: unknown) => fail(req, res, error));
     } else if (path !== undefined && http.owns(path)) {
       serveNode(http, req, res, path).catch((error: unknown) => fail(req, res, error));
     } else if (next) {
