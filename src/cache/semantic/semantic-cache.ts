@@ -3,6 +3,7 @@ import { semanticError } from '../cache-error.js';
 import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js';
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
+import { LogAppends } from './log-appends.js';
 import { BoundedEmbedder } from './bounded-embedder.js';
 import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
@@ -45,14 +46,12 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   readonly #verify: Verifier<Q> | undefined;
   readonly #log: SemanticLog | undefined;
   readonly #timeoutMs: number;
-  /** Appends: skipped while one that timed out is still pending, rather than queued behind a log that stopped answering. */
-  readonly #appends: StallGuard;
-  /** Verifications, likewise. */
+  readonly #appends: LogAppends | undefined;
+  /** Verifications: skipped while one that timed out is still pending, rather than queued behind a verifier that stopped answering. */
   readonly #verifies: StallGuard;
   readonly #clock: Clock;
   readonly #entries: SemanticEntries<Q>;
   readonly #flights: SingleFlight<Outcome, FlightState>;
-  readonly #writes = new Set<Promise<void>>();
   readonly #ends = new LookupEnds();
   readonly #pending = new PendingWrites();
   /** Local clears so far: a sync whose log read spans one applies nothing it read. */
@@ -77,7 +76,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#timeoutMs = timeoutMs;
     this.#clock = clock;
     this.#flights = new SingleFlight(this.#clock);
-    this.#appends = new StallGuard(timeoutMs, this.#clock);
+    this.#appends = log && new LogAppends(log, timeoutMs, clock, (partition, cause) => this.emit('error', { operation: 'append', partition, error: semanticError('append', cause) }));
     this.#verifies = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate });
     if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
@@ -223,18 +222,24 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#ends.end((key) => inScope(key, scope));
   }
 
-  /** Replays the log records written since the last sync (by any replica, this one included), after the clears `invalidate()` is still writing there. */
-  sync(): Promise<void> {
-    if (!this.#log) return Promise.resolve();
-    this.#syncing ??= this.#replay(this.#log).finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
+  /**
+   * Replays the log records written since the last sync (by any replica, this one included), after
+   * the clears `invalidate()` is still writing there. A failed sync is a `sync` `error` event, and
+   * so is one waited for `timeoutMs` (a read waits as long as its client does, through a Redis
+   * outage say): it goes on, applies when it ends, and the syncs called meanwhile wait for it.
+   */
+  async sync(): Promise<void> {
+    if (!this.#log) return;
+    try {
+      await boundedBy(this.#replaying(this.#log), this.#timeoutMs, this.#clock, 'sync');
+    } catch (cause) {
+      if (!this.#closed) this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
+    }
   }
 
   /** Resolves when every log write started so far has finished (or timed out). */
   async idle(): Promise<void> {
-    await Promise.all([...this.#writes]);
+    await this.#appends?.idle();
   }
 
   /**
@@ -329,19 +334,15 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const expiresAt = this.#ttlMs === undefined ? Infinity : this.#clock.now() + this.#ttlMs;
     this.#entries.insert({ partition, exactKey, query, value, vector, expiresAt });
     this.emit('store', { partition });
-    if (this.#log) this.#append({ kind: 'add', partition, exactKey, query, vector, value, ttlMs: this.#ttlMs });
+    this.#appends?.append({ kind: 'add', partition, exactKey, query, vector, value, ttlMs: this.#ttlMs });
   }
 
-  #append(record: SemanticRecord): void {
-    const appended = this.#appends.stalled
-      ? Promise.reject(new CacheError('Cache append skipped: the log has not answered appends that timed out'))
-      : this.#appends.bound(Promise.resolve().then(() => this.#log!.append(record)), 'append');
-    const write: Promise<void> = appended
-      .catch((cause: unknown) => {
-        this.emit('error', { operation: 'append', partition: record.partition ?? '', error: semanticError('append', cause) });
-      })
-      .finally(() => this.#writes.delete(write));
-    this.#writes.add(write);
+  /** The sync in flight, or a new one: one log read at a time. */
+  #replaying(log: SemanticLog): Promise<void> {
+    this.#syncing ??= this.#replay(log).finally(() => {
+      this.#syncing = undefined;
+    });
+    return this.#syncing;
   }
 
   async #replay(log: SemanticLog): Promise<void> {
@@ -386,7 +387,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   #schedule(intervalMs: number): void {
     this.#timer = this.#clock.setTimeout(() => {
       if (this.#closed) return;
-      void this.sync().finally(() => {
+      void this.#replaying(this.#log!).finally(() => {
         if (!this.#closed) this.#schedule(intervalMs);
       });
     }, intervalMs);
