@@ -131,7 +131,9 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
    * Removes every stored result of `model`, or of one of its versions when `version` is given, and
    * detaches its requests in flight so later ones recompute. Writes already started finish first,
    * so none lands after the clear. While it clears, reads of every version of the model are misses
-   * and answers of the model computed meanwhile are not stored, even with `version` given.
+   * and answers of the model computed meanwhile are not stored, even with `version` given. Not
+   * bounded by `timeoutMs` (a SCAN of a large keyspace takes a while): while the store is
+   * unreachable it waits as long as the store's client does (docs/caching.md).
    * @throws CacheError when the store cannot clear.
    */
   async invalidate(model: string, version?: string | number): Promise<void> {
