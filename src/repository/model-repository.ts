@@ -197,13 +197,17 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   /**
    * Unloads every version of a model (`explicit` mode only), each after its queued work: resolves
    * once they have drained, or after the registry's `loadTimeoutMs` with the drains still going on.
-   * @throws ModelNotFoundError when the repository has not loaded it; ClosedError once the repository is closed.
+   * One still waiting for its turn when {@link ModelRepository.close} is called unloads nothing and
+   * rejects with ClosedError, as a `load()` waiting for its turn does.
+   * @throws ModelNotFoundError when the repository has not loaded it; ClosedError once the repository is closed, or when it closes before the unload's turn comes.
    */
   async unload(name: string): Promise<void> {
     this.#explicitOnly('unload');
     this.#assertOpen();
     const { sync } = this.#started();
+    const { signal } = this.#closing;
     return this.#serial(async () => {
+      signal.throwIfAborted();
       if (!(await sync.unload(name))) throw new ModelNotFoundError(`Model ${JSON.stringify(String(name).slice(0, 100))} is not loaded from the repository`);
     });
   }
@@ -230,8 +234,10 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * running ends first (at most `loadTimeoutMs`) and is disposed; such a change applies none of its
    * labels, traffic or unloads, and a model still waiting for its turn to load (`loadConcurrency`,
    * or an explicit `load()` behind another) loads nothing. `start()` then resolves, and an explicit
-   * `load()` rejects with ClosedError. So closing the repository, then the registry, does not wait
-   * for room. Loaded models stay in the registry (close the registry to unload them).
+   * `load()` rejects with ClosedError. An explicit `unload()` still waiting for its turn unloads
+   * nothing and rejects with ClosedError too; one whose turn came is waited for (its drains, at most
+   * `loadTimeoutMs`). So closing the repository, then the registry, does not wait for room.
+   * Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);

@@ -210,3 +210,28 @@ test('a closed repository refuses start(), poll(), load() and unload() with Clos
   assert.deepEqual([unstarted.registry.names(), unstarted.loads], [[], []]);
   await unstarted.done();
 });
+
+test("close() refuses an explicit unload() waiting for its turn at once: it rejects with ClosedError (503) and the model stays loaded, where close() ran it once the load ahead was called off and waited for its drain up to loadTimeoutMs", async (t) => {
+  const { root, clock, registry, repository, failures } = await onFakeClock(t, { maxLoadedVersions: 2, loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a', 'c'], backends: jsonBackends().backends }, ModelRegistry);
+  const drains: string[] = [];
+  registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason})`));
+  await writeModels(root, ['a', 'b', 'c']);
+  await repository.start();
+  // As requests routed to a and c that never reach their queues: no room for b, and neither would drain.
+  const stuck = [registry.get('a').hold(), registry.get('c').hold()];
+  const settle = (change: Promise<void>) => change.then(() => 'resolved', (error: unknown) => error);
+  const loading = settle(repository.load('b'));
+  await until(() => registry.loadsWaitingForRoom === 1, 'b:1 to wait for room');
+  const unloading = settle(repository.unload('c')); // waits for its turn, behind the load of b
+  let closed = false;
+  void repository.close().then(() => (closed = true));
+  await until(() => closed, 'close() to resolve');
+  for (const error of [await loading, await unloading]) {
+    assert.ok(error instanceof ClosedError && error.code === 'ERR_SERVABLE_CLOSED' && error.status === 503 && error.message === 'The repository is closed', String(error));
+  }
+  // a:1 was being unloaded to make room for b (the registry's doing); c was never unloaded.
+  assert.deepEqual([clock.now(), registry.names(), registry.versions('c'), drains, failures], [0, ['a', 'c'], [{ version: '1', state: 'ready' }], ['a:1 (evicted)'], []]);
+  for (const hold of stuck) hold.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+});

@@ -223,9 +223,9 @@ test("a look and an unload wait for a version's drain at most the registry's loa
   settle('load a', repository.load('a'));
   settle('unload b', repository.unload('b'));
   await until(() => drains.length === 1, 'a:1 to drain');
-  settle('close', repository.close()); // the load has applied its change, a:1 draining: close() calls off nothing, and waits for it
   await clock.advanceAsync(1000);
   await until(() => drains.length === 2, 'b:1 to drain');
+  settle('close', repository.close()); // the unload has its turn, b:1 draining: close() calls off nothing, and waits for it
   await clock.advanceAsync(1000);
   await until(() => settled.length === 3, 'every change to settle');
   assert.deepEqual([settled, drains, failures], [
