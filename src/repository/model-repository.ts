@@ -80,7 +80,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   readonly #loadSlots: Slots;
   #root: string | undefined;
   #sync: ModelSync | undefined;
-  /** Set as start() begins, before its first await, so a second start() meanwhile is refused. */
+  /** Set as start() begins, before its first await, so a second start() meanwhile is refused; unset when start() rejects. */
   #starting = false;
   #turn: Promise<unknown> = Promise.resolve();
   /** Each model's change going on in `poll` mode. */
@@ -117,22 +117,27 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Loads the models the mode loads at start, `loadConcurrency` at once (one at a time under the
    * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
    * every model's load has ended, or once {@link ModelRepository.close} has called them off.
-   * @throws when the root is not a directory; InvalidInputError when start() was called already (it may be going on still); ClosedError once the repository is closed; model failures are reported as `failure` events.
+   * A start() that rejects (the root is not a directory, or listing it failed: a mount not ready
+   * yet) loaded nothing and leaves the repository as new, so start() may be called again.
+   * @throws when the root is not a directory; the file system's error when listing it fails; InvalidInputError when start() was called already and did not reject (it may be going on still); ClosedError once the repository is closed; model failures are reported as `failure` events.
    */
   async start(): Promise<void> {
     this.#assertOpen();
     if (this.#starting) throw new InvalidInputError('The repository was started already');
     this.#starting = true;
-    const root = await realpath(this.#options.root).catch(() => this.#options.root);
-    if (!(await stat(root).catch(() => undefined))?.isDirectory()) {
+    let root: string;
+    let names: readonly string[];
+    try {
+      root = await this.#rootDir();
+      names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
+    } catch (error) {
       this.#starting = false;
-      throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+      throw error;
     }
     this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
     const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
     this.#sync = sync;
-    const names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
     const { registry } = this.#options;
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
     const slots = registry.maxLoadedVersions < Infinity || registry.maxLoadedBytes < Infinity ? new Slots(1) : this.#loadSlots;
@@ -266,6 +271,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const change = work().then(() => {}, () => {}).finally(() => this.#changing.delete(name));
     this.#changing.set(name, change);
     return change;
+  }
+
+  /** The root, its links resolved. @throws TypeError when it is not a directory. */
+  async #rootDir(): Promise<string> {
+    const root = await realpath(this.#options.root).catch(() => this.#options.root);
+    if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+    return root;
   }
 
   /** The model directories this repository manages in `none` and `poll` modes. */

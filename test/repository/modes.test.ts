@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import fsPromises, { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend } from 'servable';
@@ -239,5 +240,29 @@ test("'explicit' start() reports each name in models that is no model directory 
     ['a', 'b'],
     ["gone: Model 'gone' not found in the repository", "nope: Model 'nope' not found in the repository"],
   ]);
+  await s.done();
+});
+
+test("a start() that rejected (the root's listing failed: a mount not ready yet) leaves the repository as new, so start() may be called again and loads the models, where a second start() was refused", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeModels(s.root, ['a', 'b']);
+  const real = fsPromises.readdir;
+  // The root is a directory, but listing it fails once (as an NFS mount not ready yet: EIO).
+  (fsPromises as { readdir: unknown }).readdir = (...args: Parameters<typeof real>) => {
+    (fsPromises as { readdir: unknown }).readdir = real;
+    syncBuiltinESMExports();
+    return Promise.reject(Object.assign(new Error(`EIO: i/o error, scandir '${String(args[0])}'`), { code: 'EIO' }));
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fsPromises as { readdir: unknown }).readdir = real;
+    syncBuiltinESMExports();
+  });
+  await assert.rejects(s.repository.start(), /^Error: EIO: i\/o error, scandir/);
+  assert.deepEqual([s.registry.names(), s.loads, s.failures], [[], [], []]);
+  await assert.rejects(s.repository.index(), (error: unknown) => error instanceof InvalidInputError && error.message === 'The repository is not started: call start() first');
+  await s.repository.start();
+  assert.deepEqual([s.registry.names(), s.loads.sort(), s.failures], [['a', 'b'], ['a:1', 'b:1'], []]);
+  await assert.rejects(s.repository.start(), (error: unknown) => error instanceof InvalidInputError && error.message === 'The repository was started already');
   await s.done();
 });
