@@ -223,7 +223,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Each model changes apart from the others: a model whose change is still going on (a load
    * waiting for room, up to the registry's `loadTimeoutMs`) is left to it, and holds back no other.
    * At most `loadConcurrency` models load at once; unloads wait for none.
-   * Resolves once every model's change has ended, that one's included.
+   * Resolves once every model's change has ended, that one's included; a look still listing when
+   * {@link ModelRepository.close} is called starts no change.
    * @throws ClosedError once the repository is closed.
    */
   async poll(): Promise<void> {
@@ -238,7 +239,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * limits is called off at once (nothing reported, the registry as it was), one the backend is
    * running ends first (at most `loadTimeoutMs`) and is disposed; such a change applies none of its
    * labels, traffic or unloads, and a model still waiting for its turn to load (`loadConcurrency`,
-   * or an explicit `load()` behind another) loads nothing. `start()` then resolves, and an explicit
+   * or an explicit `load()` behind another) loads nothing, and a look still listing the root starts
+   * no change (a removed model stays loaded). `start()` then resolves, and an explicit
    * `load()` rejects with ClosedError. An explicit `unload()` still waiting for its turn unloads
    * nothing and rejects with ClosedError too; one whose turn came is waited for (its drains, at most
    * `loadTimeoutMs`). So closing the repository, then the registry, does not wait for room.
@@ -256,6 +258,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const { root, sync } = this.#started();
     return this.#serial(async () => {
       const names = await this.#managed(root);
+      // Closed during the listing, or while it waited for its turn: no change starts, a removed model's unload included.
+      if (this.#closing.signal.aborted) return [];
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
         ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),

@@ -235,3 +235,22 @@ test("close() refuses an explicit unload() waiting for its turn at once: it reje
   await registry.close();
   assert.equal(clock.pending, 0);
 });
+
+test("close() during a look's listing starts none of its changes: a removed model stays loaded and close() returns at once, where the look unloaded it after close() and close() waited for its drain up to loadTimeoutMs", async (t) => {
+  const { root, clock, registry, repository, failures } = await onFakeClock(t, { loadTimeoutMs: 1000 }, { mode: 'poll', pollIntervalMs: 3_600_000, backends: jsonBackends().backends }, ModelRegistry);
+  const drains: string[] = [];
+  registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason})`));
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  const stuck = registry.get('b').hold(); // as a request routed to b that never reaches its queue: b would never drain
+  await rm(path.join(root, 'b'), { recursive: true });
+  const look = repository.poll(); // its listing waits for its turn
+  let closed = false;
+  void repository.close().then(() => (closed = true));
+  await until(() => closed, 'close() to resolve');
+  await look;
+  assert.deepEqual([clock.now(), registry.names().sort(), registry.versions('b'), drains, failures], [0, ['a', 'b'], [{ version: '1', state: 'ready' }], [], []]);
+  stuck.release();
+  await registry.close();
+  assert.equal(clock.pending, 0);
+});
