@@ -136,7 +136,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     }
     this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
-    const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock);
+    const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock, this.#closing.signal);
     this.#sync = sync;
     const { registry } = this.#options;
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
@@ -201,7 +201,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
 
   /**
    * Unloads every version of a model (`explicit` mode only), each after its queued work: resolves
-   * once they have drained, or after the registry's `loadTimeoutMs` with the drains still going on.
+   * once they have drained, or after the registry's `loadTimeoutMs` (or once the repository closes)
+   * with the drains still going on.
    * One still waiting for its turn when {@link ModelRepository.close} is called unloads nothing and
    * rejects with ClosedError, as a `load()` waiting for its turn does.
    * @throws ModelNotFoundError when the repository has not loaded it; ClosedError once the repository is closed, or when it closes before the unload's turn comes.
@@ -242,8 +243,10 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * or an explicit `load()` behind another) loads nothing, and a look still listing the root starts
    * no change (a removed model stays loaded). `start()` then resolves, and an explicit
    * `load()` rejects with ClosedError. An explicit `unload()` still waiting for its turn unloads
-   * nothing and rejects with ClosedError too; one whose turn came is waited for (its drains, at most
-   * `loadTimeoutMs`). So closing the repository, then the registry, does not wait for room.
+   * nothing and rejects with ClosedError too. No drain is waited for: an unload going on (explicit,
+   * or of a removed model or version) resolves at once, its drains going on in the registry, whose
+   * close() bounds them by its `closeTimeoutMs`. So closing the repository, then the registry, does
+   * not wait for room, nor for a run that never answers.
    * Loaded models stay in the registry (close the registry to unload them).
    */
   async close(): Promise<void> {

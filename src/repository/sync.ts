@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
+import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
@@ -52,15 +52,18 @@ export class ModelSync {
   readonly #backends: BackendCache;
   readonly #fail: FailureSink;
   readonly #clock: Clock;
+  /** Aborts as the repository closes: no drain is waited for after that. */
+  readonly #closing: AbortSignal;
   readonly #loaded = new Map<string, Loaded>();
   /** `name/version` → fingerprint at the previous look. */
   readonly #seen = new Map<string, string>();
   /** `name` or `name/version` → the key of the files that failed, why, and whether the next look tries them again. */
   readonly #failed = new Map<string, { readonly key: string; readonly reason: string; readonly retry: boolean }>();
 
-  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock) {
+  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock, closing: AbortSignal) {
     this.#root = root;
     this.#clock = clock;
+    this.#closing = closing;
     this.#registry = registry;
     this.#backends = backends;
     this.#fail = fail;
@@ -177,12 +180,19 @@ export class ModelSync {
   }
 
   /**
-   * Waits for an unload at most `loadTimeoutMs`: the registry takes the versions out of service at
-   * once, then waits for their drains, and one that never ends (a run that never answers) would
-   * hold this change, and every one after it, for good. The drain goes on after.
+   * Waits for an unload at most `loadTimeoutMs`, and no longer once the repository closes: the
+   * registry takes the versions out of service at once, then waits for their drains, and one that
+   * never ends (a run that never answers) would hold this change, every one after it, and close(),
+   * for good. The drain goes on after, in the registry (whose close() bounds it by `closeTimeoutMs`).
    */
   async #drained(unloading: Promise<void>): Promise<void> {
-    await resolvesWithin(unloading, this.#registry.loadTimeoutMs, this.#clock);
+    let stop = (): void => {};
+    const closed = new Promise<void>((resolve) => (stop = onAbort(this.#closing, resolve)));
+    try {
+      await resolvesWithin(Promise.race([unloading, closed]), this.#registry.loadTimeoutMs, this.#clock);
+    } finally {
+      stop();
+    }
   }
 
   /**

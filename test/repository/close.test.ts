@@ -254,3 +254,21 @@ test("close() during a look's listing starts none of its changes: a removed mode
   await registry.close();
   assert.equal(clock.pending, 0);
 });
+
+test("close() stops waiting at once for the drains of the unloads going on, which go on in the registry, and the unload() resolves, where close() waited for them up to loadTimeoutMs", async (t) => {
+  const { root, clock, registry, repository, failures } = await onFakeClock(t, { loadTimeoutMs: 1000 }, { mode: 'explicit', models: ['a'], backends: jsonBackends().backends }, ModelRegistry);
+  const drains: string[] = [];
+  registry.on('draining', (e) => drains.push(`${e.name}:${e.version} (${e.reason}) at ${clock.now()}`));
+  await writeModels(root, ['a']);
+  await repository.start();
+  const stuck = registry.get('a').hold(); // as a request routed to a that never reaches its queue: a:1 never drains
+  const unloading = repository.unload('a').then(() => `resolved at ${clock.now()}`, (error: unknown) => error);
+  await until(() => drains.length === 1, 'a:1 to drain');
+  let closed = false;
+  void repository.close().then(() => (closed = true));
+  await until(() => closed, 'close() to resolve');
+  assert.deepEqual([await unloading, clock.now(), registry.versions('a'), drains, failures], ['resolved at 0', 0, [{ version: '1', state: 'draining' }], ['a:1 (explicit) at 0'], []]);
+  stuck.release();
+  await registry.close();
+  assert.deepEqual([registry.names(), clock.pending], [[], 0]);
+});
