@@ -109,6 +109,8 @@ export class ModelSync {
     // Only versions still being written (poll mode) that the policy keeps: the next look loads them; what serves keeps serving.
     if (wanted.size === 0 && usable.length < onDisk.length && wantedVersions(config.versionPolicy, onDisk.map((v) => v.version)).size > 0) return;
     if (wanted.size === 0) {
+      // Called off (the repository closes) while it read the directory: the model stays as it was, as a called-off change applies no unload.
+      options.signal?.throwIfAborted();
       await this.unload(name);
       throw this.#failure(name, undefined, `${configKey}#none`, new ModelNotFoundError(`Model '${name}' has no version directory holding ${config.modelFile}`));
     }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import fsPromises, { rm } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { ClosedError, ModelRegistry, memoryBackend } from 'servable';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
@@ -271,4 +272,26 @@ test("close() stops waiting at once for the drains of the unloads going on, whic
   stuck.release();
   await registry.close();
   assert.deepEqual([registry.names(), clock.pending], [[], 0]);
+});
+
+test("close() while a change reads a model with no version left unloads nothing: the load() rejects with ClosedError and the model stays loaded, where the change unloaded it after close()", async (t) => {
+  const s = await setup(t, 'explicit', ['a']);
+  await writeModels(s.root, ['a']);
+  await s.repository.start();
+  await rm(path.join(s.root, 'a', '1'), { recursive: true });
+  const real = fsPromises.readdir;
+  // close() comes while the load lists a's version directories.
+  (fsPromises as { readdir: unknown }).readdir = (...args: Parameters<typeof real>) => {
+    if (String(args[0]).endsWith(`${path.sep}a`)) void s.repository.close();
+    return real(...args);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fsPromises as { readdir: unknown }).readdir = real;
+    syncBuiltinESMExports();
+  });
+  const error = await s.repository.load('a').then(() => 'resolved', (e: unknown) => e);
+  assert.ok(error instanceof ClosedError && error.message === 'The repository is closed', String(error));
+  assert.deepEqual([s.registry.versions('a'), s.failures], [[{ version: '1', state: 'ready' }], []]);
+  await s.done();
 });
