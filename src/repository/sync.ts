@@ -239,19 +239,27 @@ export class ModelSync {
     );
   }
 
+  /**
+   * The registry's config of a version. With no `sizeBytes` in config.json, under `maxLoadedBytes`
+   * a backend that measures (`estimateBytes`: onnx-node counts external data too) is left to
+   * measure; the model file's size stands in for one that cannot, and without the bound (nothing
+   * is measured then) is what the version reports.
+   */
   #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {
+    const backend = this.#backends.get(config.backend, configFile);
+    const measured = this.#registry.maxLoadedBytes < Infinity && backend.estimateBytes !== undefined;
     return {
       name,
       version: v.version,
       source: v.modelPath,
-      backend: this.#backends.get(config.backend, configFile),
+      backend,
       handler,
       inputs: config.inputs,
       batching: config.batching,
       warmup: config.warmup,
       versionPolicy: 'all',
       labels: Object.entries(config.labels).filter(([, version]) => version === v.version).map(([label]) => label),
-      sizeBytes: config.sizeBytes ?? v.sizeBytes,
+      sizeBytes: config.sizeBytes ?? (measured ? undefined : v.sizeBytes),
     };
   }
 

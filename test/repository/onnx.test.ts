@@ -5,6 +5,7 @@ import path from 'node:path';
 import { InferenceService, ModelRegistry, memoryBackend, type Tensor } from 'servable';
 import { ModelRepository } from 'servable/repository';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
+import { encode, externalTensor, floats, linearGraph } from '../onnx-node/external-models.js';
 import { tempRoot, writeConfig } from './fixtures.js';
 
 const W = [[1, 2], [3, 4]];
@@ -57,4 +58,48 @@ test('an ONNX repository in poll mode: the default onnx-node backend with the co
     await registry.close();
     await remove();
   }
+});
+
+/** Writes `<root>/<name>/1/`: Y = X·W + B, X [batch, 256], W [256, 16] in weights.bin beside a few-hundred-byte model.onnx; resolves the .onnx size and the true one. */
+async function publishExternal(root: string, name: string): Promise<{ onnxBytes: number; trueBytes: number }> {
+  const [k, m] = [256, 16];
+  const dir = path.join(root, name, '1');
+  await mkdir(dir, { recursive: true });
+  const weights = floats(Array.from({ length: k * m + m }, (_, i) => i % 7));
+  const model = encode(linearGraph(k, m, externalTensor('W', [k, m], { location: 'weights.bin', offset: 0, length: k * m * 4 }), externalTensor('B', [m], { location: 'weights.bin', offset: k * m * 4, length: m * 4 })));
+  await writeFile(path.join(dir, 'weights.bin'), weights);
+  await writeFile(path.join(dir, 'model.onnx'), model);
+  await writeConfig(root, name, { backend: { name: 'onnx-node', devices: ['cpu'], instances: 1 } });
+  return { onnxBytes: model.byteLength, trueBytes: model.byteLength + weights.byteLength };
+}
+
+test("a repository's model with external data counts its true size under maxLoadedBytes (the backend's estimate), and its model file's size without the bound", async (t) => {
+  const { root, remove } = await tempRoot();
+  t.after(remove);
+  const { onnxBytes, trueBytes } = await publishExternal(root, 'a');
+  await publishExternal(root, 'b');
+  // Room for one at its true size, for both at their .onnx files' sizes.
+  const maxLoadedBytes = trueBytes + onnxBytes;
+  assert.ok(2 * onnxBytes < maxLoadedBytes && maxLoadedBytes < 2 * trueBytes);
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedBytes });
+  const repository = new ModelRepository({ root, registry });
+  t.after(async () => {
+    await repository.close();
+    await registry.close();
+  });
+  await repository.start();
+  assert.deepEqual([registry.versions('a'), registry.versions('b')], [[{ version: '1', state: 'unloaded' }], [{ version: '1', state: 'ready' }]], 'b evicts a');
+  assert.equal(registry.get('b').metadata().sizeBytes, trueBytes);
+
+  const { root: root2, remove: remove2 } = await tempRoot();
+  t.after(remove2);
+  await publishExternal(root2, 'c');
+  const unbounded = new ModelRegistry({ backends: [memoryBackend()] });
+  const plain = new ModelRepository({ root: root2, registry: unbounded });
+  t.after(async () => {
+    await plain.close();
+    await unbounded.close();
+  });
+  await plain.start();
+  assert.equal(unbounded.get('c').metadata().sizeBytes, onnxBytes, 'without the bound nothing is measured: the model file\'s size, as before');
 });
