@@ -118,7 +118,10 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
    * every model's load has ended, or once {@link ModelRepository.close} has called them off.
    * A start() that rejects (the root is not a directory, or listing it failed: a mount not ready
-   * yet) loaded nothing and leaves the repository as new, so start() may be called again.
+   * yet) loaded nothing and leaves the repository as new, so start() may be called again. Until its
+   * root is checked and listed, `index()`, `poll()`, `load()` and `unload()` are refused with
+   * InvalidInputError saying the repository is starting; once it lists its models they are answered
+   * (`load()` and `unload()` after its loads).
    * @throws when the root is not a directory; the file system's error when listing it fails; InvalidInputError when start() was called already and did not reject (it may be going on still); ClosedError once the repository is closed; model failures are reported as `failure` events.
    */
   async start(): Promise<void> {
@@ -320,7 +323,9 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   }
 
   #started(): { root: string; sync: ModelSync } {
-    if (!this.#root || !this.#sync) throw new InvalidInputError('The repository is not started: call start() first');
+    if (!this.#root || !this.#sync) {
+      throw new InvalidInputError(this.#starting ? 'The repository is starting: call again once start() has listed its root' : 'The repository is not started: call start() first');
+    }
     return { root: this.#root, sync: this.#sync };
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fsPromises, { mkdir, symlink, writeFile } from 'node:fs/promises';
+import fsPromises, { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,7 +8,7 @@ import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend } f
 import { FakeClock } from 'servable/testing';
 import { ModelRepository } from 'servable/repository';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, setup, closeAtEnd } from './harness.js';
+import { failuresOf, onFakeClock, setup, closeAtEnd } from './harness.js';
 
 // The control modes at start() and after, explicit loads and unloads, the index, names and options.
 
@@ -265,4 +265,32 @@ test("a start() that rejected (the root's listing failed: a mount not ready yet)
   assert.deepEqual([s.registry.names(), s.loads.sort(), s.failures], [['a', 'b'], ['a:1', 'b:1'], []]);
   await assert.rejects(s.repository.start(), (error: unknown) => error instanceof InvalidInputError && error.message === 'The repository was started already');
   await s.done();
+});
+
+test("while start() lists the root, index() and poll() refuse saying the repository is starting, where they said to call start() first; the retried start() leaves one poll timer", async (t) => {
+  const { root, clock, repository } = await onFakeClock(t, {}, { mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends().backends }, ModelRegistry);
+  await writeModels(root, ['a']);
+  const rootDir = await realpath(root);
+  const real = fsPromises.readdir;
+  const refusals: string[] = [];
+  const refused = (e: unknown) => refusals.push(`${(e as Error).constructor.name}: ${(e as Error).message}`);
+  // The calls come while start() lists the root, the first listing failing (EIO), the second going on.
+  let listings = 0;
+  (fsPromises as { readdir: unknown }).readdir = async (...args: Parameters<typeof real>) => {
+    if (String(args[0]) === rootDir && listings++ < 2) {
+      await repository.index().then(() => refusals.push('index answered'), refused);
+      await repository.poll().then(() => refusals.push('poll resolved'), refused);
+      if (listings === 1) throw Object.assign(new Error(`EIO: i/o error, scandir '${String(args[0])}'`), { code: 'EIO' });
+    }
+    return real(...args);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fsPromises as { readdir: unknown }).readdir = real;
+    syncBuiltinESMExports();
+  });
+  await assert.rejects(repository.start(), /^Error: EIO/);
+  await repository.start();
+  const starting = 'InvalidInputError: The repository is starting: call again once start() has listed its root';
+  assert.deepEqual([refusals, clock.pending], [[starting, starting, starting, starting], 1]);
 });
