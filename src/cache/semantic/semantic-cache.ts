@@ -4,12 +4,12 @@ import { flightKeyOf, isOthersFailure, SingleFlight } from '../single-flight.js'
 import type { MaybePromise } from '../store.js';
 import { boundedBy, StallGuard, wasCut } from '../timeout.js';
 import { LogAppends } from './log-appends.js';
+import { LogSync } from './log-sync.js';
 import { BoundedEmbedder } from './bounded-embedder.js';
 import { kept, SemanticEntries, type HeldEntry } from './entries.js';
 import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import { ENDED, LookupEnds } from './lookup-ends.js';
-import { PendingClears } from './pending-clears.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
 import { inScope, partitionKey, partitionScope, type Partition, type PartitionScope, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
 import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
@@ -54,13 +54,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   readonly #flights: SingleFlight<Outcome, FlightState>;
   readonly #ends = new LookupEnds();
   readonly #pending = new PendingWrites();
-  /** Local clears so far: a sync whose log read spans one applies nothing it read. */
-  #generation = 0;
-  readonly #clears = new PendingClears();
-  #cursor: string | undefined;
-  #syncing: Promise<void> | undefined;
-  #timer: unknown;
-  #closed = false;
+  readonly #sync: LogSync | undefined;
   #unkeyed = 0;
 
   constructor(options: SemanticCacheOptions<Q>) {
@@ -79,7 +73,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#appends = log && new LogAppends(log, timeoutMs, clock, (partition, cause) => this.emit('error', { operation: 'append', partition, error: semanticError('append', cause) }));
     this.#verifies = new StallGuard(timeoutMs, this.#clock);
     this.#entries = new SemanticEntries<Q>({ dimensions, maxEntries, clock: this.#clock, accelerate });
-    if (log && syncIntervalMs > 0) this.#schedule(syncIntervalMs);
+    this.#sync = log && new LogSync(log, timeoutMs, clock, syncIntervalMs, { apply: (record, ageMs) => this.#apply(record, ageMs), failed: (error) => this.emit('error', { operation: 'sync', error }) });
   }
 
   /** Entries held (expired ones count until found or evicted). */
@@ -196,11 +190,10 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
   async invalidate(partition?: Partition, options: { readonly prefix?: boolean } = {}): Promise<void> {
     const scope = partitionScope('invalidate()', partition, options);
     const { key, prefix } = scope;
-    this.#generation++;
     this.#clear(scope);
     if (!this.#log) return;
     const written = this.idle().then(() => boundedBy(Promise.resolve(this.#log!.append({ kind: 'clear', partition: key, ...(prefix ? { prefix } : {}) })), this.#timeoutMs, this.#clock, 'clear'));
-    this.#clears.add(written);
+    this.#sync?.cleared(written);
     try {
       await written;
     } catch (cause) {
@@ -229,12 +222,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * outage say): it goes on, applies when it ends, and the syncs called meanwhile wait for it.
    */
   async sync(): Promise<void> {
-    if (!this.#log) return;
-    try {
-      await boundedBy(this.#replaying(this.#log), this.#timeoutMs, this.#clock, 'sync');
-    } catch (cause) {
-      if (!this.#closed) this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
-    }
+    await this.#sync?.sync();
   }
 
   /** Resolves when every log write started so far has finished (or timed out). */
@@ -248,10 +236,9 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * that ends later applies and reports nothing.
    */
   async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#sync?.stop();
     await this.idle();
-    if (this.#syncing) await boundedBy(this.#syncing, this.#timeoutMs, this.#clock, 'sync').catch(() => {});
+    await this.#sync?.settled();
   }
 
   async #lookupOrCompute(
@@ -337,36 +324,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     this.#appends?.append({ kind: 'add', partition, exactKey, query, vector, value, ttlMs: this.#ttlMs });
   }
 
-  /** The sync in flight, or a new one: one log read at a time. */
-  #replaying(log: SemanticLog): Promise<void> {
-    this.#syncing ??= this.#replay(log).finally(() => {
-      this.#syncing = undefined;
-    });
-    return this.#syncing;
-  }
-
-  async #replay(log: SemanticLog): Promise<void> {
-    try {
-      const generation = this.#generation;
-      if (this.#clears.written) await this.#clears.written;
-      const { records, cursor, errors = [] } = await log.read(this.#cursor);
-      // A clear since the read began: what it read may be entries the clear removed. Read again, after the clear's record.
-      if (generation !== this.#generation || this.#closed) return;
-      for (const error of errors) this.emit('error', { operation: 'sync', error });
-      for (const { record, ageMs } of records) {
-        try {
-          this.#apply(record, ageMs);
-        } catch (cause) {
-          // Skipped, not read again: one record this replica cannot take (another embedder's length, say) would stop its sync for good.
-          this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
-        }
-      }
-      this.#cursor = cursor;
-    } catch (cause) {
-      if (!this.#closed) this.emit('error', { operation: 'sync', error: semanticError('sync', cause) });
-    }
-  }
-
   /** Removes the entries within `scope`, and stops the writes in flight there: new callers start afresh, and what they compute is not stored. */
   #clear(scope: PartitionScope): void {
     const within = (partition: string): boolean => inScope(partition, scope);
@@ -382,15 +339,6 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const vector = normalized(record.vector, this.#dimensions);
     const { partition, exactKey, value } = record;
     this.#entries.insert({ partition, exactKey, query: record.query as Q, value, vector, expiresAt: this.#clock.now() + remaining });
-  }
-
-  #schedule(intervalMs: number): void {
-    this.#timer = this.#clock.setTimeout(() => {
-      if (this.#closed) return;
-      void this.#replaying(this.#log!).finally(() => {
-        if (!this.#closed) this.#schedule(intervalMs);
-      });
-    }, intervalMs);
   }
 }
 
