@@ -778,6 +778,37 @@ test('while an append that timed out is still pending, later appends are skipped
   assert.equal(log.records.length, 2);
 });
 
+test('a sync() that waited timeoutMs for a read is one sync error event: the read failing after it reports nothing more (a read ending after it applies what it read)', async () => {
+  const clock = new FakeClock();
+  const log = memoryLog(clock);
+  const writer = setup({ log, syncIntervalMs: 0 });
+  await writer.cache.store('a', answer(1));
+  const reads: { answer: () => void; fail: (error: Error) => void }[] = [];
+  const held: SemanticLog = { append: (r) => log.append(r), read: (cursor) => new Promise((resolve, reject) => reads.push({ answer: () => resolve(log.read(cursor)), fail: reject })) };
+  const { cache, events } = setup({ log: held, syncIntervalMs: 0, timeoutMs: 100, clock });
+  const settled = () => new Promise((r) => setImmediate(r));
+  const first = cache.sync();
+  clock.advance(100);
+  await first;
+  assert.deepEqual(events, ['error:sync']);
+  reads.shift()!.fail(new Error('Reached the max retries per request limit'));
+  await settled();
+  assert.deepEqual([events, cache.size], [['error:sync'], 0], 'the read the timeout reported is not reported again when it fails');
+
+  const second = cache.sync();
+  clock.advance(100);
+  await second;
+  reads.shift()!.answer();
+  await settled();
+  assert.deepEqual([events, cache.size], [['error:sync', 'error:sync'], 1], 'a read ending after its timeout applies what it read, silently');
+
+  const third = cache.sync();
+  reads.shift()!.fail(new Error('Connection is closed.'));
+  await third;
+  assert.deepEqual(events, ['error:sync', 'error:sync', 'error:sync'], 'a read failing within timeoutMs is reported');
+  assert.equal(clock.pending, 0);
+});
+
 test('a replica syncs on its interval until closed', async () => {
   const clock = new FakeClock();
   const log = memoryLog(clock);

@@ -10,6 +10,12 @@ export interface LogReader {
   failed(error: CacheError): void;
 }
 
+/** A read of the log; `late` once a {@link LogSync.sync} reported it took longer than `timeoutMs`. */
+interface Read {
+  done: Promise<void>;
+  late: boolean;
+}
+
 /**
  * A replica's reads of the log, from the last record read: one at a time, each after the clears
  * of this replica on their way to the log, and none applied that spans a local clear; every
@@ -24,7 +30,7 @@ export class LogSync {
   /** Local clears so far: a read that spans one applies nothing it read. */
   #generation = 0;
   #cursor: string | undefined;
-  #reading: Promise<void> | undefined;
+  #reading: Read | undefined;
   #timer: unknown;
   #closed = false;
 
@@ -42,11 +48,16 @@ export class LogSync {
     this.#clears.add(written);
   }
 
-  /** Waits for the read in flight, or a new one, at most `timeoutMs`; a longer wait is a failure and the read goes on. */
+  /**
+   * Waits for the read in flight, or a new one, at most `timeoutMs`; a longer wait is reported as
+   * a failure, and the read goes on: it applies what it reads, or fails unreported again.
+   */
   async sync(): Promise<void> {
+    const read = this.#read();
     try {
-      await boundedBy(this.#read(), this.#timeoutMs, this.#clock, 'sync');
+      await boundedBy(read.done, this.#timeoutMs, this.#clock, 'sync');
     } catch (cause) {
+      read.late = true;
       if (!this.#closed) this.#reader.failed(semanticError('sync', cause));
     }
   }
@@ -59,18 +70,20 @@ export class LogSync {
 
   /** Resolves when the read in flight ends, or after `timeoutMs`. */
   async settled(): Promise<void> {
-    if (this.#reading) await boundedBy(this.#reading, this.#timeoutMs, this.#clock, 'sync').catch(() => {});
+    if (this.#reading) await boundedBy(this.#reading.done, this.#timeoutMs, this.#clock, 'sync').catch(() => {});
   }
 
   /** The read in flight, or a new one: one log read at a time. */
-  #read(): Promise<void> {
-    this.#reading ??= this.#replay().finally(() => {
+  #read(): Read {
+    if (this.#reading) return this.#reading;
+    const read: Read = { done: Promise.resolve(), late: false };
+    read.done = this.#replay(read).finally(() => {
       this.#reading = undefined;
     });
-    return this.#reading;
+    return (this.#reading = read);
   }
 
-  async #replay(): Promise<void> {
+  async #replay(read: Read): Promise<void> {
     try {
       const generation = this.#generation;
       if (this.#clears.written) await this.#clears.written;
@@ -88,14 +101,14 @@ export class LogSync {
       }
       this.#cursor = cursor;
     } catch (cause) {
-      if (!this.#closed) this.#reader.failed(semanticError('sync', cause));
+      if (!this.#closed && !read.late) this.#reader.failed(semanticError('sync', cause));
     }
   }
 
   #schedule(intervalMs: number): void {
     this.#timer = this.#clock.setTimeout(() => {
       if (this.#closed) return;
-      void this.#read().finally(() => {
+      void this.#read().done.finally(() => {
         if (!this.#closed) this.#schedule(intervalMs);
       });
     }, intervalMs);

@@ -219,7 +219,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
    * Replays the log records written since the last sync (by any replica, this one included), after
    * the clears `invalidate()` is still writing there. A failed sync is a `sync` `error` event, and
    * so is one waited for `timeoutMs` (a read waits as long as its client does, through a Redis
-   * outage say): it goes on, applies when it ends, and the syncs called meanwhile wait for it.
+   * outage say): it goes on, applies when it ends (or fails, then reported no more: that event
+   * was its failure), and the syncs called meanwhile wait for it.
    */
   async sync(): Promise<void> {
     await this.#sync?.sync();
