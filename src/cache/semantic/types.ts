@@ -40,7 +40,8 @@ export interface SemanticCacheOptions<Q extends SemanticQuery = string> {
   /** How often to replay the log, in milliseconds; 0: only when {@link SemanticCache.sync} is called. @default 1000 */
   readonly syncIntervalMs?: number;
   /**
-   * The longest an embedding, a verification or a log write may take, in milliseconds. A slower
+   * The longest an embedding, a verification or a log write may take, and the longest
+   * {@link SemanticCache.sync} and `close()` wait for a log read, in milliseconds. A slower
    * embedding or verification makes a miss (the query is computed) and an `error` event, and while
    * an embedding (or a verification) that timed out has not answered, lookups skip the embedder
    * (or the verifier) the same way; a {@link SemanticCache.store} whose embedding is late or
