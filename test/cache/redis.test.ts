@@ -252,7 +252,7 @@ test('invalidating one version clears its keys only, on a server and a cluster, 
   const versions = ['1', '2', '[2]', '2*', 'v?'];
   for (const redis of [client, clusterClient]) {
     for (const cleared of versions.slice(1)) {
-      const cache = new ResultCache({ store: new RedisStore({ client: redis, prefix: `v${prefixes++}:`, scanCount: 5 }) });
+      const cache = new ResultCache({ store: new RedisStore({ client: redis, prefix: `v${prefixes++}:`, scanCount: 5 }), timeoutMs: 5000 });
       const run = (version: string, x: number) => cache.run({ model: 'm', version, inputs: { x: y(x).y } }, async () => y(x), { noStore: true });
       for (const version of versions) for (let x = 0; x < 10; x++) await cache.run({ model: 'm', version, inputs: { x: y(x).y } }, async () => y(x));
       await cache.idle();
