@@ -59,6 +59,16 @@ test('external data counts the bytes its tensors take from each file: the sum of
   assert.equal(await backend.estimateBytes(two.file), two.size + 24 + 8);
 });
 
+test('references whose tags, lengths and texts cross the 16 KiB pieces the file is read in all count', async (t) => {
+  const dir = await tempDir(t);
+  // 300 tensors of about 250 bytes each, names of varied lengths: about five piece boundaries, falling within fields.
+  const location = `${'f'.repeat(200)}/w.bin`;
+  const initializer = Array.from({ length: 300 }, (_, i) => externalTensor('t'.repeat(i % 37), [2], { location, offset: i * 8, length: 8 }));
+  const { file, size } = await save(dir, encode(onnx.GraphProto.create({ name: 'many', initializer })), { [location]: new Uint8Array(4000) });
+  assert.ok(size > 4 * 16384, `${size} bytes`);
+  assert.equal(await backend.estimateBytes(file), size + 300 * 8);
+});
+
 test('a reference without a length counts its file whole', async (t) => {
   const dir = await tempDir(t);
   const { file, size } = await save(dir, linear({ location: 'weights.bin', offset: 0, length: 24 }, { location: 'weights.bin', offset: 24 }), { 'weights.bin': padded(concat(floats(W), floats(B)), 100) });
