@@ -113,7 +113,9 @@ export interface HttpHandlerOptions {
    */
   readonly requiredModels?: readonly string[];
   /**
-   * Called with every error answered with 500, whose message the client does not see: log it here.
+   * Called with every error answered with 500, whose message the client does not see, and with the
+   * UnavailableError of a 503 whose JSON worker could not be started or ended (its `cause` says how,
+   * which the client is not told): log it here.
    * @default none
    */
   readonly onError?: (error: unknown, request: HttpRequest) => void;
