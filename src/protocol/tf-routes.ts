@@ -57,9 +57,13 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
   let refused: { readonly error: unknown } | undefined;
   try {
     decoded = await beforeService(service, model, async () => {
-      // An unknown model, version or label gets its 404 before the headers, tenantOf and the body,
-      // as on the OIP route: peek() throws it, and loads nothing.
+      // An unknown model gets its 404 before the headers, as on the OIP route.
       assertKnownModel(service, model);
+      // Before the body, so that a request refused for its headers loads no model.
+      if (!tenantOf) directives = headerDirectives(request.headers);
+      const routingKey = routingKeyHeader === undefined ? undefined : routingKeyOf(request.headers, routingKeyHeader);
+      // An unknown version or label gets its 404 after the headers and before tenantOf and the body,
+      // as on the OIP route: peek() throws it, and loads nothing.
       if (ref.version !== undefined || ref.label !== undefined) service.registry.peek(model, { version: ref.version, label: ref.label });
       if (tenantOf) {
         // tenantOf, a hook that may be slow or never settle, is asked before a version is held, so that
@@ -69,11 +73,7 @@ async function predict({ service, maxElements, tenantOf, routingKeyHeader, jsonD
         } catch (error) {
           refused = { error };
         }
-      } else {
-        // Before the body, so that a request refused for its headers loads no model.
-        directives = headerDirectives(request.headers);
       }
-      const routingKey = routingKeyHeader === undefined ? undefined : routingKeyOf(request.headers, routingKeyHeader);
       // The body reads by the inputs of the version it goes to: under a traffic split, that is drawn
       // first (at the routing key's point), and the request then runs on it, held.
       const { version, label } = ref.version === undefined && ref.label === undefined ? (service.splitTarget(model, routingKey) ?? {}) : ref;

@@ -740,3 +740,22 @@ test('tenantOf is not asked for a version or label the model does not have: the 
   assert.deepEqual(asked, []);
   await registry.close();
 });
+
+test('a header refused with a 400 comes before an unknown version\'s or label\'s 404 on :predict, as on the OIP route', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: twice, warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }), routingKeyHeader: 'x-user' });
+  const answers = [];
+  for (const path of ['/v1/models/m/versions/9:predict', '/v1/models/m/labels/nope:predict', '/v2/models/m/versions/9/infer']) {
+    for (const headers of [{ 'x-tenant': ['a', 'b'] }, { 'x-user': 'u'.repeat(257) }]) {
+      const reply = await http.handle({ method: 'POST', path, headers, body: '{"instances": [' });
+      answers.push([path, reply.status, json(reply)]);
+    }
+  }
+  const refused = (path: string) => [
+    [path, 400, { error: 'The X-Tenant header was sent 2 times; send it once', code: 'ERR_SERVABLE_INVALID_INPUT' }],
+    [path, 400, { error: "The routing key header 'x-user' holds 257 characters; it may hold at most 256", code: 'ERR_SERVABLE_INVALID_INPUT' }],
+  ];
+  assert.deepEqual(answers, ['/v1/models/m/versions/9:predict', '/v1/models/m/labels/nope:predict', '/v2/models/m/versions/9/infer'].flatMap(refused));
+  await registry.close();
+});
