@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -112,6 +112,22 @@ test('an external file that is missing, outside the model\'s directory or shorte
   await rejects(linear({ location: 'b.bin', offset: 4, length: 8 }, b), (file) => `The model file ${file} reads external data up to byte 12 of ${path.join(inner, 'b.bin')}, which holds 8`);
   await rejects(linear({ location: 'b.bin', length: -1 } as Placed, b), (file) => `The model file ${file} gives external data at "b.bin" the length "-1", no number of bytes`);
   await rejects(linear({ location: '', length: 8 }, b), (file) => `The model file ${file} has a tensor with external data and no location`);
+});
+
+test('an external file reached through a link that leads outside the model\'s directory fails, as in ONNX Runtime, which resolves links; a link within it counts', async (t) => {
+  const dir = await tempDir(t);
+  const inner = path.join(dir, 'inner');
+  await mkdir(path.join(inner, 'data'), { recursive: true });
+  await writeFile(path.join(dir, 'outside.bin'), floats(W));
+  await writeFile(path.join(inner, 'data', 'w.bin'), floats(W));
+  await symlink(path.join(dir, 'outside.bin'), path.join(inner, 'out.bin'));
+  await symlink(path.join(inner, 'data'), path.join(inner, 'linked'));
+  const b = { location: 'b.bin', length: 8 };
+  const escaping = await save(inner, linear({ location: 'out.bin', length: 24 }, b), { 'b.bin': floats(B) });
+  const link = path.join(inner, 'out.bin');
+  await assert.rejects(backend.estimateBytes(escaping.file), (e: Error) => e instanceof BackendError && e.message === `The external data file ${link} of the model file ${escaping.file} leads outside its directory through a link`);
+  const within = await save(inner, linear({ location: 'linked/w.bin', length: 24 }, b));
+  assert.equal(await backend.estimateBytes(within.file), within.size + 32);
 });
 
 test('a file that is no ONNX protobuf, truncated or nesting graphs too deep fails with a BackendError naming it', async (t) => {

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { abortError, BackendError } from '../../core/index.js';
 import { checkLoadOptions, type LoadOptions } from '../index.js';
@@ -13,7 +13,8 @@ import { externalRefs, type ExternalRef } from './onnx-walk.js';
  * Undefined for a path that names no regular file.
  * @throws BackendError naming the file when it cannot be read (missing, not permitted) or is no valid
  * ONNX protobuf, or an external file that is missing, no regular file, not within the model's
- * directory (an absolute location, one leading out of it: ONNX Runtime refuses those too) or shorter
+ * directory (an absolute location, one leading out of it, or a link that does: ONNX Runtime, which
+ * resolves links, refuses those too) or shorter
  * than a reference's offset and length, as its load would fail; the abort error when `signal`
  * aborts, whatever the source.
  */
@@ -75,16 +76,21 @@ async function externalBytes(file: string, refs: readonly ExternalRef[], signal:
     usage.set(path, u);
   }
   let total = 0;
+  let realDir: string | undefined;
   for (const [path, u] of usage) {
     if (signal?.aborted) throw abortError(signal);
-    let info;
+    let info, real;
     try {
       info = await stat(path);
+      // ONNX Runtime resolves links before it checks that a file is within the model's directory.
+      real = await realpath(path);
+      realDir ??= await realpath(dir);
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       throw new BackendError(`Cannot read the external data file ${path} of the model file ${file}: ${(error as Error).message}`, { cause: error });
     }
     if (!info.isFile()) throw new BackendError(`The external data file ${path} of the model file ${file} is no regular file`);
+    if (!inside(realDir, real)) throw new BackendError(`The external data file ${path} of the model file ${file} leads outside its directory through a link`);
     if (u.reach > info.size) throw new BackendError(`The model file ${file} reads external data up to byte ${u.reach} of ${path}, which holds ${info.size}`);
     total += u.whole ? u.bytes : info.size;
   }
@@ -96,11 +102,16 @@ async function externalBytes(file: string, refs: readonly ExternalRef[], signal:
 function within(file: string, dir: string, location: string | undefined): string {
   if (!location) throw new BackendError(`The model file ${file} has a tensor with external data and no location`);
   const path = resolve(dir, location);
-  const rel = relative(dir, path);
-  if (isAbsolute(location) || rel === '' || rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) {
+  if (isAbsolute(location) || !inside(dir, path)) {
     throw new BackendError(`The model file ${file} references external data at ${JSON.stringify(location)}, outside its directory`);
   }
   return path;
+}
+
+/** Whether `path` lies below `dir` (both absolute). */
+function inside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel);
 }
 
 function decimal(file: string, ref: ExternalRef, key: 'offset' | 'length'): number | undefined {
