@@ -3,7 +3,8 @@
  * to, adds a controller serving the Open Inference Protocol v2 (`/v2`) and TF-Serving's REST API
  * (`/v1/models`) through the same protocol handler as the other adapters, and `GET /metrics` when
  * given a metrics route. The controller is an ordinary Nest controller, so global prefixes, guards
- * and interceptors apply to it. It is built without decorator syntax, so it needs neither
+ * and interceptors apply to it; it is version-neutral, so `app.enableVersioning()` leaves its routes where
+ * the protocols put them. It is built without decorator syntax, so it needs neither
  * `experimentalDecorators` nor `emitDecoratorMetadata` in the package, and works in Nest projects
  * that use them. It runs on `@nestjs/platform-express`; on `@nestjs/platform-fastify`, declare the
  * module with `controller: false` and register `servableFastify` (from `servable/fastify`) on
@@ -38,6 +39,7 @@ import {
   Next,
   Req,
   Res,
+  VERSION_NEUTRAL,
   type DynamicModule,
   type InjectionToken,
   type ModuleMetadata,
@@ -255,7 +257,8 @@ function servableController(path: string, metrics: boolean): Type {
   route(ServableController, 'oip', All(['v2', `v2/${pattern}`]));
   route(ServableController, 'tfServing', All(['v1/models', `v1/models/${pattern}`]));
   if (metrics) route(ServableController, 'metrics', All('metrics'));
-  Controller(path)(ServableController);
+  // The protocols fix their paths (/v2, /v1/models): Nest's versioning must neither move them nor refuse a request without its version.
+  Controller({ path, version: VERSION_NEUTRAL })(ServableController);
   return ServableController;
 }
 

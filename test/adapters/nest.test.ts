@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller, Get, Inject, Module, Param, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Inject, Module, Param, VersioningType, type INestApplication, type VersioningOptions } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { InferenceService, ModelRegistry } from 'servable';
@@ -170,6 +170,52 @@ test('nest: with tfServing: false, /v1/models goes on to an app controller decla
         const mine = await fetch(`${url}/v1/models/42`);
         assert.deepEqual([mine.status, await mine.json()], [200, { mine: '42' }]);
         assert.deepEqual(await (await fetch(`${url}/v2/models/linear/ready`)).json(), { name: 'linear', ready: true });
+      } finally {
+        await app.close();
+      }
+    }
+  } finally {
+    await registry.close();
+  }
+});
+
+test("nest: with Nest's versioning on, the protocol routes stay where clients look for them, below the global prefix only, while the app's controllers take the default version", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'up 1\n' });
+  const versionings: VersioningOptions[] = [
+    { type: VersioningType.URI, defaultVersion: '1' },
+    { type: VersioningType.HEADER, header: 'x-api-version', defaultVersion: '1' },
+    { type: VersioningType.MEDIA_TYPE, key: 'v=', defaultVersion: '2' },
+  ];
+  try {
+    for (const versioning of versionings) {
+      const moduleRef = await Test.createTestingModule({
+        imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), metrics } as unknown as ServableModuleOptions)],
+        controllers: [AppController],
+      }).compile();
+      const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+      app.setGlobalPrefix('api');
+      app.enableVersioning(versioning);
+      const url = await listen(app);
+      try {
+        // The app's own route asks for its version as the versioning reads it; servable's routes are sent as Triton's and TF-Serving's clients send them.
+        const own =
+          versioning.type === VersioningType.URI
+            ? fetch(`${url}/api/v1/app/hello`)
+            : fetch(`${url}/api/app/hello`, { headers: versioning.type === VersioningType.HEADER ? { 'x-api-version': '1' } : { accept: 'application/json;v=2' } });
+        const answers = await Promise.all([
+          fetch(`${url}/api/v2/models/linear/ready`).then(async (r) => [r.status, await r.json()]),
+          fetch(`${url}/api/v1/models/linear:predict`, { method: 'POST', body: '{"instances": [[1, 2, 3]]}' }).then(async (r) => [r.status, await r.json()]),
+          fetch(`${url}/api/metrics`).then(async (r) => [r.status, await r.text()]),
+          own.then(async (r) => [r.status, await r.text()]),
+        ]);
+        assert.deepEqual(answers, [
+          [200, { name: 'linear', ready: true }],
+          [200, { predictions: [[32, 48]] }],
+          [200, 'up 1\n'],
+          [200, 'app'],
+        ], versioning.type.toString());
       } finally {
         await app.close();
       }
