@@ -11,7 +11,8 @@
  * Nest's Fastify instance, as the controller refuses to start there.
  *
  * Create the app with `bodyParser: false`: Nest's JSON body parser refuses bodies over 100 kB and
- * answers malformed JSON itself, before the protocol can (`rawBody: true` keeps that parser).
+ * answers malformed JSON itself, before the protocol can (`rawBody: true` keeps that parser). Your
+ * own controllers then get their parser back from `consumer.apply(express.json()).forRoutes(...)`.
  *
  * @example
  * ```ts

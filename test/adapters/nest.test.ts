@@ -1,7 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Controller, Get, Inject, Module, Param, VersioningType, type INestApplication, type VersioningOptions } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpException,
+  Inject,
+  Module,
+  Param,
+  Post,
+  VersioningType,
+  type ArgumentMetadata,
+  type ArgumentsHost,
+  type CallHandler,
+  type ExecutionContext,
+  type INestApplication,
+  type MiddlewareConsumer,
+  type VersioningOptions,
+} from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import express from 'express';
+import { map, type Observable } from 'rxjs';
 import { Test } from '@nestjs/testing';
 import { InferenceService, ModelRegistry } from 'servable';
 import { memoryBackend } from 'servable/testing';
@@ -221,6 +241,76 @@ test("nest: with Nest's versioning on, the protocol routes stay where clients lo
       }
     }
   } finally {
+    await registry.close();
+  }
+});
+
+test("nest: a global guard refuses servable's routes in Nest's format; interceptors, filters and pipes leave the protocol's replies as written; express.json() for the app's controllers alone keeps @Body() with bodyParser: false", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const seen = { filtered: [] as string[], piped: [] as string[] };
+  class Guard {
+    canActivate(context: ExecutionContext): boolean {
+      return context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers.authorization === 'Bearer ok';
+    }
+  }
+  class Wrap {
+    intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+      return next.handle().pipe(map((data) => ({ data })));
+    }
+  }
+  class Filter {
+    catch(exception: HttpException, host: ArgumentsHost): void {
+      seen.filtered.push(exception.constructor.name);
+      host.switchToHttp().getResponse<express.Response>().status(exception.getStatus()).json({ filtered: exception.message });
+    }
+  }
+  class Pipe {
+    transform(value: unknown, metadata: ArgumentMetadata): unknown {
+      seen.piped.push(metadata.type);
+      return value;
+    }
+  }
+  class Orders {
+    create(body: unknown): unknown {
+      return { got: body };
+    }
+  }
+  Post('orders')(Orders.prototype, 'create', Object.getOwnPropertyDescriptor(Orders.prototype, 'create')!);
+  Body()(Orders.prototype, 'create', 0);
+  Controller('app')(Orders);
+  class AppModule {
+    configure(consumer: MiddlewareConsumer): void {
+      consumer.apply(express.json()).forRoutes(Orders);
+    }
+  }
+  Module({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry }) } as unknown as ServableModuleOptions)],
+    controllers: [Orders],
+    providers: [
+      { provide: APP_GUARD, useClass: Guard },
+      { provide: APP_INTERCEPTOR, useClass: Wrap },
+      { provide: APP_FILTER, useClass: Filter },
+      { provide: APP_PIPE, useClass: Pipe },
+    ],
+  })(AppModule);
+  const app = (await Test.createTestingModule({ imports: [AppModule] }).compile()).createNestApplication({ bodyParser: false, logger: false });
+  const url = await listen(app);
+  const send = async (path: string, body: string, authorization = 'Bearer ok') => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body });
+    return [res.status, await res.json()];
+  };
+  try {
+    const infer = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+    assert.deepEqual(await send('/v2/models/linear/infer', infer, 'Bearer no'), [403, { filtered: 'Forbidden resource' }]);
+    assert.deepEqual(await send('/v2/models/linear/infer', infer), [200, { model_name: 'linear', model_version: '1', outputs: [{ name: 'Y', datatype: 'FP32', shape: [1, 2], data: [32, 48] }] }]);
+    const [status, error] = await send('/v2/models/linear/infer', '{bad');
+    assert.deepEqual([status, (error as { code: string }).code], [400, 'ERR_SERVABLE_INVALID_INPUT']);
+    assert.deepEqual(await send('/v1/models/linear:predict', '{"instances": [[1, 2, 3]]}'), [200, { predictions: [[32, 48]] }]);
+    assert.deepEqual(await send('/app/orders', '{"id": 7}'), [201, { data: { got: { id: 7 } } }]);
+    assert.deepEqual(seen, { filtered: ['ForbiddenException'], piped: ['body'] });
+  } finally {
+    await app.close();
     await registry.close();
   }
 });
