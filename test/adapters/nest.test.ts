@@ -315,6 +315,51 @@ test("nest: a global guard refuses servable's routes in Nest's format; intercept
   }
 });
 
+test("nest: app.close() answers the request in flight, then a provider's onApplicationShutdown closes the registry that forRootAsync's factory serves", async () => {
+  const order: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const running = new Promise<void>((resolve) => (entered = resolve));
+  class Models {
+    readonly registry = new ModelRegistry({ backends: [memoryBackend()] });
+    async onApplicationShutdown(): Promise<void> {
+      order.push(`registry closes, ${this.registry.closed ? 'closed' : 'open'}`);
+      await this.registry.close();
+    }
+  }
+  class ModelsModule {}
+  Module({ providers: [Models], exports: [Models] })(ModelsModule);
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ServableModule.forRootAsync({
+        imports: [ModelsModule],
+        inject: [Models],
+        useFactory: (async (models: Models) => {
+          await models.registry.load({ name: 'linear', source: linearMemory(async () => (entered(), gate)), warmup: [] });
+          return { service: new InferenceService({ registry: models.registry }) };
+        }) as never,
+      }),
+    ],
+  }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+  const url = await listen(app);
+  const body = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+  // The server closes once its last reply went out, which the client may read only later.
+  (app.getHttpServer() as { once(event: 'close', listener: () => void): void }).once('close', () => order.push('server closed'));
+  const answered = fetch(`${url}/v2/models/linear/infer`, { method: 'POST', body }).then(async (res) => [
+    res.status,
+    ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data,
+  ]);
+  await running;
+  const closing = app.close();
+  release();
+  assert.deepEqual(await answered, [200, [32, 48]]);
+  await closing;
+  assert.deepEqual(order, ['server closed', 'registry closes, open']);
+  assert.equal(app.get(Models).registry.closed, true);
+});
+
 test('nest: controller: false provides the service without routes', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const moduleRef = await Test.createTestingModule({
