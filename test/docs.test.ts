@@ -8,7 +8,7 @@ const root = new URL('../', import.meta.url);
 
 // The examples in the docs are real files that CI runs; the docs must show them verbatim.
 const embedded: Record<string, string[]> = {
-  'docs/testing.md': ['examples/sentiment-handler.ts', 'test/examples/sentiment-handler.test.ts'],
+  'docs/testing.md': ['examples/sentiment-handler.ts', 'test/examples/sentiment-handler.test.ts', 'test/examples/nest-controller.test.ts'],
 };
 
 for (const [doc, files] of Object.entries(embedded)) {

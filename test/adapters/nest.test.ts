@@ -360,6 +360,35 @@ test("nest: app.close() answers the request in flight, then a provider's onAppli
   assert.equal(app.get(Models).registry.closed, true);
 });
 
+test("nest: overrideProvider(InferenceService) changes the service the app's providers get, not the one the protocol's routes serve", async () => {
+  const served = new ModelRegistry({ backends: [memoryBackend()] });
+  await served.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const other = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
+  class Consumer {
+    readonly service: InferenceService;
+    constructor(service: InferenceService) {
+      this.service = service;
+    }
+  }
+  Inject(InferenceService)(Consumer, undefined, 0);
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry: served }) } as unknown as ServableModuleOptions)],
+    providers: [Consumer],
+  })
+    .overrideProvider(InferenceService)
+    .useValue(other)
+    .compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+  const url = await listen(app);
+  try {
+    assert.equal(app.get(Consumer).service, other);
+    assert.deepEqual(await (await fetch(`${url}/v2/models/linear/ready`)).json(), { name: 'linear', ready: true });
+  } finally {
+    await app.close();
+    await served.close();
+  }
+});
+
 test('nest: controller: false provides the service without routes', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const moduleRef = await Test.createTestingModule({
