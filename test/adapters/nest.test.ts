@@ -389,6 +389,31 @@ test("nest: overrideProvider(InferenceService) changes the service the app's pro
   }
 });
 
+test("nest: an app controller's GET /metrics shadows the module's, without a warning, as docs/http.md warns", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  class AppMetrics {
+    scrape(): string {
+      return 'app_up 1';
+    }
+  }
+  Get()(AppMetrics.prototype, 'scrape', Object.getOwnPropertyDescriptor(AppMetrics.prototype, 'scrape')!);
+  Controller('metrics')(AppMetrics);
+  const warned: unknown[] = [];
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'servable_up 1\n' });
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), metrics } as unknown as ServableModuleOptions)],
+    controllers: [AppMetrics],
+  }).compile();
+  const logger = { log() {}, debug() {}, verbose() {}, warn: (m: unknown) => void warned.push(m), error: (m: unknown) => void warned.push(m) };
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger });
+  const url = await listen(app);
+  try {
+    assert.deepEqual([await (await fetch(`${url}/metrics`)).text(), warned], ['app_up 1', []]);
+  } finally {
+    await app.close();
+  }
+});
+
 test('nest: controller: false provides the service without routes', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const moduleRef = await Test.createTestingModule({
