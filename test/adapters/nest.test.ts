@@ -414,6 +414,40 @@ test("nest: an app controller's GET /metrics shadows the module's, without a war
   }
 });
 
+test("nest: a global prefix that excludes the module's paths, as docs/http.md writes it, leaves them at the root and prefixes the app's routes", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'up 1\n' });
+  const moduleRef = await Test.createTestingModule({
+    imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), metrics } as unknown as ServableModuleOptions)],
+    controllers: [AppController],
+  }).compile();
+  const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+  app.setGlobalPrefix('api', { exclude: ['v2', 'v2/*path', 'v1/models', 'v1/models/*path', 'metrics'] });
+  const url = await listen(app);
+  const get = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${url}${path}`, init);
+    return [res.status, await res.text()];
+  };
+  try {
+    const body = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+    assert.deepEqual(
+      await Promise.all([
+        get('/v2/health/ready'),
+        get('/v2/models/linear/infer', { method: 'POST', body }).then(([status, text]) => [status, (JSON.parse(text as string) as { outputs: { data: number[] }[] }).outputs[0]!.data]),
+        get('/v1/models/linear:predict', { method: 'POST', body: '{"instances": [[1, 2, 3]]}' }),
+        get('/metrics'),
+        get('/api/app/hello'),
+        get('/app/hello').then(([status]) => status),
+      ]),
+      [[200, '{"ready":true}'], [200, [32, 48]], [200, '{"predictions":[[32,48]]}'], [200, 'up 1\n'], [200, 'app'], 404],
+    );
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
 test('nest: controller: false provides the service without routes', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const moduleRef = await Test.createTestingModule({
