@@ -303,12 +303,14 @@ test("nest: a global guard refuses servable's routes in Nest's format; intercept
   try {
     const infer = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
     assert.deepEqual(await send('/v2/models/linear/infer', infer, 'Bearer no'), [403, { filtered: 'Forbidden resource' }]);
+    const probe = await fetch(`${url}/v2/health/ready`);
+    assert.deepEqual([probe.status, await probe.json()], [403, { filtered: 'Forbidden resource' }]);
     assert.deepEqual(await send('/v2/models/linear/infer', infer), [200, { model_name: 'linear', model_version: '1', outputs: [{ name: 'Y', datatype: 'FP32', shape: [1, 2], data: [32, 48] }] }]);
     const [status, error] = await send('/v2/models/linear/infer', '{bad');
     assert.deepEqual([status, (error as { code: string }).code], [400, 'ERR_SERVABLE_INVALID_INPUT']);
     assert.deepEqual(await send('/v1/models/linear:predict', '{"instances": [[1, 2, 3]]}'), [200, { predictions: [[32, 48]] }]);
     assert.deepEqual(await send('/app/orders', '{"id": 7}'), [201, { data: { got: { id: 7 } } }]);
-    assert.deepEqual(seen, { filtered: ['ForbiddenException'], piped: ['body'] });
+    assert.deepEqual(seen, { filtered: ['ForbiddenException', 'ForbiddenException'], piped: ['body'] });
   } finally {
     await app.close();
     await registry.close();
