@@ -140,13 +140,3 @@ function closingQuote(text: string, open: number): number {
 
 /** V8's longest string (String::kMaxLength on 64-bit), which the quoted text must fit in. */
 const MAX_TEXT = 2 ** 29 - 24;
-
-/** JSON.stringify's text for JSON values, except that non-finite numbers are written bare rather than as null. */
-export function stringifyNonFinite(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (Array.isArray(value)) return `[${value.map(stringifyNonFinite).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    return `{${Object.entries(value).map(([key, v]) => `${JSON.stringify(key)}:${stringifyNonFinite(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}

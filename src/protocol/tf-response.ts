@@ -2,59 +2,81 @@
  * TF-Serving v1 REST replies: `{predictions}` or `{outputs}` in the request's format, model status
  * and metadata. Outputs whose name ends in `_bytes` are returned as `{"b64": "..."}`, as TF-Serving does.
  */
-import { elementCount, fromHalfBits, InvalidInputError, type DataType, type Tensor } from '../core/index.js';
+import { elementCount, InvalidInputError, type DataType, type Tensor } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { InferenceResponse } from '../handler/index.js';
 import type { VersionMetadata } from '../registry/index.js';
-import { toBase64 } from './base64.js';
-import { stringifyNonFinite } from './json-non-finite.js';
-import { encodeJsonData } from './tensor-json.js';
 import { SIGNATURE, type PredictFormat } from './tf-request.js';
-
-const encoder = new TextEncoder();
+import { tfValueTexts } from './tf-values.js';
 
 /**
  * Writes a response in the request's format as the reply's JSON text: `{predictions}` per instance,
- * or `{outputs}` whole. Non-finite floats are written bare (`NaN`, `Infinity`, `-Infinity`), as
- * TF-Serving writes them.
+ * or `{outputs}` whole, values as TF-Serving writes them (see tf-values.ts): whole floats with `.0`,
+ * non-finite floats bare (`NaN`, `Infinity`, `-Infinity`).
  * @throws InvalidInputError in the row format when an output is a scalar or its batch size differs
  * from the first output's, which rows cannot hold; the columnar format can.
  */
 export function encodePredict(response: InferenceResponse, format: PredictFormat): string {
-  const outputs = Object.entries(response.outputs);
-  const reply = format === 'columnar' ? columnar(outputs) : rows(outputs);
-  // Only a reply holding a non-finite float needs the slower writer.
-  return outputs.some(([, t]) => hasNonFinite(t)) ? stringifyNonFinite(reply) : JSON.stringify(reply);
+  const outputs = Object.entries(response.outputs).map(([name, t]) => new Written(name, t));
+  return format === 'columnar' ? columnar(outputs) : rows(outputs);
 }
 
-function columnar(outputs: readonly [string, Tensor][]): Record<string, unknown> {
+/** An output's values as JSON text, nested by its shape. */
+class Written {
+  readonly name: string;
+  readonly tensor: Tensor;
+  private readonly leaves: string[];
+  private readonly strides: number[];
+
+  constructor(name: string, tensor: Tensor) {
+    this.name = name;
+    this.tensor = tensor;
+    // TF-Serving writes a BYTES output named *_bytes as {"b64": ...}.
+    this.leaves = tfValueTexts(tensor, tensor.datatype === 'BYTES' && name.endsWith('_bytes'));
+    this.strides = tensor.shape.map((_, dim) => elementCount(tensor.shape.slice(dim + 1)));
+  }
+
+  /** The values from dimension `dim` on, starting at element `offset`. */
+  text(dim = 0, offset = 0): string {
+    const { shape } = this.tensor;
+    if (dim === shape.length) return this.leaves[offset]!;
+    const size = shape[dim]!;
+    if (dim === shape.length - 1) return `[${this.leaves.slice(offset, offset + size).join(',')}]`;
+    const stride = this.strides[dim]!;
+    const parts = Array.from({ length: size }, (_, i) => this.text(dim + 1, offset + i * stride));
+    return `[${parts.join(',')}]`;
+  }
+
+  /** Row `i` of the batch. */
+  row(i: number): string {
+    return this.text(1, i * this.strides[0]!);
+  }
+}
+
+function columnar(outputs: readonly Written[]): string {
   const [only] = outputs;
-  if (outputs.length === 1 && only) return { outputs: nested(only[0], only[1]) };
-  return { outputs: Object.fromEntries(outputs.map(([name, t]) => [name, nested(name, t)])) };
+  if (outputs.length === 1 && only) return `{"outputs":${only.text()}}`;
+  return `{"outputs":${named(outputs, (o) => o.text())}}`;
 }
 
-function rows(outputs: readonly [string, Tensor][]): Record<string, unknown> {
-  const values = outputs.map(([name, t]) => [name, nested(name, t)] as const);
+function rows(outputs: readonly Written[]): string {
   const count = rowCount(outputs);
-  const predictions = Array.from({ length: count }, (_, i) =>
-    values.length === 1 ? (values[0]![1] as unknown[])[i] : Object.fromEntries(values.map(([name, v]) => [name, (v as unknown[])[i]])),
-  );
-  return { predictions };
+  const [only] = outputs;
+  const row = (i: number) => (outputs.length === 1 && only ? only.row(i) : named(outputs, (o) => o.row(i)));
+  return `{"predictions":[${Array.from({ length: count }, (_, i) => row(i)).join(',')}]}`;
 }
 
-function hasNonFinite(t: Tensor): boolean {
-  if (t.datatype === 'FP16') return (t.data as Uint16Array).some((bits) => (bits & 0x7c00) === 0x7c00);
-  if (t.datatype === 'FP32' || t.datatype === 'FP64') return (t.data as Float64Array).some((n) => !Number.isFinite(n));
-  return false;
+function named(outputs: readonly Written[], text: (o: Written) => string): string {
+  return `{${outputs.map((o) => `${JSON.stringify(o.name)}:${text(o)}`).join(',')}}`;
 }
 
 const USE_COLUMNS = 'the row format (`instances`) answers one prediction per batch row; ask in the columnar format (`inputs`)';
 
 /** The batch size every output shares, as TF-Serving requires of a row-format reply. */
-function rowCount(outputs: readonly (readonly [string, Tensor])[]): number {
+function rowCount(outputs: readonly Written[]): number {
   let count: number | undefined;
-  for (const [name, t] of outputs) {
-    const batch = t.shape[0];
+  for (const { name, tensor } of outputs) {
+    const batch = tensor.shape[0];
     if (batch === undefined) throw new InvalidInputError(`Output '${name}' is a scalar, with no batch dimension: ${USE_COLUMNS}`);
     if (count !== undefined && batch !== count) {
       throw new InvalidInputError(`Output '${name}' has inconsistent batch size: ${batch} expecting: ${count}: ${USE_COLUMNS}`);
@@ -62,27 +84,6 @@ function rowCount(outputs: readonly (readonly [string, Tensor])[]): number {
     count = batch;
   }
   return count ?? 0;
-}
-
-/** A tensor's values in order: as {@link encodeJsonData} has them, but floats always as numbers. */
-function flatValues(t: Tensor): unknown[] {
-  if (t.datatype === 'FP16') return Array.from(t.data as Uint16Array, fromHalfBits);
-  if (t.datatype === 'FP32' || t.datatype === 'FP64') return Array.from(t.data as Float64Array);
-  return encodeJsonData(t);
-}
-
-/** A tensor as nested JSON lists; `_bytes` outputs as `{"b64": ...}`. */
-function nested(name: string, t: Tensor): unknown {
-  let flat = flatValues(t);
-  if (t.datatype === 'BYTES' && name.endsWith('_bytes')) flat = flat.map((s) => ({ b64: toBase64(encoder.encode(s as string)) }));
-  if (t.shape.length === 0) return flat[0];
-  const build = (dim: number, offset: number): unknown[] => {
-    const size = t.shape[dim]!;
-    if (dim === t.shape.length - 1) return flat.slice(offset, offset + size);
-    const stride = elementCount(t.shape.slice(dim + 1));
-    return Array.from({ length: size }, (_, i) => build(dim + 1, offset + i * stride));
-  };
-  return build(0, 0);
 }
 
 /** TF-Serving's names of the datatypes. */

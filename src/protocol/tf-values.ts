@@ -1,0 +1,64 @@
+/**
+ * The JSON text of a tensor's values as TF-Serving's REST API writes them (json_tensor.cc's
+ * WriteDecimal): a float as `absl::StrCat` writes it, printf's `%g` (six significant digits), or
+ * `%.9g` (`%.17g` for FP64) when those do not read back as the same value, with `.0` after a
+ * whole number written without an exponent, so that a client reads every float output as a float
+ * (Python's `json.loads` reads `32` as an int and `32.0` as a float); non-finite floats bare.
+ */
+import { fromHalfBits, type Tensor } from '../core/index.js';
+import { toBase64 } from './base64.js';
+import { encodeJsonData } from './tensor-json.js';
+
+const encoder = new TextEncoder();
+
+/** Each of the tensor's values as JSON text, in order; BYTES as `{"b64": ...}` when `asBytes`. */
+export function tfValueTexts(t: Tensor, asBytes: boolean): string[] {
+  switch (t.datatype) {
+    case 'FP16':
+      return Array.from(t.data as Uint16Array, (bits) => tfFloat(fromHalfBits(bits), 'float'));
+    case 'FP32':
+      return Array.from(t.data as Float32Array, (n) => tfFloat(n, 'float'));
+    case 'FP64':
+      return Array.from(t.data as Float64Array, (n) => tfFloat(n, 'double'));
+    case 'BYTES':
+      return (t.data as string[]).map((s) => (asBytes ? `{"b64":"${toBase64(encoder.encode(s))}"}` : JSON.stringify(s)));
+    default:
+      return encodeJsonData(t).map((v) => JSON.stringify(v));
+  }
+}
+
+/** The text TF-Serving writes for a float (FP16 and FP32 values) or a double. */
+export function tfFloat(n: number, precision: 'float' | 'double'): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
+  // printf writes the sign of a negative zero, which toExponential and toFixed drop.
+  if (Object.is(n, -0)) return '-0.0';
+  // Whole numbers below 10^6 are exact in six digits: the common case, without a round trip.
+  if (Number.isInteger(n) && Math.abs(n) < 1e6) return `${n}.0`;
+  let text = printfG(n, 6);
+  const readBack = precision === 'float' ? Math.fround(Number(text)) : Number(text);
+  if (readBack !== n) text = printfG(n, precision === 'float' ? 9 : 17);
+  return text.includes('.') || text.includes('e') ? text : `${text}.0`;
+}
+
+/** C's `%.{precision}g` of a finite number other than -0. */
+function printfG(n: number, precision: number): string {
+  const scientific = n.toExponential(precision - 1);
+  const e = scientific.indexOf('e');
+  // The exponent after rounding to `precision` digits chooses the style, as C specifies.
+  const exponent = Number(scientific.slice(e + 1));
+  if (exponent < -4 || exponent >= precision) {
+    const digits = String(Math.abs(exponent)).padStart(2, '0');
+    return `${trimZeros(scientific.slice(0, e))}e${exponent < 0 ? '-' : '+'}${digits}`;
+  }
+  return trimZeros(n.toFixed(precision - 1 - exponent));
+}
+
+/** Drops trailing zeros after a decimal point, and the point when nothing follows it, as `%g` does. */
+function trimZeros(text: string): string {
+  if (!text.includes('.')) return text;
+  let end = text.length;
+  while (text[end - 1] === '0') end--;
+  if (text[end - 1] === '.') end--;
+  return text.slice(0, end);
+}

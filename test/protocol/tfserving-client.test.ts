@@ -1,0 +1,232 @@
+/**
+ * Replays the requests TF-Serving's REST clients send (`requests.post(url, json=...)`, which
+ * writes `json.dumps`'s text) against a real servable/node server and a Fastify one serving exact
+ * ONNX models on onnx-node, and checks the replies' text against what TF-Serving writes
+ * (tensorflow_serving/util/json_tensor.cc, MakeJsonFromTensors), whitespace aside: a float output
+ * as `absl::StrCat` writes it (six significant digits, or `max_digits10` when those do not read back
+ * as the same value) with `.0` after a whole number, so that `json.loads` reads every float output
+ * as a Python float; `_bytes` outputs as `{"b64": ...}`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import onnxProto from 'onnx-proto';
+import { InferenceService, ModelRegistry } from 'servable';
+import { servableFastify } from 'servable/fastify';
+import { servableNode } from 'servable/node';
+import { onnxNode } from 'servable/onnx-node';
+
+const { onnx } = onnxProto;
+
+const FLOAT = 1;
+const STRING = 8;
+const INT64 = 7;
+
+function info(name: string, elemType: number, width?: number) {
+  const dim = width === undefined ? [{ dimParam: 'batch' }] : [{ dimParam: 'batch' }, { dimValue: width }];
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim } } } });
+}
+
+function encode(graph: InstanceType<typeof onnx.GraphProto>): Uint8Array {
+  const model = onnx.ModelProto.create({ irVersion: 7, producerName: 'servable-tests', opsetImport: [{ domain: '', version: 13 }], graph });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+const scalar = (name: string, value: number) => onnx.TensorProto.create({ name, dataType: FLOAT, dims: [], floatData: [value] });
+
+/** X float [batch, 3] in; Y = X·W + B out: 32, 48, 59, 84 for [[1, 2, 3], [4, 5, 6]]. */
+function linearModel(): Uint8Array {
+  return encode(onnx.GraphProto.create({
+    name: 'linear',
+    node: [
+      onnx.NodeProto.create({ opType: 'MatMul', input: ['X', 'W'], output: ['XW'] }),
+      onnx.NodeProto.create({ opType: 'Add', input: ['XW', 'B'], output: ['Y'] }),
+    ],
+    initializer: [
+      onnx.TensorProto.create({ name: 'W', dataType: FLOAT, dims: [3, 2], floatData: [1, 2, 3, 4, 5, 6] }),
+      onnx.TensorProto.create({ name: 'B', dataType: FLOAT, dims: [2], floatData: [10, 20] }),
+    ],
+    input: [info('X', FLOAT, 3)],
+    output: [info('Y', FLOAT, 2)],
+  }));
+}
+
+/**
+ * X float [batch, 2] and S string [batch] in; out: TENTH = X / 10, THIRD = X / 3, MEGA = X · 10^6
+ * (float) and S_bytes = S (string). Float32 division and multiplication round once, so each is the
+ * float nearest the exact quotient or product.
+ */
+function namedModel(): Uint8Array {
+  return encode(onnx.GraphProto.create({
+    name: 'named',
+    node: [
+      onnx.NodeProto.create({ opType: 'Div', input: ['X', 'TEN'], output: ['TENTH'] }),
+      onnx.NodeProto.create({ opType: 'Div', input: ['X', 'THREE'], output: ['THIRD'] }),
+      onnx.NodeProto.create({ opType: 'Mul', input: ['X', 'MILLION'], output: ['MEGA'] }),
+      onnx.NodeProto.create({ opType: 'Identity', input: ['S'], output: ['S_bytes'] }),
+    ],
+    initializer: [scalar('TEN', 10), scalar('THREE', 3), scalar('MILLION', 1e6)],
+    input: [info('X', FLOAT, 2), info('S', STRING)],
+    output: [info('TENTH', FLOAT, 2), info('THIRD', FLOAT, 2), info('MEGA', FLOAT, 2), info('S_bytes', STRING)],
+  }));
+}
+
+/** A int64 [batch] in; B = A + 2^53 out. */
+function wideModel(): Uint8Array {
+  return encode(onnx.GraphProto.create({
+    name: 'wide',
+    node: [onnx.NodeProto.create({ opType: 'Add', input: ['A', 'C'], output: ['B'] })],
+    initializer: [onnx.TensorProto.create({ name: 'C', dataType: INT64, dims: [], int64Data: [2 ** 53] })],
+    input: [info('A', INT64)],
+    output: [info('B', INT64)],
+  }));
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** `requests.post(url, json=body)` / `requests.get(url)`: Content-Type application/json, the body as given. */
+function send(base: string, method: string, path: string, body?: string): Promise<Reply> {
+  const { hostname, port } = new URL(base);
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) };
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+type Start = (service: InferenceService) => Promise<{ url: string; close(): Promise<void> }>;
+
+const servers: Record<string, Start> = {
+  node: async (service) => {
+    const server = http.createServer(servableNode({ service }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+    };
+  },
+  fastify: async (service) => {
+    const app = Fastify();
+    await app.register(servableFastify, { service });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
+  },
+};
+
+for (const [adapter, start] of Object.entries(servers)) {
+  describe(`TF-Serving REST clients against servable (${adapter})`, () => {
+    let registry: ModelRegistry;
+    let server: { url: string; close(): Promise<void> };
+    const post = (path: string, body: string) => send(server.url, 'POST', path, body);
+    const get = (path: string) => send(server.url, 'GET', path);
+
+    before(async () => {
+      registry = new ModelRegistry({ backends: [onnxNode({ instances: 1, intraOpNumThreads: 1 })] });
+      await registry.load({ name: 'linear', source: linearModel() });
+      await registry.load({ name: 'named', source: namedModel() });
+      await registry.load({ name: 'wide', source: wideModel() });
+      server = await start(new InferenceService({ registry }));
+    });
+    after(async () => {
+      await server.close();
+      await registry.close();
+    });
+
+    test('one input, one output: whole float outputs are written with .0, as TF-Serving writes them, in both formats', async () => {
+      assert.deepEqual(await post('/v1/models/linear:predict', '{"instances": [[1, 2, 3], [4, 5, 6]]}'), {
+        status: 200,
+        body: '{"predictions":[[32.0,48.0],[59.0,84.0]]}',
+      });
+      assert.deepEqual(await post('/v1/models/linear/versions/1:predict', '{"signature_name": "serving_default", "inputs": [[1, 2, 3], [4, 5, 6]]}'), {
+        status: 200,
+        body: '{"outputs":[[32.0,48.0],[59.0,84.0]]}',
+      });
+      // One instance named by its input, as TF-Serving also takes it.
+      assert.deepEqual(await post('/v1/models/linear:predict', '{"instances": [{"X": [1, 2, 3]}]}'), { status: 200, body: '{"predictions":[[32.0,48.0]]}' });
+    });
+
+    test('float outputs in six significant digits when those read back as the float, else nine; exponents as printf writes them', async () => {
+      const body = '{"instances": [{"X": [32, 59], "S": "h\\u00e9llo"}, {"X": [48, 84], "S": {"b64": "5pel5pys"}}]}';
+      assert.deepEqual(await post('/v1/models/named:predict', body), {
+        status: 200,
+        body:
+          '{"predictions":[' +
+          '{"TENTH":[3.2,5.9],"THIRD":[10.666667,19.666666],"MEGA":[3.2e+07,5.9e+07],"S_bytes":{"b64":"aMOpbGxv"}},' +
+          '{"TENTH":[4.8,8.4],"THIRD":[16.0,28.0],"MEGA":[4.8e+07,8.4e+07],"S_bytes":{"b64":"5pel5pys"}}]}',
+      });
+      const columnar = '{"inputs": {"X": [[32, 59], [48, 84]], "S": ["h\\u00e9llo", {"b64": "5pel5pys"}]}}';
+      assert.deepEqual(await post('/v1/models/named:predict', columnar), {
+        status: 200,
+        body:
+          '{"outputs":{"TENTH":[[3.2,5.9],[4.8,8.4]],"THIRD":[[10.666667,19.666666],[16.0,28.0]],' +
+          '"MEGA":[[3.2e+07,5.9e+07],[4.8e+07,8.4e+07]],"S_bytes":[{"b64":"aMOpbGxv"},{"b64":"5pel5pys"}]}}',
+      });
+    });
+
+    test('non-finite and signed-zero float outputs', async () => {
+      const reply = await post('/v1/models/named:predict', '{"inputs": {"X": [[NaN, Infinity], [-Infinity, -0.0]], "S": ["a", "b"]}}');
+      assert.equal(reply.status, 200, reply.body);
+      assert.match(reply.body, /^\{"outputs":\{"TENTH":\[\[NaN,Infinity\],\[-Infinity,-0\.0\]\],/);
+    });
+
+    test('status and metadata as TF-Serving answers them', async () => {
+      assert.deepEqual(await get('/v1/models/linear'), {
+        status: 200,
+        body: '{"model_version_status":[{"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]}',
+      });
+      const meta = await get('/v1/models/linear/versions/1/metadata');
+      assert.equal(meta.status, 200);
+      assert.deepEqual(JSON.parse(meta.body), {
+        model_spec: { name: 'linear', signature_name: '', version: '1' },
+        metadata: {
+          signature_def: {
+            signature_def: {
+              serving_default: {
+                inputs: { X: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '3', name: '' }], unknown_rank: false }, name: 'X' } },
+                outputs: { Y: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '2', name: '' }], unknown_rank: false }, name: 'Y' } },
+                method_name: 'tensorflow/serving/predict',
+              },
+            },
+          },
+        },
+      });
+    });
+
+    test('requests TF-Serving refuses with a 400 get a 400 with an {"error"} body; unknown models and versions a 404', async () => {
+      const refused = async (path: string, body: string, status: number, message: RegExp) => {
+        const reply = await post(path, body);
+        assert.equal(reply.status, status, `${body}: ${reply.body}`);
+        const { error } = JSON.parse(reply.body) as { error: unknown };
+        assert.match(String(error), message, body);
+      };
+      await refused('/v1/models/linear:predict', '{"instances": []}', 400, /instances/);
+      await refused('/v1/models/linear:predict', '{"instances": [[1, 2, 3]], "inputs": [[1, 2, 3]]}', 400, /exactly one of/);
+      await refused('/v1/models/linear:predict', '{"signature_name": "predict", "instances": [[1, 2, 3]]}', 400, /signature_name/);
+      await refused('/v1/models/linear:predict', '{"instances": [[1, 2, 3], [4, 5]]}', 400, /instance 1 has shape \[2\]/);
+      await refused('/v1/models/linear:predict', '{"instances": [[1, 2, 3], [4, 5, [6]]]}', 400, /not rectangular/);
+      await refused('/v1/models/linear:predict', '{"instances": [["1", 2, 3]]}', 400, /X/);
+      await refused('/v1/models/named:predict', '{"instances": [[1, 2]]}', 400, /each instance must be an object naming them/);
+      await refused('/v1/models/named:predict', '{"instances": [{"X": [1, 2]}]}', 400, /Input 'S' is missing from instance 0/);
+      await refused('/v1/models/named:predict', '{"inputs": {"X": [[1, 2]], "S": [{"b64": "*"}]}}', 400, /not valid base64/);
+      await refused('/v1/models/linear:predict', '{"instances": [[1, 2, 3]', 400, /JSON/);
+      await refused('/v1/models/absent:predict', '{"instances": [[1, 2, 3]]}', 404, /absent/);
+      await refused('/v1/models/linear/versions/9:predict', '{"instances": [[1, 2, 3]]}', 404, /9/);
+    });
+  });
+}
