@@ -3,7 +3,8 @@
  * WriteDecimal): a float as `absl::StrCat` writes it, printf's `%g` (six significant digits), or
  * `%.9g` (`%.17g` for FP64) when those do not read back as the same value, with `.0` after a
  * whole number written without an exponent, so that a client reads every float output as a float
- * (Python's `json.loads` reads `32` as an int and `32.0` as a float); non-finite floats bare.
+ * (Python's `json.loads` reads `32` as an int and `32.0` as a float); non-finite floats bare;
+ * 64-bit integers bare at any size.
  */
 import { fromHalfBits, type Tensor } from '../core/index.js';
 import { toBase64 } from './base64.js';
@@ -20,6 +21,10 @@ export function tfValueTexts(t: Tensor, asBytes: boolean): string[] {
       return Array.from(t.data as Float32Array, (n) => tfFloat(n, 'float'));
     case 'FP64':
       return Array.from(t.data as Float64Array, (n) => tfFloat(n, 'double'));
+    case 'INT64':
+    case 'UINT64':
+      // Exact at any size, as TF-Serving writes them: JSON has no limit on an integer's digits.
+      return Array.from(t.data as BigInt64Array, String);
     case 'BYTES':
       return (t.data as string[]).map((s) => (asBytes ? `{"b64":"${toBase64(encoder.encode(s))}"}` : JSON.stringify(s)));
     default:

@@ -451,11 +451,16 @@ export function parseReply(text: string): unknown {
   }
 }
 
+/** A TF-Serving reply with its `ids` integers quoted: it writes INT64 bare at any size, which JSON.parse would round past 2^53. */
+function exactIds(text: string): string {
+  return text.replace(/(?<!\\)"ids":(\[[[\]\d,\s-]*\])/g, (_, ids: string) => `"ids":${ids.replace(/-?\d+/g, '"$&"')}`);
+}
+
 /** The outputs of a 200 infer reply: name → [shape, values]. */
 export function outputsOf(c: Case, reply: HttpResponse): Map<string, { shape?: number[]; values: unknown[] }> {
   const out = new Map<string, { shape?: number[]; values: unknown[] }>();
   if (c.kind === 'tf-row' || c.kind === 'tf-columnar') {
-    const body = parseReply(reply.body as string) as { predictions?: unknown; outputs?: unknown };
+    const body = parseReply(exactIds(reply.body as string)) as { predictions?: unknown; outputs?: unknown };
     const answer = body.predictions ?? body.outputs;
     if (c.model === 'mix' || c.model === 'bmix') {
       // Row: one object per instance; columnar: one object of columns.

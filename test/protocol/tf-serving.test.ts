@@ -54,12 +54,11 @@ test('row format: one object per instance in, one object per instance out; b64 i
     ],
   });
   assert.equal(reply.status, 200, String(reply.body));
-  assert.deepEqual(json(reply), {
-    predictions: [
-      { a: [1, 2], s: 'héllo', s_bytes: { b64: 'aMOpbGxv' } },
-      { a: [3, '9223372036854775807'], s: 'hi', s_bytes: { b64: 'aGk=' } },
-    ],
-  });
+  // INT64 bare at any size, as TF-Serving writes it.
+  assert.equal(
+    reply.body,
+    '{"predictions":[{"a":[1,2],"s":"héllo","s_bytes":{"b64":"aMOpbGxv"}},{"a":[3,9223372036854775807],"s":"hi","s_bytes":{"b64":"aGk="}}]}',
+  );
   await registry.close();
 });
 

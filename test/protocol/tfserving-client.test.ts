@@ -5,7 +5,7 @@
  * (tensorflow_serving/util/json_tensor.cc, MakeJsonFromTensors), whitespace aside: a float output
  * as `absl::StrCat` writes it (six significant digits, or `max_digits10` when those do not read back
  * as the same value) with `.0` after a whole number, so that `json.loads` reads every float output
- * as a Python float; `_bytes` outputs as `{"b64": ...}`.
+ * as a Python float; INT64 as a bare integer at any size; `_bytes` outputs as `{"b64": ...}`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,6 +183,16 @@ for (const [adapter, start] of Object.entries(servers)) {
       const reply = await post('/v1/models/named:predict', '{"inputs": {"X": [[NaN, Infinity], [-Infinity, -0.0]], "S": ["a", "b"]}}');
       assert.equal(reply.status, 200, reply.body);
       assert.match(reply.body, /^\{"outputs":\{"TENTH":\[\[NaN,Infinity\],\[-Infinity,-0\.0\]\],/);
+    });
+
+    test('INT64 outputs are bare integers at any size, as TF-Serving writes them', async () => {
+      assert.deepEqual(await post('/v1/models/wide:predict', '{"instances": [1, -5]}'), { status: 200, body: '{"predictions":[9007199254740993,9007199254740987]}' });
+      assert.deepEqual(await post('/v1/models/wide:predict', '{"inputs": [1]}'), { status: 200, body: '{"outputs":[9007199254740993]}' });
+      // Past 2^53 an input goes as a decimal string (docs/http.md), which TF-Serving would refuse; a bare integer is a 400.
+      assert.deepEqual(await post('/v1/models/wide:predict', '{"inputs": ["9007199254740993"]}'), { status: 200, body: '{"outputs":[18014398509481985]}' });
+      assert.equal((await post('/v1/models/wide:predict', '{"inputs": [9007199254740993]}')).status, 400);
+      // Past 2^53 an input goes as a decimal string (docs/http.md), which TF-Serving would refuse.
+      assert.deepEqual(await post("/v1/models/wide:predict", '{"inputs": ["9007199254740993"]}'), { status: 200, body: '{"outputs":[18014398509481985]}' });
     });
 
     test('status and metadata as TF-Serving answers them', async () => {
