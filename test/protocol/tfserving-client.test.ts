@@ -195,6 +195,21 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual(await post("/v1/models/wide:predict", '{"inputs": ["9007199254740993"]}'), { status: 200, body: '{"outputs":[18014398509481985]}' });
     });
 
+    test('where servable answers otherwise than TF-Serving, as docs/http.md says', async () => {
+      // TF-Serving ignores an `inputs` key the signature does not name; servable refuses it.
+      const extra = await post('/v1/models/linear:predict', '{"inputs": {"X": [[1, 2, 3]], "Y": [[0, 0]]}}');
+      assert.equal(extra.status, 400, extra.body);
+      assert.match(extra.body, /Unknown input 'Y'/);
+      // TF-Serving takes any bytes in {"b64"}; servable's BYTES tensors hold strings.
+      const latin1 = await post('/v1/models/named:predict', '{"inputs": {"X": [[1, 2]], "S": [{"b64": "/w=="}]}}');
+      assert.equal(latin1.status, 400, latin1.body);
+      assert.match(latin1.body, /not valid UTF-8/);
+      // TF-Serving refuses an integer past 2^24 - 1 for a float input ("without loss of precision"); servable rounds it as it rounds 0.1.
+      assert.deepEqual(await post('/v1/models/linear:predict', '{"instances": [[16777217, 0, 0]]}'), { status: 200, body: '{"predictions":[[16777226.0,33554452.0]]}' });
+      // TF-Serving refuses 1.0 for an integer input; JSON.parse reads it as 1.
+      assert.deepEqual(await post('/v1/models/wide:predict', '{"instances": [1.0]}'), { status: 200, body: '{"predictions":[9007199254740993]}' });
+    });
+
     test('status and metadata as TF-Serving answers them', async () => {
       assert.deepEqual(await get('/v1/models/linear'), {
         status: 200,
