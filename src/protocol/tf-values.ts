@@ -48,15 +48,19 @@ export function tfFloat(n: number, precision: 'float' | 'double'): string {
 
 /** C's `%.{precision}g` of a finite number other than -0. */
 function printfG(n: number, precision: number): string {
-  const scientific = n.toExponential(precision - 1);
-  const e = scientific.indexOf('e');
-  // The exponent after rounding to `precision` digits chooses the style, as C specifies.
-  const exponent = Number(scientific.slice(e + 1));
-  if (exponent < -4 || exponent >= precision) {
-    const digits = String(Math.abs(exponent)).padStart(2, '0');
-    return `${trimZeros(scientific.slice(0, e))}e${exponent < 0 ? '-' : '+'}${digits}`;
-  }
-  return trimZeros(n.toFixed(precision - 1 - exponent));
+  // toPrecision rounds as %g does, and picks the same style but for exponents -5 and -6, which it
+  // writes in full ("0.0000123457") where %g writes an exponent.
+  const text = n.toPrecision(precision);
+  const e = text.indexOf('e');
+  if (e === -1) return text.startsWith(n < 0 ? '-0.0000' : '0.0000') ? scientific(n.toExponential(precision - 1)) : trimZeros(text);
+  return scientific(text);
+}
+
+/** JavaScript's exponential notation ("1.50000e+7") as %g writes it ("1.5e+07"). */
+function scientific(text: string): string {
+  const e = text.indexOf('e');
+  const exponent = Number(text.slice(e + 1));
+  return `${trimZeros(text.slice(0, e))}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
 }
 
 /** Drops trailing zeros after a decimal point, and the point when nothing follows it, as `%g` does. */

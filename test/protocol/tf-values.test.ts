@@ -10,6 +10,9 @@ test('floats are written as TF-Serving writes them: %g, else %.9g (%.17g for dou
     [float(0.1), '0.1'],
     [float(0.000123), '0.000123'],
     [float(1e-5), '1e-05'],
+    [float(-0.0000123456), '-1.23456e-05'],
+    [float(0.000999999), '0.000999999'],
+    [float(999999.5), '999999.5'],
     [float(1e6), '1e+06'],
     // Six digits would read back as another float: nine, then .0 for a whole number.
     [float(9999999), '9999999.0'],
