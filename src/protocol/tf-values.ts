@@ -48,12 +48,36 @@ export function tfFloat(n: number, precision: 'float' | 'double'): string {
 
 /** C's `%.{precision}g` of a finite number other than -0. */
 function printfG(n: number, precision: number): string {
-  // toPrecision rounds as %g does, and picks the same style but for exponents -5 and -6, which it
-  // writes in full ("0.0000123457") where %g writes an exponent.
-  const text = n.toPrecision(precision);
-  const e = text.indexOf('e');
-  if (e === -1) return text.startsWith(n < 0 ? '-0.0000' : '0.0000') ? scientific(n.toExponential(precision - 1)) : trimZeros(text);
-  return scientific(text);
+  let text = n.toPrecision(precision);
+  // toPrecision picks the style %g does but for exponents -5 and -6, which it writes in full
+  // ("0.0000123457") where %g writes an exponent.
+  if (!text.includes('e') && text.startsWith(n < 0 ? '-0.0000' : '0.0000')) text = n.toExponential(precision - 1);
+  // At six digits a tie is half a digit from the value, four floats or more away: whichever way it
+  // rounds, it does not read back, and nine or seventeen digits are written.
+  if (precision > 6 && isTie(n, precision)) text = toEven(text);
+  return text.includes('e') ? scientific(text) : trimZeros(text);
+}
+
+/**
+ * A tie JavaScript rounded away from zero as printf rounds it, to even (1234567.125 to nine digits:
+ * 1234567.12, where toPrecision gives 1234567.13): an odd last digit goes down by one. It is never
+ * a carry's 0, so no other digit changes.
+ */
+function toEven(text: string): string {
+  const end = text.includes('e') ? text.indexOf('e') : text.length;
+  const last = text.charCodeAt(end - 1) - 0x30;
+  return last % 2 === 0 ? text : `${text.slice(0, end - 1)}${last - 1}${text.slice(end)}`;
+}
+
+/**
+ * Whether `n` lies exactly halfway between two numbers of `precision` significant digits: its
+ * decimal expansion ends in a 5 at digit precision + 1, which it does when it has exactly as many
+ * fractional binary digits as that expansion has fractional decimal digits.
+ */
+function isTie(n: number, precision: number): boolean {
+  const x = Math.abs(n);
+  const bits = precision - Math.floor(Math.log10(x));
+  return bits > 0 && Number.isInteger(x * 2 ** bits) && !Number.isInteger(x * 2 ** (bits - 1));
 }
 
 /** JavaScript's exponential notation ("1.50000e+7") as %g writes it ("1.5e+07"). */

@@ -20,6 +20,12 @@ test('floats are written as TF-Serving writes them: %g, else %.9g (%.17g for dou
     [float(1 / 3), '0.333333343'],
     [float((1 / 3) * 1e-5), '3.33333332e-06'],
     [float(3.4028234663852886e38), '3.40282347e+38'],
+    // A tie is rounded to even, as printf rounds it.
+    [float(1234567.125), '1234567.12'],
+    [float(1234567.375), '1234567.38'],
+    [float(-1234567.125), '-1234567.12'],
+    [tfFloat(137859068988376.625, 'double'), '137859068988376.62'],
+    [tfFloat(47760464456922.0546875, 'double'), '47760464456922.055'],
     [tfFloat(0.1, 'double'), '0.1'],
     [tfFloat(1 / 3, 'double'), '0.33333333333333331'],
     [tfFloat(1e300, 'double'), '1e+300'],
