@@ -13,10 +13,13 @@ export function isModelName(name: unknown): name is string {
   return typeof name === 'string' && MODEL_NAME.test(name);
 }
 
-/** True when `child` is `parent` or lies below it. */
+/**
+ * True when `child` is `parent` or lies below it. A name below it may start with `..`, as the
+ * `..data` and `..<time>` directories of a Kubernetes volume do: only a `..` segment leads out.
+ */
 export function isWithin(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /**
