@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileWithin, isModelName, isWithin, modelDir, VERSION_NAME } from './paths.js';
@@ -5,6 +7,8 @@ import { fileWithin, isModelName, isWithin, modelDir, VERSION_NAME } from './pat
 /** One version directory as found on disk. */
 export interface VersionOnDisk {
   readonly version: string;
+  /** The version's directory. */
+  readonly dir: string;
   /** The model file's path (it may not exist yet). */
   readonly modelPath: string;
   /** True when the model file exists. */
@@ -76,7 +80,36 @@ export async function listVersions(dir: string, modelFile: string, root: string)
         sizeBytes = info.size;
       }
     }
-    versions.push({ version: entry.name, modelPath, hasModel, fingerprint: parts.join('|'), sizeBytes });
+    versions.push({ version: entry.name, dir: versionDir, modelPath, hasModel, fingerprint: parts.join('|'), sizeBytes });
   }
   return versions;
+}
+
+/** How deep {@link digestFiles} reads into a version's subdirectories (a link loop ends there). */
+const DIGEST_DEPTH = 8;
+
+/**
+ * A digest of the names and bytes of the files under `dir` (its subdirectories to a depth of 8):
+ * what tells a version whose files were rewritten as they were (a Kubernetes volume update gives
+ * every file a new modification time) from one whose bytes changed.
+ */
+export async function digestFiles(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  await digestInto(hash, dir, '', 0);
+  return hash.digest('hex');
+}
+
+async function digestInto(hash: ReturnType<typeof createHash>, dir: string, prefix: string, depth: number): Promise<void> {
+  const names = (await readdir(dir)).sort();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const info = await stat(file).catch(() => undefined);
+    if (info?.isDirectory()) {
+      hash.update(`${prefix}${name}/\0`);
+      if (depth < DIGEST_DEPTH) await digestInto(hash, file, `${prefix}${name}/`, depth + 1);
+    } else if (info?.isFile()) {
+      hash.update(`${prefix}${name}\0${info.size}\0`);
+      for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    }
+  }
 }

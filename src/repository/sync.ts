@@ -1,19 +1,31 @@
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { parseConfig, type RepositoryModelConfig } from './config-file.js';
 import { loadHandler } from './handler-module.js';
 import { fileWithin } from './paths.js';
-import { listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
+import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
+
+/** A loaded version's files: their sizes and times, a digest of their bytes, and the config they were loaded under. */
+interface LoadedFiles {
+  readonly fingerprint: string;
+  /** The model's `configKey` when the version was loaded: a look that kept it through a config change (its files still changing) reloads it at the next. */
+  readonly configKey: string;
+  /** Tells files rewritten as they were (new times, the same bytes) from changed ones; '' when unread. */
+  readonly digest: string;
+  /** The model file's real path, which a Kubernetes volume update moves to a new directory. */
+  readonly modelPath: string;
+}
 
 /** What the repository has loaded of one model. */
 interface Loaded {
-  /** The config's text plus its handler module's modification time: a change reloads every version. */
+  /** The config's text plus a digest of its handler module: a change reloads every version. */
   readonly configKey: string;
   readonly config: RepositoryModelConfig;
-  /** Version → the fingerprint of its directory when it was loaded. */
-  readonly versions: Map<string, string>;
+  /** Version → its directory's files when it was loaded. */
+  readonly versions: Map<string, LoadedFiles>;
   /** The routings (`label <name>`, `traffic`) of this config whose problem (a version not loaded) was reported. */
   readonly reported: Set<string>;
 }
@@ -91,7 +103,7 @@ export class ModelSync {
     try {
       disk = await readModel(this.#root, name);
       config = parseConfig(disk.configFile, disk.configText);
-      configKey = `${disk.configText}#${await this.#handlerTime(disk, config)}`;
+      configKey = `${disk.configText}#${await this.#handlerDigest(disk, config)}`;
     } catch (error) {
       throw this.#failure(name, undefined, disk?.configText ?? '', error);
     }
@@ -122,7 +134,22 @@ export class ModelSync {
       for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
         const had = previous?.versions.get(v.version);
         const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
-        const unchanged = previous?.configKey === configKey && had === v.fingerprint;
+        const sameConfig = had?.configKey === configKey;
+        const unchanged = sameConfig && had?.fingerprint === v.fingerprint;
+        if (current && !unchanged && sameConfig && stable.has(v.version) && had.digest !== '' && had.digest === (await digestFiles(v.dir).catch(() => ''))) {
+          // Rewritten as they were (a Kubernetes volume update gives every file a new time): nothing to reload.
+          try {
+            if (v.modelPath !== had.modelPath) {
+              // Moved too (the volume's new directory, the old one removed): a load on a later request (after an eviction) reads them there.
+              handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
+              this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile));
+            }
+            next.versions.set(v.version, { ...had, fingerprint: v.fingerprint, modelPath: v.modelPath });
+            continue;
+          } catch {
+            // Loaded again below, as changed files are, which reports what failed.
+          }
+        }
         if (current && (unchanged || !stable.has(v.version))) {
           next.versions.set(v.version, had);
           continue;
@@ -141,6 +168,8 @@ export class ModelSync {
         }
         try {
           handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
+          // Read before the load: files changed after it differ from this digest, so the next look reloads them.
+          const digest = await digestFiles(v.dir).catch(() => '');
           const joined = await this.#joinLoad(name, v.version, options.signal);
           if (joined === 'still loading') {
             // Not the files' fault, and the version stays the repository's: the next look joins the load again.
@@ -149,7 +178,7 @@ export class ModelSync {
             continue;
           }
           if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
-          next.versions.set(v.version, v.fingerprint);
+          next.versions.set(v.version, { fingerprint: v.fingerprint, configKey, digest, modelPath: v.modelPath });
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {
           if (current) next.versions.set(v.version, had);
@@ -306,10 +335,12 @@ export class ModelSync {
     this.#fail(name, version, error);
   }
 
-  async #handlerTime(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<number> {
-    if (!config.handler) return 0;
+  /** A digest of the handler module's bytes ('' without one, or when it cannot be read), not its time, which a Kubernetes volume update changes. */
+  async #handlerDigest(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<string> {
+    if (!config.handler) return '';
     const file = await fileWithin(disk.dir, config.handler.module, `${disk.configFile}: Expected \`handler.module\``);
-    return (await stat(file).catch(() => undefined))?.mtimeMs ?? 0;
+    const bytes = await readFile(file).catch(() => undefined);
+    return bytes ? createHash('sha256').update(bytes).digest('hex') : '';
   }
 
   /**

@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InferenceService } from 'servable';
 import { jsonConfig } from './fixtures.js';
-import { setup } from './harness.js';
+import { offset, roomLimited, setup, x } from './harness.js';
 
 // A root laid out as Kubernetes writes a ConfigMap or projected volume (its AtomicWriter): the files in a
 // timestamped directory `..<time>`, a `..data` link to it swapped atomically, and each top-level
@@ -35,4 +37,81 @@ test('a root laid out as a Kubernetes volume (entries linked through ..data into
   assert.equal(await s.ask('m'), 1);
   assert.deepEqual(await s.repository.index(), [{ name: 'm', version: '1', state: 'READY' }]);
   await s.done();
+});
+
+test('a Kubernetes volume update reloads only the versions whose bytes changed, though it rewrites every file', async (t) => {
+  const s = await setup(t, 'poll');
+  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  const other = JSON.stringify(jsonConfig());
+  await project(s.root, '1', { 'm/config.json': config, 'm/1/model.json': model(1), 'o/config.json': other, 'o/1/model.json': model(7) });
+  await s.repository.start();
+  assert.deepEqual(s.loads.splice(0).sort(), ['m:1', 'o:1']);
+
+  // A version added: version 1 and model o are rewritten as they were.
+  await project(s.root, '2', { 'm/config.json': config, 'm/1/model.json': model(1), 'm/2/model.json': model(2), 'o/config.json': other, 'o/1/model.json': model(7) });
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.loads.splice(0), ['m:2']);
+  assert.equal(await s.ask('m', { version: '1' }), 1);
+  assert.equal(await s.ask('m', { version: '2' }), 2);
+
+  // A model file replaced by one of the same size: that version alone reloads.
+  await project(s.root, '3', { 'm/config.json': config, 'm/1/model.json': model(3), 'm/2/model.json': model(2), 'o/config.json': other, 'o/1/model.json': model(7) });
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.loads.splice(0), ['m:1']);
+  assert.equal(await s.ask('m', { version: '1' }), 3);
+
+  // A version removed, and nothing else changed: nothing loads; further looks load nothing either.
+  await project(s.root, '4', { 'm/config.json': config, 'm/2/model.json': model(2), 'o/config.json': other, 'o/1/model.json': model(7) });
+  for (let look = 0; look < 3; look++) await s.repository.poll();
+  assert.deepEqual(s.loads, []);
+  assert.deepEqual(s.registry.versions('m'), [{ version: '2', state: 'ready' }]);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
+
+test('a handler module rewritten as it was by a Kubernetes volume update reloads nothing; one whose bytes changed reloads the model', async (t) => {
+  const s = await setup(t, 'poll');
+  const servable = pathToFileURL(path.resolve('src/index.ts')).href;
+  const handler = (add: number) => `import { TensorHandler } from ${JSON.stringify(servable)};
+export class Plus extends TensorHandler {
+  postprocess(outputs, requests) {
+    return super.postprocess(outputs, requests).map((r) => ({ outputs: { y: { ...r.outputs.y, data: r.outputs.y.data.map((v) => v + ${add}) } } }));
+  }
+}
+`;
+  const files = (add: number) => ({ 'h/config.json': JSON.stringify(jsonConfig({ handler: { module: 'handler.mjs', export: 'Plus' }, warmup: [] })), 'h/handler.mjs': handler(add), 'h/1/model.json': model(1) });
+  await project(s.root, '1', files(1000));
+  await s.repository.start();
+  assert.equal(await s.ask('h'), 1001);
+  assert.deepEqual(s.loads.splice(0), ['h:1']);
+
+  await project(s.root, '2', files(1000));
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.loads.splice(0), []);
+
+  await project(s.root, '3', files(2000));
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.loads.splice(0), ['h:1']);
+  assert.equal(await s.ask('h'), 2001);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
+
+test('a version evicted to make room loads on its next request from the directory a Kubernetes volume update moved it to', async (t) => {
+  const loads: string[] = [];
+  const { root, registry, repository, failures } = await roomLimited(t, 1, 3_600_000, loads);
+  const service = new InferenceService({ registry });
+  const files = { 'a/config.json': JSON.stringify(jsonConfig()), 'a/1/model.json': model(1), 'b/config.json': JSON.stringify(jsonConfig()), 'b/1/model.json': model(2) };
+  await project(root, '1', files);
+  await repository.start(); // b evicted a
+  await project(root, '2', files); // the first directory, a's model file in it, removed
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual(loads.splice(0), ['a:1', 'b:1']);
+  assert.equal(offset(await service.infer('a', x(0, 0))), 1);
+  assert.deepEqual([loads, failures], [['a:1'], []]);
 });
