@@ -11,8 +11,11 @@ import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnD
 /** A loaded version's files: their sizes and times, a digest of their bytes, and the config they were loaded under. */
 interface LoadedFiles {
   readonly fingerprint: string;
-  /** The model's `configKey` when the version was loaded: a look that kept it through a config change (its files still changing) reloads it at the next. */
-  readonly configKey: string;
+  /**
+   * The model's config when the version was loaded, its routing (`labels`, `traffic`) aside, which
+   * moves without a reload: a look that kept it through a change (its files still changing) reloads it at the next.
+   */
+  readonly loadKey: string;
   /** Tells files rewritten as they were (new times, the same bytes) from changed ones; '' when unread. */
   readonly digest: string;
   /** The model file's real path, which a Kubernetes volume update moves to a new directory. */
@@ -21,7 +24,7 @@ interface LoadedFiles {
 
 /** What the repository has loaded of one model. */
 interface Loaded {
-  /** The config's text plus a digest of its handler module: a change reloads every version. */
+  /** The config's text plus a digest of its handler module: the routing problems reported are this config's. */
   readonly configKey: string;
   readonly config: RepositoryModelConfig;
   /** Version → its directory's files when it was loaded. */
@@ -100,10 +103,13 @@ export class ModelSync {
     let disk: ModelOnDisk | undefined;
     let config: RepositoryModelConfig;
     let configKey: string;
+    let loadKey: string;
     try {
       disk = await readModel(this.#root, name);
       config = parseConfig(disk.configFile, disk.configText);
-      configKey = `${disk.configText}#${await this.#handlerDigest(disk, config)}`;
+      const handlerDigest = await this.#handlerDigest(disk, config);
+      configKey = `${disk.configText}#${handlerDigest}`;
+      loadKey = `${withoutRouting(disk.configText)}#${handlerDigest}`;
     } catch (error) {
       throw this.#failure(name, undefined, disk?.configText ?? '', error);
     }
@@ -134,7 +140,7 @@ export class ModelSync {
       for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
         const had = previous?.versions.get(v.version);
         const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
-        const sameConfig = had?.configKey === configKey;
+        const sameConfig = had?.loadKey === loadKey;
         const unchanged = sameConfig && had?.fingerprint === v.fingerprint;
         if (current && !unchanged && sameConfig && stable.has(v.version) && had.digest !== '' && had.digest === (await digestFiles(v.dir).catch(() => ''))) {
           // Rewritten as they were (a Kubernetes volume update gives every file a new time): nothing to reload.
@@ -178,7 +184,7 @@ export class ModelSync {
             continue;
           }
           if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
-          next.versions.set(v.version, { fingerprint: v.fingerprint, configKey, digest, modelPath: v.modelPath });
+          next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath });
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {
           if (current) next.versions.set(v.version, had);
@@ -357,4 +363,10 @@ export class ModelSync {
     if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
     return err;
   }
+}
+
+/** A config's text without its routing (`labels`, `traffic`), which the registry moves without loading anything. */
+function withoutRouting(configText: string): string {
+  const { labels: _labels, traffic: _traffic, ...rest } = JSON.parse(configText) as Record<string, unknown>;
+  return JSON.stringify(rest);
 }

@@ -194,3 +194,23 @@ test("a look loads no version removed while its model's change loaded another (o
   await registry.close();
   await remove();
 });
+
+test("'poll' moves a label or a traffic split that config.json changes without reloading any version; another change reloads them", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeConfig(s.root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' } }));
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await writeVersion(s.root, 'm', '2', { offset: 2 });
+  await s.repository.start();
+  assert.deepEqual([s.loads.splice(0), await s.ask('m')], [['m:1', 'm:2'], 1]);
+
+  await writeConfig(s.root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' }, traffic: { split: [{ label: 'stable', weight: 1 }] } }));
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual([s.loads.splice(0), await s.ask('m'), s.registry.labels('m')], [[], 2, { stable: '2' }]);
+
+  await writeConfig(s.root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' }, batching: { maxBatchSize: 4 } }));
+  await s.repository.poll();
+  assert.deepEqual([s.loads.splice(0).sort(), s.registry.get('m').metadata().maxBatchSize], [['m:1', 'm:2'], 4]);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
