@@ -220,6 +220,18 @@ function create(registry: Registry, prefix: string, buckets: Required<MetricBuck
       }
     },
   });
+  new Gauge({
+    name: `${prefix}model_label_info`,
+    help: 'Always 1: the version each label of a model (stable, canary, ...) points at.',
+    labelNames: ['model', 'label', 'version'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) {
+        for (const v of s.versions()) for (const label of v.labels) this.set({ model: v.name, label, version: v.version }, 1);
+      }
+    },
+  });
 
   return {
     sources,

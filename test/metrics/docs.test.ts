@@ -61,7 +61,7 @@ test('the Grafana dashboard queries only metrics that exist, in a valid layout',
     }
   }
   const unused = [...metrics.keys()].filter((m) => !used.has(m)).sort();
-  assert.deepEqual(unused, ['servable_cache_hit_similarity', 'servable_inference_failed_requests_total', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
+  assert.deepEqual(unused, ['servable_cache_hit_similarity', 'servable_inference_failed_requests_total', 'servable_model_label_info', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
 });
 
 test('the dashboard and alert queries are valid PromQL (promtool check rules)', { skip: promtool ? false : 'promtool is not installed' }, async () => {

@@ -565,7 +565,7 @@ test('a name taken by another metric fails the constructor without registering a
   assert.deepEqual(promRegistry.getMetricsAsArray().map((m) => m.name), ['servable_queue_items']);
   promRegistry.removeSingleMetric('servable_queue_items');
   new ServingMetrics({ promRegistry, service });
-  assert.equal(promRegistry.getMetricsAsArray().length, 20);
+  assert.equal(promRegistry.getMetricsAsArray().length, 21);
   await registry.close();
 });
 
@@ -773,5 +773,25 @@ test('a client gone while tenantOf is pending counts its request once, as cancel
   assert.deepEqual([statuses, events, loading, errors], [[499, 499, 499, 499], ['1/cancelled', '/cancelled', '1/cancelled', '/cancelled'], [], []]);
   const text = await promRegistry.metrics();
   assert.deepEqual(['1', ''].map((version) => sample(text, 'servable_requests_total', { model: 'm', version, outcome: 'cancelled' })), [2, 2]);
+  await registry.close();
+});
+
+test('servable_model_label_info says which version each label points at, and follows a label as it moves', async () => {
+  const { registry } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, registry });
+  await registry.load({ name: 'm', version: '2', source: doubler(5), labels: ['canary'], warmup: [] });
+  registry.setLabel('m', 'stable', '1');
+  const labels = async () =>
+    parse(await promRegistry.metrics())
+      .filter((s) => s.name === 'servable_model_label_info')
+      .map((s) => `${s.labels.model} ${s.labels.label}=${s.labels.version} ${s.value}`)
+      .sort();
+  assert.deepEqual(await labels(), ['m canary=2 1', 'm stable=1 1']);
+  registry.setLabel('m', 'stable', '2');
+  assert.deepEqual(await labels(), ['m canary=2 1', 'm stable=2 1']);
+  registry.removeLabel('m', 'canary');
+  await registry.unload('m', '1');
+  assert.deepEqual(await labels(), ['m stable=2 1']);
   await registry.close();
 });
