@@ -33,6 +33,17 @@ interface Loaded {
   readonly reported: Set<string>;
 }
 
+/** A failure recorded for a model or a version. */
+interface Failed {
+  /** The config and the files' sizes and times that failed. */
+  readonly key: string;
+  /** The config and a digest of the version's bytes that failed: the same bytes rewritten (a Kubernetes volume update) are not tried again. */
+  readonly bytesKey?: string;
+  readonly reason: string;
+  /** True for a failure that says nothing of the files (no room): the next look tries them again. */
+  readonly retry: boolean;
+}
+
 /** How one reconciliation runs. */
 export interface SyncOptions {
   /** Load only versions whose files did not change since the previous look (poll mode: skips half-written versions). */
@@ -73,7 +84,7 @@ export class ModelSync {
   /** `name/version` → fingerprint at the previous look. */
   readonly #seen = new Map<string, string>();
   /** `name` or `name/version` → the key of the files that failed, why, and whether the next look tries them again. */
-  readonly #failed = new Map<string, { readonly key: string; readonly reason: string; readonly retry: boolean }>();
+  readonly #failed = new Map<string, Failed>();
 
   constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock, closing: AbortSignal) {
     this.#root = root;
@@ -162,7 +173,8 @@ export class ModelSync {
         }
         const failKey = `${configKey}#${v.fingerprint}`;
         const failed = this.#failed.get(`${name}/${v.version}`);
-        if (!options.retryFailed && failed?.key === failKey && !failed.retry) {
+        if (!options.retryFailed && failed && !failed.retry && (failed.key === failKey || (failed.bytesKey !== undefined && failed.bytesKey === `${configKey}#${await digestFiles(v.dir).catch(() => '')}`))) {
+          this.#failed.set(`${name}/${v.version}`, { ...failed, key: failKey });
           if (current) next.versions.set(v.version, had);
           continue;
         }
@@ -172,10 +184,11 @@ export class ModelSync {
           if (current) next.versions.set(v.version, had);
           continue;
         }
+        let digest = '';
         try {
-          handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
           // Read before the load: files changed after it differ from this digest, so the next look reloads them.
-          const digest = await digestFiles(v.dir).catch(() => '');
+          digest = await digestFiles(v.dir).catch(() => '');
+          handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
           const joined = await this.#joinLoad(name, v.version, options.signal);
           if (joined === 'still loading') {
             // Not the files' fault, and the version stays the repository's: the next look joins the load again.
@@ -190,7 +203,7 @@ export class ModelSync {
           if (current) next.versions.set(v.version, had);
           // Called off (unloaded or closed while it loaded, or by the signal): not the files' fault, so the next look loads them again.
           if (wasCalledOff(error) || this.#registry.closed || options.signal?.aborted) continue;
-          errors.push(this.#failure(name, v.version, failKey, error));
+          errors.push(this.#failure(name, v.version, failKey, error, digest === '' ? undefined : `${configKey}#${digest}`));
         }
       }
     } finally {
@@ -350,16 +363,17 @@ export class ModelSync {
   }
 
   /**
-   * Records a failure; reports it unless the same files failed the same way before. A load that
+   * Records a failure; reports it unless the same files (by their sizes and times, or by their bytes:
+   * `bytesKey`) failed the same way before. A load that
    * found no room within `loadTimeoutMs`, or another load of its version in flight, says nothing of
    * its files: a poll loads them again. Other failures, a load past its own deadline among them (it
    * would take as long again), wait for the files to change.
    */
-  #failure(name: string, version: string | undefined, key: string, error: unknown): Error {
+  #failure(name: string, version: string | undefined, key: string, error: unknown, bytesKey?: string): Error {
     const err = error instanceof Error ? error : new Error(String(error));
     const id = version === undefined ? name : `${name}/${version}`;
     const before = this.#failed.get(id);
-    this.#failed.set(id, { key, reason: err.message, retry: wasTransient(err) });
+    this.#failed.set(id, { key, bytesKey, reason: err.message, retry: wasTransient(err) });
     if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
     return err;
   }

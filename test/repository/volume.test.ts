@@ -115,3 +115,24 @@ test('a version evicted to make room loads on its next request from the director
   assert.equal(offset(await service.infer('a', x(0, 0))), 1);
   assert.deepEqual([loads, failures], [['a:1'], []]);
 });
+
+test('a version that failed to load is not tried again, nor reported again, when a Kubernetes volume update rewrites its bytes as they were', async (t) => {
+  const s = await setup(t, 'poll');
+  const files = (two: string) => ({ 'm/config.json': JSON.stringify(jsonConfig({ versionPolicy: 'all' })), 'm/1/model.json': model(1), 'm/2/model.json': two });
+  await project(s.root, '1', files('garbage'));
+  await s.repository.start();
+  const failure = `m:2: Unexpected token 'g', "garbage" is not valid JSON`;
+  assert.deepEqual([s.loads.splice(0), s.failures.splice(0)], [['m:1', 'm:2'], [failure]]);
+  for (const stamp of ['2', '3']) {
+    await project(s.root, stamp, files('garbage'));
+    await s.repository.poll();
+    await s.repository.poll();
+  }
+  assert.deepEqual([s.loads.splice(0), s.failures], [[], []]);
+
+  await project(s.root, '4', files(model(2)));
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual([s.loads, s.failures, await s.ask('m', { version: '2' })], [['m:2'], [], 2]);
+  await s.done();
+});
