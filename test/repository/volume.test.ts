@@ -4,7 +4,7 @@ import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InferenceService } from 'servable';
-import { jsonConfig } from './fixtures.js';
+import { jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
 import { offset, roomLimited, setup, x } from './harness.js';
 
 // A root laid out as Kubernetes writes a ConfigMap or projected volume (its AtomicWriter): the files in a
@@ -32,10 +32,20 @@ const model = (offset: number) => JSON.stringify({ offset });
 test('a root laid out as a Kubernetes volume (entries linked through ..data into a ..<time> directory) is served', async (t) => {
   const s = await setup(t, 'poll');
   await project(s.root, '2026_12_04_20_00_00.1', { 'm/config.json': JSON.stringify(jsonConfig()), 'm/1/model.json': model(1) });
+  // Links that lead out of the root are still refused, through ..data or with a name starting with '..'.
+  const outside = await tempRoot();
+  t.after(outside.remove);
+  await writeConfig(outside.root, 'secret', jsonConfig());
+  await writeVersion(outside.root, 'secret', '1', { offset: 666 });
+  await symlink(path.join(outside.root, 'secret'), path.join(s.root, '..data', 'evil'));
+  await symlink('..data/evil', path.join(s.root, 'evil'));
+  await symlink(path.relative(s.root, path.join(outside.root, 'secret')), path.join(s.root, '..secret'));
+  await symlink('..secret', path.join(s.root, 'relative'));
   await s.repository.start();
   assert.deepEqual(s.failures, []);
+  assert.deepEqual(s.registry.names(), ['m']);
   assert.equal(await s.ask('m'), 1);
-  assert.deepEqual(await s.repository.index(), [{ name: 'm', version: '1', state: 'READY' }]);
+  assert.deepEqual(await s.repository.index(), [{ name: 'm', version: '1', state: 'READY' }], 'the links leading out are not listed');
   await s.done();
 });
 
