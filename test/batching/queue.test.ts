@@ -415,3 +415,69 @@ test('a timeout message gives whole milliseconds, though the time left to a requ
   await clock.advanceAsync(200);
   assert.equal((waiting.error as Error).message, 'The request timed out after 200 ms while queued');
 });
+
+test('a request cancelled or timed out while queued frees its queue slot at once: the next one is admitted, and nothing behind it is held', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x.toUpperCase(), 100);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, maxQueueSize: 2, execute });
+  const running = track(batcher.submit('running'));
+  await clock.flush();
+  const leaving = new AbortController();
+  const cancelled = track(batcher.submit('cancelled', { signal: leaving.signal }));
+  const expiring = track(batcher.submit('expiring', { timeoutMs: 10 }));
+  const refused = track(batcher.submit('refused'));
+  await clock.flush();
+  assert.ok(refused.error instanceof QueueFullError);
+
+  leaving.abort();
+  const admitted = track(batcher.submit('admitted')); // in the same tick as the abort
+  await clock.flush();
+  assert.ok(cancelled.error instanceof CancelledError);
+  assert.equal(admitted.state, 'pending', 'the cancelled request gave its place up at once');
+  assert.equal(batcher.queued, 2);
+
+  await clock.advanceAsync(10);
+  assert.ok(expiring.error instanceof DeadlineExceededError);
+  const next = track(batcher.submit('next'));
+  await clock.flush();
+  assert.equal(next.state, 'pending', 'the timed-out request gave its place up at once');
+
+  await clock.advanceAsync(300);
+  assert.deepEqual([running.value, admitted.value, next.value], ['RUNNING', 'ADMITTED', 'NEXT']);
+  assert.deepEqual(calls.map((c) => c.requests), [['running'], ['admitted'], ['next']]);
+  assert.equal(batcher.queued, 0);
+  assert.equal(batcher.inFlight, 0);
+});
+
+test('a batch whose requests were all cancelled frees its slot once execute honours the signal: the requests queued behind it run at once, not after the run it would have taken', async () => {
+  const clock = new FakeClock();
+  const runs: { requests: string[]; at: number }[] = [];
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 2,
+    execute: (requests, { signal }) => {
+      runs.push({ requests: [...requests], at: clock.now() });
+      return new Promise((resolve, reject) => {
+        const timer = clock.setTimeout(() => resolve(requests.map((r) => r.toUpperCase())), 1000);
+        signal.addEventListener('abort', () => {
+          clock.clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+    },
+  });
+  const { batches } = events(batcher);
+  const clients = [new AbortController(), new AbortController()];
+  const gone = ['a', 'b'].map((x, i) => track(batcher.submit(x, { signal: clients[i]!.signal })));
+  await clock.flush();
+  const behind = ['c', 'd', 'e'].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(10);
+  for (const client of clients) client.abort();
+  await clock.flush();
+  assert.ok(gone.every((g) => g.error instanceof CancelledError));
+  assert.deepEqual(runs.map((r) => [r.at, r.requests]), [[0, ['a', 'b']], [10, ['c', 'd']]]);
+  assert.deepEqual(batches.map((b) => [b.requests, b.failed, b.retried]), [[2, 0, 0]], 'the cancelled batch is not re-run');
+  await clock.advanceAsync(2000);
+  assert.deepEqual(behind.map((b) => b.value), ['C', 'D', 'E']);
+  assert.equal(batcher.inFlight, 0);
+});
