@@ -159,3 +159,19 @@ test('a delay longer than a timer can hold is waited out in steps, not cut short
   assert.deepEqual(batches[0]!.queueMs, [1e10]);
   assert.equal(await answer, 1);
 });
+
+test('the delay counts from a request\'s arrival, not from when a slot frees: one that waited it out behind a running batch goes the moment the slot frees', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 2, maxQueueDelayMs: 10, execute });
+  const all = [batcher.submit('a1'), batcher.submit('a2')]; // full: runs from 0 to 30
+  await clock.advanceAsync(5);
+  all.push(batcher.submit('b')); // waits behind the running batch from 5
+  await clock.advanceAsync(25);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [
+    [0, ['a1', 'a2'], 'full'],
+    [30, ['b'], 'delay'],
+  ]);
+  await clock.advanceAsync(30);
+  assert.deepEqual(await Promise.all(all), ['a1', 'a2', 'b']);
+});
