@@ -108,3 +108,44 @@ test('a wrong number of results rejects with a clear error and never hangs', asy
   assert.deepEqual(await Promise.all(retried), [7, 8]);
   assert.deepEqual(fixed, [2, 1, 1]);
 });
+
+test('a sizeOf, batchKey or split that throws on a malformed request fails that request alone, at submit; the requests around it are batched and answered', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: number[]) => r.length, 5);
+  const shapeError = new TypeError('a request must be an array of rows');
+  const keyError = new TypeError('row -2 has no key');
+  const splitError = new TypeError('row -1 cannot be split off');
+  const batcher = new DynamicBatcher<number[], number>({
+    clock,
+    maxBatchSize: 4,
+    maxQueueDelayMs: 1,
+    sizeOf: (r) => {
+      if (!Array.isArray(r)) throw shapeError;
+      return r.length;
+    },
+    batchKey: (r) => {
+      if (r.includes(-2)) throw keyError;
+      return '';
+    },
+    split: (r, sizes) => {
+      if (r.includes(-1)) throw splitError;
+      let at = 0;
+      return sizes.map((n) => r.slice(at, (at += n)));
+    },
+    merge: (parts) => parts.reduce((a, b) => a + b, 0),
+    execute,
+  });
+  const before = track(batcher.submit([1]));
+  const bad = [7 as unknown as number[], [-2], [1, 2, 3, 4, -1]].map((r) => track(batcher.submit(r)));
+  const after = [[1, 2], [3]].map((r) => track(batcher.submit(r)));
+  await clock.advanceAsync(20);
+  assert.deepEqual(bad.map((b) => b.error), [shapeError, keyError, splitError]);
+  assert.deepEqual([before, ...after].map((a) => a.value), [1, 2, 1]);
+  assert.deepEqual(calls.map((c) => c.requests), [[[1], [1, 2], [3]]]);
+  assert.equal(batcher.queued, 0);
+  assert.equal(batcher.queuedItems, 0);
+
+  const later = track(batcher.submit([4, 5, 6, 7]));
+  await clock.advanceAsync(5);
+  assert.equal(later.value, 4, 'a later request is not held by the earlier failures');
+});
