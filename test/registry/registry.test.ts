@@ -9,8 +9,12 @@ import {
   ModelNotFoundError,
   ModelNotReadyError,
   ModelRegistry,
+  TensorHandler,
+  type InferenceRequest,
+  type InferenceResponse,
   type MemoryModel,
   type Tensor,
+  type TensorMap,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { catchingUncaught } from '../fixtures/uncaught.js';
@@ -161,6 +165,31 @@ test('a model or handler that throws a plain Error fails its request with a Back
     assert.equal(e.cause, cause);
     return true;
   });
+  await registry.close();
+});
+
+test("a handler whose postprocess throws for one request's item fails that request alone; the others of its batch are answered", async () => {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
+  const refusal = new Error('cannot label a negative score');
+  class Labeller extends TensorHandler {
+    override postprocess(outputs: TensorMap, requests: readonly InferenceRequest[]): InferenceResponse[] {
+      const responses = super.postprocess(outputs, requests);
+      if (responses.some((r) => values(r).some((v) => v < 0))) throw refusal;
+      return responses;
+    }
+  }
+  await registry.load({ name: 'm', source: doubler(0, 5), batching: { maxBatchSize: 8, maxQueueDelayMs: 10 }, handler: () => new Labeller(), warmup: [] });
+  const service = new InferenceService({ registry });
+  const answers = Promise.allSettled([request([1, 1]), request([2, 2], [-1, 3]), request([4, 4])].map((r) => service.infer('m', r)));
+  for (let i = 0; i < 6; i++) await settle(clock, 5);
+  const outcomes = (await answers).map((o) => (o.status === 'fulfilled' ? values(o.value) : o.reason));
+  assert.deepEqual([outcomes[0], outcomes[2]], [[2, 2], [8, 8]]);
+  assert.ok(outcomes[1] instanceof BackendError);
+  assert.equal(outcomes[1].cause, refusal);
+  // The batch of 4 items failed as a whole, then each request ran alone.
+  assert.deepEqual(backend.calls.map((call) => call.batchSize), [4, 1, 2, 1]);
   await registry.close();
 });
 
