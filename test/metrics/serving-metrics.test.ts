@@ -106,6 +106,30 @@ test('counts requests by outcome and times queue, compute and end-to-end on a re
   await registry.close();
 });
 
+test('a request refused by a full queue counts as rejected, never as a backend failure, and its drop as queue-full', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  await registry.load({ name: 'm', source: doubler(5), batching: { maxBatchSize: 1, maxQueueSize: 1 }, warmup: [] });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const running = service.infer('m', rows(1));
+  await clock.advanceAsync(0);
+  const queued = service.infer('m', rows(1));
+  await clock.advanceAsync(0);
+  await assert.rejects(service.infer('m', rows(1)), { code: 'ERR_SERVABLE_QUEUE_FULL', status: 503 });
+  await clock.advanceAsync(10);
+  await Promise.all([running, queued]);
+
+  const text = await promRegistry.metrics();
+  const m1 = { model: 'm', version: '1' };
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'rejected' }), 1);
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'backend' }), 0);
+  assert.equal(sample(text, 'servable_requests_total', { ...m1, outcome: 'success' }), 2);
+  assert.equal(sample(text, 'servable_queue_drops_total', { ...m1, reason: 'queue-full', stage: 'queued' }), 1);
+  await registry.close();
+});
+
 test('names and versions chosen by clients never become label values, whatever the outcome', async () => {
   const { clock, registry, service } = await stack();
   const promRegistry = new Registry();
