@@ -1,7 +1,7 @@
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
-import { batchEvent, runExecution, type Outcome } from './execution.js';
+import { emitBatch, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { plan, shedLate, type PlanContext } from './planner.js';
@@ -44,6 +44,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   #inFlight = 0;
   #seq = 0;
   #scheduled = false;
+  #pumping = false;
   readonly #wake: WakeTimer;
   #draining = false;
   #closed = false;
@@ -164,6 +165,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     assertSignal('signal', signal);
     if (signal?.aborted) return this.#refuse(reject, abortError(signal), 'cancelled');
     const { level, policy, timeoutMs, modelTimeout, size } = admit(o, request, options);
+    // What a free slot takes at the pump due this tick does not wait: dispatch it first, so it is not counted as waiting.
+    if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
       const batches = this.#queue.batchesAhead(level, o.maxBatchSize, now);
@@ -298,6 +301,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
    */
   readonly #pump = (now = this.#clock.now()): void => {
     this.#scheduled = false;
+    this.#pumping = true;
     const ctx = this.#plan;
     ctx.now = now;
     ctx.draining = this.#draining;
@@ -323,6 +327,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       this.#draining = this.#closed;
       for (const resolve of this.#idle.splice(0)) resolve();
     }
+    this.#pumping = false;
   };
 
   #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, now: number): void {
@@ -363,7 +368,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
         for (const entry of entries) this.#fail(entry, outcome.error);
       }
       const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-      this.#emitBatch(entries, startedAt, outcome, reason, failed, again.length);
+      emitBatch(this, entries, startedAt, outcome, reason, failed, again.length);
       for (const entry of again) if (!entry.job.settled) await this.#retry(entry);
     } finally {
       this.#inFlight--;
@@ -379,7 +384,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     const ok = outcome.results !== undefined && !(result instanceof Error);
     if (ok) this.#succeed(entry, result as Res);
     else this.#fail(entry, outcome.results ? result : outcome.error);
-    this.#emitBatch([entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
+    emitBatch(this, [entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
   }
 
   /** Runs one execution while the batch counts as running, and learns from its run time. */
@@ -389,10 +394,5 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     this.#running.delete(batch);
     if (outcome.results) this.#model.record(batch.entries.reduce((items, entry) => items + entry.size, 0), outcome.runMs);
     return outcome;
-  }
-
-  #emitBatch(entries: readonly Entry<Req, Res>[], startedAt: number, outcome: Outcome<Res>, reason: DispatchReason, failed: number, retried: number): void {
-    if (this.listenerCount('batch') === 0) return;
-    this.emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
   }
 }

@@ -1,6 +1,6 @@
-import { BackendError, describe, type Clock } from '../core/index.js';
+import { BackendError, describe, type Clock, type Emitter } from '../core/index.js';
 import { ExecutionContext, stockController, type Entry, type RunningBatch } from './job.js';
-import type { BatchEvent, DispatchReason, ExecuteBatch } from './types.js';
+import type { BatcherEvents, BatchEvent, DispatchReason, ExecuteBatch } from './types.js';
 
 /** What one execution of a batch gave. */
 export interface Outcome<Res> {
@@ -39,7 +39,7 @@ export async function runExecution<Req, Res>(
 }
 
 /** The `batch` event of one execution that started at `startedAt`. */
-export function batchEvent<Req, Res>(
+function batchEvent<Req, Res>(
   entries: readonly Entry<Req, Res>[],
   startedAt: number,
   outcome: Outcome<Res>,
@@ -57,4 +57,17 @@ export function batchEvent<Req, Res>(
     retried,
     ...(outcome.error !== undefined && { error: outcome.error }),
   };
+}
+
+/** Emits the `batch` event of one execution, built only when something listens. */
+export function emitBatch<Req, Res>(
+  batcher: Emitter<BatcherEvents>,
+  entries: readonly Entry<Req, Res>[],
+  startedAt: number,
+  outcome: Outcome<Res>,
+  reason: DispatchReason,
+  failed: number,
+  retried: number,
+): void {
+  if (batcher.listenerCount('batch') > 0) batcher.emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
 }

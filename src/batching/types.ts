@@ -46,7 +46,7 @@ export type TimeoutAction =
  * batcher-wide value of the same name.
  */
 export interface QueuePolicy {
-  /** The most requests of this level that may wait; more are rejected with QueueFullError. */
+  /** The most requests of this level that may wait (what a free slot takes at once does not); more are rejected with QueueFullError. */
   readonly maxQueueSize?: number;
   /** The timeout of a request of this level that gives none, in milliseconds. */
   readonly defaultTimeoutMs?: number;
@@ -70,7 +70,9 @@ export interface BatcherOptions<Req, Res> {
   readonly maxQueueDelayMs?: number;
   /**
    * The most requests that may wait in the queue (per priority level when there are several);
-   * more are rejected at once with QueueFullError (503 with `retryAfterMs`). `Infinity` removes the bound.
+   * more are rejected at once with QueueFullError (503 with `retryAfterMs`). What a free batch slot
+   * takes at once does not wait: a request that finds its level full while a slot is free first
+   * dispatches what should go now, then counts again. `Infinity` removes the bound.
    * @default 1024
    */
   readonly maxQueueSize?: number;

@@ -481,3 +481,23 @@ test('a batch whose requests were all cancelled frees its slot once execute hono
   assert.deepEqual(behind.map((b) => b.value), ['C', 'D', 'E']);
   assert.equal(batcher.inFlight, 0);
 });
+
+test('maxQueueSize bounds the requests that wait: a burst on an idle batcher is refused only beyond what the free slots take at once', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x * 10, 10);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 2, maxQueueSize: 2, concurrency: 2, execute });
+  const { drops } = events(batcher);
+  const burst = Array.from({ length: 7 }, (_, i) => track(batcher.submit(i))); // one tick
+  await clock.flush();
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [
+    [0, [0, 1], 'full'],
+    [0, [2, 3], 'full'],
+  ]);
+  assert.equal(batcher.queued, 2);
+  assert.deepEqual(burst.map((b) => b.state), ['pending', 'pending', 'pending', 'pending', 'pending', 'pending', 'rejected']);
+  assert.ok(burst[6]!.error instanceof QueueFullError);
+  assert.deepEqual(drops.map((d) => d.reason), ['queue-full']);
+  await clock.advanceAsync(20);
+  assert.deepEqual(burst.slice(0, 6).map((b) => b.value), [0, 10, 20, 30, 40, 50]);
+  assert.deepEqual(calls.map((c) => c.requests), [[0, 1], [2, 3], [4, 5]]);
+});
