@@ -220,7 +220,11 @@ export interface RegistryEvents {
    * to dispose of its session once drained (`stage: 'unload'`; it is forgotten all the same).
    */
   failure: [VersionRef & { readonly error: Error; readonly stage: 'load' | 'unload' }];
-  /** The version that requests without a version go to changed from `from` to `to`. */
+  /**
+   * The version that requests without a version go to changed from `from` to `to`; `from` may be
+   * a version unloaded to make room for `to` (under `maxLoadedVersions` / `maxLoadedBytes`), which
+   * drained before `to` was ready.
+   */
   swap: [{ readonly name: string; readonly from: string; readonly to: string }];
   /** A label now points at `version`, or was removed (`version` undefined). */
   label: [{ readonly name: string; readonly label: string; readonly version: string | undefined }];
