@@ -343,9 +343,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
       });
   }
 
+  /** Unloads a version to make room; one whose own version is loading again (a forced reload) is being replaced. */
   #evict(victim: ModelVersion): Promise<void> {
     const entry = this.#models.get(victim.name);
-    return entry ? this.#retire(entry, victim, 'evicted', false) : victim.unload();
+    if (!entry) return victim.unload();
+    return this.#retire(entry, victim, entry.loading.has(victim.version) ? 'replaced' : 'evicted', false);
   }
 
   /** Versions that count against the capacity limits. */

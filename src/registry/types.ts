@@ -204,7 +204,10 @@ export type UnloadReason =
   | 'policy'
   /** It was least recently used when room was needed (`maxLoadedVersions`, `maxLoadedBytes`). */
   | 'evicted'
-  /** A new load of the same version replaced it. */
+  /**
+   * A new load of the same version replaced it: once the new instance took traffic, or, where a
+   * `maxLoadedVersions` / `maxLoadedBytes` had no room for both, before the new one loaded.
+   */
   | 'replaced'
   /** The registry was closed. */
   | 'close';

@@ -90,6 +90,6 @@ test('a new version with no room beside the old one under maxLoadedBytes unloads
   assert.equal(offsetOf(await meanwhile), 222);
   assert.equal(peak(), 60);
   await flush();
-  assert.deepEqual(log.slice(7), ['draining 2 (evicted)', 'unload 2 (evicted)', 'backend load m:2 (0 bytes held)', 'ready 2'], 'the same version loaded again is no swap');
+  assert.deepEqual(log.slice(7), ['draining 2 (replaced)', 'unload 2 (replaced)', 'backend load m:2 (0 bytes held)', 'ready 2'], 'the old instance drains as replaced; the same version loaded again is no swap');
   await registry.close();
 });
