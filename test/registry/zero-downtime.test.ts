@@ -23,13 +23,18 @@ function realisticBackend(): Backend {
   };
 }
 
-test('versions swapped repeatedly under continuous load: no request fails, each is answered by a version live at the time', async (t) => {
+test('versions swapped repeatedly under continuous load: no request fails, each is answered by a version live at the time, and a version leaves only once another is ready', async (t) => {
   const registry = new ModelRegistry({ backends: [realisticBackend()] });
   const service = new InferenceService({ registry });
   const readyAt = new Map<number, number>();
   const retiredAt = new Map<number, number>();
   registry.on('ready', (m) => readyAt.set(Number(m.version), performance.now()));
-  registry.on('draining', (m) => retiredAt.set(Number(m.version), performance.now()));
+  // Triton#5757: the old version leaves only once another is ready, so the model never has none.
+  const noneReady: string[] = [];
+  registry.on('draining', (m) => {
+    retiredAt.set(Number(m.version), performance.now());
+    if (!registry.list('m').some((v) => v.state === 'ready')) noneReady.push(m.version);
+  });
   const swaps: string[] = [];
   registry.on('swap', (s) => swaps.push(`${s.from}->${s.to}`));
   const failedLoads: string[] = [];
@@ -79,6 +84,7 @@ test('versions swapped repeatedly under continuous load: no request fails, each 
 
   t.diagnostic(`${answers.length} requests from ${CLIENTS} clients, ${swaps.length} swaps, ${failedLoads.length} failed loads, ${failures.length} failed requests`);
   assert.deepEqual(failures, []);
+  assert.deepEqual(noneReady, [], 'versions that left with no other version ready');
   assert.ok(answers.length > 1000, `only ${answers.length} requests ran`);
   assert.deepEqual([swaps.length, failedLoads], [19, ['5', '10', '15', '20', '25']], swaps.join(' '));
   for (const v of failedLoads) assert.equal(readyAt.has(Number(v)), false);
