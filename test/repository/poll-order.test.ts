@@ -39,3 +39,26 @@ test("'poll' loads and warms what replaces a version before the version it repla
   assert.deepEqual(s.failures, []);
   await s.done();
 });
+
+test("'poll' loads a new version beside one the config's stable label pins, and requests without a version stay on the pinned one until config.json moves the label (pytorch/serve#43)", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeConfig(s.root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' } }));
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  const swaps: string[] = [];
+  s.registry.on('swap', (e) => swaps.push(`${e.from}->${e.to}`));
+
+  await writeVersion(s.root, 'm', '2', { offset: 2 });
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.registry.versions('m').map((v) => `${v.version}:${v.state}`).sort(), ['1:ready', '2:ready']);
+  assert.deepEqual([await s.ask('m'), await s.ask('m', { version: '2' })], [1, 2]);
+  assert.deepEqual(swaps, []);
+
+  await writeConfig(s.root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' } }));
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.equal(await s.ask('m'), 2);
+  assert.deepEqual(s.failures, []);
+  await s.done();
+});
