@@ -120,6 +120,7 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
     '// Fastify 5': { prelude: service },
     '// Express 4.18+ or 5': { prelude: service },
     '// NestJS 10 or 11 on @nestjs/platform-express (Express 4 or 5)': { prelude: service },
+    '// A global guard passing what @Public() marks, as in Nest\'s docs; the module\'s probes and /metrics are public': { prelude: service + promRegistry },
     '// NestJS on @nestjs/platform-fastify: the module provides the service, the Fastify plugin serves': {
       exempt: '@nestjs/platform-fastify is not installed here (no dependency of servable), so its types cannot be checked',
     },

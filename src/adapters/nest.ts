@@ -4,9 +4,11 @@
  * (`/v1/models`) through the same protocol handler as the other adapters, and `GET /metrics` when
  * given a metrics route. The controller is an ordinary Nest controller, so global prefixes, guards
  * and interceptors apply to it; it is version-neutral, so `app.enableVersioning()` leaves its routes where
- * the protocols put them. It is built without decorator syntax, so it needs neither
- * `experimentalDecorators` nor `emitDecoratorMetadata` in the package, and works in Nest projects
- * that use them. It runs on `@nestjs/platform-express`; on `@nestjs/platform-fastify`, declare the
+ * the protocols put them. Its class is servable's: the decorators you would write on it (a
+ * `@Public()` that a global guard reads, `@UseGuards()`, `@Throttle()`, `@ApiTags()`) go in the
+ * `decorators` option, for the health probes, `/metrics` and the other routes apart. It is built
+ * without decorator syntax, so it needs neither `experimentalDecorators` nor `emitDecoratorMetadata`
+ * in the package, and works in Nest projects that use them. It runs on `@nestjs/platform-express`; on `@nestjs/platform-fastify`, declare the
  * module with `controller: false` and register `servableFastify` (from `servable/fastify`) on
  * Nest's Fastify instance, as the controller refuses to start there.
  *
@@ -30,43 +32,31 @@
  * ```
  * @module servable/nest
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import {
-  All,
-  Controller,
   Inject,
   Module,
-  Next,
-  Req,
-  Res,
-  VERSION_NEUTRAL,
   type DynamicModule,
   type InjectionToken,
   type ModuleMetadata,
   type OptionalFactoryDependency,
   type Provider,
-  type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
-import type { HttpHandler } from '../protocol/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
-import { isMetricsPath, METRICS_PATH, metricsRoute } from './metrics-route.js';
-import { serveMetrics, serveNode } from './node-http.js';
+import { metricsRoute } from './metrics-route.js';
+import { checkDecorators, OPTIONS, SERVABLE_HTTP_HANDLER, servableController, type ServableDecorators } from './nest-controller.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
 export type { MetricsRoute } from './metrics-route.js';
+export { SERVABLE_HTTP_HANDLER, type ServableDecorators } from './nest-controller.js';
 
-/** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
-export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
-
-const OPTIONS = Symbol('servable.nest.options');
 const CONTROLLER = Symbol('servable.nest.controller');
 const HANDLER = Symbol('servable.nest.handler');
-const ASYNC_KEYS = ['useFactory', 'inject', 'imports', 'metrics', 'controller', 'path', 'global'];
+const ROUTING_KEYS = ['controller', 'path', 'global', 'decorators'];
+const ASYNC_KEYS = ['useFactory', 'inject', 'imports', 'metrics', ...ROUTING_KEYS];
 
 /** How the module exposes itself; fixed when the module is declared. */
 export interface ServableRouting {
@@ -76,6 +66,13 @@ export interface ServableRouting {
   readonly path?: string;
   /** Register the module globally, so every module can inject the InferenceService. @default true */
   readonly global?: boolean;
+  /**
+   * Decorators for the controller and its routes, which you cannot write on a class of servable's:
+   * `{ health: [Public()], metrics: [Public()], inference: [UseGuards(ApiKeyGuard)] }` lets a global
+   * guard pass the probes and the scrapes and guards the rest. See {@link ServableDecorators}.
+   * @default none
+   */
+  readonly decorators?: ServableDecorators;
 }
 
 /**
@@ -136,6 +133,7 @@ export class ServableModule {
   static forRoot(options: ServableModuleOptions): DynamicModule {
     checkRouting(options);
     const metrics = metricsRoute(options) !== undefined;
+    checkDecorators(options.decorators, options.controller !== false, metrics);
     return declare({ provide: OPTIONS, useValue: options }, options, metrics, []);
   }
 
@@ -149,6 +147,7 @@ export class ServableModule {
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
       throw new TypeError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
     }
+    checkDecorators(options.decorators, options.controller !== false, options.metrics ?? false);
     const { useFactory } = options;
     const provider: Provider = {
       provide: OPTIONS,
@@ -187,7 +186,7 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
       { provide: SERVABLE_HTTP_HANDLER, useFactory: (h: AdapterHandler) => h.http, inject: [HANDLER] },
       { provide: InferenceService, useFactory: (o: AdapterOptions) => o.service, inject: [OPTIONS] },
     ],
-    controllers: routing.controller === false ? [] : [servableController(routing.path ?? '', metrics)],
+    controllers: routing.controller === false ? [] : [servableController(routing.path ?? '', metrics, routing.decorators)],
     exports: [InferenceService, SERVABLE_HTTP_HANDLER],
   };
 }
@@ -202,102 +201,5 @@ function handlerFor(options: AdapterOptions, metrics: boolean): AdapterHandler {
   if (route !== undefined && !metrics) {
     throw new TypeError('`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`');
   }
-  return adapterHandler('ServableModule', options, ['controller', 'path', 'global']);
-}
-
-/** An Express request, as the controller reads it. */
-type PlatformRequest = IncomingMessage & { readonly originalUrl?: string; readonly params?: Record<string, unknown> };
-
-/**
- * The router's wildcard, and the parameter it fills. Nest 11 routes with Express 5, whose
- * path-to-regexp 8 takes only a named wildcard (Nest rewrites a bare `*`, with a warning); Nest
- * 10's Express 4 reads `*path` as a wildcard followed by the letters "path", and fills
- * parameter 0 from a bare `*`.
- */
-function wildcard(): { readonly pattern: string; readonly param: string } {
-  const { version } = createRequire(import.meta.url)('@nestjs/common/package.json') as { version: string };
-  return Number.parseInt(version, 10) >= 11 ? { pattern: '*path', param: 'path' } : { pattern: '*', param: '0' };
-}
-
-/** A controller class at `path`, answering `/v2[/...]` and `/v1/models[/...]` below it, and `metrics` when asked to. */
-function servableController(path: string, metrics: boolean): Type {
-  const { pattern, param } = wildcard();
-  class ServableController {
-    readonly #http: HttpHandler;
-    readonly #options: AdapterOptions;
-
-    constructor(http: HttpHandler, options: AdapterOptions) {
-      this.#http = http;
-      this.#options = options;
-    }
-
-    oip(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      return this.#serve(pathBelow('/v2', param, req), req, res, next);
-    }
-
-    tfServing(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      return this.#serve(pathBelow('/v1/models', param, req), req, res, next);
-    }
-
-    async metrics(req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      if (isMetricsPath(pathBelow(METRICS_PATH, param, req))) await serveMetrics(this.#http, this.#options.metrics!, this.#options, req, res);
-      else next();
-    }
-
-    /**
-     * A path the handler does not own (`/v1/models` with `tfServing: false`, `/V2`) goes on to
-     * the app's later routes, as the other adapters pass it on.
-     */
-    async #serve(path: string, req: PlatformRequest, res: ServerResponse, next: () => void): Promise<void> {
-      if (this.#http.owns(path)) await serveNode(this.#http, req, res, path);
-      else next();
-    }
-  }
-  Inject(SERVABLE_HTTP_HANDLER)(ServableController, undefined, 0);
-  Inject(OPTIONS)(ServableController, undefined, 1);
-  route(ServableController, 'oip', All(['v2', `v2/${pattern}`]));
-  route(ServableController, 'tfServing', All(['v1/models', `v1/models/${pattern}`]));
-  if (metrics) route(ServableController, 'metrics', All('metrics'));
-  // The protocols fix their paths (/v2, /v1/models): Nest's versioning must neither move them nor refuse a request without its version.
-  Controller({ path, version: VERSION_NEUTRAL })(ServableController);
-  return ServableController;
-}
-
-function route(target: Type, method: string, decorator: MethodDecorator): void {
-  const descriptor = Object.getOwnPropertyDescriptor(target.prototype, method)!;
-  decorator(target.prototype, method, descriptor);
-  Req()(target.prototype, method, 0);
-  Res()(target.prototype, method, 1);
-  Next()(target.prototype, method, 2);
-}
-
-/**
- * The path below the controller as the client sent it: the URL's last segments, as many as the
- * route's base and wildcard matched. Nest's router matches without regard to case and decodes the
- * segments, so a path rebuilt from them would answer what the other adapters refuse.
- */
-function pathBelow(base: string, param: string, req: PlatformRequest): string {
-  const url = req.originalUrl ?? req.url ?? '';
-  const q = url.indexOf('?');
-  const segments = (q === -1 ? url : url.slice(0, q)).split('/');
-  const rest = wildcardSegments(req.params?.[param], segments);
-  const matched = base.split('/').length - 1 + rest.length;
-  // A trailing slash is a last, empty segment, unless the wildcard already took it.
-  const trailingSlash = segments.at(-1) === '' && rest.at(-1) !== '' && segments.length > matched + 1 ? 1 : 0;
-  return `/${segments.slice(-(matched + trailingSlash)).join('/')}${q === -1 ? '' : url.slice(q)}`;
-}
-
-/**
- * The segments the route's wildcard took. Express 5 hands them over one by one; Express 4 hands
- * over the text they span, decoded, where an encoded slash (a model named `a/b`) reads as a
- * separator: they are then the URL's last segments that decode to that text.
- */
-function wildcardSegments(captured: unknown, segments: readonly string[]): readonly unknown[] {
-  if (Array.isArray(captured)) return captured;
-  if (typeof captured !== 'string' || captured === '') return [];
-  for (let count = 1; count < segments.length; count++) {
-    const tail = segments.slice(-count);
-    if (decodeURIComponent(tail.join('/')) === captured) return tail;
-  }
-  return captured.split('/');
+  return adapterHandler('ServableModule', options, ROUTING_KEYS);
 }

@@ -9,6 +9,9 @@ import {
   Module,
   Param,
   Post,
+  SetMetadata,
+  UseGuards,
+  UseInterceptors,
   VersioningType,
   type ArgumentMetadata,
   type ArgumentsHost,
@@ -16,9 +19,10 @@ import {
   type ExecutionContext,
   type INestApplication,
   type MiddlewareConsumer,
+  type Provider,
   type VersioningOptions,
 } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE, Reflector } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import express from 'express';
 import { map, type Observable } from 'rxjs';
@@ -448,6 +452,118 @@ test("nest: a global prefix that excludes the module's paths, as docs/http.md wr
     await app.close();
     await registry.close();
   }
+});
+
+/** The public-route pattern of Nest's docs: a global guard passes what `@Public()` marks, reading the handler, then the class. */
+const IS_PUBLIC_KEY = 'isPublic';
+const Public = () => SetMetadata(IS_PUBLIC_KEY, true);
+class AuthGuard {
+  readonly #reflector: Reflector;
+  constructor(reflector: Reflector) {
+    this.#reflector = reflector;
+  }
+  canActivate(context: ExecutionContext): boolean {
+    if (this.#reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [context.getHandler(), context.getClass()])) return true;
+    return context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers.authorization === 'Bearer ok';
+  }
+}
+Inject(Reflector)(AuthGuard, undefined, 0);
+
+const INFER = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+const INFERRED = { model_name: 'linear', model_version: '1', outputs: [{ name: 'Y', datatype: 'FP32', shape: [1, 2], data: [32, 48] }] };
+const scrapeRoute = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'servable_up 1\n' });
+
+/** An app importing the module with `options`, and `providers` of its own; its URL and a request helper answering [status, body]. */
+async function decoratedApp(options: Record<string, unknown>, providers: Provider[] = []) {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  class AppModule {}
+  Module({ imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), ...options } as unknown as ServableModuleOptions)], providers })(AppModule);
+  const app = (await Test.createTestingModule({ imports: [AppModule] }).compile()).createNestApplication({ bodyParser: false, logger: false });
+  const url = await listen(app);
+  const send = async (path: string, init: { method?: string; body?: string; authorization?: string } = {}) => {
+    const headers: Record<string, string> = init.authorization === undefined ? {} : { authorization: init.authorization };
+    const res = await fetch(`${url}${path}`, { method: init.method ?? (init.body === undefined ? 'GET' : 'POST'), headers, body: init.body });
+    const text = await res.text();
+    return [res.status, res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text, res.headers.get('x-servable-route')];
+  };
+  return { send, close: async () => (await app.close(), await registry.close()) };
+}
+
+test("nest: decorators mark the health probes and /metrics @Public() for a global guard reading Reflector, which still guards inference; a probe's path spelt otherwise is inference's", async () => {
+  const { send, close } = await decoratedApp({ metrics: scrapeRoute, decorators: { health: [Public()], metrics: [Public()] } }, [{ provide: APP_GUARD, useClass: AuthGuard }]);
+  const forbidden = { message: 'Forbidden resource', error: 'Forbidden', statusCode: 403 };
+  try {
+    assert.deepEqual(await send('/v2/health/live'), [200, { live: true }, null]);
+    assert.deepEqual(await send('/v2/health/ready'), [200, { ready: true }, null]);
+    assert.deepEqual(await send('/v2/health/ready/?probe=k8s'), [200, { ready: true }, null]);
+    assert.deepEqual(await send('/metrics'), [200, 'servable_up 1\n', null]);
+    // The probes' routes answer as the protocol does, a wrong method included.
+    assert.deepEqual((await send('/v2/health/live', { body: '{}' })).slice(0, 1), [405]);
+    assert.deepEqual(await send('/v2/models/linear/infer', { body: INFER }), [403, forbidden, null]);
+    assert.deepEqual(await send('/v2/models/linear/infer', { body: INFER, authorization: 'Bearer no' }), [403, forbidden, null]);
+    assert.deepEqual(await send('/v2/models/linear/infer', { body: INFER, authorization: 'Bearer ok' }), [200, INFERRED, null]);
+    // Server metadata, model readiness and TF-Serving's routes are inference's, not health's.
+    for (const path of ['/v2', '/v2/models/linear/ready', '/v1/models/linear']) assert.deepEqual(await send(path), [403, forbidden, null], path);
+    assert.deepEqual(await send('/v1/models/linear:predict', { body: '{"instances": [[1, 2, 3]]}' }), [403, forbidden, null]);
+    // The router matches the probes' routes without regard to case or encoding; what the protocol
+    // would not read as a probe (or reads as one only once decoded) goes to /v2's guarded route.
+    for (const path of ['/V2/health/live', '/v2/HEALTH/ready', '/v2/health/%6Cive']) assert.deepEqual(await send(path), [403, forbidden, null], path);
+    assert.deepEqual(await send('/v2/health/%6Cive', { authorization: 'Bearer ok' }), [200, { live: true }, null]);
+    assert.equal((await send('/v2/HEALTH/ready', { authorization: 'Bearer ok' }))[0], 404);
+  } finally {
+    await close();
+  }
+});
+
+test('nest: a guard on inference alone leaves the probes and /metrics open; class decorators reach every route', async () => {
+  class ApiKeyGuard {
+    canActivate(context: ExecutionContext): boolean {
+      return context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers.authorization === 'Bearer ok';
+    }
+  }
+  class Mark {
+    intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+      context.switchToHttp().getResponse<express.Response>().setHeader('x-servable-route', context.getHandler().name);
+      return next.handle();
+    }
+  }
+  const decorators = { controller: [UseInterceptors(Mark)], inference: [UseGuards(ApiKeyGuard)] };
+  const { send, close } = await decoratedApp({ metrics: scrapeRoute, decorators });
+  try {
+    assert.deepEqual(await send('/v2/health/live'), [200, { live: true }, 'health']);
+    assert.deepEqual(await send('/v2/health/ready'), [200, { ready: true }, 'health']);
+    assert.deepEqual(await send('/metrics'), [200, 'servable_up 1\n', 'metrics']);
+    assert.deepEqual((await send('/v2/models/linear/infer', { body: INFER })).slice(0, 1), [403]);
+    assert.deepEqual(await send('/v2/models/linear/infer', { body: INFER, authorization: 'Bearer ok' }), [200, INFERRED, 'oip']);
+    assert.deepEqual((await send('/v1/models/linear:predict', { body: '{"instances": [[1, 2, 3]]}' })).slice(0, 1), [403]);
+    assert.deepEqual(await send('/v1/models/linear:predict', { body: '{"instances": [[1, 2, 3]]}', authorization: 'Bearer ok' }), [200, { predictions: [[32, 48]] }, 'tfServing']);
+  } finally {
+    await close();
+  }
+});
+
+test('nest: decorators are checked when the module is declared, quoting the bad value', () => {
+  const service = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
+  const forRoot = (options: Record<string, unknown>) => () => ServableModule.forRoot({ service, ...options } as unknown as ServableModuleOptions);
+  const forRootAsync = (options: Record<string, unknown>) => () => ServableModule.forRootAsync({ useFactory: () => ({ service }), ...options } as never);
+  assert.throws(forRoot({ decorators: [Public()] }), { name: 'TypeError', message: /^Expected `decorators` to be an object, got \[.*\(array\)$/ });
+  assert.throws(forRoot({ decorators: { healt: [Public()] } }), { name: 'TypeError', message: 'Unknown option `decorators.healt`; decorators takes controller, health, metrics, inference' });
+  assert.throws(forRoot({ decorators: { health: Public() } }), { name: 'TypeError', message: /^Expected `decorators.health` to be an array of decorators, got .*\(function\)$/ });
+  assert.throws(forRootAsync({ decorators: { inference: [UseGuards(class {}), 'public'] } }), {
+    name: 'TypeError',
+    message: 'Expected `decorators.inference[1]` to be a decorator (a function), got "public" (string)',
+  });
+  assert.throws(forRoot({ decorators: { controller: null } }), { name: 'TypeError', message: 'Expected `decorators.controller` to be an array of decorators, got null (null)' });
+  assert.throws(forRoot({ controller: false, decorators: { health: [Public()] } }), {
+    name: 'TypeError',
+    message: '`decorators` decorates the controller, which `controller: false` leaves out: pass one or the other',
+  });
+  const noMetrics = '`decorators.metrics` decorates GET /metrics, which the module does not serve: give it a `metrics` route (forRootAsync: `metrics: true`)';
+  assert.throws(forRoot({ decorators: { metrics: [Public()] } }), { name: 'TypeError', message: noMetrics });
+  assert.throws(forRootAsync({ decorators: { metrics: [Public()] } }), { name: 'TypeError', message: noMetrics });
+  assert.equal(forRoot({ metrics: scrapeRoute, decorators: { metrics: [Public()] } })().module, ServableModule);
+  assert.equal(forRootAsync({ metrics: true, decorators: { health: [], metrics: [Public()] } })().module, ServableModule);
 });
 
 test('nest: controller: false provides the service without routes', async () => {
