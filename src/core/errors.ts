@@ -138,8 +138,9 @@ export class ClosedError extends ServableError {
 
 /**
  * A resource the server needs to answer is short for now: a JSON worker thread could not be
- * started, or ended while it held the request's body (HTTP 503). Another try may succeed; what went
- * wrong is in `cause`, which the client is not told.
+ * started, or ended while it held the request's body; a model repository is still listing its
+ * root at start (HTTP 503). Another try may succeed; what went wrong is in `cause`, which the
+ * client is not told.
  */
 export class UnavailableError extends ServableError {
   constructor(message: string, options?: ErrorOptions) {

@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, type Clock } from '../core/index.js';
+import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, UnavailableError, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -120,7 +120,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * A start() that rejects (the root is not a directory, or listing it failed: a mount not ready
    * yet) loaded nothing and leaves the repository as new, so start() may be called again. Until its
    * root is checked and listed, `index()`, `poll()`, `load()` and `unload()` are refused with
-   * InvalidInputError saying the repository is starting; once it lists its models they are answered
+   * UnavailableError (503: a retry succeeds) saying the repository is starting, where before start()
+   * they are refused with InvalidInputError; once it lists its models they are answered
    * (`load()` and `unload()` after its loads).
    * @throws when the root is not a directory; the file system's error when listing it fails; InvalidInputError when start() was called already and did not reject (it may be going on still); ClosedError once the repository is closed; model failures are reported as `failure` events.
    */
@@ -324,7 +325,9 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
 
   #started(): { root: string; sync: ModelSync } {
     if (!this.#root || !this.#sync) {
-      throw new InvalidInputError(this.#starting ? 'The repository is starting: call again once start() has listed its root' : 'The repository is not started: call start() first');
+      // Starting is a state a retry outlasts (503); never started is the caller's mistake (400).
+      if (this.#starting) throw new UnavailableError('The repository is starting: call again once start() has listed its root');
+      throw new InvalidInputError('The repository is not started: call start() first');
     }
     return { root: this.#root, sync: this.#sync };
   }

@@ -4,7 +4,7 @@ import fsPromises, { mkdir, realpath, symlink, writeFile } from 'node:fs/promise
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend } from 'servable';
+import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type ServableError } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository } from 'servable/repository';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
@@ -267,13 +267,13 @@ test("a start() that rejected (the root's listing failed: a mount not ready yet)
   await s.done();
 });
 
-test("while start() lists the root, index() and poll() refuse saying the repository is starting, where they said to call start() first; the retried start() leaves one poll timer", async (t) => {
+test("while start() lists the root, index() and poll() refuse with UnavailableError (503: a retry loop retries) saying the repository is starting, where before start() they refuse with InvalidInputError (400); the retried start() leaves one poll timer", async (t) => {
   const { root, clock, repository } = await onFakeClock(t, {}, { mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends().backends }, ModelRegistry);
   await writeModels(root, ['a']);
   const rootDir = await realpath(root);
   const real = fsPromises.readdir;
   const refusals: string[] = [];
-  const refused = (e: unknown) => refusals.push(`${(e as Error).constructor.name}: ${(e as Error).message}`);
+  const refused = (e: unknown) => refusals.push(`${(e as Error).constructor.name} ${(e as ServableError).status}: ${(e as Error).message}`);
   // The calls come while start() lists the root, the first listing failing (EIO), the second going on.
   let listings = 0;
   (fsPromises as { readdir: unknown }).readdir = async (...args: Parameters<typeof real>) => {
@@ -291,6 +291,6 @@ test("while start() lists the root, index() and poll() refuse saying the reposit
   });
   await assert.rejects(repository.start(), /^Error: EIO/);
   await repository.start();
-  const starting = 'InvalidInputError: The repository is starting: call again once start() has listed its root';
+  const starting = 'UnavailableError 503: The repository is starting: call again once start() has listed its root';
   assert.deepEqual([refusals, clock.pending], [[starting, starting, starting, starting], 1]);
 });
