@@ -78,7 +78,6 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   readonly #clock: Clock;
   readonly #interval: number;
   readonly #loadSlots: Slots;
-  #root: string | undefined;
   #sync: ModelSync | undefined;
   /** Set as start() begins, before its first await, so a second start() meanwhile is refused; unset when start() rejects. */
   #starting = false;
@@ -138,9 +137,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       this.#starting = false;
       throw error;
     }
-    this.#root = root;
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
-    const sync = new ModelSync(root, this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock, this.#closing.signal);
+    const sync = new ModelSync(this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock, this.#closing.signal);
     this.#sync = sync;
     const { registry } = this.#options;
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
@@ -150,7 +148,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       Promise.all(
         [...new Set(names)].map(async (name) => {
           const free = await slots.take();
-          await sync.sync(name, { stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
+          await sync.sync(name, { root, stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
         }),
       ),
     );
@@ -162,7 +160,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * with the reason (a failed load, an invalid config, not loaded).
    */
   async index(): Promise<RepositoryIndexEntry[]> {
-    const { root, sync } = this.#started();
+    const sync = this.#started();
+    const root = await this.#rootDir();
     const registry = this.#options.registry;
     const entries: RepositoryIndexEntry[] = [];
     for (const name of await listModels(root)) {
@@ -199,8 +198,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   async load(name: string): Promise<void> {
     this.#explicitOnly('load');
     this.#assertOpen();
-    const { sync } = this.#started();
-    return this.#serial(() => sync.sync(name, { stable: false, retryFailed: true, signal: this.#closing.signal }));
+    const sync = this.#started();
+    return this.#serial(async () => sync.sync(name, { root: await this.#rootDir(), stable: false, retryFailed: true, signal: this.#closing.signal }));
   }
 
   /**
@@ -214,7 +213,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   async unload(name: string): Promise<void> {
     this.#explicitOnly('unload');
     this.#assertOpen();
-    const { sync } = this.#started();
+    const sync = this.#started();
     const { signal } = this.#closing;
     return this.#serial(async () => {
       signal.throwIfAborted();
@@ -262,14 +261,15 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
 
   /** Lists the models (one look at a time) and starts each one's change; resolves with the changes once started. */
   #look(): Promise<Promise<void>[]> {
-    const { root, sync } = this.#started();
+    const sync = this.#started();
     return this.#serial(async () => {
+      const root = await this.#rootDir();
       const names = await this.#managed(root);
       // Closed during the listing, or while it waited for its turn: no change starts, a removed model's unload included.
       if (this.#closing.signal.aborted) return [];
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { root, stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });
@@ -284,7 +284,10 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     return change;
   }
 
-  /** The root, its links resolved. @throws TypeError when it is not a directory. */
+  /**
+   * The root, its links resolved anew at each look: one swapped to a new target (git-sync's
+   * `root -> .worktrees/<sha>`) is followed there. @throws TypeError when it is not a directory.
+   */
   async #rootDir(): Promise<string> {
     const root = await realpath(this.#options.root).catch(() => this.#options.root);
     if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
@@ -323,12 +326,12 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     if (this.#closing.signal.aborted) throw new ClosedError('The repository is closed');
   }
 
-  #started(): { root: string; sync: ModelSync } {
-    if (!this.#root || !this.#sync) {
+  #started(): ModelSync {
+    if (!this.#sync) {
       // Starting is a state a retry outlasts (503); never started is the caller's mistake (400).
       if (this.#starting) throw new UnavailableError('The repository is starting: call again once start() has listed its root');
       throw new InvalidInputError('The repository is not started: call start() first');
     }
-    return { root: this.#root, sync: this.#sync };
+    return this.#sync;
   }
 }

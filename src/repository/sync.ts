@@ -46,6 +46,8 @@ interface Failed {
 
 /** How one reconciliation runs. */
 export interface SyncOptions {
+  /** The root as this look resolved it (a link to it may have been swapped since the last): models and links are read and checked against it. */
+  readonly root: string;
   /** Load only versions whose files did not change since the previous look (poll mode: skips half-written versions). */
   readonly stable: boolean;
   /** Try again versions that failed before with the same files, and load those unloaded to make room (start, an explicit load). */
@@ -73,7 +75,6 @@ export type FailureSink = (name: string, version: string | undefined, error: Err
  * them serving.
  */
 export class ModelSync {
-  readonly #root: string;
   readonly #registry: ModelRegistry;
   readonly #backends: BackendCache;
   readonly #fail: FailureSink;
@@ -86,8 +87,7 @@ export class ModelSync {
   /** `name` or `name/version` → the key of the files that failed, why, and whether the next look tries them again. */
   readonly #failed = new Map<string, Failed>();
 
-  constructor(root: string, registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock, closing: AbortSignal) {
-    this.#root = root;
+  constructor(registry: ModelRegistry, backends: BackendCache, fail: FailureSink, clock: Clock, closing: AbortSignal) {
     this.#clock = clock;
     this.#closing = closing;
     this.#registry = registry;
@@ -116,7 +116,7 @@ export class ModelSync {
     let configKey: string;
     let loadKey: string;
     try {
-      disk = await readModel(this.#root, name);
+      disk = await readModel(options.root, name);
       config = parseConfig(disk.configFile, disk.configText);
       const handlerDigest = await this.#handlerDigest(disk, config);
       configKey = `${disk.configText}#${handlerDigest}`;
@@ -126,7 +126,7 @@ export class ModelSync {
     }
     this.#failed.delete(name);
     const previous = this.#loaded.get(name);
-    const onDisk = (await listVersions(disk.dir, config.modelFile, this.#root)).filter((v) => v.hasModel);
+    const onDisk = (await listVersions(disk.dir, config.modelFile, options.root)).filter((v) => v.hasModel);
     const stable = new Set<string>();
     const usable = onDisk.filter((v) => {
       const key = `${name}/${v.version}`;

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InferenceService } from 'servable';
-import { jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
-import { offset, roomLimited, setup, x } from './harness.js';
+import { InferenceService, ModelRegistry, memoryBackend } from 'servable';
+import { ModelRepository } from 'servable/repository';
+import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
+import { closeAtEnd, failuresOf, offset, roomLimited, setup, x } from './harness.js';
 
 // A root laid out as Kubernetes writes a ConfigMap or projected volume (its AtomicWriter): the files in a
 // timestamped directory `..<time>`, a `..data` link to it swapped atomically, and each top-level
@@ -145,4 +146,49 @@ test('a version that failed to load is not tried again, nor reported again, when
   await s.repository.poll();
   assert.deepEqual([s.loads, s.failures, await s.ask('m', { version: '2' })], [['m:2'], [], 2]);
   await s.done();
+});
+
+/** Publishes `files` as git-sync does: a worktree `.worktrees/<sha>` beside the root, the root a link to it swapped atomically, the previous worktree removed. */
+async function gitSync(base: string, sha: string, files: Record<string, string>): Promise<void> {
+  const tree = path.join(base, '.worktrees', sha);
+  for (const [file, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(tree, file)), { recursive: true });
+    await writeFile(path.join(tree, file), content);
+  }
+  const old = await readlink(path.join(base, 'root')).catch(() => undefined);
+  await symlink(path.join('.worktrees', sha), path.join(base, 'root_tmp'));
+  await rename(path.join(base, 'root_tmp'), path.join(base, 'root'));
+  if (old) await rm(path.join(base, old), { recursive: true });
+}
+
+test("a root that is a link swapped to a new target (git-sync's layout) is looked at anew each look: a version added loads, one rewritten as it was does not, links out of the new target stay refused", async (t) => {
+  const { root: base, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  closeAtEnd(t, repository, registry, remove);
+  const service = new InferenceService({ registry });
+  const ask = async (version: string) => offset(await service.infer('m', x(0, 0), { version }));
+  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  await gitSync(base, 'aaa', { 'm/config.json': config, 'm/1/model.json': model(1), 'o/config.json': config, 'o/1/model.json': model(5) });
+  await repository.start();
+  assert.deepEqual(loads.splice(0).sort(), ['m:1', 'o:1']);
+
+  // Version 2 added; o moved out of the tree, left reachable only by a link to the old worktree, outside the new root.
+  await gitSync(base, 'bbb', { 'm/config.json': config, 'm/1/model.json': model(1), 'm/2/model.json': model(2) });
+  await symlink('../aaa-kept/o', path.join(base, '.worktrees', 'bbb', 'o'));
+  await mkdir(path.join(base, '.worktrees', 'aaa-kept', 'o', '1'), { recursive: true });
+  await writeFile(path.join(base, '.worktrees', 'aaa-kept', 'o', 'config.json'), config);
+  await writeFile(path.join(base, '.worktrees', 'aaa-kept', 'o', '1', 'model.json'), model(5));
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual(loads.splice(0), ['m:2']);
+  assert.deepEqual([await ask('1'), await ask('2')], [1, 2]);
+  assert.deepEqual(registry.names(), ['m'], 'o, linked out of the root of the look, is unloaded');
+  assert.deepEqual(await repository.index(), [
+    { name: 'm', version: '1', state: 'READY' },
+    { name: 'm', version: '2', state: 'READY' },
+  ]);
+  assert.deepEqual(failures, []);
 });
