@@ -153,7 +153,10 @@ export class ModelSync {
         const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
         const sameConfig = had?.loadKey === loadKey;
         const unchanged = sameConfig && had?.fingerprint === v.fingerprint;
-        if (current && !unchanged && sameConfig && stable.has(v.version) && had.digest !== '' && had.digest === (await digestFiles(v.dir).catch(() => ''))) {
+        // Taken once per look, before any load: a model of gigabytes is read once to tell its bytes, not at each question.
+        let digesting: Promise<string> | undefined;
+        const digestNow = () => (digesting ??= digestFiles(v.dir).catch(() => ''));
+        if (current && !unchanged && sameConfig && stable.has(v.version) && had.digest !== '' && had.digest === (await digestNow())) {
           // Rewritten as they were (a Kubernetes volume update gives every file a new time): nothing to reload.
           try {
             if (v.modelPath !== had.modelPath) {
@@ -173,7 +176,7 @@ export class ModelSync {
         }
         const failKey = `${configKey}#${v.fingerprint}`;
         const failed = this.#failed.get(`${name}/${v.version}`);
-        if (!options.retryFailed && failed && !failed.retry && (failed.key === failKey || (failed.bytesKey !== undefined && failed.bytesKey === `${configKey}#${await digestFiles(v.dir).catch(() => '')}`))) {
+        if (!options.retryFailed && failed && !failed.retry && (failed.key === failKey || (failed.bytesKey !== undefined && failed.bytesKey === `${configKey}#${await digestNow()}`))) {
           this.#failed.set(`${name}/${v.version}`, { ...failed, key: failKey });
           if (current) next.versions.set(v.version, had);
           continue;
@@ -187,7 +190,7 @@ export class ModelSync {
         let digest = '';
         try {
           // Read before the load: files changed after it differ from this digest, so the next look reloads them.
-          digest = await digestFiles(v.dir).catch(() => '');
+          digest = await digestNow();
           handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
           const joined = await this.#joinLoad(name, v.version, options.signal);
           if (joined === 'still loading') {

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import fs from 'node:fs';
+import { lstat, mkdir, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InferenceService, ModelRegistry, memoryBackend } from 'servable';
@@ -191,4 +193,28 @@ test("a root that is a link swapped to a new target (git-sync's layout) is looke
     { name: 'm', version: '2', state: 'READY' },
   ]);
   assert.deepEqual(failures, []);
+});
+
+test("a version whose bytes changed is read once to digest it at the look that reloads it, where it was read twice (to compare, then before the load)", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await s.repository.start();
+  const modelFile = path.join(await realpath(s.root), 'm', '1', 'model.json');
+  const real = fs.createReadStream;
+  const reads: string[] = [];
+  (fs as { createReadStream: unknown }).createReadStream = (...args: Parameters<typeof real>) => {
+    reads.push(String(args[0]));
+    return real(...args);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fs as { createReadStream: unknown }).createReadStream = real;
+    syncBuiltinESMExports();
+  });
+  await writeVersion(s.root, 'm', '1', { offset: 2 });
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual([s.loads, reads.filter((r) => r === modelFile).length, await s.ask('m')], [['m:1', 'm:1'], 1, 2]);
+  await s.done();
 });
