@@ -13,7 +13,10 @@ export interface VersionOnDisk {
   readonly modelPath: string;
   /** True when the model file exists. */
   readonly hasModel: boolean;
-  /** Sizes and modification times of every file in the directory: changes when any file does. */
+  /**
+   * Where the model file lies, and the sizes and modification times of every file in the directory:
+   * changes when any file does, or when the version moves (a copy keeping the times, then a swap).
+   */
   readonly fingerprint: string;
   /** The model file's size in bytes (0 when missing). */
   readonly sizeBytes: number;
@@ -68,7 +71,7 @@ export async function listVersions(dir: string, modelFile: string, root: string)
       continue;
     }
     const files = await readdir(versionDir, { withFileTypes: true }).catch(() => []);
-    const parts: string[] = [];
+    const parts: string[] = [modelPath];
     let sizeBytes = 0;
     let hasModel = false;
     for (const file of files.sort((a, b) => (a.name < b.name ? -1 : 1))) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { lstat, mkdir, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -217,4 +217,24 @@ test("a version whose bytes changed is read once to digest it at the look that r
   await s.repository.poll();
   assert.deepEqual([s.loads, reads.filter((r) => r === modelFile).length, await s.ask('m')], [['m:1', 'm:1'], 1, 2]);
   await s.done();
+});
+
+test('a version evicted to make room loads on its next request from the directory an update moved it to, when the update kept the files\' times (a copy that preserves them, then a swap)', async (t) => {
+  const loads: string[] = [];
+  const { root, registry, repository, failures } = await roomLimited(t, 1, 3_600_000, loads);
+  const service = new InferenceService({ registry });
+  const files = { 'a/config.json': JSON.stringify(jsonConfig()), 'a/1/model.json': model(1), 'b/config.json': JSON.stringify(jsonConfig()), 'b/1/model.json': model(2) };
+  const pinTimes = async () => {
+    for (const file of Object.keys(files)) await utimes(path.join(root, '..data', file), 1_700_000_000, 1_700_000_000);
+  };
+  await project(root, '1', files);
+  await pinTimes();
+  await repository.start(); // b evicted a
+  await project(root, '2', files); // the first directory, a's model file in it, removed
+  await pinTimes();
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual(loads.splice(0), ['a:1', 'b:1']);
+  assert.equal(offset(await service.infer('a', x(0, 0))), 1);
+  assert.deepEqual([loads, failures], [['a:1'], []]);
 });
