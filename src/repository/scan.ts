@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileWithin, isModelName, isWithin, modelDir, VERSION_NAME } from './paths.js';
 
@@ -88,28 +88,32 @@ export async function listVersions(dir: string, modelFile: string, root: string)
   return versions;
 }
 
-/** How deep {@link digestFiles} reads into a version's subdirectories (a link loop ends there). */
+/** How deep {@link digestFiles} reads into a version's subdirectories. */
 const DIGEST_DEPTH = 8;
 
 /**
- * A digest of the names and bytes of the files under `dir` (its subdirectories to a depth of 8):
+ * A digest of the names and bytes of the files under `dir` (its subdirectories to a depth of 8,
+ * each directory read once however many links lead to it, so a link back up reads nothing again):
  * what tells a version whose files were rewritten as they were (a Kubernetes volume update gives
  * every file a new modification time) from one whose bytes changed.
  */
 export async function digestFiles(dir: string): Promise<string> {
   const hash = createHash('sha256');
-  await digestInto(hash, dir, '', 0);
+  await digestInto(hash, dir, '', 0, new Set());
   return hash.digest('hex');
 }
 
-async function digestInto(hash: ReturnType<typeof createHash>, dir: string, prefix: string, depth: number): Promise<void> {
+async function digestInto(hash: ReturnType<typeof createHash>, dir: string, prefix: string, depth: number, seen: Set<string>): Promise<void> {
+  const real = await realpath(dir);
+  if (seen.has(real)) return;
+  seen.add(real);
   const names = (await readdir(dir)).sort();
   for (const name of names) {
     const file = path.join(dir, name);
     const info = await stat(file).catch(() => undefined);
     if (info?.isDirectory()) {
       hash.update(`${prefix}${name}/\0`);
-      if (depth < DIGEST_DEPTH) await digestInto(hash, file, `${prefix}${name}/`, depth + 1);
+      if (depth < DIGEST_DEPTH) await digestInto(hash, file, `${prefix}${name}/`, depth + 1, seen);
     } else if (info?.isFile()) {
       hash.update(`${prefix}${name}\0${info.size}\0`);
       for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);

@@ -238,3 +238,25 @@ test('a version evicted to make room loads on its next request from the director
   assert.equal(offset(await service.infer('a', x(0, 0))), 1);
   assert.deepEqual([loads, failures], [['a:1'], []]);
 });
+
+test('a link in a version directory back to a directory above it is digested once, where the digest read the model file again at each of its 8 levels', async (t) => {
+  const s = await setup(t, 'poll');
+  await writeConfig(s.root, 'm', jsonConfig());
+  await writeVersion(s.root, 'm', '1', { offset: 1 });
+  await symlink('.', path.join(s.root, 'm', '1', 'again'));
+  const modelFile = path.join(await realpath(s.root), 'm', '1', 'model.json');
+  const real = fs.createReadStream;
+  const reads: string[] = [];
+  (fs as { createReadStream: unknown }).createReadStream = (...args: Parameters<typeof real>) => {
+    reads.push(String(args[0]));
+    return real(...args);
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    (fs as { createReadStream: unknown }).createReadStream = real;
+    syncBuiltinESMExports();
+  });
+  await s.repository.start();
+  assert.deepEqual([s.loads, reads.filter((r) => path.resolve(r) === modelFile || (r.endsWith('model.json') && r.includes(`${path.sep}again${path.sep}`))).length, await s.ask('m')], [['m:1'], 1, 1]);
+  await s.done();
+});
