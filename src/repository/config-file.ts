@@ -130,3 +130,14 @@ function checkInputs(value: unknown): TensorSpec[] {
     return { name: spec.name, datatype: spec.datatype, shape: spec.shape };
   });
 }
+
+/** The labels config.json points at `version`. */
+export function labelsOf(config: RepositoryModelConfig, version: string): string[] {
+  return Object.entries(config.labels).filter(([, v]) => v === version).map(([label]) => label);
+}
+
+/** A config's text without its routing (`labels`, `traffic`), which the registry moves without loading anything. */
+export function withoutRouting(configText: string): string {
+  const { labels: _labels, traffic: _traffic, ...rest } = JSON.parse(configText) as Record<string, unknown>;
+  return JSON.stringify(rest);
+}

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
-import { parseConfig, type RepositoryModelConfig } from './config-file.js';
+import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { loadHandler } from './handler-module.js';
 import { fileWithin } from './paths.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
@@ -20,6 +20,8 @@ interface LoadedFiles {
   readonly digest: string;
   /** The model file's real path, which a Kubernetes volume update moves to a new directory. */
   readonly modelPath: string;
+  /** The labels its registered config gives it, which a load on a request (after an eviction) points at it: kept as config.json's. */
+  readonly labels: string;
 }
 
 /** What the repository has loaded of one model. */
@@ -147,31 +149,38 @@ export class ModelSync {
     const errors: Error[] = [];
     let handler: ModelConfig<unknown, unknown>['handler'];
     let free: (() => void) | undefined;
+    const { dir, configFile } = disk;
+    // Registers a kept version's config anew (its files or its labels moved), for its load on a later request; false when that failed.
+    const reregister = async (v: VersionOnDisk): Promise<boolean> => {
+      try {
+        handler ??= config.handler ? await loadHandler(dir, config.handler, configFile) : undefined;
+        this.#registry.register(this.#modelConfig(name, v, config, handler, configFile));
+        return true;
+      } catch {
+        return false;
+      }
+    };
     try {
       for (const v of usable.filter((u) => wanted.has(u.version)).sort((a, b) => compareVersions(a.version, b.version))) {
         const had = previous?.versions.get(v.version);
         const current = had !== undefined && (options.retryFailed ? this.#registry.isReady(name, v.version) : this.#serves(name, v.version));
         const sameConfig = had?.loadKey === loadKey;
         const unchanged = sameConfig && had?.fingerprint === v.fingerprint;
+        const labels = labelsOf(config, v.version).join();
         // Taken once per look, before any load: a model of gigabytes is read once to tell its bytes, not at each question.
         let digesting: Promise<string> | undefined;
         const digestNow = () => (digesting ??= digestFiles(v.dir).catch(() => ''));
         if (current && !unchanged && sameConfig && stable.has(v.version) && had.digest !== '' && had.digest === (await digestNow())) {
-          // Rewritten as they were (a Kubernetes volume update gives every file a new time): nothing to reload.
-          try {
-            if (v.modelPath !== had.modelPath) {
-              // Moved too (the volume's new directory, the old one removed): a load on a later request (after an eviction) reads them there.
-              handler ??= config.handler ? await loadHandler(disk.dir, config.handler, disk.configFile) : undefined;
-              this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile));
-            }
-            next.versions.set(v.version, { ...had, fingerprint: v.fingerprint, modelPath: v.modelPath });
+          // Rewritten as they were (a Kubernetes volume update gives every file a new time): nothing to reload. Moved too (the volume's
+          // new directory, the old one removed): a load on a later request (after an eviction) reads them there; failing that, loaded again below.
+          if ((v.modelPath === had.modelPath && had.labels === labels) || (await reregister(v))) {
+            next.versions.set(v.version, { ...had, fingerprint: v.fingerprint, modelPath: v.modelPath, labels });
             continue;
-          } catch {
-            // Loaded again below, as changed files are, which reports what failed.
           }
         }
         if (current && (unchanged || !stable.has(v.version))) {
-          next.versions.set(v.version, had);
+          // Its labels moved (config.json's routing alone changed): registered with them, or a load on a request would take the old ones back; failing that, the next look tries again.
+          next.versions.set(v.version, unchanged && had.labels !== labels && (await reregister(v)) ? { ...had, labels } : had);
           continue;
         }
         const failKey = `${configKey}#${v.fingerprint}`;
@@ -200,7 +209,7 @@ export class ModelSync {
             continue;
           }
           if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
-          next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath });
+          next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath, labels });
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {
           if (current) next.versions.set(v.version, had);
@@ -309,7 +318,7 @@ export class ModelSync {
       batching: config.batching,
       warmup: config.warmup,
       versionPolicy: 'all',
-      labels: Object.entries(config.labels).filter(([, version]) => version === v.version).map(([label]) => label),
+      labels: labelsOf(config, v.version),
       sizeBytes: config.sizeBytes ?? (measured ? undefined : v.sizeBytes),
     };
   }
@@ -380,10 +389,4 @@ export class ModelSync {
     if (before?.key !== key || before.reason !== err.message) this.#fail(name, version, err);
     return err;
   }
-}
-
-/** A config's text without its routing (`labels`, `traffic`), which the registry moves without loading anything. */
-function withoutRouting(configText: string): string {
-  const { labels: _labels, traffic: _traffic, ...rest } = JSON.parse(configText) as Record<string, unknown>;
-  return JSON.stringify(rest);
 }

@@ -363,3 +363,18 @@ test("'poll' applies other models' changes while one model's load waits for room
   assert.equal(clock.pending, 0);
   await remove();
 });
+
+test("a label config.json moved without a reload stays where it moved when a version evicted to make room loads again on a request, where the version's load took the label back to it", async (t) => {
+  const loads: string[] = [];
+  const { root, registry, repository, failures } = await roomLimited(t, 1, 3_600_000, loads);
+  const service = new InferenceService({ registry });
+  await writeConfig(root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '1' } }));
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await repository.start(); // 2 evicted 1
+  await writeConfig(root, 'm', jsonConfig({ versionPolicy: 'all', labels: { stable: '2' } }));
+  await repository.poll();
+  assert.deepEqual([loads.splice(0), registry.labels('m')], [['m:1', 'm:2'], { stable: '2' }]);
+  assert.equal(offset(await service.infer('m', x(0, 0), { version: '1' })), 1); // 1 loads again, evicting 2
+  assert.deepEqual([loads, registry.labels('m'), failures], [['m:1'], { stable: '2' }, []]);
+});
