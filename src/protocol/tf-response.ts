@@ -7,7 +7,7 @@ import type { TensorSpec } from '../backends/index.js';
 import type { InferenceResponse } from '../handler/index.js';
 import type { VersionMetadata } from '../registry/index.js';
 import { SIGNATURE, type PredictFormat } from './tf-request.js';
-import { tfValueTexts } from './tf-values.js';
+import { tfValueText } from './tf-values.js';
 
 /**
  * Writes a response in the request's format as the reply's JSON text: `{predictions}` per instance,
@@ -25,23 +25,28 @@ export function encodePredict(response: InferenceResponse, format: PredictFormat
 class Written {
   readonly name: string;
   readonly tensor: Tensor;
-  private readonly leaves: string[];
+  private readonly leaf: (index: number) => string;
   private readonly strides: number[];
 
   constructor(name: string, tensor: Tensor) {
     this.name = name;
     this.tensor = tensor;
     // TF-Serving writes a BYTES output named *_bytes as {"b64": ...}.
-    this.leaves = tfValueTexts(tensor, tensor.datatype === 'BYTES' && name.endsWith('_bytes'));
+    this.leaf = tfValueText(tensor, tensor.datatype === 'BYTES' && name.endsWith('_bytes'));
     this.strides = tensor.shape.map((_, dim) => elementCount(tensor.shape.slice(dim + 1)));
   }
 
   /** The values from dimension `dim` on, starting at element `offset`. */
   text(dim = 0, offset = 0): string {
     const { shape } = this.tensor;
-    if (dim === shape.length) return this.leaves[offset]!;
+    if (dim === shape.length) return this.leaf(offset);
     const size = shape[dim]!;
-    if (dim === shape.length - 1) return `[${this.leaves.slice(offset, offset + size).join(',')}]`;
+    if (dim === shape.length - 1) {
+      // One row's texts joined, where += would build a rope that is slower to flatten.
+      const texts = new Array<string>(size);
+      for (let i = 0; i < size; i++) texts[i] = this.leaf(offset + i);
+      return `[${texts.join(',')}]`;
+    }
     const stride = this.strides[dim]!;
     const parts = Array.from({ length: size }, (_, i) => this.text(dim + 1, offset + i * stride));
     return `[${parts.join(',')}]`;

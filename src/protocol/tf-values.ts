@@ -12,23 +12,39 @@ import { encodeJsonData } from './tensor-json.js';
 
 const encoder = new TextEncoder();
 
-/** Each of the tensor's values as JSON text, in order; BYTES as `{"b64": ...}` when `asBytes`. */
-export function tfValueTexts(t: Tensor, asBytes: boolean): string[] {
+/**
+ * The JSON text of the tensor's value at a flat index; BYTES as `{"b64": ...}` when `asBytes`.
+ * A function rather than an array of every value's text, which a large output would build only to
+ * join.
+ */
+export function tfValueText(t: Tensor, asBytes: boolean): (index: number) => string {
   switch (t.datatype) {
-    case 'FP16':
-      return Array.from(t.data as Uint16Array, (bits) => tfFloat(fromHalfBits(bits), 'float'));
-    case 'FP32':
-      return Array.from(t.data as Float32Array, (n) => tfFloat(n, 'float'));
-    case 'FP64':
-      return Array.from(t.data as Float64Array, (n) => tfFloat(n, 'double'));
+    case 'FP16': {
+      const bits = t.data as Uint16Array;
+      return (i) => tfFloat(fromHalfBits(bits[i]!), 'float');
+    }
+    case 'FP32': {
+      const data = t.data as Float32Array;
+      return (i) => tfFloat(data[i]!, 'float');
+    }
+    case 'FP64': {
+      const data = t.data as Float64Array;
+      return (i) => tfFloat(data[i]!, 'double');
+    }
     case 'INT64':
-    case 'UINT64':
+    case 'UINT64': {
       // Exact at any size, as TF-Serving writes them: JSON has no limit on an integer's digits.
-      return Array.from(t.data as BigInt64Array, String);
-    case 'BYTES':
-      return (t.data as string[]).map((s) => (asBytes ? `{"b64":"${toBase64(encoder.encode(s))}"}` : JSON.stringify(s)));
-    default:
-      return encodeJsonData(t).map((v) => JSON.stringify(v));
+      const data = t.data as BigInt64Array;
+      return (i) => String(data[i]);
+    }
+    case 'BYTES': {
+      const data = t.data as string[];
+      return asBytes ? (i) => `{"b64":"${toBase64(encoder.encode(data[i]))}"}` : (i) => JSON.stringify(data[i]);
+    }
+    default: {
+      const values = encodeJsonData(t);
+      return (i) => JSON.stringify(values[i]);
+    }
   }
 }
 
@@ -40,10 +56,58 @@ export function tfFloat(n: number, precision: 'float' | 'double'): string {
   if (Object.is(n, -0)) return '-0.0';
   // Whole numbers below 10^6 are exact in six digits: the common case, without a round trip.
   if (Number.isInteger(n) && Math.abs(n) < 1e6) return `${n}.0`;
+  const fast = precision === 'float' ? fastFloat(n) : undefined;
+  if (fast !== undefined) return fast;
   let text = printfG(n, 6);
   const readBack = precision === 'float' ? Math.fround(Number(text)) : Number(text);
   if (readBack !== n) text = printfG(n, precision === 'float' ? 9 : 17);
   return text.includes('.') || text.includes('e') ? text : `${text}.0`;
+}
+
+/** 10^0 to 10^22, the powers of ten a double holds exactly. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+/** More than the error of `x * 10^k` (one rounding, below 2^-24 when the product is below 10^9). */
+const SLACK = 2 ** -20;
+
+/**
+ * tfFloat's text for a float from its nine digits in one multiplication, where toPrecision, Number
+ * and toPrecision again take four times as long; undefined where the digits are not certain (a
+ * rounding within SLACK of a tie, a carry to another power of ten, an exponent past 10^±22 away),
+ * which the exact path writes.
+ */
+function fastFloat(n: number): string | undefined {
+  const x = Math.abs(n);
+  const e = Math.floor(Math.log10(x));
+  const k = 8 - e;
+  if (k > 22 || e > 27) return undefined;
+  // x in nine digits before the point, off by one rounding.
+  const scaled = k >= 0 ? x * POW10[k]! : x / POW10[-k]!;
+  if (scaled < 1e8 || scaled >= 1e9) return undefined;
+  const whole = Math.floor(scaled);
+  const fraction = scaled - whole;
+  const below = (whole % 1000) + fraction;
+  if (Math.abs(below - 500) < SLACK || Math.abs(fraction - 0.5) < SLACK) return undefined;
+  const six = (whole - (whole % 1000)) / 1000 + (below > 500 ? 1 : 0);
+  // The six digits' value as Number reads their text: one rounding of an exact quotient or product.
+  const value = e >= 5 ? six * POW10[e - 5]! : six / POW10[5 - e]!;
+  const sign = n < 0 ? '-' : '';
+  if (Math.fround(value) === x) return six === 1e6 ? undefined : sign + formatG(six, 6, e);
+  const nine = whole + (fraction > 0.5 ? 1 : 0);
+  return nine === 1e9 ? undefined : sign + formatG(nine, 9, e);
+}
+
+/** `%g` with tfFloat's `.0` of the `digits` digits of `d` (no carry) times 10^(e - digits + 1). */
+function formatG(d: number, digits: number, e: number): string {
+  const text = String(d);
+  let end = digits;
+  while (text.charCodeAt(end - 1) === 0x30) end--;
+  if (e < -4 || e >= digits) {
+    const exponent = e < 0 ? -e : e;
+    const mantissa = end === 1 ? text[0]! : `${text[0]!}.${text.slice(1, end)}`;
+    return `${mantissa}e${e < 0 ? '-' : '+'}${exponent < 10 ? '0' : ''}${exponent}`;
+  }
+  if (e < 0) return `0.${'0'.repeat(-e - 1)}${text.slice(0, end)}`;
+  return end <= e + 1 ? `${text.slice(0, e + 1)}.0` : `${text.slice(0, e + 1)}.${text.slice(e + 1, end)}`;
 }
 
 /** C's `%.{precision}g` of a finite number other than -0. */

@@ -20,6 +20,16 @@ test('floats are written as TF-Serving writes them: %g, else %.9g (%.17g for dou
     [float(1 / 3), '0.333333343'],
     [float((1 / 3) * 1e-5), '3.33333332e-06'],
     [float(3.4028234663852886e38), '3.40282347e+38'],
+    // Nine digits in an exponent, either side; six digits that carry to another power of ten.
+    [float(12345678901), '1.23456788e+10'],
+    [float(-2.5e9), '-2.5e+09'],
+    [float(0.000123456789), '0.00012345679'],
+    [float(1.2345678e-7), '1.23456786e-07'],
+    [float(-9.87654321e-14), '-9.87654308e-14'],
+    [float(1.5e-15), '1.5e-15'],
+    [float(0.0099999999), '0.01'],
+    [float(99999999.99), '1e+08'],
+    [float(999999.9), '999999.875'],
     // A tie is rounded to even, as printf rounds it.
     [float(1234567.125), '1234567.12'],
     [float(1234567.375), '1234567.38'],
