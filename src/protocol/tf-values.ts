@@ -96,15 +96,17 @@ function fastFloat(n: number): string | undefined {
   return nine === 1e9 ? undefined : sign + formatG(nine, 9, e);
 }
 
+/** `%g`'s exponents of fastFloat's range, 10^-14 to 10^27: `e-14` to `e+27`. */
+const EXPONENTS = Array.from({ length: 42 }, (_, i) => `e${i < 14 ? '-' : '+'}${String(Math.abs(i - 14)).padStart(2, '0')}`);
+
 /** `%g` with tfFloat's `.0` of the `digits` digits of `d` (no carry) times 10^(e - digits + 1). */
 function formatG(d: number, digits: number, e: number): string {
   const text = String(d);
   let end = digits;
   while (text.charCodeAt(end - 1) === 0x30) end--;
   if (e < -4 || e >= digits) {
-    const exponent = e < 0 ? -e : e;
-    const mantissa = end === 1 ? text[0]! : `${text[0]!}.${text.slice(1, end)}`;
-    return `${mantissa}e${e < 0 ? '-' : '+'}${exponent < 10 ? '0' : ''}${exponent}`;
+    const suffix = EXPONENTS[e + 14]!;
+    return end === 1 ? `${text[0]!}${suffix}` : `${text[0]!}.${text.slice(1, end)}${suffix}`;
   }
   if (e < 0) return `0.${'0'.repeat(-e - 1)}${text.slice(0, end)}`;
   return end <= e + 1 ? `${text.slice(0, e + 1)}.0` : `${text.slice(0, e + 1)}.${text.slice(e + 1, end)}`;
