@@ -501,3 +501,23 @@ test('maxQueueSize bounds the requests that wait: a burst on an idle batcher is 
   assert.deepEqual(burst.slice(0, 6).map((b) => b.value), [0, 10, 20, 30, 40, 50]);
   assert.deepEqual(calls.map((c) => c.requests), [[0, 1], [2, 3], [4, 5]]);
 });
+
+test('a request that finds its level full dispatches within its submit in priority order: a higher level already queued goes first, one arriving later in the tick goes next', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x.toUpperCase(), 10);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, maxQueueSize: 1, priorityLevels: 2, execute });
+  const high = track(batcher.submit('high', { priority: 1 }));
+  const low = track(batcher.submit('low', { priority: 2 }));
+  const full = track(batcher.submit('full', { priority: 2 })); // level 2 is full: dispatches 'high', still full
+  assert.deepEqual(calls.map((c) => c.requests), [['high']], 'dispatched within submit(), before any microtask');
+  await clock.flush();
+  assert.ok(full.error instanceof QueueFullError);
+
+  await clock.advanceAsync(20); // 'low' has run: the batcher is idle
+  const first = track(batcher.submit('first', { priority: 2 }));
+  const second = track(batcher.submit('second', { priority: 2 })); // level 2 full ('first'): 'first' goes now, 'second' waits
+  const later = track(batcher.submit('later', { priority: 1 })); // same tick, after that dispatch: next
+  await clock.advanceAsync(100);
+  assert.deepEqual(calls.map((c) => c.requests), [['high'], ['low'], ['first'], ['later'], ['second']]);
+  assert.deepEqual([high, low, first, second, later].map((t) => t.value), ['HIGH', 'LOW', 'FIRST', 'SECOND', 'LATER']);
+});
