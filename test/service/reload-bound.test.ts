@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, LruStore, ModelRegistry, ResultCache, SemanticCache, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
+import { InferenceService, LruStore, ModelRegistry, ResultCache, SemanticCache, type Backend, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
 import { memoryBackend } from 'servable/testing';
 
 /** y = x * factor: the answer tells which weights ran. */
@@ -32,4 +32,32 @@ test('a forced reload under a maxLoadedBytes with no room for both instances, wh
     await semantic?.close();
     await registry.close();
   }
+});
+
+test('a forced reload whose old instance another model\'s load evicts while the new one loads clears the version\'s cached answers: the new instance, replacing none, finds nothing to clear', async () => {
+  const inner = memoryBackend();
+  let gate: Promise<void> | undefined;
+  const backend: Backend = { name: 'memory', accepts: (source) => inner.accepts(source), load: async (source, options) => (await gate, inner.load(source, options)) };
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  const registry = new ModelRegistry({ backends: [backend], maxLoadedBytes: 120 });
+  const drains: string[] = [];
+  registry.on('draining', (e) => drains.push(`${e.name}:${e.version} ${e.reason}`));
+  await registry.load({ name: 'x', version: '1', source: scale(1), sizeBytes: 60, warmup: [] });
+  await registry.load({ name: 'm', version: '1', source: scale(10), sizeBytes: 60, warmup: [] });
+  const service = new InferenceService({ registry, caches: { m: { result } } });
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  await result.idle();
+
+  let open!: () => void;
+  gate = new Promise((resolve) => (open = resolve));
+  const reload = registry.load({ name: 'm', version: '1', source: scale(100), sizeBytes: 60, warmup: [] }); // evicts x, the least recently used
+  while (!drains.includes('x:1 evicted')) await new Promise((resolve) => setImmediate(resolve));
+  const other = registry.load({ name: 'y', version: '1', source: scale(2), sizeBytes: 60, warmup: [] }); // evicts m's old instance while its reload loads
+  while (drains.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  open();
+  await Promise.all([reload, other]);
+  await result.idle();
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200]);
+  assert.deepEqual(drains, ['x:1 evicted', 'm:1 replaced']);
+  await registry.close();
 });
