@@ -39,6 +39,8 @@ export async function explicitLoad(
 ): Promise<ModelVersion> {
   if (entry.loading.has(version)) throw markTransient(new ModelNotReadyError(`Model '${entry.name}' version '${version}' is already loading`));
   const before = entry.before(version);
+  // A loaded version's old instance drains as replaced; one not loaded has none to say so.
+  if (before.config && !entry.live.has(version)) entry.replacing.add(config);
   entry.configure(version, config);
   const loading = start();
   let othersWait = false;

@@ -42,6 +42,11 @@ export class ModelEntry {
   readonly abandoned = new Set<string>();
   /** The callers waiting for those loads. */
   readonly waiters: LoadWaiters;
+  /**
+   * Configs {@link ModelRegistry.load} gave a version known but not loaded, whose first ready
+   * instance is reported as replacing the version (the `replace` event).
+   */
+  readonly replacing = new WeakSet<ModelConfig<unknown, unknown>>();
   /** Versions finishing their queued work before they are disposed. */
   readonly retiring = new Set<ModelVersion>();
   /** Why the last load of a known version failed, until it loads or is forgotten. */

@@ -296,6 +296,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     forwardBatcherEvents(mv, this);
     this.#swaps.change(entry, () => {
       const previous = entry.live.get(mv.version);
+      if (entry.replacing.delete(config) && !previous) this.emit('replace', { name: entry.name, version: mv.version });
       entry.live.set(mv.version, mv);
       mv.markReady();
       entry.waiters.loaded(mv);

@@ -219,6 +219,17 @@ export interface RegistryEvents {
   /** A version is loaded, warmed and takes traffic. */
   ready: [VersionMetadata];
   /**
+   * A version known but not loaded (evicted under `maxLoadedVersions` / `maxLoadedBytes`, or
+   * registered and never loaded) was loaded by {@link ModelRegistry.load} with a config of its own,
+   * which replaces the one it had: emitted once that load is ready, just before its `ready` event
+   * and before it answers a request, since answers cached under the version may be the earlier
+   * config's. A loaded version replaced this way says so by its old instance's `draining` (reason
+   * `replaced`) instead. A version loaded again by a request, with the config it had, and one
+   * given a config by `register()` (a repository's version whose files moved, bytes unchanged), are
+   * not replaced.
+   */
+  replace: [VersionRef];
+  /**
    * A version failed: to load or warm up (`stage: 'load'`; any older version keeps serving), or
    * to dispose of its session once drained (`stage: 'unload'`; it is forgotten all the same).
    */

@@ -158,12 +158,13 @@ export function leftService(caching: AnyModelCaching, ref: VersionRef, reason: U
 /**
  * Clears the cached answers of a version replaced by a load of the same version (a forced reload,
  * or a repository's changed files), whose answers may differ under the same key. Called once the
- * new instance takes traffic: the answers of requests still running on the old one are not
- * stored. The ResultCache clears the version's keys, shared stores included; the SemanticCache its
+ * new instance takes traffic (the old one drains as replaced), or, for a version that had no
+ * instance loaded (evicted, or never loaded), by its `replace` event, before the new instance
+ * answers: the answers of requests still running on an old one are not stored. The ResultCache clears the version's keys, shared stores included; the SemanticCache its
  * partitions (every tenant's; see semanticPartition), on every replica through its log. The
  * model's other versions keep their entries. A failed clear is the cache's `error` event.
  */
-function clearReplaced(caching: AnyModelCaching, { name, version }: VersionRef): void {
+export function clearReplaced(caching: AnyModelCaching, { name, version }: VersionRef): void {
   caching.result?.invalidate(name, version).catch(() => {});
   caching.semantic?.invalidate([name, version], { prefix: true }).catch(() => {});
 }

@@ -2,7 +2,7 @@ import { assertKnownKeys, clockOption, assertObject, describe, Emitter, InvalidI
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
-import { checkCaching, checkDirectives, flightGroupOf, leftService, inferCached, type AnyModelCaching, type CacheDirectives } from './caching.js';
+import { checkCaching, checkDirectives, clearReplaced, flightGroupOf, inferCached, leftService, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
 import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { checkHold, Router, type RouterRunOptions } from './router.js';
@@ -114,6 +114,10 @@ export class InferenceService extends Emitter<ServiceEvents> {
       if (reason === 'evicted') return this.#lookups.evicted({ name, version });
       const caching = this.#caches.get(name);
       if (caching) leftService(caching, { name, version }, reason);
+    });
+    this.registry.on('replace', (ref) => {
+      const caching = this.#caches.get(ref.name);
+      if (caching) clearReplaced(caching, ref);
     });
     if (options.caches !== undefined) {
       assertObject('caches', options.caches);

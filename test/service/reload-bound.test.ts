@@ -1,15 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, LruStore, ModelRegistry, ResultCache, SemanticCache, type Backend, type InferenceResponse, type MemoryModel, type Tensor, type TensorMap } from 'servable';
-import { memoryBackend } from 'servable/testing';
+import { FakeClock, memoryBackend } from 'servable/testing';
 
-/** y = x * factor: the answer tells which weights ran. */
-function scale(factor: number): MemoryModel {
+/** y = x * factor: the answer tells which weights ran; `runs` counts the model's runs. */
+function scale(factor: number, runs = { count: 0 }): MemoryModel {
   return {
     inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
     outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => v * factor) } }),
+    run: ({ x }) => {
+      runs.count++;
+      return { y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => v * factor) } };
+    },
   };
+}
+
+function caches(kind: 'result' | 'semantic', clock: FakeClock): { result?: ResultCache; semantic?: SemanticCache<TensorMap> } {
+  if (kind === 'result') return { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock }) };
+  return { semantic: new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10, clock }) };
 }
 
 const request = (a: number, b: number) => ({ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: new Float32Array([a, b]) } as Tensor } });
@@ -60,4 +68,48 @@ test('a forced reload whose old instance another model\'s load evicts while the 
   assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200]);
   assert.deepEqual(drains, ['x:1 evicted', 'm:1 replaced']);
   await registry.close();
+});
+
+test('an explicit load of a version evicted under maxLoadedVersions, with new weights, clears its cached answers before the new instance answers, where no old instance drains to say so', async () => {
+  for (const kind of ['result', 'semantic'] as const) {
+    const clock = new FakeClock();
+    const { result, semantic } = caches(kind, clock);
+    const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1, clock });
+    const events: string[] = [];
+    registry.on('draining', (e) => events.push(`draining ${e.name}:${e.version} ${e.reason}`));
+    registry.on('replace', (e) => events.push(`replace ${e.name}:${e.version}`));
+    await registry.load({ name: 'm', version: '1', source: scale(10), warmup: [] });
+    const service = new InferenceService({ registry, caches: { m: { result, semantic } } });
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+    await registry.load({ name: 'n', version: '1', source: scale(1), warmup: [] });
+    await registry.load({ name: 'm', version: '1', source: scale(100), warmup: [] });
+    await result?.idle();
+    assert.deepEqual(events, ['draining m:1 evicted', 'draining n:1 evicted', 'replace m:1'], kind);
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [100, 200], kind);
+    await semantic?.close();
+    await registry.close();
+  }
+});
+
+test('a version evicted under maxLoadedVersions and loaded again by a request, with the config it had, keeps its cached answers: no replace, the cache answers without a run', async () => {
+  for (const kind of ['result', 'semantic'] as const) {
+    const clock = new FakeClock();
+    const { result, semantic } = caches(kind, clock);
+    const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1, clock });
+    const replaced: string[] = [];
+    registry.on('replace', (e) => replaced.push(`${e.name}:${e.version}`));
+    const runs = { count: 0 };
+    await registry.load({ name: 'm', version: '1', source: scale(10, runs), warmup: [] });
+    const service = new InferenceService({ registry, caches: { m: { result, semantic } } });
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+    await result?.idle();
+    await registry.load({ name: 'n', version: '1', source: scale(1), warmup: [] });
+    assert.equal(registry.isReady('m', '1'), false, `${kind}: evicted`);
+    assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20], kind);
+    assert.equal(runs.count, 1, `${kind}: answered from the cache`);
+    assert.equal(registry.isReady('m', '1'), true, `${kind}: loaded again by the request`);
+    assert.deepEqual(replaced, [], kind);
+    await semantic?.close();
+    await registry.close();
+  }
 });
