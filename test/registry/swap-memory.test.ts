@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, ModelRegistry, type Backend, type RegistryEvents } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
+import { createHttpHandler } from 'servable/protocol';
 import { doubler, flush, offsetOf, record, request } from './helpers.js';
 
 // A hot swap under maxLoadedBytes (tensorflow/serving#2017: a reload needs twice the memory, then OOM).
@@ -38,18 +39,21 @@ function setup(maxLoadedBytes: number) {
   });
   log = record(registry, lifecycle, describeEvent);
   const service = new InferenceService({ registry, clock });
+  const http = createHttpHandler({ service });
+  const readiness = async () => (await http.handle({ method: 'GET', path: '/v2/health/ready', headers: {} })).status;
   const config = (version: string, offset: number) => ({ name: 'm', version, source: doubler(offset), sizeBytes: 60, versionPolicy: { latest: 1 } as const });
-  return { clock, registry, service, log, config, peak: () => peak };
+  return { clock, registry, service, log, config, peak: () => peak, readiness };
 }
 
 test('a new version that fits beside the old one under maxLoadedBytes is swapped in while the old one serves: no request waits', async () => {
-  const { clock, registry, service, log, config, peak } = setup(120);
+  const { clock, registry, service, log, config, peak, readiness } = setup(120);
   const first = registry.load(config('1', 100));
   await clock.advanceAsync(100);
   await first;
   const second = registry.load(config('2', 200));
   await flush();
   assert.equal(offsetOf(await service.infer('m', request([0, 0]))), 100, 'the old version answers while the new one loads');
+  assert.equal(await readiness(), 200, 'a version serves: the model is not starting');
   await clock.advanceAsync(100);
   await second;
   await flush();
@@ -63,16 +67,19 @@ test('a new version that fits beside the old one under maxLoadedBytes is swapped
 });
 
 test('a new version with no room beside the old one under maxLoadedBytes unloads the old one before the backend loads it: memory never doubles past the bound, and requests meanwhile wait for the new one instead of failing, and the swap is reported once it is ready', async () => {
-  const { clock, registry, service, log, config, peak } = setup(100);
+  const { clock, registry, service, log, config, peak, readiness } = setup(100);
   const first = registry.load(config('1', 100));
   await clock.advanceAsync(100);
   await first;
+  assert.equal(await readiness(), 200);
   const second = registry.load(config('2', 200));
   await flush();
+  assert.deepEqual([registry.isStarting('m'), await readiness()], [true, 503], 'no version ready: the model counts as starting (docs/http.md)');
   const waiting = [service.infer('m', request([0, 0]), { timeoutMs: 1000 }), service.infer('m', request([0, 0]), { timeoutMs: 1000 })];
   await clock.advanceAsync(100);
   await second;
   assert.deepEqual((await Promise.all(waiting)).map(offsetOf), [200, 200]);
+  assert.deepEqual([registry.isStarting('m'), await readiness()], [false, 200]);
   await flush();
   assert.deepEqual(log, [
     'backend load m:1 (0 bytes held)', 'ready 1',
