@@ -208,7 +208,12 @@ export class ModelSync {
             errors.push(this.#stillLoading(name, v.version));
             continue;
           }
-          if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
+          const sameBytes = sameConfig && (unchanged || (had.digest !== '' && had.digest === digest));
+          if (sameBytes && joined === undefined && this.#stateOf(name, v.version) === 'unloaded') {
+            // Unloaded to make room, its bytes as they were: loaded again as a request would, so the registry replaces nothing (docs/caching.md).
+            this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile));
+            await this.#registry.acquire(name, { version: v.version, signal: options.signal });
+          } else if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
           next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath, labels });
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { InferenceService, ModelRegistry, memoryBackend } from 'servable';
+import { InferenceService, LruStore, ModelRegistry, ResultCache, memoryBackend } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
@@ -377,4 +377,37 @@ test("a label config.json moved without a reload stays where it moved when a ver
   assert.deepEqual([loads.splice(0), registry.labels('m')], [['m:1', 'm:2'], { stable: '2' }]);
   assert.equal(offset(await service.infer('m', x(0, 0), { version: '1' })), 1); // 1 loads again, evicting 2
   assert.deepEqual([loads, registry.labels('m'), failures], [['m:1'], { stable: '2' }, []]);
+});
+
+test("'explicit' load of a version the registry unloaded to make room keeps its cached answers when its bytes are those it had, and clears them (the registry's replace) when they changed: the new bytes answer", async (t) => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: jsonBackends(loads).backends });
+  closeAtEnd(t, repository, registry, remove);
+  const replaced: string[] = [];
+  registry.on('replace', (e) => replaced.push(`${e.name}:${e.version}`));
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  let hits = 0;
+  result.on('hit', () => hits++);
+  const service = new InferenceService({ registry, caches: { a: { result } } });
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  assert.equal(offset(await service.infer('a', x(0, 0))), 1, 'a request loads a, evicting b');
+  await result.idle();
+  await repository.load('b');
+  await repository.load('a');
+  assert.deepEqual([registry.isReady('a'), loads, replaced], [true, ['a:1', 'b:1', 'a:1', 'b:1', 'a:1'], []], 'loaded again with the bytes it had: no replace');
+  assert.equal(offset(await service.infer('a', x(0, 0))), 1);
+  assert.equal(hits, 1, 'answered from the cache');
+
+  await repository.load('b');
+  await writeVersion(root, 'a', '1', { offset: 25 });
+  await repository.load('a');
+  await result.idle();
+  assert.deepEqual([registry.isReady('a'), replaced], [true, ['a:1']], 'loaded with new bytes: replaced');
+  assert.equal(offset(await service.infer('a', x(0, 0))), 25, 'the new bytes answer');
+  await repository.close();
+  await registry.close();
+  await remove();
 });
