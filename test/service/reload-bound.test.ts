@@ -113,3 +113,24 @@ test('a version evicted under maxLoadedVersions and loaded again by a request, w
     await registry.close();
   }
 });
+
+test('registry.load() of a version registered and never loaded replaces it once ready; one that fails replaces nothing, and the version then loads on demand with the config it had, no replace', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() });
+  const replaced: string[] = [];
+  registry.on('replace', (e) => replaced.push(`${e.name}:${e.version}`));
+  registry.register({ name: 'm', version: '1', source: scale(10), warmup: [] });
+  await registry.load({ name: 'm', version: '1', source: scale(100), warmup: [] });
+  assert.deepEqual(replaced, ['m:1']);
+  registry.register({ name: 'k', version: '1', source: scale(10), warmup: [] });
+  const broken: MemoryModel = {
+    ...scale(100),
+    run: () => {
+      throw new Error('corrupt weights');
+    },
+  };
+  await assert.rejects(registry.load({ name: 'k', version: '1', source: broken, warmup: [request(1, 2)] }));
+  const service = new InferenceService({ registry });
+  assert.deepEqual(values(await service.infer('k', request(1, 2))), [10, 20], 'the config it had, put back');
+  assert.deepEqual(replaced, ['m:1']);
+  await registry.close();
+});
