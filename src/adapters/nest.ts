@@ -83,7 +83,12 @@ export interface ServableModuleOptions extends AdapterOptions, ServableRouting {
 
 /** Options of {@link ServableModule.forRootAsync}: a factory for the handler's options, and the routing. */
 export interface ServableModuleAsyncOptions extends ServableRouting, Pick<ModuleMetadata, 'imports'> {
-  /** Builds the options, e.g. from a config service or after the models are loaded. */
+  /**
+   * Builds the options, e.g. from a config service or after the models are loaded. The routing
+   * options (`controller`, `path`, `global`, `decorators`) belong beside `useFactory`: Nest declares
+   * the module and its routes before the factory runs, so a result carrying one is refused with a
+   * `TypeError` naming it.
+   */
   readonly useFactory: (...args: never[]) => AdapterOptions | Promise<AdapterOptions>;
   /** Providers passed to `useFactory`. */
   readonly inject?: readonly (InjectionToken | OptionalFactoryDependency)[];
@@ -154,6 +159,9 @@ export class ServableModule {
       useFactory: async (...args: never[]) => {
         const built = await useFactory(...args);
         assertObject("useFactory's result", built);
+        for (const key of ROUTING_KEYS) {
+          if (Object.hasOwn(built, key)) throw new TypeError(`\`useFactory\` returned \`${key}\`, which routes the module and is read before the factory runs: pass \`${key}\` beside \`useFactory\``);
+        }
         return built;
       },
       inject: [...(options.inject ?? [])],

@@ -604,6 +604,18 @@ test('nest: forRootAsync refuses a factory that returns a metrics route it was n
   });
 });
 
+test("nest: forRootAsync refuses a factory that returns a routing option, which Nest has declared the routes without", async () => {
+  const service = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
+  const routing = { controller: false, path: 'inference', global: false, decorators: { health: [Public()] } };
+  for (const [key, value] of Object.entries(routing)) {
+    const compiling = Test.createTestingModule({ imports: [ServableModule.forRootAsync({ useFactory: () => ({ service, [key]: value }) })] }).compile();
+    await assert.rejects(compiling, {
+      name: 'TypeError',
+      message: `\`useFactory\` returned \`${key}\`, which routes the module and is read before the factory runs: pass \`${key}\` beside \`useFactory\``,
+    });
+  }
+});
+
 test('nest: forRootAsync refuses a factory that returns no options, saying so', async () => {
   const compiling = Test.createTestingModule({ imports: [ServableModule.forRootAsync({ useFactory: (() => undefined) as never })] }).compile();
   await assert.rejects(compiling, { name: 'TypeError', message: "Expected `useFactory's result` to be an object, got undefined (undefined)" });
