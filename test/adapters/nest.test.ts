@@ -446,7 +446,7 @@ test("nest: a global prefix that excludes the module's paths, as docs/http.md wr
         get('/api/app/hello'),
         get('/app/hello').then(([status]) => status),
       ]),
-      [[200, '{"ready":true}'], [200, [32, 48]], [200, '{"predictions":[[32,48]]}'], [200, 'up 1\n'], [200, 'app'], 404],
+      [[200, '{"ready":true}'], [200, [32, 48]], [200, '{"predictions":[[32.0,48.0]]}'], [200, 'up 1\n'], [200, 'app'], 404],
     );
   } finally {
     await app.close();
