@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { All, applyDecorators, Controller, Inject, Next, Req, Res, VERSION_NEUTRAL, type Type } from '@nestjs/common';
+import { All, applyDecorators, Controller, Inject, Next, Req, Res, Version, VERSION_NEUTRAL, type Type } from '@nestjs/common';
 import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
@@ -17,6 +17,7 @@ export const OPTIONS = Symbol('servable.nest.options');
  * Decorators for the module's routes, as you would write them on a controller of yours: a global
  * guard's `@Public()` (a `SetMetadata`), `@UseGuards()`, `@UseInterceptors()`, `@Throttle()`,
  * Swagger's `@ApiTags()`. Each list is applied in order, as Nest's `applyDecorators(...)` applies it.
+ * None moves a route: the module's route and version-neutral declarations come after them.
  */
 export interface ServableDecorators {
   /** Class decorators of the controller, reaching every route it serves (read by `context.getClass()`). */
@@ -139,12 +140,17 @@ export function servableController(path: string, metrics: boolean, decorators: S
   return ServableController;
 }
 
-/** Declares `method` a route, after the app's decorators, so that none of them moves it. */
+/**
+ * Declares `method` a route, version-neutral, after the app's decorators, so that none of them
+ * moves it: a `@Get('x')` among them is overwritten, and a `@Version('1')`, which Nest reads before
+ * the controller's version, would put the route under `/v1` or behind a version header.
+ */
 function route(target: Type, method: string, decorator: MethodDecorator, decorators: readonly MethodDecorator[] = []): void {
   const { prototype } = target as { prototype: object };
   const descriptor = Object.getOwnPropertyDescriptor(prototype, method)!;
   applyDecorators(...decorators)(prototype, method, descriptor);
   decorator(prototype, method, descriptor);
+  Version(VERSION_NEUTRAL)(prototype, method, descriptor);
   Req()(prototype, method, 0);
   Res()(prototype, method, 1);
   Next()(prototype, method, 2);

@@ -12,6 +12,7 @@ import {
   SetMetadata,
   UseGuards,
   UseInterceptors,
+  Version,
   VersioningType,
   type ArgumentMetadata,
   type ArgumentsHost,
@@ -474,18 +475,19 @@ const INFERRED = { model_name: 'linear', model_version: '1', outputs: [{ name: '
 const scrapeRoute = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'servable_up 1\n' });
 
 /** An app importing the module with `options`, and `providers` of its own; its URL and a request helper answering [status, body]. */
-async function decoratedApp(options: Record<string, unknown>, providers: Provider[] = []) {
+async function decoratedApp(options: Record<string, unknown>, providers: Provider[] = [], setup: (app: INestApplication) => void = () => {}) {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
   class AppModule {}
   Module({ imports: [ServableModule.forRoot({ service: new InferenceService({ registry }), ...options } as unknown as ServableModuleOptions)], providers })(AppModule);
   const app = (await Test.createTestingModule({ imports: [AppModule] }).compile()).createNestApplication({ bodyParser: false, logger: false });
+  setup(app);
   const url = await listen(app);
   const send = async (path: string, init: { method?: string; body?: string; authorization?: string } = {}) => {
     const headers: Record<string, string> = init.authorization === undefined ? {} : { authorization: init.authorization };
     const res = await fetch(`${url}${path}`, { method: init.method ?? (init.body === undefined ? 'GET' : 'POST'), headers, body: init.body });
     const text = await res.text();
-    return [res.status, res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text, res.headers.get('x-servable-route')];
+    return [res.status, text !== '' && res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text, res.headers.get('x-servable-route')];
   };
   return { send, close: async () => (await app.close(), await registry.close()) };
 }
@@ -540,6 +542,28 @@ test('nest: a guard on inference alone leaves the probes and /metrics open; clas
     assert.deepEqual(await send('/v1/models/linear:predict', { body: '{"instances": [[1, 2, 3]]}', authorization: 'Bearer ok' }), [200, { predictions: [[32, 48]] }, 'tfServing']);
   } finally {
     await close();
+  }
+});
+
+test("nest: a route decorator (@Get, @Post) or @Version among the decorators moves no route: the protocols fix their paths, under any versioning", async () => {
+  const moving = { health: [Get('probe'), Version('2')], metrics: [Post('scrape'), Version('2')], inference: [Get('elsewhere'), Version(['1', '2'])] };
+  const versionings: VersioningOptions[] = [{ type: VersioningType.URI }, { type: VersioningType.HEADER, header: 'x-api-version' }];
+  for (const versioning of versionings) {
+    const { send, close } = await decoratedApp({ metrics: scrapeRoute, decorators: moving }, [], (app) => app.enableVersioning(versioning));
+    try {
+      const answers = [
+        await send('/v2/health/live'),
+        await send('/v2/health/ready', { method: 'HEAD' }),
+        await send('/metrics'),
+        await send('/v2/models/linear/infer', { body: INFER }),
+        await send('/v1/models/linear:predict', { body: '{"instances": [[1, 2, 3]]}' }),
+      ];
+      const expected = [[200, { live: true }, null], [200, '', null], [200, 'servable_up 1\n', null], [200, INFERRED, null], [200, { predictions: [[32, 48]] }, null]];
+      assert.deepEqual(answers, expected, versioning.type.toString());
+      for (const path of ['/probe', '/scrape', '/elsewhere', '/v2/v2/health/live', '/v1/v2/models/linear/ready']) assert.equal((await send(path))[0], 404, path);
+    } finally {
+      await close();
+    }
   }
 });
 
