@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import {
   Body,
@@ -31,6 +34,7 @@ import { Test } from '@nestjs/testing';
 import { InferenceService, ModelRegistry } from 'servable';
 import { memoryBackend } from 'servable/testing';
 import { SERVABLE_HTTP_HANDLER, ServableModule, type ServableModuleOptions } from 'servable/nest';
+import { servableNode } from 'servable/node';
 import { httpContract, linearBackend, linearMemory, type StartServer } from './http-contract.js';
 
 /** An app route beside the module's, built without decorator syntax like the module itself. */
@@ -489,7 +493,7 @@ async function decoratedApp(options: Record<string, unknown>, providers: Provide
     const text = await res.text();
     return [res.status, text !== '' && res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text, res.headers.get('x-servable-route')];
   };
-  return { send, close: async () => (await app.close(), await registry.close()) };
+  return { url, send, close: async () => (await app.close(), await registry.close()) };
 }
 
 test("nest: decorators mark the health probes and /metrics @Public() for a global guard reading Reflector, which still guards inference; a probe's path spelt otherwise is inference's", async () => {
@@ -515,6 +519,39 @@ test("nest: decorators mark the health probes and /metrics @Public() for a globa
     assert.equal((await send('/v2/HEALTH/ready', { authorization: 'Bearer ok' }))[0], 404);
   } finally {
     await close();
+  }
+});
+
+test("nest: the probes' own route answers GET and HEAD, with a trailing slash or a query, as servable/node does, ready or not", async () => {
+  for (const requiredModels of [undefined, ['absent']]) {
+    const nest = await decoratedApp({ requiredModels, decorators: { health: [Public()] } }, [{ provide: APP_GUARD, useClass: AuthGuard }]);
+    const registry = new ModelRegistry({ backends: [memoryBackend()] });
+    await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+    const serve = servableNode({ service: new InferenceService({ registry }), requiredModels });
+    const node = http.createServer((req, res) => serve(req, res)).listen(0, '127.0.0.1');
+    await once(node, 'listening');
+    const nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+    const answer = async (url: string, method: string) => {
+      const res = await fetch(url, { method });
+      return [res.status, res.headers.get('content-type'), res.headers.get('content-length'), await res.text()];
+    };
+    try {
+      for (const probe of ['live', 'ready']) {
+        for (const rest of ['', '/', '?probe=k8s', '/?probe=k8s']) {
+          for (const method of ['GET', 'HEAD']) {
+            const path = `/v2/health/${probe}${rest}`;
+            const got = await answer(`${nest.url}${path}`, method);
+            assert.deepEqual(got, await answer(`${nodeUrl}${path}`, method), `${method} ${path}`);
+            // The guard passed it: the probes' route served it, not /v2's.
+            assert.equal(got[0], probe === 'ready' && requiredModels !== undefined ? 503 : 200, `${method} ${path}`);
+          }
+        }
+      }
+    } finally {
+      await nest.close();
+      await new Promise((resolve) => node.close(resolve));
+      await registry.close();
+    }
   }
 });
 
