@@ -9,15 +9,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
 import onnxProto from 'onnx-proto';
 import { InferenceService, ModelRegistry } from 'servable';
-import { servableFastify } from 'servable/fastify';
-import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
+import { servers } from './client-servers.js';
 
 const { onnx } = onnxProto;
 
@@ -105,29 +101,6 @@ function send(base: string, method: string, path: string, body?: string): Promis
     request.end(body);
   });
 }
-
-type Start = (service: InferenceService) => Promise<{ url: string; close(): Promise<void> }>;
-
-const servers: Record<string, Start> = {
-  node: async (service) => {
-    const server = http.createServer(servableNode({ service }));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => new Promise<void>((resolve, reject) => {
-        server.close((e) => (e ? reject(e) : resolve()));
-        server.closeAllConnections();
-      }),
-    };
-  },
-  fastify: async (service) => {
-    const app = Fastify();
-    await app.register(servableFastify, { service });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
-  },
-};
 
 for (const [adapter, start] of Object.entries(servers)) {
   describe(`TF-Serving REST clients against servable (${adapter})`, () => {

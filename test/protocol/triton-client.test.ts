@@ -17,16 +17,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gunzipSync, gzipSync, inflateSync, deflateSync } from 'node:zlib';
-import Fastify from 'fastify';
 import onnxProto from 'onnx-proto';
 import { InferenceService, ModelRegistry } from 'servable';
-import { servableFastify } from 'servable/fastify';
-import { servableNode } from 'servable/node';
 import { onnxNode } from 'servable/onnx-node';
+import { servers } from './client-servers.js';
 
 const { onnx } = onnxProto;
 
@@ -181,29 +177,6 @@ const I = [32n, 48n, 59n, 84n];
 
 /** The inputs as `set_data_from_numpy(x, binary_data=True)` describes them. */
 const BINARY_INPUTS = `[{"name":"X","shape":[2,3],"datatype":"FP32","parameters":{"binary_data_size":${X.length}}},{"name":"S","shape":[2,2],"datatype":"BYTES","parameters":{"binary_data_size":${S.length}}}]`;
-
-type Start = (service: InferenceService) => Promise<{ url: string; close(): Promise<void> }>;
-
-const servers: Record<string, Start> = {
-  node: async (service) => {
-    const server = http.createServer(servableNode({ service }));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => new Promise<void>((resolve, reject) => {
-        server.close((e) => (e ? reject(e) : resolve()));
-        server.closeAllConnections();
-      }),
-    };
-  },
-  fastify: async (service) => {
-    const app = Fastify();
-    await app.register(servableFastify, { service });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
-  },
-};
 
 for (const [adapter, start] of Object.entries(servers)) {
   describe(`tritonclient.http against servable (${adapter})`, () => {
