@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fsPromises, { rm } from 'node:fs/promises';
-import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { ClosedError, ModelRegistry, memoryBackend } from 'servable';
 import { ModelRepository, type BackendFactory } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, roomLimited, setup, Watched, slowBackends, closeAtEnd } from './harness.js';
+import { failuresOf, onFakeClock, replaceExport, roomLimited, setup, Watched, slowBackends, closeAtEnd } from './harness.js';
 
 // repository.close(): the loads it calls off, what it waits for, and what a closed repository refuses.
 
@@ -279,17 +278,11 @@ test("close() while a change reads a model with no version left unloads nothing:
   await writeModels(s.root, ['a']);
   await s.repository.start();
   await rm(path.join(s.root, 'a', '1'), { recursive: true });
-  const real = fsPromises.readdir;
   // close() comes while the load lists a's version directories.
-  (fsPromises as { readdir: unknown }).readdir = (...args: Parameters<typeof real>) => {
+  replaceExport(t, fsPromises, 'readdir', (real) => ((...args: Parameters<typeof real>) => {
     if (String(args[0]).endsWith(`${path.sep}a`)) void s.repository.close();
     return real(...args);
-  };
-  syncBuiltinESMExports();
-  t.after(() => {
-    (fsPromises as { readdir: unknown }).readdir = real;
-    syncBuiltinESMExports();
-  });
+  }) as typeof real);
   const error = await s.repository.load('a').then(() => 'resolved', (e: unknown) => e);
   assert.ok(error instanceof ClosedError && error.message === 'The repository is closed', String(error));
   assert.deepEqual([s.registry.versions('a'), s.failures], [[{ version: '1', state: 'ready' }], []]);

@@ -1,3 +1,4 @@
+import { syncBuiltinESMExports } from 'node:module';
 import type { TestContext } from 'node:test';
 import { InferenceService, ModelRegistry, memoryBackend, type AcquireOptions, type RegistryOptions, type InferenceResponse, type ModelConfig, type RegistryLoadOptions, type Tensor } from 'servable';
 import { FakeClock } from 'servable/testing';
@@ -104,4 +105,18 @@ export function slowBackends(ms: number) {
     };
   };
   return { backends: { json: slow }, on };
+}
+
+/**
+ * Puts what `replacement` makes of a built-in module's export in its place for the rest of the test
+ * (its ES module importers see it through syncBuiltinESMExports), and the real one back after it.
+ */
+export function replaceExport<M extends object, K extends keyof M>(t: TestContext, module: M, name: K, replacement: (real: M[K]) => M[K]): void {
+  const real = module[name];
+  const put = (value: M[K]) => {
+    module[name] = value;
+    syncBuiltinESMExports();
+  };
+  put(replacement(real));
+  t.after(() => put(real));
 }

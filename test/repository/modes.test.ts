@@ -1,14 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fsPromises, { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
-import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type ServableError } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { ModelRepository } from 'servable/repository';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, setup, closeAtEnd } from './harness.js';
+import { failuresOf, onFakeClock, replaceExport, setup, closeAtEnd } from './harness.js';
 
 // The control modes at start() and after, explicit loads and unloads, the index, names and options.
 
@@ -246,18 +245,13 @@ test("'explicit' start() reports each name in models that is no model directory 
 test("a start() that rejected (the root's listing failed: a mount not ready yet) leaves the repository as new, so start() may be called again and loads the models, where a second start() was refused", async (t) => {
   const s = await setup(t, 'poll');
   await writeModels(s.root, ['a', 'b']);
-  const real = fsPromises.readdir;
   // The root is a directory, but listing it fails once (as an NFS mount not ready yet: EIO).
-  (fsPromises as { readdir: unknown }).readdir = (...args: Parameters<typeof real>) => {
-    (fsPromises as { readdir: unknown }).readdir = real;
-    syncBuiltinESMExports();
+  let failed = false;
+  replaceExport(t, fsPromises, 'readdir', (real) => ((...args: Parameters<typeof real>) => {
+    if (failed) return real(...args);
+    failed = true;
     return Promise.reject(Object.assign(new Error(`EIO: i/o error, scandir '${String(args[0])}'`), { code: 'EIO' }));
-  };
-  syncBuiltinESMExports();
-  t.after(() => {
-    (fsPromises as { readdir: unknown }).readdir = real;
-    syncBuiltinESMExports();
-  });
+  }) as typeof real);
   await assert.rejects(s.repository.start(), /^Error: EIO: i\/o error, scandir/);
   assert.deepEqual([s.registry.names(), s.loads, s.failures], [[], [], []]);
   await assert.rejects(s.repository.index(), (error: unknown) => error instanceof InvalidInputError && error.message === 'The repository is not started: call start() first');
@@ -271,24 +265,18 @@ test("while start() lists the root, index() and poll() refuse with UnavailableEr
   const { root, clock, repository } = await onFakeClock(t, {}, { mode: 'poll', pollIntervalMs: 1000, backends: jsonBackends().backends }, ModelRegistry);
   await writeModels(root, ['a']);
   const rootDir = await realpath(root);
-  const real = fsPromises.readdir;
   const refusals: string[] = [];
   const refused = (e: unknown) => refusals.push(`${(e as Error).constructor.name} ${(e as ServableError).status}: ${(e as Error).message}`);
   // The calls come while start() lists the root, the first listing failing (EIO), the second going on.
   let listings = 0;
-  (fsPromises as { readdir: unknown }).readdir = async (...args: Parameters<typeof real>) => {
+  replaceExport(t, fsPromises, 'readdir', (real) => (async (...args: Parameters<typeof real>) => {
     if (String(args[0]) === rootDir && listings++ < 2) {
       await repository.index().then(() => refusals.push('index answered'), refused);
       await repository.poll().then(() => refusals.push('poll resolved'), refused);
       if (listings === 1) throw Object.assign(new Error(`EIO: i/o error, scandir '${String(args[0])}'`), { code: 'EIO' });
     }
     return real(...args);
-  };
-  syncBuiltinESMExports();
-  t.after(() => {
-    (fsPromises as { readdir: unknown }).readdir = real;
-    syncBuiltinESMExports();
-  });
+  }) as typeof real);
   await assert.rejects(repository.start(), /^Error: EIO/);
   await repository.start();
   const starting = 'UnavailableError 503: The repository is starting: call again once start() has listed its root';

@@ -2,13 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { lstat, mkdir, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InferenceService, ModelRegistry, memoryBackend } from 'servable';
 import { ModelRepository } from 'servable/repository';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeVersion } from './fixtures.js';
-import { closeAtEnd, failuresOf, offset, roomLimited, setup, x } from './harness.js';
+import { closeAtEnd, failuresOf, offset, replaceExport, roomLimited, setup, x } from './harness.js';
 
 // A root laid out as Kubernetes writes a ConfigMap or projected volume (its AtomicWriter): the files in a
 // timestamped directory `..<time>`, a `..data` link to it swapped atomically, and each top-level
@@ -201,16 +200,10 @@ test("a version whose bytes changed is read once to digest it at the look that r
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await s.repository.start();
   const modelFile = path.join(await realpath(s.root), 'm', '1', 'model.json');
-  const real = fs.createReadStream;
   const reads: string[] = [];
-  (fs as { createReadStream: unknown }).createReadStream = (...args: Parameters<typeof real>) => {
+  replaceExport(t, fs, 'createReadStream', (real) => (...args) => {
     reads.push(String(args[0]));
     return real(...args);
-  };
-  syncBuiltinESMExports();
-  t.after(() => {
-    (fs as { createReadStream: unknown }).createReadStream = real;
-    syncBuiltinESMExports();
   });
   await writeVersion(s.root, 'm', '1', { offset: 2 });
   await s.repository.poll();
@@ -245,16 +238,10 @@ test('a link in a version directory back to a directory above it is digested onc
   await writeVersion(s.root, 'm', '1', { offset: 1 });
   await symlink('.', path.join(s.root, 'm', '1', 'again'));
   const modelFile = path.join(await realpath(s.root), 'm', '1', 'model.json');
-  const real = fs.createReadStream;
   const reads: string[] = [];
-  (fs as { createReadStream: unknown }).createReadStream = (...args: Parameters<typeof real>) => {
+  replaceExport(t, fs, 'createReadStream', (real) => (...args) => {
     reads.push(String(args[0]));
     return real(...args);
-  };
-  syncBuiltinESMExports();
-  t.after(() => {
-    (fs as { createReadStream: unknown }).createReadStream = real;
-    syncBuiltinESMExports();
   });
   await s.repository.start();
   assert.deepEqual([s.loads, reads.filter((r) => path.resolve(r) === modelFile || (r.endsWith('model.json') && r.includes(`${path.sep}again${path.sep}`))).length, await s.ask('m')], [['m:1'], 1, 1]);
