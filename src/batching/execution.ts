@@ -38,28 +38,7 @@ export async function runExecution<Req, Res>(
   return { results, error, runMs: clock.now() - start };
 }
 
-/** The `batch` event of one execution that started at `startedAt`. */
-function batchEvent<Req, Res>(
-  entries: readonly Entry<Req, Res>[],
-  startedAt: number,
-  outcome: Outcome<Res>,
-  reason: DispatchReason,
-  failed: number,
-  retried: number,
-): BatchEvent {
-  return {
-    size: entries.reduce((items, entry) => items + entry.size, 0),
-    requests: entries.length,
-    queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
-    runMs: outcome.runMs,
-    reason,
-    failed,
-    retried,
-    ...(outcome.error !== undefined && { error: outcome.error }),
-  };
-}
-
-/** Emits the `batch` event of one execution, built only when something listens. */
+/** Emits the `batch` event of one execution that started at `startedAt`, built only when something listens. */
 export function emitBatch<Req, Res>(
   batcher: Emitter<BatcherEvents>,
   entries: readonly Entry<Req, Res>[],
@@ -69,5 +48,16 @@ export function emitBatch<Req, Res>(
   failed: number,
   retried: number,
 ): void {
-  if (batcher.listenerCount('batch') > 0) batcher.emit('batch', batchEvent(entries, startedAt, outcome, reason, failed, retried));
+  if (batcher.listenerCount('batch') === 0) return;
+  const event: BatchEvent = {
+    size: entries.reduce((items, entry) => items + entry.size, 0),
+    requests: entries.length,
+    queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
+    runMs: outcome.runMs,
+    reason,
+    failed,
+    retried,
+    ...(outcome.error !== undefined && { error: outcome.error }),
+  };
+  batcher.emit('batch', event);
 }
