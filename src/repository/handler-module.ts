@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { describe } from '../core/index.js';
 import type { Handler } from '../handler/index.js';
@@ -27,6 +28,14 @@ export async function loadHandler(dir: string, spec: HandlerSpec, configFile: st
     throw new TypeError(`${configFile}: Expected \`handler.export\` ${describe(spec.export)} of ${spec.module} to be a Handler subclass, got ${describe(exported)}`);
   }
   return () => new exported(spec.options);
+}
+
+/** A digest of the handler module's bytes ('' without one, or when it cannot be read), not its time, which a Kubernetes volume update changes. */
+export async function digestHandler(dir: string, spec: HandlerSpec | undefined, configFile: string): Promise<string> {
+  if (!spec) return '';
+  const file = await fileWithin(dir, spec.module, `${configFile}: Expected \`handler.module\``);
+  const bytes = await readFile(file).catch(() => undefined);
+  return bytes ? createHash('sha256').update(bytes).digest('hex') : '';
 }
 
 function isHandlerClass(value: unknown): value is HandlerClass {

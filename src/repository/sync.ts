@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
 import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
-import { loadHandler } from './handler-module.js';
-import { fileWithin } from './paths.js';
+import { digestHandler, loadHandler } from './handler-module.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
 
 /** A loaded version's files: their sizes and times, a digest of their bytes, and the config they were loaded under. */
@@ -120,7 +118,7 @@ export class ModelSync {
     try {
       disk = await readModel(options.root, name);
       config = parseConfig(disk.configFile, disk.configText);
-      const handlerDigest = await this.#handlerDigest(disk, config);
+      const handlerDigest = await digestHandler(disk.dir, config.handler, disk.configFile);
       configKey = `${disk.configText}#${handlerDigest}`;
       loadKey = `${withoutRouting(disk.configText)}#${handlerDigest}`;
     } catch (error) {
@@ -369,14 +367,6 @@ export class ModelSync {
     if (loaded.reported.has(routing)) return;
     loaded.reported.add(routing);
     this.#fail(name, version, error);
-  }
-
-  /** A digest of the handler module's bytes ('' without one, or when it cannot be read), not its time, which a Kubernetes volume update changes. */
-  async #handlerDigest(disk: ModelOnDisk, config: RepositoryModelConfig): Promise<string> {
-    if (!config.handler) return '';
-    const file = await fileWithin(disk.dir, config.handler.module, `${disk.configFile}: Expected \`handler.module\``);
-    const bytes = await readFile(file).catch(() => undefined);
-    return bytes ? createHash('sha256').update(bytes).digest('hex') : '';
   }
 
   /**
