@@ -10,7 +10,7 @@ export type { CapacityLimits } from './capacity.js';
 export type { VersionHold } from './hold.js';
 export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
 export { checkTraffic } from './traffic.js';
-export { wasCalledOff, wasTransient } from './version-loader.js';
+export { loadErrorOf, wasCalledOff, wasTransient } from './version-loader.js';
 export { checkBatching } from './config.js';
 export { checkSpecType } from './tensor-spec.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';

@@ -135,7 +135,20 @@ export function forwardBatcherEvents(mv: ModelVersion, registry: EventEmitter<Re
  */
 export function loadFailure(name: string, version: string, error: unknown): Error {
   if (error instanceof ModelNotReadyError || error instanceof ModelNotFoundError || error instanceof ClosedError) return error;
-  return new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error });
+  const wrapped = new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error });
+  failedLoads.add(wrapped);
+  return wrapped;
+}
+
+const failedLoads = new WeakSet<Error>();
+
+/**
+ * The load's own error when `error` is the one `registry.acquire()` rejects with for a
+ * load that failed (see loadFailure), else `error`: for a caller that started the load itself
+ * (a repository loading a version again as a request would) and answers with what failed.
+ */
+export function loadErrorOf(error: unknown): unknown {
+  return error instanceof Error && failedLoads.has(error) ? error.cause : error;
 }
 
 const calledOff = new WeakSet<Error>();

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
-import { compareVersions, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
+import { compareVersions, loadErrorOf, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { digestHandler, loadHandler } from './handler-module.js';
@@ -210,7 +210,8 @@ export class ModelSync {
           if (sameBytes && joined === undefined && this.#stateOf(name, v.version) === 'unloaded') {
             // Unloaded to make room, its bytes as they were: loaded again as a request would, so the registry replaces nothing (docs/caching.md).
             this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile));
-            await this.#registry.acquire(name, { version: v.version, signal: options.signal });
+            // Its load's error, as registry.load() would reject with, not the 503 a request gets.
+            await this.#registry.acquire(name, { version: v.version, signal: options.signal }).catch((error: unknown) => Promise.reject(loadErrorOf(error)));
           } else if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
           next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath, labels });
           this.#failed.delete(`${name}/${v.version}`);

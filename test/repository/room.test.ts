@@ -411,3 +411,28 @@ test("'explicit' load of a version the registry unloaded to make room keeps its 
   await registry.close();
   await remove();
 });
+
+test("'explicit' load of a version the registry unloaded to make room, its bytes as they were, rejects with its load's error when that load fails, and reports it", async (t) => {
+  const { root, remove } = await tempRoot();
+  const loads: string[] = [];
+  const { backends } = jsonBackends(loads);
+  let failing = false;
+  const flaky: BackendFactory = (options) => {
+    const backend = backends.json!(options);
+    return { ...backend, load: (source, loadOptions) => (failing ? Promise.reject(new Error('device lost')) : backend.load(source, loadOptions)) };
+  };
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const repository = new ModelRepository({ root, registry, mode: 'explicit', models: ['a', 'b'], backends: { json: flaky } });
+  closeAtEnd(t, repository, registry, remove);
+  const failures = failuresOf(repository);
+  await writeModels(root, ['a', 'b']);
+  await repository.start();
+  await repository.load('b');
+  assert.deepEqual([registry.isReady('a'), registry.isReady('b')], [false, true]);
+  failing = true;
+  await assert.rejects(repository.load('a'), { message: 'device lost' });
+  assert.deepEqual(failures, ['a:1: device lost']);
+  failing = false;
+  await repository.load('a');
+  assert.deepEqual([registry.isReady('a'), failures], [true, ['a:1: device lost']]);
+});
