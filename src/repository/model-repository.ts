@@ -148,7 +148,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       Promise.all(
         [...new Set(names)].map(async (name) => {
           const free = await slots.take();
-          await sync.sync(name, { root, stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
+          await sync.sync(name, { root, currentRoot: () => this.#target(), stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
         }),
       ),
     );
@@ -199,7 +199,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     this.#explicitOnly('load');
     this.#assertOpen();
     const sync = this.#started();
-    return this.#serial(async () => sync.sync(name, { root: await this.#rootDir(), stable: false, retryFailed: true, signal: this.#closing.signal }));
+    return this.#serial(async () => sync.sync(name, { root: await this.#rootDir(), currentRoot: () => this.#target(), stable: false, retryFailed: true, signal: this.#closing.signal }));
   }
 
   /**
@@ -269,7 +269,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
       if (this.#closing.signal.aborted) return [];
       const removed = sync.names().filter((name) => !names.includes(name));
       return [
-        ...names.map((name) => this.#change(name, () => sync.sync(name, { root, stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
+        ...names.map((name) => this.#change(name, () => sync.sync(name, { root, currentRoot: () => this.#target(), stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
     });
@@ -289,9 +289,14 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * `root -> .worktrees/<sha>`) is followed there. @throws TypeError when it is not a directory.
    */
   async #rootDir(): Promise<string> {
-    const root = await realpath(this.#options.root).catch(() => this.#options.root);
+    const root = await this.#target();
     if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
     return root;
+  }
+
+  /** The root, its links resolved now; as given when that fails (a link missing). */
+  #target(): Promise<string> {
+    return realpath(this.#options.root).catch(() => this.#options.root);
   }
 
   /** The model directories this repository manages in `none` and `poll` modes. */

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, type Clock } from '../core/index.js';
+import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, UnavailableError, type Clock } from '../core/index.js';
 import { compareVersions, loadErrorOf, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
@@ -48,6 +48,8 @@ interface Failed {
 export interface SyncOptions {
   /** The root as this look resolved it (a link to it may have been swapped since the last): models and links are read and checked against it. */
   readonly root: string;
+  /** The root's target now, its links resolved again: a swap that moved it off `root` during the look makes the look's listing stale. */
+  readonly currentRoot: () => Promise<string>;
   /** Load only versions whose files did not change since the previous look (poll mode: skips half-written versions). */
   readonly stable: boolean;
   /** Try again versions that failed before with the same files, and load those unloaded to make room (start, an explicit load). */
@@ -140,6 +142,8 @@ export class ModelSync {
     if (wanted.size === 0) {
       // Called off (the repository closes) while it read the directory: the model stays as it was, as a called-off change applies no unload.
       options.signal?.throwIfAborted();
+      // The root swapped (git-sync removes the old target after): its versions vanished mid-read, and are served at the new one.
+      if ((await options.currentRoot()) !== options.root) throw new UnavailableError(`The repository's root moved to a new target while model '${name}' was read: the next look reads it there`);
       await this.unload(name);
       throw this.#failure(name, undefined, `${configKey}#none`, new ModelNotFoundError(`Model '${name}' has no version directory holding ${config.modelFile}`));
     }

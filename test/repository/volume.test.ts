@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import fsPromises from 'node:fs/promises';
 import { lstat, mkdir, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -246,4 +247,55 @@ test('a link in a version directory back to a directory above it is digested onc
   await s.repository.start();
   assert.deepEqual([s.loads, reads.filter((r) => path.resolve(r) === modelFile || (r.endsWith('model.json') && r.includes(`${path.sep}again${path.sep}`))).length, await s.ask('m')], [['m:1'], 1, 1]);
   await s.done();
+});
+
+test("a root link missing at a look (removed between two polls, as a swap's rename race could leave it) fails that look and unloads nothing; the next look with the link back serves its target", async (t) => {
+  const { root: base, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  closeAtEnd(t, repository, registry, remove);
+  const service = new InferenceService({ registry });
+  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  await gitSync(base, 'aaa', { 'm/config.json': config, 'm/1/model.json': model(1) });
+  await repository.start();
+  await rm(path.join(base, 'root'));
+  await repository.poll().catch(() => {});
+  await repository.poll().catch(() => {});
+  assert.deepEqual([registry.names(), registry.isReady('m', '1'), offset(await service.infer('m', x(0, 0)))], [['m'], true, 1]);
+  await symlink(path.join('.worktrees', 'aaa'), path.join(base, 'root'));
+  await gitSync(base, 'bbb', { 'm/config.json': config, 'm/1/model.json': model(1), 'm/2/model.json': model(2) });
+  await repository.poll();
+  await repository.poll();
+  assert.deepEqual([loads, registry.isReady('m', '1'), failures], [['m:1', 'm:2'], true, []]);
+});
+
+test("a look that resolved the root before a swap, whose old target is removed while it lists a model's versions, unloads nothing: the next look serves the new target", async (t) => {
+  const { root: base, remove } = await tempRoot();
+  const loads: string[] = [];
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
+  const failures = failuresOf(repository);
+  closeAtEnd(t, repository, registry, remove);
+  const service = new InferenceService({ registry });
+  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  const files = { 'm/config.json': config, 'm/1/model.json': model(1) };
+  await gitSync(base, 'aaa', files);
+  await repository.start();
+  const oldModelDir = path.join(await realpath(base), '.worktrees', 'aaa', 'm');
+  let swapped = false;
+  replaceExport(t, fsPromises, 'readdir', (real) => (async (...args: Parameters<typeof real>) => {
+    const entries = await real(...args);
+    // git-sync swaps the link and removes the old worktree while the look reads its model's directory.
+    if (!swapped && String(args[0]) === oldModelDir) {
+      swapped = true;
+      await gitSync(base, 'bbb', files);
+    }
+    return entries;
+  }) as typeof real);
+  await repository.poll().catch(() => {});
+  assert.deepEqual([swapped, registry.names(), failures], [true, ['m'], []], 'the look of the removed target unloads nothing');
+  await repository.poll();
+  assert.deepEqual([loads, offset(await service.infer('m', x(0, 0))), failures], [['m:1'], 1, []]);
 });
