@@ -67,7 +67,11 @@ export async function explicitLoad(
   try {
     return await entry.loadExplicitly(version, waited);
   } catch (error) {
-    if (!othersWait) entry.restore(version, config, before);
+    if (!othersWait) {
+      entry.restore(version, config, before);
+      // Its mark goes with it: the same object registered or loaded later replaces nothing it did not.
+      entry.replacing.delete(config);
+    }
     throw error;
   } finally {
     stop();

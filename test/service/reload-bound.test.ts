@@ -134,3 +134,26 @@ test('registry.load() of a version registered and never loaded replaces it once 
   assert.deepEqual(replaced, ['m:1']);
   await registry.close();
 });
+
+test('a config whose registry.load() of a registered version failed, registered later and loaded on demand, replaces nothing: the failed load leaves no mark on it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() });
+  const replaced: string[] = [];
+  registry.on('replace', (e) => replaced.push(`${e.name}:${e.version}`));
+  registry.register({ name: 'k', version: '1', source: scale(10), warmup: [] });
+  let broken = true;
+  const flaky: MemoryModel = {
+    ...scale(100),
+    run: (feeds) => {
+      if (broken) throw new Error('corrupt weights');
+      return scale(100).run(feeds);
+    },
+  };
+  const config = { name: 'k', version: '1', source: flaky, warmup: [request(1, 2)] };
+  await assert.rejects(registry.load(config));
+  broken = false;
+  registry.register(config);
+  const service = new InferenceService({ registry });
+  assert.deepEqual(values(await service.infer('k', request(1, 2))), [100, 200]);
+  assert.deepEqual(replaced, [], 'register() never replaces');
+  await registry.close();
+});
