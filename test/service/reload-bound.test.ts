@@ -157,3 +157,19 @@ test('a config whose registry.load() of a registered version failed, registered 
   assert.deepEqual(replaced, [], 'register() never replaces');
   await registry.close();
 });
+
+test('a version unloaded (registry.unload) and loaded again with the same number clears nothing, as docs/caching.md says: the old answers stay until invalidate', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
+  const replaced: string[] = [];
+  registry.on('replace', (e) => replaced.push(`${e.name}:${e.version}`));
+  const { result } = caches('result', clock);
+  const service = new InferenceService({ registry, caches: { m: { result } } });
+  await registry.load({ name: 'm', version: '1', source: scale(10), warmup: [] });
+  assert.deepEqual(values(await service.infer('m', request(1, 2))), [10, 20]);
+  await result!.idle();
+  await registry.unload('m', '1');
+  await registry.load({ name: 'm', version: '1', source: scale(100), warmup: [] });
+  assert.deepEqual([values(await service.infer('m', request(1, 2))), replaced], [[10, 20], []]);
+  await registry.close();
+});
