@@ -88,6 +88,8 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       // Errors raised while reading the body (too large, client gone) or by Fastify itself, in the protocol's own words.
       scope.setErrorHandler((error: FastifyError, request, reply) => {
         putBack(request.raw);
+        // Those of the app's hooks (an auth hook's 401, a rate limit's 429) are the app's: thrown on, Fastify hands them to its error handler.
+        if (!isOwnError(error)) throw error;
         // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.
         if ('stream' in reply.raw) reply.removeHeader('connection');
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
@@ -224,13 +226,23 @@ function withoutContentEncoding(headers: IncomingHttpHeaders): IncomingHttpHeade
   return rest;
 }
 
+/** The errors of reading a body that are not a {@link BodyTooLargeError} (the client went away mid-body). */
+const readErrors = new WeakSet<Error>();
+
 /** The body read raw; an error as the scope's error handler takes it: 413 past the limit, else 400 (the client went away mid-body). */
 async function rawBody(stream: Readable, headers: IncomingHttpHeaders, limit: number, source: Readable = stream): Promise<Uint8Array> {
   try {
     return await readBody(stream, headers, limit, source);
   } catch (error) {
-    throw error instanceof BodyTooLargeError ? error : Object.assign(error as Error, { statusCode: 400 });
+    if (error instanceof BodyTooLargeError) throw error;
+    readErrors.add(error as Error);
+    throw Object.assign(error as Error, { statusCode: 400 });
   }
+}
+
+/** Whether the scope's error handler answers an error itself: one of reading the body, or one Fastify raised (`FST_ERR_...`). */
+function isOwnError(error: FastifyError): boolean {
+  return error instanceof BodyTooLargeError || readErrors.has(error) || (typeof error.code === 'string' && error.code.startsWith('FST_'));
 }
 
 /** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */

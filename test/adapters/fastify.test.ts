@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
@@ -377,4 +377,56 @@ test('fastify: expectContinue answers Expect: 100-continue with the 413 before a
     await registry.close();
   }
   assert.equal(app.server.listenerCount('checkContinue'), 0);
+});
+
+test("fastify: an error an app's hook throws on servable's routes goes to the app's error handler, as on its own routes; the body's errors stay the protocol's", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const app = Fastify();
+  const handled: string[] = [];
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    handled.push(`${request.url} ${error.message}`);
+    return reply.code(error.statusCode ?? 500).send({ app: error.message });
+  });
+  // An auth hook refusing with a 401, and a hook that fails.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers['x-fail'] !== undefined) throw new Error('hook failed');
+    if (request.headers.authorization !== 'Bearer t') throw Object.assign(new Error('Unauthorized'), { statusCode: 401 });
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }), bodyLimit: 100 });
+  try {
+    const refused = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([refused.statusCode, refused.json()], [401, { app: 'Unauthorized' }]);
+    const failed = await app.inject({ url: '/v2/health/live', headers: { authorization: 'Bearer t', 'x-fail': '1' } });
+    assert.deepEqual([failed.statusCode, failed.json()], [500, { app: 'hook failed' }]);
+    assert.deepEqual(handled, ['/v2/models/linear/infer Unauthorized', '/v2/health/live hook failed']);
+    const big = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { authorization: 'Bearer t' }, payload: ' '.repeat(200) });
+    assert.deepEqual([big.statusCode, big.json().code], [413, 'ERR_SERVABLE_PAYLOAD_TOO_LARGE']);
+    const served = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { authorization: 'Bearer t' }, payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([served.statusCode, served.json().outputs[0].data], [200, [32, 48]]);
+    assert.equal(handled.length, 2);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test("fastify: a hook's 500 on servable's routes is logged by Fastify with the request id when the app has no error handler", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const lines: { level: number; reqId?: string; err?: { message: string } }[] = [];
+  const stream = new Writable({ write: (chunk, _encoding, done) => done(void lines.push(JSON.parse(String(chunk)))) });
+  const app = Fastify({ logger: { level: 'info', stream } });
+  app.addHook('preHandler', async () => {
+    throw new Error('hook failed');
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    const res = await app.inject({ url: '/v2/health/live' });
+    assert.deepEqual([res.statusCode, res.json().message], [500, 'hook failed']);
+    const errors = lines.filter((line) => line.level === 50);
+    assert.deepEqual(errors.map((line) => [line.reqId, line.err?.message]), [['req-1', 'hook failed']]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
 });
