@@ -118,6 +118,7 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
       prelude: service + "declare const myRoutes: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;",
     },
     '// Fastify 5': { prelude: service },
+    '// Fastify: an auth hook that lets the probes and /metrics through': { prelude: service + promRegistry },
     '// Express 4.18+ or 5': { prelude: service },
     '// NestJS 10 or 11 on @nestjs/platform-express (Express 4 or 5)': { prelude: service },
     '// A global guard passing what @Public() marks, as in Nest\'s docs; the module\'s probes and /metrics are public': { prelude: service + promRegistry },

@@ -430,3 +430,27 @@ test("fastify: a hook's 500 on servable's routes is logged by Fastify with the r
     await registry.close();
   }
 });
+
+test('fastify: the auth hook of docs/http.md lets the probes and /metrics through and guards the rest', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const metrics = async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'app_up 1\n' });
+  const open = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
+  const app = Fastify();
+  app.addHook('onRequest', async (request, reply) => {
+    if (open.has(request.url.split('?')[0]!)) return;
+    if (request.headers.authorization !== 'Bearer t') return reply.code(401).send({ error: 'Unauthorized' });
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }), metrics });
+  try {
+    for (const url of ['/v2/health/live', '/v2/health/ready?x=1', '/metrics']) assert.equal((await app.inject(url)).statusCode, 200, url);
+    for (const url of ['/v2/health/live/', '/v2', '/v2/models/linear', '/v1/models/linear']) assert.equal((await app.inject(url)).statusCode, 401, url);
+    const refused = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([refused.statusCode, refused.json()], [401, { error: 'Unauthorized' }]);
+    const served = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { authorization: 'Bearer t' }, payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([served.statusCode, served.json().outputs[0].data], [200, [32, 48]]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
