@@ -454,3 +454,20 @@ test('fastify: the auth hook of docs/http.md lets the probes and /metrics throug
     await registry.close();
   }
 });
+
+test("fastify: onError gets the header Fastify took the request id from, as docs/http.md's logging recipe reads it", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const failing = { ...linearMemory(), run: () => Promise.reject(new Error('model failed')) };
+  await registry.load({ name: 'linear', source: failing, warmup: [] });
+  const ids: unknown[] = [];
+  const app = Fastify({ requestIdHeader: 'x-request-id' });
+  app.addHook('onRequest', async (request) => void ids.push(request.id));
+  await app.register(servableFastify, { service: new InferenceService({ registry }), onError: (_error, request) => void ids.push(request.headers['x-request-id']) });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'x-request-id': 'abc' }, payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([res.statusCode, ids], [500, ['abc', 'abc']]);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
