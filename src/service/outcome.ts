@@ -1,7 +1,7 @@
 import { ServableError, type ErrorCode } from '../core/index.js';
 
-/** How a request ended, as metrics count it. */
-export type RequestOutcome = 'success' | 'invalid' | 'rejected' | 'timeout' | 'cancelled' | 'backend' | 'not-found' | 'not-ready' | 'cache';
+/** How a request ended, as metrics count it: the `outcome` label of `servable_requests_total`. */
+export type RequestOutcome = 'success' | 'invalid' | 'rejected' | 'timeout' | 'cancelled' | 'backend' | 'not-found' | 'not-ready';
 
 const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   ERR_SERVABLE_INVALID_INPUT: 'invalid',
@@ -14,7 +14,8 @@ const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   ERR_SERVABLE_MODEL_NOT_READY: 'not-ready',
   ERR_SERVABLE_CLOSED: 'not-ready',
   ERR_SERVABLE_UNAVAILABLE: 'backend',
-  ERR_SERVABLE_CACHE: 'cache',
+  // Caches fail open, so only code of the app's (a handler, a tenantOf hook) can fail a request with one: a 500.
+  ERR_SERVABLE_CACHE: 'backend',
   ERR_SERVABLE_PAYLOAD_TOO_LARGE: 'invalid',
 };
 

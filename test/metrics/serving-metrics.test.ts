@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
 import { Counter, Registry, register } from 'prom-client';
-import { DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type Backend, type MemoryModel, type Tensor } from '../../src/index.js';
+import { CacheError, DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, UnavailableError, type Backend, type MemoryModel, type Tensor } from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
@@ -817,5 +817,23 @@ test('servable_model_label_info says which version each label points at, and fol
   registry.removeLabel('m', 'canary');
   await registry.unload('m', '1');
   assert.deepEqual(await labels(), ['m stable=2 1']);
+  await registry.close();
+});
+
+test('a CacheError or an UnavailableError a handler throws counts as backend, an outcome the docs list, never as outcome="cache"', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const throwing = (error: Error): MemoryModel => ({ ...doubler(0), run: () => { throw error; } });
+  await registry.load({ name: 'c', source: throwing(new CacheError('the store is down')), warmup: [] });
+  await registry.load({ name: 'u', source: throwing(new UnavailableError('no worker')), warmup: [] });
+  await assert.rejects(service.infer('c', rows(1)), { code: 'ERR_SERVABLE_CACHE', status: 500 });
+  await assert.rejects(service.infer('u', rows(1)), { code: 'ERR_SERVABLE_UNAVAILABLE', status: 503 });
+  const text = await promRegistry.metrics();
+  assert.equal(sample(text, 'servable_requests_total', { model: 'c', version: '1', outcome: 'backend' }), 1);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'u', version: '1', outcome: 'backend' }), 1);
+  assert.deepEqual(parse(text).filter((s) => s.name === 'servable_requests_total' && s.labels.outcome === 'cache'), []);
   await registry.close();
 });
