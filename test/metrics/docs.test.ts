@@ -22,7 +22,15 @@ interface Panel {
   id: number;
   type: string;
   gridPos: { x: number; w: number };
-  targets?: { expr: string }[];
+  targets?: { refId: string; expr: string }[];
+  fieldConfig?: { defaults: { unit?: string }; overrides: { matcher: { id: string; options: string }; properties: { id: string; value: unknown }[] }[] };
+}
+
+/** The unit Grafana shows a target's values in: its panel's, or an override naming its refId. */
+function unitOf(panel: Panel, refId: string): string | undefined {
+  const override = panel.fieldConfig?.overrides.find((o) => o.matcher.id === 'byFrameRefID' && o.matcher.options === refId);
+  const unit = override?.properties.find((p) => p.id === 'unit')?.value;
+  return typeof unit === 'string' ? unit : panel.fieldConfig?.defaults.unit;
 }
 
 async function dashboard(): Promise<{ panels: Panel[] }> {
@@ -62,6 +70,17 @@ test('the Grafana dashboard queries only metrics that exist, in a valid layout',
   }
   const unused = [...metrics.keys()].filter((m) => !used.has(m)).sort();
   assert.deepEqual(unused, ['servable_cache_hit_similarity', 'servable_inference_failed_requests_total', 'servable_model_label_info', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
+});
+
+test('each dashboard query is shown in a unit that fits what it measures', async () => {
+  for (const panel of (await dashboard()).panels) {
+    for (const { refId, expr } of panel.targets ?? []) {
+      const unit = unitOf(panel, refId);
+      const where = `panel ${panel.id} query ${refId} (${expr}) is shown in ${unit}`;
+      if (/^histogram_quantile\(.*_seconds_bucket/.test(expr)) assert.equal(unit, 's', where);
+      else if (/^sum by \([^)]*\) \(rate\([a-z_]+_(total|count)\b[^/]*$/.test(expr)) assert.ok(['reqps', 'ops', 'cps'].includes(unit!), `${where}, not a rate`);
+    }
+  }
 });
 
 test('the dashboard and alert queries are valid PromQL (promtool check rules)', { skip: promtool ? false : 'promtool is not installed' }, async () => {
