@@ -18,6 +18,22 @@ async function registered(): Promise<Map<string, string>> {
   return new Map((await promRegistry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
 }
 
+/** The label names each metric ServingMetrics registers declares (prom-client keeps them on the metric). */
+function declaredLabels(): Map<string, string[]> {
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, caches: { c: new EventEmitter() } });
+  const metrics = promRegistry.getMetricsAsArray() as unknown as { name: string; labelNames: readonly string[] }[];
+  return new Map(metrics.map((m) => [m.name, [...m.labelNames].sort()]));
+}
+
+/** The labels a PromQL expression names: in selectors' matchers and in by/on/without/ignoring clauses. */
+function labelsNamed(expr: string): Set<string> {
+  const names = new Set<string>();
+  for (const [, matchers] of expr.matchAll(/\{([^}]*)\}/g)) for (const [, label] of matchers!.matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)) names.add(label!);
+  for (const [, group] of expr.matchAll(/\b(?:by|on|without|ignoring)\s*\(([^)]*)\)/g)) for (const label of group!.split(',')) if (label.trim()) names.add(label.trim());
+  return names;
+}
+
 interface Panel {
   id: number;
   type: string;
@@ -49,6 +65,31 @@ test('docs/metrics.md documents every metric with its type', async () => {
     const row = doc.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
     assert.ok(row, `docs/metrics.md has no row for ${name}`);
     assert.ok(row.includes(`| ${type}`), `docs/metrics.md gives ${name} another type than ${type}`);
+  }
+});
+
+test('docs/metrics.md lists the labels each metric declares', async () => {
+  const doc = await readFile(path.join(root, 'docs/metrics.md'), 'utf8');
+  for (const [name, labels] of declaredLabels()) {
+    const cells = doc.split('\n').find((l) => l.startsWith(`| \`${name}\` |`))!.split(' | ');
+    assert.deepEqual([...cells[2]!.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).sort(), labels, `the labels docs/metrics.md gives ${name}`);
+  }
+});
+
+test('the dashboard and alert queries name only labels their servable metrics have', async () => {
+  const declared = declaredLabels();
+  const doc = await readFile(path.join(root, 'docs/metrics.md'), 'utf8');
+  const queries = [...(await dashboard()).panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...alertQueries(doc)];
+  for (const expr of queries) {
+    const metrics = [...expr.matchAll(/servable_[a-z_]+/g)].map(([name]) => name);
+    if (metrics.length === 0) continue;
+    const have = new Set(['instance', 'job']);
+    for (const name of metrics) {
+      const base = declared.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+      for (const label of declared.get(base) ?? []) have.add(label);
+      if (name.endsWith('_bucket')) have.add('le');
+    }
+    for (const label of labelsNamed(expr)) assert.ok(have.has(label), `${expr} names label ${label}, which ${metrics.join(', ')} lack`);
   }
 });
 
