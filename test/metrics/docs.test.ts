@@ -93,6 +93,18 @@ test('the dashboard and alert queries name only labels their servable metrics ha
   }
 });
 
+test('the dashboard and alert queries take quantiles of bucket rates summed by le, and never a bare bucket', async () => {
+  const doc = await readFile(path.join(root, 'docs/metrics.md'), 'utf8');
+  const queries = [...(await dashboard()).panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...alertQueries(doc)];
+  for (const expr of queries) {
+    const quantiles = [...expr.matchAll(/histogram_quantile\(/g)].length;
+    const wellFormed = [...expr.matchAll(/histogram_quantile\(0\.\d+, sum by \(([^)]*)\) \(rate\(servable_[a-z_]+_bucket(\{[^}]*\})?\[[^\]]+\]\)\)\)/g)];
+    assert.equal(wellFormed.length, quantiles, `${expr}: histogram_quantile(q, sum by (..., le) (rate(..._bucket[...])))`);
+    for (const m of wellFormed) assert.ok(m[1]!.split(',').map((l) => l.trim()).includes('le'), `${expr} sums by le`);
+    assert.equal([...expr.matchAll(/_bucket\b/g)].length, quantiles, `${expr}: a _bucket series only under histogram_quantile`);
+  }
+});
+
 test('the Grafana dashboard queries only metrics that exist, in a valid layout', async () => {
   const metrics = await registered();
   const { panels } = await dashboard();
