@@ -105,6 +105,32 @@ test('the dashboard and alert queries take quantiles of bucket rates summed by l
   }
 });
 
+test('the dashboard has what a Grafana import needs: a schema version, a Prometheus data source variable every query uses, and an expr per target', async () => {
+  const board = JSON.parse(await readFile(path.join(root, 'docs/grafana-dashboard.json'), 'utf8')) as {
+    schemaVersion: unknown;
+    title: unknown;
+    uid: unknown;
+    templating: { list: { name: string; type: string; query: unknown; datasource?: { uid: string } }[] };
+    panels: (Panel & { datasource?: { type: string; uid: string }; targets?: { datasource?: { type: string; uid: string } }[] })[];
+  };
+  assert.ok(Number.isInteger(board.schemaVersion) && (board.schemaVersion as number) >= 36, 'schemaVersion');
+  assert.ok(typeof board.title === 'string' && typeof board.uid === 'string', 'title and uid');
+  const variables = new Map(board.templating.list.map((v) => [v.name, v]));
+  assert.deepEqual([variables.get('datasource')?.type, variables.get('datasource')?.query], ['datasource', 'prometheus']);
+  assert.equal(variables.get('model')?.datasource?.uid, '${datasource}');
+  const prometheus = { type: 'prometheus', uid: '${datasource}' };
+  for (const panel of board.panels) {
+    if (panel.type === 'row') continue;
+    assert.deepEqual(panel.datasource, prometheus, `panel ${panel.id}'s data source`);
+    assert.ok(panel.targets && panel.targets.length > 0, `panel ${panel.id} has queries`);
+    assert.equal(new Set(panel.targets.map((t) => t.refId)).size, panel.targets.length, `panel ${panel.id}'s refIds are unique`);
+    for (const target of panel.targets) {
+      assert.deepEqual(target.datasource, prometheus, `panel ${panel.id} query ${target.refId}'s data source`);
+      assert.ok(typeof target.expr === 'string' && target.expr !== '', `panel ${panel.id} query ${target.refId} has an expr`);
+    }
+  }
+});
+
 test('the Grafana dashboard queries only metrics that exist, in a valid layout', async () => {
   const metrics = await registered();
   const { panels } = await dashboard();
