@@ -234,7 +234,7 @@ export class ModelSync {
     if (next.versions.size > 0) {
       this.#loaded.set(name, next);
       await this.#retireUnwanted(name, previous, next);
-      this.#applyRouting(name, previous, next);
+      this.#applyRouting(name, previous, next, new Set(onDisk.filter((v) => !stable.has(v.version)).map((v) => v.version)));
     }
     if (errors[0]) throw errors[0];
   }
@@ -341,15 +341,16 @@ export class ModelSync {
 
   /**
    * Points the config's labels at its versions, removes labels the config dropped, and sets its
-   * traffic policy; a label or policy naming a version not loaded is reported once per config (#reportOnce).
+   * traffic policy; a label or policy naming a version not loaded is reported once per config (#reportOnce),
+   * but for a label naming a version still being written (`writing`), which the look that loads it moves.
    */
-  #applyRouting(name: string, previous: Loaded | undefined, next: Loaded): void {
+  #applyRouting(name: string, previous: Loaded | undefined, next: Loaded, writing: ReadonlySet<string>): void {
     if (!this.#registry.has(name)) return;
     const current = this.#registry.labels(name);
     for (const [label, version] of Object.entries(next.config.labels)) {
       if (current[label] === version) continue;
       if (next.versions.has(version)) this.#registry.setLabel(name, label, version);
-      else this.#reportOnce(next, `label ${label}`, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
+      else if (!writing.has(version)) this.#reportOnce(next, `label ${label}`, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
     }
     for (const label of Object.keys(previous?.config.labels ?? {})) {
       if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);

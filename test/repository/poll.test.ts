@@ -214,3 +214,24 @@ test("'poll' moves a label or a traffic split that config.json changes without r
   assert.deepEqual(s.failures, []);
   await s.done();
 });
+
+test("'poll' moves a label to a version still being written once it loads, reporting nothing, where it reported that the label named a version not loaded", async (t) => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'm', jsonConfig({ labels: { stable: '1' } }));
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  await repository.start();
+  // A rolling update: version 2 published (as if renamed into place) and stable pointed at it in one step.
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await writeConfig(root, 'm', jsonConfig({ labels: { stable: '2' } }));
+  await repository.poll(); // m:2 is seen once: not loaded yet, and stable stays on 1
+  assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '1', state: 'ready' }], { stable: '1' }, []]);
+  await repository.poll();
+  assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '2', state: 'ready' }], { stable: '2' }, []]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
