@@ -23,10 +23,10 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
       // A closed registry has forgotten its models: none left to wait for would read as ready.
       if (service.registry.closed) return jsonResponse(503, { ready: false });
       // Without requiredModels, as in Triton's strict readiness, a model holds readiness back while
-      // registry.load() loads its first version; not one draining after an unload or an eviction
+      // registry.load() loads its first version, or a load of it is expected (a repository's start()
+      // lists its models before their turn); not one draining after an unload or an eviction
       // (Triton skips a model being unloaded), nor one a request loads on demand.
-      const { registry } = service;
-      const ready = ctx.requiredModels?.every((name) => service.isReady(name)) ?? !registry.names().some((name) => registry.isStarting(name));
+      const ready = ctx.requiredModels?.every((name) => service.isReady(name)) ?? service.registry.starting().length === 0;
       return jsonResponse(ready ? 200 : 503, { ready });
     },
     'server-metadata': () => jsonResponse(200, { name: ctx.serverName, version: ctx.serverVersion, extensions }),

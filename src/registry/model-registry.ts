@@ -14,6 +14,7 @@ import { DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, loadFailure, pickBackend
 import { startLoad, type LoadRunner } from './load-runner.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
+import { PendingLoads } from './pending.js';
 import type { VersionHold } from './hold.js';
 import type { AcquireOptions, RegistryLoadOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
@@ -41,6 +42,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #releases = new WeakMap<ModelVersion, Release>();
   readonly #swaps = new SwapTracker((name, from, to) => this.emit('swap', { name, from, to }));
   readonly #loads: LoadRunner;
+  readonly #pending = new PendingLoads();
   #closed = false;
 
   constructor(options: RegistryOptions) {
@@ -152,9 +154,29 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     return this.#models.get(name)?.isReady(version) === true;
   }
 
-  /** True while {@link ModelRegistry.load} loads a version of `name` and none is ready yet; loads requests started do not count. */
+  /**
+   * True while no version of `name` is ready and {@link ModelRegistry.load} loads one, or a load
+   * of it is expected ({@link ModelRegistry.expectLoad}); loads requests started do not count.
+   */
   isStarting(name: string): boolean {
-    return this.#models.get(name)?.starting === true;
+    return this.#models.get(name)?.starting === true || (this.#pending.has(name) && !this.isReady(name));
+  }
+
+  /** The models {@link ModelRegistry.isStarting} is true of: while there is one, server readiness answers 503. */
+  starting(): string[] {
+    return [...new Set([...this.#models.keys(), ...this.#pending.names()])].filter((name) => this.isStarting(name));
+  }
+
+  /**
+   * Says a {@link ModelRegistry.load} of `name` is coming (a repository's `start()` marks the models
+   * it lists before their turn to load comes): while none of its versions is ready, the model
+   * counts as starting, holding server readiness back, until the function returned is called (its
+   * load ended, failed or was called off). {@link ModelRegistry.close} releases every mark; a closed registry marks nothing.
+   * @throws TypeError quoting a name that is not a string.
+   */
+  expectLoad(name: string): () => void {
+    assertString('name', name);
+    return this.#closed ? () => {} : this.#pending.mark(name);
   }
 
   /** Loads waiting for room under `maxLoadedVersions` / `maxLoadedBytes`: unloading a version (it drains first), waiting for one to finish loading, or queued behind. */
@@ -256,6 +278,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /** Refuses new loads and unloads every version of every model, waiting for their drains at most {@link RegistryOptions.closeTimeoutMs}. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#pending.clear();
     const entries = [...this.#models.values()];
     const waits = entries.flatMap((e) => [...e.versions().map((v) => this.#unloadOne(e, v, 'close')), ...[...e.retiring].map((mv) => mv.unload().catch(() => {}))]);
     await closeWithin(Promise.all(waits), this.closeTimeoutMs, this.clock, () => entries.flatMap((e) => [...e.retiring]), this);

@@ -86,6 +86,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   readonly #changing = new Map<string, Promise<void>>();
   /** Calls off the loads of start(), `poll` changes and explicit loads at {@link ModelRepository.close}. */
   readonly #closing = new AbortController();
+  /** Releases the marks start() set on the registry (`expectLoad`), one per model. */
+  #expected: (() => void)[] = [];
   #timer: unknown;
 
   constructor(options: RepositoryOptions) {
@@ -116,6 +118,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    * Loads the models the mode loads at start, `loadConcurrency` at once (one at a time under the
    * registry's limits, in the listing's order), and in `poll` mode starts watching. Resolves once
    * every model's load has ended, or once {@link ModelRepository.close} has called them off.
+   * Once it has listed them, each counts as starting in the registry (`registry.expectLoad`: server
+   * readiness answers 503) until its load has ended, its turn to load awaited, or until close().
    * A start() that rejects (the root is not a directory, or listing it failed: a mount not ready
    * yet) loaded nothing and leaves the repository as new, so start() may be called again. Until its
    * root is checked and listed, `index()`, `poll()`, `load()` and `unload()` are refused with
@@ -144,11 +148,17 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
     const slots = registry.maxLoadedVersions < Infinity || registry.maxLoadedBytes < Infinity ? new Slots(1) : this.#loadSlots;
     const { signal } = this.#closing;
+    // Each model counts as starting (server readiness 503) from now, its turn to load awaited, until its load ends or close().
+    const expected = [...new Set(names)].map((name) => ({ name, loaded: registry.expectLoad(name) }));
+    this.#expected = expected.map((e) => e.loaded);
     await this.#serial(() =>
       Promise.all(
-        [...new Set(names)].map(async (name) => {
+        expected.map(async ({ name, loaded }) => {
           const free = await slots.take();
-          await sync.sync(name, { root, currentRoot: () => this.#target(), stable: false, retryFailed: true, signal }).catch(() => {}).finally(free);
+          await sync.sync(name, { root, currentRoot: () => this.#target(), stable: false, retryFailed: true, signal }).catch(() => {}).finally(() => {
+            loaded();
+            free();
+          });
         }),
       ),
     );
@@ -255,6 +265,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   async close(): Promise<void> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#closing.abort(new ClosedError('The repository is closed'));
+    for (const loaded of this.#expected) loaded();
     await this.#turn.catch(() => {});
     await Promise.all(this.#changing.values());
   }

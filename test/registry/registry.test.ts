@@ -515,3 +515,29 @@ test('a registry listener that throws breaks no load or unload; its error is ret
     await registry.close();
   }
 });
+
+test('expectLoad marks a model as starting until a version is ready or the mark is released (each mark alone, once); close() releases every mark, and a closed registry marks nothing', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  assert.throws(() => registry.expectLoad(3 as unknown as string), (e: unknown) => e instanceof TypeError && /got 3/.test(e.message));
+  const first = registry.expectLoad('a');
+  const second = registry.expectLoad('a');
+  const b = registry.expectLoad('b');
+  assert.deepEqual([registry.has('a'), registry.isStarting('a'), registry.starting()], [false, true, ['a', 'b']], 'not known to the registry yet, and starting');
+  first();
+  first();
+  assert.deepEqual(registry.starting(), ['a', 'b'], "a's other mark holds it");
+  await registry.load({ name: 'a', source: doubler(0) });
+  assert.deepEqual([registry.isStarting('a'), registry.starting()], [false, ['b']], 'a version of a is ready');
+  await registry.unload('a');
+  assert.deepEqual(registry.starting(), ['a', 'b'], 'none ready again, still expected');
+  second();
+  b();
+  assert.deepEqual(registry.starting(), []);
+  const c = registry.expectLoad('c');
+  await registry.close();
+  c();
+  assert.deepEqual([registry.starting(), registry.isStarting('c')], [[], false]);
+  registry.expectLoad('d')();
+  registry.expectLoad('e');
+  assert.deepEqual(registry.starting(), []);
+});
