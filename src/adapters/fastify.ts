@@ -89,7 +89,16 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
       scope.setErrorHandler((error: FastifyError, request, reply) => {
         putBack(request.raw);
         // Those of the app's hooks (an auth hook's 401, a rate limit's 429) are the app's: thrown on, Fastify hands them to its error handler.
-        if (!isOwnError(error)) throw error;
+        if (!isOwnError(error) && !routeErrors.has(error)) throw error;
+        if (routeErrors.has(error)) {
+          // Let out by the route's handler (a bug, an onError that threw): a bare 500, as the protocol answers what it does not expect.
+          try {
+            options.onError?.(error, { method: request.method, path: pathBelow(scope.prefix, request.url), headers: request.headers });
+          } catch (failure) {
+            request.log.error({ err: failure }, 'onError threw');
+          }
+          return reply.code(500).type('application/json').send(bytes(JSON.stringify({ error: 'Internal server error' })));
+        }
         // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.
         if ('stream' in reply.raw) reply.removeHeader('connection');
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
@@ -103,7 +112,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? notMediaType(request) : error.message;
         return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? message : 'Internal server error' })));
       });
-      const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply);
+      const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply).catch((error: unknown) => Promise.reject(markRouteError(error)));
       // Every method Fastify routes (TRACE, QUERY, those the app added), so that the wrong ones get the protocol's 405 as elsewhere;
       // OPTIONS is left to the app and @fastify/cors.
       const methods = scope.supportedMethods.filter((method) => method !== 'OPTIONS');
@@ -238,6 +247,14 @@ async function rawBody(stream: Readable, headers: IncomingHttpHeaders, limit: nu
     readErrors.add(error as Error);
     throw Object.assign(error as Error, { statusCode: 400 });
   }
+}
+
+/** Errors servable's route handler let out that are not the body's: the scope's error handler answers them with the protocol's bare 500. */
+const routeErrors = new WeakSet<object>();
+
+function markRouteError(error: unknown): unknown {
+  if (typeof error === 'object' && error !== null && !isOwnError(error as FastifyError)) routeErrors.add(error);
+  return error;
 }
 
 /** Whether the scope's error handler answers an error itself: one of reading the body, or one Fastify raised (`FST_ERR_...`). */

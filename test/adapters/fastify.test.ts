@@ -471,3 +471,26 @@ test("fastify: onError gets the header Fastify took the request id from, as docs
     await registry.close();
   }
 });
+
+test("fastify: an error servable's route handler lets out (an onError that throws) is answered in the protocol's bare 500 and reported to onError, not handed to Fastify's handler with its message", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const reported: string[] = [];
+  const onError = (error: unknown): void => {
+    reported.push((error as Error).message);
+    if (reported.length === 1) throw new Error('logger down: secret');
+  };
+  const tenantOf = (): string => {
+    throw new Error('tenant lookup failed');
+  };
+  const app = Fastify();
+  await app.register(servableFastify, { service: new InferenceService({ registry }), onError, tenantOf });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: inferBody([[1, 2, 3]]) });
+    assert.deepEqual([res.statusCode, res.json()], [500, { error: 'Internal server error' }]);
+    assert.deepEqual(reported, ['tenant lookup failed', 'logger down: secret']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
