@@ -235,3 +235,21 @@ test("'poll' moves a label to a version still being written once it loads, repor
   await registry.close();
   await remove();
 });
+
+test("'poll' still reports a label naming a version that never appears (a typo) once, at the look that reads the config, while another version is being written", async (t) => {
+  const { root, remove } = await tempRoot();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
+  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
+  closeAtEnd(t, repository, registry, remove);
+  const failures = failuresOf(repository);
+  await writeConfig(root, 'm', jsonConfig({ labels: { stable: '1' } }));
+  await writeVersion(root, 'm', '1', { offset: 1 });
+  await repository.start();
+  await writeVersion(root, 'm', '2', { offset: 2 });
+  await writeConfig(root, 'm', jsonConfig({ labels: { stable: '22' } }));
+  for (let look = 0; look < 3; look++) await repository.poll();
+  assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '2', state: 'ready' }], {}, ["m:22: Label 'stable' of model 'm' names version 22, which is not loaded"]]);
+  await repository.close();
+  await registry.close();
+  await remove();
+});
