@@ -133,7 +133,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         // Under every method the protocol's routes take, so that the wrong ones get the same 405.
         await scope.register(
           async (below) => {
-            below.route({ method: methods, url: '/', exposeHeadRoute: false, handler: serveMetrics });
+            below.route({ method: methods, url: '/', exposeHeadRoute: false, handler: (request, reply) => serveMetrics(request, reply).catch((error: unknown) => Promise.reject(markRouteError(error))) });
           },
           { prefix: METRICS_PATH },
         );

@@ -29,8 +29,9 @@ export function isMetricsPath(url: string): boolean {
 
 /**
  * Runs the metrics route for a GET or HEAD, its reply compressed as the protocol's are (Prometheus
- * asks for gzip); another method is the protocol's 405, as on its own routes. It never rejects: a
- * route that throws gets a bare 500, and the error goes to the handler's `onError` like every other 500.
+ * asks for gzip); another method is the protocol's 405, as on its own routes. A route that throws
+ * gets a bare 500, and the error goes to the handler's `onError` like every other 500; it rejects
+ * only with the error of an `onError` that throws.
  */
 export async function scrape(route: MetricsRoute, options: AdapterOptions, request: HttpRequest): Promise<HttpResponse> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(request.method, METRICS_METHODS);

@@ -494,3 +494,23 @@ test("fastify: an error servable's route handler lets out (an onError that throw
     await registry.close();
   }
 });
+
+test("fastify: the metrics route answers a failure whose onError throws with a bare 500 too, not Fastify's reply with the message", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const reported: string[] = [];
+  const onError = (error: unknown): void => {
+    reported.push((error as Error).message);
+    if (reported.length === 1) throw new Error('logger down: secret');
+  };
+  const metrics = (): Promise<never> => Promise.reject(new Error('collect failed'));
+  const app = Fastify();
+  await app.register(servableFastify, { service: new InferenceService({ registry }), onError, metrics });
+  try {
+    const res = await app.inject({ url: '/metrics' });
+    assert.deepEqual([res.statusCode, res.json()], [500, { error: 'Internal server error' }]);
+    assert.deepEqual(reported, ['collect failed', 'logger down: secret']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
