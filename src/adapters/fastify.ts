@@ -20,7 +20,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
+import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type preParsingHookHandler, type RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { assertBoolean, describe } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
@@ -257,9 +257,13 @@ function markRouteError(error: unknown): unknown {
   return error;
 }
 
-/** Whether the scope's error handler answers an error itself: one of reading the body, or one Fastify raised (`FST_ERR_...`). */
+/**
+ * Whether the scope's error handler answers an error itself: one of reading the body, or one Fastify
+ * raised (a code of its `errorCodes`): plugins name theirs `FST_` too (`@fastify/rate-limit`'s
+ * `FST_ERR_RATE_LIMIT`, `@fastify/jwt`'s `FST_JWT_...`), and those are the app's.
+ */
 function isOwnError(error: FastifyError): boolean {
-  return error instanceof BodyTooLargeError || readErrors.has(error) || (typeof error.code === 'string' && error.code.startsWith('FST_'));
+  return error instanceof BodyTooLargeError || readErrors.has(error) || (typeof error.code === 'string' && Object.hasOwn(errorCodes, error.code));
 }
 
 /** A reply's body as bytes: Fastify adds `; charset=utf-8` to the type of a string it sends, which the other adapters do not. */

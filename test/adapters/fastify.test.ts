@@ -514,3 +514,29 @@ test("fastify: the metrics route answers a failure whose onError throws with a b
     await registry.close();
   }
 });
+
+test("fastify: a plugin hook's error whose code starts FST_ but is not Fastify's own (@fastify/rate-limit's FST_ERR_RATE_LIMIT, @fastify/jwt's FST_JWT_...) goes to the app's error handler", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const app = Fastify();
+  const handled: string[] = [];
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    handled.push(error.code);
+    return reply.code(error.statusCode ?? 500).send({ app: error.code });
+  });
+  // As those plugins throw them from their onRequest hooks.
+  app.addHook('onRequest', async (request) => {
+    if (request.headers['x-limited'] !== undefined) throw Object.assign(new Error('Rate limit exceeded'), { statusCode: 429, code: 'FST_ERR_RATE_LIMIT' });
+    if (request.headers.authorization === undefined) throw Object.assign(new Error('No Authorization was found in request.headers'), { statusCode: 401, code: 'FST_JWT_NO_AUTHORIZATION_IN_HEADER' });
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }) });
+  try {
+    const limited = await app.inject({ url: '/v2/health/live', headers: { authorization: 'Bearer t', 'x-limited': '1' } });
+    assert.deepEqual([limited.statusCode, limited.json()], [429, { app: 'FST_ERR_RATE_LIMIT' }]);
+    const refused = await app.inject({ url: '/v2/health/live' });
+    assert.deepEqual([refused.statusCode, refused.json()], [401, { app: 'FST_JWT_NO_AUTHORIZATION_IN_HEADER' }]);
+    assert.deepEqual(handled, ['FST_ERR_RATE_LIMIT', 'FST_JWT_NO_AUTHORIZATION_IN_HEADER']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
