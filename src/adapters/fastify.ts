@@ -23,7 +23,7 @@ import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type preParsingHookHandler, type RegisterOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { assertBoolean, describe } from '../core/index.js';
-import type { HttpHandler } from '../protocol/index.js';
+import { reportError, type HttpHandler } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
 import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
@@ -60,6 +60,7 @@ type RawRequest = FastifyRequest['raw'];
 async function servable(app: FastifyInstance, options: ServableFastifyOptions): Promise<void> {
   // Fastify hands its own register options (prefix, logLevel, logSerializers) to the plugin too.
   const { http, close } = adapterHandler('servableFastify', options, ['prefix', 'expectContinue', 'logLevel', 'logSerializers']);
+  const report = reportError(options.onError);
   // The JSON workers end with the app, once the bodies they hold are decoded.
   app.addHook('onClose', () => close());
   const metrics = metricsRoute(options);
@@ -91,12 +92,8 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         // Those of the app's hooks (an auth hook's 401, a rate limit's 429) are the app's: thrown on, Fastify hands them to its error handler.
         if (!isOwnError(error) && !routeErrors.has(error)) throw error;
         if (routeErrors.has(error)) {
-          // Let out by the route's handler (a bug, an onError that threw): a bare 500, as the protocol answers what it does not expect.
-          try {
-            options.onError?.(error, { method: request.method, path: pathBelow(scope.prefix, request.url), headers: request.headers });
-          } catch (failure) {
-            request.log.error({ err: failure }, 'onError threw');
-          }
+          // Let out by the route's handler (a bug in it): a bare 500, as the protocol answers what it does not expect.
+          report(error, { method: request.method, path: pathBelow(scope.prefix, request.url), headers: request.headers });
           return reply.code(500).type('application/json').send(bytes(JSON.stringify({ error: 'Internal server error' })));
         }
         // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.

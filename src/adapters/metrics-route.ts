@@ -1,5 +1,5 @@
 import { assertFunction } from '../core/index.js';
-import { compressReply, methodNotAllowed, type HttpRequest, type HttpResponse } from '../protocol/index.js';
+import { compressReply, methodNotAllowed, reportError, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 
 /**
@@ -30,8 +30,8 @@ export function isMetricsPath(url: string): boolean {
 /**
  * Runs the metrics route for a GET or HEAD, its reply compressed as the protocol's are (Prometheus
  * asks for gzip); another method is the protocol's 405, as on its own routes. A route that throws
- * gets a bare 500, and the error goes to the handler's `onError` like every other 500; it rejects
- * only with the error of an `onError` that throws.
+ * gets a bare 500, and the error goes to the handler's `onError` like every other 500 (one that
+ * throws or rejects is a process warning, see `reportError`); it never rejects.
  */
 export async function scrape(route: MetricsRoute, options: AdapterOptions, request: HttpRequest): Promise<HttpResponse> {
   if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(request.method, METRICS_METHODS);
@@ -39,7 +39,7 @@ export async function scrape(route: MetricsRoute, options: AdapterOptions, reque
     const reply = await route();
     return options.compressReplies === false ? reply : await compressReply(request.headers['accept-encoding'], reply);
   } catch (error) {
-    options.onError?.(error, request);
+    reportError(options.onError)(error, request);
     return { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Collecting metrics failed\n' };
   }
 }

@@ -19,6 +19,7 @@
  * ```
  * @module servable/node
  */
+import { reportError } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
 import { isMetricsPath, metricsRoute } from './metrics-route.js';
@@ -75,8 +76,9 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
   const prefix = mountPrefix(options.prefix);
   // The protocol handler and the metrics route answer their own errors; what is left fails while
   // writing the reply, when the only answer left is to drop the connection.
+  const report = reportError(options.onError);
   const fail = (req: NodeRequest, res: NodeResponse, error: unknown): void => {
-    options.onError?.(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
+    report(error, { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers });
     dropResponse(res);
   };
   const checkContinue = checkContinueListener(http, prefix);

@@ -1,6 +1,7 @@
 import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
+import { reportError } from './report-error.js';
 import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
 import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
@@ -73,6 +74,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     throw new TypeError(`Expected \`requiredModels\` to be an array of model names, got ${describe(requiredModels)}`);
   }
   if (onError !== undefined) assertFunction('onError', onError);
+  const report = reportError(onError);
   const compressReplies = options.compressReplies ?? true;
   assertBoolean('compressReplies', compressReplies);
   const tfServing = options.tfServing ?? true;
@@ -161,7 +163,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         const response = await (routes[match.route.kind] as RouteHandler<Route>)(match.route, accepted);
         return compressReplies && COMPRESSED_ROUTES.has(match.route.kind) ? await compressReply(request.headers['accept-encoding'], response) : response;
       } catch (error) {
-        return errorResponse(error, (e) => onError?.(e, request));
+        return errorResponse(error, (e) => report(e, request));
       }
     },
   };

@@ -115,7 +115,10 @@ export interface HttpHandlerOptions {
   /**
    * Called with every error answered with 500, whose message the client does not see, and with the
    * UnavailableError of a 503 whose JSON worker could not be started or ended (its `cause` says how,
-   * which the client is not told): log it here.
+   * which the client is not told): log it here. It may be async. One that throws or rejects changes
+   * no reply and is no unhandled rejection: its failure is emitted as a process warning with code
+   * `SERVABLE_ON_ERROR` (on every adapter: the protocol handler, where most reports start, has no
+   * request log), never passed back to it; an async function fits this type.
    * @default none
    */
   readonly onError?: (error: unknown, request: HttpRequest) => void;

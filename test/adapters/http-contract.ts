@@ -1245,6 +1245,60 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`an onError that throws, or rejects, changes no reply, is no unhandled rejection and is a process warning; the next request is answered`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'broken', source: { ...linearMemory(), run: () => Promise.reject(new Error('model exploded')) }, warmup: [] });
+      await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+      const metrics = () => Promise.reject(new Error('collector exploded'));
+      const unhandled: unknown[] = [];
+      const warnings: string[] = [];
+      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+      const onWarning = (warning: Error & { code?: string }): void => {
+        if (warning.code === 'SERVABLE_ON_ERROR') warnings.push(warning.message);
+      };
+      process.on('unhandledRejection', onUnhandled);
+      process.on('warning', onWarning);
+      const onErrors = {
+        throws: (error: unknown): void => {
+          throw new Error(`logger down: ${(error as Error).message}`);
+        },
+        rejects: async (error: unknown): Promise<void> => {
+          throw new Error(`logger down: ${(error as Error).message}`);
+        },
+      };
+      try {
+        for (const [kind, onError] of Object.entries(onErrors)) {
+          warnings.length = 0;
+          const srv = await start({ service: new InferenceService({ registry }), metrics, onError });
+          try {
+            const res = await post(`${srv.url}/v2/models/broken/infer`, inferBody([[1, 2, 3]]));
+            assert.deepEqual([res.status, await res.json()], [500, { error: 'The model failed to answer this request', code: 'ERR_SERVABLE_BACKEND' }], kind);
+            const scraped = await fetch(`${srv.url}/metrics`);
+            assert.deepEqual([scraped.status, await scraped.text()], [500, 'Collecting metrics failed\n'], kind);
+            const next = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
+            assert.deepEqual(((await next.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data, expectedY([[1, 2, 3]]), kind);
+            await until(() => warnings.length === 2, 'two warnings');
+            assert.deepEqual(
+              warnings,
+              [
+                'onError failed (logger down: model exploded) while reporting: model exploded',
+                'onError failed (logger down: collector exploded) while reporting: collector exploded',
+              ],
+              kind,
+            );
+            await tick();
+            assert.deepEqual(unhandled, [], kind);
+          } finally {
+            await srv.close();
+          }
+        }
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+        process.off('warning', onWarning);
+        await registry.close();
+      }
+    });
+
     test(`mounted under a prefix; other paths are left to the app`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
