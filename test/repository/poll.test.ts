@@ -216,11 +216,7 @@ test("'poll' moves a label or a traffic split that config.json changes without r
 });
 
 test("'poll' moves a label to a version still being written once it loads, reporting nothing, where it reported that the label named a version not loaded", async (t) => {
-  const { root, remove } = await tempRoot();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
-  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
-  closeAtEnd(t, repository, registry, remove);
-  const failures = failuresOf(repository);
+  const { root, registry, repository, failures, done } = await setup(t, 'poll');
   await writeConfig(root, 'm', jsonConfig({ labels: { stable: '1' } }));
   await writeVersion(root, 'm', '1', { offset: 1 });
   await repository.start();
@@ -231,17 +227,11 @@ test("'poll' moves a label to a version still being written once it loads, repor
   assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '1', state: 'ready' }], { stable: '1' }, []]);
   await repository.poll();
   assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '2', state: 'ready' }], { stable: '2' }, []]);
-  await repository.close();
-  await registry.close();
-  await remove();
+  await done();
 });
 
 test("'poll' still reports a label naming a version that never appears (a typo) once, at the look that reads the config, while another version is being written", async (t) => {
-  const { root, remove } = await tempRoot();
-  const registry = new ModelRegistry({ backends: [memoryBackend()], clock: new FakeClock() }); // polls only when told
-  const repository = new ModelRepository({ root, registry, mode: 'poll', backends: jsonBackends().backends });
-  closeAtEnd(t, repository, registry, remove);
-  const failures = failuresOf(repository);
+  const { root, registry, repository, failures, done } = await setup(t, 'poll');
   await writeConfig(root, 'm', jsonConfig({ labels: { stable: '1' } }));
   await writeVersion(root, 'm', '1', { offset: 1 });
   await repository.start();
@@ -249,7 +239,5 @@ test("'poll' still reports a label naming a version that never appears (a typo) 
   await writeConfig(root, 'm', jsonConfig({ labels: { stable: '22' } }));
   for (let look = 0; look < 3; look++) await repository.poll();
   assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '2', state: 'ready' }], {}, ["m:22: Label 'stable' of model 'm' names version 22, which is not loaded"]]);
-  await repository.close();
-  await registry.close();
-  await remove();
+  await done();
 });
