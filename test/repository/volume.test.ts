@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsPromises from 'node:fs/promises';
@@ -114,20 +114,27 @@ export class Plus extends TensorHandler {
   await s.done();
 });
 
-test('a version evicted to make room loads on its next request from the directory a Kubernetes volume update moved it to', async (t) => {
+/** b evicts a, an update moves both to a new directory (the first removed; keeping the files' times or not), and a loads again on a request from there. */
+async function loadsFromMovedDirectory(t: TestContext, keepTimes: boolean): Promise<void> {
   const loads: string[] = [];
   const { root, registry, repository, failures } = await roomLimited(t, 1, 3_600_000, loads);
   const service = new InferenceService({ registry });
   const files = { 'a/config.json': JSON.stringify(jsonConfig()), 'a/1/model.json': model(1), 'b/config.json': JSON.stringify(jsonConfig()), 'b/1/model.json': model(2) };
-  await project(root, '1', files);
+  const publish = async (stamp: string) => {
+    await project(root, stamp, files);
+    if (keepTimes) for (const file of Object.keys(files)) await utimes(path.join(root, '..data', file), 1_700_000_000, 1_700_000_000);
+  };
+  await publish('1');
   await repository.start(); // b evicted a
-  await project(root, '2', files); // the first directory, a's model file in it, removed
+  await publish('2'); // the first directory, a's model file in it, removed
   await repository.poll();
   await repository.poll();
   assert.deepEqual(loads.splice(0), ['a:1', 'b:1']);
   assert.equal(offset(await service.infer('a', x(0, 0))), 1);
   assert.deepEqual([loads, failures], [['a:1'], []]);
-});
+}
+
+test('a version evicted to make room loads on its next request from the directory a Kubernetes volume update moved it to', (t) => loadsFromMovedDirectory(t, false));
 
 test('a version that failed to load is not tried again, nor reported again, when a Kubernetes volume update rewrites its bytes as they were', async (t) => {
   const s = await setup(t, 'poll');
@@ -213,25 +220,7 @@ test("a version whose bytes changed is read once to digest it at the look that r
   await s.done();
 });
 
-test('a version evicted to make room loads on its next request from the directory an update moved it to, when the update kept the files\' times (a copy that preserves them, then a swap)', async (t) => {
-  const loads: string[] = [];
-  const { root, registry, repository, failures } = await roomLimited(t, 1, 3_600_000, loads);
-  const service = new InferenceService({ registry });
-  const files = { 'a/config.json': JSON.stringify(jsonConfig()), 'a/1/model.json': model(1), 'b/config.json': JSON.stringify(jsonConfig()), 'b/1/model.json': model(2) };
-  const pinTimes = async () => {
-    for (const file of Object.keys(files)) await utimes(path.join(root, '..data', file), 1_700_000_000, 1_700_000_000);
-  };
-  await project(root, '1', files);
-  await pinTimes();
-  await repository.start(); // b evicted a
-  await project(root, '2', files); // the first directory, a's model file in it, removed
-  await pinTimes();
-  await repository.poll();
-  await repository.poll();
-  assert.deepEqual(loads.splice(0), ['a:1', 'b:1']);
-  assert.equal(offset(await service.infer('a', x(0, 0))), 1);
-  assert.deepEqual([loads, failures], [['a:1'], []]);
-});
+test('a version evicted to make room loads on its next request from the directory an update moved it to, when the update kept the files\' times (a copy that preserves them, then a swap)', (t) => loadsFromMovedDirectory(t, true));
 
 test('a link in a version directory back to a directory above it is digested once, where the digest read the model file again at each of its 8 levels', async (t) => {
   const s = await setup(t, 'poll');
