@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import fsPromises, { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ClosedError, ModelRegistry, memoryBackend } from 'servable';
-import { ModelRepository, type BackendFactory } from 'servable/repository';
+import { ModelRepository } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, replaceExport, roomLimited, setup, Watched, slowBackends, closeAtEnd } from './harness.js';
+import { failuresOf, gatedJson, onFakeClock, replaceExport, roomLimited, setup, Watched, slowBackends, closeAtEnd } from './harness.js';
 
 // repository.close(): the loads it calls off, what it waits for, and what a closed repository refuses.
 
@@ -113,21 +113,12 @@ test("close() calls off the load going on and starts none of the loads waiting f
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const json = jsonBackends(loads).backends.json!;
   // The first model to take the turn loads its version 2; the others wait for theirs.
   let first: { label: string; open: () => void } | undefined;
-  const gated: BackendFactory = (options) => {
-    const inner = json(options);
-    return {
-      ...inner,
-      async load(source, loadOptions) {
-        const label = loadOptions?.label ?? '?';
-        if (label.endsWith(':2') && !first) await new Promise<void>((resolve) => (first = { label, open: resolve }));
-        return inner.load(source, loadOptions);
-      },
-    };
-  };
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 1, backends: { json: gated } });
+  const backends = gatedJson(loads, async (label) => {
+    if (label.endsWith(':2') && !first) await new Promise<void>((resolve) => (first = { label, open: resolve }));
+  });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 1, backends });
   closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b', 'c']);

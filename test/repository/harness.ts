@@ -87,24 +87,32 @@ export class Watched extends ModelRegistry {
   }
 }
 
-/** Json backends whose every load takes `ms` on `on.clock` (set once made), recording the loads started, those going on and the most at once. */
-export function slowBackends(ms: number) {
-  const json = jsonBackends().backends.json!;
-  const on = { clock: undefined as FakeClock | undefined, started: [] as string[], loading: 0, peak: 0 };
-  const slow: BackendFactory = (options) => {
+/** The json backend of {@link jsonBackends}, each load first waiting for what `before` gives for its label (`model:version`). */
+export function gatedJson(loads: string[], before: (label: string) => Promise<void> | void): Record<string, BackendFactory> {
+  const json = jsonBackends(loads).backends.json!;
+  const gated: BackendFactory = (options) => {
     const inner = json(options);
     return {
       ...inner,
       async load(source, loadOptions) {
-        on.started.push(loadOptions?.label ?? '?');
-        on.peak = Math.max(on.peak, ++on.loading);
-        await new Promise<void>((resolve) => on.clock!.setTimeout(resolve, ms));
-        on.loading--;
+        await before(loadOptions?.label ?? '?');
         return inner.load(source, loadOptions);
       },
     };
   };
-  return { backends: { json: slow }, on };
+  return { json: gated };
+}
+
+/** Json backends whose every load takes `ms` on `on.clock` (set once made), recording the loads started, those going on and the most at once. */
+export function slowBackends(ms: number) {
+  const on = { clock: undefined as FakeClock | undefined, started: [] as string[], loading: 0, peak: 0 };
+  const backends = gatedJson([], async (label) => {
+    on.started.push(label);
+    on.peak = Math.max(on.peak, ++on.loading);
+    await new Promise<void>((resolve) => on.clock!.setTimeout(resolve, ms));
+    on.loading--;
+  });
+  return { backends, on };
 }
 
 /**

@@ -4,10 +4,10 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelRegistry, memoryBackend } from 'servable';
 import { FakeClock } from 'servable/testing';
-import { ModelRepository, type BackendFactory } from 'servable/repository';
+import { ModelRepository } from 'servable/repository';
 import { until } from '../fixtures/until.js';
-import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, onFakeClock, slowBackends, closeAtEnd } from './harness.js';
+import { jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
+import { failuresOf, gatedJson, onFakeClock, slowBackends, closeAtEnd } from './harness.js';
 
 // How many models poll changes and start() load at once (loadConcurrency).
 
@@ -16,27 +16,17 @@ test("'poll' loads at most loadConcurrency models at once, the others as slots f
   const loads: string[] = [];
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
-  const json = jsonBackends(loads).backends.json!;
   const held = new Set(['a:2', 'b:2', 'c:2', 'd:2']);
   const gates = new Map<string, () => void>();
   let loading = 0;
   let peak = 0;
-  const gated: BackendFactory = (options) => {
-    const inner = json(options);
-    return {
-      ...inner,
-      async load(source, loadOptions) {
-        const label = loadOptions?.label ?? '?';
-        if (held.has(label)) {
-          peak = Math.max(peak, ++loading);
-          await new Promise<void>((resolve) => gates.set(label, resolve));
-          loading--;
-        }
-        return inner.load(source, loadOptions);
-      },
-    };
-  };
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 2, backends: { json: gated } });
+  const backends = gatedJson(loads, async (label) => {
+    if (!held.has(label)) return;
+    peak = Math.max(peak, ++loading);
+    await new Promise<void>((resolve) => gates.set(label, resolve));
+    loading--;
+  });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, loadConcurrency: 2, backends });
   closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeModels(root, ['a', 'b', 'c', 'd', 'e']);

@@ -4,10 +4,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidInputError, ModelRegistry, memoryBackend } from 'servable';
 import { FakeClock } from 'servable/testing';
-import { ModelRepository, type BackendFactory } from 'servable/repository';
+import { ModelRepository } from 'servable/repository';
 import { until } from '../fixtures/until.js';
 import { jsonBackends, jsonConfig, tempRoot, writeConfig, writeModels, writeVersion } from './fixtures.js';
-import { failuresOf, setup, closeAtEnd } from './harness.js';
+import { failuresOf, gatedJson, setup, closeAtEnd } from './harness.js';
 
 // 'poll' mode's looks: new, changed and removed versions and models, files still being written.
 
@@ -162,19 +162,11 @@ test("a look loads no version removed while its model's change loaded another (o
   const { root, remove } = await tempRoot();
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const json = jsonBackends(loads).backends.json!;
   let open: (() => void) | undefined;
-  const gated: BackendFactory = (options) => {
-    const inner = json(options);
-    return {
-      ...inner,
-      async load(source, loadOptions) {
-        if (loadOptions?.label === 'f:2') await new Promise<void>((resolve) => (open = resolve));
-        return inner.load(source, loadOptions);
-      },
-    };
-  };
-  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends: { json: gated } });
+  const backends = gatedJson(loads, async (label) => {
+    if (label === 'f:2') await new Promise<void>((resolve) => (open = resolve));
+  });
+  const repository = new ModelRepository({ root, registry, mode: 'poll', pollIntervalMs: 3_600_000, backends });
   closeAtEnd(t, repository, registry, remove);
   const failures = failuresOf(repository);
   await writeConfig(root, 'f', jsonConfig({ versionPolicy: 'all' }));
