@@ -170,16 +170,21 @@ async function gitSync(base: string, sha: string, files: Record<string, string>)
   if (old) await rm(path.join(base, old), { recursive: true });
 }
 
-test("a root that is a link swapped to a new target (git-sync's layout) is looked at anew each look: a version added loads, one rewritten as it was does not, links out of the new target stay refused", async (t) => {
-  const { root: base, remove } = await tempRoot();
+/** A poll repository whose root is `base/root`, the link {@link gitSync} swaps, with a service over its registry and a config keeping every version. */
+function gitSyncRepository(t: TestContext, { root: base, remove }: { root: string; remove: () => Promise<void> }) {
   const loads: string[] = [];
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
   const failures = failuresOf(repository);
   closeAtEnd(t, repository, registry, remove);
   const service = new InferenceService({ registry });
-  const ask = async (version: string) => offset(await service.infer('m', x(0, 0), { version }));
   const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  return { base, loads, registry, repository, failures, service, config };
+}
+
+test("a root that is a link swapped to a new target (git-sync's layout) is looked at anew each look: a version added loads, one rewritten as it was does not, links out of the new target stay refused", async (t) => {
+  const { base, loads, registry, repository, failures, service, config } = gitSyncRepository(t, await tempRoot());
+  const ask = async (version: string) => offset(await service.infer('m', x(0, 0), { version }));
   await gitSync(base, 'aaa', { 'm/config.json': config, 'm/1/model.json': model(1), 'o/config.json': config, 'o/1/model.json': model(5) });
   await repository.start();
   assert.deepEqual(loads.splice(0).sort(), ['m:1', 'o:1']);
@@ -239,14 +244,7 @@ test('a link in a version directory back to a directory above it is digested onc
 });
 
 test("a root link missing at a look (removed between two polls, as a swap's rename race could leave it) fails that look and unloads nothing; the next look with the link back serves its target", async (t) => {
-  const { root: base, remove } = await tempRoot();
-  const loads: string[] = [];
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
-  const failures = failuresOf(repository);
-  closeAtEnd(t, repository, registry, remove);
-  const service = new InferenceService({ registry });
-  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  const { base, loads, registry, repository, failures, service, config } = gitSyncRepository(t, await tempRoot());
   await gitSync(base, 'aaa', { 'm/config.json': config, 'm/1/model.json': model(1) });
   await repository.start();
   await rm(path.join(base, 'root'));
@@ -261,14 +259,7 @@ test("a root link missing at a look (removed between two polls, as a swap's rena
 });
 
 test("a look that resolved the root before a swap, whose old target is removed while it lists a model's versions, unloads nothing: the next look serves the new target", async (t) => {
-  const { root: base, remove } = await tempRoot();
-  const loads: string[] = [];
-  const registry = new ModelRegistry({ backends: [memoryBackend()] });
-  const repository = new ModelRepository({ root: path.join(base, 'root'), registry, mode: 'poll', backends: jsonBackends(loads).backends });
-  const failures = failuresOf(repository);
-  closeAtEnd(t, repository, registry, remove);
-  const service = new InferenceService({ registry });
-  const config = JSON.stringify(jsonConfig({ versionPolicy: 'all' }));
+  const { base, loads, registry, repository, failures, service, config } = gitSyncRepository(t, await tempRoot());
   const files = { 'm/config.json': config, 'm/1/model.json': model(1) };
   await gitSync(base, 'aaa', files);
   await repository.start();
