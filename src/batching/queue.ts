@@ -1,7 +1,7 @@
 /**
  * The batcher's queue: one group per batch key, each group one FIFO list per priority level plus
- * a list for requests delayed by their timeout. Lists are intrusive and doubly linked, so push,
- * remove and demote are O(1); dispatch order merges the list heads.
+ * one per level for requests delayed by their timeout. Lists are intrusive and doubly linked, so
+ * push, remove and demote are O(1); dispatch order merges the list heads.
  */
 
 /** What the queue needs of an entry; the links are the queue's to manage. */
@@ -58,7 +58,7 @@ export class EntryList<E extends QueueEntry<E>> {
 /** The queued requests that may share a batch. */
 export class Group<E extends QueueEntry<E>> {
   key: unknown;
-  /** One list per level (index level - 1), then the delayed list. */
+  /** One list per level (index level - 1), then one delayed list per level (index levels + level - 1). */
   readonly lists: EntryList<E>[];
   /** Queued items. */
   items = 0;
@@ -69,7 +69,7 @@ export class Group<E extends QueueEntry<E>> {
 
   constructor(key: unknown, levels: number) {
     this.key = key;
-    this.lists = Array.from({ length: levels + 1 }, (_, i) => new EntryList<E>(i === levels));
+    this.lists = Array.from({ length: 2 * levels }, (_, i) => new EntryList<E>(i >= levels));
   }
 }
 
@@ -138,26 +138,30 @@ export class BatchQueue<E extends QueueEntry<E>> {
     }
   }
 
-  /** Moves a queued entry behind every entry that is not delayed (timeout action `delay`). */
+  /**
+   * Moves a queued entry behind every entry of its level and the levels above that is not
+   * delayed, ahead of the levels below (timeout action `delay`, as Triton's DELAY).
+   */
   demote(entry: E): void {
     const list = entry.list;
     if (!list) return;
     if (list.delayed) return;
-    const delayed = this.#groups.get(entry.key)!.lists[this.#levels]!;
+    const delayed = this.#groups.get(entry.key)!.lists[this.#levels + entry.level - 1]!;
     list.remove(entry);
     delayed.push(entry);
   }
 
   /**
    * The batches it takes to run what competes at `level` and above now (aged entries of lower
-   * levels included, delayed entries aside): counted per batch key, since requests of different
-   * keys never share a batch.
+   * levels and delayed entries of higher levels included): counted per batch key, since requests
+   * of different keys never share a batch.
    */
   batchesAhead(level: number, maxBatchSize: number, now: number): number {
     let batches = 0;
     for (const group of this.#groups.values()) {
       let items = 0;
       for (let i = 0; i < level; i++) items += group.lists[i]!.items;
+      for (let i = 0; i < level - 1; i++) items += group.lists[this.#levels + i]!.items;
       if (this.#agingMs !== undefined) {
         // Oldest first in each list, so the aged entries are its head.
         for (let i = level; i < this.#levels; i++) {
@@ -169,9 +173,12 @@ export class BatchQueue<E extends QueueEntry<E>> {
     return batches;
   }
 
-  /** The level an entry competes at now: aging lifts it one level per `agingMs` waited. */
+  /**
+   * The level an entry competes at now: aging lifts it one level per `agingMs` waited; a delayed
+   * entry competes between its level and the next, and does not age.
+   */
   rank(entry: E, now: number): number {
-    if (entry.list?.delayed) return this.#levels + 1;
+    if (entry.list?.delayed) return entry.level + 0.5;
     if (this.#agingMs === undefined || entry.level === 1) return entry.level;
     return Math.max(1, entry.level - Math.floor((now - entry.enqueuedAt) / this.#agingMs));
   }

@@ -38,7 +38,7 @@ export type ExecuteBatch<Req, Res> = (requests: readonly Req[], context: BatchCo
 export type TimeoutAction =
   /** Reject it with DeadlineExceededError; a running request is rejected too, its result discarded. */
   | 'reject'
-  /** Keep it queued but behind every request that has not timed out; it is never rejected for time. */
+  /** Keep it queued, behind every request of its level and the levels above that has not timed out (ahead of the levels below, as Triton's DELAY); it is never rejected for time. */
   | 'delay';
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
-import { DeadlineExceededError } from '../../src/core/index.js';
+import { DeadlineExceededError, QueueFullError } from '../../src/core/index.js';
 import { FakeClock, events, recorder, track } from './helpers.js';
 
 test("timeoutAction 'delay' keeps a timed-out request queued, behind every request that has not timed out", async () => {
@@ -102,4 +102,57 @@ test("a request that waits out the model's defaultTimeoutMs is shed (a verdict i
     [byDefault, capped, own].map((t) => t.error instanceof DeadlineExceededError && t.error.fromModel),
     [true, true, false],
   );
+});
+
+test("'delay' puts a timed-out request behind its own level and the levels above, ahead of the levels below, as Triton's DELAY", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, (rs) => (rs[0] === 'blocker' ? 100 : 10));
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 3,
+    defaultPriority: 2,
+    queuePolicies: { 1: { timeoutAction: 'delay' }, 2: { timeoutAction: 'delay' } },
+    execute,
+  });
+  void batcher.submit('blocker');
+  await clock.flush();
+  const answers = [
+    batcher.submit('low', { priority: 3 }),
+    batcher.submit('mid-late', { timeoutMs: 30 }),
+    batcher.submit('mid'),
+    batcher.submit('high-late', { priority: 1, timeoutMs: 30 }),
+    batcher.submit('high', { priority: 1 }),
+  ];
+  await clock.advanceAsync(30);
+  assert.equal(batcher.queued, 5, 'the timed-out requests still wait');
+  await clock.advanceAsync(200);
+  assert.deepEqual(await Promise.all(answers), ['low', 'mid-late', 'mid', 'high-late', 'high']);
+  assert.deepEqual(
+    calls.map((x) => x.requests[0]),
+    ['blocker', 'high', 'high-late', 'mid', 'mid-late', 'low'],
+  );
+});
+
+test("a full level's retryAfterMs counts the delayed requests of the levels above, which go before it", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 100);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 2,
+    queuePolicies: { 1: { timeoutAction: 'delay' }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  void batcher.submit('blocker');
+  await clock.flush();
+  void batcher.submit('high-late', { priority: 1, timeoutMs: 10 });
+  void batcher.submit('low', { priority: 2 });
+  await clock.advanceAsync(10);
+  const refused = track(batcher.submit('refused', { priority: 2 }));
+  await clock.flush();
+  assert.ok(refused.error instanceof QueueFullError);
+  // The blocker ends in 90 ms (100 assumed, none measured yet), then 'high-late' and 'low' run 100 ms each.
+  assert.equal(refused.error.retryAfterMs, 290);
+  await clock.runAll();
 });
