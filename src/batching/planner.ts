@@ -127,6 +127,12 @@ function preferredPrefix<Req, Res>(entries: readonly Entry<Req, Res>[], preferre
   return count;
 }
 
+/** Whether the oldest request of `group` has waited a `maxQueueDelayMs` that is not 0. */
+function delayPassed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): boolean {
+  const delayMs = ctx.options.maxQueueDelayMs ?? 0;
+  return delayMs > 0 && ctx.now - ctx.queue.oldest(group) >= delayMs;
+}
+
 function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): Dispatch<Req, Res> | number {
   const { now, options: o, queue, model } = ctx;
   if (o.maxLatencyMs !== undefined && model.meanRunMs !== undefined) {
@@ -135,19 +141,21 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
   }
   const cap = o.maxLatencyMs === undefined ? o.maxBatchSize : latencyCap(group, ctx, o.maxLatencyMs);
   if (ctx.draining) return { entries: backlogBatch(group, ctx, cap).entries, reason: 'drain' };
+  // As Triton does, preferred sizes stop counting once the oldest request has waited a delay that is not 0.
+  const preferredSizes = o.preferred && !(o.maxLatencyMs === undefined && delayPassed(group, ctx)) ? o.preferred : undefined;
   if (group.items >= cap) {
     const batch = backlogBatch(group, ctx, cap);
     // As Triton does, a full batch goes as its largest preferred prefix when it is not a preferred size itself.
-    const preferred = o.preferred ? preferredPrefix(batch.entries, o.preferred) : 0;
+    const preferred = preferredSizes ? preferredPrefix(batch.entries, preferredSizes) : 0;
     if (preferred > 0 && preferred < batch.entries.length) return { entries: batch.entries.slice(0, preferred), reason: 'preferred' };
     return { entries: batch.entries, reason: batch.cap < o.maxBatchSize ? 'adaptive' : 'full' };
   }
 
   // Not full: the candidate batch is the whole group.
   let entries: Entry<Req, Res>[] | undefined;
-  if (o.preferred) {
+  if (preferredSizes) {
     entries = queue.take(group, now, cap);
-    const preferred = preferredPrefix(entries, o.preferred);
+    const preferred = preferredPrefix(entries, preferredSizes);
     if (preferred > 0) return { entries: entries.slice(0, preferred), reason: 'preferred' };
   }
 

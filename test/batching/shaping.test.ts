@@ -114,6 +114,29 @@ test('a full batch goes as its largest preferred prefix when it is not a preferr
   assert.deepEqual(await Promise.all(whole), [1, 2, 3, 4, 5, 6, 7, 8]);
 });
 
+test('once the oldest request has waited maxQueueDelayMs, a batch goes up to maxBatchSize, not cut to a preferred size, as Triton does', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => (rs[0] === 0 ? 100 : 1));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 50, preferredBatchSizes: [4], execute });
+  const first = [0, 1, 2, 3].map((x) => batcher.submit(x));
+  await clock.advanceAsync(0);
+  // Ten wait 100 ms behind the first batch, twice the delay: the next batch is full (8), not 4.
+  const backlog = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map((x) => batcher.submit(x));
+  await clock.advanceAsync(100);
+  await clock.advanceAsync(1);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests.length, c.context.reason]), [[0, 4, 'preferred'], [100, 8, 'full'], [101, 2, 'delay']]);
+  await clock.advanceAsync(1);
+  assert.deepEqual(await Promise.all([...first, ...backlog]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  // With a delay of 0 (Triton's default) the delay never counts as passed, and preferred sizes always cut.
+  calls.length = 0;
+  const now = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [4], execute });
+  const answers = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((x) => now.submit(x));
+  await clock.advanceAsync(100);
+  await clock.advanceAsync(2);
+  assert.deepEqual(calls.map((c) => [c.requests.length, c.context.reason]), [[4, 'preferred'], [4, 'preferred'], [2, 'delay']]);
+  assert.deepEqual(await Promise.all(answers), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
 test('batchKey: only requests with the same key share a batch', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (r: { w: number; id: string }) => r.id, 5);
