@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { parseConfig } from 'servable/repository';
+import { resolveOptions } from '../../src/batching/options.js';
 
 const FILE = '/models/cls/config.json';
 const parse = (config: unknown) => parseConfig(FILE, typeof config === 'string' ? config : JSON.stringify(config));
@@ -51,4 +53,75 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ backend: { name: '' } }, /Error: \/models\/cls\/config.json: Expected `backend.name` to be a non-empty string, got "" \(string\)/],
   ];
   for (const [config, message] of cases) assert.throws(() => parse(config), message, JSON.stringify(config));
+});
+
+/** A small reader of protobuf text format: fields, nested messages, lists; a repeated field becomes an array. */
+function readTextProto(text: string): Record<string, unknown> {
+  const tokens = text.replace(/#.*$/gm, '').match(/[A-Za-z_][\w.]*|-?\d+(?:\.\d+)?|"[^"]*"|[{}[\]:,]/g) ?? [];
+  let at = 0;
+  const value = (): unknown => {
+    const token = tokens[at++]!;
+    if (token === '{') return message('}');
+    if (token === '[') {
+      const list: unknown[] = [];
+      while (tokens[at] !== ']') {
+        list.push(value());
+        if (tokens[at] === ',') at++;
+      }
+      at++;
+      return list;
+    }
+    if (/^-?\d/.test(token)) return Number(token);
+    if (token === 'true' || token === 'false') return token === 'true';
+    return token.startsWith('"') ? token.slice(1, -1) : token;
+  };
+  const message = (end: string | undefined): Record<string, unknown> => {
+    const fields: Record<string, unknown> = {};
+    while (at < tokens.length && tokens[at] !== end) {
+      const name = tokens[at++]!;
+      if (tokens[at] === ':') at++;
+      const v = value();
+      fields[name] = name in fields ? [fields[name]].flat().concat([v]) : v;
+      if (tokens[at] === ',') at++;
+    }
+    at++;
+    return fields;
+  };
+  return message(undefined);
+}
+
+test("docs/batching.md's config.pbtxt and its config.json say the same, and the JSON loads as those batcher options", async () => {
+  const doc = await readFile(new URL('../../docs/batching.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('### Coming from Triton'));
+  const pbtxt = readTextProto(/```protobuf\n([\s\S]*?)```/.exec(section)![1]!);
+  const json = /```json\n([\s\S]*?)```/.exec(section)![1]!;
+  const config = parse(json);
+  const batching = config.batching!;
+
+  const triton = pbtxt.dynamic_batching as Record<string, any>;
+  const policyOf = (p: Record<string, any>) => {
+    // Triton's true (a request may shorten the default) is servable's default, false (see the doc).
+    assert.equal(p.allow_timeout_override, true);
+    return { maxQueueSize: p.max_queue_size, defaultTimeoutMs: p.default_timeout_microseconds / 1000, timeoutAction: String(p.timeout_action).toLowerCase(), allowTimeoutOverride: false };
+  };
+  assert.equal(batching.maxBatchSize, pbtxt.max_batch_size);
+  assert.equal(config.backend.options.instances, (pbtxt.instance_group as { count: number }[])[0]!.count);
+  assert.deepEqual(batching.preferredBatchSizes, triton.preferred_batch_size);
+  assert.equal(batching.maxQueueDelayMs, triton.max_queue_delay_microseconds / 1000);
+  assert.equal(batching.priorityLevels, triton.priority_levels);
+  assert.equal(batching.defaultPriority, triton.default_priority_level);
+  const levels = [triton.priority_queue_policy].flat() as { key: number; value: Record<string, any> }[];
+
+  const resolved = resolveOptions({ ...batching, execute: async () => [] });
+  assert.deepEqual(
+    resolved.policies,
+    Array.from({ length: triton.priority_levels }, (_, i) => policyOf(levels.find((l) => l.key === i + 1)?.value ?? triton.default_queue_policy)),
+  );
+  assert.deepEqual([...resolved.preferred!], [4, 8]);
+  assert.equal(resolved.maxQueueDelayMs, 2);
+  assert.equal(resolved.defaultPriority, 2);
+  assert.deepEqual(resolved.policies, [
+    { maxQueueSize: 64, defaultTimeoutMs: 100, timeoutAction: 'delay', allowTimeoutOverride: false },
+    { maxQueueSize: 256, defaultTimeoutMs: 500, timeoutAction: 'reject', allowTimeoutOverride: false },
+  ]);
 });
