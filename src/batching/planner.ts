@@ -127,10 +127,15 @@ function preferredPrefix<Req, Res>(entries: readonly Entry<Req, Res>[], preferre
   return count;
 }
 
-/** Whether the oldest request of `group` has waited a `maxQueueDelayMs` that is not 0. */
-function delayPassed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): boolean {
-  const delayMs = ctx.options.maxQueueDelayMs ?? 0;
-  return delayMs > 0 && ctx.now - ctx.queue.oldest(group) >= delayMs;
+/**
+ * The preferred sizes that count for a batch whose oldest request was queued at `oldestAt`: none
+ * once it has waited a `maxQueueDelayMs` that is not 0, as Triton reads its pending batch's delay
+ * (never in adaptive mode, whose wait the objective bounds).
+ */
+function preferredFor<Req, Res>(oldestAt: number, ctx: PlanContext<Req, Res>): ReadonlySet<number> | undefined {
+  const { preferred, maxQueueDelayMs = 0, maxLatencyMs } = ctx.options;
+  const passed = maxLatencyMs === undefined && maxQueueDelayMs > 0 && ctx.now - oldestAt >= maxQueueDelayMs;
+  return passed ? undefined : preferred;
 }
 
 function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res>): Dispatch<Req, Res> | number {
@@ -141,25 +146,25 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
   }
   const cap = o.maxLatencyMs === undefined ? o.maxBatchSize : latencyCap(group, ctx, o.maxLatencyMs);
   if (ctx.draining) return { entries: backlogBatch(group, ctx, cap).entries, reason: 'drain' };
-  // As Triton does, preferred sizes stop counting once the oldest request has waited a delay that is not 0.
-  const preferredSizes = o.preferred && !(o.maxLatencyMs === undefined && delayPassed(group, ctx)) ? o.preferred : undefined;
   if (group.items >= cap) {
     const batch = backlogBatch(group, ctx, cap);
     // As Triton does, a full batch goes as its largest preferred prefix when it is not a preferred size itself.
+    const preferredSizes = o.preferred && preferredFor(batch.entries.reduce((at, entry) => Math.min(at, entry.enqueuedAt), Infinity), ctx);
     const preferred = preferredSizes ? preferredPrefix(batch.entries, preferredSizes) : 0;
     if (preferred > 0 && preferred < batch.entries.length) return { entries: batch.entries.slice(0, preferred), reason: 'preferred' };
     return { entries: batch.entries, reason: batch.cap < o.maxBatchSize ? 'adaptive' : 'full' };
   }
 
   // Not full: the candidate batch is the whole group.
+  const oldestAt = queue.oldest(group);
   let entries: Entry<Req, Res>[] | undefined;
+  const preferredSizes = o.preferred && preferredFor(oldestAt, ctx);
   if (preferredSizes) {
     entries = queue.take(group, now, cap);
     const preferred = preferredPrefix(entries, preferredSizes);
     if (preferred > 0) return { entries: entries.slice(0, preferred), reason: 'preferred' };
   }
 
-  const oldestAt = queue.oldest(group);
   let at: number;
   let reason: DispatchReason;
   if (o.maxLatencyMs !== undefined) {

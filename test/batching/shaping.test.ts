@@ -137,6 +137,22 @@ test('once the oldest request has waited maxQueueDelayMs, a batch goes up to max
   assert.deepEqual(await Promise.all(answers), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });
 
+test("whether the delay has passed is read from the batch's own requests, as Triton reads its pending batch's", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, (rs) => (rs[0] === 'blocker' ? 100 : 1));
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 4, maxQueueDelayMs: 50, preferredBatchSizes: [2], priorityLevels: 2, execute });
+  const blocker = [batcher.submit('blocker', { priority: 1 }), batcher.submit('b2', { priority: 1 })];
+  await clock.advanceAsync(0);
+  const old = batcher.submit('old', { priority: 2 });
+  await clock.advanceAsync(95);
+  // At 100 the slot frees: four fresh high requests fill the batch, and the old one is not in it.
+  const fresh = ['h1', 'h2', 'h3', 'h4'].map((x) => batcher.submit(x, { priority: 1 }));
+  await clock.advanceAsync(5);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at, c.requests, c.context.reason]), [[100, ['h1', 'h2'], 'preferred']]);
+  await clock.runAll();
+  assert.deepEqual(await Promise.all([...blocker, old, ...fresh]), ['blocker', 'b2', 'old', 'h1', 'h2', 'h3', 'h4']);
+});
+
 test('batchKey: only requests with the same key share a batch', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (r: { w: number; id: string }) => r.id, 5);
