@@ -126,6 +126,9 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
       exempt: '@nestjs/platform-fastify is not installed here (no dependency of servable), so its types cannot be checked',
     },
     "import { Registry } from 'prom-client';": { prelude: "import { servableFastify } from 'servable/fastify';" + service + fastifyApp },
+    "import { InferenceStatistics } from 'servable/metrics';": {
+      prelude: "import { servableExpress } from 'servable/express';" + service + expressApp + "declare const resultCache: import('servable').ResultCache;",
+    },
     "const tenants = new Map([[process.env.ACME_KEY, 'acme']]);": { prelude: "import { servableExpress } from 'servable/express';" + service + expressApp },
     '// Express: a route of the app\'s own for a model behind a custom Handler.': { prelude: service + expressApp },
     "registry.setTraffic('textdir', { split: [{ label: 'stable', weight: 95 }, { label: 'canary', weight: 5 }] });": {

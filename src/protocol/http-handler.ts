@@ -6,6 +6,7 @@ import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
 import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
 import { repositoryRoutes } from './repository-routes.js';
+import { statisticsRoutes } from './statistics-routes.js';
 import { routingKeyHeaderName } from './request-headers.js';
 import { tfRoutes } from './tf-routes.js';
 import type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from './types.js';
@@ -24,6 +25,7 @@ export const HTTP_HANDLER_OPTIONS: readonly string[] = [
   'authorizeRepository',
   'tenantOf',
   'routingKeyHeader',
+  'statistics',
   'serverName',
   'serverVersion',
   'requiredModels',
@@ -96,9 +98,13 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     || (jsonDecoder.inferBinary !== undefined && typeof jsonDecoder.inferBinary !== 'function'))) {
     throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict, inferBinary?}), got ${describe(jsonDecoder)}`);
   }
-  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, routingKeyHeader, jsonDecoder };
-  const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx) };
-  const families = { tfServing, repository: repository !== undefined };
+  const { statistics } = options;
+  if (statistics !== undefined && typeof statistics?.versionStatistics !== 'function') {
+    throw new TypeError(`Expected \`statistics\` to be a StatisticsSource ({versionStatistics}), e.g. an InferenceStatistics, got ${describe(statistics)}`);
+  }
+  const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, routingKeyHeader, jsonDecoder, statistics };
+  const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx), ...statisticsRoutes(ctx) };
+  const families = { tfServing, repository: repository !== undefined, statistics: statistics !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;

@@ -1,6 +1,6 @@
 /**
  * The HTTP protocols, free of any transport: the Open Inference Protocol v2 REST API (with the
- * binary tensor data, schedule policy and model repository extensions) and TF-Serving's v1 REST
+ * binary tensor data, schedule policy, model repository and statistics extensions) and TF-Serving's v1 REST
  * API, decoded into tensors, validated, answered through an InferenceService, and encoded back.
  * The adapters (`servable/node`, `servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
  * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
@@ -11,7 +11,7 @@ export { EXTENSIONS } from './oip-routes.js';
 export { compressReply } from './content-encoding.js';
 export { methodNotAllowed } from './responses.js';
 export { ON_ERROR_WARNING, reportError, type ErrorReporter } from './report-error.js';
-export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, TenantOf } from './types.js';
+export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, StatisticsSource, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
 export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
 export { BinaryLayout, readBinarySpans, type BinarySource, type BinarySpan } from './binary.js';

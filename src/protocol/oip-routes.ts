@@ -10,13 +10,13 @@ import type { ModelRef } from './routes.js';
 import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
-/** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given). */
+/** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given, `statistics` with statistics). */
 export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'schedule_policy'];
 
 /** The Open Inference Protocol v2 routes. */
 export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'server-ready' | 'server-metadata' | 'model-metadata' | 'model-ready' | 'infer'> {
   const { service } = ctx;
-  const extensions = ctx.repository ? [...EXTENSIONS, 'model_repository'].sort() : EXTENSIONS;
+  const extensions = [...EXTENSIONS, ...(ctx.repository ? ['model_repository'] : []), ...(ctx.statistics ? ['statistics'] : [])].sort();
   return {
     'server-live': () => jsonResponse(200, { live: true }),
     'server-ready': () => {

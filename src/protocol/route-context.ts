@@ -3,7 +3,7 @@ import type { RepositoryControl } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 import type { JsonDecoder } from './json-decoder.js';
 import type { Route } from './routes.js';
-import type { HttpRequest, HttpResponse, TenantOf } from './types.js';
+import type { HttpRequest, HttpResponse, StatisticsSource, TenantOf } from './types.js';
 
 /** What route handlers share: the service and the handler's resolved options. */
 export interface RouteContext {
@@ -18,6 +18,7 @@ export interface RouteContext {
   /** The `routingKeyHeader` option, in lower case. */
   readonly routingKeyHeader: string | undefined;
   readonly jsonDecoder: JsonDecoder | undefined;
+  readonly statistics: StatisticsSource | undefined;
 }
 
 /** Answers one kind of route. */

@@ -16,6 +16,7 @@ export type Route =
   | ({ readonly kind: 'tf-status' } & ModelRef)
   | ({ readonly kind: 'tf-metadata' } & ModelRef)
   | ({ readonly kind: 'tf-predict' } & ModelRef)
+  | ({ readonly kind: 'model-stats' } & Partial<ModelRef>)
   | { readonly kind: 'repository-index' }
   | { readonly kind: 'repository-load'; readonly model: string }
   | { readonly kind: 'repository-unload'; readonly model: string };
@@ -26,6 +27,8 @@ export interface RouteFamilies {
   readonly tfServing: boolean;
   /** The model repository extension's `/v2/repository`. */
   readonly repository: boolean;
+  /** The statistics extension's `/v2/models[/{m}[/versions/{v}]]/stats`. */
+  readonly statistics: boolean;
 }
 
 /** No route: `reason` says why when the path alone does not (an unknown TF-Serving verb). */
@@ -71,7 +74,7 @@ export function matchRoute(method: string, path: string, families: RouteFamilies
 function routesIn(s: readonly string[], families: RouteFamilies): Methods | NotFound | undefined {
   if (s[0] === 'v1') return families.tfServing ? tfRoutesOf(s) : undefined;
   if (s[0] === 'v2' && s[1] === 'repository') return families.repository ? repositoryRoutesOf(s) : undefined;
-  return routesOf(s);
+  return routesOf(s, families.statistics);
 }
 
 /** `/v2/repository/index`, `/v2/repository/models/{m}/load`, `/v2/repository/models/{m}/unload`. */
@@ -83,7 +86,7 @@ function repositoryRoutesOf(s: readonly string[]): Methods | undefined {
   return undefined;
 }
 
-function routesOf(s: readonly string[]): Methods | undefined {
+function routesOf(s: readonly string[], statistics: boolean): Methods | undefined {
   if (s[0] !== 'v2') return undefined;
   if (s.length === 1) return { GET: { kind: 'server-metadata' } };
   if (s[1] === 'health' && s.length === 3) {
@@ -92,6 +95,8 @@ function routesOf(s: readonly string[]): Methods | undefined {
     return undefined;
   }
   if (s[1] !== 'models' || s.length < 3) return undefined;
+  // As in Triton, this is every model's statistics, not the metadata of a model named `stats`.
+  if (statistics && s.length === 3 && s[2] === 'stats') return { GET: { kind: 'model-stats' } };
   const model = s[2]!;
   let rest = s.slice(3);
   let version: string | undefined;
@@ -105,6 +110,7 @@ function routesOf(s: readonly string[]): Methods | undefined {
   if (rest.length > 1) return undefined;
   if (rest[0] === 'ready') return { GET: { kind: 'model-ready', ...ref } };
   if (rest[0] === 'infer') return { POST: { kind: 'infer', ...ref } };
+  if (rest[0] === 'stats' && statistics) return { GET: { kind: 'model-stats', ...ref } };
   return undefined;
 }
 

@@ -31,6 +31,12 @@ export interface HttpResponse {
   readonly body: string | Uint8Array;
 }
 
+/** Where the statistics extension's routes read a version's statistics: `InferenceStatistics` from `servable/metrics` is one. */
+export interface StatisticsSource {
+  /** The statistics of one version, in Triton's `$model_stat` JSON shape. */
+  versionStatistics(name: string, version: string): object;
+}
+
 /** Options of `createHttpHandler` (servable/protocol), which every adapter also takes. */
 export interface HttpHandlerOptions {
   /** The service requests are answered by. */
@@ -101,6 +107,15 @@ export interface HttpHandlerOptions {
    * @default none: every body is decoded in place
    */
   readonly jsonDecoder?: JsonDecoder;
+  /**
+   * Serve Triton's statistics extension (`GET /v2/models/stats`, `/v2/models/{m}/stats`,
+   * `/v2/models/{m}/versions/{v}/stats`, tritonclient's `get_inference_statistics`) from this
+   * source, e.g. an `InferenceStatistics` from `servable/metrics`; `GET /v2` then lists
+   * `statistics` among its extensions. `GET /v2/models/stats` then answers the statistics of every
+   * model, as in Triton, no longer the metadata of a model named `stats`.
+   * @default none: the routes answer 404
+   */
+  readonly statistics?: StatisticsSource;
   /** The server name `GET /v2` reports. @default 'servable' */
   readonly serverName?: string;
   /** The server version `GET /v2` reports. @default servable's version */

@@ -22,7 +22,7 @@ import {
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import type { ServableExpressOptions as HttpHandlerOptions } from 'servable/express';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { InferenceStatistics, metricsHandler, ServingMetrics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { linearModel, linearReference } from '../fixtures/onnx-models.js';
 import { sample } from '../metrics/exposition.js';
@@ -1230,7 +1230,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       // A misspelt option is named, whichever adapter it was given to.
       await assert.rejects(start({ service: new InferenceService({ registry }), bodylimit: 10 } as never), {
         name: 'TypeError',
-        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, routingKeyHeader, serverName, serverVersion, requiredModels, onError, metrics/,
+        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, routingKeyHeader, statistics, serverName, serverVersion, requiredModels, onError, metrics/,
       });
       const seen: unknown[] = [];
       const metrics = () => Promise.reject(new Error('collector exploded'));
@@ -1313,6 +1313,43 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         const other = await fetch(`${srv.url.replace(/\/api$/, '')}/app/hello`);
         assert.deepEqual([other.status, await other.text()], [200, 'app']);
       } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
+    test(`with statistics, the statistics extension's routes are served under a prefix; without, they are not`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, warmup: [] });
+      const service = new InferenceService({ registry });
+      const statistics = new InferenceStatistics({ service });
+      const srv = await start({ service, statistics }, '/api');
+      const plain = await start({ service });
+      try {
+        assert.deepEqual(((await (await fetch(`${srv.url}/v2`)).json()) as { extensions: string[] }).extensions, ['binary_tensor_data', 'schedule_policy', 'statistics']);
+        assert.equal((await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3], [4, 5, 6]]))).status, 200);
+        type Stats = { model_stats: { name: string; version: string; inference_count: number; execution_count: number; inference_stats: Record<string, { count: number }>; batch_stats: { batch_size: number }[] }[] };
+        for (const path of ['/v2/models/stats', '/v2/models/linear/stats', '/v2/models/linear/versions/1/stats/']) {
+          const res = await fetch(`${srv.url}${path}`);
+          assert.deepEqual([res.status, res.headers.get('content-type')], [200, 'application/json'], path);
+          const [stat] = ((await res.json()) as Stats).model_stats;
+          assert.deepEqual(
+            [stat!.name, stat!.version, stat!.inference_count, stat!.execution_count, stat!.inference_stats.success!.count, stat!.inference_stats.fail!.count, stat!.batch_stats.map((b) => b.batch_size)],
+            ['linear', '1', 2, 1, 1, 0, [2]],
+            path,
+          );
+        }
+        const unknown = await fetch(`${srv.url}/v2/models/nope/stats`);
+        assert.deepEqual([unknown.status, await unknown.json()], [404, { error: "Model 'nope' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+        const version = await fetch(`${srv.url}/v2/models/linear/versions/7/stats`);
+        assert.deepEqual([version.status, await version.json()], [404, { error: "Model 'linear' has no version '7'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+        const off = await fetch(`${plain.url}/v2/models/linear/stats`);
+        assert.deepEqual([off.status, await off.json()], [404, { error: 'No route for GET /v2/models/linear/stats' }]);
+        const all = await fetch(`${plain.url}/v2/models/stats`);
+        assert.deepEqual([all.status, await all.json()], [404, { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
+      } finally {
+        statistics.close();
+        await plain.close();
         await srv.close();
         await registry.close();
       }

@@ -21,6 +21,7 @@ import http from 'node:http';
 import { gunzipSync, gzipSync, inflateSync, deflateSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
 import { InferenceService, ModelRegistry } from 'servable';
+import { InferenceStatistics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { servers } from './client-servers.js';
 
@@ -182,14 +183,19 @@ for (const [adapter, start] of Object.entries(servers)) {
   describe(`tritonclient.http against servable (${adapter})`, () => {
     let registry: ModelRegistry;
     let server: { url: string; close(): Promise<void> };
+    /** The same service, with the statistics extension. */
+    let withStatistics: { url: string; close(): Promise<void> };
     const post = (path: string, headers: Record<string, string>, body: Buffer) => send(server.url, 'POST', path, headers, body);
 
     before(async () => {
       registry = new ModelRegistry({ backends: [onnxNode({ instances: 1, intraOpNumThreads: 1 })] });
       await registry.load({ name: 'triton', source: tritonModel() });
-      server = await start(new InferenceService({ registry }));
+      const service = new InferenceService({ registry });
+      server = await start(service);
+      withStatistics = await start(service, new InferenceStatistics({ service }));
     });
     after(async () => {
+      await withStatistics.close();
       await server.close();
       await registry.close();
     });
@@ -350,6 +356,38 @@ for (const [adapter, start] of Object.entries(servers)) {
       }
       // get_inference_statistics() for every model asks for a model named `stats`.
       assert.deepEqual(await get('/v2/models/stats'), { status: 404, json: { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
+    });
+
+    test('get_inference_statistics() with the statistics option: the three URLs it builds, read as json.loads does', async () => {
+      type Stat = { count: number; ns: number };
+      type ModelStat = { name: string; version: string; last_inference: number; inference_count: number; execution_count: number; inference_stats: Record<string, Stat>; batch_stats: { batch_size: number; compute_infer: Stat }[] };
+      // _get(request_uri) puts the URI after the base URL's slash; _raise_if_error reads a non-200 reply's `error`.
+      const statistics = async (uri: string) => {
+        const reply = await send(withStatistics.url, 'GET', `/${uri}`);
+        assert.equal(reply.status, 200, uri);
+        return (JSON.parse(reply.body.toString()) as { model_stats: ModelStat[] }).model_stats;
+      };
+      const [before] = await statistics('v2/models/triton/versions/1/stats');
+      const { body, headers } = tritonBody(`{"inputs":${BINARY_INPUTS},"parameters":{"binary_data_output":true}}`, X, S);
+      assert.equal((await send(withStatistics.url, 'POST', '/v2/models/triton/infer', headers, body)).status, 200);
+      for (const uri of ['v2/models/stats', 'v2/models/triton/stats', 'v2/models/triton/versions/1/stats']) {
+        const stats = await statistics(uri);
+        assert.deepEqual(stats.map((s) => [s.name, s.version]), [['triton', '1']], uri);
+        const [after] = stats;
+        assert.deepEqual(Object.keys(after!), ['name', 'version', 'last_inference', 'inference_count', 'execution_count', 'inference_stats', 'batch_stats']);
+        assert.deepEqual(Object.keys(after!.inference_stats), ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output', 'cache_hit', 'cache_miss']);
+        // The request of X's two rows: one more success and one more execution, of one inference: the
+        // model has no batching, and Triton counts a request to a model without max_batch_size as one.
+        assert.deepEqual(
+          [after!.inference_stats.success!.count - before!.inference_stats.success!.count, after!.execution_count - before!.execution_count, after!.inference_count - before!.inference_count],
+          [1, 1, 1],
+          uri,
+        );
+        assert.ok(after!.last_inference >= Date.now() - 60_000 && after!.inference_stats.compute_infer!.ns > 0, uri);
+        assert.ok(after!.batch_stats.some((b) => b.batch_size === 1 && b.compute_infer.count >= 1), uri);
+      }
+      const unknown = await send(withStatistics.url, 'GET', '/v2/models/nope/stats');
+      assert.deepEqual([unknown.status, JSON.parse(unknown.body.toString()) as unknown], [404, { error: "Model 'nope' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
     });
   });
 }

@@ -1,0 +1,232 @@
+import { assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import type {
+  BatchEvent,
+  BatchStatistics,
+  DurationStatistic,
+  InferenceStatisticsOptions,
+  ModelStatistics,
+  RequestEvent,
+  StatisticsCacheEvent,
+  StatisticsCacheSource,
+  StatisticsRegistrySource,
+  VersionRef,
+} from './statistics-types.js';
+import { checkSource } from './validate.js';
+
+const KEYS = ['service', 'registry', 'caches', 'now'];
+const NS = 1e6;
+
+/** A mutable {@link DurationStatistic}. */
+interface Duration {
+  count: number;
+  ns: number;
+}
+
+/** What one version has done, kept as it happens. */
+interface Counts {
+  lastInference: number;
+  inferences: number;
+  executions: number;
+  success: Duration;
+  fail: Duration;
+  queue: Duration;
+  computed: Duration;
+  cacheHit: Duration;
+  cacheMiss: Duration;
+  /** Executions by batch size: their count and time. */
+  batches: Map<number, Duration>;
+}
+
+const duration = (): Duration => ({ count: 0, ns: 0 });
+const counts = (): Counts => ({
+  lastInference: 0,
+  inferences: 0,
+  executions: 0,
+  success: duration(),
+  fail: duration(),
+  queue: duration(),
+  computed: duration(),
+  cacheHit: duration(),
+  cacheMiss: duration(),
+  batches: new Map(),
+});
+const nanos = (ms: number): number => Math.round(ms * NS);
+const copy = (d: Duration): DurationStatistic => ({ count: d.count, ns: d.ns });
+
+/**
+ * Per model version statistics in the shape of Triton's statistics extension
+ * (`GET /v2/models[/{m}[/versions/{v}]]/stats`, tritonclient's `get_inference_statistics`): pass
+ * one as the `statistics` option of an adapter (or of `createHttpHandler`) to serve it. Like
+ * {@link ServingMetrics} it only listens, to the service's `request` events, the registry's
+ * `ready`, `unload` and `batch` events and the caches' lookups; nothing in the request path
+ * imports it, and without one nothing is counted.
+ *
+ * A version is counted from its `ready` event (or from construction, for one loaded before) until
+ * it is unloaded, when its counts are dropped, as Triton's are with the model. Requests refused
+ * before a version was chosen for them (an unknown model, a body that does not decode) belong to
+ * no version and are not counted. servable times a batch's preprocess, inference and postprocess as
+ * one execution, so `compute_infer` holds all three and `compute_input` / `compute_output` report
+ * its counts with 0 ns.
+ *
+ * @example
+ * ```ts
+ * import { InferenceStatistics } from 'servable/metrics';
+ *
+ * const statistics = new InferenceStatistics({ service, caches: [resultCache] });
+ * app.use(servableExpress({ service, statistics }));
+ * ```
+ */
+export class InferenceStatistics {
+  /** Counts by model, then version. */
+  readonly #models = new Map<string, Map<string, Counts>>();
+  readonly #now: () => number;
+  readonly #unsubscribe: (() => void)[] = [];
+  #closed = false;
+
+  constructor(options: InferenceStatisticsOptions) {
+    assertObject('options', options);
+    assertKnownKeys('InferenceStatistics', options, KEYS);
+    const { service } = options;
+    checkSource('service', service);
+    const registry = options.registry ?? service.registry;
+    if (registry === undefined) throw new TypeError(`Expected \`registry\`, or a \`service\` with one, got ${describe(options.registry)}`);
+    checkSource('registry', registry, ['list']);
+    const caches = options.caches ?? [];
+    if (!Array.isArray(caches)) throw new TypeError(`Expected \`caches\` to be an array of caches, got ${describe(caches)}`);
+    caches.forEach((cache: unknown, i) => checkSource(`caches[${i}]`, cache));
+    this.#now = options.now ?? Date.now;
+    assertFunction('now', this.#now);
+
+    for (const v of registry.list()) this.#track(v);
+    this.#watchRegistry(registry);
+    const onRequest = (e: RequestEvent) => this.#request(e);
+    service.on('request', onRequest);
+    this.#unsubscribe.push(() => service.off('request', onRequest));
+    for (const cache of caches) this.#watchCache(cache);
+  }
+
+  /**
+   * The statistics of one version in Triton's `$model_stat` shape: zeros for a version not
+   * counted (not loaded, or loaded without a request yet).
+   */
+  versionStatistics(name: string, version: string): ModelStatistics {
+    const c = this.#models.get(name)?.get(version) ?? counts();
+    const computed = copy(c.computed);
+    const folded = { count: c.computed.count, ns: 0 };
+    const batch_stats: BatchStatistics[] = [...c.batches]
+      .sort(([a], [b]) => a - b)
+      .map(([size, d]) => ({ batch_size: size, compute_input: { count: d.count, ns: 0 }, compute_infer: copy(d), compute_output: { count: d.count, ns: 0 } }));
+    return {
+      name,
+      version,
+      last_inference: c.lastInference,
+      inference_count: c.inferences,
+      execution_count: c.executions,
+      inference_stats: {
+        success: copy(c.success),
+        fail: copy(c.fail),
+        queue: copy(c.queue),
+        compute_input: folded,
+        compute_infer: computed,
+        compute_output: { ...folded },
+        cache_hit: copy(c.cacheHit),
+        cache_miss: copy(c.cacheMiss),
+      },
+      batch_stats,
+    };
+  }
+
+  /** Stops listening; the counts so far stay readable. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#unsubscribe) off();
+  }
+
+  #track(v: VersionRef): void {
+    let versions = this.#models.get(v.name);
+    if (!versions) this.#models.set(v.name, (versions = new Map()));
+    if (!versions.has(v.version)) versions.set(v.version, counts());
+  }
+
+  #counts(model: string, version: string): Counts | undefined {
+    return this.#models.get(model)?.get(version);
+  }
+
+  #watchRegistry(registry: StatisticsRegistrySource): void {
+    const onReady = (e: VersionRef) => this.#track(e);
+    const onUnload = (e: VersionRef) => {
+      // A new load of the same version may have replaced it: its counts go on.
+      if (registry.list().some((v) => v.name === e.name && v.version === e.version)) return;
+      const versions = this.#models.get(e.name);
+      versions?.delete(e.version);
+      if (versions?.size === 0) this.#models.delete(e.name);
+    };
+    const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e);
+    registry.on('ready', onReady);
+    registry.on('unload', onUnload);
+    registry.on('batch', onBatch);
+    this.#unsubscribe.push(() => {
+      registry.off('ready', onReady);
+      registry.off('unload', onUnload);
+      registry.off('batch', onBatch);
+    });
+  }
+
+  #request(e: RequestEvent): void {
+    const c = this.#counts(e.model, e.version);
+    if (!c) return;
+    const d = e.outcome === 'success' ? c.success : c.fail;
+    d.count++;
+    d.ns += nanos(e.durationMs);
+    c.lastInference = this.#now();
+  }
+
+  #batch(e: VersionRef & BatchEvent): void {
+    const c = this.#counts(e.name, e.version);
+    if (!c) return;
+    // A retry's request was counted in the queue when its first execution ran; since then it waited for it.
+    if (e.reason !== 'retry') {
+      for (const q of e.queueMs) {
+        c.queue.count++;
+        c.queue.ns += nanos(q);
+      }
+    }
+    if (e.error !== undefined) return;
+    const ns = nanos(e.runMs);
+    const answered = e.requests - e.failed - e.retried;
+    c.computed.count += answered;
+    c.computed.ns += answered * ns;
+    c.inferences += e.size;
+    c.executions++;
+    let size = c.batches.get(e.size);
+    if (!size) c.batches.set(e.size, (size = duration()));
+    size.count++;
+    size.ns += ns;
+  }
+
+  #watchCache(cache: StatisticsCacheSource): void {
+    const add = (pick: (c: Counts) => Duration, count: boolean) => (e: StatisticsCacheEvent) => {
+      const c = e.model === undefined || e.version === undefined ? undefined : this.#counts(e.model, e.version);
+      if (!c) return;
+      const d = pick(c);
+      if (count) d.count++;
+      if (typeof e.durationMs === 'number') d.ns += nanos(e.durationMs);
+    };
+    const onMiss = add((c) => c.cacheMiss, true);
+    const listeners: Record<string, (e: StatisticsCacheEvent) => void> = {
+      hit: add((c) => c.cacheHit, true),
+      miss: (e) => {
+        // A request that asked not to read looked nothing up.
+        if (e.reason !== 'bypass') onMiss(e);
+      },
+      // Triton's cache_miss time includes the insertion that follows the miss.
+      store: add((c) => c.cacheMiss, false),
+    };
+    const emitter = cache as unknown as { on(event: string, fn: (e: StatisticsCacheEvent) => void): unknown; off(event: string, fn: (e: StatisticsCacheEvent) => void): unknown };
+    for (const [event, fn] of Object.entries(listeners)) emitter.on(event, fn);
+    this.#unsubscribe.push(() => {
+      for (const [event, fn] of Object.entries(listeners)) emitter.off(event, fn);
+    });
+  }
+}

@@ -1,0 +1,103 @@
+import type { BatchEvent, RegistryEvents, RequestEvent, VersionRef } from './types.js';
+
+/** A count and a cumulative duration, Triton's `$duration_stat`. */
+export interface DurationStatistic {
+  /** How many times the statistic was collected. */
+  readonly count: number;
+  /** Their total duration, in nanoseconds. */
+  readonly ns: number;
+}
+
+/** Triton's `$inference_stats`: per request, for one model version. */
+export interface InferenceStatisticsFields {
+  /** Requests answered, cache hits included, with their end-to-end time. */
+  readonly success: DurationStatistic;
+  /** Requests failed after a version was chosen for them, with their end-to-end time. */
+  readonly fail: DurationStatistic;
+  /** Requests that left the batcher's queue for an execution, with their time in it; cache hits are not among them. */
+  readonly queue: DurationStatistic;
+  /** As `compute_infer`'s count, with 0 ns: servable times preprocess, inference and postprocess as one. */
+  readonly compute_input: DurationStatistic;
+  /** Requests of executions that ran without error for them, each with its execution's whole time. */
+  readonly compute_infer: DurationStatistic;
+  /** As `compute_input`. */
+  readonly compute_output: DurationStatistic;
+  /** Result cache hits, with their lookup time. */
+  readonly cache_hit: DurationStatistic;
+  /** Result cache misses (not bypasses), with their lookup time and the time of the writes that followed. */
+  readonly cache_miss: DurationStatistic;
+}
+
+/** Triton's `$batch_stats`: the executions of one batch size. */
+export interface BatchStatistics {
+  /** Items in the batch. */
+  readonly batch_size: number;
+  /** As `compute_infer`'s count, with 0 ns. */
+  readonly compute_input: DurationStatistic;
+  /** Executions of this size that did not fail as a whole, with their time. */
+  readonly compute_infer: DurationStatistic;
+  /** As `compute_input`. */
+  readonly compute_output: DurationStatistic;
+}
+
+/** Triton's `$model_stat`: everything one model version did since it was loaded, or since the statistics began listening. */
+export interface ModelStatistics {
+  readonly name: string;
+  readonly version: string;
+  /** When the last request for the version settled, in milliseconds since the epoch; 0 before any. */
+  readonly last_inference: number;
+  /** Items of the executions that did not fail as a whole; cache hits are not among them. */
+  readonly inference_count: number;
+  /** Executions that did not fail as a whole. */
+  readonly execution_count: number;
+  readonly inference_stats: InferenceStatisticsFields;
+  /** One entry per batch size executed, by increasing size. */
+  readonly batch_stats: readonly BatchStatistics[];
+}
+
+/** What InferenceStatistics needs of an InferenceService: its `request` event, and its registry unless one is given. */
+export interface StatisticsServiceSource {
+  on(event: 'request', fn: (event: RequestEvent) => void): unknown;
+  off(event: 'request', fn: (event: RequestEvent) => void): unknown;
+  readonly registry?: StatisticsRegistrySource;
+}
+
+/** What InferenceStatistics needs of a ModelRegistry: its `ready`, `unload` and `batch` events and its loaded versions. */
+export interface StatisticsRegistrySource {
+  on<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
+  off<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
+  /** Every ready or draining version. */
+  list(): readonly VersionRef[];
+}
+
+/** Options of {@link InferenceStatistics}. */
+export interface InferenceStatisticsOptions {
+  /** The InferenceService whose requests are counted. */
+  readonly service: StatisticsServiceSource;
+  /** The ModelRegistry whose batches are counted. @default service.registry */
+  readonly registry?: StatisticsRegistrySource;
+  /**
+   * Result caches whose `hit`, `miss` and `store` events (with `model`, `version` and `durationMs`)
+   * fill `cache_hit` and `cache_miss`: the ResultCache the service's models use.
+   * @default none: both stay at 0
+   */
+  readonly caches?: readonly StatisticsCacheSource[];
+  /** The time `last_inference` reads, in milliseconds since the epoch. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** A cache's event emitter, as {@link InferenceStatisticsOptions.caches} takes it. */
+export interface StatisticsCacheSource {
+  on(...args: never[]): unknown;
+  off(...args: never[]): unknown;
+}
+
+/** The fields read from a cache event. */
+export interface StatisticsCacheEvent {
+  readonly model?: string;
+  readonly version?: string;
+  readonly durationMs?: number;
+  readonly reason?: string;
+}
+
+export type { BatchEvent, RequestEvent, VersionRef };

@@ -1,0 +1,165 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'eventemitter3';
+import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { FakeClock, memoryBackend } from '../../src/testing/index.js';
+import { LruStore } from '../../src/cache/lru-store.js';
+import { ResultCache } from '../../src/cache/result-cache.js';
+import { InferenceStatistics } from '../../src/metrics/index.js';
+
+/** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
+function doubler(latencyMs: number): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+    latencyMs,
+    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v) } }),
+  };
+}
+
+function rows(n: number, value = 1) {
+  return { inputs: { x: { datatype: 'FP32', shape: [n, 2], data: new Float32Array(2 * n).fill(value) } as Tensor } };
+}
+
+const EPOCH = 1_700_000_000_000;
+const MS = 1e6;
+
+async function stack() {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  await registry.load({ name: 'm', source: doubler(5), batching: { maxBatchSize: 4, maxQueueDelayMs: 10 }, warmup: [] });
+  return { clock, registry, service, now: () => EPOCH + clock.now() };
+}
+
+const zero = { count: 0, ns: 0 };
+
+test("counts requests, queue and compute time, executions and batch sizes in Triton's shape", async () => {
+  const { clock, registry, service, now } = await stack();
+  const statistics = new InferenceStatistics({ service, now });
+  assert.deepEqual(statistics.versionStatistics('m', '1'), {
+    name: 'm',
+    version: '1',
+    last_inference: 0,
+    inference_count: 0,
+    execution_count: 0,
+    inference_stats: { success: zero, fail: zero, queue: zero, compute_input: zero, compute_infer: zero, compute_output: zero, cache_hit: zero, cache_miss: zero },
+    batch_stats: [],
+  });
+
+  // t=0: three requests fill a batch of 4 items (runs 5 ms); one more waits its 10 ms delay and runs alone.
+  const first = [service.infer('m', rows(1)), service.infer('m', rows(2)), service.infer('m', rows(1))];
+  await clock.advanceAsync(0);
+  const waiting = service.infer('m', rows(2));
+  const wrongShape = { inputs: { x: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor } };
+  await assert.rejects(service.infer('m', wrongShape), InvalidInputError);
+  // Refused before a version was chosen: no version to count it under.
+  await assert.rejects(service.infer('nope', rows(1)), ModelNotFoundError);
+  await assert.rejects(service.infer('m', rows(1), { version: '9' }), ModelNotFoundError);
+  await clock.advanceAsync(5);
+  await Promise.all(first);
+  await clock.advanceAsync(10);
+  await waiting;
+
+  assert.deepEqual(statistics.versionStatistics('m', '1'), {
+    name: 'm',
+    version: '1',
+    last_inference: EPOCH + 15,
+    inference_count: 6,
+    execution_count: 2,
+    inference_stats: {
+      success: { count: 4, ns: (5 + 5 + 5 + 15) * MS },
+      fail: { count: 1, ns: 0 },
+      queue: { count: 4, ns: 10 * MS },
+      compute_input: { count: 4, ns: 0 },
+      compute_infer: { count: 4, ns: (3 * 5 + 5) * MS },
+      compute_output: { count: 4, ns: 0 },
+      cache_hit: zero,
+      cache_miss: zero,
+    },
+    batch_stats: [
+      { batch_size: 2, compute_input: { count: 1, ns: 0 }, compute_infer: { count: 1, ns: 5 * MS }, compute_output: { count: 1, ns: 0 } },
+      { batch_size: 4, compute_input: { count: 1, ns: 0 }, compute_infer: { count: 1, ns: 5 * MS }, compute_output: { count: 1, ns: 0 } },
+    ],
+  });
+  statistics.close();
+  await registry.close();
+});
+
+test('an execution that fails counts its requests as failures, not as executions', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  const failing: MemoryModel = { ...doubler(3), run: () => { throw new Error('boom'); } };
+  await registry.load({ name: 'f', source: failing, batching: { maxBatchSize: 2, maxQueueDelayMs: 0, splitOnFailure: false }, warmup: [] });
+  const statistics = new InferenceStatistics({ service, now: () => EPOCH });
+  const answers = [service.infer('f', rows(1)), service.infer('f', rows(1))].map((p) => assert.rejects(p));
+  await clock.advanceAsync(3);
+  await Promise.all(answers);
+  const stats = statistics.versionStatistics('f', '1');
+  assert.deepEqual([stats.inference_count, stats.execution_count, stats.batch_stats], [0, 0, []]);
+  assert.deepEqual(stats.inference_stats.fail, { count: 2, ns: 6 * MS });
+  assert.deepEqual(stats.inference_stats.success, zero);
+  assert.deepEqual(stats.inference_stats.queue, { count: 2, ns: 0 });
+  assert.deepEqual(stats.inference_stats.compute_infer, zero);
+  assert.equal(stats.last_inference, EPOCH);
+  await registry.close();
+});
+
+test('cache hits and misses of the caches given, with their lookup and write times; a bypass is neither', async () => {
+  const { clock, registry, service, now } = await stack();
+  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
+  service.setCaching('m', { result: results });
+  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const miss = service.infer('m', rows(1, 7));
+  await clock.advanceAsync(15);
+  await miss;
+  await clock.advanceAsync(0);
+  await service.infer('m', rows(1, 7));
+  const bypass = service.infer('m', rows(1, 8), { noCache: true, noStore: true });
+  await clock.advanceAsync(15);
+  await bypass;
+  const stats = statistics.versionStatistics('m', '1');
+  // The miss and the bypass ran (two executions); the hit did not, but counts as a success.
+  assert.equal(stats.inference_stats.success.count, 3);
+  assert.deepEqual(stats.inference_stats.cache_hit, { count: 1, ns: 0 });
+  assert.deepEqual(stats.inference_stats.cache_miss, { count: 1, ns: 0 });
+  assert.deepEqual([stats.inference_count, stats.execution_count, stats.inference_stats.queue.count], [2, 2, 2]);
+
+  // The times (0 on this fake clock's in-memory store): a miss's lookup and the write after it.
+  const emitter = new EventEmitter();
+  const timed = new InferenceStatistics({ service, caches: [emitter], now });
+  emitter.emit('hit', { model: 'm', version: '1', durationMs: 2 });
+  emitter.emit('miss', { model: 'm', version: '1', durationMs: 3, reason: 'absent' });
+  emitter.emit('store', { model: 'm', version: '1', durationMs: 4 });
+  emitter.emit('miss', { model: 'm', version: '1', durationMs: 0, reason: 'bypass' });
+  emitter.emit('hit', { model: 'm', version: '9', durationMs: 2 });
+  const { cache_hit, cache_miss } = timed.versionStatistics('m', '1').inference_stats;
+  assert.deepEqual({ cache_hit, cache_miss }, { cache_hit: { count: 1, ns: 2 * MS }, cache_miss: { count: 1, ns: 7 * MS } });
+  await registry.close();
+});
+
+test('a version counts from its ready event until it is unloaded; its counts go with it', async () => {
+  const { clock, registry, service } = await stack();
+  const statistics = new InferenceStatistics({ service, now: () => EPOCH });
+  await registry.load({ name: 'm', version: '2', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] });
+  const served = service.infer('m', rows(3), { version: '2' });
+  await clock.advanceAsync(1);
+  await served;
+  assert.equal(statistics.versionStatistics('m', '2').inference_count, 3);
+  await registry.unload('m', '2');
+  await clock.advanceAsync(0);
+  assert.equal(statistics.versionStatistics('m', '2').inference_count, 0);
+  statistics.close();
+  await registry.close();
+});
+
+test('options are checked, quoting the bad value', () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  assert.throws(() => new InferenceStatistics({ service, now: 5 as never }), { message: 'Expected `now` to be a function, got 5 (number)' });
+  assert.throws(() => new InferenceStatistics({ service, caches: {} as never }), { message: 'Expected `caches` to be an array of caches, got {} (object)' });
+  assert.throws(() => new InferenceStatistics({ service, caches: [{}] as never }), { message: 'Expected `caches[0]` to have on(), off(), got {} (object)' });
+  assert.throws(() => new InferenceStatistics({ service: {} as never }), { message: 'Expected `service` to have on(), off(), got {} (object)' });
+  assert.throws(() => new InferenceStatistics({ service, clock: 1 } as never), /Unknown option `clock`/);
+});
