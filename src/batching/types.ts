@@ -106,7 +106,9 @@ export interface BatcherOptions<Req, Res> {
   /**
    * Batch sizes, in items, to dispatch as soon as one can be formed without waiting for the
    * delay (Triton's `preferred_batch_size`); a full batch of another size goes as its largest
-   * preferred prefix, as Triton forms it. Each between 1 and `maxBatchSize`. @default none
+   * preferred prefix, as Triton forms it. Outside adaptive mode they stop counting once the
+   * batch's oldest request has waited a `maxQueueDelayMs` that is not 0, as in Triton: a backlog
+   * then goes in batches up to `maxBatchSize`. Each between 1 and `maxBatchSize`. @default none
    */
   readonly preferredBatchSizes?: readonly number[];
   /**
