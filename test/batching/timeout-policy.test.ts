@@ -156,3 +156,21 @@ test("a full level's retryAfterMs counts the delayed requests of the levels abov
   assert.equal(refused.error.retryAfterMs, 290);
   await clock.runAll();
 });
+
+test("a request delayed by its timeout stops aging: it competes just below its own level, whatever it had aged to", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, (rs) => (rs[0] === 'blocker' ? 100 : 10));
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, priorityLevels: 2, agingMs: 10, queuePolicies: { 2: { timeoutAction: 'delay' } }, execute });
+  void batcher.submit('blocker', { priority: 1 });
+  await clock.flush();
+  // Aged to level 1 at 10, delayed at 30; 'fresh', queued at 40, ages to level 1 at 50 and goes first.
+  const answers = [batcher.submit('late', { priority: 2, timeoutMs: 30 }), batcher.submit('high', { priority: 1 })];
+  await clock.advanceAsync(40);
+  answers.push(batcher.submit('fresh', { priority: 2 }));
+  await clock.advanceAsync(100);
+  assert.deepEqual(await Promise.all(answers), ['late', 'high', 'fresh']);
+  assert.deepEqual(
+    calls.map((x) => x.requests[0]),
+    ['blocker', 'high', 'fresh', 'late'],
+  );
+});
