@@ -1,7 +1,8 @@
 /**
  * The batcher's queue: one group per batch key, each group one FIFO list per priority level plus
- * one per level for requests delayed by their timeout. Lists are intrusive and doubly linked, so
- * push, remove and demote are O(1); dispatch order merges the list heads.
+ * one per level for requests delayed by their timeout, each in submission order. Lists are
+ * intrusive and doubly linked, so push and remove are O(1), and demote is when timeouts end in
+ * submission order or in reverse; dispatch order merges the list heads.
  */
 
 /** What the queue needs of an entry; the links are the queue's to manage. */
@@ -42,6 +43,21 @@ export class EntryList<E extends QueueEntry<E>> {
     if (this.tail) this.tail.next = entry;
     else this.head = entry;
     this.tail = entry;
+    this.items += entry.size;
+  }
+
+  /** Inserts an entry in submission order: O(1) when it is the newest or the oldest. */
+  insert(entry: E): void {
+    let before = this.head && entry.seq < this.head.seq ? undefined : this.tail;
+    while (before && before.seq > entry.seq) before = before.prev;
+    if (before === this.tail) return this.push(entry);
+    const after = before ? before.next! : this.head!;
+    entry.prev = before;
+    entry.next = after;
+    entry.list = this;
+    after.prev = entry;
+    if (before) before.next = entry;
+    else this.head = entry;
     this.items += entry.size;
   }
 
@@ -140,7 +156,9 @@ export class BatchQueue<E extends QueueEntry<E>> {
 
   /**
    * Moves a queued entry behind every entry of its level and the levels above that is not
-   * delayed, ahead of the levels below (timeout action `delay`, as Triton's DELAY).
+   * delayed, ahead of the levels below (timeout action `delay`, as Triton's DELAY). The delayed
+   * list stays in submission order, as every list is, though timeouts differ: `oldest`, the
+   * dispatch order and adaptive shedding read each list's head as its longest waiting.
    */
   demote(entry: E): void {
     const list = entry.list;
@@ -148,7 +166,7 @@ export class BatchQueue<E extends QueueEntry<E>> {
     if (list.delayed) return;
     const delayed = this.#groups.get(entry.key)!.lists[this.#levels + entry.level - 1]!;
     list.remove(entry);
-    delayed.push(entry);
+    delayed.insert(entry);
   }
 
   /**

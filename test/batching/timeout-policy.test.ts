@@ -174,3 +174,29 @@ test("a request delayed by its timeout stops aging: it competes just below its o
     ['blocker', 'high', 'fresh', 'late'],
   );
 });
+
+test("requests delayed by their timeouts keep their arrival order, so the delay counts from the oldest of them", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 1);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 4, maxQueueDelayMs: 50, timeoutAction: 'delay', execute });
+  const a = batcher.submit('a', { timeoutMs: 40 });
+  await clock.advanceAsync(10);
+  // 'b' times out first (at 15), 'a' at 40: 'a', queued at 0, has waited the delay at 50.
+  const b = batcher.submit('b', { timeoutMs: 5 });
+  await clock.advanceAsync(100);
+  assert.deepEqual(await Promise.all([a, b]), ['a', 'b']);
+  assert.deepEqual(
+    calls.map((c) => [c.at, c.requests, c.context.reason]),
+    [[50, ['a', 'b'], 'delay']],
+  );
+  // One that times out between two delayed ones goes between them.
+  calls.length = 0;
+  const later = [batcher.submit('c', { timeoutMs: 5 })];
+  await clock.advanceAsync(10);
+  later.push(batcher.submit('d', { timeoutMs: 35 }));
+  await clock.advanceAsync(10);
+  later.push(batcher.submit('e', { timeoutMs: 5 }));
+  await clock.advanceAsync(100);
+  assert.deepEqual(await Promise.all(later), ['c', 'd', 'e']);
+  assert.deepEqual(calls.map((c) => c.requests), [['c', 'd', 'e']]);
+});
