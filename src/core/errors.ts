@@ -3,6 +3,8 @@
  * `code` (append-only; match on it rather than on messages) and the HTTP `status` adapters reply with.
  */
 
+import { describe } from './options.js';
+
 const BRAND = Symbol.for('servable.error');
 
 /** The stable codes of {@link ServableError}. */
@@ -20,18 +22,47 @@ export type ErrorCode =
   | 'ERR_SERVABLE_CACHE'
   | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE';
 
+/**
+ * How long a client should wait before it tries again, when it should, as `Retry-After` says (1 s):
+ * what a 503 is given when nothing better is known.
+ */
+export const RETRY_SOON_MS = 1000;
+
+/** The options of a 503 a retry may outlast ({@link ModelNotReadyError}, {@link UnavailableError}). */
+export interface RetryableErrorOptions extends ErrorOptions {
+  /**
+   * When a retry may succeed, in milliseconds from now: the reply's `Retry-After` (RFC 9110
+   * §10.2.3), in whole seconds rounded up; `null` when none is expected to soon (no `Retry-After`).
+   * A finite number >= 0. @default 1000 ({@link RETRY_SOON_MS})
+   */
+  readonly retryAfterMs?: number | null;
+}
+
+/** The options of every {@link ServableError}. */
+export interface ServableErrorOptions extends ErrorOptions {
+  /** Its {@link ServableError.retryAfterMs}. */
+  readonly retryAfterMs?: number;
+}
+
 /** The base class of every operational error servable throws. */
 export class ServableError extends Error {
   /** A stable identifier: match on this, not on the message. */
   readonly code: ErrorCode;
   /** The HTTP status an adapter replies with. */
   readonly status: number;
+  /**
+   * When a retry may succeed, in milliseconds from now, for an error a retry may outlast (a full
+   * queue, a version loading or draining, a resource short for now): adapters send it as
+   * `Retry-After`. Undefined when a retry is not expected to succeed soon, or would not help.
+   */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, status: number, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, status: number, message: string, options?: ServableErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
     this.status = status;
+    this.retryAfterMs = options?.retryAfterMs;
     Object.defineProperty(this, BRAND, { value: true });
   }
 
@@ -66,11 +97,10 @@ export class ModelNotFoundError extends ServableError {
 /** The queue is full; try again after `retryAfterMs` (HTTP 503 with Retry-After). */
 export class QueueFullError extends ServableError {
   /** When capacity is expected to free up, in milliseconds from now. */
-  readonly retryAfterMs: number;
+  declare readonly retryAfterMs: number;
 
   constructor(message: string, retryAfterMs: number) {
-    super('ERR_SERVABLE_QUEUE_FULL', 503, message);
-    this.retryAfterMs = retryAfterMs;
+    super('ERR_SERVABLE_QUEUE_FULL', 503, message, { retryAfterMs });
   }
 }
 
@@ -97,10 +127,15 @@ export class CancelledError extends ServableError {
   }
 }
 
-/** The model version exists but cannot take requests yet, or any more (HTTP 503). */
+/**
+ * The model version exists but cannot take requests yet, or any more (HTTP 503): it is loading,
+ * draining, or left service, and a retry soon may be served (`Retry-After`, 1 s unless the
+ * thrower knows better); or it failed to load, or is not loaded, which a retry is not expected to
+ * change soon (`retryAfterMs: null`, no `Retry-After`).
+ */
 export class ModelNotReadyError extends ServableError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_SERVABLE_MODEL_NOT_READY', 503, message, options);
+  constructor(message: string, options?: RetryableErrorOptions) {
+    super('ERR_SERVABLE_MODEL_NOT_READY', 503, message, { ...options, retryAfterMs: retryAfter(options) });
   }
 }
 
@@ -129,7 +164,10 @@ export class BackendUnavailableError extends ServableError {
   }
 }
 
-/** The component was closed and takes no more work (HTTP 503). */
+/**
+ * The component was closed and takes no more work (HTTP 503, with no `Retry-After`): a server
+ * shutting down, whose clients should go to another replica rather than come back.
+ */
 export class ClosedError extends ServableError {
   constructor(message: string) {
     super('ERR_SERVABLE_CLOSED', 503, message);
@@ -139,13 +177,22 @@ export class ClosedError extends ServableError {
 /**
  * A resource the server needs to answer is short for now: a JSON worker thread could not be
  * started, or ended while it held the request's body; a model repository is still listing its
- * root at start (HTTP 503). Another try may succeed; what went wrong is in `cause`, which the
- * client is not told.
+ * root at start (HTTP 503). Another try may succeed (`Retry-After`, 1 s unless the thrower knows
+ * better); what went wrong is in `cause`, which the client is not told.
  */
 export class UnavailableError extends ServableError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_SERVABLE_UNAVAILABLE', 503, message, options);
+  constructor(message: string, options?: RetryableErrorOptions) {
+    super('ERR_SERVABLE_UNAVAILABLE', 503, message, { ...options, retryAfterMs: retryAfter(options) });
   }
+}
+
+/** The `retryAfterMs` of a 503 a retry may outlast: {@link RETRY_SOON_MS} when its options give none, undefined for `null`. */
+function retryAfter(options: RetryableErrorOptions | undefined): number | undefined {
+  const ms = options?.retryAfterMs;
+  if (ms === null) return undefined;
+  if (ms === undefined) return RETRY_SOON_MS;
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
+  throw new RangeError(`Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${describe(ms)}`);
 }
 
 /**

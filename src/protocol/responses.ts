@@ -1,4 +1,4 @@
-import { QueueFullError, ServableError, UnavailableError } from '../core/index.js';
+import { ServableError, UnavailableError } from '../core/index.js';
 import type { HttpResponse } from './types.js';
 
 const JSON_TYPE = 'application/json';
@@ -27,10 +27,12 @@ export function methodNotAllowed(method: string, allow: readonly string[]): Http
 }
 
 /**
- * The reply for anything thrown while answering: a ServableError's status and message (503 with
- * `Retry-After` in whole seconds for a full queue), 499 with no body for a cancelled request, and a
- * bare 500 for everything else, whose details stay on the server (`internal` is told of it, and of
- * an UnavailableError, whose cause its 503 does not tell).
+ * The reply for anything thrown while answering: a ServableError's status and message (a 503 with
+ * `Retry-After` in whole seconds when its `retryAfterMs` says a retry may succeed: a full queue, a
+ * version loading or draining, a resource short for now; none for a closed service or a failed
+ * load), 499 with no body for a cancelled request, and a bare 500 for everything else, whose
+ * details stay on the server (`internal` is told of it, and of an UnavailableError, whose cause
+ * its 503 does not tell). Every adapter answers through here, so they agree on the header.
  */
 export function errorResponse(error: unknown, internal: (error: unknown) => void): HttpResponse {
   if (error instanceof ServableError && error.status < 500) {
@@ -40,7 +42,7 @@ export function errorResponse(error: unknown, internal: (error: unknown) => void
   if (error instanceof ServableError && error.status !== 500) {
     if (error instanceof UnavailableError) internal(error);
     const headers: Record<string, string> =
-      error instanceof QueueFullError ? { 'retry-after': String(retryAfterSeconds(error.retryAfterMs)) } : {};
+      error.status === 503 && error.retryAfterMs !== undefined ? { 'retry-after': String(retryAfterSeconds(error.retryAfterMs)) } : {};
     return errorBody(error.status, error.message, error.code, headers);
   }
   internal(error);

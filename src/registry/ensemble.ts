@@ -196,7 +196,7 @@ export class EnsembleSession implements ModelSession {
     } catch (error) {
       // The ensemble exists; a step model, version or label gone since is unavailable (503), which a 404 would deny.
       if (!(error instanceof ModelNotFoundError)) throw error;
-      throw new ModelNotReadyError(`Ensemble step ${i} (model '${step.model}') is not available: ${error.message}`, { cause: error });
+      throw new ModelNotReadyError(`Ensemble step ${i} (model '${step.model}') is not available: ${error.message}`, { cause: error, retryAfterMs: null });
     }
     try {
       const response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;

@@ -224,8 +224,9 @@ export class ModelEntry {
     const version = this.target(selector);
     const mv = this.live.get(version);
     if (mv) return mv;
-    const state = this.loading.has(version) ? 'loading' : 'not loaded';
-    throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is ${state}`);
+    // A version not loaded stays so until a request or a load asks for it: no retry is expected to find it ready.
+    const loading = this.loading.has(version);
+    throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is ${loading ? 'loading' : 'not loaded'}`, loading ? {} : { retryAfterMs: null });
   }
 
   /** Every version known, loading or ready. */

@@ -131,11 +131,13 @@ export function forwardBatcherEvents(mv: ModelVersion, registry: EventEmitter<Re
  * What a request that had to wait for a load gets when the load fails: the version is not ready
  * (503), whatever failed, with the load's error as the `cause`. The request was not at fault, so a
  * warm-up's InvalidInputError must not reach it as a 400, nor a handler's plain Error as a 500; the
- * reason (which may name files on the server) is the operator's, in the `failure` event.
+ * reason (which may name files on the server) is the operator's, in the `failure` event. No
+ * `Retry-After`: files that failed are not expected to load soon (a load that ran out of time or
+ * room keeps its own error, and its `Retry-After`).
  */
 export function loadFailure(name: string, version: string, error: unknown): Error {
   if (error instanceof ModelNotReadyError || error instanceof ModelNotFoundError || error instanceof ClosedError) return error;
-  const wrapped = new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error });
+  const wrapped = new ModelNotReadyError(`Model '${name}' version '${version}' failed to load`, { cause: error, retryAfterMs: null });
   failedLoads.add(wrapped);
   return wrapped;
 }

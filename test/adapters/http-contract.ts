@@ -10,14 +10,18 @@ import threads, { type Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import {
+  ClosedError,
   InferenceService,
   LruStore,
+  ModelNotReadyError,
   ModelRegistry,
+  QueueFullError,
   ResultCache,
   TensorHandler,
   type Backend,
   type InferenceRequest,
   type MemoryModel,
+  UnavailableError,
   type Tensor,
 } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
@@ -1154,14 +1158,14 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
           failure = way;
           for (const [path, body] of [['/v2/models/linear/infer', inferBody([[1, 2, 3]])], ['/v1/models/linear:predict', '{"instances": [[1, 2, 3]]}']]) {
             const res = await post(`${srv.url}${path!}`, body!);
-            answers.push([way, path, res.status, await res.json()]);
+            answers.push([way, path, res.status, res.headers.get('retry-after'), await res.json()]);
           }
         }
         const unavailable = (way: string) => ({
           error: `No JSON worker could decode this body: ${way === 'spawn' ? 'a worker thread could not be started' : 'its worker thread ended'}; try again`,
           code: 'ERR_SERVABLE_UNAVAILABLE',
         });
-        assert.deepEqual(answers, ['spawn', 'start'].flatMap((way) => [[way, '/v2/models/linear/infer', 503, unavailable(way)], [way, '/v1/models/linear:predict', 503, unavailable(way)]]));
+        assert.deepEqual(answers, ['spawn', 'start'].flatMap((way) => [[way, '/v2/models/linear/infer', 503, '1', unavailable(way)], [way, '/v1/models/linear:predict', 503, '1', unavailable(way)]]));
         assert.equal(seen.length, 4, 'each failure reaches onError, with what the client is not told');
         assert.match(String((seen[0] as Error).cause), /Worker initialization failure/);
         assert.match(String((seen[3] as Error).cause), /exploded/);
@@ -1169,6 +1173,58 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         const next = await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]));
         assert.deepEqual([next.status, ((await next.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, expectedY([[1, 2, 3]])]);
       } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
+    test(`each 503 carries Retry-After where a client should retry soon (whole seconds from the error's retryAfterMs; 1 s for a version loading, draining or gone from service, a JSON worker short), and none where it should not (a failed load, a version not loaded, a closed registry, readiness probes)`, async () => {
+      const g = gate();
+      let thrown: Error | undefined;
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'throws', source: { ...linearMemory(), run: () => Promise.reject(thrown) }, warmup: [] });
+      registry.register({ name: 'broken', version: '1', source: { ...linearMemory(), run: () => Promise.reject(new Error('bad weights')) } });
+      registry.register({ name: 'idle', version: '1', source: linearMemory() });
+      const loading = registry.load({ name: 'slow', version: '1', source: linearMemory(g.wait) });
+      const srv = await start({ service: new InferenceService({ registry }) });
+      const answer = async (res: Response) => [res.status, res.headers.get('retry-after'), ((await res.json()) as { code?: string }).code];
+      const thrownBy = async (error: Error) => {
+        thrown = error;
+        return answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]])));
+      };
+      try {
+        assert.deepEqual(
+          [
+            await thrownBy(new QueueFullError('full', 1_500)),
+            await thrownBy(new ModelNotReadyError('draining')),
+            await thrownBy(new ModelNotReadyError('loading', { retryAfterMs: 2_001 })),
+            await thrownBy(new UnavailableError('short')),
+            await thrownBy(new ClosedError('closed')),
+          ],
+          [
+            [503, '2', 'ERR_SERVABLE_QUEUE_FULL'],
+            [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'],
+            [503, '3', 'ERR_SERVABLE_MODEL_NOT_READY'],
+            [503, '1', 'ERR_SERVABLE_UNAVAILABLE'],
+            [503, null, 'ERR_SERVABLE_CLOSED'],
+          ],
+        );
+        assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/slow/versions/1`)), [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version loading');
+        assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/idle/versions/1`)), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version not loaded');
+        assert.deepEqual(await answer(await post(`${srv.url}/v2/models/broken/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'a load that failed');
+        const probe = async (path: string) => {
+          const res = await fetch(`${srv.url}${path}`);
+          return [res.status, res.headers.get('retry-after')];
+        };
+        assert.deepEqual([await probe('/v2/health/ready'), await probe('/v2/models/slow/ready'), await probe('/v2/models/idle/versions/1/ready')], [[503, null], [503, null], [503, null]]);
+        g.open();
+        await loading;
+        await registry.close();
+        assert.deepEqual(await answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_CLOSED'], 'a closed registry');
+        assert.deepEqual(await answer(await post(`${srv.url}/v1/models/throws:predict`, '{"instances": [[1, 2, 3]]}')), [503, null, 'ERR_SERVABLE_CLOSED']);
+        assert.deepEqual(await probe('/v2/health/ready'), [503, null]);
+      } finally {
+        g.open();
         await srv.close();
         await registry.close();
       }

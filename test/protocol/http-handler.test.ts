@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { deflateSync, gunzipSync, gzipSync } from 'node:zlib';
 import {
+  ClosedError,
   InferenceService,
+  ModelNotReadyError,
   ModelRegistry,
   QueueFullError,
+  UnavailableError,
   memoryBackend,
   type MemoryModel,
   type Tensor,
@@ -237,6 +240,37 @@ test('a QueueFullError becomes 503 with Retry-After rounded up to whole seconds'
     assert.deepEqual([reply.status, reply.headers['retry-after']], [503, header], `${ms} ms`);
   }
   await registry.close();
+});
+
+test('a ModelNotReadyError or UnavailableError becomes 503 with Retry-After from its retryAfterMs (1 s by default, none for null); a ClosedError has none', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  const http = createHttpHandler({ service });
+  await registry.load({ name: 'm', source: echo(), warmup: [] });
+  const cases: [Error, string | undefined][] = [
+    [new ModelNotReadyError('draining'), '1'],
+    [new ModelNotReadyError('loading', { retryAfterMs: 1001 }), '2'],
+    [new ModelNotReadyError('loading', { retryAfterMs: 0 }), '0'],
+    [new ModelNotReadyError('failed', { retryAfterMs: null }), undefined],
+    [new UnavailableError('short'), '1'],
+    [new UnavailableError('short', { retryAfterMs: 2500 }), '3'],
+    [new ClosedError('closed'), undefined],
+  ];
+  for (const [error, header] of cases) {
+    service.infer = () => Promise.reject(error);
+    const reply = await http.handle({ method: 'POST', path: '/v2/models/m/infer', headers: {}, body: '{"inputs": []}' });
+    assert.deepEqual([reply.status, reply.headers['retry-after']], [503, header], error.message);
+  }
+  await registry.close();
+});
+
+test('retryAfterMs is a finite number >= 0 or null, quoted when it is not', () => {
+  assert.equal(new ModelNotReadyError('m').retryAfterMs, 1000);
+  assert.equal(new UnavailableError('m', { retryAfterMs: null }).retryAfterMs, undefined);
+  assert.equal(new ClosedError('m').retryAfterMs, undefined);
+  for (const [bad, quoted] of [[-1, '-1 (number)'], [Number.NaN, 'NaN (number)'], [Infinity, 'Infinity (number)'], ['5', '"5" (string)']] as const) {
+    assert.throws(() => new UnavailableError('m', { retryAfterMs: bad as number }), { name: 'RangeError', message: `Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${quoted}` });
+  }
 });
 
 test('options are checked at construction, quoting the bad value', () => {
