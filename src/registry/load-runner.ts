@@ -30,6 +30,7 @@ export function startLoad(runner: LoadRunner, entry: ModelEntry, version: string
   if (existing) return existing;
   const promise = loadNow(runner, entry, version).finally(() => {
     entry.loading.delete(version);
+    entry.loadStarted.delete(version);
     entry.abandoned.delete(version);
     runner.ended(entry);
   });
@@ -47,6 +48,8 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
   const config = entry.configs.get(version);
   if (!config) throw new ModelNotFoundError(`Model '${entry.name}' has no version '${version}'`);
   const ref = { name: entry.name, version };
+  const started = registry.clock.now();
+  entry.loadStarted.set(version, started);
   // Unloaded, replaced or abandoned while it ran, or the registry closed.
   const goneOff = (): boolean => registry.closed || entry.configs.get(version) !== config || entry.abandoned.has(version);
   entry.failures.delete(version);
@@ -78,6 +81,7 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
       await mv.unload();
       throw new ModelNotReadyError(`Model '${entry.name}' version '${version}' was unloaded while it loaded`);
     }
+    entry.lastLoadMs = registry.clock.now() - started;
     runner.commit(entry, mv, config, release);
     return mv;
   } catch (error) {

@@ -1,4 +1,4 @@
-import { ModelNotFoundError, ModelNotReadyError } from '../core/index.js';
+import { ModelNotFoundError, ModelNotReadyError, RETRY_SOON_MS } from '../core/index.js';
 import { LoadWaiters } from './hold.js';
 import type { ModelVersion } from './model-version.js';
 import { compareVersions, newest, wantedVersions } from './version-policy.js';
@@ -38,6 +38,10 @@ export class ModelEntry {
   readonly live = new Map<string, ModelVersion>();
   /** Loads in progress, shared by every caller waiting for the version. */
   readonly loading = new Map<string, Promise<ModelVersion>>();
+  /** When each load in {@link ModelEntry.loading} started, on the registry's clock. */
+  readonly loadStarted = new Map<string, number>();
+  /** How long the model's last load that made a version ready took, start to ready (room and warm-up included). */
+  lastLoadMs: number | undefined;
   /** Loads `registry.load()` called off with nobody else waiting for them: disposed, not committed, once they end. */
   readonly abandoned = new Set<string>();
   /** The callers waiting for those loads. */
@@ -214,9 +218,12 @@ export class ModelEntry {
 
   /**
    * The ready version a selector names, without loading anything.
-   * @throws ModelNotFoundError when it is unknown; ModelNotReadyError when it is not ready.
+   * @param now - the registry's clock, for when a version loading is expected to be ready.
+   * @throws ModelNotFoundError when it is unknown; ModelNotReadyError when it is not ready: with
+   * `retryAfterMs` what the model's last load took less the time this one has run (at least 1 s;
+   * 1 s when no load was timed) while it loads, none when it is not loaded.
    */
-  resolve(selector: VersionSelector = {}): ModelVersion {
+  resolve(selector: VersionSelector, now: number): ModelVersion {
     if (selector.version === undefined && selector.label === undefined) {
       const chosen = this.defaultVersion();
       if (chosen) return chosen;
@@ -224,9 +231,11 @@ export class ModelEntry {
     const version = this.target(selector);
     const mv = this.live.get(version);
     if (mv) return mv;
+    const started = this.loadStarted.get(version);
     // A version not loaded stays so until a request or a load asks for it: no retry is expected to find it ready.
-    const loading = this.loading.has(version);
-    throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is ${loading ? 'loading' : 'not loaded'}`, loading ? {} : { retryAfterMs: null });
+    if (started === undefined) throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is not loaded`, { retryAfterMs: null });
+    const left = this.lastLoadMs === undefined ? 0 : this.lastLoadMs - (now - started);
+    throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is loading`, { retryAfterMs: Math.max(RETRY_SOON_MS, left) });
   }
 
   /** Every version known, loading or ready. */

@@ -97,11 +97,12 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /**
    * The ready version a selector names (the `stable` label's, else the newest ready one, when it
    * names none), without loading anything.
-   * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready; TypeError for a bad selector.
+   * @throws ModelNotFoundError when the model, version or label is unknown; ModelNotReadyError when it is not ready
+   * (its `retryAfterMs`, while it loads, from how long the model's last load took); TypeError for a bad selector.
    */
   resolve(name: string, selector: VersionSelector = {}): ModelVersion {
     if (this.#closed) throw new ClosedError('The registry is closed');
-    return this.#entry(name).resolve(checkSelector(selector));
+    return this.#entry(name).resolve(checkSelector(selector), this.clock.now());
   }
 
   /** {@link ModelRegistry.resolve} by version only. */

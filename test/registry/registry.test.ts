@@ -541,3 +541,33 @@ test('expectLoad marks a model as starting until a version is ready or the mark 
   registry.expectLoad('e');
   assert.deepEqual(registry.starting(), []);
 });
+
+test("a version loading is not ready, to be retried after what the model's last load took less the time its load has run (retryAfterMs); after 1 s when none was timed or it is overdue, and never when it is not loaded", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const notReady = (version: string): [string, number | undefined] => {
+    try {
+      registry.resolve('m', { version });
+    } catch (error) {
+      assert.ok(error instanceof ModelNotReadyError);
+      return [error.message, error.retryAfterMs];
+    }
+    return assert.fail(`version ${version} is ready`);
+  };
+  // Each load's warm-up runs the model once, which takes its latency.
+  const first = registry.load({ name: 'm', version: '1', source: doubler(0, 4000) });
+  await settle(clock, 1000);
+  assert.deepEqual(notReady('1'), ["Model 'm' version '1' is loading", 1000]);
+  await settle(clock, 3000);
+  await first;
+  const second = registry.load({ name: 'm', version: '2', source: doubler(0, 6000) });
+  await settle(clock, 1500);
+  assert.deepEqual(notReady('2'), ["Model 'm' version '2' is loading", 2500]);
+  await settle(clock, 3000);
+  assert.deepEqual(notReady('2'), ["Model 'm' version '2' is loading", 1000]);
+  await settle(clock, 1500);
+  await second;
+  registry.register({ name: 'm', version: '3', source: doubler(0) });
+  assert.deepEqual(notReady('3'), ["Model 'm' version '3' is not loaded", undefined]);
+  await registry.close();
+});
