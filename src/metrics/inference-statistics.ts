@@ -62,9 +62,10 @@ const copy = (d: Duration): DurationStatistic => ({ count: d.count, ns: d.ns });
  * imports it, and without one nothing is counted.
  *
  * A version is counted from its `ready` event (or from construction, for one loaded before) until
- * it is unloaded, when its counts are dropped, as Triton's are with the model. Requests refused
- * before a version was chosen for them (an unknown model, a body that does not decode) belong to
- * no version and are not counted. servable times a batch's preprocess, inference and postprocess as
+ * it is unloaded, when its counts are dropped, as Triton's are with the model; a version loaded
+ * again while it serves keeps them across the swap (Triton's reloaded model starts at 0).
+ * Requests refused before a version was chosen for them (an unknown model, a body that does not
+ * decode) belong to no version and are not counted. servable times a batch's preprocess, inference and postprocess as
  * one execution, so `compute_infer` holds all three and `compute_input` / `compute_output` report
  * its counts with 0 ns.
  *

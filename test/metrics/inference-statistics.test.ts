@@ -139,13 +139,18 @@ test('cache hits and misses of the caches given, with their lookup and write tim
   await registry.close();
 });
 
-test('a version counts from its ready event until it is unloaded; its counts go with it', async () => {
+test('a version counts from its ready event until it is unloaded; its counts go with it, not with a reload in place', async () => {
   const { clock, registry, service } = await stack();
   const statistics = new InferenceStatistics({ service, now: () => EPOCH });
-  await registry.load({ name: 'm', version: '2', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] });
+  const v2 = { name: 'm', version: '2', source: doubler(1), batching: { maxBatchSize: 4, maxQueueDelayMs: 0 }, warmup: [] };
+  await registry.load(v2);
   const served = service.infer('m', rows(3), { version: '2' });
   await clock.advanceAsync(1);
   await served;
+  assert.equal(statistics.versionStatistics('m', '2').inference_count, 3);
+  // Loaded again while it serves: the new instance takes over and the counts go on (Triton's restart at 0).
+  await registry.load(v2);
+  await clock.advanceAsync(0);
   assert.equal(statistics.versionStatistics('m', '2').inference_count, 3);
   await registry.unload('m', '2');
   await clock.advanceAsync(0);
