@@ -34,6 +34,8 @@ interface FlightState {
   readsStore: boolean;
   /** Some caller allows writing the result. */
   store: boolean;
+  /** Started by a no-cache request, whose miss was a bypass: its write says so. */
+  readonly bypass: boolean;
 }
 
 interface Outcome {
@@ -199,6 +201,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
       generation: this.#generations.get(namespace) ?? 0,
       readsStore: !noCache && !clearing,
       store: !noStore,
+      bypass: noCache,
     };
     if (noCache || clearing) {
       this.emit('miss', { ...base, reason: noCache ? 'bypass' : 'absent', durationMs: 0 });
@@ -253,7 +256,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
         storable = false;
       },
     });
-    if (storable && state.store && (this.#generations.get(state.namespace) ?? 0) === state.generation) this.#write(base, value);
+    if (storable && state.store && (this.#generations.get(state.namespace) ?? 0) === state.generation) this.#write(base, value, state.bypass);
     return { value, hit: false };
   }
 
@@ -281,7 +284,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
     );
   }
 
-  #write(base: CacheEventBase, value: TensorMap): void {
+  #write(base: CacheEventBase, value: TensorMap, bypass: boolean): void {
     const started = this.#clock.now();
     let result: MaybePromise<void>;
     try {
@@ -292,12 +295,12 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
       return;
     }
     if (!isPromiseLike(result)) {
-      this.emit('store', { ...base, durationMs: this.#clock.now() - started });
+      this.emit('store', { ...base, durationMs: this.#clock.now() - started, bypass });
       return;
     }
     const write: Promise<void> = this.#timed.bound(result, 'set').then(
       () => {
-        this.emit('store', { ...base, durationMs: this.#clock.now() - started });
+        this.emit('store', { ...base, durationMs: this.#clock.now() - started, bypass });
       },
       (cause: unknown) => this.#fail('set', base, cause),
     ).finally(() => this.#writes.delete(write));
@@ -313,7 +316,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
     signal: AbortSignal | undefined,
   ): Promise<CacheRunResult> {
     this.emit('error', { operation: 'key', model, namespace, error: asCacheError('key', cause) });
-    const state: FlightState = { namespace, generation: 0, readsStore: false, store: false };
+    const state: FlightState = { namespace, generation: 0, readsStore: false, store: false, bypass: false };
     const work = async (flightSignal: AbortSignal): Promise<Outcome> => ({ value: await compute(flightSignal, UNSTORED), hit: false });
     return this.#flights.start(`!${this.#unkeyedCount++}`, state, work, signal).then((o) => ({ value: o.value, hit: false, shared: false }));
   }

@@ -31,6 +31,8 @@ export type CacheCoalesceEvent = CacheEventBase;
 export interface CacheStoreEvent extends CacheEventBase {
   /** How long the write took, in milliseconds. */
   readonly durationMs: number;
+  /** The write of a result computed after a `bypass` miss (a no-cache request), not after a lookup that missed. */
+  readonly bypass: boolean;
 }
 
 /** A store or key failure that the cache absorbed (fail open). */

@@ -215,14 +215,17 @@ export class InferenceStatistics {
       if (typeof e.durationMs === 'number') d.ns += nanos(e.durationMs);
     };
     const onMiss = add((c) => c.cacheMiss, true);
+    const onStore = add((c) => c.cacheMiss, false);
     const listeners: Record<string, (e: StatisticsCacheEvent) => void> = {
       hit: add((c) => c.cacheHit, true),
       miss: (e) => {
         // A request that asked not to read looked nothing up.
         if (e.reason !== 'bypass') onMiss(e);
       },
-      // Triton's cache_miss time includes the insertion that follows the miss.
-      store: add((c) => c.cacheMiss, false),
+      // Triton's cache_miss time includes the insertion that follows the miss; a bypass's write follows none.
+      store: (e) => {
+        if (e.bypass !== true) onStore(e);
+      },
     };
     const emitter = cache as unknown as { on(event: string, fn: (e: StatisticsCacheEvent) => void): unknown; off(event: string, fn: (e: StatisticsCacheEvent) => void): unknown };
     for (const [event, fn] of Object.entries(listeners)) emitter.on(event, fn);

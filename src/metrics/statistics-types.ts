@@ -77,8 +77,9 @@ export interface InferenceStatisticsOptions {
   /** The ModelRegistry whose batches are counted. @default service.registry */
   readonly registry?: StatisticsRegistrySource;
   /**
-   * Result caches whose `hit`, `miss` and `store` events (with `model`, `version` and `durationMs`)
-   * fill `cache_hit` and `cache_miss`: the ResultCache the service's models use.
+   * Result caches whose `hit`, `miss` and `store` events (with `model`, `version` and `durationMs`;
+   * a `miss` whose `reason` is `bypass` and a `store` whose `bypass` is true add nothing) fill
+   * `cache_hit` and `cache_miss`: the ResultCache the service's models use.
    * @default none: both stay at 0
    */
   readonly caches?: readonly StatisticsCacheSource[];
@@ -98,6 +99,8 @@ export interface StatisticsCacheEvent {
   readonly version?: string;
   readonly durationMs?: number;
   readonly reason?: string;
+  /** On `store`: the write of a no-cache request's result, which followed no miss. */
+  readonly bypass?: boolean;
 }
 
 export type { BatchEvent, RequestEvent, VersionRef };

@@ -175,6 +175,8 @@ test('a read while invalidate() is clearing, or that started before it, is a mis
 
 test('no-cache skips reading but stores the fresh result; no-store reads but never writes', async () => {
   const { cache, compute, runs, events } = setup();
+  const writes: boolean[] = [];
+  cache.on('store', (e) => writes.push(e.bypass));
   const r = request([1]);
   await cache.run(r, () => compute(r));
   const fresh = await cache.run(r, async () => ({ y: fp32([7]) }), { noCache: true });
@@ -185,6 +187,7 @@ test('no-cache skips reading but stores the fresh result; no-store reads but nev
   assert.equal((await cache.run(other, () => compute(other), { noStore: true })).hit, false);
   assert.equal(runs(), 3);
   assert.deepEqual(events, ['miss:absent', 'store', 'miss:bypass', 'store', 'hit', 'miss:absent', 'miss:absent']);
+  assert.deepEqual(writes, [false, true], "the second write is the no-cache request's");
 });
 
 test('a computation that calls control.noStore() is answered to every caller sharing it but never stored', async () => {

@@ -5,6 +5,7 @@ import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry,
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
+import type { CacheStore } from '../../src/cache/store.js';
 import { InferenceStatistics } from '../../src/metrics/index.js';
 
 /** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
@@ -136,6 +137,33 @@ test('cache hits and misses of the caches given, with their lookup and write tim
   emitter.emit('hit', { model: 'm', version: '9', durationMs: 2 });
   const { cache_hit, cache_miss } = timed.versionStatistics('m', '1').inference_stats;
   assert.deepEqual({ cache_hit, cache_miss }, { cache_hit: { count: 1, ns: 2 * MS }, cache_miss: { count: 1, ns: 7 * MS } });
+  await registry.close();
+});
+
+test("a no-cache request's write adds nothing to cache_miss: neither a count nor its time", async () => {
+  const { clock, registry, service, now } = await stack();
+  // Every write takes 4 ms of fake time.
+  const lru = new LruStore({ maxBytes: 1 << 20 });
+  const store: CacheStore = {
+    get: (ns, key) => lru.get(ns, key),
+    set: (ns, key, value) => new Promise((resolve) => clock.setTimeout(() => resolve(lru.set(ns, key, value)), 4)),
+    delete: (ns, key) => lru.delete(ns, key),
+    clear: (ns) => lru.clear(ns),
+  };
+  const results = new ResultCache({ store, clock });
+  service.setCaching('m', { result: results });
+  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const miss = service.infer('m', rows(1, 7));
+  await clock.advanceAsync(15);
+  await miss;
+  await clock.advanceAsync(4);
+  // Not read, but computed and written, as Cache-Control: no-cache asks.
+  const bypass = service.infer('m', rows(1, 8), { noCache: true });
+  await clock.advanceAsync(15);
+  await bypass;
+  await clock.advanceAsync(4);
+  await results.idle();
+  assert.deepEqual(statistics.versionStatistics('m', '1').inference_stats.cache_miss, { count: 1, ns: 4 * MS });
   await registry.close();
 });
 
