@@ -104,7 +104,9 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
 
 /** Adds {@link DecodedInferRequest.binaryOutput} to decoded data. */
 export function withBinaryOutput(data: InferRequestData): DecodedInferRequest {
-  return { ...data, binaryOutput: (name) => data.binaryOutputs.get(name) ?? data.binaryAll };
+  // Listed rather than spread: Node 20 defines a member written after a spread through its runtime.
+  const { request, timeoutMs, priority, binaryOutputs, binaryAll } = data;
+  return { request, timeoutMs, priority, binaryOutputs, binaryAll, binaryOutput: (name) => binaryOutputs.get(name) ?? binaryAll };
 }
 
 function decodeInput(raw: unknown, index: number, limits: DecodeSources): [string, Tensor] {

