@@ -242,7 +242,8 @@ export function dropResponse(res: NodeResponse): void {
 export function writeResponse(res: NodeResponse, reply: HttpResponse): void {
   if (('stream' in res ? res.stream.destroyed : res.destroyed) || res.writableEnded) return;
   const body = typeof reply.body === 'string' ? reply.body : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-  res.writeHead(reply.status, { ...replyHeaders(res, reply.headers), 'content-length': String(Buffer.byteLength(body)) });
+  // Object.assign rather than a spread: Node 20 defines a member written after a spread through its runtime.
+  res.writeHead(reply.status, Object.assign({}, replyHeaders(res, reply.headers), { 'content-length': String(Buffer.byteLength(body)) }));
   res.end(body);
 }
 
