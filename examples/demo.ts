@@ -1,6 +1,7 @@
 /**
  * The demo: serves the PaddleOCR text-direction classifier over the Open Inference Protocol v2
- * with Fastify, batched, in worker threads, with Prometheus metrics on `/metrics`. `npm run demo`;
+ * with Fastify, batched, in worker threads, with Prometheus metrics on `/metrics` and Triton's statistics
+ * extension on `/v2/models/textdir/stats`. `npm run demo`;
  * PORT and HOST override 127.0.0.1:8000. The script starts node with `--initial-old-space-size=64`,
  * the heap setting docs/http.md recommends for serving tensors over HTTP.
  */
@@ -13,7 +14,7 @@ import { Registry } from 'prom-client';
 import { InferenceService, ModelRegistry } from 'servable';
 import { onnxNode } from 'servable/onnx-node';
 import { servableFastify } from 'servable/fastify';
-import { metricsHandler, ServingMetrics } from 'servable/metrics';
+import { InferenceStatistics, metricsHandler, ServingMetrics } from 'servable/metrics';
 
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 8000);
@@ -26,6 +27,7 @@ const service = new InferenceService({ registry });
 // Metrics listen to the registry's events: create them before loading, so the load is counted too.
 const promRegistry = new Registry();
 new ServingMetrics({ promRegistry, service });
+const statistics = new InferenceStatistics({ service });
 const textdir = await registry.load({
   name: 'textdir',
   version: '1',
@@ -35,7 +37,7 @@ const textdir = await registry.load({
 });
 
 const app = Fastify();
-await app.register(servableFastify, { service, metrics: metricsHandler(promRegistry) });
+await app.register(servableFastify, { service, metrics: metricsHandler(promRegistry), statistics });
 const url = await app.listen({ host, port });
 
 // A sample request: one 48x192 RGB "text line" (dark bars on white), normalised as PaddleOCR does.
@@ -57,7 +59,7 @@ console.log(`servable demo: model 'textdir' version ${meta.version} on ${meta.de
   (meta.fallbacks.length ? ` (fell back from ${meta.fallbacks.map((f) => f.device).join(', ')})` : ''));
 console.log(`listening on ${url}`);
 console.log(`metrics on ${url}/metrics`);
-console.log(`\nTry it:\n  curl -s ${url}/v2/models/textdir\n  curl -s -X POST ${url}/v2/models/textdir/infer -H 'content-type: application/json' -d @${requestFile}\n  curl -s ${url}/metrics | grep servable_requests_total\n`);
+console.log(`\nTry it:\n  curl -s ${url}/v2/models/textdir\n  curl -s -X POST ${url}/v2/models/textdir/infer -H 'content-type: application/json' -d @${requestFile}\n  curl -s ${url}/metrics | grep servable_requests_total\n  curl -s ${url}/v2/models/textdir/stats\n`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
