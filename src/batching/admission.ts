@@ -87,10 +87,13 @@ function timeoutOf(requested: unknown, policy: LevelPolicy): number {
   return timeoutMs > MAX_TIMER_MS ? Infinity : timeoutMs;
 }
 
-/** Splits a request larger than `maxBatchSize` into full parts and a remainder, in order. */
-export function splitRequest<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, size: number): { requests: readonly Req[]; sizes: number[] } {
-  const sizes: number[] = [];
-  for (let left = size; left > 0; left -= o.maxBatchSize) sizes.push(Math.min(left, o.maxBatchSize));
+/**
+ * Splits a request larger than `maxBatchSize` into a first part of `room` items (none when 0), to
+ * fill the batch queued ahead of it, then full parts and a remainder, in order.
+ */
+export function splitRequest<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, size: number, room: number): { requests: readonly Req[]; sizes: number[] } {
+  const sizes: number[] = room > 0 ? [room] : [];
+  for (let left = size - room; left > 0; left -= o.maxBatchSize) sizes.push(Math.min(left, o.maxBatchSize));
   const requests = o.split!(request, sizes);
   if (!Array.isArray(requests) || requests.length !== sizes.length) {
     throw new TypeError(`Expected split() to return ${sizes.length} parts for sizes [${sizes.join(', ')}], got ${describe(requests)}`);

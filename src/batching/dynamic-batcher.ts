@@ -3,6 +3,7 @@ import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './ada
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { emitBatch, runExecution, type Outcome } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
+import { openBatchRoom } from './open-room.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { plan, shedLate, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
@@ -181,9 +182,9 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       if (runMs > o.maxLatencyMs) return this.#refuse(reject, tooSlowError(size, o.maxBatchSize, runMs, o.maxLatencyMs), 'shed');
     }
     const key = o.batchKey ? o.batchKey(request) : undefined;
-    const parts = size > o.maxBatchSize ? splitRequest(o, request, size) : undefined;
-
     const now = this.#clock.now();
+    const parts = size > o.maxBatchSize ? splitRequest(o, request, size, openBatchRoom(this.#queue, key, level, o.maxBatchSize, now)) : undefined;
+
     const job = createJob<Req, Res>(request, resolve, reject, now, timeoutMs, modelTimeout, policy.timeoutAction, level);
     if (parts) {
       job.results = new Array<Res>(parts.requests.length);

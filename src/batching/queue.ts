@@ -121,6 +121,11 @@ export class BatchQueue<E extends QueueEntry<E>> {
     return this.#groups.values();
   }
 
+  /** The group of batch key `key`; undefined when none of its entries is queued. */
+  group(key: unknown): Group<E> | undefined {
+    return this.#groups.get(key);
+  }
+
   /** Appends an entry at the tail of its level. */
   push(entry: E): void {
     let group = this.#groups.get(entry.key);

@@ -41,6 +41,31 @@ test('a request larger than maxBatchSize is split across batches and reassembled
   assert.deepEqual(small.value, [200]);
 });
 
+test("a large request's first part fills what is left of the batch queued ahead of it, as TF Serving's large batch splitting fills its open batch", async () => {
+  const clock = new FakeClock();
+  const { batcher, calls, splits } = arrays(clock);
+  const small = track(batcher.submit([100]));
+  const big = track(batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+  await clock.advanceAsync(30);
+  // Parts of 4, 4 and 2 ran as 1, 4, 4 and 2: four executions for 11 items.
+  assert.deepEqual(splits, [[3, 4, 3]]);
+  assert.deepEqual(calls.map((c) => [c.at, c.requests, c.context.reason]), [
+    [0, [[100], [1, 2, 3]], 'full'],
+    [5, [[4, 5, 6, 7]], 'full'],
+    [10, [[8, 9, 10]], 'delay'],
+  ]);
+  assert.deepEqual(big.value, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  assert.deepEqual(small.value, [200]);
+
+  // Only what goes before it counts: a request of a lower level queued earlier does not.
+  const levels = arrays(clock, { priorityLevels: 2 });
+  void levels.batcher.submit([100], { priority: 2 });
+  void levels.batcher.submit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { priority: 1 });
+  void levels.batcher.submit([1, 2, 3, 4, 5], { priority: 2 });
+  await clock.advanceAsync(100);
+  assert.deepEqual(levels.splits, [[4, 4, 2], [1, 4]]);
+});
+
 test('a failing part fails the whole request and its queued parts never run', async () => {
   const clock = new FakeClock();
   const bad = new Error('row 5 is bad');
