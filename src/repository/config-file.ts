@@ -1,5 +1,6 @@
 import { assertNumber, assertObject, assertString, describe } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
+import { TensorHandler, type TensorHandlerOptions } from '../handler/index.js';
 import { checkBatching, checkSpecType, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
 import { requestFromJson } from './json-tensor.js';
 import { VERSION_NAME } from './paths.js';
@@ -14,8 +15,8 @@ export interface BackendSpec {
 
 /** A handler module: a file in the model's directory exporting a Handler subclass. */
 export interface HandlerSpec {
-  /** The file, relative to the model's directory. */
-  readonly module: string;
+  /** The file, relative to the model's directory; undefined for the TensorHandler, made with `options`. */
+  readonly module: string | undefined;
   /** The export holding the class. @default 'default' */
   readonly export: string;
   /** Passed to the class's constructor. */
@@ -85,7 +86,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   if (c.traffic !== undefined) checkTraffic('traffic', c.traffic);
   const handler = c.handler === undefined ? undefined : checkHandler(c.handler);
   if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
-  const warmup = c.warmup === undefined || handler ? (c.warmup as unknown[] | undefined) : c.warmup.map((r, i) => requestFromJson(`warmup[${i}]`, r));
+  const warmup = c.warmup === undefined || handler?.module !== undefined ? (c.warmup as unknown[] | undefined) : c.warmup.map((r, i) => requestFromJson(`warmup[${i}]`, r));
   if (c.sizeBytes !== undefined) assertNumber('sizeBytes', c.sizeBytes, 0);
   return {
     backend: checkBackend(c.backend ?? DEFAULT_BACKEND),
@@ -114,6 +115,17 @@ function checkHandler(value: unknown): HandlerSpec {
   assertObject('handler', value);
   for (const key of Object.keys(value)) {
     if (!['module', 'export', 'options'].includes(key)) throw new TypeError(`Unknown field \`handler.${key}\`; a handler has module, export, options`);
+  }
+  if (value.module === undefined) {
+    if (value.export !== undefined) throw new TypeError(`Expected \`handler.module\` with \`handler.export\` ${describe(value.export)}, got none`);
+    // The default handler with options (TF Serving's allowed_batch_sizes, pad_variable_length_inputs): checked now, as it will be made.
+    try {
+      void new TensorHandler(value.options as TensorHandlerOptions | undefined);
+    } catch (error) {
+      if (error instanceof Error) error.message = error.message.replace(/`(\w)/, '`handler.options.$1');
+      throw error;
+    }
+    return { module: undefined, export: 'default', options: value.options };
   }
   assertString('handler.module', value.module);
   const exported = value.export ?? 'default';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { describe } from '../core/index.js';
-import type { Handler } from '../handler/index.js';
+import { TensorHandler, type Handler, type TensorHandlerOptions } from '../handler/index.js';
 import type { HandlerSpec } from './config-file.js';
 import { fileWithin } from './paths.js';
 
@@ -10,10 +10,12 @@ type HandlerClass = new (options?: unknown) => Handler<unknown, unknown>;
 
 /**
  * Imports a model's handler module and returns a factory of its Handler subclass. The module must
- * lie in the model's directory; a changed file is imported afresh.
+ * lie in the model's directory; a changed file is imported afresh. With no module, the factory
+ * makes the TensorHandler with the spec's options.
  * @throws TypeError starting with the config file, naming the field.
  */
 export async function loadHandler(dir: string, spec: HandlerSpec, configFile: string): Promise<() => Handler<unknown, unknown>> {
+  if (spec.module === undefined) return () => new TensorHandler(spec.options as TensorHandlerOptions | undefined) as Handler<unknown, unknown>;
   const file = await fileWithin(dir, spec.module, `${configFile}: Expected \`handler.module\``);
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new TypeError(`${configFile}: Expected \`handler.module\` to name a file, got ${describe(spec.module)}, which does not exist`);
@@ -32,7 +34,7 @@ export async function loadHandler(dir: string, spec: HandlerSpec, configFile: st
 
 /** A digest of the handler module's bytes ('' without one, or when it cannot be read), not its time, which a Kubernetes volume update changes. */
 export async function digestHandler(dir: string, spec: HandlerSpec | undefined, configFile: string): Promise<string> {
-  if (!spec) return '';
+  if (spec?.module === undefined) return '';
   const file = await fileWithin(dir, spec.module, `${configFile}: Expected \`handler.module\``);
   const bytes = await readFile(file).catch(() => undefined);
   return bytes ? createHash('sha256').update(bytes).digest('hex') : '';

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { parseConfig } from 'servable/repository';
 import { resolveOptions } from '../../src/batching/options.js';
+import { TensorHandler } from '../../src/handler/index.js';
+import { digestHandler, loadHandler } from '../../src/repository/handler-module.js';
 
 const FILE = '/models/cls/config.json';
 const parse = (config: unknown) => parseConfig(FILE, typeof config === 'string' ? config : JSON.stringify(config));
@@ -53,6 +55,21 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ backend: { name: '' } }, /Error: \/models\/cls\/config.json: Expected `backend.name` to be a non-empty string, got "" \(string\)/],
   ];
   for (const [config, message] of cases) assert.throws(() => parse(config), message, JSON.stringify(config));
+});
+
+test("a handler with options and no module is the TensorHandler made with them, checked as the config is read", async () => {
+  const config = parse({
+    handler: { options: { allowedBatchSizes: [8, 16, 32], padVariableLength: true } },
+    warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [1, 2] } } }],
+  });
+  assert.deepEqual(config.handler, { module: undefined, export: 'default', options: { allowedBatchSizes: [8, 16, 32], padVariableLength: true } });
+  assert.deepEqual((config.warmup![0] as { inputs: Record<string, { data: unknown }> }).inputs.x!.data, new Float32Array([1, 2]), 'warm-up requests are tensors, as for the TensorHandler');
+  const make = await loadHandler('/models/cls', config.handler!, FILE);
+  assert.ok(make() instanceof TensorHandler);
+  assert.equal(await digestHandler('/models/cls', config.handler, FILE), '');
+  assert.throws(() => parse({ handler: { options: { allowedBatchSizes: [16, 8] } } }), /Error: \/models\/cls\/config.json: Expected `handler.options.allowedBatchSizes` to be strictly ascending, got \[16,8\] \(array\)/);
+  assert.throws(() => parse({ handler: { options: { padding: true } } }), /Error: \/models\/cls\/config.json: Unknown option `handler.options.padding`/);
+  assert.throws(() => parse({ handler: { export: 'Ocr' } }), /Error: \/models\/cls\/config.json: Expected `handler.module` with `handler.export` "Ocr" \(string\), got none/);
 });
 
 /** A small reader of protobuf text format: fields, nested messages, lists; a repeated field becomes an array. */
