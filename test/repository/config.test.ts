@@ -142,3 +142,25 @@ test("docs/batching.md's config.pbtxt and its config.json say the same, and the 
     { maxQueueSize: 256, defaultTimeoutMs: 500, timeoutAction: 'reject', allowTimeoutOverride: false },
   ]);
 });
+
+test("docs/batching.md's batching_parameters.txt and its config.json say the same, and the JSON loads as those options", async () => {
+  const doc = await readFile(new URL('../../docs/batching.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('### Coming from TF Serving'));
+  const tf = readTextProto(/```protobuf\n([\s\S]*?)```/.exec(section)![1]!) as Record<string, any>;
+  const config = parse(/```json\n([\s\S]*?)```/.exec(section)![1]!);
+  const batching = config.batching!;
+
+  assert.equal(batching.maxBatchSize, tf.max_batch_size.value);
+  assert.equal(batching.maxQueueDelayMs, tf.batch_timeout_micros.value / 1000);
+  // max_enqueued_batches counts batches; maxQueueSize counts requests, here of one item each.
+  assert.equal(batching.maxQueueSize, tf.max_enqueued_batches.value * tf.max_batch_size.value);
+  assert.equal(config.backend.options.instances, tf.num_batch_threads.value);
+  const options = config.handler!.options as { allowedBatchSizes: number[]; padVariableLength: boolean };
+  assert.deepEqual(options, { allowedBatchSizes: tf.allowed_batch_sizes, padVariableLength: tf.pad_variable_length_inputs });
+  assert.equal(options.allowedBatchSizes.at(-1), tf.max_batch_size.value, 'TF Serving wants the last allowed size to be max_batch_size');
+
+  const resolved = resolveOptions({ ...batching, execute: async () => [] });
+  assert.deepEqual([resolved.maxBatchSize, resolved.maxQueueDelayMs, resolved.policies[0]!.maxQueueSize], [32, 2, 256]);
+  assert.equal(config.handler!.module, undefined);
+  assert.ok((await loadHandler('/models/cls', config.handler!, FILE))() instanceof TensorHandler);
+});
