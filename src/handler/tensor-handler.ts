@@ -3,6 +3,7 @@ import {
   assertKnownKeys,
   assertNumber,
   assertObject,
+  assertOneOf,
   checkAllowedBatchSizes,
   checkPadValue,
   concatBatch,
@@ -43,9 +44,16 @@ export interface TensorHandlerOptions {
    * it as it is (0-255 for UINT8, 0 or 1 for BOOL), checked when the version loads. @default 0
    */
   readonly padValue?: number;
+  /**
+   * What the rows `allowedBatchSizes` adds hold: `'value'`, `padValue`; `'repeat'`, copies of
+   * the first row of the batch's last request, as TF Serving pads: a real input, for a model that
+   * fails on `padValue` (a BYTES input it decodes, which fails on `''`). @default 'value'
+   */
+  readonly padRows?: 'value' | 'repeat';
 }
 
-const OPTION_KEYS = ['allowedBatchSizes', 'padVariableLength', 'padValue'];
+const OPTION_KEYS = ['allowedBatchSizes', 'padVariableLength', 'padValue', 'padRows'];
+const PAD_ROWS = ['value', 'repeat'] as const;
 
 /**
  * The default handler: requests are tensors whose first dimension is the batch, batched by
@@ -64,6 +72,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   readonly #allowed: readonly number[] | undefined;
   readonly #padLengths: boolean;
   readonly #padValue: number;
+  readonly #repeatRows: boolean;
 
   /** @throws TypeError or RangeError naming the option and quoting the bad value. */
   constructor(options: TensorHandlerOptions = {}) {
@@ -77,6 +86,9 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     this.#allowed = options.allowedBatchSizes && [...options.allowedBatchSizes];
     this.#padLengths = options.padVariableLength ?? false;
     this.#padValue = options.padValue ?? 0;
+    const padRows = options.padRows ?? 'value';
+    assertOneOf('padRows', padRows, PAD_ROWS);
+    this.#repeatRows = padRows === 'repeat';
   }
 
   override initialize(context: HandlerContext): void {
@@ -157,7 +169,10 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     for (const { name } of this.context.inputs) {
       const parts = requests.map((r) => r.inputs[name] as Tensor);
       let batch = concatBatch(this.#padLengths ? padToCommonShape(parts, this.#padValue) : parts);
-      if (this.#allowed) batch = padBatch(batch, paddedBatchSize(batch.shape[0]!, this.#allowed), this.#padValue);
+      if (this.#allowed) {
+        const rows = paddedBatchSize(batch.shape[0]!, this.#allowed);
+        batch = this.#repeatRows ? repeatRow(batch, rows, batch.shape[0]! - this.sizeOf(requests.at(-1)!)) : padBatch(batch, rows, this.#padValue);
+      }
       feeds[name] = batch;
     }
     return feeds;
@@ -178,6 +193,14 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
       return { outputs: mine };
     });
   }
+}
+
+/** `t` with copies of its row `row` appended up to `rows` rows; `t` itself when it has them. */
+function repeatRow(t: Tensor, rows: number, row: number): Tensor {
+  const have = t.shape[0]!;
+  if (have >= rows) return t;
+  const copy = sliceBatch(t, row, row + 1);
+  return concatBatch([t, ...Array.from({ length: rows - have }, () => copy)]);
 }
 
 /**

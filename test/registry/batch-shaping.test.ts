@@ -89,7 +89,7 @@ test('TensorHandler options are checked when made, and allowed sizes against max
   assert.throws(() => new TensorHandler({ padValue: Number.NaN }), { name: 'TypeError', message: 'Expected `padValue` to be a finite number, got NaN (number)' });
   assert.throws(() => new TensorHandler({ padVariableLength: 'yes' as never }), { message: 'Expected `padVariableLength` to be a boolean, got "yes" (string)' });
   assert.throws(() => new TensorHandler({ allowedBatchSizes: 4 as never }), { name: 'TypeError', message: 'Expected `allowedBatchSizes` to be a non-empty array of integers, got 4 (number)' });
-  assert.throws(() => new TensorHandler({ padding: true } as never), { message: 'Unknown option `padding`; TensorHandler takes allowedBatchSizes, padVariableLength, padValue' });
+  assert.throws(() => new TensorHandler({ padding: true } as never), { message: 'Unknown option `padding`; TensorHandler takes allowedBatchSizes, padVariableLength, padValue, padRows' });
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await assert.rejects(
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, handler: new TensorHandler({ allowedBatchSizes: [1, 4] }), warmup: [] }),
@@ -143,5 +143,16 @@ test('a split request whose parts ran in batches padded to different lengths is 
   assert.deepEqual(reply.outputs.x!.shape, [3, 5]);
   assert.deepEqual(Array.from(reply.outputs.x!.data as Float32Array), [1, 2, -1, -1, -1, 3, 4, -1, -1, -1, 5, 6, -1, -1, -1]);
   assert.deepEqual(Array.from((await long).outputs.x!.data as Float32Array), [7, 7, 7, 7, 7]);
+  await registry.close();
+});
+
+test("padRows: 'repeat' pads a batch with copies of its last request's first row, as TF Serving does, and drops them", async () => {
+  const { clock, backend, registry, service } = await serve(echo, () => new TensorHandler({ allowedBatchSizes: [4, 8], padRows: 'repeat' }));
+  const pair = { inputs: { x: { datatype: 'FP32', shape: [2, 2], data: new Float32Array([3, 4, 5, 6]) } as Tensor } };
+  const replies = [service.infer('m', row(1, 2)), service.infer('m', pair)];
+  await clock.advanceAsync(10);
+  assert.deepEqual((await Promise.all(replies)).map((r) => Array.from(r.outputs.x!.data as Float32Array)), [[1, 2], [3, 4, 5, 6]]);
+  assert.deepEqual(Array.from(backend.calls[0]!.feeds.x!.data as Float32Array), [1, 2, 3, 4, 5, 6, 3, 4]);
+  assert.throws(() => new TensorHandler({ padRows: 'first' as never }), { name: 'TypeError', message: 'Expected `padRows` to be one of "value", "repeat", got "first" (string)' });
   await registry.close();
 });
