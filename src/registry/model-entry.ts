@@ -1,4 +1,4 @@
-import { ModelNotFoundError, ModelNotReadyError, RETRY_SOON_MS } from '../core/index.js';
+import { ModelNotFoundError, ModelNotReadyError, RETRY_SOON_MS, type Clock } from '../core/index.js';
 import { LoadWaiters } from './hold.js';
 import type { ModelVersion } from './model-version.js';
 import { compareVersions, newest, wantedVersions } from './version-policy.js';
@@ -218,12 +218,12 @@ export class ModelEntry {
 
   /**
    * The ready version a selector names, without loading anything.
-   * @param now - the registry's clock, for when a version loading is expected to be ready.
+   * @param clock - the registry's clock, read only for when a version loading is expected to be ready.
    * @throws ModelNotFoundError when it is unknown; ModelNotReadyError when it is not ready: with
    * `retryAfterMs` what the model's last load took less the time this one has run (at least 1 s;
    * 1 s when no load was timed) while it loads, none when it is not loaded.
    */
-  resolve(selector: VersionSelector, now: number): ModelVersion {
+  resolve(selector: VersionSelector, clock: Clock): ModelVersion {
     if (selector.version === undefined && selector.label === undefined) {
       const chosen = this.defaultVersion();
       if (chosen) return chosen;
@@ -234,7 +234,7 @@ export class ModelEntry {
     const started = this.loadStarted.get(version);
     // A version not loaded stays so until a request or a load asks for it: no retry is expected to find it ready.
     if (started === undefined) throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is not loaded`, { retryAfterMs: null });
-    const left = this.lastLoadMs === undefined ? 0 : this.lastLoadMs - (now - started);
+    const left = this.lastLoadMs === undefined ? 0 : this.lastLoadMs - (clock.now() - started);
     throw new ModelNotReadyError(`Model '${this.name}' version '${version}' is loading`, { retryAfterMs: Math.max(RETRY_SOON_MS, left) });
   }
 

@@ -102,7 +102,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    */
   resolve(name: string, selector: VersionSelector = {}): ModelVersion {
     if (this.#closed) throw new ClosedError('The registry is closed');
-    return this.#entry(name).resolve(checkSelector(selector), this.clock.now());
+    return this.#entry(name).resolve(checkSelector(selector), this.clock);
   }
 
   /** {@link ModelRegistry.resolve} by version only. */

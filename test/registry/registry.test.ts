@@ -571,3 +571,17 @@ test("a version loading is not ready, to be retried after what the model's last 
   assert.deepEqual(notReady('3'), ["Model 'm' version '3' is not loaded", undefined]);
   await registry.close();
 });
+
+test('resolving a ready version reads no clock: only a version loading is timed, for its retryAfterMs', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const mv = await registry.load({ name: 'm', version: '1', source: doubler(0), warmup: [] });
+  const now = clock.now.bind(clock);
+  let reads = 0;
+  clock.now = () => {
+    reads++;
+    return now();
+  };
+  assert.deepEqual([registry.resolve('m'), registry.resolve('m', { version: '1' }), registry.get('m', '1'), reads], [mv, mv, mv, 0]);
+  await registry.close();
+});
