@@ -3,7 +3,7 @@
  * functions of the options and the request.
  */
 import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
-import { partsRunMs, type LatencyModel } from './adaptive.js';
+import { noiseMarginMs, partsRunMs, type LatencyModel } from './adaptive.js';
 import { DEFAULT_PRIORITY_LEVELS, type LevelPolicy, type ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
@@ -165,12 +165,24 @@ export function tooSlowError(size: number, maxBatchSize: number, runMs: number, 
   return new DeadlineExceededError(`${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`, { fromModel: true });
 }
 
-/** Adaptive mode: a queued request that can no longer finish within the objective. */
-export function shedError(waitedMs: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
-  return new DeadlineExceededError(
-    `The request cannot be answered within maxLatencyMs (${maxLatencyMs} ms): it waited ${round(waitedMs)} ms and its batch would take about ${round(runMs)} ms`,
-    { fromModel: true },
-  );
+/**
+ * Adaptive mode: a queued request that can no longer finish within the objective. `needMs` is the
+ * time it would still need once started: its batch's predicted run time, the run-time noise kept in
+ * hand and, for a part of a split request, the batches its later parts take; the message gives
+ * each, so that the wait and the need add up to the objective.
+ */
+export function shedError(waitedMs: number, needMs: number, model: LatencyModel, size: number, maxLatencyMs: number): DeadlineExceededError {
+  const batchMs = model.estimate(size);
+  const marginMs = noiseMarginMs(model);
+  const partsMs = needMs - batchMs - marginMs;
+  const within = `The request cannot be answered within maxLatencyMs (${maxLatencyMs} ms): it waited ${round(waitedMs)} ms`;
+  const parts = round(partsMs) > 0 ? `, its later parts ${round(partsMs)} ms` : '';
+  const margin = round(marginMs) > 0 ? `, and ${round(marginMs)} ms kept for run-time noise` : '';
+  const message =
+    parts === '' && margin === ''
+      ? `${within} and its batch would take about ${round(batchMs)} ms`
+      : `${within} and needs about ${round(needMs)} ms more (its batch about ${round(batchMs)} ms${parts}${margin})`;
+  return new DeadlineExceededError(message, { fromModel: true });
 }
 
 function round(ms: number): number {

@@ -68,7 +68,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       draining: false,
       freeSlots: 0,
       running: 0,
-      shed: (entry) => this.#shed(entry),
+      shed: (entry, needMs) => this.#shed(entry, needMs),
     };
   }
 
@@ -224,8 +224,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (!job.settled) this.#drop(job, abortError(signal), 'cancelled', stageOf(job));
   }
 
-  #shed(entry: Entry<Req, Res>): void {
-    const error = shedError(this.#plan.now - entry.enqueuedAt, this.#model.estimate(entry.size), this.#o.maxLatencyMs!);
+  #shed(entry: Entry<Req, Res>, needMs: number): void {
+    const error = shedError(this.#plan.now - entry.enqueuedAt, needMs, this.#model, entry.size, this.#o.maxLatencyMs!);
     this.#drop(entry.job, error, 'shed', stageOf(entry.job));
   }
 

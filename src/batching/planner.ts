@@ -37,8 +37,8 @@ export interface PlanContext<Req, Res> {
   freeSlots: number;
   /** Batches in flight. */
   running: number;
-  /** Rejects a queued entry that cannot finish within `maxLatencyMs` (adaptive mode). */
-  readonly shed: (entry: Entry<Req, Res>) => void;
+  /** Rejects a queued entry that cannot finish within `maxLatencyMs` (adaptive mode); `needMs`: the time it would still need once started. */
+  readonly shed: (entry: Entry<Req, Res>, needMs: number) => void;
 }
 
 /**
@@ -255,7 +255,7 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
         break;
       }
       if (ctx.running === 0 && nothingFits(ctx.model, maxLatencyMs)) break;
-      ctx.shed(entry);
+      ctx.shed(entry, runMs);
     }
   }
   return next;
