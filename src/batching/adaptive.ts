@@ -17,7 +17,7 @@ export interface RunTimeModel {
   readonly samples: number;
   /** Recent batches left out of the fit as lone outliers (a stall no batch next to it confirmed). */
   readonly outliers: number;
-  /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed. */
+  /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed; kept while batches of one size alone still lie on the line. */
   readonly fitted: boolean;
   /** Standard deviation of the recent batches' run times around the fit (the mean before one); 0 before the first. */
   readonly spreadMs: number;
@@ -151,7 +151,7 @@ export class LatencyModel {
     return this.#spread;
   }
 
-  /** True once the batches the fit is drawn from hold at least two sizes. */
+  /** True once the batches the fit is drawn from hold at least two sizes, or one size alone that still lies on the last line. */
   get fitted(): boolean {
     this.#refit();
     return this.#fitted;
@@ -198,6 +198,20 @@ export class LatencyModel {
     this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
   }
 
+  /**
+   * Whether the batches of one size that are all the window holds still lie on the last line: its
+   * prediction for their size is within two standard errors of their mean run time. A steady load
+   * settles on one size, and once the batches of other sizes leave the window the line would be
+   * lost, and any larger batch estimated at their mean: a model that got 3 × slower (3·n + 12 ms,
+   * batches of 3) ran a batch of 5, 27 ms, planned as 21. The line is kept while they agree.
+   */
+  #onLine(ys: readonly number[], mean: number): boolean {
+    let squares = 0;
+    for (const y of ys) squares += (y - mean) * (y - mean);
+    const standardError = Math.sqrt(squares / ys.length / ys.length);
+    return Math.abs(this.#a * this.#minItems + this.#b - mean) <= 2 * standardError + 1e-9 * (mean + 1);
+  }
+
   #fitLine(xs: readonly number[], ys: readonly number[]): void {
     const n = xs.length;
     let sx = 0;
@@ -221,6 +235,7 @@ export class LatencyModel {
     this.#mean = my;
     this.#meanItems = mx;
     if (sxx === 0) {
+      if (this.#fitted && this.#onLine(ys, my)) return;
       this.#fitted = false;
       this.#a = 0;
       this.#b = 0;

@@ -69,3 +69,135 @@ test("a shed split request's error counts the batches its later parts need", asy
   assert.deepEqual(first.value, rows(16));
   assert.match((second.error as Error).message, /within maxLatencyMs \(40 ms\): it waited \d+ ms and needs about 24 ms more \(its batch about 6 ms, its later parts 18 ms\)$/);
 });
+
+test('light load: adaptive mode sheds nothing and sends each request at once, where BentoML users saw 503s and no batching (bentoml#3200, #4670)', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 30, execute });
+  const { batches, drops } = events(batcher);
+  // One request every 20 ms, each batch 6 ms: capacity to spare.
+  const sent = await stream(clock, batcher, 100, 20);
+  assert.deepEqual(drops, []);
+  assert.equal(sent.filter((s) => s.t.state === 'resolved').length, 100);
+  assert.deepEqual(new Set(batches.map((b) => `${b.size}:${b.queueMs.join()}`)), new Set(['1:0']));
+  // Busier, one every 2 ms: batches form by themselves, and still nothing is shed or late.
+  batches.length = 0;
+  const busy = await stream(clock, batcher, 300, 2, 100);
+  assert.deepEqual(drops, []);
+  assert.ok(Math.max(...busy.map((s) => s.answeredAt! - s.at)) <= 30);
+  assert.ok(batches.some((b) => b.size > 1));
+});
+
+test('cold start: nothing is refused or shed before a batch has been measured', async () => {
+  const clock = new FakeClock();
+  // The first batch is a cold one (20 ms); every later one takes n + 2 ms.
+  let runs = 0;
+  const { execute } = recorder(clock, (x: number) => x, (rs) => (runs++ === 0 ? 20 : rs.length + 2));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 50, execute });
+  const { drops } = events(batcher);
+  const first = track(batcher.submit(0));
+  await clock.advanceAsync(0);
+  // Queued behind the unmeasured batch: the batcher cannot know they will be late, and is not told.
+  const behind = Array.from({ length: 5 }, (_, i) => track(batcher.submit(i + 1)));
+  await clock.advanceAsync(19);
+  assert.deepEqual(drops, []);
+  // Measured at 20 ms, one item takes 20 ms at most: they can still make 50 ms, and go together.
+  await clock.advanceAsync(100);
+  assert.deepEqual([first, ...behind].map((t) => t.value), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(drops, []);
+});
+
+test("a queue longer than one batch costs its oldest requests nothing: each is judged by its own batch, not by the whole queue's run time as BentoML's CORK cancels the oldest", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 2);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, maxLatencyMs: 20, execute });
+  for (const n of [1, 2]) await Promise.all([...Array.from({ length: n }, (_, i) => batcher.submit(i)), clock.advanceAsync(10)]);
+  assert.equal(batcher.runTime.fitted, true);
+  const start = clock.now();
+  // 40 at once: CORK's w0 + a·40 + b = 42 ms > 20 cancels the oldest until 17 are left.
+  const burst = Array.from({ length: 40 }, (_, i) => ({ i, t: track(batcher.submit(i)) }));
+  const settledAt = new Map<number, number>();
+  for (const { i, t } of burst) t.promise.then(() => settledAt.set(i, clock.now() - start), () => settledAt.set(i, clock.now() - start));
+  await clock.advanceAsync(100);
+  // Batches of 4 every 6 ms: the oldest 12 end by 18 ms; the rest are shed at their latest start, 17 ms.
+  assert.deepEqual(burst.filter(({ t }) => t.state === 'resolved').map(({ i }) => i), Array.from({ length: 12 }, (_, i) => i));
+  assert.deepEqual(new Set(burst.slice(12).map(({ i }) => settledAt.get(i))), new Set([17]));
+  assert.ok(burst.slice(12).every(({ t }) => t.error instanceof DeadlineExceededError));
+});
+
+test('an objective below the time of one item: an idle batcher still answers, and a request that finds it busy is refused at once, quoting both', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 21);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 15, execute });
+  for (const n of [1, 2]) await Promise.all([...Array.from({ length: n }, (_, i) => batcher.submit(i)), clock.advanceAsync(30)]);
+  assert.deepEqual([batcher.runTime.perItemMs, batcher.runTime.overheadMs], [1, 21]);
+  // Not every request refused with no hint: alone, it runs (and says how long one takes).
+  const alone = track(batcher.submit(7));
+  await clock.advanceAsync(0);
+  const busy = track(batcher.submit(8));
+  await clock.advanceAsync(30);
+  assert.equal(alone.value, 7);
+  assert.ok(busy.error instanceof DeadlineExceededError && busy.error.fromModel);
+  assert.equal(busy.error.code, 'ERR_SERVABLE_DEADLINE_EXCEEDED');
+  assert.equal(busy.error.status, 504);
+  assert.match(busy.error.message, /takes about 22 ms, more than maxLatencyMs \(15 ms\)/);
+});
+
+test('the fit follows a model that got slower within one window of batches', async () => {
+  const clock = new FakeClock();
+  const state = { factor: 1 };
+  const { execute } = recorder(clock, (x: number) => x, (rs) => state.factor * (rs.length + 4));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 32, maxLatencyMs: 40, execute });
+  const { batches } = events(batcher);
+  await stream(clock, batcher, 100, 5);
+  // From here every batch takes 3 × (n + 4) ms.
+  state.factor = 3;
+  batches.length = 0;
+  const sent = await stream(clock, batcher, 400, 5, 100);
+  const fit = batcher.runTime;
+  assert.ok(Math.abs(fit.perItemMs - 3) < 1e-9 && Math.abs(fit.overheadMs - 12) < 1e-9, `fit ${fit.perItemMs}·n + ${fit.overheadMs}`);
+  assert.ok(batches.length > 50, `${batches.length} batches`);
+  const late = sent.filter((s) => s.t.state === 'resolved' && s.answeredAt! - s.at > 40);
+  assert.deepEqual(late, []);
+});
+
+test('under sustained overload, full batches that drift off the kept line drop it, and one batch of half the size fits it again', async () => {
+  const clock = new FakeClock();
+  const state = { extra: 0 };
+  const { execute } = recorder(clock, (x: number) => x, (rs) => 2 + state.extra + 3 * rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 50, execute });
+  const { batches } = events(batcher);
+  for (const n of [1, 3]) await Promise.all([...Array.from({ length: n }, (_, i) => batcher.submit(i)), clock.advanceAsync(100)]);
+  const load = async (ms: number) => {
+    for (let i = 0; i < ms; i++) {
+      batcher.submit(i).catch(() => {});
+      await clock.advanceAsync(1);
+    }
+  };
+  await load(1500);
+  // Every batch in the window holds 8 items, on the line the first ones drew: it is kept.
+  assert.deepEqual([batcher.runTime.fitted, batcher.runTime.perItemMs, batcher.runTime.overheadMs].map((x) => (typeof x === 'number' ? Math.round(x * 1e6) / 1e6 : x)), [true, 3, 2]);
+  // The model gets 3 ms slower: once the full batches' mean leaves the line, one batch of 4 restores it.
+  state.extra = 3;
+  batches.length = 0;
+  await load(600);
+  const sizes = batches.map((b) => b.size);
+  assert.equal(sizes.filter((n) => n !== 8).length, 1, `sizes ${sizes.join()}`);
+  assert.ok(sizes.includes(4), `sizes ${sizes.join()}`);
+  assert.equal(batcher.runTime.fitted, true);
+});
+
+test('the latency model keeps its line when the window holds one size on it, and drops it when that size drifts off', async () => {
+  const { LatencyModel } = await import('../../src/batching/adaptive.js');
+  const model = new LatencyModel(4);
+  for (const [n, ms] of [[1, 5], [3, 9], [3, 9], [3, 9]] as const) model.record(n, ms);
+  assert.deepEqual([model.fitted, model.perItemMs, model.overheadMs], [true, 2, 3]);
+  model.record(3, 9); // the batch of 1 leaves the window
+  assert.deepEqual([model.fitted, model.estimate(5)], [true, 13]);
+  // Batches of 3 that take 11 ms: one or two could be noise, three are past two standard errors.
+  model.record(3, 11);
+  model.record(3, 11);
+  assert.deepEqual([model.fitted, model.estimate(5)], [true, 13]);
+  model.record(3, 11);
+  assert.deepEqual([model.fitted, model.estimate(5), model.meanRunMs], [false, 10.5, 10.5]);
+});
