@@ -201,3 +201,18 @@ test('the latency model keeps its line when the window holds one size on it, and
   model.record(3, 11);
   assert.deepEqual([model.fitted, model.estimate(5), model.meanRunMs], [false, 10.5, 10.5]);
 });
+
+test("fixed mode: maxQueueDelayMs counts from a request's arrival, so requests that waited behind a running batch go the moment it ends", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueDelayMs: 50, concurrency: 1, execute });
+  const { batches } = events(batcher);
+  const first = track(batcher.submit(0));
+  await clock.advanceAsync(60);
+  const later = [1, 2, 3].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(300);
+  // The lone first request waits out the delay; the three queued at 60 ms have waited 90 ms when the slot frees at 150.
+  assert.deepEqual(calls.map((c) => [c.at, c.requests]), [[50, [0]], [150, [1, 2, 3]]]);
+  assert.deepEqual(batches.map((b) => b.reason), ['delay', 'delay']);
+  assert.deepEqual([first, ...later].map((t) => t.value), [0, 1, 2, 3]);
+});
