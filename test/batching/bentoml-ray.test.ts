@@ -216,3 +216,18 @@ test("fixed mode: maxQueueDelayMs counts from a request's arrival, so requests t
   assert.deepEqual(batches.map((b) => b.reason), ['delay', 'delay']);
   assert.deepEqual([first, ...later].map((t) => t.value), [0, 1, 2, 3]);
 });
+
+test('cold start: a slow first batch counts, so requests that waited behind it are judged on its time', async () => {
+  const clock = new FakeClock();
+  let runs = 0;
+  const { execute } = recorder(clock, (x: number) => x, (rs) => (runs++ === 0 ? 30 : rs.length + 2));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 50, execute });
+  const first = track(batcher.submit(0));
+  await clock.advanceAsync(0);
+  const behind = Array.from({ length: 5 }, (_, i) => track(batcher.submit(i + 1)));
+  await clock.advanceAsync(100);
+  // Read from the one batch there is, one item takes 30 ms: 30 waited + 30 > 50, where they would have taken 7.
+  assert.equal(first.value, 0);
+  assert.deepEqual(behind.map((t) => t.state), Array(5).fill('rejected'));
+  assert.match((behind[0]!.error as Error).message, /it waited 30 ms and its batch would take about 30 ms/);
+});
