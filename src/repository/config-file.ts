@@ -119,6 +119,7 @@ function checkHandler(value: unknown): HandlerSpec {
   if (value.module === undefined) {
     if (value.export !== undefined) throw new TypeError(`Expected \`handler.module\` with \`handler.export\` ${describe(value.export)}, got none`);
     // The default handler with options (TF Serving's allowed_batch_sizes, pad_variable_length_inputs): checked now, as it will be made.
+    if (value.options !== undefined) assertObject('handler.options', value.options);
     try {
       void new TensorHandler(value.options as TensorHandlerOptions | undefined);
     } catch (error) {

@@ -70,6 +70,9 @@ test("a handler with options and no module is the TensorHandler made with them, 
   assert.throws(() => parse({ handler: { options: { allowedBatchSizes: [16, 8] } } }), /Error: \/models\/cls\/config.json: Expected `handler.options.allowedBatchSizes` to be strictly ascending, got \[16,8\] \(array\)/);
   assert.throws(() => parse({ handler: { options: { padding: true } } }), /Error: \/models\/cls\/config.json: Unknown option `handler.options.padding`/);
   assert.throws(() => parse({ handler: { export: 'Ocr' } }), /Error: \/models\/cls\/config.json: Expected `handler.module` with `handler.export` "Ocr" \(string\), got none/);
+  for (const [options, got] of [[null, 'null (null)'], ['pad', '"pad" (string)'], [[8], '[8] (array)']] as const) {
+    assert.throws(() => parse({ handler: { options } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` to be an object, got ${got}` });
+  }
 });
 
 /** A small reader of protobuf text format: fields, nested messages, lists; a repeated field becomes an array. */
