@@ -128,9 +128,11 @@ export interface BatcherOptions<Req, Res> {
    */
   readonly batchKey?: (request: Req) => unknown;
   /**
-   * Splits a request into parts holding `sizes` items each, in order (parts of `maxBatchSize`
-   * items and a remainder); with `merge`, lets a request larger than `maxBatchSize` run across
-   * several batches. Without the pair such a request is rejected with InvalidInputError.
+   * Splits a request into parts holding `sizes` items each, in order: a first part of the room
+   * the requests queued ahead leave in their last batch, when they leave some, then parts of
+   * `maxBatchSize` items and a remainder, so read `sizes` rather than assume them. With `merge`,
+   * lets a request larger than `maxBatchSize` run across several batches. Without the pair such
+   * a request is rejected with InvalidInputError.
    */
   readonly split?: (request: Req, sizes: readonly number[]) => readonly Req[];
   /** Joins the results of the parts of a split request, in order, into its result. */
