@@ -23,10 +23,11 @@ import type { HandlerContext, InferenceRequest, InferenceResponse } from './type
 /** Options of {@link TensorHandler}: how a batch is shaped before it runs. */
 export interface TensorHandlerOptions {
   /**
-   * Batch sizes a batch is padded up to with rows of `padValue`, ascending, the last at least the
-   * model's `maxBatchSize` (TF Serving's `allowed_batch_sizes`): the backend then sees only these
-   * shapes, as fixed-shape engines (TensorRT profiles, compiled graphs) need. Padding rows are run
-   * and dropped; each caller gets its own rows. @default none (a batch holds exactly its items)
+   * Batch sizes a batch is padded up to with rows of `padValue` (see `padRows`), ascending, the
+   * last at least the model's `maxBatchSize` (TF Serving's `allowed_batch_sizes`): the backend
+   * then sees only these shapes, as fixed-shape engines (TensorRT profiles, compiled graphs) need.
+   * Padding rows are run and dropped; each caller gets its own rows.
+   * @default none (a batch holds exactly its items)
    */
   readonly allowedBatchSizes?: readonly number[];
   /**
