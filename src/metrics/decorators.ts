@@ -40,17 +40,35 @@ export function InFlight(gauge: UpDown, options: InstrumentOptions = {}): Metric
 }
 
 function decorator(name: string, options: InstrumentOptions, hooks: Hooks): MetricDecorator {
-  function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
+  function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor | number): unknown {
     if (isStandardContext(context)) {
-      if (context.kind !== 'method') throw new TypeError(`@${name} decorates methods, got a ${context.kind} (${String(context.name)})`);
+      if (context.kind !== 'method') throw new TypeError(`@${name} decorates methods, got ${context.kind === 'accessor' ? 'an' : 'a'} ${context.kind} (${String(context.name)})`);
       return wrap(target as AnyFunction, String(context.name), options, hooks);
     }
-    if (typeof descriptor?.value !== 'function') {
-      throw new TypeError(`@${name} decorates methods, got ${describe(descriptor?.value)} at ${String(context)}`);
+    const misplaced = legacyMisplacement(target, context, descriptor);
+    if (misplaced) throw new TypeError(`@${name} decorates methods, got ${misplaced}`);
+    if (typeof descriptor !== 'object' || typeof descriptor.value !== 'function') {
+      throw new TypeError(`@${name} decorates methods, got ${describe((descriptor as PropertyDescriptor | null)?.value)} at ${String(context)}`);
     }
     return { ...descriptor, value: wrap(descriptor.value as AnyFunction, String(context), options, hooks) };
   }
   return decorate as MetricDecorator;
+}
+
+/**
+ * What `experimentalDecorators` applied the decorator to, when not a method, in the words of a
+ * standard decorator's `context.kind`: so both modes refuse a getter or a class alike.
+ */
+function legacyMisplacement(target: unknown, key: unknown, descriptor: unknown): string | undefined {
+  if (typeof descriptor === 'number') return `a parameter (${key === undefined ? 'constructor' : String(key)})`;
+  if (key === undefined) return `a class (${typeof target === 'function' ? target.name : describe(target)})`;
+  if (descriptor === undefined) return `a field (${String(key)})`;
+  const { get, set } = descriptor as PropertyDescriptor;
+  // One descriptor for a get/set pair or an `accessor` field, as a standard decorator's 'accessor'.
+  if (get && set) return `an accessor (${String(key)})`;
+  if (get) return `a getter (${String(key)})`;
+  if (set) return `a setter (${String(key)})`;
+  return undefined;
 }
 
 function isStandardContext(value: unknown): value is { kind: string; name: string | symbol } {

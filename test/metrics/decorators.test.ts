@@ -4,6 +4,8 @@ import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { Counter, Registry } from 'prom-client';
+import { Counted } from '../../src/metrics/index.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const fixtures = path.join(import.meta.dirname, 'fixtures');
@@ -92,6 +94,49 @@ for (const [mode, options] of [
     assert.equal(r.globalMetrics, 0, 'nothing may be registered on prom-client\'s global registry');
   });
 }
+
+for (const [mode, options] of [
+  ['standard', { experimentalDecorators: false }],
+  ['legacy', { experimentalDecorators: true }],
+] as const) {
+  test(`a metric decorator on a getter, a setter, a field, an accessor or a class fails when the class is defined, with ${mode} decorators`, async () => {
+    const fixture = await compile(path.join(fixtures, 'kinds.ts'), `kinds-${mode}`, options);
+    const r = (await fixture.run()) as { errors: string[]; created: string; calls: unknown[] };
+    assert.deepEqual(r.errors, [
+      'TypeError: @Counted decorates methods, got a getter (size)',
+      'TypeError: @Counted decorates methods, got a setter (size)',
+      'TypeError: @Counted decorates methods, got a field (handler)',
+      'TypeError: @Counted decorates methods, got an accessor (retries)',
+      'TypeError: @Counted decorates methods, got a class (Service)',
+    ]);
+    assert.deepEqual([r.created, r.calls], ['created', [['create', 1]]]);
+  });
+}
+
+test('with experimentalDecorators, a metric decorator on a parameter fails as it is applied', () => {
+  const decorate = Counted(new Counter({ name: 'param_calls_total', help: 'Calls', registers: [new Registry()] })) as unknown as (...args: unknown[]) => unknown;
+  class Jobs {
+    run(_: number): void {}
+  }
+  // What TypeScript's __param(0, decorator) calls, on a method's parameter and on the constructor's.
+  assert.throws(() => decorate(Jobs.prototype, 'run', 0), { name: 'TypeError', message: '@Counted decorates methods, got a parameter (run)' });
+  assert.throws(() => decorate(Jobs, undefined, 0), { name: 'TypeError', message: '@Counted decorates methods, got a parameter (constructor)' });
+});
+
+test('standard decorators decorate a #private method, labelled with its name', async () => {
+  const calls = new Counter({ name: 'private_calls_total', help: 'Calls', labelNames: ['method'], registers: [new Registry()] });
+  class Jobs {
+    @Counted(calls, { methodLabel: 'method' })
+    #double(x: number): number {
+      return x * 2;
+    }
+    run(x: number): number {
+      return this.#double(x);
+    }
+  }
+  assert.equal(new Jobs().run(4), 8);
+  assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['#double', 1]]);
+});
 
 test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route metadata survives either decorator order', async () => {
   const source = path.join(out, 'nest-src', 'nest-decorated.ts');
