@@ -27,7 +27,7 @@ export interface InstrumentOptions {
    * @default none
    */
   readonly outcomeLabel?: string;
-  /** A label set to the function's (or decorated method's) name. @default none */
+  /** A label set to the function's (or decorated method's) name; an anonymous function is refused. @default none */
   readonly methodLabel?: string;
   /** Where {@link timed} reads the time, in milliseconds. @default performance */
   readonly clock?: { now(): number };
@@ -129,7 +129,13 @@ const ASYNC_GENERATOR_FUNCTION: unknown = Object.getPrototypeOf(async function* 
 export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, options: InstrumentOptions, hooks: Hooks): F {
   assertFunction('fn', fn);
   const base: Record<string, string | number> = { ...options.labels };
-  if (options.methodLabel !== undefined) base[options.methodLabel] = name ?? fn.name;
+  if (options.methodLabel !== undefined) {
+    // Prometheus reads an empty label value as no label: every anonymous function would share one series.
+    if (!(name ?? fn.name)) {
+      throw new TypeError(`Expected \`fn\` to have a name for \`methodLabel\` '${options.methodLabel}', got an anonymous function: name it, or set the label in \`labels\``);
+    }
+    base[options.methodLabel] = name ?? fn.name;
+  }
   const { outcomeLabel } = options;
   const success: Labels = outcomeLabel === undefined ? base : { ...base, [outcomeLabel]: 'success' };
   const failure: Labels = outcomeLabel === undefined ? base : { ...base, [outcomeLabel]: 'failure' };

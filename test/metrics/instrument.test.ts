@@ -133,7 +133,20 @@ test('a label the metric does not declare fails at wrap time, naming the metric 
     message: "Expected the labelNames of metric `work_running` to include 'region' (set by `labels`), got [\"method\"] (array)",
   });
   // inFlight ignores outcomeLabel, so its gauge need not declare it.
-  assert.equal(inFlight(() => 'ok', byMethod, { methodLabel: 'method', outcomeLabel: 'outcome' })(), 'ok');
+  assert.equal(inFlight(function probe() { return 'ok'; }, byMethod, { methodLabel: 'method', outcomeLabel: 'outcome' })(), 'ok');
+});
+
+test('methodLabel on an anonymous function fails at wrap time, where it would label its samples method=""', async () => {
+  const promRegistry = new Registry();
+  const calls = new Counter({ name: 'anon_total', help: 'h', labelNames: ['method'], registers: [promRegistry] });
+  assert.throws(() => counted(async () => 1, calls, { methodLabel: 'method' }), {
+    name: 'TypeError',
+    message: "Expected `fn` to have a name for `methodLabel` 'method', got an anonymous function: name it, or set the label in `labels`",
+  });
+  const handler = async (): Promise<number> => 1;
+  assert.equal(await counted(handler, calls, { methodLabel: 'method' })(), 1);
+  assert.equal(counted(() => 2, calls, { labels: { method: 'inline' } })(), 2);
+  assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['handler', 1], ['inline', 1]]);
 });
 
 test('a metric that fails when recording never changes what the function returns or throws', async (t) => {
