@@ -138,20 +138,28 @@ test('standard decorators decorate a #private method, labelled with its name', a
   assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['#double', 1]]);
 });
 
-test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route metadata survives either decorator order', async () => {
+test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route, status, header, guard and pipe metadata survive either decorator order, over HTTP', async () => {
   const source = path.join(out, 'nest-src', 'nest-decorated.ts');
   await mkdir(path.dirname(source), { recursive: true });
   await copyFile(path.join(fixtures, 'nest-decorated.legacy-ts'), source);
   const fixture = await compile(source, 'nest', { experimentalDecorators: true, emitDecoratorMetadata: true });
-  const r = (await fixture.run()) as { answers: string[]; paths: string[]; calls: Sample['values'] };
+  const r = (await fixture.run()) as { answers: unknown[]; paths: string[]; replies: unknown[]; calls: unknown[]; timed: unknown[] };
 
-  assert.deepEqual(r.answers, ['outer', 'inner', 'inner']);
-  assert.deepEqual(r.paths, ['outer', 'inner']);
-  assert.deepEqual(
-    r.calls.map((v) => [v.labels.method, v.value]),
-    [
-      ['outer', 1],
-      ['inner', 2],
-    ],
-  );
+  assert.deepEqual(r.answers, [10, 'inner']);
+  assert.deepEqual(r.paths, ['outer/:id', 'inner']);
+  // Bodies parsed, as the order of the keys of Nest's error replies is not Nest's contract.
+  const replies = (r.replies as [number, string | null, string][]).map(([status, header, body]) => [status, header, body.startsWith('{') ? JSON.parse(body) : body]);
+  assert.deepEqual(replies, [
+    [202, 'outer', { id: 4, scaled: 40 }],
+    // The guard and the pipe refuse before the handler runs, so neither call is counted (Nest sets
+    // @Header's headers after the guards and before the pipes).
+    [403, null, { message: 'needs role admin', error: 'Forbidden', statusCode: 403 }],
+    [400, 'outer', { message: 'Validation failed (numeric string is expected)', error: 'Bad Request', statusCode: 400 }],
+    [201, 'inner', 'inner'],
+  ]);
+  assert.deepEqual(r.calls, [
+    ['outer', 'success', 2],
+    ['inner', 'success', 2],
+  ]);
+  assert.deepEqual(r.timed, [['outer', 2]]);
 });
