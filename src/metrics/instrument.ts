@@ -81,7 +81,8 @@ export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
  * returns a promise (timed until it settles). `this` and the arguments pass through unchanged.
  *
  * Only a real Promise (`instanceof Promise`, as every async function returns) is awaited: the
- * wrapper returns a promise of the same class that settles as it does. Any other thenable, such as
+ * wrapper returns a promise of the same class that settles as it does, with the promise's own
+ * properties (ky's `.json()`, `util.promisify(exec)`'s `.child`). Any other thenable, such as
  * a lazy query builder (Knex, Prisma, Mongoose) that runs only once `then` is called, is returned
  * untouched and timed as a synchronous value; wrap the function that awaits it to time the query.
  * A generator function (`function*`, `async function*`) is timed over its iteration: from the
@@ -174,7 +175,7 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
       finish(success);
       return result;
     }
-    return result.then(
+    const settled = result.then(
       (value: unknown) => {
         finish(success);
         return value;
@@ -184,6 +185,8 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
         throw error;
       },
     );
+    // Callers may read what the function put on its promise: ky's .json(), promisify(exec)'s .child.
+    return Object.defineProperties(settled, Object.getOwnPropertyDescriptors(result));
   };
   return named(fn, wrapper);
 }

@@ -204,6 +204,20 @@ test('only real promises are awaited; another thenable is returned untouched and
   assert.ok((await samples(seconds)).includes('op_seconds_sum{"op":"p"} 0.05'));
 });
 
+test("a promise's own properties stay on the wrapper's (ky's .json(), promisify(exec)'s .child)", async () => {
+  const { seconds, clock } = setup();
+  // As ky builds its ResponsePromise and util.promisify(child_process.exec) its result: a native
+  // promise with properties of its own, which callers read at once.
+  const request = (): Promise<string> & { json(): Promise<unknown>; child: { pid: number } } =>
+    Object.assign(Promise.resolve('{"ok":true}'), { json: async () => ({ ok: true }), child: { pid: 42 } });
+  const wrapped = timed(request, seconds, { clock, labels: { op: 'ky' } });
+  const pending = wrapped();
+  assert.equal(pending.child.pid, 42);
+  assert.deepEqual(await pending.json(), { ok: true });
+  assert.equal(await pending, '{"ok":true}');
+  assert.ok((await samples(seconds)).includes('op_seconds_count{"op":"ky"} 1'));
+});
+
 test('a generator is timed, counted and in flight from its first next() until it finishes, throws or is returned', async () => {
   const { seconds, calls, running, clock } = setup();
   const options = { clock, labels: { op: 'gen' }, outcomeLabel: 'outcome' };
