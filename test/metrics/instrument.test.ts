@@ -149,6 +149,40 @@ test('methodLabel on an anonymous function fails at wrap time, where it would la
   assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['handler', 1], ['inline', 1]]);
 });
 
+test('inFlight stays up while a call has not settled and comes down when its AbortSignal ends it', async () => {
+  const { calls, running } = setup();
+  const wait = (signal: AbortSignal): Promise<never> =>
+    new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+  const options = { labels: { op: 'wait' } };
+  const wrapped = counted(inFlight(wait, running, options), calls, { ...options, outcomeLabel: 'outcome' });
+  const forever = new AbortController();
+  const aborted = new AbortController();
+  void wrapped(forever.signal).catch(() => {});
+  const pending = wrapped(aborted.signal);
+  assert.deepEqual(await samples(running), ['{"op":"wait"} 2']);
+  aborted.abort(new Error('client went away'));
+  await assert.rejects(pending, { message: 'client went away' });
+  assert.deepEqual(await samples(running), ['{"op":"wait"} 1'], 'the call never settled: still in flight');
+  assert.deepEqual(await samples(calls), ['{"op":"wait","outcome":"failure"} 1']);
+});
+
+test('one metric shared by two classes and by every instance: a method name both classes use is one series unless a fixed label parts them', async () => {
+  const promRegistry = new Registry();
+  const shared = (): Counter => (promRegistry.getSingleMetric('find_calls_total') as Counter | undefined) ??
+    new Counter({ name: 'find_calls_total', help: 'h', labelNames: ['method', 'controller'], registers: [promRegistry] });
+  class Users {
+    find = counted(function find() { return 'user'; }, shared(), { methodLabel: 'method' });
+  }
+  class Orders {
+    find = counted(function find() { return 'order'; }, shared(), { methodLabel: 'method' });
+    findParted = counted(function find() { return 'order'; }, shared(), { methodLabel: 'method', labels: { controller: 'orders' } });
+  }
+  const users = [new Users(), new Users()];
+  assert.deepEqual([users[0]!.find(), users[1]!.find(), new Orders().find(), new Orders().findParted()], ['user', 'user', 'order', 'order']);
+  assert.deepEqual(await samples(shared()), ['{"method":"find"} 3', '{"controller":"orders","method":"find"} 1']);
+  assert.throws(() => new Counter({ name: 'find_calls_total', help: 'h', registers: [promRegistry] }), /already been registered/);
+});
+
 test('a metric that fails when recording never changes what the function returns or throws', async (t) => {
   const warnings: string[] = [];
   const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
