@@ -50,7 +50,9 @@ function decorator(name: string, options: InstrumentOptions, hooks: Hooks): Metr
     if (typeof descriptor !== 'object' || typeof descriptor.value !== 'function') {
       throw new TypeError(`@${name} decorates methods, got ${describe((descriptor as PropertyDescriptor | null)?.value)} at ${String(context)}`);
     }
-    return { ...descriptor, value: wrap(descriptor.value as AnyFunction, String(context), options, hooks) };
+    // In place, not a copy: Nest's applyDecorators() ignores what a method decorator returns.
+    descriptor.value = wrap(descriptor.value as AnyFunction, String(context), options, hooks);
+    return descriptor;
   }
   return decorate as MetricDecorator;
 }

@@ -138,7 +138,7 @@ test('standard decorators decorate a #private method, labelled with its name', a
   assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['#double', 1]]);
 });
 
-test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route, status, header, guard and pipe metadata survive either decorator order, over HTTP', async () => {
+test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route, status, header, guard and pipe metadata survive either decorator order and applyDecorators, over HTTP', async () => {
   const source = path.join(out, 'nest-src', 'nest-decorated.ts');
   await mkdir(path.dirname(source), { recursive: true });
   await copyFile(path.join(fixtures, 'nest-decorated.legacy-ts'), source);
@@ -156,10 +156,12 @@ test('with experimentalDecorators and emitDecoratorMetadata (NestJS), route, sta
     [403, null, { message: 'needs role admin', error: 'Forbidden', statusCode: 403 }],
     [400, 'outer', { message: 'Validation failed (numeric string is expected)', error: 'Bad Request', statusCode: 400 }],
     [201, 'inner', 'inner'],
+    [200, 'composed', 'composed'],
   ]);
   assert.deepEqual(r.calls, [
     ['outer', 'success', 2],
     ['inner', 'success', 2],
+    ['composed', 'success', 1],
   ]);
   assert.deepEqual(r.timed, [['outer', 2]]);
 });
