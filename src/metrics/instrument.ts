@@ -27,7 +27,7 @@ export interface InstrumentOptions {
    * @default none
    */
   readonly outcomeLabel?: string;
-  /** A label set to the function's (or decorated method's) name; an anonymous function is refused. @default none */
+  /** A label set to the function's (or decorated method's) name, less bind()'s `bound ` prefix; an anonymous function is refused. @default none */
   readonly methodLabel?: string;
   /** Where {@link timed} reads the time, in milliseconds. @default performance */
   readonly clock?: { now(): number };
@@ -131,11 +131,13 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
   assertFunction('fn', fn);
   const base: Record<string, string | number> = { ...options.labels };
   if (options.methodLabel !== undefined) {
+    // fn.bind() names its result 'bound list'; the label is the method's name.
+    const method = name ?? fn.name.replace(/^(bound )+/, '');
     // Prometheus reads an empty label value as no label: every anonymous function would share one series.
-    if (!(name ?? fn.name)) {
+    if (!method) {
       throw new TypeError(`Expected \`fn\` to have a name for \`methodLabel\` '${options.methodLabel}', got an anonymous function: name it, or set the label in \`labels\``);
     }
-    base[options.methodLabel] = name ?? fn.name;
+    base[options.methodLabel] = method;
   }
   const { outcomeLabel } = options;
   const success: Labels = outcomeLabel === undefined ? base : { ...base, [outcomeLabel]: 'success' };

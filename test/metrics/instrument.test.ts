@@ -136,6 +136,21 @@ test('a label the metric does not declare fails at wrap time, naming the metric 
   assert.equal(inFlight(function probe() { return 'ok'; }, byMethod, { methodLabel: 'method', outcomeLabel: 'outcome' })(), 'ok');
 });
 
+test("methodLabel on a bound method is the method's name, as Express apps pass controller.list.bind(controller)", async () => {
+  const calls = new Counter({ name: 'bound_total', help: 'h', labelNames: ['method'], registers: [new Registry()] });
+  const controller = {
+    prefix: 'item',
+    list(): string {
+      return `${this.prefix}s`;
+    },
+  };
+  const list = counted(controller.list.bind(controller), calls, { methodLabel: 'method' });
+  const twice = counted(controller.list.bind(controller).bind(null), calls, { methodLabel: 'method' });
+  assert.deepEqual([list(), twice()], ['items', 'items']);
+  assert.deepEqual((await calls.get()).values.map((v) => [v.labels.method, v.value]), [['list', 2]]);
+  assert.equal(list.name, 'bound list', 'the wrapper keeps the function\'s own name');
+});
+
 test('methodLabel on an anonymous function fails at wrap time, where it would label its samples method=""', async () => {
   const promRegistry = new Registry();
   const calls = new Counter({ name: 'anon_total', help: 'h', labelNames: ['method'], registers: [promRegistry] });
