@@ -129,6 +129,9 @@ const ASYNC_GENERATOR_FUNCTION: unknown = Object.getPrototypeOf(async function* 
  */
 export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, options: InstrumentOptions, hooks: Hooks): F {
   assertFunction('fn', fn);
+  if (/^class[\s{]/.test(Function.prototype.toString.call(fn))) {
+    throw new TypeError(`Expected \`fn\` to be a function to call, got class ${fn.name || '(anonymous)'}: wrap its methods, or a function that calls \`new\``);
+  }
   const base: Record<string, string | number> = { ...options.labels };
   if (options.methodLabel !== undefined) {
     // fn.bind() names its result 'bound list'; the label is the method's name.

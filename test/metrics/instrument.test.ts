@@ -88,6 +88,12 @@ test('bad arguments fail at wrap time with the value quoted, and nothing touches
   assert.throws(() => timed(() => 1, {} as Histogram), { name: 'TypeError', message: 'Expected `histogram` to be a prom-client metric with observe(), got {} (object)' });
   assert.throws(() => inFlight(() => 1, { inc() {} } as unknown as Gauge), /Expected `gauge` to be a prom-client metric with inc\(\) and dec\(\)/);
   assert.throws(() => timed(42 as unknown as () => void, seconds), { message: 'Expected `fn` to be a function, got 42 (number)' });
+  // A class cannot be called: its wrapper would throw on every call, after recording a failure.
+  assert.throws(() => timed(class Repository {} as unknown as () => void, seconds), {
+    name: 'TypeError',
+    message: 'Expected `fn` to be a function to call, got class Repository: wrap its methods, or a function that calls `new`',
+  });
+  assert.equal(timed({ class() { return 'a method named class'; } }.class, seconds)(), 'a method named class');
   assert.throws(() => timed(() => 1, seconds, { clock: {} as never }), { message: 'Expected `clock` to have now(), got {} (object)' });
   assert.throws(() => timed(() => 1, seconds, { outcomelabel: 'outcome' } as never), {
     message: 'Unknown option `outcomelabel`; the metric wrapper takes labels, outcomeLabel, methodLabel, clock',
