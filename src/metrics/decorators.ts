@@ -64,7 +64,8 @@ function decorator(name: string, options: InstrumentOptions, hooks: Hooks): Metr
 function legacyMisplacement(target: unknown, key: unknown, descriptor: unknown): string | undefined {
   if (typeof descriptor === 'number') return `a parameter (${key === undefined ? 'constructor' : String(key)})`;
   if (key === undefined) return `a class (${typeof target === 'function' ? target.name : describe(target)})`;
-  if (descriptor === undefined) return `a field (${String(key)})`;
+  // TypeScript gives a field no descriptor; Babel's legacy decorators one with its initializer.
+  if (descriptor === undefined || 'initializer' in (descriptor as object)) return `a field (${String(key)})`;
   const { get, set } = descriptor as PropertyDescriptor;
   // One descriptor for a get/set pair or an `accessor` field, as a standard decorator's 'accessor'.
   if (get && set) return `an accessor (${String(key)})`;

@@ -113,7 +113,7 @@ for (const [mode, options] of [
   });
 }
 
-test('with experimentalDecorators, a metric decorator on a parameter fails as it is applied', () => {
+test('with legacy decorators, a metric decorator on a parameter or a Babel field fails as it is applied', () => {
   const decorate = Counted(new Counter({ name: 'param_calls_total', help: 'Calls', registers: [new Registry()] })) as unknown as (...args: unknown[]) => unknown;
   class Jobs {
     run(_: number): void {}
@@ -121,6 +121,9 @@ test('with experimentalDecorators, a metric decorator on a parameter fails as it
   // What TypeScript's __param(0, decorator) calls, on a method's parameter and on the constructor's.
   assert.throws(() => decorate(Jobs.prototype, 'run', 0), { name: 'TypeError', message: '@Counted decorates methods, got a parameter (run)' });
   assert.throws(() => decorate(Jobs, undefined, 0), { name: 'TypeError', message: '@Counted decorates methods, got a parameter (constructor)' });
+  // Babel's legacy decorators (plugin-proposal-decorators, legacy: true) give a field a descriptor with its initializer.
+  const field = { configurable: true, enumerable: true, writable: true, initializer: () => () => 1 };
+  assert.throws(() => decorate(Jobs.prototype, 'handler', field), { name: 'TypeError', message: '@Counted decorates methods, got a field (handler)' });
 });
 
 test('standard decorators decorate a #private method, labelled with its name', async () => {
