@@ -191,7 +191,9 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
       },
     );
     // Callers may read what the function put on its promise: ky's .json(), promisify(exec)'s .child.
-    return Object.defineProperties(settled, Object.getOwnPropertyDescriptors(result));
+    // Reflect.defineProperty, as it returns false rather than throwing where `settled` holds its own.
+    for (const key of Reflect.ownKeys(result)) Reflect.defineProperty(settled, key, Object.getOwnPropertyDescriptor(result, key)!);
+    return settled;
   };
   return named(fn, wrapper);
 }

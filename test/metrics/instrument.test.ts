@@ -271,6 +271,18 @@ test("a promise's own properties stay on the wrapper's (ky's .json(), promisify(
   assert.deepEqual(await pending.json(), { ok: true });
   assert.equal(await pending, '{"ok":true}');
   assert.ok((await samples(seconds)).includes('op_seconds_count{"op":"ky"} 1'));
+
+  // A subclass that freezes its instances, then.then()'s among them: its properties stay its own.
+  let made = 0;
+  class Frozen<T> extends Promise<T> {
+    readonly id = ++made;
+    constructor(executor: (resolve: (value: T) => void, reject: (error: unknown) => void) => void) {
+      super(executor);
+      Object.freeze(this);
+    }
+  }
+  const frozen = timed(() => new Frozen<number>((resolve) => resolve(5)), seconds, { clock, labels: { op: 'frozen' } })();
+  assert.deepEqual([frozen instanceof Frozen, frozen.id, await frozen], [true, 2, 5]);
 });
 
 test('a generator is timed, counted and in flight from its first next() until it finishes, throws or is returned', async () => {
