@@ -71,7 +71,7 @@ export class LatencyModel {
   #b = 0;
   #mean: number | undefined;
   #meanItems = 1;
-  /** The smallest batch in the fit. */
+  /** The smallest batch the line was fitted on (kept with the line while batches of one size lie on it). */
   #minItems = 1;
   #spread = 0;
   #fitted = false;
@@ -205,11 +205,11 @@ export class LatencyModel {
    * lost, and any larger batch estimated at their mean: a model that got 3 × slower (3·n + 12 ms,
    * batches of 3) ran a batch of 5, 27 ms, planned as 21. The line is kept while they agree.
    */
-  #onLine(ys: readonly number[], mean: number): boolean {
+  #onLine(items: number, ys: readonly number[], mean: number): boolean {
     let squares = 0;
     for (const y of ys) squares += (y - mean) * (y - mean);
     const standardError = Math.sqrt(squares / ys.length / ys.length);
-    return Math.abs(this.#a * this.#minItems + this.#b - mean) <= 2 * standardError + 1e-9 * (mean + 1);
+    return Math.abs(this.#a * items + this.#b - mean) <= 2 * standardError + 1e-9 * (mean + 1);
   }
 
   #fitLine(xs: readonly number[], ys: readonly number[]): void {
@@ -222,6 +222,7 @@ export class LatencyModel {
       sy += ys[i]!;
       least = Math.min(least, xs[i]!);
     }
+    const fittedDownTo = this.#minItems;
     this.#minItems = least;
     const mx = sx / n;
     const my = sy / n;
@@ -235,7 +236,11 @@ export class LatencyModel {
     this.#mean = my;
     this.#meanItems = mx;
     if (sxx === 0) {
-      if (this.#fitted && this.#onLine(ys, my)) return;
+      if (this.#fitted && this.#onLine(least, ys, my)) {
+        // Kept, the line is still the one fitted down to its smallest batch.
+        this.#minItems = Math.min(fittedDownTo, least);
+        return;
+      }
       this.#fitted = false;
       this.#a = 0;
       this.#b = 0;

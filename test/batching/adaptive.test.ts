@@ -408,6 +408,17 @@ test('a line fitted on nearly full batches alone is not followed down to one ite
   assert.deepEqual([model.estimate(1), model.estimate(3)], [24.5 / 15, 24.5 / 5]);
 });
 
+test('a line kept while batches of one size lie on it is still followed down to the smallest batch it was fitted on', () => {
+  const model = new LatencyModel(4);
+  // Fitted on batches of 1 and 3: 2·n + 3.
+  for (const [n, ms] of [[1, 5], [3, 9], [3, 9], [3, 9]] as const) model.record(n, ms);
+  assert.deepEqual([model.estimate(1), model.estimate(2)], [5, 7]);
+  // The batch of 1 leaves the window and the line is kept: a batch of 1 still takes 5 ms, not a
+  // third of a batch of 3 (3 ms), as it would were the line fitted on batches of 3 alone.
+  model.record(3, 9);
+  assert.deepEqual([model.fitted, model.estimate(1), model.estimate(2), model.estimate(5)], [true, 5, 7, 13]);
+});
+
 test('adaptive mode keeps two standard deviations of run time in hand against the objective', () => {
   const model = new LatencyModel();
   // Batches of 1 took 3 and 5 ms, of 2 took 6 and 8: the line is 3·n + 1, each run 1 ms off it.
