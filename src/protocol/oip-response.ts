@@ -28,8 +28,9 @@ export interface EncodedInferResponse {
 }
 
 /**
- * Encodes a response as OIP JSON: outputs in the order asked for, or the model's order, data flat
- * and row-major; outputs for which `binaryOutput` is true go as raw bytes after the JSON.
+ * Encodes a response as OIP JSON: outputs in the order `requested` names them (those it does not
+ * name left out), or without it in the response's order, data flat and row-major; outputs for
+ * which `binaryOutput` is true go as raw bytes after the JSON.
  */
 export function encodeInferResponse(
   model: string,
@@ -37,16 +38,25 @@ export function encodeInferResponse(
   id: string | undefined,
   response: InferenceResponse,
   binaryOutput: (name: string) => boolean = () => false,
+  requested?: readonly string[],
 ): EncodedInferResponse {
   const binary: Uint8Array[] = [];
-  // No member is written after a spread, which Node 20 defines through its runtime (about 0.7 us a reply).
-  const outputs = Object.entries(response.outputs).map(([name, t]): OipOutput => {
+  const outputs: OipOutput[] = [];
+  // By name, not in the response's order: an answer shared from the result cache or a flight is in
+  // the order of the request that ran, and asking for [b, a] where [a, b] ran must still read b first.
+  for (const name of requested ?? Object.keys(response.outputs)) {
+    const t = response.outputs[name];
+    if (t === undefined) continue;
     const shape = [...t.shape];
-    if (!binaryOutput(name)) return { name, datatype: t.datatype, shape, data: encodeJsonData(t) };
+    // No member is written after a spread, which Node 20 defines through its runtime (about 0.7 us a reply).
+    if (!binaryOutput(name)) {
+      outputs.push({ name, datatype: t.datatype, shape, data: encodeJsonData(t) });
+      continue;
+    }
     const bytes = tensorBytes(t);
     binary.push(bytes);
-    return { name, datatype: t.datatype, shape, parameters: { binary_data_size: bytes.byteLength } };
-  });
+    outputs.push({ name, datatype: t.datatype, shape, parameters: { binary_data_size: bytes.byteLength } });
+  }
   const json: { model_name: string; model_version?: string; id?: string; outputs?: readonly OipOutput[] } = { model_name: model };
   if (version !== undefined) json.model_version = version;
   if (id !== undefined) json.id = id;

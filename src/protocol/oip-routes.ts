@@ -92,7 +92,7 @@ async function infer({ service, maxElements, tenantOf, routingKeyHeader, jsonDec
     },
     ...(tenantOf ? await beforeService(service, model, () => directivesWithTenant(request, tenantOf)) : sent),
   });
-  const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput);
+  const encoded = encodeInferResponse(model, served, decoded.request.id, response, decoded.binaryOutput, decoded.request.outputs);
   if (encoded.binary.length === 0) return jsonResponse(200, encoded.json);
   const joined = joinBody(JSON.stringify(encoded.json), encoded.binary);
   return {

@@ -187,6 +187,13 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual((all.outputs as { data: unknown }[]).map((o) => o.data), [[-1, 7], [true, false, true, true], ['a', 'b'], [0.5, -1, 1.5, 2]]);
     });
 
+    test('outputs come back in the order asked for, when an answer to the same inputs asked in another order is cached', async () => {
+      const ask = (names: string[]) => call('POST', '/v2/models/multi/versions/4/infer', { inputs: [{ ...INPUTS[0], data: [[5, 6], [7, 8]] }, INPUTS[1]], outputs: names.map((name) => ({ name })) });
+      const names = async (names: string[]) => ((await ask(names)).body as { outputs: { name: string }[] }).outputs.map((o) => o.name);
+      assert.deepEqual(await names(['HALF', 'SUM']), ['HALF', 'SUM']);
+      assert.deepEqual(await names(['SUM', 'HALF']), ['SUM', 'HALF']);
+    });
+
     test('failures answer the spec\'s error object, as JSON', async () => {
       const cases: [string, string, unknown, number][] = [
         ['GET', '/v2/models/nope', undefined, 404],
