@@ -5,9 +5,10 @@
  * checker below, written from the spec's schemas: required members present with their JSON types,
  * optional ones absent or of their type (never null: no schema is nullable), datatypes from the
  * spec's list, data row-major, `{"error": string}` on every failure. Members the spec does not
- * define are reported too, except the few servable documents (`code` on errors, `version` on a
- * versioned model-ready reply, `binary_data_size` on a binary output): OpenAPI generators that
- * treat a schema without additionalProperties as closed refuse any other.
+ * define are reported too, except the two servable documents (`code` on errors, `version` on a
+ * versioned model-ready reply): OpenAPI generators that treat a schema without
+ * additionalProperties as closed refuse any other. docs/http.md lists where servable answers
+ * otherwise than the specification's text.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
