@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { Counter, Gauge, Histogram, Registry, register } from 'prom-client';
 import { counted, inFlight, timed } from '../../src/metrics/index.js';
 
@@ -283,6 +284,31 @@ test("a promise's own properties stay on the wrapper's (ky's .json(), promisify(
   }
   const frozen = timed(() => new Frozen<number>((resolve) => resolve(5)), seconds, { clock, labels: { op: 'frozen' } })();
   assert.deepEqual([frozen instanceof Frozen, frozen.id, await frozen], [true, 2, 5]);
+});
+
+test("the wrapper's promise keeps its own async_hooks identity: a promise's symbol-keyed properties are not copied", async () => {
+  const { seconds, clock } = setup();
+  // With any init hook on (AsyncLocalStorage, APM agents), Node keeps each promise's async id,
+  // trigger id and stores under symbols of its own: the wrapper's promise has its own.
+  const ids = new Map<object, number>();
+  const resolved: number[] = [];
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (type === 'PROMISE') ids.set(resource, id);
+    },
+    promiseResolve(id) {
+      resolved.push(id);
+    },
+  }).enable();
+  try {
+    const pending = timed(async () => 1, seconds, { clock, labels: { op: 'hooks' } })();
+    assert.equal(await pending, 1);
+    const own = ids.get(pending);
+    assert.equal(typeof own, 'number');
+    assert.ok(resolved.includes(own!), `the resolve of the wrapper's promise reported under its own async id ${own}, got ${resolved.join(', ')}`);
+  } finally {
+    hook.disable();
+  }
 });
 
 test('a generator is timed, counted and in flight from its first next() until it finishes, throws or is returned', async () => {
