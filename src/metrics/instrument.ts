@@ -82,9 +82,10 @@ export function tracking(gauge: UpDown, options: InstrumentOptions): Hooks {
  *
  * Only a real Promise (`instanceof Promise`, as every async function returns) is awaited: the
  * wrapper returns a promise of the same class that settles as it does, with the promise's own
- * named properties (ky's `.json()`, `util.promisify(exec)`'s `.child`). Any other thenable, such as
- * a lazy query builder (Knex, Prisma, Mongoose) that runs only once `then` is called, is returned
- * untouched and timed as a synchronous value; wrap the function that awaits it to time the query.
+ * named properties but then/catch/finally (ky's `.json()`, `util.promisify(exec)`'s `.child`).
+ * Any other thenable, such as a lazy query builder (Knex, Prisma, Mongoose) that runs only once
+ * `then` is called, is returned untouched and timed as a synchronous value; wrap the function that
+ * awaits it to time the query.
  * A generator function (`function*`, `async function*`) is timed over its iteration: from the
  * first `next()` until it finishes, throws, or is returned by its consumer (a success).
  *
@@ -193,14 +194,20 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
     // Callers may read what the function put on its promise: ky's .json(), promisify(exec)'s .child.
     // Reflect.defineProperty, as it returns false rather than throwing where `settled` holds its own.
     // Names only: the symbols are Node's (async_hooks ids, AsyncLocalStorage stores), each
-    // promise's own, and redefining them took ~1 µs a call.
-    for (const key of Object.getOwnPropertyNames(result)) Reflect.defineProperty(settled, key, Object.getOwnPropertyDescriptor(result, key)!);
+    // promise's own, and redefining them took ~1 µs a call. Not its own then/catch/finally, which
+    // would hand the caller's handlers to `result` and leave `settled`'s rejection unhandled.
+    for (const key of Object.getOwnPropertyNames(result)) {
+      if (!PROMISE_METHODS.has(key)) Reflect.defineProperty(settled, key, Object.getOwnPropertyDescriptor(result, key)!);
+    }
     return settled;
   };
   return named(fn, wrapper);
 }
 
 type Begin = () => (labels: Labels) => void;
+
+/** What a caller awaits or handles the wrapper's promise through: its own, never the function's promise's. */
+const PROMISE_METHODS: ReadonlySet<string> = new Set(['then', 'catch', 'finally']);
 
 /** The wrapper of a `function*`: recorded from its first `next()` until the iteration ends. */
 function iterating(fn: AnyFunction, begin: Begin, success: Labels, failure: Labels): AnyFunction {

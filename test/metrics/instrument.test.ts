@@ -311,6 +311,34 @@ test("the wrapper's promise keeps its own async_hooks identity: a promise's symb
   }
 });
 
+test("a promise's own then(), catch() and finally() are not copied: the caller's handler handles the wrapper's promise", async () => {
+  const { seconds, clock } = setup();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    // A promise whose own methods forward to itself: copied, they would hand the caller's
+    // handlers to the function's promise and leave the wrapper's rejected with none.
+    const failing = (): Promise<never> => {
+      const own = Promise.reject(new RangeError('no'));
+      return Object.assign(own, {
+        then: (ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) => Promise.prototype.then.call(own, ok, fail),
+        catch: (fail?: (e: unknown) => unknown) => Promise.prototype.catch.call(own, fail),
+        finally: (done?: () => void) => Promise.prototype.finally.call(own, done),
+      });
+    };
+    const wrapped = timed(failing, seconds, { clock, labels: { op: 'own-then' } });
+    await assert.rejects(wrapped(), RangeError);
+    await wrapped().catch(() => undefined);
+    await wrapped().finally(() => undefined).catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled, []);
+    assert.ok((await samples(seconds)).includes('op_seconds_count{"op":"own-then"} 3'));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
+
 test('a generator is timed, counted and in flight from its first next() until it finishes, throws or is returned', async () => {
   const { seconds, calls, running, clock } = setup();
   const options = { clock, labels: { op: 'gen' }, outcomeLabel: 'outcome' };
