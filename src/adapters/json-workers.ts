@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../backends/index.js';
-import { abortError, InvalidInputError, PayloadTooLargeError, UnavailableError, type Tensor } from '../core/index.js';
+import { abortError, InvalidInputError, onAbort, PayloadTooLargeError, UnavailableError, type Tensor } from '../core/index.js';
 import { spawnWorker } from '../node/index.js';
 import { readBinarySpans, type BinarySpan, type DecodedPredict, type InferRequestData, type JsonDecoder } from '../protocol/index.js';
 
@@ -41,7 +41,8 @@ const IDLE_MS = 60_000;
 interface Pending {
   readonly job: JsonJobHead;
   readonly body: Uint8Array | string;
-  readonly signal: AbortSignal | undefined;
+  /** Stops listening to the request's signal, once a worker takes the body. */
+  unlisten: (() => void) | undefined;
   resolve(reply: JsonReply): void;
   reject(error: unknown): void;
 }
@@ -118,7 +119,16 @@ export class JsonWorkerPool implements JsonDecoder {
 
   #run(job: Pending['job'], body: Uint8Array | string, signal: AbortSignal | undefined): Promise<JsonReply> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, body, signal, resolve, reject });
+      if (signal?.aborted) return reject(abortError(signal));
+      const pending: Pending = { job, body, unlisten: undefined, resolve, reject };
+      // A client that goes away leaves the queue at once: a body held until a worker was free kept
+      // the memory of gone clients' bodies past their connections, without bound. One listener
+      // serves the requests pipelined on a connection (see onAbort).
+      pending.unlisten = onAbort(signal, () => {
+        this.#queue.splice(this.#queue.indexOf(pending), 1);
+        reject(abortError(signal!));
+      });
+      this.#queue.push(pending);
       this.#pump();
     });
   }
@@ -126,11 +136,7 @@ export class JsonWorkerPool implements JsonDecoder {
   #pump(): void {
     while (this.#queue.length > 0 && (this.#idle.length > 0 || this.#slots.size < this.#threads)) {
       const next = this.#queue.shift()!;
-      // The client went away while its body waited: nobody needs it decoded.
-      if (next.signal?.aborted) {
-        next.reject(abortError(next.signal));
-        continue;
-      }
+      next.unlisten?.();
       let slot: Slot;
       try {
         slot = this.#idle.pop() ?? this.#spawn();

@@ -132,6 +132,37 @@ test('a body whose client went away while it waited for the worker is dropped, n
   assert.deepEqual((await first).request.inputs['X']!.data, new Float32Array([1, 2, 3]));
 });
 
+test('a body whose client goes away while it waits for the worker leaves the queue then, not once the worker is free: the bodies of gone clients are not held', async () => {
+  const pool = new JsonWorkerPool(1, 0, 64);
+  const settled: string[] = [];
+  const first = pool.infer(body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }), 100).then(() => settled.push('first decoded'));
+  const gone = new AbortController();
+  const waiting = pool.infer(body({ inputs: [] }), 100, gone.signal).catch((error: Error) => settled.push(`waiting ${error.name}`));
+  gone.abort();
+  // The first body's worker is still starting: a thread takes far longer than a turn of the loop.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(settled, ['waiting CancelledError']);
+  await first;
+  // A signal already aborted is refused at once, and one that aborts after its body was handed to a worker changes nothing.
+  const late = new AbortController();
+  const handed = pool.infer(body({ inputs: [] }), 100, late.signal);
+  await assert.rejects(pool.infer(body({ inputs: [] }), 100, AbortSignal.abort()), { name: 'CancelledError' });
+  await new Promise((resolve) => setImmediate(resolve));
+  late.abort();
+  assert.deepEqual(Object.keys((await handed).request.inputs), []);
+  // Twenty bodies pipelined on one connection wait on its one signal: no listener leak warning.
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  const connection = new AbortController();
+  const pipelined = Array.from({ length: 20 }, () => pool.infer(body({ inputs: [] }), 100, connection.signal));
+  await Promise.all(pipelined);
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off('warning', onWarning);
+  assert.deepEqual(warnings, []);
+  await pool.close();
+});
+
 test('parameters nested deeper than 32 levels are a 400 on a worker as in place, and the worker decodes the next body', { timeout: 20_000 }, async () => {
   const pool = new JsonWorkerPool(1, 0, 64);
   const fine = body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
