@@ -191,6 +191,28 @@ function readReply(socket: net.Socket): Promise<Reply | 'EOF'> {
   });
 }
 
+/** Reads `count` replies framed by Content-Length off a socket, as they come: several may arrive in one chunk. */
+async function readReplies(socket: net.Socket, count: number): Promise<Reply[]> {
+  let got = Buffer.alloc(0);
+  const replies: Reply[] = [];
+  socket.on('data', (chunk: Buffer) => (got = Buffer.concat([got, chunk])));
+  socket.resume();
+  const ended = once(socket, 'end').then(() => 'EOF');
+  while (replies.length < count) {
+    const split = got.indexOf('\r\n\r\n');
+    const [status, ...lines] = split === -1 ? [] : got.subarray(0, split).toString('latin1').split('\r\n');
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const end = split + 4 + Number(headers['content-length']);
+    if (split !== -1 && got.byteLength >= end) {
+      replies.push({ status: Number(status!.split(' ')[1]), headers, body: got.subarray(split + 4, end).toString() });
+      got = got.subarray(end);
+    } else if ((await Promise.race([once(socket, 'data'), ended])) === 'EOF') {
+      assert.fail(`the connection ended after ${replies.length} of ${count} replies`);
+    }
+  }
+  return replies;
+}
+
 async function post(url: string, body: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, ...init });
 }
@@ -689,6 +711,31 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`requests pipelined in one write are answered in order, each on its own: a malformed one, one past bodyLimit and a bad binary header between good ones`, async () => {
+      const { hostname, port, pathname } = new URL(`${server.url}/v2/models/linear/infer`);
+      const request = (body: Buffer | string, headers = '') =>
+        Buffer.concat([Buffer.from(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${headers}\r\n`), Buffer.from(body)]);
+      const header = JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: 12 } }] });
+      const binary = Buffer.concat([Buffer.from(header), Buffer.from(new Float32Array([1, 1, 1]).buffer)]);
+      const socket = net.connect({ host: hostname, port: Number(port), noDelay: true });
+      socket.pause();
+      try {
+        socket.write(
+          Buffer.concat([
+            request('{"inputs": ['),
+            request(inferBody([[1, 2, 3]], { id: 'one' })),
+            request(' '.repeat((1 << 20) + 1)),
+            request(binary, `inference-header-content-length: +${header.length}\r\n`),
+            request(binary, `inference-header-content-length: ${header.length}\r\n`),
+          ]),
+        );
+        const replies = (await readReplies(socket, 5)).map((r) => `${r.status} ${r.status === 200 ? JSON.stringify((JSON.parse(r.body) as { outputs: { data: number[] }[] }).outputs[0]!.data) : ''}`);
+        assert.deepEqual(replies, ['400 ', `200 ${JSON.stringify(expectedY([[1, 2, 3]]))}`, '413 ', '400 ', `200 ${JSON.stringify(expectedY([[1, 1, 1]]))}`]);
+      } finally {
+        socket.destroy();
+      }
+    });
+
     test(`a body far past bodyLimit is cut off: declared longer than 4 × the limit, refused at once; sent without end, its connection closed`, async () => {
       const { hostname, port, pathname } = new URL(`${server.url}/v2/models/linear/infer`);
       const head = (framing: string) => `POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\n${framing}\r\n\r\n`;
@@ -955,6 +1002,39 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         assert.equal((await queued).status, 200);
         assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 1, 0]]);
       } finally {
+        await srv.close();
+        await s.registry.close();
+      }
+    });
+
+    test(`a body sent slowly holds no queue slot while it arrives, and is served once it ends: servable sets no timeout of its own on it`, async () => {
+      const s = await gatedService({ maxBatchSize: 1, maxQueueSize: 1 });
+      const srv = await start({ service: s.service });
+      const { hostname, port, pathname } = new URL(`${srv.url}/v2/models/linear/infer`);
+      const slow = net.connect({ host: hostname, port: Number(port), noDelay: true });
+      slow.pause();
+      try {
+        const body = inferBody([[0, 0, 2]], { id: 'slow' });
+        slow.write(`POST ${pathname} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-length: ${body.length}\r\n\r\n`);
+        // One byte a turn, as a slowloris client trickles its body, until half of it is sent.
+        for (const byte of body.slice(0, body.length >> 1)) {
+          slow.write(byte);
+          await tick();
+        }
+        const url = `${srv.url}/v2/models/linear/infer`;
+        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+        await until(() => s.backend.calls.length === 1, 'the first run');
+        // With maxQueueSize 1, this one would be refused 503 had the slow body taken the slot.
+        const queued = post(url, inferBody([[0, 1, 0]], { id: 'b' }));
+        await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+        s.open();
+        assert.deepEqual([(await running).status, (await queued).status], [200, 200]);
+        slow.write(body.slice(body.length >> 1));
+        const reply = await readReply(slow);
+        assert.deepEqual(reply !== 'EOF' && [reply.status, (JSON.parse(reply.body) as { outputs: { data: number[] }[] }).outputs[0]!.data], [200, expectedY([[0, 0, 2]])]);
+        assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 1, 0], [0, 0, 2]]);
+      } finally {
+        slow.destroy();
         await srv.close();
         await s.registry.close();
       }

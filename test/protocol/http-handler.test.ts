@@ -209,6 +209,31 @@ test('a body over bodyLimit is 413 whether it arrives as bytes or as a string', 
   assert.equal((await http.handle({ method: 'POST', path: '/v2/models/m/infer', headers: {}, body: 'é'.repeat(5) })).status, 404);
 });
 
+test('bodies of hostile sizes are each answered alone: 20,000 inputs or outputs, a shape of 100,000 dimensions or past 2^53 elements, 100,000 parameter keys', async () => {
+  const { registry, http } = await setup();
+  const flag = { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] };
+  const a = { name: 'a', datatype: 'INT64', shape: [1, 2], data: [1, 2] };
+  const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+  const cases: [unknown, number, RegExp][] = [
+    [{ inputs: Array.from({ length: 20_000 }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1], data: [1] })) }, 400, /^Unknown input 'x0'/],
+    [{ inputs: [a, flag], outputs: Array.from({ length: 20_000 }, (_, i) => ({ name: `y${i}` })) }, 400, /^Unknown output 'y0'/],
+    [{ inputs: [{ ...a, shape: Array(100_000).fill(1) }, flag] }, 400, /expected `shape` to be an array of at most 32 integers/],
+    [{ inputs: [{ ...a, shape: [2 ** 30, 2 ** 30, 2 ** 30] }, flag] }, 400, /claims 1\.2379400392853803e\+27 elements, more than the limit/],
+    [{ inputs: [{ ...a, shape: [2 ** 53, 2 ** 53, 0] }, flag] }, 400, /expected `shape` to be an array of at most 32 integers >= 0/],
+    [{ inputs: [a, flag], parameters: keys(100_000) }, 200, /^$/],
+    [{ inputs: [{ ...a, parameters: keys(100_000) }, flag] }, 200, /^$/],
+  ];
+  for (const [body, status, error] of cases) {
+    const reply = await http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: JSON.stringify(body) });
+    const answer = json(reply) as { error?: string };
+    assert.equal(reply.status, status, answer.error);
+    assert.match(answer.error ?? '', error);
+    // The error quotes what was sent in short, whatever its size.
+    assert.ok((reply.body as string).length < 400, `${reply.body.length} bytes`);
+  }
+  await registry.close();
+});
+
 test('a model known but not loaded is not ready (503) until a request loads it', async () => {
   const { registry, http } = await setup();
   registry.register({ name: 'lazy', source: echo(), warmup: [] });
