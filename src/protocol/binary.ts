@@ -22,10 +22,14 @@ export interface SplitBody {
 
 /**
  * Splits a body at `Inference-Header-Content-Length`; without the header the whole body is JSON.
- * @throws InvalidInputError when the header is not a length within the body.
+ * @throws InvalidInputError when the header is not a length within the body, or comes as more
+ * than one field line (an array of values), as Node refuses a repeated one by joining it (`94, 94`).
  */
 export function splitBody(body: Uint8Array | string, header: string | readonly string[] | undefined): SplitBody {
   if (header === undefined) return { json: body, binary: undefined };
+  if (typeof header !== 'string' && header.length > 1) {
+    throw new InvalidInputError(`The Inference-Header-Content-Length header was sent ${header.length} times; send it once`);
+  }
   const value = typeof header === 'string' ? header : header[0];
   // A plain Uint8Array view: a Node Buffer's slice() does not copy, which core's fromBytes relies on to realign.
   const bytes = typeof body === 'string' ? encoder.encode(body) : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);

@@ -234,6 +234,21 @@ test('bodies of hostile sizes are each answered alone: 20,000 inputs or outputs,
   await registry.close();
 });
 
+test('an Inference-Header-Content-Length handed over as more than one field line is a 400 naming it, as Node joined into one it is; one line is read', async () => {
+  const { registry, http } = await setup();
+  const header = JSON.stringify({ inputs: [{ name: 'a', datatype: 'INT64', shape: [1, 2], parameters: { binary_data_size: 16 } }, { name: 'flag', datatype: 'BOOL', shape: [1], data: [true] }] });
+  const body = new Uint8Array([...new TextEncoder().encode(header), ...new Uint8Array(new BigInt64Array([1n, 2n]).buffer)]);
+  const send = (length: string | string[]) => http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: { 'inference-header-content-length': length }, body });
+  for (const lines of [[String(header.length), String(header.length)], [String(header.length), '0'], `${header.length}, ${header.length}`]) {
+    const reply = await send(lines);
+    assert.equal(reply.status, 400);
+    assert.match((json(reply) as { error: string }).error, /Inference-Header-Content-Length/);
+  }
+  assert.equal((await send([String(header.length)])).status, 200);
+  assert.equal((await send(String(header.length))).status, 200);
+  await registry.close();
+});
+
 test('a model known but not loaded is not ready (503) until a request loads it', async () => {
   const { registry, http } = await setup();
   registry.register({ name: 'lazy', source: echo(), warmup: [] });
