@@ -1,6 +1,6 @@
 /**
  * The HTTP protocols, free of any transport: the Open Inference Protocol v2 REST API (with the
- * binary tensor data, schedule policy, model repository and statistics extensions) and TF-Serving's v1 REST
+ * binary tensor data, classification, schedule policy, model repository and statistics extensions) and TF-Serving's v1 REST
  * API, decoded into tensors, validated, answered through an InferenceService, and encoded back.
  * The adapters (`servable/node`, `servable/fastify`, `servable/express`, `servable/nest`) are thin glue over
  * {@link createHttpHandler}; it imports nothing from Node, so it serves any runtime.
@@ -15,6 +15,7 @@ export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHe
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
 export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
 export { BinaryLayout, readBinarySpans, type BinarySource, type BinarySpan } from './binary.js';
+export { classifier, classify, type ClassifiedModel, type Classifier } from './classification.js';
 export { encodeInferResponse, encodeModelMetadata, type EncodedInferResponse, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';

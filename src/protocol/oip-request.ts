@@ -31,9 +31,20 @@ export interface InferRequestData {
   readonly binaryOutputs: ReadonlyMap<string, boolean | undefined>;
   /** `parameters.binary_data_output`: how the other outputs are returned. */
   readonly binaryAll: boolean;
+  /**
+   * Each output asked for as its top classes (`parameters.classification` > 0, Triton's
+   * classification extension), with how many; undefined when none is.
+   */
+  readonly classification: ReadonlyMap<string, number> | undefined;
 }
 
-const NO_OUTPUTS: ReadonlyMap<string, boolean | undefined> = new Map();
+/** The outputs a request asks for, as {@link decodeOutputs} reads them. */
+interface RequestedOutputs {
+  readonly binaryOutputs: ReadonlyMap<string, boolean | undefined>;
+  readonly classification: ReadonlyMap<string, number> | undefined;
+}
+
+const NO_OUTPUTS: RequestedOutputs = { binaryOutputs: new Map(), classification: undefined };
 
 /** An OIP inference request decoded into tensors, with its scheduling parameters. */
 export interface DecodedInferRequest extends InferRequestData {
@@ -92,21 +103,22 @@ export function decodeInferRequestData(body: Record<string, unknown>, limits: De
   }
   limits.binary?.finish();
   // An empty list asks for every output, as in Triton: no output is requested, so all are.
-  const binaryOutputs = outputs === undefined ? NO_OUTPUTS : decodeOutputs(outputs);
+  const { binaryOutputs, classification } = outputs === undefined ? NO_OUTPUTS : decodeOutputs(outputs);
   return {
     request: { id, inputs: tensors, outputs: binaryOutputs.size > 0 ? [...binaryOutputs.keys()] : undefined, parameters },
     timeoutMs: timeoutOf(parameters),
     priority: priorityOf(parameters),
     binaryOutputs,
     binaryAll: booleanParameter(parameters, 'binary_data_output') ?? false,
+    classification,
   };
 }
 
 /** Adds {@link DecodedInferRequest.binaryOutput} to decoded data. */
 export function withBinaryOutput(data: InferRequestData): DecodedInferRequest {
   // Listed rather than spread: Node 20 defines a member written after a spread through its runtime.
-  const { request, timeoutMs, priority, binaryOutputs, binaryAll } = data;
-  return { request, timeoutMs, priority, binaryOutputs, binaryAll, binaryOutput: (name) => binaryOutputs.get(name) ?? binaryAll };
+  const { request, timeoutMs, priority, binaryOutputs, binaryAll, classification } = data;
+  return { request, timeoutMs, priority, binaryOutputs, binaryAll, classification, binaryOutput: (name) => binaryOutputs.get(name) ?? binaryAll };
 }
 
 function decodeInput(raw: unknown, index: number, limits: DecodeSources): [string, Tensor] {
@@ -172,11 +184,12 @@ export function claimedElements(dims: readonly number[], where: string, maxEleme
   return count;
 }
 
-/** The outputs asked for, in order, each with its `binary_data` parameter (NO_OUTPUTS for none). */
-function decodeOutputs(outputs: unknown): ReadonlyMap<string, boolean | undefined> {
+/** The outputs asked for, in order, each with its `binary_data` parameter, and those asked for as classes (NO_OUTPUTS for none). */
+function decodeOutputs(outputs: unknown): RequestedOutputs {
   if (!Array.isArray(outputs)) throw new InvalidInputError(`Expected \`outputs\` to be an array, got ${describeJson(outputs)}`);
   if (outputs.length === 0) return NO_OUTPUTS;
   const wanted = new Map<string, boolean | undefined>();
+  let classification: Map<string, number> | undefined;
   for (const [i, o] of outputs.entries()) {
     if (!isObject(o) || typeof o.name !== 'string' || o.name === '') {
       throw new InvalidInputError(`Expected \`outputs[${i}]\` to be an object with a non-empty \`name\`, got ${describeJson(o)}`);
@@ -189,14 +202,14 @@ function decodeOutputs(outputs: unknown): ReadonlyMap<string, boolean | undefine
     const where = `Output '${o.name}'`;
     refuseSharedMemory(o.parameters, where, 'leave it out to have the output in the body');
     const classes = o.parameters?.classification;
-    if (classes !== undefined && classes !== 0) {
-      throw new InvalidInputError(
-        `${where}: the classification extension is not supported (\`parameters.classification\` is ${describeJson(classes)}); ask for the output itself and take its top classes`,
-      );
+    if (classes !== undefined && (!Number.isSafeInteger(classes) || (classes as number) < 0)) {
+      throw new InvalidInputError(`${where}: expected \`parameters.classification\` to be an integer >= 0 (a number of classes), got ${describeJson(classes)}`);
     }
+    // 0 classes is no classification, as in Triton.
+    if (classes) (classification ??= new Map()).set(o.name, classes as number);
     wanted.set(o.name, booleanParameter(o.parameters, 'binary_data', where));
   }
-  return wanted;
+  return { binaryOutputs: wanted, classification };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { InferenceResponse } from '../handler/index.js';
 import type { ModelMetadata } from '../service/index.js';
 import { tensorBytes } from './binary.js';
+import type { Classifier } from './classification.js';
 import { encodeJsonData } from './tensor-json.js';
 
 /** One output tensor of an OIP inference response: its data in JSON, or its size in the binary part of the body. */
@@ -30,7 +31,9 @@ export interface EncodedInferResponse {
 /**
  * Encodes a response as OIP JSON: outputs in the order `requested` names them (those it does not
  * name left out), or without it in the response's order, data flat and row-major; outputs for
- * which `binaryOutput` is true go as raw bytes after the JSON.
+ * which `binaryOutput` is true go as raw bytes after the JSON. With a `classify` (see
+ * {@link classifier}), the outputs asked for as classes go as their classes.
+ * @throws InvalidInputError from `classify`, for an output asked for as classes that is not numeric.
  */
 export function encodeInferResponse(
   model: string,
@@ -39,14 +42,16 @@ export function encodeInferResponse(
   response: InferenceResponse,
   binaryOutput: (name: string) => boolean = () => false,
   requested?: readonly string[],
+  classify?: Classifier,
 ): EncodedInferResponse {
   const binary: Uint8Array[] = [];
   const outputs: OipOutput[] = [];
   // By name, not in the response's order: an answer shared from the result cache or a flight is in
   // the order of the request that ran, and asking for [b, a] where [a, b] ran must still read b first.
   for (const name of requested ?? Object.keys(response.outputs)) {
-    const t = response.outputs[name];
-    if (t === undefined) continue;
+    const output = response.outputs[name];
+    if (output === undefined) continue;
+    const t = classify ? classify(name, output) : output;
     const shape = [...t.shape];
     // No member is written after a spread, which Node 20 defines through its runtime (about 0.7 us a reply).
     if (!binaryOutput(name)) {

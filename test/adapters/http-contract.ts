@@ -329,7 +329,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       assert.equal(live.headers.get('content-type'), 'application/json');
       assert.deepEqual(await live.json(), { live: true });
       assert.deepEqual(await (await fetch(`${server.url}/v2/health/ready`)).json(), { ready: true });
-      assert.deepEqual(await (await fetch(`${server.url}/v2`)).json(), { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'schedule_policy'] });
+      assert.deepEqual(await (await fetch(`${server.url}/v2`)).json(), { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'classification', 'schedule_policy'] });
       const meta = await fetch(`${server.url}/v2/models/linear`);
       assert.equal(meta.status, 200);
       const body = (await meta.json()) as Record<string, unknown>;
@@ -451,6 +451,29 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const badHeader = await send(body, body.byteLength + 1);
       assert.equal(badHeader.status, 400);
       assert.match(((await badHeader.json()) as { error: string }).error, /Inference-Header-Content-Length/);
+    });
+
+    test(`classification: an output's parameters.classification answers its top classes per row as BYTES "<value>:<index>", in JSON or as binary data`, async () => {
+      // Y = [[32, 48], [37.5, 50]]; the model batches, so each row is classified alone.
+      const rows = [
+        [1, 2, 3],
+        [-4, 0.5, 6],
+      ];
+      const asJson = await post(`${server.url}/v2/models/linear/infer`, inferBody(rows, { outputs: [{ name: 'Y', parameters: { classification: 1 } }] }));
+      assert.deepEqual(await asJson.json(), {
+        model_name: 'linear',
+        model_version: '1',
+        outputs: [{ name: 'Y', datatype: 'BYTES', shape: [2, 1], data: ['48.000000:1', '50.000000:1'] }],
+      });
+      const res = await post(`${server.url}/v2/models/linear/infer`, inferBody(rows, { outputs: [{ name: 'Y', parameters: { classification: 5, binary_data: true } }] }));
+      const jsonLength = Number(res.headers.get('inference-header-content-length'));
+      const reply = Buffer.from(await res.arrayBuffer());
+      assert.deepEqual(JSON.parse(reply.subarray(0, jsonLength).toString()).outputs, [{ name: 'Y', datatype: 'BYTES', shape: [2, 2], parameters: { binary_data_size: 4 * 4 + 11 + 11 + 11 + 11 } }]);
+      const strings: string[] = [];
+      for (let at = jsonLength; at < reply.length; at += 4 + reply.readUInt32LE(at)) strings.push(reply.subarray(at + 4, at + 4 + reply.readUInt32LE(at)).toString());
+      assert.deepEqual(strings, ['48.000000:1', '32.000000:0', '50.000000:1', '37.500000:0']);
+      const bad = await post(`${server.url}/v2/models/linear/infer`, inferBody(rows, { outputs: [{ name: 'Y', parameters: { classification: -2 } }] }));
+      assert.deepEqual([bad.status, await bad.json()], [400, { error: "Output 'Y': expected `parameters.classification` to be an integer >= 0 (a number of classes), got -2 (number)", code: 'ERR_SERVABLE_INVALID_INPUT' }]);
     });
 
     test(`binary tensor data arriving in many small TCP segments, the binary part at an odd offset`, async () => {
@@ -1462,7 +1485,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const srv = await start({ service, statistics }, '/api');
       const plain = await start({ service });
       try {
-        assert.deepEqual(((await (await fetch(`${srv.url}/v2`)).json()) as { extensions: string[] }).extensions, ['binary_tensor_data', 'schedule_policy', 'statistics']);
+        assert.deepEqual(((await (await fetch(`${srv.url}/v2`)).json()) as { extensions: string[] }).extensions, ['binary_tensor_data', 'classification', 'schedule_policy', 'statistics']);
         assert.equal((await post(`${srv.url}/v2/models/linear/infer`, inferBody([[1, 2, 3], [4, 5, 6]]))).status, 200);
         type Stats = { model_stats: { name: string; version: string; inference_count: number; execution_count: number; inference_stats: Record<string, { count: number }>; batch_stats: { batch_size: number }[] }[] };
         for (const path of ['/v2/models/stats', '/v2/models/linear/stats', '/v2/models/linear/versions/1/stats/']) {

@@ -20,7 +20,7 @@ test('a JSON worker decodes an OIP body exactly as in place: every datatype, bin
       { name: 'half', datatype: 'FP16', shape: [1], data: [1.5] },
       { name: 'flags', datatype: 'BOOL', shape: [3], data: [true, false, true] },
     ],
-    outputs: [{ name: 'Y', parameters: { binary_data: true } }, { name: 'Z' }],
+    outputs: [{ name: 'Y', parameters: { binary_data: true } }, { name: 'Z', parameters: { classification: 3 } }],
   });
   const got = await pool.infer(request, 1000);
   const expected = decodeInferJson(request, 1000);
@@ -28,6 +28,7 @@ test('a JSON worker decodes an OIP body exactly as in place: every datatype, bin
   assert.deepEqual(Object.keys(got.request.inputs), ['__proto__', 'constructor', 'text', 'half', 'flags']);
   assert.deepEqual({ ...got, request: { ...got.request, inputs: { ...got.request.inputs } } }, { ...expected, request: { ...expected.request, inputs: { ...expected.request.inputs } } });
   assert.deepEqual(got.binaryOutputs, new Map([['Y', true], ['Z', undefined]]));
+  assert.deepEqual(got.classification, new Map([['Z', 3]]));
   assert.deepEqual([got.timeoutMs, got.priority], [5, 2]);
 });
 

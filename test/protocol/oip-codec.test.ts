@@ -141,10 +141,8 @@ test('an empty outputs list asks for every output, as Triton reads it', () => {
   assert.equal(d.binaryOutput('y'), true);
 });
 
-test("Triton's classification and shared-memory extensions are refused, never answered as if not asked for", () => {
+test("Triton's shared-memory extension is refused, never answered as if not asked for", () => {
   const asked = (parameters: Record<string, unknown>) => ({ ...input({}), outputs: [{ name: 'y', parameters }] });
-  rejects(asked({ binary_data: true, classification: 3 }), /Output 'y': the classification extension is not supported \(`parameters.classification` is 3 \(number\)\); ask for the output itself/);
-  rejects(asked({ classification: '3' }), /Output 'y': the classification extension is not supported \(`parameters.classification` is "3" \(string\)\)/);
   rejects(
     asked({ binary_data: false, shared_memory_region: 'out', shared_memory_byte_size: 16 }),
     /Output 'y': shared memory is not supported \(`parameters.shared_memory_region` is "out" \(string\)\); leave it out to have the output in the body/,

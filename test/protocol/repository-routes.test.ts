@@ -59,6 +59,7 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
 
   assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, [
     'binary_tensor_data',
+    'classification',
     'model_repository',
     'schedule_policy',
   ]);
@@ -152,7 +153,7 @@ test('without a repository the routes do not exist, and a bad one is refused at 
   const service = new InferenceService({ registry });
   const http = createHttpHandler({ service });
   assert.equal((await http.handle({ method: 'POST', path: '/v2/repository/index', headers: {} })).status, 404);
-  assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, ['binary_tensor_data', 'schedule_policy']);
+  assert.deepEqual((json(await http.handle({ method: 'GET', path: '/v2', headers: {} })) as { extensions: string[] }).extensions, ['binary_tensor_data', 'classification', 'schedule_policy']);
   assert.throws(() => createHttpHandler({ service, repository: {} as RepositoryControl }), /Expected `repository` to be a RepositoryControl \(\{index, load, unload\}\), got \{\}/);
   assert.throws(
     () => createHttpHandler({ service, repository: memoryRepository(registry) }),

@@ -47,13 +47,13 @@ test('without the statistics option the routes are as before: no route, and /v2/
   assert.deepEqual(await get('/v2/models/m/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/stats' } });
   assert.deepEqual(await get('/v2/models/m/versions/1/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/versions/1/stats' } });
   assert.deepEqual(await get('/v2/models/stats'), { status: 404, json: { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
-  assert.deepEqual((await get('/v2')).json, { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'schedule_policy'] });
+  assert.deepEqual((await get('/v2')).json, { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'classification', 'schedule_policy'] });
   await registry.close();
 });
 
 test("with statistics: every ready version, one model's, one version's, in Triton's shape; GET /v2 lists the extension", async () => {
   const { clock, registry, http, get } = await stack(true);
-  assert.deepEqual((await get('/v2')).json, { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'schedule_policy', 'statistics'] });
+  assert.deepEqual((await get('/v2')).json, { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'classification', 'schedule_policy', 'statistics'] });
   const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [3, 2], data: [1, 2, 3, 4, 5, 6] }] });
   const reply = http.handle({ method: 'POST', path: '/v2/models/m/versions/1/infer', headers: {}, body });
   await clock.advanceAsync(2);

@@ -307,7 +307,7 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.equal((JSON.parse(reply.body.toString()) as { error: string }).error, 'The request holds no items (batch dimension 0)');
     });
 
-    test('what servable refuses where Triton would answer: a priority past the levels, class_count, BF16', async () => {
+    test('what servable refuses where Triton would answer: a priority past the levels, class_count of a BOOL output (before it runs), BF16', async () => {
       const refused = async (json: string, binary: Buffer[], message: RegExp) => {
         const { body, headers } = tritonBody(json, ...binary);
         const reply = await post('/v2/models/triton/infer', headers, body);
@@ -317,8 +317,39 @@ for (const [adapter, start] of Object.entries(servers)) {
       };
       // Triton runs it at the model's default level; servable's model has one level.
       await refused(`{"inputs":${BINARY_INPUTS},"parameters":{"priority":2,"binary_data_output":true}}`, [X, S], /`parameters.priority` to be an integer between 1 and 1, got 2/);
-      await refused(`{"inputs":${BINARY_INPUTS},"outputs":[{"name":"Y","parameters":{"classification":2,"binary_data":true}}]}`, [X, S], /Output 'Y': the classification extension is not supported/);
+      // Triton fails it once the model has run ("class result not available for output due to unsupported type 'BOOL'"); servable before.
+      await refused(`{"inputs":${BINARY_INPUTS},"outputs":[{"name":"G","parameters":{"classification":2,"binary_data":true}}]}`, [X, S], /Output 'G': `parameters.classification` needs a numeric output, got BOOL/);
       await refused('{"inputs":[{"name":"X","shape":[2,3],"datatype":"BF16","parameters":{"binary_data_size":12}}],"parameters":{"binary_data_output":true}}', [Buffer.alloc(12)], /Input 'X': unknown datatype "BF16"/);
+    });
+
+    test("InferRequestedOutput(class_count=k): Triton's classification extension, BYTES \"<value>:<index>\" as as_numpy reads them", async () => {
+      // infer(outputs=[InferRequestedOutput('Y', class_count=3), InferRequestedOutput('I', binary_data=False, class_count=2)]).
+      const json = `{"inputs":${BINARY_INPUTS},"outputs":[{"name":"Y","parameters":{"classification":3,"binary_data":true}},{"name":"I","parameters":{"classification":2,"binary_data":false}}]}`;
+      const { body, headers } = tritonBody(json, X, S);
+      const { json: head, outputs } = inferResult(await post('/v2/models/triton/infer', headers, body));
+      // No batching (Triton's max_batch_size 0): all four elements of the [2, 2] output are the classes.
+      assert.deepEqual(head.outputs, [
+        { name: 'Y', datatype: 'BYTES', shape: [3], parameters: { binary_data_size: 3 * (4 + 11) } },
+        { name: 'I', datatype: 'BYTES', shape: [2], data: ['84:3', '59:2'] },
+      ]);
+      assert.deepEqual(outputs.get('Y')!.values, ['84.000000:3', '59.000000:2', '48.000000:1']);
+      // A batching model classifies each row; class_count past the classes is cut to them.
+      const rows = tritonBody(`{"inputs":${BINARY_INPUTS},"outputs":[{"name":"Y","parameters":{"classification":5,"binary_data":true}},{"name":"H","parameters":{"classification":1,"binary_data":false}}]}`, X, S);
+      const batching = new ModelRegistry({ backends: [onnxNode({ instances: 1, intraOpNumThreads: 1 })] });
+      await batching.load({ name: 'batched', source: tritonModel(), batching: { maxBatchSize: 4 } });
+      const batchingServer = await start(new InferenceService({ registry: batching }));
+      let batched: ReturnType<typeof inferResult>;
+      try {
+        batched = inferResult(await send(batchingServer.url, 'POST', '/v2/models/batched/infer', rows.headers, rows.body));
+      } finally {
+        await batchingServer.close();
+        await batching.close();
+      }
+      assert.deepEqual(batched.json.outputs, [
+        { name: 'Y', datatype: 'BYTES', shape: [2, 2], parameters: { binary_data_size: 4 * (4 + 11) } },
+        { name: 'H', datatype: 'BYTES', shape: [2, 1], data: ['48.000000:1', '84.000000:1'] },
+      ]);
+      assert.deepEqual(batched.outputs.get('Y')!.values, ['48.000000:1', '32.000000:0', '84.000000:1', '59.000000:0']);
     });
 
     test('the health, metadata and readiness routes the client calls; the ones servable does not serve are JSON 404s', async () => {

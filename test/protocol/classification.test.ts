@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InvalidInputError, type Tensor } from '../../src/core/index.js';
+import { classifier, classify, decodeInferRequest, encodeInferResponse } from '../../src/protocol/index.js';
+import { fixed6 } from '../../src/protocol/classification.js';
+
+const fp32 = (shape: number[], values: number[]): Tensor => ({ datatype: 'FP32', shape, data: new Float32Array(values) });
+
+test('a batched model classifies each row of the first dimension alone: [rows, k], "<value>:<index>", values as printf("%f")', () => {
+  const probs = fp32([2, 4], [0.1, 0.7, 0.2, 0, 0.25, 0.125, 0.5, 0.125]);
+  assert.deepEqual(classify('prob', probs, 2, true), { datatype: 'BYTES', shape: [2, 2], data: ['0.700000:1', '0.200000:2', '0.500000:2', '0.250000:0'] });
+  // Every element after the batch dimension is a class: [rows, 2, 2] has four per row.
+  assert.deepEqual(classify('prob', fp32([1, 2, 2], [1, 4, 3, 2]), 3, true).data, ['4.000000:1', '3.000000:2', '2.000000:3']);
+});
+
+test('a model that does not batch classifies all its elements as one row: [k]', () => {
+  const y = fp32([2, 2], [32, 48, 59, 84]);
+  assert.deepEqual(classify('Y', y, 3, false), { datatype: 'BYTES', shape: [3], data: ['84.000000:3', '59.000000:2', '48.000000:1'] });
+  assert.deepEqual(classify('s', fp32([], [7]), 1, false), { datatype: 'BYTES', shape: [1], data: ['7.000000:0'] });
+});
+
+test('k larger than the classes of a row is cut to them, as Triton sizes the shape; ties go in index order', () => {
+  assert.deepEqual(classify('p', fp32([1, 3], [0.5, 0.5, 0.5]), 10, true), { datatype: 'BYTES', shape: [1, 3], data: ['0.500000:0', '0.500000:1', '0.500000:2'] });
+  assert.deepEqual(classify('p', fp32([2, 2], [1, 2, 2, 1]), 5, false).data, ['2.000000:1', '2.000000:2', '1.000000:0', '1.000000:3']);
+});
+
+test('labels follow the index; an index past the labels, or an empty label, has none', () => {
+  const labels = ['cat', '', 'dog'];
+  assert.deepEqual(classify('p', fp32([1, 4], [0.1, 0.2, 0.3, 0.4]), 4, true, labels).data, ['0.400000:3', '0.300000:2:dog', '0.200000:1', '0.100000:0:cat']);
+});
+
+test('integer outputs are compared and written as integers, INT64 and UINT64 whole; FP16 as the float it holds', () => {
+  assert.deepEqual(classify('i', { datatype: 'INT64', shape: [3], data: new BigInt64Array([-(2n ** 63n), 2n ** 62n + 1n, 2n ** 62n]) }, 3, false).data, [
+    '4611686018427387905:1',
+    '4611686018427387904:2',
+    '-9223372036854775808:0',
+  ]);
+  assert.deepEqual(classify('u', { datatype: 'UINT64', shape: [1, 2], data: new BigUint64Array([1n, 2n ** 64n - 1n]) }, 1, true).data, ['18446744073709551615:1']);
+  assert.deepEqual(classify('b', { datatype: 'INT8', shape: [3], data: new Int8Array([-3, -128, 5]) }, 2, false).data, ['5:2', '-3:0']);
+  assert.deepEqual(classify('h', { datatype: 'FP16', shape: [2], data: new Uint16Array([0x3c00, 0xc000]) }, 2, false).data, ['1.000000:0', '-2.000000:1']);
+  assert.deepEqual(classify('d', { datatype: 'FP64', shape: [2], data: new Float64Array([123.456, 1e-7]) }, 2, false).data, ['123.456000:0', '0.000000:1']);
+});
+
+test('infinities as inf and -inf; NaN ranks below every number and is written nan', () => {
+  assert.deepEqual(classify('p', fp32([4], [Number.NaN, -Infinity, Infinity, 1]), 4, false).data, ['inf:2', '1.000000:3', '-inf:1', 'nan:0']);
+});
+
+test('fixed6 writes what printf("%f") does: the exact binary value to six decimals, ties to even, the sign kept, no exponent', () => {
+  // 2^-7 and 3 × 2^-7 lie exactly halfway; toFixed(6) gives 0.007813 and 0.023438 for both.
+  assert.equal(fixed6(0.0078125), '0.007812');
+  assert.equal(fixed6(0.0234375), '0.023438');
+  assert.equal(fixed6(-0.0078125), '-0.007812');
+  assert.equal(fixed6(-0), '-0.000000');
+  assert.equal(fixed6(-1e-9), '-0.000000');
+  assert.equal(fixed6(0), '0.000000');
+  assert.equal(fixed6(0.786859), '0.786859');
+  assert.equal(fixed6(Math.fround(0.786859)), '0.786859');
+  assert.equal(fixed6(1e21), '1000000000000000000000.000000');
+  assert.equal(fixed6(3.4028234663852886e38), '340282346638528859811704183484516925440.000000');
+  assert.equal(fixed6(5e-324), '0.000000');
+});
+
+test('BOOL and BYTES outputs cannot be classified: an InvalidInputError naming the output', () => {
+  const refused = (t: Tensor) =>
+    assert.throws(() => classify('G', t, 1, false), (e: unknown) => e instanceof InvalidInputError && e.message === `Output 'G': \`parameters.classification\` needs a numeric output, got ${t.datatype}; ask for the output itself`);
+  refused({ datatype: 'BOOL', shape: [2], data: new Uint8Array([1, 0]) });
+  refused({ datatype: 'BYTES', shape: [1], data: ['a'] });
+});
+
+test('classifier checks the model outputs asked for before anything runs, and leaves the outputs not asked for as they are', () => {
+  const model = { maxBatchSize: 4, outputs: [{ name: 'p', datatype: 'FP32' as const }, { name: 'g', datatype: 'BOOL' as const }], classLabels: { p: ['a', 'b'] } };
+  assert.throws(() => classifier(new Map([['g', 2]]), model), /Output 'g': `parameters.classification` needs a numeric output, got BOOL/);
+  const classifyReply = classifier(new Map([['p', 1]]), model);
+  const other = fp32([1, 2], [1, 2]);
+  assert.equal(classifyReply('q', other), other);
+  assert.deepEqual(classifyReply('p', other), { datatype: 'BYTES', shape: [1, 1], data: ['2.000000:1:b'] });
+  assert.deepEqual(classifier(new Map([['p', 1]]), { ...model, maxBatchSize: 0 })('p', fp32([2, 2], [1, 2, 5, 3])).shape, [1]);
+});
+
+test('decoded: parameters.classification an integer >= 0, 0 off; anything else a 400 naming the output', () => {
+  const asked = (parameters: Record<string, unknown>) =>
+    decodeInferRequest({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }], outputs: [{ name: 'y', parameters }, { name: 'z' }] }, { maxElements: 16 });
+  assert.deepEqual(asked({ classification: 3, binary_data: true }).classification, new Map([['y', 3]]));
+  assert.equal(asked({ classification: 0 }).classification, undefined);
+  assert.equal(asked({}).classification, undefined);
+  for (const [bad, shown] of [['3', '"3" (string)'], [-1, '-1'], [1.5, '1.5'], [true, 'true']] as const) {
+    assert.throws(
+      () => asked({ classification: bad }),
+      (e: unknown) => e instanceof InvalidInputError && e.message.startsWith(`Output 'y': expected \`parameters.classification\` to be an integer >= 0 (a number of classes), got ${shown}`),
+    );
+  }
+});
+
+test('a classified output sent as binary data is its strings, each after a 4-byte little-endian length', () => {
+  const response = { outputs: { p: fp32([1, 3], [0.25, 0.5, 0.125]), q: fp32([1], [9]) } };
+  const encoded = encodeInferResponse('m', '1', undefined, response, (name) => name === 'p', undefined, classifier(new Map([['p', 2]]), { maxBatchSize: 8, outputs: [] }));
+  assert.deepEqual(encoded.json.outputs, [
+    { name: 'p', datatype: 'BYTES', shape: [1, 2], parameters: { binary_data_size: 28 } },
+    { name: 'q', datatype: 'FP32', shape: [1], data: [9] },
+  ]);
+  const bytes = Buffer.from(encoded.binary[0]!);
+  assert.deepEqual([bytes.readUInt32LE(0), bytes.subarray(4, 14).toString(), bytes.readUInt32LE(14), bytes.subarray(18).toString()], [10, '0.500000:1', 10, '0.250000:0']);
+});
