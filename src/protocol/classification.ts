@@ -11,25 +11,24 @@ export interface ClassifiedModel {
   readonly maxBatchSize: number;
   /** The model's outputs, whose datatypes are checked before the request runs. */
   readonly outputs: readonly { readonly name: string; readonly datatype: DataType }[];
-  /** The class labels of an output, by class index (see `ModelConfig.classLabels`). */
-  readonly classLabels?: Readonly<Record<string, readonly string[]>> | undefined;
 }
 
 /** Replaces an output asked for as classes with its classes; any other output is returned as it is. */
 export type Classifier = (name: string, tensor: Tensor) => Tensor;
 
 /**
- * The classifier of a reply: `counts` holds each output asked for as classes with how many.
+ * The classifier of a reply: `counts` holds each output asked for as classes with how many,
+ * `classLabels` the class labels of outputs by class index (see `ModelConfig.classLabels`).
  * @throws InvalidInputError naming an output of the model that has no numeric datatype.
  */
-export function classifier(counts: ReadonlyMap<string, number>, model: ClassifiedModel): Classifier {
+export function classifier(counts: ReadonlyMap<string, number>, model: ClassifiedModel, classLabels?: Readonly<Record<string, readonly string[]>>): Classifier {
   for (const spec of model.outputs) {
     if (counts.has(spec.name)) checkNumeric(spec.name, spec.datatype);
   }
   const batched = model.maxBatchSize > 0;
   return (name, tensor) => {
     const k = counts.get(name);
-    return k === undefined ? tensor : classify(name, tensor, k, batched, model.classLabels?.[name]);
+    return k === undefined ? tensor : classify(name, tensor, k, batched, classLabels?.[name]);
   };
 }
 

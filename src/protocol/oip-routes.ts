@@ -92,7 +92,7 @@ async function infer({ service, maxElements, tenantOf, routingKeyHeader, jsonDec
       // Checked before the batcher does so that the 400 names the field the client wrote.
       if (decoded.priority !== undefined) instance.checkPriority(decoded.priority, 'parameters.priority');
       // Before it runs, so that a non-numeric output asked for as classes costs no inference.
-      if (decoded.classification) classify = classifier(decoded.classification, instance.metadata());
+      if (decoded.classification) classify = classifier(decoded.classification, instance.metadata(), instance.classLabels);
     },
     ...(tenantOf ? await beforeService(service, model, () => directivesWithTenant(request, tenantOf)) : sent),
   });

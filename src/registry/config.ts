@@ -62,7 +62,7 @@ export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorS
   });
 }
 
-const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'labels', 'sizeBytes'];
+const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'labels', 'classLabels', 'sizeBytes'];
 
 /**
  * Checks the fields of a model config that do not need the backend.
@@ -79,6 +79,7 @@ export function checkModelConfig(config: unknown): void {
     if (!Array.isArray(config.labels)) throw new TypeError(`Expected \`labels\` to be an array of label names, got ${describe(config.labels)}`);
     config.labels.forEach((l, i) => assertString(`labels[${i}]`, l));
   }
+  if (config.classLabels !== undefined) checkClassLabels(config.classLabels);
   if (config.sizeBytes !== undefined) assertNumber('sizeBytes', config.sizeBytes, 0);
   if (config.warmup !== undefined && !Array.isArray(config.warmup)) {
     throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
@@ -86,6 +87,30 @@ export function checkModelConfig(config: unknown): void {
   const h = config.handler;
   if (h !== undefined && typeof h !== 'function' && !isHandler(h)) {
     throw new TypeError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);
+  }
+}
+
+function checkClassLabels(classLabels: unknown): void {
+  assertObject('classLabels', classLabels);
+  for (const [output, labels] of Object.entries(classLabels)) {
+    if (!Array.isArray(labels)) throw new TypeError(`Expected \`classLabels.${output}\` to be an array of class labels, got ${describe(labels)}`);
+    // '' is a class with no label, as an empty line of Triton's label file is.
+    labels.forEach((l, i) => {
+      if (typeof l !== 'string') throw new TypeError(`Expected \`classLabels.${output}[${i}]\` to be a string, got ${describe(l)}`);
+    });
+  }
+}
+
+/**
+ * Refuses class labels for an output the model does not have, once it is loaded (Triton fails
+ * such a model's load).
+ * @throws TypeError naming the outputs.
+ */
+export function checkClassLabelOutputs(classLabels: ModelConfig<unknown, unknown>['classLabels'], outputs: readonly TensorSpec[]): void {
+  for (const output of Object.keys(classLabels ?? {})) {
+    if (!outputs.some((o) => o.name === output)) {
+      throw new TypeError(`Expected \`classLabels\` to name model outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}), got ${describe(output)}`);
+    }
   }
 }
 

@@ -23,6 +23,8 @@ export interface ModelVersionInit<Req, Res> {
   readonly sizeBytes?: number;
   /** The labels pointing at this version, as the registry knows them. @default none */
   readonly labels?: () => readonly string[];
+  /** Class labels of outputs, by class index (`ModelConfig.classLabels`). @default none */
+  readonly classLabels?: Readonly<Record<string, readonly string[]>> | undefined;
 }
 
 /**
@@ -69,6 +71,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
       clock: init.clock,
       execute: (requests, { signal }) => this.#runBatch(requests, signal),
     });
+  }
+
+  /** Class labels of outputs, by class index, from its `ModelConfig.classLabels`; undefined without. */
+  get classLabels(): Readonly<Record<string, readonly string[]>> | undefined {
+    return this.#init.classLabels;
   }
 
   /** Where the version is in its lifecycle. */

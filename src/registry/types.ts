@@ -78,6 +78,14 @@ export interface ModelConfig<Req, Res> {
   /** Labels moved to this version the moment it is ready, e.g. `['stable']` for a zero-downtime flip. */
   readonly labels?: readonly string[];
   /**
+   * Class labels of outputs, by class index (Triton's `label_filename`): an output asked for as
+   * its top classes over HTTP (`parameters.classification`) answers `"<value>:<index>:<label>"`
+   * for a class with a label, `"<value>:<index>"` for one past the list or with an empty label.
+   * Each key must name a model output, checked when the version loads.
+   * @example { prob: ['cat', 'dog', 'bird'] }
+   */
+  readonly classLabels?: Readonly<Record<string, readonly string[]>>;
+  /**
    * What the version is estimated to occupy in memory, counted against `maxLoadedBytes` and
    * reported as its `sizeBytes`. Without it, under `maxLoadedBytes`, the backend's
    * `Backend.estimateBytes` measures the source when the version loads, before room is reserved

@@ -5,7 +5,7 @@ import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 import { ModelVersion } from './model-version.js';
-import { checkEstimateBytes, pinInputs } from './config.js';
+import { checkClassLabelOutputs, checkEstimateBytes, pinInputs } from './config.js';
 import type { ModelConfig, RegistryEvents } from './types.js';
 
 /** The backend name ensembles report. */
@@ -87,6 +87,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
     // Timed out meanwhile (a backend that ignored the abort): no initialize or warm-up for nobody.
     signal.throwIfAborted();
     const inputs = pinInputs(session.inputs, config.inputs);
+    checkClassLabelOutputs(config.classLabels, session.outputs);
     handler = makeHandler(config.handler);
     mv = new ModelVersion<Req, Res>({
       ...ref,
@@ -99,6 +100,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       loadMs: clock.now() - started,
       sizeBytes: context.sizeBytes,
       labels: context.labels,
+      classLabels: config.classLabels,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });
     signal.throwIfAborted();

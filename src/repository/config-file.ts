@@ -31,6 +31,8 @@ export interface RepositoryModelConfig {
   readonly batching: BatchingConfig | undefined;
   readonly versionPolicy: VersionPolicy;
   readonly labels: Readonly<Record<string, string>>;
+  /** Output name → a file in the model's directory holding its class labels, one a line (Triton's `label_filename`). */
+  readonly classLabels: Readonly<Record<string, string>> | undefined;
   readonly traffic: TrafficPolicy | undefined;
   /** Tensor requests, or with a handler the handler's own requests as parsed JSON. */
   readonly warmup: readonly unknown[] | undefined;
@@ -38,7 +40,7 @@ export interface RepositoryModelConfig {
   readonly sizeBytes: number | undefined;
 }
 
-const FIELDS = ['backend', 'modelFile', 'inputs', 'batching', 'versionPolicy', 'labels', 'traffic', 'warmup', 'handler', 'sizeBytes'];
+const FIELDS = ['backend', 'modelFile', 'inputs', 'batching', 'versionPolicy', 'labels', 'classLabels', 'traffic', 'warmup', 'handler', 'sizeBytes'];
 
 /** The backend of a config that names none. */
 export const DEFAULT_BACKEND = 'onnx-node';
@@ -83,6 +85,10 @@ function checkConfig(c: unknown): RepositoryModelConfig {
       throw new TypeError(`Expected \`labels.${label}\` to be a version directory name (digits), got ${describe(version)}`);
     }
   }
+  if (c.classLabels !== undefined) {
+    assertObject('classLabels', c.classLabels);
+    for (const [output, file] of Object.entries(c.classLabels)) assertString(`classLabels.${output}`, file);
+  }
   if (c.traffic !== undefined) checkTraffic('traffic', c.traffic);
   const handler = c.handler === undefined ? undefined : checkHandler(c.handler);
   if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
@@ -95,6 +101,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
     batching: c.batching as BatchingConfig | undefined,
     versionPolicy,
     labels: labels as Record<string, string>,
+    classLabels: c.classLabels as Record<string, string> | undefined,
     traffic: c.traffic,
     warmup,
     handler,

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyError, onAbort, resolvesWithin, UnavailableError, type Clock } from '../core/index.js';
 import { compareVersions, loadErrorOf, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
+import { readClassLabels, type ClassLabelFiles } from './class-labels.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { digestHandler, loadHandler } from './handler-module.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
@@ -117,12 +118,14 @@ export class ModelSync {
     let config: RepositoryModelConfig;
     let configKey: string;
     let loadKey: string;
+    let classLabels: ClassLabelFiles;
     try {
       disk = await readModel(options.root, name);
       config = parseConfig(disk.configFile, disk.configText);
       const handlerDigest = await digestHandler(disk.dir, config.handler, disk.configFile);
-      configKey = `${disk.configText}#${handlerDigest}`;
-      loadKey = `${withoutRouting(disk.configText)}#${handlerDigest}`;
+      classLabels = await readClassLabels(disk.dir, config.classLabels, disk.configFile);
+      configKey = `${disk.configText}#${handlerDigest}#${classLabels.digest}`;
+      loadKey = `${withoutRouting(disk.configText)}#${handlerDigest}#${classLabels.digest}`;
     } catch (error) {
       throw this.#failure(name, undefined, disk?.configText ?? '', error);
     }
@@ -156,7 +159,7 @@ export class ModelSync {
     const reregister = async (v: VersionOnDisk): Promise<boolean> => {
       try {
         handler ??= config.handler ? await loadHandler(dir, config.handler, configFile) : undefined;
-        this.#registry.register(this.#modelConfig(name, v, config, handler, configFile));
+        this.#registry.register(this.#modelConfig(name, v, config, handler, configFile, classLabels.lists));
         return true;
       } catch {
         return false;
@@ -213,10 +216,10 @@ export class ModelSync {
           const sameBytes = sameConfig && (unchanged || (had.digest !== '' && had.digest === digest));
           if (sameBytes && joined === undefined && this.#stateOf(name, v.version) === 'unloaded') {
             // Unloaded to make room, its bytes as they were: loaded again as a request would, so the registry replaces nothing (docs/caching.md).
-            this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile));
+            this.#registry.register(this.#modelConfig(name, v, config, handler, disk.configFile, classLabels.lists));
             // Its load's error, as registry.load() would reject with, not the 503 a request gets.
             await this.#registry.acquire(name, { version: v.version, signal: options.signal }).catch((error: unknown) => Promise.reject(loadErrorOf(error)));
-          } else if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile), { signal: options.signal });
+          } else if (!(joined === 'ready' && unchanged)) await this.#registry.load(this.#modelConfig(name, v, config, handler, disk.configFile, classLabels.lists), { signal: options.signal });
           next.versions.set(v.version, { fingerprint: v.fingerprint, loadKey, digest, modelPath: v.modelPath, labels });
           this.#failed.delete(`${name}/${v.version}`);
         } catch (error) {
@@ -313,7 +316,7 @@ export class ModelSync {
    * measure; the model file's size stands in for one that cannot, and without the bound (nothing
    * is measured then) is what the version reports.
    */
-  #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string): ModelConfig<unknown, unknown> {
+  #modelConfig(name: string, v: VersionOnDisk, config: RepositoryModelConfig, handler: ModelConfig<unknown, unknown>['handler'], configFile: string, classLabels: ModelConfig<unknown, unknown>['classLabels']): ModelConfig<unknown, unknown> {
     const backend = this.#backends.get(config.backend, configFile);
     const measured = this.#registry.maxLoadedBytes < Infinity && backend.estimateBytes !== undefined;
     return {
@@ -327,6 +330,7 @@ export class ModelSync {
       warmup: config.warmup,
       versionPolicy: 'all',
       labels: labelsOf(config, v.version),
+      classLabels,
       sizeBytes: config.sizeBytes ?? (measured ? undefined : v.sizeBytes),
     };
   }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidInputError, type Tensor } from '../../src/core/index.js';
-import { classifier, classify, decodeInferRequest, encodeInferResponse } from '../../src/protocol/index.js';
+import { InferenceService, memoryBackend, ModelRegistry, type MemoryModel } from '../../src/index.js';
+import { classifier, classify, createHttpHandler, decodeInferRequest, encodeInferResponse } from '../../src/protocol/index.js';
 import { fixed6 } from '../../src/protocol/classification.js';
 
 const fp32 = (shape: number[], values: number[]): Tensor => ({ datatype: 'FP32', shape, data: new Float32Array(values) });
@@ -68,9 +69,9 @@ test('BOOL and BYTES outputs cannot be classified: an InvalidInputError naming t
 });
 
 test('classifier checks the model outputs asked for before anything runs, and leaves the outputs not asked for as they are', () => {
-  const model = { maxBatchSize: 4, outputs: [{ name: 'p', datatype: 'FP32' as const }, { name: 'g', datatype: 'BOOL' as const }], classLabels: { p: ['a', 'b'] } };
+  const model = { maxBatchSize: 4, outputs: [{ name: 'p', datatype: 'FP32' as const }, { name: 'g', datatype: 'BOOL' as const }] };
   assert.throws(() => classifier(new Map([['g', 2]]), model), /Output 'g': `parameters.classification` needs a numeric output, got BOOL/);
-  const classifyReply = classifier(new Map([['p', 1]]), model);
+  const classifyReply = classifier(new Map([['p', 1]]), model, { p: ['a', 'b'] });
   const other = fp32([1, 2], [1, 2]);
   assert.equal(classifyReply('q', other), other);
   assert.deepEqual(classifyReply('p', other), { datatype: 'BYTES', shape: [1, 1], data: ['2.000000:1:b'] });
@@ -100,4 +101,55 @@ test('a classified output sent as binary data is its strings, each after a 4-byt
   ]);
   const bytes = Buffer.from(encoded.binary[0]!);
   assert.deepEqual([bytes.readUInt32LE(0), bytes.subarray(4, 14).toString(), bytes.readUInt32LE(14), bytes.subarray(18).toString()], [10, '0.500000:1', 10, '0.250000:0']);
+});
+
+/** prob FP32 [n, 4] = the input; flag BOOL [n]. */
+function probs(): MemoryModel {
+  return {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+    outputs: [
+      { name: 'prob', datatype: 'FP32', shape: [-1, 4] },
+      { name: 'flag', datatype: 'BOOL', shape: [-1] },
+    ],
+    run: ({ x }) => ({ prob: x!, flag: { datatype: 'BOOL', shape: [x!.shape[0]!], data: new Uint8Array(x!.shape[0]!) } }),
+  };
+}
+
+test("a model's classLabels name its classes over HTTP: \"<value>:<index>:<label>\", none past the list or for an empty label", async (t) => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  t.after(() => registry.close());
+  let runs = 0;
+  const model = probs();
+  await registry.load({ name: 'm', source: { ...model, run: (feeds: Parameters<MemoryModel["run"]>[0]) => (runs++, model.run(feeds)) }, batching: { maxBatchSize: 8 }, classLabels: { prob: ['cat', '', 'dog'] }, warmup: [] });
+  const http = createHttpHandler({ service: new InferenceService({ registry }) });
+  const infer = async (outputs: unknown[]) => {
+    const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: [0.1, 0.2, 0.3, 0.4, 4, 3, 2, 1] }], outputs });
+    const reply = await http.handle({ method: 'POST', path: '/v2/models/m/infer', headers: { 'content-type': 'application/json' }, body: new TextEncoder().encode(body) });
+    return { status: reply.status, json: JSON.parse(reply.body as string) as Record<string, unknown> };
+  };
+  assert.deepEqual(await infer([{ name: 'prob', parameters: { classification: 4 } }]), {
+    status: 200,
+    json: {
+      model_name: 'm',
+      model_version: '1',
+      outputs: [{ name: 'prob', datatype: 'BYTES', shape: [2, 4], data: ['0.400000:3', '0.300000:2:dog', '0.200000:1', '0.100000:0:cat', '4.000000:0:cat', '3.000000:1', '2.000000:2:dog', '1.000000:3'] }],
+    },
+  });
+  assert.equal(runs, 1);
+  // A BOOL output asked for as classes is refused before the model runs.
+  assert.deepEqual(await infer([{ name: 'prob' }, { name: 'flag', parameters: { classification: 1 } }]), {
+    status: 400,
+    json: { error: "Output 'flag': `parameters.classification` needs a numeric output, got BOOL; ask for the output itself", code: 'ERR_SERVABLE_INVALID_INPUT' },
+  });
+  assert.equal(runs, 1);
+});
+
+test('classLabels are checked: an object of string arrays when given, each naming a model output once the version loads', async (t) => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  t.after(() => registry.close());
+  const load = (classLabels: unknown) => registry.load({ name: 'm', source: probs(), classLabels: classLabels as Record<string, string[]>, warmup: [] });
+  await assert.rejects(load(['cat']), { name: 'TypeError', message: 'Expected `classLabels` to be an object, got ["cat"] (array)' });
+  await assert.rejects(load({ prob: 'labels.txt' }), { name: 'TypeError', message: 'Expected `classLabels.prob` to be an array of class labels, got "labels.txt" (string)' });
+  await assert.rejects(load({ prob: ['cat', 7] }), { name: 'TypeError', message: /^Expected `classLabels.prob\[1\]` to be a string, got 7/ });
+  await assert.rejects(load({ probs: ['cat'] }), { name: 'TypeError', message: "Expected `classLabels` to name model outputs ('prob', 'flag'), got \"probs\" (string)" });
 });

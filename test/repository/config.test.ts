@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseConfig } from 'servable/repository';
 import { resolveOptions } from '../../src/batching/options.js';
 import { TensorHandler } from '../../src/handler/index.js';
 import { digestHandler, loadHandler } from '../../src/repository/handler-module.js';
+import { jsonConfig, writeConfig, writeVersion } from './fixtures.js';
+import { setup } from './harness.js';
 
 const FILE = '/models/cls/config.json';
 const parse = (config: unknown) => parseConfig(FILE, typeof config === 'string' ? config : JSON.stringify(config));
@@ -53,6 +56,8 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [1] } } }] }, /Error: \/models\/cls\/config.json: Expected `warmup\[0\].inputs.x.data` to be an array of 2 values for shape \[1, 2\], got \[1\] \(array\)/],
     [{ handler: { module: 'h.js', exports: 'H' } }, /Error: \/models\/cls\/config.json: Unknown field `handler.exports`/],
     [{ backend: { name: '' } }, /Error: \/models\/cls\/config.json: Expected `backend.name` to be a non-empty string, got "" \(string\)/],
+    [{ classLabels: ['labels.txt'] }, /Error: \/models\/cls\/config.json: Expected `classLabels` to be an object, got \["labels.txt"\] \(array\)/],
+    [{ classLabels: { prob: ['cat'] } }, /Error: \/models\/cls\/config.json: Expected `classLabels.prob` to be a non-empty string, got \["cat"\] \(array\)/],
   ];
   for (const [config, message] of cases) assert.throws(() => parse(config), message, JSON.stringify(config));
 });
@@ -73,6 +78,32 @@ test("a handler with options and no module is the TensorHandler made with them, 
   for (const [options, got] of [[null, 'null (null)'], ['pad', '"pad" (string)'], [[8], '[8] (array)']] as const) {
     assert.throws(() => parse({ handler: { options } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` to be an object, got ${got}` });
   }
+});
+
+test("classLabels names a label file per output in the model's directory, read as Triton reads label_filename; a changed file reloads the model", async (t) => {
+  const s = await setup(t, 'explicit');
+  const labelsFile = path.join(s.root, 'cls', 'labels.txt');
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'labels.txt' } }));
+  await writeVersion(s.root, 'cls', '1', { offset: 1 });
+  // One label a line, CRLF or LF; an empty line is a class with no label; the last newline adds no class.
+  await writeFile(labelsFile, 'cat\r\n\ndog\n');
+  await s.repository.start();
+  await s.repository.load('cls');
+  assert.deepEqual(s.registry.get('cls').classLabels, { y: ['cat', '', 'dog'] });
+  await s.repository.load('cls');
+  assert.deepEqual(s.loads, ['cls:1'], 'nothing changed, nothing loaded');
+  await writeFile(labelsFile, 'lion\ntiger');
+  await s.repository.load('cls');
+  assert.deepEqual(s.registry.get('cls').classLabels, { y: ['lion', 'tiger'] });
+  assert.deepEqual(s.loads, ['cls:1', 'cls:1']);
+
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'missing.txt' } }));
+  await assert.rejects(s.repository.load('cls'), /config.json: Cannot read `classLabels.y` "missing.txt" \(string\): ENOENT/);
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: '../../labels.txt' } }));
+  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` to name a file inside .*, got "..\/..\/labels.txt"/);
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { z: 'labels.txt' } }));
+  await assert.rejects(s.repository.load('cls'), /Expected `classLabels` to name model outputs \('y'\), got "z" \(string\)/);
+  await s.done();
 });
 
 /** A small reader of protobuf text format: fields, nested messages, lists; a repeated field becomes an array. */
