@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import threads, { Worker } from 'node:worker_threads';
+import { getEventListeners } from 'node:events';
 import { syncBuiltinESMExports } from 'node:module';
 import { JsonWorkerPool } from '../../src/adapters/json-workers.js';
 import { PayloadTooLargeError, type UnavailableError } from '../../src/core/index.js';
@@ -157,7 +158,10 @@ test('a body whose client goes away while it waits for the worker leaves the que
   process.on('warning', onWarning);
   const connection = new AbortController();
   const pipelined = Array.from({ length: 20 }, () => pool.infer(body({ inputs: [] }), 100, connection.signal));
+  assert.equal(getEventListeners(connection.signal, 'abort').length, 1);
   await Promise.all(pipelined);
+  // Once workers took them, nothing listens: the connection's later requests do not find them, nor keep their bodies.
+  assert.equal(getEventListeners(connection.signal, 'abort').length, 0);
   await new Promise((resolve) => setImmediate(resolve));
   process.off('warning', onWarning);
   assert.deepEqual(warnings, []);
