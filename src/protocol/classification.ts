@@ -87,15 +87,18 @@ const word = new DataView(new ArrayBuffer(8));
 
 /**
  * `value` as C's printf("%f") writes it, which Triton's std::to_string does: six decimals of the
- * exact binary value, ties to even, the sign of a negative value or -0 kept, `inf` and `nan`.
+ * exact binary value, ties to even, the sign of a negative value or -0 kept, `inf` and `nan`
+ * (`-nan` for a NaN whose sign bit is set, as glibc writes it).
  * Number.prototype.toFixed rounds ties away from zero (0.0078125 is "0.007813" there, "0.007812"
  * in C) and turns to exponents from 1e21, so the digits are worked out here.
  */
 export function fixed6(value: number): string {
-  if (Number.isNaN(value)) return 'nan';
-  if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
   word.setFloat64(0, value);
   const bits = word.getBigUint64(0);
+  const sign = bits >> 63n ? '-' : '';
+  // glibc writes the sign bit of a NaN too: x86's 0/0, what a model's runtime yields, is "-nan".
+  if (Number.isNaN(value)) return `${sign}nan`;
+  if (!Number.isFinite(value)) return `${sign}inf`;
   const biased = Number((bits >> 52n) & 0x7ffn);
   const fraction = bits & 0xfffffffffffffn;
   // value = mantissa × 2^exponent exactly.
@@ -113,5 +116,5 @@ export function fixed6(value: number): string {
     if (rest > half || (rest === half && (micros & 1n) === 1n)) micros += 1n;
   }
   const digits = micros.toString().padStart(7, '0');
-  return `${bits >> 63n ? '-' : ''}${digits.slice(0, -6)}.${digits.slice(-6)}`;
+  return `${sign}${digits.slice(0, -6)}.${digits.slice(-6)}`;
 }

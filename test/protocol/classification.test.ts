@@ -46,6 +46,12 @@ test('infinities as inf and -inf; NaN ranks below every number and is written na
   assert.deepEqual(classify('p', fp32([4], [Number.NaN, -Infinity, Infinity, 1]), 4, false).data, ['inf:2', '1.000000:3', '-inf:1', 'nan:0']);
 });
 
+test('a NaN with its sign bit set is written -nan, as glibc\'s printf("%f") writes it (x86\'s 0/0 is one)', () => {
+  const negative = new Float32Array(new Uint32Array([0xffc00000, 0x7fc00000]).buffer);
+  assert.deepEqual(classify('p', { datatype: 'FP32', shape: [2], data: negative }, 2, false).data, ['-nan:0', 'nan:1']);
+  assert.equal(fixed6(new Float64Array(new BigUint64Array([0xfff8000000000001n]).buffer)[0]!), '-nan');
+});
+
 test('fixed6 writes what printf("%f") does: the exact binary value to six decimals, ties to even, the sign kept, no exponent', () => {
   // 2^-7 and 3 × 2^-7 lie exactly halfway; toFixed(6) gives 0.007813 and 0.023438 for both.
   assert.equal(fixed6(0.0078125), '0.007812');
