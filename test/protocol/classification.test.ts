@@ -25,6 +25,28 @@ test('k larger than the classes of a row is cut to them, as Triton sizes the sha
   assert.deepEqual(classify('p', fp32([2, 2], [1, 2, 2, 1]), 5, false).data, ['2.000000:1', '2.000000:2', '1.000000:0', '1.000000:3']);
 });
 
+test('the top classes of random rows with ties, NaN and -0 are those of sorting each row whole, for every k', () => {
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pool = [Number.NaN, -0, 0, 1, 1, 2, -1, 0.5, Infinity, -Infinity];
+  for (let trial = 0; trial < 200; trial++) {
+    const rows = 1 + Math.floor(next() * 3);
+    const perRow = Math.floor(next() * 60);
+    const values = Array.from({ length: rows * perRow }, () => (next() < 0.5 ? pool[Math.floor(next() * pool.length)]! : Math.round(next() * 8) / 4));
+    const k = 1 + Math.floor(next() * 70);
+    const expected: string[] = [];
+    for (let row = 0; row < rows; row++) {
+      const order = Array.from({ length: perRow }, (_, i) => i).sort((a, b) => {
+        const [x, y] = [values[row * perRow + a]!, values[row * perRow + b]!];
+        if (Number.isNaN(x) || Number.isNaN(y)) return Number.isNaN(x) === Number.isNaN(y) ? a - b : Number.isNaN(x) ? 1 : -1;
+        return y - x || a - b;
+      });
+      for (const i of order.slice(0, k)) expected.push(`${fixed6(Math.fround(values[row * perRow + i]!))}:${i}`);
+    }
+    assert.deepEqual(classify('p', fp32([rows, perRow], values), k, true).data, expected, `trial ${trial}: k ${k} of ${perRow}`);
+  }
+});
+
 test('labels follow the index; an index past the labels, or an empty label, has none', () => {
   const labels = ['cat', '', 'dog'];
   assert.deepEqual(classify('p', fp32([1, 4], [0.1, 0.2, 0.3, 0.4]), 4, true, labels).data, ['0.400000:3', '0.300000:2:dog', '0.200000:1', '0.100000:0:cat']);
