@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { describe } from '../core/index.js';
 import { fileWithin } from './paths.js';
+
+/** The largest label file read: a label a line, far more than any model's classes need. */
+const MAX_LABEL_FILE_BYTES = 16 * 2 ** 20;
 
 /** A model's class label files, read. */
 export interface ClassLabelFiles {
@@ -16,7 +19,7 @@ export interface ClassLabelFiles {
  * model's directory), as Triton reads an output's `label_filename`: one label per line, its line
  * number the class index; a last line ending in a newline adds no class, an empty line is a class
  * with no label, and a line's `\r` before its `\n` is dropped (Triton keeps it in the label).
- * @throws TypeError starting with the config file and naming the field, for a file outside the model's directory or one that cannot be read.
+ * @throws TypeError starting with the config file and naming the field, for a file outside the model's directory, one that cannot be read, is no file, or holds more than {@link MAX_LABEL_FILE_BYTES}.
  */
 export async function readClassLabels(dir: string, files: Readonly<Record<string, string>> | undefined, configFile: string): Promise<ClassLabelFiles> {
   if (files === undefined) return { lists: undefined, digest: '' };
@@ -24,16 +27,23 @@ export async function readClassLabels(dir: string, files: Readonly<Record<string
   const lists: Record<string, readonly string[]> = {};
   for (const [output, name] of Object.entries(files)) {
     const file = await fileWithin(dir, name, `${configFile}: Expected \`classLabels.${output}\``);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      throw new TypeError(`${configFile}: Cannot read \`classLabels.${output}\` ${describe(name)}: ${(error as Error).message}`, { cause: error });
-    }
+    const text = await readLabelFile(file, configFile, `\`classLabels.${output}\` ${describe(name)}`);
     hash.update(`${output}\0${text}\0`);
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
     lists[output] = lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
   }
   return { lists, digest: hash.digest('hex') };
+}
+
+/**
+ * The text of a label file, checked before it is read: a directory or a FIFO is no label file, and
+ * a model file named by mistake would otherwise be read as labels, and hashed, at every scan.
+ */
+async function readLabelFile(file: string, configFile: string, field: string): Promise<string> {
+  const cannotRead = (error: unknown) => Promise.reject(new TypeError(`${configFile}: Cannot read ${field}: ${(error as Error).message}`, { cause: error }));
+  const info = await stat(file).catch(cannotRead);
+  if (!info.isFile()) throw new TypeError(`${configFile}: Expected ${field} to be a file, got ${info.isDirectory() ? 'a directory' : 'no regular file'}`);
+  if (info.size > MAX_LABEL_FILE_BYTES) throw new TypeError(`${configFile}: Expected ${field} to be a label file of at most ${MAX_LABEL_FILE_BYTES} bytes, got ${info.size}`);
+  return readFile(file, 'utf8').catch(cannotRead);
 }

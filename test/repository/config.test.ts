@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseConfig } from 'servable/repository';
 import { resolveOptions } from '../../src/batching/options.js';
@@ -103,6 +103,21 @@ test("classLabels names a label file per output in the model's directory, read a
   await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` to name a file inside .*, got "..\/..\/labels.txt"/);
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { z: 'labels.txt' } }));
   await assert.rejects(s.repository.load('cls'), /Expected `classLabels` to name model outputs \('y'\), got "z" \(string\)/);
+  await s.done();
+});
+
+test('a label file must be a file of at most 16 MiB, refused before it is read: a model file named by mistake is not read as labels at every scan', async (t) => {
+  const s = await setup(t, 'explicit');
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'labels.txt' } }));
+  await writeVersion(s.root, 'cls', '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'cls', 'labels.txt'), '');
+  await truncate(path.join(s.root, 'cls', 'labels.txt'), 16 * 2 ** 20 + 1);
+  await s.repository.start();
+  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` "labels.txt" \(string\) to be a label file of at most 16777216 bytes, got 16777217/);
+  await mkdir(path.join(s.root, 'cls', 'dir'));
+  await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'dir' } }));
+  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` "dir" \(string\) to be a file, got a directory/);
+  assert.deepEqual(s.loads, []);
   await s.done();
 });
 
