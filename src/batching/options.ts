@@ -48,6 +48,8 @@ export interface ResolvedOptions<Req, Res> {
 const MAX_PRIORITY_LEVELS = 256;
 /** Priority levels when none are configured: every request on one level. */
 export const DEFAULT_PRIORITY_LEVELS = 1;
+/** The most requests a priority level holds when `maxQueueSize` is not given. */
+export const DEFAULT_MAX_QUEUE_SIZE = 1024;
 
 const TIMEOUT_ACTIONS: readonly TimeoutAction[] = ['reject', 'delay'];
 /** How many parts a request may be split into by default: enough for any real request, few enough that the list of parts stays small. */
@@ -105,7 +107,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   const defaultPriority = o.defaultPriority ?? Math.ceil((priorityLevels + 1) / 2);
   assertInteger('defaultPriority', defaultPriority, 1, priorityLevels);
   const base = resolvePolicy('', o, {
-    maxQueueSize: 1024,
+    maxQueueSize: DEFAULT_MAX_QUEUE_SIZE,
     defaultTimeoutMs: undefined,
     timeoutAction: 'reject',
     allowTimeoutOverride: false,

@@ -2,6 +2,7 @@ import { InvalidInputError, isPromiseLike, ModelNotFoundError } from '../core/in
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import { HEADER_LENGTH, joinBody, splitBody } from './binary.js';
 import { classifier, type Classifier } from './classification.js';
+import { encodeModelConfig } from './oip-config.js';
 import { decodeInferBinary, decodeInferJson, handsOver, type JsonDecoder } from './json-decoder.js';
 import { withBinaryOutput, type DecodedInferRequest } from './oip-request.js';
 import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
@@ -15,7 +16,7 @@ import type { HttpRequest, HttpResponse } from './types.js';
 export const EXTENSIONS: readonly string[] = ['binary_tensor_data', 'classification', 'schedule_policy'];
 
 /** The Open Inference Protocol v2 routes. */
-export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'server-ready' | 'server-metadata' | 'model-metadata' | 'model-ready' | 'infer'> {
+export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'server-ready' | 'server-metadata' | 'model-metadata' | 'model-ready' | 'model-config' | 'infer'> {
   const { service } = ctx;
   const extensions = [...EXTENSIONS, ...(ctx.repository ? ['model_repository'] : []), ...(ctx.statistics ? ['statistics'] : [])].sort();
   return {
@@ -33,6 +34,7 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
     'server-metadata': () => jsonResponse(200, { name: ctx.serverName, version: ctx.serverVersion, extensions }),
     'model-metadata': (route) => jsonResponse(200, encodeModelMetadata(service.metadata(route.model, route.version))),
     'model-ready': (route) => modelReady(ctx, route),
+    'model-config': (route) => jsonResponse(200, encodeModelConfig(service, route.model, route.version)),
     infer: (route, request) => infer(ctx, route, request),
   };
 }

@@ -12,6 +12,7 @@ export type Route =
   | { readonly kind: 'server-metadata' }
   | ({ readonly kind: 'model-metadata' } & ModelRef)
   | ({ readonly kind: 'model-ready' } & ModelRef)
+  | ({ readonly kind: 'model-config' } & ModelRef)
   | ({ readonly kind: 'infer' } & ModelRef)
   | ({ readonly kind: 'tf-status' } & ModelRef)
   | ({ readonly kind: 'tf-metadata' } & ModelRef)
@@ -109,6 +110,7 @@ function routesOf(s: readonly string[], statistics: boolean): Methods | undefine
   if (rest.length === 0) return { GET: { kind: 'model-metadata', ...ref } };
   if (rest.length > 1) return undefined;
   if (rest[0] === 'ready') return { GET: { kind: 'model-ready', ...ref } };
+  if (rest[0] === 'config') return { GET: { kind: 'model-config', ...ref } };
   if (rest[0] === 'infer') return { POST: { kind: 'infer', ...ref } };
   if (rest[0] === 'stats' && statistics) return { GET: { kind: 'model-stats', ...ref } };
   return undefined;

@@ -21,9 +21,8 @@ import type { AcquireOptions, RegistryLoadOptions, ModelConfig, RegistryEvents, 
 type AnyConfig = ModelConfig<unknown, unknown>;
 
 /**
- * Holds the versions of every model: loads them through a backend, warms them up before they take
- * traffic, routes names, versions and labels to ready versions, swaps versions without dropping a
- * request, and unloads them after their queued work is done.
+ * Holds the versions of every model: loads them through a backend, warms them up before they take traffic, routes
+ * names, versions and labels to ready versions, swaps versions without dropping a request, and unloads them after their queued work is done.
  */
 export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
@@ -242,6 +241,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   /** The labels of a model: label → version. */
   labels(name: string): Record<string, string> {
     return Object.fromEntries(this.#entry(name).labels);
+  }
+
+  /** Which versions of a model are kept: `'all'` unless a load's `versionPolicy` or setVersionPolicy set one. */
+  versionPolicy(name: string): VersionPolicy {
+    return this.#entry(name).policy;
   }
 
   /** Sets which versions of a model are kept; versions it drops are unloaded once a version it keeps is ready. */

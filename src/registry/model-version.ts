@@ -73,6 +73,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     });
   }
 
+  /** The batching it was loaded with; undefined when each request runs alone. */
+  get batching(): BatchingConfig | undefined {
+    return this.#init.batching;
+  }
+
   /** Class labels of outputs, by class index, from its `ModelConfig.classLabels`; undefined without. */
   get classLabels(): Readonly<Record<string, readonly string[]>> | undefined {
     return this.#init.classLabels;

@@ -341,6 +341,24 @@ for (const [adapter, start] of Object.entries(servers)) {
       let batched: ReturnType<typeof inferResult>;
       try {
         batched = inferResult(await send(batchingServer.url, 'POST', '/v2/models/batched/infer', rows.headers, rows.body));
+        // get_model_config of a batching model: dims without the batch dimension, the batcher's defaults in Triton's units.
+        const config = JSON.parse((await send(batchingServer.url, 'GET', '/v2/models/batched/config')).body.toString()) as Record<string, unknown>;
+        assert.deepEqual([config.max_batch_size, config.input, config.dynamic_batching], [
+          4,
+          [
+            { name: 'X', data_type: 'TYPE_FP32', dims: [3] },
+            { name: 'S', data_type: 'TYPE_STRING', dims: [2] },
+          ],
+          {
+            preferred_batch_size: [],
+            max_queue_delay_microseconds: 0,
+            preserve_ordering: false,
+            priority_levels: 0,
+            default_priority_level: 0,
+            default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 0, allow_timeout_override: true, max_queue_size: 1024 },
+            priority_queue_policy: {},
+          },
+        ]);
       } finally {
         await batchingServer.close();
         await batching.close();
@@ -352,7 +370,7 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual(batched.outputs.get('Y')!.values, ['48.000000:1', '32.000000:0', '84.000000:1', '59.000000:0']);
     });
 
-    test('the health, metadata and readiness routes the client calls; the ones servable does not serve are JSON 404s', async () => {
+    test('the health, metadata, readiness and model configuration routes the client calls; the ones servable does not serve are JSON 404s', async () => {
       const get = async (path: string) => {
         const reply = await send(server.url, 'GET', path);
         return { status: reply.status, json: JSON.parse(reply.body.toString()) as unknown };
@@ -380,9 +398,25 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual(await get('/v2/models/triton/ready'), { status: 200, json: { name: 'triton', ready: true } });
       assert.deepEqual(await get('/v2/models/triton/versions/1/ready'), { status: 200, json: { name: 'triton', version: '1', ready: true } });
       assert.equal((await get('/v2')).status, 200);
-      // get_model_config, get_inference_statistics, the trace and log settings and the shared-memory
-      // status: _get_error reads their `error`, so the client raises InferenceServerException with it.
-      for (const path of ['/v2/models/triton/config', '/v2/models/triton/versions/1/config', '/v2/models/triton/stats', '/v2/trace/setting', '/v2/logging', '/v2/systemsharedmemory/status', '/v2/cudasharedmemory/status']) {
+      // get_model_config(model_name[, model_version]): json.loads of the reply. No batching, so dims keep every dimension.
+      const tensor = (name: string, type: string, dims: number[]) => ({ name, data_type: `TYPE_${type}`, dims });
+      const config = {
+        name: 'triton',
+        platform: 'onnxruntime_onnx',
+        backend: 'onnxruntime',
+        version_policy: { all: {} },
+        max_batch_size: 0,
+        input: [tensor('X', 'FP32', [-1, 3]), tensor('S', 'STRING', [-1, 2])],
+        output: [tensor('Y', 'FP32', [-1, 2]), tensor('H', 'FP16', [-1, 2]), tensor('G', 'BOOL', [-1, 2]), tensor('I', 'INT64', [-1, 2]), tensor('T', 'STRING', [-1, 2])],
+        instance_group: [{ name: 'triton_0', kind: 'KIND_CPU', count: 1 }],
+      };
+      assert.deepEqual(await get('/v2/models/triton/config'), { status: 200, json: config });
+      assert.deepEqual(await get('/v2/models/triton/versions/1/config'), { status: 200, json: config });
+      // _raise_if_error reads a non-200 reply's `error`.
+      assert.deepEqual(await get('/v2/models/missing/config'), { status: 404, json: { error: "Model 'missing' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
+      // get_inference_statistics, the trace and log settings and the shared-memory status: _get_error
+      // reads their `error`, so the client raises InferenceServerException with it.
+      for (const path of ['/v2/models/triton/stats', '/v2/trace/setting', '/v2/logging', '/v2/systemsharedmemory/status', '/v2/cudasharedmemory/status']) {
         assert.deepEqual(await get(path), { status: 404, json: { error: `No route for GET ${path}` } }, path);
       }
       // get_inference_statistics() for every model asks for a model named `stats`.

@@ -1,0 +1,90 @@
+import type { TensorSpec } from '../backends/index.js';
+import { DEFAULT_MAX_QUEUE_SIZE } from '../batching/index.js';
+import type { BatchingConfig, ModelVersion, VersionPolicy } from '../registry/index.js';
+import type { InferenceService } from '../service/index.js';
+
+/** How each servable backend is named in Triton's `platform` and `backend` fields. */
+const PLATFORMS: Readonly<Record<string, { platform: string; backend: string }>> = {
+  'onnx-node': { platform: 'onnxruntime_onnx', backend: 'onnxruntime' },
+  'onnx-web': { platform: 'onnxruntime_onnx', backend: 'onnxruntime' },
+  ensemble: { platform: 'ensemble', backend: '' },
+};
+
+/** Devices Triton would place on a GPU instance group (`KIND_GPU`); any other runs as `KIND_CPU`. */
+const GPU_DEVICES = new Set(['cuda', 'tensorrt', 'webgpu']);
+
+/**
+ * The model configuration Triton's `GET /v2/models/{m}[/versions/{v}]/config` answers (its
+ * ModelConfig protobuf as JSON, field names as in config.pbtxt), for the version the URL names or
+ * the model's default version, built from what the version was loaded with.
+ * @throws as {@link InferenceService.resolve}: ModelNotFoundError (404) for an unknown model or version, ModelNotReadyError (503) for one not ready.
+ */
+export function encodeModelConfig(service: InferenceService, model: string, version: string | undefined): Record<string, unknown> {
+  const instance = service.registry.get(model, version);
+  const meta = instance.metadata();
+  const maxBatchSize = meta.maxBatchSize;
+  const names = PLATFORMS[meta.backend] ?? { platform: '', backend: meta.backend };
+  const config: Record<string, unknown> = {
+    name: model,
+    platform: names.platform,
+    backend: names.backend,
+    version_policy: versionPolicy(service.registry.versionPolicy(model)),
+    max_batch_size: maxBatchSize,
+    input: meta.inputs.map((spec) => tensorConfig(spec, maxBatchSize)),
+    output: meta.outputs.map((spec) => tensorConfig(spec, maxBatchSize)),
+  };
+  if (instance.batching && maxBatchSize > 0) config.dynamic_batching = dynamicBatching(instance.batching);
+  if (meta.backend !== 'ensemble') config.instance_group = [instanceGroup(model, instance)];
+  return config;
+}
+
+function versionPolicy(policy: VersionPolicy): Record<string, unknown> {
+  if (policy === 'all') return { all: {} };
+  if ('latest' in policy) return { latest: { num_versions: policy.latest } };
+  // Triton's versions are integers; a servable version that is not one is kept as its string.
+  return { specific: { versions: policy.specific.map((v) => (/^\d+$/.test(v) ? Number(v) : v)) } };
+}
+
+/** An input or output: `dims` leave out the batch dimension when the model batches, as Triton's do. */
+function tensorConfig(spec: TensorSpec, maxBatchSize: number): Record<string, unknown> {
+  return {
+    name: spec.name,
+    data_type: spec.datatype === 'BYTES' ? 'TYPE_STRING' : `TYPE_${spec.datatype}`,
+    dims: maxBatchSize > 0 ? spec.shape.slice(1) : [...spec.shape],
+  };
+}
+
+function instanceGroup(model: string, instance: ModelVersion): Record<string, unknown> {
+  return { name: `${model}_0`, kind: GPU_DEVICES.has(instance.session.device) ? 'KIND_GPU' : 'KIND_CPU', count: instance.session.concurrency };
+}
+
+/** Milliseconds as Triton's whole microseconds. */
+const micros = (ms: number | undefined): number => Math.round((ms ?? 0) * 1000);
+
+function dynamicBatching(batching: BatchingConfig): Record<string, unknown> {
+  const levels = batching.priorityLevels ?? 0;
+  const policies = Object.entries(batching.queuePolicies ?? {}).map(([level, policy]) => [level, queuePolicy({ ...batching, ...policy })]);
+  return {
+    preferred_batch_size: [...(batching.preferredBatchSizes ?? [])],
+    max_queue_delay_microseconds: micros(batching.maxQueueDelayMs),
+    preserve_ordering: false,
+    priority_levels: levels,
+    default_priority_level: levels > 0 ? (batching.defaultPriority ?? Math.ceil((levels + 1) / 2)) : 0,
+    default_queue_policy: queuePolicy(batching),
+    priority_queue_policy: Object.fromEntries(policies),
+  };
+}
+
+/**
+ * Triton's ModelQueuePolicy. `allow_timeout_override` is always true: a request may always shorten
+ * its timeout here, which is what Triton's true allows. An unbounded queue is Triton's 0.
+ */
+function queuePolicy(policy: BatchingConfig): Record<string, unknown> {
+  const size = policy.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
+  return {
+    timeout_action: policy.timeoutAction === 'delay' ? 'DELAY' : 'REJECT',
+    default_timeout_microseconds: micros(policy.defaultTimeoutMs),
+    allow_timeout_override: true,
+    max_queue_size: Number.isFinite(size) ? size : 0,
+  };
+}

@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InferenceService, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { FakeClock, memoryBackend } from '../../src/testing/index.js';
+import { createHttpHandler } from '../../src/protocol/index.js';
+
+const image: MemoryModel = {
+  inputs: [
+    { name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] },
+    { name: 's', datatype: 'BYTES', shape: [-1, 2] },
+  ],
+  outputs: [{ name: 'y', datatype: 'INT64', shape: [-1, 2] }],
+  run: ({ x }) => ({ y: x as Tensor }),
+};
+
+async function stack() {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  const batching = {
+    maxBatchSize: 8,
+    preferredBatchSizes: [4, 8],
+    maxQueueDelayMs: 2,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    timeoutAction: 'reject' as const,
+    defaultTimeoutMs: 500,
+    maxQueueSize: 256,
+    queuePolicies: { 1: { timeoutAction: 'delay' as const, defaultTimeoutMs: 100, maxQueueSize: 64 } },
+  };
+  await registry.load({ name: 'm', source: image, batching, warmup: [], versionPolicy: { latest: 2 } });
+  await registry.load({ name: 'm', version: '2', source: image, batching: { maxBatchSize: 4, maxQueueDelayMs: 0.0005, maxQueueSize: Infinity }, warmup: [] });
+  await registry.load({ name: 'single', source: image, warmup: [] });
+  const http = createHttpHandler({ service });
+  const get = async (path: string, method = 'GET') => {
+    const reply = await http.handle({ method, path, headers: {} });
+    return { status: reply.status, json: reply.body === '' ? undefined : (JSON.parse(reply.body as string) as unknown) };
+  };
+  return { registry, get };
+}
+
+const tensors = (batched: boolean) => ({
+  input: [
+    { name: 'x', data_type: 'TYPE_FP32', dims: batched ? [3, 48, 192] : [-1, 3, 48, 192] },
+    { name: 's', data_type: 'TYPE_STRING', dims: batched ? [2] : [-1, 2] },
+  ],
+  output: [{ name: 'y', data_type: 'TYPE_INT64', dims: batched ? [2] : [-1, 2] }],
+});
+
+test("GET /v2/models/{m}/versions/{v}/config: Triton's ModelConfig JSON, batching in microseconds, dims without the batch dimension", async () => {
+  const { registry, get } = await stack();
+  assert.deepEqual(await get('/v2/models/m/versions/1/config'), {
+    status: 200,
+    json: {
+      name: 'm',
+      platform: '',
+      backend: 'memory',
+      version_policy: { latest: { num_versions: 2 } },
+      max_batch_size: 8,
+      ...tensors(true),
+      dynamic_batching: {
+        preferred_batch_size: [4, 8],
+        max_queue_delay_microseconds: 2000,
+        preserve_ordering: false,
+        priority_levels: 2,
+        default_priority_level: 2,
+        default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 500_000, allow_timeout_override: true, max_queue_size: 256 },
+        priority_queue_policy: { 1: { timeout_action: 'DELAY', default_timeout_microseconds: 100_000, allow_timeout_override: true, max_queue_size: 64 } },
+      },
+      instance_group: [{ name: 'm_0', kind: 'KIND_CPU', count: 1 }],
+    },
+  });
+  await registry.close();
+});
+
+test('the default version without a version in the URL; no priorities, an unbounded queue and a sub-microsecond delay; HEAD as GET', async () => {
+  const { registry, get } = await stack();
+  const expected = {
+    status: 200,
+    json: {
+      name: 'm',
+      platform: '',
+      backend: 'memory',
+      version_policy: { latest: { num_versions: 2 } },
+      max_batch_size: 4,
+      ...tensors(true),
+      dynamic_batching: {
+        preferred_batch_size: [],
+        max_queue_delay_microseconds: 1,
+        preserve_ordering: false,
+        priority_levels: 0,
+        default_priority_level: 0,
+        default_queue_policy: { timeout_action: 'REJECT', default_timeout_microseconds: 0, allow_timeout_override: true, max_queue_size: 0 },
+        priority_queue_policy: {},
+      },
+      instance_group: [{ name: 'm_0', kind: 'KIND_CPU', count: 1 }],
+    },
+  };
+  assert.deepEqual(await get('/v2/models/m/config'), expected);
+  assert.deepEqual(await get('/v2/models/m/versions/2/config/'), expected);
+  assert.equal((await get('/v2/models/m/config', 'HEAD')).status, 200);
+  await registry.close();
+});
+
+test('a model without batching: max_batch_size 0, dims with every dimension, no dynamic_batching; version policy all', async () => {
+  const { registry, get } = await stack();
+  assert.deepEqual(await get('/v2/models/single/config'), {
+    status: 200,
+    json: {
+      name: 'single',
+      platform: '',
+      backend: 'memory',
+      version_policy: { all: {} },
+      max_batch_size: 0,
+      ...tensors(false),
+      instance_group: [{ name: 'single_0', kind: 'KIND_CPU', count: 1 }],
+    },
+  });
+  await registry.close();
+});
+
+test('an unknown model or version is a 404, a version not ready a 503, a POST a 405', async () => {
+  const { registry, get } = await stack();
+  assert.deepEqual(await get('/v2/models/nope/config'), { status: 404, json: { error: "Model 'nope' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
+  assert.equal((await get('/v2/models/m/versions/9/config')).status, 404);
+  assert.equal((await get('/v2/models/m/config', 'POST')).status, 405);
+  await registry.unload('single');
+  assert.equal((await get('/v2/models/single/config')).status, 404);
+  // Known but not loaded, as the model's metadata.
+  registry.register({ name: 'later', source: image, warmup: [] });
+  assert.deepEqual(await get('/v2/models/later/config'), await get('/v2/models/later'));
+  assert.equal((await get('/v2/models/later/config')).status, 503);
+  await registry.close();
+});
+
+test("version_policy follows the model's policy: specific versions as Triton's integers, a name that is not one as its string", async () => {
+  const { registry, get } = await stack();
+  const policy = async () => ((await get('/v2/models/m/config')).json as { version_policy: unknown }).version_policy;
+  registry.setVersionPolicy('m', { specific: ['1', '2'] });
+  assert.deepEqual(await policy(), { specific: { versions: [1, 2] } });
+  registry.setVersionPolicy('m', 'all');
+  assert.deepEqual(await policy(), { all: {} });
+  registry.setVersionPolicy('m', { specific: ['2', 'exp'] });
+  assert.deepEqual(await policy(), { specific: { versions: [2, 'exp'] } });
+  await registry.close();
+});
