@@ -63,14 +63,17 @@ const micros = (ms: number | undefined): number => Math.round((ms ?? 0) * 1000);
 
 function dynamicBatching(batching: BatchingConfig): Record<string, unknown> {
   const levels = batching.priorityLevels ?? 0;
-  const policies = Object.entries(batching.queuePolicies ?? {}).map(([level, policy]) => [level, queuePolicy({ ...batching, ...policy })]);
+  // Without priorityLevels servable has one level, whose queuePolicies[1] every request takes; Triton
+  // has none at 0 levels and ignores priority_queue_policy, so that policy is the default one.
+  const policies = levels > 0 ? Object.entries(batching.queuePolicies ?? {}).map(([level, policy]) => [level, queuePolicy({ ...batching, ...policy })]) : [];
+  const base = levels > 0 ? batching : { ...batching, ...batching.queuePolicies?.[1] };
   return {
     preferred_batch_size: [...(batching.preferredBatchSizes ?? [])],
     max_queue_delay_microseconds: micros(batching.maxQueueDelayMs),
     preserve_ordering: false,
     priority_levels: levels,
     default_priority_level: levels > 0 ? (batching.defaultPriority ?? Math.ceil((levels + 1) / 2)) : 0,
-    default_queue_policy: queuePolicy(batching),
+    default_queue_policy: queuePolicy(base),
     priority_queue_policy: Object.fromEntries(policies),
   };
 }

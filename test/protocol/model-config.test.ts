@@ -144,3 +144,18 @@ test("version_policy follows the model's policy: specific versions as Triton's i
   assert.deepEqual(await policy(), { specific: { versions: [2, 'exp'] } });
   await registry.close();
 });
+
+test("without priorityLevels a queuePolicies[1] is every request's policy: Triton's default_queue_policy, as Triton ignores priority_queue_policy at 0 levels", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  await registry.load({ name: 'one', source: image, batching: { maxBatchSize: 4, defaultTimeoutMs: 5, queuePolicies: { 1: { timeoutAction: 'delay', maxQueueSize: 8 } } }, warmup: [] });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/one/config', headers: {} });
+  const { dynamic_batching: batching } = JSON.parse(reply.body as string) as { dynamic_batching: Record<string, unknown> };
+  assert.deepEqual([batching.priority_levels, batching.default_queue_policy, batching.priority_queue_policy], [
+    0,
+    { timeout_action: 'DELAY', default_timeout_microseconds: 5000, allow_timeout_override: true, max_queue_size: 8 },
+    {},
+  ]);
+  await registry.close();
+});
