@@ -86,7 +86,8 @@ function queuePolicy(policy: BatchingConfig): Record<string, unknown> {
   const size = policy.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE;
   return {
     timeout_action: policy.timeoutAction === 'delay' ? 'DELAY' : 'REJECT',
-    default_timeout_microseconds: micros(policy.defaultTimeoutMs),
+    // At least 1: Triton's 0 is no timeout.
+    default_timeout_microseconds: policy.defaultTimeoutMs === undefined ? 0 : Math.max(1, micros(policy.defaultTimeoutMs)),
     allow_timeout_override: true,
     max_queue_size: Number.isFinite(size) ? size : 0,
   };

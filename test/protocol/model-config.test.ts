@@ -159,3 +159,14 @@ test("without priorityLevels a queuePolicies[1] is every request's policy: Trito
   ]);
   await registry.close();
 });
+
+test('a timeout under half a microsecond is 1 microsecond, not 0, which Triton reads as no timeout', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  await registry.load({ name: 'short', source: image, batching: { maxBatchSize: 4, maxQueueDelayMs: 0.0001, defaultTimeoutMs: 0.0001 }, warmup: [] });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/short/config', headers: {} });
+  const { dynamic_batching: batching } = JSON.parse(reply.body as string) as { dynamic_batching: { max_queue_delay_microseconds: number; default_queue_policy: Record<string, unknown> } };
+  assert.deepEqual([batching.max_queue_delay_microseconds, batching.default_queue_policy.default_timeout_microseconds], [0, 1]);
+  await registry.close();
+});
