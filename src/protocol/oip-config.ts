@@ -58,6 +58,9 @@ function instanceGroup(model: string, instance: ModelVersion): Record<string, un
   return { name: `${model}_0`, kind: GPU_DEVICES.has(instance.session.device) ? 'KIND_GPU' : 'KIND_CPU', count: instance.session.concurrency };
 }
 
+/** The largest `max_queue_size`, a uint32 in Triton's ModelQueuePolicy. */
+const MAX_UINT32 = 0xffff_ffff;
+
 /** Milliseconds as Triton's whole microseconds. */
 const micros = (ms: number | undefined): number => Math.round((ms ?? 0) * 1000);
 
@@ -89,6 +92,6 @@ function queuePolicy(policy: BatchingConfig): Record<string, unknown> {
     // At least 1: Triton's 0 is no timeout.
     default_timeout_microseconds: policy.defaultTimeoutMs === undefined ? 0 : Math.max(1, micros(policy.defaultTimeoutMs)),
     allow_timeout_override: true,
-    max_queue_size: Number.isFinite(size) ? size : 0,
+    max_queue_size: Number.isFinite(size) ? Math.min(size, MAX_UINT32) : 0,
   };
 }

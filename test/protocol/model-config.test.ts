@@ -170,3 +170,14 @@ test('a timeout under half a microsecond is 1 microsecond, not 0, which Triton r
   assert.deepEqual([batching.max_queue_delay_microseconds, batching.default_queue_policy.default_timeout_microseconds], [0, 1]);
   await registry.close();
 });
+
+test("a maxQueueSize past Triton's uint32 max_queue_size is written as its largest, which a protobuf reader can parse", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  await registry.load({ name: 'big', source: image, batching: { maxBatchSize: 4, maxQueueSize: 2 ** 40 }, warmup: [] });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/big/config', headers: {} });
+  const { dynamic_batching: batching } = JSON.parse(reply.body as string) as { dynamic_batching: { default_queue_policy: Record<string, unknown> } };
+  assert.equal(batching.default_queue_policy.max_queue_size, 4_294_967_295);
+  await registry.close();
+});
