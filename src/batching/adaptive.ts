@@ -3,6 +3,7 @@
  * by least squares over recent batches, and the arrival rate of requests. Adaptive mode decides
  * from these when a batch should go.
  */
+import { LineWatch } from './drift.js';
 import { loneOutliers, median } from './outliers.js';
 
 /** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
@@ -78,6 +79,15 @@ export class LatencyModel {
   #samples = 0;
   /** True when a batch was recorded since the last fit. */
   #stale = false;
+  /** Batches recorded since the last fit, at most a window's: those a kept line has not yet been checked against. */
+  #unchecked = 0;
+  /** Of the last line fitted on two sizes or more: its batches, their mean and largest size, Sxx and spread. */
+  #lineCount = 0;
+  #lineMostItems = 0;
+  #lineMeanItems = 0;
+  #lineSxx = 0;
+  #lineSpread = 0;
+  readonly #watch = new LineWatch();
 
   /** @param window How many recent batches the fit is drawn from. */
   constructor(window = 50) {
@@ -90,6 +100,7 @@ export class LatencyModel {
     this.#ms[this.#next] = ms;
     this.#next = (this.#next + 1) % this.#window;
     this.#stale = true;
+    this.#unchecked = Math.min(this.#unchecked + 1, this.#window);
   }
 
   /**
@@ -196,20 +207,30 @@ export class LatencyModel {
     const spread = Math.sqrt(squares / xs.length);
     // Rounding leaves a trace on exact data; it must not move a cap computed with it.
     this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
+    if (this.#fitted && !this.#watch.active) this.#lineSpread = this.#spread;
+    this.#unchecked = 0;
   }
 
   /**
-   * Whether the batches of one size that are all the window holds still lie on the last line: its
-   * prediction for their size is within two standard errors of their mean run time. A steady load
-   * settles on one size, and once the batches of other sizes leave the window the line would be
-   * lost, and any larger batch estimated at their mean: a model that got 3 × slower (3·n + 12 ms,
-   * batches of 3) ran a batch of 5, 27 ms, planned as 21. The line is kept while they agree.
+   * Whether the batches of one size that are all the window holds still lie on the last line. A
+   * steady load settles on one size, and once the batches of other sizes leave the window the line
+   * would be lost, and any larger batch estimated at their mean: a model that got 3 × slower
+   * (3·n + 12 ms, batches of 3) ran a batch of 5, 27 ms, planned as 21. The line is kept until a
+   * CUSUM of the batches recorded since says they left it (see {@link LineWatch}); each batch is
+   * checked once, at the first fit after it.
    */
-  #onLine(items: number, ys: readonly number[], mean: number): boolean {
-    let squares = 0;
-    for (const y of ys) squares += (y - mean) * (y - mean);
-    const standardError = Math.sqrt(squares / ys.length / ys.length);
-    return Math.abs(this.#a * items + this.#b - mean) <= 2 * standardError + 1e-9 * (mean + 1);
+  #onLine(items: number): boolean {
+    if (!this.#watch.active) {
+      const dx = items - this.#lineMeanItems;
+      this.#watch.start(this.#lineSpread, 1 / this.#lineCount + (dx * dx) / this.#lineSxx);
+    }
+    const predicted = this.#a * items + this.#b;
+    const tolerance = 1e-9 * (predicted + 1);
+    for (let k = Math.min(this.#unchecked, this.#items.length); k > 0; k--) {
+      const i = (this.#next - k + this.#window) % this.#window;
+      if (this.#items[i] === items && this.#watch.offLine(this.#ms[i]! - predicted, tolerance)) return false;
+    }
+    return true;
   }
 
   #fitLine(xs: readonly number[], ys: readonly number[]): void {
@@ -217,10 +238,12 @@ export class LatencyModel {
     let sx = 0;
     let sy = 0;
     let least = Infinity;
+    let most = -Infinity;
     for (let i = 0; i < n; i++) {
       sx += xs[i]!;
       sy += ys[i]!;
       least = Math.min(least, xs[i]!);
+      most = Math.max(most, xs[i]!);
     }
     const fittedDownTo = this.#minItems;
     this.#minItems = least;
@@ -236,16 +259,23 @@ export class LatencyModel {
     this.#mean = my;
     this.#meanItems = mx;
     if (sxx === 0) {
-      if (this.#fitted && this.#onLine(least, ys, my)) {
+      // Beyond the sizes it was fitted on the line is a guess, too loose to tell a shift by.
+      if (this.#fitted && least >= fittedDownTo && least <= this.#lineMostItems && this.#onLine(least)) {
         // Kept, the line is still the one fitted down to its smallest batch.
-        this.#minItems = Math.min(fittedDownTo, least);
+        this.#minItems = fittedDownTo;
         return;
       }
+      this.#watch.stop();
       this.#fitted = false;
       this.#a = 0;
       this.#b = 0;
       return;
     }
+    this.#watch.stop();
+    this.#lineCount = n;
+    this.#lineMeanItems = mx;
+    this.#lineSxx = sxx;
+    this.#lineMostItems = most;
     this.#fitted = true;
     this.#a = sxy / sxx;
     this.#b = my - this.#a * mx;
