@@ -14,15 +14,17 @@ import { DEFAULT_LOAD_TIMEOUT_MS, forwardBatcherEvents, loadFailure, pickBackend
 import { startLoad, type LoadRunner } from './load-runner.js';
 import { assertKept, checkVersionPolicy } from './version-policy.js';
 import { SwapTracker } from './swap-tracker.js';
+import { Retirer } from './retire.js';
 import { PendingLoads } from './pending.js';
 import type { VersionHold } from './hold.js';
-import type { AcquireOptions, RegistryLoadOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, UnloadReason, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
+import type { AcquireOptions, RegistryLoadOptions, ModelConfig, RegistryEvents, RegistryOptions, TrafficPolicy, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector } from './types.js';
 
 type AnyConfig = ModelConfig<unknown, unknown>;
 
 /**
- * Holds the versions of every model: loads them through a backend, warms them up before they take traffic, routes
- * names, versions and labels to ready versions, swaps versions without dropping a request, and unloads them after their queued work is done.
+ * Holds the versions of every model: loads them through a backend, warms them up before they take
+ * traffic, routes names, versions and labels to ready versions, swaps versions without dropping a
+ * request, and unloads them after their queued work is done.
  */
 export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly #backends: readonly Backend[];
@@ -38,8 +40,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   readonly maxLoadedBytes: number;
   readonly #capacity: Capacity;
   readonly #models = new Map<string, ModelEntry>();
-  readonly #releases = new WeakMap<ModelVersion, Release>();
   readonly #swaps = new SwapTracker((name, from, to) => this.emit('swap', { name, from, to }));
+  readonly #retirer = new Retirer(this, this.#swaps, this.#models, (entry) => this.#cleanup(entry));
   readonly #loads: LoadRunner;
   readonly #pending = new PendingLoads();
   #closed = false;
@@ -52,7 +54,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.clock = clockOption(options.clock, systemClock);
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);
     this.closeTimeoutMs = checkTimeout('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0);
-    this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#evictable(), (victim) => this.#evict(victim));
+    this.#capacity = new Capacity(options, { clock: this.clock, timeoutMs: this.loadTimeoutMs }, () => this.#retirer.evictable(), (victim) => this.#retirer.evict(victim));
     this.maxLoadedVersions = options.maxLoadedVersions ?? Infinity;
     this.maxLoadedBytes = options.maxLoadedBytes ?? Infinity;
     this.#loads = {
@@ -90,7 +92,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     entry.configure(version, config as AnyConfig);
     // A failed load was the old config's; the new one has not been tried.
     entry.failures.delete(version);
-    this.#applyPolicy(entry);
+    this.#retirer.applyPolicy(entry);
   }
 
   /**
@@ -253,7 +255,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     checkVersionPolicy('versionPolicy', policy);
     const entry = this.#entry(name);
     entry.policy = policy;
-    this.#applyPolicy(entry);
+    this.#retirer.applyPolicy(entry);
   }
 
   /** Sets how requests that name no version are split and mirrored (`undefined`: the default version). @throws ModelNotFoundError for a target the model lacks. */
@@ -276,7 +278,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     const entry = this.#entry(name);
     if (version !== undefined && !entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
     const versions = version === undefined ? entry.versions() : [version];
-    await Promise.all(versions.map((v) => this.#unloadOne(entry, v, 'explicit')));
+    await Promise.all(versions.map((v) => this.#retirer.unloadOne(entry, v, 'explicit')));
     this.#cleanup(entry);
   }
 
@@ -285,16 +287,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     this.#closed = true;
     this.#pending.clear();
     const entries = [...this.#models.values()];
-    const waits = entries.flatMap((e) => [...e.versions().map((v) => this.#unloadOne(e, v, 'close')), ...[...e.retiring].map((mv) => mv.unload().catch(() => {}))]);
+    const waits = entries.flatMap((e) => [...e.versions().map((v) => this.#retirer.unloadOne(e, v, 'close')), ...[...e.retiring].map((mv) => mv.unload().catch(() => {}))]);
     await closeWithin(Promise.all(waits), this.closeTimeoutMs, this.clock, () => entries.flatMap((e) => [...e.retiring]), this);
-  }
-
-  /** Retires the ready instance of a version and forgets it; a load of it in flight is disposed when it ends. */
-  async #unloadOne(entry: ModelEntry, version: string, reason: UnloadReason): Promise<void> {
-    const live = entry.live.get(version);
-    const loading = entry.loading.get(version);
-    const retired = live ? this.#retire(entry, live, reason, true) : this.#swaps.change(entry, () => this.#forget(entry, version));
-    await Promise.all([retired, loading?.catch(() => {})]);
   }
 
   /** Validates a config and finds (or creates) its model's entry. */
@@ -320,7 +314,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
 
   /** Makes a loaded version take traffic: labels move to it, a replaced instance and versions outside the policy drain. */
   #commit(entry: ModelEntry, mv: ModelVersion, config: AnyConfig, release: Release | undefined): void {
-    if (release) this.#releases.set(mv, release);
+    if (release) this.#retirer.reserved(mv, release);
     forwardBatcherEvents(mv, this);
     this.#swaps.change(entry, () => {
       const previous = entry.live.get(mv.version);
@@ -330,63 +324,9 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
       entry.waiters.loaded(mv);
       for (const label of config.labels ?? []) this.#point(entry, label, mv.version);
       this.emit('ready', mv.metadata());
-      if (previous) void this.#retire(entry, previous, 'replaced', false);
-      this.#applyPolicy(entry);
+      if (previous) void this.#retirer.retire(entry, previous, 'replaced', false);
+      this.#retirer.applyPolicy(entry);
     });
-  }
-
-  /**
-   * Drops versions outside the policy: known-only ones at once, ready ones only when a version
-   * the policy keeps is ready. Loads in progress are left alone.
-   */
-  #applyPolicy(entry: ModelEntry): void {
-    const { dropped, wantedReady } = entry.outsidePolicy();
-    this.#swaps.change(entry, () => {
-      for (const version of dropped) {
-        const live = entry.live.get(version);
-        if (!live) this.#forget(entry, version);
-        else if (wantedReady) void this.#retire(entry, live, 'policy', true);
-      }
-    });
-  }
-
-  /** Takes a version out of routing at once, then drains and disposes it. */
-  #retire(entry: ModelEntry, mv: ModelVersion, reason: UnloadReason, forget: boolean): Promise<void> {
-    this.#swaps.change(entry, () => {
-      if (entry.live.get(mv.version) === mv) entry.live.delete(mv.version);
-      entry.retiring.add(mv);
-      if (forget) this.#forget(entry, mv.version);
-    });
-    const event = { name: entry.name, version: mv.version, reason };
-    this.#swaps.afterSwap(() => this.emit('draining', event));
-    return mv
-      .unload()
-      .catch((error: unknown) => {
-        this.emit('failure', { name: entry.name, version: mv.version, error: error instanceof Error ? error : new Error(String(error)), stage: 'unload' });
-      })
-      .finally(() => {
-        this.#releases.get(mv)?.();
-        entry.retiring.delete(mv);
-        this.emit('unload', event);
-        this.#cleanup(entry);
-      });
-  }
-
-  /** Unloads a version to make room; one whose own version is loading again (a forced reload) is being replaced. */
-  #evict(victim: ModelVersion): Promise<void> {
-    const entry = this.#models.get(victim.name);
-    if (!entry) return victim.unload();
-    return this.#retire(entry, victim, entry.loading.has(victim.version) ? 'replaced' : 'evicted', false);
-  }
-
-  /** Versions that count against the capacity limits. */
-  #evictable(): ModelVersion[] {
-    return [...this.#models.values()].flatMap((e) => [...e.live.values()]).filter((mv) => this.#releases.has(mv));
-  }
-
-  /** Forgets a version's config and the labels pointing at it. */
-  #forget(entry: ModelEntry, version: string): void {
-    for (const label of entry.forget(version)) this.emit('label', { name: entry.name, label, version: undefined });
   }
 
   #point(entry: ModelEntry, label: string, version: string): void {
