@@ -1,7 +1,7 @@
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
-import { emitBatch, runExecution, type Outcome } from './execution.js';
+import { runBatch, type BatchRunner } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
 import { openBatchRoom } from './open-room.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -41,6 +41,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   readonly #arrivals = new ArrivalRate();
   readonly #idle: (() => void)[] = [];
   readonly #plan: PlanContext<Req, Res>;
+  readonly #runner: BatchRunner<Req, Res>;
   #concurrency: number;
   #inFlight = 0;
   #seq = 0;
@@ -69,6 +70,15 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       freeSlots: 0,
       running: 0,
       shed: (entry, needMs) => this.#shed(entry, needMs),
+    };
+    this.#runner = {
+      batcher: this,
+      options: this.#o,
+      clock: this.#clock,
+      model: this.#model,
+      running: this.#running,
+      succeed: (entry, value) => this.#succeed(entry, value),
+      fail: (entry, error) => this.#fail(entry, error),
     };
   }
 
@@ -350,50 +360,12 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   async #execute(batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
-    const { entries } = batch;
     try {
-      const outcome = await this.#call(batch, reason);
-      const retry = outcome.error !== undefined && this.#o.splitOnFailure && entries.length > 1;
-      let failed = 0;
-      if (outcome.results) {
-        outcome.results.forEach((result, i) => {
-          if (result instanceof Error) {
-            if (!entries[i]!.job.settled) failed++;
-            this.#fail(entries[i]!, result);
-          } else {
-            this.#succeed(entries[i]!, result);
-          }
-        });
-      } else if (!retry) {
-        failed = entries.filter((entry) => !entry.job.settled).length;
-        for (const entry of entries) this.#fail(entry, outcome.error);
-      }
-      const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-      emitBatch(this, entries, startedAt, outcome, reason, failed, again.length);
-      for (const entry of again) if (!entry.job.settled) await this.#retry(entry);
+      await runBatch(this.#runner, batch, reason, startedAt);
     } finally {
       this.#inFlight--;
       // A pump is due only for what waits: queued requests, or drain() callers.
       if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
     }
-  }
-
-  async #retry(entry: Entry<Req, Res>): Promise<void> {
-    const startedAt = this.#clock.now();
-    const outcome = await this.#call(new RunningBatch([entry], startedAt), 'retry');
-    const result = outcome.results?.[0];
-    const ok = outcome.results !== undefined && !(result instanceof Error);
-    if (ok) this.#succeed(entry, result as Res);
-    else this.#fail(entry, outcome.results ? result : outcome.error);
-    emitBatch(this, [entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
-  }
-
-  /** Runs one execution while the batch counts as running, and learns from its run time. */
-  async #call(batch: RunningBatch<Req, Res>, reason: DispatchReason): Promise<Outcome<Res>> {
-    this.#running.add(batch);
-    const outcome = await runExecution(this.#o.execute, batch, reason, this.#clock);
-    this.#running.delete(batch);
-    if (outcome.results) this.#model.record(batch.entries.reduce((items, entry) => items + entry.size, 0), outcome.runMs);
-    return outcome;
   }
 }

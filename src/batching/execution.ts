@@ -1,9 +1,11 @@
 import { BackendError, describe, type Clock, type Emitter } from '../core/index.js';
-import { ExecutionContext, stockController, type Entry, type RunningBatch } from './job.js';
+import type { LatencyModel } from './adaptive.js';
+import { ExecutionContext, RunningBatch, stockController, type Entry } from './job.js';
+import type { ResolvedOptions } from './options.js';
 import type { BatcherEvents, BatchEvent, DispatchReason, ExecuteBatch } from './types.js';
 
 /** What one execution of a batch gave. */
-export interface Outcome<Res> {
+interface Outcome<Res> {
   /** One result per request, when the execution succeeded. */
   readonly results: readonly (Res | Error)[] | undefined;
   /** Why the whole execution failed, when it did. */
@@ -11,8 +13,69 @@ export interface Outcome<Res> {
   readonly runMs: number;
 }
 
+/** What running a dispatched batch needs of its batcher; made once per batcher. */
+export interface BatchRunner<Req, Res> {
+  readonly batcher: Emitter<BatcherEvents>;
+  readonly options: ResolvedOptions<Req, Res>;
+  readonly clock: Clock;
+  /** Learns from the run time of every execution that gave results. */
+  readonly model: LatencyModel;
+  /** The batches executing now: an execution is in it while it runs. */
+  readonly running: Set<RunningBatch<Req, Res>>;
+  /** Answers a request's part with its result, or with an error. */
+  readonly succeed: (entry: Entry<Req, Res>, value: Res) => void;
+  readonly fail: (entry: Entry<Req, Res>, error: unknown) => void;
+}
+
+/**
+ * Executes a dispatched batch and answers its requests, then emits its `batch` event. With
+ * `splitOnFailure`, a batch of several whose execution failed as a whole is retried one request
+ * at a time, each retry an execution of its own (reason `retry`).
+ */
+export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
+  const { entries } = batch;
+  const outcome = await call(runner, batch, reason);
+  const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
+  let failed = 0;
+  if (outcome.results) {
+    outcome.results.forEach((result, i) => {
+      if (result instanceof Error) {
+        if (!entries[i]!.job.settled) failed++;
+        runner.fail(entries[i]!, result);
+      } else {
+        runner.succeed(entries[i]!, result);
+      }
+    });
+  } else if (!retry) {
+    failed = entries.filter((entry) => !entry.job.settled).length;
+    for (const entry of entries) runner.fail(entry, outcome.error);
+  }
+  const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
+  emitBatch(runner.batcher, entries, startedAt, outcome, reason, failed, again.length);
+  for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
+}
+
+async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<Req, Res>): Promise<void> {
+  const startedAt = runner.clock.now();
+  const outcome = await call(runner, new RunningBatch([entry], startedAt), 'retry');
+  const result = outcome.results?.[0];
+  const ok = outcome.results !== undefined && !(result instanceof Error);
+  if (ok) runner.succeed(entry, result as Res);
+  else runner.fail(entry, outcome.results ? result : outcome.error);
+  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
+}
+
+/** Runs one execution while the batch counts as running, and learns from its run time. */
+async function call<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason): Promise<Outcome<Res>> {
+  runner.running.add(batch);
+  const outcome = await runExecution(runner.options.execute, batch, reason, runner.clock);
+  runner.running.delete(batch);
+  if (outcome.results) runner.model.record(batch.entries.reduce((items, entry) => items + entry.size, 0), outcome.runMs);
+  return outcome;
+}
+
 /** Runs `execute` once over a batch, turning a throw or a result list of the wrong length into an error. */
-export async function runExecution<Req, Res>(
+async function runExecution<Req, Res>(
   execute: ExecuteBatch<Req, Res>,
   batch: RunningBatch<Req, Res>,
   reason: DispatchReason,
@@ -39,7 +102,7 @@ export async function runExecution<Req, Res>(
 }
 
 /** Emits the `batch` event of one execution that started at `startedAt`, built only when something listens. */
-export function emitBatch<Req, Res>(
+function emitBatch<Req, Res>(
   batcher: Emitter<BatcherEvents>,
   entries: readonly Entry<Req, Res>[],
   startedAt: number,
