@@ -3,6 +3,7 @@ import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyE
 import { compareVersions, loadErrorOf, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { readClassLabels, type ClassLabelFiles } from './class-labels.js';
+import { applyRouting, type Routed } from './routing.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { digestHandler, loadHandler } from './handler-module.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
@@ -24,14 +25,11 @@ interface LoadedFiles {
 }
 
 /** What the repository has loaded of one model. */
-interface Loaded {
+interface Loaded extends Routed {
   /** The config's text plus a digest of its handler module: the routing problems reported are this config's. */
   readonly configKey: string;
-  readonly config: RepositoryModelConfig;
   /** Version → its directory's files when it was loaded. */
   readonly versions: Map<string, LoadedFiles>;
-  /** The routings (`label <name>`, `traffic`) of this config whose problem (a version not loaded) was reported. */
-  readonly reported: Set<string>;
 }
 
 /** A failure recorded for a model or a version. */
@@ -237,7 +235,7 @@ export class ModelSync {
     if (next.versions.size > 0) {
       this.#loaded.set(name, next);
       await this.#retireUnwanted(name, previous, next);
-      this.#applyRouting(name, previous, next, new Set(onDisk.filter((v) => !stable.has(v.version)).map((v) => v.version)));
+      applyRouting(this.#registry, this.#fail, name, previous, next, new Set(onDisk.filter((v) => !stable.has(v.version)).map((v) => v.version)));
     }
     if (errors[0]) throw errors[0];
   }
@@ -341,42 +339,6 @@ export class ModelSync {
       if (next.versions.has(version)) continue;
       if (this.#stateOf(name, version) !== undefined) await this.#drained(this.#registry.unload(name, version));
     }
-  }
-
-  /**
-   * Points the config's labels at its versions, removes labels the config dropped, and sets its
-   * traffic policy; a label or policy naming a version not loaded is reported once per config (#reportOnce),
-   * but for a label naming a version still being written (`writing`), which the look that loads it moves.
-   */
-  #applyRouting(name: string, previous: Loaded | undefined, next: Loaded, writing: ReadonlySet<string>): void {
-    if (!this.#registry.has(name)) return;
-    const current = this.#registry.labels(name);
-    for (const [label, version] of Object.entries(next.config.labels)) {
-      if (current[label] === version) continue;
-      if (next.versions.has(version)) this.#registry.setLabel(name, label, version);
-      else if (!writing.has(version)) this.#reportOnce(next, `label ${label}`, name, version, new ModelNotFoundError(`Label '${label}' of model '${name}' names version ${version}, which is not loaded`));
-    }
-    for (const label of Object.keys(previous?.config.labels ?? {})) {
-      if (!(label in next.config.labels)) this.#registry.removeLabel(name, label);
-    }
-    try {
-      this.#registry.setTraffic(name, next.config.traffic);
-    } catch (error) {
-      // A target naming a version not loaded (it failed, or the policy drops it) or a label not set: the policy stays as it was, as a label does.
-      if (!(error instanceof ModelNotFoundError)) throw error;
-      this.#reportOnce(next, 'traffic', name, undefined, error);
-    }
-  }
-
-  /**
-   * Reports a problem of one of the config's routings (`routing`) once per config, at the look that
-   * finds it: the config changed, or the version policy dropped the version it names while the
-   * config stayed the same. Keyed by the routing, not the message, which names the versions loaded.
-   */
-  #reportOnce(loaded: Loaded, routing: string, name: string, version: string | undefined, error: Error): void {
-    if (loaded.reported.has(routing)) return;
-    loaded.reported.add(routing);
-    this.#fail(name, version, error);
   }
 
   /**
