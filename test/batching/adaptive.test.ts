@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
 import { ArrivalRate, LatencyModel, adaptiveDispatchAt } from '../../src/batching/adaptive.js';
 import { DeadlineExceededError } from '../../src/core/index.js';
-import { FakeClock, events, random, recorder, track, type Tracked } from './helpers.js';
+import { FakeClock, events, random, recorder, splitting, track, type Tracked } from './helpers.js';
 
 test('the latency model fits batch time = a·n + b by least squares over a window', () => {
   const model = new LatencyModel(3);
@@ -123,28 +123,6 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
   assert.match((shed[0]!.error as Error).message, /cannot be answered within maxLatencyMs \(50 ms\): it waited 28 ms and its batch would take about 22 ms/);
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
-
-/**
- * An adaptive batcher of rows, split into parts of 4, on one instance whose batches take items + 2
- * ms, fitted on batches of 1 and 3.
- */
-async function splitting(maxLatencyMs: number) {
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
-  const batcher = new DynamicBatcher<number[], number[]>({
-    clock,
-    maxBatchSize: 4,
-    maxLatencyMs,
-    sizeOf: (r) => r.length,
-    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
-    merge: (parts) => parts.flat(),
-    execute,
-  });
-  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
-  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
-  assert.equal(batcher.runTime.fitted, true);
-  return { clock, calls, batcher, rows };
-}
 
 test('adaptive mode refuses at once a request that, split into parts, would take longer than the objective, before any part runs', async () => {
   const { clock, calls, batcher, rows } = await splitting(30);

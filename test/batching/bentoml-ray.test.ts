@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
 import { DeadlineExceededError } from '../../src/core/index.js';
-import { FakeClock, events, recorder, track, type Tracked } from './helpers.js';
+import { FakeClock, events, recorder, splitting, track, type Tracked } from './helpers.js';
 
 /** Submits `count` requests, one every `gapMs`, then lets everything finish; each with its answer time. */
 async function stream(clock: FakeClock, batcher: DynamicBatcher<number, number>, count: number, gapMs: number, from = 0) {
@@ -49,19 +49,7 @@ test("a shed request's error adds up to the objective: it quotes the run-time no
 });
 
 test("a shed split request's error counts the batches its later parts need", async () => {
-  const clock = new FakeClock();
-  const { execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
-  const batcher = new DynamicBatcher<number[], number[]>({
-    clock,
-    maxBatchSize: 4,
-    maxLatencyMs: 40,
-    sizeOf: (r) => r.length,
-    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
-    merge: (parts) => parts.flat(),
-    execute,
-  });
-  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
-  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
+  const { clock, batcher, rows } = await splitting(40);
   // Two requests of 16 items, in parts of 4 taking 6 ms each: the second's first part would start at 24 ms.
   const first = track(batcher.submit(rows(16)));
   const second = track(batcher.submit(rows(16)));

@@ -1,5 +1,6 @@
 import { FakeClock } from '../../src/testing/fake-clock.js';
-import type { BatchContext, BatchEvent, DropEvent, DynamicBatcher } from '../../src/batching/index.js';
+import assert from 'node:assert/strict';
+import { DynamicBatcher, type BatchContext, type BatchEvent, type DropEvent } from '../../src/batching/index.js';
 
 /** A promise whose outcome can be read synchronously. */
 export interface Tracked<T> {
@@ -71,3 +72,24 @@ export function random(seed: number): () => number {
   };
 }
 
+/**
+ * An adaptive batcher of rows, split into parts of 4, on one instance whose batches take items + 2
+ * ms, fitted on batches of 1 and 3.
+ */
+export async function splitting(maxLatencyMs: number) {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: number[]) => r, (rs) => rs.flat().length + 2);
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxLatencyMs,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
+    merge: (parts) => parts.flat(),
+    execute,
+  });
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
+  for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
+  assert.equal(batcher.runTime.fitted, true);
+  return { clock, calls, batcher, rows };
+}
