@@ -7,20 +7,7 @@ import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
 import type { CacheStore } from '../../src/cache/store.js';
 import { InferenceStatistics } from '../../src/metrics/index.js';
-
-/** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
-function doubler(latencyMs: number): MemoryModel {
-  return {
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-    latencyMs,
-    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v) } }),
-  };
-}
-
-function rows(n: number, value = 1) {
-  return { inputs: { x: { datatype: 'FP32', shape: [n, 2], data: new Float32Array(2 * n).fill(value) } as Tensor } };
-}
+import { doubler, rows } from './doubler.js';
 
 const EPOCH = 1_700_000_000_000;
 const MS = 1e6;

@@ -10,20 +10,7 @@ import { ServingMetrics } from '../../src/metrics/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
 import { disposeFailing, flush } from '../registry/helpers.js';
 import { parse, sample } from './exposition.js';
-
-/** y = 2x, row by row, taking `latencyMs` of fake time per batch. */
-function doubler(latencyMs: number): MemoryModel {
-  return {
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
-    outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-    latencyMs,
-    run: ({ x }) => ({ y: { datatype: 'FP32', shape: x!.shape, data: (x!.data as Float32Array).map((v) => 2 * v) } }),
-  };
-}
-
-function rows(n: number) {
-  return { inputs: { x: { datatype: 'FP32', shape: [n, 2], data: new Float32Array(2 * n).fill(1) } as Tensor } };
-}
+import { doubler, rows } from './doubler.js';
 
 async function stack() {
   const clock = new FakeClock();
