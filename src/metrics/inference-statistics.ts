@@ -1,4 +1,5 @@
 import { assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { listen } from './listen.js';
 import type {
   BatchEvent,
   BatchStatistics,
@@ -100,9 +101,7 @@ export class InferenceStatistics {
 
     for (const v of registry.list()) this.#track(v);
     this.#watchRegistry(registry);
-    const onRequest = (e: RequestEvent) => this.#request(e);
-    service.on('request', onRequest);
-    this.#unsubscribe.push(() => service.off('request', onRequest));
+    this.#unsubscribe.push(listen(service, { request: (e: RequestEvent) => this.#request(e) }));
     for (const cache of caches) this.#watchCache(cache);
   }
 
@@ -164,14 +163,7 @@ export class InferenceStatistics {
       if (versions?.size === 0) this.#models.delete(e.name);
     };
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e);
-    registry.on('ready', onReady);
-    registry.on('unload', onUnload);
-    registry.on('batch', onBatch);
-    this.#unsubscribe.push(() => {
-      registry.off('ready', onReady);
-      registry.off('unload', onUnload);
-      registry.off('batch', onBatch);
-    });
+    this.#unsubscribe.push(listen(registry, { ready: onReady, unload: onUnload, batch: onBatch }));
   }
 
   #request(e: RequestEvent): void {
@@ -227,10 +219,6 @@ export class InferenceStatistics {
         if (e.bypass !== true) onStore(e);
       },
     };
-    const emitter = cache as unknown as { on(event: string, fn: (e: StatisticsCacheEvent) => void): unknown; off(event: string, fn: (e: StatisticsCacheEvent) => void): unknown };
-    for (const [event, fn] of Object.entries(listeners)) emitter.on(event, fn);
-    this.#unsubscribe.push(() => {
-      for (const [event, fn] of Object.entries(listeners)) emitter.off(event, fn);
-    });
+    this.#unsubscribe.push(listen(cache, listeners));
   }
 }

@@ -1,5 +1,6 @@
 import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { listen } from './listen.js';
 import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
@@ -162,20 +163,7 @@ export class ServingMetrics {
       // The registry forgets a model once its last version is unloaded, right after this event.
       queueMicrotask(() => this.#forgetIfGone(registry, e.name));
     };
-    registry.on('loading', onLoading);
-    registry.on('batch', onBatch);
-    registry.on('drop', onDrop);
-    registry.on('ready', onReady);
-    registry.on('failure', onFailure);
-    registry.on('unload', onUnload);
-    this.#unsubscribe.push(() => {
-      registry.off('loading', onLoading);
-      registry.off('batch', onBatch);
-      registry.off('drop', onDrop);
-      registry.off('ready', onReady);
-      registry.off('unload', onUnload);
-      registry.off('failure', onFailure);
-    });
+    this.#unsubscribe.push(listen(registry, { loading: onLoading, batch: onBatch, drop: onDrop, ready: onReady, failure: onFailure, unload: onUnload }));
   }
 
   #watchService(service: ServiceSource, registry: RegistrySource | undefined): void {
@@ -188,19 +176,13 @@ export class ServingMetrics {
       m.requests.inc({ model, version, outcome: e.outcome });
       if (e.outcome === 'success') m.requestDuration.observe({ model, version }, e.durationMs / MS);
     };
-    service.on('request', onRequest);
-    this.#unsubscribe.push(() => service.off('request', onRequest));
+    this.#unsubscribe.push(listen(service, { request: onRequest }));
   }
 
   #watchBatcher(model: string, batcher: BatcherSource): void {
-    const onBatch = (e: BatchEvent) => this.#batch(model, '', e);
-    const onDrop = (e: DropEvent) => this.#drop(model, '', e);
-    batcher.on('batch', onBatch);
-    batcher.on('drop', onDrop);
-    this.#unsubscribe.push(() => {
-      batcher.off('batch', onBatch);
-      batcher.off('drop', onDrop);
-    });
+    this.#unsubscribe.push(
+      listen(batcher, { batch: (e: BatchEvent) => this.#batch(model, '', e), drop: (e: DropEvent) => this.#drop(model, '', e) }),
+    );
   }
 
   #watchCache(name: string, cache: CacheSource): void {
@@ -220,11 +202,7 @@ export class ServingMetrics {
       coalesce: (e) => lookup('coalesced', e),
       error: (e) => m.cacheErrors.inc({ cache: name, operation: e.operation ?? '' }),
     };
-    const emitter = cache as unknown as Emitter<CacheEventFields>;
-    for (const [event, fn] of Object.entries(listeners)) emitter.on(event, fn);
-    this.#unsubscribe.push(() => {
-      for (const [event, fn] of Object.entries(listeners)) emitter.off(event, fn);
-    });
+    this.#unsubscribe.push(listen(cache, listeners));
   }
 
   #batch(model: string, version: string, e: BatchEvent): void {
@@ -285,10 +263,6 @@ function has(registry: RegistrySource, model: string, version: string): boolean 
   return registry.list().some((v) => v.name === model && v.version === version);
 }
 
-interface Emitter<E> {
-  on(event: string, fn: (event: E) => void): unknown;
-  off(event: string, fn: (event: E) => void): unknown;
-}
 
 function checkRecord<T>(name: string, value: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
   if (value === undefined) return {};
