@@ -1,4 +1,4 @@
-import type { BatchEvent, RegistryEvents, RequestEvent, VersionRef } from './types.js';
+import type { BatchEvent, CacheSource, RegistryEvents, RequestEvent, VersionRef } from './types.js';
 
 /** A count and a cumulative duration, Triton's `$duration_stat`. */
 export interface DurationStatistic {
@@ -87,11 +87,8 @@ export interface InferenceStatisticsOptions {
   readonly now?: () => number;
 }
 
-/** A cache's event emitter, as {@link InferenceStatisticsOptions.caches} takes it. */
-export interface StatisticsCacheSource {
-  on(...args: never[]): unknown;
-  off(...args: never[]): unknown;
-}
+/** A cache's event emitter, as {@link InferenceStatisticsOptions.caches} takes it: the same as ServingMetrics'. */
+export type StatisticsCacheSource = CacheSource;
 
 /** The fields read from a cache event. */
 export interface StatisticsCacheEvent {
