@@ -79,6 +79,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       running: this.#running,
       succeed: (entry, value) => this.#succeed(entry, value),
       fail: (entry, error) => this.#fail(entry, error),
+      ended: () => this.#ended(),
     };
   }
 
@@ -356,16 +357,13 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       }
     }
     this.#inFlight++;
-    void this.#execute(new RunningBatch(entries, now), reason, now);
+    void runBatch(this.#runner, new RunningBatch(entries, now), reason, now);
   }
 
-  async #execute(batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
-    try {
-      await runBatch(this.#runner, batch, reason, startedAt);
-    } finally {
-      this.#inFlight--;
-      // A pump is due only for what waits: queued requests, or drain() callers.
-      if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
-    }
+  /** A dispatched batch and its retries are done. */
+  #ended(): void {
+    this.#inFlight--;
+    // A pump is due only for what waits: queued requests, or drain() callers.
+    if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
   }
 }

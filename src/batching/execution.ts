@@ -25,34 +25,43 @@ export interface BatchRunner<Req, Res> {
   /** Answers a request's part with its result, or with an error. */
   readonly succeed: (entry: Entry<Req, Res>, value: Res) => void;
   readonly fail: (entry: Entry<Req, Res>, error: unknown) => void;
+  /** Frees the batch's slot once it and its retries are done, whatever their outcome. */
+  readonly ended: () => void;
 }
 
 /**
  * Executes a dispatched batch and answers its requests, then emits its `batch` event. With
  * `splitOnFailure`, a batch of several whose execution failed as a whole is retried one request
- * at a time, each retry an execution of its own (reason `retry`).
+ * at a time, each retry an execution of its own (reason `retry`). Frees the batch's slot
+ * (`runner.ended`) when done.
  */
 export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
-  const { entries } = batch;
-  const outcome = await call(runner, batch, reason);
-  const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
-  let failed = 0;
-  if (outcome.results) {
-    outcome.results.forEach((result, i) => {
-      if (result instanceof Error) {
-        if (!entries[i]!.job.settled) failed++;
-        runner.fail(entries[i]!, result);
-      } else {
-        runner.succeed(entries[i]!, result);
-      }
-    });
-  } else if (!retry) {
-    failed = entries.filter((entry) => !entry.job.settled).length;
-    for (const entry of entries) runner.fail(entry, outcome.error);
+  // The slot is freed in this function, not in an async caller awaiting it: a caller answered
+  // here finds it free, as an await more would free it a microtask after the answers.
+  try {
+    const { entries } = batch;
+    const outcome = await call(runner, batch, reason);
+    const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
+    let failed = 0;
+    if (outcome.results) {
+      outcome.results.forEach((result, i) => {
+        if (result instanceof Error) {
+          if (!entries[i]!.job.settled) failed++;
+          runner.fail(entries[i]!, result);
+        } else {
+          runner.succeed(entries[i]!, result);
+        }
+      });
+    } else if (!retry) {
+      failed = entries.filter((entry) => !entry.job.settled).length;
+      for (const entry of entries) runner.fail(entry, outcome.error);
+    }
+    const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
+    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failed, again.length);
+    for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
+  } finally {
+    runner.ended();
   }
-  const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-  emitBatch(runner.batcher, entries, startedAt, outcome, reason, failed, again.length);
-  for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
 }
 
 async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<Req, Res>): Promise<void> {

@@ -175,3 +175,18 @@ test('the delay counts from a request\'s arrival, not from when a slot frees: on
   await clock.advanceAsync(30);
   assert.deepEqual(await Promise.all(all), ['a1', 'a2', 'b']);
 });
+
+test('a batch no longer counts in flight when its requests get their answers: a caller that submits again from its answer finds the slot free', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x * 10, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, maxQueueDelayMs: 0, maxQueueSize: 1, execute });
+  const seen: [number, number][] = [];
+  // 2 waits in the full queue when 1 is answered: the slot 1 frees takes 2, so 3 has room.
+  const again = track(batcher.submit(1).then((answer) => (seen.push([answer, batcher.inFlight]), batcher.submit(3))));
+  await clock.advanceAsync(0);
+  const second = track(batcher.submit(2));
+  await clock.advanceAsync(20);
+  assert.deepEqual(seen, [[10, 0]]);
+  assert.deepEqual([second.value, again.value, again.error], [20, 30, undefined]);
+  assert.equal(batcher.inFlight, 0);
+});
