@@ -2,6 +2,9 @@ import { ModelNotFoundError } from '../core/index.js';
 import type { ModelRegistry } from '../registry/index.js';
 import type { RepositoryModelConfig } from './config-file.js';
 
+/** Reports a failure to load a model or a version, or a bad config. */
+export type FailureSink = (name: string, version: string | undefined, error: Error) => void;
+
 /** What a look loaded of one model, as its routing reads it. */
 export interface Routed {
   readonly config: RepositoryModelConfig;
@@ -18,7 +21,7 @@ export interface Routed {
  */
 export function applyRouting(
   registry: ModelRegistry,
-  fail: (name: string, version: string | undefined, error: Error) => void,
+  fail: FailureSink,
   name: string,
   previous: Routed | undefined,
   next: Routed,
@@ -49,7 +52,7 @@ export function applyRouting(
  * config stayed the same. Keyed by the routing, not the message, which names the versions loaded.
  */
 function reportOnce(
-  fail: (name: string, version: string | undefined, error: Error) => void,
+  fail: FailureSink,
   loaded: Routed,
   routing: string,
   name: string,

@@ -3,7 +3,7 @@ import { DeadlineExceededError, MAX_TIMER_MS, ModelNotFoundError, ModelNotReadyE
 import { compareVersions, loadErrorOf, wantedVersions, wasCalledOff, wasTransient, type ModelConfig, type ModelRegistry, type VersionState } from '../registry/index.js';
 import type { BackendCache } from './backends.js';
 import { readClassLabels, type ClassLabelFiles } from './class-labels.js';
-import { applyRouting, type Routed } from './routing.js';
+import { applyRouting, type FailureSink, type Routed } from './routing.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { digestHandler, loadHandler } from './handler-module.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
@@ -65,9 +65,6 @@ export interface SyncOptions {
    */
   readonly signal?: AbortSignal;
 }
-
-/** Reports a failure to load a model or a version, or a bad config. */
-export type FailureSink = (name: string, version: string | undefined, error: Error) => void;
 
 /**
  * Brings the registry in line with one model's directory: loads the versions the config's policy
