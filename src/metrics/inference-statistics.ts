@@ -210,6 +210,8 @@ export class InferenceStatistics {
     const onStore = add((c) => c.cacheMiss, false);
     const listeners: Record<string, (e: StatisticsCacheEvent) => void> = {
       hit: add((c) => c.cacheHit, true),
+      // Joined an identical request in flight: answered without running or a lookup, as a hit of 0 ns.
+      coalesce: add((c) => c.cacheHit, true),
       miss: (e) => {
         // A request that asked not to read looked nothing up.
         if (e.reason !== 'bypass') onMiss(e);

@@ -79,7 +79,8 @@ export interface InferenceStatisticsOptions {
   /**
    * Result caches whose `hit`, `miss` and `store` events (with `model`, `version` and `durationMs`;
    * a `miss` whose `reason` is `bypass` and a `store` whose `bypass` is true add nothing) fill
-   * `cache_hit` and `cache_miss`: the ResultCache the service's models use.
+   * `cache_hit` and `cache_miss`, and whose `coalesce` (a request that joined one in flight)
+   * counts as a hit of 0 ns: the ResultCache the service's models use.
    * @default none: both stay at 0
    */
   readonly caches?: readonly StatisticsCacheSource[];

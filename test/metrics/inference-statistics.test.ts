@@ -154,6 +154,20 @@ test("a no-cache request's write adds nothing to cache_miss: neither a count nor
   await registry.close();
 });
 
+test("a request that joined an identical one in flight is a cache hit of 0 ns: every success a hit or a miss, as perf_analyzer reads them", async () => {
+  const { clock, registry, service, now } = await stack();
+  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
+  service.setCaching('m', { result: results });
+  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const served = Promise.all([service.infer('m', rows(1, 3)), service.infer('m', rows(1, 3)), service.infer('m', rows(1, 3))]);
+  await clock.advanceAsync(15);
+  await served;
+  const s = statistics.versionStatistics('m', '1').inference_stats;
+  assert.deepEqual([s.success.count, s.cache_hit, s.cache_miss.count, s.queue.count, s.compute_infer.count], [3, { count: 2, ns: 0 }, 1, 1, 1]);
+  statistics.close();
+  await registry.close();
+});
+
 test('a version counts from its ready event until it is unloaded; its counts go with it, not with a reload in place', async () => {
   const { clock, registry, service } = await stack();
   const statistics = new InferenceStatistics({ service, now: () => EPOCH });
