@@ -1,4 +1,4 @@
-/** The two servers the client-replay tests (tritonclient, TF-Serving clients) send their requests to. */
+/** The two servers the client-replay tests (tritonclient, TF-Serving clients, perf_analyzer) send their requests to, and how they send one. */
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,3 +32,25 @@ export const servers: Record<string, Start> = {
     return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
   },
 };
+
+/** A reply as it came: status, headers and the body's bytes. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** One request with exactly these headers (Node adds only Host and Connection), the body as given. */
+export function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: hostname, port, method, path, headers: body === undefined ? headers : { ...headers, 'Content-Length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}

@@ -14,56 +14,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import onnxProto from 'onnx-proto';
 import { InferenceService, LruStore, ModelRegistry, ResultCache } from 'servable';
 import { InferenceStatistics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
-import { servers } from './client-servers.js';
-
-const { onnx } = onnxProto;
-const FLOAT = 1;
-
-/** X float [batch, 3] in, Y = X·W + B float [batch, 2] out. */
-function linearModel(): Uint8Array {
-  const info = (name: string, width: number) =>
-    onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] } } } });
-  const graph = onnx.GraphProto.create({
-    name: 'linear',
-    node: [
-      onnx.NodeProto.create({ opType: 'MatMul', input: ['X', 'W'], output: ['XW'] }),
-      onnx.NodeProto.create({ opType: 'Add', input: ['XW', 'B'], output: ['Y'] }),
-    ],
-    initializer: [
-      onnx.TensorProto.create({ name: 'W', dataType: FLOAT, dims: [3, 2], floatData: [1, 2, 3, 4, 5, 6] }),
-      onnx.TensorProto.create({ name: 'B', dataType: FLOAT, dims: [2], floatData: [10, 20] }),
-    ],
-    input: [info('X', 3)],
-    output: [info('Y', 2)],
-  });
-  const model = onnx.ModelProto.create({ irVersion: 7, producerName: 'servable-tests', opsetImport: [{ domain: '', version: 13 }], graph });
-  return onnx.ModelProto.encode(model).finish();
-}
-
-interface Reply {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: hostname, port, method, path, headers: body === undefined ? headers : { ...headers, 'Content-Length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
-}
+import { linearModel } from '../fixtures/onnx-models.js';
+import { send, servers, type Reply } from './client-servers.js';
 
 async function getJson(base: string, path: string): Promise<{ status: number; json: unknown }> {
   const reply = await send(base, 'GET', path);
@@ -166,8 +121,8 @@ describe('perf_analyzer over HTTP against servable/node with the statistics exte
   before(async () => {
     registry = new ModelRegistry({ backends: [onnxNode({ instances: 1, intraOpNumThreads: 1 })] });
     const batching = { maxBatchSize: 8, maxQueueDelayMs: 5 };
-    await registry.load({ name: 'linear', source: linearModel(), batching });
-    await registry.load({ name: 'cached', source: linearModel(), batching });
+    await registry.load({ name: 'linear', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching });
+    await registry.load({ name: 'cached', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching });
     registry.on('batch', (e) => {
       executions.push({ version: `${e.name}/${e.version}`, size: e.size, requests: e.requests, runMs: e.runMs, failed: e.error !== undefined });
     });
@@ -271,7 +226,7 @@ describe('perf_analyzer over HTTP against servable/node with the statistics exte
 
   test('a version unloaded mid-run: its requests are answered, then it leaves the stats (404 by version), and a new load starts from 0', async () => {
     // A queue delay longer than the arrivals: the 8 requests are all accepted, and none answered, when the unload starts.
-    const v2 = { name: 'linear', version: '2', source: linearModel(), batching: { maxBatchSize: 32, maxQueueDelayMs: 300 } };
+    const v2 = { name: 'linear', version: '2', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching: { maxBatchSize: 32, maxQueueDelayMs: 300 } };
     await registry.load(v2);
     const body = inferBody(2, 7);
     const served = Promise.all(Array.from({ length: 8 }, () => send(server.url, 'POST', '/v2/models/linear/versions/2/infer', body.headers, body.body)));

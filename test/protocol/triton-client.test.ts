@@ -23,7 +23,7 @@ import onnxProto from 'onnx-proto';
 import { InferenceService, ModelRegistry } from 'servable';
 import { InferenceStatistics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
-import { servers } from './client-servers.js';
+import { send, servers, type Reply } from './client-servers.js';
 
 const { onnx } = onnxProto;
 
@@ -86,27 +86,6 @@ function deserializeBytes(bytes: Buffer): string[] {
 /** `numpy.ndarray.tobytes()` of a float32 array. */
 function float32Bytes(values: readonly number[]): Buffer {
   return Buffer.from(new Float32Array(values).buffer);
-}
-
-interface Reply {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-/** One request with exactly these headers (Node adds only Host and Connection), the body as given. */
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const request = http.request({ host: hostname, port, method, path, headers: body === undefined ? headers : { ...headers, 'Content-Length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
 }
 
 /** An output as InferResult.as_numpy reads it: flat values, and its shape. */
