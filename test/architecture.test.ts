@@ -72,6 +72,19 @@ test('imports follow the one-way module graph, through index files, and the core
   assert.deepEqual(problems, []);
 });
 
+test('the protocol takes only types from the modules other than core, so a JSON worker that loads it loads no more', async () => {
+  const problems: string[] = [];
+  for (const file of await files(path.join(src, 'protocol'))) {
+    const source = await readFile(file, 'utf8');
+    for (const m of source.matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+      const spec = m[3]!;
+      if (m[2] !== undefined || !spec.startsWith('../') || spec === '../core/index.js') continue;
+      problems.push(`${path.relative(src, file)}: takes values from ${spec}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
 test('nothing in src imports metrics', async () => {
   for (const file of await files(src)) {
     if (moduleOf(file) === 'metrics') continue;

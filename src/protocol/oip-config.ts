@@ -1,7 +1,13 @@
 import type { TensorSpec } from '../backends/index.js';
-import { DEFAULT_MAX_QUEUE_SIZE } from '../batching/index.js';
 import type { BatchingConfig, ModelVersion, VersionPolicy } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
+
+/**
+ * The batcher's `maxQueueSize` when none is given (batching's DEFAULT_MAX_QUEUE_SIZE, which a test
+ * holds equal). Not imported: the protocol takes only types from the modules below core, as JSON
+ * workers load it into a 16 MB heap, where the batcher's code left too little room to decode.
+ */
+const DEFAULT_MAX_QUEUE_SIZE = 1024;
 
 /** How each servable backend is named in Triton's `platform` and `backend` fields. */
 const PLATFORMS: Readonly<Record<string, { platform: string; backend: string }>> = {

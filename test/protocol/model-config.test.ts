@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { InferenceService, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
+import { DEFAULT_MAX_QUEUE_SIZE } from '../../src/batching/index.js';
 
 const image: MemoryModel = {
   inputs: [
@@ -179,5 +180,16 @@ test("a maxQueueSize past Triton's uint32 max_queue_size is written as its large
   const reply = await http.handle({ method: 'GET', path: '/v2/models/big/config', headers: {} });
   const { dynamic_batching: batching } = JSON.parse(reply.body as string) as { dynamic_batching: { default_queue_policy: Record<string, unknown> } };
   assert.equal(batching.default_queue_policy.max_queue_size, 4_294_967_295);
+  await registry.close();
+});
+
+test("a model that sets no maxQueueSize reports the batcher's own default", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  await registry.load({ name: 'plain', source: image, batching: { maxBatchSize: 4 }, warmup: [] });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/plain/config', headers: {} });
+  const { dynamic_batching: batching } = JSON.parse(reply.body as string) as { dynamic_batching: { default_queue_policy: Record<string, unknown> } };
+  assert.equal(batching.default_queue_policy.max_queue_size, DEFAULT_MAX_QUEUE_SIZE);
   await registry.close();
 });
