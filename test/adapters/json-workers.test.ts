@@ -298,7 +298,9 @@ test('a worker thread that cannot be spawned fails only the body it was for, on 
   assert.deepEqual((await pool.infer(input(2), 100)).request.inputs['X']!.data, new Float32Array([2, 2, 3]));
 
   // The worker ends while it holds a body, with another queued: the respawn for that one, in the worker's 'exit' listener, throws.
-  const held = pool.infer(input(3), 100);
+  // The held body is a million values, tens of milliseconds to decode, so that the worker is still at it when it is terminated
+  // (a three-value body could be decoded and its reply queued first, under a full test run's load).
+  const held = pool.infer(body({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 1_000_000], data: new Array(1_000_000).fill(0.5) }] }), 2_000_000);
   const queued = pool.infer(input(4), 100);
   refuse = true;
   void workers[0]!.terminate();
