@@ -13,14 +13,17 @@
  * 7. adaptive mode (`maxLatencyMs`) against the best fixed setting that meets the same objective;
  * 8. the same under overload: open-loop Poisson arrivals at 1.0× and 1.5× the median of step 5's served
  *    rounds' items/s, adaptive against step 7's fixed setting and `max 16, delay 0`, compared on goodput
- *    (answers within the objective per second).
+ *    (answers within the objective per second);
+ * 9. deadlines and Retry-After with long batches (max 64): how late a queued request's timeout
+ *    rejects it while both workers run, and a queue-full refusal's `retryAfterMs` against when the
+ *    backlog ahead of it actually ran (benchmarks/batching-deadlines.ts).
  * It writes benchmarks/out/batching.svg (p99 latency against throughput per setting) and
  * benchmarks/out/batching.json (every figure).
  *
  * `npm run bench -- batching`. BENCH_SECONDS (default 1.5) is the measured time of one sweep cell,
  * BENCH_ROUNDS (default 3) the alternating rounds behind each comparison, BENCH_OBJECTIVE_MS
  * (default 20) the latency objective of the adaptive comparisons, BENCH_OPEN_SECONDS (default 2) the
- * measured time of one open-loop measurement. About 3.5 minutes on 2 cores.
+ * measured time of one open-loop measurement. About 3.7 minutes on 2 cores.
  * `node --import tsx benchmarks/run.ts batching` runs it alone on the last build.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -30,6 +33,7 @@ import * as ort from 'onnxruntime-node';
 import { DynamicBatcher, InferenceService, ModelRegistry, type BatchingConfig, type InferenceRequest, type ModelVersion } from 'servable';
 import { onnxNode, type OnnxNodeOptions } from 'servable/onnx-node';
 import { clsModelPath, pseudoRandom } from '../test/fixtures/ocr-models.js';
+import { deadlines } from './batching-deadlines.js';
 import { batchingChart, type Cell, type Setting } from './batching-chart.js';
 import { closedLoop, meterBatches, type LoadResult } from './batching-load.js';
 import { openLoop } from './batching-open-loop.js';
@@ -349,6 +353,7 @@ export async function run(): Promise<void> {
   // The typical saturated round, not the peak: one fast cell would make "1×" an overload of the
   // machine's usual speed (the peak was 1.17-1.39× the saturated rounds in one run).
   const open = await overload(b, median(sat.serveds.map((s) => s.itemsPerSec)), adaptive.fixed.setting);
+  const late = await deadlines(b, requests);
   await registry.close();
   await Promise.all([session.release(), oneThread.release()]);
 
@@ -364,7 +369,7 @@ export async function run(): Promise<void> {
     machine,
   }));
   await writeFile(new URL('batching.json', OUT), JSON.stringify({
-    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleNoise: noise, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive, overload: open,
+    machine, seconds: SECONDS, rounds: ROUNDS, loadAverage, rawBest, overhead, idle, idleNoise: noise, idleSpinWait4: spun, idleBlocks: steady, cells, saturated: sat, layouts: byLayout, adaptive, overload: open, deadlines: late,
   }, null, 1));
   console.log(`wrote benchmarks/out/batching.svg and batching.json in ${((performance.now() - started) / 1000).toFixed(0)} s; load average ${loadAverage[1]!.toFixed(2)} at end`);
 }
