@@ -105,7 +105,7 @@ export function splitRequest<Req, Res>(o: ResolvedOptions<Req, Res>, request: Re
 export interface Backlog {
   readonly level: number;
   readonly waiting: number;
-  /** The batches that the items queued at the request's priority and above make up. */
+  /** The batches that start before the first one holding a request of the level. */
   readonly batches: number;
   readonly concurrency: number;
   /** How long each batch executing now has run. */
@@ -115,13 +115,13 @@ export interface Backlog {
 }
 
 /**
- * The error for a full queue. `retryAfterMs` estimates when the backlog that goes before a new
- * request at its level will have run: its batches, per batch key, each taking the median recent
- * batch time (100 ms before any batch ran), on `concurrency` slots that the batches running now
- * hold until their own median time is up.
+ * The error for a full queue. `retryAfterMs` estimates when a place at the request's level frees:
+ * when the first batch holding one of the level's requests starts, after the batches that go
+ * before it, each taking the median recent batch time (100 ms before any batch ran), on
+ * `concurrency` slots that the batches running now hold until their own median time is up.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
-  const retryAfterMs = Math.max(1, Math.ceil(backlogMs(backlog, backlog.runMs ?? DEFAULT_RUN_MS)));
+  const retryAfterMs = Math.max(1, Math.ceil(startMs(backlog, backlog.runMs ?? DEFAULT_RUN_MS)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
@@ -131,24 +131,19 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
 }
 
 /**
- * When the last of the backlog's batches ends, each taking `runMs`. A slot frees when a running
- * batch's time is up (at once when it is overdue); with concurrency lowered below the batches
- * running, only the last to end free one. Slots free within `runMs` of each other, so taking the
- * earliest free slot for each batch deals them round the slots in order.
+ * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`. A slot
+ * frees when a running batch's time is up (at once when it is overdue); with concurrency lowered
+ * below the batches running, only the last to end free one. Slots free within `runMs` of each
+ * other, so the batches go round the slots in the order they free.
  */
-function backlogMs(backlog: Backlog, runMs: number): number {
-  const { concurrency } = backlog;
+function startMs(backlog: Backlog, runMs: number): number {
+  const { concurrency, batches } = backlog;
   const busy = backlog.runningForMs.map((ranMs) => Math.max(0, runMs - ranMs)).sort((a, b) => a - b);
   const idle = Math.max(0, concurrency - busy.length);
   const ended = Math.max(0, busy.length - concurrency);
-  const batches = Math.max(1, backlog.batches);
-  let end = 0;
-  for (let slot = 0; slot < concurrency && slot < batches; slot++) {
-    const freeAt = slot < idle ? 0 : busy[ended + slot - idle]!;
-    const rounds = Math.floor(batches / concurrency) + (slot < batches % concurrency ? 1 : 0);
-    end = Math.max(end, freeAt + rounds * runMs);
-  }
-  return end;
+  const slot = batches % concurrency;
+  const freeAt = slot < idle ? 0 : busy[ended + slot - idle]!;
+  return freeAt + Math.floor(batches / concurrency) * runMs;
 }
 
 /**

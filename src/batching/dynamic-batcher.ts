@@ -181,7 +181,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
-      const batches = this.#queue.batchesAhead(level, o.maxBatchSize, now);
+      const batches = this.#queue.batchesBefore(level, o.maxBatchSize, now);
       const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
       const waiting = this.#waiting[level - 1]!;
       const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, runMs: this.#model.medianRunMs };

@@ -175,23 +175,24 @@ export class BatchQueue<E extends QueueEntry<E>> {
   }
 
   /**
-   * The batches it takes to run what competes at `level` and above now (aged entries of lower
-   * levels and delayed entries of higher levels included): counted per batch key, since requests
-   * of different keys never share a batch.
+   * The batches that start before the first one holding a request of `level`: what competes above
+   * it now (higher levels, their delayed entries, and lower levels' entries aged up to it), per
+   * batch key, since requests of different keys never share a batch. A key's last, partial batch
+   * counts only where that key holds none of the level's requests to fill it.
    */
-  batchesAhead(level: number, maxBatchSize: number, now: number): number {
+  batchesBefore(level: number, maxBatchSize: number, now: number): number {
     let batches = 0;
     for (const group of this.#groups.values()) {
       let items = 0;
-      for (let i = 0; i < level; i++) items += group.lists[i]!.items;
-      for (let i = 0; i < level - 1; i++) items += group.lists[this.#levels + i]!.items;
+      for (let i = 0; i < level - 1; i++) items += group.lists[i]!.items + group.lists[this.#levels + i]!.items;
       if (this.#agingMs !== undefined) {
         // Oldest first in each list, so the aged entries are its head.
         for (let i = level; i < this.#levels; i++) {
           for (let e = group.lists[i]!.head; e && this.rank(e, now) <= level; e = e.next) items += e.size;
         }
       }
-      batches += Math.ceil(items / maxBatchSize);
+      const own = group.lists[level - 1]!.items > 0;
+      batches += own ? Math.floor(items / maxBatchSize) : Math.ceil(items / maxBatchSize);
     }
     return batches;
   }

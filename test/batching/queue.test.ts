@@ -20,18 +20,18 @@ test('a full queue rejects at once with QueueFullError and a retryAfterMs drawn 
   assert.ok(error instanceof QueueFullError);
   assert.equal(error.code, 'ERR_SERVABLE_QUEUE_FULL');
   assert.equal(error.status, 503);
-  // No batch has finished yet: 100 ms assumed per batch, 3 queued items = 2 batches on 1 slot,
-  // after the one running, which has just started.
-  assert.equal(error.retryAfterMs, 300);
-  assert.match(error.message, /3 requests wait \(maxQueueSize 3\); retry in about 300 ms/);
+  // No batch has finished yet: 100 ms assumed for the one running, which has just started; [2, 3]
+  // starts when it ends, and frees two places.
+  assert.equal(error.retryAfterMs, 100);
+  assert.match(error.message, /3 requests wait \(maxQueueSize 3\); retry in about 100 ms/);
   assert.deepEqual(drops, [{ reason: 'queue-full', queueMs: 0, stage: 'queued' }]);
 
   await clock.advanceAsync(25); // the first batch took 20 ms; [2, 3] has run 5 ms of its 20, [4] waits
   const more = [6, 7].map((x) => batcher.submit(x));
   const again = track(batcher.submit(8));
   await clock.flush();
-  // [4, 6] and [7] start once [2, 3] ends, 15 ms from now: the last ends 55 ms from now.
-  assert.equal((again.error as QueueFullError).retryAfterMs, 55);
+  // [4, 6] starts once [2, 3] ends, 15 ms from now, where the whole queue has run only 55 ms from now.
+  assert.equal((again.error as QueueFullError).retryAfterMs, 15);
   await clock.advanceAsync(100);
   assert.deepEqual(await Promise.all([...first, ...queued, ...more]), [0, 1, 2, 3, 4, 6, 7]);
   assert.deepEqual(calls.flatMap((c) => c.requests), [0, 1, 2, 3, 4, 6, 7]);
@@ -49,8 +49,8 @@ test('retryAfterMs draws on the median recent batch, so one cold start does not 
   const queued = Array.from({ length: 64 }, (_, i) => batcher.submit(101 + i));
   const refused = track(batcher.submit(200));
   await clock.flush();
-  // 64 queued items make 8 batches of 5 ms after the one running: 45 ms, where the mean (64.9 ms a batch) gave 585.
-  assert.equal((refused.error as QueueFullError).retryAfterMs, 45);
+  // The first queued batch starts when the one running ends: 5 ms, where the mean (64.9 ms a batch) gave 65.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 5);
   await clock.advanceAsync(50);
   assert.equal((await Promise.all([running, ...queued])).length, 65);
 });
@@ -67,14 +67,14 @@ test('retryAfterMs counts the time the batches running now still hold their slot
   all.push(...[3, 4, 5].map((x) => batcher.submit(x)));
   const refused = track(batcher.submit(6));
   await clock.flush();
-  // 3 and 5 go on the slot that frees in 40 ms and end at 240; 4 on the other, ending at 200.
-  assert.equal((refused.error as QueueFullError).retryAfterMs, 240);
+  // 3 starts on the slot that frees in 40 ms (the one started last frees in 100).
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 40);
   await clock.advanceAsync(240);
   assert.deepEqual(await Promise.all(all), [1, 2, 3, 4, 5]);
   assert.equal(batcher.inFlight, 0);
 });
 
-test('retryAfterMs counts only the batches queued at the refused priority and above, per batch key', async () => {
+test('retryAfterMs counts the batches of higher priorities that go before the refused level, per batch key', async () => {
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: { key: string }) => x.key, 10);
   const batcher = new DynamicBatcher<{ key: string }, string>({
@@ -82,21 +82,22 @@ test('retryAfterMs counts only the batches queued at the refused priority and ab
     maxBatchSize: 4,
     priorityLevels: 2,
     defaultPriority: 2,
-    queuePolicies: { 1: { maxQueueSize: 3 } },
+    queuePolicies: { 2: { maxQueueSize: 40 } },
     batchKey: (r) => r.key,
     execute,
   });
   const running = batcher.submit({ key: 'a' });
   await clock.flush(); // one batch runs; the slot stays busy while the queue fills
   const low = Array.from({ length: 40 }, () => batcher.submit({ key: 'a' }));
-  const high = [batcher.submit({ key: 'a' }, { priority: 1 }), batcher.submit({ key: 'b' }, { priority: 1 }), batcher.submit({ key: 'b' }, { priority: 1 })];
-  const refused = track(batcher.submit({ key: 'a' }, { priority: 1 }));
+  const high = [...['a', 'a', 'a', 'a', 'b', 'b'].map((key) => batcher.submit({ key }, { priority: 1 }))];
+  const refused = track(batcher.submit({ key: 'a' }));
   await clock.flush();
-  // 40 low-priority items (10 batches) wait behind; ahead of a priority-1 request are one batch of
-  // key a and one of key b: 2 batches of 100 ms (none has finished yet) on one slot, after the one running.
+  // Before the first low-priority batch: one full priority-1 batch of key a and the one of key b
+  // (which no low request of key b fills), 2 batches of 100 ms (none has finished yet) on one
+  // slot, after the one running.
   assert.equal((refused.error as QueueFullError).retryAfterMs, 300);
   await clock.advanceAsync(1000);
-  assert.equal((await Promise.all([running, ...low, ...high])).length, 44);
+  assert.equal((await Promise.all([running, ...low, ...high])).length, 47);
 });
 
 test('with agingMs, retryAfterMs counts the lower-priority requests that have aged up to the refused one', async () => {
@@ -119,10 +120,10 @@ test('with agingMs, retryAfterMs counts the lower-priority requests that have ag
   const high = [0, 1, 2].map(() => batcher.submit('high', { priority: 1 }));
   const refused = track(batcher.submit('refused', { priority: 1 }));
   await clock.flush();
-  // Ahead of it: 20 aged items (5 batches) and 3 of its own (1 batch); the young ones are not,
-  // 6 batches of 100 ms (none has finished yet) on one slot, which the running batch, past its
-  // assumed 100 ms, is taken to free at once.
-  assert.equal((refused.error as QueueFullError).retryAfterMs, 600);
+  // Before its level's first batch: 20 aged items (5 batches); the young ones are not. 5 batches
+  // of 100 ms (none has finished yet) on one slot, which the running batch, past its assumed
+  // 100 ms, is taken to free at once.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 500);
   await clock.advanceAsync(60_000);
   assert.equal((await Promise.all([running, ...aged, ...young, ...high])).length, 44);
 });

@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { QueueFullError } from '../../src/core/index.js';
+import { FakeClock, recorder, track } from './helpers.js';
+
+/** The refusal's retryAfterMs, then the true time until a submit like it is accepted (found by stepping the fake clock 1 ms at a time). */
+async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>): Promise<{ estimate: number; truth: number }> {
+  const refused = track(submit());
+  await clock.flush();
+  assert.ok(refused.error instanceof QueueFullError, 'expected the queue to be full');
+  const estimate = refused.error.retryAfterMs;
+  for (let ms = 0; ; ms++) {
+    const attempt = track(submit());
+    await clock.flush();
+    if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
+    await clock.advanceAsync(1);
+  }
+}
+
+test('retryAfterMs is when the first place at the level frees (one slot), not when the whole queue has run', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, 20);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 2, maxQueueSize: 5, execute });
+  await Promise.all([batcher.submit(-1), clock.advanceAsync(20)]); // batches take 20 ms
+  void batcher.submit(0);
+  await clock.advanceAsync(5); // [0] has run 5 ms of its 20
+  for (let x = 1; x <= 5; x++) void batcher.submit(x);
+  // [1, 2] starts when [0] ends, 15 ms from now, and frees two places.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(9)), { estimate: 15, truth: 15 });
+  await clock.runAll();
+});
+
+test('retryAfterMs on several slots is when the first slot frees, whichever batch started first', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, maxQueueSize: 3, concurrency: 2, execute });
+  await Promise.all([batcher.submit(0), clock.advanceAsync(100)]);
+  void batcher.submit(1);
+  await clock.advanceAsync(60);
+  void batcher.submit(2); // slots free in 40 and 100 ms
+  await clock.flush();
+  for (const x of [3, 4, 5]) void batcher.submit(x);
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(6)), { estimate: 40, truth: 40 });
+  await clock.runAll();
+});
+
+test("a low priority's retryAfterMs counts the higher levels' queued batches; a high priority's not the lower levels'", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 10);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 2,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 4 }, 2: { maxQueueSize: 2 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(10)]); // batches take 10 ms
+  void batcher.submit('running');
+  await clock.flush();
+  for (let i = 0; i < 2; i++) void batcher.submit('low');
+  for (let i = 0; i < 4; i++) void batcher.submit('high', { priority: 1 });
+  // Low: the running batch (10 ms) and two high batches (20 ms) go first; then a low batch starts.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 30, truth: 30 });
+  await clock.runAll();
+  void batcher.submit('running');
+  await clock.flush();
+  for (let i = 0; i < 2; i++) void batcher.submit('low');
+  for (let i = 0; i < 4; i++) void batcher.submit('high', { priority: 1 });
+  // High: only the running batch goes first.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('high', { priority: 1 })), { estimate: 10, truth: 10 });
+  await clock.runAll();
+});
+
+test("retryAfterMs counts other keys' batches, which share the slots, and a key's part-filled batch only where the level does not fill it", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: { key: string }) => x.key, 10);
+  const batcher = new DynamicBatcher<{ key: string }, string>({
+    clock,
+    maxBatchSize: 4,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 2: { maxQueueSize: 40 } },
+    batchKey: (r) => r.key,
+    execute,
+  });
+  await Promise.all([batcher.submit({ key: 'a' }), clock.advanceAsync(10)]);
+  void batcher.submit({ key: 'a' });
+  await clock.flush();
+  for (let i = 0; i < 40; i++) void batcher.submit({ key: 'a' });
+  for (const key of ['a', 'a', 'a', 'a', 'b', 'b']) void batcher.submit({ key }, { priority: 1 });
+  // The running batch, key a's full priority-1 batch, then key b's: the first low batch starts at 30 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit({ key: 'a' })), { estimate: 30, truth: 30 });
+  await clock.runAll();
+});
+
+test('retryAfterMs with concurrency lowered below the batches running waits for the last of them to end', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, maxQueueSize: 2, concurrency: 3, execute });
+  await Promise.all([batcher.submit(0), clock.advanceAsync(100)]);
+  void batcher.submit(1);
+  await clock.advanceAsync(30);
+  void batcher.submit(2);
+  await clock.advanceAsync(30);
+  void batcher.submit(3);
+  await clock.flush();
+  batcher.concurrency = 1; // the three running end in 40, 70 and 100 ms; only then is a slot free
+  void batcher.submit(4);
+  void batcher.submit(5);
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(6)), { estimate: 100, truth: 100 });
+  await clock.runAll();
+});
