@@ -110,6 +110,8 @@ export interface Backlog {
   readonly concurrency: number;
   /** How long each batch executing now has run. */
   readonly runningForMs: readonly number[];
+  /** How long a free slot stays idle: until the planner's next decision, when it holds a batch back to fill. */
+  readonly idleForMs: number;
   /** The median run time of the recent batches; undefined before any has run. */
   readonly runMs: number | undefined;
 }
@@ -118,7 +120,8 @@ export interface Backlog {
  * The error for a full queue. `retryAfterMs` estimates when a place at the request's level frees:
  * when the first batch holding one of the level's requests starts, after the batches that go
  * before it, each taking the median recent batch time (100 ms before any batch ran), on
- * `concurrency` slots that the batches running now hold until their own median time is up.
+ * `concurrency` slots that the batches running now hold until their own median time is up, and
+ * free ones until the planner stops holding a batch back to fill (`maxQueueDelayMs`).
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
   const retryAfterMs = Math.max(1, Math.ceil(startMs(backlog, backlog.runMs ?? DEFAULT_RUN_MS)));
@@ -131,19 +134,19 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
 }
 
 /**
- * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`. A slot
- * frees when a running batch's time is up (at once when it is overdue); with concurrency lowered
- * below the batches running, only the last to end free one. Slots free within `runMs` of each
- * other, so the batches go round the slots in the order they free.
+ * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`. A free
+ * slot takes one when the planner's wait is up; a busy one when its batch's time is up (at once
+ * when it is overdue), and with concurrency lowered below the batches running, only the last to
+ * end free one. Slots free within `runMs` of each other, so the batches go round the slots in the
+ * order they free.
  */
 function startMs(backlog: Backlog, runMs: number): number {
   const { concurrency, batches } = backlog;
   const busy = backlog.runningForMs.map((ranMs) => Math.max(0, runMs - ranMs)).sort((a, b) => a - b);
-  const idle = Math.max(0, concurrency - busy.length);
-  const ended = Math.max(0, busy.length - concurrency);
-  const slot = batches % concurrency;
-  const freeAt = slot < idle ? 0 : busy[ended + slot - idle]!;
-  return freeAt + Math.floor(batches / concurrency) * runMs;
+  const freeAt = busy.slice(Math.max(0, busy.length - concurrency));
+  while (freeAt.length < concurrency) freeAt.push(backlog.idleForMs);
+  freeAt.sort((a, b) => a - b);
+  return freeAt[batches % concurrency]! + Math.floor(batches / concurrency) * runMs;
 }
 
 /**

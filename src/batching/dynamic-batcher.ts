@@ -184,7 +184,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       const batches = this.#queue.batchesBefore(level, o.maxBatchSize, now);
       const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
       const waiting = this.#waiting[level - 1]!;
-      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, runMs: this.#model.medianRunMs };
+      const idleForMs = this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now);
+      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, idleForMs, runMs: this.#model.medianRunMs };
       return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;

@@ -19,6 +19,11 @@ export class WakeTimer {
     this.#onWake = onWake;
   }
 
+  /** The time it is armed for; Infinity when it is not. */
+  get at(): number {
+    return this.#at;
+  }
+
   /** Wakes at `at` (Infinity: never), replacing the time armed before. */
   arm(at: number, now: number): void {
     if (at === this.#at) return;

@@ -112,3 +112,17 @@ test('retryAfterMs with concurrency lowered below the batches running waits for 
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(6)), { estimate: 100, truth: 100 });
   await clock.runAll();
 });
+
+test('retryAfterMs with a slot free counts the time the planner holds the batch back to fill it', async () => {
+  for (const preferredBatchSizes of [undefined, [4]]) {
+    const clock = new FakeClock();
+    const { execute } = recorder(clock, (x: number) => x, 10);
+    const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxQueueSize: 3, maxQueueDelayMs: 50, preferredBatchSizes, execute });
+    await Promise.all([batcher.submit(0), clock.advanceAsync(60)]);
+    for (const x of [1, 2, 3]) void batcher.submit(x);
+    await clock.advanceAsync(20);
+    // The slot is free, but [1, 2, 3] waits for the 30 ms left of maxQueueDelayMs to fill.
+    assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(4)), { estimate: 30, truth: 30 }, `preferredBatchSizes ${String(preferredBatchSizes)}`);
+    await clock.runAll();
+  }
+});
