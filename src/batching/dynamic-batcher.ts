@@ -181,7 +181,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
-      const batches = this.#queue.batchesBefore(level, o.maxBatchSize, now);
+      const batches = this.#queue.batchesBefore(level, o.maxBatchSize, now) + (o.split ? this.#laterParts(level) : 0);
       const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
       const waiting = this.#waiting[level - 1]!;
       const idleForMs = this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now);
@@ -212,6 +212,16 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (signal) job.unlisten = onAbort(signal, () => this.#onAbort(job, signal));
     if (o.maxLatencyMs !== undefined) this.#arrivals.record(now);
     this.#schedule();
+  }
+
+  /** The parts after its first that the level's next request to start still has queued: it keeps its place until they start too. */
+  #laterParts(level: number): number {
+    let head: Entry<Req, Res> | undefined;
+    for (const group of this.#queue.groups()) {
+      const first = group.lists[level - 1]!.head;
+      if (first && (!head || first.seq < head.seq)) head = first;
+    }
+    return head ? head.job.queued - 1 : 0;
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {

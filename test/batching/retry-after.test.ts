@@ -126,3 +126,25 @@ test('retryAfterMs with a slot free counts the time the planner holds the batch 
     await clock.runAll();
   }
 });
+
+test("retryAfterMs counts the batches a split request at the head of the level takes: it holds its place until its last part starts", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (r: number[]) => r, 10);
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxQueueSize: 2,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
+    merge: (parts) => parts.flat(),
+    execute,
+  });
+  await Promise.all([batcher.submit([1]), clock.advanceAsync(10)]);
+  void batcher.submit([1]);
+  await clock.flush();
+  void batcher.submit(new Array<number>(16).fill(0));
+  void batcher.submit(new Array<number>(16).fill(0));
+  // The running batch ends in 10 ms, then the first request's 4 parts run 10 ms each: its last starts at 40.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit([1])), { estimate: 40, truth: 40 });
+  await clock.runAll();
+});
