@@ -120,7 +120,8 @@ export interface Backlog {
  * The error for a full queue. `retryAfterMs` estimates when a place at the request's level frees:
  * when the first batch holding one of the level's requests starts, after the batches that go
  * before it, each taking the median recent batch time (100 ms before any batch ran), on
- * `concurrency` slots that the batches running now hold until their own median time is up, and
+ * `concurrency` slots that the batches running now hold until their own median time is up (one
+ * past it, as long again as it has run), and
  * free ones until the planner stops holding a batch back to fill (`maxQueueDelayMs`).
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
@@ -135,14 +136,15 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
 
 /**
  * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`. A free
- * slot takes one when the planner's wait is up; a busy one when its batch's time is up (at once
- * when it is overdue), and with concurrency lowered below the batches running, only the last to
- * end free one. Slots free within `runMs` of each other, so the batches go round the slots in the
+ * slot takes one when the planner's wait is up; a busy one when its batch's time is up, or, for a
+ * batch past that time (stalled, or slower than a cold model's assumed 100 ms), once it has run as
+ * long again: never at once, which would send clients straight back. With concurrency lowered
+ * below the batches running, only the last to end free one. Slots free within `runMs` of each other, so the batches go round the slots in the
  * order they free.
  */
 function startMs(backlog: Backlog, runMs: number): number {
   const { concurrency, batches } = backlog;
-  const busy = backlog.runningForMs.map((ranMs) => Math.max(0, runMs - ranMs)).sort((a, b) => a - b);
+  const busy = backlog.runningForMs.map((ranMs) => (ranMs < runMs ? runMs - ranMs : ranMs)).sort((a, b) => a - b);
   const freeAt = busy.slice(Math.max(0, busy.length - concurrency));
   while (freeAt.length < concurrency) freeAt.push(backlog.idleForMs);
   freeAt.sort((a, b) => a - b);

@@ -121,9 +121,9 @@ test('with agingMs, retryAfterMs counts the lower-priority requests that have ag
   const refused = track(batcher.submit('refused', { priority: 1 }));
   await clock.flush();
   // Before its level's first batch: 20 aged items (5 batches); the young ones are not. 5 batches
-  // of 100 ms (none has finished yet) on one slot, which the running batch, past its assumed
-  // 100 ms, is taken to free at once.
-  assert.equal((refused.error as QueueFullError).retryAfterMs, 500);
+  // of 100 ms (none has finished yet) on one slot, which the running batch, 200 ms in and past its
+  // assumed 100 ms, is taken to hold for as long again.
+  assert.equal((refused.error as QueueFullError).retryAfterMs, 700);
   await clock.advanceAsync(60_000);
   assert.equal((await Promise.all([running, ...aged, ...young, ...high])).length, 44);
 });

@@ -148,3 +148,15 @@ test("retryAfterMs counts the batches a split request at the head of the level t
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit([1])), { estimate: 40, truth: 40 });
   await clock.runAll();
 });
+
+test('retryAfterMs takes a batch running past its expected time to run as long again, not to end at once', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, 1000);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 1, maxQueueSize: 2, execute });
+  void batcher.submit(0);
+  await clock.advanceAsync(500); // none has ended: 100 ms assumed, and this one has run 500 ms of its 1000
+  void batcher.submit(1);
+  void batcher.submit(2);
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(3)), { estimate: 500, truth: 500 });
+  await clock.runAll();
+});
