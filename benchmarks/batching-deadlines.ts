@@ -5,8 +5,9 @@
  *    `timeoutMs` 5, 10 and 20 cannot be served in time, and each rejection is timed against its
  *    deadline.
  * 2. Retry-After: the queue is topped up until a submit is refused with QueueFullError; from then,
- *    the first moment a place frees and the moment the backlog ahead has run (the last accepted
- *    request is answered) are set against its `retryAfterMs`, which estimates the latter.
+ *    the first moment a place frees (what `retryAfterMs` estimates: a retry then is accepted) and
+ *    the moment the backlog ahead has run (the last accepted request is answered) are set against
+ *    its `retryAfterMs`.
  * `timeoutAction: 'delay'` is left out: a delayed request goes behind every request that has not
  * timed out, so under saturation it waits until the load stops, by design, and its lateness
  * measures the load's length, not the batcher.
@@ -122,9 +123,9 @@ export async function deadlines(b: Bench, requests: readonly InferenceRequest[])
   console.log(`   Retry-After: the queue (maxQueueSize ${RETRY_QUEUE}) topped up until refused, ${rows.length} refusals after ${RETRY_WARMUP} left out`);
   console.log(table(['measured from the refusal', 'median ms', 'p90 ms', '÷ retryAfterMs, median', '÷ retryAfterMs, p90'], [
     ['retryAfterMs (the estimate)', median(rows.map((r) => r.estimate)), quantile(rows.map((r) => r.estimate), 0.9), 1, 1],
-    ['the backlog ahead has run (what it estimates)', median(rows.map((r) => r.drained)), quantile(rows.map((r) => r.drained), 0.9), median(drained), quantile(drained, 0.9)],
-    ['a place frees (a submit would be accepted)', median(rows.map((r) => r.firstFree)), quantile(rows.map((r) => r.firstFree), 0.9), median(free), quantile(free, 0.9)],
+    ['a place frees (what it estimates)', median(rows.map((r) => r.firstFree)), quantile(rows.map((r) => r.firstFree), 0.9), median(free), quantile(free, 0.9)],
+    ['the backlog ahead has run', median(rows.map((r) => r.drained)), quantile(rows.map((r) => r.drained), 0.9), median(drained), quantile(drained, 0.9)],
   ]));
-  console.log('(near 1 on the backlog row is accurate: below 1 the estimate sends clients back too early, above 1 too late)\n');
+  console.log('(near 1 on the first row is accurate: above 1 the estimate sends clients back too early, into another 503; below 1 too late)\n');
   return { lateness: { timeouts: TIMEOUTS, late: Object.fromEntries(d.late), served: d.served, lagP99: d.lagP99, p50, p99, max }, retryAfter: rows };
 }
