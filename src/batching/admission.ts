@@ -139,8 +139,10 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
  * slot takes one when the planner's wait is up; a busy one when its batch's time is up, or, for a
  * batch past that time (stalled, or slower than a cold model's assumed 100 ms), once it has run as
  * long again: never at once, which would send clients straight back. With concurrency lowered
- * below the batches running, only the last to end free one. Slots free within `runMs` of each other, so the batches go round the slots in the
- * order they free.
+ * below the batches running, only the last to end free one. Once the slots free within `runMs` of
+ * each other the batches go round them in the order they free; before that (a slot free or soon
+ * free beside a stalled one, or a long planner wait), the earliest takes batches in turn: at most
+ * one step per batch before the level's.
  */
 function startMs(backlog: Backlog, runMs: number): number {
   const { concurrency, batches } = backlog;
@@ -148,7 +150,14 @@ function startMs(backlog: Backlog, runMs: number): number {
   const freeAt = busy.slice(Math.max(0, busy.length - concurrency));
   while (freeAt.length < concurrency) freeAt.push(backlog.idleForMs);
   freeAt.sort((a, b) => a - b);
-  return freeAt[batches % concurrency]! + Math.floor(batches / concurrency) * runMs;
+  let left = batches;
+  while (left > 0 && freeAt[concurrency - 1]! - freeAt[0]! > runMs) {
+    const next = freeAt.shift()! + runMs;
+    const at = freeAt.findIndex((free) => free > next);
+    freeAt.splice(at < 0 ? concurrency - 1 : at, 0, next);
+    left--;
+  }
+  return freeAt[left % concurrency]! + Math.floor(left / concurrency) * runMs;
 }
 
 /**

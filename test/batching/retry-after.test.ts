@@ -160,3 +160,26 @@ test('retryAfterMs takes a batch running past its expected time to run as long a
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit(3)), { estimate: 500, truth: 500 });
   await clock.runAll();
 });
+
+test('retryAfterMs lets a slot that frees well before a stalled one take several batches in turn', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, (rs) => (rs.includes('stall') ? 1000 : 100));
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    concurrency: 2,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 4 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  void batcher.submit('stall');
+  await clock.advanceAsync(500); // none has ended: 100 ms assumed; this one is taken to run 500 ms more
+  void batcher.submit('running'); // the other slot, free in 100 ms
+  await clock.flush();
+  void batcher.submit('low');
+  void batcher.submit('high', { priority: 1 });
+  // The high batch takes the slot that frees at 100, and the low one follows it there at 200, long before the stalled slot frees.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 200, truth: 200 });
+  await clock.runAll();
+});
