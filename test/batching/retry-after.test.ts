@@ -183,3 +183,24 @@ test('retryAfterMs lets a slot that frees well before a stalled one take several
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 200, truth: 200 });
   await clock.runAll();
 });
+
+test("retryAfterMs does not count a higher level's part-filled batch that the level's requests fill", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, 10);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 4,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 2: { maxQueueSize: 2 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(10)]); // batches take 10 ms
+  void batcher.submit('running');
+  await clock.flush();
+  for (let i = 0; i < 2; i++) void batcher.submit('low');
+  for (let i = 0; i < 2; i++) void batcher.submit('high', { priority: 1 });
+  // The two high requests and the two low ones make one batch, which starts when the running one ends.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 10, truth: 10 });
+  await clock.runAll();
+});
