@@ -233,6 +233,21 @@ export class LatencyModel {
     return true;
   }
 
+  /**
+   * Whether the line passes within three of their own standard deviations of the mean of the
+   * batches of one size the window holds. The CUSUM judges them in the spread of the fit the line
+   * came from, and a fit drawn across a fresh version's slow first batches and the fast ones after
+   * has a spread wider than its error at that size: kept, such a line said a batch of 1 that took
+   * 1.5 ms took 8.7, so nothing seemed to fit the objective, every request but one at a time was
+   * shed, and no batch of another size ran to correct it.
+   */
+  #throughMean(items: number, ys: readonly number[], mean: number): boolean {
+    let squares = 0;
+    for (let i = 0; i < ys.length; i++) squares += (ys[i]! - mean) * (ys[i]! - mean);
+    const predicted = this.#a * items + this.#b;
+    return Math.abs(mean - predicted) <= 3 * Math.sqrt(squares / ys.length) + 1e-9 * (predicted + 1);
+  }
+
   #fitLine(xs: readonly number[], ys: readonly number[]): void {
     const n = xs.length;
     let sx = 0;
@@ -260,7 +275,7 @@ export class LatencyModel {
     this.#meanItems = mx;
     if (sxx === 0) {
       // Beyond the sizes it was fitted on the line is a guess, too loose to tell a shift by.
-      if (this.#fitted && least >= fittedDownTo && least <= this.#lineMostItems && this.#onLine(least)) {
+      if (this.#fitted && least >= fittedDownTo && least <= this.#lineMostItems && this.#throughMean(least, ys, my) && this.#onLine(least)) {
         // Kept, the line is still the one fitted down to its smallest batch.
         this.#minItems = fittedDownTo;
         return;

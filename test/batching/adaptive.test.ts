@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
 import { ArrivalRate, LatencyModel, adaptiveDispatchAt } from '../../src/batching/adaptive.js';
 import { DeadlineExceededError } from '../../src/core/index.js';
-import { FakeClock, events, random, recorder, splitting, track, type Tracked } from './helpers.js';
+import { FakeClock, events, random, recorder, sleep, splitting, track, type Tracked } from './helpers.js';
 
 test('the latency model fits batch time = a·n + b by least squares over a window', () => {
   const model = new LatencyModel(3);
@@ -541,4 +541,36 @@ test('a model that says nothing can meet the objective does not refuse every req
   }
   assert.deepEqual(answers, Array.from({ length: 60 }, (_, i) => i));
   assert.ok(batcher.runTime.meanRunMs! < 20, 'the slow first batches have left the fit');
+});
+
+test("a fresh version's slow first batches do not leave a line that sheds for good: eight closed-loop callers are answered again within one window of batches", async () => {
+  // Eight first batches take 32 to 76 ms; every one after, 1 + 0.5·n ms. Two instances.
+  const clock = new FakeClock();
+  const slow = [73, 32, 57, 35, 76, 59, 59, 40];
+  let runs = 0;
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => slow[runs++] ?? 1 + 0.5 * rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 20, concurrency: 2, execute });
+  const shedAt: number[] = [];
+  let answered = 0;
+  // A shed caller comes back 1 ms later.
+  const callers = Array.from({ length: 8 }, async (_, caller) => {
+    while (clock.now() < 2000) {
+      try {
+        await batcher.submit(caller);
+        answered++;
+      } catch (error) {
+        if (!(error instanceof DeadlineExceededError)) throw error;
+        shedAt.push(clock.now());
+        await sleep(clock, 1);
+      }
+    }
+  });
+  await clock.advanceAsync(2100);
+  await Promise.all(callers);
+  // Shed while the slow batches are in the window (the kept line said a batch of 1, 1.5 ms, took 8.7, so nothing fit and none but lone requests ran).
+  assert.ok(Math.max(...shedAt) < 500, `last shed at ${Math.max(...shedAt)} ms`);
+  assert.ok(answered > 3500, `${answered} answered`);
+  assert.ok(calls.slice(-100).every((c) => c.requests.length > 1));
+  const fit = batcher.runTime;
+  assert.ok(Math.abs(fit.perItemMs - 0.5) < 1e-9 && Math.abs(fit.overheadMs - 1) < 1e-9, `fit ${fit.perItemMs}·n + ${fit.overheadMs}`);
 });
