@@ -570,7 +570,8 @@ test("a fresh version's slow first batches do not leave a line that sheds for go
   // Shed while the slow batches are in the window (the kept line said a batch of 1, 1.5 ms, took 8.7, so nothing fit and none but lone requests ran).
   assert.ok(Math.max(...shedAt) < 500, `last shed at ${Math.max(...shedAt)} ms`);
   assert.ok(answered > 3500, `${answered} answered`);
-  assert.ok(calls.slice(-100).every((c) => c.requests.length > 1));
+  const lone = calls.slice(-100).filter((c) => c.requests.length === 1).length;
+  assert.equal(lone, 0, `${lone} of the last 100 batches ran one request`);
   const fit = batcher.runTime;
   assert.ok(Math.abs(fit.perItemMs - 0.5) < 1e-9 && Math.abs(fit.overheadMs - 1) < 1e-9, `fit ${fit.perItemMs}·n + ${fit.overheadMs}`);
 });
