@@ -4,7 +4,7 @@
  * from these when a batch should go.
  */
 import { LineWatch } from './drift.js';
-import { loneOutliers, median } from './outliers.js';
+import { FAR_RATIO, loneOutliers, median } from './outliers.js';
 
 /** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
 export interface RunTimeModel {
@@ -234,18 +234,23 @@ export class LatencyModel {
   }
 
   /**
-   * Whether the line passes within three of their own standard deviations of the mean of the
-   * batches of one size the window holds. The CUSUM judges them in the spread of the fit the line
-   * came from, and a fit drawn across a fresh version's slow first batches and the fast ones after
-   * has a spread wider than its error at that size: kept, such a line said a batch of 1 that took
-   * 1.5 ms took 8.7, so nothing seemed to fit the objective, every request but one at a time was
-   * shed, and no batch of another size ran to correct it.
+   * Whether the line passes within three of their own standard deviations, or within `FAR_RATIO`
+   * times, of the mean of the batches of one size the window holds. The CUSUM judges them in the
+   * spread of the fit the line came from, and a fit drawn across a fresh version's slow first
+   * batches and the fast ones after has a spread wider than its error at that size: kept, such a
+   * line said a batch of 1 that took 1.5 ms took 8.7, so nothing seemed to fit the objective, every
+   * request but one at a time was shed, and no batch of another size ran to correct it.
    */
   #throughMean(items: number, ys: readonly number[], mean: number): boolean {
     let squares = 0;
     for (let i = 0; i < ys.length; i++) squares += (ys[i]! - mean) * (ys[i]! - mean);
     const predicted = this.#a * items + this.#b;
-    return Math.abs(mean - predicted) <= 3 * Math.sqrt(squares / ys.length) + 1e-9 * (predicted + 1);
+    // Or within FAR_RATIO of it: occasional slow batches swing their own spread and exact ones have
+    // none, while the line a cold start left behind was off by more than that (8.7 ms for 1.5).
+    return (
+      Math.abs(mean - predicted) <= 3 * Math.sqrt(squares / ys.length) + 1e-9 * (predicted + 1) ||
+      (predicted <= FAR_RATIO * mean && FAR_RATIO * predicted >= mean)
+    );
   }
 
   #fitLine(xs: readonly number[], ys: readonly number[]): void {

@@ -7,7 +7,7 @@
 /** Batches in the window before any is judged: with fewer, which one is off cannot be told. */
 const MIN_SAMPLES = 5;
 /** How many times the others' prediction a batch must take (or its inverse) to be off their line. */
-const FAR_RATIO = 2;
+export const FAR_RATIO = 2;
 /** How many robust standard deviations of the residuals it must lie from that line, so noise is not taken for a stall. */
 const FAR_SIGMAS = 3;
 /** The median absolute deviation times this estimates a normal spread's standard deviation. */
