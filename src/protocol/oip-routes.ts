@@ -9,7 +9,7 @@ import { encodeInferResponse, encodeModelMetadata } from './oip-response.js';
 import { directivesWithTenant, headerDirectives, routingKeyOf, type HeaderDirectives } from './request-headers.js';
 import { jsonResponse } from './responses.js';
 import type { ModelRef } from './routes.js';
-import { assertKnownModel, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
+import { assertKnownModel, assertKnownVersion, beforeService, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpRequest, HttpResponse } from './types.js';
 
 /** The OIP extensions always implemented, reported by `GET /v2` (with `model_repository` when a repository is given, `statistics` with statistics). */
@@ -41,10 +41,8 @@ export function oipRoutes(ctx: RouteContext): RouteHandlers<'server-live' | 'ser
 
 function modelReady({ service }: RouteContext, { model, version }: ModelRef): HttpResponse {
   if (service.registry.closed) return jsonResponse(503, version === undefined ? { name: model, ready: false } : { name: model, version, ready: false });
-  const known = service.registry.versions(model);
-  if (version !== undefined && !known.some((v) => v.version === version)) {
-    throw new ModelNotFoundError(`Model '${model}' has no version '${version}'`);
-  }
+  assertKnownModel(service, model);
+  if (version !== undefined) assertKnownVersion(service, model, version);
   const ready = service.isReady(model, version);
   const body = version === undefined ? { name: model, ready } : { name: model, version, ready };
   return jsonResponse(ready ? 200 : 503, body);

@@ -56,3 +56,8 @@ export function assertKnownModel(service: InferenceService, model: string): void
   if (service.registry.closed) throw new ClosedError('The registry is closed');
   if (!service.registry.has(model)) throw new ModelNotFoundError(`Model '${model}' not found`);
 }
+
+/** A 404 when the model has no version of that name, whatever the state of those it has. */
+export function assertKnownVersion(service: InferenceService, model: string, version: string): void {
+  if (!service.registry.versions(model).some((v) => v.version === version)) throw new ModelNotFoundError(`Model '${model}' has no version '${version}'`);
+}

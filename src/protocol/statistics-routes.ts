@@ -1,6 +1,6 @@
-import { ClosedError, ModelNotFoundError } from '../core/index.js';
+import { ClosedError } from '../core/index.js';
 import { jsonResponse } from './responses.js';
-import { assertKnownModel, type RouteContext, type RouteHandlers } from './route-context.js';
+import { assertKnownModel, assertKnownVersion, type RouteContext, type RouteHandlers } from './route-context.js';
 import type { HttpResponse, StatisticsSource } from './types.js';
 
 /**
@@ -21,7 +21,7 @@ function modelStats({ service }: RouteContext, source: StatisticsSource, model: 
   if (model !== undefined) {
     assertKnownModel(service, model);
     if (version !== undefined) {
-      if (!registry.versions(model).some((v) => v.version === version)) throw new ModelNotFoundError(`Model '${model}' has no version '${version}'`);
+      assertKnownVersion(service, model, version);
       return jsonResponse(200, { model_stats: [source.versionStatistics(model, version)] });
     }
   }
