@@ -1,4 +1,5 @@
 import { assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
 import type {
   BatchEvent,
@@ -157,7 +158,7 @@ export class InferenceStatistics {
     const onReady = (e: VersionRef) => this.#track(e);
     const onUnload = (e: VersionRef) => {
       // A new load of the same version may have replaced it: its counts go on.
-      if (registry.list().some((v) => v.name === e.name && v.version === e.version)) return;
+      if (hasVersion(registry, e.name, e.version)) return;
       const versions = this.#models.get(e.name);
       versions?.delete(e.version);
       if (versions?.size === 0) this.#models.delete(e.name);

@@ -1,5 +1,6 @@
 import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
+import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
 import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
@@ -108,7 +109,7 @@ export class ServingMetrics {
       models: () => this.#models(),
       versions: () => this.#versions(),
       loadsWaitingForRoom: () => this.#registry?.loadsWaitingForRoom ?? 0,
-      holds: (model, version) => this.#registry !== undefined && (version === undefined ? knows(this.#registry, model) : has(this.#registry, model, version)),
+      holds: (model, version) => this.#registry !== undefined && (version === undefined ? knows(this.#registry, model) : hasVersion(this.#registry, model, version)),
     };
     this.#set.sources.add(this.#scrape);
     if (registry) this.#watchRegistry(registry, options.service !== undefined);
@@ -156,7 +157,7 @@ export class ServingMetrics {
     };
     const onUnload = (e: VersionRef) => {
       // A new load of the same version may have replaced it: its series are that version's now.
-      if (has(registry, e.name, e.version)) return;
+      if (hasVersion(registry, e.name, e.version)) return;
       this.#forgotten.add(`${e.name}\0${e.version}`);
       if (this.#forgotten.size > MAX_FORGOTTEN) this.#forgotten.delete(this.#forgotten.values().next().value!);
       if (!this.#heldElsewhere(e.name, e.version)) void forgetVersion(m, e.name, e.version);
@@ -258,11 +259,6 @@ export class ServingMetrics {
 function knows(registry: RegistrySource, model: string): boolean {
   return registry.has ? registry.has(model) : registry.names().includes(model);
 }
-
-function has(registry: RegistrySource, model: string, version: string): boolean {
-  return registry.list().some((v) => v.name === model && v.version === version);
-}
-
 
 function checkRecord<T>(name: string, value: Readonly<Record<string, T>> | undefined): Readonly<Record<string, T>> {
   if (value === undefined) return {};
