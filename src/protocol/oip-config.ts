@@ -34,7 +34,7 @@ export function encodeModelConfig(service: InferenceService, model: string, vers
     name: model,
     platform: names.platform,
     backend: names.backend,
-    version_policy: versionPolicy(service.registry.versionPolicy(model)),
+    version_policy: versionPolicy(instance.declared?.versionPolicy ?? service.registry.versionPolicy(model)),
     max_batch_size: maxBatchSize,
     input: meta.inputs.map((spec) => tensorConfig(spec, maxBatchSize)),
     output: meta.outputs.map((spec) => tensorConfig(spec, maxBatchSize)),

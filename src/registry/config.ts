@@ -62,7 +62,7 @@ export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorS
   });
 }
 
-const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'labels', 'classLabels', 'sizeBytes'];
+const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'declared', 'labels', 'classLabels', 'sizeBytes'];
 
 /**
  * Checks the fields of a model config that do not need the backend.
@@ -75,6 +75,7 @@ export function checkModelConfig(config: unknown): void {
   if (config.version !== undefined) assertString('version', config.version);
   checkBatching(config.batching as BatchingConfig | undefined);
   if (config.versionPolicy !== undefined) checkVersionPolicy('versionPolicy', config.versionPolicy);
+  if (config.declared !== undefined) checkDeclared(config.declared);
   if (config.labels !== undefined) {
     if (!Array.isArray(config.labels)) throw new TypeError(`Expected \`labels\` to be an array of label names, got ${describe(config.labels)}`);
     config.labels.forEach((l, i) => assertString(`labels[${i}]`, l));
@@ -88,6 +89,12 @@ export function checkModelConfig(config: unknown): void {
   if (h !== undefined && typeof h !== 'function' && !isHandler(h)) {
     throw new TypeError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);
   }
+}
+
+function checkDeclared(declared: unknown): void {
+  assertObject('declared', declared);
+  assertKnownKeys('`declared`', declared, ['versionPolicy'], 'declared.');
+  if (declared.versionPolicy !== undefined) checkVersionPolicy('declared.versionPolicy', declared.versionPolicy);
 }
 
 function checkClassLabels(classLabels: unknown): void {

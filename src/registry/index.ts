@@ -16,6 +16,7 @@ export { checkSpecType } from './tensor-spec.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
 export type {
   ModelConfig,
+  DeclaredConfig,
   BatchingConfig,
   VersionMetadata,
   VersionQueue,

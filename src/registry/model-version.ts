@@ -3,7 +3,7 @@ import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { checkPriority, DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
 import { foreignHold, VersionHold } from './hold.js';
-import type { BatchingConfig, VersionMetadata, VersionState } from './types.js';
+import type { BatchingConfig, DeclaredConfig, VersionMetadata, VersionState } from './types.js';
 
 /** Per-request options of {@link ModelVersion.infer}. */
 export type InferOptions = SubmitOptions;
@@ -25,6 +25,8 @@ export interface ModelVersionInit<Req, Res> {
   readonly labels?: () => readonly string[];
   /** Class labels of outputs, by class index (`ModelConfig.classLabels`). @default none */
   readonly classLabels?: Readonly<Record<string, readonly string[]>> | undefined;
+  /** What the model's configuration asked, which its loader applies (`ModelConfig.declared`). @default none */
+  readonly declared?: DeclaredConfig | undefined;
 }
 
 /**
@@ -81,6 +83,11 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   /** Class labels of outputs, by class index, from its `ModelConfig.classLabels`; undefined without. */
   get classLabels(): Readonly<Record<string, readonly string[]>> | undefined {
     return this.#init.classLabels;
+  }
+
+  /** What the model's own configuration asked, which its loader applies itself (`ModelConfig.declared`); undefined without. */
+  get declared(): DeclaredConfig | undefined {
+    return this.#init.declared;
   }
 
   /** Where the version is in its lifecycle. */

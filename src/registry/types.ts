@@ -19,6 +19,16 @@ export interface BatchingConfig
  */
 export type VersionPolicy = 'all' | { readonly latest: number } | { readonly specific: readonly string[] };
 
+/** What a model's configuration file asked, which its loader applies itself (`ModelConfig.declared`). */
+export interface DeclaredConfig {
+  /**
+   * The version policy the loader keeps the model's versions by (a `ModelRepository` loads each
+   * with `versionPolicy: 'all'` and unloads those its config.json's policy drops itself).
+   * @default the registry's policy of the model
+   */
+  readonly versionPolicy?: VersionPolicy;
+}
+
 /** Options of {@link ModelRegistry}. */
 export interface RegistryOptions extends CapacityLimits {
   /** The backends models may be loaded with, in order of preference. */
@@ -75,6 +85,12 @@ export interface ModelConfig<Req, Res> {
   readonly warmup?: readonly NoInfer<Req>[];
   /** Sets the model's version policy (it applies to every version of the model). @default 'all' */
   readonly versionPolicy?: VersionPolicy;
+  /**
+   * What the model's own configuration asked, where its loader applies it itself: reported by the
+   * model configuration route (`GET /v2/models/{m}/config`) in place of what the registry applies,
+   * and changing nothing the registry does. A `ModelRepository` sets it from config.json.
+   */
+  readonly declared?: DeclaredConfig;
   /** Labels moved to this version the moment it is ready, e.g. `['stable']` for a zero-downtime flip. */
   readonly labels?: readonly string[];
   /**

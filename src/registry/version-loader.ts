@@ -101,6 +101,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
       sizeBytes: context.sizeBytes,
       labels: context.labels,
       classLabels: config.classLabels,
+      declared: config.declared,
     });
     await handler.initialize({ ...ref, session, inputs, outputs: session.outputs, maxBatchSize: config.batching?.maxBatchSize ?? 1 });
     signal.throwIfAborted();

@@ -193,3 +193,20 @@ test("a model that sets no maxQueueSize reports the batcher's own default", asyn
   assert.equal(batching.default_queue_policy.max_queue_size, DEFAULT_MAX_QUEUE_SIZE);
   await registry.close();
 });
+
+test("a model's declared versionPolicy, which its loader applies itself, is the version_policy reported; declared is checked", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  await registry.load({ name: 'kept', source: image, versionPolicy: 'all', declared: { versionPolicy: { latest: 1 } }, warmup: [] });
+  await registry.load({ name: 'kept', version: '2', source: image, declared: { versionPolicy: { latest: 1 } }, warmup: [] });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/kept/versions/1/config', headers: {} });
+  assert.deepEqual((JSON.parse(reply.body as string) as { version_policy: unknown }).version_policy, { latest: { num_versions: 1 } });
+  // Nothing the registry does changes: under its 'all' both versions still serve.
+  assert.deepEqual(registry.versions('kept').map((v) => [v.version, v.state]), [['2', 'ready'], ['1', 'ready']]);
+  const load = (declared: unknown) => registry.load({ name: 'bad', source: image, declared: declared as never, warmup: [] });
+  await assert.rejects(load('all'), { name: 'TypeError', message: 'Expected `declared` to be an object, got "all" (string)' });
+  await assert.rejects(load({ policy: 'all' }), { name: 'TypeError', message: 'Unknown option `declared.policy`; `declared` takes versionPolicy' });
+  await assert.rejects(load({ versionPolicy: { latest: 0 } }), { name: 'RangeError', message: /^Expected `declared.versionPolicy.latest` to be/ });
+  await registry.close();
+});

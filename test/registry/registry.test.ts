@@ -314,7 +314,7 @@ test('options are checked when given, quoting the bad value', async () => {
   // A misplaced or misspelt option is named, not silently dropped (here the model would run unbatched).
   await assert.rejects(registry.load({ name: 'm', source: doubler(0), maxBatchSize: 4 } as never), {
     name: 'TypeError',
-    message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, labels, classLabels, sizeBytes',
+    message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, declared, labels, classLabels, sizeBytes',
   });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
     message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs, closeTimeoutMs',
