@@ -37,7 +37,7 @@ export function encodeModelConfig(service: InferenceService, model: string, vers
     version_policy: versionPolicy(instance.declared?.versionPolicy ?? service.registry.versionPolicy(model)),
     max_batch_size: maxBatchSize,
     input: meta.inputs.map((spec) => tensorConfig(spec, maxBatchSize)),
-    output: meta.outputs.map((spec) => tensorConfig(spec, maxBatchSize)),
+    output: meta.outputs.map((spec) => outputConfig(spec, maxBatchSize, labelFile(instance, spec.name))),
   };
   if (instance.batching && maxBatchSize > 0) config.dynamic_batching = dynamicBatching(instance.batching);
   if (meta.backend !== 'ensemble') config.instance_group = [instanceGroup(model, instance)];
@@ -58,6 +58,19 @@ function tensorConfig(spec: TensorSpec, maxBatchSize: number): Record<string, un
     data_type: spec.datatype === 'BYTES' ? 'TYPE_STRING' : `TYPE_${spec.datatype}`,
     dims: maxBatchSize > 0 ? spec.shape.slice(1) : [...spec.shape],
   };
+}
+
+/** The file an output's class labels were read from, as the version's loader declared it; an own key only, so an output named `constructor` has none. */
+function labelFile(instance: ModelVersion, output: string): string | undefined {
+  const files = instance.declared?.labelFiles;
+  return files !== undefined && Object.hasOwn(files, output) ? files[output] : undefined;
+}
+
+/** An output, with the file its class labels were read from (Triton's `label_filename`) where the version was loaded with one. */
+function outputConfig(spec: TensorSpec, maxBatchSize: number, labelFile: string | undefined): Record<string, unknown> {
+  const config = tensorConfig(spec, maxBatchSize);
+  if (labelFile !== undefined) config.label_filename = labelFile;
+  return config;
 }
 
 function instanceGroup(model: string, instance: ModelVersion): Record<string, unknown> {

@@ -93,8 +93,12 @@ export function checkModelConfig(config: unknown): void {
 
 function checkDeclared(declared: unknown): void {
   assertObject('declared', declared);
-  assertKnownKeys('`declared`', declared, ['versionPolicy'], 'declared.');
+  assertKnownKeys('`declared`', declared, ['versionPolicy', 'labelFiles'], 'declared.');
   if (declared.versionPolicy !== undefined) checkVersionPolicy('declared.versionPolicy', declared.versionPolicy);
+  if (declared.labelFiles !== undefined) {
+    assertObject('declared.labelFiles', declared.labelFiles);
+    for (const [output, file] of Object.entries(declared.labelFiles)) assertString(`declared.labelFiles.${output}`, file);
+  }
 }
 
 function checkClassLabels(classLabels: unknown): void {

@@ -27,6 +27,11 @@ export interface DeclaredConfig {
    * @default the registry's policy of the model
    */
   readonly versionPolicy?: VersionPolicy;
+  /**
+   * The file each output's `classLabels` were read from, relative to the model's directory:
+   * Triton's `label_filename`, e.g. `{prob: 'labels.txt'}`.
+   */
+  readonly labelFiles?: Readonly<Record<string, string>>;
 }
 
 /** Options of {@link ModelRegistry}. */

@@ -323,9 +323,9 @@ export class ModelSync {
       inputs: config.inputs,
       batching: config.batching,
       warmup: config.warmup,
-      // The repository keeps the versions config.json's policy wants itself (see sync()); the route reports that policy.
+      // The repository keeps the versions config.json's policy wants itself (see sync()); `declared` is what the config route reports.
       versionPolicy: 'all',
-      declared: { versionPolicy: config.versionPolicy },
+      declared: { versionPolicy: config.versionPolicy, labelFiles: config.classLabels },
       labels: labelsOf(config, v.version),
       classLabels,
       sizeBytes: config.sizeBytes ?? (measured ? undefined : v.sizeBytes),

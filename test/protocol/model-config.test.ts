@@ -206,7 +206,28 @@ test("a model's declared versionPolicy, which its loader applies itself, is the 
   assert.deepEqual(registry.versions('kept').map((v) => [v.version, v.state]), [['2', 'ready'], ['1', 'ready']]);
   const load = (declared: unknown) => registry.load({ name: 'bad', source: image, declared: declared as never, warmup: [] });
   await assert.rejects(load('all'), { name: 'TypeError', message: 'Expected `declared` to be an object, got "all" (string)' });
-  await assert.rejects(load({ policy: 'all' }), { name: 'TypeError', message: 'Unknown option `declared.policy`; `declared` takes versionPolicy' });
+  await assert.rejects(load({ policy: 'all' }), { name: 'TypeError', message: 'Unknown option `declared.policy`; `declared` takes versionPolicy, labelFiles' });
   await assert.rejects(load({ versionPolicy: { latest: 0 } }), { name: 'RangeError', message: /^Expected `declared.versionPolicy.latest` to be/ });
+  await assert.rejects(load({ labelFiles: ['labels.txt'] }), { name: 'TypeError', message: 'Expected `declared.labelFiles` to be an object, got ["labels.txt"] (array)' });
+  await assert.rejects(load({ labelFiles: { y: 3 } }), { name: 'TypeError', message: /^Expected `declared.labelFiles.y` to be a non-empty string, got 3/ });
+  await registry.close();
+});
+
+test("an output's declared label file is its label_filename; other outputs, and models without, have none", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  const twoOutputs: MemoryModel = { ...image, outputs: [...image.outputs, { name: 'constructor', datatype: 'FP32', shape: [-1] }] };
+  await registry.load({ name: 'named', source: twoOutputs, classLabels: { y: ['cat', 'dog'] }, declared: { labelFiles: { y: 'labels.txt' } }, warmup: [] });
+  await registry.load({ name: 'held', source: twoOutputs, classLabels: { y: ['cat', 'dog'] }, warmup: [] });
+  const outputs = async (model: string) => (JSON.parse((await http.handle({ method: 'GET', path: `/v2/models/${model}/config`, headers: {} })).body as string) as { output: unknown }).output;
+  assert.deepEqual(await outputs('named'), [
+    { name: 'y', data_type: 'TYPE_INT64', dims: [-1, 2], label_filename: 'labels.txt' },
+    { name: 'constructor', data_type: 'TYPE_FP32', dims: [-1] },
+  ]);
+  assert.deepEqual(await outputs('held'), [
+    { name: 'y', data_type: 'TYPE_INT64', dims: [-1, 2] },
+    { name: 'constructor', data_type: 'TYPE_FP32', dims: [-1] },
+  ]);
   await registry.close();
 });
