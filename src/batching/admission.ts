@@ -107,25 +107,30 @@ export interface Backlog {
   readonly waiting: number;
   /** The batches that start before the first one holding a request of the level. */
   readonly batches: number;
+  /** The items those batches hold. */
+  readonly items: number;
   readonly concurrency: number;
-  /** How long each batch executing now has run. */
-  readonly runningForMs: readonly number[];
+  /** Each batch executing now: how long it has run, and its items. */
+  readonly running: readonly { readonly ranMs: number; readonly items: number }[];
   /** How long a free slot stays idle: until the planner's next decision, when it holds a batch back to fill. */
   readonly idleForMs: number;
-  /** The median run time of the recent batches; undefined before any has run. */
-  readonly runMs: number | undefined;
 }
 
 /**
  * The error for a full queue. `retryAfterMs` estimates when a place at the request's level frees:
  * when the first batch holding one of the level's requests starts, after the batches that go
- * before it, each taking the median recent batch time (100 ms before any batch ran), on
- * `concurrency` slots that the batches running now hold until their own median time is up (one
- * past it, as long again as it has run), and
- * free ones until the planner stops holding a batch back to fill (`maxQueueDelayMs`).
+ * before it, each taking the time {@link batchRunMs} gives for their mean size, on `concurrency`
+ * slots that the batches running now hold until the time it gives for their own size is up (one
+ * past it, as long again as it has run), and free ones until the planner stops holding a batch
+ * back to fill (`maxQueueDelayMs`). Reads the model only here, on a refusal.
  */
-export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog): QueueFullError {
-  const retryAfterMs = Math.max(1, Math.ceil(startMs(backlog, backlog.runMs ?? DEFAULT_RUN_MS)));
+export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog, model: LatencyModel): QueueFullError {
+  const busy = backlog.running.map(({ ranMs, items }) => {
+    const runMs = batchRunMs(model, items);
+    return ranMs < runMs ? runMs - ranMs : ranMs;
+  });
+  const runMs = batchRunMs(model, backlog.batches > 0 ? backlog.items / backlog.batches : o.maxBatchSize);
+  const retryAfterMs = Math.max(1, Math.ceil(startMs(backlog, busy, runMs)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
@@ -135,18 +140,34 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
 }
 
 /**
- * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`. A free
- * slot takes one when the planner's wait is up; a busy one when its batch's time is up, or, for a
- * batch past that time (stalled, or slower than a cold model's assumed 100 ms), once it has run as
- * long again: never at once, which would send clients straight back. With concurrency lowered
- * below the batches running, only the last to end free one. Once the slots free within `runMs` of
- * each other the batches go round them in the order they free; before that (a slot free or soon
- * free beside a stalled one, or a long planner wait), the earliest takes batches in turn: at most
- * one step per batch before the level's.
+ * A batch of `items`' expected run time, for `retryAfterMs`: 100 ms before any batch has run; the
+ * fitted line once batches of two sizes have; before that, the median recent batch time scaled up
+ * by items from the one size the batches had (never down): for any a·n + b with b >= 0 an upper
+ * bound, so a client is not sent back before a place frees. A batch of 1 item stands for a whole
+ * batch's time as long as the line is unknown, which after a load or a quiet spell (an empty
+ * queue dispatches at once) left a full queue's estimate short by most of each batch.
  */
-function startMs(backlog: Backlog, runMs: number): number {
+export function batchRunMs(model: LatencyModel, items: number): number {
+  const median = model.medianRunMs;
+  if (median === undefined) return DEFAULT_RUN_MS;
+  if (model.fitted) return model.estimate(items);
+  return median * Math.max(1, items / model.meanItems);
+}
+
+/**
+ * When a slot takes the batch that follows the backlog's `batches`, each taking `runMs`, where the
+ * slots held by the running batches free `busy` ms from now. A free slot takes one when the
+ * planner's wait is up; a busy one when its batch's time is up, or, for a batch past that time
+ * (stalled, or slower than a cold model's assumed 100 ms), once it has run as long again: never at
+ * once, which would send clients straight back. With concurrency lowered below the batches
+ * running, only the last to end free one. Once the slots free within `runMs` of each other the
+ * batches go round them in the order they free; before that (a slot free or soon free beside a
+ * stalled one, or a long planner wait), the earliest takes batches in turn: at most one step per
+ * batch before the level's.
+ */
+function startMs(backlog: Backlog, busy: number[], runMs: number): number {
   const { concurrency, batches } = backlog;
-  const busy = backlog.runningForMs.map((ranMs) => (ranMs < runMs ? runMs - ranMs : ranMs)).sort((a, b) => a - b);
+  busy.sort((a, b) => a - b);
   const freeAt = busy.slice(Math.max(0, busy.length - concurrency));
   while (freeAt.length < concurrency) freeAt.push(backlog.idleForMs);
   freeAt.sort((a, b) => a - b);

@@ -181,12 +181,12 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
-      const batches = this.#queue.batchesBefore(level, o.maxBatchSize, now) + (o.split ? this.#laterParts(level) : 0);
-      const runningForMs = Array.from(this.#running, (batch) => now - batch.startedAt);
-      const waiting = this.#waiting[level - 1]!;
+      const ahead = this.#queue.batchesBefore(level, o.maxBatchSize, now);
+      if (o.split) this.#addLaterParts(level, ahead);
+      const running = Array.from(this.#running, (batch) => ({ ranMs: now - batch.startedAt, items: batch.items }));
       const idleForMs = this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now);
-      const backlog = { level, waiting, batches, concurrency: this.#concurrency, runningForMs, idleForMs, runMs: this.#model.medianRunMs };
-      return this.#refuse(reject, queueFullError(o, backlog), 'queue-full');
+      const backlog = { level, waiting: this.#waiting[level - 1]!, ...ahead, concurrency: this.#concurrency, running, idleForMs };
+      return this.#refuse(reject, queueFullError(o, backlog, this.#model), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;
     if (o.maxLatencyMs !== undefined && this.#model.fitted && !(idle && nothingFits(this.#model, o.maxLatencyMs))) {
@@ -214,14 +214,17 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     this.#schedule();
   }
 
-  /** The parts after its first that the level's next request to start still has queued: it keeps its place until they start too. */
-  #laterParts(level: number): number {
+  /** Adds to `ahead` the parts after its first that the level's next request to start still has queued (the last ones): it keeps its place until they start too. */
+  #addLaterParts(level: number, ahead: { batches: number; items: number }): void {
     let head: Entry<Req, Res> | undefined;
     for (const group of this.#queue.groups()) {
       const first = group.lists[level - 1]!.head;
       if (first && (!head || first.seq < head.seq)) head = first;
     }
-    return head ? head.job.queued - 1 : 0;
+    if (!head) return;
+    const { entries, queued } = head.job;
+    ahead.batches += queued - 1;
+    for (let i = entries.length - queued + 1; i < entries.length; i++) ahead.items += entries[i]!.size;
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {

@@ -79,7 +79,7 @@ async function call<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch
   runner.running.add(batch);
   const outcome = await runExecution(runner.options.execute, batch, reason, runner.clock);
   runner.running.delete(batch);
-  if (outcome.results) runner.model.record(batch.entries.reduce((items, entry) => items + entry.size, 0), outcome.runMs);
+  if (outcome.results) runner.model.record(batch.items, outcome.runMs);
   return outcome;
 }
 

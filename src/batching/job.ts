@@ -138,6 +138,11 @@ export class RunningBatch<Req, Res> {
     this.startedAt = startedAt;
   }
 
+  /** Its items, counted on each read. */
+  get items(): number {
+    return this.entries.reduce((items, entry) => items + entry.size, 0);
+  }
+
   /** Aborts once every request of the batch has been answered without it. */
   get signal(): AbortSignal {
     if (!this.#controller) {

@@ -178,10 +178,12 @@ export class BatchQueue<E extends QueueEntry<E>> {
    * The batches that start before the first one holding a request of `level`: what competes above
    * it now (higher levels, their delayed entries, and lower levels' entries aged up to it), per
    * batch key, since requests of different keys never share a batch. A key's last, partial batch
-   * counts only where that key holds none of the level's requests to fill it.
+   * counts only where that key holds none of the level's requests to fill it. `items`: the items
+   * those batches hold.
    */
-  batchesBefore(level: number, maxBatchSize: number, now: number): number {
+  batchesBefore(level: number, maxBatchSize: number, now: number): { batches: number; items: number } {
     let batches = 0;
+    let before = 0;
     for (const group of this.#groups.values()) {
       let items = 0;
       for (let i = 0; i < level - 1; i++) items += group.lists[i]!.items + group.lists[this.#levels + i]!.items;
@@ -191,10 +193,12 @@ export class BatchQueue<E extends QueueEntry<E>> {
           for (let e = group.lists[i]!.head; e && this.rank(e, now) <= level; e = e.next) items += e.size;
         }
       }
+      const full = Math.floor(items / maxBatchSize);
       const own = group.lists[level - 1]!.items > 0;
-      batches += own ? Math.floor(items / maxBatchSize) : Math.ceil(items / maxBatchSize);
+      batches += own ? full : Math.ceil(items / maxBatchSize);
+      before += own ? full * maxBatchSize : items;
     }
-    return batches;
+    return { batches, items: before };
   }
 
   /**

@@ -56,7 +56,8 @@ test("a low priority's retryAfterMs counts the higher levels' queued batches; a 
     queuePolicies: { 1: { maxQueueSize: 4 }, 2: { maxQueueSize: 2 } },
     execute,
   });
-  await Promise.all([batcher.submit('warm'), clock.advanceAsync(10)]); // batches take 10 ms
+  // Batches take 10 ms whatever their size; warmed up on a full one: from batches of 1 alone, one of 2 is taken to run twice as long.
+  await Promise.all([batcher.submit('warm'), batcher.submit('warm'), clock.advanceAsync(10)]);
   void batcher.submit('running');
   await clock.flush();
   for (let i = 0; i < 2; i++) void batcher.submit('low');
@@ -85,7 +86,7 @@ test("retryAfterMs counts other keys' batches, which share the slots, and a key'
     batchKey: (r) => r.key,
     execute,
   });
-  await Promise.all([batcher.submit({ key: 'a' }), clock.advanceAsync(10)]);
+  await Promise.all([...Array.from({ length: 4 }, () => batcher.submit({ key: 'a' })), clock.advanceAsync(10)]); // a full batch, 10 ms
   void batcher.submit({ key: 'a' });
   await clock.flush();
   for (let i = 0; i < 40; i++) void batcher.submit({ key: 'a' });
@@ -139,7 +140,7 @@ test("retryAfterMs counts the batches a split request at the head of the level t
     merge: (parts) => parts.flat(),
     execute,
   });
-  await Promise.all([batcher.submit([1]), clock.advanceAsync(10)]);
+  await Promise.all([batcher.submit([1, 1, 1, 1]), clock.advanceAsync(10)]); // a full batch, 10 ms
   void batcher.submit([1]);
   await clock.flush();
   void batcher.submit(new Array<number>(16).fill(0));
@@ -202,5 +203,37 @@ test("retryAfterMs does not count a higher level's part-filled batch that the le
   for (let i = 0; i < 2; i++) void batcher.submit('high', { priority: 1 });
   // The two high requests and the two low ones make one batch, which starts when the running one ends.
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 10, truth: 10 });
+  await clock.runAll();
+});
+
+test("retryAfterMs estimates each batch ahead from its own size, where 1-item batches' median said a full batch took as long as one", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 3 * rs.length); // 5 ms for 1 item, 50 ms for 16
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 16,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  for (let i = 0; i < 5; i++) await Promise.all([batcher.submit('warm'), clock.advanceAsync(5)]); // as after a load or a quiet spell
+  const full = () => {
+    for (let i = 0; i < 16; i++) void batcher.submit('running', { priority: 1 });
+    for (let i = 0; i < 64; i++) void batcher.submit('high', { priority: 1 });
+    void batcher.submit('low');
+  };
+  full();
+  await clock.flush();
+  // The running batch of 16 and four more of 16 go before the low one: 250 ms. Before a batch of
+  // 16 has run, each is taken to run 16 times a batch of 1 (an upper bound for any a·n + b): 400.
+  const cold = await estimateAndTruth(clock, () => batcher.submit('low'));
+  assert.equal(cold.truth, 250);
+  assert.ok(cold.estimate >= cold.truth && cold.estimate <= 2 * cold.truth, `estimated ${cold.estimate} ms where a place freed at ${cold.truth}`);
+  await clock.runAll();
+  // Batches of 1 and 16 have run: the line through them (2 + 3n) is exact.
+  full();
+  await clock.flush();
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 250, truth: 250 });
   await clock.runAll();
 });
