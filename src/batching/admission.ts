@@ -3,7 +3,7 @@
  * functions of the options and the request.
  */
 import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
-import { noiseMarginMs, partsRunMs, type LatencyModel } from './adaptive.js';
+import { allowance, noiseMarginMs, partsRunMs, type LatencyModel } from './adaptive.js';
 import { DEFAULT_PRIORITY_LEVELS, type LevelPolicy, type ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
 
@@ -114,6 +114,8 @@ export interface Backlog {
   readonly running: readonly { readonly ranMs: number; readonly items: number }[];
   /** How long a free slot stays idle: until the planner's next decision, when it holds a batch back to fill. */
   readonly idleForMs: number;
+  /** Adaptive mode: how long until the planner sheds one of the level's requests, freeing its place (Infinity: none due, or not adaptive). */
+  readonly shedInMs: number;
 }
 
 /**
@@ -122,7 +124,9 @@ export interface Backlog {
  * before it, each taking the time {@link batchRunMs} gives for their mean size, on `concurrency`
  * slots that the batches running now hold until the time it gives for their own size is up (one
  * past it, as long again as it has run), and free ones until the planner stops holding a batch
- * back to fill (`maxQueueDelayMs`). Reads the model only here, on a refusal.
+ * back to fill (`maxQueueDelayMs`, or in adaptive mode its wait for more requests); in adaptive
+ * mode no later than the planner sheds one of the level's requests (`shedInMs`). Reads the model
+ * only here, on a refusal.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog, model: LatencyModel): QueueFullError {
   const busy = backlog.running.map(({ ranMs, items }) => {
@@ -130,13 +134,24 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
     return ranMs < runMs ? runMs - ranMs : ranMs;
   });
   const runMs = batchRunMs(model, backlog.batches > 0 ? backlog.items / backlog.batches : o.maxBatchSize);
-  const retryAfterMs = Math.max(1, Math.ceil(startMs(backlog, busy, runMs)));
+  const retryAfterMs = Math.max(1, Math.ceil(Math.min(startMs(backlog, busy, runMs), backlog.shedInMs)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
     `The queue is full: ${backlog.waiting} requests wait${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
     retryAfterMs,
   );
+}
+
+/**
+ * The size the batches before the level's are counted at, for `retryAfterMs`: `maxBatchSize`, or in
+ * adaptive mode, once the line has a per-item cost, the most items a request just queued may share
+ * a batch with and meet the objective, as the planner caps its batches (those of requests that
+ * waited longer are smaller still).
+ */
+export function aheadBatchSize<Req, Res>(o: ResolvedOptions<Req, Res>, model: LatencyModel): number {
+  if (o.maxLatencyMs === undefined || model.perItemMs <= 0) return o.maxBatchSize;
+  return Math.min(o.maxBatchSize, Math.max(1, allowance(model, o.maxLatencyMs, 0)));
 }
 
 /**

@@ -1,11 +1,11 @@
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
 import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
-import { admit, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { admit, aheadBatchSize, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { runBatch, type BatchRunner } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
 import { openBatchRoom } from './open-room.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { plan, shedLate, type PlanContext } from './planner.js';
+import { levelShedAt, plan, shedLate, type PlanContext } from './planner.js';
 import { BatchQueue } from './queue.js';
 import type { BatcherEvents, BatcherOptions, DispatchReason, DropReason, SubmitOptions } from './types.js';
 import { WakeTimer } from './wake-timer.js';
@@ -181,11 +181,12 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
-      const ahead = this.#queue.batchesBefore(level, o.maxBatchSize, now);
+      const ahead = this.#queue.batchesBefore(level, aheadBatchSize(o, this.#model), now);
       if (o.split) this.#addLaterParts(level, ahead);
       const running = Array.from(this.#running, (batch) => ({ ranMs: now - batch.startedAt, items: batch.items }));
       const idleForMs = this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now);
-      const backlog = { level, waiting: this.#waiting[level - 1]!, ...ahead, concurrency: this.#concurrency, running, idleForMs };
+      const shedInMs = o.maxLatencyMs === undefined ? Infinity : this.#levelShedAt(level, o.maxLatencyMs, now) - now;
+      const backlog = { level, waiting: this.#waiting[level - 1]!, ...ahead, concurrency: this.#concurrency, running, idleForMs, shedInMs };
       return this.#refuse(reject, queueFullError(o, backlog, this.#model), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;
@@ -225,6 +226,12 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     const { entries, queued } = head.job;
     ahead.batches += queued - 1;
     for (let i = entries.length - queued + 1; i < entries.length; i++) ahead.items += entries[i]!.size;
+  }
+
+  /** Adaptive mode: when the planner sheds one of the level's queued requests (a copy of the plan context, as a refusal may come mid-pump). */
+  #levelShedAt(level: number, maxLatencyMs: number, now: number): number {
+    const ctx = { ...this.#plan, now, freeSlots: Math.max(0, this.#concurrency - this.#inFlight), running: this.#inFlight };
+    return levelShedAt(ctx, level, maxLatencyMs);
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {

@@ -238,6 +238,24 @@ function backlogBatch<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<
 }
 
 /**
+ * Adaptive mode: when the planner sheds the first of `level`'s queued requests that no batch has
+ * taken by then, at the earliest latest start of the heads of its lists (each sheds in order), so
+ * that its place frees; Infinity when none is due: no batch measured yet, or nothing fits on an
+ * idle batcher, which then sheds nothing.
+ */
+export function levelShedAt<Req, Res>(ctx: PlanContext<Req, Res>, level: number, maxLatencyMs: number): number {
+  const { model, options } = ctx;
+  if (model.meanRunMs === undefined || (ctx.running === 0 && nothingFits(model, maxLatencyMs))) return Infinity;
+  let at = Infinity;
+  for (const group of ctx.queue.groups()) {
+    for (const list of [group.lists[level - 1]!, group.lists[options.priorityLevels + level - 1]!]) {
+      if (list.head) at = Math.min(at, list.head.enqueuedAt + maxLatencyMs - needMs(list.head, ctx));
+    }
+  }
+  return at;
+}
+
+/**
  * Rejects the longest-waiting requests of a group whose latest start (the last moment they could
  * start alone and still finish within the objective, with the parts queued behind them when
  * split) is past, or has come when `orNow`, and returns the earliest latest start left. Each list
@@ -248,7 +266,7 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
   let next = Infinity;
   for (const list of group.lists) {
     for (let entry = list.head; entry; entry = list.head) {
-      const runMs = ctx.model.estimate(entry.size) + noiseMarginMs(ctx.model) + partsAfterMs(entry, ctx);
+      const runMs = needMs(entry, ctx);
       const latestStart = entry.enqueuedAt + maxLatencyMs - runMs;
       if (latestStart > ctx.now || (latestStart === ctx.now && !orNow)) {
         next = Math.min(next, latestStart);
@@ -259,6 +277,11 @@ function shed<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req, Res
     }
   }
   return next;
+}
+
+/** The time a queued entry needs once started: its batch's predicted run time, the noise margin and its later parts. */
+function needMs<Req, Res>(entry: Entry<Req, Res>, ctx: PlanContext<Req, Res>): number {
+  return ctx.model.estimate(entry.size) + noiseMarginMs(ctx.model) + partsAfterMs(entry, ctx);
 }
 
 /**

@@ -237,3 +237,55 @@ test("retryAfterMs estimates each batch ahead from its own size, where 1-item ba
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 250, truth: 250 });
   await clock.runAll();
 });
+
+test("in adaptive mode retryAfterMs is no later than the level's first request's latest start, when the planner sheds it and its place frees", async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 10 * rs.length); // 12 ms for 1 item, 162 for 16
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 16,
+    maxLatencyMs: 200,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  for (const n of [1, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(200)]);
+  void batcher.submit('running', { priority: 1 });
+  await clock.flush();
+  for (let i = 0; i < 40; i++) void batcher.submit('high', { priority: 1 }).catch(() => {});
+  void batcher.submit('low').catch(() => {});
+  // The running batch and two of 16 go before the low request (336 ms), but it must start within
+  // 188 ms (200 less its 12 ms run) or be shed, and is: its place frees then.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 188, truth: 188 });
+  await clock.runAll();
+});
+
+test('in adaptive mode retryAfterMs counts the batches ahead at the size the objective allows, which may leave the level out of a batch maxBatchSize would have it fill', async () => {
+  for (const [maxLatencyMs, truth] of [
+    [60, 48],
+    [120, 108],
+  ] as const) {
+    const clock = new FakeClock();
+    const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 10 * rs.length);
+    const batcher = new DynamicBatcher<string, string>({
+      clock,
+      maxBatchSize: 16,
+      maxLatencyMs,
+      priorityLevels: 2,
+      defaultPriority: 2,
+      queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+      execute,
+    });
+    for (const n of [1, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 }).catch(() => {})), clock.advanceAsync(200)]);
+    void batcher.submit('running', { priority: 1 });
+    await clock.flush();
+    for (let i = 0; i < 12; i++) void batcher.submit('high', { priority: 1 }).catch(() => {});
+    void batcher.submit('low').catch(() => {});
+    // 12 high requests and the low one make less than 16 items, but the objective allows batches of
+    // 5 (60 ms) or 11 (120 ms): the low request is left out of the first, and shed when it can no
+    // longer start in time, 48 or 108 ms from now, where the estimate said 12.
+    assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: truth, truth }, `maxLatencyMs ${maxLatencyMs}`);
+    await clock.runAll();
+  }
+});
