@@ -42,22 +42,24 @@ export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: R
     const { entries } = batch;
     const outcome = await call(runner, batch, reason);
     const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
-    let failed = 0;
+    const failedAt: number[] = [];
     if (outcome.results) {
       outcome.results.forEach((result, i) => {
         if (result instanceof Error) {
-          if (!entries[i]!.job.settled) failed++;
+          if (!entries[i]!.job.settled) failedAt.push(i);
           runner.fail(entries[i]!, result);
         } else {
           runner.succeed(entries[i]!, result);
         }
       });
     } else if (!retry) {
-      failed = entries.filter((entry) => !entry.job.settled).length;
+      entries.forEach((entry, i) => {
+        if (!entry.job.settled) failedAt.push(i);
+      });
       for (const entry of entries) runner.fail(entry, outcome.error);
     }
     const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failed, again.length);
+    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failedAt, again.length);
     for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
   } finally {
     runner.ended();
@@ -71,7 +73,7 @@ async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<
   const ok = outcome.results !== undefined && !(result instanceof Error);
   if (ok) runner.succeed(entry, result as Res);
   else runner.fail(entry, outcome.results ? result : outcome.error);
-  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', ok ? 0 : 1, 0);
+  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', ok ? [] : [0], 0);
 }
 
 /** Runs one execution while the batch counts as running, and learns from its run time. */
@@ -117,7 +119,7 @@ function emitBatch<Req, Res>(
   startedAt: number,
   outcome: Outcome<Res>,
   reason: DispatchReason,
-  failed: number,
+  failedAt: readonly number[],
   retried: number,
 ): void {
   if (batcher.listenerCount('batch') === 0) return;
@@ -127,7 +129,9 @@ function emitBatch<Req, Res>(
     queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
     runMs: outcome.runMs,
     reason,
-    failed,
+    failed: failedAt.length,
+    failedAt,
+    failedItems: failedAt.reduce((items, i) => items + entries[i]!.size, 0),
     retried,
     ...(outcome.error !== undefined && { error: outcome.error }),
   };

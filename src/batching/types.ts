@@ -182,6 +182,10 @@ export interface BatchEvent {
    * its retry; one the batcher had already answered, timed out or cancelled while it ran, does not).
    */
   readonly failed: number;
+  /** Where those requests are in the batch, in batch order (`queueMs`' order): `failed` of them. */
+  readonly failedAt: readonly number[];
+  /** Items of those requests. */
+  readonly failedItems: number;
   /** Requests of this execution re-run alone because the whole execution failed (`splitOnFailure`). */
   readonly retried: number;
   /** Why the whole execution failed, when it did. */

@@ -179,19 +179,22 @@ export class InferenceStatistics {
   #batch(e: VersionRef & BatchEvent): void {
     const c = this.#counts(e.name, e.version);
     if (!c) return;
+    // As Triton's UpdateFailure, a request this execution failed adds to neither the queue nor inference_count.
     // A retry's request was counted in the queue when its first execution ran; since then it waited for it.
     if (e.reason !== 'retry') {
-      for (const q of e.queueMs) {
+      const failed = new Set(e.failedAt);
+      e.queueMs.forEach((q, i) => {
+        if (failed.has(i)) return;
         c.queue.count++;
         c.queue.ns += nanos(q);
-      }
+      });
     }
     if (e.error !== undefined) return;
     const ns = nanos(e.runMs);
     const answered = e.requests - e.failed - e.retried;
     c.computed.count += answered;
     c.computed.ns += answered * ns;
-    c.inferences += e.size;
+    c.inferences += e.size - e.failedItems;
     c.executions++;
     let size = c.batches.get(e.size);
     if (!size) c.batches.set(e.size, (size = duration()));

@@ -14,7 +14,7 @@ export interface InferenceStatisticsFields {
   readonly success: DurationStatistic;
   /** Requests failed after a version was chosen for them, with their end-to-end time. */
   readonly fail: DurationStatistic;
-  /** Requests that left the batcher's queue for an execution, with their time in it; cache hits are not among them. */
+  /** Requests that left the batcher's queue for an execution that did not fail them, with their time in it; cache hits are not among them. */
   readonly queue: DurationStatistic;
   /** As `compute_infer`'s count, with 0 ns: servable times preprocess, inference and postprocess as one. */
   readonly compute_input: DurationStatistic;
@@ -46,7 +46,7 @@ export interface ModelStatistics {
   readonly version: string;
   /** When the last request for the version settled, in milliseconds since the epoch; 0 before any. */
   readonly last_inference: number;
-  /** Items of the executions that did not fail as a whole; cache hits are not among them. */
+  /** Items of the requests executions answered (not of those an execution failed); cache hits are not among them. */
   readonly inference_count: number;
   /** Executions that did not fail as a whole. */
   readonly execution_count: number;

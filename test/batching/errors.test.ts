@@ -15,7 +15,7 @@ test('an Error in one slot fails that request alone', async () => {
   assert.equal(a!.value, 2);
   assert.equal(b!.error, bad);
   assert.equal(c!.value, 3);
-  assert.deepEqual(batches.map((e) => [e.requests, e.failed, e.retried]), [[3, 1, 0]]);
+  assert.deepEqual(batches.map((e) => [e.requests, e.failed, e.failedAt, e.failedItems, e.retried]), [[3, 1, [1], 1, 0]]);
 });
 
 test('a rejected batch is re-run request by request, so only a request that fails alone fails', async () => {
@@ -65,7 +65,7 @@ test('with splitOnFailure false every request of a rejected batch gets its error
   await clock.advanceAsync(0);
   assert.deepEqual(results.map((r) => r.error), [failure, failure, failure]);
   assert.equal(runs, 1);
-  assert.deepEqual(batches.map((e) => [e.failed, e.retried]), [[3, 0]]);
+  assert.deepEqual(batches.map((e) => [e.failed, e.failedAt, e.failedItems, e.retried]), [[3, [0, 1, 2], 3, 0]]);
 });
 
 test('a wrong number of results rejects with a clear error and never hangs', async () => {

@@ -1,7 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
-import { InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import {
+  InferenceService,
+  InvalidInputError,
+  ModelNotFoundError,
+  ModelRegistry,
+  TensorHandler,
+  type InferenceRequest,
+  type InferenceResponse,
+  type MemoryModel,
+  type Tensor,
+  type TensorMap,
+} from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
@@ -88,9 +99,51 @@ test('an execution that fails counts its requests as failures, not as executions
   assert.deepEqual([stats.inference_count, stats.execution_count, stats.batch_stats], [0, 0, []]);
   assert.deepEqual(stats.inference_stats.fail, { count: 2, ns: 6 * MS });
   assert.deepEqual(stats.inference_stats.success, zero);
-  assert.deepEqual(stats.inference_stats.queue, { count: 2, ns: 0 });
+  // Triton's queue holds successes only (UpdateFailure adds no queue time).
+  assert.deepEqual(stats.inference_stats.queue, zero);
   assert.deepEqual(stats.inference_stats.compute_infer, zero);
   assert.equal(stats.last_inference, EPOCH);
+  await registry.close();
+});
+
+test("a request its batch fails alone (postprocess) counts as a failure only: not in inference_count nor in the queue, as Triton's UpdateFailure; its execution and batch size still count", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const service = new InferenceService({ registry, clock });
+  const refusal = new Error('negative');
+  // Answers each request alone: an Error for one whose first value is negative.
+  const refuser = () => {
+    const handler = new TensorHandler();
+    const answer = handler.postprocess.bind(handler);
+    return Object.assign(handler, {
+      postprocess: (outputs: TensorMap, requests: readonly InferenceRequest[]): (InferenceResponse | Error)[] =>
+        answer(outputs, requests).map((response, i) => ((requests[i]!.inputs.x!.data as Float32Array)[0]! < 0 ? refusal : response)),
+    });
+  };
+  await registry.load({ name: 'm', source: doubler(5), batching: { maxBatchSize: 4, maxQueueDelayMs: 10 }, handler: refuser, warmup: [] });
+  const statistics = new InferenceStatistics({ service, now: () => EPOCH });
+  // t=0: the refused request (2 items) queues; t=3: two of 1 item fill the batch of 4, which runs 5 ms.
+  const refused = assert.rejects(service.infer('m', rows(2, -1)));
+  await clock.advanceAsync(3);
+  const answered = Promise.all([service.infer('m', rows(1)), service.infer('m', rows(1))]);
+  await clock.advanceAsync(5);
+  await Promise.all([refused, answered]);
+  // Every request of a batch refused one by one: the execution still counts (Triton's backends
+  // report batch statistics unless the execution failed as a whole), its items do not.
+  const both = [service.infer('m', rows(2, -1)), service.infer('m', rows(2, -1))].map((p) => assert.rejects(p));
+  await clock.advanceAsync(5);
+  await Promise.all(both);
+
+  const stats = statistics.versionStatistics('m', '1');
+  assert.deepEqual([stats.inference_count, stats.execution_count], [2, 2]);
+  assert.deepEqual(stats.batch_stats.map((b) => [b.batch_size, b.compute_infer]), [[4, { count: 2, ns: 10 * MS }]]);
+  const { success, fail, queue, compute_infer } = stats.inference_stats;
+  assert.deepEqual({ success, fail, queue, compute_infer }, {
+    success: { count: 2, ns: 10 * MS },
+    fail: { count: 3, ns: (8 + 5 + 5) * MS },
+    queue: { count: 2, ns: 0 },
+    compute_infer: { count: 2, ns: 10 * MS },
+  });
   await registry.close();
 });
 
