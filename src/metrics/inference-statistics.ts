@@ -31,7 +31,8 @@ interface Counts {
   executions: number;
   success: Duration;
   fail: Duration;
-  queue: Duration;
+  /** The waits of the requests executions answered; Triton reports them with the successes' count. */
+  queueNs: number;
   computed: Duration;
   cacheHit: Duration;
   cacheMiss: Duration;
@@ -46,7 +47,7 @@ const counts = (): Counts => ({
   executions: 0,
   success: duration(),
   fail: duration(),
-  queue: duration(),
+  queueNs: 0,
   computed: duration(),
   cacheHit: duration(),
   cacheMiss: duration(),
@@ -126,7 +127,7 @@ export class InferenceStatistics {
       inference_stats: {
         success: copy(c.success),
         fail: copy(c.fail),
-        queue: copy(c.queue),
+        queue: { count: c.success.count, ns: c.queueNs },
         compute_input: folded,
         compute_infer: computed,
         compute_output: { ...folded },
@@ -184,9 +185,7 @@ export class InferenceStatistics {
     if (e.reason !== 'retry') {
       const failed = new Set(e.failedAt);
       e.queueMs.forEach((q, i) => {
-        if (failed.has(i)) return;
-        c.queue.count++;
-        c.queue.ns += nanos(q);
+        if (!failed.has(i)) c.queueNs += nanos(q);
       });
     }
     if (e.error !== undefined) return;

@@ -14,7 +14,7 @@ export interface InferenceStatisticsFields {
   readonly success: DurationStatistic;
   /** Requests failed after a version was chosen for them, with their end-to-end time. */
   readonly fail: DurationStatistic;
-  /** Requests that left the batcher's queue for an execution that did not fail them, with their time in it; cache hits are not among them. */
+  /** `success`'s count, as Triton reports it, with the time in the batcher's queue of the requests executions answered (a cache hit adds 0 ns). */
   readonly queue: DurationStatistic;
   /** As `compute_infer`'s count, with 0 ns: servable times preprocess, inference and postprocess as one. */
   readonly compute_input: DurationStatistic;
