@@ -174,7 +174,6 @@ export class InferenceStatistics {
     const d = e.outcome === 'success' ? c.success : c.fail;
     d.count++;
     d.ns += nanos(e.durationMs);
-    c.lastInference = this.#now();
   }
 
   #batch(e: VersionRef & BatchEvent): void {
@@ -189,6 +188,7 @@ export class InferenceStatistics {
       });
     }
     if (e.error !== undefined) return;
+    c.lastInference = this.#now();
     const ns = nanos(e.runMs);
     const answered = e.requests - e.failed - e.retried;
     c.computed.count += answered;

@@ -44,7 +44,7 @@ export interface BatchStatistics {
 export interface ModelStatistics {
   readonly name: string;
   readonly version: string;
-  /** When the last request for the version settled, in milliseconds since the epoch; 0 before any. */
+  /** When the version's last execution that did not fail as a whole ended, in milliseconds since the epoch; 0 before any. A cache hit or a failed request does not move it, as in Triton. */
   readonly last_inference: number;
   /** Items of the requests executions answered (not of those an execution failed); cache hits are not among them. */
   readonly inference_count: number;

@@ -102,7 +102,8 @@ test('an execution that fails counts its requests as failures, not as executions
   // Triton's queue holds successes only (UpdateFailure adds no queue time).
   assert.deepEqual(stats.inference_stats.queue, zero);
   assert.deepEqual(stats.inference_stats.compute_infer, zero);
-  assert.equal(stats.last_inference, EPOCH);
+  // Triton moves last_inference when a backend reports a batch, which one that failed as a whole does not.
+  assert.equal(stats.last_inference, 0);
   await registry.close();
 });
 
@@ -219,6 +220,25 @@ test("a request that joined an identical one in flight is a cache hit of 0 ns: e
   const s = statistics.versionStatistics('m', '1').inference_stats;
   // The miss waited its 10 ms queue delay; the hits add 0 ns to the queue but count in it, as successes.
   assert.deepEqual([s.success.count, s.cache_hit, s.cache_miss.count, s.queue, s.compute_infer.count], [3, { count: 2, ns: 0 }, 1, { count: 3, ns: 10 * MS }, 1]);
+  statistics.close();
+  await registry.close();
+});
+
+test("last_inference is when the version last ran an execution, as Triton sets it with the batch's statistics: a cache hit and a failure do not move it", async () => {
+  const { clock, registry, service, now } = await stack();
+  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
+  service.setCaching('m', { result: results });
+  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const miss = service.infer('m', rows(1, 7));
+  await clock.advanceAsync(15);
+  await miss;
+  assert.equal(statistics.versionStatistics('m', '1').last_inference, EPOCH + 15);
+  await clock.advanceAsync(5);
+  await service.infer('m', rows(1, 7));
+  const wrongShape = { inputs: { x: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor } };
+  await assert.rejects(service.infer('m', wrongShape), InvalidInputError);
+  const stats = statistics.versionStatistics('m', '1');
+  assert.deepEqual([stats.inference_stats.cache_hit.count, stats.inference_stats.fail.count, stats.last_inference], [1, 1, EPOCH + 15]);
   statistics.close();
   await registry.close();
 });
