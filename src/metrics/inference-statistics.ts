@@ -72,6 +72,14 @@ const copy = (d: Duration): DurationStatistic => ({ count: d.count, ns: d.ns });
  * one execution, so `compute_infer` holds all three and `compute_input` / `compute_output` report
  * its counts with 0 ns.
  *
+ * The counts follow Triton's core: a success adds its items to `inference_count` and its wait to
+ * `queue` (whose count is `success`'s), a failure only to `fail`; an execution counts in
+ * `execution_count`, `batch_stats` and `last_inference` unless it failed as a whole. Where
+ * servable differs on purpose: `fail` also holds requests refused once a version was chosen but
+ * before they queued (a 400 for the model's inputs, a full queue), which Triton's core refuses
+ * before it counts; a request that joined an identical one in flight is a cache hit of 0 ns;
+ * and a request re-run alone after its batch failed as a whole counts its wait for the first run.
+ *
  * @example
  * ```ts
  * import { InferenceStatistics } from 'servable/metrics';
