@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 
 type Entry = { types: string } | string;
-type Manifest = { types: string; exports: Record<string, Entry>; typesVersions?: Record<string, Record<string, string[]>> };
+type Manifest = { types: string; scripts: Record<string, string>; files: string[]; exports: Record<string, Entry>; typesVersions?: Record<string, Record<string, string[]>> };
 
 const manifest = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as Manifest;
 
@@ -17,4 +17,11 @@ test('typesVersions maps each exports subpath to the types file its exports entr
     else expected[subpath.slice('./'.length)] = [entry.types];
   }
   assert.deepEqual(manifest.typesVersions, { '*': expected });
+});
+
+// `npm pack` and `npm publish` pack what is on disk: from a fresh clone, with no dist/, the tarball
+// would hold src/ alone and every exports entry would name a file it lacks.
+test('npm pack builds dist/ first, which files ships', () => {
+  assert.equal(manifest.scripts.prepack, 'npm run build');
+  assert.ok(manifest.files.includes('dist'), `files ${JSON.stringify(manifest.files)} ships dist`);
 });
