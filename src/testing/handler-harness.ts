@@ -13,7 +13,7 @@ export interface HarnessOptions {
   readonly version?: string;
   /** Input specs pinning dynamic dimensions, as in `ModelRegistry.load({inputs})`. @default the model's */
   readonly inputs?: readonly TensorSpec[];
-  /** The batch cap the handler is told, as the batching config's `maxBatchSize`. @default 1 */
+  /** The batch cap the handler is told, as the batching config's `maxBatchSize`; `runBatch` holds no batch to it. @default 1 */
   readonly maxBatchSize?: number;
 }
 
@@ -27,6 +27,7 @@ export interface HandlerHarness<Req, Res> {
    * Sends requests through the handler as one batch, as the registry would: each request is
    * validated alone, the valid ones are preprocessed, run and postprocessed together, and a batch
    * that throws is re-run request by request. Resolves with one result per request, in order.
+   * The batch is the one passed: it is neither capped at `maxBatchSize` nor split by `batchKey`.
    */
   runBatch(requests: readonly Req[]): Promise<ItemResult<Res>[]>;
   /** Runs one request alone and resolves with its response, or rejects with its error. */

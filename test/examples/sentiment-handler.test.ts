@@ -23,7 +23,7 @@ const model: MemoryModel = {
 };
 
 test('labels a batch of texts, and a bad request fails alone', async () => {
-  const harness = await handlerHarness(new SentimentHandler(), model);
+  const harness = await handlerHarness(new SentimentHandler(), model, { maxBatchSize: 8 });
   const results = await harness.runBatch([
     { text: 'good good film' },
     { text: '' },
