@@ -1,4 +1,4 @@
-import type { TensorMap } from '../core/index.js';
+import { BackendError, InvalidInputError, type TensorMap } from '../core/index.js';
 import type { HandlerContext } from './types.js';
 
 /**
@@ -53,9 +53,22 @@ export abstract class Handler<Req, Res> {
   /** Turns a batch of requests into the model's feeds. Throwing fails the batch, which is then re-run request by request. */
   abstract preprocess(requests: readonly Req[]): TensorMap | Promise<TensorMap>;
 
-  /** Runs the model on the feeds. Override to chain models or post-filter outputs. */
-  inference(feeds: TensorMap, signal?: AbortSignal): Promise<TensorMap> {
-    return this.context.session.run(feeds, { signal });
+  /**
+   * Runs the model on the feeds. Override to chain models or post-filter outputs.
+   *
+   * Feeds the model does not take (an unknown or missing input, another datatype or shape) are
+   * this handler's fault, never the client's: they fail the batch with a {@link BackendError}
+   * (500) naming the handler and the model, the backend's `InvalidInputError` its `cause`. An
+   * override that calls `this.context.session.run` itself gets that `InvalidInputError` (400).
+   */
+  async inference(feeds: TensorMap, signal?: AbortSignal): Promise<TensorMap> {
+    try {
+      return await this.context.session.run(feeds, { signal });
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      const { name, version } = this.context;
+      throw new BackendError(`${this.constructor.name}.preprocess built feeds that model '${name}' version '${version}' does not take: ${error.message}`, { cause: error });
+    }
   }
 
   /** Splits the batch's outputs into one response per request, in order; an Error in a slot fails that request alone. */

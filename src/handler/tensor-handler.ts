@@ -160,6 +160,11 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
     return { outputs };
   }
 
+  /** Runs the model on the feeds: they are the client's tensors, so feeds the model does not take stay the client's 400. */
+  override inference(feeds: TensorMap, signal?: AbortSignal): Promise<TensorMap> {
+    return this.context.session.run(feeds, { signal });
+  }
+
   override preprocess(requests: readonly InferenceRequest[]): TensorMap {
     const largest = this.#allowed?.at(-1);
     // With batching, no batch outgrows maxBatchSize; without it a request runs whole, and alone.
