@@ -43,6 +43,10 @@ export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: R
     const outcome = await call(runner, batch, reason);
     const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
     const failedAt: number[] = [];
+    const discardedAt: number[] = [];
+    entries.forEach((entry, i) => {
+      if (entry.job.settled) discardedAt.push(i);
+    });
     if (outcome.results) {
       outcome.results.forEach((result, i) => {
         if (result instanceof Error) {
@@ -59,7 +63,7 @@ export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: R
       for (const entry of entries) runner.fail(entry, outcome.error);
     }
     const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failedAt, again.length);
+    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failedAt, discardedAt, again.length);
     for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
   } finally {
     runner.ended();
@@ -71,9 +75,11 @@ async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<
   const outcome = await call(runner, new RunningBatch([entry], startedAt), 'retry');
   const result = outcome.results?.[0];
   const ok = outcome.results !== undefined && !(result instanceof Error);
+  const discarded = entry.job.settled;
   if (ok) runner.succeed(entry, result as Res);
   else runner.fail(entry, outcome.results ? result : outcome.error);
-  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', ok ? [] : [0], 0);
+  const failedAt = ok || discarded ? [] : [0];
+  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', failedAt, discarded ? [0] : [], 0);
 }
 
 /** Runs one execution while the batch counts as running, and learns from its run time. */
@@ -120,9 +126,11 @@ function emitBatch<Req, Res>(
   outcome: Outcome<Res>,
   reason: DispatchReason,
   failedAt: readonly number[],
+  discardedAt: readonly number[],
   retried: number,
 ): void {
   if (batcher.listenerCount('batch') === 0) return;
+  const items = (at: readonly number[]) => at.reduce((sum, i) => sum + entries[i]!.size, 0);
   const event: BatchEvent = {
     size: entries.reduce((items, entry) => items + entry.size, 0),
     requests: entries.length,
@@ -131,7 +139,9 @@ function emitBatch<Req, Res>(
     reason,
     failed: failedAt.length,
     failedAt,
-    failedItems: failedAt.reduce((items, i) => items + entries[i]!.size, 0),
+    failedItems: items(failedAt),
+    discardedAt,
+    discardedItems: items(discardedAt),
     retried,
     ...(outcome.error !== undefined && { error: outcome.error }),
   };

@@ -186,6 +186,13 @@ export interface BatchEvent {
   readonly failedAt: readonly number[];
   /** Items of those requests. */
   readonly failedItems: number;
+  /**
+   * Where the requests are, in batch order, whose result this execution discarded: the batcher had
+   * already answered them (timed out, cancelled) when it ended. Neither failed nor answered by it.
+   */
+  readonly discardedAt: readonly number[];
+  /** Items of those requests. */
+  readonly discardedItems: number;
   /** Requests of this execution re-run alone because the whole execution failed (`splitOnFailure`). */
   readonly retried: number;
   /** Why the whole execution failed, when it did. */

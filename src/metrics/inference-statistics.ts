@@ -187,21 +187,21 @@ export class InferenceStatistics {
   #batch(e: VersionRef & BatchEvent): void {
     const c = this.#counts(e.name, e.version);
     if (!c) return;
-    // As Triton's UpdateFailure, a request this execution failed adds to neither the queue nor inference_count.
+    // As Triton's UpdateFailure, a request this execution failed (or one already answered with a
+    // failure, whose result it discarded) adds to neither the queue nor inference_count.
     // A retry's request was counted in the queue when its first execution ran; since then it waited for it.
     if (e.reason !== 'retry') {
-      const failed = new Set(e.failedAt);
-      e.queueMs.forEach((q, i) => {
-        if (!failed.has(i)) c.queueNs += nanos(q);
-      });
+      for (const q of e.queueMs) c.queueNs += nanos(q);
+      for (const i of e.failedAt) c.queueNs -= nanos(e.queueMs[i]!);
+      for (const i of e.discardedAt) c.queueNs -= nanos(e.queueMs[i]!);
     }
     if (e.error !== undefined) return;
     c.lastInference = this.#now();
     const ns = nanos(e.runMs);
-    const answered = e.requests - e.failed - e.retried;
+    const answered = e.requests - e.failed - e.discardedAt.length - e.retried;
     c.computed.count += answered;
     c.computed.ns += answered * ns;
-    c.inferences += e.size - e.failedItems;
+    c.inferences += e.size - e.failedItems - e.discardedItems;
     c.executions++;
     let size = c.batches.get(e.size);
     if (!size) c.batches.set(e.size, (size = duration()));

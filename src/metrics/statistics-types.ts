@@ -18,7 +18,7 @@ export interface InferenceStatisticsFields {
   readonly queue: DurationStatistic;
   /** As `compute_infer`'s count, with 0 ns: servable times preprocess, inference and postprocess as one. */
   readonly compute_input: DurationStatistic;
-  /** Requests of executions that ran without error for them, each with its execution's whole time. */
+  /** Requests executions answered (not those they failed, nor those timed out or cancelled while they ran), each with its execution's whole time. */
   readonly compute_infer: DurationStatistic;
   /** As `compute_input`. */
   readonly compute_output: DurationStatistic;
@@ -46,7 +46,7 @@ export interface ModelStatistics {
   readonly version: string;
   /** When the version's last execution that did not fail as a whole ended, in milliseconds since the epoch; 0 before any. A cache hit or a failed request does not move it, as in Triton. */
   readonly last_inference: number;
-  /** Items of the requests executions answered (not of those an execution failed); cache hits are not among them. */
+  /** Items of the requests executions answered (not of those an execution failed, nor of those timed out or cancelled while it ran); cache hits are not among them. */
   readonly inference_count: number;
   /** Executions that did not fail as a whole. */
   readonly execution_count: number;

@@ -18,6 +18,43 @@ test('an Error in one slot fails that request alone', async () => {
   assert.deepEqual(batches.map((e) => [e.requests, e.failed, e.failedAt, e.failedItems, e.retried]), [[3, 1, [1], 1, 0]]);
 });
 
+test('a request answered while its batch ran (timed out, cancelled) is discarded, not failed: discardedAt and discardedItems name it', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => (x < 0 ? new InvalidInputError('negative input') : x), 10);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 3, execute });
+  const { batches } = events(batcher);
+  const cancel = new AbortController();
+  const [late, cancelled, answered] = [track(batcher.submit(-1, { timeoutMs: 5 })), track(batcher.submit(2, { signal: cancel.signal })), track(batcher.submit(3))];
+  await clock.advanceAsync(1);
+  cancel.abort();
+  await clock.advanceAsync(10);
+  assert.deepEqual([late.state, cancelled.state, answered.value], ['rejected', 'rejected', 3]);
+  assert.deepEqual(batches.map((e) => [e.failed, e.failedAt, e.discardedAt, e.discardedItems]), [[0, [], [0, 1], 2]]);
+});
+
+test('a retried request answered while its retry ran is discarded by the retry, not failed', async () => {
+  const clock = new FakeClock();
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 2,
+    execute: async (words) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 2));
+      if (words.includes('poison')) throw new Error('cannot concatenate poison');
+      return words.map((w) => w.toUpperCase());
+    },
+  });
+  const { batches } = events(batcher);
+  // The batch fails at t=2; poison's retry runs from 2 to 4, and its timeout answers it at 3.
+  const [poison, a] = [track(batcher.submit('poison', { timeoutMs: 3 })), track(batcher.submit('a'))];
+  await clock.advanceAsync(10);
+  assert.deepEqual([poison.state, a.value], ['rejected', 'A']);
+  assert.deepEqual(batches.map((e) => [e.reason, e.failed, e.failedAt, e.discardedAt, e.retried]), [
+    ['full', 0, [], [], 2],
+    ['retry', 0, [], [0], 0],
+    ['retry', 0, [], [], 0],
+  ]);
+});
+
 test('a rejected batch is re-run request by request, so only a request that fails alone fails', async () => {
   const clock = new FakeClock();
   const runs: string[][] = [];

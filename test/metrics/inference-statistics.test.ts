@@ -224,6 +224,25 @@ test("a request that joined an identical one in flight is a cache hit of 0 ns: e
   await registry.close();
 });
 
+test('a request its timeout answered while its batch ran is a failure only: its wait, items and compute stay out of the queue, inference_count and compute_infer', async () => {
+  const { clock, registry, service, now } = await stack();
+  const statistics = new InferenceStatistics({ service, now });
+  // t=0: both wait the 10 ms delay, then run 5 ms; the first times out at 12 ms, while the batch runs.
+  const late = assert.rejects(service.infer('m', rows(1), { timeoutMs: 12 }));
+  const answered = service.infer('m', rows(1));
+  await clock.advanceAsync(15);
+  await Promise.all([late, answered]);
+  const stats = statistics.versionStatistics('m', '1');
+  assert.deepEqual([stats.inference_count, stats.execution_count], [1, 1]);
+  const { success, fail, queue, compute_infer } = stats.inference_stats;
+  assert.deepEqual(
+    { success, fail, queue, compute_infer },
+    { success: { count: 1, ns: 15 * MS }, fail: { count: 1, ns: 12 * MS }, queue: { count: 1, ns: 10 * MS }, compute_infer: { count: 1, ns: 5 * MS } },
+  );
+  statistics.close();
+  await registry.close();
+});
+
 test("last_inference is when the version last ran an execution, as Triton sets it with the batch's statistics: a cache hit and a failure do not move it", async () => {
   const { clock, registry, service, now } = await stack();
   const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
