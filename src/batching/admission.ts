@@ -156,7 +156,7 @@ export function aheadBatchSize<Req, Res>(o: ResolvedOptions<Req, Res>, model: La
 
 /**
  * A batch of `items`' expected run time, for `retryAfterMs`: 100 ms before any batch has run; the
- * fitted line once batches of two sizes have; before that, the median recent batch time scaled up
+ * fitted line once batches of two sizes have (below the smallest of them too); before that, the median recent batch time scaled up
  * by items from the one size the batches had (never down): for any a·n + b with b >= 0 an upper
  * bound, so a client is not sent back before a place frees. A batch of 1 item stands for a whole
  * batch's time as long as the line is unknown, which after a load or a quiet spell (an empty
@@ -165,7 +165,8 @@ export function aheadBatchSize<Req, Res>(o: ResolvedOptions<Req, Res>, model: La
 export function batchRunMs(model: LatencyModel, items: number): number {
   const median = model.medianRunMs;
   if (median === undefined) return DEFAULT_RUN_MS;
-  if (model.fitted) return model.estimate(items);
+  // Not estimate(), which below the line's smallest batch takes that batch's share per item: a lower bound, early by up to the fixed cost.
+  if (model.fitted) return model.perItemMs * items + model.overheadMs;
   return median * Math.max(1, items / model.meanItems);
 }
 

@@ -289,3 +289,24 @@ test('in adaptive mode retryAfterMs counts the batches ahead at the size the obj
     await clock.runAll();
   }
 });
+
+test('retryAfterMs takes a running batch smaller than any the line was fitted on at the line, where the share of the smallest batch said 13.5 ms for 101', async () => {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: string) => x, (rs) => 100 + rs.length); // 108 ms for 8 items, 116 for 16, 101 for 1
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 16,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  for (const n of [8, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(116)]);
+  void batcher.submit('running', { priority: 1 }); // a batch of 1, under the line's smallest batch of 8
+  await clock.flush();
+  for (let i = 0; i < 32; i++) void batcher.submit('high', { priority: 1 });
+  void batcher.submit('low');
+  // The running batch ends at 101 ms, then two of 16 (116 ms each) go before the low one: 333.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 333, truth: 333 });
+  await clock.runAll();
+});
