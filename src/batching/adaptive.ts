@@ -156,6 +156,12 @@ export class LatencyModel {
     return this.#meanItems;
   }
 
+  /** The largest batch the line was fitted on, while {@link LatencyModel.fitted}: beyond it the line is a guess. */
+  get mostItems(): number {
+    this.#refit();
+    return this.#lineMostItems;
+  }
+
   /** Standard deviation of the recent run times around the fit, or around the mean before one. */
   get spreadMs(): number {
     this.#refit();

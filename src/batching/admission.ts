@@ -156,17 +156,21 @@ export function aheadBatchSize<Req, Res>(o: ResolvedOptions<Req, Res>, model: La
 
 /**
  * A batch of `items`' expected run time, for `retryAfterMs`: 100 ms before any batch has run; the
- * fitted line once batches of two sizes have (below the smallest of them too); before that, the median recent batch time scaled up
- * by items from the one size the batches had (never down): for any a·n + b with b >= 0 an upper
- * bound, so a client is not sent back before a place frees. A batch of 1 item stands for a whole
- * batch's time as long as the line is unknown, which after a load or a quiet spell (an empty
- * queue dispatches at once) left a full queue's estimate short by most of each batch.
+ * fitted line once batches of two sizes have, below the smallest of them too; past the largest,
+ * and before a line, the time of the largest size run scaled up by items (never down): an upper
+ * bound for any model whose time per item does not grow with its items (a·n + b with b >= 0), so
+ * a client is not sent back before a place frees. Taking a batch of 1 item, or a line through
+ * batches of 1 and 2 (flat, on a GPU), for a full batch's time left a full queue's estimate short
+ * by most of each batch after a load or a quiet spell, when an empty queue dispatches at once.
  */
 export function batchRunMs(model: LatencyModel, items: number): number {
   const median = model.medianRunMs;
   if (median === undefined) return DEFAULT_RUN_MS;
-  // Not estimate(), which below the line's smallest batch takes that batch's share per item: a lower bound, early by up to the fixed cost.
-  if (model.fitted) return model.perItemMs * items + model.overheadMs;
+  if (model.fitted) {
+    // Not estimate(), which below the line's smallest batch takes that batch's share per item: a lower bound, early by up to the fixed cost.
+    const most = model.mostItems;
+    return (model.perItemMs * Math.min(items, most) + model.overheadMs) * Math.max(1, items / most);
+  }
   return median * Math.max(1, items / model.meanItems);
 }
 

@@ -310,3 +310,27 @@ test('retryAfterMs takes a running batch smaller than any the line was fitted on
   assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('low')), { estimate: 333, truth: 333 });
   await clock.runAll();
 });
+
+test('retryAfterMs scales a batch larger than any the line was fitted on up from the largest, where a flat line through batches of 1 and 2 said a batch of 16 ran as long as one of 1', async () => {
+  const clock = new FakeClock();
+  // Flat at small sizes, as on a GPU: 8 ms for 1 or 2 items, 50 for 16.
+  const { execute } = recorder(clock, (x: string) => x, (rs) => Math.max(8, 2 + 3 * rs.length));
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 16,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  for (const n of [1, 2]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(8)]);
+  for (let i = 0; i < 16; i++) void batcher.submit('running', { priority: 1 });
+  await clock.flush();
+  for (let i = 0; i < 64; i++) void batcher.submit('high', { priority: 1 });
+  void batcher.submit('low');
+  // The running batch of 16 and four more go before the low one: 250 ms. Taken at 8 × 16 / 2 each (an upper bound while per-item time does not grow with size): 320.
+  const { estimate, truth } = await estimateAndTruth(clock, () => batcher.submit('low'));
+  assert.equal(truth, 250);
+  assert.equal(estimate, 320);
+  await clock.runAll();
+});
