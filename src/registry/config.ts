@@ -6,7 +6,7 @@ import { isEnsemble } from './ensemble.js';
 import { ensembleCycle } from './ensemble-cycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { checkVersionPolicy, compareVersions } from './version-policy.js';
-import type { BatchingConfig, ModelConfig } from './types.js';
+import type { BatchingConfig, DeclaredConfig, ModelConfig } from './types.js';
 
 /** The fields of {@link BatchingConfig}. */
 const BATCHING_KEYS = [
@@ -81,6 +81,8 @@ export function checkModelConfig(config: unknown): void {
     config.labels.forEach((l, i) => assertString(`labels[${i}]`, l));
   }
   if (config.classLabels !== undefined) checkClassLabels(config.classLabels);
+  const labelFiles = (config.declared as DeclaredConfig | undefined)?.labelFiles;
+  if (labelFiles !== undefined) checkLabelFiles(labelFiles, config.classLabels as object | undefined);
   if (config.sizeBytes !== undefined) assertNumber('sizeBytes', config.sizeBytes, 0);
   if (config.warmup !== undefined && !Array.isArray(config.warmup)) {
     throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
@@ -98,6 +100,16 @@ function checkDeclared(declared: unknown): void {
   if (declared.labelFiles !== undefined) {
     assertObject('declared.labelFiles', declared.labelFiles);
     for (const [output, file] of Object.entries(declared.labelFiles)) assertString(`declared.labelFiles.${output}`, file);
+  }
+}
+
+/** Each declared label file is of an output given class labels: a misspelt output would report no `label_filename`, silently. */
+function checkLabelFiles(labelFiles: object, classLabels: object | undefined): void {
+  const outputs = Object.keys(classLabels ?? {});
+  for (const output of Object.keys(labelFiles)) {
+    if (!outputs.includes(output)) {
+      throw new TypeError(`Expected \`declared.labelFiles\` to name outputs given \`classLabels\` (${outputs.length === 0 ? 'none' : outputs.map((o) => `'${o}'`).join(', ')}), got ${describe(output)}`);
+    }
   }
 }
 

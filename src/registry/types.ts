@@ -29,7 +29,7 @@ export interface DeclaredConfig {
   readonly versionPolicy?: VersionPolicy;
   /**
    * The file each output's `classLabels` were read from, relative to the model's directory:
-   * Triton's `label_filename`, e.g. `{prob: 'labels.txt'}`.
+   * Triton's `label_filename`, e.g. `{prob: 'labels.txt'}`. Each key must be a key of `classLabels`.
    */
   readonly labelFiles?: Readonly<Record<string, string>>;
 }

@@ -231,3 +231,18 @@ test("an output's declared label file is its label_filename; other outputs, and 
   ]);
   await registry.close();
 });
+
+test("a declared label file names an output given classLabels: a misspelt one is refused, not silently reported for none", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const load = (config: object) => registry.load({ name: 'bad', source: image, warmup: [], ...config });
+  await assert.rejects(load({ classLabels: { y: ['cat', 'dog'] }, declared: { labelFiles: { prob: 'labels.txt' } } }), {
+    name: 'TypeError',
+    message: 'Expected `declared.labelFiles` to name outputs given `classLabels` (\'y\'), got "prob" (string)',
+  });
+  await assert.rejects(load({ declared: { labelFiles: { y: 'labels.txt' } } }), {
+    name: 'TypeError',
+    message: 'Expected `declared.labelFiles` to name outputs given `classLabels` (none), got "y" (string)',
+  });
+  assert.equal(registry.has('bad'), false);
+  await registry.close();
+});
