@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type EnsembleStep, type InferenceResponse, type MemoryModel, type ShadowEvent, type Tensor, type TensorMap } from 'servable';
+import { BackendError, dataOf, ensemble, Handler, InferenceService, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ModelRegistry, type EnsembleStep, type InferenceResponse, type MemoryModel, type ShadowEvent, type Tensor, type TensorMap } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { flush } from '../registry/helpers.js';
 
@@ -229,6 +229,42 @@ test('a step model refusing the tensors an earlier step made is a 400 naming the
       e instanceof InvalidInputError &&
       e.message === "Ensemble step 1 (model 'scale') refused its inputs: Input 'in': expected datatype FP32, got INT64" &&
       e.cause instanceof InvalidInputError,
+  );
+  await registry.close();
+});
+
+// An ensemble behind a handler of its own, as examples/ocr's: its requests are no tensors.
+class Pairs extends Handler<[number, number], number[]> {
+  override preprocess(requests: readonly [number, number][]): TensorMap {
+    return { x: { datatype: 'FP32', shape: [requests.length, 2], data: Float32Array.from(requests.flat()) } };
+  }
+
+  override postprocess(outputs: TensorMap): number[][] {
+    const y = dataOf(outputs.y, 'FP32');
+    return Array.from({ length: y.length / 2 }, (_, i) => [y[2 * i]!, y[2 * i + 1]!]);
+  }
+}
+
+test("behind a custom handler, a step model's refusal is a 500 naming the handler: the client sent no tensors", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'scale', source: affine(2, 0) });
+  await registry.load({
+    name: 'e',
+    handler: new Pairs(),
+    source: xToY([
+      { name: 'widen', transform: ({ v }) => ({ w: { datatype: 'INT64', shape: v!.shape, data: new BigInt64Array(v!.data.length) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
+      { model: 'scale', inputMap: { in: 'wide' }, outputMap: { out: 'y' } },
+    ]),
+  });
+  const service = new InferenceService({ registry });
+  await assert.rejects(
+    service.infer('e', [1, 1]),
+    (e: Error) =>
+      e instanceof BackendError &&
+      e.status === 500 &&
+      e.message === "Pairs.preprocess built feeds that model 'e' version '1' does not take: Ensemble step 1 (model 'scale') refused its inputs: Input 'in': expected datatype FP32, got INT64" &&
+      e.cause instanceof InvalidInputError &&
+      e.cause.cause instanceof InvalidInputError,
   );
   await registry.close();
 });
