@@ -5,6 +5,7 @@
  */
 import { LineWatch } from './drift.js';
 import { FAR_RATIO, loneOutliers, median } from './outliers.js';
+import { dropBefore, slowerPast } from './slower-past.js';
 
 /** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
 export interface RunTimeModel {
@@ -199,7 +200,8 @@ export class LatencyModel {
   #refit(): void {
     if (!this.#stale) return;
     this.#stale = false;
-    const lone = loneOutliers(this.#items, this.#ms, this.#items.length < this.#window ? 0 : this.#next);
+    const oldest = this.#items.length < this.#window ? 0 : this.#next;
+    const lone = loneOutliers(this.#items, this.#ms, oldest);
     const xs = lone.length === 0 ? this.#items : this.#items.filter((_, i) => !lone.includes(i));
     const ys = lone.length === 0 ? this.#ms : this.#ms.filter((_, i) => !lone.includes(i));
     this.#samples = xs.length;
@@ -215,6 +217,13 @@ export class LatencyModel {
     this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
     if (this.#fitted && !this.#watch.active) this.#lineSpread = this.#spread;
     this.#unchecked = 0;
+    // Batches since a fresh version's slow first runs: fit the present alone (see slower-past.ts).
+    const order = Array.from(this.#items, (_, k) => (oldest + k) % this.#items.length).filter((i) => !lone.includes(i));
+    const past = slowerPast(this.#items, this.#ms, order, (n) => (this.#fitted ? this.#a * n + this.#b : this.#mean!));
+    if (past === 0) return;
+    this.#next = dropBefore(this.#items, this.#ms, oldest, order[past]!);
+    this.#stale = true;
+    this.#refit();
   }
 
   /**
