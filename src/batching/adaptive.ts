@@ -78,6 +78,7 @@ export class LatencyModel {
   #spread = 0;
   #fitted = false;
   #samples = 0;
+  #cuts = 0;
   /** True when a batch was recorded since the last fit. */
   #stale = false;
   /** Batches recorded since the last fit, at most a window's: those a kept line has not yet been checked against. */
@@ -95,8 +96,17 @@ export class LatencyModel {
     this.#window = window;
   }
 
-  /** Records one successful batch. */
-  record(items: number, ms: number): void {
+  /** How many times a slower past was dropped from the window (see slower-past.ts). */
+  get cuts(): number {
+    return this.#cuts;
+  }
+
+  /**
+   * Records one successful batch, which started when {@link cuts} read `cuts`: one that started
+   * before a slower past was dropped and took over `FAR_RATIO` times the estimate belongs to it.
+   */
+  record(items: number, ms: number, cuts = this.#cuts): void {
+    if (cuts !== this.#cuts && ms > FAR_RATIO * this.estimate(items)) return;
     this.#items[this.#next] = items;
     this.#ms[this.#next] = ms;
     this.#next = (this.#next + 1) % this.#window;
@@ -222,6 +232,7 @@ export class LatencyModel {
     const past = slowerPast(this.#items, this.#ms, order, (n) => (this.#fitted ? this.#a * n + this.#b : this.#mean!));
     if (past === 0) return;
     this.#next = dropBefore(this.#items, this.#ms, oldest, order[past]!);
+    this.#cuts++;
     this.#stale = true;
     this.#refit();
   }

@@ -85,9 +85,10 @@ async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<
 /** Runs one execution while the batch counts as running, and learns from its run time. */
 async function call<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason): Promise<Outcome<Res>> {
   runner.running.add(batch);
+  const { cuts } = runner.model;
   const outcome = await runExecution(runner.options.execute, batch, reason, runner.clock);
   runner.running.delete(batch);
-  if (outcome.results) runner.model.record(batch.items, outcome.runMs);
+  if (outcome.results) runner.model.record(batch.items, outcome.runMs, cuts);
   return outcome;
 }
 

@@ -28,7 +28,7 @@ async function closedLoop(runMs: (run: number, items: number, now: number) => nu
   });
   await clock.advanceAsync(1100);
   await Promise.all(callers);
-  return { calls, shedAt };
+  return { calls, shedAt, batcher };
 }
 
 test("adaptive mode stops shedding within a few batches of a fresh version's slow first batches ending, not once they leave the window", async () => {
@@ -47,6 +47,16 @@ test("adaptive mode stops shedding within a few batches of a fresh version's slo
   const last = Math.max(...shedAt);
   const after = calls.filter((c) => c.at >= slowEnd && c.at < last).length;
   assert.ok(after <= 7, `the last shed came after ${after} batches at steady speed (${shedAt.filter((t) => t > slowEnd).length} shed after ${slowEnd} ms)`);
+});
+
+test('a slow first batch still running when the slower past is dropped is dropped with it, not left to draw the line', async () => {
+  // 16 slow first batches; the cut comes while the 16th, 3 items in 25 ms, still runs on the other
+  // instance. Recorded after the cut, it was the only batch of 3 once the batches of 1 left the
+  // window: the line through it and the batches of 4 was flat, 0·n + 6.38 ms, and, the batches of
+  // 4 lying within 2× of it, it was kept, so a batch of 8 was planned as 6.38 ms where it takes 10.
+  const { batcher } = await closedLoop((run, items) => (run < 16 ? 5 : 1) * (2 + items));
+  const { perItemMs, overheadMs, fitted } = batcher.runTime;
+  assert.deepEqual({ fitted, perItemMs: +perItemMs.toFixed(3), overheadMs: +overheadMs.toFixed(3) }, { fitted: true, perItemMs: 1, overheadMs: 2 });
 });
 
 test('adaptive mode still sheds promptly when batches get slower (a noisy neighbour): the slower present is not cut from the window', async () => {
