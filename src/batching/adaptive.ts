@@ -1,7 +1,7 @@
 /**
  * What the batcher learns about itself: batch run time as a linear function of its items, fitted
- * by least squares over recent batches, and the arrival rate of requests. Adaptive mode decides
- * from these when a batch should go.
+ * by least squares over recent batches. Adaptive mode decides from it, and from the arrival rate
+ * (adaptive-dispatch.ts), when a batch should go.
  */
 import { LineWatch } from './drift.js';
 import { FAR_RATIO, loneOutliers, median } from './outliers.js';
@@ -340,66 +340,4 @@ export class LatencyModel {
       this.#b = 0;
     }
   }
-}
-
-/** The arrival rate of requests as an exponentially weighted mean gap between arrivals. */
-export class ArrivalRate {
-  #last: number | undefined;
-  #gap: number | undefined;
-
-  /** Records an arrival at `now`. */
-  record(now: number): void {
-    if (this.#last !== undefined) {
-      const gap = now - this.#last;
-      this.#gap = this.#gap === undefined ? gap : this.#gap + 0.2 * (gap - this.#gap);
-    }
-    this.#last = now;
-  }
-
-  /** The last arrival, or undefined before the first. */
-  get last(): number | undefined {
-    return this.#last;
-  }
-
-  /** The mean gap between arrivals in milliseconds, or undefined before the second arrival. */
-  get meanGapMs(): number | undefined {
-    return this.#gap;
-  }
-}
-
-/** What {@link adaptiveDispatchAt} decides from. */
-export interface AdaptiveState {
-  readonly now: number;
-  /** Items of the batch that could go now. */
-  readonly items: number;
-  readonly maxBatchSize: number;
-  /** When the longest-waiting request of that batch was queued. */
-  readonly oldestAt: number;
-  readonly maxLatencyMs: number;
-  /** An explicit cap on the wait (`maxQueueDelayMs`). */
-  readonly maxWaitMs: number | undefined;
-  readonly model: LatencyModel;
-  readonly arrivals: ArrivalRate;
-}
-
-/**
- * When a batch of `items` should go; at or before `now` means now.
- *
- * Waiting for k more requests (k / λ ms at arrival rate λ) raises throughput when
- * (n + k) / (k/λ + a(n + k) + b) > n / (an + b), which reduces to n < λ·b for every k: wait while
- * fewer requests are queued than arrive during one batch's fixed cost. The wait ends when the
- * oldest request could no longer finish within the objective with one more item, or, should
- * arrivals stop, once the gap since the last one makes λ·b fall to n.
- */
-export function adaptiveDispatchAt(state: AdaptiveState): number {
-  const { now, items, model, arrivals } = state;
-  let latest = state.oldestAt + state.maxLatencyMs - model.estimate(Math.min(items + 1, state.maxBatchSize)) - noiseMarginMs(model);
-  if (state.maxWaitMs !== undefined) latest = Math.min(latest, state.oldestAt + state.maxWaitMs);
-  const b = model.overheadMs;
-  const last = arrivals.last;
-  const meanGap = arrivals.meanGapMs;
-  if (latest <= now || b <= 0 || last === undefined || meanGap === undefined) return now;
-  const gap = Math.max(meanGap, now - last);
-  if (items * gap >= b) return now;
-  return Math.min(latest, last + b / items);
 }

@@ -1,5 +1,6 @@
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
-import { ArrivalRate, LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
+import { LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
+import { ArrivalRate } from './adaptive-dispatch.js';
 import { admit, aheadBatchSize, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
 import { runBatch, type BatchRunner } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';

@@ -2,7 +2,8 @@
  * When a slot is free, decides which batch goes next and why, or until when to wait; in adaptive
  * mode, also which queued requests to shed, which it asks the batcher to do. Pure apart from that.
  */
-import { adaptiveDispatchAt, allowance, noiseMarginMs, nothingFits, partsRunMs, type ArrivalRate, type LatencyModel } from './adaptive.js';
+import { allowance, noiseMarginMs, nothingFits, partsRunMs, type LatencyModel } from './adaptive.js';
+import { adaptiveDispatchAt, type ArrivalRate } from './adaptive-dispatch.js';
 import { goodputBatch } from './goodput.js';
 import type { Entry } from './job.js';
 import type { ResolvedOptions } from './options.js';

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
-import { ArrivalRate, LatencyModel, adaptiveDispatchAt } from '../../src/batching/adaptive.js';
+import { LatencyModel } from '../../src/batching/adaptive.js';
+import { ArrivalRate, adaptiveDispatchAt } from '../../src/batching/adaptive-dispatch.js';
 import { DeadlineExceededError } from '../../src/core/index.js';
 import { FakeClock, events, random, recorder, sleep, splitting, track, type Tracked } from './helpers.js';
 
