@@ -1,5 +1,5 @@
 import type { TensorSpec } from '../backends/index.js';
-import type { BatchingConfig, ModelVersion, VersionPolicy } from '../registry/index.js';
+import type { BatchingConfig, EnsembleSession, EnsembleStep, ModelRegistry, ModelStep, ModelVersion, VersionPolicy } from '../registry/index.js';
 import type { InferenceService } from '../service/index.js';
 
 /**
@@ -41,14 +41,50 @@ export function encodeModelConfig(service: InferenceService, model: string, vers
   };
   if (instance.batching && maxBatchSize > 0) config.dynamic_batching = dynamicBatching(instance.batching);
   if (meta.backend !== 'ensemble') config.instance_group = [instanceGroup(model, instance)];
+  else if ('definition' in instance.session) config.ensemble_scheduling = ensembleScheduling(service.registry, (instance.session as EnsembleSession).definition.steps);
   return config;
+}
+
+/** Triton's versions are integers; a servable version that is not one is kept as its string. */
+const tritonVersion = (version: string): number | string => (/^\d+$/.test(version) ? Number(version) : version);
+
+/**
+ * Triton's EnsembleScheduling: the model steps, whose maps run from the step model's tensor names
+ * to the ensemble's as Triton's do. A transform step is left out: it is no model a client could
+ * read the config or statistics of (perf_analyzer reads both for every step).
+ */
+function ensembleScheduling(registry: ModelRegistry, steps: readonly EnsembleStep[]): Record<string, unknown> {
+  const models = steps.filter((step): step is ModelStep => !('transform' in step));
+  return {
+    step: models.map((step) => ({
+      model_name: step.model,
+      model_version: stepVersion(registry, step),
+      input_map: { ...step.inputMap },
+      output_map: { ...step.outputMap },
+    })),
+  };
+}
+
+/**
+ * A step's version as Triton's int64 `model_version`: -1 for the model's default version, else the
+ * version it names, or the one its label points at now, as an integer (a name that is not one kept as its string).
+ */
+function stepVersion(registry: ModelRegistry, step: ModelStep): number | string {
+  const version = step.version ?? (step.label === undefined ? undefined : labelled(registry, step.model, step.label));
+  return version === undefined ? -1 : tritonVersion(version);
+}
+
+/** The version a label points at, if the model is still known and the label set. */
+function labelled(registry: ModelRegistry, model: string, label: string): string | undefined {
+  if (!registry.has(model)) return undefined;
+  const labels = registry.labels(model);
+  return Object.hasOwn(labels, label) ? labels[label] : undefined;
 }
 
 function versionPolicy(policy: VersionPolicy): Record<string, unknown> {
   if (policy === 'all') return { all: {} };
   if ('latest' in policy) return { latest: { num_versions: policy.latest } };
-  // Triton's versions are integers; a servable version that is not one is kept as its string.
-  return { specific: { versions: policy.specific.map((v) => (/^\d+$/.test(v) ? Number(v) : v)) } };
+  return { specific: { versions: policy.specific.map(tritonVersion) } };
 }
 
 /** An input or output: `dims` leave out the batch dimension when the model batches, as Triton's do. */

@@ -142,7 +142,8 @@ export class EnsembleSession implements ModelSession {
   readonly device = 'ensemble';
   readonly fallbacks = [];
   readonly concurrency: number;
-  readonly #definition: Ensemble;
+  /** The checked definition it runs: what the config route reports as Triton's `ensemble_scheduling`. */
+  readonly definition: Ensemble;
   readonly #resolve: StepResolver;
   /** The ensemble's outputs by name: the tensors a step must make as declared, as the metadata reports them. */
   readonly #outputSpecs: ReadonlyMap<string, TensorSpec>;
@@ -151,7 +152,7 @@ export class EnsembleSession implements ModelSession {
     this.inputs = definition.inputs;
     this.outputs = definition.outputs;
     this.concurrency = definition.maxInFlight ?? 64;
-    this.#definition = definition;
+    this.definition = definition;
     this.#resolve = resolve;
     this.#outputSpecs = new Map(definition.outputs.map((spec) => [spec.name, spec]));
   }
@@ -160,7 +161,7 @@ export class EnsembleSession implements ModelSession {
     checkRunOptions(options);
     checkFeeds(this.inputs, feeds);
     const tensors: TensorMap = { ...feeds };
-    for (const [i, step] of this.#definition.steps.entries()) {
+    for (const [i, step] of this.definition.steps.entries()) {
       const stepInputs: TensorMap = {};
       for (const [name, tensor] of Object.entries(step.inputMap)) stepInputs[name] = tensors[tensor]!;
       const what = 'transform' in step ? `transform '${step.name}'` : `model '${step.model}'`;

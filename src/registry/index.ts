@@ -8,7 +8,7 @@ export { ModelVersion, type InferOptions } from './model-version.js';
 export type { VersionStatus } from './model-entry.js';
 export type { CapacityLimits } from './capacity.js';
 export type { VersionHold } from './hold.js';
-export { ensemble, isEnsemble, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
+export { ensemble, isEnsemble, type EnsembleSession, type Ensemble, type EnsembleDefinition, type EnsembleStep, type ModelStep, type TransformStep, type NameMap } from './ensemble.js';
 export { checkTraffic } from './traffic.js';
 export { loadErrorOf, wasCalledOff, wasTransient } from './version-loader.js';
 export { checkBatching } from './config.js';

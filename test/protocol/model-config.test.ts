@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
+import { ensemble, InferenceService, ModelRegistry, type MemoryModel, type Tensor } from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
 import { DEFAULT_MAX_QUEUE_SIZE } from '../../src/batching/index.js';
@@ -244,5 +244,49 @@ test("a declared label file names an output given classLabels: a misspelt one is
     message: 'Expected `declared.labelFiles` to name outputs given `classLabels` (none), got "y" (string)',
   });
   assert.equal(registry.has('bad'), false);
+  await registry.close();
+});
+
+test("an ensemble's config has Triton's ensemble_scheduling: its model steps, each with model_version (-1 for the default version, a pinned or labelled one as its integer) and the maps from the step model's tensors to the ensemble's", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const square: MemoryModel = {
+    inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
+    run: ({ in: x }) => ({ out: x as Tensor }),
+  };
+  await registry.load({ name: 'a', source: square, warmup: [] });
+  await registry.load({ name: 'a', version: '2', source: square, warmup: [] });
+  await registry.load({ name: 'b', version: '3', source: square, warmup: [], labels: ['stable'] });
+  await registry.load({
+    name: 'pipe',
+    source: ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'z', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [
+        { model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'y' } },
+        { name: 'negate', transform: ({ v }) => ({ w: v! }), inputMap: { v: 'y' }, outputMap: { w: 'minus_y' } },
+        { model: 'a', version: '2', inputMap: { in: 'minus_y' }, outputMap: { out: 'y2' } },
+        { model: 'b', label: 'stable', inputMap: { in: 'y2' }, outputMap: { out: 'z' } },
+      ],
+    }),
+  });
+  const service = new InferenceService({ registry, clock });
+  const http = createHttpHandler({ service });
+  const reply = await http.handle({ method: 'GET', path: '/v2/models/pipe/config', headers: {} });
+  assert.equal(reply.status, 200);
+  const config = JSON.parse(reply.body as string) as Record<string, unknown>;
+  assert.deepEqual([config.platform, config.backend, config.max_batch_size], ['ensemble', '', 0]);
+  // The transform step has no Triton counterpart (a model perf_analyzer could read) and is left out.
+  assert.deepEqual(config.ensemble_scheduling, {
+    step: [
+      { model_name: 'a', model_version: -1, input_map: { in: 'x' }, output_map: { out: 'y' } },
+      { model_name: 'a', model_version: 2, input_map: { in: 'minus_y' }, output_map: { out: 'y2' } },
+      { model_name: 'b', model_version: 3, input_map: { in: 'y2' }, output_map: { out: 'z' } },
+    ],
+  });
+  // A model that is no ensemble has none.
+  const plain = JSON.parse((await http.handle({ method: 'GET', path: '/v2/models/a/config', headers: {} })).body as string) as Record<string, unknown>;
+  assert.equal('ensemble_scheduling' in plain, false);
   await registry.close();
 });
