@@ -11,6 +11,7 @@ import type {
   StatisticsCacheEvent,
   StatisticsCacheSource,
   StatisticsRegistrySource,
+  StepEvent,
   VersionRef,
 } from './statistics-types.js';
 import { checkSource } from './validate.js';
@@ -61,7 +62,7 @@ const copy = (d: Duration): DurationStatistic => ({ count: d.count, ns: d.ns });
  * (`GET /v2/models[/{m}[/versions/{v}]]/stats`, tritonclient's `get_inference_statistics`): pass
  * one as the `statistics` option of an adapter (or of `createHttpHandler`) to serve it. Like
  * {@link ServingMetrics} it only listens, to the service's `request` events, the registry's
- * `ready`, `unload` and `batch` events and the caches' lookups; nothing in the request path
+ * `ready`, `unload`, `batch` and `step` events and the caches' lookups; nothing in the request path
  * imports it, and without one nothing is counted.
  *
  * A version is counted from its `ready` event (or from construction, for one loaded before) until
@@ -173,15 +174,21 @@ export class InferenceStatistics {
       if (versions?.size === 0) this.#models.delete(e.name);
     };
     const onBatch = (e: VersionRef & BatchEvent) => this.#batch(e);
-    this.#unsubscribe.push(listen(registry, { ready: onReady, unload: onUnload, batch: onBatch }));
+    // An ensemble's step is a request of its model, which its batches answered, as Triton counts a composing model's.
+    const onStep = (e: StepEvent) => this.#settled(e.name, e.version, !('error' in e), e.durationMs);
+    this.#unsubscribe.push(listen(registry, { ready: onReady, unload: onUnload, batch: onBatch, step: onStep }));
   }
 
   #request(e: RequestEvent): void {
-    const c = this.#counts(e.model, e.version);
+    this.#settled(e.model, e.version, e.outcome === 'success', e.durationMs);
+  }
+
+  #settled(model: string, version: string, success: boolean, durationMs: number): void {
+    const c = this.#counts(model, version);
     if (!c) return;
-    const d = e.outcome === 'success' ? c.success : c.fail;
+    const d = success ? c.success : c.fail;
     d.count++;
-    d.ns += nanos(e.durationMs);
+    d.ns += nanos(durationMs);
   }
 
   #batch(e: VersionRef & BatchEvent): void {

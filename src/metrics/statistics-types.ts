@@ -1,4 +1,4 @@
-import type { BatchEvent, CacheSource, RegistryEvents, RequestEvent, VersionRef } from './types.js';
+import type { BatchEvent, CacheSource, RegistryEvents, RequestEvent, StepEvent, VersionRef } from './types.js';
 
 /** A count and a cumulative duration, Triton's `$duration_stat`. */
 export interface DurationStatistic {
@@ -62,7 +62,7 @@ export interface StatisticsServiceSource {
   readonly registry?: StatisticsRegistrySource;
 }
 
-/** What InferenceStatistics needs of a ModelRegistry: its `ready`, `unload` and `batch` events and its loaded versions. */
+/** What InferenceStatistics needs of a ModelRegistry: its `ready`, `unload`, `batch` and `step` events and its loaded versions. */
 export interface StatisticsRegistrySource {
   on<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
   off<E extends keyof RegistryEvents>(event: E, fn: (...args: RegistryEvents[E]) => void): unknown;
@@ -101,4 +101,4 @@ export interface StatisticsCacheEvent {
   readonly bypass?: boolean;
 }
 
-export type { BatchEvent, RequestEvent, VersionRef };
+export type { BatchEvent, RequestEvent, StepEvent, VersionRef };

@@ -1,5 +1,5 @@
 import type { BatchEvent, DropEvent } from '../batching/index.js';
-import type { RegistryEvents, VersionMetadata, VersionRef, VersionState } from '../registry/index.js';
+import type { RegistryEvents, StepEvent, VersionMetadata, VersionRef, VersionState } from '../registry/index.js';
 import type { RequestEvent, RequestOutcome } from '../service/index.js';
 import type { PromRegistry } from './handler.js';
 
@@ -103,4 +103,4 @@ export interface ServingMetricsOptions {
   readonly buckets?: MetricBuckets;
 }
 
-export type { BatchEvent, DropEvent, RegistryEvents, RequestEvent, RequestOutcome, VersionMetadata, VersionRef, VersionState };
+export type { BatchEvent, DropEvent, RegistryEvents, RequestEvent, RequestOutcome, StepEvent, VersionMetadata, VersionRef, VersionState };

@@ -1,7 +1,7 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type Clock, type TensorMap } from '../core/index.js';
 import { checkFeeds, checkRunOptions, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
-import type { AcquireOptions } from './types.js';
+import type { AcquireOptions, StepEvent, VersionRef } from './types.js';
 import { checkSpecType } from './tensor-spec.js';
 import type { VersionHold } from './hold.js';
 
@@ -132,6 +132,18 @@ export function isEnsemble(source: unknown): source is Ensemble {
 /** Finds a ready version of a step model, loading it when needed, held for the step. */
 export type StepResolver = (model: string, options: AcquireOptions) => Promise<VersionHold>;
 
+/** What an {@link EnsembleSession} needs of its registry. */
+export interface EnsembleContext {
+  /** The ensemble's model and version, for its steps' events. */
+  readonly ref: VersionRef;
+  /** Finds the version a model step goes to. */
+  readonly resolve: StepResolver;
+  /** The clock a step's time is measured on. */
+  readonly clock: Clock;
+  /** Told of each model step's request once a version took it, as it settles: the registry's `step` event. */
+  readonly onStep: (event: StepEvent) => void;
+}
+
 /**
  * The session of an ensemble: runs each step in turn, sending model steps through the step
  * model's own queue and batcher, so steps of concurrent ensemble requests batch together.
@@ -144,16 +156,16 @@ export class EnsembleSession implements ModelSession {
   readonly concurrency: number;
   /** The checked definition it runs: what the config route reports as Triton's `ensemble_scheduling`. */
   readonly definition: Ensemble;
-  readonly #resolve: StepResolver;
+  readonly #context: EnsembleContext;
   /** The ensemble's outputs by name: the tensors a step must make as declared, as the metadata reports them. */
   readonly #outputSpecs: ReadonlyMap<string, TensorSpec>;
 
-  constructor(definition: Ensemble, resolve: StepResolver) {
+  constructor(definition: Ensemble, context: EnsembleContext) {
     this.inputs = definition.inputs;
     this.outputs = definition.outputs;
     this.concurrency = definition.maxInFlight ?? 64;
     this.definition = definition;
-    this.#resolve = resolve;
+    this.#context = context;
     this.#outputSpecs = new Map(definition.outputs.map((spec) => [spec.name, spec]));
   }
 
@@ -191,20 +203,36 @@ export class EnsembleSession implements ModelSession {
   async dispose(): Promise<void> {}
 
   async #callModel(i: number, step: ModelStep, inputs: TensorMap, signal: AbortSignal | undefined): Promise<TensorMap> {
+    const { ref, resolve, clock, onStep } = this.#context;
+    const start = clock.now();
     let hold: VersionHold;
     try {
-      hold = await this.#resolve(step.model, { version: step.version, label: step.label, signal });
+      hold = await resolve(step.model, { version: step.version, label: step.label, signal });
     } catch (error) {
       // The ensemble exists; a step model, version or label gone since is unavailable (503), which a 404 would deny.
       if (!(error instanceof ModelNotFoundError)) throw error;
       throw new ModelNotReadyError(`Ensemble step ${i} (model '${step.model}') is not available: ${error.message}`, { cause: error, retryAfterMs: null });
     }
+    // A request of the step model, as a service's is: timed from the call, counted once a version took it.
+    const settled = (error?: unknown): StepEvent => ({
+      name: step.model,
+      version: hold.version.version,
+      ensemble: ref,
+      step: i,
+      durationMs: clock.now() - start,
+      ...(error === undefined ? {} : { error }),
+    });
+    let response: InferenceResponse;
     try {
-      const response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;
-      return response.outputs;
+      response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;
+    } catch (error) {
+      onStep(settled(error));
+      throw error;
     } finally {
       hold.release();
     }
+    onStep(settled());
+    return response.outputs;
   }
 }
 

@@ -31,6 +31,7 @@ export type {
   TrafficPolicy,
   UnloadReason,
   RegistryEvents,
+  StepEvent,
   RegistryOptions,
   RepositoryControl,
   RepositoryIndexEntry,

@@ -74,6 +74,9 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
       sizeBytes,
       clock: registry.clock,
       resolveStep: (model, options) => registry.acquireHeld(model, options),
+      onStep: (event) => {
+        if (registry.listenerCount('step') > 0) registry.emit('step', event);
+      },
       labels: () => entry.labelsOf(version),
       timeoutMs: registry.loadTimeoutMs,
     });

@@ -277,8 +277,26 @@ export interface RegistryEvents {
   unload: [VersionRef & { readonly reason: UnloadReason }];
   /** A batch ran on a version. */
   batch: [VersionRef & BatchEvent];
+  /**
+   * An ensemble's model step, whose request a version of the step model took, settled: a request
+   * of that version as a service's `request` is of the model it serves (a step refused before a
+   * version was found for it has none).
+   */
+  step: [StepEvent];
   /** A request left a version's queue without running. */
   drop: [VersionRef & DropEvent];
+}
+
+/** The payload of the registry's `step` event: one ensemble step's request to its model, settled. */
+export interface StepEvent extends VersionRef {
+  /** The ensemble (model and version) whose step it was. */
+  readonly ensemble: VersionRef;
+  /** The step's index in the ensemble's `steps`. */
+  readonly step: number;
+  /** From the step's call, the lookup of its version included, to its settlement, in milliseconds. */
+  readonly durationMs: number;
+  /** What failed it; absent when it succeeded. */
+  readonly error?: unknown;
 }
 
 /** The state of a model version in a repository index (Open Inference Protocol repository extension). */

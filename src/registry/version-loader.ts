@@ -6,7 +6,7 @@ import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 import { ModelVersion } from './model-version.js';
 import { checkClassLabelOutputs, checkEstimateBytes, pinInputs } from './config.js';
-import type { ModelConfig, RegistryEvents } from './types.js';
+import type { ModelConfig, RegistryEvents, StepEvent } from './types.js';
 
 /** The backend name ensembles report. */
 export const ENSEMBLE_BACKEND = 'ensemble';
@@ -24,6 +24,8 @@ export interface LoadContext {
   readonly clock: Clock;
   /** Finds step models of an ensemble. */
   readonly resolveStep: StepResolver;
+  /** Told of each of an ensemble's model steps as it settles. */
+  readonly onStep: (event: StepEvent) => void;
   /** The labels pointing at the version, for its metadata. */
   readonly labels: () => readonly string[];
   /** How long the load may take (see `RegistryOptions.loadTimeoutMs`); longer than a timer can hold counts as none. */
@@ -82,7 +84,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
   let mv: ModelVersion<Req, Res> | undefined;
   try {
     session = isEnsemble(config.source)
-      ? new EnsembleSession(config.source, context.resolveStep)
+      ? new EnsembleSession(config.source, { ref, resolve: context.resolveStep, clock, onStep: context.onStep })
       : await context.backend!.load(config.source, { label: `${config.name}:${version}`, signal });
     // Timed out meanwhile (a backend that ignored the abort): no initialize or warm-up for nobody.
     signal.throwIfAborted();

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
 import {
+  ensemble,
   InferenceService,
   InvalidInputError,
   ModelNotFoundError,
@@ -32,6 +33,7 @@ async function stack() {
 }
 
 const zero = { count: 0, ns: 0 };
+const data = (r: InferenceResponse, name: string) => Array.from(r.outputs[name]!.data as Float32Array);
 
 test("counts requests, queue and compute time, executions and batch sizes in Triton's shape", async () => {
   const { clock, registry, service, now } = await stack();
@@ -278,6 +280,65 @@ test('a version counts from its ready event until it is unloaded; its counts go 
   await registry.unload('m', '2');
   await clock.advanceAsync(0);
   assert.equal(statistics.versionStatistics('m', '2').inference_count, 0);
+  statistics.close();
+  await registry.close();
+});
+
+test("an ensemble's model steps count as requests of their model, as Triton counts a composing model's: success or fail with its time, and a queue count that is success's", async () => {
+  const { clock, registry, service, now } = await stack();
+  const x2 = [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }];
+  // m twice in a row: x → h → y, each step a request to m's batcher.
+  await registry.load({
+    name: 'pipe',
+    source: ensemble({
+      inputs: x2,
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [
+        { model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'h' } },
+        { model: 'm', inputMap: { x: 'h' }, outputMap: { y: 'y' } },
+      ],
+    }),
+  });
+  // A transform that makes a tensor m refuses: the step to m fails.
+  await registry.load({
+    name: 'bad',
+    source: ensemble({
+      inputs: x2,
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [
+        { name: 'widen', transform: () => ({ w: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
+        { model: 'm', inputMap: { x: 'wide' }, outputMap: { y: 'y' } },
+      ],
+    }),
+  });
+  const statistics = new InferenceStatistics({ service, now });
+
+  // t=0: three ensemble requests of 4 items in all: each step fills a batch of 4 at once (5 ms each).
+  const first = Promise.all([service.infer('pipe', rows(1)), service.infer('pipe', rows(2)), service.infer('pipe', rows(1))]);
+  await clock.advanceAsync(5);
+  await clock.advanceAsync(5);
+  await first;
+  // t=10: one alone, each of its steps waiting its 10 ms delay, then running 5 ms.
+  const alone = service.infer('pipe', rows(2));
+  for (let i = 0; i < 4; i++) await clock.advanceAsync(10);
+  assert.deepEqual(data(await alone, 'y'), [4, 4, 4, 4]);
+  await assert.rejects(service.infer('bad', rows(1)), InvalidInputError);
+
+  const m = statistics.versionStatistics('m', '1');
+  assert.deepEqual(
+    { inference_count: m.inference_count, execution_count: m.execution_count, success: m.inference_stats.success, fail: m.inference_stats.fail, queue: m.inference_stats.queue, compute_infer: m.inference_stats.compute_infer },
+    {
+      inference_count: 12,
+      execution_count: 4,
+      // Six steps of 5 ms, then two of 15 (10 queued, 5 run).
+      success: { count: 8, ns: (6 * 5 + 2 * 15) * MS },
+      fail: { count: 1, ns: 0 },
+      queue: { count: 8, ns: 2 * 10 * MS },
+      compute_infer: { count: 8, ns: (6 * 5 + 2 * 5) * MS },
+    },
+  );
+  // The ensemble counts its own requests, as the service's.
+  assert.deepEqual([statistics.versionStatistics('pipe', '1').inference_stats.success.count, statistics.versionStatistics('bad', '1').inference_stats.fail.count], [4, 1]);
   statistics.close();
   await registry.close();
 });

@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, LruStore, ModelRegistry, ResultCache } from 'servable';
+import { ensemble, InferenceService, LruStore, ModelRegistry, ResultCache } from 'servable';
 import { InferenceStatistics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { linearModel } from '../fixtures/onnx-models.js';
@@ -123,6 +123,20 @@ describe('perf_analyzer over HTTP against servable/node with the statistics exte
     const batching = { maxBatchSize: 8, maxQueueDelayMs: 5 };
     await registry.load({ name: 'linear', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching });
     await registry.load({ name: 'cached', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching });
+    // An ensemble of two composing models: linear's formula, then the identity, so its replies are linear's.
+    await registry.load({ name: 'stage1', source: linearModel([[1, 2], [3, 4], [5, 6]], [10, 20]), batching });
+    await registry.load({ name: 'stage2', source: linearModel([[1, 0], [0, 1]], [0, 0]), batching });
+    await registry.load({
+      name: 'pipe',
+      source: ensemble({
+        inputs: [{ name: 'X', datatype: 'FP32', shape: [-1, 3] }],
+        outputs: [{ name: 'Y', datatype: 'FP32', shape: [-1, 2] }],
+        steps: [
+          { model: 'stage1', inputMap: { X: 'X' }, outputMap: { Y: 'H' } },
+          { model: 'stage2', inputMap: { X: 'H' }, outputMap: { Y: 'Y' } },
+        ],
+      }),
+    });
     registry.on('batch', (e) => {
       executions.push({ version: `${e.name}/${e.version}`, size: e.size, requests: e.requests, runMs: e.runMs, failed: e.error !== undefined });
     });
@@ -222,6 +236,61 @@ describe('perf_analyzer over HTTP against servable/node with the statistics exte
     assert.deepEqual({ success: s.success.count, hit: s.cache_hit.count, miss: s.cache_miss.count, queue: s.queue.count, computed: s.compute_infer.count }, { success: 16, hit: 15, miss: 1, queue: 16, computed: 1 });
     const b = breakdown(d, true);
     for (const [name, value] of Object.entries(b)) assert.ok(Number.isFinite(value) && value >= 0, `${name} ${value}`);
+  });
+
+  test("an ensemble: its config's ensemble_scheduling names the composing models, each composing model's queue count grows with its steps, and the breakdown per composing model adds up", async () => {
+    // ModelParser::AddEnsembleComposingModels: the ensemble's steps, each model's config read in turn (model_version -1: no version).
+    const config = (await getJson(server.url, '/v2/models/pipe/config')).json as { platform: string; ensemble_scheduling: { step: { model_name: string; model_version: number }[] } };
+    assert.equal(config.platform, 'ensemble');
+    const composing = config.ensemble_scheduling.step.map((step) => {
+      assert.equal(step.model_version, -1);
+      return step.model_name;
+    });
+    assert.deepEqual(composing, ['stage1', 'stage2']);
+    for (const name of composing) {
+      const { status, json } = await getJson(server.url, `/v2/models/${name}/config`);
+      assert.equal(status, 200);
+      // GetComposingSchedulerType: no sequence_batching, so the ensemble is ENSEMBLE, not ENSEMBLE_SEQUENCE.
+      assert.equal('sequence_batching' in (json as object), false);
+      assert.equal('ensemble_scheduling' in (json as object), false);
+    }
+
+    // GetServerSideStatus for an ensemble: every model's statistics.
+    const start = await stats(server.url, '/v2/models/stats');
+    const sizes = Array.from({ length: 24 }, (_, i) => 1 + (i % 3));
+    const replies = await Promise.all(sizes.map((rows, i) => send(server.url, 'POST', '/v2/models/pipe/infer', inferBody(rows, i).headers, inferBody(rows, i).body)));
+    replies.forEach((reply, i) => checkReply(reply, sizes[i]!, i));
+    const end = await stats(server.url, '/v2/models/stats');
+    const of = (list: readonly ModelStat[], name: string) => list.filter((x) => x.name === name);
+    const summary = (name: string) => {
+      // DetermineStatsModelVersion fails ("failed to find the requested model version") unless a version's queue count grew.
+      const version = versionServed(of(start, name), of(end, name));
+      assert.equal(version, '1', `${name}: no version whose queue count grew`);
+      return difference(of(start, name).find((x) => x.version === version), of(end, name).find((x) => x.version === version)!);
+    };
+    const ensembleStats = summary('pipe');
+    assert.equal(ensembleStats.inference_stats.success.count, 24);
+    const items = sizes.reduce((a, b) => a + b, 0);
+    // GetTotalEnsembleDurations: each composing model's queue and compute averaged over its own counts, then summed.
+    let queueUs = 0;
+    let computeUs = 0;
+    for (const name of composing) {
+      const d = summary(name);
+      const s = d.inference_stats;
+      assert.deepEqual({ success: s.success.count, fail: s.fail.count, queue: s.queue.count, computed: s.compute_infer.count }, { success: 24, fail: 0, queue: 24, computed: 24 }, name);
+      assert.equal(d.inference_count, items, name);
+      // The overhead is left out: a batch its wake timer dispatched up to 1 ms early (the timer's slack)
+      // counts its requests' waits to when it was due, which can pass a step's own time; perf_analyzer clamps it at 0.
+      const { overhead, ...b } = breakdown(d, false);
+      for (const [field, value] of Object.entries(b)) assert.ok(Number.isFinite(value) && value >= 0, `${name} ${field} ${value}`);
+      assert.ok(Number.isFinite(overhead), `${name} overhead ${overhead}`);
+      assert.ok(b.request > 0 && b.computeInfer > 0, `${name}: ${JSON.stringify(b)}`);
+      queueUs += b.queue;
+      computeUs += b.computeInput + b.computeInfer + b.computeOutput;
+    }
+    // ReportServerSideStats for the ensemble: its own request time, the composing models' queue and compute summed.
+    const requestUs = averageUs(ensembleStats.inference_stats.success.ns, ensembleStats.inference_stats.success.count);
+    assert.ok(requestUs > 0 && queueUs >= 0 && computeUs > 0, `request ${requestUs} us, queue ${queueUs}, compute ${computeUs}`);
   });
 
   test('a version unloaded mid-run: its requests are answered, then it leaves the stats (404 by version), and a new load starts from 0', async () => {
