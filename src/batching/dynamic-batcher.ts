@@ -331,9 +331,13 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
 
   /**
    * Dispatches every batch that should go now, sheds what can no longer meet `maxLatencyMs`
-   * (adaptive mode), then arms the one timer for the next decision.
+   * (adaptive mode), then arms the one timer for the next decision. `planned` is the time a timer
+   * was armed for: one that fires within its slack before it plans as at that time, while what it
+   * dispatches starts, and counts its requests' wait, at the clock's time.
    */
-  readonly #pump = (now = this.#clock.now()): void => {
+  readonly #pump = (planned?: number): void => {
+    const startedAt = this.#clock.now();
+    const now = planned === undefined ? startedAt : Math.max(planned, startedAt);
     this.#scheduled = false;
     this.#pumping = true;
     const ctx = this.#plan;
@@ -348,7 +352,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
         wakeAt = next;
         break;
       }
-      for (const batch of next) this.#dispatch(batch.entries, batch.reason, now);
+      for (const batch of next) this.#dispatch(batch.entries, batch.reason, startedAt);
     }
     const maxLatencyMs = this.#o.maxLatencyMs;
     if (maxLatencyMs !== undefined && this.#queue.size > 0 && this.#model.meanRunMs !== undefined) {
@@ -364,11 +368,11 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     this.#pumping = false;
   };
 
-  #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, now: number): void {
+  #dispatch(entries: Entry<Req, Res>[], reason: DispatchReason, startedAt: number): void {
     for (const entry of entries) {
       this.#queue.remove(entry);
       const job = entry.job;
-      job.startedAt ??= now;
+      job.startedAt ??= startedAt;
       if (--job.queued > 0) continue;
       this.#waiting[job.level - 1]!--;
       this.#waitingTotal--;
@@ -379,7 +383,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       }
     }
     this.#inFlight++;
-    void runBatch(this.#runner, new RunningBatch(entries, now), reason, now);
+    void runBatch(this.#runner, new RunningBatch(entries, startedAt), reason, startedAt);
   }
 
   /** A dispatched batch and its retries are done. */

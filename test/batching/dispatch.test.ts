@@ -190,3 +190,21 @@ test('a batch no longer counts in flight when its requests get their answers: a 
   assert.deepEqual([second.value, again.value, again.error], [20, 30, undefined]);
   assert.equal(batcher.inFlight, 0);
 });
+
+test('a batch whose timer fired within the slack before its time counts its requests\' wait to when it really started', async () => {
+  // Real timers fire on a 1 ms grid, at times early: this clock fires every timer 0.5 ms before its time.
+  class EarlyClock extends FakeClock {
+    override setTimeout(fn: () => void, ms: number): number {
+      return super.setTimeout(fn, ms - 0.5);
+    }
+  }
+  const clock = new EarlyClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, 5);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 4, maxQueueDelayMs: 10, execute });
+  const { batches } = events(batcher);
+  const answers = [batcher.submit(1), batcher.submit(2)];
+  await clock.advanceAsync(20);
+  await Promise.all(answers);
+  assert.deepEqual(calls.map((c) => c.at), [9.5], 'the batch went when the timer fired, within the slack');
+  assert.deepEqual(batches[0]!.queueMs, [9.5, 9.5], 'queue time is the wait to the real start, not to the time planned');
+});

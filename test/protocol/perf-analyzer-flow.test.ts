@@ -279,11 +279,9 @@ describe('perf_analyzer over HTTP against servable/node with the statistics exte
       const s = d.inference_stats;
       assert.deepEqual({ success: s.success.count, fail: s.fail.count, queue: s.queue.count, computed: s.compute_infer.count }, { success: 24, fail: 0, queue: 24, computed: 24 }, name);
       assert.equal(d.inference_count, items, name);
-      // The overhead is left out: a batch its wake timer dispatched up to 1 ms early (the timer's slack)
-      // counts its requests' waits to when it was due, which can pass a step's own time; perf_analyzer clamps it at 0.
-      const { overhead, ...b } = breakdown(d, false);
+      // Each step's queue wait and execution lie within the step's time: the overhead is >= 0 too.
+      const b = breakdown(d, false);
       for (const [field, value] of Object.entries(b)) assert.ok(Number.isFinite(value) && value >= 0, `${name} ${field} ${value}`);
-      assert.ok(Number.isFinite(overhead), `${name} overhead ${overhead}`);
       assert.ok(b.request > 0 && b.computeInfer > 0, `${name}: ${JSON.stringify(b)}`);
       queueUs += b.queue;
       computeUs += b.computeInput + b.computeInfer + b.computeOutput;
