@@ -3,7 +3,8 @@
  * REST API (`/v1/models`) over an InferenceService, and `GET /metrics` when given a metrics route.
  * Its routes live in their own encapsulated context, where bodies are taken raw (so malformed JSON
  * gets the protocol's 400 and binary tensor bodies pass through) up to `bodyLimit`, and a client
- * that disconnects cancels its queued inference. Fastify 5.
+ * that disconnects cancels its queued inference. Fastify 5, with `fastify-plugin` installed
+ * beside it (`npm i fastify fastify-plugin`: both are optional peers, which npm leaves out).
  *
  * @example
  * ```ts
