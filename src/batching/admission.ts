@@ -212,7 +212,10 @@ export function aloneRunMs(model: LatencyModel, size: number, maxBatchSize: numb
 /** Adaptive mode: a request that alone takes longer than the objective. */
 export function tooSlowError(size: number, maxBatchSize: number, runMs: number, maxLatencyMs: number): DeadlineExceededError {
   const what = size > maxBatchSize ? `A request of ${size} items, split into batches of ${maxBatchSize},` : `A batch of ${size} items`;
-  return new DeadlineExceededError(`${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms)`, { fromModel: true });
+  return new DeadlineExceededError(
+    `${what} takes about ${round(runMs)} ms, more than maxLatencyMs (${maxLatencyMs} ms): raise maxLatencyMs above it, or make the batch faster (a faster device, fewer items)`,
+    { fromModel: true },
+  );
 }
 
 /**
@@ -232,8 +235,11 @@ export function shedError(waitedMs: number, needMs: number, model: LatencyModel,
     parts === '' && margin === ''
       ? `${within} and its batch would take about ${round(batchMs)} ms`
       : `${within} and needs about ${round(needMs)} ms more (its batch about ${round(batchMs)} ms${parts}${margin})`;
-  return new DeadlineExceededError(message, { fromModel: true });
+  // Over HTTP this is a 504 like a client's own timeout: the message is all that says it is overload.
+  return new DeadlineExceededError(`${message}. ${OVERLOAD_HINT}`, { fromModel: true });
 }
+
+const OVERLOAD_HINT = "Shed as overload: retry later; if it persists, raise maxLatencyMs or the model's instances";
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

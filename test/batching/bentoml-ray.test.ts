@@ -44,7 +44,7 @@ test("a shed request's error adds up to the objective: it quotes the run-time no
   // Shed at its latest start, 50 - 22.6 - 3.9 ms after it came: the message must say where the rest went.
   assert.equal(
     (queued.error as Error).message,
-    'The request cannot be answered within maxLatencyMs (50 ms): it waited 23.5 ms and needs about 26.5 ms more (its batch about 22.6 ms, and 3.9 ms kept for run-time noise)',
+    'The request cannot be answered within maxLatencyMs (50 ms): it waited 23.5 ms and needs about 26.5 ms more (its batch about 22.6 ms, and 3.9 ms kept for run-time noise). Shed as overload: retry later; if it persists, raise maxLatencyMs or the model\'s instances',
   );
 });
 
@@ -55,7 +55,7 @@ test("a shed split request's error counts the batches its later parts need", asy
   const second = track(batcher.submit(rows(16)));
   await clock.advanceAsync(100);
   assert.deepEqual(first.value, rows(16));
-  assert.match((second.error as Error).message, /within maxLatencyMs \(40 ms\): it waited \d+ ms and needs about 24 ms more \(its batch about 6 ms, its later parts 18 ms\)$/);
+  assert.match((second.error as Error).message, /within maxLatencyMs \(40 ms\): it waited \d+ ms and needs about 24 ms more \(its batch about 6 ms, its later parts 18 ms\)\. Shed as overload/);
 });
 
 test('light load: adaptive mode sheds nothing and sends each request at once, where BentoML users saw 503s and no batching (bentoml#3200, #4670)', async () => {
@@ -128,7 +128,7 @@ test('an objective below the time of one item: an idle batcher still answers, an
   assert.ok(busy.error instanceof DeadlineExceededError && busy.error.fromModel);
   assert.equal(busy.error.code, 'ERR_SERVABLE_DEADLINE_EXCEEDED');
   assert.equal(busy.error.status, 504);
-  assert.match(busy.error.message, /takes about 22 ms, more than maxLatencyMs \(15 ms\)/);
+  assert.match(busy.error.message, /takes about 22 ms, more than maxLatencyMs \(15 ms\): raise maxLatencyMs above it, or make the batch faster \(a faster device, fewer items\)$/);
 });
 
 test('the fit follows a model that got slower within one window of batches', async () => {
