@@ -82,15 +82,17 @@ export function shedLate<Req, Res>(ctx: PlanContext<Req, Res>, maxLatencyMs: num
  * instance time, so k grows while the time saved exceeds the time added. With a small fixed cost
  * (the text-direction classifier: a ≈ 0.55 ms, b ≈ 0.5 ms) 8 requests on 2 idle instances go as
  * 2 × 4; with a large one (b = 21 ms, a = 1 ms) 11 requests stay one batch, since spreading them
- * would spend the capacity later arrivals need. Instances are assumed to run in parallel.
+ * would spend the capacity later arrivals need. Instances are assumed to run in parallel. A full
+ * batch is weighed the same way: kept whole, 16 closed-loop callers whose answers came back
+ * together stayed one batch of 16 on one instance for good while the other sat idle.
  *
  * While recent batches all had one size (a closed loop settles into that) there is no slope to
  * decide by; the batch is then split in two, which is also how the model learns the slope.
  */
 function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[] {
   const { model } = ctx;
-  // A full batch already amortises its fixed cost, and a preferred size is kept for fixed-shape engines.
-  if (batch.reason === 'full' || batch.reason === 'preferred') return [batch];
+  // A preferred size, full or not, is kept for fixed-shape engines.
+  if (ctx.options.preferred?.has(items)) return [batch];
   if (ctx.freeSlots < 2 || batch.entries.length < 2 || model.meanRunMs === undefined) return [batch];
   let k = 1;
   if (!model.fitted) k = 2;
@@ -101,19 +103,21 @@ function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanCon
   }
   if (k === 1) return [batch];
   const share = Math.ceil(items / k);
+  // Its parts are not full: adaptive mode split it.
+  const reason = batch.reason === 'full' ? 'adaptive' : batch.reason;
   const batches: Dispatch<Req, Res>[] = [];
   let entries: Entry<Req, Res>[] = [];
   let filled = 0;
   for (const entry of batch.entries) {
     if (filled > 0 && filled + entry.size > share && batches.length < k - 1) {
-      batches.push({ entries, reason: batch.reason });
+      batches.push({ entries, reason });
       entries = [];
       filled = 0;
     }
     entries.push(entry);
     filled += entry.size;
   }
-  batches.push({ entries, reason: batch.reason });
+  batches.push({ entries, reason });
   return batches;
 }
 

@@ -10,7 +10,7 @@ export type DispatchReason =
   | 'delay'
   /** A request's deadline left no more time to wait. */
   | 'deadline'
-  /** Adaptive mode judged that waiting longer would not pay, or the objective capped the batch. */
+  /** Adaptive mode judged that waiting longer would not pay, the objective capped the batch, or it split a full batch over idle instances. */
   | 'adaptive'
   /** The batcher is draining or closing and flushes what it holds. */
   | 'drain'

@@ -192,22 +192,59 @@ test('adaptive mode keeps a burst in one batch when a second batch would cost mo
   assert.deepEqual(calls.slice(before).map((c) => c.requests.length), [11]);
 });
 
-test('adaptive mode never spreads a full batch or a preferred size over idle instances', async () => {
-  // Batches take 0.5 + 0.5·n ms, so spreading would pay (see above); 8 is full and 6 preferred.
-  const clock = new FakeClock();
-  const { execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
-  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes: [6, 8], maxLatencyMs: 20, concurrency: 2, execute });
-  const { batches } = events(batcher);
-  await warmUp(batcher, clock, 0.5, 0.5);
-  batches.length = 0;
+test('adaptive mode spreads a full batch that takes every queued request over idle instances, but never a preferred size', async () => {
+  // Batches take 0.5 + 0.5·n ms, so spreading pays (see above).
+  for (const preferredBatchSizes of [undefined, [6, 8]]) {
+    const clock = new FakeClock();
+    const { execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
+    const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, preferredBatchSizes, maxLatencyMs: 20, concurrency: 2, execute });
+    const { batches } = events(batcher);
+    await warmUp(batcher, clock, 0.5, 0.5);
+    batches.length = 0;
 
-  const full = Array.from({ length: 8 }, (_, i) => batcher.submit(i));
-  await clock.advanceAsync(10);
-  await Promise.all(full);
-  const preferred = Array.from({ length: 6 }, (_, i) => batcher.submit(i));
-  await clock.advanceAsync(10);
-  await Promise.all(preferred);
-  assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[8, 'full'], [6, 'preferred']]);
+    const full = Array.from({ length: 8 }, (_, i) => batcher.submit(i));
+    await clock.advanceAsync(10);
+    await Promise.all(full);
+    const preferred = Array.from({ length: 6 }, (_, i) => batcher.submit(i));
+    await clock.advanceAsync(10);
+    await Promise.all(preferred);
+    const expected = preferredBatchSizes ? [[8, 'full'], [6, 'preferred']] : [[4, 'adaptive'], [4, 'adaptive'], [3, 'adaptive'], [3, 'adaptive']];
+    assert.deepEqual(batches.map((b) => [b.size, b.reason]), expected, `preferredBatchSizes ${preferredBatchSizes}`);
+  }
+});
+
+/** Sixteen closed-loop callers on 2 instances for 1 s after a warm-up, batches of 2 + n ms: the batch events and when each answer came. */
+async function sixteenCallers(maxLatencyMs: number | undefined) {
+  const clock = new FakeClock();
+  const { execute } = recorder(clock, (x: number) => x, (rs) => 2 + rs.length);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs, concurrency: 2, execute });
+  const { batches } = events(batcher);
+  await warmUp(batcher, clock, 1, 2);
+  batches.length = 0;
+  const start = clock.now();
+  const answeredAt: number[] = [];
+  const callers = Array.from({ length: 16 }, async (_, caller) => {
+    while (clock.now() < start + 1000) {
+      await batcher.submit(caller);
+      answeredAt.push(clock.now() - start);
+    }
+  });
+  await clock.advanceAsync(1100);
+  await Promise.all(callers);
+  const per100 = [100, 200, 300, 400, 500, 600, 700, 800, 900].map((t) => answeredAt.filter((at) => at >= t && at < t + 100).length);
+  return { batches, per100 };
+}
+
+test('sixteen closed-loop callers on 2 instances are not locked into one full batch at a time with an instance idle', async () => {
+  // The callers' requests come at once, and every answer at once after. Two batches of 8 side by
+  // side every 10 ms: 160 answers per 100 ms. Kept whole, 16 went as one batch of 18 ms after
+  // another on one instance, 80 to 96 answers per 100 ms.
+  const { batches, per100 } = await sixteenCallers(30);
+  assert.deepEqual(per100, Array(9).fill(160));
+  assert.deepEqual(new Set(batches.map((b) => b.size)), new Set([8]));
+  // Fixed mode sends a full batch whole, as Triton does.
+  const fixed = await sixteenCallers(undefined);
+  assert.deepEqual(new Set(fixed.batches.map((b) => `${b.size} ${b.reason}`)), new Set(['16 full']));
 });
 
 test('adaptive mode sheds a request stuck behind a stalled batch at its latest start, with one timer', async () => {
