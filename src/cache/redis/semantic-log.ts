@@ -5,7 +5,7 @@ import type { RedisStreamCommands } from './client.js';
 
 /** Options of {@link RedisSemanticLog}. */
 export interface RedisSemanticLogOptions {
-  /** A connected client you own (ioredis `Redis` or `Cluster`). */
+  /** A connected client you own (ioredis `Redis` or `Cluster`); the log never closes it. */
   readonly client: RedisStreamCommands;
   /** The stream key; one per semantic cache (per model). @default 'servable:semantic' */
   readonly key?: string;
