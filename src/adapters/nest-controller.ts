@@ -10,8 +10,11 @@ import { serveMetrics, serveNode } from './node-http.js';
 /** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');
 
-/** @internal The token of the module's options, as forRoot was given them or forRootAsync's factory built them. */
-export const OPTIONS = Symbol('servable.nest.options');
+/**
+ * @internal The token of the module's options, as forRoot was given them or forRootAsync's factory built them.
+ * Nest names it in the error for an inject token forRootAsync's imports lack, so it says what to do.
+ */
+export const OPTIONS = Symbol("ServableModule.forRootAsync's useFactory: name the modules of its inject tokens in its imports");
 
 /**
  * Decorators for the module's routes, as you would write them on a controller of yours: a global

@@ -10,6 +10,7 @@ import {
   Get,
   HttpException,
   Inject,
+  Injectable,
   Module,
   Param,
   Post,
@@ -679,6 +680,23 @@ test("nest: forRootAsync refuses a factory that returns a routing option, which 
       message: `\`useFactory\` returned \`${key}\`, which routes the module and is read before the factory runs: pass \`${key}\` beside \`useFactory\``,
     });
   }
+});
+
+test("nest: a forRootAsync whose inject names a provider its imports lack fails Nest's start naming forRootAsync and its imports", async () => {
+  class ConfigService {}
+  Injectable()(ConfigService);
+  class ConfigModule {}
+  Module({ providers: [ConfigService], exports: [ConfigService] })(ConfigModule);
+  const service = new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) });
+  // ConfigModule imported beside the module, as an app's AppModule would, but not in forRootAsync's imports.
+  const compiling = Test.createTestingModule({
+    imports: [ConfigModule, ServableModule.forRootAsync({ inject: [ConfigService], useFactory: () => ({ service }) })],
+  }).compile();
+  await assert.rejects(compiling, (err: Error) => {
+    assert.match(err.message, /^Nest can't resolve dependencies of the Symbol\(ServableModule\.forRootAsync's useFactory: name the modules of its inject tokens in its imports\) \(\?\)/);
+    assert.match(err.message, /the argument ConfigService at index \[0\]/);
+    return true;
+  });
 });
 
 test('nest: forRootAsync refuses a factory that returns no options, saying so', async () => {
