@@ -39,9 +39,13 @@ export function encodeModelConfig(service: InferenceService, model: string, vers
     input: meta.inputs.map((spec) => tensorConfig(spec, maxBatchSize)),
     output: meta.outputs.map((spec) => outputConfig(spec, maxBatchSize, labelFile(instance, spec.name))),
   };
+  // Triton's ModelConfig has one scheduling_choice: an ensemble's is its steps, even when servable batches its requests.
+  if (meta.backend === 'ensemble') {
+    if ('definition' in instance.session) config.ensemble_scheduling = ensembleScheduling(service.registry, (instance.session as EnsembleSession).definition.steps);
+    return config;
+  }
   if (instance.batching && maxBatchSize > 0) config.dynamic_batching = dynamicBatching(instance.batching);
-  if (meta.backend !== 'ensemble') config.instance_group = [instanceGroup(model, instance)];
-  else if ('definition' in instance.session) config.ensemble_scheduling = ensembleScheduling(service.registry, (instance.session as EnsembleSession).definition.steps);
+  config.instance_group = [instanceGroup(model, instance)];
   return config;
 }
 

@@ -290,3 +290,31 @@ test("an ensemble's config has Triton's ensemble_scheduling: its model steps, ea
   assert.equal('ensemble_scheduling' in plain, false);
   await registry.close();
 });
+
+test("a batching ensemble's config has ensemble_scheduling and no dynamic_batching: they are one choice in Triton's ModelConfig (its oneof scheduling_choice), which a protobuf parse of both refuses", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const square: MemoryModel = {
+    inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
+    outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
+    run: ({ in: x }) => ({ out: x as Tensor }),
+  };
+  await registry.load({ name: 'a', source: square, warmup: [] });
+  await registry.load({
+    name: 'pipe',
+    batching: { maxBatchSize: 4, maxQueueDelayMs: 1 },
+    source: ensemble({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }],
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
+      steps: [{ model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'y' } }],
+    }),
+  });
+  const http = createHttpHandler({ service: new InferenceService({ registry, clock }) });
+  const config = JSON.parse((await http.handle({ method: 'GET', path: '/v2/models/pipe/config', headers: {} })).body as string) as Record<string, unknown>;
+  assert.equal(config.max_batch_size, 4);
+  assert.deepEqual(
+    ['dynamic_batching', 'sequence_batching', 'ensemble_scheduling'].filter((choice) => choice in config),
+    ['ensemble_scheduling'],
+  );
+  await registry.close();
+});
