@@ -140,8 +140,11 @@ export interface EnsembleContext {
   readonly resolve: StepResolver;
   /** The clock a step's time is measured on. */
   readonly clock: Clock;
-  /** Told of each model step's request once a version took it, as it settles: the registry's `step` event. */
-  readonly onStep: (event: StepEvent) => void;
+  /**
+   * Told of each model step's request once a version took it, as it settles: the registry's `step`
+   * event, which `event()` builds, at once, only when something listens (as the batcher's are).
+   */
+  readonly onStep: (event: () => StepEvent) => void;
 }
 
 /**
@@ -226,12 +229,12 @@ export class EnsembleSession implements ModelSession {
     try {
       response = (await hold.version.infer({ inputs } satisfies InferenceRequest, { signal }, hold)) as InferenceResponse;
     } catch (error) {
-      onStep(settled(error));
+      onStep(() => settled(error));
       throw error;
     } finally {
       hold.release();
     }
-    onStep(settled());
+    onStep(settled);
     return response.outputs;
   }
 }

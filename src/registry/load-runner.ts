@@ -75,7 +75,7 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
       clock: registry.clock,
       resolveStep: (model, options) => registry.acquireHeld(model, options),
       onStep: (event) => {
-        if (registry.listenerCount('step') > 0) registry.emit('step', event);
+        if (registry.listenerCount('step') > 0) registry.emit('step', event());
       },
       labels: () => entry.labelsOf(version),
       timeoutMs: registry.loadTimeoutMs,

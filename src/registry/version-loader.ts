@@ -24,8 +24,8 @@ export interface LoadContext {
   readonly clock: Clock;
   /** Finds step models of an ensemble. */
   readonly resolveStep: StepResolver;
-  /** Told of each of an ensemble's model steps as it settles. */
-  readonly onStep: (event: StepEvent) => void;
+  /** Told of each of an ensemble's model steps as it settles; `event()` builds its event. */
+  readonly onStep: (event: () => StepEvent) => void;
   /** The labels pointing at the version, for its metadata. */
   readonly labels: () => readonly string[];
   /** How long the load may take (see `RegistryOptions.loadTimeoutMs`); longer than a timer can hold counts as none. */

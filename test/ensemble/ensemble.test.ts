@@ -286,3 +286,32 @@ test('a step that makes an ensemble output of another datatype or shape than dec
   assert.deepEqual(await failure('none'), ['BackendError', "Ensemble step 0 (transform 'make') returned no output 'w'"]);
   await registry.close();
 });
+
+test("the registry's step event: each model step a version took, with its ensemble, index and time from the step's call, and a failed one's error; none for a transform", async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'scale', source: affine(2, 0, 5), batching: { maxBatchSize: 8, maxQueueDelayMs: 2 }, warmup: [] });
+  await registry.load({ name: 'shift', version: '3', source: affine(1, 100, 5), warmup: [] });
+  await registry.load({ name: 'pipe', source: pipeline() });
+  // A transform that makes a tensor of 3 columns, which shift refuses.
+  const widen = { name: 'widen', transform: () => ({ w: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } };
+  await registry.load({ name: 'bad', source: xToY([widen, { model: 'shift', inputMap: { in: 'wide' }, outputMap: { out: 'y' } }]) });
+  const service = new InferenceService({ registry, clock });
+  const steps: unknown[] = [];
+  registry.on('step', (event) => {
+    const { error, ...rest } = event;
+    steps.push({ ...rest, failed: 'error' in event ? (error as Error).constructor.name : 'no' });
+  });
+
+  const answer = service.infer('pipe', x([1, 2]));
+  for (let ms = 0; ms < 12; ms++) await clock.advanceAsync(1);
+  await answer;
+  await assert.rejects(service.infer('bad', x([1, 2])), InvalidInputError);
+  assert.deepEqual(steps, [
+    // scale waits its 2 ms delay and runs 5; shift, unbatched, runs 5 at once.
+    { name: 'scale', version: '1', ensemble: { name: 'pipe', version: '1' }, step: 0, durationMs: 7, failed: 'no' },
+    { name: 'shift', version: '3', ensemble: { name: 'pipe', version: '1' }, step: 2, durationMs: 5, failed: 'no' },
+    { name: 'shift', version: '3', ensemble: { name: 'bad', version: '1' }, step: 1, durationMs: 0, failed: 'InvalidInputError' },
+  ]);
+  await registry.close();
+});
