@@ -51,16 +51,22 @@ export function plan<Req, Res>(ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[]
   let best: Dispatch<Req, Res> | undefined;
   let bestGroup: Group<Entry<Req, Res>> | undefined;
   let wakeAt = Infinity;
+  let ready = 0;
   for (const group of ctx.queue.groups()) {
     const decision = planGroup(group, ctx);
     if (typeof decision === 'number') wakeAt = Math.min(wakeAt, decision);
-    else if (!best || ctx.queue.precedes(decision.entries[0]!, best.entries[0]!, ctx.now)) {
-      best = decision;
-      bestGroup = group;
+    else {
+      ready++;
+      if (!best || ctx.queue.precedes(decision.entries[0]!, best.entries[0]!, ctx.now)) {
+        best = decision;
+        bestGroup = group;
+      }
     }
   }
   if (!best) return wakeAt;
-  return ctx.options.maxLatencyMs !== undefined && bestGroup!.size === best.entries.length ? spread(best, bestGroup!.items, ctx) : [best];
+  // The other groups ready to go (other batch keys) each take an instance next: those are not idle.
+  const idle = ctx.freeSlots - (ready - 1);
+  return ctx.options.maxLatencyMs !== undefined && bestGroup!.size === best.entries.length ? spread(best, bestGroup!.items, idle, ctx) : [best];
 }
 
 /**
@@ -77,8 +83,10 @@ export function shedLate<Req, Res>(ctx: PlanContext<Req, Res>, maxLatencyMs: num
 }
 
 /**
- * Splits a batch that empties its group into up to `freeSlots` batches of nearly equal items, in
- * order, when that pays: k batches finish a·n·(1 - 1/k) sooner than one and cost (k - 1)·b more
+ * Splits a batch that empties its group into up to `idle` batches of nearly equal items, in
+ * order, when that pays (`idle`: the free slots less one for each other group ready to go, since
+ * spread over the slot it would take, one key's batch leaves another's to wait for a slot and run
+ * with the rest idle): k batches finish a·n·(1 - 1/k) sooner than one and cost (k - 1)·b more
  * instance time, so k grows while the time saved exceeds the time added. With a small fixed cost
  * (the text-direction classifier: a ≈ 0.55 ms, b ≈ 0.5 ms) 8 requests on 2 idle instances go as
  * 2 × 4; with a large one (b = 21 ms, a = 1 ms) 11 requests stay one batch, since spreading them
@@ -89,17 +97,17 @@ export function shedLate<Req, Res>(ctx: PlanContext<Req, Res>, maxLatencyMs: num
  * While recent batches all had one size (a closed loop settles into that) there is no slope to
  * decide by; the batch is then split in two, which is also how the model learns the slope.
  */
-function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[] {
+function spread<Req, Res>(batch: Dispatch<Req, Res>, items: number, idle: number, ctx: PlanContext<Req, Res>): Dispatch<Req, Res>[] {
   const { model } = ctx;
   // A preferred size, full or not, is kept for fixed-shape engines.
   if (ctx.options.preferred?.has(items)) return [batch];
-  if (ctx.freeSlots < 2 || batch.entries.length < 2 || model.meanRunMs === undefined) return [batch];
+  if (idle < 2 || batch.entries.length < 2 || model.meanRunMs === undefined) return [batch];
   let k = 1;
   if (!model.fitted) k = 2;
   else {
     const a = model.perItemMs;
     const b = model.overheadMs;
-    while (k < Math.min(ctx.freeSlots, batch.entries.length) && k * b < a * items * (1 - 1 / (k + 1))) k++;
+    while (k < Math.min(idle, batch.entries.length) && k * b < a * items * (1 - 1 / (k + 1))) k++;
   }
   if (k === 1) return [batch];
   const share = Math.ceil(items / k);

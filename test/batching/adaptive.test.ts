@@ -213,6 +213,24 @@ test('adaptive mode spreads a full batch that takes every queued request over id
   }
 });
 
+
+test('adaptive mode spreads a batch only over the instances no other ready batch key needs', async () => {
+  // Batches take 0.5 + 0.5·n ms, so spreading pays with an instance idle. Two keys each fill a
+  // batch of 8 at once on 2 instances: spread over both, the first key's 4 + 4 left the second's
+  // 8 to wait 2.5 ms for an instance, then run on one with the other idle.
+  for (const each of [8, 6]) {
+    const clock = new FakeClock();
+    const { calls, execute } = recorder(clock, (x: number) => x, (rs) => 0.5 + 0.5 * rs.length);
+    const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 20, concurrency: 2, execute, batchKey: (x) => x >= 100 });
+    await warmUp(batcher, clock, 0.5, 0.5);
+    const before = calls.length;
+    const all = [...Array.from({ length: each }, (_, i) => batcher.submit(i)), ...Array.from({ length: each }, (_, i) => batcher.submit(100 + i))];
+    await clock.advanceAsync(20);
+    await Promise.all(all);
+    const ran = calls.slice(before).map((c) => [c.requests.length, c.at - calls[before]!.at, c.requests[0]! >= 100 ? 'b' : 'a']);
+    assert.deepEqual(ran, [[each, 0, 'a'], [each, 0, 'b']], `${each} of each key`);
+  }
+});
 /** Sixteen closed-loop callers on 2 instances for 1 s after a warm-up, batches of 2 + n ms: the batch events and when each answer came. */
 async function sixteenCallers(maxLatencyMs: number | undefined) {
   const clock = new FakeClock();
