@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { DeadlineExceededError, type DynamicBatcher } from 'servable';
+import { DeadlineExceededError, OverloadedError, type DynamicBatcher } from 'servable';
 import { quantile, watchEventLoop } from './stats.js';
 
 /** What one closed-loop measurement gives. */
@@ -11,7 +11,7 @@ export interface LoadResult {
   readonly p99: number;
   /** Event-loop delay p99 during the measured window, in milliseconds. */
   readonly lagP99: number;
-  /** Calls answered with DeadlineExceededError (adaptive mode shedding) during the window. */
+  /** Calls adaptive mode shed (OverloadedError) or refused as too slow alone (DeadlineExceededError) during the window. */
   readonly shed: number;
   /** Calls answered without error during the window. */
   readonly answered: number;
@@ -32,7 +32,7 @@ export interface LoadOptions {
 /**
  * Runs `callers` in-process callers in a closed loop: each awaits `call(caller)`, then calls
  * again. Calls count when they finish inside the measured window. A call rejected with
- * DeadlineExceededError counts as shed; its caller waits one event-loop turn before its next
+ * OverloadedError or DeadlineExceededError counts as shed; its caller waits one event-loop turn before its next
  * call, as a client backing off would, so a burst of refusals cannot starve the loop.
  */
 export async function closedLoop(options: LoadOptions, call: (caller: number) => Promise<unknown>): Promise<LoadResult> {
@@ -51,7 +51,7 @@ export async function closedLoop(options: LoadOptions, call: (caller: number) =>
         try {
           await call(caller);
         } catch (error) {
-          if (!(error instanceof DeadlineExceededError)) throw error;
+          if (!(error instanceof OverloadedError || error instanceof DeadlineExceededError)) throw error;
           if (inWindow(performance.now())) shed++;
           await nextTurn();
           continue;

@@ -1,5 +1,5 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { DeadlineExceededError, QueueFullError } from 'servable';
+import { DeadlineExceededError, OverloadedError, QueueFullError } from 'servable';
 import { quantile, watchEventLoop } from './stats.js';
 
 /** How to drive one open loop. */
@@ -26,7 +26,7 @@ export interface OpenLoopResult {
   readonly goodputPerSec: number;
   /** Answers over the objective. */
   readonly latePerSec: number;
-  /** Calls rejected with DeadlineExceededError. */
+  /** Calls adaptive mode shed (OverloadedError) or refused as too slow alone (DeadlineExceededError). */
   readonly shedPerSec: number;
   /** Calls rejected with QueueFullError. */
   readonly refusedPerSec: number;
@@ -60,7 +60,7 @@ function uniform(seed: number): () => number {
  * timer's granularity or a busy event loop made it miss go out late rather than not at all.
  * Outcomes count when they happen inside the window; calls still unsettled when sending stops
  * are awaited, so the next measurement starts on an idle queue, but not counted. Any rejection
- * other than DeadlineExceededError or QueueFullError is thrown once they have settled.
+ * other than OverloadedError, DeadlineExceededError or QueueFullError is thrown once they have settled.
  */
 export async function openLoop(options: OpenLoopOptions, call: (i: number) => Promise<unknown>): Promise<OpenLoopResult> {
   // A rate that is not a positive number (a capacity measured as NaN) would never schedule a call, and never end.
@@ -92,7 +92,7 @@ export async function openLoop(options: OpenLoopOptions, call: (i: number) => Pr
       },
       (error: unknown) => {
         const counted = inWindow(performance.now());
-        if (error instanceof DeadlineExceededError) shed += counted ? 1 : 0;
+        if (error instanceof OverloadedError || error instanceof DeadlineExceededError) shed += counted ? 1 : 0;
         else if (error instanceof QueueFullError) refused += counted ? 1 : 0;
         else failure ??= error;
       },

@@ -2,7 +2,7 @@
  * What `submit` checks before a request joins the queue, and the errors it answers with: pure
  * functions of the options and the request.
  */
-import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { DeadlineExceededError, InvalidInputError, MAX_TIMER_MS, OverloadedError, QueueFullError, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { allowance, noiseMarginMs, partsRunMs, type LatencyModel } from './adaptive.js';
 import { DEFAULT_PRIORITY_LEVELS, type LevelPolicy, type ResolvedOptions } from './options.js';
 import type { SubmitOptions } from './types.js';
@@ -129,18 +129,26 @@ export interface Backlog {
  * only here, on a refusal.
  */
 export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog, model: LatencyModel): QueueFullError {
-  const busy = backlog.running.map(({ ranMs, items }) => {
-    const runMs = batchRunMs(model, items);
-    return ranMs < runMs ? runMs - ranMs : ranMs;
-  });
-  const runMs = batchRunMs(model, backlog.batches > 0 ? backlog.items / backlog.batches : o.maxBatchSize);
-  const retryAfterMs = Math.max(1, Math.ceil(Math.min(startMs(backlog, busy, runMs), backlog.shedInMs)));
+  const retryAfterMs = Math.max(1, Math.ceil(Math.min(levelStartMs(o, backlog, model), backlog.shedInMs)));
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
     `The queue is full: ${backlog.waiting} requests wait${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
     retryAfterMs,
   );
+}
+
+/**
+ * When the first batch holding one of the backlog's level's requests starts, as
+ * {@link queueFullError} says (without the planner's sheds).
+ */
+function levelStartMs<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog, model: LatencyModel): number {
+  const busy = backlog.running.map(({ ranMs, items }) => {
+    const runMs = batchRunMs(model, items);
+    return ranMs < runMs ? runMs - ranMs : ranMs;
+  });
+  const runMs = batchRunMs(model, backlog.batches > 0 ? backlog.items / backlog.batches : o.maxBatchSize);
+  return startMs(backlog, busy, runMs);
 }
 
 /**
@@ -219,12 +227,17 @@ export function tooSlowError(size: number, maxBatchSize: number, runMs: number, 
 }
 
 /**
- * Adaptive mode: a queued request that can no longer finish within the objective. `needMs` is the
- * time it would still need once started: its batch's predicted run time, the run-time noise kept in
- * hand and, for a part of a split request, the batches its later parts take; the message gives
- * each, so that the wait and the need add up to the objective.
+ * Adaptive mode: a queued request that can no longer finish within the objective, shed as overload.
+ * `needMs` is the time it would still need once started: its batch's predicted run time, the
+ * run-time noise kept in hand and, for a part of a split request, the batches its later parts take;
+ * the message gives each, so that the wait and the need add up to the objective. `backlog` is the
+ * queue ahead of it as it is shed (it still queued): `retryAfterMs` is when it would have started,
+ * as {@link queueFullError} times a place at its level (the batches running and those before it),
+ * at least 1 ms: a retry sooner would wait behind the same backlog that made it late. Not capped
+ * by the planner's next shed, which frees a place in a full queue but does not shorten the wait.
  */
-export function shedError(waitedMs: number, needMs: number, model: LatencyModel, size: number, maxLatencyMs: number): DeadlineExceededError {
+export function shedError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: Backlog, waitedMs: number, needMs: number, model: LatencyModel, size: number): OverloadedError {
+  const maxLatencyMs = o.maxLatencyMs!;
   const batchMs = model.estimate(size);
   const marginMs = noiseMarginMs(model);
   const partsMs = needMs - batchMs - marginMs;
@@ -235,8 +248,7 @@ export function shedError(waitedMs: number, needMs: number, model: LatencyModel,
     parts === '' && margin === ''
       ? `${within} and its batch would take about ${round(batchMs)} ms`
       : `${within} and needs about ${round(needMs)} ms more (its batch about ${round(batchMs)} ms${parts}${margin})`;
-  // Over HTTP this is a 504 like a client's own timeout: the message is all that says it is overload.
-  return new DeadlineExceededError(`${message}. ${OVERLOAD_HINT}`, { fromModel: true });
+  return new OverloadedError(`${message}. ${OVERLOAD_HINT}`, Math.max(1, Math.ceil(levelStartMs(o, backlog, model))));
 }
 
 const OVERLOAD_HINT = "Shed as overload: retry later; if it persists, raise maxLatencyMs or the model's instances";

@@ -1,7 +1,7 @@
 import { CancelledError, ClosedError, DeadlineExceededError, abortError, assertInteger, assertSignal, Emitter, onAbort, type Clock } from '../core/index.js';
 import { LatencyModel, nothingFits, type RunTimeModel } from './adaptive.js';
 import { ArrivalRate } from './adaptive-dispatch.js';
-import { admit, aheadBatchSize, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError } from './admission.js';
+import { admit, aheadBatchSize, aloneRunMs, checkSubmitOptions, queueFullError, shedError, splitRequest, tooSlowError, type Backlog } from './admission.js';
 import { runBatch, type BatchRunner } from './execution.js';
 import { Entry, RunningBatch, createJob, stageOf, type Job } from './job.js';
 import { openBatchRoom } from './open-room.js';
@@ -87,9 +87,9 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   /**
    * Queues a request and resolves with its result. Rejects with TypeError (`options` not an
    * object, or holding an unknown option), InvalidInputError (bad size, priority or timeout),
-   * QueueFullError (its level's queue is full), DeadlineExceededError (its timeout passed, or
-   * adaptive mode found it cannot meet `maxLatencyMs`), the signal's abort error, ClosedError
-   * after {@link DynamicBatcher.close}, or the error `execute` gave it.
+   * QueueFullError (its level's queue is full), DeadlineExceededError (its timeout passed, or it
+   * cannot meet `maxLatencyMs` alone), OverloadedError (adaptive mode shed it), the signal's abort
+   * error, ClosedError after {@link DynamicBatcher.close}, or the error `execute` gave it.
    */
   submit(request: Req, options: SubmitOptions = {}): Promise<Res> {
     return new Promise<Res>((resolve, reject) => this.#enqueue(request, options, resolve, reject));
@@ -182,12 +182,9 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (this.#waiting[level - 1]! >= policy.maxQueueSize && this.#scheduled && !this.#pumping && this.#inFlight < this.#concurrency) this.#pump();
     if (this.#waiting[level - 1]! >= policy.maxQueueSize) {
       const now = this.#clock.now();
-      const ahead = this.#queue.batchesBefore(level, aheadBatchSize(o, this.#model), now);
-      if (o.split) this.#addLaterParts(level, ahead);
-      const running = Array.from(this.#running, (batch) => ({ ranMs: now - batch.startedAt, items: batch.items }));
-      const idleForMs = this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now);
       const shedInMs = o.maxLatencyMs === undefined ? Infinity : this.#levelShedAt(level, o.maxLatencyMs, now) - now;
-      const backlog = { level, waiting: this.#waiting[level - 1]!, ...ahead, concurrency: this.#concurrency, running, idleForMs, shedInMs };
+      const backlog = this.#backlog(level, now, this.#wake.at === Infinity ? 0 : Math.max(0, this.#wake.at - now), shedInMs);
+      if (o.split) this.#addLaterParts(level, backlog);
       return this.#refuse(reject, queueFullError(o, backlog, this.#model), 'queue-full');
     }
     const idle = this.#inFlight + this.#waitingTotal === 0;
@@ -214,6 +211,13 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
     if (signal) job.unlisten = onAbort(signal, () => this.#onAbort(job, signal));
     if (o.maxLatencyMs !== undefined) this.#arrivals.record(now);
     this.#schedule();
+  }
+
+  /** What the queue holds before the first of `level`'s requests, and the batches running, for `retryAfterMs` (a shed's mid-plan: `idleForMs` 0). */
+  #backlog(level: number, now: number, idleForMs: number, shedInMs: number): Backlog & { batches: number; items: number } {
+    const running = Array.from(this.#running, (batch) => ({ ranMs: now - batch.startedAt, items: batch.items }));
+    const ahead = this.#queue.batchesBefore(level, aheadBatchSize(this.#o, this.#model), now);
+    return { level, waiting: this.#waiting[level - 1]!, ...ahead, concurrency: this.#concurrency, running, idleForMs, shedInMs };
   }
 
   /** Adds to `ahead` the parts after its first that the level's next request to start still has queued (the last ones): it keeps its place until they start too. */
@@ -258,7 +262,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   #shed(entry: Entry<Req, Res>, needMs: number): void {
-    const error = shedError(this.#plan.now - entry.enqueuedAt, needMs, this.#model, entry.size, this.#o.maxLatencyMs!);
+    const error = shedError(this.#o, this.#backlog(entry.job.level, this.#plan.now, 0, Infinity), this.#plan.now - entry.enqueuedAt, needMs, this.#model, entry.size);
     this.#drop(entry.job, error, 'shed', stageOf(entry.job));
   }
 

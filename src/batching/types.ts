@@ -117,7 +117,8 @@ export interface BatcherOptions<Req, Res> {
    * raises throughput and every waiting request can still finish within the objective. When more
    * wait than can finish in time, the batch that goes is the one that answers the most requests
    * within it (requests, not items: the objective is per request); requests that cannot finish
-   * in time are rejected with DeadlineExceededError before they run. `maxQueueDelayMs`, when
+   * in time are rejected with OverloadedError (503, `retryAfterMs`) before they run; one that
+   * alone would take longer, with DeadlineExceededError. `maxQueueDelayMs`, when
    * also given, caps each wait.
    * @default none (delay-based batching)
    */

@@ -138,9 +138,10 @@ export function flightKeyOf(group: string | undefined, scope: string, key: strin
  * timeout, its disconnect), not of this one, whose own signal has not aborted and whose own
  * `deadline`, if any, is still after `now`. Running again ends:
  * the caller either starts its own flight, whose failure is its own, or joins a later one. A
- * deadline that was the model's (`fromModel`: adaptive batching shed the request, or it waited out
- * the queue policy's default timeout) is not one caller's failure, and running again would queue
- * each joiner anew, one after another, each for that long.
+ * deadline that was the model's (`fromModel`: adaptive batching found the request too slow even
+ * alone, or it waited out the queue policy's default timeout) is not one caller's failure, nor is
+ * an OverloadedError (adaptive batching shed it), and running again would queue each joiner anew,
+ * one after another, each for that long.
  */
 export function isOthersFailure(error: unknown, signal: AbortSignal | undefined, deadline: number | undefined, now: number): boolean {
   if (signal?.aborted || (deadline !== undefined && now >= deadline)) return false;

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'ERR_SERVABLE_CLOSED'
   | 'ERR_SERVABLE_UNAVAILABLE'
   | 'ERR_SERVABLE_CACHE'
-  | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE';
+  | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE'
+  | 'ERR_SERVABLE_OVERLOADED';
 
 /**
  * How long a client should wait before it tries again, when it should, as `Retry-After` says (1 s):
@@ -104,12 +105,27 @@ export class QueueFullError extends ServableError {
   }
 }
 
+/**
+ * Adaptive batching shed the request as overload: it waited in the queue until it could no longer
+ * be answered within `maxLatencyMs` (HTTP 503 with Retry-After, as BentoML answers it). A verdict
+ * on the model's load, not on the request: an identical request that joined it through a cache
+ * shares it. Try again after `retryAfterMs`.
+ */
+export class OverloadedError extends ServableError {
+  /** When the backlog that made it late is expected to have cleared, in milliseconds from now: at least 1. */
+  declare readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number) {
+    super('ERR_SERVABLE_OVERLOADED', 503, message, { retryAfterMs });
+  }
+}
+
 /** The request's deadline passed before it could be answered (HTTP 504). */
 export class DeadlineExceededError extends ServableError {
   /**
    * True when the deadline was the model's, a verdict on its load that an identical request
-   * shares, rather than the request's own timeout passing: adaptive batching shed it (it could not
-   * finish within `maxLatencyMs`), or it waited out the queue policy's `defaultTimeoutMs` (no
+   * shares, rather than the request's own timeout passing: adaptive batching refused it as slower
+   * than `maxLatencyMs` even alone, or it waited out the queue policy's `defaultTimeoutMs` (no
    * `timeoutMs` of its own, or a longer one the policy cut).
    */
   readonly fromModel: boolean;

@@ -17,6 +17,8 @@ const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   // Caches fail open, so only code of the app's (a handler, a tenantOf hook) can fail a request with one: a 500.
   ERR_SERVABLE_CACHE: 'backend',
   ERR_SERVABLE_PAYLOAD_TOO_LARGE: 'invalid',
+  // A shed is overload, as a full queue: a 503 to retry, not the request's own timeout.
+  ERR_SERVABLE_OVERLOADED: 'rejected',
 };
 
 /** The outcome a failure counts as; anything that is not a ServableError is a backend failure. */

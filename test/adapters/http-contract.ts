@@ -15,6 +15,7 @@ import {
   LruStore,
   ModelNotReadyError,
   ModelRegistry,
+  OverloadedError,
   QueueFullError,
   ResultCache,
   TensorHandler,
@@ -1281,7 +1282,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
-    test(`each 503 carries Retry-After where a client should retry soon (whole seconds from the error's retryAfterMs; 1 s for a version loading, draining or gone from service, a JSON worker short), and none where it should not (a failed load, a version not loaded, a closed registry, readiness probes)`, async () => {
+    test(`each 503 carries Retry-After where a client should retry soon (whole seconds from the error's retryAfterMs: a full queue, a request shed as overload; 1 s for a version loading, draining or gone from service, a JSON worker short), and none where it should not (a failed load, a version not loaded, a closed registry, readiness probes)`, async () => {
       const g = gate();
       let thrown: Error | undefined;
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
@@ -1299,6 +1300,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         assert.deepEqual(
           [
             await thrownBy(new QueueFullError('full', 1_500)),
+            await thrownBy(new OverloadedError('shed', 1_200)),
             await thrownBy(new ModelNotReadyError('draining')),
             await thrownBy(new ModelNotReadyError('loading', { retryAfterMs: 2_001 })),
             await thrownBy(new UnavailableError('short')),
@@ -1306,6 +1308,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
           ],
           [
             [503, '2', 'ERR_SERVABLE_QUEUE_FULL'],
+            [503, '2', 'ERR_SERVABLE_OVERLOADED'],
             [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'],
             [503, '3', 'ERR_SERVABLE_MODEL_NOT_READY'],
             [503, '1', 'ERR_SERVABLE_UNAVAILABLE'],

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
-import { DeadlineExceededError } from '../../src/core/index.js';
+import { DeadlineExceededError, OverloadedError } from '../../src/core/index.js';
 import { FakeClock, events, recorder, splitting, track, type Tracked } from './helpers.js';
 
 /** Submits `count` requests, one every `gapMs`, then lets everything finish; each with its answer time. */
@@ -40,7 +40,11 @@ test("a shed request's error adds up to the objective: it quotes the run-time no
   const queued = track(batcher.submit(2));
   await clock.advanceAsync(300);
   assert.equal(running.state, 'resolved');
-  assert.ok(queued.error instanceof DeadlineExceededError && queued.error.fromModel);
+  // Overload, as BentoML's CORK answers it: a 503 a client retries, not a 504 like its own timeout.
+  assert.ok(queued.error instanceof OverloadedError, String(queued.error));
+  assert.deepEqual([queued.error.code, queued.error.status], ['ERR_SERVABLE_OVERLOADED', 503]);
+  // The slot frees when the stalled batch has run as long again as the 24.5 ms it had run when the request was shed.
+  assert.equal(queued.error.retryAfterMs, 25);
   // Shed at its latest start, 50 - 22.6 - 3.9 ms after it came: the message must say where the rest went.
   assert.equal(
     (queued.error as Error).message,
@@ -110,7 +114,9 @@ test("a queue longer than one batch costs its oldest requests nothing: each is j
   // Batches of 4 every 6 ms: the oldest 12 end by 18 ms; the rest are shed at their latest start, 17 ms.
   assert.deepEqual(burst.filter(({ t }) => t.state === 'resolved').map(({ i }) => i), Array.from({ length: 12 }, (_, i) => i));
   assert.deepEqual(new Set(burst.slice(12).map(({ i }) => settledAt.get(i))), new Set([17]));
-  assert.ok(burst.slice(12).every(({ t }) => t.error instanceof DeadlineExceededError));
+  assert.ok(burst.slice(12).every(({ t }) => t.error instanceof OverloadedError));
+  // Shed when the batch running would end in 1 ms and none queued ahead: a retry then starts at once and ends in time.
+  assert.deepEqual(new Set(burst.slice(12).map(({ t }) => (t.error as OverloadedError).retryAfterMs)), new Set([1]));
 });
 
 test('an objective below the time of one item: an idle batcher still answers, and a request that finds it busy is refused at once, quoting both', async () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
 import { LatencyModel } from '../../src/batching/adaptive.js';
-import { DeadlineExceededError } from '../../src/core/index.js';
+import { OverloadedError } from '../../src/core/index.js';
 import { FakeClock, random, recorder, sleep } from './helpers.js';
 
 /**
@@ -20,7 +20,7 @@ async function closedLoop(runMs: (run: number, items: number, now: number) => nu
       try {
         await batcher.submit(caller);
       } catch (error) {
-        if (!(error instanceof DeadlineExceededError)) throw error;
+        if (!(error instanceof OverloadedError)) throw error;
         shedAt.push(clock.now());
         await sleep(clock, 1);
       }

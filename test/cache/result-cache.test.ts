@@ -4,7 +4,7 @@ import { LruStore } from '../../src/cache/lru-store.js';
 import { inputsKey, sha256Hasher } from '../../src/cache/key.js';
 import { ResultCache, type CacheRequest } from '../../src/cache/result-cache.js';
 import type { CacheStore } from '../../src/cache/store.js';
-import { CancelledError, DeadlineExceededError, type TensorMap } from '../../src/core/index.js';
+import { CancelledError, DeadlineExceededError, OverloadedError, type TensorMap } from '../../src/core/index.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import { catchingUncaught } from '../fixtures/uncaught.js';
 
@@ -271,17 +271,21 @@ test('a caller whose shared flight failed on another caller\'s deadline or cance
   await assert.rejects(b, { code: 'ERR_SERVABLE_CANCELLED' });
 });
 
-test('a request shed by adaptive batching fails every caller sharing it at once; none runs again to be queued anew', async () => {
-  const { cache, events } = setup();
-  const first = deferred<TensorMap>();
-  let runs = 0;
-  const compute = () => (runs++, first.promise);
-  const callers = [cache.run(request([1]), compute), cache.run(request([1]), compute), cache.run(request([1]), compute, { signal: new AbortController().signal })];
-  const shed = new DeadlineExceededError('The request cannot be answered within maxLatencyMs (50 ms)', { fromModel: true });
-  first.reject(shed);
-  const settled = await Promise.allSettled(callers);
-  assert.deepEqual(settled.map((s) => s.status === 'rejected' && s.reason === shed), [true, true, true]);
-  assert.deepEqual([runs, events], [1, ['miss:absent', 'coalesce', 'coalesce']]);
+test("a request shed by adaptive batching, or refused as too slow, fails every caller sharing it at once: the model's verdict; none runs again to be queued anew", async () => {
+  for (const verdict of [
+    new OverloadedError('The request cannot be answered within maxLatencyMs (50 ms). Shed as overload', 25),
+    new DeadlineExceededError('A batch of 1 items takes about 60 ms, more than maxLatencyMs (50 ms)', { fromModel: true }),
+  ]) {
+    const { cache, events } = setup();
+    const first = deferred<TensorMap>();
+    let runs = 0;
+    const compute = () => (runs++, first.promise);
+    const callers = [cache.run(request([1]), compute), cache.run(request([1]), compute), cache.run(request([1]), compute, { signal: new AbortController().signal })];
+    first.reject(verdict);
+    const settled = await Promise.allSettled(callers);
+    assert.deepEqual(settled.map((s) => s.status === 'rejected' && s.reason === verdict), [true, true, true], verdict.message);
+    assert.deepEqual([runs, events], [1, ['miss:absent', 'coalesce', 'coalesce']]);
+  }
 });
 
 test('joiners run again in the order they joined, with or without a signal, so the earliest starts the next flight', async () => {

@@ -15,7 +15,11 @@ import {
 } from '../../src/index.js';
 import { createHttpHandler, decodeInferJson, decodePredictJson, SERVABLE_VERSION, type HttpRequest, type HttpResponse, type JsonDecoder } from '../../src/protocol/index.js';
 import { acceptedFormat } from '../../src/protocol/content-encoding.js';
+import { Registry } from 'prom-client';
+import { ServingMetrics } from '../../src/metrics/index.js';
+import { FakeClock } from '../../src/testing/index.js';
 import { until } from '../fixtures/until.js';
+import { sample } from '../metrics/exposition.js';
 
 function echo(): MemoryModel {
   return {
@@ -279,6 +283,50 @@ test('a QueueFullError becomes 503 with Retry-After rounded up to whole seconds'
     const reply = await http.handle({ method: 'POST', path: `/v2/models/m${header}${ms}/infer`, headers: {}, body: '{"inputs": []}' });
     assert.deepEqual([reply.status, reply.headers['retry-after']], [503, header], `${ms} ms`);
   }
+  await registry.close();
+});
+
+test('a request adaptive batching sheds as overload answers 503 ERR_SERVABLE_OVERLOADED with Retry-After, counted as rejected, not as a timeout', async () => {
+  const clock = new FakeClock();
+  let stalled = false;
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  await registry.load({ name: 'echo', source: { ...echo(), latencyMs: (n: number) => (stalled ? 2_500 : n + 20) }, batching: { maxBatchSize: 8, maxLatencyMs: 50 }, warmup: [] });
+  const service = new InferenceService({ registry, clock });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const http = createHttpHandler({ service });
+  const infer = (n: number) => {
+    const inputs = [
+      { name: 'a', datatype: 'INT64', shape: [n, 2], data: new Array(2 * n).fill(1) },
+      { name: 'flag', datatype: 'BOOL', shape: [n], data: new Array(n).fill(true) },
+    ];
+    return http.handle({ method: 'POST', path: '/v2/models/echo/infer', headers: {}, body: JSON.stringify({ inputs }) });
+  };
+  // Batches of 1 and 2 items (21 and 22 ms) give the line the planner sheds by.
+  for (let i = 0; i < 6; i++) {
+    const reply = infer(1 + (i % 2));
+    await clock.advanceAsync(60);
+    assert.equal((await reply).status, 200);
+  }
+  stalled = true;
+  const running = infer(1);
+  await clock.advanceAsync(1);
+  const queued = infer(1);
+  await clock.advanceAsync(3_000);
+  assert.equal((await running).status, 200);
+  const reply = await queued;
+  const body = json(reply) as { code: string; error: string };
+  assert.deepEqual([reply.status, body.code], [503, 'ERR_SERVABLE_OVERLOADED'], body.error);
+  assert.match(body.error, /Shed as overload: retry later/);
+  // Retry once the stalled batch, which had run 30 ms when the request was shed, has run as long again: 30 ms, 1 s in whole seconds.
+  assert.equal(reply.headers['retry-after'], '1');
+  const text = await promRegistry.metrics();
+  const m = { model: 'echo', version: '1' };
+  assert.deepEqual(
+    [sample(text, 'servable_requests_total', { ...m, outcome: 'rejected' }), sample(text, 'servable_requests_total', { ...m, outcome: 'timeout' })],
+    [1, 0],
+  );
+  assert.equal(sample(text, 'servable_queue_drops_total', { ...m, reason: 'shed', stage: 'queued' }), 1);
   await registry.close();
 });
 
