@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DynamicBatcher } from '../../src/batching/index.js';
+import { DynamicBatcher, type ExecuteBatch } from '../../src/batching/index.js';
 import { QueueFullError } from '../../src/core/index.js';
 import { FakeClock, recorder, track } from './helpers.js';
 
@@ -16,6 +16,23 @@ async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>
     if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
     await clock.advanceAsync(1);
   }
+}
+
+
+/**
+ * maxBatchSize 16 over two levels: level 1 (high) queues up to 64, level 2 (low, the default) one
+ * request, so that a second low request is refused with the estimate under test.
+ */
+function lowBehindHigh(clock: FakeClock, execute: ExecuteBatch<string, string>, options: { maxLatencyMs?: number } = {}): DynamicBatcher<string, string> {
+  return new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 16,
+    ...options,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
 }
 
 test('retryAfterMs is when the first place at the level frees (one slot), not when the whole queue has run', async () => {
@@ -209,14 +226,7 @@ test("retryAfterMs does not count a higher level's part-filled batch that the le
 test("retryAfterMs estimates each batch ahead from its own size, where 1-item batches' median said a full batch took as long as one", async () => {
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 3 * rs.length); // 5 ms for 1 item, 50 ms for 16
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 16,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
-    execute,
-  });
+  const batcher = lowBehindHigh(clock, execute);
   for (let i = 0; i < 5; i++) await Promise.all([batcher.submit('warm'), clock.advanceAsync(5)]); // as after a load or a quiet spell
   const full = () => {
     for (let i = 0; i < 16; i++) void batcher.submit('running', { priority: 1 });
@@ -241,15 +251,7 @@ test("retryAfterMs estimates each batch ahead from its own size, where 1-item ba
 test("in adaptive mode retryAfterMs is no later than the level's first request's latest start, when the planner sheds it and its place frees", async () => {
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 10 * rs.length); // 12 ms for 1 item, 162 for 16
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 16,
-    maxLatencyMs: 200,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
-    execute,
-  });
+  const batcher = lowBehindHigh(clock, execute, { maxLatencyMs: 200 });
   for (const n of [1, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(200)]);
   void batcher.submit('running', { priority: 1 });
   await clock.flush();
@@ -268,15 +270,7 @@ test('in adaptive mode retryAfterMs counts the batches ahead at the size the obj
   ] as const) {
     const clock = new FakeClock();
     const { execute } = recorder(clock, (x: string) => x, (rs) => 2 + 10 * rs.length);
-    const batcher = new DynamicBatcher<string, string>({
-      clock,
-      maxBatchSize: 16,
-      maxLatencyMs,
-      priorityLevels: 2,
-      defaultPriority: 2,
-      queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
-      execute,
-    });
+    const batcher = lowBehindHigh(clock, execute, { maxLatencyMs });
     for (const n of [1, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 }).catch(() => {})), clock.advanceAsync(200)]);
     void batcher.submit('running', { priority: 1 });
     await clock.flush();
@@ -293,14 +287,7 @@ test('in adaptive mode retryAfterMs counts the batches ahead at the size the obj
 test('retryAfterMs takes a running batch smaller than any the line was fitted on at the line, where the share of the smallest batch said 13.5 ms for 101', async () => {
   const clock = new FakeClock();
   const { execute } = recorder(clock, (x: string) => x, (rs) => 100 + rs.length); // 108 ms for 8 items, 116 for 16, 101 for 1
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 16,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
-    execute,
-  });
+  const batcher = lowBehindHigh(clock, execute);
   for (const n of [8, 16]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(116)]);
   void batcher.submit('running', { priority: 1 }); // a batch of 1, under the line's smallest batch of 8
   await clock.flush();
@@ -315,14 +302,7 @@ test('retryAfterMs scales a batch larger than any the line was fitted on up from
   const clock = new FakeClock();
   // Flat at small sizes, as on a GPU: 8 ms for 1 or 2 items, 50 for 16.
   const { execute } = recorder(clock, (x: string) => x, (rs) => Math.max(8, 2 + 3 * rs.length));
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 16,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    queuePolicies: { 1: { maxQueueSize: 64 }, 2: { maxQueueSize: 1 } },
-    execute,
-  });
+  const batcher = lowBehindHigh(clock, execute);
   for (const n of [1, 2]) await Promise.all([...Array.from({ length: n }, () => batcher.submit('warm', { priority: 1 })), clock.advanceAsync(8)]);
   for (let i = 0; i < 16; i++) void batcher.submit('running', { priority: 1 });
   await clock.flush();
