@@ -4,7 +4,7 @@
  * (adaptive-dispatch.ts), when a batch should go.
  */
 import { LineWatch } from './drift.js';
-import { FAR_RATIO, loneOutliers, median } from './outliers.js';
+import { FAR_RATIO, keptSpread, loneOutliers, median } from './outliers.js';
 import { dropBefore, slowerPast } from './slower-past.js';
 
 /** A snapshot of the learned run-time model, as {@link DynamicBatcher.runTime} reports it. */
@@ -21,7 +21,12 @@ export interface RunTimeModel {
   readonly outliers: number;
   /** True once batches of at least two sizes were seen, so a and b are fitted, not guessed; kept while batches of one size alone still lie on the line. */
   readonly fitted: boolean;
-  /** Standard deviation of the recent batches' run times around the fit (the mean before one); 0 before the first. */
+  /**
+   * Standard deviation of the recent batches' run times around the fit (the mean before one); 0
+   * before the first. A burst of batches far off the fit that has ended (a stall that held several
+   * in a row, the newest batch back on the other side of the line) is left out, and the rest taken
+   * about their mean where it lies below the line the burst raised.
+   */
   readonly spreadMs: number;
 }
 
@@ -173,7 +178,7 @@ export class LatencyModel {
     return this.#lineMostItems;
   }
 
-  /** Standard deviation of the recent run times around the fit, or around the mean before one. */
+  /** Standard deviation of the recent run times around the fit, or around the mean before one, less a burst that has ended (see {@link RunTimeModel.spreadMs}). */
   get spreadMs(): number {
     this.#refit();
     return this.#spread;
@@ -217,18 +222,21 @@ export class LatencyModel {
     this.#samples = xs.length;
     this.#fitLine(xs, ys);
     // Around the line, or around the mean while there is none.
+    const predicted = xs.map((x) => (this.#fitted ? this.#a * x + this.#b : this.#mean!));
     let squares = 0;
-    for (let i = 0; i < xs.length; i++) {
-      const residual = ys[i]! - (this.#fitted ? this.#a * xs[i]! + this.#b : this.#mean!);
-      squares += residual * residual;
-    }
-    const spread = Math.sqrt(squares / xs.length);
+    for (let i = 0; i < xs.length; i++) squares += (ys[i]! - predicted[i]!) ** 2;
+    const rms = Math.sqrt(squares / xs.length);
     // Rounding leaves a trace on exact data; it must not move a cap computed with it.
-    this.#spread = spread < 1e-9 * (this.#mean! + 1) ? 0 : spread;
-    if (this.#fitted && !this.#watch.active) this.#lineSpread = this.#spread;
+    const trace = 1e-9 * (this.#mean! + 1);
+    // The fit's batches in the order they ran, by their place in the window and in xs.
+    const order = Array.from(this.#items, (_, k) => (oldest + k) % this.#items.length).filter((i) => !lone.includes(i));
+    const spread = keptSpread(ys, predicted, order.map((i) => i - lone.filter((j) => j < i).length), rms);
+    this.#spread = spread < trace ? 0 : spread;
+    // The CUSUM watching a kept line is scaled, as it was tuned (benchmarks/line-drift.ts), by
+    // the spread of every batch of the fit.
+    if (this.#fitted && !this.#watch.active) this.#lineSpread = rms < trace ? 0 : rms;
     this.#unchecked = 0;
     // Batches since a fresh version's slow first runs: fit the present alone (see slower-past.ts).
-    const order = Array.from(this.#items, (_, k) => (oldest + k) % this.#items.length).filter((i) => !lone.includes(i));
     const past = slowerPast(this.#items, this.#ms, order, (n) => (this.#fitted ? this.#a * n + this.#b : this.#mean!));
     if (past === 0) return;
     this.#next = dropBefore(this.#items, this.#ms, oldest, order[past]!);

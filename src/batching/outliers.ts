@@ -129,6 +129,49 @@ function furthestOff(items: readonly number[], ms: readonly number[], rest: read
   return furthestMs > FAR_SIGMAS * sigma ? { at, side } : undefined;
 }
 
+/**
+ * The spread of a fit's batches (`ms[i]` against its `predicted[i]`, `order` their indexes in the
+ * order they ran) less a burst that has ended: batches far off the fit, over `FAR_RATIO` times
+ * their prediction (or under its inverse) and more than `FAR_SIGMAS` robust standard deviations
+ * of the residuals from their median, next to another far off the same way, where the newest batch
+ * lies on the other side of the fit. With none left out it is `rmsMs`, the root mean square of
+ * the residuals.
+ *
+ * A stall that held several batches in a row counts in the line, as a slowdown would (see
+ * {@link loneOutliers}), but once it has ended, not in the spread: five batches at 30 × among 45
+ * made it 30 ms, and twice that, kept in hand, exceeded a 20 ms objective, so every queued request
+ * was shed until they left the window. The rest are then taken about their mean where it lies
+ * below the fit: the burst raised the line above them, a gap that is slack, not noise. While the
+ * newest batch lies on the burst's side, the model may have got slower, and a spread that left
+ * out a slowdown's first batches answered requests late while the line caught up. Far-off batches
+ * apart from each other, a slowdown that recurs, count as in the fit.
+ *
+ * @internal
+ */
+export function keptSpread(ms: readonly number[], predicted: readonly number[], order: readonly number[], rmsMs: number): number {
+  const n = ms.length;
+  const residuals = Float64Array.from(ms, (y, i) => y - predicted[i]!);
+  const deviations = Float64Array.from(residuals);
+  const centre = medianInPlace(deviations, n);
+  for (let i = 0; i < n; i++) deviations[i] = Math.abs(residuals[i]! - centre);
+  const farMs = FAR_SIGMAS * MAD_TO_SIGMA * medianInPlace(deviations, n);
+  // Each batch's side of the fit where it lies far off it, in the order they ran: 1 above, -1 below.
+  const sides = order.map((i) => {
+    if (Math.abs(residuals[i]! - centre) <= farMs) return 0;
+    return ms[i]! > FAR_RATIO * predicted[i]! ? 1 : ms[i]! * FAR_RATIO < predicted[i]! ? -1 : 0;
+  });
+  const newest = order[order.length - 1]!;
+  const burst = residuals[newest]! > 0 ? -1 : 1;
+  const kept: number[] = [];
+  for (let t = 0; t < order.length; t++) {
+    const left = sides[t] === burst && (sides[t - 1] === burst || sides[t + 1] === burst);
+    if (!left) kept.push(residuals[order[t]!]!);
+  }
+  if (kept.length === n) return rmsMs;
+  const mean = Math.min(0, kept.reduce((sum, r) => sum + r, 0) / kept.length);
+  return Math.sqrt(kept.reduce((sum, r) => sum + (r - mean) ** 2, 0) / kept.length);
+}
+
 /** The median of a non-empty list. @internal */
 export function median(values: readonly number[]): number {
   return medianInPlace(Float64Array.from(values));

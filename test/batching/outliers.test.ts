@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher } from '../../src/batching/index.js';
-import { LatencyModel } from '../../src/batching/adaptive.js';
+import { LatencyModel, nothingFits } from '../../src/batching/adaptive.js';
 import { DeadlineExceededError } from '../../src/core/index.js';
 import { FakeClock, events, recorder, track, type Tracked } from './helpers.js';
 
@@ -134,4 +134,50 @@ test('slow batches that recur are kept in the fit: only up to two lone ones in t
   const rare = new LatencyModel();
   for (let i = 0; i < 100; i++) rare.record(1 + (i % 7), (i % 25 === 0 ? 3 : 1) * (1 + (i % 7) + 21));
   assert.deepEqual([rare.snapshot().samples, rare.snapshot().outliers, rare.spreadMs], [48, 2, 0]);
+});
+
+test('a burst of stalled batches counts in the line but, once it has ended, does not swell the noise margin until nothing fits', () => {
+  // 45 batches of 1 to 4 items taking n + 1 ms, 0.25 ms either side; then a stall that held five
+  // batches in a row, each 30 × its usual time, and one batch back to normal. Two or more in a row
+  // are a slowdown, so they count in the line; with them in the spread, it was 30 ms and the
+  // margin alone exceeded a 20 ms objective.
+  const model = new LatencyModel();
+  for (let i = 0; i < 45; i++) model.record(1 + (i % 4), 2 + (i % 4) + (i % 2 === 0 ? -0.25 : 0.25));
+  for (let i = 0; i < 5; i++) model.record(1 + (i % 4), 30 * (2 + (i % 4)));
+  // While the newest batch is far off, the model may have got slower: every batch counts.
+  assert.ok(model.spreadMs > 20, `spread ${model.spreadMs}`);
+  model.record(1, 2);
+  const fit = model.snapshot();
+  assert.deepEqual([fit.samples, fit.outliers], [50, 0]);
+  // The stall tilts the line, so the other batches lie a little off it, but not 30 ms.
+  assert.ok(fit.spreadMs < 2, `spread ${fit.spreadMs}`);
+  assert.ok(model.estimate(1) > 5, `estimate(1) ${model.estimate(1)}: the stall still raises the line`);
+  assert.equal(nothingFits(model, 20), false);
+});
+
+test('after a burst of stalled batches a request queued behind a busy batch is run, not shed', async () => {
+  // One instance, `maxLatencyMs: 20`; batches take 2 ms, or 30 times that while `slow` is set.
+  const clock = new FakeClock();
+  const state = { slow: false };
+  const { execute } = recorder(clock, (x: number) => x, () => (state.slow ? 60 : 2));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 20, execute });
+  const { drops } = events(batcher);
+  const run = async (count: number, gapMs: number) => {
+    for (let i = 0; i < count; i++) {
+      void batcher.submit(i);
+      await clock.advanceAsync(gapMs);
+    }
+  };
+  await run(45, 10);
+  state.slow = true;
+  await run(5, 70);
+  state.slow = false;
+  await run(1, 10);
+  // The model says 7.8 ms a batch; with the five stalls in its spread it kept 35 ms in hand, more
+  // than the objective, and the second request was shed the moment the first started.
+  const first = track(batcher.submit(-1));
+  await clock.advanceAsync(0);
+  const second = track(batcher.submit(-2));
+  await clock.advanceAsync(10);
+  assert.deepEqual([first.state, second.state, drops.length], ['resolved', 'resolved', 0]);
 });
