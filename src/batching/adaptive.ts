@@ -24,8 +24,9 @@ export interface RunTimeModel {
   /**
    * Standard deviation of the recent batches' run times around the fit (the mean before one); 0
    * before the first. A burst of batches far off the fit that has ended (a stall that held several
-   * in a row, the newest batch back on the other side of the line) is left out, and the rest taken
-   * about their mean where it lies below the line the burst raised.
+   * in a row, the newest batch back on the other side of the line, no other batch far off that
+   * way) is left out, and the rest taken about their mean where it lies below the line the burst
+   * raised.
    */
   readonly spreadMs: number;
 }

@@ -134,8 +134,8 @@ function furthestOff(items: readonly number[], ms: readonly number[], rest: read
  * order they ran) less a burst that has ended: batches far off the fit, over `FAR_RATIO` times
  * their prediction (or under its inverse) and more than `FAR_SIGMAS` robust standard deviations
  * of the residuals from their median, next to another far off the same way, where the newest batch
- * lies on the other side of the fit. With none left out it is `rmsMs`, the root mean square of
- * the residuals.
+ * lies on the other side of the fit, and no other batch is far off that way. With none left out
+ * it is `rmsMs`, the root mean square of the residuals.
  *
  * A stall that held several batches in a row counts in the line, as a slowdown would (see
  * {@link loneOutliers}), but once it has ended, not in the spread: five batches at 30 × among 45
@@ -144,7 +144,8 @@ function furthestOff(items: readonly number[], ms: readonly number[], rest: read
  * below the fit: the burst raised the line above them, a gap that is slack, not noise. While the
  * newest batch lies on the burst's side, the model may have got slower, and a spread that left
  * out a slowdown's first batches answered requests late while the line caught up. Far-off batches
- * apart from each other, a slowdown that recurs, count as in the fit.
+ * in more than one group (apart from each other, or bursts that recur: two in a row every ten
+ * batches read 4.8 ms where a fifth of them took 30 × longer) count as in the fit.
  *
  * @internal
  */
@@ -163,11 +164,14 @@ export function keptSpread(ms: readonly number[], predicted: readonly number[], 
   const newest = order[order.length - 1]!;
   const burst = residuals[newest]! > 0 ? -1 : 1;
   const kept: number[] = [];
+  let groups = 0;
   for (let t = 0; t < order.length; t++) {
+    if (sides[t] === burst && sides[t - 1] !== burst) groups++;
     const left = sides[t] === burst && (sides[t - 1] === burst || sides[t + 1] === burst);
     if (!left) kept.push(residuals[order[t]!]!);
   }
-  if (kept.length === n) return rmsMs;
+  // Far-off batches in more than one group are stalls that recur, how the model runs.
+  if (kept.length === n || groups > 1) return rmsMs;
   const mean = Math.min(0, kept.reduce((sum, r) => sum + r, 0) / kept.length);
   return Math.sqrt(kept.reduce((sum, r) => sum + (r - mean) ** 2, 0) / kept.length);
 }
