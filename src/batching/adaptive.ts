@@ -231,7 +231,7 @@ export class LatencyModel {
     const trace = 1e-9 * (this.#mean! + 1);
     // The fit's batches in the order they ran, by their place in the window and in xs.
     const order = Array.from(this.#items, (_, k) => (oldest + k) % this.#items.length).filter((i) => !lone.includes(i));
-    const spread = keptSpread(ys, predicted, order.map((i) => i - lone.filter((j) => j < i).length), rms);
+    const spread = keptSpread(ys, predicted, lone.length === 0 ? order : order.map((i) => i - lone.filter((j) => j < i).length), rms);
     this.#spread = spread < trace ? 0 : spread;
     // The CUSUM watching a kept line is scaled, as it was tuned (benchmarks/line-drift.ts), by
     // the spread of every batch of the fit.

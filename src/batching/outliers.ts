@@ -151,6 +151,14 @@ function furthestOff(items: readonly number[], ms: readonly number[], rest: read
  */
 export function keptSpread(ms: readonly number[], predicted: readonly number[], order: readonly number[], rmsMs: number): number {
   const n = ms.length;
+  const newest = order[order.length - 1]!;
+  const burst = ms[newest]! > predicted[newest]! ? -1 : 1;
+  // Most windows hold no two batches in a row that many times off their prediction: nothing is
+  // left out, and the two medians are not taken.
+  const far = (i: number) => (burst === 1 ? ms[i]! > FAR_RATIO * predicted[i]! : ms[i]! * FAR_RATIO < predicted[i]!);
+  let pair = false;
+  for (let t = 1; t < order.length && !pair; t++) pair = far(order[t - 1]!) && far(order[t]!);
+  if (!pair) return rmsMs;
   const residuals = Float64Array.from(ms, (y, i) => y - predicted[i]!);
   const deviations = Float64Array.from(residuals);
   const centre = medianInPlace(deviations, n);
@@ -161,8 +169,6 @@ export function keptSpread(ms: readonly number[], predicted: readonly number[], 
     if (Math.abs(residuals[i]! - centre) <= farMs) return 0;
     return ms[i]! > FAR_RATIO * predicted[i]! ? 1 : ms[i]! * FAR_RATIO < predicted[i]! ? -1 : 0;
   });
-  const newest = order[order.length - 1]!;
-  const burst = residuals[newest]! > 0 ? -1 : 1;
   const kept: number[] = [];
   let groups = 0;
   for (let t = 0; t < order.length; t++) {
