@@ -387,7 +387,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       }
     }
     this.#inFlight++;
-    void runBatch(this.#runner, new RunningBatch(entries, startedAt), reason, startedAt);
+    void runBatch(this.#runner, new RunningBatch(entries, startedAt), reason);
   }
 
   /** A dispatched batch and its retries are done. */

@@ -35,51 +35,63 @@ export interface BatchRunner<Req, Res> {
  * at a time, each retry an execution of its own (reason `retry`). Frees the batch's slot
  * (`runner.ended`) when done.
  */
-export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason, startedAt: number): Promise<void> {
+export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: RunningBatch<Req, Res>, reason: DispatchReason): Promise<void> {
   // The slot is freed in this function, not in an async caller awaiting it: a caller answered
   // here finds it free, as an await more would free it a microtask after the answers.
   try {
     const { entries } = batch;
     const outcome = await call(runner, batch, reason);
     const retry = outcome.error !== undefined && runner.options.splitOnFailure && entries.length > 1;
+    // Which requests failed, and which were answered while it ran, only for a listener to the event.
+    const listening = runner.batcher.listenerCount('batch') > 0;
+    const discardedAt = listening ? settledAt(entries) : NONE;
     const failedAt: number[] = [];
-    const discardedAt: number[] = [];
-    entries.forEach((entry, i) => {
-      if (entry.job.settled) discardedAt.push(i);
-    });
     if (outcome.results) {
       outcome.results.forEach((result, i) => {
         if (result instanceof Error) {
-          if (!entries[i]!.job.settled) failedAt.push(i);
+          if (listening && !entries[i]!.job.settled) failedAt.push(i);
           runner.fail(entries[i]!, result);
         } else {
           runner.succeed(entries[i]!, result);
         }
       });
     } else if (!retry) {
-      entries.forEach((entry, i) => {
-        if (!entry.job.settled) failedAt.push(i);
-      });
+      if (listening) {
+        entries.forEach((entry, i) => {
+          if (!entry.job.settled) failedAt.push(i);
+        });
+      }
       for (const entry of entries) runner.fail(entry, outcome.error);
     }
     const again = retry ? entries.filter((entry) => !entry.job.settled) : [];
-    emitBatch(runner.batcher, entries, startedAt, outcome, reason, failedAt, discardedAt, again.length);
+    if (listening) emitBatch(runner.batcher, batch, outcome, reason, failedAt, discardedAt, again.length);
     for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
   } finally {
     runner.ended();
   }
 }
 
+const NONE: readonly number[] = [];
+
+/** The places of the entries whose requests were already answered (timed out, cancelled) while their batch ran. */
+function settledAt<Req, Res>(entries: readonly Entry<Req, Res>[]): number[] {
+  const at: number[] = [];
+  entries.forEach((entry, i) => {
+    if (entry.job.settled) at.push(i);
+  });
+  return at;
+}
+
 async function retryAlone<Req, Res>(runner: BatchRunner<Req, Res>, entry: Entry<Req, Res>): Promise<void> {
-  const startedAt = runner.clock.now();
-  const outcome = await call(runner, new RunningBatch([entry], startedAt), 'retry');
+  const batch = new RunningBatch([entry], runner.clock.now());
+  const outcome = await call(runner, batch, 'retry');
   const result = outcome.results?.[0];
   const ok = outcome.results !== undefined && !(result instanceof Error);
   const discarded = entry.job.settled;
   if (ok) runner.succeed(entry, result as Res);
   else runner.fail(entry, outcome.results ? result : outcome.error);
-  const failedAt = ok || discarded ? [] : [0];
-  emitBatch(runner.batcher, [entry], startedAt, outcome, 'retry', failedAt, discarded ? [0] : [], 0);
+  if (runner.batcher.listenerCount('batch') === 0) return;
+  emitBatch(runner.batcher, batch, outcome, 'retry', ok || discarded ? NONE : [0], discarded ? [0] : NONE, 0);
 }
 
 /** Runs one execution while the batch counts as running, and learns from its run time. */
@@ -119,21 +131,19 @@ async function runExecution<Req, Res>(
   return { results, error, runMs: clock.now() - start };
 }
 
-/** Emits the `batch` event of one execution that started at `startedAt`, built only when something listens. */
+/** Emits the `batch` event of one execution; its callers build it only when something listens. */
 function emitBatch<Req, Res>(
   batcher: Emitter<BatcherEvents>,
-  entries: readonly Entry<Req, Res>[],
-  startedAt: number,
+  { entries, startedAt, items: size }: RunningBatch<Req, Res>,
   outcome: Outcome<Res>,
   reason: DispatchReason,
   failedAt: readonly number[],
   discardedAt: readonly number[],
   retried: number,
 ): void {
-  if (batcher.listenerCount('batch') === 0) return;
   const items = (at: readonly number[]) => at.reduce((sum, i) => sum + entries[i]!.size, 0);
   const event: BatchEvent = {
-    size: entries.reduce((items, entry) => items + entry.size, 0),
+    size,
     requests: entries.length,
     queueMs: entries.map((entry) => startedAt - entry.enqueuedAt),
     runMs: outcome.runMs,
