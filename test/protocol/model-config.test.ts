@@ -247,17 +247,19 @@ test("a declared label file names an output given classLabels: a misspelt one is
   await registry.close();
 });
 
+/** A step model for the ensembles below: `out` is its input `in`. */
+const passThrough: MemoryModel = {
+  inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
+  outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
+  run: ({ in: x }) => ({ out: x as Tensor }),
+};
+
 test("an ensemble's config has Triton's ensemble_scheduling: its model steps, each with model_version (-1 for the default version, a pinned or labelled one as its integer) and the maps from the step model's tensors to the ensemble's", async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
-  const square: MemoryModel = {
-    inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
-    outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
-    run: ({ in: x }) => ({ out: x as Tensor }),
-  };
-  await registry.load({ name: 'a', source: square, warmup: [] });
-  await registry.load({ name: 'a', version: '2', source: square, warmup: [] });
-  await registry.load({ name: 'b', version: '3', source: square, warmup: [], labels: ['stable'] });
+  await registry.load({ name: 'a', source: passThrough, warmup: [] });
+  await registry.load({ name: 'a', version: '2', source: passThrough, warmup: [] });
+  await registry.load({ name: 'b', version: '3', source: passThrough, warmup: [], labels: ['stable'] });
   await registry.load({
     name: 'pipe',
     source: ensemble({
@@ -294,12 +296,7 @@ test("an ensemble's config has Triton's ensemble_scheduling: its model steps, ea
 test("a batching ensemble's config has ensemble_scheduling and no dynamic_batching: they are one choice in Triton's ModelConfig (its oneof scheduling_choice), which a protobuf parse of both refuses", async () => {
   const clock = new FakeClock();
   const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
-  const square: MemoryModel = {
-    inputs: [{ name: 'in', datatype: 'FP32', shape: [-1, 2] }],
-    outputs: [{ name: 'out', datatype: 'FP32', shape: [-1, 2] }],
-    run: ({ in: x }) => ({ out: x as Tensor }),
-  };
-  await registry.load({ name: 'a', source: square, warmup: [] });
+  await registry.load({ name: 'a', source: passThrough, warmup: [] });
   await registry.load({
     name: 'pipe',
     batching: { maxBatchSize: 4, maxQueueDelayMs: 1 },
