@@ -5,16 +5,16 @@
 import { parentPort, resourceLimits } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
 import { BinaryLayout, decodeInferBinary, decodeInferJson, decodePredictJson, type BinarySpan } from '../protocol/index.js';
-import { notPassable, type JsonJob, type JsonReply } from './json-workers.js';
+import { notPassable, WORKER_OWN_HEAP_MB, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
 
 /**
- * What one body may take to decode: half the old generation's limit (`jsonWorkerHeapMb`), the rest
- * being this thread's own and headroom. A body whose estimate is over it is refused unparsed, since
- * parsing past the limit would abort the whole process (see json-heap.ts).
+ * What one body may take to decode: half the heap the pool gave bodies (`jsonWorkerHeapMb`), the
+ * rest being headroom. A body whose estimate is over it is refused unparsed, since parsing past
+ * the limit would abort the whole process (see json-heap.ts).
  */
-const maxHeapBytes = ((resourceLimits.maxOldGenerationSizeMb ?? 512) * 2 ** 20) / 2;
+const maxHeapBytes = ((resourceLimits.maxOldGenerationSizeMb! - WORKER_OWN_HEAP_MB) * 2 ** 20) / 2;
 
 port.on('message', (job: JsonJob) => {
   // A header's inputs take their binary data from bytes this thread is not sent: it records where.

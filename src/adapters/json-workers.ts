@@ -34,6 +34,13 @@ export function notPassable(error: unknown): InvalidInputError {
 
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './json-worker.ts' : './json-worker.js', import.meta.url);
 
+/**
+ * Heap a JSON worker gets beyond `jsonWorkerHeapMb` for its own code and data: about 7.5 MB built,
+ * 11 MB running from sources under tsx. Without it a 16 MB worker had half its heap for a body and
+ * less than half left, and a body within the estimate could still end it.
+ */
+export const WORKER_OWN_HEAP_MB = 16;
+
 /** How long a worker with nothing to do stays up: a new one decodes slowly until its code is compiled again. */
 const IDLE_MS = 60_000;
 
@@ -60,7 +67,7 @@ interface Slot {
 /**
  * A {@link JsonDecoder} of up to `threads` worker threads, started when a body first needs one and
  * ended after a minute without work, or once the pool is closed; they never keep the process alive. Each decodes one body at a
- * time with a heap of at most `heapMb` MB: a body that needs more ends its worker, not the process,
+ * time with a heap of `heapMb` MB for it (and {@link WORKER_OWN_HEAP_MB} more for the thread's own): a body that needs more ends its worker, not the process,
  * and is answered with PayloadTooLargeError (413) while the bodies queued behind it go to a new one.
  * A body whose worker could not be started, or ended otherwise, is answered with UnavailableError
  * (503), what happened in its `cause`.
@@ -154,7 +161,7 @@ export class JsonWorkerPool implements JsonDecoder {
   }
 
   #spawn(): Slot {
-    const worker = spawnWorker(WORKER_URL, undefined, [], { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb } });
+    const worker = spawnWorker(WORKER_URL, undefined, [], { resourceLimits: { maxOldGenerationSizeMb: this.#heapMb + WORKER_OWN_HEAP_MB } });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const slot: Slot = { worker, exited, job: undefined, crash: undefined, idleTimer: undefined };
     this.#slots.add(slot);
