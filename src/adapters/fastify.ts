@@ -22,11 +22,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type preParsingHookHandler, type RegisterOptions } from 'fastify';
-import fp from 'fastify-plugin';
 import { assertBoolean, describe } from '../core/index.js';
 import { reportError, type HttpHandler } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
+import { loadFastifyPlugin } from './fastify-plugin.js';
 import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
@@ -282,4 +282,4 @@ function pathBelow(prefix: string, target: string): string {
  * The Fastify plugin. Register it with `{ service }` and any {@link HttpHandlerOptions}; `prefix`
  * mounts the routes under a path; `metrics` adds `GET /metrics`.
  */
-export const servableFastify = fp(servable, { fastify: '5.x', name: 'servable' });
+export const servableFastify = loadFastifyPlugin()(servable, { fastify: '5.x', name: 'servable' });
