@@ -28,6 +28,7 @@ export {
   type Partition,
   type SemanticCacheEvents,
   type SemanticCacheOptions,
+  type SemanticLookupLabels,
   type SemanticQuery,
   type SemanticRunOptions,
   type SemanticRunResult,

@@ -62,7 +62,7 @@ export interface CacheSource {
 
 /** The fields ServingMetrics reads from a cache event. */
 export interface CacheEventFields {
-  /** The model (ResultCache); a SemanticCache's partition is never used as a label. */
+  /** The model (a ResultCache's, or the one a SemanticCache's `run` was given); a SemanticCache's partition is never used as a label. */
   readonly model?: string;
   readonly similarity?: number;
   readonly exact?: boolean;

@@ -92,7 +92,7 @@ export async function inferCached(
         const partition = semanticPartition(version, tenant, parameters);
         if (!partition) return run(innerSignal);
         const query = caching.query ? caching.query(request) : request.inputs;
-        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup, timeoutMs: left() });
+        const found = await semantic.run(query, run, { partition, noCache, noStore, signal: innerSignal, flightGroup, timeoutMs: left(), model: version.name, version: version.version });
         // The semantic cache's answer, not the model's: kept out of the exact store, so that
         // invalidating the semantic cache reaches it.
         if (found.hit) control?.noStore();

@@ -65,6 +65,22 @@ test('an exact repeat hits without embedding; a similar query hits at its simila
   assert.deepEqual(events, ['miss:absent', 'store', 'hit:exact', 'hit:near 0.98', 'miss:absent', 'store']);
 });
 
+test("run's model and version are named in its lookup's event (hit, miss or coalesce), for metrics labels; they play no part in matching", async () => {
+  const { cache, compute } = setup();
+  const seen: string[] = [];
+  const label = (name: string) => (e: { model?: string; version?: string }) => seen.push(`${name} ${String(e.model)}/${String(e.version)}`);
+  cache.on('hit', label('hit')).on('miss', label('miss')).on('coalesce', label('coalesce'));
+  await cache.run('a', compute(1), { model: 'm', version: '1' });
+  await cache.run('a', compute(2), { model: 'm', version: '1' }); // exact
+  await cache.run('a2', compute(3), { model: 'm', version: '2' }); // near: the partition matches, not the labels
+  await cache.run('b', compute(4), { model: 'm' });
+  await Promise.all([cache.run('a8', compute(5), { model: 'x', noCache: true }), cache.run('a8', compute(6), { model: 'y', version: '3' })]);
+  await cache.run('b', compute(7));
+  assert.deepEqual(seen, ['miss m/1', 'hit m/1', 'hit m/2', 'miss m/undefined', 'coalesce y/3', 'miss x/undefined', 'hit undefined/undefined']);
+  await assert.rejects(cache.run('a', compute(1), { model: 5 as never }), /^TypeError: Expected `model` to be a non-empty string, got 5 \(number\)$/);
+  await assert.rejects(cache.run('a', compute(1), { version: null as never }), /^TypeError: Expected `version` to be a non-empty string, got null \(null\)$/);
+});
+
 test('the threshold is a minimum similarity: higher is stricter', async () => {
   for (const [threshold, hit] of [[0.79, true], [0.8, true], [0.81, false]] as const) {
     const { cache, compute } = setup({ threshold });
@@ -851,7 +867,7 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   // A misspelt per-request option is refused, where it did nothing (a partition left out: every tenant's answers shared).
   await assert.rejects(
     cache.run('a', compute(1), { partiton: ['m', '1'] } as never),
-    /^TypeError: Unknown option `partiton`; SemanticCache.run\(\) takes partition, noCache, noStore, signal, timeoutMs, flightGroup$/,
+    /^TypeError: Unknown option `partiton`; SemanticCache.run\(\) takes partition, noCache, noStore, signal, timeoutMs, flightGroup, model, version$/,
   );
   await assert.rejects(cache.run('a', compute(1), { noStore: 'yes' } as never), /^TypeError: Expected `noStore` to be a boolean, got "yes" \(string\)$/);
   await assert.rejects(cache.run('a', compute(1), null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);

@@ -6,6 +6,8 @@ import { CacheError, DynamicBatcher, InferenceService, InvalidInputError, ModelN
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
+import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
+import type { TensorMap } from '../../src/core/index.js';
 import { ServingMetrics } from '../../src/metrics/index.js';
 import { createHttpHandler } from '../../src/protocol/index.js';
 import { disposeFailing, flush } from '../registry/helpers.js';
@@ -822,5 +824,31 @@ test('a CacheError or an UnavailableError a handler throws counts as backend, an
   assert.equal(sample(text, 'servable_requests_total', { model: 'c', version: '1', outcome: 'backend' }), 1);
   assert.equal(sample(text, 'servable_requests_total', { model: 'u', version: '1', outcome: 'backend' }), 1);
   assert.deepEqual(parse(text).filter((s) => s.name === 'servable_requests_total' && s.labels.outcome === 'cache'), []);
+  await registry.close();
+});
+
+test("a service's SemanticCache counts its lookups under the model each was for, as a ResultCache does", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  for (const name of ['m', 'other']) await registry.load({ name, source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  // Each row's direction is its vector: rows of one value are one direction.
+  const semantic = new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  service.setCaching('m', { semantic });
+  service.setCaching('other', { semantic });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, caches: { semantic } });
+  await service.infer('m', rows(1, 1));
+  await semantic.idle();
+  await service.infer('m', rows(1, 3)); // same direction: a near hit
+  await service.infer('other', rows(1, 1)); // another model's partition: a miss
+  await service.infer('m', rows(1, 1), { noCache: true });
+
+  const text = await promRegistry.metrics();
+  const lookups = parse(text)
+    .filter((s) => s.name === 'servable_cache_lookups_total')
+    .map((s) => `${s.labels.model}/${s.labels.result}=${s.value}`)
+    .sort();
+  assert.deepEqual(lookups, ['m/bypass=1', 'm/hit=1', 'm/miss=1', 'other/miss=1']);
+  await semantic.close();
   await registry.close();
 });

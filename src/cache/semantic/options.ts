@@ -7,12 +7,13 @@ import {
   assertNumber,
   assertObject,
   assertSignal,
+  assertString,
   MAX_TIMER_MS,
   systemClock,
   type Clock,
 } from '../../core/index.js';
 import { assertPositive, assertTimerMs, checkCacheRunOptions } from '../checks.js';
-import type { SemanticCacheOptions, SemanticQuery, SemanticRunOptions } from './types.js';
+import type { SemanticCacheOptions, SemanticLookupLabels, SemanticQuery, SemanticRunOptions } from './types.js';
 
 /** Every option's name, so a misspelt one (`ttlMS`) is refused, not ignored. */
 const OPTION_KEYS = Object.keys({
@@ -65,6 +66,8 @@ const RUN_KEYS = Object.keys({
   signal: true,
   timeoutMs: true,
   flightGroup: true,
+  model: true,
+  version: true,
 } satisfies Record<keyof SemanticRunOptions, true>);
 
 /** The options `lookup` and `store` take. */
@@ -73,7 +76,18 @@ const ENTRY_KEYS = ['partition', 'signal'];
 /** Checks the per-request options of `run`, quoting any bad value; the partition is checked as it is keyed. */
 export function checkRunOptions(options: SemanticRunOptions): void {
   checkCacheRunOptions('SemanticCache.run()', options, RUN_KEYS);
+  if (options.model !== undefined) assertString('model', options.model);
+  if (options.version !== undefined) assertString('version', options.version);
 }
+
+/** The `model` and `version` of `run`'s options, for its lookup's event: those given, none when none. */
+export function lookupLabels(options: SemanticRunOptions): SemanticLookupLabels {
+  const { model, version } = options;
+  if (model === undefined && version === undefined) return NO_LABELS;
+  return { ...(model === undefined ? {} : { model }), ...(version === undefined ? {} : { version }) };
+}
+
+const NO_LABELS: SemanticLookupLabels = {};
 
 /** Checks the options of `lookup` or `store` (`method`), quoting any bad value. */
 export function checkEntryOptions(method: 'lookup' | 'store', options: Pick<SemanticRunOptions, 'partition' | 'signal'>): void {

@@ -11,12 +11,14 @@ import { defaultExactKey, exactKeyOf } from './exact-key.js';
 import type { SemanticLog, SemanticRecord } from './record.js';
 import { ENDED, LookupEnds } from './lookup-ends.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
-import { inScope, partitionKey, partitionScope, type Partition, type PartitionScope, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
-import { checkEntryOptions, checkOptions, checkRunOptions } from './options.js';
+import { inScope, partitionKey, partitionScope, type Partition, type PartitionScope, type SemanticCacheEvents, type SemanticCacheOptions, type SemanticLookupLabels, type SemanticQuery, type SemanticRunOptions, type SemanticRunResult, type Verifier } from './types.js';
+import { checkEntryOptions, checkOptions, checkRunOptions, lookupLabels } from './options.js';
 import { normalized } from './vector.js';
 
 interface FlightState {
   readonly partition: string;
+  /** The first caller's model and version, named in its lookup's event. */
+  readonly labels: SemanticLookupLabels;
   readsCache: boolean;
   store: boolean;
   /** The first caller's deadline, which cuts the lookup (embedding, verification) short. */
@@ -91,6 +93,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const { noCache = false, noStore = false, signal, flightGroup, timeoutMs } = options;
     if (signal?.aborted) throw abortError(signal);
     const partition = partitionKey(options.partition);
+    const labels = lookupLabels(options);
     const started = this.#clock.now();
     const deadline = timeoutMs === undefined ? undefined : started + timeoutMs;
     let exactKey: string;
@@ -98,14 +101,14 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       exactKey = await exactKeyOf(this.#exactKey, query);
     } catch (cause) {
       this.emit('error', { operation: 'key', partition, error: semanticError('key', cause) });
-      const state: FlightState = { partition, readsCache: false, store: false };
+      const state: FlightState = { partition, labels, readsCache: false, store: false };
       const work = async (s: AbortSignal): Promise<Outcome> => missed(await compute(s));
       return { ...(await this.#flights.start(`!${this.#unkeyed++}`, state, work, signal)), shared: false };
     }
     if (!noCache) {
       const entry = this.#entries.exact(partition, exactKey);
       if (entry) {
-        this.emit('hit', { partition, exact: true, similarity: 1, durationMs: this.#clock.now() - started });
+        this.emit('hit', { ...labels, partition, exact: true, similarity: 1, durationMs: this.#clock.now() - started });
         return { value: entry.value, hit: true, exact: true, similarity: 1, shared: false };
       }
     }
@@ -113,7 +116,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const running = this.#flights.meta(flightKey);
     if (running && !(noCache && running.readsCache)) {
       if (!noStore) running.store = true;
-      this.emit('coalesce', { partition });
+      this.emit('coalesce', { ...labels, partition });
       try {
         return { ...(await this.#flights.join(flightKey, signal, deadline)), shared: true };
       } catch (error) {
@@ -122,7 +125,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       // Again with what is left of this caller's time, not all of it.
       return this.run(query, compute, deadline === undefined ? options : { ...options, timeoutMs: deadline - this.#clock.now() });
     }
-    const state: FlightState = { partition, readsCache: !noCache, store: !noStore, deadline };
+    const state: FlightState = { partition, labels, readsCache: !noCache, store: !noStore, deadline };
     const work = (s: AbortSignal): Promise<Outcome> => this.#pending.hold(partition, (pending) => this.#lookupOrCompute(query, exactKey, state, pending, compute, s, started));
     return { ...(await this.#flights.start(flightKey, state, work, signal)), shared: false };
   }
@@ -251,7 +254,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     signal: AbortSignal,
     started: number,
   ): Promise<Outcome> {
-    const { partition } = state;
+    const { partition, labels } = state;
     let vector: Float32Array | undefined;
     const embedded = state.readsCache;
     if (state.readsCache) {
@@ -260,13 +263,13 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       const durationMs = this.#clock.now() - started;
       const near = looked === ENDED ? undefined : looked.near;
       if (near) {
-        this.emit('hit', { partition, exact: false, similarity: near.similarity, durationMs });
+        this.emit('hit', { ...labels, partition, exact: false, similarity: near.similarity, durationMs });
         return { value: near.entry.value, hit: true, exact: false, similarity: near.similarity };
       }
       vector = looked === ENDED ? undefined : looked.vector;
-      this.emit('miss', { partition, reason: looked === ENDED ? 'ended' : !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
+      this.emit('miss', { ...labels, partition, reason: looked === ENDED ? 'ended' : !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
     } else {
-      this.emit('miss', { partition, reason: 'bypass', durationMs: 0 });
+      this.emit('miss', { ...labels, partition, reason: 'bypass', durationMs: 0 });
     }
     const value = await compute(signal);
     if (!state.store || pending.cleared) return missed(value);

@@ -81,6 +81,14 @@ export interface SemanticRunOptions {
    * group of their own, so one caller's scheduling never applies to another. @default none
    */
   readonly flightGroup?: string | undefined;
+  /**
+   * The model the query is asked of, named in this call's `hit`, `miss` or `coalesce` event (as a
+   * ResultCache's events name theirs), which ServingMetrics counts under its `model` label. It
+   * plays no part in matching: put the model in the partition. @default none
+   */
+  readonly model?: string | undefined;
+  /** The model's version, named in the same event beside `model`. @default none */
+  readonly version?: string | undefined;
 }
 
 /** The answer of {@link SemanticCache.run}. */
@@ -95,12 +103,18 @@ export interface SemanticRunResult {
   readonly shared: boolean;
 }
 
+/** The `model` and `version` a {@link SemanticCache.run} call was given, in its lookup's event; absent when it was given none. */
+export interface SemanticLookupLabels {
+  readonly model?: string;
+  readonly version?: string;
+}
+
 /** Events of {@link SemanticCache}; every `run` emits exactly one of `hit`, `miss` or `coalesce`, and again each time a joiner runs again. */
 export interface SemanticCacheEvents {
-  hit: [event: { readonly partition: string; readonly exact: boolean; readonly similarity: number; readonly durationMs: number }];
+  hit: [event: SemanticLookupLabels & { readonly partition: string; readonly exact: boolean; readonly similarity: number; readonly durationMs: number }];
   /** `ended`: the lookup was ended early by {@link SemanticCache.endLookups}. */
-  miss: [event: { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error' | 'ended'; readonly durationMs: number }];
-  coalesce: [event: { readonly partition: string }];
+  miss: [event: SemanticLookupLabels & { readonly partition: string; readonly reason: 'absent' | 'bypass' | 'rejected' | 'error' | 'ended'; readonly durationMs: number }];
+  coalesce: [event: SemanticLookupLabels & { readonly partition: string }];
   store: [event: { readonly partition: string }];
   error: [event: { readonly operation: 'key' | 'embed' | 'verify' | 'append' | 'sync' | 'clear'; readonly partition?: string; readonly error: CacheError }];
 }
