@@ -2,6 +2,7 @@ import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
+import { outcomeOf } from '../service/index.js';
 import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,
@@ -16,6 +17,7 @@ import type {
   RequestOutcome,
   ServiceSource,
   ServingMetricsOptions,
+  StepEvent,
   VersionMetadata,
   VersionRef,
 } from './types.js';
@@ -164,7 +166,19 @@ export class ServingMetrics {
       // The registry forgets a model once its last version is unloaded, right after this event.
       queueMicrotask(() => this.#forgetIfGone(registry, e.name));
     };
-    this.#unsubscribe.push(listen(registry, { loading: onLoading, batch: onBatch, drop: onDrop, ready: onReady, failure: onFailure, unload: onUnload }));
+    const listeners = { loading: onLoading, batch: onBatch, drop: onDrop, ready: onReady, failure: onFailure, unload: onUnload };
+    // An ensemble's model step is a request of its model (its batches are counted as any), as Triton
+    // counts a composing model's; only beside the service's requests, which count the ensemble's own.
+    const onStep = (e: StepEvent) => this.#step(e);
+    this.#unsubscribe.push(listen(registry, countsRequests ? { ...listeners, step: onStep } : listeners));
+  }
+
+  #step(e: StepEvent): void {
+    const m = this.#set;
+    const version = this.#forgotten.size > 0 && this.#forgotten.has(`${e.name}\0${e.version}`) ? '' : e.version;
+    const outcome = 'error' in e ? outcomeOf(e.error) : 'success';
+    m.requests.inc({ model: e.name, version, outcome });
+    if (outcome === 'success') m.requestDuration.observe({ model: e.name, version }, e.durationMs / MS);
   }
 
   #watchService(service: ServiceSource, registry: RegistrySource | undefined): void {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
 import { Counter, Registry, register } from 'prom-client';
-import { CacheError, DynamicBatcher, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, UnavailableError, type Backend, type MemoryModel, type Tensor } from '../../src/index.js';
+import { CacheError, DynamicBatcher, ensemble, InferenceService, InvalidInputError, ModelNotFoundError, ModelRegistry, UnavailableError, type Backend, type MemoryModel, type Tensor } from '../../src/index.js';
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
@@ -850,5 +850,50 @@ test("a service's SemanticCache counts its lookups under the model each was for,
     .sort();
   assert.deepEqual(lookups, ['m/bypass=1', 'm/hit=1', 'm/miss=1', 'other/miss=1']);
   await semantic.close();
+  await registry.close();
+});
+
+test("an ensemble's model steps count as requests of their model, as Triton counts a composing model's: by outcome, and a success with its time", async () => {
+  const { clock, registry, service } = await stack();
+  const x2 = [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }];
+  const y2 = [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }];
+  // m twice in a row: x → h → y, each step a request to m's batcher.
+  const steps = [
+    { model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'h' } },
+    { model: 'm', inputMap: { x: 'h' }, outputMap: { y: 'y' } },
+  ];
+  await registry.load({ name: 'pipe', source: ensemble({ inputs: x2, outputs: y2, steps }) });
+  // A transform that makes a tensor m refuses: the step to m fails.
+  const widen = { name: 'widen', transform: () => ({ w: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } };
+  await registry.load({ name: 'bad', source: ensemble({ inputs: x2, outputs: y2, steps: [widen, { model: 'm', inputMap: { x: 'wide' }, outputMap: { y: 'y' } }] }) });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  // Without the service, no request is counted, a step's no more than any other.
+  const registryOnly = new Registry();
+  new ServingMetrics({ promRegistry: registryOnly, registry });
+
+  // t=0: three ensemble requests of 4 items in all: each step fills a batch of 4 at once (5 ms each).
+  const first = Promise.all([service.infer('pipe', rows(1)), service.infer('pipe', rows(2)), service.infer('pipe', rows(1))]);
+  await clock.advanceAsync(5);
+  await clock.advanceAsync(5);
+  await first;
+  // t=10: one alone, each of its steps waiting its 10 ms delay, then running 5 ms.
+  const alone = service.infer('pipe', rows(2));
+  for (let i = 0; i < 4; i++) await clock.advanceAsync(10);
+  await alone;
+  await assert.rejects(service.infer('bad', rows(1)), InvalidInputError);
+
+  const text = await promRegistry.metrics();
+  const m = { model: 'm', version: '1' };
+  assert.equal(sample(text, 'servable_requests_total', { ...m, outcome: 'success' }), 8, 'four ensemble requests of two steps each');
+  assert.equal(sample(text, 'servable_requests_total', { ...m, outcome: 'invalid' }), 1, "the step m refused, as the service counts m's own");
+  // Six steps of 5 ms, then two of 15 (10 queued, 5 run).
+  assert.equal(sample(text, 'servable_request_duration_seconds_count', m), 8);
+  assert.equal(sample(text, 'servable_request_duration_seconds_sum', m), (6 * 0.005 + 2 * 0.015));
+  assert.equal(sample(text, 'servable_request_duration_seconds_bucket', { ...m, le: '0.005' }), 6);
+  // The ensembles count their own requests, as the service's.
+  assert.equal(sample(text, 'servable_requests_total', { model: 'pipe', version: '1', outcome: 'success' }), 4);
+  assert.equal(sample(text, 'servable_requests_total', { model: 'bad', version: '1', outcome: 'invalid' }), 1);
+  assert.equal(parse(await registryOnly.metrics()).filter((s) => s.name === 'servable_requests_total').length, 0);
   await registry.close();
 });
