@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { ModelNotFoundError } from '../core/index.js';
 import { fileWithin, isModelName, isWithin, modelDir, VERSION_NAME } from './paths.js';
 
 /** One version directory as found on disk. */
@@ -48,12 +49,19 @@ export async function listModels(root: string): Promise<string[]> {
 
 /**
  * Reads a model's directory and its `config.json`.
- * @throws ModelNotFoundError for a name that is not a model directory inside the root; the file system's error when config.json cannot be read.
+ * @throws ModelNotFoundError for a name that is not a model directory inside the root, or one with no config.json (a Triton model's config.pbtxt is named); the file system's error when config.json cannot be read.
  */
 export async function readModel(root: string, name: string): Promise<ModelOnDisk> {
   const dir = await modelDir(root, name);
   const configFile = path.join(dir, 'config.json');
-  return { name, dir, configFile, configText: await readFile(configFile, 'utf8') };
+  try {
+    return { name, dir, configFile, configText: await readFile(configFile, 'utf8') };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const triton = await stat(path.join(dir, 'config.pbtxt')).then((info) => info.isFile(), () => false);
+    const hint = triton ? " (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)" : '';
+    throw new ModelNotFoundError(`Model '${name}' has no config.json in the repository${hint}`);
+  }
 }
 
 /** The version directories of a model (named by digits), each with its model file's state. */

@@ -131,6 +131,19 @@ test("'poll' reports a traffic target its version policy dropped once per config
   await s.done();
 });
 
+test('a model directory with no config.json, such as a Triton model with its config.pbtxt, is a 404 naming the file, not the file system\'s ENOENT', async (t) => {
+  const s = await setup(t, 'explicit', ['triton', 'bare']);
+  for (const name of ['triton', 'bare']) await writeVersion(s.root, name, '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'triton', 'config.pbtxt'), 'name: "triton"\nplatform: "onnxruntime_onnx"\n');
+  await s.repository.start();
+  const notFound = (pattern: RegExp) => (e: ServableError) => e instanceof ModelNotFoundError && e.code === 'ERR_SERVABLE_MODEL_NOT_FOUND' && pattern.test(e.message);
+  await assert.rejects(s.repository.load('triton'), notFound(/^Model 'triton' has no config.json in the repository \(its config.pbtxt is Triton's, which servable does not read: see docs\/registry.md\)$/));
+  await assert.rejects(s.repository.load('bare'), notFound(/^Model 'bare' has no config.json in the repository$/));
+  assert.deepEqual(s.failures, ["triton: Model 'triton' has no config.json in the repository (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)", "bare: Model 'bare' has no config.json in the repository"]);
+  assert.deepEqual(s.registry.names(), []);
+  await s.done();
+});
+
 test('names from requests never reach outside the root', async (t) => {
   const s = await setup(t, 'explicit');
   const outside = await tempRoot();
