@@ -186,15 +186,57 @@ export function tensorBytes(t: Tensor): Uint8Array {
   return lengthPrefixed(t.data as string[]);
 }
 
-/** A JSON header followed by binary chunks, and the header length to announce. */
+/**
+ * Replies up to half this long are carved from a shared buffer of this size, as Node's Buffer pool
+ * does: Node 20 takes about 0.5 µs to make an ArrayBuffer of more than 64 bytes, whatever its size.
+ */
+const SLAB_BYTES = 8 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/** `byteLength` zeroed bytes: a fresh part of the shared slab when small, else a buffer of their own. */
+function allocate(byteLength: number): Uint8Array {
+  if (byteLength > SLAB_BYTES / 2) return new Uint8Array(byteLength);
+  if (slabUsed + byteLength > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const bytes = new Uint8Array(slab, slabUsed, byteLength);
+  // 8-byte aligned, as a buffer of its own starts.
+  slabUsed += (byteLength + 7) & ~7;
+  return bytes;
+}
+
+/** @internal The length of `text` in UTF-8 as TextEncoder writes it: a lone surrogate becomes U+FFFD, 3 bytes. */
+export function utf8Length(text: string): number {
+  let length = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) length += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: two code units, four bytes.
+      length += 2;
+      i++;
+    } else length += 2;
+  }
+  return length;
+}
+
+/**
+ * A JSON header followed by binary chunks, and the header length to announce: the header encoded
+ * straight into the body, one buffer made (a part of a shared one for a small reply).
+ */
 export function joinBody(json: string, chunks: readonly Uint8Array[]): { body: Uint8Array; headerLength: number } {
-  const header = encoder.encode(json);
-  const body = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, header.byteLength));
-  body.set(header, 0);
-  let offset = header.byteLength;
+  const headerLength = utf8Length(json);
+  let size = headerLength;
+  for (const c of chunks) size += c.byteLength;
+  const body = allocate(size);
+  encoder.encodeInto(json, body);
+  let offset = headerLength;
   for (const c of chunks) {
     body.set(c, offset);
     offset += c.byteLength;
   }
-  return { body, headerLength: header.byteLength };
+  return { body, headerLength };
 }

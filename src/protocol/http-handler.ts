@@ -4,7 +4,7 @@ import { oipRoutes } from './oip-routes.js';
 import { reportError } from './report-error.js';
 import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
-import { matchRoute, OIP_PREFIX, TF_PREFIX, under, type Route } from './routes.js';
+import { OIP_PREFIX, routeMatcher, TF_PREFIX, under, type Route } from './routes.js';
 import { repositoryRoutes } from './repository-routes.js';
 import { statisticsRoutes } from './statistics-routes.js';
 import { routingKeyHeaderName } from './request-headers.js';
@@ -106,6 +106,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx), ...statisticsRoutes(ctx) };
   const families = { tfServing, repository: repository !== undefined, statistics: statistics !== undefined };
   const prefixes = tfServing ? [OIP_PREFIX, TF_PREFIX] : [OIP_PREFIX];
+  const match = routeMatcher(families);
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
   /** A body refused before any route sees it; counted as an invalid request of the model it was for. */
@@ -152,22 +153,23 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     bodyLimit,
     prefixes,
     tooLarge(request) {
-      const match = matchRoute(request.method, request.path, families);
-      return refuseTooLarge('route' in match ? match.route : undefined, true);
+      const matched = match(request.method, request.path);
+      return refuseTooLarge('route' in matched ? matched.route : undefined, true);
     },
     notFound,
     owns: (path) => prefixes.some((prefix) => under(prefix, path)),
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
-        const match = matchRoute(request.method, request.path, families);
-        if ('notFound' in match) return match.reason === undefined ? notFound(request) : errorBody(404, match.reason);
-        if ('malformed' in match) throw new InvalidInputError(`Malformed percent-encoding in the path segment '${match.malformed}'`);
-        if ('allow' in match) return methodNotAllowed(request.method, match.allow);
-        let accepted = acceptBody(match.route, request);
+        const matched = match(request.method, request.path);
+        if ('notFound' in matched) return matched.reason === undefined ? notFound(request) : errorBody(404, matched.reason);
+        if ('malformed' in matched) throw new InvalidInputError(`Malformed percent-encoding in the path segment '${matched.malformed}'`);
+        if ('allow' in matched) return methodNotAllowed(request.method, matched.allow);
+        const { route } = matched;
+        let accepted = acceptBody(route, request);
         if (accepted instanceof Promise) accepted = await accepted;
         if ('status' in accepted) return accepted;
-        const response = await (routes[match.route.kind] as RouteHandler<Route>)(match.route, accepted);
-        return compressReplies && COMPRESSED_ROUTES.has(match.route.kind) ? await compressReply(request.headers['accept-encoding'], response) : response;
+        const response = await (routes[route.kind] as RouteHandler<Route>)(route, accepted);
+        return compressReplies && COMPRESSED_ROUTES.has(route.kind) ? await compressReply(request.headers['accept-encoding'], response) : response;
       } catch (error) {
         return errorResponse(error, (e) => report(e, request));
       }

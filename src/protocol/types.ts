@@ -27,7 +27,11 @@ export interface HttpResponse {
   readonly status: number;
   /** Response headers, names in lower case. */
   readonly headers: Readonly<Record<string, string>>;
-  /** A JSON text, raw bytes (binary tensor data), or empty. */
+  /**
+   * A JSON text, raw bytes (binary tensor data), or empty. Bytes are a view that may share its
+   * ArrayBuffer with other replies' (a small binary reply is a part of a shared buffer): read them
+   * through the view, or its `byteOffset` and `byteLength`, not the whole `buffer`.
+   */
   readonly body: string | Uint8Array;
 }
 
