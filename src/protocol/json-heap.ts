@@ -41,7 +41,7 @@ export function checkJsonHeap(body: Uint8Array | string, maxHeapBytes: number | 
   if (used + need > maxHeapBytes) {
     const mb = (bytes: number): string => `${Math.ceil(bytes / 2 ** 20)} MB`;
     throw new PayloadTooLargeError(
-      `Decoding this JSON body could take ${mb(used + need)} of memory, more than the ${mb(maxHeapBytes)} a JSON worker takes for one body (half its heap); send large tensors as binary data`,
+      `Decoding this JSON body could take ${mb(used + need)} of memory, more than the ${mb(maxHeapBytes)} a JSON worker takes for one body (half of jsonWorkerHeapMb); send large tensors as binary data`,
     );
   }
   return need;

@@ -1210,7 +1210,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         const bomb = await post(url, JSON.stringify({ inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 3], data: Array.from({ length: 1_500_000 }, () => []) }] }));
         assert.equal(bomb.status, 413);
         assert.deepEqual(await bomb.json(), {
-          error: 'Decoding this JSON body could take 201 MB of memory, more than the 8 MB a JSON worker takes for one body (half its heap); send large tensors as binary data',
+          error: 'Decoding this JSON body could take 201 MB of memory, more than the 8 MB a JSON worker takes for one body (half of jsonWorkerHeapMb); send large tensors as binary data',
           code: 'ERR_SERVABLE_PAYLOAD_TOO_LARGE',
         });
         const next = await post(url, inferBody(rows));

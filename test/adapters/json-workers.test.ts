@@ -66,7 +66,7 @@ test('a body that could need more heap than a worker may use is refused unparsed
   const pool = new JsonWorkerPool(1, 0, 16);
   // Four million integers end in one 32 MB array: past a 16 MB heap, V8 aborts the process.
   const ints = new TextEncoder().encode(`{"inputs":[{"name":"X","datatype":"INT64","shape":[4000000],"data":[${'0,'.repeat(3_999_999)}0]}]}`);
-  await assert.rejects(pool.infer(ints, 1e7), { name: 'PayloadTooLargeError', status: 413, message: /^Decoding this JSON body could take \d+ MB of memory, more than the 8 MB a JSON worker takes for one body/ });
+  await assert.rejects(pool.infer(ints, 1e7), { name: 'PayloadTooLargeError', status: 413, message: /^Decoding this JSON body could take \d+ MB of memory, more than the 8 MB a JSON worker takes for one body \(half of jsonWorkerHeapMb\); send large tensors as binary data$/ });
   // Bare tokens an INT64 input is given are parsed whole (to be refused by name); an FP32 input's are read from the bytes.
   const tokens = new TextEncoder().encode(`{"instances":[${'Inf,'.repeat(999_999)}Inf]}`);
   await assert.rejects(pool.predict(tokens, [{ name: 'X', datatype: 'INT64', shape: [-1] }], 1e7), { name: 'PayloadTooLargeError', status: 413 });
