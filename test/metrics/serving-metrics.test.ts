@@ -897,3 +897,33 @@ test("an ensemble's model steps count as requests of their model, as Triton coun
   assert.equal(parse(await registryOnly.metrics()).filter((s) => s.name === 'servable_requests_total').length, 0);
   await registry.close();
 });
+
+test("an ensemble step whose caller's signal aborts with a reason of its own counts as cancelled for its model, as the ensemble's own request does, not as a backend failure", async () => {
+  const { clock, registry, service } = await stack();
+  const x2 = [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }];
+  const y2 = [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }];
+  await registry.load({ name: 'pipe', source: ensemble({ inputs: x2, outputs: y2, steps: [{ model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'y' } }] }) });
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  const timedOut = new AbortController();
+  const gaveUp = new AbortController();
+  const reasons = [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), new Error('user gave up')];
+  // Each waits in m's queue (10 ms delay for a batch of 4) when its caller gives up; then two more, once their batch runs (5 ms).
+  const calls = [service.infer('pipe', rows(1), { signal: timedOut.signal }), service.infer('pipe', rows(1), { signal: gaveUp.signal })];
+  await clock.advanceAsync(1);
+  timedOut.abort(reasons[0]);
+  gaveUp.abort(reasons[1]);
+  for (const [i, call] of calls.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+  const running = [new AbortController(), new AbortController()];
+  const late = running.map((c) => service.infer('pipe', rows(2), { signal: c.signal }));
+  await clock.advanceAsync(1); // a batch of 4 runs at once
+  running.forEach((c, i) => c.abort(reasons[i]));
+  for (const [i, call] of late.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+  await clock.advanceAsync(5);
+  const text = await promRegistry.metrics();
+  for (const model of ['pipe', 'm']) {
+    assert.equal(sample(text, 'servable_requests_total', { model, version: '1', outcome: 'cancelled' }), 4, `${model}: cancelled`);
+    assert.equal(sample(text, 'servable_requests_total', { model, version: '1', outcome: 'backend' }), 0, `${model}: backend`);
+  }
+  await registry.close();
+});
