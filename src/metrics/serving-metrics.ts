@@ -174,22 +174,22 @@ export class ServingMetrics {
   }
 
   #step(e: StepEvent): void {
+    this.#request(e.name, e.version, 'error' in e ? outcomeOf(e.error) : 'success', e.durationMs);
+  }
+
+  /** Counts a request of a model known to be served, without the version if it was unloaded and forgotten since. */
+  #request(model: string, version: string, outcome: RequestOutcome, durationMs: number): void {
     const m = this.#set;
-    const version = this.#forgotten.size > 0 && this.#forgotten.has(`${e.name}\0${e.version}`) ? '' : e.version;
-    const outcome = 'error' in e ? outcomeOf(e.error) : 'success';
-    m.requests.inc({ model: e.name, version, outcome });
-    if (outcome === 'success') m.requestDuration.observe({ model: e.name, version }, e.durationMs / MS);
+    const label = this.#forgotten.size > 0 && this.#forgotten.has(`${model}\0${version}`) ? '' : version;
+    m.requests.inc({ model, version: label, outcome });
+    if (outcome === 'success') m.requestDuration.observe({ model, version: label }, durationMs / MS);
   }
 
   #watchService(service: ServiceSource, registry: RegistrySource | undefined): void {
-    const m = this.#set;
     const onRequest = (e: RequestEvent) => {
       // A client naming a model that does not exist must not mint new series, whatever the outcome.
       const known = e.outcome === 'success' || (registry !== undefined && knows(registry, e.model));
-      const model = known ? e.model : '';
-      const version = known && !(this.#forgotten.size > 0 && this.#forgotten.has(`${e.model}\0${e.version}`)) ? e.version : '';
-      m.requests.inc({ model, version, outcome: e.outcome });
-      if (e.outcome === 'success') m.requestDuration.observe({ model, version }, e.durationMs / MS);
+      this.#request(known ? e.model : '', known ? e.version : '', e.outcome, e.durationMs);
     };
     this.#unsubscribe.push(listen(service, { request: onRequest }));
   }
