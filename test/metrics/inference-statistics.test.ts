@@ -17,6 +17,7 @@ import {
 import { FakeClock, memoryBackend } from '../../src/testing/index.js';
 import { LruStore } from '../../src/cache/lru-store.js';
 import { ResultCache } from '../../src/cache/result-cache.js';
+import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
 import type { CacheStore } from '../../src/cache/store.js';
 import { InferenceStatistics } from '../../src/metrics/index.js';
 import { doubler, rows } from './doubler.js';
@@ -351,4 +352,30 @@ test('options are checked, quoting the bad value', () => {
   assert.throws(() => new InferenceStatistics({ service, caches: [{}] as never }), { message: 'Expected `caches[0]` to have on(), off(), got {} (object)' });
   assert.throws(() => new InferenceStatistics({ service: {} as never }), { message: 'Expected `service` to have on(), off(), got {} (object)' });
   assert.throws(() => new InferenceStatistics({ service, clock: 1 } as never), /Unknown option `clock`/);
+});
+
+test("a service's SemanticCache counts its lookups under their version; with a ResultCache too, a request that missed the exact cache counts a second lookup", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  const result = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
+  // Each row's direction is its vector: rows of one value are one direction.
+  const semantic = new SemanticCache<TensorMap>({ embed: (inputs) => inputs.x!.data as Float32Array, dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  service.setCaching('m', { result, semantic });
+  const semanticOnly = new InferenceStatistics({ service, caches: [semantic] });
+  const both = new InferenceStatistics({ service, caches: [result, semantic] });
+  await service.infer('m', rows(1, 1)); // a miss in each
+  await Promise.all([result.idle(), semantic.idle()]);
+  await service.infer('m', rows(1, 3)); // an exact miss, then a near hit
+  await service.infer('m', rows(1, 1)); // an exact hit: the semantic cache is not asked
+  // A call of your own that names no model and version counts nowhere.
+  await semantic.run({ x: rows(1, 5).inputs.x! }, async () => rows(1, 5).inputs, { partition: ['m', '1'] });
+  const counts = (s: InferenceStatistics) => {
+    const { success, cache_hit, cache_miss } = s.versionStatistics('m', '1').inference_stats;
+    return [success.count, cache_hit.count, cache_miss.count];
+  };
+  assert.deepEqual(counts(semanticOnly), [3, 1, 1], 'semantic only: success, hit, miss');
+  assert.deepEqual(counts(both), [3, 2, 3], 'both caches: success, hit, miss');
+  await semantic.close();
+  await registry.close();
 });
