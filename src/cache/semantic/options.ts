@@ -80,11 +80,15 @@ export function checkRunOptions(options: SemanticRunOptions): void {
   if (options.version !== undefined) assertString('version', options.version);
 }
 
-/** The `model` and `version` of `run`'s options, for its lookup's event: those given, none when none. */
+/**
+ * The `model` and `version` of `run`'s options, for its lookup's event: those given, none when none.
+ * Literals, not spreads: Node 20 copies a spread after the first through the runtime, which with
+ * the events' spreads took an exact hit from ~1.3 to ~8 us.
+ */
 export function lookupLabels(options: SemanticRunOptions): SemanticLookupLabels {
   const { model, version } = options;
-  if (model === undefined && version === undefined) return NO_LABELS;
-  return { ...(model === undefined ? {} : { model }), ...(version === undefined ? {} : { version }) };
+  if (model === undefined) return version === undefined ? NO_LABELS : { version };
+  return version === undefined ? { model } : { model, version };
 }
 
 const NO_LABELS: SemanticLookupLabels = {};

@@ -108,7 +108,8 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     if (!noCache) {
       const entry = this.#entries.exact(partition, exactKey);
       if (entry) {
-        this.emit('hit', { ...labels, partition, exact: true, similarity: 1, durationMs: this.#clock.now() - started });
+        // The labels spread last in each event: Node 20 defines every member written after a spread through the runtime.
+        this.emit('hit', { partition, exact: true, similarity: 1, durationMs: this.#clock.now() - started, ...labels });
         return { value: entry.value, hit: true, exact: true, similarity: 1, shared: false };
       }
     }
@@ -116,7 +117,7 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
     const running = this.#flights.meta(flightKey);
     if (running && !(noCache && running.readsCache)) {
       if (!noStore) running.store = true;
-      this.emit('coalesce', { ...labels, partition });
+      this.emit('coalesce', { partition, ...labels });
       try {
         return { ...(await this.#flights.join(flightKey, signal, deadline)), shared: true };
       } catch (error) {
@@ -263,13 +264,13 @@ export class SemanticCache<Q extends SemanticQuery = string> extends Emitter<Sem
       const durationMs = this.#clock.now() - started;
       const near = looked === ENDED ? undefined : looked.near;
       if (near) {
-        this.emit('hit', { ...labels, partition, exact: false, similarity: near.similarity, durationMs });
+        this.emit('hit', { partition, exact: false, similarity: near.similarity, durationMs, ...labels });
         return { value: near.entry.value, hit: true, exact: false, similarity: near.similarity };
       }
       vector = looked === ENDED ? undefined : looked.vector;
-      this.emit('miss', { ...labels, partition, reason: looked === ENDED ? 'ended' : !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs });
+      this.emit('miss', { partition, reason: looked === ENDED ? 'ended' : !vector ? 'error' : near === null ? 'rejected' : 'absent', durationMs, ...labels });
     } else {
-      this.emit('miss', { ...labels, partition, reason: 'bypass', durationMs: 0 });
+      this.emit('miss', { partition, reason: 'bypass', durationMs: 0, ...labels });
     }
     const value = await compute(signal);
     if (!state.store || pending.cleared) return missed(value);
