@@ -5,6 +5,7 @@
 export * from './tensor.js';
 export { wtf8Bytes, wtf8Text } from './wtf8.js';
 export * from './errors.js';
+export { outcomeOf, type RequestOutcome } from './outcome.js';
 export * from './clock.js';
 export { toHalfBits, fromHalfBits, HALF_OVERFLOW } from './fp16.js';
 export { Hash128, hash128, fnv1a32, fmix32 } from './hash.js';

@@ -1,8 +1,7 @@
-import { assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, outcomeOf } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
-import { outcomeOf } from '../service/index.js';
 import { checkBuckets, checkPrefix, checkPromRegistry, checkSource } from './validate.js';
 import type {
   BatchEvent,

@@ -1,6 +1,7 @@
 import type { BatchEvent, DropEvent } from '../batching/index.js';
 import type { RegistryEvents, StepEvent, VersionMetadata, VersionRef, VersionState } from '../registry/index.js';
-import type { RequestEvent, RequestOutcome } from '../service/index.js';
+import type { RequestOutcome } from '../core/index.js';
+import type { RequestEvent } from '../service/index.js';
 import type { PromRegistry } from './handler.js';
 
 /** What ServingMetrics needs of an InferenceService: its `request` event. */

@@ -10,7 +10,6 @@ export {
   type RequestEvent,
   type ServiceEvents,
 } from './inference-service.js';
-export { outcomeOf, type RequestOutcome } from './outcome.js';
 export type { ModelCaching, AnyModelCaching, CacheDirectives } from './caching.js';
 export { Router, type RouteOptions, type RouterOptions, type RouterRunOptions, type VersionCall } from './router.js';
 export type { ShadowEvent, ShadowResult } from './shadow.js';

@@ -1,10 +1,9 @@
-import { assertKnownKeys, clockOption, assertObject, describe, Emitter, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, clockOption, assertObject, describe, Emitter, InvalidInputError, outcomeOf, type Clock, type RequestOutcome, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
 import { checkCaching, checkDirectives, clearReplaced, flightGroupOf, inferCached, leftService, type AnyModelCaching, type CacheDirectives } from './caching.js';
 import { LookupHolds } from './lookup-holds.js';
-import { outcomeOf, type RequestOutcome } from './outcome.js';
 import { checkHold, Router, type RouterRunOptions } from './router.js';
 import type { ShadowEvent } from './shadow.js';
 

@@ -1,4 +1,4 @@
-import { ServableError, type ErrorCode } from '../core/index.js';
+import { ServableError, type ErrorCode } from './errors.js';
 
 /** How a request ended, as metrics count it: the `outcome` label of `servable_requests_total`. */
 export type RequestOutcome = 'success' | 'invalid' | 'rejected' | 'timeout' | 'cancelled' | 'backend' | 'not-found' | 'not-ready';
