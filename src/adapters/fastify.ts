@@ -23,7 +23,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type preParsingHookHandler, type RegisterOptions } from 'fastify';
 import { assertBoolean, describe } from '../core/index.js';
-import { reportError, type HttpHandler } from '../protocol/index.js';
+import { reportError, type HttpHandler, type ReplyErrorCode } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
 import { loadFastifyPlugin } from './fastify-plugin.js';
@@ -95,7 +95,7 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         if (routeErrors.has(error)) {
           // Let out by the route's handler (a bug in it): a bare 500, as the protocol answers what it does not expect.
           report(error, { method: request.method, path: pathBelow(scope.prefix, request.url), headers: request.headers });
-          return reply.code(500).type('application/json').send(bytes(JSON.stringify({ error: 'Internal server error' })));
+          return reply.code(500).type('application/json').send(bytes(JSON.stringify({ error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' })));
         }
         // Fastify closes the connection after a body parser's error, but HTTP/2 has no such header.
         if ('stream' in reply.raw) reply.removeHeader('connection');
@@ -108,7 +108,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
         const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? notMediaType(request) : error.message;
-        return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? message : 'Internal server error' })));
+        // The codes the other adapters give: a 415 here is Fastify's alone (a Content-Type that is no media type), its other 4xx malformed requests.
+        const code: ReplyErrorCode = status >= 500 ? 'ERR_SERVABLE_INTERNAL' : status === 415 ? 'ERR_SERVABLE_UNSUPPORTED_MEDIA_TYPE' : 'ERR_SERVABLE_INVALID_INPUT';
+        return reply.code(status).type('application/json').send(bytes(JSON.stringify({ error: status < 500 ? message : 'Internal server error', code })));
       });
       const handler = (request: FastifyRequest, reply: FastifyReply) => serve(http, scope.prefix, request, reply).catch((error: unknown) => Promise.reject(markRouteError(error)));
       // Every method Fastify routes (TRACE, QUERY, those the app added), so that the wrong ones get the protocol's 405 as elsewhere;

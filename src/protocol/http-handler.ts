@@ -1,6 +1,7 @@
 import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
+import type { ReplyErrorCode } from './error-codes.js';
 import { reportError } from './report-error.js';
 import { errorBody, errorResponse, methodNotAllowed } from './responses.js';
 import type { RouteContext, RouteHandler } from './route-context.js';
@@ -110,7 +111,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
 
   const tooLargeMessage = `The request body is larger than the limit of ${bodyLimit} bytes`;
   /** A body refused before any route sees it; counted as an invalid request of the model it was for. */
-  const refuseBody = (route: Route | undefined, status: number, message: string, headers?: Record<string, string>, code?: string): HttpResponse => {
+  const refuseBody = (route: Route | undefined, status: number, message: string, code: ReplyErrorCode, headers?: Record<string, string>): HttpResponse => {
     if ((route?.kind === 'infer' || route?.kind === 'tf-predict') && service.registry.has(route.model)) {
       service.reportFailure(route.model, new InvalidInputError(message));
     }
@@ -121,7 +122,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
    * `handle` was read whole, even one that then inflated past the limit, so its connection goes on.
    */
   const refuseTooLarge = (route: Route | undefined, close: boolean): HttpResponse =>
-    refuseBody(route, 413, tooLargeMessage, close ? { connection: 'close' } : undefined, 'ERR_SERVABLE_PAYLOAD_TOO_LARGE');
+    refuseBody(route, 413, tooLargeMessage, 'ERR_SERVABLE_PAYLOAD_TOO_LARGE', close ? { connection: 'close' } : undefined);
 
   /** The request with its body held to the limit (and decoded: a promise then), or the reply that refuses it. */
   const acceptBody = (route: Route, request: HttpRequest): HttpRequest | HttpResponse | Promise<HttpRequest | HttpResponse> => {
@@ -130,24 +131,24 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     // RFC 9112 §6.1: a transfer coding the server does not understand is a 501, as nginx and Go's net/http answer it.
     const transfer = unsupportedTransferCodings(request.headers['transfer-encoding']);
     if (transfer !== undefined) {
-      return refuseBody(route, 501, `Transfer-Encoding '${transfer}' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding`);
+      return refuseBody(route, 501, `Transfer-Encoding '${transfer}' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding`, 'ERR_SERVABLE_UNSUPPORTED_TRANSFER_ENCODING');
     }
     const encoding = bodyEncoding(request.headers['content-encoding']);
     if ('unsupported' in encoding) {
-      return refuseBody(route, 415, `Content-Encoding '${encoding.unsupported}' is not supported; send gzip, deflate or identity`);
+      return refuseBody(route, 415, `Content-Encoding '${encoding.unsupported}' is not supported; send gzip, deflate or identity`, 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING');
     }
     if (encoding.format === undefined) return request;
     return decompressBody(request.body, encoding.format, bodyLimit).then(
       (body) => (body === undefined ? refuseTooLarge(route, false) : { ...request, body }),
       (error: unknown) => {
         if (!(error instanceof InvalidInputError)) throw error;
-        return refuseBody(route, 400, error.message, undefined, error.code);
+        return refuseBody(route, 400, error.message, error.code);
       },
     );
   };
 
   const notFound = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse =>
-    errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`);
+    errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`, 'ERR_SERVABLE_NO_ROUTE');
 
   return {
     bodyLimit,
@@ -161,7 +162,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     async handle(request: HttpRequest): Promise<HttpResponse> {
       try {
         const matched = match(request.method, request.path);
-        if ('notFound' in matched) return matched.reason === undefined ? notFound(request) : errorBody(404, matched.reason);
+        if ('notFound' in matched) return matched.reason === undefined ? notFound(request) : errorBody(404, matched.reason, 'ERR_SERVABLE_NO_ROUTE');
         if ('malformed' in matched) throw new InvalidInputError(`Malformed percent-encoding in the path segment '${matched.malformed}'`);
         if ('allow' in matched) return methodNotAllowed(request.method, matched.allow);
         const { route } = matched;

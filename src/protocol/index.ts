@@ -10,6 +10,7 @@ export { createHttpHandler, HTTP_HANDLER_OPTIONS, SERVABLE_VERSION } from './htt
 export { EXTENSIONS } from './oip-routes.js';
 export { compressReply } from './content-encoding.js';
 export { methodNotAllowed } from './responses.js';
+export type { HttpErrorCode, ReplyErrorCode } from './error-codes.js';
 export { ON_ERROR_WARNING, reportError, type ErrorReporter } from './report-error.js';
 export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, StatisticsSource, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';

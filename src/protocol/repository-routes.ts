@@ -11,7 +11,7 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
   const repository = () => ctx.repository!;
   const guarded = <R extends Route>(handler: RouteHandler<R>): RouteHandler<R> => async (route, request) =>
     // Only true authorizes: a hook that returns a token, a user or a string by mistake fails closed.
-    (await ctx.authorizeRepository!(request)) === true ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository');
+    (await ctx.authorizeRepository!(request)) === true ? handler(route, request) : errorBody(403, 'Not authorized to use the model repository', 'ERR_SERVABLE_NOT_AUTHORIZED');
   return {
     'repository-index': guarded(async (_route, request) => {
       const { ready } = controlBody(request.body);
@@ -31,13 +31,16 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
   };
 }
 
-/** Runs a load or unload; a failure that is not a ServableError is the operator's to read, as a 400 (Triton's answer). */
-async function control(action: () => Promise<void>, model: string, what: string): Promise<HttpResponse> {
+/**
+ * Runs a load or unload; a failure that is not a ServableError is the operator's to read, as a 400
+ * (Triton's answer), with `ERR_SERVABLE_LOAD_FAILED` (`_UNLOAD_FAILED`).
+ */
+async function control(action: () => Promise<void>, model: string, what: 'load' | 'unload'): Promise<HttpResponse> {
   try {
     await action();
   } catch (error) {
     if (error instanceof ServableError) throw error;
-    return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`);
+    return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`, what === 'load' ? 'ERR_SERVABLE_LOAD_FAILED' : 'ERR_SERVABLE_UNLOAD_FAILED');
   }
   return jsonResponse(200, {});
 }

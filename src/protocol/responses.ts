@@ -1,4 +1,5 @@
 import { ServableError, UnavailableError } from '../core/index.js';
+import type { ReplyErrorCode } from './error-codes.js';
 import type { HttpResponse } from './types.js';
 
 const JSON_TYPE = 'application/json';
@@ -13,9 +14,9 @@ export function jsonTextResponse(status: number, text: string, headers: Record<s
   return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: text };
 }
 
-/** An `{"error": message}` reply, with the error's stable code when it has one. */
-export function errorBody(status: number, message: string, code?: string, headers: Record<string, string> = {}): HttpResponse {
-  return jsonResponse(status, code === undefined ? { error: message } : { error: message, code }, headers);
+/** An `{"error": message, "code": code}` reply: every error reply carries a stable code. */
+export function errorBody(status: number, message: string, code: ReplyErrorCode, headers: Record<string, string> = {}): HttpResponse {
+  return jsonResponse(status, { error: message, code }, headers);
 }
 
 /**
@@ -23,14 +24,15 @@ export function errorBody(status: number, message: string, code?: string, header
  * body says which to use, in the shape of every other error reply.
  */
 export function methodNotAllowed(method: string, allow: readonly string[]): HttpResponse {
-  return errorBody(405, `${method} is not allowed here; use ${allow.join(' or ')}`, undefined, { allow: allow.join(', ') });
+  return errorBody(405, `${method} is not allowed here; use ${allow.join(' or ')}`, 'ERR_SERVABLE_METHOD_NOT_ALLOWED', { allow: allow.join(', ') });
 }
 
 /**
  * The reply for anything thrown while answering: a ServableError's status and message (a 503 with
  * `Retry-After` in whole seconds when its `retryAfterMs` says a retry may succeed: a full queue, a
  * version loading or draining, a resource short for now; none for a closed service or a failed
- * load), 499 with no body for a cancelled request, and a bare 500 for everything else, whose
+ * load), 499 with no body for a cancelled request, and a bare 500 for everything else
+ * (`ERR_SERVABLE_INTERNAL`), whose
  * details stay on the server (`internal` is told of it, and of an UnavailableError, whose cause
  * its 503 does not tell). Every adapter answers through here, so they agree on the header.
  */
@@ -48,7 +50,7 @@ export function errorResponse(error: unknown, internal: (error: unknown) => void
   internal(error);
   return error instanceof ServableError
     ? errorBody(500, 'The model failed to answer this request', error.code)
-    : errorBody(500, 'Internal server error');
+    : errorBody(500, 'Internal server error', 'ERR_SERVABLE_INTERNAL');
 }
 
 /** Whole seconds for `Retry-After`, rounded up; 1 when the wait is unknown. */

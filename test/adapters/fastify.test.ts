@@ -123,7 +123,7 @@ test('fastify: an error Fastify raises itself is answered as JSON with the type 
   await app.register(servableFastify, { service: new InferenceService({ registry }) });
   try {
     const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'content-type': ';;;' }, payload: '{}' });
-    assert.deepEqual([res.statusCode, res.headers['content-type'], res.json()], [415, 'application/json', { error: 'Content-Type ";;;" is not a media type (type/subtype)' }]);
+    assert.deepEqual([res.statusCode, res.headers['content-type'], res.json()], [415, 'application/json', { error: 'Content-Type ";;;" is not a media type (type/subtype)', code: 'ERR_SERVABLE_UNSUPPORTED_MEDIA_TYPE' }]);
   } finally {
     await app.close();
     await registry.close();
@@ -487,7 +487,7 @@ test("fastify: a failure whose onError throws is answered in the protocol's bare
   await app.register(servableFastify, { service: new InferenceService({ registry }), onError, tenantOf });
   try {
     const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', payload: inferBody([[1, 2, 3]]) });
-    assert.deepEqual([res.statusCode, res.json()], [500, { error: 'Internal server error' }]);
+    assert.deepEqual([res.statusCode, res.json()], [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }]);
     assert.deepEqual(reported, ['tenant lookup failed']);
   } finally {
     await app.close();

@@ -529,7 +529,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       // The handler owns /v1/models itself, which names no model: the protocol's 404 on every adapter.
       for (const path of ['/v1/models', '/v1/models/']) {
         const bare = await fetch(`${server.url}${path}`);
-        assert.deepEqual([bare.status, await bare.json()], [404, { error: `No route for GET ${path}` }]);
+        assert.deepEqual([bare.status, await bare.json()], [404, { error: `No route for GET ${path}`, code: 'ERR_SERVABLE_NO_ROUTE' }]);
       }
     });
 
@@ -625,7 +625,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       // Another method is the protocol's 405, as on its own routes, not the framework's 404.
       for (const [method, path] of [['POST', '/metrics'], ['PUT', '/metrics/'], ['DELETE', '/metrics?x=1'], ['PATCH', '/metrics/?x=1']]) {
         const wrong = await fetch(`${server.url}${path}`, { method, body: method === 'DELETE' ? undefined : '{}' });
-        const expected = [405, 'GET, HEAD', 'application/json', { error: `${method} is not allowed here; use GET or HEAD` }];
+        const expected = [405, 'GET, HEAD', 'application/json', { error: `${method} is not allowed here; use GET or HEAD`, code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' }];
         assert.deepEqual([wrong.status, wrong.headers.get('allow'), wrong.headers.get('content-type'), await wrong.json()], expected, `${method} ${path}`);
       }
       // A body over bodyLimit is a 413 before the 405 there, as on the protocol's routes that take no body, sent with a length or chunked.
@@ -688,7 +688,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
           res.on('data', (c: string) => (text += c)).on('end', () => resolve([res.statusCode, res.headers.allow, text]));
         }).on('error', reject).end();
       });
-      assert.deepEqual(trace, [405, 'POST', '{"error":"TRACE is not allowed here; use POST"}']);
+      assert.deepEqual(trace, [405, 'POST', '{"error":"TRACE is not allowed here; use POST","code":"ERR_SERVABLE_METHOD_NOT_ALLOWED"}']);
       const big = await post(`${server.url}/v2/models/linear/infer`, inferBody([[1, 2, 3]]) + ' '.repeat(1 << 20));
       assert.deepEqual([big.status, big.headers.get('content-type')], [413, 'application/json']);
       assert.match(((await big.json()) as { error: string }).error, /larger than the limit of 1048576 bytes/);
@@ -792,7 +792,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const upper = await fetch(`${server.url}/V2/models/linear`);
       assert.equal(upper.status, 404);
       const verb = await post(`${server.url}/v1/models/linear:classify`, '{}');
-      assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict' }]);
+      assert.deepEqual([verb.status, await verb.json()], [404, { error: ':classify is not served; servable models answer :predict', code: 'ERR_SERVABLE_NO_ROUTE' }]);
     });
 
     test(`a malformed percent-escape in the path is a 400 naming the segment on both protocols, not a 404; a well-formed one is decoded`, async () => {
@@ -864,7 +864,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         headers: { 'content-type': 'application/json', 'content-encoding': 'br' },
         body,
       });
-      assert.deepEqual([br.status, await br.json()], [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity" }]);
+      assert.deepEqual([br.status, await br.json()], [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity", code: 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING' }]);
     });
 
     test(`a transfer coding other than chunked is 501 naming it (RFC 9112 §6.1), on a connection that serves the next request`, async () => {
@@ -879,7 +879,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         const refused = await readReply(socket);
         assert.deepEqual(refused !== 'EOF' && [refused.status, refused.body], [
           501,
-          `{"error":"Transfer-Encoding 'gzip' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding"}`,
+          `{"error":"Transfer-Encoding 'gzip' is not supported; send the body chunked or with Content-Length, compressed with Content-Encoding","code":"ERR_SERVABLE_UNSUPPORTED_TRANSFER_ENCODING"}`,
         ]);
         socket.write(`GET ${base}/v2/health/live HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
         const next = await readReply(socket);
@@ -1480,6 +1480,51 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`every error reply carries a stable code on every adapter`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      const repository = {
+        index: async () => [],
+        load: async (name: string) => Promise.reject(new Error(`cannot parse /models/${name}/config.json`)),
+        unload: async () => {},
+      };
+      const authorizeRepository = ({ headers }: { headers: Record<string, unknown> }) =>
+        headers.authorization === 'Bearer broken' ? Promise.reject(new Error('token store down')) : headers.authorization === 'Bearer operator';
+      const errors: string[] = [];
+      const onError = (error: unknown) => void errors.push((error as Error).message);
+      const srv = await start({ service: new InferenceService({ registry }), repository, authorizeRepository, onError }, '/api');
+      try {
+        const reply = async (method: string, path: string, headers: Record<string, string> = {}) => {
+          const res = await fetch(`${srv.url}${path}`, { method, headers, ...(method !== 'GET' && { body: '{}' }) });
+          return [res.status, await res.json()];
+        };
+        const load = '/v2/repository/models/m/load';
+        assert.deepEqual(
+          [
+            await reply('GET', '/v2/models/m/explain?x=1'),
+            await reply('POST', '/v1/models/m:classify'),
+            await reply('PUT', '/v2/health/live'),
+            await reply('POST', '/v2/models/m/infer', { 'content-encoding': 'br' }),
+            await reply('POST', load),
+            await reply('POST', load, { authorization: 'Bearer operator' }),
+            await reply('POST', load, { authorization: 'Bearer broken' }),
+          ],
+          [
+            [404, { error: 'No route for GET /v2/models/m/explain', code: 'ERR_SERVABLE_NO_ROUTE' }],
+            [404, { error: ':classify is not served; servable models answer :predict', code: 'ERR_SERVABLE_NO_ROUTE' }],
+            [405, { error: 'PUT is not allowed here; use GET or HEAD', code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' }],
+            [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity", code: 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING' }],
+            [403, { error: 'Not authorized to use the model repository', code: 'ERR_SERVABLE_NOT_AUTHORIZED' }],
+            [400, { error: "Model 'm' failed to load: cannot parse /models/m/config.json", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+            [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }],
+          ],
+        );
+        assert.deepEqual(errors, ['token store down']);
+      } finally {
+        await srv.close();
+        await registry.close();
+      }
+    });
+
     test(`with statistics, the statistics extension's routes are served under a prefix; without, they are not`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       await registry.load({ name: 'linear', source: linearMemory(), batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, warmup: [] });
@@ -1506,7 +1551,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
         const version = await fetch(`${srv.url}/v2/models/linear/versions/7/stats`);
         assert.deepEqual([version.status, await version.json()], [404, { error: "Model 'linear' has no version '7'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
         const off = await fetch(`${plain.url}/v2/models/linear/stats`);
-        assert.deepEqual([off.status, await off.json()], [404, { error: 'No route for GET /v2/models/linear/stats' }]);
+        assert.deepEqual([off.status, await off.json()], [404, { error: 'No route for GET /v2/models/linear/stats', code: 'ERR_SERVABLE_NO_ROUTE' }]);
         const all = await fetch(`${plain.url}/v2/models/stats`);
         assert.deepEqual([all.status, await all.json()], [404, { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' }]);
       } finally {

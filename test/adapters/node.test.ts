@@ -53,7 +53,7 @@ test('node: as the whole server, paths outside the routes and the prefix get the
     for (const path of ['/elsewhere?x=1', '/apiv2/health/live', '/v2/health/live', '/api/metrics']) {
       const other = await fetch(`${base}${path}`, { method: 'POST', body: 'ignored' });
       assert.equal(other.status, 404, path);
-      assert.deepEqual(await other.json(), { error: `No route for POST ${path.split('?')[0]}` });
+      assert.deepEqual(await other.json(), { error: `No route for POST ${path.split('?')[0]}`, code: 'ERR_SERVABLE_NO_ROUTE' });
     }
     // The connection is still good after an unread body.
     assert.deepEqual(await (await fetch(`${base}/api/v2/health/live`)).json(), { live: true });
@@ -155,7 +155,7 @@ test('node over HTTP/2: answers, 413s and 404s on one session; a reset stream ta
     await until(() => received.length > closedBefore, 'the stream to close');
     assert.ok(received.at(-1)! < 2 << 20, `the server took ${received.at(-1)} bytes`);
     const missing = await request2(session, { ':method': 'GET', ':path': '/elsewhere' }).reply;
-    assert.deepEqual([missing.status, JSON.parse(missing.body)], [404, { error: 'No route for GET /elsewhere' }]);
+    assert.deepEqual([missing.status, JSON.parse(missing.body)], [404, { error: 'No route for GET /elsewhere', code: 'ERR_SERVABLE_NO_ROUTE' }]);
     // HTTP/2 joins a repeated X-Tenant too; the raw headers tell.
     const tenants = await request2(session, { ':method': 'POST', ':path': '/v2/models/linear/infer', 'x-tenant': ['acme', 'beta'] }, inferBody([[1, 2, 3]])).reply;
     assert.deepEqual([tenants.status, JSON.parse(tenants.body).error], [400, 'The X-Tenant header was sent 2 times; send it once']);

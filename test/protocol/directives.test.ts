@@ -140,7 +140,7 @@ test('tenantOf decides the tenant from what the server can verify; a client\'s o
     // A hook answering another type is the server's bug: a bare 500 on both routes, its error given to onError.
     for (const [path, text] of [['/v2/models/double/infer', body([1, 2])], ['/v1/models/double:predict', '{"instances": [[3, 4]]}']] as const) {
       const broken = await ask({ 'x-api-key': 'broken' }, path, text);
-      assert.deepEqual([broken.status, broken.headers, broken.body], [500, { 'content-type': 'application/json' }, '{"error":"Internal server error"}'], path);
+      assert.deepEqual([broken.status, broken.headers, broken.body], [500, { 'content-type': 'application/json' }, '{"error":"Internal server error","code":"ERR_SERVABLE_INTERNAL"}'], path);
     }
     assert.deepEqual(errors.map(String), Array(2).fill('TypeError: Expected `tenantOf` to answer a string or undefined, got 42 (number)'));
     assert.throws(() => createHttpHandler({ service, tenantOf: 'x-tenant' as never }), /Expected `tenantOf` to be a function, got "x-tenant"/);

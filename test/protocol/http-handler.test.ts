@@ -453,15 +453,16 @@ test('gzip and deflate bodies are decoded as Triton decodes them, held to bodyLi
 
   const refused = async (encoding: string, body: Uint8Array) => {
     const reply = await infer(encoding, body);
-    return [reply.status, (json(reply) as { error: string }).error];
+    const { error, code } = json(reply) as { error: string; code: string };
+    return [reply.status, error, code];
   };
-  assert.deepEqual(await refused('br', plain), [415, "Content-Encoding 'br' is not supported; send gzip, deflate or identity"]);
-  assert.deepEqual(await refused('gzip, gzip', gzipSync(gzipSync(plain))), [415, "Content-Encoding 'gzip, gzip' is not supported; send gzip, deflate or identity"]);
-  assert.deepEqual(await refused('gzip', plain), [400, 'The request body is not valid gzip data (Content-Encoding: gzip)']);
+  assert.deepEqual(await refused('br', plain), [415, "Content-Encoding 'br' is not supported; send gzip, deflate or identity", 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING']);
+  assert.deepEqual(await refused('gzip, gzip', gzipSync(gzipSync(plain))), [415, "Content-Encoding 'gzip, gzip' is not supported; send gzip, deflate or identity", 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING']);
+  assert.deepEqual(await refused('gzip', plain), [400, 'The request body is not valid gzip data (Content-Encoding: gzip)', 'ERR_SERVABLE_INVALID_INPUT']);
   assert.equal((json(await infer('deflate', plain)) as { code: string }).code, 'ERR_SERVABLE_INVALID_INPUT');
   // 10 MB of zeros compress to about 10 KB: refused once 4096 bytes have been inflated.
   const bomb = gzipSync(new Uint8Array(10 * 1024 * 1024));
-  assert.deepEqual(await refused('gzip', bomb.subarray(0, 4000)), [413, 'The request body is larger than the limit of 4096 bytes']);
+  assert.deepEqual(await refused('gzip', bomb.subarray(0, 4000)), [413, 'The request body is larger than the limit of 4096 bytes', 'ERR_SERVABLE_PAYLOAD_TOO_LARGE']);
   await registry.close();
 });
 

@@ -53,7 +53,7 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   // Without the operator's credentials every repository route is refused, and nothing loads.
   for (const path of ['/v2/repository/index', '/v2/repository/models/good/load', '/v2/repository/models/good/unload']) {
     const denied = await http.handle({ method: 'POST', path, headers: { authorization: 'Bearer guest' } });
-    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository' }]);
+    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository', code: 'ERR_SERVABLE_NOT_AUTHORIZED' }]);
   }
   assert.equal(registry.isReady('good'), false);
 
@@ -73,7 +73,7 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 200);
 
   const broken = await post('/v2/repository/models/broken/load');
-  assert.deepEqual([broken.status, json(broken)], [400, { error: "Model 'broken' failed to load: cannot parse /models/broken/config.json" }]);
+  assert.deepEqual([broken.status, json(broken)], [400, { error: "Model 'broken' failed to load: cannot parse /models/broken/config.json", code: 'ERR_SERVABLE_LOAD_FAILED' }]);
   assert.equal((await post('/v2/repository/models/good/unload')).status, 200);
   assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 404);
   const again = await post('/v2/repository/models/good/unload');
@@ -87,7 +87,7 @@ test('only true authorizes the repository routes: a hook answering a truthy toke
   for (const answer of ['yes', 1, { ok: false }, Promise.resolve('Bearer operator')]) {
     const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: () => answer as never });
     const denied = await http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: {}, body: '{}' });
-    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository' }]);
+    assert.deepEqual([denied.status, json(denied)], [403, { error: 'Not authorized to use the model repository', code: 'ERR_SERVABLE_NOT_AUTHORIZED' }]);
   }
   assert.equal(registry.isReady('good'), false);
   await registry.close();
@@ -99,7 +99,7 @@ test('a repository hook that throws or rejects refuses with a 500, its error pas
     const errors: string[] = [];
     const http = createHttpHandler({ service: new InferenceService({ registry }), repository: memoryRepository(registry), authorizeRepository: hook, onError: (e) => errors.push((e as Error).message) });
     const refused = await http.handle({ method: 'POST', path: '/v2/repository/models/good/load', headers: {}, body: '{}' });
-    assert.deepEqual([refused.status, json(refused), errors], [500, { error: 'Internal server error' }, ['token store down']]);
+    assert.deepEqual([refused.status, json(refused), errors], [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }, ['token store down']]);
   }
   assert.equal(registry.isReady('good'), false);
   await registry.close();

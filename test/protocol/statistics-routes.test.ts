@@ -44,8 +44,8 @@ const idle = (name: string, version: string) => ({
 
 test('without the statistics option the routes are as before: no route, and /v2/models/stats is a model named stats', async () => {
   const { registry, get } = await stack(false);
-  assert.deepEqual(await get('/v2/models/m/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/stats' } });
-  assert.deepEqual(await get('/v2/models/m/versions/1/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/versions/1/stats' } });
+  assert.deepEqual(await get('/v2/models/m/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/stats', code: 'ERR_SERVABLE_NO_ROUTE' } });
+  assert.deepEqual(await get('/v2/models/m/versions/1/stats'), { status: 404, json: { error: 'No route for GET /v2/models/m/versions/1/stats', code: 'ERR_SERVABLE_NO_ROUTE' } });
   assert.deepEqual(await get('/v2/models/stats'), { status: 404, json: { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
   assert.deepEqual((await get('/v2')).json, { name: 'servable', version: '0.1.0', extensions: ['binary_tensor_data', 'classification', 'schedule_policy'] });
   await registry.close();
@@ -86,8 +86,8 @@ test('with statistics: an unknown model or version is a JSON 404, another method
   const { registry, get } = await stack(true);
   assert.deepEqual(await get('/v2/models/nope/stats'), { status: 404, json: { error: "Model 'nope' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
   assert.deepEqual(await get('/v2/models/m/versions/9/stats'), { status: 404, json: { error: "Model 'm' has no version '9'", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
-  assert.deepEqual(await get('/v2/models/stats', 'POST'), { status: 405, json: { error: 'POST is not allowed here; use GET or HEAD' } });
-  assert.deepEqual(await get('/v2/models/m/stats', 'POST'), { status: 405, json: { error: 'POST is not allowed here; use GET or HEAD' } });
+  assert.deepEqual(await get('/v2/models/stats', 'POST'), { status: 405, json: { error: 'POST is not allowed here; use GET or HEAD', code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' } });
+  assert.deepEqual(await get('/v2/models/m/stats', 'POST'), { status: 405, json: { error: 'POST is not allowed here; use GET or HEAD', code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' } });
   // A model named stats keeps its other routes; only its metadata's path is taken, as in Triton.
   await registry.load({ name: 'stats', source: identity, warmup: [] });
   assert.equal((await get('/v2/models/stats/versions/1')).status, 200);

@@ -275,7 +275,7 @@ test('verbs match case-insensitively, as TF-Serving matches them; any other verb
   ];
   for (const [method, path, error] of cases) {
     const reply = await http.handle({ method, path, headers: {}, body: JSON.stringify(body) });
-    assert.deepEqual([reply.status, json(reply)], [404, { error }], `${method} ${path}`);
+    assert.deepEqual([reply.status, json(reply)], [404, { error, code: 'ERR_SERVABLE_NO_ROUTE' }], `${method} ${path}`);
   }
   await registry.close();
 });

@@ -396,7 +396,7 @@ for (const [adapter, start] of Object.entries(servers)) {
       // get_inference_statistics, the trace and log settings and the shared-memory status: _get_error
       // reads their `error`, so the client raises InferenceServerException with it.
       for (const path of ['/v2/models/triton/stats', '/v2/trace/setting', '/v2/logging', '/v2/systemsharedmemory/status', '/v2/cudasharedmemory/status']) {
-        assert.deepEqual(await get(path), { status: 404, json: { error: `No route for GET ${path}` } }, path);
+        assert.deepEqual(await get(path), { status: 404, json: { error: `No route for GET ${path}`, code: 'ERR_SERVABLE_NO_ROUTE' } }, path);
       }
       // get_inference_statistics() for every model asks for a model named `stats`.
       assert.deepEqual(await get('/v2/models/stats'), { status: 404, json: { error: "Model 'stats' not found", code: 'ERR_SERVABLE_MODEL_NOT_FOUND' } });
