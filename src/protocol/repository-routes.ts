@@ -32,15 +32,19 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
 }
 
 /**
- * Runs a load or unload; a failure that is not a ServableError is the operator's to read, as a 400
- * (Triton's answer), with `ERR_SERVABLE_LOAD_FAILED` (`_UNLOAD_FAILED`).
+ * Runs a load or unload. A failure of the load itself is the operator's to read, as a 400 (Triton's
+ * answer) saying why, with the error's own code, or `ERR_SERVABLE_LOAD_FAILED` (`_UNLOAD_FAILED`)
+ * for one that has none: a backend's (no device could load it) too, which elsewhere is a 500 that
+ * tells nothing. Other servable errors keep their status: an unknown model, a closed or starting
+ * repository, a load that found no room.
  */
 async function control(action: () => Promise<void>, model: string, what: 'load' | 'unload'): Promise<HttpResponse> {
   try {
     await action();
   } catch (error) {
-    if (error instanceof ServableError) throw error;
-    return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`, what === 'load' ? 'ERR_SERVABLE_LOAD_FAILED' : 'ERR_SERVABLE_UNLOAD_FAILED');
+    if (error instanceof ServableError && error.status !== 500) throw error;
+    const code = error instanceof ServableError ? error.code : what === 'load' ? 'ERR_SERVABLE_LOAD_FAILED' : 'ERR_SERVABLE_UNLOAD_FAILED';
+    return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`, code);
   }
   return jsonResponse(200, {});
 }

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  BackendError,
+  BackendUnavailableError,
+  ClosedError,
   InferenceService,
   ModelNotFoundError,
   ModelRegistry,
@@ -79,6 +82,37 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   const again = await post('/v2/repository/models/good/unload');
   assert.deepEqual([again.status, (json(again) as { code: string }).code], [404, 'ERR_SERVABLE_MODEL_NOT_FOUND']);
   assert.equal((await http.handle({ method: 'GET', path: '/v2/repository/index', headers: {} })).status, 405);
+  await registry.close();
+});
+
+test("a load or unload that fails is a 400 saying why with the error's own code (a backend's too, a 500 elsewhere), or LOAD_FAILED / UNLOAD_FAILED for an error without one; other servable errors keep their status", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const failures: Record<string, Error> = {
+    device: new BackendUnavailableError("Cannot load model 'm'", [{ device: 'cuda', reason: 'no CUDA device' }]),
+    warmup: new BackendError('warmup failed'),
+    disk: Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }),
+    closed: new ClosedError('The repository is closed'),
+  };
+  const fail = async (name: string) => Promise.reject(failures[name]);
+  const repository: RepositoryControl = { index: async () => [], load: fail, unload: fail };
+  const http = createHttpHandler({ service: new InferenceService({ registry }), repository, authorizeRepository: () => true });
+  const replies: unknown[] = [];
+  for (const what of ['load', 'unload']) {
+    for (const name of Object.keys(failures)) {
+      const reply = await http.handle({ method: 'POST', path: `/v2/repository/models/${name}/${what}`, headers: {} });
+      replies.push([what, name, reply.status, json(reply)]);
+    }
+  }
+  assert.deepEqual(replies, [
+    ['load', 'device', 400, { error: "Model 'device' failed to load: Cannot load model 'm': [cuda] no CUDA device", code: 'ERR_SERVABLE_BACKEND_UNAVAILABLE' }],
+    ['load', 'warmup', 400, { error: "Model 'warmup' failed to load: warmup failed", code: 'ERR_SERVABLE_BACKEND' }],
+    ['load', 'disk', 400, { error: "Model 'disk' failed to load: EACCES: permission denied", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+    ['load', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
+    ['unload', 'device', 400, { error: "Model 'device' failed to unload: Cannot load model 'm': [cuda] no CUDA device", code: 'ERR_SERVABLE_BACKEND_UNAVAILABLE' }],
+    ['unload', 'warmup', 400, { error: "Model 'warmup' failed to unload: warmup failed", code: 'ERR_SERVABLE_BACKEND' }],
+    ['unload', 'disk', 400, { error: "Model 'disk' failed to unload: EACCES: permission denied", code: 'ERR_SERVABLE_UNLOAD_FAILED' }],
+    ['unload', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
+  ]);
   await registry.close();
 });
 
