@@ -28,7 +28,7 @@ import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
 import { loadFastifyPlugin } from './fastify-plugin.js';
 import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
-import { BodyTooLargeError, disconnectSignal, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountOf, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -148,6 +148,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   // Fastify's request.signal listens to the request's `close`, which Node 20 fires once the body is read.
   const signal = disconnectSignal(reply.raw);
   const path = pathBelow(prefix, request.url);
+  const mount = mountOf(request.url, path);
   // A router told to ignore case or doubled slashes brings paths the protocol does not own: they are the app's.
   if (!http.owns(path)) {
     reply.callNotFound();
@@ -157,7 +158,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
   const unread = request.method === 'POST' && !request.raw.readableEnded;
   const body = (request.body as Uint8Array | undefined) ?? (unread ? await rawBody(request.raw, request.headers, http.bodyLimit) : undefined);
   const headers = withTenantLines(request.raw, decoded.has(request) ? withoutContentEncoding(request.headers) : request.headers);
-  const response = await http.handle({ method: request.method, path, headers, body, signal });
+  const response = await http.handle({ method: request.method, path, mount, headers, body, signal });
   releaseBodyWhenDone(reply.raw, body, response.status);
   if (reply.raw.destroyed) return reply.hijack();
   return reply.code(response.status).headers(replyHeaders(reply.raw, response.headers, reply.getHeader('vary'))).send(bytes(response.body));

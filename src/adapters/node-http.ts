@@ -218,6 +218,15 @@ export function originForm(url: string): string {
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
+/**
+ * The part of the request target before `path` (the URL below the mount point): the mount point as
+ * the client sent it (`/api`), for messages that name the path; `''` when `path` is not its end.
+ */
+export function mountOf(target: string, path: string): string {
+  const url = originForm(target);
+  return url.length > path.length && url.endsWith(path) ? url.slice(0, url.length - path.length) : '';
+}
+
 /** The `prefix` option of the Node and Fastify adapters, checked: `''` when not given. */
 export function mountPrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
@@ -286,7 +295,7 @@ export async function serveNode(http: HttpHandler, req: NodeRequest, res: NodeRe
   const read = await readOrRefuse(http, req, res, path);
   if (read === undefined) return;
   const { body } = read;
-  const reply = await http.handle({ method: req.method ?? 'GET', path, headers, body, signal });
+  const reply = await http.handle({ method: req.method ?? 'GET', path, mount: mountOf((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', path), headers, body, signal });
   releaseBodyWhenDone(res, body, reply.status);
   writeResponse(res, reply);
 }

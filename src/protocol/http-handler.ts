@@ -147,8 +147,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     );
   };
 
-  const notFound = (request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse =>
-    errorBody(404, `No route for ${request.method} ${request.path.split('?')[0]}`, 'ERR_SERVABLE_NO_ROUTE');
+  const notFound = (request: Pick<HttpRequest, 'method' | 'path' | 'mount'>): HttpResponse =>
+    errorBody(404, `No route for ${request.method} ${request.mount ?? ''}${request.path.split('?')[0]}`, 'ERR_SERVABLE_NO_ROUTE');
 
   return {
     bodyLimit,

@@ -11,6 +11,11 @@ export interface HttpRequest {
   readonly method: string;
   /** The path below the mount point, with or without a query string, still URL-encoded: `/v2/models/cls/infer`. */
   readonly path: string;
+  /**
+   * The part of the URL the handler is mounted under, as the client sent it (`/api`), which `path`
+   * leaves out; messages that name the path name it with this before it. @default ''
+   */
+  readonly mount?: string | undefined;
   /** The request headers, names in lower case. */
   readonly headers: HttpHeaders;
   /** The raw body, or undefined when there is none. */
@@ -163,5 +168,5 @@ export interface HttpHandler {
    * The protocol's JSON 404 for a request no route answers, for an adapter that owns the whole
    * server and is asked about paths outside {@link HttpHandler.prefixes} (or its mount point).
    */
-  notFound(request: Pick<HttpRequest, 'method' | 'path'>): HttpResponse;
+  notFound(request: Pick<HttpRequest, 'method' | 'path' | 'mount'>): HttpResponse;
 }

@@ -1480,7 +1480,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
-    test(`every error reply carries a stable code on every adapter`, async () => {
+    test(`every error reply carries a stable code on every adapter; a 404 names the path as the client sent it, the mount point included`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       const repository = {
         index: async () => [],
@@ -1509,7 +1509,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
             await reply('POST', load, { authorization: 'Bearer broken' }),
           ],
           [
-            [404, { error: 'No route for GET /v2/models/m/explain', code: 'ERR_SERVABLE_NO_ROUTE' }],
+            [404, { error: 'No route for GET /api/v2/models/m/explain', code: 'ERR_SERVABLE_NO_ROUTE' }],
             [404, { error: ':classify is not served; servable models answer :predict', code: 'ERR_SERVABLE_NO_ROUTE' }],
             [405, { error: 'PUT is not allowed here; use GET or HEAD', code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' }],
             [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity", code: 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING' }],
