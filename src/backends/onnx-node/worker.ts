@@ -14,6 +14,7 @@ import { enterNative, giveBack, leaveNative, postReply, replyInArena, startCalle
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { lowerThreadPriority } from './thread-priority.js';
+import { runNow } from './run-now.js';
 import { forTransfer } from './transfer.js';
 
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -141,7 +142,8 @@ async function run(ort: Ort, session: Session, feeds: TensorMap): Promise<{ repl
     const inputs: Record<string, OrtTensor> = {};
     for (const [name, t] of Object.entries(feeds)) inputs[name] = new Tensor(ortType(t.datatype), t.data, t.shape);
     const start = performance.now();
-    const results = await session.run(inputs);
+    // Started at once rather than from a setImmediate callback (see runNow).
+    const results = await runNow(() => session.run(inputs));
     const inferMs = performance.now() - start;
     const outputs: TensorMap = {};
     for (const [name, value] of Object.entries(results)) outputs[name] = fromOrt(name, value);

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runNow } from '../../src/backends/onnx-node/run-now.js';
+
+test('runNow calls setImmediate callbacks at once, with their arguments, and restores setImmediate after', () => {
+  const before = globalThis.setImmediate;
+  const calls: string[] = [];
+  const result = runNow(() => {
+    setImmediate((a: string, b: string) => calls.push(`${a}${b}`), 'x', 'y');
+    calls.push('after');
+    return 42;
+  });
+  assert.equal(result, 42);
+  assert.deepEqual(calls, ['xy', 'after'], 'the callback ran before runNow\'s function went on');
+  assert.equal(globalThis.setImmediate, before, 'setImmediate is the real one again');
+});
+
+test('runNow restores setImmediate when the function throws', () => {
+  const before = globalThis.setImmediate;
+  assert.throws(() => runNow(() => {
+    throw new Error('boom');
+  }), /boom/);
+  assert.equal(globalThis.setImmediate, before);
+});
+
+test('a promise that defers its work with setImmediate, as onnxruntime-node\'s run does, settles from microtasks only', async () => {
+  let ran = false;
+  const deferred = () => new Promise<number>((resolve) => setImmediate(() => {
+    ran = true;
+    resolve(7);
+  }));
+  const promise = runNow(deferred);
+  assert.equal(ran, true, 'the deferred work ran inside runNow');
+  let turned = false;
+  setImmediate(() => {
+    turned = true;
+  });
+  assert.equal(await promise, 7);
+  assert.equal(turned, false, 'settled before the event loop turned');
+});
