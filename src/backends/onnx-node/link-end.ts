@@ -64,12 +64,15 @@ export interface LinkEnd {
  * core free and spinning is not paused, since the next job of a closed loop usually follows within
  * microseconds. A spin that finds it was preempted stops and says so in `PREEMPTIONS`. Woken
  * without a job (the pool expects one soon, see `Link.expect`), it spins again before sleeping.
+ * `idle` is called each time before it sleeps: work that may wait, off the next job's path.
  */
-export function takeMessage(end: LinkEnd, taken: number): unknown {
+export function takeMessage(end: LinkEnd, taken: number, idle?: () => void): unknown {
   const { control } = end;
   for (;;) {
     if (end.spinMs > 0) spin(end, taken);
     if (Atomics.load(control, POSTED) !== taken) break;
+    // A job posted meanwhile ends the wait below at once.
+    idle?.();
     Atomics.store(control, SLEEPING, 1);
     Atomics.wait(control, POSTED, taken);
     Atomics.store(control, SLEEPING, 0);

@@ -10,11 +10,12 @@ import { dataTypeOf, ortType, tensorSpec, type ValueMetadata } from '../index.js
 import { deviceName } from './devices.js';
 import { missingProviderLibrary } from './provider-library.js';
 import { writeReply, type RunResult } from './arena.js';
-import { enterNative, giveBack, leaveNative, postReply, replyInArena, startCalledOff, takeMessage, type LinkEnd } from './link-end.js';
+import { enterNative, leaveNative, postReply, replyInArena, startCalledOff, takeMessage, type LinkEnd } from './link-end.js';
 import { toWireError, type FromWorker, type OrtWorkerInfo, type OrtWorkerInit, type ToWorker, type WorkerStart } from './protocol.js';
 import { importOrt, type Ort } from './runtime.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import { runNow } from './run-now.js';
+import { HeldFeeds } from './held-feeds.js';
 import { forTransfer } from './transfer.js';
 
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;
@@ -39,15 +40,17 @@ async function start(port: MessagePort, init: OrtWorkerInit, link: LinkEnd): Pro
   }
   const { ort, session, info } = loaded;
   const outputNames = info.outputs.map((o) => o.name);
+  const held = new HeldFeeds(link);
   port.postMessage({ type: 'ready', info } satisfies Reply);
   for (let taken = 0; ; taken++) {
-    const message = takeMessage(link, taken) as ToWorker<TensorMap>;
+    const message = takeMessage(link, taken, held.flush) as ToWorker<TensorMap>;
     if (message.type === 'close') return close(session);
     const { reply, transfer } = await run(ort, session, message.value);
     const value = reply.type === 'done' ? reply.value : undefined;
     if (!value || !replyInArena(link, (arena) => writeReply(arena, outputNames, value))) postReply(link, reply, transfer);
-    // The feeds were moved here, so no view on the main thread can reach them: they go back for reuse.
-    giveBack(link, feedBuffers(message.value, transfer));
+    // The feeds were moved here, so no view on the main thread can reach them: they go back for
+    // reuse, a few batches' at a time or when the worker would sleep (see HeldFeeds).
+    held.add(feedBuffers(message.value, transfer));
   }
 }
 
