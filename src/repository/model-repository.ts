@@ -4,7 +4,7 @@ import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, Repository
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
 import { isModelName } from './paths.js';
-import { listModels, listVersions, readModel } from './scan.js';
+import { listModelDirs, listVersions, readModel } from './scan.js';
 import { Slots } from './slots.js';
 import { ModelSync } from './sync.js';
 
@@ -51,7 +51,7 @@ export interface RepositoryOptions {
 export interface RepositoryEvents {
   /**
    * A model's config is invalid, or a version failed to load (the registry's `failure` event has
-   * the load failures too). Reported once for the same files: fixing them retries. A load that
+   * the load failures too), or a model directory has no config.json (a Triton model's `config.pbtxt`). Reported once for the same files: fixing them retries. A load that
    * found no room within `loadTimeoutMs`, or another load of its version in flight, is not the
    * files' fault: the next poll tries it again, reporting it again only when it fails otherwise.
    */
@@ -134,9 +134,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     this.#starting = true;
     let root: string;
     let names: readonly string[];
+    let configless: readonly string[] = [];
     try {
       root = await this.#rootDir();
-      names = this.mode === 'explicit' ? (this.#options.models ?? []) : await this.#managed(root);
+      if (this.mode === 'explicit') names = this.#options.models ?? [];
+      else ({ models: names, configless } = await this.#managed(root));
     } catch (error) {
       this.#starting = false;
       throw error;
@@ -144,6 +146,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const backends = new BackendCache(this.#options.backends ?? defaultBackends);
     const sync = new ModelSync(this.#options.registry, backends, (name, version, error) => this.emit('failure', { name, version, error }), this.#clock, this.#closing.signal);
     this.#sync = sync;
+    // A directory with no config.json (a Triton model's) is reported as an explicit load of it would be, not passed by.
+    for (const name of configless) await sync.configless(name, root);
     const { registry } = this.#options;
     // Under the registry's limits one at a time, in order: the least recently used are evicted, and loads going on together would leave that to the order they end.
     const slots = registry.maxLoadedVersions < Infinity || registry.maxLoadedBytes < Infinity ? new Slots(1) : this.#loadSlots;
@@ -174,7 +178,8 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const root = await this.#rootDir();
     const registry = this.#options.registry;
     const entries: RepositoryIndexEntry[] = [];
-    for (const name of await listModels(root)) {
+    const { models, configless } = await listModelDirs(root);
+    for (const name of [...models, ...configless].sort()) {
       let modelFile: string;
       let dir: string;
       try {
@@ -275,11 +280,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     const sync = this.#started();
     return this.#serial(async () => {
       const root = await this.#rootDir();
-      const names = await this.#managed(root);
+      const { models: names, configless } = await this.#managed(root);
       // Closed during the listing, or while it waited for its turn: no change starts, a removed model's unload included.
       if (this.#closing.signal.aborted) return [];
-      const removed = sync.names().filter((name) => !names.includes(name));
+      sync.forget(new Set([...names, ...configless]));
+      const removed = sync.names().filter((name) => !names.includes(name) && !configless.includes(name));
       return [
+        ...configless.map((name) => this.#change(name, () => sync.configless(name, root))),
         ...names.map((name) => this.#change(name, () => sync.sync(name, { root, currentRoot: () => this.#target(), stable: true, retryFailed: false, loadSlot: () => this.#loadSlots.take(), signal: this.#closing.signal }))),
         ...removed.map((name) => this.#change(name, () => sync.unload(name))),
       ];
@@ -310,11 +317,11 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     return realpath(this.#options.root).catch(() => this.#options.root);
   }
 
-  /** The model directories this repository manages in `none` and `poll` modes. */
-  async #managed(root: string): Promise<string[]> {
-    const all = await listModels(root);
+  /** The model directories this repository manages in `none` and `poll` modes, and those of them with no config.json. */
+  async #managed(root: string): Promise<{ models: string[]; configless: string[] }> {
+    const all = await listModelDirs(root);
     const only = this.#options.models;
-    return only ? all.filter((n) => only.includes(n)) : all;
+    return only ? { models: all.models.filter((n) => only.includes(n)), configless: all.configless.filter((n) => only.includes(n)) } : all;
   }
 
   #schedule(): void {

@@ -33,18 +33,36 @@ export interface ModelOnDisk {
 
 /** The names of the model directories under `root` that hold a `config.json`, sorted. */
 export async function listModels(root: string): Promise<string[]> {
+  return (await listModelDirs(root)).models;
+}
+
+/**
+ * The model directories under `root`, sorted: `models` hold a `config.json`; `configless` hold
+ * none but look like a Triton model (a `config.pbtxt`, or a version directory named by digits,
+ * which Triton's auto-complete would serve), so that they are reported rather than passed by.
+ */
+export async function listModelDirs(root: string): Promise<{ models: string[]; configless: string[] }> {
   const entries = await readdir(root, { withFileTypes: true });
-  const names: string[] = [];
+  const models: string[] = [];
+  const configless: string[] = [];
   for (const entry of entries) {
     if (!isModelName(entry.name) || !(entry.isDirectory() || entry.isSymbolicLink())) continue;
     try {
       const dir = await modelDir(root, entry.name);
-      if ((await stat(path.join(dir, 'config.json'))).isFile()) names.push(entry.name);
+      if (await isFile(path.join(dir, 'config.json'))) models.push(entry.name);
+      else if ((await isFile(path.join(dir, 'config.pbtxt'))) || (await hasVersionDir(dir))) configless.push(entry.name);
     } catch {
-      // Not a model directory (no config.json, a link outside the root): not listed.
+      // Not a model directory (a link outside the root, unreadable): not listed.
     }
   }
-  return names.sort();
+  return { models: models.sort(), configless: configless.sort() };
+}
+
+const isFile = (file: string): Promise<boolean> => stat(file).then((info) => info.isFile(), () => false);
+
+async function hasVersionDir(dir: string): Promise<boolean> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.some((e) => VERSION_NAME.test(e.name) && (e.isDirectory() || e.isSymbolicLink()));
 }
 
 /**
@@ -58,7 +76,7 @@ export async function readModel(root: string, name: string): Promise<ModelOnDisk
     return { name, dir, configFile, configText: await readFile(configFile, 'utf8') };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const triton = await stat(path.join(dir, 'config.pbtxt')).then((info) => info.isFile(), () => false);
+    const triton = await isFile(path.join(dir, 'config.pbtxt'));
     const hint = triton ? " (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)" : '';
     throw new ModelNotFoundError(`Model '${name}' has no config.json in the repository${hint}`);
   }

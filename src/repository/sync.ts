@@ -237,6 +237,24 @@ export class ModelSync {
     if (errors[0]) throw errors[0];
   }
 
+  /**
+   * Reports a model directory with no config.json (a Triton model's) as an explicit load of it
+   * would (`readModel`'s ModelNotFoundError), once: again only when its message changes. What this
+   * repository had loaded of it (before its config.json went) is unloaded, as a removed model's is.
+   */
+  async configless(name: string, root: string): Promise<void> {
+    if (this.#loaded.has(name)) await this.unload(name);
+    await readModel(root, name).catch((error: unknown) => this.#failure(name, undefined, '', error));
+  }
+
+  /** Forgets the failures of models neither listed nor loaded (their directories went), so that one coming back is reported again. */
+  forget(listed: ReadonlySet<string>): void {
+    for (const key of this.#failed.keys()) {
+      const name = key.split('/')[0]!;
+      if (!listed.has(name) && !this.#loaded.has(name)) this.#failed.delete(key);
+    }
+  }
+
   /** Unloads every version this repository loaded of a model; false when it had loaded none. */
   async unload(name: string): Promise<boolean> {
     const loaded = this.#loaded.get(name);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fsPromises, { mkdir, realpath, symlink, writeFile } from 'node:fs/promises';
+import fsPromises, { mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidInputError, ModelNotFoundError, ModelRegistry, memoryBackend, type ServableError } from 'servable';
@@ -294,4 +294,50 @@ test("while start() lists the root, index() and poll() refuse with UnavailableEr
   await repository.start();
   const starting = 'UnavailableError 503: The repository is starting: call again once start() has listed its root';
   assert.deepEqual([refusals, clock.pending], [[starting, starting, starting, starting], 1]);
+});
+
+test("'poll' reports a model directory with no config.json (a Triton config.pbtxt, or config-less versions) once as a failure, as an explicit load refuses it, lists it in the index as UNAVAILABLE with that reason, and reports it again only when it changes", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeModels(s.root, ['a']);
+  for (const name of ['triton', 'bare']) await writeVersion(s.root, name, '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'triton', 'config.pbtxt'), 'name: "triton"\nplatform: "onnxruntime_onnx"\n');
+  await mkdir(path.join(s.root, 'notes'));
+  await s.repository.start();
+  const triton = "triton: Model 'triton' has no config.json in the repository (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)";
+  const bare = "bare: Model 'bare' has no config.json in the repository";
+  assert.deepEqual(s.failures.slice().sort(), [bare, triton]);
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.failures.length, 2, s.failures.join('\n'));
+  const index = await s.repository.index();
+  assert.deepEqual(index.filter((e) => e.name !== 'a'), [
+    { name: 'bare', state: 'UNAVAILABLE', reason: "Model 'bare' has no config.json in the repository" },
+    { name: 'triton', state: 'UNAVAILABLE', reason: triton.slice('triton: '.length) },
+  ]);
+  // A config.pbtxt added changes the message: reported again; a config.json makes it a model.
+  await writeFile(path.join(s.root, 'bare', 'config.pbtxt'), 'name: "bare"\n');
+  await s.repository.poll();
+  assert.equal(s.failures[2], `bare: Model 'bare' has no config.json in the repository (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)`);
+  await writeConfig(s.root, 'triton', jsonConfig());
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual([s.failures.length, s.registry.isReady('triton')], [3, true]);
+  // Gone and back: reported again. A model losing its config.json is unloaded, as a removed one is, and reported.
+  await rm(path.join(s.root, 'bare'), { recursive: true });
+  await s.repository.poll();
+  await writeVersion(s.root, 'bare', '1', { offset: 1 });
+  await writeFile(path.join(s.root, 'bare', 'config.pbtxt'), 'name: "bare"\n');
+  await rm(path.join(s.root, 'triton', 'config.json'));
+  await s.repository.poll();
+  assert.deepEqual([s.failures.slice(3).sort(), s.registry.has('triton')], [[s.failures[2], triton], false]);
+  await s.done();
+});
+
+test("'none' start() reports a config-less model directory named in models, where it passed it by", async (t) => {
+  const s = await setup(t, 'none', ['a', 'bare']);
+  await writeModels(s.root, ['a']);
+  await writeVersion(s.root, 'bare', '1', { offset: 1 });
+  await s.repository.start();
+  assert.deepEqual([s.registry.names(), s.failures], [['a'], ["bare: Model 'bare' has no config.json in the repository"]]);
+  await s.done();
 });
