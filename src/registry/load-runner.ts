@@ -86,6 +86,7 @@ async function loadNow(runner: LoadRunner, entry: ModelEntry, version: string): 
     }
     entry.lastLoadMs = registry.clock.now() - started;
     runner.commit(entry, mv, config, release);
+    entry.trimFailures();
     return mv;
   } catch (error) {
     release?.();

@@ -4,6 +4,9 @@ import type { ModelVersion } from './model-version.js';
 import { compareVersions, newest, wantedVersions } from './version-policy.js';
 import type { ModelConfig, TrafficPolicy, VersionMetadata, VersionPolicy, VersionQueue, VersionSelector, VersionState } from './types.js';
 
+/** How many versions only a failed load left (listed failed, see {@link ModelEntry.failures}) a model keeps. */
+export const MAX_FAILED_UNKNOWN = 8;
+
 /** The label requests without a version go to, when it is set. */
 export const STABLE = 'stable';
 
@@ -53,7 +56,11 @@ export class ModelEntry {
   readonly replacing = new WeakSet<ModelConfig<unknown, unknown>>();
   /** Versions finishing their queued work before they are disposed. */
   readonly retiring = new Set<ModelVersion>();
-  /** Why the last load of a known version failed, until it loads or is forgotten. */
+  /**
+   * Why the last load of a version failed, until it loads or is forgotten: a known version's, or
+   * one `registry.load()` failed to bring in (nothing to put back), kept so that the status routes
+   * list it failed with why (TF-Serving's END), one message per version, gone with the model.
+   */
   readonly failures = new Map<string, string>();
   /** Label → version. */
   readonly labels = new Map<string, string>();
@@ -156,12 +163,27 @@ export class ModelEntry {
    */
   restore(version: string, config: ModelConfig<unknown, unknown>, before: LoadedBefore): void {
     if (this.configs.get(version) === config) {
-      if (before.failure === undefined) this.failures.delete(version);
-      else this.failures.set(version, before.failure);
-      if (before.config) this.configs.set(version, before.config);
-      else this.configs.delete(version);
+      // A version it made known keeps its load's failure (set by the load, none when called off), not its config.
+      if (before.config) {
+        if (before.failure === undefined) this.failures.delete(version);
+        else this.failures.set(version, before.failure);
+        this.configs.set(version, before.config);
+      } else this.configs.delete(version);
+      this.trimFailures();
     }
     if (this.policy === config.versionPolicy) this.policy = before.policy;
+  }
+
+  /**
+   * Forgets the failures of versions only a failed load left (not known otherwise) that a newer
+   * ready version superseded, and beyond {@link MAX_FAILED_UNKNOWN} the oldest of them: what the
+   * status routes list stays bounded however many new versions fail.
+   */
+  trimFailures(): void {
+    const newestReady = newest(this.live.keys());
+    const only = [...this.failures.keys()].filter((v) => !this.knows(v)).sort(compareVersions);
+    const kept = only.filter((v) => newestReady === undefined || compareVersions(v, newestReady) > 0);
+    for (const v of only) if (!kept.includes(v) || kept.indexOf(v) < kept.length - MAX_FAILED_UNKNOWN) this.failures.delete(v);
   }
 
   /** Forgets a version's config, last failure and the labels pointing at it; returns those labels. */
@@ -270,7 +292,7 @@ export class ModelEntry {
 
   /** Every known version with its state, newest first. */
   statuses(): VersionStatus[] {
-    const versions = new Set([...this.configs.keys(), ...this.live.keys(), ...this.loading.keys(), ...[...this.retiring].map((v) => v.version)]);
+    const versions = new Set([...this.configs.keys(), ...this.live.keys(), ...this.loading.keys(), ...[...this.retiring].map((v) => v.version), ...this.failures.keys()]);
     return [...versions].sort((a, b) => compareVersions(b, a)).map((version) => {
       const live = this.live.get(version);
       if (live) return { version, state: live.state };

@@ -201,7 +201,11 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
     return [...this.#models.keys()];
   }
 
-  /** Every known version of `name` with its state (`unloaded` = known, loaded on demand), newest first. */
+  /**
+   * Every known version of `name` with its state (`unloaded` = known, loaded on demand), newest
+   * first; `failed` ones with why, among them versions a `load()` failed to bring in (not served,
+   * listed for the status routes until a newer version is ready, they load or are unloaded).
+   */
   versions(name: string): VersionStatus[] {
     return this.#entry(name).statuses();
   }
@@ -276,6 +280,8 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    */
   async unload(name: string, version?: string): Promise<void> {
     const entry = this.#entry(name);
+    // A version only a failed load left (listed failed): its failure is forgotten.
+    if (version !== undefined && !entry.knows(version) && entry.failures.delete(version)) return;
     if (version !== undefined && !entry.knows(version)) throw new ModelNotFoundError(`Model '${name}' has no version '${version}'`);
     const versions = version === undefined ? entry.versions() : [version];
     await Promise.all(versions.map((v) => this.#retirer.unloadOne(entry, v, 'explicit')));

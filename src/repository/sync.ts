@@ -229,6 +229,10 @@ export class ModelSync {
     }
     // Called off (the repository closes): what loaded stays, the rest of the change is not applied, as its labels may name a version called off.
     options.signal?.throwIfAborted();
+    // A version whose failed load the registry lists (TF-Serving status: END, with why) and whose directory went: forgotten with it.
+    for (const { version, state } of this.#registry.has(name) ? this.#registry.versions(name) : []) {
+      if (state === 'failed' && !onDisk.some((v) => v.version === version)) await this.#registry.unload(name, version).catch(() => {});
+    }
     if (next.versions.size > 0) {
       this.#loaded.set(name, next);
       await this.#retireUnwanted(name, previous, next);

@@ -927,3 +927,21 @@ test("an ensemble step whose caller's signal aborts with a reason of its own cou
   }
   await registry.close();
 });
+
+test("servable_model_versions{state=\"failed\"} counts a version registry.load() failed to bring in, with the ready one still serving, until a newer version is ready", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const service = new InferenceService({ registry });
+  await registry.load({ name: 'm', source: doubler(5), warmup: [] });
+  const promRegistry = new Registry();
+  const metrics = new ServingMetrics({ promRegistry, service });
+  const broken: MemoryModel = { ...doubler(7), run: () => { throw new Error('weights are corrupt'); } };
+  await assert.rejects(registry.load({ name: 'm', version: '2', source: broken, warmup: [rows(1)] }), /weights are corrupt/);
+  let text = await promRegistry.metrics();
+  assert.deepEqual([sample(text, 'servable_model_versions', { model: 'm', state: 'failed' }), sample(text, 'servable_model_versions', { model: 'm', state: 'ready' })], [1, 1]);
+  await registry.load({ name: 'm', version: '3', source: doubler(3), warmup: [] });
+  text = await promRegistry.metrics();
+  // No failed version left: the series goes (only `ready` is reported at 0).
+  assert.deepEqual([sample(text, 'servable_model_versions', { model: 'm', state: 'failed' }), sample(text, 'servable_model_versions', { model: 'm', state: 'ready' })], [undefined, 2]);
+  metrics.close();
+  await registry.close();
+});

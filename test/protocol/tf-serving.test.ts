@@ -760,3 +760,47 @@ test('a header refused with a 400 comes before an unknown version\'s or label\'s
   assert.deepEqual(answers, ['/v1/models/m/versions/9:predict', '/v1/models/m/labels/nope:predict', '/v2/models/m/versions/9/infer'].flatMap(refused));
   await registry.close();
 });
+
+test('a version whose registry.load() failed is listed END with its error (TF-Serving GetModelStatus), its Triton ready route answers 503 not ready, predict on it 404, until it loads, is unloaded, or the model goes', async () => {
+  const { registry, http, predict } = await setup();
+  const get = async (path: string) => {
+    const reply = await http.handle({ method: 'GET', path, headers: {} });
+    return [reply.status, json(reply)];
+  };
+  const corrupt: MemoryModel = { ...twoInputs(), run: () => { throw new Error('weights are corrupt'); } };
+  const warmup = [{ inputs: { a: { datatype: 'INT64', shape: [1, 2], data: new BigInt64Array(2) } as Tensor, s: { datatype: 'BYTES', shape: [1], data: ['x'] } as Tensor } }];
+  await assert.rejects(registry.load({ name: 'two', version: '2', source: corrupt, warmup }), /weights are corrupt/);
+  const ended = { version: '2', state: 'END', status: { error_code: 'UNKNOWN', error_message: 'weights are corrupt' } };
+  const available = { version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } };
+  assert.deepEqual(registry.versions('two'), [{ version: '2', state: 'failed', error: 'weights are corrupt' }, { version: '1', state: 'ready' }]);
+  assert.deepEqual(await get('/v1/models/two'), [200, { model_version_status: [ended, available] }]);
+  assert.deepEqual(await get('/v1/models/two/versions/2'), [200, { model_version_status: [ended] }]);
+  assert.deepEqual(await get('/v2/models/two/versions/2/ready'), [503, { name: 'two', version: '2', ready: false }]);
+  // Not served: requests for it are 404, as TF-Serving's for an END version; unversioned ones go to version 1.
+  assert.equal((await predict({ inputs: { a: [[1, 2]], s: ['x'] } }, '/v1/models/two/versions/2:predict')).status, 404);
+  assert.equal((await predict({ inputs: { a: [[1, 2]], s: ['x'] } }, '/v1/models/two:predict')).status, 200);
+  // The last failure only: a second one replaces it.
+  await assert.rejects(registry.load({ name: 'two', version: '2', source: { ...corrupt, run: () => { throw new Error('still corrupt'); } }, warmup }), /still corrupt/);
+  assert.deepEqual(registry.versions('two')[0], { version: '2', state: 'failed', error: 'still corrupt' });
+  await registry.unload('two', '2');
+  assert.deepEqual(await get('/v1/models/two'), [200, { model_version_status: [available] }]);
+  await assert.rejects(registry.load({ name: 'two', version: '3', source: corrupt, warmup }));
+  await registry.load({ name: 'two', version: '3', source: twoInputs(), warmup: [] });
+  assert.deepEqual(registry.versions('two').map((v) => v.state), ['ready', 'ready']);
+  // A model whose first load failed is forgotten with its failure: 404, as before.
+  await assert.rejects(registry.load({ name: 'fresh', source: corrupt, warmup }));
+  assert.deepEqual([registry.has('fresh'), (await get('/v1/models/fresh'))[0]], [false, 404]);
+  await registry.close();
+});
+
+test('the failures registry.load() leaves are bounded: a newer ready version supersedes them, and a model keeps the newest 8', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: echo(), warmup: [] });
+  const warmup = [{ inputs: { x: { datatype: 'FP32', shape: [1], data: new Float32Array(1) } as Tensor } }];
+  const broken = (v: number): MemoryModel => ({ ...echo(), run: () => { throw new Error(`v${v} broken`); } });
+  for (let v = 2; v <= 11; v++) await assert.rejects(registry.load({ name: 'm', version: String(v), source: broken(v), warmup }));
+  assert.deepEqual(registry.versions('m').map((s) => `${s.version}:${s.state}`), ['11:failed', '10:failed', '9:failed', '8:failed', '7:failed', '6:failed', '5:failed', '4:failed', '1:ready']);
+  await registry.load({ name: 'm', version: '9', source: echo(), warmup: [] });
+  assert.deepEqual(registry.versions('m').map((s) => `${s.version}:${s.state}`), ['11:failed', '10:failed', '9:ready', '1:ready']);
+  await registry.close();
+});

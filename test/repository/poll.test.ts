@@ -233,3 +233,21 @@ test("'poll' still reports a label naming a version that never appears (a typo) 
   assert.deepEqual([registry.versions('m'), registry.labels('m'), failures], [[{ version: '2', state: 'ready' }], {}, ["m:22: Label 'stable' of model 'm' names version 22, which is not loaded"]]);
   await done();
 });
+
+test("'poll': a version that failed to load is listed failed with why by the registry (TF-Serving status END) as in the index, and forgotten once its directory goes", async (t) => {
+  const s = await setup(t, 'poll');
+  await writeModels(s.root, ['m']);
+  await s.repository.start();
+  await writeVersion(s.root, 'm', '2', { offset: 2, fail: true });
+  await s.repository.poll();
+  await s.repository.poll();
+  assert.deepEqual(s.registry.versions('m'), [{ version: '2', state: 'failed', error: 'the weights are corrupt' }, { version: '1', state: 'ready' }]);
+  assert.deepEqual(await s.repository.index(), [
+    { name: 'm', version: '1', state: 'READY' },
+    { name: 'm', version: '2', state: 'UNAVAILABLE', reason: 'the weights are corrupt' },
+  ]);
+  await rm(path.join(s.root, 'm', '2'), { recursive: true });
+  await s.repository.poll();
+  assert.deepEqual([s.registry.versions('m'), s.failures], [[{ version: '1', state: 'ready' }], ['m:2: the weights are corrupt']]);
+  await s.done();
+});
