@@ -107,6 +107,8 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
           const { headers, body } = tooLargeReply(http, { method: request.method, path: pathBelow(scope.prefix, request.url) }, drained);
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
+        // A 5xx of Fastify's is answered bare, as the protocol answers what it does not expect: its error goes to onError, the only place it is told.
+        if (status >= 500) report(error, { method: request.method, path: pathBelow(scope.prefix, request.url), headers: request.headers });
         const message = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? notMediaType(request) : error.message;
         // The codes the other adapters give: a 415 here is Fastify's alone (a Content-Type that is no media type), its other 4xx malformed requests.
         const code: ReplyErrorCode = status >= 500 ? 'ERR_SERVABLE_INTERNAL' : status === 415 ? 'ERR_SERVABLE_UNSUPPORTED_MEDIA_TYPE' : 'ERR_SERVABLE_INVALID_INPUT';

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
-import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import Fastify, { errorCodes, type FastifyError, type FastifyRequest } from 'fastify';
 import { InferenceService, ModelRegistry } from 'servable';
 import { servableFastify, type ServableFastifyOptions } from 'servable/fastify';
 import { memoryBackend } from 'servable/testing';
@@ -535,6 +535,34 @@ test("fastify: a plugin hook's error whose code starts FST_ but is not Fastify's
     const refused = await app.inject({ url: '/v2/health/live' });
     assert.deepEqual([refused.statusCode, refused.json()], [401, { app: 'FST_JWT_NO_AUTHORIZATION_IN_HEADER' }]);
     assert.deepEqual(handled, ['FST_ERR_RATE_LIMIT', 'FST_JWT_NO_AUTHORIZATION_IN_HEADER']);
+  } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test("fastify: an error Fastify raises on servable's routes carries the code the other adapters give (a 4xx ERR_SERVABLE_INVALID_INPUT), and a 5xx is the protocol's bare 500 with its error passed to onError", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const reported: string[] = [];
+  const app = Fastify();
+  // Fastify's own errors, raised by a hook of the app's on the plugin's routes (a code of Fastify's errorCodes).
+  app.addHook('preHandler', async (request) => {
+    if (request.headers['x-raise'] === '400') throw new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH();
+    if (request.headers['x-raise'] === '500') throw new errorCodes.FST_ERR_HOOK_TIMEOUT('preHandler', 'hook');
+  });
+  await app.register(servableFastify, { service: new InferenceService({ registry }), onError: (error) => void reported.push((error as FastifyError).code) });
+  try {
+    const replies = [];
+    for (const raise of ['400', '500']) {
+      const res = await app.inject({ method: 'POST', url: '/v2/models/linear/infer', headers: { 'x-raise': raise }, payload: inferBody([[1, 2, 3]]) });
+      replies.push([res.statusCode, res.json()]);
+    }
+    assert.deepEqual(replies, [
+      [400, { error: 'Request body size did not match Content-Length', code: 'ERR_SERVABLE_INVALID_INPUT' }],
+      [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }],
+    ]);
+    assert.deepEqual(reported, ['FST_ERR_HOOK_TIMEOUT'], 'the 500 is reported to onError, the 400 is not');
   } finally {
     await app.close();
     await registry.close();
