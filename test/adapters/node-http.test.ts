@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
-import { BodyTooLargeError, disconnectSignal, readBody, type NodeRequest, type NodeResponse } from '../../src/adapters/node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountOf, readBody, type NodeRequest, type NodeResponse } from '../../src/adapters/node-http.js';
 import { DISCARD_MS } from '../../src/adapters/discard-body.js';
 
 /** A body of `size` bytes counting up from 0, streamed in chunks of `chunk` bytes, each a slice of a larger buffer at offset 1. */
@@ -174,3 +174,15 @@ for (const version of [1, 2] as const) {
     }
   });
 }
+
+test('mountOf is the request target before the path below the mount point, as sent: query strings and absolute-form targets included; empty when the path is not its end', () => {
+  const cases: [target: string, path: string, mount: string][] = [
+    ['/v2/models/m/explain', '/v2/models/m/explain', ''],
+    ['/api/v2/models/m/explain', '/v2/models/m/explain', '/api'],
+    ['/API/v1/v2/x?y=/v2/x', '/v2/x?y=/v2/x', '/API/v1'],
+    ['http://host:8000/api/v2/x?y=1', '/v2/x?y=1', '/api'],
+    ['/api/v2/x?y=1', '/v2/x', ''], // a path without the target's query is not its end
+    ['/legacy/infer', '/v2/models/m/infer', ''], // a path an app's middleware rewrote
+  ];
+  assert.deepEqual(cases.map(([target, path]) => mountOf(target, path)), cases.map(([, , mount]) => mount));
+});
