@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { receiveMessageOnPort } from 'node:worker_threads';
-import { HELD_BATCHES, HeldFeeds } from '../../src/backends/onnx-node/held-feeds.js';
+import { HELD_BATCHES, HELD_BYTES, HeldFeeds } from '../../src/backends/onnx-node/held-feeds.js';
 import { Link } from '../../src/backends/onnx-node/link.js';
 import { takeMessage } from '../../src/backends/onnx-node/link-end.js';
 
@@ -46,4 +46,17 @@ test('takeMessage calls idle before it sleeps, not when the job is already there
     link.port.close();
     link.end.port.close();
   }
+});
+
+test('large batches go back at once: a worker holds under HELD_BYTES of feeds between replies', () => {
+  const link = new Link(0);
+  const held = new HeldFeeds(link.end);
+  held.add([new ArrayBuffer(HELD_BYTES - 8)]);
+  assert.deepEqual(notices(link), [], 'held while under HELD_BYTES');
+  held.add([new ArrayBuffer(8)]);
+  assert.deepEqual(notices(link), [[HELD_BYTES - 8, 8]], 'moved back once HELD_BYTES are held, fewer than HELD_BATCHES batches');
+  held.add([new ArrayBuffer(20 * 1024 * 1024)]);
+  assert.deepEqual(notices(link), [[20 * 1024 * 1024]], 'a batch of HELD_BYTES or more goes back after its own reply');
+  link.port.close();
+  link.end.port.close();
 });
