@@ -38,3 +38,20 @@ test('a promise that defers its work with setImmediate, as onnxruntime-node\'s r
   assert.equal(await promise, 7);
   assert.equal(turned, false, 'settled before the event loop turned');
 });
+
+test('only the first setImmediate is called at once: one made from its callback waits for the event loop, so a polling loop cannot spin the thread', async () => {
+  let polls = 0;
+  const polled = new Promise<void>((resolve) => {
+    runNow(() => {
+      const poll = (): void => {
+        polls++;
+        if (polls < 3) setImmediate(poll);
+        else resolve();
+      };
+      setImmediate(poll);
+    });
+  });
+  assert.equal(polls, 1, 'the first poll ran inside runNow, the second was deferred');
+  await polled;
+  assert.equal(polls, 3);
+});
