@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runNow } from '../../src/backends/onnx-node/run-now.js';
+import { importOrt } from '../../src/backends/onnx-node/runtime.js';
+import { identityModel } from './models.js';
 
 test('runNow calls setImmediate callbacks at once, with their arguments, and restores setImmediate after', () => {
   const before = globalThis.setImmediate;
@@ -54,4 +56,20 @@ test('only the first setImmediate is called at once: one made from its callback 
   assert.equal(polls, 1, 'the first poll ran inside runNow, the second was deferred');
   await polled;
   assert.equal(polls, 3);
+});
+
+test('the installed onnxruntime-node\'s session.run() has run when runNow returns, and settles before the event loop turns', async () => {
+  const ort = await importOrt();
+  const session = await ort.InferenceSession.create(identityModel(['FP32']), { intraOpNumThreads: 1 });
+  try {
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    const results = await runNow(() => session.run({ in_FP32: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4]), [2, 2]) }));
+    assert.deepEqual(Array.from(results['out_FP32']!.data as Float32Array), [1, 2, 3, 4]);
+    assert.equal(turned, false, 'no turn of the event loop before the results: onnxruntime-node no longer starts its run from setImmediate, and runNow gains nothing');
+  } finally {
+    await session.release();
+  }
 });
