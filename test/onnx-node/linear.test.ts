@@ -121,20 +121,27 @@ test('feeds move to the worker by default; transferFeeds: false, views and share
   }
 });
 
-test('the feed buffers moved to a worker come back for reuse', async () => {
-  // An odd length no other buffer in this file has, with a pattern to recognise it by.
-  const xs = Array.from({ length: 7 }, (_, i) => [i, i + 1, -i]);
-  const feeds = feed(xs);
-  const out = await session.run(feeds);
-  assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected(xs));
-  // The worker gives the buffer back after its reply, in a message the event loop delivers.
-  let reused: Float32Array | undefined;
-  for (const until = Date.now() + 2000; !reused && Date.now() < until; await sleep(1)) {
-    const taken = new Float32Array(takeBuffer(7 * 3 * 4));
-    if (taken.every((v, i) => v === xs.flat()[i])) reused = taken;
+test('the feed buffers moved to a worker come back for reuse, after a single batch too', async () => {
+  // A worker of its own, whose first and only batch this is: it holds feeds for a few batches,
+  // so only its going to sleep with no batch in sight sends this one back.
+  const single = await onnxNode({ instances: 1, intraOpNumThreads: 1 }).load(model, { label: 'linear:recycle' });
+  try {
+    // An odd length no other buffer in this file has, with a pattern to recognise it by.
+    const xs = Array.from({ length: 7 }, (_, i) => [i, i + 1, -i]);
+    const feeds = feed(xs);
+    const out = await single.run(feeds);
+    assert.deepEqual(Array.from(out['Y']!.data as Float32Array), expected(xs));
+    // The worker gives the buffer back in a message the event loop delivers.
+    let reused: Float32Array | undefined;
+    for (const until = Date.now() + 2000; !reused && Date.now() < until; await sleep(1)) {
+      const taken = new Float32Array(takeBuffer(7 * 3 * 4));
+      if (taken.every((v, i) => v === xs.flat()[i])) reused = taken;
+    }
+    assert.ok(reused, 'the buffer that was sent is handed out again, contents and all');
+    assert.notEqual((out['Y']!.data as Float32Array).buffer, reused.buffer, 'outputs are never recycled');
+  } finally {
+    await single.dispose();
   }
-  assert.ok(reused, 'the buffer that was sent is handed out again, contents and all');
-  assert.notEqual((out['Y']!.data as Float32Array).buffer, reused.buffer, 'outputs are never recycled');
 });
 
 test('outputs too large for the shared reply arena come back by message, exact', async () => {
