@@ -194,10 +194,15 @@ const SLAB_BYTES = 8 * 1024;
 let slab = new ArrayBuffer(SLAB_BYTES);
 let slabUsed = 0;
 
-/** `byteLength` zeroed bytes: a fresh part of the shared slab when small, else a buffer of their own. */
+/**
+ * `byteLength` zeroed bytes: a fresh part of the shared slab when small, else a buffer of their own.
+ * A slab a caller detached (transferring a reply's whole `buffer`, against `HttpResponse.body`'s
+ * rule) reads as 0 bytes long and is replaced (`>=`: a reply of none too), where every later small
+ * reply threw.
+ */
 function allocate(byteLength: number): Uint8Array {
   if (byteLength > SLAB_BYTES / 2) return new Uint8Array(byteLength);
-  if (slabUsed + byteLength > SLAB_BYTES) {
+  if (slabUsed + byteLength >= slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabUsed = 0;
   }

@@ -30,6 +30,16 @@ test('joinBody gives each reply bytes of its own, small and large', () => {
   }
 });
 
+test('joinBody still answers after a caller transferred a small reply\'s shared buffer away', () => {
+  const sent = joinBody('{"a":1}', [Uint8Array.of(1)]).body;
+  // Against the TSDoc, but one caller's postMessage(..., [body.buffer]) must not break every later reply.
+  structuredClone(sent, { transfer: [sent.buffer as ArrayBuffer] });
+  assert.equal(sent.buffer.byteLength, 0, 'the shared buffer is detached');
+  const { body, headerLength } = joinBody('{"b":2}', [Uint8Array.of(7)]);
+  assert.equal(headerLength, 7);
+  assert.deepEqual([...body], [...encoder.encode('{"b":2}'), 7]);
+});
+
 const families: RouteFamilies = { tfServing: true, repository: false, statistics: false };
 
 test('routeMatcher answers as matchRoute does, whether it has seen the path or not', () => {
