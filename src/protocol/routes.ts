@@ -76,11 +76,20 @@ export function matchRoute(method: string, path: string, families: RouteFamilies
 const MATCHES_KEPT = 256;
 
 /**
+ * The longest path (query string included) a matcher remembers: a repository's model names are up
+ * to 200 characters. Longer ones, as long as the server's URL limit (16 KiB in Node, more where it
+ * is raised or in other runtimes), are matched anew, so that what is kept stays near a megabyte
+ * (GET, HEAD and POST, each path and its decoded segments), where it could reach tens.
+ */
+const LONGEST_PATH_KEPT = 512;
+
+/**
  * {@link matchRoute} for one set of families, remembering the routes it found by method and path:
  * a server's requests go to a few paths, and matching one anew (splitting it, decoding its
  * segments, finding its route) took about 0.7 µs a request. Only matches that found a route are
- * kept, up to {@link MATCHES_KEPT} paths a method; past that they are all forgotten, so that clients
- * sending ever new paths cost a match each, as without it, and no more memory.
+ * kept, up to {@link MATCHES_KEPT} paths a method of up to {@link LONGEST_PATH_KEPT} characters;
+ * past that they are all forgotten, so that clients sending ever new paths cost a match each, as
+ * without it, and no more memory.
  */
 export function routeMatcher(families: RouteFamilies): (method: string, path: string) => RouteMatch {
   const kept = new Map<string, Map<string, RouteMatch>>();
@@ -89,7 +98,7 @@ export function routeMatcher(families: RouteFamilies): (method: string, path: st
     const known = paths?.get(path);
     if (known) return known;
     const match = matchRoute(method, path, families);
-    if (!('route' in match)) return match;
+    if (!('route' in match) || path.length > LONGEST_PATH_KEPT) return match;
     if (!paths) kept.set(method, (paths = new Map()));
     else if (paths.size >= MATCHES_KEPT) paths.clear();
     paths.set(path, match);

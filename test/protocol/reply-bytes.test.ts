@@ -64,3 +64,13 @@ test('routeMatcher keeps a bounded number of paths: past it, it matches anew and
   assert.deepEqual(again, first);
   assert.deepEqual(match('PUT', '/v2/models/m0/infer'), { allow: ['POST'] });
 });
+
+test('routeMatcher does not keep a long path, so that what it keeps stays small whatever URLs a server accepts', () => {
+  const match = routeMatcher(families);
+  const long = `/v2/models/${'m'.repeat(600)}/infer`;
+  const first = match('POST', long);
+  assert.deepEqual(first, matchRoute('POST', long, families));
+  assert.notEqual(match('POST', long), first, 'a path of 600 characters and more is matched anew each time');
+  const short = `/v2/models/${'m'.repeat(200)}/infer`;
+  assert.equal(match('POST', short), match('POST', short), 'a path of a model name of 200 characters is kept');
+});
