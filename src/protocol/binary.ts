@@ -230,14 +230,18 @@ export function utf8Length(text: string): number {
 
 /**
  * A JSON header followed by binary chunks, and the header length to announce: the header encoded
- * straight into the body, one buffer made (a part of a shared one for a small reply).
+ * straight into the body, one buffer made (a part of a shared one for a small reply). A header too
+ * long for the shared buffer (JSON outputs beside binary ones) is encoded and copied: counting its
+ * UTF-8 length in JavaScript took longer than that (a 1 MB header 1.1 ms against 0.8).
  */
 export function joinBody(json: string, chunks: readonly Uint8Array[]): { body: Uint8Array; headerLength: number } {
-  const headerLength = utf8Length(json);
+  const header = json.length > SLAB_BYTES / 2 ? encoder.encode(json) : undefined;
+  const headerLength = header ? header.byteLength : utf8Length(json);
   let size = headerLength;
   for (const c of chunks) size += c.byteLength;
   const body = allocate(size);
-  encoder.encodeInto(json, body);
+  if (header) body.set(header);
+  else encoder.encodeInto(json, body);
   let offset = headerLength;
   for (const c of chunks) {
     body.set(c, offset);

@@ -11,7 +11,7 @@ test('utf8Length counts the bytes TextEncoder writes, lone surrogates as U+FFFD'
 });
 
 test('joinBody writes the header as TextEncoder encodes it, then the chunks, and announces its length', () => {
-  for (const json of ['{"model_name":"m"}', '{"model_name":"mödel 😀","id":"\ud83d"}']) {
+  for (const json of ['{"model_name":"m"}', '{"model_name":"mödel 😀","id":"\ud83d"}', `{"data":"${'ü😀\ud83d'.repeat(2000)}"}`]) {
     const { body, headerLength } = joinBody(json, [Uint8Array.of(1, 2, 3), new Uint8Array(0), Uint8Array.of(4)]);
     const header = encoder.encode(json);
     assert.equal(headerLength, header.byteLength);
