@@ -65,9 +65,12 @@ async function hasVersionDir(dir: string): Promise<boolean> {
   return entries.some((e) => VERSION_NAME.test(e.name) && (e.isDirectory() || e.isSymbolicLink()));
 }
 
+/** The file system's errors for a `config.json` that is not there to read. */
+const NOT_A_CONFIG = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
+
 /**
  * Reads a model's directory and its `config.json`.
- * @throws ModelNotFoundError for a name that is not a model directory inside the root, or one with no config.json (a Triton model's config.pbtxt is named); the file system's error when config.json cannot be read.
+ * @throws ModelNotFoundError for a name that is not a model directory inside the root, a file, or one with no config.json file (a Triton model's config.pbtxt is named); the file system's error when config.json cannot be read.
  */
 export async function readModel(root: string, name: string): Promise<ModelOnDisk> {
   const dir = await modelDir(root, name);
@@ -75,7 +78,8 @@ export async function readModel(root: string, name: string): Promise<ModelOnDisk
   try {
     return { name, dir, configFile, configText: await readFile(configFile, 'utf8') };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // No such file, a name that is a file (ENOTDIR), a config.json that is a directory: no model, and no server path quoted.
+    if (!NOT_A_CONFIG.has((error as NodeJS.ErrnoException).code!)) throw error;
     const triton = await isFile(path.join(dir, 'config.pbtxt'));
     const hint = triton ? " (its config.pbtxt is Triton's, which servable does not read: see docs/registry.md)" : '';
     throw new ModelNotFoundError(`Model '${name}' has no config.json in the repository${hint}`);

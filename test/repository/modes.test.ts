@@ -145,6 +145,17 @@ test('a model directory with no config.json, such as a Triton model with its con
   await s.done();
 });
 
+test('a name that is a file, or a model directory whose config.json is a directory, is a 404 that quotes no server path', async (t) => {
+  const s = await setup(t, 'explicit');
+  await writeFile(path.join(s.root, 'README.md'), 'not a model\n');
+  await mkdir(path.join(s.root, 'odd', 'config.json'), { recursive: true });
+  await s.repository.start();
+  const notFound = (pattern: RegExp) => (e: ServableError) => e instanceof ModelNotFoundError && pattern.test(e.message) && !e.message.includes(s.root);
+  await assert.rejects(s.repository.load('README.md'), notFound(/^Model 'README.md' has no config.json in the repository$/));
+  await assert.rejects(s.repository.load('odd'), notFound(/^Model 'odd' has no config.json in the repository$/));
+  await s.done();
+});
+
 test('names from requests never reach outside the root', async (t) => {
   const s = await setup(t, 'explicit');
   const outside = await tempRoot();
