@@ -51,7 +51,7 @@ export interface RepositoryOptions {
 export interface RepositoryEvents {
   /**
    * A model's config is invalid, or a version failed to load (the registry's `failure` event has
-   * the load failures too), or a model directory has no config.json (a Triton model's `config.pbtxt`). Reported once for the same files: fixing them retries. A load that
+   * the load failures too), or a model directory has no config.json (a Triton model's `config.pbtxt`). Reported once for the same files: fixing them retries; an explicit load of a name with no directory, at each try. A load that
    * found no room within `loadTimeoutMs`, or another load of its version in flight, is not the
    * files' fault: the next poll tries it again, reporting it again only when it fails otherwise.
    */

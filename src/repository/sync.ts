@@ -6,6 +6,7 @@ import { readClassLabels, type ClassLabelFiles } from './class-labels.js';
 import { applyRouting, type FailureSink, type Routed } from './routing.js';
 import { labelsOf, parseConfig, withoutRouting, type RepositoryModelConfig } from './config-file.js';
 import { digestHandler, loadHandler } from './handler-module.js';
+import { modelDir } from './paths.js';
 import { digestFiles, listVersions, readModel, type ModelOnDisk, type VersionOnDisk } from './scan.js';
 
 /** A loaded version's files: their sizes and times, a digest of their bytes, and the config they were loaded under. */
@@ -122,7 +123,11 @@ export class ModelSync {
       configKey = `${disk.configText}#${handlerDigest}#${classLabels.digest}`;
       loadKey = `${withoutRouting(disk.configText)}#${handlerDigest}#${classLabels.digest}`;
     } catch (error) {
-      throw this.#failure(name, undefined, disk?.configText ?? '', error);
+      const err = this.#failure(name, undefined, disk?.configText ?? '', error);
+      // No directory of that name (an explicit load of any name, the HTTP load route's too): nothing is kept of it, so that
+      // what this map holds stays bounded by the directories under the root, not by the names ever tried.
+      if (disk === undefined && !this.#loaded.has(name) && !(await modelDir(options.root, name).then(() => true, () => false))) this.#drop(name);
+      throw err;
     }
     this.#failed.delete(name);
     const previous = this.#loaded.get(name);
@@ -263,10 +268,15 @@ export class ModelSync {
   async unload(name: string): Promise<boolean> {
     const loaded = this.#loaded.get(name);
     this.#loaded.delete(name);
-    for (const key of this.#failed.keys()) if (key === name || key.startsWith(`${name}/`)) this.#failed.delete(key);
+    this.#drop(name);
     if (!loaded) return false;
     if (this.#registry.has(name)) await this.#drained(this.#registry.unload(name));
     return true;
+  }
+
+  /** Forgets the failures of a model and of its versions. */
+  #drop(name: string): void {
+    for (const key of this.#failed.keys()) if (key === name || key.startsWith(`${name}/`)) this.#failed.delete(key);
   }
 
   /**
