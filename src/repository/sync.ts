@@ -81,8 +81,8 @@ export class ModelSync {
   /** Aborts as the repository closes: no drain is waited for after that. */
   readonly #closing: AbortSignal;
   readonly #loaded = new Map<string, Loaded>();
-  /** `name/version` → fingerprint at the previous look. */
-  readonly #seen = new Map<string, string>();
+  /** `name` → version → fingerprint at the previous look: the versions on disk then, no others. */
+  readonly #seen = new Map<string, Map<string, string>>();
   /** `name` or `name/version` → the key of the files that failed, why, and whether the next look tries them again. */
   readonly #failed = new Map<string, Failed>();
 
@@ -131,12 +131,16 @@ export class ModelSync {
     }
     this.#failed.delete(name);
     const previous = this.#loaded.get(name);
-    const onDisk = (await listVersions(disk.dir, config.modelFile, options.root)).filter((v) => v.hasModel);
+    const listed = await listVersions(disk.dir, config.modelFile, options.root);
+    const onDisk = listed.filter((v) => v.hasModel);
+    const seen = this.#seen.get(name);
+    const nowSeen = new Map(listed.map((v) => [v.version, v.fingerprint]));
+    this.#seen.set(name, nowSeen);
+    // A version directory gone: its failure goes with it, so that what is kept stays bounded by the directories on disk.
+    for (const version of seen?.keys() ?? []) if (!listed.some((v) => v.version === version)) this.#failed.delete(`${name}/${version}`);
     const stable = new Set<string>();
     const usable = onDisk.filter((v) => {
-      const key = `${name}/${v.version}`;
-      if (!options.stable || this.#seen.get(key) === v.fingerprint) stable.add(v.version);
-      this.#seen.set(key, v.fingerprint);
+      if (!options.stable || seen?.get(v.version) === v.fingerprint) stable.add(v.version);
       return stable.has(v.version) || previous?.versions.has(v.version);
     });
     const wanted = wantedVersions(config.versionPolicy, usable.map((v) => v.version));
@@ -256,12 +260,13 @@ export class ModelSync {
     await readModel(root, name).catch((error: unknown) => this.#failure(name, undefined, '', error));
   }
 
-  /** Forgets the failures of models neither listed nor loaded (their directories went), so that one coming back is reported again. */
+  /** Forgets the failures and the files seen of models neither listed nor loaded (their directories went), so that one coming back is reported again, and waits a look as a new one does. */
   forget(listed: ReadonlySet<string>): void {
     for (const key of this.#failed.keys()) {
       const name = key.split('/')[0]!;
       if (!listed.has(name) && !this.#loaded.has(name)) this.#failed.delete(key);
     }
+    for (const name of this.#seen.keys()) if (!listed.has(name) && !this.#loaded.has(name)) this.#seen.delete(name);
   }
 
   /** Unloads every version this repository loaded of a model; false when it had loaded none. */

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { ModelNotFoundError, ModelRegistry, memoryBackend } from 'servable';
 import { FakeClock } from 'servable/testing';
 import { BackendCache } from '../../src/repository/backends.js';
@@ -36,4 +38,22 @@ test("repository.load() of a missing name twice reports it twice, where the seco
   await assert.rejects(s.repository.load('ghost'), ModelNotFoundError);
   assert.deepEqual(s.failures, ["ghost: Model 'ghost' not found in the repository", "ghost: Model 'ghost' not found in the repository"]);
   await s.done();
+});
+
+test("a version directory that goes takes its failure with it, where the failure of every version that ever failed stayed for good", async (t) => {
+  const { root, remove } = await tempRoot();
+  t.after(remove);
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  t.after(() => registry.close());
+  const sync = new ModelSync(registry, new BackendCache(jsonBackends().backends), () => {}, new FakeClock(), new AbortController().signal);
+  const options = { root, currentRoot: async () => root, stable: false, retryFailed: false };
+  await writeConfig(root, 'a', jsonConfig({ versionPolicy: 'all' }));
+  await writeVersion(root, 'a', '1', { offset: 1 });
+  await writeVersion(root, 'a', '2', { offset: 2, fail: true });
+  await assert.rejects(sync.sync('a', options), /the weights are corrupt/);
+  assert.equal(sync.failure('a', '2'), 'the weights are corrupt');
+  await rm(path.join(root, 'a', '2'), { recursive: true });
+  await sync.sync('a', options);
+  assert.equal(sync.failure('a', '2'), undefined, "version 2's directory went");
+  assert.deepEqual(registry.versions('a'), [{ version: '1', state: 'ready' }], 'nor is it listed failed by the registry');
 });
