@@ -168,7 +168,11 @@ export class ModelEntry {
         if (before.failure === undefined) this.failures.delete(version);
         else this.failures.set(version, before.failure);
         this.configs.set(version, before.config);
-      } else this.configs.delete(version);
+      } else {
+        this.configs.delete(version);
+        // Called off (no failure of its own): the failure listed before it stays, as a called-off load changes nothing.
+        if (before.failure !== undefined && !this.failures.has(version)) this.failures.set(version, before.failure);
+      }
       this.trimFailures();
     }
     if (this.policy === config.versionPolicy) this.policy = before.policy;
