@@ -80,6 +80,8 @@ const copy = (d: Duration): DurationStatistic => ({ count: d.count, ns: d.ns });
  * before they queued (a 400 for the model's inputs, a full queue), which Triton's core refuses
  * before it counts; a request that joined an identical one in flight is a cache hit of 0 ns;
  * and a request re-run alone after its batch failed as a whole counts its wait for the first run.
+ * A request counts one cache lookup, as Triton's: with a model's result and semantic caches both
+ * given, its exact hit, or else its semantic hit or miss (not the exact miss before it).
  *
  * @example
  * ```ts
@@ -113,7 +115,13 @@ export class InferenceStatistics {
     for (const v of registry.list()) this.#track(v);
     this.#watchRegistry(registry);
     this.#unsubscribe.push(listen(service, { request: (e: RequestEvent) => this.#request(e) }));
-    for (const cache of caches) this.#watchCache(cache);
+    const watched = new Set<unknown>(caches);
+    // Looked up at each miss, so a model's caching set later counts too.
+    const semanticCounted = (model: string, cache: unknown): boolean => {
+      const semantic = service.cachingOf?.(model)?.semantic;
+      return semantic !== undefined && semantic !== cache && watched.has(semantic);
+    };
+    for (const cache of caches) this.#watchCache(cache, semanticCounted);
   }
 
   /**
@@ -216,7 +224,7 @@ export class InferenceStatistics {
     size.ns += ns;
   }
 
-  #watchCache(cache: StatisticsCacheSource): void {
+  #watchCache(cache: StatisticsCacheSource, semanticCounted: (model: string, cache: unknown) => boolean): void {
     const add = (pick: (c: Counts) => Duration, count: boolean) => (e: StatisticsCacheEvent) => {
       const c = e.model === undefined || e.version === undefined ? undefined : this.#counts(e.model, e.version);
       if (!c) return;
@@ -231,8 +239,9 @@ export class InferenceStatistics {
       // Joined an identical request in flight: answered without running or a lookup, as a hit of 0 ns.
       coalesce: add((c) => c.cacheHit, true),
       miss: (e) => {
-        // A request that asked not to read looked nothing up.
-        if (e.reason !== 'bypass') onMiss(e);
+        // A request that asked not to read looked nothing up. An exact miss goes on to the model's
+        // semantic cache, whose hit or miss is then the request's one lookup, as Triton counts one.
+        if (e.reason !== 'bypass' && !(e.model !== undefined && semanticCounted(e.model, cache))) onMiss(e);
       },
       // Triton's cache_miss time includes the insertion that follows the miss; a bypass's write follows none.
       store: (e) => {

@@ -60,6 +60,11 @@ export interface StatisticsServiceSource {
   on(event: 'request', fn: (event: RequestEvent) => void): unknown;
   off(event: 'request', fn: (event: RequestEvent) => void): unknown;
   readonly registry?: StatisticsRegistrySource;
+  /**
+   * The caches a model opts into (InferenceService's): a model whose semantic cache is counted
+   * counts its lookup, not the exact cache's miss before it. Without it, every miss counts.
+   */
+  cachingOf?(model: string): { readonly semantic?: unknown } | undefined;
 }
 
 /** What InferenceStatistics needs of a ModelRegistry: its `ready`, `unload`, `batch` and `step` events and its loaded versions. */
@@ -80,7 +85,9 @@ export interface InferenceStatisticsOptions {
    * Result caches whose `hit`, `miss` and `store` events (with `model`, `version` and `durationMs`;
    * a `miss` whose `reason` is `bypass` and a `store` whose `bypass` is true add nothing) fill
    * `cache_hit` and `cache_miss`, and whose `coalesce` (a request that joined one in flight)
-   * counts as a hit of 0 ns: the ResultCache the service's models use.
+   * counts as a hit of 0 ns: the ResultCache the service's models use, and their SemanticCache.
+   * A request counts one lookup: where a model's semantic cache is given (see
+   * {@link StatisticsServiceSource.cachingOf}), its hit or miss counts and the exact miss before it does not.
    * @default none: both stay at 0
    */
   readonly caches?: readonly StatisticsCacheSource[];

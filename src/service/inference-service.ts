@@ -191,6 +191,11 @@ export class InferenceService extends Emitter<ServiceEvents> {
     else this.#caches.set(model, checkCaching(model, caching));
   }
 
+  /** The caches `model` opts into, as {@link InferenceService.setCaching} last set them; undefined for none. */
+  cachingOf(model: string): AnyModelCaching | undefined {
+    return this.#caches.get(model);
+  }
+
   /**
    * Runs `model` on feeds and resolves with its outputs: the shape an embedder or another model's
    * step expects, e.g. `onnxEmbedder({ run: service.runner('embedder'), feeds })`, so embeddings

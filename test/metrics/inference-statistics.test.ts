@@ -354,7 +354,7 @@ test('options are checked, quoting the bad value', () => {
   assert.throws(() => new InferenceStatistics({ service, clock: 1 } as never), /Unknown option `clock`/);
 });
 
-test("a service's SemanticCache counts its lookups under their version; with a ResultCache too, a request that missed the exact cache counts a second lookup", async () => {
+test("a service's SemanticCache counts its lookups under their version; with a ResultCache too, a request counts one lookup, as Triton's", async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', source: doubler(0), warmup: [] });
   const service = new InferenceService({ registry });
@@ -364,18 +364,23 @@ test("a service's SemanticCache counts its lookups under their version; with a R
   service.setCaching('m', { result, semantic });
   const semanticOnly = new InferenceStatistics({ service, caches: [semantic] });
   const both = new InferenceStatistics({ service, caches: [result, semantic] });
+  // Without the semantic cache's events, the exact cache's misses are the lookups counted.
+  const resultOnly = new InferenceStatistics({ service, caches: [result] });
   await service.infer('m', rows(1, 1)); // a miss in each
   await Promise.all([result.idle(), semantic.idle()]);
   await service.infer('m', rows(1, 3)); // an exact miss, then a near hit
   await service.infer('m', rows(1, 1)); // an exact hit: the semantic cache is not asked
   // A call of your own that names no model and version counts nowhere.
   await semantic.run({ x: rows(1, 5).inputs.x! }, async () => rows(1, 5).inputs, { partition: ['m', '1'] });
+  // A no-cache request looks nothing up in either.
+  await service.infer('m', rows(1, 7), { noCache: true });
   const counts = (s: InferenceStatistics) => {
     const { success, cache_hit, cache_miss } = s.versionStatistics('m', '1').inference_stats;
     return [success.count, cache_hit.count, cache_miss.count];
   };
-  assert.deepEqual(counts(semanticOnly), [3, 1, 1], 'semantic only: success, hit, miss');
-  assert.deepEqual(counts(both), [3, 2, 3], 'both caches: success, hit, miss');
+  assert.deepEqual(counts(semanticOnly), [4, 1, 1], 'semantic only: success, hit, miss');
+  assert.deepEqual(counts(both), [4, 2, 1], 'both caches: success, hit, miss');
+  assert.deepEqual(counts(resultOnly), [4, 1, 2], 'result only: success, hit, miss');
   await semantic.close();
   await registry.close();
 });
