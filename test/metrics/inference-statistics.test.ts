@@ -384,3 +384,36 @@ test("a service's SemanticCache counts its lookups under their version; with a R
   await semantic.close();
   await registry.close();
 });
+
+test("with a model's result and semantic caches, a hit sums its lookup's time and a miss the semantic lookup's and the exact write's, as Triton's cache_hit and cache_miss", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  // The caches' own clock, moved by their work: an exact read takes 1 ms, a write 4, an embedding 2.
+  const clock = new FakeClock();
+  const lru = new LruStore({ maxBytes: 1 << 20 });
+  const store: CacheStore = {
+    get: (ns, key) => (clock.advance(1), lru.get(ns, key)),
+    set: (ns, key, value, ttlMs) => (clock.advance(4), lru.set(ns, key, value, ttlMs)),
+    delete: (ns, key) => lru.delete(ns, key),
+    clear: (ns, prefix) => lru.clear(ns, prefix),
+  };
+  const result = new ResultCache({ store, clock });
+  const embed = (inputs: TensorMap) => (clock.advance(2), inputs.x!.data as Float32Array);
+  const semantic = new SemanticCache<TensorMap>({ embed, dimensions: 2, threshold: 0.99, maxEntries: 10, clock });
+  service.setCaching('m', { result, semantic });
+  const both = new InferenceStatistics({ service, caches: [result, semantic] });
+  const resultOnly = new InferenceStatistics({ service, caches: [result] });
+  await service.infer('m', rows(1, 1)); // exact miss 1, semantic miss 2, exact write 4
+  await Promise.all([result.idle(), semantic.idle()]);
+  await service.infer('m', rows(1, 3)); // exact miss 1, near hit 2, no write
+  await service.infer('m', rows(1, 1)); // exact hit 1
+  const times = (s: InferenceStatistics) => {
+    const { cache_hit, cache_miss } = s.versionStatistics('m', '1').inference_stats;
+    return { cache_hit, cache_miss };
+  };
+  assert.deepEqual(times(both), { cache_hit: { count: 2, ns: 3 * MS }, cache_miss: { count: 1, ns: 6 * MS } }, 'both caches');
+  assert.deepEqual(times(resultOnly), { cache_hit: { count: 1, ns: 1 * MS }, cache_miss: { count: 2, ns: 6 * MS } }, 'result cache only');
+  await semantic.close();
+  await registry.close();
+});
