@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'eventemitter3';
 import {
-  ensemble,
   InferenceService,
   InvalidInputError,
   ModelNotFoundError,
@@ -21,6 +20,7 @@ import { SemanticCache } from '../../src/cache/semantic/semantic-cache.js';
 import type { CacheStore } from '../../src/cache/store.js';
 import { InferenceStatistics } from '../../src/metrics/index.js';
 import { doubler, rows } from './doubler.js';
+import { loadStepEnsembles, sendStepEnsembles } from './step-ensembles.js';
 
 const EPOCH = 1_700_000_000_000;
 const MS = 1e6;
@@ -287,43 +287,10 @@ test('a version counts from its ready event until it is unloaded; its counts go 
 
 test("an ensemble's model steps count as requests of their model, as Triton counts a composing model's: success or fail with its time, and a queue count that is success's", async () => {
   const { clock, registry, service, now } = await stack();
-  const x2 = [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }];
-  // m twice in a row: x → h → y, each step a request to m's batcher.
-  await registry.load({
-    name: 'pipe',
-    source: ensemble({
-      inputs: x2,
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [
-        { model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'h' } },
-        { model: 'm', inputMap: { x: 'h' }, outputMap: { y: 'y' } },
-      ],
-    }),
-  });
-  // A transform that makes a tensor m refuses: the step to m fails.
-  await registry.load({
-    name: 'bad',
-    source: ensemble({
-      inputs: x2,
-      outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }],
-      steps: [
-        { name: 'widen', transform: () => ({ w: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } },
-        { model: 'm', inputMap: { x: 'wide' }, outputMap: { y: 'y' } },
-      ],
-    }),
-  });
+  await loadStepEnsembles(registry);
   const statistics = new InferenceStatistics({ service, now });
 
-  // t=0: three ensemble requests of 4 items in all: each step fills a batch of 4 at once (5 ms each).
-  const first = Promise.all([service.infer('pipe', rows(1)), service.infer('pipe', rows(2)), service.infer('pipe', rows(1))]);
-  await clock.advanceAsync(5);
-  await clock.advanceAsync(5);
-  await first;
-  // t=10: one alone, each of its steps waiting its 10 ms delay, then running 5 ms.
-  const alone = service.infer('pipe', rows(2));
-  for (let i = 0; i < 4; i++) await clock.advanceAsync(10);
-  assert.deepEqual(data(await alone, 'y'), [4, 4, 4, 4]);
-  await assert.rejects(service.infer('bad', rows(1)), InvalidInputError);
+  assert.deepEqual(data(await sendStepEnsembles(service, clock), 'y'), [4, 4, 4, 4]);
 
   const m = statistics.versionStatistics('m', '1');
   assert.deepEqual(

@@ -13,6 +13,7 @@ import { createHttpHandler } from '../../src/protocol/index.js';
 import { disposeFailing, flush } from '../registry/helpers.js';
 import { parse, sample } from './exposition.js';
 import { doubler, rows } from './doubler.js';
+import { loadStepEnsembles, sendStepEnsembles } from './step-ensembles.js';
 
 async function stack() {
   const clock = new FakeClock();
@@ -855,33 +856,14 @@ test("a service's SemanticCache counts its lookups under the model each was for,
 
 test("an ensemble's model steps count as requests of their model, as Triton counts a composing model's: by outcome, and a success with its time", async () => {
   const { clock, registry, service } = await stack();
-  const x2 = [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }];
-  const y2 = [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }];
-  // m twice in a row: x → h → y, each step a request to m's batcher.
-  const steps = [
-    { model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'h' } },
-    { model: 'm', inputMap: { x: 'h' }, outputMap: { y: 'y' } },
-  ];
-  await registry.load({ name: 'pipe', source: ensemble({ inputs: x2, outputs: y2, steps }) });
-  // A transform that makes a tensor m refuses: the step to m fails.
-  const widen = { name: 'widen', transform: () => ({ w: { datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) } as Tensor }), inputMap: { v: 'x' }, outputMap: { w: 'wide' } };
-  await registry.load({ name: 'bad', source: ensemble({ inputs: x2, outputs: y2, steps: [widen, { model: 'm', inputMap: { x: 'wide' }, outputMap: { y: 'y' } }] }) });
+  await loadStepEnsembles(registry);
   const promRegistry = new Registry();
   new ServingMetrics({ promRegistry, service });
   // Without the service, no request is counted, a step's no more than any other.
   const registryOnly = new Registry();
   new ServingMetrics({ promRegistry: registryOnly, registry });
 
-  // t=0: three ensemble requests of 4 items in all: each step fills a batch of 4 at once (5 ms each).
-  const first = Promise.all([service.infer('pipe', rows(1)), service.infer('pipe', rows(2)), service.infer('pipe', rows(1))]);
-  await clock.advanceAsync(5);
-  await clock.advanceAsync(5);
-  await first;
-  // t=10: one alone, each of its steps waiting its 10 ms delay, then running 5 ms.
-  const alone = service.infer('pipe', rows(2));
-  for (let i = 0; i < 4; i++) await clock.advanceAsync(10);
-  await alone;
-  await assert.rejects(service.infer('bad', rows(1)), InvalidInputError);
+  await sendStepEnsembles(service, clock);
 
   const text = await promRegistry.metrics();
   const m = { model: 'm', version: '1' };
