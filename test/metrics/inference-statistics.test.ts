@@ -33,6 +33,14 @@ async function stack() {
   return { clock, registry, service, now: () => EPOCH + clock.now() };
 }
 
+/** The stack with an LRU result cache in front of `m`, and statistics that watch it. */
+async function cachedStack() {
+  const { clock, registry, service, now } = await stack();
+  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
+  service.setCaching('m', { result: results });
+  return { clock, registry, service, now, results, statistics: new InferenceStatistics({ service, caches: [results], now }) };
+}
+
 const zero = { count: 0, ns: 0 };
 const data = (r: InferenceResponse, name: string) => Array.from(r.outputs[name]!.data as Float32Array);
 
@@ -152,10 +160,7 @@ test("a request its batch fails alone (postprocess) counts as a failure only: no
 });
 
 test('cache hits and misses of the caches given, with their lookup and write times; a bypass is neither', async () => {
-  const { clock, registry, service, now } = await stack();
-  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
-  service.setCaching('m', { result: results });
-  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const { clock, registry, service, now, results, statistics } = await cachedStack();
   const miss = service.infer('m', rows(1, 7));
   await clock.advanceAsync(15);
   await miss;
@@ -213,10 +218,7 @@ test("a no-cache request's write adds nothing to cache_miss: neither a count nor
 });
 
 test("a request that joined an identical one in flight is a cache hit of 0 ns: every success a hit or a miss, as perf_analyzer reads them", async () => {
-  const { clock, registry, service, now } = await stack();
-  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
-  service.setCaching('m', { result: results });
-  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const { clock, registry, service, statistics } = await cachedStack();
   const served = Promise.all([service.infer('m', rows(1, 3)), service.infer('m', rows(1, 3)), service.infer('m', rows(1, 3))]);
   await clock.advanceAsync(15);
   await served;
@@ -247,10 +249,7 @@ test('a request its timeout answered while its batch ran is a failure only: its 
 });
 
 test("last_inference is when the version last ran an execution, as Triton sets it with the batch's statistics: a cache hit and a failure do not move it", async () => {
-  const { clock, registry, service, now } = await stack();
-  const results = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }), clock });
-  service.setCaching('m', { result: results });
-  const statistics = new InferenceStatistics({ service, caches: [results], now });
+  const { clock, registry, service, statistics } = await cachedStack();
   const miss = service.infer('m', rows(1, 7));
   await clock.advanceAsync(15);
   await miss;
