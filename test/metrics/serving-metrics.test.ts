@@ -703,18 +703,24 @@ test('a ServingMetrics created while a first load is in flight keeps its failed 
   await registry.close();
 });
 
+/**
+ * Sends `model` two requests of `n` rows each and, 1 ms later, aborts one with a timeout's reason
+ * and the other with an Error of its caller's own: each rejects with its own reason.
+ */
+async function abortEach(service: InferenceService, clock: FakeClock, model: string, n: number): Promise<void> {
+  const reasons = [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), new Error('user gave up')];
+  const controllers = reasons.map(() => new AbortController());
+  const calls = controllers.map((c) => service.infer(model, rows(n), { signal: c.signal }));
+  await clock.advanceAsync(1);
+  controllers.forEach((c, i) => c.abort(reasons[i]));
+  for (const [i, call] of calls.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+}
+
 test('a request whose signal aborts with a reason of its own counts as cancelled, not as a backend failure', async () => {
   const { clock, registry, service } = await stack();
   const promRegistry = new Registry();
   new ServingMetrics({ promRegistry, service });
-  const timedOut = new AbortController();
-  const gaveUp = new AbortController();
-  const reasons = [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), new Error('user gave up')];
-  const calls = [service.infer('m', rows(1), { signal: timedOut.signal }), service.infer('m', rows(1), { signal: gaveUp.signal })];
-  await clock.advanceAsync(1);
-  timedOut.abort(reasons[0]);
-  gaveUp.abort(reasons[1]);
-  for (const [i, call] of calls.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+  await abortEach(service, clock, 'm', 1);
   const text = await promRegistry.metrics();
   assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'cancelled' }), 2);
   assert.equal(sample(text, 'servable_requests_total', { model: 'm', version: '1', outcome: 'backend' }), 0);
@@ -887,20 +893,9 @@ test("an ensemble step whose caller's signal aborts with a reason of its own cou
   await registry.load({ name: 'pipe', source: ensemble({ inputs: x2, outputs: y2, steps: [{ model: 'm', inputMap: { x: 'x' }, outputMap: { y: 'y' } }] }) });
   const promRegistry = new Registry();
   new ServingMetrics({ promRegistry, service });
-  const timedOut = new AbortController();
-  const gaveUp = new AbortController();
-  const reasons = [new DOMException('The operation was aborted due to timeout', 'TimeoutError'), new Error('user gave up')];
   // Each waits in m's queue (10 ms delay for a batch of 4) when its caller gives up; then two more, once their batch runs (5 ms).
-  const calls = [service.infer('pipe', rows(1), { signal: timedOut.signal }), service.infer('pipe', rows(1), { signal: gaveUp.signal })];
-  await clock.advanceAsync(1);
-  timedOut.abort(reasons[0]);
-  gaveUp.abort(reasons[1]);
-  for (const [i, call] of calls.entries()) await assert.rejects(call, (e) => e === reasons[i]);
-  const running = [new AbortController(), new AbortController()];
-  const late = running.map((c) => service.infer('pipe', rows(2), { signal: c.signal }));
-  await clock.advanceAsync(1); // a batch of 4 runs at once
-  running.forEach((c, i) => c.abort(reasons[i]));
-  for (const [i, call] of late.entries()) await assert.rejects(call, (e) => e === reasons[i]);
+  await abortEach(service, clock, 'pipe', 1);
+  await abortEach(service, clock, 'pipe', 2); // a batch of 4 runs at once
   await clock.advanceAsync(5);
   const text = await promRegistry.metrics();
   for (const model of ['pipe', 'm']) {
