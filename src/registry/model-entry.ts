@@ -186,8 +186,8 @@ export class ModelEntry {
   trimFailures(): void {
     const newestReady = newest(this.live.keys());
     const only = [...this.failures.keys()].filter((v) => !this.knows(v)).sort(compareVersions);
-    const kept = only.filter((v) => newestReady === undefined || compareVersions(v, newestReady) > 0);
-    for (const v of only) if (!kept.includes(v) || kept.indexOf(v) < kept.length - MAX_FAILED_UNKNOWN) this.failures.delete(v);
+    const kept = only.filter((v) => newestReady === undefined || compareVersions(v, newestReady) > 0).slice(-MAX_FAILED_UNKNOWN);
+    for (const v of only) if (!kept.includes(v)) this.failures.delete(v);
   }
 
   /** Forgets a version's config, last failure and the labels pointing at it; returns those labels. */
