@@ -21,7 +21,12 @@ import { median, quantile, table, verdict, watchEventLoop } from './stats.js';
 
 const BATCH = 64;
 const TIMEOUTS: readonly number[] = [5, 10, 20];
-const PROBES_PER_TIMEOUT = 40;
+/**
+ * 200 a timeout, 600 in all: the p99 of 120 probes, as the step first sent, was the second-latest
+ * probe, and about 0.5% of probes land over 5 ms late on this VM, so one run in seven missed on
+ * two probes; over 600 it is the sixth-latest.
+ */
+const PROBES_PER_TIMEOUT = 200;
 const PROBE_GAP_MS = 15;
 const RETRY_SAMPLES = 50;
 const RETRY_QUEUE = 128;
@@ -115,7 +120,8 @@ export async function deadlines(b: Bench, requests: readonly InferenceRequest[])
     ...TIMEOUTS.map((t) => [t, PROBES_PER_TIMEOUT, d.late.get(t)!.length, ...ms(d.late.get(t)!)]),
     ['all', TIMEOUTS.length * PROBES_PER_TIMEOUT, all.length, p50, p99, max],
   ]));
-  console.log(`rejection − deadline p99: ${p99.toFixed(2)} ms   [target <= 5 ms] ${verdict(p99 <= 5)}; ${d.served} probe(s) answered in time; event-loop lag p99 ${d.lagP99.toFixed(2)} ms`);
+  const over = all.filter((late) => late > 5).length;
+  console.log(`rejection − deadline p99: ${p99.toFixed(2)} ms   [target <= 5 ms] ${verdict(p99 <= 5)}; over 5 ms late: ${over} of ${all.length} (${((100 * over) / all.length).toFixed(1)}%); ${d.served} probe(s) answered in time; event-loop lag p99 ${d.lagP99.toFixed(2)} ms`);
   const rows = await retryAfter(b, requests[0]!);
   const ratio = (f: (r: (typeof rows)[number]) => number) => rows.map((r) => f(r) / r.estimate);
   const drained = ratio((r) => r.drained);
@@ -127,5 +133,5 @@ export async function deadlines(b: Bench, requests: readonly InferenceRequest[])
     ['the backlog ahead has run', median(rows.map((r) => r.drained)), quantile(rows.map((r) => r.drained), 0.9), median(drained), quantile(drained, 0.9)],
   ]));
   console.log('(near 1 on the first row is accurate: above 1 the estimate sends clients back too early, into another 503; below 1 too late)\n');
-  return { lateness: { timeouts: TIMEOUTS, late: Object.fromEntries(d.late), served: d.served, lagP99: d.lagP99, p50, p99, max }, retryAfter: rows };
+  return { lateness: { timeouts: TIMEOUTS, late: Object.fromEntries(d.late), served: d.served, lagP99: d.lagP99, p50, p99, max, overFiveMs: over }, retryAfter: rows };
 }
