@@ -17,10 +17,14 @@
  * ```
  * @module servable/express
  */
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
+import { loadPeer } from './load-peer.js';
 import { isMetricsPath, metricsRoute } from './metrics-route.js';
 import { originForm, serveMetrics, serveNode } from './node-http.js';
+
+// Loaded with require() (express is CommonJS), so that a missing express is told with what to install.
+const express = loadPeer<typeof import('express')>('express', 'servable/express', 'npm i express');
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';

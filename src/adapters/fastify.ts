@@ -21,14 +21,17 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { errorCodes, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type preParsingHookHandler, type RegisterOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
 import { assertBoolean, describe } from '../core/index.js';
 import { reportError, type HttpHandler, type ReplyErrorCode } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
-import { loadFastifyPlugin } from './fastify-plugin.js';
+import { loadFastifyErrorCodes, loadFastifyPlugin } from './fastify-plugin.js';
 import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountOf, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
+
+// fastify before fastify-plugin, so that an app with neither is told about fastify first.
+const errorCodes = loadFastifyErrorCodes();
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';

@@ -1,11 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { All, applyDecorators, Controller, Inject, Next, Req, Res, Version, VERSION_NEUTRAL, type Type } from '@nestjs/common';
+import type { Type } from '@nestjs/common';
 import { assertKnownKeys, assertObject, describe } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
+import { loadPeer } from './load-peer.js';
 import { isMetricsPath, METRICS_PATH } from './metrics-route.js';
 import { serveMetrics, serveNode } from './node-http.js';
+
+/** What `servable/nest` tells an app without one of its peers to run. */
+export const NEST_INSTALL = 'npm i @nestjs/common @nestjs/core @nestjs/platform-express';
+
+// Loaded with require() (Nest is CommonJS, and this is the instance an import gets), so that a missing @nestjs/common is told with what to install.
+const common = loadPeer<typeof import('@nestjs/common')>('@nestjs/common', 'servable/nest', NEST_INSTALL);
+const { All, applyDecorators, Controller, Inject, Next, Req, Res, Version } = common;
+const VERSION_NEUTRAL: typeof import('@nestjs/common').VERSION_NEUTRAL = common.VERSION_NEUTRAL;
 
 /** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');

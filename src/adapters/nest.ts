@@ -32,26 +32,22 @@
  * ```
  * @module servable/nest
  */
-import {
-  Inject,
-  Module,
-  type DynamicModule,
-  type InjectionToken,
-  type ModuleMetadata,
-  type OptionalFactoryDependency,
-  type Provider,
-} from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import type { HttpAdapterHost as AdapterHost } from '@nestjs/core';
+import type { DynamicModule, InjectionToken, ModuleMetadata, OptionalFactoryDependency, Provider } from '@nestjs/common';
 import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
+import { loadPeer } from './load-peer.js';
 import { metricsRoute } from './metrics-route.js';
-import { checkDecorators, OPTIONS, SERVABLE_HTTP_HANDLER, servableController, type ServableDecorators } from './nest-controller.js';
+import { checkDecorators, NEST_INSTALL, OPTIONS, SERVABLE_HTTP_HANDLER, servableController, type ServableDecorators } from './nest-controller.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
 export type { MetricsRoute } from './metrics-route.js';
 export { SERVABLE_HTTP_HANDLER, type ServableDecorators } from './nest-controller.js';
+
+const { Inject, Module } = loadPeer<typeof import('@nestjs/common')>('@nestjs/common', 'servable/nest', NEST_INSTALL);
+const { HttpAdapterHost } = loadPeer<typeof import('@nestjs/core')>('@nestjs/core', 'servable/nest', NEST_INSTALL);
 
 const CONTROLLER = Symbol('servable.nest.controller');
 const HANDLER = Symbol('servable.nest.handler');
@@ -105,12 +101,12 @@ export interface ServableModuleAsyncOptions extends ServableRouting, Pick<Module
  * (`SERVABLE_HTTP_HANDLER`), and serves the protocols unless `controller: false`.
  */
 export class ServableModule {
-  readonly #adapterHost: HttpAdapterHost;
+  readonly #adapterHost: AdapterHost;
   readonly #controller: boolean;
   readonly #handler: AdapterHandler;
 
   /** @internal Nest builds the module. */
-  constructor(adapterHost: HttpAdapterHost, controller: boolean, handler: AdapterHandler) {
+  constructor(adapterHost: AdapterHost, controller: boolean, handler: AdapterHandler) {
     this.#adapterHost = adapterHost;
     this.#controller = controller;
     this.#handler = handler;
