@@ -192,7 +192,7 @@ function join(chunks: readonly Buffer[], size: number, alignAt: number | undefin
  * it does with full collections when they lived through the queue. Nothing servable runs keeps a
  * request's tensors after its answer (a shadow copy is made before the primary runs); a custom
  * Handler or response hook must not either. Bodies readBody did not join are left alone, and so
- * are those answered 499, 503 or 504 (`status`): their inference may still run on them, in a batch
+ * are those answered 499, 503, 429 (a 503 under `backpressureStatus: 429`) or 504 (`status`): their inference may still run on them, in a batch
  * already running (a split request shed as overload once its first parts ran, a drain given up)
  * or for the identical requests that joined it through a model's cache, and a body reused under
  * it changed their answers, and the answer cached for them.
@@ -201,7 +201,7 @@ export function releaseBodyWhenDone(res: NodeResponse, body: unknown, status: nu
   if (!(body instanceof Uint8Array) || !pooled.has(body.buffer)) return;
   const buffer = body.buffer;
   pooled.delete(buffer);
-  if (status === 499 || status === 503 || status === 504) return;
+  if (status === 499 || status === 503 || status === 429 || status === 504) return;
   if ('stream' in res ? res.stream.closed : res.closed) recycleBuffer(buffer as ArrayBuffer);
   else res.once('close', () => recycleBuffer(buffer as ArrayBuffer));
 }

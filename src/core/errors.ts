@@ -49,7 +49,10 @@ export interface ServableErrorOptions extends ErrorOptions {
 export class ServableError extends Error {
   /** A stable identifier: match on this, not on the message. */
   readonly code: ErrorCode;
-  /** The HTTP status an adapter replies with. */
+  /**
+   * The HTTP status an adapter replies with; a full queue's and an overload shed's 503 (the outcome
+   * `rejected`) is a 429 where the HTTP handler's `backpressureStatus` says so.
+   */
   readonly status: number;
   /**
    * When a retry may succeed, in milliseconds from now, for an error a retry may outlast (a full
@@ -95,7 +98,7 @@ export class ModelNotFoundError extends ServableError {
   }
 }
 
-/** The queue is full; try again after `retryAfterMs` (HTTP 503 with Retry-After). */
+/** The queue is full; try again after `retryAfterMs` (HTTP 503 with Retry-After, or 429 under `backpressureStatus: 429`). */
 export class QueueFullError extends ServableError {
   /** When capacity is expected to free up, in milliseconds from now. */
   declare readonly retryAfterMs: number;
@@ -107,7 +110,8 @@ export class QueueFullError extends ServableError {
 
 /**
  * Adaptive batching shed the request as overload: it waited in the queue until it could no longer
- * be answered within `maxLatencyMs` (HTTP 503 with Retry-After, as BentoML answers it). A verdict
+ * be answered within `maxLatencyMs` (HTTP 503 with Retry-After, as BentoML answers it; 429 under
+ * `backpressureStatus: 429`). A verdict
  * on the model's load, not on the request: an identical request that joined it through a cache
  * shares it. Try again after `retryAfterMs`.
  */

@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, describe, InvalidInputError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import type { ReplyErrorCode } from './error-codes.js';
@@ -10,7 +10,7 @@ import { repositoryRoutes } from './repository-routes.js';
 import { statisticsRoutes } from './statistics-routes.js';
 import { routingKeyHeaderName } from './request-headers.js';
 import { tfRoutes } from './tf-routes.js';
-import type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from './types.js';
+import type { BackpressureStatus, HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse } from './types.js';
 
 /** servable's version, reported by `GET /v2`. */
 export const SERVABLE_VERSION = '0.1.0';
@@ -21,6 +21,7 @@ export const HTTP_HANDLER_OPTIONS: readonly string[] = [
   'bodyLimit',
   'maxElements',
   'compressReplies',
+  'backpressureStatus',
   'tfServing',
   'repository',
   'authorizeRepository',
@@ -80,6 +81,8 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const report = reportError(onError);
   const compressReplies = options.compressReplies ?? true;
   assertBoolean('compressReplies', compressReplies);
+  const backpressureStatus = options.backpressureStatus ?? 503;
+  assertOneOf<BackpressureStatus>('backpressureStatus', backpressureStatus, [503, 429]);
   const tfServing = options.tfServing ?? true;
   assertBoolean('tfServing', tfServing);
   const { repository } = options;
@@ -172,7 +175,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         const response = await (routes[route.kind] as RouteHandler<Route>)(route, accepted);
         return compressReplies && COMPRESSED_ROUTES.has(route.kind) ? await compressReply(request.headers['accept-encoding'], response) : response;
       } catch (error) {
-        return errorResponse(error, (e) => report(e, request));
+        return errorResponse(error, (e) => report(e, request), backpressureStatus);
       }
     },
   };

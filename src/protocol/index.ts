@@ -12,7 +12,7 @@ export { compressReply } from './content-encoding.js';
 export { methodNotAllowed } from './responses.js';
 export type { HttpErrorCode, ReplyErrorCode } from './error-codes.js';
 export { ON_ERROR_WARNING, reportError, type ErrorReporter } from './report-error.js';
-export type { HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, StatisticsSource, TenantOf } from './types.js';
+export type { BackpressureStatus, HttpHandler, HttpHandlerOptions, HttpRequest, HttpResponse, HttpHeaders, StatisticsSource, TenantOf } from './types.js';
 export { decodeInferRequest, MAX_RANK, type DecodedInferRequest, type DecodeLimits, type InferRequestData } from './oip-request.js';
 export { decodeInferBinary, decodeInferJson, decodePredictJson, type JsonDecoder } from './json-decoder.js';
 export { BinaryLayout, readBinarySpans, type BinarySource, type BinarySpan } from './binary.js';

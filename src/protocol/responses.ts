@@ -1,6 +1,6 @@
-import { ServableError, UnavailableError } from '../core/index.js';
+import { outcomeOf, ServableError, UnavailableError } from '../core/index.js';
 import type { ReplyErrorCode } from './error-codes.js';
-import type { HttpResponse } from './types.js';
+import type { BackpressureStatus, HttpResponse } from './types.js';
 
 const JSON_TYPE = 'application/json';
 
@@ -34,9 +34,11 @@ export function methodNotAllowed(method: string, allow: readonly string[]): Http
  * load), 499 with no body for a cancelled request, and a bare 500 for everything else
  * (`ERR_SERVABLE_INTERNAL`), whose
  * details stay on the server (`internal` is told of it, and of an UnavailableError, whose cause
- * its 503 does not tell). Every adapter answers through here, so they agree on the header.
+ * its 503 does not tell). A request refused as backpressure (a full queue, a shed: the outcome
+ * `rejected`) gets `backpressureStatus` instead of its 503, with the same `Retry-After` and body.
+ * Every adapter answers through here, so they agree on the header.
  */
-export function errorResponse(error: unknown, internal: (error: unknown) => void): HttpResponse {
+export function errorResponse(error: unknown, internal: (error: unknown) => void, backpressureStatus: BackpressureStatus = 503): HttpResponse {
   if (error instanceof ServableError && error.status < 500) {
     if (error.status === 499) return { status: 499, headers: {}, body: '' };
     return errorBody(error.status, error.message, error.code);
@@ -45,7 +47,8 @@ export function errorResponse(error: unknown, internal: (error: unknown) => void
     if (error instanceof UnavailableError) internal(error);
     const headers: Record<string, string> =
       error.status === 503 && error.retryAfterMs !== undefined ? { 'retry-after': String(retryAfterSeconds(error.retryAfterMs)) } : {};
-    return errorBody(error.status, error.message, error.code, headers);
+    const status = error.status === 503 && outcomeOf(error) === 'rejected' ? backpressureStatus : error.status;
+    return errorBody(status, error.message, error.code, headers);
   }
   internal(error);
   return error instanceof ServableError

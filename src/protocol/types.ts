@@ -46,6 +46,9 @@ export interface StatisticsSource {
   versionStatistics(name: string, version: string): object;
 }
 
+/** The statuses `HttpHandlerOptions.backpressureStatus` may pick for a request refused as backpressure. */
+export type BackpressureStatus = 503 | 429;
+
 /** Options of `createHttpHandler` (servable/protocol), which every adapter also takes. */
 export interface HttpHandlerOptions {
   /** The service requests are answered by. */
@@ -70,6 +73,18 @@ export interface HttpHandlerOptions {
    * @default true
    */
   readonly compressReplies?: boolean;
+  /**
+   * The status of a request refused as backpressure, a verdict on the model's load rather than on
+   * the request: a full queue (`ERR_SERVABLE_QUEUE_FULL`) and a request adaptive batching shed as
+   * overload (`ERR_SERVABLE_OVERLOADED`), those `servable_requests_total` counts as `rejected`.
+   * `429` (Too Many Requests) suits clients and gateways that retry a 429 with backoff and take a 503
+   * for a replica that is down (Ray Serve's `BackpressureConfig(status_code=429)`, what TorchServe's
+   * users ask for); `Retry-After` and the body, its `code` included, are the same under either.
+   * Every other 503 stays a 503: a version loading or draining, a closed service, a JSON worker
+   * short. `503` or `429`; anything else is refused, quoting it.
+   * @default 503 (as Triton, TF Serving, TorchServe and BentoML answer it)
+   */
+  readonly backpressureStatus?: BackpressureStatus;
   /** Serve TF-Serving's REST API under `/v1/models` beside the Open Inference Protocol under `/v2`. @default true */
   readonly tfServing?: boolean;
   /**

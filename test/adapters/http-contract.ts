@@ -1007,29 +1007,38 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
-    test(`a full queue answers 503 with Retry-After, and the queued request still runs`, async () => {
-      const s = await gatedService({ maxBatchSize: 1, maxQueueSize: 1 });
-      const srv = await start({ service: s.service });
-      try {
-        const url = `${srv.url}/v2/models/linear/infer`;
-        const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
-        await until(() => s.backend.calls.length === 1, 'the first run');
-        const queued = post(url, inferBody([[0, 1, 0]], { id: 'b' }));
-        await until(() => s.handler.seen.includes('b'), 'the second request to queue');
-        await tick();
-        const rejected = await post(url, inferBody([[0, 0, 1]], { id: 'c' }));
-        assert.equal(rejected.status, 503);
-        assert.match(rejected.headers.get('retry-after') ?? '', /^\d+$/);
-        assert.equal(((await rejected.json()) as { code: string }).code, 'ERR_SERVABLE_QUEUE_FULL');
-        s.open();
-        assert.equal((await running).status, 200);
-        assert.equal((await queued).status, 200);
-        assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 1, 0]]);
-      } finally {
-        await srv.close();
-        await s.registry.close();
-      }
-    });
+    for (const [backpressureStatus, status] of [[undefined, 503], [503, 503], [429, 429]] as const) {
+      test(`a full queue answers ${status} with Retry-After under backpressureStatus ${backpressureStatus ?? '(default)'}, on /infer and :predict, and the queued request still runs`, async () => {
+        const s = await gatedService({ maxBatchSize: 1, maxQueueSize: 1 });
+        const srv = await start(backpressureStatus === undefined ? { service: s.service } : { service: s.service, backpressureStatus });
+        try {
+          const url = `${srv.url}/v2/models/linear/infer`;
+          const running = post(url, inferBody([[1, 0, 0]], { id: 'a' }));
+          await until(() => s.backend.calls.length === 1, 'the first run');
+          const queued = post(url, inferBody([[0, 1, 0]], { id: 'b' }));
+          await until(() => s.handler.seen.includes('b'), 'the second request to queue');
+          await tick();
+          const refused = async (res: Response) => {
+            const body = (await res.json()) as { code: string; error: string };
+            return [res.status, /^\d+$/.test(res.headers.get('retry-after') ?? ''), body.code, body.error.startsWith('The queue is full')];
+          };
+          assert.deepEqual(
+            [await refused(await post(url, inferBody([[0, 0, 1]], { id: 'c' }))), await refused(await post(`${srv.url}/v1/models/linear:predict`, '{"instances": [[0, 0, 1]]}'))],
+            [
+              [status, true, 'ERR_SERVABLE_QUEUE_FULL', true],
+              [status, true, 'ERR_SERVABLE_QUEUE_FULL', true],
+            ],
+          );
+          s.open();
+          assert.equal((await running).status, 200);
+          assert.equal((await queued).status, 200);
+          assert.deepEqual(runs(s.backend), [[1, 0, 0], [0, 1, 0]]);
+        } finally {
+          await srv.close();
+          await s.registry.close();
+        }
+      });
+    }
 
     test(`a body sent slowly holds no queue slot while it arrives, and is served once it ends: servable sets no timeout of its own on it`, async () => {
       const s = await gatedService({ maxBatchSize: 1, maxQueueSize: 1 });
@@ -1282,59 +1291,63 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
-    test(`each 503 carries Retry-After where a client should retry soon (whole seconds from the error's retryAfterMs: a full queue, a request shed as overload; 1 s for a version loading, draining or gone from service, a JSON worker short), and none where it should not (a failed load, a version not loaded, a closed registry, readiness probes)`, async () => {
-      const g = gate();
-      let thrown: Error | undefined;
-      const registry = new ModelRegistry({ backends: [memoryBackend()] });
-      await registry.load({ name: 'throws', source: { ...linearMemory(), run: () => Promise.reject(thrown) }, warmup: [] });
-      registry.register({ name: 'broken', version: '1', source: { ...linearMemory(), run: () => Promise.reject(new Error('bad weights')) } });
-      registry.register({ name: 'idle', version: '1', source: linearMemory() });
-      const loading = registry.load({ name: 'slow', version: '1', source: linearMemory(g.wait) });
-      const srv = await start({ service: new InferenceService({ registry }) });
-      const answer = async (res: Response) => [res.status, res.headers.get('retry-after'), ((await res.json()) as { code?: string }).code];
-      const thrownBy = async (error: Error) => {
-        thrown = error;
-        return answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]])));
-      };
-      try {
-        assert.deepEqual(
-          [
-            await thrownBy(new QueueFullError('full', 1_500)),
-            await thrownBy(new OverloadedError('shed', 1_200)),
-            await thrownBy(new ModelNotReadyError('draining')),
-            await thrownBy(new ModelNotReadyError('loading', { retryAfterMs: 2_001 })),
-            await thrownBy(new UnavailableError('short')),
-            await thrownBy(new ClosedError('closed')),
-          ],
-          [
-            [503, '2', 'ERR_SERVABLE_QUEUE_FULL'],
-            [503, '2', 'ERR_SERVABLE_OVERLOADED'],
-            [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'],
-            [503, '3', 'ERR_SERVABLE_MODEL_NOT_READY'],
-            [503, '1', 'ERR_SERVABLE_UNAVAILABLE'],
-            [503, null, 'ERR_SERVABLE_CLOSED'],
-          ],
-        );
-        assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/slow/versions/1`)), [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version loading');
-        assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/idle/versions/1`)), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version not loaded');
-        assert.deepEqual(await answer(await post(`${srv.url}/v2/models/broken/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'a load that failed');
-        const probe = async (path: string) => {
-          const res = await fetch(`${srv.url}${path}`);
-          return [res.status, res.headers.get('retry-after')];
+    // A full queue and a shed are backpressure: 429 under `backpressureStatus: 429`; every other 503 stays one.
+    for (const backpressure of [undefined, 429] as const) {
+      test(`under backpressureStatus ${backpressure ?? '(default)'}, each 503 carries Retry-After where a client should retry soon (whole seconds from the error's retryAfterMs: a full queue, a request shed as overload; 1 s for a version loading, draining or gone from service, a JSON worker short), and none where it should not (a failed load, a version not loaded, a closed registry, readiness probes)`, async () => {
+        const g = gate();
+        let thrown: Error | undefined;
+        const registry = new ModelRegistry({ backends: [memoryBackend()] });
+        await registry.load({ name: 'throws', source: { ...linearMemory(), run: () => Promise.reject(thrown) }, warmup: [] });
+        registry.register({ name: 'broken', version: '1', source: { ...linearMemory(), run: () => Promise.reject(new Error('bad weights')) } });
+        registry.register({ name: 'idle', version: '1', source: linearMemory() });
+        const loading = registry.load({ name: 'slow', version: '1', source: linearMemory(g.wait) });
+        const service = new InferenceService({ registry });
+        const srv = await start(backpressure === undefined ? { service } : { service, backpressureStatus: backpressure });
+        const answer = async (res: Response) => [res.status, res.headers.get('retry-after'), ((await res.json()) as { code?: string }).code];
+        const thrownBy = async (error: Error) => {
+          thrown = error;
+          return answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]])));
         };
-        assert.deepEqual([await probe('/v2/health/ready'), await probe('/v2/models/slow/ready'), await probe('/v2/models/idle/versions/1/ready')], [[503, null], [503, null], [503, null]]);
-        g.open();
-        await loading;
-        await registry.close();
-        assert.deepEqual(await answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_CLOSED'], 'a closed registry');
-        assert.deepEqual(await answer(await post(`${srv.url}/v1/models/throws:predict`, '{"instances": [[1, 2, 3]]}')), [503, null, 'ERR_SERVABLE_CLOSED']);
-        assert.deepEqual(await probe('/v2/health/ready'), [503, null]);
-      } finally {
-        g.open();
-        await srv.close();
-        await registry.close();
-      }
-    });
+        try {
+          assert.deepEqual(
+            [
+              await thrownBy(new QueueFullError('full', 1_500)),
+              await thrownBy(new OverloadedError('shed', 1_200)),
+              await thrownBy(new ModelNotReadyError('draining')),
+              await thrownBy(new ModelNotReadyError('loading', { retryAfterMs: 2_001 })),
+              await thrownBy(new UnavailableError('short')),
+              await thrownBy(new ClosedError('closed')),
+            ],
+            [
+              [backpressure ?? 503, '2', 'ERR_SERVABLE_QUEUE_FULL'],
+              [backpressure ?? 503, '2', 'ERR_SERVABLE_OVERLOADED'],
+              [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'],
+              [503, '3', 'ERR_SERVABLE_MODEL_NOT_READY'],
+              [503, '1', 'ERR_SERVABLE_UNAVAILABLE'],
+              [503, null, 'ERR_SERVABLE_CLOSED'],
+            ],
+          );
+          assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/slow/versions/1`)), [503, '1', 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version loading');
+          assert.deepEqual(await answer(await fetch(`${srv.url}/v2/models/idle/versions/1`)), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'metadata of a version not loaded');
+          assert.deepEqual(await answer(await post(`${srv.url}/v2/models/broken/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_MODEL_NOT_READY'], 'a load that failed');
+          const probe = async (path: string) => {
+            const res = await fetch(`${srv.url}${path}`);
+            return [res.status, res.headers.get('retry-after')];
+          };
+          assert.deepEqual([await probe('/v2/health/ready'), await probe('/v2/models/slow/ready'), await probe('/v2/models/idle/versions/1/ready')], [[503, null], [503, null], [503, null]]);
+          g.open();
+          await loading;
+          await registry.close();
+          assert.deepEqual(await answer(await post(`${srv.url}/v2/models/throws/infer`, inferBody([[1, 2, 3]]))), [503, null, 'ERR_SERVABLE_CLOSED'], 'a closed registry');
+          assert.deepEqual(await answer(await post(`${srv.url}/v1/models/throws:predict`, '{"instances": [[1, 2, 3]]}')), [503, null, 'ERR_SERVABLE_CLOSED']);
+          assert.deepEqual(await probe('/v2/health/ready'), [503, null]);
+        } finally {
+          g.open();
+          await srv.close();
+          await registry.close();
+        }
+      });
+    }
 
     test(`a request past its timeout (parameters.timeout, microseconds) gets 504`, async () => {
       const clock = new FakeClock();
@@ -1392,7 +1405,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       // A misspelt option is named, whichever adapter it was given to.
       await assert.rejects(start({ service: new InferenceService({ registry }), bodylimit: 10 } as never), {
         name: 'TypeError',
-        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, tfServing, repository, authorizeRepository, tenantOf, routingKeyHeader, statistics, serverName, serverVersion, requiredModels, onError, metrics/,
+        message: /^Unknown option `bodylimit`; \w+ takes service, bodyLimit, maxElements, compressReplies, backpressureStatus, tfServing, repository, authorizeRepository, tenantOf, routingKeyHeader, statistics, serverName, serverVersion, requiredModels, onError, metrics/,
       });
       const seen: unknown[] = [];
       const metrics = () => Promise.reject(new Error('collector exploded'));

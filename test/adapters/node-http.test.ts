@@ -6,7 +6,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
-import { BodyTooLargeError, disconnectSignal, mountOf, readBody, type NodeRequest, type NodeResponse } from '../../src/adapters/node-http.js';
+import { BodyTooLargeError, disconnectSignal, mountOf, readBody, releaseBodyWhenDone, type NodeRequest, type NodeResponse } from '../../src/adapters/node-http.js';
+import { takeBuffer } from '../../src/core/index.js';
 import { DISCARD_MS } from '../../src/adapters/discard-body.js';
 
 /** A body of `size` bytes counting up from 0, streamed in chunks of `chunk` bytes, each a slice of a larger buffer at offset 1. */
@@ -185,4 +186,17 @@ test('mountOf is the request target before the path below the mount point, as se
     ['/legacy/infer', '/v2/models/m/infer', ''], // a path an app's middleware rewrote
   ];
   assert.deepEqual(cases.map(([target, path]) => mountOf(target, path)), cases.map(([, , mount]) => mount));
+});
+
+test('releaseBodyWhenDone hands a joined body\'s buffer back once answered, but not one answered 499, 503, 429 or 504, whose inference may still run on it', async () => {
+  const closed = { closed: true } as unknown as NodeResponse;
+  const handedBack: Record<number, boolean> = {};
+  for (const status of [200, 400, 499, 503, 429, 504]) {
+    // 100,000 bytes in chunks of 4,096: joined into a pooled buffer (of a length no other test takes).
+    const body = await readBody(stream(100_000, 4096), {}, 1 << 20);
+    const { buffer } = body;
+    releaseBodyWhenDone(closed, body, status);
+    handedBack[status] = takeBuffer(buffer.byteLength) === buffer;
+  }
+  assert.deepEqual(handedBack, { 200: true, 400: true, 499: false, 503: false, 429: false, 504: false });
 });
