@@ -42,6 +42,7 @@ const cases: readonly (readonly [subpath: string, hidden: string, message: strin
   ['servable/nest', '@nestjs/common', 'servable/nest needs the @nestjs/common package, which is not installed: install it with `npm i @nestjs/common @nestjs/core @nestjs/platform-express`'],
   ['servable/nest', '@nestjs/core', 'servable/nest needs the @nestjs/core package, which is not installed: install it with `npm i @nestjs/common @nestjs/core @nestjs/platform-express`'],
   ['servable/fastify', 'fastify', 'servable/fastify needs the fastify package, which is not installed: install it with `npm i fastify fastify-plugin`'],
+  ['servable/fastify', 'fastify-plugin', 'servable/fastify needs the fastify-plugin package, which is not installed: install it beside fastify with `npm i fastify fastify-plugin`'],
 ];
 
 for (const [subpath, hidden, message] of cases) {
@@ -53,3 +54,11 @@ for (const [subpath, hidden, message] of cases) {
     assert.equal(error.cause, 'MODULE_NOT_FOUND', "the resolver's own error is the cause");
   });
 }
+
+test('servable/nest: without a module that @nestjs/common itself requires, the import fails with Node\'s own error, not one that says to install @nestjs/common', async () => {
+  const error = await importWithout('servable/nest', 'reflect-metadata');
+  assert.equal(error.imported, undefined, 'the import should fail');
+  assert.equal(error.code, 'MODULE_NOT_FOUND', "Node's code for a require() that finds nothing");
+  assert.match(error.message, /^Cannot find module 'reflect-metadata'\n/);
+  assert.equal(error.cause, undefined, "Node's error, not a wrapper of it");
+});
