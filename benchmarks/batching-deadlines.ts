@@ -22,13 +22,12 @@ import { median, quantile, table, verdict, watchEventLoop } from './stats.js';
 const BATCH = 64;
 const TIMEOUTS: readonly number[] = [5, 10, 20];
 /**
- * 200 a timeout, 600 in all: the p99 of 120 probes, as the step first sent, was the second-latest
- * probe, and about 0.5% of probes land over 5 ms late on this VM, so one run in seven missed on
- * two probes; over 600 it is the sixth-latest, which at 0.5% still misses in about one run in ten
- * (six or more of 600 over: 8-10% for 0.50-0.53% independent probes, more when a pause hits
- * neighbours), so the count over 5 ms late is printed beside it.
+ * 400 a timeout, 1,200 in all. About 0.5% of probes land over 5 ms late on this VM (a main-thread
+ * pause), so the p99 of the 120 the step first sent, its second-latest probe, missed in about one
+ * run in seven; over 1,200 it is the twelfth-latest, which at 0.50-0.53% misses in 2-3% of runs
+ * for independent probes (600 would in 8-10%). The count over 5 ms late is printed beside it.
  */
-const PROBES_PER_TIMEOUT = 200;
+const PROBES_PER_TIMEOUT = 400;
 const PROBE_GAP_MS = 15;
 const RETRY_SAMPLES = 50;
 const RETRY_QUEUE = 128;

@@ -23,7 +23,7 @@
  * `npm run bench -- batching`. BENCH_SECONDS (default 1.5) is the measured time of one sweep cell,
  * BENCH_ROUNDS (default 3) the alternating rounds behind each comparison, BENCH_OBJECTIVE_MS
  * (default 20) the latency objective of the adaptive comparisons, BENCH_OPEN_SECONDS (default 2) the
- * measured time of one open-loop measurement. About 3.7 minutes on 2 cores.
+ * measured time of one open-loop measurement. About 4 minutes on 2 cores.
  * `node --import tsx benchmarks/run.ts batching` runs it alone on the last build.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
