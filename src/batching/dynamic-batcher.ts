@@ -52,7 +52,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   #draining = false;
   #closed = false;
 
-  /** @throws TypeError or RangeError naming the first bad option and quoting its value. */
+  /** @throws TypeError or RangeError naming the first bad option and quoting its value, with `code` `'ERR_SERVABLE_INVALID_OPTION'`. */
   constructor(options: BatcherOptions<Req, Res>) {
     super();
     this.#o = resolveOptions(options);

@@ -8,6 +8,7 @@ import {
   assertObject,
   assertOneOf,
   describe,
+  optionError,
   systemClock,
   type Clock,
 } from '../core/index.js';
@@ -118,7 +119,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
     for (const [key, policy] of Object.entries(o.queuePolicies)) {
       const level = Number(key);
       if (!Number.isInteger(level) || String(level) !== key || level < 1 || level > priorityLevels) {
-        throw new RangeError(`Expected \`queuePolicies\` keys to be priority levels between 1 and ${priorityLevels}, got ${describe(key)}`);
+        throw optionError(`Expected \`queuePolicies\` keys to be priority levels between 1 and ${priorityLevels}, got ${describe(key)}`, RangeError);
       }
       assertObject(`queuePolicies[${level}]`, policy);
       assertKnownKeys('a queue policy', policy, POLICY_KEYS, `queuePolicies[${level}].`);
@@ -131,7 +132,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   if (o.preferredBatchSizes !== undefined) {
     const sizes: unknown = o.preferredBatchSizes;
     if (!Array.isArray(sizes)) {
-      throw new TypeError(`Expected \`preferredBatchSizes\` to be an array of integers, got ${describe(sizes)}`);
+      throw optionError(`Expected \`preferredBatchSizes\` to be an array of integers, got ${describe(sizes)}`);
     }
     preferred = new Set();
     // By index, not forEach: a hole must be refused, not skipped.
@@ -146,7 +147,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
   if (o.split !== undefined) assertFunction('split', o.split);
   if (o.merge !== undefined) assertFunction('merge', o.merge);
   if ((o.split === undefined) !== (o.merge === undefined)) {
-    throw new TypeError(`Expected \`split\` and \`merge\` to be given together, got only \`${o.split === undefined ? 'merge' : 'split'}\``);
+    throw optionError(`Expected \`split\` and \`merge\` to be given together, got only \`${o.split === undefined ? 'merge' : 'split'}\``);
   }
   // Bounded, so a maxBatchSize near the largest safe integer (no cap, in effect) is not refused for an option not given.
   const maxRequestItems = o.maxRequestItems ?? Math.min(o.maxBatchSize * DEFAULT_PARTS_PER_REQUEST, Number.MAX_SAFE_INTEGER);
@@ -188,6 +189,6 @@ function resolvePolicy(prefix: string, policy: QueuePolicy, fallback: LevelPolic
 /** Asserts a finite number > 0. */
 export function assertPositive(name: string, value: unknown): asserts value is number {
   assertNumber(name, value, -Number.MAX_VALUE);
-  if (value <= 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
+  if (value <= 0) throw optionError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`, RangeError);
 }
 

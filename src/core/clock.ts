@@ -1,4 +1,4 @@
-import { describe } from './options.js';
+import { describe, optionError } from './options.js';
 
 /** Time as the batcher, caches and registry see it; inject a fake one in tests. */
 export interface Clock {
@@ -53,7 +53,7 @@ export const systemClock: Clock = {
 export function assertClock(name: string, value: unknown): asserts value is Clock {
   const c = value as Partial<Clock> | null;
   if (typeof c !== 'object' || c === null || typeof c.now !== 'function' || typeof c.setTimeout !== 'function' || typeof c.clearTimeout !== 'function') {
-    throw new TypeError(`Expected \`${name}\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be a Clock ({now, setTimeout, clearTimeout}), got ${describe(value)}`);
   }
 }
 

@@ -18,6 +18,9 @@ export { checkAllowedBatchSizes, checkPadValue, paddedBatchSize, padBatch, padTo
 export {
   BARE_NUMBERS,
   bareNumber,
+  optionError,
+  INVALID_OPTION,
+  type OptionError,
   describe,
   assertInteger,
   assertNumber,

@@ -1,7 +1,18 @@
 /**
  * Option checks shared by every constructor: each throws a TypeError or RangeError that names the
- * option and quotes the value it got.
+ * option, quotes the value it got and carries `code` {@link INVALID_OPTION}.
  */
+
+/** The `code` of the TypeError or RangeError an option check throws: stable, for `err.code` tests. */
+export const INVALID_OPTION = 'ERR_SERVABLE_INVALID_OPTION';
+
+/** An option mistake: a TypeError or RangeError with `code` {@link INVALID_OPTION}. */
+export type OptionError = (TypeError | RangeError) & { readonly code: typeof INVALID_OPTION };
+
+/** Builds an option mistake's error: `TypeError` (or `RangeError`) with `code` {@link INVALID_OPTION}. */
+export function optionError(message: string, Kind: TypeErrorConstructor | RangeErrorConstructor = TypeError): OptionError {
+  return Object.assign(new Kind(message), { code: INVALID_OPTION } as const);
+}
 
 const SHOWN = 80;
 const SHOWN_DEPTH = 8;
@@ -108,66 +119,66 @@ function scalar(v: unknown, room: number): string {
 export function assertKnownKeys(owner: string, options: object, known: readonly string[], path = ''): void {
   // for...in allocates nothing, where Object.keys makes an array: this runs on every request too.
   for (const key in options) {
-    if (Object.hasOwn(options, key) && !known.includes(key)) throw new TypeError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
+    if (Object.hasOwn(options, key) && !known.includes(key)) throw optionError(`Unknown option \`${path}${key}\`; ${owner} takes ${known.join(', ')}`);
   }
 }
 
 /** Asserts a boolean. */
 export function assertBoolean(name: string, value: unknown): asserts value is boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  if (typeof value !== 'boolean') throw optionError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
 }
 
 /** Asserts an integer within [min, max]. */
 export function assertInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): asserts value is number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`Expected \`${name}\` to be an integer, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be an integer, got ${describe(value)}`);
   }
   if (value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
-    throw new RangeError(`Expected \`${name}\` to be an integer ${range}, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be an integer ${range}, got ${describe(value)}`, RangeError);
   }
 }
 
 /** Asserts a finite number within [min, max]; `Infinity` passes when `allowInfinity`. */
 export function assertNumber(name: string, value: unknown, min = 0, max = Number.MAX_VALUE, allowInfinity = false): asserts value is number {
   if (typeof value !== 'number' || Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value))) {
-    throw new TypeError(`Expected \`${name}\` to be a finite number, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be a finite number, got ${describe(value)}`);
   }
   if (value < min || (value > max && !(allowInfinity && value === Infinity))) {
     const range = max === Number.MAX_VALUE ? `>= ${min}` : `between ${min} and ${max}`;
-    throw new RangeError(`Expected \`${name}\` to be a number ${range}, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be a number ${range}, got ${describe(value)}`, RangeError);
   }
 }
 
 /** Asserts one of a fixed set of values. */
 export function assertOneOf<T>(name: string, value: unknown, allowed: readonly T[]): asserts value is T {
   if (!allowed.includes(value as T)) {
-    throw new TypeError(`Expected \`${name}\` to be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(value)}`);
   }
 }
 
 /** Asserts a function. */
 export function assertFunction(name: string, value: unknown): asserts value is (...args: never[]) => unknown {
-  if (typeof value !== 'function') throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
+  if (typeof value !== 'function') throw optionError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
 }
 
 /** Asserts a non-empty string. */
 export function assertString(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new TypeError(`Expected \`${name}\` to be a non-empty string, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be a non-empty string, got ${describe(value)}`);
   }
 }
 
 /** Asserts a plain object (or undefined when optional). */
 export function assertObject(name: string, value: unknown): asserts value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`Expected \`${name}\` to be an object, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be an object, got ${describe(value)}`);
   }
 }
 
 /** Asserts an AbortSignal when one is given. */
 export function assertSignal(name: string, value: unknown): asserts value is AbortSignal | undefined {
   if (value !== undefined && !(value instanceof AbortSignal)) {
-    throw new TypeError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to be an AbortSignal, got ${describe(value)}`);
   }
 }

@@ -8,7 +8,7 @@ const execute = async (xs: readonly number[]) => xs;
 const make = (extra: Record<string, unknown>) => () =>
   new DynamicBatcher<number, number>({ execute, maxBatchSize: 8, ...extra } as BatcherOptions<number, number>);
 
-test('every option is validated at construction, quoting the bad value', () => {
+test('every option is validated at construction, quoting the bad value, with a stable code', () => {
   const cases: [Record<string, unknown>, ErrorConstructor, string][] = [
     [{ execute: undefined }, TypeError, 'Expected `execute` to be a function, got undefined (undefined)'],
     [{ maxBatchSize: 0 }, RangeError, 'Expected `maxBatchSize` to be an integer >= 1, got 0 (number)'],
@@ -49,10 +49,11 @@ test('every option is validated at construction, quoting the bad value', () => {
     assert.throws(make(extra), (error: Error) => {
       assert.equal(error.constructor, type, `${JSON.stringify(extra)} threw ${error.name}: ${error.message}`);
       assert.equal(error.message, message);
+      assert.equal((error as { code?: unknown }).code, 'ERR_SERVABLE_INVALID_OPTION', `${JSON.stringify(extra)} threw without the code`);
       return true;
     });
   }
-  assert.throws(() => new DynamicBatcher(null as never), /Expected `options` to be an object, got null \(null\)/);
+  assert.throws(() => new DynamicBatcher(null as never), { message: 'Expected `options` to be an object, got null (null)', code: 'ERR_SERVABLE_INVALID_OPTION' });
   // Valid edge values construct.
   make({ maxQueueSize: Infinity, maxQueueDelayMs: 0, priorityLevels: 256 })();
   // maxRequestItems' default (maxBatchSize × 1024) must not outgrow what it is checked against.
@@ -78,13 +79,18 @@ test('bad per-request values reject with InvalidInputError (400) saying what was
       return true;
     });
   }
-  await assert.rejects(batcher.submit([1], { signal: 'stop' as never }), TypeError);
+  await assert.rejects(batcher.submit([1], { signal: 'stop' as never }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
   // A misspelt option is refused, not ignored: `timeoutMS` would have left the request without a timeout.
   await assert.rejects(batcher.submit([1], { timeoutMS: 5 } as never), {
     name: 'TypeError',
     message: 'Unknown option `timeoutMS`; submit() takes signal, timeoutMs, priority',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
   });
-  await assert.rejects(batcher.submit([1], null as never), { name: 'TypeError', message: 'Expected `options` to be an object, got null (null)' });
+  await assert.rejects(batcher.submit([1], null as never), {
+    name: 'TypeError',
+    message: 'Expected `options` to be an object, got null (null)',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+  });
   const fine = track(batcher.submit([1, 2], { priority: 3, timeoutMs: Infinity }));
   await clock.advanceAsync(0);
   assert.equal(fine.value, 2);
