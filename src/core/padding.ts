@@ -5,7 +5,7 @@
  * Serving's `pad_variable_length_inputs`). Padding is `value` (0 unless given), `''` for BYTES.
  */
 import { toHalfBits } from './fp16.js';
-import { describe } from './options.js';
+import { describe, optionError } from './options.js';
 import { allocate, elementCount, sameDims, type DataType, type NumericArray, type Tensor } from './tensor.js';
 
 /**
@@ -13,24 +13,24 @@ import { allocate, elementCount, sameDims, type DataType, type NumericArray, typ
  * `maxBatchSize` when it is given, so that every batch fits one. TF Serving wants the last equal
  * to its `max_batch_size`; a larger one lets a fixed-shape engine's largest profile exceed the
  * batcher's cap.
- * @throws TypeError or RangeError quoting the list.
+ * @throws TypeError or RangeError quoting the list, with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
  */
 export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?: number): void {
   if (!Array.isArray(allowed) || allowed.length === 0) {
-    throw new TypeError(`Expected \`allowedBatchSizes\` to be a non-empty array of integers, got ${describe(allowed)}`);
+    throw optionError(`Expected \`allowedBatchSizes\` to be a non-empty array of integers, got ${describe(allowed)}`);
   }
   // By index, not forEach: a hole ([1, , 8]) must be refused, not skipped.
   for (let i = 0; i < allowed.length; i++) {
     const size: unknown = allowed[i];
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
-      throw new TypeError(`Expected \`allowedBatchSizes[${i}]\` to be an integer >= 1, got ${describe(size)}`);
+      throw optionError(`Expected \`allowedBatchSizes[${i}]\` to be an integer >= 1, got ${describe(size)}`);
     }
     if (i > 0 && size <= allowed[i - 1]!) {
-      throw new RangeError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`);
+      throw optionError(`Expected \`allowedBatchSizes\` to be strictly ascending, got ${describe(allowed)}`, RangeError);
     }
   }
   if (maxBatchSize !== undefined && allowed.at(-1)! < maxBatchSize) {
-    throw new RangeError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`);
+    throw optionError(`Expected the last of \`allowedBatchSizes\` to be at least maxBatchSize (${maxBatchSize}), got ${describe(allowed)}`, RangeError);
   }
 }
 
@@ -112,12 +112,12 @@ const INTEGER_RANGES: Partial<Record<DataType, readonly [number, number]>> = {
 /**
  * Checks that `datatype` holds `value` as it is, so padding never writes another number (300 as
  * UINT8 would be 44, -1 as BOOL 255, 2.7 as INT64 2).
- * @throws RangeError naming `what` and quoting the value.
+ * @throws RangeError naming `what` and quoting the value, with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
  */
 export function checkPadValue(datatype: DataType, value: number, what = 'the pad value'): void {
   const range = INTEGER_RANGES[datatype];
   if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
-    throw new RangeError(`Expected ${what} to be an integer between ${range[0]} and ${range[1]} for ${datatype}, got ${describe(value)}`);
+    throw optionError(`Expected ${what} to be an integer between ${range[0]} and ${range[1]} for ${datatype}, got ${describe(value)}`, RangeError);
   }
 }
 

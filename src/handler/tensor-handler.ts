@@ -75,7 +75,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   readonly #padValue: number;
   readonly #repeatRows: boolean;
 
-  /** @throws TypeError or RangeError naming the option and quoting the bad value. */
+  /** @throws TypeError or RangeError naming the option and quoting the bad value, with `code` `'ERR_SERVABLE_INVALID_OPTION'`. */
   constructor(options: TensorHandlerOptions = {}) {
     super();
     assertObject('options', options as unknown);

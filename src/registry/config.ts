@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertNumber, assertObject, assertString, describe } from '../core/index.js';
+import { assertKnownKeys, assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
@@ -22,7 +22,7 @@ export function checkBatching(batching: BatchingConfig | undefined): void {
   if (batching === undefined) return;
   assertObject('batching', batching);
   for (const key of Object.keys(batching)) {
-    if (!BATCHING_KEYS.includes(key)) throw new TypeError(`Unknown field \`batching.${key}\`; batching takes ${BATCHING_KEYS.join(', ')}`);
+    if (!BATCHING_KEYS.includes(key)) throw optionError(`Unknown field \`batching.${key}\`; batching takes ${BATCHING_KEYS.join(', ')}`);
   }
   try {
     void new DynamicBatcher({ ...batching, execute: async () => [] }).close();
@@ -40,21 +40,21 @@ export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorS
   if (!pinned) return model;
   for (const p of pinned) {
     if (!model.some((m) => m.name === p.name)) {
-      throw new TypeError(`Expected \`inputs\` to name model inputs (${model.map((m) => `'${m.name}'`).join(', ')}), got ${describe(p.name)}`);
+      throw optionError(`Expected \`inputs\` to name model inputs (${model.map((m) => `'${m.name}'`).join(', ')}), got ${describe(p.name)}`);
     }
   }
   return model.map((spec) => {
     const pin = pinned.find((p) => p.name === spec.name);
     if (!pin) return spec;
     if (pin.datatype !== spec.datatype || pin.shape.length !== spec.shape.length) {
-      throw new TypeError(
+      throw optionError(
         `Expected \`inputs\` entry '${spec.name}' to match the model's ${spec.datatype}[${spec.shape.join(', ')}], got ${describe(pin)}`,
       );
     }
     const shape = spec.shape.map((d, i) => {
       const p = pin.shape[i] ?? -1;
       if (d >= 0 && p >= 0 && p !== d) {
-        throw new TypeError(`Expected \`inputs\` entry '${spec.name}' dimension ${i} to be ${d} as in the model, got ${p}`);
+        throw optionError(`Expected \`inputs\` entry '${spec.name}' dimension ${i} to be ${d} as in the model, got ${p}`);
       }
       return d >= 0 ? d : p;
     });
@@ -77,7 +77,7 @@ export function checkModelConfig(config: unknown): void {
   if (config.versionPolicy !== undefined) checkVersionPolicy('versionPolicy', config.versionPolicy);
   if (config.declared !== undefined) checkDeclared(config.declared);
   if (config.labels !== undefined) {
-    if (!Array.isArray(config.labels)) throw new TypeError(`Expected \`labels\` to be an array of label names, got ${describe(config.labels)}`);
+    if (!Array.isArray(config.labels)) throw optionError(`Expected \`labels\` to be an array of label names, got ${describe(config.labels)}`);
     config.labels.forEach((l, i) => assertString(`labels[${i}]`, l));
   }
   if (config.classLabels !== undefined) checkClassLabels(config.classLabels);
@@ -85,11 +85,11 @@ export function checkModelConfig(config: unknown): void {
   if (labelFiles !== undefined) checkLabelFiles(labelFiles, config.classLabels as object | undefined);
   if (config.sizeBytes !== undefined) assertNumber('sizeBytes', config.sizeBytes, 0);
   if (config.warmup !== undefined && !Array.isArray(config.warmup)) {
-    throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
+    throw optionError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
   }
   const h = config.handler;
   if (h !== undefined && typeof h !== 'function' && !isHandler(h)) {
-    throw new TypeError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);
+    throw optionError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);
   }
 }
 
@@ -108,7 +108,7 @@ function checkLabelFiles(labelFiles: object, classLabels: object | undefined): v
   const outputs = Object.keys(classLabels ?? {});
   for (const output of Object.keys(labelFiles)) {
     if (!outputs.includes(output)) {
-      throw new TypeError(`Expected \`declared.labelFiles\` to name outputs given \`classLabels\` (${outputs.length === 0 ? 'none' : outputs.map((o) => `'${o}'`).join(', ')}), got ${describe(output)}`);
+      throw optionError(`Expected \`declared.labelFiles\` to name outputs given \`classLabels\` (${outputs.length === 0 ? 'none' : outputs.map((o) => `'${o}'`).join(', ')}), got ${describe(output)}`);
     }
   }
 }
@@ -116,10 +116,10 @@ function checkLabelFiles(labelFiles: object, classLabels: object | undefined): v
 function checkClassLabels(classLabels: unknown): void {
   assertObject('classLabels', classLabels);
   for (const [output, labels] of Object.entries(classLabels)) {
-    if (!Array.isArray(labels)) throw new TypeError(`Expected \`classLabels.${output}\` to be an array of class labels, got ${describe(labels)}`);
+    if (!Array.isArray(labels)) throw optionError(`Expected \`classLabels.${output}\` to be an array of class labels, got ${describe(labels)}`);
     // '' is a class with no label, as an empty line of Triton's label file is.
     labels.forEach((l, i) => {
-      if (typeof l !== 'string') throw new TypeError(`Expected \`classLabels.${output}[${i}]\` to be a string, got ${describe(l)}`);
+      if (typeof l !== 'string') throw optionError(`Expected \`classLabels.${output}[${i}]\` to be a string, got ${describe(l)}`);
     });
   }
 }
@@ -132,7 +132,7 @@ function checkClassLabels(classLabels: unknown): void {
 export function checkClassLabelOutputs(classLabels: ModelConfig<unknown, unknown>['classLabels'], outputs: readonly TensorSpec[]): void {
   for (const output of Object.keys(classLabels ?? {})) {
     if (!outputs.some((o) => o.name === output)) {
-      throw new TypeError(`Expected \`classLabels\` to name model outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}), got ${describe(output)}`);
+      throw optionError(`Expected \`classLabels\` to name model outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}), got ${describe(output)}`);
     }
   }
 }
@@ -146,11 +146,11 @@ export function isHandler(value: unknown): value is Handler<unknown, unknown> {
 /** Checks a registry's `backends` option: a non-empty array of Backends. @returns them. */
 export function checkBackends(backends: unknown): readonly Backend[] {
   if (!Array.isArray(backends) || backends.length === 0) {
-    throw new TypeError(`Expected \`backends\` to be a non-empty array of backends, got ${describe(backends)}`);
+    throw optionError(`Expected \`backends\` to be a non-empty array of backends, got ${describe(backends)}`);
   }
   for (const [i, b] of backends.entries()) {
     if (typeof b?.load !== 'function' || typeof b.accepts !== 'function' || typeof b.name !== 'string') {
-      throw new TypeError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
+      throw optionError(`Expected \`backends[${i}]\` to be a Backend ({name, accepts, load}), got ${describe(b)}`);
     }
     checkEstimateBytes(`backends[${i}]`, b);
   }
@@ -165,7 +165,7 @@ export function checkBackends(backends: unknown): readonly Backend[] {
 export function checkEstimateBytes(name: string, backend: Backend): void {
   const { estimateBytes } = backend as { estimateBytes?: unknown };
   if (estimateBytes !== undefined && typeof estimateBytes !== 'function') {
-    throw new TypeError(`Expected \`${name}.estimateBytes\` to be a function when given, got ${describe(estimateBytes)}`);
+    throw optionError(`Expected \`${name}.estimateBytes\` to be a function when given, got ${describe(estimateBytes)}`);
   }
 }
 
@@ -182,21 +182,21 @@ export function checkEnsembleSteps(config: ModelConfig<unknown, unknown>, versio
   config.source.steps.forEach((step, i) => {
     if (!('model' in step)) return;
     const entry = find(step.model);
-    if (!entry) throw new TypeError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
+    if (!entry) throw optionError(`Expected \`source.steps[${i}].model\` to name a loaded or registered model, got ${describe(step.model)}`);
     if (step.version !== undefined) {
       if (!entry.knows(step.version)) {
-        throw new TypeError(`Expected \`source.steps[${i}].version\` to name a version of model '${step.model}' (${quoted(entry.versions())}), got ${describe(step.version)}`);
+        throw optionError(`Expected \`source.steps[${i}].version\` to name a version of model '${step.model}' (${quoted(entry.versions())}), got ${describe(step.version)}`);
       }
     } else if (step.label !== undefined) {
       const labels = new Set([...entry.labels.keys(), ...[...entry.configs.values()].flatMap((c) => c.labels ?? [])]);
       if (!labels.has(step.label)) {
-        throw new TypeError(`Expected \`source.steps[${i}].label\` to name a label of model '${step.model}' (${quoted([...labels])}), got ${describe(step.label)}`);
+        throw optionError(`Expected \`source.steps[${i}].label\` to name a label of model '${step.model}' (${quoted([...labels])}), got ${describe(step.label)}`);
       }
     }
   });
   const cycle = ensembleCycle(config.name, version, config, find);
   if (cycle) {
-    throw new TypeError(`Expected the steps of ensemble '${config.name}' version '${version}' not to lead back to it, got ${cycle.map((m) => `'${m}'`).join(' → ')}: each request would wait for itself`);
+    throw optionError(`Expected the steps of ensemble '${config.name}' version '${version}' not to lead back to it, got ${cycle.map((m) => `'${m}'`).join(' → ')}: each request would wait for itself`);
   }
 }
 

@@ -85,20 +85,22 @@ test('a subclass trims padded outputs to each request true length, which its own
 });
 
 test('TensorHandler options are checked when made, and allowed sizes against maxBatchSize when loaded', async () => {
-  assert.throws(() => new TensorHandler({ allowedBatchSizes: [4, 2] }), { name: 'RangeError', message: 'Expected `allowedBatchSizes` to be strictly ascending, got [4,2] (array)' });
+  const code = 'ERR_SERVABLE_INVALID_OPTION';
+  assert.throws(() => new TensorHandler({ allowedBatchSizes: [4, 2] }), { name: 'RangeError', message: 'Expected `allowedBatchSizes` to be strictly ascending, got [4,2] (array)', code });
+  assert.throws(() => new TensorHandler({ allowedBatchSizes: [0, 2] }), { name: 'TypeError', message: 'Expected `allowedBatchSizes[0]` to be an integer >= 1, got 0 (number)', code });
   assert.throws(() => new TensorHandler({ padValue: Number.NaN }), { name: 'TypeError', message: 'Expected `padValue` to be a finite number, got NaN (number)' });
   assert.throws(() => new TensorHandler({ padVariableLength: 'yes' as never }), { message: 'Expected `padVariableLength` to be a boolean, got "yes" (string)' });
-  assert.throws(() => new TensorHandler({ allowedBatchSizes: 4 as never }), { name: 'TypeError', message: 'Expected `allowedBatchSizes` to be a non-empty array of integers, got 4 (number)' });
+  assert.throws(() => new TensorHandler({ allowedBatchSizes: 4 as never }), { name: 'TypeError', message: 'Expected `allowedBatchSizes` to be a non-empty array of integers, got 4 (number)', code });
   assert.throws(() => new TensorHandler({ padding: true } as never), { message: 'Unknown option `padding`; TensorHandler takes allowedBatchSizes, padVariableLength, padValue, padRows' });
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await assert.rejects(
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 8 }, handler: new TensorHandler({ allowedBatchSizes: [1, 4] }), warmup: [] }),
-    { name: 'RangeError', message: 'Expected the last of `allowedBatchSizes` to be at least maxBatchSize (8), got [1,4] (array)' },
+    { name: 'RangeError', message: 'Expected the last of `allowedBatchSizes` to be at least maxBatchSize (8), got [1,4] (array)', code },
   );
   const tokens: MemoryModel = { ...echo, inputs: [{ name: 'ids', datatype: 'UINT8', shape: [-1, -1] }] };
   await assert.rejects(
     registry.load({ name: 't', source: tokens, batching: { maxBatchSize: 8 }, handler: new TensorHandler({ padVariableLength: true, padValue: 300 }), warmup: [] }),
-    { name: 'RangeError', message: "Expected `padValue` of input 'ids' to be an integer between 0 and 255 for UINT8, got 300 (number)" },
+    { name: 'RangeError', message: "Expected `padValue` of input 'ids' to be an integer between 0 and 255 for UINT8, got 300 (number)", code },
   );
   await registry.close();
 });

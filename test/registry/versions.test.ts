@@ -179,7 +179,10 @@ test('batching is checked as the batcher will before anything loads; a handler i
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 4, preferredBatchSizes: [8] } }),
     /Expected `batching.preferredBatchSizes\[0\]` to be an integer between 1 and 4, got 8 \(number\)/,
   );
-  await assert.rejects(registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 4, maxDelayMs: 2 } as never }), /Unknown field `batching.maxDelayMs`/);
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 4, maxDelayMs: 2 } as never }), {
+    message: /Unknown field `batching.maxDelayMs`/,
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+  });
   assert.deepEqual(registry.names(), []);
 
   const handler = new TensorHandler();
