@@ -59,7 +59,24 @@ test("a shed split request's error counts the batches its later parts need", asy
   const second = track(batcher.submit(rows(16)));
   await clock.advanceAsync(100);
   assert.deepEqual(first.value, rows(16));
-  assert.match((second.error as Error).message, /within maxLatencyMs \(40 ms\): it waited \d+ ms and needs about 24 ms more \(its batch about 6 ms, its later parts 18 ms\)\. Shed as overload/);
+  // Its latest start is 16 ms after it came (40 - 24), but the first request's parts hold the head of
+  // the level until 18 ms, and the queue is shed from its head: it goes then, when it is first in line.
+  assert.match((second.error as Error).message, /within maxLatencyMs \(40 ms\): it waited 18 ms and needs about 24 ms more \(its batch about 6 ms, its later parts 18 ms\)\. Shed as overload/);
+});
+
+test('a split request queued behind requests that are not split is shed when it reaches the head of its level, not at its own latest start', async () => {
+  const { clock, calls, batcher, rows } = await splitting(40);
+  const before = calls.length;
+  // Five requests of 4 items (6 ms each, latest start 34 ms after they came), then one of 16 (latest start 16 ms).
+  const ahead = Array.from({ length: 5 }, () => track(batcher.submit(rows(4))));
+  const big = track(batcher.submit(rows(16)));
+  const { drops } = events(batcher);
+  await clock.advanceAsync(100);
+  assert.deepEqual(ahead.map((a) => a.state), ['resolved', 'resolved', 'resolved', 'resolved', 'resolved']);
+  assert.ok(big.error instanceof OverloadedError, String(big.error));
+  // Shed at 24 ms, when the last request ahead of it started and it was first in line: none of its parts ran.
+  assert.deepEqual(drops.map((d) => [d.reason, d.queueMs]), [['shed', 24]]);
+  assert.equal(calls.length - before, 5);
 });
 
 test('light load: adaptive mode sheds nothing and sends each request at once, where BentoML users saw 503s and no batching (bentoml#3200, #4670)', async () => {
