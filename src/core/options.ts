@@ -10,8 +10,8 @@ export const INVALID_OPTION = 'ERR_SERVABLE_INVALID_OPTION';
 export type OptionError = (TypeError | RangeError) & { readonly code: typeof INVALID_OPTION };
 
 /** Builds an option mistake's error: `TypeError` (or `RangeError`) with `code` {@link INVALID_OPTION}. */
-export function optionError(message: string, Kind: TypeErrorConstructor | RangeErrorConstructor = TypeError): OptionError {
-  return Object.assign(new Kind(message), { code: INVALID_OPTION } as const);
+export function optionError(message: string, Kind: TypeErrorConstructor | RangeErrorConstructor = TypeError, options?: ErrorOptions): OptionError {
+  return Object.assign(new Kind(message, options), { code: INVALID_OPTION } as const);
 }
 
 const SHOWN = 80;

@@ -1,4 +1,4 @@
-import { assertInteger, assertNumber, assertObject, assertString, describe, ModelNotFoundError } from '../core/index.js';
+import { assertInteger, assertNumber, assertObject, assertString, describe, optionError, ModelNotFoundError } from '../core/index.js';
 import { quoted } from './config.js';
 import type { ModelEntry } from './model-entry.js';
 import type { TrafficPolicy, VersionSelector } from './types.js';
@@ -23,12 +23,12 @@ export function checkTraffic(name: string, policy: unknown): asserts policy is T
 export function checkModelTraffic(name: string, policy: unknown, model: ModelEntry | undefined): asserts policy is TrafficPolicy {
   assertObject(name, policy);
   for (const key of Object.keys(policy)) {
-    if (key !== 'split' && key !== 'shadow') throw new TypeError(`Unknown field \`${name}.${key}\`; a traffic policy has split, shadow`);
+    if (key !== 'split' && key !== 'shadow') throw optionError(`Unknown field \`${name}.${key}\`; a traffic policy has split, shadow`);
   }
   const { split, shadow } = policy;
   if (split !== undefined) {
     if (!Array.isArray(split) || split.length === 0) {
-      throw new TypeError(`Expected \`${name}.split\` to be a non-empty array of {version | label, weight}, got ${describe(split)}`);
+      throw optionError(`Expected \`${name}.split\` to be a non-empty array of {version | label, weight}, got ${describe(split)}`);
     }
     let total = 0;
     split.forEach((target: unknown, i) => {
@@ -38,7 +38,7 @@ export function checkModelTraffic(name: string, policy: unknown, model: ModelEnt
       total += (target as { weight: number }).weight;
     });
     // Weights that overflow to an Infinity total would send every request to the last target.
-    if (!(total > 0 && total < Infinity)) throw new RangeError(`Expected the weights of \`${name}.split\` to add up to a finite number more than 0, got ${total}`);
+    if (!(total > 0 && total < Infinity)) throw optionError(`Expected the weights of \`${name}.split\` to add up to a finite number more than 0, got ${total}`, RangeError);
   }
   if (shadow !== undefined) {
     checkSelector(`${name}.shadow`, shadow, ['fraction', 'tolerance', 'maxInFlight'], model);
@@ -54,11 +54,11 @@ function checkSelector(name: string, value: unknown, extra: readonly string[], m
   assertObject(name, value);
   for (const key of Object.keys(value)) {
     if (key !== 'version' && key !== 'label' && !extra.includes(key)) {
-      throw new TypeError(`Unknown field \`${name}.${key}\`; expected version or label, ${extra.join(', ')}`);
+      throw optionError(`Unknown field \`${name}.${key}\`; expected version or label, ${extra.join(', ')}`);
     }
   }
   if ((value.version === undefined) === (value.label === undefined)) {
-    throw new TypeError(`Expected \`${name}\` to name a version or a label (one of them), got ${describe(value)}`);
+    throw optionError(`Expected \`${name}\` to name a version or a label (one of them), got ${describe(value)}`);
   }
   if (value.version !== undefined) assertString(`${name}.version`, value.version);
   if (value.label !== undefined) assertString(`${name}.label`, value.label);

@@ -1,4 +1,4 @@
-import { assertInteger, assertString, describe } from '../core/index.js';
+import { assertInteger, assertString, describe, optionError } from '../core/index.js';
 import type { VersionPolicy } from './types.js';
 
 /** Orders versions numerically when both are integers, else as strings. */
@@ -31,12 +31,12 @@ export function checkVersionPolicy(name: string, policy: unknown): asserts polic
   if (keys.length === 1 && keys[0] === 'specific') {
     const list = p.specific;
     if (!Array.isArray(list) || list.length === 0) {
-      throw new TypeError(`Expected \`${name}.specific\` to be a non-empty array of versions, got ${describe(list)}`);
+      throw optionError(`Expected \`${name}.specific\` to be a non-empty array of versions, got ${describe(list)}`);
     }
     list.forEach((v, i) => assertString(`${name}.specific[${i}]`, v));
     return;
   }
-  throw new TypeError(`Expected \`${name}\` to be 'all', {latest: n} or {specific: [versions]}, got ${describe(policy)}`);
+  throw optionError(`Expected \`${name}\` to be 'all', {latest: n} or {specific: [versions]}, got ${describe(policy)}`);
 }
 
 /** The versions a policy keeps out of those known. */
@@ -56,6 +56,6 @@ export function policyText(policy: VersionPolicy): string {
 /** Refuses a new version the policy would unload at once, among the model's known `versions`. */
 export function assertKept(policy: VersionPolicy, versions: readonly string[], version: string): void {
   if (!wantedVersions(policy, versions).has(version)) {
-    throw new RangeError(`Expected \`version\` to be kept by the version policy (${policyText(policy)}), got ${describe(version)}`);
+    throw optionError(`Expected \`version\` to be kept by the version policy (${policyText(policy)}), got ${describe(version)}`, RangeError);
   }
 }

@@ -1,4 +1,4 @@
-import { describe } from '../core/index.js';
+import { describe, optionError } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { onnxNode, type OnnxNodeOptions } from '../backends/onnx-node/index.js';
 import type { BackendSpec } from './config-file.js';
@@ -31,7 +31,7 @@ export class BackendCache {
     const factory = Object.hasOwn(this.#factories, spec.name) ? this.#factories[spec.name] : undefined;
     if (!factory) {
       const known = Object.keys(this.#factories).map((n) => `'${n}'`).join(', ');
-      throw new TypeError(`${configFile}: Expected \`backend.name\` to be one of ${known}, got ${describe(spec.name)}`);
+      throw optionError(`${configFile}: Expected \`backend.name\` to be one of ${known}, got ${describe(spec.name)}`);
     }
     let backend: Backend;
     try {

@@ -1,4 +1,4 @@
-import { assertNumber, assertObject, assertString, describe } from '../core/index.js';
+import { assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import { TensorHandler, type TensorHandlerOptions } from '../handler/index.js';
 import { checkBatching, checkSpecType, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
@@ -54,7 +54,7 @@ export function parseConfig(file: string, text: string): RepositoryModelConfig {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new TypeError(`${file}: not valid JSON: ${(error as Error).message}`);
+    throw optionError(`${file}: not valid JSON: ${(error as Error).message}`);
   }
   try {
     return checkConfig(json);
@@ -67,12 +67,12 @@ export function parseConfig(file: string, text: string): RepositoryModelConfig {
 function checkConfig(c: unknown): RepositoryModelConfig {
   assertObject('config', c);
   for (const key of Object.keys(c)) {
-    if (!FIELDS.includes(key)) throw new TypeError(`Unknown field \`${key}\`; a model config has ${FIELDS.join(', ')}`);
+    if (!FIELDS.includes(key)) throw optionError(`Unknown field \`${key}\`; a model config has ${FIELDS.join(', ')}`);
   }
   const modelFile = c.modelFile ?? 'model.onnx';
   assertString('modelFile', modelFile);
   if (/[/\\]/.test(modelFile) || modelFile === '.' || modelFile === '..') {
-    throw new TypeError(`Expected \`modelFile\` to be a file name in the version directory, got ${describe(modelFile)}`);
+    throw optionError(`Expected \`modelFile\` to be a file name in the version directory, got ${describe(modelFile)}`);
   }
   const inputs = c.inputs === undefined ? undefined : checkInputs(c.inputs);
   checkBatching(c.batching as BatchingConfig | undefined);
@@ -82,7 +82,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   assertObject('labels', labels);
   for (const [label, version] of Object.entries(labels)) {
     if (typeof version !== 'string' || !VERSION_NAME.test(version)) {
-      throw new TypeError(`Expected \`labels.${label}\` to be a version directory name (digits), got ${describe(version)}`);
+      throw optionError(`Expected \`labels.${label}\` to be a version directory name (digits), got ${describe(version)}`);
     }
   }
   if (c.classLabels !== undefined) {
@@ -91,7 +91,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   }
   if (c.traffic !== undefined) checkTraffic('traffic', c.traffic);
   const handler = c.handler === undefined ? undefined : checkHandler(c.handler);
-  if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw new TypeError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
+  if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw optionError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
   const warmup = c.warmup === undefined || handler?.module !== undefined ? (c.warmup as unknown[] | undefined) : c.warmup.map((r, i) => requestFromJson(`warmup[${i}]`, r));
   if (c.sizeBytes !== undefined) assertNumber('sizeBytes', c.sizeBytes, 0);
   return {
@@ -121,10 +121,10 @@ function checkHandler(value: unknown): HandlerSpec {
   if (typeof value === 'string') return { module: value, export: 'default', options: undefined };
   assertObject('handler', value);
   for (const key of Object.keys(value)) {
-    if (!['module', 'export', 'options'].includes(key)) throw new TypeError(`Unknown field \`handler.${key}\`; a handler has module, export, options`);
+    if (!['module', 'export', 'options'].includes(key)) throw optionError(`Unknown field \`handler.${key}\`; a handler has module, export, options`);
   }
   if (value.module === undefined) {
-    if (value.export !== undefined) throw new TypeError(`Expected \`handler.module\` with \`handler.export\` ${describe(value.export)}, got none`);
+    if (value.export !== undefined) throw optionError(`Expected \`handler.module\` with \`handler.export\` ${describe(value.export)}, got none`);
     // The default handler with options (TF Serving's allowed_batch_sizes, pad_variable_length_inputs): checked now, as it will be made.
     if (value.options !== undefined) assertObject('handler.options', value.options);
     try {
@@ -142,7 +142,7 @@ function checkHandler(value: unknown): HandlerSpec {
 }
 
 function checkInputs(value: unknown): TensorSpec[] {
-  if (!Array.isArray(value)) throw new TypeError(`Expected \`inputs\` to be an array of {name, datatype, shape}, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw optionError(`Expected \`inputs\` to be an array of {name, datatype, shape}, got ${describe(value)}`);
   return value.map((spec: unknown, i) => {
     assertObject(`inputs[${i}]`, spec);
     assertString(`inputs[${i}].name`, spec.name);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import { describe } from '../core/index.js';
+import { describe, optionError } from '../core/index.js';
 import { TensorHandler, type Handler, type TensorHandlerOptions } from '../handler/index.js';
 import type { HandlerSpec } from './config-file.js';
 import { fileWithin } from './paths.js';
@@ -18,16 +18,16 @@ export async function loadHandler(dir: string, spec: HandlerSpec, configFile: st
   if (spec.module === undefined) return () => new TensorHandler(spec.options as TensorHandlerOptions | undefined) as Handler<unknown, unknown>;
   const file = await fileWithin(dir, spec.module, `${configFile}: Expected \`handler.module\``);
   const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new TypeError(`${configFile}: Expected \`handler.module\` to name a file, got ${describe(spec.module)}, which does not exist`);
+  if (!info?.isFile()) throw optionError(`${configFile}: Expected \`handler.module\` to name a file, got ${describe(spec.module)}, which does not exist`);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(`${pathToFileURL(file).href}?mtime=${info.mtimeMs}`)) as Record<string, unknown>;
   } catch (error) {
-    throw new TypeError(`${configFile}: Cannot import \`handler.module\` ${describe(spec.module)}: ${(error as Error).message}`, { cause: error });
+    throw optionError(`${configFile}: Cannot import \`handler.module\` ${describe(spec.module)}: ${(error as Error).message}`, TypeError, { cause: error });
   }
   const exported = mod[spec.export];
   if (!isHandlerClass(exported)) {
-    throw new TypeError(`${configFile}: Expected \`handler.export\` ${describe(spec.export)} of ${spec.module} to be a Handler subclass, got ${describe(exported)}`);
+    throw optionError(`${configFile}: Expected \`handler.export\` ${describe(spec.export)} of ${spec.module} to be a Handler subclass, got ${describe(exported)}`);
   }
   return () => new exported(spec.options);
 }

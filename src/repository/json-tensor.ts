@@ -1,4 +1,4 @@
-import { allocate, assertObject, describe, elementCount, isDataType, DATA_TYPES, type Tensor, type TensorMap } from '../core/index.js';
+import { allocate, assertObject, describe, optionError, elementCount, isDataType, DATA_TYPES, type Tensor, type TensorMap } from '../core/index.js';
 import type { InferenceRequest } from '../handler/index.js';
 
 /**
@@ -17,24 +17,24 @@ export function requestFromJson(field: string, value: unknown): InferenceRequest
 function tensorFromJson(field: string, value: unknown): Tensor {
   assertObject(field, value);
   const { datatype, shape, data } = value;
-  if (!isDataType(datatype)) throw new TypeError(`Expected \`${field}.datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(datatype)}`);
+  if (!isDataType(datatype)) throw optionError(`Expected \`${field}.datatype\` to be one of ${DATA_TYPES.join(', ')}, got ${describe(datatype)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new TypeError(`Expected \`${field}.shape\` to be an array of integers >= 0, got ${describe(shape)}`);
+    throw optionError(`Expected \`${field}.shape\` to be an array of integers >= 0, got ${describe(shape)}`);
   }
   const n = elementCount(shape);
   const out = allocate(datatype, n);
   if (data === undefined) return { datatype, shape, data: out };
   if (!Array.isArray(data) || data.length !== n) {
-    throw new RangeError(`Expected \`${field}.data\` to be an array of ${n} values for shape [${shape.join(', ')}], got ${describe(data)}`);
+    throw optionError(`Expected \`${field}.data\` to be an array of ${n} values for shape [${shape.join(', ')}], got ${describe(data)}`, RangeError);
   }
-  if (datatype === 'FP16') throw new TypeError(`Expected \`${field}.data\` to be left out (zeros) for FP16, got ${describe(data)}`);
+  if (datatype === 'FP16') throw optionError(`Expected \`${field}.data\` to be left out (zeros) for FP16, got ${describe(data)}`);
   const wanted = datatype === 'BYTES' ? 'string' : datatype === 'BOOL' ? 'boolean' : 'number';
   data.forEach((v: unknown, i) => {
-    if (typeof v !== wanted) throw new TypeError(`Expected \`${field}.data[${i}]\` to be a ${wanted}, got ${describe(v)}`);
+    if (typeof v !== wanted) throw optionError(`Expected \`${field}.data[${i}]\` to be a ${wanted}, got ${describe(v)}`);
     if (datatype === 'BYTES') (out as string[])[i] = v as string;
     else if (datatype === 'BOOL') (out as Uint8Array)[i] = v ? 1 : 0;
     else if (datatype === 'INT64' || datatype === 'UINT64') {
-      if (!Number.isSafeInteger(v)) throw new TypeError(`Expected \`${field}.data[${i}]\` to be an integer, got ${describe(v)}`);
+      if (!Number.isSafeInteger(v)) throw optionError(`Expected \`${field}.data[${i}]\` to be an integer, got ${describe(v)}`);
       (out as BigInt64Array)[i] = BigInt(v as number);
     }
     else (out as Float64Array)[i] = v as number;

@@ -59,7 +59,13 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ classLabels: ['labels.txt'] }, /Error: \/models\/cls\/config.json: Expected `classLabels` to be an object, got \["labels.txt"\] \(array\)/],
     [{ classLabels: { prob: ['cat'] } }, /Error: \/models\/cls\/config.json: Expected `classLabels.prob` to be a non-empty string, got \["cat"\] \(array\)/],
   ];
-  for (const [config, message] of cases) assert.throws(() => parse(config), message, JSON.stringify(config));
+  for (const [config, message] of cases) {
+    assert.throws(() => parse(config), (error: Error & { code?: unknown }) => {
+      assert.match(String(error), message, JSON.stringify(config));
+      assert.equal(error.code, 'ERR_SERVABLE_INVALID_OPTION', `${JSON.stringify(config)}: ${error.message}`);
+      return true;
+    });
+  }
 });
 
 test("a handler with options and no module is the TensorHandler made with them, checked as the config is read", async () => {
