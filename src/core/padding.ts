@@ -34,8 +34,14 @@ export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?
   }
 }
 
-/** The smallest allowed size that holds `items` (sizes ascending). @throws RangeError when none does. */
+/**
+ * The smallest allowed size that holds `items` (sizes ascending).
+ * @throws RangeError when none does; TypeError or RangeError with `code` `'ERR_SERVABLE_INVALID_OPTION'`
+ * when `items` is not an integer >= 0.
+ */
 export function paddedBatchSize(items: number, allowed: readonly number[]): number {
+  if (typeof items !== 'number' || !Number.isInteger(items)) throw optionError(`Expected \`items\` to be an integer >= 0, got ${describe(items)}`);
+  if (items < 0) throw optionError(`Expected \`items\` to be an integer >= 0, got ${describe(items)}`, RangeError);
   for (const size of allowed) if (size >= items) return size;
   throw new RangeError(`No allowed batch size holds ${items} items (allowed: ${allowed.join(', ')})`);
 }

@@ -63,3 +63,9 @@ test('a pad value an integer datatype cannot hold as it is is refused, never wra
   assert.deepEqual(Array.from(padTo(bytes, [1, 2], 255).data as Uint8Array), [1, 255]);
   assert.deepEqual(Array.from(padTo({ datatype: 'FP32', shape: [1, 1], data: new Float32Array([1]) }, [1, 2], 0.5).data as Float32Array), [1, 0.5]);
 });
+
+test('paddedBatchSize refuses a negative or fractional item count with code ERR_SERVABLE_INVALID_OPTION, where -1 returned 1', () => {
+  assert.throws(() => paddedBatchSize(-1, [1, 4]), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `items` to be an integer >= 0, got -1 (number)' });
+  assert.throws(() => paddedBatchSize(1.5, [1, 4]), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.equal(paddedBatchSize(0, [1, 4]), 1);
+});
