@@ -22,7 +22,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RegisterOptions } from 'fastify';
-import { assertBoolean, describe } from '../core/index.js';
+import { assertBoolean, describe, optionError } from '../core/index.js';
 import { reportError, type HttpHandler, type ReplyErrorCode } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
@@ -171,7 +171,7 @@ async function serve(http: HttpHandler, prefix: string, request: FastifyRequest,
 
 /** Installs the early 413 for `Expect: 100-continue` (see `expectContinue`) on the app's server, for the routes below `mount`. */
 function listenForContinue(app: FastifyInstance, http: HttpHandler, mount: string): void {
-  if (/[:*]/.test(mount)) throw new TypeError(`Expected a prefix without parameters with \`expectContinue\`, got ${describe(mount)}`);
+  if (/[:*]/.test(mount)) throw optionError(`Expected a prefix without parameters with \`expectContinue\`, got ${describe(mount)}`);
   if (app.server.listenerCount('checkContinue') > 0) {
     throw new Error("`expectContinue` needs the server's only checkContinue listener, and it has one already: each would emit the request again");
   }

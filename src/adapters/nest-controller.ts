@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Type } from '@nestjs/common';
-import { assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 import { loadPeer } from './load-peer.js';
@@ -52,17 +52,17 @@ export function checkDecorators(decorators: unknown, controller: boolean, metric
   if (decorators === undefined) return;
   assertObject('decorators', decorators);
   assertKnownKeys('decorators', decorators, DECORATOR_KEYS, 'decorators.');
-  if (!controller) throw new TypeError('`decorators` decorates the controller, which `controller: false` leaves out: pass one or the other');
+  if (!controller) throw optionError('`decorators` decorates the controller, which `controller: false` leaves out: pass one or the other');
   for (const key of DECORATOR_KEYS) {
     const list = decorators[key];
     if (list === undefined) continue;
-    if (!Array.isArray(list)) throw new TypeError(`Expected \`decorators.${key}\` to be an array of decorators, got ${describe(list)}`);
+    if (!Array.isArray(list)) throw optionError(`Expected \`decorators.${key}\` to be an array of decorators, got ${describe(list)}`);
     list.forEach((decorator: unknown, i) => {
-      if (typeof decorator !== 'function') throw new TypeError(`Expected \`decorators.${key}[${i}]\` to be a decorator (a function), got ${describe(decorator)}`);
+      if (typeof decorator !== 'function') throw optionError(`Expected \`decorators.${key}[${i}]\` to be a decorator (a function), got ${describe(decorator)}`);
     });
   }
   if (decorators.metrics !== undefined && !metrics) {
-    throw new TypeError('`decorators.metrics` decorates GET /metrics, which the module does not serve: give it a `metrics` route (forRootAsync: `metrics: true`)');
+    throw optionError('`decorators.metrics` decorates GET /metrics, which the module does not serve: give it a `metrics` route (forRootAsync: `metrics: true`)');
   }
 }
 

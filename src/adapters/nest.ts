@@ -34,7 +34,7 @@
  */
 import type { HttpAdapterHost as AdapterHost } from '@nestjs/core';
 import type { DynamicModule, InjectionToken, ModuleMetadata, OptionalFactoryDependency, Provider } from '@nestjs/common';
-import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
 import { loadPeer } from './load-peer.js';
@@ -143,10 +143,10 @@ export class ServableModule {
     checkRouting(options);
     assertKnownKeys('ServableModule.forRootAsync', options, ASYNC_KEYS);
     assertFunction('useFactory', options.useFactory);
-    if (options.inject !== undefined && !Array.isArray(options.inject)) throw new TypeError(`Expected \`inject\` to be an array of providers, got ${describe(options.inject)}`);
-    if (options.imports !== undefined && !Array.isArray(options.imports)) throw new TypeError(`Expected \`imports\` to be an array of modules, got ${describe(options.imports)}`);
+    if (options.inject !== undefined && !Array.isArray(options.inject)) throw optionError(`Expected \`inject\` to be an array of providers, got ${describe(options.inject)}`);
+    if (options.imports !== undefined && !Array.isArray(options.imports)) throw optionError(`Expected \`imports\` to be an array of modules, got ${describe(options.imports)}`);
     if (options.metrics !== undefined && typeof options.metrics !== 'boolean') {
-      throw new TypeError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
+      throw optionError(`Expected \`metrics\` to be a boolean (the factory returns the metrics route), got ${describe(options.metrics)}`);
     }
     checkDecorators(options.decorators, options.controller !== false, options.metrics ?? false);
     const { useFactory } = options;
@@ -156,7 +156,7 @@ export class ServableModule {
         const built = await useFactory(...args);
         assertObject("useFactory's result", built);
         for (const key of ROUTING_KEYS) {
-          if (Object.hasOwn(built, key)) throw new TypeError(`\`useFactory\` returned \`${key}\`, which routes the module and is read before the factory runs: pass \`${key}\` beside \`useFactory\``);
+          if (Object.hasOwn(built, key)) throw optionError(`\`useFactory\` returned \`${key}\`, which routes the module and is read before the factory runs: pass \`${key}\` beside \`useFactory\``);
         }
         return built;
       },
@@ -175,7 +175,7 @@ function checkRouting(options: ServableRouting): void {
   for (const key of ['controller', 'global'] as const) {
     if (options[key] !== undefined) assertBoolean(key, options[key]);
   }
-  if (options.path !== undefined && typeof options.path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${describe(options.path)}`);
+  if (options.path !== undefined && typeof options.path !== 'string') throw optionError(`Expected \`path\` to be a string, got ${describe(options.path)}`);
 }
 
 function declare(optionsProvider: Provider, routing: ServableRouting, metrics: boolean, imports: NonNullable<ModuleMetadata['imports']>): DynamicModule {
@@ -199,11 +199,11 @@ function declare(optionsProvider: Provider, routing: ServableRouting, metrics: b
 function handlerFor(options: AdapterOptions, metrics: boolean): AdapterHandler {
   const route = metricsRoute(options);
   if (route === undefined && metrics) {
-    throw new TypeError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
+    throw optionError('Expected `useFactory` to return a `metrics` function, as forRootAsync was given `metrics: true`, got undefined');
   }
   // Nest declares routes before the factory runs: a route it returns unannounced would never be served.
   if (route !== undefined && !metrics) {
-    throw new TypeError('`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`');
+    throw optionError('`useFactory` returned a `metrics` function, but forRootAsync was not given `metrics: true`, so GET /metrics is not declared: pass `metrics: true` beside `useFactory`');
   }
   return adapterHandler('ServableModule', options, ROUTING_KEYS);
 }

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Http2ServerRequest, Http2ServerResponse, Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { describe, recycleBuffer, takeBuffer } from '../core/index.js';
+import { describe, optionError, recycleBuffer, takeBuffer } from '../core/index.js';
 import { TENANT_HEADER, type HttpHandler, type HttpRequest, type HttpResponse } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 import { discardCap, discardRest, resetAfterReply } from './discard-body.js';
@@ -231,7 +231,7 @@ export function mountOf(target: string, path: string): string {
 export function mountPrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
   if (typeof prefix !== 'string' || (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/')))) {
-    throw new TypeError(`Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${describe(prefix)}`);
+    throw optionError(`Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${describe(prefix)}`);
   }
   return prefix;
 }

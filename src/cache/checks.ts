@@ -1,9 +1,9 @@
-import { assertBoolean, assertKnownKeys, assertNumber, assertObject, assertSignal, assertString, describe, MAX_TIMER_MS } from '../core/index.js';
+import { assertBoolean, assertKnownKeys, assertNumber, assertObject, assertSignal, assertString, describe, optionError, MAX_TIMER_MS } from '../core/index.js';
 
 /** Asserts a finite number greater than zero (a duration or a size). */
 export function assertPositive(name: string, value: unknown): asserts value is number {
   assertNumber(name, value, 0);
-  if (value === 0) throw new RangeError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`);
+  if (value === 0) throw optionError(`Expected \`${name}\` to be a number > 0, got ${describe(value)}`, RangeError);
 }
 
 /**
@@ -12,7 +12,7 @@ export function assertPositive(name: string, value: unknown): asserts value is n
  */
 export function assertTimerMs(name: string, value: unknown): asserts value is number {
   assertPositive(name, value);
-  if (value > MAX_TIMER_MS) throw new RangeError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms, the longest a timer can wait, got ${describe(value)}`);
+  if (value > MAX_TIMER_MS) throw optionError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms, the longest a timer can wait, got ${describe(value)}`, RangeError);
 }
 
 /** The per-request options that both caches' `run` take. */

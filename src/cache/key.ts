@@ -1,4 +1,4 @@
-import { describe, hash128, isDataType, matchesStorage, prefixLengths, wtf8Bytes, type TensorMap } from '../core/index.js';
+import { describe, optionError, hash128, isDataType, matchesStorage, prefixLengths, wtf8Bytes, type TensorMap } from '../core/index.js';
 import type { MaybePromise } from './store.js';
 
 /**
@@ -38,14 +38,14 @@ const encoder = new TextEncoder();
  * @throws TypeError when an input is not a tensor or a parameter is not JSON data.
  */
 export function canonicalParts(inputs: TensorMap, parameters?: Readonly<Record<string, unknown>>): Uint8Array[] {
-  if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`Expected inputs to be a map of tensors, got ${describe(inputs)}`);
+  if (typeof inputs !== 'object' || inputs === null) throw optionError(`Expected inputs to be a map of tensors, got ${describe(inputs)}`);
   const names = Object.keys(inputs).sort();
   const header: unknown[] = [];
   const data: Uint8Array[] = [];
   for (const name of names) {
     const t = inputs[name]!;
     if (!isDataType(t?.datatype) || !Array.isArray(t.shape)) {
-      throw new TypeError(`Expected input "${name}" to be a tensor {datatype, shape, data}, got ${describe(t)}`);
+      throw optionError(`Expected input "${name}" to be a tensor {datatype, shape, data}, got ${describe(t)}`);
     }
     const bytes = t.datatype === 'BYTES' ? stringBytes(name, t.data) : numericBytes(name, t);
     header.push([name, t.datatype, t.shape, bytes.byteLength]);
@@ -56,7 +56,7 @@ export function canonicalParts(inputs: TensorMap, parameters?: Readonly<Record<s
 }
 
 function numericBytes(name: string, t: TensorMap[string]): Uint8Array {
-  if (!matchesStorage(t.datatype, t.data)) throw new TypeError(`Expected input "${name}" to hold ${t.datatype} data, got ${describe(t.data)}`);
+  if (!matchesStorage(t.datatype, t.data)) throw optionError(`Expected input "${name}" to hold ${t.datatype} data, got ${describe(t.data)}`);
   const d = t.data as Float32Array;
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
@@ -68,9 +68,9 @@ function numericBytes(name: string, t: TensorMap[string]): Uint8Array {
  * UTF-8 would make it. onnxruntime-node reads both as U+FFFD.
  */
 function stringBytes(name: string, data: unknown): Uint8Array {
-  if (!Array.isArray(data)) throw new TypeError(`Expected input "${name}" to hold string[] data, got ${describe(data)}`);
+  if (!Array.isArray(data)) throw optionError(`Expected input "${name}" to hold string[] data, got ${describe(data)}`);
   for (const s of data) {
-    if (typeof s !== 'string') throw new TypeError(`Expected input "${name}" to hold strings, got ${describe(s)}`);
+    if (typeof s !== 'string') throw optionError(`Expected input "${name}" to hold strings, got ${describe(s)}`);
   }
   return prefixLengths((data as string[]).map(wtf8Bytes));
 }
@@ -84,7 +84,7 @@ function stringBytes(name: string, data: unknown): Uint8Array {
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError(`Expected a finite number in parameters, got ${describe(value)}`);
+    if (!Number.isFinite(value)) throw optionError(`Expected a finite number in parameters, got ${describe(value)}`);
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
@@ -96,7 +96,7 @@ export function canonicalJson(value: unknown): string {
     }
     return `{${members.join(',')}}`;
   }
-  throw new TypeError(`Expected JSON data in parameters, got ${describe(value)}`);
+  throw optionError(`Expected JSON data in parameters, got ${describe(value)}`);
 }
 
 /** The hash of {@link canonicalParts}: equal for requests that must give the same result. */

@@ -9,6 +9,7 @@ import {
   Emitter,
   isPromiseLike,
   messageOf,
+  optionError,
   systemClock,
   type Clock,
   type TensorMap,
@@ -107,7 +108,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
     assertObject('request', request);
     assertString('request.model', request.model);
     if (typeof request.version !== 'string' && typeof request.version !== 'number') {
-      throw new TypeError(`Expected \`request.version\` to be a string or a number, got ${describe(request.version)}`);
+      throw optionError(`Expected \`request.version\` to be a string or a number, got ${describe(request.version)}`);
     }
     assertFunction('compute', compute);
     checkCacheRunOptions('ResultCache.run()', options, RUN_KEYS);
@@ -141,7 +142,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
   async invalidate(model: string, version?: string | number): Promise<void> {
     assertString('model', model);
     if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') {
-      throw new TypeError(`Expected \`version\` to be a string or a number, got ${describe(version)}`);
+      throw optionError(`Expected \`version\` to be a string or a number, got ${describe(version)}`);
     }
     const namespace = this.#namespaceOf(model);
     this.#generations.set(namespace, (this.#generations.get(namespace) ?? 0) + 1);

@@ -1,4 +1,4 @@
-import { describe, type NumericArray, type Tensor, type TensorMap } from '../core/index.js';
+import { describe, optionError, type NumericArray, type Tensor, type TensorMap } from '../core/index.js';
 
 /**
  * A rough per-tensor overhead in bytes: the tensor object, its shape array, and a typed array with
@@ -20,12 +20,12 @@ export function tensorBytes(t: Tensor): number {
  * @throws TypeError when `value` is not a map of tensors.
  */
 export function tensorMapBytes(value: TensorMap): number {
-  if (typeof value !== 'object' || value === null) throw new TypeError(`Expected a map of tensors, got ${describe(value)}`);
+  if (typeof value !== 'object' || value === null) throw optionError(`Expected a map of tensors, got ${describe(value)}`);
   let bytes = 64;
   for (const name in value) {
     const t = value[name];
     if (!t || typeof t !== 'object' || !('data' in t) || !Array.isArray(t.shape)) {
-      throw new TypeError(`Expected tensor "${name}" to be {datatype, shape, data}, got ${describe(t)}`);
+      throw optionError(`Expected tensor "${name}" to be {datatype, shape, data}, got ${describe(t)}`);
     }
     bytes += 2 * name.length + tensorBytes(t);
   }

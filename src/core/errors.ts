@@ -3,7 +3,7 @@
  * `code` (append-only; match on it rather than on messages) and the HTTP `status` adapters reply with.
  */
 
-import { describe } from './options.js';
+import { describe, optionError } from './options.js';
 
 const BRAND = Symbol.for('servable.error');
 
@@ -212,7 +212,7 @@ function retryAfter(options: RetryableErrorOptions | undefined): number | undefi
   if (ms === null) return undefined;
   if (ms === undefined) return RETRY_SOON_MS;
   if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
-  throw new RangeError(`Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${describe(ms)}`);
+  throw optionError(`Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${describe(ms)}`, RangeError);
 }
 
 /**

@@ -2,7 +2,7 @@
  * Tensors as they travel through servable: a datatype from the Open Inference Protocol v2,
  * a row-major shape, and a flat typed array (or strings for BYTES).
  */
-import { describe } from './options.js';
+import { describe, optionError } from './options.js';
 import { takeBuffer } from './recycle.js';
 
 /** The Open Inference Protocol v2 datatypes. */
@@ -159,13 +159,13 @@ function allStrings(data: readonly unknown[]): boolean {
  * @throws TypeError or RangeError naming what is wrong.
  */
 export function tensor<T extends DataType>(datatype: T, data: DataTypeStorage[T], shape: readonly number[]): Tensor<T> {
-  if (!isDataType(datatype)) throw new TypeError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${JSON.stringify(datatype)}`);
+  if (!isDataType(datatype)) throw optionError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${JSON.stringify(datatype)}`);
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`Expected shape dimensions to be integers >= 0, got [${shape.join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0) throw optionError(`Expected shape dimensions to be integers >= 0, got [${shape.join(', ')}]`, RangeError);
   }
-  if (!matchesStorage(datatype, data)) throw new TypeError(`Expected ${storageName(datatype)} data for ${datatype}`);
+  if (!matchesStorage(datatype, data)) throw optionError(`Expected ${storageName(datatype)} data for ${datatype}`);
   const n = elementCount(shape);
-  if (data.length !== n) throw new RangeError(`Expected ${n} elements for shape [${shape.join(', ')}], got ${data.length}`);
+  if (data.length !== n) throw optionError(`Expected ${n} elements for shape [${shape.join(', ')}], got ${data.length}`, RangeError);
   return { datatype, data, shape: [...shape] };
 }
 
@@ -176,12 +176,12 @@ export function tensor<T extends DataType>(datatype: T, data: DataTypeStorage[T]
  * @throws TypeError when the tensor is missing, is of another datatype, or holds other storage.
  */
 export function dataOf<T extends DataType>(t: Tensor | undefined, datatype: T): DataTypeStorage[T] {
-  if (!isDataType(datatype)) throw new TypeError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${describe(datatype)}`);
-  if (typeof t !== 'object' || t === null) throw new TypeError(`Expected a ${datatype} tensor, got ${describe(t)}`);
-  if (t.datatype !== datatype) throw new TypeError(`Expected a ${datatype} tensor, got ${String(t.datatype)} [${String(t.shape?.join(', '))}]`);
+  if (!isDataType(datatype)) throw optionError(`Expected a datatype (${DATA_TYPES.join(', ')}), got ${describe(datatype)}`);
+  if (typeof t !== 'object' || t === null) throw optionError(`Expected a ${datatype} tensor, got ${describe(t)}`);
+  if (t.datatype !== datatype) throw optionError(`Expected a ${datatype} tensor, got ${String(t.datatype)} [${String(t.shape?.join(', '))}]`);
   if (!matchesStorage(datatype, t.data)) {
     const got = (t.data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof t.data;
-    throw new TypeError(`Expected a ${datatype} tensor (${storageName(datatype)} data), got ${got} data`);
+    throw optionError(`Expected a ${datatype} tensor (${storageName(datatype)} data), got ${got} data`);
   }
   return t.data as DataTypeStorage[T];
 }

@@ -1,4 +1,4 @@
-import { describe } from '../core/index.js';
+import { describe, optionError } from '../core/index.js';
 import { counting, timing, tracking, wrap, type AnyFunction, type Hooks, type Incrementer, type InstrumentOptions, type Observer, type UpDown } from './instrument.js';
 
 /**
@@ -42,13 +42,13 @@ export function InFlight(gauge: UpDown, options: InstrumentOptions = {}): Metric
 function decorator(name: string, options: InstrumentOptions, hooks: Hooks): MetricDecorator {
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor | number): unknown {
     if (isStandardContext(context)) {
-      if (context.kind !== 'method') throw new TypeError(`@${name} decorates methods, got ${context.kind === 'accessor' ? 'an' : 'a'} ${context.kind} (${String(context.name)})`);
+      if (context.kind !== 'method') throw optionError(`@${name} decorates methods, got ${context.kind === 'accessor' ? 'an' : 'a'} ${context.kind} (${String(context.name)})`);
       return wrap(target as AnyFunction, String(context.name), options, hooks);
     }
     const misplaced = legacyMisplacement(target, context, descriptor);
-    if (misplaced) throw new TypeError(`@${name} decorates methods, got ${misplaced}`);
+    if (misplaced) throw optionError(`@${name} decorates methods, got ${misplaced}`);
     if (typeof descriptor !== 'object' || typeof descriptor.value !== 'function') {
-      throw new TypeError(`@${name} decorates methods, got ${describe((descriptor as PropertyDescriptor | null)?.value)} at ${String(context)}`);
+      throw optionError(`@${name} decorates methods, got ${describe((descriptor as PropertyDescriptor | null)?.value)} at ${String(context)}`);
     }
     // In place, not a copy: Nest's applyDecorators() ignores what a method decorator returns.
     descriptor.value = wrap(descriptor.value as AnyFunction, String(context), options, hooks);

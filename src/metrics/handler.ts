@@ -1,5 +1,5 @@
 import { Registry, type RegistryContentType } from 'prom-client';
-import { messageOf } from '../core/index.js';
+import { messageOf, optionError } from '../core/index.js';
 import { checkPromRegistry } from './validate.js';
 
 /** A prom-client Registry in either format: Prometheus text (its default) or OpenMetrics. */
@@ -29,12 +29,12 @@ export interface MetricsResponse {
  */
 export function metricsHandler(registries: PromRegistry | readonly PromRegistry[]): () => Promise<MetricsResponse> {
   const list = Array.isArray(registries) ? [...(registries as readonly PromRegistry[])] : [registries as PromRegistry];
-  if (list.length === 0) throw new TypeError('Expected `registries` to hold at least one prom-client Registry, got [] (array)');
+  if (list.length === 0) throw optionError('Expected `registries` to hold at least one prom-client Registry, got [] (array)');
   list.forEach((r, i) => checkPromRegistry(Array.isArray(registries) ? `registries[${i}]` : 'registries', r));
   // prom-client merges only registries of one format: another would fail every scrape with a 500.
   const other = list.findIndex((r) => r.contentType !== list[0]!.contentType);
   if (other !== -1) {
-    throw new TypeError(`Expected \`registries\` to share one content type, got '${list[0]!.contentType}' (registries[0]) and '${list[other]!.contentType}' (registries[${other}])`);
+    throw optionError(`Expected \`registries\` to share one content type, got '${list[0]!.contentType}' (registries[0]) and '${list[other]!.contentType}' (registries[${other}])`);
   }
   return async () => {
     try {

@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
 import type {
@@ -104,10 +104,10 @@ export class InferenceStatistics {
     const { service } = options;
     checkSource('service', service);
     const registry = options.registry ?? service.registry;
-    if (registry === undefined) throw new TypeError(`Expected \`registry\`, or a \`service\` with one, got ${describe(options.registry)}`);
+    if (registry === undefined) throw optionError(`Expected \`registry\`, or a \`service\` with one, got ${describe(options.registry)}`);
     checkSource('registry', registry, ['list']);
     const caches = options.caches ?? [];
-    if (!Array.isArray(caches)) throw new TypeError(`Expected \`caches\` to be an array of caches, got ${describe(caches)}`);
+    if (!Array.isArray(caches)) throw optionError(`Expected \`caches\` to be an array of caches, got ${describe(caches)}`);
     caches.forEach((cache: unknown, i) => checkSource(`caches[${i}]`, cache));
     this.#now = options.now ?? Date.now;
     assertFunction('now', this.#now);

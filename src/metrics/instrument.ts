@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, assertString, describe, messageOf } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, assertString, describe, optionError, messageOf } from '../core/index.js';
 
 /** Label values, as prom-client takes them. */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -131,7 +131,7 @@ const ASYNC_GENERATOR_FUNCTION: unknown = Object.getPrototypeOf(async function* 
 export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, options: InstrumentOptions, hooks: Hooks): F {
   assertFunction('fn', fn);
   if (/^class[\s{]/.test(Function.prototype.toString.call(fn))) {
-    throw new TypeError(`Expected \`fn\` to be a function to call, got class ${fn.name || '(anonymous)'}: wrap its methods, or a function that calls \`new\``);
+    throw optionError(`Expected \`fn\` to be a function to call, got class ${fn.name || '(anonymous)'}: wrap its methods, or a function that calls \`new\``);
   }
   const base: Record<string, string | number> = { ...options.labels };
   if (options.methodLabel !== undefined) {
@@ -139,7 +139,7 @@ export function wrap<F extends AnyFunction>(fn: F, name: string | undefined, opt
     const method = name ?? fn.name.replace(/^(bound )+/, '');
     // Prometheus reads an empty label value as no label: every anonymous function would share one series.
     if (!method) {
-      throw new TypeError(`Expected \`fn\` to have a name for \`methodLabel\` '${options.methodLabel}', got an anonymous function: name it, or set the label in \`labels\``);
+      throw optionError(`Expected \`fn\` to have a name for \`methodLabel\` '${options.methodLabel}', got an anonymous function: name it, or set the label in \`labels\``);
     }
     base[options.methodLabel] = method;
   }
@@ -265,7 +265,7 @@ function copyReflectMetadata(from: object, to: object): void {
 
 function checkMetric(name: string, metric: unknown, methods: readonly string[]): void {
   if (methods.some((m) => typeof (metric as Record<string, unknown> | null | undefined)?.[m] !== 'function')) {
-    throw new TypeError(`Expected \`${name}\` to be a prom-client metric with ${methods.map((m) => `${m}()`).join(' and ')}, got ${describe(metric)}`);
+    throw optionError(`Expected \`${name}\` to be a prom-client metric with ${methods.map((m) => `${m}()`).join(' and ')}, got ${describe(metric)}`);
   }
 }
 
@@ -280,7 +280,7 @@ function checkLabels(metric: unknown, options: InstrumentOptions, withOutcome: b
   ];
   for (const [option, label] of set) {
     if (label !== undefined && !labelNames.includes(label)) {
-      throw new TypeError(`Expected the labelNames of metric \`${String(name)}\` to include '${label}' (set by \`${option}\`), got ${describe(labelNames)}`);
+      throw optionError(`Expected the labelNames of metric \`${String(name)}\` to include '${label}' (set by \`${option}\`), got ${describe(labelNames)}`);
     }
   }
 }
@@ -292,7 +292,7 @@ function checkOptions(options: InstrumentOptions, withOutcome: boolean): Instrum
   if (options.labels !== undefined) assertObject('labels', options.labels);
   for (const [label, value] of Object.entries(options.labels ?? {})) {
     if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) {
-      throw new TypeError(`Expected \`labels.${label}\` to be a string or a finite number, got ${describe(value)}`);
+      throw optionError(`Expected \`labels.${label}\` to be a string or a finite number, got ${describe(value)}`);
     }
   }
   if (options.outcomeLabel !== undefined) assertString('outcomeLabel', options.outcomeLabel);
@@ -301,12 +301,12 @@ function checkOptions(options: InstrumentOptions, withOutcome: boolean): Instrum
   const taken = new Set(Object.keys(options.labels ?? {}));
   for (const [option, label] of [['methodLabel', options.methodLabel], ['outcomeLabel', withOutcome ? options.outcomeLabel : undefined]] as const) {
     if (label === undefined) continue;
-    if (taken.has(label)) throw new TypeError(`Expected \`${option}\` to name a label no other option sets, got ${describe(label)}`);
+    if (taken.has(label)) throw optionError(`Expected \`${option}\` to name a label no other option sets, got ${describe(label)}`);
     taken.add(label);
   }
   const clock: unknown = options.clock;
   if (clock !== undefined && typeof (clock as { now?: unknown } | null)?.now !== 'function') {
-    throw new TypeError(`Expected \`clock\` to have now(), got ${describe(options.clock)}`);
+    throw optionError(`Expected \`clock\` to have now(), got ${describe(options.clock)}`);
   }
   return options;
 }

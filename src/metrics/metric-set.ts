@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { PromRegistry } from './handler.js';
-import { describe } from '../core/index.js';
+import { describe, optionError } from '../core/index.js';
 import type { MetricBuckets, QueueState, VersionMetadata, VersionState } from './types.js';
 
 /** The default upper bounds of the duration histograms, in seconds: 0.5 ms to 10 s. */
@@ -123,7 +123,7 @@ export function metricSet(registry: PromRegistry, prefix: string, buckets: Requi
   const existing = byPrefix.get(prefix);
   if (existing && existing.metrics.every((m) => registry.getSingleMetric(m.name) === m)) {
     if (existing.buckets !== key) {
-      throw new TypeError(
+      throw optionError(
         `Expected \`buckets\` to match those of the metrics with prefix '${prefix}' already on this registry (${existing.buckets}), got ${describe(buckets)}`,
       );
     }
@@ -139,7 +139,7 @@ export function metricSet(registry: PromRegistry, prefix: string, buckets: Requi
     return held !== undefined && !stale.some((old) => old === held);
   });
   if (taken) {
-    throw new TypeError(`Expected \`promRegistry\` to have no metric named '${taken.name}' (set another \`prefix\`), but one is registered`);
+    throw optionError(`Expected \`promRegistry\` to have no metric named '${taken.name}' (set another \`prefix\`), but one is registered`);
   }
   for (const m of stale) if (registry.getSingleMetric(m.name) === m) registry.removeSingleMetric(m.name);
   for (const m of metrics) registry.registerMetric(m);

@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertObject, describe, outcomeOf } from '../core/index.js';
+import { assertKnownKeys, assertObject, describe, optionError, outcomeOf } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
@@ -99,7 +99,7 @@ export class ServingMetrics {
     const caches = Object.entries(checkRecord('caches', options.caches));
     for (const [name, c] of caches) checkSource(`caches.${name}`, c);
     if (registry === undefined && options.service === undefined && batchers.size === 0 && caches.length === 0) {
-      throw new TypeError(`Expected at least one of \`registry\`, \`service\`, \`batchers\` or \`caches\`, got ${describe(options)}`);
+      throw optionError(`Expected at least one of \`registry\`, \`service\`, \`batchers\` or \`caches\`, got ${describe(options)}`);
     }
 
     this.#set = metricSet(options.promRegistry, prefix, buckets);

@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, InvalidInputError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, optionError, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import type { ReplyErrorCode } from './error-codes.js';
@@ -63,7 +63,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   assertKnownKeys('createHttpHandler', options, HTTP_HANDLER_OPTIONS);
   const { service } = options;
   if (typeof service?.infer !== 'function' || typeof service.metadata !== 'function') {
-    throw new TypeError(`Expected \`service\` to be an InferenceService, got ${describe(service)}`);
+    throw optionError(`Expected \`service\` to be an InferenceService, got ${describe(service)}`);
   }
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   assertInteger('bodyLimit', bodyLimit, 1);
@@ -75,7 +75,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   assertString('serverVersion', serverVersion);
   const { requiredModels, onError } = options;
   if (requiredModels !== undefined && (!Array.isArray(requiredModels) || !requiredModels.every((m) => typeof m === 'string' && m !== ''))) {
-    throw new TypeError(`Expected \`requiredModels\` to be an array of model names, got ${describe(requiredModels)}`);
+    throw optionError(`Expected \`requiredModels\` to be an array of model names, got ${describe(requiredModels)}`);
   }
   if (onError !== undefined) assertFunction('onError', onError);
   const report = reportError(onError);
@@ -87,12 +87,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   assertBoolean('tfServing', tfServing);
   const { repository } = options;
   if (repository !== undefined && (typeof repository?.index !== 'function' || typeof repository.load !== 'function' || typeof repository.unload !== 'function')) {
-    throw new TypeError(`Expected \`repository\` to be a RepositoryControl ({index, load, unload}), got ${describe(repository)}`);
+    throw optionError(`Expected \`repository\` to be a RepositoryControl ({index, load, unload}), got ${describe(repository)}`);
   }
 
   const { authorizeRepository } = options;
   if (repository !== undefined && typeof authorizeRepository !== 'function') {
-    throw new TypeError(`Expected \`authorizeRepository\` to be a function deciding who may load and unload models, got ${describe(authorizeRepository)}`);
+    throw optionError(`Expected \`authorizeRepository\` to be a function deciding who may load and unload models, got ${describe(authorizeRepository)}`);
   }
   const { tenantOf } = options;
   if (tenantOf !== undefined) assertFunction('tenantOf', tenantOf);
@@ -100,11 +100,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const { jsonDecoder } = options;
   if (jsonDecoder !== undefined && (typeof jsonDecoder?.infer !== 'function' || typeof jsonDecoder.predict !== 'function' || !(jsonDecoder.minBytes >= 0)
     || (jsonDecoder.inferBinary !== undefined && typeof jsonDecoder.inferBinary !== 'function'))) {
-    throw new TypeError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict, inferBinary?}), got ${describe(jsonDecoder)}`);
+    throw optionError(`Expected \`jsonDecoder\` to be a JsonDecoder ({minBytes, infer, predict, inferBinary?}), got ${describe(jsonDecoder)}`);
   }
   const { statistics } = options;
   if (statistics !== undefined && typeof statistics?.versionStatistics !== 'function') {
-    throw new TypeError(`Expected \`statistics\` to be a StatisticsSource ({versionStatistics}), e.g. an InferenceStatistics, got ${describe(statistics)}`);
+    throw optionError(`Expected \`statistics\` to be a StatisticsSource ({versionStatistics}), e.g. an InferenceStatistics, got ${describe(statistics)}`);
   }
   const ctx: RouteContext = { service, maxElements, serverName, serverVersion, requiredModels, repository, authorizeRepository, tenantOf, routingKeyHeader, jsonDecoder, statistics };
   const routes = { ...oipRoutes(ctx), ...tfRoutes(ctx), ...repositoryRoutes(ctx), ...statisticsRoutes(ctx) };

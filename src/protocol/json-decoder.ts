@@ -5,7 +5,7 @@
  * nearly a gigabyte of heap.
  */
 import type { TensorSpec } from '../backends/index.js';
-import { assertInteger, assertNumber, describe, InvalidInputError, PayloadTooLargeError } from '../core/index.js';
+import { assertInteger, assertNumber, describe, optionError, InvalidInputError, PayloadTooLargeError } from '../core/index.js';
 import { BinaryReader, type BinarySource } from './binary.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { OIP_DATA, parseWithDataRanges, TF_TENSORS, type DataRanges, type RangePaths } from './json-data-ranges.js';
@@ -77,7 +77,7 @@ export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array 
   checkArguments('json', json, maxElements, maxHeapBytes);
   const bytes = binary instanceof Uint8Array;
   if (!bytes && (typeof binary?.tensorData !== 'function' || typeof binary.finish !== 'function')) {
-    throw new TypeError(`Expected \`binary\` to be a Uint8Array or a BinarySource ({tensorData, finish}), got ${describe(binary)}`);
+    throw optionError(`Expected \`binary\` to be a Uint8Array or a BinarySource ({tensorData, finish}), got ${describe(binary)}`);
   }
   checkJsonHeap(json, maxHeapBytes);
   const header = parseJsonObject(bodyText(json, BINARY_HEADER), BINARY_HEADER, parseNonFinite);
@@ -91,7 +91,7 @@ export function decodeInferBinary(json: Uint8Array | string, binary: Uint8Array 
  */
 export function decodePredictJson(body: Uint8Array | string, inputs: readonly TensorSpec[], maxElements: number, maxHeapBytes?: number): DecodedPredict {
   checkArguments('body', body, maxElements, maxHeapBytes);
-  if (!Array.isArray(inputs)) throw new TypeError(`Expected \`inputs\` to be an array of tensor specs, got ${describe(inputs)}`);
+  if (!Array.isArray(inputs)) throw optionError(`Expected \`inputs\` to be an array of tensor specs, got ${describe(inputs)}`);
   // Only float tensors are read from the bytes; a body whose first elements nest deeper than any
   // tensor may is refused from them whatever its datatypes (see DataRanges.leadsDeeper). Any other
   // body is parsed once, whole.
@@ -106,7 +106,7 @@ export function decodePredictJson(body: Uint8Array | string, inputs: readonly Te
  * ArrayBuffer) would be read as text.
  */
 function checkArguments(name: string, body: unknown, maxElements: unknown, maxHeapBytes: unknown): void {
-  if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw new TypeError(`Expected \`${name}\` to be a Uint8Array or a string, got ${describe(body)}`);
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) throw optionError(`Expected \`${name}\` to be a Uint8Array or a string, got ${describe(body)}`);
   assertInteger('maxElements', maxElements, 1);
   if (maxHeapBytes !== undefined) assertNumber('maxHeapBytes', maxHeapBytes, 0);
 }

@@ -1,4 +1,4 @@
-import { describe, InvalidInputError } from '../core/index.js';
+import { describe, optionError, InvalidInputError } from '../core/index.js';
 import type { HttpHeaders, HttpRequest, TenantOf } from './types.js';
 
 /** The header naming the tenant a request belongs to; semantic cache hits stay within one tenant. */
@@ -93,7 +93,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  */
 export function routingKeyHeaderName(name: unknown): string | undefined {
   if (name === undefined) return undefined;
-  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`Expected \`routingKeyHeader\` to be a header name (an HTTP token), got ${describe(name)}`);
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw optionError(`Expected \`routingKeyHeader\` to be a header name (an HTTP token), got ${describe(name)}`);
   return name.toLowerCase();
 }
 

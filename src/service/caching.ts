@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, optionError, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion, UnloadReason, VersionHold, VersionRef } from '../registry/index.js';
@@ -174,10 +174,10 @@ export function checkCaching(model: string, caching: AnyModelCaching): AnyModelC
   assertObject(`caches.${model}`, caching);
   assertKnownKeys(`caches.${model}`, caching, ['result', 'semantic', 'query']);
   if (caching.result !== undefined && !(caching.result instanceof ResultCache)) {
-    throw new TypeError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);
+    throw optionError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);
   }
   if (caching.semantic !== undefined && !(caching.semantic instanceof SemanticCache)) {
-    throw new TypeError(`Expected \`caches.${model}.semantic\` to be a SemanticCache, got ${describe(caching.semantic)}`);
+    throw optionError(`Expected \`caches.${model}.semantic\` to be a SemanticCache, got ${describe(caching.semantic)}`);
   }
   if (caching.query !== undefined) assertFunction(`caches.${model}.query`, caching.query);
   return caching;

@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertNumber, assertObject, assertSignal, ClosedError, DeadlineExceededError, describe, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertNumber, assertObject, assertSignal, ClosedError, DeadlineExceededError, describe, optionError, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -220,8 +220,8 @@ function checkRouteOptions(options: RouteOptions): void {
  */
 export function checkHold(model: string, hold: VersionHold): void {
   const on = (hold as Partial<VersionHold> | null)?.version;
-  if (typeof hold?.release !== 'function' || typeof on?.name !== 'string') throw new TypeError(`Expected \`hold\` to be a VersionHold, got ${describe(hold)}`);
-  if (on.name !== model) throw new TypeError(`Expected \`hold\` to be a hold on model '${model}', got a hold on model '${on.name}' version '${on.version}'`);
+  if (typeof hold?.release !== 'function' || typeof on?.name !== 'string') throw optionError(`Expected \`hold\` to be a VersionHold, got ${describe(hold)}`);
+  if (on.name !== model) throw optionError(`Expected \`hold\` to be a hold on model '${model}', got a hold on model '${on.name}' version '${on.version}'`);
 }
 
 /** The given hold, once no routing option contradicts it (it is released when one does): routing options beside it would be overridden unsaid. */
@@ -229,7 +229,7 @@ function heldFor(options: RouteOptions, hold: VersionHold): VersionHold {
   for (const field of ROUTING_FIELDS) {
     if (options[field] === undefined) continue;
     hold.release();
-    throw new TypeError(`Expected no \`${field}\` beside \`hold\`, which names the version, got ${describe(options[field])}`);
+    throw optionError(`Expected no \`${field}\` beside \`hold\`, which names the version, got ${describe(options[field])}`);
   }
   return hold;
 }

@@ -1,4 +1,4 @@
-import type { Clock } from '../core/index.js';
+import { optionError, type Clock } from '../core/index.js';
 
 interface FakeTimer {
   readonly id: number;
@@ -42,7 +42,7 @@ export class FakeClock implements Clock {
   /** @param start The time `now()` returns before anything advances it, in milliseconds. @default 0 */
   constructor(start = 0) {
     if (typeof start !== 'number' || !Number.isFinite(start)) {
-      throw new TypeError(`Expected \`start\` to be a finite number, got ${String(start)} (${typeof start})`);
+      throw optionError(`Expected \`start\` to be a finite number, got ${String(start)} (${typeof start})`);
     }
     this.#now = start;
   }
@@ -142,7 +142,7 @@ export class FakeClock implements Clock {
 
   #target(ms: number): number {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`Expected \`ms\` to be a finite number >= 0, got ${String(ms)} (${typeof ms})`);
+      throw optionError(`Expected \`ms\` to be a finite number >= 0, got ${String(ms)} (${typeof ms})`, RangeError);
     }
     return this.#now + ms;
   }

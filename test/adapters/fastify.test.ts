@@ -94,6 +94,7 @@ test('fastify: a bad prefix is refused when the plugin is registered, quoting it
       const app = Fastify();
       await assert.rejects(async () => void (await app.register(servableFastify, { service, prefix } as unknown as ServableFastifyOptions)), {
         name: 'TypeError',
+        code: 'ERR_SERVABLE_INVALID_OPTION',
         message: `Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${JSON.stringify(prefix)} (${typeof prefix})`,
       });
       await app.close();
@@ -370,7 +371,10 @@ test('fastify: expectContinue answers Expect: 100-continue with the 413 before a
     again.server.on('checkContinue', () => {});
     await assert.rejects(async () => void (await again.register(servableFastify, { service, expectContinue: true })), /needs the server's only checkContinue listener/);
     const withParams = Fastify();
-    await assert.rejects(async () => void (await withParams.register(servableFastify, { service, prefix: '/:tenant', expectContinue: true })), /Expected a prefix without parameters with `expectContinue`, got "\/:tenant"/);
+    await assert.rejects(async () => void (await withParams.register(servableFastify, { service, prefix: '/:tenant', expectContinue: true })), {
+      code: 'ERR_SERVABLE_INVALID_OPTION',
+      message: /Expected a prefix without parameters with `expectContinue`, got "\/:tenant"/,
+    });
     await assert.rejects(async () => void (await Fastify().register(servableFastify, { service, expectContinue: 'yes' as never })), /Expected `expectContinue` to be a boolean/);
   } finally {
     await app.close();

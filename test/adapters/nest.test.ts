@@ -717,3 +717,7 @@ test('nest: module options are checked when the module is declared, quoting the 
   assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), inject: 'config' } as never), /Expected `inject` to be an array of providers, got "config"/);
   assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}), imports: {} } as never), /Expected `imports` to be an array of modules, got/);
 });
+
+test('nest: forRootAsync refuses an inject that is not an array with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => ServableModule.forRootAsync({ useFactory: () => ({}) as never, inject: 'x' } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

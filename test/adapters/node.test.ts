@@ -90,6 +90,7 @@ test('node: a bad prefix is refused when the listener is made, quoting it', asyn
     for (const prefix of ['api', '/api/', 7]) {
       assert.throws(() => servableNode({ service, prefix } as unknown as ServableNodeOptions), {
         name: 'TypeError',
+        code: 'ERR_SERVABLE_INVALID_OPTION',
         message: `Expected \`prefix\` to be '' or a path starting with '/' and not ending with one, got ${JSON.stringify(prefix)} (${typeof prefix})`,
       });
     }

@@ -72,3 +72,8 @@ test('a long BYTES string with lone surrogates is encoded a stretch at a time, n
   // The header, then each of the three stretches around the lone surrogates once, where each character was encoded apart.
   assert.ok(encode.mock.callCount() + encodeInto.mock.callCount() <= 4, `${encode.mock.callCount()} + ${encodeInto.mock.callCount()} calls`);
 });
+
+test('canonicalParts refuses inputs that are not a map of tensors with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => canonicalParts(null as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => canonicalParts({ x: 1 } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

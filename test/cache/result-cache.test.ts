@@ -596,3 +596,8 @@ test('a listener that throws fails no run and leaves no flight behind; its error
     assert.deepEqual(uncaught.map((e) => (e as Error).message), ['a miss listener bug', 'a store listener bug', 'a hit listener bug']);
   });
 });
+
+test('ResultCache.invalidate refuses a version that is not a string or number with code ERR_SERVABLE_INVALID_OPTION', async () => {
+  const cache = new ResultCache({ store: new LruStore({ maxBytes: 1000 }) });
+  await assert.rejects(cache.invalidate('m', {} as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

@@ -39,3 +39,8 @@ test('resolvesWithin arms no timer for a timeout longer than a timer can hold: i
   resolve();
   assert.equal(await waited, true);
 });
+
+test('FakeClock refuses a bad start or advance with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => new FakeClock(NaN), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => new FakeClock().advance(-1), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

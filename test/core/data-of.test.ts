@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dataOf, type TensorMap } from 'servable';
+import { dataOf, tensor, type TensorMap } from 'servable';
 
 test("dataOf gives a tensor's data typed by its datatype, so a handler reads outputs without a cast, and refuses another datatype or a missing tensor", () => {
   const outputs: TensorMap = {
@@ -20,4 +20,9 @@ test("dataOf gives a tensor's data typed by its datatype, so a handler reads out
   const forged = { datatype: 'FP32', shape: [2], data: new Float64Array(2) } as unknown as TensorMap[string];
   assert.throws(() => dataOf(forged, 'FP32'), { name: 'TypeError', message: 'Expected a FP32 tensor (Float32Array data), got Float64Array data' });
   assert.throws(() => dataOf(outputs.p, 'FP33' as 'FP32'), { name: 'TypeError', message: /^Expected a datatype \(BOOL, .*\), got "FP33" \(string\)$/ });
+});
+
+test('dataOf and tensor refuse a bad argument with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => dataOf(undefined, 'FP32'), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => tensor('FP32', new Float32Array(1), [2]), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
 });

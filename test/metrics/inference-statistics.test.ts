@@ -383,3 +383,7 @@ test("with a model's result and semantic caches, a hit sums its lookup's time an
   await semantic.close();
   await registry.close();
 });
+
+test('InferenceStatistics with caches that are not an array throws with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => new InferenceStatistics({ service: new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }) }), caches: 'x' as never }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

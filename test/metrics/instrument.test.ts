@@ -404,3 +404,8 @@ test('an async generator is timed and in flight while it is consumed, across its
   assert.ok(all.includes('op_seconds_sum{"op":"s","outcome":"success"} 0.08'), all.join('\n'));
   assert.ok(all.includes('op_seconds_sum{"op":"s","outcome":"failure"} 0.08'), all.join('\n'));
 });
+
+test('a bad metric or option of timed/counted throws with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => timed(() => 1, {} as Histogram), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => counted(class Repository {} as unknown as () => void, new Counter({ name: 'code_c', help: 'c', registers: [] })), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

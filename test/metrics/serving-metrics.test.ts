@@ -922,3 +922,8 @@ test("servable_model_versions{state=\"failed\"} counts a version registry.load()
   metrics.close();
   await registry.close();
 });
+
+test('ServingMetrics with nothing to watch, or a bad prefix, throws with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => new ServingMetrics({ promRegistry: new Registry() }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => new ServingMetrics({ registry: new ModelRegistry({ backends: [memoryBackend()] }), promRegistry: new Registry(), prefix: '__x_' }), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

@@ -241,3 +241,9 @@ test('a load called off while a device\'s session create is under way tries no f
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('onnxNode refuses empty devices, a device that is neither a name nor {name, ...}, or has an unknown key, with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => onnxNode({ devices: [] }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => onnxNode({ devices: [42] } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => onnxNode({ devices: [{ name: 'cpu', foo: 1 }] } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

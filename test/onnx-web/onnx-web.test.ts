@@ -277,3 +277,7 @@ test('in Node, a file: URL loads the file it names and an http URL is fetched', 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('onnxWeb refuses empty devices with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => onnxWeb({ devices: [] }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

@@ -357,7 +357,7 @@ test('retryAfterMs is a finite number >= 0 or null, quoted when it is not', () =
   assert.equal(new UnavailableError('m', { retryAfterMs: null }).retryAfterMs, undefined);
   assert.equal(new ClosedError('m').retryAfterMs, undefined);
   for (const [bad, quoted] of [[-1, '-1 (number)'], [Number.NaN, 'NaN (number)'], [Infinity, 'Infinity (number)'], ['5', '"5" (string)']] as const) {
-    assert.throws(() => new UnavailableError('m', { retryAfterMs: bad as number }), { name: 'RangeError', message: `Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${quoted}` });
+    assert.throws(() => new UnavailableError('m', { retryAfterMs: bad as number }), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: `Expected \`retryAfterMs\` to be a finite number >= 0 or null, got ${quoted}` });
   }
 });
 
@@ -632,4 +632,8 @@ test('a version the model does not have is a 404 before a body that does not dec
   const known = await http.handle({ method: 'POST', path: '/v2/models/echo/versions/2/infer', headers: {}, body: small });
   assert.deepEqual([known.status, registry.isReady('echo', '2')], [400, false]);
   await registry.close();
+});
+
+test('createHttpHandler refuses a service that is not an InferenceService with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => createHttpHandler({ service: {} as never }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
 });

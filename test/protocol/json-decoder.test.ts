@@ -43,3 +43,8 @@ test('the body decoders refuse a maxElements that is not an integer >= 1 and a b
 test('decodePredictJson refuses inputs that are not an array of specs, quoting them', () => {
   assert.throws(() => decodePredictJson(predict, {} as never, 10), { name: 'TypeError', message: 'Expected `inputs` to be an array of tensor specs, got {} (object)' });
 });
+
+test('the decoders refuse a bad argument with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => decodePredictJson('{}', 'x' as never, 10), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => decodeInferJson(new ArrayBuffer(2) as never, 10), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

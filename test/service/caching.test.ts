@@ -664,3 +664,8 @@ test('caching options are checked', async () => {
   assert.throws(() => service.setCaching('m', { semantc: {} } as never), /^TypeError: Unknown option `semantc`; caches.m takes result, semantic, query$/);
   await registry.close();
 });
+
+test('InferenceService refuses a result cache that is not a ResultCache with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => new InferenceService({ registry: new ModelRegistry({ backends: [memoryBackend()] }), caches: { m: { result: {} } } } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => new InferenceService({ registry: {} as never }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

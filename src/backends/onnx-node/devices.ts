@@ -1,4 +1,4 @@
-import { assertInteger, assertOneOf, describe } from '../../core/index.js';
+import { assertInteger, assertOneOf, describe, optionError } from '../../core/index.js';
 
 /** The devices (ONNX Runtime execution providers) the onnx-node backend can run a model on. */
 export type DeviceName = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
@@ -71,14 +71,14 @@ export function assertDevice(name: string, device: unknown): asserts device is D
     return;
   }
   if (typeof device !== 'object' || device === null || Array.isArray(device)) {
-    throw new TypeError(`Expected \`${name}\` to be a device name (${DEVICE_NAMES.join(', ')}) or {name, ...}, got ${describe(device)}`);
+    throw optionError(`Expected \`${name}\` to be a device name (${DEVICE_NAMES.join(', ')}) or {name, ...}, got ${describe(device)}`);
   }
   const entry = device as Record<string, unknown>;
   assertOneOf(`${name}.name`, entry['name'], DEVICE_NAMES);
   const allowed = KEYS[entry['name']];
   for (const key of Object.keys(entry)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(
+      throw optionError(
         `Unknown key \`${key}\` in \`${name}\` (${entry['name']} takes ${allowed.join(', ')}; onnxruntime-node passes no other option to this provider)`,
       );
     }
@@ -91,6 +91,6 @@ export function assertDevice(name: string, device: unknown): asserts device is D
   const cpuNodes = entry['forceCpuNodeNames'];
   // Array.from, not every: a hole would be skipped and reach ONNX Runtime as undefined.
   if (cpuNodes !== undefined && !(Array.isArray(cpuNodes) && Array.from(cpuNodes).every((n) => typeof n === 'string'))) {
-    throw new TypeError(`Expected \`${name}.forceCpuNodeNames\` to be an array of strings, got ${describe(cpuNodes)}`);
+    throw optionError(`Expected \`${name}.forceCpuNodeNames\` to be an array of strings, got ${describe(cpuNodes)}`);
   }
 }

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertObject, assertOneOf, describe } from '../../core/index.js';
+import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertObject, assertOneOf, describe, optionError } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -119,7 +119,7 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertKnownKeys('onnxNode', options, KEYS);
   const devices = options.devices ?? ['cpu'];
   if (!Array.isArray(devices) || devices.length === 0) {
-    throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
+    throw optionError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
   }
   // By index, not forEach: a hole ([, 'cpu']) must be refused, not skipped.
   for (let i = 0; i < devices.length; i++) assertDevice(`devices[${i}]`, devices[i]);

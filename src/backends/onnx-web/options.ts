@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe } from '../../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, optionError } from '../../core/index.js';
 
 /** Where onnxruntime-web runs a model: its WebAssembly CPU kernels, or the GPU through WebGPU. */
 export type WebDevice = 'wasm' | 'webgpu';
@@ -67,11 +67,11 @@ export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions 
   assertKnownKeys('onnxWeb', options, KEYS);
   const devices = options.devices ?? ['wasm'];
   if (!Array.isArray(devices) || devices.length === 0) {
-    throw new TypeError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
+    throw optionError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
   }
   // By index, not forEach: a hole ([, 'wasm']) must be refused, not skipped.
   for (let i = 0; i < devices.length; i++) assertOneOf(`devices[${i}]`, devices[i], WEB_DEVICES);
-  if (new Set(devices).size !== devices.length) throw new TypeError(`Expected \`devices\` without repeats, got ${describe(devices)}`);
+  if (new Set(devices).size !== devices.length) throw optionError(`Expected \`devices\` without repeats, got ${describe(devices)}`);
   const strict = options.strict ?? false;
   assertBoolean('strict', strict);
   if (options.numThreads !== undefined) assertInteger('numThreads', options.numThreads, 0, 1024);
@@ -93,10 +93,10 @@ function assertWasmPaths(value: unknown): asserts value is WasmPaths {
   if (typeof value === 'string') return assertString('wasmPaths', value);
   // {} names no file: it would set nothing, yet pin the paths for every later backend of the page.
   if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.keys(value).length === 0) {
-    throw new TypeError(`Expected \`wasmPaths\` to be a URL prefix or {wasm, mjs}, got ${describe(value)}`);
+    throw optionError(`Expected \`wasmPaths\` to be a URL prefix or {wasm, mjs}, got ${describe(value)}`);
   }
   for (const [key, path] of Object.entries(value)) {
-    if (key !== 'wasm' && key !== 'mjs') throw new TypeError(`Unknown key \`${key}\` in \`wasmPaths\` (it takes wasm, mjs)`);
+    if (key !== 'wasm' && key !== 'mjs') throw optionError(`Unknown key \`${key}\` in \`wasmPaths\` (it takes wasm, mjs)`);
     assertString(`wasmPaths.${key}`, path);
   }
 }

@@ -1,4 +1,4 @@
-import { assertBoolean, assertKnownKeys, assertObject, describe, type CacheError, type Clock, type TensorMap } from '../../core/index.js';
+import { assertBoolean, assertKnownKeys, assertObject, describe, optionError, type CacheError, type Clock, type TensorMap } from '../../core/index.js';
 import type { MaybePromise } from '../store.js';
 import type { SemanticLog } from './record.js';
 
@@ -143,7 +143,7 @@ export function partitionScope(method: string, partition: Partition | undefined,
   if (options.prefix !== undefined) assertBoolean('prefix', options.prefix);
   const prefix = options.prefix === true;
   if (prefix && (!Array.isArray(partition) || partition.length === 0)) {
-    throw new TypeError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
+    throw optionError(`Expected \`partition\` to be a non-empty array of parts with \`prefix\`, got ${describe(partition)}`);
   }
   return { key: partition === undefined ? undefined : partitionKey(partition), prefix };
 }
@@ -163,12 +163,12 @@ export function partitionKey(partition: Partition | undefined): string {
   if (partition === undefined) return '';
   if (typeof partition === 'string') return partition;
   if (!Array.isArray(partition)) {
-    throw new TypeError(`Expected \`partition\` to be a string or an array of strings and numbers, got ${describe(partition)}`);
+    throw optionError(`Expected \`partition\` to be a string or an array of strings and numbers, got ${describe(partition)}`);
   }
   for (let i = 0; i < partition.length; i++) {
     const part: unknown = partition[i];
     if (typeof part !== 'string' && !Number.isFinite(part)) {
-      throw new TypeError(`Expected every part of \`partition\` to be a string or a finite number, got ${describe(part)} at index ${i}`);
+      throw optionError(`Expected every part of \`partition\` to be a string or a finite number, got ${describe(part)} at index ${i}`);
     }
   }
   return JSON.stringify(partition);
