@@ -119,3 +119,9 @@ test('LruStore counts what an entry of a small result really takes, its bookkeep
   assert.ok(store.bytes >= 0.8 * taken, `counted ${store.bytes} bytes for ${taken} taken`);
   assert.ok(store.bytes <= 1.5 * taken, `counted ${store.bytes} bytes for ${taken} taken`);
 });
+
+test('a bad ttlMs, or tensorMapBytes given no map of tensors, throws with code ERR_SERVABLE_INVALID_OPTION', () => {
+  assert.throws(() => new LruStore({ maxBytes: 10, ttlMs: 0 }), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => tensorMapBytes(null as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => tensorMapBytes({ x: 1 } as never), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+});

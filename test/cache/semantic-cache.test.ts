@@ -880,3 +880,10 @@ test('SemanticCache validates its options and partitions, quoting the bad value'
   await assert.rejects(cache.invalidate(['m', '1'], { prefx: true } as never), /^TypeError: Unknown option `prefx`; invalidate\(\) takes prefix$/);
   await assert.rejects(cache.invalidate(['m', '1'], null as never), /^TypeError: Expected `options` to be an object, got null \(null\)$/);
 });
+
+test('a partition that is not strings and finite numbers is refused with code ERR_SERVABLE_INVALID_OPTION', async () => {
+  const { cache, compute } = setup();
+  for (const partition of [[{}], [NaN], 7]) {
+    await assert.rejects((async () => cache.run('a', compute(1), { partition: partition as never }))(), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' }, JSON.stringify(partition));
+  }
+});
