@@ -369,7 +369,7 @@ test('a hold is refused with a TypeError beside a routing option (and released),
   const held = () => registry.peek('m', { version: '1' })!.hold();
   for (const [option, shown] of [[{ version: '2' }, 'version'], [{ label: 'canary' }, 'label'], [{ routingKey: 'u' }, 'routingKey']] as const) {
     const hold = held();
-    await assert.rejects(service.infer('m', request([0, 0]), { hold, ...option }), { name: 'TypeError', message: new RegExp(`Expected no \`${shown}\` beside \`hold\``) });
+    await assert.rejects(service.infer('m', request([0, 0]), { hold, ...option }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: new RegExp(`Expected no \`${shown}\` beside \`hold\``) });
     assert.equal(hold.released, true, shown);
   }
   const foreign = registry.peek('other')!.hold();
