@@ -1,4 +1,4 @@
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, BackendError, describe, optionError, InvalidInputError, ModelNotFoundError, ModelNotReadyError, ServableError, type Clock, type TensorMap } from '../core/index.js';
 import { checkFeeds, checkRunOptions, checkTensor, type ModelSession, type RunOptions, type TensorSpec } from '../backends/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { AcquireOptions, StepEvent, VersionRef } from './types.js';
@@ -70,14 +70,14 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
   assertObject('ensemble', definition);
   assertKnownKeys('an ensemble', definition, ['inputs', 'outputs', 'steps', 'maxInFlight']);
   const specs = (field: string, list: unknown): readonly TensorSpec[] => {
-    if (!Array.isArray(list) || list.length === 0) throw new TypeError(`Expected \`${field}\` to be a non-empty array of tensor specs, got ${describe(list)}`);
+    if (!Array.isArray(list) || list.length === 0) throw optionError(`Expected \`${field}\` to be a non-empty array of tensor specs, got ${describe(list)}`);
     const names = new Set<string>();
     list.forEach((spec: unknown, i) => {
       const at = `${field}[${i}]`;
       assertObject(at, spec);
       assertKnownKeys('a tensor spec', spec, ['name', 'datatype', 'shape'], `${at}.`);
       assertString(`${at}.name`, spec.name);
-      if (names.has(spec.name)) throw new TypeError(`Expected \`${at}.name\` to be unique, got ${describe(spec.name)} twice`);
+      if (names.has(spec.name)) throw optionError(`Expected \`${at}.name\` to be unique, got ${describe(spec.name)} twice`);
       names.add(spec.name);
       checkSpecType(at, spec);
     });
@@ -86,7 +86,7 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
   const inputs = specs('inputs', definition.inputs);
   const outputs = specs('outputs', definition.outputs);
   if (!Array.isArray(definition.steps) || definition.steps.length === 0) {
-    throw new TypeError(`Expected \`steps\` to be a non-empty array of steps, got ${describe(definition.steps)}`);
+    throw optionError(`Expected \`steps\` to be a non-empty array of steps, got ${describe(definition.steps)}`);
   }
   if (definition.maxInFlight !== undefined) assertInteger('maxInFlight', definition.maxInFlight, 1);
   const available = new Set(inputs.map((s) => s.name));
@@ -107,17 +107,17 @@ export function ensemble(definition: EnsembleDefinition): Ensemble {
     assertObject(`${field}.outputMap`, step.outputMap);
     for (const [name, tensor] of Object.entries(step.inputMap)) {
       if (!available.has(tensor)) {
-        throw new TypeError(`Expected \`${field}.inputMap.${name}\` to name an ensemble input or an earlier step's output, got ${describe(tensor)}`);
+        throw optionError(`Expected \`${field}.inputMap.${name}\` to name an ensemble input or an earlier step's output, got ${describe(tensor)}`);
       }
     }
     for (const [name, tensor] of Object.entries(step.outputMap)) {
       assertString(`${field}.outputMap.${name}`, tensor);
-      if (available.has(tensor)) throw new TypeError(`Expected \`${field}.outputMap.${name}\` to name a new tensor, got ${describe(tensor)}, which exists already`);
+      if (available.has(tensor)) throw optionError(`Expected \`${field}.outputMap.${name}\` to name a new tensor, got ${describe(tensor)}, which exists already`);
       available.add(tensor);
     }
   });
   for (const spec of outputs) {
-    if (!available.has(spec.name)) throw new TypeError(`Expected ensemble output '${spec.name}' to be produced by a step; none has it in its outputMap`);
+    if (!available.has(spec.name)) throw optionError(`Expected ensemble output '${spec.name}' to be produced by a step; none has it in its outputMap`);
   }
   const result: Ensemble = Object.freeze({ ...definition, kind: 'ensemble' as const });
   checked.add(result);

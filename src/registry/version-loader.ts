@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import { allocate, ClosedError, describe, elementCount, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock, type TensorMap } from '../core/index.js';
+import { allocate, ClosedError, describe, optionError, elementCount, ModelNotFoundError, ModelNotReadyError, resolvesWithin, type Clock, type TensorMap } from '../core/index.js';
 import type { Backend, ModelSession, TensorSpec } from '../backends/index.js';
 import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
@@ -35,13 +35,13 @@ export interface LoadContext {
 /**
  * Picks the backend of a config: the one it names (or gives), else the first that accepts its
  * source; undefined for an ensemble.
- * @throws TypeError when none fits.
+ * @throws TypeError when none fits, with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
  */
 export function pickBackend(backends: readonly Backend[], config: ModelConfig<unknown, unknown>): Backend | undefined {
   if (isEnsemble(config.source)) return undefined;
   if (typeof config.backend === 'object' && config.backend !== null) {
     if (typeof config.backend.load !== 'function' || typeof config.backend.name !== 'string') {
-      throw new TypeError(`Expected \`backend\` to be a backend name or a Backend ({name, accepts, load}), got ${describe(config.backend)}`);
+      throw optionError(`Expected \`backend\` to be a backend name or a Backend ({name, accepts, load}), got ${describe(config.backend)}`);
     }
     checkEstimateBytes('backend', config.backend);
     return config.backend;
@@ -49,13 +49,13 @@ export function pickBackend(backends: readonly Backend[], config: ModelConfig<un
   if (config.backend !== undefined) {
     const named = backends.find((b) => b.name === config.backend);
     if (!named) {
-      throw new TypeError(`Expected \`backend\` to be one of ${backends.map((b) => `'${b.name}'`).join(', ')}, got ${describe(config.backend)}`);
+      throw optionError(`Expected \`backend\` to be one of ${backends.map((b) => `'${b.name}'`).join(', ')}, got ${describe(config.backend)}`);
     }
     return named;
   }
   const accepting = backends.find((b) => b.accepts(config.source));
   if (!accepting) {
-    throw new TypeError(`No backend (${backends.map((b) => b.name).join(', ')}) accepts the source ${describe(config.source)}`);
+    throw optionError(`No backend (${backends.map((b) => b.name).join(', ')}) accepts the source ${describe(config.source)}`);
   }
   return accepting;
 }
@@ -209,7 +209,7 @@ export async function handlerFree(config: ModelConfig<unknown, unknown>, entries
   for (const entry of entries) {
     for (const mv of entry.live.values()) {
       if (mv.handler === config.handler) {
-        throw new TypeError(`The handler of '${config.name}' serves '${mv.name}' version '${mv.version}' already; pass a function that makes a new one`);
+        throw optionError(`The handler of '${config.name}' serves '${mv.name}' version '${mv.version}' already; pass a function that makes a new one`);
       }
     }
     for (const mv of entry.retiring) if (mv.handler === config.handler) await mv.unload().catch(() => {});

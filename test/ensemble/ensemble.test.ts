@@ -315,3 +315,23 @@ test("the registry's step event: each model step a version took, with its ensemb
   ]);
   await registry.close();
 });
+
+test('every mistake in an ensemble definition throws with code ERR_SERVABLE_INVALID_OPTION, as the shared checks it also runs do', () => {
+  const base = { inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32' as const, shape: [-1, 2] }] };
+  const step = { model: 'a', inputMap: { in: 'x' }, outputMap: { out: 'y' } };
+  const cases: [string, () => unknown][] = [
+    ['inputs not an array', () => ensemble({ ...base, inputs: [], steps: [step] })],
+    ['an input twice', () => ensemble({ ...base, inputs: [base.inputs[0]!, base.inputs[0]!], steps: [step] })],
+    ['no steps', () => ensemble({ ...base, steps: [] })],
+    ['an unknown input tensor', () => ensemble({ ...base, steps: [{ ...step, inputMap: { in: 'nope' } }] })],
+    ['an output that exists', () => ensemble({ ...base, steps: [{ ...step, outputMap: { out: 'x' } }] })],
+    ['an output no step makes', () => ensemble({ ...base, steps: [{ ...step, outputMap: { out: 'other' } }] })],
+    ['an unknown key (a shared check)', () => ensemble({ ...base, steps: [step], maxInflight: 4 } as never)],
+  ];
+  for (const [what, make] of cases) {
+    assert.throws(make, (error: Error & { code?: unknown }) => {
+      assert.equal(error.code, 'ERR_SERVABLE_INVALID_OPTION', `${what}: ${error.name}: ${error.message}`);
+      return true;
+    });
+  }
+});

@@ -585,3 +585,16 @@ test('resolving a ready version reads no clock: only a version loading is timed,
   assert.deepEqual([registry.resolve('m'), registry.resolve('m', { version: '1' }), registry.get('m', '1'), reads], [mv, mv, mv, 0]);
   await registry.close();
 });
+
+test("a backend or handler registry.load() cannot use throws with code ERR_SERVABLE_INVALID_OPTION, as its other config checks do", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const code = 'ERR_SERVABLE_INVALID_OPTION';
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), backend: 'gpu' }), { message: /Expected `backend` to be one of 'memory', got "gpu"/, code });
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), backend: { name: 'b' } as never }), { message: /Expected `backend` to be a backend name or a Backend/, code });
+  await assert.rejects(registry.load({ name: 'm', source: 'model.onnx' as never }), { message: /No backend \(memory\) accepts the source "model.onnx"/, code });
+  const { TensorHandler } = await import('servable');
+  const handler = new TensorHandler();
+  await registry.load({ name: 'a', source: doubler(0), handler, warmup: [] });
+  await assert.rejects(registry.load({ name: 'b', source: doubler(0), handler, warmup: [] }), { message: /The handler of 'b' serves 'a' version '1' already/, code });
+  await registry.close();
+});
