@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { describe } from '../core/index.js';
+import { describe, optionError } from '../core/index.js';
 import { fileWithin } from './paths.js';
 
 /** The largest label file read: a label a line, far more than any model's classes need. */
@@ -41,9 +41,9 @@ export async function readClassLabels(dir: string, files: Readonly<Record<string
  * a model file named by mistake would otherwise be read as labels, and hashed, at every scan.
  */
 async function readLabelFile(file: string, configFile: string, field: string): Promise<string> {
-  const cannotRead = (error: unknown) => Promise.reject(new TypeError(`${configFile}: Cannot read ${field}: ${(error as Error).message}`, { cause: error }));
+  const cannotRead = (error: unknown) => Promise.reject(optionError(`${configFile}: Cannot read ${field}: ${(error as Error).message}`, TypeError, { cause: error }));
   const info = await stat(file).catch(cannotRead);
-  if (!info.isFile()) throw new TypeError(`${configFile}: Expected ${field} to be a file, got ${info.isDirectory() ? 'a directory' : 'no regular file'}`);
-  if (info.size > MAX_LABEL_FILE_BYTES) throw new TypeError(`${configFile}: Expected ${field} to be a label file of at most ${MAX_LABEL_FILE_BYTES} bytes, got ${info.size}`);
+  if (!info.isFile()) throw optionError(`${configFile}: Expected ${field} to be a file, got ${info.isDirectory() ? 'a directory' : 'no regular file'}`);
+  if (info.size > MAX_LABEL_FILE_BYTES) throw optionError(`${configFile}: Expected ${field} to be a label file of at most ${MAX_LABEL_FILE_BYTES} bytes, got ${info.size}`);
   return readFile(file, 'utf8').catch(cannotRead);
 }

@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, UnavailableError, type Clock } from '../core/index.js';
+import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, optionError, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, UnavailableError, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -95,13 +95,13 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
     assertObject('options', options);
     assertKnownKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'loadConcurrency', 'backends', 'clock']);
     assertString('root', options.root);
-    if (typeof options.registry?.load !== 'function') throw new TypeError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
+    if (typeof options.registry?.load !== 'function') throw optionError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     this.mode = options.mode ?? 'none';
     assertOneOf('mode', this.mode, ['none', 'explicit', 'poll']);
     if (options.models !== undefined) {
-      if (!Array.isArray(options.models)) throw new TypeError(`Expected \`models\` to be an array of model names, got ${describe(options.models)}`);
+      if (!Array.isArray(options.models)) throw optionError(`Expected \`models\` to be an array of model names, got ${describe(options.models)}`);
       options.models.forEach((m, i) => {
-        if (!isModelName(m)) throw new TypeError(`Expected \`models[${i}]\` to be a model directory name, got ${describe(m)}`);
+        if (!isModelName(m)) throw optionError(`Expected \`models[${i}]\` to be a model directory name, got ${describe(m)}`);
       });
     }
     this.#interval = options.pollIntervalMs ?? 5000;
@@ -308,7 +308,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
    */
   async #rootDir(): Promise<string> {
     const root = await this.#target();
-    if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TypeError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
+    if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw optionError(`Expected \`root\` to be a directory, got ${describe(this.#options.root)}`);
     return root;
   }
 

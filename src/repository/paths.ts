@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { ModelNotFoundError } from '../core/index.js';
+import { ModelNotFoundError, optionError } from '../core/index.js';
 
 /** What a model name may look like: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`. */
 const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
@@ -41,17 +41,17 @@ export async function modelDir(root: string, name: string): Promise<string> {
 
 /**
  * Resolves a file named by a config (a model file, a handler module) inside `dir`.
- * @throws TypeError naming the config file and field when it would leave `dir`.
+ * @throws TypeError naming the config file and field when it would leave `dir`, with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
  */
 export async function fileWithin(dir: string, relative: string, where: string): Promise<string> {
   const joined = path.resolve(dir, relative);
-  if (!isWithin(dir, joined)) throw new TypeError(`${where} to name a file inside ${dir}, got ${JSON.stringify(relative)}`);
+  if (!isWithin(dir, joined)) throw optionError(`${where} to name a file inside ${dir}, got ${JSON.stringify(relative)}`);
   let real: string;
   try {
     real = await realpath(joined);
   } catch {
     return joined;
   }
-  if (!isWithin(dir, real)) throw new TypeError(`${where} to name a file inside ${dir}, got ${JSON.stringify(relative)}, which links outside it`);
+  if (!isWithin(dir, real)) throw optionError(`${where} to name a file inside ${dir}, got ${JSON.stringify(relative)}, which links outside it`);
   return real;
 }

@@ -104,9 +104,9 @@ test("classLabels names a label file per output in the model's directory, read a
   assert.deepEqual(s.loads, ['cls:1', 'cls:1']);
 
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'missing.txt' } }));
-  await assert.rejects(s.repository.load('cls'), /config.json: Cannot read `classLabels.y` "missing.txt" \(string\): ENOENT/);
+  await assert.rejects(s.repository.load('cls'), { message: /config.json: Cannot read `classLabels.y` "missing.txt" \(string\): ENOENT/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: '../../labels.txt' } }));
-  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` to name a file inside .*, got "..\/..\/labels.txt"/);
+  await assert.rejects(s.repository.load('cls'), { message: /config.json: Expected `classLabels.y` to name a file inside .*, got "..\/..\/labels.txt"/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { z: 'labels.txt' } }));
   await assert.rejects(s.repository.load('cls'), /Expected `classLabels` to name model outputs \('y'\), got "z" \(string\)/);
   await s.done();
@@ -119,10 +119,10 @@ test('a label file must be a file of at most 16 MiB, refused before it is read: 
   await writeFile(path.join(s.root, 'cls', 'labels.txt'), '');
   await truncate(path.join(s.root, 'cls', 'labels.txt'), 16 * 2 ** 20 + 1);
   await s.repository.start();
-  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` "labels.txt" \(string\) to be a label file of at most 16777216 bytes, got 16777217/);
+  await assert.rejects(s.repository.load('cls'), { message: /config.json: Expected `classLabels.y` "labels.txt" \(string\) to be a label file of at most 16777216 bytes, got 16777217/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   await mkdir(path.join(s.root, 'cls', 'dir'));
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'dir' } }));
-  await assert.rejects(s.repository.load('cls'), /config.json: Expected `classLabels.y` "dir" \(string\) to be a file, got a directory/);
+  await assert.rejects(s.repository.load('cls'), { message: /config.json: Expected `classLabels.y` "dir" \(string\) to be a file, got a directory/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   assert.deepEqual(s.loads, []);
   await s.done();
 });

@@ -171,7 +171,7 @@ test('names from requests never reach outside the root', async (t) => {
   }
   await assert.rejects(s.repository.load('evil'), /Model 'evil' lies outside the repository/);
   assert.deepEqual((await s.repository.index()).map((e) => e.name), ['a'], 'a link leading outside is not listed');
-  await assert.rejects(s.repository.load('a'), /config.json: Expected `handler.module` to name a file inside .*, got "..\/..\/..\/escape.mjs"/);
+  await assert.rejects(s.repository.load('a'), { message: /config.json: Expected `handler.module` to name a file inside .*, got "..\/..\/..\/escape.mjs"/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   assert.deepEqual(s.registry.names(), []);
   await outside.remove();
   await s.done();
@@ -211,8 +211,10 @@ test('repository options are checked, quoting the bad value', async (t) => {
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'watch' as never }), /Expected `mode` to be one of "none", "explicit", "poll", got "watch" \(string\)/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 0 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 0 \(number\)/);
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMs: 2 ** 31 }), /Expected `pollIntervalMs` to be an integer between 1 and 2147483647, got 2147483648 \(number\)/);
-  assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), /Expected `models\[0\]` to be a model directory name, got "..\/x"/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: ['../x'] }), { message: /Expected `models\[0\]` to be a model directory name, got "..\/x"/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   assert.throws(() => new ModelRepository({ root: '', registry }), /Expected `root` to be a non-empty string/);
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry: {} as never }), { message: /Expected `registry` to be a ModelRegistry, got \{\} \(object\)/, code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => new ModelRepository({ root: '/tmp', registry, models: 'a' as never }), { message: /Expected `models` to be an array of model names, got "a" \(string\)/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, clock: 1000 as never }), /^TypeError: Expected `clock` to be a Clock \(\{now, setTimeout, clearTimeout\}\), got 1000 \(number\)$/);
   for (const [bad, message] of [
     [0, /^RangeError: Expected `loadConcurrency` to be an integer >= 1, got 0 \(number\)$/],
@@ -223,7 +225,7 @@ test('repository options are checked, quoting the bad value', async (t) => {
     assert.throws(() => new ModelRepository({ root: '/tmp', registry, mode: 'poll', loadConcurrency: bad as number }), message);
   }
   assert.throws(() => new ModelRepository({ root: '/tmp', registry, pollIntervalMS: 10 } as never), /^TypeError: Unknown option `pollIntervalMS`; ModelRepository takes root, registry, mode, models, pollIntervalMs, loadConcurrency, backends, clock$/);
-  await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), /Expected `root` to be a directory, got "\/nonexistent\/models"/);
+  await assert.rejects(new ModelRepository({ root: '/nonexistent/models', registry }).start(), { message: /Expected `root` to be a directory, got "\/nonexistent\/models"/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   const { root, remove } = await tempRoot();
   await writeConfig(root, 'm', { backend: { name: 'json', scael: 2 }, modelFile: 'model.json' });
   await writeVersion(root, 'm', '1', { offset: 1 });
