@@ -30,7 +30,8 @@ function memoryRepository(registry: ModelRegistry): RepositoryControl {
       );
     },
     async load(name) {
-      if (name !== 'good') throw new Error(`cannot parse /models/${name}/config.json`);
+      // As parseConfig throws it: an option error, whose code the route does not pass on (it is no ServableError).
+      if (name !== 'good') throw Object.assign(new TypeError(`cannot parse /models/${name}/config.json`), { code: 'ERR_SERVABLE_INVALID_OPTION' });
       await registry.load({ name, source: identity, warmup: [] });
     },
     async unload(name) {
