@@ -1,4 +1,4 @@
-import { describe, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
+import { describe, optionError, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { isEnsemble } from './ensemble.js';
 import { callOff } from './version-loader.js';
@@ -91,7 +91,7 @@ async function estimate(backend: Backend, config: ModelConfig<unknown, unknown>,
 
 /** The refusal of a config whose size is unknown under the bound; `why` ends in "would", as in "… would count as 0 bytes". */
 function sizeUnknown(config: ModelConfig<unknown, unknown>, version: string, maxLoadedBytes: number, why: string): TypeError {
-  return new TypeError(
+  return optionError(
     `Expected \`sizeBytes\` for model '${config.name}' version '${version}': the registry has \`maxLoadedBytes\` (${maxLoadedBytes}) and ${why} count as 0 bytes; give its estimated memory (the model file's size, say)`,
   );
 }

@@ -229,8 +229,8 @@ test('registry.loadsWaitingForRoom counts the loads waiting for room, queued one
 test('under maxLoadedBytes a config whose size the registry cannot tell (no sizeBytes, a source not given as bytes, a backend with no estimateBytes) is refused, quoting the source, where it counted as 0 bytes and the bound held nothing back', async () => {
   const { registry, service } = setup({ maxLoadedBytes: 100 });
   const refused = /^Expected `sizeBytes` for model 'a' version '1': the registry has `maxLoadedBytes` \(100\) and the memory backend measures only a source given as bytes, so \{"inputs":\[\{"name":"x",.* \(object\) would count as 0 bytes; give its estimated memory \(the model file's size, say\)$/;
-  assert.throws(() => registry.register({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
-  await assert.rejects(registry.load({ name: 'a', source: doubler(1) }), (e: Error) => e instanceof TypeError && refused.test(e.message));
+  assert.throws(() => registry.register({ name: 'a', source: doubler(1) }), (e: Error & { code?: unknown }) => e instanceof TypeError && refused.test(e.message) && e.code === 'ERR_SERVABLE_INVALID_OPTION');
+  await assert.rejects(registry.load({ name: 'a', source: doubler(1) }), (e: Error & { code?: unknown }) => e instanceof TypeError && refused.test(e.message) && e.code === 'ERR_SERVABLE_INVALID_OPTION');
   assert.deepEqual(registry.names(), []);
   // A size given, 0 included, is the caller's estimate.
   registry.register({ name: 'a', source: doubler(1), sizeBytes: 0 });
