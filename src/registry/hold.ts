@@ -1,4 +1,4 @@
-import type { Clock } from '../core/index.js';
+import { optionError, type Clock } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import { waitFor } from './wait.js';
 
@@ -33,13 +33,13 @@ export class VersionHold {
 }
 
 /**
- * The TypeError for a hold passed to a version it is not on (another version, or another instance
+ * The TypeError (code `ERR_SERVABLE_INVALID_OPTION`) for a hold passed to a version it is not on (another version, or another instance
  * of the same one after a forced reload): that hold is left live for its own version.
  */
 export function foreignHold(version: Pick<ModelVersion, 'name' | 'version'>, hold: VersionHold): TypeError {
   const on = hold.version;
   const got = on.name === version.name && on.version === version.version ? 'another instance of it' : `model '${on.name}' version '${on.version}'`;
-  return new TypeError(`Expected \`hold\` to be a hold on model '${version.name}' version '${version.version}', got a hold on ${got}`);
+  return optionError(`Expected \`hold\` to be a hold on model '${version.name}' version '${version.version}', got a hold on ${got}`);
 }
 
 /**

@@ -709,6 +709,7 @@ test('a version refuses a hold on another version or instance, naming both, and 
   await assert.rejects(a.infer(request([0, 0]), {}, onB), (e: Error) => {
     assert.ok(e instanceof TypeError);
     assert.equal(e.message, "Expected `hold` to be a hold on model 'a' version '1', got a hold on model 'b' version '1'");
+    assert.equal((e as Error & { code?: unknown }).code, 'ERR_SERVABLE_INVALID_OPTION');
     return true;
   });
   assert.deepEqual([onB.released, onB.version.held], [false, 1]);
@@ -717,6 +718,7 @@ test('a version refuses a hold on another version or instance, naming both, and 
   await assert.rejects(reloaded.infer(request([0, 0]), {}, onOldA), {
     name: 'TypeError',
     message: "Expected `hold` to be a hold on model 'a' version '1', got a hold on another instance of it",
+    code: 'ERR_SERVABLE_INVALID_OPTION',
   });
   assert.deepEqual([onOldA.released, a.state], [false, 'draining']);
   assert.equal(offsetOf((await a.infer(request([0, 0]), {}, onOldA)) as InferenceResponse), 1);
