@@ -373,10 +373,18 @@ test('a hold is refused with a TypeError beside a routing option (and released),
     assert.equal(hold.released, true, shown);
   }
   const foreign = registry.peek('other')!.hold();
-  await assert.rejects(service.infer('m', request([0, 0]), { hold: foreign }), /Expected `hold` to be a hold on model 'm', got a hold on model 'other' version '1'/);
+  await assert.rejects(service.infer('m', request([0, 0]), { hold: foreign }), {
+    name: 'TypeError',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+    message: "Expected `hold` to be a hold on model 'm', got a hold on model 'other' version '1'",
+  });
   assert.equal(foreign.released, false);
   foreign.release();
-  await assert.rejects(service.infer('m', request([0, 0]), { hold: 'v1' as never }), /Expected `hold` to be a VersionHold, got "v1" \(string\)/);
+  await assert.rejects(service.infer('m', request([0, 0]), { hold: 'v1' as never }), {
+    name: 'TypeError',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+    message: 'Expected `hold` to be a VersionHold, got "v1" (string)',
+  });
   for (const options of [{ timeoutMs: '5' as never }, { timeoutMs: 0 }, {}]) {
     const hold = held();
     const rows = 'timeoutMs' in options ? request([0, 0]) : { inputs: {} };
