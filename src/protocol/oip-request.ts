@@ -4,6 +4,7 @@ import {
   describe,
   InvalidInputError,
   isDataType,
+  optionError,
   type Tensor,
   type TensorMap,
 } from '../core/index.js';
@@ -75,12 +76,13 @@ interface DecodeSources {
  * Decodes an OIP v2 inference request body: `{id?, parameters?, inputs: [{name, datatype, shape,
  * parameters?, data}], outputs?: [{name, parameters?}]}`. Every check that depends on the shape's
  * claimed size runs against the data actually sent before anything of that size is allocated.
- * @throws InvalidInputError saying which input is wrong and how; TypeError or RangeError for `limits` that are not valid, quoting them.
+ * @throws InvalidInputError saying which input is wrong and how; TypeError or RangeError for `limits` that are not valid, quoting them,
+ * with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
  */
 export function decodeInferRequest(body: Record<string, unknown>, limits: DecodeLimits): DecodedInferRequest {
   const { maxElements, binary } = limits;
   assertInteger('limits.maxElements', maxElements, 1);
-  if (binary !== undefined && !(binary instanceof Uint8Array)) throw new TypeError(`Expected \`limits.binary\` to be a Uint8Array, got ${describe(binary)}`);
+  if (binary !== undefined && !(binary instanceof Uint8Array)) throw optionError(`Expected \`limits.binary\` to be a Uint8Array, got ${describe(binary)}`);
   return withBinaryOutput(decodeInferRequestData(body, { maxElements, binary: binary && new BinaryReader(binary) }));
 }
 

@@ -257,11 +257,19 @@ test('binary sizes are checked against the shape and the body before anything is
   );
 });
 
-test('decodeInferRequest refuses limits that are not valid, quoting them', () => {
+test('decodeInferRequest refuses limits that are not valid, quoting them, with code ERR_SERVABLE_INVALID_OPTION', () => {
   const body = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }] };
-  assert.throws(() => decodeInferRequest(body, { maxElements: 0 }), /Expected `limits.maxElements` to be an integer >= 1, got 0/);
+  assert.throws(() => decodeInferRequest(body, { maxElements: 0 }), {
+    name: 'RangeError',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+    message: 'Expected `limits.maxElements` to be an integer >= 1, got 0 (number)',
+  });
   const binary = [1, 2] as unknown as Uint8Array;
-  assert.throws(() => decodeInferRequest(body, { maxElements: 8, binary }), /Expected `limits.binary` to be a Uint8Array, got \[1,2\] \(array\)/);
+  assert.throws(() => decodeInferRequest(body, { maxElements: 8, binary }), {
+    name: 'TypeError',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+    message: 'Expected `limits.binary` to be a Uint8Array, got [1,2] (array)',
+  });
 });
 
 test('outputs asked for as binary are encoded as raw bytes after the JSON; the rest stay JSON', () => {
