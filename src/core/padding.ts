@@ -5,7 +5,7 @@
  * Serving's `pad_variable_length_inputs`). Padding is `value` (0 unless given), `''` for BYTES.
  */
 import { toHalfBits } from './fp16.js';
-import { describe, optionError } from './options.js';
+import { assertInteger, describe, optionError } from './options.js';
 import { allocate, elementCount, sameDims, type DataType, type NumericArray, type Tensor } from './tensor.js';
 
 /**
@@ -40,8 +40,7 @@ export function checkAllowedBatchSizes(allowed: readonly number[], maxBatchSize?
  * when `items` is not an integer >= 0.
  */
 export function paddedBatchSize(items: number, allowed: readonly number[]): number {
-  if (typeof items !== 'number' || !Number.isInteger(items)) throw optionError(`Expected \`items\` to be an integer >= 0, got ${describe(items)}`);
-  if (items < 0) throw optionError(`Expected \`items\` to be an integer >= 0, got ${describe(items)}`, RangeError);
+  assertInteger('items', items, 0);
   for (const size of allowed) if (size >= items) return size;
   throw new RangeError(`No allowed batch size holds ${items} items (allowed: ${allowed.join(', ')})`);
 }

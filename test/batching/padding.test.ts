@@ -66,6 +66,7 @@ test('a pad value an integer datatype cannot hold as it is is refused, never wra
 
 test('paddedBatchSize refuses a negative or fractional item count with code ERR_SERVABLE_INVALID_OPTION, where -1 returned 1', () => {
   assert.throws(() => paddedBatchSize(-1, [1, 4]), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `items` to be an integer >= 0, got -1 (number)' });
-  assert.throws(() => paddedBatchSize(1.5, [1, 4]), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
+  assert.throws(() => paddedBatchSize(1.5, [1, 4]), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `items` to be an integer, got 1.5 (number)' });
+  assert.throws(() => paddedBatchSize('2' as never, [1, 4]), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `items` to be an integer, got "2" (string)' });
   assert.equal(paddedBatchSize(0, [1, 4]), 1);
 });
