@@ -12,9 +12,9 @@ import { serveMetrics, serveNode } from './node-http.js';
 export const NEST_INSTALL = 'npm i @nestjs/common @nestjs/core @nestjs/platform-express';
 
 // Loaded with require() (Nest is CommonJS, and this is the instance an import gets), so that a missing @nestjs/common is told with what to install.
-const common = loadPeer<typeof import('@nestjs/common')>('@nestjs/common', 'servable/nest', NEST_INSTALL);
-const { All, applyDecorators, Controller, Inject, Next, Req, Res, Version } = common;
-const VERSION_NEUTRAL: typeof import('@nestjs/common').VERSION_NEUTRAL = common.VERSION_NEUTRAL;
+export const nestCommon = loadPeer<typeof import('@nestjs/common')>('@nestjs/common', 'servable/nest', NEST_INSTALL);
+const { All, applyDecorators, Controller, Inject, Next, Req, Res, Version } = nestCommon;
+const VERSION_NEUTRAL: typeof import('@nestjs/common').VERSION_NEUTRAL = nestCommon.VERSION_NEUTRAL;
 
 /** The injection token of the module's {@link HttpHandler}, for wiring routes of your own. */
 export const SERVABLE_HTTP_HANDLER = Symbol.for('servable.nest.http-handler');

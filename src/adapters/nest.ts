@@ -39,14 +39,14 @@ import { InferenceService } from '../service/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
 import { loadPeer } from './load-peer.js';
 import { metricsRoute } from './metrics-route.js';
-import { checkDecorators, NEST_INSTALL, OPTIONS, SERVABLE_HTTP_HANDLER, servableController, type ServableDecorators } from './nest-controller.js';
+import { checkDecorators, NEST_INSTALL, nestCommon, OPTIONS, SERVABLE_HTTP_HANDLER, servableController, type ServableDecorators } from './nest-controller.js';
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
 export type { MetricsRoute } from './metrics-route.js';
 export { SERVABLE_HTTP_HANDLER, type ServableDecorators } from './nest-controller.js';
 
-const { Inject, Module } = loadPeer<typeof import('@nestjs/common')>('@nestjs/common', 'servable/nest', NEST_INSTALL);
+const { Inject, Module } = nestCommon;
 const { HttpAdapterHost } = loadPeer<typeof import('@nestjs/core')>('@nestjs/core', 'servable/nest', NEST_INSTALL);
 
 const CONTROLLER = Symbol('servable.nest.controller');
