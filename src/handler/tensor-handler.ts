@@ -112,7 +112,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
       }
       rows = n;
     }
-    if (rows === 0) throw new InvalidInputError('The request holds no items (batch dimension 0)');
+    if (rows === 0) throw new InvalidInputError(`Input '${Object.keys(request.inputs)[0]}' has batch dimension 0: the request holds no items`);
     if (request.outputs) {
       const known = new Set(this.context.outputs.map((o) => o.name));
       for (const name of request.outputs) {

@@ -283,7 +283,7 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual(headers, { 'Inference-Header-Content-Length': String(body.length) });
       const reply = await post('/v2/models/triton/infer', headers, body);
       assert.equal(reply.status, 400);
-      assert.equal((JSON.parse(reply.body.toString()) as { error: string }).error, 'The request holds no items (batch dimension 0)');
+      assert.equal((JSON.parse(reply.body.toString()) as { error: string }).error, "Input 'X' has batch dimension 0: the request holds no items");
     });
 
     test('what servable refuses where Triton would answer: a priority past the levels, class_count of a BOOL output (before it runs), BF16', async () => {
