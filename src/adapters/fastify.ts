@@ -26,12 +26,16 @@ import { assertBoolean, describe, optionError } from '../core/index.js';
 import { reportError, type HttpHandler, type ReplyErrorCode } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { checkContinueListener } from './check-continue.js';
-import { loadFastifyErrorCodes, loadFastifyPlugin } from './fastify-plugin.js';
+import { loadPeer } from './load-peer.js';
 import { isMetricsPath, METRICS_PATH, metricsRoute, scrape } from './metrics-route.js';
 import { BodyTooLargeError, disconnectSignal, mountOf, mountPrefix, originForm, readBody, releaseBodyWhenDone, replyHeaders, tooLargeReply, withTenantLines } from './node-http.js';
 
+const FASTIFY_INSTALL = 'npm i fastify fastify-plugin';
+
+// Both are CommonJS, loaded with require() so that a missing one is told with what to install;
 // fastify before fastify-plugin, so that an app with neither is told about fastify first.
-const errorCodes = loadFastifyErrorCodes();
+const { errorCodes } = loadPeer<typeof import('fastify')>('fastify', 'servable/fastify', FASTIFY_INSTALL);
+const fastifyPlugin = loadPeer<typeof import('fastify-plugin')>('fastify-plugin', 'servable/fastify', FASTIFY_INSTALL, 'fastify');
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';
@@ -290,4 +294,4 @@ function pathBelow(prefix: string, target: string): string {
  * The Fastify plugin. Register it with `{ service }` and any {@link HttpHandlerOptions}; `prefix`
  * mounts the routes under a path; `metrics` adds `GET /metrics`.
  */
-export const servableFastify = loadFastifyPlugin()(servable, { fastify: '5.x', name: 'servable' });
+export const servableFastify = fastifyPlugin(servable, { fastify: '5.x', name: 'servable' });
