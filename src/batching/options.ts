@@ -141,8 +141,15 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
       assertInteger(`preferredBatchSizes[${i}]`, size, 1, o.maxBatchSize);
       preferred.add(size);
     }
+    // Any order, as Triton takes them. A size given twice is likelier a typo ([4, 4] for [4, 8]) than meant.
+    if (preferred.size < sizes.length) {
+      throw optionError(`Expected \`preferredBatchSizes\` to hold each size once, got ${describe(sizes)}`, RangeError);
+    }
+    // [] is none, as Triton reads an empty preferred_batch_size.
+    if (preferred.size === 0) preferred = undefined;
   }
   if (o.maxLatencyMs !== undefined) assertPositive('maxLatencyMs', o.maxLatencyMs);
+  checkPairs(o, priorityLevels);
   if (o.batchKey !== undefined) assertFunction('batchKey', o.batchKey);
   if (o.split !== undefined) assertFunction('split', o.split);
   if (o.merge !== undefined) assertFunction('merge', o.merge);
@@ -172,6 +179,28 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
     merge: o.merge,
     maxRequestItems,
   };
+}
+
+/** Refuses options each valid alone that mean nothing together; each is checked alone first. */
+function checkPairs(
+  o: Pick<BatcherOptions<unknown, unknown>, 'agingMs' | 'priorityLevels' | 'maxQueueDelayMs' | 'maxLatencyMs'>,
+  priorityLevels: number,
+): void {
+  if (o.agingMs !== undefined && priorityLevels === 1) {
+    const levels = o.priorityLevels === undefined ? 'left out (1 level)' : describe(priorityLevels);
+    throw optionError(
+      `Expected \`agingMs\` only with \`priorityLevels\` above 1 (aging lifts a request to a higher level), got agingMs ${describe(o.agingMs)} with priorityLevels ${levels}`,
+      RangeError,
+    );
+  }
+  // Adaptive mode ends every wait while the oldest request can still run within the objective, so before maxLatencyMs.
+  if (o.maxLatencyMs !== undefined && o.maxQueueDelayMs !== undefined && o.maxQueueDelayMs >= o.maxLatencyMs) {
+    throw optionError(
+      'Expected `maxQueueDelayMs` to be below `maxLatencyMs` (adaptive mode ends every wait before the objective, so a cap at or above it never ends one), ' +
+        `got maxQueueDelayMs ${describe(o.maxQueueDelayMs)} with maxLatencyMs ${describe(o.maxLatencyMs)}`,
+      RangeError,
+    );
+  }
 }
 
 function resolvePolicy(prefix: string, policy: QueuePolicy, fallback: LevelPolicy): LevelPolicy {

@@ -100,7 +100,8 @@ export interface BatcherOptions<Req, Res> {
   readonly queuePolicies?: Readonly<Record<number, QueuePolicy>>;
   /**
    * Promotes a waiting request one priority level for every `agingMs` it has waited, so low
-   * levels are not starved. @default none (no aging)
+   * levels are not starved. Refused with one priority level: there is no level to age into.
+   * @default none (no aging)
    */
   readonly agingMs?: number;
   /**
@@ -108,7 +109,8 @@ export interface BatcherOptions<Req, Res> {
    * delay (Triton's `preferred_batch_size`); a full batch of another size goes as its largest
    * preferred prefix, as Triton forms it. Outside adaptive mode they stop counting once the
    * batch's oldest request has waited a `maxQueueDelayMs` that is not 0, as in Triton: a backlog
-   * then goes in batches up to `maxBatchSize`. Each between 1 and `maxBatchSize`. @default none
+   * then goes in batches up to `maxBatchSize`. Each between 1 and `maxBatchSize`, in any order, each
+   * once; `[]` is none. @default none
    */
   readonly preferredBatchSizes?: readonly number[];
   /**
@@ -119,7 +121,8 @@ export interface BatcherOptions<Req, Res> {
    * within it (requests, not items: the objective is per request); requests that cannot finish
    * in time are rejected with OverloadedError (503, `retryAfterMs`) before they run; one that
    * alone would take longer, with DeadlineExceededError. `maxQueueDelayMs`, when
-   * also given, caps each wait.
+   * also given, caps each wait, and must be below `maxLatencyMs` (the objective ends every wait
+   * before then).
    * @default none (delay-based batching)
    */
   readonly maxLatencyMs?: number;

@@ -44,6 +44,16 @@ test('every option is validated at construction, quoting the bad value, with a s
       'Unknown option `queuePolicies[1].maxQueueSise`; a queue policy takes maxQueueSize, defaultTimeoutMs, timeoutAction, allowTimeoutOverride'],
     [{ priorityLevels: 2, queuePolicies: { ' 1': {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got " 1" (string)'],
     [{ priorityLevels: 2, queuePolicies: { '0x1': {} } }, RangeError, 'Expected `queuePolicies` keys to be priority levels between 1 and 2, got "0x1" (string)'],
+    // Options that are each valid but mean nothing together: refused naming both, quoting both values.
+    [{ preferredBatchSizes: [4, 2, 4] }, RangeError, 'Expected `preferredBatchSizes` to hold each size once, got [4,2,4] (array)'],
+    [{ agingMs: 50 }, RangeError,
+      'Expected `agingMs` only with `priorityLevels` above 1 (aging lifts a request to a higher level), got agingMs 50 (number) with priorityLevels left out (1 level)'],
+    [{ agingMs: 50, priorityLevels: 1 }, RangeError,
+      'Expected `agingMs` only with `priorityLevels` above 1 (aging lifts a request to a higher level), got agingMs 50 (number) with priorityLevels 1 (number)'],
+    [{ maxLatencyMs: 10, maxQueueDelayMs: 20 }, RangeError,
+      'Expected `maxQueueDelayMs` to be below `maxLatencyMs` (adaptive mode ends every wait before the objective, so a cap at or above it never ends one), got maxQueueDelayMs 20 (number) with maxLatencyMs 10 (number)'],
+    [{ maxLatencyMs: 10, maxQueueDelayMs: 10 }, RangeError,
+      'Expected `maxQueueDelayMs` to be below `maxLatencyMs` (adaptive mode ends every wait before the objective, so a cap at or above it never ends one), got maxQueueDelayMs 10 (number) with maxLatencyMs 10 (number)'],
   ];
   for (const [extra, type, message] of cases) {
     assert.throws(make(extra), (error: Error) => {
@@ -56,6 +66,12 @@ test('every option is validated at construction, quoting the bad value, with a s
   assert.throws(() => new DynamicBatcher(null as never), { message: 'Expected `options` to be an object, got null (null)', code: 'ERR_SERVABLE_INVALID_OPTION' });
   // Valid edge values construct.
   make({ maxQueueSize: Infinity, maxQueueDelayMs: 0, priorityLevels: 256 })();
+  // Preferred sizes in any order, as Triton takes them; [] is none, as Triton reads an empty preferred_batch_size.
+  make({ preferredBatchSizes: [8, 2] })();
+  make({ preferredBatchSizes: [] })();
+  make({ priorityLevels: 2, agingMs: 50 })();
+  make({ maxLatencyMs: 10, maxQueueDelayMs: 9.5 })();
+  make({ maxLatencyMs: 10, maxQueueDelayMs: 0 })();
   // maxRequestItems' default (maxBatchSize × 1024) must not outgrow what it is checked against.
   make({ maxBatchSize: Number.MAX_SAFE_INTEGER })();
 });
