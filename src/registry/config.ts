@@ -16,7 +16,7 @@ const BATCHING_KEYS = [
 
 /**
  * Checks the batching options of a model config as the DynamicBatcher will, before anything is
- * loaded; messages name the field as `batching.<option>`.
+ * loaded; messages name each field as `batching.<option>`.
  */
 export function checkBatching(batching: BatchingConfig | undefined): void {
   if (batching === undefined) return;
@@ -27,7 +27,8 @@ export function checkBatching(batching: BatchingConfig | undefined): void {
   try {
     void new DynamicBatcher({ ...batching, execute: async () => [] }).close();
   } catch (error) {
-    if (error instanceof Error) error.message = error.message.replace(/`(\w)/, '`batching.$1');
+    // Every option the message names, as a pair refused together names two.
+    if (error instanceof Error) error.message = error.message.replace(/`(\w)/g, '`batching.$1');
     throw error;
   }
 }

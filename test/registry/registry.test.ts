@@ -302,6 +302,12 @@ test('options are checked when given, quoting the bad value', async () => {
     registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 0 } }),
     /Expected `batching.maxBatchSize` to be an integer >= 1, got 0 \(number\)/,
   );
+  // A pair refused by the DynamicBatcher reaches registry.load() naming both fields, with the same code.
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), batching: { maxBatchSize: 4, agingMs: 50 } }), {
+    name: 'RangeError',
+    message: 'Expected `batching.agingMs` only with `batching.priorityLevels` above 1 (aging lifts a request to a higher level), got agingMs 50 (number) with priorityLevels left out (1 level)',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+  });
   await assert.rejects(registry.load({ name: 'm', source: doubler(0), backend: 'gpu' }), /Expected `backend` to be one of 'memory', got "gpu"/);
   await assert.rejects(
     registry.load({ name: 'm', source: doubler(0), inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }] }),

@@ -47,6 +47,8 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ batching: { maxBatchSize: 0 } }, /Error: \/models\/cls\/config.json: Expected `batching.maxBatchSize` to be an integer >= 1, got 0 \(number\)/],
     [{ batching: { maxBatchSize: 4, priorityLevels: -1 } }, /Error: \/models\/cls\/config.json: Expected `batching.priorityLevels` to be an integer between 1 and 256, got -1 \(number\)/],
     [{ batching: { maxBatchSize: 4, maxDelay: 1 } }, /Error: \/models\/cls\/config.json: Unknown field `batching.maxDelay`/],
+    [{ batching: { maxBatchSize: 4, maxLatencyMs: 10, maxQueueDelayMs: 20 } },
+      /Error: \/models\/cls\/config.json: Expected `batching.maxQueueDelayMs` to be below `batching.maxLatencyMs` .*got maxQueueDelayMs 20 \(number\) with maxLatencyMs 10 \(number\)/],
     [{ versionPolicy: { latest: 'two' } }, /Error: \/models\/cls\/config.json: Expected `versionPolicy.latest` to be an integer, got "two" \(string\)/],
     [{ versionPolicy: 'newest' }, /Error: \/models\/cls\/config.json: Expected `versionPolicy` to be 'all', \{latest: n\} or \{specific: \[versions\]\}, got "newest"/],
     [{ labels: { stable: 2 } }, /Error: \/models\/cls\/config.json: Expected `labels.stable` to be a version directory name \(digits\), got 2 \(number\)/],
