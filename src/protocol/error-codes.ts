@@ -18,7 +18,12 @@ export type HttpErrorCode =
   | 'ERR_SERVABLE_UNSUPPORTED_TRANSFER_ENCODING'
   /** 403: `authorizeRepository` refused a repository route. */
   | 'ERR_SERVABLE_NOT_AUTHORIZED'
-  /** 400: a repository load failed with an error that has no servable code (a config file that does not parse). */
+  /**
+   * 400: a repository load failed on an option mistake: a `config.json` that does not parse or holds
+   * a bad field, a handler refusing its options (the option error's own code, `INVALID_OPTION`).
+   */
+  | 'ERR_SERVABLE_INVALID_OPTION'
+  /** 400: a repository load failed with an error that has no servable code (a model file the backend cannot read). */
   | 'ERR_SERVABLE_LOAD_FAILED'
   /** 400: a repository unload failed with an error that has no servable code. */
   | 'ERR_SERVABLE_UNLOAD_FAILED'

@@ -1,4 +1,4 @@
-import { InvalidInputError, messageOf, ServableError } from '../core/index.js';
+import { INVALID_OPTION, InvalidInputError, messageOf, ServableError } from '../core/index.js';
 import { bodyText, isObject, parseJsonObject } from './json-body.js';
 import { describeJson } from './json-non-finite.js';
 import { errorBody, jsonResponse } from './responses.js';
@@ -33,20 +33,26 @@ export function repositoryRoutes(ctx: RouteContext): RouteHandlers<'repository-i
 
 /**
  * Runs a load or unload. A failure of the load itself is the operator's to read, as a 400 (Triton's
- * answer) saying why, with the error's own code, or `ERR_SERVABLE_LOAD_FAILED` (`_UNLOAD_FAILED`)
- * for one that has none: a backend's (no device could load it) too, which elsewhere is a 500 that
- * tells nothing. Other servable errors keep their status: an unknown model, a closed or starting
- * repository, a load that found no room.
+ * answer) saying why, with the error's own code: `ERR_SERVABLE_INVALID_OPTION` for an option
+ * mistake (a `config.json` field, a handler's options), a backend's (no device could load it)
+ * too, which elsewhere is a 500 that tells nothing; `ERR_SERVABLE_LOAD_FAILED`
+ * (`_UNLOAD_FAILED`) for one that has none. Other servable errors keep their status: an unknown
+ * model, a closed or starting repository, a load that found no room.
  */
 async function control(action: () => Promise<void>, model: string, what: 'load' | 'unload'): Promise<HttpResponse> {
   try {
     await action();
   } catch (error) {
     if (error instanceof ServableError && error.status !== 500) throw error;
-    const code = error instanceof ServableError ? error.code : what === 'load' ? 'ERR_SERVABLE_LOAD_FAILED' : 'ERR_SERVABLE_UNLOAD_FAILED';
+    const code = error instanceof ServableError ? error.code : isOptionError(error) ? INVALID_OPTION : what === 'load' ? 'ERR_SERVABLE_LOAD_FAILED' : 'ERR_SERVABLE_UNLOAD_FAILED';
     return errorBody(400, `Model '${model}' failed to ${what}: ${messageOf(error)}`, code);
   }
   return jsonResponse(200, {});
+}
+
+/** An option mistake, as servable's option checks throw it (and a handler's own, built with `optionError`). */
+function isOptionError(error: unknown): boolean {
+  return (error instanceof TypeError || error instanceof RangeError) && (error as { code?: unknown }).code === INVALID_OPTION;
 }
 
 /**

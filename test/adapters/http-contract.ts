@@ -15,6 +15,7 @@ import {
   LruStore,
   ModelNotReadyError,
   ModelRegistry,
+  optionError,
   OverloadedError,
   QueueFullError,
   ResultCache,
@@ -1497,7 +1498,9 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       const repository = {
         index: async () => [],
-        load: async (name: string) => Promise.reject(new Error(`cannot parse /models/${name}/config.json`)),
+        // A load failure with no servable code; an option mistake in a config.json, as parseConfig throws it.
+        load: async (name: string) =>
+          Promise.reject(name === 'bad' ? optionError(`/models/bad/config.json: Expected \`batching.maxBatchSize\` to be an integer >= 1, got 0 (number)`, RangeError) : new Error(`cannot read /models/${name}/1/model.onnx`)),
         unload: async () => {},
       };
       const authorizeRepository = ({ headers }: { headers: Record<string, unknown> }) =>
@@ -1519,6 +1522,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
             await reply('POST', '/v2/models/m/infer', { 'content-encoding': 'br' }),
             await reply('POST', load),
             await reply('POST', load, { authorization: 'Bearer operator' }),
+            await reply('POST', '/v2/repository/models/bad/load', { authorization: 'Bearer operator' }),
             await reply('POST', load, { authorization: 'Bearer broken' }),
           ],
           [
@@ -1527,7 +1531,8 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
             [405, { error: 'PUT is not allowed here; use GET or HEAD', code: 'ERR_SERVABLE_METHOD_NOT_ALLOWED' }],
             [415, { error: "Content-Encoding 'br' is not supported; send gzip, deflate or identity", code: 'ERR_SERVABLE_UNSUPPORTED_CONTENT_ENCODING' }],
             [403, { error: 'Not authorized to use the model repository', code: 'ERR_SERVABLE_NOT_AUTHORIZED' }],
-            [400, { error: "Model 'm' failed to load: cannot parse /models/m/config.json", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+            [400, { error: "Model 'm' failed to load: cannot read /models/m/1/model.onnx", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+            [400, { error: "Model 'bad' failed to load: /models/bad/config.json: Expected `batching.maxBatchSize` to be an integer >= 1, got 0 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
             [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }],
           ],
         );

@@ -8,6 +8,7 @@ import {
   ModelNotFoundError,
   ModelRegistry,
   memoryBackend,
+  optionError,
   type MemoryModel,
   type RepositoryControl,
   type RepositoryIndexEntry,
@@ -30,7 +31,7 @@ function memoryRepository(registry: ModelRegistry): RepositoryControl {
       );
     },
     async load(name) {
-      // As parseConfig throws it: an option error, whose code the route does not pass on (it is no ServableError).
+      // As parseConfig throws it: an option error, whose code the route passes on (it is no ServableError).
       if (name !== 'good') throw Object.assign(new TypeError(`cannot parse /models/${name}/config.json`), { code: 'ERR_SERVABLE_INVALID_OPTION' });
       await registry.load({ name, source: identity, warmup: [] });
     },
@@ -77,7 +78,7 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 200);
 
   const broken = await post('/v2/repository/models/broken/load');
-  assert.deepEqual([broken.status, json(broken)], [400, { error: "Model 'broken' failed to load: cannot parse /models/broken/config.json", code: 'ERR_SERVABLE_LOAD_FAILED' }]);
+  assert.deepEqual([broken.status, json(broken)], [400, { error: "Model 'broken' failed to load: cannot parse /models/broken/config.json", code: 'ERR_SERVABLE_INVALID_OPTION' }]);
   assert.equal((await post('/v2/repository/models/good/unload')).status, 200);
   assert.equal((await http.handle({ method: 'GET', path: '/v2/models/good/ready', headers: {} })).status, 404);
   const again = await post('/v2/repository/models/good/unload');
@@ -86,12 +87,15 @@ test('repository routes: index (all or ready only), load, unload, failures; exte
   await registry.close();
 });
 
-test("a load or unload that fails is a 400 saying why with the error's own code (a backend's too, a 500 elsewhere), or LOAD_FAILED / UNLOAD_FAILED for an error without one; other servable errors keep their status", async () => {
+test("a load or unload that fails is a 400 saying why with the error's own code (a backend's too, a 500 elsewhere; an option mistake's INVALID_OPTION), or LOAD_FAILED / UNLOAD_FAILED for an error without one; other servable errors keep their status", async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const failures: Record<string, Error> = {
     device: new BackendUnavailableError("Cannot load model 'm'", [{ device: 'cuda', reason: 'no CUDA device' }]),
     warmup: new BackendError('warmup failed'),
     disk: Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }),
+    option: optionError('Expected `threshold` to be a number between 0 and 1, got 2 (number)', RangeError),
+    // The option code on an error that is no TypeError or RangeError is not an option mistake's.
+    coded: Object.assign(new Error('cannot read /models/coded/1/model.onnx'), { code: 'ERR_SERVABLE_INVALID_OPTION' }),
     closed: new ClosedError('The repository is closed'),
   };
   const fail = async (name: string) => Promise.reject(failures[name]);
@@ -108,10 +112,14 @@ test("a load or unload that fails is a 400 saying why with the error's own code 
     ['load', 'device', 400, { error: "Model 'device' failed to load: Cannot load model 'm': [cuda] no CUDA device", code: 'ERR_SERVABLE_BACKEND_UNAVAILABLE' }],
     ['load', 'warmup', 400, { error: "Model 'warmup' failed to load: warmup failed", code: 'ERR_SERVABLE_BACKEND' }],
     ['load', 'disk', 400, { error: "Model 'disk' failed to load: EACCES: permission denied", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+    ['load', 'option', 400, { error: "Model 'option' failed to load: Expected `threshold` to be a number between 0 and 1, got 2 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
+    ['load', 'coded', 400, { error: "Model 'coded' failed to load: cannot read /models/coded/1/model.onnx", code: 'ERR_SERVABLE_LOAD_FAILED' }],
     ['load', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
     ['unload', 'device', 400, { error: "Model 'device' failed to unload: Cannot load model 'm': [cuda] no CUDA device", code: 'ERR_SERVABLE_BACKEND_UNAVAILABLE' }],
     ['unload', 'warmup', 400, { error: "Model 'warmup' failed to unload: warmup failed", code: 'ERR_SERVABLE_BACKEND' }],
     ['unload', 'disk', 400, { error: "Model 'disk' failed to unload: EACCES: permission denied", code: 'ERR_SERVABLE_UNLOAD_FAILED' }],
+    ['unload', 'option', 400, { error: "Model 'option' failed to unload: Expected `threshold` to be a number between 0 and 1, got 2 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
+    ['unload', 'coded', 400, { error: "Model 'coded' failed to unload: cannot read /models/coded/1/model.onnx", code: 'ERR_SERVABLE_UNLOAD_FAILED' }],
     ['unload', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
   ]);
   await registry.close();
