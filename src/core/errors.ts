@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'ERR_SERVABLE_UNAVAILABLE'
   | 'ERR_SERVABLE_CACHE'
   | 'ERR_SERVABLE_PAYLOAD_TOO_LARGE'
-  | 'ERR_SERVABLE_OVERLOADED';
+  | 'ERR_SERVABLE_OVERLOADED'
+  | 'ERR_SERVABLE_MODEL_TOO_LARGE';
 
 /**
  * How long a client should wait before it tries again, when it should, as `Retry-After` says (1 s):
@@ -156,6 +157,26 @@ export class CancelledError extends ServableError {
 export class ModelNotReadyError extends ServableError {
   constructor(message: string, options?: RetryableErrorOptions) {
     super('ERR_SERVABLE_MODEL_NOT_READY', 503, message, { ...options, retryAfterMs: retryAfter(options) });
+  }
+}
+
+/**
+ * A model version larger on its own than the registry's `maxLoadedBytes` (HTTP 507 Insufficient
+ * Storage, RFC 4918 §11.5: the server cannot hold what the request needs). No room can be made for
+ * it however many versions are unloaded, so a retry cannot help (no `Retry-After`) until the bound
+ * is raised or the version's `sizeBytes` is smaller; a load that finds no room for now is a
+ * {@link ModelNotReadyError} instead, a 503 to retry.
+ */
+export class ModelTooLargeError extends ServableError {
+  /** The version's estimated size in bytes: what it would reserve. */
+  readonly sizeBytes: number;
+  /** The registry's `maxLoadedBytes` it exceeds. */
+  readonly maxLoadedBytes: number;
+
+  constructor(message: string, sizeBytes: number, maxLoadedBytes: number) {
+    super('ERR_SERVABLE_MODEL_TOO_LARGE', 507, message);
+    this.sizeBytes = sizeBytes;
+    this.maxLoadedBytes = maxLoadedBytes;
   }
 }
 

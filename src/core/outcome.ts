@@ -19,6 +19,8 @@ const BY_CODE: Record<ErrorCode, RequestOutcome> = {
   ERR_SERVABLE_PAYLOAD_TOO_LARGE: 'invalid',
   // A shed is overload, as a full queue: a 503 to retry, not the request's own timeout.
   ERR_SERVABLE_OVERLOADED: 'rejected',
+  // A request whose load meets it gets the ModelNotReadyError of a failed load (not-ready); a handler's own counts the same.
+  ERR_SERVABLE_MODEL_TOO_LARGE: 'not-ready',
 };
 
 /** The outcome a failure counts as; anything that is not a ServableError is a backend failure. */

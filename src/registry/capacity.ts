@@ -1,4 +1,4 @@
-import { assertInteger, assertNumber, ModelNotReadyError, resolvesWithin, type Clock } from '../core/index.js';
+import { assertInteger, assertNumber, ModelNotReadyError, ModelTooLargeError, resolvesWithin, type Clock } from '../core/index.js';
 import type { ModelVersion } from './model-version.js';
 import { callOff, markTransient } from './version-loader.js';
 
@@ -94,15 +94,13 @@ export class Capacity {
    * @param wanted - whether the load is still wanted (a caller waits for it, its version was not
    * unloaded): asked at once, when its turn comes, before unloading a version or waiting for room, and at
    * every {@link Capacity.changed} and at its deadline; queued, at every {@link Capacity.changed}.
-   * @throws RangeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
+   * @throws ModelTooLargeError when `bytes` alone exceeds the byte limit; ModelNotReadyError, called off
    * (see `wasCalledOff`), when `wanted` says no: at once, leaving the queue if it is queued;
    * ModelNotReadyError naming what it waited for when it has no room `timeoutMs` after it asked
    * (its turn included).
    */
   reserve(label: string, bytes: number, wanted: () => boolean): Promise<Release> {
-    if (bytes > this.#maxBytes) {
-      return Promise.reject(new RangeError(`Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${this.#maxBytes})`));
-    }
+    if (bytes > this.#maxBytes) return Promise.reject(tooLarge(label, bytes, this.#maxBytes));
     // Given up before it asked (while it waited for a handler): it would wait in the queue for a changed() or its turn.
     if (!wanted()) return Promise.reject(this.#calledOff(label));
     this.#waiting++;
@@ -186,6 +184,16 @@ export class Capacity {
   #noRoom(label: string, what: string): ModelNotReadyError {
     return markTransient(new ModelNotReadyError(`Cannot load ${label}: no room within ${this.#wait.timeoutMs} ms (\`loadTimeoutMs\`) while it waited for ${what}`));
   }
+}
+
+/** The refusal of a version no room can be made for: its size, the bound, and by how much it exceeds it. */
+function tooLarge(label: string, bytes: number, maxBytes: number): ModelTooLargeError {
+  const over = bytes - maxBytes;
+  return new ModelTooLargeError(
+    `Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${maxBytes}) by ${over} ${over === 1 ? 'byte' : 'bytes'}: no room can be made for it, however many versions are unloaded`,
+    bytes,
+    maxBytes,
+  );
 }
 
 /** The victim: an idle version (no request queued or routed to it) before a busy one, then the one used longest ago. */

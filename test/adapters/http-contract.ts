@@ -15,6 +15,7 @@ import {
   LruStore,
   ModelNotReadyError,
   ModelRegistry,
+  ModelTooLargeError,
   optionError,
   OverloadedError,
   QueueFullError,
@@ -1498,9 +1499,15 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       const repository = {
         index: async () => [],
-        // A load failure with no servable code; an option mistake in a config.json, as parseConfig throws it.
+        // A load failure with no servable code; an option mistake in a config.json, as parseConfig throws it; a model no room can be made for.
         load: async (name: string) =>
-          Promise.reject(name === 'bad' ? optionError(`/models/bad/config.json: Expected \`batching.maxBatchSize\` to be an integer >= 1, got 0 (number)`, RangeError) : new Error(`cannot read /models/${name}/1/model.onnx`)),
+          Promise.reject(
+            name === 'bad'
+              ? optionError(`/models/bad/config.json: Expected \`batching.maxBatchSize\` to be an integer >= 1, got 0 (number)`, RangeError)
+              : name === 'huge'
+                ? new ModelTooLargeError("Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes", 1500, 1000)
+                : new Error(`cannot read /models/${name}/1/model.onnx`),
+          ),
         unload: async () => {},
       };
       const authorizeRepository = ({ headers }: { headers: Record<string, unknown> }) =>
@@ -1523,6 +1530,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
             await reply('POST', load),
             await reply('POST', load, { authorization: 'Bearer operator' }),
             await reply('POST', '/v2/repository/models/bad/load', { authorization: 'Bearer operator' }),
+            await reply('POST', '/v2/repository/models/huge/load', { authorization: 'Bearer operator' }),
             await reply('POST', load, { authorization: 'Bearer broken' }),
           ],
           [
@@ -1533,6 +1541,7 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
             [403, { error: 'Not authorized to use the model repository', code: 'ERR_SERVABLE_NOT_AUTHORIZED' }],
             [400, { error: "Model 'm' failed to load: cannot read /models/m/1/model.onnx", code: 'ERR_SERVABLE_LOAD_FAILED' }],
             [400, { error: "Model 'bad' failed to load: /models/bad/config.json: Expected `batching.maxBatchSize` to be an integer >= 1, got 0 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
+            [507, { error: "Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes", code: 'ERR_SERVABLE_MODEL_TOO_LARGE' }],
             [500, { error: 'Internal server error', code: 'ERR_SERVABLE_INTERNAL' }],
           ],
         );

@@ -7,6 +7,7 @@ import {
   InferenceService,
   ModelNotFoundError,
   ModelRegistry,
+  ModelTooLargeError,
   memoryBackend,
   optionError,
   type MemoryModel,
@@ -97,6 +98,7 @@ test("a load or unload that fails is a 400 saying why with the error's own code 
     // The option code on an error that is no TypeError or RangeError is not an option mistake's.
     coded: Object.assign(new Error('cannot read /models/coded/1/model.onnx'), { code: 'ERR_SERVABLE_INVALID_OPTION' }),
     closed: new ClosedError('The repository is closed'),
+    huge: new ModelTooLargeError("Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes", 1500, 1000),
   };
   const fail = async (name: string) => Promise.reject(failures[name]);
   const repository: RepositoryControl = { index: async () => [], load: fail, unload: fail };
@@ -105,7 +107,8 @@ test("a load or unload that fails is a 400 saying why with the error's own code 
   for (const what of ['load', 'unload']) {
     for (const name of Object.keys(failures)) {
       const reply = await http.handle({ method: 'POST', path: `/v2/repository/models/${name}/${what}`, headers: {} });
-      replies.push([what, name, reply.status, json(reply)]);
+      // A 507 has no Retry-After: no retry helps until the bound or the model changes.
+      replies.push([what, name, reply.status, json(reply), ...(reply.status === 507 ? [reply.headers['retry-after'] ?? null] : [])]);
     }
   }
   assert.deepEqual(replies, [
@@ -115,12 +118,14 @@ test("a load or unload that fails is a 400 saying why with the error's own code 
     ['load', 'option', 400, { error: "Model 'option' failed to load: Expected `threshold` to be a number between 0 and 1, got 2 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
     ['load', 'coded', 400, { error: "Model 'coded' failed to load: cannot read /models/coded/1/model.onnx", code: 'ERR_SERVABLE_LOAD_FAILED' }],
     ['load', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
+    ['load', 'huge', 507, { error: "Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes", code: 'ERR_SERVABLE_MODEL_TOO_LARGE' }, null],
     ['unload', 'device', 400, { error: "Model 'device' failed to unload: Cannot load model 'm': [cuda] no CUDA device", code: 'ERR_SERVABLE_BACKEND_UNAVAILABLE' }],
     ['unload', 'warmup', 400, { error: "Model 'warmup' failed to unload: warmup failed", code: 'ERR_SERVABLE_BACKEND' }],
     ['unload', 'disk', 400, { error: "Model 'disk' failed to unload: EACCES: permission denied", code: 'ERR_SERVABLE_UNLOAD_FAILED' }],
     ['unload', 'option', 400, { error: "Model 'option' failed to unload: Expected `threshold` to be a number between 0 and 1, got 2 (number)", code: 'ERR_SERVABLE_INVALID_OPTION' }],
     ['unload', 'coded', 400, { error: "Model 'coded' failed to unload: cannot read /models/coded/1/model.onnx", code: 'ERR_SERVABLE_UNLOAD_FAILED' }],
     ['unload', 'closed', 503, { error: 'The repository is closed', code: 'ERR_SERVABLE_CLOSED' }],
+    ['unload', 'huge', 507, { error: "Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes", code: 'ERR_SERVABLE_MODEL_TOO_LARGE' }, null],
   ]);
   await registry.close();
 });

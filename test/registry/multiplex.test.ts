@@ -93,7 +93,7 @@ test('an idle version is unloaded before a busy one, even a more recently used o
   await registry.close();
 });
 
-test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than the bound is refused', async () => {
+test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than the bound is refused with a ModelTooLargeError (507) saying its size, the bound and by how much', async () => {
   const { registry, service, unloads } = setup({ maxLoadedBytes: 100 });
   registry.register({ name: 'a', source: doubler(1), sizeBytes: 60 });
   registry.register({ name: 'b', source: doubler(2), sizeBytes: 30 });
@@ -106,8 +106,23 @@ test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than th
   await flush();
   assert.deepEqual(unloads, ['a:1 (evicted)']);
   assert.deepEqual(registry.list().map((v) => v.sizeBytes).sort(), [30, 50]);
-  await assert.rejects(service.infer('huge', request([0, 0])), (e: Error) =>
-    e instanceof ModelNotReadyError && /Model 'huge' version '1' is estimated at 101 bytes, more than `maxLoadedBytes` \(100\)/.test((e.cause as Error).message));
+  // A request gets the 503 of a load that failed, the typed reason as its cause; the operator's registry.load() gets the reason itself.
+  const tooLarge = {
+    name: 'ModelTooLargeError',
+    code: 'ERR_SERVABLE_MODEL_TOO_LARGE',
+    status: 507,
+    retryAfterMs: undefined,
+    sizeBytes: 101,
+    maxLoadedBytes: 100,
+    message: "Model 'huge' version '1' is estimated at 101 bytes, more than `maxLoadedBytes` (100) by 1 byte: no room can be made for it, however many versions are unloaded",
+  };
+  await assert.rejects(service.infer('huge', request([0, 0])), (e: Error) => {
+    assert.ok(e instanceof ModelNotReadyError, `a ModelNotReadyError, got ${e.name}`);
+    const cause = e.cause as Record<string, unknown>;
+    assert.deepEqual(Object.fromEntries(Object.keys(tooLarge).map((k) => [k, cause[k]])), tooLarge);
+    return true;
+  });
+  await assert.rejects(registry.load({ name: 'huger', source: doubler(5), sizeBytes: 350 }), { ...tooLarge, sizeBytes: 350, message: /^Model 'huger' version '1' is estimated at 350 bytes, more than `maxLoadedBytes` \(100\) by 250 bytes: / });
   await registry.close();
 });
 

@@ -20,10 +20,10 @@ async function loadRoute(t: TestContext, registryOptions: Omit<RegistryOptions, 
   const http = createHttpHandler({ service: new InferenceService({ registry }), repository, authorizeRepository: () => true });
   const load = async (name: string) => {
     const reply = await http.handle({ method: 'POST', path: `/v2/repository/models/${name}/load`, headers: {} });
-    const body = JSON.parse(reply.body as string) as { error: string; code: string };
-    return [reply.status, { ...body, error: body.error.replaceAll(root, '<root>') }];
+    const body = JSON.parse(reply.body as string) as { error?: string; code?: string };
+    return [reply.status, body.error === undefined ? body : { ...body, error: body.error.replaceAll(root, '<root>') }];
   };
-  return { root, registry, load };
+  return { root, registry, repository, load };
 }
 
 test("a load whose config.json holds a bad option, or whose handler refuses its options, answers 400 with the option error's code and message, where it answered ERR_SERVABLE_LOAD_FAILED; a load that fails otherwise answers as before (LOAD_FAILED, or a backend's code)", async (t) => {
@@ -63,4 +63,21 @@ test("a load whose config.json holds a bad option, or whose handler refuses its 
     ],
   );
   assert.deepEqual(['field', 'syntax', 'handler', 'corrupt', 'warmup'].filter((name) => registry.isReady(name)), [], 'nothing loaded');
+});
+
+test("a load of a model larger on its own than the registry's maxLoadedBytes answers 507 ERR_SERVABLE_MODEL_TOO_LARGE with its size, the limit and by how much, where it answered a LOAD_FAILED 400 from a RangeError with no code; the repository's failure event and index say the same", async (t) => {
+  const { root, registry, load, repository } = await loadRoute(t, { maxLoadedBytes: 1000 });
+  const failures: string[] = [];
+  repository.on('failure', ({ name, version, error }) => failures.push(`${name}:${version} ${(error as { code?: string }).code} ${error.message}`));
+  await writeConfig(root, 'huge', jsonConfig({ sizeBytes: 1500 }));
+  await writeVersion(root, 'huge', '1', { offset: 1 });
+  await writeConfig(root, 'fits', jsonConfig({ sizeBytes: 1000 }));
+  await writeVersion(root, 'fits', '1', { offset: 1 });
+  const message = "Model 'huge' version '1' is estimated at 1500 bytes, more than `maxLoadedBytes` (1000) by 500 bytes: no room can be made for it, however many versions are unloaded";
+  assert.deepEqual(await load('huge'), [507, { error: message, code: 'ERR_SERVABLE_MODEL_TOO_LARGE' }]);
+  assert.deepEqual(await load('fits'), [200, {}]);
+  assert.deepEqual([registry.isReady('huge'), registry.isReady('fits')], [false, true]);
+  assert.deepEqual(failures, [`huge:1 ERR_SERVABLE_MODEL_TOO_LARGE ${message}`]);
+  const index = await repository.index();
+  assert.deepEqual(index.find((e) => e.name === 'huge'), { name: 'huge', version: '1', state: 'UNAVAILABLE', reason: message });
 });
