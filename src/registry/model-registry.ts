@@ -72,7 +72,10 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
    * serving while it loads, and keep serving if it fails. Loading a version that is already ready
    * replaces it the same way: the new instance takes traffic once warm, the old one drains.
    * `options.signal` calls it off, leaving the registry as before (see {@link RegistryLoadOptions.signal}).
-   * @throws ModelNotReadyError when it fails, and transient when the version is loading already;
+   * @throws the load's own error when it fails: the backend's, an option error (code
+   * `ERR_SERVABLE_INVALID_OPTION`) from the config or its handler, ModelTooLargeError when the
+   * version alone exceeds `maxLoadedBytes`, ModelNotReadyError when it found no room or time within
+   * `loadTimeoutMs`; ModelNotReadyError, transient, when the version is loading already;
    * the signal's reason when it is an Error, else CancelledError; TypeError quoting a bad option.
    */
   async load<Req = InferenceRequest, Res = InferenceResponse>(config: ModelConfig<Req, Res>, options: RegistryLoadOptions = {}): Promise<ModelVersion<Req, Res>> {
