@@ -27,10 +27,19 @@ export function checkBatching(batching: BatchingConfig | undefined): void {
   try {
     void new DynamicBatcher({ ...batching, execute: async () => [] }).close();
   } catch (error) {
-    // Every option the message names, as a pair refused together names two.
-    if (error instanceof Error) error.message = error.message.replace(/`(\w)/g, '`batching.$1');
+    if (error instanceof Error) error.message = prefixOptionNames(error.message);
     throw error;
   }
+}
+
+/**
+ * A DynamicBatcher message with every option it names as `batching.<option>` (a pair refused
+ * together names two), before its `got`: the bad value after it is quoted as given, backticks and all.
+ */
+function prefixOptionNames(message: string): string {
+  const got = message.search(/\bgot /);
+  const names = got < 0 ? message : message.slice(0, got);
+  return names.replace(/`(\w)/g, '`batching.$1') + message.slice(names.length);
 }
 
 /**

@@ -49,6 +49,10 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ batching: { maxBatchSize: 4, maxDelay: 1 } }, /Error: \/models\/cls\/config.json: Unknown field `batching.maxDelay`/],
     [{ batching: { maxBatchSize: 4, maxLatencyMs: 10, maxQueueDelayMs: 20 } },
       /Error: \/models\/cls\/config.json: Expected `batching.maxQueueDelayMs` to be below `batching.maxLatencyMs` .*got maxQueueDelayMs 20 \(number\) with maxLatencyMs 10 \(number\)/],
+    // Only the option names are prefixed: a bad value holding a backtick is quoted as given.
+    [{ batching: { maxBatchSize: 4, timeoutAction: '`x`' } }, /Error: \/models\/cls\/config.json: Expected `batching.timeoutAction` to be one of "reject", "delay", got "`x`" \(string\)$/],
+    [{ batching: { maxBatchSize: 4, priorityLevels: 2, queuePolicies: { '`a': {} } } },
+      /Error: \/models\/cls\/config.json: Expected `batching.queuePolicies` keys to be priority levels between 1 and 2, got "`a" \(string\)$/],
     [{ versionPolicy: { latest: 'two' } }, /Error: \/models\/cls\/config.json: Expected `versionPolicy.latest` to be an integer, got "two" \(string\)/],
     [{ versionPolicy: 'newest' }, /Error: \/models\/cls\/config.json: Expected `versionPolicy` to be 'all', \{latest: n\} or \{specific: \[versions\]\}, got "newest"/],
     [{ labels: { stable: 2 } }, /Error: \/models\/cls\/config.json: Expected `labels.stable` to be a version directory name \(digits\), got 2 \(number\)/],
