@@ -202,7 +202,12 @@ export class ServingMetrics {
   #watchCache(name: string, cache: CacheSource): void {
     const m = this.#set;
     const lookup = (result: string, e: CacheEventFields) => {
-      m.cacheLookups.inc({ cache: name, model: e.model ?? '', result });
+      const model = e.model ?? '';
+      // hit and miss exist at 0 from a model's first lookup: a cache that never hits (its store down)
+      // shows a hit ratio of 0 rather than none, and its first hit shows in rate().
+      m.cacheLookups.inc({ cache: name, model, result: 'hit' }, result === 'hit' ? 1 : 0);
+      m.cacheLookups.inc({ cache: name, model, result: 'miss' }, result === 'miss' ? 1 : 0);
+      if (result !== 'hit' && result !== 'miss') m.cacheLookups.inc({ cache: name, model, result });
       if (typeof e.durationMs === 'number' && (result === 'hit' || result === 'miss')) {
         m.cacheLookupDuration.observe({ cache: name, result }, e.durationMs / MS);
       }

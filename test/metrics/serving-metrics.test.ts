@@ -366,6 +366,24 @@ test('a bare DynamicBatcher and caches are measured too', async () => {
   assert.equal(sample(text, 'servable_cache_hit_similarity_bucket', { cache: 'semantic', le: '0.95' }), 1);
 });
 
+test("a cache's first lookup for a model creates its hit and miss series at 0, so a cache that never hits shows a hit ratio of 0, not none", async () => {
+  const cache = new EventEmitter();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, caches: { results: cache } });
+  assert.equal(sample(await promRegistry.metrics(), 'servable_cache_lookups_total', { cache: 'results', model: 'm', result: 'hit' }), undefined);
+  // A store that is down: every lookup misses.
+  cache.emit('error', { operation: 'get', model: 'm', namespace: 'n', error: new Error('down') });
+  cache.emit('miss', { model: 'm', version: '1', reason: 'error', durationMs: 1 });
+  cache.emit('coalesce', { model: 'other', version: '1' });
+
+  const text = await promRegistry.metrics();
+  const lookups = parse(text)
+    .filter((s) => s.name === 'servable_cache_lookups_total')
+    .map((s) => `${s.labels.model}/${s.labels.result}=${s.value}`)
+    .sort();
+  assert.deepEqual(lookups, ['m/hit=0', 'm/miss=1', 'other/coalesced=1', 'other/hit=0', 'other/miss=0']);
+});
+
 test('a real ResultCache: a miss, then a hit, then a coalesced request', async () => {
   const cache = new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) });
   const promRegistry = new Registry();
@@ -855,7 +873,7 @@ test("a service's SemanticCache counts its lookups under the model each was for,
     .filter((s) => s.name === 'servable_cache_lookups_total')
     .map((s) => `${s.labels.model}/${s.labels.result}=${s.value}`)
     .sort();
-  assert.deepEqual(lookups, ['m/bypass=1', 'm/hit=1', 'm/miss=1', 'other/miss=1']);
+  assert.deepEqual(lookups, ['m/bypass=1', 'm/hit=1', 'm/miss=1', 'other/hit=0', 'other/miss=1']);
   await semantic.close();
   await registry.close();
 });
