@@ -6,6 +6,7 @@ import { isEnsemble } from './ensemble.js';
 import { ensembleCycle } from './ensemble-cycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { checkVersionPolicy, compareVersions } from './version-policy.js';
+import { checkWarmupBatchSizes } from './warm-up.js';
 import type { BatchingConfig, DeclaredConfig, ModelConfig } from './types.js';
 
 /** The fields of {@link BatchingConfig}. */
@@ -72,7 +73,7 @@ export function pinInputs(model: readonly TensorSpec[], pinned: readonly TensorS
   });
 }
 
-const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'versionPolicy', 'declared', 'labels', 'classLabels', 'sizeBytes'];
+const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs', 'batching', 'warmup', 'warmupBatchSizes', 'versionPolicy', 'declared', 'labels', 'classLabels', 'sizeBytes'];
 
 /**
  * Checks the fields of a model config that do not need the backend.
@@ -97,6 +98,7 @@ export function checkModelConfig(config: unknown): void {
   if (config.warmup !== undefined && !Array.isArray(config.warmup)) {
     throw optionError(`Expected \`warmup\` to be an array of requests, got ${describe(config.warmup)}`);
   }
+  checkWarmupBatchSizes(config.warmupBatchSizes, (config.batching as BatchingConfig | undefined)?.maxBatchSize);
   const h = config.handler;
   if (h !== undefined && typeof h !== 'function' && !isHandler(h)) {
     throw optionError(`Expected \`handler\` to be a Handler or a function returning one, got ${describe(h)}`);

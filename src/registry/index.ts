@@ -12,6 +12,7 @@ export { ensemble, isEnsemble, type EnsembleSession, type Ensemble, type Ensembl
 export { checkTraffic } from './traffic.js';
 export { loadErrorOf, wasCalledOff, wasTransient } from './version-loader.js';
 export { checkBatching } from './config.js';
+export { checkWarmupBatchSizes } from './warm-up.js';
 export { checkSpecType } from './tensor-spec.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
 export type {

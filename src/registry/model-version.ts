@@ -3,6 +3,7 @@ import type { ModelSession, TensorSpec } from '../backends/index.js';
 import { checkPriority, DynamicBatcher, type SubmitOptions } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
 import { foreignHold, VersionHold } from './hold.js';
+import { warmUp } from './warm-up.js';
 import type { BatchingConfig, DeclaredConfig, VersionMetadata, VersionState } from './types.js';
 
 /** Per-request options of {@link ModelVersion.infer}. */
@@ -203,14 +204,14 @@ export class ModelVersion<Req = unknown, Res = unknown> {
     return this.batcher.submit(request, options);
   }
 
-  /** Runs requests straight through the handler, bypassing the queue; used for warm-up. */
-  async warmup(requests: readonly Req[]): Promise<void> {
+  /**
+   * Runs requests straight through the handler, bypassing the queue, before the version takes
+   * traffic: each as given and repeated to fill each of `batchSizes` items, every batch twice on
+   * each run slot (`session.concurrency`), the slots at once, so that each worker of the session runs it (see {@link warmUp}).
+   */
+  async warmup(requests: readonly Req[], batchSizes: readonly number[] = []): Promise<void> {
     const start = this.#init.clock.now();
-    for (const request of requests) {
-      await this.handler.validate(request);
-      const [result] = await this.#runBatch([request]);
-      if (result instanceof Error) throw result;
-    }
+    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined }, requests, batchSizes);
     this.#warmupMs = this.#init.clock.now() - start;
   }
 

@@ -83,11 +83,22 @@ export interface ModelConfig<Req, Res> {
   /** Dynamic batching; without it each request runs alone (still queued, bounded and timed). */
   readonly batching?: BatchingConfig;
   /**
-   * Requests run once before the version takes traffic. A TensorHandler version whose inputs are
+   * Requests run before the version takes traffic, on each of its run slots (see
+   * `warmupBatchSizes`). A TensorHandler version whose inputs are
    * fixed apart from the batch dimension warms up on zeros by default (not an ensemble, whose
    * steps are warm already); `[]` turns warm-up off.
    */
   readonly warmup?: readonly NoInfer<Req>[];
+  /**
+   * Batch sizes, in items, each `warmup` request is also run at, repeated along the batch
+   * dimension as the batcher batches copies of it: whole numbers up to `batching.maxBatchSize`.
+   * Every warm-up batch runs twice on each run slot of the session (onnx-node: each of its
+   * `instances`): ONNX Runtime's first two runs of a new shape are the slow ones.
+   * `[]` runs the requests as given only; with `preferredBatchSizes: [2, 4]` and `maxBatchSize: 8`,
+   * `[2, 4, 8]` warms the preferred sizes too.
+   * @default [batching.maxBatchSize] with batching, [] without
+   */
+  readonly warmupBatchSizes?: readonly number[];
   /** Sets the model's version policy (it applies to every version of the model). @default 'all' */
   readonly versionPolicy?: VersionPolicy;
   /**

@@ -5,6 +5,7 @@ import { TensorHandler, type Handler } from '../handler/index.js';
 import { EnsembleSession, isEnsemble, type StepResolver } from './ensemble.js';
 import type { ModelEntry } from './model-entry.js';
 import { ModelVersion } from './model-version.js';
+import { defaultWarmupBatchSizes } from './warm-up.js';
 import { checkClassLabelOutputs, checkEstimateBytes, pinInputs } from './config.js';
 import type { ModelConfig, RegistryEvents, StepEvent } from './types.js';
 
@@ -109,7 +110,7 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
     signal.throwIfAborted();
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
-    await mv.warmup(warmup);
+    await mv.warmup(warmup, config.warmupBatchSizes ?? defaultWarmupBatchSizes(config.batching?.maxBatchSize));
     // Timed out meanwhile: nobody takes it any more.
     signal.throwIfAborted();
     return mv;

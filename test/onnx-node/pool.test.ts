@@ -46,6 +46,19 @@ test('runs go to idle workers; the rest wait', async () => {
   }
 });
 
+test('runs sent together while every worker is idle go one to each worker, however fast each finishes (what warm-up relies on)', async () => {
+  const pool = await start(3);
+  try {
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all([1, 2, 3].map((x) => pool.run({ op: 'echo', x }, [])));
+      assert.equal(new Set(results.map((r) => r.threadId)).size, 3, `round ${round}: three runs on three workers`);
+      assert.deepEqual(results.map((r) => r.count), [round + 1, round + 1, round + 1], `round ${round}: each worker ran one of them`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
 test('collect() settles a run whose worker has replied before the event loop delivers the reply', async () => {
   // No spinning, so no polling: the reply comes only as a message, which the event loop delivers on a later turn.
   const pool = await start(1, () => ({}), 0);

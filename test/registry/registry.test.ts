@@ -34,7 +34,8 @@ test('loads, warms up on zeros, reports metadata, and serves exact answers', asy
   const mv = await registry.load({ name: 'm', version: '3', source: doubler(0), batching: { maxBatchSize: 4 } });
 
   assert.deepEqual(ready, ['m:3:ready']);
-  assert.deepEqual(backend.calls.map((c) => [c.batchSize, Array.from(c.feeds.x!.data as Float32Array)]), [[1, [0, 0]]]);
+  const zeros = (n: number) => [n, Array.from({ length: 2 * n }, () => 0)];
+  assert.deepEqual(backend.calls.map((c) => [c.batchSize, Array.from(c.feeds.x!.data as Float32Array)]), [zeros(1), zeros(1), zeros(4), zeros(4)], 'zeros at batch 1 and at maxBatchSize, each twice');
   const meta = mv.metadata();
   assert.equal(meta.device, 'cpu');
   assert.equal(meta.backend, 'memory');
@@ -320,7 +321,7 @@ test('options are checked when given, quoting the bad value', async () => {
   // A misplaced or misspelt option is named, not silently dropped (here the model would run unbatched).
   await assert.rejects(registry.load({ name: 'm', source: doubler(0), maxBatchSize: 4 } as never), {
     name: 'TypeError',
-    message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, versionPolicy, declared, labels, classLabels, sizeBytes',
+    message: 'Unknown option `maxBatchSize`; a model config takes name, version, source, backend, handler, inputs, batching, warmup, warmupBatchSizes, versionPolicy, declared, labels, classLabels, sizeBytes',
   });
   assert.throws(() => new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersion: 2 } as never), {
     message: 'Unknown option `maxLoadedVersion`; ModelRegistry takes backends, clock, maxLoadedVersions, maxLoadedBytes, loadTimeoutMs, closeTimeoutMs',
@@ -560,16 +561,18 @@ test("a version loading is not ready, to be retried after what the model's last 
     }
     return assert.fail(`version ${version} is ready`);
   };
-  // Each load's warm-up runs the model once, which takes its latency.
-  const first = registry.load({ name: 'm', version: '1', source: doubler(0, 4000) });
+  // Each load's warm-up runs the model twice, each run taking its latency.
+  const first = registry.load({ name: 'm', version: '1', source: doubler(0, 2000) });
   await settle(clock, 1000);
   assert.deepEqual(notReady('1'), ["Model 'm' version '1' is loading", 1000]);
-  await settle(clock, 3000);
+  await settle(clock, 1000);
+  await settle(clock, 2000);
   await first;
-  const second = registry.load({ name: 'm', version: '2', source: doubler(0, 6000) });
+  const second = registry.load({ name: 'm', version: '2', source: doubler(0, 3000) });
   await settle(clock, 1500);
   assert.deepEqual(notReady('2'), ["Model 'm' version '2' is loading", 2500]);
-  await settle(clock, 3000);
+  await settle(clock, 1500);
+  await settle(clock, 1500);
   assert.deepEqual(notReady('2'), ["Model 'm' version '2' is loading", 1000]);
   await settle(clock, 1500);
   await second;

@@ -10,12 +10,13 @@ test('a version warms up before any request runs on it: one loaded on its first 
   const backend = memoryBackend({ concurrency: 4 });
   const registry = new ModelRegistry({ backends: [backend] });
   const service = new InferenceService({ registry });
-  const runs = () => backend.calls.map((c) => `${c.label} [${Array.from(c.feeds.x!.data as Float32Array)}]`);
+  const runs = () => backend.calls.map((c) => `${c.label} ${c.batchSize} [${[...new Set(c.feeds.x!.data as Float32Array)]}]`);
+  const times = (n: number, run: string) => Array.from({ length: n }, () => run);
 
   registry.register({ name: 'm', version: '1', source: doubler(1), batching: { maxBatchSize: 8 }, warmup: [request([0.5, 0.5])] });
   const first = await Promise.all([request([1, 1]), request([2, 2])].map((r) => service.infer('m', r)));
   assert.deepEqual(first.map(offsetOf), [3, 5]);
-  assert.deepEqual(runs(), ['m:1 [0.5,0.5]', 'm:1 [1,1,2,2]'], 'the warm-up request ran first, then the waiting requests in one batch');
+  assert.deepEqual(runs(), [...times(8, 'm:1 1 [0.5]'), ...times(8, 'm:1 8 [0.5]'), 'm:1 2 [1,2]'], 'the warm-up request ran first, twice on each slot, at batch 1 and 8, then the waiting requests in one batch');
 
   backend.calls.length = 0;
   const loading = registry.load({ name: 'm', version: '2', source: doubler(2), batching: { maxBatchSize: 8 } });
@@ -23,7 +24,68 @@ test('a version warms up before any request runs on it: one loaded on its first 
   await loading;
   const after = service.infer('m', request([4, 4]));
   assert.deepEqual([offsetOf(await during), offsetOf(await after)], [7, 10]);
-  assert.deepEqual(runs().filter((r) => r.startsWith('m:2')), ['m:2 [0,0]', 'm:2 [4,4]'], 'version 2 warmed up on zeros before it took traffic');
-  assert.deepEqual(runs().filter((r) => r.startsWith('m:1')), ['m:1 [3,3]'], 'version 1 answered meanwhile');
+  assert.deepEqual(runs().filter((r) => r.startsWith('m:2')), [...times(8, 'm:2 1 [0]'), ...times(8, 'm:2 8 [0]'), 'm:2 1 [4]'], 'version 2 warmed up on zeros before it took traffic');
+  assert.deepEqual(runs().filter((r) => r.startsWith('m:1')), ['m:1 1 [3]'], 'version 1 answered meanwhile');
+  await registry.close();
+});
+
+test('each warm-up request runs twice on each run slot, as given and repeated to maxBatchSize; the default zeros too', async () => {
+  const backend = memoryBackend({ concurrency: 2 });
+  const registry = new ModelRegistry({ backends: [backend] });
+  const runs = () => backend.calls.map((c) => `${c.label} ${c.batchSize} [${[...new Set(c.feeds.x!.data as Float32Array)]}]`);
+  const times = (n: number, run: string) => Array.from({ length: n }, () => run);
+
+  await registry.load({ name: 'm', version: '1', source: doubler(1), batching: { maxBatchSize: 8 }, warmup: [request([0.5, 0.5])] });
+  assert.deepEqual(runs(), [...times(4, 'm:1 1 [0.5]'), ...times(4, 'm:1 8 [0.5]')], 'batch 1 twice on each slot, then 8 copies twice on each slot');
+  backend.calls.length = 0;
+  await registry.load({ name: 'm', version: '2', source: doubler(2), batching: { maxBatchSize: 4 } });
+  assert.deepEqual(runs(), [...times(4, 'm:2 1 [0]'), ...times(4, 'm:2 4 [0]')], 'zeros at batch 1 and maxBatchSize, twice on each slot');
+  backend.calls.length = 0;
+  await registry.load({ name: 'm', version: '3', source: doubler(3) });
+  assert.deepEqual(runs(), times(4, 'm:3 1 [0]'), 'without batching, batch 1 twice on each slot only');
+  await registry.close();
+});
+
+test("a warm-up batch's copies run at once, so a backend with idle workers hands each its own", async () => {
+  const backend = memoryBackend({ concurrency: 3 });
+  const registry = new ModelRegistry({ backends: [backend] });
+  let running = 0;
+  const most: number[] = [];
+  const model = doubler(0);
+  const source = {
+    ...model,
+    run: async (feeds: Parameters<typeof model.run>[0]) => {
+      running += 1;
+      await new Promise((resolve) => setImmediate(resolve));
+      most.push(running);
+      running -= 1;
+      return model.run(feeds);
+    },
+  };
+  await registry.load({ name: 'm', version: '1', source, batching: { maxBatchSize: 2 } });
+  assert.deepEqual(most, [3, 2, 1, 3, 2, 1, 3, 2, 1, 3, 2, 1], 'three runs in flight together, twice at batch 1, then twice at batch 2');
+  await registry.close();
+});
+
+test('warmupBatchSizes picks the batch sizes, in items, a warm-up request is repeated to fill', async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  const sizes = () => backend.calls.splice(0).map((c) => c.batchSize);
+  const twoRows = request([1, 1], [2, 2]);
+  await registry.load({ name: 'm', version: '1', source: doubler(0), batching: { maxBatchSize: 8 }, warmup: [twoRows], warmupBatchSizes: [1, 2, 4, 6, 8] });
+  assert.deepEqual(sizes(), [2, 2, 4, 4, 6, 6, 8, 8], 'as given (2 items), then 2, 3 and 4 copies, each twice; 1 and 2 items add nothing');
+  await registry.load({ name: 'm', version: '2', source: doubler(0), batching: { maxBatchSize: 8 }, warmup: [twoRows], warmupBatchSizes: [] });
+  assert.deepEqual(sizes(), [2, 2], '[] runs the request as given only (twice)');
+  await registry.close();
+});
+
+test('warmupBatchSizes is refused unless it holds whole numbers from 1 to maxBatchSize', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  const load = (warmupBatchSizes: unknown, maxBatchSize?: number) =>
+    registry.load({ name: 'm', source: doubler(0), ...(maxBatchSize ? { batching: { maxBatchSize } } : {}), warmupBatchSizes: warmupBatchSizes as number[] });
+  await assert.rejects(load([16], 8), { name: 'RangeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `warmupBatchSizes[0]` to be a whole number from 1 to 8 (`batching.maxBatchSize`), got 16 (number)' });
+  await assert.rejects(load([1, 2.5], 8), { name: 'RangeError', message: /`warmupBatchSizes\[1\]`.*got 2\.5/ });
+  await assert.rejects(load([2]), { name: 'RangeError', message: /from 1 to 1 .*got 2/ });
+  await assert.rejects(load(8, 8), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `warmupBatchSizes` to be an array of batch sizes, got 8 (number)' });
   await registry.close();
 });

@@ -1,0 +1,90 @@
+import { isPromiseLike, optionError, describe, toServableError, type Tensor, type TensorMap } from '../core/index.js';
+import type { ModelSession } from '../backends/index.js';
+import type { Handler } from '../handler/index.js';
+
+/**
+ * The batch sizes, in items, a version's warm-up requests are repeated to fill when the config
+ * gives no `warmupBatchSizes`: `maxBatchSize` with batching (the batches traffic forms first under
+ * load, a shape the runtime has not run yet after a batch of 1), none without.
+ */
+export function defaultWarmupBatchSizes(maxBatchSize: number | undefined): readonly number[] {
+  return maxBatchSize !== undefined && maxBatchSize > 1 ? [maxBatchSize] : [];
+}
+
+/**
+ * Checks `warmupBatchSizes`: whole numbers from 1 to the `maxBatchSize` the batcher may form (1
+ * without batching).
+ * @throws TypeError or RangeError quoting the bad value, with `code` `'ERR_SERVABLE_INVALID_OPTION'`.
+ */
+export function checkWarmupBatchSizes(sizes: unknown, maxBatchSize: number | undefined): void {
+  if (sizes === undefined) return;
+  if (!Array.isArray(sizes)) throw optionError(`Expected \`warmupBatchSizes\` to be an array of batch sizes, got ${describe(sizes)}`);
+  const largest = maxBatchSize ?? 1;
+  sizes.forEach((size: unknown, i) => {
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > largest) {
+      throw optionError(`Expected \`warmupBatchSizes[${i}]\` to be a whole number from 1 to ${largest} (\`batching.maxBatchSize\`), got ${describe(size)}`, RangeError);
+    }
+  });
+}
+
+/**
+ * How many times each warm-up batch runs on each run slot. ONNX Runtime's first run of a new shape
+ * allocates its buffers and its second plans their reuse (the memory pattern): on the PaddleOCR
+ * classifier at batch 8, 62–184 ms and 23–101 ms, then 7–14 ms from the third run on.
+ */
+export const WARMUP_RUNS = 2;
+
+/** What {@link warmUp} runs on. */
+export interface WarmUpTarget<Req, Res> {
+  readonly handler: Handler<Req, Res>;
+  readonly session: ModelSession;
+  /** True when the version batches: requests are then counted in items (`handler.sizeOf`). */
+  readonly batching: boolean;
+}
+
+/**
+ * Runs each request straight through the handler, bypassing the queue: as given, then repeated
+ * to fill each of `batchSizes` items (as the batcher would batch copies of it; a size it already
+ * fills, or cannot hold a second copy of, adds nothing). Each of those batches runs
+ * {@link WARMUP_RUNS} times on each run slot of the session (`session.concurrency`), each time the slots' copies at once: a backend with several workers
+ * (onnx-node `instances`) hands runs that arrive while its workers are idle to different ones, so
+ * each worker runs each batch shape before traffic does. Each copy gets its own copy of the feeds,
+ * as a backend may move their buffers to a worker.
+ * @throws what the handler or session throws, as a ServableError (a request's own error from `postprocess` too).
+ */
+export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests: readonly Req[], batchSizes: readonly number[]): Promise<void> {
+  const slots = Math.max(1, target.session.concurrency);
+  for (const request of requests) {
+    await target.handler.validate(request);
+    const items = target.batching ? target.handler.sizeOf(request) : 1;
+    const counts = new Set([1, ...batchSizes.map((size) => Math.max(1, Math.floor(size / items)))]);
+    for (const count of counts) {
+      const batch = Array.from({ length: count }, () => request);
+      for (let run = 0; run < WARMUP_RUNS; run++) await warmBatch(target.handler, batch, slots);
+    }
+  }
+}
+
+async function warmBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[], slots: number): Promise<void> {
+  try {
+    const prepared = handler.preprocess(requests);
+    const feeds = isPromiseLike(prepared) ? await prepared : prepared;
+    // Copied before any run starts: the first may move its feeds' buffers away.
+    const copies = [feeds, ...Array.from({ length: slots - 1 }, () => copyFeeds(feeds))];
+    const outputs = await Promise.all(copies.map((f) => handler.inference(f)));
+    for (const out of outputs) {
+      const answered = handler.postprocess(out, requests);
+      const results = isPromiseLike(answered) ? await answered : answered;
+      const failed = results.find((r) => r instanceof Error);
+      if (failed) throw failed;
+    }
+  } catch (error) {
+    throw toServableError(error);
+  }
+}
+
+function copyFeeds(feeds: TensorMap): TensorMap {
+  const out: TensorMap = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = { ...t, data: t.data.slice() } as Tensor;
+  return out;
+}
