@@ -1,7 +1,7 @@
 import { assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import { TensorHandler, type TensorHandlerOptions } from '../handler/index.js';
-import { checkBatching, checkSpecType, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
+import { checkBatching, checkSpecType, checkWarmupBatchSizes, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
 import { requestFromJson } from './json-tensor.js';
 import { VERSION_NAME } from './paths.js';
 
@@ -36,11 +36,13 @@ export interface RepositoryModelConfig {
   readonly traffic: TrafficPolicy | undefined;
   /** Tensor requests, or with a handler the handler's own requests as parsed JSON. */
   readonly warmup: readonly unknown[] | undefined;
+  /** The batch sizes warm-up requests are repeated to fill (`ModelConfig.warmupBatchSizes`). */
+  readonly warmupBatchSizes: readonly number[] | undefined;
   readonly handler: HandlerSpec | undefined;
   readonly sizeBytes: number | undefined;
 }
 
-const FIELDS = ['backend', 'modelFile', 'inputs', 'batching', 'versionPolicy', 'labels', 'classLabels', 'traffic', 'warmup', 'handler', 'sizeBytes'];
+const FIELDS = ['backend', 'modelFile', 'inputs', 'batching', 'versionPolicy', 'labels', 'classLabels', 'traffic', 'warmup', 'warmupBatchSizes', 'handler', 'sizeBytes'];
 
 /** The backend of a config that names none. */
 export const DEFAULT_BACKEND = 'onnx-node';
@@ -93,6 +95,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   const handler = c.handler === undefined ? undefined : checkHandler(c.handler);
   if (c.warmup !== undefined && !Array.isArray(c.warmup)) throw optionError(`Expected \`warmup\` to be an array of requests, got ${describe(c.warmup)}`);
   const warmup = c.warmup === undefined || handler?.module !== undefined ? (c.warmup as unknown[] | undefined) : c.warmup.map((r, i) => requestFromJson(`warmup[${i}]`, r));
+  checkWarmupBatchSizes(c.warmupBatchSizes, (c.batching as BatchingConfig | undefined)?.maxBatchSize);
   if (c.sizeBytes !== undefined) assertNumber('sizeBytes', c.sizeBytes, 0);
   return {
     backend: checkBackend(c.backend ?? DEFAULT_BACKEND),
@@ -104,6 +107,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
     classLabels: c.classLabels as Record<string, string> | undefined,
     traffic: c.traffic,
     warmup,
+    warmupBatchSizes: c.warmupBatchSizes as number[] | undefined,
     handler,
     sizeBytes: c.sizeBytes,
   };

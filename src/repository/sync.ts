@@ -360,6 +360,7 @@ export class ModelSync {
       inputs: config.inputs,
       batching: config.batching,
       warmup: config.warmup,
+      warmupBatchSizes: config.warmupBatchSizes,
       // The repository keeps the versions config.json's policy wants itself (see sync()); `declared` is what the config route reports.
       versionPolicy: 'all',
       declared: { versionPolicy: config.versionPolicy, labelFiles: config.classLabels },

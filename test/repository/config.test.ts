@@ -19,6 +19,8 @@ test('a config is read with its defaults: onnx-node, model.onnx, latest 1', () =
   assert.deepEqual(config.versionPolicy, { latest: 1 });
   assert.deepEqual(config.labels, {});
   assert.equal(config.warmup, undefined);
+  assert.equal(config.warmupBatchSizes, undefined);
+  assert.deepEqual(parse({ batching: { maxBatchSize: 8 }, warmupBatchSizes: [1, 4, 8] }).warmupBatchSizes, [1, 4, 8]);
 
   const full = parse({
     backend: { name: 'onnx-node', devices: ['cuda', 'cpu'], instances: 2 },
@@ -60,6 +62,7 @@ test('an invalid config names the file, the field and the bad value', () => {
     [{ modelFile: '../../etc/passwd' }, /Error: \/models\/cls\/config.json: Expected `modelFile` to be a file name in the version directory, got "..\/..\/etc\/passwd"/],
     [{ inputs: [{ name: 'x', datatype: 'FLOAT', shape: [1] }] }, /Error: \/models\/cls\/config.json: Expected `inputs\[0\].datatype` to be one of BOOL, .*got "FLOAT" \(string\)/],
     [{ warmup: [{ inputs: { x: { datatype: 'FP32', shape: [1, 2], data: [1] } } }] }, /Error: \/models\/cls\/config.json: Expected `warmup\[0\].inputs.x.data` to be an array of 2 values for shape \[1, 2\], got \[1\] \(array\)/],
+    [{ batching: { maxBatchSize: 8 }, warmupBatchSizes: [4, 16] }, /RangeError: \/models\/cls\/config.json: Expected `warmupBatchSizes\[1\]` to be a whole number from 1 to 8 \(`batching.maxBatchSize`\), got 16 \(number\)/],
     [{ handler: { module: 'h.js', exports: 'H' } }, /Error: \/models\/cls\/config.json: Unknown field `handler.exports`/],
     [{ backend: { name: '' } }, /Error: \/models\/cls\/config.json: Expected `backend.name` to be a non-empty string, got "" \(string\)/],
     [{ classLabels: ['labels.txt'] }, /Error: \/models\/cls\/config.json: Expected `classLabels` to be an object, got \["labels.txt"\] \(array\)/],
