@@ -30,7 +30,8 @@ export function checkWarmupBatchSizes(sizes: unknown, maxBatchSize: number | und
 /**
  * How many times each warm-up batch runs on each run slot. ONNX Runtime's first run of a new shape
  * allocates its buffers and its second plans their reuse (the memory pattern): on the PaddleOCR
- * classifier at batch 8, 62–184 ms and 23–101 ms, then 7–14 ms from the third run on.
+ * classifier at batch 8 (one instance, 2 cores, 8 processes), 27–184 ms and 23–101 ms, the third
+ * 7–31 ms, later ones mostly 7–14 ms.
  */
 export const WARMUP_RUNS = 2;
 
