@@ -207,11 +207,12 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   /**
    * Runs requests straight through the handler, bypassing the queue, before the version takes
    * traffic: each as given and repeated to fill each of `batchSizes` items, every batch twice on
-   * each run slot (`session.concurrency`), the slots at once, so that each worker of the session runs it (see {@link warmUp}).
+   * each of `slots` run slots (`session.concurrency` unless given), the slots at once, so that each
+   * worker of the session runs it (see {@link warmUp}).
    */
-  async warmup(requests: readonly Req[], batchSizes: readonly number[] = []): Promise<void> {
+  async warmup(requests: readonly Req[], batchSizes: readonly number[] = [], slots?: number): Promise<void> {
     const start = this.#init.clock.now();
-    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined }, requests, batchSizes);
+    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined, slots }, requests, batchSizes);
     this.#warmupMs = this.#init.clock.now() - start;
   }
 

@@ -110,7 +110,8 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
     signal.throwIfAborted();
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
-    await mv.warmup(warmup, config.warmupBatchSizes ?? defaultWarmupBatchSizes(config.batching?.maxBatchSize));
+    // An ensemble's slots (maxInFlight) are no workers of its own: its steps' versions warmed theirs.
+    await mv.warmup(warmup, config.warmupBatchSizes ?? defaultWarmupBatchSizes(config.batching?.maxBatchSize), isEnsemble(config.source) ? 1 : undefined);
     // Timed out meanwhile: nobody takes it any more.
     signal.throwIfAborted();
     return mv;

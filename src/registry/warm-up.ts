@@ -41,6 +41,8 @@ export interface WarmUpTarget<Req, Res> {
   readonly session: ModelSession;
   /** True when the version batches: requests are then counted in items (`handler.sizeOf`). */
   readonly batching: boolean;
+  /** How many copies of each batch run at once. @default session.concurrency */
+  readonly slots?: number;
 }
 
 /**
@@ -54,7 +56,7 @@ export interface WarmUpTarget<Req, Res> {
  * @throws what the handler or session throws, as a ServableError (a request's own error from `postprocess` too).
  */
 export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests: readonly Req[], batchSizes: readonly number[]): Promise<void> {
-  const slots = Math.max(1, target.session.concurrency);
+  const slots = Math.max(1, target.slots ?? target.session.concurrency);
   for (const request of requests) {
     await target.handler.validate(request);
     const items = target.batching ? target.handler.sizeOf(request) : 1;

@@ -68,6 +68,16 @@ test('an ensemble\'s session refuses an unknown run option by name, as every bac
   await registry.close();
 });
 
+test("an ensemble given warm-up requests runs each through its steps on one slot, not on each of its maxInFlight slots: its steps' versions warmed their own workers", async () => {
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await registry.load({ name: 'scale', source: affine(2, 0), warmup: [] });
+  backend.calls.length = 0;
+  await registry.load({ name: 'pipe', source: xToY([{ model: 'scale', inputMap: { in: 'x' }, outputMap: { out: 'y' } }]), warmup: [x([1, 2])] });
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [1, 1], 'the request ran twice, once at a time');
+  await registry.close();
+});
+
 test('model steps follow the step model’s routing: a new version of a step takes over the ensemble at once', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'scale', version: '1', source: affine(2, 0) });
