@@ -64,8 +64,9 @@ export interface OnnxNodeOptions {
    * nothing). The event loop's work is short and decides when the workers get their next batch:
    * with the workers at the same priority it waits for a core behind them, up to a scheduler slice
    * of several milliseconds. Niced workers give way as soon as the event loop has work and take
-   * the core back when it sleeps. They give way to any other process of normal priority too; 0
-   * keeps them at the process's priority.
+   * the core back when it sleeps. They give way to other busy processes of normal priority in the
+   * same scheduling group too (cgroup, or terminal session where autogroup is on), and there a
+   * process whose event loop never sleeps starves them; 0 keeps them at the process's priority.
    * @default 10
    */
   readonly workerNice?: number;
