@@ -126,7 +126,7 @@ export class ServableModule {
     if (!this.#controller || this.#adapterHost.httpAdapter?.getType() !== 'fastify') return;
     throw new Error(
       "ServableModule's controller runs on @nestjs/platform-express only. On @nestjs/platform-fastify, declare ServableModule.forRoot({ ..., controller: false }) " +
-        "and register the Fastify plugin before listening: app.getHttpAdapter().getInstance().register(servableFastify, { service: app.get(InferenceService) }), servableFastify from 'servable/fastify'",
+        "and register the Fastify plugin before listening: const service = app.get(InferenceService); await app.getHttpAdapter().getInstance().register(servableFastify, { service }), servableFastify from 'servable/fastify'",
     );
   }
 

@@ -165,7 +165,7 @@ test('nest: on Fastify the module refuses its controller before any route is reg
     name: 'Error',
     message:
       "ServableModule's controller runs on @nestjs/platform-express only. On @nestjs/platform-fastify, declare ServableModule.forRoot({ ..., controller: false }) " +
-      "and register the Fastify plugin before listening: app.getHttpAdapter().getInstance().register(servableFastify, { service: app.get(InferenceService) }), servableFastify from 'servable/fastify'",
+      "and register the Fastify plugin before listening: const service = app.get(InferenceService); await app.getHttpAdapter().getInstance().register(servableFastify, { service }), servableFastify from 'servable/fastify'",
   });
   await refused.close();
   const started = await app(false);
