@@ -22,7 +22,7 @@ const exempt: Record<string, string> = {
     'needs the statistics option, and its times are those of a fake clock: test/metrics/inference-statistics.test.ts holds these counts and times for the same requests',
   'GET /v2/models/pipe/config': "an ensemble over two step models the blocks do not load: test/protocol/model-config.test.ts holds an ensemble's ensemble_scheduling",
   'POST /predictions/textdir':
-    "the image-handler example's own route (examples/image-handler/server.ts), not servable's, over the PaddleOCR recognition model, and the block lists two alternative replies",
+    "the image-handler example's own route (examples/image-handler/server.ts), not servable's, over the PaddleOCR text-direction classifier, and the block lists two alternative replies",
 };
 
 /** `linear` as the docs answer it: Y = X·W + B, [[1, 2, 3], [4, 5, 6]] giving [[32, 48], [59, 84]]. */
