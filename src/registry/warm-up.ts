@@ -1,4 +1,4 @@
-import { isPromiseLike, optionError, describe, toServableError, type Tensor, type TensorMap } from '../core/index.js';
+import { isPromiseLike, optionError, describe, toServableError } from '../core/index.js';
 import type { ModelSession } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
 
@@ -49,10 +49,10 @@ export interface WarmUpTarget<Req, Res> {
  * Runs each request straight through the handler, bypassing the queue: as given, then repeated
  * to fill each of `batchSizes` items (as the batcher would batch copies of it; a size it already
  * fills, or cannot hold a second copy of, adds nothing). Each of those batches runs
- * {@link WARMUP_RUNS} times on each run slot of the session (`session.concurrency`), each time the slots' copies at once: a backend with several workers
- * (onnx-node `instances`) hands runs that arrive while its workers are idle to different ones, so
- * each worker runs each batch shape before traffic does. Each copy gets its own copy of the feeds,
- * as a backend may move their buffers to a worker.
+ * {@link WARMUP_RUNS} times on each run slot of the session (`session.concurrency`), each time the
+ * slots' copies at once: a backend with several workers (onnx-node `instances`) hands runs that
+ * arrive while its workers are idle to different ones, so each worker runs each batch shape before
+ * traffic does. Each copy is a batch of its own, preprocessed and postprocessed once (see warmBatch).
  * @throws what the handler or session throws, as a ServableError (a request's own error from `postprocess` too).
  */
 export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests: readonly Req[], batchSizes: readonly number[]): Promise<void> {
@@ -62,32 +62,30 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
     const items = target.batching ? target.handler.sizeOf(request) : 1;
     const counts = new Set([1, ...batchSizes.map((size) => Math.max(1, Math.floor(size / items)))]);
     for (const count of counts) {
-      const batch = Array.from({ length: count }, () => request);
-      for (let run = 0; run < WARMUP_RUNS; run++) await warmBatch(target.handler, batch, slots);
+      for (let run = 0; run < WARMUP_RUNS; run++) await warmBatch(target.handler, request, count, slots);
     }
   }
 }
 
-async function warmBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[], slots: number): Promise<void> {
-  try {
-    const prepared = handler.preprocess(requests);
-    const feeds = isPromiseLike(prepared) ? await prepared : prepared;
-    // Copied before any run starts: the first may move its feeds' buffers away.
-    const copies = [feeds, ...Array.from({ length: slots - 1 }, () => copyFeeds(feeds))];
-    const outputs = await Promise.all(copies.map((f) => handler.inference(f)));
-    for (const out of outputs) {
-      const answered = handler.postprocess(out, requests);
-      const results = isPromiseLike(answered) ? await answered : answered;
-      const failed = results.find((r) => r instanceof Error);
-      if (failed) throw failed;
-    }
-  } catch (error) {
-    throw toServableError(error);
-  }
+/**
+ * Runs `count` copies of `request` as one batch on each of `slots` slots at once, each slot the
+ * whole of a traffic batch: its own requests array through preprocess → inference → postprocess,
+ * so a handler meets each batch it preprocessed once in postprocess, and each run has feeds of its
+ * own (a backend may move their buffers to a worker). A failure is thrown once every slot has
+ * settled, so that the load's clean-up disposes nothing under a run.
+ */
+async function warmBatch<Req, Res>(handler: Handler<Req, Res>, request: Req, count: number, slots: number): Promise<void> {
+  const runs = await Promise.allSettled(Array.from({ length: slots }, () => runBatch(handler, Array.from({ length: count }, () => request))));
+  const failed = runs.find((r) => r.status === 'rejected');
+  if (failed) throw toServableError(failed.reason);
 }
 
-function copyFeeds(feeds: TensorMap): TensorMap {
-  const out: TensorMap = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = { ...t, data: t.data.slice() } as Tensor;
-  return out;
+async function runBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[]): Promise<void> {
+  const prepared = handler.preprocess(requests);
+  const feeds = isPromiseLike(prepared) ? await prepared : prepared;
+  const outputs = await handler.inference(feeds);
+  const answered = handler.postprocess(outputs, requests);
+  const results = isPromiseLike(answered) ? await answered : answered;
+  const failed = results.find((r) => r instanceof Error);
+  if (failed) throw failed;
 }

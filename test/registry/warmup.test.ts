@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InferenceService, ModelRegistry } from 'servable';
+import { InferenceService, ModelRegistry, TensorHandler, type InferenceRequest, type InferenceResponse, type TensorMap } from 'servable';
 import { memoryBackend } from 'servable/testing';
 import { doubler, offsetOf, request } from './helpers.js';
 
@@ -87,5 +87,60 @@ test('warmupBatchSizes is refused unless it holds whole numbers from 1 to maxBat
   await assert.rejects(load([1, 2.5], 8), { name: 'RangeError', message: /`warmupBatchSizes\[1\]`.*got 2\.5/ });
   await assert.rejects(load([2]), { name: 'RangeError', message: /from 1 to 1 .*got 2/ });
   await assert.rejects(load(8, 8), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Expected `warmupBatchSizes` to be an array of batch sizes, got 8 (number)' });
+  await registry.close();
+});
+
+test('each copy of a warm-up batch runs preprocess → inference → postprocess once, as a batch of traffic does: a handler keeping state from one to the other loads', async () => {
+  // A handler may keep what preprocess learnt of a batch (an image's scale) for its postprocess, and let it go there.
+  class Stateful extends TensorHandler {
+    readonly pending = new WeakSet<object>();
+    readonly calls: string[] = [];
+    override preprocess(requests: readonly InferenceRequest[]): TensorMap {
+      this.calls.push(`pre ${requests.length}`);
+      this.pending.add(requests);
+      return super.preprocess(requests);
+    }
+    override postprocess(outputs: TensorMap, requests: readonly InferenceRequest[]): InferenceResponse[] {
+      this.calls.push(`post ${requests.length}`);
+      if (!this.pending.delete(requests)) throw new Error('postprocess of a batch preprocess did not make');
+      return super.postprocess(outputs, requests);
+    }
+  }
+  const handler = new Stateful();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ concurrency: 2 })] });
+  await registry.load({ name: 'm', source: doubler(0), handler, batching: { maxBatchSize: 2 } });
+  const pairs = (n: number) => Array.from({ length: 4 }, () => [`pre ${n}`, `post ${n}`]).flat();
+  assert.deepEqual([...handler.calls].sort(), [...pairs(1), ...pairs(2)].sort(), 'two slots, twice, at batch 1 and 2: 8 batches, each preprocessed and postprocessed once');
+  await registry.close();
+});
+
+test('a warm-up copy that fails fails the load once the copies beside it have finished: the handler and session are not disposed under a run', async () => {
+  let calls = 0;
+  let running = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const model = doubler(0);
+  const source = {
+    ...model,
+    run: async (feeds: Parameters<typeof model.run>[0]) => {
+      if (++calls === 1) throw new Error('first copy fails');
+      running += 1;
+      await gate;
+      running -= 1;
+      return model.run(feeds);
+    },
+  };
+  const runningAtDispose: number[] = [];
+  class Watched extends TensorHandler {
+    override dispose(): void {
+      runningAtDispose.push(running);
+    }
+  }
+  const registry = new ModelRegistry({ backends: [memoryBackend({ concurrency: 2 })] });
+  const failure = registry.load({ name: 'm', source, handler: () => new Watched() }).then(() => undefined, (error: Error) => error.message);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  release();
+  assert.equal(await failure, 'first copy fails');
+  assert.deepEqual(runningAtDispose, [0], 'disposed once, with no copy still running');
   await registry.close();
 });
