@@ -208,11 +208,12 @@ export class ModelVersion<Req = unknown, Res = unknown> {
    * Runs requests straight through the handler, bypassing the queue, before the version takes
    * traffic: each as given and repeated to fill each of `batchSizes` items, every batch twice on
    * each of `slots` run slots (`session.concurrency` unless given), the slots at once, so that each
-   * worker of the session runs it (see {@link warmUp}).
+   * worker of the session runs it (see {@link warmUp}); no batch starts once `signal` aborts.
    */
-  async warmup(requests: readonly Req[], batchSizes: readonly number[] = [], slots?: number): Promise<void> {
+  async warmup(requests: readonly Req[], options: { readonly batchSizes?: readonly number[]; readonly slots?: number; readonly signal?: AbortSignal } = {}): Promise<void> {
     const start = this.#init.clock.now();
-    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined, slots }, requests, batchSizes);
+    const { batchSizes = [], slots, signal } = options;
+    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined, slots, signal }, requests, batchSizes);
     this.#warmupMs = this.#init.clock.now() - start;
   }
 

@@ -111,7 +111,9 @@ async function openVersion<Req, Res>(config: ModelConfig<Req, Res>, context: Loa
     // An ensemble's steps are warm already: its own default is no warm-up.
     const warmup = config.warmup ?? (handler instanceof TensorHandler && !isEnsemble(config.source) ? zeroRequests<Req>(inputs) : []);
     // An ensemble's slots (maxInFlight) are no workers of its own: its steps' versions warmed theirs.
-    await mv.warmup(warmup, config.warmupBatchSizes ?? defaultWarmupBatchSizes(config.batching?.maxBatchSize), isEnsemble(config.source) ? 1 : undefined);
+    // Called off or timed out meanwhile: no further warm-up batch starts.
+    const batchSizes = config.warmupBatchSizes ?? defaultWarmupBatchSizes(config.batching?.maxBatchSize);
+    await mv.warmup(warmup, { batchSizes, slots: isEnsemble(config.source) ? 1 : undefined, signal });
     // Timed out meanwhile: nobody takes it any more.
     signal.throwIfAborted();
     return mv;

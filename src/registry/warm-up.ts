@@ -43,6 +43,8 @@ export interface WarmUpTarget<Req, Res> {
   readonly batching: boolean;
   /** How many copies of each batch run at once. @default session.concurrency */
   readonly slots?: number;
+  /** Aborted when the load is called off or times out: no further batch starts, and runs not yet started are dropped. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -53,7 +55,8 @@ export interface WarmUpTarget<Req, Res> {
  * slots' copies at once: a backend with several workers (onnx-node `instances`) hands runs that
  * arrive while its workers are idle to different ones, so each worker runs each batch shape before
  * traffic does. Each copy is a batch of its own, preprocessed and postprocessed once (see warmBatch).
- * @throws what the handler or session throws, as a ServableError (a request's own error from `postprocess` too).
+ * @throws what the handler or session throws, as a ServableError (a request's own error from
+ * `postprocess` too); the signal's reason once it aborts.
  */
 export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests: readonly Req[], batchSizes: readonly number[]): Promise<void> {
   const slots = Math.max(1, target.slots ?? target.session.concurrency);
@@ -62,7 +65,10 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
     const items = target.batching ? target.handler.sizeOf(request) : 1;
     const counts = new Set([1, ...batchSizes.map((size) => Math.max(1, Math.floor(size / items)))]);
     for (const count of counts) {
-      for (let run = 0; run < WARMUP_RUNS; run++) await warmBatch(target.handler, request, count, slots);
+      for (let run = 0; run < WARMUP_RUNS; run++) {
+        target.signal?.throwIfAborted();
+        await warmBatch(target.handler, request, count, slots, target.signal);
+      }
     }
   }
 }
@@ -74,16 +80,16 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
  * own (a backend may move their buffers to a worker). A failure is thrown once every slot has
  * settled, so that the load's clean-up disposes nothing under a run.
  */
-async function warmBatch<Req, Res>(handler: Handler<Req, Res>, request: Req, count: number, slots: number): Promise<void> {
-  const runs = await Promise.allSettled(Array.from({ length: slots }, () => runBatch(handler, Array.from({ length: count }, () => request))));
+async function warmBatch<Req, Res>(handler: Handler<Req, Res>, request: Req, count: number, slots: number, signal: AbortSignal | undefined): Promise<void> {
+  const runs = await Promise.allSettled(Array.from({ length: slots }, () => runBatch(handler, Array.from({ length: count }, () => request), signal)));
   const failed = runs.find((r) => r.status === 'rejected');
   if (failed) throw toServableError(failed.reason);
 }
 
-async function runBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[]): Promise<void> {
+async function runBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[], signal: AbortSignal | undefined): Promise<void> {
   const prepared = handler.preprocess(requests);
   const feeds = isPromiseLike(prepared) ? await prepared : prepared;
-  const outputs = await handler.inference(feeds);
+  const outputs = await handler.inference(feeds, signal);
   const answered = handler.postprocess(outputs, requests);
   const results = isPromiseLike(answered) ? await answered : answered;
   const failed = results.find((r) => r instanceof Error);

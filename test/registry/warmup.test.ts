@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InferenceService, ModelRegistry, TensorHandler, type InferenceRequest, type InferenceResponse, type TensorMap } from 'servable';
-import { memoryBackend } from 'servable/testing';
+import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, offsetOf, request } from './helpers.js';
 
 // tensorflow/serving#385: without warm-up the first requests to a new model pay for its first runs.
@@ -142,5 +142,24 @@ test('a warm-up copy that fails fails the load once the copies beside it have fi
   release();
   assert.equal(await failure, 'first copy fails');
   assert.deepEqual(runningAtDispose, [0], 'disposed once, with no copy still running');
+  await registry.close();
+});
+
+test('a load that times out during warm-up runs no more warm-up batches', async () => {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock, loadTimeoutMs: 150 });
+  const turns = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  // Twice at batch 1, twice at 8, 100 ms each: the timeout falls during the second run.
+  const failure = registry.load({ name: 'm', source: doubler(0, 100), batching: { maxBatchSize: 8 } }).then(() => undefined, (error: Error) => error.message);
+  for (let t = 0; t < 10; t++) {
+    await turns();
+    clock.advance(50);
+  }
+  await turns();
+  assert.match((await failure) ?? '', /did not load within 150 ms/);
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [1, 1], 'the run under way when the load timed out finished; none followed it');
   await registry.close();
 });
