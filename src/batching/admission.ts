@@ -31,19 +31,25 @@ export function checkSubmitOptions(options: SubmitOptions): void {
   assertKnownKeys('submit()', options, SUBMIT_KEYS);
 }
 
+/**
+ * Returns what `sizeOf` gave for a request once it is a positive whole number of items.
+ * @throws InvalidInputError quoting it otherwise.
+ * @internal Shared by the batcher and the registry's warm-up.
+ */
+export function checkSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1) {
+    throw new InvalidInputError(`Expected sizeOf(request) to be a positive integer number of items, got ${describe(size)}`);
+  }
+  return size;
+}
+
 /** Checks a request's priority, timeout and size; throws InvalidInputError saying what was wrong. */
 export function admit<Req, Res>(o: ResolvedOptions<Req, Res>, request: Req, options: SubmitOptions): Admission {
   const level = levelOf(o, options.priority);
   const policy = o.policies[level - 1]!;
   const timeoutMs = timeoutOf(options.timeoutMs, policy);
   const modelTimeout = timeoutMs !== options.timeoutMs;
-  let size = 1;
-  if (o.sizeOf) {
-    size = o.sizeOf(request);
-    if (!Number.isInteger(size) || size < 1) {
-      throw new InvalidInputError(`Expected sizeOf(request) to be a positive integer number of items, got ${describe(size)}`);
-    }
-  }
+  const size = o.sizeOf ? checkSize(o.sizeOf(request)) : 1;
   if (size > o.maxBatchSize && !o.split) {
     throw new InvalidInputError(`The request holds ${size} items, more than maxBatchSize (${o.maxBatchSize})`);
   }

@@ -8,7 +8,7 @@
  * @module
  */
 export { DynamicBatcher } from './dynamic-batcher.js';
-export { checkPriority } from './admission.js';
+export { checkPriority, checkSize } from './admission.js';
 export { DEFAULT_MAX_QUEUE_SIZE } from './options.js';
 export type { RunTimeModel } from './adaptive.js';
 export { checkAllowedBatchSizes, paddedBatchSize, padBatch, padTo, padToCommonShape } from '../core/index.js';

@@ -1,5 +1,6 @@
 import { isPromiseLike, optionError, describe, toServableError } from '../core/index.js';
 import type { ModelSession } from '../backends/index.js';
+import { checkSize } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
 
 /**
@@ -62,7 +63,8 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
   const slots = Math.max(1, target.slots ?? target.session.concurrency);
   for (const request of requests) {
     await target.handler.validate(request);
-    const items = target.batching ? target.handler.sizeOf(request) : 1;
+    // Refused as the batcher refuses such a request: 0 would make endless copies.
+    const items = target.batching ? checkSize(target.handler.sizeOf(request)) : 1;
     const counts = new Set([1, ...batchSizes.map((size) => Math.max(1, Math.floor(size / items)))]);
     for (const count of counts) {
       for (let run = 0; run < WARMUP_RUNS; run++) {

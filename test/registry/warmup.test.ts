@@ -163,3 +163,25 @@ test('a load that times out during warm-up runs no more warm-up batches', async 
   assert.deepEqual(backend.calls.map((c) => c.batchSize), [1, 1], 'the run under way when the load timed out finished; none followed it');
   await registry.close();
 });
+
+test("a warm-up request whose handler's sizeOf is no positive whole number fails the load as the batcher refuses such a request, with InvalidInputError", async () => {
+  class Sized extends TensorHandler {
+    readonly size: number;
+    constructor(size: number) {
+      super();
+      this.size = size;
+    }
+    override sizeOf(): number {
+      return this.size;
+    }
+  }
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  for (const size of [0, 1.5, Number.NaN]) {
+    await assert.rejects(registry.load({ name: 'm', source: doubler(0), handler: () => new Sized(size), batching: { maxBatchSize: 8 } }), {
+      name: 'InvalidInputError',
+      code: 'ERR_SERVABLE_INVALID_INPUT',
+      message: `Expected sizeOf(request) to be a positive integer number of items, got ${size} (number)`,
+    });
+  }
+  await registry.close();
+});
