@@ -19,7 +19,8 @@ export interface ClassLabelFiles {
  * model's directory), as Triton reads an output's `label_filename`: one label per line, its line
  * number the class index; a last line ending in a newline adds no class, an empty line is a class
  * with no label, and a line's `\r` before its `\n` is dropped (Triton keeps it in the label).
- * @throws TypeError starting with the config file and naming the field, for a file outside the model's directory, one that cannot be read, is no file, or holds more than {@link MAX_LABEL_FILE_BYTES}.
+ * @throws TypeError starting with the config file and naming the field, for a file outside the model's directory, one that is not there, or one that holds more than {@link MAX_LABEL_FILE_BYTES}: the config's mistakes.
+ * @throws Error starting with the config file and naming the field, with no option code, for a file that is there and cannot be read (no permission, a directory or a FIFO in its place): the server's files are at fault, not the config.
  */
 export async function readClassLabels(dir: string, files: Readonly<Record<string, string>> | undefined, configFile: string): Promise<ClassLabelFiles> {
   if (files === undefined) return { lists: undefined, digest: '' };
@@ -36,14 +37,20 @@ export async function readClassLabels(dir: string, files: Readonly<Record<string
   return { lists, digest: hash.digest('hex') };
 }
 
+/** The file system's answers for a name that leads to nothing: the config names a file that is not there. */
+const NOT_THERE = new Set(['ENOENT', 'ENOTDIR']);
+
 /**
  * The text of a label file, checked before it is read: a directory or a FIFO is no label file, and
  * a model file named by mistake would otherwise be read as labels, and hashed, at every scan.
  */
 async function readLabelFile(file: string, configFile: string, field: string): Promise<string> {
-  const cannotRead = (error: unknown) => Promise.reject(optionError(`${configFile}: Cannot read ${field}: ${(error as Error).message}`, TypeError, { cause: error }));
+  const cannotRead = (error: unknown) => {
+    const message = `${configFile}: Cannot read ${field}: ${(error as Error).message}`;
+    return Promise.reject(NOT_THERE.has((error as NodeJS.ErrnoException).code!) ? optionError(message, TypeError, { cause: error }) : new Error(message, { cause: error }));
+  };
   const info = await stat(file).catch(cannotRead);
-  if (!info.isFile()) throw optionError(`${configFile}: Expected ${field} to be a file, got ${info.isDirectory() ? 'a directory' : 'no regular file'}`);
+  if (!info.isFile()) throw new Error(`${configFile}: Cannot read ${field}: it is ${info.isDirectory() ? 'a directory, not a file' : 'not a regular file'}`);
   if (info.size > MAX_LABEL_FILE_BYTES) throw optionError(`${configFile}: Expected ${field} to be a label file of at most ${MAX_LABEL_FILE_BYTES} bytes, got ${info.size}`);
   return readFile(file, 'utf8').catch(cannotRead);
 }

@@ -121,7 +121,7 @@ test("classLabels names a label file per output in the model's directory, read a
   await s.done();
 });
 
-test('a label file must be a file of at most 16 MiB, refused before it is read: a model file named by mistake is not read as labels at every scan', async (t) => {
+test('a label file must be a file of at most 16 MiB, refused before it is read: a model file named by mistake is not read as labels at every scan; a directory in its place is a file that cannot be read, no option mistake', async (t) => {
   const s = await setup(t, 'explicit');
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'labels.txt' } }));
   await writeVersion(s.root, 'cls', '1', { offset: 1 });
@@ -131,7 +131,11 @@ test('a label file must be a file of at most 16 MiB, refused before it is read: 
   await assert.rejects(s.repository.load('cls'), { message: /config.json: Expected `classLabels.y` "labels.txt" \(string\) to be a label file of at most 16777216 bytes, got 16777217/, code: 'ERR_SERVABLE_INVALID_OPTION' });
   await mkdir(path.join(s.root, 'cls', 'dir'));
   await writeConfig(s.root, 'cls', jsonConfig({ classLabels: { y: 'dir' } }));
-  await assert.rejects(s.repository.load('cls'), { message: /config.json: Expected `classLabels.y` "dir" \(string\) to be a file, got a directory/, code: 'ERR_SERVABLE_INVALID_OPTION' });
+  await assert.rejects(s.repository.load('cls'), (error: Error & { code?: string }) => {
+    assert.match(error.message, /config.json: Cannot read `classLabels.y` "dir" \(string\): it is a directory, not a file$/);
+    assert.deepEqual([error.name, error.code], ['Error', undefined]);
+    return true;
+  });
   assert.deepEqual(s.loads, []);
   await s.done();
 });

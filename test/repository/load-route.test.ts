@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InferenceService, ModelRegistry, memoryBackend, type RegistryOptions } from 'servable';
 import { createHttpHandler } from 'servable/protocol';
@@ -92,3 +92,23 @@ function parseError(text: string): string {
   }
   throw new Error(`${text} parsed`);
 }
+
+test("a load whose class label file the server cannot read (a directory in its place, a link to itself) answers 400 ERR_SERVABLE_LOAD_FAILED, where it answered ERR_SERVABLE_INVALID_OPTION though the config is right; a label file config.json names that is not there stays an option mistake", async (t) => {
+  const { root, registry, load } = await loadRoute(t);
+  for (const name of ['unreadable', 'loop', 'missing']) {
+    await writeConfig(root, name, jsonConfig({ classLabels: { y: 'labels.txt' } }));
+    await writeVersion(root, name, '1', { offset: 1 });
+  }
+  await mkdir(path.join(root, 'unreadable', 'labels.txt'));
+  // Permissions would do too, but not for root, who reads any file: a link to itself fails its stat with ELOOP.
+  await symlink('labels.txt', path.join(root, 'loop', 'labels.txt'));
+  assert.deepEqual(
+    [await load('unreadable'), await load('loop'), await load('missing')],
+    [
+      [400, { error: "Model 'unreadable' failed to load: <root>/unreadable/config.json: Cannot read `classLabels.y` \"labels.txt\" (string): it is a directory, not a file", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+      [400, { error: `Model 'loop' failed to load: <root>/loop/config.json: Cannot read \`classLabels.y\` "labels.txt" (string): ELOOP: too many symbolic links encountered, stat '<root>/loop/labels.txt'`, code: 'ERR_SERVABLE_LOAD_FAILED' }],
+      [400, { error: `Model 'missing' failed to load: <root>/missing/config.json: Cannot read \`classLabels.y\` "labels.txt" (string): ENOENT: no such file or directory, stat '<root>/missing/labels.txt'`, code: 'ERR_SERVABLE_INVALID_OPTION' }],
+    ],
+  );
+  assert.deepEqual(['unreadable', 'loop', 'missing'].filter((name) => registry.isReady(name)), [], 'nothing loaded');
+});
