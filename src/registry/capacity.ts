@@ -186,9 +186,13 @@ export class Capacity {
   }
 }
 
-/** The refusal of a version no room can be made for: its size, the bound, and by how much it exceeds it. */
+/**
+ * The refusal of a version no room can be made for: its size, the bound, and by how much it
+ * exceeds it, in whole bytes rounded up (either may be no whole number, an estimate: their
+ * difference would print as float noise, 500.19999999999993).
+ */
 function tooLarge(label: string, bytes: number, maxBytes: number): ModelTooLargeError {
-  const over = bytes - maxBytes;
+  const over = Math.ceil(bytes - maxBytes);
   return new ModelTooLargeError(
     `Model ${label} is estimated at ${bytes} bytes, more than \`maxLoadedBytes\` (${maxBytes}) by ${over} ${over === 1 ? 'byte' : 'bytes'}: no room can be made for it, however many versions are unloaded`,
     bytes,

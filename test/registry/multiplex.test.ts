@@ -126,6 +126,24 @@ test('maxLoadedBytes bounds the estimated bytes loaded; a version larger than th
   await registry.close();
 });
 
+test("a ModelTooLargeError's message says by how many whole bytes, rounded up, when maxLoadedBytes or sizeBytes is no whole number, where it printed the float subtraction's noise (by 500.19999999999993 bytes)", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedBytes: 500.1 });
+  const over = async (sizeBytes: number) =>
+    registry.load({ name: `m${sizeBytes}`, source: doubler(1), sizeBytes }).then(
+      () => 'loaded',
+      (e: Error) => e.message.replace(/: no room .*/, ''),
+    );
+  assert.deepEqual(
+    [await over(1000.3), await over(500.6), await over(501.1)],
+    [
+      "Model 'm1000.3' version '1' is estimated at 1000.3 bytes, more than `maxLoadedBytes` (500.1) by 501 bytes",
+      "Model 'm500.6' version '1' is estimated at 500.6 bytes, more than `maxLoadedBytes` (500.1) by 1 byte",
+      "Model 'm501.1' version '1' is estimated at 501.1 bytes, more than `maxLoadedBytes` (500.1) by 1 byte",
+    ],
+  );
+  await registry.close();
+});
+
 test('a request for an unloaded model waits for one shared load, bounded by its timeout', async () => {
   const { clock, registry, service, loads } = setup({ loadMs: 100 });
   registry.register({ name: 'm', source: doubler(7) });
