@@ -64,8 +64,10 @@ export interface BatcherOptions<Req, Res> {
   readonly maxBatchSize: number;
   /**
    * How long the oldest queued request may wait for a fuller batch, in milliseconds (Triton's
-   * `max_queue_delay_microseconds`). 0 never waits when a batch can go now.
-   * @default 0
+   * `max_queue_delay_microseconds`). 0 never waits when a batch can go now. In adaptive mode
+   * (`maxLatencyMs`) it caps the wait the learned rule chooses, and left out it caps nothing: the
+   * objective alone ends each wait.
+   * @default 0; none (no cap) with `maxLatencyMs`
    */
   readonly maxQueueDelayMs?: number;
   /**
