@@ -1,4 +1,4 @@
-import { describe, optionError } from '../core/index.js';
+import { describe, INVALID_OPTION, optionError } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { onnxNode, type OnnxNodeOptions } from '../backends/onnx-node/index.js';
 import type { BackendSpec } from './config-file.js';
@@ -22,7 +22,10 @@ export class BackendCache {
 
   /**
    * The backend for a config's `backend` field.
-   * @throws TypeError or RangeError starting with the config file, naming `backend.<option>`.
+   * @throws TypeError or RangeError starting with the config file, naming `backend.<option>`, with
+   * `code` `'ERR_SERVABLE_INVALID_OPTION'` unless the factory gave it a code of its own: a
+   * factory is handed the config's options alone, so a TypeError or RangeError it throws while it
+   * makes the backend is the config's mistake, plain (`new TypeError(...)`) or not.
    */
   get(spec: BackendSpec, configFile: string): Backend {
     const key = JSON.stringify(spec);
@@ -39,6 +42,7 @@ export class BackendCache {
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) {
         error.message = `${configFile}: ${error.message.replace(/`(?!backend\.)([^`]+)`/, '`backend.$1`')}`;
+        if ((error as { code?: unknown }).code === undefined) Object.assign(error, { code: INVALID_OPTION });
       }
       throw error;
     }

@@ -25,6 +25,9 @@ export function jsonBackends(loads: string[] = []): { backends: Record<string, B
   const json: BackendFactory = (options) => {
     for (const key of Object.keys(options)) if (key !== 'scale') throw new TypeError(`Unknown option \`${key}\`; json takes scale`);
     const scale = (options.scale as number | undefined) ?? 1;
+    if (!(scale > 0)) throw new RangeError(`Expected \`scale\` to be a positive number, got ${scale}`);
+    // A refusal with a code of the backend's own, which the repository keeps.
+    if (scale === 13) throw Object.assign(new RangeError('Expected `scale` not to be 13, got 13'), { code: 'ERR_JSON_UNLUCKY' });
     const backend: Backend = {
       name: 'json',
       accepts: (source) => typeof source === 'string' && source.endsWith('.json'),

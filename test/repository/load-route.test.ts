@@ -112,3 +112,23 @@ test("a load whose class label file the server cannot read (a directory in its p
   );
   assert.deepEqual(['unreadable', 'loop', 'missing'].filter((name) => registry.isReady(name)), [], 'nothing loaded');
 });
+
+test("a load whose config.json gives its backend an option the backend factory refuses with a plain TypeError or RangeError answers 400 ERR_SERVABLE_INVALID_OPTION naming the file and `backend.<option>`, where it answered ERR_SERVABLE_LOAD_FAILED; a code the factory gave is kept", async (t) => {
+  const { root, registry, load } = await loadRoute(t);
+  await writeConfig(root, 'typo', jsonConfig({ backend: { name: 'json', scael: 2 } }));
+  await writeVersion(root, 'typo', '1', { offset: 1 });
+  // The json test backend checks `scale` as a number in range with a plain RangeError, and refuses a scale of 13 with a code of its own.
+  await writeConfig(root, 'range', jsonConfig({ backend: { name: 'json', scale: -1 } }));
+  await writeVersion(root, 'range', '1', { offset: 1 });
+  await writeConfig(root, 'coded', jsonConfig({ backend: { name: 'json', scale: 13 } }));
+  await writeVersion(root, 'coded', '1', { offset: 1 });
+  assert.deepEqual(
+    [await load('typo'), await load('range'), await load('coded')],
+    [
+      [400, { error: "Model 'typo' failed to load: <root>/typo/config.json: Unknown option `backend.scael`; json takes scale", code: 'ERR_SERVABLE_INVALID_OPTION' }],
+      [400, { error: "Model 'range' failed to load: <root>/range/config.json: Expected `backend.scale` to be a positive number, got -1", code: 'ERR_SERVABLE_INVALID_OPTION' }],
+      [400, { error: "Model 'coded' failed to load: <root>/coded/config.json: Expected `backend.scale` not to be 13, got 13", code: 'ERR_SERVABLE_LOAD_FAILED' }],
+    ],
+  );
+  assert.deepEqual(['typo', 'range', 'coded'].filter((name) => registry.isReady(name)), [], 'nothing loaded');
+});
