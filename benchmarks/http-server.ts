@@ -40,6 +40,8 @@ const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
 const PIPELINE_DEPTH = Number(process.env.BENCH_PIPELINE_DEPTH ?? 1);
 /** The backend's `spinWaitMs`, when BENCH_SPIN_WAIT_MS sets it. */
 const SPIN_WAIT_MS = process.env.BENCH_SPIN_WAIT_MS === undefined ? undefined : Number(process.env.BENCH_SPIN_WAIT_MS);
+/** The backend's `workerNice`, when BENCH_WORKER_NICE sets it. */
+const WORKER_NICE = process.env.BENCH_WORKER_NICE === undefined ? undefined : Number(process.env.BENCH_WORKER_NICE);
 /** Whether to measure the binary paths with wrk as well (BENCH_WRK=1). */
 const WRK = process.env.BENCH_WRK === '1';
 /** The clients run with the parent's node options (this process's argv), without this process's heap settings. */
@@ -206,7 +208,7 @@ async function bareHttp(seconds: number): Promise<Result> {
 
 async function measure(): Promise<Measured> {
   if (WRK && !wrkInstalled) throw new Error('BENCH_WRK=1 needs wrk on the PATH (Debian: apt-get install wrk)');
-  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2, pipelineDepth: PIPELINE_DEPTH, ...(SPIN_WAIT_MS !== undefined && { spinWaitMs: SPIN_WAIT_MS }) })] });
+  const registry = new ModelRegistry({ backends: [onnxNode({ devices: ['cpu'], instances: 2, pipelineDepth: PIPELINE_DEPTH, ...(SPIN_WAIT_MS !== undefined && { spinWaitMs: SPIN_WAIT_MS }), ...(WORKER_NICE !== undefined && { workerNice: WORKER_NICE }) })] });
   await registry.load({
     name: 'textdir',
     source: clsModelPath,

@@ -7,7 +7,7 @@
  * recommends for serving, because a process that receives a new buffer per request runs V8's full
  * collections several times a second without it. Each run prints its own ratios; rounds alternate
  * the paths and medians are reported. BENCH_SECONDS, BENCH_ROUNDS and BENCH_CALLERS set the time
- * per path, the rounds and the callers; BENCH_PIPELINE_DEPTH and BENCH_SPIN_WAIT_MS the backend's `pipelineDepth` (default 1) and `spinWaitMs` (its default).
+ * per path, the rounds and the callers; BENCH_PIPELINE_DEPTH, BENCH_SPIN_WAIT_MS and BENCH_WORKER_NICE the backend's `pipelineDepth` (default 1), `spinWaitMs` and `workerNice` (their defaults).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,7 @@ function report({ paths, floor }: Measured): { binary: string; fresh: number } {
 }
 
 export async function run(): Promise<void> {
-  console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path, pipelineDepth ${process.env.BENCH_PIPELINE_DEPTH ?? 1}, spinWaitMs ${process.env.BENCH_SPIN_WAIT_MS ?? 'default'}`);
+  console.log(`# http: cls model, ${CALLERS} concurrent single-image callers, ${ROUNDS} rounds of ${SECONDS} s per path, pipelineDepth ${process.env.BENCH_PIPELINE_DEPTH ?? 1}, spinWaitMs ${process.env.BENCH_SPIN_WAIT_MS ?? 'default'}, workerNice ${process.env.BENCH_WORKER_NICE ?? 'default'}`);
   const binary: string[] = [];
   const fresh: string[] = [];
   for (const [name, flags] of Object.entries(HEAP_SETTINGS)) {
