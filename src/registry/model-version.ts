@@ -213,7 +213,7 @@ export class ModelVersion<Req = unknown, Res = unknown> {
   async warmup(requests: readonly Req[], options: { readonly batchSizes?: readonly number[]; readonly slots?: number; readonly signal?: AbortSignal } = {}): Promise<void> {
     const start = this.#init.clock.now();
     const { batchSizes = [], slots, signal } = options;
-    await warmUp({ handler: this.handler, session: this.session, batching: this.#init.batching !== undefined, slots, signal }, requests, batchSizes);
+    await warmUp({ handler: this.handler, run: (requests, signal) => this.#runBatch(requests, signal), session: this.session, batching: this.#init.batching !== undefined, slots, signal }, requests, batchSizes);
     this.#warmupMs = this.#init.clock.now() - start;
   }
 

@@ -1,4 +1,4 @@
-import { isPromiseLike, optionError, describe, toServableError } from '../core/index.js';
+import { optionError, describe, toServableError } from '../core/index.js';
 import type { ModelSession } from '../backends/index.js';
 import { checkSize } from '../batching/index.js';
 import type { Handler } from '../handler/index.js';
@@ -39,6 +39,8 @@ export const WARMUP_RUNS = 2;
 /** What {@link warmUp} runs on. */
 export interface WarmUpTarget<Req, Res> {
   readonly handler: Handler<Req, Res>;
+  /** Runs one batch through the handler (preprocess → inference → postprocess), as traffic's batches run. */
+  readonly run: (requests: readonly Req[], signal: AbortSignal | undefined) => Promise<readonly (Res | Error)[]>;
   readonly session: ModelSession;
   /** True when the version batches: requests are then counted in items (`handler.sizeOf`). */
   readonly batching: boolean;
@@ -69,7 +71,7 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
     for (const count of counts) {
       for (let run = 0; run < WARMUP_RUNS; run++) {
         target.signal?.throwIfAborted();
-        await warmBatch(target.handler, request, count, slots, target.signal);
+        await warmBatch(target, request, count, slots);
       }
     }
   }
@@ -82,18 +84,11 @@ export async function warmUp<Req, Res>(target: WarmUpTarget<Req, Res>, requests:
  * own (a backend may move their buffers to a worker). A failure is thrown once every slot has
  * settled, so that the load's clean-up disposes nothing under a run.
  */
-async function warmBatch<Req, Res>(handler: Handler<Req, Res>, request: Req, count: number, slots: number, signal: AbortSignal | undefined): Promise<void> {
-  const runs = await Promise.allSettled(Array.from({ length: slots }, () => runBatch(handler, Array.from({ length: count }, () => request), signal)));
-  const failed = runs.find((r) => r.status === 'rejected');
-  if (failed) throw toServableError(failed.reason);
-}
-
-async function runBatch<Req, Res>(handler: Handler<Req, Res>, requests: readonly Req[], signal: AbortSignal | undefined): Promise<void> {
-  const prepared = handler.preprocess(requests);
-  const feeds = isPromiseLike(prepared) ? await prepared : prepared;
-  const outputs = await handler.inference(feeds, signal);
-  const answered = handler.postprocess(outputs, requests);
-  const results = isPromiseLike(answered) ? await answered : answered;
-  const failed = results.find((r) => r instanceof Error);
-  if (failed) throw failed;
+async function warmBatch<Req, Res>(target: WarmUpTarget<Req, Res>, request: Req, count: number, slots: number): Promise<void> {
+  const runs = await Promise.allSettled(Array.from({ length: slots }, () => target.run(Array.from({ length: count }, () => request), target.signal)));
+  for (const run of runs) {
+    if (run.status === 'rejected') throw toServableError(run.reason);
+    const failed = run.value.find((r) => r instanceof Error);
+    if (failed) throw failed;
+  }
 }
