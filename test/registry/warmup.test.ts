@@ -185,3 +185,21 @@ test("a warm-up request whose handler's sizeOf is no positive whole number fails
   }
   await registry.close();
 });
+
+test("a warm-up request the handler answers with an error of its own fails the load with that error, as a ServableError", async () => {
+  // postprocess may answer one request of a batch with an Error and the others with results, as traffic's batches are answered.
+  // TensorHandler's own postprocess types its answers as responses; the Handler contract it serves allows an Error per request.
+  class Refusing extends TensorHandler {
+    override postprocess(): InferenceResponse[] {
+      return [new Error('no answer for a blank image') as never];
+    }
+  }
+  const backend = memoryBackend();
+  const registry = new ModelRegistry({ backends: [backend] });
+  await assert.rejects(registry.load({ name: 'm', source: doubler(0), handler: () => new Refusing(), warmup: [request([1, 1])] }), {
+    code: 'ERR_SERVABLE_BACKEND',
+    message: 'no answer for a blank image',
+  });
+  assert.deepEqual(backend.calls.map((c) => c.batchSize), [1], 'the first warm-up batch answered with the error; none followed it');
+  await registry.close();
+});
