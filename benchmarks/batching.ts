@@ -219,18 +219,18 @@ async function saturated(b: Bench, bestCell: Cell, rawBest: { batch: number; thr
 
 /**
  * 6. Worker instances against intra-op threads at the best setting, the default layout with its
- * workers at the process's priority (`workerNice: 0`) and at a middle niceness (5), and two layouts with two batches held per
+ * workers at the process's priority (`workerNice: 0`) and at the default before 5 (10), and two layouts with two batches held per
  * worker (`pipelineDepth: 2`), in alternating rounds.
  */
 async function layouts(b: Bench, best: Setting) {
   const options = [
-    { instances: 2, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 1 },
-    { instances: 1, intraOpNumThreads: 2, workerNice: 10, pipelineDepth: 1 },
-    { instances: 1, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 1 },
-    { instances: 2, intraOpNumThreads: 1, workerNice: 0, pipelineDepth: 1 },
     { instances: 2, intraOpNumThreads: 1, workerNice: 5, pipelineDepth: 1 },
-    { instances: 2, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 2 },
-    { instances: 1, intraOpNumThreads: 2, workerNice: 10, pipelineDepth: 2 },
+    { instances: 1, intraOpNumThreads: 2, workerNice: 5, pipelineDepth: 1 },
+    { instances: 1, intraOpNumThreads: 1, workerNice: 5, pipelineDepth: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 0, pipelineDepth: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 10, pipelineDepth: 1 },
+    { instances: 2, intraOpNumThreads: 1, workerNice: 5, pipelineDepth: 2 },
+    { instances: 1, intraOpNumThreads: 2, workerNice: 5, pipelineDepth: 2 },
   ] as const;
   for (const [i, layout] of options.entries()) await load(b, `layout${i}`, best, { devices: ['cpu'], ...layout });
   const runs: LoadResult[][] = options.map(() => []);

@@ -122,7 +122,7 @@ test('defaults: instances min(2, cores), intra-op threads split the cores betwee
   assert.equal(options.strict, false);
   assert.equal(options.transferFeeds, true);
   assert.equal(options.spinWaitMs, 1);
-  assert.equal(options.workerNice, 10);
+  assert.equal(options.workerNice, 5);
   assert.equal(options.pipelineDepth, 1);
   assert.equal(options.runTimeoutMs, 120_000);
   assert.equal(onnxNode({ runTimeoutMs: Infinity }).options.runTimeoutMs, Infinity);

@@ -67,7 +67,9 @@ export interface OnnxNodeOptions {
    * the core back when it sleeps. They give way to other busy processes of normal priority in the
    * same scheduling group too (cgroup, or terminal session where autogroup is on), and there a
    * process whose event loop never sleeps starves them; 0 keeps them at the process's priority.
-   * @default 10
+   * 5 keeps the event loop's lag as low as 10 in the measurements (docs/backends.md, Thread
+   * priority) and gives up about half as much of the model's share to a busy event loop.
+   * @default 5
    */
   readonly workerNice?: number;
   /**
@@ -139,7 +141,7 @@ export function resolveOptions(options: OnnxNodeOptions, cores = availableParall
   assertBoolean('transferFeeds', transferFeeds);
   const spinWaitMs = options.spinWaitMs ?? 1;
   assertNumber('spinWaitMs', spinWaitMs, 0, 1000);
-  const workerNice = options.workerNice ?? 10;
+  const workerNice = options.workerNice ?? 5;
   assertInteger('workerNice', workerNice, 0, 19);
   const pipelineDepth = options.pipelineDepth ?? 1;
   assertInteger('pipelineDepth', pipelineDepth, 1, 4);
