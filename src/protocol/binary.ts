@@ -20,10 +20,14 @@ export interface SplitBody {
   readonly binary: Uint8Array | undefined;
 }
 
+const RAW_BINARY_REFUSED =
+  "Inference-Header-Content-Length 0 asks for Triton's raw binary request (the whole body the data of a model's one input), which servable does not serve; send the JSON header first and its length in bytes";
+
 /**
  * Splits a body at `Inference-Header-Content-Length`; without the header the whole body is JSON.
- * @throws InvalidInputError when the header is not a length within the body, or comes as more
- * than one field line (an array of values), as Node refuses a repeated one by joining it (`94, 94`).
+ * @throws InvalidInputError when the header is not a length within the body, is 0 (Triton's raw
+ * binary request, not served), or comes as more than one field line (an array of values), as Node
+ * refuses a repeated one by joining it (`94, 94`).
  */
 export function splitBody(body: Uint8Array | string, header: string | readonly string[] | undefined): SplitBody {
   if (header === undefined) return { json: body, binary: undefined };
@@ -37,6 +41,8 @@ export function splitBody(body: Uint8Array | string, header: string | readonly s
   if (!(length <= bytes.byteLength)) {
     throw new InvalidInputError(`Expected the Inference-Header-Content-Length header to be a byte count within the body's ${bytes.byteLength} bytes, got ${describe(value)}`);
   }
+  // Triton reads 0 as its raw binary request; refused here by name, where it read as an empty JSON header.
+  if (length === 0) throw new InvalidInputError(RAW_BINARY_REFUSED);
   return { json: bytes.subarray(0, length), binary: bytes.subarray(length) };
 }
 

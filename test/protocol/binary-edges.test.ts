@@ -203,6 +203,13 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.equal(await refused({}, Buffer.from(json)), "Input 'x': has binary_data_size but the request has no Inference-Header-Content-Length header");
     });
 
+    test("Inference-Header-Content-Length 0, Triton's raw binary request (the whole body one input's data), is a 400 saying servable does not serve it", async () => {
+      assert.equal(
+        await refused({ 'Inference-Header-Content-Length': '0' }, X),
+        "Inference-Header-Content-Length 0 asks for Triton's raw binary request (the whole body the data of a model's one input), which servable does not serve; send the JSON header first and its length in bytes",
+      );
+    });
+
     test('binary_data_size summing to fewer or more bytes than follow the JSON, or beside `data`: a 400 naming the input', async () => {
       const json = `{"inputs":${inputs()}}`;
       const short = withLength(json, DATA.subarray(0, DATA.length - 1));
