@@ -134,6 +134,17 @@ export function readBinarySpans(spans: readonly BinarySpan[], binary: Uint8Array
   return spans.map(({ datatype, count, offset, size, where }) => decodeBinaryData(datatype, binary.subarray(offset, offset + size), count, where));
 }
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * @internal The data of an input whose `binary_data_size` is 0 in a body with no binary part (no
+ * `Inference-Header-Content-Length`), as Triton reads it: no bytes, so `count` must be 0.
+ * @throws InvalidInputError naming `where` when the shape claims elements.
+ */
+export function noBinaryData(datatype: DataType, count: number, where: string): TensorData {
+  return decodeBinaryData(datatype, NO_BYTES, count, where);
+}
+
 /**
  * Decodes one input's binary data: its size must be exactly what the shape needs, checked before
  * anything is allocated; BYTES elements must be valid UTF-8 (servable's BYTES tensors hold strings).

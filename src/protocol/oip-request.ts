@@ -9,7 +9,7 @@ import {
   type TensorMap,
 } from '../core/index.js';
 import type { InferenceRequest } from '../handler/index.js';
-import { BinaryReader, type BinarySource } from './binary.js';
+import { BinaryReader, noBinaryData, type BinarySource } from './binary.js';
 import { isObject } from './json-body.js';
 import type { DataRanges } from './json-data-ranges.js';
 import { describeJson } from './json-non-finite.js';
@@ -146,7 +146,11 @@ function decodeInput(raw: unknown, index: number, limits: DecodeSources): [strin
       throw new InvalidInputError(`${where}: expected \`parameters.binary_data_size\` to be an integer >= 0, got ${describeJson(binarySize)}`);
     }
     if (data !== undefined) throw new InvalidInputError(`${where}: has both \`data\` and \`parameters.binary_data_size\`; send one`);
-    if (!limits.binary) throw new InvalidInputError(`${where}: has binary_data_size but the request has no Inference-Header-Content-Length header`);
+    if (!limits.binary) {
+      // Size 0 has no bytes to find, so needs no header, as in Triton.
+      if (binarySize !== 0) throw new InvalidInputError(`${where}: has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      return [name, { datatype, shape: dims, data: noBinaryData(datatype, count, where) } as Tensor];
+    }
     return [name, { datatype, shape: dims, data: limits.binary.tensorData(name, datatype, count, binarySize as number, where) } as Tensor];
   }
   const depth = Math.max(dims.length, 1);

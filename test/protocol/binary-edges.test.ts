@@ -246,6 +246,20 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.equal(await refused(over.headers, over.body), `Input 's': 4 BYTES elements take ${S.length} bytes, but binary_data_size is ${S.length + 3}`);
     });
 
+    test('binary_data_size 0 needs no Inference-Header-Content-Length, as in Triton: there are no bytes to find', async () => {
+      const input = (name: string, datatype: string) => `{"name":"${name}","shape":[1,0],"datatype":"${datatype}","parameters":{"binary_data_size":0}}`;
+      const json = `{"inputs":[${input('x', 'FP32')},${input('h', 'FP16')},${input('b', 'BOOL')},${input('i', 'INT64')},${input('s', 'BYTES')}],"outputs":[{"name":"s"},{"name":"x","parameters":{"binary_data":true}}]}`;
+      const reply = await post({}, Buffer.from(json));
+      const { json: head } = inferResult(reply);
+      assert.deepEqual(head.outputs, [
+        { name: 's', datatype: 'BYTES', shape: [1, 0], data: [] },
+        { name: 'x', datatype: 'FP32', shape: [1, 0], parameters: { binary_data_size: 0 } },
+      ]);
+      // A size above 0 still needs the header, and its elements are still counted against it.
+      assert.equal(await refused({}, Buffer.from(json.replace('"shape":[1,0],"datatype":"FP32","parameters":{"binary_data_size":0}', '"shape":[1,1],"datatype":"FP32","parameters":{"binary_data_size":4}'))), "Input 'x': has binary_data_size but the request has no Inference-Header-Content-Length header");
+      assert.equal(await refused({}, Buffer.from(json.replace('"shape":[1,0],"datatype":"FP32"', '"shape":[1,1],"datatype":"FP32"'))), "Input 'x': 1 FP32 elements take 4 bytes, but binary_data_size is 0");
+    });
+
     test('zero-element tensors with binary_data_size 0 decode to empty tensors and come back with binary_data_size 0', async () => {
       const input = (name: string, datatype: string) => `{"name":"${name}","shape":[1,0],"datatype":"${datatype}","parameters":{"binary_data_size":0}}`;
       const json = `{"inputs":[${input('x', 'FP32')},${input('h', 'FP16')},${input('b', 'BOOL')},${input('i', 'INT64')},${input('s', 'BYTES')}],"parameters":{"binary_data_output":true}}`;
