@@ -9,8 +9,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { InferenceService, memoryBackend, ModelRegistry, type MemoryModel, type Tensor } from 'servable';
+import { servableNode } from 'servable/node';
 import { send, servers, type Reply } from './client-servers.js';
 
 /** x FP32, h FP16, b BOOL, i INT64, s BYTES in, each [-1, -1]; each out as it came, and z, FP32 [rows, 0]. */
@@ -270,3 +274,38 @@ for (const [adapter, start] of Object.entries(servers)) {
     });
   });
 }
+
+describe('binary tensor data edge cases decoded on a JSON worker (servable/node, jsonWorkerMinBytes 0)', () => {
+  let registry: ModelRegistry;
+  let server: http.Server;
+  let url: string;
+  before(async () => {
+    registry = new ModelRegistry({ backends: [memoryBackend()] });
+    await registry.load({ name: 'echo', source: echo(), warmup: [] });
+    server = http.createServer(servableNode({ service: new InferenceService({ registry }), jsonWorkerMinBytes: 0 }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await registry.close();
+  });
+
+  test('a header decoded apart from its data, a zero-size input with no header, and header 0, as on the event loop', async () => {
+    const json = `{"inputs":${inputs()},"outputs":[{"name":"s","parameters":{"binary_data":true}},{"name":"b"}]}`;
+    const { json: head, outputs } = inferResult(await send(url, 'POST', '/v2/models/echo/infer', { 'Inference-Header-Content-Length': String(json.length) }, Buffer.concat([Buffer.from(json), DATA])));
+    assert.deepEqual(head.outputs, [
+      { name: 's', datatype: 'BYTES', shape: [2, 2], parameters: { binary_data_size: S.length } },
+      { name: 'b', datatype: 'BOOL', shape: [2, 2], data: [false, true, true, false] },
+    ]);
+    assert.deepEqual(outputs.get('s')!.bytes, S);
+    const input = (name: string, datatype: string) => `{"name":"${name}","shape":[1,0],"datatype":"${datatype}","parameters":{"binary_data_size":0}}`;
+    const empty = `{"inputs":[${input('x', 'FP32')},${input('h', 'FP16')},${input('b', 'BOOL')},${input('i', 'INT64')},${input('s', 'BYTES')}],"outputs":[{"name":"i"}]}`;
+    assert.deepEqual(inferResult(await send(url, 'POST', '/v2/models/echo/infer', {}, Buffer.from(empty))).json.outputs, [{ name: 'i', datatype: 'INT64', shape: [1, 0], data: [] }]);
+    const raw = await send(url, 'POST', '/v2/models/echo/infer', { 'Inference-Header-Content-Length': '0' }, X);
+    assert.equal(raw.status, 400);
+    assert.match((JSON.parse(raw.body.toString()) as { error: string }).error, /^Inference-Header-Content-Length 0 asks for Triton's raw binary request/);
+  });
+});
