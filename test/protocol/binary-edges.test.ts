@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, inflateSync } from 'node:zlib';
 import { InferenceService, memoryBackend, ModelRegistry, type MemoryModel, type Tensor } from 'servable';
 import { servableNode } from 'servable/node';
 import { send, servers, type Reply } from './client-servers.js';
+import { serializeBytes, splitReply, type ReplyOutput } from './triton-result.js';
 
 /** x FP32, h FP16, b BOOL, i INT64, s BYTES in, each [-1, -1]; each out as it came, and z, FP32 [rows, 0]. */
 function echo(): MemoryModel {
@@ -26,16 +26,6 @@ function echo(): MemoryModel {
     outputs: [...inputs, spec('z', 'FP32')],
     run: (feeds) => ({ ...feeds, z: { datatype: 'FP32', shape: [feeds.x!.shape[0]!, 0], data: new Float32Array(0) } as Tensor }),
   };
-}
-
-/** `serialize_byte_tensor`: each element a 4-byte little-endian length, then its UTF-8 bytes. */
-function serializeBytes(strings: readonly string[]): Buffer {
-  return Buffer.concat(strings.flatMap((s) => {
-    const bytes = Buffer.from(s, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes.length);
-    return [length, bytes];
-  }));
 }
 
 const X = Buffer.from(new Float32Array([1.5, -2, 3, 4]).buffer);
@@ -54,39 +44,16 @@ function inputs(sizes: Partial<Record<'x' | 'h' | 'b' | 'i' | 's', number>> = {}
 }
 const DATA = Buffer.concat([X, H, B, I, S]);
 
-/** One output of a reply as tritonclient's InferResult.as_numpy reads it: its JSON, and its binary bytes when it has any. */
+/** One output of a reply as tritonclient's InferResult reads it: its JSON, and its binary bytes when it has any. */
 interface ReadOutput {
-  readonly json: Record<string, unknown>;
+  readonly json: ReplyOutput;
   readonly bytes: Buffer | undefined;
 }
 
-/**
- * InferResult(response): inflate per Content-Encoding; without Inference-Header-Content-Length the
- * body is all JSON; with it, JSON up to it, then each output with binary_data_size at the running
- * offset, in the order of `outputs`. Checks too that the reply's lengths are the body's.
- */
-function inferResult(reply: Reply): { json: { outputs: Record<string, unknown>[] } & Record<string, unknown>; outputs: Map<string, ReadOutput> } {
-  assert.equal(reply.status, 200, `${reply.status} ${reply.body.toString()}`);
-  assert.equal(reply.headers['content-length'], String(reply.body.length), 'Content-Length is the length of the body as sent');
-  const encoding = reply.headers['content-encoding'];
-  const body = encoding === 'gzip' ? gunzipSync(reply.body) : encoding === 'deflate' ? inflateSync(reply.body) : reply.body;
-  const header = reply.headers['inference-header-content-length'] as string | undefined;
-  const length = header === undefined ? body.length : Number.parseInt(header, 10);
-  const json = JSON.parse(body.subarray(0, length).toString('utf8')) as { outputs: Record<string, unknown>[] } & Record<string, unknown>;
-  const buffer = body.subarray(length);
-  const outputs = new Map<string, ReadOutput>();
-  let offset = 0;
-  for (const o of json.outputs) {
-    const size = (o.parameters as { binary_data_size?: number } | undefined)?.binary_data_size;
-    if (size === undefined) {
-      outputs.set(o.name as string, { json: o, bytes: undefined });
-      continue;
-    }
-    outputs.set(o.name as string, { json: o, bytes: buffer.subarray(offset, offset + size) });
-    offset += size;
-  }
-  assert.equal(offset, buffer.length, "the binary part holds exactly the outputs' binary_data_size, in order");
-  return { json, outputs };
+/** InferResult(response), as splitReply reads it, by output name. */
+function inferResult(reply: Reply): { json: { outputs: ReplyOutput[] } & Record<string, unknown>; outputs: Map<string, ReadOutput> } {
+  const { json, bytes } = splitReply(reply);
+  return { json, outputs: new Map(json.outputs.map((o) => [o.name, { json: o, bytes: bytes.get(o.name) }])) };
 }
 
 for (const [adapter, start] of Object.entries(servers)) {

@@ -18,12 +18,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { gunzipSync, gzipSync, inflateSync, deflateSync } from 'node:zlib';
+import { gzipSync, deflateSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
 import { InferenceService, ModelRegistry } from 'servable';
 import { InferenceStatistics } from 'servable/metrics';
 import { onnxNode } from 'servable/onnx-node';
 import { send, servers, type Reply } from './client-servers.js';
+import { serializeBytes, splitReply } from './triton-result.js';
 
 const { onnx } = onnxProto;
 
@@ -60,16 +61,6 @@ function tritonModel(): Uint8Array {
   });
   const model = onnx.ModelProto.create({ irVersion: 7, producerName: 'servable-tests', opsetImport: [{ domain: '', version: 13 }], graph });
   return onnx.ModelProto.encode(model).finish();
-}
-
-/** `serialize_byte_tensor`: each element a 4-byte little-endian length, then its UTF-8 bytes. */
-function serializeBytes(strings: readonly string[]): Buffer {
-  return Buffer.concat(strings.flatMap((s) => {
-    const bytes = Buffer.from(s, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes.length);
-    return [length, bytes];
-  }));
 }
 
 /** `deserialize_bytes_tensor`. */
@@ -111,27 +102,14 @@ function fromBuffer(datatype: string, bytes: Buffer): unknown[] {
   return Array.from({ length: bytes.length / size }, (_, i) => at(i * size));
 }
 
-/** InferResult(response): inflate per Content-Encoding, split at Inference-Header-Content-Length, take binary outputs in order. */
+/** InferResult(response) (see splitReply), each output's values as as_numpy reads them. */
 function inferResult(reply: Reply): { json: Record<string, unknown>; outputs: Map<string, Output> } {
-  assert.equal(reply.status, 200, `${reply.status} ${reply.body.toString()}`);
-  const encoding = reply.headers['content-encoding'];
-  const body = encoding === 'gzip' ? gunzipSync(reply.body) : encoding === 'deflate' ? inflateSync(reply.body) : reply.body;
-  const headerLength = reply.headers['inference-header-content-length'];
-  const length = headerLength === undefined ? body.length : Number.parseInt(headerLength as string, 10);
-  const json = JSON.parse(body.subarray(0, length).toString('utf8')) as { outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[] };
-  const buffer = body.subarray(length);
+  const { json, bytes } = splitReply(reply);
   const outputs = new Map<string, Output>();
-  let index = 0;
   for (const o of json.outputs) {
-    const size = o.parameters?.binary_data_size;
-    if (size === undefined) {
-      outputs.set(o.name, { datatype: o.datatype, shape: o.shape, values: o.data!, binary: false });
-      continue;
-    }
-    outputs.set(o.name, { datatype: o.datatype, shape: o.shape, values: fromBuffer(o.datatype, buffer.subarray(index, index + size)), binary: true });
-    index += size;
+    const binary = bytes.get(o.name);
+    outputs.set(o.name, { datatype: o.datatype, shape: o.shape, values: binary ? fromBuffer(o.datatype, binary) : o.data!, binary: binary !== undefined });
   }
-  assert.equal(index, buffer.length, 'the binary part holds exactly the outputs\' binary_data_size');
   return { json, outputs };
 }
 
