@@ -101,7 +101,6 @@ const snippetSetups: Record<string, Record<string, SnippetSetup>> = {
       prelude: "import { DynamicBatcher } from 'servable'; declare const execute: import('servable').ExecuteBatch<string, number[]>;",
     },
     "import { TensorHandler } from 'servable';": { prelude: registry },
-    "import { FakeClock } from 'servable/testing';": { prelude: "import { DynamicBatcher } from 'servable';" },
   },
   'docs/caching.md': {
     "import { InferenceService, LruStore, ResultCache, SemanticCache, ngramEmbedder, onnxEmbedder, type TensorMap } from 'servable';": { prelude: registry + request },
