@@ -1,0 +1,119 @@
+/**
+ * Rules in combination on the queue: priorities with 'delay' timeouts and preferred sizes; aging
+ * with a per-level maxQueueSize and Retry-After; drain on close() with parts queued.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher } from '../../src/batching/index.js';
+import { QueueFullError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+/** The refusal's retryAfterMs, then the true time until a submit like it is accepted (stepping the fake clock 1 ms at a time). */
+async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>): Promise<{ estimate: number; truth: number }> {
+  const refused = track(submit());
+  await clock.flush();
+  assert.ok(refused.error instanceof QueueFullError, `expected the queue to be full, got ${String(refused.error)}`);
+  const estimate = refused.error.retryAfterMs;
+  for (let ms = 0; ; ms++) {
+    const attempt = track(submit());
+    await clock.flush();
+    if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
+    await clock.advanceAsync(1);
+  }
+}
+
+test("priorities with a 'delay' timeout on the high level and preferred sizes: the timed-out high request still leads the low ones into a preferred batch", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 10);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 4,
+    preferredBatchSizes: [2],
+    maxQueueDelayMs: 50,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { timeoutAction: 'delay', defaultTimeoutMs: 5 } },
+    execute,
+  });
+  const { batches, drops } = events(batcher);
+  const answers = ['b1', 'b2'].map((x) => track(batcher.submit(x))); // a preferred batch: goes at once
+  await clock.flush();
+  answers.push(track(batcher.submit('L1')), track(batcher.submit('L2')), track(batcher.submit('H', { priority: 1 })));
+  await clock.advanceAsync(200);
+  assert.deepEqual(
+    calls.map((c) => [c.at, c.requests.join('+'), c.context.reason]),
+    [
+      [0, 'b1+b2', 'preferred'],
+      [10, 'H+L1', 'preferred'],
+      [50, 'L2', 'delay'],
+    ],
+  );
+  assert.deepEqual(answers.map((a) => a.value), ['b1', 'b2', 'L1', 'L2', 'H']);
+  assert.deepEqual(drops, []);
+  assert.equal(clock.pending, 0, 'no timer left');
+  assert.deepEqual(batches.map((b) => b.size), [2, 2, 1]);
+});
+
+test('with aging, a full high level is told to retry after the low requests aged up ahead of it have run, and a place frees then', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    agingMs: 20,
+    queuePolicies: { 1: { maxQueueSize: 1 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const low = ['A', 'L1', 'L2'].map((x) => track(batcher.submit(x)));
+  await clock.advanceAsync(25); // L1 and L2 have aged up to level 1
+  const high = track(batcher.submit('H1', { priority: 1 }));
+  // A ends in 5 ms, then L1 and L2 run 30 ms each before H1: a place at level 1 frees in 65 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('H2', { priority: 1 })), { estimate: 65, truth: 65 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(
+    calls.slice(1).map((c) => [c.at - t0, c.requests[0]]),
+    [
+      [0, 'A'],
+      [30, 'L1'],
+      [60, 'L2'],
+      [90, 'H1'],
+      [120, 'H2'],
+    ],
+  );
+  assert.deepEqual([...low, high].map((a) => a.value), ['A', 'L1', 'L2', 'H1']);
+});
+
+test("a full low level is told to retry after the high level's timed-out 'delay' requests, which still go before it", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 1: { timeoutAction: 'delay', defaultTimeoutMs: 10 }, 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const answers = [track(batcher.submit('A'))];
+  await clock.flush(); // A runs
+  answers.push(track(batcher.submit('H1', { priority: 1 })), track(batcher.submit('H2', { priority: 1 })));
+  await clock.advanceAsync(20); // H1 and H2 timed out: delayed, still ahead of level 2
+  answers.push(track(batcher.submit('L1')));
+  // A ends in 10 ms, then H1 and H2 run 30 ms each: L1 starts, and a place frees, in 70 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('L2')), { estimate: 70, truth: 70 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests[0]]), [
+    [0, 'A'],
+    [30, 'H1'],
+    [60, 'H2'],
+    [90, 'L1'],
+    [120, 'L2'],
+  ]);
+  assert.deepEqual(answers.map((a) => a.value), ['A', 'H1', 'H2', 'L1']);
+});

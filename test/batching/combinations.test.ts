@@ -1,0 +1,92 @@
+/**
+ * Rules in combination: a split request with timeouts ('reject' and 'delay'), cancellation, a
+ * failing part, batch keys and priorities, each checked against docs/batching.md, and the counts
+ * that must balance (every request answered once, the queue empty, no timer left, the events'
+ * items equal to the items run).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DynamicBatcher, type BatcherOptions } from '../../src/batching/index.js';
+import { CancelledError, DeadlineExceededError } from '../../src/core/index.js';
+import { FakeClock, events, recorder, track } from './helpers.js';
+
+/** A request of `n` rows tagged `id`; split into parts of rows, merged by concatenation. */
+interface Rows {
+  readonly id: string;
+  readonly rows: readonly number[];
+  readonly key?: string;
+}
+
+const rows = (id: string, n: number, key?: string): Rows => ({ id, rows: Array.from({ length: n }, (_, i) => i), key });
+
+function rowBatcher(clock: FakeClock, options: Partial<BatcherOptions<Rows, string[]>>, latencyMs = 10, fails?: (r: Rows) => boolean) {
+  const { calls, execute } = recorder(
+    clock,
+    (r: Rows) => (fails?.(r) ? new Error(`${r.id} failed`) : r.rows.map((x) => `${r.id}:${x}`)),
+    latencyMs,
+  );
+  const batcher = new DynamicBatcher<Rows, string[]>({
+    clock,
+    maxBatchSize: 4,
+    sizeOf: (r) => r.rows.length,
+    split: (r, sizes) => {
+      let at = 0;
+      return sizes.map((n) => ({ ...r, rows: r.rows.slice(at, (at += n)) }));
+    },
+    merge: (parts) => parts.flat(),
+    execute,
+    ...options,
+  });
+  const shapes = () => calls.map((c) => c.requests.map((r) => `${r.id}${r.rows.length}`).join('+'));
+  return { calls, batcher, shapes, ...events(batcher) };
+}
+
+/** Every batch event's items add up to the items the execute calls ran. */
+function assertBalanced(batcher: DynamicBatcher<Rows, string[]>, clock: FakeClock, calls: { requests: readonly Rows[] }[], batches: { size: number }[]) {
+  assert.equal(batcher.queued, 0, 'nothing queued');
+  assert.equal(batcher.queuedItems, 0, 'no item queued');
+  assert.equal(batcher.inFlight, 0, 'nothing running');
+  assert.equal(clock.pending, 0, 'no timer left');
+  const ran = calls.reduce((n, c) => n + c.requests.reduce((m, r) => m + r.rows.length, 0), 0);
+  assert.equal(batches.reduce((n, b) => n + b.size, 0), ran, 'the events count the items run');
+}
+
+test("a split request whose 'reject' timeout fires while a part runs is rejected at once; its queued part never runs, the request behind it goes alone", async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches, drops } = rowBatcher(clock, {});
+  const big = track(batcher.submit(rows('R', 10), { timeoutMs: 15 }));
+  const small = track(batcher.submit(rows('S', 1)));
+  await clock.advanceAsync(15);
+  assert.ok(big.error instanceof DeadlineExceededError, `rejected with DeadlineExceededError, got ${String(big.error)}`);
+  assert.equal((big.error as DeadlineExceededError).fromModel, false);
+  assert.deepEqual(drops, [{ reason: 'timeout', queueMs: 0, stage: 'running' }]);
+  assert.equal(batcher.queued, 1, 'only S waits');
+  await clock.advanceAsync(100);
+  assert.deepEqual(small.value, ['S:0']);
+  assert.deepEqual(shapes(), ['R4', 'R4', 'S1']);
+  assert.deepEqual(
+    batches.map((b) => [b.reason, b.size, b.discardedAt, b.discardedItems]),
+    [
+      ['full', 4, [], 0],
+      ['full', 4, [0], 4],
+      ['delay', 1, [], 0],
+    ],
+  );
+  assert.equal(calls[1]!.context.signal.aborted, true, "the running part's signal is aborted: nothing waits for it");
+  assertBalanced(batcher, clock, calls, batches);
+});
+
+test("a split request whose 'delay' timeout passes while a part runs keeps its parts, behind the request that has not timed out, and is answered in order", async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches, drops } = rowBatcher(clock, { timeoutAction: 'delay' });
+  const big = track(batcher.submit(rows('R', 10), { timeoutMs: 15 }));
+  const small = track(batcher.submit(rows('S', 1)));
+  await clock.advanceAsync(200);
+  assert.deepEqual(big.value, rows('R', 10).rows.map((x) => `R:${x}`));
+  assert.deepEqual(small.value, ['S:0']);
+  // R's last part timed out at 15 ms, so S, which has not, goes before it in the batch at 20.
+  assert.deepEqual(shapes(), ['R4', 'R4', 'S1+R2']);
+  assert.deepEqual(drops, []);
+  assert.deepEqual(batches.map((b) => b.queueMs), [[0], [10], [20, 20]]);
+  assertBalanced(batcher, clock, calls, batches);
+});
