@@ -222,11 +222,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
 
   /** Adds to `ahead` the parts after its first that the level's next request to start still has queued (the last ones): it keeps its place until they start too. */
   #addLaterParts(level: number, ahead: { batches: number; items: number }): void {
-    let head: Entry<Req, Res> | undefined;
-    for (const group of this.#queue.groups()) {
-      const first = group.lists[level - 1]!.head;
-      if (first && (!head || first.seq < head.seq)) head = first;
-    }
+    const head = this.#queue.levelHead(level);
     if (!head) return;
     const { entries, queued } = head.job;
     ahead.batches += queued - 1;

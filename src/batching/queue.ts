@@ -202,6 +202,23 @@ export class BatchQueue<E extends QueueEntry<E>> {
   }
 
   /**
+   * The first of `level`'s entries to go: the oldest head of its lists, or, when none of its
+   * entries is waiting in them, of its delayed lists (timed-out entries go behind the rest of the
+   * level); undefined when the level holds none.
+   */
+  levelHead(level: number): E | undefined {
+    let head: E | undefined;
+    for (const index of [level - 1, this.#levels + level - 1]) {
+      for (const group of this.#groups.values()) {
+        const first = group.lists[index]!.head;
+        if (first && (!head || first.seq < head.seq)) head = first;
+      }
+      if (head) return head;
+    }
+    return undefined;
+  }
+
+  /**
    * The level an entry competes at now: aging lifts it one level per `agingMs` waited; a delayed
    * entry competes between its level and the next, and does not age.
    */

@@ -117,3 +117,38 @@ test("a full low level is told to retry after the high level's timed-out 'delay'
   ]);
   assert.deepEqual(answers.map((a) => a.value), ['A', 'H1', 'H2', 'L1']);
 });
+
+test("retryAfterMs counts the later parts of a split request that its 'delay' timeout moved behind the level: it holds its place until its last part starts", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (r: number[]) => r, 30);
+  const batcher = new DynamicBatcher<number[], number[]>({
+    clock,
+    maxBatchSize: 4,
+    maxQueueSize: 1,
+    timeoutAction: 'delay',
+    defaultTimeoutMs: 10,
+    sizeOf: (r) => r.length,
+    split: (r, sizes) => sizes.map((n, i) => r.slice(i * 4, i * 4 + n)),
+    merge: (parts) => parts.flat(),
+    execute,
+  });
+  const rows = (n: number) => Array.from({ length: n }, (_, i) => i);
+  await Promise.all([batcher.submit(rows(4)), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const a = track(batcher.submit(rows(4)));
+  await clock.flush(); // A runs until 30
+  const big = track(batcher.submit(rows(12))); // parts of 4, 4, 4
+  await clock.advanceAsync(15); // its timeout passed at 10: delayed
+  // A ends at 30, R's parts start at 30, 60 and 90: its place frees at 90, 75 ms from now.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit([1])), { estimate: 75, truth: 75 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests.map((r) => r.length).join('+')]), [
+    [0, '4'],
+    [30, '4'],
+    [60, '4'],
+    [90, '4'],
+    [120, '1'],
+  ]);
+  assert.deepEqual(a.value, rows(4));
+  assert.deepEqual(big.value, rows(12));
+});
