@@ -178,7 +178,7 @@ export class BatchQueue<E extends QueueEntry<E>> {
    * The batches that start before the first one holding a request of `level`: what competes above
    * it now (higher levels, their delayed entries, and lower levels' entries aged up to it), per
    * batch key, since requests of different keys never share a batch. A key's last, partial batch
-   * counts only where that key holds none of the level's requests to fill it. `items`: the items
+   * counts only where that key holds none of the level's requests (delayed ones included) to fill it. `items`: the items
    * those batches hold.
    */
   batchesBefore(level: number, maxBatchSize: number, now: number): { batches: number; items: number } {
@@ -194,7 +194,8 @@ export class BatchQueue<E extends QueueEntry<E>> {
         }
       }
       const full = Math.floor(items / maxBatchSize);
-      const own = group.lists[level - 1]!.items > 0;
+      // The level's timed-out 'delay' entries are its requests too, and fill that batch as well.
+      const own = group.lists[level - 1]!.items + group.lists[this.#levels + level - 1]!.items > 0;
       batches += own ? full : Math.ceil(items / maxBatchSize);
       before += own ? full * maxBatchSize : items;
     }

@@ -152,3 +152,33 @@ test("retryAfterMs counts the later parts of a split request that its 'delay' ti
   assert.deepEqual(a.value, rows(4));
   assert.deepEqual(big.value, rows(12));
 });
+
+test("retryAfterMs does not count a higher level's part-filled batch that the level's timed-out 'delay' requests fill", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 4,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    queuePolicies: { 2: { maxQueueSize: 1, timeoutAction: 'delay', defaultTimeoutMs: 10 } },
+    execute,
+  });
+  const four = (x: string) => ['1', '2', '3', '4'].map((i) => batcher.submit(x + i, { priority: 1 }));
+  await Promise.all([...four('w'), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const answers = four('B').map((p) => track(p));
+  await clock.flush(); // B runs until 30
+  answers.push(track(batcher.submit('L')));
+  await clock.advanceAsync(15); // L timed out at 10: delayed behind level 2, still a level-2 request
+  answers.push(track(batcher.submit('H1', { priority: 1 })), track(batcher.submit('H2', { priority: 1 })));
+  // At 30 the batch H1 + H2 + L starts: L's place frees in 15 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('L2')), { estimate: 15, truth: 15 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests.join('+')]), [
+    [0, 'B1+B2+B3+B4'],
+    [30, 'H1+H2+L'],
+    [60, 'L2'],
+  ]);
+  assert.deepEqual(answers.map((a) => a.value), ['B1', 'B2', 'B3', 'B4', 'L', 'H1', 'H2']);
+});
