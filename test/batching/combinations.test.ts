@@ -90,3 +90,71 @@ test("a split request whose 'delay' timeout passes while a part runs keeps its p
   assert.deepEqual(batches.map((b) => b.queueMs), [[0], [10], [20, 20]]);
   assertBalanced(batcher, clock, calls, batches);
 });
+
+test('cancelling a split request whose part shares a running batch: the other request is answered, the queued part never runs, the part is discarded', async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches, drops } = rowBatcher(clock, {});
+  const blocker = track(batcher.submit(rows('B', 4)));
+  await clock.flush();
+  const q = track(batcher.submit(rows('Q', 1)));
+  const controller = new AbortController();
+  const big = track(batcher.submit(rows('R', 6), { signal: controller.signal })); // parts of 3 (filling Q's batch) and 3
+  await clock.advanceAsync(15); // Q + R3 runs from 10
+  controller.abort();
+  await clock.flush();
+  assert.ok(big.error instanceof CancelledError, `rejected with CancelledError, got ${String(big.error)}`);
+  assert.deepEqual(drops, [{ reason: 'cancelled', queueMs: 10, stage: 'running' }]);
+  assert.equal(calls[1]!.context.signal.aborted, false, 'Q still waits for the batch');
+  await clock.advanceAsync(100);
+  assert.deepEqual([blocker.value, q.value], [['B:0', 'B:1', 'B:2', 'B:3'], ['Q:0']]);
+  assert.deepEqual(shapes(), ['B4', 'Q1+R3']);
+  assert.deepEqual(batches.map((b) => [b.reason, b.size, b.queueMs, b.discardedAt, b.discardedItems]), [
+    ['full', 4, [0], [], 0],
+    ['full', 4, [10, 10], [1], 3],
+  ]);
+  assertBalanced(batcher, clock, calls, batches);
+});
+
+test("a split request's part answered with an Error fails that request alone: the other request of its batch and another key's batch beside are answered, its queued part never runs", async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches, drops } = rowBatcher(clock, { concurrency: 2, batchKey: (r) => r.key }, 10, (r) => r.id === 'R' && r.rows[0] === 0);
+  const q = track(batcher.submit(rows('Q', 1, 'k')));
+  const other = track(batcher.submit(rows('O', 2, 'j')));
+  const big = track(batcher.submit(rows('R', 6, 'k'))); // parts of 3 (filling Q's batch) and 3
+  await clock.advanceAsync(100);
+  assert.deepEqual(shapes(), ['Q1+R3', 'O2']);
+  assert.deepEqual(q.value, ['Q:0']);
+  assert.deepEqual(other.value, ['O:0', 'O:1']);
+  assert.equal((big.error as Error).message, 'R failed');
+  assert.deepEqual(drops, []);
+  // O's key goes at once beside Q's full batch; R's second part waits for a slot and is dropped with its request.
+  assert.deepEqual(batches.map((b) => [b.reason, b.size, b.failedAt, b.failedItems]), [
+    ['full', 4, [1], 3],
+    ['delay', 2, [], 0],
+  ]);
+  assertBalanced(batcher, clock, calls, batches);
+});
+
+test('close() with parts queued runs them (reason drain) and refuses new requests; close resolves when the last part ends', async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches } = rowBatcher(clock, { maxQueueDelayMs: 100 });
+  const big = track(batcher.submit(rows('R', 10)));
+  await clock.advanceAsync(5);
+  const s = track(batcher.submit(rows('S', 1)));
+  const closed = track(batcher.close());
+  const late = track(batcher.submit(rows('T', 1)));
+  await clock.advanceAsync(24);
+  assert.equal(closed.state, 'pending', 'the last part still runs');
+  await clock.advanceAsync(1);
+  assert.equal(closed.state, 'resolved');
+  assert.equal((late.error as Error).name, 'ClosedError');
+  assert.deepEqual(big.value, rows('R', 10).rows.map((x) => `R:${x}`));
+  assert.deepEqual(s.value, ['S:0']);
+  assert.deepEqual(shapes(), ['R4', 'R4', 'R2+S1']);
+  assert.deepEqual(calls.map((c) => [c.at, c.context.reason]), [
+    [0, 'full'],
+    [10, 'drain'],
+    [20, 'drain'],
+  ]);
+  assertBalanced(batcher, clock, calls, batches);
+});
