@@ -176,10 +176,10 @@ export class BatchQueue<E extends QueueEntry<E>> {
 
   /**
    * The batches that start before the first one holding a request of `level`: what competes above
-   * it now (higher levels, their delayed entries, and lower levels' entries aged up to it), per
-   * batch key, since requests of different keys never share a batch. A key's last, partial batch
-   * counts only where that key holds none of the level's requests (delayed ones included) to fill it. `items`: the items
-   * those batches hold.
+   * it now (higher levels, their delayed entries, and lower levels' entries aged up past it, or to
+   * it ahead of its first entry), per batch key, since requests of different keys never share a
+   * batch. A key's last, partial batch counts only where that key holds none of the level's
+   * requests (delayed ones included) to fill it. `items`: the items those batches hold.
    */
   batchesBefore(level: number, maxBatchSize: number, now: number): { batches: number; items: number } {
     let batches = 0;
@@ -188,9 +188,15 @@ export class BatchQueue<E extends QueueEntry<E>> {
       let items = 0;
       for (let i = 0; i < level - 1; i++) items += group.lists[i]!.items + group.lists[this.#levels + i]!.items;
       if (this.#agingMs !== undefined) {
-        // Oldest first in each list, so the aged entries are its head.
+        // Oldest first in each list, so the aged entries are its head; one aged to the level
+        // itself goes first only when it was queued before the level's first entry.
+        const head = group.lists[level - 1]!.head;
         for (let i = level; i < this.#levels; i++) {
-          for (let e = group.lists[i]!.head; e && this.rank(e, now) <= level; e = e.next) items += e.size;
+          for (let e = group.lists[i]!.head; e; e = e.next) {
+            const rank = this.rank(e, now);
+            if (rank > level || (rank === level && head !== undefined && e.seq > head.seq)) break;
+            items += e.size;
+          }
         }
       }
       const full = Math.floor(items / maxBatchSize);

@@ -182,3 +182,35 @@ test("retryAfterMs does not count a higher level's part-filled batch that the le
   ]);
   assert.deepEqual(answers.map((a) => a.value), ['B1', 'B2', 'B3', 'B4', 'L', 'H1', 'H2']);
 });
+
+test('retryAfterMs does not count a low request aged up to the level that goes after the level\'s own first request (same rank, queued later)', async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    agingMs: 20,
+    queuePolicies: { 1: { maxQueueSize: 1 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const answers = [track(batcher.submit('A'))];
+  await clock.flush(); // A runs until 30
+  answers.push(track(batcher.submit('H1', { priority: 1 })));
+  await clock.advanceAsync(1);
+  answers.push(track(batcher.submit('L')));
+  await clock.advanceAsync(24); // L has aged up to level 1, but H1 was queued first
+  // At 30 H1 starts: a place at level 1 frees in 5 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('H2', { priority: 1 })), { estimate: 5, truth: 5 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests[0]]), [
+    [0, 'A'],
+    [30, 'H1'],
+    [60, 'L'],
+    [90, 'H2'],
+  ]);
+  assert.deepEqual(answers.map((a) => a.value), ['A', 'H1', 'L']);
+});
