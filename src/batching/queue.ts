@@ -175,35 +175,28 @@ export class BatchQueue<E extends QueueEntry<E>> {
   }
 
   /**
-   * The batches that start before the first one holding a request of `level`: what competes above
-   * it now (higher levels, their delayed entries, and lower levels' entries aged up past it, or to
-   * it ahead of its first entry), per batch key, since requests of different keys never share a
-   * batch. A key's last, partial batch counts only where that key holds none of the level's
-   * requests (delayed ones included) to fill it. `items`: the items those batches hold.
+   * The batches that start before the first one holding a request of `level`, per batch key (keys
+   * never share a batch): in each group, the entries of other levels that go before the level's
+   * first entry now (higher levels and their delayed entries, lower levels' entries aged up past
+   * it, or to it and queued before it; all of them when that first entry has aged up too, only
+   * those ranking above it), or, where the group holds none of the level, those a new entry of the
+   * level would wait behind. A key's last, partial batch counts only where that key holds one of
+   * the level's requests (delayed ones included) to fill it. `items`: the items those batches hold.
+   * O(levels) per group but for the entries walked in a list that only partly goes first.
    */
   batchesBefore(level: number, maxBatchSize: number, now: number): { batches: number; items: number } {
     let batches = 0;
     let before = 0;
     for (const group of this.#groups.values()) {
+      const first = group.lists[level - 1]!.head ?? group.lists[this.#levels + level - 1]!.head;
+      const goesFirst = (e: E) => (first ? this.precedes(e, first, now) : this.rank(e, now) <= level);
       let items = 0;
-      for (let i = 0; i < level - 1; i++) items += group.lists[i]!.items + group.lists[this.#levels + i]!.items;
-      if (this.#agingMs !== undefined) {
-        // Oldest first in each list, so the aged entries are its head; one aged to the level
-        // itself goes first only when it was queued before the level's first entry.
-        const head = group.lists[level - 1]!.head;
-        for (let i = level; i < this.#levels; i++) {
-          for (let e = group.lists[i]!.head; e; e = e.next) {
-            const rank = this.rank(e, now);
-            if (rank > level || (rank === level && head !== undefined && e.seq > head.seq)) break;
-            items += e.size;
-          }
-        }
-      }
+      group.lists.forEach((list, i) => {
+        if (i % this.#levels !== level - 1) items += itemsBefore(list, goesFirst);
+      });
       const full = Math.floor(items / maxBatchSize);
-      // The level's timed-out 'delay' entries are its requests too, and fill that batch as well.
-      const own = group.lists[level - 1]!.items + group.lists[this.#levels + level - 1]!.items > 0;
-      batches += own ? full : Math.ceil(items / maxBatchSize);
-      before += own ? full * maxBatchSize : items;
+      batches += first ? full : Math.ceil(items / maxBatchSize);
+      before += first ? full * maxBatchSize : items;
     }
     return { batches, items: before };
   }
@@ -305,4 +298,16 @@ function onlyHead<E extends QueueEntry<E>>(lists: readonly EntryList<E>[]): E | 
     head = list.head;
   }
   return head;
+}
+
+/**
+ * The items at the head of `list` that go first by `goesFirst`: every list is in dispatch order
+ * (oldest first, and aging lifts the oldest most), so all of them when its tail does.
+ */
+function itemsBefore<E extends QueueEntry<E>>(list: EntryList<E>, goesFirst: (entry: E) => boolean): number {
+  if (!list.tail) return 0;
+  if (goesFirst(list.tail)) return list.items;
+  let items = 0;
+  for (let e = list.head; e && goesFirst(e); e = e.next) items += e.size;
+  return items;
 }

@@ -214,3 +214,36 @@ test('retryAfterMs does not count a low request aged up to the level that goes a
   ]);
   assert.deepEqual(answers.map((a) => a.value), ['A', 'H1', 'L']);
 });
+
+test("retryAfterMs does not count a high level's requests that the full level's own first request, aged up, goes before", async () => {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({
+    clock,
+    maxBatchSize: 1,
+    priorityLevels: 2,
+    defaultPriority: 2,
+    agingMs: 20,
+    queuePolicies: { 2: { maxQueueSize: 1 } },
+    execute,
+  });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
+  const t0 = clock.now();
+  const answers = [track(batcher.submit('A', { priority: 1 }))];
+  await clock.flush(); // A runs until 30
+  await clock.advanceAsync(1);
+  answers.push(track(batcher.submit('L')));
+  await clock.advanceAsync(24); // L has aged up to level 1
+  answers.push(track(batcher.submit('H1', { priority: 1 })), track(batcher.submit('H2', { priority: 1 })));
+  // At 30 L starts, before H1 and H2, which were queued after it at the same rank: a place at level 2 frees in 5 ms.
+  assert.deepEqual(await estimateAndTruth(clock, () => batcher.submit('L2')), { estimate: 5, truth: 5 });
+  await clock.advanceAsync(200);
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests[0]]), [
+    [0, 'A'],
+    [30, 'L'],
+    [60, 'H1'],
+    [90, 'H2'],
+    [120, 'L2'],
+  ]);
+  assert.deepEqual(answers.map((a) => a.value), ['A', 'L', 'H1', 'H2']);
+});
