@@ -19,7 +19,12 @@ interface Rows {
 
 const rows = (id: string, n: number, key?: string): Rows => ({ id, rows: Array.from({ length: n }, (_, i) => i), key });
 
-function rowBatcher(clock: FakeClock, options: Partial<BatcherOptions<Rows, string[]>>, latencyMs = 10, fails?: (r: Rows) => boolean) {
+function rowBatcher(
+  clock: FakeClock,
+  options: Partial<BatcherOptions<Rows, string[]>>,
+  latencyMs: number | ((requests: readonly Rows[]) => number) = 10,
+  fails?: (r: Rows) => boolean,
+) {
   const { calls, execute } = recorder(
     clock,
     (r: Rows) => (fails?.(r) ? new Error(`${r.id} failed`) : r.rows.map((x) => `${r.id}:${x}`)),
@@ -157,4 +162,38 @@ test('close() with parts queued runs them (reason drain) and refuses new request
     [20, 'drain'],
   ]);
   assertBalanced(batcher, clock, calls, batches);
+});
+
+test("per-level policies with split requests: the high level keeps its own longer timeout (override allowed) and its last part waits out the delay; the low level's is cut to its default, and its last part goes early for it (reason deadline)", async () => {
+  const clock = new FakeClock();
+  const { calls, batcher } = rowBatcher(
+    clock,
+    {
+      maxQueueDelayMs: 100,
+      concurrency: 2,
+      batchKey: (r) => r.key,
+      priorityLevels: 2,
+      defaultPriority: 2,
+      defaultTimeoutMs: 50,
+      queuePolicies: { 1: { allowTimeoutOverride: true } },
+    },
+    (rs: readonly Rows[]) => 2.5 * rs.reduce((n, r) => n + r.rows.length, 0),
+  );
+  const { drops } = events(batcher);
+  await Promise.all([batcher.submit(rows('W', 4, 'a')), clock.advanceAsync(10)]); // a batch of 4 takes 10 ms
+  const t0 = clock.now();
+  const high = track(batcher.submit(rows('H', 5, 'a'), { priority: 1, timeoutMs: 200 }));
+  const low = track(batcher.submit(rows('L', 5, 'b'), { timeoutMs: 500 }));
+  await clock.advanceAsync(300);
+  // L's 50 ms, less 1.5 × the 2.5 ms its last part of 1 item takes: it goes at 46.25.
+  assert.deepEqual(calls.slice(1).map((c) => [c.at - t0, c.requests.map((r) => `${r.id}${r.rows.length}`).join('+'), c.context.reason]), [
+    [0, 'H4', 'full'],
+    [0, 'L4', 'full'],
+    [46.25, 'L1', 'deadline'],
+    [100, 'H1', 'delay'],
+  ]);
+  assert.deepEqual(high.value, rows('H', 5).rows.map((x) => `H:${x}`));
+  assert.deepEqual(low.value, rows('L', 5).rows.map((x) => `L:${x}`));
+  assert.deepEqual(drops, []);
+  assert.equal(clock.pending, 0, 'no timer left');
 });
