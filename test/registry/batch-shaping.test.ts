@@ -158,3 +158,61 @@ test("padRows: 'repeat' pads a batch with copies of its last request's first row
   assert.throws(() => new TensorHandler({ padRows: 'first' as never }), { name: 'TypeError', message: 'Expected `padRows` to be one of "value", "repeat", got "first" (string)' });
   await registry.close();
 });
+
+test('a split request with allowedBatchSizes and padVariableLength: its first part fills the batch queued ahead, padded to that batch\'s length; its last is padded with rows; every padding row and length is dropped or merged back at its own length', async () => {
+  const clock = new FakeClock();
+  const backend = memoryBackend({ clock });
+  const registry = new ModelRegistry({ backends: [backend], clock });
+  await registry.load({
+    name: 'm',
+    source: echo,
+    batching: { maxBatchSize: 4, maxQueueDelayMs: 5 },
+    handler: () => new TensorHandler({ allowedBatchSizes: [4], padVariableLength: true, padValue: -1 }),
+    warmup: [],
+  });
+  const service = new InferenceService({ registry, clock });
+  const six = { inputs: { x: { datatype: 'FP32', shape: [6, 2], data: new Float32Array([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]) } as Tensor } };
+  const long = service.infer('m', row(9, 9, 9));
+  const split = service.infer('m', six); // parts of 3 (beside the long row) and 3
+  await clock.advanceAsync(20);
+  assert.deepEqual(backend.calls.map((c) => c.feeds.x!.shape), [
+    [4, 3],
+    [4, 2],
+  ]);
+  assert.deepEqual(Array.from(backend.calls[0]!.feeds.x!.data as Float32Array), [9, 9, 9, 1, 1, -1, 2, 2, -1, 3, 3, -1]);
+  assert.deepEqual(Array.from(backend.calls[1]!.feeds.x!.data as Float32Array), [4, 4, 5, 5, 6, 6, -1, -1]);
+  const reply = await split;
+  assert.deepEqual(reply.outputs.x!.shape, [6, 3]);
+  assert.deepEqual(Array.from(reply.outputs.x!.data as Float32Array), [1, 1, -1, 2, 2, -1, 3, 3, -1, 4, 4, -1, 5, 5, -1, 6, 6, -1]);
+  const first = await long;
+  assert.deepEqual([first.outputs.x!.shape, Array.from(first.outputs.x!.data as Float32Array)], [[1, 3], [9, 9, 9]]);
+  await registry.close();
+});
+
+test("a subclass that trims to each part's true length gives a split request padded beside a longer one its own length back", async () => {
+  class TrimRows extends TensorHandler {
+    override postprocess(outputs: TensorMap, requests: readonly InferenceRequest[]): InferenceResponse[] {
+      return super.postprocess(outputs, requests).map((response, i) => {
+        const [rows, length] = requests[i]!.inputs.x!.shape as [number, number];
+        const x = response.outputs.x!;
+        const width = x.shape[1]!;
+        const data = new Float32Array(rows * length);
+        for (let r = 0; r < rows; r++) data.set((x.data as Float32Array).subarray(r * width, r * width + length), r * length);
+        return { outputs: { x: { datatype: 'FP32', shape: [rows, length], data } as Tensor } };
+      });
+    }
+  }
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const handler = () => new TrimRows({ allowedBatchSizes: [4], padVariableLength: true, padValue: -1 });
+  await registry.load({ name: 'm', source: echo, batching: { maxBatchSize: 4, maxQueueDelayMs: 5 }, handler, warmup: [] });
+  const service = new InferenceService({ registry, clock });
+  const six = { inputs: { x: { datatype: 'FP32', shape: [6, 2], data: new Float32Array([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]) } as Tensor } };
+  const long = service.infer('m', row(9, 9, 9));
+  const split = service.infer('m', six);
+  await clock.advanceAsync(20);
+  const reply = await split;
+  assert.deepEqual([reply.outputs.x!.shape, Array.from(reply.outputs.x!.data as Float32Array)], [[6, 2], [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]]);
+  assert.deepEqual(Array.from((await long).outputs.x!.data as Float32Array), [9, 9, 9]);
+  await registry.close();
+});
