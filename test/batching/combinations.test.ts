@@ -197,3 +197,22 @@ test("per-level policies with split requests: the high level keeps its own longe
   assert.deepEqual(drops, []);
   assert.equal(clock.pending, 0, 'no timer left');
 });
+
+test("a split request's first part fills the batch of a low request aged up ahead of it, and the requests are answered in order", async () => {
+  const clock = new FakeClock();
+  const { calls, batcher, shapes, batches } = rowBatcher(clock, { priorityLevels: 2, defaultPriority: 2, agingMs: 20 }, 30);
+  const a = track(batcher.submit(rows('A', 4), { priority: 1 }));
+  await clock.advanceAsync(1);
+  const low = track(batcher.submit(rows('L', 1)));
+  await clock.advanceAsync(24); // L has aged up to level 1
+  const big = track(batcher.submit(rows('R', 6), { priority: 1 })); // parts of 3 (beside L) and 3
+  await clock.advanceAsync(200);
+  assert.deepEqual(shapes(), ['A4', 'L1+R3', 'R3']);
+  assert.deepEqual(calls.map((c) => [c.at, c.context.reason]), [
+    [0, 'full'],
+    [30, 'full'],
+    [60, 'delay'],
+  ]);
+  assert.deepEqual([a.value?.length, low.value, big.value], [4, ['L:0'], rows('R', 6).rows.map((x) => `R:${x}`)]);
+  assertBalanced(batcher, clock, calls, batches);
+});
