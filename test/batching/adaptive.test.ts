@@ -128,6 +128,24 @@ test('adaptive mode caps a batch to the objective and sheds requests that cannot
   assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
 });
 
+test('adaptive mode keeps its objective while it drains: batches capped to it, the rest shed, and drain() resolves', async () => {
+  const { clock, batcher, batches, drops } = simulated({ maxLatencyMs: 50, concurrency: 1 });
+  await warmUp(batcher, clock);
+  batches.length = 0;
+
+  const burst: Tracked<number>[] = Array.from({ length: 100 }, (_, i) => track(batcher.submit(i)));
+  const drained = track(batcher.drain());
+  await clock.advanceAsync(200);
+  // As without drain(): 29 items meet the objective; the rest are shed at 28 ms, not run late.
+  assert.deepEqual(batches.map((b) => [b.size, b.reason]), [[29, 'drain']]);
+  assert.equal(burst.filter((r) => r.state === 'resolved').length, 29);
+  const shed = burst.filter((r) => r.state === 'rejected');
+  assert.equal(shed.length, 71);
+  assert.ok(shed.every((r) => r.error instanceof OverloadedError), 'every request not run is shed as overload');
+  assert.deepEqual(new Set(drops.map((d) => `${d.reason}:${d.stage}`)), new Set(['shed:queued']));
+  assert.equal(drained.state, 'resolved', 'drain() resolves once nothing is queued or running');
+});
+
 test('adaptive mode refuses at once a request that, split into parts, would take longer than the objective, before any part runs', async () => {
   const { clock, calls, batcher, rows } = await splitting(30);
   const before = calls.length;
