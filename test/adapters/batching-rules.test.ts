@@ -178,7 +178,7 @@ for (const [adapter, start] of adapters) {
     });
 
     for (const allowTimeoutOverride of [false, true]) {
-      test(`parameters.timeout (µs) under defaultTimeoutMs 100, allowTimeoutOverride ${allowTimeoutOverride}: a shorter one is honoured, a longer one ${allowTimeoutOverride ? 'too' : 'capped at the default'}; 504 while queued or running`, async () => {
+      test(`parameters.timeout (µs) under defaultTimeoutMs 100, allowTimeoutOverride ${allowTimeoutOverride}: a shorter one is honoured, a longer one ${allowTimeoutOverride ? 'too' : 'capped at the default'}, 0 takes the default (it is no timeout of its own, not none at all); 504 while queued or running`, async () => {
         const clock = new FakeClock();
         const s = await serve(start, { maxBatchSize: 1, defaultTimeoutMs: 100, allowTimeoutOverride }, { clock });
         try {
@@ -189,22 +189,23 @@ for (const [adapter, start] of adapters) {
           const timed = (name: string, timeout: number) => post(s.url, infer([[2, 0, 0]], { timeout })).then((r) => ((at[name] = clock.now()), r));
           const longer = timed('longer', 500_000);
           const shorter = timed('shorter', 50_000);
-          await until(() => s.queue().queued === 2, 'both queued');
+          const zero = timed('zero', 0);
+          await until(() => s.queue().queued === 3, 'all three queued');
           for (let t = 0; t < 600; t += 10) {
             await clock.advanceAsync(10);
             await tick();
           }
-          const [l, sh] = await Promise.all([longer, shorter]);
-          assert.deepEqual([seen(l), seen(sh)], [[504, 'ERR_SERVABLE_DEADLINE_EXCEEDED'], [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED']]);
+          const [l, sh, z] = await Promise.all([longer, shorter, zero]);
+          assert.deepEqual([seen(l), seen(sh), seen(z)], [[504, 'ERR_SERVABLE_DEADLINE_EXCEEDED'], [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED'], [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED']]);
           assert.match(l.body!.error!, new RegExp(`^The request timed out after ${allowTimeoutOverride ? 500 : 100} ms while queued$`));
-          assert.deepEqual(at, { shorter: 50, longer: allowTimeoutOverride ? 500 : 100 });
+          assert.deepEqual(at, { shorter: 50, zero: 100, longer: allowTimeoutOverride ? 500 : 100 });
           s.openAll();
           // The running request's 1 s is capped at 100 ms without overrides: answered 504 while its batch runs.
           assert.deepEqual(seen(await running), allowTimeoutOverride ? [200, [1]] : [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED']);
           assert.deepEqual(s.batches(), [[1]], 'neither timed-out request ran');
           assert.deepEqual(
             await s.metrics(),
-            allowTimeoutOverride ? { success: 1, timeout: 2, 'drop timeout:queued': 2 } : { timeout: 3, 'drop timeout:queued': 2, 'drop timeout:running': 1 },
+            allowTimeoutOverride ? { success: 1, timeout: 3, 'drop timeout:queued': 3 } : { timeout: 4, 'drop timeout:queued': 3, 'drop timeout:running': 1 },
           );
         } finally {
           await s.close();
