@@ -56,7 +56,11 @@ export function errorResponse(error: unknown, internal: (error: unknown) => void
     : errorBody(500, 'Internal server error', 'ERR_SERVABLE_INTERNAL');
 }
 
-/** Whole seconds for `Retry-After`, rounded up; 1 when the wait is unknown. */
+/**
+ * Whole seconds for `Retry-After`, rounded up, so a wait above 0 is never 0 (a wait below 5e-321 ms
+ * divides to 0); 0 for none; 1 when the wait is unknown.
+ */
 function retryAfterSeconds(ms: number): number {
-  return Number.isFinite(ms) ? Math.max(0, Math.ceil(ms / 1000)) : 1;
+  if (!Number.isFinite(ms)) return 1;
+  return ms > 0 ? Math.max(1, Math.ceil(ms / 1000)) : 0;
 }
