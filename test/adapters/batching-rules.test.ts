@@ -177,6 +177,33 @@ for (const [adapter, start] of adapters) {
       }
     });
 
+    test('each level has its own maxQueueSize: a full level 2 answers 503 naming it while level 1 still queues; a priority-1 request larger than maxBatchSize goes ahead of the queued levels 2 and 3, answered whole', async () => {
+      const clock = new FakeClock();
+      const s = await serve(start, { maxBatchSize: 2, priorityLevels: 3, queuePolicies: { 2: { maxQueueSize: 2 } } }, { clock });
+      try {
+        s.hold();
+        const running = post(s.url, infer([[1, 0, 0]]));
+        await until(() => s.queue().inFlight === 1, 'the first run');
+        const queued = [post(s.url, infer([[2, 0, 0]]))];
+        await until(() => s.queue().queued === 1, 'level 2 queued');
+        queued.push(post(s.url, infer([[3, 0, 0]], { priority: 3 })));
+        await until(() => s.queue().queued === 2, 'level 3 queued');
+        queued.push(post(s.url, infer([[4, 0, 0]])));
+        await until(() => s.queue().queued === 3, 'level 2 full');
+        const full = await post(s.url, infer([[5, 0, 0]], { priority: 2 }));
+        // Before any batch has run one is taken to run 100 ms: the running one frees its slot then, and level 2 goes next.
+        assert.deepEqual([full.status, full.retryAfter, full.body], [503, '1', { error: 'The queue is full: 2 requests wait at priority 2 (maxQueueSize 2); retry in about 100 ms', code: 'ERR_SERVABLE_QUEUE_FULL' }]);
+        queued.push(post(s.url, infer([[6, 0, 0], [7, 0, 0], [8, 1, 0]], { priority: 1 })));
+        await until(() => s.queue().queued === 4, 'the priority-1 request queued');
+        s.openAll();
+        assert.deepEqual((await Promise.all([running, ...queued])).map(seen), [[200, [1]], [200, [2]], [200, [3]], [200, [4]], [200, [6, 7, 18]]]);
+        assert.deepEqual(s.batches(), [[1], [6, 7], [8, 2], [4, 3]]);
+        assert.deepEqual(await s.metrics(), { success: 5, rejected: 1, 'drop queue-full:queued': 1 });
+      } finally {
+        await s.close();
+      }
+    });
+
     for (const allowTimeoutOverride of [false, true]) {
       test(`parameters.timeout (µs) under defaultTimeoutMs 100, allowTimeoutOverride ${allowTimeoutOverride}: a shorter one is honoured, a longer one ${allowTimeoutOverride ? 'too' : 'capped at the default'}, 0 takes the default (it is no timeout of its own, not none at all); 504 while queued or running`, async () => {
         const clock = new FakeClock();
@@ -229,6 +256,34 @@ for (const [adapter, start] of adapters) {
         assert.deepEqual((await Promise.all([running, late, fresh])).map(seen), [[200, [1]], [200, [2]], [200, [3]]]);
         assert.deepEqual(s.batches(), [[1], [3], [2]]);
         assert.deepEqual([await s.metrics(), s.drops], [{ success: 3 }, []]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    test(`timeoutAction 'delay' among levels: a level-2 request past its timeout goes behind a fresh level-2 one but still before level 3; a delayed request whose client hangs up leaves the queue`, async () => {
+      const clock = new FakeClock();
+      const s = await serve(start, { maxBatchSize: 1, priorityLevels: 3, defaultTimeoutMs: 50, timeoutAction: 'delay' }, { clock });
+      try {
+        s.hold();
+        const running = post(s.url, infer([[1, 0, 0]]));
+        await until(() => s.queue().inFlight === 1, 'the first run');
+        const late = post(s.url, infer([[2, 0, 0]], { priority: 2 }));
+        const hangUp = new AbortController();
+        const gone = post(s.url, infer([[9, 0, 0]], { priority: 2 }), hangUp.signal).catch((e: Error) => e.name);
+        await until(() => s.queue().queued === 2, 'both queued');
+        await clock.advanceAsync(60);
+        const low = post(s.url, infer([[3, 0, 0]], { priority: 3 }));
+        await until(() => s.queue().queued === 3, 'level 3 queued');
+        const fresh = post(s.url, infer([[4, 0, 0]], { priority: 2 }));
+        await until(() => s.queue().queued === 4, 'the fresh one queued');
+        hangUp.abort();
+        await until(() => s.drops.length === 1, 'the hang-up to take its request out');
+        s.openAll();
+        assert.deepEqual((await Promise.all([running, late, low, fresh])).map(seen), [[200, [1]], [200, [2]], [200, [3]], [200, [4]]]);
+        assert.equal(await gone, 'AbortError');
+        assert.deepEqual(s.batches(), [[1], [4], [2], [3]]);
+        assert.deepEqual([s.drops, await s.metrics()], [['cancelled:queued'], { success: 4, cancelled: 1, 'drop cancelled:queued': 1 }]);
       } finally {
         await s.close();
       }
