@@ -139,7 +139,7 @@ export function queueFullError<Req, Res>(o: ResolvedOptions<Req, Res>, backlog: 
   const where = o.priorityLevels > 1 ? ` at priority ${backlog.level}` : '';
   const limit = o.policies[backlog.level - 1]!.maxQueueSize;
   return new QueueFullError(
-    `The queue is full: ${backlog.waiting} requests wait${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
+    `The queue is full: ${backlog.waiting === 1 ? '1 request waits' : `${backlog.waiting} requests wait`}${where} (maxQueueSize ${limit}); retry in about ${retryAfterMs} ms`,
     retryAfterMs,
   );
 }

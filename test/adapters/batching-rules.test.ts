@@ -317,7 +317,7 @@ for (const [adapter, start] of adapters) {
               [700, backpressureStatus, '1', 'ERR_SERVABLE_QUEUE_FULL', backpressureStatus, '1', 'ERR_SERVABLE_QUEUE_FULL', ['error', 'code']],
             ],
           );
-          assert.match(refusals[0]![1].body!.error!, /^The queue is full: 1 requests wait \(maxQueueSize 1\); retry in about 1001 ms$/);
+          assert.match(refusals[0]![1].body!.error!, /^The queue is full: 1 request waits \(maxQueueSize 1\); retry in about 1001 ms$/);
           await clock.advanceAsync(800);
           await running;
           await clock.advanceAsync(1500);

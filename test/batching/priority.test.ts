@@ -78,7 +78,7 @@ test('each level has its own queue policy: maxQueueSize and defaultTimeoutMs', a
   const highRefused = track(batcher.submit('high-4', { priority: 1 }));
   await clock.advanceAsync(0);
   assert.ok(refused.error instanceof QueueFullError);
-  assert.match((refused.error as Error).message, /1 requests wait at priority 2 \(maxQueueSize 1\)/);
+  assert.match((refused.error as Error).message, /1 request waits at priority 2 \(maxQueueSize 1\)/);
   assert.ok(highRefused.error instanceof QueueFullError);
   assert.match((highRefused.error as Error).message, /3 requests wait at priority 1 \(maxQueueSize 3\)/);
   assert.equal(batcher.queued, 4);
