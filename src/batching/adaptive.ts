@@ -83,6 +83,8 @@ export class LatencyModel {
   #minItems = 1;
   #spread = 0;
   #fitted = false;
+  /** True while the window holds batches of one size alone and the line is kept from before. */
+  #kept = false;
   #samples = 0;
   #cuts = 0;
   /** True when a batch was recorded since the last fit. */
@@ -189,6 +191,15 @@ export class LatencyModel {
   get fitted(): boolean {
     this.#refit();
     return this.#fitted;
+  }
+
+  /**
+   * True while the batches the fit is drawn from all hold one size and the line is kept from an
+   * earlier fit: they check it at that size alone, never its slope.
+   */
+  get keptLine(): boolean {
+    this.#refit();
+    return this.#kept;
   }
 
   /** The model as plain data. */
@@ -313,11 +324,13 @@ export class LatencyModel {
     }
     this.#mean = my;
     this.#meanItems = mx;
+    this.#kept = false;
     if (sxx === 0) {
       // Beyond the sizes it was fitted on the line is a guess, too loose to tell a shift by.
       if (this.#fitted && least >= fittedDownTo && least <= this.#lineMostItems && this.#throughMean(least, ys, my) && this.#onLine(least)) {
         // Kept, the line is still the one fitted down to its smallest batch.
         this.#minItems = fittedDownTo;
+        this.#kept = true;
         return;
       }
       this.#watch.stop();

@@ -286,6 +286,71 @@ test('sixteen closed-loop callers on 2 instances are not locked into one full ba
   assert.deepEqual(new Set(fixed.batches.map((b) => `${b.size} ${b.reason}`)), new Set(['16 full']));
 });
 
+/**
+ * Eight closed-loop callers on 2 instances after a warm-up of a batch of 1 and one of 3: every
+ * batch takes `ms(n)`, or during the warm-up `flatMs` when given. Returns the fit the warm-up left,
+ * each later batch's size and start, in order, and the fit at the end.
+ */
+async function eightCallers(options: { ms: (n: number) => number; flatMs?: number; maxLatencyMs: number; forMs: number }) {
+  const clock = new FakeClock();
+  const phase = { warm: true };
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => (phase.warm ? (options.flatMs ?? options.ms(rs.length)) : options.ms(rs.length)));
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: options.maxLatencyMs, concurrency: 2, execute });
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(100);
+  await Promise.all([first, ...rest]);
+  phase.warm = false;
+  const fit = batcher.runTime;
+  const before = calls.length;
+  const start = clock.now();
+  const callers = Array.from({ length: 8 }, async (_, caller) => {
+    while (clock.now() < start + options.forMs) await batcher.submit(caller);
+  });
+  await clock.advanceAsync(options.forMs + 100);
+  await Promise.all(callers);
+  return { fit, ran: calls.slice(before).map((c) => ({ size: c.requests.length, at: c.at - start })), runTime: batcher.runTime };
+}
+
+test('a kept flat line does not lock 8 closed-loop callers into batches of 8 with an instance idle: the next window explores a split', async () => {
+  // True time 0.5 + 0.5·n ms, but the warm-up's batches of 1 and 3 both took 4.5 ms: the line
+  // 0·n + 4.5, on which a batch of 8 (4.5 ms) lies exactly, so it confirmed itself for good and
+  // the second instance sat idle. Once the window holds batches of 8 alone, the kept line cannot
+  // be checked: one batch goes as 2 × 4, the next fit is fresh, and spreading pays from then on.
+  const { fit, ran, runTime } = await eightCallers({ ms: (n) => 0.5 + 0.5 * n, flatMs: 4.5, maxLatencyMs: 50, forMs: 1000 });
+  assert.deepEqual([fit.fitted, fit.perItemMs, fit.overheadMs], [true, 0, 4.5]);
+  const firstSplit = ran.findIndex((b) => b.size !== 8);
+  // The window of 50 holds batches of 8 alone after 50 of them.
+  assert.equal(firstSplit, 50, 'the first batch not of 8');
+  assert.deepEqual(new Set(ran.slice(firstSplit).map((b) => b.size)), new Set([4]), 'after the first split');
+  near(runTime.perItemMs, 0.5);
+  near(runTime.overheadMs, 0.5);
+  // One batch of 8 every 5.06 ms until 253 ms, then 2 × 4 side by side every 2.5 ms.
+  const pairs = ran.slice(firstSplit).filter((b, i, after) => i % 2 === 0 && after[i + 1]?.at === b.at);
+  assert.equal(pairs.length, (ran.length - firstSplit) / 2, 'batches of 4 that started in pairs');
+  assert.ok(pairs.length >= 298, `${pairs.length} pairs of batches of 4 in the last 747 ms`);
+});
+
+test('with a large fixed cost a kept line costs one split per window of 50 batches, and keeps every other batch whole', async () => {
+  // n + 21 ms: a batch of 8 takes 29 ms whole, 25 ms as 2 × 4 for 21 ms more instance time (a batch
+  // goes every 31.6 ms: adaptive mode waits 2.6 ms for more arrivals).
+  const { fit, ran, runTime } = await eightCallers({ ms: (n) => n + 21, maxLatencyMs: 200, forMs: 10000 });
+  assert.deepEqual([fit.fitted, fit.perItemMs, fit.overheadMs], [true, 1, 21]);
+  const sizes = ran.map((b) => b.size);
+  const splits = sizes.map((n, i) => (n === 4 && sizes[i - 1] !== 4 ? i : -1)).filter((i) => i >= 0);
+  assert.ok(sizes.length > 300, `${sizes.length} batches`);
+  // Each split is a pair of 4s, the first once the window holds 50 batches of 8; every other batch holds 8.
+  assert.deepEqual([splits[0], splits.every((i) => sizes[i + 1] === 4)], [50, true]);
+  assert.deepEqual(new Set(sizes.filter((_, i) => !splits.includes(i) && !splits.includes(i - 1))), new Set([8]));
+  // Between two splits, a whole window of batches of 8 (each split's fresh fit is the same line).
+  const gaps = splits.slice(1).map((at, i) => at - splits[i]! - 2);
+  assert.ok(gaps.length >= 3, `${splits.length} splits`);
+  assert.deepEqual(new Set(gaps), new Set([50]), 'batches of 8 between two splits');
+  near(runTime.perItemMs, 1);
+  near(runTime.overheadMs, 21);
+});
+
 test('adaptive mode sheds a request stuck behind a stalled batch at its latest start, with one timer', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => (rs[0] === 0 ? 500 : rs.length + 21));
@@ -546,6 +611,18 @@ test('a kept line is not dropped by occasional 2× batches, which swing the spre
     }
     assert.ok(drops <= 3, `seed ${seed}, σ ${sigmaMs} ms: dropped ${drops} times in 20,000 batches`);
   }
+});
+
+test('keptLine says when the window holds one size alone and the line is kept from an earlier fit', () => {
+  const model = new LatencyModel(3);
+  const states = [];
+  for (const n of [4, 8, 8, 8, 8, 4, 4, 4]) {
+    model.record(n, n + 2);
+    states.push(`${model.fitted} ${model.keptLine}`);
+  }
+  // One size, no line: not fitted; two sizes: fitted fresh; then 8s alone on the line: kept, until
+  // a 4 comes (fresh again), and 4s alone are kept too.
+  assert.deepEqual(states, ['false false', 'true false', 'true false', 'true true', 'true true', 'true false', 'true false', 'true true']);
 });
 
 test('a line clamped through the origin is kept on exact batches it misses by a little', () => {
