@@ -182,23 +182,55 @@ export class BatchQueue<E extends QueueEntry<E>> {
    * those ranking above it), or, where the group holds none of the level, those a new entry of the
    * level would wait behind. A key's last, partial batch counts only where that key holds one of
    * the level's requests (delayed ones included) to fill it. `items`: the items those batches hold.
-   * O(levels) per group but for the entries walked in a list that only partly goes first.
+   * O(levels) per group but for the shorter side of a list that only partly goes first.
    */
   batchesBefore(level: number, maxBatchSize: number, now: number): { batches: number; items: number } {
     let batches = 0;
     let before = 0;
     for (const group of this.#groups.values()) {
       const first = group.lists[level - 1]!.head ?? group.lists[this.#levels + level - 1]!.head;
-      const goesFirst = (e: E) => (first ? this.precedes(e, first, now) : this.rank(e, now) <= level);
+      // What goes first ranks above `first`, or with it and queued before it; with no `first`, what ranks at `level` or above.
+      const rank = first ? this.rank(first, now) : level;
+      const seq = first ? first.seq : Infinity;
       let items = 0;
-      group.lists.forEach((list, i) => {
-        if (i % this.#levels !== level - 1) items += itemsBefore(list, goesFirst);
-      });
+      for (let i = 0; i < group.lists.length; i++) {
+        if (i % this.#levels !== level - 1) items += this.#itemsBefore(group.lists[i]!, rank, seq, now);
+      }
       const full = Math.floor(items / maxBatchSize);
       batches += first ? full : Math.ceil(items / maxBatchSize);
       before += first ? full * maxBatchSize : items;
     }
     return { batches, items: before };
+  }
+
+  /**
+   * The items at the head of `list` that go before an entry ranked `rank` and queued at `seq`.
+   * Every list is in dispatch order (oldest first, and aging lifts the oldest most), so those
+   * entries are its head: all of it when its tail goes first, none when its head does not, and
+   * otherwise the boundary, sought from both ends at once, so the walk takes the shorter side.
+   */
+  #itemsBefore(list: EntryList<E>, rank: number, seq: number, now: number): number {
+    let head = list.head;
+    let tail = list.tail;
+    if (!head || !tail) return 0;
+    if (this.#goesFirst(tail, rank, seq, now)) return list.items;
+    if (!this.#goesFirst(head, rank, seq, now)) return 0;
+    // `head` goes first and `tail` does not: `items` are those of the head up to `head`, `after` from `tail` on.
+    let items = 0;
+    let after = 0;
+    for (;;) {
+      items += head.size;
+      if (head.next === tail || !this.#goesFirst(head.next!, rank, seq, now)) return items;
+      head = head.next!;
+      after += tail.size;
+      if (tail.prev === head || this.#goesFirst(tail.prev!, rank, seq, now)) return list.items - after;
+      tail = tail.prev!;
+    }
+  }
+
+  #goesFirst(entry: E, rank: number, seq: number, now: number): boolean {
+    const r = this.rank(entry, now);
+    return r < rank || (r === rank && entry.seq < seq);
   }
 
   /**
@@ -298,16 +330,4 @@ function onlyHead<E extends QueueEntry<E>>(lists: readonly EntryList<E>[]): E | 
     head = list.head;
   }
   return head;
-}
-
-/**
- * The items at the head of `list` that go first by `goesFirst`: every list is in dispatch order
- * (oldest first, and aging lifts the oldest most), so all of them when its tail does.
- */
-function itemsBefore<E extends QueueEntry<E>>(list: EntryList<E>, goesFirst: (entry: E) => boolean): number {
-  if (!list.tail) return 0;
-  if (goesFirst(list.tail)) return list.items;
-  let items = 0;
-  for (let e = list.head; e && goesFirst(e); e = e.next) items += e.size;
-  return items;
 }
