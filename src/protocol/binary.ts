@@ -134,15 +134,15 @@ export function readBinarySpans(spans: readonly BinarySpan[], binary: Uint8Array
   return spans.map(({ datatype, count, offset, size, where }) => decodeBinaryData(datatype, binary.subarray(offset, offset + size), count, where));
 }
 
-const NO_BYTES = new Uint8Array(0);
-
 /**
  * @internal The data of an input whose `binary_data_size` is 0 in a body with no binary part (no
- * `Inference-Header-Content-Length`), as Triton reads it: no bytes, so `count` must be 0.
+ * `Inference-Header-Content-Length`), as Triton reads it: no bytes, so `count` must be 0. The
+ * bytes are new each time, not shared: the data's buffer is moved to a worker (the JSON worker's
+ * reply, onnx-node's `transferFeeds`), which would detach a shared one for every later request.
  * @throws InvalidInputError naming `where` when the shape claims elements.
  */
 export function noBinaryData(datatype: DataType, count: number, where: string): TensorData {
-  return decodeBinaryData(datatype, NO_BYTES, count, where);
+  return decodeBinaryData(datatype, new Uint8Array(0), count, where);
 }
 
 /**

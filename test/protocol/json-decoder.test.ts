@@ -48,3 +48,19 @@ test('the decoders refuse a bad argument with code ERR_SERVABLE_INVALID_OPTION',
   assert.throws(() => decodePredictJson('{}', 'x' as never, 10), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
   assert.throws(() => decodeInferJson(new ArrayBuffer(2) as never, 10), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION' });
 });
+
+test("a zero-size input without Inference-Header-Content-Length gets a buffer of its own: moving one request's data to a worker leaves the next request's decode whole", () => {
+  const input = (name: string, datatype: string) => `{"name":"${name}","shape":[1,0],"datatype":"${datatype}","parameters":{"binary_data_size":0}}`;
+  const body = `{"inputs":[${input('x', 'FP32')},${input('b', 'BOOL')},${input('i', 'INT64')}]}`;
+  const first = decodeInferJson(body, 100);
+  const buffers = new Set(first.request.inputs ? Object.values(first.request.inputs).map((t) => (t.data as Uint8Array).buffer) : []);
+  assert.equal(buffers.size, 3, 'each input has a buffer of its own');
+  // The JSON worker and onnx-node's transferFeeds move the buffers under the decoded data.
+  structuredClone(first, { transfer: [...buffers] as ArrayBuffer[] });
+  const again = decodeInferJson(body, 100);
+  assert.deepEqual(Object.values(again.request.inputs).map((t) => [t.datatype, t.data.length]), [
+    ['FP32', 0],
+    ['BOOL', 0],
+    ['INT64', 0],
+  ]);
+});
