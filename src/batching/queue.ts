@@ -194,7 +194,11 @@ export class BatchQueue<E extends QueueEntry<E>> {
       const seq = first ? first.seq : Infinity;
       let items = 0;
       for (let i = 0; i < group.lists.length; i++) {
-        if (i % this.#levels !== level - 1) items += this.#itemsBefore(group.lists[i]!, rank, seq, now);
+        const list = group.lists[i]!;
+        if (!list.head || i % this.#levels === level - 1) continue;
+        // A list of level j ranks at j or above (aging), its delayed list at j + 0.5: all of it first when that is above `rank`.
+        const lowest = i < this.#levels ? i + 1 : i - this.#levels + 1.5;
+        items += lowest < rank ? list.items : this.#itemsBefore(list, rank, seq, now);
       }
       const full = Math.floor(items / maxBatchSize);
       batches += first ? full : Math.ceil(items / maxBatchSize);
