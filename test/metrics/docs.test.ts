@@ -148,7 +148,7 @@ test('the Grafana dashboard queries only metrics that exist, in a valid layout',
     }
   }
   const unused = [...metrics.keys()].filter((m) => !used.has(m)).sort();
-  assert.deepEqual(unused, ['servable_cache_hit_similarity', 'servable_inference_failed_requests_total', 'servable_model_label_info', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
+  assert.deepEqual(unused, ['servable_inference_failed_requests_total', 'servable_model_label_info', 'servable_model_loads_total', 'servable_model_versions', 'servable_queue_items']);
 });
 
 test('each dashboard query is shown in a unit that fits what it measures', async () => {
