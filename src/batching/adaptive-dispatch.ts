@@ -8,9 +8,12 @@ import { noiseMarginMs, type LatencyModel } from './adaptive.js';
 export class ArrivalRate {
   #last: number | undefined;
   #gap: number | undefined;
+  #answered = 0;
+  #since = 0;
 
   /** Records an arrival at `now`. */
   record(now: number): void {
+    this.#since++;
     if (this.#last !== undefined) {
       const gap = now - this.#last;
       this.#gap = this.#gap === undefined ? gap : this.#gap + 0.2 * (gap - this.#gap);
@@ -21,6 +24,20 @@ export class ArrivalRate {
   /** The last arrival, or undefined before the first. */
   get last(): number | undefined {
     return this.#last;
+  }
+
+  /** Records that a batch ended having answered `requests`: arrivals are counted afresh from here. */
+  answered(requests: number): void {
+    this.#answered = requests;
+    this.#since = 0;
+  }
+
+  /**
+   * Whether as many requests have arrived since the last batch ended as it answered: in a closed
+   * loop, every caller it answered has come back.
+   */
+  get answeredBack(): boolean {
+    return this.#answered > 0 && this.#since >= this.#answered;
   }
 
   /** The mean gap between arrivals in milliseconds, or undefined before the second arrival. */
@@ -42,6 +59,8 @@ export interface AdaptiveState {
   readonly maxWaitMs: number | undefined;
   readonly model: LatencyModel;
   readonly arrivals: ArrivalRate;
+  /** Batches in flight; when not given, never taken for none. */
+  readonly running?: number;
 }
 
 /**
@@ -52,6 +71,10 @@ export interface AdaptiveState {
  * fewer requests are queued than arrive during one batch's fixed cost. The wait ends when the
  * oldest request could no longer finish within the objective with one more item, or, should
  * arrivals stop, once the gap since the last one makes λ·b fall to n.
+ *
+ * No wait when no batch is in flight and as many requests have arrived since the last one ended as
+ * it answered: in a closed loop those are its callers come back, and no answer is pending to send
+ * more, so the rate (a burst, then nothing for a whole batch) promises arrivals that cannot come.
  */
 export function adaptiveDispatchAt(state: AdaptiveState): number {
   const { now, items, model, arrivals } = state;
@@ -61,6 +84,7 @@ export function adaptiveDispatchAt(state: AdaptiveState): number {
   const last = arrivals.last;
   const meanGap = arrivals.meanGapMs;
   if (latest <= now || b <= 0 || last === undefined || meanGap === undefined) return now;
+  if (state.running === 0 && arrivals.answeredBack) return now;
   const gap = Math.max(meanGap, now - last);
   if (items * gap >= b) return now;
   return Math.min(latest, last + b / items);

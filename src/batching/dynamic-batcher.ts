@@ -80,7 +80,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       running: this.#running,
       succeed: (entry, value) => this.#succeed(entry, value),
       fail: (entry, error) => this.#fail(entry, error),
-      ended: () => this.#ended(),
+      ended: (requests) => this.#ended(requests),
     };
   }
 
@@ -387,8 +387,9 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   /** A dispatched batch and its retries are done. */
-  #ended(): void {
+  #ended(requests: number): void {
     this.#inFlight--;
+    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered(requests);
     // A pump is due only for what waits: queued requests, or drain() callers.
     if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
   }

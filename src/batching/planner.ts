@@ -197,6 +197,7 @@ function planGroup<Req, Res>(group: Group<Entry<Req, Res>>, ctx: PlanContext<Req
       maxWaitMs: o.maxQueueDelayMs,
       model,
       arrivals: ctx.arrivals,
+      running: ctx.running,
     });
   } else {
     reason = 'delay';

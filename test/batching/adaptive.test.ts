@@ -49,6 +49,27 @@ test('adaptiveDispatchAt waits while fewer requests are queued than arrive durin
   assert.equal(adaptiveDispatchAt({ now: 20, items: 2, maxBatchSize: 32, oldestAt: 0, maxLatencyMs: 200, maxWaitMs: 1, model, arrivals }), 20);
 });
 
+test("adaptiveDispatchAt goes at once when nothing runs and the last batch's callers have all come back", () => {
+  const model = new LatencyModel();
+  model.record(1, 22);
+  model.record(10, 31); // a = 1 ms per item, b = 21 ms
+  const arrivals = new ArrivalRate();
+  for (let t = 0; t <= 20; t += 2) arrivals.record(t);
+  arrivals.answered(3); // a batch of 3 ended at 20
+  const at = (running: number | undefined) =>
+    adaptiveDispatchAt({ now: 21, items: 3, maxBatchSize: 32, oldestAt: 21, maxLatencyMs: 200, maxWaitMs: undefined, model, arrivals, running });
+  arrivals.record(21);
+  arrivals.record(21);
+  assert.equal(at(0), 21 + 21 / 3, '2 of its 3 callers back: wait');
+  arrivals.record(21);
+  assert.equal(arrivals.answeredBack, true);
+  assert.equal(at(0), 21, 'all 3 back and nothing in flight: go');
+  assert.equal(at(1), 21 + 21 / 3, 'a batch in flight may still send more: wait');
+  assert.equal(at(undefined), 21 + 21 / 3, 'running not given: the rate alone');
+  arrivals.answered(0);
+  assert.equal(arrivals.answeredBack, false, 'a batch that answered none brings no one back');
+});
+
 function near(actual: number, expected: number): void {
   assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} is not ${expected}`);
 }
@@ -334,7 +355,7 @@ test('a kept flat line does not lock 8 closed-loop callers into batches of 8 wit
 
 test('with a large fixed cost a kept line costs one split per window of 50 batches, and keeps every other batch whole', async () => {
   // n + 21 ms: a batch of 8 takes 29 ms whole, 25 ms as 2 × 4 for 21 ms more instance time (a batch
-  // goes every 31.6 ms: adaptive mode waits 2.6 ms for more arrivals).
+  // goes every 29 ms: its 8 callers are all back when it ends, so nothing more can arrive).
   const { fit, ran, runTime } = await eightCallers({ ms: (n) => n + 21, maxLatencyMs: 200, forMs: 10000 });
   assert.deepEqual([fit.fitted, fit.perItemMs, fit.overheadMs], [true, 1, 21]);
   const sizes = ran.map((b) => b.size);
@@ -762,4 +783,16 @@ test("a fresh version's slow first batches do not leave a line that sheds for go
   assert.equal(lone, 0, `${lone} of the last 100 batches ran one request`);
   const fit = batcher.runTime;
   assert.ok(Math.abs(fit.perItemMs - 0.5) < 1e-9 && Math.abs(fit.overheadMs - 1) < 1e-9, `fit ${fit.perItemMs}·n + ${fit.overheadMs}`);
+});
+
+test('a closed loop whose callers have all come back is dispatched at once: no wait for arrivals that cannot come', async () => {
+  // n + 21 ms on 2 instances: 8 closed-loop callers run in batches of 8 on one instance. When a
+  // batch ends, its 8 callers resubmit in the same turn and nothing else runs, so no request can
+  // arrive until the next batch ends: the arrival rate (8 at once, then none for 29 ms) said wait
+  // 21 / 8 ms for more, and a batch went every 31.6 ms where it runs 29.
+  const { ran } = await eightCallers({ ms: (n) => n + 21, maxLatencyMs: 200, forMs: 2000 });
+  const whole = ran.slice(0, 50);
+  assert.deepEqual(new Set(whole.map((b) => b.size)), new Set([8]), 'the first 50 batches hold 8');
+  const gaps = new Set(whole.slice(1).map((b, i) => +(b.at - whole[i]!.at).toFixed(6)));
+  assert.deepEqual(gaps, new Set([29]), 'each batch of 8 starts as the one before ends');
 });
