@@ -372,6 +372,62 @@ test('with a large fixed cost a kept line costs one split per window of 50 batch
   near(runTime.overheadMs, 21);
 });
 
+test('a kept line splits only a batch of the one size the window holds, never another size or a preferred one', async () => {
+  // n + 21 ms: a kept line keeps 6 or 8 requests whole (spreading saves 3 or 4 ms, costs 21).
+  // Once the window holds 50 batches of 8 alone, a burst on 2 idle instances is split only when
+  // it is 8 and 8 is not a preferred size: a batch of 6 checks the slope by running.
+  const cases = [
+    { burst: 6, preferredBatchSizes: undefined, expected: [6] },
+    { burst: 8, preferredBatchSizes: undefined, expected: [4, 4] },
+    { burst: 8, preferredBatchSizes: [8], expected: [8] },
+  ];
+  for (const { burst, preferredBatchSizes, expected } of cases) {
+    const clock = new FakeClock();
+    const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 21);
+    const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, preferredBatchSizes, maxLatencyMs: 200, concurrency: 2, execute });
+    await warmUp(batcher, clock);
+    const before = calls.length;
+    const callers = Array.from({ length: 8 }, async (_, caller) => {
+      while (calls.length - before < 50) await batcher.submit(caller);
+    });
+    await clock.advanceAsync(50 * 40);
+    await Promise.all(callers);
+    assert.deepEqual(new Set(calls.slice(before).map((c) => c.requests.length)), new Set([8]), `${burst}: 50 batches of 8`);
+    assert.equal(calls.length - before, 50, `${burst}: batches of 8`);
+    const after = calls.length;
+    const answers = Array.from({ length: burst }, (_, i) => batcher.submit(i));
+    await clock.advanceAsync(100);
+    await Promise.all(answers);
+    assert.deepEqual(calls.slice(after).map((c) => c.requests.length), expected, `a burst of ${burst}, preferred ${preferredBatchSizes}`);
+  }
+});
+
+test('under sustained load a kept line splits no batch: each full batch of 8 leaves others queued', async () => {
+  // n + 21 ms on 2 instances: 16 requests every 29 ms is all they do, 24 every 20 ms sheds the rest.
+  // Both instances free at once and the window holds batches of 8 alone, but a batch that leaves
+  // requests queued is never spread: split, it would halve the items per fixed cost.
+  for (const { count, every } of [{ count: 16, every: 29 }, { count: 24, every: 20 }]) {
+    const clock = new FakeClock();
+    const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 21);
+    const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 8, maxLatencyMs: 200, concurrency: 2, execute });
+    await warmUp(batcher, clock);
+    const before = calls.length;
+    const start = clock.now();
+    const answers: Promise<unknown>[] = [];
+    for (let t = 0; t < 3000; t += every) {
+      for (let i = 0; i < count; i++) answers.push(batcher.submit(i).catch(() => undefined));
+      await clock.advanceAsync(every);
+    }
+    await clock.advanceAsync(500);
+    await Promise.all(answers);
+    // While requests keep coming (the last ones may go as a smaller batch).
+    const ran = calls.slice(before).filter((c) => c.at < start + 3000);
+    assert.ok(ran.length > 200, `${count} every ${every} ms: ${ran.length} batches`);
+    assert.deepEqual(new Set(ran.map((c) => c.requests.length)), new Set([8]), `${count} every ${every} ms: batch sizes`);
+    assert.equal(batcher.runTime.fitted, true, `${count} every ${every} ms: the line is kept`);
+  }
+});
+
 test('adaptive mode sheds a request stuck behind a stalled batch at its latest start, with one timer', async () => {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => (rs[0] === 0 ? 500 : rs.length + 21));
