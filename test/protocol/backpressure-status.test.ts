@@ -135,17 +135,19 @@ test('backpressureStatus is 503 or 429, and anything else is refused at construc
   for (const good of [503, 429, undefined] as const) assert.doesNotThrow(() => createHttpHandler({ service, backpressureStatus: good }), String(good));
 });
 
-test('Retry-After is retryAfterMs in whole seconds rounded up: never 0 for a wait above 0, however small, never a fraction', async () => {
+test('Retry-After is retryAfterMs in whole seconds rounded up: never 0 for a wait above 0, however small, never a fraction, on /infer and :predict', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   await registry.load({ name: 'm', source: identity(), warmup: [] });
   const service = new InferenceService({ registry });
   const http = createHttpHandler({ service });
   const waits = [0, Number.MIN_VALUE, 1e-300, 1e-9, 0.5, 999.999, 1000, 1000.001, 2500];
-  const headers: (string | undefined)[] = [];
-  for (const retryAfterMs of waits) {
-    service.infer = (_model, _request, options) => (options?.hold?.release(), Promise.reject(new ModelNotReadyError('soon', { retryAfterMs })));
-    headers.push(answer(await post(http, '/v2/models/m/infer', oip(1)))[1]);
+  for (const [path, body] of [['/v2/models/m/infer', oip(1)], ['/v1/models/m:predict', tf(1)]] as const) {
+    const headers: (string | undefined)[] = [];
+    for (const retryAfterMs of waits) {
+      service.infer = (_model, _request, options) => (options?.hold?.release(), Promise.reject(new ModelNotReadyError('soon', { retryAfterMs })));
+      headers.push(answer(await post(http, path, body))[1]);
+    }
+    assert.deepEqual(headers, ['0', '1', '1', '1', '1', '1', '1', '2', '3'], path);
   }
-  assert.deepEqual(headers, ['0', '1', '1', '1', '1', '1', '1', '2', '3']);
   await registry.close();
 });
