@@ -222,6 +222,8 @@ for (const [adapter, start] of adapters) {
             await clock.advanceAsync(10);
             await tick();
           }
+          // Each answered by 600 ms on the fake clock: a request left waiting fails here, not by hanging the test.
+          await until(() => Object.keys(at).length === 3, `all three answered; answered: ${JSON.stringify(at)}`);
           const [l, sh, z] = await Promise.all([longer, shorter, zero]);
           assert.deepEqual([seen(l), seen(sh), seen(z)], [[504, 'ERR_SERVABLE_DEADLINE_EXCEEDED'], [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED'], [504, 'ERR_SERVABLE_DEADLINE_EXCEEDED']]);
           assert.match(l.body!.error!, new RegExp(`^The request timed out after ${allowTimeoutOverride ? 500 : 100} ms while queued$`));
