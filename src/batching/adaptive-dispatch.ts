@@ -8,12 +8,13 @@ import { noiseMarginMs, type LatencyModel } from './adaptive.js';
 export class ArrivalRate {
   #last: number | undefined;
   #gap: number | undefined;
-  #answered = 0;
-  #since = 0;
+  /** Callers answered (by a batch, a retry or a drop) that have not come back since. */
+  #owed = 0;
+  #anyAnswered = false;
 
-  /** Records an arrival at `now`. */
+  /** Records an arrival at `now`: one answered caller back, if any is out. */
   record(now: number): void {
-    this.#since++;
+    if (this.#owed > 0) this.#owed--;
     if (this.#last !== undefined) {
       const gap = now - this.#last;
       this.#gap = this.#gap === undefined ? gap : this.#gap + 0.2 * (gap - this.#gap);
@@ -26,18 +27,19 @@ export class ArrivalRate {
     return this.#last;
   }
 
-  /** Records that a batch ended having answered `requests`: arrivals are counted afresh from here. */
-  answered(requests: number): void {
-    this.#answered = requests;
-    this.#since = 0;
+  /** Records that a request was answered (its caller, in a closed loop, sends another). */
+  answered(): void {
+    this.#owed++;
+    this.#anyAnswered = true;
   }
 
   /**
-   * Whether as many requests have arrived since the last batch ended as it answered: in a closed
-   * loop, every caller it answered has come back.
+   * Whether, since the first answer, as many requests have arrived as were answered, each arrival
+   * counted against an answer given before it: in a closed loop, every caller answered has come
+   * back, whichever batch answered it and whenever.
    */
   get answeredBack(): boolean {
-    return this.#answered > 0 && this.#since >= this.#answered;
+    return this.#anyAnswered && this.#owed === 0;
   }
 
   /** The mean gap between arrivals in milliseconds, or undefined before the second arrival. */
@@ -72,9 +74,10 @@ export interface AdaptiveState {
  * oldest request could no longer finish within the objective with one more item, or, should
  * arrivals stop, once the gap since the last one makes λ·b fall to n.
  *
- * No wait when no batch is in flight and as many requests have arrived since the last one ended as
- * it answered: in a closed loop those are its callers come back, and no answer is pending to send
- * more, so the rate (a burst, then nothing for a whole batch) promises arrivals that cannot come.
+ * No wait when no batch is in flight and every request answered has been followed by an arrival
+ * (counted over all batches, not the last one alone: with two in flight, the late callers of the
+ * first are not the second's): in a closed loop every caller is back, and no answer is pending to
+ * send more, so the rate (a burst, then nothing for a whole batch) promises arrivals that cannot come.
  */
 export function adaptiveDispatchAt(state: AdaptiveState): number {
   const { now, items, model, arrivals } = state;

@@ -80,7 +80,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
       running: this.#running,
       succeed: (entry, value) => this.#succeed(entry, value),
       fail: (entry, error) => this.#fail(entry, error),
-      ended: (requests) => this.#ended(requests),
+      ended: () => this.#ended(),
     };
   }
 
@@ -273,6 +273,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   /** Marks a job answered: stops its timer and abort listener, takes its parts off the queue and re-plans the wake timer armed for them. */
   #settle(job: Job<Req, Res>): void {
     job.settled = true;
+    // Once per request however many parts, when answered, whichever way and however long its batch's retries run.
+    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered();
     if (job.timer !== undefined) this.#clock.clearTimeout(job.timer);
     job.timer = undefined;
     job.unlisten?.();
@@ -387,9 +389,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   /** A dispatched batch and its retries are done. */
-  #ended(requests: number): void {
+  #ended(): void {
     this.#inFlight--;
-    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered(requests);
     // A pump is due only for what waits: queued requests, or drain() callers.
     if (this.#queue.size > 0 || this.#idle.length > 0) this.#schedule();
   }

@@ -25,8 +25,8 @@ export interface BatchRunner<Req, Res> {
   /** Answers a request's part with its result, or with an error. */
   readonly succeed: (entry: Entry<Req, Res>, value: Res) => void;
   readonly fail: (entry: Entry<Req, Res>, error: unknown) => void;
-  /** Frees the batch's slot once it and its retries are done, whatever their outcome; `requests`: the entries it held. */
-  readonly ended: (requests: number) => void;
+  /** Frees the batch's slot once it and its retries are done, whatever their outcome. */
+  readonly ended: () => void;
 }
 
 /**
@@ -67,7 +67,7 @@ export async function runBatch<Req, Res>(runner: BatchRunner<Req, Res>, batch: R
     if (listening) emitBatch(runner.batcher, batch, outcome, reason, failedAt, discardedAt, again.length);
     for (const entry of again) if (!entry.job.settled) await retryAlone(runner, entry);
   } finally {
-    runner.ended(batch.entries.length);
+    runner.ended();
   }
 }
 

@@ -55,7 +55,8 @@ test("adaptiveDispatchAt goes at once when nothing runs and the last batch's cal
   model.record(10, 31); // a = 1 ms per item, b = 21 ms
   const arrivals = new ArrivalRate();
   for (let t = 0; t <= 20; t += 2) arrivals.record(t);
-  arrivals.answered(3); // a batch of 3 ended at 20
+  assert.equal(arrivals.answeredBack, false, 'arrivals before any answer bring no one back');
+  for (let i = 0; i < 3; i++) arrivals.answered(); // a batch of 3 ended at 20
   const at = (running: number | undefined) =>
     adaptiveDispatchAt({ now: 21, items: 3, maxBatchSize: 32, oldestAt: 21, maxLatencyMs: 200, maxWaitMs: undefined, model, arrivals, running });
   arrivals.record(21);
@@ -66,8 +67,17 @@ test("adaptiveDispatchAt goes at once when nothing runs and the last batch's cal
   assert.equal(at(0), 21, 'all 3 back and nothing in flight: go');
   assert.equal(at(1), 21 + 21 / 3, 'a batch in flight may still send more: wait');
   assert.equal(at(undefined), 21 + 21 / 3, 'running not given: the rate alone');
-  arrivals.answered(0);
-  assert.equal(arrivals.answeredBack, false, 'a batch that answered none brings no one back');
+  // Answers add up, whichever batch gave them: 2 answered by one batch, 2 by the next.
+  arrivals.answered();
+  arrivals.answered();
+  arrivals.record(22);
+  arrivals.answered();
+  arrivals.answered();
+  arrivals.record(23);
+  arrivals.record(23);
+  assert.equal(arrivals.answeredBack, false, '3 of 4 back');
+  arrivals.record(24);
+  assert.equal(arrivals.answeredBack, true, 'all 4 back');
 });
 
 function near(actual: number, expected: number): void {
@@ -851,4 +861,40 @@ test('a closed loop whose callers have all come back is dispatched at once: no w
   assert.deepEqual(new Set(whole.map((b) => b.size)), new Set([8]), 'the first 50 batches hold 8');
   const gaps = new Set(whole.slice(1).map((b, i) => +(b.at - whole[i]!.at).toFixed(6)));
   assert.deepEqual(gaps, new Set([29]), 'each batch of 8 starts as the one before ends');
+});
+
+test("two batches in flight: the callers of the one that ended first still count when the second ends, so the batch waits for all of them", async () => {
+  // n + 100 ms on 2 instances. Batch A (4 callers) starts at 0, batch B (4 other callers, come at
+  // 5) at 30, when 100 / 4 ms have passed since they came: A ends at 104, two of its callers come back at once and two at 135; B ends at 134, two of its
+  // callers come back at once and two at 140. At 135, 4 requests have arrived since B ended, as
+  // many as it answered, but two of B's callers are still out: counted per batch, a batch of 6
+  // went at 135 and B's last two waited for it.
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 2, execute });
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(300);
+  await Promise.all([first, ...rest]);
+  near(batcher.runTime.perItemMs, 1);
+  near(batcher.runTime.overheadMs, 100);
+  const before = calls.length;
+  const start = clock.now();
+  const caller = async (x: number, thinkMs: number) => {
+    await batcher.submit(x);
+    if (thinkMs > 0) await sleep(clock, thinkMs);
+    await batcher.submit(x);
+  };
+  const a = [caller(1, 0), caller(2, 0), caller(3, 31), caller(4, 31)];
+  await clock.advanceAsync(5);
+  const b = [caller(5, 0), caller(6, 0), caller(7, 6), caller(8, 6)];
+  await clock.advanceAsync(400);
+  await Promise.all([...a, ...b]);
+  const ran = calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
+  assert.deepEqual(ran.slice(0, 2), [
+    { at: 0, requests: [1, 2, 3, 4] },
+    { at: 30, requests: [5, 6, 7, 8] },
+  ]);
+  assert.deepEqual(ran.slice(2), [{ at: 140, requests: [1, 2, 3, 4, 5, 6, 7, 8] }], 'once all 8 are back, one batch');
 });
