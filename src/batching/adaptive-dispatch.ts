@@ -8,7 +8,7 @@ import { noiseMarginMs, type LatencyModel } from './adaptive.js';
 export class ArrivalRate {
   #last: number | undefined;
   #gap: number | undefined;
-  /** Callers answered (by a batch, a retry or a drop) that have not come back since. */
+  /** Callers answered (by a batch, a retry, a drop or a refusal) that have not come back since. */
   #owed = 0;
   #anyAnswered = false;
 

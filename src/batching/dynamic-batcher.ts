@@ -236,6 +236,8 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {
+    // A refused caller that sends again is an arrival: its answer counts, as any other's.
+    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered();
     this.emit('drop', { reason, queueMs: 0, stage: 'queued' });
     reject(error);
   }

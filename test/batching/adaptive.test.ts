@@ -898,3 +898,36 @@ test("two batches in flight: the callers of the one that ended first still count
   ]);
   assert.deepEqual(ran.slice(2), [{ at: 140, requests: [1, 2, 3, 4, 5, 6, 7, 8] }], 'once all 8 are back, one batch');
 });
+
+test('a caller refused at submit counts as answered: its next request does not stand in for a caller still out', async () => {
+  // n + 100 ms on one instance. Batch A (callers 1-8) runs from 0 to 108; all but 3 and 4 come
+  // back at once, 3 at 118, 4 at 128. At 109 caller 9 is refused (its signal already aborted) and
+  // sends again at 110. Its refusal not counted, that arrival stood for caller 4's: a batch went
+  // at 118 without 4, who waited for it to end, at 228.
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 1, execute });
+  const first = batcher.submit(-1);
+  await clock.flush();
+  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
+  await clock.advanceAsync(300);
+  await Promise.all([first, ...rest]);
+  const before = calls.length;
+  const start = clock.now();
+  const caller = async (x: number, thinkMs: number) => {
+    await batcher.submit(x);
+    if (thinkMs > 0) await sleep(clock, thinkMs);
+    await batcher.submit(x);
+  };
+  const a = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => caller(x, x === 3 ? 10 : x === 4 ? 20 : 0));
+  await clock.advanceAsync(109);
+  assert.deepEqual(calls.slice(before).map((c) => [c.at - start, c.requests.length]), [[0, 8]]);
+  const refused = await batcher.submit(9, { signal: AbortSignal.abort() }).then(() => 'answered', (e: Error) => e.name);
+  assert.equal(refused, 'CancelledError');
+  await clock.advanceAsync(1);
+  const nine = batcher.submit(9);
+  await clock.advanceAsync(400);
+  await Promise.all([...a, nine]);
+  const ran = calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
+  assert.deepEqual(ran.slice(1), [{ at: 128, requests: [1, 2, 3, 4, 5, 6, 7, 8, 9] }], 'once all are back, one batch');
+});
