@@ -34,6 +34,15 @@ export class ArrivalRate {
   }
 
   /**
+   * Records that a batch went with none in flight: callers answered and not back by then are
+   * forgotten (a closed loop that lost callers would otherwise count them out for good); those
+   * that come back later arrive as new ones.
+   */
+  dispatchedAlone(): void {
+    this.#owed = 0;
+  }
+
+  /**
    * Whether, since the first answer, as many requests have arrived as were answered, each arrival
    * counted against an answer given before it: in a closed loop, every caller answered has come
    * back, whichever batch answered it and whenever.

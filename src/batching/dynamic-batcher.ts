@@ -236,8 +236,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
   }
 
   #refuse(reject: (error: unknown) => void, error: Error, reason: DropReason): void {
-    // A refused caller that sends again is an arrival: its answer counts, as any other's.
-    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered();
+    if (this.#o.maxLatencyMs !== undefined) this.#arrivals.answered(); // its next request is an arrival
     this.emit('drop', { reason, queueMs: 0, stage: 'queued' });
     reject(error);
   }
@@ -386,7 +385,7 @@ export class DynamicBatcher<Req, Res> extends Emitter<BatcherEvents> {
         job.timer = undefined;
       }
     }
-    this.#inFlight++;
+    if (this.#inFlight++ === 0 && this.#o.maxLatencyMs !== undefined) this.#arrivals.dispatchedAlone();
     void runBatch(this.#runner, new RunningBatch(entries, startedAt), reason);
   }
 

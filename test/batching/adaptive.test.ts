@@ -931,3 +931,24 @@ test('a caller refused at submit counts as answered: its next request does not s
   const ran = calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
   assert.deepEqual(ran.slice(1), [{ at: 128, requests: [1, 2, 3, 4, 5, 6, 7, 8, 9] }], 'once all are back, one batch');
 });
+
+test('callers that leave a closed loop do not keep the rest waiting: answers not back by a batch sent with nothing in flight are forgotten', async () => {
+  // n + 21 ms on one instance: 8 closed-loop callers, then 4 of them stop. The 4 gone are never
+  // back; counted as out for good, the other 4's batches each waited 21 / 4 ms for them.
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 21);
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 200, concurrency: 1, execute });
+  await warmUp(batcher, clock);
+  const before = calls.length;
+  const start = clock.now();
+  const callers = Array.from({ length: 8 }, async (_, caller) => {
+    while (clock.now() < start + (caller < 4 ? 300 : 1000)) await batcher.submit(caller);
+  });
+  await clock.advanceAsync(1100);
+  await Promise.all(callers);
+  const ran = calls.slice(before).map((c) => ({ size: c.requests.length, at: c.at - start }));
+  const fours = ran.filter((b) => b.size === 4).slice(1, 20);
+  assert.equal(fours.length, 19, 'batches of the 4 callers left');
+  const gaps = new Set(fours.slice(1).map((b, i) => +(b.at - fours[i]!.at).toFixed(6)));
+  assert.deepEqual(gaps, new Set([25]), 'each batch of 4 starts as the one before ends');
+});
