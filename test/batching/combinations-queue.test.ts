@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DynamicBatcher } from '../../src/batching/index.js';
+import { DynamicBatcher, type BatcherOptions } from '../../src/batching/index.js';
 import { QueueFullError } from '../../src/core/index.js';
 import { FakeClock, events, recorder, track } from './helpers.js';
 
@@ -20,6 +20,18 @@ async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>
     if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
     await clock.advanceAsync(1);
   }
+}
+
+/**
+ * A batcher of two levels (2 the default), batches of 1 taking 30 ms on a fake clock, with
+ * `options` on top, after one warm-up batch: the clock then reads `t0`.
+ */
+async function twoLevels(options: Partial<BatcherOptions<string, string>>) {
+  const clock = new FakeClock();
+  const { calls, execute } = recorder(clock, (x: string) => x, 30);
+  const batcher = new DynamicBatcher<string, string>({ clock, maxBatchSize: 1, priorityLevels: 2, defaultPriority: 2, ...options, execute });
+  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
+  return { clock, calls, batcher, t0: clock.now() };
 }
 
 test("priorities with a 'delay' timeout on the high level and preferred sizes: the timed-out high request still leads the low ones into a preferred batch", async () => {
@@ -55,19 +67,7 @@ test("priorities with a 'delay' timeout on the high level and preferred sizes: t
 });
 
 test('with aging, a full high level is told to retry after the low requests aged up ahead of it have run, and a place frees then', async () => {
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (x: string) => x, 30);
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 1,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    agingMs: 20,
-    queuePolicies: { 1: { maxQueueSize: 1 } },
-    execute,
-  });
-  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
-  const t0 = clock.now();
+  const { clock, calls, batcher, t0 } = await twoLevels({ agingMs: 20, queuePolicies: { 1: { maxQueueSize: 1 } } });
   const low = ['A', 'L1', 'L2'].map((x) => track(batcher.submit(x)));
   await clock.advanceAsync(25); // L1 and L2 have aged up to level 1
   const high = track(batcher.submit('H1', { priority: 1 }));
@@ -88,18 +88,7 @@ test('with aging, a full high level is told to retry after the low requests aged
 });
 
 test("a full low level is told to retry after the high level's timed-out 'delay' requests, which still go before it", async () => {
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (x: string) => x, 30);
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 1,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    queuePolicies: { 1: { timeoutAction: 'delay', defaultTimeoutMs: 10 }, 2: { maxQueueSize: 1 } },
-    execute,
-  });
-  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
-  const t0 = clock.now();
+  const { clock, calls, batcher, t0 } = await twoLevels({ queuePolicies: { 1: { timeoutAction: 'delay', defaultTimeoutMs: 10 }, 2: { maxQueueSize: 1 } } });
   const answers = [track(batcher.submit('A'))];
   await clock.flush(); // A runs
   answers.push(track(batcher.submit('H1', { priority: 1 })), track(batcher.submit('H2', { priority: 1 })));
@@ -184,19 +173,7 @@ test("retryAfterMs does not count a higher level's part-filled batch that the le
 });
 
 test('retryAfterMs does not count a low request aged up to the level that goes after the level\'s own first request (same rank, queued later)', async () => {
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (x: string) => x, 30);
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 1,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    agingMs: 20,
-    queuePolicies: { 1: { maxQueueSize: 1 } },
-    execute,
-  });
-  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
-  const t0 = clock.now();
+  const { clock, calls, batcher, t0 } = await twoLevels({ agingMs: 20, queuePolicies: { 1: { maxQueueSize: 1 } } });
   const answers = [track(batcher.submit('A'))];
   await clock.flush(); // A runs until 30
   answers.push(track(batcher.submit('H1', { priority: 1 })));
@@ -216,19 +193,7 @@ test('retryAfterMs does not count a low request aged up to the level that goes a
 });
 
 test("retryAfterMs does not count a high level's requests that the full level's own first request, aged up, goes before", async () => {
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (x: string) => x, 30);
-  const batcher = new DynamicBatcher<string, string>({
-    clock,
-    maxBatchSize: 1,
-    priorityLevels: 2,
-    defaultPriority: 2,
-    agingMs: 20,
-    queuePolicies: { 2: { maxQueueSize: 1 } },
-    execute,
-  });
-  await Promise.all([batcher.submit('warm'), clock.advanceAsync(30)]);
-  const t0 = clock.now();
+  const { clock, calls, batcher, t0 } = await twoLevels({ agingMs: 20, queuePolicies: { 2: { maxQueueSize: 1 } } });
   const answers = [track(batcher.submit('A', { priority: 1 }))];
   await clock.flush(); // A runs until 30
   await clock.advanceAsync(1);
