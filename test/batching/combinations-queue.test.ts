@@ -5,22 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher, type BatcherOptions } from '../../src/batching/index.js';
-import { QueueFullError } from '../../src/core/index.js';
-import { FakeClock, events, recorder, track } from './helpers.js';
-
-/** The refusal's retryAfterMs, then the true time until a submit like it is accepted (stepping the fake clock 1 ms at a time). */
-async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>): Promise<{ estimate: number; truth: number }> {
-  const refused = track(submit());
-  await clock.flush();
-  assert.ok(refused.error instanceof QueueFullError, `expected the queue to be full, got ${String(refused.error)}`);
-  const estimate = refused.error.retryAfterMs;
-  for (let ms = 0; ; ms++) {
-    const attempt = track(submit());
-    await clock.flush();
-    if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
-    await clock.advanceAsync(1);
-  }
-}
+import { estimateAndTruth, FakeClock, events, recorder, track } from './helpers.js';
 
 /**
  * A batcher of two levels (2 the default), batches of 1 taking 30 ms on a fake clock, with

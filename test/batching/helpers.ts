@@ -1,6 +1,7 @@
 import { FakeClock } from '../../src/testing/fake-clock.js';
 import assert from 'node:assert/strict';
 import { DynamicBatcher, type BatchContext, type BatchEvent, type DropEvent } from '../../src/batching/index.js';
+import { QueueFullError } from '../../src/core/index.js';
 
 /** A promise whose outcome can be read synchronously. */
 export interface Tracked<T> {
@@ -92,4 +93,18 @@ export async function splitting(maxLatencyMs: number) {
   for (const n of [1, 3]) await Promise.all([batcher.submit(rows(n)), clock.advanceAsync(10)]);
   assert.equal(batcher.runTime.fitted, true);
   return { clock, calls, batcher, rows };
+}
+
+/** The refusal's retryAfterMs, then the true time until a submit like it is accepted (stepping the fake clock 1 ms at a time). */
+export async function estimateAndTruth(clock: FakeClock, submit: () => Promise<unknown>): Promise<{ estimate: number; truth: number }> {
+  const refused = track(submit());
+  await clock.flush();
+  assert.ok(refused.error instanceof QueueFullError, `expected the queue to be full, got ${String(refused.error)}`);
+  const estimate = refused.error.retryAfterMs;
+  for (let ms = 0; ; ms++) {
+    const attempt = track(submit());
+    await clock.flush();
+    if (!(attempt.error instanceof QueueFullError)) return { estimate, truth: ms };
+    await clock.advanceAsync(1);
+  }
 }
