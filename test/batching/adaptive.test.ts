@@ -89,7 +89,7 @@ async function warmUp(batcher: DynamicBatcher<number, number>, clock: FakeClock,
   const first = batcher.submit(-1);
   await clock.flush();
   const rest = [-2, -3, -4].map((x) => batcher.submit(x));
-  await clock.advanceAsync(100);
+  await clock.advanceAsync(Math.max(100, 3 * overheadMs));
   await Promise.all([first, ...rest]);
   assert.equal(batcher.runTime.fitted, true);
   near(batcher.runTime.perItemMs, perItemMs);
@@ -872,13 +872,7 @@ test("two batches in flight: the callers of the one that ended first still count
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
   const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 2, execute });
-  const first = batcher.submit(-1);
-  await clock.flush();
-  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
-  await clock.advanceAsync(300);
-  await Promise.all([first, ...rest]);
-  near(batcher.runTime.perItemMs, 1);
-  near(batcher.runTime.overheadMs, 100);
+  await warmUp(batcher, clock, 1, 100);
   const before = calls.length;
   const start = clock.now();
   const caller = async (x: number, thinkMs: number) => {
@@ -907,11 +901,7 @@ test('a caller refused at submit counts as answered: its next request does not s
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
   const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 1, execute });
-  const first = batcher.submit(-1);
-  await clock.flush();
-  const rest = [-2, -3, -4].map((x) => batcher.submit(x));
-  await clock.advanceAsync(300);
-  await Promise.all([first, ...rest]);
+  await warmUp(batcher, clock, 1, 100);
   const before = calls.length;
   const start = clock.now();
   const caller = async (x: number, thinkMs: number) => {
