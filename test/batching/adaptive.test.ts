@@ -863,15 +863,15 @@ test('a closed loop whose callers have all come back is dispatched at once: no w
   assert.deepEqual(gaps, new Set([29]), 'each batch of 8 starts as the one before ends');
 });
 
-test("two batches in flight: the callers of the one that ended first still count when the second ends, so the batch waits for all of them", async () => {
-  // n + 100 ms on 2 instances. Batch A (4 callers) starts at 0, batch B (4 other callers, come at
-  // 5) at 30, when 100 / 4 ms have passed since they came: A ends at 104, two of its callers come back at once and two at 135; B ends at 134, two of its
-  // callers come back at once and two at 140. At 135, 4 requests have arrived since B ended, as
-  // many as it answered, but two of B's callers are still out: counted per batch, a batch of 6
-  // went at 135 and B's last two waited for it.
+/**
+ * A batcher of n + 100 ms batches on `concurrency` slots, its line fitted; `caller(x, thinkMs)`
+ * submits x, waits thinkMs once answered, and submits it again; `ran()` lists the batches since,
+ * at their start from now and their requests sorted.
+ */
+async function twoSubmits(concurrency: number) {
   const clock = new FakeClock();
   const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
-  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 2, execute });
+  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency, execute });
   await warmUp(batcher, clock, 1, 100);
   const before = calls.length;
   const start = clock.now();
@@ -880,17 +880,27 @@ test("two batches in flight: the callers of the one that ended first still count
     if (thinkMs > 0) await sleep(clock, thinkMs);
     await batcher.submit(x);
   };
+  const ran = () => calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
+  return { clock, batcher, caller, ran };
+}
+
+test("two batches in flight: the callers of the one that ended first still count when the second ends, so the batch waits for all of them", async () => {
+  // n + 100 ms on 2 instances. Batch A (4 callers) starts at 0, batch B (4 other callers, come at
+  // 5) at 30, when 100 / 4 ms have passed since they came: A ends at 104, two of its callers come back at once and two at 135; B ends at 134, two of its
+  // callers come back at once and two at 140. At 135, 4 requests have arrived since B ended, as
+  // many as it answered, but two of B's callers are still out: counted per batch, a batch of 6
+  // went at 135 and B's last two waited for it.
+  const { clock, batcher, caller, ran } = await twoSubmits(2);
   const a = [caller(1, 0), caller(2, 0), caller(3, 31), caller(4, 31)];
   await clock.advanceAsync(5);
   const b = [caller(5, 0), caller(6, 0), caller(7, 6), caller(8, 6)];
   await clock.advanceAsync(400);
   await Promise.all([...a, ...b]);
-  const ran = calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
-  assert.deepEqual(ran.slice(0, 2), [
+  assert.deepEqual(ran().slice(0, 2), [
     { at: 0, requests: [1, 2, 3, 4] },
     { at: 30, requests: [5, 6, 7, 8] },
   ]);
-  assert.deepEqual(ran.slice(2), [{ at: 140, requests: [1, 2, 3, 4, 5, 6, 7, 8] }], 'once all 8 are back, one batch');
+  assert.deepEqual(ran().slice(2), [{ at: 140, requests: [1, 2, 3, 4, 5, 6, 7, 8] }], 'once all 8 are back, one batch');
 });
 
 test('a caller refused at submit counts as answered: its next request does not stand in for a caller still out', async () => {
@@ -898,28 +908,17 @@ test('a caller refused at submit counts as answered: its next request does not s
   // back at once, 3 at 118, 4 at 128. At 109 caller 9 is refused (its signal already aborted) and
   // sends again at 110. Its refusal not counted, that arrival stood for caller 4's: a batch went
   // at 118 without 4, who waited for it to end, at 228.
-  const clock = new FakeClock();
-  const { calls, execute } = recorder(clock, (x: number) => x, (rs) => rs.length + 100);
-  const batcher = new DynamicBatcher<number, number>({ clock, maxBatchSize: 16, maxLatencyMs: 1000, concurrency: 1, execute });
-  await warmUp(batcher, clock, 1, 100);
-  const before = calls.length;
-  const start = clock.now();
-  const caller = async (x: number, thinkMs: number) => {
-    await batcher.submit(x);
-    if (thinkMs > 0) await sleep(clock, thinkMs);
-    await batcher.submit(x);
-  };
+  const { clock, batcher, caller, ran } = await twoSubmits(1);
   const a = [1, 2, 3, 4, 5, 6, 7, 8].map((x) => caller(x, x === 3 ? 10 : x === 4 ? 20 : 0));
   await clock.advanceAsync(109);
-  assert.deepEqual(calls.slice(before).map((c) => [c.at - start, c.requests.length]), [[0, 8]]);
+  assert.deepEqual(ran().map((b) => [b.at, b.requests.length]), [[0, 8]]);
   const refused = await batcher.submit(9, { signal: AbortSignal.abort() }).then(() => 'answered', (e: Error) => e.name);
   assert.equal(refused, 'CancelledError');
   await clock.advanceAsync(1);
   const nine = batcher.submit(9);
   await clock.advanceAsync(400);
   await Promise.all([...a, nine]);
-  const ran = calls.slice(before).map((c) => ({ at: c.at - start, requests: [...c.requests].sort() }));
-  assert.deepEqual(ran.slice(1), [{ at: 128, requests: [1, 2, 3, 4, 5, 6, 7, 8, 9] }], 'once all are back, one batch');
+  assert.deepEqual(ran().slice(1), [{ at: 128, requests: [1, 2, 3, 4, 5, 6, 7, 8, 9] }], 'once all are back, one batch');
 });
 
 test('callers that leave a closed loop do not keep the rest waiting: answers not back by a batch sent with nothing in flight are forgotten', async () => {
