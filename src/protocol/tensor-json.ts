@@ -65,8 +65,8 @@ export function nestedTooDeep(where: string, maxDepth: number): InvalidInputErro
  */
 export function decodeJsonData(datatype: DataType, data: readonly unknown[], count: number, maxDepth: number, where: string): TensorData {
   const out = allocate(datatype, count);
-  const bad = (value: unknown, index: number, expected: string): InvalidInputError => {
-    return new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${describeJson(value)} at element ${index}`);
+  const bad = (value: unknown, index: number, expected: string, got = describeJson(value)): InvalidInputError => {
+    return new InvalidInputError(`${where}: expected ${expected} for ${datatype}, got ${got} at element ${index}`);
   };
   let set: (value: unknown, index: number) => void;
   const ints = INT_RANGES[datatype];
@@ -96,7 +96,10 @@ export function decodeJsonData(datatype: DataType, data: readonly unknown[], cou
     set = (v, i) => {
       const n = toBigInt(v);
       if (n === undefined || n < min || n > max) {
-        throw bad(v, i, `an integer from ${min} to ${max} (a number up to 2^53 or a decimal string)`);
+        const expected = `an integer from ${min} to ${max} (a number from -(2^53 - 1) to 2^53 - 1, or a decimal string)`;
+        // JSON.parse has already rounded it: name the number it read, not as if the client had sent that.
+        const rounded = typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v);
+        throw rounded ? bad(v, i, expected, `a bare number past 2^53 - 1 (read as ${v}), which JSON.parse cannot read exactly: send it as a decimal string,`) : bad(v, i, expected);
       }
       array[i] = n;
     };

@@ -168,6 +168,27 @@ for (const [adapter, start] of Object.entries(servers)) {
       assert.deepEqual(await post("/v1/models/wide:predict", '{"inputs": ["9007199254740993"]}'), { status: 200, body: '{"outputs":[18014398509481985]}' });
     });
 
+    test('a bare INT64 integer is exact up to 2^53 - 1: from 2^53 on it is a 400 that says so and asks for a decimal string, on both routes', async () => {
+      assert.deepEqual(await post('/v1/models/wide:predict', '{"inputs": [9007199254740991]}'), { status: 200, body: '{"outputs":[18014398509481983]}' });
+      // JSON.parse reads 9007199254740992 and ...993 as the same double: neither is exact.
+      const oip = (value: string) => `{"inputs": [{"name": "A", "datatype": "INT64", "shape": [1], "data": [${value}]}]}`;
+      for (const [path, body] of [
+        ['/v1/models/wide:predict', '{"inputs": [9007199254740992]}'],
+        ['/v1/models/wide:predict', '{"instances": [-9007199254740993]}'],
+        ['/v2/models/wide/infer', oip('9007199254740993')],
+        ['/v2/models/wide/infer', oip('1e16')],
+      ] as const) {
+        const reply = await post(path, body);
+        assert.equal(reply.status, 400, `${body}: ${reply.body}`);
+        const { error } = JSON.parse(reply.body) as { error: string };
+        assert.match(error, /^Input 'A': expected an integer from -9223372036854775808 to 9223372036854775807 \(a number from -\(2\^53 - 1\) to 2\^53 - 1, or a decimal string\) for INT64, got a bare number past 2\^53 - 1 \(read as -?\d+\), which JSON\.parse cannot read exactly: send it as a decimal string, at element 0$/, body);
+      }
+      // A value out of range in any form keeps the message naming what was sent.
+      const huge = await post('/v1/models/wide:predict', '{"inputs": ["9223372036854775808"]}');
+      assert.equal(huge.status, 400, huge.body);
+      assert.match(huge.body, /got \\"9223372036854775808\\" \(string\) at element 0/);
+    });
+
     test('where servable answers otherwise than TF-Serving, as docs/http.md says', async () => {
       // TF-Serving ignores an `inputs` key the signature does not name; servable refuses it.
       const extra = await post('/v1/models/linear:predict', '{"inputs": {"X": [[1, 2, 3]], "Y": [[0, 0]]}}');
