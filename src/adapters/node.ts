@@ -19,6 +19,7 @@
  * ```
  * @module servable/node
  */
+import { describe, optionError } from '../core/index.js';
 import { reportError } from '../protocol/index.js';
 import { adapterHandler, type AdapterOptions } from './adapter-options.js';
 import { below, checkContinueListener, type CheckContinueListener } from './check-continue.js';
@@ -73,7 +74,7 @@ export interface ServableRequestListener {
 export function servableNode(options: ServableNodeOptions): ServableRequestListener {
   const { http, close, closeWithServer } = adapterHandler('servableNode', options, ['prefix']);
   const metrics = metricsRoute(options);
-  const prefix = mountPrefix(options.prefix);
+  const prefix = targetPrefix(mountPrefix(options.prefix));
   // The protocol handler and the metrics route answer their own errors; what is left fails while
   // writing the reply, when the only answer left is to drop the connection.
   const report = reportError(options.onError);
@@ -96,4 +97,24 @@ export function servableNode(options: ServableNodeOptions): ServableRequestListe
     }
   };
   return Object.assign(listener, { checkContinue, close });
+}
+
+/** RFC 3986's path characters (pchar and `/`), each as a request target holds it unencoded, or a `%XX` escape. */
+const TARGET_PATH = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
+const NOT_IN_TARGET = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]|%(?![0-9A-Fa-f]{2})/gu;
+
+/**
+ * The prefix, refused when a request target cannot hold it as written (a space, `é`, `?`, `#`, a
+ * `%` that escapes nothing): the listener matches the target as the client sent it, encoded, so
+ * such a prefix would match no request, and every one would go on to `next()`.
+ */
+function targetPrefix(prefix: string): string {
+  if (TARGET_PATH.test(prefix)) return prefix;
+  let encoded: string | undefined;
+  try {
+    encoded = prefix.replace(NOT_IN_TARGET, (c) => encodeURIComponent(c));
+  } catch {
+    // A lone surrogate has no UTF-8 to encode.
+  }
+  throw optionError(`Expected \`prefix\` to be a path as a request target holds it, percent-encoded, got ${describe(prefix)}${encoded === undefined ? '' : `: use '${encoded}'`}`);
 }

@@ -84,6 +84,33 @@ test('node: an absolute-form request target, as proxies send it, is served like 
   }
 });
 
+test('node: a prefix a request target cannot hold as written is refused with its percent-encoded form, which serves', async () => {
+  const { service, registry } = await linearService();
+  try {
+    // servableNode matches the target as the client sent it, and clients send these encoded: the
+    // prefix as written would never match, and every request would go on to next().
+    for (const [prefix, encoded] of [['/a b', '/a%20b'], ['/modèles', '/mod%C3%A8les'], ['/v?x', '/v%3Fx'], ['/t#1', '/t%231'], ['/50%', '/50%25']]) {
+      assert.throws(() => servableNode({ service, prefix }), {
+        name: 'TypeError',
+        code: 'ERR_SERVABLE_INVALID_OPTION',
+        message: `Expected \`prefix\` to be a path as a request target holds it, percent-encoded, got ${JSON.stringify(prefix)} (string): use '${encoded}'`,
+      });
+    }
+    const serve = servableNode({ service, prefix: '/mod%C3%A8les' });
+    const server = await listen((req, res) => serve(req, res, () => res.writeHead(418).end('app')));
+    try {
+      const reply = await fetch(`http://127.0.0.1:${server.port}/mod%C3%A8les/v2/models/linear/ready`);
+      assert.deepEqual({ status: reply.status, body: await reply.json() }, { status: 200, body: { name: 'linear', ready: true } });
+      const elsewhere = await fetch(`http://127.0.0.1:${server.port}/other/v2/models/linear/ready`);
+      assert.equal(elsewhere.status, 418);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await registry.close();
+  }
+});
+
 test('node: a bad prefix is refused when the listener is made, quoting it', async () => {
   const { service, registry } = await linearService();
   try {
