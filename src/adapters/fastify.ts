@@ -35,7 +35,9 @@ const FASTIFY_INSTALL = 'npm i fastify fastify-plugin';
 // Both are CommonJS, loaded with require() so that a missing one is told with what to install;
 // fastify before fastify-plugin, so that an app with neither is told about fastify first.
 const { errorCodes } = loadPeer<typeof import('fastify')>('fastify', 'servable/fastify', FASTIFY_INSTALL);
-const fastifyPlugin = loadPeer<typeof import('fastify-plugin')>('fastify-plugin', 'servable/fastify', FASTIFY_INSTALL, 'fastify');
+// fastify is there (it loads first): installing it again would replace one that @nestjs/platform-fastify
+// brought at the exact version it pins with the latest, whose types its instance no longer matches.
+const fastifyPlugin = loadPeer<typeof import('fastify-plugin')>('fastify-plugin', 'servable/fastify', 'npm i fastify-plugin', 'fastify');
 
 export type { HttpHandlerOptions } from '../protocol/index.js';
 export type { AdapterOptions } from './adapter-options.js';

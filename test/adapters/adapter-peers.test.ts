@@ -42,7 +42,8 @@ const cases: readonly (readonly [subpath: string, hidden: string, message: strin
   ['servable/nest', '@nestjs/common', 'servable/nest needs the @nestjs/common package, which is not installed: install it with `npm i @nestjs/common @nestjs/core @nestjs/platform-express`'],
   ['servable/nest', '@nestjs/core', 'servable/nest needs the @nestjs/core package, which is not installed: install it with `npm i @nestjs/common @nestjs/core @nestjs/platform-express`'],
   ['servable/fastify', 'fastify', 'servable/fastify needs the fastify package, which is not installed: install it with `npm i fastify fastify-plugin`'],
-  ['servable/fastify', 'fastify-plugin', 'servable/fastify needs the fastify-plugin package, which is not installed: install it beside fastify with `npm i fastify fastify-plugin`'],
+  // Not `npm i fastify fastify-plugin`: that would put the latest fastify over the one @nestjs/platform-fastify pins.
+  ['servable/fastify', 'fastify-plugin', 'servable/fastify needs the fastify-plugin package, which is not installed: install it beside fastify with `npm i fastify-plugin`'],
 ];
 
 for (const [subpath, hidden, message] of cases) {
