@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { PromRegistry } from './handler.js';
-import { describe, optionError } from '../core/index.js';
+import { describe, optionError, type RequestOutcome } from '../core/index.js';
+import type { DispatchReason, DropEvent, DropReason } from '../batching/index.js';
 import type { MetricBuckets, QueueState, VersionMetadata, VersionState } from './types.js';
 
 /** The default upper bounds of the duration histograms, in seconds: 0.5 ms to 10 s. */
@@ -55,14 +56,27 @@ export interface MetricSet {
   readonly sources: Set<ScrapeSource>;
 }
 
+/** Every value servable's own events give the labels of a version's series besides model and version. */
+const OUTCOMES = Object.keys({ success: 1, invalid: 1, rejected: 1, timeout: 1, cancelled: 1, backend: 1, 'not-found': 1, 'not-ready': 1 } satisfies Record<RequestOutcome, 1>);
+const DISPATCH_REASONS = Object.keys({ full: 1, preferred: 1, delay: 1, deadline: 1, adaptive: 1, drain: 1, retry: 1 } satisfies Record<DispatchReason, 1>);
+const DROP_REASONS = Object.keys({ 'queue-full': 1, timeout: 1, cancelled: 1, closed: 1, shed: 1 } satisfies Record<DropReason, 1>);
+const DROP_STAGES = Object.keys({ queued: 1, running: 1 } satisfies Record<DropEvent['stage'], 1>);
+
 /**
  * Removes every series of one model version from the counters and histograms that carry a
  * version, as Triton drops an unloaded model's metrics: without it, each version ever deployed
- * would stay on the page for the life of the process.
+ * would stay on the page for the life of the process. Those servable's events write go at once,
+ * so a scrape right after `unload()` resolves shows none of them (prom-client lists a metric's
+ * series only asynchronously); a sweep then takes any other label values a source of yours gave.
  */
 export async function forgetVersion(set: MetricSet, model: string, version: string): Promise<void> {
   const { requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize } = set;
-  for (const metric of [requests, requestDuration, items, executions, failedInBatch, drops, queueDuration, computeDuration, batchSize]) {
+  const ofVersion = { model, version };
+  for (const metric of [requestDuration, items, failedInBatch, queueDuration, computeDuration, batchSize]) metric.remove(ofVersion);
+  for (const outcome of OUTCOMES) requests.remove({ ...ofVersion, outcome });
+  for (const reason of DISPATCH_REASONS) executions.remove({ ...ofVersion, reason });
+  for (const reason of DROP_REASONS) for (const stage of DROP_STAGES) drops.remove({ ...ofVersion, reason, stage });
+  for (const metric of [requests, executions, drops]) {
     await removeSeries(metric, (labels) => labels.model === model && labels.version === version);
   }
 }

@@ -640,6 +640,30 @@ test('an unloaded version leaves every metric, so deploying version after versio
   await registry.close();
 });
 
+test('an unloaded version has left every metric by the time unload() resolves, so a scrape right after it shows none of its series', async () => {
+  const { clock, registry, service } = await stack();
+  const promRegistry = new Registry();
+  new ServingMetrics({ promRegistry, service });
+  await registry.load({ name: 'm', version: '2', source: doubler(1), warmup: [] });
+  // Version 1 answers a batch, and drops a request cancelled in its queue.
+  const served = service.infer('m', rows(1), { version: '1' });
+  const cancel = new AbortController();
+  const cancelled = service.infer('m', rows(1), { version: '1', signal: cancel.signal });
+  await clock.advanceAsync(0);
+  cancel.abort();
+  await assert.rejects(cancelled, { code: 'ERR_SERVABLE_CANCELLED' });
+  await clock.advanceAsync(15); // its 10 ms delay, then 5 ms of compute
+  await served;
+  const before = parse(await promRegistry.metrics());
+  const ofVersion1 = (samples: ReturnType<typeof parse>) => [...new Set(samples.filter((s) => s.labels.version === '1').map((s) => s.name))].sort();
+  for (const name of ['servable_inference_executions_total', 'servable_queue_drops_total', 'servable_compute_duration_seconds_count', 'servable_batch_size_items_count']) {
+    assert.equal(ofVersion1(before).includes(name), true, `version 1 has ${name} before its unload`);
+  }
+  await registry.unload('m', '1');
+  assert.deepEqual(ofVersion1(parse(await promRegistry.metrics())), [], 'no series of version 1 in the first scrape after unload()');
+  await registry.close();
+});
+
 test('a model the registry forgets takes its loads, its version-less requests and its cache lookups with it', async () => {
   const { clock, registry, service } = await stack();
   const promRegistry = new Registry();
