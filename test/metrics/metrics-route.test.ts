@@ -106,6 +106,21 @@ test('an OpenMetrics registry is taken, typed as prom-client types it, and serve
   await registry.close();
 });
 
+test('promtool lints the Prometheus text format only: the same metrics as OpenMetrics fail it, as metrics.md says', { skip: skipPromtool }, async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend({ clock })], clock });
+  const text = new Registry();
+  const openMetrics = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>();
+  openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  for (const promRegistry of [text, openMetrics]) new ServingMetrics({ promRegistry, registry });
+  await registry.load({ name: 'cls', source: identity, warmup: [] });
+  assert.deepEqual(check((await metricsHandler(text)()).body), { status: 0, output: '' });
+  const linted = check((await metricsHandler(openMetrics)()).body);
+  assert.equal(linted.status, 3, 'promtool refuses the OpenMetrics page');
+  assert.match(linted.output, /^servable_model_loads_total no help text$/m);
+  await registry.close();
+});
+
 test('metricsHandler checks its argument', () => {
   assert.throws(() => metricsHandler([]), { message: 'Expected `registries` to hold at least one prom-client Registry, got [] (array)' });
   assert.throws(() => metricsHandler([new Registry(), {} as Registry]), {
