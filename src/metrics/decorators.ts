@@ -43,7 +43,7 @@ function decorator(name: string, options: InstrumentOptions, hooks: Hooks): Metr
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor | number): unknown {
     if (isStandardContext(context)) {
       if (context.kind !== 'method') throw optionError(`@${name} decorates methods, got ${context.kind === 'accessor' ? 'an' : 'a'} ${context.kind} (${String(context.name)})`);
-      return wrap(target as AnyFunction, String(context.name), options, hooks);
+      return wrap(target as AnyFunction, functionName(context.name), options, hooks);
     }
     const misplaced = legacyMisplacement(target, context, descriptor);
     if (misplaced) throw optionError(`@${name} decorates methods, got ${misplaced}`);
@@ -51,7 +51,7 @@ function decorator(name: string, options: InstrumentOptions, hooks: Hooks): Metr
       throw optionError(`@${name} decorates methods, got ${describe((descriptor as PropertyDescriptor | null)?.value)} at ${String(context)}`);
     }
     // In place, not a copy: Nest's applyDecorators() ignores what a method decorator returns.
-    descriptor.value = wrap(descriptor.value as AnyFunction, String(context), options, hooks);
+    descriptor.value = wrap(descriptor.value as AnyFunction, functionName(context as string | symbol), options, hooks);
     return descriptor;
   }
   return decorate as MetricDecorator;
@@ -72,6 +72,12 @@ function legacyMisplacement(target: unknown, key: unknown, descriptor: unknown):
   if (get) return `a getter (${String(key)})`;
   if (set) return `a setter (${String(key)})`;
   return undefined;
+}
+
+/** The name JavaScript gives the function of a method keyed `key`: `[Symbol.iterator]` for a symbol, as timed() labels it. */
+function functionName(key: string | symbol): string {
+  if (typeof key === 'string') return key;
+  return key.description === undefined ? '' : `[${key.description}]`;
 }
 
 function isStandardContext(value: unknown): value is { kind: string; name: string | symbol } {

@@ -126,6 +126,22 @@ test('with legacy decorators, a metric decorator on a parameter or a Babel field
   assert.throws(() => decorate(Jobs.prototype, 'handler', field), { name: 'TypeError', message: '@Counted decorates methods, got a field (handler)' });
 });
 
+for (const [mode, options] of [
+  ['standard', { experimentalDecorators: false }],
+  ['legacy', { experimentalDecorators: true }],
+] as const) {
+  test(`a method named by a symbol is labelled with its function's name, [Symbol.iterator], as timed() labels it, with ${mode} decorators`, async () => {
+    const fixture = await compile(path.join(fixtures, 'symbol-named.ts'), `symbol-${mode}`, options);
+    const r = (await fixture.run()) as { names: string[]; labels: string[][] };
+    assert.deepEqual(r.names, ['[tag]'], "JavaScript names a symbol-keyed method's function [description]");
+    assert.deepEqual(r.labels, [
+      ['decorator', '[Symbol.iterator]'],
+      ['decorator', '[tag]'],
+      ['counted', '[tag]'],
+    ]);
+  });
+}
+
 test('standard decorators decorate a #private method, labelled with its name', async () => {
   const calls = new Counter({ name: 'private_calls_total', help: 'Calls', labelNames: ['method'], registers: [new Registry()] });
   class Jobs {
