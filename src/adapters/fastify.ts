@@ -111,8 +111,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
         if (status === 413) {
           const drained = error instanceof BodyTooLargeError && error.drained;
-          // Fastify closes the connection after a body parser's error; once the rest of the body is read, it may serve the next request (unless the client asked to close it).
-          if (drained && 'shouldKeepAlive' in reply.raw && reply.raw.shouldKeepAlive) reply.removeHeader('connection');
+          // Fastify closes the connection after a body parser's error; once the rest of the body is read, it may serve the next request (unless the client asked to close it),
+          // and says so as Node does on the other adapters (a removed header would leave Node to say nothing).
+          if (drained && 'shouldKeepAlive' in reply.raw && reply.raw.shouldKeepAlive) reply.headers(keepAlive(request.server.server));
           const { headers, body } = tooLargeReply(http, { method: request.method, path: pathBelow(scope.prefix, request.url) }, drained);
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
@@ -245,6 +246,17 @@ function decodedByHook(request: FastifyRequest, payload: Readable): boolean {
 function withoutContentEncoding(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const { 'content-encoding': _decoded, ...rest } = headers;
   return rest;
+}
+
+/**
+ * The headers Node writes itself on an HTTP/1.1 reply whose connection it keeps, where the app set
+ * none: `Connection: keep-alive`, and the server's `Keep-Alive` timeout (and request cap) when it has one.
+ */
+function keepAlive(server: { keepAliveTimeout?: number; maxRequestsPerSocket?: number | null }): Record<string, string> {
+  const timeout = server.keepAliveTimeout ?? 0;
+  if (timeout <= 0) return { connection: 'keep-alive' };
+  const max = (server.maxRequestsPerSocket ?? 0) > 0 ? `, max=${server.maxRequestsPerSocket}` : '';
+  return { connection: 'keep-alive', 'keep-alive': `timeout=${Math.floor(timeout / 1000)}${max}` };
 }
 
 /** The errors of reading a body that are not a {@link BodyTooLargeError} (the client went away mid-body). */
