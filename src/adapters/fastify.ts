@@ -112,8 +112,9 @@ async function servable(app: FastifyInstance, options: ServableFastifyOptions): 
         if (status === 413) {
           const drained = error instanceof BodyTooLargeError && error.drained;
           // Fastify closes the connection after a body parser's error; once the rest of the body is read, it may serve the next request (unless the client asked to close it),
-          // and says so as Node does on the other adapters (a removed header would leave Node to say nothing).
-          if (drained && 'shouldKeepAlive' in reply.raw && reply.raw.shouldKeepAlive) reply.headers(keepAlive(request.server.server));
+          // and says so as Node does on the other adapters (a removed header would leave Node to say nothing). Not on the last request
+          // maxRequestsPerSocket allows: Node closes after it, and a keep-alive said there would make it keep the connection and 503 the next.
+          if (drained && 'shouldKeepAlive' in reply.raw && reply.raw.shouldKeepAlive && !lastOnConnection(reply.raw)) reply.headers(keepAlive(request.server.server));
           const { headers, body } = tooLargeReply(http, { method: request.method, path: pathBelow(scope.prefix, request.url) }, drained);
           return reply.code(413).headers(replyHeaders(reply.raw, headers, reply.getHeader('vary'))).send(bytes(body));
         }
@@ -257,6 +258,11 @@ function keepAlive(server: { keepAliveTimeout?: number; maxRequestsPerSocket?: n
   if (timeout <= 0) return { connection: 'keep-alive' };
   const max = (server.maxRequestsPerSocket ?? 0) > 0 ? `, max=${server.maxRequestsPerSocket}` : '';
   return { connection: 'keep-alive', 'keep-alive': `timeout=${Math.floor(timeout / 1000)}${max}` };
+}
+
+/** Whether Node closes the connection after this reply, its request being the last the server's `maxRequestsPerSocket` allows (a field Node sets, untyped). */
+function lastOnConnection(res: object): boolean {
+  return (res as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached === true;
 }
 
 /** The errors of reading a body that are not a {@link BodyTooLargeError} (the client went away mid-body). */

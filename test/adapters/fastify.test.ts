@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, Transform, Writable, pipeline, type Readable } from 'node:stream';
@@ -568,6 +569,36 @@ test("fastify: an error Fastify raises on servable's routes carries the code the
     ]);
     assert.deepEqual(reported, ['FST_ERR_HOOK_TIMEOUT'], 'the 500 is reported to onError, the 400 is not');
   } finally {
+    await app.close();
+    await registry.close();
+  }
+});
+
+test("fastify: a drained 413 on a connection's last request under maxRequestsPerSocket says Connection: close, as Node says it, not keep-alive", async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+  const service = new InferenceService({ registry });
+  const app = Fastify({ maxRequestsPerSocket: 2 });
+  await app.register(servableFastify, { service, bodyLimit: 100 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const socket = net.connect(port, '127.0.0.1');
+  try {
+    let received = '';
+    const refused = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        if (received.includes('ERR_SERVABLE_PAYLOAD_TOO_LARGE')) resolve();
+      });
+    });
+    // The second request is the connection's last: a keep-alive promised on it would be answered by Node's 503.
+    socket.write('GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n');
+    socket.write(`POST /v2/models/linear/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n${' '.repeat(200)}`);
+    await refused;
+    const head = received.slice(received.indexOf('HTTP/1.1 413')).split('\r\n\r\n')[0]!.toLowerCase().split('\r\n');
+    assert.deepEqual([head[0], head.filter((line) => /^(connection|keep-alive):/.test(line))], ['http/1.1 413 payload too large', ['connection: close']]);
+  } finally {
+    socket.destroy();
     await app.close();
     await registry.close();
   }
