@@ -96,10 +96,12 @@ export function decodeJsonData(datatype: DataType, data: readonly unknown[], cou
     set = (v, i) => {
       const n = toBigInt(v);
       if (n === undefined || n < min || n > max) {
-        const expected = `an integer from ${min} to ${max} (a number from -(2^53 - 1) to 2^53 - 1, or a decimal string)`;
-        // JSON.parse has already rounded it: name the number it read, not as if the client had sent that.
-        const rounded = typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v);
-        throw rounded ? bad(v, i, expected, `a bare number past 2^53 - 1 (read as ${v}), which JSON.parse cannot read exactly: send it as a decimal string,`) : bad(v, i, expected);
+        const expected = `an integer from ${min} to ${max} (a number ${min < 0n ? 'from -(2^53 - 1) to 2^53 - 1' : 'up to 2^53 - 1'}, or a decimal string)`;
+        if (typeof v !== 'number' || !Number.isInteger(v) || Number.isSafeInteger(v)) throw bad(v, i, expected);
+        // A bare integer past 2^53 - 1 that JSON.parse has already rounded: name the number it read, not as if the
+        // client had sent that, and ask for a decimal string only where one could be in range.
+        if (v < Number(min) || v > Number(max)) throw bad(v, i, expected, `a bare number out of range (read as ${v})`);
+        throw bad(v, i, expected, `a bare number past 2^53 - 1 (read as ${BigInt(v)}), which JSON.parse cannot read exactly: send it as a decimal string,`);
       }
       array[i] = n;
     };

@@ -342,3 +342,21 @@ test('a BYTES element that starts with U+FEFF keeps it, in binary data and in TF
   const predicted = decodePredict({ instances: [{ b64 }] }, [{ name: 's', datatype: 'BYTES', shape: [-1] }], 1024);
   assert.deepEqual(predicted.request.inputs.s!.data, ['\ufeffb']);
 });
+
+test('a bare INT64/UINT64 number out of range even exactly is refused as out of range, not sent to a decimal string that would be refused too', () => {
+  const where = (datatype: string, value: number) => {
+    try {
+      decode({ inputs: [{ name: 'x', datatype, shape: [1], data: [value] }] });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+  // 1e20 is past INT64's 2^63 - 1 in any form; -2^53 - 2 is below UINT64's 0.
+  assert.equal(where('INT64', 1e20), "Input 'x': expected an integer from -9223372036854775808 to 9223372036854775807 (a number from -(2^53 - 1) to 2^53 - 1, or a decimal string) for INT64, got a bare number out of range (read as 100000000000000000000) at element 0");
+  assert.equal(where('UINT64', -(2 ** 53) - 2), "Input 'x': expected an integer from 0 to 18446744073709551615 (a number up to 2^53 - 1, or a decimal string) for UINT64, got a bare number out of range (read as -9007199254740994) at element 0");
+  // A UINT64 is never a negative number: its range does not offer one.
+  assert.equal(where('UINT64', -1), "Input 'x': expected an integer from 0 to 18446744073709551615 (a number up to 2^53 - 1, or a decimal string) for UINT64, got -1 (number) at element 0");
+  // In range but rounded, it is still sent to a decimal string, quoting the exact integer JSON.parse read (not 1152921504606847000).
+  assert.match(where('UINT64', 2 ** 60), /got a bare number past 2\^53 - 1 \(read as 1152921504606846976\), which JSON\.parse cannot read exactly: send it as a decimal string, at element 0$/);
+});
