@@ -158,14 +158,27 @@ export class ModelVersion<Req = unknown, Res = unknown> {
    * one, is refused with a TypeError naming both, and left as it was.
    */
   infer(request: Req, options: InferOptions = {}, hold?: VersionHold): Promise<Res> {
+    return this.#accept(request, options, hold, true);
+  }
+
+  /**
+   * @internal {@link ModelVersion.infer} for a request this instance's handler has validated
+   * already: queued without running `validate` again. The InferenceService validates a cached
+   * model's requests before it asks the caches, so that a refused one never reaches a store.
+   */
+  inferValidated(request: Req, options: InferOptions, hold: VersionHold): Promise<Res> {
+    return this.#accept(request, options, hold, false);
+  }
+
+  #accept(request: Req, options: InferOptions, hold: VersionHold | undefined, validate: boolean): Promise<Res> {
     if (hold !== undefined && hold.version !== this) return Promise.reject(foreignHold(this, hold));
     // A draining version still takes a request routed to it before it left service, once.
     if (this.#state !== 'ready' && (hold === undefined || hold.released)) return Promise.reject(this.#notReady());
     this.#inFlight++;
     this.#lastUsed = this.#init.clock.now();
-    let validated: void | Promise<void>;
+    let validated: void | Promise<void> = undefined;
     try {
-      validated = this.handler.validate(request);
+      if (validate) validated = this.handler.validate(request);
     } catch (error) {
       this.#inFlight--;
       hold?.release();

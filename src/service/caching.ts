@@ -6,9 +6,10 @@ import type { LookupHolds } from './lookup-holds.js';
 
 /**
  * The caches one model opts into. They apply to tensor requests (the TensorHandler's
- * {@link InferenceRequest}): the exact ResultCache is asked first, then the SemanticCache, then
- * identical requests in flight share one inference, then the request is queued. A request's
- * `timeoutMs` bounds its time in the caches too.
+ * {@link InferenceRequest}): the version's handler validates the request first (one it refuses
+ * fails with its 400 before any cache is asked), then the exact ResultCache is asked, then the
+ * SemanticCache, then identical requests in flight share one inference, then the request is
+ * queued. A request's `timeoutMs` bounds its time in the caches too.
  */
 export interface ModelCaching<Q extends SemanticQuery = SemanticQuery> {
   /** Exact results, keyed on model, version and a hash of the inputs and output-changing parameters. */
@@ -62,9 +63,14 @@ export async function inferCached(
   // The query function and the semantic cache of one model always agree on the query type.
   const caching = anyCaching as ModelCaching<SemanticQuery>;
   const { noCache, noStore, tenant, signal, flightGroup, ...submit } = options;
+  // Validated before any cache is asked, as Triton validates before its response cache: a request
+  // the handler refuses fails with its 400 before a store is read, a key hashed or a lookup
+  // counted. It is then queued without validating it again (inferValidated).
+  const validated = version.handler.validate(request);
+  if (validated !== undefined) await validated;
   // A version that stopped taking requests answers the ones routed to it before it did uncached,
   // as its queue drains: its cached answers may be the entries a reload is clearing.
-  if (version.state !== 'ready') return (await version.infer(request, { ...submit, signal }, hold)) as InferenceResponse;
+  if (version.state !== 'ready') return (await version.inferValidated(request, { ...submit, signal }, hold)) as InferenceResponse;
   // Refused whether or not the answer is cached, as the batcher refuses it on a miss.
   version.checkPriority(submit.priority);
   // The budget counts from here: the time spent in the caches is spent, and a caller that runs
@@ -77,7 +83,10 @@ export async function inferCached(
     const timeoutMs = left();
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new DeadlineExceededError(`Model '${version.name}' did not answer in time: its timeout ran out before it was queued`);
     const held = hold.released && semantic ? await lookups.held(hold, { signal: innerSignal, timeoutMs }) : hold;
-    return ((await held.version.infer(request, { ...submit, timeoutMs, signal: innerSignal }, held)) as InferenceResponse).outputs;
+    const queued = { ...submit, timeoutMs, signal: innerSignal };
+    // A hold an eviction released is taken again on another instance, whose handler validates the request itself.
+    const answer = held.version === version ? version.inferValidated(request, queued, held) : held.version.infer(request, queued, held);
+    return ((await answer) as InferenceResponse).outputs;
   };
   const parameters = answerParameters(request);
   const nearOrRun = semantic
