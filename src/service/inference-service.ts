@@ -175,10 +175,14 @@ export class InferenceService extends Emitter<ServiceEvents> {
   /**
    * Counts a request for `model` that failed before it could be handed to {@link infer} (a body
    * the HTTP protocol could not decode, say): `request` listeners such as ServingMetrics then see
-   * every request, with the outcome the error maps to, version `''` and a duration of 0.
+   * every request, with the outcome the error maps to and a duration of 0. `version` is the version
+   * the request was refused for, when one was chosen before it failed (TF-Serving's `:predict`
+   * reads its body by that version's inputs); `''`, the default, when none was.
+   * @throws TypeError quoting a `version` that is not a string.
    */
-  reportFailure(model: string, error: unknown): void {
-    this.#finished(model, '', outcomeOf(error), this.#clock.now());
+  reportFailure(model: string, error: unknown, version = ''): void {
+    if (typeof version !== 'string') throw optionError(`Expected \`version\` to be a string, got ${describe(version)}`);
+    this.#finished(model, version, outcomeOf(error), this.#clock.now());
   }
 
   /**

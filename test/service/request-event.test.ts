@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineExceededError, InferenceService, ModelRegistry, type Backend, type RequestEvent } from 'servable';
+import { DeadlineExceededError, InferenceService, InvalidInputError, ModelRegistry, type Backend, type RequestEvent } from 'servable';
 import { FakeClock, memoryBackend } from 'servable/testing';
 import { doubler, request } from '../registry/helpers.js';
 
@@ -51,6 +51,26 @@ test("a service given no clock measures on its registry's, and refuses a clock t
     await clock.advanceAsync(25);
     await answer;
     assert.deepEqual(events, [{ model: 'm', version: '1', outcome: 'success', durationMs: 25 }]);
+  } finally {
+    await registry.close();
+  }
+});
+
+test('reportFailure counts a refused request with the version it names, without one by default, and refuses a version that is no string, quoting it', async () => {
+  const clock = new FakeClock();
+  const registry = new ModelRegistry({ backends: [memoryBackend()], clock });
+  const service = new InferenceService({ registry });
+  const events: RequestEvent[] = [];
+  service.on('request', (e) => events.push(e));
+  try {
+    const bad = new InvalidInputError('bad body');
+    service.reportFailure('m', bad);
+    service.reportFailure('m', bad, '3');
+    assert.throws(() => service.reportFailure('m', bad, 3 as never), { name: 'TypeError', message: 'Expected `version` to be a string, got 3 (number)' });
+    assert.deepEqual(events, [
+      { model: 'm', version: '', outcome: 'invalid', durationMs: 0 },
+      { model: 'm', version: '3', outcome: 'invalid', durationMs: 0 },
+    ]);
   } finally {
     await registry.close();
   }
