@@ -4,7 +4,7 @@
  */
 import { parentPort, resourceLimits } from 'node:worker_threads';
 import type { TensorMap } from '../core/index.js';
-import { BinaryLayout, decodeInferBinary, decodeInferJson, decodePredictJson, type BinarySpan } from '../protocol/index.js';
+import { BinaryLayout, decodeInferBinary, decodeInferJson, decodePredictJson, isReadError, type BinarySpan } from '../protocol/index.js';
 import { notPassable, WORKER_OWN_HEAP_MB, type JsonJob, type JsonReply } from './json-workers.js';
 
 const port = parentPort!;
@@ -40,7 +40,8 @@ port.on('message', (job: JsonJob) => {
 
 function fail(error: unknown, spans: readonly BinarySpan[] | undefined): void {
   const { message, code } = error as { message?: unknown; code?: unknown };
-  port.postMessage({ error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined }, spans } satisfies JsonReply);
+  const read = isReadError(error) || undefined;
+  port.postMessage({ error: { message: String(message ?? error), code: typeof code === 'string' ? code : undefined, read }, spans } satisfies JsonReply);
 }
 
 /** The buffers under the tensors' data, each once. */

@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../backends/index.js';
 import { abortError, InvalidInputError, onAbort, PayloadTooLargeError, UnavailableError, type Tensor } from '../core/index.js';
 import { spawnWorker } from '../node/index.js';
-import { readBinarySpans, type BinarySpan, type DecodedPredict, type InferRequestData, type JsonDecoder } from '../protocol/index.js';
+import { markReadError, readBinarySpans, type BinarySpan, type DecodedPredict, type InferRequestData, type JsonDecoder } from '../protocol/index.js';
 
 /** What a JSON worker is asked to do with a body. */
 type JsonJobHead =
@@ -13,6 +13,13 @@ type JsonJobHead =
 /** A body for a JSON worker to decode: for `infer-binary`, only the JSON header, the binary part being `binaryLength` bytes. */
 export type JsonJob = JsonJobHead & { readonly body: Uint8Array | string };
 
+/** An error a JSON worker threw, as it posts it: `read` when it was raised reading a `:predict` body for the inputs (see isReadError). */
+interface WorkerError {
+  readonly message: string;
+  readonly code: string | undefined;
+  readonly read?: true | undefined;
+}
+
 /**
  * A JSON worker's answer to the one job it holds: the decoded request, or the error decoding it
  * threw; for `infer-binary`, with the spans of the binary data its inputs take (see BinaryLayout),
@@ -20,7 +27,7 @@ export type JsonJob = JsonJobHead & { readonly body: Uint8Array | string };
  */
 export type JsonReply = (
   | { readonly value: InferRequestData | DecodedPredict; readonly error?: undefined }
-  | { readonly error: { readonly message: string; readonly code: string | undefined } }
+  | { readonly error: WorkerError }
 ) & { readonly spans?: readonly BinarySpan[] | undefined };
 
 /**
@@ -234,10 +241,9 @@ function valueOf(reply: JsonReply): InferRequestData | DecodedPredict {
 }
 
 /** The error a worker reported, as the decoder would have thrown it in place. */
-function revivedError({ message, code }: { readonly message: string; readonly code: string | undefined }): Error {
-  if (code === 'ERR_SERVABLE_INVALID_INPUT') return new InvalidInputError(message);
-  if (code === 'ERR_SERVABLE_PAYLOAD_TOO_LARGE') return new PayloadTooLargeError(message);
-  return new Error(message);
+function revivedError({ message, code, read }: WorkerError): Error {
+  const error = code === 'ERR_SERVABLE_INVALID_INPUT' ? new InvalidInputError(message) : code === 'ERR_SERVABLE_PAYLOAD_TOO_LARGE' ? new PayloadTooLargeError(message) : new Error(message);
+  return read ? markReadError(error) : error;
 }
 
 /**

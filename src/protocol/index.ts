@@ -20,5 +20,5 @@ export { classifier, classify, type ClassifiedModel, type Classifier } from './c
 export { encodeInferResponse, encodeModelMetadata, type EncodedInferResponse, type OipInferResponse, type OipOutput, type OipModelMetadata } from './oip-response.js';
 export { decodeJsonData, encodeJsonData } from './tensor-json.js';
 export { headerDirectives, TENANT_HEADER, type HeaderDirectives } from './request-headers.js';
-export { decodePredict, type DecodedPredict, type PredictFormat } from './tf-request.js';
+export { decodePredict, isReadError, markReadError, type DecodedPredict, type PredictFormat } from './tf-request.js';
 export { encodePredict, encodeTfMetadata, encodeTfStatus } from './tf-response.js';

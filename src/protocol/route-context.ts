@@ -41,9 +41,12 @@ export function beforeService<T>(service: InferenceService, model: string, step:
   }
 }
 
-/** Reports `error` to the service as a request for `model` refused before it (see {@link beforeService}), and throws it. */
-export function refuseBeforeService(service: InferenceService, model: string, error: unknown): never {
-  service.reportFailure(model, error);
+/**
+ * Reports `error` to the service as a request for `model` refused before it (see {@link beforeService}),
+ * and throws it; with the `version` it was refused for, when one was chosen before it was raised.
+ */
+export function refuseBeforeService(service: InferenceService, model: string, error: unknown, version?: string): never {
+  service.reportFailure(model, error, version);
   throw error;
 }
 

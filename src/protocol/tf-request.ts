@@ -38,9 +38,36 @@ export function decodePredict(body: Record<string, unknown>, inputs: readonly Te
 
 /**
  * {@link decodePredict} of a body parsed by the JSON decoder, where `ranges` holds the tensors'
- * arrays that `body` has marks in place of (see json-data-ranges.ts).
+ * arrays that `body` has marks in place of (see json-data-ranges.ts). The InvalidInputErrors it
+ * throws are marked as read for the inputs (see {@link isReadError}).
  */
 export function decodeRangedPredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number, ranges: DataRanges | undefined): DecodedPredict {
+  try {
+    return readPredict(body, inputs, maxElements, ranges);
+  } catch (error) {
+    // Its 400s; not a range's 413 (a body too large to decode counts without the version, as on /infer).
+    throw error instanceof InvalidInputError ? markReadError(error) : error;
+  }
+}
+
+/** The errors raised reading a JSON object as a `:predict` body for a version's inputs (not those of parsing it). */
+const readErrors = new WeakSet<object>();
+
+/**
+ * @internal True for an error raised reading a `:predict` body, a JSON object, for the inputs of the
+ * version it goes to, rather than parsing it: the request is counted against that version.
+ */
+export function isReadError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && readErrors.has(error);
+}
+
+/** @internal Marks `error` as {@link isReadError} (as a JSON worker revives it), and returns it. */
+export function markReadError<E>(error: E): E {
+  if (typeof error === 'object' && error !== null) readErrors.add(error);
+  return error;
+}
+
+function readPredict(body: Record<string, unknown>, inputs: readonly TensorSpec[], maxElements: number, ranges: DataRanges | undefined): DecodedPredict {
   const signature = body.signature_name;
   // TF-Serving reads an empty signature_name as the default signature.
   if (signature !== undefined && signature !== '' && signature !== SIGNATURE) {

@@ -1234,6 +1234,56 @@ export function httpContract(adapter: string, start: StartServer, backend: () =>
       }
     });
 
+    test(`a :predict body read for its version's inputs and refused counts against that version, in place or on a JSON worker, as /infer counts the model's refusals; one refused before, or that is no JSON object, counts without`, async () => {
+      const registry = new ModelRegistry({ backends: [memoryBackend()] });
+      await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
+      registry.setLabel('linear', 'stable', '1');
+      const service = new InferenceService({ registry });
+      const events: string[] = [];
+      service.on('request', (e) => events.push(`${e.model}@${e.version}:${e.outcome}`));
+      const cases: (readonly [path: string, body: string, status: number, event: string, init?: RequestInit])[] = [
+        // Not loaded: the body is parsed before the request loads the version, then read for its inputs.
+        ['lazy:predict', '{bad', 400, 'lazy@:invalid'],
+        ['lazy:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 400, 'lazy@3:invalid'],
+        ['linear:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 400, 'linear@1:invalid'],
+        ['linear:predict', '{"instances": [{"X": [1, 2, 3], "Z": 1}]}', 400, 'linear@1:invalid'],
+        ['linear:predict', '{"instances": [[1, 2, 3], [1, 2]]}', 400, 'linear@1:invalid'],
+        ['linear:predict', '{"instances": [["a", "b", "c"]]}', 400, 'linear@1:invalid'],
+        ['linear:predict', '{"instances": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}', 400, 'linear@1:invalid'],
+        ['linear/versions/1:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 400, 'linear@1:invalid'],
+        ['linear/labels/stable:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 400, 'linear@1:invalid'],
+        // On /infer the model's own refusal carries the version too.
+        ['/v2/models/linear/infer', '{"inputs": [{"name": "Z", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}', 400, 'linear@1:invalid'],
+        // A body that is no JSON object is read for no version, loaded or not, as on /infer.
+        ['linear:predict', '{bad', 400, 'linear@:invalid'],
+        ['linear:predict', '[1, 2]', 400, 'linear@:invalid'],
+        ['/v2/models/linear/infer', '{bad', 400, 'linear@:invalid'],
+        // Refused before a version is chosen: no version.
+        ['linear/versions/9:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 404, 'linear@:not-found'],
+        ['linear/labels/nope:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 404, 'linear@:not-found'],
+        ['linear:predict', '{"inputs": {"Z": [[1, 2, 3]]}}', 400, 'linear@:invalid', { headers: { 'x-key': 'k'.repeat(300) } }],
+        ['linear:predict', '{"instances": [[1, 2, 3]]}', 200, 'linear@1:success'],
+      ];
+      for (const options of [{ jsonWorkers: 0 }, { jsonWorkers: 1, jsonWorkerMinBytes: 0 }]) {
+        // A version registered, not loaded: the request loads it, and its body is read for it.
+        registry.register({ name: 'lazy', version: '3', source: linearMemory(), warmup: [] });
+        const srv = await start({ service, maxElements: 6, routingKeyHeader: 'x-key', ...options });
+        try {
+          for (const [path, body, status, event, init] of cases) {
+            events.length = 0;
+            const res = await post(path.startsWith('/') ? `${srv.url}${path}` : `${srv.url}/v1/models/${path}`, body, init);
+            await res.arrayBuffer();
+            await until(() => events.length > 0, 'the request event');
+            assert.deepEqual([res.status, events], [status, [event]], `${path} ${body} (jsonWorkers ${options.jsonWorkers})`);
+          }
+        } finally {
+          await srv.close();
+          await registry.unload('lazy');
+        }
+      }
+      await registry.close();
+    });
+
     test(`closing the server or app ends its JSON workers, where they waited a minute for more bodies`, async () => {
       const registry = new ModelRegistry({ backends: [memoryBackend()] });
       await registry.load({ name: 'linear', source: linearMemory(), warmup: [] });
