@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { assertInteger, assertKnownKeys, assertObject } from '../core/index.js';
+import { assertInteger, assertOptionKeys, assertObject } from '../core/index.js';
 import { createHttpHandler, HTTP_HANDLER_OPTIONS, type HttpHandler, type HttpHandlerOptions } from '../protocol/index.js';
 import { JsonWorkerPool } from './json-workers.js';
 import type { MetricsRoute } from './metrics-route.js';
@@ -82,7 +82,7 @@ export function adapterHandler(adapter: string, options: AdapterOptions, own: re
 function handlerOptions(adapter: string, options: AdapterOptions, own: readonly string[]): HttpHandlerOptions {
   assertObject('options', options);
   const shared = HTTP_HANDLER_OPTIONS.filter((key) => key !== 'jsonDecoder');
-  assertKnownKeys(adapter, options, [...shared, 'metrics', ...JSON_WORKER_OPTIONS, ...own]);
+  assertOptionKeys(adapter, options, [...shared, 'metrics', ...JSON_WORKER_OPTIONS, ...own]);
   const picked: Record<string, unknown> = {};
   for (const key of shared) if (key in options) picked[key] = (options as unknown as Record<string, unknown>)[key];
   const { jsonWorkers = 1, jsonWorkerMinBytes = DEFAULT_MIN_BYTES, jsonWorkerHeapMb = DEFAULT_HEAP_MB } = options;

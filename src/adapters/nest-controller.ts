@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Type } from '@nestjs/common';
-import { assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
+import { assertOptionKeys, assertObject, describe, optionError } from '../core/index.js';
 import type { HttpHandler } from '../protocol/index.js';
 import type { AdapterOptions } from './adapter-options.js';
 import { loadPeer } from './load-peer.js';
@@ -51,7 +51,7 @@ const DECORATOR_KEYS = ['controller', 'health', 'metrics', 'inference'] as const
 export function checkDecorators(decorators: unknown, controller: boolean, metrics: boolean): asserts decorators is ServableDecorators | undefined {
   if (decorators === undefined) return;
   assertObject('decorators', decorators);
-  assertKnownKeys('decorators', decorators, DECORATOR_KEYS, 'decorators.');
+  assertOptionKeys('decorators', decorators, DECORATOR_KEYS, { path: 'decorators.' });
   if (!controller) throw optionError('`decorators` decorates the controller, which `controller: false` leaves out: pass one or the other');
   for (const key of DECORATOR_KEYS) {
     const list = decorators[key];

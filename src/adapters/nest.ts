@@ -34,7 +34,7 @@
  */
 import type { HttpAdapterHost as AdapterHost } from '@nestjs/core';
 import type { DynamicModule, InjectionToken, ModuleMetadata, OptionalFactoryDependency, Provider } from '@nestjs/common';
-import { assertBoolean, assertFunction, assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertOptionKeys, assertObject, describe, optionError } from '../core/index.js';
 import { InferenceService } from '../service/index.js';
 import { adapterHandler, type AdapterHandler, type AdapterOptions } from './adapter-options.js';
 import { loadPeer } from './load-peer.js';
@@ -141,7 +141,7 @@ export class ServableModule {
   /** Declares the module with options built by a factory, which may wait for models to load. */
   static forRootAsync(options: ServableModuleAsyncOptions): DynamicModule {
     checkRouting(options);
-    assertKnownKeys('ServableModule.forRootAsync', options, ASYNC_KEYS);
+    assertOptionKeys('ServableModule.forRootAsync', options, ASYNC_KEYS);
     assertFunction('useFactory', options.useFactory);
     if (options.inject !== undefined && !Array.isArray(options.inject)) throw optionError(`Expected \`inject\` to be an array of providers, got ${describe(options.inject)}`);
     if (options.imports !== undefined && !Array.isArray(options.imports)) throw optionError(`Expected \`imports\` to be an array of modules, got ${describe(options.imports)}`);

@@ -21,6 +21,7 @@ export {
   optionError,
   INVALID_OPTION,
   type OptionError,
+  type OptionKeysCheck,
   describe,
   assertInteger,
   assertNumber,
@@ -30,5 +31,6 @@ export {
   assertObject,
   assertSignal,
   assertKnownKeys,
+  assertOptionKeys,
   assertBoolean,
 } from './options.js';

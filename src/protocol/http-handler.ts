@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, optionError, InvalidInputError } from '../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertOptionKeys, assertObject, assertOneOf, assertString, describe, optionError, InvalidInputError } from '../core/index.js';
 import { bodyEncoding, compressReply, decompressBody, unsupportedTransferCodings } from './content-encoding.js';
 import { oipRoutes } from './oip-routes.js';
 import type { ReplyErrorCode } from './error-codes.js';
@@ -60,7 +60,7 @@ const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
  */
 export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   assertObject('options', options);
-  assertKnownKeys('createHttpHandler', options, HTTP_HANDLER_OPTIONS);
+  assertOptionKeys('createHttpHandler', options, HTTP_HANDLER_OPTIONS);
   const { service } = options;
   if (typeof service?.infer !== 'function' || typeof service.metadata !== 'function') {
     throw optionError(`Expected \`service\` to be an InferenceService, got ${describe(service)}`);

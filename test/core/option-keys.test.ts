@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertOptionKeys } from '../../src/core/index.js';
+
+const KEYS = ['limit', 'name', 'timeoutMs'];
+
+test('assertOptionKeys refuses an option set to null, naming it (with its path) and quoting null; undefined and the nullable pass', () => {
+  assert.throws(() => assertOptionKeys('Thing', { limit: 1, name: null }, KEYS), {
+    name: 'TypeError',
+    code: 'ERR_SERVABLE_INVALID_OPTION',
+    message: 'Expected `name` not to be null, got null (null): leave an optional option out (or undefined) for its default',
+  });
+  assert.throws(() => assertOptionKeys('Thing', { limit: null }, KEYS, { path: 'buckets.' }), { code: 'ERR_SERVABLE_INVALID_OPTION', message: /^Expected `buckets.limit` not to be null, got null \(null\)/ });
+  assert.equal(assertOptionKeys('Thing', { limit: undefined, name: 'x' }, KEYS), undefined);
+  assert.equal(assertOptionKeys('Thing', { timeoutMs: null }, KEYS, { nullable: ['timeoutMs'] }), undefined);
+  assert.throws(() => assertOptionKeys('Thing', { limit: null }, KEYS, { nullable: ['timeoutMs'] }), { message: /^Expected `limit` not to be null/ });
+});
+
+test('assertOptionKeys still names an unknown key first, as assertKnownKeys does', () => {
+  assert.throws(() => assertOptionKeys('Thing', { limt: null }, KEYS), { code: 'ERR_SERVABLE_INVALID_OPTION', message: 'Unknown option `limt`; Thing takes limit, name, timeoutMs' });
+});
