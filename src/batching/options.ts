@@ -3,7 +3,7 @@ import {
   assertClock,
   assertFunction,
   assertInteger,
-  assertKnownKeys,
+  assertOptionKeys,
   assertNumber,
   assertObject,
   assertOneOf,
@@ -90,7 +90,7 @@ const POLICY_KEYS = Object.keys({
 /** Validates the options of a DynamicBatcher; throws TypeError/RangeError quoting the bad value. */
 export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): ResolvedOptions<Req, Res> {
   assertObject('options', options);
-  assertKnownKeys('DynamicBatcher', options, OPTION_KEYS);
+  assertOptionKeys('DynamicBatcher', options, OPTION_KEYS);
   const o = options;
   assertFunction('execute', o.execute);
   assertInteger('maxBatchSize', o.maxBatchSize, 1);
@@ -122,7 +122,7 @@ export function resolveOptions<Req, Res>(options: BatcherOptions<Req, Res>): Res
         throw optionError(`Expected \`queuePolicies\` keys to be priority levels between 1 and ${priorityLevels}, got ${describe(key)}`, RangeError);
       }
       assertObject(`queuePolicies[${level}]`, policy);
-      assertKnownKeys('a queue policy', policy, POLICY_KEYS, `queuePolicies[${level}].`);
+      assertOptionKeys('a queue policy', policy, POLICY_KEYS, { path: `queuePolicies[${level}].` });
       policies[level - 1] = resolvePolicy(`queuePolicies[${level}].`, policy as QueuePolicy, base);
     }
   }
