@@ -32,5 +32,6 @@ export {
   assertSignal,
   assertKnownKeys,
   assertOptionKeys,
+  assertNoNullOptions,
   assertBoolean,
 } from './options.js';

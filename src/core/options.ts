@@ -123,7 +123,7 @@ export function assertKnownKeys(owner: string, options: object, known: readonly 
   }
 }
 
-/** Where {@link assertOptionKeys} looks: `path` prefixes each key in messages; `nullable` names the options whose `null` has a documented meaning. */
+/** Where {@link assertOptionKeys} and {@link assertNoNullOptions} look: `path` prefixes each key in messages; `nullable` names the options whose `null` has a documented meaning. */
 export interface OptionKeysCheck {
   readonly path?: string;
   readonly nullable?: readonly string[];
@@ -131,14 +131,20 @@ export interface OptionKeysCheck {
 
 /**
  * A constructor's check of its options object, before any option is read: {@link assertKnownKeys},
- * and an option set to `null` refused like any other wrong type, unless it is one of `nullable`.
- * An option left out takes its default; `null` is not a way to leave one out (the types say
- * `?: T`), and one that came as `null` from a config that failed to parse is named, not
- * silently defaulted. Construction only: per-request options keep {@link assertKnownKeys}.
+ * then {@link assertNoNullOptions}. Construction only: per-request options keep {@link assertKnownKeys}.
  */
 export function assertOptionKeys(owner: string, options: object, known: readonly string[], check: OptionKeysCheck = {}): void {
+  assertKnownKeys(owner, options, known, check.path);
+  assertNoNullOptions(options, check);
+}
+
+/**
+ * Refuses an option set to `null` like any other wrong type, unless it is one of `nullable`. An
+ * option left out takes its default; `null` is not a way to leave one out (the types say `?: T`),
+ * and one that came as `null` from a config that failed to parse is named, not silently defaulted.
+ */
+export function assertNoNullOptions(options: object, check: OptionKeysCheck = {}): void {
   const { path = '', nullable } = check;
-  assertKnownKeys(owner, options, known, path);
   for (const key in options) {
     if (Object.hasOwn(options, key) && (options as Record<string, unknown>)[key] === null && !nullable?.includes(key)) {
       throw optionError(`Expected \`${path}${key}\` not to be null, got ${describe(null)}: leave an optional option out (or undefined) for its default`);

@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
+import { assertOptionKeys, assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import { DynamicBatcher } from '../batching/index.js';
 import type { Backend, TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
@@ -81,7 +81,7 @@ const CONFIG_KEYS = ['name', 'version', 'source', 'backend', 'handler', 'inputs'
  */
 export function checkModelConfig(config: unknown): void {
   assertObject('config', config);
-  assertKnownKeys('a model config', config, CONFIG_KEYS);
+  assertOptionKeys('a model config', config, CONFIG_KEYS);
   assertString('name', config.name);
   if (config.version !== undefined) assertString('version', config.version);
   checkBatching(config.batching as BatchingConfig | undefined);
@@ -107,7 +107,7 @@ export function checkModelConfig(config: unknown): void {
 
 function checkDeclared(declared: unknown): void {
   assertObject('declared', declared);
-  assertKnownKeys('`declared`', declared, ['versionPolicy', 'labelFiles'], 'declared.');
+  assertOptionKeys('`declared`', declared, ['versionPolicy', 'labelFiles'], { path: 'declared.' });
   if (declared.versionPolicy !== undefined) checkVersionPolicy('declared.versionPolicy', declared.versionPolicy);
   if (declared.labelFiles !== undefined) {
     assertObject('declared.labelFiles', declared.labelFiles);

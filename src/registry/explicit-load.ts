@@ -1,4 +1,4 @@
-import { abortError, assertKnownKeys, assertObject, assertSignal, ModelNotReadyError, onAbort } from '../core/index.js';
+import { abortError, assertOptionKeys, assertObject, assertSignal, ModelNotReadyError, onAbort } from '../core/index.js';
 import type { ModelEntry } from './model-entry.js';
 import type { ModelVersion } from './model-version.js';
 import { markTransient } from './version-loader.js';
@@ -13,7 +13,7 @@ const LOAD_KEYS = Object.keys({ signal: true } satisfies Record<keyof RegistryLo
  */
 export function checkLoadOptions(options: RegistryLoadOptions): RegistryLoadOptions {
   assertObject('options', options as unknown);
-  assertKnownKeys('ModelRegistry.load()', options, LOAD_KEYS);
+  assertOptionKeys('ModelRegistry.load()', options, LOAD_KEYS);
   assertSignal('signal', options.signal);
   return options;
 }

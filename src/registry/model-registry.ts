@@ -1,4 +1,4 @@
-import { abortError, assertKnownKeys, assertObject, assertString, clockOption, ClosedError, Emitter, ModelNotFoundError, systemClock, type Clock } from '../core/index.js';
+import { abortError, assertOptionKeys, assertObject, assertString, clockOption, ClosedError, Emitter, ModelNotFoundError, systemClock, type Clock } from '../core/index.js';
 import type { Backend } from '../backends/index.js';
 import { checkAcquireOptions, checkSelector } from './acquire-options.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
@@ -49,7 +49,7 @@ export class ModelRegistry extends Emitter<RegistryEvents> {
   constructor(options: RegistryOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs', 'closeTimeoutMs']);
+    assertOptionKeys('ModelRegistry', options, ['backends', 'clock', 'maxLoadedVersions', 'maxLoadedBytes', 'loadTimeoutMs', 'closeTimeoutMs']);
     this.#backends = checkBackends(options.backends);
     this.clock = clockOption(options.clock, systemClock);
     this.loadTimeoutMs = checkTimeout('loadTimeoutMs', options.loadTimeoutMs, DEFAULT_LOAD_TIMEOUT_MS, 1);

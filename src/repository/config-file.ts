@@ -1,4 +1,4 @@
-import { assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
+import { assertNoNullOptions, assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import { TensorHandler, type TensorHandlerOptions } from '../handler/index.js';
 import { checkBatching, checkSpecType, checkWarmupBatchSizes, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
@@ -71,6 +71,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   for (const key of Object.keys(c)) {
     if (!FIELDS.includes(key)) throw optionError(`Unknown field \`${key}\`; a model config has ${FIELDS.join(', ')}`);
   }
+  assertNoNullOptions(c);
   const modelFile = c.modelFile ?? 'model.onnx';
   assertString('modelFile', modelFile);
   if (/[/\\]/.test(modelFile) || modelFile === '.' || modelFile === '..') {
@@ -127,6 +128,7 @@ function checkHandler(value: unknown): HandlerSpec {
   for (const key of Object.keys(value)) {
     if (!['module', 'export', 'options'].includes(key)) throw optionError(`Unknown field \`handler.${key}\`; a handler has module, export, options`);
   }
+  assertNoNullOptions(value, { path: 'handler.' });
   if (value.module === undefined) {
     if (value.export !== undefined) throw optionError(`Expected \`handler.module\` with \`handler.export\` ${describe(value.export)}, got none`);
     // The default handler with options (TF Serving's allowed_batch_sizes, pad_variable_length_inputs): checked now, as it will be made.

@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { assertInteger, clockOption, assertKnownKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, optionError, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, UnavailableError, type Clock } from '../core/index.js';
+import { assertInteger, clockOption, assertOptionKeys, assertObject, assertOneOf, assertString, ClosedError, describe, Emitter, optionError, InvalidInputError, ModelNotFoundError, MAX_TIMER_MS, UnavailableError, type Clock } from '../core/index.js';
 import type { ModelRegistry, RepositoryControl, RepositoryIndexEntry, RepositoryState, VersionState } from '../registry/index.js';
 import { BackendCache, defaultBackends, type BackendFactory } from './backends.js';
 import { parseConfig } from './config-file.js';
@@ -93,7 +93,7 @@ export class ModelRepository extends Emitter<RepositoryEvents> implements Reposi
   constructor(options: RepositoryOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'loadConcurrency', 'backends', 'clock']);
+    assertOptionKeys('ModelRepository', options, ['root', 'registry', 'mode', 'models', 'pollIntervalMs', 'loadConcurrency', 'backends', 'clock']);
     assertString('root', options.root);
     if (typeof options.registry?.load !== 'function') throw optionError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     this.mode = options.mode ?? 'none';

@@ -90,9 +90,10 @@ test("a handler with options and no module is the TensorHandler made with them, 
   assert.throws(() => parse({ handler: { options: { allowedBatchSizes: [16, 8] } } }), /Error: \/models\/cls\/config.json: Expected `handler.options.allowedBatchSizes` to be strictly ascending, got \[16,8\] \(array\)/);
   assert.throws(() => parse({ handler: { options: { padding: true } } }), /Error: \/models\/cls\/config.json: Unknown option `handler.options.padding`/);
   assert.throws(() => parse({ handler: { export: 'Ocr' } }), /Error: \/models\/cls\/config.json: Expected `handler.module` with `handler.export` "Ocr" \(string\), got none/);
-  for (const [options, got] of [[null, 'null (null)'], ['pad', '"pad" (string)'], [[8], '[8] (array)']] as const) {
+  for (const [options, got] of [['pad', '"pad" (string)'], [[8], '[8] (array)']] as const) {
     assert.throws(() => parse({ handler: { options } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` to be an object, got ${got}` });
   }
+  assert.throws(() => parse({ handler: { options: null } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` not to be null, got null (null): leave an optional option out (or undefined) for its default` });
 });
 
 test("classLabels names a label file per output in the model's directory, read as Triton reads label_filename; a changed file reloads the model", async (t) => {
