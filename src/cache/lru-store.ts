@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { assertFunction, assertInteger, assertKnownKeys, assertNumber, assertObject, systemClock, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertInteger, assertOptionKeys, assertNumber, assertObject, systemClock, type Clock, type TensorMap } from '../core/index.js';
 import { assertPositive } from './checks.js';
 import { tensorMapBytes } from './size.js';
 import type { CacheStore } from './store.js';
@@ -47,7 +47,7 @@ export class LruStore<V = TensorMap> implements CacheStore<V> {
 
   constructor(options: LruStoreOptions<V>) {
     assertObject('options', options);
-    assertKnownKeys('LruStore', options, ['maxBytes', 'maxEntries', 'ttlMs', 'sizeOf', 'clock']);
+    assertOptionKeys('LruStore', options, ['maxBytes', 'maxEntries', 'ttlMs', 'sizeOf', 'clock']);
     const { maxBytes, maxEntries, ttlMs, clock = systemClock } = options;
     assertInteger('maxBytes', maxBytes, 1);
     if (maxEntries !== undefined) assertInteger('maxEntries', maxEntries, 1);

@@ -1,7 +1,7 @@
 import {
   abortError,
   assertFunction,
-  assertKnownKeys,
+  assertOptionKeys,
   assertObject,
   assertString,
   CacheError,
@@ -72,7 +72,7 @@ export class ResultCache extends Emitter<ResultCacheEvents> {
   constructor(options: ResultCacheOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('ResultCache', options, ['store', 'namespace', 'ttlMs', 'timeoutMs', 'hasher', 'clock']);
+    assertOptionKeys('ResultCache', options, ['store', 'namespace', 'ttlMs', 'timeoutMs', 'hasher', 'clock']);
     const { store, namespace = 'result', ttlMs, timeoutMs = 50, hasher = fastHasher, clock = systemClock } = options;
     assertObject('store', store);
     for (const method of ['get', 'set', 'delete', 'clear'] as const) assertFunction(`store.${method}`, store[method]);

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { assertFunction, assertInteger, assertKnownKeys, assertNumber, assertObject, assertString, type TensorMap } from '../../core/index.js';
+import { assertFunction, assertInteger, assertOptionKeys, assertNumber, assertObject, assertString, type TensorMap } from '../../core/index.js';
 import { tensorCodec, type CacheStore, type Codec } from '../index.js';
 import { escapeGlob, type RedisClientLike, type RedisCommands } from './client.js';
 
@@ -37,7 +37,7 @@ export class RedisStore<V = TensorMap> implements CacheStore<V> {
 
   constructor(options: RedisStoreOptions<V>) {
     assertObject('options', options);
-    assertKnownKeys('RedisStore', options, ['client', 'prefix', 'ttlMs', 'codec', 'scanCount']);
+    assertOptionKeys('RedisStore', options, ['client', 'prefix', 'ttlMs', 'codec', 'scanCount']);
     const { client, prefix = 'servable:', ttlMs, scanCount = 1000 } = options;
     assertObject('client', client);
     for (const command of ['getBuffer', 'set', 'unlink', 'scan'] as const) assertFunction(`client.${command}`, client[command]);

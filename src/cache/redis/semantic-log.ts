@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { assertFunction, assertInteger, assertKnownKeys, assertObject, assertString, CacheError } from '../../core/index.js';
+import { assertFunction, assertInteger, assertOptionKeys, assertObject, assertString, CacheError } from '../../core/index.js';
 import { decodeRecord, encodeRecord, type LoggedRecord, type SemanticLog, type SemanticRecord } from '../index.js';
 import type { RedisStreamCommands } from './client.js';
 
@@ -34,7 +34,7 @@ export class RedisSemanticLog implements SemanticLog {
 
   constructor(options: RedisSemanticLogOptions) {
     assertObject('options', options);
-    assertKnownKeys('RedisSemanticLog', options, ['client', 'key', 'maxLength', 'readCount']);
+    assertOptionKeys('RedisSemanticLog', options, ['client', 'key', 'maxLength', 'readCount']);
     const { client, key = 'servable:semantic', maxLength = 100_000, readCount = 1000 } = options;
     assertObject('client', client);
     for (const command of ['xadd', 'xrangeBuffer', 'time'] as const) assertFunction(`client.${command}`, client[command]);

@@ -1,7 +1,7 @@
 import {
   assertFunction,
   assertInteger,
-  assertKnownKeys,
+  assertOptionKeys,
   assertNumber,
   assertObject,
   assertOneOf,
@@ -37,7 +37,7 @@ export interface NgramEmbedderOptions {
  */
 export function ngramEmbedder(options: NgramEmbedderOptions = {}): (text: string) => Float32Array {
   assertObject('options', options);
-  assertKnownKeys('ngramEmbedder', options, ['dimensions', 'minN', 'maxN', 'wordWeight', 'bigramWeight']);
+  assertOptionKeys('ngramEmbedder', options, ['dimensions', 'minN', 'maxN', 'wordWeight', 'bigramWeight']);
   const { dimensions = 384, minN = 3, maxN = 5, wordWeight = 2, bigramWeight = 4 } = options;
   assertInteger('dimensions', dimensions, 1, 65536);
   assertInteger('minN', minN, 1, 16);
@@ -96,7 +96,7 @@ export interface OnnxEmbedderOptions<Q extends SemanticQuery> {
  */
 export function onnxEmbedder<Q extends SemanticQuery>(options: OnnxEmbedderOptions<Q>): (query: Q, signal?: AbortSignal) => Promise<Float32Array> {
   assertObject('options', options);
-  assertKnownKeys('onnxEmbedder', options, ['run', 'feeds', 'output', 'pooling']);
+  assertOptionKeys('onnxEmbedder', options, ['run', 'feeds', 'output', 'pooling']);
   const { run, feeds, output, pooling = 'mean' } = options;
   assertFunction('run', run);
   assertFunction('feeds', feeds);

@@ -1,4 +1,4 @@
-import { assertInteger } from '../../core/index.js';
+import { assertBoolean, assertInteger, assertObject, assertOptionKeys } from '../../core/index.js';
 import { QuantizedRows } from './quantized-rows.js';
 
 /**
@@ -42,7 +42,10 @@ export class FlatIndex {
 
   constructor(dimensions: number, options: FlatIndexOptions = {}) {
     assertInteger('dimensions', dimensions, 1, 65536);
+    assertObject('options', options);
+    assertOptionKeys('FlatIndex', options, ['accelerate', 'accelerateAt']);
     const { accelerate = true, accelerateAt = 1024 } = options;
+    assertBoolean('accelerate', accelerate);
     assertInteger('accelerateAt', accelerateAt, 1);
     this.dimensions = dimensions;
     this.#accelerate = accelerate;

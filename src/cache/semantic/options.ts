@@ -3,7 +3,7 @@ import {
   assertClock,
   assertFunction,
   assertInteger,
-  assertKnownKeys,
+  assertKnownKeys, assertOptionKeys,
   assertNumber,
   assertObject,
   assertSignal,
@@ -37,7 +37,7 @@ type CheckedOptions<Q extends SemanticQuery> = SemanticCacheOptions<Q> & Require
 /** Checks a SemanticCache's options, quoting any bad value, and fills in the defaults. */
 export function checkOptions<Q extends SemanticQuery>(options: SemanticCacheOptions<Q>): CheckedOptions<Q> {
   assertObject('options', options);
-  assertKnownKeys('SemanticCache', options, OPTION_KEYS);
+  assertOptionKeys('SemanticCache', options, OPTION_KEYS);
   const { embed, dimensions, threshold, maxEntries, ttlMs, exactKey, verify, log, syncIntervalMs = 1000, timeoutMs = 1000, accelerate = true, clock = systemClock } = options;
   assertFunction('embed', embed);
   assertInteger('dimensions', dimensions, 1, 65536);
