@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, describe, optionError } from '../core/index.js';
+import { assertFunction, assertOptionKeys, assertObject, describe, optionError } from '../core/index.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
 import type {
@@ -100,7 +100,7 @@ export class InferenceStatistics {
 
   constructor(options: InferenceStatisticsOptions) {
     assertObject('options', options);
-    assertKnownKeys('InferenceStatistics', options, KEYS);
+    assertOptionKeys('InferenceStatistics', options, KEYS);
     const { service } = options;
     checkSource('service', service);
     const registry = options.registry ?? service.registry;

@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, assertString, describe, optionError, messageOf } from '../core/index.js';
+import { assertFunction, assertOptionKeys, assertObject, assertString, describe, optionError, messageOf } from '../core/index.js';
 
 /** Label values, as prom-client takes them. */
 export type Labels = Readonly<Record<string, string | number>>;
@@ -288,7 +288,7 @@ function checkLabels(metric: unknown, options: InstrumentOptions, withOutcome: b
 /** Checks the options; `withOutcome` when `outcomeLabel` applies (not to {@link inFlight}). */
 function checkOptions(options: InstrumentOptions, withOutcome: boolean): InstrumentOptions {
   assertObject('options', options);
-  assertKnownKeys('the metric wrapper', options, ['labels', 'outcomeLabel', 'methodLabel', 'clock']);
+  assertOptionKeys('the metric wrapper', options, ['labels', 'outcomeLabel', 'methodLabel', 'clock']);
   if (options.labels !== undefined) assertObject('labels', options.labels);
   for (const [label, value] of Object.entries(options.labels ?? {})) {
     if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) {

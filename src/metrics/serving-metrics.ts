@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertObject, describe, optionError, outcomeOf } from '../core/index.js';
+import { assertOptionKeys, assertObject, describe, optionError, outcomeOf } from '../core/index.js';
 import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_SECONDS_BUCKETS, forgetModel, forgetVersion, metricSet, type MetricSet, type ModelSample, type QueueSample, type ScrapeSource } from './metric-set.js';
 import { hasVersion } from './has-version.js';
 import { listen } from './listen.js';
@@ -78,13 +78,13 @@ export class ServingMetrics {
 
   constructor(options: ServingMetricsOptions) {
     assertObject('options', options);
-    assertKnownKeys('ServingMetrics', options, KEYS);
+    assertOptionKeys('ServingMetrics', options, KEYS);
     checkPromRegistry('promRegistry', options.promRegistry);
     const prefix = options.prefix ?? 'servable_';
     checkPrefix(prefix);
     const given: MetricBuckets = options.buckets ?? {};
     assertObject('buckets', given as unknown);
-    assertKnownKeys('buckets', given, BUCKET_KEYS, 'buckets.');
+    assertOptionKeys('buckets', given, BUCKET_KEYS, { path: 'buckets.' });
     const buckets: Required<MetricBuckets> = {
       seconds: given.seconds ?? DEFAULT_SECONDS_BUCKETS,
       batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE_BUCKETS,
