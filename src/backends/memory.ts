@@ -1,4 +1,4 @@
-import { abortError, BackendError, ClosedError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, assertKnownKeys, assertObject, describe } from '../core/index.js';
+import { abortError, BackendError, ClosedError, systemClock, type Clock, type TensorMap, assertFunction, assertInteger, assertOptionKeys, assertObject, describe } from '../core/index.js';
 import { checkLoadOptions, checkRunOptions } from './call-options.js';
 import { checkFeeds, checkTensor } from './check-feeds.js';
 import type { Backend, LoadOptions, ModelSession, ModelSource, RunOptions, TensorSpec } from './types.js';
@@ -44,7 +44,7 @@ export interface MemoryBackend extends Backend {
  */
 export function memoryBackend(options: MemoryBackendOptions = {}): MemoryBackend {
   assertObject('options', options as unknown);
-  assertKnownKeys('memoryBackend', options, ['clock', 'concurrency']);
+  assertOptionKeys('memoryBackend', options, ['clock', 'concurrency']);
   const clock = options.clock ?? systemClock;
   const concurrency = options.concurrency ?? 1;
   assertInteger('concurrency', concurrency, 1);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { assertBoolean, assertInteger, assertKnownKeys, assertNumber, assertObject, assertOneOf, describe, optionError } from '../../core/index.js';
+import { assertBoolean, assertInteger, assertOptionKeys, assertNumber, assertObject, assertOneOf, describe, optionError } from '../../core/index.js';
 import { assertDevice, type Device } from './devices.js';
 
 /** How far ONNX Runtime rewrites the graph when it loads a model. */
@@ -119,7 +119,7 @@ const KEYS = ['devices', 'instances', 'intraOpNumThreads', 'interOpNumThreads', 
 export function resolveOptions(options: OnnxNodeOptions, cores = availableParallelism()): ResolvedOnnxNodeOptions {
   // An array would pass as an object with no keys, and so take every default.
   assertObject('options', options as unknown);
-  assertKnownKeys('onnxNode', options, KEYS);
+  assertOptionKeys('onnxNode', options, KEYS);
   const devices = options.devices ?? ['cpu'];
   if (!Array.isArray(devices) || devices.length === 0) {
     throw optionError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);

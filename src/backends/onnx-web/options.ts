@@ -1,4 +1,4 @@
-import { assertBoolean, assertFunction, assertInteger, assertKnownKeys, assertObject, assertOneOf, assertString, describe, optionError } from '../../core/index.js';
+import { assertBoolean, assertFunction, assertInteger, assertOptionKeys, assertObject, assertOneOf, assertString, describe, optionError } from '../../core/index.js';
 
 /** Where onnxruntime-web runs a model: its WebAssembly CPU kernels, or the GPU through WebGPU. */
 export type WebDevice = 'wasm' | 'webgpu';
@@ -64,7 +64,7 @@ const KEYS = ['devices', 'strict', 'numThreads', 'wasmPaths', 'graphOptimization
 export function resolveOptions(options: OnnxWebOptions): ResolvedOnnxWebOptions {
   // An array would pass as an object with no keys, and so take every default.
   assertObject('options', options as unknown);
-  assertKnownKeys('onnxWeb', options, KEYS);
+  assertOptionKeys('onnxWeb', options, KEYS);
   const devices = options.devices ?? ['wasm'];
   if (!Array.isArray(devices) || devices.length === 0) {
     throw optionError(`Expected \`devices\` to be a non-empty array, got ${describe(devices)}`);
