@@ -1,6 +1,6 @@
 import {
   assertBoolean,
-  assertKnownKeys,
+  assertOptionKeys,
   assertNumber,
   assertObject,
   assertOneOf,
@@ -79,7 +79,7 @@ export class TensorHandler extends Handler<InferenceRequest, InferenceResponse> 
   constructor(options: TensorHandlerOptions = {}) {
     super();
     assertObject('options', options as unknown);
-    assertKnownKeys('TensorHandler', options, OPTION_KEYS);
+    assertOptionKeys('TensorHandler', options, OPTION_KEYS);
     // Checked against maxBatchSize when the version loads (initialize), where it is known.
     if (options.allowedBatchSizes !== undefined) checkAllowedBatchSizes(options.allowedBatchSizes);
     if (options.padVariableLength !== undefined) assertBoolean('padVariableLength', options.padVariableLength);

@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertObject, DeadlineExceededError, describe, optionError, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertNoNullOptions, assertObject, DeadlineExceededError, describe, optionError, InvalidInputError, type Clock, type TensorMap } from '../core/index.js';
 import { canonicalJson, ResultCache, SemanticCache, type CacheComputeControl, type SemanticQuery } from '../cache/index.js';
 import type { InferenceRequest, InferenceResponse } from '../handler/index.js';
 import type { InferOptions, ModelVersion, UnloadReason, VersionHold, VersionRef } from '../registry/index.js';
@@ -182,6 +182,7 @@ export function clearReplaced(caching: AnyModelCaching, { name, version }: Versi
 export function checkCaching(model: string, caching: AnyModelCaching): AnyModelCaching {
   assertObject(`caches.${model}`, caching);
   assertKnownKeys(`caches.${model}`, caching, ['result', 'semantic', 'query']);
+  assertNoNullOptions(caching, { path: `caches.${model}.` });
   if (caching.result !== undefined && !(caching.result instanceof ResultCache)) {
     throw optionError(`Expected \`caches.${model}.result\` to be a ResultCache, got ${describe(caching.result)}`);
   }

@@ -1,4 +1,4 @@
-import { assertKnownKeys, clockOption, assertObject, describe, optionError, Emitter, InvalidInputError, outcomeOf, type Clock, type RequestOutcome, type TensorMap } from '../core/index.js';
+import { assertKnownKeys, assertOptionKeys, clockOption, assertObject, describe, optionError, Emitter, InvalidInputError, outcomeOf, type Clock, type RequestOutcome, type TensorMap } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import type { ModelRegistry, ModelVersion, VersionMetadata, VersionSelector } from '../registry/index.js';
 import { TensorHandler, type InferenceRequest, type InferenceResponse } from '../handler/index.js';
@@ -101,7 +101,7 @@ export class InferenceService extends Emitter<ServiceEvents> {
   constructor(options: ServiceOptions) {
     super();
     assertObject('options', options);
-    assertKnownKeys('InferenceService', options, ['registry', 'clock', 'random', 'caches']);
+    assertOptionKeys('InferenceService', options, ['registry', 'clock', 'random', 'caches']);
     if (typeof options.registry?.get !== 'function') {
       throw optionError(`Expected \`registry\` to be a ModelRegistry, got ${describe(options.registry)}`);
     }

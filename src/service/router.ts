@@ -1,4 +1,4 @@
-import { assertFunction, assertKnownKeys, assertNumber, assertObject, assertSignal, ClosedError, DeadlineExceededError, describe, optionError, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
+import { assertFunction, assertKnownKeys, assertOptionKeys, assertNumber, assertObject, assertSignal, ClosedError, DeadlineExceededError, describe, optionError, fmix32, fnv1a32, InvalidInputError, ModelNotReadyError, type Clock } from '../core/index.js';
 import type { AcquireOptions, InferOptions, ModelRegistry, ModelVersion, SplitTarget, VersionHold, VersionSelector } from '../registry/index.js';
 import { ShadowMirror, type ShadowEvent } from './shadow.js';
 
@@ -72,7 +72,7 @@ export class Router {
 
   constructor(options: RouterOptions) {
     assertObject('options', options);
-    assertKnownKeys('Router', options, ['registry', 'clock', 'onShadow', 'random']);
+    assertOptionKeys('Router', options, ['registry', 'clock', 'onShadow', 'random']);
     this.#registry = options.registry;
     this.#clock = options.clock;
     if (options.random !== undefined) assertFunction('random', options.random);

@@ -1,4 +1,4 @@
-import { assertInteger, assertKnownKeys, assertObject, assertString, ServableError, type TensorMap } from '../core/index.js';
+import { assertInteger, assertOptionKeys, assertObject, assertString, ServableError, type TensorMap } from '../core/index.js';
 import { memoryBackend, type MemoryCall, type MemoryModel, type TensorSpec } from '../backends/index.js';
 import type { Handler } from '../handler/index.js';
 
@@ -44,7 +44,7 @@ export async function handlerHarness<Req, Res>(
   options: HarnessOptions = {},
 ): Promise<HandlerHarness<Req, Res>> {
   assertObject('options', options as unknown);
-  assertKnownKeys('handlerHarness', options, ['name', 'version', 'inputs', 'maxBatchSize']);
+  assertOptionKeys('handlerHarness', options, ['name', 'version', 'inputs', 'maxBatchSize']);
   const backend = memoryBackend();
   const name = options.name ?? 'model';
   const version = options.version ?? '1';
