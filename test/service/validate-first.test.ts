@@ -245,3 +245,25 @@ test('with a RedisStore, a request the handler refuses makes no round trip to Re
   assert.equal((await redisStats(client!)).reads - end.reads, 1);
   await s.close();
 });
+
+test('a request whose hold an eviction released during its lookup is validated again by the instance loaded again that runs it', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()], maxLoadedVersions: 1 });
+  const handlers: Counting[] = [];
+  await registry.load({ name: 'm', source: doubler(0), handler: () => (handlers.push(new Counting()), handlers.at(-1)!), warmup: [] });
+  registry.register({ name: 'other', source: doubler(0), warmup: [] });
+  const service = new InferenceService({ registry });
+  const semantic = new SemanticCache<TensorMap>({ embed: () => Float32Array.of(1, 1), dimensions: 2, threshold: 0.99, maxEntries: 10 });
+  let read!: () => void;
+  const store: CacheStore = { get: () => new Promise<undefined>((resolve) => (read = () => resolve(undefined))), set: () => undefined, delete: () => undefined, clear: () => undefined };
+  service.setCaching('m', { semantic, result: new ResultCache({ store }) });
+  const answer = service.infer('m', rows(1, 3));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // 'other' needs the room of 'm', whose request is in its lookup: the eviction lets go of its hold.
+  await registry.acquire('other');
+  assert.equal(registry.isReady('m'), false, "'m' was evicted");
+  read();
+  assert.deepEqual(Array.from((await answer).outputs.y!.data as Float32Array), [6, 6]);
+  assert.deepEqual(handlers.map((h) => h.validations), [1, 1], 'validated by the first instance before its lookup, and by the one loaded again that ran it');
+  await semantic.close();
+  await registry.close();
+});
