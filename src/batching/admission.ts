@@ -74,7 +74,7 @@ function levelOf<Req, Res>(o: ResolvedOptions<Req, Res>, priority: unknown): num
  */
 export function checkPriority(priority: unknown, priorityLevels: number | undefined, name = 'priority'): void {
   if (priority === undefined) return;
-  // Read as the batcher reads it, so a null (as a JSON config file may give) is the default too.
+  // Left out, the batcher's default; a null is refused when the batcher is made (or its config loads).
   const levels = priorityLevels ?? DEFAULT_PRIORITY_LEVELS;
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > levels) {
     throw new InvalidInputError(`Expected \`${name}\` to be an integer between 1 and ${levels}, got ${describe(priority)}`);

@@ -87,6 +87,16 @@ test('a priority outside the batcher\'s levels is refused on a cache hit and on 
   await registry.close();
 });
 
+test('a batching config that leaves priorityLevels out has one level on a cache hit, as the batcher has', async () => {
+  const registry = new ModelRegistry({ backends: [memoryBackend()] });
+  await registry.load({ name: 'm', version: '1', source: scale(10), batching: { maxBatchSize: 8 }, warmup: [] });
+  const service = new InferenceService({ registry, caches: { m: { result: new ResultCache({ store: new LruStore({ maxBytes: 1 << 20 }) }) } } });
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { priority: 1 })), [10, 20]);
+  assert.deepEqual(values(await service.infer('m', request(1, 2), { priority: 1 })), [10, 20]);
+  await assert.rejects(service.infer('m', request(1, 2), { priority: 2 }), { code: 'ERR_SERVABLE_INVALID_INPUT', message: 'Expected `priority` to be an integer between 1 and 1, got 2 (number)' });
+  await registry.close();
+});
+
 test('a batching config whose priorityLevels is null, as a JSON config file may write it, is refused when it loads, naming the field and quoting null', async () => {
   const registry = new ModelRegistry({ backends: [memoryBackend()] });
   const batching = JSON.parse('{"maxBatchSize": 8, "priorityLevels": null}') as { maxBatchSize: number };
