@@ -123,10 +123,9 @@ export function assertKnownKeys(owner: string, options: object, known: readonly 
   }
 }
 
-/** Where {@link assertOptionKeys} and {@link assertNoNullOptions} look: `path` prefixes each key in messages; `nullable` names the options whose `null` has a documented meaning. */
+/** Where {@link assertOptionKeys} and {@link assertNoNullOptions} look: `path` prefixes each key in messages. */
 export interface OptionKeysCheck {
   readonly path?: string;
-  readonly nullable?: readonly string[];
 }
 
 /**
@@ -139,14 +138,15 @@ export function assertOptionKeys(owner: string, options: object, known: readonly
 }
 
 /**
- * Refuses an option set to `null` like any other wrong type, unless it is one of `nullable`. An
- * option left out takes its default; `null` is not a way to leave one out (the types say `?: T`),
- * and one that came as `null` from a config that failed to parse is named, not silently defaulted.
+ * Refuses an option set to `null` like any other wrong type: no constructor option gives `null` a
+ * meaning (`retryAfterMs: null` is an error's, not checked here). An option left out takes its
+ * default; `null` is not a way to leave one out (the types say `?: T`), and one that came as
+ * `null` from a config that failed to parse is named, not silently defaulted.
  */
 export function assertNoNullOptions(options: object, check: OptionKeysCheck = {}): void {
-  const { path = '', nullable } = check;
+  const { path = '' } = check;
   for (const key in options) {
-    if (Object.hasOwn(options, key) && (options as Record<string, unknown>)[key] === null && !nullable?.includes(key)) {
+    if (Object.hasOwn(options, key) && (options as Record<string, unknown>)[key] === null) {
       throw optionError(`Expected \`${path}${key}\` not to be null, got ${describe(null)}: leave an optional option out (or undefined) for its default`);
     }
   }
