@@ -6,6 +6,7 @@ import { isEnsemble } from './ensemble.js';
 import { ensembleCycle } from './ensemble-cycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { checkVersionPolicy, compareVersions } from './version-policy.js';
+import { checkInputSpecs } from './tensor-spec.js';
 import { checkWarmupBatchSizes } from './warm-up.js';
 import type { BatchingConfig, DeclaredConfig, ModelConfig } from './types.js';
 
@@ -84,6 +85,7 @@ export function checkModelConfig(config: unknown): void {
   assertOptionKeys('a model config', config, CONFIG_KEYS);
   assertString('name', config.name);
   if (config.version !== undefined) assertString('version', config.version);
+  if (config.inputs !== undefined) checkInputSpecs(config.inputs);
   checkBatching(config.batching as BatchingConfig | undefined);
   if (config.versionPolicy !== undefined) checkVersionPolicy('versionPolicy', config.versionPolicy);
   if (config.declared !== undefined) checkDeclared(config.declared);

@@ -13,7 +13,7 @@ export { checkTraffic } from './traffic.js';
 export { loadErrorOf, wasCalledOff, wasTransient } from './version-loader.js';
 export { checkBatching } from './config.js';
 export { checkWarmupBatchSizes } from './warm-up.js';
-export { checkSpecType } from './tensor-spec.js';
+export { checkInputSpecs, checkSpecType } from './tensor-spec.js';
 export { checkVersionPolicy, compareVersions, wantedVersions } from './version-policy.js';
 export type {
   ModelConfig,

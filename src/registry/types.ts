@@ -78,6 +78,7 @@ export interface ModelConfig<Req, Res> {
   /**
    * Input specs that pin dimensions the model leaves dynamic (Triton's `dims` in config.pbtxt),
    * so requests are checked before they are queued: e.g. `[{name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192]}]`.
+   * Each spec is checked with the config, as a config.json's: a TypeError naming `inputs[i]`'s field and quoting it.
    */
   readonly inputs?: readonly TensorSpec[];
   /** Dynamic batching; without it each request runs alone (still queued, bounded and timed). */

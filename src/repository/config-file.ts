@@ -1,7 +1,7 @@
 import { assertNoNullOptions, assertNumber, assertObject, assertString, describe, optionError } from '../core/index.js';
 import type { TensorSpec } from '../backends/index.js';
 import { TensorHandler, type TensorHandlerOptions } from '../handler/index.js';
-import { checkBatching, checkSpecType, checkWarmupBatchSizes, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
+import { checkBatching, checkInputSpecs, checkWarmupBatchSizes, checkTraffic, checkVersionPolicy, type BatchingConfig, type TrafficPolicy, type VersionPolicy } from '../registry/index.js';
 import { requestFromJson } from './json-tensor.js';
 import { VERSION_NAME } from './paths.js';
 
@@ -77,7 +77,7 @@ function checkConfig(c: unknown): RepositoryModelConfig {
   if (/[/\\]/.test(modelFile) || modelFile === '.' || modelFile === '..') {
     throw optionError(`Expected \`modelFile\` to be a file name in the version directory, got ${describe(modelFile)}`);
   }
-  const inputs = c.inputs === undefined ? undefined : checkInputs(c.inputs);
+  const inputs = c.inputs === undefined ? undefined : checkInputSpecs(c.inputs);
   checkBatching(c.batching as BatchingConfig | undefined);
   const versionPolicy = c.versionPolicy ?? { latest: 1 };
   checkVersionPolicy('versionPolicy', versionPolicy);
@@ -145,16 +145,6 @@ function checkHandler(value: unknown): HandlerSpec {
   const exported = value.export ?? 'default';
   assertString('handler.export', exported);
   return { module: value.module, export: exported, options: value.options };
-}
-
-function checkInputs(value: unknown): TensorSpec[] {
-  if (!Array.isArray(value)) throw optionError(`Expected \`inputs\` to be an array of {name, datatype, shape}, got ${describe(value)}`);
-  return value.map((spec: unknown, i) => {
-    assertObject(`inputs[${i}]`, spec);
-    assertString(`inputs[${i}].name`, spec.name);
-    checkSpecType(`inputs[${i}]`, spec);
-    return { name: spec.name, datatype: spec.datatype, shape: spec.shape };
-  });
 }
 
 /** The labels config.json points at `version`. */

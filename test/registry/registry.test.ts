@@ -318,6 +318,15 @@ test('options are checked when given, quoting the bad value', async () => {
     registry.load({ name: 'm', source: doubler(0), inputs: [{ name: 'z', datatype: 'FP32', shape: [-1, 2] }] }),
     /Expected `inputs` to name model inputs \('x'\), got "z"/,
   );
+  // Each pinned spec is checked as a config.json's are, before the model is read: a plain TypeError from the pinning once.
+  for (const [inputs, message] of [
+    [[{ name: 'x', datatype: 'FP32', shape: null }], 'Expected `inputs[0].shape` to be an array of integers >= -1 (-1 for a dynamic dimension), got null (null)'],
+    [[null], 'Expected `inputs[0]` to be an object, got null (null)'],
+    [[{ datatype: 'FP32', shape: [-1, 2] }], 'Expected `inputs[0].name` to be a non-empty string, got undefined (undefined)'],
+    ['x', 'Expected `inputs` to be an array of {name, datatype, shape}, got "x" (string)'],
+  ] as const) {
+    await assert.rejects(registry.load({ name: 'm', source: doubler(0), inputs: inputs as never }), { name: 'TypeError', code: 'ERR_SERVABLE_INVALID_OPTION', message });
+  }
   // A misplaced or misspelt option is named, not silently dropped (here the model would run unbatched).
   await assert.rejects(registry.load({ name: 'm', source: doubler(0), maxBatchSize: 4 } as never), {
     name: 'TypeError',
