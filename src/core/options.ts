@@ -147,7 +147,7 @@ export function assertNoNullOptions(options: object, check: OptionKeysCheck = {}
   const { path = '' } = check;
   for (const key in options) {
     if (Object.hasOwn(options, key) && (options as Record<string, unknown>)[key] === null) {
-      throw optionError(`Expected \`${path}${key}\` not to be null, got ${describe(null)}: leave an optional option out (or undefined) for its default`);
+      throw optionError(`Expected \`${path}${key}\` to be set, or left out where it is optional, got ${describe(null)}`);
     }
   }
 }

@@ -620,7 +620,7 @@ test('nest: decorators are checked when the module is declared, quoting the bad 
     name: 'TypeError',
     message: 'Expected `decorators.inference[1]` to be a decorator (a function), got "public" (string)',
   });
-  assert.throws(forRoot({ decorators: { controller: null } }), { name: 'TypeError', message: 'Expected `decorators.controller` not to be null, got null (null): leave an optional option out (or undefined) for its default' });
+  assert.throws(forRoot({ decorators: { controller: null } }), { name: 'TypeError', message: 'Expected `decorators.controller` to be set, or left out where it is optional, got null (null)' });
   assert.throws(forRoot({ controller: false, decorators: { health: [Public()] } }), {
     name: 'TypeError',
     message: '`decorators` decorates the controller, which `controller: false` leaves out: pass one or the other',

@@ -8,9 +8,9 @@ test('assertOptionKeys refuses an option set to null, naming it (with its path) 
   assert.throws(() => assertOptionKeys('Thing', { limit: 1, name: null }, KEYS), {
     name: 'TypeError',
     code: 'ERR_SERVABLE_INVALID_OPTION',
-    message: 'Expected `name` not to be null, got null (null): leave an optional option out (or undefined) for its default',
+    message: 'Expected `name` to be set, or left out where it is optional, got null (null)',
   });
-  assert.throws(() => assertOptionKeys('Thing', { limit: null }, KEYS, { path: 'buckets.' }), { code: 'ERR_SERVABLE_INVALID_OPTION', message: /^Expected `buckets.limit` not to be null, got null \(null\)/ });
+  assert.throws(() => assertOptionKeys('Thing', { limit: null }, KEYS, { path: 'buckets.' }), { code: 'ERR_SERVABLE_INVALID_OPTION', message: /^Expected `buckets.limit` to be set, or left out where it is optional, got null \(null\)$/ });
   assert.equal(assertOptionKeys('Thing', { limit: undefined, name: 'x' }, KEYS), undefined);
 });
 

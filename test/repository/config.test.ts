@@ -93,7 +93,7 @@ test("a handler with options and no module is the TensorHandler made with them, 
   for (const [options, got] of [['pad', '"pad" (string)'], [[8], '[8] (array)']] as const) {
     assert.throws(() => parse({ handler: { options } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` to be an object, got ${got}` });
   }
-  assert.throws(() => parse({ handler: { options: null } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` not to be null, got null (null): leave an optional option out (or undefined) for its default` });
+  assert.throws(() => parse({ handler: { options: null } }), { name: 'TypeError', message: `${FILE}: Expected \`handler.options\` to be set, or left out where it is optional, got null (null)` });
 });
 
 test("classLabels names a label file per output in the model's directory, read as Triton reads label_filename; a changed file reloads the model", async (t) => {

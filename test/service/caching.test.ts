@@ -103,7 +103,7 @@ test('a batching config whose priorityLevels is null, as a JSON config file may 
   await assert.rejects(registry.load({ name: 'm', version: '1', source: scale(10), batching, warmup: [] }), {
     name: 'TypeError',
     code: 'ERR_SERVABLE_INVALID_OPTION',
-    message: 'Expected `batching.priorityLevels` not to be null, got null (null): leave an optional option out (or undefined) for its default',
+    message: 'Expected `batching.priorityLevels` to be set, or left out where it is optional, got null (null)',
   });
   assert.equal(registry.has('m'), false);
   await registry.close();
